@@ -1,0 +1,39 @@
+//! `hotline`: the backend of a 24-hour multilingual hotline.
+//!
+//! People call a phone number; the telephony provider (Twilio, or any TwiML-compatible one)
+//! asks this server, over webhooks, what to do next; an IVR in the caller's language finds out
+//! what they need and hands them to an operator who speaks it. Every call is kept as a case.
+//!
+//! # A tour of the crate
+//!
+//! The call path, in the order a request meets it:
+//!
+//! - [`server`] builds the HTTP application from a [`config::Config`] and runs it.
+//! - [`webhooks`] is the provider's surface: it checks the request's signature
+//!   ([`signature`]), parses the form into trusted types, asks [`ivr`] what happens next, and
+//!   answers TwiML written by [`twiml`]. Whatever fails behind it, it answers safe TwiML.
+//! - [`ivr`] walks a caller through a language's script: given where the call is and what the
+//!   caller pressed, it decides what is said and offered next, and what to record. It knows
+//!   nothing of HTTP or TwiML, so text channels can reuse it.
+//! - [`scripts`] loads and validates `ivr-scripts/`: the language choice and one script per
+//!   language, in the XML dialect described in `docs/scripts.md`.
+//! - [`cases`] defines what is remembered about a call; [`storage`] owns every line of SQL
+//!   (SQLite by default) and the journal that keeps records while the database is down.
+//! - [`secrets`] holds the provider's auth token and the key that hashes callers' numbers.
+//!
+//! Around it: [`cli`] (the `hotline` command), [`simulator`] (`hotline call`, a caller in a
+//! terminal that speaks the provider's protocol), and [`telemetry`] (structured logs).
+
+pub mod cases;
+pub mod cli;
+pub mod config;
+pub mod ivr;
+pub mod scripts;
+pub mod secrets;
+pub mod server;
+pub mod signature;
+pub mod simulator;
+pub mod storage;
+pub mod telemetry;
+pub mod twiml;
+pub mod webhooks;
