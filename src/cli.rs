@@ -1,1 +1,371 @@
-//! TODO
+//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`.
+//!
+//! Each subcommand is a few lines that load the configuration and call into the library; the
+//! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
+//! run).
+
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::cases::{Case, CaseNumber};
+use crate::config::{CONFIG_VAR, Config};
+use crate::scripts;
+use crate::secrets::{Origin, Secrets};
+use crate::server::{self, Application};
+use crate::simulator::{self, CallOptions};
+use crate::storage::{Storage, StorageOptions};
+use crate::telemetry;
+
+/// The backend of a 24-hour multilingual hotline.
+#[derive(Debug, Parser)]
+#[command(name = "hotline", version, about)]
+pub struct Cli {
+    /// The configuration file [default: ./config.toml if present, else built-in defaults].
+    #[arg(long, global = true, env = CONFIG_VAR, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the webhook server.
+    Serve {
+        /// Production mode: missing secrets and unsafe settings stop the server.
+        #[arg(long)]
+        production: bool,
+    },
+    /// Check the IVR scripts and list every problem (exit 1 if any error).
+    Check {
+        /// The scripts folder [default: scripts.dir from the configuration].
+        dir: Option<PathBuf>,
+    },
+    /// Call the running hotline from this terminal, as the telephony provider would.
+    Call {
+        /// The server's base URL [default: the configured public URL].
+        #[arg(long)]
+        url: Option<String>,
+        /// The caller's number.
+        #[arg(long, default_value = "+79161234567")]
+        from: String,
+        /// The hotline's number.
+        #[arg(long, default_value = "+18005550100")]
+        to: String,
+        /// The caller's country (two letters), as the provider reports it: `UA`, `KR`.
+        #[arg(long)]
+        country: Option<String>,
+        /// Keys to press, comma-separated, then hang up: `1,1,2`; `_` waits silently,
+        /// `hangup` hangs up. Without it, keys are read from the terminal.
+        #[arg(long, value_name = "KEYS")]
+        press: Option<String>,
+        /// Wait announcements to hear in a queue before hanging up.
+        #[arg(long, default_value_t = 1)]
+        waits: u32,
+        /// Send unsigned requests (for a server with signature checks off).
+        #[arg(long)]
+        unsigned: bool,
+    },
+    /// List recent cases, newest first.
+    Cases {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show one case with its timeline.
+    Case {
+        /// The case number, like 2026-000042.
+        number: String,
+    },
+}
+
+/// Runs the command line; returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("hotline: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Serve { production } => serve(config, production),
+        Command::Check { dir } => check(dir.as_deref().unwrap_or(&config.scripts.dir)),
+        Command::Call { url, from, to, country, press, waits, unsigned } => {
+            let presses = match press.as_deref().map(simulator::parse_presses).transpose() {
+                Ok(presses) => presses,
+                Err(message) => {
+                    eprintln!("hotline call: --press: {message}");
+                    return ExitCode::from(2);
+                }
+            };
+            let auth_token = if unsigned {
+                None
+            } else {
+                match Secrets::auth_token(env, &config.database.dir()) {
+                    Ok(token) => Some(token.expose().to_owned()),
+                    Err(e) => {
+                        eprintln!(
+                            "hotline call: {e}\nStart `hotline serve` once (it creates a development \
+                             token beside the database), or set HOTLINE_AUTH_TOKEN to the server's."
+                        );
+                        return ExitCode::from(2);
+                    }
+                }
+            };
+            let base_url = url.unwrap_or_else(|| config.public_url(config.listen_addr()));
+            let options = CallOptions {
+                base_url,
+                auth_token,
+                from,
+                to,
+                from_country: country,
+                call_sid: None,
+                presses,
+                queue_waits: waits,
+                max_requests: 200,
+            };
+            call(&options)
+        }
+        Command::Cases { limit } => with_storage(&config, |storage| async move {
+            let cases = storage.recent_cases(limit).await.map_err(|e| e.to_string())?;
+            let mut out = io::stdout().lock();
+            if cases.is_empty() {
+                let _ = writeln!(out, "no cases yet");
+            }
+            for case in cases {
+                let _ = writeln!(out, "{case}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Case { number } => {
+            let number: CaseNumber = match number.parse() {
+                Ok(number) => number,
+                Err(message) => {
+                    eprintln!("hotline case: {message}");
+                    return ExitCode::from(2);
+                }
+            };
+            with_storage(&config, |storage| async move {
+                match storage.case(number).await.map_err(|e| e.to_string())? {
+                    Some(case) => {
+                        print_case(&case);
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    None => {
+                        eprintln!("hotline case: no case {number}");
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            })
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The configuration file given, or `./config.toml` if there is one, or the defaults.
+fn load_config(path: Option<&Path>) -> Result<Config, String> {
+    let default = Path::new("config.toml");
+    let path = path.or_else(|| default.exists().then_some(default));
+    Config::load(path, std::env::vars()).map_err(|e| e.to_string())
+}
+
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+fn serve(mut config: Config, production: bool) -> ExitCode {
+    if production {
+        config.server.production = true;
+        if let Err(e) = config.validate() {
+            eprintln!("hotline: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    telemetry::init(&config.log);
+    let generate = !config.server.production;
+    let (secrets, origins) = match Secrets::load(env, &config.database.dir(), generate) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    for origin in &origins {
+        if let Origin::Generated(path) = origin {
+            tracing::warn!(
+                path = %path.display(),
+                "GENERATED A DEVELOPMENT SECRET. Fine for trying the hotline; a real line sets \
+                 HOTLINE_AUTH_TOKEN and HOTLINE_CALLER_HASH_KEY (or their _FILE variants) and runs \
+                 with --production"
+            );
+        }
+    }
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        let app = match Application::build(&config, secrets).await {
+            Ok(app) => app,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        let addr = app.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(
+            listen = %addr,
+            public_url = app.public_url(),
+            "hotline is answering: voice URL {0}/voice/incoming, status callback {0}/voice/status, \
+             fallback URL {0}/voice/fallback",
+            app.public_url()
+        );
+        match app.run_until(server::shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "server stopped");
+                ExitCode::from(2)
+            }
+        }
+    })
+}
+
+/// Prints every problem of the scripts in `dir`; exit 1 if any is an error.
+fn check(dir: &Path) -> ExitCode {
+    match scripts::load_dir(dir) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                println!("{warning}");
+            }
+            let languages: Vec<&str> = loaded.set.scripts.keys().map(|l| l.as_str()).collect();
+            println!(
+                "{}: scripts are valid ({}; {} warning(s))",
+                dir.display(),
+                languages.join(", "),
+                loaded.warnings.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(report) => {
+            println!("{report}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Places a simulated call; exit 1 if the server misbehaved.
+fn call(options: &CallOptions) -> ExitCode {
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let mut out = io::stdout().lock();
+    match simulator::run(options, &mut input as &mut dyn BufRead, &mut out) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hotline call: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Opens the configured database for a read-only command and runs `work` on it.
+fn with_storage<F, Fut>(config: &Config, work: F) -> ExitCode
+where
+    F: FnOnce(Storage) -> Fut,
+    Fut: std::future::Future<Output = Result<ExitCode, String>>,
+{
+    if !config.database.path.exists() {
+        eprintln!(
+            "hotline: no database at {}: no call has been taken yet (start `hotline serve`)",
+            config.database.path.display()
+        );
+        return ExitCode::from(2);
+    }
+    let result = runtime().map_err(|e| e.to_string()).and_then(|runtime| {
+        runtime.block_on(async {
+            let options = StorageOptions::default();
+            let storage = Storage::open(&config.database.path, options).await.map_err(|e| e.to_string())?;
+            work(storage).await
+        })
+    });
+    result.unwrap_or_else(|message| {
+        eprintln!("hotline: {message}");
+        ExitCode::from(2)
+    })
+}
+
+/// Prints a case and its timeline for a person.
+fn print_case(case: &Case) {
+    let mut out = io::stdout().lock();
+    let language = case.language.as_ref().map_or("-", |l| l.as_str());
+    let _ = writeln!(out, "case {}  ({language})", case.number);
+    let _ = writeln!(out, "  call      {}", case.call_sid);
+    let _ = writeln!(out, "  caller    {}", case.caller.as_ref().map_or("hidden number".into(), |c| format!("#{}", &c.0[..12.min(c.0.len())])));
+    let _ = writeln!(out, "  country   {}", case.country.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "  started   {}", case.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    if let Some(ended) = case.ended_at {
+        let _ = writeln!(out, "  ended     {}", ended.format("%Y-%m-%d %H:%M:%S UTC"));
+    }
+    let status = case.status.map_or("-", |s| s.as_str());
+    let duration = case.duration_secs.map_or(String::new(), |d| format!(", {d} s"));
+    let _ = writeln!(out, "  status    {status}{duration}");
+    let _ = writeln!(out, "  outcome   {}", case.outcome);
+    let tags: Vec<String> = case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect();
+    let _ = writeln!(out, "  tags      {}", if tags.is_empty() { "-".into() } else { tags.join(" ") });
+    if let Some(url) = &case.recording_url {
+        let _ = writeln!(out, "  voicemail {url}");
+    }
+    let _ = writeln!(out, "  timeline");
+    for timed in &case.events {
+        let offset = (timed.at - case.started_at).num_seconds();
+        let _ = writeln!(out, "    +{offset:>4}s  {}", describe(&timed.event));
+    }
+}
+
+/// One line of a timeline.
+fn describe(event: &crate::cases::Event) -> String {
+    use crate::cases::Event;
+    match event {
+        Event::LanguageChosen { language, how } => format!("language {language} (by {how:?})").to_lowercase(),
+        Event::LanguageMenu { attempt } => format!("language menu (attempt {attempt})"),
+        Event::Entered { node, said } => {
+            let said: String = said.chars().take(70).collect();
+            format!("at {node}: \"{said}…\"")
+        }
+        Event::Pressed { node, digits, meaning } => match node {
+            Some(node) => format!("pressed {digits} at {node}: {meaning}"),
+            None => format!("pressed {digits} at the language menu: {meaning}"),
+        },
+        Event::NoInput { node, attempt } => match node {
+            Some(node) => format!("no key at {node} (attempt {attempt})"),
+            None => format!("no key at the language menu (attempt {attempt})"),
+        },
+        Event::AttemptsExhausted { node } => format!("attempts used up at {node}: default route"),
+        Event::Tagged { tag } => format!("tagged {}={}", tag.key, tag.value),
+        Event::HandedOff { node, queue } => format!("handed off at {node} to queue {queue}"),
+        Event::LeftQueue { result, wait_secs } => match wait_secs {
+            Some(secs) => format!("left the queue: {result} after {secs} s"),
+            None => format!("left the queue: {result}"),
+        },
+        Event::Voicemail { recording_url, duration_secs } => {
+            format!("voicemail {recording_url} ({} s)", duration_secs.unwrap_or(0))
+        }
+        Event::Finished { node } => format!("finished at {node}"),
+        Event::Fallback { error_code } => {
+            format!("provider fallback (error {})", error_code.as_deref().unwrap_or("-"))
+        }
+        Event::Rejected { reason } => format!("rejected: {reason}"),
+    }
+}

@@ -1,1 +1,556 @@
-//! TODO
+//! Configuration: `config.toml`, then `HOTLINE_*` environment overrides, validated once at
+//! start.
+//!
+//! Every key has a default, so the server runs with no file at all. An environment variable
+//! `HOTLINE_<SECTION>_<KEY>` (upper case) overrides `[section] key`: `HOTLINE_SERVER_LISTEN`,
+//! `HOTLINE_DATABASE_PATH`. A `HOTLINE_` variable that names no key is an error rather than
+//! silently ignored, so a typo cannot run the line on a default. Secrets are not configuration:
+//! see [`crate::secrets`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secrets::{AUTH_TOKEN_VAR, CALLER_HASH_KEY_VAR};
+
+/// The environment variable that names the configuration file.
+pub const CONFIG_VAR: &str = "HOTLINE_CONFIG";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// How the server listens and is reached.
+    pub server: ServerConfig,
+    /// How webhooks are checked and bounded.
+    pub webhooks: WebhooksConfig,
+    /// Where cases are kept.
+    pub database: DatabaseConfig,
+    /// Where the IVR scripts are.
+    pub scripts: ScriptsConfig,
+    /// How the server logs.
+    pub log: LogConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The URL the provider uses to reach this server (`https://hotline.example.org`), without
+    /// a path. Signatures are computed over it, so behind a proxy it must be the public one.
+    /// Empty: `http://` + the listening address.
+    pub public_url: String,
+    /// Production mode: missing secrets and disabled signature checks are startup errors.
+    pub production: bool,
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            production: false,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[webhooks]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Check `X-Twilio-Signature` on every provider request. Only for local experiments.
+    pub verify_signatures: bool,
+    /// Milliseconds after which a webhook answers from memory whatever is still pending, well
+    /// under the provider's 15 s limit.
+    pub deadline_ms: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig { verify_signatures: true, deadline_ms: 5000, max_body_bytes: 64 * 1024 }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// The SQLite file, created on first start. Development secrets are kept beside it.
+    pub path: PathBuf,
+    /// Milliseconds a write waits for a lock held by another connection.
+    pub busy_timeout_ms: u64,
+    /// Milliseconds a webhook waits for its write before journaling it instead.
+    pub write_deadline_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: PathBuf::from("data/hotline.db"),
+            busy_timeout_ms: 1000,
+            write_deadline_ms: 1500,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The folder of the database, where the journal and development secrets live.
+    pub fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// The journal that keeps records while the database cannot take them.
+    pub fn journal_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().map(|n| n.to_owned()).unwrap_or_default();
+        name.push(".journal");
+        self.dir().join(name)
+    }
+}
+
+/// `[scripts]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptsConfig {
+    /// The folder of `languages.xml`, one `<code>.xml` per language, and `audio/`.
+    pub dir: PathBuf,
+}
+
+impl Default for ScriptsConfig {
+    fn default() -> Self {
+        ScriptsConfig { dir: PathBuf::from("ivr-scripts") }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `debug`, `hotline=debug,tower_http=info`. `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Why the configuration cannot be used. Each message says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file or an override is not valid.
+    #[error("{0}")]
+    Invalid(Problems),
+}
+
+/// Every problem found, one per line.
+#[derive(Debug)]
+pub struct Problems(pub Vec<String>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Environment variables with the prefix that are not configuration keys.
+const NOT_KEYS: [&str; 5] = [CONFIG_VAR, AUTH_TOKEN_VAR, CALLER_HASH_KEY_VAR, "HOTLINE_AUTH_TOKEN_FILE", "HOTLINE_CALLER_HASH_KEY_FILE"];
+
+impl Config {
+    /// Loads `path` (or the built-in defaults when `path` is `None`), applies the `HOTLINE_*`
+    /// variables in `vars`, and validates the result.
+    pub fn load(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                match toml::from_str::<toml::Table>(&text) {
+                    Ok(table) => table,
+                    Err(e) => {
+                        let msg = format!("{}: {}", path.display(), e.message());
+                        return Err(ConfigError::Invalid(Problems(vec![msg])));
+                    }
+                }
+            }
+            None => toml::Table::new(),
+        };
+        apply_overrides(&mut table, vars, &mut problems);
+        let source = path.map_or("the built-in configuration".into(), |p| p.display().to_string());
+        let config = deserialize(table, &source, &mut problems);
+        if let Some(config) = &config {
+            config.check(&mut problems);
+        }
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError::Invalid(Problems(problems))),
+        }
+    }
+
+    /// Checks the rules between keys again, after a change made in code (`--production`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        self.check(&mut problems);
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(Problems(problems))) }
+    }
+
+    /// The listening address (validated by [`Config::load`]).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.server.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The public base URL, given the address actually bound (which differs from the configured
+    /// one when listening on port 0).
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        if self.server.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.server.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// The webhook deadline.
+    pub fn webhook_deadline(&self) -> Duration {
+        Duration::from_millis(self.webhooks.deadline_ms)
+    }
+
+    fn check(&self, problems: &mut Vec<String>) {
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "server.listen = {:?} is not an address and port; write it like \"127.0.0.1:8080\" \
+                 or \"0.0.0.0:8080\"",
+                self.server.listen
+            ));
+        }
+        let url = &self.server.public_url;
+        if !url.is_empty() {
+            let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+            match rest.map(|r| r.trim_end_matches('/')) {
+                None => problems.push(format!(
+                    "server.public_url = {url:?} must start with https:// (or http:// for local tests)"
+                )),
+                Some(host) if host.is_empty() || host.contains(['/', '?', '#', ' ']) => {
+                    problems.push(format!(
+                        "server.public_url = {url:?} must be just scheme://host[:port], with no \
+                         path: serve the hotline at the root of its own host name"
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        if self.server.production {
+            if !self.webhooks.verify_signatures {
+                problems.push(
+                    "webhooks.verify_signatures = false is not allowed in production: anyone \
+                     could forge calls. Set it to true"
+                        .into(),
+                );
+            }
+            if url.starts_with("http://") || url.is_empty() {
+                problems.push(
+                    "server.public_url must be an https:// URL in production (the provider \
+                     signs the URL it calls)"
+                        .into(),
+                );
+            }
+        }
+        let ranges: [(&str, u64, u64, u64); 5] = [
+            ("webhooks.deadline_ms", self.webhooks.deadline_ms, 100, 12_000),
+            ("webhooks.max_body_bytes", self.webhooks.max_body_bytes as u64, 1024, 1 << 20),
+            ("database.busy_timeout_ms", self.database.busy_timeout_ms, 0, 60_000),
+            ("database.write_deadline_ms", self.database.write_deadline_ms, 10, 12_000),
+            ("server.shutdown_grace_secs", self.server.shutdown_grace_secs, 0, 600),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                problems.push(format!("{key} = {value} is out of range; use {min} to {max}"));
+            }
+        }
+        if self.database.write_deadline_ms >= self.webhooks.deadline_ms {
+            problems.push(format!(
+                "database.write_deadline_ms ({}) must be below webhooks.deadline_ms ({}), so a \
+                 slow database is journaled before the webhook runs out of time",
+                self.database.write_deadline_ms, self.webhooks.deadline_ms
+            ));
+        }
+        if self.database.path.as_os_str().is_empty() || self.database.path.is_dir() {
+            problems.push(format!(
+                "database.path = {:?} must name a file, like \"data/hotline.db\"",
+                self.database.path
+            ));
+        }
+        if self.log.level.trim().is_empty()
+            || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
+        {
+            problems.push(format!(
+                "log.level = {:?} is not a log filter; use error, warn, info, debug or trace",
+                self.log.level
+            ));
+        }
+    }
+}
+
+/// Deserializes section by section, so each problem names its section (serde's own messages
+/// do not say where in a table they are).
+fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> Option<Config> {
+    fn section<T: serde::de::DeserializeOwned + Default>(
+        table: &toml::Table,
+        name: &str,
+        source: &str,
+        problems: &mut Vec<String>,
+    ) -> T {
+        let Some(value) = table.get(name) else { return T::default() };
+        T::deserialize(value.clone()).unwrap_or_else(|e| {
+            problems.push(format!("{source}, [{name}]: {}", e.message()));
+            T::default()
+        })
+    }
+    const SECTIONS: [&str; 5] = ["server", "webhooks", "database", "scripts", "log"];
+    let before = problems.len();
+    for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
+        problems.push(format!(
+            "{source}: unknown section or key `{name}`; the sections are [{}]",
+            SECTIONS.join("], [")
+        ));
+    }
+    let config = Config {
+        server: section(&table, "server", source, problems),
+        webhooks: section(&table, "webhooks", source, problems),
+        database: section(&table, "database", source, problems),
+        scripts: section(&table, "scripts", source, problems),
+        log: section(&table, "log", source, problems),
+    };
+    (problems.len() == before).then_some(config)
+}
+
+/// Applies `HOTLINE_SECTION_KEY=value` variables to the table, typed like the default value
+/// of that key.
+fn apply_overrides(
+    table: &mut toml::Table,
+    vars: impl IntoIterator<Item = (String, String)>,
+    problems: &mut Vec<String>,
+) {
+    let defaults = match toml::Table::try_from(Config::default()) {
+        Ok(defaults) => defaults,
+        Err(_) => return,
+    };
+    let mut names = Vec::new();
+    for (section, keys) in &defaults {
+        let Some(keys) = keys.as_table() else { continue };
+        for (key, default) in keys {
+            let var = format!("HOTLINE_{section}_{key}").to_uppercase();
+            names.push((var, section.clone(), key.clone(), default.clone()));
+        }
+    }
+    for (var, value) in vars {
+        if !var.starts_with("HOTLINE_") || NOT_KEYS.contains(&var.as_str()) {
+            continue;
+        }
+        let Some((_, section, key, default)) = names.iter().find(|(name, ..)| *name == var) else {
+            let known: Vec<&str> = names.iter().map(|(name, ..)| name.as_str()).collect();
+            problems.push(format!(
+                "{var} is not a configuration variable; the known ones are {}",
+                known.join(", ")
+            ));
+            continue;
+        };
+        let typed = match default {
+            toml::Value::Boolean(_) => match value.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Some(toml::Value::Boolean(true)),
+                "false" | "0" | "no" | "off" => Some(toml::Value::Boolean(false)),
+                _ => None,
+            },
+            toml::Value::Integer(_) => value.trim().parse().ok().map(toml::Value::Integer),
+            _ => Some(toml::Value::String(value.clone())),
+        };
+        let Some(typed) = typed else {
+            let expected = match default {
+                toml::Value::Boolean(_) => "true or false",
+                _ => "a whole number",
+            };
+            problems.push(format!("{var} = {value:?} is not valid: expected {expected}"));
+            continue;
+        };
+        let section = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match section.as_table_mut() {
+            Some(section) => {
+                section.insert(key.clone(), typed);
+            }
+            None => problems.push(format!("[{section}] in the configuration file must be a table")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn problems(result: Result<Config, ConfigError>) -> String {
+        match result {
+            Err(e) => e.to_string(),
+            Ok(config) => panic!("accepted {config:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let config = Config::load(None, vars(&[])).unwrap();
+        assert_eq!(config.listen_addr().to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database.path, PathBuf::from("data/hotline.db"));
+        assert_eq!(config.database.journal_path(), PathBuf::from("data/hotline.db.journal"));
+        assert!(config.webhooks.verify_signatures);
+    }
+
+    #[test]
+    fn the_shipped_file_is_valid_and_documents_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let config = Config::load(Some(&path), vars(&[])).unwrap();
+        assert_eq!(config, Config::default(), "config.toml should show the defaults");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        for (section, keys) in defaults {
+            assert!(text.contains(&format!("[{section}]")), "[{section}] missing");
+            for key in keys.as_table().unwrap().keys() {
+                assert!(text.contains(&format!("\n{key} =")), "{section}.{key} missing");
+                let var = format!("HOTLINE_{section}_{key}").to_uppercase();
+                assert!(text.contains(&var), "{var} not documented");
+            }
+        }
+    }
+
+    #[test]
+    fn environment_overrides_are_typed() {
+        let config = Config::load(
+            None,
+            vars(&[
+                ("HOTLINE_SERVER_LISTEN", "0.0.0.0:9000"),
+                ("HOTLINE_WEBHOOKS_VERIFY_SIGNATURES", "false"),
+                ("HOTLINE_DATABASE_BUSY_TIMEOUT_MS", "250"),
+                ("HOTLINE_AUTH_TOKEN", "not configuration"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server.listen, "0.0.0.0:9000");
+        assert!(!config.webhooks.verify_signatures);
+        assert_eq!(config.database.busy_timeout_ms, 250);
+    }
+
+    #[test]
+    fn typos_and_wrong_values_are_reported_together() {
+        let text = problems(Config::load(
+            None,
+            vars(&[
+                ("HOTLINE_SERVER_LISTN", "x"),
+                ("HOTLINE_DATABASE_BUSY_TIMEOUT_MS", "soon"),
+                ("HOTLINE_WEBHOOKS_VERIFY_SIGNATURES", "maybe"),
+            ]),
+        ));
+        assert!(text.contains("HOTLINE_SERVER_LISTN is not a configuration variable"), "{text}");
+        assert!(text.contains("HOTLINE_SERVER_LISTEN"), "{text}");
+        assert!(text.contains("\"soon\" is not valid: expected a whole number"), "{text}");
+        assert!(text.contains("\"maybe\" is not valid: expected true or false"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_say_how_to_fix_them() {
+        let cases = [
+            ("HOTLINE_SERVER_LISTEN", "localhost", "127.0.0.1:8080"),
+            ("HOTLINE_SERVER_LISTEN", "", "address and port"),
+            ("HOTLINE_SERVER_PUBLIC_URL", "hotline.example.org", "https://"),
+            ("HOTLINE_SERVER_PUBLIC_URL", "https://example.org/ivr", "no path"),
+            ("HOTLINE_WEBHOOKS_DEADLINE_MS", "60000", "out of range"),
+            ("HOTLINE_WEBHOOKS_DEADLINE_MS", "-1", "[webhooks]: invalid value: integer `-1`"),
+            ("HOTLINE_WEBHOOKS_MAX_BODY_BYTES", "99999999999", "out of range"),
+            ("HOTLINE_DATABASE_PATH", "", "must name a file"),
+            ("HOTLINE_LOG_LEVEL", "hotline=loud", "log filter"),
+            ("HOTLINE_LOG_LEVEL", " ", "log filter"),
+            ("HOTLINE_LOG_FORMAT", "xml", "log"),
+            ("HOTLINE_DATABASE_WRITE_DEADLINE_MS", "9000", "below webhooks.deadline_ms"),
+        ];
+        for (var, value, expected) in cases {
+            let text = problems(Config::load(None, vars(&[(var, value)])));
+            assert!(text.contains(expected), "{var}={value:?}: {text}");
+        }
+        let huge = "9".repeat(10_000);
+        let text = problems(Config::load(None, vars(&[("HOTLINE_WEBHOOKS_DEADLINE_MS", &huge)])));
+        assert!(text.contains("expected a whole number"), "{}", &text[..200]);
+    }
+
+    #[test]
+    fn production_refuses_unsafe_settings() {
+        let text = problems(Config::load(
+            None,
+            vars(&[
+                ("HOTLINE_SERVER_PRODUCTION", "true"),
+                ("HOTLINE_WEBHOOKS_VERIFY_SIGNATURES", "false"),
+            ]),
+        ));
+        assert!(text.contains("not allowed in production"), "{text}");
+        assert!(text.contains("https:// URL in production"), "{text}");
+    }
+
+    #[test]
+    fn files_with_unknown_keys_or_bad_syntax_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for (text, expected) in [
+            ("[server]\nlisen = \"x\"\n", "unknown field `lisen`"),
+            ("[server\n", "c.toml"),
+            ("[database]\npath = 5\n", "[database]: invalid type: integer `5`"),
+            ("auth_token = \"x\"\n", "unknown section or key `auth_token`"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let message = problems(Config::load(Some(&path), vars(&[])));
+            assert!(message.contains(expected), "{text:?}: {message}");
+        }
+        let missing = dir.path().join("missing.toml");
+        assert!(problems(Config::load(Some(&missing), vars(&[]))).contains("cannot read"));
+    }
+}

@@ -1,1 +1,321 @@
-//! TODO
+//! Secrets: the provider's auth token (it signs every webhook) and the key that turns callers'
+//! numbers into hashes.
+//!
+//! They come from the environment (`HOTLINE_AUTH_TOKEN`, `HOTLINE_CALLER_HASH_KEY`) or from a
+//! file named by `…_FILE`, never from `config.toml`, which is easy to commit or share. In
+//! development a missing secret is generated once and kept beside the database (mode 0600), so
+//! the server and `hotline call` agree on it with no setup; in production a missing secret is
+//! a startup error. [`Secret`] never prints its value.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::cases::CallerHash;
+
+/// A secret value. `Debug` and `Display` print `[redacted]`, so it cannot leak into a log line
+/// by accident; read it with [`Secret::expose`] where it is actually used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The value itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The secrets the server needs.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    /// The provider account's auth token: the key of webhook signatures.
+    pub auth_token: Secret,
+    /// The key of callers' number hashes.
+    pub caller_hash_key: Secret,
+}
+
+/// Where a secret's value came from, for the startup log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The environment variable.
+    Environment,
+    /// The file named by the `…_FILE` variable.
+    File(PathBuf),
+    /// The development file beside the database, read again.
+    Stored(PathBuf),
+    /// Generated just now and stored in this file.
+    Generated(PathBuf),
+}
+
+/// Why secrets could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    /// A production start without the secret.
+    #[error(
+        "{name} is not set. In production every secret must be given: set {name}, or \
+         {name}_FILE to the path of a file holding it"
+    )]
+    Missing {
+        /// The variable's name.
+        name: &'static str,
+    },
+    /// The secret's file could not be read or written.
+    #[error("cannot use {path} for {name}: {source}")]
+    Io {
+        /// The variable's name.
+        name: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// The secret is there but unusable.
+    #[error("{name} is empty or too short (at least {min} characters); set a real value")]
+    TooShort {
+        /// The variable's name.
+        name: &'static str,
+        /// The minimum length.
+        min: usize,
+    },
+}
+
+/// The environment variable of the auth token.
+pub const AUTH_TOKEN_VAR: &str = "HOTLINE_AUTH_TOKEN";
+/// The environment variable of the caller-hash key.
+pub const CALLER_HASH_KEY_VAR: &str = "HOTLINE_CALLER_HASH_KEY";
+
+/// A secret's sources, in order.
+struct Spec {
+    name: &'static str,
+    /// The development file's name, inside the secrets directory.
+    stored: &'static str,
+    /// Shorter values are refused: a short hash key makes caller hashes guessable.
+    min_len: usize,
+}
+
+const AUTH_TOKEN: Spec = Spec { name: AUTH_TOKEN_VAR, stored: "auth_token", min_len: 1 };
+const CALLER_HASH_KEY: Spec =
+    Spec { name: CALLER_HASH_KEY_VAR, stored: "caller_hash_key", min_len: 16 };
+
+impl Secrets {
+    /// Loads both secrets. `dir` holds the development files; `generate` allows creating them
+    /// when absent (development mode). `env` reads a variable (the real environment, or a map
+    /// in tests). Returns the secrets and where each came from.
+    pub fn load(
+        env: impl Fn(&str) -> Option<String>,
+        dir: &Path,
+        generate: bool,
+    ) -> Result<(Secrets, [Origin; 2]), SecretsError> {
+        let (auth_token, auth_origin) = load_one(&env, &AUTH_TOKEN, dir, generate)?;
+        let (caller_hash_key, key_origin) = load_one(&env, &CALLER_HASH_KEY, dir, generate)?;
+        Ok((Secrets { auth_token, caller_hash_key }, [auth_origin, key_origin]))
+    }
+
+    /// Reads the auth token the way the server does, without generating it: what `hotline
+    /// call` uses to sign like the provider.
+    pub fn auth_token(
+        env: impl Fn(&str) -> Option<String>,
+        dir: &Path,
+    ) -> Result<Secret, SecretsError> {
+        load_one(&env, &AUTH_TOKEN, dir, false).map(|(secret, _)| secret)
+    }
+}
+
+fn load_one(
+    env: &impl Fn(&str) -> Option<String>,
+    spec: &Spec,
+    dir: &Path,
+    generate: bool,
+) -> Result<(Secret, Origin), SecretsError> {
+    let io_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| SecretsError::Io { name: spec.name, path, source }
+    };
+    let (value, origin) = if let Some(value) = env(spec.name) {
+        (value, Origin::Environment)
+    } else if let Some(path) = env(&format!("{}_FILE", spec.name)) {
+        let path = PathBuf::from(path);
+        let value = fs::read_to_string(&path).map_err(io_error(&path))?;
+        (value.trim().to_owned(), Origin::File(path))
+    } else {
+        let path = dir.join(spec.stored);
+        match fs::read_to_string(&path) {
+            Ok(value) => (value.trim().to_owned(), Origin::Stored(path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && generate => {
+                let value = generate_value().map_err(io_error(&path))?;
+                store(&path, &value).map_err(io_error(&path))?;
+                (value, Origin::Generated(path))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(SecretsError::Missing { name: spec.name });
+            }
+            Err(e) => return Err(io_error(&path)(e)),
+        }
+    };
+    if value.chars().count() < spec.min_len {
+        return Err(SecretsError::TooShort { name: spec.name, min: spec.min_len });
+    }
+    Ok((Secret::new(value), origin))
+}
+
+/// 32 random bytes as hex: 256 bits, printable, easy to paste into a provider's console.
+fn generate_value() -> io::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes a new secret file readable by its owner only. `create_new` refuses to overwrite a
+/// file that appeared meanwhile (another process generating the same secret).
+fn store(path: &Path, value: &str) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(value.as_bytes())?;
+    file.sync_all()?;
+    // The mode above is filtered by the umask; set it exactly.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+}
+
+/// Turns phone numbers into [`CallerHash`]es: HMAC-SHA256 under the secret key, so a stolen
+/// database cannot be reversed by hashing every possible number without the key.
+#[derive(Clone)]
+pub struct CallerHasher {
+    key: Secret,
+}
+
+impl CallerHasher {
+    /// A hasher with this key.
+    pub fn new(key: Secret) -> CallerHasher {
+        CallerHasher { key }
+    }
+
+    /// The hash of a number. Spaces, dashes, dots and brackets are ignored so that
+    /// `+7 916 123-45-67` and `+79161234567` are the same caller. `None` for an empty number
+    /// or one the provider marks as hidden (`anonymous`, `+266696687`, …).
+    pub fn hash(&self, number: &str) -> Option<CallerHash> {
+        let normalized: String = number
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
+        let hidden = ["", "anonymous", "restricted", "unknown", "private", "+266696687", "+7378742833", "+2562533", "+86282452253"];
+        if hidden.iter().any(|h| normalized.eq_ignore_ascii_case(h)) {
+            return None;
+        }
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose().as_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(normalized.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Some(CallerHash(digest.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+}
+
+impl fmt::Debug for CallerHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallerHasher([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2hunter2".into());
+        assert_eq!(format!("{secret} {secret:?}"), "[redacted] [redacted]");
+        let hasher = CallerHasher::new(secret);
+        assert!(!format!("{hasher:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn development_generates_once_with_owner_only_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, origins) = Secrets::load(env(&[]), dir.path(), true).unwrap();
+        assert!(matches!(origins[0], Origin::Generated(_)));
+        assert_eq!(first.auth_token.expose().len(), 64);
+        let mode = fs::metadata(dir.path().join("caller_hash_key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (again, origins) = Secrets::load(env(&[]), dir.path(), true).unwrap();
+        assert!(matches!(origins[1], Origin::Stored(_)));
+        assert_eq!(again.caller_hash_key, first.caller_hash_key);
+        assert_eq!(Secrets::auth_token(env(&[]), dir.path()).unwrap(), first.auth_token);
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Secrets::load(env(&[]), dir.path(), false).unwrap_err();
+        assert!(err.to_string().contains("HOTLINE_AUTH_TOKEN_FILE"), "{err}");
+        assert!(!dir.path().join("auth_token").exists());
+    }
+
+    #[test]
+    fn environment_and_files_win_over_stored_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("key");
+        fs::write(&key_file, "0123456789abcdef-from-file\n").unwrap();
+        let key_file = key_file.to_str().unwrap();
+        let vars = [("HOTLINE_AUTH_TOKEN", "tok"), ("HOTLINE_CALLER_HASH_KEY_FILE", key_file)];
+        let (secrets, origins) = Secrets::load(env(&vars), dir.path(), false).unwrap();
+        assert_eq!(secrets.auth_token.expose(), "tok");
+        assert_eq!(secrets.caller_hash_key.expose(), "0123456789abcdef-from-file");
+        assert_eq!(origins[0], Origin::Environment);
+    }
+
+    #[test]
+    fn short_or_unreadable_secrets_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = [("HOTLINE_AUTH_TOKEN", "t"), ("HOTLINE_CALLER_HASH_KEY", "short")];
+        let err = Secrets::load(env(&vars), dir.path(), true).unwrap_err();
+        assert!(matches!(err, SecretsError::TooShort { .. }), "{err}");
+        let vars = [("HOTLINE_AUTH_TOKEN", ""), ("HOTLINE_CALLER_HASH_KEY", "0123456789abcdef")];
+        assert!(Secrets::load(env(&vars), dir.path(), true).is_err());
+        let vars = [("HOTLINE_AUTH_TOKEN_FILE", "/nonexistent/token")];
+        let err = Secrets::load(env(&vars), dir.path(), true).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/token"), "{err}");
+    }
+
+    #[test]
+    fn caller_hashes_are_keyed_and_ignore_formatting() {
+        let a = CallerHasher::new(Secret::new("0123456789abcdef".into()));
+        let b = CallerHasher::new(Secret::new("fedcba9876543210".into()));
+        let plain = a.hash("+79161234567").unwrap();
+        assert_eq!(a.hash("+7 (916) 123-45-67"), Some(plain.clone()));
+        assert_ne!(b.hash("+79161234567"), Some(plain.clone()));
+        assert_eq!(plain.0.len(), 64);
+        assert!(!plain.0.contains("9161234567"));
+        assert_eq!(a.hash("anonymous"), None);
+        assert_eq!(a.hash(""), None);
+    }
+}

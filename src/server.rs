@@ -1,1 +1,185 @@
-//! TODO
+//! The HTTP application: built from a validated [`Config`], bound to its listener, run until a
+//! shutdown signal. `main` and the integration tests build it the same way, the tests on
+//! port 0 with a fresh database.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::scripts::{self, Report};
+use crate::secrets::{CallerHasher, Secrets};
+use crate::storage::{Recorder, Storage, StorageError, StorageOptions};
+use crate::webhooks::{self, Webhooks};
+
+/// How often the journal is retried while it holds records.
+const REPLAY_EVERY: Duration = Duration::from_secs(5);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A script is invalid: the report lists every problem.
+    #[error("the IVR scripts have errors; nothing was started:\n{0}")]
+    Scripts(Report),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The address is taken or not ours.
+    #[error("cannot listen on {addr}: {source}. Is another hotline running? Change server.listen or HOTLINE_SERVER_LISTEN")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    public_url: String,
+    recorder: Recorder,
+    grace: Duration,
+}
+
+impl Application {
+    /// Loads the scripts, opens the database (replaying any journal left by a previous run),
+    /// binds the listener and builds the routes.
+    pub async fn build(config: &Config, secrets: Secrets) -> Result<Application, StartError> {
+        let loaded = scripts::load_dir(&config.scripts.dir).map_err(StartError::Scripts)?;
+        // Warnings do not stop the line (most are recordings not made yet, read by TTS in
+        // the meantime); a few are shown, the full list is `hotline check`'s job.
+        for warning in loaded.warnings.iter().take(3) {
+            tracing::warn!("{warning}");
+        }
+        if loaded.warnings.len() > 3 {
+            tracing::warn!(
+                warnings = loaded.warnings.len(),
+                "the scripts have more warnings; `hotline check` lists them all"
+            );
+        }
+        let options = StorageOptions {
+            busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
+        };
+        let storage = Storage::open(&config.database.path, options).await?;
+        let write_deadline = Duration::from_millis(config.database.write_deadline_ms);
+        let recorder =
+            Recorder::open(storage.clone(), &config.database.journal_path(), write_deadline).await?;
+
+        let addr = config.listen_addr();
+        let listener =
+            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let public_url = config.public_url(bound);
+
+        if !config.webhooks.verify_signatures {
+            tracing::warn!(
+                "SIGNATURE CHECKS ARE OFF (webhooks.verify_signatures = false): anyone who can \
+                 reach this server can fake calls. Never run a real line like this."
+            );
+        }
+        let webhooks = Arc::new(Webhooks {
+            scripts: Arc::new(loaded.set),
+            recorder: recorder.clone(),
+            storage,
+            hasher: CallerHasher::new(secrets.caller_hash_key),
+            auth_token: secrets.auth_token,
+            verify_signatures: config.webhooks.verify_signatures,
+            public_url: public_url.clone(),
+            max_body_bytes: config.webhooks.max_body_bytes,
+            deadline: config.webhook_deadline(),
+        });
+        let router = webhooks::router(webhooks)
+            // Recorded prompts, played by the provider with <Play>. ServeDir refuses paths
+            // that climb out of the folder.
+            .nest_service("/audio", ServeDir::new(config.scripts.dir.join("audio")))
+            .route("/health", get(|| async { "ok\n" }))
+            // Request lines carry only our own query parameters (language, node, step); the
+            // caller's number travels in the body, which is never logged.
+            .layer(TraceLayer::new_for_http());
+
+        Ok(Application {
+            listener,
+            router,
+            public_url,
+            recorder,
+            grace: Duration::from_secs(config.server.shutdown_grace_secs),
+        })
+    }
+
+    /// The address the server listens on (the real port when configured with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The base URL the provider must call, as used for signatures.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for the grace
+    /// period.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let replayer = self.recorder.spawn_replayer(REPLAY_EVERY);
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight");
+            let _ = stopping_tx.send(true);
+        });
+        let grace = self.grace;
+        let deadline = async move {
+            while !*stopping_rx.borrow() {
+                if stopping_rx.changed().await.is_err() {
+                    // The server ended on its own; wait for its result instead.
+                    std::future::pending::<()>().await;
+                }
+            }
+            tokio::time::sleep(grace).await;
+        };
+        let result = tokio::select! {
+            result = server => result,
+            () = deadline => {
+                tracing::warn!("requests still running after the grace period were cut off");
+                Ok(())
+            }
+        };
+        replayer.abort();
+        // Everything acknowledged is already in the database or the fsync'd journal; a last
+        // replay just saves the next start some work.
+        if let Err(e) = self.recorder.replay().await {
+            tracing::warn!(error = %e, "journal not replayed at shutdown; it will be at next start");
+        }
+        result
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

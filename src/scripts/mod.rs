@@ -1,6 +1,128 @@
 //! IVR scripts: the language choice and one conversation per language, loaded from
 //! `ivr-scripts/` and validated before any caller hears them.
+//!
+//! [`load_dir`] is the way in: it reads `languages.xml` and every `<code>.xml`, checks each
+//! against the dialect of `docs/scripts.md` and against each other, and either returns the
+//! [`ScriptSet`] (with warnings) or a [`Report`] of every problem, each with file, line and
+//! column. [`parse_script`] and [`parse_languages`] check one file's text, for tests and tools.
+//!
+//! Inside: `xml` reads files and checks elements and attributes, `prompt` reads what is said,
+//! `script` and `languages` read the two kinds of file, `diagnostics` words and places the
+//! problems.
 
+mod diagnostics;
+mod languages;
 mod model;
+mod prompt;
+mod script;
+mod xml;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+pub use diagnostics::{Diagnostic, Report, Severity};
+pub use languages::parse_languages;
 pub use model::*;
+pub use script::parse_script;
+
+/// The name of the language choice's file in the scripts folder.
+const LANGUAGES_FILE: &str = "languages.xml";
+
+/// The scripts, ready to use, and what is worth fixing in them.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The language choice and every language's script.
+    pub set: ScriptSet,
+    /// Problems that do not stop a call (a missing recording read by text-to-speech instead),
+    /// sorted by file then line.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Loads `dir/languages.xml` and every `dir/<code>.xml` it names; recordings come from
+/// `dir/audio/<code>/`.
+///
+/// Every file is checked even after one fails, so a single run lists every problem. Any error
+/// makes the result a [`Report`], which holds the warnings too.
+pub fn load_dir(dir: &Path) -> Result<Loaded, Report> {
+    let audio_root = dir.join("audio");
+    let mut diagnostics = Vec::new();
+    let script_files = script_files(dir, &mut diagnostics);
+
+    let mut scripts = BTreeMap::new();
+    for (language, path) in &script_files {
+        let parsed = xml::read_file(path)
+            .map_err(|diagnostic| vec![diagnostic])
+            .and_then(|text| parse_script(path, &text, &audio_root));
+        match parsed {
+            Ok((script, warnings)) => {
+                diagnostics.extend(warnings);
+                scripts.insert(language.clone(), script);
+            }
+            Err(problems) => diagnostics.extend(problems),
+        }
+    }
+
+    let languages_path = dir.join(LANGUAGES_FILE);
+    let offered: BTreeSet<LanguageTag> = script_files.keys().cloned().collect();
+    let entry = match xml::read_file(&languages_path)
+        .map_err(|diagnostic| vec![diagnostic])
+        .and_then(|text| parse_languages(&languages_path, &text, &audio_root, &offered))
+    {
+        Ok((entry, warnings)) => {
+            diagnostics.extend(warnings);
+            Some(entry)
+        }
+        Err(problems) => {
+            diagnostics.extend(problems);
+            None
+        }
+    };
+
+    diagnostics::sort(&mut diagnostics);
+    match entry {
+        Some(entry) if !diagnostics.iter().any(Diagnostic::is_error) => {
+            Ok(Loaded { set: ScriptSet { entry, scripts }, warnings: diagnostics })
+        }
+        _ => Err(Report { diagnostics }),
+    }
+}
+
+/// The script files of `dir`, by language: every `<code>.xml` except `languages.xml`. Other
+/// `.xml` files are reported and left out, since a supervisor who saved `russian.xml` expects
+/// it to be used.
+fn script_files(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> BTreeMap<LanguageTag, PathBuf> {
+    let mut found = BTreeMap::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            let message = format!("the scripts folder cannot be read: {e}");
+            diagnostics.push(Diagnostic::file_error(dir, message));
+            return found;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_xml = path.extension().is_some_and(|ext| ext == "xml");
+        if !is_xml || !path.is_file() || path.file_name().is_some_and(|n| n == LANGUAGES_FILE) {
+            continue;
+        }
+        let stem = path.file_stem().and_then(|s| s.to_str());
+        match stem.and_then(LanguageTag::parse) {
+            Some(language) => {
+                found.insert(language, path);
+            }
+            None => diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                ..Diagnostic::file_error(
+                    &path,
+                    "this file is ignored: a script's file name is its language code in two or \
+                     three lowercase letters, like ru.xml",
+                )
+            }),
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,257 @@
-//! TODO
+//! Storage: every line of SQL in the crate, and the journal that keeps records while the
+//! database cannot take them.
+//!
+//! - [`Storage`] is the SQLite database of cases (`sqlite.rs`), its schema kept in
+//!   `db/migrations/` and applied at start (`migrations.rs`). Writes are [`Record`]s, applied
+//!   idempotently; what a case's columns say (outcome, tags, language) is derived from its
+//!   events (`derived.rs`), so the result does not depend on the order webhooks arrive in.
+//! - [`Recorder`] (`journal.rs`) is how webhooks write: it never fails and never makes a caller
+//!   wait longer than its deadline. When the database is slow or down, records go to an
+//!   append-only journal file and are applied later.
+//!
+//! SQLite is synchronous; every call to it runs on tokio's blocking pool so a slow disk or a
+//! locked database never stalls the threads that answer the provider.
+//!
+//! [`Record`]: crate::cases::Record
+
+mod derived;
+mod journal;
+mod migrations;
+mod sqlite;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::cases::{CallStatus, CaseNumber, Outcome};
+use crate::scripts::{LanguageTag, Tag};
+
+pub use journal::{Durability, Recorder};
+pub use sqlite::Storage;
+
+/// How the database is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageOptions {
+    /// How long a statement waits for another connection's lock before failing as
+    /// [`StorageError::Busy`].
+    pub busy_timeout: Duration,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        StorageOptions { busy_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// One line of the case list: enough to find a case without loading its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseSummary {
+    /// The case's number.
+    pub number: CaseNumber,
+    /// The language, once chosen.
+    pub language: Option<LanguageTag>,
+    /// When the call arrived.
+    pub started_at: DateTime<Utc>,
+    /// The last status the provider reported.
+    pub status: Option<CallStatus>,
+    /// The call's length in seconds, once reported.
+    pub duration_secs: Option<u32>,
+    /// How the call ended up.
+    pub outcome: Outcome,
+    /// Fields set by the caller's choices, in the order first set.
+    pub tags: Vec<Tag>,
+}
+
+/// One line for a terminal: number, start, language, status and length, outcome, tags.
+impl fmt::Display for CaseSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let language = self.language.as_ref().map_or("--", LanguageTag::as_str);
+        let status = self.status.map_or("--", CallStatus::as_str);
+        write!(
+            f,
+            "{}  {}  {language:<3}  {status:<11}",
+            self.number,
+            self.started_at.format("%Y-%m-%d %H:%M:%SZ"),
+        )?;
+        match self.duration_secs {
+            Some(secs) => write!(f, " {secs:>5}s")?,
+            None => write!(f, "       ")?,
+        }
+        write!(f, "  {}", self.outcome)?;
+        for tag in &self.tags {
+            write!(f, "  {}={}", tag.key, tag.value)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why storage could not do what was asked.
+///
+/// Messages name the file and say what to do, because they end up in front of whoever runs
+/// the hotline. None carries caller data.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database file or its directory could not be created or opened.
+    #[error(
+        "cannot open the database {}: {source}; check that its directory exists or can be \
+         created, that this user may write there, and that the file is an SQLite database",
+        .path.display()
+    )]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A schema migration failed; the database stays at the previous version.
+    #[error(
+        "migration {name} of the database {} failed: {source}; the database was left at \
+         schema version {} (each migration is one transaction). Fix or restore the database \
+         from a backup, then start again",
+        .path.display(), .version - 1
+    )]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// The migration's file name.
+        name: &'static str,
+        /// The version it would have brought the database to.
+        version: u32,
+        /// What went wrong.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer release of the hotline.
+    #[error(
+        "the database {} has schema version {found}, but this build of the hotline only knows \
+         versions up to {known}: it was upgraded by a newer release. Run that release (or \
+         newer), or restore a backup taken before the upgrade; do not edit user_version by hand",
+        .path.display()
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u32,
+        /// The newest version this build knows.
+        known: u32,
+    },
+    /// Another connection held the database's lock for longer than the busy timeout.
+    #[error("the database is busy (locked by another connection): {0}")]
+    Busy(#[source] rusqlite::Error),
+    /// Any other SQLite error.
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
+    /// A value could not be converted between its Rust and its stored form: a row edited by
+    /// hand, or written by a build with other rules.
+    #[error("a stored value cannot be converted: {0}")]
+    Data(String),
+    /// The journal file could not be read or written.
+    #[error(
+        "the journal {} cannot be used: {source}; check that its directory is writable by this \
+         user and that the disk is not full",
+        .path.display()
+    )]
+    Journal {
+        /// The journal file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The background task doing the work panicked or was cancelled (runtime shutting down).
+    #[error("the storage task failed: {0}")]
+    Task(String),
+}
+
+impl StorageError {
+    /// Whether the failure is likely to pass by itself (a lock held elsewhere, a task lost to
+    /// shutdown), so trying again later may succeed, as opposed to a broken file or schema.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StorageError::Busy(_) | StorageError::Task(_))
+    }
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        match error.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked) => StorageError::Busy(error),
+            _ => StorageError::Sqlite(error),
+        }
+    }
+}
+
+/// Runs blocking work (SQLite, file I/O with fsync) on tokio's blocking pool.
+///
+/// A panic in `work` becomes [`StorageError::Task`] carrying the panic's message, so it is
+/// reported to the caller instead of vanishing with the thread.
+async fn blocking<T, F>(work: F) -> Result<T, StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StorageError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => {
+            let panic = error.into_panic();
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(StorageError::Task(format!("panicked: {message}")))
+        }
+        Err(error) => Err(StorageError::Task(error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_blocking_work_is_an_error() {
+        let result: Result<(), _> = blocking(|| panic!("boom")).await;
+        match result {
+            Err(StorageError::Task(message)) => assert!(message.contains("boom"), "{message}"),
+            other => panic!("expected a task error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_summary_prints_on_one_line() {
+        let summary = CaseSummary {
+            number: CaseNumber { year: 2026, sequence: 42 },
+            language: LanguageTag::parse("uk"),
+            started_at: DateTime::from_timestamp(1_772_366_400, 0).unwrap(),
+            status: Some(CallStatus::Completed),
+            duration_secs: Some(95),
+            outcome: Outcome::HandedOff { queue: "uk".into() },
+            tags: vec![Tag { key: "intent".into(), value: "surrender".into() }],
+        };
+        assert_eq!(
+            summary.to_string(),
+            "2026-000042  2026-03-01 12:00:00Z  uk   completed      95s  handed off to queue uk  \
+             intent=surrender"
+        );
+    }
+
+    #[test]
+    fn busy_and_locked_are_told_apart_from_other_errors() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(StorageError::from(busy).is_unavailable());
+        let other = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            None,
+        );
+        assert!(!StorageError::from(other).is_unavailable());
+    }
+}

@@ -1,1 +1,79 @@
-//! TODO
+//! The telephony provider's surface: `POST /voice/*` in, TwiML out.
+//!
+//! Three URLs are configured at the provider: `/voice/incoming` (the voice URL),
+//! `/voice/status` (the status callback) and `/voice/fallback` (the fallback URL). Every other
+//! `/voice/…` URL is one we put in our own TwiML ([`answer`]).
+//!
+//! The rule of this module: **a call never drops because of us**. Every request that carries a
+//! valid signature gets `200` and a valid TwiML document, whatever is wrong with it or behind
+//! it: unreadable input, an unknown node, a database that is down or slow (records go to the
+//! journal), even a panic. Only a forged or unsigned request is refused, with `403`, and it
+//! leaves no trace but a security log line.
+
+mod answer;
+mod request;
+mod voice;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+pub use request::{CallParams, Digits, MAX_DIGITS, Position, ProviderRequest, RequestError};
+
+use crate::scripts::ScriptSet;
+use crate::secrets::{CallerHasher, Secret};
+use crate::storage::{Recorder, Storage};
+use crate::twiml;
+
+/// What the webhooks need, shared by every request.
+pub struct Webhooks {
+    /// The validated scripts. Loaded once at start; a call's position refers into them.
+    pub scripts: Arc<ScriptSet>,
+    /// Where records go (the database, or the journal while it is unavailable).
+    pub recorder: Recorder,
+    /// For the few reads a webhook makes (the fallback's language lookup).
+    pub storage: Storage,
+    /// Hashes callers' numbers.
+    pub hasher: CallerHasher,
+    /// The provider's auth token, the key of request signatures.
+    pub auth_token: Secret,
+    /// Whether signatures are checked (always, outside local experiments).
+    pub verify_signatures: bool,
+    /// The base URL the provider calls, without a trailing slash.
+    pub public_url: String,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Time after which a webhook answers from memory.
+    pub deadline: Duration,
+}
+
+/// The routes of the provider's surface.
+pub fn router(webhooks: Arc<Webhooks>) -> Router {
+    let emergency = emergency_document(&webhooks.scripts);
+    Router::new()
+        .route("/voice/{route}", post(voice::handle))
+        .with_state(webhooks)
+        // A panic in a handler is a bug, but the caller must not pay for it: they get the
+        // emergency document (apology, operator queue) instead of an error.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(move |_| {
+            tracing::error!("a webhook panicked; the caller was sent to an operator");
+            twiml_response(emergency.clone())
+        }))
+}
+
+/// A TwiML answer.
+pub fn twiml_response(document: String) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, twiml::CONTENT_TYPE)], document).into_response()
+}
+
+/// The document of last resort, rendered once at start from the default language's apology
+/// and operator node, so it cannot fail when it is needed.
+fn emergency_document(scripts: &ScriptSet) -> String {
+    let script = scripts.default_script();
+    let turn = crate::ivr::to_operator(script, "emergency".into());
+    answer::render(&turn, voice::EMERGENCY_STEP).render()
+}

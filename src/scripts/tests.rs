@@ -1,0 +1,773 @@
+//! Tests of the loader: one per kind of problem (its words and its line), a full folder that
+//! loads into the expected model, hostile inputs, and random inputs that must never panic.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// A small valid script. Tests change one line and keep the line count, so the line numbers
+/// in their assertions can be read off this text.
+const SCRIPT: &str = r#"<script language="en" name="English" voice="Polly.Joanna" tts-language="en-US"
+        start="welcome" operator="operator">
+  <apology><say>Sorry, a technical problem.</say></apology>
+  <message id="welcome" next="main">
+    <say>Welcome.</say>
+  </message>
+  <menu id="main" default="operator">
+    <say>Press 1 to hear about surrender.</say>
+    <option key="1" goto="surrender" tag="intent=surrender"/>
+    <option key="9" goto="@language" label="change language"/>
+    <invalid><say>No such key.</say></invalid>
+  </menu>
+  <message id="surrender" next="goodbye">
+    <say>You will be safe.</say>
+  </message>
+  <handoff id="operator" otherwise="goodbye">
+    <say>Connecting you.</say>
+    <wait><say>You are number {position} in line.</say></wait>
+  </handoff>
+  <hangup id="goodbye"><say>Goodbye.</say></hangup>
+</script>
+"#;
+
+/// A small valid language choice, for `ru` and `uk` scripts.
+const LANGUAGES: &str = r#"<languages default="ru" timeout="5" attempts="2">
+  <language code="ru" key="1">
+    <say>Для русского языка нажмите 1.</say>
+  </language>
+  <language code="uk" key="3" countries="UA">
+    <play file="choose.mp3">Українською — натисніть 3.</play>
+  </language>
+</languages>
+"#;
+
+fn no_audio() -> &'static Path {
+    Path::new("/nonexistent/audio")
+}
+
+/// `SCRIPT` with `from` (which must occur) replaced by `to`.
+fn script_with(from: &str, to: &str) -> String {
+    assert!(SCRIPT.contains(from), "{from:?} is not in the script");
+    SCRIPT.replacen(from, to, 1)
+}
+
+/// The problems of a script that must not load, as `en.xml`.
+fn problems(text: &str) -> Vec<Diagnostic> {
+    problems_as("en.xml", text)
+}
+
+fn problems_as(file: &str, text: &str) -> Vec<Diagnostic> {
+    match parse_script(Path::new(file), text, no_audio()) {
+        Ok(_) => panic!("the script loaded, but should not have:\n{text}"),
+        Err(diagnostics) => diagnostics,
+    }
+}
+
+/// Asserts that some error is at `line` and contains every one of `words`.
+#[track_caller]
+fn assert_error(diagnostics: &[Diagnostic], line: u32, words: &[&str]) {
+    let found = diagnostics
+        .iter()
+        .any(|d| d.is_error() && d.line == line && words.iter().all(|w| d.message.contains(w)));
+    let all: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    assert!(found, "no error at line {line} with {words:?} among:\n{}", all.join("\n"));
+}
+
+#[track_caller]
+fn assert_script_error(text: &str, line: u32, words: &[&str]) {
+    assert_error(&problems(text), line, words);
+}
+
+fn languages_problems(text: &str, scripts: &[&str]) -> Vec<Diagnostic> {
+    let scripts: BTreeSet<LanguageTag> =
+        scripts.iter().map(|s| LanguageTag::parse(s).unwrap()).collect();
+    match parse_languages(Path::new("languages.xml"), text, no_audio(), &scripts) {
+        Ok(_) => panic!("the language choice loaded, but should not have:\n{text}"),
+        Err(diagnostics) => diagnostics,
+    }
+}
+
+fn languages_with(from: &str, to: &str) -> String {
+    assert!(LANGUAGES.contains(from), "{from:?} is not in languages.xml");
+    LANGUAGES.replacen(from, to, 1)
+}
+
+fn id(s: &str) -> NodeId {
+    NodeId::parse(s).unwrap()
+}
+
+#[test]
+fn the_small_script_is_valid() {
+    let (script, warnings) = parse_script(Path::new("en.xml"), SCRIPT, no_audio()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(script.nodes.len(), 5);
+    let NodeKind::Menu { options, timeout, attempts, back, .. } = &script.nodes[&id("main")].kind
+    else {
+        panic!("main is not a menu");
+    };
+    assert_eq!((*timeout, *attempts, back), (7, 3, &None), "defaults");
+    assert_eq!(options[0].label, "key 1 → surrender");
+    assert_eq!(options[1].goto, Target::LanguageChoice);
+    let NodeKind::Handoff { queue, wait_pause, .. } = &script.nodes[&id("operator")].kind else {
+        panic!("operator is not a handoff");
+    };
+    assert_eq!((queue.as_str(), *wait_pause), ("en", 20), "defaults");
+}
+
+// --- One test per kind of problem in a script ---
+
+#[test]
+fn malformed_xml_is_reported_alone() {
+    let diagnostics = problems(&script_with("</menu>", "</menuu>"));
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_error(&diagnostics, 12, &["not well-formed", "</menuu>", "<menu>"]);
+}
+
+#[test]
+fn unknown_element() {
+    let text = script_with("<say>Connecting you.</say>", "<sya>Connecting you.</sya>");
+    assert_script_error(&text, 17, &["<sya> is not allowed here", "did you mean <say>?"]);
+}
+
+#[test]
+fn unknown_attribute() {
+    let text = script_with(r#"default="operator">"#, r#"default="operator" timout="5">"#);
+    assert_script_error(&text, 7, &["menu \"main\"", "\"timout\"", "did you mean \"timeout\"?"]);
+}
+
+#[test]
+fn missing_required_attribute() {
+    let text =
+        script_with(r#"<message id="surrender" next="goodbye">"#, r#"<message id="surrender">"#);
+    assert_script_error(&text, 13, &["message \"surrender\"", "needs a next=\"…\" attribute"]);
+}
+
+#[test]
+fn missing_apology() {
+    let text = script_with("<apology><say>Sorry, a technical problem.</say></apology>", "");
+    assert_script_error(&text, 1, &["no <apology>"]);
+}
+
+#[test]
+fn second_apology() {
+    let text = script_with("</hangup>", "</hangup><apology><say>Again.</say></apology>");
+    assert_script_error(&text, 20, &["a second <apology>", "line 3"]);
+}
+
+#[test]
+fn menu_without_invalid() {
+    let text = script_with("<invalid><say>No such key.</say></invalid>", "");
+    assert_script_error(&text, 7, &["menu \"main\"", "no <invalid>"]);
+}
+
+#[test]
+fn second_invalid() {
+    let text = script_with("</invalid>", "</invalid><invalid><say>Again.</say></invalid>");
+    assert_script_error(&text, 11, &["menu \"main\"", "a second <invalid>", "line 11"]);
+}
+
+#[test]
+fn handoff_without_wait() {
+    let text = script_with("<wait><say>You are number {position} in line.</say></wait>", "");
+    assert_script_error(&text, 16, &["handoff \"operator\"", "no <wait>"]);
+}
+
+#[test]
+fn number_that_is_not_a_number() {
+    let text = script_with(r#"<menu id="main""#, r#"<menu id="main" timeout="soon""#);
+    assert_script_error(&text, 7, &["menu \"main\"", "timeout=\"soon\"", "not a whole number"]);
+}
+
+#[test]
+fn number_out_of_range() {
+    let text = script_with(r#"<menu id="main""#, r#"<menu id="main" attempts="11""#);
+    assert_script_error(&text, 7, &["attempts=\"11\"", "out of range", "1 to 10"]);
+    let text = script_with("<wait>", r#"<wait pause="121">"#);
+    assert_script_error(&text, 18, &["<wait>", "pause=\"121\"", "1 to 120"]);
+    let text = script_with(
+        r#"<message id="surrender" next="goodbye">"#,
+        r#"<voicemail id="surrender" next="goodbye" max-length="0">"#,
+    )
+    .replacen("</message>\n  <handoff", "</voicemail>\n  <handoff", 1);
+    assert_script_error(&text, 13, &["voicemail \"surrender\"", "max-length=\"0\"", "1 to 3600"]);
+    let text = script_with("<say>Welcome.</say>", r#"<say>Welcome.</say><pause seconds="61"/>"#);
+    assert_script_error(&text, 5, &["seconds=\"61\"", "1 to 60"]);
+}
+
+#[test]
+fn bad_node_id() {
+    let text = script_with(r#"<hangup id="goodbye">"#, r#"<hangup id="Good bye">"#);
+    assert_script_error(&text, 20, &["id=\"Good bye\"", "is not a node id"]);
+}
+
+#[test]
+fn bad_key() {
+    let text = script_with(r#"<option key="1""#, r#"<option key="a""#);
+    assert_script_error(&text, 9, &["key=\"a\"", "not a phone key"]);
+}
+
+#[test]
+fn bad_tag() {
+    let text = script_with("intent=surrender", "intent:surrender");
+    assert_script_error(&text, 9, &["option 1", "\"intent:surrender\"", "name=value"]);
+}
+
+#[test]
+fn bad_queue() {
+    let text = script_with(r#"<handoff id="operator""#, r#"<handoff id="operator" queue="a b""#);
+    assert_script_error(&text, 16, &["queue=\"a b\"", "not a queue name"]);
+}
+
+#[test]
+fn bad_voice_and_speech_language() {
+    let text = script_with(r#"tts-language="en-US""#, r#"tts-language="en_US""#);
+    assert_script_error(&text, 1, &["tts-language=\"en_US\"", "like ru-RU"]);
+    let text = script_with(r#"voice="Polly.Joanna""#, r#"voice="Polly Joanna""#);
+    assert_script_error(&text, 1, &["voice=\"Polly Joanna\"", "not a voice name"]);
+}
+
+#[test]
+fn duplicate_node_id() {
+    let text = script_with(r#"<hangup id="goodbye">"#, r#"<hangup id="welcome">"#);
+    assert_script_error(&text, 20, &["\"welcome\" is already used by the message at line 4"]);
+}
+
+#[test]
+fn duplicate_key() {
+    let text = script_with(r#"<option key="9""#, r#"<option key="1""#);
+    assert_script_error(&text, 10, &["key 1 is used by two options", "line 9"]);
+}
+
+#[test]
+fn reserved_keys() {
+    let text = script_with(r#"<option key="1""#, r#"<option key="0""#);
+    assert_script_error(&text, 9, &["key 0 always reaches an operator; choose another key"]);
+    let text = script_with(r#"<option key="1""#, r#"<option key="*""#);
+    assert_script_error(&text, 9, &["key * always goes back", "choose another key"]);
+}
+
+#[test]
+fn goto_to_a_missing_node_suggests_the_closest() {
+    let diagnostics = problems(&script_with(r#"goto="surrender""#, r#"goto="surender""#));
+    let text: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    assert!(
+        text.contains(
+            &"en.xml:9:21: error: menu \"main\": option 1 goes to \"surender\", which does not \
+              exist; did you mean \"surrender\"?"
+                .to_owned()
+        ),
+        "{text:#?}"
+    );
+    // The typo is the only problem: "surrender" is not blamed for being unreachable.
+    assert_eq!(diagnostics.len(), 1, "{text:#?}");
+}
+
+#[test]
+fn every_kind_of_reference_is_checked() {
+    let cases = [
+        (r#"start="welcome""#, r#"start="welcom""#, 2, "start goes to \"welcom\""),
+        (r#"operator="operator">"#, r#"operator="opera">"#, 2, "operator goes to \"opera\""),
+        (r#"next="main""#, r#"next="mian""#, 4, "next goes to \"mian\""),
+        (r#"default="operator""#, r#"default="nobody""#, 7, "default goes to \"nobody\""),
+        (r#"<menu id="main""#, r#"<menu id="main" back="nowhere""#, 7, "back goes to \"nowhere\""),
+        (r#"otherwise="goodbye""#, r#"otherwise="bye""#, 16, "otherwise goes to \"bye\""),
+    ];
+    for (from, to, line, words) in cases {
+        assert_script_error(&script_with(from, to), line, &[words, "which does not exist"]);
+    }
+    let text = script_with(r#"next="main""#, r#"next="@language""#);
+    assert_script_error(&text, 4, &["only an option's goto can lead back to the language choice"]);
+}
+
+#[test]
+fn operator_must_be_a_handoff() {
+    let text = script_with(r#"operator="operator">"#, r#"operator="main">"#);
+    assert_script_error(&text, 2, &["operator goes to the menu \"main\"", "must be a <handoff>"]);
+}
+
+#[test]
+fn unreachable_node() {
+    let text = script_with("</hangup>", r#"</hangup><hangup id="orphan"><say>Hm.</say></hangup>"#);
+    assert_script_error(&text, 20, &["hangup \"orphan\" can never be reached"]);
+}
+
+#[test]
+fn the_operator_is_always_reachable() {
+    // No option, default or otherwise leads to the operator: key 0 does.
+    let text = script_with(r#"default="operator""#, r#"default="goodbye""#);
+    parse_script(Path::new("en.xml"), &text, no_audio()).unwrap();
+}
+
+#[test]
+fn messages_that_only_lead_to_each_other() {
+    let text = script_with(r#"next="goodbye""#, r#"next="surrender""#);
+    assert_script_error(&text, 13, &["message \"surrender\" leads to itself", "forever"]);
+    let text = script_with(r#"next="main""#, r#"next="surrender""#).replacen(
+        r#"next="goodbye""#,
+        r#"next="welcome""#,
+        1,
+    );
+    assert_script_error(
+        &text,
+        4,
+        &["messages \"welcome\" → \"surrender\" → \"welcome\" lead only to each other"],
+    );
+}
+
+#[test]
+fn empty_prompts() {
+    let text = script_with("<say>You will be safe.</say>", r#"<pause seconds="1"/>"#);
+    assert_script_error(&text, 13, &["message \"surrender\" says nothing", "<say> or a <play>"]);
+    let text = script_with("<say>You will be safe.</say>", "<say> \n </say>");
+    assert_script_error(&text, 14, &["message \"surrender\"", "a <say> is empty"]);
+    let text = script_with("<invalid><say>No such key.</say></invalid>", "<invalid/>");
+    assert_script_error(&text, 11, &["menu \"main\": <invalid> says nothing"]);
+}
+
+#[test]
+fn say_over_3000_characters() {
+    let long = "word ".repeat(700);
+    let text = script_with("You will be safe.", &long);
+    assert_script_error(&text, 14, &["3499 characters long", "the limit is 3000"]);
+}
+
+#[test]
+fn text_outside_say() {
+    let text = script_with("<say>Welcome.</say>", "Welcome.");
+    assert_script_error(&text, 5, &["\"Welcome.\" is outside any <say> or <play>"]);
+}
+
+#[test]
+fn markup_inside_say() {
+    let text = script_with("<say>Welcome.</say>", "<say>Wel<b>come</b>.</say>");
+    assert_script_error(&text, 5, &["a <say> may contain only text, not <b>"]);
+}
+
+#[test]
+fn placeholders() {
+    let text = script_with("You will be safe.", "You are number {position}.");
+    assert_script_error(&text, 14, &["{position} can only be used in a handoff's <wait>"]);
+    let text = script_with("{position}", "{place}");
+    assert_script_error(&text, 18, &["{place} is not a placeholder"]);
+    let text = script_with(
+        "<say>You are number {position} in line.</say>",
+        r#"<play url="https://example.org/p.mp3">Number {position}.</play>"#,
+    );
+    assert_script_error(&text, 18, &["a recording cannot say {position}"]);
+}
+
+#[test]
+fn recordings_must_exist_or_have_text() {
+    let text = script_with("<say>You will be safe.</say>", r#"<play file="safe.mp3"/>"#);
+    assert_script_error(&text, 14, &["recording audio/en/safe.mp3 is missing", "no text"]);
+    let text = script_with("<say>You will be safe.</say>", r#"<play file="../safe.mp3">x</play>"#);
+    assert_script_error(&text, 14, &["file=\"../safe.mp3\" is not a plain file name"]);
+    let text = script_with("<say>You will be safe.</say>", r#"<play url="ftp://x/y.mp3">x</play>"#);
+    assert_script_error(&text, 14, &["url=\"ftp://x/y.mp3\" is not a web address"]);
+    let text = script_with("<say>You will be safe.</say>", "<play>x</play>");
+    assert_script_error(&text, 14, &["a <play> needs file=\"…\"", "audio/en/"]);
+    let text = script_with(
+        "<say>You will be safe.</say>",
+        r#"<play file="a.mp3" url="https://x">x</play>"#,
+    );
+    assert_script_error(&text, 14, &["file or url, not both"]);
+}
+
+#[test]
+fn language_must_match_the_file_name() {
+    assert_error(&problems_as("ru.xml", SCRIPT), 1, &["language=\"en\"", "file name ru.xml"]);
+    let text = script_with(r#"language="en""#, r#"language="EN""#);
+    assert_script_error(&text, 1, &["language=\"EN\" is not a language code"]);
+}
+
+#[test]
+fn root_must_be_a_script() {
+    let diagnostics = problems("<scirpt/>");
+    assert_error(&diagnostics, 1, &["must start with <script>, not <scirpt>"]);
+}
+
+// --- One test per kind of problem in languages.xml ---
+
+#[test]
+fn the_small_language_choice_is_valid() {
+    let scripts = ["ru", "uk"].map(|s| LanguageTag::parse(s).unwrap()).into_iter().collect();
+    let (choice, warnings) =
+        parse_languages(Path::new("languages.xml"), LANGUAGES, no_audio(), &scripts).unwrap();
+    assert_eq!((choice.timeout, choice.attempts, choice.default.as_str()), (5, 2, "ru"));
+    assert_eq!(choice.options[1].countries, ["UA"]);
+    // No recording: the announcement falls back to its text, with a warning.
+    assert_eq!(
+        choice.options[1].prompt.items,
+        [PromptItem::Say("Українською — натисніть 3.".into())]
+    );
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].line, 6);
+    assert!(warnings[0].message.contains("audio/uk/choose.mp3 is missing"), "{warnings:?}");
+}
+
+#[test]
+fn language_without_a_script() {
+    let diagnostics = languages_problems(LANGUAGES, &["ru"]);
+    assert_error(&diagnostics, 5, &["language \"uk\"", "no script", "create uk.xml"]);
+}
+
+#[test]
+fn script_not_offered() {
+    let diagnostics = languages_problems(LANGUAGES, &["ru", "uk", "en"]);
+    assert_error(&diagnostics, 1, &["script en.xml", "no <language code=\"en\">"]);
+}
+
+#[test]
+fn language_offered_twice() {
+    let diagnostics = languages_problems(&languages_with(r#"code="uk""#, r#"code="ru""#), &["ru"]);
+    assert_error(&diagnostics, 5, &["language \"ru\"", "already offered at line 2"]);
+}
+
+#[test]
+fn languages_on_one_key() {
+    let text = languages_with(r#"key="3""#, r#"key="1""#);
+    let diagnostics = languages_problems(&text, &["ru", "uk"]);
+    assert_error(&diagnostics, 5, &["key 1 is already used by another language at line 2"]);
+}
+
+#[test]
+fn language_on_a_reserved_key() {
+    let text = languages_with(r#"key="3""#, r#"key="0""#);
+    assert_error(&languages_problems(&text, &["ru", "uk"]), 5, &["key 0 is reserved"]);
+    let text = languages_with(r#"key="3""#, r#"key="x""#);
+    assert_error(&languages_problems(&text, &["ru", "uk"]), 5, &["not a phone key"]);
+}
+
+#[test]
+fn default_not_offered() {
+    let text = languages_with(r#"default="ru""#, r#"default="en""#);
+    let diagnostics = languages_problems(&text, &["ru", "uk"]);
+    assert_error(&diagnostics, 1, &["default=\"en\" is not offered"]);
+}
+
+#[test]
+fn bad_country_codes() {
+    let text = languages_with(r#"countries="UA""#, r#"countries="ua""#);
+    let diagnostics = languages_problems(&text, &["ru", "uk"]);
+    assert_error(&diagnostics, 5, &["country code \"ua\" is not two capital letters"]);
+}
+
+#[test]
+fn one_country_in_two_languages() {
+    let text = languages_with(r#"code="ru" key="1""#, r#"code="ru" key="1" countries="UA""#);
+    let diagnostics = languages_problems(&text, &["ru", "uk"]);
+    assert_error(&diagnostics, 5, &["country UA is already given to language \"ru\" at line 2"]);
+}
+
+#[test]
+fn languages_root_and_attributes() {
+    let diagnostics = languages_problems("<language/>", &[]);
+    assert_error(&diagnostics, 1, &["must start with <languages>"]);
+    let text = languages_with(r#"timeout="5""#, r#"timeout="5" loop="2""#);
+    assert_error(&languages_problems(&text, &["ru", "uk"]), 1, &["\"loop\""]);
+    let text = languages_with(r#"attempts="2""#, r#"attempts="0""#);
+    assert_error(&languages_problems(&text, &["ru", "uk"]), 1, &["attempts=\"0\"", "out of range"]);
+    let text = languages_with(r#"code="uk""#, r#"code="Ukrainian""#);
+    assert_error(&languages_problems(&text, &["ru", "uk"]), 5, &["code=\"Ukrainian\""]);
+}
+
+// --- Whole folders ---
+
+/// A scripts folder in a temporary directory.
+struct Folder {
+    dir: tempfile::TempDir,
+}
+
+impl Folder {
+    fn new(files: &[(&str, &str)]) -> Folder {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        Folder { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+}
+
+const UK_SCRIPT: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
+<script language="uk" name="Українська" tts-language="uk-UA" start="welcome" operator="operator">
+  <apology><play file="apology.mp3">Вибачте.</play></apology>
+  <message id="welcome" next="main">
+    <play file="welcome.mp3">
+      Це гаряча лінія.
+      Ваш дзвінок конфіденційний.
+    </play>
+    <pause seconds="1"/>
+    <play url="https://cdn.example.org/uk/beep.mp3"/>
+  </message>
+  <menu id="main" timeout="10" attempts="2" default="operator" back="welcome">
+    <play file="main.mp3">Натисніть 1.</play>
+    <option key="1" goto="operator" tag="intent=surrender group=alone" label="  wants
+        to surrender "/>
+    <option key="#" goto="@language"/>
+    <invalid><say>Такої клавіші немає.</say></invalid>
+    <no-input><say>Ми не почули.</say></no-input>
+  </menu>
+  <handoff id="operator" queue="uk_ops" otherwise="voicemail">
+    <say>З’єднуємо.</say>
+    <wait pause="30"><say>Ваш номер у черзі: {position}.</say><pause seconds="2"/></wait>
+  </handoff>
+  <voicemail id="voicemail" max-length="300" next="goodbye"><say>Залиште повідомлення.</say></voicemail>
+  <hangup id="goodbye"><say>До побачення. 🇺🇦 שלום</say></hangup>
+</script>
+"##;
+
+fn ru_script() -> String {
+    SCRIPT
+        .replacen(r#"language="en" name="English""#, r#"language="ru" name="Русский""#, 1)
+        .replacen(r#"voice="Polly.Joanna" tts-language="en-US""#, r#"tts-language="ru-RU""#, 1)
+}
+
+#[test]
+fn a_full_folder_loads_into_the_model() {
+    let folder = Folder::new(&[
+        ("languages.xml", LANGUAGES),
+        ("ru.xml", &ru_script()),
+        ("uk.xml", UK_SCRIPT),
+        ("audio/uk/welcome.mp3", "ID3"),
+        ("audio/uk/choose.mp3", "ID3"),
+        ("README.md", "not a script"),
+    ]);
+    let loaded = load_dir(&folder.path()).unwrap();
+    let set = &loaded.set;
+    assert_eq!(set.default_script().language.as_str(), "ru");
+    assert_eq!(
+        set.entry.options[1].prompt.items[0],
+        PromptItem::Play {
+            url: "/audio/uk/choose.mp3".into(),
+            text: Some("Українською — натисніть 3.".into()),
+        }
+    );
+
+    let uk = set.script(&LanguageTag::parse("uk").unwrap()).unwrap();
+    assert_eq!(uk.name, "Українська");
+    assert_eq!(uk.voice, Voice { name: None, language: "uk-UA".into() });
+    assert_eq!(uk.apology.items, [PromptItem::Say("Вибачте.".into())]);
+    assert_eq!(
+        uk.nodes[&id("welcome")].prompt.items,
+        [
+            PromptItem::Play {
+                url: "/audio/uk/welcome.mp3".into(),
+                text: Some("Це гаряча лінія. Ваш дзвінок конфіденційний.".into()),
+            },
+            PromptItem::Pause(1),
+            PromptItem::Play { url: "https://cdn.example.org/uk/beep.mp3".into(), text: None },
+        ]
+    );
+    let NodeKind::Menu { options, timeout, attempts, default, invalid, no_input, back } =
+        &uk.nodes[&id("main")].kind
+    else {
+        panic!("main is not a menu");
+    };
+    assert_eq!(
+        (*timeout, *attempts, default, back),
+        (10, 2, &id("operator"), &Some(id("welcome")))
+    );
+    assert_eq!(options[0].label, "wants to surrender");
+    assert_eq!(
+        options[0].tags,
+        [
+            Tag { key: "intent".into(), value: "surrender".into() },
+            Tag { key: "group".into(), value: "alone".into() },
+        ]
+    );
+    assert_eq!(options[1].key, Key::parse("#").unwrap());
+    assert_eq!(options[1].label, "key # → language choice");
+    assert_eq!(invalid.summary(), "Такої клавіші немає.");
+    assert_eq!(no_input.as_ref().map(Prompt::summary).as_deref(), Some("Ми не почули."));
+    let NodeKind::Handoff { queue, wait, wait_pause, otherwise } = &uk.nodes[&id("operator")].kind
+    else {
+        panic!("operator is not a handoff");
+    };
+    assert_eq!((queue.as_str(), *wait_pause, otherwise), ("uk_ops", 30, &id("voicemail")));
+    assert_eq!(wait.items[0], PromptItem::Say("Ваш номер у черзі: {position}.".into()));
+    assert_eq!(
+        uk.nodes[&id("voicemail")].kind,
+        NodeKind::Voicemail { max_length: 300, next: id("goodbye") }
+    );
+    assert_eq!(uk.nodes[&id("goodbye")].prompt.summary(), "До побачення. 🇺🇦 שלום");
+
+    // The missing recordings, each read by text-to-speech instead, in file order.
+    let warnings: Vec<(String, u32)> = loaded
+        .warnings
+        .iter()
+        .map(|w| (w.file.file_name().unwrap().to_string_lossy().into_owned(), w.line))
+        .collect();
+    assert_eq!(warnings, [("uk.xml".to_owned(), 3), ("uk.xml".to_owned(), 13)]);
+    assert!(loaded.warnings[1].message.contains("recording audio/uk/main.mp3 is missing"));
+}
+
+#[test]
+fn every_problem_of_every_file_is_reported() {
+    let folder = Folder::new(&[
+        ("languages.xml", &languages_with(r#"countries="UA""#, r#"countries="ua""#)),
+        ("ru.xml", &ru_script().replacen(r#"goto="surrender""#, r#"goto="surender""#, 1)),
+        ("uk.xml", "<script"),
+        ("ko.xml", &ru_script().replacen(r#"language="ru""#, r#"language="ko""#, 1)),
+        ("russian.xml", "<script/>"),
+    ]);
+    let report = load_dir(&folder.path()).unwrap_err();
+    let found: Vec<(String, u32, Severity)> = report
+        .diagnostics
+        .iter()
+        .map(|d| (d.file.file_name().unwrap().to_string_lossy().into_owned(), d.line, d.severity))
+        .collect();
+    let expected = [
+        ("languages.xml", 1, Severity::Error), // ko.xml is not offered
+        ("languages.xml", 5, Severity::Error), // countries="ua"
+        ("languages.xml", 6, Severity::Warning), // choose.mp3 is missing
+        ("ru.xml", 9, Severity::Error),        // goto="surender"
+        ("russian.xml", 0, Severity::Warning), // ignored
+        ("uk.xml", 1, Severity::Error),        // not well-formed
+    ];
+    let expected: Vec<(String, u32, Severity)> =
+        expected.iter().map(|(f, l, s)| (f.to_string(), *l, *s)).collect();
+    assert_eq!(found, expected, "{report}");
+    assert!(report.to_string().ends_with("\n4 errors, 2 warnings"), "{report}");
+}
+
+#[test]
+fn unreadable_files_are_reported() {
+    let folder = Folder::new(&[("ru.xml", "<script/>")]);
+    std::fs::write(folder.path().join("uk.xml"), b"<script>\xff</script>").unwrap();
+    let report = load_dir(&folder.path()).unwrap_err();
+    let text = report.to_string();
+    assert!(text.contains("languages.xml: error: the file cannot be read"), "{text}");
+    assert!(text.contains("uk.xml:1:9: error: the file is not UTF-8 text"), "{text}");
+
+    let missing = load_dir(&folder.path().join("nowhere")).unwrap_err();
+    assert!(missing.to_string().contains("the scripts folder cannot be read"), "{missing}");
+}
+
+#[test]
+fn the_examples_of_the_documentation_are_valid() {
+    let doc = include_str!("../../docs/scripts.md");
+    let blocks: Vec<&str> =
+        doc.split("```xml\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+    let languages = blocks.iter().find(|b| b.starts_with("<languages")).unwrap();
+    let script = blocks.iter().find(|b| b.starts_with("<script")).unwrap();
+    let ru = LanguageTag::parse("ru").unwrap();
+    let uk = LanguageTag::parse("uk").unwrap();
+    let scripts = BTreeSet::from([ru, uk]);
+    parse_languages(Path::new("languages.xml"), languages, no_audio(), &scripts).unwrap();
+    let (script, _) = parse_script(Path::new("ru.xml"), script, no_audio()).unwrap();
+    assert_eq!(script.name, "Русский");
+}
+
+// --- Hostile inputs: refused with a message, never a panic ---
+
+#[test]
+fn hostile_inputs() {
+    let deep = format!(
+        "{}{}{}{}",
+        &SCRIPT[..SCRIPT.find("<apology>").unwrap()],
+        "<a>".repeat(10_000),
+        "</a>".repeat(10_000),
+        &SCRIPT[SCRIPT.find("<apology>").unwrap()..],
+    );
+    let laughs = r#"<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<script>&lol3;</script>"#;
+    let external = r#"<?xml version="1.0"?>
+<!DOCTYPE script [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<script>&x;</script>"#;
+    let cases: [(&str, String, u32, &str); 6] = [
+        ("billion laughs", laughs.to_owned(), 2, "<!DOCTYPE>"),
+        ("external entity", external.to_owned(), 2, "<!DOCTYPE>"),
+        ("10,000-deep nesting", deep, 3, "nested more than 32 deep"),
+        ("2 MiB", format!("<script>{}</script>", " ".repeat(2 << 20)), 0, "larger than 1 MiB"),
+        ("NUL byte", script_with("Welcome.", "Wel\0come."), 5, "U+0000"),
+        ("undefined entity", script_with("Welcome.", "&nbsp;"), 5, "&nbsp; is not a known entity"),
+    ];
+    for (name, text, line, words) in cases {
+        let diagnostics = problems(&text);
+        assert!(
+            diagnostics.iter().any(|d| d.line == line && d.message.contains(words)),
+            "{name}: {diagnostics:#?}"
+        );
+    }
+}
+
+#[test]
+fn harmless_oddities_are_valid() {
+    // A byte-order mark does not shift columns.
+    let with_bom = format!("\u{feff}{}", script_with("<option key=\"9\"", "<option key=\"1\""));
+    assert_error(&problems(&with_bom), 10, &["key 1 is used by two options"]);
+    let bom_ok = format!("\u{feff}{SCRIPT}");
+    parse_script(Path::new("en.xml"), &bom_ok, no_audio()).unwrap();
+
+    // Windows line endings: same lines, and no stray carriage return in the text.
+    let crlf = SCRIPT.replace('\n', "\r\n");
+    let (script, _) = parse_script(Path::new("en.xml"), &crlf, no_audio()).unwrap();
+    assert_eq!(script.nodes[&id("welcome")].prompt.summary(), "Welcome.");
+    let crlf_bad = script_with("<option key=\"9\"", "<option key=\"1\"").replace('\n', "\r\n");
+    assert_error(&problems(&crlf_bad), 10, &["key 1 is used by two options"]);
+
+    // Right-to-left text and emoji are just text.
+    let text = script_with("Welcome.", "مرحبا بكم 👋🏽 ברוכים הבאים");
+    let (script, _) = parse_script(Path::new("en.xml"), &text, no_audio()).unwrap();
+    assert_eq!(script.nodes[&id("welcome")].prompt.summary(), "مرحبا بكم 👋🏽 ברוכים הבאים");
+}
+
+// --- Random inputs ---
+
+/// Whatever the outcome, it is consistent: success has no errors, failure has at least one.
+fn check_consistent(text: &str) {
+    match parse_script(Path::new("en.xml"), text, no_audio()) {
+        Ok((_, warnings)) => assert!(warnings.iter().all(|w| !w.is_error())),
+        Err(problems) => assert!(problems.iter().any(Diagnostic::is_error), "{problems:?}"),
+    }
+    let scripts = BTreeSet::from([LanguageTag::parse("en").unwrap()]);
+    match parse_languages(Path::new("languages.xml"), text, no_audio(), &scripts) {
+        Ok((_, warnings)) => assert!(warnings.iter().all(|w| !w.is_error())),
+        Err(problems) => assert!(problems.iter().any(Diagnostic::is_error), "{problems:?}"),
+    }
+}
+
+/// Cuts `text` at the nearest character boundary at or before `at`.
+fn boundary(text: &str, at: usize) -> usize {
+    (0..=at.min(text.len())).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        check_consistent(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn random_markup_never_panics(text in r#"(<[a-z/!?]{0,8}( [a-z-]{1,6}="[^"]{0,8}")*/?>|[^<]{0,8}){0,24}"#) {
+        check_consistent(&text);
+    }
+
+    #[test]
+    fn mutated_scripts_never_panic(
+        at in 0..SCRIPT.len(),
+        cut in 0usize..40,
+        insert in r#"[<>/="'a-z0-9 {}&;#*@-]{0,12}"#,
+    ) {
+        let start = boundary(SCRIPT, at);
+        let end = boundary(SCRIPT, start + cut);
+        let mutated = format!("{}{}{}", &SCRIPT[..start], insert, &SCRIPT[end..]);
+        check_consistent(&mutated);
+    }
+}

@@ -1,0 +1,1175 @@
+//! Acting out one call: what the caller hears and does with each document, and which request
+//! follows, as the provider would. It sends through a [`Transport`], so tests can play the
+//! server without HTTP.
+
+use std::collections::VecDeque;
+use std::fmt::Display;
+use std::io::{self, BufRead, Write};
+use std::time::Instant;
+
+use super::http::Transport;
+use super::twiml::{self, CallVerb, Gather, Method, Prompt, Target, Verb, WaitVerb};
+use super::{CallEnd, CallOptions, Heard, Press, SimulatorError, Transcript, excerpt, url};
+
+/// Where a call starts.
+const INCOMING_PATH: &str = "/voice/incoming";
+/// Where the provider reports the end of a call.
+const STATUS_PATH: &str = "/voice/status";
+/// The provider's API version, sent with every request.
+const API_VERSION: &str = "2010-04-01";
+/// The recording length the simulated caller "speaks", in seconds.
+const RECORDING_SECONDS: &str = "4";
+/// The largest queue the provider keeps by default, reported as `MaxQueueSize`.
+const MAX_QUEUE_SIZE: &str = "1000";
+/// The longest line of terminal input kept; the rest of a longer line is skipped.
+const MAX_LINE_BYTES: usize = 1024;
+
+/// Places the call described by `options` through `transport`; see [`super::run`].
+pub(crate) fn run(
+    options: &CallOptions,
+    transport: &mut dyn Transport,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<Transcript, SimulatorError> {
+    let invalid = |reason| SimulatorError::InvalidUrl { url: options.base_url.clone(), reason };
+    let incoming = url::join(&options.base_url, INCOMING_PATH).map_err(invalid)?;
+    let status_url = url::join(&options.base_url, STATUS_PATH).map_err(invalid)?;
+    let call_sid = match &options.call_sid {
+        Some(sid) => sid.clone(),
+        None => random_sid("CA")?,
+    };
+    // The caller's own number, typed by the user: the one place it is printed.
+    writeln!(out, "→ calling {} from {} (CallSid {call_sid})", options.base_url, options.from)?;
+    let caller = match &options.presses {
+        Some(presses) => Caller::Scripted(presses.iter().cloned().collect()),
+        None => Caller::Interactive(input),
+    };
+    let mut call = Call {
+        options,
+        transport,
+        caller,
+        out,
+        account_sid: random_sid("AC")?,
+        call_sid,
+        started: Instant::now(),
+        requests: 0,
+        answered: false,
+        heard: Vec::new(),
+    };
+    let outcome = call.converse(incoming).and_then(|end| {
+        call.print_end(&end)?;
+        Ok(end)
+    });
+    // The provider reports the end of every call the server answered, however it ended; a
+    // server that never answered has no call to close.
+    let status = if call.answered { call.send_status(&status_url) } else { Ok(()) };
+    let end = outcome?;
+    status?;
+    Ok(Transcript { call_sid: call.call_sid, heard: call.heard, end, requests: call.requests })
+}
+
+/// One request to make: the URL, resolved, and the parameters beyond the call's own.
+#[derive(Debug, Clone)]
+struct Request {
+    url: String,
+    method: Method,
+    params: Vec<(String, String)>,
+}
+
+impl Request {
+    /// A request to `target`, as named in the document at `document_url`.
+    fn to(
+        document_url: &str,
+        target: &Target,
+        params: Vec<(String, String)>,
+    ) -> Result<Request, SimulatorError> {
+        let url = match &target.url {
+            None => document_url.to_owned(),
+            Some(reference) => url::resolve(document_url, reference)
+                .map_err(|reason| SimulatorError::InvalidUrl { url: reference.clone(), reason })?,
+        };
+        Ok(Request { url, method: target.method, params })
+    }
+}
+
+/// What a call document leads to.
+enum Step {
+    /// Another document.
+    Fetch(Request),
+    /// The end of the call.
+    End(CallEnd),
+}
+
+/// What a round of a queue's wait document leads to.
+enum WaitStep {
+    /// Another wait document in the same round (a redirect, a gather's action).
+    Fetch(Request),
+    /// The document ran out: the provider fetches the wait URL again.
+    RoundOver,
+    /// The caller is out of the queue.
+    Exit(QueueExit),
+}
+
+/// How a caller got out of a queue.
+enum QueueExit {
+    /// `<Leave>`: the call goes on.
+    Left,
+    /// Someone hung up.
+    HungUp(CallEnd),
+}
+
+/// What a `<Gather>` leads to.
+enum AfterGather {
+    /// The next verb (a timeout without `actionOnEmptyResult`).
+    Continue,
+    /// The action, with the digits.
+    Fetch(Request),
+    /// The caller hung up.
+    HangUp,
+}
+
+/// Who presses the keys.
+enum Caller<'a> {
+    /// The presses left of a script.
+    Scripted(VecDeque<Press>),
+    /// A person at the terminal.
+    Interactive(&'a mut dyn BufRead),
+}
+
+impl Caller<'_> {
+    /// The caller's answer to a `<Gather>`.
+    fn next_press(&mut self, out: &mut dyn Write, in_queue: bool) -> Result<Press, SimulatorError> {
+        match self {
+            Caller::Scripted(presses) => match presses.pop_front() {
+                Some(press) => Ok(press),
+                // In a queue the caller is there to wait, which `queue_waits` bounds: a
+                // gather in the wait music does not make them hang up.
+                None if in_queue => Ok(Press::Silence),
+                None => {
+                    writeln!(out, "  (no presses left: hanging up)")?;
+                    Ok(Press::Hangup)
+                }
+            },
+            Caller::Interactive(input) => loop {
+                write!(out, "press keys (Enter = silence, h = hang up)> ")?;
+                out.flush()?;
+                let Some(line) = read_line(*input)? else {
+                    writeln!(out)?;
+                    return Ok(Press::Hangup);
+                };
+                let line = line.trim();
+                if line.is_empty() {
+                    return Ok(Press::Silence);
+                }
+                if line.eq_ignore_ascii_case("h") {
+                    return Ok(Press::Hangup);
+                }
+                match line.parse() {
+                    Ok(press) => return Ok(press),
+                    Err(message) => writeln!(out, "  {message}")?,
+                }
+            },
+        }
+    }
+
+    /// Whether the caller stays in the queue for another round, having heard `rounds`.
+    fn keep_waiting(
+        &mut self,
+        rounds: u32,
+        queue_waits: u32,
+        out: &mut dyn Write,
+    ) -> Result<bool, SimulatorError> {
+        match self {
+            Caller::Scripted(_) => {
+                if rounds < queue_waits {
+                    return Ok(true);
+                }
+                writeln!(out, "  (waited {rounds} round(s) in the queue: hanging up)")?;
+                Ok(false)
+            }
+            Caller::Interactive(_) if rounds == 0 => Ok(true),
+            Caller::Interactive(input) => loop {
+                write!(out, "still waiting (Enter = keep waiting, h = hang up)> ")?;
+                out.flush()?;
+                let Some(line) = read_line(*input)? else {
+                    writeln!(out)?;
+                    return Ok(false);
+                };
+                match line.trim() {
+                    "" => return Ok(true),
+                    answer
+                        if answer.eq_ignore_ascii_case("h")
+                            || answer.eq_ignore_ascii_case("hangup") =>
+                    {
+                        return Ok(false);
+                    }
+                    _ => writeln!(out, "  press Enter to keep waiting, or h to hang up")?,
+                }
+            },
+        }
+    }
+}
+
+/// A call in progress.
+struct Call<'a> {
+    options: &'a CallOptions,
+    transport: &'a mut dyn Transport,
+    caller: Caller<'a>,
+    out: &'a mut dyn Write,
+    call_sid: String,
+    account_sid: String,
+    started: Instant,
+    /// TwiML requests made so far.
+    requests: u32,
+    /// Whether the server has answered at least once.
+    answered: bool,
+    heard: Vec<Heard>,
+}
+
+impl Call<'_> {
+    /// Fetches and acts out documents from the voice URL on, until the call ends.
+    fn converse(&mut self, incoming: String) -> Result<CallEnd, SimulatorError> {
+        let mut next = Request { url: incoming, method: Method::Post, params: Vec::new() };
+        loop {
+            let verbs = self.fetch::<CallVerb>(&next)?;
+            match self.act_out(verbs, &next.url)? {
+                Step::Fetch(request) => next = request,
+                Step::End(end) => return Ok(end),
+            }
+        }
+    }
+
+    /// Sends `request` with the call's parameters and reads the answer as a document of `V`s.
+    fn fetch<V: Verb>(&mut self, request: &Request) -> Result<Vec<V>, SimulatorError> {
+        if self.requests >= self.options.max_requests {
+            return Err(SimulatorError::TooManyRequests { limit: self.options.max_requests });
+        }
+        let status = if self.requests == 0 { "ringing" } else { "in-progress" };
+        let mut params = self.call_params(status);
+        params.extend(request.params.iter().cloned());
+        self.requests += 1;
+        let reply = self.transport.send(&request.url, request.method, &params)?;
+        self.answered = true;
+        let twiml_error = |reason: String| SimulatorError::Twiml {
+            url: request.url.clone(),
+            status: reply.status,
+            reason,
+            body: excerpt(&reply.body),
+        };
+        if reply.status != 200 {
+            return Err(SimulatorError::Status {
+                url: request.url.clone(),
+                status: reply.status,
+                body: excerpt(&reply.body),
+            });
+        }
+        let mime = reply.content_type.as_deref().and_then(|ct| ct.split(';').next()).map(str::trim);
+        if !mime.is_some_and(|m| {
+            m.eq_ignore_ascii_case("text/xml") || m.eq_ignore_ascii_case("application/xml")
+        }) {
+            return Err(twiml_error(format!(
+                "Content-Type {:?} is not text/xml or application/xml",
+                reply.content_type.as_deref().unwrap_or("(none)")
+            )));
+        }
+        twiml::parse(&reply.body).map_err(twiml_error)
+    }
+
+    /// Acts out a call document from `document_url`.
+    fn act_out(
+        &mut self,
+        verbs: Vec<CallVerb>,
+        document_url: &str,
+    ) -> Result<Step, SimulatorError> {
+        for verb in verbs {
+            match verb {
+                CallVerb::Prompt(prompt) => self.hear(&prompt)?,
+                CallVerb::Gather(gather) => match self.gather(&gather, document_url, false)? {
+                    AfterGather::Continue => {}
+                    AfterGather::Fetch(request) => return Ok(Step::Fetch(request)),
+                    AfterGather::HangUp => return Ok(Step::End(CallEnd::CallerHungUp)),
+                },
+                CallVerb::Redirect(target) => {
+                    return Ok(Step::Fetch(Request::to(document_url, &target, Vec::new())?));
+                }
+                CallVerb::Record { action, max_length } => {
+                    self.note(
+                        Heard::Recording { max_length },
+                        format!("  ● recording (max {max_length} s)…"),
+                    )?;
+                    let recording_url = format!(
+                        "https://api.twilio.com/{API_VERSION}/Accounts/{}/Recordings/{}",
+                        self.account_sid,
+                        random_sid("RE")?
+                    );
+                    let params = pairs(&[
+                        ("RecordingUrl", &recording_url),
+                        ("RecordingDuration", RECORDING_SECONDS),
+                        ("Digits", "#"),
+                    ]);
+                    return Ok(Step::Fetch(Request::to(document_url, &action, params)?));
+                }
+                CallVerb::Enqueue(enqueue) => {
+                    let queue_sid = random_sid("QU")?;
+                    let entered = Instant::now();
+                    let exit = self.wait_in_queue(&enqueue, document_url, &queue_sid, entered)?;
+                    let (result, end) = match exit {
+                        QueueExit::Left => ("leave", None),
+                        QueueExit::HungUp(end) => ("hangup", Some(end)),
+                    };
+                    let waited = entered.elapsed().as_secs().to_string();
+                    let params = pairs(&[
+                        ("QueueResult", result),
+                        ("QueueSid", &queue_sid),
+                        ("QueueTime", &waited),
+                    ]);
+                    match (&enqueue.action, end) {
+                        (Some(action), None) => {
+                            return Ok(Step::Fetch(Request::to(document_url, action, params)?));
+                        }
+                        (Some(action), Some(end)) => {
+                            // The provider reports the outcome, but nobody is left to hear the
+                            // answer: it is only checked.
+                            self.fetch::<CallVerb>(&Request::to(document_url, action, params)?)?;
+                            return Ok(Step::End(end));
+                        }
+                        (None, Some(end)) => return Ok(Step::End(end)),
+                        (None, None) => {}
+                    }
+                }
+                CallVerb::Dial { target, action } => {
+                    let line =
+                        format!("  ☏ dialling {}: nobody answers in the simulator", clean(&target));
+                    self.note(Heard::Dialed { target }, line)?;
+                    if let Some(action) = action {
+                        let params = pairs(&[
+                            ("DialCallStatus", "no-answer"),
+                            ("DialCallSid", &random_sid("CA")?),
+                            ("DialCallDuration", "0"),
+                        ]);
+                        return Ok(Step::Fetch(Request::to(document_url, &action, params)?));
+                    }
+                }
+                CallVerb::Hangup => return Ok(Step::End(CallEnd::HungUpByServer)),
+                CallVerb::Reject { reason } => return Ok(Step::End(CallEnd::Rejected { reason })),
+            }
+        }
+        Ok(Step::End(CallEnd::DocumentEnded))
+    }
+
+    /// Keeps the caller in `enqueue`'s queue, round after round of its wait document, until
+    /// someone ends the wait.
+    fn wait_in_queue(
+        &mut self,
+        enqueue: &twiml::Enqueue,
+        document_url: &str,
+        queue_sid: &str,
+        entered: Instant,
+    ) -> Result<QueueExit, SimulatorError> {
+        let line = format!("  ⏳ waiting in queue {}", clean(&enqueue.queue));
+        self.note(Heard::Enqueued { queue: enqueue.queue.clone() }, line)?;
+        let mut rounds = 0;
+        loop {
+            if !self.caller.keep_waiting(rounds, self.options.queue_waits, &mut *self.out)? {
+                return Ok(QueueExit::HungUp(CallEnd::CallerHungUp));
+            }
+            // Without a wait URL no request counts the rounds: bound them the same way.
+            if rounds >= self.options.max_requests {
+                return Err(SimulatorError::TooManyRequests { limit: self.options.max_requests });
+            }
+            rounds += 1;
+            let Some(wait) = &enqueue.wait else {
+                self.note(Heard::HoldMusic, "  [the provider's hold music]")?;
+                continue;
+            };
+            let mut next = Request::to(document_url, wait, Vec::new())?;
+            loop {
+                // Every request of the wait carries where the caller stands.
+                let mut request = next.clone();
+                request.params.extend(self.queue_params(queue_sid, entered));
+                let verbs = self.fetch::<WaitVerb>(&request)?;
+                match self.act_out_wait(verbs, &next.url)? {
+                    WaitStep::Fetch(request) => next = request,
+                    WaitStep::RoundOver => break,
+                    WaitStep::Exit(exit) => return Ok(exit),
+                }
+            }
+        }
+    }
+
+    /// Acts out a wait document from `document_url`.
+    fn act_out_wait(
+        &mut self,
+        verbs: Vec<WaitVerb>,
+        document_url: &str,
+    ) -> Result<WaitStep, SimulatorError> {
+        for verb in verbs {
+            match verb {
+                WaitVerb::Prompt(prompt) => self.hear(&prompt)?,
+                WaitVerb::Gather(gather) => match self.gather(&gather, document_url, true)? {
+                    AfterGather::Continue => {}
+                    AfterGather::Fetch(request) => return Ok(WaitStep::Fetch(request)),
+                    AfterGather::HangUp => {
+                        return Ok(WaitStep::Exit(QueueExit::HungUp(CallEnd::CallerHungUp)));
+                    }
+                },
+                WaitVerb::Redirect(target) => {
+                    return Ok(WaitStep::Fetch(Request::to(document_url, &target, Vec::new())?));
+                }
+                WaitVerb::Hangup => {
+                    return Ok(WaitStep::Exit(QueueExit::HungUp(CallEnd::HungUpByServer)));
+                }
+                WaitVerb::Leave => {
+                    self.note(Heard::LeftQueue, "  ⏳ the hotline took you out of the queue")?;
+                    return Ok(WaitStep::Exit(QueueExit::Left));
+                }
+            }
+        }
+        Ok(WaitStep::RoundOver)
+    }
+
+    /// Plays a `<Gather>`'s prompts and takes the caller's answer.
+    fn gather(
+        &mut self,
+        gather: &Gather,
+        document_url: &str,
+        in_queue: bool,
+    ) -> Result<AfterGather, SimulatorError> {
+        for prompt in &gather.prompts {
+            self.hear(prompt)?;
+        }
+        let digits = match self.caller.next_press(&mut *self.out, in_queue)? {
+            Press::Hangup => return Ok(AfterGather::HangUp),
+            Press::Silence => {
+                self.note(Heard::Silence, "  ⌨ (silence)")?;
+                String::new()
+            }
+            Press::Keys(keys) => {
+                let line = format!("  ⌨ {keys}");
+                self.note(Heard::Pressed { keys: keys.clone() }, line)?;
+                if gather.takes_keys {
+                    gather.digits(&keys)
+                } else {
+                    writeln!(
+                        self.out,
+                        "  (this <Gather> listens for speech only: the keys are ignored)"
+                    )?;
+                    String::new()
+                }
+            }
+        };
+        // Without keys the provider times out and moves on, unless told to report it.
+        if digits.is_empty() && !gather.action_on_empty_result {
+            return Ok(AfterGather::Continue);
+        }
+        let params = pairs(&[("Digits", &digits)]);
+        Ok(AfterGather::Fetch(Request::to(document_url, &gather.action, params)?))
+    }
+
+    /// Plays a prompt to the caller.
+    fn hear(&mut self, prompt: &Prompt) -> Result<(), SimulatorError> {
+        match prompt {
+            Prompt::Say { text, voice, language, loops } => {
+                let tag: Vec<&str> =
+                    [language, voice].into_iter().flatten().map(String::as_str).collect();
+                let tag =
+                    if tag.is_empty() { "default voice".to_owned() } else { clean(&tag.join(" ")) };
+                let line = format!("  [{tag}] {}{}", clean(text), repeats(*loops));
+                let heard = Heard::Say {
+                    text: text.clone(),
+                    voice: voice.clone(),
+                    language: language.clone(),
+                };
+                self.note(heard, line)
+            }
+            Prompt::Play { url, loops } => {
+                let line = format!("  [plays {}]{}", clean(url), repeats(*loops));
+                self.note(Heard::Play { url: url.clone() }, line)
+            }
+            Prompt::Pause { seconds } => {
+                self.note(Heard::Pause { seconds: *seconds }, format!("  [pause {seconds} s]"))
+            }
+        }
+    }
+
+    /// Records what the caller heard and prints its line.
+    fn note(&mut self, heard: Heard, line: impl Display) -> Result<(), SimulatorError> {
+        writeln!(self.out, "{line}")?;
+        self.heard.push(heard);
+        Ok(())
+    }
+
+    /// The parameters the provider sends with every request of this call.
+    fn call_params(&self, status: &str) -> Vec<(String, String)> {
+        let options = self.options;
+        let mut params = pairs(&[
+            ("CallSid", &self.call_sid),
+            ("AccountSid", &self.account_sid),
+            ("From", &options.from),
+            ("Caller", &options.from),
+            ("To", &options.to),
+            ("CallStatus", status),
+            ("ApiVersion", API_VERSION),
+            ("Direction", "inbound"),
+        ]);
+        if let Some(country) = &options.from_country {
+            params.push(("FromCountry".into(), country.clone()));
+        }
+        params
+    }
+
+    /// The parameters of a wait document's request: where the caller stands in the queue.
+    fn queue_params(&self, queue_sid: &str, entered: Instant) -> Vec<(String, String)> {
+        let waited = entered.elapsed().as_secs().to_string();
+        pairs(&[
+            // The simulated caller is alone in the queue.
+            ("QueuePosition", "1"),
+            ("QueueSid", queue_sid),
+            ("QueueTime", &waited),
+            ("AvgQueueTime", &waited),
+            ("CurrentQueueSize", "1"),
+            ("MaxQueueSize", MAX_QUEUE_SIZE),
+        ])
+    }
+
+    /// Sends the status callback that closes the call.
+    fn send_status(&mut self, status_url: &str) -> Result<(), SimulatorError> {
+        let mut params = self.call_params("completed");
+        let duration = self.started.elapsed().as_secs().to_string();
+        let timestamp = chrono::Utc::now().to_rfc2822();
+        params.extend(pairs(&[
+            ("CallDuration", &duration),
+            // The only callback of the call, so the first.
+            ("SequenceNumber", "0"),
+            ("Timestamp", &timestamp),
+            ("CallbackSource", "call-progress-events"),
+        ]));
+        let reply = self.transport.send(status_url, Method::Post, &params)?;
+        // A status callback needs no TwiML: any success will do.
+        if !(200..300).contains(&reply.status) {
+            return Err(SimulatorError::Status {
+                url: status_url.to_owned(),
+                status: reply.status,
+                body: excerpt(&reply.body),
+            });
+        }
+        Ok(())
+    }
+
+    /// Prints how the call ended.
+    fn print_end(&mut self, end: &CallEnd) -> Result<(), SimulatorError> {
+        let requests = match self.requests {
+            1 => "1 request".to_owned(),
+            n => format!("{n} requests"),
+        };
+        match end {
+            CallEnd::HungUpByServer => {
+                writeln!(self.out, "☎ the hotline hung up after {requests}")?
+            }
+            CallEnd::CallerHungUp => writeln!(self.out, "☎ you hung up after {requests}")?,
+            CallEnd::DocumentEnded => writeln!(
+                self.out,
+                "☎ the call ended after {requests}: the last document ran out of verbs"
+            )?,
+            CallEnd::Rejected { reason } => writeln!(
+                self.out,
+                "☎ the hotline rejected the call ({}) after {requests}",
+                clean(reason)
+            )?,
+        }
+        Ok(())
+    }
+}
+
+/// Owned form parameters.
+fn pairs(params: &[(&str, &str)]) -> Vec<(String, String)> {
+    params.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
+}
+
+/// A note for a `loop` attribute other than 1.
+fn repeats(loops: u32) -> String {
+    match loops {
+        0 => " (repeats until the call moves on)".to_owned(),
+        1 => String::new(),
+        n => format!(" (×{n})"),
+    }
+}
+
+/// `text` safe to print: control characters from the server could drive the terminal.
+fn clean(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+}
+
+/// A provider-style SID: `prefix` and 32 random hex digits.
+fn random_sid(prefix: &str) -> Result<String, SimulatorError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{prefix}{hex}"))
+}
+
+/// One line of terminal input without its line ending, at most [`MAX_LINE_BYTES`] of it;
+/// `None` at the end of the input.
+fn read_line(input: &mut dyn BufRead) -> io::Result<Option<String>> {
+    let mut line = Vec::new();
+    let mut read_any = false;
+    loop {
+        let buffer = match input.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buffer.is_empty() {
+            return Ok(read_any.then(|| String::from_utf8_lossy(&line).into_owned()));
+        }
+        read_any = true;
+        let newline = buffer.iter().position(|&b| b == b'\n');
+        let chunk = &buffer[..newline.unwrap_or(buffer.len())];
+        let room = MAX_LINE_BYTES.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len() + usize::from(newline.is_some());
+        input.consume(used);
+        if newline.is_some() {
+            let text = String::from_utf8_lossy(&line);
+            return Ok(Some(text.trim_end_matches('\r').to_owned()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Reply;
+    use super::*;
+
+    /// A request the fake server received.
+    #[derive(Debug)]
+    struct Sent {
+        url: String,
+        method: Method,
+        params: Vec<(String, String)>,
+    }
+
+    impl Sent {
+        fn param(&self, name: &str) -> Option<&str> {
+            self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// Answers TwiML requests from a list, in order, and status callbacks with 204.
+    struct FakeServer {
+        answers: VecDeque<Reply>,
+        sent: Vec<Sent>,
+    }
+
+    impl FakeServer {
+        fn new(answers: &[&str]) -> FakeServer {
+            FakeServer {
+                answers: answers.iter().map(|body| twiml(body)).collect(),
+                sent: Vec::new(),
+            }
+        }
+
+        fn status_callbacks(&self) -> Vec<&Sent> {
+            self.sent.iter().filter(|s| s.url.ends_with(STATUS_PATH)).collect()
+        }
+
+        fn twiml_requests(&self) -> Vec<&Sent> {
+            self.sent.iter().filter(|s| !s.url.ends_with(STATUS_PATH)).collect()
+        }
+    }
+
+    impl Transport for FakeServer {
+        fn send(
+            &mut self,
+            url: &str,
+            method: Method,
+            params: &[(String, String)],
+        ) -> Result<Reply, SimulatorError> {
+            self.sent.push(Sent { url: url.to_owned(), method, params: params.to_vec() });
+            if url.ends_with(STATUS_PATH) {
+                return Ok(Reply { status: 204, content_type: None, body: String::new() });
+            }
+            Ok(self.answers.pop_front().unwrap_or(Reply {
+                status: 404,
+                content_type: Some("text/plain".into()),
+                body: "no more answers".into(),
+            }))
+        }
+    }
+
+    fn twiml(body: &str) -> Reply {
+        Reply {
+            status: 200,
+            content_type: Some("text/xml; charset=utf-8".into()),
+            body: format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>{body}</Response>"),
+        }
+    }
+
+    fn options(presses: Option<&str>) -> CallOptions {
+        CallOptions {
+            base_url: "http://127.0.0.1:8080".into(),
+            auth_token: None,
+            from: "+79161234567".into(),
+            to: "+18005550100".into(),
+            from_country: Some("RU".into()),
+            call_sid: Some("CA00000000000000000000000000000001".into()),
+            presses: presses.map(|p| super::super::parse_presses(p).unwrap()),
+            queue_waits: 2,
+            max_requests: 20,
+        }
+    }
+
+    /// Runs a call against `server`, returning the result and the printed transcript.
+    fn call(
+        options: &CallOptions,
+        server: &mut FakeServer,
+        input: &str,
+    ) -> (Result<Transcript, SimulatorError>, String) {
+        let mut input = input.as_bytes();
+        let mut out = Vec::new();
+        let result = run(options, server, &mut input, &mut out);
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    const MENU: &str = r#"<Gather action="/voice/language" numDigits="1">
+        <Say voice="Polly.Tatyana" language="ru-RU">Для русского языка нажмите 1.</Say>
+        <Play>/audio/uk/welcome.mp3</Play>
+      </Gather>
+      <Say>We did not hear you.</Say>"#;
+
+    #[test]
+    fn a_scripted_call_through_a_menu() {
+        let mut server =
+            FakeServer::new(&[MENU, "<Say language=\"ru-RU\">Спасибо.</Say><Hangup/>"]);
+        let (result, printed) = call(&options(Some("1")), &mut server, "");
+        let transcript = result.unwrap();
+        assert_eq!(transcript.end, CallEnd::HungUpByServer);
+        assert_eq!(transcript.requests, 2);
+        assert_eq!(transcript.call_sid, "CA00000000000000000000000000000001");
+        assert_eq!(
+            transcript.heard,
+            vec![
+                Heard::Say {
+                    text: "Для русского языка нажмите 1.".into(),
+                    voice: Some("Polly.Tatyana".into()),
+                    language: Some("ru-RU".into())
+                },
+                Heard::Play { url: "/audio/uk/welcome.mp3".into() },
+                Heard::Pressed { keys: "1".into() },
+                Heard::Say {
+                    text: "Спасибо.".into(), voice: None, language: Some("ru-RU".into())
+                },
+            ]
+        );
+        assert_eq!(
+            printed,
+            "→ calling http://127.0.0.1:8080 from +79161234567 (CallSid CA00000000000000000000000000000001)\n\
+             \x20 [ru-RU Polly.Tatyana] Для русского языка нажмите 1.\n\
+             \x20 [plays /audio/uk/welcome.mp3]\n\
+             \x20 ⌨ 1\n\
+             \x20 [ru-RU] Спасибо.\n\
+             ☎ the hotline hung up after 2 requests\n"
+        );
+
+        let requests = server.twiml_requests();
+        assert_eq!(requests[0].url, "http://127.0.0.1:8080/voice/incoming");
+        assert_eq!(requests[0].method, Method::Post);
+        assert_eq!(requests[0].param("CallStatus"), Some("ringing"));
+        assert_eq!(requests[0].param("Digits"), None);
+        for request in &requests {
+            assert_eq!(request.param("CallSid"), Some(transcript.call_sid.as_str()));
+            assert_eq!(request.param("From"), Some("+79161234567"));
+            assert_eq!(request.param("Caller"), Some("+79161234567"));
+            assert_eq!(request.param("To"), Some("+18005550100"));
+            assert_eq!(request.param("FromCountry"), Some("RU"));
+            assert_eq!(request.param("ApiVersion"), Some("2010-04-01"));
+            assert_eq!(request.param("Direction"), Some("inbound"));
+            let account = request.param("AccountSid").unwrap();
+            assert!(account.len() == 34 && account.starts_with("AC"), "{account}");
+        }
+        assert_eq!(requests[1].url, "http://127.0.0.1:8080/voice/language");
+        assert_eq!(requests[1].param("CallStatus"), Some("in-progress"));
+        assert_eq!(requests[1].param("Digits"), Some("1"));
+        assert_eq!(requests[0].param("AccountSid"), requests[1].param("AccountSid"));
+
+        let status = server.status_callbacks();
+        assert_eq!(status.len(), 1);
+        assert_eq!(status[0].url, "http://127.0.0.1:8080/voice/status");
+        assert_eq!(status[0].param("CallStatus"), Some("completed"));
+        assert_eq!(status[0].param("SequenceNumber"), Some("0"));
+        assert_eq!(status[0].param("CallbackSource"), Some("call-progress-events"));
+        assert_eq!(status[0].param("CallDuration"), Some("0"));
+        let timestamp = status[0].param("Timestamp").unwrap();
+        assert!(chrono::DateTime::parse_from_rfc2822(timestamp).is_ok(), "{timestamp}");
+        assert_eq!(
+            server.sent.last().map(|s| s.url.as_str()),
+            Some("http://127.0.0.1:8080/voice/status")
+        );
+    }
+
+    #[test]
+    fn silence_falls_through_and_running_out_of_presses_hangs_up() {
+        let mut server = FakeServer::new(&[
+            &format!("{MENU}<Redirect>/voice/incoming?again=1</Redirect>"),
+            MENU,
+        ]);
+        let (result, printed) = call(&options(Some("_")), &mut server, "");
+        let transcript = result.unwrap();
+        assert_eq!(transcript.end, CallEnd::CallerHungUp);
+        assert_eq!(server.twiml_requests()[1].url, "http://127.0.0.1:8080/voice/incoming?again=1");
+        assert!(transcript.heard.contains(&Heard::Silence));
+        assert!(transcript.heard.contains(&Heard::Say {
+            text: "We did not hear you.".into(),
+            voice: None,
+            language: None
+        }));
+        assert!(printed.contains("  [default voice] We did not hear you.\n"), "{printed}");
+        assert!(
+            printed.contains("(no presses left: hanging up)\n☎ you hung up after 2 requests\n"),
+            "{printed}"
+        );
+        assert_eq!(server.status_callbacks().len(), 1);
+    }
+
+    #[test]
+    fn a_document_that_runs_out_ends_the_call() {
+        let mut server = FakeServer::new(&["<Say>Goodbye.</Say>"]);
+        let (result, printed) = call(&options(Some("")), &mut server, "");
+        assert_eq!(result.unwrap().end, CallEnd::DocumentEnded);
+        assert!(
+            printed.ends_with(
+                "☎ the call ended after 1 request: the last document ran out of verbs\n"
+            )
+        );
+    }
+
+    #[test]
+    fn keys_follow_relative_actions_finish_keys_and_methods() {
+        let mut server = FakeServer::new(&[
+            r#"<Gather action="step2?x=1#rc=2" method="GET"><Say>PIN</Say></Gather>"#,
+            r#"<Gather><Say>Again</Say></Gather>"#,
+            r#"<Gather actionOnEmptyResult="true" action="//other.example/empty"/>"#,
+            "<Reject reason=\"busy\"/>",
+        ]);
+        let mut options = options(Some("12#9,*,#"));
+        options.base_url = "http://h/hotline/".into();
+        let (result, printed) = call(&options, &mut server, "");
+        assert_eq!(result.unwrap().end, CallEnd::Rejected { reason: "busy".into() });
+        assert!(printed.ends_with("☎ the hotline rejected the call (busy) after 4 requests\n"));
+        let requests = server.twiml_requests();
+        assert_eq!(requests[0].url, "http://h/hotline/voice/incoming");
+        assert_eq!(
+            (requests[1].url.as_str(), requests[1].method),
+            ("http://h/hotline/voice/step2?x=1", Method::Get)
+        );
+        assert_eq!(requests[1].param("Digits"), Some("12"));
+        // A Gather without an action sends the keys to its own document.
+        assert_eq!(requests[2].url, requests[1].url);
+        assert_eq!(requests[2].param("Digits"), Some("*"));
+        assert_eq!(requests[3].url, "http://other.example/empty");
+        assert_eq!(requests[3].param("Digits"), Some(""));
+        assert_eq!(server.status_callbacks()[0].url, "http://h/hotline/voice/status");
+    }
+
+    #[test]
+    fn a_recording_posts_a_fake_recording() {
+        let mut server = FakeServer::new(&[
+            r#"<Say>Leave a message.</Say><Record action="/voice/recorded" maxLength="60"/>"#,
+            "<Hangup/>",
+        ]);
+        let (result, printed) = call(&options(Some("")), &mut server, "");
+        let transcript = result.unwrap();
+        assert!(transcript.heard.contains(&Heard::Recording { max_length: 60 }));
+        assert!(printed.contains("  ● recording (max 60 s)…\n"), "{printed}");
+        let recorded = &server.twiml_requests()[1];
+        assert_eq!(recorded.url, "http://127.0.0.1:8080/voice/recorded");
+        let recording_url = recorded.param("RecordingUrl").unwrap();
+        let account = recorded.param("AccountSid").unwrap();
+        assert!(
+            recording_url.starts_with(&format!(
+                "https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/RE"
+            )),
+            "{recording_url}"
+        );
+        assert_eq!(recorded.param("RecordingDuration"), Some("4"));
+        assert_eq!(recorded.param("Digits"), Some("#"));
+    }
+
+    const WAIT: &str = r#"<Say>Please hold.</Say><Play loop="0">/audio/hold.mp3</Play>"#;
+
+    #[test]
+    fn a_scripted_caller_waits_in_the_queue_then_hangs_up() {
+        let mut server = FakeServer::new(&[
+            r#"<Enqueue action="/voice/queue-result" waitUrl="/voice/wait">support-ru</Enqueue>"#,
+            WAIT,
+            WAIT,
+            "",
+        ]);
+        let (result, printed) = call(&options(Some("")), &mut server, "");
+        let transcript = result.unwrap();
+        assert_eq!(transcript.end, CallEnd::CallerHungUp);
+        assert_eq!(transcript.requests, 4);
+        assert_eq!(transcript.heard[0], Heard::Enqueued { queue: "support-ru".into() });
+        assert_eq!(transcript.heard.iter().filter(|h| matches!(h, Heard::Play { .. })).count(), 2);
+        assert!(printed.contains("  ⏳ waiting in queue support-ru\n"), "{printed}");
+        assert!(
+            printed.contains("  [plays /audio/hold.mp3] (repeats until the call moves on)\n"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("(waited 2 round(s) in the queue: hanging up)\n☎ you hung up"),
+            "{printed}"
+        );
+
+        let requests = server.twiml_requests();
+        let queue_sid = requests[1].param("QueueSid").unwrap().to_owned();
+        assert!(queue_sid.starts_with("QU") && queue_sid.len() == 34);
+        for wait in &requests[1..3] {
+            assert_eq!(wait.url, "http://127.0.0.1:8080/voice/wait");
+            assert_eq!(wait.param("QueuePosition"), Some("1"));
+            assert_eq!(wait.param("QueueSid"), Some(queue_sid.as_str()));
+            assert_eq!(wait.param("QueueTime"), Some("0"));
+            assert_eq!(wait.param("AvgQueueTime"), Some("0"));
+            assert_eq!(wait.param("CurrentQueueSize"), Some("1"));
+            assert_eq!(wait.param("MaxQueueSize"), Some("1000"));
+        }
+        assert_eq!(requests[3].url, "http://127.0.0.1:8080/voice/queue-result");
+        assert_eq!(requests[3].param("QueueResult"), Some("hangup"));
+        assert_eq!(requests[3].param("QueueSid"), Some(queue_sid.as_str()));
+        assert_eq!(requests[3].param("QueueTime"), Some("0"));
+        assert_eq!(requests[3].param("QueuePosition"), None);
+        assert_eq!(server.status_callbacks().len(), 1);
+    }
+
+    #[test]
+    fn leaving_the_queue_continues_with_the_action() {
+        let mut server = FakeServer::new(&[
+            r#"<Enqueue action="queue-result" waitUrl="wait">support-uk</Enqueue><Say>unreached</Say>"#,
+            // A gather in the wait music, answered by the script, leads to a Leave.
+            r#"<Gather action="wait-choice" numDigits="1"><Say>Press 1 to leave a message.</Say></Gather>"#,
+            "<Redirect>wait-leave</Redirect>",
+            "<Leave/>",
+            "<Say>Leave your message.</Say><Hangup/>",
+        ]);
+        let (result, _) = call(&options(Some("1")), &mut server, "");
+        let transcript = result.unwrap();
+        assert_eq!(transcript.end, CallEnd::HungUpByServer);
+        assert!(transcript.heard.contains(&Heard::LeftQueue));
+        let requests = server.twiml_requests();
+        let urls: Vec<&str> = requests.iter().map(|r| r.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:8080/voice/incoming",
+                "http://127.0.0.1:8080/voice/wait",
+                "http://127.0.0.1:8080/voice/wait-choice",
+                "http://127.0.0.1:8080/voice/wait-leave",
+                "http://127.0.0.1:8080/voice/queue-result",
+            ]
+        );
+        assert_eq!(requests[2].param("Digits"), Some("1"));
+        assert!(requests[2].param("QueueSid").is_some(), "wait requests carry the queue");
+        assert!(requests[3].param("QueueSid").is_some(), "wait requests carry the queue");
+        assert_eq!(requests[4].param("QueueResult"), Some("leave"));
+    }
+
+    #[test]
+    fn a_queue_without_wait_url_or_action() {
+        let mut server = FakeServer::new(&["<Enqueue>support</Enqueue><Say>unreached</Say>"]);
+        let mut options = options(Some(""));
+        options.queue_waits = 3;
+        let (result, printed) = call(&options, &mut server, "");
+        let transcript = result.unwrap();
+        assert_eq!(transcript.end, CallEnd::CallerHungUp);
+        assert_eq!(transcript.requests, 1);
+        assert_eq!(transcript.heard.iter().filter(|h| **h == Heard::HoldMusic).count(), 3);
+        assert!(printed.contains("  [the provider's hold music]\n"));
+    }
+
+    #[test]
+    fn endless_hold_music_is_bounded() {
+        let mut server = FakeServer::new(&["<Enqueue>support</Enqueue>"]);
+        let mut options = options(Some(""));
+        options.queue_waits = u32::MAX;
+        let (result, _) = call(&options, &mut server, "");
+        assert!(matches!(result, Err(SimulatorError::TooManyRequests { limit: 20 })), "{result:?}");
+    }
+
+    #[test]
+    fn the_server_can_hang_up_on_a_waiting_caller() {
+        let mut server = FakeServer::new(&[
+            r#"<Enqueue action="/voice/queue-result" waitUrl="/voice/wait">support</Enqueue>"#,
+            "<Say>We are closed.</Say><Hangup/>",
+            "",
+        ]);
+        let (result, _) = call(&options(Some("")), &mut server, "");
+        assert_eq!(result.unwrap().end, CallEnd::HungUpByServer);
+        assert_eq!(server.twiml_requests()[2].param("QueueResult"), Some("hangup"));
+    }
+
+    #[test]
+    fn a_dial_nobody_answers() {
+        let mut server = FakeServer::new(&[
+            r#"<Dial action="/voice/dialed"><Number>+15550001111</Number></Dial>"#,
+            "<Dial>+15550002222</Dial><Hangup/>",
+        ]);
+        let (result, printed) = call(&options(Some("")), &mut server, "");
+        let transcript = result.unwrap();
+        assert_eq!(transcript.heard[0], Heard::Dialed { target: "Number +15550001111".into() });
+        assert!(
+            printed.contains("  ☏ dialling Number +15550001111: nobody answers in the simulator\n")
+        );
+        let dialed = &server.twiml_requests()[1];
+        assert_eq!(dialed.param("DialCallStatus"), Some("no-answer"));
+        assert_eq!(dialed.param("DialCallDuration"), Some("0"));
+        assert_eq!(transcript.end, CallEnd::HungUpByServer);
+    }
+
+    #[test]
+    fn an_interactive_caller_types_keys() {
+        let mut server = FakeServer::new(&[
+            MENU,
+            r#"<Gather action="/voice/menu"><Say>Menu.</Say></Gather><Redirect>/voice/menu</Redirect>"#,
+            r#"<Enqueue action="/voice/queue-result" waitUrl="/voice/wait">support</Enqueue>"#,
+            WAIT,
+            WAIT,
+            "",
+        ]);
+        // A bad press is explained and asked again; an empty line is silence; at the queue,
+        // Enter keeps waiting and h hangs up.
+        let input = "1x\n2\r\n\n\nh\n";
+        let (result, printed) = call(&options(None), &mut server, input);
+        let transcript = result.unwrap();
+        assert_eq!(transcript.end, CallEnd::CallerHungUp);
+        assert!(printed.contains("'x' is not a phone key"), "{printed}");
+        assert!(printed.contains("press keys (Enter = silence, h = hang up)> "), "{printed}");
+        assert!(
+            printed.contains("still waiting (Enter = keep waiting, h = hang up)> "),
+            "{printed}"
+        );
+        let requests = server.twiml_requests();
+        assert_eq!(requests[1].param("Digits"), Some("2"));
+        assert_eq!(requests[2].url, "http://127.0.0.1:8080/voice/menu");
+        assert_eq!(requests[2].param("Digits"), None, "silence fell through to the Redirect");
+        assert_eq!(requests.iter().filter(|r| r.url.ends_with("/voice/wait")).count(), 2);
+        assert_eq!(requests.last().unwrap().param("QueueResult"), Some("hangup"));
+    }
+
+    #[test]
+    fn the_end_of_input_hangs_up() {
+        let mut server = FakeServer::new(&[MENU]);
+        let (result, printed) = call(&options(None), &mut server, "");
+        assert_eq!(result.unwrap().end, CallEnd::CallerHungUp);
+        assert!(printed.ends_with("> \n☎ you hung up after 1 request\n"), "{printed}");
+    }
+
+    #[test]
+    fn a_hangup_press_hangs_up() {
+        let mut server = FakeServer::new(&[MENU]);
+        let (result, _) = call(&options(Some("hangup,1")), &mut server, "");
+        assert_eq!(result.unwrap().end, CallEnd::CallerHungUp);
+        assert_eq!(server.twiml_requests().len(), 1);
+    }
+
+    #[test]
+    fn an_error_status_is_an_error_and_the_call_is_still_closed() {
+        let mut server = FakeServer::new(&[MENU]);
+        let (result, _) = call(&options(Some("1")), &mut server, "");
+        match result {
+            Err(SimulatorError::Status { url, status, body }) => {
+                assert_eq!(url, "http://127.0.0.1:8080/voice/language");
+                assert_eq!(status, 404);
+                assert_eq!(body, "no more answers");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(server.status_callbacks().len(), 1);
+    }
+
+    #[test]
+    fn what_is_not_twiml_is_an_error() {
+        let long = "x".repeat(2000);
+        let answers = [
+            Reply {
+                status: 200,
+                content_type: Some("text/html".into()),
+                body: "<Response/>".into(),
+            },
+            Reply { status: 200, content_type: None, body: "<Response/>".into() },
+            Reply { status: 200, content_type: Some("application/xml".into()), body: long.clone() },
+            Reply {
+                status: 200,
+                content_type: Some("text/xml".into()),
+                body: "<Response><Leave/></Response>".into(),
+            },
+        ];
+        for answer in answers {
+            let mut server = FakeServer { answers: VecDeque::from([answer]), sent: Vec::new() };
+            let (result, _) = call(&options(Some("")), &mut server, "");
+            match result {
+                Err(SimulatorError::Twiml { status: 200, body, .. }) => {
+                    assert!(body.len() <= 503, "{body}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_redirect_loop_is_bounded() {
+        let loop_doc = "<Redirect>/voice/incoming</Redirect>";
+        let mut server = FakeServer::new(&[loop_doc; 30]);
+        let (result, _) = call(&options(Some("")), &mut server, "");
+        assert!(matches!(result, Err(SimulatorError::TooManyRequests { limit: 20 })), "{result:?}");
+        assert_eq!(server.twiml_requests().len(), 20);
+        assert_eq!(server.status_callbacks().len(), 1);
+    }
+
+    #[test]
+    fn a_bad_url_in_a_document_is_an_error() {
+        let mut server = FakeServer::new(&["<Redirect>mailto:x@example.org</Redirect>"]);
+        let (result, _) = call(&options(Some("")), &mut server, "");
+        assert!(matches!(result, Err(SimulatorError::InvalidUrl { .. })), "{result:?}");
+    }
+
+    #[test]
+    fn a_base_url_that_is_not_a_url_places_no_call() {
+        let mut server = FakeServer::new(&[]);
+        let mut options = options(Some(""));
+        options.base_url = "127.0.0.1:8080".into();
+        let (result, _) = call(&options, &mut server, "");
+        assert!(matches!(result, Err(SimulatorError::InvalidUrl { .. })), "{result:?}");
+        assert!(server.sent.is_empty());
+    }
+
+    #[test]
+    fn a_random_call_sid_looks_like_the_providers() {
+        let mut server = FakeServer::new(&["<Hangup/>"]);
+        let mut options = options(Some(""));
+        options.call_sid = None;
+        let (result, _) = call(&options, &mut server, "");
+        let sid = result.unwrap().call_sid;
+        assert!(
+            sid.starts_with("CA")
+                && sid.len() == 34
+                && sid[2..].chars().all(|c| c.is_ascii_hexdigit())
+        );
+    }
+
+    #[test]
+    fn control_characters_are_not_printed() {
+        let mut server = FakeServer::new(&["<Say>a\u{9b}31mb</Say>"]);
+        let (_, printed) = call(&options(Some("")), &mut server, "");
+        assert!(printed.contains("a\u{fffd}31mb"), "{printed:?}");
+    }
+
+    #[test]
+    fn read_line_is_bounded() {
+        let long = format!("{}\nnext\nlast", "1".repeat(10_000));
+        let mut input = long.as_bytes();
+        assert_eq!(read_line(&mut input).unwrap().map(|l| l.len()), Some(MAX_LINE_BYTES));
+        assert_eq!(read_line(&mut input).unwrap().as_deref(), Some("next"));
+        assert_eq!(read_line(&mut input).unwrap().as_deref(), Some("last"));
+        assert_eq!(read_line(&mut input).unwrap(), None);
+    }
+}

@@ -1,0 +1,253 @@
+//! Sending one webhook request as the provider does: a signed form POST (or a GET with the
+//! parameters in the query string), bounded in time and size, whatever the answer's status.
+
+use std::time::Duration;
+
+use ureq::Agent;
+
+use super::twiml::Method;
+use super::{Reply, SimulatorError};
+use crate::signature;
+
+/// How long one request may take, connection to last byte.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most of a response body that is read.
+const MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// The provider's user agent, in case the server looks at it.
+const USER_AGENT: &str = "TwilioProxy/1.1";
+
+/// Sends webhook requests; the seam that lets tests play the server.
+pub(crate) trait Transport {
+    /// Sends one request to the absolute `url` and returns the server's reply, whatever its
+    /// status; an error only when there is no reply to read.
+    fn send(
+        &mut self,
+        url: &str,
+        method: Method,
+        params: &[(String, String)],
+    ) -> Result<Reply, SimulatorError>;
+}
+
+/// The real thing: HTTP with `ureq`.
+pub(crate) struct HttpTransport {
+    agent: Agent,
+    auth_token: Option<String>,
+}
+
+impl HttpTransport {
+    /// A transport that signs with `auth_token` when given.
+    pub(crate) fn new(auth_token: Option<&str>) -> HttpTransport {
+        let config = Agent::config_builder()
+            // The caller wants to see 4xx and 5xx answers, not an error without a body.
+            .http_status_as_error(false)
+            // The provider is meant to be given TwiML; a 3xx is shown as the server's answer.
+            .max_redirects(0)
+            // The provider reaches the hotline directly; a developer's HTTP(S)_PROXY, which
+            // rarely exempts localhost, would send test calls astray.
+            .proxy(None)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .user_agent(USER_AGENT)
+            .build();
+        HttpTransport { agent: config.new_agent(), auth_token: auth_token.map(str::to_owned) }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(
+        &mut self,
+        url: &str,
+        method: Method,
+        params: &[(String, String)],
+    ) -> Result<Reply, SimulatorError> {
+        let form = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        let failed = |e: ureq::Error| SimulatorError::Transport {
+            url: url.to_owned(),
+            message: e.to_string(),
+        };
+        let response = match method {
+            Method::Post => {
+                let mut request = self
+                    .agent
+                    .post(url)
+                    .header("Content-Type", "application/x-www-form-urlencoded");
+                if let Some(token) = &self.auth_token {
+                    request = request.header(
+                        "X-Twilio-Signature",
+                        signature::compute(token.as_bytes(), url, params),
+                    );
+                }
+                request.send(form.as_str())
+            }
+            Method::Get => {
+                // A GET is signed over its full URL, parameters included, with nothing appended.
+                let full = match (form.is_empty(), url.contains('?')) {
+                    (true, _) => url.to_owned(),
+                    (false, true) => format!("{url}&{form}"),
+                    (false, false) => format!("{url}?{form}"),
+                };
+                let mut request = self.agent.get(&full);
+                if let Some(token) = &self.auth_token {
+                    request = request.header(
+                        "X-Twilio-Signature",
+                        signature::compute(token.as_bytes(), &full, &[]),
+                    );
+                }
+                request.call()
+            }
+        };
+        let mut response = response.map_err(failed)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY_BYTES)
+            .read_to_vec()
+            .map_err(failed)?;
+        Ok(Reply { status, content_type, body: String::from_utf8_lossy(&body).into_owned() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::thread::{self, JoinHandle};
+
+    use super::*;
+    use crate::simulator::post;
+
+    /// What the one-shot server received: the request line and headers, and the body.
+    struct Received {
+        head: String,
+        body: String,
+    }
+
+    impl Received {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.head.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name).then(|| value.trim())
+            })
+        }
+    }
+
+    /// A server on a free local port that answers one request with `response`.
+    fn serve_once(response: Vec<u8>) -> (String, JoinHandle<Received>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let handle = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim_end().is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let received = Received { head, body: String::new() };
+            let length = received.header("content-length").map_or(0, |v| v.parse().unwrap());
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            // The client may stop reading an oversized answer: a broken pipe is expected then.
+            let _ = stream.write_all(&response);
+            Received { body: String::from_utf8(body).unwrap(), ..received }
+        });
+        (base, handle)
+    }
+
+    fn response(status: &str, headers: &str, body: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn posts_a_signed_form_and_reads_an_error_answer() {
+        let (base, server) =
+            serve_once(response("403 Forbidden", "Content-Type: text/plain\r\n", "forbidden"));
+        let form = params(&[("From", "+79161234567"), ("Digits", "1 2&3")]);
+        let reply = post(&base, "/voice/incoming?x=1", Some("token"), &form).unwrap();
+        assert_eq!(
+            reply,
+            Reply {
+                status: 403,
+                content_type: Some("text/plain".into()),
+                body: "forbidden".into()
+            }
+        );
+        let received = server.join().unwrap();
+        assert!(
+            received.head.starts_with("POST /voice/incoming?x=1 HTTP/1.1\r\n"),
+            "{}",
+            received.head
+        );
+        assert_eq!(received.header("content-type"), Some("application/x-www-form-urlencoded"));
+        assert_eq!(received.header("user-agent"), Some(USER_AGENT));
+        assert_eq!(received.body, "From=%2B79161234567&Digits=1+2%263");
+        let signature = received.header("x-twilio-signature").unwrap();
+        let url = format!("{base}/voice/incoming?x=1");
+        assert!(signature::verify(b"token", &url, &form, signature));
+    }
+
+    #[test]
+    fn an_unsigned_post_has_no_signature() {
+        let (base, server) =
+            serve_once(response("200 OK", "Content-Type: text/xml\r\n", "<Response/>"));
+        let reply = post(&base, "/voice/status", None, &[]).unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body, "<Response/>");
+        assert_eq!(server.join().unwrap().header("x-twilio-signature"), None);
+    }
+
+    #[test]
+    fn a_get_carries_its_parameters_in_the_signed_url() {
+        let (base, server) = serve_once(response("200 OK", "", ""));
+        let url = format!("{base}/voice/wait?q=1");
+        let form = params(&[("QueuePosition", "1")]);
+        let reply = HttpTransport::new(Some("token")).send(&url, Method::Get, &form).unwrap();
+        assert_eq!((reply.status, reply.content_type), (200, None));
+        let received = server.join().unwrap();
+        assert!(received.head.starts_with("GET /voice/wait?q=1&QueuePosition=1 HTTP/1.1\r\n"));
+        let signature = received.header("x-twilio-signature").unwrap();
+        assert!(signature::verify(b"token", &format!("{url}&QueuePosition=1"), &[], signature));
+    }
+
+    #[test]
+    fn redirects_are_not_followed() {
+        let (base, server) = serve_once(response("302 Found", "Location: /elsewhere\r\n", ""));
+        let reply = post(&base, "/voice/incoming", None, &[]).unwrap();
+        assert_eq!(reply.status, 302);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn an_oversized_answer_is_an_error() {
+        let body = "x".repeat(MAX_BODY_BYTES as usize + 1);
+        let (base, server) = serve_once(response("200 OK", "Content-Type: text/xml\r\n", &body));
+        let error = post(&base, "/voice/incoming", None, &[]).unwrap_err();
+        assert!(matches!(error, SimulatorError::Transport { .. }), "{error}");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn no_server_is_an_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let error = post(&base, "/voice/incoming", None, &[]).unwrap_err();
+        assert!(matches!(error, SimulatorError::Transport { .. }), "{error}");
+    }
+}

@@ -1,0 +1,68 @@
+//! The database schema's versions: the SQL files of `db/migrations/`, compiled into the binary
+//! and applied in order at start.
+//!
+//! The version a database is at is its `PRAGMA user_version` (0 for a new file). Migration
+//! *n* brings it from *n − 1* to *n* in one transaction together with the new user_version, so
+//! a crash or an error leaves it at a version it really has. A database at a version newer
+//! than this build knows is refused: this build cannot know what the newer one changed.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StorageError;
+
+/// One schema change.
+struct Migration {
+    /// Its file name in `db/migrations/`, for messages.
+    name: &'static str,
+    /// Its SQL: plain statements, without transaction control or `user_version`.
+    sql: &'static str,
+}
+
+/// Every migration, in order: entry *i* brings the schema to version *i + 1*. Only ever
+/// append here.
+const MIGRATIONS: &[Migration] = &[Migration {
+    name: "0001_cases.sql",
+    sql: include_str!("../../db/migrations/0001_cases.sql"),
+}];
+
+/// The schema version this build brings databases to.
+pub(super) fn latest_version() -> u32 {
+    // The list is a handful of entries; it cannot exceed u32.
+    u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
+}
+
+/// Brings the database to [`latest_version`], or refuses one that is newer.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StorageError> {
+    let known = latest_version();
+    let found = user_version(conn)?;
+    if found > known {
+        return Err(StorageError::TooNew { path: path.to_owned(), found, known });
+    }
+    for (version, migration) in (1..).zip(MIGRATIONS).skip_while(|(version, _)| *version <= found) {
+        let failed = |source| StorageError::Migration {
+            path: path.to_owned(),
+            name: migration.name,
+            version,
+            source,
+        };
+        // IMMEDIATE takes the write lock before the version is read again, so two processes
+        // starting at once cannot both apply the same migration.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed)?;
+        if user_version(&tx).map_err(failed)? >= version {
+            continue;
+        }
+        tx.execute_batch(migration.sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", version))
+            .and_then(|()| tx.commit())
+            .map_err(failed)?;
+        tracing::info!(migration = migration.name, version, "database schema migrated");
+    }
+    Ok(())
+}
+
+/// The database's schema version.
+pub(super) fn user_version(conn: &Connection) -> Result<u32, rusqlite::Error> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}

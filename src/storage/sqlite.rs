@@ -1,0 +1,856 @@
+//! The SQLite database of cases: opening it, applying records, reading cases back.
+//!
+//! Two connections to one file: a writer for records and a reader for lookups. In WAL mode
+//! readers never wait for writers, so the fallback webhook's [`Storage::language_of`] answers
+//! at once even while a write waits out another process's lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::derived::derive;
+use super::migrations::migrate;
+use super::{CaseSummary, StorageError, StorageOptions, blocking};
+use crate::cases::{
+    CallSid, CallStatus, CallerHash, Case, CaseNumber, Event, Outcome, Record, TimedEvent,
+};
+use crate::scripts::{LanguageTag, NodeId, Tag};
+
+/// The case database. Cheap to clone: clones share the same connections.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    inner: Arc<Connections>,
+}
+
+/// The connections, each behind a `std` mutex: SQLite work runs in `spawn_blocking` closures
+/// that never await, so a blocking lock is right, and an async one would buy nothing.
+#[derive(Debug)]
+struct Connections {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+impl Storage {
+    /// Opens the database at `path`, creating its directory and the file on first start, and
+    /// brings its schema up to date.
+    ///
+    /// Fails if the file cannot be opened, a migration fails, or the database was migrated by
+    /// a newer build ([`StorageError::TooNew`]).
+    #[tracing::instrument(skip_all, fields(path = %path.display()))]
+    pub async fn open(path: &Path, options: StorageOptions) -> Result<Storage, StorageError> {
+        let path = path.to_owned();
+        let connections = blocking(move || open_blocking(&path, &options)).await?;
+        Ok(Storage { inner: Arc::new(connections) })
+    }
+
+    /// Applies a record. Idempotent: applying the same record again changes nothing, so a
+    /// retried webhook or a replayed journal line is harmless.
+    #[tracing::instrument(skip_all, fields(call_sid = %record.call_sid()))]
+    pub async fn apply(&self, record: Record) -> Result<(), StorageError> {
+        self.write(move |conn| apply_record(conn, &record)).await
+    }
+
+    /// The case with this number, with its events.
+    #[tracing::instrument(skip(self))]
+    pub async fn case(&self, number: CaseNumber) -> Result<Option<Case>, StorageError> {
+        self.read(move |conn| load_case(conn, &CaseKey::Number(number))).await
+    }
+
+    /// The case of this call, with its events.
+    #[tracing::instrument(skip(self))]
+    pub async fn case_by_call(&self, sid: &CallSid) -> Result<Option<Case>, StorageError> {
+        let key = CaseKey::Call(sid.clone());
+        self.read(move |conn| load_case(conn, &key)).await
+    }
+
+    /// The `limit` newest cases, newest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn recent_cases(&self, limit: u32) -> Result<Vec<CaseSummary>, StorageError> {
+        self.read(move |conn| load_recent(conn, limit)).await
+    }
+
+    /// The language chosen in this call, if it has a case and a language. One indexed lookup
+    /// on the reader connection, so it is fast even while writes wait for a lock.
+    #[tracing::instrument(skip(self))]
+    pub async fn language_of(&self, sid: &CallSid) -> Result<Option<LanguageTag>, StorageError> {
+        let sid = sid.clone();
+        self.read(move |conn| {
+            let language: Option<Option<String>> = conn
+                .prepare_cached("SELECT language FROM cases WHERE call_sid = ?1")?
+                .query_row([sid.as_str()], |row| row.get(0))
+                .optional()?;
+            language.flatten().map(|text| decode_language(&text)).transpose()
+        })
+        .await
+    }
+
+    /// Runs `work` with the writer connection on the blocking pool.
+    async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || work(&mut lock(&inner.writer))).await
+    }
+
+    /// Runs `work` with the reader connection on the blocking pool.
+    async fn read<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || work(&mut lock(&inner.reader))).await
+    }
+}
+
+/// Locks a connection, recovering it if an earlier holder panicked.
+///
+/// That panic was already reported to its caller as [`StorageError::Task`]. Unwinding dropped
+/// any open transaction, which rolls it back, so the connection is sound; refusing it for
+/// good would take the hotline's memory down for one bug. The explicit rollback is for the
+/// case a transaction was somehow left open.
+fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    mutex.lock().unwrap_or_else(|poisoned| {
+        mutex.clear_poison();
+        let conn = poisoned.into_inner();
+        if !conn.is_autocommit()
+            && let Err(error) = conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(%error, "could not roll back after a panic in storage");
+        }
+        conn
+    })
+}
+
+fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, StorageError> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| open_error(path, e))?;
+    }
+    let mut writer = connect(path, options)?;
+    migrate(&mut writer, path)?;
+    let reader = connect(path, options)?;
+    // The reader only ever reads; make a slip an error rather than a second writer.
+    reader.pragma_update(None, "query_only", true).map_err(|e| open_error(path, e))?;
+    Ok(Connections { writer: Mutex::new(writer), reader: Mutex::new(reader) })
+}
+
+/// Opens one connection with the settings every connection needs.
+fn connect(path: &Path, options: &StorageOptions) -> Result<Connection, StorageError> {
+    let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
+    // First, so that the pragmas below also wait for a lock instead of failing.
+    conn.busy_timeout(options.busy_timeout).map_err(|e| open_error(path, e))?;
+    // WAL: readers and the writer do not block each other, and a commit is one sequential
+    // append to the log.
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(|e| open_error(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(open_error(
+            path,
+            format!("the database refused WAL mode (it is in {mode} mode)"),
+        ));
+    }
+    // FULL syncs the log at every commit. NORMAL (the usual WAL choice) can lose the last
+    // commits in a power cut; the hotline acknowledges a record to the provider once it is
+    // stored, and a record acknowledged and then lost would be a caller's case gone.
+    conn.pragma_update(None, "synchronous", "FULL").map_err(|e| open_error(path, e))?;
+    // SQLite leaves foreign keys off by default, per connection.
+    conn.pragma_update(None, "foreign_keys", true).map_err(|e| open_error(path, e))?;
+    Ok(conn)
+}
+
+fn open_error(
+    path: &Path,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> StorageError {
+    StorageError::Open { path: PathBuf::from(path), source: source.into() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/// Applies one record in one transaction.
+fn apply_record(conn: &mut Connection, record: &Record) -> Result<(), StorageError> {
+    // IMMEDIATE takes the write lock up front: waiting for it is then covered by the busy
+    // timeout, instead of failing at once when a read transaction tries to become a write.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let changed = match record {
+        Record::CallStarted { call_sid, at, caller, country } => {
+            start_case(&tx, call_sid, *at, caller.as_ref(), country.as_deref())?;
+            // A new case's derived columns already have their starting values.
+            None
+        }
+        Record::Step { call_sid, step, at, events } => add_step(&tx, call_sid, *step, *at, events)?,
+        Record::Status { call_sid, at, status, duration_secs, sequence } => {
+            set_status(&tx, call_sid, *at, *status, *duration_secs, *sequence)?
+        }
+    };
+    if let Some(case_id) = changed {
+        refresh(&tx, case_id)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The case of a call, opened now if the call has none. A Step or Status whose CallStarted
+/// was lost still gets its case, dated by its own arrival.
+fn ensure_case(
+    tx: &Transaction<'_>,
+    sid: &CallSid,
+    at: DateTime<Utc>,
+) -> Result<i64, StorageError> {
+    let existing = tx
+        .prepare_cached("SELECT id FROM cases WHERE call_sid = ?1")?
+        .query_row([sid.as_str()], |row| row.get(0))
+        .optional()?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    // Inside the write transaction, so no other writer can take the same number.
+    let year = at.year();
+    let sequence: u32 = tx
+        .prepare_cached(
+            "SELECT COALESCE(MAX(number_seq), 0) + 1 FROM cases WHERE number_year = ?1",
+        )?
+        .query_row([year], |row| row.get(0))?;
+    tx.prepare_cached(
+        "INSERT INTO cases (number_year, number_seq, call_sid, started_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![year, sequence, sid.as_str(), db_time(at)])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn start_case(
+    tx: &Transaction<'_>,
+    sid: &CallSid,
+    at: DateTime<Utc>,
+    caller: Option<&CallerHash>,
+    country: Option<&str>,
+) -> Result<(), StorageError> {
+    let id = ensure_case(tx, sid, at)?;
+    // If a later record opened the case first, fill in what only CallStarted knows. COALESCE
+    // and MIN make a repeated CallStarted a no-op.
+    tx.prepare_cached(
+        "UPDATE cases SET caller_hash = COALESCE(caller_hash, ?2), country = COALESCE(country, ?3),
+                          started_at = MIN(started_at, ?4)
+         WHERE id = ?1",
+    )?
+    .execute(params![id, caller.map(|c| c.0.as_str()), country, db_time(at)])?;
+    Ok(())
+}
+
+/// Stores a step's events, unless the step is already stored. Returns the case to refresh if
+/// anything was added.
+fn add_step(
+    tx: &Transaction<'_>,
+    sid: &CallSid,
+    step: u32,
+    at: DateTime<Utc>,
+    events: &[Event],
+) -> Result<Option<i64>, StorageError> {
+    let id = ensure_case(tx, sid, at)?;
+    // A retried webhook carries the same step: keep what the first delivery stored, even if
+    // the retry's events differ, so a step is never half one delivery and half another.
+    let stored: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM case_events WHERE case_id = ?1 AND step = ?2)",
+        )?
+        .query_row(params![id, step], |row| row.get(0))?;
+    if stored || events.is_empty() {
+        return Ok(None);
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO case_events (case_id, step, idx, at, kind, node, digits, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (case_id, step, idx) DO NOTHING",
+    )?;
+    let at = db_time(at);
+    for (idx, event) in (0u32..).zip(events) {
+        let detail = serde_json::to_value(event)
+            .map_err(|e| StorageError::Data(format!("an event cannot be written as JSON: {e}")))?;
+        // The kind is serde's tag, so the column always matches the JSON.
+        let kind = detail.get("kind").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let (node, digits) = event_columns(event);
+        insert.execute(params![id, step, idx, at, kind, node, digits, detail.to_string()])?;
+    }
+    Ok(Some(id))
+}
+
+/// The node and digits columns of an event.
+fn event_columns(event: &Event) -> (Option<&str>, Option<&str>) {
+    match event {
+        Event::Entered { node, .. }
+        | Event::AttemptsExhausted { node }
+        | Event::HandedOff { node, .. }
+        | Event::Finished { node } => (Some(node.as_str()), None),
+        Event::Pressed { node, digits, .. } => (node.as_ref().map(NodeId::as_str), Some(digits)),
+        Event::NoInput { node, .. } => (node.as_ref().map(NodeId::as_str), None),
+        Event::LanguageChosen { .. }
+        | Event::LanguageMenu { .. }
+        | Event::Tagged { .. }
+        | Event::LeftQueue { .. }
+        | Event::Voicemail { .. }
+        | Event::Fallback { .. }
+        | Event::Rejected { .. } => (None, None),
+    }
+}
+
+/// Keeps the status if it is newer than the stored one. Returns the case to refresh if the
+/// status changed.
+fn set_status(
+    tx: &Transaction<'_>,
+    sid: &CallSid,
+    at: DateTime<Utc>,
+    status: CallStatus,
+    duration_secs: Option<u32>,
+    sequence: Option<u32>,
+) -> Result<Option<i64>, StorageError> {
+    let id = ensure_case(tx, sid, at)?;
+    let (stored_status, stored_sequence, stored_at): (Option<String>, Option<u32>, Option<String>) =
+        tx.prepare_cached("SELECT status, status_sequence, status_at FROM cases WHERE id = ?1")?
+            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    // Newest is: final over non-final (a late "ringing" must not reopen an ended call), then
+    // the higher SequenceNumber, then the later arrival when the provider sends no sequence.
+    // An equal key is the same callback again: nothing to do.
+    let key = (status.is_final(), sequence, at);
+    if let Some(stored) = stored_status {
+        let stored_at = stored_at.as_deref().map(decode_time).transpose()?.unwrap_or(at);
+        let stored_key = (decode_status(&stored)?.is_final(), stored_sequence, stored_at);
+        if stored_key >= key {
+            return Ok(None);
+        }
+    }
+    // Only a final status ends the call, and a non-final one only ever replaces another
+    // non-final one, so ended_at and duration are never cleared.
+    let (ended_at, duration) =
+        if status.is_final() { (Some(db_time(at)), duration_secs) } else { (None, None) };
+    tx.prepare_cached(
+        "UPDATE cases SET status = ?2, status_sequence = ?3, status_at = ?4, ended_at = ?5,
+                          duration_secs = ?6
+         WHERE id = ?1",
+    )?
+    .execute(params![id, status.as_str(), sequence, db_time(at), ended_at, duration])?;
+    Ok(Some(id))
+}
+
+/// Recomputes a case's derived columns and tags from its events and status.
+fn refresh(tx: &Transaction<'_>, id: i64) -> Result<(), StorageError> {
+    let status: Option<String> = tx
+        .prepare_cached("SELECT status FROM cases WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))?;
+    let ended = status.as_deref().map(decode_status).transpose()?.is_some_and(CallStatus::is_final);
+    let events = tx
+        .prepare_cached("SELECT detail FROM case_events WHERE case_id = ?1 ORDER BY at, step, idx")?
+        .query_map([id], |row| row.get::<_, String>(0))?
+        .map(|detail| decode_event(&detail?))
+        .collect::<Result<Vec<_>, _>>()?;
+    let derived = derive(&events, ended);
+    let (outcome, outcome_node, outcome_queue) = outcome_columns(&derived.outcome);
+    tx.prepare_cached(
+        "UPDATE cases SET language = ?2, recording_url = ?3, last_node = ?4, outcome = ?5,
+                          outcome_node = ?6, outcome_queue = ?7
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        derived.language.as_ref().map(LanguageTag::as_str),
+        derived.recording_url,
+        derived.last_node.as_ref().map(NodeId::as_str),
+        outcome,
+        outcome_node,
+        outcome_queue,
+    ])?;
+    tx.prepare_cached("DELETE FROM case_tags WHERE case_id = ?1")?.execute([id])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO case_tags (case_id, key, value, position) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (position, tag) in (0u32..).zip(&derived.tags) {
+        insert.execute(params![id, tag.key, tag.value, position])?;
+    }
+    Ok(())
+}
+
+/// An outcome as its three columns: kind, node, queue.
+fn outcome_columns(outcome: &Outcome) -> (&'static str, Option<&str>, Option<&str>) {
+    match outcome {
+        Outcome::InProgress => ("in-progress", None, None),
+        Outcome::Finished { node } => ("finished", Some(node.as_str()), None),
+        Outcome::Abandoned { node } => ("abandoned", node.as_ref().map(NodeId::as_str), None),
+        Outcome::HandedOff { queue } => ("handed-off", None, Some(queue)),
+        Outcome::AbandonedInQueue { queue } => ("abandoned-in-queue", None, Some(queue)),
+        Outcome::Voicemail => ("voicemail", None, None),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/// How a case is looked up.
+#[derive(Debug)]
+enum CaseKey {
+    Number(CaseNumber),
+    Call(CallSid),
+}
+
+/// The columns of `cases` that [`CaseRow`] reads, in its order.
+const CASE_COLUMNS: &str = "id, number_year, number_seq, call_sid, language, caller_hash, country,
+     started_at, ended_at, status, duration_secs, outcome, outcome_node, outcome_queue,
+     recording_url";
+
+/// A `cases` row as stored, before its values are checked.
+struct CaseRow {
+    id: i64,
+    year: i32,
+    sequence: u32,
+    call_sid: String,
+    language: Option<String>,
+    caller: Option<String>,
+    country: Option<String>,
+    started_at: String,
+    ended_at: Option<String>,
+    status: Option<String>,
+    duration_secs: Option<u32>,
+    outcome: String,
+    outcome_node: Option<String>,
+    outcome_queue: Option<String>,
+    recording_url: Option<String>,
+}
+
+impl CaseRow {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CaseRow> {
+        Ok(CaseRow {
+            id: row.get(0)?,
+            year: row.get(1)?,
+            sequence: row.get(2)?,
+            call_sid: row.get(3)?,
+            language: row.get(4)?,
+            caller: row.get(5)?,
+            country: row.get(6)?,
+            started_at: row.get(7)?,
+            ended_at: row.get(8)?,
+            status: row.get(9)?,
+            duration_secs: row.get(10)?,
+            outcome: row.get(11)?,
+            outcome_node: row.get(12)?,
+            outcome_queue: row.get(13)?,
+            recording_url: row.get(14)?,
+        })
+    }
+}
+
+fn load_case(conn: &mut Connection, key: &CaseKey) -> Result<Option<Case>, StorageError> {
+    // One read transaction, so the row, its tags and its events are the same snapshot.
+    let tx = conn.transaction()?;
+    let row = match key {
+        CaseKey::Number(number) => tx
+            .prepare_cached(&format!(
+                "SELECT {CASE_COLUMNS} FROM cases WHERE number_year = ?1 AND number_seq = ?2"
+            ))?
+            .query_row(params![number.year, number.sequence], CaseRow::from_row)
+            .optional()?,
+        CaseKey::Call(sid) => tx
+            .prepare_cached(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE call_sid = ?1"))?
+            .query_row([sid.as_str()], CaseRow::from_row)
+            .optional()?,
+    };
+    let Some(row) = row else { return Ok(None) };
+    let tags = load_tags(&tx, row.id)?;
+    let events = tx
+        .prepare_cached(
+            "SELECT step, at, detail FROM case_events WHERE case_id = ?1 ORDER BY at, step, idx",
+        )?
+        .query_map([row.id], |r| {
+            Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?
+        .map(|event| {
+            let (step, at, detail) = event?;
+            Ok(TimedEvent { step, at: decode_time(&at)?, event: decode_event(&detail)? })
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    tx.finish()?;
+    Ok(Some(Case {
+        number: CaseNumber { year: row.year, sequence: row.sequence },
+        call_sid: CallSid::parse(&row.call_sid)
+            .ok_or_else(|| StorageError::Data("a stored call id is not a call id".into()))?,
+        language: row.language.as_deref().map(decode_language).transpose()?,
+        caller: row.caller.map(CallerHash),
+        country: row.country,
+        started_at: decode_time(&row.started_at)?,
+        ended_at: row.ended_at.as_deref().map(decode_time).transpose()?,
+        status: row.status.as_deref().map(decode_status).transpose()?,
+        duration_secs: row.duration_secs,
+        outcome: decode_outcome(&row.outcome, row.outcome_node, row.outcome_queue)?,
+        tags,
+        recording_url: row.recording_url,
+        events,
+    }))
+}
+
+fn load_recent(conn: &mut Connection, limit: u32) -> Result<Vec<CaseSummary>, StorageError> {
+    let tx = conn.transaction()?;
+    let rows = tx
+        .prepare_cached(&format!(
+            "SELECT {CASE_COLUMNS} FROM cases ORDER BY started_at DESC, id DESC LIMIT ?1"
+        ))?
+        .query_map([limit], CaseRow::from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let summaries = rows
+        .into_iter()
+        .map(|row| {
+            Ok(CaseSummary {
+                number: CaseNumber { year: row.year, sequence: row.sequence },
+                language: row.language.as_deref().map(decode_language).transpose()?,
+                started_at: decode_time(&row.started_at)?,
+                status: row.status.as_deref().map(decode_status).transpose()?,
+                duration_secs: row.duration_secs,
+                outcome: decode_outcome(&row.outcome, row.outcome_node, row.outcome_queue)?,
+                tags: load_tags(&tx, row.id)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    tx.finish()?;
+    Ok(summaries)
+}
+
+fn load_tags(conn: &Connection, case_id: i64) -> Result<Vec<Tag>, StorageError> {
+    let tags = conn
+        .prepare_cached("SELECT key, value FROM case_tags WHERE case_id = ?1 ORDER BY position")?
+        .query_map([case_id], |row| Ok(Tag { key: row.get(0)?, value: row.get(1)? }))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(tags)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stored forms
+
+/// A time as stored: RFC 3339 UTC with nanoseconds, fixed width so text order is time order.
+fn db_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn decode_time(text: &str) -> Result<DateTime<Utc>, StorageError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StorageError::Data(format!("stored time {text:?}: {e}")))
+}
+
+fn decode_language(text: &str) -> Result<LanguageTag, StorageError> {
+    LanguageTag::parse(text).ok_or_else(|| StorageError::Data(format!("stored language {text:?}")))
+}
+
+fn decode_status(text: &str) -> Result<CallStatus, StorageError> {
+    CallStatus::parse(text)
+        .ok_or_else(|| StorageError::Data(format!("stored call status {text:?}")))
+}
+
+fn decode_event(detail: &str) -> Result<Event, StorageError> {
+    serde_json::from_str(detail).map_err(|e| StorageError::Data(format!("stored event: {e}")))
+}
+
+fn decode_outcome(
+    kind: &str,
+    node: Option<String>,
+    queue: Option<String>,
+) -> Result<Outcome, StorageError> {
+    let bad = || StorageError::Data(format!("stored outcome {kind:?} lacks its node or queue"));
+    let node = node
+        .map(|n| NodeId::parse(&n).ok_or_else(|| StorageError::Data(format!("stored node {n:?}"))))
+        .transpose()?;
+    Ok(match kind {
+        "in-progress" => Outcome::InProgress,
+        "finished" => Outcome::Finished { node: node.ok_or_else(bad)? },
+        "abandoned" => Outcome::Abandoned { node },
+        "handed-off" => Outcome::HandedOff { queue: queue.ok_or_else(bad)? },
+        "abandoned-in-queue" => Outcome::AbandonedInQueue { queue: queue.ok_or_else(bad)? },
+        "voicemail" => Outcome::Voicemail,
+        other => return Err(StorageError::Data(format!("stored outcome {other:?}"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::cases::LanguageChoiceMethod;
+    use crate::storage::migrations::{latest_version, user_version};
+
+    async fn open(dir: &tempfile::TempDir) -> Storage {
+        Storage::open(&dir.path().join("db").join("cases.db"), StorageOptions::default())
+            .await
+            .unwrap()
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap() + chrono::Duration::seconds(secs)
+    }
+
+    fn sid(n: u32) -> CallSid {
+        CallSid::parse(&format!("CA{n:032x}")).unwrap()
+    }
+
+    fn node(id: &str) -> NodeId {
+        NodeId::parse(id).unwrap()
+    }
+
+    fn started(n: u32, at: DateTime<Utc>) -> Record {
+        Record::CallStarted {
+            call_sid: sid(n),
+            at,
+            caller: Some(CallerHash("ab12".into())),
+            country: Some("UA".into()),
+        }
+    }
+
+    fn step(n: u32, step: u32, events: Vec<Event>) -> Record {
+        Record::Step { call_sid: sid(n), step, at: at(step.into()), events }
+    }
+
+    fn status(n: u32, status: CallStatus, sequence: u32) -> Record {
+        Record::Status {
+            call_sid: sid(n),
+            at: at(100 + i64::from(sequence)),
+            status,
+            duration_secs: status.is_final().then_some(42),
+            sequence: Some(sequence),
+        }
+    }
+
+    fn entered(id: &str) -> Event {
+        Event::Entered { node: node(id), said: "…".into() }
+    }
+
+    fn tagged(key: &str, value: &str) -> Event {
+        Event::Tagged { tag: Tag { key: key.into(), value: value.into() } }
+    }
+
+    async fn case(storage: &Storage, n: u32) -> Case {
+        storage.case_by_call(&sid(n)).await.unwrap().unwrap()
+    }
+
+    async fn apply_all(storage: &Storage, records: Vec<Record>) {
+        for record in records {
+            storage.apply(record).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn migrations_build_a_sound_database_and_reopening_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        storage.apply(started(1, at(0))).await.unwrap();
+        drop(storage);
+
+        let storage = open(&dir).await;
+        assert_eq!(case(&storage, 1).await.number, CaseNumber { year: 2026, sequence: 1 });
+        let conn = Connection::open(dir.path().join("db").join("cases.db")).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), latest_version());
+        let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(integrity, "ok");
+        let violations: i64 = conn
+            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(violations, 0);
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(&dir).await);
+        let path = dir.path().join("db").join("cases.db");
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let error = Storage::open(&path, StorageOptions::default()).await.unwrap_err();
+        assert!(matches!(error, StorageError::TooNew { found: 99, .. }), "{error:?}");
+        assert!(error.to_string().contains("newer release"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn case_numbers_count_within_a_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let last_year = Utc.with_ymd_and_hms(2025, 12, 31, 23, 59, 0).unwrap();
+        for n in 1..=3 {
+            storage.apply(started(n, last_year)).await.unwrap();
+        }
+        storage.apply(started(4, at(0))).await.unwrap();
+        for (n, expected) in
+            [(1, "2025-000001"), (2, "2025-000002"), (3, "2025-000003"), (4, "2026-000001")]
+        {
+            assert_eq!(case(&storage, n).await.number.to_string(), expected);
+        }
+        let number = "2025-000002".parse().unwrap();
+        assert_eq!(storage.case(number).await.unwrap().unwrap().call_sid, sid(2));
+        assert_eq!(storage.case("2024-000001".parse().unwrap()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn every_record_kind_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let records = vec![
+            started(1, at(0)),
+            step(1, 1, vec![entered("main"), tagged("intent", "info")]),
+            status(1, CallStatus::Completed, 3),
+        ];
+        apply_all(&storage, records.clone()).await;
+        let once = case(&storage, 1).await;
+        apply_all(&storage, records).await;
+        assert_eq!(case(&storage, 1).await, once);
+        assert_eq!(once.events.len(), 2);
+        assert_eq!(storage.recent_cases(10).await.unwrap().len(), 1);
+
+        // A retried step with other events keeps what the first delivery stored.
+        storage.apply(step(1, 1, vec![entered("other")])).await.unwrap();
+        assert_eq!(case(&storage, 1).await, once);
+    }
+
+    #[tokio::test]
+    async fn a_case_reads_back_what_was_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let uk = LanguageTag::parse("uk").unwrap();
+        apply_all(
+            &storage,
+            vec![
+                started(1, at(0)),
+                step(
+                    1,
+                    1,
+                    vec![Event::LanguageChosen {
+                        language: uk.clone(),
+                        how: LanguageChoiceMethod::Key,
+                    }],
+                ),
+                step(1, 2, vec![entered("main")]),
+                status(1, CallStatus::Completed, 2),
+            ],
+        )
+        .await;
+        let case = case(&storage, 1).await;
+        assert_eq!(case.language, Some(uk.clone()));
+        assert_eq!(case.caller, Some(CallerHash("ab12".into())));
+        assert_eq!(case.started_at, at(0));
+        assert_eq!(case.ended_at, Some(at(102)));
+        assert_eq!(case.duration_secs, Some(42));
+        assert_eq!(case.events[1], TimedEvent { step: 2, at: at(2), event: entered("main") });
+        assert_eq!(storage.language_of(&sid(1)).await.unwrap(), Some(uk));
+        assert_eq!(storage.language_of(&sid(2)).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_status_with_the_highest_sequence_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        storage.apply(status(1, CallStatus::InProgress, 2)).await.unwrap();
+        storage.apply(status(1, CallStatus::Ringing, 1)).await.unwrap();
+        assert_eq!(case(&storage, 1).await.status, Some(CallStatus::InProgress));
+
+        storage.apply(status(1, CallStatus::Completed, 3)).await.unwrap();
+        // A late non-final status, even with a higher sequence, does not reopen the call.
+        storage.apply(status(1, CallStatus::InProgress, 4)).await.unwrap();
+        let case = case(&storage, 1).await;
+        assert_eq!(case.status, Some(CallStatus::Completed));
+        assert_eq!(case.ended_at, Some(at(103)));
+    }
+
+    #[tokio::test]
+    async fn outcomes_do_not_depend_on_arrival_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let handoff = || Event::HandedOff { node: node("operator"), queue: "uk".into() };
+        let left = |result: &str| Event::LeftQueue { result: result.into(), wait_secs: Some(5) };
+        let voicemail =
+            Event::Voicemail { recording_url: "https://rec/1".into(), duration_secs: Some(9) };
+        let calls: Vec<(Vec<Record>, Outcome)> = vec![
+            // Hung up in the IVR.
+            (
+                vec![
+                    step(1, 1, vec![entered("main")]),
+                    step(1, 2, vec![entered("info")]),
+                    status(1, CallStatus::Completed, 3),
+                ],
+                Outcome::Abandoned { node: Some(node("info")) },
+            ),
+            // Reached a hangup node; the status came before the last step.
+            (
+                vec![
+                    step(2, 1, vec![entered("main")]),
+                    status(2, CallStatus::Completed, 3),
+                    step(2, 2, vec![entered("bye"), Event::Finished { node: node("bye") }]),
+                ],
+                Outcome::Finished { node: node("bye") },
+            ),
+            // Hung up waiting in the queue.
+            (
+                vec![
+                    step(3, 1, vec![handoff()]),
+                    step(3, 2, vec![left("hangup")]),
+                    status(3, CallStatus::Completed, 3),
+                ],
+                Outcome::AbandonedInQueue { queue: "uk".into() },
+            ),
+            // Queue full, then a voicemail; the steps arrive reversed.
+            (
+                vec![
+                    step(4, 3, vec![voicemail.clone()]),
+                    step(4, 2, vec![left("queue-full"), entered("voicemail")]),
+                    step(4, 1, vec![handoff()]),
+                    status(4, CallStatus::Completed, 3),
+                ],
+                Outcome::Voicemail,
+            ),
+            // Still going.
+            (vec![step(5, 1, vec![entered("main")])], Outcome::InProgress),
+        ];
+        for (n, (records, expected)) in (1..).zip(calls) {
+            apply_all(&storage, records).await;
+            assert_eq!(case(&storage, n).await.outcome, expected, "call {n}");
+        }
+        assert_eq!(case(&storage, 4).await.recording_url.as_deref(), Some("https://rec/1"));
+        let summaries = storage.recent_cases(2).await.unwrap();
+        assert_eq!(summaries.len(), 2);
+        assert!(summaries[0].started_at >= summaries[1].started_at);
+    }
+
+    #[tokio::test]
+    async fn tags_keep_the_last_value_in_first_set_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        apply_all(
+            &storage,
+            vec![
+                step(1, 2, vec![tagged("intent", "surrender")]),
+                step(1, 1, vec![tagged("intent", "info"), tagged("region", "north")]),
+            ],
+        )
+        .await;
+        let tags = case(&storage, 1).await.tags;
+        let pairs: Vec<_> = tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
+        assert_eq!(pairs, [("intent", "surrender"), ("region", "north")]);
+        assert_eq!(storage.recent_cases(1).await.unwrap()[0].tags, tags);
+    }
+
+    #[tokio::test]
+    async fn a_step_for_an_unknown_call_opens_its_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        storage.apply(step(1, 3, vec![entered("main")])).await.unwrap();
+        let opened = case(&storage, 1).await;
+        assert_eq!(opened.number, CaseNumber { year: 2026, sequence: 1 });
+        assert_eq!(opened.started_at, at(3));
+        assert_eq!(opened.caller, None);
+
+        // The CallStarted arriving late fills in what only it knows.
+        storage.apply(started(1, at(0))).await.unwrap();
+        let filled = case(&storage, 1).await;
+        assert_eq!(filled.number, opened.number);
+        assert_eq!(filled.started_at, at(0));
+        assert_eq!(filled.country.as_deref(), Some("UA"));
+    }
+}

@@ -1,0 +1,300 @@
+//! The handler behind every `/voice/…` URL: read, authenticate, decide, record, answer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use tracing::Instrument;
+
+use super::request::{Digits, ProviderRequest};
+use super::{Webhooks, answer, twiml_response};
+use crate::cases::{CallSid, CallStatus, Event, Record};
+use crate::ivr::{self, Input, Turn};
+use crate::scripts::{LanguageTag, NodeId, Script};
+use crate::storage::Durability;
+use crate::twiml::{self, Speech, WaitDocument, WaitVerb};
+
+/// The step recorded when a request's step is unknown (a hand-made or damaged URL). Steps of
+/// real calls count up from 0 and never come near it.
+pub const EMERGENCY_STEP: u32 = 2_000_000_000;
+
+/// The fallback URL records its events at the failed request's step plus this, so they never
+/// collide with events the failed request may have recorded after all.
+const FALLBACK_STEP_OFFSET: u32 = 1_000_000_000;
+
+/// What a route decided: the document, and what to record.
+struct Reply {
+    document: String,
+    records: Vec<Record>,
+}
+
+/// `POST /voice/{route}`.
+pub async fn handle(
+    State(webhooks): State<Arc<Webhooks>>,
+    Path(route): Path<String>,
+    request: Request<Body>,
+) -> Response {
+    let started = Instant::now();
+    let w = &*webhooks;
+    let req = match ProviderRequest::read(request, &w.public_url, w.max_body_bytes, w.deadline).await
+    {
+        Ok(req) => req,
+        Err(e) => {
+            tracing::warn!(route = %route, error = %e, "unreadable webhook request; answered safe TwiML");
+            return twiml_response(safe(w, None, "unreadable request").document);
+        }
+    };
+    if w.verify_signatures && !req.is_signed_by(w.auth_token.expose()) {
+        tracing::warn!(
+            target: "hotline::security",
+            route = %route,
+            signature_present = req.signature.is_some(),
+            "refused a webhook request with a missing or wrong signature"
+        );
+        return (StatusCode::FORBIDDEN, "forbidden\n").into_response();
+    }
+    let call = req.call();
+    let sid = call.call_sid.as_ref().map_or("-", |sid| sid.as_str()).to_owned();
+    let span = tracing::info_span!("webhook", route = %route, call_sid = %sid);
+    async move {
+        let reply = decide(w, &route, &req);
+        let remaining = w.deadline.saturating_sub(started.elapsed());
+        // Records are written by their own task: if the deadline passes, the caller gets their
+        // answer and the write still completes (or is journaled) behind it.
+        let recorder = w.recorder.clone();
+        let records = reply.records;
+        let writing = tokio::spawn(async move {
+            let mut worst = Durability::Stored;
+            for record in records {
+                let durability = recorder.record(record).await;
+                if durability != Durability::Stored {
+                    worst = durability;
+                }
+            }
+            worst
+        });
+        match tokio::time::timeout(remaining, writing).await {
+            Ok(Ok(Durability::Stored)) => {}
+            Ok(Ok(durability)) => tracing::warn!(?durability, "records not stored in the database"),
+            Ok(Err(e)) => tracing::error!(error = %e, "recording task failed"),
+            Err(_) => tracing::error!("webhook deadline passed while recording; answered anyway"),
+        }
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "answered");
+        twiml_response(reply.document)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Decides the answer to a request and what to record. Pure apart from reading the clock.
+fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
+    let call = req.call();
+    let position = req.position();
+    let step = position.step.unwrap_or(EMERGENCY_STEP);
+    let script = position.language.as_ref().and_then(|language| w.scripts.script(language));
+    let now = Utc::now();
+
+    let turn = match route {
+        "incoming" => {
+            let turn = ivr::start(&w.scripts, call.from_country.as_deref());
+            let mut reply = reply(turn, &call.call_sid, 0, 1);
+            if let Some(call_sid) = call.call_sid.clone() {
+                let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
+                let started = Record::CallStarted { call_sid, at: now, caller, country: call.from_country };
+                reply.records.insert(0, started);
+            }
+            return reply;
+        }
+        "status" => return status(req),
+        "wait" => return wait(w, req, script),
+        "fallback" => return fallback(w, req),
+        "language" => {
+            let attempt = position.attempt.unwrap_or(1);
+            with_input(req, |input| ivr::language_input(&w.scripts, attempt, input))
+        }
+        "menu" | "continue" | "queue" | "recorded" => {
+            let (Some(script), Some(node)) = (script, position.node.as_ref()) else {
+                return safe(w, script, &format!("{route} without a known language and node"))
+                    .for_call(&call.call_sid, step);
+            };
+            match route {
+                "menu" => {
+                    let attempt = position.attempt.unwrap_or(1);
+                    with_input(req, |input| ivr::menu_input(&w.scripts, script, node, attempt, input))
+                }
+                "continue" => ivr::enter(script, node),
+                "queue" => queue_left(script, node, req),
+                _ => recorded(script, node, req),
+            }
+        }
+        _ => {
+            return safe(w, script, "unknown webhook route").for_call(&call.call_sid, step);
+        }
+    };
+    let next = if step == EMERGENCY_STEP { EMERGENCY_STEP } else { step + 1 };
+    reply(turn, &call.call_sid, step, next)
+}
+
+/// Renders a turn reached at `step` and records its events under that step; the document's
+/// URLs lead to step `next`.
+fn reply(turn: Turn, call_sid: &Option<CallSid>, step: u32, next: u32) -> Reply {
+    let document = render_checked(&turn, next);
+    let records = match call_sid {
+        Some(call_sid) if !turn.events.is_empty() => vec![Record::Step {
+            call_sid: call_sid.clone(),
+            step,
+            at: Utc::now(),
+            events: turn.events,
+        }],
+        _ => Vec::new(),
+    };
+    Reply { document, records }
+}
+
+impl Reply {
+    /// Attaches the records of a safe answer to the call, when the call is known.
+    fn for_call(self, call_sid: &Option<CallSid>, step: u32) -> Reply {
+        let Reply { document, .. } = self;
+        let records = match call_sid {
+            Some(call_sid) => vec![Record::Step {
+                call_sid: call_sid.clone(),
+                step,
+                at: Utc::now(),
+                events: vec![Event::Rejected { reason: "request did not fit the script".into() }],
+            }],
+            None => Vec::new(),
+        };
+        Reply { document, records }
+    }
+}
+
+/// Renders, refusing (in favour of a redirect to the operator) a document over the provider's
+/// size limit. The engine keeps turns far smaller; this is the guard if a script grows.
+fn render_checked(turn: &Turn, next_step: u32) -> String {
+    let document = answer::render(turn, next_step).render();
+    if document.len() <= twiml::MAX_DOCUMENT_BYTES {
+        return document;
+    }
+    tracing::error!(bytes = document.len(), "TwiML over the provider's limit; sent a short one");
+    let mut short = turn.clone();
+    short.speech.clear();
+    answer::render(&short, next_step).render()
+}
+
+/// Calls `decide` with the request's keys, recording keys that are not keypad keys as such.
+fn with_input(req: &ProviderRequest, decide: impl FnOnce(Input<'_>) -> Turn) -> Turn {
+    match req.digits() {
+        Digits::None => decide(Input::Nothing),
+        Digits::Keys(keys) => decide(Input::Keys(&keys)),
+        Digits::Invalid => {
+            // Treated as a key the menu does not offer: the caller hears "not in the menu"
+            // and the menu again. The raw value is not recorded.
+            let mut turn = decide(Input::Keys(""));
+            let reason = "Digits held something other than keypad keys".to_owned();
+            turn.events.insert(0, Event::Rejected { reason });
+            turn
+        }
+    }
+}
+
+/// Apologises and hands the caller to an operator in `script`'s language (or the default one).
+fn safe(w: &Webhooks, script: Option<&Script>, reason: &str) -> Reply {
+    let script = script.unwrap_or_else(|| w.scripts.default_script());
+    let turn = ivr::to_operator(script, reason.to_owned());
+    Reply { document: render_checked(&turn, EMERGENCY_STEP), records: Vec::new() }
+}
+
+/// The Enqueue action: the caller left the queue.
+fn queue_left(script: &Script, node: &NodeId, req: &ProviderRequest) -> Turn {
+    let result = req
+        .param("QueueResult")
+        .filter(|r| (1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        .unwrap_or("unknown");
+    let wait_secs = req.param("QueueTime").and_then(|t| t.parse().ok());
+    ivr::left_queue(script, node, result, wait_secs)
+}
+
+/// The Record action: a voicemail was recorded (or the caller said nothing).
+fn recorded(script: &Script, node: &NodeId, req: &ProviderRequest) -> Turn {
+    let url = req.param("RecordingUrl").filter(|url| {
+        url.len() <= 2048
+            && (url.starts_with("https://") || url.starts_with("http://"))
+            && !url.chars().any(char::is_whitespace)
+    });
+    let duration = req.param("RecordingDuration").and_then(|d| d.parse().ok());
+    ivr::recorded(script, node, url.map(str::to_owned), duration)
+}
+
+/// The status callback: the call's state changed (usually: it ended).
+fn status(req: &ProviderRequest) -> Reply {
+    let call = req.call();
+    let document = twiml::Document::default().render();
+    let (Some(call_sid), Some(status)) = (call.call_sid, call.status) else {
+        tracing::warn!("status callback without a valid CallSid and CallStatus; ignored");
+        return Reply { document, records: Vec::new() };
+    };
+    let record = Record::Status {
+        call_sid,
+        at: Utc::now(),
+        status,
+        duration_secs: req.param("CallDuration").and_then(|d| d.parse().ok()),
+        sequence: req.param("SequenceNumber").and_then(|s| s.parse().ok()),
+    };
+    if status.is_final() {
+        tracing::info!(status = status.as_str(), "call ended");
+    } else if status == CallStatus::InProgress {
+        tracing::debug!("call in progress");
+    }
+    Reply { document, records: vec![record] }
+}
+
+/// The document played while waiting in a queue: the caller's place in line, then a pause,
+/// after which the provider asks again.
+fn wait(w: &Webhooks, req: &ProviderRequest, script: Option<&Script>) -> Reply {
+    let script = script.unwrap_or_else(|| w.scripts.default_script());
+    let position = req.param("QueuePosition").and_then(|p| p.parse().ok()).filter(|p| *p >= 1);
+    let node = req.position().node;
+    // A stale or missing node still gets the operator node's announcement: a waiting caller
+    // must never hear silence or an error.
+    let announcement = node
+        .and_then(|node| ivr::wait(script, &node, position))
+        .or_else(|| ivr::wait(script, &script.operator, position));
+    let mut verbs = Vec::new();
+    if let Some((speech, pause)) = announcement {
+        verbs.extend(speech.iter().map(|s| WaitVerb::Speech(answer::speech(s))));
+        verbs.push(WaitVerb::Speech(Speech::Pause { seconds: pause }));
+    }
+    Reply { document: WaitDocument { verbs }.render(), records: Vec::new() }
+}
+
+/// The fallback URL: our answer to an earlier request failed (or came too late). Apologise in
+/// the caller's language, taken from the failed URL, and go straight to an operator.
+fn fallback(w: &Webhooks, req: &ProviderRequest) -> Reply {
+    let call = req.call();
+    let failed = req.param("ErrorUrl").unwrap_or_default();
+    let failed_query: Vec<(String, String)> = failed
+        .split_once('?')
+        .map(|(_, q)| form_urlencoded::parse(q.as_bytes()).take(20).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .unwrap_or_default();
+    let get = |name: &str| failed_query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let language = get("lang").and_then(LanguageTag::parse);
+    let script = language
+        .as_ref()
+        .and_then(|language| w.scripts.script(language))
+        .unwrap_or_else(|| w.scripts.default_script());
+    let failed_step = get("step").and_then(|s| s.parse::<u32>().ok()).filter(|s| *s < FALLBACK_STEP_OFFSET);
+    let error_code = req
+        .param("ErrorCode")
+        .filter(|c| (1..=10).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned);
+    tracing::warn!(error_code = error_code.as_deref().unwrap_or("-"), "provider used the fallback URL");
+    let mut turn = ivr::to_operator(script, "the provider called the fallback URL".into());
+    turn.events.insert(0, Event::Fallback { error_code });
+    let step = failed_step.map_or(EMERGENCY_STEP, |s| s + FALLBACK_STEP_OFFSET);
+    let next = failed_step.map_or(EMERGENCY_STEP, |s| s + 1);
+    reply(turn, &call.call_sid, step, next)
+}

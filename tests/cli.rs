@@ -1,0 +1,202 @@
+//! The `hotline` binary as a newcomer and a supervisor use it: check scripts, serve, call,
+//! read cases; and what an attacker holding the disk or the logs would find.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn hotline(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotline"));
+    cmd.current_dir(dir).env_remove("RUST_LOG");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("HOTLINE_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+fn shipped_scripts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[test]
+fn check_passes_on_the_shipped_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = hotline(dir.path()).arg("check").arg(shipped_scripts()).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("valid"), "{}", text(&output));
+}
+
+#[test]
+fn check_and_serve_list_every_problem_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = dir.path().join("ivr-scripts");
+    copy_dir(&shipped_scripts(), &scripts);
+    let ru = scripts.join("ru.xml");
+    let original = std::fs::read_to_string(&ru).unwrap();
+    let broken = original.replacen("goto=\"relative\"", "goto=\"relatives\"", 1);
+    let line = broken.lines().position(|l| l.contains("goto=\"relatives\"")).unwrap() + 1;
+    std::fs::write(&ru, broken).unwrap();
+
+    let output = hotline(dir.path()).args(["check"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let report = text(&output);
+    assert!(report.contains(&format!("ru.xml:{line}:")), "{report}");
+    assert!(report.contains("relatives"), "{report}");
+
+    let output = hotline(dir.path())
+        .args(["serve"])
+        .env("HOTLINE_SERVER_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains(&format!("ru.xml:{line}:")), "{}", text(&output));
+}
+
+#[test]
+fn bad_configuration_stops_the_start_with_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = hotline(dir.path()).args(["serve"]).env("HOTLINE_SERVER_LISTN", "x").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).contains("HOTLINE_SERVER_LISTEN"), "{}", text(&output));
+
+    let output = hotline(dir.path()).args(["--config", "missing.toml", "check"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).contains("missing.toml"), "{}", text(&output));
+
+    let output = hotline(dir.path())
+        .args(["serve", "--production"])
+        .env("HOTLINE_SERVER_PUBLIC_URL", "https://hotline.example.org")
+        .env("HOTLINE_SCRIPTS_DIR", shipped_scripts())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).contains("HOTLINE_AUTH_TOKEN"), "{}", text(&output));
+    assert!(!dir.path().join("data/auth_token").exists(), "production must not generate secrets");
+}
+
+#[test]
+fn cli_arguments_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["case", "42"][..], &["case", "2026-x"], &["call", "--press", "1,abc"], &["call", "--press", ""]] {
+        let output = hotline(dir.path()).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+    }
+    let output = hotline(dir.path()).args(["serve", "--bogus"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let output = hotline(dir.path()).args(["cases"]).output().unwrap();
+    assert!(text(&output).contains("no database"), "{}", text(&output));
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_until_up(port: u16) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&shipped_scripts(), &dir.path().join("ivr-scripts"));
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"), dir.path().join("config.toml")).unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Server(
+        hotline(dir.path())
+            .arg("serve")
+            .env("HOTLINE_SERVER_LISTEN", &listen)
+            .env("HOTLINE_LOG_LEVEL", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until_up(port);
+
+    let output = hotline(dir.path())
+        .args(["call", "--from", "+7 916 555-12-34", "--press", "2,1,1,1"])
+        .env("HOTLINE_SERVER_LISTEN", &listen)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let transcript = text(&output);
+    assert!(transcript.contains("ko-KR"), "{transcript}");
+    assert!(transcript.contains("상담원"), "{transcript}");
+
+    let output = hotline(dir.path()).args(["cases"]).output().unwrap();
+    let cases = text(&output);
+    assert!(output.status.success(), "{cases}");
+    let number = cases.split_whitespace().find(|w| w.len() == 11 && w.as_bytes()[4] == b'-').expect("a case number").to_owned();
+    let output = hotline(dir.path()).args(["case", &number]).output().unwrap();
+    let case = text(&output);
+    assert!(case.contains("intent=surrender") && case.contains("group=alone"), "{case}");
+    assert!(case.contains("handed off") || case.contains("queue"), "{case}");
+
+    // Stop it as an init system would, and read everything it logged.
+    let pid = server.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "SIGTERM should stop the server cleanly: {status:?}");
+    let mut logs = String::new();
+    server.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    server.0.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
+    assert!(logs.contains("GENERATED A DEVELOPMENT SECRET"), "{logs}");
+
+    // The number, however written, is nowhere: not in logs, not in any file the server wrote.
+    for needle in ["5551234", "555-12-34", "9165551234"] {
+        assert!(!logs.contains(needle), "logs contain {needle}");
+        for entry in walk(&dir.path().join("data")) {
+            let bytes = std::fs::read(&entry).unwrap();
+            assert!(!contains(&bytes, needle.as_bytes()), "{} contains {needle}", entry.display());
+        }
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.path().join("data/auth_token")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}

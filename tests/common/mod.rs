@@ -1,0 +1,264 @@
+//! Test helpers: a real server on port 0 with a fresh database, requests signed as the
+//! provider signs them, and a checker of the provider's TwiML rules.
+
+#![allow(dead_code)] // each test binary uses its own subset of the helpers
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hotline::cases::{CallSid, Case};
+use hotline::config::Config;
+use hotline::secrets::{Secret, Secrets};
+use hotline::server::Application;
+use hotline::simulator::{self, CallOptions, Reply, Transcript};
+use hotline::storage::{Storage, StorageOptions};
+use tokio::sync::oneshot;
+
+/// The auth token of test servers.
+pub const TOKEN: &str = "test-auth-token-0123456789";
+
+/// A running server and what a test needs to talk to it and look inside.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The database file.
+    pub db_path: PathBuf,
+    /// A second connection to the database, to check what was recorded.
+    pub storage: Storage,
+    /// Holds the temporary folder (database, journal) until the test ends.
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// The shipped scripts.
+pub fn shipped_scripts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts")
+}
+
+/// Starts a server on the shipped scripts with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server after letting the test adjust its configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.database.path = dir.path().join("hotline.db");
+    config.scripts.dir = shipped_scripts();
+    adjust(&mut config);
+    start(config, dir).await
+}
+
+/// Starts a server with exactly this configuration.
+pub async fn start(config: Config, dir: tempfile::TempDir) -> TestApp {
+    // The server's logs, shown with a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "hotline=info".into()))
+        .try_init();
+    let secrets = Secrets {
+        auth_token: Secret::new(TOKEN.into()),
+        caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
+    };
+    let app = Application::build(&config, secrets).await.expect("server builds");
+    let base_url = app.public_url().to_owned();
+    let (stop, stopped) = oneshot::channel();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let storage = Storage::open(&config.database.path, StorageOptions::default()).await.unwrap();
+    TestApp {
+        base_url,
+        db_path: config.database.path.clone(),
+        storage,
+        dir,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+static CALLS: AtomicU32 = AtomicU32::new(0);
+
+/// A CallSid unique within the test run.
+pub fn new_call_sid() -> String {
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    format!("CA{:032x}", (std::process::id() as u128) << 64 | n as u128)
+}
+
+impl TestApp {
+    /// Posts a form signed with the server's token, as the provider does.
+    pub async fn post(&self, path: &str, params: &[(&str, &str)]) -> Reply {
+        self.post_as(path, params, Some(TOKEN)).await
+    }
+
+    /// Posts a form signed with `token` (or unsigned).
+    pub async fn post_as(&self, path: &str, params: &[(&str, &str)], token: Option<&str>) -> Reply {
+        let base = self.base_url.clone();
+        let path = path.to_owned();
+        let token = token.map(str::to_owned);
+        let params: Vec<(String, String)> =
+            params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        tokio::task::spawn_blocking(move || {
+            simulator::post(&base, &path, token.as_deref(), &params).expect("request completes")
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Places a whole simulated call with scripted key presses.
+    pub async fn call(&self, presses: &str, country: Option<&str>) -> Transcript {
+        self.try_call(presses, country).await.expect("the call completes")
+    }
+
+    /// Places a call; the error if the server misbehaved.
+    pub async fn try_call(
+        &self,
+        presses: &str,
+        country: Option<&str>,
+    ) -> Result<Transcript, simulator::SimulatorError> {
+        let options = CallOptions {
+            base_url: self.base_url.clone(),
+            auth_token: Some(TOKEN.into()),
+            from: "+79161234567".into(),
+            to: "+18005550100".into(),
+            from_country: country.map(str::to_owned),
+            call_sid: Some(new_call_sid()),
+            presses: Some(simulator::parse_presses(presses).unwrap()),
+            queue_waits: 1,
+            max_requests: 100,
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            let mut input = std::io::empty();
+            simulator::run(&options, &mut input, &mut out)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The case of a call, which must exist.
+    pub async fn case(&self, call_sid: &str) -> Case {
+        let sid = CallSid::parse(call_sid).unwrap();
+        self.storage.case_by_call(&sid).await.unwrap().expect("the call has a case")
+    }
+
+    /// Stops the server, letting requests in flight finish; returns its folder, which lives
+    /// as long as the caller keeps it.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        self.dir
+    }
+}
+
+/// Which verbs a document may hold, by where it is played.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// The voice URL, a Gather action, a Redirect target.
+    Call,
+    /// A queue's wait document.
+    Wait,
+}
+
+/// Checks a TwiML document against the provider's rules (see the protocol notes): root
+/// `<Response>`, known verbs with known attributes, nesting, size and text limits.
+pub fn assert_valid_twiml(xml: &str, context: Context) {
+    assert!(xml.len() <= 64 * 1024, "document over 64 kB: {} bytes", xml.len());
+    let doc = roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("not XML ({e}): {xml}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "Response", "{xml}");
+    assert!(root.attributes().next().is_none(), "{xml}");
+    let allowed: &[&str] = match context {
+        Context::Call => &["Say", "Play", "Pause", "Gather", "Redirect", "Enqueue", "Record", "Hangup", "Dial", "Reject", "Leave"],
+        Context::Wait => &["Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"],
+    };
+    for verb in root.children().filter(|n| n.is_element()) {
+        let name = verb.tag_name().name();
+        assert!(allowed.contains(&name), "<{name}> not allowed in a {context:?} document: {xml}");
+        check_verb(verb, xml);
+        if name == "Gather" {
+            for inner in verb.children().filter(|n| n.is_element()) {
+                let inner_name = inner.tag_name().name();
+                assert!(["Say", "Play", "Pause"].contains(&inner_name), "<{inner_name}> inside <Gather>: {xml}");
+                check_verb(inner, xml);
+            }
+        } else {
+            assert!(verb.children().all(|n| !n.is_element()), "<{name}> has child elements: {xml}");
+        }
+    }
+}
+
+fn check_verb(verb: roxmltree::Node<'_, '_>, xml: &str) {
+    let name = verb.tag_name().name();
+    let known: &[&str] = match name {
+        "Say" => &["voice", "language", "loop"],
+        "Play" => &["loop", "digits"],
+        "Pause" => &["length"],
+        "Gather" => &["action", "method", "input", "timeout", "numDigits", "finishOnKey", "language", "hints", "speechTimeout", "actionOnEmptyResult"],
+        "Record" => &["action", "method", "timeout", "finishOnKey", "maxLength", "playBeep", "trim", "recordingStatusCallback", "transcribe"],
+        "Enqueue" => &["action", "method", "waitUrl", "waitUrlMethod", "workflowSid"],
+        "Redirect" => &["method"],
+        "Hangup" | "Leave" => &[],
+        _ => &[],
+    };
+    for attr in verb.attributes() {
+        assert!(known.contains(&attr.name()), "<{name} {}> is not a known attribute: {xml}", attr.name());
+    }
+    let text = verb.text().unwrap_or("");
+    match name {
+        "Say" => {
+            assert!(!text.trim().is_empty(), "empty <Say>: {xml}");
+            assert!(text.chars().count() <= 3000, "<Say> over 3000 characters");
+            assert!(verb.attribute("language").is_some(), "<Say> without language: {xml}");
+        }
+        "Play" | "Redirect" => assert!(text.starts_with('/') || text.starts_with("http"), "<{name}> URL {text:?}"),
+        "Enqueue" => {
+            assert!(!text.is_empty() && text.len() <= 64, "queue name {text:?}");
+            assert!(verb.attribute("waitUrl").is_some() && verb.attribute("action").is_some(), "{xml}");
+        }
+        "Pause" => {
+            let length: u32 = verb.attribute("length").unwrap_or("1").parse().expect("numeric length");
+            assert!((1..=600).contains(&length));
+        }
+        _ => {}
+    }
+}
+
+/// The names of the verbs of a document, top level, in order (`Gather` shown with its
+/// children: `Gather[Say,Say]`).
+pub fn verbs(xml: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    doc.root_element()
+        .children()
+        .filter(|n| n.is_element())
+        .map(|n| {
+            let inner: Vec<&str> = n.children().filter(|c| c.is_element()).map(|c| c.tag_name().name()).collect();
+            if inner.is_empty() { n.tag_name().name().to_owned() } else { format!("{}[{}]", n.tag_name().name(), inner.join(",")) }
+        })
+        .collect()
+}
+
+/// The value of the first element's attribute, e.g. the Gather's `action`.
+pub fn attribute(xml: &str, element: &str, attribute: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    doc.descendants().find(|n| n.has_tag_name(element)).and_then(|n| n.attribute(attribute)).map(str::to_owned)
+}
+
+/// The text of the first such element, e.g. the Redirect's URL.
+pub fn text(xml: &str, element: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    doc.descendants().find(|n| n.has_tag_name(element)).and_then(|n| n.text()).map(str::to_owned)
+}
+
+/// Every `<Say>` text of a document, in order.
+pub fn said(xml: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    doc.descendants().filter(|n| n.has_tag_name("Say")).filter_map(|n| n.text()).map(str::to_owned).collect()
+}

@@ -1,0 +1,79 @@
+//! What the caller and the case keep when things behind the webhook go wrong: a locked
+//! database, a restart in the middle of a call.
+
+mod common;
+
+use common::{Context, TOKEN, assert_valid_twiml, new_call_sid, spawn_app_with};
+use hotline::cases::{CallSid, Outcome};
+use hotline::config::Config;
+use hotline::simulator;
+use hotline::storage::{Storage, StorageOptions};
+
+#[tokio::test]
+async fn a_locked_database_does_not_fail_the_call_and_loses_nothing() {
+    let app = spawn_app_with(|c| {
+        c.database.busy_timeout_ms = 20;
+        c.database.write_deadline_ms = 200;
+    })
+    .await;
+    // Another program holds the write lock (a backup, a stuck tool).
+    let blocker = rusqlite::Connection::open(&app.db_path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let transcript = app.call("1,1,1,1", None).await;
+    assert!(transcript.requests >= 5);
+    let journal = app.db_path.with_extension("db.journal");
+    let journaled = std::fs::read_to_string(&journal).unwrap();
+    assert!(journaled.lines().count() >= 5, "{journaled}");
+    assert!(!journaled.contains("9161234567"), "the journal holds a phone number");
+
+    // The lock goes away; at the latest at shutdown the journal reaches the database.
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    let db_path = app.db_path.clone();
+    let sid = transcript.call_sid.clone();
+    let dir = app.stop().await;
+
+    let storage = Storage::open(&db_path, StorageOptions::default()).await.unwrap();
+    let case = storage.case_by_call(&CallSid::parse(&sid).unwrap()).await.unwrap().expect("case recorded");
+    let tags: Vec<String> = case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect();
+    assert_eq!(tags, ["intent=surrender", "group=alone", "can_talk=yes"]);
+    assert_eq!(case.outcome, Outcome::AbandonedInQueue { queue: "ru".into() });
+    assert!(std::fs::read_to_string(dir.path().join("hotline.db.journal")).unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+async fn a_call_in_progress_continues_after_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.database.path = dir.path().join("hotline.db");
+    config.scripts.dir = common::shipped_scripts();
+    let sid = new_call_sid();
+    let params = |extra: &[(&str, &str)]| {
+        let mut p = vec![("CallSid".to_owned(), sid.clone()), ("From".to_owned(), "+380441234567".to_owned())];
+        p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        p
+    };
+    let post = |base: String, path: &'static str, params: Vec<(String, String)>| async move {
+        tokio::task::spawn_blocking(move || simulator::post(&base, path, Some(TOKEN), &params).unwrap())
+            .await
+            .unwrap()
+    };
+
+    let first = common::start(config.clone(), tempfile::tempdir().unwrap()).await;
+    let reply = post(first.base_url.clone(), "/voice/incoming", params(&[("FromCountry", "UA")])).await;
+    assert_valid_twiml(&reply.body, Context::Call);
+    first.stop().await;
+
+    // A new process, a new port: the call's next request still makes sense, because its
+    // position travels in the URL the provider was given.
+    let second = common::start(config.clone(), tempfile::tempdir().unwrap()).await;
+    let reply = post(second.base_url.clone(), "/voice/menu?lang=uk&node=main&attempt=1&step=1", params(&[("Digits", "3")])).await;
+    assert_valid_twiml(&reply.body, Context::Call);
+    assert!(reply.body.contains("node=treatment-more"), "{}", reply.body);
+    let case = second.case(&sid).await;
+    assert_eq!(case.tags.len(), 1);
+    assert_eq!(case.language.unwrap().as_str(), "uk");
+    second.stop().await;
+}
