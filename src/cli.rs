@@ -296,7 +296,8 @@ where
     let result = runtime().map_err(|e| e.to_string()).and_then(|runtime| {
         runtime.block_on(async {
             let options = StorageOptions::default();
-            let storage = Storage::open(&config.database.path, options).await.map_err(|e| e.to_string())?;
+            let storage =
+                Storage::open(&config.database.path, options).await.map_err(|e| e.to_string())?;
             work(storage).await
         })
     });
@@ -312,7 +313,13 @@ fn print_case(case: &Case) {
     let language = case.language.as_ref().map_or("-", |l| l.as_str());
     let _ = writeln!(out, "case {}  ({language})", case.number);
     let _ = writeln!(out, "  call      {}", case.call_sid);
-    let _ = writeln!(out, "  caller    {}", case.caller.as_ref().map_or("hidden number".into(), |c| format!("#{}", &c.0[..12.min(c.0.len())])));
+    let _ = writeln!(
+        out,
+        "  caller    {}",
+        case.caller
+            .as_ref()
+            .map_or("hidden number".into(), |c| format!("#{}", &c.0[..12.min(c.0.len())]))
+    );
     let _ = writeln!(out, "  country   {}", case.country.as_deref().unwrap_or("-"));
     let _ = writeln!(out, "  started   {}", case.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
     if let Some(ended) = case.ended_at {
@@ -323,7 +330,8 @@ fn print_case(case: &Case) {
     let _ = writeln!(out, "  status    {status}{duration}");
     let _ = writeln!(out, "  outcome   {}", case.outcome);
     let tags: Vec<String> = case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect();
-    let _ = writeln!(out, "  tags      {}", if tags.is_empty() { "-".into() } else { tags.join(" ") });
+    let _ =
+        writeln!(out, "  tags      {}", if tags.is_empty() { "-".into() } else { tags.join(" ") });
     if let Some(url) = &case.recording_url {
         let _ = writeln!(out, "  voicemail {url}");
     }
@@ -338,7 +346,9 @@ fn print_case(case: &Case) {
 fn describe(event: &crate::cases::Event) -> String {
     use crate::cases::Event;
     match event {
-        Event::LanguageChosen { language, how } => format!("language {language} (by {how:?})").to_lowercase(),
+        Event::LanguageChosen { language, how } => {
+            format!("language {language} (by {how:?})").to_lowercase()
+        }
         Event::LanguageMenu { attempt } => format!("language menu (attempt {attempt})"),
         Event::Entered { node, said } => {
             let said: String = said.chars().take(70).collect();

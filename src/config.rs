@@ -191,7 +191,13 @@ impl fmt::Display for Problems {
 }
 
 /// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: [&str; 5] = [CONFIG_VAR, AUTH_TOKEN_VAR, CALLER_HASH_KEY_VAR, "HOTLINE_AUTH_TOKEN_FILE", "HOTLINE_CALLER_HASH_KEY_FILE"];
+const NOT_KEYS: [&str; 5] = [
+    CONFIG_VAR,
+    AUTH_TOKEN_VAR,
+    CALLER_HASH_KEY_VAR,
+    "HOTLINE_AUTH_TOKEN_FILE",
+    "HOTLINE_CALLER_HASH_KEY_FILE",
+];
 
 impl Config {
     /// Loads `path` (or the built-in defaults when `path` is `None`), applies the `HOTLINE_*`
@@ -411,9 +417,8 @@ fn apply_overrides(
             problems.push(format!("{var} = {value:?} is not valid: expected {expected}"));
             continue;
         };
-        let section = table
-            .entry(section.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let section =
+            table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         match section.as_table_mut() {
             Some(section) => {
                 section.insert(key.clone(), typed);

@@ -121,9 +121,8 @@ pub fn language_input(set: &ScriptSet, attempt: u32, input: Input<'_>) -> Turn {
     let entry = &set.entry;
     let (chosen, mut events): (Option<&LanguageOption>, Vec<Event>) = match input {
         Input::Keys(keys) => {
-            let option = Key::parse(keys).and_then(|key| {
-                entry.options.iter().find(|option| option.key == key)
-            });
+            let option = Key::parse(keys)
+                .and_then(|key| entry.options.iter().find(|option| option.key == key));
             let meaning = match option {
                 Some(option) => format!("language {}", option.language),
                 None => "invalid".to_owned(),
@@ -195,7 +194,9 @@ pub fn menu_input(
     });
 
     match (Key::parse(keys), option) {
-        (Some(Key::OPERATOR), _) => prefixed(vec![pressed("operator")], enter(script, &script.operator)),
+        (Some(Key::OPERATOR), _) => {
+            prefixed(vec![pressed("operator")], enter(script, &script.operator))
+        }
         (Some(Key::BACK), _) => match back {
             Some(back) => prefixed(vec![pressed("back")], enter(script, back)),
             // Repeating is not a failed attempt: the caller asked for it.
@@ -218,7 +219,11 @@ pub fn menu_input(
 
 /// What the caller hears, over and over, while waiting in the queue of a handoff node, with
 /// `{position}` filled in. `None` if the node is not a handoff (a stale URL).
-pub fn wait(script: &Script, node_id: &NodeId, position: Option<u32>) -> Option<(Vec<Spoken>, u32)> {
+pub fn wait(
+    script: &Script,
+    node_id: &NodeId,
+    position: Option<u32>,
+) -> Option<(Vec<Spoken>, u32)> {
     let node = script.node(node_id)?;
     let NodeKind::Handoff { wait, wait_pause, .. } = &node.kind else {
         return None;
@@ -272,10 +277,11 @@ pub fn recorded(
 /// to an operator. `reason` is recorded on the case (it must not contain caller data).
 pub fn to_operator(script: &Script, reason: String) -> Turn {
     let mut turn = enter(script, &script.operator);
-    let apology = script.apology.items.iter().map(|item| Spoken {
-        item: item.clone(),
-        voice: script.voice.clone(),
-    });
+    let apology = script
+        .apology
+        .items
+        .iter()
+        .map(|item| Spoken { item: item.clone(), voice: script.voice.clone() });
     turn.speech.splice(0..0, apology);
     turn.events.insert(0, Event::Rejected { reason });
     turn
@@ -294,10 +300,13 @@ fn language_menu(set: &ScriptSet, attempt: u32, mut events: Vec<Event>) -> Turn 
     for option in &set.entry.options {
         // A language without a script cannot be offered; the loader guarantees there is one.
         let Some(script) = set.script(&option.language) else { continue };
-        speech.extend(option.prompt.items.iter().map(|item| Spoken {
-            item: item.clone(),
-            voice: script.voice.clone(),
-        }));
+        speech.extend(
+            option
+                .prompt
+                .items
+                .iter()
+                .map(|item| Spoken { item: item.clone(), voice: script.voice.clone() }),
+        );
     }
     events.push(Event::LanguageMenu { attempt });
     Turn { speech, then: Then::ChooseLanguage { attempt, timeout: set.entry.timeout }, events }
@@ -327,10 +336,10 @@ impl Retry<'_> {
         }
         let mut turn = prefixed(events, offer(script, node, attempt + 1));
         if let Some(said) = self.said {
-            let said = said.items.iter().map(|item| Spoken {
-                item: item.clone(),
-                voice: script.voice.clone(),
-            });
+            let said = said
+                .items
+                .iter()
+                .map(|item| Spoken { item: item.clone(), voice: script.voice.clone() });
             turn.speech.splice(0..0, said);
         }
         turn
@@ -356,7 +365,11 @@ fn offer(script: &Script, node: &Node, attempt: u32) -> Turn {
 }
 
 fn speak(script: &Script, prompt: &Prompt) -> Vec<Spoken> {
-    prompt.items.iter().map(|item| Spoken { item: item.clone(), voice: script.voice.clone() }).collect()
+    prompt
+        .items
+        .iter()
+        .map(|item| Spoken { item: item.clone(), voice: script.voice.clone() })
+        .collect()
 }
 
 fn text_bytes(speech: &[Spoken]) -> usize {
@@ -375,7 +388,8 @@ fn text_bytes(speech: &[Spoken]) -> usize {
 fn enter_into(script: &Script, start: &NodeId, turn: &mut Turn) {
     let mut current = start.clone();
     for visited in 0.. {
-        let full = visited >= MAX_NODES_PER_TURN || text_bytes(&turn.speech) > MAX_TEXT_BYTES_PER_TURN;
+        let full =
+            visited >= MAX_NODES_PER_TURN || text_bytes(&turn.speech) > MAX_TEXT_BYTES_PER_TURN;
         let node = match script.node(&current) {
             Some(node) if !full => node,
             Some(_) => {
@@ -488,7 +502,11 @@ mod tests {
                     otherwise: id("voicemail"),
                 },
             ),
-            node("voicemail", "Speak.", NodeKind::Voicemail { max_length: 60, next: id("goodbye") }),
+            node(
+                "voicemail",
+                "Speak.",
+                NodeKind::Voicemail { max_length: 60, next: id("goodbye") },
+            ),
             node("goodbye", "Bye.", NodeKind::Hangup),
         ]);
         Script {
@@ -536,7 +554,8 @@ mod tests {
     #[test]
     fn each_language_announces_itself_in_its_own_voice() {
         let turn = start(&set(), None);
-        let voices: Vec<&str> = turn.speech.iter().filter_map(|s| s.voice.name.as_deref()).collect();
+        let voices: Vec<&str> =
+            turn.speech.iter().filter_map(|s| s.voice.name.as_deref()).collect();
         assert_eq!(voices, ["Voice.ru", "Voice.uk"]);
         assert_eq!(turn.then, Then::ChooseLanguage { attempt: 1, timeout: 5 });
     }
@@ -552,7 +571,9 @@ mod tests {
                 how: LanguageChoiceMethod::Country
             }
         );
-        assert!(matches!(turn.then, Then::Choose { ref node, attempt: 1, .. } if node.as_str() == "main"));
+        assert!(
+            matches!(turn.then, Then::Choose { ref node, attempt: 1, .. } if node.as_str() == "main")
+        );
     }
 
     #[test]
@@ -572,9 +593,11 @@ mod tests {
         let set = set();
         let ru = set.default_script();
         let turn = menu_input(&set, ru, &id("main"), 1, Input::Keys("1"));
-        assert!(turn.events.contains(&Event::Tagged {
-            tag: Tag { key: "intent".into(), value: "info".into() }
-        }));
+        assert!(
+            turn.events.contains(&Event::Tagged {
+                tag: Tag { key: "intent".into(), value: "info".into() }
+            })
+        );
         assert_eq!(said(&turn), ["Info.", "Bye."]);
         assert_eq!(turn.then, Then::Hangup);
         let switch = menu_input(&set, ru, &id("main"), 1, Input::Keys("9"));

@@ -217,11 +217,19 @@ impl CallerHasher {
     /// `+7 916 123-45-67` and `+79161234567` are the same caller. `None` for an empty number
     /// or one the provider marks as hidden (`anonymous`, `+266696687`, …).
     pub fn hash(&self, number: &str) -> Option<CallerHash> {
-        let normalized: String = number
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-            .collect();
-        let hidden = ["", "anonymous", "restricted", "unknown", "private", "+266696687", "+7378742833", "+2562533", "+86282452253"];
+        let normalized: String =
+            number.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
+        let hidden = [
+            "",
+            "anonymous",
+            "restricted",
+            "unknown",
+            "private",
+            "+266696687",
+            "+7378742833",
+            "+2562533",
+            "+86282452253",
+        ];
         if hidden.iter().any(|h| normalized.eq_ignore_ascii_case(h)) {
             return None;
         }

@@ -33,7 +33,9 @@ pub enum StartError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// The address is taken or not ours.
-    #[error("cannot listen on {addr}: {source}. Is another hotline running? Change server.listen or HOTLINE_SERVER_LISTEN")]
+    #[error(
+        "cannot listen on {addr}: {source}. Is another hotline running? Change server.listen or HOTLINE_SERVER_LISTEN"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -67,13 +69,13 @@ impl Application {
                 "the scripts have more warnings; `hotline check` lists them all"
             );
         }
-        let options = StorageOptions {
-            busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
-        };
+        let options =
+            StorageOptions { busy_timeout: Duration::from_millis(config.database.busy_timeout_ms) };
         let storage = Storage::open(&config.database.path, options).await?;
         let write_deadline = Duration::from_millis(config.database.write_deadline_ms);
         let recorder =
-            Recorder::open(storage.clone(), &config.database.journal_path(), write_deadline).await?;
+            Recorder::open(storage.clone(), &config.database.journal_path(), write_deadline)
+                .await?;
 
         let addr = config.listen_addr();
         let listener =
@@ -128,7 +130,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish for the grace
     /// period.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
         let replayer = self.recorder.spawn_replayer(REPLAY_EVERY);
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {

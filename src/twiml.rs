@@ -253,7 +253,11 @@ mod tests {
     use super::*;
 
     fn say(text: &str) -> Speech {
-        Speech::Say { text: text.into(), voice: Some("Polly.Tatyana".into()), language: "ru-RU".into() }
+        Speech::Say {
+            text: text.into(),
+            voice: Some("Polly.Tatyana".into()),
+            language: "ru-RU".into(),
+        }
     }
 
     #[test]

@@ -50,7 +50,12 @@ async fn every_node_of_every_shipped_language_is_reached_and_every_path_ends_wel
     for option in &set.entry.options {
         let script = set.script(&option.language).unwrap();
         let paths = paths_to_every_node(script);
-        assert_eq!(paths.len(), script.nodes.len(), "{}: some node has no key path", script.language);
+        assert_eq!(
+            paths.len(),
+            script.nodes.len(),
+            "{}: some node has no key path",
+            script.language
+        );
         for (node, keys) in paths {
             let mut presses = vec![option.key.to_string()];
             presses.extend(keys);
@@ -60,14 +65,18 @@ async fn every_node_of_every_shipped_language_is_reached_and_every_path_ends_wel
             let label = format!("{} {node} via {presses:?}", script.language);
             assert_eq!(case.language.as_ref(), Some(&script.language), "{label}");
             assert!(
-                case.events.iter().any(|e| matches!(&e.event, Event::Entered { node: n, .. } if *n == node)),
+                case.events
+                    .iter()
+                    .any(|e| matches!(&e.event, Event::Entered { node: n, .. } if *n == node)),
                 "{label}: never entered"
             );
             assert!(case.ended_at.is_some(), "{label}: no status callback recorded");
             // Where the path stops decides how the call ends: every end is an operator, a
             // voicemail, a goodbye, or a caller who hung up at a menu.
             let expected = match &script.node(&node).unwrap().kind {
-                NodeKind::Handoff { queue, .. } => Outcome::AbandonedInQueue { queue: queue.clone() },
+                NodeKind::Handoff { queue, .. } => {
+                    Outcome::AbandonedInQueue { queue: queue.clone() }
+                }
                 NodeKind::Voicemail { .. } => Outcome::Voicemail,
                 // A goodbye after a voicemail still leaves a message to answer.
                 NodeKind::Hangup if case.recording_url.is_some() => Outcome::Voicemail,
@@ -123,7 +132,11 @@ async fn star_goes_back_or_repeats_without_using_an_attempt() {
         })
         .collect();
     assert_eq!(pressed[2], "*:back", "{pressed:?}");
-    assert!(case.events.iter().any(|e| matches!(&e.event, Event::Entered { node, .. } if node.as_str() == "treatment")));
+    assert!(
+        case.events.iter().any(
+            |e| matches!(&e.event, Event::Entered { node, .. } if node.as_str() == "treatment")
+        )
+    );
 
     // In the main menu (no way back) * repeats it, four times in a row, and the caller is
     // still in the menu: repeats are not failed attempts.
@@ -167,7 +180,10 @@ async fn hanging_up_in_the_middle_leaves_an_abandoned_at_node_outcome() {
     let case = app.case(&t.call_sid).await;
     assert_eq!(case.language.unwrap().as_str(), "uk");
     assert_eq!(case.outcome, Outcome::Abandoned { node: NodeId::parse("surrender-group") });
-    assert_eq!(case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect::<Vec<_>>(), ["intent=surrender"]);
+    assert_eq!(
+        case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect::<Vec<_>>(),
+        ["intent=surrender"]
+    );
     app.stop().await;
 }
 

@@ -36,7 +36,11 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[test]
@@ -76,7 +80,8 @@ fn check_and_serve_list_every_problem_with_its_line() {
 #[test]
 fn bad_configuration_stops_the_start_with_a_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let output = hotline(dir.path()).args(["serve"]).env("HOTLINE_SERVER_LISTN", "x").output().unwrap();
+    let output =
+        hotline(dir.path()).args(["serve"]).env("HOTLINE_SERVER_LISTN", "x").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output).contains("HOTLINE_SERVER_LISTEN"), "{}", text(&output));
 
@@ -98,7 +103,12 @@ fn bad_configuration_stops_the_start_with_a_fix() {
 #[test]
 fn cli_arguments_are_checked() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["case", "42"][..], &["case", "2026-x"], &["call", "--press", "1,abc"], &["call", "--press", ""]] {
+    for args in [
+        &["case", "42"][..],
+        &["case", "2026-x"],
+        &["call", "--press", "1,abc"],
+        &["call", "--press", ""],
+    ] {
         let output = hotline(dir.path()).args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
     }
@@ -132,7 +142,11 @@ fn wait_until_up(port: u16) {
 fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&shipped_scripts(), &dir.path().join("ivr-scripts"));
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"), dir.path().join("config.toml")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"),
+        dir.path().join("config.toml"),
+    )
+    .unwrap();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut server = Server(
@@ -140,6 +154,7 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
             .arg("serve")
             .env("HOTLINE_SERVER_LISTEN", &listen)
             .env("HOTLINE_LOG_LEVEL", "debug")
+            .env("HOTLINE_LOG_FORMAT", "json")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -160,7 +175,11 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
     let output = hotline(dir.path()).args(["cases"]).output().unwrap();
     let cases = text(&output);
     assert!(output.status.success(), "{cases}");
-    let number = cases.split_whitespace().find(|w| w.len() == 11 && w.as_bytes()[4] == b'-').expect("a case number").to_owned();
+    let number = cases
+        .split_whitespace()
+        .find(|w| w.len() == 11 && w.as_bytes()[4] == b'-')
+        .expect("a case number")
+        .to_owned();
     let output = hotline(dir.path()).args(["case", &number]).output().unwrap();
     let case = text(&output);
     assert!(case.contains("intent=surrender") && case.contains("group=alone"), "{case}");
@@ -175,6 +194,16 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
     server.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
     server.0.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
     assert!(logs.contains("GENERATED A DEVELOPMENT SECRET"), "{logs}");
+    // JSON logs: one object per line, webhooks carrying their CallSid.
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["span"]["call_sid"].as_str().is_some_and(|s| s.starts_with("CA"))),
+        "no webhook span with a CallSid: {logs}"
+    );
 
     // The number, however written, is nowhere: not in logs, not in any file the server wrote.
     for needle in ["5551234", "555-12-34", "9165551234"] {
@@ -184,7 +213,9 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
             assert!(!contains(&bytes, needle.as_bytes()), "{} contains {needle}", entry.display());
         }
     }
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.path().join("data/auth_token")).unwrap().permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("data/auth_token")).unwrap().permissions(),
+    );
     assert_eq!(mode & 0o777, 0o600);
 }
 

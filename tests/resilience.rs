@@ -35,11 +35,16 @@ async fn a_locked_database_does_not_fail_the_call_and_loses_nothing() {
     let dir = app.stop().await;
 
     let storage = Storage::open(&db_path, StorageOptions::default()).await.unwrap();
-    let case = storage.case_by_call(&CallSid::parse(&sid).unwrap()).await.unwrap().expect("case recorded");
+    let case =
+        storage.case_by_call(&CallSid::parse(&sid).unwrap()).await.unwrap().expect("case recorded");
     let tags: Vec<String> = case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect();
     assert_eq!(tags, ["intent=surrender", "group=alone", "can_talk=yes"]);
     assert_eq!(case.outcome, Outcome::AbandonedInQueue { queue: "ru".into() });
-    assert!(std::fs::read_to_string(dir.path().join("hotline.db.journal")).unwrap_or_default().is_empty());
+    assert!(
+        std::fs::read_to_string(dir.path().join("hotline.db.journal"))
+            .unwrap_or_default()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -51,25 +56,36 @@ async fn a_call_in_progress_continues_after_a_server_restart() {
     config.scripts.dir = common::shipped_scripts();
     let sid = new_call_sid();
     let params = |extra: &[(&str, &str)]| {
-        let mut p = vec![("CallSid".to_owned(), sid.clone()), ("From".to_owned(), "+380441234567".to_owned())];
+        let mut p = vec![
+            ("CallSid".to_owned(), sid.clone()),
+            ("From".to_owned(), "+380441234567".to_owned()),
+        ];
         p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         p
     };
     let post = |base: String, path: &'static str, params: Vec<(String, String)>| async move {
-        tokio::task::spawn_blocking(move || simulator::post(&base, path, Some(TOKEN), &params).unwrap())
-            .await
-            .unwrap()
+        tokio::task::spawn_blocking(move || {
+            simulator::post(&base, path, Some(TOKEN), &params).unwrap()
+        })
+        .await
+        .unwrap()
     };
 
     let first = common::start(config.clone(), tempfile::tempdir().unwrap()).await;
-    let reply = post(first.base_url.clone(), "/voice/incoming", params(&[("FromCountry", "UA")])).await;
+    let reply =
+        post(first.base_url.clone(), "/voice/incoming", params(&[("FromCountry", "UA")])).await;
     assert_valid_twiml(&reply.body, Context::Call);
     first.stop().await;
 
     // A new process, a new port: the call's next request still makes sense, because its
     // position travels in the URL the provider was given.
     let second = common::start(config.clone(), tempfile::tempdir().unwrap()).await;
-    let reply = post(second.base_url.clone(), "/voice/menu?lang=uk&node=main&attempt=1&step=1", params(&[("Digits", "3")])).await;
+    let reply = post(
+        second.base_url.clone(),
+        "/voice/menu?lang=uk&node=main&attempt=1&step=1",
+        params(&[("Digits", "3")]),
+    )
+    .await;
     assert_valid_twiml(&reply.body, Context::Call);
     assert!(reply.body.contains("node=treatment-more"), "{}", reply.body);
     let case = second.case(&sid).await;

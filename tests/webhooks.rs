@@ -20,7 +20,10 @@ fn call_params(sid: &str) -> Vec<(&'static str, String)> {
 }
 
 /// The call's parameters with `extra` added or replacing those of the same name.
-fn with<'a>(base: &'a [(&'static str, String)], extra: &[(&'static str, &'a str)]) -> Vec<(&'static str, &'a str)> {
+fn with<'a>(
+    base: &'a [(&'static str, String)],
+    extra: &[(&'static str, &'a str)],
+) -> Vec<(&'static str, &'a str)> {
     let mut params: Vec<(&str, &str)> = base
         .iter()
         .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
@@ -47,7 +50,10 @@ async fn a_new_call_hears_every_language_announce_itself_and_opens_a_case() {
     assert_eq!(text(&reply.body, "Redirect").unwrap(), action);
 
     let case = app.case(&sid).await;
-    assert_eq!(case.number.year, chrono::Utc::now().naive_utc().date().format("%Y").to_string().parse::<i32>().unwrap());
+    assert_eq!(
+        case.number.year,
+        chrono::Utc::now().naive_utc().date().format("%Y").to_string().parse::<i32>().unwrap()
+    );
     assert!(case.caller.is_some());
     assert_eq!(case.outcome, Outcome::InProgress);
     app.stop().await;
@@ -76,7 +82,8 @@ async fn choosing_a_language_by_key_starts_its_script() {
     let sid = new_call_sid();
     let base = call_params(&sid);
     app.post("/voice/incoming", &with(&base, &[])).await;
-    let reply = app.post("/voice/language?attempt=1&step=1", &with(&base, &[("Digits", "2")])).await;
+    let reply =
+        app.post("/voice/language?attempt=1&step=1", &with(&base, &[("Digits", "2")])).await;
     assert_valid_twiml(&reply.body, Context::Call);
     assert_eq!(attribute(&reply.body, "Say", "voice").as_deref(), Some("Polly.Seoyeon"));
     insta::assert_snapshot!("korean_welcome_and_main_menu", reply.body);
@@ -93,8 +100,23 @@ async fn hostile_digits_replay_the_menu_and_never_fail() {
     let long = "1".repeat(10_000);
     let thirty_three = "1".repeat(33);
     let hostile = [
-        "a", "1 ", " ", "١", "１", "<Hangup/>", "&amp;", "1\r\n", "\u{202e}1", "99", "10", "#1",
-        thirty_three.as_str(), long.as_str(), "'; DROP TABLE cases; --", "%00", "\0",
+        "a",
+        "1 ",
+        " ",
+        "١",
+        "１",
+        "<Hangup/>",
+        "&amp;",
+        "1\r\n",
+        "\u{202e}1",
+        "99",
+        "10",
+        "#1",
+        thirty_three.as_str(),
+        long.as_str(),
+        "'; DROP TABLE cases; --",
+        "%00",
+        "\0",
     ];
     for (i, digits) in hostile.iter().enumerate() {
         let shown: String = digits.chars().take(40).collect();
@@ -106,7 +128,10 @@ async fn hostile_digits_replay_the_menu_and_never_fail() {
         // "Not in the menu", then the menu again, one attempt further.
         assert_eq!(said(&reply.body)[0], "Такой клавиши нет в меню.", "{shown:?}");
         let action = attribute(&reply.body, "Gather", "action").unwrap();
-        assert!(action.contains("node=main") && action.contains("attempt=2"), "{shown:?}: {action}");
+        assert!(
+            action.contains("node=main") && action.contains("attempt=2"),
+            "{shown:?}: {action}"
+        );
     }
     let case = app.case(&sid).await;
     let stored = serde_json::to_string(&case).unwrap();
@@ -134,7 +159,10 @@ async fn requests_that_do_not_fit_the_script_get_an_apology_and_an_operator() {
         assert_eq!(reply.status, 200, "{path}");
         assert_valid_twiml(&reply.body, Context::Call);
         let v = verbs(&reply.body);
-        assert!(v.iter().any(|v| v == "Enqueue" || v.starts_with("Gather") || v == "Hangup"), "{path}: {v:?}");
+        assert!(
+            v.iter().any(|v| v == "Enqueue" || v.starts_with("Gather") || v == "Hangup"),
+            "{path}: {v:?}"
+        );
     }
     // The Korean request without a node still apologises in Korean.
     let reply = app.post("/voice/menu?lang=ko&step=3", &with(&base, &[])).await;
@@ -193,7 +221,13 @@ async fn a_retried_request_records_its_choice_once() {
     let retry = app.post(path, &with(&base, &[("Digits", "1")])).await;
     assert_eq!(first.body, retry.body, "a retry gets the same answer");
     let case = app.case(&sid).await;
-    let presses = case.events.iter().filter(|e| matches!(&e.event, Event::Pressed { node: Some(n), .. } if n.as_str() == "main")).count();
+    let presses = case
+        .events
+        .iter()
+        .filter(
+            |e| matches!(&e.event, Event::Pressed { node: Some(n), .. } if n.as_str() == "main"),
+        )
+        .count();
     assert_eq!(presses, 1);
     assert_eq!(case.tags.len(), 1);
     assert_eq!((case.tags[0].key.as_str(), case.tags[0].value.as_str()), ("intent", "surrender"));
@@ -207,12 +241,22 @@ async fn handoff_enqueues_with_a_wait_document_that_tells_the_place_in_line() {
     let base = call_params(&sid);
     app.post("/voice/incoming", &with(&base, &[])).await;
     app.post("/voice/language?attempt=1&step=1", &with(&base, &[("Digits", "1")])).await;
-    let reply = app.post("/voice/menu?lang=ru&node=main&attempt=1&step=2", &with(&base, &[("Digits", "0")])).await;
+    let reply = app
+        .post("/voice/menu?lang=ru&node=main&attempt=1&step=2", &with(&base, &[("Digits", "0")]))
+        .await;
     assert_valid_twiml(&reply.body, Context::Call);
     insta::assert_snapshot!("handoff_ru", reply.body);
     let wait_url = attribute(&reply.body, "Enqueue", "waitUrl").unwrap();
 
-    let waiting = with(&base, &[("QueuePosition", "3"), ("QueueSid", "QU1"), ("QueueTime", "40"), ("CurrentQueueSize", "5")]);
+    let waiting = with(
+        &base,
+        &[
+            ("QueuePosition", "3"),
+            ("QueueSid", "QU1"),
+            ("QueueTime", "40"),
+            ("CurrentQueueSize", "5"),
+        ],
+    );
     let wait = app.post(&wait_url, &waiting).await;
     assert_valid_twiml(&wait.body, Context::Wait);
     insta::assert_snapshot!("wait_ru", wait.body);
@@ -220,14 +264,25 @@ async fn handoff_enqueues_with_a_wait_document_that_tells_the_place_in_line() {
     // Before a position is known, no number is invented.
     let wait = app.post(&wait_url, &with(&base, &[])).await;
     assert_valid_twiml(&wait.body, Context::Wait);
-    assert!(!wait.body.contains("{position}") && !said(&wait.body).iter().any(|s| s.chars().any(|c| c.is_ascii_digit())));
+    assert!(
+        !wait.body.contains("{position}")
+            && !said(&wait.body).iter().any(|s| s.chars().any(|c| c.is_ascii_digit()))
+    );
     assert!(matches!(app.case(&sid).await.outcome, Outcome::HandedOff { .. }));
 
     // The caller hangs up while waiting.
     let action = attribute(&reply.body, "Enqueue", "action").unwrap();
-    let left = app.post(&action, &with(&base, &[("QueueResult", "hangup"), ("QueueTime", "65")])).await;
+    let left =
+        app.post(&action, &with(&base, &[("QueueResult", "hangup"), ("QueueTime", "65")])).await;
     assert_valid_twiml(&left.body, Context::Call);
-    app.post("/voice/status", &with(&base, &[("CallStatus", "completed"), ("CallDuration", "90"), ("SequenceNumber", "0")])).await;
+    app.post(
+        "/voice/status",
+        &with(
+            &base,
+            &[("CallStatus", "completed"), ("CallDuration", "90"), ("SequenceNumber", "0")],
+        ),
+    )
+    .await;
     let case = app.case(&sid).await;
     assert_eq!(case.outcome, Outcome::AbandonedInQueue { queue: "ru".into() });
     assert_eq!(case.duration_secs, Some(90));
@@ -240,12 +295,22 @@ async fn a_full_queue_sends_the_caller_to_voicemail_and_keeps_the_recording() {
     let sid = new_call_sid();
     let base = call_params(&sid);
     app.post("/voice/incoming", &with(&base, &[("FromCountry", "GB")])).await;
-    let full = app.post("/voice/queue?lang=en&node=operator&step=2", &with(&base, &[("QueueResult", "queue-full")])).await;
+    let full = app
+        .post(
+            "/voice/queue?lang=en&node=operator&step=2",
+            &with(&base, &[("QueueResult", "queue-full")]),
+        )
+        .await;
     assert_valid_twiml(&full.body, Context::Call);
     insta::assert_snapshot!("voicemail_en", full.body);
     let action = attribute(&full.body, "Record", "action").unwrap();
     let url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE0123";
-    let done = app.post(&action, &with(&base, &[("RecordingUrl", url), ("RecordingDuration", "14"), ("Digits", "#")])).await;
+    let done = app
+        .post(
+            &action,
+            &with(&base, &[("RecordingUrl", url), ("RecordingDuration", "14"), ("Digits", "#")]),
+        )
+        .await;
     assert_valid_twiml(&done.body, Context::Call);
     assert_eq!(verbs(&done.body).last().map(String::as_str), Some("Hangup"));
     let case = app.case(&sid).await;
@@ -260,11 +325,15 @@ async fn status_callbacks_out_of_order_keep_the_final_status() {
     let sid = new_call_sid();
     let base = call_params(&sid);
     app.post("/voice/incoming", &with(&base, &[])).await;
-    let completed = with(&base, &[("CallStatus", "completed"), ("CallDuration", "31"), ("SequenceNumber", "2")]);
+    let completed = with(
+        &base,
+        &[("CallStatus", "completed"), ("CallDuration", "31"), ("SequenceNumber", "2")],
+    );
     let reply = app.post("/voice/status", &completed).await;
     assert_eq!(reply.status, 200);
     assert_valid_twiml(&reply.body, Context::Call);
-    app.post("/voice/status", &with(&base, &[("CallStatus", "ringing"), ("SequenceNumber", "0")])).await;
+    app.post("/voice/status", &with(&base, &[("CallStatus", "ringing"), ("SequenceNumber", "0")]))
+        .await;
     app.post("/voice/status", &completed).await;
     let case = app.case(&sid).await;
     assert_eq!(case.status.map(|s| s.as_str()), Some("completed"));
@@ -272,7 +341,9 @@ async fn status_callbacks_out_of_order_keep_the_final_status() {
     assert!(case.ended_at.is_some());
     assert_eq!(case.outcome, Outcome::Abandoned { node: None });
     // Garbage status values are ignored without an error.
-    let reply = app.post("/voice/status", &with(&base, &[("CallStatus", "exploded"), ("CallDuration", "-5")])).await;
+    let reply = app
+        .post("/voice/status", &with(&base, &[("CallStatus", "exploded"), ("CallDuration", "-5")]))
+        .await;
     assert_eq!(reply.status, 200);
     app.stop().await;
 }
@@ -284,13 +355,17 @@ async fn the_fallback_apologises_in_the_callers_language_and_reaches_an_operator
     let base = call_params(&sid);
     app.post("/voice/incoming", &with(&base, &[])).await;
     let failed = "https://hotline.example/voice/menu?lang=ko&node=main&attempt=1&step=4";
-    let reply = app.post("/voice/fallback", &with(&base, &[("ErrorCode", "11200"), ("ErrorUrl", failed)])).await;
+    let reply = app
+        .post("/voice/fallback", &with(&base, &[("ErrorCode", "11200"), ("ErrorUrl", failed)]))
+        .await;
     assert_eq!(reply.status, 200);
     assert_valid_twiml(&reply.body, Context::Call);
     insta::assert_snapshot!("fallback_ko", reply.body);
     assert_eq!(text(&reply.body, "Enqueue").as_deref(), Some("ko"));
     let case = app.case(&sid).await;
-    assert!(case.events.iter().any(|e| e.event == Event::Fallback { error_code: Some("11200".into()) }));
+    assert!(
+        case.events.iter().any(|e| e.event == Event::Fallback { error_code: Some("11200".into()) })
+    );
     // Without any usable hint, the default language is used.
     let reply = app.post("/voice/fallback", &with(&base, &[("ErrorUrl", "<script>")])).await;
     assert_valid_twiml(&reply.body, Context::Call);
@@ -304,7 +379,13 @@ async fn audio_is_served_only_from_the_audio_folder() {
     let get = |path: &str| {
         let url = format!("{}{path}", app.base_url);
         tokio::task::spawn_blocking(move || {
-            ureq::get(&url).config().http_status_as_error(false).build().call().map(|r| r.status().as_u16()).unwrap_or(0)
+            ureq::get(&url)
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .call()
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
         })
     };
     assert_eq!(get("/audio/uk/README.md").await.unwrap(), 200);
@@ -312,4 +393,66 @@ async fn audio_is_served_only_from_the_audio_folder() {
     assert_eq!(get("/audio/%2e%2e/ru.xml").await.unwrap(), 404);
     assert_eq!(get("/health").await.unwrap(), 200);
     app.stop().await;
+}
+
+/// Random requests to every route, signed so they get past the signature check: whatever the
+/// parameters hold, the answer is 200 and valid TwiML.
+#[test]
+fn random_requests_to_any_route_always_get_valid_twiml() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let app = runtime.block_on(spawn_app());
+    let routes = prop::sample::select(vec![
+        "incoming", "language", "menu", "continue", "wait", "queue", "recorded", "status",
+        "fallback", "other",
+    ]);
+    let names = prop::sample::select(vec![
+        "CallSid",
+        "From",
+        "FromCountry",
+        "Digits",
+        "CallStatus",
+        "QueuePosition",
+        "QueueResult",
+        "QueueTime",
+        "RecordingUrl",
+        "RecordingDuration",
+        "ErrorUrl",
+        "ErrorCode",
+        "SequenceNumber",
+        "CallDuration",
+        "lang",
+        "node",
+        "step",
+        "attempt",
+        "x",
+    ]);
+    let value = prop_oneof![
+        any::<String>(),
+        "[0-9*#]{0,40}",
+        prop::sample::select(vec!["ru", "uk", "ko", "en", "main", "operator", "1", "0", "-1"])
+            .prop_map(String::from),
+    ];
+    let params = prop::collection::vec((names.clone(), value.clone()), 0..12);
+    let query = prop::collection::vec((names, value), 0..5);
+    let mut runner = TestRunner::new(Config { cases: 300, ..Config::default() });
+    runner
+        .run(&(routes, params, query), |(route, params, query)| {
+            let query: String =
+                form_urlencoded::Serializer::new(String::new()).extend_pairs(&query).finish();
+            let path = format!("/voice/{route}?{query}");
+            let params: Vec<(String, String)> =
+                params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let reply =
+                hotline::simulator::post(&app.base_url, &path, Some(common::TOKEN), &params)
+                    .expect("the server answers");
+            prop_assert_eq!(reply.status, 200);
+            let context = if route == "wait" { Context::Wait } else { Context::Call };
+            assert_valid_twiml(&reply.body, context);
+            Ok(())
+        })
+        .unwrap();
+    runtime.block_on(app.stop());
 }

@@ -108,8 +108,8 @@ pub(super) fn sort(diagnostics: &mut [Diagnostic]) {
 }
 
 /// Past this many problems in one file the rest are only counted: a file that is not a script
-/// at all would otherwise bury the first, useful messages (and cost time to locate each one).
-const MAX_PER_FILE: usize = 100;
+/// at all would otherwise bury the first, useful messages under thousands of others.
+const MAX_PER_FILE: usize = 200;
 
 /// Collects the problems of one file, turning byte offsets into lines and columns.
 pub(super) struct Collector<'t> {
@@ -118,6 +118,10 @@ pub(super) struct Collector<'t> {
     /// Byte offset of the start of each line, for a binary search instead of a scan from the
     /// start of the file for every problem.
     line_starts: Vec<usize>,
+    /// The last position computed, as (byte offset, line index, column): problems mostly come
+    /// in file order, so counting the characters of a long line goes on from there instead of
+    /// starting again at the line's beginning each time.
+    last: (usize, usize, usize),
     diagnostics: Vec<Diagnostic>,
     has_errors: bool,
     not_shown: usize,
@@ -133,6 +137,7 @@ impl<'t> Collector<'t> {
             file: file.to_owned(),
             text,
             line_starts,
+            last: (0, 0, 1),
             diagnostics: Vec::new(),
             has_errors: false,
             not_shown: 0,
@@ -144,49 +149,65 @@ impl<'t> Collector<'t> {
         &self.file
     }
 
+    /// The 0-based index of the line holding a byte offset.
+    fn line_index(&self, offset: usize) -> usize {
+        // The first line starts at 0, so the count is at least 1.
+        self.line_starts.partition_point(|start| *start <= offset).saturating_sub(1)
+    }
+
     /// The 1-based line of a byte offset.
     pub(super) fn line_of(&self, offset: usize) -> u32 {
-        let offset = offset.min(self.text.len());
-        let index = self.line_starts.partition_point(|start| *start <= offset);
-        u32::try_from(index).unwrap_or(u32::MAX)
+        to_u32(self.line_index(offset) + 1)
     }
 
     /// 1-based line and column (in characters) of a byte offset.
-    fn position(&self, offset: usize) -> (u32, u32) {
+    fn position(&mut self, offset: usize) -> (u32, u32) {
         let offset = offset.min(self.text.len());
-        let line = self.line_of(offset);
-        let start = self.line_starts[(line as usize).saturating_sub(1)];
-        // `offset` comes from the parser, so it is on a character boundary; `get` keeps a
+        let line = self.line_index(offset);
+        let (last_offset, last_line, last_column) = self.last;
+        let (from, column) = if last_line == line && last_offset <= offset {
+            (last_offset, last_column)
+        } else {
+            (self.line_starts.get(line).copied().unwrap_or(0), 1)
+        };
+        // Offsets come from the parser, so they are on character boundaries; `get` keeps a
         // mistake from panicking anyway.
-        let chars = self.text.get(start..offset).map_or(0, |s| s.chars().count());
-        (line, u32::try_from(chars + 1).unwrap_or(u32::MAX))
+        let column = column + self.text.get(from..offset).map_or(0, |s| s.chars().count());
+        self.last = (offset, line, column);
+        (to_u32(line + 1), to_u32(column))
     }
 
     /// Records an error at a byte offset of the text.
     pub(super) fn error(&mut self, offset: usize, message: impl Into<String>) {
-        let (line, column) = self.position(offset);
-        self.push(line, column, Severity::Error, message.into());
+        self.push(Some(offset), (0, 0), Severity::Error, message.into());
     }
 
     /// Records a warning at a byte offset of the text.
     pub(super) fn warning(&mut self, offset: usize, message: impl Into<String>) {
-        let (line, column) = self.position(offset);
-        self.push(line, column, Severity::Warning, message.into());
+        self.push(Some(offset), (0, 0), Severity::Warning, message.into());
     }
 
     /// Records an error at a line and column the XML parser computed.
     pub(super) fn error_at(&mut self, line: u32, column: u32, message: impl Into<String>) {
-        self.push(line, column, Severity::Error, message.into());
+        self.push(None, (line, column), Severity::Error, message.into());
     }
 
-    fn push(&mut self, line: u32, column: u32, severity: Severity, message: String) {
+    /// Records a problem at `offset` if given, else at `position`.
+    fn push(
+        &mut self,
+        offset: Option<usize>,
+        position: (u32, u32),
+        severity: Severity,
+        message: String,
+    ) {
         self.has_errors |= severity == Severity::Error;
-        if self.diagnostics.len() < MAX_PER_FILE {
-            let file = self.file.clone();
-            self.diagnostics.push(Diagnostic { file, line, column, severity, message });
-        } else {
+        if self.diagnostics.len() >= MAX_PER_FILE {
             self.not_shown += 1;
+            return;
         }
+        let (line, column) = offset.map_or(position, |offset| self.position(offset));
+        let file = self.file.clone();
+        self.diagnostics.push(Diagnostic { file, line, column, severity, message });
     }
 
     /// Whether any error was recorded.
@@ -213,6 +234,10 @@ impl<'t> Collector<'t> {
         }
         self.diagnostics
     }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -258,12 +283,15 @@ mod tests {
     fn positions_count_lines_and_characters() {
         let text = "<a>\r\n  <b>é</b>\n<c/>";
         let mut collector = Collector::new(Path::new("f.xml"), text);
+        collector.error(text.find("<b>").unwrap(), "b");
         collector.error(text.find("é").unwrap() + 2, "after the accent");
         collector.error(text.find("<c").unwrap(), "c");
+        collector.error(text.find("é").unwrap(), "the accent, after a later position");
         collector.error(0, "a");
+        collector.error(usize::MAX, "past the end");
         let found: Vec<(u32, u32)> =
             collector.finish().iter().map(|d| (d.line, d.column)).collect();
-        assert_eq!(found, [(1, 1), (2, 7), (3, 1)]);
+        assert_eq!(found, [(1, 1), (2, 3), (2, 6), (2, 7), (3, 1), (3, 5)]);
     }
 
     #[test]

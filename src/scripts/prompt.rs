@@ -278,6 +278,11 @@ fn check_text(
                 "{ctx}: {POSITION} can only be used in a handoff's <wait>, where it is the \
                  caller's place in line"
             ),
+            _ if xml::did_you_mean(found, [POSITION]).is_some() => {
+                format!(
+                    "{ctx}: {found} is not a placeholder the hotline knows; did you mean {POSITION}?"
+                )
+            }
             _ => format!(
                 "{ctx}: {found} is not a placeholder the hotline knows; the only one is \
                  {POSITION}, in a handoff's <wait>"

@@ -1,7 +1,7 @@
 //! One language's script (`ru.xml`): read into a [`Script`], every reference resolved, and the
 //! conversation checked as a whole (every node reachable, no endless chain of messages).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use roxmltree::Node as XmlNode;
@@ -39,6 +39,7 @@ pub fn parse_script(
             audio: Audio { root: audio_root, language: None },
             declared: BTreeMap::new(),
             nodes: Vec::new(),
+            current: None,
             references: Vec::new(),
             graph_complete: true,
         };
@@ -60,11 +61,13 @@ struct Declared {
 struct Draft {
     node: Node,
     offset: usize,
-    element: &'static str,
 }
 
-/// A mention of a node id, to check once every node is known.
+/// A mention of a node id, to check once every node is known. It is also an edge of the
+/// conversation's graph, from the node that mentions it.
 struct Reference {
+    /// The node whose element holds the mention; `None` for `<script>` itself.
+    from: Option<NodeId>,
     target: NodeId,
     offset: usize,
     /// The start of the message if the target does not exist: `menu "main": option 1 goes to`.
@@ -75,11 +78,13 @@ struct ScriptParser<'c, 't, 'a> {
     collector: &'c mut Collector<'t>,
     audio: Audio<'a>,
     declared: BTreeMap<NodeId, Declared>,
-    /// Nodes in document order.
+    /// Nodes read without errors, in document order.
     nodes: Vec<Draft>,
+    /// The node being read, which references lead from.
+    current: Option<NodeId>,
     references: Vec<Reference>,
-    /// False once a node or a reference could not be read or resolved: the reachability check
-    /// would then blame nodes for a mistake made elsewhere, so it is skipped.
+    /// False once a node id or a reference could not be read or resolved: the reachability
+    /// check would then blame nodes for a mistake made elsewhere, so it is skipped.
     graph_complete: bool,
 }
 
@@ -114,22 +119,9 @@ impl ScriptParser<'_, '_, '_> {
                 continue;
             }
             xml::check_attributes(self.collector, child, &[], "<apology>");
-            let said = prompt::read(
-                self.collector,
-                child,
-                "<apology>",
-                &self.audio,
-                Placeholders::Forbidden,
-            );
-            match &apology {
-                Some((_, first)) => {
-                    let line = self.collector.line_of(*first);
-                    self.collector.error(
-                        xml::start(child),
-                        format!("{CTX}: a second <apology>; a script has only one (line {line})"),
-                    );
-                }
-                None => apology = Some((said, xml::start(child))),
+            let said = self.prompt_only(child, "<apology>");
+            if self.once(&apology, child, CTX, "a script") {
+                apology = Some((said, xml::start(child)));
             }
         }
         if apology.is_none() {
@@ -147,7 +139,7 @@ impl ScriptParser<'_, '_, '_> {
             self.check_operator(root, operator);
         }
         if let (Some(start), Some(operator), true) = (&start, &operator, self.graph_complete) {
-            self.check_reachable(start, operator);
+            self.check_reachable([start, operator]);
         }
         self.check_message_cycles();
 
@@ -262,6 +254,9 @@ impl ScriptParser<'_, '_, '_> {
         };
         xml::check_attributes(self.collector, element, attributes, &ctx);
         let is_new = id.as_ref().is_some_and(|id| self.declare(id, element, kind_name));
+        // A node without a readable id loses its references as edges of the graph.
+        self.graph_complete &= id.is_some();
+        self.current = id.clone();
         let read = match kind_name {
             "message" => self.message(element, &ctx),
             "menu" => self.menu(element, &ctx),
@@ -269,13 +264,10 @@ impl ScriptParser<'_, '_, '_> {
             "voicemail" => self.voicemail(element, &ctx),
             _ => Some((NodeKind::Hangup, self.prompt_only(element, &ctx))),
         };
-        match (id, read) {
-            (Some(id), Some((kind, prompt))) if is_new => self.nodes.push(Draft {
-                node: Node { id, prompt, kind },
-                offset: xml::start(element),
-                element: kind_name,
-            }),
-            _ => self.graph_complete = false,
+        self.current = None;
+        if let (Some(id), Some((kind, prompt)), true) = (id, read, is_new) {
+            let offset = xml::start(element);
+            self.nodes.push(Draft { node: Node { id, prompt, kind }, offset });
         }
     }
 
@@ -349,7 +341,8 @@ impl ScriptParser<'_, '_, '_> {
             self.graph_complete = false;
             return None;
         };
-        let reference = Reference { target: target.clone(), offset: found.offset, what };
+        let from = self.current.clone();
+        let reference = Reference { from, target: target.clone(), offset: found.offset, what };
         self.references.push(reference);
         Some(target)
     }
@@ -650,30 +643,34 @@ impl ScriptParser<'_, '_, '_> {
         }
     }
 
-    /// Reports nodes no call can reach from `start` (or from key 0, which reaches `operator`).
-    fn check_reachable(&mut self, start: &NodeId, operator: &NodeId) {
-        let index: BTreeMap<&NodeId, usize> =
-            self.nodes.iter().enumerate().map(|(i, d)| (&d.node.id, i)).collect();
-        let mut reached = vec![false; self.nodes.len()];
-        let mut to_visit = vec![start, operator];
-        while let Some(id) = to_visit.pop() {
-            let Some(&i) = index.get(id) else { continue };
-            if std::mem::replace(&mut reached[i], true) {
-                continue;
+    /// Reports nodes no call can reach from `start`, or from key 0, which reaches `operator`.
+    /// The edges are the references, so a node with an unrelated error still counts.
+    fn check_reachable(&mut self, roots: [&NodeId; 2]) {
+        let mut edges: BTreeMap<&NodeId, Vec<&NodeId>> = BTreeMap::new();
+        for reference in &self.references {
+            if let Some(from) = &reference.from {
+                edges.entry(from).or_default().push(&reference.target);
             }
-            to_visit.extend(successors(&self.nodes[i].node.kind));
         }
-        for (draft, reached) in self.nodes.iter().zip(reached) {
-            if !reached {
-                self.collector.error(
-                    draft.offset,
-                    format!(
-                        "{} \"{}\" can never be reached: no start, next, goto, default, back or \
-                         otherwise leads to it from the start of a call",
-                        draft.element, draft.node.id
-                    ),
-                );
+        let mut reached = BTreeSet::new();
+        let mut to_visit = Vec::from(roots);
+        while let Some(id) = to_visit.pop() {
+            if reached.insert(id) {
+                to_visit.extend(edges.get(id).into_iter().flatten());
             }
+        }
+        let mut unreached: Vec<(&NodeId, &Declared)> =
+            self.declared.iter().filter(|(id, _)| !reached.contains(id)).collect();
+        unreached.sort_by_key(|(_, declared)| declared.offset);
+        for (id, declared) in unreached {
+            self.collector.error(
+                declared.offset,
+                format!(
+                    "{} \"{id}\" can never be reached: no start, next, goto, default, back or \
+                     otherwise leads to it from the start of a call",
+                    declared.element
+                ),
+            );
         }
     }
 
@@ -740,24 +737,6 @@ impl ScriptParser<'_, '_, '_> {
                 ),
             );
         }
-    }
-}
-
-/// The nodes a node can lead to.
-fn successors(kind: &NodeKind) -> Vec<&NodeId> {
-    match kind {
-        NodeKind::Message { next } | NodeKind::Voicemail { next, .. } => vec![next],
-        NodeKind::Menu { options, default, back, .. } => options
-            .iter()
-            .filter_map(|option| match &option.goto {
-                Target::Node(id) => Some(id),
-                Target::LanguageChoice => None,
-            })
-            .chain([default])
-            .chain(back)
-            .collect(),
-        NodeKind::Handoff { otherwise, .. } => vec![otherwise],
-        NodeKind::Hangup => Vec::new(),
     }
 }
 

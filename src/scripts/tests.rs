@@ -292,6 +292,12 @@ fn operator_must_be_a_handoff() {
 fn unreachable_node() {
     let text = script_with("</hangup>", r#"</hangup><hangup id="orphan"><say>Hm.</say></hangup>"#);
     assert_script_error(&text, 20, &["hangup \"orphan\" can never be reached"]);
+    // An unrelated mistake in a node does not hide it.
+    let text = text.replacen(r#"<menu id="main""#, r#"<menu id="main" timeout="0""#, 1);
+    let diagnostics = problems(&text);
+    assert_error(&diagnostics, 7, &["timeout=\"0\""]);
+    assert_error(&diagnostics, 20, &["hangup \"orphan\" can never be reached"]);
+    assert_eq!(diagnostics.len(), 2, "{diagnostics:#?}");
 }
 
 #[test]
@@ -351,7 +357,13 @@ fn placeholders() {
     let text = script_with("You will be safe.", "You are number {position}.");
     assert_script_error(&text, 14, &["{position} can only be used in a handoff's <wait>"]);
     let text = script_with("{position}", "{place}");
-    assert_script_error(&text, 18, &["{place} is not a placeholder"]);
+    assert_script_error(&text, 18, &["{place} is not a placeholder", "the only one is {position}"]);
+    let text = script_with("{position}", "{posiiton}");
+    assert_script_error(
+        &text,
+        18,
+        &["{posiiton} is not a placeholder", "did you mean {position}?"],
+    );
     let text = script_with(
         "<say>You are number {position} in line.</say>",
         r#"<play url="https://example.org/p.mp3">Number {position}.</play>"#,
@@ -688,12 +700,17 @@ fn hostile_inputs() {
     let external = r#"<?xml version="1.0"?>
 <!DOCTYPE script [<!ENTITY x SYSTEM "file:///etc/passwd">]>
 <script>&x;</script>"#;
-    let cases: [(&str, String, u32, &str); 6] = [
+    let flood = script_with("<say>Welcome.</say>", &"<x/>".repeat(200_000));
+    let cases: [(&str, String, u32, &str); 10] = [
+        ("a flood of problems", flood, 0, "more problems in this file are not shown"),
         ("billion laughs", laughs.to_owned(), 2, "<!DOCTYPE>"),
         ("external entity", external.to_owned(), 2, "<!DOCTYPE>"),
         ("10,000-deep nesting", deep, 3, "nested more than 32 deep"),
         ("2 MiB", format!("<script>{}</script>", " ".repeat(2 << 20)), 0, "larger than 1 MiB"),
         ("NUL byte", script_with("Welcome.", "Wel\0come."), 5, "U+0000"),
+        ("cut short", SCRIPT[..SCRIPT.find('\n').unwrap()].to_owned(), 1, "no complete element"),
+        ("cut in a value", SCRIPT[..20].to_owned(), 1, "ends in the middle of an element"),
+        ("two main elements", format!("{SCRIPT}<script/>"), 22, "everything must be inside"),
         ("undefined entity", script_with("Welcome.", "&nbsp;"), 5, "&nbsp; is not a known entity"),
     ];
     for (name, text, line, words) in cases {

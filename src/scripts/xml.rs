@@ -192,7 +192,15 @@ fn report_xml_error(collector: &mut Collector<'_>, text: &str, e: &roxmltree::Er
         E::DuplicatedAttribute(name, _) => {
             format!("the attribute \"{name}\" is written twice on one element")
         }
-        E::NoRootNode => "the file has no element at all (is it empty?)".to_owned(),
+        E::NoRootNode => {
+            return at_end(
+                collector,
+                "the file has no complete element: is it empty, or cut short?",
+            );
+        }
+        E::UnknownToken(_) => "unexpected content here: everything must be inside the file's one \
+                               main element, and <! only starts a comment or CDATA"
+            .to_owned(),
         E::UnexpectedDeclaration(_) => {
             "<?xml …?> may only be the very first thing in the file".to_owned()
         }

@@ -228,7 +228,10 @@ fn parse_pairs(s: &str) -> Vec<(String, String)> {
 /// Parses `a=1&b=2`. Bytes that are not UTF-8 are replaced, never rejected: a stray byte must
 /// not cost the caller their call.
 fn parse_pairs_bytes(bytes: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(bytes).take(MAX_PARAMS + 1).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(bytes)
+        .take(MAX_PARAMS + 1)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -236,7 +239,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    async fn read(body: &'static str, content_type: Option<&str>) -> Result<ProviderRequest, RequestError> {
+    async fn read(
+        body: &'static str,
+        content_type: Option<&str>,
+    ) -> Result<ProviderRequest, RequestError> {
         let mut builder = Request::post("/voice/menu?lang=ru&node=main&attempt=2&step=7");
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
@@ -247,7 +253,12 @@ mod tests {
 
     #[tokio::test]
     async fn reads_url_query_and_form() {
-        let req = read("CallSid=CA1&Digits=1&FromCountry=UA", Some("application/x-www-form-urlencoded; charset=utf-8")).await.unwrap();
+        let req = read(
+            "CallSid=CA1&Digits=1&FromCountry=UA",
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+        )
+        .await
+        .unwrap();
         assert_eq!(req.url, "https://h.example/voice/menu?lang=ru&node=main&attempt=2&step=7");
         let position = req.position();
         assert_eq!(position.language.unwrap().as_str(), "ru");
@@ -258,12 +269,21 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_what_is_not_a_bounded_form() {
-        assert_eq!(read("{\"a\":1}", Some("application/json")).await.unwrap_err(), RequestError::NotAForm);
+        assert_eq!(
+            read("{\"a\":1}", Some("application/json")).await.unwrap_err(),
+            RequestError::NotAForm
+        );
         assert_eq!(read("a=1", None).await.unwrap_err(), RequestError::NotAForm);
         let big: &'static str = Box::leak("a=".repeat(600).into_boxed_str());
-        assert_eq!(read(big, Some("application/x-www-form-urlencoded")).await.unwrap_err(), RequestError::TooLarge(1024));
+        assert_eq!(
+            read(big, Some("application/x-www-form-urlencoded")).await.unwrap_err(),
+            RequestError::TooLarge(1024)
+        );
         let many: &'static str = Box::leak("a=1&".repeat(150).into_boxed_str());
-        assert_eq!(read(many, Some("application/x-www-form-urlencoded")).await.unwrap_err(), RequestError::TooManyParams);
+        assert_eq!(
+            read(many, Some("application/x-www-form-urlencoded")).await.unwrap_err(),
+            RequestError::TooManyParams
+        );
         assert!(read("", None).await.unwrap().form.is_empty());
     }
 
@@ -273,7 +293,8 @@ mod tests {
         assert_eq!(Digits::parse(Some("")), Digits::None);
         assert_eq!(Digits::parse(Some("*#09")), Digits::Keys("*#09".into()));
         assert_eq!(Digits::parse(Some(&"1".repeat(32))), Digits::Keys("1".repeat(32)));
-        for bad in ["1".repeat(33), "1 ".into(), "a".into(), "١".into(), "1\n".into(), "<".into()] {
+        for bad in ["1".repeat(33), "1 ".into(), "a".into(), "١".into(), "1\n".into(), "<".into()]
+        {
             assert_eq!(Digits::parse(Some(&bad)), Digits::Invalid, "{bad:?}");
         }
     }

@@ -40,7 +40,8 @@ pub async fn handle(
 ) -> Response {
     let started = Instant::now();
     let w = &*webhooks;
-    let req = match ProviderRequest::read(request, &w.public_url, w.max_body_bytes, w.deadline).await
+    let req = match ProviderRequest::read(request, &w.public_url, w.max_body_bytes, w.deadline)
+        .await
     {
         Ok(req) => req,
         Err(e) => {
@@ -104,7 +105,8 @@ fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
             let mut reply = reply(turn, &call.call_sid, 0, 1);
             if let Some(call_sid) = call.call_sid.clone() {
                 let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
-                let started = Record::CallStarted { call_sid, at: now, caller, country: call.from_country };
+                let started =
+                    Record::CallStarted { call_sid, at: now, caller, country: call.from_country };
                 reply.records.insert(0, started);
             }
             return reply;
@@ -124,7 +126,9 @@ fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
             match route {
                 "menu" => {
                     let attempt = position.attempt.unwrap_or(1);
-                    with_input(req, |input| ivr::menu_input(&w.scripts, script, node, attempt, input))
+                    with_input(req, |input| {
+                        ivr::menu_input(&w.scripts, script, node, attempt, input)
+                    })
                 }
                 "continue" => ivr::enter(script, node),
                 "queue" => queue_left(script, node, req),
@@ -212,7 +216,9 @@ fn safe(w: &Webhooks, script: Option<&Script>, reason: &str) -> Reply {
 fn queue_left(script: &Script, node: &NodeId, req: &ProviderRequest) -> Turn {
     let result = req
         .param("QueueResult")
-        .filter(|r| (1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        .filter(|r| {
+            (1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        })
         .unwrap_or("unknown");
     let wait_secs = req.param("QueueTime").and_then(|t| t.parse().ok());
     ivr::left_queue(script, node, result, wait_secs)
@@ -278,7 +284,12 @@ fn fallback(w: &Webhooks, req: &ProviderRequest) -> Reply {
     let failed = req.param("ErrorUrl").unwrap_or_default();
     let failed_query: Vec<(String, String)> = failed
         .split_once('?')
-        .map(|(_, q)| form_urlencoded::parse(q.as_bytes()).take(20).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .map(|(_, q)| {
+            form_urlencoded::parse(q.as_bytes())
+                .take(20)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
         .unwrap_or_default();
     let get = |name: &str| failed_query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let language = get("lang").and_then(LanguageTag::parse);
@@ -286,12 +297,16 @@ fn fallback(w: &Webhooks, req: &ProviderRequest) -> Reply {
         .as_ref()
         .and_then(|language| w.scripts.script(language))
         .unwrap_or_else(|| w.scripts.default_script());
-    let failed_step = get("step").and_then(|s| s.parse::<u32>().ok()).filter(|s| *s < FALLBACK_STEP_OFFSET);
+    let failed_step =
+        get("step").and_then(|s| s.parse::<u32>().ok()).filter(|s| *s < FALLBACK_STEP_OFFSET);
     let error_code = req
         .param("ErrorCode")
         .filter(|c| (1..=10).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))
         .map(str::to_owned);
-    tracing::warn!(error_code = error_code.as_deref().unwrap_or("-"), "provider used the fallback URL");
+    tracing::warn!(
+        error_code = error_code.as_deref().unwrap_or("-"),
+        "provider used the fallback URL"
+    );
     let mut turn = ivr::to_operator(script, "the provider called the fallback URL".into());
     turn.events.insert(0, Event::Fallback { error_code });
     let step = failed_step.map_or(EMERGENCY_STEP, |s| s + FALLBACK_STEP_OFFSET);

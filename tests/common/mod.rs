@@ -176,7 +176,10 @@ pub fn assert_valid_twiml(xml: &str, context: Context) {
     assert_eq!(root.tag_name().name(), "Response", "{xml}");
     assert!(root.attributes().next().is_none(), "{xml}");
     let allowed: &[&str] = match context {
-        Context::Call => &["Say", "Play", "Pause", "Gather", "Redirect", "Enqueue", "Record", "Hangup", "Dial", "Reject", "Leave"],
+        Context::Call => &[
+            "Say", "Play", "Pause", "Gather", "Redirect", "Enqueue", "Record", "Hangup", "Dial",
+            "Reject", "Leave",
+        ],
         Context::Wait => &["Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"],
     };
     for verb in root.children().filter(|n| n.is_element()) {
@@ -186,7 +189,10 @@ pub fn assert_valid_twiml(xml: &str, context: Context) {
         if name == "Gather" {
             for inner in verb.children().filter(|n| n.is_element()) {
                 let inner_name = inner.tag_name().name();
-                assert!(["Say", "Play", "Pause"].contains(&inner_name), "<{inner_name}> inside <Gather>: {xml}");
+                assert!(
+                    ["Say", "Play", "Pause"].contains(&inner_name),
+                    "<{inner_name}> inside <Gather>: {xml}"
+                );
                 check_verb(inner, xml);
             }
         } else {
@@ -201,15 +207,40 @@ fn check_verb(verb: roxmltree::Node<'_, '_>, xml: &str) {
         "Say" => &["voice", "language", "loop"],
         "Play" => &["loop", "digits"],
         "Pause" => &["length"],
-        "Gather" => &["action", "method", "input", "timeout", "numDigits", "finishOnKey", "language", "hints", "speechTimeout", "actionOnEmptyResult"],
-        "Record" => &["action", "method", "timeout", "finishOnKey", "maxLength", "playBeep", "trim", "recordingStatusCallback", "transcribe"],
+        "Gather" => &[
+            "action",
+            "method",
+            "input",
+            "timeout",
+            "numDigits",
+            "finishOnKey",
+            "language",
+            "hints",
+            "speechTimeout",
+            "actionOnEmptyResult",
+        ],
+        "Record" => &[
+            "action",
+            "method",
+            "timeout",
+            "finishOnKey",
+            "maxLength",
+            "playBeep",
+            "trim",
+            "recordingStatusCallback",
+            "transcribe",
+        ],
         "Enqueue" => &["action", "method", "waitUrl", "waitUrlMethod", "workflowSid"],
         "Redirect" => &["method"],
         "Hangup" | "Leave" => &[],
         _ => &[],
     };
     for attr in verb.attributes() {
-        assert!(known.contains(&attr.name()), "<{name} {}> is not a known attribute: {xml}", attr.name());
+        assert!(
+            known.contains(&attr.name()),
+            "<{name} {}> is not a known attribute: {xml}",
+            attr.name()
+        );
     }
     let text = verb.text().unwrap_or("");
     match name {
@@ -218,13 +249,19 @@ fn check_verb(verb: roxmltree::Node<'_, '_>, xml: &str) {
             assert!(text.chars().count() <= 3000, "<Say> over 3000 characters");
             assert!(verb.attribute("language").is_some(), "<Say> without language: {xml}");
         }
-        "Play" | "Redirect" => assert!(text.starts_with('/') || text.starts_with("http"), "<{name}> URL {text:?}"),
+        "Play" | "Redirect" => {
+            assert!(text.starts_with('/') || text.starts_with("http"), "<{name}> URL {text:?}")
+        }
         "Enqueue" => {
             assert!(!text.is_empty() && text.len() <= 64, "queue name {text:?}");
-            assert!(verb.attribute("waitUrl").is_some() && verb.attribute("action").is_some(), "{xml}");
+            assert!(
+                verb.attribute("waitUrl").is_some() && verb.attribute("action").is_some(),
+                "{xml}"
+            );
         }
         "Pause" => {
-            let length: u32 = verb.attribute("length").unwrap_or("1").parse().expect("numeric length");
+            let length: u32 =
+                verb.attribute("length").unwrap_or("1").parse().expect("numeric length");
             assert!((1..=600).contains(&length));
         }
         _ => {}
@@ -239,8 +276,13 @@ pub fn verbs(xml: &str) -> Vec<String> {
         .children()
         .filter(|n| n.is_element())
         .map(|n| {
-            let inner: Vec<&str> = n.children().filter(|c| c.is_element()).map(|c| c.tag_name().name()).collect();
-            if inner.is_empty() { n.tag_name().name().to_owned() } else { format!("{}[{}]", n.tag_name().name(), inner.join(",")) }
+            let inner: Vec<&str> =
+                n.children().filter(|c| c.is_element()).map(|c| c.tag_name().name()).collect();
+            if inner.is_empty() {
+                n.tag_name().name().to_owned()
+            } else {
+                format!("{}[{}]", n.tag_name().name(), inner.join(","))
+            }
         })
         .collect()
 }
@@ -248,7 +290,10 @@ pub fn verbs(xml: &str) -> Vec<String> {
 /// The value of the first element's attribute, e.g. the Gather's `action`.
 pub fn attribute(xml: &str, element: &str, attribute: &str) -> Option<String> {
     let doc = roxmltree::Document::parse(xml).unwrap();
-    doc.descendants().find(|n| n.has_tag_name(element)).and_then(|n| n.attribute(attribute)).map(str::to_owned)
+    doc.descendants()
+        .find(|n| n.has_tag_name(element))
+        .and_then(|n| n.attribute(attribute))
+        .map(str::to_owned)
 }
 
 /// The text of the first such element, e.g. the Redirect's URL.
@@ -260,5 +305,9 @@ pub fn text(xml: &str, element: &str) -> Option<String> {
 /// Every `<Say>` text of a document, in order.
 pub fn said(xml: &str) -> Vec<String> {
     let doc = roxmltree::Document::parse(xml).unwrap();
-    doc.descendants().filter(|n| n.has_tag_name("Say")).filter_map(|n| n.text()).map(str::to_owned).collect()
+    doc.descendants()
+        .filter(|n| n.has_tag_name("Say"))
+        .filter_map(|n| n.text())
+        .map(str::to_owned)
+        .collect()
 }
