@@ -273,6 +273,28 @@ pub enum Event {
         /// What was wrong, without any caller data.
         reason: String,
     },
+    /// At a handoff, the server decided where the caller waits (see `crate::queue`).
+    Routed {
+        /// The operators' language routed to; `None` when sent to the voicemail at once.
+        language: Option<LanguageTag>,
+        /// Routed to operators of another language than the caller's.
+        interpreter_needed: bool,
+        /// Why ("no ko operator available"), without caller data.
+        reason: String,
+    },
+    /// An operator took the caller from the queue.
+    Answered {
+        /// The operator's id.
+        operator_id: i64,
+        /// Seconds the caller waited, when known.
+        wait_secs: Option<u32>,
+    },
+    /// The caller is on the blocklist (`[blocklist] answer` in the configuration).
+    Blocked {
+        /// True: they heard the goodbye and were hung up on; false: the call went on as
+        /// usual, and this event is the case's flag.
+        refused: bool,
+    },
 }
 
 /// What the hotline writes about a call. Each is idempotent: applying one twice changes

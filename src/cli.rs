@@ -1,4 +1,4 @@
-//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`.
+//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`.
 //!
 //! Each subcommand is a few lines that load the configuration and call into the library; the
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
@@ -82,6 +82,12 @@ pub enum Command {
         /// The case number, like 2026-000042.
         number: String,
     },
+    /// Manage the people who work the hotline: add, list, disable, enable, tokens, PINs.
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::people::cli::UsersCommand,
+    },
 }
 
 /// Runs the command line; returns the process's exit code.
@@ -133,6 +139,7 @@ pub fn main() -> ExitCode {
             };
             call(&options)
         }
+        Command::Users { command } => crate::people::cli::run(&config, command),
         Command::Cases { limit } => with_storage(&config, |storage| async move {
             let cases = storage.recent_cases(limit).await.map_err(|e| e.to_string())?;
             let mut out = io::stdout().lock();
@@ -377,5 +384,16 @@ fn describe(event: &crate::cases::Event) -> String {
             format!("provider fallback (error {})", error_code.as_deref().unwrap_or("-"))
         }
         Event::Rejected { reason } => format!("rejected: {reason}"),
+        Event::Routed { language: Some(language), reason, .. } => {
+            format!("routed to {language}: {reason}")
+        }
+        Event::Routed { language: None, reason, .. } => format!("sent to voicemail: {reason}"),
+        Event::Answered { operator_id, wait_secs } => match wait_secs {
+            Some(secs) => format!("answered by operator {operator_id} after {secs} s"),
+            None => format!("answered by operator {operator_id}"),
+        },
+        Event::Blocked { refused } => {
+            format!("blocked caller: {}", if *refused { "told goodbye" } else { "flagged" })
+        }
     }
 }

@@ -33,6 +33,12 @@ pub struct Config {
     pub scripts: ScriptsConfig,
     /// How the server logs.
     pub log: LogConfig,
+    /// Operators' queues: routing fallbacks, waits, wrap-up.
+    pub queues: QueuesConfig,
+    /// Case work: the dispositions operators choose from.
+    pub cases: CasesConfig,
+    /// What a blocked caller hears.
+    pub blocklist: BlocklistConfig,
 }
 
 /// `[server]`.
@@ -148,6 +154,85 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig { format: LogFormat::Text, level: "info".into() }
     }
+}
+
+/// `[queues]`: how callers are routed to operators and how long they wait (see
+/// [`crate::queue`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueuesConfig {
+    /// Where callers go when no operator of their language is on duty:
+    /// `"ko=ru, uk=voicemail"` (Korean callers to Russian-speaking operators with an
+    /// interpreter flag; Ukrainian callers straight to the voicemail node). Languages without
+    /// a rule wait in their own language's queue.
+    pub fallbacks: String,
+    /// Seconds a caller waits at most; then they are told and taken to the handoff's
+    /// `otherwise` node (voicemail).
+    pub max_wait_secs: u64,
+    /// Minutes of history behind the wait estimate (mean wait of callers answered then).
+    pub estimate_window_mins: u64,
+    /// Seconds an operator stays in wrap-up after a call before reading as available.
+    pub wrap_up_secs: u64,
+    /// Milliseconds a webhook waits for queue bookkeeping in the database before it
+    /// degrades (shared per-language queue, provider's position) so the caller is never held.
+    pub db_timeout_ms: u64,
+}
+
+impl Default for QueuesConfig {
+    fn default() -> Self {
+        QueuesConfig {
+            fallbacks: String::new(),
+            max_wait_secs: 900,
+            estimate_window_mins: 60,
+            wrap_up_secs: 30,
+            db_timeout_ms: 800,
+        }
+    }
+}
+
+/// `[cases]`: case work by operators (see [`crate::casework`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CasesConfig {
+    /// The dispositions operators choose from when they close a case, comma-separated names
+    /// of lowercase letters, digits and `-` (a string, so one environment variable sets it).
+    pub dispositions: String,
+}
+
+impl Default for CasesConfig {
+    fn default() -> Self {
+        CasesConfig {
+            dispositions: "surrender-arranged, information-given, relative-informed, referred, \
+                           prank, hostile, dropped, wrong-number"
+                .into(),
+        }
+    }
+}
+
+impl CasesConfig {
+    /// The dispositions, in the configured order (validated at start; empty if invalid).
+    pub fn dispositions(&self) -> Vec<crate::casework::Disposition> {
+        crate::casework::Disposition::parse_list(&self.dispositions).unwrap_or_default()
+    }
+}
+
+/// `[blocklist]`: what happens to a call from a blocked caller.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlocklistConfig {
+    /// `message`: a polite goodbye and hang-up; `flag`: normal handling, the case flagged.
+    pub answer: BlockAnswer,
+}
+
+/// What a blocked caller gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockAnswer {
+    /// The default language's goodbye, then the call ends.
+    #[default]
+    Message,
+    /// The call is handled like any other; its case records that the caller is blocked.
+    Flag,
 }
 
 /// The shape of log lines.
@@ -300,7 +385,11 @@ impl Config {
                 );
             }
         }
-        let ranges: [(&str, u64, u64, u64); 5] = [
+        let ranges: [(&str, u64, u64, u64); 9] = [
+            ("queues.max_wait_secs", self.queues.max_wait_secs, 1, 86_400),
+            ("queues.estimate_window_mins", self.queues.estimate_window_mins, 1, 10_080),
+            ("queues.wrap_up_secs", self.queues.wrap_up_secs, 0, 3600),
+            ("queues.db_timeout_ms", self.queues.db_timeout_ms, 10, 5000),
             ("webhooks.deadline_ms", self.webhooks.deadline_ms, 100, 12_000),
             ("webhooks.max_body_bytes", self.webhooks.max_body_bytes as u64, 1024, 1 << 20),
             ("database.busy_timeout_ms", self.database.busy_timeout_ms, 0, 60_000),
@@ -318,6 +407,19 @@ impl Config {
                  slow database is journaled before the webhook runs out of time",
                 self.database.write_deadline_ms, self.webhooks.deadline_ms
             ));
+        }
+        if let Err(problem) = crate::queue::Fallbacks::parse(&self.queues.fallbacks) {
+            problems.push(format!("queues.fallbacks = {:?}: {problem}", self.queues.fallbacks));
+        }
+        if self.queues.db_timeout_ms >= self.webhooks.deadline_ms {
+            problems.push(format!(
+                "queues.db_timeout_ms ({}) must be below webhooks.deadline_ms ({}), so a slow \
+                 database degrades the queue before the webhook runs out of time",
+                self.queues.db_timeout_ms, self.webhooks.deadline_ms
+            ));
+        }
+        if let Err(problem) = crate::casework::Disposition::parse_list(&self.cases.dispositions) {
+            problems.push(format!("cases.dispositions = {:?}: {problem}", self.cases.dispositions));
         }
         if self.database.path.as_os_str().is_empty() || self.database.path.is_dir() {
             problems.push(format!(
@@ -351,7 +453,8 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 5] = ["server", "webhooks", "database", "scripts", "log"];
+    const SECTIONS: [&str; 8] =
+        ["server", "webhooks", "database", "scripts", "log", "queues", "cases", "blocklist"];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
         problems.push(format!(
@@ -365,6 +468,9 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         database: section(&table, "database", source, problems),
         scripts: section(&table, "scripts", source, problems),
         log: section(&table, "log", source, problems),
+        queues: section(&table, "queues", source, problems),
+        cases: section(&table, "cases", source, problems),
+        blocklist: section(&table, "blocklist", source, problems),
     };
     (problems.len() == before).then_some(config)
 }
@@ -518,6 +624,16 @@ mod tests {
             ("HOTLINE_LOG_LEVEL", " ", "log filter"),
             ("HOTLINE_LOG_FORMAT", "xml", "log"),
             ("HOTLINE_DATABASE_WRITE_DEADLINE_MS", "9000", "below webhooks.deadline_ms"),
+            ("HOTLINE_QUEUES_FALLBACKS", "ko=ko", "to itself"),
+            ("HOTLINE_QUEUES_FALLBACKS", "ko", "language=target"),
+            ("HOTLINE_QUEUES_FALLBACKS", "KO=<script>", "language code"),
+            ("HOTLINE_QUEUES_FALLBACKS", "ko=ru, ko=uk", "twice"),
+            ("HOTLINE_QUEUES_MAX_WAIT_SECS", "0", "out of range"),
+            ("HOTLINE_QUEUES_DB_TIMEOUT_MS", "5000", "below webhooks.deadline_ms"),
+            ("HOTLINE_CASES_DISPOSITIONS", "prank, Hostile", "not a disposition name"),
+            ("HOTLINE_CASES_DISPOSITIONS", "prank,,hostile", "not a disposition name"),
+            ("HOTLINE_CASES_DISPOSITIONS", "prank, prank", "twice"),
+            ("HOTLINE_BLOCKLIST_ANSWER", "silence", "blocklist"),
         ];
         for (var, value, expected) in cases {
             let text = problems(Config::load(None, vars(&[(var, value)])));

@@ -218,24 +218,29 @@ pub fn menu_input(
 }
 
 /// What the caller hears, over and over, while waiting in the queue of a handoff node, with
-/// `{position}` filled in. `None` if the node is not a handoff (a stale URL).
+/// `{position}` and `{minutes}` (the recent mean wait) filled in. `None` if the node is not a
+/// handoff (a stale URL).
 pub fn wait(
     script: &Script,
     node_id: &NodeId,
     position: Option<u32>,
+    minutes: Option<u32>,
 ) -> Option<(Vec<Spoken>, u32)> {
     let node = script.node(node_id)?;
     let NodeKind::Handoff { wait, wait_pause, .. } = &node.kind else {
         return None;
     };
-    // Before the provider reports a position, "1" would be a guess; say "next" honestly instead
-    // of a number by leaving the announcement out.
-    let items = wait.items.iter().filter_map(|item| match (item, position) {
-        (PromptItem::Say(text), Some(position)) => {
-            Some(PromptItem::Say(text.replace("{position}", &position.to_string())))
-        }
-        (PromptItem::Say(text), None) if text.contains("{position}") => None,
-        (item, _) => Some(item.clone()),
+    // An unknown value would be a guess: a sentence that needs one is left out instead.
+    let fill = |text: &str, placeholder: &str, value: Option<u32>| match value {
+        Some(value) => Some(text.replace(placeholder, &value.to_string())),
+        None if text.contains(placeholder) => None,
+        None => Some(text.to_owned()),
+    };
+    let items = wait.items.iter().filter_map(|item| match item {
+        PromptItem::Say(text) => fill(text, "{position}", position)
+            .and_then(|text| fill(&text, "{minutes}", minutes))
+            .map(PromptItem::Say),
+        item => Some(item.clone()),
     });
     let speech = items.map(|item| Spoken { item, voice: script.voice.clone() }).collect();
     Some((speech, *wait_pause))
@@ -495,10 +500,12 @@ mod tests {
                     wait: Prompt {
                         items: vec![
                             PromptItem::Say("You are number {position}.".into()),
+                            PromptItem::Say("About {minutes} minutes.".into()),
                             PromptItem::Say("Please hold.".into()),
                         ],
                     },
                     wait_pause: 20,
+                    too_long: say("Still busy."),
                     otherwise: id("voicemail"),
                 },
             ),
@@ -653,13 +660,16 @@ mod tests {
     #[test]
     fn the_wait_announcement_tells_the_place_in_line_only_when_known() {
         let ru = script("ru");
-        let (speech, pause) = wait(&ru, &id("operator"), Some(4)).unwrap();
+        let (speech, pause) = wait(&ru, &id("operator"), Some(4), Some(3)).unwrap();
         let texts: Vec<&PromptItem> = speech.iter().map(|s| &s.item).collect();
         assert_eq!(texts[0], &PromptItem::Say("You are number 4.".into()));
+        assert_eq!(texts[1], &PromptItem::Say("About 3 minutes.".into()));
         assert_eq!(pause, 20);
-        let (unknown, _) = wait(&ru, &id("operator"), None).unwrap();
+        let (unknown, _) = wait(&ru, &id("operator"), None, None).unwrap();
         assert_eq!(unknown.len(), 1);
-        assert!(wait(&ru, &id("main"), Some(1)).is_none());
+        let (no_history, _) = wait(&ru, &id("operator"), Some(2), None).unwrap();
+        assert_eq!(no_history.len(), 2, "no estimate is invented");
+        assert!(wait(&ru, &id("main"), Some(1), None).is_none());
     }
 
     #[test]

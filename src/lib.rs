@@ -19,15 +19,30 @@
 //!   language, in the XML dialect described in `docs/scripts.md`.
 //! - [`cases`] defines what is remembered about a call; [`storage`] owns every line of SQL
 //!   (SQLite by default) and the journal that keeps records while the database is down.
+//! - [`casework`] is what people add to a case after the call (notes, disposition, closing),
+//!   the masked case detail, search and CSV export, and the blocklist `/voice/incoming` checks.
 //! - [`secrets`] holds the provider's auth token and the key that hashes callers' numbers.
+//!
+//! The people who answer: [`people`] are the operators who take callers over and the
+//! supervisors who manage them (roles, languages, hashed PINs, passwords and API tokens);
+//! [`api`] is their JSON surface, where every request carries a bearer token and every change
+//! is written to an audit log.
+//! [`queue`] is how a caller reaches one of them: presence, routing by language with
+//! fallbacks, one provider queue per caller chosen by the server, the wait announcements, and
+//! the operator line (`webhooks/operator.rs`) where operators dial in with a PIN and hear a
+//! whisper of the case before they are connected.
 //!
 //! Around it: [`cli`] (the `hotline` command), [`simulator`] (`hotline call`, a caller in a
 //! terminal that speaks the provider's protocol), and [`telemetry`] (structured logs).
 
+pub mod api;
 pub mod cases;
+pub mod casework;
 pub mod cli;
 pub mod config;
 pub mod ivr;
+pub mod people;
+pub mod queue;
 pub mod scripts;
 pub mod secrets;
 pub mod server;

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::scripts::{self, Report};
 use crate::secrets::{CallerHasher, Secrets};
@@ -89,8 +90,14 @@ impl Application {
                  reach this server can fake calls. Never run a real line like this."
             );
         }
+        let scripts = Arc::new(loaded.set);
+        let api = Arc::new(ApiState {
+            storage: storage.clone(),
+            config: Arc::new(config.clone()),
+            scripts: Arc::clone(&scripts),
+        });
         let webhooks = Arc::new(Webhooks {
-            scripts: Arc::new(loaded.set),
+            scripts,
             recorder: recorder.clone(),
             storage,
             hasher: CallerHasher::new(secrets.caller_hash_key),
@@ -99,8 +106,11 @@ impl Application {
             public_url: public_url.clone(),
             max_body_bytes: config.webhooks.max_body_bytes,
             deadline: config.webhook_deadline(),
+            queues: crate::queue::Queues::new(&config.queues),
+            blocked_answer: config.blocklist.answer,
         });
         let router = webhooks::router(webhooks)
+            .nest("/api", api::router(api))
             // Recorded prompts, played by the provider with <Play>. ServeDir refuses paths
             // that climb out of the folder.
             .nest_service("/audio", ServeDir::new(config.scripts.dir.join("audio")))

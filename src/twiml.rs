@@ -51,6 +51,33 @@ pub struct Gather {
     pub prompts: Vec<Speech>,
 }
 
+/// `<Gather>` of a number typed on the keypad and ended by `#` (an operator ID, a PIN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeypadEntry {
+    /// Where the keys are posted.
+    pub action: String,
+    /// Longest number accepted; reaching it ends the input as `#` would.
+    pub max_digits: u32,
+    /// Seconds of silence that end the input.
+    pub timeout: u32,
+    /// What is said while waiting.
+    pub prompts: Vec<Speech>,
+}
+
+/// `<Dial><Queue>`: connects this call (an operator's) to the caller waiting in a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialQueue {
+    /// Requested when the dial ends, with `DialCallStatus` and `DialCallDuration`.
+    pub action: String,
+    /// Seconds to wait for a caller in an empty queue.
+    pub timeout: u32,
+    /// The queue's name.
+    pub queue: String,
+    /// A document played to the waiting caller before the bridge (Play, Say, Pause,
+    /// Redirect only).
+    pub url: String,
+}
+
 /// `<Enqueue>`: puts the caller in a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enqueue {
@@ -89,6 +116,10 @@ pub enum Verb {
     Enqueue(Enqueue),
     /// Record a message.
     Record(Record),
+    /// Collect a number ended by `#`.
+    KeypadEntry(KeypadEntry),
+    /// Connect to the caller waiting in a queue.
+    DialQueue(DialQueue),
     /// End the call.
     Hangup,
 }
@@ -243,6 +274,32 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) {
             start.push_attribute(("finishOnKey", "#"));
             start.push_attribute(("playBeep", "true"));
             empty(w, start);
+        }
+        Verb::KeypadEntry(k) => {
+            let mut start = BytesStart::new("Gather");
+            start.push_attribute(("action", k.action.as_str()));
+            start.push_attribute(("method", "POST"));
+            start.push_attribute(("input", "dtmf"));
+            start.push_attribute(("numDigits", k.max_digits.to_string().as_str()));
+            start.push_attribute(("timeout", k.timeout.to_string().as_str()));
+            start.push_attribute(("finishOnKey", "#"));
+            let _ = w.write_event(Event::Start(start));
+            for prompt in &k.prompts {
+                write_speech(w, prompt);
+            }
+            let _ = w.write_event(Event::End(BytesEnd::new("Gather")));
+        }
+        Verb::DialQueue(d) => {
+            let mut start = BytesStart::new("Dial");
+            start.push_attribute(("action", d.action.as_str()));
+            start.push_attribute(("method", "POST"));
+            start.push_attribute(("timeout", d.timeout.to_string().as_str()));
+            let _ = w.write_event(Event::Start(start));
+            let mut queue = BytesStart::new("Queue");
+            queue.push_attribute(("url", d.url.as_str()));
+            queue.push_attribute(("method", "POST"));
+            element(w, queue, &d.queue);
+            let _ = w.write_event(Event::End(BytesEnd::new("Dial")));
         }
         Verb::Hangup => empty(w, BytesStart::new("Hangup")),
     }

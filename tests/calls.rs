@@ -5,8 +5,20 @@ mod common;
 use std::collections::{BTreeMap, VecDeque};
 
 use common::spawn_app;
-use hotline::cases::{Event, Outcome};
+use hotline::cases::{Case, Event, Outcome};
 use hotline::scripts::{self, NodeId, NodeKind, Target};
+
+/// What `pick` finds in the events of a case, in order.
+fn picked<T>(case: &Case, pick: impl Fn(&Event) -> Option<T>) -> Vec<T> {
+    case.events.iter().filter_map(|e| pick(&e.event)).collect()
+}
+
+/// Whether the call entered `node`.
+fn entered(case: &Case, node: &str) -> bool {
+    case.events
+        .iter()
+        .any(|e| matches!(&e.event, Event::Entered { node: n, .. } if n.as_str() == node))
+}
 
 /// For every node of a script, a list of keys (`_` for silence) that reaches it from the start.
 fn paths_to_every_node(script: &scripts::Script) -> BTreeMap<NodeId, Vec<String>> {
@@ -64,12 +76,7 @@ async fn every_node_of_every_shipped_language_is_reached_and_every_path_ends_wel
             let case = app.case(&transcript.call_sid).await;
             let label = format!("{} {node} via {presses:?}", script.language);
             assert_eq!(case.language.as_ref(), Some(&script.language), "{label}");
-            assert!(
-                case.events
-                    .iter()
-                    .any(|e| matches!(&e.event, Event::Entered { node: n, .. } if *n == node)),
-                "{label}: never entered"
-            );
+            assert!(entered(&case, node.as_str()), "{label}: never entered");
             assert!(case.ended_at.is_some(), "{label}: no status callback recorded");
             // Where the path stops decides how the call ends: every end is an operator, a
             // voicemail, a goodbye, or a caller who hung up at a menu.
@@ -123,20 +130,12 @@ async fn star_goes_back_or_repeats_without_using_an_attempt() {
     // Russian, surrender (1), then * goes back to the main menu, then 3: treatment.
     let t = app.call("1,1,*,3", None).await;
     let case = app.case(&t.call_sid).await;
-    let pressed: Vec<String> = case
-        .events
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::Pressed { digits, meaning, .. } => Some(format!("{digits}:{meaning}")),
-            _ => None,
-        })
-        .collect();
+    let pressed: Vec<String> = picked(&case, |event| match event {
+        Event::Pressed { digits, meaning, .. } => Some(format!("{digits}:{meaning}")),
+        _ => None,
+    });
     assert_eq!(pressed[2], "*:back", "{pressed:?}");
-    assert!(
-        case.events.iter().any(
-            |e| matches!(&e.event, Event::Entered { node, .. } if node.as_str() == "treatment")
-        )
-    );
+    assert!(entered(&case, "treatment"));
 
     // In the main menu (no way back) * repeats it, four times in a row, and the caller is
     // still in the menu: repeats are not failed attempts.
@@ -153,16 +152,12 @@ async fn wrong_keys_and_silence_use_up_attempts_then_take_the_default_route() {
     // Main menu allows 3 attempts; its default is the operator.
     let t = app.call("1,7,_,8", None).await;
     let case = app.case(&t.call_sid).await;
-    let kinds: Vec<&str> = case
-        .events
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::Pressed { meaning, .. } if meaning == "invalid" => Some("invalid"),
-            Event::NoInput { .. } => Some("silence"),
-            Event::AttemptsExhausted { .. } => Some("exhausted"),
-            _ => None,
-        })
-        .collect();
+    let kinds: Vec<&str> = picked(&case, |event| match event {
+        Event::Pressed { meaning, .. } if meaning == "invalid" => Some("invalid"),
+        Event::NoInput { .. } => Some("silence"),
+        Event::AttemptsExhausted { .. } => Some("exhausted"),
+        _ => None,
+    });
     assert_eq!(kinds, ["invalid", "silence", "invalid", "exhausted"]);
     assert_eq!(case.outcome, Outcome::AbandonedInQueue { queue: "ru".into() });
 
@@ -205,14 +200,10 @@ async fn a_caller_can_switch_language_after_an_automatic_choice() {
     // A caller from Korea gets Korean at once; 9 returns to the language menu; 1 is Russian.
     let t = app.call("9,1,0", Some("KR")).await;
     let case = app.case(&t.call_sid).await;
-    let chosen: Vec<String> = case
-        .events
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::LanguageChosen { language, how } => Some(format!("{language}:{how:?}")),
-            _ => None,
-        })
-        .collect();
+    let chosen: Vec<String> = picked(&case, |event| match event {
+        Event::LanguageChosen { language, how } => Some(format!("{language}:{how:?}")),
+        _ => None,
+    });
     assert_eq!(chosen, ["ko:Country", "ru:Key"]);
     assert_eq!(case.language.unwrap().as_str(), "ru");
     app.stop().await;

@@ -213,10 +213,14 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
             assert!(!contains(&bytes, needle.as_bytes()), "{} contains {needle}", entry.display());
         }
     }
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(dir.path().join("data/auth_token")).unwrap().permissions(),
-    );
-    assert_eq!(mode & 0o777, 0o600);
+    // Only the server's user can read what it keeps.
+    for file in
+        ["data/auth_token", "data/caller_hash_key", "data/hotline.db", "data/hotline.db.journal"]
+    {
+        let meta = std::fs::metadata(dir.path().join(file)).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -245,7 +245,10 @@ async fn handoff_enqueues_with_a_wait_document_that_tells_the_place_in_line() {
         .post("/voice/menu?lang=ru&node=main&attempt=1&step=2", &with(&base, &[("Digits", "0")]))
         .await;
     assert_valid_twiml(&reply.body, Context::Call);
-    insta::assert_snapshot!("handoff_ru", reply.body);
+    // The caller's own queue, named by the server: case number and entry id.
+    let queue = text(&reply.body, "Enqueue").unwrap();
+    assert!(queue.starts_with("c-") && queue.len() <= 64, "{queue}");
+    insta::assert_snapshot!("handoff_ru", reply.body.replace(&queue, "c-CASE-ENTRY"));
     let wait_url = attribute(&reply.body, "Enqueue", "waitUrl").unwrap();
 
     let waiting = with(
@@ -260,9 +263,12 @@ async fn handoff_enqueues_with_a_wait_document_that_tells_the_place_in_line() {
     let wait = app.post(&wait_url, &waiting).await;
     assert_valid_twiml(&wait.body, Context::Wait);
     insta::assert_snapshot!("wait_ru", wait.body);
-    assert!(said(&wait.body).iter().any(|s| s.contains('3')), "{}", wait.body);
-    // Before a position is known, no number is invented.
-    let wait = app.post(&wait_url, &with(&base, &[])).await;
+    // The server's own position (the only caller waiting), not the provider's QueuePosition.
+    assert!(said(&wait.body).iter().any(|s| s.contains('1')), "{}", wait.body);
+    // For a caller the server does not know, before the provider reports a position, no
+    // number is invented.
+    let stranger = new_call_sid();
+    let wait = app.post(&wait_url, &with(&call_params(&stranger), &[])).await;
     assert_valid_twiml(&wait.body, Context::Wait);
     assert!(
         !wait.body.contains("{position}")

@@ -239,6 +239,10 @@ pub enum NodeKind {
         wait: Prompt,
         /// Seconds of silence (or hold audio) between two wait announcements.
         wait_pause: u32,
+        /// Said once when the caller has waited the longest allowed (`[queues]
+        /// max_wait_secs`), just before they are taken to `otherwise`; empty when the script
+        /// has no `<too-long>`.
+        too_long: Prompt,
         /// Where the caller goes if they leave the queue without reaching an operator.
         otherwise: NodeId,
     },

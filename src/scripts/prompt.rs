@@ -19,6 +19,9 @@ const MAX_SAY_CHARS: usize = 3000;
 /// The one placeholder the call engine fills in.
 const POSITION: &str = "{position}";
 
+/// The recent mean wait in whole minutes, in a `<wait>`.
+const MINUTES: &str = "{minutes}";
+
 /// Where the recordings of one language are, for resolving `<play file>`.
 pub(super) struct Audio<'p> {
     /// The `audio` folder next to the scripts (`ivr-scripts/audio`).
@@ -28,13 +31,14 @@ pub(super) struct Audio<'p> {
     pub language: Option<LanguageTag>,
 }
 
-/// Whether `{position}` may appear in a `<say>`: only while the caller waits in a queue.
+/// Whether `{position}` and `{minutes}` may appear in a `<say>`: only while the caller waits
+/// in a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Placeholders {
     /// Outside a handoff's `<wait>`.
     Forbidden,
     /// Inside a handoff's `<wait>`.
-    Position,
+    Wait,
 }
 
 /// Collects the items of one prompt, element by element.
@@ -270,7 +274,7 @@ fn check_text(
     }
     for found in placeholders_in(text) {
         let message = match (found, placeholders) {
-            (POSITION, Some(Placeholders::Position)) => continue,
+            (POSITION | MINUTES, Some(Placeholders::Wait)) => continue,
             (_, None) => format!(
                 "{ctx}: a recording cannot say {found}: put the part that changes in a <say>"
             ),
@@ -278,15 +282,19 @@ fn check_text(
                 "{ctx}: {POSITION} can only be used in a handoff's <wait>, where it is the \
                  caller's place in line"
             ),
-            _ if xml::did_you_mean(found, [POSITION]).is_some() => {
-                format!(
-                    "{ctx}: {found} is not a placeholder the hotline knows; did you mean {POSITION}?"
-                )
-            }
-            _ => format!(
-                "{ctx}: {found} is not a placeholder the hotline knows; the only one is \
-                 {POSITION}, in a handoff's <wait>"
+            (MINUTES, Some(Placeholders::Forbidden)) => format!(
+                "{ctx}: {MINUTES} can only be used in a handoff's <wait>, where it is the \
+                 recent mean wait"
             ),
+            _ => match xml::did_you_mean(found, [POSITION, MINUTES]) {
+                Some(known) => format!(
+                    "{ctx}: {found} is not a placeholder the hotline knows; did you mean {known}?"
+                ),
+                None => format!(
+                    "{ctx}: {found} is not a placeholder the hotline knows; the only ones are \
+                     {POSITION} and {MINUTES}, in a handoff's <wait>"
+                ),
+            },
         };
         collector.error(at, message);
         ok = false;

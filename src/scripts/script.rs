@@ -371,8 +371,19 @@ impl ScriptParser<'_, '_, '_> {
         let otherwise = self.reference(element, "otherwise", ctx, true);
         let mut prompt = Builder::default();
         let mut wait: Option<(Option<(Prompt, u32)>, usize)> = None;
-        let allowed = [&prompt::ELEMENTS[..], &["wait"][..]].concat();
+        let mut too_long: Option<(Prompt, usize)> = None;
+        let allowed = [&prompt::ELEMENTS[..], &["wait", "too-long"][..]].concat();
         for child in xml::children(self.collector, element, &allowed, ctx) {
+            if xml::name(child) == "too-long" {
+                let ctx = format!("{ctx}: <too-long>");
+                xml::check_attributes(self.collector, child, &[], &ctx);
+                let said =
+                    prompt::read(self.collector, child, &ctx, &self.audio, Placeholders::Forbidden);
+                if self.once(&too_long, child, &ctx, "a handoff") {
+                    too_long = Some((said, xml::start(child)));
+                }
+                continue;
+            }
             if xml::name(child) != "wait" {
                 prompt.add(self.collector, child, ctx, &self.audio, Placeholders::Forbidden);
                 continue;
@@ -393,7 +404,10 @@ impl ScriptParser<'_, '_, '_> {
             );
         }
         let (wait, wait_pause) = wait?.0?;
-        Some((NodeKind::Handoff { queue: queue?, wait, wait_pause, otherwise: otherwise? }, prompt))
+        let too_long = too_long.map(|(said, _)| said).unwrap_or_default();
+        let kind =
+            NodeKind::Handoff { queue: queue?, wait, wait_pause, too_long, otherwise: otherwise? };
+        Some((kind, prompt))
     }
 
     /// A handoff's `queue`: the language code unless given.
@@ -422,7 +436,7 @@ impl ScriptParser<'_, '_, '_> {
         let ctx = format!("{handoff_ctx}: <wait>");
         xml::check_attributes(self.collector, element, &["pause"], &ctx);
         let pause = xml::number(self.collector, element, "pause", 1..=120, Some(20), &ctx);
-        let said = prompt::read(self.collector, element, &ctx, &self.audio, Placeholders::Position);
+        let said = prompt::read(self.collector, element, &ctx, &self.audio, Placeholders::Wait);
         Some((said, pause?))
     }
 

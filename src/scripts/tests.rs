@@ -176,6 +176,17 @@ fn handoff_without_wait() {
 }
 
 #[test]
+fn handoff_with_two_too_long_or_a_placeholder_in_it() {
+    let wait = "<wait><say>You are number {position} in line.</say></wait>";
+    let once = "<too-long><say>Still busy.</say></too-long>";
+    let text = script_with(wait, &format!("{wait}{once}{once}"));
+    assert_script_error(&text, 18, &["<too-long>", "a second <too-long>"]);
+    let text =
+        script_with(wait, &format!("{wait}<too-long><say>Number {{position}}.</say></too-long>"));
+    assert!(!problems(&text).is_empty(), "a placeholder outside <wait> is refused");
+}
+
+#[test]
 fn number_that_is_not_a_number() {
     let text = script_with(r#"<menu id="main""#, r#"<menu id="main" timeout="soon""#);
     assert_script_error(&text, 7, &["menu \"main\"", "timeout=\"soon\"", "not a whole number"]);
@@ -357,7 +368,11 @@ fn placeholders() {
     let text = script_with("You will be safe.", "You are number {position}.");
     assert_script_error(&text, 14, &["{position} can only be used in a handoff's <wait>"]);
     let text = script_with("{position}", "{place}");
-    assert_script_error(&text, 18, &["{place} is not a placeholder", "the only one is {position}"]);
+    assert_script_error(
+        &text,
+        18,
+        &["{place} is not a placeholder", "the only ones are {position} and {minutes}"],
+    );
     let text = script_with("{position}", "{posiiton}");
     assert_script_error(
         &text,
@@ -600,7 +615,8 @@ fn a_full_folder_loads_into_the_model() {
     assert_eq!(options[1].label, "key # → language choice");
     assert_eq!(invalid.summary(), "Такої клавіші немає.");
     assert_eq!(no_input.as_ref().map(Prompt::summary).as_deref(), Some("Ми не почули."));
-    let NodeKind::Handoff { queue, wait, wait_pause, otherwise } = &uk.nodes[&id("operator")].kind
+    let NodeKind::Handoff { queue, wait, wait_pause, otherwise, .. } =
+        &uk.nodes[&id("operator")].kind
     else {
         panic!("operator is not a handoff");
     };

@@ -22,10 +22,15 @@ struct Migration {
 
 /// Every migration, in order: entry *i* brings the schema to version *i + 1*. Only ever
 /// append here.
-const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_cases.sql",
-    sql: include_str!("../../db/migrations/0001_cases.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration { name: "0001_cases.sql", sql: include_str!("../../db/migrations/0001_cases.sql") },
+    Migration { name: "0002_people.sql", sql: include_str!("../../db/migrations/0002_people.sql") },
+    Migration { name: "0003_queue.sql", sql: include_str!("../../db/migrations/0003_queue.sql") },
+    Migration {
+        name: "0004_casework.sql",
+        sql: include_str!("../../db/migrations/0004_casework.sql"),
+    },
+];
 
 /// The schema version this build brings databases to.
 pub(super) fn latest_version() -> u32 {

@@ -14,9 +14,12 @@
 //!
 //! [`Record`]: crate::cases::Record
 
+mod casework;
 mod derived;
 mod journal;
 mod migrations;
+mod people;
+mod queue;
 mod sqlite;
 
 use std::fmt;
@@ -30,6 +33,8 @@ use crate::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
 pub use journal::{Durability, Recorder};
+pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
+pub use queue::{NewEntry, QueueEntry, WaitingCaller};
 pub use sqlite::Storage;
 
 /// How the database is opened.
@@ -143,6 +148,10 @@ pub enum StorageError {
     /// Another connection held the database's lock for longer than the busy timeout.
     #[error("the database is busy (locked by another connection): {0}")]
     Busy(#[source] rusqlite::Error),
+    /// The write conflicts with what is stored, like a name already taken; the message says
+    /// what, for the person who asked.
+    #[error("{0}")]
+    Conflict(String),
     /// Any other SQLite error.
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),

@@ -4,6 +4,7 @@
 //! readers never wait for writers, so the fallback webhook's [`Storage::language_of`] answers
 //! at once even while a write waits out another process's lock.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -86,8 +87,9 @@ impl Storage {
         .await
     }
 
-    /// Runs `work` with the writer connection on the blocking pool.
-    async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
+    /// Runs `work` with the writer connection on the blocking pool. The other storage modules
+    /// (people, queues, case work) write through it too, so there is one writer.
+    pub(super) async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
@@ -97,7 +99,7 @@ impl Storage {
     }
 
     /// Runs `work` with the reader connection on the blocking pool.
-    async fn read<T, F>(&self, work: F) -> Result<T, StorageError>
+    pub(super) async fn read<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
@@ -128,7 +130,18 @@ fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 
 fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, StorageError> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| open_error(path, e))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| open_error(path, e))?;
+    }
+    // Cases are the most sensitive thing on the disk after the secrets: a new database is
+    // readable by its owner only. SQLite gives its -wal and -shm files the database's mode.
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(open_error(path, e)),
     }
     let mut writer = connect(path, options)?;
     migrate(&mut writer, path)?;
@@ -290,12 +303,15 @@ fn event_columns(event: &Event) -> (Option<&str>, Option<&str>) {
         Event::Pressed { node, digits, .. } => (node.as_ref().map(NodeId::as_str), Some(digits)),
         Event::NoInput { node, .. } => (node.as_ref().map(NodeId::as_str), None),
         Event::LanguageChosen { .. }
+        | Event::Routed { .. }
+        | Event::Answered { .. }
         | Event::LanguageMenu { .. }
         | Event::Tagged { .. }
         | Event::LeftQueue { .. }
         | Event::Voicemail { .. }
         | Event::Fallback { .. }
-        | Event::Rejected { .. } => (None, None),
+        | Event::Rejected { .. }
+        | Event::Blocked { .. } => (None, None),
     }
 }
 
@@ -528,17 +544,17 @@ fn load_tags(conn: &Connection, case_id: i64) -> Result<Vec<Tag>, StorageError> 
 // Stored forms
 
 /// A time as stored: RFC 3339 UTC with nanoseconds, fixed width so text order is time order.
-fn db_time(at: DateTime<Utc>) -> String {
+pub(super) fn db_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-fn decode_time(text: &str) -> Result<DateTime<Utc>, StorageError> {
+pub(super) fn decode_time(text: &str) -> Result<DateTime<Utc>, StorageError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StorageError::Data(format!("stored time {text:?}: {e}")))
 }
 
-fn decode_language(text: &str) -> Result<LanguageTag, StorageError> {
+pub(super) fn decode_language(text: &str) -> Result<LanguageTag, StorageError> {
     LanguageTag::parse(text).ok_or_else(|| StorageError::Data(format!("stored language {text:?}")))
 }
 

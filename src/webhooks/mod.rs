@@ -2,7 +2,9 @@
 //!
 //! Three URLs are configured at the provider: `/voice/incoming` (the voice URL),
 //! `/voice/status` (the status callback) and `/voice/fallback` (the fallback URL). Every other
-//! `/voice/…` URL is one we put in our own TwiML ([`answer`]).
+//! `/voice/…` URL is one we put in our own TwiML ([`answer`]). The operator line is a second
+//! number whose voice URL is `/voice/operator` and status callback `/voice/operator/status`
+//! (`operator.rs`).
 //!
 //! The rule of this module: **a call never drops because of us**. Every request that carries a
 //! valid signature gets `200` and a valid TwiML document, whatever is wrong with it or behind
@@ -11,6 +13,7 @@
 //! leaves no trace but a security log line.
 
 mod answer;
+mod operator;
 mod request;
 mod voice;
 
@@ -49,6 +52,10 @@ pub struct Webhooks {
     pub max_body_bytes: usize,
     /// Time after which a webhook answers from memory.
     pub deadline: Duration,
+    /// Routing, waits and wrap-up of the operators' queues.
+    pub queues: crate::queue::Queues,
+    /// What a caller on the blocklist gets at `/voice/incoming`.
+    pub blocked_answer: crate::config::BlockAnswer,
 }
 
 /// The routes of the provider's surface.
@@ -56,6 +63,7 @@ pub fn router(webhooks: Arc<Webhooks>) -> Router {
     let emergency = emergency_document(&webhooks.scripts);
     Router::new()
         .route("/voice/{route}", post(voice::handle))
+        .route("/voice/operator/{action}", post(operator::handle))
         .with_state(webhooks)
         // A panic in a handler is a bug, but the caller must not pay for it: they get the
         // emergency document (apology, operator queue) instead of an error.

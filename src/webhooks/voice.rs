@@ -13,6 +13,8 @@ use tracing::Instrument;
 use super::request::{Digits, ProviderRequest};
 use super::{Webhooks, answer, twiml_response};
 use crate::cases::{CallSid, CallStatus, Event, Record};
+use crate::casework;
+use crate::config::BlockAnswer;
 use crate::ivr::{self, Input, Turn};
 use crate::scripts::{LanguageTag, NodeId, Script};
 use crate::storage::Durability;
@@ -27,9 +29,11 @@ pub const EMERGENCY_STEP: u32 = 2_000_000_000;
 const FALLBACK_STEP_OFFSET: u32 = 1_000_000_000;
 
 /// What a route decided: the document, and what to record.
-struct Reply {
-    document: String,
-    records: Vec<Record>,
+pub(super) struct Reply {
+    /// The TwiML answer.
+    pub(super) document: String,
+    /// What to record, after answering if the deadline requires.
+    pub(super) records: Vec<Record>,
 }
 
 /// `POST /voice/{route}`.
@@ -62,7 +66,10 @@ pub async fn handle(
     let sid = call.call_sid.as_ref().map_or("-", |sid| sid.as_str()).to_owned();
     let span = tracing::info_span!("webhook", route = %route, call_sid = %sid);
     async move {
-        let reply = decide(w, &route, &req);
+        let mut reply = decide(w, &route, &req).await;
+        if route == "incoming" {
+            reply = screen_blocked(w, &req, reply).await;
+        }
         let remaining = w.deadline.saturating_sub(started.elapsed());
         // Records are written by their own task: if the deadline passes, the caller gets their
         // answer and the write still completes (or is journaled) behind it.
@@ -92,7 +99,7 @@ pub async fn handle(
 }
 
 /// Decides the answer to a request and what to record. Pure apart from reading the clock.
-fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
+async fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
     let call = req.call();
     let position = req.position();
     let step = position.step.unwrap_or(EMERGENCY_STEP);
@@ -112,7 +119,11 @@ fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
             return reply;
         }
         "status" => return status(req),
-        "wait" => return wait(w, req, script),
+        "wait" => return wait(w, req, script).await,
+        "operator" => return super::operator::answer(w, "", req).await,
+        operator if operator.starts_with("operator/") => {
+            return super::operator::answer(w, &operator["operator/".len()..], req).await;
+        }
         "fallback" => return fallback(w, req),
         "language" => {
             let attempt = position.attempt.unwrap_or(1);
@@ -131,7 +142,7 @@ fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
                     })
                 }
                 "continue" => ivr::enter(script, node),
-                "queue" => queue_left(script, node, req),
+                "queue" => queue_left(w, script, node, req).await,
                 _ => recorded(script, node, req),
             }
         }
@@ -139,8 +150,60 @@ fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
             return safe(w, script, "unknown webhook route").for_call(&call.call_sid, step);
         }
     };
+    let turn = handoff(w, turn, call.call_sid.as_ref(), step).await;
     let next = if step == EMERGENCY_STEP { EMERGENCY_STEP } else { step + 1 };
     reply(turn, &call.call_sid, step, next)
+}
+
+/// A turn that hands the caller off is routed and queued by the server ([`crate::queue`]).
+async fn handoff(w: &Webhooks, turn: Turn, call_sid: Option<&CallSid>, step: u32) -> Turn {
+    let ivr::Then::Enqueue { language, .. } = &turn.then else { return turn };
+    let Some(script) = w.scripts.script(language) else { return turn };
+    crate::queue::place(&w.storage, &w.queues, script, call_sid, step, turn).await
+}
+
+/// `/voice/incoming` for a caller on the blocklist. With `answer = "message"`: the default
+/// language's goodbye (see [`casework::blocked_goodbye`]) and a hang-up; with `"flag"`: the
+/// `normal` answer. Either way the case records [`Event::Blocked`]. A blocklist that cannot
+/// be read in time counts as no block: a caller is never dropped for our failure.
+async fn screen_blocked(w: &Webhooks, req: &ProviderRequest, normal: Reply) -> Reply {
+    let call = req.call();
+    let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
+    if !casework::caller_is_blocked(&w.storage, caller.as_ref()).await {
+        return normal;
+    }
+    let script = w.scripts.default_script();
+    let goodbye = casework::blocked_goodbye(script);
+    if w.blocked_answer == BlockAnswer::Message
+        && let Some(goodbye) = goodbye
+    {
+        tracing::info!("blocked caller: told goodbye");
+        let mut turn = ivr::enter(script, goodbye);
+        turn.events.insert(0, Event::Blocked { refused: true });
+        let mut refused = reply(turn, &call.call_sid, 0, 1);
+        let started =
+            normal.records.into_iter().filter(|r| matches!(r, Record::CallStarted { .. }));
+        refused.records.splice(0..0, started);
+        return refused;
+    }
+    tracing::info!(goodbye = goodbye.is_some(), "blocked caller: flagged, handled normally");
+    let mut flagged = normal;
+    let flag = Event::Blocked { refused: false };
+    let step = flagged.records.iter_mut().find_map(|record| match record {
+        Record::Step { step: 0, events, .. } => Some(events),
+        _ => None,
+    });
+    match (step, call.call_sid) {
+        (Some(events), _) => events.insert(0, flag),
+        (None, Some(call_sid)) => flagged.records.push(Record::Step {
+            call_sid,
+            step: 0,
+            at: Utc::now(),
+            events: vec![flag],
+        }),
+        (None, None) => {}
+    }
+    flagged
 }
 
 /// Renders a turn reached at `step` and records its events under that step; the document's
@@ -212,16 +275,29 @@ fn safe(w: &Webhooks, script: Option<&Script>, reason: &str) -> Reply {
     Reply { document: render_checked(&turn, EMERGENCY_STEP), records: Vec::new() }
 }
 
-/// The Enqueue action: the caller left the queue.
-fn queue_left(script: &Script, node: &NodeId, req: &ProviderRequest) -> Turn {
+/// The Enqueue action: the caller left the queue. Their queue entry is closed (or marked
+/// bridged), and an answered caller's case records who took them.
+async fn queue_left(w: &Webhooks, script: &Script, node: &NodeId, req: &ProviderRequest) -> Turn {
     let result = req
         .param("QueueResult")
         .filter(|r| {
             (1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
         })
         .unwrap_or("unknown");
-    let wait_secs = req.param("QueueTime").and_then(|t| t.parse().ok());
-    ivr::left_queue(script, node, result, wait_secs)
+    let wait_secs = req.param("QueueTime").and_then(|t| t.parse().ok()).filter(|t| *t <= 604_800);
+    let mut turn = ivr::left_queue(script, node, result, wait_secs);
+    if let Some(call_sid) = req.call().call_sid {
+        let now = Utc::now();
+        let closing = w.storage.queue_left(&call_sid, result.to_owned(), wait_secs, now);
+        if let Some(Some(entry)) = w.queues.bounded("queue left", closing).await
+            && entry.state == crate::queue::EntryState::Bridged
+            && let Some(operator_id) = entry.operator_id
+        {
+            let wait_secs = u32::try_from(entry.wait_secs(now)).ok();
+            turn.events.push(Event::Answered { operator_id, wait_secs });
+        }
+    }
+    turn
 }
 
 /// The Record action: a voicemail was recorded (or the caller said nothing).
@@ -260,15 +336,52 @@ fn status(req: &ProviderRequest) -> Reply {
 
 /// The document played while waiting in a queue: the caller's place in line, then a pause,
 /// after which the provider asks again.
-fn wait(w: &Webhooks, req: &ProviderRequest, script: Option<&Script>) -> Reply {
+///
+/// The position is the server's own (see [`crate::queue::wait_plan`]); only a caller the
+/// server does not know (in a shared queue) hears the provider's `QueuePosition`.
+async fn wait(w: &Webhooks, req: &ProviderRequest, script: Option<&Script>) -> Reply {
     let script = script.unwrap_or_else(|| w.scripts.default_script());
-    let position = req.param("QueuePosition").and_then(|p| p.parse().ok()).filter(|p| *p >= 1);
+    let provider_position = req
+        .param("QueuePosition")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| (1..=100_000).contains(p));
+    let (position, minutes) =
+        match crate::queue::wait_plan(&w.storage, &w.queues, req.call().call_sid.as_ref()).await {
+            crate::queue::WaitPlan::Position { position, minutes } => (Some(position), minutes),
+            crate::queue::WaitPlan::Unknown => (provider_position, None),
+            crate::queue::WaitPlan::Connecting => {
+                // An operator is on the way: nothing to announce, and a short document so that
+                // nothing long is under way when the bridge comes.
+                let verbs = vec![WaitVerb::Speech(Speech::Pause { seconds: 5 })];
+                return Reply { document: WaitDocument { verbs }.render(), records: Vec::new() };
+            }
+            crate::queue::WaitPlan::TooLong => {
+                // Told (the handoff's <too-long>), then out of the queue: the Enqueue action
+                // (QueueResult=leave) takes the caller to the handoff's otherwise node.
+                let node = req.position().node.unwrap_or_else(|| script.operator.clone());
+                let told = match script.node(&node).map(|node| &node.kind) {
+                    Some(crate::scripts::NodeKind::Handoff { too_long, .. }) => {
+                        too_long.items.clone()
+                    }
+                    _ => Vec::new(),
+                };
+                let mut verbs: Vec<WaitVerb> = told
+                    .into_iter()
+                    .map(|item| {
+                        let spoken = ivr::Spoken { item, voice: script.voice.clone() };
+                        WaitVerb::Speech(answer::speech(&spoken))
+                    })
+                    .collect();
+                verbs.push(WaitVerb::Leave);
+                return Reply { document: WaitDocument { verbs }.render(), records: Vec::new() };
+            }
+        };
     let node = req.position().node;
     // A stale or missing node still gets the operator node's announcement: a waiting caller
     // must never hear silence or an error.
     let announcement = node
-        .and_then(|node| ivr::wait(script, &node, position))
-        .or_else(|| ivr::wait(script, &script.operator, position));
+        .and_then(|node| ivr::wait(script, &node, position, minutes))
+        .or_else(|| ivr::wait(script, &script.operator, position, minutes));
     let mut verbs = Vec::new();
     if let Some((speech, pause)) = announcement {
         verbs.extend(speech.iter().map(|s| WaitVerb::Speech(answer::speech(s))));

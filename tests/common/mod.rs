@@ -165,6 +165,8 @@ pub enum Context {
     Call,
     /// A queue's wait document.
     Wait,
+    /// A `<Dial><Queue url>` document, played to the dequeued caller before the bridge.
+    QueueUrl,
 }
 
 /// Checks a TwiML document against the provider's rules (see the protocol notes): root
@@ -181,6 +183,7 @@ pub fn assert_valid_twiml(xml: &str, context: Context) {
             "Reject", "Leave",
         ],
         Context::Wait => &["Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"],
+        Context::QueueUrl => &["Play", "Say", "Pause", "Redirect"],
     };
     for verb in root.children().filter(|n| n.is_element()) {
         let name = verb.tag_name().name();
@@ -195,6 +198,16 @@ pub fn assert_valid_twiml(xml: &str, context: Context) {
                 );
                 check_verb(inner, xml);
             }
+        } else if name == "Dial" {
+            let nouns: Vec<_> = verb.children().filter(|n| n.is_element()).collect();
+            assert_eq!(nouns.len(), 1, "<Dial> with one noun: {xml}");
+            let queue = nouns[0];
+            assert_eq!(queue.tag_name().name(), "Queue", "{xml}");
+            for attr in queue.attributes() {
+                assert!(["url", "method"].contains(&attr.name()), "<Queue {}>: {xml}", attr.name());
+            }
+            let name = queue.text().unwrap_or("");
+            assert!(!name.is_empty() && name.len() <= 64, "queue name {name:?}");
         } else {
             assert!(verb.children().all(|n| !n.is_element()), "<{name}> has child elements: {xml}");
         }
@@ -232,6 +245,7 @@ fn check_verb(verb: roxmltree::Node<'_, '_>, xml: &str) {
         ],
         "Enqueue" => &["action", "method", "waitUrl", "waitUrlMethod", "workflowSid"],
         "Redirect" => &["method"],
+        "Dial" => &["action", "method", "timeout"],
         "Hangup" | "Leave" => &[],
         _ => &[],
     };
@@ -311,3 +325,6 @@ pub fn said(xml: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Helpers for the JSON API: people with tokens, and requests.
+pub mod api;

@@ -1,0 +1,347 @@
+//! Case work over the API: a case's detail, notes, disposition and closing, reopening, the
+//! supervisors' search and CSV export, and the blocklist.
+//!
+//! Every read of a case and every change is written to the audit log before the answer goes
+//! out; if the audit line cannot be written, the request fails (500) rather than leave an
+//! unrecorded read. The caller's number never reaches this module (cases keep only its hash),
+//! and the hash itself is never put in an answer: supervisors block "the caller of case N".
+//!
+//! Request bodies are parsed here, not by axum's `Json`, so a malformed or unknown field gets
+//! the API's JSON error with a message, like every other client mistake.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::{Actor, ApiError, ApiState};
+use crate::cases::CaseNumber;
+use crate::casework::{
+    BlockKey, CaseDetail, CaseFilter, Change, Disposition, MAX_EXPORT, MAX_PAGE, MAX_REASON_CHARS,
+    NoteText, write_csv,
+};
+use crate::people::Role;
+use crate::storage::AuditEntry;
+
+/// This resource's routes.
+pub fn router() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/cases", get(search))
+        .route("/cases.csv", get(export))
+        .route("/cases/{number}", get(detail))
+        .route("/cases/{number}/notes", post(add_note))
+        .route("/cases/{number}/disposition", put(set_disposition))
+        .route("/cases/{number}/reopen", post(reopen))
+        .route("/blocklist", get(blocklist).post(block))
+        .route("/blocklist/{entry}", delete(unblock))
+}
+
+/// `GET /cases/{number}` (operators and supervisors): the case, the caller masked.
+async fn detail(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    Path(number): Path<String>,
+) -> Result<Json<CaseDetail>, ApiError> {
+    require_staff(&actor)?;
+    let number = case_number(&number)?;
+    let case = state.storage.case(number).await?.ok_or_else(|| no_case(number))?;
+    let work = state.storage.case_work(number).await?.ok_or_else(|| no_case(number))?;
+    audit(&state, &actor, "case.read", Some(number), String::new()).await?;
+    Ok(Json(CaseDetail::new(case, work)))
+}
+
+/// The body of `POST /cases/{number}/notes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    text: String,
+}
+
+/// `POST /cases/{number}/notes` (operators and supervisors): appends a note.
+async fn add_note(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_staff(&actor)?;
+    let number = case_number(&number)?;
+    let body: NoteBody = json_body(&body)?;
+    let text =
+        NoteText::parse(&body.text).map_err(|e| ApiError::BadRequest(format!("text: {e}")))?;
+    let chars = text.as_str().chars().count();
+    let note = state
+        .storage
+        .add_note(number, actor.id(), text, Utc::now())
+        .await?
+        .ok_or_else(|| no_case(number))?;
+    // The note's text stays out of the audit line: it is on the case for those allowed to read it.
+    let detail = format!("note={} chars={chars}", note.id);
+    audit(&state, &actor, "case.note", Some(number), detail).await?;
+    Ok((StatusCode::CREATED, Json(note)).into_response())
+}
+
+/// The body of `PUT /cases/{number}/disposition`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DispositionBody {
+    disposition: String,
+    #[serde(default)]
+    close: bool,
+}
+
+/// `PUT /cases/{number}/disposition` (operators and supervisors): sets the disposition, and
+/// with `close: true` closes the case. A closed case is 409 until reopened.
+async fn set_disposition(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_staff(&actor)?;
+    let number = case_number(&number)?;
+    let body: DispositionBody = json_body(&body)?;
+    let allowed = state.config.cases.dispositions();
+    let disposition =
+        Disposition::parse(&body.disposition).filter(|d| allowed.contains(d)).ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(Disposition::as_str).collect();
+            ApiError::BadRequest(format!(
+                "disposition {:?} is not one of {}",
+                body.disposition,
+                names.join(", ")
+            ))
+        })?;
+    let work = match state
+        .storage
+        .set_disposition(number, disposition.clone(), body.close, actor.id(), Utc::now())
+        .await?
+    {
+        Change::Done(work) => work,
+        Change::NoCase => return Err(no_case(number)),
+        Change::Conflict(why) => return Err(ApiError::Conflict(why)),
+        Change::Invalid(why) => return Err(ApiError::BadRequest(why)),
+    };
+    let action = if body.close { "case.close" } else { "case.disposition" };
+    audit(&state, &actor, action, Some(number), format!("disposition={disposition}")).await?;
+    Ok(Json(json!({
+        "number": number,
+        "disposition": work.disposition,
+        "closed": work.closed_at.is_some(),
+        "closed_at": work.closed_at,
+        "closed_by": work.closed_by,
+    })))
+}
+
+/// `POST /cases/{number}/reopen` (supervisors): reopens a closed case (409 if it is open).
+async fn reopen(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    Path(number): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require_supervisor()?;
+    let number = case_number(&number)?;
+    match state.storage.reopen_case(number).await? {
+        Change::Done(()) => {}
+        Change::NoCase => return Err(no_case(number)),
+        Change::Conflict(why) => return Err(ApiError::Conflict(why)),
+        Change::Invalid(why) => return Err(ApiError::BadRequest(why)),
+    }
+    audit(&state, &actor, "case.reopen", Some(number), String::new()).await?;
+    Ok(Json(json!({ "number": number, "closed": false })))
+}
+
+/// `GET /cases?…` (supervisors): one page of the cases that pass the filters, newest first.
+async fn search(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require_supervisor()?;
+    let filter = filter(query.as_deref(), MAX_PAGE)?;
+    let (limit, offset) = (filter.limit, filter.offset);
+    let cases = state.storage.search_cases(filter).await?;
+    let detail = format!("query={} results={}", query.as_deref().unwrap_or(""), cases.len());
+    audit(&state, &actor, "cases.search", None, detail).await?;
+    Ok(Json(json!({ "cases": cases, "limit": limit, "offset": offset })))
+}
+
+/// `GET /cases.csv?…` (supervisors): the same search as CSV, up to [`MAX_EXPORT`] cases.
+///
+/// Read [`MAX_PAGE`] cases at a time: the reader connection is shared with the webhooks (the
+/// blocklist check, the fallback's language), which must not wait behind a long export.
+async fn export(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    actor.require_supervisor()?;
+    let mut page = filter(query.as_deref(), MAX_EXPORT)?;
+    let mut remaining = page.limit;
+    let mut cases = Vec::new();
+    loop {
+        page.limit = remaining.min(MAX_PAGE);
+        let found = state.storage.search_cases(page.clone()).await?;
+        let full = found.len() == page.limit as usize;
+        cases.extend(found);
+        remaining -= page.limit;
+        if !full || remaining == 0 {
+            break;
+        }
+        page.offset = 0;
+        page.after = cases.last().map(|case| case.number);
+    }
+    let detail = format!("query={} rows={}", query.as_deref().unwrap_or(""), cases.len());
+    audit(&state, &actor, "cases.export", None, detail).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "text/csv; charset=utf-8; header=present"),
+        (header::CONTENT_DISPOSITION, "attachment; filename=\"cases.csv\""),
+    ];
+    Ok((headers, write_csv(&cases)).into_response())
+}
+
+/// `GET /blocklist` (supervisors): every entry, newest first, expired ones marked inactive.
+async fn blocklist(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require_supervisor()?;
+    let entries = state.storage.blocklist(Utc::now()).await?;
+    audit(&state, &actor, "blocklist.read", None, format!("entries={}", entries.len())).await?;
+    Ok(Json(json!({ "entries": entries })))
+}
+
+/// The body of `POST /blocklist`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlockBody {
+    case: String,
+    reason: String,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+/// `POST /blocklist` (supervisors): blocks the caller of a case.
+async fn block(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    actor.require_supervisor()?;
+    let body: BlockBody = json_body(&body)?;
+    let number = case_number(&body.case)?;
+    let reason = NoteText::parse_at_most(&body.reason, MAX_REASON_CHARS)
+        .map_err(|e| ApiError::BadRequest(format!("reason: {e}")))?;
+    let now = Utc::now();
+    let expires_at = body.expires_at.as_deref().map(|text| future_time(text, now)).transpose()?;
+    let entry =
+        match state.storage.block_caller(number, reason, expires_at, actor.id(), now).await? {
+            Change::Done(entry) => entry,
+            Change::NoCase => return Err(no_case(number)),
+            Change::Conflict(why) => return Err(ApiError::Conflict(why)),
+            Change::Invalid(why) => return Err(ApiError::BadRequest(why)),
+        };
+    let expires = entry.expires_at.map_or("never".to_owned(), |t| t.to_rfc3339());
+    let detail = format!("entry={} expires={expires}", entry.id);
+    audit(&state, &actor, "blocklist.add", Some(number), detail).await?;
+    Ok((StatusCode::CREATED, Json(entry)).into_response())
+}
+
+/// `DELETE /blocklist/{entry}` (supervisors): removes an entry, named by its id (`7`) or by a
+/// case of the blocked caller (`2026-000042`).
+async fn unblock(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    Path(entry): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require_supervisor()?;
+    let key = if entry.contains('-') {
+        BlockKey::Case(case_number(&entry)?)
+    } else {
+        BlockKey::Id(entry.parse::<i64>().ok().filter(|id| *id >= 1).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{entry:?} is neither a blocklist entry's id nor a case number like 2026-000042"
+            ))
+        })?)
+    };
+    let removed = state
+        .storage
+        .unblock(key, Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no blocklist entry for {entry}")))?;
+    let detail = format!("entry={}", removed.id);
+    audit(&state, &actor, "blocklist.remove", Some(removed.case), detail).await?;
+    Ok(Json(json!({ "removed": removed })))
+}
+
+/// Operators and supervisors. Today that is every role, but each route states its rule, and
+/// the exhaustive match makes a new role a compile error here until someone decides.
+fn require_staff(actor: &Actor) -> Result<(), ApiError> {
+    match actor.person.role {
+        Role::Operator | Role::Supervisor => Ok(()),
+    }
+}
+
+/// Writes an audit line; the request fails if it cannot be written.
+async fn audit(
+    state: &ApiState,
+    actor: &Actor,
+    action: &str,
+    case: Option<CaseNumber>,
+    detail: String,
+) -> Result<(), ApiError> {
+    let entry = AuditEntry { actor: Some(actor.id()), action: action.to_owned(), case, detail };
+    Ok(state.storage.audit(entry).await?)
+}
+
+fn case_number(text: &str) -> Result<CaseNumber, ApiError> {
+    text.parse().map_err(ApiError::BadRequest)
+}
+
+fn no_case(number: CaseNumber) -> ApiError {
+    ApiError::NotFound(format!("there is no case {number}"))
+}
+
+/// The query string's filters; 400 with the reason if one is wrong.
+fn filter(query: Option<&str>, max: u32) -> Result<CaseFilter, ApiError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    CaseFilter::parse(&pairs, max).map_err(ApiError::BadRequest)
+}
+
+/// A JSON body; 400 saying what is wrong (bad JSON, a missing or unknown field).
+fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))
+}
+
+/// An expiry: RFC 3339 or a date (midnight UTC), in the future.
+fn future_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    let time = DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "expires_at {text:?} is not a date (2026-03-01) or a time (2026-03-01T12:00:00Z)"
+            ))
+        })?;
+    if time <= now {
+        return Err(ApiError::BadRequest(format!("expires_at {text:?} is in the past")));
+    }
+    Ok(time)
+}

@@ -1,0 +1,93 @@
+//! The JSON API for operators and supervisors at a screen: `/api/…`, bearer tokens, roles,
+//! and an audit log of every read of a case and every change.
+//!
+//! One module per resource, each with its `router()`; this module merges them and defines
+//! what they share: the state, the authenticated [`Actor`] (`auth.rs`), and [`ApiError`],
+//! which turns every failure into a JSON body with a status. Internal causes are logged and
+//! never shown; client mistakes are not logged as errors.
+
+mod auth;
+mod cases;
+mod people;
+mod queues;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub use auth::Actor;
+
+use crate::config::Config;
+use crate::scripts::ScriptSet;
+use crate::storage::{Storage, StorageError};
+
+/// What every API handler can reach.
+pub struct ApiState {
+    /// The database.
+    pub storage: Storage,
+    /// The validated configuration (dispositions, wrap-up time, routing).
+    pub config: Arc<Config>,
+    /// The scripts (languages, queues, node labels).
+    pub scripts: Arc<ScriptSet>,
+}
+
+/// The routes of the API, under `/api`.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .merge(people::router())
+        .merge(queues::router())
+        .merge(cases::router())
+        .with_state(state)
+}
+
+/// Why an API request failed. The message of a client error is shown; an internal error's
+/// cause is logged and the client sees only that something went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token, or not a valid one (401).
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// The token is valid but its role may not do this (403).
+    #[error("your role may not do this")]
+    Forbidden,
+    /// The thing named does not exist, or is not visible to this user (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed or its values are wrong (400); the message says how to fix it.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request conflicts with the current state (409), e.g. a case already closed.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something failed on our side (500).
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        ApiError::Internal(Box::new(error))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Internal(cause) => {
+                // Not returned to the client: it may name tables, paths or data.
+                tracing::error!(error = %cause, "API request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}

@@ -1,0 +1,553 @@
+//! The SQL of case work: notes, dispositions and closing, the search, the blocklist
+//! (`db/migrations/0004_casework.sql`), and the reads of `queue_entries` for queue and talk
+//! times.
+//!
+//! Every change runs in one IMMEDIATE transaction that first checks the case's state, so two
+//! supervisors closing the same case at once get one success and one conflict.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+
+use super::Storage;
+use super::StorageError;
+use super::sqlite::{db_time, decode_time};
+use crate::cases::{CallerHash, CaseNumber};
+use crate::casework::{
+    BlockEntry, BlockKey, CaseFilter, CaseListing, CaseWork, Change, Disposition, Note, NoteText,
+    PersonRef, QueueVisit, main_visit,
+};
+use crate::scripts::Tag;
+
+/// The most earlier cases a case detail links to.
+const MAX_REPEAT_CASES: u32 = 100;
+
+impl Storage {
+    /// Whether this caller has a block in force at `now`. One lookup on the UNIQUE index, on
+    /// the reader connection.
+    #[tracing::instrument(skip_all)]
+    pub async fn is_blocked(
+        &self,
+        caller: CallerHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.read(move |conn| {
+            let blocked = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM blocklist WHERE caller_hash = ?1
+                                     AND (expires_at IS NULL OR expires_at > ?2))",
+                )?
+                .query_row(params![caller.0, db_time(now)], |row| row.get(0))?;
+            Ok(blocked)
+        })
+        .await
+    }
+
+    /// What case work adds to the case with this number; `None` if there is no such case.
+    #[tracing::instrument(skip(self))]
+    pub async fn case_work(&self, number: CaseNumber) -> Result<Option<CaseWork>, StorageError> {
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let work = load_case_work(&tx, number)?;
+            tx.finish()?;
+            Ok(work)
+        })
+        .await
+    }
+
+    /// Appends a note to a case; `None` if there is no such case.
+    #[tracing::instrument(skip(self, text))]
+    pub async fn add_note(
+        &self,
+        number: CaseNumber,
+        author: i64,
+        text: NoteText,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Note>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some((case_id, _)) = case_state(&tx, number)? else { return Ok(None) };
+            tx.prepare_cached(
+                "INSERT INTO case_notes (case_id, author_id, at, text) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![case_id, author, db_time(at), text.as_str()])?;
+            let id = tx.last_insert_rowid();
+            let note = load_notes(&tx, case_id)?.into_iter().find(|note| note.id == id);
+            tx.commit()?;
+            note.map(Some).ok_or_else(|| StorageError::Data("a new note cannot be read".into()))
+        })
+        .await
+    }
+
+    /// Sets a case's disposition and, with `close`, closes it. A closed case is not changed:
+    /// it must be reopened first ([`Change::Conflict`]).
+    #[tracing::instrument(skip(self))]
+    pub async fn set_disposition(
+        &self,
+        number: CaseNumber,
+        disposition: Disposition,
+        close: bool,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Change<CaseWork>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some((case_id, closed)) = case_state(&tx, number)? else {
+                return Ok(Change::NoCase);
+            };
+            if closed {
+                return Ok(Change::Conflict(format!(
+                    "case {number} is closed; a supervisor can reopen it"
+                )));
+            }
+            let (closed_at, closed_by) =
+                if close { (Some(db_time(at)), Some(by)) } else { (None, None) };
+            tx.prepare_cached(
+                "UPDATE cases SET disposition = ?2, closed_at = ?3, closed_by = ?4 WHERE id = ?1",
+            )?
+            .execute(params![case_id, disposition.as_str(), closed_at, closed_by])?;
+            let work = load_case_work(&tx, number)?;
+            tx.commit()?;
+            work.map(Change::Done).ok_or_else(|| StorageError::Data("a case vanished".into()))
+        })
+        .await
+    }
+
+    /// Reopens a closed case, keeping its disposition.
+    #[tracing::instrument(skip(self))]
+    pub async fn reopen_case(&self, number: CaseNumber) -> Result<Change<()>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some((case_id, closed)) = case_state(&tx, number)? else {
+                return Ok(Change::NoCase);
+            };
+            if !closed {
+                return Ok(Change::Conflict(format!("case {number} is not closed")));
+            }
+            tx.prepare_cached("UPDATE cases SET closed_at = NULL, closed_by = NULL WHERE id = ?1")?
+                .execute([case_id])?;
+            tx.commit()?;
+            Ok(Change::Done(()))
+        })
+        .await
+    }
+
+    /// The cases that pass the filter, newest first, one page of them.
+    #[tracing::instrument(skip(self))]
+    pub async fn search_cases(&self, filter: CaseFilter) -> Result<Vec<CaseListing>, StorageError> {
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let listings = search(&tx, &filter)?;
+            tx.finish()?;
+            Ok(listings)
+        })
+        .await
+    }
+
+    /// Blocks the caller of a case. Refused if the caller withheld their number
+    /// ([`Change::Invalid`]) or is already blocked by an entry in force ([`Change::Conflict`]);
+    /// an expired entry of theirs is replaced.
+    #[tracing::instrument(skip(self, reason))]
+    pub async fn block_caller(
+        &self,
+        number: CaseNumber,
+        reason: NoteText,
+        expires_at: Option<DateTime<Utc>>,
+        by: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Change<BlockEntry>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some((case_id, caller)) = case_caller(&tx, number)? else {
+                return Ok(Change::NoCase);
+            };
+            let Some(caller) = caller else {
+                return Ok(Change::Invalid(format!(
+                    "the caller of case {number} withheld their number: there is nothing to block"
+                )));
+            };
+            let now_text = db_time(now);
+            // An entry in force stays; an expired one is replaced by the new block.
+            let existing: Option<(i64, Option<String>)> = tx
+                .prepare_cached("SELECT id, expires_at FROM blocklist WHERE caller_hash = ?1")?
+                .query_row([&caller], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            if let Some((id, expires)) = existing {
+                if expires.as_deref().is_none_or(|e| e > now_text.as_str()) {
+                    return Ok(Change::Conflict(format!(
+                        "the caller of case {number} is already blocked (entry {id})"
+                    )));
+                }
+                tx.prepare_cached("DELETE FROM blocklist WHERE id = ?1")?.execute([id])?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO blocklist (caller_hash, case_id, reason, created_by, created_at,
+                                        expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                caller,
+                case_id,
+                reason.as_str(),
+                by,
+                now_text,
+                expires_at.map(db_time)
+            ])?;
+            let id = tx.last_insert_rowid();
+            let entry = load_blocklist(&tx, now, Some(id))?.pop();
+            tx.commit()?;
+            entry.map(Change::Done).ok_or_else(|| StorageError::Data("a new block vanished".into()))
+        })
+        .await
+    }
+
+    /// The blocklist, newest first, expired entries included (marked not active).
+    #[tracing::instrument(skip(self))]
+    pub async fn blocklist(&self, now: DateTime<Utc>) -> Result<Vec<BlockEntry>, StorageError> {
+        self.read(move |conn| load_blocklist(conn, now, None)).await
+    }
+
+    /// Removes a blocklist entry, named by its id or by a case of the blocked caller. The
+    /// removed entry, or `None` if there was none.
+    #[tracing::instrument(skip(self))]
+    pub async fn unblock(
+        &self,
+        key: BlockKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<BlockEntry>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id: Option<i64> = match key {
+                BlockKey::Id(id) => Some(id),
+                BlockKey::Case(number) => match case_caller(&tx, number)? {
+                    Some((_, Some(caller))) => tx
+                        .prepare_cached("SELECT id FROM blocklist WHERE caller_hash = ?1")?
+                        .query_row([caller], |row| row.get(0))
+                        .optional()?,
+                    _ => None,
+                },
+            };
+            let Some(id) = id else { return Ok(None) };
+            let entry = load_blocklist(&tx, now, Some(id))?.pop();
+            if entry.is_some() {
+                tx.prepare_cached("DELETE FROM blocklist WHERE id = ?1")?.execute([id])?;
+            }
+            tx.commit()?;
+            Ok(entry)
+        })
+        .await
+    }
+}
+
+/// A case's id and whether it is closed.
+fn case_state(conn: &Connection, number: CaseNumber) -> Result<Option<(i64, bool)>, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, closed_at IS NOT NULL FROM cases WHERE number_year = ?1 AND number_seq = ?2",
+        )?
+        .query_row(params![number.year, number.sequence], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
+}
+
+/// A case's id and its caller's hash.
+fn case_caller(
+    conn: &Connection,
+    number: CaseNumber,
+) -> Result<Option<(i64, Option<String>)>, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, caller_hash FROM cases WHERE number_year = ?1 AND number_seq = ?2",
+        )?
+        .query_row(params![number.year, number.sequence], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
+}
+
+fn load_case_work(conn: &Connection, number: CaseNumber) -> Result<Option<CaseWork>, StorageError> {
+    type Row = (i64, Option<String>, Option<String>, Option<i64>, Option<String>, Option<String>);
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT c.id, c.disposition, c.closed_at, c.closed_by, u.name, c.caller_hash
+             FROM cases c LEFT JOIN users u ON u.id = c.closed_by
+             WHERE c.number_year = ?1 AND c.number_seq = ?2",
+        )?
+        .query_row(params![number.year, number.sequence], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
+        })
+        .optional()?;
+    let Some((case_id, disposition, closed_at, closed_by, closer, caller)) = row else {
+        return Ok(None);
+    };
+    let repeat_cases = match caller {
+        Some(caller) => conn
+            .prepare_cached(
+                "SELECT o.number_year, o.number_seq FROM cases o, cases c
+                 WHERE c.id = ?1 AND o.caller_hash = ?2 AND o.id != c.id
+                   AND (o.started_at < c.started_at OR (o.started_at = c.started_at AND o.id < c.id))
+                 ORDER BY o.started_at DESC, o.id DESC LIMIT ?3",
+            )?
+            .query_map(params![case_id, caller, MAX_REPEAT_CASES], |row| {
+                Ok(CaseNumber { year: row.get(0)?, sequence: row.get(1)? })
+            })?
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    Ok(Some(CaseWork {
+        disposition: disposition.as_deref().map(decode_disposition).transpose()?,
+        closed_at: closed_at.as_deref().map(decode_time).transpose()?,
+        closed_by: closed_by.map(|id| person(id, closer)),
+        notes: load_notes(conn, case_id)?,
+        queue: load_visits(conn, case_id)?,
+        repeat_cases,
+    }))
+}
+
+fn load_notes(conn: &Connection, case_id: i64) -> Result<Vec<Note>, StorageError> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT n.id, n.author_id, u.name, n.at, n.text
+             FROM case_notes n LEFT JOIN users u ON u.id = n.author_id
+             WHERE n.case_id = ?1 ORDER BY n.id",
+        )?
+        .query_map([case_id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get::<_, String>(3)?, row.get(4)?))
+        })?
+        .collect::<Result<Vec<(i64, i64, Option<String>, String, String)>, _>>()?;
+    rows.into_iter()
+        .map(|(id, author, name, at, text)| {
+            Ok(Note { id, author: person(author, name), at: decode_time(&at)?, text })
+        })
+        .collect()
+}
+
+/// The caller's visits to operators' queues (`queue_entries`, kept by the queue module), in
+/// order. Empty when the call never reached a queue.
+fn load_visits(conn: &Connection, case_id: i64) -> Result<Vec<QueueVisit>, StorageError> {
+    type Row = (
+        String,
+        String,
+        i64,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows = conn
+        .prepare_cached(
+            "SELECT q.language, q.state, q.interpreter_needed, q.joined_at, q.operator_id, u.name,
+                    q.bridged_at, q.ended_at, q.result
+             FROM queue_entries q LEFT JOIN users u ON u.id = q.operator_id
+             WHERE q.case_id = ?1 ORDER BY q.joined_at, q.id",
+        )?
+        .query_map([case_id], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                row.get(7)?,
+                row.get(8)?,
+            ))
+        })?
+        .collect::<Result<Vec<Row>, _>>()?;
+    rows.into_iter()
+        .map(|(language, state, interpreter, joined, operator, name, bridged, ended, result)| {
+            Ok(QueueVisit {
+                language,
+                state,
+                interpreter_needed: interpreter != 0,
+                joined_at: decode_time(&joined)?,
+                operator: operator.map(|id| person(id, name)),
+                bridged_at: bridged.as_deref().map(decode_time).transpose()?,
+                ended_at: ended.as_deref().map(decode_time).transpose()?,
+                result,
+                wait_secs: None,
+                talk_secs: None,
+            }
+            .with_times())
+        })
+        .collect()
+}
+
+fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, StorageError> {
+    // Conditions are fixed SQL; only the values are parameters.
+    let mut sql = String::from(
+        "SELECT c.id, c.number_year, c.number_seq, c.started_at, c.ended_at, c.language,
+                c.country, c.status, c.duration_secs, c.outcome,
+                COALESCE(c.outcome_node, c.outcome_queue), c.disposition, c.closed_at
+         FROM cases c WHERE 1 = 1",
+    );
+    let mut values: Vec<Value> = Vec::new();
+    let mut condition = |sql_part: &str, new: Vec<Value>| {
+        sql.push_str(sql_part);
+        values.extend(new);
+    };
+    if let Some(from) = filter.from {
+        condition(" AND c.started_at >= ?", vec![Value::Text(db_time(from))]);
+    }
+    if let Some(to) = filter.to {
+        condition(" AND c.started_at < ?", vec![Value::Text(db_time(to))]);
+    }
+    if let Some(language) = &filter.language {
+        condition(" AND c.language = ?", vec![Value::Text(language.as_str().to_owned())]);
+    }
+    if let Some(outcome) = filter.outcome {
+        condition(" AND c.outcome = ?", vec![Value::Text(outcome.to_owned())]);
+    }
+    if let Some(disposition) = &filter.disposition {
+        condition(" AND c.disposition = ?", vec![Value::Text(disposition.as_str().to_owned())]);
+    }
+    if let Some(Tag { key, value }) = &filter.tag {
+        condition(
+            " AND EXISTS (SELECT 1 FROM case_tags t
+                          WHERE t.case_id = c.id AND t.key = ? AND t.value = ?)",
+            vec![Value::Text(key.clone()), Value::Text(value.clone())],
+        );
+    }
+    if let Some(operator) = filter.operator {
+        condition(
+            " AND EXISTS (SELECT 1 FROM queue_entries q
+                          WHERE q.case_id = c.id AND q.operator_id = ?)",
+            vec![Value::Integer(operator)],
+        );
+    }
+    if let Some(after) = filter.after {
+        condition(
+            " AND (c.started_at, c.id) < (SELECT a.started_at, a.id FROM cases a
+                                          WHERE a.number_year = ? AND a.number_seq = ?)",
+            vec![Value::Integer(after.year.into()), Value::Integer(after.sequence.into())],
+        );
+    }
+    sql.push_str(" ORDER BY c.started_at DESC, c.id DESC LIMIT ? OFFSET ?");
+    values.push(Value::Integer(filter.limit.into()));
+    values.push(Value::Integer(filter.offset.into()));
+
+    type Row = (
+        i64,
+        i32,
+        u32,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<u32>,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows = conn
+        .prepare(&sql)?
+        .query_map(params_from_iter(values), |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                row.get(7)?,
+                row.get(8)?,
+                row.get(9)?,
+                row.get(10)?,
+                row.get(11)?,
+                row.get(12)?,
+            ))
+        })?
+        .collect::<Result<Vec<Row>, _>>()?;
+    rows.into_iter()
+        .map(|row| {
+            let (id, year, sequence, started, ended, language, country, status, duration) =
+                (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8);
+            let (outcome, outcome_at, disposition, closed_at) = (row.9, row.10, row.11, row.12);
+            let visits = load_visits(conn, id)?;
+            let main = main_visit(&visits);
+            Ok(CaseListing {
+                number: CaseNumber { year, sequence },
+                started_at: decode_time(&started)?,
+                ended_at: ended.as_deref().map(decode_time).transpose()?,
+                language,
+                country,
+                status,
+                duration_secs: duration,
+                outcome,
+                outcome_at,
+                tags: load_tags(conn, id)?,
+                disposition: disposition.as_deref().map(decode_disposition).transpose()?,
+                closed_at: closed_at.as_deref().map(decode_time).transpose()?,
+                operator: main.and_then(|v| v.operator.clone()),
+                wait_secs: main.and_then(|v| v.wait_secs),
+                talk_secs: main.and_then(|v| v.talk_secs),
+            })
+        })
+        .collect()
+}
+
+fn load_tags(conn: &Connection, case_id: i64) -> Result<Vec<Tag>, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT key, value FROM case_tags WHERE case_id = ?1 ORDER BY position")?
+        .query_map([case_id], |row| Ok(Tag { key: row.get(0)?, value: row.get(1)? }))?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The blocklist, newest first, or only the entry `only`.
+fn load_blocklist(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    only: Option<i64>,
+) -> Result<Vec<BlockEntry>, StorageError> {
+    type Row = (i64, i32, u32, String, i64, Option<String>, String, Option<String>);
+    let rows = conn
+        .prepare_cached(
+            "SELECT b.id, c.number_year, c.number_seq, b.reason, b.created_by, u.name,
+                    b.created_at, b.expires_at
+             FROM blocklist b JOIN cases c ON c.id = b.case_id
+                  LEFT JOIN users u ON u.id = b.created_by
+             WHERE ?1 IS NULL OR b.id = ?1
+             ORDER BY b.created_at DESC, b.id DESC",
+        )?
+        .query_map([only], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                row.get(7)?,
+            ))
+        })?
+        .collect::<Result<Vec<Row>, _>>()?;
+    rows.into_iter()
+        .map(|(id, year, sequence, reason, by, name, created, expires)| {
+            let expires_at = expires.as_deref().map(decode_time).transpose()?;
+            Ok(BlockEntry {
+                id,
+                case: CaseNumber { year, sequence },
+                reason,
+                created_by: person(by, name),
+                created_at: decode_time(&created)?,
+                active: expires_at.is_none_or(|expires| expires > now),
+                expires_at,
+            })
+        })
+        .collect()
+}
+
+/// A person named by id; the name is empty if their account is gone (accounts are disabled,
+/// not deleted, so this is a database edited by hand).
+fn person(id: i64, name: Option<String>) -> PersonRef {
+    PersonRef { id, name: name.unwrap_or_default() }
+}
+
+fn decode_disposition(text: &str) -> Result<Disposition, StorageError> {
+    Disposition::parse(text)
+        .ok_or_else(|| StorageError::Data(format!("stored disposition {text:?}")))
+}

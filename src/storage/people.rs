@@ -1,0 +1,670 @@
+//! People, their API tokens, and the audit log (tables of `0002_people.sql`).
+//!
+//! Secrets arrive here already hashed (`crate::people` hashes them); this module never sees a
+//! PIN, password or token in the clear.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::StorageError;
+use super::sqlite::{Storage, db_time, decode_language, decode_time};
+use crate::cases::CaseNumber;
+use crate::people::{Person, Role};
+use crate::scripts::LanguageTag;
+
+/// A person to add. Their id is given by the database.
+#[derive(Debug, Clone)]
+pub struct NewPerson {
+    /// Their login name, already checked with [`crate::people::check_name`].
+    pub name: String,
+    /// What they may do.
+    pub role: Role,
+    /// The languages they take calls in (at least one).
+    pub languages: Vec<LanguageTag>,
+    /// Argon2 hash of their console password, if they have one.
+    pub password_hash: Option<String>,
+    /// Argon2 hash of their dial-in PIN, if they have one.
+    pub pin_hash: Option<String>,
+}
+
+/// Who changes a person, as the change's audit line records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangedBy {
+    /// A person (a supervisor, or someone revoking their own tokens), through the API.
+    Person(i64),
+    /// Someone at the server's shell, with `hotline users …`: no actor, and the detail starts
+    /// with `cli`.
+    Cli,
+}
+
+/// One line to add to the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Who did it; `None` for the command line.
+    pub actor: Option<i64>,
+    /// What was done: a short code like `user.add` or `case.read`.
+    pub action: String,
+    /// The case concerned, if any.
+    pub case: Option<CaseNumber>,
+    /// What else a reader needs; never a phone number or a secret.
+    pub detail: String,
+}
+
+/// One line of the audit log, as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    /// Its place in the log: later lines have higher ids.
+    pub id: i64,
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// Who did it; `None` for the command line.
+    pub actor_id: Option<i64>,
+    /// Their name, for a reader.
+    pub actor_name: Option<String>,
+    /// What was done.
+    pub action: String,
+    /// The case concerned, if any.
+    pub case: Option<CaseNumber>,
+    /// What else was noted.
+    pub detail: String,
+}
+
+/// Which audit lines to read: all given conditions must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only lines about this case.
+    pub case: Option<CaseNumber>,
+    /// Only lines by this person.
+    pub actor: Option<i64>,
+    /// Only lines with this action.
+    pub action: Option<String>,
+    /// At most this many lines, newest first.
+    pub limit: u32,
+}
+
+/// The person a token belongs to, for the API's authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// The person, who is not disabled.
+    pub person: Person,
+    /// The token's row, to note its use.
+    pub token_id: i64,
+    /// When the token was last noted as used.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// The columns of a [`Person`], in the order [`person_from_row`] reads them.
+const PERSON_COLUMNS: &str = "users.id, users.name, users.role, users.languages, users.disabled_at";
+
+impl Storage {
+    /// Adds a person, writing no audit line: for seeding and tests. The API and the command
+    /// line use [`Storage::create_person`].
+    #[tracing::instrument(skip_all, fields(name = %new.name))]
+    pub async fn add_person(&self, new: NewPerson) -> Result<Person, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let person = insert_person(&tx, new)?;
+            tx.commit()?;
+            Ok(person)
+        })
+        .await
+    }
+
+    /// Adds a person and audits it (`user.add`), in one transaction. A name already taken is
+    /// [`StorageError::Conflict`].
+    #[tracing::instrument(skip_all, fields(name = %new.name))]
+    pub async fn create_person(
+        &self,
+        new: NewPerson,
+        by: ChangedBy,
+    ) -> Result<Person, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let person = insert_person(&tx, new)?;
+            let more =
+                format!("role={} languages={}", person.role, join_languages(&person.languages));
+            audit_change(&tx, by, "user.add", &person, &more)?;
+            tx.commit()?;
+            Ok(person)
+        })
+        .await
+    }
+
+    /// The person with this id, disabled or not.
+    #[tracing::instrument(skip(self))]
+    pub async fn person(&self, id: i64) -> Result<Option<Person>, StorageError> {
+        self.read(move |conn| load_person(conn, "users.id = ?1", id)).await
+    }
+
+    /// The person with this name, disabled or not.
+    #[tracing::instrument(skip(self))]
+    pub async fn person_by_name(&self, name: &str) -> Result<Option<Person>, StorageError> {
+        let name = name.to_owned();
+        self.read(move |conn| load_person(conn, "users.name = ?1", name)).await
+    }
+
+    /// Everyone, disabled or not, by id.
+    #[tracing::instrument(skip(self))]
+    pub async fn people(&self) -> Result<Vec<Person>, StorageError> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare_cached(&format!("SELECT {PERSON_COLUMNS} FROM users ORDER BY id"))?;
+            let rows = statement.query_map([], |row| Ok(person_from_row(row)))?;
+            rows.map(|row| row?).collect()
+        })
+        .await
+    }
+
+    /// The PIN hash of an enabled person; `None` if there is no such person, they are
+    /// disabled, or they have no PIN. Check it with [`crate::people::check_pin`], which takes
+    /// as long for `None`, so dial-in does not reveal which IDs exist.
+    #[tracing::instrument(skip(self))]
+    pub async fn pin_hash(&self, id: i64) -> Result<Option<String>, StorageError> {
+        self.read(move |conn| {
+            let hash: Option<Option<String>> = conn
+                .prepare_cached("SELECT pin_hash FROM users WHERE id = ?1 AND disabled_at IS NULL")?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            Ok(hash.flatten())
+        })
+        .await
+    }
+
+    /// Replaces a person's PIN hash and audits it (`user.pin-reset`); `None` if there is no
+    /// such person.
+    #[tracing::instrument(skip(self, pin_hash))]
+    pub async fn set_pin_hash(
+        &self,
+        id: i64,
+        pin_hash: String,
+        by: ChangedBy,
+    ) -> Result<Option<Person>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
+            tx.prepare_cached("UPDATE users SET pin_hash = ?2 WHERE id = ?1")?
+                .execute(params![id, pin_hash])?;
+            audit_change(&tx, by, "user.pin-reset", &person, "")?;
+            tx.commit()?;
+            Ok(Some(person))
+        })
+        .await
+    }
+
+    /// Disables or enables a person, audits it (`user.disable`, `user.enable`) and returns
+    /// them; `None` if there is no such person. Disabling also revokes all their tokens, so
+    /// enabling them again does not bring old (possibly leaked) tokens back. One transaction.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_disabled(
+        &self,
+        id: i64,
+        disabled: bool,
+        by: ChangedBy,
+    ) -> Result<Option<Person>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = db_time(Utc::now());
+            // COALESCE keeps the first disabling's time when disabled twice.
+            let (changed, action) = if disabled {
+                revoke_all(&tx, id, &now)?;
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE users SET disabled_at = COALESCE(disabled_at, ?2) WHERE id = ?1",
+                    )?
+                    .execute(params![id, now])?;
+                (changed, "user.disable")
+            } else {
+                let changed = tx
+                    .prepare_cached("UPDATE users SET disabled_at = NULL WHERE id = ?1")?
+                    .execute([id])?;
+                (changed, "user.enable")
+            };
+            if changed == 0 {
+                return Ok(None);
+            }
+            let person = load_person(&tx, "users.id = ?1", id)?;
+            if let Some(person) = &person {
+                audit_change(&tx, by, action, person, "")?;
+            }
+            tx.commit()?;
+            Ok(person)
+        })
+        .await
+    }
+
+    /// Stores a new token of a person by its hash ([`crate::people::token_hash`]), writing no
+    /// audit line: for seeding and tests. The API and command line use
+    /// [`Storage::issue_token`].
+    #[tracing::instrument(skip_all, fields(user_id))]
+    pub async fn add_token(&self, user_id: i64, token_hash: String) -> Result<(), StorageError> {
+        self.write(move |conn| insert_token(conn, user_id, &token_hash)).await
+    }
+
+    /// Stores a new token of an enabled person by its hash and audits it (`token.issue`);
+    /// `None` if there is no such person, [`StorageError::Conflict`] if they are disabled.
+    #[tracing::instrument(skip(self, token_hash))]
+    pub async fn issue_token(
+        &self,
+        user_id: i64,
+        token_hash: String,
+        by: ChangedBy,
+    ) -> Result<Option<Person>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(person) = load_person(&tx, "users.id = ?1", user_id)? else {
+                return Ok(None);
+            };
+            if person.disabled {
+                return Err(StorageError::Conflict(format!(
+                    "{} is disabled: enable them before issuing a token",
+                    person.name
+                )));
+            }
+            insert_token(&tx, user_id, &token_hash)?;
+            audit_change(&tx, by, "token.issue", &person, "")?;
+            tx.commit()?;
+            Ok(Some(person))
+        })
+        .await
+    }
+
+    /// Revokes every token of a person and audits it (`token.revoke`); returns them and how
+    /// many tokens were still valid, or `None` if there is no such person.
+    #[tracing::instrument(skip(self))]
+    pub async fn revoke_tokens(
+        &self,
+        user_id: i64,
+        by: ChangedBy,
+    ) -> Result<Option<(Person, usize)>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(person) = load_person(&tx, "users.id = ?1", user_id)? else {
+                return Ok(None);
+            };
+            let revoked = revoke_all(&tx, user_id, &db_time(Utc::now()))?;
+            audit_change(&tx, by, "token.revoke", &person, &format!("revoked={revoked}"))?;
+            tx.commit()?;
+            Ok(Some((person, revoked)))
+        })
+        .await
+    }
+
+    /// The enabled person holding this valid (not revoked) token, looked up by its hash.
+    /// One indexed lookup whether or not the token or its person exists.
+    #[tracing::instrument(skip_all)]
+    pub async fn token_owner(&self, token_hash: &str) -> Result<Option<TokenOwner>, StorageError> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| {
+            let found = conn
+                .prepare_cached(&format!(
+                    "SELECT {PERSON_COLUMNS}, api_tokens.id, api_tokens.last_used_at
+                     FROM api_tokens JOIN users ON users.id = api_tokens.user_id
+                     WHERE api_tokens.token_hash = ?1 AND api_tokens.revoked_at IS NULL
+                       AND users.disabled_at IS NULL"
+                ))?
+                .query_row([token_hash], |row| {
+                    let last_used: Option<String> = row.get(6)?;
+                    Ok((person_from_row(row), row.get::<_, i64>(5)?, last_used))
+                })
+                .optional()?;
+            let Some((person, token_id, last_used)) = found else { return Ok(None) };
+            Ok(Some(TokenOwner {
+                person: person?,
+                token_id,
+                last_used_at: last_used.as_deref().map(decode_time).transpose()?,
+            }))
+        })
+        .await
+    }
+
+    /// Notes that a token was used at `at`.
+    #[tracing::instrument(skip(self))]
+    pub async fn touch_token(&self, token_id: i64, at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            conn.prepare_cached("UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1")?
+                .execute(params![token_id, db_time(at)])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Appends a line to the audit log, timed now.
+    #[tracing::instrument(skip_all, fields(action = %entry.action))]
+    pub async fn audit(&self, entry: AuditEntry) -> Result<(), StorageError> {
+        self.write(move |conn| insert_audit(conn, &entry)).await
+    }
+
+    /// Lines of the audit log matching `filter`, newest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn audit_log(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StorageError> {
+        self.read(move |conn| {
+            // Each condition is off when its parameter is NULL, so one cached statement
+            // serves every combination.
+            let mut statement = conn.prepare_cached(
+                "SELECT audit_log.id, audit_log.at, audit_log.actor_id, users.name,
+                        audit_log.action, audit_log.case_number, audit_log.detail
+                 FROM audit_log LEFT JOIN users ON users.id = audit_log.actor_id
+                 WHERE (?1 IS NULL OR audit_log.case_number = ?1)
+                   AND (?2 IS NULL OR audit_log.actor_id = ?2)
+                   AND (?3 IS NULL OR audit_log.action = ?3)
+                 ORDER BY audit_log.id DESC
+                 LIMIT ?4",
+            )?;
+            let case = filter.case.map(|n| n.to_string());
+            let rows = statement.query_map(
+                params![case, filter.actor, filter.action, filter.limit],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, String>(6)?,
+                    ))
+                },
+            )?;
+            rows.map(|row| {
+                let (id, at, actor_id, actor_name, action, case, detail) = row?;
+                let case = case
+                    .map(|text| {
+                        text.parse::<CaseNumber>().map_err(|e| StorageError::Data(e.to_string()))
+                    })
+                    .transpose()?;
+                Ok(AuditRecord {
+                    id,
+                    at: decode_time(&at)?,
+                    actor_id,
+                    actor_name,
+                    action,
+                    case,
+                    detail,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+}
+
+/// Inserts a person; a name already taken is [`StorageError::Conflict`].
+fn insert_person(tx: &Connection, new: NewPerson) -> Result<Person, StorageError> {
+    let taken: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)")?
+        .query_row([&new.name], |row| row.get(0))?;
+    if taken {
+        return Err(StorageError::Conflict(format!("a person named {} already exists", new.name)));
+    }
+    tx.prepare_cached(
+        "INSERT INTO users (name, role, languages, password_hash, pin_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        new.name,
+        new.role.as_str(),
+        join_languages(&new.languages),
+        new.password_hash,
+        new.pin_hash,
+        db_time(Utc::now())
+    ])?;
+    let id = tx.last_insert_rowid();
+    Ok(Person { id, name: new.name, role: new.role, languages: new.languages, disabled: false })
+}
+
+fn insert_token(conn: &Connection, user_id: i64, token_hash: &str) -> Result<(), StorageError> {
+    conn.prepare_cached(
+        "INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![user_id, token_hash, db_time(Utc::now())])?;
+    Ok(())
+}
+
+fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StorageError> {
+    conn.prepare_cached(
+        "INSERT INTO audit_log (at, actor_id, action, case_number, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        db_time(Utc::now()),
+        entry.actor,
+        entry.action,
+        entry.case.map(|n| n.to_string()),
+        entry.detail
+    ])?;
+    Ok(())
+}
+
+/// The audit line of a change to a person: `[cli ]user=ID name=NAME[ more]`.
+fn audit_change(
+    conn: &Connection,
+    by: ChangedBy,
+    action: &str,
+    person: &Person,
+    more: &str,
+) -> Result<(), StorageError> {
+    let (actor, prefix) = match by {
+        ChangedBy::Person(id) => (Some(id), ""),
+        ChangedBy::Cli => (None, "cli "),
+    };
+    let mut detail = format!("{prefix}user={} name={}", person.id, person.name);
+    if !more.is_empty() {
+        detail = format!("{detail} {more}");
+    }
+    insert_audit(conn, &AuditEntry { actor, action: action.into(), case: None, detail })
+}
+
+fn revoke_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE api_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+        )?
+        .execute(params![user_id, now])?)
+}
+
+fn load_person(
+    conn: &Connection,
+    condition: &str,
+    key: impl rusqlite::ToSql,
+) -> Result<Option<Person>, StorageError> {
+    conn.prepare_cached(&format!("SELECT {PERSON_COLUMNS} FROM users WHERE {condition}"))?
+        .query_row([key], |row| Ok(person_from_row(row)))
+        .optional()?
+        .transpose()
+}
+
+/// Reads the [`PERSON_COLUMNS`] of a row. The outer `Result` is SQLite's, the inner one a
+/// stored value that does not convert.
+fn person_from_row(row: &Row<'_>) -> Result<Person, StorageError> {
+    let role: String = row.get(2)?;
+    let languages: String = row.get(3)?;
+    let disabled_at: Option<String> = row.get(4)?;
+    Ok(Person {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        role: role.parse().map_err(|_| StorageError::Data(format!("stored role {role:?}")))?,
+        languages: languages.split(',').map(decode_language).collect::<Result<_, _>>()?,
+        disabled: disabled_at.is_some(),
+    })
+}
+
+fn join_languages(languages: &[LanguageTag]) -> String {
+    languages.iter().map(LanguageTag::as_str).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::people::{hash_secret, parse_languages, token_hash};
+    use crate::storage::StorageOptions;
+
+    async fn open(dir: &tempfile::TempDir) -> Storage {
+        Storage::open(&dir.path().join("hotline.db"), StorageOptions::default()).await.unwrap()
+    }
+
+    fn new_person(name: &str, role: Role) -> NewPerson {
+        NewPerson {
+            name: name.into(),
+            role,
+            languages: parse_languages("ru,uk").unwrap(),
+            password_hash: None,
+            pin_hash: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_start_at_101_and_names_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let anna = storage.add_person(new_person("anna", Role::Operator)).await.unwrap();
+        let boris = storage.add_person(new_person("boris", Role::Supervisor)).await.unwrap();
+        assert_eq!((anna.id, boris.id), (101, 102));
+        assert_eq!(storage.person(101).await.unwrap(), Some(anna.clone()));
+        assert_eq!(storage.person_by_name("boris").await.unwrap(), Some(boris.clone()));
+        assert_eq!(storage.person(7).await.unwrap(), None);
+        assert_eq!(storage.people().await.unwrap(), vec![anna, boris]);
+        let again = storage.add_person(new_person("anna", Role::Operator)).await;
+        assert!(matches!(again, Err(StorageError::Conflict(_))), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn the_database_refuses_a_bad_name_or_role_written_around_the_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let refused = storage.add_person(new_person("a b", Role::Operator)).await;
+        assert!(matches!(refused, Err(StorageError::Sqlite(_))), "{refused:?}");
+        let role = storage
+            .write(|conn| {
+                Ok(conn.execute(
+                    "INSERT INTO users (name, role, languages, created_at) \
+                     VALUES ('x', 'admin', 'ru', 'now')",
+                    [],
+                ))
+            })
+            .await
+            .unwrap();
+        assert!(role.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_disabled_person_has_no_pin_and_no_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let mut new = new_person("anna", Role::Operator);
+        new.pin_hash = Some(hash_secret("246810").unwrap());
+        let anna = storage.add_person(new).await.unwrap();
+        storage.add_token(anna.id, token_hash("t1")).await.unwrap();
+        assert!(storage.pin_hash(anna.id).await.unwrap().is_some());
+        let owner = storage.token_owner(&token_hash("t1")).await.unwrap().unwrap();
+        assert_eq!(owner.person, anna);
+        assert_eq!(owner.last_used_at, None);
+
+        let disabled = storage.set_disabled(anna.id, true, ChangedBy::Cli).await.unwrap().unwrap();
+        assert!(disabled.disabled);
+        assert_eq!(storage.pin_hash(anna.id).await.unwrap(), None);
+        assert_eq!(storage.token_owner(&token_hash("t1")).await.unwrap(), None);
+
+        // Enabling does not bring the old token back.
+        assert!(
+            !storage.set_disabled(anna.id, false, ChangedBy::Cli).await.unwrap().unwrap().disabled
+        );
+        assert_eq!(storage.token_owner(&token_hash("t1")).await.unwrap(), None);
+        assert!(storage.pin_hash(anna.id).await.unwrap().is_some());
+        assert_eq!(storage.set_disabled(999, true, ChangedBy::Cli).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn revoking_ends_every_token_and_touching_notes_the_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let anna = storage.add_person(new_person("anna", Role::Operator)).await.unwrap();
+        storage.add_token(anna.id, token_hash("t1")).await.unwrap();
+        storage.add_token(anna.id, token_hash("t2")).await.unwrap();
+        let owner = storage.token_owner(&token_hash("t2")).await.unwrap().unwrap();
+        let at = DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+        storage.touch_token(owner.token_id, at).await.unwrap();
+        let owner = storage.token_owner(&token_hash("t2")).await.unwrap().unwrap();
+        assert_eq!(owner.last_used_at, Some(at));
+
+        let revoke = || storage.revoke_tokens(anna.id, ChangedBy::Person(anna.id));
+        assert_eq!(revoke().await.unwrap(), Some((anna.clone(), 2)));
+        assert_eq!(revoke().await.unwrap(), Some((anna.clone(), 0)));
+        assert_eq!(storage.revoke_tokens(999, ChangedBy::Cli).await.unwrap(), None);
+        assert_eq!(storage.token_owner(&token_hash("t1")).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn each_change_to_a_person_is_audited_in_its_own_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let boss = storage.add_person(new_person("boss", Role::Supervisor)).await.unwrap();
+        let by = ChangedBy::Person(boss.id);
+
+        let anna = storage.create_person(new_person("anna", Role::Operator), by).await.unwrap();
+        storage.set_pin_hash(anna.id, hash_secret("1").unwrap(), by).await.unwrap().unwrap();
+        storage.issue_token(anna.id, token_hash("t"), by).await.unwrap().unwrap();
+        storage.set_disabled(anna.id, true, ChangedBy::Cli).await.unwrap().unwrap();
+        let refused = storage.issue_token(anna.id, token_hash("u"), by).await;
+        assert!(matches!(refused, Err(StorageError::Conflict(_))), "{refused:?}");
+        storage.set_disabled(anna.id, false, by).await.unwrap().unwrap();
+        storage.revoke_tokens(anna.id, by).await.unwrap().unwrap();
+        // Nothing happens, and nothing is audited, for someone who does not exist.
+        assert_eq!(storage.issue_token(999, token_hash("v"), by).await.unwrap(), None);
+        assert_eq!(storage.set_pin_hash(999, "h".into(), by).await.unwrap(), None);
+        let taken = storage.create_person(new_person("anna", Role::Operator), by).await;
+        assert!(matches!(taken, Err(StorageError::Conflict(_))), "{taken:?}");
+
+        let log = storage.audit_log(AuditFilter { limit: 100, ..AuditFilter::default() }).await;
+        let lines: Vec<(Option<i64>, String, String)> =
+            log.unwrap().into_iter().rev().map(|r| (r.actor_id, r.action, r.detail)).collect();
+        let who = Some(boss.id);
+        let about = "user=102 name=anna";
+        assert_eq!(
+            lines,
+            [
+                (who, "user.add".into(), format!("{about} role=operator languages=ru,uk")),
+                (who, "user.pin-reset".into(), about.into()),
+                (who, "token.issue".into(), about.into()),
+                (None, "user.disable".into(), format!("cli {about}")),
+                (who, "user.enable".into(), about.into()),
+                (who, "token.revoke".into(), format!("{about} revoked=0")),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_filters_newest_first_and_cannot_be_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let anna = storage.add_person(new_person("anna", Role::Supervisor)).await.unwrap();
+        let case = CaseNumber { year: 2026, sequence: 42 };
+        for (actor, action, case) in [
+            (None, "user.add", None),
+            (Some(anna.id), "case.read", Some(case)),
+            (Some(anna.id), "note.add", Some(case)),
+        ] {
+            let entry = AuditEntry { actor, action: action.into(), case, detail: "d".into() };
+            storage.audit(entry).await.unwrap();
+        }
+        let all = storage.audit_log(AuditFilter { limit: 10, ..AuditFilter::default() }).await;
+        let actions: Vec<_> = all.unwrap().into_iter().map(|r| r.action).collect();
+        assert_eq!(actions, ["note.add", "case.read", "user.add"]);
+
+        let filter = AuditFilter { case: Some(case), limit: 1, ..AuditFilter::default() };
+        let newest = storage.audit_log(filter).await.unwrap();
+        assert_eq!(newest.len(), 1);
+        assert_eq!(newest[0].actor_name.as_deref(), Some("anna"));
+        assert_eq!(newest[0].case, Some(case));
+        let filter =
+            AuditFilter { action: Some("user.add".into()), limit: 9, ..Default::default() };
+        assert_eq!(storage.audit_log(filter).await.unwrap()[0].actor_id, None);
+
+        for sql in ["UPDATE audit_log SET detail = 'x'", "DELETE FROM audit_log"] {
+            let refused =
+                storage.write(move |conn| Ok(conn.execute(sql, []).map(|_| ()))).await.unwrap();
+            let message = refused.unwrap_err().to_string();
+            assert!(message.contains("append-only"), "{sql}: {message}");
+        }
+    }
+}

@@ -1,0 +1,683 @@
+//! Presence and queue entries (tables of `0003_queue.sql`): who is on duty, who waits, who
+//! takes whom. The policy is decided in [`crate::queue`]; this module runs it inside
+//! transactions so that two operators can never be given the same caller.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::StorageError;
+use super::sqlite::{Storage, db_time, decode_language, decode_time};
+use crate::cases::{CallSid, CaseNumber};
+use crate::queue::{Candidate, EntryState, Presence, PresenceState, next_for, provider_queue};
+use crate::scripts::{LanguageTag, Tag};
+
+/// A caller to put in a queue.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// Their call, which must have a case.
+    pub call_sid: CallSid,
+    /// The step of the call that enqueues them (a retry finds the same entry).
+    pub step: u32,
+    /// The operators' language routed to.
+    pub language: LanguageTag,
+    /// Routed to another language than the caller's.
+    pub interpreter_needed: bool,
+    /// Now.
+    pub at: DateTime<Utc>,
+}
+
+/// A caller's place in the queues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueEntry {
+    /// The entry's id.
+    pub id: i64,
+    /// The caller's case.
+    pub case: CaseNumber,
+    /// The caller's call.
+    #[serde(skip)]
+    pub call_sid: CallSid,
+    /// The operators' language routed to.
+    pub language: LanguageTag,
+    /// The provider queue that holds this caller alone.
+    #[serde(skip)]
+    pub provider_queue: String,
+    /// Routed to another language than the caller's.
+    pub interpreter_needed: bool,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
+    /// Where the entry is.
+    pub state: EntryState,
+    /// The operator who took them (or is being connected).
+    pub operator_id: Option<i64>,
+    /// When they were connected to the operator.
+    pub bridged_at: Option<DateTime<Utc>>,
+    /// When they left the queue or their talk with the operator ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The provider's QueueResult or our reason.
+    pub result: Option<String>,
+}
+
+impl QueueEntry {
+    /// Seconds waited: until bridged, or until gone, or until `now`.
+    pub fn wait_secs(&self, now: DateTime<Utc>) -> i64 {
+        (self.bridged_at.or(self.ended_at).unwrap_or(now) - self.joined_at).num_seconds().max(0)
+    }
+}
+
+/// A waiting caller as a queue screen shows them: never a number or a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitingCaller {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: QueueEntry,
+    /// The caller's own language.
+    pub caller_language: Option<LanguageTag>,
+    /// The case's tags.
+    pub tags: Vec<Tag>,
+    /// Whether the same caller has earlier cases.
+    pub repeat_caller: bool,
+    /// How many earlier cases.
+    #[serde(skip)]
+    pub earlier_calls: u32,
+}
+
+const ENTRY_COLUMNS: &str = "e.id, c.number_year, c.number_seq, e.call_sid, e.language, \
+     e.provider_queue, e.interpreter_needed, e.joined_at, e.state, e.operator_id, e.bridged_at, \
+     e.ended_at, e.result";
+
+const ENTRY_FROM: &str = "queue_entries e JOIN cases c ON c.id = e.case_id";
+
+impl Storage {
+    /// The languages spoken by enabled people on duty (available, on a call, in wrap-up).
+    #[tracing::instrument(skip(self))]
+    pub async fn on_duty_languages(&self) -> Result<Vec<LanguageTag>, StorageError> {
+        self.read(|conn| {
+            let mut languages: Vec<LanguageTag> = Vec::new();
+            let mut stmt = conn.prepare_cached(
+                "SELECT u.languages FROM presence p JOIN users u ON u.id = p.user_id \
+                 WHERE p.state IN ('available', 'on-call', 'wrap-up') AND u.disabled_at IS NULL",
+            )?;
+            for list in stmt.query_map([], |row| row.get::<_, String>(0))? {
+                for code in list?.split(',') {
+                    let language = decode_language(code.trim())?;
+                    if !languages.contains(&language) {
+                        languages.push(language);
+                    }
+                }
+            }
+            Ok(languages)
+        })
+        .await
+    }
+
+    /// Puts a caller in a queue: their entry, with their own provider queue. `None` if the
+    /// call has no case (its first record was journaled). Idempotent per call and step.
+    #[tracing::instrument(skip_all, fields(call_sid = %new.call_sid))]
+    pub async fn enqueue(&self, new: NewEntry) -> Result<Option<QueueEntry>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let case: Option<(i64, i32, u32)> = tx
+                .prepare_cached(
+                    "SELECT id, number_year, number_seq FROM cases WHERE call_sid = ?1",
+                )?
+                .query_row([new.call_sid.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let Some((case_id, year, sequence)) = case else { return Ok(None) };
+            let existing: Option<i64> = tx
+                .prepare_cached("SELECT id FROM queue_entries WHERE call_sid = ?1 AND step = ?2")?
+                .query_row(params![new.call_sid.as_str(), new.step], |r| r.get(0))
+                .optional()?;
+            let id = match existing {
+                Some(id) => id,
+                None => {
+                    // The name needs the id: insert under a unique placeholder, then name it.
+                    tx.prepare_cached(
+                        "INSERT INTO queue_entries (case_id, call_sid, step, language, \
+                         provider_queue, interpreter_needed, joined_at, state) \
+                         VALUES (?1, ?2, ?3, ?4, 'pending-' || ?2 || '-' || ?3, ?5, ?6, 'waiting')",
+                    )?
+                    .execute(params![
+                        case_id,
+                        new.call_sid.as_str(),
+                        new.step,
+                        new.language.as_str(),
+                        new.interpreter_needed,
+                        db_time(new.at),
+                    ])?;
+                    let id = tx.last_insert_rowid();
+                    let name = provider_queue(CaseNumber { year, sequence }, id);
+                    tx.execute(
+                        "UPDATE queue_entries SET provider_queue = ?1 WHERE id = ?2",
+                        params![name, id],
+                    )?;
+                    id
+                }
+            };
+            let entry = entry_by_id(&tx, id)?;
+            tx.commit()?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    /// The latest queue entry of a call.
+    #[tracing::instrument(skip(self))]
+    pub async fn queue_entry_of_call(
+        &self,
+        sid: &CallSid,
+    ) -> Result<Option<QueueEntry>, StorageError> {
+        let sid = sid.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE e.call_sid = ?1 ORDER BY e.id DESC LIMIT 1"
+            ))?
+            .query_row([sid.as_str()], entry_from_row)
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    /// A queue entry by id.
+    #[tracing::instrument(skip(self))]
+    pub async fn queue_entry(&self, id: i64) -> Result<Option<QueueEntry>, StorageError> {
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let entry = entry_by_id(&tx, id)?;
+            tx.finish()?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    /// The place of a waiting entry among the waiting callers of its language, 1 for the
+    /// next; `None` when it is not waiting. Entries that joined before `stale_before` (rows
+    /// whose caller is long gone, see [`crate::queue::next_for`]) are not counted.
+    #[tracing::instrument(skip(self))]
+    pub async fn queue_position(
+        &self,
+        id: i64,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Option<u32>, StorageError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT 1 + (SELECT count(*) FROM queue_entries o WHERE o.state = 'waiting' \
+                       AND o.language = e.language AND o.joined_at >= ?2 \
+                       AND (o.joined_at < e.joined_at OR (o.joined_at = e.joined_at AND o.id < e.id))) \
+                     FROM queue_entries e WHERE e.id = ?1 AND e.state = 'waiting'",
+                )?
+                .query_row(params![id, db_time(stale_before)], |r| r.get::<_, u32>(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The waits, in seconds, of the callers of `language` bridged since `since`.
+    #[tracing::instrument(skip(self))]
+    pub async fn recent_waits(
+        &self,
+        language: &LanguageTag,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StorageError> {
+        let language = language.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT joined_at, bridged_at FROM queue_entries \
+                 WHERE bridged_at >= ?1 AND language = ?2 LIMIT 10000",
+            )?;
+            let rows = stmt.query_map(params![db_time(since), language.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            rows.map(|row| {
+                let (joined, bridged) = row?;
+                Ok((decode_time(&bridged)? - decode_time(&joined)?).num_seconds())
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Gives `operator` their next caller (see [`crate::queue::next_for`]) and marks the entry
+    /// `connecting` with a conditional update in one transaction, so that an entry is never
+    /// given twice; the operator goes on-call. `None` when nobody waits for them.
+    ///
+    /// An operator who already has a caller being connected gets that caller again: a
+    /// request the provider retried must not take a second caller.
+    #[tracing::instrument(skip(self, speaks))]
+    pub async fn take_next(
+        &self,
+        operator: i64,
+        speaks: Vec<LanguageTag>,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Option<QueueEntry>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let connecting: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT id FROM queue_entries WHERE operator_id = ?1 AND state = 'connecting' \
+                     ORDER BY id LIMIT 1",
+                )?
+                .query_row([operator], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = connecting {
+                let entry = entry_by_id(&tx, id)?;
+                tx.commit()?;
+                return Ok(entry);
+            }
+            let waiting = candidates(&tx)?;
+            let Some(id) = next_for(operator, &speaks, &waiting, now, stale_before) else {
+                tx.commit()?;
+                return Ok(None);
+            };
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE queue_entries SET state = 'connecting', operator_id = ?1, \
+                     connecting_at = ?2, reserved_for = NULL, reserved_until = NULL \
+                     WHERE id = ?3 AND state = 'waiting'",
+                )?
+                .execute(params![operator, db_time(now), id])?;
+            if changed != 1 {
+                // Cannot happen with one writer; if it did, the caller stays waiting.
+                return Ok(None);
+            }
+            upsert_presence(&tx, operator, PresenceState::OnCall, now, None, None)?;
+            let entry = entry_by_id(&tx, id)?;
+            tx.commit()?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    /// Reserves the next caller for `operator` until `until` (`POST /api/queues/claim`).
+    #[tracing::instrument(skip(self, speaks))]
+    pub async fn claim_next(
+        &self,
+        operator: i64,
+        speaks: Vec<LanguageTag>,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Option<QueueEntry>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let waiting = candidates(&tx)?;
+            let Some(id) = next_for(operator, &speaks, &waiting, now, stale_before) else {
+                return Ok(None);
+            };
+            tx.prepare_cached(
+                "UPDATE queue_entries SET reserved_for = NULL, reserved_until = NULL \
+                 WHERE reserved_for = ?1 AND id <> ?2",
+            )?
+            .execute(params![operator, id])?;
+            tx.prepare_cached(
+                "UPDATE queue_entries SET reserved_for = ?1, reserved_until = ?2 \
+                 WHERE id = ?3 AND state = 'waiting'",
+            )?
+            .execute(params![operator, db_time(until), id])?;
+            let entry = entry_by_id(&tx, id)?;
+            tx.commit()?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    /// The Enqueue action: the caller left the queue with the provider's `result`
+    /// (`queue_secs` in the queue). A bridge is noted (if the operator's Dial action has not
+    /// already); any other result closes a waiting or connecting entry.
+    #[tracing::instrument(skip(self))]
+    pub async fn queue_left(
+        &self,
+        sid: &CallSid,
+        result: String,
+        queue_secs: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<QueueEntry>, StorageError> {
+        let sid = sid.clone();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id: Option<(i64, String)> = tx
+                .prepare_cached(
+                    "SELECT id, joined_at FROM queue_entries WHERE call_sid = ?1 ORDER BY id DESC LIMIT 1",
+                )?
+                .query_row([sid.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((id, joined)) = id else { return Ok(None) };
+            if matches!(result.as_str(), "bridged" | "bridging-in-process" | "redirected-from-bridged") {
+                let bridged = match queue_secs {
+                    Some(secs) => decode_time(&joined)? + Duration::seconds(i64::from(secs)),
+                    None => now,
+                };
+                tx.prepare_cached(
+                    "UPDATE queue_entries SET state = 'bridged', \
+                     bridged_at = coalesce(bridged_at, ?1), result = coalesce(result, ?2) \
+                     WHERE id = ?3 AND state <> 'left'",
+                )?
+                .execute(params![db_time(bridged), result, id])?;
+            } else {
+                tx.prepare_cached(
+                    "UPDATE queue_entries SET state = 'left', ended_at = ?1, result = ?2 \
+                     WHERE id = ?3 AND state IN ('waiting', 'connecting')",
+                )?
+                .execute(params![db_time(now), result, id])?;
+            }
+            let entry = entry_by_id(&tx, id)?;
+            tx.commit()?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    /// The operator's Dial action for `entry_id`: `talk_secs` is `Some` when they talked
+    /// (the entry is bridged and ended, the operator goes to wrap-up until `wrap_until`);
+    /// `None` when no bridge happened: the operator is available again, and a connecting
+    /// entry goes back to waiting if `caller_still_there`, else it is closed (their own
+    /// queue was empty: they had left).
+    #[tracing::instrument(skip(self))]
+    pub async fn dial_ended(
+        &self,
+        entry_id: i64,
+        operator: i64,
+        talk_secs: Option<u32>,
+        caller_still_there: bool,
+        now: DateTime<Utc>,
+        wrap_until: DateTime<Utc>,
+    ) -> Result<Option<QueueEntry>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            match talk_secs {
+                Some(secs) => {
+                    let bridged = now - Duration::seconds(i64::from(secs));
+                    tx.prepare_cached(
+                        "UPDATE queue_entries SET state = 'bridged', \
+                         bridged_at = coalesce(bridged_at, ?1), ended_at = ?2, \
+                         result = coalesce(result, 'bridged') \
+                         WHERE id = ?3 AND operator_id = ?4 AND state IN ('connecting', 'bridged')",
+                    )?
+                    .execute(params![db_time(bridged), db_time(now), entry_id, operator])?;
+                    upsert_presence(&tx, operator, PresenceState::WrapUp, now, Some(wrap_until), None)?;
+                }
+                None if caller_still_there => {
+                    tx.prepare_cached(
+                        "UPDATE queue_entries SET state = 'waiting', operator_id = NULL, \
+                         connecting_at = NULL WHERE id = ?1 AND operator_id = ?2 AND state = 'connecting'",
+                    )?
+                    .execute(params![entry_id, operator])?;
+                    upsert_presence(&tx, operator, PresenceState::Available, now, None, None)?;
+                }
+                None => {
+                    tx.prepare_cached(
+                        "UPDATE queue_entries SET state = 'left', ended_at = ?1, \
+                         result = coalesce(result, 'not-in-queue') \
+                         WHERE id = ?2 AND operator_id = ?3 AND state = 'connecting'",
+                    )?
+                    .execute(params![db_time(now), entry_id, operator])?;
+                    upsert_presence(&tx, operator, PresenceState::Available, now, None, None)?;
+                }
+            }
+            let entry = entry_by_id(&tx, entry_id)?;
+            tx.commit()?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    /// Sets a person's state. `call_sid` binds them to their call on the operator line
+    /// (`None` keeps the one already noted).
+    #[tracing::instrument(skip(self))]
+    pub async fn set_presence(
+        &self,
+        user_id: i64,
+        state: PresenceState,
+        until: Option<DateTime<Utc>>,
+        call_sid: Option<CallSid>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            upsert_presence(&tx, user_id, state, now, until, call_sid.as_ref())?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether `user_id` is on the operator line with this call (identified by PIN in it).
+    #[tracing::instrument(skip(self))]
+    pub async fn on_operator_line(
+        &self,
+        user_id: i64,
+        sid: &CallSid,
+    ) -> Result<bool, StorageError> {
+        let sid = sid.clone();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM presence WHERE user_id = ?1 AND call_sid = ?2)",
+                )?
+                .query_row(params![user_id, sid.as_str()], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    /// The operator line's call ended: whoever was on it goes offline, and a caller being
+    /// connected to them (not yet bridged) goes back to waiting.
+    #[tracing::instrument(skip(self))]
+    pub async fn operator_call_ended(
+        &self,
+        sid: &CallSid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let sid = sid.clone();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "UPDATE queue_entries SET state = 'waiting', operator_id = NULL, connecting_at = NULL \
+                 WHERE state = 'connecting' \
+                   AND operator_id IN (SELECT user_id FROM presence WHERE call_sid = ?1)",
+            )?
+            .execute([sid.as_str()])?;
+            tx.prepare_cached(
+                "UPDATE presence SET state = 'offline', since = ?1, until = NULL, call_sid = NULL \
+                 WHERE call_sid = ?2",
+            )?
+            .execute(params![db_time(now), sid.as_str()])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Everyone's presence rows.
+    #[tracing::instrument(skip(self))]
+    pub async fn presences(&self) -> Result<Vec<Presence>, StorageError> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT user_id, state, since, until FROM presence")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (user_id, state, since, until) = row?;
+                Ok(Presence {
+                    user_id,
+                    state: PresenceState::parse(&state)
+                        .ok_or_else(|| StorageError::Data(format!("stored presence {state:?}")))?,
+                    since: decode_time(&since)?,
+                    until: until.as_deref().map(decode_time).transpose()?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// The callers waiting or being connected, oldest first, with what a screen or a whisper
+    /// shows of their case.
+    #[tracing::instrument(skip(self))]
+    pub async fn waiting_callers(&self) -> Result<Vec<WaitingCaller>, StorageError> {
+        self.read(|conn| {
+            let tx = conn.transaction()?;
+            let ids: Vec<i64> = tx
+                .prepare_cached(
+                    "SELECT id FROM queue_entries WHERE state IN ('waiting', 'connecting') \
+                     ORDER BY joined_at, id LIMIT 5000",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut callers = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(caller) = waiting_caller(&tx, id)? {
+                    callers.push(caller);
+                }
+            }
+            tx.finish()?;
+            Ok(callers)
+        })
+        .await
+    }
+
+    /// One entry with its case's details (for the whisper).
+    #[tracing::instrument(skip(self))]
+    pub async fn waiting_caller(&self, id: i64) -> Result<Option<WaitingCaller>, StorageError> {
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let caller = waiting_caller(&tx, id)?;
+            tx.finish()?;
+            Ok(caller)
+        })
+        .await
+    }
+}
+
+fn waiting_caller(tx: &Transaction<'_>, id: i64) -> Result<Option<WaitingCaller>, StorageError> {
+    let Some(entry) = entry_by_id(tx, id)? else { return Ok(None) };
+    let (case_id, language, caller_hash, started_at): (
+        i64,
+        Option<String>,
+        Option<String>,
+        String,
+    ) = tx
+        .prepare_cached(
+            "SELECT c.id, c.language, c.caller_hash, c.started_at FROM cases c \
+             JOIN queue_entries e ON e.case_id = c.id WHERE e.id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    let tags = tx
+        .prepare_cached("SELECT key, value FROM case_tags WHERE case_id = ?1 ORDER BY position")?
+        .query_map([case_id], |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let earlier_calls: u32 = match caller_hash {
+        Some(hash) => tx
+            .prepare_cached(
+                "SELECT count(*) FROM cases WHERE caller_hash = ?1 AND started_at < ?2 AND id <> ?3",
+            )?
+            .query_row(params![hash, started_at, case_id], |r| r.get(0))?,
+        None => 0,
+    };
+    Ok(Some(WaitingCaller {
+        entry,
+        caller_language: language.as_deref().map(decode_language).transpose()?,
+        tags,
+        repeat_caller: earlier_calls > 0,
+        earlier_calls,
+    }))
+}
+
+fn candidates(tx: &Transaction<'_>) -> Result<Vec<Candidate>, StorageError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, language, joined_at, reserved_for, reserved_until FROM queue_entries \
+         WHERE state = 'waiting' ORDER BY joined_at, id LIMIT 5000",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<i64>>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, language, joined, by, until) = row?;
+        let reserved = match (by, until) {
+            (Some(by), Some(until)) => Some((by, decode_time(&until)?)),
+            _ => None,
+        };
+        Ok(Candidate {
+            id,
+            language: decode_language(&language)?,
+            joined_at: decode_time(&joined)?,
+            reserved,
+        })
+    })
+    .collect()
+}
+
+fn upsert_presence(
+    conn: &Connection,
+    user_id: i64,
+    state: PresenceState,
+    now: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    call_sid: Option<&CallSid>,
+) -> Result<(), StorageError> {
+    conn.prepare_cached(
+        "INSERT INTO presence (user_id, state, since, until, call_sid) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, since = excluded.since, \
+         until = excluded.until, call_sid = coalesce(excluded.call_sid, presence.call_sid)",
+    )?
+    .execute(params![
+        user_id,
+        state.as_str(),
+        db_time(now),
+        until.map(db_time),
+        call_sid.map(CallSid::as_str),
+    ])?;
+    Ok(())
+}
+
+fn entry_by_id(tx: &Transaction<'_>, id: i64) -> Result<Option<QueueEntry>, StorageError> {
+    tx.prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE e.id = ?1"))?
+        .query_row([id], entry_from_row)
+        .optional()?
+        .transpose()
+}
+
+/// Reads a row of [`ENTRY_COLUMNS`]; the outer result is SQLite's, the inner one the
+/// conversion of stored text.
+fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Result<QueueEntry, StorageError>> {
+    let call_sid: String = r.get(3)?;
+    let language: String = r.get(4)?;
+    let joined: String = r.get(7)?;
+    let state: String = r.get(8)?;
+    let bridged: Option<String> = r.get(10)?;
+    let ended: Option<String> = r.get(11)?;
+    let (id, year, sequence, queue, interpreter, operator, result) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(5)?, r.get(6)?, r.get(9)?, r.get(12)?);
+    Ok((|| {
+        Ok(QueueEntry {
+            id,
+            case: CaseNumber { year, sequence },
+            call_sid: CallSid::parse(&call_sid)
+                .ok_or_else(|| StorageError::Data("a stored call id is not a call id".into()))?,
+            language: decode_language(&language)?,
+            provider_queue: queue,
+            interpreter_needed: interpreter,
+            joined_at: decode_time(&joined)?,
+            state: EntryState::parse(&state)
+                .ok_or_else(|| StorageError::Data(format!("stored entry state {state:?}")))?,
+            operator_id: operator,
+            bridged_at: bridged.as_deref().map(decode_time).transpose()?,
+            ended_at: ended.as_deref().map(decode_time).transpose()?,
+            result,
+        })
+    })())
+}

@@ -1,0 +1,517 @@
+//! The operator line: operators call it from any phone, type their operator ID and PIN, hear
+//! a whisper of the next caller's case, and are connected to exactly that caller.
+//!
+//! The flow, one URL per step (all `POST /voice/operator…`, signed like every webhook):
+//!
+//! 1. `/voice/operator` asks for the operator ID, ended by `#`; `/voice/operator/id` asks for
+//!    the PIN; `/voice/operator/pin` checks both (Argon2, the same time whether or not the ID
+//!    exists). Three failures end the call politely and are audited (`dial-in refused`,
+//!    without the number that called).
+//! 2. `/voice/operator/next` gives the operator their next caller ([`crate::queue`]: claimed
+//!    on screen, else the longest waiting among their languages), says the whisper (case
+//!    number, language, tags in words, interpreter, wait, earlier calls), and answers
+//!    `<Dial><Queue>` of that caller's own queue. The `<Queue url>` document,
+//!    `/voice/operator/connecting`, is played to the *caller* ("connecting you now"). With
+//!    nobody waiting, the operator dials the shared queue of one of their languages for 10 s
+//!    (where callers wait when the database was unavailable at their handoff), then the
+//!    server looks again: at most one look every 10 s.
+//! 3. `/voice/operator/dialed` is the Dial action: a talk puts the entry to `bridged` with its
+//!    talk time and the operator in wrap-up; a caller who was gone before the bridge is closed
+//!    and the operator hears so and gets the next one.
+//! 4. `/voice/operator/status`, the line's status callback, takes the operator offline when
+//!    they hang up (and gives a caller being connected to them back to the queue).
+//!
+//! Every step after the PIN carries the operator's id in its URL and must come from the call
+//! that entered the PIN (`presence.call_sid`). The operator hears English.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::Request;
+use axum::response::Response;
+use chrono::{DateTime, Duration, Utc};
+
+use super::Webhooks;
+use super::request::{Digits, ProviderRequest};
+use super::voice::Reply;
+use crate::cases::CallSid;
+use crate::people::check_pin;
+use crate::queue::{EntryState, Whisper, labels, stale_before};
+use crate::scripts::{LanguageTag, NodeKind, PromptItem};
+use crate::storage::AuditEntry;
+use crate::twiml::{DialQueue, Document, Gather, KeypadEntry, Speech, Verb};
+
+/// Wrong ID/PIN entries before the line hangs up.
+const MAX_TRIES: u32 = 3;
+
+/// Seconds a Dial waits on a queue: the caller's own queue holds them already, so an empty
+/// one means they left; on a shared queue it is the pause between two looks.
+const DIAL_TIMEOUT: u32 = 10;
+
+/// At most this many languages travel in a URL.
+const MAX_LANGUAGES: usize = 8;
+
+/// The voice the operator hears (the line speaks English to every operator).
+const VOICE: &str = "Polly.Joanna";
+/// Its language.
+const VOICE_LANGUAGE: &str = "en-US";
+
+/// `POST /voice/operator/{action}`: the common handler, with the route named `operator/…`.
+pub async fn handle(
+    state: State<Arc<Webhooks>>,
+    Path(action): Path<String>,
+    request: Request<Body>,
+) -> Response {
+    super::voice::handle(state, Path(format!("operator/{action}")), request).await
+}
+
+/// Answers one step of the operator line (`action` is empty for `/voice/operator`).
+pub(super) async fn answer(w: &Webhooks, action: &str, req: &ProviderRequest) -> Reply {
+    let call_sid = req.call().call_sid;
+    match action {
+        "" => ask_id(1, Vec::new()),
+        "id" => entered_id(w, req),
+        "pin" => entered_pin(w, req, call_sid).await,
+        "next" | "dialed" => {
+            let Some((operator, speaks)) = signed_in(w, req, call_sid.as_ref()).await else {
+                return not_signed_in();
+            };
+            if action == "next" {
+                next(w, operator, &speaks, req).await
+            } else {
+                dialed(w, operator, &speaks, req).await
+            }
+        }
+        "connecting" => connecting(w, req),
+        "status" => status(w, req, call_sid).await,
+        _ => not_signed_in(),
+    }
+}
+
+fn say(text: impl Into<String>) -> Speech {
+    Speech::Say { text: text.into(), voice: Some(VOICE.into()), language: VOICE_LANGUAGE.into() }
+}
+
+fn document(verbs: Vec<Verb>) -> Reply {
+    Reply { document: Document { verbs }.render(), records: Vec::new() }
+}
+
+/// A small number of ours from the query (tries, ids), or `None`.
+fn number(req: &ProviderRequest, name: &str) -> Option<i64> {
+    let s = req.query(name)?;
+    if s.is_empty() || s.len() > 15 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// The operator's languages as carried in our URLs: `ru,uk`.
+fn languages(req: &ProviderRequest) -> Vec<LanguageTag> {
+    req.query("langs")
+        .unwrap_or_default()
+        .split(',')
+        .take(MAX_LANGUAGES)
+        .filter_map(LanguageTag::parse)
+        .collect()
+}
+
+fn langs_param(speaks: &[LanguageTag]) -> String {
+    speaks.iter().map(LanguageTag::as_str).collect::<Vec<_>>().join(",")
+}
+
+/// Keys typed on the keypad: 1–12 digits (the finishing `#` is not sent).
+fn typed(req: &ProviderRequest, min: usize) -> Option<String> {
+    match req.digits() {
+        Digits::Keys(keys)
+            if (min..=12).contains(&keys.len()) && keys.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some(keys)
+        }
+        _ => None,
+    }
+}
+
+/// Asks for the operator ID (try `attempt`), after `before`.
+fn ask_id(attempt: u32, mut before: Vec<Verb>) -> Reply {
+    let action = format!("/voice/operator/id?try={attempt}");
+    let prompt = say("Hotline operator line. Enter your operator number, then press the hash key.");
+    before.push(Verb::KeypadEntry(KeypadEntry {
+        action: action.clone(),
+        max_digits: 12,
+        timeout: 10,
+        prompts: vec![prompt],
+    }));
+    before.push(Verb::Redirect { url: action });
+    document(before)
+}
+
+/// The try count from the URL; anything odd counts as the last try.
+fn attempt(req: &ProviderRequest) -> u32 {
+    number(req, "try")
+        .and_then(|t| u32::try_from(t).ok())
+        .filter(|t| (1..=MAX_TRIES).contains(t))
+        .unwrap_or(MAX_TRIES)
+}
+
+fn entered_id(w: &Webhooks, req: &ProviderRequest) -> Reply {
+    let attempt = attempt(req);
+    // Whether the ID exists is not checked yet: the answer must not tell.
+    let Some(id) = typed(req, 1) else { return refused(w, attempt, None) };
+    let action = format!("/voice/operator/pin?try={attempt}&op={id}");
+    document(vec![
+        Verb::KeypadEntry(KeypadEntry {
+            action: action.clone(),
+            max_digits: 12,
+            timeout: 10,
+            prompts: vec![say("Enter your PIN, then press the hash key.")],
+        }),
+        Verb::Redirect { url: action },
+    ])
+}
+
+/// A failed identification: try again, or after the last try, goodbye (audited).
+fn refused(w: &Webhooks, attempt: u32, claimed: Option<i64>) -> Reply {
+    if attempt >= MAX_TRIES {
+        let storage = w.storage.clone();
+        let detail = match claimed {
+            Some(id) => {
+                format!(
+                    "{MAX_TRIES} failed attempts on the operator line, last for operator ID {id}"
+                )
+            }
+            None => format!("{MAX_TRIES} failed attempts on the operator line"),
+        };
+        // The refusal must not wait for the audit write; it is logged if it fails.
+        tokio::spawn(async move {
+            let entry =
+                AuditEntry { actor: None, action: "dial-in refused".into(), case: None, detail };
+            if let Err(error) = storage.audit(entry).await {
+                tracing::error!(%error, "could not audit a refused dial-in");
+            }
+        });
+        tracing::warn!(target: "hotline::security", "operator line: identification refused");
+        return document(vec![
+            Verb::Speech(say("Sorry, we could not identify you. Goodbye.")),
+            Verb::Hangup,
+        ]);
+    }
+    let sorry = Verb::Speech(say("That operator number and PIN do not match."));
+    ask_id(attempt + 1, vec![sorry])
+}
+
+async fn entered_pin(w: &Webhooks, req: &ProviderRequest, call_sid: Option<CallSid>) -> Reply {
+    let attempt = attempt(req);
+    let claimed = number(req, "op");
+    let (Some(operator), Some(pin), Some(call_sid)) = (claimed, typed(req, 4), call_sid) else {
+        return refused(w, attempt, claimed);
+    };
+    let looked_up = w
+        .queues
+        .bounded("operator", async {
+            let person = w.storage.person(operator).await?;
+            let hash = w.storage.pin_hash(operator).await?;
+            Ok((person, hash))
+        })
+        .await;
+    let Some((person, hash)) = looked_up else {
+        return document(vec![
+            Verb::Speech(say(
+                "The operator line cannot check PINs right now. Please call again in a minute.",
+            )),
+            Verb::Hangup,
+        ]);
+    };
+    let hash = hash.filter(|_| person.as_ref().is_some_and(|p| !p.disabled));
+    // Argon2 takes tens of milliseconds of CPU: off the async threads.
+    let matches = tokio::task::spawn_blocking(move || check_pin(hash.as_deref(), &pin))
+        .await
+        .unwrap_or(false);
+    let Some(person) = person.filter(|_| matches) else {
+        return refused(w, attempt, Some(operator));
+    };
+    let now = Utc::now();
+    let signed = w.storage.set_presence(
+        person.id,
+        crate::queue::PresenceState::Available,
+        None,
+        Some(call_sid),
+        now,
+    );
+    if w.queues.bounded("presence", signed).await.is_none() {
+        return document(vec![
+            Verb::Speech(say(
+                "The operator line cannot sign you in right now. Please call again in a minute.",
+            )),
+            Verb::Hangup,
+        ]);
+    }
+    let audit = AuditEntry {
+        actor: Some(person.id),
+        action: "dial-in".into(),
+        case: None,
+        detail: "signed in on the operator line".into(),
+    };
+    let _ = w.queues.bounded("audit", w.storage.audit(audit)).await;
+    tracing::info!(operator = person.id, "operator signed in on the operator line");
+    let mut verbs = vec![Verb::Speech(say(format!("Welcome, {}.", person.name)))];
+    verbs.extend(take_next(w, person.id, &person.languages, 0).await);
+    document(verbs)
+}
+
+/// The operator of a `next`/`dialed` request, if they signed in on this very call.
+async fn signed_in(
+    w: &Webhooks,
+    req: &ProviderRequest,
+    call_sid: Option<&CallSid>,
+) -> Option<(i64, Vec<LanguageTag>)> {
+    let operator = number(req, "op")?;
+    let speaks = languages(req);
+    let call_sid = call_sid?;
+    if speaks.is_empty() {
+        return None;
+    }
+    match w.queues.bounded("operator line", w.storage.on_operator_line(operator, call_sid)).await {
+        Some(true) => Some((operator, speaks)),
+        Some(false) => None,
+        // The database is unavailable: the URL is signed by the provider and was made by us
+        // for this operator, so the shared queues can still be worked.
+        None => Some((operator, speaks)),
+    }
+}
+
+fn not_signed_in() -> Reply {
+    ask_id(1, vec![Verb::Speech(say("Please sign in again."))])
+}
+
+/// The next caller for a signed-in operator; after an idle look (`at`), not before
+/// [`DIAL_TIMEOUT`] seconds have passed.
+async fn next(w: &Webhooks, operator: i64, speaks: &[LanguageTag], req: &ProviderRequest) -> Reply {
+    let round = number(req, "round").unwrap_or(0).clamp(0, 1_000_000);
+    // A shared-queue dial can end at once (a queue that does not exist yet): keep the pace
+    // at one look every DIAL_TIMEOUT seconds whatever the provider does.
+    if let Some(at) = number(req, "at").and_then(|at| DateTime::from_timestamp(at, 0)) {
+        let elapsed = (Utc::now() - at).num_seconds();
+        if (0..i64::from(DIAL_TIMEOUT)).contains(&elapsed) {
+            let rest = u32::try_from(i64::from(DIAL_TIMEOUT) - elapsed).unwrap_or(DIAL_TIMEOUT);
+            let url = format!(
+                "/voice/operator/next?op={operator}&langs={}&round={round}",
+                langs_param(speaks)
+            );
+            return document(vec![
+                Verb::Speech(Speech::Pause { seconds: rest }),
+                Verb::Redirect { url },
+            ]);
+        }
+    }
+    document(take_next(w, operator, speaks, round).await)
+}
+
+/// Gives the operator their next caller: whisper and `<Dial><Queue>`; or, with nobody
+/// waiting, a dial on a shared queue.
+async fn take_next(w: &Webhooks, operator: i64, speaks: &[LanguageTag], round: i64) -> Vec<Verb> {
+    let now = Utc::now();
+    let langs = langs_param(speaks);
+    let stale = stale_before(now, w.queues.config.max_wait_secs);
+    let taken = w
+        .queues
+        .bounded("next caller", w.storage.take_next(operator, speaks.to_vec(), now, stale))
+        .await;
+    let Some(Some(entry)) = taken else {
+        if taken.is_some() {
+            // Nobody waits: the operator is ready (also after a wrap-up they cut short).
+            let ready = w.storage.set_presence(
+                operator,
+                crate::queue::PresenceState::Available,
+                None,
+                None,
+                now,
+            );
+            let _ = w.queues.bounded("presence", ready).await;
+        }
+        let index = usize::try_from(round).unwrap_or(0) % speaks.len().max(1);
+        let Some(shared) = speaks.get(index) else {
+            return vec![
+                Verb::Speech(say("You have no languages set; ask a supervisor.")),
+                Verb::Hangup,
+            ];
+        };
+        let mut verbs = Vec::new();
+        if round == 0 {
+            verbs.push(Verb::Speech(say(
+                "No caller is waiting. Stay on the line; you will be connected when one arrives.",
+            )));
+        }
+        verbs.push(Verb::DialQueue(DialQueue {
+            action: format!(
+                "/voice/operator/dialed?op={operator}&langs={langs}&round={}&at={}",
+                round + 1,
+                now.timestamp()
+            ),
+            timeout: DIAL_TIMEOUT,
+            queue: shared.to_string(),
+            url: format!("/voice/operator/connecting?lang={shared}"),
+        }));
+        return verbs;
+    };
+    let caller = w.queues.bounded("whisper", w.storage.waiting_caller(entry.id)).await.flatten();
+    let whisper = match caller {
+        Some(caller) => {
+            let script = caller.caller_language.as_ref().and_then(|l| w.scripts.script(l));
+            Whisper {
+                case: entry.case,
+                caller_language: caller.caller_language.clone(),
+                labels: script.map(|s| labels(s, &caller.tags)).unwrap_or_default(),
+                interpreter_needed: entry.interpreter_needed,
+                waited_secs: entry.wait_secs(now),
+                earlier_calls: caller.earlier_calls,
+            }
+        }
+        None => Whisper {
+            case: entry.case,
+            caller_language: None,
+            labels: Vec::new(),
+            interpreter_needed: entry.interpreter_needed,
+            waited_secs: entry.wait_secs(now),
+            earlier_calls: 0,
+        },
+    };
+    let caller_language = whisper.caller_language.clone().unwrap_or_else(|| entry.language.clone());
+    tracing::info!(operator, entry = entry.id, "operator connecting to a caller");
+    // The whisper reads the case to the operator: audited like any read of a case.
+    let audit = AuditEntry {
+        actor: Some(operator),
+        action: "case.whisper".into(),
+        case: Some(entry.case),
+        detail: format!("operator line, queue entry {}", entry.id),
+    };
+    let _ = w.queues.bounded("audit", w.storage.audit(audit)).await;
+    vec![
+        Verb::Speech(say(whisper.text())),
+        Verb::DialQueue(DialQueue {
+            action: format!(
+                "/voice/operator/dialed?op={operator}&langs={langs}&entry={}",
+                entry.id
+            ),
+            timeout: DIAL_TIMEOUT,
+            queue: entry.provider_queue,
+            url: format!("/voice/operator/connecting?lang={caller_language}&entry={}", entry.id),
+        }),
+    ]
+}
+
+/// The Dial action: of a caller's own queue (`entry`), or of a shared queue while idle.
+async fn dialed(
+    w: &Webhooks,
+    operator: i64,
+    speaks: &[LanguageTag],
+    req: &ProviderRequest,
+) -> Reply {
+    let langs = langs_param(speaks);
+    let next_url = format!("/voice/operator/next?op={operator}&langs={langs}");
+    let status = req.param("DialCallStatus").unwrap_or_default();
+    let duration = req
+        .param("DialCallDuration")
+        .filter(|d| (1..=7).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u32>().ok());
+    let talked = match (status, duration) {
+        ("completed" | "answered", Some(secs)) if secs > 0 => Some(secs),
+        _ => None,
+    };
+    let now = Utc::now();
+    let wrap_up = i64::try_from(w.queues.config.wrap_up_secs).unwrap_or(0);
+    let wrap_until = now + Duration::seconds(wrap_up);
+    let call_ended = || {
+        let timeout = u32::try_from(wrap_up.clamp(5, 60)).unwrap_or(30);
+        let prompt = "The call has ended. Press 1 when you are ready for the next caller, or \
+                      hang up to stop.";
+        document(vec![
+            Verb::Gather(Gather {
+                action: next_url.clone(),
+                num_digits: 1,
+                timeout,
+                prompts: vec![say(prompt)],
+            }),
+            Verb::Redirect { url: next_url.clone() },
+        ])
+    };
+    let Some(entry_id) = number(req, "entry") else {
+        // A shared queue: a talk (with a caller queued while the database was unavailable)
+        // ends in wrap-up; otherwise this was an idle look, and the next one follows.
+        if talked.is_none() {
+            return next(w, operator, speaks, req).await;
+        }
+        let wrap = w.storage.set_presence(
+            operator,
+            crate::queue::PresenceState::WrapUp,
+            Some(wrap_until),
+            None,
+            now,
+        );
+        let _ = w.queues.bounded("wrap-up", wrap).await;
+        return call_ended();
+    };
+    // The operator hung up mid-dial ("canceled"): the caller is still in their queue and goes
+    // back to waiting; otherwise an unanswered dial means their queue was empty: they left.
+    let caller_still_there = status == "canceled";
+    let ended =
+        w.storage.dial_ended(entry_id, operator, talked, caller_still_there, now, wrap_until);
+    let entry = w.queues.bounded("dial ended", ended).await.flatten();
+    match (talked, entry) {
+        (Some(_), _) => call_ended(),
+        (None, Some(entry)) if entry.state == EntryState::Left => document(vec![
+            Verb::Speech(say("The caller left before you were connected.")),
+            Verb::Redirect { url: next_url },
+        ]),
+        (None, _) => document(vec![
+            Verb::Speech(say("The caller could not be connected.")),
+            Verb::Redirect { url: next_url },
+        ]),
+    }
+}
+
+/// The `<Queue url>` document, played to the waiting caller just before the bridge: the
+/// handoff's prompt of their language ("connecting you to an operator"). Play, Say, Pause
+/// only.
+fn connecting(w: &Webhooks, req: &ProviderRequest) -> Reply {
+    let script = req
+        .query("lang")
+        .and_then(LanguageTag::parse)
+        .and_then(|l| w.scripts.script(&l))
+        .unwrap_or_else(|| w.scripts.default_script());
+    let prompt = script.node(&script.operator).and_then(|node| match &node.kind {
+        NodeKind::Handoff { .. } => Some(&node.prompt),
+        _ => None,
+    });
+    let mut verbs: Vec<Verb> = prompt
+        .map(|prompt| {
+            prompt
+                .items
+                .iter()
+                .map(|item| {
+                    let spoken =
+                        crate::ivr::Spoken { item: item.clone(), voice: script.voice.clone() };
+                    Verb::Speech(super::answer::speech(&spoken))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if verbs.is_empty()
+        || prompt.is_some_and(|p| p.items.iter().all(|i| matches!(i, PromptItem::Pause(_))))
+    {
+        verbs.push(Verb::Speech(Speech::Pause { seconds: 1 }));
+    }
+    document(verbs)
+}
+
+/// The operator line's status callback: a finished call takes its operator offline.
+async fn status(w: &Webhooks, req: &ProviderRequest, call_sid: Option<CallSid>) -> Reply {
+    let call = req.call();
+    if let (Some(call_sid), Some(status)) = (call_sid, call.status)
+        && status.is_final()
+    {
+        let ended = w.storage.operator_call_ended(&call_sid, Utc::now());
+        let _ = w.queues.bounded("operator call ended", ended).await;
+    }
+    document(Vec::new())
+}
