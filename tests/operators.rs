@@ -276,7 +276,7 @@ async fn three_wrong_pins_hang_up_connect_nobody_and_are_audited() {
     assert_eq!(entry(&app, &waiting.sid).await.state, hotline::queue::EntryState::Waiting);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let filter =
-        AuditFilter { action: Some("dial-in refused".into()), limit: 10, ..Default::default() };
+        AuditFilter { action: Some("dial-in.refused".into()), limit: 10, ..Default::default() };
     let refused = app.storage.audit_log(filter).await.unwrap();
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert!(!refused[0].detail.contains("9161234567") && !refused[0].detail.contains(TEST_PIN));

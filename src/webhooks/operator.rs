@@ -5,7 +5,7 @@
 //!
 //! 1. `/voice/operator` asks for the operator ID, ended by `#`; `/voice/operator/id` asks for
 //!    the PIN; `/voice/operator/pin` checks both (Argon2, the same time whether or not the ID
-//!    exists). Three failures end the call politely and are audited (`dial-in refused`,
+//!    exists). Three failures end the call politely and are audited (`dial-in.refused`,
 //!    without the number that called).
 //! 2. `/voice/operator/next` gives the operator their next caller ([`crate::queue`]: claimed
 //!    on screen, else the longest waiting among their languages), says the whisper (case
@@ -185,7 +185,7 @@ fn refused(w: &Webhooks, attempt: u32, claimed: Option<i64>) -> Reply {
         // The refusal must not wait for the audit write; it is logged if it fails.
         tokio::spawn(async move {
             let entry =
-                AuditEntry { actor: None, action: "dial-in refused".into(), case: None, detail };
+                AuditEntry { actor: None, action: "dial-in.refused".into(), case: None, detail };
             if let Err(error) = storage.audit(entry).await {
                 tracing::error!(%error, "could not audit a refused dial-in");
             }
@@ -248,7 +248,7 @@ async fn entered_pin(w: &Webhooks, req: &ProviderRequest, call_sid: Option<CallS
     }
     let audit = AuditEntry {
         actor: Some(person.id),
-        action: "dial-in".into(),
+        action: "dial-in.accepted".into(),
         case: None,
         detail: "signed in on the operator line".into(),
     };
