@@ -39,6 +39,8 @@ pub struct Config {
     pub cases: CasesConfig,
     /// What a blocked caller hears.
     pub blocklist: BlocklistConfig,
+    /// The follow-up list: how many attempts to reach a caller.
+    pub followups: FollowupsConfig,
 }
 
 /// `[server]`.
@@ -224,6 +226,20 @@ pub struct BlocklistConfig {
     pub answer: BlockAnswer,
 }
 
+/// `[followups]`: the follow-up list (see [`crate::followups`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowupsConfig {
+    /// Attempts to reach a caller (no answer, tried) after which a follow-up closes.
+    pub max_attempts: u32,
+}
+
+impl Default for FollowupsConfig {
+    fn default() -> Self {
+        FollowupsConfig { max_attempts: 3 }
+    }
+}
+
 /// What a blocked caller gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -276,12 +292,14 @@ impl fmt::Display for Problems {
 }
 
 /// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: [&str; 5] = [
+const NOT_KEYS: [&str; 7] = [
     CONFIG_VAR,
     AUTH_TOKEN_VAR,
     CALLER_HASH_KEY_VAR,
     "HOTLINE_AUTH_TOKEN_FILE",
     "HOTLINE_CALLER_HASH_KEY_FILE",
+    crate::secrets::CALLBACK_KEY_VAR,
+    "HOTLINE_CALLBACK_KEY_FILE",
 ];
 
 impl Config {
@@ -418,6 +436,12 @@ impl Config {
                 self.queues.db_timeout_ms, self.webhooks.deadline_ms
             ));
         }
+        if !(1..=20).contains(&self.followups.max_attempts) {
+            problems.push(format!(
+                "followups.max_attempts = {} is out of range; use 1 to 20",
+                self.followups.max_attempts
+            ));
+        }
         if let Err(problem) = crate::casework::Disposition::parse_list(&self.cases.dispositions) {
             problems.push(format!("cases.dispositions = {:?}: {problem}", self.cases.dispositions));
         }
@@ -453,8 +477,8 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 8] =
-        ["server", "webhooks", "database", "scripts", "log", "queues", "cases", "blocklist"];
+    const SECTIONS: [&str; 9] =
+        ["server", "webhooks", "database", "scripts", "log", "queues", "cases", "blocklist", "followups"];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
         problems.push(format!(
@@ -471,6 +495,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         queues: section(&table, "queues", source, problems),
         cases: section(&table, "cases", source, problems),
         blocklist: section(&table, "blocklist", source, problems),
+        followups: section(&table, "followups", source, problems),
     };
     (problems.len() == before).then_some(config)
 }

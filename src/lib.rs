@@ -22,6 +22,8 @@
 //! - [`casework`] is what people add to a case after the call (notes, disposition, closing),
 //!   the masked case detail, search and CSV export, and the blocklist `/voice/incoming` checks.
 //! - [`secrets`] holds the provider's auth token and the key that hashes callers' numbers.
+//! - [`followups`] is the follow-up list (voicemails, callback requests, calls missed in the
+//!   queue) and the sealing of callback numbers, the one phone number the hotline keeps.
 //!
 //! The people who answer: [`people`] are the operators who take callers over and the
 //! supervisors who manage them (roles, languages, hashed PINs, passwords and API tokens);
@@ -52,3 +54,4 @@ pub mod storage;
 pub mod telemetry;
 pub mod twiml;
 pub mod webhooks;
+pub mod followups;

@@ -98,6 +98,9 @@ pub struct Record {
     pub max_length: u32,
     /// Seconds of silence that end the recording.
     pub timeout: u32,
+    /// Requested (POST, the default method) when the recording is stored, with its final URL
+    /// and duration.
+    pub status_callback: String,
 }
 
 /// A verb of an ordinary document (the voice URL, a Gather action, a Redirect).
@@ -273,6 +276,7 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) {
             start.push_attribute(("timeout", r.timeout.to_string().as_str()));
             start.push_attribute(("finishOnKey", "#"));
             start.push_attribute(("playBeep", "true"));
+            start.push_attribute(("recordingStatusCallback", r.status_callback.as_str()));
             empty(w, start);
         }
         Verb::KeypadEntry(k) => {

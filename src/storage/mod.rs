@@ -16,6 +16,7 @@
 
 mod casework;
 mod derived;
+mod followups;
 mod journal;
 mod migrations;
 mod people;
@@ -35,6 +36,7 @@ use crate::scripts::{LanguageTag, Tag};
 pub use journal::{Durability, Recorder};
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
+pub use followups::Refusal;
 pub use sqlite::Storage;
 
 /// How the database is opened.

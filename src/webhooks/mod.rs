@@ -13,6 +13,7 @@
 //! leaves no trace but a security log line.
 
 mod answer;
+mod followup;
 mod operator;
 mod request;
 mod voice;
@@ -56,6 +57,8 @@ pub struct Webhooks {
     pub queues: crate::queue::Queues,
     /// What a caller on the blocklist gets at `/voice/incoming`.
     pub blocked_answer: crate::config::BlockAnswer,
+    /// Seals callback numbers the moment they are typed.
+    pub callbacks: crate::followups::Sealer,
 }
 
 /// The routes of the provider's surface.
