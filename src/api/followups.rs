@@ -7,7 +7,8 @@
 //! - `POST /followups/{id}/take`: the person takes it (only in a language they speak); from
 //!   then on only they can reveal its number and record attempts. Audited.
 //! - `POST /followups/{id}/reveal`: the callback number, to the person who took it; every
-//!   reveal is audited (`followup.reveal`), and so is every refusal.
+//!   reveal is audited (`followup.reveal`), and so is every refusal (409 "not taken by
+//!   you": the role may reveal, this person may not yet).
 //! - `POST /followups/{id}/attempts` with `{"result": "tried" | "reached" | "no-answer" |
 //!   "wrong-number"}`: one attempt by the person who took it; `reached` and `wrong-number`
 //!   close it, and so does reaching `[followups] max_attempts`. Audited.
@@ -124,7 +125,7 @@ async fn reveal(
         let detail = format!("follow-up {id}: refused, not taken by this person");
         audit(&state, &actor, "followup.reveal-refused", follow_up.case, detail).await?;
         tracing::warn!(target: "hotline::security", follow_up = id, "refused a number reveal");
-        return Err(ApiError::Forbidden);
+        return Err(not_yours(id));
     }
     if follow_up.kind != Kind::Callback {
         return Err(ApiError::NotFound(format!("follow-up {id} has no callback number")));
@@ -188,10 +189,14 @@ fn refused(result: Result<FollowUp, Refusal>, id: i64) -> Result<FollowUp, ApiEr
     result.map_err(|refusal| match refusal {
         Refusal::NotFound => not_found(id),
         Refusal::Conflict(message) => ApiError::Conflict(message),
-        Refusal::NotYours => ApiError::Conflict(format!(
-            "follow-up {id} is not taken by you: take it first (POST /api/followups/{id}/take)"
-        )),
+        Refusal::NotYours => not_yours(id),
     })
+}
+
+fn not_yours(id: i64) -> ApiError {
+    ApiError::Conflict(format!(
+        "follow-up {id} is not taken by you: take it first (POST /api/followups/{id}/take)"
+    ))
 }
 
 fn follow_up_id(text: &str) -> Result<i64, ApiError> {
