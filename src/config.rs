@@ -232,11 +232,14 @@ pub struct BlocklistConfig {
 pub struct FollowupsConfig {
     /// Attempts to reach a caller (no answer, tried) after which a follow-up closes.
     pub max_attempts: u32,
+    /// Minutes after an attempt that did not reach the caller before the operator line
+    /// offers that callback again.
+    pub retry_after_mins: u32,
 }
 
 impl Default for FollowupsConfig {
     fn default() -> Self {
-        FollowupsConfig { max_attempts: 3 }
+        FollowupsConfig { max_attempts: 3, retry_after_mins: 15 }
     }
 }
 
@@ -440,6 +443,12 @@ impl Config {
             problems.push(format!(
                 "followups.max_attempts = {} is out of range; use 1 to 20",
                 self.followups.max_attempts
+            ));
+        }
+        if !(1..=1440).contains(&self.followups.retry_after_mins) {
+            problems.push(format!(
+                "followups.retry_after_mins = {} is out of range; use 1 to 1440",
+                self.followups.retry_after_mins
             ));
         }
         if let Err(problem) = crate::casework::Disposition::parse_list(&self.cases.dispositions) {

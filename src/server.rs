@@ -103,6 +103,7 @@ impl Application {
             storage,
             hasher: CallerHasher::new(secrets.caller_hash_key),
             callbacks: crate::followups::Sealer::new(&secrets.callback_key),
+            followups: config.followups.clone(),
             auth_token: secrets.auth_token,
             verify_signatures: config.webhooks.verify_signatures,
             public_url: public_url.clone(),

@@ -78,6 +78,17 @@ pub struct DialQueue {
     pub url: String,
 }
 
+/// `<Dial><Number>`: calls a phone number from this call (an operator calling a caller back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialNumber {
+    /// Requested when the dial ends, with `DialCallStatus` and `DialCallDuration`.
+    pub action: String,
+    /// Seconds to let it ring.
+    pub timeout: u32,
+    /// The number, E.164.
+    pub number: String,
+}
+
 /// `<Enqueue>`: puts the caller in a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enqueue {
@@ -123,6 +134,8 @@ pub enum Verb {
     KeypadEntry(KeypadEntry),
     /// Connect to the caller waiting in a queue.
     DialQueue(DialQueue),
+    /// Call a phone number.
+    DialNumber(DialNumber),
     /// End the call.
     Hangup,
 }
@@ -303,6 +316,15 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) {
             queue.push_attribute(("url", d.url.as_str()));
             queue.push_attribute(("method", "POST"));
             element(w, queue, &d.queue);
+            let _ = w.write_event(Event::End(BytesEnd::new("Dial")));
+        }
+        Verb::DialNumber(d) => {
+            let mut start = BytesStart::new("Dial");
+            start.push_attribute(("action", d.action.as_str()));
+            start.push_attribute(("method", "POST"));
+            start.push_attribute(("timeout", d.timeout.to_string().as_str()));
+            let _ = w.write_event(Event::Start(start));
+            element(w, BytesStart::new("Number"), &d.number);
             let _ = w.write_event(Event::End(BytesEnd::new("Dial")));
         }
         Verb::Hangup => empty(w, BytesStart::new("Hangup")),

@@ -450,3 +450,103 @@ async fn every_follow_up_route_checks_the_token_and_role() {
     assert!([0, 400, 413].contains(&status), "{status}");
     app.stop().await;
 }
+
+/// The operator line up to the first document after the PIN (which may hold a number: it is
+/// read with `app.post`, not the number-checking `post`).
+async fn dial_in(app: &TestApp, op_sid: &str, id: i64) -> String {
+    let start = post(app, "/voice/operator", op_sid, &[]).await;
+    let action = attribute(&start, "Gather", "action").unwrap();
+    let pin = post(app, &action, op_sid, &[("Digits", &id.to_string())]).await;
+    let action = attribute(&pin, "Gather", "action").unwrap();
+    let base = params(op_sid);
+    let mut all: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.push(("Digits", api::TEST_PIN));
+    let reply = app.post(&action, &all).await;
+    assert_eq!(reply.status, 200);
+    reply.body
+}
+
+#[tokio::test]
+async fn a_due_callback_comes_first_on_the_operator_line_and_its_dial_is_the_attempt() {
+    // Arrange: a callback, then a caller waiting on the line.
+    let app = spawn_app().await;
+    let (olga, olga_token) = person(&app, "olga", &["ru"]).await;
+    let id = confirmed_callback(&app, &olga_token).await;
+    let (waiting_sid, _) = waiting_caller(&app).await;
+
+    // Act: Olga dials in.
+    let op_sid = new_call_sid();
+    let doc = dial_in(&app, &op_sid, olga.id).await;
+
+    // Assert: the callback first, with the whisper of its case, dialled by number.
+    assert_eq!(verbs(&doc), ["Say", "Say", "Dial[Number]"], "{doc}");
+    let whisper = said(&doc).join(" ");
+    assert!(whisper.contains("Callback request"), "{whisper}");
+    assert!(!whisper.contains(TYPED), "{whisper}");
+    assert_eq!(text(&doc, "Number").as_deref(), Some(format!("+{TYPED}").as_str()));
+    let (_, item) = api::api(&app, "GET", &format!("/api/followups/{id}"), Some(&olga_token), None).await;
+    assert_eq!(item["state"], "taken");
+    assert_eq!(item["taken_by"], olga.id);
+
+    // Nobody answers: an attempt, back to the list, and the waiting caller is next.
+    let action = attribute(&doc, "Dial", "action").unwrap();
+    let after = post(&app, &action, &op_sid, &[("DialCallStatus", "no-answer")]).await;
+    assert!(said(&after).iter().any(|s| s.contains("Nobody answered")), "{after}");
+    let (_, item) = api::api(&app, "GET", &format!("/api/followups/{id}"), Some(&olga_token), None).await;
+    assert_eq!(item["state"], "open");
+    assert_eq!(item["attempts"][0]["result"], "no-answer");
+    let next = text(&after, "Redirect").unwrap();
+    let doc = post(&app, &next, &op_sid, &[]).await;
+    let queue = text(&doc, "Queue").expect("the waiting caller, not the callback again");
+    let entry = app
+        .storage
+        .queue_entry_of_call(&CallSid::parse(&waiting_sid).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(queue, entry.provider_queue);
+    let audited = app
+        .storage
+        .audit_log(AuditFilter {
+            actor: Some(olga.id),
+            action: Some("followup.dial".into()),
+            limit: 5,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_callback_that_reaches_the_caller_closes_and_puts_the_operator_in_wrap_up() {
+    let app = spawn_app().await;
+    let (olga, olga_token) = person(&app, "olga", &["ru"]).await;
+    let (taras, _) = person(&app, "taras", &["uk"]).await;
+    let id = confirmed_callback(&app, &olga_token).await;
+
+    // Another language's operator is not given it.
+    let doc = dial_in(&app, &new_call_sid(), taras.id).await;
+    assert!(text(&doc, "Number").is_none(), "{doc}");
+
+    let op_sid = new_call_sid();
+    let doc = dial_in(&app, &op_sid, olga.id).await;
+    let action = attribute(&doc, "Dial", "action").unwrap();
+    let talked = [("DialCallStatus", "completed"), ("DialCallDuration", "240")];
+    let after = post(&app, &action, &op_sid, &talked).await;
+    assert_valid_twiml(&after, Context::Call);
+    // A retried Dial action records nothing twice.
+    post(&app, &action, &op_sid, &talked).await;
+    let (_, item) =
+        api::api(&app, "GET", "/api/followups?closed=true", Some(&olga_token), None).await;
+    let item = &item["followups"][0];
+    assert_eq!(item["id"], id);
+    assert_eq!(item["state"], "closed");
+    assert_eq!(item["closed_reason"], "reached");
+    assert_eq!(item["attempts"].as_array().unwrap().len(), 1);
+    let presence = app.storage.presences().await.unwrap();
+    let olga_state = presence.iter().find(|p| p.user_id == olga.id).map(|p| p.state);
+    assert_eq!(olga_state, Some(hotline::queue::PresenceState::WrapUp));
+    app.stop().await;
+}

@@ -239,6 +239,63 @@ impl Storage {
         .await
     }
 
+    /// Gives `operator` the due callback that comes first among their languages, taking it
+    /// for them in the same transaction (two operators dialling in at once get different
+    /// ones). Due: requested, not taken, and not tried since `retry_before`. Ordered by when
+    /// the caller first joined the queue. Returns it with its sealed number.
+    #[tracing::instrument(skip(self, speaks))]
+    pub async fn take_due_callback(
+        &self,
+        operator: i64,
+        speaks: Vec<LanguageTag>,
+        now: DateTime<Utc>,
+        retry_before: DateTime<Utc>,
+    ) -> Result<Option<(FollowUp, String)>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let due: Vec<(i64, Option<String>, String)> = tx
+                .prepare_cached(
+                    "SELECT f.id, c.language, f.number_sealed FROM follow_ups f
+                     JOIN cases c ON c.id = f.case_id
+                     WHERE f.kind = 'callback' AND f.state = 'open'
+                       AND f.number_sealed IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM follow_up_attempts a
+                                       WHERE a.follow_up_id = f.id AND a.at >= ?1)
+                     ORDER BY COALESCE(f.joined_at, f.created_at), f.id LIMIT 200",
+                )?
+                .query_map([db_time(retry_before)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            let first = due.into_iter().find(|(_, language, _)| {
+                language.as_deref().and_then(LanguageTag::parse).is_some_and(|l| speaks.contains(&l))
+            });
+            let Some((id, _, sealed)) = first else { return Ok(None) };
+            tx.prepare_cached(
+                "UPDATE follow_ups SET state = 'taken', taken_by = ?2, taken_at = ?3
+                 WHERE id = ?1 AND state = 'open'",
+            )?
+            .execute(params![id, operator, db_time(now)])?;
+            let taken = load(&tx, id)?;
+            tx.commit()?;
+            Ok(taken.map(|follow_up| (follow_up, sealed)))
+        })
+        .await
+    }
+
+    /// Gives a follow-up that is still open work back to the list (after a callback from the
+    /// operator line that did not reach the caller), so the next dial-in can try again.
+    #[tracing::instrument(skip(self))]
+    pub async fn release_follow_up(&self, id: i64, operator: i64) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE follow_ups SET state = 'open', taken_by = NULL, taken_at = NULL
+                 WHERE id = ?1 AND taken_by = ?2 AND state = 'taken'",
+            )?
+            .execute(params![id, operator])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// A waiting caller pressed a `<wait>` key for `node`: remembered on their queue entry
     /// for the Enqueue action that follows their `<Leave/>`. False if they have no waiting
     /// entry.

@@ -57,8 +57,11 @@ pub struct Webhooks {
     pub queues: crate::queue::Queues,
     /// What a caller on the blocklist gets at `/voice/incoming`.
     pub blocked_answer: crate::config::BlockAnswer,
-    /// Seals callback numbers the moment they are typed.
+    /// Seals callback numbers the moment they are typed (and opens them for the operator
+    /// line's callbacks).
     pub callbacks: crate::followups::Sealer,
+    /// `[followups]`: attempts and retries of callbacks made from the operator line.
+    pub followups: crate::config::FollowupsConfig,
 }
 
 /// The routes of the provider's surface.
