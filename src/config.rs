@@ -486,8 +486,17 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 9] =
-        ["server", "webhooks", "database", "scripts", "log", "queues", "cases", "blocklist", "followups"];
+    const SECTIONS: [&str; 9] = [
+        "server",
+        "webhooks",
+        "database",
+        "scripts",
+        "log",
+        "queues",
+        "cases",
+        "blocklist",
+        "followups",
+    ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
         problems.push(format!(

@@ -268,7 +268,15 @@ mod tests {
     #[test]
     fn numbers_are_digits_with_a_country_code() {
         assert!(CallbackNumber::from_keypad("79161234567").is_some());
-        for bad in ["", "123456", "0791612345", "7916123456789012", "7916*234567", "７９１６１２３４５６７", "+79161234567"] {
+        for bad in [
+            "",
+            "123456",
+            "0791612345",
+            "7916123456789012",
+            "7916*234567",
+            "７９１６１２３４５６７",
+            "+79161234567",
+        ] {
             assert!(CallbackNumber::from_keypad(bad).is_none(), "{bad:?}");
         }
         assert_eq!(

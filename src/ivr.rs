@@ -818,7 +818,11 @@ mod tests {
         assert_eq!(said(&turn), ["Your number?"]);
         assert_eq!(
             turn.then,
-            Then::CallbackNumber { language: ru.language.clone(), node: id("callback"), attempt: 1 }
+            Then::CallbackNumber {
+                language: ru.language.clone(),
+                node: id("callback"),
+                attempt: 1
+            }
         );
         assert!(turn.events.iter().any(|e| matches!(e,
             Event::Pressed { digits, meaning, .. } if digits == "2" && meaning == "wants a callback")));
@@ -841,7 +845,9 @@ mod tests {
         let read = callback_read_back(&ru, &id("callback"), "7, 9, 1", "SEALED".into(), 1);
         assert_eq!(said(&read), ["You entered:", "7, 9, 1", "Press 1 if right, 2 to retype."]);
         assert!(read.events.is_empty(), "the digits are never an event: {:?}", read.events);
-        assert!(matches!(&read.then, Then::ConfirmCallback { sealed, attempt: 1, .. } if sealed == "SEALED"));
+        assert!(
+            matches!(&read.then, Then::ConfirmCallback { sealed, attempt: 1, .. } if sealed == "SEALED")
+        );
         let done = callback_confirmed(&ru, &id("callback"), "…67".into());
         assert_eq!(done.events[0], Event::CallbackRequested { hint: "…67".into() });
         assert_eq!(done.then, Then::Hangup);

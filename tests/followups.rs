@@ -5,7 +5,10 @@
 mod common;
 
 use common::api::{self, Allowed};
-use common::{Context, TestApp, assert_valid_twiml, attribute, new_call_sid, said, spawn_app, spawn_app_with, text, verbs};
+use common::{
+    Context, TestApp, assert_valid_twiml, attribute, new_call_sid, said, spawn_app, spawn_app_with,
+    text, verbs,
+};
 use hotline::cases::{CallSid, Event};
 use hotline::people::{Person, Role};
 use hotline::storage::AuditFilter;
@@ -108,7 +111,8 @@ async fn a_voicemail_left_from_the_wait_document_is_in_the_follow_up_list_with_u
     let action = attribute(&record, "Record", "action").unwrap();
     let url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1";
     post(&app, &action, &sid, &[("RecordingUrl", url), ("RecordingDuration", "9")]).await;
-    let done = [("RecordingStatus", "completed"), ("RecordingUrl", url), ("RecordingDuration", "12")];
+    let done =
+        [("RecordingStatus", "completed"), ("RecordingUrl", url), ("RecordingDuration", "12")];
     for _ in 0..2 {
         post(&app, &status_url, &sid, &done).await;
     }
@@ -146,7 +150,8 @@ async fn forged_or_unfinished_recording_callbacks_change_nothing() {
     let record = leave_with(&app, &sid, &enqueued, "1").await;
     let status_url = attribute(&record, "Record", "recordingStatusCallback").unwrap();
     let evil = "https://evil.example/x.mp3";
-    let forged = [("CallSid", sid.as_str()), ("RecordingStatus", "completed"), ("RecordingUrl", evil)];
+    let forged =
+        [("CallSid", sid.as_str()), ("RecordingStatus", "completed"), ("RecordingUrl", evil)];
     assert_eq!(app.post_as(&status_url, &forged, None).await.status, 403);
     assert_eq!(app.post_as(&status_url, &forged, Some("wrong-token")).await.status, 403);
     for bad in [
@@ -158,7 +163,8 @@ async fn forged_or_unfinished_recording_callbacks_change_nothing() {
         post(&app, &status_url, &sid, &bad).await;
     }
     let huge = format!("https://x.example/{}", "a".repeat(5000));
-    post(&app, &status_url, &sid, &[("RecordingStatus", "completed"), ("RecordingUrl", &huge)]).await;
+    post(&app, &status_url, &sid, &[("RecordingStatus", "completed"), ("RecordingUrl", &huge)])
+        .await;
     hang_up(&app, &sid).await;
     assert!(app.case(&sid).await.recording_url.is_none());
     let list = followups(&app, &olga).await;
@@ -272,8 +278,7 @@ async fn hostile_callback_numbers_are_asked_again_then_the_caller_goes_to_voicem
     // A hidden caller ID with nothing typed, and 40 digits, are not numbers either.
     let (sid2, asked) = callback_asked(&app).await;
     let action = attribute(&asked, "Gather", "action").unwrap();
-    let hidden =
-        post(&app, &action, &sid2, &[("From", "anonymous"), ("Digits", "")]).await;
+    let hidden = post(&app, &action, &sid2, &[("From", "anonymous"), ("Digits", "")]).await;
     assert!(said(&hidden).iter().any(|s| s.contains("не номер")), "{hidden}");
     let action = attribute(&hidden, "Gather", "action").unwrap();
     let long = post(&app, &action, &sid2, &[("Digits", &forty)]).await;
@@ -370,8 +375,13 @@ async fn attempts_are_recorded_until_the_limit_closes_the_follow_up() {
     let (status, _) = api::api(&app, "POST", &attempts, Some(&olga), body("tried")).await;
     assert_eq!(status, 409);
     api::api(&app, "POST", &format!("/api/followups/{id}/take"), Some(&olga), None).await;
-    for bad in [json!({}), json!({ "result": "" }), json!({ "result": "maybe" }),
-                json!({ "result": "tried", "extra": 1 }), json!({ "result": "ü".repeat(300) })] {
+    for bad in [
+        json!({}),
+        json!({ "result": "" }),
+        json!({ "result": "maybe" }),
+        json!({ "result": "tried", "extra": 1 }),
+        json!({ "result": "ü".repeat(300) }),
+    ] {
         let (status, answer) = api::api(&app, "POST", &attempts, Some(&olga), Some(bad)).await;
         assert_eq!(status, 400, "{answer}");
     }
@@ -484,7 +494,8 @@ async fn a_due_callback_comes_first_on_the_operator_line_and_its_dial_is_the_att
     assert!(whisper.contains("Callback request"), "{whisper}");
     assert!(!whisper.contains(TYPED), "{whisper}");
     assert_eq!(text(&doc, "Number").as_deref(), Some(format!("+{TYPED}").as_str()));
-    let (_, item) = api::api(&app, "GET", &format!("/api/followups/{id}"), Some(&olga_token), None).await;
+    let (_, item) =
+        api::api(&app, "GET", &format!("/api/followups/{id}"), Some(&olga_token), None).await;
     assert_eq!(item["state"], "taken");
     assert_eq!(item["taken_by"], olga.id);
 
@@ -492,7 +503,8 @@ async fn a_due_callback_comes_first_on_the_operator_line_and_its_dial_is_the_att
     let action = attribute(&doc, "Dial", "action").unwrap();
     let after = post(&app, &action, &op_sid, &[("DialCallStatus", "no-answer")]).await;
     assert!(said(&after).iter().any(|s| s.contains("Nobody answered")), "{after}");
-    let (_, item) = api::api(&app, "GET", &format!("/api/followups/{id}"), Some(&olga_token), None).await;
+    let (_, item) =
+        api::api(&app, "GET", &format!("/api/followups/{id}"), Some(&olga_token), None).await;
     assert_eq!(item["state"], "open");
     assert_eq!(item["attempts"][0]["result"], "no-answer");
     let next = text(&after, "Redirect").unwrap();

@@ -92,8 +92,13 @@ impl Flow<'_> {
     }
 
     async fn ended(&self, sid: &str, from: &str) {
-        self.post("/voice/status", sid, from, &[("CallStatus", "completed"), ("CallDuration", "60")])
-            .await;
+        self.post(
+            "/voice/status",
+            sid,
+            from,
+            &[("CallStatus", "completed"), ("CallDuration", "60")],
+        )
+        .await;
     }
 }
 
@@ -135,7 +140,8 @@ async fn no_phone_number_reaches_a_log_line_an_api_answer_or_the_csv() {
     let status_url = attribute(&record, "Record", "recordingStatusCallback").unwrap();
     flow.post(&action, &vm_sid, CALLERS[1], &[("RecordingUrl", url), ("RecordingDuration", "7")])
         .await;
-    let done = [("RecordingStatus", "completed"), ("RecordingUrl", url), ("RecordingDuration", "8")];
+    let done =
+        [("RecordingStatus", "completed"), ("RecordingUrl", url), ("RecordingDuration", "8")];
     flow.post(&status_url, &vm_sid, CALLERS[1], &done).await;
     flow.ended(&vm_sid, CALLERS[1]).await;
 
@@ -166,13 +172,19 @@ async fn no_phone_number_reaches_a_log_line_an_api_answer_or_the_csv() {
     assert_clean("the whisper", &whisper);
     let dial = attribute(&whisper, "Dial", "action").unwrap();
     let queue_action = attribute(&enqueued, "Enqueue", "action").unwrap();
-    flow.post(&queue_action, &waiting_sid, CALLERS[3], &[("QueueResult", "bridged"), ("QueueTime", "30")])
-        .await;
+    flow.post(
+        &queue_action,
+        &waiting_sid,
+        CALLERS[3],
+        &[("QueueResult", "bridged"), ("QueueTime", "30")],
+    )
+    .await;
     flow.post(&dial, &op_sid, op, &talked).await;
     flow.ended(&waiting_sid, CALLERS[3]).await;
 
     // The API: every read a screen makes, as the operator and as the supervisor.
-    let (_, list) = api::api(&app, "GET", "/api/followups?closed=true", Some(&olga_token), None).await;
+    let (_, list) =
+        api::api(&app, "GET", "/api/followups?closed=true", Some(&olga_token), None).await;
     let mut reads: Vec<String> = vec![
         "/api/followups".into(),
         "/api/followups?closed=true".into(),

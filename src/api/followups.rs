@@ -201,14 +201,12 @@ fn not_yours(id: i64) -> ApiError {
 
 fn follow_up_id(text: &str) -> Result<i64, ApiError> {
     let ok = (1..=15).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
-    ok.then(|| text.parse().ok())
-        .flatten()
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "{:?} is not a follow-up id (a number)",
-                text.chars().take(40).collect::<String>()
-            ))
-        })
+    ok.then(|| text.parse().ok()).flatten().ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{:?} is not a follow-up id (a number)",
+            text.chars().take(40).collect::<String>()
+        ))
+    })
 }
 
 fn not_found(id: i64) -> ApiError {
@@ -222,6 +220,7 @@ async fn audit(
     case: CaseNumber,
     detail: String,
 ) -> Result<(), ApiError> {
-    let entry = AuditEntry { actor: Some(actor.id()), action: action.to_owned(), case: Some(case), detail };
+    let entry =
+        AuditEntry { actor: Some(actor.id()), action: action.to_owned(), case: Some(case), detail };
     Ok(state.storage.audit(entry).await?)
 }

@@ -15,8 +15,10 @@ use super::prompt::{self, Audio, Builder, Placeholders};
 use super::xml;
 
 /// The elements that are nodes of the conversation.
-const NODE_ELEMENTS: [&str; 6] =
-    ["message", "menu", "handoff", "voicemail", "callback", "hangup"];
+const NODE_ELEMENTS: [&str; 6] = ["message", "menu", "handoff", "voicemail", "callback", "hangup"];
+
+/// A handoff's `<wait>` as read: the announcement, the pause, and the keys on offer.
+type Wait = (Prompt, u32, Vec<WaitKey>);
 
 /// How an option's `goto` names the language choice.
 const LANGUAGE_CHOICE: &str = "@language";
@@ -380,7 +382,7 @@ impl ScriptParser<'_, '_, '_> {
         let queue = self.queue(element, ctx);
         let otherwise = self.reference(element, "otherwise", ctx, true);
         let mut prompt = Builder::default();
-        let mut wait: Option<(Option<(Prompt, u32, Vec<WaitKey>)>, usize)> = None;
+        let mut wait: Option<(Option<Wait>, usize)> = None;
         let mut too_long: Option<(Prompt, usize)> = None;
         let allowed = [&prompt::ELEMENTS[..], &["wait", "too-long"][..]].concat();
         for child in xml::children(self.collector, element, &allowed, ctx) {
@@ -449,11 +451,7 @@ impl ScriptParser<'_, '_, '_> {
 
     /// A handoff's `<wait>`: what is said while waiting, the pause between two rounds, and
     /// the keys the caller may press meanwhile (`<option>`, each with what is said about it).
-    fn wait(
-        &mut self,
-        element: XmlNode<'_, '_>,
-        handoff_ctx: &str,
-    ) -> Option<(Prompt, u32, Vec<WaitKey>)> {
+    fn wait(&mut self, element: XmlNode<'_, '_>, handoff_ctx: &str) -> Option<Wait> {
         let ctx = format!("{handoff_ctx}: <wait>");
         xml::check_attributes(self.collector, element, &["pause"], &ctx);
         let pause = xml::number(self.collector, element, "pause", 1..=120, Some(20), &ctx);

@@ -810,8 +810,11 @@ proptest! {
 fn with_wait_keys(options: &str, nodes: &str) -> String {
     let wait = "<wait><say>You are number {position} in line.</say></wait>";
     let goodbye = r#"<hangup id="goodbye"><say>Goodbye.</say></hangup>"#;
-    script_with(wait, &format!("<wait><say>You are number {{position}} in line.</say>{options}</wait>"))
-        .replacen(goodbye, &format!("{goodbye}{nodes}"), 1)
+    script_with(
+        wait,
+        &format!("<wait><say>You are number {{position}} in line.</say>{options}</wait>"),
+    )
+    .replacen(goodbye, &format!("{goodbye}{nodes}"), 1)
 }
 
 const VOICEMAIL: &str = r#"<voicemail id="vm" next="goodbye"><say>Speak.</say></voicemail>"#;
@@ -844,7 +847,11 @@ fn wait_keys_and_a_callback_load_into_the_model() {
 fn a_wait_key_must_lead_to_a_voicemail_or_a_callback() {
     let keys = r#"<option key="1" goto="surrender"><say>Press 1.</say></option>"#;
     let text = with_wait_keys(keys, "");
-    assert_script_error(&text, 18, &["option 1", "message \"surrender\"", "<voicemail> or a <callback>"]);
+    assert_script_error(
+        &text,
+        18,
+        &["option 1", "message \"surrender\"", "<voicemail> or a <callback>"],
+    );
     let keys = r#"<option key="1" goto="voicemial"><say>Press 1.</say></option>"#;
     let text = with_wait_keys(keys, VOICEMAIL);
     assert_script_error(&text, 18, &["option 1 goes to \"voicemial\"", "does not exist"]);
@@ -890,11 +897,7 @@ fn a_callback_needs_its_read_back_confirm_and_invalid_once_each() {
         let text = with_wait_keys(keys, &format!("{VOICEMAIL}{callback}"));
         assert_script_error(&text, 20, &["callback \"cb\"", why]);
     }
-    let twice = CALLBACK.replacen(
-        "<confirm>",
-        "<confirm><say>Again.</say></confirm><confirm>",
-        1,
-    );
+    let twice = CALLBACK.replacen("<confirm>", "<confirm><say>Again.</say></confirm><confirm>", 1);
     let text = with_wait_keys(keys, &format!("{VOICEMAIL}{twice}"));
     assert_script_error(&text, 20, &["a second <confirm>"]);
     let empty = CALLBACK.replacen("<say>You typed:</say>", "", 1);

@@ -266,7 +266,10 @@ impl Storage {
                 .query_map([db_time(retry_before)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
             let first = due.into_iter().find(|(_, language, _)| {
-                language.as_deref().and_then(LanguageTag::parse).is_some_and(|l| speaks.contains(&l))
+                language
+                    .as_deref()
+                    .and_then(LanguageTag::parse)
+                    .is_some_and(|l| speaks.contains(&l))
             });
             let Some((id, _, sealed)) = first else { return Ok(None) };
             tx.prepare_cached(
@@ -377,7 +380,10 @@ impl Row {
     }
 
     /// Adds the case's tags, the caller's wait in the queue, and the attempts.
-    fn complete(row: Result<Row, StorageError>, conn: &Connection) -> Result<FollowUp, StorageError> {
+    fn complete(
+        row: Result<Row, StorageError>,
+        conn: &Connection,
+    ) -> Result<FollowUp, StorageError> {
         let Row { mut follow_up, case_id } = row?;
         follow_up.tags = conn
             .prepare_cached(

@@ -33,10 +33,10 @@ use serde::Serialize;
 use crate::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
+pub use followups::Refusal;
 pub use journal::{Durability, Recorder};
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
-pub use followups::Refusal;
 pub use sqlite::Storage;
 
 /// How the database is opened.

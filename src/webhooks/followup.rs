@@ -137,8 +137,7 @@ pub(super) fn confirmed(
             reply(turn, &call_sid, step, next_step)
         }
         _ => {
-            let turn =
-                ivr::callback_read_back(script, node, &number.spoken(), sealed, attempt + 1);
+            let turn = ivr::callback_read_back(script, node, &number.spoken(), sealed, attempt + 1);
             reply(turn, &call_sid, step, next_step)
         }
     }
@@ -159,8 +158,7 @@ pub(super) fn recording_status(req: &ProviderRequest) -> Reply {
         .param("RecordingDuration")
         .filter(|d| (1..=7).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|d| d.parse().ok());
-    let (Some(call_sid), Some(step), Some(url)) =
-        (req.call().call_sid, req.position().step, url)
+    let (Some(call_sid), Some(step), Some(url)) = (req.call().call_sid, req.position().step, url)
     else {
         tracing::warn!("recording status callback without a call, step or valid URL; ignored");
         return Reply { document, records: Vec::new() };

@@ -36,11 +36,11 @@ use super::Webhooks;
 use super::request::{Digits, ProviderRequest};
 use super::voice::Reply;
 use crate::cases::CallSid;
+use crate::followups::AttemptResult;
 use crate::people::check_pin;
 use crate::queue::{EntryState, Whisper, labels, stale_before};
 use crate::scripts::{LanguageTag, NodeKind, PromptItem};
 use crate::storage::AuditEntry;
-use crate::followups::AttemptResult;
 use crate::twiml::{DialNumber, DialQueue, Document, Gather, KeypadEntry, Speech, Verb};
 
 /// Wrong ID/PIN entries before the line hangs up.

@@ -449,7 +449,9 @@ fn wait_key_prompts(script: &Script, node: &NodeId) -> Vec<Speech> {
     wait_keys
         .iter()
         .flat_map(|key| &key.prompt.items)
-        .map(|item| answer::speech(&ivr::Spoken { item: item.clone(), voice: script.voice.clone() }))
+        .map(|item| {
+            answer::speech(&ivr::Spoken { item: item.clone(), voice: script.voice.clone() })
+        })
         .collect()
 }
 
