@@ -252,6 +252,8 @@ pub struct FollowUp {
     pub attempts: Vec<Attempt>,
     /// Why it was closed: `reached`, `wrong-number`, `attempts`.
     pub closed_reason: Option<String>,
+    /// Calls from the same caller (by their keyed hash) before this case's.
+    pub earlier_calls: u32,
     /// The call, to open the sealed number with; never shown.
     #[serde(skip)]
     pub call_sid: CallSid,

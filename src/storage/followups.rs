@@ -371,6 +371,7 @@ impl Row {
                 taken_by: r.get(12)?,
                 attempts: Vec::new(),
                 closed_reason: r.get(13)?,
+                earlier_calls: 0,
                 call_sid: CallSid::parse(&call_sid)
                     .ok_or_else(|| StorageError::Data("a stored call id".into()))?,
             };
@@ -397,6 +398,13 @@ impl Row {
                  WHERE case_id = ?1",
             )?
             .query_row([case_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        follow_up.earlier_calls = conn
+            .prepare_cached(
+                "SELECT count(*) FROM cases e JOIN cases c ON c.id = ?1
+                 WHERE e.caller_hash = c.caller_hash AND e.started_at < c.started_at
+                   AND e.id <> c.id",
+            )?
+            .query_row([case_id], |r| r.get(0))?;
         if let (Some(joined), Some(left)) = (joined, left) {
             follow_up.wait_secs =
                 Some((decode_time(&left)? - decode_time(&joined)?).num_seconds().max(0));
@@ -426,4 +434,170 @@ fn load(conn: &Connection, id: i64) -> Result<Option<FollowUp>, StorageError> {
         .query_row([id], Row::read)
         .optional()?;
     row.map(|row| Row::complete(row, conn)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::cases::{CallStatus, LanguageChoiceMethod, Record};
+    use crate::people::{Role, parse_languages};
+    use crate::storage::{NewEntry, NewPerson, StorageOptions};
+
+    async fn open(dir: &tempfile::TempDir) -> Storage {
+        Storage::open(&dir.path().join("hotline.db"), StorageOptions::default()).await.unwrap()
+    }
+
+    fn sid(n: u32) -> CallSid {
+        CallSid::parse(&format!("CA{n}")).unwrap()
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + secs, 0).unwrap()
+    }
+
+    /// A call in `language` that joined the queue at `joined` seconds.
+    async fn queued(storage: &Storage, n: u32, language: &str, joined: i64) {
+        let language = LanguageTag::parse(language).unwrap();
+        let chosen =
+            Event::LanguageChosen { language: language.clone(), how: LanguageChoiceMethod::Key };
+        let handed = Event::HandedOff {
+            node: NodeId::parse("operator").unwrap(),
+            queue: language.to_string(),
+        };
+        for record in [
+            Record::CallStarted { call_sid: sid(n), at: at(0), caller: None, country: None },
+            Record::Step {
+                call_sid: sid(n),
+                step: 1,
+                at: at(joined),
+                events: vec![chosen, handed],
+            },
+        ] {
+            storage.apply(record).await.unwrap();
+        }
+        let entry = NewEntry {
+            call_sid: sid(n),
+            step: 1,
+            language,
+            interpreter_needed: false,
+            at: at(joined),
+        };
+        storage.enqueue(entry).await.unwrap();
+    }
+
+    fn callback(n: u32, requested: i64) -> Record {
+        Record::Callback {
+            call_sid: sid(n),
+            step: 5,
+            at: at(requested),
+            events: vec![Event::CallbackRequested { hint: "…67".into() }],
+            sealed: format!("sealed-{n}"),
+            hint: "…67".into(),
+        }
+    }
+
+    async fn operator(storage: &Storage, name: &str, languages: &str) -> i64 {
+        let new = NewPerson {
+            name: name.into(),
+            role: Role::Operator,
+            languages: parse_languages(languages).unwrap(),
+            password_hash: None,
+            pin_hash: None,
+        };
+        storage.add_person(new).await.unwrap().id
+    }
+
+    #[tokio::test]
+    async fn a_callback_request_is_filed_once_with_its_sealed_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        queued(&storage, 1, "ru", 10).await;
+        storage.apply(callback(1, 40)).await.unwrap();
+        storage.apply(callback(1, 40)).await.unwrap();
+        let list = storage.follow_ups(None, false).await.unwrap();
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!((list[0].kind, list[0].number.as_deref()), (Kind::Callback, Some("…67")));
+        assert_eq!(list[0].joined_at, Some(at(10)), "keeps the place in line");
+        let (_, sealed) = storage.sealed_number(list[0].id).await.unwrap().unwrap();
+        assert_eq!(sealed.as_deref(), Some("sealed-1"));
+    }
+
+    #[tokio::test]
+    async fn a_missed_call_leaves_the_list_if_the_caller_turns_out_to_be_handled() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        queued(&storage, 1, "ru", 10).await;
+        let left = Event::LeftQueue { result: "hangup".into(), wait_secs: Some(30) };
+        storage
+            .apply(Record::Step { call_sid: sid(1), step: 2, at: at(40), events: vec![left] })
+            .await
+            .unwrap();
+        let ended = Record::Status {
+            call_sid: sid(1),
+            at: at(41),
+            status: CallStatus::Completed,
+            duration_secs: Some(41),
+            sequence: Some(3),
+        };
+        storage.apply(ended).await.unwrap();
+        let list = storage.follow_ups(None, false).await.unwrap();
+        assert_eq!(list.iter().map(|f| f.kind).collect::<Vec<_>>(), [Kind::Missed]);
+        assert_eq!(list[0].wait_secs, None, "the entry is still open in this test");
+        // A later step puts the call back in a queue: no longer a missed call.
+        let handed =
+            Event::HandedOff { node: NodeId::parse("operator").unwrap(), queue: "ru".into() };
+        storage
+            .apply(Record::Step { call_sid: sid(1), step: 3, at: at(50), events: vec![handed] })
+            .await
+            .unwrap();
+        assert!(storage.follow_ups(None, false).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn due_callbacks_come_in_place_in_line_order_within_the_operators_languages() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let olga = operator(&storage, "olga", "ru").await;
+        let ivan = operator(&storage, "ivan", "ru").await;
+        queued(&storage, 1, "ru", 100).await;
+        queued(&storage, 2, "ru", 50).await;
+        queued(&storage, 3, "uk", 10).await;
+        for (n, requested) in [(1, 110), (2, 300), (3, 20)] {
+            storage.apply(callback(n, requested)).await.unwrap();
+        }
+        let ru = parse_languages("ru").unwrap();
+        let now = at(400);
+        let long_ago = at(0);
+        // The caller who joined first comes first, although they asked later; two operators
+        // get different ones; Ukrainian is nobody's here.
+        let first = storage.take_due_callback(olga, ru.clone(), now, long_ago).await.unwrap();
+        let (first, sealed) = first.unwrap();
+        assert_eq!((first.joined_at, sealed.as_str()), (Some(at(50)), "sealed-2"));
+        assert_eq!(first.taken_by, Some(olga));
+        let second = storage.take_due_callback(ivan, ru.clone(), now, long_ago).await.unwrap();
+        assert_eq!(second.unwrap().1, "sealed-1");
+        assert!(
+            storage.take_due_callback(olga, ru.clone(), now, long_ago).await.unwrap().is_none()
+        );
+
+        // Not reached: an attempt, back to the list, due again only after the retry time.
+        let tried = storage.record_attempt(first.id, olga, AttemptResult::NoAnswer, 3, now).await;
+        assert_eq!(tried.unwrap().unwrap().state, "taken");
+        storage.release_follow_up(first.id, olga).await.unwrap();
+        let soon = now + TimeDelta::minutes(1);
+        let retry_before = soon - TimeDelta::minutes(15);
+        assert!(
+            storage
+                .take_due_callback(ivan, ru.clone(), soon, retry_before)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let later = now + TimeDelta::minutes(16);
+        let retry_before = later - TimeDelta::minutes(15);
+        let again = storage.take_due_callback(ivan, ru, later, retry_before).await.unwrap();
+        assert_eq!(again.unwrap().0.id, first.id);
+    }
 }

@@ -434,7 +434,7 @@ async fn due_callback(
         labels: script.map(|s| labels(s, &follow_up.tags)).unwrap_or_default(),
         interpreter_needed: false,
         waited_secs: follow_up.wait_secs.unwrap_or(0),
-        earlier_calls: 0,
+        earlier_calls: follow_up.earlier_calls,
     };
     let audit = AuditEntry {
         actor: Some(operator),
