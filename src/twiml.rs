@@ -87,6 +87,9 @@ pub struct DialNumber {
     pub timeout: u32,
     /// The number, E.164.
     pub number: String,
+    /// The number shown to the called party; `None` leaves the provider's default (the
+    /// calling party's own number).
+    pub caller_id: Option<String>,
 }
 
 /// `<Enqueue>`: puts the caller in a queue.
@@ -323,6 +326,9 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) {
             start.push_attribute(("action", d.action.as_str()));
             start.push_attribute(("method", "POST"));
             start.push_attribute(("timeout", d.timeout.to_string().as_str()));
+            if let Some(caller_id) = &d.caller_id {
+                start.push_attribute(("callerId", caller_id.as_str()));
+            }
             let _ = w.write_event(Event::Start(start));
             element(w, BytesStart::new("Number"), &d.number);
             let _ = w.write_event(Event::End(BytesEnd::new("Dial")));

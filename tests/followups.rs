@@ -494,6 +494,8 @@ async fn a_due_callback_comes_first_on_the_operator_line_and_its_dial_is_the_att
     assert!(whisper.contains("Callback request"), "{whisper}");
     assert!(!whisper.contains(TYPED), "{whisper}");
     assert_eq!(text(&doc, "Number").as_deref(), Some(format!("+{TYPED}").as_str()));
+    // The caller sees the hotline's number, not the operator's own phone.
+    assert_eq!(attribute(&doc, "Dial", "callerId").as_deref(), Some("+18005550100"));
     let (_, item) =
         api::api(&app, "GET", &format!("/api/followups/{id}"), Some(&olga_token), None).await;
     assert_eq!(item["state"], "taken");

@@ -259,7 +259,7 @@ async fn entered_pin(w: &Webhooks, req: &ProviderRequest, call_sid: Option<CallS
     let _ = w.queues.bounded("audit", w.storage.audit(audit)).await;
     tracing::info!(operator = person.id, "operator signed in on the operator line");
     let mut verbs = vec![Verb::Speech(say(format!("Welcome, {}.", person.name)))];
-    verbs.extend(take_next(w, person.id, &person.languages, 0).await);
+    verbs.extend(take_next(w, person.id, &person.languages, 0, line_number(req)).await);
     document(verbs)
 }
 
@@ -308,15 +308,21 @@ async fn next(w: &Webhooks, operator: i64, speaks: &[LanguageTag], req: &Provide
             ]);
         }
     }
-    document(take_next(w, operator, speaks, round).await)
+    document(take_next(w, operator, speaks, round, line_number(req)).await)
 }
 
 /// Gives the operator their next caller: whisper and `<Dial><Queue>`; or, with nobody
 /// waiting, a dial on a shared queue.
-async fn take_next(w: &Webhooks, operator: i64, speaks: &[LanguageTag], round: i64) -> Vec<Verb> {
+async fn take_next(
+    w: &Webhooks,
+    operator: i64,
+    speaks: &[LanguageTag],
+    round: i64,
+    line: Option<String>,
+) -> Vec<Verb> {
     let now = Utc::now();
     let langs = langs_param(speaks);
-    if let Some(verbs) = due_callback(w, operator, speaks, now).await {
+    if let Some(verbs) = due_callback(w, operator, speaks, now, line).await {
         return verbs;
     }
     let stale = stale_before(now, w.queues.config.max_wait_secs);
@@ -416,6 +422,7 @@ async fn due_callback(
     operator: i64,
     speaks: &[LanguageTag],
     now: DateTime<Utc>,
+    line: Option<String>,
 ) -> Option<Vec<Verb>> {
     let retry = i64::from(w.followups.retry_after_mins);
     let retry_before = now - Duration::minutes(retry);
@@ -462,8 +469,17 @@ async fn due_callback(
             ),
             timeout: CALLBACK_RING_SECS,
             number: number.e164(),
+            caller_id: line,
         }),
     ])
+}
+
+/// The hotline's own number the operator called (`To`), shown to the caller being called
+/// back: without it the provider would show the operator's personal number.
+fn line_number(req: &ProviderRequest) -> Option<String> {
+    req.param("To")
+        .filter(|to| crate::followups::CallbackNumber::from_caller_id(to).is_some())
+        .map(str::to_owned)
 }
 
 /// The Dial action of a callback: the attempt is recorded from the dial's result (a talk is
