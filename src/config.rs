@@ -627,6 +627,9 @@ mod tests {
                 ("HOTLINE_WEBHOOKS_VERIFY_SIGNATURES", "false"),
                 ("HOTLINE_DATABASE_BUSY_TIMEOUT_MS", "250"),
                 ("HOTLINE_AUTH_TOKEN", "not configuration"),
+                ("HOTLINE_CALLBACK_KEY", "not configuration either"),
+                ("HOTLINE_CALLBACK_KEY_FILE", "/run/secrets/callback"),
+                ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "5"),
                 ("PATH", "/usr/bin"),
             ]),
         )
@@ -634,6 +637,7 @@ mod tests {
         assert_eq!(config.server.listen, "0.0.0.0:9000");
         assert!(!config.webhooks.verify_signatures);
         assert_eq!(config.database.busy_timeout_ms, 250);
+        assert_eq!(config.followups.max_attempts, 5);
     }
 
     #[test]
@@ -677,6 +681,13 @@ mod tests {
             ("HOTLINE_CASES_DISPOSITIONS", "prank,,hostile", "not a disposition name"),
             ("HOTLINE_CASES_DISPOSITIONS", "prank, prank", "twice"),
             ("HOTLINE_BLOCKLIST_ANSWER", "silence", "blocklist"),
+            ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "0", "out of range"),
+            ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "21", "out of range"),
+            ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "three", "expected a whole number"),
+            ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "99999999999", "followups"),
+            ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "0", "out of range"),
+            ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "1441", "out of range"),
+            ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "", "expected a whole number"),
         ];
         for (var, value, expected) in cases {
             let text = problems(Config::load(None, vars(&[(var, value)])));
