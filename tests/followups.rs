@@ -564,3 +564,45 @@ async fn a_callback_that_reaches_the_caller_closes_and_puts_the_operator_in_wrap
     assert_eq!(olga_state, Some(hotline::queue::PresenceState::WrapUp));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_callback_confirmed_while_the_database_is_locked_is_journaled_sealed_and_not_lost() {
+    let app = spawn_app_with(|c| {
+        c.database.busy_timeout_ms = 20;
+        c.database.write_deadline_ms = 200;
+    })
+    .await;
+    let (sid, asked) = callback_asked(&app).await;
+    let action = attribute(&asked, "Gather", "action").unwrap();
+    let read = post(&app, &action, &sid, &[("Digits", TYPED)]).await;
+    let confirm = attribute(&read, "Gather", "action").unwrap();
+
+    // Another program holds the write lock while the caller confirms.
+    let blocker = rusqlite::Connection::open(&app.db_path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let thanks = post(&app, &confirm, &sid, &[("Digits", "1")]).await;
+    assert_eq!(verbs(&thanks).last().map(String::as_str), Some("Hangup"), "{thanks}");
+    let journal = app.db_path.with_extension("db.journal");
+    let journaled = std::fs::read_to_string(&journal).unwrap();
+    assert!(journaled.contains("\"record\":\"callback\""), "{journaled}");
+    assert!(!journaled.contains(TYPED), "the journal holds the number in the clear");
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+
+    // At the latest at shutdown the journal reaches the database, the number still sealed.
+    let db_path = app.db_path.clone();
+    let _dir = app.stop().await;
+    let storage =
+        hotline::storage::Storage::open(&db_path, hotline::storage::StorageOptions::default())
+            .await
+            .unwrap();
+    let list = storage.follow_ups(None, false).await.unwrap();
+    let callback = list.iter().find(|f| f.kind == hotline::followups::Kind::Callback).unwrap();
+    assert_eq!(callback.number.as_deref(), Some("…78"));
+    let (_, sealed) = storage.sealed_number(callback.id).await.unwrap().unwrap();
+    let sealer = hotline::followups::Sealer::new(&hotline::secrets::Secret::new(
+        common::CALLBACK_KEY.into(),
+    ));
+    let opened = sealer.open(&sealed.unwrap(), &CallSid::parse(&sid).unwrap()).unwrap();
+    assert_eq!(opened.e164(), format!("+{TYPED}"));
+}
