@@ -164,6 +164,30 @@ impl Kind {
     }
 }
 
+/// Where a follow-up stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Nobody has taken it.
+    Open,
+    /// One person took it: only they reveal its number and record attempts.
+    Taken,
+    /// Reached, a wrong number, or out of attempts.
+    Closed,
+}
+
+impl State {
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<State> {
+        Some(match s {
+            "open" => State::Open,
+            "taken" => State::Taken,
+            "closed" => State::Closed,
+            _ => return None,
+        })
+    }
+}
+
 /// How one attempt to reach a caller went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -244,8 +268,8 @@ pub struct FollowUp {
     pub recording_secs: Option<u32>,
     /// The callback number masked (`…67`); the number itself only through a reveal.
     pub number: Option<String>,
-    /// `open`, `taken` or `closed`.
-    pub state: String,
+    /// Open, taken by one person, or closed.
+    pub state: State,
     /// The operator who took it.
     pub taken_by: Option<i64>,
     /// The attempts made, oldest first.

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState};
 use crate::cases::CaseNumber;
-use crate::followups::{AttemptResult, FollowUp, Kind};
+use crate::followups::{self, AttemptResult, FollowUp, Kind};
 use crate::people::Role;
 use crate::storage::{AuditEntry, Refusal};
 
@@ -120,7 +120,8 @@ async fn reveal(
     let Some((follow_up, sealed)) = state.storage.sealed_number(id).await? else {
         return Err(not_found(id));
     };
-    let theirs = follow_up.state == "taken" && follow_up.taken_by == Some(actor.id());
+    let theirs =
+        follow_up.state == followups::State::Taken && follow_up.taken_by == Some(actor.id());
     if !theirs {
         let detail = format!("follow-up {id}: refused, not taken by this person");
         audit(&state, &actor, "followup.reveal-refused", follow_up.case, detail).await?;

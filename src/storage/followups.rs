@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
 use crate::cases::{CallSid, CaseNumber, Event, Outcome};
-use crate::followups::{Attempt, AttemptResult, FollowUp, Kind};
+use crate::followups::{Attempt, AttemptResult, FollowUp, Kind, State};
 use crate::scripts::{LanguageTag, NodeId, Tag};
 
 /// Brings a case's voicemail and missed-call follow-ups in line with its events, inside the
@@ -166,11 +166,11 @@ impl Storage {
             {
                 return Ok(Err(Refusal::NotFound));
             }
-            match (follow_up.state.as_str(), follow_up.taken_by) {
-                ("closed", _) => {
+            match (follow_up.state, follow_up.taken_by) {
+                (State::Closed, _) => {
                     return Ok(Err(Refusal::Conflict("this follow-up is closed".into())));
                 }
-                ("taken", Some(by)) if by != operator => {
+                (State::Taken, Some(by)) if by != operator => {
                     return Ok(Err(Refusal::Conflict(format!(
                         "this follow-up is taken by operator {by}"
                     ))));
@@ -204,10 +204,10 @@ impl Storage {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(follow_up) = load(&tx, id)? else { return Ok(Err(Refusal::NotFound)) };
-            if follow_up.state == "closed" {
+            if follow_up.state == State::Closed {
                 return Ok(Err(Refusal::Conflict("this follow-up is closed".into())));
             }
-            if follow_up.taken_by != Some(operator) || follow_up.state != "taken" {
+            if follow_up.taken_by != Some(operator) || follow_up.state != State::Taken {
                 return Ok(Err(Refusal::NotYours));
             }
             let at = db_time(at);
@@ -313,7 +313,7 @@ impl Storage {
             let changed = conn
                 .prepare_cached(
                     "UPDATE queue_entries SET left_for = ?2
-                     WHERE call_sid = ?1 AND state IN ('waiting', 'left')",
+                     WHERE call_sid = ?1 AND state = 'waiting'",
                 )?
                 .execute(params![call_sid.as_str(), node.as_str()])?;
             Ok(changed > 0)
@@ -352,6 +352,7 @@ impl Row {
         let created: String = r.get(6)?;
         let joined: Option<String> = r.get(7)?;
         let call_sid: String = r.get(15)?;
+        let state: String = r.get(11)?;
         let build = || -> Result<Row, StorageError> {
             let follow_up = FollowUp {
                 id: r.get(0)?,
@@ -367,7 +368,8 @@ impl Row {
                 recording_url: r.get(8)?,
                 recording_secs: r.get(9)?,
                 number: r.get(10)?,
-                state: r.get(11)?,
+                state: State::parse(&state)
+                    .ok_or_else(|| StorageError::Data(format!("follow-up state {state:?}")))?,
                 taken_by: r.get(12)?,
                 attempts: Vec::new(),
                 closed_reason: r.get(13)?,
@@ -584,7 +586,7 @@ mod tests {
 
         // Not reached: an attempt, back to the list, due again only after the retry time.
         let tried = storage.record_attempt(first.id, olga, AttemptResult::NoAnswer, 3, now).await;
-        assert_eq!(tried.unwrap().unwrap().state, "taken");
+        assert_eq!(tried.unwrap().unwrap().state, State::Taken);
         storage.release_follow_up(first.id, olga).await.unwrap();
         let soon = now + TimeDelta::minutes(1);
         let retry_before = soon - TimeDelta::minutes(15);

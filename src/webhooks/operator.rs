@@ -515,7 +515,7 @@ async fn called_back(
         Some(Err(_)) | None => None,
     };
     if let Some(follow_up) = &follow_up
-        && follow_up.state != "closed"
+        && follow_up.state != crate::followups::State::Closed
     {
         let _ = w.queues.bounded("release", w.storage.release_follow_up(id, operator)).await;
     }
