@@ -65,6 +65,15 @@ async fn leave_with(app: &TestApp, sid: &str, enqueued: &str, key: &str) -> Stri
     let wait = post(app, &wait_url, sid, &[("QueuePosition", "1")]).await;
     assert_valid_twiml(&wait, Context::Wait);
     let gather = attribute(&wait, "Gather", "action").expect("the wait document offers keys");
+    // A key that is not offered, or hostile input, keeps the caller waiting.
+    let forty = "1".repeat(40);
+    for other in ["5", "0", "*", "<Leave/>", "١", forty.as_str(), ""] {
+        let still = post(app, &gather, sid, &[("Digits", other)]).await;
+        assert_valid_twiml(&still, Context::Wait);
+        assert!(!still.contains("<Leave"), "{other:?}: {still}");
+    }
+    let forged = [("CallSid", sid), ("Digits", key)];
+    assert_eq!(app.post_as(&gather, &forged, None).await.status, 403);
     let left = post(app, &gather, sid, &[("Digits", key)]).await;
     assert_valid_twiml(&left, Context::Wait);
     assert_eq!(verbs(&left), ["Leave"], "{left}");

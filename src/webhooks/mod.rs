@@ -2,7 +2,9 @@
 //!
 //! Three URLs are configured at the provider: `/voice/incoming` (the voice URL),
 //! `/voice/status` (the status callback) and `/voice/fallback` (the fallback URL). Every other
-//! `/voice/…` URL is one we put in our own TwiML ([`answer`]). The operator line is a second
+//! `/voice/…` URL is one we put in our own TwiML ([`answer`]); those of the follow-up list
+//! (keys pressed while waiting, the callback number, the recording status callback) are in
+//! `followup.rs`. The operator line is a second
 //! number whose voice URL is `/voice/operator` and status callback `/voice/operator/status`
 //! (`operator.rs`).
 //!
