@@ -27,9 +27,9 @@ use crate::scripts::{LanguageTag, Tag};
 use crate::secrets::Secret;
 
 /// Fewest digits of a number we can call (country code included).
-pub const MIN_DIGITS: usize = 7;
+const MIN_DIGITS: usize = 7;
 /// Most digits of a number (E.164 allows 15).
-pub const MAX_DIGITS: usize = 15;
+const MAX_DIGITS: usize = 15;
 
 /// A phone number to call back, international, as digits (without the `+`). Never printed by
 /// `Debug`.
@@ -144,15 +144,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Its stored and shown spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Voicemail => "voicemail",
-            Kind::Callback => "callback",
-            Kind::Missed => "missed",
-        }
-    }
-
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Option<Kind> {
         Some(match s {
