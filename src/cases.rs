@@ -289,6 +289,12 @@ pub enum Event {
         /// Seconds the caller waited, when known.
         wait_secs: Option<u32>,
     },
+    /// The caller asked to be called back and confirmed the number read to them. The number
+    /// itself is sealed in the follow-up ([`Record::Callback`]), never in an event.
+    CallbackRequested {
+        /// The number masked: its last two digits at most (`…67`).
+        hint: String,
+    },
     /// The caller is on the blocklist (`[blocklist] answer` in the configuration).
     Blocked {
         /// True: they heard the goodbye and were hung up on; false: the call went on as
@@ -338,6 +344,23 @@ pub enum Record {
         /// The provider's `SequenceNumber`: callbacks may arrive out of order.
         sequence: Option<u32>,
     },
+    /// A confirmed callback request: the step's events (a
+    /// [`Event::CallbackRequested`] among them) and the number, sealed, for the follow-up list.
+    Callback {
+        /// The call.
+        call_sid: CallSid,
+        /// The step of the confirmation.
+        step: u32,
+        /// When the webhook arrived.
+        at: DateTime<Utc>,
+        /// The step's events.
+        events: Vec<Event>,
+        /// The number, encrypted and authenticated with the call as associated data
+        /// ([`crate::followups::Sealer`]); only the key in the environment opens it.
+        sealed: String,
+        /// The number masked (`…67`).
+        hint: String,
+    },
 }
 
 impl Record {
@@ -346,7 +369,8 @@ impl Record {
         match self {
             Record::CallStarted { call_sid, .. }
             | Record::Step { call_sid, .. }
-            | Record::Status { call_sid, .. } => call_sid,
+            | Record::Status { call_sid, .. }
+            | Record::Callback { call_sid, .. } => call_sid,
         }
     }
 }

@@ -212,8 +212,8 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
             tracing::warn!(
                 path = %path.display(),
                 "GENERATED A DEVELOPMENT SECRET. Fine for trying the hotline; a real line sets \
-                 HOTLINE_AUTH_TOKEN and HOTLINE_CALLER_HASH_KEY (or their _FILE variants) and runs \
-                 with --production"
+                 HOTLINE_AUTH_TOKEN, HOTLINE_CALLER_HASH_KEY and HOTLINE_CALLBACK_KEY (or their \
+                 _FILE variants) and runs with --production"
             );
         }
     }
@@ -395,5 +395,6 @@ fn describe(event: &crate::cases::Event) -> String {
         Event::Blocked { refused } => {
             format!("blocked caller: {}", if *refused { "told goodbye" } else { "flagged" })
         }
+        Event::CallbackRequested { hint } => format!("asked to be called back on {hint}"),
     }
 }

@@ -39,6 +39,8 @@ pub struct Config {
     pub cases: CasesConfig,
     /// What a blocked caller hears.
     pub blocklist: BlocklistConfig,
+    /// The follow-up list: how many attempts to reach a caller.
+    pub followups: FollowupsConfig,
 }
 
 /// `[server]`.
@@ -224,6 +226,23 @@ pub struct BlocklistConfig {
     pub answer: BlockAnswer,
 }
 
+/// `[followups]`: the follow-up list (see [`crate::followups`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowupsConfig {
+    /// Attempts to reach a caller (no answer, tried) after which a follow-up closes.
+    pub max_attempts: u32,
+    /// Minutes after an attempt that did not reach the caller before the operator line
+    /// offers that callback again.
+    pub retry_after_mins: u32,
+}
+
+impl Default for FollowupsConfig {
+    fn default() -> Self {
+        FollowupsConfig { max_attempts: 3, retry_after_mins: 15 }
+    }
+}
+
 /// What a blocked caller gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -276,12 +295,14 @@ impl fmt::Display for Problems {
 }
 
 /// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: [&str; 5] = [
+const NOT_KEYS: [&str; 7] = [
     CONFIG_VAR,
     AUTH_TOKEN_VAR,
     CALLER_HASH_KEY_VAR,
     "HOTLINE_AUTH_TOKEN_FILE",
     "HOTLINE_CALLER_HASH_KEY_FILE",
+    crate::secrets::CALLBACK_KEY_VAR,
+    "HOTLINE_CALLBACK_KEY_FILE",
 ];
 
 impl Config {
@@ -418,6 +439,18 @@ impl Config {
                 self.queues.db_timeout_ms, self.webhooks.deadline_ms
             ));
         }
+        if !(1..=20).contains(&self.followups.max_attempts) {
+            problems.push(format!(
+                "followups.max_attempts = {} is out of range; use 1 to 20",
+                self.followups.max_attempts
+            ));
+        }
+        if !(1..=1440).contains(&self.followups.retry_after_mins) {
+            problems.push(format!(
+                "followups.retry_after_mins = {} is out of range; use 1 to 1440",
+                self.followups.retry_after_mins
+            ));
+        }
         if let Err(problem) = crate::casework::Disposition::parse_list(&self.cases.dispositions) {
             problems.push(format!("cases.dispositions = {:?}: {problem}", self.cases.dispositions));
         }
@@ -453,8 +486,17 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 8] =
-        ["server", "webhooks", "database", "scripts", "log", "queues", "cases", "blocklist"];
+    const SECTIONS: [&str; 9] = [
+        "server",
+        "webhooks",
+        "database",
+        "scripts",
+        "log",
+        "queues",
+        "cases",
+        "blocklist",
+        "followups",
+    ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
         problems.push(format!(
@@ -471,6 +513,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         queues: section(&table, "queues", source, problems),
         cases: section(&table, "cases", source, problems),
         blocklist: section(&table, "blocklist", source, problems),
+        followups: section(&table, "followups", source, problems),
     };
     (problems.len() == before).then_some(config)
 }
@@ -584,6 +627,9 @@ mod tests {
                 ("HOTLINE_WEBHOOKS_VERIFY_SIGNATURES", "false"),
                 ("HOTLINE_DATABASE_BUSY_TIMEOUT_MS", "250"),
                 ("HOTLINE_AUTH_TOKEN", "not configuration"),
+                ("HOTLINE_CALLBACK_KEY", "not configuration either"),
+                ("HOTLINE_CALLBACK_KEY_FILE", "/run/secrets/callback"),
+                ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "5"),
                 ("PATH", "/usr/bin"),
             ]),
         )
@@ -591,6 +637,7 @@ mod tests {
         assert_eq!(config.server.listen, "0.0.0.0:9000");
         assert!(!config.webhooks.verify_signatures);
         assert_eq!(config.database.busy_timeout_ms, 250);
+        assert_eq!(config.followups.max_attempts, 5);
     }
 
     #[test]
@@ -634,6 +681,13 @@ mod tests {
             ("HOTLINE_CASES_DISPOSITIONS", "prank,,hostile", "not a disposition name"),
             ("HOTLINE_CASES_DISPOSITIONS", "prank, prank", "twice"),
             ("HOTLINE_BLOCKLIST_ANSWER", "silence", "blocklist"),
+            ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "0", "out of range"),
+            ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "21", "out of range"),
+            ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "three", "expected a whole number"),
+            ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "99999999999", "followups"),
+            ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "0", "out of range"),
+            ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "1441", "out of range"),
+            ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "", "expected a whole number"),
         ];
         for (var, value, expected) in cases {
             let text = problems(Config::load(None, vars(&[(var, value)])));

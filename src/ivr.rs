@@ -79,6 +79,26 @@ pub enum Then {
         /// Longest recording, in seconds.
         max_length: u32,
     },
+    /// Ask for the number to call back on, typed on the keypad and ended by `#`.
+    CallbackNumber {
+        /// The script's language.
+        language: LanguageTag,
+        /// The callback node.
+        node: NodeId,
+        /// Which entry this is (1 = first).
+        attempt: u32,
+    },
+    /// The number was read back: wait for the key that confirms it or re-enters it.
+    ConfirmCallback {
+        /// The script's language.
+        language: LanguageTag,
+        /// The callback node.
+        node: NodeId,
+        /// The number, sealed by the webhook layer (opaque here), carried to the next request.
+        sealed: String,
+        /// Which offering of the confirmation this is (1 = first).
+        attempt: u32,
+    },
     /// End the call.
     Hangup,
 }
@@ -261,6 +281,93 @@ pub fn left_queue(script: &Script, node_id: &NodeId, result: &str, wait_secs: Op
     }
 }
 
+/// The caller pressed a `<wait>` key and left the queue of a handoff node for its voicemail
+/// or callback node (`goto`).
+pub fn left_queue_for(
+    script: &Script,
+    handoff: &NodeId,
+    result: &str,
+    wait_secs: Option<u32>,
+    goto: &NodeId,
+) -> Turn {
+    let left = Event::LeftQueue { result: result.to_owned(), wait_secs };
+    let label = match script.node(handoff).map(|node| &node.kind) {
+        Some(NodeKind::Handoff { wait_keys, .. }) => wait_keys.iter().find(|k| &k.goto == goto),
+        _ => None,
+    };
+    let mut events = vec![left];
+    if let Some(key) = label {
+        events.push(Event::Pressed {
+            node: Some(handoff.clone()),
+            digits: key.key.as_char().to_string(),
+            meaning: key.label.clone(),
+        });
+    }
+    prefixed(events, enter(script, goto))
+}
+
+/// The caller of a callback node typed something that is not a number we can call: the
+/// node's `<invalid>`, then the question again, or after three entries its `otherwise`.
+pub fn callback_invalid(script: &Script, node_id: &NodeId, attempt: u32) -> Turn {
+    let Some(node) = script.node(node_id) else {
+        return to_operator(script, format!("unknown callback node {node_id}"));
+    };
+    let NodeKind::Callback { invalid, otherwise, .. } = &node.kind else {
+        return enter(script, node_id);
+    };
+    let rejected = Event::Rejected { reason: "not a phone number we can call back".into() };
+    if attempt >= CALLBACK_ATTEMPTS {
+        return prefixed(vec![rejected], enter(script, otherwise));
+    }
+    let mut turn = prefixed(vec![rejected], enter(script, node_id));
+    turn.speech.splice(0..0, speak(script, invalid));
+    if let Then::CallbackNumber { attempt: next, .. } = &mut turn.then {
+        *next = attempt + 1;
+    }
+    turn
+}
+
+/// Reads a callback number back (`digits`: already written out for speech, one digit at a
+/// time) and asks for confirmation; `sealed` is the number in the form the next request
+/// carries.
+pub fn callback_read_back(
+    script: &Script,
+    node_id: &NodeId,
+    digits: &str,
+    sealed: String,
+    attempt: u32,
+) -> Turn {
+    let Some(node) = script.node(node_id) else {
+        return to_operator(script, format!("unknown callback node {node_id}"));
+    };
+    let NodeKind::Callback { read_back, confirm, .. } = &node.kind else {
+        return enter(script, node_id);
+    };
+    let mut speech = speak(script, read_back);
+    speech.push(Spoken { item: PromptItem::Say(digits.to_owned()), voice: script.voice.clone() });
+    speech.extend(speak(script, confirm));
+    let then = Then::ConfirmCallback {
+        language: script.language.clone(),
+        node: node_id.clone(),
+        sealed,
+        attempt,
+    };
+    Turn { speech, then, events: Vec::new() }
+}
+
+/// The caller confirmed the number read back: the node's `next`. `hint` is the masked number
+/// the case shows.
+pub fn callback_confirmed(script: &Script, node_id: &NodeId, hint: String) -> Turn {
+    let requested = Event::CallbackRequested { hint };
+    match script.node(node_id).map(|node| &node.kind) {
+        Some(NodeKind::Callback { next, .. }) => prefixed(vec![requested], enter(script, next)),
+        _ => prefixed(vec![requested], to_operator(script, format!("unknown node {node_id}"))),
+    }
+}
+
+/// How many times a callback node asks for a number before giving up on it.
+pub const CALLBACK_ATTEMPTS: u32 = 3;
+
 /// The caller's voicemail was recorded at a voicemail node.
 pub fn recorded(
     script: &Script,
@@ -434,6 +541,7 @@ fn enter_into(script: &Script, start: &NodeId, turn: &mut Turn) {
             NodeKind::Voicemail { max_length, .. } => {
                 Then::Record { language, node: id, max_length: *max_length }
             }
+            NodeKind::Callback { .. } => Then::CallbackNumber { language, node: id, attempt: 1 },
             NodeKind::Hangup => {
                 turn.events.push(Event::Finished { node: id });
                 Then::Hangup
@@ -506,6 +614,23 @@ mod tests {
                     },
                     wait_pause: 20,
                     too_long: say("Still busy."),
+                    otherwise: id("voicemail"),
+                    wait_keys: vec![crate::scripts::WaitKey {
+                        key: Key::parse("2").unwrap(),
+                        goto: id("callback"),
+                        label: "wants a callback".into(),
+                        prompt: say("For a callback, press 2."),
+                    }],
+                },
+            ),
+            node(
+                "callback",
+                "Your number?",
+                NodeKind::Callback {
+                    read_back: say("You entered:"),
+                    confirm: say("Press 1 if right, 2 to retype."),
+                    invalid: say("Not a number."),
+                    next: id("goodbye"),
                     otherwise: id("voicemail"),
                 },
             ),
@@ -684,5 +809,47 @@ mod tests {
         let turn = enter(&ru, &id("m0"));
         assert!(matches!(turn.then, Then::Continue { .. }), "{:?}", turn.then);
         assert!(text_bytes(&turn.speech) < 64 * 1024);
+    }
+
+    #[test]
+    fn a_wait_key_leaves_the_queue_for_its_node_and_says_so_on_the_case() {
+        let ru = script("ru");
+        let turn = left_queue_for(&ru, &id("operator"), "leave", Some(40), &id("callback"));
+        assert_eq!(said(&turn), ["Your number?"]);
+        assert_eq!(
+            turn.then,
+            Then::CallbackNumber {
+                language: ru.language.clone(),
+                node: id("callback"),
+                attempt: 1
+            }
+        );
+        assert!(turn.events.iter().any(|e| matches!(e,
+            Event::Pressed { digits, meaning, .. } if digits == "2" && meaning == "wants a callback")));
+    }
+
+    #[test]
+    fn a_callback_number_is_asked_three_times_then_the_otherwise_node() {
+        let ru = script("ru");
+        let again = callback_invalid(&ru, &id("callback"), 1);
+        assert_eq!(said(&again), ["Not a number.", "Your number?"]);
+        assert!(matches!(again.then, Then::CallbackNumber { attempt: 2, .. }));
+        let given_up = callback_invalid(&ru, &id("callback"), CALLBACK_ATTEMPTS);
+        assert_eq!(said(&given_up), ["Speak."]);
+        assert!(matches!(given_up.then, Then::Record { .. }));
+    }
+
+    #[test]
+    fn a_callback_number_is_read_back_then_confirmed_with_only_its_hint_recorded() {
+        let ru = script("ru");
+        let read = callback_read_back(&ru, &id("callback"), "7, 9, 1", "SEALED".into(), 1);
+        assert_eq!(said(&read), ["You entered:", "7, 9, 1", "Press 1 if right, 2 to retype."]);
+        assert!(read.events.is_empty(), "the digits are never an event: {:?}", read.events);
+        assert!(
+            matches!(&read.then, Then::ConfirmCallback { sealed, attempt: 1, .. } if sealed == "SEALED")
+        );
+        let done = callback_confirmed(&ru, &id("callback"), "…67".into());
+        assert_eq!(done.events[0], Event::CallbackRequested { hint: "…67".into() });
+        assert_eq!(done.then, Then::Hangup);
     }
 }

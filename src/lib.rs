@@ -22,6 +22,8 @@
 //! - [`casework`] is what people add to a case after the call (notes, disposition, closing),
 //!   the masked case detail, search and CSV export, and the blocklist `/voice/incoming` checks.
 //! - [`secrets`] holds the provider's auth token and the key that hashes callers' numbers.
+//! - [`followups`] is the follow-up list (voicemails, callback requests, calls missed in the
+//!   queue) and the sealing of callback numbers, the one phone number the hotline keeps.
 //!
 //! The people who answer: [`people`] are the operators who take callers over and the
 //! supervisors who manage them (roles, languages, hashed PINs, passwords and API tokens);
@@ -40,6 +42,7 @@ pub mod cases;
 pub mod casework;
 pub mod cli;
 pub mod config;
+pub mod followups;
 pub mod ivr;
 pub mod people;
 pub mod queue;

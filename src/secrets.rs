@@ -1,7 +1,8 @@
-//! Secrets: the provider's auth token (it signs every webhook) and the key that turns callers'
-//! numbers into hashes.
+//! Secrets: the provider's auth token (it signs every webhook), the key that turns callers'
+//! numbers into hashes, and the key that seals callback numbers.
 //!
-//! They come from the environment (`HOTLINE_AUTH_TOKEN`, `HOTLINE_CALLER_HASH_KEY`) or from a
+//! They come from the environment (`HOTLINE_AUTH_TOKEN`, `HOTLINE_CALLER_HASH_KEY`,
+//! `HOTLINE_CALLBACK_KEY`) or from a
 //! file named by `…_FILE`, never from `config.toml`, which is easy to commit or share. In
 //! development a missing secret is generated once and kept beside the database (mode 0600), so
 //! the server and `hotline call` agree on it with no setup; in production a missing secret is
@@ -54,6 +55,9 @@ pub struct Secrets {
     pub auth_token: Secret,
     /// The key of callers' number hashes.
     pub caller_hash_key: Secret,
+    /// The key that seals callback numbers ([`crate::followups::Sealer`]); never the
+    /// caller-hash key.
+    pub callback_key: Secret,
 }
 
 /// Where a secret's value came from, for the startup log.
@@ -91,6 +95,12 @@ pub enum SecretsError {
         /// What went wrong.
         source: io::Error,
     },
+    /// The callback key is the caller-hash key: one leaked key would expose both.
+    #[error(
+        "HOTLINE_CALLBACK_KEY is the same as HOTLINE_CALLER_HASH_KEY; give callback numbers a \
+         key of their own"
+    )]
+    SharedKey,
     /// The secret is there but unusable.
     #[error("{name} is empty or too short (at least {min} characters); set a real value")]
     TooShort {
@@ -105,6 +115,8 @@ pub enum SecretsError {
 pub const AUTH_TOKEN_VAR: &str = "HOTLINE_AUTH_TOKEN";
 /// The environment variable of the caller-hash key.
 pub const CALLER_HASH_KEY_VAR: &str = "HOTLINE_CALLER_HASH_KEY";
+/// The environment variable of the callback-number key.
+pub const CALLBACK_KEY_VAR: &str = "HOTLINE_CALLBACK_KEY";
 
 /// A secret's sources, in order.
 struct Spec {
@@ -118,6 +130,9 @@ struct Spec {
 const AUTH_TOKEN: Spec = Spec { name: AUTH_TOKEN_VAR, stored: "auth_token", min_len: 1 };
 const CALLER_HASH_KEY: Spec =
     Spec { name: CALLER_HASH_KEY_VAR, stored: "caller_hash_key", min_len: 16 };
+/// At least 32 characters: it is the only thing between a stolen database and the callback
+/// numbers in it.
+const CALLBACK_KEY: Spec = Spec { name: CALLBACK_KEY_VAR, stored: "callback_key", min_len: 32 };
 
 impl Secrets {
     /// Loads both secrets. `dir` holds the development files; `generate` allows creating them
@@ -127,10 +142,15 @@ impl Secrets {
         env: impl Fn(&str) -> Option<String>,
         dir: &Path,
         generate: bool,
-    ) -> Result<(Secrets, [Origin; 2]), SecretsError> {
+    ) -> Result<(Secrets, [Origin; 3]), SecretsError> {
         let (auth_token, auth_origin) = load_one(&env, &AUTH_TOKEN, dir, generate)?;
         let (caller_hash_key, key_origin) = load_one(&env, &CALLER_HASH_KEY, dir, generate)?;
-        Ok((Secrets { auth_token, caller_hash_key }, [auth_origin, key_origin]))
+        let (callback_key, callback_origin) = load_one(&env, &CALLBACK_KEY, dir, generate)?;
+        if callback_key == caller_hash_key {
+            return Err(SecretsError::SharedKey);
+        }
+        let secrets = Secrets { auth_token, caller_hash_key, callback_key };
+        Ok((secrets, [auth_origin, key_origin, callback_origin]))
     }
 
     /// Reads the auth token the way the server does, without generating it: what `hotline
@@ -294,7 +314,11 @@ mod tests {
         let key_file = dir.path().join("key");
         fs::write(&key_file, "0123456789abcdef-from-file\n").unwrap();
         let key_file = key_file.to_str().unwrap();
-        let vars = [("HOTLINE_AUTH_TOKEN", "tok"), ("HOTLINE_CALLER_HASH_KEY_FILE", key_file)];
+        let vars = [
+            ("HOTLINE_AUTH_TOKEN", "tok"),
+            ("HOTLINE_CALLER_HASH_KEY_FILE", key_file),
+            ("HOTLINE_CALLBACK_KEY", "callback-key-from-the-environment-0123"),
+        ];
         let (secrets, origins) = Secrets::load(env(&vars), dir.path(), false).unwrap();
         assert_eq!(secrets.auth_token.expose(), "tok");
         assert_eq!(secrets.caller_hash_key.expose(), "0123456789abcdef-from-file");
@@ -312,6 +336,40 @@ mod tests {
         let vars = [("HOTLINE_AUTH_TOKEN_FILE", "/nonexistent/token")];
         let err = Secrets::load(env(&vars), dir.path(), true).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/token"), "{err}");
+    }
+
+    #[test]
+    fn the_callback_key_is_its_own_long_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secrets, origins) = Secrets::load(env(&[]), dir.path(), true).unwrap();
+        assert!(matches!(origins[2], Origin::Generated(_)));
+        assert_ne!(secrets.callback_key, secrets.caller_hash_key);
+        let mode = fs::metadata(dir.path().join("callback_key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let empty = tempfile::tempdir().unwrap();
+        let vars = [("HOTLINE_AUTH_TOKEN", "t"), ("HOTLINE_CALLER_HASH_KEY", "0123456789abcdef")];
+        let err = Secrets::load(env(&vars), empty.path(), false).unwrap_err();
+        assert!(err.to_string().contains("HOTLINE_CALLBACK_KEY_FILE"), "{err}");
+        assert!(!err.to_string().contains("0123456789abcdef"), "{err}");
+
+        let same = "0123456789abcdef0123456789abcdef";
+        let vars = [
+            ("HOTLINE_AUTH_TOKEN", "t"),
+            ("HOTLINE_CALLER_HASH_KEY", same),
+            ("HOTLINE_CALLBACK_KEY", same),
+        ];
+        let err = Secrets::load(env(&vars), empty.path(), false).unwrap_err();
+        assert!(matches!(err, SecretsError::SharedKey), "{err}");
+        assert!(!err.to_string().contains(same), "{err}");
+
+        let vars = [
+            ("HOTLINE_AUTH_TOKEN", "t"),
+            ("HOTLINE_CALLER_HASH_KEY", same),
+            ("HOTLINE_CALLBACK_KEY", "too-short-for-a-key"),
+        ];
+        let err = Secrets::load(env(&vars), empty.path(), false).unwrap_err();
+        assert!(matches!(err, SecretsError::TooShort { min: 32, .. }), "{err}");
     }
 
     #[test]

@@ -95,12 +95,15 @@ impl Application {
             storage: storage.clone(),
             config: Arc::new(config.clone()),
             scripts: Arc::clone(&scripts),
+            callbacks: crate::followups::Sealer::new(&secrets.callback_key),
         });
         let webhooks = Arc::new(Webhooks {
             scripts,
             recorder: recorder.clone(),
             storage,
             hasher: CallerHasher::new(secrets.caller_hash_key),
+            callbacks: crate::followups::Sealer::new(&secrets.callback_key),
+            followups: config.followups.clone(),
             auth_token: secrets.auth_token,
             verify_signatures: config.webhooks.verify_signatures,
             public_url: public_url.clone(),

@@ -78,6 +78,20 @@ pub struct DialQueue {
     pub url: String,
 }
 
+/// `<Dial><Number>`: calls a phone number from this call (an operator calling a caller back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialNumber {
+    /// Requested when the dial ends, with `DialCallStatus` and `DialCallDuration`.
+    pub action: String,
+    /// Seconds to let it ring.
+    pub timeout: u32,
+    /// The number, E.164.
+    pub number: String,
+    /// The number shown to the called party; `None` leaves the provider's default (the
+    /// calling party's own number).
+    pub caller_id: Option<String>,
+}
+
 /// `<Enqueue>`: puts the caller in a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enqueue {
@@ -98,6 +112,9 @@ pub struct Record {
     pub max_length: u32,
     /// Seconds of silence that end the recording.
     pub timeout: u32,
+    /// Requested (POST, the default method) when the recording is stored, with its final URL
+    /// and duration.
+    pub status_callback: String,
 }
 
 /// A verb of an ordinary document (the voice URL, a Gather action, a Redirect).
@@ -120,6 +137,8 @@ pub enum Verb {
     KeypadEntry(KeypadEntry),
     /// Connect to the caller waiting in a queue.
     DialQueue(DialQueue),
+    /// Call a phone number.
+    DialNumber(DialNumber),
     /// End the call.
     Hangup,
 }
@@ -273,6 +292,7 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) {
             start.push_attribute(("timeout", r.timeout.to_string().as_str()));
             start.push_attribute(("finishOnKey", "#"));
             start.push_attribute(("playBeep", "true"));
+            start.push_attribute(("recordingStatusCallback", r.status_callback.as_str()));
             empty(w, start);
         }
         Verb::KeypadEntry(k) => {
@@ -299,6 +319,18 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) {
             queue.push_attribute(("url", d.url.as_str()));
             queue.push_attribute(("method", "POST"));
             element(w, queue, &d.queue);
+            let _ = w.write_event(Event::End(BytesEnd::new("Dial")));
+        }
+        Verb::DialNumber(d) => {
+            let mut start = BytesStart::new("Dial");
+            start.push_attribute(("action", d.action.as_str()));
+            start.push_attribute(("method", "POST"));
+            start.push_attribute(("timeout", d.timeout.to_string().as_str()));
+            if let Some(caller_id) = &d.caller_id {
+                start.push_attribute(("callerId", caller_id.as_str()));
+            }
+            let _ = w.write_event(Event::Start(start));
+            element(w, BytesStart::new("Number"), &d.number);
             let _ = w.write_event(Event::End(BytesEnd::new("Dial")));
         }
         Verb::Hangup => empty(w, BytesStart::new("Hangup")),

@@ -34,6 +34,23 @@ fn paths_to_every_node(script: &scripts::Script) -> BTreeMap<NodeId, Vec<String>
             NodeKind::Message { next } => queue.push_back((next.clone(), keys)),
             // The simulator records a voicemail by itself, then the call goes on.
             NodeKind::Voicemail { next, .. } => queue.push_back((next.clone(), keys)),
+            // A key pressed while waiting leaves the queue for a voicemail or a callback.
+            NodeKind::Handoff { wait_keys, .. } => {
+                for key in wait_keys {
+                    let mut more = keys.clone();
+                    more.push(key.key.to_string());
+                    queue.push_back((key.goto.clone(), more));
+                }
+            }
+            // A number, then 1 confirms it; three numbers too short go to `otherwise`.
+            NodeKind::Callback { next, otherwise, .. } => {
+                let mut confirmed = keys.clone();
+                confirmed.extend(["4915112345678".to_owned(), "1".to_owned()]);
+                queue.push_back((next.clone(), confirmed));
+                let mut refused = keys.clone();
+                refused.extend((0..3).map(|_| "12".to_owned()));
+                queue.push_back((otherwise.clone(), refused));
+            }
             NodeKind::Menu { options, default, attempts, .. } => {
                 // Silence at every attempt takes the default route.
                 let mut silent = keys.clone();
@@ -89,7 +106,7 @@ async fn every_node_of_every_shipped_language_is_reached_and_every_path_ends_wel
                 NodeKind::Hangup if case.recording_url.is_some() => Outcome::Voicemail,
                 NodeKind::Hangup => Outcome::Finished { node: node.clone() },
                 NodeKind::Menu { .. } => Outcome::Abandoned { node: Some(node.clone()) },
-                NodeKind::Message { .. } => continue,
+                NodeKind::Message { .. } | NodeKind::Callback { .. } => continue,
             };
             assert_eq!(case.outcome, expected, "{label}");
         }

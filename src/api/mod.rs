@@ -8,6 +8,7 @@
 
 mod auth;
 mod cases;
+mod followups;
 mod people;
 mod queues;
 
@@ -33,6 +34,8 @@ pub struct ApiState {
     pub config: Arc<Config>,
     /// The scripts (languages, queues, node labels).
     pub scripts: Arc<ScriptSet>,
+    /// Opens callback numbers for the one reveal that may show them.
+    pub callbacks: crate::followups::Sealer,
 }
 
 /// The routes of the API, under `/api`.
@@ -41,6 +44,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(people::router())
         .merge(queues::router())
         .merge(cases::router())
+        .merge(followups::router())
         .with_state(state)
 }
 

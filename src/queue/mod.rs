@@ -18,8 +18,8 @@
 //! - **One provider queue per caller.** Each caller is put in a queue of their own
 //!   (`c-2026-000042-17`) and gets a `queue_entries` row. The provider's FIFO never chooses:
 //!   the server gives an operator a caller ([`next_for`]: a caller they claimed on screen,
-//!   else the longest-waiting caller among their languages; due callbacks will come first
-//!   once callbacks exist) by marking the entry `connecting` with a conditional update in one
+//!   else the longest-waiting caller among their languages; a due callback comes before
+//!   both, see [`next_for`]) by marking the entry `connecting` with a conditional update in one
 //!   transaction, whispers that caller's case, and dials exactly that caller's queue. Two
 //!   operators dialling at the same moment therefore get different callers.
 //! - **Positions and estimates** are the server's: a caller's position is their rank among the

@@ -140,8 +140,13 @@ pub struct Candidate {
 /// holds); else the caller who has waited longest among the languages the operator speaks,
 /// skipping callers another operator has claimed. Entries older than `stale_before` are
 /// skipped: their caller was taken out at the maximum wait long ago and the row was never
-/// closed (a lost Enqueue action). When callbacks exist, a due callback will come before
-/// every waiting caller, ordered by when that caller first joined the queue.
+/// closed (a lost Enqueue action).
+///
+/// Before any of them comes a **due callback** (the operator line asks for one first:
+/// `Storage::take_due_callback`): a confirmed callback request in one of the operator's
+/// languages that nobody has taken and nobody has tried in the last `[followups]
+/// retry_after_mins`, the one whose caller first joined the queue earliest first. A caller
+/// who asked to be called back so keeps their place; one who waits on the line is next.
 pub fn next_for(
     operator: i64,
     speaks: &[LanguageTag],

@@ -206,6 +206,20 @@ pub struct MenuOption {
     pub tags: Vec<Tag>,
 }
 
+/// A key a caller waiting in a queue may press: they leave the queue for a voicemail or a
+/// callback request, keeping their case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitKey {
+    /// The key; never `0` or `*`, like a menu's options.
+    pub key: Key,
+    /// A `<voicemail>` or `<callback>` node.
+    pub goto: NodeId,
+    /// What pressing it means, for the operator reading the case.
+    pub label: String,
+    /// What the waiting caller hears about it, after each announcement.
+    pub prompt: Prompt,
+}
+
 /// What a node does. See `docs/scripts.md` for the supervisor's view of each kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeKind {
@@ -244,6 +258,23 @@ pub enum NodeKind {
         /// has no `<too-long>`.
         too_long: Prompt,
         /// Where the caller goes if they leave the queue without reaching an operator.
+        otherwise: NodeId,
+        /// Keys the caller may press at any time while waiting, each said in the `<wait>`
+        /// announcement; empty when the script offers none.
+        wait_keys: Vec<WaitKey>,
+    },
+    /// Asks for the number to call back on, reads it back digit by digit, and asks the caller
+    /// to confirm it.
+    Callback {
+        /// Said before the number is read back ("you entered").
+        read_back: Prompt,
+        /// Said after the number: which key confirms, which re-enters.
+        confirm: Prompt,
+        /// Said when what was typed is not a number we can call.
+        invalid: Prompt,
+        /// Where the caller goes once the number is confirmed.
+        next: NodeId,
+        /// Where the caller goes after three entries that were not a number.
         otherwise: NodeId,
     },
     /// Says the prompt and records a message.

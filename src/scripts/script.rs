@@ -9,12 +9,16 @@ use roxmltree::Node as XmlNode;
 use super::diagnostics::{Collector, Diagnostic};
 use super::model::{
     Key, LanguageTag, MenuOption, Node, NodeId, NodeKind, Prompt, Script, Tag, Target, Voice,
+    WaitKey,
 };
 use super::prompt::{self, Audio, Builder, Placeholders};
 use super::xml;
 
 /// The elements that are nodes of the conversation.
-const NODE_ELEMENTS: [&str; 5] = ["message", "menu", "handoff", "voicemail", "hangup"];
+const NODE_ELEMENTS: [&str; 6] = ["message", "menu", "handoff", "voicemail", "callback", "hangup"];
+
+/// A handoff's `<wait>` as read: the announcement, the pause, and the keys on offer.
+type Wait = (Prompt, u32, Vec<WaitKey>);
 
 /// How an option's `goto` names the language choice.
 const LANGUAGE_CHOICE: &str = "@language";
@@ -42,6 +46,7 @@ pub fn parse_script(
             current: None,
             references: Vec::new(),
             graph_complete: true,
+            wait_targets: Vec::new(),
         };
         parser.script(doc.root_element())
     });
@@ -86,6 +91,9 @@ struct ScriptParser<'c, 't, 'a> {
     /// False once a node id or a reference could not be read or resolved: the reachability
     /// check would then blame nodes for a mistake made elsewhere, so it is skipped.
     graph_complete: bool,
+    /// Where each `<wait>` key goes, checked once every node is known: only a voicemail or a
+    /// callback can take a caller out of the queue.
+    wait_targets: Vec<(NodeId, usize, String)>,
 }
 
 impl ScriptParser<'_, '_, '_> {
@@ -135,6 +143,7 @@ impl ScriptParser<'_, '_, '_> {
         }
 
         self.check_references();
+        self.check_wait_targets();
         if let Some(operator) = &operator {
             self.check_operator(root, operator);
         }
@@ -238,6 +247,7 @@ impl ScriptParser<'_, '_, '_> {
             "menu" => "menu",
             "handoff" => "handoff",
             "voicemail" => "voicemail",
+            "callback" => "callback",
             _ => "hangup",
         };
         let id = self.node_id(element, kind_name);
@@ -250,6 +260,7 @@ impl ScriptParser<'_, '_, '_> {
             "menu" => &["id", "timeout", "attempts", "default", "back"],
             "handoff" => &["id", "queue", "otherwise"],
             "voicemail" => &["id", "max-length", "next"],
+            "callback" => &["id", "next", "otherwise"],
             _ => &["id"],
         };
         xml::check_attributes(self.collector, element, attributes, &ctx);
@@ -262,6 +273,7 @@ impl ScriptParser<'_, '_, '_> {
             "menu" => self.menu(element, &ctx),
             "handoff" => self.handoff(element, &ctx),
             "voicemail" => self.voicemail(element, &ctx),
+            "callback" => self.callback(element, &ctx),
             _ => Some((NodeKind::Hangup, self.prompt_only(element, &ctx))),
         };
         self.current = None;
@@ -370,7 +382,7 @@ impl ScriptParser<'_, '_, '_> {
         let queue = self.queue(element, ctx);
         let otherwise = self.reference(element, "otherwise", ctx, true);
         let mut prompt = Builder::default();
-        let mut wait: Option<(Option<(Prompt, u32)>, usize)> = None;
+        let mut wait: Option<(Option<Wait>, usize)> = None;
         let mut too_long: Option<(Prompt, usize)> = None;
         let allowed = [&prompt::ELEMENTS[..], &["wait", "too-long"][..]].concat();
         for child in xml::children(self.collector, element, &allowed, ctx) {
@@ -403,10 +415,16 @@ impl ScriptParser<'_, '_, '_> {
                 ),
             );
         }
-        let (wait, wait_pause) = wait?.0?;
+        let (wait, wait_pause, wait_keys) = wait?.0?;
         let too_long = too_long.map(|(said, _)| said).unwrap_or_default();
-        let kind =
-            NodeKind::Handoff { queue: queue?, wait, wait_pause, too_long, otherwise: otherwise? };
+        let kind = NodeKind::Handoff {
+            queue: queue?,
+            wait,
+            wait_pause,
+            too_long,
+            otherwise: otherwise?,
+            wait_keys,
+        };
         Some((kind, prompt))
     }
 
@@ -431,13 +449,127 @@ impl ScriptParser<'_, '_, '_> {
         Some(attr.value.to_owned())
     }
 
-    /// A handoff's `<wait>`: what is said while waiting, and the pause between two rounds.
-    fn wait(&mut self, element: XmlNode<'_, '_>, handoff_ctx: &str) -> Option<(Prompt, u32)> {
+    /// A handoff's `<wait>`: what is said while waiting, the pause between two rounds, and
+    /// the keys the caller may press meanwhile (`<option>`, each with what is said about it).
+    fn wait(&mut self, element: XmlNode<'_, '_>, handoff_ctx: &str) -> Option<Wait> {
         let ctx = format!("{handoff_ctx}: <wait>");
         xml::check_attributes(self.collector, element, &["pause"], &ctx);
         let pause = xml::number(self.collector, element, "pause", 1..=120, Some(20), &ctx);
-        let said = prompt::read(self.collector, element, &ctx, &self.audio, Placeholders::Wait);
-        Some((said, pause?))
+        let mut said = Builder::default();
+        let mut keys = Vec::new();
+        let mut all_keys_read = true;
+        let mut used = BTreeMap::new();
+        let allowed = [&prompt::ELEMENTS[..], &["option"][..]].concat();
+        for child in xml::children(self.collector, element, &allowed, &ctx) {
+            if xml::name(child) == "option" {
+                match self.wait_key(child, &ctx, &mut used) {
+                    Some(key) => keys.push(key),
+                    None => all_keys_read = false,
+                }
+            } else {
+                said.add(self.collector, child, &ctx, &self.audio, Placeholders::Wait);
+            }
+        }
+        let said = said.finish(self.collector, xml::start(element), &ctx);
+        Some((said, pause?, Some(keys).filter(|_| all_keys_read)?))
+    }
+
+    /// One `<option key goto label>` of a `<wait>`, with its prompt inside.
+    fn wait_key(
+        &mut self,
+        element: XmlNode<'_, '_>,
+        wait_ctx: &str,
+        used: &mut BTreeMap<Key, usize>,
+    ) -> Option<WaitKey> {
+        let bare_ctx = format!("{wait_ctx}: <option>");
+        xml::check_attributes(self.collector, element, &["key", "goto", "label"], &bare_ctx);
+        let key = self.option_key(element, wait_ctx, &bare_ctx, used);
+        let ctx = match key {
+            Some(key) => format!("{wait_ctx}: option {key}"),
+            None => bare_ctx,
+        };
+        let goto = match xml::required(self.collector, element, "goto", &ctx) {
+            Some(attr) => {
+                let offset = attr.offset;
+                let target = self.reference_to(attr, format!("{ctx} goes to"), &ctx, "goto");
+                if let Some(target) = &target {
+                    self.wait_targets.push((target.clone(), offset, ctx.clone()));
+                }
+                target
+            }
+            None => {
+                self.graph_complete = false;
+                None
+            }
+        };
+        let prompt =
+            prompt::read(self.collector, element, &ctx, &self.audio, Placeholders::Forbidden);
+        let (key, goto) = (key?, goto?);
+        let label = xml::attribute(element, "label")
+            .map(|attr| xml::normalize(attr.value))
+            .filter(|label| !label.is_empty())
+            .unwrap_or_else(|| format!("key {key} while waiting → {goto}"));
+        Some(WaitKey { key, goto, label, prompt })
+    }
+
+    /// A `<callback>`: its prompt asks for the number; `<read-back>`, `<confirm>` and
+    /// `<invalid>` are required, once each.
+    fn callback(&mut self, element: XmlNode<'_, '_>, ctx: &str) -> Option<(NodeKind, Prompt)> {
+        let next = self.reference(element, "next", ctx, true);
+        let otherwise = self.reference(element, "otherwise", ctx, true);
+        let mut prompt = Builder::default();
+        let mut parts: [Option<(Prompt, usize)>; 3] = [None, None, None];
+        const PARTS: [&str; 3] = ["read-back", "confirm", "invalid"];
+        let allowed = [&prompt::ELEMENTS[..], &PARTS[..]].concat();
+        for child in xml::children(self.collector, element, &allowed, ctx) {
+            let Some(index) = PARTS.iter().position(|p| *p == xml::name(child)) else {
+                prompt.add(self.collector, child, ctx, &self.audio, Placeholders::Forbidden);
+                continue;
+            };
+            let child_ctx = format!("{ctx}: <{}>", PARTS[index]);
+            xml::check_attributes(self.collector, child, &[], &child_ctx);
+            let said = self.prompt_only(child, &child_ctx);
+            if self.once(&parts[index], child, ctx, "a callback") {
+                parts[index] = Some((said, xml::start(child)));
+            }
+        }
+        let prompt = prompt.finish(self.collector, xml::start(element), ctx);
+        let why = [
+            "said before the number is read back to the caller",
+            "said after the number: which key confirms it and which enters it again",
+            "said when what the caller typed is not a phone number",
+        ];
+        for ((part, slot), why) in PARTS.iter().zip(&parts).zip(why) {
+            if slot.is_none() {
+                let message = format!("{ctx}: there is no <{part}>: add one, {why}");
+                self.collector.error(xml::start(element), message);
+            }
+        }
+        let [read_back, confirm, invalid] = parts;
+        let kind = NodeKind::Callback {
+            read_back: read_back?.0,
+            confirm: confirm?.0,
+            invalid: invalid?.0,
+            next: next?,
+            otherwise: otherwise?,
+        };
+        Some((kind, prompt))
+    }
+
+    /// A `<wait>` key must lead to a `<voicemail>` or a `<callback>`: those are what a caller
+    /// leaves the queue for, and the case keeps its place in the follow-up list.
+    fn check_wait_targets(&mut self) {
+        for (target, offset, ctx) in &self.wait_targets {
+            let Some(declared) = self.declared.get(target) else { continue };
+            if !matches!(declared.element, "voicemail" | "callback") {
+                let message = format!(
+                    "{ctx} goes to the {} \"{target}\", but a key pressed while waiting can only \
+                     lead to a <voicemail> or a <callback>",
+                    declared.element
+                );
+                self.collector.error(*offset, message);
+            }
+        }
     }
 
     fn menu(&mut self, element: XmlNode<'_, '_>, ctx: &str) -> Option<(NodeKind, Prompt)> {

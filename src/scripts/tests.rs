@@ -804,3 +804,109 @@ proptest! {
         check_consistent(&mutated);
     }
 }
+
+/// `SCRIPT` with `options` inside the handoff's `<wait>` (line 18) and `nodes` after the
+/// goodbye (line 20), on the same lines so line numbers still read off `SCRIPT`.
+fn with_wait_keys(options: &str, nodes: &str) -> String {
+    let wait = "<wait><say>You are number {position} in line.</say></wait>";
+    let goodbye = r#"<hangup id="goodbye"><say>Goodbye.</say></hangup>"#;
+    script_with(
+        wait,
+        &format!("<wait><say>You are number {{position}} in line.</say>{options}</wait>"),
+    )
+    .replacen(goodbye, &format!("{goodbye}{nodes}"), 1)
+}
+
+const VOICEMAIL: &str = r#"<voicemail id="vm" next="goodbye"><say>Speak.</say></voicemail>"#;
+const CALLBACK: &str = r#"<callback id="cb" next="goodbye" otherwise="vm"><say>Your number, then hash.</say><read-back><say>You typed:</say></read-back><confirm><say>1 if right, 2 to retype.</say></confirm><invalid><say>Not a number.</say></invalid></callback>"#;
+const KEYS: &str = r#"<option key="1" goto="vm" label="message"><say>For a message, press 1.</say></option><option key="2" goto="cb"><say>To be called back, press 2.</say></option>"#;
+
+#[test]
+fn wait_keys_and_a_callback_load_into_the_model() {
+    let text = with_wait_keys(KEYS, &format!("{VOICEMAIL}{CALLBACK}"));
+    let (script, warnings) = parse_script(Path::new("en.xml"), &text, no_audio()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let NodeKind::Handoff { wait_keys, wait, .. } = &script.nodes[&id("operator")].kind else {
+        panic!("not a handoff");
+    };
+    assert_eq!(wait.items.len(), 1, "the keys' prompts are not part of the announcement");
+    assert_eq!(wait_keys.len(), 2);
+    assert_eq!((wait_keys[0].key.as_char(), wait_keys[0].label.as_str()), ('1', "message"));
+    assert_eq!(wait_keys[1].goto, id("cb"));
+    assert_eq!(wait_keys[1].label, "key 2 while waiting → cb");
+    assert_eq!(wait_keys[1].prompt.summary(), "To be called back, press 2.");
+    let NodeKind::Callback { read_back, next, otherwise, .. } = &script.nodes[&id("cb")].kind
+    else {
+        panic!("not a callback");
+    };
+    assert_eq!(read_back.summary(), "You typed:");
+    assert_eq!((next, otherwise), (&id("goodbye"), &id("vm")));
+}
+
+#[test]
+fn a_wait_key_must_lead_to_a_voicemail_or_a_callback() {
+    let keys = r#"<option key="1" goto="surrender"><say>Press 1.</say></option>"#;
+    let text = with_wait_keys(keys, "");
+    assert_script_error(
+        &text,
+        18,
+        &["option 1", "message \"surrender\"", "<voicemail> or a <callback>"],
+    );
+    let keys = r#"<option key="1" goto="voicemial"><say>Press 1.</say></option>"#;
+    let text = with_wait_keys(keys, VOICEMAIL);
+    assert_script_error(&text, 18, &["option 1 goes to \"voicemial\"", "does not exist"]);
+}
+
+#[test]
+fn wait_keys_are_phone_keys_used_once_and_not_reserved() {
+    let option = |key: &str| format!(r#"<option key="{key}" goto="vm"><say>Press.</say></option>"#);
+    for (key, words) in [
+        ("0", &["option on key 0"][..]),
+        ("*", &["option on key *"][..]),
+        ("x", &["key=\"x\" is not a phone key"][..]),
+        ("", &["is not a phone key"][..]),
+    ] {
+        let text = with_wait_keys(&option(key), VOICEMAIL);
+        assert_script_error(&text, 18, words);
+    }
+    let twice = format!("{}{}", option("1"), option("1"));
+    assert_script_error(&with_wait_keys(&twice, VOICEMAIL), 18, &["key 1 is used by two options"]);
+}
+
+#[test]
+fn a_wait_key_must_say_something_and_holds_no_placeholder() {
+    let silent = r#"<option key="1" goto="vm"></option>"#;
+    assert_script_error(&with_wait_keys(silent, VOICEMAIL), 18, &["option 1", "says nothing"]);
+    let placeholder = r#"<option key="1" goto="vm"><say>You are {position}.</say></option>"#;
+    assert!(!problems(&with_wait_keys(placeholder, VOICEMAIL)).is_empty());
+    let unknown = r#"<option key="1" goto="vm" tag="a=b"><say>Press 1.</say></option>"#;
+    assert_script_error(&with_wait_keys(unknown, VOICEMAIL), 18, &["tag"]);
+    let missing = r#"<option key="1"><say>Press 1.</say></option>"#;
+    assert_script_error(&with_wait_keys(missing, VOICEMAIL), 18, &["goto"]);
+}
+
+#[test]
+fn a_callback_needs_its_read_back_confirm_and_invalid_once_each() {
+    let keys = r#"<option key="2" goto="cb"><say>Press 2.</say></option>"#;
+    for (part, why) in [
+        ("<read-back><say>You typed:</say></read-back>", "no <read-back>"),
+        ("<confirm><say>1 if right, 2 to retype.</say></confirm>", "no <confirm>"),
+        ("<invalid><say>Not a number.</say></invalid>", "no <invalid>"),
+    ] {
+        let callback = CALLBACK.replacen(part, "", 1);
+        let text = with_wait_keys(keys, &format!("{VOICEMAIL}{callback}"));
+        assert_script_error(&text, 20, &["callback \"cb\"", why]);
+    }
+    let twice = CALLBACK.replacen("<confirm>", "<confirm><say>Again.</say></confirm><confirm>", 1);
+    let text = with_wait_keys(keys, &format!("{VOICEMAIL}{twice}"));
+    assert_script_error(&text, 20, &["a second <confirm>"]);
+    let empty = CALLBACK.replacen("<say>You typed:</say>", "", 1);
+    let text = with_wait_keys(keys, &format!("{VOICEMAIL}{empty}"));
+    assert_script_error(&text, 20, &["<read-back>", "says nothing"]);
+    let nowhere = CALLBACK.replacen(r#"otherwise="vm""#, r#"otherwise="vn""#, 1);
+    let text = with_wait_keys(keys, &format!("{VOICEMAIL}{nowhere}"));
+    assert_script_error(&text, 20, &["otherwise goes to \"vn\"", "did you mean \"vm\""]);
+    let no_next = CALLBACK.replacen(r#" next="goodbye""#, "", 1);
+    let text = with_wait_keys(keys, &format!("{VOICEMAIL}{no_next}"));
+    assert_script_error(&text, 20, &["callback \"cb\"", "next"]);
+}

@@ -240,6 +240,7 @@ fn record_kind(record: &Record) -> &'static str {
         Record::CallStarted { .. } => "call-started",
         Record::Step { .. } => "step",
         Record::Status { .. } => "status",
+        Record::Callback { .. } => "callback",
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod casework;
 mod derived;
+mod followups;
 mod journal;
 mod migrations;
 mod people;
@@ -32,6 +33,7 @@ use serde::Serialize;
 use crate::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
+pub use followups::Refusal;
 pub use journal::{Durability, Recorder};
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};

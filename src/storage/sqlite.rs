@@ -201,6 +201,12 @@ fn apply_record(conn: &mut Connection, record: &Record) -> Result<(), StorageErr
         Record::Status { call_sid, at, status, duration_secs, sequence } => {
             set_status(&tx, call_sid, *at, *status, *duration_secs, *sequence)?
         }
+        Record::Callback { call_sid, step, at, events, sealed, hint } => {
+            let changed = add_step(&tx, call_sid, *step, *at, events)?;
+            let case_id = ensure_case(&tx, call_sid, *at)?;
+            super::followups::request_callback(&tx, case_id, *at, sealed, hint)?;
+            changed
+        }
     };
     if let Some(case_id) = changed {
         refresh(&tx, case_id)?;
@@ -311,7 +317,8 @@ fn event_columns(event: &Event) -> (Option<&str>, Option<&str>) {
         | Event::Voicemail { .. }
         | Event::Fallback { .. }
         | Event::Rejected { .. }
-        | Event::Blocked { .. } => (None, None),
+        | Event::Blocked { .. }
+        | Event::CallbackRequested { .. } => (None, None),
     }
 }
 
@@ -387,6 +394,7 @@ fn refresh(tx: &Transaction<'_>, id: i64) -> Result<(), StorageError> {
     for (position, tag) in (0u32..).zip(&derived.tags) {
         insert.execute(params![id, tag.key, tag.value, position])?;
     }
+    super::followups::sync(tx, id, &events, &derived.outcome)?;
     Ok(())
 }
 

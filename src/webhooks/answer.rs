@@ -9,10 +9,17 @@ use std::fmt::Write;
 
 use crate::ivr::{Spoken, Then, Turn};
 use crate::scripts::{LanguageTag, NodeId, PromptItem};
-use crate::twiml::{Document, Enqueue, Gather, Record, Speech, Verb};
+use crate::twiml::{Document, Enqueue, Gather, KeypadEntry, Record, Speech, Verb};
 
 /// Seconds of silence that end a voicemail.
 const RECORD_SILENCE_TIMEOUT: u32 = 5;
+
+/// Keys a callback number may have before the keypad entry ends by itself: one more than the
+/// longest number, so a number too long is heard as such rather than cut short.
+const CALLBACK_MAX_KEYS: u32 = 16;
+
+/// Seconds the caller has to type a callback number or confirm it.
+const CALLBACK_TIMEOUT: u32 = 10;
 
 /// Renders a turn; `next_step` is the step number of the request the document leads to.
 pub fn render(turn: &Turn, next_step: u32) -> Document {
@@ -46,9 +53,26 @@ pub fn render(turn: &Turn, next_step: u32) -> Document {
                 action: action.clone(),
                 max_length: *max_length,
                 timeout: RECORD_SILENCE_TIMEOUT,
+                status_callback: at(language, node, "recording", next_step),
             }));
             // Without any audio the provider skips the action and falls through: move on.
             verbs.push(Verb::Redirect { url: action });
+        }
+        Then::CallbackNumber { language, node, attempt } => {
+            let action = at(language, node, "callback", next_step) + &format!("&attempt={attempt}");
+            verbs.push(Verb::KeypadEntry(KeypadEntry {
+                action: action.clone(),
+                max_digits: CALLBACK_MAX_KEYS,
+                timeout: CALLBACK_TIMEOUT,
+                prompts: speech,
+            }));
+            // Nothing typed (or `#` alone) arrives without `Digits`: the number called from.
+            verbs.push(Verb::Redirect { url: action });
+        }
+        Then::ConfirmCallback { language, node, sealed, attempt } => {
+            let url = at(language, node, "callback-confirm", next_step)
+                + &format!("&attempt={attempt}&n={sealed}");
+            gather(&mut verbs, url, CALLBACK_TIMEOUT, speech);
         }
         Then::Hangup => {
             verbs.extend(speech.into_iter().map(Verb::Speech));

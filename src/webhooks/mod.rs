@@ -2,7 +2,9 @@
 //!
 //! Three URLs are configured at the provider: `/voice/incoming` (the voice URL),
 //! `/voice/status` (the status callback) and `/voice/fallback` (the fallback URL). Every other
-//! `/voice/…` URL is one we put in our own TwiML ([`answer`]). The operator line is a second
+//! `/voice/…` URL is one we put in our own TwiML ([`answer`]); those of the follow-up list
+//! (keys pressed while waiting, the callback number, the recording status callback) are in
+//! `followup.rs`. The operator line is a second
 //! number whose voice URL is `/voice/operator` and status callback `/voice/operator/status`
 //! (`operator.rs`).
 //!
@@ -13,6 +15,7 @@
 //! leaves no trace but a security log line.
 
 mod answer;
+mod followup;
 mod operator;
 mod request;
 mod voice;
@@ -56,6 +59,11 @@ pub struct Webhooks {
     pub queues: crate::queue::Queues,
     /// What a caller on the blocklist gets at `/voice/incoming`.
     pub blocked_answer: crate::config::BlockAnswer,
+    /// Seals callback numbers the moment they are typed (and opens them for the operator
+    /// line's callbacks).
+    pub callbacks: crate::followups::Sealer,
+    /// `[followups]`: attempts and retries of callbacks made from the operator line.
+    pub followups: crate::config::FollowupsConfig,
 }
 
 /// The routes of the provider's surface.

@@ -36,11 +36,12 @@ use super::Webhooks;
 use super::request::{Digits, ProviderRequest};
 use super::voice::Reply;
 use crate::cases::CallSid;
+use crate::followups::AttemptResult;
 use crate::people::check_pin;
 use crate::queue::{EntryState, Whisper, labels, stale_before};
 use crate::scripts::{LanguageTag, NodeKind, PromptItem};
 use crate::storage::AuditEntry;
-use crate::twiml::{DialQueue, Document, Gather, KeypadEntry, Speech, Verb};
+use crate::twiml::{DialNumber, DialQueue, Document, Gather, KeypadEntry, Speech, Verb};
 
 /// Wrong ID/PIN entries before the line hangs up.
 const MAX_TRIES: u32 = 3;
@@ -48,6 +49,9 @@ const MAX_TRIES: u32 = 3;
 /// Seconds a Dial waits on a queue: the caller's own queue holds them already, so an empty
 /// one means they left; on a shared queue it is the pause between two looks.
 const DIAL_TIMEOUT: u32 = 10;
+
+/// Seconds a callback rings before it counts as not answered.
+const CALLBACK_RING_SECS: u32 = 30;
 
 /// At most this many languages travel in a URL.
 const MAX_LANGUAGES: usize = 8;
@@ -73,14 +77,14 @@ pub(super) async fn answer(w: &Webhooks, action: &str, req: &ProviderRequest) ->
         "" => ask_id(1, Vec::new()),
         "id" => entered_id(w, req),
         "pin" => entered_pin(w, req, call_sid).await,
-        "next" | "dialed" => {
+        "next" | "dialed" | "called-back" => {
             let Some((operator, speaks)) = signed_in(w, req, call_sid.as_ref()).await else {
                 return not_signed_in();
             };
-            if action == "next" {
-                next(w, operator, &speaks, req).await
-            } else {
-                dialed(w, operator, &speaks, req).await
+            match action {
+                "next" => next(w, operator, &speaks, req).await,
+                "dialed" => dialed(w, operator, &speaks, req).await,
+                _ => called_back(w, operator, &speaks, req).await,
             }
         }
         "connecting" => connecting(w, req),
@@ -255,7 +259,7 @@ async fn entered_pin(w: &Webhooks, req: &ProviderRequest, call_sid: Option<CallS
     let _ = w.queues.bounded("audit", w.storage.audit(audit)).await;
     tracing::info!(operator = person.id, "operator signed in on the operator line");
     let mut verbs = vec![Verb::Speech(say(format!("Welcome, {}.", person.name)))];
-    verbs.extend(take_next(w, person.id, &person.languages, 0).await);
+    verbs.extend(take_next(w, person.id, &person.languages, 0, line_number(req)).await);
     document(verbs)
 }
 
@@ -304,14 +308,23 @@ async fn next(w: &Webhooks, operator: i64, speaks: &[LanguageTag], req: &Provide
             ]);
         }
     }
-    document(take_next(w, operator, speaks, round).await)
+    document(take_next(w, operator, speaks, round, line_number(req)).await)
 }
 
 /// Gives the operator their next caller: whisper and `<Dial><Queue>`; or, with nobody
 /// waiting, a dial on a shared queue.
-async fn take_next(w: &Webhooks, operator: i64, speaks: &[LanguageTag], round: i64) -> Vec<Verb> {
+async fn take_next(
+    w: &Webhooks,
+    operator: i64,
+    speaks: &[LanguageTag],
+    round: i64,
+    line: Option<String>,
+) -> Vec<Verb> {
     let now = Utc::now();
     let langs = langs_param(speaks);
+    if let Some(verbs) = due_callback(w, operator, speaks, now, line).await {
+        return verbs;
+    }
     let stale = stale_before(now, w.queues.config.max_wait_secs);
     let taken = w
         .queues
@@ -398,6 +411,143 @@ async fn take_next(w: &Webhooks, operator: i64, speaks: &[LanguageTag], round: i
             url: format!("/voice/operator/connecting?lang={caller_language}&entry={}", entry.id),
         }),
     ]
+}
+
+/// A callback that is due in the operator's languages comes before every waiting caller (see
+/// [`crate::queue::next_for`]'s policy): the whisper of its case, then `<Dial><Number>` to
+/// the number the caller left, opened here and written nowhere but the provider's document.
+/// `None` when no callback is due (or the list cannot be read in time).
+async fn due_callback(
+    w: &Webhooks,
+    operator: i64,
+    speaks: &[LanguageTag],
+    now: DateTime<Utc>,
+    line: Option<String>,
+) -> Option<Vec<Verb>> {
+    let retry = i64::from(w.followups.retry_after_mins);
+    let retry_before = now - Duration::minutes(retry);
+    let due = w.storage.take_due_callback(operator, speaks.to_vec(), now, retry_before);
+    let (follow_up, sealed) = w.queues.bounded("due callback", due).await.flatten()?;
+    let Some(number) = w.callbacks.open(&sealed, &follow_up.call_sid) else {
+        // Sealed under another key or altered: it stays taken by this operator (so it is not
+        // offered again and again) and shows on their list.
+        tracing::error!(follow_up = follow_up.id, "a due callback's number does not open");
+        return None;
+    };
+    let script = follow_up.language.as_ref().and_then(|l| w.scripts.script(l));
+    let whisper = Whisper {
+        case: follow_up.case,
+        caller_language: follow_up.language.clone(),
+        labels: script.map(|s| labels(s, &follow_up.tags)).unwrap_or_default(),
+        interpreter_needed: false,
+        waited_secs: follow_up.wait_secs.unwrap_or(0),
+        earlier_calls: follow_up.earlier_calls,
+    };
+    let audit = AuditEntry {
+        actor: Some(operator),
+        action: "followup.dial".into(),
+        case: Some(follow_up.case),
+        detail: format!("operator line called back follow-up {}", follow_up.id),
+    };
+    let _ = w.queues.bounded("audit", w.storage.audit(audit)).await;
+    let busy =
+        w.storage.set_presence(operator, crate::queue::PresenceState::OnCall, None, None, now);
+    let _ = w.queues.bounded("presence", busy).await;
+    tracing::info!(operator, follow_up = follow_up.id, "operator line calls a caller back");
+    let tried = follow_up.attempts.len();
+    let intro = match tried {
+        0 => "Callback request.".to_owned(),
+        n => format!("Callback request, attempt {}.", n + 1),
+    };
+    Some(vec![
+        Verb::Speech(say(format!("{intro} {} Calling the caller now.", whisper.text()))),
+        Verb::DialNumber(DialNumber {
+            action: format!(
+                "/voice/operator/called-back?op={operator}&langs={}&fu={}",
+                langs_param(speaks),
+                follow_up.id
+            ),
+            timeout: CALLBACK_RING_SECS,
+            number: number.e164(),
+            caller_id: line,
+        }),
+    ])
+}
+
+/// The hotline's own number the operator called (`To`), shown to the caller being called
+/// back: without it the provider would show the operator's personal number.
+fn line_number(req: &ProviderRequest) -> Option<String> {
+    req.param("To")
+        .filter(|to| crate::followups::CallbackNumber::from_caller_id(to).is_some())
+        .map(str::to_owned)
+}
+
+/// The Dial action of a callback: the attempt is recorded from the dial's result (a talk is
+/// `reached`; nobody answering `no-answer`; busy, failed or cut off `tried`). A follow-up
+/// left open goes back to the list for a later try.
+async fn called_back(
+    w: &Webhooks,
+    operator: i64,
+    speaks: &[LanguageTag],
+    req: &ProviderRequest,
+) -> Reply {
+    let next_url = format!("/voice/operator/next?op={operator}&langs={}", langs_param(speaks));
+    let status = req.param("DialCallStatus").unwrap_or_default();
+    let talked = req
+        .param("DialCallDuration")
+        .filter(|d| (1..=7).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u32>().ok())
+        .is_some_and(|secs| secs > 0);
+    let result = match status {
+        "completed" | "answered" if talked => AttemptResult::Reached,
+        "no-answer" => AttemptResult::NoAnswer,
+        _ => AttemptResult::Tried,
+    };
+    let Some(id) = number(req, "fu") else {
+        return document(vec![Verb::Redirect { url: next_url }]);
+    };
+    let now = Utc::now();
+    let max = w.followups.max_attempts;
+    let recorded = w.storage.record_attempt(id, operator, result, max, now);
+    let follow_up = match w.queues.bounded("callback attempt", recorded).await {
+        Some(Ok(follow_up)) => Some(follow_up),
+        // A retried Dial action: the attempt is on record already.
+        Some(Err(_)) | None => None,
+    };
+    if let Some(follow_up) = &follow_up
+        && follow_up.state != crate::followups::State::Closed
+    {
+        let _ = w.queues.bounded("release", w.storage.release_follow_up(id, operator)).await;
+    }
+    if result == AttemptResult::Reached {
+        let wrap_up = i64::try_from(w.queues.config.wrap_up_secs).unwrap_or(0);
+        let wrap = w.storage.set_presence(
+            operator,
+            crate::queue::PresenceState::WrapUp,
+            Some(now + Duration::seconds(wrap_up)),
+            None,
+            now,
+        );
+        let _ = w.queues.bounded("wrap-up", wrap).await;
+        let timeout = u32::try_from(wrap_up.clamp(5, 60)).unwrap_or(30);
+        return document(vec![
+            Verb::Gather(Gather {
+                action: next_url.clone(),
+                num_digits: 1,
+                timeout,
+                prompts: vec![say(
+                    "The callback has ended. Press 1 when you are ready for the next caller, \
+                     or hang up to stop.",
+                )],
+            }),
+            Verb::Redirect { url: next_url },
+        ]);
+    }
+    let said = match result {
+        AttemptResult::NoAnswer => "Nobody answered the callback.",
+        _ => "The callback did not connect.",
+    };
+    document(vec![Verb::Speech(say(said)), Verb::Redirect { url: next_url }])
 }
 
 /// The Dial action: of a caller's own queue (`entry`), or of a shared queue while idle.

@@ -129,7 +129,16 @@ async fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
             let attempt = position.attempt.unwrap_or(1);
             with_input(req, |input| ivr::language_input(&w.scripts, attempt, input))
         }
-        "menu" | "continue" | "queue" | "recorded" => {
+        "wait-key" => {
+            let script = script.unwrap_or_else(|| w.scripts.default_script());
+            let node = position.node.clone().unwrap_or_else(|| script.operator.clone());
+            if let Some(leave) = super::followup::wait_key(w, req, script, &node).await {
+                return leave;
+            }
+            return wait(w, req, Some(script)).await;
+        }
+        "recording" => return super::followup::recording_status(req),
+        "menu" | "continue" | "queue" | "recorded" | "callback" | "callback-confirm" => {
             let (Some(script), Some(node)) = (script, position.node.as_ref()) else {
                 return safe(w, script, &format!("{route} without a known language and node"))
                     .for_call(&call.call_sid, step);
@@ -143,6 +152,11 @@ async fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
                 }
                 "continue" => ivr::enter(script, node),
                 "queue" => queue_left(w, script, node, req).await,
+                "callback" => super::followup::number_entered(w, req, script, node),
+                "callback-confirm" => {
+                    let next = if step == EMERGENCY_STEP { EMERGENCY_STEP } else { step + 1 };
+                    return super::followup::confirmed(w, req, script, node, step, next);
+                }
                 _ => recorded(script, node, req),
             }
         }
@@ -208,7 +222,7 @@ async fn screen_blocked(w: &Webhooks, req: &ProviderRequest, normal: Reply) -> R
 
 /// Renders a turn reached at `step` and records its events under that step; the document's
 /// URLs lead to step `next`.
-fn reply(turn: Turn, call_sid: &Option<CallSid>, step: u32, next: u32) -> Reply {
+pub(super) fn reply(turn: Turn, call_sid: &Option<CallSid>, step: u32, next: u32) -> Reply {
     let document = render_checked(&turn, next);
     let records = match call_sid {
         Some(call_sid) if !turn.events.is_empty() => vec![Record::Step {
@@ -285,7 +299,19 @@ async fn queue_left(w: &Webhooks, script: &Script, node: &NodeId, req: &Provider
         })
         .unwrap_or("unknown");
     let wait_secs = req.param("QueueTime").and_then(|t| t.parse().ok()).filter(|t| *t <= 604_800);
-    let mut turn = ivr::left_queue(script, node, result, wait_secs);
+    // A caller who pressed a <wait> key left for its voicemail or callback node.
+    let chosen = match (result, req.call().call_sid) {
+        ("leave", Some(call_sid)) => {
+            w.queues.bounded("left for", w.storage.left_for(&call_sid)).await.flatten()
+        }
+        _ => None,
+    };
+    let mut turn = match chosen {
+        Some(goto) if script.node(&goto).is_some() => {
+            ivr::left_queue_for(script, node, result, wait_secs, &goto)
+        }
+        _ => ivr::left_queue(script, node, result, wait_secs),
+    };
     if let Some(call_sid) = req.call().call_sid {
         let now = Utc::now();
         let closing = w.storage.queue_left(&call_sid, result.to_owned(), wait_secs, now);
@@ -376,18 +402,57 @@ async fn wait(w: &Webhooks, req: &ProviderRequest, script: Option<&Script>) -> R
                 return Reply { document: WaitDocument { verbs }.render(), records: Vec::new() };
             }
         };
-    let node = req.position().node;
     // A stale or missing node still gets the operator node's announcement: a waiting caller
     // must never hear silence or an error.
-    let announcement = node
-        .and_then(|node| ivr::wait(script, &node, position, minutes))
-        .or_else(|| ivr::wait(script, &script.operator, position, minutes));
-    let mut verbs = Vec::new();
+    let node = req
+        .position()
+        .node
+        .filter(|node| script.node(node).is_some())
+        .unwrap_or_else(|| script.operator.clone());
+    let announcement = ivr::wait(script, &node, position, minutes);
+    let mut said = Vec::new();
     if let Some((speech, pause)) = announcement {
-        verbs.extend(speech.iter().map(|s| WaitVerb::Speech(answer::speech(s))));
-        verbs.push(WaitVerb::Speech(Speech::Pause { seconds: pause }));
+        said.extend(speech.iter().map(answer::speech));
+        said.extend(wait_key_prompts(script, &node));
+        said.push(Speech::Pause { seconds: pause });
     }
+    // With keys on offer, the whole announcement is a Gather, so a key pressed at any moment
+    // of it counts; the provider still bridges an operator at any moment of a Gather.
+    let verbs = if has_wait_keys(script, &node) && !said.is_empty() {
+        vec![WaitVerb::Gather(twiml::Gather {
+            action: format!("/voice/wait-key?lang={}&node={node}", script.language),
+            num_digits: 1,
+            timeout: 1,
+            prompts: said,
+        })]
+    } else {
+        said.into_iter().map(WaitVerb::Speech).collect()
+    };
     Reply { document: WaitDocument { verbs }.render(), records: Vec::new() }
+}
+
+/// Whether a handoff offers keys while waiting.
+fn has_wait_keys(script: &Script, node: &NodeId) -> bool {
+    matches!(
+        script.node(node).map(|n| &n.kind),
+        Some(crate::scripts::NodeKind::Handoff { wait_keys, .. }) if !wait_keys.is_empty()
+    )
+}
+
+/// What the handoff's `<wait>` keys say about themselves ("to leave a message, press 1").
+fn wait_key_prompts(script: &Script, node: &NodeId) -> Vec<Speech> {
+    let Some(crate::scripts::NodeKind::Handoff { wait_keys, .. }) =
+        script.node(node).map(|n| &n.kind)
+    else {
+        return Vec::new();
+    };
+    wait_keys
+        .iter()
+        .flat_map(|key| &key.prompt.items)
+        .map(|item| {
+            answer::speech(&ivr::Spoken { item: item.clone(), voice: script.voice.clone() })
+        })
+        .collect()
 }
 
 /// The fallback URL: our answer to an earlier request failed (or came too late). Apologise in

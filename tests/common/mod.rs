@@ -17,6 +17,9 @@ use tokio::sync::oneshot;
 /// The auth token of test servers.
 pub const TOKEN: &str = "test-auth-token-0123456789";
 
+/// The callback-number key of test servers.
+pub const CALLBACK_KEY: &str = "test-callback-key-0123456789abcdef0123";
+
 /// A running server and what a test needs to talk to it and look inside.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
@@ -62,6 +65,7 @@ pub async fn start(config: Config, dir: tempfile::TempDir) -> TestApp {
     let secrets = Secrets {
         auth_token: Secret::new(TOKEN.into()),
         caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
+        callback_key: Secret::new(CALLBACK_KEY.into()),
     };
     let app = Application::build(&config, secrets).await.expect("server builds");
     let base_url = app.public_url().to_owned();
