@@ -211,7 +211,7 @@ fn generate_value() -> io::Result<String> {
 /// file that appeared meanwhile (another process generating the same secret).
 fn store(path: &Path, value: &str) -> io::Result<()> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        crate::storage::create_private_dir(dir)?;
     }
     let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(value.as_bytes())?;

@@ -221,6 +221,9 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
         let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
+    // Nor list the folder: the file names alone tell what the machine is for.
+    let meta = std::fs::metadata(dir.path().join("data")).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o700);
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

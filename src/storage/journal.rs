@@ -257,8 +257,8 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 /// would glue a good record onto it. Ending the file first keeps that line apart, to be
 /// skipped by the replay.
 fn prepare(path: &Path) -> io::Result<usize> {
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)?;
+    if let Some(dir) = path.parent() {
+        super::create_private_dir(dir)?;
     }
     match OpenOptions::new().append(true).create_new(true).mode(0o600).open(path) {
         // A new file's name is only durable once its directory is synced.

@@ -24,7 +24,9 @@ mod queue;
 mod sqlite;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -219,6 +221,16 @@ where
         }
         Err(error) => Err(StorageError::Task(error.to_string())),
     }
+}
+
+/// Creates the folder that holds the database, its journal and the development secrets,
+/// readable by its owner only: everything in it is about callers. An existing folder is left
+/// as it is (its owner chose its mode). The empty path (the current folder) needs nothing.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 #[cfg(test)]

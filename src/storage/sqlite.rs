@@ -4,7 +4,7 @@
 //! readers never wait for writers, so the fallback webhook's [`Storage::language_of`] answers
 //! at once even while a write waits out another process's lock.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -129,12 +129,8 @@ fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 }
 
 fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, StorageError> {
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| open_error(path, e))?;
+    if let Some(dir) = path.parent() {
+        super::create_private_dir(dir).map_err(|e| open_error(path, e))?;
     }
     // Cases are the most sensitive thing on the disk after the secrets: a new database is
     // readable by its owner only. SQLite gives its -wal and -shm files the database's mode.
