@@ -10,6 +10,7 @@ mod auth;
 mod cases;
 mod people;
 mod queues;
+mod retention;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(people::router())
         .merge(queues::router())
         .merge(cases::router())
+        .merge(retention::router())
         .with_state(state)
 }
 

@@ -14,12 +14,15 @@
 //!
 //! [`Record`]: crate::cases::Record
 
+mod backup;
 mod casework;
 mod derived;
 mod journal;
+mod keys;
 mod migrations;
 mod people;
 mod queue;
+mod retention;
 mod sqlite;
 
 use std::fmt;
@@ -32,9 +35,12 @@ use serde::Serialize;
 use crate::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
+pub use backup::{BackupCheck, Snapshot, check_backup};
 pub use journal::{Durability, Recorder};
+pub use keys::KeyCheck;
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
+pub use retention::{PurgeReport, RetentionPolicy, SHREDDED_NOTE};
 pub use sqlite::Storage;
 
 /// How the database is opened.

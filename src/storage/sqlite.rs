@@ -173,6 +173,9 @@ fn connect(path: &Path, options: &StorageOptions) -> Result<Connection, StorageE
     conn.pragma_update(None, "synchronous", "FULL").map_err(|e| open_error(path, e))?;
     // SQLite leaves foreign keys off by default, per connection.
     conn.pragma_update(None, "foreign_keys", true).map_err(|e| open_error(path, e))?;
+    // Deleted and overwritten content is zeroed on the page, not left in free space where a
+    // stolen file would still hold it (see `retention.rs`).
+    conn.pragma_update(None, "secure_delete", true).map_err(|e| open_error(path, e))?;
     Ok(conn)
 }
 
@@ -374,7 +377,8 @@ fn refresh(tx: &Transaction<'_>, id: i64) -> Result<(), StorageError> {
     .execute(params![
         id,
         derived.language.as_ref().map(LanguageTag::as_str),
-        derived.recording_url,
+        // Retention blanks a shredded recording's URL in its event; it is gone, not "".
+        derived.recording_url.filter(|url| !url.is_empty()),
         derived.last_node.as_ref().map(NodeId::as_str),
         outcome,
         outcome_node,

@@ -1,0 +1,381 @@
+//! The SQL of retention: shredding personal data after its period, legal holds, and leaving
+//! no copy of what was shredded in the database file or its write-ahead log.
+//!
+//! What is personal and goes: a voicemail's recording URL (in the case and in its event),
+//! operators' notes (the text; author and time stay), the caller's hash, and blocklist
+//! entries that expired long ago (their hash and reason). What stays, for statistics: the
+//! case's number, language, times, status, outcome, tags, disposition, timeline of nodes.
+//! A case under legal hold is left whole.
+//!
+//! Shredding must be irreversible on the disk, not only in queries. Every connection runs
+//! with `secure_delete` (set when it is opened), so freed cells and pages are zeroed; but
+//! rows rewritten before that setting existed, or old page images in the WAL, may still hold
+//! copies. So a purge that shredded anything ends with `VACUUM` (a fresh file with no free
+//! space, its temporary copy kept in memory) and a `TRUNCATE` checkpoint that empties the WAL.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::sqlite::db_time;
+use super::{Storage, StorageError};
+use crate::cases::CaseNumber;
+
+/// The placeholder a shredded note's text becomes (the schema's trigger accepts only it).
+pub const SHREDDED_NOTE: &str = "[shredded]";
+
+/// How long each kind of personal data is kept, counted from the end of the call (its start,
+/// if it never reported an end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Voicemail recording URLs.
+    pub recordings: Duration,
+    /// Operators' notes.
+    pub notes: Duration,
+    /// Callers' hashes (repeat-caller links), and expired blocklist entries.
+    pub caller_hashes: Duration,
+}
+
+/// What a purge shredded (or, in a dry run, would shred).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeReport {
+    /// Cases whose recording URL went.
+    pub recordings: u64,
+    /// Notes whose text went.
+    pub notes: u64,
+    /// Cases whose caller hash went.
+    pub caller_hashes: u64,
+    /// Expired blocklist entries removed.
+    pub blocklist_entries: u64,
+    /// Cases under legal hold that would otherwise have lost something.
+    pub held: u64,
+    /// Whether the file was compacted and its WAL emptied afterwards.
+    pub compacted: bool,
+}
+
+impl PurgeReport {
+    /// Whether anything was (or would be) shredded.
+    pub fn is_empty(&self) -> bool {
+        self.recordings + self.notes + self.caller_hashes + self.blocklist_entries == 0
+    }
+}
+
+/// The cutoffs of a policy at `now`, as stored times.
+struct Cutoffs {
+    recordings: String,
+    notes: String,
+    caller_hashes: String,
+}
+
+impl Cutoffs {
+    fn new(policy: &RetentionPolicy, now: DateTime<Utc>) -> Cutoffs {
+        Cutoffs {
+            recordings: db_time(now - policy.recordings),
+            notes: db_time(now - policy.notes),
+            caller_hashes: db_time(now - policy.caller_hashes),
+        }
+    }
+}
+
+/// When a case's data starts ageing: the end of its call, or its start.
+const AGE_FROM: &str = "COALESCE(c.ended_at, c.started_at)";
+
+impl Storage {
+    /// Shreds the personal data older than `policy` allows at `now`; with `dry_run`, only
+    /// counts it. One transaction, then (if anything went) a compaction; see the module.
+    #[tracing::instrument(skip(self))]
+    pub async fn purge(
+        &self,
+        policy: RetentionPolicy,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<PurgeReport, StorageError> {
+        self.write(move |conn| {
+            let cutoffs = Cutoffs::new(&policy, now);
+            let mut report = count_due(conn, &cutoffs)?;
+            if dry_run || report.is_empty() {
+                return Ok(report);
+            }
+            shred(conn, &cutoffs, &db_time(now))?;
+            compact(conn)?;
+            report.compacted = true;
+            Ok(report)
+        })
+        .await
+    }
+
+    /// Puts a case under legal hold (`hold`), or releases it. `None` if there is no such
+    /// case; else whether the hold changed.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_legal_hold(
+        &self,
+        number: CaseNumber,
+        hold: bool,
+    ) -> Result<Option<bool>, StorageError> {
+        self.write(move |conn| {
+            let current: Option<bool> = conn
+                .prepare_cached(
+                    "SELECT legal_hold FROM cases WHERE number_year = ?1 AND number_seq = ?2",
+                )?
+                .query_row(params![number.year, number.sequence], |row| row.get(0))
+                .optional()?;
+            let Some(current) = current else { return Ok(None) };
+            if current == hold {
+                return Ok(Some(false));
+            }
+            conn.prepare_cached(
+                "UPDATE cases SET legal_hold = ?3 WHERE number_year = ?1 AND number_seq = ?2",
+            )?
+            .execute(params![number.year, number.sequence, hold])?;
+            Ok(Some(true))
+        })
+        .await
+    }
+
+    /// Whether a case is under legal hold; `None` if there is no such case.
+    #[tracing::instrument(skip(self))]
+    pub async fn legal_hold(&self, number: CaseNumber) -> Result<Option<bool>, StorageError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT legal_hold FROM cases WHERE number_year = ?1 AND number_seq = ?2",
+                )?
+                .query_row(params![number.year, number.sequence], |row| row.get(0))
+                .optional()?)
+        })
+        .await
+    }
+}
+
+/// Counts what is due, and the held cases that would otherwise lose something.
+fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, StorageError> {
+    let count = |sql: &str, cutoff: &str| -> Result<u64, StorageError> {
+        Ok(conn.prepare_cached(sql)?.query_row([cutoff], |row| row.get(0))?)
+    };
+    let recordings = format!(
+        "SELECT COUNT(*) FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1
+           AND (c.recording_url IS NOT NULL OR EXISTS (SELECT 1 FROM case_events e
+                WHERE e.case_id = c.id AND e.kind = 'voicemail'
+                  AND json_extract(e.detail, '$.recording_url') <> ''))"
+    );
+    let notes = format!(
+        "SELECT COUNT(*) FROM case_notes n JOIN cases c ON c.id = n.case_id
+         WHERE c.legal_hold = 0 AND n.shredded_at IS NULL AND {AGE_FROM} < ?1"
+    );
+    let callers = format!(
+        "SELECT COUNT(*) FROM cases c
+         WHERE c.legal_hold = 0 AND c.caller_hash IS NOT NULL AND {AGE_FROM} < ?1"
+    );
+    let blocklist = "SELECT COUNT(*) FROM blocklist b JOIN cases c ON c.id = b.case_id
+         WHERE c.legal_hold = 0 AND b.expires_at IS NOT NULL AND b.expires_at < ?1";
+    // A held case counts once, if any of its data is past any period.
+    let held = format!(
+        "SELECT COUNT(*) FROM cases c WHERE c.legal_hold = 1 AND (
+             ({AGE_FROM} < ?1 AND c.recording_url IS NOT NULL)
+          OR ({AGE_FROM} < ?2 AND EXISTS (SELECT 1 FROM case_notes n
+                                          WHERE n.case_id = c.id AND n.shredded_at IS NULL))
+          OR ({AGE_FROM} < ?3 AND c.caller_hash IS NOT NULL))"
+    );
+    let held = conn
+        .prepare_cached(&held)?
+        .query_row(params![cutoffs.recordings, cutoffs.notes, cutoffs.caller_hashes], |row| {
+            row.get(0)
+        })?;
+    Ok(PurgeReport {
+        recordings: count(&recordings, &cutoffs.recordings)?,
+        notes: count(&notes, &cutoffs.notes)?,
+        caller_hashes: count(&callers, &cutoffs.caller_hashes)?,
+        blocklist_entries: count(blocklist, &cutoffs.caller_hashes)?,
+        held,
+        compacted: false,
+    })
+}
+
+/// Shreds what is due, in one transaction.
+fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), StorageError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // The event is the source the case's columns are derived from: blank its URL too, or
+    // the next write to the case would bring it back.
+    tx.execute(
+        &format!(
+            "UPDATE case_events SET detail = json_set(detail, '$.recording_url', '')
+             WHERE kind = 'voicemail' AND case_id IN (
+                 SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
+        ),
+        [&cutoffs.recordings],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE cases AS c SET recording_url = NULL, recording_shredded_at = ?2
+             WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1 AND c.recording_url IS NOT NULL"
+        ),
+        params![cutoffs.recordings, now],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE case_notes SET text = '{SHREDDED_NOTE}', shredded_at = ?2
+             WHERE shredded_at IS NULL AND case_id IN (
+                 SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
+        ),
+        params![cutoffs.notes, now],
+    )?;
+    tx.execute(
+        "DELETE FROM blocklist WHERE expires_at IS NOT NULL AND expires_at < ?1
+           AND case_id IN (SELECT id FROM cases WHERE legal_hold = 0)",
+        [&cutoffs.caller_hashes],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE cases AS c SET caller_hash = NULL, caller_shredded_at = ?2
+             WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1 AND c.caller_hash IS NOT NULL"
+        ),
+        params![cutoffs.caller_hashes, now],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Rewrites the file without free space and empties the WAL, so no old copy of shredded data
+/// is left in either. The temporary copy VACUUM makes is kept in memory, not in a temp file.
+fn compact(conn: &Connection) -> Result<(), StorageError> {
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.execute_batch("VACUUM")?;
+    checkpoint_truncate(conn)
+}
+
+/// Copies the WAL into the database and truncates it to zero bytes. A reader in the middle of
+/// a read can hold the checkpoint back; it is retried for a while (the busy timeout waits
+/// inside each try), and reported if it never completes.
+pub(super) fn checkpoint_truncate(conn: &Connection) -> Result<(), StorageError> {
+    for _ in 0..20 {
+        let (busy, _, _): (i64, i64, i64) =
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(StorageError::Conflict(
+        "the write-ahead log could not be emptied: a reader kept it busy; the next purge tries \
+         again"
+            .into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::cases::{CallSid, CallStatus, CallerHash, Event, Record};
+    use crate::casework::NoteText;
+    use crate::storage::{NewPerson, StorageOptions};
+
+    fn at(day: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap() + Duration::days(day)
+    }
+
+    fn sid(n: u32) -> CallSid {
+        CallSid::parse(&format!("CA{n:032x}")).unwrap()
+    }
+
+    /// A call on `day` from caller `n` that left a voicemail and ended.
+    async fn voicemail_call(storage: &Storage, n: u32, day: i64) {
+        let records = [
+            Record::CallStarted {
+                call_sid: sid(n),
+                at: at(day),
+                caller: Some(CallerHash(format!("{n:064x}"))),
+                country: Some("UA".into()),
+            },
+            Record::Step {
+                call_sid: sid(n),
+                step: 1,
+                at: at(day),
+                events: vec![Event::Voicemail {
+                    recording_url: format!("https://rec.example/RE-secret-{n}"),
+                    duration_secs: Some(9),
+                }],
+            },
+            Record::Status {
+                call_sid: sid(n),
+                at: at(day),
+                status: CallStatus::Completed,
+                duration_secs: Some(30),
+                sequence: Some(3),
+            },
+        ];
+        for record in records {
+            storage.apply(record).await.unwrap();
+        }
+    }
+
+    fn policy(days: i64) -> RetentionPolicy {
+        RetentionPolicy {
+            recordings: Duration::days(days),
+            notes: Duration::days(days),
+            caller_hashes: Duration::days(days),
+        }
+    }
+
+    #[tokio::test]
+    async fn old_personal_data_goes_held_and_recent_cases_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
+        let author = storage
+            .add_person(NewPerson {
+                name: "anna".into(),
+                role: crate::people::Role::Operator,
+                languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
+                password_hash: None,
+                pin_hash: None,
+            })
+            .await
+            .unwrap();
+        for (n, day) in [(1, 0), (2, 0), (3, 50)] {
+            voicemail_call(&storage, n, day).await;
+        }
+        let number = |n: u32| CaseNumber { year: 2026, sequence: n };
+        for n in 1..=3 {
+            let text = NoteText::parse("met at the bridge").unwrap();
+            storage.add_note(number(n), author.id, text, at(1)).await.unwrap();
+        }
+        assert_eq!(storage.set_legal_hold(number(2), true).await.unwrap(), Some(true));
+        assert_eq!(storage.set_legal_hold(number(2), true).await.unwrap(), Some(false));
+        assert_eq!(storage.set_legal_hold(number(9), true).await.unwrap(), None);
+
+        let dry = storage.purge(policy(30), at(40), true).await.unwrap();
+        assert_eq!((dry.recordings, dry.notes, dry.caller_hashes, dry.held), (1, 1, 1, 1));
+        assert!(!dry.compacted);
+        let again = storage.purge(policy(30), at(40), true).await.unwrap();
+        assert_eq!(again, dry, "a dry run changes nothing");
+
+        let done = storage.purge(policy(30), at(40), false).await.unwrap();
+        assert_eq!(done, PurgeReport { compacted: true, ..dry });
+        let shredded = storage.case(number(1)).await.unwrap().unwrap();
+        assert_eq!((shredded.caller, shredded.recording_url), (None, None));
+        assert_eq!(shredded.outcome, crate::cases::Outcome::Voicemail, "statistics stay");
+        let work = storage.case_work(number(1)).await.unwrap().unwrap();
+        assert!(work.notes.iter().all(|n| n.text == SHREDDED_NOTE), "{:?}", work.notes);
+        for n in [2, 3] {
+            let kept = storage.case(number(n)).await.unwrap().unwrap();
+            assert!(kept.caller.is_some() && kept.recording_url.is_some(), "case {n}");
+        }
+        // A late write to the shredded case does not bring the URL back from its event.
+        storage
+            .apply(Record::Status {
+                call_sid: sid(1),
+                at: at(41),
+                status: CallStatus::Completed,
+                duration_secs: Some(31),
+                sequence: Some(4),
+            })
+            .await
+            .unwrap();
+        assert_eq!(storage.case(number(1)).await.unwrap().unwrap().recording_url, None);
+        assert!(storage.purge(policy(30), at(40), false).await.unwrap().is_empty());
+    }
+}
