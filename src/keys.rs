@@ -44,7 +44,7 @@ pub fn read_new_key(path: &Path, current: &Secret) -> Result<Secret, RotateError
     let bad = |why: String| RotateError::NewKey { path: path.display().to_string(), why };
     let text = fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let key = text.trim();
-    if key.lines().count() != 1 {
+    if key.lines().count() > 1 {
         return Err(bad("the file must hold exactly one key, on one line".into()));
     }
     if key.chars().count() < MIN_KEY_CHARS {
