@@ -77,3 +77,73 @@ pub fn spawn_schedule(
         }
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cases::{CallSid, CallerHash, Record};
+    use crate::storage::{AuditFilter, StorageOptions};
+
+    #[tokio::test(start_paused = true)]
+    async fn the_server_purges_on_its_schedule_and_audits_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
+        let sid = CallSid::parse(&format!("CA{:032x}", 7)).unwrap();
+        let long_ago = Utc::now() - Duration::days(400);
+        let caller = Some(CallerHash("ab".repeat(32)));
+        storage
+            .apply(Record::CallStarted {
+                call_sid: sid.clone(),
+                at: long_ago,
+                caller,
+                country: None,
+            })
+            .await
+            .unwrap();
+        let config = RetentionConfig { purge_every_mins: 5, ..RetentionConfig::default() };
+        assert!(
+            spawn_schedule(
+                storage.clone(),
+                &RetentionConfig { purge_every_mins: 0, ..config.clone() }
+            )
+            .is_none()
+        );
+        let schedule = spawn_schedule(storage.clone(), &config).unwrap();
+
+        // Not before the first run, a minute after start.
+        tokio::time::sleep(StdDuration::from_secs(50)).await;
+        assert!(storage.case_by_call(&sid).await.unwrap().unwrap().caller.is_some());
+        tokio::time::sleep(StdDuration::from_secs(11)).await;
+        let mut purged = false;
+        for _ in 0..500 {
+            if storage.case_by_call(&sid).await.unwrap().unwrap().caller.is_none() {
+                purged = true;
+                break;
+            }
+            // The purge runs on the blocking pool, in real time.
+            std::thread::sleep(StdDuration::from_millis(10));
+            tokio::task::yield_now().await;
+        }
+        assert!(purged, "the scheduled purge shredded the old caller hash");
+        let filter = AuditFilter {
+            case: None,
+            actor: None,
+            action: Some("retention.purge".into()),
+            limit: 10,
+        };
+        let mut audited = Vec::new();
+        for _ in 0..500 {
+            audited = storage.audit_log(filter.clone()).await.unwrap();
+            if !audited.is_empty() {
+                break;
+            }
+            std::thread::sleep(StdDuration::from_millis(10));
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(audited.len(), 1);
+        assert!(audited[0].detail.starts_with("schedule 0 recording"), "{}", audited[0].detail);
+        assert!(audited[0].actor_id.is_none());
+        schedule.abort();
+    }
+}

@@ -376,6 +376,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(storage.case(number(1)).await.unwrap().unwrap().recording_url, None);
+        // Nor does the call's start, replayed late from a journal, bring the caller's hash.
+        storage
+            .apply(Record::CallStarted {
+                call_sid: sid(1),
+                at: at(0),
+                caller: Some(CallerHash("ff".repeat(32))),
+                country: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(storage.case(number(1)).await.unwrap().unwrap().caller, None);
         assert!(storage.purge(policy(30), at(40), false).await.unwrap().is_empty());
     }
 }

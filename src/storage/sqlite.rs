@@ -249,9 +249,12 @@ fn start_case(
 ) -> Result<(), StorageError> {
     let id = ensure_case(tx, sid, at)?;
     // If a later record opened the case first, fill in what only CallStarted knows. COALESCE
-    // and MIN make a repeated CallStarted a no-op.
+    // and MIN make a repeated CallStarted a no-op. A caller hash the retention purge shredded
+    // stays shredded, even if a journal replays the call's start long after.
     tx.prepare_cached(
-        "UPDATE cases SET caller_hash = COALESCE(caller_hash, ?2), country = COALESCE(country, ?3),
+        "UPDATE cases SET caller_hash = CASE WHEN caller_shredded_at IS NULL
+                                             THEN COALESCE(caller_hash, ?2) END,
+                          country = COALESCE(country, ?3),
                           started_at = MIN(started_at, ?4)
          WHERE id = ?1",
     )?
