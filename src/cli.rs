@@ -1,4 +1,5 @@
-//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`.
+//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, and caring for
+//! callers' data: `purge`, `hold`, `backup`, `restore`, `keys`.
 //!
 //! Each subcommand is a few lines that load the configuration and call into the library; the
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
