@@ -6,8 +6,9 @@
 //! authenticated, the last one marked, so a cut or reordered file is refused), under a key
 //! derived with Argon2id from the secret in `HOTLINE_BACKUP_KEY` or the file named by
 //! `HOTLINE_BACKUP_KEY_FILE`, with a random salt kept in the file's header. The plaintext of
-//! an encrypted backup is never written to the disk: the snapshot is taken into memory (so a
-//! backup needs as much free memory as the database is large) and encrypted from there.
+//! an encrypted backup is never written to the disk: the snapshot is taken into memory and
+//! encrypted from there, so a backup needs about twice as much free memory as the database
+//! is large (the snapshot, and SQLite's serialised copy of it).
 //!
 //! Every backup file, plain or encrypted, is created with mode 0600.
 
@@ -109,13 +110,14 @@ pub fn backup(
     let snapshot = Snapshot::take(database).map_err(|e| BackupError::Snapshot(e.to_string()))?;
     let check =
         snapshot.check().map_err(|why| BackupError::Invalid { path: database.to_owned(), why })?;
-    let bytes = snapshot.bytes().map_err(|e| BackupError::Snapshot(e.to_string()))?;
-    drop(snapshot);
     let mut out = create_private(target)?;
-    let written = match key {
-        None => out.write_all(&bytes),
-        Some(key) => encrypt(&mut &bytes[..], &mut out, key),
-    };
+    let written = snapshot
+        .write_with(|bytes| match key {
+            None => out.write_all(bytes),
+            Some(key) => encrypt(&mut &bytes[..], &mut out, key),
+        })
+        .map_err(|e| io::Error::other(e.to_string()))
+        .and_then(|written| written);
     // A failed backup leaves no half-written file under a name a person would trust.
     if let Err(source) = written.and_then(|()| out.sync_all()) {
         let _ = fs::remove_file(target);

@@ -50,9 +50,9 @@ impl Snapshot {
         check(&self.0)
     }
 
-    /// The snapshot as the bytes of a database file.
-    pub fn bytes(&self) -> Result<Vec<u8>, StorageError> {
-        Ok(self.0.serialize(MAIN_DB)?.to_vec())
+    /// Hands the snapshot, as the bytes of a database file, to `write`.
+    pub fn write_with<T>(&self, write: impl FnOnce(&[u8]) -> T) -> Result<T, StorageError> {
+        Ok(write(&self.0.serialize(MAIN_DB)?))
     }
 }
 
