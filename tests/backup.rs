@@ -221,6 +221,20 @@ async fn a_restore_refuses_what_it_should_and_touches_nothing() {
         .arg(work.path().join("x.bak")));
     assert!(!ok && text.contains("no database"), "{text}");
 
+    let (ok, text) =
+        run(hotline(work.path(), &db).arg("backup").arg(work.path().join("no/such/dir/x.bak")));
+    assert!(!ok && text.contains("no/such/dir"), "{text}");
+    let (ok, text) = run(hotline(work.path(), &db).arg("backup"));
+    assert!(!ok && text.contains("PATH"), "a path is required: {text}");
+    let (ok, text) = run(hotline(work.path(), &db)
+        .args(["restore", "--force"])
+        .arg(work.path().join("missing.bak")));
+    assert!(!ok && text.contains("missing.bak"), "{text}");
+    let (ok, text) = run(hotline(work.path(), &db).args(["hold", "2026-000999"]));
+    assert!(!ok && text.contains("no case 2026-000999"), "{text}");
+    let (ok, text) = run(hotline(work.path(), &db).args(["hold", &"9".repeat(10_000)]));
+    assert!(!ok && text.contains("hotline hold"), "{}", &text[..text.len().min(300)]);
+
     let original = checksum(&db);
     let refusals: Vec<(String, Vec<u8>, Option<&str>, &str)> = vec![
         ("without --force".into(), std::fs::read(&good).unwrap(), None, "--force"),
