@@ -621,7 +621,7 @@ fn rotate_caller_hash(config: &Config, new_key_file: &Path, chain_out: &Path) ->
     };
     let chain_out = chain_out.to_owned();
     with_storage(config, |storage| async move {
-        let hasher = crate::keys::hasher(&current);
+        let hasher = crate::secrets::CallerHasher::new(current);
         match storage.rotate_caller_hash_key(&hasher, next).await {
             Ok(wrapped) => {
                 audit_cli(&storage, "keys.rotate", None, format!("hashes={wrapped}")).await?;

@@ -1,18 +1,19 @@
 //! Rotation of the caller-hash key: `hotline keys rotate-caller-hash`.
 //!
 //! An HMAC cannot be re-keyed without its input, and the hotline never keeps the numbers. So
-//! the key is a chain (see [`CallerHasher`]): rotating appends a key, and every stored hash
-//! is wrapped under it in one transaction. Repeat callers keep being recognised and the
-//! blocklist keeps matching; a stolen copy of an old key alone no longer reverses anything in
-//! the database. The server must be stopped meanwhile (a server hashing under the old chain
-//! would write hashes that match nothing), and it refuses to start again with the old chain.
+//! the key is a chain (see [`crate::secrets::CallerHasher`]): rotating appends a key, and
+//! every stored hash is wrapped under it in one transaction. Repeat callers keep being
+//! recognised and the blocklist keeps matching; a stolen copy of an old key alone no longer
+//! reverses anything in the database. The server must be stopped meanwhile (a server hashing
+//! under the old chain would write hashes that match nothing), and it refuses to start again
+//! with the old chain.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::secrets::{CallerHasher, MIN_KEY_CHARS, Secret, SecretsError};
+use crate::secrets::{MIN_KEY_CHARS, Secret, SecretsError};
 
 /// Why a rotation could not start; nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -69,9 +70,4 @@ pub fn write_chain(path: &Path, current: &Secret, next: &Secret) -> Result<(), R
     chain.push(next.expose());
     file.write_all(format!("{}\n", chain.join("\n")).as_bytes()).map_err(failed)?;
     file.sync_all().map_err(failed)
-}
-
-/// The hasher of the current chain.
-pub fn hasher(current: &Secret) -> CallerHasher {
-    CallerHasher::new(current.clone())
 }

@@ -10,8 +10,9 @@
 //! Shredding must be irreversible on the disk, not only in queries. Every connection runs
 //! with `secure_delete` (set when it is opened), so freed cells and pages are zeroed; but
 //! rows rewritten before that setting existed, or old page images in the WAL, may still hold
-//! copies. So a purge that shredded anything ends with `VACUUM` (a fresh file with no free
-//! space, its temporary copy kept in memory) and a `TRUNCATE` checkpoint that empties the WAL.
+//! copies. So a purge that shredded anything runs `VACUUM` (a fresh file with no free space,
+//! its temporary copy kept in memory, not in a temporary file), and every purge ends with a
+//! `TRUNCATE` checkpoint that empties the WAL.
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -49,7 +50,7 @@ pub struct PurgeReport {
     pub blocklist_entries: u64,
     /// Cases under legal hold that would otherwise have lost something.
     pub held: u64,
-    /// Whether the file was compacted and its WAL emptied afterwards.
+    /// Whether the file was compacted (`VACUUM`) afterwards.
     pub compacted: bool,
 }
 
@@ -93,12 +94,18 @@ impl Storage {
         self.write(move |conn| {
             let cutoffs = Cutoffs::new(&policy, now);
             let mut report = count_due(conn, &cutoffs)?;
-            if dry_run || report.is_empty() {
+            if dry_run {
                 return Ok(report);
             }
-            shred(conn, &cutoffs, &db_time(now))?;
-            compact(conn)?;
-            report.compacted = true;
+            if !report.is_empty() {
+                shred(conn, &cutoffs, &db_time(now))?;
+                conn.pragma_update(None, "temp_store", "MEMORY")?;
+                conn.execute_batch("VACUUM")?;
+                report.compacted = true;
+            }
+            // Every run, not only one that shredded: if a reader held the last truncation
+            // back, the old frames are still in the WAL, and this is the retry.
+            checkpoint_truncate(conn)?;
             Ok(report)
         })
         .await
@@ -233,14 +240,6 @@ fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), Stor
     )?;
     tx.commit()?;
     Ok(())
-}
-
-/// Rewrites the file without free space and empties the WAL, so no old copy of shredded data
-/// is left in either. The temporary copy VACUUM makes is kept in memory, not in a temp file.
-fn compact(conn: &Connection) -> Result<(), StorageError> {
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.execute_batch("VACUUM")?;
-    checkpoint_truncate(conn)
 }
 
 /// Copies the WAL into the database and truncates it to zero bytes. A reader in the middle of
