@@ -256,9 +256,18 @@ async fn a_purge_shreds_old_personal_data_down_to_the_files_bytes() {
         assert_eq!(status, 201);
     }
     let hold = format!("/api/cases/{}/hold", held_case.number);
+    let (status, answer) = api::api(&app, "GET", &hold, Some(&supervisor), None).await;
+    assert_eq!((status, &answer["legal_hold"]), (200, &json!(false)), "{answer}");
     let (status, answer) =
         api::api(&app, "PUT", &hold, Some(&supervisor), Some(json!({ "hold": true }))).await;
     assert_eq!((status, &answer["changed"]), (200, &json!(true)), "{answer}");
+    let (_, answer) = api::api(&app, "GET", &hold, Some(&supervisor), None).await;
+    assert_eq!(answer["legal_hold"], json!(true), "{answer}");
+    api::assert_matrix(&app, "GET", &hold, None, api::Allowed::Supervisor).await;
+    let unknown = "/api/cases/2026-999999/hold";
+    assert_eq!(api::api(&app, "GET", unknown, Some(&supervisor), None).await.0, 404);
+    let hostile = "/api/cases/2026-00004%27%20OR%201=1/hold";
+    assert_eq!(api::api(&app, "GET", hostile, Some(&supervisor), None).await.0, 400);
     // Hostile and wrong bodies are refused with a reason; an operator may not hold.
     for body in [json!({}), json!({ "hold": "yes" }), json!({ "hold": true, "x": 1 })] {
         let (status, _) = api::api(&app, "PUT", &hold, Some(&supervisor), Some(body)).await;

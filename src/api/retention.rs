@@ -1,5 +1,5 @@
 //! Legal holds over the API: `PUT /cases/{number}/hold` (supervisors) exempts a case from the
-//! retention purge, or releases it. Every change is audited; the audit line says who and
+//! retention purge, or releases it; `GET` says whether it is held. Every change is audited; the audit line says who and
 //! when, and nothing about the caller.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::put;
+use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,7 +18,23 @@ use crate::storage::AuditEntry;
 
 /// This resource's routes.
 pub fn router() -> Router<Arc<ApiState>> {
-    Router::new().route("/cases/{number}/hold", put(set_hold))
+    Router::new().route("/cases/{number}/hold", get(hold).put(set_hold))
+}
+
+/// `GET /cases/{number}/hold` (supervisors): whether the case is under legal hold.
+async fn hold(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    Path(number): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    actor.require_supervisor()?;
+    let number: CaseNumber = number.parse().map_err(ApiError::BadRequest)?;
+    let held = state
+        .storage
+        .legal_hold(number)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no case {number}")))?;
+    Ok(Json(json!({ "number": number, "legal_hold": held })))
 }
 
 /// The body of `PUT /cases/{number}/hold`.
