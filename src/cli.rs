@@ -1,4 +1,5 @@
-//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`.
+//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, and caring for
+//! callers' data: `purge`, `hold`, `backup`, `restore`, `keys`.
 //!
 //! Each subcommand is a few lines that load the configuration and call into the library; the
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
@@ -88,6 +89,59 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::people::cli::UsersCommand,
     },
+    /// Shred personal data past its retention period (`[retention]`); cases under legal hold
+    /// are kept.
+    Purge {
+        /// Only show what would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Put a case under legal hold (the purge leaves it whole), or release it.
+    Hold {
+        /// The case number, like 2026-000042.
+        number: String,
+        /// Release the hold instead.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Copy the database into a new file, consistently, while the server runs.
+    Backup {
+        /// The backup file to create (never overwritten).
+        path: PathBuf,
+        /// Encrypt it with the secret in HOTLINE_BACKUP_KEY or HOTLINE_BACKUP_KEY_FILE.
+        #[arg(long)]
+        encrypt: bool,
+    },
+    /// Replace the database with a backup, after checking it (stop the server first).
+    Restore {
+        /// The backup file.
+        path: PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Rotate the key that hashes callers' numbers.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// `hotline keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Wrap every stored caller hash under a new key (stop the server first). Writes the new
+    /// key chain to a new file, which the server must then be given as
+    /// HOTLINE_CALLER_HASH_KEY_FILE.
+    RotateCallerHash {
+        /// A file holding the new key (one line, at least 16 characters).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+        /// The file to create with the whole new chain (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        chain_out: PathBuf,
+    },
 }
 
 /// Runs the command line; returns the process's exit code.
@@ -140,6 +194,13 @@ pub fn main() -> ExitCode {
             call(&options)
         }
         Command::Users { command } => crate::people::cli::run(&config, command),
+        Command::Purge { dry_run } => purge(&config, dry_run),
+        Command::Hold { number, release } => hold(&config, &number, !release),
+        Command::Backup { path, encrypt } => backup(&config, &path, encrypt),
+        Command::Restore { path, force } => restore(&config, &path, force),
+        Command::Keys { command: KeysCommand::RotateCallerHash { new_key_file, chain_out } } => {
+            rotate_caller_hash(&config, &new_key_file, &chain_out)
+        }
         Command::Cases { limit } => with_storage(&config, |storage| async move {
             let cases = storage.recent_cases(limit).await.map_err(|e| e.to_string())?;
             let mut out = io::stdout().lock();
@@ -397,4 +458,186 @@ fn describe(event: &crate::cases::Event) -> String {
         }
         Event::CallbackRequested { hint } => format!("asked to be called back on {hint}"),
     }
+}
+
+/// Writes an audit line for a command-line action (no actor; the detail says `cli`).
+async fn audit_cli(
+    storage: &Storage,
+    action: &str,
+    case: Option<CaseNumber>,
+    detail: String,
+) -> Result<(), String> {
+    let entry = crate::storage::AuditEntry {
+        actor: None,
+        action: action.to_owned(),
+        case,
+        detail: format!("cli {detail}").trim_end().to_owned(),
+    };
+    storage.audit(entry).await.map_err(|e| e.to_string())
+}
+
+/// `hotline purge [--dry-run]`.
+fn purge(config: &Config, dry_run: bool) -> ExitCode {
+    let policy = crate::retention::policy(&config.retention);
+    with_storage(config, |storage| async move {
+        let report =
+            storage.purge(policy, chrono::Utc::now(), dry_run).await.map_err(|e| e.to_string())?;
+        let summary = crate::retention::describe(&report);
+        if dry_run {
+            println!("would shred: {summary}");
+        } else {
+            audit_cli(&storage, "retention.purge", None, summary.clone()).await?;
+            println!("shredded: {summary}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `hotline hold NUMBER [--release]`.
+fn hold(config: &Config, number: &str, hold: bool) -> ExitCode {
+    let number: CaseNumber = match number.parse() {
+        Ok(number) => number,
+        Err(message) => {
+            eprintln!("hotline hold: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    with_storage(config, |storage| async move {
+        match storage.set_legal_hold(number, hold).await.map_err(|e| e.to_string())? {
+            None => {
+                eprintln!("hotline hold: no case {number}");
+                Ok(ExitCode::from(1))
+            }
+            Some(changed) => {
+                let state = if hold { "under legal hold" } else { "not under legal hold" };
+                if changed {
+                    let action = if hold { "case.hold" } else { "case.release" };
+                    audit_cli(&storage, action, Some(number), String::new()).await?;
+                    println!("case {number} is now {state}");
+                } else {
+                    println!("case {number} was already {state}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}
+
+/// Whether something answers on the server's configured address: a running hotline.
+fn server_is_running(config: &Config) -> bool {
+    let mut addr = config.listen_addr();
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)).is_ok()
+}
+
+/// `hotline backup PATH [--encrypt]`.
+fn backup(config: &Config, path: &Path, encrypt: bool) -> ExitCode {
+    let key = match encrypt.then(|| crate::backup::backup_key(env)).transpose() {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("hotline backup: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match crate::backup::backup(&config.database.path, path, key.as_ref()) {
+        Ok(check) => {
+            let how = if encrypt { "encrypted" } else { "not encrypted" };
+            println!(
+                "backed up {} case(s) (schema version {}) to {}, {how}",
+                check.cases,
+                check.schema_version,
+                path.display()
+            );
+            let detail = format!("cases={} encrypted={encrypt}", check.cases);
+            with_storage(config, |storage| async move {
+                audit_cli(&storage, "database.backup", None, detail).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Err(e) => {
+            eprintln!("hotline backup: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `hotline restore PATH [--force]`.
+fn restore(config: &Config, path: &Path, force: bool) -> ExitCode {
+    if server_is_running(config) {
+        eprintln!(
+            "hotline restore: a server answers on {}; stop it first (it would keep writing to \
+             the database being replaced)",
+            config.server.listen
+        );
+        return ExitCode::from(2);
+    }
+    let key = crate::backup::backup_key(env).ok();
+    match crate::backup::restore(path, &config.database.path, force, key.as_ref()) {
+        Ok(check) => {
+            println!(
+                "restored {} case(s) (schema version {}) from {} to {}",
+                check.cases,
+                check.schema_version,
+                path.display(),
+                config.database.path.display()
+            );
+            let detail = format!("cases={}", check.cases);
+            with_storage(config, |storage| async move {
+                audit_cli(&storage, "database.restore", None, detail).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Err(e) => {
+            eprintln!("hotline restore: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `hotline keys rotate-caller-hash --new-key-file F --chain-out OUT`.
+fn rotate_caller_hash(config: &Config, new_key_file: &Path, chain_out: &Path) -> ExitCode {
+    if server_is_running(config) {
+        eprintln!(
+            "hotline keys: a server answers on {}; stop it first (it would go on hashing \
+             callers under the old key)",
+            config.server.listen
+        );
+        return ExitCode::from(2);
+    }
+    let prepared = Secrets::caller_hash_key(env, &config.database.dir())
+        .map_err(crate::keys::RotateError::from)
+        .and_then(|(current, _)| {
+            let next = crate::keys::read_new_key(new_key_file, &current)?;
+            crate::keys::write_chain(chain_out, &current, &next)?;
+            Ok((current, next))
+        });
+    let (current, next) = match prepared {
+        Ok(keys) => keys,
+        Err(e) => {
+            eprintln!("hotline keys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let chain_out = chain_out.to_owned();
+    with_storage(config, |storage| async move {
+        let hasher = crate::secrets::CallerHasher::new(current);
+        match storage.rotate_caller_hash_key(&hasher, next).await {
+            Ok(wrapped) => {
+                audit_cli(&storage, "keys.rotate", None, format!("hashes={wrapped}")).await?;
+                println!(
+                    "wrapped {wrapped} caller hash(es) under the new key. The new key chain is \
+                     in {}: start the server with HOTLINE_CALLER_HASH_KEY_FILE={0} (it refuses \
+                     the old chain), then destroy the new key's own file",
+                    chain_out.display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&chain_out);
+                Err(e.to_string())
+            }
+        }
+    })
 }

@@ -41,6 +41,8 @@ pub struct Config {
     pub blocklist: BlocklistConfig,
     /// The follow-up list: how many attempts to reach a caller.
     pub followups: FollowupsConfig,
+    /// How long personal data is kept, and how often the purge runs.
+    pub retention: RetentionConfig,
 }
 
 /// `[server]`.
@@ -254,6 +256,32 @@ pub enum BlockAnswer {
     Flag,
 }
 
+/// `[retention]`: when personal data is shredded (see [`crate::retention`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days a voicemail's recording URL is kept after the call.
+    pub recordings_days: u64,
+    /// Days operators' notes are kept after the call.
+    pub notes_days: u64,
+    /// Days a case keeps its caller's hash (repeat-caller links); also how long an expired
+    /// blocklist entry is kept.
+    pub caller_hashes_days: u64,
+    /// Minutes between two purges run by the server; 0: only `hotline purge` purges.
+    pub purge_every_mins: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            recordings_days: 90,
+            notes_days: 365,
+            caller_hashes_days: 365,
+            purge_every_mins: 60,
+        }
+    }
+}
+
 /// The shape of log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -295,7 +323,9 @@ impl fmt::Display for Problems {
 }
 
 /// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: [&str; 7] = [
+const NOT_KEYS: [&str; 9] = [
+    crate::backup::BACKUP_KEY_VAR,
+    crate::backup::BACKUP_KEY_FILE_VAR,
     CONFIG_VAR,
     AUTH_TOKEN_VAR,
     CALLER_HASH_KEY_VAR,
@@ -406,7 +436,11 @@ impl Config {
                 );
             }
         }
-        let ranges: [(&str, u64, u64, u64); 9] = [
+        let ranges: [(&str, u64, u64, u64); 13] = [
+            ("retention.recordings_days", self.retention.recordings_days, 1, 36_500),
+            ("retention.notes_days", self.retention.notes_days, 1, 36_500),
+            ("retention.caller_hashes_days", self.retention.caller_hashes_days, 1, 36_500),
+            ("retention.purge_every_mins", self.retention.purge_every_mins, 0, 10_080),
             ("queues.max_wait_secs", self.queues.max_wait_secs, 1, 86_400),
             ("queues.estimate_window_mins", self.queues.estimate_window_mins, 1, 10_080),
             ("queues.wrap_up_secs", self.queues.wrap_up_secs, 0, 3600),
@@ -486,7 +520,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 9] = [
+    const SECTIONS: [&str; 10] = [
         "server",
         "webhooks",
         "database",
@@ -496,6 +530,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         "cases",
         "blocklist",
         "followups",
+        "retention",
     ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
@@ -514,6 +549,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         cases: section(&table, "cases", source, problems),
         blocklist: section(&table, "blocklist", source, problems),
         followups: section(&table, "followups", source, problems),
+        retention: section(&table, "retention", source, problems),
     };
     (problems.len() == before).then_some(config)
 }
@@ -688,6 +724,12 @@ mod tests {
             ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "0", "out of range"),
             ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "1441", "out of range"),
             ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "", "expected a whole number"),
+            ("HOTLINE_RETENTION_RECORDINGS_DAYS", "0", "out of range"),
+            ("HOTLINE_RETENTION_NOTES_DAYS", "-3", "invalid value"),
+            ("HOTLINE_RETENTION_CALLER_HASHES_DAYS", "99999999", "out of range"),
+            ("HOTLINE_RETENTION_CALLER_HASHES_DAYS", "a year", "expected a whole number"),
+            ("HOTLINE_RETENTION_PURGE_EVERY_MINS", "", "expected a whole number"),
+            ("HOTLINE_RETENTION_PURGE_EVERY_MINS", "20000", "out of range"),
         ];
         for (var, value, expected) in cases {
             let text = problems(Config::load(None, vars(&[(var, value)])));

@@ -21,9 +21,13 @@
 //!   (SQLite by default) and the journal that keeps records while the database is down.
 //! - [`casework`] is what people add to a case after the call (notes, disposition, closing),
 //!   the masked case detail, search and CSV export, and the blocklist `/voice/incoming` checks.
-//! - [`secrets`] holds the provider's auth token and the key that hashes callers' numbers.
 //! - [`followups`] is the follow-up list (voicemails, callback requests, calls missed in the
 //!   queue) and the sealing of callback numbers, the one phone number the hotline keeps.
+//! - [`secrets`] holds the provider's auth token, the key that hashes callers' numbers and the
+//!   key that seals callback numbers; [`keys`] rotates the caller-hash key without the numbers.
+//! - [`retention`] shreds personal data after its period (legal holds exempt a case);
+//!   [`backup`] copies the live database, optionally encrypted, and restores it.
+//!   `docs/security.md` is the threat model they answer to.
 //!
 //! The people who answer: [`people`] are the operators who take callers over and the
 //! supervisors who manage them (roles, languages, hashed PINs, passwords and API tokens);
@@ -38,14 +42,17 @@
 //! terminal that speaks the provider's protocol), and [`telemetry`] (structured logs).
 
 pub mod api;
+pub mod backup;
 pub mod cases;
 pub mod casework;
 pub mod cli;
 pub mod config;
 pub mod followups;
 pub mod ivr;
+pub mod keys;
 pub mod people;
 pub mod queue;
+pub mod retention;
 pub mod scripts;
 pub mod secrets;
 pub mod server;

@@ -129,13 +129,13 @@ struct Spec {
 
 const AUTH_TOKEN: Spec = Spec { name: AUTH_TOKEN_VAR, stored: "auth_token", min_len: 1 };
 const CALLER_HASH_KEY: Spec =
-    Spec { name: CALLER_HASH_KEY_VAR, stored: "caller_hash_key", min_len: 16 };
+    Spec { name: CALLER_HASH_KEY_VAR, stored: "caller_hash_key", min_len: MIN_KEY_CHARS };
 /// At least 32 characters: it is the only thing between a stolen database and the callback
 /// numbers in it.
 const CALLBACK_KEY: Spec = Spec { name: CALLBACK_KEY_VAR, stored: "callback_key", min_len: 32 };
 
 impl Secrets {
-    /// Loads both secrets. `dir` holds the development files; `generate` allows creating them
+    /// Loads the three secrets. `dir` holds the development files; `generate` allows creating them
     /// when absent (development mode). `env` reads a variable (the real environment, or a map
     /// in tests). Returns the secrets and where each came from.
     pub fn load(
@@ -160,6 +160,15 @@ impl Secrets {
         dir: &Path,
     ) -> Result<Secret, SecretsError> {
         load_one(&env, &AUTH_TOKEN, dir, false).map(|(secret, _)| secret)
+    }
+
+    /// Reads the caller-hash key (or chain) the way the server does, without generating it,
+    /// and where it came from: what `hotline keys` works with.
+    pub fn caller_hash_key(
+        env: impl Fn(&str) -> Option<String>,
+        dir: &Path,
+    ) -> Result<(Secret, Origin), SecretsError> {
+        load_one(&env, &CALLER_HASH_KEY, dir, false)
     }
 }
 
@@ -194,7 +203,12 @@ fn load_one(
             Err(e) => return Err(io_error(&path)(e)),
         }
     };
-    if value.chars().count() < spec.min_len {
+    let too_short = if spec.name == CALLER_HASH_KEY_VAR {
+        !valid_key_chain(&value)
+    } else {
+        value.chars().count() < spec.min_len
+    };
+    if too_short {
         return Err(SecretsError::TooShort { name: spec.name, min: spec.min_len });
     }
     Ok((Secret::new(value), origin))
@@ -222,13 +236,22 @@ fn store(path: &Path, value: &str) -> io::Result<()> {
 
 /// Turns phone numbers into [`CallerHash`]es: HMAC-SHA256 under the secret key, so a stolen
 /// database cannot be reversed by hashing every possible number without the key.
+///
+/// The key may be a *chain*: several keys, one per line, oldest first. A number's hash is then
+/// the HMAC of the first key over the number, re-hashed (as hex text) under each later key in
+/// turn. That is what makes rotation possible without the numbers: an HMAC cannot be re-keyed
+/// without its input, but a stored hash can be wrapped under a new key, and a caller hashed
+/// under the longer chain gets exactly the wrapped value (`hotline keys rotate-caller-hash`).
 #[derive(Clone)]
 pub struct CallerHasher {
     key: Secret,
 }
 
+/// The label whose chained HMAC is the key chain's fingerprint (see [`CallerHasher::fingerprint`]).
+const FINGERPRINT_LABEL: &str = "hotline caller-hash key chain fingerprint";
+
 impl CallerHasher {
-    /// A hasher with this key.
+    /// A hasher with this key (one key, or a chain of keys one per line, oldest first).
     pub fn new(key: Secret) -> CallerHasher {
         CallerHasher { key }
     }
@@ -253,12 +276,57 @@ impl CallerHasher {
         if hidden.iter().any(|h| normalized.eq_ignore_ascii_case(h)) {
             return None;
         }
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose().as_bytes())
-            .expect("HMAC accepts keys of any length");
-        mac.update(normalized.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        Some(CallerHash(digest.iter().map(|b| format!("{b:02x}")).collect()))
+        Some(self.chain(&normalized))
     }
+
+    /// How many keys the chain has.
+    pub fn keys(&self) -> usize {
+        key_chain(self.key.expose()).count()
+    }
+
+    /// An HMAC of a fixed label under the chain: equal for equal chains, and it says nothing
+    /// about the keys. Storage keeps it to refuse a server started with another chain.
+    pub fn fingerprint(&self) -> CallerHash {
+        self.chain(FINGERPRINT_LABEL)
+    }
+
+    /// A hash made under this chain, wrapped under one more key: the hash the same number has
+    /// under the chain extended by `next`.
+    pub fn wrap(hash: &CallerHash, next: &Secret) -> CallerHash {
+        CallerHash(hmac_hex(next.expose(), &hash.0))
+    }
+
+    fn chain(&self, input: &str) -> CallerHash {
+        let mut keys = key_chain(self.key.expose());
+        // A loaded key is never empty (see `Spec::min_len`), so the chain has a first key;
+        // an empty one still hashes (under the empty key) rather than fail a call.
+        let mut value = hmac_hex(keys.next().unwrap_or_default(), input);
+        for key in keys {
+            value = hmac_hex(key, &value);
+        }
+        CallerHash(value)
+    }
+}
+
+/// The keys of a chain: its non-empty lines, trimmed, oldest first.
+fn key_chain(value: &str) -> impl Iterator<Item = &str> {
+    value.lines().map(str::trim).filter(|line| !line.is_empty())
+}
+
+/// Whether a key value (one key or a chain) has every key at least [`MIN_KEY_CHARS`] long.
+pub fn valid_key_chain(value: &str) -> bool {
+    key_chain(value).next().is_some()
+        && key_chain(value).all(|k| k.chars().count() >= MIN_KEY_CHARS)
+}
+
+/// The shortest caller-hash key accepted: a short key makes caller hashes guessable.
+pub const MIN_KEY_CHARS: usize = 16;
+
+fn hmac_hex(key: &str, input: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(input.as_bytes());
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl fmt::Debug for CallerHasher {
@@ -370,6 +438,41 @@ mod tests {
         ];
         let err = Secrets::load(env(&vars), empty.path(), false).unwrap_err();
         assert!(matches!(err, SecretsError::TooShort { min: 32, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_rotated_chain_hashes_a_number_to_its_wrapped_old_hash() {
+        let old = CallerHasher::new(Secret::new("0123456789abcdef".into()));
+        let next = Secret::new("fedcba9876543210-next".into());
+        let chained =
+            CallerHasher::new(Secret::new("0123456789abcdef\nfedcba9876543210-next\n".into()));
+        let before = old.hash("+79161234567").unwrap();
+        let after = chained.hash("+7 916 123 45 67").unwrap();
+        assert_ne!(before, after);
+        assert_eq!(CallerHasher::wrap(&before, &next), after);
+        assert_eq!(CallerHasher::wrap(&old.fingerprint(), &next), chained.fingerprint());
+        assert_eq!((old.keys(), chained.keys()), (1, 2));
+        // A one-key chain is the plain HMAC of the number, as before chains existed.
+        let plain = hmac_hex("0123456789abcdef", "+79161234567");
+        assert_eq!(before.0, plain);
+    }
+
+    #[test]
+    fn every_key_of_a_chain_must_be_long_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        for (value, ok) in [
+            ("0123456789abcdef\nfedcba9876543210", true),
+            ("0123456789abcdef\n\n  fedcba9876543210  \n", true),
+            ("0123456789abcdef\nshort", false),
+            ("\n\n", false),
+        ] {
+            let vars = [
+                ("HOTLINE_AUTH_TOKEN", "t"),
+                ("HOTLINE_CALLER_HASH_KEY", value),
+                ("HOTLINE_CALLBACK_KEY", "a-callback-key-of-thirty-two-chars!"),
+            ];
+            assert_eq!(Secrets::load(env(&vars), dir.path(), false).is_ok(), ok, "{value:?}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::scripts::{self, Report};
 use crate::secrets::{CallerHasher, Secrets};
-use crate::storage::{Recorder, Storage, StorageError, StorageOptions};
+use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
 use crate::webhooks::{self, Webhooks};
 
 /// How often the journal is retried while it holds records.
@@ -43,6 +43,19 @@ pub enum StartError {
         /// Why.
         source: io::Error,
     },
+    /// The caller-hash key is not the one the stored hashes were made under.
+    #[error(
+        "the caller-hash key (a chain of {given} key(s)) is not the one this database's caller \
+         hashes were made under (a chain of {stored} key(s)): repeat callers and the blocklist \
+         would silently stop matching. Set HOTLINE_CALLER_HASH_KEY(_FILE) to the chain written \
+         by the last `hotline keys rotate-caller-hash`, or restore the matching key"
+    )]
+    CallerHashKey {
+        /// Keys in the chain given.
+        given: usize,
+        /// Keys in the chain of the database.
+        stored: u32,
+    },
 }
 
 /// A built server, bound and ready to run.
@@ -52,6 +65,9 @@ pub struct Application {
     public_url: String,
     recorder: Recorder,
     grace: Duration,
+    /// For the retention purge the server runs on a schedule.
+    storage: Storage,
+    retention: crate::config::RetentionConfig,
 }
 
 impl Application {
@@ -73,6 +89,10 @@ impl Application {
         let options =
             StorageOptions { busy_timeout: Duration::from_millis(config.database.busy_timeout_ms) };
         let storage = Storage::open(&config.database.path, options).await?;
+        let hasher = CallerHasher::new(secrets.caller_hash_key);
+        if let KeyCheck::Differs { stored_keys } = storage.check_caller_hash_key(&hasher).await? {
+            return Err(StartError::CallerHashKey { given: hasher.keys(), stored: stored_keys });
+        }
         let write_deadline = Duration::from_millis(config.database.write_deadline_ms);
         let recorder =
             Recorder::open(storage.clone(), &config.database.journal_path(), write_deadline)
@@ -100,8 +120,8 @@ impl Application {
         let webhooks = Arc::new(Webhooks {
             scripts,
             recorder: recorder.clone(),
-            storage,
-            hasher: CallerHasher::new(secrets.caller_hash_key),
+            storage: storage.clone(),
+            hasher,
             callbacks: crate::followups::Sealer::new(&secrets.callback_key),
             followups: config.followups.clone(),
             auth_token: secrets.auth_token,
@@ -128,6 +148,8 @@ impl Application {
             public_url,
             recorder,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            storage,
+            retention: config.retention.clone(),
         })
     }
 
@@ -148,6 +170,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let replayer = self.recorder.spawn_replayer(REPLAY_EVERY);
+        let purger = crate::retention::spawn_schedule(self.storage.clone(), &self.retention);
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
@@ -172,6 +195,9 @@ impl Application {
             }
         };
         replayer.abort();
+        if let Some(purger) = purger {
+            purger.abort();
+        }
         // Everything acknowledged is already in the database or the fsync'd journal; a last
         // replay just saves the next start some work.
         if let Err(e) = self.recorder.replay().await {

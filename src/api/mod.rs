@@ -11,6 +11,7 @@ mod cases;
 mod followups;
 mod people;
 mod queues;
+mod retention;
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(queues::router())
         .merge(cases::router())
         .merge(followups::router())
+        .merge(retention::router())
         .with_state(state)
 }
 

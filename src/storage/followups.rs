@@ -29,7 +29,7 @@ pub(super) fn sync(
             "INSERT INTO follow_ups (case_id, kind, created_at, joined_at, recording_url,
                                      recording_secs)
              VALUES (?1, 'voicemail', ?2, (SELECT MIN(joined_at) FROM queue_entries
-                                          WHERE case_id = ?1), ?3, ?4)
+                                          WHERE case_id = ?1), NULLIF(?3, ''), ?4)
              ON CONFLICT (case_id, kind) DO UPDATE SET
                  recording_url = excluded.recording_url,
                  recording_secs = COALESCE(excluded.recording_secs, recording_secs)",
@@ -68,7 +68,7 @@ pub(super) fn request_callback(
                                       WHERE case_id = ?1), ?3, ?4)
          ON CONFLICT (case_id, kind) DO UPDATE SET
              number_sealed = excluded.number_sealed, number_hint = excluded.number_hint
-         WHERE state = 'open' AND attempts = 0",
+         WHERE state = 'open' AND attempts = 0 AND number_shredded_at IS NULL",
     )?
     .execute(params![case_id, db_time(at), sealed, hint])?;
     Ok(())

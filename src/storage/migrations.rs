@@ -34,6 +34,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_followups.sql",
         sql: include_str!("../../db/migrations/0005_followups.sql"),
     },
+    Migration {
+        name: "0006_retention.sql",
+        sql: include_str!("../../db/migrations/0006_retention.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

@@ -14,13 +14,16 @@
 //!
 //! [`Record`]: crate::cases::Record
 
+mod backup;
 mod casework;
 mod derived;
 mod followups;
 mod journal;
+mod keys;
 mod migrations;
 mod people;
 mod queue;
+mod retention;
 mod sqlite;
 
 use std::fmt;
@@ -35,10 +38,13 @@ use serde::Serialize;
 use crate::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
+pub use backup::{BackupCheck, Snapshot, check_backup};
 pub use followups::Refusal;
 pub use journal::{Durability, Recorder};
+pub use keys::KeyCheck;
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
+pub use retention::{PurgeReport, RetentionPolicy, SHREDDED_NOTE};
 pub use sqlite::Storage;
 
 /// How the database is opened.

@@ -169,6 +169,9 @@ fn connect(path: &Path, options: &StorageOptions) -> Result<Connection, StorageE
     conn.pragma_update(None, "synchronous", "FULL").map_err(|e| open_error(path, e))?;
     // SQLite leaves foreign keys off by default, per connection.
     conn.pragma_update(None, "foreign_keys", true).map_err(|e| open_error(path, e))?;
+    // Deleted and overwritten content is zeroed on the page, not left in free space where a
+    // stolen file would still hold it (see `retention.rs`).
+    conn.pragma_update(None, "secure_delete", true).map_err(|e| open_error(path, e))?;
     Ok(conn)
 }
 
@@ -248,9 +251,12 @@ fn start_case(
 ) -> Result<(), StorageError> {
     let id = ensure_case(tx, sid, at)?;
     // If a later record opened the case first, fill in what only CallStarted knows. COALESCE
-    // and MIN make a repeated CallStarted a no-op.
+    // and MIN make a repeated CallStarted a no-op. A caller hash the retention purge shredded
+    // stays shredded, even if a journal replays the call's start long after.
     tx.prepare_cached(
-        "UPDATE cases SET caller_hash = COALESCE(caller_hash, ?2), country = COALESCE(country, ?3),
+        "UPDATE cases SET caller_hash = CASE WHEN caller_shredded_at IS NULL
+                                             THEN COALESCE(caller_hash, ?2) END,
+                          country = COALESCE(country, ?3),
                           started_at = MIN(started_at, ?4)
          WHERE id = ?1",
     )?
@@ -377,7 +383,8 @@ fn refresh(tx: &Transaction<'_>, id: i64) -> Result<(), StorageError> {
     .execute(params![
         id,
         derived.language.as_ref().map(LanguageTag::as_str),
-        derived.recording_url,
+        // Retention blanks a shredded recording's URL in its event; it is gone, not "".
+        derived.recording_url.filter(|url| !url.is_empty()),
         derived.last_node.as_ref().map(NodeId::as_str),
         outcome,
         outcome_node,

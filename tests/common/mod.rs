@@ -57,16 +57,25 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Starts a server with exactly this configuration.
 pub async fn start(config: Config, dir: tempfile::TempDir) -> TestApp {
-    // The server's logs, shown with a failing test's output.
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "hotline=info".into()))
-        .try_init();
     let secrets = Secrets {
         auth_token: Secret::new(TOKEN.into()),
         caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
         callback_key: Secret::new(CALLBACK_KEY.into()),
     };
+    start_with_secrets(config, dir, secrets).await
+}
+
+/// Starts a server with exactly this configuration and these secrets.
+pub async fn start_with_secrets(
+    config: Config,
+    dir: tempfile::TempDir,
+    secrets: Secrets,
+) -> TestApp {
+    // The server's logs, shown with a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "hotline=info".into()))
+        .try_init();
     let app = Application::build(&config, secrets).await.expect("server builds");
     let base_url = app.public_url().to_owned();
     let (stop, stopped) = oneshot::channel();

@@ -1,0 +1,506 @@
+//! The SQL of retention: shredding personal data after its period, legal holds, and leaving
+//! no copy of what was shredded in the database file or its write-ahead log.
+//!
+//! What is personal and goes: a voicemail's recording URL (in the case, its event and its
+//! follow-up), a callback number (sealed; once its follow-up is closed, or with the
+//! recordings), operators' notes (the text; author and time stay), the caller's hash, and blocklist
+//! entries that expired long ago (their hash and reason). What stays, for statistics: the
+//! case's number, language, times, status, outcome, tags, disposition, timeline of nodes.
+//! A case under legal hold is left whole.
+//!
+//! Shredding must be irreversible on the disk, not only in queries. Every connection runs
+//! with `secure_delete` (set when it is opened), so freed cells and pages are zeroed; but
+//! rows rewritten before that setting existed, or old page images in the WAL, may still hold
+//! copies. So a purge that shredded anything runs `VACUUM` (a fresh file with no free space,
+//! its temporary copy kept in memory, not in a temporary file), and every purge ends with a
+//! `TRUNCATE` checkpoint that empties the WAL.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::sqlite::db_time;
+use super::{Storage, StorageError};
+use crate::cases::CaseNumber;
+
+/// The placeholder a shredded note's text becomes (the schema's trigger accepts only it).
+pub const SHREDDED_NOTE: &str = "[shredded]";
+
+/// How long each kind of personal data is kept, counted from the end of the call (its start,
+/// if it never reported an end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Voicemail recording URLs.
+    pub recordings: Duration,
+    /// Operators' notes.
+    pub notes: Duration,
+    /// Callers' hashes (repeat-caller links), and expired blocklist entries.
+    pub caller_hashes: Duration,
+}
+
+/// What a purge shredded (or, in a dry run, would shred).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeReport {
+    /// Cases whose recording URL went.
+    pub recordings: u64,
+    /// Callback numbers that went.
+    pub callback_numbers: u64,
+    /// Notes whose text went.
+    pub notes: u64,
+    /// Cases whose caller hash went.
+    pub caller_hashes: u64,
+    /// Expired blocklist entries removed.
+    pub blocklist_entries: u64,
+    /// Cases under legal hold that would otherwise have lost something.
+    pub held: u64,
+    /// Whether the file was compacted (`VACUUM`) afterwards.
+    pub compacted: bool,
+}
+
+impl PurgeReport {
+    /// Whether anything was (or would be) shredded.
+    pub fn is_empty(&self) -> bool {
+        self.recordings
+            + self.callback_numbers
+            + self.notes
+            + self.caller_hashes
+            + self.blocklist_entries
+            == 0
+    }
+}
+
+/// The cutoffs of a policy at `now`, as stored times.
+struct Cutoffs {
+    recordings: String,
+    notes: String,
+    caller_hashes: String,
+}
+
+impl Cutoffs {
+    fn new(policy: &RetentionPolicy, now: DateTime<Utc>) -> Cutoffs {
+        Cutoffs {
+            recordings: db_time(now - policy.recordings),
+            notes: db_time(now - policy.notes),
+            caller_hashes: db_time(now - policy.caller_hashes),
+        }
+    }
+}
+
+/// When a case's data starts ageing: the end of its call, or its start.
+const AGE_FROM: &str = "COALESCE(c.ended_at, c.started_at)";
+
+/// A follow-up `f` of case `c` whose callback number is due, given the recordings' cutoff as
+/// `?1`: nobody will call it any more (closed), or it is as old as a recording may be.
+const CALLBACK_NUMBER_DUE: &str = "c.legal_hold = 0 AND f.number_sealed IS NOT NULL
+     AND (f.state = 'closed' OR COALESCE(c.ended_at, c.started_at) < ?1)";
+
+impl Storage {
+    /// Shreds the personal data older than `policy` allows at `now`; with `dry_run`, only
+    /// counts it. One transaction, then (if anything went) a compaction; see the module.
+    #[tracing::instrument(skip(self))]
+    pub async fn purge(
+        &self,
+        policy: RetentionPolicy,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<PurgeReport, StorageError> {
+        self.write(move |conn| {
+            let cutoffs = Cutoffs::new(&policy, now);
+            let mut report = count_due(conn, &cutoffs)?;
+            if dry_run {
+                return Ok(report);
+            }
+            if !report.is_empty() {
+                shred(conn, &cutoffs, &db_time(now))?;
+                conn.pragma_update(None, "temp_store", "MEMORY")?;
+                conn.execute_batch("VACUUM")?;
+                report.compacted = true;
+            }
+            // Every run, not only one that shredded: if a reader held the last truncation
+            // back, the old frames are still in the WAL, and this is the retry.
+            checkpoint_truncate(conn)?;
+            Ok(report)
+        })
+        .await
+    }
+
+    /// Puts a case under legal hold (`hold`), or releases it. `None` if there is no such
+    /// case; else whether the hold changed.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_legal_hold(
+        &self,
+        number: CaseNumber,
+        hold: bool,
+    ) -> Result<Option<bool>, StorageError> {
+        self.write(move |conn| {
+            let current: Option<bool> = conn
+                .prepare_cached(
+                    "SELECT legal_hold FROM cases WHERE number_year = ?1 AND number_seq = ?2",
+                )?
+                .query_row(params![number.year, number.sequence], |row| row.get(0))
+                .optional()?;
+            let Some(current) = current else { return Ok(None) };
+            if current == hold {
+                return Ok(Some(false));
+            }
+            conn.prepare_cached(
+                "UPDATE cases SET legal_hold = ?3 WHERE number_year = ?1 AND number_seq = ?2",
+            )?
+            .execute(params![number.year, number.sequence, hold])?;
+            Ok(Some(true))
+        })
+        .await
+    }
+
+    /// Whether a case is under legal hold; `None` if there is no such case.
+    #[tracing::instrument(skip(self))]
+    pub async fn legal_hold(&self, number: CaseNumber) -> Result<Option<bool>, StorageError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT legal_hold FROM cases WHERE number_year = ?1 AND number_seq = ?2",
+                )?
+                .query_row(params![number.year, number.sequence], |row| row.get(0))
+                .optional()?)
+        })
+        .await
+    }
+}
+
+/// Counts what is due, and the held cases that would otherwise lose something.
+fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, StorageError> {
+    let count = |sql: &str, cutoff: &str| -> Result<u64, StorageError> {
+        Ok(conn.prepare_cached(sql)?.query_row([cutoff], |row| row.get(0))?)
+    };
+    let recordings = format!(
+        "SELECT COUNT(*) FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1
+           AND (c.recording_url IS NOT NULL OR EXISTS (SELECT 1 FROM case_events e
+                WHERE e.case_id = c.id AND e.kind = 'voicemail'
+                  AND json_extract(e.detail, '$.recording_url') <> ''))"
+    );
+    let callback_numbers = format!(
+        "SELECT COUNT(*) FROM follow_ups f JOIN cases c ON c.id = f.case_id
+         WHERE {CALLBACK_NUMBER_DUE}"
+    );
+    let notes = format!(
+        "SELECT COUNT(*) FROM case_notes n JOIN cases c ON c.id = n.case_id
+         WHERE c.legal_hold = 0 AND n.shredded_at IS NULL AND {AGE_FROM} < ?1"
+    );
+    let callers = format!(
+        "SELECT COUNT(*) FROM cases c
+         WHERE c.legal_hold = 0 AND c.caller_hash IS NOT NULL AND {AGE_FROM} < ?1"
+    );
+    let blocklist = "SELECT COUNT(*) FROM blocklist b JOIN cases c ON c.id = b.case_id
+         WHERE c.legal_hold = 0 AND b.expires_at IS NOT NULL AND b.expires_at < ?1";
+    // A held case counts once, if any of its data is past any period.
+    let held = format!(
+        "SELECT COUNT(*) FROM cases c WHERE c.legal_hold = 1 AND (
+             ({AGE_FROM} < ?1 AND c.recording_url IS NOT NULL)
+          OR ({AGE_FROM} < ?2 AND EXISTS (SELECT 1 FROM case_notes n
+                                          WHERE n.case_id = c.id AND n.shredded_at IS NULL))
+          OR ({AGE_FROM} < ?3 AND c.caller_hash IS NOT NULL))"
+    );
+    let held = conn
+        .prepare_cached(&held)?
+        .query_row(params![cutoffs.recordings, cutoffs.notes, cutoffs.caller_hashes], |row| {
+            row.get(0)
+        })?;
+    Ok(PurgeReport {
+        recordings: count(&recordings, &cutoffs.recordings)?,
+        callback_numbers: count(&callback_numbers, &cutoffs.recordings)?,
+        notes: count(&notes, &cutoffs.notes)?,
+        caller_hashes: count(&callers, &cutoffs.caller_hashes)?,
+        blocklist_entries: count(blocklist, &cutoffs.caller_hashes)?,
+        held,
+        compacted: false,
+    })
+}
+
+/// Shreds what is due, in one transaction.
+fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), StorageError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // The event is the source the case's columns are derived from: blank its URL too, or
+    // the next write to the case would bring it back.
+    tx.execute(
+        &format!(
+            "UPDATE case_events SET detail = json_set(detail, '$.recording_url', '')
+             WHERE kind = 'voicemail' AND case_id IN (
+                 SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
+        ),
+        [&cutoffs.recordings],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE cases AS c SET recording_url = NULL, recording_shredded_at = ?2
+             WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1 AND c.recording_url IS NOT NULL"
+        ),
+        params![cutoffs.recordings, now],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE follow_ups AS f SET recording_url = NULL
+             WHERE f.recording_url IS NOT NULL AND f.case_id IN (
+                 SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
+        ),
+        [&cutoffs.recordings],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE follow_ups AS f SET number_sealed = NULL, number_shredded_at = ?2
+             WHERE f.id IN (SELECT f.id FROM follow_ups f JOIN cases c ON c.id = f.case_id
+                            WHERE {CALLBACK_NUMBER_DUE})"
+        ),
+        params![cutoffs.recordings, now],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE case_notes SET text = '{SHREDDED_NOTE}', shredded_at = ?2
+             WHERE shredded_at IS NULL AND case_id IN (
+                 SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
+        ),
+        params![cutoffs.notes, now],
+    )?;
+    tx.execute(
+        "DELETE FROM blocklist WHERE expires_at IS NOT NULL AND expires_at < ?1
+           AND case_id IN (SELECT id FROM cases WHERE legal_hold = 0)",
+        [&cutoffs.caller_hashes],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE cases AS c SET caller_hash = NULL, caller_shredded_at = ?2
+             WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1 AND c.caller_hash IS NOT NULL"
+        ),
+        params![cutoffs.caller_hashes, now],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Copies the WAL into the database and truncates it to zero bytes. A reader in the middle of
+/// a read can hold the checkpoint back; it is retried for a while (the busy timeout waits
+/// inside each try), and reported if it never completes.
+pub(super) fn checkpoint_truncate(conn: &Connection) -> Result<(), StorageError> {
+    for _ in 0..20 {
+        let (busy, _, _): (i64, i64, i64) =
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(StorageError::Conflict(
+        "the write-ahead log could not be emptied: a reader kept it busy; the next purge tries \
+         again"
+            .into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::cases::{CallSid, CallStatus, CallerHash, Event, Record};
+    use crate::casework::NoteText;
+    use crate::storage::{NewPerson, StorageOptions};
+
+    fn at(day: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap() + Duration::days(day)
+    }
+
+    fn sid(n: u32) -> CallSid {
+        CallSid::parse(&format!("CA{n:032x}")).unwrap()
+    }
+
+    /// A call on `day` from caller `n` that left a voicemail and ended.
+    async fn voicemail_call(storage: &Storage, n: u32, day: i64) {
+        let records = [
+            Record::CallStarted {
+                call_sid: sid(n),
+                at: at(day),
+                caller: Some(CallerHash(format!("{n:064x}"))),
+                country: Some("UA".into()),
+            },
+            Record::Step {
+                call_sid: sid(n),
+                step: 1,
+                at: at(day),
+                events: vec![Event::Voicemail {
+                    recording_url: format!("https://rec.example/RE-secret-{n}"),
+                    duration_secs: Some(9),
+                }],
+            },
+            Record::Status {
+                call_sid: sid(n),
+                at: at(day),
+                status: CallStatus::Completed,
+                duration_secs: Some(30),
+                sequence: Some(3),
+            },
+        ];
+        for record in records {
+            storage.apply(record).await.unwrap();
+        }
+    }
+
+    fn policy(days: i64) -> RetentionPolicy {
+        RetentionPolicy {
+            recordings: Duration::days(days),
+            notes: Duration::days(days),
+            caller_hashes: Duration::days(days),
+        }
+    }
+
+    #[tokio::test]
+    async fn old_personal_data_goes_held_and_recent_cases_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
+        let author = storage
+            .add_person(NewPerson {
+                name: "anna".into(),
+                role: crate::people::Role::Operator,
+                languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
+                password_hash: None,
+                pin_hash: None,
+            })
+            .await
+            .unwrap();
+        for (n, day) in [(1, 0), (2, 0), (3, 50)] {
+            voicemail_call(&storage, n, day).await;
+        }
+        let number = |n: u32| CaseNumber { year: 2026, sequence: n };
+        for n in 1..=3 {
+            let text = NoteText::parse("met at the bridge").unwrap();
+            storage.add_note(number(n), author.id, text, at(1)).await.unwrap();
+        }
+        assert_eq!(storage.set_legal_hold(number(2), true).await.unwrap(), Some(true));
+        assert_eq!(storage.set_legal_hold(number(2), true).await.unwrap(), Some(false));
+        assert_eq!(storage.set_legal_hold(number(9), true).await.unwrap(), None);
+
+        let dry = storage.purge(policy(30), at(40), true).await.unwrap();
+        assert_eq!((dry.recordings, dry.notes, dry.caller_hashes, dry.held), (1, 1, 1, 1));
+        assert!(!dry.compacted);
+        let again = storage.purge(policy(30), at(40), true).await.unwrap();
+        assert_eq!(again, dry, "a dry run changes nothing");
+
+        let done = storage.purge(policy(30), at(40), false).await.unwrap();
+        assert_eq!(done, PurgeReport { compacted: true, ..dry });
+        let shredded = storage.case(number(1)).await.unwrap().unwrap();
+        assert_eq!((shredded.caller, shredded.recording_url), (None, None));
+        assert_eq!(shredded.outcome, crate::cases::Outcome::Voicemail, "statistics stay");
+        let work = storage.case_work(number(1)).await.unwrap().unwrap();
+        assert!(work.notes.iter().all(|n| n.text == SHREDDED_NOTE), "{:?}", work.notes);
+        for n in [2, 3] {
+            let kept = storage.case(number(n)).await.unwrap().unwrap();
+            assert!(kept.caller.is_some() && kept.recording_url.is_some(), "case {n}");
+        }
+        // A late write to the shredded case does not bring the URL back from its event.
+        storage
+            .apply(Record::Status {
+                call_sid: sid(1),
+                at: at(41),
+                status: CallStatus::Completed,
+                duration_secs: Some(31),
+                sequence: Some(4),
+            })
+            .await
+            .unwrap();
+        assert_eq!(storage.case(number(1)).await.unwrap().unwrap().recording_url, None);
+        // Nor does the call's start, replayed late from a journal, bring the caller's hash.
+        storage
+            .apply(Record::CallStarted {
+                call_sid: sid(1),
+                at: at(0),
+                caller: Some(CallerHash("ff".repeat(32))),
+                country: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(storage.case(number(1)).await.unwrap().unwrap().caller, None);
+        assert!(storage.purge(policy(30), at(40), false).await.unwrap().is_empty());
+    }
+
+    /// A callback request by caller `n` on `day`, after the call itself started.
+    async fn callback_call(storage: &Storage, n: u32, day: i64) {
+        let records = [
+            Record::CallStarted { call_sid: sid(n), at: at(day), caller: None, country: None },
+            callback_request(n, day),
+        ];
+        for record in records {
+            storage.apply(record).await.unwrap();
+        }
+    }
+
+    fn callback_request(n: u32, day: i64) -> Record {
+        Record::Callback {
+            call_sid: sid(n),
+            step: 4,
+            at: at(day),
+            events: vec![Event::CallbackRequested { hint: "…67".into() }],
+            sealed: format!("sealed-number-{n}"),
+            hint: "…67".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_callback_number_goes_once_nobody_will_call_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
+        let operator = storage
+            .add_person(NewPerson {
+                name: "olga".into(),
+                role: crate::people::Role::Operator,
+                languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
+                password_hash: None,
+                pin_hash: None,
+            })
+            .await
+            .unwrap();
+        // 1: old and never called back; 2: recent, called back and reached; 3: recent, open.
+        for (n, day) in [(1, 0), (2, 35), (3, 35)] {
+            callback_call(&storage, n, day).await;
+        }
+        let list = storage.follow_ups(None, false).await.unwrap();
+        let id_of = |n: u32| {
+            let case = CaseNumber { year: 2026, sequence: n };
+            list.iter().find(|f| f.case == case).unwrap().id
+        };
+        let reached = id_of(2);
+        storage.take_follow_up(reached, operator.id, None, at(36)).await.unwrap().unwrap();
+        storage
+            .record_attempt(
+                reached,
+                operator.id,
+                crate::followups::AttemptResult::Reached,
+                3,
+                at(36),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+
+        let dry = storage.purge(policy(30), at(40), true).await.unwrap();
+        assert_eq!(dry.callback_numbers, 2, "{dry:?}");
+        storage.purge(policy(30), at(40), false).await.unwrap();
+        let sealed = |n: u32| {
+            let storage = &storage;
+            let id = id_of(n);
+            async move { storage.sealed_number(id).await.unwrap().unwrap().1 }
+        };
+        assert_eq!(sealed(1).await, None, "old");
+        assert_eq!(sealed(2).await, None, "closed");
+        assert_eq!(sealed(3).await.as_deref(), Some("sealed-number-3"), "still to be called");
+
+        // The request, replayed late from a journal, does not put the number back.
+        storage.apply(callback_request(1, 0)).await.unwrap();
+        assert_eq!(sealed(1).await, None);
+        let bytes = std::fs::read(dir.path().join("h.db")).unwrap();
+        let found = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(!found(b"sealed-number-1") && !found(b"sealed-number-2"));
+        assert!(found(b"sealed-number-3"), "the scan can see what is kept");
+    }
+}
