@@ -16,6 +16,8 @@
 
 mod casework;
 mod derived;
+mod gauges;
+mod group_commit;
 mod journal;
 mod migrations;
 mod people;
@@ -32,6 +34,8 @@ use serde::Serialize;
 use crate::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
+pub use gauges::Gauges;
+pub use journal::WriteObserver;
 pub use journal::{Durability, Recorder};
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
