@@ -39,6 +39,8 @@ pub struct Config {
     pub cases: CasesConfig,
     /// What a blocked caller hears.
     pub blocklist: BlocklistConfig,
+    /// Who may read the operations metrics.
+    pub metrics: MetricsConfig,
 }
 
 /// `[server]`.
@@ -233,6 +235,15 @@ pub enum BlockAnswer {
     Message,
     /// The call is handled like any other; its case records that the caller is blocked.
     Flag,
+}
+
+/// `[metrics]`: access to `GET /metrics` (see [`crate::metrics`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// The SHA-256 (64 hex digits) of the bearer token a scraper sends; empty: `/metrics`
+    /// is off. A hash, not the token, so this file holds no secret.
+    pub token_sha256: String,
 }
 
 /// The shape of log lines.
@@ -435,6 +446,14 @@ impl Config {
                 self.log.level
             ));
         }
+        let hash = &self.metrics.token_sha256;
+        if !hash.is_empty() && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit())) {
+            problems.push(
+                "metrics.token_sha256 must be 64 hex digits: the SHA-256 of the scraper's token \
+                 (`printf %s \"$TOKEN\" | sha256sum`), or empty to turn /metrics off"
+                    .into(),
+            );
+        }
     }
 }
 
@@ -453,8 +472,17 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 8] =
-        ["server", "webhooks", "database", "scripts", "log", "queues", "cases", "blocklist"];
+    const SECTIONS: [&str; 9] = [
+        "server",
+        "webhooks",
+        "database",
+        "scripts",
+        "log",
+        "queues",
+        "cases",
+        "blocklist",
+        "metrics",
+    ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
         problems.push(format!(
@@ -471,6 +499,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         queues: section(&table, "queues", source, problems),
         cases: section(&table, "cases", source, problems),
         blocklist: section(&table, "blocklist", source, problems),
+        metrics: section(&table, "metrics", source, problems),
     };
     (problems.len() == before).then_some(config)
 }

@@ -34,6 +34,7 @@
 //!
 //! Around it: [`cli`] (the `hotline` command), [`simulator`] (`hotline call`, a caller in a
 //! terminal that speaks the provider's protocol), and [`telemetry`] (structured logs).
+//! [`metrics`] is for operations: `/metrics` for the monitoring system, `/healthz`, `/readyz`.
 
 pub mod api;
 pub mod cases;
@@ -41,6 +42,7 @@ pub mod casework;
 pub mod cli;
 pub mod config;
 pub mod ivr;
+pub mod metrics;
 pub mod people;
 pub mod queue;
 pub mod scripts;
