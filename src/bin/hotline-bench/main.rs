@@ -67,6 +67,9 @@ struct Args {
     /// Past cases put in the database for the history run; 0 skips it.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(0..=50_000_000))]
     history: u32,
+    /// The phases to run, comma-separated: throughput, scaling, history.
+    #[arg(long, default_value = "throughput,scaling,history", value_parser = phases)]
+    phases: Phases,
     /// Case API requests of each kind timed in the history run.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     api_requests: u32,
@@ -95,6 +98,31 @@ fn levels(s: &str) -> Result<Levels, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Levels(levels))
+}
+
+/// Which phases run.
+#[derive(Debug, Clone)]
+struct Phases {
+    throughput: bool,
+    scaling: bool,
+    history: bool,
+}
+
+fn phases(s: &str) -> Result<Phases, String> {
+    let mut phases = Phases { throughput: false, scaling: false, history: false };
+    for item in s.split(',') {
+        match item.trim() {
+            "throughput" => phases.throughput = true,
+            "scaling" => phases.scaling = true,
+            "history" => phases.history = true,
+            other => {
+                return Err(format!(
+                    "{other:?} is not a phase; the phases are throughput, scaling, history"
+                ));
+            }
+        }
+    }
+    Ok(phases)
 }
 
 fn seconds(s: &str) -> Result<f64, String> {
@@ -211,7 +239,25 @@ fn bench(args: &Args) -> Result<(), String> {
         args.seconds, args.warmup
     );
 
-    // 1. Throughput: the hotline against the static baseline, as fast as each answers.
+    if args.phases.throughput {
+        throughput(&setup, args, &load)?;
+    }
+    if args.phases.scaling {
+        scaling(&setup, args, &load)?;
+    }
+    if args.phases.history && args.history > 0 {
+        history::run(&setup, args, &load)?;
+    }
+    setup.work.remove();
+    Ok(())
+}
+
+/// The hotline against the static baseline, as fast as each answers.
+fn throughput(
+    setup: &Setup,
+    args: &Args,
+    load: &dyn Fn(&str, usize, Option<f64>) -> Load,
+) -> Result<(), String> {
     println!("## Throughput: full call steps against a static TwiML baseline\n");
     println!("{} calls in progress, requests sent as fast as the server answers.\n", args.calls);
     let (hotline, hotline_dir) = setup.hotline()?;
@@ -237,7 +283,15 @@ fn bench(args: &Args) -> Result<(), String> {
         100.0 * hotline_run.load.rate() / baseline_run.load.rate().max(1e-9)
     );
 
-    // 2. Scaling: calls in progress, paced.
+    Ok(())
+}
+
+/// Calls in progress from few to many, paced, each on a fresh server.
+fn scaling(
+    setup: &Setup,
+    args: &Args,
+    load: &dyn Fn(&str, usize, Option<f64>) -> Load,
+) -> Result<(), String> {
     println!("## Scaling: calls in progress at {:.0} requests/s\n", args.rate);
     println!("A fresh server for each line, so its peak memory is that load's.\n");
     let mut rows = Vec::new();
@@ -252,12 +306,6 @@ fn bench(args: &Args) -> Result<(), String> {
     }
     report::summary(&rows);
     report::start_ups(&start_ups);
-
-    // 3. History: webhooks and the case API with a million past cases.
-    if args.history > 0 {
-        history::run(&setup, args, &load)?;
-    }
-    setup.work.remove();
     Ok(())
 }
 
