@@ -147,3 +147,111 @@ fn lock(state: &Mutex<QueueState>) -> MutexGuard<'_, QueueState> {
     // The state is a list and a flag, sound whatever a panicking holder was doing.
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cases::CallSid;
+
+    fn record(sid: &str) -> Record {
+        Record::CallStarted {
+            call_sid: CallSid::parse(sid).unwrap(),
+            at: chrono::Utc::now(),
+            caller: None,
+            country: None,
+        }
+    }
+
+    /// Inserts the record's call id, then fails if it ends in `bad`: a half-done record.
+    fn insert_then_fail_bad(
+        tx: &rusqlite::Transaction<'_>,
+        record: &Record,
+    ) -> Result<(), StorageError> {
+        let sid = record.call_sid().as_str().to_owned();
+        tx.execute("INSERT INTO t (sid) VALUES (?1)", [&sid])?;
+        if sid.ends_with("bad") {
+            return Err(StorageError::Data("a bad record".into()));
+        }
+        Ok(())
+    }
+
+    fn stored(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn.prepare("SELECT sid FROM t ORDER BY sid").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (sid TEXT PRIMARY KEY)").unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_bad_record_fails_alone_and_the_rest_of_its_group_is_committed() {
+        let mut conn = table();
+        let records = [record("CAgood1"), record("CAbad"), record("CAgood2")];
+        let group: Vec<&Record> = records.iter().collect();
+        let results = write_group(&mut conn, &group, insert_then_fail_bad);
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert!(matches!(results[1], Err(StorageError::Data(_))), "{results:?}");
+        assert_eq!(stored(&conn), ["CAgood1", "CAgood2"], "the bad record's insert is undone");
+        assert!(conn.is_autocommit(), "no transaction is left open");
+    }
+
+    #[test]
+    fn a_failed_commit_fails_every_record_of_its_group() {
+        let mut conn = table();
+        // A deferred foreign key is checked at commit: the commit fails, not a record.
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .unwrap();
+        fn orphan(tx: &rusqlite::Transaction<'_>, _: &Record) -> Result<(), StorageError> {
+            tx.execute("INSERT INTO child (parent) VALUES (42)", [])?;
+            Ok(())
+        }
+        let records = [record("CA1"), record("CA2")];
+        let group: Vec<&Record> = records.iter().collect();
+        let results = write_group(&mut conn, &group, orphan);
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+        let children: i64 = conn.query_row("SELECT count(*) FROM child", [], |r| r.get(0)).unwrap();
+        assert_eq!(children, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_submitted_at_once_all_land_and_each_learns_its_fate() {
+        let queue = Arc::new(WriteQueue::default());
+        let writer = Arc::new(Mutex::new(table()));
+        let mut tasks = Vec::new();
+        for i in 0..300 {
+            let (queue, writer) = (Arc::clone(&queue), Arc::clone(&writer));
+            tasks.push(tokio::spawn(async move {
+                let sid = if i % 50 == 7 { format!("CA{i:04}bad") } else { format!("CA{i:04}") };
+                let (start_flush, ticket) = queue.push(record(&sid));
+                if start_flush {
+                    let queue = Arc::clone(&queue);
+                    tokio::task::spawn_blocking(move || {
+                        queue.flush(|| writer.lock().unwrap(), insert_then_fail_bad);
+                    });
+                }
+                (sid, ticket.result().await)
+            }));
+        }
+        let mut good = Vec::new();
+        for task in tasks {
+            let (sid, result) = task.await.unwrap();
+            assert_eq!(result.is_err(), sid.ends_with("bad"), "{sid}: {result:?}");
+            if result.is_ok() {
+                good.push(sid);
+            }
+        }
+        good.sort();
+        assert_eq!(good.len(), 294);
+        assert_eq!(stored(&writer.lock().unwrap()), good);
+        assert!(!lock(&queue.state).flushing, "the last flush ended");
+    }
+}
