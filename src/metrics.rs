@@ -333,6 +333,43 @@ mod tests {
         assert_eq!(route_label(""), "other");
     }
 
+    #[tokio::test]
+    async fn a_429_anywhere_is_rate_limited_and_a_403_from_a_webhook_a_signature_failure() {
+        let metrics = Arc::new(Metrics::new());
+        let router = Router::new()
+            .route("/api/x", get(|| async { StatusCode::TOO_MANY_REQUESTS }))
+            .route("/voice/menu", get(|| async { StatusCode::FORBIDDEN }))
+            .route("/api/y", get(|| async { StatusCode::FORBIDDEN }))
+            .layer(middleware::from_fn_with_state(Arc::clone(&metrics), track));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        for path in ["/api/x", "/api/x", "/voice/menu", "/api/y"] {
+            let url = format!("{base}{path}");
+            let status = tokio::task::spawn_blocking(move || {
+                let agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .proxy(None)
+                    .build()
+                    .new_agent();
+                agent.get(&url).call().map(|r| r.status().as_u16())
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            assert!(status == 429 || status == 403);
+        }
+        assert_eq!(metrics.rate_limited().get(), 2);
+        assert_eq!(metrics.signature_failures.get(), 1, "only /voice/ 403s are signatures");
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &metrics.registry).unwrap();
+        assert!(
+            text.contains("hotline_webhook_duration_seconds_count{route=\"menu\"} 1\n"),
+            "{text}"
+        );
+        assert!(!text.contains("route=\"other\""), "/api is not a webhook: {text}");
+    }
+
     #[test]
     fn a_fresh_registry_encodes_every_metric() {
         let metrics = Metrics::new();
