@@ -43,6 +43,8 @@ pub struct Config {
     pub followups: FollowupsConfig,
     /// How long personal data is kept, and how often the purge runs.
     pub retention: RetentionConfig,
+    /// Who may read the operations metrics.
+    pub metrics: MetricsConfig,
 }
 
 /// `[server]`.
@@ -282,6 +284,15 @@ impl Default for RetentionConfig {
     }
 }
 
+/// `[metrics]`: access to `GET /metrics` (see [`crate::metrics`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// The SHA-256 (64 hex digits) of the bearer token a scraper sends; empty: `/metrics`
+    /// is off. A hash, not the token, so this file holds no secret.
+    pub token_sha256: String,
+}
+
 /// The shape of log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -502,6 +513,14 @@ impl Config {
                 self.log.level
             ));
         }
+        let hash = &self.metrics.token_sha256;
+        if !hash.is_empty() && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit())) {
+            problems.push(
+                "metrics.token_sha256 must be 64 hex digits: the SHA-256 of the scraper's token \
+                 (`printf %s \"$TOKEN\" | sha256sum`), or empty to turn /metrics off"
+                    .into(),
+            );
+        }
     }
 }
 
@@ -520,7 +539,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 10] = [
+    const SECTIONS: [&str; 11] = [
         "server",
         "webhooks",
         "database",
@@ -531,6 +550,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         "blocklist",
         "followups",
         "retention",
+        "metrics",
     ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
@@ -550,6 +570,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         blocklist: section(&table, "blocklist", source, problems),
         followups: section(&table, "followups", source, problems),
         retention: section(&table, "retention", source, problems),
+        metrics: section(&table, "metrics", source, problems),
     };
     (problems.len() == before).then_some(config)
 }

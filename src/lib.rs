@@ -40,6 +40,7 @@
 //!
 //! Around it: [`cli`] (the `hotline` command), [`simulator`] (`hotline call`, a caller in a
 //! terminal that speaks the provider's protocol), and [`telemetry`] (structured logs).
+//! [`metrics`] is for operations: `/metrics` for the monitoring system, `/healthz`, `/readyz`.
 
 pub mod api;
 pub mod backup;
@@ -50,6 +51,7 @@ pub mod config;
 pub mod followups;
 pub mod ivr;
 pub mod keys;
+pub mod metrics;
 pub mod people;
 pub mod queue;
 pub mod retention;

@@ -111,6 +111,15 @@ impl Application {
             );
         }
         let scripts = Arc::new(loaded.set);
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        recorder.observe_writes(metrics.write_observer());
+        let operations = Arc::new(crate::metrics::MetricsState {
+            metrics,
+            storage: storage.clone(),
+            recorder: recorder.clone(),
+            scripts: Arc::clone(&scripts),
+            token_sha256: config.metrics.token_sha256.clone(),
+        });
         let api = Arc::new(ApiState {
             storage: storage.clone(),
             config: Arc::new(config.clone()),
@@ -141,6 +150,8 @@ impl Application {
             // Request lines carry only our own query parameters (language, node, step); the
             // caller's number travels in the body, which is never logged.
             .layer(TraceLayer::new_for_http());
+        // `/metrics`, `/healthz`, `/readyz`, and the layer that times every webhook.
+        let router = crate::metrics::instrument(router, operations);
 
         Ok(Application {
             listener,

@@ -16,8 +16,9 @@ const MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// The provider's user agent, in case the server looks at it.
 const USER_AGENT: &str = "TwilioProxy/1.1";
 
-/// Sends webhook requests; the seam that lets tests play the server.
-pub(crate) trait Transport {
+/// Sends webhook requests; the seam that lets tests play the server, and the load benchmark
+/// time each request.
+pub trait Transport {
     /// Sends one request to the absolute `url` and returns the server's reply, whatever its
     /// status; an error only when there is no reply to read.
     fn send(
@@ -28,16 +29,26 @@ pub(crate) trait Transport {
     ) -> Result<Reply, SimulatorError>;
 }
 
-/// The real thing: HTTP with `ureq`.
-pub(crate) struct HttpTransport {
+/// The real thing: HTTP with `ureq`. Clones share one connection pool.
+#[derive(Clone)]
+pub struct HttpTransport {
     agent: Agent,
     auth_token: Option<String>,
 }
 
 impl HttpTransport {
     /// A transport that signs with `auth_token` when given.
-    pub(crate) fn new(auth_token: Option<&str>) -> HttpTransport {
+    pub fn new(auth_token: Option<&str>) -> HttpTransport {
+        HttpTransport::pooled(auth_token, 3)
+    }
+
+    /// A transport whose clones keep up to `idle_connections` connections open between
+    /// requests, so many simulated calls in parallel reuse them as the provider does instead of
+    /// opening a connection per request.
+    pub fn pooled(auth_token: Option<&str>, idle_connections: usize) -> HttpTransport {
         let config = Agent::config_builder()
+            .max_idle_connections(idle_connections)
+            .max_idle_connections_per_host(idle_connections)
             // The caller wants to see 4xx and 5xx answers, not an error without a body.
             .http_status_as_error(false)
             // The provider is meant to be given TwiML; a 3xx is shown as the server's answer.

@@ -24,8 +24,8 @@ use std::fmt;
 use std::io::{BufRead, Write};
 use std::str::FromStr;
 
-use self::http::{HttpTransport, Transport};
-use self::twiml::Method;
+pub use self::http::{HttpTransport, Transport};
+pub use self::twiml::Method;
 
 /// The most keys one press may hold; no menu needs more, and it keeps typos obvious.
 const MAX_KEYS_PER_PRESS: usize = 32;
@@ -298,6 +298,17 @@ pub fn run(
 ) -> Result<Transcript, SimulatorError> {
     let mut transport = HttpTransport::new(options.auth_token.as_deref());
     call::run(options, &mut transport, input, out)
+}
+
+/// Places one call as [`run`] does, through `transport`: the load benchmark sends many calls
+/// at once over one shared connection pool and times each request.
+pub fn run_with(
+    options: &CallOptions,
+    transport: &mut dyn Transport,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<Transcript, SimulatorError> {
+    call::run(options, transport, input, out)
 }
 
 /// Sends one form POST to `path_or_url` (joined to `base_url` unless absolute), signed with

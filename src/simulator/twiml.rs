@@ -20,7 +20,7 @@ const MAX_QUEUE_NAME_CHARS: usize = 64;
 
 /// How the provider fetches a URL named by a verb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Method {
+pub enum Method {
     /// Parameters in a form body (the default everywhere).
     Post,
     /// Parameters in the query string.

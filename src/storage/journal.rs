@@ -8,7 +8,8 @@
 //! by a crash, is applied twice to no effect.
 //!
 //! While the journal holds anything, new records go to it too, behind the older ones, so
-//! records reach the database in the order they were made.
+//! records reach the database in the order they were made. (Records written at the same time
+//! by different calls may land in either order; nothing depends on it.)
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -50,12 +51,27 @@ struct Inner {
     corrupt_path: PathBuf,
     /// How long a record may take to reach the database before it is journaled instead.
     deadline: Duration,
-    /// The number of lines in the journal. Its lock orders every use of the journal file and
-    /// the decision "journal empty, so write to the database". It is a tokio lock because it
-    /// is held across the awaits of that write and of the fsync.
+    /// The number of lines in the journal. Its lock orders every use of the journal file; the
+    /// decision "journal empty, so write to the database" reads it but does not hold it across
+    /// that write, so concurrent writes can be committed together. It is a tokio lock because
+    /// it is held across the await of the fsync.
     pending: Mutex<usize>,
     /// Held for a whole replay, so two replays never apply the same lines side by side.
     replaying: Mutex<()>,
+    /// Told how long each database write took (the server's metrics); set once at start.
+    write_observer: std::sync::OnceLock<Observer>,
+}
+
+/// Told the time of each record's database write, successful or not.
+pub type WriteObserver = Arc<dyn Fn(Duration) + Send + Sync>;
+
+/// A [`WriteObserver`] in [`Inner`], which is `Debug`.
+struct Observer(WriteObserver);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 /// How many times one [`Recorder::replay`] goes back for records journaled while it ran,
@@ -94,6 +110,7 @@ impl Recorder {
                 deadline,
                 pending: Mutex::new(pending),
                 replaying: Mutex::new(()),
+                write_observer: std::sync::OnceLock::new(),
             }),
         };
         if pending > 0 {
@@ -113,16 +130,25 @@ impl Recorder {
     /// database, so records reach the database in the order they were made.
     #[tracing::instrument(skip_all, fields(call_sid = %record.call_sid(), kind = record_kind(&record)))]
     pub async fn record(&self, record: Record) -> Durability {
-        // The deadline counts from here, waiting behind other records included: the lock is
-        // fair, so those ahead give up no later than this one, and a slow database cannot
-        // make a queue of webhooks that each wait a full deadline in turn.
+        // The deadline counts from here, waiting behind other records included, so a slow
+        // database cannot make a queue of webhooks that each wait a full deadline in turn.
         let give_up = tokio::time::Instant::now() + self.inner.deadline;
-        let mut pending = self.inner.pending.lock().await;
-        if *pending == 0 {
+        // The lock is not held across the database write: records written at the same time
+        // then share one commit (the storage's group commit) instead of taking turns for an
+        // fsync each. Two records of one call are never written at once (the provider waits
+        // for each answer), and a case's columns are derived from its events whatever their
+        // order, so a record written beside one being journaled loses nothing.
+        let journal_empty = *self.inner.pending.lock().await == 0;
+        if journal_empty {
             // On timeout the write goes on in the background and may still land; the journaled
             // copy is then applied again later, to no effect.
+            let started = std::time::Instant::now();
             let write = self.inner.storage.apply(record.clone());
-            match tokio::time::timeout_at(give_up, write).await {
+            let written = tokio::time::timeout_at(give_up, write).await;
+            if let Some(Observer(observe)) = self.inner.write_observer.get() {
+                observe(started.elapsed());
+            }
+            match written {
                 Ok(Ok(())) => return Durability::Stored,
                 Ok(Err(error)) => tracing::warn!(%error, "could not store a record; journaling it"),
                 Err(_) => tracing::warn!(
@@ -132,8 +158,9 @@ impl Recorder {
                 ),
             }
         } else {
-            tracing::debug!(pending = *pending, "the journal is not empty; journaling behind it");
+            tracing::debug!("the journal is not empty; journaling behind it");
         }
+        let mut pending = self.inner.pending.lock().await;
         let appended = match serde_json::to_vec(&record) {
             Ok(mut line) => {
                 line.push(b'\n');
@@ -231,6 +258,18 @@ impl Recorder {
     /// The number of records waiting in the journal.
     pub async fn pending(&self) -> usize {
         *self.inner.pending.lock().await
+    }
+
+    /// The number of records waiting in the journal, or `None` when a write holds the count
+    /// right now: for a metrics scrape, which must not queue behind the writes it measures.
+    pub fn pending_now(&self) -> Option<usize> {
+        self.inner.pending.try_lock().ok().map(|pending| *pending)
+    }
+
+    /// Has `observe` told the duration of every database write from now on (the first
+    /// observer set stays).
+    pub fn observe_writes(&self, observe: WriteObserver) {
+        let _ = self.inner.write_observer.set(Observer(observe));
     }
 }
 

@@ -18,6 +18,8 @@ mod backup;
 mod casework;
 mod derived;
 mod followups;
+mod gauges;
+mod group_commit;
 mod journal;
 mod keys;
 mod migrations;
@@ -40,6 +42,8 @@ use crate::scripts::{LanguageTag, Tag};
 
 pub use backup::{BackupCheck, Snapshot, check_backup};
 pub use followups::Refusal;
+pub use gauges::Gauges;
+pub use journal::WriteObserver;
 pub use journal::{Durability, Recorder};
 pub use keys::KeyCheck;
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::derived::derive;
+use super::group_commit::WriteQueue;
 use super::migrations::migrate;
 use super::{CaseSummary, StorageError, StorageOptions, blocking};
 use crate::cases::{
@@ -31,6 +32,8 @@ pub struct Storage {
 struct Connections {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Records waiting for the writer, committed in groups.
+    queue: WriteQueue,
 }
 
 impl Storage {
@@ -50,7 +53,16 @@ impl Storage {
     /// retried webhook or a replayed journal line is harmless.
     #[tracing::instrument(skip_all, fields(call_sid = %record.call_sid()))]
     pub async fn apply(&self, record: Record) -> Result<(), StorageError> {
-        self.write(move |conn| apply_record(conn, &record)).await
+        // Through the group commit (group_commit.rs): records arriving together share one
+        // transaction and one fsync instead of queueing for one each.
+        let (start_flush, ticket) = self.inner.queue.push(record);
+        if start_flush {
+            let inner = Arc::clone(&self.inner);
+            tokio::task::spawn_blocking(move || {
+                inner.queue.flush(|| lock(&inner.writer), apply_in);
+            });
+        }
+        ticket.result().await
     }
 
     /// The case with this number, with its events.
@@ -144,7 +156,11 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
     let reader = connect(path, options)?;
     // The reader only ever reads; make a slip an error rather than a second writer.
     reader.pragma_update(None, "query_only", true).map_err(|e| open_error(path, e))?;
-    Ok(Connections { writer: Mutex::new(writer), reader: Mutex::new(reader) })
+    Ok(Connections {
+        writer: Mutex::new(writer),
+        reader: Mutex::new(reader),
+        queue: WriteQueue::default(),
+    })
 }
 
 /// Opens one connection with the settings every connection needs.
@@ -185,32 +201,28 @@ fn open_error(
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-/// Applies one record in one transaction.
-fn apply_record(conn: &mut Connection, record: &Record) -> Result<(), StorageError> {
-    // IMMEDIATE takes the write lock up front: waiting for it is then covered by the busy
-    // timeout, instead of failing at once when a read transaction tries to become a write.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+/// Applies a record inside the open transaction `tx` (a group commit's, or its own).
+fn apply_in(tx: &Transaction<'_>, record: &Record) -> Result<(), StorageError> {
     let changed = match record {
         Record::CallStarted { call_sid, at, caller, country } => {
-            start_case(&tx, call_sid, *at, caller.as_ref(), country.as_deref())?;
+            start_case(tx, call_sid, *at, caller.as_ref(), country.as_deref())?;
             // A new case's derived columns already have their starting values.
             None
         }
-        Record::Step { call_sid, step, at, events } => add_step(&tx, call_sid, *step, *at, events)?,
+        Record::Step { call_sid, step, at, events } => add_step(tx, call_sid, *step, *at, events)?,
         Record::Status { call_sid, at, status, duration_secs, sequence } => {
-            set_status(&tx, call_sid, *at, *status, *duration_secs, *sequence)?
+            set_status(tx, call_sid, *at, *status, *duration_secs, *sequence)?
         }
         Record::Callback { call_sid, step, at, events, sealed, hint } => {
-            let changed = add_step(&tx, call_sid, *step, *at, events)?;
-            let case_id = ensure_case(&tx, call_sid, *at)?;
-            super::followups::request_callback(&tx, case_id, *at, sealed, hint)?;
+            let changed = add_step(tx, call_sid, *step, *at, events)?;
+            let case_id = ensure_case(tx, call_sid, *at)?;
+            super::followups::request_callback(tx, case_id, *at, sealed, hint)?;
             changed
         }
     };
     if let Some(case_id) = changed {
-        refresh(&tx, case_id)?;
+        refresh(tx, case_id)?;
     }
-    tx.commit()?;
     Ok(())
 }
 
