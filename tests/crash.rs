@@ -424,3 +424,77 @@ async fn kill_9_in_the_middle_of_calls_loses_nothing_acknowledged() {
     let journal = std::fs::read(setup.journal_path()).unwrap_or_default();
     assert!(journal.is_empty(), "the journal was not emptied at shutdown");
 }
+
+/// SIGTERM while a request is half received and the database is locked: the request is
+/// still answered, and the journal is flushed into the database before the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_requests_in_flight_and_flushes_the_journal() {
+    let setup = Setup::new();
+    let server = setup.start(&[("HOTLINE_DATABASE_BUSY_TIMEOUT_MS", "200")]);
+
+    // Another program holds the database: a first call is journaled.
+    let blocker = rusqlite::Connection::open(setup.db_path()).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let first = new_call_sid();
+    let params = |sid: &str| {
+        vec![
+            ("CallSid".to_owned(), sid.to_owned()),
+            ("From".to_owned(), "+79161234567".to_owned()),
+            ("FromCountry".to_owned(), "RU".to_owned()),
+        ]
+    };
+    let reply = tokio::task::spawn_blocking({
+        let (base, params) = (server.base_url.clone(), params(&first));
+        move || simulator::post(&base, "/voice/incoming", Some(TOKEN), &params).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    let journal = std::fs::read(setup.journal_path()).unwrap();
+    assert!(!journal.is_empty(), "the locked database's records were not journaled");
+
+    // A second call's request is on its way: headers sent, half of the body.
+    let second = new_call_sid();
+    let body: String =
+        form_urlencoded::Serializer::new(String::new()).extend_pairs(params(&second)).finish();
+    let url = format!("{}/voice/incoming", server.base_url);
+    let signature = hotline::signature::compute(TOKEN.as_bytes(), &url, &params(&second));
+    let mut stream = TcpStream::connect(("127.0.0.1", setup.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        stream,
+        "POST /voice/incoming HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: \
+         application/x-www-form-urlencoded\r\nContent-Length: {}\r\nX-Twilio-Signature: \
+         {signature}\r\nConnection: close\r\n\r\n{}",
+        setup.port,
+        body.len(),
+        &body[..body.len() / 2]
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut server = server;
+    server.send_sigterm();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(server.child.try_wait().unwrap().is_none(), "exited with a request in flight");
+    // The lock goes away while the server drains; the rest of the request arrives.
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    stream.write_all(body[body.len() / 2..].as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let document = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    assert_valid_twiml(document, Context::Call);
+
+    assert_eq!(server.wait().code(), Some(0));
+    let journal = std::fs::read(setup.journal_path()).unwrap();
+    assert!(journal.is_empty(), "the journal was not flushed before exit");
+    let storage = Storage::open(&setup.db_path(), StorageOptions::default()).await.unwrap();
+    for sid in [first, second] {
+        let case = storage.case_by_call(&CallSid::parse(&sid).unwrap()).await.unwrap();
+        let case = case.unwrap_or_else(|| panic!("no case for {sid}"));
+        assert!(case.events.iter().any(|e| e.step == 0), "{sid} has no events");
+    }
+}
