@@ -481,7 +481,7 @@ async fn sigterm_drains_requests_in_flight_and_flushes_the_journal() {
     // The lock goes away while the server drains; the rest of the request arrives.
     blocker.execute_batch("COMMIT").unwrap();
     drop(blocker);
-    stream.write_all(body[body.len() / 2..].as_bytes()).unwrap();
+    stream.write_all(&body.as_bytes()[body.len() / 2..]).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
