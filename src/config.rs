@@ -55,6 +55,15 @@ pub struct ServerConfig {
     pub production: bool,
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     pub shutdown_grace_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: u64,
+    /// Milliseconds a client has to send a request's headers before its connection is
+    /// closed: a client sending a byte at a time cannot hold a connection for long.
+    pub header_read_timeout_ms: u64,
+    /// Largest request line and headers, in bytes; larger requests get `431`.
+    pub max_header_bytes: u64,
+    /// Milliseconds a connection (one request: headers, body, answer) may last.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +73,10 @@ impl Default for ServerConfig {
             public_url: String::new(),
             production: false,
             shutdown_grace_secs: 10,
+            max_connections: 512,
+            header_read_timeout_ms: 5000,
+            max_header_bytes: 16 * 1024,
+            request_timeout_ms: 30_000,
         }
     }
 }
@@ -401,6 +414,24 @@ impl Config {
                 problems.push(format!("{key} = {value} is out of range; use {min} to {max}"));
             }
         }
+        let connection_ranges = [
+            ("server.max_connections", self.server.max_connections, 1, 65_536),
+            ("server.header_read_timeout_ms", self.server.header_read_timeout_ms, 100, 60_000),
+            ("server.max_header_bytes", self.server.max_header_bytes, 1024, 1 << 20),
+            ("server.request_timeout_ms", self.server.request_timeout_ms, 1000, 600_000),
+        ];
+        for (key, value, min, max) in connection_ranges {
+            if !(min..=max).contains(&value) {
+                problems.push(format!("{key} = {value} is out of range; use {min} to {max}"));
+            }
+        }
+        if self.server.request_timeout_ms <= self.webhooks.deadline_ms {
+            problems.push(format!(
+                "server.request_timeout_ms ({}) must be above webhooks.deadline_ms ({}), or a \
+                 slow webhook would be cut off instead of answering from memory",
+                self.server.request_timeout_ms, self.webhooks.deadline_ms
+            ));
+        }
         if self.database.write_deadline_ms >= self.webhooks.deadline_ms {
             problems.push(format!(
                 "database.write_deadline_ms ({}) must be below webhooks.deadline_ms ({}), so a \
@@ -673,5 +704,25 @@ mod tests {
         }
         let missing = dir.path().join("missing.toml");
         assert!(problems(Config::load(Some(&missing), vars(&[]))).contains("cannot read"));
+    }
+
+    #[test]
+    fn connection_limits_are_bounded() {
+        let huge = "9".repeat(30);
+        let cases = [
+            ("HOTLINE_SERVER_MAX_CONNECTIONS", "0", "out of range"),
+            ("HOTLINE_SERVER_MAX_CONNECTIONS", "1000000", "out of range"),
+            ("HOTLINE_SERVER_MAX_CONNECTIONS", "", "expected a whole number"),
+            ("HOTLINE_SERVER_HEADER_READ_TIMEOUT_MS", "5", "out of range"),
+            ("HOTLINE_SERVER_HEADER_READ_TIMEOUT_MS", "-1", "invalid value"),
+            ("HOTLINE_SERVER_MAX_HEADER_BYTES", "100", "out of range"),
+            ("HOTLINE_SERVER_MAX_HEADER_BYTES", &huge, "expected a whole number"),
+            ("HOTLINE_SERVER_REQUEST_TIMEOUT_MS", "4000", "above webhooks.deadline_ms"),
+            ("HOTLINE_SERVER_REQUEST_TIMEOUT_MS", "lots", "expected a whole number"),
+        ];
+        for (var, value, expected) in cases {
+            let text = problems(Config::load(None, vars(&[(var, value)])));
+            assert!(text.contains(expected), "{var}={value:?}: {text}");
+        }
     }
 }

@@ -40,6 +40,7 @@ pub mod cases;
 pub mod casework;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod ivr;
 pub mod people;
 pub mod queue;

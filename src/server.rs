@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::connections::{self, ConnectionLimits};
 use crate::scripts::{self, Report};
 use crate::secrets::{CallerHasher, Secrets};
 use crate::storage::{Recorder, Storage, StorageError, StorageOptions};
@@ -52,6 +53,7 @@ pub struct Application {
     public_url: String,
     recorder: Recorder,
     grace: Duration,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -125,6 +127,14 @@ impl Application {
             public_url,
             recorder,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            limits: ConnectionLimits {
+                max_connections: usize::try_from(config.server.max_connections)
+                    .unwrap_or(usize::MAX),
+                header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
+                max_header_bytes: usize::try_from(config.server.max_header_bytes)
+                    .unwrap_or(usize::MAX),
+                request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+            },
         })
     }
 
@@ -146,7 +156,7 @@ impl Application {
     ) -> io::Result<()> {
         let replayer = self.recorder.spawn_replayer(REPLAY_EVERY);
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let server = connections::serve(self.listener, self.router, self.limits, async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");
             let _ = stopping_tx.send(true);
