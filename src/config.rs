@@ -64,6 +64,12 @@ pub struct ServerConfig {
     pub max_header_bytes: u64,
     /// Milliseconds a connection (one request: headers, body, answer) may last.
     pub request_timeout_ms: u64,
+    /// Refused requests (forged webhook signatures, wrong API tokens) an address may make per
+    /// minute; beyond, it gets `429` without any work until its allowance refills.
+    pub refusals_per_minute: u64,
+    /// The address of a reverse proxy in front of the server, whose `X-Forwarded-For` names
+    /// the real client for the per-address limit. Empty: no proxy is trusted.
+    pub trusted_proxy: String,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +83,8 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 5000,
             max_header_bytes: 16 * 1024,
             request_timeout_ms: 30_000,
+            refusals_per_minute: 20,
+            trusted_proxy: String::new(),
         }
     }
 }
@@ -92,11 +100,22 @@ pub struct WebhooksConfig {
     pub deadline_ms: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Calls one caller (by number) may have in progress at once; more are answered with
+    /// `over_limit_answer` so that one number cannot fill the queues.
+    pub calls_per_caller: u64,
+    /// What a call over its caller's limit gets.
+    pub over_limit_answer: OverLimitAnswer,
 }
 
 impl Default for WebhooksConfig {
     fn default() -> Self {
-        WebhooksConfig { verify_signatures: true, deadline_ms: 5000, max_body_bytes: 64 * 1024 }
+        WebhooksConfig {
+            verify_signatures: true,
+            deadline_ms: 5000,
+            max_body_bytes: 64 * 1024,
+            calls_per_caller: 2,
+            over_limit_answer: OverLimitAnswer::default(),
+        }
     }
 }
 
@@ -246,6 +265,17 @@ pub enum BlockAnswer {
     Message,
     /// The call is handled like any other; its case records that the caller is blocked.
     Flag,
+}
+
+/// What a call over its caller's limit of calls in progress gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverLimitAnswer {
+    /// The default language's goodbye, then the call ends.
+    #[default]
+    Message,
+    /// The call is hung up on at once.
+    Hangup,
 }
 
 /// The shape of log lines.
@@ -419,11 +449,22 @@ impl Config {
             ("server.header_read_timeout_ms", self.server.header_read_timeout_ms, 100, 60_000),
             ("server.max_header_bytes", self.server.max_header_bytes, 1024, 1 << 20),
             ("server.request_timeout_ms", self.server.request_timeout_ms, 1000, 600_000),
+            ("server.refusals_per_minute", self.server.refusals_per_minute, 1, 100_000),
+            ("webhooks.calls_per_caller", self.webhooks.calls_per_caller, 1, 1000),
         ];
         for (key, value, min, max) in connection_ranges {
             if !(min..=max).contains(&value) {
                 problems.push(format!("{key} = {value} is out of range; use {min} to {max}"));
             }
+        }
+        if !self.server.trusted_proxy.is_empty()
+            && self.server.trusted_proxy.parse::<std::net::IpAddr>().is_err()
+        {
+            problems.push(format!(
+                "server.trusted_proxy = {:?} is not an IP address; write the proxy's address, \
+                 like \"10.0.0.2\", or leave it empty",
+                self.server.trusted_proxy
+            ));
         }
         if self.server.request_timeout_ms <= self.webhooks.deadline_ms {
             problems.push(format!(
@@ -707,7 +748,7 @@ mod tests {
     }
 
     #[test]
-    fn connection_limits_are_bounded() {
+    fn connection_and_flood_limits_are_bounded() {
         let huge = "9".repeat(30);
         let cases = [
             ("HOTLINE_SERVER_MAX_CONNECTIONS", "0", "out of range"),
@@ -719,6 +760,13 @@ mod tests {
             ("HOTLINE_SERVER_MAX_HEADER_BYTES", &huge, "expected a whole number"),
             ("HOTLINE_SERVER_REQUEST_TIMEOUT_MS", "4000", "above webhooks.deadline_ms"),
             ("HOTLINE_SERVER_REQUEST_TIMEOUT_MS", "lots", "expected a whole number"),
+            ("HOTLINE_SERVER_REFUSALS_PER_MINUTE", "0", "out of range"),
+            ("HOTLINE_SERVER_TRUSTED_PROXY", "proxy.local", "not an IP address"),
+            ("HOTLINE_SERVER_TRUSTED_PROXY", "10.0.0.2, 10.0.0.3", "not an IP address"),
+            ("HOTLINE_WEBHOOKS_CALLS_PER_CALLER", "0", "out of range"),
+            ("HOTLINE_WEBHOOKS_CALLS_PER_CALLER", &huge, "expected a whole number"),
+            ("HOTLINE_WEBHOOKS_OVER_LIMIT_ANSWER", "silence", "webhooks"),
+            ("HOTLINE_WEBHOOKS_OVER_LIMIT_ANSWER", "", "webhooks"),
         ];
         for (var, value, expected) in cases {
             let text = problems(Config::load(None, vars(&[(var, value)])));

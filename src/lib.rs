@@ -42,6 +42,7 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod ivr;
+pub mod limits;
 pub mod people;
 pub mod queue;
 pub mod scripts;

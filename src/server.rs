@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
@@ -17,6 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
+use crate::limits::{self, Guard, Offenders};
 use crate::scripts::{self, Report};
 use crate::secrets::{CallerHasher, Secrets};
 use crate::storage::{Recorder, Storage, StorageError, StorageOptions};
@@ -110,9 +112,23 @@ impl Application {
             deadline: config.webhook_deadline(),
             queues: crate::queue::Queues::new(&config.queues),
             blocked_answer: config.blocklist.answer,
+            calls_in_progress: crate::limits::CallsInProgress::new(
+                usize::try_from(config.webhooks.calls_per_caller).unwrap_or(usize::MAX),
+            ),
+            over_limit_answer: config.webhooks.over_limit_answer,
         });
+        // Addresses that keep sending forged webhooks or wrong API tokens are cut short.
+        let offenders = Arc::new(Offenders::new(
+            u32::try_from(config.server.refusals_per_minute).unwrap_or(u32::MAX),
+            config.server.trusted_proxy.parse().ok(),
+        ));
+        let guard = |refusal| {
+            let guard = Guard { offenders: Arc::clone(&offenders), refusal };
+            axum::middleware::from_fn_with_state(guard, limits::refuse_offenders)
+        };
         let router = webhooks::router(webhooks)
-            .nest("/api", api::router(api))
+            .layer(guard(StatusCode::FORBIDDEN))
+            .nest("/api", api::router(api).layer(guard(StatusCode::UNAUTHORIZED)))
             // Recorded prompts, played by the provider with <Play>. ServeDir refuses paths
             // that climb out of the folder.
             .nest_service("/audio", ServeDir::new(config.scripts.dir.join("audio")))

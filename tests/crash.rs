@@ -224,13 +224,15 @@ struct Caller {
     ledger: Arc<Ledger>,
     /// Listens to long prompts: is between two requests when the server is killed.
     patient: bool,
+    /// The caller's number: one per caller thread, so each has one call at a time.
+    from: String,
 }
 
 impl Caller {
     fn params(&self, extra: &[(String, String)]) -> Vec<(String, String)> {
         let mut params = vec![
             ("CallSid".to_owned(), self.call_sid.clone()),
-            ("From".to_owned(), "+79161234567".to_owned()),
+            ("From".to_owned(), self.from.clone()),
             ("To".to_owned(), "+18005550100".to_owned()),
             ("FromCountry".to_owned(), "RU".to_owned()),
         ];
@@ -355,6 +357,7 @@ async fn kill_9_in_the_middle_of_calls_loses_nothing_acknowledged() {
                         call_sid: new_call_sid(),
                         ledger: Arc::clone(&ledger),
                         patient: n % 2 == 0,
+                        from: format!("+7916{n:07}"),
                     };
                     caller.call(keys);
                 }

@@ -103,6 +103,8 @@ async fn a_stalled_database_cannot_make_a_webhook_miss_the_providers_limit() {
     let app = spawn_app_with(|c| {
         // Every write waits out a lock for longer than the provider would wait.
         c.database.busy_timeout_ms = 20_000;
+        // The simulated calls all come from one number.
+        c.webhooks.calls_per_caller = 100;
     })
     .await;
     let blocker = rusqlite::Connection::open(&app.db_path).unwrap();

@@ -56,6 +56,10 @@ pub struct Webhooks {
     pub queues: crate::queue::Queues,
     /// What a caller on the blocklist gets at `/voice/incoming`.
     pub blocked_answer: crate::config::BlockAnswer,
+    /// Each caller's calls in progress, against floods from one number.
+    pub calls_in_progress: crate::limits::CallsInProgress,
+    /// What a call over its caller's limit gets.
+    pub over_limit_answer: crate::config::OverLimitAnswer,
 }
 
 /// The routes of the provider's surface.
