@@ -41,6 +41,7 @@ pub mod casework;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod fuzzing;
 pub mod ivr;
 pub mod limits;
 pub mod people;
