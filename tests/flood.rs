@@ -181,6 +181,13 @@ async fn forged_webhooks_from_one_address_are_cut_short() {
     let (status, _) =
         through_proxy(port, attacker, "POST", "/voice/incoming", &signed, &form(&sid));
     assert_eq!(status, 429);
+    // The machine itself is never limited (a local proxy not declared would put every
+    // client behind its one address).
+    for _ in 0..8 {
+        let (status, _) =
+            through_proxy(port, "127.0.0.1", "POST", "/voice/incoming", &forged, &form("CA1"));
+        assert_eq!(status, 403);
+    }
     println!("forged webhooks: 12 from one address, 7 answered 429; the provider got through");
     app.stop().await;
 }
