@@ -61,6 +61,21 @@ pub struct ServerConfig {
     pub production: bool,
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     pub shutdown_grace_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: u64,
+    /// Milliseconds a client has to send a request's headers before its connection is
+    /// closed: a client sending a byte at a time cannot hold a connection for long.
+    pub header_read_timeout_ms: u64,
+    /// Largest request line and headers, in bytes; larger requests get `431`.
+    pub max_header_bytes: u64,
+    /// Milliseconds a connection (one request: headers, body, answer) may last.
+    pub request_timeout_ms: u64,
+    /// Refused requests (forged webhook signatures, wrong API tokens) an address may make per
+    /// minute; beyond, it gets `429` without any work until its allowance refills.
+    pub refusals_per_minute: u64,
+    /// The address of a reverse proxy in front of the server, whose `X-Forwarded-For` names
+    /// the real client for the per-address limit. Empty: no proxy is trusted.
+    pub trusted_proxy: String,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +85,12 @@ impl Default for ServerConfig {
             public_url: String::new(),
             production: false,
             shutdown_grace_secs: 10,
+            max_connections: 512,
+            header_read_timeout_ms: 5000,
+            max_header_bytes: 16 * 1024,
+            request_timeout_ms: 30_000,
+            refusals_per_minute: 20,
+            trusted_proxy: String::new(),
         }
     }
 }
@@ -85,11 +106,22 @@ pub struct WebhooksConfig {
     pub deadline_ms: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Calls one caller (by number) may have in progress at once; more are answered with
+    /// `over_limit_answer` so that one number cannot fill the queues.
+    pub calls_per_caller: u64,
+    /// What a call over its caller's limit gets.
+    pub over_limit_answer: OverLimitAnswer,
 }
 
 impl Default for WebhooksConfig {
     fn default() -> Self {
-        WebhooksConfig { verify_signatures: true, deadline_ms: 5000, max_body_bytes: 64 * 1024 }
+        WebhooksConfig {
+            verify_signatures: true,
+            deadline_ms: 5000,
+            max_body_bytes: 64 * 1024,
+            calls_per_caller: 2,
+            over_limit_answer: OverLimitAnswer::default(),
+        }
     }
 }
 
@@ -293,6 +325,17 @@ pub struct MetricsConfig {
     pub token_sha256: String,
 }
 
+/// What a call over its caller's limit of calls in progress gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverLimitAnswer {
+    /// The default language's goodbye, then the call ends.
+    #[default]
+    Message,
+    /// The call is hung up on at once.
+    Hangup,
+}
+
 /// The shape of log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -466,6 +509,35 @@ impl Config {
             if !(min..=max).contains(&value) {
                 problems.push(format!("{key} = {value} is out of range; use {min} to {max}"));
             }
+        }
+        let connection_ranges = [
+            ("server.max_connections", self.server.max_connections, 1, 65_536),
+            ("server.header_read_timeout_ms", self.server.header_read_timeout_ms, 100, 60_000),
+            ("server.max_header_bytes", self.server.max_header_bytes, 1024, 1 << 20),
+            ("server.request_timeout_ms", self.server.request_timeout_ms, 1000, 600_000),
+            ("server.refusals_per_minute", self.server.refusals_per_minute, 1, 100_000),
+            ("webhooks.calls_per_caller", self.webhooks.calls_per_caller, 1, 1000),
+        ];
+        for (key, value, min, max) in connection_ranges {
+            if !(min..=max).contains(&value) {
+                problems.push(format!("{key} = {value} is out of range; use {min} to {max}"));
+            }
+        }
+        if !self.server.trusted_proxy.is_empty()
+            && self.server.trusted_proxy.parse::<std::net::IpAddr>().is_err()
+        {
+            problems.push(format!(
+                "server.trusted_proxy = {:?} is not an IP address; write the proxy's address, \
+                 like \"10.0.0.2\", or leave it empty",
+                self.server.trusted_proxy
+            ));
+        }
+        if self.server.request_timeout_ms <= self.webhooks.deadline_ms {
+            problems.push(format!(
+                "server.request_timeout_ms ({}) must be above webhooks.deadline_ms ({}), or a \
+                 slow webhook would be cut off instead of answering from memory",
+                self.server.request_timeout_ms, self.webhooks.deadline_ms
+            ));
         }
         if self.database.write_deadline_ms >= self.webhooks.deadline_ms {
             problems.push(format!(
@@ -790,5 +862,32 @@ mod tests {
         }
         let missing = dir.path().join("missing.toml");
         assert!(problems(Config::load(Some(&missing), vars(&[]))).contains("cannot read"));
+    }
+
+    #[test]
+    fn connection_and_flood_limits_are_bounded() {
+        let huge = "9".repeat(30);
+        let cases = [
+            ("HOTLINE_SERVER_MAX_CONNECTIONS", "0", "out of range"),
+            ("HOTLINE_SERVER_MAX_CONNECTIONS", "1000000", "out of range"),
+            ("HOTLINE_SERVER_MAX_CONNECTIONS", "", "expected a whole number"),
+            ("HOTLINE_SERVER_HEADER_READ_TIMEOUT_MS", "5", "out of range"),
+            ("HOTLINE_SERVER_HEADER_READ_TIMEOUT_MS", "-1", "invalid value"),
+            ("HOTLINE_SERVER_MAX_HEADER_BYTES", "100", "out of range"),
+            ("HOTLINE_SERVER_MAX_HEADER_BYTES", &huge, "expected a whole number"),
+            ("HOTLINE_SERVER_REQUEST_TIMEOUT_MS", "4000", "above webhooks.deadline_ms"),
+            ("HOTLINE_SERVER_REQUEST_TIMEOUT_MS", "lots", "expected a whole number"),
+            ("HOTLINE_SERVER_REFUSALS_PER_MINUTE", "0", "out of range"),
+            ("HOTLINE_SERVER_TRUSTED_PROXY", "proxy.local", "not an IP address"),
+            ("HOTLINE_SERVER_TRUSTED_PROXY", "10.0.0.2, 10.0.0.3", "not an IP address"),
+            ("HOTLINE_WEBHOOKS_CALLS_PER_CALLER", "0", "out of range"),
+            ("HOTLINE_WEBHOOKS_CALLS_PER_CALLER", &huge, "expected a whole number"),
+            ("HOTLINE_WEBHOOKS_OVER_LIMIT_ANSWER", "silence", "webhooks"),
+            ("HOTLINE_WEBHOOKS_OVER_LIMIT_ANSWER", "", "webhooks"),
+        ];
+        for (var, value, expected) in cases {
+            let text = problems(Config::load(None, vars(&[(var, value)])));
+            assert!(text.contains(expected), "{var}={value:?}: {text}");
+        }
     }
 }

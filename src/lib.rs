@@ -41,6 +41,10 @@
 //! Around it: [`cli`] (the `hotline` command), [`simulator`] (`hotline call`, a caller in a
 //! terminal that speaks the provider's protocol), and [`telemetry`] (structured logs).
 //! [`metrics`] is for operations: `/metrics` for the monitoring system, `/healthz`, `/readyz`.
+//! [`connections`] serves HTTP with bounds on slow and idle clients; [`limits`] keeps a flood
+//! of calls from one number or forged requests from one address from pushing real callers
+//! out; [`fuzzing`] holds the entry points the fuzzers in `fuzz/` and their regression corpus
+//! drive. `docs/resilience.md` says what is guaranteed when things break, and how it is shown.
 
 pub mod api;
 pub mod backup;
@@ -48,9 +52,12 @@ pub mod cases;
 pub mod casework;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod followups;
+pub mod fuzzing;
 pub mod ivr;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod people;
 pub mod queue;

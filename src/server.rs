@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
@@ -16,6 +17,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::connections::{self, ConnectionLimits};
+use crate::limits::{self, Guard, Offenders};
 use crate::scripts::{self, Report};
 use crate::secrets::{CallerHasher, Secrets};
 use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
@@ -68,6 +71,7 @@ pub struct Application {
     /// For the retention purge the server runs on a schedule.
     storage: Storage,
     retention: crate::config::RetentionConfig,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -140,9 +144,23 @@ impl Application {
             deadline: config.webhook_deadline(),
             queues: crate::queue::Queues::new(&config.queues),
             blocked_answer: config.blocklist.answer,
+            calls_in_progress: crate::limits::CallsInProgress::new(
+                usize::try_from(config.webhooks.calls_per_caller).unwrap_or(usize::MAX),
+            ),
+            over_limit_answer: config.webhooks.over_limit_answer,
         });
+        // Addresses that keep sending forged webhooks or wrong API tokens are cut short.
+        let offenders = Arc::new(Offenders::new(
+            u32::try_from(config.server.refusals_per_minute).unwrap_or(u32::MAX),
+            config.server.trusted_proxy.parse().ok(),
+        ));
+        let guard = |refusal| {
+            let guard = Guard { offenders: Arc::clone(&offenders), refusal };
+            axum::middleware::from_fn_with_state(guard, limits::refuse_offenders)
+        };
         let router = webhooks::router(webhooks)
-            .nest("/api", api::router(api))
+            .layer(guard(StatusCode::FORBIDDEN))
+            .nest("/api", api::router(api).layer(guard(StatusCode::UNAUTHORIZED)))
             // Recorded prompts, played by the provider with <Play>. ServeDir refuses paths
             // that climb out of the folder.
             .nest_service("/audio", ServeDir::new(config.scripts.dir.join("audio")))
@@ -161,6 +179,14 @@ impl Application {
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
             storage,
             retention: config.retention.clone(),
+            limits: ConnectionLimits {
+                max_connections: usize::try_from(config.server.max_connections)
+                    .unwrap_or(usize::MAX),
+                header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
+                max_header_bytes: usize::try_from(config.server.max_header_bytes)
+                    .unwrap_or(usize::MAX),
+                request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+            },
         })
     }
 
@@ -183,7 +209,7 @@ impl Application {
         let replayer = self.recorder.spawn_replayer(REPLAY_EVERY);
         let purger = crate::retention::spawn_schedule(self.storage.clone(), &self.retention);
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let server = connections::serve(self.listener, self.router, self.limits, async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");
             let _ = stopping_tx.send(true);

@@ -5,6 +5,8 @@
 //! a [`Gather`] can only hold [`Speech`] (Say, Play, Pause), and a [`WaitDocument`] (played
 //! while a caller waits in a queue) can only hold the verbs the provider allows there.
 
+use std::borrow::Cow;
+
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
@@ -223,10 +225,21 @@ fn empty(w: &mut Writer<Vec<u8>>, start: BytesStart<'_>) {
     let _ = w.write_event(Event::Empty(start));
 }
 
+/// `text` as a rendered document carries it: without the characters XML 1.0 cannot hold
+/// (control characters other than tab and line feed, which escaping does not help: the
+/// provider's parser would refuse the whole document) and without carriage returns (which
+/// parsers turn into line feeds anyway).
+pub fn speakable(text: &str) -> Cow<'_, str> {
+    let unfit = |c: char| {
+        (c.is_ascii_control() && c != '\t' && c != '\n') || c == '\u{fffe}' || c == '\u{ffff}'
+    };
+    if text.contains(unfit) { Cow::Owned(text.replace(unfit, "")) } else { Cow::Borrowed(text) }
+}
+
 fn element(w: &mut Writer<Vec<u8>>, start: BytesStart<'_>, text: &str) {
     let name = start.name().as_ref().to_vec();
     let _ = w.write_event(Event::Start(start));
-    let _ = w.write_event(Event::Text(BytesText::new(text)));
+    let _ = w.write_event(Event::Text(BytesText::new(&speakable(text))));
     let _ = w.write_event(Event::End(BytesEnd::new(String::from_utf8_lossy(&name))));
 }
 
@@ -347,6 +360,20 @@ mod tests {
             voice: Some("Polly.Tatyana".into()),
             language: "ru-RU".into(),
         }
+    }
+
+    #[test]
+    fn characters_xml_cannot_hold_are_left_out() {
+        let say = Speech::Say {
+            text: "a\u{0}b\u{1b}c\r\nd\te\u{ffff}".into(),
+            voice: None,
+            language: "en-US".into(),
+        };
+        let xml = Document { verbs: vec![Verb::Speech(say)] }.render();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let said = doc.root_element().first_element_child().unwrap().text().unwrap();
+        assert_eq!(said, "abc\nd\te");
+        assert_eq!(speakable("plain"), Cow::Borrowed("plain"));
     }
 
     #[test]

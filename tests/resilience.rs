@@ -93,3 +93,50 @@ async fn a_call_in_progress_continues_after_a_server_restart() {
     assert_eq!(case.language.unwrap().as_str(), "uk");
     second.stop().await;
 }
+
+/// The provider gives up on a webhook after 15 seconds. A database that makes every write
+/// wait (a lock held for a long time, a stalled disk) must not bring any answer near that,
+/// however many calls arrive meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_database_cannot_make_a_webhook_miss_the_providers_limit() {
+    const PROVIDER_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+    let app = spawn_app_with(|c| {
+        // Every write waits out a lock for longer than the provider would wait.
+        c.database.busy_timeout_ms = 20_000;
+        // The simulated calls all come from one number.
+        c.webhooks.calls_per_caller = 100;
+    })
+    .await;
+    let blocker = rusqlite::Connection::open(&app.db_path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let app = std::sync::Arc::new(app);
+    let calls: Vec<_> = (0..24)
+        .map(|n| {
+            let app = std::sync::Arc::clone(&app);
+            tokio::spawn(async move {
+                let presses = ["1,1,1,1", "1,1,2,2,1", "2,1", "3,1,1"][n % 4];
+                let started = std::time::Instant::now();
+                let transcript = app.call(presses, Some("RU")).await;
+                (transcript.requests, started.elapsed())
+            })
+        })
+        .collect();
+    let mut requests = 0;
+    let mut slowest_call = std::time::Duration::ZERO;
+    for call in calls {
+        let (made, took) = call.await.unwrap();
+        requests += made;
+        slowest_call = slowest_call.max(took);
+    }
+    // The simulator fails a call on any request over 20 s or any answer that is not TwiML;
+    // each call's requests are sequential, so the whole call bounds each of its requests.
+    println!(
+        "stalled database: 24 calls, {requests} requests, all answered; slowest whole call {} ms",
+        slowest_call.as_millis()
+    );
+    assert!(slowest_call < PROVIDER_LIMIT, "a call took {slowest_call:?}");
+    let journal = std::fs::read_to_string(app.db_path.with_extension("db.journal")).unwrap();
+    assert!(journal.lines().count() >= requests as usize, "records not journaled");
+    blocker.execute_batch("COMMIT").unwrap();
+}

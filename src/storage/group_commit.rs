@@ -120,6 +120,12 @@ fn write_group(
         }
         match apply(&tx, record) {
             Ok(()) => results.push(tx.execute_batch("RELEASE record").map_err(Into::into)),
+            Err(error) if tx.is_autocommit() => {
+                // SQLite rolled the whole transaction back by itself (a full disk, an I/O
+                // error): the records before this one are gone too, and none after it can be
+                // written. Every record of the group gets this error, so each is journaled.
+                return records.iter().map(|_| Err(copy_storage(&error))).collect();
+            }
             Err(error) => {
                 // Undo this record's half-done changes only; the group goes on.
                 let _ = tx.execute_batch("ROLLBACK TO record; RELEASE record");
@@ -130,6 +136,14 @@ fn write_group(
     match tx.commit() {
         Ok(()) => results,
         Err(error) => every(&error),
+    }
+}
+
+/// [`copy`] for an error already wrapped.
+fn copy_storage(error: &StorageError) -> StorageError {
+    match error {
+        StorageError::Sqlite(error) => copy(error),
+        other => StorageError::Task(format!("the group write failed: {other}")),
     }
 }
 

@@ -606,4 +606,150 @@ mod tests {
         replayer.abort();
         assert!(setup.storage.case_by_call(&sid()).await.unwrap().is_some());
     }
+
+    /// Faults of the database itself, produced with SQLite's own errors on the writer
+    /// connection (the one records go through): each sends records to the journal without
+    /// failing, and once it is cleared the journal lands in order, exactly once.
+    mod faults {
+        use super::*;
+
+        /// A fault of the writer connection, and how to clear it.
+        enum Fault {
+            /// `query_only`: every write fails with SQLITE_READONLY, as on a read-only mount.
+            ReadOnly,
+            /// `max_page_count` at the current size: a write that needs a page fails with
+            /// SQLITE_FULL, as on a full disk.
+            Full,
+            /// The connection is to a file that is not a database (SQLITE_NOTADB), as after
+            /// a botched restore; the real connection is kept aside until cleared.
+            Unavailable(Option<Connection>),
+        }
+
+        impl Fault {
+            async fn inject(&mut self, setup: &Setup) {
+                match self {
+                    Fault::ReadOnly => {
+                        setup
+                            .storage
+                            .write(|conn| Ok(conn.pragma_update(None, "query_only", true)?))
+                            .await
+                            .unwrap();
+                    }
+                    Fault::Full => {
+                        setup
+                            .storage
+                            .write(|conn| {
+                                let pages: i64 =
+                                    conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+                                Ok(conn.pragma_update(None, "max_page_count", pages)?)
+                            })
+                            .await
+                            .unwrap();
+                    }
+                    Fault::Unavailable(kept) => {
+                        let garbage = setup.dir.path().join("not-a-database");
+                        fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+                        let real = setup
+                            .storage
+                            .write(move |conn| {
+                                let garbage = Connection::open(&garbage)?;
+                                Ok(std::mem::replace(conn, garbage))
+                            })
+                            .await
+                            .unwrap();
+                        *kept = Some(real);
+                    }
+                }
+            }
+
+            async fn clear(&mut self, setup: &Setup) {
+                match self {
+                    Fault::ReadOnly => {
+                        setup
+                            .storage
+                            .write(|conn| Ok(conn.pragma_update(None, "query_only", false)?))
+                            .await
+                            .unwrap();
+                    }
+                    Fault::Full => {
+                        setup
+                            .storage
+                            .write(|conn| {
+                                Ok(conn.pragma_update(None, "max_page_count", 1 << 30)?)
+                            })
+                            .await
+                            .unwrap();
+                    }
+                    Fault::Unavailable(kept) => {
+                        let real = kept.take().unwrap();
+                        setup
+                            .storage
+                            .write(move |conn| {
+                                *conn = real;
+                                Ok(())
+                            })
+                            .await
+                            .unwrap();
+                    }
+                }
+            }
+        }
+
+        /// A step big enough to need new pages (so a full database cannot take it).
+        fn big_step(n: u32) -> Record {
+            let node = NodeId::parse("main").unwrap();
+            let said = "слово ".repeat(4000);
+            Record::Step {
+                call_sid: sid(),
+                step: n,
+                at: at(n.into()),
+                events: vec![Event::Entered { node, said }],
+            }
+        }
+
+        async fn survives(mut fault: Fault, expected: rusqlite::ErrorCode) {
+            let setup = Setup::new(Duration::from_millis(50)).await;
+            let recorder = setup.recorder(Duration::from_secs(2)).await;
+            assert_eq!(recorder.record(started()).await, Durability::Stored);
+
+            fault.inject(&setup).await;
+            assert_eq!(recorder.record(big_step(1)).await, Durability::Journaled);
+            assert_eq!(recorder.record(step(2, "info")).await, Durability::Journaled);
+            let error = recorder.replay().await.unwrap_err();
+            match &error {
+                StorageError::Sqlite(e) => assert_eq!(e.sqlite_error_code(), Some(expected)),
+                other => panic!("expected SQLite's {expected:?}, got {other:?}"),
+            }
+            assert_eq!(recorder.pending().await, 2);
+            // Reads keep working where the fault allows; the journal holds what is pending.
+            assert_eq!(setup.journaled(), [big_step(1), step(2, "info")]);
+
+            fault.clear(&setup).await;
+            assert_eq!(recorder.record(completed()).await, Durability::Journaled);
+            assert_eq!(recorder.replay().await.unwrap(), 3);
+            assert_eq!(recorder.replay().await.unwrap(), 0);
+            assert_eq!(recorder.record(step(3, "main")).await, Durability::Stored);
+
+            let case = setup.storage.case_by_call(&sid()).await.unwrap().unwrap();
+            let steps: Vec<u32> = case.events.iter().map(|e| e.step).collect();
+            assert_eq!(steps, [1, 2, 3], "each step once, in order");
+            assert_eq!(case.status, Some(CallStatus::Completed));
+            assert_eq!(setup.storage.recent_cases(10).await.unwrap().len(), 1);
+        }
+
+        #[tokio::test]
+        async fn a_read_only_database() {
+            survives(Fault::ReadOnly, rusqlite::ErrorCode::ReadOnly).await;
+        }
+
+        #[tokio::test]
+        async fn a_full_disk() {
+            survives(Fault::Full, rusqlite::ErrorCode::DiskFull).await;
+        }
+
+        #[tokio::test]
+        async fn a_database_that_is_not_there() {
+            survives(Fault::Unavailable(None), rusqlite::ErrorCode::NotADatabase).await;
+        }
+    }
 }

@@ -352,12 +352,19 @@ fn set_status(
             .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
     // Newest is: final over non-final (a late "ringing" must not reopen an ended call), then
     // the higher SequenceNumber, then the later arrival when the provider sends no sequence.
-    // An equal key is the same callback again: nothing to do.
-    let key = (status.is_final(), sequence, at);
+    // An equal key is the same callback again: nothing to do. When both carry a sequence,
+    // the arrival time is not part of the key: a retried callback arrives later with the
+    // same sequence, and must not move the end of the call.
     if let Some(stored) = stored_status {
-        let stored_at = stored_at.as_deref().map(decode_time).transpose()?.unwrap_or(at);
-        let stored_key = (decode_status(&stored)?.is_final(), stored_sequence, stored_at);
-        if stored_key >= key {
+        let stored_final = decode_status(&stored)?.is_final();
+        let newer = match (sequence, stored_sequence) {
+            (Some(new), Some(old)) => (status.is_final(), new) > (stored_final, old),
+            _ => {
+                let stored_at = stored_at.as_deref().map(decode_time).transpose()?.unwrap_or(at);
+                (status.is_final(), sequence, at) > (stored_final, stored_sequence, stored_at)
+            }
+        };
+        if !newer {
             return Ok(None);
         }
     }
@@ -891,5 +898,30 @@ mod tests {
         assert_eq!(filled.number, opened.number);
         assert_eq!(filled.started_at, at(0));
         assert_eq!(filled.country.as_deref(), Some("UA"));
+    }
+
+    #[tokio::test]
+    async fn a_retried_status_callback_does_not_move_the_end_of_the_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        storage.apply(started(1, at(0))).await.unwrap();
+        let first = status(1, CallStatus::Completed, 2);
+        storage.apply(first.clone()).await.unwrap();
+        let ended = case(&storage, 1).await.ended_at;
+        assert_eq!(ended, Some(at(102)));
+        // The provider did not get our answer in time and sends the same callback again.
+        let Record::Status { call_sid, status: completed, duration_secs, sequence, .. } = first
+        else {
+            unreachable!()
+        };
+        let retry =
+            Record::Status { call_sid, at: at(160), status: completed, duration_secs, sequence };
+        storage.apply(retry).await.unwrap();
+        // And an older one, delivered late.
+        storage.apply(status(1, CallStatus::InProgress, 1)).await.unwrap();
+        let case = case(&storage, 1).await;
+        assert_eq!(case.ended_at, ended);
+        assert_eq!(case.status, Some(CallStatus::Completed));
+        assert_eq!(case.duration_secs, Some(42));
     }
 }

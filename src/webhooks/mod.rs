@@ -64,6 +64,10 @@ pub struct Webhooks {
     pub callbacks: crate::followups::Sealer,
     /// `[followups]`: attempts and retries of callbacks made from the operator line.
     pub followups: crate::config::FollowupsConfig,
+    /// Each caller's calls in progress, against floods from one number.
+    pub calls_in_progress: crate::limits::CallsInProgress,
+    /// What a call over its caller's limit gets.
+    pub over_limit_answer: crate::config::OverLimitAnswer,
 }
 
 /// The routes of the provider's surface.

@@ -68,7 +68,7 @@ impl ProviderRequest {
         let (parts, body) = request.into_parts();
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let url = format!("{public_url}{path_and_query}");
-        let query = parts.uri.query().map(parse_pairs).unwrap_or_default();
+        let query = parts.uri.query().unwrap_or_default().to_owned();
         let signature = header_str(&parts.headers, "x-twilio-signature");
         let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, max_body)).await
         {
@@ -86,10 +86,24 @@ impl ProviderRequest {
             }
             Ok(Ok(bytes)) => bytes,
         };
-        let form = if bytes.is_empty() {
+        ProviderRequest::parse(url, &query, &bytes, is_form(&parts.headers), signature)
+    }
+
+    /// Builds a request from what [`ProviderRequest::read`] received: the URL as requested
+    /// (for the signature), its query string, the body, whether the body was declared a form,
+    /// and the signature header.
+    pub fn parse(
+        url: String,
+        query: &str,
+        body: &[u8],
+        is_form: bool,
+        signature: Option<String>,
+    ) -> Result<ProviderRequest, RequestError> {
+        let query = parse_pairs(query);
+        let form = if body.is_empty() {
             Vec::new()
-        } else if is_form(&parts.headers) {
-            parse_pairs_bytes(&bytes)
+        } else if is_form {
+            parse_pairs_bytes(body)
         } else {
             return Err(RequestError::NotAForm);
         };

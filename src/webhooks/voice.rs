@@ -14,7 +14,7 @@ use super::request::{Digits, ProviderRequest};
 use super::{Webhooks, answer, twiml_response};
 use crate::cases::{CallSid, CallStatus, Event, Record};
 use crate::casework;
-use crate::config::BlockAnswer;
+use crate::config::{BlockAnswer, OverLimitAnswer};
 use crate::ivr::{self, Input, Turn};
 use crate::scripts::{LanguageTag, NodeId, Script};
 use crate::storage::Durability;
@@ -69,6 +69,10 @@ pub async fn handle(
         let mut reply = decide(w, &route, &req).await;
         if route == "incoming" {
             reply = screen_blocked(w, &req, reply).await;
+            reply = limit_calls(w, &req, reply);
+        }
+        if route == "status" {
+            note_ended(w, &req);
         }
         let remaining = w.deadline.saturating_sub(started.elapsed());
         // Records are written by their own task: if the deadline passes, the caller gets their
@@ -218,6 +222,46 @@ async fn screen_blocked(w: &Webhooks, req: &ProviderRequest, normal: Reply) -> R
         (None, None) => {}
     }
     flagged
+}
+
+/// `/voice/incoming` for a caller who already has their limit of calls in progress
+/// (`webhooks.calls_per_caller`): the default language's goodbye and a hang-up, or a hang-up
+/// alone (`webhooks.over_limit_answer`), recorded as rejected. A withheld number is not
+/// limited: it is no one caller.
+fn limit_calls(w: &Webhooks, req: &ProviderRequest, normal: Reply) -> Reply {
+    let call = req.call();
+    let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
+    let (Some(call_sid), Some(caller)) = (call.call_sid.as_ref(), caller) else { return normal };
+    if w.calls_in_progress.admit(&caller, call_sid) {
+        return normal;
+    }
+    tracing::warn!(
+        target: "hotline::security",
+        "refused a call: its caller has their limit of calls in progress"
+    );
+    let script = w.scripts.default_script();
+    let goodbye = casework::blocked_goodbye(script)
+        .filter(|_| w.over_limit_answer == OverLimitAnswer::Message);
+    let mut turn = match goodbye {
+        Some(goodbye) => ivr::enter(script, goodbye),
+        None => Turn { speech: Vec::new(), then: ivr::Then::Hangup, events: Vec::new() },
+    };
+    let reason = "the caller has their limit of calls in progress".to_owned();
+    turn.events.insert(0, Event::Rejected { reason });
+    let mut refused = reply(turn, &call.call_sid, 0, 1);
+    let started = normal.records.into_iter().filter(|r| matches!(r, Record::CallStarted { .. }));
+    refused.records.splice(0..0, started);
+    refused
+}
+
+/// A final status callback ends the call's place in its caller's limit.
+fn note_ended(w: &Webhooks, req: &ProviderRequest) {
+    let call = req.call();
+    if let (Some(call_sid), Some(status)) = (call.call_sid, call.status)
+        && status.is_final()
+    {
+        w.calls_in_progress.ended(&call_sid);
+    }
 }
 
 /// Renders a turn reached at `step` and records its events under that step; the document's

@@ -1,0 +1,218 @@
+//! Floods: many calls from one number, forged webhooks and wrong API tokens from one
+//! address. The flood is refused; another caller, or the provider, still gets through.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::api::{self, BAD_TOKEN};
+use common::{Context, TOKEN, TestApp, assert_valid_twiml, new_call_sid, spawn_app_with, verbs};
+use hotline::cases::Event;
+use hotline::people::Role;
+
+const FLOODER: &str = "+79160000001";
+const REAL_CALLER: &str = "+79169999999";
+
+fn incoming(sid: &str, from: &str) -> Vec<(String, String)> {
+    vec![
+        ("CallSid".into(), sid.into()),
+        ("From".into(), from.into()),
+        ("FromCountry".into(), "RU".into()),
+    ]
+}
+
+async fn post(app: &TestApp, path: &str, params: Vec<(String, String)>) -> String {
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let reply = app.post(path, &params).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_valid_twiml(&reply.body, Context::Call);
+    reply.body
+}
+
+/// One number calling again and again, each call staying on the line, gets its limit of
+/// calls in progress; the rest hear a goodbye and are hung up on, and their cases say why.
+/// Another number is answered normally throughout, and the flooder gets a call again once
+/// one of theirs ends.
+#[tokio::test]
+async fn one_number_cannot_fill_the_line() {
+    let app = spawn_app_with(|c| c.webhooks.calls_per_caller = 2).await;
+    let mut answered = Vec::new();
+    let mut refused = Vec::new();
+    for _ in 0..12 {
+        let sid = new_call_sid();
+        let body = post(&app, "/voice/incoming", incoming(&sid, FLOODER)).await;
+        if verbs(&body).last().map(String::as_str) == Some("Hangup") {
+            refused.push(sid);
+        } else {
+            answered.push(sid);
+        }
+    }
+    assert_eq!(answered.len(), 2, "{answered:?}");
+    assert_eq!(refused.len(), 10);
+    let real = new_call_sid();
+    let body = post(&app, "/voice/incoming", incoming(&real, REAL_CALLER)).await;
+    assert!(verbs(&body).iter().any(|v| v.starts_with("Gather")), "{body}");
+    // A retried voice URL of an answered call is still answered.
+    let body = post(&app, "/voice/incoming", incoming(&answered[0], FLOODER)).await;
+    assert!(verbs(&body).iter().any(|v| v.starts_with("Gather")), "{body}");
+
+    let case = app.case(&refused[0]).await;
+    assert!(
+        case.events
+            .iter()
+            .any(|e| matches!(&e.event, Event::Rejected { reason } if reason.contains("limit"))),
+        "{:?}",
+        case.events
+    );
+    assert!(case.caller.is_some(), "the refused call keeps its caller hash");
+
+    // One of the flooder's calls ends: the number may call once more.
+    let mut ended = incoming(&answered[0], FLOODER);
+    ended.push(("CallStatus".into(), "completed".into()));
+    post(&app, "/voice/status", ended).await;
+    let again = new_call_sid();
+    let body = post(&app, "/voice/incoming", incoming(&again, FLOODER)).await;
+    assert!(verbs(&body).iter().any(|v| v.starts_with("Gather")), "{body}");
+    let body = post(&app, "/voice/incoming", incoming(&new_call_sid(), FLOODER)).await;
+    assert_eq!(verbs(&body).last().map(String::as_str), Some("Hangup"));
+    println!(
+        "flood from one number: 14 calls, 11 refused; the other caller was answered; \
+         refused by limits so far: {}",
+        hotline::limits::refused_total()
+    );
+    app.stop().await;
+}
+
+/// `webhooks.over_limit_answer = "hangup"`: the call over the limit hears nothing.
+#[tokio::test]
+async fn calls_over_the_limit_can_be_hung_up_on_at_once() {
+    let app = spawn_app_with(|c| {
+        c.webhooks.calls_per_caller = 1;
+        c.webhooks.over_limit_answer = hotline::config::OverLimitAnswer::Hangup;
+    })
+    .await;
+    post(&app, "/voice/incoming", incoming(&new_call_sid(), FLOODER)).await;
+    let body = post(&app, "/voice/incoming", incoming(&new_call_sid(), FLOODER)).await;
+    assert_eq!(verbs(&body), ["Hangup"]);
+    // A withheld number is nobody in particular: not limited.
+    for _ in 0..3 {
+        let body = post(&app, "/voice/incoming", incoming(&new_call_sid(), "anonymous")).await;
+        assert!(verbs(&body).iter().any(|v| v.starts_with("Gather")), "{body}");
+    }
+    app.stop().await;
+}
+
+/// A raw HTTP/1.1 request through the trusted proxy (the test's own address), naming the
+/// client in `X-Forwarded-For`. Returns the status and body.
+fn through_proxy(
+    port: u16,
+    client: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Forwarded-For: {client}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn port(app: &TestApp) -> u16 {
+    app.base_url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// Forged webhooks from one address: refused (403) up to the allowance, then answered 429
+/// without any work; the provider's signed requests, from another address, go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_webhooks_from_one_address_are_cut_short() {
+    let app = spawn_app_with(|c| {
+        c.server.refusals_per_minute = 5;
+        c.server.trusted_proxy = "127.0.0.1".into();
+    })
+    .await;
+    let port = port(&app);
+    let form = |sid: &str| {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(incoming(sid, REAL_CALLER))
+            .finish()
+    };
+    let forged = vec![
+        ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
+        ("X-Twilio-Signature", "bm90IGEgc2lnbmF0dXJl".to_owned()),
+    ];
+    let attacker = "203.0.113.66";
+    let statuses: Vec<u16> = (0..12)
+        .map(|_| through_proxy(port, attacker, "POST", "/voice/incoming", &forged, &form("CA1")).0)
+        .collect();
+    assert_eq!(statuses[..5], [403; 5]);
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+
+    // The provider, from its own address, signs correctly and is answered.
+    let sid = new_call_sid();
+    let url = format!("{}/voice/incoming", app.base_url);
+    let signature =
+        hotline::signature::compute(TOKEN.as_bytes(), &url, &incoming(&sid, REAL_CALLER));
+    let signed = vec![
+        ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
+        ("X-Twilio-Signature", signature),
+    ];
+    let (status, body) =
+        through_proxy(port, "198.51.100.20", "POST", "/voice/incoming", &signed, &form(&sid));
+    assert_eq!(status, 200, "{body}");
+    assert_valid_twiml(&body, Context::Call);
+    // Without a trusted proxy naming them, the attacker's address is still refused.
+    let (status, _) =
+        through_proxy(port, attacker, "POST", "/voice/incoming", &signed, &form(&sid));
+    assert_eq!(status, 429);
+    // The machine itself is never limited (a local proxy not declared would put every
+    // client behind its one address).
+    for _ in 0..8 {
+        let (status, _) =
+            through_proxy(port, "127.0.0.1", "POST", "/voice/incoming", &forged, &form("CA1"));
+        assert_eq!(status, 403);
+    }
+    println!("forged webhooks: 12 from one address, 7 answered 429; the provider got through");
+    app.stop().await;
+}
+
+/// Wrong API tokens from one address: 401 up to the allowance, then 429, even for a right
+/// token from there; a supervisor elsewhere is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_guessing_from_one_address_is_cut_short() {
+    let app = spawn_app_with(|c| {
+        c.server.refusals_per_minute = 3;
+        c.server.trusted_proxy = "127.0.0.1".into();
+    })
+    .await;
+    let (_, token) = api::person(&app, "sasha", Role::Supervisor, &["ru"]).await;
+    let port = port(&app);
+    let bearer = |token: &str| vec![("Authorization", format!("Bearer {token}"))];
+    let guesser = "203.0.113.99";
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| through_proxy(port, guesser, "GET", "/api/me", &bearer(BAD_TOKEN), "").0)
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+    let (status, _) = through_proxy(port, guesser, "GET", "/api/me", &bearer(&token), "");
+    assert_eq!(status, 429, "a right token from a blocked address");
+    let (status, body) = through_proxy(port, "198.51.100.7", "GET", "/api/me", &bearer(&token), "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("sasha"), "{body}");
+    app.stop().await;
+}
