@@ -16,7 +16,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
-use crate::scripts::{self, Report};
+use crate::scripts::Report;
+use crate::scripts::live::LiveScripts;
+use crate::scripts::versions::{self, VersionError};
+use crate::scripts::watch::Watcher;
 use crate::secrets::{CallerHasher, Secrets};
 use crate::storage::{Recorder, Storage, StorageError, StorageOptions};
 use crate::webhooks::{self, Webhooks};
@@ -30,6 +33,9 @@ pub enum StartError {
     /// A script is invalid: the report lists every problem.
     #[error("the IVR scripts have errors; nothing was started:\n{0}")]
     Scripts(Report),
+    /// The scripts' versions could not be read or reconciled with the folder.
+    #[error("the IVR scripts' versions could not be set up: {0}")]
+    ScriptVersions(VersionError),
     /// The database could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -52,27 +58,34 @@ pub struct Application {
     public_url: String,
     recorder: Recorder,
     grace: Duration,
+    /// Publishes edits of the scripts folder and takes up versions published elsewhere.
+    watcher: Option<(Watcher, Duration)>,
 }
 
 impl Application {
     /// Loads the scripts, opens the database (replaying any journal left by a previous run),
     /// binds the listener and builds the routes.
     pub async fn build(config: &Config, secrets: Secrets) -> Result<Application, StartError> {
-        let loaded = scripts::load_dir(&config.scripts.dir).map_err(StartError::Scripts)?;
-        // Warnings do not stop the line (most are recordings not made yet, read by TTS in
-        // the meantime); a few are shown, the full list is `hotline check`'s job.
-        for warning in loaded.warnings.iter().take(3) {
-            tracing::warn!("{warning}");
-        }
-        if loaded.warnings.len() > 3 {
-            tracing::warn!(
-                warnings = loaded.warnings.len(),
-                "the scripts have more warnings; `hotline check` lists them all"
-            );
-        }
         let options =
             StorageOptions { busy_timeout: Duration::from_millis(config.database.busy_timeout_ms) };
         let storage = Storage::open(&config.database.path, options).await?;
+        let (live, warnings) = versions::reconcile(&storage, &config.scripts.dir).await.map_err(
+            |error| match error {
+                VersionError::Invalid(report) => StartError::Scripts(report),
+                other => StartError::ScriptVersions(other),
+            },
+        )?;
+        // Warnings do not stop the line (most are recordings not made yet, read by TTS in
+        // the meantime); a few are shown, the full list is `hotline check`'s job.
+        for warning in warnings.iter().take(3) {
+            tracing::warn!("{warning}");
+        }
+        if warnings.len() > 3 {
+            tracing::warn!(
+                warnings = warnings.len(),
+                "the scripts have more warnings; `hotline check` lists them all"
+            );
+        }
         let write_deadline = Duration::from_millis(config.database.write_deadline_ms);
         let recorder =
             Recorder::open(storage.clone(), &config.database.journal_path(), write_deadline)
@@ -90,17 +103,26 @@ impl Application {
                  reach this server can fake calls. Never run a real line like this."
             );
         }
-        let scripts = Arc::new(loaded.set);
+        let scripts = Arc::clone(&live.set);
+        let live = Arc::new(LiveScripts::new(live));
+        let hasher = CallerHasher::new(secrets.caller_hash_key);
         let api = Arc::new(ApiState {
             storage: storage.clone(),
             config: Arc::new(config.clone()),
             scripts: Arc::clone(&scripts),
+            live: Arc::clone(&live),
+            hasher: hasher.clone(),
+        });
+        let watcher = (config.scripts.watch_interval_ms > 0).then(|| {
+            let every = Duration::from_millis(config.scripts.watch_interval_ms);
+            (Watcher::new(storage.clone(), Arc::clone(&live), config.scripts.dir.clone()), every)
         });
         let webhooks = Arc::new(Webhooks {
             scripts,
+            live,
             recorder: recorder.clone(),
             storage,
-            hasher: CallerHasher::new(secrets.caller_hash_key),
+            hasher,
             auth_token: secrets.auth_token,
             verify_signatures: config.webhooks.verify_signatures,
             public_url: public_url.clone(),
@@ -125,6 +147,7 @@ impl Application {
             public_url,
             recorder,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            watcher,
         })
     }
 
@@ -145,6 +168,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let replayer = self.recorder.spawn_replayer(REPLAY_EVERY);
+        let watcher = self.watcher.map(|(watcher, every)| watcher.spawn(every));
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
@@ -169,6 +193,9 @@ impl Application {
             }
         };
         replayer.abort();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         // Everything acknowledged is already in the database or the fsync'd journal; a last
         // replay just saves the next start some work.
         if let Err(e) = self.recorder.replay().await {

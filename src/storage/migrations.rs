@@ -30,6 +30,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0004_casework.sql",
         sql: include_str!("../../db/migrations/0004_casework.sql"),
     },
+    Migration {
+        name: "0008_script_versions.sql",
+        sql: include_str!("../../db/migrations/0008_script_versions.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

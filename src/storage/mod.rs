@@ -20,6 +20,7 @@ mod journal;
 mod migrations;
 mod people;
 mod queue;
+mod scripts;
 mod sqlite;
 
 use std::fmt;
@@ -35,6 +36,7 @@ use crate::scripts::{LanguageTag, Tag};
 pub use journal::{Durability, Recorder};
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
+pub use scripts::{Publication, ScriptDraft, ScriptVersion, ScriptsStamp};
 pub use sqlite::Storage;
 
 /// How the database is opened.

@@ -32,10 +32,15 @@ use crate::secrets::{CallerHasher, Secret};
 use crate::storage::{Recorder, Storage};
 use crate::twiml;
 
-/// What the webhooks need, shared by every request.
+/// What the webhooks need, shared by every request. Cheap to clone: each request clones it
+/// with `scripts` set to the version the call is on.
+#[derive(Clone)]
 pub struct Webhooks {
     /// The validated scripts. Loaded once at start; a call's position refers into them.
     pub scripts: Arc<ScriptSet>,
+    /// The live scripts and the versions calls in progress are on; each request takes its
+    /// `scripts` from here.
+    pub live: Arc<crate::scripts::live::LiveScripts>,
     /// Where records go (the database, or the journal while it is unavailable).
     pub recorder: Recorder,
     /// For the few reads a webhook makes (the fallback's language lookup).

@@ -1,0 +1,117 @@
+//! The scripts callers hear right now, swapped atomically when a new version is published.
+//!
+//! A call's URLs carry the key of the version it started on (`v=42`, see
+//! `webhooks/answer.rs`), so a call in progress finishes on that version while new calls get
+//! the new one. The few versions a call may still be on are kept in memory; a key that is no
+//! longer kept (a call older than several publications, or one that began before a restart)
+//! gets the live version, which validation guarantees can take any caller to an operator.
+//!
+//! The draft (the live version with every saved draft laid over it, when that is valid) is
+//! held here too, for the test callers who hear it on the real line.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::ScriptSet;
+use crate::cases::CallerHash;
+
+/// How many earlier published versions stay in memory for calls still on them. A call lasts
+/// minutes; publications come minutes apart at the very most.
+const KEPT_VERSIONS: usize = 8;
+
+/// One version of the scripts and the key its calls carry.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    /// `42` for published version set 42 (the newest version id in it), `d7` for a draft.
+    pub key: String,
+    /// The validated scripts.
+    pub set: Arc<ScriptSet>,
+}
+
+/// The holder of the live scripts. Shared by the webhooks, the API and the watcher.
+#[derive(Debug)]
+pub struct LiveScripts {
+    /// A std lock, not a tokio one: it is held for a clone of an `Arc` and never across an
+    /// await, so readers are never held up by more than a swap.
+    held: RwLock<Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    live: Pinned,
+    /// Earlier versions, newest first.
+    kept: VecDeque<Pinned>,
+    draft: Option<Pinned>,
+    testers: HashSet<String>,
+}
+
+impl LiveScripts {
+    /// Holds `live` as the version callers hear.
+    pub fn new(live: Pinned) -> LiveScripts {
+        let held = Held { live, kept: VecDeque::new(), draft: None, testers: HashSet::new() };
+        LiveScripts { held: RwLock::new(held) }
+    }
+
+    /// The version new callers hear.
+    pub fn live(&self) -> Pinned {
+        self.read().live.clone()
+    }
+
+    /// The version a request of a call in progress continues on: the one its URL names if it
+    /// is still held, else the live one.
+    pub fn for_key(&self, key: Option<&str>) -> Pinned {
+        let held = self.read();
+        let Some(key) = key else { return held.live.clone() };
+        std::iter::once(&held.live)
+            .chain(&held.kept)
+            .chain(&held.draft)
+            .find(|pinned| pinned.key == key)
+            .unwrap_or(&held.live)
+            .clone()
+    }
+
+    /// The version a new call starts on: the draft for a test caller while there is a valid
+    /// draft, else the live one.
+    pub fn for_new_call(&self, caller: Option<&CallerHash>) -> Pinned {
+        let held = self.read();
+        match (&held.draft, caller) {
+            (Some(draft), Some(caller)) if held.testers.contains(&caller.0) => draft.clone(),
+            _ => held.live.clone(),
+        }
+    }
+
+    /// Makes `pinned` the live version; the previous one stays for the calls on it.
+    pub fn swap(&self, pinned: Pinned) {
+        let mut held = self.write();
+        let previous = std::mem::replace(&mut held.live, pinned);
+        held.kept.push_front(previous);
+        held.kept.truncate(KEPT_VERSIONS);
+    }
+
+    /// Replaces the draft (`None`: no valid draft) and the test callers.
+    pub fn set_draft(&self, draft: Option<Pinned>, testers: Vec<CallerHash>) {
+        let mut held = self.write();
+        if let Some(previous) = held.draft.take() {
+            // A tester's call in progress on the previous draft finishes on it.
+            held.kept.push_front(previous);
+            held.kept.truncate(KEPT_VERSIONS);
+        }
+        held.draft = draft;
+        held.testers = testers.into_iter().map(|hash| hash.0).collect();
+    }
+
+    /// The draft test callers hear, if there is a valid one.
+    pub fn draft(&self) -> Option<Pinned> {
+        self.read().draft.clone()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Held> {
+        // Nothing panics while holding the lock (clones and a swap), but a poisoned lock
+        // must not take the line down: the data is whole either way.
+        self.held.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Held> {
+        self.held.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

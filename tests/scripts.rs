@@ -1,0 +1,357 @@
+//! Supervisors change the IVR: drafts, publishing, diffs, rollback, the folder watched, a call
+//! in progress kept on its version, and test callers on the draft.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::api::{self, Allowed, assert_matrix, person};
+use common::{TestApp, new_call_sid, said, spawn_app_with, text};
+use hotline::people::Role;
+use serde_json::{Value, json};
+
+/// A copy of the shipped scripts in the test's own folder, so edits stay there.
+fn scripts_copy(into: &Path) -> PathBuf {
+    let dir = into.join("ivr-scripts");
+    std::fs::create_dir_all(dir.join("audio/uk")).unwrap();
+    let shipped = common::shipped_scripts();
+    for entry in std::fs::read_dir(&shipped).unwrap().flatten() {
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    for entry in std::fs::read_dir(shipped.join("audio/uk")).unwrap().flatten() {
+        std::fs::copy(entry.path(), dir.join("audio/uk").join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+/// A server on its own copy of the scripts, watching it every 50 ms; and that folder.
+async fn spawn() -> (TestApp, PathBuf) {
+    let scratch = tempfile::tempdir().unwrap().keep();
+    let dir = scripts_copy(&scratch);
+    let app = spawn_app_with(|config| {
+        config.scripts.dir = dir.clone();
+        config.scripts.watch_interval_ms = 50;
+    })
+    .await;
+    (app, dir)
+}
+
+const MAIN_EN: &str = "If you are a serviceman and want to surrender, press 1.";
+
+/// The English script with its main menu's first sentence replaced.
+fn english_with(dir: &Path, sentence: &str) -> String {
+    let text = std::fs::read_to_string(dir.join("en.xml")).unwrap();
+    assert!(text.contains(MAIN_EN));
+    text.replace(MAIN_EN, sentence)
+}
+
+/// The parameters of a call from a British number, which goes straight to English.
+fn call(sid: &str, from: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CallSid", sid.to_owned()),
+        ("AccountSid", "AC0123456789abcdef0123456789abcdef".into()),
+        ("From", from.to_owned()),
+        ("To", "+18005550100".into()),
+        ("CallStatus", "in-progress".into()),
+        ("FromCountry", "GB".into()),
+    ]
+}
+
+fn params<'a>(owned: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    owned.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Starts a call from `from` and follows it to the English main menu; returns what the menu
+/// says and the URL its keys go to.
+async fn to_main_menu(app: &TestApp, from: &str) -> (Vec<String>, String) {
+    let owned = call(&new_call_sid(), from);
+    let welcome = app.post("/voice/incoming", &params(&owned)).await;
+    let next = text(&welcome.body, "Redirect").expect("the welcome continues");
+    let menu = app.post(&next, &params(&owned)).await;
+    let action = common::attribute(&menu.body, "Gather", "action").expect("a menu");
+    (said(&menu.body), action)
+}
+
+async fn wait_for(mut done: impl AsyncFnMut() -> bool) {
+    for _ in 0..200 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting");
+}
+
+async fn versions(app: &TestApp, token: &str) -> Vec<Value> {
+    let (status, body) = api::api(app, "GET", "/api/scripts/versions", Some(token), None).await;
+    assert_eq!(status, 200, "{body}");
+    body["versions"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_draft_is_published_diffed_and_rolled_back() {
+    let (app, dir) = spawn().await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let first = versions(&app, &boss).await;
+    assert_eq!(first.len(), 5, "the folder is imported at first start: {first:?}");
+    let original_en = first.iter().find(|v| v["file"] == "en.xml").unwrap()["id"].as_i64().unwrap();
+
+    let edited = english_with(&dir, "Soldier, to surrender press 1.");
+    let (status, saved) = api::api(
+        &app,
+        "PUT",
+        "/api/scripts/drafts/en.xml",
+        Some(&boss),
+        Some(json!({ "text": edited })),
+    )
+    .await;
+    assert_eq!((status, saved["valid"].as_bool()), (200, Some(true)), "{saved}");
+    // Nobody hears a draft before it is published.
+    assert!(!to_main_menu(&app, "+447700900001").await.0.concat().contains("Soldier"));
+
+    let body = json!({ "comment": "shorter first option" });
+    let (status, published) =
+        api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(body)).await;
+    assert_eq!(status, 200, "{published}");
+    let new_en = published["versions"][0]["id"].as_i64().unwrap();
+    assert_eq!(published["versions"][0]["author"], "boss");
+    assert!(to_main_menu(&app, "+447700900002").await.0.concat().contains("Soldier, to surrender"));
+    // The folder mirrors what callers hear.
+    assert_eq!(std::fs::read_to_string(dir.join("en.xml")).unwrap(), edited);
+
+    let path = format!("/api/scripts/diff?from={original_en}&to={new_en}");
+    let (status, diff) = api::api(&app, "GET", &path, Some(&boss), None).await;
+    assert_eq!(status, 200, "{diff}");
+    let diff = diff["diff"].as_str().unwrap();
+    assert!(diff.contains(&format!("-    <say>{MAIN_EN}")), "{diff}");
+    assert!(diff.contains("+    <say>Soldier, to surrender press 1."), "{diff}");
+    assert!(diff.contains(&format!("en.xml version {new_en} (boss,")), "{diff}");
+
+    let body = json!({ "version": original_en, "comment": "callers were confused" });
+    let (status, rolled) =
+        api::api(&app, "POST", "/api/scripts/rollback", Some(&boss), Some(body)).await;
+    assert_eq!(status, 200, "{rolled}");
+    assert!(to_main_menu(&app, "+447700900003").await.0.concat().contains(MAIN_EN));
+    let history = versions(&app, &boss).await;
+    assert_eq!(
+        history[0]["comment"],
+        format!("rollback to version {original_en}: callers were confused")
+    );
+    let (_, back) = api::api(
+        &app,
+        "GET",
+        &format!("/api/scripts/diff?from={original_en}&to={}", history[0]["id"]),
+        Some(&boss),
+        None,
+    )
+    .await;
+    assert_eq!(back["diff"], "", "the rollback restores the text exactly");
+
+    let filter = hotline::storage::AuditFilter { limit: 100, ..Default::default() };
+    let audit = app.storage.audit_log(filter).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|line| line.action.as_str()).collect();
+    assert!(
+        actions.contains(&"scripts.publish") && actions.contains(&"scripts.rollback"),
+        "{actions:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_draft_is_refused_with_every_diagnostic() {
+    let (app, dir) = spawn().await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let broken =
+        english_with(&dir, "Press 1.").replace(r#"goto="surrender-group""#, r#"goto="nowhere""#);
+    let body = json!({ "text": broken });
+    let (status, saved) =
+        api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
+    assert_eq!((status, saved["valid"].as_bool()), (200, Some(false)), "{saved}");
+
+    let (status, refused) =
+        api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(json!({}))).await;
+    assert_eq!(status, 422, "{refused}");
+    let diagnostics = refused["diagnostics"].as_array().unwrap();
+    let error = diagnostics.iter().find(|d| d["severity"] == "error").expect("an error");
+    assert_eq!(error["file"], "en.xml");
+    assert!(error["line"].as_u64().unwrap() > 1 && error["column"].as_u64().unwrap() > 0);
+    assert!(error["message"].as_str().unwrap().contains("nowhere"), "{error}");
+    assert_eq!(versions(&app, &boss).await.len(), 5, "nothing was published");
+    assert!(to_main_menu(&app, "+447700900004").await.0.concat().contains(MAIN_EN));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_folder_edit_goes_live_while_a_call_in_progress_keeps_its_version() {
+    let (app, dir) = spawn().await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let (before, in_progress) = to_main_menu(&app, "+447700900005").await;
+    assert!(before.concat().contains(MAIN_EN));
+
+    std::fs::write(dir.join("en.xml"), english_with(&dir, "Edited in the folder: press 1."))
+        .unwrap();
+    wait_for(async || versions(&app, &boss).await.len() == 6).await;
+    let newest = &versions(&app, &boss).await[0];
+    assert_eq!(
+        (newest["author"].as_str(), newest["file"].as_str()),
+        (Some("file"), Some("en.xml"))
+    );
+    assert!(to_main_menu(&app, "+447700900006").await.0.concat().contains("Edited in the folder"));
+
+    // The call that heard the old menu goes on with it: star repeats the menu it is on.
+    let owned = call("CA00000000000000000000000000000000", "+447700900005");
+    let mut pressed = params(&owned);
+    pressed.push(("Digits", "*"));
+    let repeated = app.post(&in_progress, &pressed).await;
+    let repeated = said(&repeated.body).concat();
+    assert!(repeated.contains(MAIN_EN) && !repeated.contains("Edited"), "{repeated}");
+
+    // An invalid edit is refused: the live version stays.
+    std::fs::write(dir.join("en.xml"), "<script language=\"en\">").unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(versions(&app, &boss).await.len(), 6);
+    assert!(to_main_menu(&app, "+447700900007").await.0.concat().contains("Edited in the folder"));
+    // So is a file that is not UTF-8 text.
+    std::fs::write(dir.join("en.xml"), b"<script \xff\xfe>").unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(versions(&app, &boss).await.len(), 6);
+    assert!(to_main_menu(&app, "+447700900008").await.0.concat().contains("Edited in the folder"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_test_caller_hears_the_draft_and_everyone_else_the_live_version() {
+    let (app, dir) = spawn().await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let body = json!({ "number": "+447700900123", "label": "Olena's phone" });
+    let (status, answer) =
+        api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
+    assert_eq!(status, 204, "{answer}");
+    let body = json!({ "text": english_with(&dir, "Draft menu: press 1.") });
+    let (status, _) =
+        api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
+    assert_eq!(status, 200);
+
+    let (tester, tester_url) = to_main_menu(&app, "+447700900123").await;
+    assert!(tester.concat().contains("Draft menu"), "{tester:?}");
+    let (caller, _) = to_main_menu(&app, "+447700900124").await;
+    assert!(caller.concat().contains(MAIN_EN) && !caller.concat().contains("Draft"));
+    // The tester stays on the draft through the call.
+    let owned = call("CA00000000000000000000000000000001", "+447700900123");
+    let mut pressed = params(&owned);
+    pressed.push(("Digits", "*"));
+    assert!(said(&app.post(&tester_url, &pressed).await.body).concat().contains("Draft menu"));
+
+    // The number itself is stored nowhere.
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let dump: Vec<String> = conn
+        .prepare("SELECT caller_hash || label FROM script_testers")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(dump.len(), 1);
+    assert!(!dump[0].contains("7700900123"), "{dump:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_supervisors_reach_the_scripts() {
+    let (app, _dir) = spawn().await;
+    for (method, path, body) in [
+        ("GET", "/api/scripts", None),
+        ("GET", "/api/scripts/versions", None),
+        ("GET", "/api/scripts/versions/1", None),
+        ("GET", "/api/scripts/diff?from=1&to=2", None),
+        ("GET", "/api/scripts/drafts/en.xml", None),
+        ("PUT", "/api/scripts/drafts/en.xml", Some(json!({ "text": "<x/>" }))),
+        ("DELETE", "/api/scripts/drafts/en.xml", None),
+        ("POST", "/api/scripts/publish", Some(json!({}))),
+        ("POST", "/api/scripts/rollback", Some(json!({ "version": 1 }))),
+        ("POST", "/api/scripts/testers", Some(json!({ "number": "+447700900999" }))),
+    ] {
+        assert_matrix(&app, method, path, body, Allowed::Supervisor).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_input_is_refused_clearly_and_changes_nothing() {
+    let (app, dir) = spawn().await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let put = |file: &str| format!("/api/scripts/drafts/{file}");
+    // Names that are not script files, including ones that climb out of the folder.
+    for file in ["..%2Fetc%2Fpasswd", "russian.xml", "EN.xml", "en.txt", "a%00.xml"] {
+        let body = json!({ "text": "<x/>" });
+        let (status, answer) = api::api(&app, "PUT", &put(file), Some(&boss), Some(body)).await;
+        assert!([400, 404].contains(&status), "{file}: {status} {answer}");
+    }
+    // A script over 1 MiB.
+    let huge = json!({ "text": "x".repeat(1024 * 1024 + 1) });
+    let (status, answer) = api::api(&app, "PUT", &put("en.xml"), Some(&boss), Some(huge)).await;
+    assert_eq!(status, 400, "{answer}");
+    // A body far over the limit.
+    let (status, _) = api::raw(
+        &app,
+        "PUT",
+        &put("en.xml"),
+        Some(&boss),
+        Some(vec![b'a'; 8 << 20]),
+        "application/json",
+    )
+    .await;
+    assert!([0, 400, 413].contains(&status), "{status}");
+    // Not JSON, and not UTF-8.
+    let (status, _) = api::raw(
+        &app,
+        "PUT",
+        &put("en.xml"),
+        Some(&boss),
+        Some(b"{\"text\": \"\xff\"}".to_vec()),
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 400);
+    // An XML entity bomb is refused by the parser, so the draft cannot be published.
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE s [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><script language="en">&b;</script>"#;
+    let (status, saved) =
+        api::api(&app, "PUT", &put("en.xml"), Some(&boss), Some(json!({ "text": bomb }))).await;
+    assert_eq!((status, saved["valid"].as_bool()), (200, Some(false)), "{saved}");
+    let (status, _) =
+        api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(json!({}))).await;
+    assert_eq!(status, 422);
+    // Comments are one bounded line; versions are numbers that exist; numbers look like numbers.
+    let (status, _) = api::api(
+        &app,
+        "POST",
+        "/api/scripts/publish",
+        Some(&boss),
+        Some(json!({ "comment": "a\nb" })),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = api::api(
+        &app,
+        "POST",
+        "/api/scripts/rollback",
+        Some(&boss),
+        Some(json!({ "version": 999_999 })),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = api::api(&app, "GET", "/api/scripts/diff?from=1", Some(&boss), None).await;
+    assert_eq!(status, 400);
+    for number in ["", "12345", "+1 (555) abc", "+1234567890123456789", "anonymous"] {
+        let body = json!({ "number": number });
+        let (status, _) =
+            api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
+        assert_eq!(status, 400, "{number:?}");
+    }
+    assert_eq!(versions(&app, &boss).await.len(), 5);
+    assert!(std::fs::read_to_string(dir.join("en.xml")).unwrap().contains(MAIN_EN));
+    app.stop().await;
+}
