@@ -1,4 +1,4 @@
-//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`.
+//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, `scripts`.
 //!
 //! Each subcommand is a few lines that load the configuration and call into the library; the
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
@@ -88,6 +88,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::people::cli::UsersCommand,
     },
+    /// Versions of the IVR scripts: list, show, diff, draft, publish, roll back.
+    Scripts {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::scripts::cli::ScriptsCommand,
+    },
 }
 
 /// Runs the command line; returns the process's exit code.
@@ -140,6 +146,7 @@ pub fn main() -> ExitCode {
             call(&options)
         }
         Command::Users { command } => crate::people::cli::run(&config, command),
+        Command::Scripts { command } => crate::scripts::cli::run(&config, command),
         Command::Cases { limit } => with_storage(&config, |storage| async move {
             let cases = storage.recent_cases(limit).await.map_err(|e| e.to_string())?;
             let mut out = io::stdout().lock();

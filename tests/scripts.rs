@@ -27,23 +27,24 @@ fn scripts_copy(into: &Path) -> PathBuf {
     dir
 }
 
-/// A server on its own copy of the scripts, watching it every 50 ms; and that folder.
-async fn spawn() -> (TestApp, PathBuf) {
-    let scratch = tempfile::tempdir().unwrap().keep();
-    let dir = scripts_copy(&scratch);
+/// A server on its own copy of the scripts, watching it every 50 ms; that folder, and what
+/// holds it until the test ends.
+async fn spawn() -> (TestApp, PathBuf, tempfile::TempDir) {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scripts_copy(scratch.path());
     let app = spawn_app_with(|config| {
         config.scripts.dir = dir.clone();
         config.scripts.watch_interval_ms = 50;
     })
     .await;
-    (app, dir)
+    (app, dir, scratch)
 }
 
 const MAIN_EN: &str = "If you are a serviceman and want to surrender, press 1.";
 
-/// The English script with its main menu's first sentence replaced.
-fn english_with(dir: &Path, sentence: &str) -> String {
-    let text = std::fs::read_to_string(dir.join("en.xml")).unwrap();
+/// The shipped English script with its main menu's first sentence replaced.
+fn english_with(sentence: &str) -> String {
+    let text = std::fs::read_to_string(common::shipped_scripts().join("en.xml")).unwrap();
     assert!(text.contains(MAIN_EN));
     text.replace(MAIN_EN, sentence)
 }
@@ -93,13 +94,13 @@ async fn versions(app: &TestApp, token: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_draft_is_published_diffed_and_rolled_back() {
-    let (app, dir) = spawn().await;
+    let (app, dir, _scratch) = spawn().await;
     let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
     let first = versions(&app, &boss).await;
     assert_eq!(first.len(), 5, "the folder is imported at first start: {first:?}");
     let original_en = first.iter().find(|v| v["file"] == "en.xml").unwrap()["id"].as_i64().unwrap();
 
-    let edited = english_with(&dir, "Soldier, to surrender press 1.");
+    let edited = english_with("Soldier, to surrender press 1.");
     let (status, saved) = api::api(
         &app,
         "PUT",
@@ -162,10 +163,9 @@ async fn a_draft_is_published_diffed_and_rolled_back() {
 
 #[tokio::test]
 async fn an_invalid_draft_is_refused_with_every_diagnostic() {
-    let (app, dir) = spawn().await;
+    let (app, _dir, _scratch) = spawn().await;
     let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
-    let broken =
-        english_with(&dir, "Press 1.").replace(r#"goto="surrender-group""#, r#"goto="nowhere""#);
+    let broken = english_with("Press 1.").replace(r#"goto="surrender-group""#, r#"goto="nowhere""#);
     let body = json!({ "text": broken });
     let (status, saved) =
         api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
@@ -186,13 +186,12 @@ async fn an_invalid_draft_is_refused_with_every_diagnostic() {
 
 #[tokio::test]
 async fn a_folder_edit_goes_live_while_a_call_in_progress_keeps_its_version() {
-    let (app, dir) = spawn().await;
+    let (app, dir, _scratch) = spawn().await;
     let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
     let (before, in_progress) = to_main_menu(&app, "+447700900005").await;
     assert!(before.concat().contains(MAIN_EN));
 
-    std::fs::write(dir.join("en.xml"), english_with(&dir, "Edited in the folder: press 1."))
-        .unwrap();
+    std::fs::write(dir.join("en.xml"), english_with("Edited in the folder: press 1.")).unwrap();
     wait_for(async || versions(&app, &boss).await.len() == 6).await;
     let newest = &versions(&app, &boss).await[0];
     assert_eq!(
@@ -224,13 +223,13 @@ async fn a_folder_edit_goes_live_while_a_call_in_progress_keeps_its_version() {
 
 #[tokio::test]
 async fn a_test_caller_hears_the_draft_and_everyone_else_the_live_version() {
-    let (app, dir) = spawn().await;
+    let (app, _dir, _scratch) = spawn().await;
     let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
     let body = json!({ "number": "+447700900123", "label": "Olena's phone" });
     let (status, answer) =
         api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
     assert_eq!(status, 204, "{answer}");
-    let body = json!({ "text": english_with(&dir, "Draft menu: press 1.") });
+    let body = json!({ "text": english_with("Draft menu: press 1.") });
     let (status, _) =
         api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
     assert_eq!(status, 200);
@@ -261,7 +260,7 @@ async fn a_test_caller_hears_the_draft_and_everyone_else_the_live_version() {
 
 #[tokio::test]
 async fn only_supervisors_reach_the_scripts() {
-    let (app, _dir) = spawn().await;
+    let (app, _dir, _scratch) = spawn().await;
     for (method, path, body) in [
         ("GET", "/api/scripts", None),
         ("GET", "/api/scripts/versions", None),
@@ -281,7 +280,7 @@ async fn only_supervisors_reach_the_scripts() {
 
 #[tokio::test]
 async fn hostile_input_is_refused_clearly_and_changes_nothing() {
-    let (app, dir) = spawn().await;
+    let (app, dir, _scratch) = spawn().await;
     let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
     let put = |file: &str| format!("/api/scripts/drafts/{file}");
     // Names that are not script files, including ones that climb out of the folder.
@@ -353,5 +352,153 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
     }
     assert_eq!(versions(&app, &boss).await.len(), 5);
     assert!(std::fs::read_to_string(dir.join("en.xml")).unwrap().contains(MAIN_EN));
+    app.stop().await;
+}
+
+/// `hotline` run in `dir`, which holds `data/hotline.db` and `ivr-scripts/` (the defaults).
+fn hotline(dir: &Path, args: &[String], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"));
+    command.current_dir(dir).args(["scripts"]).args(args).env_remove("RUST_LOG");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("HOTLINE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(stdin) = stdin {
+        input.write_all(stdin.as_bytes()).unwrap();
+    }
+    drop(input);
+    let output = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code().unwrap_or(-1), out, err)
+}
+
+/// A server whose database and scripts are where the command line looks by default.
+async fn spawn_in(scratch: &Path) -> TestApp {
+    let dir = scratch.join("ivr-scripts");
+    if !dir.exists() {
+        scripts_copy(scratch);
+    }
+    spawn_app_with(|config| {
+        config.scripts.dir = dir;
+        config.database.path = scratch.join("data/hotline.db");
+        config.scripts.watch_interval_ms = 50;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_command_line_drafts_publishes_diffs_and_rolls_back_under_a_running_server() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let app = spawn_in(&root).await;
+    std::fs::write(root.join("new-en.xml"), english_with("From the shell: press 1.")).unwrap();
+
+    let run = |args: &[&str], stdin: Option<String>| {
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        let root = root.clone();
+        tokio::task::spawn_blocking(move || hotline(&root, &args, stdin.as_deref()))
+    };
+    let (code, out, err) = run(&["draft", "en.xml", "--from", "new-en.xml"], None).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("the drafts are valid"), "{out}");
+    let (code, out, err) = run(&["publish", "-m", "from the shell"], None).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("en.xml") && out.contains("cli") && out.contains("from the shell"),
+        "{out}"
+    );
+    // The running server takes the new version up without a restart.
+    wait_for(async || {
+        to_main_menu(&app, "+447700900010").await.0.concat().contains("From the shell")
+    })
+    .await;
+
+    let (code, out, _) = run(&["versions", "--file", "en.xml"], None).await.unwrap();
+    assert_eq!(code, 0);
+    let ids: Vec<String> =
+        out.lines().map(|line| line.split_whitespace().next().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 2, "{out}");
+    let (code, diff, _) = run(&["diff", &ids[1], &ids[0]], None).await.unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        diff.contains(&format!("-    <say>{MAIN_EN}")) && diff.contains("+    <say>From the shell"),
+        "{diff}"
+    );
+
+    let (code, out, err) = run(&["rollback", &ids[1], "-m", "undo"], None).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    wait_for(async || to_main_menu(&app, "+447700900011").await.0.concat().contains(MAIN_EN)).await;
+
+    // An invalid draft is saved but refused at publishing, with file, line and column.
+    let broken = english_with("x").replace(r#"goto="relative""#, r#"goto="nobody""#);
+    let (code, out, _) = run(&["draft", "en.xml"], Some(broken)).await.unwrap();
+    assert_eq!(code, 1, "{out}");
+    let (code, _, err) = run(&["publish"], None).await.unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("en.xml:") && err.contains("error") && err.contains("nobody"), "{err}");
+    let (code, _, _) = run(&["discard", "en.xml"], None).await.unwrap();
+    assert_eq!(code, 0);
+
+    // Wrong arguments: a file that is not a script, a version that does not exist, no UTF-8.
+    let (code, _, err) = run(&["draft", "../passwd"], Some("x".into())).await.unwrap();
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = run(&["show", "999999"], None).await.unwrap();
+    assert_eq!(code, 1);
+    std::fs::write(root.join("latin1.xml"), b"<script \xe9>").unwrap();
+    let (code, _, err) = run(&["draft", "en.xml", "--from", "latin1.xml"], None).await.unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("UTF-8"), "{err}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn at_start_a_folder_edit_is_published_and_a_stale_file_is_rewritten_with_a_backup() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let dir = root.join("ivr-scripts");
+    let app = spawn_in(&root).await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let _ = app.stop().await;
+
+    // Edited while the server was stopped: published at start, author "file".
+    std::fs::write(dir.join("en.xml"), english_with("Edited offline: press 1.")).unwrap();
+    let app = spawn_in(&root).await;
+    assert!(to_main_menu(&app, "+447700900020").await.0.concat().contains("Edited offline"));
+    let newest = &versions(&app, &boss).await[0];
+    assert_eq!(newest["author"], "file");
+    assert!(newest["comment"].as_str().unwrap().contains("while the server was stopped"));
+    let _ = app.stop().await;
+
+    // Older than the newest version (say, restored from a backup with its old time): the
+    // database wins, and the file's text is kept beside it.
+    let old = english_with("Stale text: press 1.");
+    std::fs::write(dir.join("en.xml"), &old).unwrap();
+    let past = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("en.xml"))
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+    let app = spawn_in(&root).await;
+    assert!(to_main_menu(&app, "+447700900021").await.0.concat().contains("Edited offline"));
+    assert!(std::fs::read_to_string(dir.join("en.xml")).unwrap().contains("Edited offline"));
+    let backups: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("en.xml.") && name.ends_with(".bak"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(std::fs::read_to_string(dir.join(&backups[0])).unwrap(), old);
     app.stop().await;
 }

@@ -10,6 +10,7 @@
 //! `script` and `languages` read the two kinds of file, `diagnostics` words and places the
 //! problems.
 
+pub mod cli;
 mod diagnostics;
 mod languages;
 pub mod live;
