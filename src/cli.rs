@@ -1,4 +1,5 @@
-//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, `scripts`.
+//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, `scripts`,
+//! `graph`.
 //!
 //! Each subcommand is a few lines that load the configuration and call into the library; the
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
@@ -94,6 +95,17 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::scripts::cli::ScriptsCommand,
     },
+    /// Draw a language's menu flow: SVG, DOT (Graphviz) or Mermaid, on standard output.
+    Graph {
+        /// The language, like ru.
+        language: String,
+        /// The format.
+        #[arg(long, value_enum, default_value = "svg")]
+        format: crate::scripts::graph::Format,
+        /// The scripts folder [default: scripts.dir from the configuration].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Runs the command line; returns the process's exit code.
@@ -147,6 +159,9 @@ pub fn main() -> ExitCode {
         }
         Command::Users { command } => crate::people::cli::run(&config, command),
         Command::Scripts { command } => crate::scripts::cli::run(&config, command),
+        Command::Graph { language, format, dir } => {
+            graph(dir.as_deref().unwrap_or(&config.scripts.dir), &language, format)
+        }
         Command::Cases { limit } => with_storage(&config, |storage| async move {
             let cases = storage.recent_cases(limit).await.map_err(|e| e.to_string())?;
             let mut out = io::stdout().lock();
@@ -255,6 +270,31 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
             }
         }
     })
+}
+
+/// Prints the diagram of one language's script in `dir`; exit 1 if the scripts have errors
+/// or no such language.
+fn graph(dir: &Path, language: &str, format: crate::scripts::graph::Format) -> ExitCode {
+    let loaded = match scripts::load_dir(dir) {
+        Ok(loaded) => loaded,
+        Err(report) => {
+            eprintln!("hotline graph: the scripts have errors (see `hotline check`):\n{report}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(script) =
+        scripts::LanguageTag::parse(language).and_then(|l| loaded.set.scripts.get(&l).cloned())
+    else {
+        let known: Vec<&str> = loaded.set.scripts.keys().map(|l| l.as_str()).collect();
+        eprintln!(
+            "hotline graph: no script for {language:?}; the languages are {}",
+            known.join(", ")
+        );
+        return ExitCode::from(1);
+    };
+    let _ =
+        io::stdout().lock().write_all(crate::scripts::graph::render(&script, format).as_bytes());
+    ExitCode::SUCCESS
 }
 
 /// Prints every problem of the scripts in `dir`; exit 1 if any is an error.

@@ -502,3 +502,47 @@ async fn at_start_a_folder_edit_is_published_and_a_stale_file_is_rewritten_with_
     assert_eq!(std::fs::read_to_string(dir.join(&backups[0])).unwrap(), old);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_shipped_language_is_drawn_with_every_node() {
+    let (app, _dir, _scratch) = spawn().await;
+    let (_, anna) = person(&app, "anna", Role::Operator, &["ru"]).await;
+    let loaded = hotline::scripts::load_dir(&common::shipped_scripts()).unwrap();
+    assert_eq!(loaded.set.scripts.len(), 4);
+    for (language, script) in &loaded.set.scripts {
+        let svg = get_text(&app, &format!("/api/scripts/graph/{language}"), &anna).await;
+        let document = roxmltree::Document::parse(&svg).expect("the SVG is XML");
+        assert_eq!(document.root_element().tag_name().name(), "svg");
+        let texts: Vec<&str> = document
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .collect();
+        let dot = get_text(&app, &format!("/api/scripts/graph/{language}?format=dot"), &anna).await;
+        let mermaid =
+            get_text(&app, &format!("/api/scripts/graph/{language}?format=mermaid"), &anna).await;
+        assert!(dot.starts_with("digraph") && mermaid.starts_with("flowchart TD"));
+        for id in script.nodes.keys() {
+            assert!(texts.contains(&id.as_str()), "{language}: {id} not drawn");
+            assert!(dot.contains(&format!("\"{id}\" [label=")), "{language}: {id} not in DOT");
+            assert!(mermaid.contains(&format!("[\"{id}: ")), "{language}: {id} not in Mermaid");
+        }
+    }
+    for (path, status) in [
+        ("/api/scripts/graph/xx", 404),
+        ("/api/scripts/graph/..%2F..", 404),
+        ("/api/scripts/graph/ru?format=png", 400),
+        ("/api/scripts/graph/ru?format=svg&x=1", 400),
+    ] {
+        assert_eq!(api::api(&app, "GET", path, Some(&anna), None).await.0, status, "{path}");
+    }
+    assert_matrix(&app, "GET", "/api/scripts/graph/ru", None, Allowed::Both).await;
+    app.stop().await;
+}
+
+/// The body of a GET that answers text rather than JSON.
+async fn get_text(app: &TestApp, path: &str, token: &str) -> String {
+    let (status, body) = api::api(app, "GET", path, Some(token), None).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body.as_str().expect("a text answer").to_owned()
+}

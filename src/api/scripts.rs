@@ -1,4 +1,5 @@
-//! The IVR scripts' versions: `/scripts/…`, a supervisor's.
+//! The IVR scripts' versions: `/scripts/…`, a supervisor's, and the menu flow's diagram
+//! (`/scripts/graph/…`), which operators may see too.
 //!
 //! Drafts are saved file by file and checked at each save; publishing takes every draft at
 //! once, and is refused (422, with every diagnostic) if the scripts they make have an error.
@@ -9,15 +10,17 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState};
-use crate::scripts::Diagnostic;
+use crate::scripts::graph::Format;
 use crate::scripts::versions::{self, Author, Published, VersionError};
+use crate::scripts::{Diagnostic, LanguageTag};
 
 /// A draft is a whole script file (at most 1 MiB) in JSON, escapes and all.
 const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -37,6 +40,7 @@ pub fn router() -> Router<Arc<ApiState>> {
         .route("/scripts/publish", post(publish))
         .route("/scripts/rollback", post(rollback))
         .route("/scripts/testers", post(add_tester))
+        .route("/scripts/graph/{language}", get(graph))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -227,6 +231,37 @@ async fn rollback(
             .await
             .map_err(version_error)?;
     Ok(Json(went_live(&state, published).await))
+}
+
+/// The query of `GET /scripts/graph/{language}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GraphQuery {
+    format: Option<String>,
+}
+
+/// `GET /scripts/graph/{language}?format=svg|dot|mermaid`: the live script's menu flow
+/// (operators and supervisors: it shows what callers hear, nothing about a case).
+async fn graph(
+    _actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    language: Result<Path<String>, PathRejection>,
+    query: Result<Query<GraphQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let format = match query.format.as_deref() {
+        None => Format::Svg,
+        Some(format) => Format::parse(format)
+            .ok_or_else(|| ApiError::BadRequest("format is svg, dot or mermaid".into()))?,
+    };
+    let live = state.live.live();
+    let script = language
+        .ok()
+        .and_then(|Path(language)| LanguageTag::parse(&language))
+        .and_then(|language| live.set.script(&language))
+        .ok_or_else(|| ApiError::NotFound("no script in that language".into()))?;
+    let diagram = crate::scripts::graph::render(script, format);
+    Ok(([(header::CONTENT_TYPE, format.content_type())], diagram).into_response())
 }
 
 /// The body of `POST /scripts/testers`.

@@ -12,6 +12,7 @@
 
 pub mod cli;
 mod diagnostics;
+pub mod graph;
 mod languages;
 pub mod live;
 mod model;
