@@ -546,3 +546,45 @@ async fn get_text(app: &TestApp, path: &str, token: &str) -> String {
     assert_eq!(status, 200, "{path}: {body}");
     body.as_str().expect("a text answer").to_owned()
 }
+
+#[tokio::test]
+async fn the_report_finds_what_one_language_has_and_the_others_lack() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let dir = scripts_copy(&root);
+    let shipped = || {
+        let root = root.clone();
+        tokio::task::spawn_blocking(move || hotline(&root, &["report".to_owned()], None))
+    };
+    let (code, out, err) = shipped().await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("every language has the same nodes, options and tags"), "{out}");
+    assert!(out.contains("uk: 26 prompts, 26 recording(s) missing"), "{out}");
+
+    // English gets a node, an option and a tag the others do not have.
+    let english = std::fs::read_to_string(dir.join("en.xml")).unwrap();
+    let anchor = r#"<option key="9" goto="@language" label="change language"/>"#;
+    let english = english
+        .replacen(
+            anchor,
+            &format!(
+                r#"<option key="4" goto="extra" tag="intent=extra" label="extra"/>{anchor}"#
+            ),
+            1,
+        )
+        .replace(
+            "</script>",
+            r#"<message id="extra" next="main"><say>Something only English callers hear.</say></message></script>"#,
+        );
+    std::fs::write(dir.join("en.xml"), english).unwrap();
+    let (code, out, err) = shipped().await.unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    for missing in [
+        "missing in ko, ru, uk: node extra",
+        "missing in ko, ru, uk: option 4 of menu main (to extra)",
+        "missing in ko, ru, uk: tag intent=extra",
+    ] {
+        assert!(out.contains(missing), "{missing}:\n{out}");
+    }
+    assert!(out.contains("en: 27 prompts"), "{out}");
+}

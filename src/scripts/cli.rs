@@ -63,6 +63,9 @@ pub enum ScriptsCommand {
         #[arg(long, short = 'm', default_value = "")]
         message: String,
     },
+    /// Compare the languages of the scripts folder: what one has and another lacks,
+    /// recordings missing, prompt counts, advice (exit 1 if something is missing).
+    Report,
     /// Publish an earlier version's text again.
     Rollback {
         /// The version to go back to.
@@ -75,6 +78,9 @@ pub enum ScriptsCommand {
 
 /// Runs `hotline scripts …`; returns the exit code.
 pub fn run(config: &Config, command: ScriptsCommand) -> ExitCode {
+    if matches!(command, ScriptsCommand::Report) {
+        return report(&config.scripts.dir);
+    }
     if !config.database.path.exists() {
         eprintln!(
             "hotline scripts: no database at {}: start `hotline serve` once, or point --config at \
@@ -138,6 +144,7 @@ async fn execute(
     let author = Author { name: "cli".into(), id: None };
     let mut out = io::stdout().lock();
     match command {
+        ScriptsCommand::Report => return Ok(report(dir)),
         ScriptsCommand::Versions { file, limit } => {
             let file = file.as_deref().map(versions::check_file_name).transpose()?;
             for version in storage.script_versions(file, limit.clamp(1, 10_000)).await? {
@@ -200,6 +207,20 @@ async fn execute(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the cross-language report of the folder; exit 1 if a language lacks something.
+fn report(dir: &std::path::Path) -> ExitCode {
+    let loaded = match super::load_dir(dir) {
+        Ok(loaded) => loaded,
+        Err(report) => {
+            eprintln!("hotline scripts report: the scripts have errors:\n{report}");
+            return ExitCode::from(2);
+        }
+    };
+    let comparison = super::report::compare(&loaded.set, &loaded.warnings);
+    print!("{comparison}");
+    if comparison.missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 /// Prints diagnostics; exit 1 if any is an error.

@@ -17,6 +17,7 @@ mod languages;
 pub mod live;
 mod model;
 mod prompt;
+pub mod report;
 mod script;
 pub mod versions;
 pub mod watch;
