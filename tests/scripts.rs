@@ -588,3 +588,53 @@ async fn the_report_finds_what_one_language_has_and_the_others_lack() {
     }
     assert!(out.contains("en: 27 prompts"), "{out}");
 }
+
+#[tokio::test]
+async fn a_translation_goes_out_as_csv_and_comes_back_as_a_draft() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let app = spawn_in(&root).await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["ko"]).await;
+    let run = |args: &[&str]| {
+        let root = root.clone();
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        tokio::task::spawn_blocking(move || hotline(&root, &args, None))
+    };
+    let (code, csv, err) = run(&["export", "ko"]).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(csv.starts_with("node,key,reference,text\n"), "{csv}");
+    assert!(csv.contains("main,say.1,\"If you are a serviceman"), "{csv}");
+
+    // Unchanged, it comes back as nothing to change.
+    std::fs::write(root.join("ko.csv"), &csv).unwrap();
+    let (code, out, err) = run(&["import", "ko", "--from", "ko.csv"]).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("no text changed"), "{out}");
+
+    // One text changed: a draft with exactly that change, which publishes like any other.
+    let welcome = csv.lines().find(|line| line.starts_with("welcome,say.1,")).unwrap();
+    let korean = welcome.rsplit(',').next().unwrap().to_owned();
+    let edited = csv.replacen(&korean, "새로운 환영 인사입니다.", 1);
+    std::fs::write(root.join("ko.csv"), &edited).unwrap();
+    let (code, out, err) = run(&["import", "ko", "--from", "ko.csv"]).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("+")
+            && out.contains("새로운 환영 인사입니다.")
+            && out.contains("the drafts are valid"),
+        "{out}"
+    );
+    let (status, published) =
+        api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(json!({}))).await;
+    assert_eq!(status, 200, "{published}");
+    let (code, again, _) = run(&["export", "ko"]).await.unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(again, edited, "export → import → export is lossless");
+
+    // A CSV that names a text the script does not have is refused, and saves nothing.
+    std::fs::write(root.join("bad.csv"), "node,key,reference,text\nnowhere,say.1,,x\n").unwrap();
+    let (code, _, err) = run(&["import", "ko", "--from", "bad.csv"]).await.unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 2"), "{err}");
+    app.stop().await;
+}

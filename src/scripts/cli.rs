@@ -66,6 +66,22 @@ pub enum ScriptsCommand {
     /// Compare the languages of the scripts folder: what one has and another lacks,
     /// recordings missing, prompt counts, advice (exit 1 if something is missing).
     Report,
+    /// Export a language's texts for translators as CSV: node, key, reference text, text.
+    Export {
+        /// The language, like ko.
+        language: String,
+        /// The language shown beside it.
+        #[arg(long, default_value = "en")]
+        reference: String,
+    },
+    /// Import a translated CSV back: saved as a draft, with its diff and diagnostics.
+    Import {
+        /// The language, like ko.
+        language: String,
+        /// The CSV file.
+        #[arg(long, value_name = "PATH")]
+        from: PathBuf,
+    },
     /// Publish an earlier version's text again.
     Rollback {
         /// The version to go back to.
@@ -89,16 +105,19 @@ pub fn run(config: &Config, command: ScriptsCommand) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    // Read before starting the runtime: a draft's text on stdin.
-    let draft = match &command {
-        ScriptsCommand::Draft { from, .. } => match read_text(from.as_ref()) {
-            Ok(text) => Some(text),
-            Err(message) => {
-                eprintln!("hotline scripts draft: {message}");
-                return ExitCode::from(2);
-            }
-        },
+    // Read before starting the runtime: a draft's text (perhaps on stdin), a CSV.
+    let input = match &command {
+        ScriptsCommand::Draft { from, .. } => Some(read_text(from.as_ref())),
+        ScriptsCommand::Import { from, .. } => Some(read_text(Some(from))),
         _ => None,
+    };
+    let draft = match input {
+        Some(Ok(text)) => Some(text),
+        Some(Err(message)) => {
+            eprintln!("hotline scripts: {message}");
+            return ExitCode::from(2);
+        }
+        None => None,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -145,6 +164,43 @@ async fn execute(
     let mut out = io::stdout().lock();
     match command {
         ScriptsCommand::Report => return Ok(report(dir)),
+        ScriptsCommand::Export { language, reference } => {
+            let (_, texts) = storage.live_scripts().await?;
+            let text_of = |language: &str| {
+                let file = versions::check_file_name(&format!("{language}.xml"))?;
+                texts
+                    .get(&file)
+                    .cloned()
+                    .ok_or_else(|| VersionError::NotFound(format!("there is no script {file}")))
+            };
+            let csv = super::translation::export(&text_of(&language)?, &text_of(&reference)?)
+                .map_err(|e| VersionError::BadInput(e.to_string()))?;
+            let _ = out.write_all(csv.as_bytes());
+        }
+        ScriptsCommand::Import { language, .. } => {
+            let file = versions::check_file_name(&format!("{language}.xml"))?;
+            let (_, texts) = storage.live_scripts().await?;
+            let live = texts
+                .get(&file)
+                .ok_or_else(|| VersionError::NotFound(format!("there is no script {file}")))?;
+            let csv = draft.unwrap_or_default();
+            let imported = super::translation::import(live, &csv)
+                .map_err(|e| VersionError::BadInput(e.to_string()))?;
+            let diff = versions::unified(
+                &format!("{file} (live)"),
+                live,
+                &format!("{file} (draft)"),
+                &imported,
+            );
+            let _ =
+                out.write_all(if diff.is_empty() { "no text changed\n" } else { &diff }.as_bytes());
+            let diagnostics = versions::save_draft(storage, dir, &file, imported, &author).await?;
+            let _ = writeln!(
+                out,
+                "saved as the draft of {file}; publish it with `hotline scripts publish`"
+            );
+            return Ok(print_diagnostics(&mut out, &diagnostics));
+        }
         ScriptsCommand::Versions { file, limit } => {
             let file = file.as_deref().map(versions::check_file_name).transpose()?;
             for version in storage.script_versions(file, limit.clamp(1, 10_000)).await? {

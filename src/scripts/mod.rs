@@ -19,6 +19,7 @@ mod model;
 mod prompt;
 pub mod report;
 mod script;
+pub mod translation;
 pub mod versions;
 pub mod watch;
 mod xml;
