@@ -71,6 +71,10 @@ pub enum Command {
         /// Send unsigned requests (for a server with signature checks off).
         #[arg(long)]
         unsigned: bool,
+        /// Call the drafts instead, in this language, on a private server of their own (the
+        /// live line and its cases are not touched).
+        #[arg(long, value_name = "LANG", conflicts_with_all = ["url", "unsigned"])]
+        draft: Option<String>,
     },
     /// List recent cases, newest first.
     Cases {
@@ -121,7 +125,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { production } => serve(config, production),
         Command::Check { dir } => check(dir.as_deref().unwrap_or(&config.scripts.dir)),
-        Command::Call { url, from, to, country, press, waits, unsigned } => {
+        Command::Call { url, from, to, country, press, waits, unsigned, draft } => {
             let presses = match press.as_deref().map(simulator::parse_presses).transpose() {
                 Ok(presses) => presses,
                 Err(message) => {
@@ -129,6 +133,20 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if let Some(language) = draft {
+                let options = CallOptions {
+                    base_url: String::new(),
+                    auth_token: None,
+                    from,
+                    to,
+                    from_country: country,
+                    call_sid: None,
+                    presses,
+                    queue_waits: waits,
+                    max_requests: 200,
+                };
+                return scripts::call_draft(&config, &language, options);
+            }
             let auth_token = if unsigned {
                 None
             } else {

@@ -359,7 +359,9 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
 fn hotline(dir: &Path, args: &[String], stdin: Option<&str>) -> (i32, String, String) {
     use std::io::Write as _;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"));
-    command.current_dir(dir).args(["scripts"]).args(args).env_remove("RUST_LOG");
+    // `call …` is its own command; everything else here is `scripts …`.
+    let scripts = if args.first().is_some_and(|a| a == "call") { None } else { Some("scripts") };
+    command.current_dir(dir).args(scripts).args(args).env_remove("RUST_LOG");
     for (name, _) in std::env::vars() {
         if name.starts_with("HOTLINE_") {
             command.env_remove(name);
@@ -636,5 +638,35 @@ async fn a_translation_goes_out_as_csv_and_comes_back_as_a_draft() {
     let (code, _, err) = run(&["import", "ko", "--from", "bad.csv"]).await.unwrap();
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("line 2"), "{err}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_draft_can_be_called_from_the_terminal_without_touching_the_line() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let app = spawn_in(&root).await;
+    let run = |args: &[&str], stdin: Option<String>| {
+        let root = root.clone();
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        tokio::task::spawn_blocking(move || hotline(&root, &args, stdin.as_deref()))
+    };
+    let (code, out, _) =
+        run(&["draft", "en.xml"], Some(english_with("Rehearsal text: press 1."))).await.unwrap();
+    assert_eq!(code, 0, "{out}");
+
+    let (code, out, err) = run(&["call", "--draft", "en", "--press", "_"], None).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Rehearsal text: press 1."), "{out}");
+    let (code, out, err) = run(&["call", "--draft", "en", "--press", "_"], None).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    // The live line still says the old text, and the rehearsals left no case behind.
+    assert!(to_main_menu(&app, "+447700900030").await.0.concat().contains(MAIN_EN));
+    assert_eq!(app.storage.recent_cases(10).await.unwrap().len(), 1, "only the live call above");
+
+    let (code, _, err) = run(&["call", "--draft", "xx"], None).await.unwrap();
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = run(&["call", "--draft", "../etc"], None).await.unwrap();
+    assert_eq!(code, 2, "{err}");
     app.stop().await;
 }

@@ -16,6 +16,7 @@ pub mod graph;
 mod languages;
 pub mod live;
 mod model;
+mod preview;
 mod prompt;
 pub mod report;
 mod script;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 pub use diagnostics::{Diagnostic, Report, Severity};
 pub use languages::parse_languages;
 pub use model::*;
+pub use preview::call_draft;
 pub use script::parse_script;
 
 /// The name of the language choice's file in the scripts folder.
