@@ -42,13 +42,22 @@ struct Held {
     /// Earlier versions, newest first.
     kept: VecDeque<Pinned>,
     draft: Option<Pinned>,
+    /// Earlier drafts, newest first, apart from `kept` so that saving drafts never pushes
+    /// out a version callers are on.
+    kept_drafts: VecDeque<Pinned>,
     testers: HashSet<String>,
 }
 
 impl LiveScripts {
     /// Holds `live` as the version callers hear.
     pub fn new(live: Pinned) -> LiveScripts {
-        let held = Held { live, kept: VecDeque::new(), draft: None, testers: HashSet::new() };
+        let held = Held {
+            live,
+            kept: VecDeque::new(),
+            draft: None,
+            kept_drafts: VecDeque::new(),
+            testers: HashSet::new(),
+        };
         LiveScripts { held: RwLock::new(held) }
     }
 
@@ -65,6 +74,7 @@ impl LiveScripts {
         std::iter::once(&held.live)
             .chain(&held.kept)
             .chain(&held.draft)
+            .chain(&held.kept_drafts)
             .find(|pinned| pinned.key == key)
             .unwrap_or(&held.live)
             .clone()
@@ -93,8 +103,8 @@ impl LiveScripts {
         let mut held = self.write();
         if let Some(previous) = held.draft.take() {
             // A tester's call in progress on the previous draft finishes on it.
-            held.kept.push_front(previous);
-            held.kept.truncate(KEPT_VERSIONS);
+            held.kept_drafts.push_front(previous);
+            held.kept_drafts.truncate(KEPT_VERSIONS);
         }
         held.draft = draft;
         held.testers = testers.into_iter().map(|hash| hash.0).collect();
@@ -113,5 +123,41 @@ impl LiveScripts {
 
     fn write(&self) -> RwLockWriteGuard<'_, Held> {
         self.held.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn pinned(key: &str) -> Pinned {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts");
+        Pinned { key: key.into(), set: Arc::new(super::super::load_dir(&dir).unwrap().set) }
+    }
+
+    #[test]
+    fn a_call_keeps_its_version_across_swaps_and_drafts_until_it_is_too_old() {
+        let live = LiveScripts::new(pinned("5"));
+        live.swap(pinned("6"));
+        for n in 0..20 {
+            live.set_draft(Some(pinned(&format!("d{n}"))), Vec::new());
+        }
+        assert_eq!(live.for_key(Some("5")).key, "5", "drafts never push out a version");
+        assert_eq!(live.for_key(Some("d19")).key, "d19");
+        assert_eq!(live.for_key(Some("d15")).key, "d15");
+        assert_eq!(live.for_key(Some("d0")).key, "6", "a long-gone draft falls back to live");
+        for n in 7..7 + KEPT_VERSIONS {
+            live.swap(pinned(&n.to_string()));
+        }
+        assert_eq!(live.for_key(Some("5")).key, (6 + KEPT_VERSIONS).to_string());
+        assert_eq!(live.for_key(None).key, (6 + KEPT_VERSIONS).to_string());
+        assert_eq!(live.for_key(Some("garbage\n<")).key, (6 + KEPT_VERSIONS).to_string());
+        let tester = crate::cases::CallerHash("h".into());
+        assert_eq!(live.for_new_call(Some(&tester)).key, live.live().key, "not a tester");
+        live.set_draft(Some(pinned("dx")), vec![tester.clone()]);
+        assert_eq!(live.for_new_call(Some(&tester)).key, "dx");
+        assert_eq!(live.for_new_call(None).key, live.live().key);
     }
 }
