@@ -90,9 +90,16 @@ impl LiveScripts {
         }
     }
 
-    /// Makes `pinned` the live version; the previous one stays for the calls on it.
+    /// Makes `pinned` the live version; the previous one stays for the calls on it. A
+    /// published version older than the live one is ignored: the API and the watcher may
+    /// both take up a publication, and the later must not win with the older version.
     pub fn swap(&self, pinned: Pinned) {
         let mut held = self.write();
+        if let (Ok(new), Ok(current)) = (pinned.key.parse::<u64>(), held.live.key.parse::<u64>())
+            && new <= current
+        {
+            return;
+        }
         let previous = std::mem::replace(&mut held.live, pinned);
         held.kept.push_front(previous);
         held.kept.truncate(KEPT_VERSIONS);
@@ -148,6 +155,8 @@ mod tests {
         assert_eq!(live.for_key(Some("d19")).key, "d19");
         assert_eq!(live.for_key(Some("d15")).key, "d15");
         assert_eq!(live.for_key(Some("d0")).key, "6", "a long-gone draft falls back to live");
+        live.swap(pinned("4"));
+        assert_eq!(live.live().key, "6", "an older version never replaces a newer one");
         for n in 7..7 + KEPT_VERSIONS {
             live.swap(pinned(&n.to_string()));
         }
