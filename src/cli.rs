@@ -1,5 +1,5 @@
-//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, and caring for
-//! callers' data: `purge`, `hold`, `backup`, `restore`, `keys`.
+//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, `scripts`,
+//! `graph`, and caring for callers' data: `purge`, `hold`, `backup`, `restore`, `keys`.
 //!
 //! Each subcommand is a few lines that load the configuration and call into the library; the
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
@@ -71,6 +71,10 @@ pub enum Command {
         /// Send unsigned requests (for a server with signature checks off).
         #[arg(long)]
         unsigned: bool,
+        /// Call the drafts instead, in this language, on a private server of their own (the
+        /// live line and its cases are not touched).
+        #[arg(long, value_name = "LANG", conflicts_with_all = ["url", "unsigned"])]
+        draft: Option<String>,
     },
     /// List recent cases, newest first.
     Cases {
@@ -88,6 +92,23 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: crate::people::cli::UsersCommand,
+    },
+    /// Versions of the IVR scripts: list, show, diff, draft, publish, roll back.
+    Scripts {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::scripts::cli::ScriptsCommand,
+    },
+    /// Draw a language's menu flow: SVG, DOT (Graphviz) or Mermaid, on standard output.
+    Graph {
+        /// The language, like ru.
+        language: String,
+        /// The format.
+        #[arg(long, value_enum, default_value = "svg")]
+        format: crate::scripts::graph::Format,
+        /// The scripts folder [default: scripts.dir from the configuration].
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Shred personal data past its retention period (`[retention]`); cases under legal hold
     /// are kept.
@@ -157,7 +178,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { production } => serve(config, production),
         Command::Check { dir } => check(dir.as_deref().unwrap_or(&config.scripts.dir)),
-        Command::Call { url, from, to, country, press, waits, unsigned } => {
+        Command::Call { url, from, to, country, press, waits, unsigned, draft } => {
             let presses = match press.as_deref().map(simulator::parse_presses).transpose() {
                 Ok(presses) => presses,
                 Err(message) => {
@@ -165,6 +186,20 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if let Some(language) = draft {
+                let options = CallOptions {
+                    base_url: String::new(),
+                    auth_token: None,
+                    from,
+                    to,
+                    from_country: country,
+                    call_sid: None,
+                    presses,
+                    queue_waits: waits,
+                    max_requests: 200,
+                };
+                return scripts::call_draft(&config, &language, options);
+            }
             let auth_token = if unsigned {
                 None
             } else {
@@ -194,6 +229,10 @@ pub fn main() -> ExitCode {
             call(&options)
         }
         Command::Users { command } => crate::people::cli::run(&config, command),
+        Command::Scripts { command } => crate::scripts::cli::run(&config, command),
+        Command::Graph { language, format, dir } => {
+            graph(dir.as_deref().unwrap_or(&config.scripts.dir), &language, format)
+        }
         Command::Purge { dry_run } => purge(&config, dry_run),
         Command::Hold { number, release } => hold(&config, &number, !release),
         Command::Backup { path, encrypt } => backup(&config, &path, encrypt),
@@ -309,6 +348,31 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
             }
         }
     })
+}
+
+/// Prints the diagram of one language's script in `dir`; exit 1 if the scripts have errors
+/// or no such language.
+fn graph(dir: &Path, language: &str, format: crate::scripts::graph::Format) -> ExitCode {
+    let loaded = match scripts::load_dir(dir) {
+        Ok(loaded) => loaded,
+        Err(report) => {
+            eprintln!("hotline graph: the scripts have errors (see `hotline check`):\n{report}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(script) =
+        scripts::LanguageTag::parse(language).and_then(|l| loaded.set.scripts.get(&l).cloned())
+    else {
+        let known: Vec<&str> = loaded.set.scripts.keys().map(|l| l.as_str()).collect();
+        eprintln!(
+            "hotline graph: no script for {language:?}; the languages are {}",
+            known.join(", ")
+        );
+        return ExitCode::from(1);
+    };
+    let _ =
+        io::stdout().lock().write_all(crate::scripts::graph::render(&script, format).as_bytes());
+    ExitCode::SUCCESS
 }
 
 /// Prints every problem of the scripts in `dir`; exit 1 if any is an error.

@@ -170,11 +170,14 @@ impl DatabaseConfig {
 pub struct ScriptsConfig {
     /// The folder of `languages.xml`, one `<code>.xml` per language, and `audio/`.
     pub dir: PathBuf,
+    /// How often the folder and the database are looked at for a new version, in
+    /// milliseconds; 0 turns the watching off (a restart then picks changes up).
+    pub watch_interval_ms: u64,
 }
 
 impl Default for ScriptsConfig {
     fn default() -> Self {
-        ScriptsConfig { dir: PathBuf::from("ivr-scripts") }
+        ScriptsConfig { dir: PathBuf::from("ivr-scripts"), watch_interval_ms: 1000 }
     }
 }
 
@@ -537,6 +540,12 @@ impl Config {
                 "server.request_timeout_ms ({}) must be above webhooks.deadline_ms ({}), or a \
                  slow webhook would be cut off instead of answering from memory",
                 self.server.request_timeout_ms, self.webhooks.deadline_ms
+            ));
+        }
+        let watch = self.scripts.watch_interval_ms;
+        if watch != 0 && !(50..=3_600_000).contains(&watch) {
+            problems.push(format!(
+                "scripts.watch_interval_ms = {watch} is out of range; use 0 (off) or 50 to 3600000"
             ));
         }
         if self.database.write_deadline_ms >= self.webhooks.deadline_ms {

@@ -17,6 +17,8 @@
 //!   nothing of HTTP or TwiML, so text channels can reuse it.
 //! - [`scripts`] loads and validates `ivr-scripts/`: the language choice and one script per
 //!   language, in the XML dialect described in `docs/scripts.md`.
+//!   Its `versions` keep every published version in the database (drafts, publishing,
+//!   rollback, the folder watched by `watch`), and `live` holds the version each call is on.
 //! - [`cases`] defines what is remembered about a call; [`storage`] owns every line of SQL
 //!   (SQLite by default) and the journal that keeps records while the database is down.
 //! - [`casework`] is what people add to a case after the call (notes, disposition, closing),

@@ -19,7 +19,10 @@ use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
 use crate::limits::{self, Guard, Offenders};
-use crate::scripts::{self, Report};
+use crate::scripts::Report;
+use crate::scripts::live::LiveScripts;
+use crate::scripts::versions::{self, VersionError};
+use crate::scripts::watch::Watcher;
 use crate::secrets::{CallerHasher, Secrets};
 use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
 use crate::webhooks::{self, Webhooks};
@@ -33,6 +36,9 @@ pub enum StartError {
     /// A script is invalid: the report lists every problem.
     #[error("the IVR scripts have errors; nothing was started:\n{0}")]
     Scripts(Report),
+    /// The scripts' versions could not be read or reconciled with the folder.
+    #[error("the IVR scripts' versions could not be set up: {0}")]
+    ScriptVersions(VersionError),
     /// The database could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -72,30 +78,37 @@ pub struct Application {
     storage: Storage,
     retention: crate::config::RetentionConfig,
     limits: ConnectionLimits,
+    /// Publishes edits of the scripts folder and takes up versions published elsewhere.
+    watcher: Option<(Watcher, Duration)>,
 }
 
 impl Application {
     /// Loads the scripts, opens the database (replaying any journal left by a previous run),
     /// binds the listener and builds the routes.
     pub async fn build(config: &Config, secrets: Secrets) -> Result<Application, StartError> {
-        let loaded = scripts::load_dir(&config.scripts.dir).map_err(StartError::Scripts)?;
-        // Warnings do not stop the line (most are recordings not made yet, read by TTS in
-        // the meantime); a few are shown, the full list is `hotline check`'s job.
-        for warning in loaded.warnings.iter().take(3) {
-            tracing::warn!("{warning}");
-        }
-        if loaded.warnings.len() > 3 {
-            tracing::warn!(
-                warnings = loaded.warnings.len(),
-                "the scripts have more warnings; `hotline check` lists them all"
-            );
-        }
         let options =
             StorageOptions { busy_timeout: Duration::from_millis(config.database.busy_timeout_ms) };
         let storage = Storage::open(&config.database.path, options).await?;
         let hasher = CallerHasher::new(secrets.caller_hash_key);
         if let KeyCheck::Differs { stored_keys } = storage.check_caller_hash_key(&hasher).await? {
             return Err(StartError::CallerHashKey { given: hasher.keys(), stored: stored_keys });
+        }
+        let (live, warnings) = versions::reconcile(&storage, &config.scripts.dir).await.map_err(
+            |error| match error {
+                VersionError::Invalid(report) => StartError::Scripts(report),
+                other => StartError::ScriptVersions(other),
+            },
+        )?;
+        // Warnings do not stop the line (most are recordings not made yet, read by TTS in
+        // the meantime); a few are shown, the full list is `hotline check`'s job.
+        for warning in warnings.iter().take(3) {
+            tracing::warn!("{warning}");
+        }
+        if warnings.len() > 3 {
+            tracing::warn!(
+                warnings = warnings.len(),
+                "the scripts have more warnings; `hotline check` lists them all"
+            );
         }
         let write_deadline = Duration::from_millis(config.database.write_deadline_ms);
         let recorder =
@@ -114,7 +127,8 @@ impl Application {
                  reach this server can fake calls. Never run a real line like this."
             );
         }
-        let scripts = Arc::new(loaded.set);
+        let scripts = Arc::clone(&live.set);
+        let live = Arc::new(LiveScripts::new(live));
         let metrics = Arc::new(crate::metrics::Metrics::new());
         recorder.observe_writes(metrics.write_observer());
         let operations = Arc::new(crate::metrics::MetricsState {
@@ -129,9 +143,16 @@ impl Application {
             config: Arc::new(config.clone()),
             scripts: Arc::clone(&scripts),
             callbacks: crate::followups::Sealer::new(&secrets.callback_key),
+            live: Arc::clone(&live),
+            hasher: hasher.clone(),
+        });
+        let watcher = (config.scripts.watch_interval_ms > 0).then(|| {
+            let every = Duration::from_millis(config.scripts.watch_interval_ms);
+            (Watcher::new(storage.clone(), Arc::clone(&live), config.scripts.dir.clone()), every)
         });
         let webhooks = Arc::new(Webhooks {
             scripts,
+            live,
             recorder: recorder.clone(),
             storage: storage.clone(),
             hasher,
@@ -144,9 +165,9 @@ impl Application {
             deadline: config.webhook_deadline(),
             queues: crate::queue::Queues::new(&config.queues),
             blocked_answer: config.blocklist.answer,
-            calls_in_progress: crate::limits::CallsInProgress::new(
+            calls_in_progress: Arc::new(crate::limits::CallsInProgress::new(
                 usize::try_from(config.webhooks.calls_per_caller).unwrap_or(usize::MAX),
-            ),
+            )),
             over_limit_answer: config.webhooks.over_limit_answer,
         });
         // Addresses that keep sending forged webhooks or wrong API tokens are cut short.
@@ -187,6 +208,7 @@ impl Application {
                     .unwrap_or(usize::MAX),
                 request_timeout: Duration::from_millis(config.server.request_timeout_ms),
             },
+            watcher,
         })
     }
 
@@ -208,6 +230,7 @@ impl Application {
     ) -> io::Result<()> {
         let replayer = self.recorder.spawn_replayer(REPLAY_EVERY);
         let purger = crate::retention::spawn_schedule(self.storage.clone(), &self.retention);
+        let watcher = self.watcher.map(|(watcher, every)| watcher.spawn(every));
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = connections::serve(self.listener, self.router, self.limits, async move {
             shutdown.await;
@@ -234,6 +257,9 @@ impl Application {
         replayer.abort();
         if let Some(purger) = purger {
             purger.abort();
+        }
+        if let Some(watcher) = watcher {
+            watcher.abort();
         }
         // Everything acknowledged is already in the database or the fsync'd journal; a last
         // replay just saves the next start some work.

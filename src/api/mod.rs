@@ -12,6 +12,7 @@ mod followups;
 mod people;
 mod queues;
 mod retention;
+mod scripts;
 
 use std::sync::Arc;
 
@@ -37,6 +38,10 @@ pub struct ApiState {
     pub scripts: Arc<ScriptSet>,
     /// Opens callback numbers for the one reveal that may show them.
     pub callbacks: crate::followups::Sealer,
+    /// The live scripts, swapped when a version is published (`scripts.rs`).
+    pub live: Arc<crate::scripts::live::LiveScripts>,
+    /// Hashes the numbers of test callers, who are kept only as hashes.
+    pub hasher: crate::secrets::CallerHasher,
 }
 
 /// The routes of the API, under `/api`.
@@ -47,6 +52,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(cases::router())
         .merge(followups::router())
         .merge(retention::router())
+        .merge(scripts::router())
         .with_state(state)
 }
 
@@ -69,6 +75,15 @@ pub enum ApiError {
     /// The request conflicts with the current state (409), e.g. a case already closed.
     #[error("{0}")]
     Conflict(String),
+    /// The request is well formed but what it asks would break something (422); the
+    /// diagnostics say what, each with file, line and column.
+    #[error("{message}")]
+    Invalid {
+        /// What was refused.
+        message: String,
+        /// Every problem found.
+        diagnostics: Vec<serde_json::Value>,
+    },
     /// Something failed on our side (500).
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -88,6 +103,10 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Invalid { diagnostics, .. } => {
+                let body = json!({ "error": self.to_string(), "diagnostics": diagnostics });
+                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            }
             ApiError::Internal(cause) => {
                 // Not returned to the client: it may name tables, paths or data.
                 tracing::error!(error = %cause, "API request failed");

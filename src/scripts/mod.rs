@@ -10,11 +10,19 @@
 //! `script` and `languages` read the two kinds of file, `diagnostics` words and places the
 //! problems.
 
+pub mod cli;
 mod diagnostics;
+pub mod graph;
 mod languages;
+pub mod live;
 mod model;
+mod preview;
 mod prompt;
+pub mod report;
 mod script;
+pub mod translation;
+pub mod versions;
+pub mod watch;
 mod xml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,10 +31,11 @@ use std::path::{Path, PathBuf};
 pub use diagnostics::{Diagnostic, Report, Severity};
 pub use languages::parse_languages;
 pub use model::*;
+pub use preview::call_draft;
 pub use script::parse_script;
 
 /// The name of the language choice's file in the scripts folder.
-const LANGUAGES_FILE: &str = "languages.xml";
+pub const LANGUAGES_FILE: &str = "languages.xml";
 
 /// The scripts, ready to use, and what is worth fixing in them.
 #[derive(Debug, Clone)]
@@ -44,27 +53,87 @@ pub struct Loaded {
 /// Every file is checked even after one fails, so a single run lists every problem. Any error
 /// makes the result a [`Report`], which holds the warnings too.
 pub fn load_dir(dir: &Path) -> Result<Loaded, Report> {
-    let audio_root = dir.join("audio");
     let mut diagnostics = Vec::new();
-    let script_files = script_files(dir, &mut diagnostics);
+    let files = read_sources(dir, &mut diagnostics);
+    check_sources(dir, &files, diagnostics)
+}
 
+/// The text of every script file, by file name (`languages.xml`, `ru.xml`): a version of the
+/// scripts as the database keeps it, or a draft. A file that could not be read has its
+/// problem instead of its text.
+pub type Sources = BTreeMap<String, Result<String, Diagnostic>>;
+
+/// Reads every script file of `dir` (see [`load_dir`]) without checking them.
+pub fn read_sources(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Sources {
+    let mut files: Sources = script_files(dir, diagnostics)
+        .into_iter()
+        .map(|(language, path)| (format!("{language}.xml"), xml::read_file(&path)))
+        .collect();
+    files.insert(LANGUAGES_FILE.to_owned(), xml::read_file(&dir.join(LANGUAGES_FILE)));
+    files
+}
+
+/// Checks a set of script texts as [`load_dir`] checks files: they are placed in `dir` for
+/// messages and recordings, and must include `languages.xml`.
+pub fn load_texts(dir: &Path, texts: &BTreeMap<String, String>) -> Result<Loaded, Report> {
+    let mut diagnostics = Vec::new();
+    let mut files = Sources::new();
+    for (name, text) in texts {
+        if name == LANGUAGES_FILE || file_language(name).is_some() {
+            files.insert(name.clone(), Ok(text.clone()));
+        } else {
+            diagnostics.push(Diagnostic::file_error(
+                &dir.join(name),
+                "a script's file name is languages.xml or its language code, like ru.xml",
+            ));
+        }
+    }
+    if !files.contains_key(LANGUAGES_FILE) {
+        let missing = dir.join(LANGUAGES_FILE);
+        files.insert(
+            LANGUAGES_FILE.to_owned(),
+            Err(Diagnostic::file_error(&missing, "languages.xml is missing")),
+        );
+    }
+    check_sources(dir, &files, diagnostics)
+}
+
+/// The language of a script file's name (`ru.xml` → `ru`); `None` for `languages.xml` and
+/// any other name.
+pub fn file_language(name: &str) -> Option<LanguageTag> {
+    name.strip_suffix(".xml").filter(|_| name != LANGUAGES_FILE).and_then(LanguageTag::parse)
+}
+
+fn check_sources(
+    dir: &Path,
+    files: &Sources,
+    mut diagnostics: Vec<Diagnostic>,
+) -> Result<Loaded, Report> {
+    let audio_root = dir.join("audio");
     let mut scripts = BTreeMap::new();
-    for (language, path) in &script_files {
-        let parsed = xml::read_file(path)
+    let mut offered = BTreeSet::new();
+    for (name, text) in files {
+        let Some(language) = file_language(name) else { continue };
+        offered.insert(language.clone());
+        let path = dir.join(name);
+        let parsed = text
+            .clone()
             .map_err(|diagnostic| vec![diagnostic])
-            .and_then(|text| parse_script(path, &text, &audio_root));
+            .and_then(|text| parse_script(&path, &text, &audio_root));
         match parsed {
             Ok((script, warnings)) => {
                 diagnostics.extend(warnings);
-                scripts.insert(language.clone(), script);
+                scripts.insert(language, script);
             }
             Err(problems) => diagnostics.extend(problems),
         }
     }
 
     let languages_path = dir.join(LANGUAGES_FILE);
-    let offered: BTreeSet<LanguageTag> = script_files.keys().cloned().collect();
-    let entry = match xml::read_file(&languages_path)
+    let languages_text = files.get(LANGUAGES_FILE).cloned().unwrap_or_else(|| {
+        Err(Diagnostic::file_error(&languages_path, "languages.xml is missing"))
+    });
+    let entry = match languages_text
         .map_err(|diagnostic| vec![diagnostic])
         .and_then(|text| parse_languages(&languages_path, &text, &audio_root, &offered))
     {

@@ -38,6 +38,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_retention.sql",
         sql: include_str!("../../db/migrations/0006_retention.sql"),
     },
+    Migration {
+        name: "0007_script_versions.sql",
+        sql: include_str!("../../db/migrations/0007_script_versions.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

@@ -436,6 +436,18 @@ fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StorageErro
     Ok(())
 }
 
+/// Appends an audit line inside the caller's transaction, for changes audited by other
+/// storage modules.
+pub(super) fn insert_audit_line(
+    conn: &Connection,
+    actor: Option<i64>,
+    action: &str,
+    detail: &str,
+) -> Result<(), StorageError> {
+    let entry = AuditEntry { actor, action: action.into(), case: None, detail: detail.into() };
+    insert_audit(conn, &entry)
+}
+
 /// The audit line of a change to a person: `[cli ]user=ID name=NAME[ more]`.
 fn audit_change(
     conn: &Connection,

@@ -111,3 +111,51 @@ fn at(language: &LanguageTag, node: &NodeId, route: &str, step: u32) -> String {
     let _ = write!(url, "/voice/{route}?lang={language}&node={node}&step={step}");
     url
 }
+
+/// Adds the scripts' version key to every URL of ours in a rendered document (`&v=42` at
+/// the end), so the call's next request is answered from the version it started on.
+///
+/// Our URLs are the attribute values and `<Redirect>` bodies that start with `/voice/`, and
+/// each has a query. Spoken text cannot match: its `"` and `<` are escaped. Keys are
+/// letters, digits and `-`, safe in a URL and in XML.
+pub fn pin_version(document: &str, key: &str) -> String {
+    const ATTRIBUTE: &str = "=\"/voice/";
+    const REDIRECT: &str = "<Redirect";
+    let mut pinned = String::with_capacity(document.len() + 64);
+    let mut rest = document;
+    loop {
+        let attribute = rest.find(ATTRIBUTE).map(|at| at + 2);
+        let redirect = rest
+            .find(REDIRECT)
+            .and_then(|at| rest[at..].find('>').map(|end| at + end + 1))
+            .filter(|&body| rest[body..].starts_with("/voice/"));
+        let Some(url_start) = [attribute, redirect].into_iter().flatten().min() else { break };
+        let url_end = rest[url_start..].find(['"', '<']).map_or(rest.len(), |end| url_start + end);
+        pinned.push_str(&rest[..url_end]);
+        if rest[url_start..url_end].contains('?') {
+            let _ = write!(pinned, "&amp;v={key}");
+        }
+        rest = &rest[url_end..];
+    }
+    pinned.push_str(rest);
+    pinned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_url_of_ours_carries_the_version() {
+        let document = r#"<Response><Gather action="/voice/menu?lang=ru&amp;node=main&amp;step=2"><Say>&quot;/voice/x?y&quot; &lt;Redirect&gt;/voice/a?b</Say></Gather><Redirect method="POST">/voice/menu?lang=ru&amp;step=2</Redirect><Enqueue waitUrl="/voice/wait?lang=ru" action="/voice/queue?lang=ru">q</Enqueue><Play>https://x/voice/a?b</Play></Response>"#;
+        let pinned = pin_version(document, "42");
+        assert_eq!(pinned.matches("&amp;v=42").count(), 4, "{pinned}");
+        assert!(
+            pinned.contains(r#"action="/voice/menu?lang=ru&amp;node=main&amp;step=2&amp;v=42""#)
+        );
+        assert!(pinned.contains(">/voice/menu?lang=ru&amp;step=2&amp;v=42</Redirect>"));
+        assert!(pinned.contains(r#"waitUrl="/voice/wait?lang=ru&amp;v=42""#), "{pinned}");
+        assert!(pinned.contains("<Play>https://x/voice/a?b</Play>"), "{pinned}");
+        assert_eq!(pin_version("<Response/>", "1"), "<Response/>");
+    }
+}

@@ -35,10 +35,15 @@ use crate::secrets::{CallerHasher, Secret};
 use crate::storage::{Recorder, Storage};
 use crate::twiml;
 
-/// What the webhooks need, shared by every request.
+/// What the webhooks need, shared by every request. Cheap to clone: each request clones it
+/// with `scripts` set to the version the call is on.
+#[derive(Clone)]
 pub struct Webhooks {
     /// The validated scripts. Loaded once at start; a call's position refers into them.
     pub scripts: Arc<ScriptSet>,
+    /// The live scripts and the versions calls in progress are on; each request takes its
+    /// `scripts` from here.
+    pub live: Arc<crate::scripts::live::LiveScripts>,
     /// Where records go (the database, or the journal while it is unavailable).
     pub recorder: Recorder,
     /// For the few reads a webhook makes (the fallback's language lookup).
@@ -64,8 +69,9 @@ pub struct Webhooks {
     pub callbacks: crate::followups::Sealer,
     /// `[followups]`: attempts and retries of callbacks made from the operator line.
     pub followups: crate::config::FollowupsConfig,
-    /// Each caller's calls in progress, against floods from one number.
-    pub calls_in_progress: crate::limits::CallsInProgress,
+    /// Each caller's calls in progress, against floods from one number. Shared by every
+    /// request's copy of these settings.
+    pub calls_in_progress: Arc<crate::limits::CallsInProgress>,
     /// What a call over its caller's limit gets.
     pub over_limit_answer: crate::config::OverLimitAnswer,
 }

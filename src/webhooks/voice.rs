@@ -62,6 +62,16 @@ pub async fn handle(
         );
         return (StatusCode::FORBIDDEN, "forbidden\n").into_response();
     }
+    // The scripts this request is answered from: for a new call the live version (the draft
+    // for a test caller), for a call in progress the version it started on (`v` in our URLs).
+    let pinned = if route == "incoming" {
+        let caller = req.call().from.as_deref().and_then(|from| w.hasher.hash(from));
+        w.live.for_new_call(caller.as_ref())
+    } else {
+        w.live.for_key(req.query("v"))
+    };
+    let pinned_webhooks = Webhooks { scripts: Arc::clone(&pinned.set), ..w.clone() };
+    let w = &pinned_webhooks;
     let call = req.call();
     let sid = call.call_sid.as_ref().map_or("-", |sid| sid.as_str()).to_owned();
     let span = tracing::info_span!("webhook", route = %route, call_sid = %sid);
@@ -96,7 +106,7 @@ pub async fn handle(
             Err(_) => tracing::error!("webhook deadline passed while recording; answered anyway"),
         }
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "answered");
-        twiml_response(reply.document)
+        twiml_response(answer::pin_version(&reply.document, &pinned.key))
     }
     .instrument(span)
     .await

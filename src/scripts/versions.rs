@@ -1,0 +1,417 @@
+//! Versions of the scripts: drafts, publishing, rollback, diffs, and keeping the folder and
+//! the database in step.
+//!
+//! The database holds every published version of every file (`storage::scripts`); the live
+//! scripts are the newest version of each file. The folder `scripts.dir` is both a way in
+//! (an edit there is checked and published, author [`FILE_AUTHOR`]) and a mirror (whatever
+//! is published another way is written there too), so a supervisor opening a file always
+//! sees what callers hear.
+//!
+//! Nothing is published unless the whole set of scripts it makes is valid: a draft, a
+//! rollback or a folder edit that would break a script is refused with every diagnostic.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+
+use super::live::Pinned;
+use super::{Diagnostic, LANGUAGES_FILE, Loaded, Report, file_language, load_texts};
+use crate::storage::{Publication, ScriptVersion, Storage, StorageError};
+
+/// The author of versions that came from an edit of the folder.
+pub const FILE_AUTHOR: &str = "file";
+
+/// The largest script text accepted, as the loader's limit for files.
+pub const MAX_TEXT_BYTES: usize = super::xml::MAX_FILE_BYTES;
+
+/// The longest comment kept with a version.
+pub const MAX_COMMENT_CHARS: usize = 500;
+
+/// Why a change to the scripts was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    /// The scripts it would make have errors: every diagnostic is here.
+    #[error("the scripts would have errors, so nothing was published:\n{0}")]
+    Invalid(Report),
+    /// The request names something that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request itself is wrong (a file name, a comment, an empty publish).
+    #[error("{0}")]
+    BadInput(String),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The folder could not be written (the database has the version; the file is stale).
+    #[error("published, but the file {file} could not be written: {source}")]
+    Mirror {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Who makes a change: their name for the versions, their id for the audit log.
+#[derive(Debug, Clone)]
+pub struct Author {
+    /// A person's name, [`FILE_AUTHOR`] or `cli`.
+    pub name: String,
+    /// The person's id; `None` for the folder and the command line.
+    pub id: Option<i64>,
+}
+
+/// What a publication made live.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The new versions.
+    pub versions: Vec<ScriptVersion>,
+    /// The scripts now live, under their key.
+    pub live: Pinned,
+    /// Problems that do not stop a call.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Checks a file name: `languages.xml` or `<code>.xml`.
+pub fn check_file_name(name: &str) -> Result<String, VersionError> {
+    if name == LANGUAGES_FILE || file_language(name).is_some() {
+        Ok(name.to_owned())
+    } else {
+        Err(VersionError::BadInput(format!(
+            "{:?} is not a script file: use languages.xml or a language code like ru.xml",
+            name.chars().take(40).collect::<String>()
+        )))
+    }
+}
+
+/// Checks a comment: at most [`MAX_COMMENT_CHARS`] characters, on one line.
+pub fn check_comment(comment: &str) -> Result<String, VersionError> {
+    let comment = comment.trim();
+    if comment.chars().count() > MAX_COMMENT_CHARS || comment.chars().any(char::is_control) {
+        return Err(VersionError::BadInput(format!(
+            "a comment is one line of at most {MAX_COMMENT_CHARS} characters"
+        )));
+    }
+    Ok(comment.to_owned())
+}
+
+fn check_text(text: &str) -> Result<(), VersionError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(VersionError::BadInput(format!(
+            "a script is at most {} MiB; this one is {} bytes",
+            MAX_TEXT_BYTES / (1024 * 1024),
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Saves a draft of one file, and checks the scripts the drafts would make: the diagnostics
+/// (errors do not stop a draft from being saved; they stop it from being published).
+pub async fn save_draft(
+    storage: &Storage,
+    dir: &Path,
+    file: &str,
+    text: String,
+    author: &Author,
+) -> Result<Vec<Diagnostic>, VersionError> {
+    let file = check_file_name(file)?;
+    check_text(&text)?;
+    storage.save_draft(file, author.name.clone(), text).await?;
+    let (_, texts) = drafted(storage).await?;
+    Ok(match load_texts(dir, &texts) {
+        Ok(loaded) => loaded.warnings,
+        Err(report) => report.diagnostics,
+    })
+}
+
+/// The live texts with every draft laid over them, and the drafted file names.
+pub async fn drafted(
+    storage: &Storage,
+) -> Result<(Vec<String>, BTreeMap<String, String>), VersionError> {
+    let (_, mut texts) = storage.live_scripts().await?;
+    let drafts = storage.drafts().await?;
+    let files = drafts.keys().cloned().collect();
+    texts.extend(drafts.into_values().map(|draft| (draft.file, draft.text)));
+    Ok((files, texts))
+}
+
+/// The draft scripts test callers hear: `None` when there is no draft or they have errors.
+pub async fn draft_scripts(storage: &Storage, dir: &Path) -> Result<Option<Loaded>, VersionError> {
+    let (files, texts) = drafted(storage).await?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    Ok(load_texts(dir, &texts).ok())
+}
+
+/// Makes the holder's draft (for test callers) and test callers what the database says.
+pub async fn refresh_draft(
+    storage: &Storage,
+    dir: &Path,
+    live: &super::live::LiveScripts,
+) -> Result<(), VersionError> {
+    static DRAFTS: AtomicU64 = AtomicU64::new(1);
+    let draft = draft_scripts(storage, dir).await?.map(|loaded| Pinned {
+        key: format!("d{}", DRAFTS.fetch_add(1, Ordering::Relaxed)),
+        set: Arc::new(loaded.set),
+    });
+    live.set_draft(draft, storage.testers().await?);
+    Ok(())
+}
+
+/// Publishes every draft at once, if the scripts they make are valid; the drafts are then
+/// removed and the files of the folder rewritten.
+pub async fn publish_drafts(
+    storage: &Storage,
+    dir: &Path,
+    author: &Author,
+    comment: &str,
+) -> Result<Published, VersionError> {
+    let comment = check_comment(comment)?;
+    let (files, texts) = drafted(storage).await?;
+    if files.is_empty() {
+        return Err(VersionError::BadInput("there is no draft to publish".into()));
+    }
+    let loaded = load_texts(dir, &texts).map_err(VersionError::Invalid)?;
+    let changed: BTreeMap<String, String> =
+        files.into_iter().filter_map(|file| texts.get(&file).map(|t| (file, t.clone()))).collect();
+    publish(storage, dir, changed, loaded, author, comment, Some("scripts.publish"), true).await
+}
+
+/// Publishes an earlier version's text again, as a new version of its file, if the scripts
+/// it makes with the other files' live versions are valid.
+pub async fn rollback(
+    storage: &Storage,
+    dir: &Path,
+    version: i64,
+    author: &Author,
+    comment: &str,
+) -> Result<Published, VersionError> {
+    let comment = check_comment(comment)?;
+    let Some((old, text)) = storage.script_version(version).await? else {
+        return Err(VersionError::NotFound(format!("there is no version {version}")));
+    };
+    let (_, mut texts) = storage.live_scripts().await?;
+    texts.insert(old.file.clone(), text.clone());
+    let loaded = load_texts(dir, &texts).map_err(VersionError::Invalid)?;
+    let comment = if comment.is_empty() {
+        format!("rollback to version {version}")
+    } else {
+        format!("rollback to version {version}: {comment}")
+    };
+    let changed = BTreeMap::from([(old.file, text)]);
+    publish(storage, dir, changed, loaded, author, comment, Some("scripts.rollback"), false).await
+}
+
+/// Publishes an edit of the folder, already checked as `loaded` (`scripts.file`).
+pub async fn publish_checked(
+    storage: &Storage,
+    dir: &Path,
+    files: BTreeMap<String, String>,
+    loaded: Loaded,
+    author: &Author,
+    comment: String,
+) -> Result<Published, VersionError> {
+    publish(storage, dir, files, loaded, author, comment, Some("scripts.file"), false).await
+}
+
+/// Publishes texts already checked as `loaded`, then mirrors them into the folder.
+#[allow(clippy::too_many_arguments)] // each is a different fact of the publication
+async fn publish(
+    storage: &Storage,
+    dir: &Path,
+    files: BTreeMap<String, String>,
+    loaded: Loaded,
+    author: &Author,
+    comment: String,
+    action: Option<&'static str>,
+    clear_drafts: bool,
+) -> Result<Published, VersionError> {
+    let publication = Publication {
+        files: files.clone(),
+        author: author.name.clone(),
+        comment,
+        actor: author.id,
+        action,
+        clear_drafts,
+    };
+    let versions = storage.publish_scripts(publication).await?;
+    let key = versions.iter().map(|v| v.id).max().unwrap_or_default().to_string();
+    tracing::info!(action = action.unwrap_or("scripts.import"), author = %author.name, key = %key, "scripts published");
+    if author.name != FILE_AUTHOR {
+        mirror(dir, &files)?;
+    }
+    let live = Pinned { key, set: Arc::new(loaded.set) };
+    Ok(Published { versions, live, warnings: loaded.warnings })
+}
+
+/// Writes texts into the folder, each through a temporary file renamed over the old one, so
+/// the watcher never reads half a file.
+pub fn mirror(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), VersionError> {
+    for (file, text) in files {
+        let failed = |source| VersionError::Mirror { file: file.clone(), source };
+        let temporary = dir.join(format!(".{file}.writing"));
+        std::fs::write(&temporary, text).map_err(failed)?;
+        std::fs::rename(&temporary, dir.join(file)).map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// A readable line-based diff from one version to another, with a header naming both.
+pub async fn diff(storage: &Storage, from: i64, to: i64) -> Result<String, VersionError> {
+    let mut versions = Vec::new();
+    for id in [from, to] {
+        match storage.script_version(id).await? {
+            Some(found) => versions.push(found),
+            None => return Err(VersionError::NotFound(format!("there is no version {id}"))),
+        }
+    }
+    let [(a, a_text), (b, b_text)]: [(ScriptVersion, String); 2] =
+        versions.try_into().map_err(|_| VersionError::NotFound("two versions".into()))?;
+    Ok(unified(&label(&a), &a_text, &label(&b), &b_text))
+}
+
+fn label(version: &ScriptVersion) -> String {
+    format!(
+        "{} version {} ({}, {})",
+        version.file,
+        version.id,
+        version.author,
+        version.created_at.format("%Y-%m-%d %H:%M:%SZ")
+    )
+}
+
+/// A unified diff of two texts, three lines of context; empty when they are equal.
+pub fn unified(a_label: &str, a: &str, b_label: &str, b: &str) -> String {
+    if a == b {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(3)
+        .header(a_label, b_label)
+        .to_string()
+}
+
+/// At start: makes the database and the folder agree, and returns the live scripts.
+///
+/// - An empty database takes the folder as its first version (the folder must be valid, as
+///   before there were versions).
+/// - A file that differs from its newest version and was modified after that version was
+///   published was edited while the server was stopped: it is published like any folder
+///   edit if the scripts it makes are valid, and left alone (diagnostics logged) otherwise.
+/// - A file that differs and is older is stale (a version was published while it could not
+///   be written): it is rewritten from the database, and its old text kept beside it as
+///   `<file>.<time>.bak`, so nothing typed into it is lost.
+pub async fn reconcile(
+    storage: &Storage,
+    dir: &Path,
+) -> Result<(Pinned, Vec<Diagnostic>), VersionError> {
+    let (newest, db_texts) = storage.live_scripts().await?;
+    let mut ignored = Vec::new();
+    let folder: BTreeMap<String, String> = super::read_sources(dir, &mut ignored)
+        .into_iter()
+        .filter_map(|(file, text)| Some((file, text.ok()?)))
+        .collect();
+    let file_author = Author { name: FILE_AUTHOR.into(), id: None };
+    if newest == 0 {
+        let loaded = super::load_dir(dir).map_err(VersionError::Invalid)?;
+        let comment = "imported from the folder at first start".to_owned();
+        let published =
+            publish(storage, dir, folder, loaded, &file_author, comment, None, false).await?;
+        return Ok((published.live, published.warnings));
+    }
+
+    let mut edited = BTreeMap::new();
+    let mut stale = BTreeMap::new();
+    for (file, text) in &folder {
+        if db_texts.get(file) == Some(text) {
+            continue;
+        }
+        let published_at = storage
+            .script_versions(Some(file.clone()), 1)
+            .await?
+            .first()
+            .map(|version| version.created_at);
+        let modified: Option<DateTime<Utc>> =
+            std::fs::metadata(dir.join(file)).and_then(|m| m.modified()).ok().map(Into::into);
+        match (published_at, modified) {
+            (Some(published), Some(modified)) if modified <= published => {
+                stale.insert(file.clone(), text.clone());
+            }
+            _ => {
+                edited.insert(file.clone(), text.clone());
+            }
+        }
+    }
+    if !edited.is_empty() {
+        let mut texts = db_texts.clone();
+        texts.extend(edited.clone());
+        match load_texts(dir, &texts) {
+            Ok(loaded) => {
+                let comment = format!(
+                    "edited in the folder while the server was stopped: {}",
+                    edited.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+                publish(
+                    storage,
+                    dir,
+                    edited,
+                    loaded,
+                    &file_author,
+                    comment,
+                    Some("scripts.file"),
+                    false,
+                )
+                .await?;
+            }
+            Err(report) => log_refused(&report),
+        }
+    }
+    for (file, old) in &stale {
+        let backup = dir.join(format!("{file}.{}.bak", Utc::now().format("%Y%m%dT%H%M%SZ")));
+        if let Err(error) = std::fs::write(&backup, old) {
+            tracing::error!(%error, file, "a stale script file could not be backed up; left as is");
+            continue;
+        }
+        tracing::warn!(file, backup = %backup.display(), "stale script file rewritten from the database");
+        let text = db_texts.get(file).cloned().unwrap_or_default();
+        mirror(dir, &BTreeMap::from([(file.clone(), text)]))?;
+    }
+    let (newest, texts) = storage.live_scripts().await?;
+    let loaded = load_texts(dir, &texts).map_err(VersionError::Invalid)?;
+    let live = Pinned { key: newest.to_string(), set: Arc::new(loaded.set) };
+    Ok((live, loaded.warnings))
+}
+
+/// Logs why an edit of the folder was refused: every diagnostic, since the person who made
+/// the edit reads them in the log.
+pub fn log_refused(report: &Report) {
+    tracing::warn!(
+        errors = report.error_count(),
+        "an edit of the scripts folder was refused; callers keep hearing the live version"
+    );
+    for diagnostic in &report.diagnostics {
+        tracing::warn!("{diagnostic}");
+    }
+}
+
+/// One line per version, for a terminal.
+pub fn version_line(version: &ScriptVersion) -> String {
+    let mut line = String::new();
+    let _ = write!(
+        line,
+        "{:>5}  {:<13}  {}  {:<12}  {}",
+        version.id,
+        version.file,
+        version.created_at.format("%Y-%m-%d %H:%M:%SZ"),
+        version.author,
+        version.comment
+    );
+    line
+}

@@ -1,0 +1,287 @@
+//! Versions of the IVR scripts, drafts and test callers (tables of `0007_script_versions.sql`).
+//!
+//! Texts arrive here already named and bounded by `crate::scripts::publish`; this module only
+//! stores and reads them. Publishing writes its audit line in the same transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::StorageError;
+use super::people::insert_audit_line;
+use super::sqlite::{Storage, db_time, decode_time};
+use crate::cases::CallerHash;
+
+/// One published version of one file, without its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptVersion {
+    /// Its id: later versions have higher ids.
+    pub id: i64,
+    /// `languages.xml` or `<code>.xml`.
+    pub file: String,
+    /// A person's name, `file` (an edit of the folder) or `cli`.
+    pub author: String,
+    /// What the author said of the change.
+    pub comment: String,
+    /// When it was published.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A draft of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptDraft {
+    /// `languages.xml` or `<code>.xml`.
+    pub file: String,
+    /// Who saved it last.
+    pub author: String,
+    /// When.
+    pub updated_at: DateTime<Utc>,
+    /// The whole file.
+    pub text: String,
+}
+
+/// What a publication is: the files, who, why, and the audit line's actor and action.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// The texts to publish, by file name.
+    pub files: BTreeMap<String, String>,
+    /// Recorded with each version.
+    pub author: String,
+    /// Recorded with each version.
+    pub comment: String,
+    /// The person, for the audit log; `None` for the folder and the command line.
+    pub actor: Option<i64>,
+    /// `scripts.publish`, `scripts.rollback` or `scripts.file`; `None` for the import of the
+    /// folder at first start, which changes nothing callers hear.
+    pub action: Option<&'static str>,
+    /// Whether the drafts of these files are removed (they are what was published).
+    pub clear_drafts: bool,
+}
+
+/// A cheap fingerprint of the tables: when it changes, the server reloads what it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptsStamp {
+    /// The newest version's id (0: none yet).
+    pub newest_version: i64,
+    /// The drafts' count and newest save.
+    pub drafts: (i64, Option<String>),
+    /// The test callers' count and newest addition.
+    pub testers: (i64, Option<String>),
+}
+
+const VERSION_COLUMNS: &str = "id, file, author, comment, created_at";
+
+impl Storage {
+    /// The fingerprint of the scripts' tables; three indexed reads.
+    pub async fn scripts_stamp(&self) -> Result<ScriptsStamp, StorageError> {
+        self.read(|conn| {
+            let newest_version = conn
+                .prepare_cached("SELECT coalesce(max(id), 0) FROM script_versions")?
+                .query_row([], |row| row.get(0))?;
+            let drafts = conn
+                .prepare_cached("SELECT count(*), max(updated_at) FROM script_drafts")?
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            let testers = conn
+                .prepare_cached("SELECT count(*), max(added_at) FROM script_testers")?
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(ScriptsStamp { newest_version, drafts, testers })
+        })
+        .await
+    }
+
+    /// The live scripts: the newest version of each file, and the id naming that set (the
+    /// newest id of all; 0 with no version yet).
+    pub async fn live_scripts(&self) -> Result<(i64, BTreeMap<String, String>), StorageError> {
+        self.read(|conn| live_texts(conn)).await
+    }
+
+    /// Stores new versions and their audit line in one transaction; returns them, and the id
+    /// of the set they make live.
+    #[tracing::instrument(skip_all, fields(action = ?publication.action))]
+    pub async fn publish_scripts(
+        &self,
+        publication: Publication,
+    ) -> Result<Vec<ScriptVersion>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = db_time(Utc::now());
+            let mut published = Vec::new();
+            for (file, text) in &publication.files {
+                tx.prepare_cached(
+                    "INSERT INTO script_versions (file, author, comment, created_at, text)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    file,
+                    publication.author,
+                    publication.comment,
+                    now,
+                    text
+                ])?;
+                let id = tx.last_insert_rowid();
+                if publication.clear_drafts {
+                    tx.prepare_cached("DELETE FROM script_drafts WHERE file = ?1")?
+                        .execute([file])?;
+                }
+                published.push(ScriptVersion {
+                    id,
+                    file: file.clone(),
+                    author: publication.author.clone(),
+                    comment: publication.comment.clone(),
+                    created_at: decode_time(&now)?,
+                });
+            }
+            let ids: Vec<String> =
+                published.iter().map(|v| format!("{}#{}", v.file, v.id)).collect();
+            let by = if publication.actor.is_some() { "" } else { "by=" };
+            let detail = if by.is_empty() {
+                format!("versions={}", ids.join(","))
+            } else {
+                format!("{by}{} versions={}", publication.author, ids.join(","))
+            };
+            if let Some(action) = publication.action {
+                insert_audit_line(&tx, publication.actor, action, &detail)?;
+            }
+            tx.commit()?;
+            Ok(published)
+        })
+        .await
+    }
+
+    /// Published versions, newest first: of one file, or of all.
+    pub async fn script_versions(
+        &self,
+        file: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ScriptVersion>, StorageError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM script_versions
+                 WHERE (?1 IS NULL OR file = ?1) ORDER BY id DESC LIMIT ?2"
+            ))?;
+            let rows = statement.query_map(params![file, limit], version_from_row)?;
+            rows.map(|row| row?).collect()
+        })
+        .await
+    }
+
+    /// One version with its text.
+    pub async fn script_version(
+        &self,
+        id: i64,
+    ) -> Result<Option<(ScriptVersion, String)>, StorageError> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS}, text FROM script_versions WHERE id = ?1"
+            ))?
+            .query_row([id], |row| Ok((version_from_row(row)?, row.get::<_, String>(5)?)))
+            .optional()?
+            .map(|(version, text)| Ok((version?, text)))
+            .transpose()
+        })
+        .await
+    }
+
+    /// Saves (or replaces) the draft of a file.
+    pub async fn save_draft(
+        &self,
+        file: String,
+        author: String,
+        text: String,
+    ) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO script_drafts (file, author, updated_at, text) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (file) DO UPDATE SET author = ?2, updated_at = ?3, text = ?4",
+            )?
+            .execute(params![file, author, db_time(Utc::now()), text])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every draft, by file.
+    pub async fn drafts(&self) -> Result<BTreeMap<String, ScriptDraft>, StorageError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT file, author, updated_at, text FROM script_drafts ORDER BY file",
+            )?;
+            let rows = statement.query_map([], |row| {
+                let updated_at: String = row.get(2)?;
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, updated_at, row.get(3)?))
+            })?;
+            let mut drafts = BTreeMap::new();
+            for row in rows {
+                let (file, author, updated_at, text) = row?;
+                let updated_at = decode_time(&updated_at)?;
+                drafts.insert(file.clone(), ScriptDraft { file, author, updated_at, text });
+            }
+            Ok(drafts)
+        })
+        .await
+    }
+
+    /// Removes the draft of a file; whether there was one.
+    pub async fn discard_draft(&self, file: String) -> Result<bool, StorageError> {
+        self.write(move |conn| {
+            Ok(conn.prepare_cached("DELETE FROM script_drafts WHERE file = ?1")?.execute([file])?
+                > 0)
+        })
+        .await
+    }
+
+    /// Adds a test caller by their number's hash (again: the label is updated).
+    pub async fn add_tester(&self, caller: CallerHash, label: String) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO script_testers (caller_hash, label, added_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (caller_hash) DO UPDATE SET label = ?2, added_at = ?3",
+            )?
+            .execute(params![caller.0, label, db_time(Utc::now())])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The test callers' hashes.
+    pub async fn testers(&self) -> Result<Vec<CallerHash>, StorageError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached("SELECT caller_hash FROM script_testers")?;
+            let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?.into_iter().map(CallerHash).collect())
+        })
+        .await
+    }
+}
+
+fn live_texts(conn: &Connection) -> Result<(i64, BTreeMap<String, String>), StorageError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, file, text FROM script_versions
+         WHERE id IN (SELECT max(id) FROM script_versions GROUP BY file)",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+    })?;
+    let mut newest = 0;
+    let mut texts = BTreeMap::new();
+    for row in rows {
+        let (id, file, text) = row?;
+        newest = newest.max(id);
+        texts.insert(file, text);
+    }
+    Ok((newest, texts))
+}
+
+fn version_from_row(row: &Row<'_>) -> Result<Result<ScriptVersion, StorageError>, rusqlite::Error> {
+    let (id, file, author, comment) = (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    let created_at: String = row.get(4)?;
+    Ok(decode_time(&created_at).map(|created_at| ScriptVersion {
+        id,
+        file,
+        author,
+        comment,
+        created_at,
+    }))
+}
