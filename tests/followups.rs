@@ -6,45 +6,22 @@ mod common;
 
 use common::api::{self, Allowed};
 use common::{
-    Context, TestApp, assert_valid_twiml, attribute, new_call_sid, said, spawn_app, spawn_app_with,
-    text, verbs,
+    Context, TestApp, assert_valid_twiml, attribute, call_params, new_call_sid, said, spawn_app,
+    spawn_app_with, text, verbs,
 };
 use hotline::cases::{CallSid, Event};
 use hotline::people::{Person, Role};
 use hotline::storage::AuditFilter;
 use serde_json::{Value, json};
 
-/// The number the caller calls from.
-const CALLER: &str = "+79161234567";
 /// The number they ask to be called back on, typed on the keypad.
 const TYPED: &str = "4915112345678";
 
-fn params(sid: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("CallSid", sid.to_owned()),
-        ("AccountSid", "AC0123456789abcdef0123456789abcdef".into()),
-        ("From", CALLER.into()),
-        ("To", "+18005550100".into()),
-        ("CallStatus", "in-progress".into()),
-        ("ApiVersion", "2010-04-01".into()),
-        ("Direction", "inbound".into()),
-    ]
-}
-
-/// Posts as the provider for call `sid`; every answer is 200 and holds no number.
+/// Posts as the provider for call `sid`; the answer holds neither number.
 async fn post(app: &TestApp, path: &str, sid: &str, extra: &[(&'static str, &str)]) -> String {
-    let base = params(sid);
-    let mut all: Vec<(&str, &str)> = base
-        .iter()
-        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
-        .map(|(k, v)| (*k, v.as_str()))
-        .collect();
-    all.extend_from_slice(extra);
-    let reply = app.post(path, &all).await;
-    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
-    assert!(!reply.body.contains("9161234567"), "the caller's number in an answer");
-    assert!(!reply.body.contains(TYPED), "the typed number in an answer");
-    reply.body
+    let body = app.post_call(path, sid, extra).await;
+    assert!(!body.contains(TYPED), "the typed number in an answer");
+    body
 }
 
 /// A Russian caller on the surrender path (tags set) who is now waiting: (sid, enqueue doc).
@@ -477,7 +454,7 @@ async fn dial_in(app: &TestApp, op_sid: &str, id: i64) -> String {
     let action = attribute(&start, "Gather", "action").unwrap();
     let pin = post(app, &action, op_sid, &[("Digits", &id.to_string())]).await;
     let action = attribute(&pin, "Gather", "action").unwrap();
-    let base = params(op_sid);
+    let base = call_params(op_sid);
     let mut all: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.push(("Digits", api::TEST_PIN));
     let reply = app.post(&action, &all).await;

@@ -15,36 +15,6 @@ use hotline::people::{Person, Role};
 use hotline::storage::{AuditFilter, QueueEntry, Storage, StorageOptions};
 use serde_json::json;
 
-/// The caller's number in every test: it must never appear in an answer.
-const CALLER: &str = "+79161234567";
-
-fn call_params(sid: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("CallSid", sid.to_owned()),
-        ("AccountSid", "AC0123456789abcdef0123456789abcdef".into()),
-        ("From", CALLER.into()),
-        ("To", "+18005550100".into()),
-        ("CallStatus", "in-progress".into()),
-        ("ApiVersion", "2010-04-01".into()),
-        ("Direction", "inbound".into()),
-    ]
-}
-
-/// Posts `path` as the provider would for call `sid`, with `extra` parameters.
-async fn post(app: &TestApp, path: &str, sid: &str, extra: &[(&'static str, &str)]) -> String {
-    let base = call_params(sid);
-    let mut params: Vec<(&str, &str)> = base
-        .iter()
-        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
-        .map(|(k, v)| (*k, v.as_str()))
-        .collect();
-    params.extend_from_slice(extra);
-    let reply = app.post(path, &params).await;
-    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
-    assert!(!reply.body.contains("9161234567"), "a phone number in an answer");
-    reply.body
-}
-
 /// A caller who reaches the operator handoff: language key, then the surrender path with
 /// tags (`1,2,1`: surrender, with others, can talk) or straight to an operator (`0`).
 struct Caller {
@@ -69,12 +39,12 @@ impl Caller {
 
 async fn caller(app: &TestApp, language_key: &str, surrender: bool) -> Caller {
     let sid = new_call_sid();
-    let mut doc = post(app, "/voice/incoming", &sid, &[]).await;
+    let mut doc = app.post_call("/voice/incoming", &sid, &[]).await;
     let keys: &[&str] =
         if surrender { &[language_key, "1", "2", "1"] } else { &[language_key, "0"] };
     for key in keys {
         let action = attribute(&doc, "Gather", "action").expect("a menu");
-        doc = post(app, &action, &sid, &[("Digits", key)]).await;
+        doc = app.post_call(&action, &sid, &[("Digits", key)]).await;
         assert_valid_twiml(&doc, Context::Call);
     }
     Caller { sid, enqueued: doc }
@@ -82,14 +52,14 @@ async fn caller(app: &TestApp, language_key: &str, surrender: bool) -> Caller {
 
 /// The operator line: ID, PIN; returns the document after the PIN.
 async fn dial_in(app: &TestApp, op_sid: &str, id: i64, pin: &str) -> String {
-    let start = post(app, "/voice/operator", op_sid, &[]).await;
+    let start = app.post_call("/voice/operator", op_sid, &[]).await;
     assert_valid_twiml(&start, Context::Call);
     assert_eq!(attribute(&start, "Gather", "finishOnKey").as_deref(), Some("#"));
     let action = attribute(&start, "Gather", "action").unwrap();
-    let asked_pin = post(app, &action, op_sid, &[("Digits", &id.to_string())]).await;
+    let asked_pin = app.post_call(&action, op_sid, &[("Digits", &id.to_string())]).await;
     assert_valid_twiml(&asked_pin, Context::Call);
     let action = attribute(&asked_pin, "Gather", "action").unwrap();
-    let doc = post(app, &action, op_sid, &[("Digits", pin)]).await;
+    let doc = app.post_call(&action, op_sid, &[("Digits", pin)]).await;
     assert_valid_twiml(&doc, Context::Call);
     doc
 }
@@ -120,7 +90,7 @@ async fn an_operator_dials_in_hears_the_whisper_and_takes_exactly_the_waiting_ca
     assert!(queue.starts_with(&format!("c-{}-", case.number)), "{queue}");
 
     // The wait document: the server's position, not the provider's.
-    let wait = post(&app, &caller.wait_url(), &caller.sid, &[("QueuePosition", "7")]).await;
+    let wait = app.post_call(&caller.wait_url(), &caller.sid, &[("QueuePosition", "7")]).await;
     assert_valid_twiml(&wait, Context::Wait);
     let announced = said(&wait).join(" ");
     assert!(announced.contains('1') && !announced.contains('7'), "{announced}");
@@ -150,31 +120,27 @@ async fn an_operator_dials_in_hears_the_whisper_and_takes_exactly_the_waiting_ca
     // The caller hears "connecting" (Play/Say/Pause/Redirect only).
     let url = attribute(&answer, "Queue", "url").unwrap();
     let connecting =
-        post(&app, &url, &caller.sid, &[("QueueSid", "QU1"), ("QueueTime", "3")]).await;
+        app.post_call(&url, &caller.sid, &[("QueueSid", "QU1"), ("QueueTime", "3")]).await;
     assert_valid_twiml(&connecting, Context::QueueUrl);
     assert!(!said(&connecting).is_empty());
     // While being connected, the wait document announces nothing.
-    let wait = post(&app, &caller.wait_url(), &caller.sid, &[]).await;
+    let wait = app.post_call(&caller.wait_url(), &caller.sid, &[]).await;
     assert_valid_twiml(&wait, Context::Wait);
     assert!(said(&wait).is_empty(), "{wait}");
 
     // They talk; both actions arrive.
     let dial_action = attribute(&answer, "Dial", "action").unwrap();
-    let after = post(
-        &app,
-        &dial_action,
-        &op_sid,
-        &[("DialCallStatus", "completed"), ("DialCallDuration", "42"), ("DialCallSid", "CA9")],
-    )
-    .await;
+    let after = app
+        .post_call(
+            &dial_action,
+            &op_sid,
+            &[("DialCallStatus", "completed"), ("DialCallDuration", "42"), ("DialCallSid", "CA9")],
+        )
+        .await;
     assert_valid_twiml(&after, Context::Call);
-    let left = post(
-        &app,
-        &caller.action(),
-        &caller.sid,
-        &[("QueueResult", "bridged"), ("QueueTime", "5")],
-    )
-    .await;
+    let left = app
+        .post_call(&caller.action(), &caller.sid, &[("QueueResult", "bridged"), ("QueueTime", "5")])
+        .await;
     assert_valid_twiml(&left, Context::Call);
 
     // The case shows who took it, the wait and the talk time.
@@ -243,8 +209,8 @@ async fn two_operators_dialling_at_the_same_moment_get_different_callers() {
     let (sid_a, sid_b) = (new_call_sid(), new_call_sid());
     let (path_a, path_b) = (pin_step(a.id), pin_step(b.id));
     let (answer_a, answer_b) = tokio::join!(
-        post(&app, &path_a, &sid_a, &[("Digits", TEST_PIN)]),
-        post(&app, &path_b, &sid_b, &[("Digits", TEST_PIN)]),
+        app.post_call(&path_a, &sid_a, &[("Digits", TEST_PIN)]),
+        app.post_call(&path_b, &sid_b, &[("Digits", TEST_PIN)]),
     );
     let (queue_a, queue_b) = (text(&answer_a, "Queue").unwrap(), text(&answer_b, "Queue").unwrap());
     assert_ne!(queue_a, queue_b);
@@ -263,12 +229,12 @@ async fn three_wrong_pins_hang_up_connect_nobody_and_are_audited() {
     let waiting = caller(&app, "1", false).await;
     let op_sid = new_call_sid();
 
-    let mut doc = post(&app, "/voice/operator", &op_sid, &[]).await;
+    let mut doc = app.post_call("/voice/operator", &op_sid, &[]).await;
     for attempt in 1..=3 {
         let action = attribute(&doc, "Gather", "action").unwrap();
-        let asked = post(&app, &action, &op_sid, &[("Digits", &olga.id.to_string())]).await;
+        let asked = app.post_call(&action, &op_sid, &[("Digits", &olga.id.to_string())]).await;
         let action = attribute(&asked, "Gather", "action").unwrap();
-        doc = post(&app, &action, &op_sid, &[("Digits", "0000")]).await;
+        doc = app.post_call(&action, &op_sid, &[("Digits", "0000")]).await;
         assert_valid_twiml(&doc, Context::Call);
         assert!(!doc.contains("<Dial"), "attempt {attempt}: {doc}");
     }
@@ -329,15 +295,19 @@ async fn a_voicemail_fallback_sends_the_caller_to_voicemail_at_once() {
 async fn a_caller_who_gives_up_is_abandoned_in_queue_with_the_wait() {
     let app = spawn_app().await;
     let gone = caller(&app, "1", false).await;
-    let left =
-        post(&app, &gone.action(), &gone.sid, &[("QueueResult", "hangup"), ("QueueTime", "65")])
-            .await;
+    let left = app
+        .post_call(&gone.action(), &gone.sid, &[("QueueResult", "hangup"), ("QueueTime", "65")])
+        .await;
     assert_valid_twiml(&left, Context::Call);
     let closed = entry(&app, &gone.sid).await;
     assert_eq!(closed.state, hotline::queue::EntryState::Left);
     assert_eq!(closed.result.as_deref(), Some("hangup"));
-    post(&app, "/voice/status", &gone.sid, &[("CallStatus", "completed"), ("CallDuration", "90")])
-        .await;
+    app.post_call(
+        "/voice/status",
+        &gone.sid,
+        &[("CallStatus", "completed"), ("CallDuration", "90")],
+    )
+    .await;
     let case = app.case(&gone.sid).await;
     assert_eq!(case.outcome, Outcome::AbandonedInQueue { queue: "ru".into() });
     assert!(
@@ -352,11 +322,11 @@ async fn at_the_maximum_wait_the_caller_leaves_the_queue_for_voicemail() {
     let waiting = caller(&app, "4", false).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    let wait = post(&app, &waiting.wait_url(), &waiting.sid, &[("QueuePosition", "1")]).await;
+    let wait = app.post_call(&waiting.wait_url(), &waiting.sid, &[("QueuePosition", "1")]).await;
     assert_valid_twiml(&wait, Context::Wait);
     assert_eq!(verbs(&wait).last().map(String::as_str), Some("Leave"), "{wait}");
     assert!(!said(&wait).is_empty(), "the caller is told: {wait}");
-    let after = post(&app, &waiting.action(), &waiting.sid, &[("QueueResult", "leave")]).await;
+    let after = app.post_call(&waiting.action(), &waiting.sid, &[("QueueResult", "leave")]).await;
     assert_valid_twiml(&after, Context::Call);
     assert!(after.contains("<Record"), "{after}");
     assert_eq!(entry(&app, &waiting.sid).await.state, hotline::queue::EntryState::Left);
@@ -371,25 +341,26 @@ async fn a_caller_gone_before_the_bridge_is_reported_to_the_operator() {
     let op_sid = new_call_sid();
     let answer = dial_in(&app, &op_sid, olga.id, TEST_PIN).await;
     assert_eq!(text(&answer, "Queue"), Some(gone.queue()));
-    post(&app, &gone.action(), &gone.sid, &[("QueueResult", "hangup"), ("QueueTime", "9")]).await;
+    app.post_call(&gone.action(), &gone.sid, &[("QueueResult", "hangup"), ("QueueTime", "9")])
+        .await;
 
     let dial_action = attribute(&answer, "Dial", "action").unwrap();
-    let after = post(
-        &app,
-        &dial_action,
-        &op_sid,
-        &[("DialCallStatus", "no-answer"), ("DialCallDuration", "0")],
-    )
-    .await;
+    let after = app
+        .post_call(
+            &dial_action,
+            &op_sid,
+            &[("DialCallStatus", "no-answer"), ("DialCallDuration", "0")],
+        )
+        .await;
     assert_valid_twiml(&after, Context::Call);
     assert!(said(&after).join(" ").contains("left"), "{after}");
     // The next look finds nobody: a shared-queue dial, at most one look per 10 s.
     let next = text(&after, "Redirect").unwrap();
-    let idle = post(&app, &next, &op_sid, &[]).await;
+    let idle = app.post_call(&next, &op_sid, &[]).await;
     assert_valid_twiml(&idle, Context::Call);
     assert_eq!(attribute(&idle, "Dial", "timeout").as_deref(), Some("10"));
     let again = attribute(&idle, "Dial", "action").unwrap();
-    let paced = post(&app, &again, &op_sid, &[("DialCallStatus", "failed")]).await;
+    let paced = app.post_call(&again, &op_sid, &[("DialCallStatus", "failed")]).await;
     assert_valid_twiml(&paced, Context::Call);
     assert_eq!(verbs(&paced), ["Pause", "Redirect"], "{paced}");
     app.stop().await;
@@ -413,12 +384,12 @@ async fn with_the_database_locked_the_caller_is_still_enqueued_in_the_shared_que
     let stuck = caller(&app, "1", false).await;
     assert_valid_twiml(&stuck.enqueued, Context::Call);
     assert_eq!(stuck.queue(), "ru");
-    let wait = post(&app, &stuck.wait_url(), &stuck.sid, &[("QueuePosition", "2")]).await;
+    let wait = app.post_call(&stuck.wait_url(), &stuck.sid, &[("QueuePosition", "2")]).await;
     assert_valid_twiml(&wait, Context::Wait);
     assert!(said(&wait).join(" ").contains('2'), "the provider's position: {wait}");
     // The operator's next look cannot use the database: the shared queue.
     let next = format!("/voice/operator/next?op={}&langs=ru", olga.id);
-    let answer = post(&app, &next, &op_sid, &[]).await;
+    let answer = app.post_call(&next, &op_sid, &[]).await;
     assert_valid_twiml(&answer, Context::Call);
     assert_eq!(text(&answer, "Queue").as_deref(), Some("ru"));
     blocker.execute_batch("COMMIT").unwrap();
@@ -451,7 +422,7 @@ async fn an_operator_who_hangs_up_goes_offline_and_their_caller_waits_again() {
     assert_eq!(text(&answer, "Queue"), Some(waiting.queue()));
 
     let status = [("CallStatus", "completed"), ("CallDuration", "12")];
-    let reply = post(&app, "/voice/operator/status", &op_sid, &status).await;
+    let reply = app.post_call("/voice/operator/status", &op_sid, &status).await;
 
     assert_valid_twiml(&reply, Context::Call);
     assert_eq!(entry(&app, &waiting.sid).await.state, hotline::queue::EntryState::Waiting);
@@ -460,7 +431,7 @@ async fn an_operator_who_hangs_up_goes_offline_and_their_caller_waits_again() {
     assert_eq!(olga_now["state"], "offline");
     // Her signed-in URLs no longer work for that call.
     let next = format!("/voice/operator/next?op={}&langs=ru", olga.id);
-    assert!(!post(&app, &next, &op_sid, &[]).await.contains("<Dial"));
+    assert!(!app.post_call(&next, &op_sid, &[]).await.contains("<Dial"));
     app.stop().await;
 }
 
@@ -514,25 +485,22 @@ async fn hostile_values_on_every_operator_route_get_valid_twiml() {
     // Enqueue action and wait document with hostile values.
     let waiting = caller(&app, "1", false).await;
     for value in values {
-        let wait = post(&app, &waiting.wait_url(), &waiting.sid, &[("QueuePosition", value)]).await;
+        let wait =
+            app.post_call(&waiting.wait_url(), &waiting.sid, &[("QueuePosition", value)]).await;
         assert_valid_twiml(&wait, Context::Wait);
     }
-    let left = post(
-        &app,
-        &waiting.action(),
-        &waiting.sid,
-        &[("QueueResult", "<x>"), ("QueueTime", &huge)],
-    )
-    .await;
+    let left = app
+        .post_call(&waiting.action(), &waiting.sid, &[("QueueResult", "<x>"), ("QueueTime", &huge)])
+        .await;
     assert_valid_twiml(&left, Context::Call);
     // Unsigned: refused.
     let forged =
         app.post_as("/voice/operator/next?op=1&langs=ru", &[("CallSid", "CA1")], None).await;
     assert_eq!(forged.status, 403);
     // Another call cannot ride on a signed-in operator's URL.
-    let stranger =
-        post(&app, &format!("/voice/operator/next?op={}&langs=ru", olga.id), &new_call_sid(), &[])
-            .await;
+    let stranger = app
+        .post_call(&format!("/voice/operator/next?op={}&langs=ru", olga.id), &new_call_sid(), &[])
+        .await;
     assert!(!stranger.contains("<Dial"), "{stranger}");
     app.stop().await;
 }
@@ -625,7 +593,7 @@ async fn the_wait_estimate_comes_from_answered_callers_and_is_never_invented() {
     let app = spawn_app().await;
     let (olga, _) = operator(&app, "olga", &["en"]).await;
     let first = caller(&app, "4", false).await;
-    let before = post(&app, &first.wait_url(), &first.sid, &[]).await;
+    let before = app.post_call(&first.wait_url(), &first.sid, &[]).await;
     assert!(!said(&before).join(" ").contains("minutes:"), "no history, no estimate: {before}");
 
     // The first caller is answered after waiting a little.
@@ -634,10 +602,10 @@ async fn the_wait_estimate_comes_from_answered_callers_and_is_never_invented() {
     let answer = dial_in(&app, &op_sid, olga.id, TEST_PIN).await;
     assert_eq!(text(&answer, "Queue"), Some(first.queue()));
     let left = [("QueueResult", "bridged"), ("QueueTime", "1")];
-    post(&app, &first.action(), &first.sid, &left).await;
+    app.post_call(&first.action(), &first.sid, &left).await;
 
     let second = caller(&app, "4", false).await;
-    let wait = post(&app, &second.wait_url(), &second.sid, &[]).await;
+    let wait = app.post_call(&second.wait_url(), &second.sid, &[]).await;
     assert_valid_twiml(&wait, Context::Wait);
     let announced = said(&wait).join(" ");
     assert!(announced.contains("number 1 in line"), "{announced}");
@@ -654,8 +622,8 @@ async fn a_retried_dial_in_request_gets_the_same_caller_and_the_whisper_is_audit
     let op_sid = new_call_sid();
     let pin = format!("/voice/operator/pin?try=1&op={}", olga.id);
 
-    let answer = post(&app, &pin, &op_sid, &[("Digits", TEST_PIN)]).await;
-    let retried = post(&app, &pin, &op_sid, &[("Digits", TEST_PIN)]).await;
+    let answer = app.post_call(&pin, &op_sid, &[("Digits", TEST_PIN)]).await;
+    let retried = app.post_call(&pin, &op_sid, &[("Digits", TEST_PIN)]).await;
 
     assert_eq!(text(&answer, "Queue"), Some(first.queue()));
     assert_eq!(text(&retried, "Queue"), Some(first.queue()));

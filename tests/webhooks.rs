@@ -3,35 +3,11 @@
 
 mod common;
 
-use common::{Context, assert_valid_twiml, attribute, new_call_sid, said, spawn_app, text, verbs};
+use common::{
+    Context, assert_valid_twiml, attribute, call_params, new_call_sid, said, spawn_app, text,
+    verbs, with,
+};
 use hotline::cases::{Event, Outcome};
-
-/// The parameters the provider sends with every request of a call.
-fn call_params(sid: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("CallSid", sid.to_owned()),
-        ("AccountSid", "AC0123456789abcdef0123456789abcdef".into()),
-        ("From", "+79161234567".into()),
-        ("To", "+18005550100".into()),
-        ("CallStatus", "in-progress".into()),
-        ("ApiVersion", "2010-04-01".into()),
-        ("Direction", "inbound".into()),
-    ]
-}
-
-/// The call's parameters with `extra` added or replacing those of the same name.
-fn with<'a>(
-    base: &'a [(&'static str, String)],
-    extra: &[(&'static str, &'a str)],
-) -> Vec<(&'static str, &'a str)> {
-    let mut params: Vec<(&str, &str)> = base
-        .iter()
-        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
-        .map(|(k, v)| (*k, v.as_str()))
-        .collect();
-    params.extend_from_slice(extra);
-    params
-}
 
 #[tokio::test]
 async fn a_new_call_hears_every_language_announce_itself_and_opens_a_case() {

@@ -95,6 +95,37 @@ pub async fn start_with_secrets(
 
 static CALLS: AtomicU32 = AtomicU32::new(0);
 
+/// The number test callers call from. It must never appear in an answer, a log line or the
+/// database.
+pub const CALLER: &str = "+79161234567";
+
+/// The parameters the provider sends with every request of call `sid`, from [`CALLER`].
+pub fn call_params(sid: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CallSid", sid.to_owned()),
+        ("AccountSid", "AC0123456789abcdef0123456789abcdef".into()),
+        ("From", CALLER.into()),
+        ("To", "+18005550100".into()),
+        ("CallStatus", "in-progress".into()),
+        ("ApiVersion", "2010-04-01".into()),
+        ("Direction", "inbound".into()),
+    ]
+}
+
+/// The call's parameters with `extra` added or replacing those of the same name.
+pub fn with<'a>(
+    base: &'a [(&'static str, String)],
+    extra: &[(&'static str, &'a str)],
+) -> Vec<(&'static str, &'a str)> {
+    let mut params: Vec<(&str, &str)> = base
+        .iter()
+        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    params.extend_from_slice(extra);
+    params
+}
+
 /// A CallSid unique within the test run.
 pub fn new_call_sid() -> String {
     let n = CALLS.fetch_add(1, Ordering::Relaxed);
@@ -119,6 +150,17 @@ impl TestApp {
         })
         .await
         .unwrap()
+    }
+
+    /// Posts `path` as the provider does for call `sid` (its usual parameters, with `extra`
+    /// added or replacing them) and returns the answer, which must be a 200 without the
+    /// caller's number in it.
+    pub async fn post_call(&self, path: &str, sid: &str, extra: &[(&'static str, &str)]) -> String {
+        let base = call_params(sid);
+        let reply = self.post(path, &with(&base, extra)).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        assert!(!reply.body.contains(&CALLER[2..]), "the caller's number in an answer");
+        reply.body
     }
 
     /// Places a whole simulated call with scripted key presses.
