@@ -670,3 +670,159 @@ async fn a_draft_can_be_called_from_the_terminal_without_touching_the_line() {
     assert_eq!(code, 2, "{err}");
     app.stop().await;
 }
+
+/// `hotline check DIR`: its exit code and what it printed.
+fn check(dir: &Path) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("check")
+        .arg(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.code().unwrap_or(-1), out)
+}
+
+/// The lines of `hotline check` that are warnings of `file` containing `words`, after the
+/// shipped scripts in a fresh folder had `edit` applied to `file`.
+fn warnings_after(file: &str, edit: impl FnOnce(String) -> String, words: &str) -> Vec<String> {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scripts_copy(scratch.path());
+    let (code, out) = check(&dir);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains(words), "the shipped scripts have no such warning:\n{out}");
+    let path = dir.join(file);
+    std::fs::write(&path, edit(std::fs::read_to_string(&path).unwrap())).unwrap();
+    let (code, out) = check(&dir);
+    assert_eq!(code, 0, "a warning blocks nothing:\n{out}");
+    let prefix = format!("{}:", path.display());
+    out.lines()
+        .filter(|l| l.starts_with(&prefix) && l.contains(": warning: ") && l.contains(words))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The line and column `hotline check` gives a warning, after the file's name.
+fn place(warning: &str, file: &str) -> (u32, u32) {
+    let rest = &warning[warning.find(file).unwrap() + file.len() + 1..];
+    let mut parts = rest.split(':');
+    let line = parts.next().unwrap().parse().unwrap();
+    (line, parts.next().unwrap().parse().unwrap())
+}
+
+/// The 1-based line and column where `needle` starts in `text`.
+fn position_of(text: &str, needle: &str) -> (u32, u32) {
+    let offset = text.find(needle).expect("the needle is in the text");
+    let line = text[..offset].matches('\n').count() + 1;
+    let column = text[..offset].rsplit('\n').next().unwrap().chars().count() + 1;
+    (u32::try_from(line).unwrap(), u32::try_from(column).unwrap())
+}
+
+#[test]
+fn check_warns_of_a_prompt_identical_to_another_languages() {
+    let english = std::fs::read_to_string(common::shipped_scripts().join("en.xml")).unwrap();
+    let said = |text: &str| {
+        let start = text.find("<menu id=\"main\"").unwrap();
+        let say = start + text[start..].find("<say>").unwrap();
+        let end = say + text[say..].find("</say>").unwrap() + "</say>".len();
+        text[say..end].to_owned()
+    };
+    let english_menu = said(&english);
+    let mut edited = String::new();
+    let warnings = warnings_after(
+        "ko.xml",
+        |korean| {
+            edited = korean.replacen(&said(&korean), &english_menu, 1);
+            edited.clone()
+        },
+        "word for word",
+    );
+    // Korean's main menu now reads like English's (English is warned in en.xml too).
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("node \"main\"") && warnings[0].contains("en's \"main\""));
+    assert!(warnings[0].contains("probably not translated yet"), "{warnings:?}");
+    let start = edited.find("<menu id=\"main\"").unwrap();
+    let (line, _) = position_of(&edited, "<menu id=\"main\"");
+    let (say_line, say_column) = position_of(&edited[start..], "<say>");
+    assert_eq!(place(&warnings[0], "ko.xml"), (line + say_line - 1, say_column));
+}
+
+#[test]
+fn check_warns_of_a_tag_only_one_language_sets() {
+    let misspelt = r#"tag="intent=surender""#;
+    let mut edited = String::new();
+    let warnings = warnings_after(
+        "ru.xml",
+        |russian| {
+            edited = russian.replacen(r#"tag="intent=surrender""#, misspelt, 1);
+            edited.clone()
+        },
+        "intent=surender",
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("menu \"main\": option 1"), "{warnings:?}");
+    assert!(warnings[0].contains("finds only ru callers"), "{warnings:?}");
+    let line_start = edited[..edited.find(misspelt).unwrap()].rfind('\n').unwrap() + 1;
+    let option = line_start + edited[line_start..].find("<option").unwrap();
+    assert_eq!(place(&warnings[0], "ru.xml"), position_of(&edited, &edited[option..]));
+}
+
+#[test]
+fn check_warns_of_a_menu_with_no_way_back() {
+    let mut edited = String::new();
+    let warnings = warnings_after(
+        "uk.xml",
+        |ukrainian| {
+            let start = ukrainian.find("<menu id=\"relative\"").unwrap();
+            let end = start + ukrainian[start..].find('>').unwrap();
+            let tag = ukrainian[start..end].replace(" back=\"main\"", "");
+            assert_ne!(tag, ukrainian[start..end], "the shipped menu has a way back");
+            edited = format!("{}{tag}{}", &ukrainian[..start], &ukrainian[end..]);
+            edited.clone()
+        },
+        "no way back",
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("menu \"relative\" has no way back"), "{warnings:?}");
+    assert_eq!(place(&warnings[0], "uk.xml"), position_of(&edited, "<menu id=\"relative\""));
+}
+
+#[tokio::test]
+async fn a_drafts_answer_and_a_publish_carry_the_warnings_without_being_refused() {
+    let (app, _dir, _scratch) = spawn().await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let edited = english_with("Press 1.").replacen(
+        r#"tag="intent=surrender""#,
+        r#"tag="intent=surender""#,
+        1,
+    );
+    let body = json!({ "text": edited });
+    let (status, saved) =
+        api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
+    assert_eq!((status, saved["valid"].as_bool()), (200, Some(true)), "{saved}");
+    let warned = |answer: &Value, key: &str| {
+        answer[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["message"].as_str().unwrap().contains("intent=surender"))
+            .cloned()
+    };
+    let warning = warned(&saved, "diagnostics").expect("the draft's answer warns");
+    assert_eq!(
+        (warning["file"].as_str(), warning["severity"].as_str()),
+        (Some("en.xml"), Some("warning"))
+    );
+    assert_eq!(
+        (warning["line"].as_u64(), warning["column"].as_u64()),
+        (
+            Some(u64::from(position_of(&edited, "<option key=\"1\" goto=\"surrender-group\"").0)),
+            Some(5)
+        )
+    );
+    let (status, published) =
+        api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(json!({}))).await;
+    assert_eq!(status, 200, "{published}");
+    assert!(warned(&published, "warnings").is_some(), "{published}");
+    app.stop().await;
+}
