@@ -228,7 +228,8 @@ async fn a_test_caller_hears_the_draft_and_everyone_else_the_live_version() {
     let body = json!({ "number": "+447700900123", "label": "Olena's phone" });
     let (status, answer) =
         api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
-    assert_eq!(status, 204, "{answer}");
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["id"].as_i64().is_some(), "{answer}");
     let body = json!({ "text": english_with("Draft menu: press 1.") });
     let (status, _) =
         api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
@@ -272,6 +273,8 @@ async fn only_supervisors_reach_the_scripts() {
         ("POST", "/api/scripts/publish", Some(json!({}))),
         ("POST", "/api/scripts/rollback", Some(json!({ "version": 1 }))),
         ("POST", "/api/scripts/testers", Some(json!({ "number": "+447700900999" }))),
+        ("GET", "/api/scripts/testers", None),
+        ("DELETE", "/api/scripts/testers/1", None),
     ] {
         assert_matrix(&app, method, path, body, Allowed::Supervisor).await;
     }
@@ -824,5 +827,102 @@ async fn a_drafts_answer_and_a_publish_carry_the_warnings_without_being_refused(
         api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(json!({}))).await;
     assert_eq!(status, 200, "{published}");
     assert!(warned(&published, "warnings").is_some(), "{published}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn test_callers_are_listed_without_their_number_and_removed_with_an_audit_line() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let app = spawn_in(&root).await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let mut ids = Vec::new();
+    for (number, label) in [("+447700900123", "Olena's phone"), ("+447700900456", "desk phone")] {
+        let body = json!({ "number": number, "label": label });
+        let (status, answer) =
+            api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+        ids.push(answer["id"].as_i64().unwrap());
+    }
+    let body = json!({ "text": english_with("Draft menu: press 1.") });
+    let (status, _) =
+        api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
+    assert_eq!(status, 200);
+    assert!(to_main_menu(&app, "+447700900123").await.0.concat().contains("Draft menu"));
+
+    let (status, listed) = api::api(&app, "GET", "/api/scripts/testers", Some(&boss), None).await;
+    assert_eq!(status, 200, "{listed}");
+    let testers = listed["testers"].as_array().unwrap();
+    assert_eq!(testers.len(), 2, "{listed}");
+    assert_eq!(testers[0]["id"].as_i64(), Some(ids[0]));
+    assert_eq!(
+        (testers[0]["label"].as_str(), testers[0]["added_by"].as_str()),
+        (Some("Olena's phone"), Some("boss"))
+    );
+    assert!(testers[0]["added_at"].as_str().is_some(), "{listed}");
+    let dump = listed.to_string();
+    assert!(!dump.contains("7700900") && !dump.contains("hash"), "no number, no hash: {dump}");
+
+    // Removed through the API: that number hears the live version again.
+    let path = format!("/api/scripts/testers/{}", ids[0]);
+    let (status, _) = api::api(&app, "DELETE", &path, Some(&boss), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = api::api(&app, "DELETE", &path, Some(&boss), None).await;
+    assert_eq!(status, 404, "removed once only");
+    let (menu, _) = to_main_menu(&app, "+447700900123").await;
+    assert!(menu.concat().contains(MAIN_EN) && !menu.concat().contains("Draft"), "{menu:?}");
+    for bad in ["abc", "99999999999999999999999", "-1", "1.5", "%00"] {
+        let path = format!("/api/scripts/testers/{bad}");
+        let (status, answer) = api::api(&app, "DELETE", &path, Some(&boss), None).await;
+        assert!([400, 404].contains(&status), "{bad}: {status} {answer}");
+    }
+
+    assert!(to_main_menu(&app, "+447700900456").await.0.concat().contains("Draft menu"));
+
+    // The command line lists the other and removes it.
+    let run = |args: &[&str]| {
+        let root = root.clone();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        tokio::task::spawn_blocking(move || hotline(&root, &args, None))
+    };
+    let (code, out, err) = run(&["testers"]).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with(&format!("{}\tdesk phone\tadded ", ids[1])), "{out}");
+    assert!(out.contains("by boss") && !out.contains("7700900"), "{out}");
+    let (code, out, err) = run(&["remove-tester", &ids[1].to_string()]).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = run(&["remove-tester", &ids[1].to_string()]).await.unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no test caller"), "{err}");
+    let (code, _, _) = run(&["remove-tester", "twelve"]).await.unwrap();
+    assert_eq!(code, 2, "clap refuses a word");
+    let (code, out, _) = run(&["testers"]).await.unwrap();
+    assert_eq!((code, out.as_str()), (0, "no test callers\n"));
+    // The running server takes the removal up within its watch interval (50 ms here): the
+    // second number hears the live version. One call after a generous wait, since a number
+    // calling in a loop would meet the line's flood limit.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (menu, _) = to_main_menu(&app, "+447700900456").await;
+    assert!(menu.concat().contains(MAIN_EN) && !menu.concat().contains("Draft"), "{menu:?}");
+
+    let audit = app
+        .storage
+        .audit_log(hotline::storage::AuditFilter { limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    let lines: Vec<String> = audit
+        .iter()
+        .filter(|r| r.action.starts_with("scripts.tester"))
+        .map(|r| format!("{} {}", r.action, r.detail))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("scripts.tester-remove cli tester={} label=\"desk phone\"", ids[1]),
+            format!("scripts.tester-remove tester={} label=\"Olena's phone\"", ids[0]),
+            format!("scripts.tester-add tester={} label=\"desk phone\"", ids[1]),
+            format!("scripts.tester-add tester={} label=\"Olena's phone\"", ids[0]),
+        ]
+    );
     app.stop().await;
 }
