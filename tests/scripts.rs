@@ -362,8 +362,9 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
 fn hotline(dir: &Path, args: &[String], stdin: Option<&str>) -> (i32, String, String) {
     use std::io::Write as _;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"));
-    // `call …` is its own command; everything else here is `scripts …`.
-    let scripts = if args.first().is_some_and(|a| a == "call") { None } else { Some("scripts") };
+    // `call …` and `graph …` are commands of their own; everything else here is `scripts …`.
+    let own = args.first().is_some_and(|a| a == "call" || a == "graph");
+    let scripts = if own { None } else { Some("scripts") };
     command.current_dir(dir).args(scripts).args(args).env_remove("RUST_LOG");
     for (name, _) in std::env::vars() {
         if name.starts_with("HOTLINE_") {
@@ -925,4 +926,43 @@ async fn test_callers_are_listed_without_their_number_and_removed_with_an_audit_
         ]
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn the_command_line_draws_the_live_version_as_the_api_does_and_the_folder_on_request() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let run = |args: &[&str]| {
+        let root = root.clone();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        tokio::task::spawn_blocking(move || hotline(&root, &args, None))
+    };
+    let (code, _, err) = run(&["graph", "en"]).await.unwrap();
+    assert_eq!(code, 2, "no database yet: {err}");
+    let app = spawn_in(&root).await;
+    let (_, anna) = person(&app, "anna", Role::Operator, &["en"]).await;
+    let from_api = get_text(&app, "/api/scripts/graph/en?format=dot", &anna).await;
+    let (code, from_cli, err) = run(&["graph", "en", "--format", "dot"]).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(from_cli, from_api);
+    app.stop().await;
+
+    // An edit of the folder while no server runs is not live: the command line still draws
+    // what callers hear, and the folder only when asked.
+    let path = root.join("ivr-scripts/en.xml");
+    let english = std::fs::read_to_string(&path).unwrap();
+    let edited = english.replacen("This is a hotline", "Zebra crossing hotline", 1);
+    assert_ne!(edited, english);
+    std::fs::write(&path, edited).unwrap();
+    let (code, live, _) = run(&["graph", "en", "--format", "dot"]).await.unwrap();
+    assert_eq!((code, live.as_str()), (0, from_api.as_str()));
+    let (code, folder, err) =
+        run(&["graph", "en", "--format", "dot", "--dir", "ivr-scripts"]).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(folder.contains("Zebra") && !live.contains("Zebra"), "{folder}");
+    for bad in [&["graph", "xx"][..], &["graph", "../en"], &["graph", ""]] {
+        let (code, _, err) = run(bad).await.unwrap();
+        assert_eq!(code, 1, "{bad:?}: {err}");
+        assert!(err.contains("no script for"), "{err}");
+    }
 }
