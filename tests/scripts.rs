@@ -966,3 +966,42 @@ async fn the_command_line_draws_the_live_version_as_the_api_does_and_the_folder_
         assert!(err.contains("no script for"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_language_published_after_the_start_shows_in_the_queues_at_once() {
+    let (app, _dir, _scratch) = spawn().await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let languages = async || {
+        let (status, queues) = api::api(&app, "GET", "/api/queues", Some(&boss), None).await;
+        assert_eq!(status, 200, "{queues}");
+        let mut found: Vec<String> = queues
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["language"].as_str().unwrap().to_owned())
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(languages().await, ["en", "ko", "ru", "uk"]);
+
+    let shipped = common::shipped_scripts();
+    let german = std::fs::read_to_string(shipped.join("en.xml"))
+        .unwrap()
+        .replace(r#"<script language="en""#, r#"<script language="de""#);
+    let menu = std::fs::read_to_string(shipped.join("languages.xml")).unwrap().replace(
+        "</languages>",
+        r#"<language code="de" key="5"><say>Für Deutsch drücken Sie 5.</say></language></languages>"#,
+    );
+    for (file, text) in [("de.xml", german), ("languages.xml", menu)] {
+        let path = format!("/api/scripts/drafts/{file}");
+        let (status, saved) =
+            api::api(&app, "PUT", &path, Some(&boss), Some(json!({ "text": text }))).await;
+        assert_eq!(status, 200, "{saved}");
+    }
+    let (status, published) =
+        api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(json!({}))).await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(languages().await, ["de", "en", "ko", "ru", "uk"]);
+    app.stop().await;
+}
