@@ -99,14 +99,14 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::scripts::cli::ScriptsCommand,
     },
-    /// Draw a language's menu flow: SVG, DOT (Graphviz) or Mermaid, on standard output.
+    /// Draw a language's live menu flow: SVG, DOT (Graphviz) or Mermaid, on standard output.
     Graph {
         /// The language, like ru.
         language: String,
         /// The format.
         #[arg(long, value_enum, default_value = "svg")]
         format: crate::scripts::graph::Format,
-        /// The scripts folder [default: scripts.dir from the configuration].
+        /// Draw this scripts folder instead of the live (published) version in the database.
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -230,8 +230,20 @@ pub fn main() -> ExitCode {
         }
         Command::Users { command } => crate::people::cli::run(&config, command),
         Command::Scripts { command } => crate::scripts::cli::run(&config, command),
-        Command::Graph { language, format, dir } => {
-            graph(dir.as_deref().unwrap_or(&config.scripts.dir), &language, format)
+        Command::Graph { language, format, dir: Some(dir) } => {
+            graph(scripts::load_dir(&dir), &language, format)
+        }
+        Command::Graph { language, format, dir: None } => {
+            let dir = config.scripts.dir.clone();
+            with_storage(&config, |storage| async move {
+                let (_, texts) = storage.live_scripts().await.map_err(|e| e.to_string())?;
+                if texts.is_empty() {
+                    return Err("nothing is published yet: start `hotline serve` once, or draw \
+                                the folder with --dir"
+                        .into());
+                }
+                Ok(graph(scripts::load_texts(&dir, &texts), &language, format))
+            })
         }
         Command::Purge { dry_run } => purge(&config, dry_run),
         Command::Hold { number, release } => hold(&config, &number, !release),
@@ -350,10 +362,14 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
     })
 }
 
-/// Prints the diagram of one language's script in `dir`; exit 1 if the scripts have errors
-/// or no such language.
-fn graph(dir: &Path, language: &str, format: crate::scripts::graph::Format) -> ExitCode {
-    let loaded = match scripts::load_dir(dir) {
+/// Prints the diagram of one language's script of `loaded` (the live version from the database,
+/// or a folder with `--dir`); exit 1 if the scripts have errors or no such language.
+fn graph(
+    loaded: Result<scripts::Loaded, scripts::Report>,
+    language: &str,
+    format: crate::scripts::graph::Format,
+) -> ExitCode {
+    let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(report) => {
             eprintln!("hotline graph: the scripts have errors (see `hotline check`):\n{report}");

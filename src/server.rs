@@ -141,7 +141,6 @@ impl Application {
         let api = Arc::new(ApiState {
             storage: storage.clone(),
             config: Arc::new(config.clone()),
-            scripts: Arc::clone(&scripts),
             callbacks: crate::followups::Sealer::new(&secrets.callback_key),
             live: Arc::clone(&live),
             hasher: hasher.clone(),

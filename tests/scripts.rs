@@ -228,7 +228,8 @@ async fn a_test_caller_hears_the_draft_and_everyone_else_the_live_version() {
     let body = json!({ "number": "+447700900123", "label": "Olena's phone" });
     let (status, answer) =
         api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
-    assert_eq!(status, 204, "{answer}");
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["id"].as_i64().is_some(), "{answer}");
     let body = json!({ "text": english_with("Draft menu: press 1.") });
     let (status, _) =
         api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
@@ -272,6 +273,8 @@ async fn only_supervisors_reach_the_scripts() {
         ("POST", "/api/scripts/publish", Some(json!({}))),
         ("POST", "/api/scripts/rollback", Some(json!({ "version": 1 }))),
         ("POST", "/api/scripts/testers", Some(json!({ "number": "+447700900999" }))),
+        ("GET", "/api/scripts/testers", None),
+        ("DELETE", "/api/scripts/testers/1", None),
     ] {
         assert_matrix(&app, method, path, body, Allowed::Supervisor).await;
     }
@@ -359,8 +362,9 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
 fn hotline(dir: &Path, args: &[String], stdin: Option<&str>) -> (i32, String, String) {
     use std::io::Write as _;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"));
-    // `call …` is its own command; everything else here is `scripts …`.
-    let scripts = if args.first().is_some_and(|a| a == "call") { None } else { Some("scripts") };
+    // `call …` and `graph …` are commands of their own; everything else here is `scripts …`.
+    let own = args.first().is_some_and(|a| a == "call" || a == "graph");
+    let scripts = if own { None } else { Some("scripts") };
     command.current_dir(dir).args(scripts).args(args).env_remove("RUST_LOG");
     for (name, _) in std::env::vars() {
         if name.starts_with("HOTLINE_") {
@@ -668,5 +672,336 @@ async fn a_draft_can_be_called_from_the_terminal_without_touching_the_line() {
     assert_eq!(code, 1, "{err}");
     let (code, _, err) = run(&["call", "--draft", "../etc"], None).await.unwrap();
     assert_eq!(code, 2, "{err}");
+    app.stop().await;
+}
+
+/// `hotline check DIR`: its exit code and what it printed.
+fn check(dir: &Path) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("check")
+        .arg(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.code().unwrap_or(-1), out)
+}
+
+/// The lines of `hotline check` that are warnings of `file` containing `words`, after the
+/// shipped scripts in a fresh folder had `edit` applied to `file`.
+fn warnings_after(file: &str, edit: impl FnOnce(String) -> String, words: &str) -> Vec<String> {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scripts_copy(scratch.path());
+    let (code, out) = check(&dir);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains(words), "the shipped scripts have no such warning:\n{out}");
+    let path = dir.join(file);
+    std::fs::write(&path, edit(std::fs::read_to_string(&path).unwrap())).unwrap();
+    let (code, out) = check(&dir);
+    assert_eq!(code, 0, "a warning blocks nothing:\n{out}");
+    let prefix = format!("{}:", path.display());
+    out.lines()
+        .filter(|l| l.starts_with(&prefix) && l.contains(": warning: ") && l.contains(words))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The line and column `hotline check` gives a warning, after the file's name.
+fn place(warning: &str, file: &str) -> (u32, u32) {
+    let rest = &warning[warning.find(file).unwrap() + file.len() + 1..];
+    let mut parts = rest.split(':');
+    let line = parts.next().unwrap().parse().unwrap();
+    (line, parts.next().unwrap().parse().unwrap())
+}
+
+/// The 1-based line and column where `needle` starts in `text`.
+fn position_of(text: &str, needle: &str) -> (u32, u32) {
+    let offset = text.find(needle).expect("the needle is in the text");
+    let line = text[..offset].matches('\n').count() + 1;
+    let column = text[..offset].rsplit('\n').next().unwrap().chars().count() + 1;
+    (u32::try_from(line).unwrap(), u32::try_from(column).unwrap())
+}
+
+#[test]
+fn check_warns_of_a_prompt_identical_to_another_languages() {
+    let english = std::fs::read_to_string(common::shipped_scripts().join("en.xml")).unwrap();
+    let said = |text: &str| {
+        let start = text.find("<menu id=\"main\"").unwrap();
+        let say = start + text[start..].find("<say>").unwrap();
+        let end = say + text[say..].find("</say>").unwrap() + "</say>".len();
+        text[say..end].to_owned()
+    };
+    let english_menu = said(&english);
+    let mut edited = String::new();
+    let warnings = warnings_after(
+        "ko.xml",
+        |korean| {
+            edited = korean.replacen(&said(&korean), &english_menu, 1);
+            edited.clone()
+        },
+        "word for word",
+    );
+    // Korean's main menu now reads like English's (English is warned in en.xml too).
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("node \"main\"") && warnings[0].contains("en's \"main\""));
+    assert!(warnings[0].contains("probably not translated yet"), "{warnings:?}");
+    let start = edited.find("<menu id=\"main\"").unwrap();
+    let (line, _) = position_of(&edited, "<menu id=\"main\"");
+    let (say_line, say_column) = position_of(&edited[start..], "<say>");
+    assert_eq!(place(&warnings[0], "ko.xml"), (line + say_line - 1, say_column));
+}
+
+#[test]
+fn check_warns_of_a_tag_only_one_language_sets() {
+    let misspelt = r#"tag="intent=surender""#;
+    let mut edited = String::new();
+    let warnings = warnings_after(
+        "ru.xml",
+        |russian| {
+            edited = russian.replacen(r#"tag="intent=surrender""#, misspelt, 1);
+            edited.clone()
+        },
+        "intent=surender",
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("menu \"main\": option 1"), "{warnings:?}");
+    assert!(warnings[0].contains("finds only ru callers"), "{warnings:?}");
+    let line_start = edited[..edited.find(misspelt).unwrap()].rfind('\n').unwrap() + 1;
+    let option = line_start + edited[line_start..].find("<option").unwrap();
+    assert_eq!(place(&warnings[0], "ru.xml"), position_of(&edited, &edited[option..]));
+}
+
+#[test]
+fn check_warns_of_a_menu_with_no_way_back() {
+    let mut edited = String::new();
+    let warnings = warnings_after(
+        "uk.xml",
+        |ukrainian| {
+            let start = ukrainian.find("<menu id=\"relative\"").unwrap();
+            let end = start + ukrainian[start..].find('>').unwrap();
+            let tag = ukrainian[start..end].replace(" back=\"main\"", "");
+            assert_ne!(tag, ukrainian[start..end], "the shipped menu has a way back");
+            edited = format!("{}{tag}{}", &ukrainian[..start], &ukrainian[end..]);
+            edited.clone()
+        },
+        "no way back",
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("menu \"relative\" has no way back"), "{warnings:?}");
+    assert_eq!(place(&warnings[0], "uk.xml"), position_of(&edited, "<menu id=\"relative\""));
+}
+
+#[tokio::test]
+async fn a_drafts_answer_and_a_publish_carry_the_warnings_without_being_refused() {
+    let (app, _dir, _scratch) = spawn().await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let edited = english_with("Press 1.").replacen(
+        r#"tag="intent=surrender""#,
+        r#"tag="intent=surender""#,
+        1,
+    );
+    let body = json!({ "text": edited });
+    let (status, saved) =
+        api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
+    assert_eq!((status, saved["valid"].as_bool()), (200, Some(true)), "{saved}");
+    let warned = |answer: &Value, key: &str| {
+        answer[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["message"].as_str().unwrap().contains("intent=surender"))
+            .cloned()
+    };
+    let warning = warned(&saved, "diagnostics").expect("the draft's answer warns");
+    assert_eq!(
+        (warning["file"].as_str(), warning["severity"].as_str()),
+        (Some("en.xml"), Some("warning"))
+    );
+    assert_eq!(
+        (warning["line"].as_u64(), warning["column"].as_u64()),
+        (
+            Some(u64::from(position_of(&edited, "<option key=\"1\" goto=\"surrender-group\"").0)),
+            Some(5)
+        )
+    );
+    let (status, published) =
+        api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(json!({}))).await;
+    assert_eq!(status, 200, "{published}");
+    assert!(warned(&published, "warnings").is_some(), "{published}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn test_callers_are_listed_without_their_number_and_removed_with_an_audit_line() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let app = spawn_in(&root).await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let mut ids = Vec::new();
+    for (number, label) in [("+447700900123", "Olena's phone"), ("+447700900456", "desk phone")] {
+        let body = json!({ "number": number, "label": label });
+        let (status, answer) =
+            api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+        ids.push(answer["id"].as_i64().unwrap());
+    }
+    let body = json!({ "text": english_with("Draft menu: press 1.") });
+    let (status, _) =
+        api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
+    assert_eq!(status, 200);
+    assert!(to_main_menu(&app, "+447700900123").await.0.concat().contains("Draft menu"));
+
+    let (status, listed) = api::api(&app, "GET", "/api/scripts/testers", Some(&boss), None).await;
+    assert_eq!(status, 200, "{listed}");
+    let testers = listed["testers"].as_array().unwrap();
+    assert_eq!(testers.len(), 2, "{listed}");
+    assert_eq!(testers[0]["id"].as_i64(), Some(ids[0]));
+    assert_eq!(
+        (testers[0]["label"].as_str(), testers[0]["added_by"].as_str()),
+        (Some("Olena's phone"), Some("boss"))
+    );
+    assert!(testers[0]["added_at"].as_str().is_some(), "{listed}");
+    let dump = listed.to_string();
+    assert!(!dump.contains("7700900") && !dump.contains("hash"), "no number, no hash: {dump}");
+
+    // Removed through the API: that number hears the live version again.
+    let path = format!("/api/scripts/testers/{}", ids[0]);
+    let (status, _) = api::api(&app, "DELETE", &path, Some(&boss), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = api::api(&app, "DELETE", &path, Some(&boss), None).await;
+    assert_eq!(status, 404, "removed once only");
+    let (menu, _) = to_main_menu(&app, "+447700900123").await;
+    assert!(menu.concat().contains(MAIN_EN) && !menu.concat().contains("Draft"), "{menu:?}");
+    for bad in ["abc", "99999999999999999999999", "-1", "1.5", "%00"] {
+        let path = format!("/api/scripts/testers/{bad}");
+        let (status, answer) = api::api(&app, "DELETE", &path, Some(&boss), None).await;
+        assert!([400, 404].contains(&status), "{bad}: {status} {answer}");
+    }
+
+    assert!(to_main_menu(&app, "+447700900456").await.0.concat().contains("Draft menu"));
+
+    // The command line lists the other and removes it.
+    let run = |args: &[&str]| {
+        let root = root.clone();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        tokio::task::spawn_blocking(move || hotline(&root, &args, None))
+    };
+    let (code, out, err) = run(&["testers"]).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with(&format!("{}\tdesk phone\tadded ", ids[1])), "{out}");
+    assert!(out.contains("by boss") && !out.contains("7700900"), "{out}");
+    let (code, out, err) = run(&["remove-tester", &ids[1].to_string()]).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = run(&["remove-tester", &ids[1].to_string()]).await.unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no test caller"), "{err}");
+    let (code, _, _) = run(&["remove-tester", "twelve"]).await.unwrap();
+    assert_eq!(code, 2, "clap refuses a word");
+    let (code, out, _) = run(&["testers"]).await.unwrap();
+    assert_eq!((code, out.as_str()), (0, "no test callers\n"));
+    // The running server takes the removal up within its watch interval (50 ms here): the
+    // second number hears the live version. One call after a generous wait, since a number
+    // calling in a loop would meet the line's flood limit.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (menu, _) = to_main_menu(&app, "+447700900456").await;
+    assert!(menu.concat().contains(MAIN_EN) && !menu.concat().contains("Draft"), "{menu:?}");
+
+    let audit = app
+        .storage
+        .audit_log(hotline::storage::AuditFilter { limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    let lines: Vec<String> = audit
+        .iter()
+        .filter(|r| r.action.starts_with("scripts.tester"))
+        .map(|r| format!("{} {}", r.action, r.detail))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("scripts.tester-remove cli tester={} label=\"desk phone\"", ids[1]),
+            format!("scripts.tester-remove tester={} label=\"Olena's phone\"", ids[0]),
+            format!("scripts.tester-add tester={} label=\"desk phone\"", ids[1]),
+            format!("scripts.tester-add tester={} label=\"Olena's phone\"", ids[0]),
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_command_line_draws_the_live_version_as_the_api_does_and_the_folder_on_request() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let run = |args: &[&str]| {
+        let root = root.clone();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        tokio::task::spawn_blocking(move || hotline(&root, &args, None))
+    };
+    let (code, _, err) = run(&["graph", "en"]).await.unwrap();
+    assert_eq!(code, 2, "no database yet: {err}");
+    let app = spawn_in(&root).await;
+    let (_, anna) = person(&app, "anna", Role::Operator, &["en"]).await;
+    let from_api = get_text(&app, "/api/scripts/graph/en?format=dot", &anna).await;
+    let (code, from_cli, err) = run(&["graph", "en", "--format", "dot"]).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(from_cli, from_api);
+    app.stop().await;
+
+    // An edit of the folder while no server runs is not live: the command line still draws
+    // what callers hear, and the folder only when asked.
+    let path = root.join("ivr-scripts/en.xml");
+    let english = std::fs::read_to_string(&path).unwrap();
+    let edited = english.replacen("This is a hotline", "Zebra crossing hotline", 1);
+    assert_ne!(edited, english);
+    std::fs::write(&path, edited).unwrap();
+    let (code, live, _) = run(&["graph", "en", "--format", "dot"]).await.unwrap();
+    assert_eq!((code, live.as_str()), (0, from_api.as_str()));
+    let (code, folder, err) =
+        run(&["graph", "en", "--format", "dot", "--dir", "ivr-scripts"]).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(folder.contains("Zebra") && !live.contains("Zebra"), "{folder}");
+    for bad in [&["graph", "xx"][..], &["graph", "../en"], &["graph", ""]] {
+        let (code, _, err) = run(bad).await.unwrap();
+        assert_eq!(code, 1, "{bad:?}: {err}");
+        assert!(err.contains("no script for"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_language_published_after_the_start_shows_in_the_queues_at_once() {
+    let (app, _dir, _scratch) = spawn().await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let languages = async || {
+        let (status, queues) = api::api(&app, "GET", "/api/queues", Some(&boss), None).await;
+        assert_eq!(status, 200, "{queues}");
+        let mut found: Vec<String> = queues
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["language"].as_str().unwrap().to_owned())
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(languages().await, ["en", "ko", "ru", "uk"]);
+
+    let shipped = common::shipped_scripts();
+    let german = std::fs::read_to_string(shipped.join("en.xml"))
+        .unwrap()
+        .replace(r#"<script language="en""#, r#"<script language="de""#);
+    let menu = std::fs::read_to_string(shipped.join("languages.xml")).unwrap().replace(
+        "</languages>",
+        r#"<language code="de" key="5"><say>Für Deutsch drücken Sie 5.</say></language></languages>"#,
+    );
+    for (file, text) in [("de.xml", german), ("languages.xml", menu)] {
+        let path = format!("/api/scripts/drafts/{file}");
+        let (status, saved) =
+            api::api(&app, "PUT", &path, Some(&boss), Some(json!({ "text": text }))).await;
+        assert_eq!(status, 200, "{saved}");
+    }
+    let (status, published) =
+        api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(json!({}))).await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(languages().await, ["de", "en", "ko", "ru", "uk"]);
     app.stop().await;
 }

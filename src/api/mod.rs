@@ -25,7 +25,6 @@ use serde_json::json;
 pub use auth::Actor;
 
 use crate::config::Config;
-use crate::scripts::ScriptSet;
 use crate::storage::{Storage, StorageError};
 
 /// What every API handler can reach.
@@ -34,8 +33,6 @@ pub struct ApiState {
     pub storage: Storage,
     /// The validated configuration (dispositions, wrap-up time, routing).
     pub config: Arc<Config>,
-    /// The scripts (languages, queues, node labels).
-    pub scripts: Arc<ScriptSet>,
     /// Opens callback numbers for the one reveal that may show them.
     pub callbacks: crate::followups::Sealer,
     /// The live scripts, swapped when a version is published (`scripts.rs`).

@@ -99,7 +99,8 @@ async fn queues(
     let now = Utc::now();
     let waiting = state.storage.waiting_callers().await?;
     let mut languages: Vec<LanguageTag> = if actor.person.is_supervisor() {
-        state.scripts.scripts.keys().cloned().collect()
+        // The live version's languages: one published since the start shows at once.
+        state.live.live().set.scripts.keys().cloned().collect()
     } else {
         actor.person.languages.clone()
     };

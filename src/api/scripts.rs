@@ -12,7 +12,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,7 +39,8 @@ pub fn router() -> Router<Arc<ApiState>> {
         .route("/scripts/drafts/{file}", put(save_draft).get(draft).delete(discard_draft))
         .route("/scripts/publish", post(publish))
         .route("/scripts/rollback", post(rollback))
-        .route("/scripts/testers", post(add_tester))
+        .route("/scripts/testers", post(add_tester).get(testers))
+        .route("/scripts/testers/{id}", delete(remove_tester))
         .route("/scripts/graph/{language}", get(graph))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
@@ -276,12 +277,12 @@ struct TesterBody {
 }
 
 /// `POST /scripts/testers`: calls from this number hear the drafts (audited, without the
-/// number).
+/// number); answers the tester's id.
 async fn add_tester(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     body: Result<Json<TesterBody>, JsonRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
     let body = json_body(body)?;
     let label = body.label.trim().to_owned();
@@ -296,14 +297,32 @@ async fn add_tester(
     let hash = plausible.then(|| state.hasher.hash(number)).flatten().ok_or_else(|| {
         ApiError::BadRequest("a number is + and 6 to 15 digits, like +447700900123".into())
     })?;
-    state.storage.add_tester(hash, label.clone()).await?;
-    let entry = crate::storage::AuditEntry {
-        actor: Some(actor.id()),
-        action: "scripts.tester-add".into(),
-        case: None,
-        detail: format!("label={label:?}"),
-    };
-    state.storage.audit(entry).await?;
+    let id = state.storage.add_tester(hash, label, actor.id()).await?;
+    refresh(&state).await;
+    Ok(Json(json!({ "id": id })))
+}
+
+/// `GET /scripts/testers`: the test callers, with who added them and when; never a number.
+async fn testers(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    Ok(Json(json!({ "testers": state.storage.tester_list().await? })))
+}
+
+/// `DELETE /scripts/testers/{id}`: that number hears the live version again from its next
+/// call (audited).
+async fn remove_tester(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    actor.require_supervisor()?;
+    let id = id.map_err(|_| ApiError::BadRequest("a tester's id is a whole number".into()))?.0;
+    if state.storage.remove_tester(id, Some(actor.id())).await?.is_none() {
+        return Err(ApiError::NotFound(format!("there is no test caller {id}")));
+    }
     refresh(&state).await;
     Ok(StatusCode::NO_CONTENT)
 }

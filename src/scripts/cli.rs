@@ -82,6 +82,13 @@ pub enum ScriptsCommand {
         #[arg(long, value_name = "PATH")]
         from: PathBuf,
     },
+    /// List the test callers (who hear the drafts): id, label, when and by whom added.
+    Testers,
+    /// Remove a test caller: their next call hears the live version (audited).
+    RemoveTester {
+        /// The tester's id, from `hotline scripts testers`.
+        id: i64,
+    },
     /// Publish an earlier version's text again.
     Rollback {
         /// The version to go back to.
@@ -200,6 +207,27 @@ async fn execute(
                 "saved as the draft of {file}; publish it with `hotline scripts publish`"
             );
             return Ok(print_diagnostics(&mut out, &diagnostics));
+        }
+        ScriptsCommand::Testers => {
+            let testers = storage.tester_list().await?;
+            if testers.is_empty() {
+                let _ = writeln!(out, "no test callers");
+            }
+            for tester in testers {
+                let by = tester.added_by.as_deref().unwrap_or("unknown");
+                let when = tester.added_at.format("%Y-%m-%d %H:%M UTC");
+                let _ = writeln!(out, "{}\t{}\tadded {when} by {by}", tester.id, tester.label);
+            }
+        }
+        ScriptsCommand::RemoveTester { id } => {
+            let label = storage
+                .remove_tester(id, None)
+                .await?
+                .ok_or_else(|| VersionError::NotFound(format!("there is no test caller {id}")))?;
+            let _ = writeln!(
+                out,
+                "test caller {id} ({label:?}) removed: their next call hears the live version"
+            );
         }
         ScriptsCommand::Versions { file, limit } => {
             let file = file.as_deref().map(versions::check_file_name).transpose()?;

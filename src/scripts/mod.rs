@@ -7,9 +7,10 @@
 //! column. [`parse_script`] and [`parse_languages`] check one file's text, for tests and tools.
 //!
 //! Inside: `xml` reads files and checks elements and attributes, `prompt` reads what is said,
-//! `script` and `languages` read the two kinds of file, `diagnostics` words and places the
-//! problems.
+//! `script` and `languages` read the two kinds of file, `advice` compares the languages for
+//! warnings, `diagnostics` words and places the problems.
 
+mod advice;
 pub mod cli;
 mod diagnostics;
 pub mod graph;
@@ -147,6 +148,7 @@ fn check_sources(
         }
     };
 
+    diagnostics.extend(advice::advise(dir, files, &scripts));
     diagnostics::sort(&mut diagnostics);
     match entry {
         Some(entry) if !diagnostics.iter().any(Diagnostic::is_error) => {

@@ -634,8 +634,13 @@ fn a_full_folder_loads_into_the_model() {
         .iter()
         .map(|w| (w.file.file_name().unwrap().to_string_lossy().into_owned(), w.line))
         .collect();
-    assert_eq!(warnings, [("uk.xml".to_owned(), 3), ("uk.xml".to_owned(), 13)]);
+    // Then a tag only Ukrainian sets (the Russian script has no group=alone).
+    assert_eq!(
+        warnings,
+        [("uk.xml".to_owned(), 3), ("uk.xml".to_owned(), 13), ("uk.xml".to_owned(), 14)]
+    );
     assert!(loaded.warnings[1].message.contains("recording audio/uk/main.mp3 is missing"));
+    assert!(loaded.warnings[2].message.contains("sets tag group=alone, which no option"));
 }
 
 #[test]

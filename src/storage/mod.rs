@@ -50,7 +50,7 @@ pub use keys::KeyCheck;
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
 pub use retention::{PurgeReport, RetentionPolicy, SHREDDED_NOTE};
-pub use scripts::{Publication, ScriptDraft, ScriptVersion, ScriptsStamp};
+pub use scripts::{Publication, ScriptDraft, ScriptVersion, ScriptsStamp, Tester};
 pub use sqlite::Storage;
 
 /// How the database is opened.

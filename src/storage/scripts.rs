@@ -71,6 +71,19 @@ pub struct ScriptsStamp {
     pub testers: (i64, Option<String>),
 }
 
+/// A test caller as listed: an id, a label, who added them and when; never their number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tester {
+    /// What `remove` takes.
+    pub id: i64,
+    /// Whose phone it is, as given when it was added.
+    pub label: String,
+    /// When it was added (or last added again).
+    pub added_at: DateTime<Utc>,
+    /// The supervisor's name, or `None` when the audit line is gone.
+    pub added_by: Option<String>,
+}
+
 const VERSION_COLUMNS: &str = "id, file, author, comment, created_at";
 
 impl Storage {
@@ -232,15 +245,80 @@ impl Storage {
         .await
     }
 
-    /// Adds a test caller by their number's hash (again: the label is updated).
-    pub async fn add_tester(&self, caller: CallerHash, label: String) -> Result<(), StorageError> {
+    /// Adds a test caller by their number's hash (again: the label is updated), with its
+    /// audit line in the same transaction; returns the tester's id.
+    ///
+    /// Who added a tester is read back from that audit line (`tester=ID …`), which the table
+    /// of `0007_script_versions.sql` has no column for.
+    pub async fn add_tester(
+        &self,
+        caller: CallerHash,
+        label: String,
+        actor: i64,
+    ) -> Result<i64, StorageError> {
         self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO script_testers (caller_hash, label, added_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (caller_hash) DO UPDATE SET label = ?2, added_at = ?3",
-            )?
-            .execute(params![caller.0, label, db_time(Utc::now())])?;
-            Ok(())
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO script_testers (caller_hash, label, added_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (caller_hash) DO UPDATE SET label = ?2, added_at = ?3
+                     RETURNING rowid",
+                )?
+                .query_row(params![caller.0, label, db_time(Utc::now())], |row| row.get(0))?;
+            let detail = format!("tester={id} label={label:?}");
+            insert_audit_line(&tx, Some(actor), "scripts.tester-add", &detail)?;
+            tx.commit()?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// The test callers, oldest first: never their number, nor its hash.
+    pub async fn tester_list(&self) -> Result<Vec<Tester>, StorageError> {
+        self.read(|conn| {
+            // The newest `scripts.tester-add` line naming the tester says who added it;
+            // nothing when retention has purged it.
+            let mut statement = conn.prepare_cached(
+                "SELECT t.rowid, t.label, t.added_at,
+                        (SELECT u.name FROM audit_log a JOIN users u ON u.id = a.actor_id
+                         WHERE a.action = 'scripts.tester-add'
+                           AND a.detail LIKE 'tester=' || t.rowid || ' %'
+                         ORDER BY a.id DESC LIMIT 1)
+                 FROM script_testers t ORDER BY t.rowid",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get::<_, String>(2)?, row.get(3)?))
+            })?;
+            let mut testers = Vec::new();
+            for row in rows {
+                let (id, label, added_at, added_by) = row?;
+                testers.push(Tester { id, label, added_at: decode_time(&added_at)?, added_by });
+            }
+            Ok(testers)
+        })
+        .await
+    }
+
+    /// Removes a test caller, with its audit line; their label, or `None` if there is no such
+    /// tester. Their calls in progress finish on the draft; new ones hear the live version.
+    pub async fn remove_tester(
+        &self,
+        id: i64,
+        actor: Option<i64>,
+    ) -> Result<Option<String>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let label: Option<String> = tx
+                .prepare_cached("DELETE FROM script_testers WHERE rowid = ?1 RETURNING label")?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            if let Some(label) = &label {
+                let cli = if actor.is_none() { "cli " } else { "" };
+                let detail = format!("{cli}tester={id} label={label:?}");
+                insert_audit_line(&tx, actor, "scripts.tester-remove", &detail)?;
+            }
+            tx.commit()?;
+            Ok(label)
         })
         .await
     }

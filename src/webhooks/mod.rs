@@ -78,7 +78,8 @@ pub struct Webhooks {
 
 /// The routes of the provider's surface.
 pub fn router(webhooks: Arc<Webhooks>) -> Router {
-    let emergency = emergency_document(&webhooks.scripts);
+    let fallback = emergency_document(&webhooks.scripts);
+    let live = Arc::clone(&webhooks.live);
     Router::new()
         .route("/voice/{route}", post(voice::handle))
         .route("/voice/operator/{action}", post(operator::handle))
@@ -87,8 +88,18 @@ pub fn router(webhooks: Arc<Webhooks>) -> Router {
         // emergency document (apology, operator queue) instead of an error.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(move |_| {
             tracing::error!("a webhook panicked; the caller was sent to an operator");
-            twiml_response(emergency.clone())
+            twiml_response(current_emergency(&live, &fallback))
         }))
+}
+
+/// The emergency document of the live version, so that its apology and operator queue are
+/// the ones published since the start. Rendering a validated version cannot fail, but this
+/// runs because something already panicked: should rendering panic too, the document
+/// rendered at start (whose queue still reaches operators) answers instead.
+fn current_emergency(live: &crate::scripts::live::LiveScripts, fallback: &str) -> String {
+    let set = live.live().set;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| emergency_document(&set)))
+        .unwrap_or_else(|_| fallback.to_owned())
 }
 
 /// A TwiML answer.
@@ -96,10 +107,34 @@ pub fn twiml_response(document: String) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, twiml::CONTENT_TYPE)], document).into_response()
 }
 
-/// The document of last resort, rendered once at start from the default language's apology
-/// and operator node, so it cannot fail when it is needed.
+/// The document of last resort, from the default language's apology and operator node.
 fn emergency_document(scripts: &ScriptSet) -> String {
     let script = scripts.default_script();
     let turn = crate::ivr::to_operator(script, "emergency".into());
     answer::render(&turn, voice::EMERGENCY_STEP).render()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::scripts::live::{LiveScripts, Pinned};
+    use crate::scripts::{Prompt, PromptItem};
+
+    #[test]
+    fn the_emergency_document_follows_the_live_version() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts");
+        let first = crate::scripts::load_dir(&dir).unwrap().set;
+        let mut second = first.clone();
+        let default = second.entry.default.clone();
+        second.scripts.get_mut(&default).unwrap().apology =
+            Prompt { items: vec![PromptItem::Say("A newer apology.".into())] };
+        let fallback = emergency_document(&first);
+        let live = LiveScripts::new(Pinned { key: "1".into(), set: Arc::new(first) });
+        assert_eq!(current_emergency(&live, &fallback), fallback);
+        live.swap(Pinned { key: "2".into(), set: Arc::new(second) });
+        let now = current_emergency(&live, &fallback);
+        assert!(now.contains("A newer apology.") && now.contains("<Enqueue"), "{now}");
+    }
 }
