@@ -154,3 +154,31 @@ async fn a_silent_connection_is_closed() {
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     app.stop().await;
 }
+
+/// A client keeps its connection for several requests, as the provider's connection pool
+/// does, and the connection is closed once it has been idle for the header timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_serves_requests_then_closes_when_idle() {
+    let app = spawn_app_with(|c| c.server.header_read_timeout_ms = 300).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port(&app.base_url))).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", app.base_url);
+    for n in 1..=3 {
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !String::from_utf8_lossy(&answer).ends_with("\r\n\r\nok\n") {
+            let read = stream.read(&mut chunk).unwrap();
+            assert!(read > 0, "request {n}: closed early after {answer:?}");
+            answer.extend_from_slice(&chunk[..read]);
+        }
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "{answer:?}");
+    }
+    let idle = Instant::now();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "nothing more is sent: {rest:?}");
+    // Closed by the server, long before the 10 s read timeout.
+    assert!(idle.elapsed() < Duration::from_secs(5), "{:?}", idle.elapsed());
+    app.stop().await;
+}

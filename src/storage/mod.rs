@@ -16,6 +16,7 @@
 
 mod backup;
 mod casework;
+mod checkpoint;
 mod derived;
 mod followups;
 mod gauges;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::checkpoint::Checkpointer;
 use super::derived::derive;
 use super::group_commit::WriteQueue;
 use super::migrations::migrate;
@@ -34,6 +35,8 @@ struct Connections {
     reader: Mutex<Connection>,
     /// Records waiting for the writer, committed in groups.
     queue: WriteQueue,
+    /// Checkpoints the log beside the writer, whose automatic checkpoints are off.
+    _checkpointer: Checkpointer,
 }
 
 impl Storage {
@@ -156,10 +159,15 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
     let reader = connect(path, options)?;
     // The reader only ever reads; make a slip an error rather than a second writer.
     reader.pragma_update(None, "query_only", true).map_err(|e| open_error(path, e))?;
+    // Commits of webhooks' records must not also wait for checkpoints (`checkpoint.rs`).
+    writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| open_error(path, e))?;
+    let checkpointer =
+        Checkpointer::start(connect(path, options)?).map_err(|e| open_error(path, e))?;
     Ok(Connections {
         writer: Mutex::new(writer),
         reader: Mutex::new(reader),
         queue: WriteQueue::default(),
+        _checkpointer: checkpointer,
     })
 }
 

@@ -1,0 +1,92 @@
+//! Checkpoints of the write-ahead log, run by a thread with a connection of its own.
+//!
+//! SQLite's automatic checkpoint runs inside the commit that crosses its threshold: that
+//! commit copies the log into the database and syncs the database file before it returns,
+//! so every few dozen group commits one batch of webhooks waits for a checkpoint as well as
+//! for its own fsync. The writer has automatic checkpoints off instead, and this thread
+//! checkpoints every [`INTERVAL`] in `PASSIVE` mode, which runs beside the writer without
+//! taking its lock. Durability does not change: a commit is durable once the log is synced
+//! (`synchronous = FULL`), checkpoint or not.
+//!
+//! A passive checkpoint cannot restart the log while commits keep landing, so under a long
+//! burst the log would grow; past [`RESTART_FRAMES`] the thread asks for a `RESTART`
+//! checkpoint, which waits for the writer's current commit and lets the next one start the log
+//! from its beginning.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// How often the log is checkpointed. An idle checkpoint is a read of the log's index.
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// Frames (pages) in the log beyond which the checkpoint also restarts it: 16 MiB of 4 KiB
+/// pages, against SQLite's automatic 1,000.
+const RESTART_FRAMES: i64 = 4096;
+
+/// The checkpointing thread. Dropping this stops it (its connection then closes).
+#[derive(Debug)]
+pub(super) struct Checkpointer {
+    _stop: Sender<()>,
+}
+
+impl Checkpointer {
+    /// Checkpoints the database of `conn` until dropped.
+    pub(super) fn start(conn: Connection) -> std::io::Result<Checkpointer> {
+        let (stop, stopped) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("wal-checkpoint".into())
+            .spawn(move || run(&conn, &stopped))?;
+        Ok(Checkpointer { _stop: stop })
+    }
+}
+
+fn run(conn: &Connection, stopped: &Receiver<()>) {
+    let mut failing = false;
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+        match checkpoint(conn, "PASSIVE").and_then(|frames| {
+            if frames > RESTART_FRAMES { checkpoint(conn, "RESTART") } else { Ok(frames) }
+        }) {
+            Ok(_) => failing = false,
+            // Said once per failing spell, not ten times a second; the writer keeps working
+            // (its log grows until a checkpoint succeeds again).
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "cannot checkpoint the database's write-ahead log");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Runs one checkpoint in `mode`; the log's size in frames.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| row.get(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commits keep coming on a connection with automatic checkpoints off; with the
+    /// checkpointer running the log is reused instead of growing by every commit.
+    #[test]
+    fn the_log_is_reused_while_commits_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cases.db");
+        let writer = Connection::open(&path).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer.execute_batch("CREATE TABLE t (blob BLOB)").unwrap();
+        let _checkpointer = Checkpointer::start(Connection::open(&path).unwrap()).unwrap();
+        // 40 commits of 100 KB, 4 MB in all, at most 25 a second.
+        for _ in 0..40 {
+            writer.execute("INSERT INTO t (blob) VALUES (zeroblob(100000))", []).unwrap();
+            writer.execute("DELETE FROM t", []).unwrap();
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        let wal = std::fs::metadata(dir.path().join("cases.db-wal")).unwrap().len();
+        assert!(wal < 2_000_000, "the log grew to {wal} bytes");
+    }
+}
