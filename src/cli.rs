@@ -521,6 +521,9 @@ fn describe(event: &crate::cases::Event) -> String {
             format!("blocked caller: {}", if *refused { "told goodbye" } else { "flagged" })
         }
         Event::CallbackRequested { hint } => format!("asked to be called back on {hint}"),
+        Event::StatusLost { silent_secs } => {
+            format!("lost: no status callback; closed after {silent_secs} s of silence")
+        }
     }
 }
 

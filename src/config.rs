@@ -217,6 +217,11 @@ pub struct QueuesConfig {
     /// Milliseconds a webhook waits for queue bookkeeping in the database before it
     /// degrades (shared per-language queue, provider's position) so the caller is never held.
     pub db_timeout_ms: u64,
+    /// Seconds a conversation with an operator can last: the provider's own limit on a
+    /// dialled call (its default `timeLimit`, 4 hours). During it the caller's call sends no
+    /// webhook, so the recovery of lost calls waits this long, and the longest queue wait,
+    /// before it closes a silent case (see [`crate::recovery`]).
+    pub max_conversation_secs: u64,
 }
 
 impl Default for QueuesConfig {
@@ -227,6 +232,7 @@ impl Default for QueuesConfig {
             estimate_window_mins: 60,
             wrap_up_secs: 30,
             db_timeout_ms: 800,
+            max_conversation_secs: 14_400,
         }
     }
 }
@@ -525,6 +531,12 @@ impl Config {
             if !(min..=max).contains(&value) {
                 problems.push(format!("{key} = {value} is out of range; use {min} to {max}"));
             }
+        }
+        if self.queues.max_conversation_secs > 86_400 {
+            problems.push(format!(
+                "queues.max_conversation_secs = {} is out of range; use 0 to 86400",
+                self.queues.max_conversation_secs
+            ));
         }
         if !self.server.trusted_proxy.is_empty()
             && self.server.trusted_proxy.parse::<std::net::IpAddr>().is_err()

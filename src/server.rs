@@ -80,6 +80,8 @@ pub struct Application {
     limits: ConnectionLimits,
     /// Publishes edits of the scripts folder and takes up versions published elsewhere.
     watcher: Option<(Watcher, Duration)>,
+    /// How long a call can stay silent before the recovery closes its case as lost.
+    recovery_bound: Duration,
 }
 
 impl Application {
@@ -209,6 +211,7 @@ impl Application {
                 request_timeout: Duration::from_millis(config.server.request_timeout_ms),
             },
             watcher,
+            recovery_bound: crate::recovery::silence_bound(config),
         })
     }
 
@@ -231,6 +234,11 @@ impl Application {
         let replayer = self.recorder.spawn_replayer(REPLAY_EVERY);
         let purger = crate::retention::spawn_schedule(self.storage.clone(), &self.retention);
         let watcher = self.watcher.map(|(watcher, every)| watcher.spawn(every));
+        let recovery = crate::recovery::spawn(
+            self.storage.clone(),
+            self.recorder.clone(),
+            self.recovery_bound,
+        );
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = connections::serve(self.listener, self.router, self.limits, async move {
             shutdown.await;
@@ -261,6 +269,7 @@ impl Application {
         if let Some(watcher) = watcher {
             watcher.abort();
         }
+        recovery.abort();
         // Everything acknowledged is already in the database or the fsync'd journal; a last
         // replay just saves the next start some work.
         if let Err(e) = self.recorder.replay().await {
