@@ -209,6 +209,9 @@ impl Application {
                 max_header_bytes: usize::try_from(config.server.max_header_bytes)
                     .unwrap_or(usize::MAX),
                 request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+                max_per_address: usize::try_from(config.server.max_connections_per_address)
+                    .unwrap_or(usize::MAX),
+                uncapped: config.server.trusted_proxy.parse().ok(),
             },
             watcher,
             recovery_bound: crate::recovery::silence_bound(config),
