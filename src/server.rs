@@ -228,6 +228,11 @@ impl Application {
         &self.public_url
     }
 
+    /// The storage the server writes through: for tests that break it while it serves.
+    pub fn storage(&self) -> Storage {
+        self.storage.clone()
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish for the grace
     /// period.
     pub async fn run_until(

@@ -17,6 +17,7 @@
 mod backup;
 mod casework;
 mod derived;
+mod faults;
 mod followups;
 mod gauges;
 mod group_commit;
@@ -43,6 +44,7 @@ use crate::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
 pub use backup::{BackupCheck, Snapshot, check_backup};
+pub use faults::{DatabaseFault, InjectedFault};
 pub use followups::Refusal;
 pub use gauges::Gauges;
 pub use journal::WriteObserver;
