@@ -15,6 +15,7 @@
 //! [`Record`]: crate::cases::Record
 
 mod backup;
+mod callback_keys;
 mod casework;
 mod derived;
 mod faults;
