@@ -129,6 +129,11 @@ pub enum CallStatus {
     NoAnswer,
     /// Ended before it was answered.
     Canceled,
+    /// Never reported by the provider: the hotline's own mark on a call whose final status
+    /// callback never came (it ended while the server was down) and that has been silent
+    /// for longer than any real call can be (see [`crate::recovery`]). A final status that
+    /// arrives later replaces it.
+    Lost,
 }
 
 impl CallStatus {
@@ -144,6 +149,7 @@ impl CallStatus {
             "failed" => CallStatus::Failed,
             "no-answer" => CallStatus::NoAnswer,
             "canceled" => CallStatus::Canceled,
+            // "lost" is ours, not the provider's: a request claiming it is refused.
             _ => return None,
         })
     }
@@ -160,6 +166,7 @@ impl CallStatus {
             CallStatus::Failed => "failed",
             CallStatus::NoAnswer => "no-answer",
             CallStatus::Canceled => "canceled",
+            CallStatus::Lost => "lost",
         }
     }
 
@@ -172,7 +179,16 @@ impl CallStatus {
                 | CallStatus::Failed
                 | CallStatus::NoAnswer
                 | CallStatus::Canceled
+                | CallStatus::Lost
         )
+    }
+
+    /// Reads a status as stored: the provider's spellings and our own `lost`.
+    pub fn from_stored(s: &str) -> Option<CallStatus> {
+        match s {
+            "lost" => Some(CallStatus::Lost),
+            other => CallStatus::parse(other),
+        }
     }
 }
 
@@ -300,6 +316,13 @@ pub enum Event {
         /// True: they heard the goodbye and were hung up on; false: the call went on as
         /// usual, and this event is the case's flag.
         refused: bool,
+    },
+    /// The recovery step closed the call: no final status callback came, and nothing had
+    /// been heard of it for longer than any real call stays silent (see
+    /// [`crate::recovery`]). Stays on the timeline if the status comes after all.
+    StatusLost {
+        /// Seconds between the last thing heard of the call and its closing.
+        silent_secs: u64,
     },
 }
 

@@ -141,7 +141,7 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Rotate the key that hashes callers' numbers.
+    /// Rotate the key that hashes callers' numbers, or the one that seals callback numbers.
     Keys {
         /// What to do.
         #[command(subcommand)]
@@ -162,6 +162,13 @@ pub enum KeysCommand {
         /// The file to create with the whole new chain (mode 0600).
         #[arg(long, value_name = "FILE")]
         chain_out: PathBuf,
+    },
+    /// Re-seal every stored callback number under a new key (stop the server first). The
+    /// server must then be given the new key as HOTLINE_CALLBACK_KEY_FILE.
+    RotateCallback {
+        /// A file holding the new key (one line, at least 32 characters).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
     },
 }
 
@@ -251,6 +258,9 @@ pub fn main() -> ExitCode {
         Command::Restore { path, force } => restore(&config, &path, force),
         Command::Keys { command: KeysCommand::RotateCallerHash { new_key_file, chain_out } } => {
             rotate_caller_hash(&config, &new_key_file, &chain_out)
+        }
+        Command::Keys { command: KeysCommand::RotateCallback { new_key_file } } => {
+            rotate_callback(&config, &new_key_file)
         }
         Command::Cases { limit } => with_storage(&config, |storage| async move {
             let cases = storage.recent_cases(limit).await.map_err(|e| e.to_string())?;
@@ -537,6 +547,9 @@ fn describe(event: &crate::cases::Event) -> String {
             format!("blocked caller: {}", if *refused { "told goodbye" } else { "flagged" })
         }
         Event::CallbackRequested { hint } => format!("asked to be called back on {hint}"),
+        Event::StatusLost { silent_secs } => {
+            format!("lost: no status callback; closed after {silent_secs} s of silence")
+        }
     }
 }
 
@@ -719,5 +732,46 @@ fn rotate_caller_hash(config: &Config, new_key_file: &Path, chain_out: &Path) ->
                 Err(e.to_string())
             }
         }
+    })
+}
+
+/// `hotline keys rotate-callback --new-key-file F`.
+fn rotate_callback(config: &Config, new_key_file: &Path) -> ExitCode {
+    if server_is_running(config) {
+        eprintln!(
+            "hotline keys: a server answers on {}; stop it first (it would go on sealing \
+             callback numbers under the old key)",
+            config.server.listen
+        );
+        return ExitCode::from(2);
+    }
+    let current = match Secrets::callback_key(env, &config.database.dir()) {
+        Ok((current, _)) => current,
+        Err(e) => {
+            eprintln!("hotline keys: the current callback key: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let next = match crate::keys::read_new_callback_key(new_key_file, &current) {
+        Ok(next) => next,
+        Err(e) => {
+            eprintln!("hotline keys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let new_key_file = new_key_file.to_owned();
+    with_storage(config, |storage| async move {
+        let (current, next) =
+            (crate::followups::Sealer::new(&current), crate::followups::Sealer::new(&next));
+        let resealed =
+            storage.reseal_callback_numbers(current, next).await.map_err(|e| e.to_string())?;
+        audit_cli(&storage, "keys.rotate-callback", None, format!("numbers={resealed}")).await?;
+        println!(
+            "re-sealed {resealed} callback number(s) under the new key. Start the server with \
+             HOTLINE_CALLBACK_KEY_FILE={} (the old key no longer opens them), and destroy \
+             every copy of the old key",
+            new_key_file.display()
+        );
+        Ok(ExitCode::SUCCESS)
     })
 }

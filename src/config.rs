@@ -76,6 +76,9 @@ pub struct ServerConfig {
     /// The address of a reverse proxy in front of the server, whose `X-Forwarded-For` names
     /// the real client for the per-address limit. Empty: no proxy is trusted.
     pub trusted_proxy: String,
+    /// Connections one address (an IPv6 /64) may have open at once, so one machine cannot
+    /// take every slot of `max_connections`. The trusted proxy is not capped.
+    pub max_connections_per_address: u64,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +94,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             refusals_per_minute: 20,
             trusted_proxy: String::new(),
+            max_connections_per_address: 64,
         }
     }
 }
@@ -217,6 +221,11 @@ pub struct QueuesConfig {
     /// Milliseconds a webhook waits for queue bookkeeping in the database before it
     /// degrades (shared per-language queue, provider's position) so the caller is never held.
     pub db_timeout_ms: u64,
+    /// Seconds a conversation with an operator can last: the provider's own limit on a
+    /// dialled call (its default `timeLimit`, 4 hours). During it the caller's call sends no
+    /// webhook, so the recovery of lost calls waits this long, and the longest queue wait,
+    /// before it closes a silent case (see [`crate::recovery`]).
+    pub max_conversation_secs: u64,
 }
 
 impl Default for QueuesConfig {
@@ -227,6 +236,7 @@ impl Default for QueuesConfig {
             estimate_window_mins: 60,
             wrap_up_secs: 30,
             db_timeout_ms: 800,
+            max_conversation_secs: 14_400,
         }
     }
 }
@@ -525,6 +535,18 @@ impl Config {
             if !(min..=max).contains(&value) {
                 problems.push(format!("{key} = {value} is out of range; use {min} to {max}"));
             }
+        }
+        if !(1..=65_536).contains(&self.server.max_connections_per_address) {
+            problems.push(format!(
+                "server.max_connections_per_address = {} is out of range; use 1 to 65536",
+                self.server.max_connections_per_address
+            ));
+        }
+        if self.queues.max_conversation_secs > 86_400 {
+            problems.push(format!(
+                "queues.max_conversation_secs = {} is out of range; use 0 to 86400",
+                self.queues.max_conversation_secs
+            ));
         }
         if !self.server.trusted_proxy.is_empty()
             && self.server.trusted_proxy.parse::<std::net::IpAddr>().is_err()
@@ -898,5 +920,41 @@ mod tests {
             let text = problems(Config::load(None, vars(&[(var, value)])));
             assert!(text.contains(expected), "{var}={value:?}: {text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod recovery_and_cap_tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_and_the_conversation_limit_are_bounded() {
+        let huge = "9".repeat(30);
+        let cases = [
+            ("HOTLINE_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "0", "out of range"),
+            ("HOTLINE_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "65537", "out of range"),
+            ("HOTLINE_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "", "expected a whole number"),
+            ("HOTLINE_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "-4", "invalid value"),
+            ("HOTLINE_SERVER_MAX_CONNECTIONS_PER_ADDRESS", &huge, "expected a whole number"),
+            ("HOTLINE_QUEUES_MAX_CONVERSATION_SECS", "86401", "out of range"),
+            ("HOTLINE_QUEUES_MAX_CONVERSATION_SECS", "4h", "expected a whole number"),
+            ("HOTLINE_QUEUES_MAX_CONVERSATION_SECS", "", "expected a whole number"),
+            ("HOTLINE_QUEUES_MAX_CONVERSATION_SECS", &huge, "expected a whole number"),
+        ];
+        for (var, value, expected) in cases {
+            let vars = vec![(var.to_owned(), value.to_owned())];
+            let text = match Config::load(None, vars) {
+                Ok(_) => String::new(),
+                Err(error) => error.to_string(),
+            };
+            assert!(text.contains(expected), "{var}={value:?}: {text}");
+        }
+        let vars = vec![
+            ("HOTLINE_SERVER_MAX_CONNECTIONS_PER_ADDRESS".to_owned(), "1".to_owned()),
+            ("HOTLINE_QUEUES_MAX_CONVERSATION_SECS".to_owned(), "0".to_owned()),
+        ];
+        let config = Config::load(None, vars).unwrap();
+        assert_eq!(config.server.max_connections_per_address, 1);
+        assert_eq!(config.queues.max_conversation_secs, 0);
     }
 }

@@ -1,4 +1,6 @@
-//! Rotation of the caller-hash key: `hotline keys rotate-caller-hash`.
+//! Rotation of the caller-hash key: `hotline keys rotate-caller-hash`; and the new key's
+//! checks for `hotline keys rotate-callback`, which re-seals callback numbers (see
+//! `docs/security.md`).
 //!
 //! An HMAC cannot be re-keyed without its input, and the hotline never keeps the numbers. So
 //! the key is a chain (see [`crate::secrets::CallerHasher`]): rotating appends a key, and
@@ -70,4 +72,25 @@ pub fn write_chain(path: &Path, current: &Secret, next: &Secret) -> Result<(), R
     chain.push(next.expose());
     file.write_all(format!("{}\n", chain.join("\n")).as_bytes()).map_err(failed)?;
     file.sync_all().map_err(failed)
+}
+
+/// The length a callback-number key must have at least, as the server requires.
+const MIN_CALLBACK_KEY_CHARS: usize = 32;
+
+/// Reads the new callback-number key from `path`: one line, at least 32 characters, not the
+/// current key.
+pub fn read_new_callback_key(path: &Path, current: &Secret) -> Result<Secret, RotateError> {
+    let bad = |why: String| RotateError::NewKey { path: path.display().to_string(), why };
+    let text = fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let key = text.trim();
+    if key.lines().count() > 1 {
+        return Err(bad("the file must hold exactly one key, on one line".into()));
+    }
+    if key.chars().count() < MIN_CALLBACK_KEY_CHARS {
+        return Err(bad(format!("the key is shorter than {MIN_CALLBACK_KEY_CHARS} characters")));
+    }
+    if key == current.expose().trim() {
+        return Err(bad("the key is the current one; generate a new one".into()));
+    }
+    Ok(Secret::new(key.to_owned()))
 }

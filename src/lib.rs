@@ -47,6 +47,8 @@
 //! of calls from one number or forged requests from one address from pushing real callers
 //! out; [`fuzzing`] holds the entry points the fuzzers in `fuzz/` and their regression corpus
 //! drive. `docs/resilience.md` says what is guaranteed when things break, and how it is shown.
+//! [`recovery`] closes the cases of calls whose final status callback was lost while the
+//! server was down.
 
 pub mod api;
 pub mod backup;
@@ -63,6 +65,7 @@ pub mod limits;
 pub mod metrics;
 pub mod people;
 pub mod queue;
+pub mod recovery;
 pub mod retention;
 pub mod scripts;
 pub mod secrets;

@@ -170,6 +170,14 @@ impl Secrets {
     ) -> Result<(Secret, Origin), SecretsError> {
         load_one(&env, &CALLER_HASH_KEY, dir, false)
     }
+
+    /// The callback-number key alone, from where the server would read it (never generated).
+    pub fn callback_key(
+        env: impl Fn(&str) -> Option<String>,
+        dir: &Path,
+    ) -> Result<(Secret, Origin), SecretsError> {
+        load_one(&env, &CALLBACK_KEY, dir, false)
+    }
 }
 
 fn load_one(

@@ -80,6 +80,8 @@ pub struct Application {
     limits: ConnectionLimits,
     /// Publishes edits of the scripts folder and takes up versions published elsewhere.
     watcher: Option<(Watcher, Duration)>,
+    /// How long a call can stay silent before the recovery closes its case as lost.
+    recovery_bound: Duration,
 }
 
 impl Application {
@@ -206,8 +208,12 @@ impl Application {
                 max_header_bytes: usize::try_from(config.server.max_header_bytes)
                     .unwrap_or(usize::MAX),
                 request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+                max_per_address: usize::try_from(config.server.max_connections_per_address)
+                    .unwrap_or(usize::MAX),
+                uncapped: config.server.trusted_proxy.parse().ok(),
             },
             watcher,
+            recovery_bound: crate::recovery::silence_bound(config),
         })
     }
 
@@ -221,6 +227,11 @@ impl Application {
         &self.public_url
     }
 
+    /// The storage the server writes through: for tests that break it while it serves.
+    pub fn storage(&self) -> Storage {
+        self.storage.clone()
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish for the grace
     /// period.
     pub async fn run_until(
@@ -230,6 +241,11 @@ impl Application {
         let replayer = self.recorder.spawn_replayer(REPLAY_EVERY);
         let purger = crate::retention::spawn_schedule(self.storage.clone(), &self.retention);
         let watcher = self.watcher.map(|(watcher, every)| watcher.spawn(every));
+        let recovery = crate::recovery::spawn(
+            self.storage.clone(),
+            self.recorder.clone(),
+            self.recovery_bound,
+        );
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = connections::serve(self.listener, self.router, self.limits, async move {
             shutdown.await;
@@ -260,6 +276,7 @@ impl Application {
         if let Some(watcher) = watcher {
             watcher.abort();
         }
+        recovery.abort();
         // Everything acknowledged is already in the database or the fsync'd journal; a last
         // replay just saves the next start some work.
         if let Err(e) = self.recorder.replay().await {

@@ -501,3 +501,126 @@ async fn sigterm_drains_requests_in_flight_and_flushes_the_journal() {
         assert!(case.events.iter().any(|e| e.step == 0), "{sid} has no events");
     }
 }
+
+/// Calls cut by `kill -9` whose final status callbacks never come (the provider sent them
+/// while the server was down): after the restart, the recovery closes their cases as
+/// `lost` once they have been silent for longer than any real call can be, leaves a call
+/// that is still going alone, and a status callback that arrives later still corrects one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_closes_calls_whose_status_callback_was_lost() {
+    let setup = Setup::new();
+    // The bound is then 1 s of queue wait + 0 s of conversation + 15 s in flight; rounds
+    // every 4 s.
+    let short =
+        [("HOTLINE_QUEUES_MAX_WAIT_SECS", "1"), ("HOTLINE_QUEUES_MAX_CONVERSATION_SECS", "0")];
+    let server = setup.start(&short);
+    let base_url = server.base_url.clone();
+    let post = |sid: &str, path: &str, extra: &[(&str, &str)]| {
+        let mut params = vec![
+            ("CallSid".to_owned(), sid.to_owned()),
+            // One number per call: a number has a limit of calls at once.
+            (
+                "From".to_owned(),
+                format!(
+                    "+7916{:07}",
+                    u32::from_str_radix(&sid[sid.len() - 6..], 16).unwrap() % 10_000_000
+                ),
+            ),
+            ("FromCountry".to_owned(), "RU".to_owned()),
+        ];
+        params.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let reply = simulator::post(&base_url, path, Some(TOKEN), &params).unwrap();
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        reply
+    };
+
+    // Calls in the middle of the IVR when the server dies: a first webhook and a key.
+    let cut: Vec<String> = (0..4).map(|_| new_call_sid()).collect();
+    for sid in &cut {
+        let reply = post(sid, "/voice/incoming", &[]);
+        let (next, _) = next_request(&reply.body, "1").expect("the language menu gathers");
+        post(sid, &path_of(&next), &[("Digits", "1")]);
+    }
+    // A call that ended properly before the crash.
+    let ended = new_call_sid();
+    post(&ended, "/voice/incoming", &[]);
+    let completed = [("CallStatus", "completed"), ("CallDuration", "30"), ("SequenceNumber", "2")];
+    post(&ended, "/voice/status", &completed);
+    let killed_at = Instant::now();
+    server.kill();
+    // The cut calls end while nothing listens: their status callbacks are dropped.
+
+    let server = setup.start(&short);
+    let storage = Storage::open(&setup.db_path(), StorageOptions::default()).await.unwrap();
+    let case = |sid: &str| {
+        let (storage, sid) = (storage.clone(), CallSid::parse(sid).unwrap());
+        async move { storage.case_by_call(&sid).await.unwrap().expect("the call has its case") }
+    };
+    let mut closed = 0;
+    while closed < cut.len() {
+        assert!(killed_at.elapsed() < Duration::from_secs(60), "the recovery closed {closed}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        closed = 0;
+        for sid in &cut {
+            closed += usize::from(case(sid).await.status == Some(CallStatus::Lost));
+        }
+    }
+    println!(
+        "recovery: {} cut calls closed as lost {:.1} s after kill -9 (bound 16 s, rounds \
+         every 4 s)",
+        cut.len(),
+        killed_at.elapsed().as_secs_f64()
+    );
+    for sid in &cut {
+        let case = case(sid).await;
+        assert!(case.ended_at.is_some(), "{sid} is lost but has no end");
+        let marks: Vec<_> = case
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, hotline::cases::Event::StatusLost { .. }))
+            .collect();
+        assert_eq!(marks.len(), 1, "{sid}: {:?}", case.events);
+        // The events from before the crash are all still there.
+        assert!(case.events.iter().any(|e| e.step == 0) && case.events.iter().any(|e| e.step == 1));
+    }
+    let untouched = case(&ended).await;
+    assert_eq!(untouched.status, Some(CallStatus::Completed));
+    assert_eq!(untouched.duration_secs, Some(30));
+
+    // A call that starts now is silent for less than the bound through the next rounds.
+    let fresh = new_call_sid();
+    post(&fresh, "/voice/incoming", &[]);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let alive = case(&fresh).await;
+    assert_eq!(alive.status, None, "a live call was closed");
+    assert_eq!(alive.ended_at, None);
+
+    // The provider's status callback for a cut call comes after all (a retry): it wins.
+    let late = [("CallStatus", "completed"), ("CallDuration", "95"), ("SequenceNumber", "3")];
+    post(&cut[0], "/voice/status", &late);
+    // Delivered twice, and a stale non-final one: nothing moves.
+    post(&cut[0], "/voice/status", &late);
+    post(&cut[0], "/voice/status", &[("CallStatus", "in-progress"), ("SequenceNumber", "1")]);
+    let corrected = case(&cut[0]).await;
+    assert_eq!(corrected.status, Some(CallStatus::Completed));
+    assert_eq!(corrected.duration_secs, Some(95));
+    assert!(corrected.ended_at.is_some());
+    // The timeline keeps that it was lost for a while.
+    assert!(
+        corrected
+            .events
+            .iter()
+            .any(|e| matches!(e.event, hotline::cases::Event::StatusLost { .. }))
+    );
+    // The next rounds leave the corrected and the lost cases as they are.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(case(&cut[0]).await.status, Some(CallStatus::Completed));
+    let marks = case(&cut[1])
+        .await
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, hotline::cases::Event::StatusLost { .. }))
+        .count();
+    assert_eq!(marks, 1, "a lost case was closed twice");
+    assert_eq!(server.terminate().code(), Some(0));
+}

@@ -592,3 +592,111 @@ async fn a_callback_confirmed_while_the_database_is_locked_is_journaled_sealed_a
     let opened = sealer.open(&sealed.unwrap(), &CallSid::parse(&sid).unwrap()).unwrap();
     assert_eq!(opened.e164(), format!("+{TYPED}"));
 }
+
+/// `hotline keys rotate-callback` with the server stopped.
+fn rotate_callback(dir: &std::path::Path, new_key_file: &std::path::Path) -> std::process::Output {
+    // A port nothing listens on: the command checks that no server answers there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["keys", "rotate-callback", "--new-key-file"])
+        .arg(new_key_file)
+        .current_dir(dir)
+        .env_clear()
+        .env("HOTLINE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HOTLINE_DATABASE_PATH", dir.join("hotline.db"))
+        .env("HOTLINE_CALLBACK_KEY", common::CALLBACK_KEY)
+        .output()
+        .unwrap()
+}
+
+/// The stored (call id, sealed number) pairs.
+fn sealed_numbers(db: &std::path::Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut query = conn
+        .prepare(
+            "SELECT c.call_sid, f.number_sealed FROM follow_ups f JOIN cases c ON c.id = f.case_id
+             WHERE f.number_sealed IS NOT NULL ORDER BY f.id",
+        )
+        .unwrap();
+    query.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_callback_key_reseals_every_number_and_leaves_no_old_one_on_disk() {
+    use hotline::followups::Sealer;
+    use hotline::secrets::Secret;
+
+    let app = spawn_app().await;
+    let mut calls = Vec::new();
+    for typed in [TYPED, "380501234567"] {
+        let (sid, asked) = callback_asked(&app).await;
+        let action = attribute(&asked, "Gather", "action").unwrap();
+        let read = post(&app, &action, &sid, &[("Digits", typed)]).await;
+        let confirm = attribute(&read, "Gather", "action").unwrap();
+        post(&app, &confirm, &sid, &[("Digits", "1")]).await;
+        hang_up(&app, &sid).await;
+        calls.push((sid, typed));
+    }
+    let dir = app.stop().await;
+    let db = dir.path().join("hotline.db");
+    let before = sealed_numbers(&db);
+    assert_eq!(before.len(), 2);
+    let old = Sealer::new(&Secret::new(common::CALLBACK_KEY.into()));
+
+    // Refused, changing nothing: no file, an empty, short, two-line or unchanged key.
+    let key_file = dir.path().join("new-callback-key");
+    let huge = "k".repeat(1 << 20);
+    let bad: [Option<&str>; 6] = [
+        None,
+        Some(""),
+        Some("too-short-for-a-callback-key"),
+        Some("first-line-of-a-long-enough-callback-key\nsecond-line-of-a-long-enough-key"),
+        Some(common::CALLBACK_KEY),
+        Some(&huge[..31]),
+    ];
+    for content in bad {
+        match content {
+            Some(text) => std::fs::write(&key_file, text).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(&key_file);
+            }
+        }
+        let out = rotate_callback(dir.path(), &key_file);
+        assert_eq!(out.status.code(), Some(2), "{content:?}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("new key"), "{out:?}");
+        assert_eq!(sealed_numbers(&db), before, "{content:?} changed the numbers");
+    }
+
+    // Rotated.
+    let new_key = "a-brand-new-callback-key-0123456789-abcdef";
+    std::fs::write(&key_file, new_key).unwrap();
+    let out = rotate_callback(dir.path(), &key_file);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-sealed 2"), "{out:?}");
+    let after = sealed_numbers(&db);
+    let new = Sealer::new(&Secret::new(new_key.into()));
+    let bytes: Vec<u8> = ["hotline.db", "hotline.db-wal"]
+        .iter()
+        .flat_map(|f| std::fs::read(dir.path().join(f)).unwrap_or_default())
+        .collect();
+    for ((sid, typed), ((_, old_sealed), (_, new_sealed))) in
+        calls.iter().zip(before.iter().zip(&after))
+    {
+        let call = CallSid::parse(sid).unwrap();
+        let opened = new.open(new_sealed, &call).expect("opens with the new key");
+        assert_eq!(opened.e164(), format!("+{typed}"));
+        assert!(old.open(new_sealed, &call).is_none(), "the old key still opens it");
+        assert!(
+            !bytes.windows(old_sealed.len()).any(|w| w == old_sealed.as_bytes()),
+            "the old sealed value is still in the file"
+        );
+        assert!(!bytes.windows(typed.len()).any(|w| w == typed.as_bytes()));
+    }
+
+    // Run again with the old key as the current one: the numbers do not open, nothing moves.
+    std::fs::write(&key_file, "yet-another-callback-key-0123456789-xyz").unwrap();
+    let out = rotate_callback(dir.path(), &key_file);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not open"), "{out:?}");
+    assert_eq!(sealed_numbers(&db), after);
+}

@@ -182,3 +182,93 @@ async fn a_kept_alive_connection_serves_requests_then_closes_when_idle() {
     assert!(idle.elapsed() < Duration::from_secs(5), "{:?}", idle.elapsed());
     app.stop().await;
 }
+
+/// The same flood of slow clients, all from one address (127.0.0.2), now against the cap per
+/// address and with the default header timeout (5 s, which alone would keep a real caller
+/// waiting seconds): the flood holds its 4 connections and no more, the rest are closed at
+/// once, and a real caller from another address is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection_slot() {
+    let app = spawn_app_with(|c| {
+        c.server.max_connections = 16;
+        c.server.max_connections_per_address = 4;
+    })
+    .await;
+    let server: std::net::SocketAddr =
+        format!("127.0.0.1:{}", port(&app.base_url)).parse().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Connections from the flood the server closed at once, and those it let it hold.
+    let refused = Arc::new(AtomicU32::new(0));
+    let held = Arc::new(AtomicU32::new(0));
+    let slow: Vec<_> = (0..48)
+        .map(|_| {
+            let (stop, refused, held) =
+                (Arc::clone(&stop), Arc::clone(&refused), Arc::clone(&held));
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let head = b"POST /voice/incoming HTTP/1.1\r\nHost: hotline\r\nX-Slow: ";
+                while !stop.load(Ordering::Relaxed) {
+                    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+                    let Ok(mut stream) = socket.connect(server).await else { continue };
+                    let mut bytes = head.iter().chain(std::iter::repeat(&b'a'));
+                    let mut sent = 0u32;
+                    // One byte every 50 ms until the server hangs up or the test ends.
+                    while !stop.load(Ordering::Relaxed) {
+                        if stream.write_all(&[*bytes.next().unwrap()]).await.is_err() {
+                            break;
+                        }
+                        sent += 1;
+                        if sent == 10 {
+                            held.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let mut buf = [0u8; 256];
+                        let read =
+                            tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buf))
+                                .await;
+                        if read.is_ok() {
+                            // Closed (or answered, then closed).
+                            break;
+                        }
+                    }
+                    if sent < 10 {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // A flood reconnects, but not in a tight loop that would starve the test.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        })
+        .collect();
+
+    // Let the flood fill what it can.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let started = Instant::now();
+    let transcript = app.call("1,1,1,1", Some("RU")).await;
+    let took = started.elapsed();
+    assert!(transcript.requests >= 4);
+    let case = app.case(&transcript.call_sid).await;
+    assert!(!case.events.is_empty());
+    let (refused_during, held_during) =
+        (refused.load(Ordering::Relaxed), held.load(Ordering::Relaxed));
+
+    stop.store(true, Ordering::Relaxed);
+    for client in slow {
+        client.await.unwrap();
+    }
+    println!(
+        "connection cap: 48 slow clients from one address on 16 slots, 4 per address: {} \
+         connections held, {} closed at once; a real call of {} requests from another address \
+         took {} ms",
+        held_during,
+        refused_during,
+        transcript.requests,
+        took.as_millis()
+    );
+    // The flood never had more than its cap: all the others were turned away unserved, and
+    // with the header timeout at 5 s none of the held ones was cut off yet.
+    assert!(held_during <= 4, "one address held {held_during} connections");
+    assert!(held_during >= 1, "the flood never held a connection");
+    assert!(refused_during >= 44, "connections over the cap were not closed: {refused_during}");
+    app.stop().await;
+}

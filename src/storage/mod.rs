@@ -15,9 +15,11 @@
 //! [`Record`]: crate::cases::Record
 
 mod backup;
+mod callback_keys;
 mod casework;
 mod checkpoint;
 mod derived;
+mod faults;
 mod followups;
 mod gauges;
 mod group_commit;
@@ -26,6 +28,7 @@ mod keys;
 mod migrations;
 mod people;
 mod queue;
+mod recovery;
 mod retention;
 mod scripts;
 mod sqlite;
@@ -43,6 +46,7 @@ use crate::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
 pub use backup::{BackupCheck, Snapshot, check_backup};
+pub use faults::{DatabaseFault, InjectedFault};
 pub use followups::Refusal;
 pub use gauges::Gauges;
 pub use journal::WriteObserver;
@@ -50,6 +54,7 @@ pub use journal::{Durability, Recorder};
 pub use keys::KeyCheck;
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
+pub use recovery::SilentCall;
 pub use retention::{PurgeReport, RetentionPolicy, SHREDDED_NOTE};
 pub use scripts::{Publication, ScriptDraft, ScriptVersion, ScriptsStamp, Tester};
 pub use sqlite::Storage;

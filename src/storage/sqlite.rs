@@ -340,7 +340,8 @@ fn event_columns(event: &Event) -> (Option<&str>, Option<&str>) {
         | Event::Fallback { .. }
         | Event::Rejected { .. }
         | Event::Blocked { .. }
-        | Event::CallbackRequested { .. } => (None, None),
+        | Event::CallbackRequested { .. }
+        | Event::StatusLost { .. } => (None, None),
     }
 }
 
@@ -364,7 +365,15 @@ fn set_status(
     // the arrival time is not part of the key: a retried callback arrives later with the
     // same sequence, and must not move the end of the call.
     if let Some(stored) = stored_status {
-        let stored_final = decode_status(&stored)?.is_final();
+        let stored = decode_status(&stored)?;
+        // The recovery's `lost` mark never overrides what the provider said, and whatever
+        // final status the provider sends afterwards corrects it (see `recovery.rs`).
+        if (status == CallStatus::Lost && stored.is_final())
+            || (stored == CallStatus::Lost && !status.is_final())
+        {
+            return Ok(None);
+        }
+        let stored_final = stored.is_final() && stored != CallStatus::Lost;
         let newer = match (sequence, stored_sequence) {
             (Some(new), Some(old)) => (status.is_final(), new) > (stored_final, old),
             _ => {
@@ -597,7 +606,7 @@ pub(super) fn decode_language(text: &str) -> Result<LanguageTag, StorageError> {
 }
 
 fn decode_status(text: &str) -> Result<CallStatus, StorageError> {
-    CallStatus::parse(text)
+    CallStatus::from_stored(text)
         .ok_or_else(|| StorageError::Data(format!("stored call status {text:?}")))
 }
 

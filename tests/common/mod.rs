@@ -383,3 +383,35 @@ pub fn said(xml: &str) -> Vec<String> {
 
 /// Helpers for the JSON API: people with tokens, and requests.
 pub mod api;
+
+/// Starts a server like [`spawn_app_with`], and also returns the storage the server itself
+/// writes through (not a second connection), for tests that break it while it serves.
+pub async fn spawn_app_and_its_storage(adjust: impl FnOnce(&mut Config)) -> (TestApp, Storage) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.database.path = dir.path().join("hotline.db");
+    config.scripts.dir = shipped_scripts();
+    adjust(&mut config);
+    let secrets = Secrets {
+        auth_token: Secret::new(TOKEN.into()),
+        caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
+        callback_key: Secret::new(CALLBACK_KEY.into()),
+    };
+    let app = Application::build(&config, secrets).await.expect("server builds");
+    let (base_url, served) = (app.public_url().to_owned(), app.storage());
+    let (stop, stopped) = oneshot::channel();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let storage = Storage::open(&config.database.path, StorageOptions::default()).await.unwrap();
+    let app = TestApp {
+        base_url,
+        db_path: config.database.path.clone(),
+        storage,
+        dir,
+        stop: Some(stop),
+        server: Some(server),
+    };
+    (app, served)
+}
