@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -111,5 +112,17 @@ impl IntoResponse for ApiError {
             }
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+/// A JSON body, or a 400 that says what is wrong with it; `limit` is the route's body limit,
+/// named in the message when the body is over it.
+fn json_body<T>(body: Result<Json<T>, JsonRejection>, limit: usize) -> Result<T, ApiError> {
+    match body {
+        Ok(Json(value)) => Ok(value),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::BadRequest(format!("the body is too large: at most {limit} bytes")))
+        }
+        Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
     }
 }

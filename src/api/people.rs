@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, ApiState};
+use super::{Actor, ApiError, ApiState, json_body};
 use crate::cases::CaseNumber;
 use crate::people::{self, PeopleError, Person, Role};
 use crate::storage::{AuditFilter, AuditRecord, ChangedBy, NewPerson, StorageError};
@@ -85,7 +85,7 @@ async fn create(
     body: Result<Json<NewUser>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     actor.require_supervisor()?;
-    let new = json_body(body)?;
+    let new = json_body(body, MAX_BODY_BYTES)?;
     let name = people::check_name(&new.name).map_err(invalid)?;
     let role: Role = new.role.parse().map_err(invalid)?;
     let languages =
@@ -267,17 +267,6 @@ async fn hash(secret: &str) -> Result<String, ApiError> {
 /// The actor as the audit line of their change records them.
 fn by(actor: &Actor) -> ChangedBy {
     ChangedBy::Person(actor.id())
-}
-
-/// The body, or a 400 that says what is wrong with it.
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    match body {
-        Ok(Json(value)) => Ok(value),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(
-            ApiError::BadRequest(format!("the body is too large: at most {MAX_BODY_BYTES} bytes")),
-        ),
-        Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
-    }
 }
 
 /// A person's id from the path, or a 400.

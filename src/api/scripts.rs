@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, ApiState};
+use super::{Actor, ApiError, ApiState, json_body};
 use crate::scripts::graph::Format;
 use crate::scripts::versions::{self, Author, Published, VersionError};
 use crate::scripts::{Diagnostic, LanguageTag};
@@ -145,7 +145,7 @@ async fn save_draft(
 ) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
     let file = file_name(file)?;
-    let body = json_body(body)?;
+    let body = json_body(body, MAX_BODY_BYTES)?;
     let author = author(&actor);
     let dir = &state.config.scripts.dir;
     let diagnostics = versions::save_draft(&state.storage, dir, &file, body.text, &author)
@@ -201,7 +201,7 @@ async fn publish(
     body: Result<Json<PublishBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
-    let body = json_body(body)?;
+    let body = json_body(body, MAX_BODY_BYTES)?;
     let dir = &state.config.scripts.dir;
     let published = versions::publish_drafts(&state.storage, dir, &author(&actor), &body.comment)
         .await
@@ -225,7 +225,7 @@ async fn rollback(
     body: Result<Json<RollbackBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
-    let body = json_body(body)?;
+    let body = json_body(body, MAX_BODY_BYTES)?;
     let dir = &state.config.scripts.dir;
     let published =
         versions::rollback(&state.storage, dir, body.version, &author(&actor), &body.comment)
@@ -284,7 +284,7 @@ async fn add_tester(
     body: Result<Json<TesterBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
-    let body = json_body(body)?;
+    let body = json_body(body, MAX_BODY_BYTES)?;
     let label = body.label.trim().to_owned();
     if label.chars().count() > 64 || label.chars().any(char::is_control) {
         return Err(ApiError::BadRequest("a label is one line of at most 64 characters".into()));
@@ -392,14 +392,4 @@ fn file_name(file: Result<Path<String>, PathRejection>) -> Result<String, ApiErr
 fn version_id(id: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
     id.map(|Path(id)| id)
         .map_err(|_| ApiError::BadRequest("a version's id is a number, like 12".into()))
-}
-
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    match body {
-        Ok(Json(value)) => Ok(value),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(
-            ApiError::BadRequest(format!("the body is too large: at most {MAX_BODY_BYTES} bytes")),
-        ),
-        Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
-    }
 }
