@@ -88,10 +88,7 @@ impl Viewer {
     }
 
     /// The interface text for `key` in the viewer's language.
-    pub fn t<'a>(&self, key: &'a str) -> &'a str
-    where
-        'static: 'a,
-    {
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
         self.text.get(key)
     }
 }
@@ -262,10 +259,7 @@ struct LoginPage<'a> {
 }
 
 impl LoginPage<'_> {
-    fn t<'a>(&self, key: &'a str) -> &'a str
-    where
-        'static: 'a,
-    {
+    fn t<'a>(&self, key: &'a str) -> &'a str {
         self.text.get(key)
     }
 }
