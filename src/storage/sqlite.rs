@@ -56,9 +56,19 @@ impl Storage {
     /// retried webhook or a replayed journal line is harmless.
     #[tracing::instrument(skip_all, fields(call_sid = %record.call_sid()))]
     pub async fn apply(&self, record: Record) -> Result<(), StorageError> {
+        self.submit(record).await
+    }
+
+    /// [`Storage::apply`], with the record handed to the writer now, before the returned
+    /// future is first awaited: records submitted one after the other are applied in that
+    /// order, and usually in one group.
+    pub(super) fn submit(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send + use<> {
         // Through the group commit (group_commit.rs): records arriving together share one
         // transaction and one fsync instead of queueing for one each.
-        self.inner.writer.record(record).result().await
+        self.inner.writer.record(record).result()
     }
 
     /// The case with this number, with its events.

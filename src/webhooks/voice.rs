@@ -88,19 +88,12 @@ pub async fn handle(
         }
         let remaining = w.deadline.saturating_sub(started.elapsed());
         // Records are written by their own task: if the deadline passes, the caller gets their
-        // answer and the write still completes (or is journaled) behind it.
+        // answer and the write still completes (or is journaled) behind it. The records of
+        // one answer (a call's start and its first step) go to the database together, so the
+        // caller waits for one commit, not one per record.
         let recorder = w.recorder.clone();
         let records = reply.records;
-        let writing = tokio::spawn(async move {
-            let mut worst = Durability::Stored;
-            for record in records {
-                let durability = recorder.record(record).await;
-                if durability != Durability::Stored {
-                    worst = durability;
-                }
-            }
-            worst
-        });
+        let writing = tokio::spawn(async move { recorder.record_all(records).await });
         match tokio::time::timeout(remaining, writing).await {
             Ok(Ok(Durability::Stored)) => {}
             Ok(Ok(durability)) => tracing::warn!(?durability, "records not stored in the database"),
