@@ -153,7 +153,6 @@ impl Application {
             (Watcher::new(storage.clone(), Arc::clone(&live), config.scripts.dir.clone()), every)
         });
         let webhooks = Arc::new(Webhooks {
-            scripts,
             live,
             recorder: recorder.clone(),
             storage: storage.clone(),

@@ -212,7 +212,9 @@ impl WaitDocument {
 fn render(body: impl FnOnce(&mut Writer<Vec<u8>>)) -> String {
     // Indented: people read these documents (in logs, snapshots, the simulator); the provider
     // ignores whitespace between elements, and text content is never touched.
-    let mut w = Writer::new_with_indent(Vec::with_capacity(1024), b' ', 2);
+    // Room for the longest menus of the shipped scripts (about 1.2 KB rendered), so the
+    // buffer is allocated once.
+    let mut w = Writer::new_with_indent(Vec::with_capacity(2048), b' ', 2);
     let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
     let _ = w.write_event(Event::Start(BytesStart::new("Response")));
     body(&mut w);
@@ -237,10 +239,9 @@ pub fn speakable(text: &str) -> Cow<'_, str> {
 }
 
 fn element(w: &mut Writer<Vec<u8>>, start: BytesStart<'_>, text: &str) {
-    let name = start.name().as_ref().to_vec();
-    let _ = w.write_event(Event::Start(start));
+    let _ = w.write_event(Event::Start(start.borrow()));
     let _ = w.write_event(Event::Text(BytesText::new(&speakable(text))));
-    let _ = w.write_event(Event::End(BytesEnd::new(String::from_utf8_lossy(&name))));
+    let _ = w.write_event(Event::End(start.to_end()));
 }
 
 fn write_speech(w: &mut Writer<Vec<u8>>, speech: &Speech) {

@@ -39,13 +39,17 @@ pub struct HttpTransport {
 impl HttpTransport {
     /// A transport that signs with `auth_token` when given.
     pub fn new(auth_token: Option<&str>) -> HttpTransport {
-        HttpTransport::pooled(auth_token, 3)
+        HttpTransport::pooled(auth_token, 3, REQUEST_TIMEOUT)
     }
 
     /// A transport whose clones keep up to `idle_connections` connections open between
     /// requests, so many simulated calls in parallel reuse them as the provider does instead of
-    /// opening a connection per request.
-    pub fn pooled(auth_token: Option<&str>, idle_connections: usize) -> HttpTransport {
+    /// opening a connection per request. A request may take up to `timeout`.
+    pub fn pooled(
+        auth_token: Option<&str>,
+        idle_connections: usize,
+        timeout: Duration,
+    ) -> HttpTransport {
         let config = Agent::config_builder()
             .max_idle_connections(idle_connections)
             .max_idle_connections_per_host(idle_connections)
@@ -56,7 +60,7 @@ impl HttpTransport {
             // The provider reaches the hotline directly; a developer's HTTP(S)_PROXY, which
             // rarely exempts localhost, would send test calls astray.
             .proxy(None)
-            .timeout_global(Some(REQUEST_TIMEOUT))
+            .timeout_global(Some(timeout))
             .user_agent(USER_AGENT)
             .build();
         HttpTransport { agent: config.new_agent(), auth_token: auth_token.map(str::to_owned) }

@@ -25,8 +25,8 @@ use tokio::time::MissedTickBehavior;
 use super::{Storage, StorageError, blocking};
 use crate::cases::Record;
 
-/// What became of a record given to [`Recorder::record`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What became of a record given to [`Recorder::record`]; ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Durability {
     /// It is in the database.
     Stored,
@@ -128,38 +128,66 @@ impl Recorder {
     ///
     /// While the journal holds anything, the record goes behind it without trying the
     /// database, so records reach the database in the order they were made.
-    #[tracing::instrument(skip_all, fields(call_sid = %record.call_sid(), kind = record_kind(&record)))]
     pub async fn record(&self, record: Record) -> Durability {
+        self.record_all(vec![record]).await
+    }
+
+    /// [`Recorder::record`] for the records of one answer, handed to the database together and
+    /// in order, so they share one group commit instead of waiting for one fsync each. The
+    /// answer is the worst durability among them.
+    #[tracing::instrument(skip_all, fields(records = records.len()))]
+    pub async fn record_all(&self, records: Vec<Record>) -> Durability {
         // The deadline counts from here, waiting behind other records included, so a slow
         // database cannot make a queue of webhooks that each wait a full deadline in turn.
         let give_up = tokio::time::Instant::now() + self.inner.deadline;
+        if records.is_empty() {
+            return Durability::Stored;
+        }
         // The lock is not held across the database write: records written at the same time
         // then share one commit (the storage's group commit) instead of taking turns for an
-        // fsync each. Two records of one call are never written at once (the provider waits
-        // for each answer), and a case's columns are derived from its events whatever their
-        // order, so a record written beside one being journaled loses nothing.
+        // fsync each. The records of one call are written together only from one answer, in
+        // order, and a case's columns are derived from its events whatever their order, so a
+        // record written beside one being journaled loses nothing.
         let journal_empty = *self.inner.pending.lock().await == 0;
-        if journal_empty {
-            // On timeout the write goes on in the background and may still land; the journaled
-            // copy is then applied again later, to no effect.
-            let started = std::time::Instant::now();
-            let write = self.inner.storage.apply(record.clone());
+        let mut worst = Durability::Stored;
+        if !journal_empty {
+            tracing::debug!("the journal is not empty; journaling behind it");
+            for record in records {
+                worst = worst.max(self.journal(record).await);
+            }
+            return worst;
+        }
+        let started = std::time::Instant::now();
+        // All submitted before any is awaited. On timeout a write goes on in the background
+        // and may still land; the journaled copy is then applied again later, to no effect.
+        let writes: Vec<_> =
+            records.iter().map(|record| self.inner.storage.submit(record.clone())).collect();
+        for (record, write) in records.into_iter().zip(writes) {
             let written = tokio::time::timeout_at(give_up, write).await;
             if let Some(Observer(observe)) = self.inner.write_observer.get() {
                 observe(started.elapsed());
             }
             match written {
-                Ok(Ok(())) => return Durability::Stored,
-                Ok(Err(error)) => tracing::warn!(%error, "could not store a record; journaling it"),
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => tracing::warn!(
+                    %error,
+                    kind = record_kind(&record),
+                    "could not store a record; journaling it"
+                ),
                 Err(_) => tracing::warn!(
                     deadline_ms =
                         u64::try_from(self.inner.deadline.as_millis()).unwrap_or(u64::MAX),
+                    kind = record_kind(&record),
                     "storing a record missed its deadline; journaling it"
                 ),
             }
-        } else {
-            tracing::debug!("the journal is not empty; journaling behind it");
+            worst = worst.max(self.journal(record).await);
         }
+        worst
+    }
+
+    /// Appends `record` to the journal.
+    async fn journal(&self, record: Record) -> Durability {
         let mut pending = self.inner.pending.lock().await;
         let appended = match serde_json::to_vec(&record) {
             Ok(mut line) => {
@@ -549,6 +577,26 @@ mod tests {
         assert_eq!(recorder.replay().await.unwrap(), 1);
         let case = setup.storage.case_by_call(&sid()).await.unwrap().unwrap();
         assert_eq!(case.events.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_records_of_one_answer_are_stored_together_or_journaled_in_order() {
+        let setup = Setup::new(Duration::from_millis(600)).await;
+        let recorder = setup.recorder(Duration::from_millis(50)).await;
+        let lock = setup.lock();
+        let answer = vec![started(), step(1, "main"), step(2, "info")];
+        assert_eq!(recorder.record_all(answer.clone()).await, Durability::Journaled);
+        assert_eq!(setup.journaled(), answer, "all three, in the order made");
+        drop(lock);
+        assert_eq!(recorder.replay().await.unwrap(), 3);
+
+        let next = vec![step(3, "main"), completed()];
+        assert_eq!(recorder.record_all(next).await, Durability::Stored);
+        assert_eq!(recorder.record_all(Vec::new()).await, Durability::Stored);
+        let case = setup.storage.case_by_call(&sid()).await.unwrap().unwrap();
+        assert_eq!(case.country.as_deref(), Some("UA"));
+        assert_eq!(case.events.iter().map(|e| e.step).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(case.status, Some(crate::cases::CallStatus::Completed));
     }
 
     #[tokio::test]

@@ -9,8 +9,9 @@
 //!   wait longer than its deadline. When the database is slow or down, records go to an
 //!   append-only journal file and are applied later.
 //!
-//! SQLite is synchronous; every call to it runs on tokio's blocking pool so a slow disk or a
-//! locked database never stalls the threads that answer the provider.
+//! SQLite is synchronous; no call to it runs on the threads that answer the provider, so a
+//! slow disk or a locked database never stalls them. Writes go to the writer's own thread
+//! (`group_commit.rs`), reads and file work to tokio's blocking pool.
 //!
 //! [`Record`]: crate::cases::Record
 
@@ -231,16 +232,20 @@ where
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
         Err(error) if error.is_panic() => {
-            let panic = error.into_panic();
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".to_owned());
+            let message = panic_message(&*error.into_panic());
             Err(StorageError::Task(format!("panicked: {message}")))
         }
         Err(error) => Err(StorageError::Task(error.to_string())),
     }
+}
+
+/// The message a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
 }
 
 /// Creates the folder that holds the database, its journal and the development secrets,

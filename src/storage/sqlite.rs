@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::checkpoint::Checkpointer;
 use super::derived::derive;
-use super::group_commit::WriteQueue;
+use super::group_commit::Writer;
 use super::migrations::migrate;
 use super::{CaseSummary, StorageError, StorageOptions, blocking};
 use crate::cases::{
@@ -27,14 +27,14 @@ pub struct Storage {
     inner: Arc<Connections>,
 }
 
-/// The connections, each behind a `std` mutex: SQLite work runs in `spawn_blocking` closures
-/// that never await, so a blocking lock is right, and an async one would buy nothing.
+/// The connections: the writer owned by its thread (`group_commit.rs`), which commits records
+/// in groups and runs every other write in turn; the reader behind a `std` mutex, used in
+/// `spawn_blocking` closures that never await, so a blocking lock is right and an async one
+/// would buy nothing.
 #[derive(Debug)]
 struct Connections {
-    writer: Mutex<Connection>,
+    writer: Writer,
     reader: Mutex<Connection>,
-    /// Records waiting for the writer, committed in groups.
-    queue: WriteQueue,
     /// Checkpoints the log beside the writer, whose automatic checkpoints are off.
     _checkpointer: Checkpointer,
 }
@@ -56,16 +56,19 @@ impl Storage {
     /// retried webhook or a replayed journal line is harmless.
     #[tracing::instrument(skip_all, fields(call_sid = %record.call_sid()))]
     pub async fn apply(&self, record: Record) -> Result<(), StorageError> {
+        self.submit(record).await
+    }
+
+    /// [`Storage::apply`], with the record handed to the writer now, before the returned
+    /// future is first awaited: records submitted one after the other are applied in that
+    /// order, and usually in one group.
+    pub(super) fn submit(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send + use<> {
         // Through the group commit (group_commit.rs): records arriving together share one
         // transaction and one fsync instead of queueing for one each.
-        let (start_flush, ticket) = self.inner.queue.push(record);
-        if start_flush {
-            let inner = Arc::clone(&self.inner);
-            tokio::task::spawn_blocking(move || {
-                inner.queue.flush(|| lock(&inner.writer), apply_in);
-            });
-        }
-        ticket.result().await
+        self.inner.writer.record(record).result()
     }
 
     /// The case with this number, with its events.
@@ -102,15 +105,15 @@ impl Storage {
         .await
     }
 
-    /// Runs `work` with the writer connection on the blocking pool. The other storage modules
-    /// (people, queues, case work) write through it too, so there is one writer.
+    /// Runs `work` with the writer connection on the writer thread, after the records and
+    /// writes sent before it. The other storage modules (people, queues, case work) write
+    /// through it too, so there is one writer.
     pub(super) async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        blocking(move || work(&mut lock(&inner.writer))).await
+        self.inner.writer.run(work).await
     }
 
     /// Runs `work` with the reader connection on the blocking pool.
@@ -143,6 +146,9 @@ fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     })
 }
 
+/// Statements the writer keeps prepared.
+const WRITER_STATEMENTS: usize = 128;
+
 fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, StorageError> {
     if let Some(dir) = path.parent() {
         super::create_private_dir(dir).map_err(|e| open_error(path, e))?;
@@ -161,12 +167,14 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
     reader.pragma_update(None, "query_only", true).map_err(|e| open_error(path, e))?;
     // Commits of webhooks' records must not also wait for checkpoints (`checkpoint.rs`).
     writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| open_error(path, e))?;
+    // Room for every statement of the record path and the other writes, so none is parsed
+    // again because the cache (16 by default) pushed it out.
+    writer.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
     let checkpointer =
         Checkpointer::start(connect(path, options)?).map_err(|e| open_error(path, e))?;
     Ok(Connections {
-        writer: Mutex::new(writer),
+        writer: Writer::start(writer, apply_in).map_err(|e| open_error(path, e))?,
         reader: Mutex::new(reader),
-        queue: WriteQueue::default(),
         _checkpointer: checkpointer,
     })
 }

@@ -3,7 +3,13 @@
 //!
 //! Those URLs are the server's own business: `/voice/menu?lang=ru&node=main&attempt=1&step=3`.
 //! Everything a later request needs travels in them, so a call in progress survives a server
-//! restart, and the step number makes a retried request recognisable.
+//! restart, and the step number makes a retried request recognisable. Each ends with `v=`,
+//! the key of the scripts' version the call is on (`scripts/live.rs`), written where the URL
+//! is built, so the call finishes on the version it started on.
+//!
+//! The operator line's URLs (`operator.rs`) carry no version: the operator's own call follows
+//! no script, and the one document of it spoken in a caller's language (`connecting`) comes
+//! from the live version.
 
 use std::fmt::Write;
 
@@ -21,45 +27,51 @@ const CALLBACK_MAX_KEYS: u32 = 16;
 /// Seconds the caller has to type a callback number or confirm it.
 const CALLBACK_TIMEOUT: u32 = 10;
 
-/// Renders a turn; `next_step` is the step number of the request the document leads to.
-pub fn render(turn: &Turn, next_step: u32) -> Document {
+/// Renders a turn; `next_step` is the step number of the request the document leads to, and
+/// `version` the key of the scripts' version the call is on: every URL ends with `&v=` and
+/// it, so the call's next request is answered from the version it started on.
+pub fn render(turn: &Turn, next_step: u32, version: &str) -> Document {
+    let urls = Urls { next_step, version };
     let speech: Vec<Speech> = turn.speech.iter().map(speech).collect();
     let mut verbs = Vec::with_capacity(speech.len() + 2);
     match &turn.then {
         Then::ChooseLanguage { attempt, timeout } => {
-            let url = format!("/voice/language?attempt={attempt}&step={next_step}");
+            let url =
+                urls.pinned(format_args!("/voice/language?attempt={attempt}&step={next_step}"));
             gather(&mut verbs, url, *timeout, speech);
         }
         Then::Choose { language, node, attempt, timeout } => {
-            let url = at(language, node, "menu", next_step) + &format!("&attempt={attempt}");
+            let url = urls.at(language, node, "menu", format_args!("&attempt={attempt}"));
             gather(&mut verbs, url, *timeout, speech);
         }
         Then::Continue { language, node } => {
             verbs.extend(speech.into_iter().map(Verb::Speech));
-            verbs.push(Verb::Redirect { url: at(language, node, "continue", next_step) });
+            verbs.push(Verb::Redirect {
+                url: urls.at(language, node, "continue", format_args!("")),
+            });
         }
         Then::Enqueue { language, node, queue } => {
             verbs.extend(speech.into_iter().map(Verb::Speech));
             verbs.push(Verb::Enqueue(Enqueue {
                 queue: queue.clone(),
-                action: at(language, node, "queue", next_step),
-                wait_url: format!("/voice/wait?lang={language}&node={node}"),
+                action: urls.at(language, node, "queue", format_args!("")),
+                wait_url: urls.pinned(format_args!("/voice/wait?lang={language}&node={node}")),
             }));
         }
         Then::Record { language, node, max_length } => {
-            let action = at(language, node, "recorded", next_step);
+            let action = urls.at(language, node, "recorded", format_args!(""));
             verbs.extend(speech.into_iter().map(Verb::Speech));
             verbs.push(Verb::Record(Record {
                 action: action.clone(),
                 max_length: *max_length,
                 timeout: RECORD_SILENCE_TIMEOUT,
-                status_callback: at(language, node, "recording", next_step),
+                status_callback: urls.at(language, node, "recording", format_args!("")),
             }));
             // Without any audio the provider skips the action and falls through: move on.
             verbs.push(Verb::Redirect { url: action });
         }
         Then::CallbackNumber { language, node, attempt } => {
-            let action = at(language, node, "callback", next_step) + &format!("&attempt={attempt}");
+            let action = urls.at(language, node, "callback", format_args!("&attempt={attempt}"));
             verbs.push(Verb::KeypadEntry(KeypadEntry {
                 action: action.clone(),
                 max_digits: CALLBACK_MAX_KEYS,
@@ -70,8 +82,8 @@ pub fn render(turn: &Turn, next_step: u32) -> Document {
             verbs.push(Verb::Redirect { url: action });
         }
         Then::ConfirmCallback { language, node, sealed, attempt } => {
-            let url = at(language, node, "callback-confirm", next_step)
-                + &format!("&attempt={attempt}&n={sealed}");
+            let more = format_args!("&attempt={attempt}&n={sealed}");
+            let url = urls.at(language, node, "callback-confirm", more);
             gather(&mut verbs, url, CALLBACK_TIMEOUT, speech);
         }
         Then::Hangup => {
@@ -80,6 +92,12 @@ pub fn render(turn: &Turn, next_step: u32) -> Document {
         }
     }
     Document { verbs }
+}
+
+/// The URL of the wait announcement's keys (`/voice/wait-key`), pinned to `version`.
+pub fn wait_key_url(language: &LanguageTag, node: &NodeId, version: &str) -> String {
+    let urls = Urls { next_step: 0, version };
+    urls.pinned(format_args!("/voice/wait-key?lang={language}&node={node}"))
 }
 
 /// Converts one piece of speech.
@@ -104,58 +122,84 @@ fn gather(verbs: &mut Vec<Verb>, action: String, timeout: u32, prompts: Vec<Spee
     verbs.push(Verb::Redirect { url: action });
 }
 
-/// `/voice/<route>?lang=…&node=…&step=…`. Language codes and node ids are URL-safe by
-/// construction, so nothing needs escaping.
-fn at(language: &LanguageTag, node: &NodeId, route: &str, step: u32) -> String {
-    let mut url = String::with_capacity(64);
-    let _ = write!(url, "/voice/{route}?lang={language}&node={node}&step={step}");
-    url
+/// Our URLs in one document: where they lead, and the version they are pinned to.
+struct Urls<'a> {
+    /// The step number of the request a URL leads to.
+    next_step: u32,
+    /// The scripts' version key, the last parameter of every URL.
+    version: &'a str,
 }
 
-/// Adds the scripts' version key to every URL of ours in a rendered document (`&v=42` at
-/// the end), so the call's next request is answered from the version it started on.
-///
-/// Our URLs are the attribute values and `<Redirect>` bodies that start with `/voice/`, and
-/// each has a query. Spoken text cannot match: its `"` and `<` are escaped. Keys are
-/// letters, digits and `-`, safe in a URL and in XML.
-pub fn pin_version(document: &str, key: &str) -> String {
-    const ATTRIBUTE: &str = "=\"/voice/";
-    const REDIRECT: &str = "<Redirect";
-    let mut pinned = String::with_capacity(document.len() + 64);
-    let mut rest = document;
-    loop {
-        let attribute = rest.find(ATTRIBUTE).map(|at| at + 2);
-        let redirect = rest
-            .find(REDIRECT)
-            .and_then(|at| rest[at..].find('>').map(|end| at + end + 1))
-            .filter(|&body| rest[body..].starts_with("/voice/"));
-        let Some(url_start) = [attribute, redirect].into_iter().flatten().min() else { break };
-        let url_end = rest[url_start..].find(['"', '<']).map_or(rest.len(), |end| url_start + end);
-        pinned.push_str(&rest[..url_end]);
-        if rest[url_start..url_end].contains('?') {
-            let _ = write!(pinned, "&amp;v={key}");
-        }
-        rest = &rest[url_end..];
+impl Urls<'_> {
+    /// `/voice/<route>?lang=…&node=…&step=…`, then `more` (`&name=value…`), then `&v=…`.
+    fn at(
+        &self,
+        language: &LanguageTag,
+        node: &NodeId,
+        route: &str,
+        more: std::fmt::Arguments<'_>,
+    ) -> String {
+        let step = self.next_step;
+        self.pinned(format_args!("/voice/{route}?lang={language}&node={node}&step={step}{more}"))
     }
-    pinned.push_str(rest);
-    pinned
+
+    /// `url` (which has a query) with the version key added. Language codes, node ids and
+    /// version keys are URL-safe by construction, so nothing needs escaping.
+    fn pinned(&self, url: std::fmt::Arguments<'_>) -> String {
+        let mut pinned = String::with_capacity(96);
+        let _ = write!(pinned, "{url}&v={}", self.version);
+        pinned
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::ivr::Then;
+
+    /// Every URL of ours in `xml`: the attribute values and element bodies that start with
+    /// `/voice/`.
+    fn our_urls(xml: &str) -> Vec<&str> {
+        xml.match_indices("/voice/")
+            .filter(|(at, _)| matches!(xml.as_bytes()[at - 1], b'"' | b'>'))
+            .map(|(at, _)| {
+                let rest = &xml[at..];
+                &rest[..rest.find(['"', '<']).unwrap_or(rest.len())]
+            })
+            .collect()
+    }
+
     #[test]
-    fn every_url_of_ours_carries_the_version() {
-        let document = r#"<Response><Gather action="/voice/menu?lang=ru&amp;node=main&amp;step=2"><Say>&quot;/voice/x?y&quot; &lt;Redirect&gt;/voice/a?b</Say></Gather><Redirect method="POST">/voice/menu?lang=ru&amp;step=2</Redirect><Enqueue waitUrl="/voice/wait?lang=ru" action="/voice/queue?lang=ru">q</Enqueue><Play>https://x/voice/a?b</Play></Response>"#;
-        let pinned = pin_version(document, "42");
-        assert_eq!(pinned.matches("&amp;v=42").count(), 4, "{pinned}");
-        assert!(
-            pinned.contains(r#"action="/voice/menu?lang=ru&amp;node=main&amp;step=2&amp;v=42""#)
-        );
-        assert!(pinned.contains(">/voice/menu?lang=ru&amp;step=2&amp;v=42</Redirect>"));
-        assert!(pinned.contains(r#"waitUrl="/voice/wait?lang=ru&amp;v=42""#), "{pinned}");
-        assert!(pinned.contains("<Play>https://x/voice/a?b</Play>"), "{pinned}");
-        assert_eq!(pin_version("<Response/>", "1"), "<Response/>");
+    fn every_url_of_ours_ends_with_the_version_once() {
+        let language = LanguageTag::parse("ru").unwrap();
+        let node = NodeId::parse("main").unwrap();
+        let (l, n) = (language.clone(), node.clone());
+        let thens = [
+            Then::ChooseLanguage { attempt: 2, timeout: 5 },
+            Then::Choose { language: l.clone(), node: n.clone(), attempt: 1, timeout: 5 },
+            Then::Continue { language: l.clone(), node: n.clone() },
+            Then::Enqueue { language: l.clone(), node: n.clone(), queue: "ru".into() },
+            Then::Record { language: l.clone(), node: n.clone(), max_length: 60 },
+            Then::CallbackNumber { language: l.clone(), node: n.clone(), attempt: 1 },
+            Then::ConfirmCallback { language: l, node: n, sealed: "s3al".into(), attempt: 2 },
+        ];
+        for then in thens {
+            let turn = Turn { speech: Vec::new(), then: then.clone(), events: Vec::new() };
+            let xml = render(&turn, 7, "d42").render();
+            let urls = our_urls(&xml);
+            assert!(!urls.is_empty(), "{then:?}: {xml}");
+            for url in urls {
+                assert!(url.ends_with("&amp;v=d42"), "{then:?}: {url}");
+                assert_eq!(url.matches("v=").count(), 1, "{then:?}: {url}");
+                // The wait document is fetched again and again: it is no step of the call.
+                let stepped = !url.starts_with("/voice/wait?");
+                assert_eq!(url.contains("step=7"), stepped, "{then:?}: {url}");
+            }
+        }
+        let hangup = Turn { speech: Vec::new(), then: Then::Hangup, events: Vec::new() };
+        assert!(our_urls(&render(&hangup, 7, "1").render()).is_empty());
+        let wait_key = wait_key_url(&language, &node, "42");
+        assert_eq!(wait_key, "/voice/wait-key?lang=ru&node=main&v=42");
     }
 }

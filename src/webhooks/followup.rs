@@ -8,7 +8,7 @@
 
 use chrono::Utc;
 
-use super::Webhooks;
+use super::PinnedWebhooks;
 use super::request::{Digits, ProviderRequest};
 use super::voice::{Reply, reply};
 use crate::cases::{Event, Record};
@@ -27,7 +27,7 @@ const RECORDING_STEP_OFFSET: u32 = 500_000_000;
 /// (an operator is already being connected, or the database is unavailable), keeps waiting:
 /// `None`, and the usual announcement follows.
 pub(super) async fn wait_key(
-    w: &Webhooks,
+    w: &PinnedWebhooks<'_>,
     req: &ProviderRequest,
     script: &Script,
     node: &NodeId,
@@ -50,7 +50,7 @@ pub(super) async fn wait_key(
 /// `/voice/callback`: the number was typed (or nothing was, and the number called from is
 /// meant). A number we can call is sealed and read back; anything else is asked again.
 pub(super) fn number_entered(
-    w: &Webhooks,
+    w: &PinnedWebhooks<'_>,
     req: &ProviderRequest,
     script: &Script,
     node: &NodeId,
@@ -78,7 +78,7 @@ pub(super) fn number_entered(
 /// `2` enters the number again; silence or another key reads it back again, three times at
 /// most, then the node's `otherwise`.
 pub(super) fn confirmed(
-    w: &Webhooks,
+    w: &PinnedWebhooks<'_>,
     req: &ProviderRequest,
     script: &Script,
     node: &NodeId,
@@ -94,7 +94,7 @@ pub(super) fn confirmed(
         let mut turn = ivr::enter(script, node);
         let reason = "callback confirmation without a valid sealed number".to_owned();
         turn.events.insert(0, Event::Rejected { reason });
-        return reply(turn, &call_sid, step, next_step);
+        return reply(w.version, turn, &call_sid, step, next_step);
     };
     let keys = match req.digits() {
         Digits::Keys(keys) => keys,
@@ -109,7 +109,7 @@ pub(super) fn confirmed(
         "1" => {
             let mut turn = ivr::callback_confirmed(script, node, number.hint());
             turn.events.insert(0, pressed("confirms the callback number"));
-            let document = reply(turn.clone(), &None, step, next_step).document;
+            let document = reply(w.version, turn.clone(), &None, step, next_step).document;
             let records = match call_sid {
                 Some(call_sid) => vec![Record::Callback {
                     call_sid,
@@ -127,18 +127,18 @@ pub(super) fn confirmed(
         "2" => {
             let mut turn = ivr::enter(script, node);
             turn.events.insert(0, pressed("enters the callback number again"));
-            reply(turn, &call_sid, step, next_step)
+            reply(w.version, turn, &call_sid, step, next_step)
         }
         _ if attempt >= ivr::CALLBACK_ATTEMPTS => {
             let turn = match script.node(node).map(|n| &n.kind) {
                 Some(NodeKind::Callback { otherwise, .. }) => ivr::enter(script, otherwise),
                 _ => ivr::to_operator(script, format!("unknown callback node {node}")),
             };
-            reply(turn, &call_sid, step, next_step)
+            reply(w.version, turn, &call_sid, step, next_step)
         }
         _ => {
             let turn = ivr::callback_read_back(script, node, &number.spoken(), sealed, attempt + 1);
-            reply(turn, &call_sid, step, next_step)
+            reply(w.version, turn, &call_sid, step, next_step)
         }
     }
 }

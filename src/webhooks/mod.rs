@@ -35,12 +35,10 @@ use crate::secrets::{CallerHasher, Secret};
 use crate::storage::{Recorder, Storage};
 use crate::twiml;
 
-/// What the webhooks need, shared by every request. Cheap to clone: each request clones it
-/// with `scripts` set to the version the call is on.
+/// What the webhooks need, shared by every request. Each request sees it through
+/// [`PinnedWebhooks`], with the scripts of the version its call is on.
 #[derive(Clone)]
 pub struct Webhooks {
-    /// The validated scripts. Loaded once at start; a call's position refers into them.
-    pub scripts: Arc<ScriptSet>,
     /// The live scripts and the versions calls in progress are on; each request takes its
     /// `scripts` from here.
     pub live: Arc<crate::scripts::live::LiveScripts>,
@@ -76,9 +74,34 @@ pub struct Webhooks {
     pub over_limit_answer: crate::config::OverLimitAnswer,
 }
 
+/// The settings as one request sees them: the scripts of the version its call is on (for a
+/// new call the live version, or the draft for a test caller) and that version's key, which
+/// every URL of ours in the answer carries (`v=`, see `answer.rs`). Borrowed for the
+/// request, so answering one copies none of the settings.
+///
+/// Its `scripts` field shadows [`Webhooks::scripts`]; every other setting is the shared one,
+/// reached through `Deref`.
+pub(super) struct PinnedWebhooks<'a> {
+    /// The settings shared by every request.
+    shared: &'a Webhooks,
+    /// The version of the scripts this request is answered from.
+    pub(super) scripts: &'a ScriptSet,
+    /// That version's key, for the `v=` of our URLs.
+    pub(super) version: &'a str,
+}
+
+impl std::ops::Deref for PinnedWebhooks<'_> {
+    type Target = Webhooks;
+
+    fn deref(&self) -> &Webhooks {
+        self.shared
+    }
+}
+
 /// The routes of the provider's surface.
 pub fn router(webhooks: Arc<Webhooks>) -> Router {
-    let fallback = emergency_document(&webhooks.scripts);
+    let start = webhooks.live.live();
+    let fallback = emergency_document(&start.set, &start.key);
     let live = Arc::clone(&webhooks.live);
     Router::new()
         .route("/voice/{route}", post(voice::handle))
@@ -97,9 +120,11 @@ pub fn router(webhooks: Arc<Webhooks>) -> Router {
 /// runs because something already panicked: should rendering panic too, the document
 /// rendered at start (whose queue still reaches operators) answers instead.
 fn current_emergency(live: &crate::scripts::live::LiveScripts, fallback: &str) -> String {
-    let set = live.live().set;
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| emergency_document(&set)))
-        .unwrap_or_else(|_| fallback.to_owned())
+    let pinned = live.live();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        emergency_document(&pinned.set, &pinned.key)
+    }))
+    .unwrap_or_else(|_| fallback.to_owned())
 }
 
 /// A TwiML answer.
@@ -107,11 +132,12 @@ pub fn twiml_response(document: String) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, twiml::CONTENT_TYPE)], document).into_response()
 }
 
-/// The document of last resort, from the default language's apology and operator node.
-fn emergency_document(scripts: &ScriptSet) -> String {
+/// The document of last resort, from the default language's apology and operator node, its
+/// URLs pinned to `version`.
+fn emergency_document(scripts: &ScriptSet, version: &str) -> String {
     let script = scripts.default_script();
     let turn = crate::ivr::to_operator(script, "emergency".into());
-    answer::render(&turn, voice::EMERGENCY_STEP).render()
+    answer::render(&turn, voice::EMERGENCY_STEP, version).render()
 }
 
 #[cfg(test)]
@@ -130,7 +156,7 @@ mod tests {
         let default = second.entry.default.clone();
         second.scripts.get_mut(&default).unwrap().apology =
             Prompt { items: vec![PromptItem::Say("A newer apology.".into())] };
-        let fallback = emergency_document(&first);
+        let fallback = emergency_document(&first, "1");
         let live = LiveScripts::new(Pinned { key: "1".into(), set: Arc::new(first) });
         assert_eq!(current_emergency(&live, &fallback), fallback);
         live.swap(Pinned { key: "2".into(), set: Arc::new(second) });

@@ -32,9 +32,9 @@ use axum::http::Request;
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
 
-use super::Webhooks;
 use super::request::{Digits, ProviderRequest};
 use super::voice::Reply;
+use super::{PinnedWebhooks, Webhooks};
 use crate::cases::CallSid;
 use crate::followups::AttemptResult;
 use crate::people::check_pin;
@@ -71,7 +71,7 @@ pub async fn handle(
 }
 
 /// Answers one step of the operator line (`action` is empty for `/voice/operator`).
-pub(super) async fn answer(w: &Webhooks, action: &str, req: &ProviderRequest) -> Reply {
+pub(super) async fn answer(w: &PinnedWebhooks<'_>, action: &str, req: &ProviderRequest) -> Reply {
     let call_sid = req.call().call_sid;
     match action {
         "" => ask_id(1, Vec::new()),
@@ -158,7 +158,7 @@ fn attempt(req: &ProviderRequest) -> u32 {
         .unwrap_or(MAX_TRIES)
 }
 
-fn entered_id(w: &Webhooks, req: &ProviderRequest) -> Reply {
+fn entered_id(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Reply {
     let attempt = attempt(req);
     // Whether the ID exists is not checked yet: the answer must not tell.
     let Some(id) = typed(req, 1) else { return refused(w, attempt, None) };
@@ -175,7 +175,7 @@ fn entered_id(w: &Webhooks, req: &ProviderRequest) -> Reply {
 }
 
 /// A failed identification: try again, or after the last try, goodbye (audited).
-fn refused(w: &Webhooks, attempt: u32, claimed: Option<i64>) -> Reply {
+fn refused(w: &PinnedWebhooks<'_>, attempt: u32, claimed: Option<i64>) -> Reply {
     if attempt >= MAX_TRIES {
         let storage = w.storage.clone();
         let detail = match claimed {
@@ -204,7 +204,11 @@ fn refused(w: &Webhooks, attempt: u32, claimed: Option<i64>) -> Reply {
     ask_id(attempt + 1, vec![sorry])
 }
 
-async fn entered_pin(w: &Webhooks, req: &ProviderRequest, call_sid: Option<CallSid>) -> Reply {
+async fn entered_pin(
+    w: &PinnedWebhooks<'_>,
+    req: &ProviderRequest,
+    call_sid: Option<CallSid>,
+) -> Reply {
     let attempt = attempt(req);
     let claimed = number(req, "op");
     let (Some(operator), Some(pin), Some(call_sid)) = (claimed, typed(req, 4), call_sid) else {
@@ -265,7 +269,7 @@ async fn entered_pin(w: &Webhooks, req: &ProviderRequest, call_sid: Option<CallS
 
 /// The operator of a `next`/`dialed` request, if they signed in on this very call.
 async fn signed_in(
-    w: &Webhooks,
+    w: &PinnedWebhooks<'_>,
     req: &ProviderRequest,
     call_sid: Option<&CallSid>,
 ) -> Option<(i64, Vec<LanguageTag>)> {
@@ -290,7 +294,12 @@ fn not_signed_in() -> Reply {
 
 /// The next caller for a signed-in operator; after an idle look (`at`), not before
 /// [`DIAL_TIMEOUT`] seconds have passed.
-async fn next(w: &Webhooks, operator: i64, speaks: &[LanguageTag], req: &ProviderRequest) -> Reply {
+async fn next(
+    w: &PinnedWebhooks<'_>,
+    operator: i64,
+    speaks: &[LanguageTag],
+    req: &ProviderRequest,
+) -> Reply {
     let round = number(req, "round").unwrap_or(0).clamp(0, 1_000_000);
     // A shared-queue dial can end at once (a queue that does not exist yet): keep the pace
     // at one look every DIAL_TIMEOUT seconds whatever the provider does.
@@ -314,7 +323,7 @@ async fn next(w: &Webhooks, operator: i64, speaks: &[LanguageTag], req: &Provide
 /// Gives the operator their next caller: whisper and `<Dial><Queue>`; or, with nobody
 /// waiting, a dial on a shared queue.
 async fn take_next(
-    w: &Webhooks,
+    w: &PinnedWebhooks<'_>,
     operator: i64,
     speaks: &[LanguageTag],
     round: i64,
@@ -418,7 +427,7 @@ async fn take_next(
 /// the number the caller left, opened here and written nowhere but the provider's document.
 /// `None` when no callback is due (or the list cannot be read in time).
 async fn due_callback(
-    w: &Webhooks,
+    w: &PinnedWebhooks<'_>,
     operator: i64,
     speaks: &[LanguageTag],
     now: DateTime<Utc>,
@@ -486,7 +495,7 @@ fn line_number(req: &ProviderRequest) -> Option<String> {
 /// `reached`; nobody answering `no-answer`; busy, failed or cut off `tried`). A follow-up
 /// left open goes back to the list for a later try.
 async fn called_back(
-    w: &Webhooks,
+    w: &PinnedWebhooks<'_>,
     operator: i64,
     speaks: &[LanguageTag],
     req: &ProviderRequest,
@@ -552,7 +561,7 @@ async fn called_back(
 
 /// The Dial action: of a caller's own queue (`entry`), or of a shared queue while idle.
 async fn dialed(
-    w: &Webhooks,
+    w: &PinnedWebhooks<'_>,
     operator: i64,
     speaks: &[LanguageTag],
     req: &ProviderRequest,
@@ -623,7 +632,7 @@ async fn dialed(
 /// The `<Queue url>` document, played to the waiting caller just before the bridge: the
 /// handoff's prompt of their language ("connecting you to an operator"). Play, Say, Pause
 /// only.
-fn connecting(w: &Webhooks, req: &ProviderRequest) -> Reply {
+fn connecting(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Reply {
     let script = req
         .query("lang")
         .and_then(LanguageTag::parse)
@@ -655,7 +664,7 @@ fn connecting(w: &Webhooks, req: &ProviderRequest) -> Reply {
 }
 
 /// The operator line's status callback: a finished call takes its operator offline.
-async fn status(w: &Webhooks, req: &ProviderRequest, call_sid: Option<CallSid>) -> Reply {
+async fn status(w: &PinnedWebhooks<'_>, req: &ProviderRequest, call_sid: Option<CallSid>) -> Reply {
     let call = req.call();
     if let (Some(call_sid), Some(status)) = (call_sid, call.status)
         && status.is_final()

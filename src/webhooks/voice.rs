@@ -11,7 +11,7 @@ use chrono::Utc;
 use tracing::Instrument;
 
 use super::request::{Digits, ProviderRequest};
-use super::{Webhooks, answer, twiml_response};
+use super::{PinnedWebhooks, Webhooks, answer, twiml_response};
 use crate::cases::{CallSid, CallStatus, Event, Record};
 use crate::casework;
 use crate::config::{BlockAnswer, OverLimitAnswer};
@@ -50,6 +50,9 @@ pub async fn handle(
         Ok(req) => req,
         Err(e) => {
             tracing::warn!(route = %route, error = %e, "unreadable webhook request; answered safe TwiML");
+            // Nothing says which version the call is on: the live one answers.
+            let live = w.live.live();
+            let w = &PinnedWebhooks { shared: w, scripts: &live.set, version: &live.key };
             return twiml_response(safe(w, None, "unreadable request").document);
         }
     };
@@ -70,8 +73,7 @@ pub async fn handle(
     } else {
         w.live.for_key(req.query("v"))
     };
-    let pinned_webhooks = Webhooks { scripts: Arc::clone(&pinned.set), ..w.clone() };
-    let w = &pinned_webhooks;
+    let w = &PinnedWebhooks { shared: w, scripts: &pinned.set, version: &pinned.key };
     let call = req.call();
     let sid = call.call_sid.as_ref().map_or("-", |sid| sid.as_str()).to_owned();
     let span = tracing::info_span!("webhook", route = %route, call_sid = %sid);
@@ -86,19 +88,12 @@ pub async fn handle(
         }
         let remaining = w.deadline.saturating_sub(started.elapsed());
         // Records are written by their own task: if the deadline passes, the caller gets their
-        // answer and the write still completes (or is journaled) behind it.
+        // answer and the write still completes (or is journaled) behind it. The records of
+        // one answer (a call's start and its first step) go to the database together, so the
+        // caller waits for one commit, not one per record.
         let recorder = w.recorder.clone();
         let records = reply.records;
-        let writing = tokio::spawn(async move {
-            let mut worst = Durability::Stored;
-            for record in records {
-                let durability = recorder.record(record).await;
-                if durability != Durability::Stored {
-                    worst = durability;
-                }
-            }
-            worst
-        });
+        let writing = tokio::spawn(async move { recorder.record_all(records).await });
         match tokio::time::timeout(remaining, writing).await {
             Ok(Ok(Durability::Stored)) => {}
             Ok(Ok(durability)) => tracing::warn!(?durability, "records not stored in the database"),
@@ -106,14 +101,14 @@ pub async fn handle(
             Err(_) => tracing::error!("webhook deadline passed while recording; answered anyway"),
         }
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "answered");
-        twiml_response(answer::pin_version(&reply.document, &pinned.key))
+        twiml_response(reply.document)
     }
     .instrument(span)
     .await
 }
 
 /// Decides the answer to a request and what to record. Pure apart from reading the clock.
-async fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
+async fn decide(w: &PinnedWebhooks<'_>, route: &str, req: &ProviderRequest) -> Reply {
     let call = req.call();
     let position = req.position();
     let step = position.step.unwrap_or(EMERGENCY_STEP);
@@ -122,8 +117,8 @@ async fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
 
     let turn = match route {
         "incoming" => {
-            let turn = ivr::start(&w.scripts, call.from_country.as_deref());
-            let mut reply = reply(turn, &call.call_sid, 0, 1);
+            let turn = ivr::start(w.scripts, call.from_country.as_deref());
+            let mut reply = reply(w.version, turn, &call.call_sid, 0, 1);
             if let Some(call_sid) = call.call_sid.clone() {
                 let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
                 let started =
@@ -141,7 +136,7 @@ async fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
         "fallback" => return fallback(w, req),
         "language" => {
             let attempt = position.attempt.unwrap_or(1);
-            with_input(req, |input| ivr::language_input(&w.scripts, attempt, input))
+            with_input(req, |input| ivr::language_input(w.scripts, attempt, input))
         }
         "wait-key" => {
             let script = script.unwrap_or_else(|| w.scripts.default_script());
@@ -161,7 +156,7 @@ async fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
                 "menu" => {
                     let attempt = position.attempt.unwrap_or(1);
                     with_input(req, |input| {
-                        ivr::menu_input(&w.scripts, script, node, attempt, input)
+                        ivr::menu_input(w.scripts, script, node, attempt, input)
                     })
                 }
                 "continue" => ivr::enter(script, node),
@@ -180,11 +175,16 @@ async fn decide(w: &Webhooks, route: &str, req: &ProviderRequest) -> Reply {
     };
     let turn = handoff(w, turn, call.call_sid.as_ref(), step).await;
     let next = if step == EMERGENCY_STEP { EMERGENCY_STEP } else { step + 1 };
-    reply(turn, &call.call_sid, step, next)
+    reply(w.version, turn, &call.call_sid, step, next)
 }
 
 /// A turn that hands the caller off is routed and queued by the server ([`crate::queue`]).
-async fn handoff(w: &Webhooks, turn: Turn, call_sid: Option<&CallSid>, step: u32) -> Turn {
+async fn handoff(
+    w: &PinnedWebhooks<'_>,
+    turn: Turn,
+    call_sid: Option<&CallSid>,
+    step: u32,
+) -> Turn {
     let ivr::Then::Enqueue { language, .. } = &turn.then else { return turn };
     let Some(script) = w.scripts.script(language) else { return turn };
     crate::queue::place(&w.storage, &w.queues, script, call_sid, step, turn).await
@@ -194,7 +194,7 @@ async fn handoff(w: &Webhooks, turn: Turn, call_sid: Option<&CallSid>, step: u32
 /// language's goodbye (see [`casework::blocked_goodbye`]) and a hang-up; with `"flag"`: the
 /// `normal` answer. Either way the case records [`Event::Blocked`]. A blocklist that cannot
 /// be read in time counts as no block: a caller is never dropped for our failure.
-async fn screen_blocked(w: &Webhooks, req: &ProviderRequest, normal: Reply) -> Reply {
+async fn screen_blocked(w: &PinnedWebhooks<'_>, req: &ProviderRequest, normal: Reply) -> Reply {
     let call = req.call();
     let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
     if !casework::caller_is_blocked(&w.storage, caller.as_ref()).await {
@@ -208,7 +208,7 @@ async fn screen_blocked(w: &Webhooks, req: &ProviderRequest, normal: Reply) -> R
         tracing::info!("blocked caller: told goodbye");
         let mut turn = ivr::enter(script, goodbye);
         turn.events.insert(0, Event::Blocked { refused: true });
-        let mut refused = reply(turn, &call.call_sid, 0, 1);
+        let mut refused = reply(w.version, turn, &call.call_sid, 0, 1);
         let started =
             normal.records.into_iter().filter(|r| matches!(r, Record::CallStarted { .. }));
         refused.records.splice(0..0, started);
@@ -238,7 +238,7 @@ async fn screen_blocked(w: &Webhooks, req: &ProviderRequest, normal: Reply) -> R
 /// (`webhooks.calls_per_caller`): the default language's goodbye and a hang-up, or a hang-up
 /// alone (`webhooks.over_limit_answer`), recorded as rejected. A withheld number is not
 /// limited: it is no one caller.
-fn limit_calls(w: &Webhooks, req: &ProviderRequest, normal: Reply) -> Reply {
+fn limit_calls(w: &PinnedWebhooks<'_>, req: &ProviderRequest, normal: Reply) -> Reply {
     let call = req.call();
     let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
     let (Some(call_sid), Some(caller)) = (call.call_sid.as_ref(), caller) else { return normal };
@@ -258,14 +258,14 @@ fn limit_calls(w: &Webhooks, req: &ProviderRequest, normal: Reply) -> Reply {
     };
     let reason = "the caller has their limit of calls in progress".to_owned();
     turn.events.insert(0, Event::Rejected { reason });
-    let mut refused = reply(turn, &call.call_sid, 0, 1);
+    let mut refused = reply(w.version, turn, &call.call_sid, 0, 1);
     let started = normal.records.into_iter().filter(|r| matches!(r, Record::CallStarted { .. }));
     refused.records.splice(0..0, started);
     refused
 }
 
 /// A final status callback ends the call's place in its caller's limit.
-fn note_ended(w: &Webhooks, req: &ProviderRequest) {
+fn note_ended(w: &PinnedWebhooks<'_>, req: &ProviderRequest) {
     let call = req.call();
     if let (Some(call_sid), Some(status)) = (call.call_sid, call.status)
         && status.is_final()
@@ -275,9 +275,15 @@ fn note_ended(w: &Webhooks, req: &ProviderRequest) {
 }
 
 /// Renders a turn reached at `step` and records its events under that step; the document's
-/// URLs lead to step `next`.
-pub(super) fn reply(turn: Turn, call_sid: &Option<CallSid>, step: u32, next: u32) -> Reply {
-    let document = render_checked(&turn, next);
+/// URLs lead to step `next` of the scripts' `version`.
+pub(super) fn reply(
+    version: &str,
+    turn: Turn,
+    call_sid: &Option<CallSid>,
+    step: u32,
+    next: u32,
+) -> Reply {
+    let document = render_checked(&turn, next, version);
     let records = match call_sid {
         Some(call_sid) if !turn.events.is_empty() => vec![Record::Step {
             call_sid: call_sid.clone(),
@@ -309,15 +315,15 @@ impl Reply {
 
 /// Renders, refusing (in favour of a redirect to the operator) a document over the provider's
 /// size limit. The engine keeps turns far smaller; this is the guard if a script grows.
-fn render_checked(turn: &Turn, next_step: u32) -> String {
-    let document = answer::render(turn, next_step).render();
+fn render_checked(turn: &Turn, next_step: u32, version: &str) -> String {
+    let document = answer::render(turn, next_step, version).render();
     if document.len() <= twiml::MAX_DOCUMENT_BYTES {
         return document;
     }
     tracing::error!(bytes = document.len(), "TwiML over the provider's limit; sent a short one");
     let mut short = turn.clone();
     short.speech.clear();
-    answer::render(&short, next_step).render()
+    answer::render(&short, next_step, version).render()
 }
 
 /// Calls `decide` with the request's keys, recording keys that are not keypad keys as such.
@@ -337,15 +343,20 @@ fn with_input(req: &ProviderRequest, decide: impl FnOnce(Input<'_>) -> Turn) -> 
 }
 
 /// Apologises and hands the caller to an operator in `script`'s language (or the default one).
-fn safe(w: &Webhooks, script: Option<&Script>, reason: &str) -> Reply {
+fn safe(w: &PinnedWebhooks<'_>, script: Option<&Script>, reason: &str) -> Reply {
     let script = script.unwrap_or_else(|| w.scripts.default_script());
     let turn = ivr::to_operator(script, reason.to_owned());
-    Reply { document: render_checked(&turn, EMERGENCY_STEP), records: Vec::new() }
+    Reply { document: render_checked(&turn, EMERGENCY_STEP, w.version), records: Vec::new() }
 }
 
 /// The Enqueue action: the caller left the queue. Their queue entry is closed (or marked
 /// bridged), and an answered caller's case records who took them.
-async fn queue_left(w: &Webhooks, script: &Script, node: &NodeId, req: &ProviderRequest) -> Turn {
+async fn queue_left(
+    w: &PinnedWebhooks<'_>,
+    script: &Script,
+    node: &NodeId,
+    req: &ProviderRequest,
+) -> Turn {
     let result = req
         .param("QueueResult")
         .filter(|r| {
@@ -419,7 +430,7 @@ fn status(req: &ProviderRequest) -> Reply {
 ///
 /// The position is the server's own (see [`crate::queue::wait_plan`]); only a caller the
 /// server does not know (in a shared queue) hears the provider's `QueuePosition`.
-async fn wait(w: &Webhooks, req: &ProviderRequest, script: Option<&Script>) -> Reply {
+async fn wait(w: &PinnedWebhooks<'_>, req: &ProviderRequest, script: Option<&Script>) -> Reply {
     let script = script.unwrap_or_else(|| w.scripts.default_script());
     let provider_position = req
         .param("QueuePosition")
@@ -474,7 +485,7 @@ async fn wait(w: &Webhooks, req: &ProviderRequest, script: Option<&Script>) -> R
     // of it counts; the provider still bridges an operator at any moment of a Gather.
     let verbs = if has_wait_keys(script, &node) && !said.is_empty() {
         vec![WaitVerb::Gather(twiml::Gather {
-            action: format!("/voice/wait-key?lang={}&node={node}", script.language),
+            action: answer::wait_key_url(&script.language, &node, w.version),
             num_digits: 1,
             timeout: 1,
             prompts: said,
@@ -511,7 +522,7 @@ fn wait_key_prompts(script: &Script, node: &NodeId) -> Vec<Speech> {
 
 /// The fallback URL: our answer to an earlier request failed (or came too late). Apologise in
 /// the caller's language, taken from the failed URL, and go straight to an operator.
-fn fallback(w: &Webhooks, req: &ProviderRequest) -> Reply {
+fn fallback(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Reply {
     let call = req.call();
     let failed = req.param("ErrorUrl").unwrap_or_default();
     let failed_query: Vec<(String, String)> = failed
@@ -543,5 +554,5 @@ fn fallback(w: &Webhooks, req: &ProviderRequest) -> Reply {
     turn.events.insert(0, Event::Fallback { error_code });
     let step = failed_step.map_or(EMERGENCY_STEP, |s| s + FALLBACK_STEP_OFFSET);
     let next = failed_step.map_or(EMERGENCY_STEP, |s| s + 1);
-    reply(turn, &call.call_sid, step, next)
+    reply(w.version, turn, &call.call_sid, step, next)
 }

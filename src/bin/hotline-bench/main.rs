@@ -70,6 +70,9 @@ struct Args {
     /// The phases to run, comma-separated: throughput, scaling, history.
     #[arg(long, default_value = "throughput,scaling,history", value_parser = phases)]
     phases: Phases,
+    /// Seconds one request may take before it counts as failed.
+    #[arg(long, default_value_t = 20.0, value_parser = positive_seconds)]
+    request_timeout: f64,
     /// Case API requests of each kind timed in the history run.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     api_requests: u32,
@@ -221,6 +224,7 @@ fn bench(args: &Args) -> Result<(), String> {
     let setup = Setup { server_bin, own_bin, scripts, work: WorkDir::new()? };
     let measure = Duration::from_secs_f64(args.seconds);
     let warmup = Duration::from_secs_f64(args.warmup);
+    let request_timeout = Duration::from_secs_f64(args.request_timeout);
     let concurrency = args.concurrency as usize;
     let load = |base_url: &str, calls: usize, rate: Option<f64>| Load {
         base_url: base_url.to_owned(),
@@ -230,6 +234,7 @@ fn bench(args: &Args) -> Result<(), String> {
         rate,
         warmup,
         measure,
+        request_timeout,
     };
 
     report::machine(&setup.server_bin);

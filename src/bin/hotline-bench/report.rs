@@ -37,6 +37,8 @@ pub struct Row {
     own_cpu_percent: f64,
     peak_rss_kib: u64,
     failures: u64,
+    failure_samples: Vec<String>,
+    retried: u64,
     calls: u64,
 }
 
@@ -54,6 +56,8 @@ impl Row {
             own_cpu_percent: 100.0 * run.load.own_cpu_secs / secs,
             peak_rss_kib: run.usage.peak_rss_kib,
             failures: run.load.failures,
+            failure_samples: run.load.failure_samples.clone(),
+            retried: run.load.retried,
             calls: run.load.calls_completed,
         }
     }
@@ -85,7 +89,17 @@ pub fn summary(rows: &[Row]) {
     println!();
     for row in rows {
         if row.failures > 0 {
-            println!("{}: {} requests failed.\n", row.label, row.failures);
+            println!("{}: {} requests failed, for example:\n", row.label, row.failures);
+            for sample in &row.failure_samples {
+                println!("- {sample}");
+            }
+            println!();
+        }
+        if row.retried > 0 {
+            println!(
+                "{}: {} requests sent again after their connection dropped without an answer.\n",
+                row.label, row.retried
+            );
         }
     }
 }
