@@ -45,6 +45,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Who may read the operations metrics.
     pub metrics: MetricsConfig,
+    /// The web console's sessions and logins.
+    pub console: ConsoleConfig,
 }
 
 /// `[server]`.
@@ -338,6 +340,24 @@ pub struct MetricsConfig {
     pub token_sha256: String,
 }
 
+/// `[console]`: the web console's sessions and logins (see [`crate::console`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Minutes without a request after which a session ends.
+    pub idle_timeout_mins: u64,
+    /// Hours after which a session ends however busy it is: one shift.
+    pub session_hours: u64,
+    /// Failed logins allowed per name and per address in 15 minutes before more are refused.
+    pub login_failures: u64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { idle_timeout_mins: 30, session_hours: 12, login_failures: 5 }
+    }
+}
+
 /// What a call over its caller's limit of calls in progress gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -530,6 +550,9 @@ impl Config {
             ("server.request_timeout_ms", self.server.request_timeout_ms, 1000, 600_000),
             ("server.refusals_per_minute", self.server.refusals_per_minute, 1, 100_000),
             ("webhooks.calls_per_caller", self.webhooks.calls_per_caller, 1, 1000),
+            ("console.idle_timeout_mins", self.console.idle_timeout_mins, 1, 1440),
+            ("console.session_hours", self.console.session_hours, 1, 24),
+            ("console.login_failures", self.console.login_failures, 1, 1000),
         ];
         for (key, value, min, max) in connection_ranges {
             if !(min..=max).contains(&value) {
@@ -642,7 +665,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 11] = [
+    const SECTIONS: [&str; 12] = [
         "server",
         "webhooks",
         "database",
@@ -654,6 +677,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         "followups",
         "retention",
         "metrics",
+        "console",
     ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
@@ -674,6 +698,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         followups: section(&table, "followups", source, problems),
         retention: section(&table, "retention", source, problems),
         metrics: section(&table, "metrics", source, problems),
+        console: section(&table, "console", source, problems),
     };
     (problems.len() == before).then_some(config)
 }

@@ -35,6 +35,8 @@
 //! supervisors who manage them (roles, languages, hashed PINs, passwords and API tokens);
 //! [`api`] is their JSON surface, where every request carries a bearer token and every change
 //! is written to an audit log.
+//! [`console`] is their web console at `/console`: pages rendered on the server, sessions
+//! with CSRF tokens, live regions over Server-Sent Events, the interface in their language.
 //! [`queue`] is how a caller reaches one of them: presence, routing by language with
 //! fallbacks, one provider queue per caller chosen by the server, the wait announcements, and
 //! the operator line (`webhooks/operator.rs`) where operators dial in with a PIN and hear a
@@ -57,6 +59,7 @@ pub mod casework;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod followups;
 pub mod fuzzing;
 pub mod ivr;

@@ -60,7 +60,7 @@ pub fn refused_total() -> u64 {
     REFUSED.load(Ordering::Relaxed)
 }
 
-fn count_refusal() {
+pub(crate) fn count_refusal() {
     REFUSED.fetch_add(1, Ordering::Relaxed);
 }
 

@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
+use crate::console::{self, ConsoleState};
 use crate::limits::{self, Guard, Offenders};
 use crate::scripts::Report;
 use crate::scripts::live::LiveScripts;
@@ -180,9 +181,12 @@ impl Application {
             let guard = Guard { offenders: Arc::clone(&offenders), refusal };
             axum::middleware::from_fn_with_state(guard, limits::refuse_offenders)
         };
+        let console =
+            Arc::new(ConsoleState::new(Arc::clone(&api), Arc::clone(&offenders), &public_url));
         let router = webhooks::router(webhooks)
             .layer(guard(StatusCode::FORBIDDEN))
             .nest("/api", api::router(api).layer(guard(StatusCode::UNAUTHORIZED)))
+            .nest("/console", console::router(console))
             // Recorded prompts, played by the provider with <Play>. ServeDir refuses paths
             // that climb out of the folder.
             .nest_service("/audio", ServeDir::new(config.scripts.dir.join("audio")))

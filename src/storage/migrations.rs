@@ -42,6 +42,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0007_script_versions.sql",
         sql: include_str!("../../db/migrations/0007_script_versions.sql"),
     },
+    Migration {
+        name: "0008_console.sql",
+        sql: include_str!("../../db/migrations/0008_console.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

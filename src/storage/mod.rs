@@ -18,6 +18,7 @@ mod backup;
 mod callback_keys;
 mod casework;
 mod checkpoint;
+mod console;
 mod derived;
 mod faults;
 mod followups;
@@ -46,6 +47,7 @@ use crate::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
 pub use backup::{BackupCheck, Snapshot, check_backup};
+pub use console::{ConsoleSession, LoginRecord};
 pub use faults::{DatabaseFault, InjectedFault};
 pub use followups::Refusal;
 pub use gauges::Gauges;

@@ -95,7 +95,8 @@ pub struct TokenOwner {
 }
 
 /// The columns of a [`Person`], in the order [`person_from_row`] reads them.
-const PERSON_COLUMNS: &str = "users.id, users.name, users.role, users.languages, users.disabled_at";
+pub(super) const PERSON_COLUMNS: &str =
+    "users.id, users.name, users.role, users.languages, users.disabled_at";
 
 impl Storage {
     /// Adds a person, writing no audit line: for seeding and tests. The API and the command
@@ -421,7 +422,7 @@ fn insert_token(conn: &Connection, user_id: i64, token_hash: &str) -> Result<(),
     Ok(())
 }
 
-fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StorageError> {
+pub(super) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StorageError> {
     conn.prepare_cached(
         "INSERT INTO audit_log (at, actor_id, action, case_number, detail)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -488,7 +489,7 @@ fn load_person(
 
 /// Reads the [`PERSON_COLUMNS`] of a row. The outer `Result` is SQLite's, the inner one a
 /// stored value that does not convert.
-fn person_from_row(row: &Row<'_>) -> Result<Person, StorageError> {
+pub(super) fn person_from_row(row: &Row<'_>) -> Result<Person, StorageError> {
     let role: String = row.get(2)?;
     let languages: String = row.get(3)?;
     let disabled_at: Option<String> = row.get(4)?;

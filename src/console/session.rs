@@ -1,0 +1,536 @@
+//! Logging in and out, the session cookie, and the CSRF token of every form.
+//!
+//! - A login checks the name and Argon2 password, then stores a session under the SHA-256 of
+//!   a random token the cookie `hotline_session` carries (`HttpOnly`, `SameSite=Strict`,
+//!   `Secure` over TLS). A session ends after `console.idle_timeout_mins` without a request,
+//!   `console.session_hours` after login, at logout, or when its person is disabled.
+//! - Every form carries the session's CSRF token (a synchronizer token held in the session
+//!   row); [`CsrfForm`] refuses a body without it. The login form, before any session, is
+//!   protected by a double-submit cookie.
+//! - Failed logins are counted per name and per address ([`LoginLimiter`]); past the limit
+//!   the login is refused with `429` before the password is even checked.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{TimeDelta, Utc};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::ConsoleState;
+use super::page::{Page, PageError, ROLE_FORBIDDEN, see_other};
+use super::text::Text;
+use crate::people::{Person, check_name, verify_secret};
+use crate::storage::ConsoleSession;
+
+/// The cookie of a logged-in browser.
+const SESSION_COOKIE: &str = "hotline_session";
+/// The cookie of the login form's double-submit token.
+const LOGIN_COOKIE: &str = "hotline_login";
+/// How long failed logins count against a name or an address.
+pub(super) const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How stale a session's `last_seen_at` may get before a request refreshes it: noting every
+/// request would make every read a write.
+const TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
+/// The largest form the console accepts: a script being edited is at most 1 MiB, and its
+/// URL encoding can triple it.
+pub const MAX_FORM_BYTES: usize = 4 << 20;
+/// An Argon2 hash of a password no one has, checked when the name is unknown so that a
+/// failed login takes as long whether or not the name exists.
+static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    crate::people::hash_secret("not anyone's password").unwrap_or_default()
+});
+
+/// The routes of logging in and out, and of choosing the console's language.
+pub(super) fn router() -> Router<Arc<ConsoleState>> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/language", post(choose_language))
+}
+
+/// The person looking at a console page, from their session cookie. A handler that takes
+/// a `Viewer` runs only for a live session of an enabled person; any other request is sent
+/// to the login page.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// Who they are.
+    pub person: Person,
+    /// Their session's CSRF token.
+    pub csrf: String,
+    /// Their console's language.
+    pub text: &'static Text,
+    /// The SHA-256 of their session token, to check the session is still live (live regions).
+    pub session: String,
+}
+
+impl Viewer {
+    /// A `403` page for anyone but a supervisor.
+    pub fn require_supervisor(&self) -> Result<(), PageError> {
+        if self.person.is_supervisor() { Ok(()) } else { Err(PageError::Forbidden(ROLE_FORBIDDEN)) }
+    }
+
+    /// The frame of a page at `path` for this viewer.
+    pub fn page(&self, path: &str) -> Page {
+        Page::new(self.person.clone(), self.csrf.clone(), self.text, path)
+    }
+
+    /// The interface text for `key` in the viewer's language.
+    pub fn t<'a>(&self, key: &'a str) -> &'a str
+    where
+        'static: 'a,
+    {
+        self.text.get(key)
+    }
+}
+
+impl FromRequestParts<Arc<ConsoleState>> for Viewer {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ConsoleState>,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(viewer) = parts.extensions.get::<Viewer>() {
+            return Ok(viewer.clone());
+        }
+        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(PageError::LoginNeeded)?;
+        if !is_token_shaped(token) {
+            return Err(PageError::LoginNeeded);
+        }
+        let hash = sha256_hex(token);
+        let viewer = live_session(state, &hash).await?.ok_or(PageError::LoginNeeded)?;
+        parts.extensions.insert(viewer.clone());
+        Ok(viewer)
+    }
+}
+
+/// The viewer of a session if it is still live; an expired one is removed.
+pub(super) async fn live_session(
+    state: &ConsoleState,
+    hash: &str,
+) -> Result<Option<Viewer>, PageError> {
+    let storage = &state.api.storage;
+    let Some(session) = storage.console_session(hash).await? else { return Ok(None) };
+    let now = Utc::now();
+    if expired(state, &session, now) {
+        storage.end_session(hash, None).await?;
+        return Ok(None);
+    }
+    if now - session.last_seen_at >= TOUCH_INTERVAL {
+        // Bookkeeping only: a failure must not refuse a valid request.
+        if let Err(error) = storage.touch_session(hash, now).await {
+            tracing::warn!(%error, "could not note a console session's use");
+        }
+    }
+    Ok(Some(Viewer {
+        text: Text::of(session.language.as_deref()),
+        person: session.person,
+        csrf: session.csrf,
+        session: hash.to_owned(),
+    }))
+}
+
+fn expired(state: &ConsoleState, session: &ConsoleSession, now: chrono::DateTime<Utc>) -> bool {
+    let idle = TimeDelta::from_std(state.idle_timeout).unwrap_or(TimeDelta::MAX);
+    let lifetime = TimeDelta::from_std(state.session_lifetime).unwrap_or(TimeDelta::MAX);
+    now - session.last_seen_at > idle || now - session.created_at > lifetime
+}
+
+/// A form posted from a console page, accepted only with its session's CSRF token (field
+/// `csrf`); the rest of the body is deserialised into `T` (unknown fields, like `csrf`, are
+/// ignored unless `T` refuses them). A missing or wrong token is a `403` page and nothing
+/// is changed. Take a [`Viewer`] before it to know who posted.
+#[derive(Debug)]
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<ConsoleState>> for CsrfForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(
+        request: Request,
+        state: &Arc<ConsoleState>,
+    ) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state).await?;
+        let request = Request::from_parts(parts, body);
+        let body = Bytes::from_request(request, state).await.map_err(|_| {
+            PageError::BadRequest(format!("the form is too large: at most {MAX_FORM_BYTES} bytes"))
+        })?;
+        let csrf = form_urlencoded::parse(&body)
+            .find(|(name, _)| name == "csrf")
+            .map(|(_, value)| value.into_owned());
+        if !csrf.is_some_and(|token| same(&token, &viewer.csrf)) {
+            tracing::warn!(
+                target: "hotline::security",
+                user = viewer.person.id,
+                "refused a console form without its session's CSRF token"
+            );
+            return Err(PageError::Forbidden(CSRF_FORBIDDEN));
+        }
+        serde_urlencoded::from_bytes(&body)
+            .map(CsrfForm)
+            .map_err(|error| PageError::BadRequest(format!("the form is not valid: {error}")))
+    }
+}
+
+/// The message of a form refused for its CSRF token.
+const CSRF_FORBIDDEN: &str = "this form is not from this session (it may be old, or from another site): reload the page \
+     and try again";
+
+/// Failed logins per name and per address in a window; bounded in size, forgetting the
+/// oldest windows first when full (which can only let a login through, never refuse one).
+#[derive(Debug)]
+pub struct LoginLimiter {
+    allowed: u32,
+    window: Duration,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+/// Most names and addresses tracked at once.
+const MAX_TRACKED: usize = 10_000;
+
+impl LoginLimiter {
+    /// `allowed` failures per key in each `window`.
+    pub fn new(allowed: u32, window: Duration) -> LoginLimiter {
+        LoginLimiter { allowed: allowed.max(1), window, failures: Mutex::default() }
+    }
+
+    /// Whether any of `keys` has used up its failures.
+    pub fn is_limited(&self, keys: &[String]) -> bool {
+        let now = Instant::now();
+        let failures = self.lock();
+        keys.iter().any(|key| {
+            failures.get(key).is_some_and(|&(count, since)| {
+                now.duration_since(since) < self.window && count >= self.allowed
+            })
+        })
+    }
+
+    /// Counts a failed login against each of `keys`.
+    pub fn failed(&self, keys: &[String]) {
+        let now = Instant::now();
+        let mut failures = self.lock();
+        if failures.len() >= MAX_TRACKED {
+            failures.retain(|_, (_, since)| now.duration_since(*since) < self.window);
+        }
+        for key in keys {
+            if failures.len() >= MAX_TRACKED && !failures.contains_key(key) {
+                continue;
+            }
+            let entry = failures.entry(key.clone()).or_insert((0, now));
+            if now.duration_since(entry.1) >= self.window {
+                *entry = (0, now);
+            }
+            entry.0 = entry.0.saturating_add(1);
+        }
+    }
+
+    /// Forgets the failures of `key` (a successful login of that name).
+    pub fn succeeded(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, Instant)>> {
+        self.failures.lock().unwrap_or_else(|poisoned| {
+            self.failures.clear_poison();
+            poisoned.into_inner()
+        })
+    }
+}
+
+/// The login page.
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct LoginPage<'a> {
+    text: &'static Text,
+    csrf: &'a str,
+    name: &'a str,
+    error: Option<&'a str>,
+}
+
+impl LoginPage<'_> {
+    fn t<'a>(&self, key: &'a str) -> &'a str
+    where
+        'static: 'a,
+    {
+        self.text.get(key)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    lang: Option<String>,
+}
+
+/// `GET /console/login`: the form, with a fresh double-submit token in a cookie and a field.
+async fn login_form(
+    State(state): State<Arc<ConsoleState>>,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, PageError> {
+    let text = Text::of(query.lang.as_deref());
+    let token = random_hex()?;
+    let page = LoginPage { text, csrf: &token, name: "", error: None };
+    let html = page.render().map_err(|e| PageError::Internal(Box::new(e)))?;
+    let cookie = set_cookie(&state, LOGIN_COOKIE, &token, Some(3600))?;
+    Ok(([(SET_COOKIE, cookie)], Html(html)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Credentials {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+/// `POST /console/login`.
+async fn login(
+    State(state): State<Arc<ConsoleState>>,
+    request: Request,
+) -> Result<Response, PageError> {
+    let (parts, body) = request.into_parts();
+    let connect = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
+    let headers = parts.headers;
+    let body = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| PageError::BadRequest("the form is too large".into()))?;
+    let form: Credentials = serde_urlencoded::from_bytes(&body)
+        .map_err(|error| PageError::BadRequest(format!("the form is not valid: {error}")))?;
+    let text = Text::of(form.lang.as_deref());
+    let again =
+        |status: StatusCode, key: &'static str, name: &str| -> Result<Response, PageError> {
+            let token = random_hex()?;
+            let shown = if check_name(name).is_ok() { name } else { "" };
+            let page = LoginPage { text, csrf: &token, name: shown, error: Some(text.get(key)) };
+            let html = page.render().map_err(|e| PageError::Internal(Box::new(e)))?;
+            let cookie = set_cookie(&state, LOGIN_COOKIE, &token, Some(3600))?;
+            Ok((status, [(SET_COOKIE, cookie)], Html(html)).into_response())
+        };
+    let expected = cookie(&headers, LOGIN_COOKIE);
+    if !expected.is_some_and(|token| !form.csrf.is_empty() && same(token, &form.csrf)) {
+        return again(StatusCode::FORBIDDEN, "login.stale", &form.name);
+    }
+    let address =
+        connect.map(|ConnectInfo(peer)| state.offenders.client_address(peer.ip(), &headers));
+    let keys = limiter_keys(&form.name, address);
+    if state.logins.is_limited(&keys) {
+        crate::limits::count_refusal();
+        tracing::warn!(target: "hotline::security", "refused a console login: too many failures");
+        return again(StatusCode::TOO_MANY_REQUESTS, "login.limited", &form.name);
+    }
+    let record = match check_name(&form.name) {
+        Ok(name) => state.api.storage.login_record(&name).await?,
+        Err(_) => None,
+    };
+    let hash = record.as_ref().and_then(|r| r.password_hash.clone());
+    let password = form.password.clone();
+    let matches = tokio::task::spawn_blocking(move || {
+        let hash = hash.as_deref().unwrap_or(&DECOY_HASH);
+        verify_secret(hash, &password)
+    })
+    .await
+    .map_err(|e| PageError::Internal(Box::new(e)))?;
+    let person = record.map(|r| r.person).filter(|p| matches && !p.disabled);
+    let Some(person) = person else {
+        state.logins.failed(&keys);
+        tracing::warn!(target: "hotline::security", "a console login failed");
+        return again(StatusCode::UNAUTHORIZED, "login.failed", &form.name);
+    };
+    state.logins.succeeded(&keys[0]);
+    let now = Utc::now();
+    let idle = TimeDelta::from_std(state.idle_timeout).unwrap_or(TimeDelta::MAX);
+    let lifetime = TimeDelta::from_std(state.session_lifetime).unwrap_or(TimeDelta::MAX);
+    let storage = &state.api.storage;
+    if let Err(error) = storage.end_expired_sessions(now - idle, now - lifetime).await {
+        tracing::warn!(%error, "could not remove expired console sessions");
+    }
+    let token = random_hex()?;
+    let csrf = random_hex()?;
+    let detail = address.map_or(String::new(), |a| format!("from={a}"));
+    storage.start_session(person.id, sha256_hex(&token), csrf, detail).await?;
+    let max_age = state.session_lifetime.as_secs();
+    let session = set_cookie(&state, SESSION_COOKIE, &token, Some(max_age))?;
+    let spent = set_cookie(&state, LOGIN_COOKIE, "", Some(0))?;
+    let mut response = see_other("/console");
+    response.headers_mut().append(SET_COOKIE, session);
+    response.headers_mut().append(SET_COOKIE, spent);
+    Ok(response)
+}
+
+/// The keys a login counts against: its name, and its address unless that is the machine
+/// itself (a local proxy not declared trusted would make every client share it).
+fn limiter_keys(name: &str, address: Option<IpAddr>) -> Vec<String> {
+    let mut keys = vec![format!("name:{}", name.chars().take(64).collect::<String>())];
+    if let Some(address) = address.filter(|a| !a.is_loopback()) {
+        keys.push(format!("address:{address}"));
+    }
+    keys
+}
+
+/// `POST /console/logout`: ends the session and its cookie.
+async fn logout(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PageError> {
+    state.api.storage.end_session(&viewer.session, Some(viewer.person.id)).await?;
+    let mut response = see_other("/console/login");
+    response.headers_mut().append(SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", Some(0))?);
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+struct LanguageChoice {
+    language: String,
+}
+
+/// `POST /console/language`: the viewer's console language.
+async fn choose_language(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    CsrfForm(choice): CsrfForm<LanguageChoice>,
+) -> Result<Response, PageError> {
+    if !Text::is_known(&choice.language) {
+        let known: Vec<_> = Text::all().iter().map(|t| t.code).collect();
+        return Err(PageError::BadRequest(format!(
+            "the console speaks {}; choose one of them",
+            known.join(", ")
+        )));
+    }
+    state.api.storage.set_console_language(viewer.person.id, Some(choice.language)).await?;
+    Ok(see_other("/console/settings"))
+}
+
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, scoped to the console, `Secure` when
+/// served over TLS; `max_age` 0 removes the cookie.
+fn set_cookie(
+    state: &ConsoleState,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+) -> Result<HeaderValue, PageError> {
+    let mut cookie = format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict");
+    if let Some(age) = max_age {
+        cookie.push_str(&format!("; Max-Age={age}"));
+    }
+    if state.secure_cookies {
+        cookie.push_str("; Secure");
+    }
+    HeaderValue::from_str(&cookie).map_err(|e| PageError::Internal(Box::new(e)))
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// 32 random bytes in hex: session tokens, CSRF tokens.
+fn random_hex() -> Result<String, PageError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| PageError::Internal(Box::new(std::io::Error::other(e.to_string()))))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn is_token_shaped(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn sha256_hex(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares two tokens in time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_by_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; hotline_session=abc; x_hotline_login=z"),
+        );
+        headers.append(COOKIE, HeaderValue::from_static("hotline_login=def"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, LOGIN_COOKIE), Some("def"));
+        assert_eq!(cookie(&headers, "hotline"), None);
+        assert_eq!(cookie(&HeaderMap::new(), SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn tokens_are_compared_whole() {
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd"));
+        assert!(!same("abc", "abcd"));
+        assert!(!same("", "a"));
+        let token = random_hex().unwrap();
+        assert!(is_token_shaped(&token));
+        assert_ne!(token, random_hex().unwrap());
+        for bad in ["", "ABC", &"g".repeat(64), &"a".repeat(65), &"A".repeat(64)] {
+            assert!(!is_token_shaped(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_limiter_refuses_past_the_allowance_and_forgets_after_the_window() {
+        let limiter = LoginLimiter::new(2, Duration::from_millis(200));
+        let keys = vec!["name:ann".to_owned(), "address:192.0.2.1".to_owned()];
+        assert!(!limiter.is_limited(&keys));
+        limiter.failed(&keys);
+        assert!(!limiter.is_limited(&keys));
+        limiter.failed(&keys);
+        assert!(limiter.is_limited(&keys));
+        // Another name from the same address is refused too; the name from elsewhere as well.
+        assert!(limiter.is_limited(&["name:bob".into(), "address:192.0.2.1".into()]));
+        assert!(limiter.is_limited(&["name:ann".into()]));
+        assert!(!limiter.is_limited(&["name:bob".into()]));
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(!limiter.is_limited(&keys));
+    }
+
+    #[test]
+    fn the_limiter_stays_bounded_under_a_flood_of_names() {
+        let limiter = LoginLimiter::new(1, Duration::from_secs(60));
+        for n in 0..(MAX_TRACKED + 500) {
+            limiter.failed(&[format!("name:{n}")]);
+        }
+        assert!(limiter.lock().len() <= MAX_TRACKED);
+    }
+
+    #[test]
+    fn loopback_addresses_do_not_share_a_limit() {
+        assert_eq!(limiter_keys("ann", Some("127.0.0.1".parse().unwrap())).len(), 1);
+        assert_eq!(limiter_keys("ann", Some("192.0.2.7".parse().unwrap())).len(), 2);
+        assert_eq!(limiter_keys(&"x".repeat(10_000), None)[0].len(), 5 + 64);
+    }
+}
