@@ -64,11 +64,13 @@ const settings = {
 // ---------------------------------------------------------------------------------------------
 // Phone numbers: every number the run gives the server is remembered, and no page may show one.
 
-/// Numbers the run has sent to the server (From, Caller, To, and typed callback numbers).
+/// Callers' numbers the run has sent to the server (From, Caller, ForwardedFrom, and numbers
+/// typed as Digits, such as a callback number).
 const numbersUsed = new Set();
 
-/// Parameters of a provider request that carry phone numbers.
-const NUMBER_PARAMS = ['From', 'Caller', 'To', 'Called', 'ForwardedFrom'];
+/// Parameters of a provider request that carry a caller's number. `To` is the hotline's own
+/// public number, which a page may show (how to test-call a script).
+const NUMBER_PARAMS = ['From', 'Caller', 'ForwardedFrom'];
 
 function rememberNumbers(params) {
   for (const [name, value] of params) {
