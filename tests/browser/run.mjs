@@ -7,12 +7,15 @@
 // HOTLINE_BROWSER_ONLY=name[,name] runs only those scenarios (file names without .mjs).
 
 import assert from 'node:assert/strict';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { chromium } from 'playwright-core';
+
+import { assertNoPhoneNumbers } from './lib/numbers.mjs';
+import { signature } from './lib/signature.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
@@ -80,57 +83,8 @@ function rememberNumbers(params) {
   }
 }
 
-/// What may stand between two digits of a number shown on a page: spaces of any kind,
-/// punctuation people group numbers with, HTML entities and tags.
-const DIGIT_GAP = String.raw`(?:[\s\-.()/\u00a0\u2009\u202f]|&[#a-zA-Z0-9]+;|<[^>]*>)*`;
-
-/// Fails if any of `numbers` appears in `html`, whatever the grouping. A number is looked for
-/// by its last nine digits (all of them if fewer), so it is caught with or without its country
-/// code or a trunk prefix ("+7 916 123-45-67", "8 (916) 1234567", "9161234567").
-export function assertNoPhoneNumbers(html, numbers, where = 'the page') {
-  for (const number of numbers) {
-    const digits = String(number).replace(/\D/g, '');
-    if (digits.length < 7) continue;
-    const tail = digits.slice(-9);
-    const pattern = new RegExp([...tail].join(DIGIT_GAP));
-    const found = pattern.exec(html);
-    if (found) {
-      const at = Math.max(0, found.index - 60);
-      assert.fail(
-        `phone number ${mask(number)} shown in ${where}: …${html.slice(at, found.index + found[0].length + 20)}…`,
-      );
-    }
-  }
-}
-
-/// A number as the report may print it.
-function mask(number) {
-  const s = String(number);
-  return s.slice(0, 3) + '•'.repeat(Math.max(0, s.length - 5)) + s.slice(-2);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Talking to the server as the provider: signed webhooks.
-
-/// `X-Twilio-Signature` of a form POST to `url`: base64(HMAC-SHA1(token, url + each name and
-/// value, names sorted in byte order and each name's values sorted)).
-function signature(token, url, params) {
-  const byName = new Map();
-  for (const [name, value] of params) {
-    if (!byName.has(name)) byName.set(name, []);
-    byName.get(name).push(String(value));
-  }
-  const names = [...byName.keys()].sort(byteOrder);
-  let data = url;
-  for (const name of names) {
-    for (const value of byName.get(name).sort(byteOrder)) data += name + value;
-  }
-  return createHmac('sha1', token).update(data, 'utf8').digest('base64');
-}
-
-function byteOrder(a, b) {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
 
 /// POSTs a form to `path` (with its query string, if any) signed as the provider signs it, over
 /// the server's public URL. `params` is an object or a list of [name, value] pairs.

@@ -21,6 +21,7 @@ export default async function (ctx) {
 
   await supervisorPagesRefused(operator, operatorMenu, supervisorMenu);
   await csrfRefused(ctx, operator);
+  await languageKeptWithoutCsrf(operator);
   await notFramed(ctx);
 
   for (const page of [operator, supervisor]) {
@@ -145,6 +146,41 @@ async function csrfRefused(ctx, operator) {
   assert.equal(login.status(), 403, 'login without a CSRF token');
   await page.goto('/console');
   assert.equal(path(page), '/console/login', 'a login without a CSRF token logged in');
+}
+
+/// Submits the language form of the settings page choosing `code`, after `tamper` changed
+/// its CSRF field (if given); returns the answer.
+async function chooseLanguage(page, code, tamper) {
+  await page.goto('/console/settings');
+  const form = page.locator('form[action="/console/language"]');
+  await form.locator(`input[name="language"][value="${code}"]`).check();
+  if (tamper) await form.locator('input[name="csrf"]').evaluate(tamper);
+  const [response] = await Promise.all([
+    page.waitForNavigation(),
+    form.locator('[type="submit"]').click(),
+  ]);
+  return response;
+}
+
+async function pageLanguage(page) {
+  await page.goto('/console/settings');
+  return page.locator('html').getAttribute('lang');
+}
+
+/// A form that changes something, posted without its token: refused, and the change is not
+/// made; the same form with its token makes it (so the token is what refused it).
+async function languageKeptWithoutCsrf(page) {
+  const before = await pageLanguage(page);
+  const other = before === 'uk' ? 'en' : 'uk';
+  const refused = await chooseLanguage(page, other, (input) => input.remove());
+  assert.equal(refused.status(), 403, 'the language form without a CSRF token');
+  assert.equal(await pageLanguage(page), before, 'a refused form changed the language');
+
+  const accepted = await chooseLanguage(page, other);
+  assert.equal(accepted.status(), 200);
+  assert.equal(await pageLanguage(page), other, 'the language form with its token did nothing');
+  await chooseLanguage(page, before);
+  assert.equal(await pageLanguage(page), before);
 }
 
 /// Another site cannot put the console in a frame (clickjacking): the browser refuses it.
