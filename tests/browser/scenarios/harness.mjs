@@ -1,6 +1,7 @@
 // The harness's own checks, so that a scenario passing means what it says: the signature is
-// the provider's (the protocol's test vectors, and the server tells a forged one apart), and
-// the phone-number check finds a number however a page groups it.
+// the provider's (the protocol's test vectors, and the server tells a forged one apart), a
+// simulated call really waits and really ends, and the phone-number check finds a number
+// however a page groups it.
 
 import assert from 'node:assert/strict';
 
@@ -10,7 +11,24 @@ import { signature } from '../lib/signature.mjs';
 export default async function (ctx) {
   signatureVectors();
   await forgedSignatureRefused(ctx);
+  await callsQueuedAndEnded(ctx);
   numbersFound();
+}
+
+/// `enqueueCall` reaches a queue in the language asked for, and `hangUp` ends the call: a
+/// number with two calls waiting (the server's default limit) gets a third in only after one
+/// of them hung up.
+async function callsQueuedAndEnded(ctx) {
+  const from = '+380671234560';
+  const first = await ctx.enqueueCall({ language: 'uk', from });
+  assert.match(first.documents.at(-2), /<Enqueue\b/);
+  assert.match(first.documents.at(-2), /lang=uk/);
+  await ctx.enqueueCall({ language: 'uk', from });
+  await assert.rejects(ctx.enqueueCall({ language: 'uk', from }), /ended before reaching/);
+  const ended = await ctx.hangUp(first);
+  assert.equal(ended.status, 200, ended.body);
+  const third = await ctx.enqueueCall({ language: 'uk', from });
+  assert.notEqual(third.callSid, first.callSid);
 }
 
 /// The helper libraries' own test vectors.
