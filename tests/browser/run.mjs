@@ -322,6 +322,18 @@ async function login(page, who) {
   return response;
 }
 
+/// Runs `wait` (which waits for something to appear) and fails if the page was reloaded or
+/// left meanwhile: for live regions, which must update the page in place.
+async function withoutReload(page, wait) {
+  const mark = randomBytes(8).toString('hex');
+  await page.evaluate((m) => {
+    window.hotlineTestMark = m;
+  }, mark);
+  await wait();
+  const still = await page.evaluate(() => window.hotlineTestMark);
+  assert.equal(still, mark, 'the page was reloaded instead of updated in place');
+}
+
 async function screenshot(page, name) {
   mkdirSync(settings.artifacts, { recursive: true });
   const path = join(settings.artifacts, `${name.replace(/[^\w.-]/g, '_')}.png`);
@@ -347,6 +359,9 @@ function context(browser, scenario) {
     enqueueCall,
     /// The status callback that ends a call from `enqueueCall`.
     hangUp,
+    /// `await withoutReload(page, () => page.getByText(x).waitFor())`: what appeared came
+    /// without a reload.
+    withoutReload,
     /// A full-page PNG into target/browser-artifacts/NAME.png; returns its path.
     screenshot,
     /// Fails if any of the numbers appears in the HTML, in any grouping.

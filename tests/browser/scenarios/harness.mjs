@@ -13,6 +13,20 @@ export default async function (ctx) {
   await forgedSignatureRefused(ctx);
   await callsQueuedAndEnded(ctx);
   numbersFound();
+  await reloadNoticed(ctx);
+}
+
+/// `withoutReload` passes when the page changed in place and fails when it was reloaded.
+async function reloadNoticed(ctx) {
+  const page = await ctx.newPage();
+  await page.goto('/console/login');
+  await ctx.withoutReload(page, async () => {
+    await page.locator('input[name="name"]').fill('changed in place');
+  });
+  await assert.rejects(
+    ctx.withoutReload(page, () => page.reload()),
+    /reloaded instead of updated in place/,
+  );
 }
 
 /// `enqueueCall` reaches a queue in the language asked for, and `hangUp` ends the call: a
