@@ -20,14 +20,14 @@ import { signature } from './lib/signature.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
 
-/// The whole run's bound: a hung browser or server must fail the test, not stall `cargo test`.
+// The whole run's bound: a hung browser or server must fail the test, not stall `cargo test`.
 const RUN_TIMEOUT_MS = 120_000;
-/// One scenario's bound.
+// One scenario's bound.
 const SCENARIO_TIMEOUT_MS = 45_000;
-/// How long a page action or expectation waits by default.
+// How long a page action or expectation waits by default.
 const ACTION_TIMEOUT_MS = 5_000;
 
-/// The flags the browser runs with: headless, and nothing that reaches for the network.
+// The flags the browser runs with: headless, and nothing that reaches for the network.
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -67,12 +67,12 @@ const settings = {
 // ---------------------------------------------------------------------------------------------
 // Phone numbers: every number the run gives the server is remembered, and no page may show one.
 
-/// Callers' numbers the run has sent to the server (From, Caller, ForwardedFrom, and numbers
-/// typed as Digits, such as a callback number).
+// Callers' numbers the run has sent to the server (From, Caller, ForwardedFrom, and numbers
+// typed as Digits, such as a callback number).
 const numbersUsed = new Set();
 
-/// Parameters of a provider request that carry a caller's number. `To` is the hotline's own
-/// public number, which a page may show (how to test-call a script).
+// Parameters of a provider request that carry a caller's number. `To` is the hotline's own
+// public number, which a page may show (how to test-call a script).
 const NUMBER_PARAMS = ['From', 'Caller', 'ForwardedFrom'];
 
 function rememberNumbers(params) {
@@ -86,8 +86,8 @@ function rememberNumbers(params) {
 // ---------------------------------------------------------------------------------------------
 // Talking to the server as the provider: signed webhooks.
 
-/// POSTs a form to `path` (with its query string, if any) signed as the provider signs it, over
-/// the server's public URL. `params` is an object or a list of [name, value] pairs.
+// POSTs a form to `path` (with its query string, if any) signed as the provider signs it, over
+// the server's public URL. `params` is an object or a list of [name, value] pairs.
 async function webhook(path, params = {}) {
   const pairs = Array.isArray(params) ? params : Object.entries(params);
   rememberNumbers(pairs);
@@ -108,7 +108,7 @@ async function webhook(path, params = {}) {
 // ---------------------------------------------------------------------------------------------
 // A simulated call, walked through the shipped scripts to an operator's queue.
 
-/// The key of each language in the first menu, from the shipped languages.xml.
+// The key of each language in the first menu, from the shipped languages.xml.
 function languageKeys() {
   const xml = readFileSync(join(settings.scripts, 'languages.xml'), 'utf8');
   const keys = new Map();
@@ -120,11 +120,11 @@ function languageKeys() {
   return keys;
 }
 
-/// The key that leads to a script's operator node from every menu: fixed by the script
-/// dialect (docs/scripts.md), not chosen per script.
+// The key that leads to a script's operator node from every menu: fixed by the script
+// dialect (docs/scripts.md), not chosen per script.
 const OPERATOR_KEY = '0';
 
-/// Unescapes the five XML entities in an attribute or text taken from TwiML.
+// Unescapes the five XML entities in an attribute or text taken from TwiML.
 function xmlText(s) {
   return s
     .replace(/&lt;/g, '<')
@@ -141,14 +141,14 @@ function attribute(element, name) {
 
 let calls = 0;
 
-/// Walks a new call to an operator's queue, as the provider would with a caller who chooses
-/// `language` in the first menu and presses the operator key in the next: each document's
-/// `<Gather>` gets the key, a `<Redirect>` is followed, until an `<Enqueue>`; then the wait
-/// document is fetched once, as the provider does when the caller starts waiting. Returns
-/// `{ callSid, from, language, queue, documents }` (the TwiML of each step).
-///
-/// Each call comes from a number of its own unless `from` is given: the server lets a number
-/// have only `[webhooks] calls_per_caller` calls in progress (hang up with `hangUp`).
+// Walks a new call to an operator's queue, as the provider would with a caller who chooses
+// `language` in the first menu and presses the operator key in the next: each document's
+// `<Gather>` gets the key, a `<Redirect>` is followed, until an `<Enqueue>`; then the wait
+// document is fetched once, as the provider does when the caller starts waiting. Returns
+// `{ callSid, from, language, queue, documents }` (the TwiML of each step).
+// 
+// Each call comes from a number of its own unless `from` is given: the server lets a number
+// have only `[webhooks] calls_per_caller` calls in progress (hang up with `hangUp`).
 async function enqueueCall({ language = 'ru', from } = {}) {
   calls += 1;
   from ??= `+7916${String(process.pid % 1000).padStart(3, '0')}${String(calls).padStart(4, '0')}`;
@@ -208,7 +208,7 @@ async function enqueueCall({ language = 'ru', from } = {}) {
   assert.fail(`no <Enqueue> after 12 documents: ${documents.at(-1)}`);
 }
 
-/// Hangs up a call: the status callback the provider sends at the end.
+// Hangs up a call: the status callback the provider sends at the end.
 async function hangUp(call) {
   return webhook('/voice/status', [
     ['CallSid', call.callSid],
@@ -229,9 +229,9 @@ async function hangUp(call) {
 // ---------------------------------------------------------------------------------------------
 // The browser side.
 
-/// A fresh, isolated browser context (its own cookies) whose every HTML answer is checked for
-/// phone numbers, and whose content-security-policy violations and script errors are kept to
-/// fail the scenario.
+// A fresh, isolated browser context (its own cookies) whose every HTML answer is checked for
+// phone numbers, and whose content-security-policy violations and script errors are kept to
+// fail the scenario.
 async function newPage(browser, scenario) {
   const context = await browser.newContext({ baseURL: settings.base });
   context.setDefaultTimeout(ACTION_TIMEOUT_MS);
@@ -258,8 +258,8 @@ async function newPage(browser, scenario) {
   return page;
 }
 
-/// The content security policy every console answer carries (see the console's contract):
-/// no inline script or style, and no framing.
+// The content security policy every console answer carries (see the console's contract):
+// no inline script or style, and no framing.
 const CONSOLE_CSP = [
   "default-src 'none'",
   "script-src 'self'",
@@ -272,7 +272,7 @@ const CONSOLE_CSP = [
   "base-uri 'none'",
 ];
 
-/// Every answer under /console must carry the policy, whatever its status.
+// Every answer under /console must carry the policy, whatever its status.
 function checkHeaders(response, scenario) {
   const url = new URL(response.url());
   if (url.origin !== new URL(settings.base).origin || !url.pathname.startsWith('/console')) return;
@@ -301,8 +301,8 @@ function watch(page, scenario) {
   });
 }
 
-/// Logs `who` ('operator', 'supervisor' or {name, password}) in through the login form and
-/// checks it worked: the browser lands on the console, not back on the form.
+// Logs `who` ('operator', 'supervisor' or {name, password}) in through the login form and
+// checks it worked: the browser lands on the console, not back on the form.
 async function login(page, who) {
   const user = typeof who === 'string' ? settings.users[who] : who;
   assert.ok(user, `no user ${who}`);
@@ -322,8 +322,8 @@ async function login(page, who) {
   return response;
 }
 
-/// Runs `wait` (which waits for something to appear) and fails if the page was reloaded or
-/// left meanwhile: for live regions, which must update the page in place.
+// Runs `wait` (which waits for something to appear) and fails if the page was reloaded or
+// left meanwhile: for live regions, which must update the page in place.
 async function withoutReload(page, wait) {
   const mark = randomBytes(8).toString('hex');
   await page.evaluate((m) => {
@@ -341,32 +341,32 @@ async function screenshot(page, name) {
   return path;
 }
 
-/// What a scenario receives.
+// What a scenario receives.
 function context(browser, scenario) {
   return {
-    /// The server's base URL, `http://127.0.0.1:PORT`.
+    // The server's base URL, `http://127.0.0.1:PORT`.
     base: settings.base,
-    /// `{ operator, supervisor }`, each `{ name, password }`: an operator speaking ru and uk,
-    /// and a supervisor.
+    // `{ operator, supervisor }`, each `{ name, password }`: an operator speaking ru and uk,
+    // and a supervisor.
     users: settings.users,
-    /// A page in a fresh browser context (no cookies), closed when the scenario ends.
+    // A page in a fresh browser context (no cookies), closed when the scenario ends.
     newPage: () => newPage(browser, scenario),
-    /// Logs in through the form; see `login`.
+    // Logs in through the form; see `login`.
     login,
-    /// A signed provider request; `{ status, headers, body, url }`.
+    // A signed provider request; `{ status, headers, body, url }`.
     webhook,
-    /// A call walked into an operator's queue; see `enqueueCall`.
+    // A call walked into an operator's queue; see `enqueueCall`.
     enqueueCall,
-    /// The status callback that ends a call from `enqueueCall`.
+    // The status callback that ends a call from `enqueueCall`.
     hangUp,
-    /// `await withoutReload(page, () => page.getByText(x).waitFor())`: what appeared came
-    /// without a reload.
+    // `await withoutReload(page, () => page.getByText(x).waitFor())`: what appeared came
+    // without a reload.
     withoutReload,
-    /// A full-page PNG into target/browser-artifacts/NAME.png; returns its path.
+    // A full-page PNG into target/browser-artifacts/NAME.png; returns its path.
     screenshot,
-    /// Fails if any of the numbers appears in the HTML, in any grouping.
+    // Fails if any of the numbers appears in the HTML, in any grouping.
     assertNoPhoneNumbers,
-    /// Every phone number the run has sent to the server so far.
+    // Every phone number the run has sent to the server so far.
     numbersUsed: () => [...numbersUsed],
   };
 }

@@ -2,13 +2,13 @@
 
 import assert from 'node:assert/strict';
 
-/// What may stand between two digits of a number shown on a page: spaces of any kind,
-/// punctuation people group numbers with, HTML entities and tags.
+// What may stand between two digits of a number shown on a page: spaces of any kind,
+// punctuation people group numbers with, HTML entities and tags.
 const DIGIT_GAP = String.raw`(?:[\s\-.()/\u00a0\u2009\u202f]|&[#a-zA-Z0-9]+;|<[^>]*>)*`;
 
-/// Fails if any of `numbers` appears in `html`, whatever the grouping. A number is looked for
-/// by its last nine digits (all of them if fewer), so it is caught with or without its country
-/// code or a trunk prefix ("+7 916 123-45-67", "8 (916) 1234567", "9161234567").
+// Fails if any of `numbers` appears in `html`, whatever the grouping. A number is looked for
+// by its last nine digits (all of them if fewer), so it is caught with or without its country
+// code or a trunk prefix ("+7 916 123-45-67", "8 (916) 1234567", "9161234567").
 export function assertNoPhoneNumbers(html, numbers, where = 'the page') {
   for (const number of numbers) {
     const digits = String(number).replace(/\D/g, '');
@@ -25,7 +25,7 @@ export function assertNoPhoneNumbers(html, numbers, where = 'the page') {
   }
 }
 
-/// A number as the report may print it.
+// A number as the report may print it.
 function mask(number) {
   const s = String(number);
   return s.slice(0, 3) + '•'.repeat(Math.max(0, s.length - 5)) + s.slice(-2);

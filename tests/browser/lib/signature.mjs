@@ -2,8 +2,8 @@
 
 import { createHmac } from 'node:crypto';
 
-/// `X-Twilio-Signature` of a form POST to `url`: base64(HMAC-SHA1(token, url + each name and
-/// value, names sorted in byte order and each name's values sorted)).
+// `X-Twilio-Signature` of a form POST to `url`: base64(HMAC-SHA1(token, url + each name and
+// value, names sorted in byte order and each name's values sorted)).
 export function signature(token, url, params) {
   const byName = new Map();
   for (const [name, value] of params) {

@@ -16,7 +16,7 @@ export default async function (ctx) {
   await reloadNoticed(ctx);
 }
 
-/// `withoutReload` passes when the page changed in place and fails when it was reloaded.
+// `withoutReload` passes when the page changed in place and fails when it was reloaded.
 async function reloadNoticed(ctx) {
   const page = await ctx.newPage();
   await page.goto('/console/login');
@@ -29,9 +29,9 @@ async function reloadNoticed(ctx) {
   );
 }
 
-/// `enqueueCall` reaches a queue in the language asked for, and `hangUp` ends the call: a
-/// number with two calls waiting (the server's default limit) gets a third in only after one
-/// of them hung up.
+// `enqueueCall` reaches a queue in the language asked for, and `hangUp` ends the call: a
+// number with two calls waiting (the server's default limit) gets a third in only after one
+// of them hung up.
 async function callsQueuedAndEnded(ctx) {
   const from = '+380671234560';
   const first = await ctx.enqueueCall({ language: 'uk', from });
@@ -45,7 +45,7 @@ async function callsQueuedAndEnded(ctx) {
   assert.notEqual(third.callSid, first.callSid);
 }
 
-/// The helper libraries' own test vectors.
+// The helper libraries' own test vectors.
 function signatureVectors() {
   const url = 'https://mycompany.com/myapp.php?foo=1&bar=2';
   const params = (number) => [
@@ -64,8 +64,8 @@ function signatureVectors() {
   );
 }
 
-/// A request the harness signs is answered; the same request signed with another token is
-/// refused, so the harness's answers come from a server that checked them.
+// A request the harness signs is answered; the same request signed with another token is
+// refused, so the harness's answers come from a server that checked them.
 async function forgedSignatureRefused(ctx) {
   const params = [
     ['CallSid', 'CA' + 'f'.repeat(32)],
@@ -91,7 +91,7 @@ async function forgedSignatureRefused(ctx) {
   assert.match(signed.body, /<Response>/);
 }
 
-/// Written every way a page might, a number is found; masked, or near-misses, it is not.
+// Written every way a page might, a number is found; masked, or near-misses, it is not.
 function numbersFound() {
   const number = '+79161234567';
   const shown = [

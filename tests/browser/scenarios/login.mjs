@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 // other scenario runs first.
 export const last = true;
 
-/// How many wrong passwords in a row the rate limit may let through before it answers 429.
+// How many wrong passwords in a row the rate limit may let through before it answers 429.
 const MAX_ATTEMPTS_BEFORE_LIMIT = 20;
 
 export default async function (ctx) {
@@ -19,7 +19,7 @@ function path(page) {
   return new URL(page.url()).pathname;
 }
 
-/// Fills and submits the login form; returns the answer to the POST.
+// Fills and submits the login form; returns the answer to the POST.
 async function submitLogin(page, name, password) {
   await page.goto('/console/login');
   await page.locator('input[name="name"]').fill(name);
@@ -31,8 +31,8 @@ async function submitLogin(page, name, password) {
   return response;
 }
 
-/// An operator logs in, sees the console as themselves, logs out, and the old session cookie
-/// opens nothing any more.
+// An operator logs in, sees the console as themselves, logs out, and the old session cookie
+// opens nothing any more.
 async function inAndOut(ctx) {
   const page = await ctx.newPage();
   await ctx.login(page, 'operator');
@@ -58,7 +58,7 @@ async function inAndOut(ctx) {
   assert.equal(path(replay), '/console/login', 'a logged-out session cookie still works');
 }
 
-/// A wrong password: the form again with an error, 401, no session, the password not echoed.
+// A wrong password: the form again with an error, 401, no session, the password not echoed.
 async function wrongPassword(ctx) {
   const page = await ctx.newPage();
   await page.goto('/console/login');
@@ -78,7 +78,7 @@ async function wrongPassword(ctx) {
   assert.equal(path(page), '/console/login', 'a wrong password logged in');
 }
 
-/// Wrong passwords in a row end in 429, and then even the right one is refused for a while.
+// Wrong passwords in a row end in 429, and then even the right one is refused for a while.
 async function rateLimited(ctx) {
   const page = await ctx.newPage();
   const { name, password } = ctx.users.operator;

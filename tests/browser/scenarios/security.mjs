@@ -33,7 +33,7 @@ function path(page) {
   return new URL(page.url()).pathname;
 }
 
-/// The session cookie is out of scripts' reach and never sent by another site's request.
+// The session cookie is out of scripts' reach and never sent by another site's request.
 async function sessionCookie(page) {
   const cookies = await page.context().cookies();
   const session = cookies.find((c) => c.name === 'hotline_session');
@@ -44,9 +44,9 @@ async function sessionCookie(page) {
   assert.ok(!visible.includes('hotline_session'), 'a script can read the session cookie');
 }
 
-/// Opens every console page linked from the current page (the menu); each must answer 200,
-/// or 404 for a screen not built yet (listed in the run's output). Returns `{ links, opened }`:
-/// the paths linked, and those that opened.
+// Opens every console page linked from the current page (the menu); each must answer 200,
+// or 404 for a screen not built yet (listed in the run's output). Returns `{ links, opened }`:
+// the paths linked, and those that opened.
 async function visitMenu(page) {
   const home = page.url();
   const links = await page.locator('a[href^="/console"]').evaluateAll((as) =>
@@ -69,9 +69,9 @@ async function visitMenu(page) {
   return { links: paths, opened };
 }
 
-/// What the supervisor's menu offers beyond the operator's: an operator who types its
-/// address gets 403 (404 while the screen is not built, as for the supervisor), and stays
-/// logged in.
+// What the supervisor's menu offers beyond the operator's: an operator who types its
+// address gets 403 (404 while the screen is not built, as for the supervisor), and stays
+// logged in.
 async function supervisorPagesRefused(operator, operatorMenu, supervisorMenu) {
   const theirs = supervisorMenu.links.filter((p) => !operatorMenu.links.includes(p));
   assert.ok(theirs.length > 0, 'the supervisor\'s menu has nothing the operator\'s lacks');
@@ -92,8 +92,8 @@ async function supervisorPagesRefused(operator, operatorMenu, supervisorMenu) {
   assert.equal(path(operator), '/console', 'a refused page logged the operator out');
 }
 
-/// Submits the logout form after `tamper(input, arg)` changed its CSRF field; returns the
-/// answer.
+// Submits the logout form after `tamper(input, arg)` changed its CSRF field; returns the
+// answer.
 async function submitLogout(page, tamper, arg) {
   await page.goto('/console');
   const form = page.locator('form[action="/console/logout"]');
@@ -105,8 +105,8 @@ async function submitLogout(page, tamper, arg) {
   return response;
 }
 
-/// A form posted without its CSRF token, or with a wrong one, is refused and changes nothing:
-/// the logout does not log out, the login does not log in.
+// A form posted without its CSRF token, or with a wrong one, is refused and changes nothing:
+// the logout does not log out, the login does not log in.
 async function csrfRefused(ctx, operator) {
   const token = await operator.locator('form[action="/console/logout"] input[name="csrf"]').inputValue();
   assert.ok(token.length >= 16, `a guessable CSRF token: ${JSON.stringify(token)}`);
@@ -148,8 +148,8 @@ async function csrfRefused(ctx, operator) {
   assert.equal(path(page), '/console/login', 'a login without a CSRF token logged in');
 }
 
-/// Submits the language form of the settings page choosing `code`, after `tamper` changed
-/// its CSRF field (if given); returns the answer.
+// Submits the language form of the settings page choosing `code`, after `tamper` changed
+// its CSRF field (if given); returns the answer.
 async function chooseLanguage(page, code, tamper) {
   await page.goto('/console/settings');
   const form = page.locator('form[action="/console/language"]');
@@ -167,8 +167,8 @@ async function pageLanguage(page) {
   return page.locator('html').getAttribute('lang');
 }
 
-/// A form that changes something, posted without its token: refused, and the change is not
-/// made; the same form with its token makes it (so the token is what refused it).
+// A form that changes something, posted without its token: refused, and the change is not
+// made; the same form with its token makes it (so the token is what refused it).
 async function languageKeptWithoutCsrf(page) {
   const before = await pageLanguage(page);
   const other = before === 'uk' ? 'en' : 'uk';
@@ -183,7 +183,7 @@ async function languageKeptWithoutCsrf(page) {
   assert.equal(await pageLanguage(page), before);
 }
 
-/// Another site cannot put the console in a frame (clickjacking): the browser refuses it.
+// Another site cannot put the console in a frame (clickjacking): the browser refuses it.
 async function notFramed(ctx) {
   const page = await ctx.newPage();
   await page.setContent(`<iframe src="${ctx.base}/console/login"></iframe>`);
