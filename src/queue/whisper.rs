@@ -8,6 +8,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use crate::cases::CaseNumber;
+use crate::casework::{CaseDetail, main_visit};
 use crate::scripts::{LanguageTag, NodeKind, Script, ScriptSet, Tag};
 use crate::storage::{QueueEntry, WaitingCaller};
 
@@ -50,6 +51,20 @@ impl Whisper {
             interpreter_needed: entry.interpreter_needed,
             waited_secs: entry.wait_secs(now),
             earlier_calls: caller.map_or(0, |c| c.earlier_calls),
+        }
+    }
+
+    /// The whisper of a case as it reads now: its main queue visit's wait and routing, its
+    /// tags' labels, its earlier cases. The console shows it with the case.
+    pub fn of_case(case: &CaseDetail, scripts: &ScriptSet) -> Whisper {
+        let script = case.language.as_ref().and_then(|l| scripts.script(l));
+        Whisper {
+            case: case.number,
+            caller_language: case.language.clone(),
+            labels: script.map(|s| labels(s, &case.tags)).unwrap_or_default(),
+            interpreter_needed: main_visit(&case.queue).is_some_and(|v| v.interpreter_needed),
+            waited_secs: case.wait_secs.unwrap_or(0),
+            earlier_calls: u32::try_from(case.repeat_cases.len()).unwrap_or(u32::MAX),
         }
     }
 
