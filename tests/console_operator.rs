@@ -4,196 +4,29 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::Read;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use common::api::{self, TEST_PASSWORD, TEST_PIN};
+use common::console::{Answer, Browser};
 use common::{CALLER, TestApp, attribute, new_call_sid, spawn_app, spawn_app_with, text};
 use hotline::people::{Person, Role};
 use hotline::storage::AuditFilter;
-use ureq::Agent;
 
 /// The number a caller types for their callback.
 const TYPED: &str = "4915112345678";
 
-/// A browser: one cookie jar, no redirects followed (the tests check each 303).
-#[derive(Clone)]
-struct Browser {
-    base: String,
-    cookies: Arc<Mutex<BTreeMap<String, String>>>,
-    csrf: String,
+/// Posts a form without the CSRF token, as another site's page would.
+async fn post_without_csrf(browser: &mut Browser, path: &str, fields: &[(&str, &str)]) -> Answer {
+    let mut body = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        body.append_pair(name, value);
+    }
+    browser.post_raw(path, body.finish().into_bytes()).await
 }
 
-/// What the server answered.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Browser {
-        Browser { base: app.base_url.clone(), cookies: Arc::default(), csrf: String::new() }
-    }
-
-    async fn send(&self, method: &str, path: &str, form: Option<Vec<(String, String)>>) -> Answer {
-        let this = self.clone();
-        let (method, path) = (method.to_owned(), path.to_owned());
-        tokio::task::spawn_blocking(move || this.send_blocking(&method, &path, form)).await.unwrap()
-    }
-
-    fn agent() -> Agent {
-        Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .proxy(None)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .new_agent()
-    }
-
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        form: Option<Vec<(String, String)>>,
-    ) -> ureq::http::Request<Vec<u8>> {
-        let cookie = self
-            .cookies
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut request =
-            ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.base));
-        if !cookie.is_empty() {
-            request = request.header("Cookie", cookie);
-        }
-        let body = match form {
-            Some(pairs) => {
-                request = request.header("Content-Type", "application/x-www-form-urlencoded");
-                serde_urlencoded::to_string(pairs).unwrap().into_bytes()
-            }
-            None => Vec::new(),
-        };
-        request.body(body).unwrap()
-    }
-
-    fn send_blocking(
-        &self,
-        method: &str,
-        path: &str,
-        form: Option<Vec<(String, String)>>,
-    ) -> Answer {
-        let request = self.request(method, path, form);
-        let mut response = Self::agent().run(request).expect("the server answers");
-        self.keep_cookies(response.headers());
-        let location =
-            response.headers().get("location").map(|value| value.to_str().unwrap().to_owned());
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(16 * 1024 * 1024)
-            .read_to_string()
-            .unwrap_or_default();
-        Answer { status: response.status().as_u16(), location, body }
-    }
-
-    fn keep_cookies(&self, headers: &ureq::http::HeaderMap) {
-        let mut jar = self.cookies.lock().unwrap();
-        for value in headers.get_all("set-cookie") {
-            let value = value.to_str().unwrap();
-            let pair = value.split(';').next().unwrap();
-            let (name, content) = pair.split_once('=').unwrap();
-            if content.is_empty() || value.contains("Max-Age=0") {
-                jar.remove(name);
-            } else {
-                jar.insert(name.to_owned(), content.to_owned());
-            }
-        }
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.send("GET", path, None).await
-    }
-
-    /// Posts a form with this session's CSRF token.
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut form = vec![("csrf".to_owned(), self.csrf.clone())];
-        form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        self.send("POST", path, Some(form)).await
-    }
-
-    /// Posts a form without any CSRF token, as another site's page would.
-    async fn post_without_csrf(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let form = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        self.send("POST", path, Some(form)).await
-    }
-
-    /// The first message of a live region's event stream.
-    async fn first_live_fragment(&self, path: &str) -> String {
-        let this = self.clone();
-        let path = path.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let request = this.request("GET", &path, None);
-            let mut response = Self::agent().run(request).expect("the stream opens");
-            assert_eq!(response.status().as_u16(), 200);
-            let content_type = response.headers().get("content-type").unwrap().to_str().unwrap();
-            assert!(content_type.starts_with("text/event-stream"), "{content_type}");
-            let mut reader = response.body_mut().as_reader();
-            let mut seen = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                let n = reader.read(&mut chunk).expect("the stream sends");
-                assert!(n > 0, "the stream ended before a message");
-                seen.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&seen).into_owned();
-                if let Some(end) = text.find("\n\n").filter(|_| text.contains("data:")) {
-                    return text[..end]
-                        .lines()
-                        .filter_map(|line| line.strip_prefix("data:"))
-                        .map(|line| line.strip_prefix(' ').unwrap_or(line))
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                }
-            }
-        })
-        .await
-        .unwrap()
-    }
-}
-
-/// The CSRF token of a page's forms.
-fn csrf_of(html: &str) -> String {
-    let start = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-/// Logs `name` in through the form, as a browser does.
-async fn log_in(app: &TestApp, name: &str) -> Browser {
-    let mut browser = Browser::new(app);
-    let form = browser.get("/console/login").await;
-    assert_eq!(form.status, 200);
-    let csrf = csrf_of(&form.body);
-    let fields =
-        [("name", name), ("password", TEST_PASSWORD), ("csrf", csrf.as_str()), ("lang", "en")];
-    let form = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let login = browser.send("POST", "/console/login", Some(form)).await;
-    assert_eq!(login.status, 303, "{}", login.body);
-    let home = browser.get("/console").await;
-    assert_eq!(home.status, 200);
-    browser.csrf = csrf_of(&home.body);
-    browser
-}
-
+/// An operator logged in, on a page of the console (its forms' CSRF token read).
 async fn operator(app: &TestApp, name: &str, languages: &[&str]) -> (Person, Browser) {
     let (person, _) = api::person(app, name, Role::Operator, languages).await;
-    let browser = log_in(app, name).await;
+    let mut browser = Browser::login(app, name, TEST_PASSWORD).await;
+    assert_eq!(browser.get("/console").await.status, 200);
     (person, browser)
 }
 
@@ -246,7 +79,7 @@ fn audit(actor: i64, action: &str) -> AuditFilter {
 async fn an_operator_sets_their_state_in_one_click_and_only_with_the_token() {
     // Arrange
     let app = spawn_app().await;
-    let (olga, browser) = operator(&app, "olga", &["ru"]).await;
+    let (olga, mut browser) = operator(&app, "olga", &["ru"]).await;
     let (_, boss) = api::person(&app, "boss", Role::Supervisor, &["ru"]).await;
     let state_of = |body: serde_json::Value| {
         body.as_array().unwrap().iter().find(|p| p["id"] == olga.id).unwrap()["state"]
@@ -263,22 +96,18 @@ async fn an_operator_sets_their_state_in_one_click_and_only_with_the_token() {
 
     // Assert: back to the screen, which shows it, and the API agrees.
     assert_eq!(changed.status, 303);
-    assert_eq!(changed.location.as_deref(), Some("/console/operator"));
+    assert_eq!(changed.location(), "/console/operator");
     let screen = browser.get("/console/operator").await;
     assert!(screen.body.contains(r#"data-testid="state">Available<"#), "{}", screen.body);
     let (_, people) = api::api(&app, "GET", "/api/operators", Some(&boss), None).await;
     assert_eq!(state_of(people), "available");
 
     // Without the token, with a state the call flow owns, or with junk: refused, unchanged.
-    let forged = browser.post_without_csrf("/console/operator/state", &[("state", "break")]).await;
+    let forged =
+        post_without_csrf(&mut browser, "/console/operator/state", &[("state", "break")]).await;
     assert_eq!(forged.status, 403);
-    let wrong = browser
-        .send(
-            "POST",
-            "/console/operator/state",
-            Some(vec![("csrf".into(), "0".repeat(64)), ("state".into(), "break".into())]),
-        )
-        .await;
+    let wrong_token = format!("csrf={}&state=break", "0".repeat(64));
+    let wrong = browser.post_raw("/console/operator/state", wrong_token.into_bytes()).await;
     assert_eq!(wrong.status, 403);
     for bad in ["on-call", "wrap-up", "", "<script>", &"x".repeat(100_000)] {
         let refused = browser.post("/console/operator/state", &[("state", bad)]).await;
@@ -301,9 +130,9 @@ async fn an_operator_sets_their_state_in_one_click_and_only_with_the_token() {
 async fn a_caller_enqueued_by_webhooks_appears_in_the_live_queue_of_their_language_only() {
     // Arrange
     let app = spawn_app().await;
-    let (_, olga) = operator(&app, "olga", &["ru", "uk"]).await;
+    let (_, mut olga) = operator(&app, "olga", &["ru", "uk"]).await;
     let (_, minji) = operator(&app, "minji", &["ko"]).await;
-    let before = olga.first_live_fragment("/console/operator/queues/events").await;
+    let before = olga.first_live_message("/console/operator/queues/events").await;
     assert!(!before.contains(r#"data-testid="waiting""#), "{before}");
 
     // Act: a caller walks the Russian script to the operators' queue.
@@ -311,7 +140,7 @@ async fn a_caller_enqueued_by_webhooks_appears_in_the_live_queue_of_their_langua
     let case = app.case(&sid).await.number.to_string();
 
     // Assert: the live region (and the page) show them with their choices, never the number.
-    let fragment = olga.first_live_fragment("/console/operator/queues/events").await;
+    let fragment = olga.first_live_message("/console/operator/queues/events").await;
     assert!(fragment.contains(&format!(r#"data-case="{case}""#)), "{fragment}");
     assert!(fragment.contains("serviceman, wants to surrender"), "{fragment}");
     assert!(fragment.contains("can talk safely now"), "{fragment}");
@@ -321,20 +150,20 @@ async fn a_caller_enqueued_by_webhooks_appears_in_the_live_queue_of_their_langua
     assert!(page.body.contains(r#"data-live="/console/operator/queues/events""#));
     assert_no_number(&page.body);
     // The Korean operator's queue does not show a Russian caller.
-    let other = minji.first_live_fragment("/console/operator/queues/events").await;
+    let other = minji.first_live_message("/console/operator/queues/events").await;
     assert!(!other.contains(&case), "{other}");
 
     // A second call from the same number is marked as a repeat caller.
     waiting_caller(&app).await;
-    let fragment = olga.first_live_fragment("/console/operator/queues/events").await;
+    let fragment = olga.first_live_message("/console/operator/queues/events").await;
     assert!(fragment.contains("called before"), "{fragment}");
     assert_no_number(&fragment);
 
     // Without a session there is no stream, only the login page.
-    let stranger = Browser::new(&app);
+    let mut stranger = Browser::new(&app);
     let refused = stranger.get("/console/operator/queues/events").await;
     assert_eq!(refused.status, 303);
-    assert_eq!(refused.location.as_deref(), Some("/console/login"));
+    assert_eq!(refused.location(), "/console/login");
     app.stop().await;
 }
 
@@ -342,16 +171,16 @@ async fn a_caller_enqueued_by_webhooks_appears_in_the_live_queue_of_their_langua
 async fn a_claim_reserves_the_caller_the_operator_line_then_connects_and_the_case_shows() {
     // Arrange
     let app = spawn_app().await;
-    let (olga, browser) = operator(&app, "olga", &["ru"]).await;
+    let (olga, mut browser) = operator(&app, "olga", &["ru"]).await;
     let empty = browser.post("/console/operator/claim", &[]).await;
-    assert_eq!(empty.location.as_deref(), Some("/console/operator?claimed=none"));
+    assert_eq!(empty.location(), "/console/operator?claimed=none");
     let (sid, _) = waiting_caller(&app).await;
     let case = app.case(&sid).await.number.to_string();
 
     // Act: claim, then dial in on the operator line.
     let claimed = browser.post("/console/operator/claim", &[]).await;
-    let forged = browser.post_without_csrf("/console/operator/claim", &[]).await;
-    let screen = browser.get(claimed.location.as_deref().unwrap()).await;
+    let forged = post_without_csrf(&mut browser, "/console/operator/claim", &[]).await;
+    let screen = browser.get(&claimed.location().to_owned()).await;
     let op_sid = new_call_sid();
     let answer = dial_in(&app, &op_sid, olga.id).await;
 
@@ -394,7 +223,7 @@ async fn a_claim_reserves_the_caller_the_operator_line_then_connects_and_the_cas
 async fn notes_disposition_and_closing_work_with_the_token_and_refuse_without_or_with_junk() {
     // Arrange
     let app = spawn_app_with(|c| c.queues.wrap_up_secs = 120).await;
-    let (olga, browser) = operator(&app, "olga", &["ru"]).await;
+    let (olga, mut browser) = operator(&app, "olga", &["ru"]).await;
     let case = connected_caller(&app, &olga).await;
     let notes = format!("/console/operator/case/{case}/notes");
     let dispose = format!("/console/operator/case/{case}/disposition");
@@ -405,7 +234,7 @@ async fn notes_disposition_and_closing_work_with_the_token_and_refuse_without_or
     };
 
     // Act + Assert: a note without the token is refused and not kept.
-    let forged = browser.post_without_csrf(&notes, &[("text", "forged")]).await;
+    let forged = post_without_csrf(&mut browser, &notes, &[("text", "forged")]).await;
     assert_eq!(forged.status, 403);
     assert!(stored(&app, &case).await.notes.is_empty());
 
@@ -413,7 +242,7 @@ async fn notes_disposition_and_closing_work_with_the_token_and_refuse_without_or
     let hostile = "<script>alert(1)</script> «щось» 🙂";
     let added = browser.post(&notes, &[("text", hostile), ("from", "operator")]).await;
     assert_eq!(added.status, 303, "{}", added.body);
-    assert_eq!(added.location.as_deref(), Some("/console/operator"));
+    assert_eq!(added.location(), "/console/operator");
     let screen = browser.get("/console/operator").await;
     assert!(
         screen.body.contains("&#60;script&#62;alert(1)&#60;/script&#62; «щось» 🙂"),
@@ -441,21 +270,24 @@ async fn notes_disposition_and_closing_work_with_the_token_and_refuse_without_or
     let bad_close =
         browser.post(&dispose, &[("disposition", "referred"), ("close", "maybe")]).await;
     assert_eq!(bad_close.status, 400);
-    let forged = browser.post_without_csrf(&dispose, &[("disposition", "referred")]).await;
+    let forged = post_without_csrf(&mut browser, &dispose, &[("disposition", "referred")]).await;
     assert_eq!(forged.status, 403);
     assert_eq!(stored(&app, &case).await.disposition, None);
     let set = browser.post(&dispose, &[("disposition", "referred"), ("close", "false")]).await;
     assert_eq!(set.status, 303);
-    assert_eq!(set.location, Some(format!("/console/operator/case/{case}")));
+    assert_eq!(set.location(), format!("/console/operator/case/{case}"));
     assert_eq!(
         stored(&app, &case).await.disposition.map(|d| d.to_string()).as_deref(),
         Some("referred")
     );
 
     // Closing: the case is closed, audited, and leaves the operator's screen.
-    let forged = browser
-        .post_without_csrf(&dispose, &[("disposition", "referred"), ("close", "true")])
-        .await;
+    let forged = post_without_csrf(
+        &mut browser,
+        &dispose,
+        &[("disposition", "referred"), ("close", "true")],
+    )
+    .await;
     assert_eq!(forged.status, 403);
     assert!(stored(&app, &case).await.closed_at.is_none());
     let closed = browser
@@ -481,7 +313,7 @@ async fn notes_disposition_and_closing_work_with_the_token_and_refuse_without_or
 #[tokio::test]
 async fn bad_case_numbers_get_a_clear_error_page() {
     let app = spawn_app().await;
-    let (_, browser) = operator(&app, "olga", &["ru"]).await;
+    let (_, mut browser) = operator(&app, "olga", &["ru"]).await;
     for (path, status) in [
         ("/console/operator/case/nonsense", 400),
         ("/console/operator/case/2026-000000x", 400),
@@ -495,7 +327,7 @@ async fn bad_case_numbers_get_a_clear_error_page() {
     }
     let open = browser.get("/console/operator/case?number=2026-000042").await;
     assert_eq!(open.status, 303);
-    assert_eq!(open.location.as_deref(), Some("/console/operator/case/2026-000042"));
+    assert_eq!(open.location(), "/console/operator/case/2026-000042");
     let note = browser
         .post("/console/operator/case/%27%3B%20DROP%20TABLE%20cases%3B--/notes", &[("text", "x")])
         .await;
@@ -532,9 +364,9 @@ fn follow_up_id(html: &str) -> String {
 async fn only_the_taker_reveals_a_callback_number_on_a_page_of_its_own_and_it_is_audited() {
     // Arrange
     let app = spawn_app().await;
-    let (olga, olga_browser) = operator(&app, "olga", &["ru"]).await;
-    let (ivan, ivan_browser) = operator(&app, "ivan", &["ru"]).await;
-    let (_, taras_browser) = operator(&app, "taras", &["uk"]).await;
+    let (olga, mut olga_browser) = operator(&app, "olga", &["ru"]).await;
+    let (ivan, mut ivan_browser) = operator(&app, "ivan", &["ru"]).await;
+    let (_, mut taras_browser) = operator(&app, "taras", &["uk"]).await;
     callback_requested(&app).await;
     let list = olga_browser.get("/console/followups").await;
     assert_eq!(list.status, 200);
@@ -551,12 +383,12 @@ async fn only_the_taker_reveals_a_callback_number_on_a_page_of_its_own_and_it_is
     assert_eq!(olga_browser.post(&path("reveal"), &[]).await.status, 409);
 
     // Act: Olga takes it (not without the token), Ivan tries to reveal, Olga reveals.
-    assert_eq!(olga_browser.post_without_csrf(&path("take"), &[]).await.status, 403);
+    assert_eq!(post_without_csrf(&mut olga_browser, &path("take"), &[]).await.status, 403);
     let taken = olga_browser.post(&path("take"), &[]).await;
     assert_eq!(taken.status, 303);
     assert_eq!(ivan_browser.post(&path("take"), &[]).await.status, 409);
     let refused = ivan_browser.post(&path("reveal"), &[]).await;
-    let forged = olga_browser.post_without_csrf(&path("reveal"), &[]).await;
+    let forged = post_without_csrf(&mut olga_browser, &path("reveal"), &[]).await;
     let revealed = olga_browser.post(&path("reveal"), &[]).await;
 
     // Assert: only Olga's reveal answers the number, once, and each is audited.
@@ -581,7 +413,8 @@ async fn only_the_taker_reveals_a_callback_number_on_a_page_of_its_own_and_it_is
         let answer = olga_browser.post(&path("attempts"), &[("result", bad)]).await;
         assert_eq!(answer.status, 400, "{bad:.20}");
     }
-    let forged = olga_browser.post_without_csrf(&path("attempts"), &[("result", "reached")]).await;
+    let forged =
+        post_without_csrf(&mut olga_browser, &path("attempts"), &[("result", "reached")]).await;
     assert_eq!(forged.status, 403);
     assert_eq!(olga_browser.post(&path("attempts"), &[("result", "no-answer")]).await.status, 303);
     assert_eq!(olga_browser.post(&path("attempts"), &[("result", "reached")]).await.status, 303);
@@ -606,7 +439,7 @@ async fn only_the_taker_reveals_a_callback_number_on_a_page_of_its_own_and_it_is
 #[tokio::test]
 async fn a_voicemail_plays_from_its_recording_url() {
     let app = spawn_app().await;
-    let (_, browser) = operator(&app, "olga", &["ru"]).await;
+    let (_, mut browser) = operator(&app, "olga", &["ru"]).await;
     let (sid, enqueued) = waiting_caller(&app).await;
     let wait_url = attribute(&enqueued, "Enqueue", "waitUrl").unwrap();
     let wait = app.post_call(&wait_url, &sid, &[("QueuePosition", "1")]).await;
