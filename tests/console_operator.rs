@@ -180,7 +180,7 @@ async fn a_claim_reserves_the_caller_the_operator_line_then_connects_and_the_cas
     // Act: claim, then dial in on the operator line.
     let claimed = browser.post("/console/operator/claim", &[]).await;
     let forged = post_without_csrf(&mut browser, "/console/operator/claim", &[]).await;
-    let screen = browser.get(&claimed.location().to_owned()).await;
+    let screen = browser.get(claimed.location()).await;
     let op_sid = new_call_sid();
     let answer = dial_in(&app, &op_sid, olga.id).await;
 
@@ -406,6 +406,14 @@ async fn only_the_taker_reveals_a_callback_number_on_a_page_of_its_own_and_it_is
     let list = olga_browser.get("/console/followups").await;
     assert_no_number(&list.body);
     assert!(list.body.contains("taken by me"));
+    // The callback's case, timeline included, shows neither number in any grouping.
+    let at = list.body.find("/console/operator/case/").expect("a link to the case");
+    let case_path = list.body[at..].split('"').next().unwrap().to_owned();
+    let case_page = olga_browser.get(&case_path).await;
+    assert_eq!(case_page.status, 200);
+    let digits: String = case_page.body.chars().filter(char::is_ascii_digit).collect();
+    assert!(!digits.contains(&TYPED[4..]), "the callback number's digits on the case page");
+    assert_no_number(&case_page.body);
 
     // Attempts: only the taker, only known outcomes; "reached" closes it.
     assert_eq!(ivan_browser.post(&path("attempts"), &[("result", "tried")]).await.status, 409);
