@@ -17,10 +17,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ConsoleState;
+use super::operator::{actor, clock};
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use super::text::Text;
-use crate::api::Actor;
 use crate::api::followups::{follow_ups_for, record_attempt, reveal_for, take_for};
 use crate::followups::{FollowUp, Kind, State as FollowUpState};
 use crate::queue::labels;
@@ -32,10 +32,6 @@ pub(super) fn router() -> Router<Arc<ConsoleState>> {
         .route("/followups/{id}/take", post(take))
         .route("/followups/{id}/reveal", post(reveal))
         .route("/followups/{id}/attempts", post(attempt))
-}
-
-fn actor(viewer: &Viewer) -> Actor {
-    Actor { person: viewer.person.clone() }
 }
 
 /// The results an attempt may have, as the API names them, with their text keys.
@@ -120,11 +116,6 @@ fn result_label(result: &str, text: &'static Text) -> &'static str {
 
 fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-fn clock(secs: i64) -> String {
-    let secs = secs.max(0);
-    format!("{}:{:02}", secs / 60, secs % 60)
 }
 
 /// A form with nothing but its CSRF token.

@@ -46,7 +46,7 @@ pub(super) fn router() -> Router<Arc<ConsoleState>> {
 }
 
 /// The viewer as the API's rules know them.
-fn actor(viewer: &Viewer) -> Actor {
+pub(super) fn actor(viewer: &Viewer) -> Actor {
     Actor { person: viewer.person.clone() }
 }
 
@@ -260,7 +260,7 @@ impl QueueView {
 }
 
 /// Seconds as `m:ss` (`h:mm:ss` past an hour).
-fn clock(secs: i64) -> String {
+pub(super) fn clock(secs: i64) -> String {
     let secs = secs.max(0);
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") }
