@@ -26,8 +26,8 @@ use serde_json::json;
 use super::{Actor, ApiError, ApiState};
 use crate::cases::CaseNumber;
 use crate::casework::{
-    BlockKey, CaseDetail, CaseFilter, Change, Disposition, MAX_EXPORT, MAX_PAGE, MAX_REASON_CHARS,
-    NoteText, write_csv,
+    BlockKey, CaseDetail, CaseFilter, CaseWork, Change, Disposition, MAX_EXPORT, MAX_PAGE,
+    MAX_REASON_CHARS, Note, NoteText, write_csv,
 };
 use crate::people::Role;
 use crate::storage::AuditEntry;
@@ -51,12 +51,22 @@ async fn detail(
     State(state): State<Arc<ApiState>>,
     Path(number): Path<String>,
 ) -> Result<Json<CaseDetail>, ApiError> {
-    require_staff(&actor)?;
-    let number = case_number(&number)?;
+    Ok(Json(read_case(&state, &actor, &number).await?))
+}
+
+/// Case `number` for `actor` (operators and supervisors), the caller masked; the read is
+/// audited (`case.read`) before it is returned.
+pub(crate) async fn read_case(
+    state: &ApiState,
+    actor: &Actor,
+    number: &str,
+) -> Result<CaseDetail, ApiError> {
+    require_staff(actor)?;
+    let number = case_number(number)?;
     let case = state.storage.case(number).await?.ok_or_else(|| no_case(number))?;
     let work = state.storage.case_work(number).await?.ok_or_else(|| no_case(number))?;
-    audit(&state, &actor, "case.read", Some(number), String::new()).await?;
-    Ok(Json(CaseDetail::new(case, work)))
+    audit(state, actor, "case.read", Some(number), String::new()).await?;
+    Ok(CaseDetail::new(case, work))
 }
 
 /// The body of `POST /cases/{number}/notes`.
@@ -73,11 +83,22 @@ async fn add_note(
     Path(number): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_staff(&actor)?;
-    let number = case_number(&number)?;
     let body: NoteBody = json_body(&body)?;
-    let text =
-        NoteText::parse(&body.text).map_err(|e| ApiError::BadRequest(format!("text: {e}")))?;
+    let note = write_note(&state, &actor, &number, &body.text).await?;
+    Ok((StatusCode::CREATED, Json(note)).into_response())
+}
+
+/// Appends `actor`'s note to case `number` (operators and supervisors; the text checked by
+/// [`NoteText`]); audited (`case.note`) without its text.
+pub(crate) async fn write_note(
+    state: &ApiState,
+    actor: &Actor,
+    number: &str,
+    text: &str,
+) -> Result<Note, ApiError> {
+    require_staff(actor)?;
+    let number = case_number(number)?;
+    let text = NoteText::parse(text).map_err(|e| ApiError::BadRequest(format!("text: {e}")))?;
     let chars = text.as_str().chars().count();
     let note = state
         .storage
@@ -86,8 +107,8 @@ async fn add_note(
         .ok_or_else(|| no_case(number))?;
     // The note's text stays out of the audit line: it is on the case for those allowed to read it.
     let detail = format!("note={} chars={chars}", note.id);
-    audit(&state, &actor, "case.note", Some(number), detail).await?;
-    Ok((StatusCode::CREATED, Json(note)).into_response())
+    audit(state, actor, "case.note", Some(number), detail).await?;
+    Ok(note)
 }
 
 /// The body of `PUT /cases/{number}/disposition`.
@@ -107,31 +128,8 @@ async fn set_disposition(
     Path(number): Path<String>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_staff(&actor)?;
-    let number = case_number(&number)?;
     let body: DispositionBody = json_body(&body)?;
-    let allowed = state.config.cases.dispositions();
-    let disposition =
-        Disposition::parse(&body.disposition).filter(|d| allowed.contains(d)).ok_or_else(|| {
-            let names: Vec<&str> = allowed.iter().map(Disposition::as_str).collect();
-            ApiError::BadRequest(format!(
-                "disposition {:?} is not one of {}",
-                body.disposition,
-                names.join(", ")
-            ))
-        })?;
-    let work = match state
-        .storage
-        .set_disposition(number, disposition.clone(), body.close, actor.id(), Utc::now())
-        .await?
-    {
-        Change::Done(work) => work,
-        Change::NoCase => return Err(no_case(number)),
-        Change::Conflict(why) => return Err(ApiError::Conflict(why)),
-        Change::Invalid(why) => return Err(ApiError::BadRequest(why)),
-    };
-    let action = if body.close { "case.close" } else { "case.disposition" };
-    audit(&state, &actor, action, Some(number), format!("disposition={disposition}")).await?;
+    let (number, work) = dispose(&state, &actor, &number, &body.disposition, body.close).await?;
     Ok(Json(json!({
         "number": number,
         "disposition": work.disposition,
@@ -139,6 +137,43 @@ async fn set_disposition(
         "closed_at": work.closed_at,
         "closed_by": work.closed_by,
     })))
+}
+
+/// Sets case `number`'s disposition (one of `[cases] dispositions`), and with `close` closes
+/// it (operators and supervisors); audited (`case.disposition` or `case.close`). A closed
+/// case is a conflict until reopened.
+pub(crate) async fn dispose(
+    state: &ApiState,
+    actor: &Actor,
+    number: &str,
+    disposition: &str,
+    close: bool,
+) -> Result<(CaseNumber, CaseWork), ApiError> {
+    require_staff(actor)?;
+    let number = case_number(number)?;
+    let allowed = state.config.cases.dispositions();
+    let disposition =
+        Disposition::parse(disposition).filter(|d| allowed.contains(d)).ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(Disposition::as_str).collect();
+            ApiError::BadRequest(format!(
+                "disposition {:?} is not one of {}",
+                disposition.chars().take(40).collect::<String>(),
+                names.join(", ")
+            ))
+        })?;
+    let work = match state
+        .storage
+        .set_disposition(number, disposition.clone(), close, actor.id(), Utc::now())
+        .await?
+    {
+        Change::Done(work) => work,
+        Change::NoCase => return Err(no_case(number)),
+        Change::Conflict(why) => return Err(ApiError::Conflict(why)),
+        Change::Invalid(why) => return Err(ApiError::BadRequest(why)),
+    };
+    let action = if close { "case.close" } else { "case.disposition" };
+    audit(state, actor, action, Some(number), format!("disposition={disposition}")).await?;
+    Ok((number, work))
 }
 
 /// `POST /cases/{number}/reopen` (supervisors): reopens a closed case (409 if it is open).

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState};
 use crate::cases::CaseNumber;
-use crate::followups::{self, AttemptResult, FollowUp, Kind};
+use crate::followups::{self, AttemptResult, CallbackNumber, FollowUp, Kind};
 use crate::people::Role;
 use crate::storage::{AuditEntry, Refusal};
 
@@ -79,9 +79,19 @@ async fn list(
             }
         }
     }
-    let followups = state.storage.follow_ups(visible_languages(&actor), closed).await?;
+    let followups = follow_ups_for(&state, &actor, closed).await?;
     let max_attempts = state.config.followups.max_attempts;
     Ok(Json(json!({ "max_attempts": max_attempts, "followups": followups })))
+}
+
+/// The follow-ups `actor` sees (their languages'; every one for a supervisor), with the
+/// closed ones if `closed`, oldest place in line first.
+pub(crate) async fn follow_ups_for(
+    state: &ApiState,
+    actor: &Actor,
+    closed: bool,
+) -> Result<Vec<FollowUp>, ApiError> {
+    Ok(state.storage.follow_ups(visible_languages(actor), closed).await?)
 }
 
 /// `GET /followups/{id}`.
@@ -102,12 +112,21 @@ async fn take(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<FollowUp>, ApiError> {
-    let id = follow_up_id(&id)?;
+    Ok(Json(take_for(&state, &actor, &id).await?))
+}
+
+/// `actor` takes follow-up `id` (only in a language they speak); audited (`followup.take`).
+pub(crate) async fn take_for(
+    state: &ApiState,
+    actor: &Actor,
+    id: &str,
+) -> Result<FollowUp, ApiError> {
+    let id = follow_up_id(id)?;
     let speaks = Some(actor.person.languages.clone());
     let taken = state.storage.take_follow_up(id, actor.id(), speaks, Utc::now()).await?;
     let follow_up = refused(taken, id)?;
-    audit(&state, &actor, "followup.take", follow_up.case, format!("follow-up {id}")).await?;
-    Ok(Json(follow_up))
+    audit(state, actor, "followup.take", follow_up.case, format!("follow-up {id}")).await?;
+    Ok(follow_up)
 }
 
 /// `POST /followups/{id}/reveal`.
@@ -116,7 +135,19 @@ async fn reveal(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = follow_up_id(&id)?;
+    let (follow_up, number) = reveal_for(&state, &actor, &id).await?;
+    Ok(Json(json!({ "id": follow_up.id, "case": follow_up.case, "number": number.e164() })))
+}
+
+/// The callback number of follow-up `id`, for the person who took it: audited
+/// (`followup.reveal`) before it is returned, and every refusal audited too
+/// (`followup.reveal-refused`).
+pub(crate) async fn reveal_for(
+    state: &ApiState,
+    actor: &Actor,
+    id: &str,
+) -> Result<(FollowUp, CallbackNumber), ApiError> {
+    let id = follow_up_id(id)?;
     let Some((follow_up, sealed)) = state.storage.sealed_number(id).await? else {
         return Err(not_found(id));
     };
@@ -124,7 +155,7 @@ async fn reveal(
         follow_up.state == followups::State::Taken && follow_up.taken_by == Some(actor.id());
     if !theirs {
         let detail = format!("follow-up {id}: refused, not taken by this person");
-        audit(&state, &actor, "followup.reveal-refused", follow_up.case, detail).await?;
+        audit(state, actor, "followup.reveal-refused", follow_up.case, detail).await?;
         tracing::warn!(target: "hotline::security", follow_up = id, "refused a number reveal");
         return Err(not_yours(id));
     }
@@ -139,8 +170,8 @@ async fn reveal(
             "the number of follow-up {id} cannot be opened with the current callback key"
         )));
     };
-    audit(&state, &actor, "followup.reveal", follow_up.case, format!("follow-up {id}")).await?;
-    Ok(Json(json!({ "id": id, "case": follow_up.case, "number": number.e164() })))
+    audit(state, actor, "followup.reveal", follow_up.case, format!("follow-up {id}")).await?;
+    Ok((follow_up, number))
 }
 
 /// The body of `POST /followups/{id}/attempts`.
@@ -157,21 +188,32 @@ async fn attempt(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<FollowUp>, ApiError> {
-    let id = follow_up_id(&id)?;
     let body: AttemptBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))?;
-    let result = AttemptResult::parse(&body.result).ok_or_else(|| {
+    Ok(Json(record_attempt(&state, &actor, &id, &body.result).await?))
+}
+
+/// One attempt on follow-up `id` by the person who took it, with its `result` (`tried`,
+/// `reached`, `no-answer`, `wrong-number`); audited (`followup.attempt`).
+pub(crate) async fn record_attempt(
+    state: &ApiState,
+    actor: &Actor,
+    id: &str,
+    result: &str,
+) -> Result<FollowUp, ApiError> {
+    let id = follow_up_id(id)?;
+    let result = AttemptResult::parse(result).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "result {:?} is not one of tried, reached, no-answer, wrong-number",
-            body.result.chars().take(40).collect::<String>()
+            result.chars().take(40).collect::<String>()
         ))
     })?;
     let max = state.config.followups.max_attempts;
     let recorded = state.storage.record_attempt(id, actor.id(), result, max, Utc::now()).await?;
     let follow_up = refused(recorded, id)?;
     let detail = format!("follow-up {id}: {}", result.as_str());
-    audit(&state, &actor, "followup.attempt", follow_up.case, detail).await?;
-    Ok(Json(follow_up))
+    audit(state, actor, "followup.attempt", follow_up.case, detail).await?;
+    Ok(follow_up)
 }
 
 /// A follow-up this person may see, or 404 (a language they do not speak reads as absent).

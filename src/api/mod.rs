@@ -7,10 +7,10 @@
 //! never shown; client mistakes are not logged as errors.
 
 mod auth;
-mod cases;
-mod followups;
+pub(crate) mod cases;
+pub(crate) mod followups;
 mod people;
-mod queues;
+pub(crate) mod queues;
 mod retention;
 mod scripts;
 

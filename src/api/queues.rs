@@ -40,38 +40,38 @@ pub fn router() -> Router<Arc<ApiState>> {
 
 /// One language's queue.
 #[derive(Debug, Serialize)]
-struct LanguageQueue {
+pub(crate) struct LanguageQueue {
     /// The operators' language.
-    language: LanguageTag,
+    pub(crate) language: LanguageTag,
     /// Mean wait of the callers answered in the estimate window; absent without history.
-    estimated_wait_secs: Option<i64>,
+    pub(crate) estimated_wait_secs: Option<i64>,
     /// Who waits (or is being connected), next first.
-    callers: Vec<Caller>,
+    pub(crate) callers: Vec<Caller>,
 }
 
 /// A waiting caller on a screen.
 #[derive(Debug, Serialize)]
-struct Caller {
+pub(crate) struct Caller {
     /// The queue entry (what `claim` returns).
-    entry: i64,
+    pub(crate) entry: i64,
     /// The case number.
-    case: String,
+    pub(crate) case: String,
     /// 1 for the next one; absent while being connected.
-    position: Option<u32>,
+    pub(crate) position: Option<u32>,
     /// `waiting` or `connecting`.
-    state: EntryState,
+    pub(crate) state: EntryState,
     /// Seconds waited so far.
-    wait_secs: i64,
+    pub(crate) wait_secs: i64,
     /// The caller's own language.
-    caller_language: Option<LanguageTag>,
+    pub(crate) caller_language: Option<LanguageTag>,
     /// The tags their choices set.
-    tags: Vec<Tag>,
+    pub(crate) tags: Vec<Tag>,
     /// Whether they called before.
-    repeat_caller: bool,
+    pub(crate) repeat_caller: bool,
     /// Routed here from another language.
-    interpreter_needed: bool,
+    pub(crate) interpreter_needed: bool,
     /// Claimed by an operator.
-    operator_id: Option<i64>,
+    pub(crate) operator_id: Option<i64>,
 }
 
 impl Caller {
@@ -96,6 +96,16 @@ async fn queues(
     State(state): State<Arc<ApiState>>,
     actor: Actor,
 ) -> Result<Json<Vec<LanguageQueue>>, ApiError> {
+    Ok(Json(language_queues(&state, &actor).await?))
+}
+
+/// The queues `actor` sees: their languages' (every language for a supervisor), each with
+/// its callers in the server's order and its wait estimate. The console's live queue shows
+/// the same.
+pub(crate) async fn language_queues(
+    state: &ApiState,
+    actor: &Actor,
+) -> Result<Vec<LanguageQueue>, ApiError> {
     let now = Utc::now();
     let waiting = state.storage.waiting_callers().await?;
     let mut languages: Vec<LanguageTag> = if actor.person.is_supervisor() {
@@ -129,7 +139,7 @@ async fn queues(
         let estimated_wait_secs = estimated_wait(&state.storage, &queues, &language).await;
         out.push(LanguageQueue { language, estimated_wait_secs, callers });
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 /// What `claim` answers.
@@ -147,6 +157,16 @@ async fn claim(
     State(state): State<Arc<ApiState>>,
     actor: Actor,
 ) -> Result<Json<Claimed>, ApiError> {
+    let (entry, reserved_until) = claim_next(&state, &actor).await?;
+    Ok(Json(Claimed { entry, reserved_until }))
+}
+
+/// Reserves the next caller for `actor` for [`CLAIM_SECS`] seconds (audited `queue.claim`):
+/// the entry and until when. 404 when nobody waits for their languages.
+pub(crate) async fn claim_next(
+    state: &ApiState,
+    actor: &Actor,
+) -> Result<(QueueEntry, DateTime<Utc>), ApiError> {
     let now = Utc::now();
     let until = now + Duration::seconds(CLAIM_SECS);
     let stale = stale_before(now, state.config.queues.max_wait_secs);
@@ -162,7 +182,7 @@ async fn claim(
         detail: format!("queue entry {} reserved until {}", entry.id, until.to_rfc3339()),
     };
     state.storage.audit(audit).await?;
-    Ok(Json(Claimed { entry, reserved_until: until }))
+    Ok((entry, until))
 }
 
 /// The body of `PUT /me/state`.
@@ -186,12 +206,32 @@ async fn set_state(
         )
     };
     let Ok(Json(change)) = body else { return Err(usage()) };
-    let new = match PresenceState::parse(&change.state) {
+    let new = set_own_state(&state, &actor, &change.state).await.map_err(|error| match error {
+        ApiError::BadRequest(_) => usage(),
+        other => other,
+    })?;
+    Ok(Json(serde_json::json!({ "state": new })))
+}
+
+/// Sets `actor`'s own state to `available`, `break` or `offline`; on-call and wrap-up are
+/// the call flow's, and anything else is refused (400).
+pub(crate) async fn set_own_state(
+    state: &ApiState,
+    actor: &Actor,
+    text: &str,
+) -> Result<PresenceState, ApiError> {
+    let new = match PresenceState::parse(text) {
         Some(s @ (PresenceState::Available | PresenceState::Break | PresenceState::Offline)) => s,
-        _ => return Err(usage()),
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "state {:?} is not available, break or offline; on-call and wrap-up are set by \
+                 the call flow",
+                text.chars().take(40).collect::<String>()
+            )));
+        }
     };
     state.storage.set_presence(actor.id(), new, None, None, Utc::now()).await?;
-    Ok(Json(serde_json::json!({ "state": new })))
+    Ok(new)
 }
 
 /// One person's presence for a supervisor.

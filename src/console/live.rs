@@ -39,7 +39,7 @@ pub fn fragments<F, Fut>(
     viewer: &Viewer,
     every: Duration,
     render: F,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<F, Fut>>
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = Result<String, PageError>> + Send,

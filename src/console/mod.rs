@@ -11,8 +11,10 @@
 //! reads and changes the same data as the JSON API, through the same storage functions, and
 //! writes the same audit log.
 
+mod followups;
 mod home;
 pub mod live;
+mod operator;
 mod page;
 mod session;
 mod text;
@@ -73,6 +75,8 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
     Router::new()
         .merge(session::router())
         .merge(home::router())
+        .merge(operator::router())
+        .merge(followups::router())
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .with_state(state)

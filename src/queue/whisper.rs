@@ -5,8 +5,12 @@
 
 use std::fmt::Write;
 
+use chrono::{DateTime, Utc};
+
 use crate::cases::CaseNumber;
-use crate::scripts::{LanguageTag, NodeKind, Script, Tag};
+use crate::casework::{CaseDetail, main_visit};
+use crate::scripts::{LanguageTag, NodeKind, Script, ScriptSet, Tag};
+use crate::storage::{QueueEntry, WaitingCaller};
 
 /// What the operator is told about the caller they are about to take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +30,44 @@ pub struct Whisper {
 }
 
 impl Whisper {
+    /// The whisper of a queue entry, with what its case shows (`caller`, when it could be
+    /// read) and the option labels of the caller's script in `scripts`. The operator line
+    /// says it; the console shows it on the operator's case.
+    pub fn of(
+        entry: &QueueEntry,
+        caller: Option<&WaitingCaller>,
+        scripts: &ScriptSet,
+        now: DateTime<Utc>,
+    ) -> Whisper {
+        let language = caller.and_then(|c| c.caller_language.as_ref());
+        let script = language.and_then(|l| scripts.script(l));
+        Whisper {
+            case: entry.case,
+            caller_language: language.cloned(),
+            labels: match (script, caller) {
+                (Some(script), Some(caller)) => labels(script, &caller.tags),
+                _ => Vec::new(),
+            },
+            interpreter_needed: entry.interpreter_needed,
+            waited_secs: entry.wait_secs(now),
+            earlier_calls: caller.map_or(0, |c| c.earlier_calls),
+        }
+    }
+
+    /// The whisper of a case as it reads now: its main queue visit's wait and routing, its
+    /// tags' labels, its earlier cases. The console shows it with the case.
+    pub fn of_case(case: &CaseDetail, scripts: &ScriptSet) -> Whisper {
+        let script = case.language.as_ref().and_then(|l| scripts.script(l));
+        Whisper {
+            case: case.number,
+            caller_language: case.language.clone(),
+            labels: script.map(|s| labels(s, &case.tags)).unwrap_or_default(),
+            interpreter_needed: main_visit(&case.queue).is_some_and(|v| v.interpreter_needed),
+            waited_secs: case.wait_secs.unwrap_or(0),
+            earlier_calls: u32::try_from(case.repeat_cases.len()).unwrap_or(u32::MAX),
+        }
+    }
+
     /// The whisper as said in English to the operator.
     pub fn text(&self) -> String {
         let mut text = String::with_capacity(256);

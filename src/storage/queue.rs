@@ -555,6 +555,22 @@ impl Storage {
         })
         .await
     }
+
+    /// The caller last given to `operator` (being connected, or bridged): the case their
+    /// screen shows as the one they are on. `None` when they have taken nobody.
+    #[tracing::instrument(skip(self))]
+    pub async fn latest_taken(&self, operator: i64) -> Result<Option<QueueEntry>, StorageError> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE e.operator_id = ?1 \
+                 AND e.state IN ('connecting', 'bridged') ORDER BY e.id DESC LIMIT 1"
+            ))?
+            .query_row([operator], entry_from_row)
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
 }
 
 fn waiting_caller(tx: &Transaction<'_>, id: i64) -> Result<Option<WaitingCaller>, StorageError> {

@@ -377,27 +377,7 @@ async fn take_next(
         return verbs;
     };
     let caller = w.queues.bounded("whisper", w.storage.waiting_caller(entry.id)).await.flatten();
-    let whisper = match caller {
-        Some(caller) => {
-            let script = caller.caller_language.as_ref().and_then(|l| w.scripts.script(l));
-            Whisper {
-                case: entry.case,
-                caller_language: caller.caller_language.clone(),
-                labels: script.map(|s| labels(s, &caller.tags)).unwrap_or_default(),
-                interpreter_needed: entry.interpreter_needed,
-                waited_secs: entry.wait_secs(now),
-                earlier_calls: caller.earlier_calls,
-            }
-        }
-        None => Whisper {
-            case: entry.case,
-            caller_language: None,
-            labels: Vec::new(),
-            interpreter_needed: entry.interpreter_needed,
-            waited_secs: entry.wait_secs(now),
-            earlier_calls: 0,
-        },
-    };
+    let whisper = Whisper::of(&entry, caller.as_ref(), &w.scripts, now);
     let caller_language = whisper.caller_language.clone().unwrap_or_else(|| entry.language.clone());
     tracing::info!(operator, entry = entry.id, "operator connecting to a caller");
     // The whisper reads the case to the operator: audited like any read of a case.

@@ -172,3 +172,57 @@ pub fn csrf_of(html: &str) -> Option<String> {
     let rest = &html[at..];
     Some(rest[..rest.find('"')?].to_owned())
 }
+
+impl Browser {
+    /// The first message of a live region's event stream at `path` (its HTML fragment),
+    /// read with this browser's cookies; panics if the answer is not an event stream or
+    /// ends before a message.
+    pub async fn first_live_message(&self, path: &str) -> String {
+        let url = format!("{}{path}", self.base_url);
+        let jar: Vec<String> =
+            self.cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        let request = ureq::http::Request::builder()
+            .method("GET")
+            .uri(&url)
+            .header("Cookie", jar.join("; "))
+            .body(Vec::new())
+            .expect("a valid request");
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let agent: Agent = Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .proxy(None)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .new_agent();
+            let mut response = agent.run(request).expect("the stream opens");
+            assert_eq!(response.status().as_u16(), 200, "{url}");
+            let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok());
+            assert!(kind.unwrap_or_default().starts_with("text/event-stream"), "{kind:?}");
+            let mut reader = response.body_mut().as_reader();
+            let (mut seen, mut chunk) = (Vec::new(), [0u8; 4096]);
+            loop {
+                let n = reader.read(&mut chunk).expect("the stream sends");
+                assert!(n > 0, "the stream ended before a message");
+                seen.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&seen).into_owned();
+                // Events end with a blank line; keep-alives are comments without data.
+                let complete = text.rfind("\n\n").map_or("", |end| &text[..end]);
+                let event = complete
+                    .split("\n\n")
+                    .find(|event| event.lines().any(|line| line.starts_with("data:")));
+                if let Some(event) = event {
+                    let data: Vec<&str> = event
+                        .lines()
+                        .filter_map(|line| line.strip_prefix("data:"))
+                        .map(|line| line.strip_prefix(' ').unwrap_or(line))
+                        .collect();
+                    return data.join("\n");
+                }
+            }
+        })
+        .await
+        .unwrap()
+    }
+}
