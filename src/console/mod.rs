@@ -14,6 +14,7 @@
 mod home;
 pub mod live;
 mod page;
+mod scripts;
 mod session;
 mod text;
 
@@ -73,6 +74,7 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
     Router::new()
         .merge(session::router())
         .merge(home::router())
+        .merge(scripts::router())
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .with_state(state)
