@@ -159,6 +159,11 @@ impl EditorPage {
     fn is_live(&self, id: &i64) -> bool {
         self.live_id == Some(*id)
     }
+
+    /// Whether another file has an error: its diagnostics are then shown unfolded.
+    fn errors_elsewhere(&self) -> bool {
+        self.elsewhere.iter().any(|d| d.severity == "error")
+    }
 }
 
 /// The query of the editor: a diff to show, and what the last form did.
