@@ -6,12 +6,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use common::api::{TEST_PASSWORD, person};
+use common::console::Browser;
 use common::{TestApp, new_call_sid, said, spawn_app_with, text};
 use hotline::people::Role;
-use ureq::Agent;
 
 /// A copy of the shipped scripts in the test's own folder: publishing rewrites its files.
 fn scripts_copy(into: &Path) -> PathBuf {
@@ -65,132 +64,20 @@ async fn main_menu(app: &TestApp) -> String {
     said(&app.post(&next, &params).await.body).concat()
 }
 
-/// An answer: status, `Location`, `Set-Cookie` values and the body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    cookies: Vec<String>,
-    body: String,
+/// A browser logged in as `name` through the form, holding its session's CSRF token.
+async fn logged_in(app: &TestApp, name: &str) -> Browser {
+    let mut browser = Browser::login(app, name, TEST_PASSWORD).await;
+    assert_eq!(browser.get("/console").await.status, 200);
+    browser
 }
 
-/// Sends a request as a browser would, without following redirects.
-async fn send(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    form: Option<Vec<u8>>,
-) -> Answer {
-    let mut request =
-        ureq::http::Request::builder().method(method).uri(format!("{}{path}", app.base_url));
-    if let Some(cookie) = cookie {
-        request = request.header("Cookie", cookie);
-    }
-    if form.is_some() {
-        request = request.header("Content-Type", "application/x-www-form-urlencoded");
-    }
-    let request = request.body(form.unwrap_or_default()).unwrap();
-    tokio::task::spawn_blocking(move || {
-        let agent: Agent = Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .proxy(None)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .new_agent();
-        let mut response = match agent.run(request) {
-            Ok(response) => response,
-            Err(error) => {
-                return Answer {
-                    status: 0,
-                    location: None,
-                    cookies: Vec::new(),
-                    body: error.to_string(),
-                };
-            }
-        };
-        let header = |name: &str| -> Vec<String> {
-            response
-                .headers()
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok().map(str::to_owned))
-                .collect()
-        };
-        let location = header("location").into_iter().next();
-        let cookies = header("set-cookie");
-        let body = response.body_mut().read_to_string().unwrap_or_default();
-        Answer { status: response.status().as_u16(), location, cookies, body }
-    })
-    .await
-    .unwrap()
-}
-
-/// The value of a cookie set by an answer.
-fn set_cookie(answer: &Answer, name: &str) -> Option<String> {
-    answer.cookies.iter().find_map(|c| {
-        let pair = c.split(';').next()?;
-        let (key, value) = pair.split_once('=')?;
-        (key == name && !value.is_empty()).then(|| value.to_owned())
-    })
-}
-
-/// The value of the first hidden `csrf` field of a page.
-fn csrf_field(html: &str) -> String {
-    let at = html.find(r#"name="csrf" value=""#).expect("a form with a CSRF token");
-    let rest = &html[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-/// A form body, URL-encoded.
+/// A form body, URL-encoded, exactly these fields.
 fn form(fields: &[(&str, &str)]) -> Vec<u8> {
     let mut encoded = form_urlencoded::Serializer::new(String::new());
     for (name, value) in fields {
         encoded.append_pair(name, value);
     }
     encoded.finish().into_bytes()
-}
-
-/// A logged-in browser: its session cookie and the session's CSRF token.
-struct Browser<'a> {
-    app: &'a TestApp,
-    cookie: String,
-    csrf: String,
-}
-
-impl<'a> Browser<'a> {
-    /// Logs `name` in through the login form.
-    async fn login(app: &'a TestApp, name: &str) -> Browser<'a> {
-        let page = send(app, "GET", "/console/login", None, None).await;
-        assert_eq!(page.status, 200);
-        let login_cookie = set_cookie(&page, "hotline_login").expect("a login cookie");
-        let body =
-            form(&[("name", name), ("password", TEST_PASSWORD), ("csrf", &csrf_field(&page.body))]);
-        let cookie = format!("hotline_login={login_cookie}");
-        let answer = send(app, "POST", "/console/login", Some(&cookie), Some(body)).await;
-        assert_eq!(answer.status, 303, "login of {name}: {}", answer.body);
-        let session = set_cookie(&answer, "hotline_session").expect("a session cookie");
-        let cookie = format!("hotline_session={session}");
-        let home = send(app, "GET", "/console", Some(&cookie), None).await;
-        assert_eq!(home.status, 200);
-        Browser { app, csrf: csrf_field(&home.body), cookie }
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        send(self.app, "GET", path, Some(&self.cookie), None).await
-    }
-
-    /// Posts a form with the session's CSRF token.
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut fields = fields.to_vec();
-        fields.push(("csrf", &self.csrf));
-        self.post_raw(path, form(&fields)).await
-    }
-
-    async fn post_raw(&self, path: &str, body: Vec<u8>) -> Answer {
-        send(self.app, "POST", path, Some(&self.cookie), Some(body)).await
-    }
 }
 
 /// `text` as the pages escape it.
@@ -217,7 +104,7 @@ async fn newest(app: &TestApp, file: &str) -> (i64, String) {
 async fn a_broken_script_is_shown_at_its_line_refused_then_fixed_published_and_rolled_back() {
     let (app, dir, _scratch) = spawn().await;
     person(&app, "boss", Role::Supervisor, &["en"]).await;
-    let boss = Browser::login(&app, "boss").await;
+    let mut boss = logged_in(&app, "boss").await;
 
     let list = boss.get("/console/scripts").await;
     assert_eq!(list.status, 200, "{}", list.body);
@@ -241,7 +128,7 @@ async fn a_broken_script_is_shown_at_its_line_refused_then_fixed_published_and_r
     let typed = broken.replace('\n', "\r\n");
     let saved = boss.post("/console/scripts/en.xml/validate", &[("text", &typed)]).await;
     assert_eq!(saved.status, 303, "{}", saved.body);
-    assert_eq!(saved.location.as_deref(), Some("/console/scripts/en.xml?done=saved"));
+    assert_eq!(saved.location(), "/console/scripts/en.xml?done=saved");
     let drafts = app.storage.drafts().await.unwrap();
     assert_eq!(drafts["en.xml"].text, broken, "saved with the file's own line endings");
 
@@ -270,7 +157,7 @@ async fn a_broken_script_is_shown_at_its_line_refused_then_fixed_published_and_r
         .post("/console/scripts/en.xml/publish", &[("text", &fixed), ("comment", "shorter")])
         .await;
     assert_eq!(published.status, 303, "{}", published.body);
-    assert_eq!(published.location.as_deref(), Some("/console/scripts/en.xml?done=published"));
+    assert_eq!(published.location(), "/console/scripts/en.xml?done=published");
     assert!(main_menu(&app).await.contains("Soldier, to surrender press 1."));
     let (live, comment) = newest(&app, "en.xml").await;
     assert_eq!(comment, "shorter");
@@ -306,7 +193,7 @@ async fn a_broken_script_is_shown_at_its_line_refused_then_fixed_published_and_r
 async fn operators_get_403_and_change_nothing() {
     let (app, _dir, _scratch) = spawn().await;
     person(&app, "olga", Role::Operator, &["ru", "uk"]).await;
-    let olga = Browser::login(&app, "olga").await;
+    let mut olga = logged_in(&app, "olga").await;
     for path in [
         "/console/scripts",
         "/console/scripts/en.xml",
@@ -331,8 +218,8 @@ async fn operators_get_403_and_change_nothing() {
     assert_eq!(version_count(&app).await, before);
 
     // Nobody logged in is sent to the login page.
-    let anonymous = send(&app, "GET", "/console/scripts/en.xml", None, None).await;
-    assert_eq!((anonymous.status, anonymous.location.as_deref()), (303, Some("/console/login")));
+    let anonymous = Browser::new(&app).get("/console/scripts/en.xml").await;
+    assert_eq!((anonymous.status, anonymous.location()), (303, "/console/login"));
     app.stop().await;
 }
 
@@ -340,7 +227,7 @@ async fn operators_get_403_and_change_nothing() {
 async fn a_form_without_its_csrf_token_changes_nothing() {
     let (app, _dir, _scratch) = spawn().await;
     person(&app, "boss", Role::Supervisor, &["en"]).await;
-    let boss = Browser::login(&app, "boss").await;
+    let mut boss = logged_in(&app, "boss").await;
     let before = version_count(&app).await;
     let edited = english_with("Forged: press 1.");
     let forged = "0".repeat(64);
@@ -366,12 +253,13 @@ async fn a_form_without_its_csrf_token_changes_nothing() {
 async fn hostile_values_are_refused_and_change_nothing() {
     let (app, _dir, _scratch) = spawn().await;
     person(&app, "boss", Role::Supervisor, &["en"]).await;
-    let boss = Browser::login(&app, "boss").await;
+    let mut boss = logged_in(&app, "boss").await;
     let before = version_count(&app).await;
     let valid = english_with("Press 1 to surrender.");
+    let csrf = boss.csrf().expect("the page's CSRF token").to_owned();
 
     // A 5 MB body.
-    let mut huge = form(&[("csrf", &boss.csrf), ("comment", "big")]);
+    let mut huge = form(&[("csrf", &csrf), ("comment", "big")]);
     huge.extend_from_slice(b"&text=");
     huge.extend(std::iter::repeat_n(b'a', 5 * 1024 * 1024));
     let answer = boss.post_raw("/console/scripts/en.xml/publish", huge).await;
@@ -384,7 +272,7 @@ async fn hostile_values_are_refused_and_change_nothing() {
 
     // Bytes that are not UTF-8, percent-encoded and raw.
     for text in [&b"%FF%FEbroken"[..], &b"\xff\xfe<script>"[..]] {
-        let mut body = form(&[("csrf", &boss.csrf)]);
+        let mut body = form(&[("csrf", &csrf)]);
         body.extend_from_slice(b"&text=");
         body.extend_from_slice(text);
         let answer = boss.post_raw("/console/scripts/en.xml/validate", body).await;
@@ -437,7 +325,7 @@ async fn hostile_values_are_refused_and_change_nothing() {
 async fn the_editor_speaks_ukrainian_and_escapes_the_script() {
     let (app, _dir, _scratch) = spawn().await;
     person(&app, "boss", Role::Supervisor, &["uk"]).await;
-    let boss = Browser::login(&app, "boss").await;
+    let mut boss = logged_in(&app, "boss").await;
     let answer = boss.post("/console/language", &[("language", "uk")]).await;
     assert_eq!(answer.status, 303);
     let list = boss.get("/console/scripts").await;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{Html, IntoResponse, Response};
@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
-use super::session::{CsrfForm, MAX_FORM_BYTES, Viewer};
+use super::session::{CsrfForm, Viewer};
 use crate::scripts::graph::{self, Format};
 use crate::scripts::versions::{self, Author, VersionError};
 use crate::scripts::{Diagnostic, LANGUAGES_FILE, file_language};
@@ -41,8 +41,6 @@ pub(super) fn router() -> Router<Arc<ConsoleState>> {
         .route("/scripts/{file}/rollback", post(rollback))
         .route("/scripts/{file}/discard", post(discard))
         .route("/scripts/{file}/graph.svg", get(graph_svg))
-        // A script is at most 1 MiB, and its URL encoding can triple it.
-        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 
 /// One script file as the list shows it.
