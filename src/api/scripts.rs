@@ -52,12 +52,9 @@ async fn overview(
 ) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
     let drafts = state.storage.drafts().await?;
-    let (_, texts) = versions::drafted(&state.storage).await.map_err(version_error)?;
     let dir = &state.config.scripts.dir;
-    let diagnostics = match crate::scripts::load_texts(dir, &texts) {
-        Ok(loaded) => loaded.warnings,
-        Err(report) => report.diagnostics,
-    };
+    let diagnostics =
+        versions::draft_diagnostics(&state.storage, dir).await.map_err(version_error)?;
     let drafts: Vec<Value> = drafts
         .values()
         .map(|d| json!({ "file": d.file, "author": d.author, "updated_at": d.updated_at }))
@@ -65,7 +62,7 @@ async fn overview(
     Ok(Json(json!({
         "live": state.live.live().key,
         "drafts": drafts,
-        "draft_diagnostics": if drafts.is_empty() { Vec::new() } else { diagnostics_json(&diagnostics) },
+        "draft_diagnostics": diagnostics_json(&diagnostics),
     })))
 }
 
@@ -329,11 +326,9 @@ async fn remove_tester(
 
 /// Swaps the published version in and describes it.
 async fn went_live(state: &ApiState, published: Published) -> Value {
-    let key = published.live.key.clone();
-    state.live.swap(published.live);
-    refresh(state).await;
+    versions::go_live(&state.storage, &state.config.scripts.dir, &state.live, &published).await;
     json!({
-        "live": key,
+        "live": published.live.key,
         "versions": published.versions,
         "warnings": diagnostics_json(&published.warnings),
     })
@@ -341,10 +336,7 @@ async fn went_live(state: &ApiState, published: Published) -> Value {
 
 /// Brings the test callers' draft up to date; a failure leaves it to the watcher.
 async fn refresh(state: &ApiState) {
-    let dir = &state.config.scripts.dir;
-    if let Err(error) = versions::refresh_draft(&state.storage, dir, &state.live).await {
-        tracing::warn!(%error, "the draft for test callers was not refreshed");
-    }
+    versions::refresh_draft_or_log(&state.storage, &state.config.scripts.dir, &state.live).await;
 }
 
 fn author(actor: &Actor) -> Author {

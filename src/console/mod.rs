@@ -16,6 +16,7 @@ mod home;
 pub mod live;
 mod operator;
 mod page;
+mod scripts;
 mod session;
 mod text;
 
@@ -77,6 +78,7 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .merge(home::router())
         .merge(operator::router())
         .merge(followups::router())
+        .merge(scripts::router())
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .with_state(state)

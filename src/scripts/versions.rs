@@ -122,11 +122,7 @@ pub async fn save_draft(
     let file = check_file_name(file)?;
     check_text(&text)?;
     storage.save_draft(file, author.name.clone(), text).await?;
-    let (_, texts) = drafted(storage).await?;
-    Ok(match load_texts(dir, &texts) {
-        Ok(loaded) => loaded.warnings,
-        Err(report) => report.diagnostics,
-    })
+    draft_diagnostics(storage, dir).await
 }
 
 /// The live texts with every draft laid over them, and the drafted file names.
@@ -162,6 +158,42 @@ pub async fn refresh_draft(
     });
     live.set_draft(draft, storage.testers().await?);
     Ok(())
+}
+
+/// What the scripts the drafts make would be told: every error and warning, sorted by file
+/// then line; empty when there is no draft.
+pub async fn draft_diagnostics(
+    storage: &Storage,
+    dir: &Path,
+) -> Result<Vec<Diagnostic>, VersionError> {
+    let (files, texts) = drafted(storage).await?;
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(match load_texts(dir, &texts) {
+        Ok(loaded) => loaded.warnings,
+        Err(report) => report.diagnostics,
+    })
+}
+
+/// Brings the test callers' draft up to date after a draft, a publication or the test
+/// callers changed. A failure is logged, not returned: the change itself is made, and the
+/// watcher catches up at its next look.
+pub async fn refresh_draft_or_log(storage: &Storage, dir: &Path, live: &super::live::LiveScripts) {
+    if let Err(error) = refresh_draft(storage, dir, live).await {
+        tracing::warn!(%error, "the draft for test callers was not refreshed");
+    }
+}
+
+/// Makes a publication what new calls hear, now, and the test callers' draft what is left.
+pub async fn go_live(
+    storage: &Storage,
+    dir: &Path,
+    live: &super::live::LiveScripts,
+    published: &Published,
+) {
+    live.swap(published.live.clone());
+    refresh_draft_or_log(storage, dir, live).await;
 }
 
 /// Publishes every draft at once, if the scripts they make are valid; the drafts are then

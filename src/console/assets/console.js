@@ -45,3 +45,42 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const region of document.querySelectorAll("[data-live]")) connectLive(region);
   startCountdowns(document);
 });
+
+// Scripts: the line numbers beside a script's text area follow its scrolling, count its
+// lines as they are typed, and a link to #line-N puts the cursor on that line.
+function startScriptEditor(area, gutter) {
+  const follow = () => { gutter.scrollTop = area.scrollTop; };
+  const count = () => {
+    const lines = area.value.split("\n").length;
+    for (let n = gutter.children.length + 1; n <= lines; n++) {
+      const item = document.createElement("li");
+      item.id = "line-" + n;
+      item.textContent = String(n);
+      gutter.appendChild(item);
+    }
+    while (gutter.children.length > Math.max(lines, 1)) gutter.lastElementChild.remove();
+    follow();
+  };
+  const goTo = () => {
+    const match = /^#line-(\d+)$/.exec(window.location.hash);
+    if (!match) return;
+    const lines = area.value.split("\n");
+    const line = Math.min(Number(match[1]), lines.length);
+    const start = lines.slice(0, line - 1).reduce((sum, text) => sum + text.length + 1, 0);
+    area.focus();
+    area.setSelectionRange(start, start + lines[line - 1].length);
+    const height = area.scrollHeight / lines.length;
+    area.scrollTop = Math.max(0, (line - 3) * height);
+    follow();
+  };
+  area.addEventListener("scroll", follow);
+  area.addEventListener("input", count);
+  window.addEventListener("hashchange", goTo);
+  goTo();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const area = document.querySelector("textarea[data-lines]");
+  const gutter = document.querySelector("[data-gutter]");
+  if (area && gutter) startScriptEditor(area, gutter);
+});
