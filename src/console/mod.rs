@@ -11,9 +11,13 @@
 //! reads and changes the same data as the JSON API, through the same storage functions, and
 //! writes the same audit log.
 
+mod audit;
+mod blocklist;
+mod cases;
 mod home;
 pub mod live;
 mod page;
+mod people;
 mod session;
 mod text;
 
@@ -73,6 +77,10 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
     Router::new()
         .merge(session::router())
         .merge(home::router())
+        .merge(people::router())
+        .merge(blocklist::router())
+        .merge(audit::router())
+        .merge(cases::router())
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .with_state(state)
