@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -84,6 +84,8 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .with_state(state)
+        // A script being edited is posted whole (see `session::MAX_FORM_BYTES`).
+        .layer(DefaultBodyLimit::max(session::MAX_FORM_BYTES))
         .layer(middleware::from_fn(security_headers))
 }
 

@@ -88,10 +88,7 @@ impl Viewer {
     }
 
     /// The interface text for `key` in the viewer's language.
-    pub fn t<'a>(&self, key: &'a str) -> &'a str
-    where
-        'static: 'a,
-    {
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
         self.text.get(key)
     }
 }
@@ -262,10 +259,7 @@ struct LoginPage<'a> {
 }
 
 impl LoginPage<'_> {
-    fn t<'a>(&self, key: &'a str) -> &'a str
-    where
-        'static: 'a,
-    {
+    fn t<'a>(&self, key: &'a str) -> &'a str {
         self.text.get(key)
     }
 }
@@ -284,7 +278,7 @@ async fn login_form(
     let token = random_hex()?;
     let page = LoginPage { text, csrf: &token, name: "", error: None };
     let html = page.render().map_err(|e| PageError::Internal(Box::new(e)))?;
-    let cookie = set_cookie(&state, LOGIN_COOKIE, &token, Some(3600))?;
+    let cookie = set_cookie(&state, LOGIN_COOKIE, &token, 3600)?;
     Ok(([(SET_COOKIE, cookie)], Html(html)).into_response())
 }
 
@@ -320,7 +314,7 @@ async fn login(
             let shown = if check_name(name).is_ok() { name } else { "" };
             let page = LoginPage { text, csrf: &token, name: shown, error: Some(text.get(key)) };
             let html = page.render().map_err(|e| PageError::Internal(Box::new(e)))?;
-            let cookie = set_cookie(&state, LOGIN_COOKIE, &token, Some(3600))?;
+            let cookie = set_cookie(&state, LOGIN_COOKIE, &token, 3600)?;
             Ok((status, [(SET_COOKIE, cookie)], Html(html)).into_response())
         };
     let expected = cookie(&headers, LOGIN_COOKIE);
@@ -366,8 +360,8 @@ async fn login(
     let detail = address.map_or(String::new(), |a| format!("from={a}"));
     storage.start_session(person.id, sha256_hex(&token), csrf, detail).await?;
     let max_age = state.session_lifetime.as_secs();
-    let session = set_cookie(&state, SESSION_COOKIE, &token, Some(max_age))?;
-    let spent = set_cookie(&state, LOGIN_COOKIE, "", Some(0))?;
+    let session = set_cookie(&state, SESSION_COOKIE, &token, max_age)?;
+    let spent = set_cookie(&state, LOGIN_COOKIE, "", 0)?;
     let mut response = see_other("/console");
     response.headers_mut().append(SET_COOKIE, session);
     response.headers_mut().append(SET_COOKIE, spent);
@@ -392,7 +386,7 @@ async fn logout(
 ) -> Result<Response, PageError> {
     state.api.storage.end_session(&viewer.session, Some(viewer.person.id)).await?;
     let mut response = see_other("/console/login");
-    response.headers_mut().append(SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", Some(0))?);
+    response.headers_mut().append(SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0)?);
     Ok(response)
 }
 
@@ -424,13 +418,20 @@ fn set_cookie(
     state: &ConsoleState,
     name: &str,
     value: &str,
-    max_age: Option<u64>,
+    max_age: u64,
+) -> Result<HeaderValue, PageError> {
+    cookie_header(state.secure_cookies, name, value, max_age)
+}
+
+fn cookie_header(
+    secure: bool,
+    name: &str,
+    value: &str,
+    max_age: u64,
 ) -> Result<HeaderValue, PageError> {
     let mut cookie = format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict");
-    if let Some(age) = max_age {
-        cookie.push_str(&format!("; Max-Age={age}"));
-    }
-    if state.secure_cookies {
+    cookie.push_str(&format!("; Max-Age={max_age}"));
+    if secure {
         cookie.push_str("; Secure");
     }
     HeaderValue::from_str(&cookie).map_err(|e| PageError::Internal(Box::new(e)))
@@ -485,6 +486,17 @@ mod tests {
         assert_eq!(cookie(&headers, LOGIN_COOKIE), Some("def"));
         assert_eq!(cookie(&headers, "hotline"), None);
         assert_eq!(cookie(&HeaderMap::new(), SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn cookies_are_secure_over_tls_and_never_readable_by_scripts() {
+        let plain = cookie_header(false, SESSION_COOKIE, "abc", 60).unwrap();
+        let tls = cookie_header(true, SESSION_COOKIE, "abc", 60).unwrap();
+        assert_eq!(
+            plain.to_str().unwrap(),
+            "hotline_session=abc; Path=/console; HttpOnly; SameSite=Strict; Max-Age=60"
+        );
+        assert!(tls.to_str().unwrap().ends_with("; Secure"));
     }
 
     #[test]

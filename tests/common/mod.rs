@@ -383,6 +383,7 @@ pub fn said(xml: &str) -> Vec<String> {
 
 /// Helpers for the JSON API: people with tokens, and requests.
 pub mod api;
+pub mod console;
 
 /// Starts a server like [`spawn_app_with`], and also returns the storage the server itself
 /// writes through (not a second connection), for tests that break it while it serves.

@@ -1,0 +1,174 @@
+//! Helpers for the web console: a browser-like client that logs in through the form, keeps
+//! its cookies, and posts forms with the CSRF token of the last page it read.
+//!
+//! ```ignore
+//! let app = spawn_app().await;
+//! let (anna, _) = api::person(&app, "anna", Role::Operator, &["ru"]).await;
+//! let mut browser = console::Browser::login(&app, "anna", api::TEST_PASSWORD).await;
+//! let page = browser.get("/console").await;
+//! let after = browser.post("/console/language", &[("language", "uk")]).await;
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ureq::Agent;
+
+use super::TestApp;
+
+/// What the console answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status (0 if the connection failed or was cut; then `body` says why).
+    pub status: u16,
+    /// The body, as text.
+    pub body: String,
+    /// The headers, names lower-case; a repeated header's values joined with "\n".
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Answer {
+    /// A header's value, or "".
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+
+    /// Where a `303` leads.
+    pub fn location(&self) -> &str {
+        self.header("location")
+    }
+}
+
+/// A browser: a cookie jar and the CSRF token of the last page read.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    base_url: String,
+    cookies: BTreeMap<String, String>,
+    csrf: Option<String>,
+}
+
+impl Browser {
+    /// A browser with no cookies.
+    pub fn new(app: &TestApp) -> Browser {
+        Browser { base_url: app.base_url.clone(), cookies: BTreeMap::new(), csrf: None }
+    }
+
+    /// A browser logged in as `name` through the login form; panics if the login fails.
+    pub async fn login(app: &TestApp, name: &str, password: &str) -> Browser {
+        let mut browser = Browser::new(app);
+        let answer = browser.log_in(name, password).await;
+        assert_eq!(answer.status, 303, "the login of {name} failed: {}", answer.body);
+        assert_eq!(answer.location(), "/console");
+        browser
+    }
+
+    /// Reads the login form and posts it; returns the login's answer.
+    pub async fn log_in(&mut self, name: &str, password: &str) -> Answer {
+        let form = self.get("/console/login").await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        self.post("/console/login", &[("name", name), ("password", password)]).await
+    }
+
+    /// The CSRF token of the last page read, if it had a form.
+    pub fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+
+    /// Whether the browser holds a session cookie.
+    pub fn has_session(&self) -> bool {
+        self.cookies.get("hotline_session").is_some_and(|value| !value.is_empty())
+    }
+
+    /// `GET path`, without following redirects.
+    pub async fn get(&mut self, path: &str) -> Answer {
+        self.send("GET", path, None).await
+    }
+
+    /// Posts a form with the CSRF token of the last page read added.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let mut body = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in fields {
+            body.append_pair(name, value);
+        }
+        if let Some(csrf) = &self.csrf {
+            body.append_pair("csrf", csrf);
+        }
+        self.send("POST", path, Some(body.finish().into_bytes())).await
+    }
+
+    /// Posts exactly these bytes as a form body, no CSRF token added: for forged and hostile
+    /// posts.
+    pub async fn post_raw(&mut self, path: &str, body: Vec<u8>) -> Answer {
+        self.send("POST", path, Some(body)).await
+    }
+
+    async fn send(&mut self, method: &str, path: &str, body: Option<Vec<u8>>) -> Answer {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = ureq::http::Request::builder().method(method).uri(&url);
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> =
+                self.cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
+            request = request.header("Cookie", jar.join("; "));
+        }
+        if body.is_some() {
+            request = request.header("Content-Type", "application/x-www-form-urlencoded");
+        }
+        let request = request.body(body.unwrap_or_default()).expect("a valid request");
+        let answer = tokio::task::spawn_blocking(move || {
+            let agent: Agent = Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .proxy(None)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .new_agent();
+            let mut response = match agent.run(request) {
+                Ok(response) => response,
+                Err(error) => {
+                    return Answer { status: 0, body: error.to_string(), headers: BTreeMap::new() };
+                }
+            };
+            let mut headers = BTreeMap::<String, String>::new();
+            for (name, value) in response.headers() {
+                let value = value.to_str().unwrap_or_default().to_owned();
+                headers
+                    .entry(name.as_str().to_owned())
+                    .and_modify(|old| {
+                        old.push('\n');
+                        old.push_str(&value);
+                    })
+                    .or_insert(value);
+            }
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(16 * 1024 * 1024)
+                .read_to_string()
+                .unwrap_or_default();
+            Answer { status: response.status().as_u16(), body, headers }
+        })
+        .await
+        .unwrap();
+        for cookie in answer.header("set-cookie").lines() {
+            let pair = cookie.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() || cookie.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        if let Some(csrf) = csrf_of(&answer.body) {
+            self.csrf = Some(csrf);
+        }
+        answer
+    }
+}
+
+/// The value of the first `name="csrf"` field of a page.
+pub fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let rest = &html[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
