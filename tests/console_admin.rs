@@ -7,134 +7,42 @@
 
 mod common;
 
-use std::time::Duration;
-
 use chrono::Utc;
 use common::api::{TEST_PASSWORD, person};
+use common::console::{Answer, Browser, csrf_of};
 use common::{TestApp, spawn_app};
 use hotline::cases::CaseNumber;
 use hotline::casework::NoteText;
 use hotline::people::{self, Role};
 use hotline::storage::AuditFilter;
-use ureq::Agent;
 
 /// The digits of the number test callers call from.
 const CALLER_DIGITS: &str = "79161234567";
 
-/// A browser: its cookies, and what the last page said.
-struct Browser {
-    base: String,
-    cookies: Vec<(String, String)>,
+/// Reads the login form and posts it as `name`: the browser, and the login's answer.
+async fn log_in(app: &TestApp, name: &str, password: &str) -> (Browser, Answer) {
+    let mut browser = Browser::new(app);
+    let answer = browser.log_in(name, password).await;
+    (browser, answer)
 }
 
-/// An answer: status, `Location` (of a redirect) and body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
+/// A form body with exactly these fields (no CSRF token added).
+fn form(fields: &[(&str, &str)]) -> Vec<u8> {
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish().into_bytes()
 }
 
-impl Browser {
-    fn new(app: &TestApp) -> Browser {
-        Browser { base: app.base_url.clone(), cookies: Vec::new() }
-    }
+/// Posting a form the way its page does.
+trait PostFrom {
+    /// Reads the page at `from`, then posts `fields` to `path` with that page's CSRF token.
+    async fn post_from(&mut self, from: &str, path: &str, fields: &[(&str, &str)]) -> Answer;
+}
 
-    /// Logs in through the form as `name`; the answer of the form's POST.
-    async fn login(app: &TestApp, name: &str, password: &str) -> (Browser, Answer) {
-        let mut browser = Browser::new(app);
-        let form = browser.get("/console/login").await;
-        assert_eq!(form.status, 200);
-        let csrf = csrf_of(&form.body);
-        let answer = browser
-            .send(
-                "POST",
-                "/console/login",
-                Some(&[("name", name), ("password", password), ("csrf", &csrf)]),
-            )
-            .await;
-        (browser, answer)
-    }
-
-    /// Logs in as `name` with the test password, which must work.
-    async fn logged_in(app: &TestApp, name: &str) -> Browser {
-        let (browser, answer) = Browser::login(app, name, TEST_PASSWORD).await;
-        assert_eq!(answer.status, 303, "{name} could not log in: {}", answer.body);
-        browser
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        self.send("GET", path, None).await
-    }
-
-    /// Posts a form the way the page would: with the CSRF token of the page at `from`.
+impl PostFrom for Browser {
     async fn post_from(&mut self, from: &str, path: &str, fields: &[(&str, &str)]) -> Answer {
         let page = self.get(from).await;
         assert_eq!(page.status, 200, "{from}: {}", page.body);
-        let csrf = csrf_of(&page.body);
-        let mut fields = fields.to_vec();
-        fields.push(("csrf", &csrf));
-        self.send("POST", path, Some(&fields)).await
+        self.post(path, fields).await
     }
-
-    async fn send(&mut self, method: &str, path: &str, form: Option<&[(&str, &str)]>) -> Answer {
-        let url = format!("{}{path}", self.base);
-        let mut request = ureq::http::Request::builder().method(method).uri(&url);
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            request = request.header("Cookie", jar.join("; "));
-        }
-        let body = form.map(|fields| {
-            form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish()
-        });
-        if body.is_some() {
-            request = request.header("Content-Type", "application/x-www-form-urlencoded");
-        }
-        let request = request.body(body.unwrap_or_default().into_bytes()).unwrap();
-        let (status, location, set_cookies, body) = tokio::task::spawn_blocking(move || {
-            let agent: Agent = Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .proxy(None)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .build()
-                .new_agent();
-            let mut response = agent.run(request).expect("the server answers");
-            let headers = response.headers();
-            let location = headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let set_cookies: Vec<String> = headers
-                .get_all("set-cookie")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .collect();
-            let body = response
-                .body_mut()
-                .with_config()
-                .limit(64 * 1024 * 1024)
-                .read_to_string()
-                .unwrap_or_default();
-            (response.status().as_u16(), location, set_cookies, body)
-        })
-        .await
-        .unwrap();
-        for cookie in set_cookies {
-            let pair = cookie.split(';').next().unwrap_or_default();
-            if let Some((name, value)) = pair.split_once('=') {
-                self.cookies.retain(|(k, _)| k != name);
-                if !value.is_empty() {
-                    self.cookies.push((name.to_owned(), value.to_owned()));
-                }
-            }
-        }
-        Answer { status, location, body }
-    }
-}
-
-/// The CSRF token in a page's first form.
-fn csrf_of(html: &str) -> String {
-    let start = html.find(r#"name="csrf" value=""#).expect("a form with a CSRF token") + 19;
-    html[start..].split('"').next().unwrap().to_owned()
 }
 
 /// Places a call (Russian, surrender, …, voicemail) and returns its case.
@@ -174,7 +82,7 @@ fn testid(html: &str, name: &str) -> String {
 async fn a_supervisor_manages_people_and_every_change_is_audited() {
     let app = spawn_app().await;
     let (boss, _) = person(&app, "boss", Role::Supervisor, &["ru"]).await;
-    let mut sup = Browser::logged_in(&app, "boss").await;
+    let mut sup = Browser::login(&app, "boss", TEST_PASSWORD).await;
 
     let added = sup
         .post_from(
@@ -199,13 +107,13 @@ async fn a_supervisor_manages_people_and_every_change_is_audited() {
     );
 
     // The generated password logs nina in.
-    let (mut nina_browser, login) = Browser::login(&app, "nina", &password).await;
+    let (mut nina_browser, login) = log_in(&app, "nina", &password).await;
     assert_eq!(login.status, 303, "{}", login.body);
     assert_eq!(nina_browser.get("/console").await.status, 200);
 
     let path = |action: &str| format!("/console/people/{}/{action}", nina.id);
     let answer = sup.post_from("/console/people", &path("languages"), &[("languages", "ko")]).await;
-    assert_eq!((answer.status, answer.location.as_deref()), (303, Some("/console/people")));
+    assert_eq!((answer.status, answer.location()), (303, "/console/people"));
     let changed = app.storage.person(nina.id).await.unwrap().unwrap();
     assert_eq!(changed.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(), ["ko"]);
     assert_eq!(audited(&app, "user.languages", Some(boss.id)).await, 1);
@@ -224,9 +132,9 @@ async fn a_supervisor_manages_people_and_every_change_is_audited() {
     assert_ne!(new_password, password);
     assert_eq!(audited(&app, "user.password-reset", Some(boss.id)).await, 1);
     let gone = nina_browser.get("/console").await;
-    assert_eq!((gone.status, gone.location.as_deref()), (303, Some("/console/login")));
-    assert_eq!(Browser::login(&app, "nina", &password).await.1.status, 401);
-    let (mut nina_browser, login) = Browser::login(&app, "nina", &new_password).await;
+    assert_eq!((gone.status, gone.location()), (303, "/console/login"));
+    assert_eq!(log_in(&app, "nina", &password).await.1.status, 401);
+    let (mut nina_browser, login) = log_in(&app, "nina", &new_password).await;
     assert_eq!(login.status, 303);
 
     // Revoking tokens: the token stops working.
@@ -241,12 +149,12 @@ async fn a_supervisor_manages_people_and_every_change_is_audited() {
     assert_eq!(answer.status, 303);
     assert!(app.storage.person(nina.id).await.unwrap().unwrap().disabled);
     assert_eq!(nina_browser.get("/console").await.status, 303);
-    assert_eq!(Browser::login(&app, "nina", &new_password).await.1.status, 401);
+    assert_eq!(log_in(&app, "nina", &new_password).await.1.status, 401);
     let list = sup.get("/console/people").await;
     assert!(list.body.contains(&format!("/console/people/{}/enable", nina.id)));
     let answer = sup.post_from("/console/people", &path("enable"), &[]).await;
     assert_eq!(answer.status, 303);
-    assert_eq!(Browser::login(&app, "nina", &new_password).await.1.status, 303);
+    assert_eq!(log_in(&app, "nina", &new_password).await.1.status, 303);
     assert_eq!(audited(&app, "user.disable", Some(boss.id)).await, 1);
     assert_eq!(audited(&app, "user.enable", Some(boss.id)).await, 1);
 
@@ -263,10 +171,10 @@ async fn operators_get_403_on_every_supervisor_page_and_form() {
     let (boss, _) = person(&app, "boss", Role::Supervisor, &["ru"]).await;
     let number = call_case(&app).await;
     let before = actions(&app).await;
-    let mut op = Browser::logged_in(&app, "olga").await;
+    let mut op = Browser::login(&app, "olga", TEST_PASSWORD).await;
     let home = op.get("/console").await;
     assert!(!home.body.contains("/console/people\""), "operators' menu lists supervisor screens");
-    let csrf = csrf_of(&home.body);
+    let csrf = csrf_of(&home.body).unwrap();
 
     for path in [
         "/console/people".to_owned(),
@@ -304,7 +212,7 @@ async fn operators_get_403_on_every_supervisor_page_and_form() {
     ] {
         let mut fields = fields.clone();
         fields.push(("csrf", &csrf));
-        assert_eq!(op.send("POST", &path, Some(&fields)).await.status, 403, "POST {path}");
+        assert_eq!(op.post_raw(&path, form(&fields)).await.status, 403, "POST {path}");
     }
     // Nothing changed, nothing was read: only olga's login is new in the audit log.
     let mut expected = before;
@@ -321,7 +229,7 @@ async fn forms_without_their_csrf_token_are_refused_and_change_nothing() {
     let (olga, _) = person(&app, "olga", Role::Operator, &["ru"]).await;
     person(&app, "boss", Role::Supervisor, &["ru"]).await;
     let number = call_case(&app).await;
-    let mut sup = Browser::logged_in(&app, "boss").await;
+    let mut sup = Browser::login(&app, "boss", TEST_PASSWORD).await;
     let before = actions(&app).await;
     let id = olga.id.to_string();
     let case = number.to_string();
@@ -343,7 +251,7 @@ async fn forms_without_their_csrf_token_are_refused_and_change_nothing() {
             if let Some(token) = token {
                 fields.push(("csrf", token));
             }
-            let answer = sup.send("POST", &path, Some(&fields)).await;
+            let answer = sup.post_raw(&path, form(&fields)).await;
             assert_eq!(answer.status, 403, "POST {path} with {token:?}");
         }
     }
@@ -353,10 +261,10 @@ async fn forms_without_their_csrf_token_are_refused_and_change_nothing() {
     assert!(app.storage.person_by_name("mole").await.unwrap().is_none());
     assert!(app.storage.blocklist(Utc::now()).await.unwrap().is_empty());
     // Another session's token is no better than none.
-    let mut other = Browser::logged_in(&app, "olga").await;
-    let their_csrf = csrf_of(&other.get("/console").await.body);
+    let mut other = Browser::login(&app, "olga", TEST_PASSWORD).await;
+    let their_csrf = csrf_of(&other.get("/console").await.body).unwrap();
     let answer = sup
-        .send("POST", &format!("/console/people/{id}/disable"), Some(&[("csrf", &their_csrf)]))
+        .post_raw(&format!("/console/people/{id}/disable"), form(&[("csrf", &their_csrf)]))
         .await;
     assert_eq!(answer.status, 403);
     assert!(!app.storage.person(olga.id).await.unwrap().unwrap().disabled);
@@ -367,7 +275,7 @@ async fn hostile_people_forms_are_refused_with_a_reason_and_shown_escaped() {
     let app = spawn_app().await;
     let (olga, _) = person(&app, "olga", Role::Operator, &["ru"]).await;
     person(&app, "boss", Role::Supervisor, &["ru"]).await;
-    let mut sup = Browser::logged_in(&app, "boss").await;
+    let mut sup = Browser::login(&app, "boss", TEST_PASSWORD).await;
     let count = app.storage.people().await.unwrap().len();
     let huge = "n".repeat(100_000);
     let languages = (0..17).map(|i| format!("l{}", (b'a' + i) as char)).collect::<Vec<_>>();
@@ -434,7 +342,7 @@ async fn the_blocklist_blocks_by_case_with_an_expiry_and_removes_audited_without
     let app = spawn_app().await;
     let (boss, _) = person(&app, "boss", Role::Supervisor, &["ru"]).await;
     let number = call_case(&app).await;
-    let mut sup = Browser::logged_in(&app, "boss").await;
+    let mut sup = Browser::login(&app, "boss", TEST_PASSWORD).await;
     let empty = sup.get("/console/blocklist").await;
     assert_eq!(empty.status, 200);
     assert!(empty.body.contains("data-testid=\"blocklist-empty\""));
@@ -448,12 +356,7 @@ async fn the_blocklist_blocks_by_case_with_an_expiry_and_removes_audited_without
             &[("case", &case), ("reason", reason), ("expires", "2099-01-01")],
         )
         .await;
-    assert_eq!(
-        (answer.status, answer.location.as_deref()),
-        (303, Some("/console/blocklist")),
-        "{}",
-        answer.body
-    );
+    assert_eq!((answer.status, answer.location()), (303, "/console/blocklist"), "{}", answer.body);
     let entries = app.storage.blocklist(Utc::now()).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].case, number);
@@ -526,8 +429,8 @@ async fn the_audit_log_filters_by_person_action_and_case_and_says_how_many_it_sh
     let (olga, _) = person(&app, "olga", Role::Operator, &["ru"]).await;
     let (boss, _) = person(&app, "boss", Role::Supervisor, &["ru"]).await;
     let number = call_case(&app).await;
-    let mut sup = Browser::logged_in(&app, "boss").await;
-    Browser::logged_in(&app, "olga").await;
+    let mut sup = Browser::login(&app, "boss", TEST_PASSWORD).await;
+    Browser::login(&app, "olga", TEST_PASSWORD).await;
     assert_eq!(sup.get(&format!("/console/cases/{number}")).await.status, 200);
     sup.post_from("/console/people", &format!("/console/people/{}/pin", olga.id), &[]).await;
 
@@ -599,7 +502,7 @@ async fn the_case_search_filters_links_to_audited_details_and_exports_csv_withou
             rusqlite::params![dash.id, second.year, second.sequence],
         )
         .unwrap();
-    let mut sup = Browser::logged_in(&app, "boss").await;
+    let mut sup = Browser::login(&app, "boss", TEST_PASSWORD).await;
 
     let all = sup.get("/console/cases").await;
     assert_eq!(all.status, 200);
