@@ -611,118 +611,6 @@ pub async fn caller_is_blocked(storage: &Storage, caller: Option<&CallerHash>) -
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn dispositions_are_lowercase_names_in_a_comma_list() {
-        let list = Disposition::parse_list("surrender-arranged, prank ,wrong-number").unwrap();
-        let names: Vec<&str> = list.iter().map(Disposition::as_str).collect();
-        assert_eq!(names, ["surrender-arranged", "prank", "wrong-number"]);
-        for bad in ["", "a,,b", "Prank", "a b", "prank,prank", "x;drop", &"a".repeat(41)] {
-            assert!(Disposition::parse_list(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn notes_refuse_blank_huge_and_control_text() {
-        assert!(NoteText::parse("line one\nline two — «кириллица» 한국어 🙂").is_ok());
-        assert!(NoteText::parse(&"я".repeat(MAX_NOTE_CHARS)).is_ok());
-        assert!(NoteText::parse(&"я".repeat(MAX_NOTE_CHARS + 1)).is_err());
-        for bad in ["", "  \n ", "a\u{0}b", "a\rb", "bell\u{7}", "esc\u{1b}[31m"] {
-            assert!(NoteText::parse(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn filters_parse_and_refuse_bad_values() {
-        let filter = CaseFilter::parse(
-            &pairs(&[
-                ("from", "2026-03-01"),
-                ("to", "2026-03-02T00:00:00+02:00"),
-                ("language", "ru"),
-                ("outcome", "handed-off"),
-                ("disposition", "prank"),
-                ("tag", "intent=surrender"),
-                ("operator", "3"),
-                ("limit", "500"),
-                ("offset", "10"),
-            ]),
-            MAX_PAGE,
-        )
-        .unwrap();
-        assert_eq!(filter.from.unwrap().to_rfc3339(), "2026-03-01T00:00:00+00:00");
-        assert_eq!(filter.to.unwrap().to_rfc3339(), "2026-03-01T22:00:00+00:00");
-        assert_eq!(filter.tag.unwrap().value, "surrender");
-        assert_eq!((filter.limit, filter.offset, filter.operator), (500, 10, Some(3)));
-        assert_eq!(CaseFilter::parse(&[], MAX_PAGE).unwrap().limit, 100);
-
-        for bad in [
-            ("from", "yesterday"),
-            ("to", "2026-13-01"),
-            ("language", "'; DROP TABLE cases; --"),
-            ("outcome", "won"),
-            ("disposition", "Prank"),
-            ("tag", "intent"),
-            ("tag", "intent=sur render"),
-            ("operator", "-1"),
-            ("limit", "0"),
-            ("limit", "-1"),
-            ("limit", "501"),
-            ("limit", "1000000000000"),
-            ("offset", "-5"),
-            ("colour", "red"),
-        ] {
-            assert!(CaseFilter::parse(&pairs(&[bad]), MAX_PAGE).is_err(), "{bad:?}");
-        }
-        assert!(CaseFilter::parse(&pairs(&[("limit", "1"), ("limit", "2")]), MAX_PAGE).is_err());
-        let reversed = [("from", "2026-03-02"), ("to", "2026-03-01")];
-        assert!(CaseFilter::parse(&pairs(&reversed), MAX_PAGE).is_err());
-    }
-
-    #[test]
-    fn csv_cells_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        for formula in ["+1", "-1", "@SUM(A1)", "\tx"] {
-            assert!(csv_cell(formula).starts_with('\''), "{formula:?}");
-        }
-    }
-
-    #[test]
-    fn the_main_queue_visit_is_the_last_one_bridged() {
-        let at = |s: i64| DateTime::from_timestamp(1_772_366_400 + s, 0).unwrap();
-        let visit = |joined: i64, bridged: Option<i64>, ended: Option<i64>| {
-            QueueVisit {
-                language: "ru".into(),
-                state: "left".into(),
-                interpreter_needed: false,
-                joined_at: at(joined),
-                operator: None,
-                bridged_at: bridged.map(at),
-                ended_at: ended.map(at),
-                result: None,
-                wait_secs: None,
-                talk_secs: None,
-            }
-            .with_times()
-        };
-        let visits = [visit(0, Some(30), Some(90)), visit(100, None, Some(160))];
-        let main = main_visit(&visits).unwrap();
-        assert_eq!((main.wait_secs, main.talk_secs), (Some(30), Some(60)));
-        assert_eq!((visits[1].wait_secs, visits[1].talk_secs), (Some(60), None));
-        assert_eq!(main_visit(&[]), None);
-    }
-}
-
 // What people do with cases through the API and the console alike: each read or change is
 // audited here, with the same action and detail whichever surface asked. `query` is the
 // search as the person gave it (a query string), for the audit line.
@@ -871,4 +759,116 @@ pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Str
         return Err(format!("expires_at {text:?} is in the past"));
     }
     Ok(time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn dispositions_are_lowercase_names_in_a_comma_list() {
+        let list = Disposition::parse_list("surrender-arranged, prank ,wrong-number").unwrap();
+        let names: Vec<&str> = list.iter().map(Disposition::as_str).collect();
+        assert_eq!(names, ["surrender-arranged", "prank", "wrong-number"]);
+        for bad in ["", "a,,b", "Prank", "a b", "prank,prank", "x;drop", &"a".repeat(41)] {
+            assert!(Disposition::parse_list(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn notes_refuse_blank_huge_and_control_text() {
+        assert!(NoteText::parse("line one\nline two — «кириллица» 한국어 🙂").is_ok());
+        assert!(NoteText::parse(&"я".repeat(MAX_NOTE_CHARS)).is_ok());
+        assert!(NoteText::parse(&"я".repeat(MAX_NOTE_CHARS + 1)).is_err());
+        for bad in ["", "  \n ", "a\u{0}b", "a\rb", "bell\u{7}", "esc\u{1b}[31m"] {
+            assert!(NoteText::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn filters_parse_and_refuse_bad_values() {
+        let filter = CaseFilter::parse(
+            &pairs(&[
+                ("from", "2026-03-01"),
+                ("to", "2026-03-02T00:00:00+02:00"),
+                ("language", "ru"),
+                ("outcome", "handed-off"),
+                ("disposition", "prank"),
+                ("tag", "intent=surrender"),
+                ("operator", "3"),
+                ("limit", "500"),
+                ("offset", "10"),
+            ]),
+            MAX_PAGE,
+        )
+        .unwrap();
+        assert_eq!(filter.from.unwrap().to_rfc3339(), "2026-03-01T00:00:00+00:00");
+        assert_eq!(filter.to.unwrap().to_rfc3339(), "2026-03-01T22:00:00+00:00");
+        assert_eq!(filter.tag.unwrap().value, "surrender");
+        assert_eq!((filter.limit, filter.offset, filter.operator), (500, 10, Some(3)));
+        assert_eq!(CaseFilter::parse(&[], MAX_PAGE).unwrap().limit, 100);
+
+        for bad in [
+            ("from", "yesterday"),
+            ("to", "2026-13-01"),
+            ("language", "'; DROP TABLE cases; --"),
+            ("outcome", "won"),
+            ("disposition", "Prank"),
+            ("tag", "intent"),
+            ("tag", "intent=sur render"),
+            ("operator", "-1"),
+            ("limit", "0"),
+            ("limit", "-1"),
+            ("limit", "501"),
+            ("limit", "1000000000000"),
+            ("offset", "-5"),
+            ("colour", "red"),
+        ] {
+            assert!(CaseFilter::parse(&pairs(&[bad]), MAX_PAGE).is_err(), "{bad:?}");
+        }
+        assert!(CaseFilter::parse(&pairs(&[("limit", "1"), ("limit", "2")]), MAX_PAGE).is_err());
+        let reversed = [("from", "2026-03-02"), ("to", "2026-03-01")];
+        assert!(CaseFilter::parse(&pairs(&reversed), MAX_PAGE).is_err());
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        for formula in ["+1", "-1", "@SUM(A1)", "\tx"] {
+            assert!(csv_cell(formula).starts_with('\''), "{formula:?}");
+        }
+    }
+
+    #[test]
+    fn the_main_queue_visit_is_the_last_one_bridged() {
+        let at = |s: i64| DateTime::from_timestamp(1_772_366_400 + s, 0).unwrap();
+        let visit = |joined: i64, bridged: Option<i64>, ended: Option<i64>| {
+            QueueVisit {
+                language: "ru".into(),
+                state: "left".into(),
+                interpreter_needed: false,
+                joined_at: at(joined),
+                operator: None,
+                bridged_at: bridged.map(at),
+                ended_at: ended.map(at),
+                result: None,
+                wait_secs: None,
+                talk_secs: None,
+            }
+            .with_times()
+        };
+        let visits = [visit(0, Some(30), Some(90)), visit(100, None, Some(160))];
+        let main = main_visit(&visits).unwrap();
+        assert_eq!((main.wait_secs, main.talk_secs), (Some(30), Some(60)));
+        assert_eq!((visits[1].wait_secs, visits[1].talk_secs), (Some(60), None));
+        assert_eq!(main_visit(&[]), None);
+    }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -32,6 +32,8 @@ pub fn router() -> Router<Arc<ApiState>> {
         .route("/users/{id}/disable", post(disable))
         .route("/users/{id}/enable", post(enable))
         .route("/users/{id}/pin", post(reset_pin))
+        .route("/users/{id}/password", post(reset_password))
+        .route("/users/{id}/languages", put(set_languages))
         .route("/users/{id}/tokens", post(issue_token).delete(revoke_tokens))
         .route("/audit", get(audit_log))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -126,6 +128,44 @@ async fn reset_pin(
     let id = path_id(id)?;
     let pin = admin::reset_pin(&state.storage, by(&actor), id).await?;
     Ok(Json(json!({ "pin": pin })))
+}
+
+/// `POST /users/{id}/password`: a new generated console password, shown this once; the
+/// person's console sessions end (supervisor; audited).
+#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+async fn reset_password(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let id = path_id(id)?;
+    let password = admin::reset_password(&state.storage, by(&actor), id).await?;
+    Ok(Json(json!({ "password": password })))
+}
+
+/// The body of `PUT /users/{id}/languages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Languages {
+    /// Language codes, like `["ru", "uk"]`.
+    languages: Vec<String>,
+}
+
+/// `PUT /users/{id}/languages`: the languages the person takes calls in (supervisor;
+/// audited).
+#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+async fn set_languages(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<Languages>, JsonRejection>,
+) -> Result<Json<Person>, ApiError> {
+    actor.require_supervisor()?;
+    let id = path_id(id)?;
+    let body = json_body(body, MAX_BODY_BYTES)?;
+    let languages: Vec<&str> = body.languages.iter().map(String::as_str).collect();
+    Ok(Json(admin::set_languages(&state.storage, by(&actor), id, &languages).await?))
 }
 
 /// `POST /users/{id}/tokens`: a new API token for the person, shown this once (supervisor;
