@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::cases::{CallStatus, CallerHash, Case, CaseNumber, Outcome, TimedEvent};
 use crate::scripts::{LanguageTag, NodeId, NodeKind, Script, Tag};
-use crate::storage::Storage;
+use crate::storage::{AuditEntry, Storage, StorageError};
 
 /// The longest note, in characters (also a CHECK in the database).
 pub const MAX_NOTE_CHARS: usize = 4000;
@@ -609,6 +609,156 @@ pub async fn caller_is_blocked(storage: &Storage, caller: Option<&CallerHash>) -
             false
         }
     }
+}
+
+// What people do with cases through the API and the console alike: each read or change is
+// audited here, with the same action and detail whichever surface asked. `query` is the
+// search as the person gave it (a query string), for the audit line.
+
+/// A case's detail for `actor` (audited `case.read`); `None` if there is no such case.
+pub async fn read_case(
+    storage: &Storage,
+    actor: i64,
+    number: CaseNumber,
+) -> Result<Option<CaseDetail>, StorageError> {
+    let Some(case) = storage.case(number).await? else { return Ok(None) };
+    let Some(work) = storage.case_work(number).await? else { return Ok(None) };
+    audit(storage, actor, "case.read", Some(number), String::new()).await?;
+    Ok(Some(CaseDetail::new(case, work)))
+}
+
+/// One page of the search (audited `cases.search`).
+pub async fn search_cases(
+    storage: &Storage,
+    actor: i64,
+    filter: CaseFilter,
+    query: &str,
+) -> Result<Vec<CaseListing>, StorageError> {
+    let cases = storage.search_cases(filter).await?;
+    audit(storage, actor, "cases.search", None, format!("query={query} results={}", cases.len()))
+        .await?;
+    Ok(cases)
+}
+
+/// Every case that passes `filter`, up to its `limit` (at most [`MAX_EXPORT`]): what a CSV
+/// export holds (audited `cases.export`).
+///
+/// Reads [`MAX_PAGE`] cases at a time: the reader connection is shared with the webhooks (the
+/// blocklist check, the fallback's language), which must not wait behind a long export.
+pub async fn export_cases(
+    storage: &Storage,
+    actor: i64,
+    mut page: CaseFilter,
+    query: &str,
+) -> Result<Vec<CaseListing>, StorageError> {
+    let mut remaining = page.limit.min(MAX_EXPORT);
+    let mut cases = Vec::new();
+    while remaining > 0 {
+        page.limit = remaining.min(MAX_PAGE);
+        let found = storage.search_cases(page.clone()).await?;
+        let full = found.len() == page.limit as usize;
+        cases.extend(found);
+        remaining -= page.limit;
+        if !full {
+            break;
+        }
+        page.offset = 0;
+        page.after = cases.last().map(|case| case.number);
+    }
+    audit(storage, actor, "cases.export", None, format!("query={query} rows={}", cases.len()))
+        .await?;
+    Ok(cases)
+}
+
+/// The blocklist, newest first, expired entries marked (audited `blocklist.read`).
+pub async fn read_blocklist(
+    storage: &Storage,
+    actor: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<BlockEntry>, StorageError> {
+    let entries = storage.blocklist(now).await?;
+    audit(storage, actor, "blocklist.read", None, format!("entries={}", entries.len())).await?;
+    Ok(entries)
+}
+
+/// Blocks the caller of case `number` for `reason` until `expires_at` (as typed: see
+/// [`parse_expiry`]; `None`: until removed), audited `blocklist.add`. A wrong reason or
+/// expiry is [`Change::Invalid`] with the reason.
+pub async fn block(
+    storage: &Storage,
+    actor: i64,
+    number: CaseNumber,
+    reason: &str,
+    expires_at: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Change<BlockEntry>, StorageError> {
+    let reason = match NoteText::parse_at_most(reason, MAX_REASON_CHARS) {
+        Ok(reason) => reason,
+        Err(why) => return Ok(Change::Invalid(format!("reason: {why}"))),
+    };
+    let expires_at = match expires_at.map(|text| parse_expiry(text, now)).transpose() {
+        Ok(expires_at) => expires_at,
+        Err(why) => return Ok(Change::Invalid(why)),
+    };
+    let change = storage.block_caller(number, reason, expires_at, actor, now).await?;
+    if let Change::Done(entry) = &change {
+        let expires = entry.expires_at.map_or("never".to_owned(), |t| t.to_rfc3339());
+        let detail = format!("entry={} expires={expires}", entry.id);
+        audit(storage, actor, "blocklist.add", Some(number), detail).await?;
+    }
+    Ok(change)
+}
+
+/// Removes a blocklist entry (audited `blocklist.remove`); `None` if there was none.
+pub async fn unblock(
+    storage: &Storage,
+    actor: i64,
+    key: BlockKey,
+    now: DateTime<Utc>,
+) -> Result<Option<BlockEntry>, StorageError> {
+    let removed = storage.unblock(key, now).await?;
+    if let Some(entry) = &removed {
+        let detail = format!("entry={}", entry.id);
+        audit(storage, actor, "blocklist.remove", Some(entry.case), detail).await?;
+    }
+    Ok(removed)
+}
+
+/// Writes an audit line; the caller fails if it cannot be written, rather than leave an
+/// unrecorded read or change.
+async fn audit(
+    storage: &Storage,
+    actor: i64,
+    action: &str,
+    case: Option<CaseNumber>,
+    detail: String,
+) -> Result<(), StorageError> {
+    let entry = AuditEntry { actor: Some(actor), action: action.to_owned(), case, detail };
+    storage.audit(entry).await
+}
+
+/// A blocklist entry's expiry, as a person types it: RFC 3339 or a date (midnight UTC), in
+/// the future. The error says what is wrong.
+pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let time = DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+        .ok_or_else(|| {
+            format!(
+                "expires_at {:?} is not a date (2026-03-01) or a time (2026-03-01T12:00:00Z)",
+                text.chars().take(40).collect::<String>()
+            )
+        })?;
+    if time <= now {
+        return Err(format!("expires_at {text:?} is in the past"));
+    }
+    Ok(time)
 }
 
 #[cfg(test)]

@@ -34,6 +34,13 @@ async fn every_people_route_checks_the_token_and_the_role() {
             Allowed::Supervisor,
         ),
         ("POST", format!("/api/users/{id}/pin"), None, Allowed::Supervisor),
+        ("POST", format!("/api/users/{id}/password"), None, Allowed::Supervisor),
+        (
+            "PUT",
+            format!("/api/users/{id}/languages"),
+            Some(json!({"languages": ["uk", "ru"]})),
+            Allowed::Supervisor,
+        ),
         ("POST", format!("/api/users/{id}/tokens"), None, Allowed::Supervisor),
         // An operator may revoke only their own tokens: these are someone else's.
         ("DELETE", format!("/api/users/{id}/tokens"), None, Allowed::Supervisor),
@@ -633,4 +640,71 @@ fn wrong_command_line_arguments_exit_2_and_unknown_names_exit_1() {
     let token = hotline(dir.path()).args(["users", "token", "anna"]).output().unwrap();
     assert_eq!(token.status.code(), Some(1), "{}", text(&token));
     assert!(text(&token).contains("enable"), "{}", text(&token));
+}
+
+#[tokio::test]
+async fn a_password_reset_and_a_language_change_are_audited_and_checked() {
+    let app = spawn_app().await;
+    let (boss_person, boss) = person(&app, "boss", Role::Supervisor, &["ru"]).await;
+    let (anna, _) = person(&app, "anna", Role::Operator, &["ru"]).await;
+    let mut console = common::console::Browser::login(&app, "anna", api::TEST_PASSWORD).await;
+
+    let path = format!("/api/users/{}/password", anna.id);
+    let (status, answer) = api::api(&app, "POST", &path, Some(&boss), None).await;
+    assert_eq!(status, 200, "{answer}");
+    let password = answer["password"].as_str().unwrap().to_owned();
+    assert!(password.len() >= 12);
+    // Her console session ended; the old password no longer works, the new one does.
+    assert_eq!(console.get("/console").await.location(), "/console/login");
+    let mut again = common::console::Browser::new(&app);
+    assert_eq!(again.log_in("anna", api::TEST_PASSWORD).await.status, 401);
+    assert_eq!(again.log_in("anna", &password).await.status, 303);
+
+    let path = format!("/api/users/{}/languages", anna.id);
+    let body = json!({"languages": ["uk", "ko"]});
+    let (status, answer) = api::api(&app, "PUT", &path, Some(&boss), Some(body)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["languages"], json!(["uk", "ko"]));
+    for bad in [
+        json!({"languages": []}),
+        json!({"languages": ["ru", "ru"]}),
+        json!({"languages": ["<script>"]}),
+        json!({"languages": ["x".repeat(10_000)]}),
+        json!({"languages": "ru"}),
+        json!({"languages": ["ru"], "role": "supervisor"}),
+    ] {
+        let (status, answer) = api::api(&app, "PUT", &path, Some(&boss), Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+    }
+    let (status, _) = api::api(
+        &app,
+        "PUT",
+        "/api/users/999999/languages",
+        Some(&boss),
+        Some(json!({"languages": ["ru"]})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let now = app.storage.person(anna.id).await.unwrap().unwrap();
+    assert_eq!(now.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(), ["uk", "ko"]);
+
+    let path = format!("/api/audit?actor={}", boss_person.id);
+    let (_, log) = api::api(&app, "GET", &path, Some(&boss), None).await;
+    let lines: Vec<(String, String)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap().into(), e["detail"].as_str().unwrap().into()))
+        .collect();
+    let expected = |action: &str, detail: String| (action.to_owned(), detail);
+    assert_eq!(
+        lines,
+        [
+            expected(
+                "user.languages",
+                format!("user={} name=anna languages=uk,ko was=ru", anna.id)
+            ),
+            expected("user.password-reset", format!("user={} name=anna", anna.id)),
+        ]
+    );
 }

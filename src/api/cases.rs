@@ -18,7 +18,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -26,8 +26,8 @@ use serde_json::json;
 use super::{Actor, ApiError, ApiState};
 use crate::cases::CaseNumber;
 use crate::casework::{
-    BlockKey, CaseDetail, CaseFilter, CaseWork, Change, Disposition, MAX_EXPORT, MAX_PAGE,
-    MAX_REASON_CHARS, Note, NoteText, write_csv,
+    self, BlockKey, CaseDetail, CaseFilter, CaseWork, Change, Disposition, MAX_EXPORT, MAX_PAGE,
+    Note, NoteText, export_cases, read_blocklist, search_cases, write_csv,
 };
 use crate::people::Role;
 use crate::storage::AuditEntry;
@@ -63,10 +63,7 @@ pub(crate) async fn read_case(
 ) -> Result<CaseDetail, ApiError> {
     require_staff(actor)?;
     let number = case_number(number)?;
-    let case = state.storage.case(number).await?.ok_or_else(|| no_case(number))?;
-    let work = state.storage.case_work(number).await?.ok_or_else(|| no_case(number))?;
-    audit(state, actor, "case.read", Some(number), String::new()).await?;
-    Ok(CaseDetail::new(case, work))
+    casework::read_case(&state.storage, actor.id(), number).await?.ok_or_else(|| no_case(number))
 }
 
 /// The body of `POST /cases/{number}/notes`.
@@ -203,39 +200,21 @@ async fn search(
     actor.require_supervisor()?;
     let filter = filter(query.as_deref(), MAX_PAGE)?;
     let (limit, offset) = (filter.limit, filter.offset);
-    let cases = state.storage.search_cases(filter).await?;
-    let detail = format!("query={} results={}", query.as_deref().unwrap_or(""), cases.len());
-    audit(&state, &actor, "cases.search", None, detail).await?;
+    let query = query.as_deref().unwrap_or("");
+    let cases = search_cases(&state.storage, actor.id(), filter, query).await?;
     Ok(Json(json!({ "cases": cases, "limit": limit, "offset": offset })))
 }
 
 /// `GET /cases.csv?…` (supervisors): the same search as CSV, up to [`MAX_EXPORT`] cases.
-///
-/// Read [`MAX_PAGE`] cases at a time: the reader connection is shared with the webhooks (the
-/// blocklist check, the fallback's language), which must not wait behind a long export.
 async fn export(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     actor.require_supervisor()?;
-    let mut page = filter(query.as_deref(), MAX_EXPORT)?;
-    let mut remaining = page.limit;
-    let mut cases = Vec::new();
-    loop {
-        page.limit = remaining.min(MAX_PAGE);
-        let found = state.storage.search_cases(page.clone()).await?;
-        let full = found.len() == page.limit as usize;
-        cases.extend(found);
-        remaining -= page.limit;
-        if !full || remaining == 0 {
-            break;
-        }
-        page.offset = 0;
-        page.after = cases.last().map(|case| case.number);
-    }
-    let detail = format!("query={} rows={}", query.as_deref().unwrap_or(""), cases.len());
-    audit(&state, &actor, "cases.export", None, detail).await?;
+    let filter = filter(query.as_deref(), MAX_EXPORT)?;
+    let query = query.as_deref().unwrap_or("");
+    let cases = export_cases(&state.storage, actor.id(), filter, query).await?;
     let headers = [
         (header::CONTENT_TYPE, "text/csv; charset=utf-8; header=present"),
         (header::CONTENT_DISPOSITION, "attachment; filename=\"cases.csv\""),
@@ -249,8 +228,7 @@ async fn blocklist(
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require_supervisor()?;
-    let entries = state.storage.blocklist(Utc::now()).await?;
-    audit(&state, &actor, "blocklist.read", None, format!("entries={}", entries.len())).await?;
+    let entries = read_blocklist(&state.storage, actor.id(), Utc::now()).await?;
     Ok(Json(json!({ "entries": entries })))
 }
 
@@ -273,20 +251,16 @@ async fn block(
     actor.require_supervisor()?;
     let body: BlockBody = json_body(&body)?;
     let number = case_number(&body.case)?;
-    let reason = NoteText::parse_at_most(&body.reason, MAX_REASON_CHARS)
-        .map_err(|e| ApiError::BadRequest(format!("reason: {e}")))?;
-    let now = Utc::now();
-    let expires_at = body.expires_at.as_deref().map(|text| future_time(text, now)).transpose()?;
-    let entry =
-        match state.storage.block_caller(number, reason, expires_at, actor.id(), now).await? {
-            Change::Done(entry) => entry,
-            Change::NoCase => return Err(no_case(number)),
-            Change::Conflict(why) => return Err(ApiError::Conflict(why)),
-            Change::Invalid(why) => return Err(ApiError::BadRequest(why)),
-        };
-    let expires = entry.expires_at.map_or("never".to_owned(), |t| t.to_rfc3339());
-    let detail = format!("entry={} expires={expires}", entry.id);
-    audit(&state, &actor, "blocklist.add", Some(number), detail).await?;
+    let expires_at = body.expires_at.as_deref();
+    let change =
+        casework::block(&state.storage, actor.id(), number, &body.reason, expires_at, Utc::now())
+            .await?;
+    let entry = match change {
+        Change::Done(entry) => entry,
+        Change::NoCase => return Err(no_case(number)),
+        Change::Conflict(why) => return Err(ApiError::Conflict(why)),
+        Change::Invalid(why) => return Err(ApiError::BadRequest(why)),
+    };
     Ok((StatusCode::CREATED, Json(entry)).into_response())
 }
 
@@ -307,13 +281,9 @@ async fn unblock(
             ))
         })?)
     };
-    let removed = state
-        .storage
-        .unblock(key, Utc::now())
+    let removed = casework::unblock(&state.storage, actor.id(), key, Utc::now())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no blocklist entry for {entry}")))?;
-    let detail = format!("entry={}", removed.id);
-    audit(&state, &actor, "blocklist.remove", Some(removed.case), detail).await?;
     Ok(Json(json!({ "removed": removed })))
 }
 
@@ -357,26 +327,4 @@ fn filter(query: Option<&str>, max: u32) -> Result<CaseFilter, ApiError> {
 fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))
-}
-
-/// An expiry: RFC 3339 or a date (midnight UTC), in the future.
-fn future_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
-    let time = DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-        })
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "expires_at {text:?} is not a date (2026-03-01) or a time (2026-03-01T12:00:00Z)"
-            ))
-        })?;
-    if time <= now {
-        return Err(ApiError::BadRequest(format!("expires_at {text:?} is in the past")));
-    }
-    Ok(time)
 }

@@ -11,22 +11,18 @@ use std::sync::Arc;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState, json_body};
-use crate::cases::CaseNumber;
-use crate::people::{self, PeopleError, Person, Role};
-use crate::storage::{AuditFilter, AuditRecord, ChangedBy, NewPerson, StorageError};
+use crate::people::admin::{self, AdminError};
+use crate::people::{self, PeopleError, Person};
+use crate::storage::{AuditRecord, ChangedBy, StorageError};
 
 /// The largest request body accepted: a person's details are a few hundred bytes.
 const MAX_BODY_BYTES: usize = 16 * 1024;
-/// The audit lines returned when the request names no limit.
-const DEFAULT_AUDIT_LIMIT: u32 = 100;
-/// The most audit lines one request returns.
-const MAX_AUDIT_LIMIT: u32 = 1000;
 
 /// This resource's routes.
 pub fn router() -> Router<Arc<ApiState>> {
@@ -36,6 +32,8 @@ pub fn router() -> Router<Arc<ApiState>> {
         .route("/users/{id}/disable", post(disable))
         .route("/users/{id}/enable", post(enable))
         .route("/users/{id}/pin", post(reset_pin))
+        .route("/users/{id}/password", post(reset_password))
+        .route("/users/{id}/languages", put(set_languages))
         .route("/users/{id}/tokens", post(issue_token).delete(revoke_tokens))
         .route("/audit", get(audit_log))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -86,26 +84,15 @@ async fn create(
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     actor.require_supervisor()?;
     let new = json_body(body, MAX_BODY_BYTES)?;
-    let name = people::check_name(&new.name).map_err(invalid)?;
-    let role: Role = new.role.parse().map_err(invalid)?;
-    let languages =
-        people::check_languages(new.languages.iter().map(String::as_str)).map_err(invalid)?;
-    let pin = people::generate_pin().map_err(internal)?;
-    let password = people::generate_password().map_err(internal)?;
-    let new = NewPerson {
-        name,
-        role,
-        languages,
-        password_hash: Some(hash(&password).await?),
-        pin_hash: Some(hash(&pin).await?),
-    };
-    let person = state.storage.create_person(new, by(&actor)).await.map_err(conflict)?;
+    let languages: Vec<&str> = new.languages.iter().map(String::as_str).collect();
+    let admin::Added { person, pin, password } =
+        admin::add(&state.storage, by(&actor), &new.name, &new.role, &languages).await?;
     Ok((StatusCode::CREATED, Json(Created { person, pin, password })))
 }
 
 /// `POST /users/{id}/disable`: the person can no longer dial in or use the API, and their
-/// tokens are revoked (supervisor; audited). Supervisors cannot disable themselves, so the
-/// API can never leave the hotline without an enabled supervisor.
+/// tokens are revoked and console sessions ended (supervisor; audited). Supervisors cannot
+/// disable themselves, so the API can never leave the hotline without an enabled supervisor.
 #[tracing::instrument(skip_all, fields(actor = actor.id()))]
 async fn disable(
     actor: Actor,
@@ -114,12 +101,7 @@ async fn disable(
 ) -> Result<Json<Person>, ApiError> {
     actor.require_supervisor()?;
     let id = path_id(id)?;
-    if id == actor.id() {
-        return Err(ApiError::Conflict("you cannot disable yourself".into()));
-    }
-    let person =
-        state.storage.set_disabled(id, true, by(&actor)).await?.ok_or_else(|| no_person(id))?;
-    Ok(Json(person))
+    Ok(Json(admin::set_disabled(&state.storage, actor.id(), id, true).await?))
 }
 
 /// `POST /users/{id}/enable`: the person may work again, with new tokens (supervisor;
@@ -132,9 +114,7 @@ async fn enable(
 ) -> Result<Json<Person>, ApiError> {
     actor.require_supervisor()?;
     let id = path_id(id)?;
-    let person =
-        state.storage.set_disabled(id, false, by(&actor)).await?.ok_or_else(|| no_person(id))?;
-    Ok(Json(person))
+    Ok(Json(admin::set_disabled(&state.storage, actor.id(), id, false).await?))
 }
 
 /// `POST /users/{id}/pin`: a new generated PIN, shown this once (supervisor; audited).
@@ -146,10 +126,46 @@ async fn reset_pin(
 ) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
     let id = path_id(id)?;
-    let pin = people::generate_pin().map_err(internal)?;
-    let pin_hash = hash(&pin).await?;
-    state.storage.set_pin_hash(id, pin_hash, by(&actor)).await?.ok_or_else(|| no_person(id))?;
+    let pin = admin::reset_pin(&state.storage, by(&actor), id).await?;
     Ok(Json(json!({ "pin": pin })))
+}
+
+/// `POST /users/{id}/password`: a new generated console password, shown this once; the
+/// person's console sessions end (supervisor; audited).
+#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+async fn reset_password(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let id = path_id(id)?;
+    let password = admin::reset_password(&state.storage, by(&actor), id).await?;
+    Ok(Json(json!({ "password": password })))
+}
+
+/// The body of `PUT /users/{id}/languages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Languages {
+    /// Language codes, like `["ru", "uk"]`.
+    languages: Vec<String>,
+}
+
+/// `PUT /users/{id}/languages`: the languages the person takes calls in (supervisor;
+/// audited).
+#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+async fn set_languages(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<Languages>, JsonRejection>,
+) -> Result<Json<Person>, ApiError> {
+    actor.require_supervisor()?;
+    let id = path_id(id)?;
+    let body = json_body(body, MAX_BODY_BYTES)?;
+    let languages: Vec<&str> = body.languages.iter().map(String::as_str).collect();
+    Ok(Json(admin::set_languages(&state.storage, by(&actor), id, &languages).await?))
 }
 
 /// `POST /users/{id}/tokens`: a new API token for the person, shown this once (supervisor;
@@ -199,7 +215,7 @@ struct AuditQuery {
     actor: Option<String>,
     /// An action code, like `user.add`.
     action: Option<String>,
-    /// How many lines, 1 to [`MAX_AUDIT_LIMIT`].
+    /// How many lines, 1 to [`admin::MAX_AUDIT_LIMIT`].
     limit: Option<String>,
 }
 
@@ -212,56 +228,15 @@ async fn audit_log(
 ) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let case = query
-        .case
-        .map(|text| {
-            text.parse::<CaseNumber>().map_err(|e| ApiError::BadRequest(format!("case: {e}")))
-        })
-        .transpose()?;
-    let actor_id = query
-        .actor
-        .map(|text| {
-            text.parse::<i64>().map_err(|_| {
-                ApiError::BadRequest("actor: give a person's id, a number like 101".into())
-            })
-        })
-        .transpose()?;
-    let action = query
-        .action
-        .map(|text| {
-            let ok = (1..=64).contains(&text.len())
-                && text.bytes().all(|b| b.is_ascii_lowercase() || matches!(b, b'.' | b'-' | b'_'));
-            if ok {
-                Ok(text)
-            } else {
-                Err(ApiError::BadRequest(
-                    "action: give an action code like user.add (lowercase letters, '.', '-')"
-                        .into(),
-                ))
-            }
-        })
-        .transpose()?;
-    let limit = match query.limit {
-        None => DEFAULT_AUDIT_LIMIT,
-        Some(text) => {
-            text.parse().ok().filter(|n| (1..=MAX_AUDIT_LIMIT).contains(n)).ok_or_else(|| {
-                ApiError::BadRequest(format!("limit: give a number from 1 to {MAX_AUDIT_LIMIT}"))
-            })?
-        }
-    };
-    let filter = AuditFilter { case, actor: actor_id, action, limit };
+    let filter = admin::audit_filter(
+        query.case.as_deref(),
+        query.actor.as_deref(),
+        query.action.as_deref(),
+        query.limit.as_deref(),
+    )
+    .map_err(ApiError::BadRequest)?;
     let entries: Vec<AuditRecord> = state.storage.audit_log(filter).await?;
     Ok(Json(json!({ "entries": entries })))
-}
-
-/// Hashes a PIN or password on the blocking pool: Argon2 spends tens of milliseconds of CPU
-/// on purpose, which must not stall the threads that answer the provider's webhooks.
-async fn hash(secret: &str) -> Result<String, ApiError> {
-    let secret = secret.to_owned();
-    tokio::task::spawn_blocking(move || people::hash_secret(&secret))
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?
-        .map_err(internal)
 }
 
 /// The actor as the audit line of their change records them.
@@ -279,8 +254,16 @@ fn no_person(id: i64) -> ApiError {
     ApiError::NotFound(format!("no person has the id {id}"))
 }
 
-fn invalid(error: PeopleError) -> ApiError {
-    ApiError::BadRequest(error.to_string())
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> Self {
+        match error {
+            AdminError::Invalid(message) => ApiError::BadRequest(message),
+            AdminError::NoPerson(id) => no_person(id),
+            AdminError::Conflict(message) => ApiError::Conflict(message),
+            AdminError::Secret(error) => internal(error),
+            AdminError::Storage(error) => error.into(),
+        }
+    }
 }
 
 fn internal(error: PeopleError) -> ApiError {

@@ -11,11 +11,15 @@
 //! reads and changes the same data as the JSON API, through the same storage functions, and
 //! writes the same audit log.
 
+mod audit;
+mod blocklist;
+mod cases;
 mod followups;
 mod home;
 pub mod live;
 mod operator;
 mod page;
+mod people;
 mod scripts;
 mod session;
 mod text;
@@ -79,6 +83,10 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .merge(operator::router())
         .merge(followups::router())
         .merge(scripts::router())
+        .merge(people::router())
+        .merge(blocklist::router())
+        .merge(audit::router())
+        .merge(cases::router())
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .with_state(state)

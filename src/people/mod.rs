@@ -9,6 +9,7 @@
 //! The database side is `storage/people.rs`; the API side `api/auth.rs` and `api/people.rs`;
 //! the `hotline users …` command [`cli`].
 
+pub mod admin;
 pub mod cli;
 
 use std::fmt;

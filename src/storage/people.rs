@@ -193,6 +193,55 @@ impl Storage {
         .await
     }
 
+    /// Replaces a person's console password hash and audits it (`user.password-reset`);
+    /// `None` if there is no such person. Their console sessions are the caller's to end.
+    #[tracing::instrument(skip(self, password_hash))]
+    pub async fn set_password_hash(
+        &self,
+        id: i64,
+        password_hash: String,
+        by: ChangedBy,
+    ) -> Result<Option<Person>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
+            tx.prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
+                .execute(params![id, password_hash])?;
+            audit_change(&tx, by, "user.password-reset", &person, "")?;
+            tx.commit()?;
+            Ok(Some(person))
+        })
+        .await
+    }
+
+    /// Replaces the languages a person takes calls in (already checked with
+    /// [`crate::people::check_languages`]) and audits it (`user.languages`, old and new);
+    /// `None` if there is no such person.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_languages(
+        &self,
+        id: i64,
+        languages: Vec<LanguageTag>,
+        by: ChangedBy,
+    ) -> Result<Option<Person>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(before) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
+            tx.prepare_cached("UPDATE users SET languages = ?2 WHERE id = ?1")?
+                .execute(params![id, join_languages(&languages)])?;
+            let more = format!(
+                "languages={} was={}",
+                join_languages(&languages),
+                join_languages(&before.languages)
+            );
+            let person = Person { languages, ..before };
+            audit_change(&tx, by, "user.languages", &person, &more)?;
+            tx.commit()?;
+            Ok(Some(person))
+        })
+        .await
+    }
+
     /// Disables or enables a person, audits it (`user.disable`, `user.enable`) and returns
     /// them; `None` if there is no such person. Disabling also revokes all their tokens, so
     /// enabling them again does not bring old (possibly leaked) tokens back. One transaction.
