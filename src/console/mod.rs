@@ -11,11 +11,13 @@
 //! reads and changes the same data as the JSON API, through the same storage functions, and
 //! writes the same audit log.
 
+mod charts;
 mod home;
 pub mod live;
 mod page;
 mod session;
 mod text;
+mod wallboard;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +75,7 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
     Router::new()
         .merge(session::router())
         .merge(home::router())
+        .merge(wallboard::router())
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .with_state(state)

@@ -172,3 +172,52 @@ pub fn csrf_of(html: &str) -> Option<String> {
     let rest = &html[at..];
     Some(rest[..rest.find('"')?].to_owned())
 }
+
+impl Browser {
+    /// Opens a live region's event stream (`data-live`) and returns the data of its first
+    /// message (an HTML fragment), or the error page's status and body if it is refused.
+    pub async fn first_event(&self, path: &str) -> Result<String, Answer> {
+        use std::io::BufRead;
+        let url = format!("{}{path}", self.base_url);
+        let jar: Vec<String> =
+            self.cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        tokio::task::spawn_blocking(move || {
+            let agent: Agent = Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .proxy(None)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .new_agent();
+            let mut response = agent
+                .get(&url)
+                .header("Cookie", jar.join("; "))
+                .header("Accept", "text/event-stream")
+                .call()
+                .map_err(|e| Answer { status: 0, body: e.to_string(), headers: BTreeMap::new() })?;
+            let status = response.status().as_u16();
+            if status != 200 {
+                let body = response.body_mut().read_to_string().unwrap_or_default();
+                return Err(Answer { status, body, headers: BTreeMap::new() });
+            }
+            // An event is `data:` lines up to a blank line; keep-alive comments start with ':'.
+            let mut data: Vec<String> = Vec::new();
+            let reader = std::io::BufReader::new(response.body_mut().as_reader());
+            for line in reader.lines() {
+                let line = line.map_err(|e| Answer {
+                    status: 0,
+                    body: e.to_string(),
+                    headers: BTreeMap::new(),
+                })?;
+                if let Some(rest) = line.strip_prefix("data:") {
+                    data.push(rest.strip_prefix(' ').unwrap_or(rest).to_owned());
+                } else if line.is_empty() && !data.is_empty() {
+                    break;
+                }
+            }
+            Ok(data.join("\n"))
+        })
+        .await
+        .unwrap()
+    }
+}
