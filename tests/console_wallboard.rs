@@ -11,7 +11,7 @@ use common::{CALLER, TestApp, attribute, new_call_sid, spawn_app, spawn_app_with
 use hotline::cases::{CallSid, Event, LanguageChoiceMethod, Record};
 use hotline::people::Role;
 use hotline::scripts::LanguageTag;
-use hotline::storage::Period;
+use hotline::storage::{NewEntry, Period};
 use serde_json::json;
 
 /// The text of the element marked `data-testid="id"`, up to its first tag.
@@ -169,7 +169,7 @@ async fn the_board_shows_what_a_known_set_of_calls_left() {
 }
 
 /// Opens a case at `at` whose caller chose `language`, as the webhooks would record it.
-async fn past_call(app: &TestApp, at: DateTime<Utc>, language: Option<&str>) {
+async fn past_call(app: &TestApp, at: DateTime<Utc>, language: Option<&str>) -> CallSid {
     let call_sid = CallSid::parse(&new_call_sid()).unwrap();
     app.storage
         .apply(Record::CallStarted { call_sid: call_sid.clone(), at, caller: None, country: None })
@@ -180,8 +180,12 @@ async fn past_call(app: &TestApp, at: DateTime<Utc>, language: Option<&str>) {
             language: LanguageTag::parse(language).unwrap(),
             how: LanguageChoiceMethod::Key,
         }];
-        app.storage.apply(Record::Step { call_sid, step: 1, at, events }).await.unwrap();
+        app.storage
+            .apply(Record::Step { call_sid: call_sid.clone(), step: 1, at, events })
+            .await
+            .unwrap();
     }
+    call_sid
 }
 
 #[tokio::test]
@@ -257,6 +261,51 @@ async fn hours_and_days_are_utc_buckets_and_the_windows_end_where_they_say() {
         return;
     }
     panic!("the hour turned twice during the test");
+}
+
+/// Puts a past call in the Russian queue at `joined`.
+async fn enqueued_at(app: &TestApp, joined: DateTime<Utc>) -> (CallSid, i64) {
+    let sid = past_call(app, joined - Duration::seconds(5), Some("ru")).await;
+    let new = NewEntry {
+        call_sid: sid.clone(),
+        step: 2,
+        language: LanguageTag::parse("ru").unwrap(),
+        interpreter_needed: false,
+        at: joined,
+    };
+    let entry = app.storage.enqueue(new).await.unwrap().expect("enqueued");
+    (sid, entry.id)
+}
+
+#[tokio::test]
+async fn the_day_s_queue_starts_at_midnight_utc_and_waits_and_talks_are_averaged() {
+    let app = spawn_app().await;
+    let mut boss = supervisor_browser(&app).await;
+    let (olga, _) = api::person(&app, "olga", Role::Operator, &["ru"]).await;
+    let day = Period::Day.floor(Utc::now());
+    let s = Duration::seconds;
+
+    // Yesterday: joined and hung up before midnight. Counted nowhere today.
+    let (gone, _) = enqueued_at(&app, day - s(90)).await;
+    app.storage.queue_left(&gone, "hangup".into(), Some(30), day - s(60)).await.unwrap();
+    // Joined 20 s before midnight, connected at midnight: answered today (wait 20 s), but it
+    // reached the queue yesterday.
+    let (late, _) = enqueued_at(&app, day - s(20)).await;
+    app.storage.queue_left(&late, "bridged".into(), Some(20), day).await.unwrap();
+    // Joined at midnight, taken by Olga, connected after 10 s, talked 50 s.
+    let (talked, id) = enqueued_at(&app, day).await;
+    let taken = app.storage.take_next(olga.id, olga.languages.clone(), day + s(5), day).await;
+    assert_eq!(taken.unwrap().map(|e| e.id), Some(id));
+    app.storage.queue_left(&talked, "bridged".into(), Some(10), day + s(10)).await.unwrap();
+    app.storage.dial_ended(id, olga.id, Some(50), false, day + s(60), day + s(70)).await.unwrap();
+
+    let html = boss.get("/console/wallboard").await.body;
+    assert_eq!(figure(&html, "mean-wait"), "0:15", "(20 + 10) / 2");
+    assert_eq!(figure(&html, "mean-talk"), "0:50");
+    assert!(html.contains("answered: 2") && html.contains("ended talks: 1"), "{html}");
+    assert_eq!(figure(&html, "abandonment"), "0.0 %", "yesterday's hang-up is not today's");
+    assert!(html.contains("0 / 1"), "{html}");
+    app.stop().await;
 }
 
 #[tokio::test]

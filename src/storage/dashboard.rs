@@ -178,19 +178,21 @@ impl Storage {
                 )?
                 .query_row(params![from, to], |r| Ok((count(r.get(0)?), count(r.get(1)?))))?;
             let (answered, mean_wait_secs, talks, mean_talk_secs) = tx
+                // Each span at least 0: a bridge time taken from the operator's side can come
+                // out a moment before the join.
                 .prepare_cached(
                     "SELECT count(DISTINCT case_id), \
-                            avg((julianday(bridged_at) - julianday(joined_at)) * 86400), \
+                            avg(max(0.0, (julianday(bridged_at) - julianday(joined_at)) * 86400)), \
                             count(ended_at), \
-                            avg((julianday(ended_at) - julianday(bridged_at)) * 86400) \
+                            avg(max(0.0, (julianday(ended_at) - julianday(bridged_at)) * 86400)) \
                      FROM queue_entries WHERE bridged_at >= ?1 AND bridged_at < ?2",
                 )?
                 .query_row(params![from, to], |r| {
                     Ok((
                         count(r.get(0)?),
-                        r.get::<_, Option<f64>>(1)?.map(|s| s.max(0.0)),
+                        r.get::<_, Option<f64>>(1)?,
                         count(r.get(2)?),
-                        r.get::<_, Option<f64>>(3)?.map(|s| s.max(0.0)),
+                        r.get::<_, Option<f64>>(3)?,
                     ))
                 })?;
             tx.finish()?;
