@@ -16,7 +16,7 @@ const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 300.0;
 /// Room for the y-axis labels, the legend above and the x-axis labels below.
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 16.0;
+const RIGHT: f64 = 32.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 36.0;
 
