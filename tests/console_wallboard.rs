@@ -333,5 +333,15 @@ async fn operators_get_403_and_strangers_the_login() {
     assert_eq!(boss.post("/console/language", &[("language", "uk")]).await.status, 303);
     let board = boss.get("/console/wallboard").await;
     assert!(board.body.contains("Табло") && board.body.contains("Дзвінки сьогодні"));
+
+    // The board takes no input: a hostile or huge query string is ignored, never echoed, and
+    // a form posted to it is not a route.
+    let hostile =
+        format!("/console/wallboard?day=%3Cscript%3E&language=..%2F..&x={}", "9".repeat(8000));
+    let answer = boss.get(&hostile).await;
+    assert_eq!(answer.status, 200);
+    assert!(!answer.body.contains("<script>") && !answer.body.contains("99999999"));
+    let posted = boss.post("/console/wallboard", &[("x", "1")]).await;
+    assert_eq!(posted.status, 405);
     app.stop().await;
 }
