@@ -33,7 +33,8 @@ struct Cursor<F> {
 
 /// An SSE response that sends `render`'s fragment whenever it changes, checking every
 /// `every`, for as long as `viewer`'s session lives. A render that fails is logged and
-/// tried again at the next tick: the page keeps its last good fragment.
+/// tried again at the next tick: the page keeps its last good fragment. The stream borrows
+/// nothing of `viewer` (`use<F, Fut>`), so a handler can return it.
 pub fn fragments<F, Fut>(
     state: Arc<ConsoleState>,
     viewer: &Viewer,

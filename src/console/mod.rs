@@ -14,6 +14,7 @@
 mod audit;
 mod blocklist;
 mod cases;
+mod charts;
 mod followups;
 mod home;
 pub mod live;
@@ -23,6 +24,7 @@ mod people;
 mod scripts;
 mod session;
 mod text;
+mod wallboard;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +89,7 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .merge(blocklist::router())
         .merge(audit::router())
         .merge(cases::router())
+        .merge(wallboard::router())
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .with_state(state)

@@ -46,6 +46,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_console.sql",
         sql: include_str!("../../db/migrations/0008_console.sql"),
     },
+    Migration {
+        name: "0009_dashboard.sql",
+        sql: include_str!("../../db/migrations/0009_dashboard.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

@@ -20,6 +20,7 @@ mod callback_keys;
 mod casework;
 mod checkpoint;
 mod console;
+mod dashboard;
 mod derived;
 mod faults;
 mod followups;
@@ -49,6 +50,7 @@ use crate::scripts::{LanguageTag, Tag};
 
 pub use backup::{BackupCheck, Snapshot, check_backup};
 pub use console::{ConsoleSession, LoginRecord};
+pub use dashboard::{CallCount, Period, QueueDay, WaitingSince};
 pub use faults::{DatabaseFault, InjectedFault};
 pub use followups::Refusal;
 pub use gauges::Gauges;

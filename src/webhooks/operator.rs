@@ -377,7 +377,7 @@ async fn take_next(
         return verbs;
     };
     let caller = w.queues.bounded("whisper", w.storage.waiting_caller(entry.id)).await.flatten();
-    let whisper = Whisper::of(&entry, caller.as_ref(), &w.scripts, now);
+    let whisper = Whisper::of(&entry, caller.as_ref(), w.scripts, now);
     let caller_language = whisper.caller_language.clone().unwrap_or_else(|| entry.language.clone());
     tracing::info!(operator, entry = entry.id, "operator connecting to a caller");
     // The whisper reads the case to the operator: audited like any read of a case.

@@ -174,21 +174,25 @@ pub fn csrf_of(html: &str) -> Option<String> {
 }
 
 impl Browser {
-    /// The first message of a live region's event stream at `path` (its HTML fragment),
-    /// read with this browser's cookies; panics if the answer is not an event stream or
-    /// ends before a message.
+    /// The first message of a live region's event stream at `path`; panics if the stream
+    /// is refused.
     pub async fn first_live_message(&self, path: &str) -> String {
+        match self.first_event(path).await {
+            Ok(html) => html,
+            Err(answer) => {
+                panic!("the live region {path} was refused: {} {}", answer.status, answer.body)
+            }
+        }
+    }
+
+    /// Opens a live region's event stream (`data-live`) and returns the data of its first
+    /// message (an HTML fragment), or the error page's status and body if it is refused.
+    pub async fn first_event(&self, path: &str) -> Result<String, Answer> {
+        use std::io::BufRead;
         let url = format!("{}{path}", self.base_url);
         let jar: Vec<String> =
             self.cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
-        let request = ureq::http::Request::builder()
-            .method("GET")
-            .uri(&url)
-            .header("Cookie", jar.join("; "))
-            .body(Vec::new())
-            .expect("a valid request");
         tokio::task::spawn_blocking(move || {
-            use std::io::Read;
             let agent: Agent = Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(0)
@@ -196,31 +200,33 @@ impl Browser {
                 .timeout_global(Some(Duration::from_secs(30)))
                 .build()
                 .new_agent();
-            let mut response = agent.run(request).expect("the stream opens");
-            assert_eq!(response.status().as_u16(), 200, "{url}");
-            let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok());
-            assert!(kind.unwrap_or_default().starts_with("text/event-stream"), "{kind:?}");
-            let mut reader = response.body_mut().as_reader();
-            let (mut seen, mut chunk) = (Vec::new(), [0u8; 4096]);
-            loop {
-                let n = reader.read(&mut chunk).expect("the stream sends");
-                assert!(n > 0, "the stream ended before a message");
-                seen.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&seen).into_owned();
-                // Events end with a blank line; keep-alives are comments without data.
-                let complete = text.rfind("\n\n").map_or("", |end| &text[..end]);
-                let event = complete
-                    .split("\n\n")
-                    .find(|event| event.lines().any(|line| line.starts_with("data:")));
-                if let Some(event) = event {
-                    let data: Vec<&str> = event
-                        .lines()
-                        .filter_map(|line| line.strip_prefix("data:"))
-                        .map(|line| line.strip_prefix(' ').unwrap_or(line))
-                        .collect();
-                    return data.join("\n");
+            let mut response = agent
+                .get(&url)
+                .header("Cookie", jar.join("; "))
+                .header("Accept", "text/event-stream")
+                .call()
+                .map_err(|e| Answer { status: 0, body: e.to_string(), headers: BTreeMap::new() })?;
+            let status = response.status().as_u16();
+            if status != 200 {
+                let body = response.body_mut().read_to_string().unwrap_or_default();
+                return Err(Answer { status, body, headers: BTreeMap::new() });
+            }
+            // An event is `data:` lines up to a blank line; keep-alive comments start with ':'.
+            let mut data: Vec<String> = Vec::new();
+            let reader = std::io::BufReader::new(response.body_mut().as_reader());
+            for line in reader.lines() {
+                let line = line.map_err(|e| Answer {
+                    status: 0,
+                    body: e.to_string(),
+                    headers: BTreeMap::new(),
+                })?;
+                if let Some(rest) = line.strip_prefix("data:") {
+                    data.push(rest.strip_prefix(' ').unwrap_or(rest).to_owned());
+                } else if line.is_empty() && !data.is_empty() {
+                    break;
                 }
             }
+            Ok(data.join("\n"))
         })
         .await
         .unwrap()
