@@ -44,7 +44,10 @@ async fn the_console_works_in_a_real_browser() {
             "missing {missing}: run `tests/browser/setup` first (it installs Chromium and the Node modules)"
         );
     }
-    let app = common::spawn_app().await;
+    // Publishing from the browser rewrites the scripts folder: give the server a copy.
+    let scratch = tempfile::tempdir().unwrap();
+    let scripts = common::shipped_scripts_copy(scratch.path());
+    let app = common::spawn_app_with(|config| config.scripts.dir = scripts.clone()).await;
     let (operator, _) = api::person(&app, "olena", Role::Operator, &["ru", "uk"]).await;
     let (supervisor, _) = api::person(&app, "sofia", Role::Supervisor, &["ru", "uk"]).await;
 
@@ -59,7 +62,8 @@ async fn the_console_works_in_a_real_browser() {
         .env("HOTLINE_OPERATOR_PASSWORD", TEST_PASSWORD)
         .env("HOTLINE_SUPERVISOR_NAME", supervisor.name.as_str())
         .env("HOTLINE_SUPERVISOR_PASSWORD", TEST_PASSWORD)
-        .env("HOTLINE_SCRIPTS_DIR", common::shipped_scripts())
+        .env("HOTLINE_SCRIPTS_DIR", &scripts)
+        .env("HOTLINE_OPERATOR_PIN", api::TEST_PIN)
         .env("HOTLINE_ARTIFACTS_DIR", &artifacts);
     // The server answers the browser from this process's runtime while the run blocks a
     // thread of its own.

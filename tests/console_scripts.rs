@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::api::{TEST_PASSWORD, person};
@@ -12,26 +12,10 @@ use common::console::Browser;
 use common::{TestApp, new_call_sid, said, spawn_app_with, text};
 use hotline::people::Role;
 
-/// A copy of the shipped scripts in the test's own folder: publishing rewrites its files.
-fn scripts_copy(into: &Path) -> PathBuf {
-    let dir = into.join("ivr-scripts");
-    std::fs::create_dir_all(dir.join("audio/uk")).unwrap();
-    let shipped = common::shipped_scripts();
-    for entry in std::fs::read_dir(&shipped).unwrap().flatten() {
-        if entry.path().is_file() {
-            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-        }
-    }
-    for entry in std::fs::read_dir(shipped.join("audio/uk")).unwrap().flatten() {
-        std::fs::copy(entry.path(), dir.join("audio/uk").join(entry.file_name())).unwrap();
-    }
-    dir
-}
-
 /// A server on its own copy of the scripts; that folder, and what holds it.
 async fn spawn() -> (TestApp, PathBuf, tempfile::TempDir) {
     let scratch = tempfile::tempdir().unwrap();
-    let dir = scripts_copy(scratch.path());
+    let dir = common::shipped_scripts_copy(scratch.path());
     let app = spawn_app_with(|config| config.scripts.dir = dir.clone()).await;
     (app, dir, scratch)
 }

@@ -11,27 +11,11 @@ use common::{TestApp, new_call_sid, said, spawn_app_with, text};
 use hotline::people::Role;
 use serde_json::{Value, json};
 
-/// A copy of the shipped scripts in the test's own folder, so edits stay there.
-fn scripts_copy(into: &Path) -> PathBuf {
-    let dir = into.join("ivr-scripts");
-    std::fs::create_dir_all(dir.join("audio/uk")).unwrap();
-    let shipped = common::shipped_scripts();
-    for entry in std::fs::read_dir(&shipped).unwrap().flatten() {
-        if entry.path().is_file() {
-            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-        }
-    }
-    for entry in std::fs::read_dir(shipped.join("audio/uk")).unwrap().flatten() {
-        std::fs::copy(entry.path(), dir.join("audio/uk").join(entry.file_name())).unwrap();
-    }
-    dir
-}
-
 /// A server on its own copy of the scripts, watching it every 50 ms; that folder, and what
 /// holds it until the test ends.
 async fn spawn() -> (TestApp, PathBuf, tempfile::TempDir) {
     let scratch = tempfile::tempdir().unwrap();
-    let dir = scripts_copy(scratch.path());
+    let dir = common::shipped_scripts_copy(scratch.path());
     let app = spawn_app_with(|config| {
         config.scripts.dir = dir.clone();
         config.scripts.watch_interval_ms = 50;
@@ -391,7 +375,7 @@ fn hotline(dir: &Path, args: &[String], stdin: Option<&str>) -> (i32, String, St
 async fn spawn_in(scratch: &Path) -> TestApp {
     let dir = scratch.join("ivr-scripts");
     if !dir.exists() {
-        scripts_copy(scratch);
+        common::shipped_scripts_copy(scratch);
     }
     spawn_app_with(|config| {
         config.scripts.dir = dir;
@@ -561,7 +545,7 @@ async fn get_text(app: &TestApp, path: &str, token: &str) -> String {
 async fn the_report_finds_what_one_language_has_and_the_others_lack() {
     let scratch = tempfile::tempdir().unwrap();
     let root = scratch.path().to_owned();
-    let dir = scripts_copy(&root);
+    let dir = common::shipped_scripts_copy(&root);
     let shipped = || {
         let root = root.clone();
         tokio::task::spawn_blocking(move || hotline(&root, &["report".to_owned()], None))
@@ -695,7 +679,7 @@ fn check(dir: &Path) -> (i32, String) {
 /// shipped scripts in a fresh folder had `edit` applied to `file`.
 fn warnings_after(file: &str, edit: impl FnOnce(String) -> String, words: &str) -> Vec<String> {
     let scratch = tempfile::tempdir().unwrap();
-    let dir = scripts_copy(scratch.path());
+    let dir = common::shipped_scripts_copy(scratch.path());
     let (code, out) = check(&dir);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains(words), "the shipped scripts have no such warning:\n{out}");

@@ -39,6 +39,26 @@ pub fn shipped_scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts")
 }
 
+/// A copy of the shipped scripts (with their recordings) in `into`: for tests that publish
+/// or edit scripts, which rewrites the folder's files.
+pub fn shipped_scripts_copy(into: &Path) -> PathBuf {
+    let dir = into.join("ivr-scripts");
+    copy_dir(&shipped_scripts(), &dir);
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// Starts a server on the shipped scripts with the default configuration.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
