@@ -50,6 +50,11 @@ export default async function (ctx) {
     assert.ok((await chart.locator(`svg > title#${id}-title`).textContent()).length > 0);
     assert.ok((await chart.locator(`svg > desc#${id}-desc`).textContent()).length > 0);
     assert.ok((await chart.locator('table tbody tr').count()) >= 24);
+    // Lines, not areas: a filled polyline closes back to its first point and draws a
+    // wedge that reads as calls that never happened.
+    for (const line of await chart.locator('svg polyline').all()) {
+      assert.equal(await line.evaluate((el) => getComputedStyle(el).fill), 'none');
+    }
   }
   await ctx.screenshot(page, 'wallboard');
   ctx.assertNoPhoneNumbers(await page.content(), ctx.numbersUsed(), page.url());
