@@ -317,6 +317,28 @@ async fn a_caller_who_gives_up_is_abandoned_in_queue_with_the_wait() {
 }
 
 #[tokio::test]
+async fn a_caller_whose_queue_exit_was_lost_leaves_the_queue_at_the_end_of_the_call() {
+    let app = spawn_app().await;
+    let gone = caller(&app, "1", false).await;
+    let stays = caller(&app, "1", false).await;
+    assert_eq!(entry(&app, &gone.sid).await.state, hotline::queue::EntryState::Waiting);
+    // The Enqueue action never arrives (the server was down when it was sent); the final
+    // status callback does.
+    app.post_call("/voice/status", &gone.sid, &[("CallStatus", "no-answer")]).await;
+    let closed = entry(&app, &gone.sid).await;
+    assert_eq!(closed.state, hotline::queue::EntryState::Left);
+    assert_eq!(closed.result.as_deref(), Some("hangup"));
+    // A late Enqueue action changes nothing, and the caller still waiting is untouched.
+    app.post_call(&gone.action(), &gone.sid, &[("QueueResult", "hangup")]).await;
+    assert_eq!(entry(&app, &gone.sid).await.state, hotline::queue::EntryState::Left);
+    assert_eq!(entry(&app, &stays.sid).await.state, hotline::queue::EntryState::Waiting);
+    // An in-progress status is not an end.
+    app.post_call("/voice/status", &stays.sid, &[("CallStatus", "in-progress")]).await;
+    assert_eq!(entry(&app, &stays.sid).await.state, hotline::queue::EntryState::Waiting);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn at_the_maximum_wait_the_caller_leaves_the_queue_for_voicemail() {
     let app = spawn_app_with(|c| c.queues.max_wait_secs = 1).await;
     let waiting = caller(&app, "4", false).await;

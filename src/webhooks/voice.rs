@@ -85,6 +85,7 @@ pub async fn handle(
         }
         if route == "status" {
             note_ended(w, &req);
+            leave_queue_at_end(w, &req).await;
         }
         let remaining = w.deadline.saturating_sub(started.elapsed());
         // Records are written by their own task: if the deadline passes, the caller gets their
@@ -271,6 +272,31 @@ fn note_ended(w: &PinnedWebhooks<'_>, req: &ProviderRequest) {
         && status.is_final()
     {
         w.calls_in_progress.ended(&call_sid);
+    }
+}
+
+/// A final status callback takes the caller out of the operators' queue if they are still
+/// in it: the Enqueue action that would have said they left can be lost (the server down at
+/// that moment), and a caller who hung up must not be counted as waiting, or be offered to
+/// an operator, for ever. A normal hang-up in the queue reaches here after its Enqueue action
+/// has closed the entry, and changes nothing. Only a call with an open entry costs a write.
+async fn leave_queue_at_end(w: &PinnedWebhooks<'_>, req: &ProviderRequest) {
+    let call = req.call();
+    let (Some(call_sid), Some(status)) = (call.call_sid, call.status) else { return };
+    if !status.is_final() {
+        return;
+    }
+    let entry = w.queues.bounded("entry at the end", w.storage.queue_entry_of_call(&call_sid));
+    let Some(Some(entry)) = entry.await else { return };
+    if !matches!(
+        entry.state,
+        crate::queue::EntryState::Waiting | crate::queue::EntryState::Connecting
+    ) {
+        return;
+    }
+    let closing = w.storage.queue_left(&call_sid, "hangup".into(), None, Utc::now());
+    if w.queues.bounded("queue left at the end", closing).await.is_some() {
+        tracing::info!("the call ended in the queue without its Enqueue action; entry closed");
     }
 }
 
