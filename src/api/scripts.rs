@@ -200,6 +200,7 @@ async fn publish(
     actor.require_supervisor()?;
     let body = json_body(body, MAX_BODY_BYTES)?;
     let dir = &state.config.scripts.dir;
+    let _publishing = state.live.publishing().await;
     let published = versions::publish_drafts(&state.storage, dir, &author(&actor), &body.comment)
         .await
         .map_err(version_error)?;
@@ -224,6 +225,7 @@ async fn rollback(
     actor.require_supervisor()?;
     let body = json_body(body, MAX_BODY_BYTES)?;
     let dir = &state.config.scripts.dir;
+    let _publishing = state.live.publishing().await;
     let published =
         versions::rollback(&state.storage, dir, body.version, &author(&actor), &body.comment)
             .await

@@ -333,6 +333,7 @@ async fn publish(
         save(&viewer, &state, &file, text).await?;
     }
     let storage = &state.api.storage;
+    let _publishing = state.api.live.publishing().await;
     match versions::publish_drafts(storage, dir(&state), &author(&viewer), &comment).await {
         Ok(published) => {
             versions::go_live(storage, dir(&state), &state.api.live, &published).await;
@@ -373,6 +374,7 @@ async fn rollback(
         return Err(PageError::NotFound(format!("{file} has no version {version}")));
     }
     let author = author(&viewer);
+    let _publishing = state.api.live.publishing().await;
     match versions::rollback(storage, dir(&state), version, &author, &form.comment).await {
         Ok(published) => {
             versions::go_live(storage, dir(&state), &state.api.live, &published).await;

@@ -34,6 +34,11 @@ pub struct LiveScripts {
     /// A std lock, not a tokio one: it is held for a clone of an `Arc` and never across an
     /// await, so readers are never held up by more than a swap.
     held: RwLock<Held>,
+    /// Held while this server publishes a version and rewrites its files, and while the
+    /// folder watcher compares the folder with the database: otherwise the watcher could read
+    /// the folder before a publication and the database after it, and take the file it had
+    /// not yet seen rewritten for an edit to publish back.
+    publishing: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -58,7 +63,13 @@ impl LiveScripts {
             kept_drafts: VecDeque::new(),
             testers: HashSet::new(),
         };
-        LiveScripts { held: RwLock::new(held) }
+        LiveScripts { held: RwLock::new(held), publishing: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Waits for any publication of this server, or look of its folder watcher, to finish,
+    /// and keeps others out until the guard is dropped.
+    pub async fn publishing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.publishing.lock().await
     }
 
     /// The version new callers hear.

@@ -81,6 +81,8 @@ impl Watcher {
 
     /// Publishes an edit of the folder if the scripts it makes are valid.
     async fn follow_folder(&mut self) -> Result<(), VersionError> {
+        let live = Arc::clone(&self.live);
+        let _publishing = live.publishing().await;
         let now = read_folder(&self.dir);
         let changed: Vec<String> = now
             .iter()
