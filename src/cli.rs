@@ -359,7 +359,7 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
             listen = %addr,
             public_url = app.public_url(),
             "hotline is answering: voice URL {0}/voice/incoming, status callback {0}/voice/status, \
-             fallback URL {0}/voice/fallback",
+             fallback URL {0}/voice/fallback; the console for people at {0}/console",
             app.public_url()
         );
         match app.run_until(server::shutdown_signal()).await {
