@@ -27,12 +27,11 @@ use axum::routing::{get, post};
 use chrono::{TimeDelta, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use super::ConsoleState;
 use super::page::{Page, PageError, ROLE_FORBIDDEN, see_other};
 use super::text::Text;
-use crate::people::{Person, check_name, verify_secret};
+use crate::people::{Person, check_name, token_hash, verify_secret};
 use crate::storage::ConsoleSession;
 
 /// The cookie of a logged-in browser.
@@ -107,7 +106,7 @@ impl FromRequestParts<Arc<ConsoleState>> for Viewer {
         if !is_token_shaped(token) {
             return Err(PageError::LoginNeeded);
         }
-        let hash = sha256_hex(token);
+        let hash = token_hash(token);
         let viewer = live_session(state, &hash).await?.ok_or(PageError::LoginNeeded)?;
         parts.extensions.insert(viewer.clone());
         Ok(viewer)
@@ -358,7 +357,7 @@ async fn login(
     let token = random_hex()?;
     let csrf = random_hex()?;
     let detail = address.map_or(String::new(), |a| format!("from={a}"));
-    storage.start_session(person.id, sha256_hex(&token), csrf, detail).await?;
+    storage.start_session(person.id, token_hash(&token), csrf, detail).await?;
     let max_age = state.session_lifetime.as_secs();
     let session = set_cookie(&state, SESSION_COOKIE, &token, max_age)?;
     let spent = set_cookie(&state, LOGIN_COOKIE, "", 0)?;
@@ -449,20 +448,13 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// 32 random bytes in hex: session tokens, CSRF tokens.
+/// A session or CSRF token: [`crate::people::random_hex`].
 fn random_hex() -> Result<String, PageError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| PageError::Internal(Box::new(std::io::Error::other(e.to_string()))))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::people::random_hex().map_err(|e| PageError::Internal(Box::new(e)))
 }
 
 fn is_token_shaped(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn sha256_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Compares two tokens in time that does not depend on where they differ.

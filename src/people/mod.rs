@@ -234,11 +234,17 @@ pub fn generate_password() -> Result<String, PeopleError> {
 /// scanners can be taught to look for it).
 pub const TOKEN_PREFIX: &str = "hlt_";
 
-/// A new API token: [`TOKEN_PREFIX`] and 256 random bits in hex.
+/// A new API token: [`TOKEN_PREFIX`] and [`random_hex`].
 pub fn generate_token() -> Result<String, PeopleError> {
+    Ok(format!("{TOKEN_PREFIX}{}", random_hex()?))
+}
+
+/// 256 random bits in 64 lowercase hex digits: tokens nobody can guess (API tokens, console
+/// sessions, CSRF tokens).
+pub fn random_hex() -> Result<String, PeopleError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| PeopleError::Hash(e.to_string()))?;
-    Ok(format!("{TOKEN_PREFIX}{}", hex(&bytes)))
+    Ok(hex(&bytes))
 }
 
 /// Whether `token` looks like one of ours: the prefix and 64 lowercase hex digits. Checked
