@@ -17,6 +17,7 @@
 mod answer;
 mod followup;
 mod operator;
+mod refused;
 mod request;
 mod voice;
 
@@ -28,6 +29,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
+pub use refused::RefusedCalls;
 pub use request::{CallParams, Digits, MAX_DIGITS, Position, ProviderRequest, RequestError};
 
 use crate::scripts::ScriptSet;
@@ -72,6 +74,9 @@ pub struct Webhooks {
     pub calls_in_progress: Arc<crate::limits::CallsInProgress>,
     /// What a call over its caller's limit gets.
     pub over_limit_answer: crate::config::OverLimitAnswer,
+    /// Calls refused at `/voice/incoming` that hear the menus until they would reach a
+    /// person (see `refused.rs`).
+    pub refused: Arc<RefusedCalls>,
 }
 
 /// The settings as one request sees them: the scripts of the version its call is on (for a
