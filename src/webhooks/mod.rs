@@ -4,7 +4,9 @@
 //! `/voice/status` (the status callback) and `/voice/fallback` (the fallback URL). Every other
 //! `/voice/…` URL is one we put in our own TwiML ([`answer`]); those of the follow-up list
 //! (keys pressed while waiting, the callback number, the recording status callback) are in
-//! `followup.rs`. The operator line is a second
+//! `followup.rs`. Calls refused at `/voice/incoming` are answered like any other until they
+//! would reach a person (`refused.rs`), so a spoofed caller ID learns nothing from them. The
+//! operator line is a second
 //! number whose voice URL is `/voice/operator` and status callback `/voice/operator/status`
 //! (`operator.rs`).
 //!

@@ -315,7 +315,8 @@ async fn end_if_refused(w: &PinnedWebhooks<'_>, req: &ProviderRequest, turn: Tur
     end
 }
 
-/// A final status callback ends the call's place in its caller's limit.
+/// A final status callback ends the call's place in its caller's limit, and forgets its
+/// refusal.
 fn note_ended(w: &PinnedWebhooks<'_>, req: &ProviderRequest) {
     let call = req.call();
     if let (Some(call_sid), Some(status)) = (call.call_sid, call.status)
