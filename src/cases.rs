@@ -313,8 +313,9 @@ pub enum Event {
     },
     /// The caller is on the blocklist (`[blocklist] answer` in the configuration).
     Blocked {
-        /// True: they heard the goodbye and were hung up on; false: the call went on as
-        /// usual, and this event is the case's flag.
+        /// True: the call was refused (answered as any call, then told goodbye where it
+        /// would have reached a person); false: the call went on as usual, and this event is
+        /// the case's flag.
         refused: bool,
     },
     /// The recovery step closed the call: no final status callback came, and nothing had

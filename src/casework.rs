@@ -577,10 +577,11 @@ pub struct BlockEntry {
     pub active: bool,
 }
 
-/// The node a blocked caller hears with `[blocklist] answer = "message"`: the script's
-/// hangup node `goodbye` (every shipped script has one: a polite "thank you for calling,
-/// goodbye"), or else its first hangup node. `None` if the script has no hangup node; the
-/// caller is then handled normally and the case flagged.
+/// The node a refused call (blocked with `[blocklist] answer = "message"`, or over its
+/// caller's limit with `over_limit_answer = "message"`) ends on where it would reach a person:
+/// the script's hangup node `goodbye` (every shipped script has one: a polite "thank you for
+/// calling, goodbye"), or else its first hangup node. `None` if the script has no hangup
+/// node; the default language's is then used, and without one either the call just ends.
 pub fn blocked_goodbye(script: &Script) -> Option<&NodeId> {
     let hangups = || script.nodes.values().filter(|node| node.kind == NodeKind::Hangup);
     hangups()

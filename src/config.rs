@@ -298,7 +298,7 @@ impl Default for FollowupsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BlockAnswer {
-    /// The default language's goodbye, then the call ends.
+    /// Answered as any call; told goodbye where it would reach a person.
     #[default]
     Message,
     /// The call is handled like any other; its case records that the caller is blocked.
@@ -362,7 +362,7 @@ impl Default for ConsoleConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OverLimitAnswer {
-    /// The default language's goodbye, then the call ends.
+    /// Answered as any call; told goodbye where it would reach a person.
     #[default]
     Message,
     /// The call is hung up on at once.

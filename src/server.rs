@@ -170,6 +170,7 @@ impl Application {
                 usize::try_from(config.webhooks.calls_per_caller).unwrap_or(usize::MAX),
             )),
             over_limit_answer: config.webhooks.over_limit_answer,
+            refused: Arc::default(),
         });
         // Addresses that keep sending forged webhooks or wrong API tokens are cut short.
         let offenders = Arc::new(Offenders::new(
@@ -190,9 +191,9 @@ impl Application {
             // that climb out of the folder.
             .nest_service("/audio", ServeDir::new(config.scripts.dir.join("audio")))
             .route("/health", get(|| async { "ok\n" }))
-            // Request lines carry only our own query parameters (language, node, step); the
-            // caller's number travels in the body, which is never logged.
-            .layer(TraceLayer::new_for_http());
+            // Requests are logged by method and path only: a query can hold a caller's
+            // number (a webhook sent with GET) or a sealed one (our callback URLs).
+            .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span));
         // `/metrics`, `/healthz`, `/readyz`, and the layer that times every webhook.
         let router = crate::metrics::instrument(router, operations);
 

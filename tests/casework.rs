@@ -407,7 +407,7 @@ async fn the_csv_export_is_rfc_4180_without_numbers_and_defuses_formulas() {
 }
 
 #[tokio::test]
-async fn a_blocked_caller_hears_goodbye_and_is_hung_up_on_until_unblocked() {
+async fn a_blocked_caller_is_told_goodbye_instead_of_the_voicemail_until_unblocked() {
     let app = spawn_app().await;
     let (_, supervisor) = person(&app, "sveta", Role::Supervisor, &["ru"]).await;
     let number = call_case(&app).await;
@@ -424,6 +424,8 @@ async fn a_blocked_caller_hears_goodbye_and_is_hung_up_on_until_unblocked() {
 
     let transcript = app.call("1,1,2,2,1", None).await;
 
+    // The menus as any caller hears them (a caller ID can be spoofed: nothing may tell the
+    // number is blocked), then the goodbye where the voicemail would have recorded.
     assert_eq!(transcript.end, CallEnd::HungUpByServer);
     let heard: Vec<&str> = transcript
         .heard
@@ -433,10 +435,15 @@ async fn a_blocked_caller_hears_goodbye_and_is_hung_up_on_until_unblocked() {
             _ => None,
         })
         .collect();
-    assert_eq!(heard.len(), 1, "{heard:?}");
-    assert!(heard[0].contains("До свидания"), "{heard:?}");
+    assert!(heard.len() > 4, "{heard:?}");
+    assert!(heard.last().unwrap().contains("До свидания"), "{heard:?}");
+    assert!(!transcript.heard.iter().any(|h| matches!(h, Heard::Recording { .. })), "recorded");
     let case = app.case(&transcript.call_sid).await;
     assert_eq!(case.events[0].event, Event::Blocked { refused: true });
+    let told = case.events.iter().any(|e| {
+        matches!(&e.event, Event::Rejected { reason } if reason.contains("instead of a voicemail"))
+    });
+    assert!(told, "{:?}", case.events);
     let other = incoming_from(&app, Some("+380501112233")).await;
     let other = app.storage.case(other).await.unwrap().unwrap();
     assert!(!other.events.iter().any(|e| matches!(e.event, Event::Blocked { .. })));

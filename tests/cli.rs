@@ -100,6 +100,24 @@ fn bad_configuration_stops_the_start_with_a_fix() {
     assert!(!dir.path().join("data/auth_token").exists(), "production must not generate secrets");
 }
 
+/// Text logs written to a pipe (journald, a container runtime, a file) carry no colour codes:
+/// those keep the escape bytes, which garble the lines and defeat searches.
+#[test]
+fn text_logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    // In an empty folder the start logs its generated secrets, then fails for want of scripts.
+    let output = hotline(dir.path())
+        .arg("serve")
+        .env("HOTLINE_SERVER_LISTEN", "127.0.0.1:0")
+        .env("HOTLINE_LOG_FORMAT", "text")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(logs.contains(" WARN ") && logs.contains(" ERROR "), "{logs}");
+    assert!(!output.stderr.contains(&0x1b), "escape codes in {logs:?}");
+}
+
 #[test]
 fn cli_arguments_are_checked() {
     let dir = tempfile::tempdir().unwrap();

@@ -104,12 +104,13 @@ impl Flow<'_> {
 
 #[tokio::test]
 async fn no_phone_number_reaches_a_log_line_an_api_answer_or_the_csv() {
-    // Every log line of this process, as JSON, at the most talkative level.
+    // Every log line of this process, as JSON, at the most talkative level; but the test's
+    // own HTTP client's, which logs the URLs it requests (the server's lines are the point).
     let capture = Capture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter("trace")
+        .with_env_filter("trace,ureq=off")
         .with_writer(move || writer.clone())
         .init();
 
@@ -238,6 +239,11 @@ async fn no_phone_number_reaches_a_log_line_an_api_answer_or_the_csv() {
     assert!(csv.lines().count() >= 5, "{csv}");
     assert_clean("the CSV", &csv);
 
+    // A webhook sent with GET (a number configured so at the provider) has the caller's number
+    // in its query: refused, and logged by its path alone.
+    let get = format!("/voice/incoming?CallSid={}&From=%2B{}", new_call_sid(), &CALLERS[0][1..]);
+    assert_eq!(api::api(&app, "GET", &get, None, None).await.0, 405);
+
     app.stop().await;
 
     // Every log line: JSON, and without any of the numbers.
@@ -249,4 +255,6 @@ async fn no_phone_number_reaches_a_log_line_an_api_answer_or_the_csv() {
         assert_clean("a log line", line);
     }
     assert!(logs.contains("callback request confirmed"), "the flow was logged");
+    let get = lines.iter().find(|line| line.contains(r#""method":"GET","path":"/voice/incoming""#));
+    assert!(get.is_some(), "the GET webhook was logged");
 }

@@ -35,10 +35,11 @@ fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
     LOGS.get_or_init(|| {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&logs);
-        // Installed before any server starts, so the helpers' own subscriber is not.
+        // Installed before any server starts, so the helpers' own subscriber is not. The
+        // tests' own HTTP client is left out: it logs the URLs it requests.
         tracing_subscriber::fmt()
             .json()
-            .with_env_filter("trace")
+            .with_env_filter("trace,ureq=off")
             .with_writer(move || Sink(Arc::clone(&sink)))
             .init();
         logs
@@ -171,6 +172,12 @@ async fn no_log_line_table_or_file_byte_holds_a_callers_number() {
     // The blocked caller calls again and is told goodbye.
     let sid = call_from(&app, NUMBERS[0].0, "1").await;
     assert!(app.case(&sid).await.events.iter().any(|e| matches!(e.event, Event::Blocked { .. })));
+    // A webhook sent with GET has the number in its query; the query is never logged.
+    for (from, _) in NUMBERS {
+        let from: String = form_urlencoded::byte_serialize(from.as_bytes()).collect();
+        let get = format!("/voice/incoming?CallSid={}&From={from}", common::new_call_sid());
+        assert_eq!(api::api(&app, "GET", &get, None, None).await.0, 405);
+    }
     let db = app.db_path.clone();
     let dir = app.stop().await;
 
@@ -181,6 +188,8 @@ async fn no_log_line_table_or_file_byte_holds_a_callers_number() {
     let values = every_value(&db);
     assert!(values.len() > 500, "the scan saw the tables: {} values", values.len());
     let files = raw_files(&db);
+    // Nor is a header: the supervisor's bearer token was sent with every API request.
+    assert!(!logs.contains(&supervisor), "a log line holds a bearer token");
     for (_, digits) in NUMBERS {
         for run in digits {
             let line = logs.lines().find(|line| line.contains(run));

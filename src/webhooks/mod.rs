@@ -4,7 +4,9 @@
 //! `/voice/status` (the status callback) and `/voice/fallback` (the fallback URL). Every other
 //! `/voice/…` URL is one we put in our own TwiML ([`answer`]); those of the follow-up list
 //! (keys pressed while waiting, the callback number, the recording status callback) are in
-//! `followup.rs`. The operator line is a second
+//! `followup.rs`. Calls refused at `/voice/incoming` are answered like any other until they
+//! would reach a person (`refused.rs`), so a spoofed caller ID learns nothing from them. The
+//! operator line is a second
 //! number whose voice URL is `/voice/operator` and status callback `/voice/operator/status`
 //! (`operator.rs`).
 //!
@@ -17,6 +19,7 @@
 mod answer;
 mod followup;
 mod operator;
+mod refused;
 mod request;
 mod voice;
 
@@ -28,6 +31,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
+pub use refused::RefusedCalls;
 pub use request::{CallParams, Digits, MAX_DIGITS, Position, ProviderRequest, RequestError};
 
 use crate::scripts::ScriptSet;
@@ -72,6 +76,9 @@ pub struct Webhooks {
     pub calls_in_progress: Arc<crate::limits::CallsInProgress>,
     /// What a call over its caller's limit gets.
     pub over_limit_answer: crate::config::OverLimitAnswer,
+    /// Calls refused at `/voice/incoming` that hear the menus until they would reach a
+    /// person (see `refused.rs`).
+    pub refused: Arc<RefusedCalls>,
 }
 
 /// The settings as one request sees them: the scripts of the version its call is on (for a

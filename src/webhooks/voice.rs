@@ -134,7 +134,7 @@ async fn decide(w: &PinnedWebhooks<'_>, route: &str, req: &ProviderRequest) -> R
         operator if operator.starts_with("operator/") => {
             return super::operator::answer(w, &operator["operator/".len()..], req).await;
         }
-        "fallback" => return fallback(w, req),
+        "fallback" => return fallback(w, req).await,
         "language" => {
             let attempt = position.attempt.unwrap_or(1);
             with_input(req, |input| ivr::language_input(w.scripts, attempt, input))
@@ -174,6 +174,7 @@ async fn decide(w: &PinnedWebhooks<'_>, route: &str, req: &ProviderRequest) -> R
             return safe(w, script, "unknown webhook route").for_call(&call.call_sid, step);
         }
     };
+    let turn = end_if_refused(w, req, turn).await;
     let turn = handoff(w, turn, call.call_sid.as_ref(), step).await;
     let next = if step == EMERGENCY_STEP { EMERGENCY_STEP } else { step + 1 };
     reply(w.version, turn, &call.call_sid, step, next)
@@ -191,54 +192,35 @@ async fn handoff(
     crate::queue::place(&w.storage, &w.queues, script, call_sid, step, turn).await
 }
 
-/// `/voice/incoming` for a caller on the blocklist. With `answer = "message"`: the default
-/// language's goodbye (see [`casework::blocked_goodbye`]) and a hang-up; with `"flag"`: the
-/// `normal` answer. Either way the case records [`Event::Blocked`]. A blocklist that cannot
-/// be read in time counts as no block: a caller is never dropped for our failure.
+/// `/voice/incoming` for a caller on the blocklist. The answer is the `normal` one either
+/// way, so that a call made with a blocked number as its caller ID cannot tell the number is
+/// blocked (see `refused.rs`). With `answer = "message"` the call is refused: it hears the
+/// menus and is told goodbye where it would reach a person ([`end_if_refused`]); with
+/// `"flag"` it goes on as usual. Either way the case records [`Event::Blocked`]. A blocklist
+/// that cannot be read in time counts as no block: a caller is never dropped for our failure.
 async fn screen_blocked(w: &PinnedWebhooks<'_>, req: &ProviderRequest, normal: Reply) -> Reply {
     let call = req.call();
     let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
     if !casework::caller_is_blocked(&w.storage, caller.as_ref()).await {
         return normal;
     }
-    let script = w.scripts.default_script();
-    let goodbye = casework::blocked_goodbye(script);
-    if w.blocked_answer == BlockAnswer::Message
-        && let Some(goodbye) = goodbye
-    {
-        tracing::info!("blocked caller: told goodbye");
-        let mut turn = ivr::enter(script, goodbye);
-        turn.events.insert(0, Event::Blocked { refused: true });
-        let mut refused = reply(w.version, turn, &call.call_sid, 0, 1);
-        let started =
-            normal.records.into_iter().filter(|r| matches!(r, Record::CallStarted { .. }));
-        refused.records.splice(0..0, started);
-        return refused;
+    let refused = w.blocked_answer == BlockAnswer::Message;
+    if refused && let Some(call_sid) = &call.call_sid {
+        w.refused.refuse(call_sid);
     }
-    tracing::info!(goodbye = goodbye.is_some(), "blocked caller: flagged, handled normally");
-    let mut flagged = normal;
-    let flag = Event::Blocked { refused: false };
-    let step = flagged.records.iter_mut().find_map(|record| match record {
-        Record::Step { step: 0, events, .. } => Some(events),
-        _ => None,
-    });
-    match (step, call.call_sid) {
-        (Some(events), _) => events.insert(0, flag),
-        (None, Some(call_sid)) => flagged.records.push(Record::Step {
-            call_sid,
-            step: 0,
-            at: Utc::now(),
-            events: vec![flag],
-        }),
-        (None, None) => {}
-    }
-    flagged
+    tracing::info!(refused, "blocked caller: answered as any caller");
+    let mut screened = normal;
+    note_at_start(&mut screened, call.call_sid, Event::Blocked { refused });
+    screened
 }
 
 /// `/voice/incoming` for a caller who already has their limit of calls in progress
-/// (`webhooks.calls_per_caller`): the default language's goodbye and a hang-up, or a hang-up
-/// alone (`webhooks.over_limit_answer`), recorded as rejected. A withheld number is not
-/// limited: it is no one caller.
+/// (`webhooks.calls_per_caller`), recorded as rejected. With `over_limit_answer = "message"`
+/// the answer is the `normal` one, so that a call made with someone's number as its caller ID
+/// cannot tell that they are on the line now (see `refused.rs`): the call hears the menus and
+/// is told goodbye where it would reach a person ([`end_if_refused`]). With `"hangup"` it is
+/// hung up on at once, which a prober can tell by design. A withheld number is not limited:
+/// it is no one caller.
 fn limit_calls(w: &PinnedWebhooks<'_>, req: &ProviderRequest, normal: Reply) -> Reply {
     let call = req.call();
     let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
@@ -250,28 +232,98 @@ fn limit_calls(w: &PinnedWebhooks<'_>, req: &ProviderRequest, normal: Reply) -> 
         target: "hotline::security",
         "refused a call: its caller has their limit of calls in progress"
     );
-    let script = w.scripts.default_script();
-    let goodbye = casework::blocked_goodbye(script)
-        .filter(|_| w.over_limit_answer == OverLimitAnswer::Message);
-    let mut turn = match goodbye {
-        Some(goodbye) => ivr::enter(script, goodbye),
-        None => Turn { speech: Vec::new(), then: ivr::Then::Hangup, events: Vec::new() },
-    };
-    let reason = "the caller has their limit of calls in progress".to_owned();
-    turn.events.insert(0, Event::Rejected { reason });
-    let mut refused = reply(w.version, turn, &call.call_sid, 0, 1);
-    let started = normal.records.into_iter().filter(|r| matches!(r, Record::CallStarted { .. }));
-    refused.records.splice(0..0, started);
-    refused
+    let rejected =
+        Event::Rejected { reason: "the caller has their limit of calls in progress".into() };
+    if w.over_limit_answer == OverLimitAnswer::Hangup {
+        let turn = Turn { speech: Vec::new(), then: ivr::Then::Hangup, events: vec![rejected] };
+        let mut refused = reply(w.version, turn, &call.call_sid, 0, 1);
+        let started =
+            normal.records.into_iter().filter(|r| matches!(r, Record::CallStarted { .. }));
+        refused.records.splice(0..0, started);
+        return refused;
+    }
+    w.refused.refuse(call_sid);
+    let mut screened = normal;
+    note_at_start(&mut screened, call.call_sid, rejected);
+    screened
 }
 
-/// A final status callback ends the call's place in its caller's limit.
+/// Puts `event` first among the events of the call's first step (0) in `reply`.
+fn note_at_start(reply: &mut Reply, call_sid: Option<CallSid>, event: Event) {
+    let step = reply.records.iter_mut().find_map(|record| match record {
+        Record::Step { step: 0, events, .. } => Some(events),
+        _ => None,
+    });
+    match (step, call_sid) {
+        (Some(events), _) => events.insert(0, event),
+        (None, Some(call_sid)) => reply.records.push(Record::Step {
+            call_sid,
+            step: 0,
+            at: Utc::now(),
+            events: vec![event],
+        }),
+        (None, None) => {}
+    }
+}
+
+/// A turn of a refused call (see `refused.rs`) that would reach a person, that is the
+/// operators' queue, a voicemail or a callback request, becomes the goodbye of its language:
+/// the polite end of the menus any caller can hear. Any other turn goes on as it is.
+///
+/// A call not remembered as refused (the server restarted, or another instance answered its
+/// start) whose caller is on the blocklist is refused here all the same, so that a blocked
+/// caller never reaches a person; that costs one blocklist lookup per handoff, voicemail or
+/// callback request.
+async fn end_if_refused(w: &PinnedWebhooks<'_>, req: &ProviderRequest, turn: Turn) -> Turn {
+    let (language, instead) = match &turn.then {
+        ivr::Then::Enqueue { language, .. } => (language, "the operators' queue"),
+        ivr::Then::Record { language, .. } => (language, "a voicemail"),
+        ivr::Then::CallbackNumber { language, .. }
+        | ivr::Then::ConfirmCallback { language, .. } => (language, "a callback request"),
+        _ => return turn,
+    };
+    let call = req.call();
+    let Some(call_sid) = call.call_sid.as_ref() else { return turn };
+    let mut events = Vec::new();
+    if !w.refused.is_refused(call_sid) {
+        if w.blocked_answer != BlockAnswer::Message {
+            return turn;
+        }
+        let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
+        if !casework::caller_is_blocked(&w.storage, caller.as_ref()).await {
+            return turn;
+        }
+        events.push(Event::Blocked { refused: true });
+    }
+    tracing::info!(instead, "a refused call was told goodbye instead of reaching a person");
+    // What the caller did still counts; the prompts and handoff of the turn were not heard.
+    events.extend(
+        turn.events
+            .into_iter()
+            .filter(|event| !matches!(event, Event::Entered { .. } | Event::HandedOff { .. })),
+    );
+    events.push(Event::Rejected {
+        reason: format!("refused call: told goodbye instead of {instead}"),
+    });
+    let script = w.scripts.script(language).unwrap_or_else(|| w.scripts.default_script());
+    let mut end = [script, w.scripts.default_script()]
+        .into_iter()
+        .find_map(|script| casework::blocked_goodbye(script).map(|node| ivr::enter(script, node)))
+        .unwrap_or(Turn { speech: Vec::new(), then: ivr::Then::Hangup, events: Vec::new() });
+    events.append(&mut end.events);
+    end.events = events;
+    end
+}
+
+/// A final status callback ends the call's place in its caller's limit, and forgets its
+/// refusal.
 fn note_ended(w: &PinnedWebhooks<'_>, req: &ProviderRequest) {
     let call = req.call();
     if let (Some(call_sid), Some(status)) = (call.call_sid, call.status)
         && status.is_final()
     {
         w.calls_in_progress.ended(&call_sid);
+        w.refused.ended(&call_sid);
     }
 }
 
@@ -547,8 +599,9 @@ fn wait_key_prompts(script: &Script, node: &NodeId) -> Vec<Speech> {
 }
 
 /// The fallback URL: our answer to an earlier request failed (or came too late). Apologise in
-/// the caller's language, taken from the failed URL, and go straight to an operator.
-fn fallback(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Reply {
+/// the caller's language, taken from the failed URL, and go straight to an operator (a
+/// refused call: to the goodbye, see [`end_if_refused`]).
+async fn fallback(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Reply {
     let call = req.call();
     let failed = req.param("ErrorUrl").unwrap_or_default();
     let failed_query: Vec<(String, String)> = failed
@@ -578,6 +631,7 @@ fn fallback(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Reply {
     );
     let mut turn = ivr::to_operator(script, "the provider called the fallback URL".into());
     turn.events.insert(0, Event::Fallback { error_code });
+    let turn = end_if_refused(w, req, turn).await;
     let step = failed_step.map_or(EMERGENCY_STEP, |s| s + FALLBACK_STEP_OFFSET);
     let next = failed_step.map_or(EMERGENCY_STEP, |s| s + 1);
     reply(w.version, turn, &call.call_sid, step, next)
