@@ -170,6 +170,7 @@ impl Application {
                 usize::try_from(config.webhooks.calls_per_caller).unwrap_or(usize::MAX),
             )),
             over_limit_answer: config.webhooks.over_limit_answer,
+            pin_policy: crate::people::lockout::PinPolicy::from_config(&config.operators),
         });
         // Addresses that keep sending forged webhooks or wrong API tokens are cut short.
         let offenders = Arc::new(Offenders::new(

@@ -72,6 +72,8 @@ pub struct Webhooks {
     pub calls_in_progress: Arc<crate::limits::CallsInProgress>,
     /// What a call over its caller's limit gets.
     pub over_limit_answer: crate::config::OverLimitAnswer,
+    /// When wrong PINs on the operator line lock an ID or a calling number.
+    pub pin_policy: crate::people::lockout::PinPolicy,
 }
 
 /// The settings as one request sees them: the scripts of the version its call is on (for a
