@@ -10,7 +10,6 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
 
 use super::StorageError;
 use super::people::{audit_change, insert_audit_line, load_person};
@@ -30,8 +29,7 @@ pub struct PinAttempt {
 }
 
 /// What a lock is on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockedKey {
     /// An operator ID as typed on the line.
     Operator {
@@ -47,7 +45,7 @@ pub enum LockedKey {
 }
 
 /// A lock of the moment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinLock {
     /// What is locked.
     pub key: LockedKey,
