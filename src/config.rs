@@ -47,6 +47,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The web console's sessions and logins.
     pub console: ConsoleConfig,
+    /// The operator line: when PIN guessing locks an ID or a calling number.
+    pub operators: OperatorsConfig,
 }
 
 /// `[server]`.
@@ -358,6 +360,27 @@ impl Default for ConsoleConfig {
     }
 }
 
+/// `[operators]`: the operator line's lockout of PIN guessing (see
+/// [`crate::people::lockout`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperatorsConfig {
+    /// Wrong PINs for one operator ID, or from one calling number, within
+    /// `pin_window_mins` that lock it.
+    pub pin_failures: u32,
+    /// Minutes over which wrong PINs are counted.
+    pub pin_window_mins: u32,
+    /// Minutes of a first lock; each further lock in a row lasts twice as long (at most a
+    /// day).
+    pub pin_lock_mins: u32,
+}
+
+impl Default for OperatorsConfig {
+    fn default() -> Self {
+        OperatorsConfig { pin_failures: 5, pin_window_mins: 15, pin_lock_mins: 15 }
+    }
+}
+
 /// What a call over its caller's limit of calls in progress gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -553,6 +576,9 @@ impl Config {
             ("console.idle_timeout_mins", self.console.idle_timeout_mins, 1, 1440),
             ("console.session_hours", self.console.session_hours, 1, 24),
             ("console.login_failures", self.console.login_failures, 1, 1000),
+            ("operators.pin_failures", u64::from(self.operators.pin_failures), 1, 100),
+            ("operators.pin_window_mins", u64::from(self.operators.pin_window_mins), 1, 1440),
+            ("operators.pin_lock_mins", u64::from(self.operators.pin_lock_mins), 1, 1440),
         ];
         for (key, value, min, max) in connection_ranges {
             if !(min..=max).contains(&value) {
@@ -665,7 +691,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 12] = [
+    const SECTIONS: [&str; 13] = [
         "server",
         "webhooks",
         "database",
@@ -678,6 +704,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         "retention",
         "metrics",
         "console",
+        "operators",
     ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
@@ -699,6 +726,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         retention: section(&table, "retention", source, problems),
         metrics: section(&table, "metrics", source, problems),
         console: section(&table, "console", source, problems),
+        operators: section(&table, "operators", source, problems),
     };
     (problems.len() == before).then_some(config)
 }
@@ -981,5 +1009,51 @@ mod recovery_and_cap_tests {
         let config = Config::load(None, vars).unwrap();
         assert_eq!(config.server.max_connections_per_address, 1);
         assert_eq!(config.queues.max_conversation_secs, 0);
+    }
+}
+
+#[cfg(test)]
+mod operator_line_tests {
+    use super::*;
+
+    fn problems_of(var: &str, value: &str) -> String {
+        match Config::load(None, vec![(var.to_owned(), value.to_owned())]) {
+            Ok(config) => panic!("{var}={value:?} accepted: {:?}", config.operators),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_pin_lockout_keys_are_bounded_and_typed() {
+        let huge = "9".repeat(30);
+        let cases = [
+            ("HOTLINE_OPERATORS_PIN_FAILURES", "0", "operators.pin_failures = 0 is out of range"),
+            ("HOTLINE_OPERATORS_PIN_FAILURES", "101", "out of range; use 1 to 100"),
+            ("HOTLINE_OPERATORS_PIN_FAILURES", "", "expected a whole number"),
+            ("HOTLINE_OPERATORS_PIN_FAILURES", "-5", "invalid value"),
+            ("HOTLINE_OPERATORS_PIN_FAILURES", "five", "expected a whole number"),
+            ("HOTLINE_OPERATORS_PIN_FAILURES", &huge, "expected a whole number"),
+            ("HOTLINE_OPERATORS_PIN_FAILURES", "99999999999", "[operators]"),
+            ("HOTLINE_OPERATORS_PIN_WINDOW_MINS", "0", "out of range"),
+            ("HOTLINE_OPERATORS_PIN_WINDOW_MINS", "1441", "use 1 to 1440"),
+            ("HOTLINE_OPERATORS_PIN_WINDOW_MINS", "15m", "expected a whole number"),
+            ("HOTLINE_OPERATORS_PIN_LOCK_MINS", "0", "out of range"),
+            ("HOTLINE_OPERATORS_PIN_LOCK_MINS", "100000", "out of range"),
+            ("HOTLINE_OPERATORS_PIN_LOCK_MINS", "<script>", "expected a whole number"),
+            ("HOTLINE_OPERATORS_PIN_LOCKS", "3", "is not a configuration variable"),
+        ];
+        for (var, value, expected) in cases {
+            let text = problems_of(var, value);
+            assert!(text.contains(expected), "{var}={value:?}: {text}");
+        }
+        let vars = vec![
+            ("HOTLINE_OPERATORS_PIN_FAILURES".to_owned(), "1".to_owned()),
+            ("HOTLINE_OPERATORS_PIN_WINDOW_MINS".to_owned(), "1440".to_owned()),
+            ("HOTLINE_OPERATORS_PIN_LOCK_MINS".to_owned(), " 60 ".to_owned()),
+        ];
+        let config = Config::load(None, vars).unwrap();
+        let expected =
+            OperatorsConfig { pin_failures: 1, pin_window_mins: 1440, pin_lock_mins: 60 };
+        assert_eq!(config.operators, expected);
     }
 }

@@ -12,7 +12,7 @@
 //! Webhook latencies, signature failures (`403` from `/voice/…`) and rate-limited requests
 //! (any `429`) are counted by [`track`], a layer around the whole application, so the
 //! handlers know nothing of metrics. The gauges are read from the database at each scrape
-//! ([`Storage::gauges`]).
+//! ([`Storage::gauges`]), and so are the operator line's PIN locks ([`Storage::pin_locks`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 
 use crate::scripts::ScriptSet;
-use crate::storage::{Recorder, Storage, WriteObserver};
+use crate::storage::{LockedKey, Recorder, Storage, WriteObserver};
 
 /// The content type of the exposition format `prometheus-client` writes.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -80,6 +80,8 @@ pub struct Metrics {
     cases_today: Family<Labels, Gauge>,
     journal_backlog: Gauge,
     database_up: Gauge,
+    /// Operator-line locks of the moment, per kind of key: someone may be guessing PINs.
+    pin_locks: Family<Labels, Gauge>,
     /// One scrape at a time: a scrape clears and refills the gauge families.
     scraping: tokio::sync::Mutex<()>,
 }
@@ -155,8 +157,16 @@ impl Metrics {
             "1 when the last scrape could read the gauges from the database, else 0",
             database_up.clone(),
         );
+        let pin_locks = Family::<Labels, Gauge>::default();
+        registry.register(
+            "pin_locks",
+            "Operator IDs and calling numbers locked out of the operator line by wrong PINs now, \
+             per kind (operator-id, number, withheld)",
+            pin_locks.clone(),
+        );
         Metrics {
             registry,
+            pin_locks,
             webhook_latency,
             write_latency,
             signature_failures,
@@ -220,6 +230,17 @@ impl Metrics {
                 self.database_up.set(0);
             }
         }
+        match state.storage.pin_locks(now).await {
+            Ok(locks) => {
+                // Every kind has its series, at zero without a lock, so an alert can watch it.
+                for kind in PIN_LOCK_KINDS {
+                    let count = locks.iter().filter(|lock| pin_lock_kind(&lock.key) == kind);
+                    let count = i64::try_from(count.count()).unwrap_or(i64::MAX);
+                    self.pin_locks.get_or_create(&vec![("kind", kind.to_owned())]).set(count);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "metrics: the PIN locks could not be read"),
+        }
         if let Some(pending) = state.recorder.pending_now() {
             self.journal_backlog.set(i64::try_from(pending).unwrap_or(i64::MAX));
         }
@@ -229,6 +250,18 @@ impl Metrics {
             text.clear();
         }
         text
+    }
+}
+
+/// The kinds of operator-line locks, as the `kind` label of `hotline_pin_locks`.
+const PIN_LOCK_KINDS: [&str; 3] = ["operator-id", "number", "withheld"];
+
+/// The `kind` label of a lock.
+fn pin_lock_kind(key: &LockedKey) -> &'static str {
+    match key {
+        LockedKey::Operator { .. } => "operator-id",
+        LockedKey::Number => "number",
+        LockedKey::WithheldNumbers => "withheld",
     }
 }
 

@@ -171,6 +171,7 @@ impl Application {
             )),
             over_limit_answer: config.webhooks.over_limit_answer,
             refused: Arc::default(),
+            pin_policy: crate::people::lockout::PinPolicy::from_config(&config.operators),
         });
         // Addresses that keep sending forged webhooks or wrong API tokens are cut short.
         let offenders = Arc::new(Offenders::new(

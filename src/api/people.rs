@@ -32,6 +32,7 @@ pub fn router() -> Router<Arc<ApiState>> {
         .route("/users/{id}/disable", post(disable))
         .route("/users/{id}/enable", post(enable))
         .route("/users/{id}/pin", post(reset_pin))
+        .route("/users/{id}/unlock", post(unlock_pin))
         .route("/users/{id}/password", post(reset_password))
         .route("/users/{id}/languages", put(set_languages))
         .route("/users/{id}/tokens", post(issue_token).delete(revoke_tokens))
@@ -128,6 +129,21 @@ async fn reset_pin(
     let id = path_id(id)?;
     let pin = admin::reset_pin(&state.storage, by(&actor), id).await?;
     Ok(Json(json!({ "pin": pin })))
+}
+
+/// `POST /users/{id}/unlock`: lifts the lock wrong PINs put on the person's operator ID and
+/// on the numbers that tried it (supervisor; audited). Answers the person and whether
+/// anything was locked.
+#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+async fn unlock_pin(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let id = path_id(id)?;
+    let (person, was_locked) = admin::unlock_pin(&state.storage, by(&actor), id).await?;
+    Ok(Json(json!({ "person": person, "was_locked": was_locked })))
 }
 
 /// `POST /users/{id}/password`: a new generated console password, shown this once; the

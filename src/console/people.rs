@@ -1,6 +1,7 @@
 //! The supervisor's people screen, `/console/people`: everyone, and what a supervisor does to
 //! them — add (name, role, languages), disable and enable, change languages, reset the PIN
-//! or the password, revoke API tokens.
+//! or the password, revoke API tokens, unlock an operator ID that wrong PINs locked out of
+//! the operator line.
 //!
 //! The rules and audit lines are the API's ([`crate::people::admin`]). A new PIN or password
 //! is shown once, in the answer to the form that made it (not behind a redirect: it must not
@@ -14,6 +15,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
+use chrono::Utc;
 use serde::Deserialize;
 
 use super::ConsoleState;
@@ -21,7 +23,7 @@ use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use crate::people::Person;
 use crate::people::admin::{self, AdminError};
-use crate::storage::ChangedBy;
+use crate::storage::{ChangedBy, LockedKey};
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
     Router::new()
@@ -30,6 +32,7 @@ pub(super) fn router() -> Router<Arc<ConsoleState>> {
         .route("/people/{id}/enable", post(enable))
         .route("/people/{id}/languages", post(languages))
         .route("/people/{id}/pin", post(reset_pin))
+        .route("/people/{id}/unlock", post(unlock_pin))
         .route("/people/{id}/password", post(reset_password))
         .route("/people/{id}/tokens/revoke", post(revoke_tokens))
 }
@@ -45,6 +48,9 @@ struct PeoplePage {
 struct Row {
     person: Person,
     languages: String,
+    /// Until when wrong PINs keep their operator ID locked out of the operator line
+    /// (`HH:MM` UTC); `None` when it is not.
+    pin_locked_until: Option<String>,
 }
 
 /// `GET /console/people`.
@@ -54,12 +60,17 @@ async fn list(
 ) -> Result<Html<String>, PageError> {
     viewer.require_supervisor()?;
     let people = state.api.storage.people().await?;
+    let locks = state.api.storage.pin_locks(Utc::now()).await?;
     let rows = people
         .into_iter()
         .map(|person| {
             let languages =
                 person.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", ");
-            Row { person, languages }
+            let pin_locked_until = locks
+                .iter()
+                .find(|lock| matches!(lock.key, LockedKey::Operator { id, .. } if id == person.id))
+                .map(|lock| lock.until.format("%H:%M").to_string());
+            Row { person, languages, pin_locked_until }
         })
         .collect();
     render(&PeoplePage { page: viewer.page("/console/people"), rows })
@@ -181,6 +192,21 @@ async fn reset_pin(
         pin: Some(pin),
         password: None,
     })
+}
+
+/// `POST /console/people/{id}/unlock`: lifts the lock wrong PINs put on their operator ID.
+async fn unlock_pin(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PageError> {
+    viewer.require_supervisor()?;
+    let id = person_id(&id)?;
+    admin::unlock_pin(&state.api.storage, ChangedBy::Person(viewer.person.id), id)
+        .await
+        .map_err(page_error)?;
+    Ok(see_other("/console/people"))
 }
 
 /// `POST /console/people/{id}/password`: a new password, shown once; their console

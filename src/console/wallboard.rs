@@ -11,6 +11,8 @@
 //! The numbers come from the operations gauges ([`Storage::gauges`]: in the IVR, waiting),
 //! the presence rows read as the queue reads them ([`Presence::effective`]), and the board's
 //! own queries ([`Storage::queue_day`], [`Storage::waiting_since`], [`Storage::calls_per`]).
+//! While wrong PINs keep an operator ID or a number locked out of the operator line
+//! ([`Storage::pin_locks`]), a banner above the figures says which and until when.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -29,7 +31,7 @@ use super::page::{Page, PageError, render};
 use super::session::Viewer;
 use super::text::Text;
 use crate::queue::PresenceState;
-use crate::storage::{CallCount, Period, QueueDay, Storage};
+use crate::storage::{CallCount, LockedKey, Period, PinLock, QueueDay, Storage};
 
 /// How often the figures are checked for a change.
 const FIGURES_EVERY: Duration = Duration::from_secs(1);
@@ -138,6 +140,36 @@ struct Figures {
     mean_talk: String,
     /// When the figures were read, `HH:MM:SS` UTC.
     updated: String,
+    /// The operator line's locks of the moment: a banner while there is any.
+    locks: Vec<LockLine>,
+}
+
+/// One lock on the operator line, as the banner shows it.
+struct LockLine {
+    /// What is locked: an operator ID (and whose), a number, withheld numbers.
+    what: String,
+    /// When it ends, `HH:MM` UTC.
+    until: String,
+    /// How many locks in a row.
+    nth: u32,
+}
+
+/// The banner's lines: someone guessing PINs is something a supervisor must see at once.
+fn lock_lines(locks: Vec<PinLock>, text: &Text) -> Vec<LockLine> {
+    locks
+        .into_iter()
+        .map(|lock| {
+            let what = match lock.key {
+                LockedKey::Operator { id, name } => {
+                    let name = name.unwrap_or_else(|| text.get("lockout.no_person").to_owned());
+                    format!("{} {id} ({name})", text.get("lockout.operator"))
+                }
+                LockedKey::Number => text.get("lockout.number").to_owned(),
+                LockedKey::WithheldNumbers => text.get("lockout.withheld").to_owned(),
+            };
+            LockLine { what, until: lock.until.format("%H:%M").to_string(), nth: lock.locks }
+        })
+        .collect()
 }
 
 /// The figures of the moment, rendered.
@@ -211,6 +243,7 @@ async fn figures_html(
         mean_talk: day.mean_talk_secs.map(|s| clock(s.round() as i64)).unwrap_or_default(),
         day,
         updated: now.format("%H:%M:%S").to_string(),
+        locks: lock_lines(storage.pin_locks(now).await?, text),
     };
     figures.render().map_err(|e| PageError::Internal(Box::new(e)))
 }

@@ -125,6 +125,17 @@ pub async fn reset_password(
     Ok(password)
 }
 
+/// Lifts the operator-line lock on a person's ID and on the numbers that failed on it
+/// (audited `dial-in.unlock`, see [`crate::people::lockout`]); their next right PIN is
+/// accepted. Returns them and whether anything was locked.
+pub async fn unlock_pin(
+    storage: &Storage,
+    by: ChangedBy,
+    id: i64,
+) -> Result<(Person, bool), AdminError> {
+    storage.unlock_pin(id, by, chrono::Utc::now()).await?.ok_or(AdminError::NoPerson(id))
+}
+
 /// Replaces the languages a person takes calls in (audited `user.languages`).
 pub async fn set_languages(
     storage: &Storage,

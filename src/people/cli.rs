@@ -72,6 +72,13 @@ pub enum UsersCommand {
         #[arg(value_parser = parse_name)]
         name: String,
     },
+    /// Lift the lock wrong PINs put on a person's operator ID (and on the numbers that
+    /// tried it), so their next right PIN is accepted.
+    Unlock {
+        /// Their name.
+        #[arg(value_parser = parse_name)]
+        name: String,
+    },
 }
 
 /// A parsed `--languages` list (a named type, because clap treats a bare `Vec` as a list of
@@ -282,6 +289,15 @@ async fn execute(
                 .ok_or_else(|| gone(&name))?;
             let _ = writeln!(out, "pin: {pin}");
             eprintln!("The PIN is shown once: pass it on now.");
+        }
+        UsersCommand::Unlock { name } => {
+            let person = find(storage, &name).await?;
+            let (_, was_locked) = storage
+                .unlock_pin(person.id, ChangedBy::Cli, chrono::Utc::now())
+                .await?
+                .ok_or_else(|| gone(&name))?;
+            let state = if was_locked { "unlocked" } else { "was not locked; counts reset" };
+            let _ = writeln!(out, "{name} (id {}): {state}", person.id);
         }
     }
     Ok(())

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod lockout;
 
 use std::fmt;
 use std::str::FromStr;

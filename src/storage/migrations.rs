@@ -50,6 +50,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0009_dashboard.sql",
         sql: include_str!("../../db/migrations/0009_dashboard.sql"),
     },
+    Migration {
+        name: "0010_pin_lockout.sql",
+        sql: include_str!("../../db/migrations/0010_pin_lockout.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

@@ -499,7 +499,7 @@ pub(super) fn insert_audit_line(
 }
 
 /// The audit line of a change to a person: `[cli ]user=ID name=NAME[ more]`.
-fn audit_change(
+pub(super) fn audit_change(
     conn: &Connection,
     by: ChangedBy,
     action: &str,
@@ -525,7 +525,7 @@ fn revoke_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, Stora
         .execute(params![user_id, now])?)
 }
 
-fn load_person(
+pub(super) fn load_person(
     conn: &Connection,
     condition: &str,
     key: impl rusqlite::ToSql,

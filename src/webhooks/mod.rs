@@ -79,6 +79,8 @@ pub struct Webhooks {
     /// Calls refused at `/voice/incoming` that hear the menus until they would reach a
     /// person (see `refused.rs`).
     pub refused: Arc<RefusedCalls>,
+    /// When wrong PINs on the operator line lock an ID or a calling number.
+    pub pin_policy: crate::people::lockout::PinPolicy,
 }
 
 /// The settings as one request sees them: the scripts of the version its call is on (for a

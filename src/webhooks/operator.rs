@@ -6,7 +6,9 @@
 //! 1. `/voice/operator` asks for the operator ID, ended by `#`; `/voice/operator/id` asks for
 //!    the PIN; `/voice/operator/pin` checks both (Argon2, the same time whether or not the ID
 //!    exists). Three failures end the call politely and are audited (`dial-in.refused`,
-//!    without the number that called).
+//!    without the number that called). Every PIN tried counts against its operator ID and
+//!    the calling number across calls and restarts; too many lock them out, and a locked
+//!    one is refused exactly like a wrong PIN ([`crate::people::lockout`]).
 //! 2. `/voice/operator/next` gives the operator their next caller ([`crate::queue`]: claimed
 //!    on screen, else the longest waiting among their languages), says the whisper (case
 //!    number, language, tags in words, interpreter, wait, earlier calls), and answers
@@ -38,9 +40,10 @@ use super::{PinnedWebhooks, Webhooks};
 use crate::cases::CallSid;
 use crate::followups::AttemptResult;
 use crate::people::check_pin;
+use crate::people::lockout::number_key;
 use crate::queue::{EntryState, Whisper, labels, stale_before};
 use crate::scripts::{LanguageTag, NodeKind, PromptItem};
-use crate::storage::AuditEntry;
+use crate::storage::{AuditEntry, LockedKey, PinAttempt};
 use crate::twiml::{DialNumber, DialQueue, Document, Gather, KeypadEntry, Speech, Verb};
 
 /// Wrong ID/PIN entries before the line hangs up.
@@ -214,15 +217,23 @@ async fn entered_pin(
     let (Some(operator), Some(pin), Some(call_sid)) = (claimed, typed(req, 4), call_sid) else {
         return refused(w, attempt, claimed);
     };
+    let tried_at = Utc::now();
+    let caller = req.call().from.as_deref().and_then(|from| w.hasher.hash(from));
+    let number = number_key(caller);
     let looked_up = w
         .queues
         .bounded("operator", async {
+            // Counted before the PIN is checked, so calls that arrive together cannot all be
+            // checked before the count sees them (see `crate::people::lockout`).
+            let tried =
+                w.storage.begin_pin_attempt(operator, number.clone(), w.pin_policy, tried_at);
+            let tried = tried.await?;
             let person = w.storage.person(operator).await?;
             let hash = w.storage.pin_hash(operator).await?;
-            Ok((person, hash))
+            Ok((tried, person, hash))
         })
         .await;
-    let Some((person, hash)) = looked_up else {
+    let Some((tried, person, hash)) = looked_up else {
         return document(vec![
             Verb::Speech(say(
                 "The operator line cannot check PINs right now. Please call again in a minute.",
@@ -236,8 +247,19 @@ async fn entered_pin(
         .await
         .unwrap_or(false);
     let Some(person) = person.filter(|_| matches) else {
+        record_refusal(w, tried, operator, number, false, tried_at).await;
         return refused(w, attempt, Some(operator));
     };
+    // A locked ID or number is refused whatever the PIN, after the same Argon2 work and with
+    // the same words as a wrong PIN: the line must not tell that it is locked.
+    if tried.locked {
+        record_refusal(w, tried, operator, number, true, tried_at).await;
+        return refused(w, attempt, Some(operator));
+    }
+    // Should this not be written in time, the attempt stays counted as a failure: a slow
+    // database costs an operator one try of their limit, never a lock that does not hold.
+    let accepted = w.storage.pin_accepted(tried, operator, number, tried_at);
+    let failed_before = w.queues.bounded("pin accepted", accepted).await.unwrap_or(0);
     let now = Utc::now();
     let signed = w.storage.set_presence(
         person.id,
@@ -254,17 +276,51 @@ async fn entered_pin(
             Verb::Hangup,
         ]);
     }
-    let audit = AuditEntry {
-        actor: Some(person.id),
-        action: "dial-in.accepted".into(),
-        case: None,
-        detail: "signed in on the operator line".into(),
+    // A sign-in after wrong PINs is marked, so a supervisor can tell a guessed PIN from a
+    // mistyped one.
+    let (action, detail) = match failed_before {
+        0 => ("dial-in.accepted", "signed in on the operator line".to_owned()),
+        n => (
+            "dial-in.accepted-after-failures",
+            format!(
+                "signed in on the operator line after {n} wrong PIN(s) for this ID since its \
+                 last sign-in"
+            ),
+        ),
     };
+    let audit = AuditEntry { actor: Some(person.id), action: action.into(), case: None, detail };
     let _ = w.queues.bounded("audit", w.storage.audit(audit)).await;
     tracing::info!(operator = person.id, "operator signed in on the operator line");
     let mut verbs = vec![Verb::Speech(say(format!("Welcome, {}.", person.name)))];
     verbs.extend(take_next(w, person.id, &person.languages, 0, line_number(req)).await);
     document(verbs)
+}
+
+/// Keeps a refused PIN as a failure of its ID and number, and logs the locks that follow.
+/// When the database cannot take it in time the attempt still counts: it was written as a
+/// failure before the PIN was checked, and the next attempt sees the limit reached.
+async fn record_refusal(
+    w: &PinnedWebhooks<'_>,
+    tried: PinAttempt,
+    operator: i64,
+    number: String,
+    right_pin: bool,
+    at: DateTime<Utc>,
+) {
+    let refused = w.storage.pin_refused(tried, operator, number, right_pin, w.pin_policy, at);
+    for lock in w.queues.bounded("pin refused", refused).await.unwrap_or_default() {
+        let what = match lock.key {
+            LockedKey::Operator { .. } => "an operator ID",
+            LockedKey::Number => "a calling number",
+            LockedKey::WithheldNumbers => "withheld numbers",
+        };
+        tracing::warn!(
+            target: "hotline::security",
+            until = %lock.until,
+            locks = lock.locks,
+            "operator line: {what} locked after wrong PINs"
+        );
+    }
 }
 
 /// The operator of a `next`/`dialed` request, if they signed in on this very call.
