@@ -993,3 +993,60 @@ async fn a_language_published_after_the_start_shows_in_the_queues_at_once() {
     assert_eq!(languages().await, ["de", "en", "ko", "ru", "uk"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn publishers_racing_on_one_database_publish_once_and_the_others_are_told() {
+    use hotline::storage::{PUBLISHED_MEANWHILE, Publication, Storage, StorageError};
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = common::shipped_scripts_copy(scratch.path());
+    let path = scratch.path().join("hotline.db");
+    let open = || Storage::open(&path, hotline::storage::StorageOptions::default());
+    // The server's handle and, as `hotline scripts publish` has, handles of other processes.
+    let handles = [open().await.unwrap(), open().await.unwrap(), open().await.unwrap()];
+    hotline::scripts::versions::reconcile(&handles[0], &dir).await.unwrap();
+    let (head, texts) = handles[0].live_scripts().await.unwrap();
+
+    // Each checked its own edit against the same live version, and all publish at once.
+    let racers = (0..9).map(|n| {
+        let storage = handles[n % handles.len()].clone();
+        let en = texts["en.xml"].replace(MAIN_EN, &format!("Publisher {n}: press 1."));
+        tokio::spawn(async move {
+            let publication = Publication {
+                files: [("en.xml".to_owned(), en)].into(),
+                author: format!("publisher-{n}"),
+                comment: String::new(),
+                actor: None,
+                action: Some("scripts.publish"),
+                clear_drafts: true,
+                head,
+            };
+            storage.publish_scripts(publication).await
+        })
+    });
+    let mut won = Vec::new();
+    for racer in racers.collect::<Vec<_>>() {
+        match racer.await.unwrap() {
+            Ok(versions) => won.push(versions),
+            Err(StorageError::Conflict(message)) => assert_eq!(message, PUBLISHED_MEANWHILE),
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one publication over version {head}");
+    let (newest, texts) = handles[1].live_scripts().await.unwrap();
+    assert_eq!(newest, won[0][0].id);
+    let author = &won[0][0].author;
+    assert!(texts["en.xml"].contains(&author.replace("publisher-", "Publisher ")), "{author}");
+    assert_eq!(handles[2].script_versions(None, 100).await.unwrap().len(), 6);
+
+    // A publication checked against the version now live goes through.
+    let publication = Publication {
+        files: [("en.xml".to_owned(), texts["en.xml"].replace("press 1", "press one"))].into(),
+        author: "next".into(),
+        comment: String::new(),
+        actor: None,
+        action: None,
+        clear_drafts: false,
+        head: newest,
+    };
+    handles[2].publish_scripts(publication).await.unwrap();
+}

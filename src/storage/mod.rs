@@ -61,7 +61,9 @@ pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, Tok
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
 pub use recovery::SilentCall;
 pub use retention::{PurgeReport, RetentionPolicy, SHREDDED_NOTE};
-pub use scripts::{Publication, ScriptDraft, ScriptVersion, ScriptsStamp, Tester};
+pub use scripts::{
+    PUBLISHED_MEANWHILE, Publication, ScriptDraft, ScriptVersion, ScriptsStamp, Tester,
+};
 pub use sqlite::Storage;
 
 /// How the database is opened.
