@@ -1050,3 +1050,47 @@ async fn publishers_racing_on_one_database_publish_once_and_the_others_are_told(
     };
     handles[2].publish_scripts(publication).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_call_keeps_its_version_across_a_restart_after_a_publication() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let app = spawn_in(&root).await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let (before, in_progress) = to_main_menu(&app, "+447700900030").await;
+    assert!(before.concat().contains(MAIN_EN));
+    let started_on = in_progress.rsplit_once("v=").expect("a pinned URL").1.to_owned();
+
+    let draft = json!({ "text": english_with("Published during the call: press 1.") });
+    let path = "/api/scripts/drafts/en.xml";
+    let (status, saved) = api::api(&app, "PUT", path, Some(&boss), Some(draft)).await;
+    assert_eq!(status, 200, "{saved}");
+    let body = json!({ "comment": "during a call" });
+    let (status, published) =
+        api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(body)).await;
+    assert_eq!(status, 200, "{published}");
+    let _ = app.stop().await;
+
+    // A restart: the new server holds only the live version in memory.
+    let app = spawn_in(&root).await;
+    assert!(to_main_menu(&app, "+447700900031").await.0.concat().contains("Published during"));
+    // The call in progress presses star (repeat this menu): it hears the menu it started on,
+    // and its next URLs still name that version.
+    let owned = call("CA00000000000000000000000000000030", "+447700900030");
+    let mut pressed = params(&owned);
+    pressed.push(("Digits", "*"));
+    let repeated = app.post(&in_progress, &pressed).await;
+    let heard = said(&repeated.body).concat();
+    assert!(heard.contains(MAIN_EN) && !heard.contains("Published during"), "{heard}");
+    let next = common::attribute(&repeated.body, "Gather", "action").expect("the menu again");
+    assert!(next.ends_with(&format!("v={started_on}")), "{next}");
+    // A key of that menu takes the call on within the same version.
+    let mut pressed = params(&owned);
+    pressed.push(("Digits", "1"));
+    let on = app.post(&next, &pressed).await;
+    let redirect = common::attribute(&on.body, "Gather", "action")
+        .or_else(|| text(&on.body, "Redirect"))
+        .expect("the call goes on");
+    assert!(redirect.ends_with(&format!("v={started_on}")), "{redirect}");
+    app.stop().await;
+}
