@@ -73,6 +73,9 @@ pub struct LiveScripts {
 #[derive(Debug)]
 struct Held {
     live: Pinned,
+    /// When a call last started on or continued on the live version ([`NEVER`]: no call
+    /// yet): a version no call ever used is not held once replaced.
+    live_used: AtomicU64,
     /// Earlier published versions calls may still be on.
     kept: Vec<Kept>,
     draft: Option<Pinned>,
@@ -90,6 +93,9 @@ struct Kept {
     /// under the read lock.
     last_used: AtomicU64,
 }
+
+/// The last-use time of a version no call has used.
+const NEVER: u64 = u64::MAX;
 
 /// Why a call's version could not be read again.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +123,7 @@ impl LiveScripts {
     fn holding(live: Pinned, history: Option<History>) -> LiveScripts {
         let held = Held {
             live,
+            live_used: AtomicU64::new(NEVER),
             kept: Vec::new(),
             draft: None,
             kept_drafts: VecDeque::new(),
@@ -142,18 +149,25 @@ impl LiveScripts {
         self.read().live.clone()
     }
 
+    /// The live version, for a call that starts or continues on it.
+    fn live_for_call(&self) -> Pinned {
+        let held = self.read();
+        held.live_used.store(self.now(), Ordering::Relaxed);
+        held.live.clone()
+    }
+
     /// The version a request of a call in progress continues on: the one its URL names
     /// (held, or read from the database within `within`), else the live one.
     pub async fn for_call(&self, key: Option<&str>, within: Duration) -> Pinned {
-        let Some(key) = key else { return self.live() };
+        let Some(key) = key else { return self.live_for_call() };
         if let Some(pinned) = self.held(key) {
             return pinned;
         }
         let (Some(history), Some(id)) = (&self.history, published_id(key)) else {
-            return self.live();
+            return self.live_for_call();
         };
         let live = || {
-            let live = self.live();
+            let live = self.live_for_call();
             tracing::warn!(
                 version = id,
                 live = %live.key,
@@ -202,6 +216,7 @@ impl LiveScripts {
     fn held(&self, key: &str) -> Option<Pinned> {
         let held = self.read();
         if held.live.key == key {
+            held.live_used.store(self.now(), Ordering::Relaxed);
             return Some(held.live.clone());
         }
         if let Some(kept) = held.kept.iter().find(|kept| kept.pinned.key == key) {
@@ -217,7 +232,10 @@ impl LiveScripts {
         let held = self.read();
         match (&held.draft, caller) {
             (Some(draft), Some(caller)) if held.testers.contains(&caller.0) => draft.clone(),
-            _ => held.live.clone(),
+            _ => {
+                held.live_used.store(self.now(), Ordering::Relaxed);
+                held.live.clone()
+            }
         }
     }
 
@@ -232,30 +250,36 @@ impl LiveScripts {
             return;
         }
         let previous = std::mem::replace(&mut held.live, pinned);
-        self.hold(&mut held, previous);
-    }
-
-    /// Holds a version read again for the calls on it.
-    fn keep(&self, pinned: Pinned) {
-        let mut held = self.write();
-        if held.live.key != pinned.key {
-            self.hold(&mut held, pinned);
+        let used = held.live_used.swap(NEVER, Ordering::Relaxed);
+        // A version no call started on cannot be named by one: nothing to hold (it is in the
+        // database all the same). Without a database, every version is held.
+        if used != NEVER || self.history.is_none() {
+            let used = used.min(self.now());
+            self.hold(&mut held, previous, used);
         }
     }
 
-    /// Adds an earlier version, used now, and lets go of those no call has used for longer
-    /// than a call can last (they can be read again): the number of versions held follows
-    /// the calls in progress, not the number of publications.
-    fn hold(&self, held: &mut Held, pinned: Pinned) {
-        let now = self.now();
+    /// Holds a version read again for the calls on it (the caller checked it is not held).
+    fn keep(&self, pinned: Pinned) {
+        let mut held = self.write();
+        if held.live.key != pinned.key {
+            let now = self.now();
+            self.hold(&mut held, pinned, now);
+        }
+    }
+
+    /// Adds an earlier version last used at `used`, and lets go of those no call has used
+    /// for longer than a call can last (they can be read again): the number of versions held
+    /// follows the calls in progress, not the number of publications.
+    fn hold(&self, held: &mut Held, pinned: Pinned, used: u64) {
         if let Some(history) = &self.history {
+            let now = self.now();
             let keep_for = u64::try_from(history.keep_for.as_millis()).unwrap_or(u64::MAX);
             held.kept.retain(|kept| {
                 now.saturating_sub(kept.last_used.load(Ordering::Relaxed)) <= keep_for
             });
         }
-        held.kept.retain(|kept| kept.pinned.key != pinned.key);
-        held.kept.push(Kept { pinned, last_used: AtomicU64::new(now) });
+        held.kept.push(Kept { pinned, last_used: AtomicU64::new(used) });
     }
 
     /// How many earlier published versions are held.
@@ -425,18 +449,35 @@ mod tests {
         assert!(Arc::ptr_eq(&live.for_call(Some(&first.key), SECOND).await.set, &again.set));
 
         // Unused for longer than a call lasts (here: at once), it is let go at the next
-        // change, and read again when a call still names it.
+        // change, and read again when a call still names it. The live version a call
+        // started on is held when replaced.
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let third = live.live();
-        live.swap(Pinned { key: "1000".into(), set: third.set });
-        assert_eq!(live.held_versions(), 1, "only the version just replaced");
+        let second = live.for_new_call(None);
+        live.swap(Pinned { key: "1000".into(), set: Arc::clone(&second.set) });
+        assert_eq!(live.held_versions(), 1, "only the version a call just started on");
+        assert_eq!(live.for_call(Some(&second.key), SECOND).await.key, second.key);
         let reread = live.for_call(Some(&first.key), SECOND).await;
         assert!(english(&reread).contains(MAIN_EN));
 
-        // Keys no published version has, and a reading that takes too long: the live one.
-        for key in ["999", "d1", "<script>"] {
-            assert_eq!(live.for_call(Some(key), SECOND).await.key, "1000", "{key}");
+        // Keys no published version has: the live one.
+        for key in ["999", "d1", "<script>", ""] {
+            assert_eq!(live.for_call(Some(key), SECOND).await.key, "1000", "{key:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn versions_no_call_started_on_are_not_held_however_many_are_published() {
+        let scratch = tempfile::tempdir().unwrap();
+        let (live, _, _storage) = two_versions(scratch.path(), "Second: press 1.", SECOND).await;
+        let set = live.live().set;
+        for n in 1000..1100 {
+            live.swap(Pinned { key: n.to_string(), set: Arc::clone(&set) });
+            if n == 1050 {
+                live.for_new_call(None);
+            }
+        }
+        assert_eq!(live.held_versions(), 1, "only 1050, which a call started on");
+        assert_eq!(live.for_call(Some("1050"), SECOND).await.key, "1050");
     }
 
     #[tokio::test]
