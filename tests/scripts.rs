@@ -1094,3 +1094,35 @@ async fn a_call_keeps_its_version_across_a_restart_after_a_publication() {
     assert!(redirect.ends_with(&format!("v={started_on}")), "{redirect}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_draft_saved_again_while_it_is_published_is_kept() {
+    use hotline::storage::{Publication, Storage, StorageOptions};
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = common::shipped_scripts_copy(scratch.path());
+    let storage =
+        Storage::open(&scratch.path().join("hotline.db"), StorageOptions::default()).await.unwrap();
+    hotline::scripts::versions::reconcile(&storage, &dir).await.unwrap();
+    let first = english_with("First draft: press 1.");
+    storage.save_draft("en.xml".into(), "anna".into(), first.clone()).await.unwrap();
+    // A publisher reads the drafts; meanwhile their author saves the file again.
+    let (head, _) = storage.live_scripts().await.unwrap();
+    let second = english_with("Second draft: press 1.");
+    storage.save_draft("en.xml".into(), "anna".into(), second.clone()).await.unwrap();
+    let publication = Publication {
+        files: [("en.xml".to_owned(), first)].into(),
+        author: "boris".into(),
+        comment: String::new(),
+        actor: None,
+        action: Some("scripts.publish"),
+        clear_drafts: true,
+        head,
+    };
+    storage.publish_scripts(publication).await.unwrap();
+    let drafts = storage.drafts().await.unwrap();
+    assert_eq!(
+        drafts.get("en.xml").map(|draft| &draft.text),
+        Some(&second),
+        "the newer work stays"
+    );
+}

@@ -59,7 +59,8 @@ pub struct Publication {
     /// `scripts.publish`, `scripts.rollback` or `scripts.file`; `None` for the import of the
     /// folder at first start, which changes nothing callers hear.
     pub action: Option<&'static str>,
-    /// Whether the drafts of these files are removed (they are what was published).
+    /// Whether the drafts of these files are removed (they are what was published); a draft
+    /// saved again since its text was read is newer work, and stays.
     pub clear_drafts: bool,
     /// The newest version id the texts were checked against (0: none yet). If the newest
     /// version is another when the publication is written, someone else published meanwhile
@@ -149,8 +150,10 @@ impl Storage {
                 ])?;
                 let id = tx.last_insert_rowid();
                 if publication.clear_drafts {
-                    tx.prepare_cached("DELETE FROM script_drafts WHERE file = ?1")?
-                        .execute([file])?;
+                    // Only the draft that was published: one saved again since it was read
+                    // is newer work, and stays.
+                    tx.prepare_cached("DELETE FROM script_drafts WHERE file = ?1 AND text = ?2")?
+                        .execute([file, text])?;
                 }
                 published.push(ScriptVersion {
                     id,
