@@ -1,5 +1,6 @@
-//! What versioned scripts cost: the lookup every webhook makes for its call's version, a
-//! swap, checking a whole set of scripts before publishing, and one look of the watcher.
+//! What versioned scripts cost: the lookup every webhook makes for its call's version (held,
+//! or read again from the database after a restart), a swap, checking a whole set of scripts
+//! before publishing, and one look of the watcher.
 //! Prints numbers; asserts nothing. `cargo bench --bench script_versions`.
 
 use std::hint::black_box;
@@ -7,10 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotline::scripts::live::{LiveScripts, Pinned};
+use hotline::scripts::live::{History, LiveScripts, Pinned};
 use hotline::scripts::watch::Watcher;
 use hotline::scripts::{load_dir, load_texts, read_sources};
-use hotline::storage::{Storage, StorageOptions};
+use hotline::storage::{Publication, Storage, StorageOptions};
 
 fn per_op(label: &str, runs: u32, work: impl FnMut()) {
     let mut work = work;
@@ -25,12 +26,23 @@ fn per_op(label: &str, runs: u32, work: impl FnMut()) {
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts");
     let set = Arc::new(load_dir(&dir).expect("the shipped scripts are valid").set);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let live = LiveScripts::new(Pinned { key: "1".into(), set: Arc::clone(&set) });
     for n in 2..10 {
         live.swap(Pinned { key: n.to_string(), set: Arc::clone(&set) });
     }
-    per_op("version of a call in progress (for_key, oldest kept)", 1_000_000, || {
-        black_box(live.for_key(black_box(Some("2"))));
+    runtime.block_on(async {
+        let runs = 1_000_000;
+        let started = Instant::now();
+        for _ in 0..runs {
+            black_box(live.for_call(black_box(Some("2")), Duration::from_secs(1)).await);
+        }
+        let each = started.elapsed() / runs;
+        println!(
+            "{:<58} {:>10.2} µs",
+            "version of a call in progress (for_call, held)",
+            each.as_secs_f64() * 1e6
+        );
     });
     per_op("version of a new call (for_new_call)", 1_000_000, || {
         black_box(live.for_new_call(None));
@@ -50,7 +62,6 @@ fn main() {
         black_box(load_texts(&dir, &texts).is_ok());
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let scratch = std::env::temp_dir().join(format!("hotline-bench-{}", std::process::id()));
         std::fs::create_dir_all(&scratch).unwrap();
@@ -58,6 +69,40 @@ fn main() {
             Storage::open(&scratch.join("bench.db"), StorageOptions::default()).await.unwrap();
         let (pinned, _) =
             hotline::scripts::versions::reconcile(&storage, &dir).await.expect("imported");
+        // A second version, and a holder of it that has only it in memory, as after a
+        // restart: the first request of a call on the first version reads it again.
+        let (head, mut files) = storage.live_scripts().await.unwrap();
+        files.retain(|file, _| file == "en.xml");
+        for text in files.values_mut() {
+            text.push_str("\n<!-- edited -->\n");
+        }
+        let publication = Publication {
+            files,
+            author: "bench".into(),
+            comment: String::new(),
+            actor: None,
+            action: None,
+            clear_drafts: false,
+            head,
+        };
+        let second = storage.publish_scripts(publication).await.unwrap()[0].id.to_string();
+        let history =
+            History { storage: storage.clone(), dir: dir.clone(), keep_for: Duration::ZERO };
+        let runs = 50;
+        let started = Instant::now();
+        for _ in 0..runs {
+            let now = Pinned { key: second.clone(), set: Arc::clone(&pinned.set) };
+            let restarted = LiveScripts::with_history(now, history.clone());
+            let read = restarted.for_call(Some(&pinned.key), Duration::from_secs(5)).await;
+            assert_eq!(read.key, pinned.key);
+        }
+        let each: Duration = started.elapsed() / runs;
+        println!(
+            "{:<58} {:>10.2} µs",
+            "version of a call after a restart (read again, checked)",
+            each.as_secs_f64() * 1e6
+        );
+
         let live = Arc::new(LiveScripts::new(pinned));
         let mut watcher = Watcher::new(storage, live, dir.clone());
         watcher.look().await.unwrap();

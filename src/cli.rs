@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use crate::cases::{Case, CaseNumber};
 use crate::config::{CONFIG_VAR, Config};
 use crate::scripts;
-use crate::secrets::{Origin, Secrets};
+use crate::secrets::{Mode, Origin, Secrets};
 use crate::server::{self, Application};
 use crate::simulator::{self, CallOptions};
 use crate::storage::{Storage, StorageOptions};
@@ -321,14 +321,17 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
         }
     }
     telemetry::init(&config.log);
-    let generate = !config.server.production;
-    let (secrets, origins) = match Secrets::load(env, &config.database.dir(), generate) {
+    let mode = if config.server.production { Mode::Production } else { Mode::Development };
+    let (secrets, origins) = match Secrets::load(env, &config.database.dir(), mode) {
         Ok(loaded) => loaded,
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(warning) = secrets.auth_token_warning(&origins[0]) {
+        tracing::warn!("{warning}");
+    }
     for origin in &origins {
         if let Origin::Generated(path) = origin {
             tracing::warn!(

@@ -21,7 +21,7 @@ use crate::connections::{self, ConnectionLimits};
 use crate::console::{self, ConsoleState};
 use crate::limits::{self, Guard, Offenders};
 use crate::scripts::Report;
-use crate::scripts::live::LiveScripts;
+use crate::scripts::live::{History, LiveScripts};
 use crate::scripts::versions::{self, VersionError};
 use crate::scripts::watch::Watcher;
 use crate::secrets::{CallerHasher, Secrets};
@@ -131,7 +131,12 @@ impl Application {
             );
         }
         let scripts = Arc::clone(&live.set);
-        let live = Arc::new(LiveScripts::new(live));
+        let history = History {
+            storage: storage.clone(),
+            dir: config.scripts.dir.clone(),
+            keep_for: crate::recovery::silence_bound(config),
+        };
+        let live = Arc::new(LiveScripts::with_history(live, history));
         let metrics = Arc::new(crate::metrics::Metrics::new());
         recorder.observe_writes(metrics.write_observer());
         let operations = Arc::new(crate::metrics::MetricsState {

@@ -256,3 +256,104 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Stops a server as an init system would (SIGTERM) and returns everything it logged.
+fn stop_and_read_logs(server: &mut Server) -> String {
+    let pid = server.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "SIGTERM should stop the server cleanly: {status:?}");
+    let mut logs = String::new();
+    if let Some(mut stderr) = server.0.stderr.take() {
+        stderr.read_to_string(&mut logs).unwrap();
+    }
+    if let Some(mut stdout) = server.0.stdout.take() {
+        stdout.read_to_string(&mut logs).unwrap();
+    }
+    logs
+}
+
+/// Runs a command that should end by itself; one that is still running after `limit` (a
+/// server that started when it should have refused) is killed and the test fails.
+fn output_within(mut command: Command, limit: Duration) -> Output {
+    let mut child = Server(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let started = Instant::now();
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < limit, "still running after {limit:?}: it should have stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    child.0.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    child.0.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    Output { status: child.0.wait().unwrap(), stdout, stderr }
+}
+
+#[test]
+fn production_refuses_the_keys_a_development_start_left_and_names_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = dir.path().join("ivr-scripts");
+    copy_dir(&shipped_scripts(), &scripts);
+    // A trial start in development generates the three secrets into data/.
+    let port = free_port();
+    let mut trial = Server(
+        hotline(dir.path())
+            .arg("serve")
+            .env("HOTLINE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HOTLINE_SCRIPTS_DIR", &scripts)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until_up(port);
+    stop_and_read_logs(&mut trial);
+    let generated: Vec<String> = ["caller_hash_key", "callback_key"]
+        .iter()
+        .map(|file| std::fs::read_to_string(dir.path().join("data").join(file)).unwrap())
+        .collect();
+
+    // Production with only the auth token given: refused, both keys named in one error.
+    let token = "0123456789abcdef0123456789abcdef";
+    let production = |token: &str| {
+        let mut command = hotline(dir.path());
+        command
+            .args(["serve", "--production"])
+            .env("HOTLINE_SERVER_PUBLIC_URL", "https://hotline.example.org")
+            .env("HOTLINE_SCRIPTS_DIR", &scripts)
+            .env("HOTLINE_AUTH_TOKEN", token);
+        command
+    };
+    let mut refused = production(token);
+    refused.env("HOTLINE_SERVER_LISTEN", "127.0.0.1:0");
+    let output = output_within(refused, Duration::from_secs(20));
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    for name in ["HOTLINE_CALLER_HASH_KEY_FILE", "HOTLINE_CALLBACK_KEY_FILE"] {
+        assert!(said.contains(name), "{name} not named: {said}");
+    }
+    for value in &generated {
+        assert!(!said.contains(value.trim()), "a secret in the output: {said}");
+    }
+
+    // Every secret given, an auth token of another shape: it starts (on a database of its
+    // own, since this one knows the development caller-hash key), with a warning that does
+    // not repeat the token.
+    let odd = "SK-not-a-twilio-auth-token";
+    let port = free_port();
+    let mut server = Server(
+        production(odd)
+            .env("HOTLINE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HOTLINE_DATABASE_PATH", dir.path().join("production/hotline.db"))
+            .env("HOTLINE_CALLER_HASH_KEY", "a-caller-hash-key-for-production")
+            .env("HOTLINE_CALLBACK_KEY", "a-callback-key-of-thirty-two-characters")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until_up(port);
+    let logs = stop_and_read_logs(&mut server);
+    assert!(logs.contains("does not look like a Twilio auth token"), "{logs}");
+    assert!(!logs.contains(odd), "the token in the logs: {logs}");
+}

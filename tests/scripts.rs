@@ -993,3 +993,136 @@ async fn a_language_published_after_the_start_shows_in_the_queues_at_once() {
     assert_eq!(languages().await, ["de", "en", "ko", "ru", "uk"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn publishers_racing_on_one_database_publish_once_and_the_others_are_told() {
+    use hotline::storage::{PUBLISHED_MEANWHILE, Publication, Storage, StorageError};
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = common::shipped_scripts_copy(scratch.path());
+    let path = scratch.path().join("hotline.db");
+    let open = || Storage::open(&path, hotline::storage::StorageOptions::default());
+    // The server's handle and, as `hotline scripts publish` has, handles of other processes.
+    let handles = [open().await.unwrap(), open().await.unwrap(), open().await.unwrap()];
+    hotline::scripts::versions::reconcile(&handles[0], &dir).await.unwrap();
+    let (head, texts) = handles[0].live_scripts().await.unwrap();
+
+    // Each checked its own edit against the same live version, and all publish at once.
+    let racers = (0..9).map(|n| {
+        let storage = handles[n % handles.len()].clone();
+        let en = texts["en.xml"].replace(MAIN_EN, &format!("Publisher {n}: press 1."));
+        tokio::spawn(async move {
+            let publication = Publication {
+                files: [("en.xml".to_owned(), en)].into(),
+                author: format!("publisher-{n}"),
+                comment: String::new(),
+                actor: None,
+                action: Some("scripts.publish"),
+                clear_drafts: true,
+                head,
+            };
+            storage.publish_scripts(publication).await
+        })
+    });
+    let mut won = Vec::new();
+    for racer in racers.collect::<Vec<_>>() {
+        match racer.await.unwrap() {
+            Ok(versions) => won.push(versions),
+            Err(StorageError::Conflict(message)) => assert_eq!(message, PUBLISHED_MEANWHILE),
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one publication over version {head}");
+    let (newest, texts) = handles[1].live_scripts().await.unwrap();
+    assert_eq!(newest, won[0][0].id);
+    let author = &won[0][0].author;
+    assert!(texts["en.xml"].contains(&author.replace("publisher-", "Publisher ")), "{author}");
+    assert_eq!(handles[2].script_versions(None, 100).await.unwrap().len(), 6);
+
+    // A publication checked against the version now live goes through.
+    let publication = Publication {
+        files: [("en.xml".to_owned(), texts["en.xml"].replace("press 1", "press one"))].into(),
+        author: "next".into(),
+        comment: String::new(),
+        actor: None,
+        action: None,
+        clear_drafts: false,
+        head: newest,
+    };
+    handles[2].publish_scripts(publication).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_call_keeps_its_version_across_a_restart_after_a_publication() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let app = spawn_in(&root).await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let (before, in_progress) = to_main_menu(&app, "+447700900030").await;
+    assert!(before.concat().contains(MAIN_EN));
+    let started_on = in_progress.rsplit_once("v=").expect("a pinned URL").1.to_owned();
+
+    let draft = json!({ "text": english_with("Published during the call: press 1.") });
+    let path = "/api/scripts/drafts/en.xml";
+    let (status, saved) = api::api(&app, "PUT", path, Some(&boss), Some(draft)).await;
+    assert_eq!(status, 200, "{saved}");
+    let body = json!({ "comment": "during a call" });
+    let (status, published) =
+        api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(body)).await;
+    assert_eq!(status, 200, "{published}");
+    let _ = app.stop().await;
+
+    // A restart: the new server holds only the live version in memory.
+    let app = spawn_in(&root).await;
+    assert!(to_main_menu(&app, "+447700900031").await.0.concat().contains("Published during"));
+    // The call in progress presses star (repeat this menu): it hears the menu it started on,
+    // and its next URLs still name that version.
+    let owned = call("CA00000000000000000000000000000030", "+447700900030");
+    let mut pressed = params(&owned);
+    pressed.push(("Digits", "*"));
+    let repeated = app.post(&in_progress, &pressed).await;
+    let heard = said(&repeated.body).concat();
+    assert!(heard.contains(MAIN_EN) && !heard.contains("Published during"), "{heard}");
+    let next = common::attribute(&repeated.body, "Gather", "action").expect("the menu again");
+    assert!(next.ends_with(&format!("v={started_on}")), "{next}");
+    // A key of that menu takes the call on within the same version.
+    let mut pressed = params(&owned);
+    pressed.push(("Digits", "1"));
+    let on = app.post(&next, &pressed).await;
+    let redirect = common::attribute(&on.body, "Gather", "action")
+        .or_else(|| text(&on.body, "Redirect"))
+        .expect("the call goes on");
+    assert!(redirect.ends_with(&format!("v={started_on}")), "{redirect}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_draft_saved_again_while_it_is_published_is_kept() {
+    use hotline::storage::{Publication, Storage, StorageOptions};
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = common::shipped_scripts_copy(scratch.path());
+    let storage =
+        Storage::open(&scratch.path().join("hotline.db"), StorageOptions::default()).await.unwrap();
+    hotline::scripts::versions::reconcile(&storage, &dir).await.unwrap();
+    let first = english_with("First draft: press 1.");
+    storage.save_draft("en.xml".into(), "anna".into(), first.clone()).await.unwrap();
+    // A publisher reads the drafts; meanwhile their author saves the file again.
+    let (head, _) = storage.live_scripts().await.unwrap();
+    let second = english_with("Second draft: press 1.");
+    storage.save_draft("en.xml".into(), "anna".into(), second.clone()).await.unwrap();
+    let publication = Publication {
+        files: [("en.xml".to_owned(), first)].into(),
+        author: "boris".into(),
+        comment: String::new(),
+        actor: None,
+        action: Some("scripts.publish"),
+        clear_drafts: true,
+        head,
+    };
+    storage.publish_scripts(publication).await.unwrap();
+    let drafts = storage.drafts().await.unwrap();
+    assert_eq!(
+        drafts.get("en.xml").map(|draft| &draft.text),
+        Some(&second),
+        "the newer work stays"
+    );
+}

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState, json_body};
 use crate::scripts::graph::Format;
-use crate::scripts::versions::{self, Author, Published, VersionError};
+use crate::scripts::versions::{self, Author, Change, Published, VersionError};
 use crate::scripts::{Diagnostic, LanguageTag};
 
 /// A draft is a whole script file (at most 1 MiB) in JSON, escapes and all.
@@ -200,11 +200,18 @@ async fn publish(
     actor.require_supervisor()?;
     let body = json_body(body, MAX_BODY_BYTES)?;
     let dir = &state.config.scripts.dir;
-    let _publishing = state.live.publishing().await;
-    let published = versions::publish_drafts(&state.storage, dir, &author(&actor), &body.comment)
-        .await
-        .map_err(version_error)?;
-    Ok(Json(went_live(&state, published).await))
+    let change = Change::Drafts;
+    let published = versions::publish_live(
+        &state.storage,
+        dir,
+        &state.live,
+        change,
+        &author(&actor),
+        &body.comment,
+    )
+    .await
+    .map_err(version_error)?;
+    Ok(Json(went_live(published)))
 }
 
 /// The body of `POST /scripts/rollback`.
@@ -225,12 +232,18 @@ async fn rollback(
     actor.require_supervisor()?;
     let body = json_body(body, MAX_BODY_BYTES)?;
     let dir = &state.config.scripts.dir;
-    let _publishing = state.live.publishing().await;
-    let published =
-        versions::rollback(&state.storage, dir, body.version, &author(&actor), &body.comment)
-            .await
-            .map_err(version_error)?;
-    Ok(Json(went_live(&state, published).await))
+    let change = Change::Rollback(body.version);
+    let published = versions::publish_live(
+        &state.storage,
+        dir,
+        &state.live,
+        change,
+        &author(&actor),
+        &body.comment,
+    )
+    .await
+    .map_err(version_error)?;
+    Ok(Json(went_live(published)))
 }
 
 /// The query of `GET /scripts/graph/{language}`.
@@ -326,9 +339,8 @@ async fn remove_tester(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Swaps the published version in and describes it.
-async fn went_live(state: &ApiState, published: Published) -> Value {
-    versions::go_live(&state.storage, &state.config.scripts.dir, &state.live, &published).await;
+/// Describes a version that went live.
+fn went_live(published: Published) -> Value {
     json!({
         "live": published.live.key,
         "versions": published.versions,
@@ -373,6 +385,7 @@ fn version_error(error: VersionError) -> ApiError {
         },
         VersionError::NotFound(message) => ApiError::NotFound(message),
         VersionError::BadInput(message) => ApiError::BadRequest(message),
+        raced @ VersionError::PublishedMeanwhile => ApiError::Conflict(raced.to_string()),
         VersionError::Storage(error) => error.into(),
         mirror @ VersionError::Mirror { .. } => ApiError::Internal(Box::new(mirror)),
     }

@@ -25,7 +25,7 @@ use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use crate::scripts::graph::{self, Format};
-use crate::scripts::versions::{self, Author, VersionError};
+use crate::scripts::versions::{self, Author, Change, VersionError};
 use crate::scripts::{Diagnostic, LANGUAGES_FILE, file_language};
 use crate::storage::{ScriptVersion, Tester};
 
@@ -333,12 +333,11 @@ async fn publish(
         save(&viewer, &state, &file, text).await?;
     }
     let storage = &state.api.storage;
-    let _publishing = state.api.live.publishing().await;
-    match versions::publish_drafts(storage, dir(&state), &author(&viewer), &comment).await {
-        Ok(published) => {
-            versions::go_live(storage, dir(&state), &state.api.live, &published).await;
-            Ok(see_other(&format!("/console/scripts/{file}?done=published")))
-        }
+    let (live, change) = (&state.api.live, Change::Drafts);
+    match versions::publish_live(storage, dir(&state), live, change, &author(&viewer), &comment)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/scripts/{file}?done=published"))),
         Err(VersionError::Invalid(report)) => {
             refused(&viewer, &state, &file, report.diagnostics, "scripts.refused_publish").await
         }
@@ -374,12 +373,9 @@ async fn rollback(
         return Err(PageError::NotFound(format!("{file} has no version {version}")));
     }
     let author = author(&viewer);
-    let _publishing = state.api.live.publishing().await;
-    match versions::rollback(storage, dir(&state), version, &author, &form.comment).await {
-        Ok(published) => {
-            versions::go_live(storage, dir(&state), &state.api.live, &published).await;
-            Ok(see_other(&format!("/console/scripts/{file}?done=rolledback")))
-        }
+    let (live, change) = (&state.api.live, Change::Rollback(version));
+    match versions::publish_live(storage, dir(&state), live, change, &author, &form.comment).await {
+        Ok(_) => Ok(see_other(&format!("/console/scripts/{file}?done=rolledback"))),
         Err(VersionError::Invalid(report)) => {
             refused(&viewer, &state, &file, report.diagnostics, "scripts.refused_rollback").await
         }
@@ -527,6 +523,7 @@ fn version_error(error: VersionError) -> PageError {
         VersionError::Invalid(report) => PageError::BadRequest(report.to_string()),
         VersionError::NotFound(message) => PageError::NotFound(message),
         VersionError::BadInput(message) => PageError::BadRequest(message),
+        raced @ VersionError::PublishedMeanwhile => PageError::Conflict(raced.to_string()),
         VersionError::Storage(error) => error.into(),
         mirror @ VersionError::Mirror { .. } => PageError::Internal(Box::new(mirror)),
     }

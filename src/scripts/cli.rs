@@ -148,7 +148,8 @@ pub fn run(config: &Config, command: ScriptsCommand) -> ExitCode {
                 eprintln!("{report}");
                 ExitCode::from(1)
             }
-            Err(e @ VersionError::NotFound(_)) => {
+            // Refusals the person fixes by looking again, like the errors above: exit 1.
+            Err(e @ (VersionError::NotFound(_) | VersionError::PublishedMeanwhile)) => {
                 eprintln!("hotline scripts: {e}");
                 ExitCode::from(1)
             }

@@ -290,6 +290,86 @@ fn dot_escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " ")
 }
 
+/// Text for inside a Mermaid label's quotes. Mermaid renders labels as HTML and reads `"`,
+/// `#`, `%%`, brackets and arrows as its own syntax, so everything but letters, digits,
+/// spaces and a few plain marks becomes an entity code (`#60;`), which Mermaid shows as the
+/// character itself: a prompt's text can neither break out of its node nor inject markup.
 fn mermaid_escape(text: &str) -> String {
-    text.replace('"', "#quot;").replace(['\n', '|'], " ")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            c if c.is_alphanumeric() => out.push(c),
+            ' ' | '-' | '_' | '.' | ',' | ':' | '?' | '!' | '\'' => out.push(c),
+            c if c.is_whitespace() => out.push(' '),
+            c => {
+                let _ = write!(out, "#{};", u32::from(c));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::scripts::{LanguageTag, Prompt, PromptItem};
+
+    /// A shipped script whose start node says `text`.
+    fn script_saying(text: &str) -> Script {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts");
+        let set = crate::scripts::load_dir(&dir).expect("the shipped scripts load").set;
+        let language = LanguageTag::parse("en").expect("a language tag");
+        let mut script = set.script(&language).expect("an English script").clone();
+        let start = script.start.clone();
+        let node = script.nodes.get_mut(&start).expect("the start node");
+        node.prompt = Prompt { items: vec![PromptItem::Say(text.into())] };
+        script
+    }
+
+    #[test]
+    fn hostile_prompt_text_leaves_no_markup_in_mermaid() {
+        let hostile = [
+            "\"]; n0 --> n1; click n0 call alert(1) %%",
+            "<img src=x onerror=alert(1)>",
+            "a]] --> evil[(\"x\")",
+            "%%{init: {'securityLevel': 'loose'}}%%",
+            "line one\nflowchart LR\n  x-->y",
+            "`**markdown**` #quot; &amp; |pipe| {braces}",
+        ];
+        for text in hostile {
+            let mermaid = render(&script_saying(text), Format::Mermaid);
+            let mut lines = mermaid.lines();
+            assert_eq!(lines.next(), Some("flowchart TD"), "{text:?}");
+            for line in lines {
+                // Every line is a node `  nK["…"]` or an edge `  nA --> nB` / `  nA -->|"…"| nB`,
+                // and nothing inside the quotes is Mermaid or HTML syntax.
+                let body = line.strip_prefix("  ").unwrap_or_else(|| panic!("{text:?}: {line}"));
+                let label = if let Some((id, label)) = body.split_once("[\"") {
+                    assert!(is_id(id), "{text:?}: {line}");
+                    label.strip_suffix("\"]").unwrap_or_else(|| panic!("{text:?}: {line}"))
+                } else {
+                    let (from, rest) = body.split_once(' ').unwrap_or_else(|| panic!("{line}"));
+                    let (arrow, to) = rest.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+                    assert!(is_id(from) && is_id(to), "{text:?}: {line}");
+                    if arrow == "-->" {
+                        ""
+                    } else {
+                        let key = arrow.strip_prefix("-->|\"").and_then(|k| k.strip_suffix("\"|"));
+                        key.unwrap_or_else(|| panic!("{text:?}: {line}"))
+                    }
+                };
+                for forbidden in ["\"", "<", ">", "[", "]", "|", "%", "`", "{", "}", "&", "\n"] {
+                    assert!(!label.contains(forbidden), "{text:?}: {forbidden:?} in {line}");
+                }
+            }
+        }
+        let mermaid = render(&script_saying(hostile[1]), Format::Mermaid);
+        assert!(mermaid.contains("#60;img src#61;x"), "the text is still shown: {mermaid}");
+    }
+
+    fn is_id(id: &str) -> bool {
+        id.strip_prefix('n').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    }
 }

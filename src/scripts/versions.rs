@@ -9,6 +9,9 @@
 //!
 //! Nothing is published unless the whole set of scripts it makes is valid: a draft, a
 //! rollback or a folder edit that would break a script is refused with every diagnostic.
+//! And nothing is published over a version it was not checked against: each publication
+//! names the newest version it was checked with, and is refused
+//! ([`VersionError::PublishedMeanwhile`]) if another process or request published first.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,9 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use super::live::Pinned;
+use super::live::{LiveScripts, Pinned};
 use super::{Diagnostic, LANGUAGES_FILE, Loaded, Report, file_language, load_texts};
-use crate::storage::{Publication, ScriptVersion, Storage, StorageError};
+use crate::storage::{PUBLISHED_MEANWHILE, Publication, ScriptVersion, Storage, StorageError};
 
 /// The author of versions that came from an edit of the folder.
 pub const FILE_AUTHOR: &str = "file";
@@ -43,6 +46,10 @@ pub enum VersionError {
     /// The request itself is wrong (a file name, a comment, an empty publish).
     #[error("{0}")]
     BadInput(String),
+    /// Another publication (of this server, or of `hotline scripts` in another process) came
+    /// between reading the live version and publishing over it: nothing was published.
+    #[error("{PUBLISHED_MEANWHILE}")]
+    PublishedMeanwhile,
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -129,11 +136,19 @@ pub async fn save_draft(
 pub async fn drafted(
     storage: &Storage,
 ) -> Result<(Vec<String>, BTreeMap<String, String>), VersionError> {
-    let (_, mut texts) = storage.live_scripts().await?;
+    let (_, files, texts) = drafted_on(storage).await?;
+    Ok((files, texts))
+}
+
+/// [`drafted`], with the id of the live version the drafts are laid over.
+async fn drafted_on(
+    storage: &Storage,
+) -> Result<(i64, Vec<String>, BTreeMap<String, String>), VersionError> {
+    let (head, mut texts) = storage.live_scripts().await?;
     let drafts = storage.drafts().await?;
     let files = drafts.keys().cloned().collect();
     texts.extend(drafts.into_values().map(|draft| (draft.file, draft.text)));
-    Ok((files, texts))
+    Ok((head, files, texts))
 }
 
 /// The draft scripts test callers hear: `None` when there is no draft or they have errors.
@@ -149,7 +164,7 @@ pub async fn draft_scripts(storage: &Storage, dir: &Path) -> Result<Option<Loade
 pub async fn refresh_draft(
     storage: &Storage,
     dir: &Path,
-    live: &super::live::LiveScripts,
+    live: &LiveScripts,
 ) -> Result<(), VersionError> {
     static DRAFTS: AtomicU64 = AtomicU64::new(1);
     let draft = draft_scripts(storage, dir).await?.map(|loaded| Pinned {
@@ -179,21 +194,45 @@ pub async fn draft_diagnostics(
 /// Brings the test callers' draft up to date after a draft, a publication or the test
 /// callers changed. A failure is logged, not returned: the change itself is made, and the
 /// watcher catches up at its next look.
-pub async fn refresh_draft_or_log(storage: &Storage, dir: &Path, live: &super::live::LiveScripts) {
+pub async fn refresh_draft_or_log(storage: &Storage, dir: &Path, live: &LiveScripts) {
     if let Err(error) = refresh_draft(storage, dir, live).await {
         tracing::warn!(%error, "the draft for test callers was not refreshed");
     }
 }
 
 /// Makes a publication what new calls hear, now, and the test callers' draft what is left.
-pub async fn go_live(
-    storage: &Storage,
-    dir: &Path,
-    live: &super::live::LiveScripts,
-    published: &Published,
-) {
+async fn go_live(storage: &Storage, dir: &Path, live: &LiveScripts, published: &Published) {
     live.swap(published.live.clone());
     refresh_draft_or_log(storage, dir, live).await;
+}
+
+/// What a supervisor publishes on a running server.
+#[derive(Debug, Clone, Copy)]
+pub enum Change {
+    /// Every draft ([`publish_drafts`]).
+    Drafts,
+    /// An earlier version's text again ([`rollback`]).
+    Rollback(i64),
+}
+
+/// Publishes on a running server: waits for its other publications and its folder watcher,
+/// publishes (refused if the scripts are invalid, or if someone else published meanwhile),
+/// and makes the new version what new calls hear at once.
+pub async fn publish_live(
+    storage: &Storage,
+    dir: &Path,
+    live: &LiveScripts,
+    change: Change,
+    author: &Author,
+    comment: &str,
+) -> Result<Published, VersionError> {
+    let _publishing = live.publishing().await;
+    let published = match change {
+        Change::Drafts => publish_drafts(storage, dir, author, comment).await?,
+        Change::Rollback(version) => rollback(storage, dir, version, author, comment).await?,
+    };
+    go_live(storage, dir, live, &published).await;
+    Ok(published)
 }
 
 /// Publishes every draft at once, if the scripts they make are valid; the drafts are then
@@ -205,14 +244,23 @@ pub async fn publish_drafts(
     comment: &str,
 ) -> Result<Published, VersionError> {
     let comment = check_comment(comment)?;
-    let (files, texts) = drafted(storage).await?;
+    let (head, files, texts) = drafted_on(storage).await?;
     if files.is_empty() {
         return Err(VersionError::BadInput("there is no draft to publish".into()));
     }
     let loaded = load_texts(dir, &texts).map_err(VersionError::Invalid)?;
     let changed: BTreeMap<String, String> =
         files.into_iter().filter_map(|file| texts.get(&file).map(|t| (file, t.clone()))).collect();
-    publish(storage, dir, changed, loaded, author, comment, Some("scripts.publish"), true).await
+    let publication = Publication {
+        files: changed,
+        author: author.name.clone(),
+        comment,
+        actor: author.id,
+        action: Some("scripts.publish"),
+        clear_drafts: true,
+        head,
+    };
+    publish(storage, dir, publication, loaded).await
 }
 
 /// Publishes an earlier version's text again, as a new version of its file, if the scripts
@@ -228,7 +276,7 @@ pub async fn rollback(
     let Some((old, text)) = storage.script_version(version).await? else {
         return Err(VersionError::NotFound(format!("there is no version {version}")));
     };
-    let (_, mut texts) = storage.live_scripts().await?;
+    let (head, mut texts) = storage.live_scripts().await?;
     texts.insert(old.file.clone(), text.clone());
     let loaded = load_texts(dir, &texts).map_err(VersionError::Invalid)?;
     let comment = if comment.is_empty() {
@@ -236,46 +284,57 @@ pub async fn rollback(
     } else {
         format!("rollback to version {version}: {comment}")
     };
-    let changed = BTreeMap::from([(old.file, text)]);
-    publish(storage, dir, changed, loaded, author, comment, Some("scripts.rollback"), false).await
-}
-
-/// Publishes an edit of the folder, already checked as `loaded` (`scripts.file`).
-pub async fn publish_checked(
-    storage: &Storage,
-    dir: &Path,
-    files: BTreeMap<String, String>,
-    loaded: Loaded,
-    author: &Author,
-    comment: String,
-) -> Result<Published, VersionError> {
-    publish(storage, dir, files, loaded, author, comment, Some("scripts.file"), false).await
-}
-
-/// Publishes texts already checked as `loaded`, then mirrors them into the folder.
-#[allow(clippy::too_many_arguments)] // each is a different fact of the publication
-async fn publish(
-    storage: &Storage,
-    dir: &Path,
-    files: BTreeMap<String, String>,
-    loaded: Loaded,
-    author: &Author,
-    comment: String,
-    action: Option<&'static str>,
-    clear_drafts: bool,
-) -> Result<Published, VersionError> {
     let publication = Publication {
-        files: files.clone(),
+        files: BTreeMap::from([(old.file, text)]),
         author: author.name.clone(),
         comment,
         actor: author.id,
-        action,
-        clear_drafts,
+        action: Some("scripts.rollback"),
+        clear_drafts: false,
+        head,
     };
-    let versions = storage.publish_scripts(publication).await?;
+    publish(storage, dir, publication, loaded).await
+}
+
+/// Publishes an edit of the folder (`scripts.file`, author [`FILE_AUTHOR`]), already checked
+/// as `loaded` together with the live version `head`.
+pub async fn publish_folder_edit(
+    storage: &Storage,
+    dir: &Path,
+    files: BTreeMap<String, String>,
+    loaded: Loaded,
+    comment: String,
+    head: i64,
+) -> Result<Published, VersionError> {
+    let publication = Publication {
+        files,
+        author: FILE_AUTHOR.into(),
+        comment,
+        actor: None,
+        action: Some("scripts.file"),
+        clear_drafts: false,
+        head,
+    };
+    publish(storage, dir, publication, loaded).await
+}
+
+/// Publishes texts already checked as `loaded` over `publication.head`, then mirrors them
+/// into the folder (unless they came from it).
+async fn publish(
+    storage: &Storage,
+    dir: &Path,
+    publication: Publication,
+    loaded: Loaded,
+) -> Result<Published, VersionError> {
+    let files = (publication.author != FILE_AUTHOR).then(|| publication.files.clone());
+    let (action, author) = (publication.action, publication.author.clone());
+    let versions = storage.publish_scripts(publication).await.map_err(|error| match error {
+        StorageError::Conflict(_) => VersionError::PublishedMeanwhile,
+        other => VersionError::Storage(other),
+    })?;
     let key = versions.iter().map(|v| v.id).max().unwrap_or_default().to_string();
-    tracing::info!(action = action.unwrap_or("scripts.import"), author = %author.name, key = %key, "scripts published");
-    if author.name != FILE_AUTHOR {
+    tracing::info!(action = action.unwrap_or("scripts.import"), author = %author, key = %key, "scripts published");
+    if let Some(files) = files {
         mirror(dir, &files)?;
     }
     let live = Pinned { key, set: Arc::new(loaded.set) };
@@ -350,12 +409,18 @@ pub async fn reconcile(
         .into_iter()
         .filter_map(|(file, text)| Some((file, text.ok()?)))
         .collect();
-    let file_author = Author { name: FILE_AUTHOR.into(), id: None };
     if newest == 0 {
         let loaded = super::load_dir(dir).map_err(VersionError::Invalid)?;
-        let comment = "imported from the folder at first start".to_owned();
-        let published =
-            publish(storage, dir, folder, loaded, &file_author, comment, None, false).await?;
+        let publication = Publication {
+            files: folder,
+            author: FILE_AUTHOR.into(),
+            comment: "imported from the folder at first start".into(),
+            actor: None,
+            action: None,
+            clear_drafts: false,
+            head: 0,
+        };
+        let published = publish(storage, dir, publication, loaded).await?;
         return Ok((published.live, published.warnings));
     }
 
@@ -390,17 +455,7 @@ pub async fn reconcile(
                     "edited in the folder while the server was stopped: {}",
                     edited.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
-                publish(
-                    storage,
-                    dir,
-                    edited,
-                    loaded,
-                    &file_author,
-                    comment,
-                    Some("scripts.file"),
-                    false,
-                )
-                .await?;
+                publish_folder_edit(storage, dir, edited, loaded, comment, newest).await?;
             }
             Err(report) => log_refused(&report),
         }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::live::{LiveScripts, Pinned};
-use super::versions::{self, Author, FILE_AUTHOR, VersionError};
+use super::versions::{self, VersionError};
 use crate::storage::{ScriptsStamp, Storage};
 
 /// What the watcher remembers between looks.
@@ -92,7 +92,7 @@ impl Watcher {
         if changed.is_empty() {
             return Ok(());
         }
-        let (_, mut texts) = self.storage.live_scripts().await?;
+        let (head, mut texts) = self.storage.live_scripts().await?;
         let mut edits = BTreeMap::new();
         let mut unreadable = Vec::new();
         for file in &changed {
@@ -104,7 +104,7 @@ impl Watcher {
                 Err(problem) => unreadable.push(format!("{file}: {problem}")),
             }
         }
-        self.seen = now;
+        let seen_before = std::mem::replace(&mut self.seen, now);
         for problem in &unreadable {
             tracing::warn!(problem = %problem, "a script file cannot be read; callers keep the live version");
         }
@@ -123,12 +123,22 @@ impl Watcher {
             "edited in the folder: {}",
             edits.keys().cloned().collect::<Vec<_>>().join(", ")
         );
-        let author = Author { name: FILE_AUTHOR.into(), id: None };
-        let published =
-            versions::publish_checked(&self.storage, &self.dir, edits, loaded, &author, comment)
-                .await?;
-        self.live.swap(published.live);
-        Ok(())
+        match versions::publish_folder_edit(&self.storage, &self.dir, edits, loaded, comment, head)
+            .await
+        {
+            Ok(published) => {
+                self.live.swap(published.live);
+                Ok(())
+            }
+            Err(VersionError::PublishedMeanwhile) => {
+                // `hotline scripts` published from another process since the database was
+                // read: the edit is looked at again, over that version, at the next look.
+                tracing::info!("a version was published meanwhile; the folder edit waits a look");
+                self.seen = seen_before;
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 

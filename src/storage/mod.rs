@@ -63,7 +63,9 @@ pub use pin_lockout::{LockedKey, PinAttempt, PinLock};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
 pub use recovery::SilentCall;
 pub use retention::{PurgeReport, RetentionPolicy, SHREDDED_NOTE};
-pub use scripts::{Publication, ScriptDraft, ScriptVersion, ScriptsStamp, Tester};
+pub use scripts::{
+    PUBLISHED_MEANWHILE, Publication, ScriptDraft, ScriptVersion, ScriptsStamp, Tester,
+};
 pub use sqlite::Storage;
 
 /// How the database is opened.

@@ -1,7 +1,10 @@
 //! Versions of the IVR scripts, drafts and test callers (tables of `0007_script_versions.sql`).
 //!
 //! Texts arrive here already named and bounded by `crate::scripts::publish`; this module only
-//! stores and reads them. Publishing writes its audit line in the same transaction.
+//! stores and reads them. Publishing writes its audit line in the same transaction, and is a
+//! compare-and-set on the newest version: a publication checked against one version is
+//! refused if another was published meanwhile, by this server or another process (the
+//! `hotline scripts` command), which SQLite's write lock makes atomic across processes.
 
 use std::collections::BTreeMap;
 
@@ -56,9 +59,17 @@ pub struct Publication {
     /// `scripts.publish`, `scripts.rollback` or `scripts.file`; `None` for the import of the
     /// folder at first start, which changes nothing callers hear.
     pub action: Option<&'static str>,
-    /// Whether the drafts of these files are removed (they are what was published).
+    /// Whether the drafts of these files are removed (they are what was published); a draft
+    /// saved again since its text was read is newer work, and stays.
     pub clear_drafts: bool,
+    /// The newest version id the texts were checked against (0: none yet). If the newest
+    /// version is another when the publication is written, someone else published meanwhile
+    /// and nothing is stored: [`PUBLISHED_MEANWHILE`].
+    pub head: i64,
 }
+
+/// Why a publication checked against an older version was refused.
+pub const PUBLISHED_MEANWHILE: &str = "someone else published meanwhile; review and publish again";
 
 /// A cheap fingerprint of the tables: when it changes, the server reloads what it holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,9 +101,7 @@ impl Storage {
     /// The fingerprint of the scripts' tables; three indexed reads.
     pub async fn scripts_stamp(&self) -> Result<ScriptsStamp, StorageError> {
         self.read(|conn| {
-            let newest_version = conn
-                .prepare_cached("SELECT coalesce(max(id), 0) FROM script_versions")?
-                .query_row([], |row| row.get(0))?;
+            let newest_version = newest_version(conn)?;
             let drafts = conn
                 .prepare_cached("SELECT count(*), max(updated_at) FROM script_drafts")?
                 .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
@@ -110,15 +119,21 @@ impl Storage {
         self.read(|conn| live_texts(conn)).await
     }
 
-    /// Stores new versions and their audit line in one transaction; returns them, and the id
-    /// of the set they make live.
-    #[tracing::instrument(skip_all, fields(action = ?publication.action))]
+    /// Stores new versions and their audit line in one transaction, if the newest version is
+    /// still `publication.head`; returns them. Another newest version is
+    /// [`StorageError::Conflict`] with [`PUBLISHED_MEANWHILE`], and nothing is stored.
+    #[tracing::instrument(skip_all, fields(action = ?publication.action, head = publication.head))]
     pub async fn publish_scripts(
         &self,
         publication: Publication,
     ) -> Result<Vec<ScriptVersion>, StorageError> {
         self.write(move |conn| {
+            // IMMEDIATE takes the database's write lock before the head is read, so no other
+            // connection or process can publish between the comparison and the insert.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if newest_version(&tx)? != publication.head {
+                return Err(StorageError::Conflict(PUBLISHED_MEANWHILE.into()));
+            }
             let now = db_time(Utc::now());
             let mut published = Vec::new();
             for (file, text) in &publication.files {
@@ -135,8 +150,10 @@ impl Storage {
                 ])?;
                 let id = tx.last_insert_rowid();
                 if publication.clear_drafts {
-                    tx.prepare_cached("DELETE FROM script_drafts WHERE file = ?1")?
-                        .execute([file])?;
+                    // Only the draft that was published: one saved again since it was read
+                    // is newer work, and stays.
+                    tx.prepare_cached("DELETE FROM script_drafts WHERE file = ?1 AND text = ?2")?
+                        .execute([file, text])?;
                 }
                 published.push(ScriptVersion {
                     id,
@@ -159,6 +176,30 @@ impl Storage {
             }
             tx.commit()?;
             Ok(published)
+        })
+        .await
+    }
+
+    /// The scripts as they were when version `key` was the newest: each file's newest
+    /// version up to it. `None` if there is no version `key`. What a call that started on
+    /// that version continues on after a restart.
+    pub async fn scripts_at(
+        &self,
+        key: i64,
+    ) -> Result<Option<BTreeMap<String, String>>, StorageError> {
+        self.read(move |conn| {
+            let exists = conn
+                .prepare_cached("SELECT 1 FROM script_versions WHERE id = ?1")?
+                .exists([key])?;
+            if !exists {
+                return Ok(None);
+            }
+            let mut statement = conn.prepare_cached(
+                "SELECT file, text FROM script_versions
+                 WHERE id IN (SELECT max(id) FROM script_versions WHERE id <= ?1 GROUP BY file)",
+            )?;
+            let rows = statement.query_map([key], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(Some(rows.collect::<Result<_, _>>()?))
         })
         .await
     }
@@ -332,6 +373,13 @@ impl Storage {
         })
         .await
     }
+}
+
+/// The newest version's id; 0 with none yet.
+fn newest_version(conn: &Connection) -> Result<i64, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM script_versions")?
+        .query_row([], |row| row.get(0))?)
 }
 
 fn live_texts(conn: &Connection) -> Result<(i64, BTreeMap<String, String>), StorageError> {

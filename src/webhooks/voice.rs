@@ -67,11 +67,14 @@ pub async fn handle(
     }
     // The scripts this request is answered from: for a new call the live version (the draft
     // for a test caller), for a call in progress the version it started on (`v` in our URLs).
+    // Reading that version again from the database (after a restart) may take half of what
+    // is left of the deadline; the other half is for recording.
     let pinned = if route == "incoming" {
         let caller = req.call().from.as_deref().and_then(|from| w.hasher.hash(from));
         w.live.for_new_call(caller.as_ref())
     } else {
-        w.live.for_key(req.query("v"))
+        let within = w.deadline.saturating_sub(started.elapsed()) / 2;
+        w.live.for_call(req.query("v"), within).await
     };
     let w = &PinnedWebhooks { shared: w, scripts: &pinned.set, version: &pinned.key };
     let call = req.call();
