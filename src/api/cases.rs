@@ -1,6 +1,10 @@
 //! Case work over the API: a case's detail, notes, disposition and closing, reopening, the
 //! supervisors' search and CSV export, and the blocklist.
 //!
+//! Operators reach only the cases in their languages and those they were connected to
+//! ([`casework::may_work_on`]); any other case number is the same 404 as one that does not
+//! exist.
+//!
 //! Every read of a case and every change is written to the audit log before the answer goes
 //! out; if the audit line cannot be written, the request fails (500) rather than leave an
 //! unrecorded read. The caller's number never reaches this module (cases keep only its hash),
@@ -63,7 +67,23 @@ pub(crate) async fn read_case(
 ) -> Result<CaseDetail, ApiError> {
     require_staff(actor)?;
     let number = case_number(number)?;
-    casework::read_case(&state.storage, actor.id(), number).await?.ok_or_else(|| no_case(number))
+    casework::read_case(&state.storage, &actor.person, number).await?.ok_or_else(|| no_case(number))
+}
+
+/// Succeeds if `actor` may work on case `number` ([`casework::may_work_on`]: supervisors
+/// always, operators in their languages or when connected to it); otherwise the very 404 of
+/// a case that does not exist, and an attempt on one that does is audited.
+async fn in_reach(
+    state: &ApiState,
+    actor: &Actor,
+    number: CaseNumber,
+    attempt: &str,
+) -> Result<(), ApiError> {
+    if casework::may_work_on(&state.storage, &actor.person, number, attempt).await? {
+        Ok(())
+    } else {
+        Err(no_case(number))
+    }
 }
 
 /// The body of `POST /cases/{number}/notes`.
@@ -95,6 +115,7 @@ pub(crate) async fn write_note(
 ) -> Result<Note, ApiError> {
     require_staff(actor)?;
     let number = case_number(number)?;
+    in_reach(state, actor, number, "note").await?;
     let text = NoteText::parse(text).map_err(|e| ApiError::BadRequest(format!("text: {e}")))?;
     let chars = text.as_str().chars().count();
     let note = state
@@ -148,6 +169,7 @@ pub(crate) async fn dispose(
 ) -> Result<(CaseNumber, CaseWork), ApiError> {
     require_staff(actor)?;
     let number = case_number(number)?;
+    in_reach(state, actor, number, if close { "close" } else { "disposition" }).await?;
     let allowed = state.config.cases.dispositions();
     let disposition =
         Disposition::parse(disposition).filter(|d| allowed.contains(d)).ok_or_else(|| {
@@ -181,6 +203,7 @@ async fn reopen(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require_supervisor()?;
     let number = case_number(&number)?;
+    in_reach(&state, &actor, number, "reopen").await?;
     match state.storage.reopen_case(number).await? {
         Change::Done(()) => {}
         Change::NoCase => return Err(no_case(number)),
