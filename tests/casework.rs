@@ -258,6 +258,37 @@ async fn a_disposition_closes_a_case_once_and_only_a_supervisor_reopens_it() {
     assert_eq!(status, 404);
 }
 
+#[tokio::test]
+async fn closing_without_a_chosen_disposition_is_refused_and_records_nothing() {
+    let app = spawn_app().await;
+    let number = call_case(&app).await;
+    let (_, operator) = person(&app, "olga", Role::Operator, &["ru"]).await;
+    let path = format!("/api/cases/{number}/disposition");
+
+    for body in [
+        json!({ "close": true }),
+        json!({ "disposition": null, "close": true }),
+        json!({ "disposition": "", "close": true }),
+        json!({ "disposition": " \t ", "close": true }),
+        json!({}),
+    ] {
+        let (status, answer) = api(&app, "PUT", &path, Some(&operator), Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("no disposition was chosen"), "{body}: {error}");
+        assert!(error.contains("surrender-arranged, information-given"), "{error}");
+    }
+    let huge = json!({ "disposition": "x".repeat(100_000), "close": true });
+    let (status, answer) = api(&app, "PUT", &path, Some(&operator), Some(huge)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().len() < 1000, "the refusal does not echo a huge value");
+
+    let work = app.storage.case_work(number).await.unwrap().unwrap();
+    assert_eq!((work.disposition, work.closed_at), (None, None));
+    assert_eq!(audited(&app, "case.close", Some(number)).await, 0);
+    assert_eq!(audited(&app, "case.disposition", Some(number)).await, 0);
+}
+
 /// Gives a case a queue visit taken by `operator`: 30 s of waiting, 60 s of talk.
 fn bridged_by(app: &TestApp, number: CaseNumber, operator: i64) {
     db(app)

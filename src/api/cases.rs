@@ -133,13 +133,16 @@ pub(crate) async fn write_note(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DispositionBody {
-    disposition: String,
+    /// Optional here so that a body without it gets the same clear refusal as an empty one.
+    #[serde(default)]
+    disposition: Option<String>,
     #[serde(default)]
     close: bool,
 }
 
 /// `PUT /cases/{number}/disposition` (operators and supervisors): sets the disposition, and
-/// with `close: true` closes the case. A closed case is 409 until reopened.
+/// with `close: true` closes the case. A closed case is 409 until reopened; a body without
+/// a disposition is 400, so nothing is ever recorded by default.
 async fn set_disposition(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
@@ -147,7 +150,8 @@ async fn set_disposition(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body: DispositionBody = json_body(&body)?;
-    let (number, work) = dispose(&state, &actor, &number, &body.disposition, body.close).await?;
+    let disposition = body.disposition.as_deref().unwrap_or("");
+    let (number, work) = dispose(&state, &actor, &number, disposition, body.close).await?;
     Ok(Json(json!({
         "number": number,
         "disposition": work.disposition,
@@ -159,7 +163,8 @@ async fn set_disposition(
 
 /// Sets case `number`'s disposition (one of `[cases] dispositions`), and with `close` closes
 /// it (operators and supervisors); audited (`case.disposition` or `case.close`). A closed
-/// case is a conflict until reopened.
+/// case is a conflict until reopened. An empty disposition is refused: the person must
+/// choose one, since a default would record an outcome nobody chose.
 pub(crate) async fn dispose(
     state: &ApiState,
     actor: &Actor,
@@ -171,13 +176,20 @@ pub(crate) async fn dispose(
     let number = case_number(number)?;
     in_reach(state, actor, number, if close { "close" } else { "disposition" }).await?;
     let allowed = state.config.cases.dispositions();
+    let names = || allowed.iter().map(Disposition::as_str).collect::<Vec<_>>().join(", ");
+    if disposition.trim().is_empty() {
+        let when = if close { " before closing the case" } else { "" };
+        return Err(ApiError::BadRequest(format!(
+            "no disposition was chosen: choose one{when}, one of {}",
+            names()
+        )));
+    }
     let disposition =
         Disposition::parse(disposition).filter(|d| allowed.contains(d)).ok_or_else(|| {
-            let names: Vec<&str> = allowed.iter().map(Disposition::as_str).collect();
             ApiError::BadRequest(format!(
                 "disposition {:?} is not one of {}",
                 disposition.chars().take(40).collect::<String>(),
-                names.join(", ")
+                names()
             ))
         })?;
     let work = match state
