@@ -664,8 +664,13 @@ pub async fn may_work_on(
         return Ok(true);
     }
     audit(storage, person.id, "case.refused", Some(number), attempt.to_owned()).await?;
-    tracing::warn!(target: "hotline::security", case = %number, person = person.id, attempt,
-                   "refused a case outside the person's languages");
+    tracing::warn!(
+        target: "hotline::security",
+        case = %number,
+        person = person.id,
+        attempt,
+        "refused a case out of the person's reach"
+    );
     Ok(false)
 }
 
@@ -843,6 +848,34 @@ mod tests {
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn operators_see_their_languages_and_what_they_were_connected_to_supervisors_all() {
+        let person = |role, languages: &[&str]| Person {
+            id: 101,
+            name: "olga".into(),
+            role,
+            languages: languages.iter().map(|l| LanguageTag::parse(l).unwrap()).collect(),
+            disabled: false,
+        };
+        let reach = |language: Option<&str>, connected: &[i64]| CaseReach {
+            language: language.and_then(LanguageTag::parse),
+            connected: connected.to_vec(),
+        };
+        let russian = person(Role::Operator, &["ru", "uk"]);
+        let korean = person(Role::Operator, &["ko"]);
+        let supervisor = person(Role::Supervisor, &["ko"]);
+        assert!(may_see(&russian, &reach(Some("ru"), &[])));
+        assert!(may_see(&russian, &reach(Some("uk"), &[102])));
+        assert!(!may_see(&korean, &reach(Some("ru"), &[])));
+        assert!(!may_see(&korean, &reach(Some("ru"), &[102, 103])));
+        assert!(may_see(&korean, &reach(Some("ru"), &[102, 101])));
+        assert!(!may_see(&russian, &reach(None, &[])));
+        assert!(may_see(&korean, &reach(None, &[101])));
+        for case in [reach(Some("ru"), &[]), reach(None, &[]), reach(Some("en"), &[7])] {
+            assert!(may_see(&supervisor, &case), "{case:?}");
+        }
     }
 
     #[test]
