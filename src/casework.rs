@@ -5,6 +5,10 @@
 //! detail an operator sees (the caller masked down to their country), the search filters and
 //! CSV export of supervisors, and the check `/voice/incoming` makes against the blocklist.
 //!
+//! Who may see a case is decided here once, by [`may_see`] (a pure rule over the person and
+//! the case's [`CaseReach`]), and applied by [`may_work_on`], which every case route of the
+//! API and the console goes through before it reads or changes a case or its follow-up.
+//!
 //! Inputs are parsed here once ([`NoteText`], [`Disposition`], [`CaseFilter`]), so storage and
 //! the API handlers only see valid values. The HTTP surface is `api/cases.rs`; the SQL is
 //! `storage/casework.rs`.
@@ -16,6 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::cases::{CallStatus, CallerHash, Case, CaseNumber, Outcome, TimedEvent};
+use crate::people::{Person, Role};
 use crate::scripts::{LanguageTag, NodeId, NodeKind, Script, Tag};
 use crate::storage::{AuditEntry, Storage, StorageError};
 
@@ -612,19 +617,95 @@ pub async fn caller_is_blocked(storage: &Storage, caller: Option<&CallerHash>) -
     }
 }
 
+/// What decides who may see a case, as storage reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CaseReach {
+    /// The caller's language, once chosen: the operators who speak it serve the case.
+    pub language: Option<LanguageTag>,
+    /// The operators who were connected to the caller: given them by the operator line (the
+    /// whisper told them the case), or who took or tried the case's follow-up.
+    pub connected: Vec<i64>,
+}
+
+/// Whether `person` may see a case, and so read it, add notes, set its disposition, close
+/// it, and see or work its follow-up. Supervisors see every case. An operator sees the cases
+/// in a language they speak, and those they were connected to whatever the language (an
+/// interpreted call, a callback); a case without a language only if connected to it.
+///
+/// The one place this rule lives: both surfaces reach it through [`may_work_on`].
+pub fn may_see(person: &Person, reach: &CaseReach) -> bool {
+    match person.role {
+        Role::Supervisor => true,
+        Role::Operator => {
+            reach.language.as_ref().is_some_and(|language| person.speaks(language))
+                || reach.connected.contains(&person.id)
+        }
+    }
+}
+
 // What people do with cases through the API and the console alike: each read or change is
 // audited here, with the same action and detail whichever surface asked. `query` is the
 // search as the person gave it (a query string), for the audit line.
 
-/// A case's detail for `actor` (audited `case.read`); `None` if there is no such case.
+/// Whether `person` may work on case `number` ([`may_see`]). `false` both when there is no
+/// such case and when it is outside their reach, and the caller must answer both alike (a
+/// 404 that does not tell which), since case numbers are sequential and easy to try. An
+/// attempt on a case that exists but is out of reach is audited `case.refused`, with what
+/// was attempted (`attempt`, e.g. `read`, `note`, `followup.take 7`).
+pub async fn may_work_on(
+    storage: &Storage,
+    person: &Person,
+    number: CaseNumber,
+    attempt: &str,
+) -> Result<bool, StorageError> {
+    let Some((_, reach)) = storage.case_reaches(vec![number]).await?.pop() else {
+        return Ok(false);
+    };
+    if may_see(person, &reach) {
+        return Ok(true);
+    }
+    audit(storage, person.id, "case.refused", Some(number), attempt.to_owned()).await?;
+    tracing::warn!(
+        target: "hotline::security",
+        case = %number,
+        person = person.id,
+        attempt,
+        "refused a case out of the person's reach"
+    );
+    Ok(false)
+}
+
+/// Those of `numbers` that `person` may see ([`may_see`]), in their order: what a list of
+/// cases or follow-ups shows them. Not audited: a list only shows what is in reach.
+pub async fn visible_cases(
+    storage: &Storage,
+    person: &Person,
+    numbers: Vec<CaseNumber>,
+) -> Result<Vec<CaseNumber>, StorageError> {
+    if person.is_supervisor() {
+        return Ok(numbers);
+    }
+    let reaches = storage.case_reaches(numbers).await?;
+    Ok(reaches
+        .into_iter()
+        .filter(|(_, reach)| may_see(person, reach))
+        .map(|(number, _)| number)
+        .collect())
+}
+
+/// A case's detail for `person` (audited `case.read`); `None` if there is no such case or
+/// it is outside their reach ([`may_work_on`]).
 pub async fn read_case(
     storage: &Storage,
-    actor: i64,
+    person: &Person,
     number: CaseNumber,
 ) -> Result<Option<CaseDetail>, StorageError> {
+    if !may_work_on(storage, person, number, "read").await? {
+        return Ok(None);
+    }
     let Some(case) = storage.case(number).await? else { return Ok(None) };
     let Some(work) = storage.case_work(number).await? else { return Ok(None) };
-    audit(storage, actor, "case.read", Some(number), String::new()).await?;
+    audit(storage, person.id, "case.read", Some(number), String::new()).await?;
     Ok(Some(CaseDetail::new(case, work)))
 }
 
@@ -768,6 +849,34 @@ mod tests {
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn operators_see_their_languages_and_what_they_were_connected_to_supervisors_all() {
+        let person = |role, languages: &[&str]| Person {
+            id: 101,
+            name: "olga".into(),
+            role,
+            languages: languages.iter().map(|l| LanguageTag::parse(l).unwrap()).collect(),
+            disabled: false,
+        };
+        let reach = |language: Option<&str>, connected: &[i64]| CaseReach {
+            language: language.and_then(LanguageTag::parse),
+            connected: connected.to_vec(),
+        };
+        let russian = person(Role::Operator, &["ru", "uk"]);
+        let korean = person(Role::Operator, &["ko"]);
+        let supervisor = person(Role::Supervisor, &["ko"]);
+        assert!(may_see(&russian, &reach(Some("ru"), &[])));
+        assert!(may_see(&russian, &reach(Some("uk"), &[102])));
+        assert!(!may_see(&korean, &reach(Some("ru"), &[])));
+        assert!(!may_see(&korean, &reach(Some("ru"), &[102, 103])));
+        assert!(may_see(&korean, &reach(Some("ru"), &[102, 101])));
+        assert!(!may_see(&russian, &reach(None, &[])));
+        assert!(may_see(&korean, &reach(None, &[101])));
+        for case in [reach(Some("ru"), &[]), reach(None, &[]), reach(Some("en"), &[7])] {
+            assert!(may_see(&supervisor, &case), "{case:?}");
+        }
     }
 
     #[test]

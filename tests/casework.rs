@@ -103,7 +103,9 @@ async fn case_numbers_are_checked_before_lookup() {
 #[tokio::test]
 async fn a_repeat_caller_is_linked_to_their_earlier_cases_without_their_hash() {
     let app = spawn_app().await;
-    let (_, token) = person(&app, "olga", Role::Operator, &["ru"]).await;
+    // A supervisor: two of these calls end before a language is chosen, and such a case is
+    // no operator's (only a supervisor's, or an operator connected to it).
+    let (_, token) = person(&app, "sveta", Role::Supervisor, &["ru"]).await;
     let first = call_case(&app).await;
     let other = incoming_from(&app, Some("+380501112233")).await;
     let second = call_case(&app).await;
@@ -254,6 +256,37 @@ async fn a_disposition_closes_a_case_once_and_only_a_supervisor_reopens_it() {
     let (status, _) =
         api(&app, "PUT", "/api/cases/2026-999999/disposition", Some(&operator), Some(close)).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn closing_without_a_chosen_disposition_is_refused_and_records_nothing() {
+    let app = spawn_app().await;
+    let number = call_case(&app).await;
+    let (_, operator) = person(&app, "olga", Role::Operator, &["ru"]).await;
+    let path = format!("/api/cases/{number}/disposition");
+
+    for body in [
+        json!({ "close": true }),
+        json!({ "disposition": null, "close": true }),
+        json!({ "disposition": "", "close": true }),
+        json!({ "disposition": " \t ", "close": true }),
+        json!({}),
+    ] {
+        let (status, answer) = api(&app, "PUT", &path, Some(&operator), Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("no disposition was chosen"), "{body}: {error}");
+        assert!(error.contains("surrender-arranged, information-given"), "{error}");
+    }
+    let huge = json!({ "disposition": "x".repeat(100_000), "close": true });
+    let (status, answer) = api(&app, "PUT", &path, Some(&operator), Some(huge)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().len() < 1000, "the refusal does not echo a huge value");
+
+    let work = app.storage.case_work(number).await.unwrap().unwrap();
+    assert_eq!((work.disposition, work.closed_at), (None, None));
+    assert_eq!(audited(&app, "case.close", Some(number)).await, 0);
+    assert_eq!(audited(&app, "case.disposition", Some(number)).await, 0);
 }
 
 /// Gives a case a queue visit taken by `operator`: 30 s of waiting, 60 s of talk.

@@ -310,6 +310,73 @@ async fn notes_disposition_and_closing_work_with_the_token_and_refuse_without_or
     app.stop().await;
 }
 
+/// The disposition list of a page: its `<select>` element.
+fn disposition_select(html: &str) -> &str {
+    let start = html.find(r#"<select name="disposition""#).expect("a disposition list");
+    let end = start + html[start..].find("</select>").expect("the list ends");
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn no_disposition_is_preselected_a_close_needs_a_choice_and_says_what_it_recorded() {
+    // Arrange: a case with a disposition set but not closed.
+    let app = spawn_app().await;
+    let (olga, mut browser) = operator(&app, "olga", &["ru"]).await;
+    let case = connected_caller(&app, &olga).await;
+    let page = format!("/console/operator/case/{case}");
+    let dispose = format!("{page}/disposition");
+    let set = browser.post(&dispose, &[("disposition", "referred"), ("close", "false")]).await;
+    assert_eq!(set.status, 303, "{}", set.body);
+
+    // Assert: both forms start on an empty, selected choice, and only that one is selected.
+    for path in [page.as_str(), "/console/operator"] {
+        let html = browser.get(path).await.body;
+        let select = disposition_select(&html);
+        assert!(select.contains(r#"<option value="" selected>Choose…</option>"#), "{select}");
+        assert_eq!(select.matches("selected").count(), 1, "{path}: {select}");
+        assert!(select.contains(r#"required"#), "{select}");
+    }
+
+    // A close without a choice is refused, with the reason, and closes nothing.
+    for fields in [
+        vec![("close", "true")],
+        vec![("disposition", ""), ("close", "true"), ("from", "operator")],
+        vec![("disposition", "   "), ("close", "true")],
+    ] {
+        let refused = browser.post(&dispose, &fields).await;
+        assert_eq!(refused.status, 400, "{fields:?}");
+        assert!(refused.body.contains("no disposition was chosen"), "{}", refused.body);
+    }
+    let number = case.parse().unwrap();
+    assert!(app.storage.case_work(number).await.unwrap().unwrap().closed_at.is_none());
+    // The confirmation is read from the case, never from the address: not on an open case.
+    let open = browser.get(&format!("{page}?closed=1")).await;
+    assert_eq!(open.status, 200);
+    assert!(!open.body.contains(r#"data-testid="recorded""#), "{}", open.body);
+    for bad in ["0", "true", "%3Cscript%3E", &"1".repeat(10_000)] {
+        assert_eq!(browser.get(&format!("{page}?closed={bad}")).await.status, 400, "{bad:.20}");
+    }
+
+    // Act: closed with a deliberate choice, from the operator's screen.
+    let closed = browser
+        .post(
+            &dispose,
+            &[("disposition", "information-given"), ("close", "true"), ("from", "operator")],
+        )
+        .await;
+
+    // Assert: the page says what was recorded.
+    assert_eq!(closed.status, 303, "{}", closed.body);
+    assert_eq!(closed.location(), format!("{page}?closed=1"));
+    let confirmed = browser.get(closed.location()).await;
+    let at = confirmed.body.find(r#"data-testid="recorded""#).expect("a confirmation");
+    let flash = &confirmed.body[at..at + confirmed.body[at..].find("</p>").unwrap()];
+    assert!(flash.contains("<strong>information-given</strong>"), "{flash}");
+    let work = app.storage.case_work(number).await.unwrap().unwrap();
+    assert_eq!(work.disposition.map(|d| d.to_string()).as_deref(), Some("information-given"));
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn bad_case_numbers_get_a_clear_error_page() {
     let app = spawn_app().await;

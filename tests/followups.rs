@@ -588,7 +588,7 @@ async fn a_callback_confirmed_while_the_database_is_locked_is_journaled_sealed_a
         hotline::storage::Storage::open(&db_path, hotline::storage::StorageOptions::default())
             .await
             .unwrap();
-    let list = storage.follow_ups(None, false).await.unwrap();
+    let list = storage.follow_ups(false).await.unwrap();
     let callback = list.iter().find(|f| f.kind == hotline::followups::Kind::Callback).unwrap();
     assert_eq!(callback.number.as_deref(), Some("…78"));
     let (_, sealed) = storage.sealed_number(callback.id).await.unwrap().unwrap();

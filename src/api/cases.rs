@@ -1,6 +1,10 @@
 //! Case work over the API: a case's detail, notes, disposition and closing, reopening, the
 //! supervisors' search and CSV export, and the blocklist.
 //!
+//! Operators reach only the cases in their languages and those they were connected to
+//! ([`casework::may_work_on`]); any other case number is the same 404 as one that does not
+//! exist.
+//!
 //! Every read of a case and every change is written to the audit log before the answer goes
 //! out; if the audit line cannot be written, the request fails (500) rather than leave an
 //! unrecorded read. The caller's number never reaches this module (cases keep only its hash),
@@ -63,7 +67,23 @@ pub(crate) async fn read_case(
 ) -> Result<CaseDetail, ApiError> {
     require_staff(actor)?;
     let number = case_number(number)?;
-    casework::read_case(&state.storage, actor.id(), number).await?.ok_or_else(|| no_case(number))
+    casework::read_case(&state.storage, &actor.person, number).await?.ok_or_else(|| no_case(number))
+}
+
+/// Succeeds if `actor` may work on case `number` ([`casework::may_work_on`]: supervisors
+/// always, operators in their languages or when connected to it); otherwise the very 404 of
+/// a case that does not exist, and an attempt on one that does is audited.
+async fn in_reach(
+    state: &ApiState,
+    actor: &Actor,
+    number: CaseNumber,
+    attempt: &str,
+) -> Result<(), ApiError> {
+    if casework::may_work_on(&state.storage, &actor.person, number, attempt).await? {
+        Ok(())
+    } else {
+        Err(no_case(number))
+    }
 }
 
 /// The body of `POST /cases/{number}/notes`.
@@ -95,6 +115,7 @@ pub(crate) async fn write_note(
 ) -> Result<Note, ApiError> {
     require_staff(actor)?;
     let number = case_number(number)?;
+    in_reach(state, actor, number, "note").await?;
     let text = NoteText::parse(text).map_err(|e| ApiError::BadRequest(format!("text: {e}")))?;
     let chars = text.as_str().chars().count();
     let note = state
@@ -112,13 +133,16 @@ pub(crate) async fn write_note(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DispositionBody {
-    disposition: String,
+    /// Optional here so that a body without it gets the same clear refusal as an empty one.
+    #[serde(default)]
+    disposition: Option<String>,
     #[serde(default)]
     close: bool,
 }
 
 /// `PUT /cases/{number}/disposition` (operators and supervisors): sets the disposition, and
-/// with `close: true` closes the case. A closed case is 409 until reopened.
+/// with `close: true` closes the case. A closed case is 409 until reopened; a body without
+/// a disposition is 400, so nothing is ever recorded by default.
 async fn set_disposition(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
@@ -126,7 +150,8 @@ async fn set_disposition(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body: DispositionBody = json_body(&body)?;
-    let (number, work) = dispose(&state, &actor, &number, &body.disposition, body.close).await?;
+    let disposition = body.disposition.as_deref().unwrap_or("");
+    let (number, work) = dispose(&state, &actor, &number, disposition, body.close).await?;
     Ok(Json(json!({
         "number": number,
         "disposition": work.disposition,
@@ -138,7 +163,8 @@ async fn set_disposition(
 
 /// Sets case `number`'s disposition (one of `[cases] dispositions`), and with `close` closes
 /// it (operators and supervisors); audited (`case.disposition` or `case.close`). A closed
-/// case is a conflict until reopened.
+/// case is a conflict until reopened. An empty disposition is refused: the person must
+/// choose one, since a default would record an outcome nobody chose.
 pub(crate) async fn dispose(
     state: &ApiState,
     actor: &Actor,
@@ -148,14 +174,22 @@ pub(crate) async fn dispose(
 ) -> Result<(CaseNumber, CaseWork), ApiError> {
     require_staff(actor)?;
     let number = case_number(number)?;
+    in_reach(state, actor, number, if close { "close" } else { "disposition" }).await?;
     let allowed = state.config.cases.dispositions();
+    let names = || allowed.iter().map(Disposition::as_str).collect::<Vec<_>>().join(", ");
+    if disposition.trim().is_empty() {
+        let when = if close { " before closing the case" } else { "" };
+        return Err(ApiError::BadRequest(format!(
+            "no disposition was chosen: choose one{when}, one of {}",
+            names()
+        )));
+    }
     let disposition =
         Disposition::parse(disposition).filter(|d| allowed.contains(d)).ok_or_else(|| {
-            let names: Vec<&str> = allowed.iter().map(Disposition::as_str).collect();
             ApiError::BadRequest(format!(
                 "disposition {:?} is not one of {}",
                 disposition.chars().take(40).collect::<String>(),
-                names.join(", ")
+                names()
             ))
         })?;
     let work = match state
@@ -181,6 +215,7 @@ async fn reopen(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require_supervisor()?;
     let number = case_number(&number)?;
+    in_reach(&state, &actor, number, "reopen").await?;
     match state.storage.reopen_case(number).await? {
         Change::Done(()) => {}
         Change::NoCase => return Err(no_case(number)),

@@ -1,8 +1,9 @@
 //! The follow-up list for people at a screen: voicemails, callback requests and calls missed
 //! in the queue, each with its case, language, tags, wait and attempts.
 //!
-//! - `GET /followups` (`?closed=true` adds the closed ones): an operator's languages (every
-//!   language for a supervisor), oldest place in line first.
+//! - `GET /followups` (`?closed=true` adds the closed ones): those of the cases an operator
+//!   may see (their languages, and cases they were connected to; every one for a
+//!   supervisor), oldest place in line first.
 //! - `GET /followups/{id}`: one of them (audited, `followup.read`).
 //! - `POST /followups/{id}/take`: the person takes it (only in a language they speak); from
 //!   then on only they can reveal its number and record attempts. Audited.
@@ -14,6 +15,9 @@
 //!   close it, and so does reaching `[followups] max_attempts`. Audited.
 //!
 //! Everywhere else the number is masked (`…67`), and no answer here holds it but a reveal's.
+//!
+//! A follow-up belongs to its case: whoever may not see the case ([`casework::may_see`]) gets
+//! the same 404 for its follow-up as for one that does not exist, on every route.
 
 use std::sync::Arc;
 
@@ -28,8 +32,8 @@ use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState};
 use crate::cases::CaseNumber;
+use crate::casework;
 use crate::followups::{self, AttemptResult, CallbackNumber, FollowUp, Kind};
-use crate::people::Role;
 use crate::storage::{AuditEntry, Refusal};
 
 /// The bodies here are a few bytes.
@@ -44,14 +48,6 @@ pub fn router() -> Router<Arc<ApiState>> {
         .route("/followups/{id}/reveal", post(reveal))
         .route("/followups/{id}/attempts", post(attempt))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-}
-
-/// The languages whose follow-ups a person sees: their own, or all for a supervisor.
-fn visible_languages(actor: &Actor) -> Option<Vec<crate::scripts::LanguageTag>> {
-    match actor.person.role {
-        Role::Supervisor => None,
-        Role::Operator => Some(actor.person.languages.clone()),
-    }
 }
 
 /// `GET /followups`.
@@ -84,14 +80,17 @@ async fn list(
     Ok(Json(json!({ "max_attempts": max_attempts, "followups": followups })))
 }
 
-/// The follow-ups `actor` sees (their languages'; every one for a supervisor), with the
-/// closed ones if `closed`, oldest place in line first.
+/// The follow-ups `actor` sees (those of the cases they may see; every one for a
+/// supervisor), with the closed ones if `closed`, oldest place in line first.
 pub(crate) async fn follow_ups_for(
     state: &ApiState,
     actor: &Actor,
     closed: bool,
 ) -> Result<Vec<FollowUp>, ApiError> {
-    Ok(state.storage.follow_ups(visible_languages(actor), closed).await?)
+    let all = state.storage.follow_ups(closed).await?;
+    let cases = all.iter().map(|follow_up| follow_up.case).collect();
+    let visible = casework::visible_cases(&state.storage, &actor.person, cases).await?;
+    Ok(all.into_iter().filter(|follow_up| visible.contains(&follow_up.case)).collect())
 }
 
 /// `GET /followups/{id}`.
@@ -100,7 +99,7 @@ async fn one(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<FollowUp>, ApiError> {
-    let follow_up = visible(&state, &actor, &id).await?;
+    let follow_up = visible(&state, &actor, follow_up_id(&id)?, "followup.read").await?;
     audit(&state, &actor, "followup.read", follow_up.case, format!("follow-up {}", follow_up.id))
         .await?;
     Ok(Json(follow_up))
@@ -122,6 +121,7 @@ pub(crate) async fn take_for(
     id: &str,
 ) -> Result<FollowUp, ApiError> {
     let id = follow_up_id(id)?;
+    visible(state, actor, id, "followup.take").await?;
     let speaks = Some(actor.person.languages.clone());
     let taken = state.storage.take_follow_up(id, actor.id(), speaks, Utc::now()).await?;
     let follow_up = refused(taken, id)?;
@@ -151,6 +151,10 @@ pub(crate) async fn reveal_for(
     let Some((follow_up, sealed)) = state.storage.sealed_number(id).await? else {
         return Err(not_found(id));
     };
+    let attempt = format!("followup.reveal {id}");
+    if !casework::may_work_on(&state.storage, &actor.person, follow_up.case, &attempt).await? {
+        return Err(not_found(id));
+    }
     let theirs =
         follow_up.state == followups::State::Taken && follow_up.taken_by == Some(actor.id());
     if !theirs {
@@ -202,6 +206,7 @@ pub(crate) async fn record_attempt(
     result: &str,
 ) -> Result<FollowUp, ApiError> {
     let id = follow_up_id(id)?;
+    visible(state, actor, id, "followup.attempt").await?;
     let result = AttemptResult::parse(result).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "result {:?} is not one of tried, reached, no-answer, wrong-number",
@@ -216,16 +221,21 @@ pub(crate) async fn record_attempt(
     Ok(follow_up)
 }
 
-/// A follow-up this person may see, or 404 (a language they do not speak reads as absent).
-async fn visible(state: &ApiState, actor: &Actor, id: &str) -> Result<FollowUp, ApiError> {
-    let id = follow_up_id(id)?;
+/// Follow-up `id` if this person may see its case ([`casework::may_work_on`], which audits
+/// an `attempt` on a case out of reach), else the same 404 as for one that does not exist.
+async fn visible(
+    state: &ApiState,
+    actor: &Actor,
+    id: i64,
+    attempt: &str,
+) -> Result<FollowUp, ApiError> {
     let follow_up = state.storage.follow_up(id).await?.ok_or_else(|| not_found(id))?;
-    if let (Some(speaks), Some(language)) = (visible_languages(actor), &follow_up.language)
-        && !speaks.contains(language)
-    {
-        return Err(not_found(id));
+    let attempt = format!("{attempt} {id}");
+    if casework::may_work_on(&state.storage, &actor.person, follow_up.case, &attempt).await? {
+        Ok(follow_up)
+    } else {
+        Err(not_found(id))
     }
-    Ok(follow_up)
 }
 
 fn refused(result: Result<FollowUp, Refusal>, id: i64) -> Result<FollowUp, ApiError> {

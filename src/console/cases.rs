@@ -234,7 +234,7 @@ async fn detail(
 ) -> Result<Response, PageError> {
     viewer.require_supervisor()?;
     let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
-    let case = casework::read_case(&state.api.storage, viewer.person.id, number)
+    let case = casework::read_case(&state.api.storage, &viewer.person, number)
         .await?
         .ok_or_else(|| PageError::NotFound(format!("there is no case {number}")))?;
     let steps = case

@@ -1,6 +1,7 @@
 //! The operator's screen: their state in one click, the live queues of the languages they
-//! speak, a claim on the next caller, and the case they are on (or any case they open by
-//! number) with its timeline, whisper, earlier cases, notes, disposition and closing.
+//! speak, a claim on the next caller, and the case they are on (or a case they open by
+//! number, among those they may see) with its timeline, whisper, earlier cases, notes,
+//! disposition and closing.
 //!
 //! Every rule and audit line is the JSON API's (`api::queues`, `api::cases`): this module
 //! only turns forms into those calls and their answers into pages. A waiting caller is
@@ -387,20 +388,41 @@ struct CasePage {
     page: Page,
     case: CaseView,
     dispositions: Vec<String>,
+    /// After a close: the disposition the case was closed with, as stored.
+    recorded: Option<String>,
 }
 
-/// `GET /console/operator/case/{number}`: any case, read as the API reads it (audited).
+#[derive(Debug, Deserialize)]
+struct CaseQuery {
+    closed: Option<String>,
+}
+
+/// `GET /console/operator/case/{number}`: a case the viewer may see, read as the API reads
+/// it (audited); any other number is the API's 404. With `?closed=1` (where a close leads),
+/// it confirms what was recorded, read back from the case itself.
 async fn case_page(
     State(state): State<Arc<ConsoleState>>,
     viewer: Viewer,
     Path(number): Path<String>,
+    Query(query): Query<CaseQuery>,
 ) -> Result<Html<String>, PageError> {
+    let just_closed = match query.closed.as_deref() {
+        None => false,
+        Some("1") => true,
+        Some(_) => return Err(PageError::BadRequest("closed must be 1".into())),
+    };
     let detail = read_case(&state.api, &actor(&viewer), &number).await?;
+    let recorded = detail
+        .disposition
+        .as_ref()
+        .filter(|_| just_closed && detail.closed)
+        .map(|d| d.as_str().to_owned());
     let case = CaseView::new(detail, &state.api.live.live().set, viewer.text);
     render(&CasePage {
         page: viewer.page("/console/operator"),
         case,
         dispositions: dispositions(&state),
+        recorded,
     })
 }
 
@@ -440,7 +462,9 @@ struct DispositionForm {
 }
 
 /// `POST /console/operator/case/{number}/disposition`: sets it, and with `close=true`
-/// closes the case.
+/// closes the case and shows it, confirming the disposition recorded. The form's list
+/// starts on an empty choice, and an empty one is refused (400): nothing is recorded that
+/// the operator did not choose.
 async fn set_disposition(
     State(state): State<Arc<ConsoleState>>,
     viewer: Viewer,
@@ -454,6 +478,9 @@ async fn set_disposition(
     };
     let (number, _) =
         dispose(&state.api, &actor(&viewer), &number, &form.disposition, close).await?;
+    if close {
+        return Ok(see_other(&format!("/console/operator/case/{number}?closed=1")));
+    }
     Ok(see_other(&back(form.from.as_deref(), number)))
 }
 

@@ -11,11 +11,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 
 use super::Storage;
 use super::StorageError;
-use super::sqlite::{db_time, decode_time};
+use super::sqlite::{db_time, decode_language, decode_time};
 use crate::cases::{CallerHash, CaseNumber};
 use crate::casework::{
-    BlockEntry, BlockKey, CaseFilter, CaseListing, CaseWork, Change, Disposition, Note, NoteText,
-    PersonRef, QueueVisit, main_visit,
+    BlockEntry, BlockKey, CaseFilter, CaseListing, CaseReach, CaseWork, Change, Disposition, Note,
+    NoteText, PersonRef, QueueVisit, main_visit,
 };
 use crate::scripts::Tag;
 
@@ -51,6 +51,27 @@ impl Storage {
             let work = load_case_work(&tx, number)?;
             tx.finish()?;
             Ok(work)
+        })
+        .await
+    }
+
+    /// What decides who may see each of these cases ([`crate::casework::may_see`]): its
+    /// language and the operators connected to it. A number with no case is left out.
+    #[tracing::instrument(skip_all, fields(cases = numbers.len()))]
+    pub async fn case_reaches(
+        &self,
+        numbers: Vec<CaseNumber>,
+    ) -> Result<Vec<(CaseNumber, CaseReach)>, StorageError> {
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let mut reaches = Vec::with_capacity(numbers.len());
+            for number in numbers {
+                if let Some(reach) = case_reach(&tx, number)? {
+                    reaches.push((number, reach));
+                }
+            }
+            tx.finish()?;
+            Ok(reaches)
         })
         .await
     }
@@ -247,6 +268,34 @@ fn case_state(conn: &Connection, number: CaseNumber) -> Result<Option<(i64, bool
         )?
         .query_row(params![number.year, number.sequence], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?)
+}
+
+/// A case's language and the operators connected to it: those the operator line gave its
+/// caller to (`queue_entries.operator_id`, set the moment they hear the whisper), and those
+/// who took its follow-up or made an attempt on it (a callback is a call with the caller).
+/// A claim (`reserved_for`) is not a connection: it lapses, and only ever names a caller
+/// waiting in a language the operator speaks.
+fn case_reach(conn: &Connection, number: CaseNumber) -> Result<Option<CaseReach>, StorageError> {
+    let found: Option<(i64, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT id, language FROM cases WHERE number_year = ?1 AND number_seq = ?2",
+        )?
+        .query_row(params![number.year, number.sequence], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((case_id, language)) = found else { return Ok(None) };
+    let connected = conn
+        .prepare_cached(
+            "SELECT operator_id FROM queue_entries WHERE case_id = ?1 AND operator_id IS NOT NULL
+             UNION
+             SELECT taken_by FROM follow_ups WHERE case_id = ?1 AND taken_by IS NOT NULL
+             UNION
+             SELECT a.operator_id FROM follow_up_attempts a
+                 JOIN follow_ups f ON f.id = a.follow_up_id WHERE f.case_id = ?1",
+        )?
+        .query_map([case_id], |row| row.get(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    let language = language.as_deref().map(decode_language).transpose()?;
+    Ok(Some(CaseReach { language, connected }))
 }
 
 /// A case's id and its caller's hash.

@@ -77,7 +77,7 @@ pub(super) fn request_callback(
 /// Why taking a follow-up or recording an attempt was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// No such follow-up (or not in the person's languages).
+    /// No such follow-up.
     NotFound,
     /// Taken by someone else, or closed; the message says which.
     Conflict(String),
@@ -92,14 +92,10 @@ const SELECT: &str = "SELECT f.id, f.kind, c.number_year, c.number_seq, c.langua
                       FROM follow_ups f JOIN cases c ON c.id = f.case_id";
 
 impl Storage {
-    /// The follow-ups not closed (or all, with `closed`), oldest place in line first; only
-    /// those of `languages` when given (an operator's), a case without a language included.
+    /// The follow-ups not closed (or all, with `closed`), oldest place in line first. Who
+    /// may see which is decided by their case ([`crate::casework::may_see`]).
     #[tracing::instrument(skip(self))]
-    pub async fn follow_ups(
-        &self,
-        languages: Option<Vec<LanguageTag>>,
-        closed: bool,
-    ) -> Result<Vec<FollowUp>, StorageError> {
+    pub async fn follow_ups(&self, closed: bool) -> Result<Vec<FollowUp>, StorageError> {
         self.read(move |conn| {
             let sql = format!(
                 "{SELECT} WHERE (?1 OR f.state != 'closed')
@@ -109,18 +105,7 @@ impl Storage {
                 .prepare_cached(&sql)?
                 .query_map([closed], Row::read)?
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut out = Vec::new();
-            for row in rows {
-                let follow_up = Row::complete(row, conn)?;
-                let visible = match (&languages, &follow_up.language) {
-                    (Some(speaks), Some(language)) => speaks.contains(language),
-                    _ => true,
-                };
-                if visible {
-                    out.push(follow_up);
-                }
-            }
-            Ok(out)
+            rows.into_iter().map(|row| Row::complete(row, conn)).collect()
         })
         .await
     }
@@ -149,7 +134,7 @@ impl Storage {
     }
 
     /// `operator` takes an open follow-up; `speaks` limits it to their languages (`None`:
-    /// any). Taking one already theirs again is fine.
+    /// any; another language is a conflict). Taking one already theirs again is fine.
     #[tracing::instrument(skip(self))]
     pub async fn take_follow_up(
         &self,
@@ -161,10 +146,14 @@ impl Storage {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(follow_up) = load(&tx, id)? else { return Ok(Err(Refusal::NotFound)) };
+            // Whether the person may see it at all is the case's rule, checked before; this
+            // one is about calling back: in the caller's language.
             if let (Some(speaks), Some(language)) = (&speaks, &follow_up.language)
                 && !speaks.contains(language)
             {
-                return Ok(Err(Refusal::NotFound));
+                return Ok(Err(Refusal::Conflict(format!(
+                    "the caller speaks {language}, which you do not take calls in"
+                ))));
             }
             match (follow_up.state, follow_up.taken_by) {
                 (State::Closed, _) => {
@@ -518,7 +507,7 @@ mod tests {
         queued(&storage, 1, "ru", 10).await;
         storage.apply(callback(1, 40)).await.unwrap();
         storage.apply(callback(1, 40)).await.unwrap();
-        let list = storage.follow_ups(None, false).await.unwrap();
+        let list = storage.follow_ups(false).await.unwrap();
         assert_eq!(list.len(), 1, "{list:?}");
         assert_eq!((list[0].kind, list[0].number.as_deref()), (Kind::Callback, Some("…67")));
         assert_eq!(list[0].joined_at, Some(at(10)), "keeps the place in line");
@@ -544,7 +533,7 @@ mod tests {
             sequence: Some(3),
         };
         storage.apply(ended).await.unwrap();
-        let list = storage.follow_ups(None, false).await.unwrap();
+        let list = storage.follow_ups(false).await.unwrap();
         assert_eq!(list.iter().map(|f| f.kind).collect::<Vec<_>>(), [Kind::Missed]);
         assert_eq!(list[0].wait_secs, None, "the entry is still open in this test");
         // A later step puts the call back in a queue: no longer a missed call.
@@ -554,7 +543,7 @@ mod tests {
             .apply(Record::Step { call_sid: sid(1), step: 3, at: at(50), events: vec![handed] })
             .await
             .unwrap();
-        assert!(storage.follow_ups(None, false).await.unwrap().is_empty());
+        assert!(storage.follow_ups(false).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -464,7 +464,7 @@ mod tests {
         for (n, day) in [(1, 0), (2, 35), (3, 35)] {
             callback_call(&storage, n, day).await;
         }
-        let list = storage.follow_ups(None, false).await.unwrap();
+        let list = storage.follow_ups(false).await.unwrap();
         let id_of = |n: u32| {
             let case = CaseNumber { year: 2026, sequence: n };
             list.iter().find(|f| f.case == case).unwrap().id

@@ -108,9 +108,13 @@ export default async function (ctx) {
   const countdown = page.locator('time[data-countdown]');
   assert.match((await countdown.textContent()).trim(), /^\d+:\d\d$/, 'the countdown runs');
 
-  // Close: the case leaves the operator's screen and reads as closed.
+  // Close: the list starts on no choice again; the page then says what was recorded, and
+  // the case leaves the operator's screen and reads as closed.
+  assert.equal(await page.getByTestId('disposition-select').inputValue(), '');
   await page.getByTestId('disposition-select').selectOption('surrender-arranged');
   await Promise.all([page.waitForNavigation(), page.getByTestId('close-case').click()]);
+  assert.ok((await page.getByTestId('recorded').textContent()).includes('surrender-arranged'));
+  await page.goto('/console/operator');
   await page.getByTestId('no-case').waitFor();
   await page.goto(`/console/operator/case/${caseNumber}`);
   await page.getByTestId('closed').waitFor();
