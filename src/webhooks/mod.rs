@@ -72,6 +72,8 @@ pub struct Webhooks {
     pub calls_in_progress: Arc<crate::limits::CallsInProgress>,
     /// What a call over its caller's limit gets.
     pub over_limit_answer: crate::config::OverLimitAnswer,
+    /// Checks the operator line's PINs, a bounded number at once (shared with the console).
+    pub hashers: Arc<crate::people::Hashers>,
 }
 
 /// The settings as one request sees them: the scripts of the version its call is on (for a
