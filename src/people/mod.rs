@@ -4,7 +4,9 @@
 //! secrets, each stored only as a hash: a numeric PIN for dialling in from a phone, a password
 //! for the console, and any number of bearer tokens for the API. PINs and passwords are short
 //! and chosen or typed by people, so they are hashed with Argon2id (slow on purpose); tokens
-//! are 256 random bits, so a fast SHA-256 is enough (see [`token_hash`]).
+//! are 256 random bits, so a fast SHA-256 is enough (see [`token_hash`]). The server checks
+//! PINs and passwords through its [`Hashers`], a few at once, so that a flood of them cannot
+//! exhaust its memory.
 //!
 //! The database side is `storage/people.rs`; the API side `api/auth.rs` and `api/people.rs`;
 //! the `hotline users …` command [`cli`].
