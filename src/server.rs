@@ -178,7 +178,8 @@ impl Application {
             over_limit_answer: config.webhooks.over_limit_answer,
             hashers: Arc::clone(&hashers),
         });
-        // Addresses that keep sending forged webhooks or wrong API tokens are cut short.
+        // Addresses that keep sending forged or unreadable webhooks or wrong API tokens are cut
+        // short.
         let offenders = Arc::new(Offenders::new(
             u32::try_from(config.server.refusals_per_minute).unwrap_or(u32::MAX),
             config.server.trusted_proxy.parse().ok(),
