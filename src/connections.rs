@@ -66,6 +66,24 @@ pub struct ConnectionLimits {
     pub uncapped: Option<IpAddr>,
 }
 
+/// What a client is counted as by every per-address limit (connections here, refusals and
+/// logins in `limits.rs` and the console): an IPv4 address, or an IPv6 address's /64
+/// network, which one subscriber usually holds whole (else one client could count as
+/// billions). An IPv4-mapped IPv6 address is its IPv4 address.
+pub fn client_network(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
+    }
+}
+
+/// Whether `address` is the machine's own, 127.0.0.1 or ::1 (other loopback addresses are
+/// ordinary clients). The per-address limits leave it out when it is the connection's peer.
+pub fn is_this_machine(address: IpAddr) -> bool {
+    let address = address.to_canonical();
+    address == IpAddr::from(Ipv4Addr::LOCALHOST) || address == IpAddr::from(Ipv6Addr::LOCALHOST)
+}
+
 /// The connections open per address, for [`ConnectionLimits::max_per_address`]. An address
 /// has an entry only while it has connections, so the table never holds more entries than
 /// there are slots.
@@ -85,18 +103,12 @@ impl PerAddress {
     /// Counts a connection from `peer`, or `None` if its address is at its cap.
     fn admit(table: &Arc<PerAddress>, peer: IpAddr) -> Option<AddressSlot> {
         let peer = peer.to_canonical();
-        let own =
-            peer == IpAddr::from(Ipv4Addr::LOCALHOST) || peer == IpAddr::from(Ipv6Addr::LOCALHOST);
-        if own || table.uncapped.is_some_and(|uncapped| uncapped.to_canonical() == peer) {
+        if is_this_machine(peer)
+            || table.uncapped.is_some_and(|uncapped| uncapped.to_canonical() == peer)
+        {
             return Some(AddressSlot { table: Arc::clone(table), address: None });
         }
-        let address = match peer {
-            IpAddr::V4(_) => peer,
-            IpAddr::V6(v6) => {
-                let network = u128::from(v6) & !(u128::from(u64::MAX));
-                IpAddr::V6(Ipv6Addr::from(network))
-            }
-        };
+        let address = client_network(peer);
         // A counter update: nothing in it can panic, so a poisoned lock still holds counts.
         let mut open = table.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(address).or_insert(0);
@@ -276,6 +288,17 @@ mod tests {
         assert!(PerAddress::admit(&table, ip("127.0.0.2")).is_none());
         drop(held);
         assert!(table.open.lock().unwrap().len() == 1, "uncapped connections were counted");
+    }
+
+    #[test]
+    fn a_client_is_its_ipv4_address_or_its_ipv6_network() {
+        assert_eq!(client_network(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(client_network(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(client_network(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
+        assert_eq!(client_network(ip("::1")), ip("::"));
+        assert!(is_this_machine(ip("127.0.0.1")) && is_this_machine(ip("::1")));
+        assert!(is_this_machine(ip("::ffff:127.0.0.1")));
+        assert!(!is_this_machine(ip("127.0.0.2")) && !is_this_machine(ip("10.0.0.1")));
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //!   operators' queues and push real callers out; the extra calls hear a short goodbye (or
 //!   are hung up on) and are recorded as rejected.
 //! - [`Offenders`]: an address whose requests keep being refused (forged webhook
-//!   signatures, wrong API tokens) is answered `429` without any work for a while, so
-//!   guessing tokens or flooding with fakes costs the server next to nothing.
+//!   signatures, unreadable webhooks, wrong API tokens) is answered `429` without any work
+//!   for a while, so guessing tokens or flooding with fakes costs the server next to nothing.
+//!   An address is counted as the connections are ([`crate::connections::client_network`]:
+//!   an IPv6 client by its /64), and only the machine itself, as the connection's peer, is
+//!   left out: an `X-Forwarded-For` saying 127.0.0.1 is counted like any other address.
 //!
 //! Both live in memory (a restart forgets them, which only ever lets calls in) and are
 //! bounded in size: a flood of distinct numbers or addresses cannot grow them without limit.
@@ -27,6 +30,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::cases::{CallSid, CallerHash};
+use crate::connections::{client_network, is_this_machine};
 
 /// A call the provider never reported the end of is forgotten after this long: the
 /// provider's own limit on a call's length is four hours.
@@ -259,6 +263,20 @@ impl Offenders {
         bucket.tokens = (bucket.tokens - 1.0).max(0.0);
     }
 
+    /// What the client of a request from `peer` counts against, in this limiter and the
+    /// console's logins: its [`client_network`]; `None` for the machine itself as the peer
+    /// (its own tools, or a local proxy not declared as trusted, behind which every client
+    /// would share this address and one guesser would lock all out). Behind the trusted
+    /// proxy, the client named in `X-Forwarded-For` is counted whatever it says, 127.0.0.1
+    /// included.
+    pub fn counted_as(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
+        let behind_proxy = self.trusted_proxy.is_some_and(|proxy| proxy == peer);
+        if !behind_proxy && is_this_machine(peer) {
+            return None;
+        }
+        Some(client_network(self.client_address(peer, headers)))
+    }
+
     /// The client's address: the connection's peer, or, when that is the trusted proxy, the
     /// last address the proxy added to `X-Forwarded-For`.
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
@@ -286,9 +304,16 @@ pub struct Guard {
     pub refusal: StatusCode,
 }
 
+/// Marks an answer that counts against its address although its status is not the guard's
+/// refusal: an unreadable webhook, answered `200` with safe TwiML (a call must not drop
+/// because of how a request was written) but never sent by the provider.
+#[derive(Debug, Clone, Copy)]
+pub struct CountedRefusal;
+
 /// Middleware: answers `429` at once to an address that has used up its refusals, and
-/// counts each of its requests refused with `guard.refusal`. Requests without a peer
-/// address (built in process, not over a connection) and from the loopback address pass.
+/// counts each of its requests refused with `guard.refusal` or marked [`CountedRefusal`].
+/// Requests without a peer address (built in process, not over a connection) and from the
+/// machine itself pass ([`Offenders::counted_as`]).
 pub async fn refuse_offenders(
     State(guard): State<Guard>,
     request: Request,
@@ -296,12 +321,9 @@ pub async fn refuse_offenders(
 ) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     let Some(peer) = peer else { return next.run(request).await };
-    let address = guard.offenders.client_address(peer, request.headers());
-    // The machine itself: its own tools, or a local proxy not declared as trusted, behind
-    // which every client would share this address and one guesser would lock all out.
-    if address.is_loopback() {
+    let Some(address) = guard.offenders.counted_as(peer, request.headers()) else {
         return next.run(request).await;
-    }
+    };
     if guard.offenders.is_blocked(address) {
         count_refusal();
         tracing::warn!(
@@ -313,7 +335,8 @@ pub async fn refuse_offenders(
             .into_response();
     }
     let response = next.run(request).await;
-    if response.status() == guard.refusal {
+    if response.status() == guard.refusal || response.extensions().get::<CountedRefusal>().is_some()
+    {
         guard.offenders.refused(address);
     }
     response
@@ -417,5 +440,46 @@ mod tests {
         assert_eq!(offenders.client_address(stranger, &headers), stranger);
         headers.insert("x-forwarded-for", "not an address".parse().unwrap());
         assert_eq!(offenders.client_address(proxy, &headers), proxy);
+    }
+
+    #[test]
+    fn only_the_machine_itself_as_the_peer_goes_uncounted() {
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let forwarded = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", value.parse().unwrap());
+            headers
+        };
+        let none = HeaderMap::new();
+        let direct = Offenders::new(2, None);
+        assert_eq!(direct.counted_as(ip("127.0.0.1"), &none), None);
+        assert_eq!(direct.counted_as(ip("::1"), &none), None);
+        // Other loopback addresses are clients like any other.
+        assert_eq!(direct.counted_as(ip("127.0.0.2"), &none), Some(ip("127.0.0.2")));
+        // An IPv6 client is its /64: another address in it shares its count.
+        let v6 = direct.counted_as(ip("2001:db8:7:8:a:b:c:d"), &none);
+        assert_eq!(v6, Some(ip("2001:db8:7:8::")));
+        assert_eq!(direct.counted_as(ip("2001:db8:7:8::99"), &none), v6);
+        // Without a trusted proxy the header is not believed.
+        assert_eq!(
+            direct.counted_as(ip("192.0.2.1"), &forwarded("127.0.0.1")),
+            Some(ip("192.0.2.1"))
+        );
+        // Behind a proxy on this machine, the client it names is counted, even "127.0.0.1".
+        let proxied = Offenders::new(2, Some(ip("127.0.0.1")));
+        assert_eq!(
+            proxied.counted_as(ip("127.0.0.1"), &forwarded("127.0.0.1")),
+            Some(ip("127.0.0.1"))
+        );
+        assert_eq!(
+            proxied.counted_as(ip("127.0.0.1"), &forwarded("10.1.1.1, 2001:db8::5")),
+            Some(ip("2001:db8::"))
+        );
+        for hostile in ["", ",,,", "::1, 127.0.0.1", &"9".repeat(4000)] {
+            assert!(
+                proxied.counted_as(ip("127.0.0.1"), &forwarded(hostile)).is_some(),
+                "{hostile:.20}"
+            );
+        }
     }
 }

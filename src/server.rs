@@ -53,6 +53,9 @@ pub enum StartError {
         /// Why.
         source: io::Error,
     },
+    /// The system gave no randomness (for the console's login-form key).
+    #[error("the system gave no randomness for the console's login form key: {0}")]
+    Randomness(getrandom::Error),
     /// The caller-hash key is not the one the stored hashes were made under.
     #[error(
         "the caller-hash key (a chain of {given} key(s)) is not the one this database's caller \
@@ -157,6 +160,9 @@ impl Application {
             let every = Duration::from_millis(config.scripts.watch_interval_ms);
             (Watcher::new(storage.clone(), Arc::clone(&live), config.scripts.dir.clone()), every)
         });
+        // Passwords and PINs are checked on a few threads of the server's own, a bounded
+        // number at once (`people/hashers.rs`): a flood of them cannot exhaust memory.
+        let hashers = Arc::new(crate::people::Hashers::per_core());
         let webhooks = Arc::new(Webhooks {
             live,
             recorder: recorder.clone(),
@@ -177,8 +183,10 @@ impl Application {
             over_limit_answer: config.webhooks.over_limit_answer,
             refused: Arc::default(),
             pin_policy: crate::people::lockout::PinPolicy::from_config(&config.operators),
+            hashers: Arc::clone(&hashers),
         });
-        // Addresses that keep sending forged webhooks or wrong API tokens are cut short.
+        // Addresses that keep sending forged or unreadable webhooks or wrong API tokens are cut
+        // short.
         let offenders = Arc::new(Offenders::new(
             u32::try_from(config.server.refusals_per_minute).unwrap_or(u32::MAX),
             config.server.trusted_proxy.parse().ok(),
@@ -187,8 +195,14 @@ impl Application {
             let guard = Guard { offenders: Arc::clone(&offenders), refusal };
             axum::middleware::from_fn_with_state(guard, limits::refuse_offenders)
         };
-        let console =
-            Arc::new(ConsoleState::new(Arc::clone(&api), Arc::clone(&offenders), &public_url));
+        let login_key = console::LoginKey::random().map_err(StartError::Randomness)?;
+        let console = Arc::new(ConsoleState::new(
+            Arc::clone(&api),
+            Arc::clone(&offenders),
+            hashers,
+            login_key,
+            &public_url,
+        ));
         let router = webhooks::router(webhooks)
             .layer(guard(StatusCode::FORBIDDEN))
             .nest("/api", api::router(api).layer(guard(StatusCode::UNAUTHORIZED)))

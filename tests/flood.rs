@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::api::{self, BAD_TOKEN};
+use common::console::{Answer, Browser};
 use common::{Context, TOKEN, TestApp, assert_valid_twiml, new_call_sid, spawn_app_with, verbs};
 use hotline::cases::Event;
 use hotline::people::Role;
@@ -186,13 +187,14 @@ async fn forged_webhooks_from_one_address_are_cut_short() {
     let (status, _) =
         through_proxy(port, attacker, "POST", "/voice/incoming", &signed, &form(&sid));
     assert_eq!(status, 429);
-    // The machine itself is never limited (a local proxy not declared would put every
-    // client behind its one address).
-    for _ in 0..8 {
-        let (status, _) =
-            through_proxy(port, "127.0.0.1", "POST", "/voice/incoming", &forged, &form("CA1"));
-        assert_eq!(status, 403);
-    }
+    // A client the proxy names as 127.0.0.1 is counted like any other: only the machine
+    // itself as the connection's peer, without a proxy, goes uncounted.
+    let statuses: Vec<u16> = (0..8)
+        .map(|_| {
+            through_proxy(port, "127.0.0.1", "POST", "/voice/incoming", &forged, &form("CA1")).0
+        })
+        .collect();
+    assert_eq!(statuses, [403, 403, 403, 403, 403, 429, 429, 429]);
     println!("forged webhooks: 12 from one address, 7 answered 429; the provider got through");
     app.stop().await;
 }
@@ -220,4 +222,188 @@ async fn token_guessing_from_one_address_is_cut_short() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("sasha"), "{body}");
     app.stop().await;
+}
+
+/// Unreadable webhooks (not a form, too large, too many parameters) from one address: each
+/// answered with safe TwiML, as a call must never drop on how a request was written, but
+/// counted like forged ones, so past the allowance the address gets 429 without any work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_webhooks_from_one_address_are_counted_and_cut_short() {
+    let app = spawn_app_with(|c| {
+        c.server.refusals_per_minute = 5;
+        c.server.trusted_proxy = "127.0.0.1".into();
+        c.webhooks.max_body_bytes = 4096;
+    })
+    .await;
+    let port = port(&app);
+    let form = vec![("Content-Type", "application/x-www-form-urlencoded".to_owned())];
+    let json = vec![("Content-Type", "application/json".to_owned())];
+    let huge = "a=".repeat(5000);
+    let many = "a=1&".repeat(150);
+    let sender = "203.0.113.80";
+    let unreadable: [(&[(&str, String)], &str); 6] = [
+        (&json, "{\"CallSid\":\"CA1\"}"),
+        (&[], "CallSid=CA1"),
+        (&form, &huge),
+        (&form, &many),
+        (&[("Content-Type", "text/plain".to_owned())], "hello"),
+        (&form, &huge),
+    ];
+    for (n, (headers, body)) in unreadable.iter().enumerate().take(5) {
+        let (status, answer) =
+            through_proxy(port, sender, "POST", "/voice/incoming", headers, body);
+        assert_eq!(status, 200, "request {n}: {answer}");
+        assert_valid_twiml(&answer, Context::Call);
+    }
+    let (headers, body) = unreadable[5];
+    let (status, _) = through_proxy(port, sender, "POST", "/voice/incoming", headers, body);
+    assert_eq!(status, 429, "the sixth unreadable request from one address");
+    // Another address is not affected.
+    let (status, answer) =
+        through_proxy(port, "198.51.100.80", "POST", "/voice/incoming", &json, "{}");
+    assert_eq!(status, 200, "{answer}");
+    app.stop().await;
+}
+
+/// Posts the login forms of `browsers` all at once, each under its own wrong name, and
+/// returns each answer.
+async fn log_in_at_once(browsers: Vec<Browser>) -> Vec<Answer> {
+    let logins: Vec<_> = browsers
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut browser)| {
+            tokio::spawn(async move {
+                let name = format!("guess{n}");
+                browser
+                    .post("/console/login", &[("name", &name), ("password", "wrong-pass-123")])
+                    .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for login in logins {
+        answers.push(login.await.unwrap());
+    }
+    answers
+}
+
+/// Browsers that have each read the login form, from `address` (through the test's trusted
+/// proxy) or, with `None`, from the machine itself.
+async fn at_the_login_form(app: &TestApp, address: Option<&str>, count: usize) -> Vec<Browser> {
+    let mut browsers = Vec::new();
+    for _ in 0..count {
+        let mut browser = match address {
+            Some(address) => Browser::from_address(app, address),
+            None => Browser::new(app),
+        };
+        assert_eq!(browser.get("/console/login").await.status, 200);
+        browsers.push(browser);
+    }
+    browsers
+}
+
+/// A burst of bad logins from one address, all sent before the first is checked: each is
+/// counted before its password is checked, so one address gets exactly its allowance of
+/// failures (here 1) and the rest are refused as over the limit, not checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_bad_logins_from_one_address_is_held_to_its_limit() {
+    let app = spawn_app_with(|c| {
+        c.console.login_failures = 1;
+        c.server.trusted_proxy = "127.0.0.1".into();
+    })
+    .await;
+    api::person(&app, "anna", Role::Operator, &["ru"]).await;
+    let browsers = at_the_login_form(&app, Some("203.0.113.70"), 24).await;
+
+    let answers = log_in_at_once(browsers).await;
+
+    let failed = answers.iter().filter(|a| a.status == 401).count();
+    let limited =
+        answers.iter().filter(|a| a.status == 429 && a.body.contains("Too many failed")).count();
+    assert_eq!(failed, 1, "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    assert_eq!(limited, 23);
+    // The same /64 of an IPv6 client is one address too.
+    let v6 = at_the_login_form(&app, Some("2001:db8:70::1"), 1).await;
+    assert_eq!(log_in_at_once(v6).await[0].status, 401);
+    let v6 = at_the_login_form(&app, Some("2001:db8:70::ffff:2"), 1).await;
+    assert_eq!(log_in_at_once(v6).await[0].status, 429);
+    // Someone elsewhere logs in.
+    let mut anna = Browser::from_address(&app, "198.51.100.70");
+    assert_eq!(anna.log_in("anna", api::TEST_PASSWORD).await.status, 303);
+    app.stop().await;
+}
+
+/// More logins at once than the server checks passwords at once (from the machine itself,
+/// which no address limit holds): the extra ones are answered 429 at once with a
+/// `Retry-After`, none is lost in a queue, and a login after the burst goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_past_the_password_checks_get_429_with_retry_after() {
+    let app = spawn_app_with(|c| c.console.login_failures = 1000).await;
+    api::person(&app, "anna", Role::Operator, &["ru"]).await;
+    let browsers = at_the_login_form(&app, None, 40).await;
+
+    let answers = log_in_at_once(browsers).await;
+
+    let failed = answers.iter().filter(|a| a.status == 401).count();
+    let busy: Vec<_> = answers.iter().filter(|a| a.status == 429).collect();
+    assert_eq!(
+        failed + busy.len(),
+        40,
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert!(failed >= 1 && !busy.is_empty(), "{failed} checked, {} refused", busy.len());
+    for answer in busy {
+        assert_eq!(answer.header("retry-after"), "1");
+        assert!(answer.body.contains("try again in a moment"), "{}", answer.body);
+        assert!(common::console::csrf_of(&answer.body).is_some(), "a fresh form to try again");
+    }
+    Browser::login(&app, "anna", api::TEST_PASSWORD).await;
+    app.stop().await;
+}
+
+/// More PIN entries at once on the operator line than the server checks at once: every one
+/// is answered with valid TwiML; the extra ones are asked for the PIN again on the same try
+/// (the call goes on, and nothing is counted), and the right PIN typed there signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_entries_past_the_checks_are_asked_again_and_the_call_goes_on() {
+    // One PIN short of a lock once the flood's checked PINs and those below are counted, and
+    // only those: a try that was asked again must not count towards the lockout.
+    const LOCK_AFTER: u32 = 50;
+    let app = std::sync::Arc::new(spawn_app_with(|c| c.operators.pin_failures = LOCK_AFTER).await);
+    let (olga, _) = api::person(&app, "olga", Role::Operator, &["ru"]).await;
+    let action = format!("/voice/operator/pin?try=1&op={}", olga.id);
+    let entries: Vec<_> = (0..40)
+        .map(|_| {
+            let (app, action) = (std::sync::Arc::clone(&app), action.clone());
+            tokio::spawn(async move {
+                let sid = new_call_sid();
+                let doc = app.post_call(&action, &sid, &[("Digits", "000000")]).await;
+                (sid, doc)
+            })
+        })
+        .collect();
+    let mut again = Vec::new();
+    let mut wrong = 0;
+    for entry in entries {
+        let (sid, doc) = entry.await.unwrap();
+        assert_valid_twiml(&doc, Context::Call);
+        assert!(!verbs(&doc).contains(&"Hangup".to_owned()), "a dropped call: {doc}");
+        if doc.contains("busy checking PINs") {
+            assert_eq!(common::attribute(&doc, "Gather", "action").as_deref(), Some(&*action));
+            again.push(sid);
+        } else {
+            assert!(doc.contains("do not match"), "{doc}");
+            wrong += 1;
+        }
+    }
+    assert!(wrong >= 1 && !again.is_empty(), "{wrong} checked, {} asked again", again.len());
+    // Counting the tries asked again would make this more than LOCK_AFTER failures.
+    let mut checked = wrong;
+    while checked < LOCK_AFTER - 1 {
+        let doc = app.post_call(&action, &new_call_sid(), &[("Digits", "000000")]).await;
+        checked += u32::from(doc.contains("do not match"));
+    }
+    let doc = app.post_call(&action, &again[0], &[("Digits", api::TEST_PIN)]).await;
+    assert!(doc.contains("Welcome, olga."), "{doc}");
 }

@@ -37,11 +37,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub use page::{Page, PageError};
-pub use session::{CsrfForm, LoginLimiter, Viewer};
+pub use session::{CsrfForm, LoginKey, LoginLimiter, Viewer};
 pub use text::Text;
 
 use crate::api::ApiState;
 use crate::limits::Offenders;
+use crate::people::Hashers;
 
 /// What every console handler can reach.
 pub struct ConsoleState {
@@ -49,6 +50,10 @@ pub struct ConsoleState {
     pub api: Arc<ApiState>,
     /// Failed logins per name and per address.
     pub logins: LoginLimiter,
+    /// Checks passwords, a few at once (the operator line's PINs share them).
+    pub hashers: Arc<Hashers>,
+    /// Binds the login form's token to its cookie.
+    pub login_key: LoginKey,
     /// Tells the client's address behind a trusted proxy.
     pub offenders: Arc<Offenders>,
     /// Whether cookies are marked `Secure`: the console is reached over TLS.
@@ -61,13 +66,21 @@ pub struct ConsoleState {
 
 impl ConsoleState {
     /// The console's state from the API's, with its limits from `[console]`.
-    pub fn new(api: Arc<ApiState>, offenders: Arc<Offenders>, public_url: &str) -> ConsoleState {
+    pub fn new(
+        api: Arc<ApiState>,
+        offenders: Arc<Offenders>,
+        hashers: Arc<Hashers>,
+        login_key: LoginKey,
+        public_url: &str,
+    ) -> ConsoleState {
         let console = &api.config.console;
         ConsoleState {
             logins: LoginLimiter::new(
                 u32::try_from(console.login_failures).unwrap_or(u32::MAX),
                 session::LOGIN_WINDOW,
             ),
+            hashers,
+            login_key,
             offenders,
             secure_cookies: public_url.starts_with("https://"),
             idle_timeout: Duration::from_secs(console.idle_timeout_mins.saturating_mul(60)),

@@ -6,9 +6,16 @@
 //!   `console.session_hours` after login, at logout, or when its person is disabled.
 //! - Every form carries the session's CSRF token (a synchronizer token held in the session
 //!   row); [`CsrfForm`] refuses a body without it. The login form, before any session, is
-//!   protected by a double-submit cookie.
-//! - Failed logins are counted per name and per address ([`LoginLimiter`]); past the limit
-//!   the login is refused with `429` before the password is even checked.
+//!   protected by a double-submit cookie whose form field is bound to it ([`LoginKey`]): an
+//!   HMAC of the cookie under a key the server draws at start, so a pair made up elsewhere
+//!   does not pass.
+//! - Logins are counted per name and per address (an IPv6 client by its /64) before the
+//!   password is checked ([`LoginLimiter::reserve`]), and given back when it was right: a
+//!   burst cannot all pass the limit before the first has failed. Past the limit the login
+//!   is refused with `429` before the password is even checked.
+//! - The password is checked by the server's [`crate::people::Hashers`], a few at once;
+//!   when they are all taken the login is answered `429` with `Retry-After` at once, and
+//!   the attempt is not counted.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -19,19 +26,21 @@ use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
-use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::header::{COOKIE, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{TimeDelta, Utc};
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use sha2::Sha256;
 
 use super::ConsoleState;
 use super::page::{Page, PageError, ROLE_FORBIDDEN, see_other};
 use super::text::Text;
-use crate::people::{Person, check_name, token_hash, verify_secret};
+use crate::people::{Person, check_name, token_hash};
 use crate::storage::ConsoleSession;
 
 /// The cookie of a logged-in browser.
@@ -46,11 +55,9 @@ const TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 /// The largest form the console accepts: a script being edited is at most 1 MiB, and its
 /// URL encoding can triple it.
 pub const MAX_FORM_BYTES: usize = 4 << 20;
-/// An Argon2 hash of a password no one has, checked when the name is unknown so that a
-/// failed login takes as long whether or not the name exists.
-static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    crate::people::hash_secret("not anyone's password").unwrap_or_default()
-});
+/// What a login refused because every password check is taken tells the browser: checks
+/// take a few tens of milliseconds, so a second is plenty.
+const BUSY_RETRY_AFTER_SECS: &str = "1";
 
 /// The routes of logging in and out, and of choosing the console's language.
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
@@ -204,21 +211,21 @@ impl LoginLimiter {
         LoginLimiter { allowed: allowed.max(1), window, failures: Mutex::default() }
     }
 
-    /// Whether any of `keys` has used up its failures.
-    pub fn is_limited(&self, keys: &[String]) -> bool {
+    /// Counts an attempt against each of `keys` before its password is checked, unless one
+    /// of them has used up its failures: then `false`, and nothing is counted. Counting
+    /// first means a burst of attempts cannot all pass before the first of them has failed;
+    /// an attempt that succeeds, or could not be checked, is given back ([`Self::release`]).
+    pub fn reserve(&self, keys: &[String]) -> bool {
         let now = Instant::now();
-        let failures = self.lock();
-        keys.iter().any(|key| {
+        let mut failures = self.lock();
+        let limited = keys.iter().any(|key| {
             failures.get(key).is_some_and(|&(count, since)| {
                 now.duration_since(since) < self.window && count >= self.allowed
             })
-        })
-    }
-
-    /// Counts a failed login against each of `keys`.
-    pub fn failed(&self, keys: &[String]) {
-        let now = Instant::now();
-        let mut failures = self.lock();
+        });
+        if limited {
+            return false;
+        }
         if failures.len() >= MAX_TRACKED {
             failures.retain(|_, (_, since)| now.duration_since(*since) < self.window);
         }
@@ -232,6 +239,20 @@ impl LoginLimiter {
             }
             entry.0 = entry.0.saturating_add(1);
         }
+        true
+    }
+
+    /// Gives back an attempt [`Self::reserve`] counted: it was right, or was not checked.
+    pub fn release(&self, keys: &[String]) {
+        let mut failures = self.lock();
+        for key in keys {
+            if let Some(entry) = failures.get_mut(key) {
+                entry.0 = entry.0.saturating_sub(1);
+                if entry.0 == 0 {
+                    failures.remove(key);
+                }
+            }
+        }
     }
 
     /// Forgets the failures of `key` (a successful login of that name).
@@ -244,6 +265,51 @@ impl LoginLimiter {
             self.failures.clear_poison();
             poisoned.into_inner()
         })
+    }
+}
+
+/// The key that binds the login form's token to its cookie: the cookie carries a random
+/// token, the form field its HMAC-SHA256 under this key. A pair not made by this server
+/// (an equal cookie and field planted by another site, say) does not pass. Drawn at each
+/// start: a form shown before a restart is refused once, with a fresh one.
+pub struct LoginKey([u8; 32]);
+
+impl LoginKey {
+    /// A key from the system's randomness.
+    pub fn random() -> Result<LoginKey, getrandom::Error> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)?;
+        Ok(LoginKey(key))
+    }
+
+    /// The form field that goes with the cookie `token`.
+    fn field(&self, token: &str) -> String {
+        // HMAC takes keys of any length: this cannot fail.
+        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0) {
+            Ok(mac) => mac,
+            Err(_) => return String::new(),
+        };
+        mac.update(b"hotline console login form\0");
+        mac.update(token.as_bytes());
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether `field` was made by [`Self::field`] for the cookie `token`.
+    fn binds(&self, token: &str, field: &str) -> bool {
+        is_token_shaped(token) && is_token_shaped(field) && same(field, &self.field(token))
+    }
+
+    /// A fresh pair: the cookie's token and the form's field.
+    fn pair(&self) -> Result<(String, String), PageError> {
+        let token = random_hex()?;
+        let field = self.field(&token);
+        Ok((token, field))
+    }
+}
+
+impl std::fmt::Debug for LoginKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginKey(…)")
     }
 }
 
@@ -274,8 +340,8 @@ async fn login_form(
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
     let text = Text::of(query.lang.as_deref());
-    let token = random_hex()?;
-    let page = LoginPage { text, csrf: &token, name: "", error: None };
+    let (token, field) = state.login_key.pair()?;
+    let page = LoginPage { text, csrf: &field, name: "", error: None };
     let html = page.render().map_err(|e| PageError::Internal(Box::new(e)))?;
     let cookie = set_cookie(&state, LOGIN_COOKIE, &token, 3600)?;
     Ok(([(SET_COOKIE, cookie)], Html(html)).into_response())
@@ -309,43 +375,53 @@ async fn login(
     let text = Text::of(form.lang.as_deref());
     let again =
         |status: StatusCode, key: &'static str, name: &str| -> Result<Response, PageError> {
-            let token = random_hex()?;
+            let (token, field) = state.login_key.pair()?;
             let shown = if check_name(name).is_ok() { name } else { "" };
-            let page = LoginPage { text, csrf: &token, name: shown, error: Some(text.get(key)) };
+            let page = LoginPage { text, csrf: &field, name: shown, error: Some(text.get(key)) };
             let html = page.render().map_err(|e| PageError::Internal(Box::new(e)))?;
             let cookie = set_cookie(&state, LOGIN_COOKIE, &token, 3600)?;
             Ok((status, [(SET_COOKIE, cookie)], Html(html)).into_response())
         };
     let expected = cookie(&headers, LOGIN_COOKIE);
-    if !expected.is_some_and(|token| !form.csrf.is_empty() && same(token, &form.csrf)) {
+    if !expected.is_some_and(|token| state.login_key.binds(token, &form.csrf)) {
         return again(StatusCode::FORBIDDEN, "login.stale", &form.name);
     }
-    let address =
-        connect.map(|ConnectInfo(peer)| state.offenders.client_address(peer.ip(), &headers));
-    let keys = limiter_keys(&form.name, address);
-    if state.logins.is_limited(&keys) {
+    let address = connect.map(|ConnectInfo(peer)| peer.ip());
+    let counted = address.and_then(|peer| state.offenders.counted_as(peer, &headers));
+    let keys = limiter_keys(&form.name, counted);
+    if !state.logins.reserve(&keys) {
         crate::limits::count_refusal();
         tracing::warn!(target: "hotline::security", "refused a console login: too many failures");
         return again(StatusCode::TOO_MANY_REQUESTS, "login.limited", &form.name);
     }
     let record = match check_name(&form.name) {
-        Ok(name) => state.api.storage.login_record(&name).await?,
+        Ok(name) => match state.api.storage.login_record(&name).await {
+            Ok(record) => record,
+            Err(error) => {
+                // Nothing was checked: the attempt does not count.
+                state.logins.release(&keys);
+                return Err(error.into());
+            }
+        },
         Err(_) => None,
     };
     let hash = record.as_ref().and_then(|r| r.password_hash.clone());
-    let password = form.password.clone();
-    let matches = tokio::task::spawn_blocking(move || {
-        let hash = hash.as_deref().unwrap_or(&DECOY_HASH);
-        verify_secret(hash, &password)
-    })
-    .await
-    .map_err(|e| PageError::Internal(Box::new(e)))?;
+    // Without a hash a decoy is checked, so the answer takes as long for a name that exists.
+    let Ok(matches) = state.hashers.verify(hash, form.password.clone()).await else {
+        state.logins.release(&keys);
+        crate::limits::count_refusal();
+        tracing::warn!(target: "hotline::security", "refused a console login: every check busy");
+        let mut busy = again(StatusCode::TOO_MANY_REQUESTS, "login.busy", &form.name)?;
+        busy.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(BUSY_RETRY_AFTER_SECS));
+        return Ok(busy);
+    };
     let person = record.map(|r| r.person).filter(|p| matches && !p.disabled);
     let Some(person) = person else {
-        state.logins.failed(&keys);
+        // The reserved attempt stays counted: it failed.
         tracing::warn!(target: "hotline::security", "a console login failed");
         return again(StatusCode::UNAUTHORIZED, "login.failed", &form.name);
     };
+    state.logins.release(&keys);
     state.logins.succeeded(&keys[0]);
     let now = Utc::now();
     let idle = TimeDelta::from_std(state.idle_timeout).unwrap_or(TimeDelta::MAX);
@@ -356,7 +432,9 @@ async fn login(
     }
     let token = random_hex()?;
     let csrf = random_hex()?;
-    let detail = address.map_or(String::new(), |a| format!("from={a}"));
+    let detail = connect.map_or(String::new(), |ConnectInfo(peer)| {
+        format!("from={}", state.offenders.client_address(peer.ip(), &headers))
+    });
     storage.start_session(person.id, token_hash(&token), csrf, detail).await?;
     let max_age = state.session_lifetime.as_secs();
     let session = set_cookie(&state, SESSION_COOKIE, &token, max_age)?;
@@ -367,11 +445,12 @@ async fn login(
     Ok(response)
 }
 
-/// The keys a login counts against: its name, and its address unless that is the machine
-/// itself (a local proxy not declared trusted would make every client share it).
+/// The keys a login counts against: its name, and the address it is counted as
+/// ([`crate::limits::Offenders::counted_as`]: none for the machine itself, an IPv6 client's
+/// /64).
 fn limiter_keys(name: &str, address: Option<IpAddr>) -> Vec<String> {
     let mut keys = vec![format!("name:{}", name.chars().take(64).collect::<String>())];
-    if let Some(address) = address.filter(|a| !a.is_loopback()) {
+    if let Some(address) = address {
         keys.push(format!("address:{address}"));
     }
     keys
@@ -509,32 +588,66 @@ mod tests {
     fn the_limiter_refuses_past_the_allowance_and_forgets_after_the_window() {
         let limiter = LoginLimiter::new(2, Duration::from_millis(200));
         let keys = vec!["name:ann".to_owned(), "address:192.0.2.1".to_owned()];
-        assert!(!limiter.is_limited(&keys));
-        limiter.failed(&keys);
-        assert!(!limiter.is_limited(&keys));
-        limiter.failed(&keys);
-        assert!(limiter.is_limited(&keys));
+        assert!(limiter.reserve(&keys));
+        assert!(limiter.reserve(&keys));
+        assert!(!limiter.reserve(&keys));
         // Another name from the same address is refused too; the name from elsewhere as well.
-        assert!(limiter.is_limited(&["name:bob".into(), "address:192.0.2.1".into()]));
-        assert!(limiter.is_limited(&["name:ann".into()]));
-        assert!(!limiter.is_limited(&["name:bob".into()]));
+        assert!(!limiter.reserve(&["name:bob".into(), "address:192.0.2.1".into()]));
+        assert!(!limiter.reserve(&["name:ann".into()]));
+        assert!(limiter.reserve(&["name:bob".into()]));
         std::thread::sleep(Duration::from_millis(250));
-        assert!(!limiter.is_limited(&keys));
+        assert!(limiter.reserve(&keys));
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_checked_and_given_back_when_right() {
+        let limiter = LoginLimiter::new(3, Duration::from_secs(60));
+        let keys = vec!["name:ann".to_owned(), "address:192.0.2.1".to_owned()];
+        // A burst: only the allowance passes, before any of them has been checked.
+        let passed = (0..50).filter(|_| limiter.reserve(&keys)).count();
+        assert_eq!(passed, 3);
+        // Right ones (or unchecked ones) are given back, and make room again.
+        limiter.release(&keys);
+        assert!(limiter.reserve(&keys));
+        assert!(!limiter.reserve(&keys));
+        // Giving back what was never counted changes nothing.
+        limiter.release(&["name:nobody".into()]);
+        assert!(!limiter.reserve(&keys));
     }
 
     #[test]
     fn the_limiter_stays_bounded_under_a_flood_of_names() {
         let limiter = LoginLimiter::new(1, Duration::from_secs(60));
         for n in 0..(MAX_TRACKED + 500) {
-            limiter.failed(&[format!("name:{n}")]);
+            assert!(limiter.reserve(&[format!("name:{n}")]));
         }
         assert!(limiter.lock().len() <= MAX_TRACKED);
     }
 
     #[test]
-    fn loopback_addresses_do_not_share_a_limit() {
-        assert_eq!(limiter_keys("ann", Some("127.0.0.1".parse().unwrap())).len(), 1);
-        assert_eq!(limiter_keys("ann", Some("192.0.2.7".parse().unwrap())).len(), 2);
+    fn a_login_counts_against_its_name_and_the_address_it_is_counted_as() {
+        assert_eq!(limiter_keys("ann", None).len(), 1);
+        assert_eq!(limiter_keys("ann", Some("192.0.2.7".parse().unwrap()))[1], "address:192.0.2.7");
         assert_eq!(limiter_keys(&"x".repeat(10_000), None)[0].len(), 5 + 64);
+    }
+
+    #[test]
+    fn the_login_field_is_bound_to_its_cookie_and_the_servers_key() {
+        let key = LoginKey::random().unwrap();
+        let (token, field) = key.pair().unwrap();
+        assert!(key.binds(&token, &field));
+        assert_ne!(token, field);
+        // The old double-submit: an equal cookie and field no longer pass.
+        assert!(!key.binds(&token, &token));
+        // Another token's field, another server's field, and hostile values do not pass.
+        let (other, other_field) = key.pair().unwrap();
+        assert!(!key.binds(&token, &other_field) && !key.binds(&other, &field));
+        let elsewhere = LoginKey::random().unwrap();
+        assert!(!elsewhere.binds(&token, &field));
+        for bad in ["", "0", &field.to_uppercase(), &format!("{field}0"), &"f".repeat(100_000)] {
+            assert!(!key.binds(&token, bad), "{bad:.20}");
+            assert!(!key.binds(bad, &field), "{bad:.20}");
+        }
+        assert_eq!(format!("{key:?}"), "LoginKey(…)");
     }
 }

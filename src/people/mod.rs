@@ -4,7 +4,9 @@
 //! secrets, each stored only as a hash: a numeric PIN for dialling in from a phone, a password
 //! for the console, and any number of bearer tokens for the API. PINs and passwords are short
 //! and chosen or typed by people, so they are hashed with Argon2id (slow on purpose); tokens
-//! are 256 random bits, so a fast SHA-256 is enough (see [`token_hash`]).
+//! are 256 random bits, so a fast SHA-256 is enough (see [`token_hash`]). The server checks
+//! PINs and passwords through its [`Hashers`], a few at once, so that a flood of them cannot
+//! exhaust its memory.
 //!
 //! The database side is `storage/people.rs`; the API side `api/auth.rs` and `api/people.rs`;
 //! the `hotline users …` command [`cli`].
@@ -12,15 +14,17 @@
 pub mod admin;
 pub mod cli;
 pub mod lockout;
+pub mod hashers;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use hashers::{Busy, Hashers};
 
 use crate::scripts::LanguageTag;
 
@@ -193,29 +197,11 @@ pub fn hash_secret(secret: &str) -> Result<String, PeopleError> {
         .map_err(|e| PeopleError::Hash(e.to_string()))
 }
 
-/// Whether `secret` matches a hash made by [`hash_secret`]. The comparison is constant-time
-/// (done by `argon2`). A malformed hash matches nothing.
+/// Whether `secret` matches a hash made by [`hash_secret`]. The comparison is constant-time.
+/// A malformed hash matches nothing. It takes a fresh Argon2 block each time: for one-off
+/// checks (tools, tests); the server checks through its [`Hashers`], which bound them.
 pub fn verify_secret(hash: &str, secret: &str) -> bool {
-    if secret.len() > MAX_SECRET_BYTES {
-        return false;
-    }
-    PasswordHash::new(hash)
-        .is_ok_and(|parsed| Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
-}
-
-/// Checks a PIN typed on a keypad against a person's stored hash, or `None` when there is
-/// no such person or they have no PIN. Takes as long either way: without a hash it verifies
-/// against a dummy one, so a caller timing the answer cannot learn which operator IDs exist.
-pub fn check_pin(stored: Option<&str>, pin: &str) -> bool {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    match stored {
-        Some(hash) => verify_secret(hash, pin),
-        None => {
-            let dummy = DUMMY.get_or_init(|| hash_secret("no-such-person").unwrap_or_default());
-            verify_secret(dummy, pin);
-            false
-        }
-    }
+    hashers::matches(&mut Vec::new(), hash, secret)
 }
 
 /// A new PIN: [`PIN_DIGITS`] random digits, uniformly drawn.
@@ -340,14 +326,6 @@ mod tests {
         assert!(!verify_secret("not a hash", "246810"));
         // Two hashes of one secret differ (random salt).
         assert_ne!(hash, hash_secret("246810").unwrap());
-    }
-
-    #[test]
-    fn a_pin_is_checked_even_without_a_person() {
-        let hash = hash_secret("135790").unwrap();
-        assert!(check_pin(Some(&hash), "135790"));
-        assert!(!check_pin(Some(&hash), "000000"));
-        assert!(!check_pin(None, "135790"));
     }
 
     #[test]

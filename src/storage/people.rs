@@ -158,7 +158,7 @@ impl Storage {
     }
 
     /// The PIN hash of an enabled person; `None` if there is no such person, they are
-    /// disabled, or they have no PIN. Check it with [`crate::people::check_pin`], which takes
+    /// disabled, or they have no PIN. Check it with [`crate::people::Hashers::verify`], which takes
     /// as long for `None`, so dial-in does not reveal which IDs exist.
     #[tracing::instrument(skip(self))]
     pub async fn pin_hash(&self, id: i64) -> Result<Option<String>, StorageError> {

@@ -160,6 +160,18 @@ impl Storage {
         .await
     }
 
+    /// Takes back `attempt` when its PIN could not be checked (every password check was busy):
+    /// nothing was learnt from it, so it must not count towards a lock of the operator who is
+    /// asked to type it again.
+    #[tracing::instrument(skip(self))]
+    pub async fn withdraw_pin_attempt(&self, attempt: PinAttempt) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM pin_failures WHERE id = ?1")?.execute([attempt.id])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// The PIN of `attempt` was right and nothing was locked: removes it, and starts the
     /// count and the doubling of the operator ID and of the number it came from afresh (an
     /// operator who mistypes on their own phone is not locked out by yesterday's mistakes). Returns how many PINs had failed for

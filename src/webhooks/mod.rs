@@ -81,6 +81,8 @@ pub struct Webhooks {
     pub refused: Arc<RefusedCalls>,
     /// When wrong PINs on the operator line lock an ID or a calling number.
     pub pin_policy: crate::people::lockout::PinPolicy,
+    /// Checks the operator line's PINs, a bounded number at once (shared with the console).
+    pub hashers: Arc<crate::people::Hashers>,
 }
 
 /// The settings as one request sees them: the scripts of the version its call is on (for a

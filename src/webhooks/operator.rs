@@ -39,7 +39,6 @@ use super::voice::Reply;
 use super::{PinnedWebhooks, Webhooks};
 use crate::cases::CallSid;
 use crate::followups::AttemptResult;
-use crate::people::check_pin;
 use crate::people::lockout::number_key;
 use crate::queue::{EntryState, Whisper, labels, stale_before};
 use crate::scripts::{LanguageTag, NodeKind, PromptItem};
@@ -177,6 +176,24 @@ fn entered_id(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Reply {
     ])
 }
 
+/// Every PIN check is taken by others (a flood of them): the operator hears so and types the
+/// PIN again, on the same try. The call goes on.
+fn pin_again(attempt: u32, operator: i64) -> Reply {
+    let action = format!("/voice/operator/pin?try={attempt}&op={operator}");
+    document(vec![
+        Verb::KeypadEntry(KeypadEntry {
+            action: action.clone(),
+            max_digits: 12,
+            timeout: 10,
+            prompts: vec![say(
+                "The line is busy checking PINs. Please enter your PIN again, then press the \
+                 hash key.",
+            )],
+        }),
+        Verb::Redirect { url: action },
+    ])
+}
+
 /// A failed identification: try again, or after the last try, goodbye (audited).
 fn refused(w: &PinnedWebhooks<'_>, attempt: u32, claimed: Option<i64>) -> Reply {
     if attempt >= MAX_TRIES {
@@ -242,10 +259,16 @@ async fn entered_pin(
         ]);
     };
     let hash = hash.filter(|_| person.as_ref().is_some_and(|p| !p.disabled));
-    // Argon2 takes tens of milliseconds of CPU: off the async threads.
-    let matches = tokio::task::spawn_blocking(move || check_pin(hash.as_deref(), &pin))
-        .await
-        .unwrap_or(false);
+    // Argon2 runs on the server's few password-check threads; when they are all taken the
+    // operator is asked for the PIN again, and this try does not count (nothing was checked):
+    // the attempt counted above is taken back, so a flood cannot lock out an operator who is
+    // only ever told to try again.
+    let Ok(matches) = w.hashers.verify(hash, pin).await else {
+        // Should this not be written in time, the try stays counted (`bounded` logs it).
+        let withdrawn = w.storage.withdraw_pin_attempt(tried);
+        w.queues.bounded("pin withdrawn", withdrawn).await;
+        return pin_again(attempt, operator);
+    };
     let Some(person) = person.filter(|_| matches) else {
         record_refusal(w, tried, operator, number, false, tried_at).await;
         return refused(w, attempt, Some(operator));

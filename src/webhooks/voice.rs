@@ -53,7 +53,11 @@ pub async fn handle(
             // Nothing says which version the call is on: the live one answers.
             let live = w.live.live();
             let w = &PinnedWebhooks { shared: w, scripts: &live.set, version: &live.key };
-            return twiml_response(safe(w, None, "unreadable request").document);
+            let mut response = twiml_response(safe(w, None, "unreadable request").document);
+            // The provider never sends these: they count against the sender's address like
+            // a forged signature, but before any check, so they are answered as safely.
+            response.extensions_mut().insert(crate::limits::CountedRefusal);
+            return response;
         }
     };
     if w.verify_signatures && !req.is_signed_by(w.auth_token.expose()) {

@@ -45,12 +45,25 @@ pub struct Browser {
     base_url: String,
     cookies: BTreeMap<String, String>,
     csrf: Option<String>,
+    /// The client a trusted proxy names in `X-Forwarded-For`, if the test plays one.
+    forwarded_for: Option<String>,
 }
 
 impl Browser {
     /// A browser with no cookies.
     pub fn new(app: &TestApp) -> Browser {
-        Browser { base_url: app.base_url.clone(), cookies: BTreeMap::new(), csrf: None }
+        Browser {
+            base_url: app.base_url.clone(),
+            cookies: BTreeMap::new(),
+            csrf: None,
+            forwarded_for: None,
+        }
+    }
+
+    /// A browser with no cookies whose requests arrive through a trusted proxy on the test's
+    /// own address (`server.trusted_proxy = "127.0.0.1"`) for the client `address`.
+    pub fn from_address(app: &TestApp, address: &str) -> Browser {
+        Browser { forwarded_for: Some(address.to_owned()), ..Browser::new(app) }
     }
 
     /// A browser logged in as `name` through the login form; panics if the login fails.
@@ -86,14 +99,19 @@ impl Browser {
 
     /// Posts a form with the CSRF token of the last page read added.
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut body = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in fields {
-            body.append_pair(name, value);
-        }
-        if let Some(csrf) = &self.csrf {
-            body.append_pair("csrf", csrf);
-        }
-        self.send("POST", path, Some(body.finish().into_bytes())).await
+        // Built before the request is sent: the serializer is not `Send`, and a browser may
+        // post from a spawned task.
+        let body = {
+            let mut body = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in fields {
+                body.append_pair(name, value);
+            }
+            if let Some(csrf) = &self.csrf {
+                body.append_pair("csrf", csrf);
+            }
+            body.finish()
+        };
+        self.send("POST", path, Some(body.into_bytes())).await
     }
 
     /// Posts exactly these bytes as a form body, no CSRF token added: for forged and hostile
@@ -112,6 +130,9 @@ impl Browser {
         }
         if body.is_some() {
             request = request.header("Content-Type", "application/x-www-form-urlencoded");
+        }
+        if let Some(address) = &self.forwarded_for {
+            request = request.header("X-Forwarded-For", address.as_str());
         }
         let request = request.body(body.unwrap_or_default()).expect("a valid request");
         let answer = tokio::task::spawn_blocking(move || {
