@@ -1,14 +1,22 @@
 //! The database breaks under a running server (read-only, or its file gone bad): callers
 //! reaching the signed webhooks still hear the IVR, and their records land once the fault
 //! clears. The journal-level tests (`src/storage/journal.rs`) show each fault's records in
-//! order and exactly once; this is the same seen by a caller and an operator.
+//! order and exactly once; this is the same seen by a caller and an operator. Queue
+//! bookkeeping acknowledged during a fault (a caller hanging up in the queue, an operator
+//! hanging up the operator line) goes through the journal too: no ghost caller afterwards.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestApp, spawn_app_and_its_storage};
+use common::api::{self, TEST_PIN};
+use common::{
+    Context, TestApp, assert_valid_twiml, attribute, new_call_sid, said, spawn_app_and_its_storage,
+    text,
+};
 use hotline::cases::{CallSid, Outcome};
+use hotline::people::Role;
+use hotline::queue::EntryState;
 use hotline::simulator::Heard;
 use hotline::storage::{DatabaseFault, Storage};
 
@@ -90,4 +98,144 @@ async fn an_unavailable_database_under_a_running_server() {
         not_a_database: app.dir.path().join("not-a-database"),
     })
     .await;
+}
+
+/// A fault of the running server's database, for the queue tests: another program's lock,
+/// or the writer made read-only.
+#[derive(Clone, Copy)]
+enum QueueFault {
+    Locked,
+    ReadOnly,
+}
+
+/// A fault in place until [`Held::clear`].
+enum Held {
+    Lock(rusqlite::Connection),
+    Injected(hotline::storage::InjectedFault),
+}
+
+impl QueueFault {
+    async fn hold(self, app: &TestApp, served: &Storage) -> Held {
+        match self {
+            QueueFault::Locked => {
+                let blocker = rusqlite::Connection::open(&app.db_path).unwrap();
+                blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+                Held::Lock(blocker)
+            }
+            QueueFault::ReadOnly => {
+                Held::Injected(served.inject_fault(DatabaseFault::ReadOnly).await.unwrap())
+            }
+        }
+    }
+}
+
+impl Held {
+    async fn clear(self, served: &Storage) {
+        match self {
+            Held::Lock(blocker) => blocker.execute_batch("COMMIT").unwrap(),
+            Held::Injected(injected) => served.clear_fault(injected).await.unwrap(),
+        }
+    }
+}
+
+async fn queue_app() -> (TestApp, Storage) {
+    spawn_app_and_its_storage(|c| {
+        c.database.busy_timeout_ms = 20;
+        c.database.write_deadline_ms = 200;
+        c.queues.db_timeout_ms = 300;
+    })
+    .await
+}
+
+/// A Russian caller straight to an operator; returns their call and the Enqueue document.
+async fn enqueued_caller(app: &TestApp) -> (String, String) {
+    let sid = new_call_sid();
+    let mut doc = app.post_call("/voice/incoming", &sid, &[]).await;
+    for key in ["1", "0"] {
+        let action = attribute(&doc, "Gather", "action").expect("a menu");
+        doc = app.post_call(&action, &sid, &[("Digits", key)]).await;
+    }
+    assert!(text(&doc, "Enqueue").is_some_and(|q| q.starts_with("c-")), "{doc}");
+    (sid, doc)
+}
+
+/// The operator line up to the PIN; returns the document after it.
+async fn dial_in(app: &TestApp, op_sid: &str, id: i64) -> String {
+    let start = app.post_call("/voice/operator", op_sid, &[]).await;
+    let action = attribute(&start, "Gather", "action").unwrap();
+    let asked_pin = app.post_call(&action, op_sid, &[("Digits", &id.to_string())]).await;
+    let action = attribute(&asked_pin, "Gather", "action").unwrap();
+    let doc = app.post_call(&action, op_sid, &[("Digits", TEST_PIN)]).await;
+    assert_valid_twiml(&doc, Context::Call);
+    doc
+}
+
+async fn entry_state(app: &TestApp, sid: &str) -> EntryState {
+    let sid = CallSid::parse(sid).unwrap();
+    app.storage.queue_entry_of_call(&sid).await.unwrap().expect("a queue entry").state
+}
+
+/// A caller waits; the database breaks; they hang up (the Enqueue action and the final status
+/// are both answered); the fault clears; an operator dials in at once, before the journal's
+/// periodic replay, and must not be handed the caller who left.
+async fn no_ghost_after(fault: QueueFault) {
+    let (app, served) = queue_app().await;
+    let (olga, _) = api::person(&app, "olga", Role::Operator, &["ru"]).await;
+    let (gone, enqueued) = enqueued_caller(&app).await;
+    assert_eq!(entry_state(&app, &gone).await, EntryState::Waiting);
+
+    let held = fault.hold(&app, &served).await;
+    let action = attribute(&enqueued, "Enqueue", "action").unwrap();
+    let left = app.post_call(&action, &gone, &[("QueueResult", "hangup"), ("QueueTime", "7")]);
+    assert_valid_twiml(&left.await, Context::Call);
+    let status = [("CallStatus", "completed"), ("CallDuration", "30")];
+    assert_valid_twiml(&app.post_call("/voice/status", &gone, &status).await, Context::Call);
+    assert_eq!(entry_state(&app, &gone).await, EntryState::Waiting, "the fault held the write");
+    held.clear(&served).await;
+
+    let answer = dial_in(&app, &new_call_sid(), olga.id).await;
+    assert_eq!(text(&answer, "Queue").as_deref(), Some("ru"), "not the ghost's queue: {answer}");
+    assert!(!said(&answer).join(" ").contains("Case"), "no whisper of a ghost: {answer}");
+    assert_eq!(entry_state(&app, &gone).await, EntryState::Left);
+    let case = app.case(&gone).await;
+    assert!(matches!(case.outcome, Outcome::AbandonedInQueue { .. }), "{:?}", case.outcome);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_hangs_up_while_the_database_is_locked_is_not_handed_to_an_operator() {
+    no_ghost_after(QueueFault::Locked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_hangs_up_while_the_database_is_read_only_is_not_handed_to_an_operator() {
+    no_ghost_after(QueueFault::ReadOnly).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_who_hangs_up_while_the_database_is_locked_goes_offline_afterwards() {
+    let (app, served) = queue_app().await;
+    let (olga, _) = api::person(&app, "olga", Role::Operator, &["ru"]).await;
+    let (_, boss) = api::person(&app, "boss", Role::Supervisor, &["ru"]).await;
+    let (waiting, enqueued) = enqueued_caller(&app).await;
+    let op_sid = new_call_sid();
+    let answer = dial_in(&app, &op_sid, olga.id).await;
+    assert_eq!(text(&answer, "Queue"), text(&enqueued, "Enqueue"), "{answer}");
+    assert_eq!(entry_state(&app, &waiting).await, EntryState::Connecting);
+
+    let held = QueueFault::Locked.hold(&app, &served).await;
+    let status = [("CallStatus", "completed"), ("CallDuration", "12")];
+    let reply = app.post_call("/voice/operator/status", &op_sid, &status).await;
+    assert_valid_twiml(&reply, Context::Call);
+    held.clear(&served).await;
+
+    // The next decision that reads the queue comes after the journal: a colleague dialling in
+    // is given the caller Olga never took, and Olga reads offline.
+    let (anna, _) = api::person(&app, "anna", Role::Operator, &["ru"]).await;
+    let answer = dial_in(&app, &new_call_sid(), anna.id).await;
+    assert_eq!(text(&answer, "Queue"), text(&enqueued, "Enqueue"), "{answer}");
+    let (_, people) = api::api(&app, "GET", "/api/operators", Some(&boss), None).await;
+    let olga_now = people.as_array().unwrap().iter().find(|p| p["id"] == olga.id).unwrap();
+    assert_eq!(olga_now["state"], "offline");
+    app.stop().await;
 }

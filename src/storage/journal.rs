@@ -263,6 +263,22 @@ impl Recorder {
         Ok(applied)
     }
 
+    /// Replays the journal now if it holds anything, so that a decision read from the database
+    /// (the next caller for an operator) sees every state change acknowledged before it.
+    /// Returns how many records were applied.
+    ///
+    /// The replay runs in its own task: a caller that stops waiting (a bounded webhook) must
+    /// not cut it short between reading the journal and dropping what it applied.
+    pub async fn catch_up(&self) -> Result<usize, StorageError> {
+        if self.pending().await == 0 {
+            return Ok(0);
+        }
+        let recorder = self.clone();
+        tokio::spawn(async move { recorder.replay().await })
+            .await
+            .map_err(|error| StorageError::Task(error.to_string()))?
+    }
+
     /// Starts a task that replays the journal every `every` (at least 100 ms) while it holds
     /// anything. It runs until aborted through the returned handle.
     pub fn spawn_replayer(&self, every: Duration) -> JoinHandle<()> {
@@ -308,6 +324,8 @@ fn record_kind(record: &Record) -> &'static str {
         Record::Step { .. } => "step",
         Record::Status { .. } => "status",
         Record::Callback { .. } => "callback",
+        Record::QueueLeft { .. } => "queue-left",
+        Record::OperatorLineEnded { .. } => "operator-line-ended",
     }
 }
 
