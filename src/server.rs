@@ -114,9 +114,13 @@ impl Application {
             );
         }
         let write_deadline = Duration::from_millis(config.database.write_deadline_ms);
-        let recorder =
-            Recorder::open(storage.clone(), &config.database.journal_path(), write_deadline)
-                .await?;
+        let recorder = Recorder::open(
+            storage.clone(),
+            &config.database.journal_path(),
+            config.database.journal_reserve_bytes(),
+            write_deadline,
+        )
+        .await?;
 
         let addr = config.listen_addr();
         let listener =

@@ -424,7 +424,7 @@ async fn kill_9_in_the_middle_of_calls_loses_nothing_acknowledged() {
     assert!(ledger.continued.load(Ordering::Relaxed) > 0, "no call spanned the restart");
     assert!(before_kill > 0 && acknowledged.len() > before_kill, "the test drove too little");
     assert_eq!(storage.recent_cases(100_000).await.unwrap().len(), by_call.len());
-    let journal = std::fs::read(setup.journal_path()).unwrap_or_default();
+    let journal = common::journal_records(&setup.journal_path());
     assert!(journal.is_empty(), "the journal was not emptied at shutdown");
 }
 
@@ -453,7 +453,7 @@ async fn sigterm_drains_requests_in_flight_and_flushes_the_journal() {
     .await
     .unwrap();
     assert_eq!(reply.status, 200);
-    let journal = std::fs::read(setup.journal_path()).unwrap();
+    let journal = common::journal_records(&setup.journal_path());
     assert!(!journal.is_empty(), "the locked database's records were not journaled");
 
     // A second call's request is on its way: headers sent, half of the body.
@@ -492,7 +492,7 @@ async fn sigterm_drains_requests_in_flight_and_flushes_the_journal() {
     assert_valid_twiml(document, Context::Call);
 
     assert_eq!(server.wait().code(), Some(0));
-    let journal = std::fs::read(setup.journal_path()).unwrap();
+    let journal = common::journal_records(&setup.journal_path());
     assert!(journal.is_empty(), "the journal was not flushed before exit");
     let storage = Storage::open(&setup.db_path(), StorageOptions::default()).await.unwrap();
     for sid in [first, second] {

@@ -50,14 +50,14 @@ async fn survives(fault: impl FnOnce(&TestApp) -> DatabaseFault) {
     // Nothing reached the database; all of it waits in the journal.
     assert!(app.storage.case_by_call(&sid).await.unwrap().is_none());
     let journal = app.db_path.with_extension("db.journal");
-    let journaled = std::fs::read_to_string(&journal).unwrap().lines().count();
+    let journaled = common::journal_records(&journal).len();
     assert!(journaled >= 5, "{journaled} records journaled");
 
     served.clear_fault(injected).await.unwrap();
     // The replay (every 5 s) brings the records in.
     let cleared = Instant::now();
     let case = loop {
-        let replayed = std::fs::read_to_string(&journal).unwrap_or_default().is_empty();
+        let replayed = common::journal_records(&journal).is_empty();
         if let (true, Some(case)) = (replayed, app.storage.case_by_call(&sid).await.unwrap()) {
             break case;
         }
@@ -237,5 +237,114 @@ async fn an_operator_who_hangs_up_while_the_database_is_locked_goes_offline_afte
     let (_, people) = api::api(&app, "GET", "/api/operators", Some(&boss), None).await;
     let olga_now = people.as_array().unwrap().iter().find(|p| p["id"] == olga.id).unwrap();
     assert_eq!(olga_now["state"], "offline");
+    app.stop().await;
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `mib` MiB (needs root, as CI runs).
+    fn mount(mib: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m,mode=0700"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(mounted.success(), "this test mounts a small tmpfs and needs root for it");
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills what is left of the disk with a file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0x5a_u8; 64 * 1024];
+        // Bounded: the disk is a few MiB.
+        for _ in 0..10_000 {
+            if file.write_all(&chunk).and_then(|()| file.sync_data()).is_err() {
+                break;
+            }
+        }
+        for _ in 0..10_000 {
+            if file.write_all(&chunk[..512]).and_then(|()| file.sync_data()).is_err() {
+                return filler;
+            }
+        }
+        panic!("the disk never filled");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+/// The database and its journal share a small disk, which fills up while 40 calls go on. Every
+/// call is answered, and once space is freed every step the server acknowledged is in the
+/// database: the journal wrote into space it owned from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_loses_no_acknowledged_record() {
+    const CALLS: usize = 40;
+    let disk = SmallDisk::mount(12);
+    let db = disk.path().join("hotline.db");
+    let (app, _) = spawn_app_and_its_storage(|c| {
+        c.database.path = db.clone();
+        c.database.busy_timeout_ms = 20;
+        c.database.write_deadline_ms = 200;
+        c.database.journal_reserve_mb = 4;
+        c.queues.db_timeout_ms = 300;
+        c.webhooks.calls_per_caller = 100;
+    })
+    .await;
+    let healthy = app.call("1,1,1,1", Some("RU")).await;
+    let expected = app.case(&healthy.call_sid).await.events.len();
+    let filler = disk.fill();
+
+    let app = std::sync::Arc::new(app);
+    let started = Instant::now();
+    let calls: Vec<_> = (0..CALLS)
+        .map(|_| {
+            let app = std::sync::Arc::clone(&app);
+            tokio::spawn(async move { app.call("1,1,1,1", Some("RU")).await })
+        })
+        .collect();
+    let mut placed = Vec::new();
+    for call in calls {
+        placed.push(call.await.unwrap());
+    }
+    let took = started.elapsed();
+    let journal = db.with_extension("db.journal");
+    let journaled = common::journal_records(&journal).len();
+    assert!(journaled > 0, "the disk was full, yet nothing was journaled");
+
+    std::fs::remove_file(filler).unwrap();
+    let freed = Instant::now();
+    while !common::journal_records(&journal).is_empty() {
+        assert!(freed.elapsed() < Duration::from_secs(30), "the journal was not replayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut events = 0;
+    for call in &placed {
+        let case = app.case(&call.call_sid).await;
+        assert_eq!(case.events.len(), expected, "a step of {} was lost", call.call_sid);
+        events += case.events.len();
+    }
+    println!(
+        "full disk: {CALLS} calls answered in {} ms, {journaled} records journaled, \
+         {events} events stored after space was freed ({} ms later)",
+        took.as_millis(),
+        freed.elapsed().as_millis()
+    );
+    let app = std::sync::Arc::into_inner(app).expect("the calls are done");
     app.stop().await;
 }

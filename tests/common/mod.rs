@@ -401,6 +401,17 @@ pub fn said(xml: &str) -> Vec<String> {
         .collect()
 }
 
+/// The records a journal file holds: its lines before the zeros of its unused reserve (a
+/// missing file holds none).
+pub fn journal_records(path: &Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.iter().all(|&b| b == 0 || b.is_ascii_whitespace()))
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect()
+}
+
 /// Helpers for the JSON API: people with tokens, and requests.
 pub mod api;
 pub mod console;
