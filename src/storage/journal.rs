@@ -330,8 +330,16 @@ impl Recorder {
                 break;
             }
             let (records, corrupt) = parse(&snapshot);
-            for record in records {
-                self.inner.storage.apply(record).await?;
+            // All handed to the writer before any is awaited, in order, so that they share
+            // group commits (up to 512 records a transaction) instead of one commit each: on a
+            // disk that was full, a commit per record grew the write-ahead log by tens of
+            // kilobytes each, faster than it could be checkpointed, until it had taken all the
+            // space freed and the replay failed again. When one fails, those after it may have
+            // landed; the journal stays whole and they are applied again, to no effect.
+            let writes: Vec<_> =
+                records.into_iter().map(|record| self.inner.storage.submit(record)).collect();
+            for write in writes {
+                write.await?;
                 applied += 1;
             }
             let mut space = self.inner.space.lock().await;

@@ -50,6 +50,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "0009_dashboard.sql",
         sql: include_str!("../../db/migrations/0009_dashboard.sql"),
     },
+    Migration { name: "0014_faults.sql", sql: include_str!("../../db/migrations/0014_faults.sql") },
 ];
 
 /// The schema version this build brings databases to.
