@@ -240,7 +240,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish for the grace
-    /// period.
+    /// period. The whole shutdown, the journal's last replay included, ends within it.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -253,21 +253,26 @@ impl Application {
             self.recorder.clone(),
             self.recovery_bound,
         );
-        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        // When the shutdown began, plus the grace period: the moment the process must be done.
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(None);
+        let stop_by = stopping_tx.subscribe();
+        let grace = self.grace;
         let server = connections::serve(self.listener, self.router, self.limits, async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");
-            let _ = stopping_tx.send(true);
+            let _ = stopping_tx.send(Some(tokio::time::Instant::now() + grace));
         });
-        let grace = self.grace;
         let deadline = async move {
-            while !*stopping_rx.borrow() {
+            loop {
+                let stop_by = *stopping_rx.borrow_and_update();
+                if let Some(stop_by) = stop_by {
+                    break tokio::time::sleep_until(stop_by).await;
+                }
                 if stopping_rx.changed().await.is_err() {
                     // The server ended on its own; wait for its result instead.
                     std::future::pending::<()>().await;
                 }
             }
-            tokio::time::sleep(grace).await;
         };
         let result = tokio::select! {
             result = server => result,
@@ -285,9 +290,24 @@ impl Application {
         }
         recovery.abort();
         // Everything acknowledged is already in the database or the fsync'd journal; a last
-        // replay just saves the next start some work.
-        if let Err(e) = self.recorder.replay().await {
-            tracing::warn!(error = %e, "journal not replayed at shutdown; it will be at next start");
+        // replay just saves the next start some work, so it gets what is left of the grace
+        // period and no more: with the database locked it would wait behind every write
+        // queued for the lock. It runs in its own task so that giving up on it never cuts a
+        // journal rewrite in half (and one cut by the exit is safe, see the journal).
+        let stop_by = *stop_by.borrow();
+        let stop_by = stop_by.unwrap_or_else(|| tokio::time::Instant::now() + grace);
+        let recorder = self.recorder.clone();
+        let replay = tokio::spawn(async move { recorder.replay().await });
+        match tokio::time::timeout_at(stop_by, replay).await {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "journal not replayed at shutdown; it will be at next start");
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "the journal's last replay failed"),
+            Err(_) => tracing::warn!(
+                pending = self.recorder.pending_now().unwrap_or_default(),
+                "the grace period ended before the journal's last replay; it will be at next start"
+            ),
         }
         result
     }

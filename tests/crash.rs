@@ -624,3 +624,74 @@ async fn the_recovery_closes_calls_whose_status_callback_was_lost() {
     assert_eq!(marks, 1, "a lost case was closed twice");
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+/// SIGTERM while another program holds the database's write lock and 40 calls are under way:
+/// the process still exits, with 0, within its grace period (what is pending stays in the
+/// journal for the next start instead of waiting on the lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_the_database_locked_ends_within_the_grace_period() {
+    const GRACE_SECS: u64 = 3;
+    const CALLERS: usize = 40;
+    let setup = Setup::new();
+    let grace = GRACE_SECS.to_string();
+    let mut server = setup.start(&[
+        ("HOTLINE_SERVER_SHUTDOWN_GRACE_SECS", &grace),
+        ("HOTLINE_WEBHOOKS_CALLS_PER_CALLER", "1000"),
+    ]);
+    let blocker = rusqlite::Connection::open(setup.db_path()).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU32::new(0));
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (stop, answered, base_url) =
+                (Arc::clone(&stop), Arc::clone(&answered), server.base_url.clone());
+            std::thread::spawn(move || {
+                // Bounded: a call is a handful of requests, and the server stops in seconds.
+                for _ in 0..1000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let options = simulator::CallOptions {
+                        base_url: base_url.clone(),
+                        auth_token: Some(TOKEN.into()),
+                        from: "+79161234567".into(),
+                        to: "+18005550100".into(),
+                        from_country: Some("RU".into()),
+                        call_sid: Some(new_call_sid()),
+                        presses: Some(simulator::parse_presses("1,1,1,1").unwrap()),
+                        queue_waits: 1,
+                        max_requests: 20,
+                    };
+                    let (mut input, mut out) = (std::io::empty(), Vec::new());
+                    if simulator::run(&options, &mut input, &mut out).is_err() {
+                        break;
+                    }
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let signalled = Instant::now();
+    server.send_sigterm();
+    let status = server.wait();
+    let took = signalled.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    println!(
+        "SIGTERM with the database locked: exited in {} ms (grace {GRACE_SECS} s) after {} \
+         whole calls; {} records left in the journal",
+        took.as_millis(),
+        answered.load(Ordering::Relaxed),
+        common::journal_records(&setup.journal_path()).len()
+    );
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(GRACE_SECS) + Duration::from_millis(1500), "{took:?}");
+    assert!(!common::journal_records(&setup.journal_path()).is_empty(), "nothing journaled");
+    blocker.execute_batch("ROLLBACK").unwrap();
+}
