@@ -91,7 +91,7 @@ impl Application {
     pub async fn build(config: &Config, secrets: Secrets) -> Result<Application, StartError> {
         let options =
             StorageOptions { busy_timeout: Duration::from_millis(config.database.busy_timeout_ms) };
-        let storage = Storage::open(&config.database.path, options).await?;
+        let storage = open_waiting_for_migrations(&config.database.path, options).await?;
         let hasher = CallerHasher::new(secrets.caller_hash_key);
         if let KeyCheck::Differs { stored_keys } = storage.check_caller_hash_key(&hasher).await? {
             return Err(StartError::CallerHashKey { given: hasher.keys(), stored: stored_keys });
@@ -310,6 +310,41 @@ impl Application {
             ),
         }
         result
+    }
+}
+
+/// How often a start that must migrate the database looks again at a write lock held by
+/// another program.
+const MIGRATION_RETRY: Duration = Duration::from_secs(1);
+
+/// Opens the database. A schema migration is the one write a start cannot leave to the
+/// journal (nothing can be written or read under a schema this build does not know), so
+/// while another program holds the write lock it waits, saying so, and tries again; without
+/// a migration due, opening needs no write and the server starts at once.
+async fn open_waiting_for_migrations(
+    path: &std::path::Path,
+    options: StorageOptions,
+) -> Result<Storage, StorageError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match Storage::open(path, options.clone()).await {
+            Err(StorageError::Migration { name, source, .. })
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                tracing::warn!(
+                    migration = name,
+                    waited_secs = waited.as_secs(),
+                    "another program holds the database's write lock and the schema must be \
+                     migrated before calls can be answered; waiting for the lock"
+                );
+                tokio::time::sleep(MIGRATION_RETRY).await;
+                waited += MIGRATION_RETRY;
+            }
+            other => return other,
+        }
     }
 }
 

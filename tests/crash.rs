@@ -695,3 +695,42 @@ async fn sigterm_with_the_database_locked_ends_within_the_grace_period() {
     assert!(!common::journal_records(&setup.journal_path()).is_empty(), "nothing journaled");
     blocker.execute_batch("ROLLBACK").unwrap();
 }
+
+/// `hotline serve` started while another program holds the database's write lock (a backup,
+/// a `sqlite3` shell): it starts, answers calls from its journal, and catches up once the lock
+/// is gone, as a running server does. (A schema migration due is the exception: start waits.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_under_another_programs_write_lock_and_catches_up() {
+    let setup = Setup::new();
+    // A first start creates and migrates the database.
+    assert_eq!(setup.start(&[]).terminate().code(), Some(0));
+
+    let blocker = rusqlite::Connection::open(setup.db_path()).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let server = setup.start(&[]);
+    let sid = new_call_sid();
+    let params = vec![
+        ("CallSid".to_owned(), sid.clone()),
+        ("From".to_owned(), "+79161234567".to_owned()),
+        ("FromCountry".to_owned(), "RU".to_owned()),
+    ];
+    let reply = tokio::task::spawn_blocking({
+        let base = server.base_url.clone();
+        move || simulator::post(&base, "/voice/incoming", Some(TOKEN), &params).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_valid_twiml(&reply.body, Context::Call);
+    assert!(!common::journal_records(&setup.journal_path()).is_empty(), "not journaled");
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let storage = Storage::open(&setup.db_path(), StorageOptions::default()).await.unwrap();
+    let released = Instant::now();
+    let sid = CallSid::parse(&sid).unwrap();
+    while storage.case_by_call(&sid).await.unwrap().is_none() {
+        assert!(released.elapsed() < Duration::from_secs(15), "the journal was not replayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+}
