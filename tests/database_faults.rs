@@ -304,3 +304,38 @@ async fn a_full_disk_loses_no_acknowledged_record() {
     let app = std::sync::Arc::into_inner(app).expect("the calls are done");
     app.stop().await;
 }
+
+/// A start that must migrate the schema while another program holds the write lock waits for
+/// the lock (nothing can be served under a schema this build does not know), then migrates
+/// and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_with_a_migration_due_waits_for_the_lock_then_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hotline.db");
+    // A database one migration behind: the readiness probe's table not there yet.
+    let storage = Storage::open(&db, hotline::storage::StorageOptions::default()).await.unwrap();
+    drop(storage);
+    let behind = rusqlite::Connection::open(&db).unwrap();
+    let version: u32 = behind.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    behind.execute_batch("DROP TABLE ready_probe").unwrap();
+    behind.pragma_update(None, "user_version", version - 1).unwrap();
+    behind.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let mut config = hotline::config::Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.database.path = db.clone();
+    config.database.busy_timeout_ms = 20;
+    config.scripts.dir = common::shipped_scripts();
+    let starting = tokio::spawn(common::start(config, dir));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!starting.is_finished(), "started without migrating");
+
+    behind.execute_batch("COMMIT").unwrap();
+    let app = tokio::time::timeout(Duration::from_secs(10), starting).await.unwrap().unwrap();
+    let check = rusqlite::Connection::open(&db).unwrap();
+    let now: u32 = check.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(now, version);
+    let transcript = app.call("1,1,1,1", Some("RU")).await;
+    assert!(transcript.requests >= 5);
+    app.stop().await;
+}
