@@ -2,8 +2,9 @@
 //!
 //! Runs a real server with its database held locked (every record goes to the journal),
 //! places simulated calls through it, and prints what a call costs in the journal, how fast
-//! the journal takes records (each one fsync'd), and how long the free space of the disk
-//! holding the journal lasts at a given call rate.
+//! the journal takes records (each one fsync'd), and how many calls the journal's reserve
+//! (`database.journal_reserve_mb`, owned on disk from the start) holds, and for how long at a
+//! given call rate.
 //!
 //! `cargo bench --bench journal_capacity` (optional: `-- CALLS CALLERS`, defaults 200 and 8).
 
@@ -17,7 +18,7 @@ use hotline::simulator::{self, CallOptions};
 
 const TOKEN: &str = "bench-auth-token-0123456789";
 
-/// The call rates the report converts free space into hours for.
+/// The call rates the report converts the reserve into hours for.
 const CALLS_PER_HOUR: [u64; 3] = [100, 1_000, 10_000];
 
 #[tokio::main]
@@ -88,11 +89,13 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
 
     let journal_path = config.database.journal_path();
-    let journal = std::fs::read(&journal_path).expect("the journal");
+    let file = std::fs::read(&journal_path).expect("the journal");
+    // The records are the lines before the zeros of the unused reserve.
+    let journal = &file[..file.iter().position(|&b| b == 0).unwrap_or(file.len())];
     let records = journal.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
     let bytes = journal.len() as f64;
     let per_call = bytes / calls as f64;
-    let free = free_bytes(dir.path());
+    let reserve = config.database.journal_reserve_bytes();
 
     println!("journal capacity ({calls} calls, {callers} callers at once, database locked)");
     println!("  requests answered        {requests}");
@@ -100,34 +103,20 @@ async fn main() {
         "  records journaled        {records} ({:.1} per call)",
         records as f64 / calls as f64
     );
-    println!("  journal size             {} bytes", journal.len());
+    println!("  journal used             {} bytes of {} owned", journal.len(), file.len());
     println!("  bytes per record         {:.0}", bytes / records.max(1) as f64);
     println!("  bytes per call           {per_call:.0}");
     println!("  records journaled / s    {:.0} (each fsync'd)", records as f64 / elapsed);
     println!("  calls / s                {:.1}", calls as f64 / elapsed);
-    match free {
-        Some(free) => {
-            println!("  free space here          {:.1} GiB", free as f64 / f64::from(1 << 30));
-            for rate in CALLS_PER_HOUR {
-                let hours = free as f64 / (per_call * rate as f64);
-                println!("  at {rate:>6} calls/hour    the free space lasts {hours:.0} hours");
-            }
-        }
-        None => println!("  free space here          unknown (`df` not available)"),
+    let mib = reserve >> 20;
+    println!("  the reserve ({mib} MiB)     holds {:.0} calls", reserve as f64 / per_call);
+    for rate in CALLS_PER_HOUR {
+        let hours = reserve as f64 / (per_call * rate as f64);
+        println!("  at {rate:>6} calls/hour    it lasts {hours:.1} hours (the alarm at half)");
     }
 
     blocker.execute_batch("COMMIT").expect("the lock released");
     drop(blocker);
     let _ = stop.send(());
     let _ = server.await;
-}
-
-/// Free bytes on the filesystem holding `path`, from `df` (the crate forbids the unsafe
-/// `statvfs` call).
-fn free_bytes(path: &std::path::Path) -> Option<u64> {
-    let output = std::process::Command::new("df").args(["-Pk"]).arg(path).output().ok()?;
-    let text = String::from_utf8(output.stdout).ok()?;
-    let line = text.lines().nth(1)?;
-    let kib: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
-    Some(kib * 1024)
 }

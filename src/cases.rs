@@ -385,6 +385,29 @@ pub enum Record {
         /// The number masked (`…67`).
         hint: String,
     },
+    /// The caller left the operators' queue (the Enqueue action, or the end of the call):
+    /// their waiting or connecting entry is closed, a bridge is noted. Queue bookkeeping goes
+    /// through the journal like the case, so a hang-up while the database is unavailable
+    /// cannot leave a ghost caller waiting for an operator.
+    QueueLeft {
+        /// The caller's call.
+        call_sid: CallSid,
+        /// When the caller left. Only an entry joined by then is touched, so a late replay
+        /// cannot close a later wait of the same call.
+        at: DateTime<Utc>,
+        /// The provider's `QueueResult` (`hangup`, `bridged`, …) or ours (`hangup` at the end).
+        result: String,
+        /// Seconds in the queue, as the provider reports them.
+        queue_secs: Option<u32>,
+    },
+    /// A call on the operator line ended: its operator goes offline, and a caller being
+    /// connected to them (not yet bridged) waits again.
+    OperatorLineEnded {
+        /// The operator line's call.
+        call_sid: CallSid,
+        /// When it ended.
+        at: DateTime<Utc>,
+    },
 }
 
 impl Record {
@@ -394,7 +417,9 @@ impl Record {
             Record::CallStarted { call_sid, .. }
             | Record::Step { call_sid, .. }
             | Record::Status { call_sid, .. }
-            | Record::Callback { call_sid, .. } => call_sid,
+            | Record::Callback { call_sid, .. }
+            | Record::QueueLeft { call_sid, .. }
+            | Record::OperatorLineEnded { call_sid, .. } => call_sid,
         }
     }
 }

@@ -349,7 +349,7 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let app = match Application::build(&config, secrets).await {
             Ok(app) => app,
             Err(e) => {
@@ -372,8 +372,16 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
                 ExitCode::from(2)
             }
         }
-    })
+    });
+    // The server is done within its grace period; what may still run is blocking work stuck
+    // on the database's lock, whose results nobody waits for any more (anything acknowledged
+    // is in the database or the journal). Dropping the runtime would wait for it.
+    runtime.shutdown_timeout(EXIT_WAIT);
+    code
 }
+
+/// How long `serve` waits, after the server is done, for blocking work still running.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Prints the diagram of one language's script of `loaded` (the live version from the database,
 /// or a folder with `--dir`); exit 1 if the scripts have errors or no such language.

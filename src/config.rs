@@ -143,6 +143,12 @@ pub struct DatabaseConfig {
     pub busy_timeout_ms: u64,
     /// Milliseconds a webhook waits for its write before journaling it instead.
     pub write_deadline_ms: u64,
+    /// The journal file; empty: beside the database (`<path>.journal`). Another file system
+    /// keeps the journal writable when the database's disk fills up.
+    pub journal_path: PathBuf,
+    /// Mebibytes the journal owns on disk from the start, so that a full disk cannot refuse
+    /// a record (see `docs/resilience.md` for how many calls that holds).
+    pub journal_reserve_mb: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -151,12 +157,20 @@ impl Default for DatabaseConfig {
             path: PathBuf::from("data/hotline.db"),
             busy_timeout_ms: 1000,
             write_deadline_ms: 1500,
+            journal_path: PathBuf::new(),
+            journal_reserve_mb: 64,
         }
     }
 }
 
 impl DatabaseConfig {
-    /// The folder of the database, where the journal and development secrets live.
+    /// The journal's reserve in bytes.
+    pub fn journal_reserve_bytes(&self) -> u64 {
+        self.journal_reserve_mb.saturating_mul(1 << 20)
+    }
+
+    /// The folder of the database, where the journal (by default) and development secrets
+    /// live.
     pub fn dir(&self) -> PathBuf {
         match self.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
@@ -164,8 +178,12 @@ impl DatabaseConfig {
         }
     }
 
-    /// The journal that keeps records while the database cannot take them.
+    /// The journal that keeps records while the database cannot take them:
+    /// `journal_path`, or `<path>.journal` beside the database.
     pub fn journal_path(&self) -> PathBuf {
+        if !self.journal_path.as_os_str().is_empty() {
+            return self.journal_path.clone();
+        }
         let mut name = self.path.file_name().map(|n| n.to_owned()).unwrap_or_default();
         name.push(".journal");
         self.dir().join(name)
@@ -546,7 +564,7 @@ impl Config {
                 );
             }
         }
-        let ranges: [(&str, u64, u64, u64); 13] = [
+        let ranges: [(&str, u64, u64, u64); 14] = [
             ("retention.recordings_days", self.retention.recordings_days, 1, 36_500),
             ("retention.notes_days", self.retention.notes_days, 1, 36_500),
             ("retention.caller_hashes_days", self.retention.caller_hashes_days, 1, 36_500),
@@ -559,6 +577,7 @@ impl Config {
             ("webhooks.max_body_bytes", self.webhooks.max_body_bytes as u64, 1024, 1 << 20),
             ("database.busy_timeout_ms", self.database.busy_timeout_ms, 0, 60_000),
             ("database.write_deadline_ms", self.database.write_deadline_ms, 10, 12_000),
+            ("database.journal_reserve_mb", self.database.journal_reserve_mb, 1, 65_536),
             ("server.shutdown_grace_secs", self.server.shutdown_grace_secs, 0, 600),
         ];
         for (key, value, min, max) in ranges {
@@ -617,6 +636,21 @@ impl Config {
         if watch != 0 && !(50..=3_600_000).contains(&watch) {
             problems.push(format!(
                 "scripts.watch_interval_ms = {watch} is out of range; use 0 (off) or 50 to 3600000"
+            ));
+        }
+        // The journal zeroes what it replays: pointed at the database or one of SQLite's own
+        // files beside it, it would destroy them.
+        let journal = self.database.journal_path();
+        let sqlite_files = ["", "-wal", "-shm", "-journal"].map(|suffix| {
+            let mut name = self.database.path.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        });
+        if sqlite_files.contains(&journal) {
+            problems.push(format!(
+                "database.journal_path ({}) is the database or one of SQLite's files; give the \
+                 journal a file of its own",
+                journal.display()
             ));
         }
         if self.database.write_deadline_ms >= self.webhooks.deadline_ms {
@@ -811,6 +845,10 @@ mod tests {
         assert_eq!(config.listen_addr().to_string(), "127.0.0.1:8080");
         assert_eq!(config.database.path, PathBuf::from("data/hotline.db"));
         assert_eq!(config.database.journal_path(), PathBuf::from("data/hotline.db.journal"));
+        assert_eq!(config.database.journal_reserve_bytes(), 64 << 20);
+        let elsewhere = vars(&[("HOTLINE_DATABASE_JOURNAL_PATH", "/srv/journal/hotline.journal")]);
+        let config = Config::load(None, elsewhere).unwrap();
+        assert_eq!(config.database.journal_path(), PathBuf::from("/srv/journal/hotline.journal"));
         assert!(config.webhooks.verify_signatures);
     }
 
@@ -968,6 +1006,12 @@ mod tests {
             ("HOTLINE_WEBHOOKS_CALLS_PER_CALLER", &huge, "expected a whole number"),
             ("HOTLINE_WEBHOOKS_OVER_LIMIT_ANSWER", "silence", "webhooks"),
             ("HOTLINE_WEBHOOKS_OVER_LIMIT_ANSWER", "", "webhooks"),
+            ("HOTLINE_DATABASE_JOURNAL_RESERVE_MB", "0", "out of range"),
+            ("HOTLINE_DATABASE_JOURNAL_RESERVE_MB", "65537", "out of range"),
+            ("HOTLINE_DATABASE_JOURNAL_RESERVE_MB", &huge, "expected a whole number"),
+            ("HOTLINE_DATABASE_JOURNAL_RESERVE_MB", "", "expected a whole number"),
+            ("HOTLINE_DATABASE_JOURNAL_PATH", "data/hotline.db", "one of SQLite's files"),
+            ("HOTLINE_DATABASE_JOURNAL_PATH", "data/hotline.db-wal", "one of SQLite's files"),
         ];
         for (var, value, expected) in cases {
             let text = problems(Config::load(None, vars(&[(var, value)])));

@@ -79,6 +79,10 @@ pub struct Metrics {
     operators: Family<Labels, Gauge>,
     cases_today: Family<Labels, Gauge>,
     journal_backlog: Gauge,
+    /// Bytes of the journal's reserve holding records: the alarm is at half of the next.
+    journal_reserve_used: Gauge,
+    /// Bytes the journal owns on disk.
+    journal_reserve: Gauge,
     database_up: Gauge,
     /// Operator-line locks of the moment, per kind of key: someone may be guessing PINs.
     pin_locks: Family<Labels, Gauge>,
@@ -151,6 +155,19 @@ impl Metrics {
             "Records in the journal waiting for the database",
             journal_backlog.clone(),
         );
+        let journal_reserve_used = Gauge::default();
+        registry.register(
+            "journal_reserve_used_bytes",
+            "Bytes of the journal's reserve holding records; /readyz fails past half of it",
+            journal_reserve_used.clone(),
+        );
+        let journal_reserve = Gauge::default();
+        registry.register(
+            "journal_reserve_bytes",
+            "Bytes the journal owns on disk (database.journal_reserve_mb, or less when the disk \
+             had no room at start)",
+            journal_reserve.clone(),
+        );
         let database_up = Gauge::default();
         registry.register(
             "database_up",
@@ -176,6 +193,8 @@ impl Metrics {
             operators,
             cases_today,
             journal_backlog,
+            journal_reserve_used,
+            journal_reserve,
             database_up,
             scraping: tokio::sync::Mutex::new(()),
         }
@@ -243,6 +262,10 @@ impl Metrics {
         }
         if let Some(pending) = state.recorder.pending_now() {
             self.journal_backlog.set(i64::try_from(pending).unwrap_or(i64::MAX));
+        }
+        if let Some(reserve) = state.recorder.reserve_now() {
+            self.journal_reserve_used.set(i64::try_from(reserve.used).unwrap_or(i64::MAX));
+            self.journal_reserve.set(i64::try_from(reserve.capacity).unwrap_or(i64::MAX));
         }
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
@@ -343,10 +366,30 @@ async fn scrape(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> R
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
 
-/// `GET /readyz`: 200 when the database takes writes and the scripts are loaded, else 503.
+/// `GET /readyz`: 200 when the instance can take writes now (a real write commits, and the
+/// journal's reserve is whole and at most half used) and the scripts are loaded, else 503
+/// with the reason. A load balancer takes a 503 instance out of rotation for new calls; see
+/// docs/resilience.md.
 async fn ready(State(state): State<Arc<MetricsState>>) -> Response {
     if state.scripts.scripts.is_empty() {
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready: no scripts loaded\n").into_response();
+    }
+    // `None`: a record is being journaled right now; the next probe looks again.
+    if let Some(reserve) = state.recorder.reserve_now()
+        && !reserve.healthy()
+    {
+        let reason = if reserve.capacity < reserve.wanted {
+            "the disk had no room for the journal's whole reserve"
+        } else {
+            "the journal's reserve is more than half used"
+        };
+        tracing::warn!(
+            used_bytes = reserve.used,
+            reserve_bytes = reserve.capacity,
+            wanted_bytes = reserve.wanted,
+            "readyz: {reason}"
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")).into_response();
     }
     match tokio::time::timeout(READY_TIMEOUT, state.storage.check_writable()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),

@@ -94,7 +94,7 @@ impl Application {
     pub async fn build(config: &Config, secrets: Secrets) -> Result<Application, StartError> {
         let options =
             StorageOptions { busy_timeout: Duration::from_millis(config.database.busy_timeout_ms) };
-        let storage = Storage::open(&config.database.path, options).await?;
+        let storage = open_waiting_for_migrations(&config.database.path, options).await?;
         let hasher = CallerHasher::new(secrets.caller_hash_key);
         if let KeyCheck::Differs { stored_keys } = storage.check_caller_hash_key(&hasher).await? {
             return Err(StartError::CallerHashKey { given: hasher.keys(), stored: stored_keys });
@@ -117,9 +117,13 @@ impl Application {
             );
         }
         let write_deadline = Duration::from_millis(config.database.write_deadline_ms);
-        let recorder =
-            Recorder::open(storage.clone(), &config.database.journal_path(), write_deadline)
-                .await?;
+        let recorder = Recorder::open(
+            storage.clone(),
+            &config.database.journal_path(),
+            config.database.journal_reserve_bytes(),
+            write_deadline,
+        )
+        .await?;
 
         let addr = config.listen_addr();
         let listener =
@@ -257,7 +261,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish for the grace
-    /// period.
+    /// period. The whole shutdown, the journal's last replay included, ends within it.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -270,21 +274,26 @@ impl Application {
             self.recorder.clone(),
             self.recovery_bound,
         );
-        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        // When the shutdown began, plus the grace period: the moment the process must be done.
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(None);
+        let stop_by = stopping_tx.subscribe();
+        let grace = self.grace;
         let server = connections::serve(self.listener, self.router, self.limits, async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");
-            let _ = stopping_tx.send(true);
+            let _ = stopping_tx.send(Some(tokio::time::Instant::now() + grace));
         });
-        let grace = self.grace;
         let deadline = async move {
-            while !*stopping_rx.borrow() {
+            loop {
+                let stop_by = *stopping_rx.borrow_and_update();
+                if let Some(stop_by) = stop_by {
+                    break tokio::time::sleep_until(stop_by).await;
+                }
                 if stopping_rx.changed().await.is_err() {
                     // The server ended on its own; wait for its result instead.
                     std::future::pending::<()>().await;
                 }
             }
-            tokio::time::sleep(grace).await;
         };
         let result = tokio::select! {
             result = server => result,
@@ -302,11 +311,61 @@ impl Application {
         }
         recovery.abort();
         // Everything acknowledged is already in the database or the fsync'd journal; a last
-        // replay just saves the next start some work.
-        if let Err(e) = self.recorder.replay().await {
-            tracing::warn!(error = %e, "journal not replayed at shutdown; it will be at next start");
+        // replay just saves the next start some work, so it gets what is left of the grace
+        // period and no more: with the database locked it would wait behind every write
+        // queued for the lock. It runs in its own task so that giving up on it never cuts a
+        // journal rewrite in half (and one cut by the exit is safe, see the journal).
+        let stop_by = *stop_by.borrow();
+        let stop_by = stop_by.unwrap_or_else(|| tokio::time::Instant::now() + grace);
+        let recorder = self.recorder.clone();
+        let replay = tokio::spawn(async move { recorder.replay().await });
+        match tokio::time::timeout_at(stop_by, replay).await {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "journal not replayed at shutdown; it will be at next start");
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "the journal's last replay failed"),
+            Err(_) => tracing::warn!(
+                pending = self.recorder.pending_now().unwrap_or_default(),
+                "the grace period ended before the journal's last replay; it will be at next start"
+            ),
         }
         result
+    }
+}
+
+/// How often a start that must migrate the database looks again at a write lock held by
+/// another program.
+const MIGRATION_RETRY: Duration = Duration::from_secs(1);
+
+/// Opens the database. A schema migration is the one write a start cannot leave to the
+/// journal (nothing can be written or read under a schema this build does not know), so
+/// while another program holds the write lock it waits, saying so, and tries again; without
+/// a migration due, opening needs no write and the server starts at once.
+async fn open_waiting_for_migrations(
+    path: &std::path::Path,
+    options: StorageOptions,
+) -> Result<Storage, StorageError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match Storage::open(path, options.clone()).await {
+            Err(StorageError::Migration { name, source, .. })
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                tracing::warn!(
+                    migration = name,
+                    waited_secs = waited.as_secs(),
+                    "another program holds the database's write lock and the schema must be \
+                     migrated before calls can be answered; waiting for the lock"
+                );
+                tokio::time::sleep(MIGRATION_RETRY).await;
+                waited += MIGRATION_RETRY;
+            }
+            other => return other,
+        }
     }
 }
 

@@ -424,7 +424,7 @@ async fn kill_9_in_the_middle_of_calls_loses_nothing_acknowledged() {
     assert!(ledger.continued.load(Ordering::Relaxed) > 0, "no call spanned the restart");
     assert!(before_kill > 0 && acknowledged.len() > before_kill, "the test drove too little");
     assert_eq!(storage.recent_cases(100_000).await.unwrap().len(), by_call.len());
-    let journal = std::fs::read(setup.journal_path()).unwrap_or_default();
+    let journal = common::journal_records(&setup.journal_path());
     assert!(journal.is_empty(), "the journal was not emptied at shutdown");
 }
 
@@ -453,7 +453,7 @@ async fn sigterm_drains_requests_in_flight_and_flushes_the_journal() {
     .await
     .unwrap();
     assert_eq!(reply.status, 200);
-    let journal = std::fs::read(setup.journal_path()).unwrap();
+    let journal = common::journal_records(&setup.journal_path());
     assert!(!journal.is_empty(), "the locked database's records were not journaled");
 
     // A second call's request is on its way: headers sent, half of the body.
@@ -492,7 +492,7 @@ async fn sigterm_drains_requests_in_flight_and_flushes_the_journal() {
     assert_valid_twiml(document, Context::Call);
 
     assert_eq!(server.wait().code(), Some(0));
-    let journal = std::fs::read(setup.journal_path()).unwrap();
+    let journal = common::journal_records(&setup.journal_path());
     assert!(journal.is_empty(), "the journal was not flushed before exit");
     let storage = Storage::open(&setup.db_path(), StorageOptions::default()).await.unwrap();
     for sid in [first, second] {
@@ -622,5 +622,115 @@ async fn the_recovery_closes_calls_whose_status_callback_was_lost() {
         .filter(|e| matches!(e.event, hotline::cases::Event::StatusLost { .. }))
         .count();
     assert_eq!(marks, 1, "a lost case was closed twice");
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+/// SIGTERM while another program holds the database's write lock and 40 calls are under way:
+/// the process still exits, with 0, within its grace period (what is pending stays in the
+/// journal for the next start instead of waiting on the lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_the_database_locked_ends_within_the_grace_period() {
+    const GRACE_SECS: u64 = 3;
+    const CALLERS: usize = 40;
+    let setup = Setup::new();
+    let grace = GRACE_SECS.to_string();
+    let mut server = setup.start(&[
+        ("HOTLINE_SERVER_SHUTDOWN_GRACE_SECS", &grace),
+        ("HOTLINE_WEBHOOKS_CALLS_PER_CALLER", "1000"),
+    ]);
+    let blocker = rusqlite::Connection::open(setup.db_path()).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU32::new(0));
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (stop, answered, base_url) =
+                (Arc::clone(&stop), Arc::clone(&answered), server.base_url.clone());
+            std::thread::spawn(move || {
+                // Bounded: a call is a handful of requests, and the server stops in seconds.
+                for _ in 0..1000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let options = simulator::CallOptions {
+                        base_url: base_url.clone(),
+                        auth_token: Some(TOKEN.into()),
+                        from: "+79161234567".into(),
+                        to: "+18005550100".into(),
+                        from_country: Some("RU".into()),
+                        call_sid: Some(new_call_sid()),
+                        presses: Some(simulator::parse_presses("1,1,1,1").unwrap()),
+                        queue_waits: 1,
+                        max_requests: 20,
+                    };
+                    let (mut input, mut out) = (std::io::empty(), Vec::new());
+                    if simulator::run(&options, &mut input, &mut out).is_err() {
+                        break;
+                    }
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let signalled = Instant::now();
+    server.send_sigterm();
+    let status = server.wait();
+    let took = signalled.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    println!(
+        "SIGTERM with the database locked: exited in {} ms (grace {GRACE_SECS} s) after {} \
+         whole calls; {} records left in the journal",
+        took.as_millis(),
+        answered.load(Ordering::Relaxed),
+        common::journal_records(&setup.journal_path()).len()
+    );
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(GRACE_SECS) + Duration::from_millis(1500), "{took:?}");
+    assert!(!common::journal_records(&setup.journal_path()).is_empty(), "nothing journaled");
+    blocker.execute_batch("ROLLBACK").unwrap();
+}
+
+/// `hotline serve` started while another program holds the database's write lock (a backup,
+/// a `sqlite3` shell): it starts, answers calls from its journal, and catches up once the lock
+/// is gone, as a running server does. (A schema migration due is the exception: start waits.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_under_another_programs_write_lock_and_catches_up() {
+    let setup = Setup::new();
+    // A first start creates and migrates the database.
+    assert_eq!(setup.start(&[]).terminate().code(), Some(0));
+
+    let blocker = rusqlite::Connection::open(setup.db_path()).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let server = setup.start(&[]);
+    let sid = new_call_sid();
+    let params = vec![
+        ("CallSid".to_owned(), sid.clone()),
+        ("From".to_owned(), "+79161234567".to_owned()),
+        ("FromCountry".to_owned(), "RU".to_owned()),
+    ];
+    let reply = tokio::task::spawn_blocking({
+        let base = server.base_url.clone();
+        move || simulator::post(&base, "/voice/incoming", Some(TOKEN), &params).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_valid_twiml(&reply.body, Context::Call);
+    assert!(!common::journal_records(&setup.journal_path()).is_empty(), "not journaled");
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let storage = Storage::open(&setup.db_path(), StorageOptions::default()).await.unwrap();
+    let released = Instant::now();
+    let sid = CallSid::parse(&sid).unwrap();
+    while storage.case_by_call(&sid).await.unwrap().is_none() {
+        assert!(released.elapsed() < Duration::from_secs(15), "the journal was not replayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(server.terminate().code(), Some(0));
 }

@@ -155,6 +155,59 @@ async fn readyz_says_not_ready_while_the_database_is_locked() {
 }
 
 #[tokio::test]
+async fn readyz_says_not_ready_while_the_database_is_read_only() {
+    let (app, served) = common::spawn_app_and_its_storage(|_| {}).await;
+    assert_eq!(get(&app, "/readyz", None).await.0, 200);
+    let injected = served.inject_fault(hotline::storage::DatabaseFault::ReadOnly).await.unwrap();
+    let (status, body) = get(&app, "/readyz", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body, "not ready: the database does not take writes\n");
+    served.clear_fault(injected).await.unwrap();
+    assert_eq!(get(&app, "/readyz", None).await.0, 200);
+}
+
+#[tokio::test]
+async fn readyz_says_not_ready_while_the_databases_disk_is_full() {
+    let disk = common::SmallDisk::mount(16);
+    let app = spawn_app_with(|c| {
+        c.database.path = disk.path().join("hotline.db");
+        c.database.journal_reserve_mb = 1;
+    })
+    .await;
+    assert_eq!(get(&app, "/readyz", None).await.0, 200);
+    // Taking the write lock still works on a full disk; committing a write does not.
+    let filler = disk.fill();
+    let (status, body) = get(&app, "/readyz", None).await;
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body, "not ready: the database does not take writes\n");
+    assert_eq!(get(&app, "/readyz", None).await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_says_not_ready_when_the_disk_had_no_room_for_the_journals_reserve() {
+    let disk = common::SmallDisk::mount(2);
+    let journal = disk.path().join("journal").join("hotline.journal");
+    let app = spawn_app_with(|c| {
+        c.database.journal_path = journal.clone();
+        c.database.journal_reserve_mb = 8;
+        c.metrics.token_sha256 = sha256_hex(SCRAPER);
+    })
+    .await;
+    // The server started and answers calls; the journal took what the disk had.
+    let owned = std::fs::metadata(&journal).unwrap().len();
+    assert!(owned > 0 && owned <= 2 << 20, "{owned} bytes");
+    let (status, body) = get(&app, "/readyz", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body, "not ready: the disk had no room for the journal's whole reserve\n");
+    let metrics = scrape(&app).await;
+    assert_eq!(metrics.get("hotline_journal_reserve_bytes"), Some(&(owned as f64)), "{metrics:?}");
+    assert_eq!(metrics.get("hotline_journal_reserve_used_bytes"), Some(&0.0));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn metrics_are_off_unless_a_token_hash_is_configured() {
     let app = spawn_app().await;
     let (status, _) = get(&app, "/metrics", Some(format!("Bearer {SCRAPER}").into_bytes())).await;

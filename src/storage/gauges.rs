@@ -80,12 +80,20 @@ impl Storage {
         .await
     }
 
-    /// Whether the database takes writes now: takes and releases the write lock, writing
-    /// nothing. For `/readyz`.
+    /// Whether the database takes writes now: commits the time into the probe's one row
+    /// (`0011_faults.sql`), so a read-only file, a full disk or a lock fail it as they would
+    /// fail a record. For `/readyz`.
     #[tracing::instrument(skip(self))]
     pub async fn check_writable(&self) -> Result<(), StorageError> {
-        self.write(|conn| {
-            conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+        let now = super::sqlite::db_time(chrono::Utc::now());
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "INSERT INTO ready_probe (id, probed_at) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+            )?
+            .execute([now])?;
+            tx.commit()?;
             Ok(())
         })
         .await

@@ -10,10 +10,24 @@
 //! While the journal holds anything, new records go to it too, behind the older ones, so
 //! records reach the database in the order they were made. (Records written at the same time
 //! by different calls may land in either order; nothing depends on it.)
+//!
+//! # A reserve that a full disk cannot take away
+//!
+//! The journal is there for when the database cannot write, and one reason it cannot is a
+//! full disk, which would stop an appended journal just the same. So the journal's file is
+//! its reserve: created at its full size (`database.journal_reserve_mb`) by writing zeros,
+//! synced, and records are written over those zeros in place. A record journaled never
+//! needs a block the file does not already own, so a full disk cannot refuse it (on file
+//! systems that overwrite in place: ext4, XFS, tmpfs; not on copy-on-write ones such as
+//! Btrfs or ZFS). The records are the lines before the first zero byte; a replay moves the
+//! lines journaled meanwhile to the front and zeroes the rest, so the file holds nothing
+//! already applied. When more than half the reserve is used the journal raises an alarm
+//! (an error in the log, the `hotline_journal_reserve_used_bytes` metric, `/readyz` 503);
+//! a record that does not fit in what is left is lost, and said so loudly.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,17 +63,58 @@ struct Inner {
     path: PathBuf,
     /// Where unreadable journal lines are kept for a person to look at.
     corrupt_path: PathBuf,
+    /// The reserve asked for, in bytes.
+    wanted: u64,
     /// How long a record may take to reach the database before it is journaled instead.
     deadline: Duration,
-    /// The number of lines in the journal. Its lock orders every use of the journal file; the
+    /// What the journal file holds. Its lock orders every use of the journal file; the
     /// decision "journal empty, so write to the database" reads it but does not hold it across
     /// that write, so concurrent writes can be committed together. It is a tokio lock because
     /// it is held across the await of the fsync.
-    pending: Mutex<usize>,
+    space: Mutex<Space>,
     /// Held for a whole replay, so two replays never apply the same lines side by side.
     replaying: Mutex<()>,
     /// Told how long each database write took (the server's metrics); set once at start.
     write_observer: std::sync::OnceLock<Observer>,
+}
+
+/// The journal file's content and size.
+#[derive(Debug, Clone, Copy)]
+struct Space {
+    /// The records in the journal.
+    records: usize,
+    /// Where the next record goes: the end of the records; the rest of the file is zeros.
+    end: u64,
+    /// The file's size, all of it owned on disk: what the journal can hold.
+    capacity: u64,
+    /// Whether the reserve-half-used alarm was raised since the journal was last empty.
+    alarmed: bool,
+}
+
+impl Space {
+    /// Whether more than half the reserve is in use: time to free the database's disk.
+    fn over_alarm(&self) -> bool {
+        self.end.saturating_mul(2) > self.capacity
+    }
+}
+
+/// How much of the journal's reserve is in use, for metrics and `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserve {
+    /// Bytes of records waiting in the journal.
+    pub used: u64,
+    /// Bytes the journal owns on disk.
+    pub capacity: u64,
+    /// The reserve asked for (`database.journal_reserve_mb`); more than `capacity` when the
+    /// disk did not have it at start.
+    pub wanted: u64,
+}
+
+impl Reserve {
+    /// The reserve is whole and at most half used: a fault of the database can be ridden out.
+    pub fn healthy(&self) -> bool {
+        self.capacity >= self.wanted && self.used.saturating_mul(2) <= self.capacity
+    }
 }
 
 /// Told the time of each record's database write, successful or not.
@@ -83,32 +138,46 @@ const REPLAY_ROUNDS: usize = 8;
 const MIN_REPLAY_PERIOD: Duration = Duration::from_millis(100);
 
 impl Recorder {
-    /// Opens (or creates, mode 0600) the journal at `journal_path` and replays what it holds.
+    /// Opens (or creates, mode 0600) the journal at `journal_path`, makes it own `reserve`
+    /// bytes on disk, and replays what it holds.
     ///
-    /// A replay that fails (database still unavailable) is logged and left to
+    /// A disk without room for the whole reserve does not stop the start: the journal keeps
+    /// what it could take, logs an error, and reads unhealthy ([`Recorder::reserve_now`]). A
+    /// replay that fails (database still unavailable) is logged and left to
     /// [`Recorder::replay`] or [`Recorder::spawn_replayer`]; only a journal file that cannot be
     /// created or read is an error.
     #[tracing::instrument(skip_all, fields(journal = %journal_path.display()))]
     pub async fn open(
         storage: Storage,
         journal_path: &Path,
+        reserve: u64,
         deadline: Duration,
     ) -> Result<Recorder, StorageError> {
         let path = journal_path.to_owned();
-        let pending = {
+        let space = {
             let path = path.clone();
             blocking(move || {
-                prepare(&path).map_err(|source| StorageError::Journal { path, source })
+                prepare(&path, reserve).map_err(|source| StorageError::Journal { path, source })
             })
             .await?
         };
+        if space.capacity < reserve {
+            tracing::error!(
+                owned_bytes = space.capacity,
+                reserve_bytes = reserve,
+                "the disk has no room for the journal's whole reserve; records may be lost if \
+                 the database fails: free space on the journal's disk"
+            );
+        }
+        let pending = space.records;
         let recorder = Recorder {
             inner: Arc::new(Inner {
                 storage,
                 corrupt_path: sibling(&path, ".corrupt"),
+                wanted: reserve,
                 path,
                 deadline,
-                pending: Mutex::new(pending),
+                space: Mutex::new(space),
                 replaying: Mutex::new(()),
                 write_observer: std::sync::OnceLock::new(),
             }),
@@ -148,7 +217,7 @@ impl Recorder {
         // fsync each. The records of one call are written together only from one answer, in
         // order, and a case's columns are derived from its events whatever their order, so a
         // record written beside one being journaled loses nothing.
-        let journal_empty = *self.inner.pending.lock().await == 0;
+        let journal_empty = self.inner.space.lock().await.records == 0;
         let mut worst = Durability::Stored;
         if !journal_empty {
             tracing::debug!("the journal is not empty; journaling behind it");
@@ -186,15 +255,18 @@ impl Recorder {
         worst
     }
 
-    /// Appends `record` to the journal.
+    /// Writes `record` into the journal's reserve, after the records it holds.
     async fn journal(&self, record: Record) -> Durability {
-        let mut pending = self.inner.pending.lock().await;
+        let mut space = self.inner.space.lock().await;
         let appended = match serde_json::to_vec(&record) {
             Ok(mut line) => {
                 line.push(b'\n');
                 let path = self.inner.path.clone();
+                let at = space.end;
+                let capacity = space.capacity;
                 blocking(move || {
-                    append(&path, &line).map_err(|source| StorageError::Journal { path, source })
+                    append(&path, at, capacity, &line)
+                        .map_err(|source| StorageError::Journal { path, source })
                 })
                 .await
             }
@@ -203,8 +275,20 @@ impl Recorder {
             }
         };
         match appended {
-            Ok(()) => {
-                *pending += 1;
+            Ok(written) => {
+                space.records += 1;
+                space.end += written;
+                if space.over_alarm() && !space.alarmed {
+                    space.alarmed = true;
+                    tracing::error!(
+                        used_bytes = space.end,
+                        reserve_bytes = space.capacity,
+                        records = space.records,
+                        "the journal's reserve is more than half used: the database has taken \
+                         nothing for a long time; free its disk or clear its fault before the \
+                         reserve runs out and records are lost"
+                    );
+                }
                 Durability::Journaled
             }
             Err(error) => {
@@ -234,10 +318,11 @@ impl Recorder {
             // Read under the lock so that no half-appended line is seen; apply without it, so
             // webhooks can keep journaling meanwhile.
             let snapshot = {
-                let _files = self.inner.pending.lock().await;
+                let space = *self.inner.space.lock().await;
                 let path = self.inner.path.clone();
                 blocking(move || {
-                    read_all(&path).map_err(|source| StorageError::Journal { path, source })
+                    read_records(&path, space.end)
+                        .map_err(|source| StorageError::Journal { path, source })
                 })
                 .await?
             };
@@ -245,22 +330,52 @@ impl Recorder {
                 break;
             }
             let (records, corrupt) = parse(&snapshot);
-            for record in records {
-                self.inner.storage.apply(record).await?;
+            // All handed to the writer before any is awaited, in order, so that they share
+            // group commits (up to 512 records a transaction) instead of one commit each: on a
+            // disk that was full, a commit per record grew the write-ahead log by tens of
+            // kilobytes each, faster than it could be checkpointed, until it had taken all the
+            // space freed and the replay failed again. When one fails, those after it may have
+            // landed; the journal stays whole and they are applied again, to no effect.
+            let writes: Vec<_> =
+                records.into_iter().map(|record| self.inner.storage.submit(record)).collect();
+            for write in writes {
+                write.await?;
                 applied += 1;
             }
-            let mut pending = self.inner.pending.lock().await;
+            let mut space = self.inner.space.lock().await;
             let (path, corrupt_path) = (self.inner.path.clone(), self.inner.corrupt_path.clone());
-            *pending = blocking(move || {
-                drop_prefix(&path, snapshot.len(), &corrupt_path, &corrupt)
+            let end = space.end;
+            let (records, left) = blocking(move || {
+                drop_prefix(&path, snapshot.len(), end, &corrupt_path, &corrupt)
                     .map_err(|source| StorageError::Journal { path, source })
             })
             .await?;
-            if *pending == 0 {
+            space.records = records;
+            space.end = left;
+            if !space.over_alarm() {
+                space.alarmed = false;
+            }
+            if space.records == 0 {
                 break;
             }
         }
         Ok(applied)
+    }
+
+    /// Replays the journal now if it holds anything, so that a decision read from the database
+    /// (the next caller for an operator) sees every state change acknowledged before it.
+    /// Returns how many records were applied.
+    ///
+    /// The replay runs in its own task: a caller that stops waiting (a bounded webhook) must
+    /// not cut it short between reading the journal and dropping what it applied.
+    pub async fn catch_up(&self) -> Result<usize, StorageError> {
+        if self.pending().await == 0 {
+            return Ok(0);
+        }
+        let recorder = self.clone();
+        tokio::spawn(async move { recorder.replay().await })
+            .await
+            .map_err(|error| StorageError::Task(error.to_string()))?
     }
 
     /// Starts a task that replays the journal every `every` (at least 100 ms) while it holds
@@ -285,13 +400,23 @@ impl Recorder {
 
     /// The number of records waiting in the journal.
     pub async fn pending(&self) -> usize {
-        *self.inner.pending.lock().await
+        self.inner.space.lock().await.records
     }
 
     /// The number of records waiting in the journal, or `None` when a write holds the count
     /// right now: for a metrics scrape, which must not queue behind the writes it measures.
     pub fn pending_now(&self) -> Option<usize> {
-        self.inner.pending.try_lock().ok().map(|pending| *pending)
+        self.inner.space.try_lock().ok().map(|space| space.records)
+    }
+
+    /// How much of the reserve is in use, or `None` when a write holds the journal right now
+    /// (as [`Recorder::pending_now`]).
+    pub fn reserve_now(&self) -> Option<Reserve> {
+        self.inner.space.try_lock().ok().map(|space| Reserve {
+            used: space.end,
+            capacity: space.capacity,
+            wanted: self.inner.wanted,
+        })
     }
 
     /// Has `observe` told the duration of every database write from now on (the first
@@ -308,6 +433,8 @@ fn record_kind(record: &Record) -> &'static str {
         Record::Step { .. } => "step",
         Record::Status { .. } => "status",
         Record::Callback { .. } => "callback",
+        Record::QueueLeft { .. } => "queue-left",
+        Record::OperatorLineEnded { .. } => "operator-line-ended",
     }
 }
 
@@ -318,53 +445,97 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Creates the journal if needed, ends it with a newline, and counts its records.
+/// The zeros written at a time while the reserve is made or cleared.
+const ZEROS: usize = 1 << 20;
+
+/// Creates the journal if needed, makes it own `reserve` bytes (as many as the disk has),
+/// ends its records with a newline, and says what it holds.
 ///
-/// A crash in the middle of an append leaves a line without its newline; the next append
-/// would glue a good record onto it. Ending the file first keeps that line apart, to be
-/// skipped by the replay.
-fn prepare(path: &Path) -> io::Result<usize> {
+/// A crash in the middle of a write leaves a line without its newline; the next record
+/// would glue onto it. Ending the records first keeps that line apart, to be skipped by the
+/// replay.
+fn prepare(path: &Path, reserve: u64) -> io::Result<Space> {
     if let Some(dir) = path.parent() {
         super::create_private_dir(dir)?;
     }
-    match OpenOptions::new().append(true).create_new(true).mode(0o600).open(path) {
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
         // A new file's name is only durable once its directory is synced.
         Ok(_) => sync_dir(path)?,
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
         Err(error) => return Err(error),
     }
-    let mut file = OpenOptions::new().read(true).append(true).open(path)?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    if bytes.last().is_some_and(|&last| last != b'\n') {
-        file.write_all(b"\n")?;
+    let file = OpenOptions::new().read(true).write(true).open(path)?;
+    let bytes = std::fs::read(path)?;
+    let mut end = bytes.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
+    let records = count_lines(&bytes[..end]);
+    if bytes[..end].last().is_some_and(|&last| last != b'\n') {
+        file.write_all_at(b"\n", to_u64(end))?;
         file.sync_data()?;
+        end += 1;
     }
-    Ok(count_lines(&bytes))
+    let capacity = preallocate(&file, to_u64(bytes.len().max(end)), reserve)?;
+    Ok(Space { records, end: to_u64(end), capacity, alarmed: false })
 }
 
-/// Appends one line and waits until it is on disk.
-fn append(path: &Path, line: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
-    let before = file.metadata()?.len();
-    // sync_data suffices: it also writes the new length, which is all the metadata a reader
-    // needs.
-    if let Err(error) = file.write_all(line).and_then(|()| file.sync_data()) {
-        // Cut off a half-written line, or the next append would glue onto it.
-        if let Err(cut) = file.set_len(before) {
-            tracing::error!(error = %cut, "could not cut a failed append off the journal");
+/// Writes zeros from `from` up to `reserve` and syncs them, so that the file owns those
+/// blocks. Returns the size reached: short of `reserve` when the disk is full.
+fn preallocate(file: &File, from: u64, reserve: u64) -> io::Result<u64> {
+    let zeros = vec![0u8; ZEROS];
+    let mut size = from;
+    while size < reserve {
+        let chunk = usize::try_from(reserve - size).unwrap_or(ZEROS).min(ZEROS);
+        if let Err(error) = file.write_all_at(&zeros[..chunk], size) {
+            if error.raw_os_error() == Some(ENOSPC) || error.kind() == io::ErrorKind::StorageFull {
+                // Keep whole chunks only: a short write may have left a part unallocated.
+                file.set_len(size)?;
+                break;
+            }
+            return Err(error);
+        }
+        size += to_u64(chunk);
+    }
+    file.sync_all()?;
+    Ok(size)
+}
+
+/// `ENOSPC` on Linux: no space left on the device.
+const ENOSPC: i32 = 28;
+
+/// Writes one line at `at` (over zeros the file owns) and waits until it is on disk. Returns
+/// its length; a line that does not fit below `capacity` is refused without writing.
+fn append(path: &Path, at: u64, capacity: u64, line: &[u8]) -> io::Result<u64> {
+    let len = to_u64(line.len());
+    if at.saturating_add(len) > capacity {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!(
+                "the journal's reserve is full ({capacity} bytes); raise database.journal_reserve_mb"
+            ),
+        ));
+    }
+    let file = OpenOptions::new().write(true).open(path)?;
+    // sync_data suffices: the file's size does not change.
+    if let Err(error) = file.write_all_at(line, at).and_then(|()| file.sync_data()) {
+        // Zero a half-written line, or the next record would glue onto it.
+        let zeros = vec![0u8; line.len()];
+        if let Err(cut) = file.write_all_at(&zeros, at).and_then(|()| file.sync_data()) {
+            tracing::error!(error = %cut, "could not clear a failed write from the journal");
         }
         return Err(error);
     }
-    Ok(())
+    Ok(len)
 }
 
-/// The journal's content; a journal deleted by hand is an empty one.
-fn read_all(path: &Path) -> io::Result<Vec<u8>> {
-    match fs::read(path) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        other => other,
-    }
+/// The journal's records: its first `end` bytes; a journal deleted by hand is an empty one.
+fn read_records(path: &Path, end: u64) -> io::Result<Vec<u8>> {
+    let file = match File::open(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        other => other?,
+    };
+    let size = file.metadata()?.len();
+    let mut bytes = vec![0u8; usize::try_from(end.min(size)).unwrap_or(0)];
+    file.read_exact_at(&mut bytes, 0)?;
+    Ok(bytes)
 }
 
 /// The records of a journal snapshot, and the lines that are not records.
@@ -392,41 +563,52 @@ fn parse(bytes: &[u8]) -> (Vec<Record>, Vec<Vec<u8>>) {
     (records, corrupt)
 }
 
-/// Removes the first `len` bytes (the replayed snapshot) from the journal, after saving its
-/// unreadable lines to `corrupt_path`. Returns the records left: those appended meanwhile.
+/// Removes the first `len` bytes (the replayed snapshot) of the journal's `end` bytes of
+/// records, after saving its unreadable lines to `corrupt_path`: the records journaled
+/// meanwhile move to the front and everything after them is zeroed. Returns the records left
+/// and where they end.
+///
+/// A crash in the middle leaves the moved records twice, or a line cut by the zeroing:
+/// replayed again to no effect, or skipped as unreadable. Nothing unapplied is lost, because
+/// the records are written at the front before anything is zeroed.
 fn drop_prefix(
     path: &Path,
     len: usize,
+    end: u64,
     corrupt_path: &Path,
     corrupt: &[Vec<u8>],
-) -> io::Result<usize> {
+) -> io::Result<(usize, u64)> {
     if !corrupt.is_empty() {
         let mut side =
             OpenOptions::new().append(true).create(true).mode(0o600).open(corrupt_path)?;
         for line in corrupt {
-            side.write_all(line)?;
-            side.write_all(b"\n")?;
+            io::Write::write_all(&mut side, line)?;
+            io::Write::write_all(&mut side, b"\n")?;
         }
         side.sync_all()?;
     }
-    let bytes = read_all(path)?;
-    let tail = bytes.get(len..).unwrap_or_default();
-    if tail.is_empty() {
-        let file =
-            OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-        file.sync_all()?;
-        return Ok(0);
+    let file = match OpenOptions::new().read(true).write(true).open(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((0, 0)),
+        other => other?,
+    };
+    let end = end.min(file.metadata()?.len());
+    let start = to_u64(len).min(end);
+    let mut tail = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
+    file.read_exact_at(&mut tail, start)?;
+    if !tail.is_empty() {
+        file.write_all_at(&tail, 0)?;
+        file.sync_data()?;
     }
-    // Replace the file in one rename so that a crash leaves either the old journal (replayed
-    // again, harmlessly) or the new one, never half of each.
-    let temporary = sibling(path, ".tmp");
-    let mut file =
-        OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
-    file.write_all(tail)?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)?;
-    sync_dir(path)?;
-    Ok(count_lines(tail))
+    let left = to_u64(tail.len());
+    let zeros = vec![0u8; ZEROS];
+    let mut at = left;
+    while at < end {
+        let chunk = usize::try_from(end - at).unwrap_or(ZEROS).min(ZEROS);
+        file.write_all_at(&zeros[..chunk], at)?;
+        at += to_u64(chunk);
+    }
+    file.sync_data()?;
+    Ok((count_lines(&tail), left))
 }
 
 fn count_lines(bytes: &[u8]) -> usize {
@@ -434,10 +616,15 @@ fn count_lines(bytes: &[u8]) -> usize {
 }
 
 fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(u8::is_ascii_whitespace)
+    line.iter().all(|&b| b.is_ascii_whitespace() || b == 0)
 }
 
-/// Syncs the directory holding `path`, so a file created or renamed there survives a crash.
+/// A length as a file offset (lossless: `usize` is at most 64 bits on our targets).
+fn to_u64(len: usize) -> u64 {
+    u64::try_from(len).unwrap_or(u64::MAX)
+}
+
+/// Syncs the directory holding `path`, so a file created there survives a crash.
 fn sync_dir(path: &Path) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -448,6 +635,7 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
     use std::time::Instant;
 
@@ -491,6 +679,9 @@ mod tests {
         }
     }
 
+    /// The test journals' reserve: small, so that filling it is quick.
+    const RESERVE: u64 = 64 * 1024;
+
     struct Setup {
         dir: tempfile::TempDir,
         storage: Storage,
@@ -511,7 +702,7 @@ mod tests {
         }
 
         async fn recorder(&self, deadline: Duration) -> Recorder {
-            Recorder::open(self.storage.clone(), &self.journal(), deadline).await.unwrap()
+            Recorder::open(self.storage.clone(), &self.journal(), RESERVE, deadline).await.unwrap()
         }
 
         /// Another connection holding the write lock, as a backup tool would.
@@ -525,9 +716,16 @@ mod tests {
             let bytes = fs::read(self.journal()).unwrap();
             bytes
                 .split(|&b| b == b'\n')
-                .filter(|line| !line.is_empty())
+                .filter(|line| !is_blank(line))
                 .map(|line| serde_json::from_slice(line).unwrap())
                 .collect()
+        }
+
+        /// The journal's bytes hold nothing but zeros, and the file still owns its reserve.
+        fn assert_emptied(&self) {
+            let bytes = fs::read(self.journal()).unwrap();
+            assert_eq!(bytes.len(), RESERVE as usize, "the reserve is kept");
+            assert!(bytes.iter().all(|&b| b == 0), "a replayed record is left in the file");
         }
     }
 
@@ -553,7 +751,7 @@ mod tests {
 
         assert_eq!(recorder.replay().await.unwrap(), 3);
         assert_eq!(recorder.pending().await, 0);
-        assert!(fs::read(setup.journal()).unwrap().is_empty());
+        setup.assert_emptied();
         assert_eq!(recorder.replay().await.unwrap(), 0);
 
         let case = setup.storage.case_by_call(&sid()).await.unwrap().unwrap();
@@ -653,6 +851,102 @@ mod tests {
         }
         replayer.abort();
         assert!(setup.storage.case_by_call(&sid()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn the_journal_owns_its_reserve_from_the_start_and_keeps_nothing_replayed() {
+        let setup = Setup::new(Duration::from_millis(50)).await;
+        let recorder = setup.recorder(Duration::from_secs(1)).await;
+        setup.assert_emptied();
+        let reserve = recorder.reserve_now().unwrap();
+        assert_eq!(reserve, Reserve { used: 0, capacity: RESERVE, wanted: RESERVE });
+        assert!(reserve.healthy());
+
+        let lock = setup.lock();
+        for n in 1..=3 {
+            assert_eq!(recorder.record(step(n, "main")).await, Durability::Journaled);
+        }
+        // Written over the zeros in place: the file never grows, so a full disk cannot refuse.
+        assert_eq!(fs::metadata(setup.journal()).unwrap().len(), RESERVE);
+        assert_eq!(setup.journaled(), [step(1, "main"), step(2, "main"), step(3, "main")]);
+        drop(lock);
+        assert_eq!(recorder.replay().await.unwrap(), 3);
+        setup.assert_emptied();
+        assert_eq!(recorder.reserve_now().unwrap().used, 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_reserve_raises_the_alarm_at_half_then_refuses_loudly_and_keeps_the_rest() {
+        let setup = Setup::new(Duration::from_millis(20)).await;
+        let recorder = setup.recorder(Duration::from_secs(1)).await;
+        let lock = setup.lock();
+        let (mut journaled, mut alarm_at) = (0u32, None);
+        let lost_at = loop {
+            let n = journaled + 1;
+            assert!(n < 10_000, "the reserve never filled");
+            match recorder.record(step(n, "main")).await {
+                Durability::Journaled => journaled = n,
+                Durability::Lost => break n,
+                Durability::Stored => panic!("the database is locked"),
+            }
+            let reserve = recorder.reserve_now().unwrap();
+            if alarm_at.is_none() && !reserve.healthy() {
+                alarm_at = Some(reserve.used);
+            }
+        };
+        let line = serde_json::to_vec(&step(lost_at, "main")).unwrap().len() as u64 + 1;
+        let alarm_at = alarm_at.expect("the alarm was raised");
+        assert!((RESERVE / 2..RESERVE / 2 + line).contains(&alarm_at), "alarm at {alarm_at}");
+        let used = recorder.reserve_now().unwrap().used;
+        assert!(used <= RESERVE && RESERVE - used < line, "{used} of {RESERVE} used");
+        assert_eq!(recorder.pending().await, journaled as usize);
+
+        drop(lock);
+        assert_eq!(recorder.replay().await.unwrap(), journaled as usize);
+        let case = setup.storage.case_by_call(&sid()).await.unwrap().unwrap();
+        let steps: Vec<u32> = case.events.iter().map(|e| e.step).collect();
+        assert_eq!(steps, (1..=journaled).collect::<Vec<_>>(), "every record it took, once");
+        assert!(recorder.reserve_now().unwrap().healthy());
+        setup.assert_emptied();
+    }
+
+    #[test]
+    fn records_journaled_during_a_replay_move_to_the_front_and_the_rest_is_zeroed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let (corrupt, corrupt_path) = (vec![b"{not json".to_vec()], dir.path().join("corrupt"));
+        let applied = b"{\"applied\":1}\n{\"applied\":2}\n".to_vec();
+        let meanwhile = b"{\"later\":3}\n".to_vec();
+        let mut file = [applied.clone(), meanwhile.clone()].concat();
+        let end = file.len() as u64;
+        file.resize(4096, 0);
+        fs::write(&path, &file).unwrap();
+
+        let (records, left) =
+            drop_prefix(&path, applied.len(), end, &corrupt_path, &corrupt).unwrap();
+
+        assert_eq!((records, left), (1, meanwhile.len() as u64));
+        let after = fs::read(&path).unwrap();
+        assert_eq!(after.len(), 4096, "the reserve is kept");
+        assert_eq!(&after[..meanwhile.len()], &meanwhile[..]);
+        assert!(after[meanwhile.len()..].iter().all(|&b| b == 0), "applied records linger");
+        assert_eq!(fs::read(&corrupt_path).unwrap(), b"{not json\n");
+    }
+
+    #[tokio::test]
+    async fn an_appended_journal_of_an_earlier_version_is_kept_and_given_its_reserve() {
+        let setup = Setup::new(Duration::from_millis(50)).await;
+        let line = serde_json::to_vec(&started()).unwrap();
+        fs::write(setup.journal(), [&line[..], b"\n"].concat()).unwrap();
+        let lock = setup.lock();
+        let recorder = setup.recorder(Duration::from_secs(1)).await;
+        assert_eq!(recorder.pending().await, 1);
+        assert_eq!(fs::metadata(setup.journal()).unwrap().len(), RESERVE);
+        assert_eq!(recorder.record(step(1, "main")).await, Durability::Journaled);
+        assert_eq!(setup.journaled(), [started(), step(1, "main")]);
+        drop(lock);
+        assert_eq!(recorder.replay().await.unwrap(), 2);
+        setup.assert_emptied();
     }
 
     /// Faults of the database itself, produced with SQLite's own errors on the writer

@@ -32,6 +32,22 @@ impl Storage {
     ) -> Result<KeyCheck, StorageError> {
         let fingerprint = hasher.fingerprint();
         let keys = u32::try_from(hasher.keys()).unwrap_or(u32::MAX);
+        // Read first: once the chain is recorded, a start needs no write, so it can go ahead
+        // while another program holds the write lock (records then go to the journal).
+        let expected = fingerprint.0.clone();
+        let stored = self
+            .read(|conn| {
+                Ok(conn
+                    .prepare_cached("SELECT fingerprint, keys FROM caller_hash_key WHERE id = 1")?
+                    .query_row([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?)))
+                    .optional()?)
+            })
+            .await?;
+        match stored {
+            Some((stored, _)) if stored == expected => return Ok(KeyCheck::Matches),
+            Some((_, stored_keys)) => return Ok(KeyCheck::Differs { stored_keys }),
+            None => {}
+        }
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let stored: Option<(String, u32)> = tx

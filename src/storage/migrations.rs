@@ -54,6 +54,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "0010_pin_lockout.sql",
         sql: include_str!("../../db/migrations/0010_pin_lockout.sql"),
     },
+    Migration { name: "0011_faults.sql", sql: include_str!("../../db/migrations/0011_faults.sql") },
 ];
 
 /// The schema version this build brings databases to.

@@ -338,32 +338,7 @@ impl Storage {
         let sid = sid.clone();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let id: Option<(i64, String)> = tx
-                .prepare_cached(
-                    "SELECT id, joined_at FROM queue_entries WHERE call_sid = ?1 ORDER BY id DESC LIMIT 1",
-                )?
-                .query_row([sid.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((id, joined)) = id else { return Ok(None) };
-            if matches!(result.as_str(), "bridged" | "bridging-in-process" | "redirected-from-bridged") {
-                let bridged = match queue_secs {
-                    Some(secs) => decode_time(&joined)? + Duration::seconds(i64::from(secs)),
-                    None => now,
-                };
-                tx.prepare_cached(
-                    "UPDATE queue_entries SET state = 'bridged', \
-                     bridged_at = coalesce(bridged_at, ?1), result = coalesce(result, ?2) \
-                     WHERE id = ?3 AND state <> 'left'",
-                )?
-                .execute(params![db_time(bridged), result, id])?;
-            } else {
-                tx.prepare_cached(
-                    "UPDATE queue_entries SET state = 'left', ended_at = ?1, result = ?2 \
-                     WHERE id = ?3 AND state IN ('waiting', 'connecting')",
-                )?
-                .execute(params![db_time(now), result, id])?;
-            }
-            let entry = entry_by_id(&tx, id)?;
+            let entry = leave_queue(&tx, &sid, &result, queue_secs, now, None)?;
             tx.commit()?;
             Ok(entry)
         })
@@ -458,34 +433,6 @@ impl Storage {
                     "SELECT EXISTS (SELECT 1 FROM presence WHERE user_id = ?1 AND call_sid = ?2)",
                 )?
                 .query_row(params![user_id, sid.as_str()], |r| r.get(0))?)
-        })
-        .await
-    }
-
-    /// The operator line's call ended: whoever was on it goes offline, and a caller being
-    /// connected to them (not yet bridged) goes back to waiting.
-    #[tracing::instrument(skip(self))]
-    pub async fn operator_call_ended(
-        &self,
-        sid: &CallSid,
-        now: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        let sid = sid.clone();
-        self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.prepare_cached(
-                "UPDATE queue_entries SET state = 'waiting', operator_id = NULL, connecting_at = NULL \
-                 WHERE state = 'connecting' \
-                   AND operator_id IN (SELECT user_id FROM presence WHERE call_sid = ?1)",
-            )?
-            .execute([sid.as_str()])?;
-            tx.prepare_cached(
-                "UPDATE presence SET state = 'offline', since = ?1, until = NULL, call_sid = NULL \
-                 WHERE call_sid = ?2",
-            )?
-            .execute(params![db_time(now), sid.as_str()])?;
-            tx.commit()?;
-            Ok(())
         })
         .await
     }
@@ -657,6 +604,71 @@ fn upsert_presence(
         until.map(db_time),
         call_sid.map(CallSid::as_str),
     ])?;
+    Ok(())
+}
+
+/// Closes the latest queue entry of `sid` as the provider's `result` says (a bridge is noted
+/// if the operator's Dial action has not already; any other result closes a waiting or
+/// connecting entry). With `joined_by`, the latest entry that joined by then: a journaled
+/// departure replayed late must not close a later wait of the same call. Applying it twice
+/// changes nothing the second time.
+pub(super) fn leave_queue(
+    tx: &Transaction<'_>,
+    sid: &CallSid,
+    result: &str,
+    queue_secs: Option<u32>,
+    now: DateTime<Utc>,
+    joined_by: Option<DateTime<Utc>>,
+) -> Result<Option<QueueEntry>, StorageError> {
+    let id: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT id, joined_at FROM queue_entries \
+             WHERE call_sid = ?1 AND (?2 IS NULL OR joined_at <= ?2) ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![sid.as_str(), joined_by.map(db_time)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((id, joined)) = id else { return Ok(None) };
+    let joined = decode_time(&joined)?;
+    if matches!(result, "bridged" | "bridging-in-process" | "redirected-from-bridged") {
+        let bridged = match queue_secs {
+            Some(secs) => joined + Duration::seconds(i64::from(secs)),
+            None => now,
+        };
+        tx.prepare_cached(
+            "UPDATE queue_entries SET state = 'bridged', \
+             bridged_at = coalesce(bridged_at, ?1), result = coalesce(result, ?2) \
+             WHERE id = ?3 AND state <> 'left'",
+        )?
+        .execute(params![db_time(bridged), result, id])?;
+    } else {
+        tx.prepare_cached(
+            "UPDATE queue_entries SET state = 'left', ended_at = ?1, result = ?2 \
+             WHERE id = ?3 AND state IN ('waiting', 'connecting')",
+        )?
+        .execute(params![db_time(now), result, id])?;
+    }
+    entry_by_id(tx, id)
+}
+
+/// The operator line's call `sid` ended: whoever was on it goes offline, and a caller being
+/// connected to them (not yet bridged) goes back to waiting. Applying it again changes
+/// nothing: the presence no longer names the call.
+pub(super) fn operator_line_ended(
+    tx: &Transaction<'_>,
+    sid: &CallSid,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "UPDATE queue_entries SET state = 'waiting', operator_id = NULL, connecting_at = NULL \
+         WHERE state = 'connecting' \
+           AND operator_id IN (SELECT user_id FROM presence WHERE call_sid = ?1)",
+    )?
+    .execute([sid.as_str()])?;
+    tx.prepare_cached(
+        "UPDATE presence SET state = 'offline', since = ?1, until = NULL, call_sid = NULL \
+         WHERE call_sid = ?2",
+    )?
+    .execute(params![db_time(now), sid.as_str()])?;
     Ok(())
 }
 

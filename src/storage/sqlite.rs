@@ -235,6 +235,14 @@ fn apply_in(tx: &Transaction<'_>, record: &Record) -> Result<(), StorageError> {
             super::followups::request_callback(tx, case_id, *at, sealed, hint)?;
             changed
         }
+        Record::QueueLeft { call_sid, at, result, queue_secs } => {
+            super::queue::leave_queue(tx, call_sid, result, *queue_secs, *at, Some(*at))?;
+            None
+        }
+        Record::OperatorLineEnded { call_sid, at } => {
+            super::queue::operator_line_ended(tx, call_sid, *at)?;
+            None
+        }
     };
     if let Some(case_id) = changed {
         refresh(tx, case_id)?;

@@ -37,7 +37,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::request::{Digits, ProviderRequest};
 use super::voice::Reply;
 use super::{PinnedWebhooks, Webhooks};
-use crate::cases::CallSid;
+use crate::cases::{CallSid, Record};
 use crate::followups::AttemptResult;
 use crate::people::lockout::number_key;
 use crate::queue::{EntryState, Whisper, labels, stale_before};
@@ -90,7 +90,7 @@ pub(super) async fn answer(w: &PinnedWebhooks<'_>, action: &str, req: &ProviderR
             }
         }
         "connecting" => connecting(w, req),
-        "status" => status(w, req, call_sid).await,
+        "status" => status(req, call_sid),
         _ => not_signed_in(),
     }
 }
@@ -414,10 +414,21 @@ async fn take_next(
         return verbs;
     }
     let stale = stale_before(now, w.queues.config.max_wait_secs);
-    let taken = w
+    // A departure acknowledged while the database was unavailable may still be in the
+    // journal: it is applied first, or the operator could be handed a caller who hung up.
+    // Without it the operator listens on the shared queues, as when the database is down.
+    let taken = match w
         .queues
-        .bounded("next caller", w.storage.take_next(operator, speaks.to_vec(), now, stale))
-        .await;
+        .bounded("journal before the next caller", w.recorder.catch_up())
+        .await
+    {
+        Some(_) => {
+            w.queues
+                .bounded("next caller", w.storage.take_next(operator, speaks.to_vec(), now, stale))
+                .await
+        }
+        None => None,
+    };
     let Some(Some(entry)) = taken else {
         if taken.is_some() {
             // Nobody waits: the operator is ready (also after a wrap-up they cut short).
@@ -723,13 +734,15 @@ fn connecting(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Reply {
 }
 
 /// The operator line's status callback: a finished call takes its operator offline.
-async fn status(w: &PinnedWebhooks<'_>, req: &ProviderRequest, call_sid: Option<CallSid>) -> Reply {
+fn status(req: &ProviderRequest, call_sid: Option<CallSid>) -> Reply {
     let call = req.call();
+    let mut reply = document(Vec::new());
     if let (Some(call_sid), Some(status)) = (call_sid, call.status)
         && status.is_final()
     {
-        let ended = w.storage.operator_call_ended(&call_sid, Utc::now());
-        let _ = w.queues.bounded("operator call ended", ended).await;
+        // Through the journal: an operator who hangs up while the database is unavailable
+        // must not stay on duty, or keep a caller being connected to them.
+        reply.records.push(Record::OperatorLineEnded { call_sid, at: Utc::now() });
     }
-    document(Vec::new())
+    reply
 }

@@ -92,7 +92,7 @@ pub async fn handle(
         }
         if route == "status" {
             note_ended(w, &req);
-            leave_queue_at_end(w, &req).await;
+            reply.records.extend(leave_queue_at_end(w, &req).await);
         }
         let remaining = w.deadline.saturating_sub(started.elapsed());
         // Records are written by their own task: if the deadline passes, the caller gets their
@@ -123,6 +123,8 @@ async fn decide(w: &PinnedWebhooks<'_>, route: &str, req: &ProviderRequest) -> R
     let script = position.language.as_ref().and_then(|language| w.scripts.script(language));
     let now = Utc::now();
 
+    // The queue entry a caller's departure closes, recorded with the step's events.
+    let mut departure = None;
     let turn = match route {
         "incoming" => {
             let turn = ivr::start(w.scripts, call.from_country.as_deref());
@@ -168,7 +170,11 @@ async fn decide(w: &PinnedWebhooks<'_>, route: &str, req: &ProviderRequest) -> R
                     })
                 }
                 "continue" => ivr::enter(script, node),
-                "queue" => queue_left(w, script, node, req).await,
+                "queue" => {
+                    let (turn, left) = queue_left(w, script, node, req).await;
+                    departure = left;
+                    turn
+                }
                 "callback" => super::followup::number_entered(w, req, script, node),
                 "callback-confirm" => {
                     let next = if step == EMERGENCY_STEP { EMERGENCY_STEP } else { step + 1 };
@@ -184,7 +190,9 @@ async fn decide(w: &PinnedWebhooks<'_>, route: &str, req: &ProviderRequest) -> R
     let turn = end_if_refused(w, req, turn).await;
     let turn = handoff(w, turn, call.call_sid.as_ref(), step).await;
     let next = if step == EMERGENCY_STEP { EMERGENCY_STEP } else { step + 1 };
-    reply(w.version, turn, &call.call_sid, step, next)
+    let mut reply = reply(w.version, turn, &call.call_sid, step, next);
+    reply.records.extend(departure);
+    reply
 }
 
 /// A turn that hands the caller off is routed and queued by the server ([`crate::queue`]).
@@ -338,25 +346,34 @@ fn note_ended(w: &PinnedWebhooks<'_>, req: &ProviderRequest) {
 /// in it: the Enqueue action that would have said they left can be lost (the server down at
 /// that moment), and a caller who hung up must not be counted as waiting, or be offered to
 /// an operator, for ever. A normal hang-up in the queue reaches here after its Enqueue action
-/// has closed the entry, and changes nothing. Only a call with an open entry costs a write.
-async fn leave_queue_at_end(w: &PinnedWebhooks<'_>, req: &ProviderRequest) {
+/// has closed the entry, and changes nothing. Only a call with an open entry, or one whose
+/// entry cannot be read in time, costs a record; it goes through the journal with the status,
+/// so a database that is locked or read-only at that moment cannot lose it.
+async fn leave_queue_at_end(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Option<Record> {
     let call = req.call();
-    let (Some(call_sid), Some(status)) = (call.call_sid, call.status) else { return };
+    let (Some(call_sid), Some(status)) = (call.call_sid, call.status) else { return None };
     if !status.is_final() {
-        return;
+        return None;
     }
     let entry = w.queues.bounded("entry at the end", w.storage.queue_entry_of_call(&call_sid));
-    let Some(Some(entry)) = entry.await else { return };
-    if !matches!(
-        entry.state,
-        crate::queue::EntryState::Waiting | crate::queue::EntryState::Connecting
-    ) {
-        return;
+    match entry.await {
+        Some(None) => return None,
+        Some(Some(entry))
+            if !matches!(
+                entry.state,
+                crate::queue::EntryState::Waiting | crate::queue::EntryState::Connecting
+            ) =>
+        {
+            return None;
+        }
+        Some(Some(_)) => {
+            tracing::info!("the call ended in the queue without its Enqueue action; closing it");
+        }
+        // Unknown: closing an entry that is not there changes nothing.
+        None => {}
     }
-    let closing = w.storage.queue_left(&call_sid, "hangup".into(), None, Utc::now());
-    if w.queues.bounded("queue left at the end", closing).await.is_some() {
-        tracing::info!("the call ended in the queue without its Enqueue action; entry closed");
-    }
+    let at = Utc::now();
+    Some(Record::QueueLeft { call_sid, at, result: "hangup".into(), queue_secs: None })
 }
 
 /// Renders a turn reached at `step` and records its events under that step; the document's
@@ -434,14 +451,15 @@ fn safe(w: &PinnedWebhooks<'_>, script: Option<&Script>, reason: &str) -> Reply 
     Reply { document: render_checked(&turn, EMERGENCY_STEP, w.version), records: Vec::new() }
 }
 
-/// The Enqueue action: the caller left the queue. Their queue entry is closed (or marked
-/// bridged), and an answered caller's case records who took them.
+/// The Enqueue action: the caller left the queue. Returns what they hear next and the record
+/// that closes their queue entry (or marks it bridged), which goes through the journal with
+/// the step; an answered caller's case records who took them.
 async fn queue_left(
     w: &PinnedWebhooks<'_>,
     script: &Script,
     node: &NodeId,
     req: &ProviderRequest,
-) -> Turn {
+) -> (Turn, Option<Record>) {
     let result = req
         .param("QueueResult")
         .filter(|r| {
@@ -462,18 +480,27 @@ async fn queue_left(
         }
         _ => ivr::left_queue(script, node, result, wait_secs),
     };
-    if let Some(call_sid) = req.call().call_sid {
-        let now = Utc::now();
-        let closing = w.storage.queue_left(&call_sid, result.to_owned(), wait_secs, now);
-        if let Some(Some(entry)) = w.queues.bounded("queue left", closing).await
-            && entry.state == crate::queue::EntryState::Bridged
+    let Some(call_sid) = req.call().call_sid else { return (turn, None) };
+    let now = Utc::now();
+    let bridged = matches!(result, "bridged" | "bridging-in-process" | "redirected-from-bridged");
+    if bridged {
+        // The operator who took the caller was noted when they were given them; a read works
+        // even while writes wait for a lock.
+        let entry = w.queues.bounded("answered by", w.storage.queue_entry_of_call(&call_sid));
+        if let Some(Some(entry)) = entry.await
+            && matches!(
+                entry.state,
+                crate::queue::EntryState::Connecting | crate::queue::EntryState::Bridged
+            )
             && let Some(operator_id) = entry.operator_id
         {
-            let wait_secs = u32::try_from(entry.wait_secs(now)).ok();
-            turn.events.push(Event::Answered { operator_id, wait_secs });
+            let waited = wait_secs.or_else(|| u32::try_from(entry.wait_secs(now)).ok());
+            turn.events.push(Event::Answered { operator_id, wait_secs: waited });
         }
     }
-    turn
+    let left =
+        Record::QueueLeft { call_sid, at: now, result: result.to_owned(), queue_secs: wait_secs };
+    (turn, Some(left))
 }
 
 /// The Record action: a voicemail was recorded (or the caller said nothing).

@@ -401,6 +401,67 @@ pub fn said(xml: &str) -> Vec<String> {
         .collect()
 }
 
+/// The records a journal file holds: its lines before the zeros of its unused reserve (a
+/// missing file holds none).
+pub fn journal_records(path: &Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.iter().all(|&b| b == 0 || b.is_ascii_whitespace()))
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect()
+}
+
+/// A small tmpfs mounted for one test (a disk to fill up), unmounted when dropped.
+pub struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `mib` MiB (needs root, as CI runs).
+    pub fn mount(mib: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m,mode=0700"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(mounted.success(), "this test mounts a small tmpfs and needs root for it");
+        SmallDisk { dir }
+    }
+
+    /// Where it is mounted.
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills what is left of the disk with a file; returns its path.
+    pub fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0x5a_u8; 64 * 1024];
+        // Bounded: the disk is a few MiB.
+        for _ in 0..10_000 {
+            if file.write_all(&chunk).and_then(|()| file.sync_data()).is_err() {
+                break;
+            }
+        }
+        for _ in 0..10_000 {
+            if file.write_all(&chunk[..512]).and_then(|()| file.sync_data()).is_err() {
+                return filler;
+            }
+        }
+        panic!("the disk never filled");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
 /// Helpers for the JSON API: people with tokens, and requests.
 pub mod api;
 pub mod console;
