@@ -13,8 +13,8 @@
 
 pub mod admin;
 pub mod cli;
-pub mod lockout;
 pub mod hashers;
+pub mod lockout;
 
 use std::fmt;
 use std::str::FromStr;
