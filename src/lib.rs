@@ -32,7 +32,9 @@
 //!   `docs/security.md` is the threat model they answer to.
 //!
 //! The people who answer: [`people`] are the operators who take callers over and the
-//! supervisors who manage them (roles, languages, hashed PINs, passwords and API tokens);
+//! supervisors who manage them (roles, languages, hashed PINs, passwords and API tokens; its
+//! `hashers` check passwords and PINs on a few threads of their own, so a flood of them cannot
+//! exhaust memory, and its `lockout` locks an operator ID or a number after wrong PINs);
 //! [`api`] is their JSON surface, where every request carries a bearer token and every change
 //! is written to an audit log.
 //! [`console`] is their web console at `/console`: pages rendered on the server, sessions
