@@ -2,8 +2,9 @@
 //!
 //! - [`CallsInProgress`]: a caller (by number hash) may have at most `calls_per_caller` calls
 //!   in progress. Someone dialling the line over and over from one number cannot fill the
-//!   operators' queues and push real callers out; the extra calls hear a short goodbye (or
-//!   are hung up on) and are recorded as rejected.
+//!   operators' queues and push real callers out; the extra calls are recorded as rejected
+//!   and hear the menus like any caller until they would reach a person, then a goodbye (or,
+//!   with `over_limit_answer = "hangup"`, are hung up on at once): see `webhooks/refused.rs`.
 //! - [`Offenders`]: an address whose requests keep being refused (forged webhook
 //!   signatures, unreadable webhooks, wrong API tokens) is answered `429` without any work
 //!   for a while, so guessing tokens or flooding with fakes costs the server next to nothing.
