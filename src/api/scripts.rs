@@ -199,19 +199,7 @@ async fn publish(
 ) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
     let body = json_body(body, MAX_BODY_BYTES)?;
-    let dir = &state.config.scripts.dir;
-    let change = Change::Drafts;
-    let published = versions::publish_live(
-        &state.storage,
-        dir,
-        &state.live,
-        change,
-        &author(&actor),
-        &body.comment,
-    )
-    .await
-    .map_err(version_error)?;
-    Ok(Json(went_live(published)))
+    go_live(&state, &actor, Change::Drafts, &body.comment).await
 }
 
 /// The body of `POST /scripts/rollback`.
@@ -231,18 +219,21 @@ async fn rollback(
 ) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
     let body = json_body(body, MAX_BODY_BYTES)?;
+    go_live(&state, &actor, Change::Rollback(body.version), &body.comment).await
+}
+
+/// Publishes `change` for `actor` and answers what went live.
+async fn go_live(
+    state: &ApiState,
+    actor: &Actor,
+    change: Change,
+    comment: &str,
+) -> Result<Json<Value>, ApiError> {
     let dir = &state.config.scripts.dir;
-    let change = Change::Rollback(body.version);
-    let published = versions::publish_live(
-        &state.storage,
-        dir,
-        &state.live,
-        change,
-        &author(&actor),
-        &body.comment,
-    )
-    .await
-    .map_err(version_error)?;
+    let published =
+        versions::publish_live(&state.storage, dir, &state.live, change, &author(actor), comment)
+            .await
+            .map_err(version_error)?;
     Ok(Json(went_live(published)))
 }
 
