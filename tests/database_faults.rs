@@ -339,3 +339,50 @@ async fn a_start_with_a_migration_due_waits_for_the_lock_then_serves() {
     assert!(transcript.requests >= 5);
     app.stop().await;
 }
+
+/// The database is too slow at a handoff, so the caller goes to the shared queue; their late
+/// queue entry lands after all, and the database fails again at once. Closing that entry goes
+/// through the journal, so no operator is later handed a caller who is not in their queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_queue_entry_is_closed_through_the_journal_when_the_database_fails_again() {
+    let (app, served) = spawn_app_and_its_storage(|c| {
+        // Long enough for the entry to land once the lock goes, far past the handoff's wait.
+        c.database.busy_timeout_ms = 5000;
+        c.database.write_deadline_ms = 200;
+        c.queues.db_timeout_ms = 300;
+    })
+    .await;
+    api::person(&app, "olga", Role::Operator, &["ru"]).await;
+    let sid = new_call_sid();
+    let doc = app.post_call("/voice/incoming", &sid, &[]).await;
+    let action = attribute(&doc, "Gather", "action").expect("the language menu");
+    let doc = app.post_call(&action, &sid, &[("Digits", "1")]).await;
+    let action = attribute(&doc, "Gather", "action").expect("the Russian menu");
+
+    let blocker = rusqlite::Connection::open(&app.db_path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let handed = app.post_call(&action, &sid, &[("Digits", "0")]).await;
+    assert_eq!(text(&handed, "Enqueue").as_deref(), Some("ru"), "the shared queue: {handed}");
+    // Queued at the writer behind the late entry: read-only as soon as the entry is in.
+    let faulting = tokio::spawn({
+        let served = served.clone();
+        async move { served.inject_fault(DatabaseFault::ReadOnly).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    blocker.execute_batch("COMMIT").unwrap();
+    let injected = faulting.await.unwrap();
+    let journal = app.db_path.with_extension("db.journal");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !common::journal_records(&journal).iter().any(|r| r.contains("degraded")) {
+        assert!(Instant::now() < deadline, "the late entry's closing was never journaled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    served.clear_fault(injected).await.unwrap();
+
+    let db_path = app.db_path.clone();
+    let _dir = app.stop().await;
+    let storage = Storage::open(&db_path, hotline::storage::StorageOptions::default()).await;
+    let sid = CallSid::parse(&sid).unwrap();
+    let entry = storage.unwrap().queue_entry_of_call(&sid).await.unwrap().expect("the late entry");
+    assert_ne!(entry.state, EntryState::Waiting, "a ghost caller waits for an operator");
+}

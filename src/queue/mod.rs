@@ -49,11 +49,11 @@ pub use policy::{
 pub use routing::{Fallback, Fallbacks, Route, route};
 pub use whisper::{Whisper, estimate, labels};
 
-use crate::cases::{CallSid, Event};
+use crate::cases::{CallSid, Event, Record};
 use crate::config::QueuesConfig;
 use crate::ivr::{self, Then, Turn};
 use crate::scripts::{LanguageTag, NodeKind, Script};
-use crate::storage::{NewEntry, Storage, StorageError};
+use crate::storage::{NewEntry, Recorder, Storage, StorageError};
 
 /// The queue settings, checked once at start.
 #[derive(Debug, Clone)]
@@ -105,6 +105,7 @@ impl Queues {
 /// `step` is the request's step, the idempotency key of the queue entry.
 pub async fn place(
     storage: &Storage,
+    recorder: &Recorder,
     queues: &Queues,
     script: &Script,
     call_sid: Option<&CallSid>,
@@ -138,7 +139,7 @@ pub async fn place(
                 interpreter_needed,
                 at: Utc::now(),
             };
-            enqueue_bounded(storage, queues, new).await
+            enqueue_bounded(storage, recorder, queues, new).await
         }
         _ => None,
     };
@@ -167,14 +168,20 @@ pub async fn place(
 
 /// Inserts the queue entry within the time limit. A write that finishes after the limit
 /// would leave an entry for a caller who is in the shared queue instead: it is closed as soon
-/// as it lands, so no operator is ever sent to an empty queue for it.
-async fn enqueue_bounded(storage: &Storage, queues: &Queues, new: NewEntry) -> Option<String> {
+/// as it lands, through the journal like every other queue change, so no operator is ever
+/// sent to an empty queue for it, even if the database fails again in between.
+async fn enqueue_bounded(
+    storage: &Storage,
+    recorder: &Recorder,
+    queues: &Queues,
+    new: NewEntry,
+) -> Option<String> {
     let call_sid = new.call_sid.clone();
-    let writing = tokio::spawn({
+    let mut writing = tokio::spawn({
         let storage = storage.clone();
         async move { storage.enqueue(new).await }
     });
-    match tokio::time::timeout(queues.db_timeout(), writing).await {
+    match tokio::time::timeout(queues.db_timeout(), &mut writing).await {
         Ok(Ok(Ok(Some(entry)))) => Some(entry.provider_queue),
         Ok(Ok(Ok(None))) => {
             tracing::warn!("handoff of a call without a case; shared queue");
@@ -190,13 +197,14 @@ async fn enqueue_bounded(storage: &Storage, queues: &Queues, new: NewEntry) -> O
         }
         Err(_) => {
             tracing::warn!("enqueue too slow; shared queue");
-            let storage = storage.clone();
+            // Recorded after the late insert has landed or failed (the record only closes an
+            // entry joined before its time, and the insert's own time is already past).
+            let (recorder, left) = (recorder.clone(), Utc::now());
+            let result = "degraded".to_owned();
             tokio::spawn(async move {
-                if let Err(error) =
-                    storage.queue_left(&call_sid, "degraded".into(), None, Utc::now()).await
-                {
-                    tracing::warn!(%error, "could not close a late queue entry");
-                }
+                let _ = writing.await;
+                let record = Record::QueueLeft { call_sid, at: left, result, queue_secs: None };
+                recorder.record(record).await;
             });
             None
         }

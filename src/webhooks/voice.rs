@@ -204,7 +204,7 @@ async fn handoff(
 ) -> Turn {
     let ivr::Then::Enqueue { language, .. } = &turn.then else { return turn };
     let Some(script) = w.scripts.script(language) else { return turn };
-    crate::queue::place(&w.storage, &w.queues, script, call_sid, step, turn).await
+    crate::queue::place(&w.storage, &w.recorder, &w.queues, script, call_sid, step, turn).await
 }
 
 /// `/voice/incoming` for a caller on the blocklist. The answer is the `normal` one either
