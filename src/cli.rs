@@ -350,7 +350,22 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
         }
     };
     let code = runtime.block_on(async move {
-        let app = match Application::build(&config, secrets).await {
+        let mut shutdown = match server::ShutdownSignal::listen() {
+            Ok(shutdown) => shutdown,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM and Ctrl-C");
+                return ExitCode::from(2);
+            }
+        };
+        // A start can wait (for another program's lock on a migration): a signal ends it.
+        let built = tokio::select! {
+            built = Application::build(&config, secrets) => built,
+            () = shutdown.received() => {
+                tracing::info!("stopped before the server had started");
+                return ExitCode::SUCCESS;
+            }
+        };
+        let app = match built {
             Ok(app) => app,
             Err(e) => {
                 tracing::error!("{e}");
@@ -365,7 +380,7 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
              fallback URL {0}/voice/fallback; the console for people at {0}/console",
             app.public_url()
         );
-        match app.run_until(server::shutdown_signal()).await {
+        match app.run_until(async move { shutdown.received().await }).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "server stopped");

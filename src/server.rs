@@ -12,6 +12,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
@@ -369,23 +370,29 @@ async fn open_waiting_for_migrations(
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Ctrl-C and SIGTERM, listened for from the moment [`ShutdownSignal::listen`] returns. Made
+/// before the server starts, so a signal that arrives while it is still starting (its port
+/// may already take connections) stops it cleanly instead of killing it with the default
+/// handler.
+pub struct ShutdownSignal {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl ShutdownSignal {
+    /// Takes over SIGINT and SIGTERM. Needs the Tokio runtime.
+    pub fn listen() -> io::Result<ShutdownSignal> {
+        Ok(ShutdownSignal {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Completes when either signal has arrived (at any time since [`ShutdownSignal::listen`]).
+    pub async fn received(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {},
+            _ = self.terminate.recv() => {},
         }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }

@@ -57,6 +57,17 @@ impl Setup {
 
     /// Starts `hotline serve` and waits until it answers.
     fn start(&self, extra_env: &[(&str, &str)]) -> Server {
+        let server = self.spawn(extra_env);
+        let waited = Instant::now();
+        while !healthy(self.port) {
+            assert!(waited.elapsed() < Duration::from_secs(20), "the server did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// Starts `hotline serve` without waiting for it.
+    fn spawn(&self, extra_env: &[(&str, &str)]) -> Server {
         let listen = format!("127.0.0.1:{}", self.port);
         let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
         command
@@ -77,13 +88,7 @@ impl Setup {
             command.env(key, value);
         }
         let child = command.spawn().expect("the hotline binary starts");
-        let server = Server { child, base_url: format!("http://{listen}") };
-        let waited = Instant::now();
-        while !healthy(self.port) {
-            assert!(waited.elapsed() < Duration::from_secs(20), "the server did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
+        Server { child, base_url: format!("http://{listen}") }
     }
 }
 
@@ -733,4 +738,24 @@ async fn serve_starts_under_another_programs_write_lock_and_catches_up() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(server.terminate().code(), Some(0));
+}
+
+/// A SIGTERM while the server is still starting (here it waits for another program's write
+/// lock to migrate the schema; elsewhere its port may already take connections) stops it
+/// cleanly, as one after the start does, instead of killing it with the default handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_server_starts_stops_it_cleanly() {
+    let setup = Setup::new();
+    assert_eq!(setup.start(&[]).terminate().code(), Some(0));
+    // One migration behind (the readiness probe's table), and the write lock held.
+    let behind = rusqlite::Connection::open(setup.db_path()).unwrap();
+    let version: u32 = behind.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    behind.execute_batch("DROP TABLE ready_probe").unwrap();
+    behind.pragma_update(None, "user_version", version - 1).unwrap();
+    behind.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let server = setup.spawn(&[]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!healthy(setup.port), "started without migrating");
+    assert_eq!(server.terminate().code(), Some(0), "SIGTERM while starting");
 }
