@@ -32,7 +32,7 @@ use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 
 use crate::scripts::ScriptSet;
-use crate::storage::{LockedKey, Recorder, Storage, WriteObserver};
+use crate::storage::{Recorder, Storage, WriteObserver};
 
 /// The content type of the exposition format `prometheus-client` writes.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -253,7 +253,7 @@ impl Metrics {
             Ok(locks) => {
                 // Every kind has its series, at zero without a lock, so an alert can watch it.
                 for kind in PIN_LOCK_KINDS {
-                    let count = locks.iter().filter(|lock| pin_lock_kind(&lock.key) == kind);
+                    let count = locks.iter().filter(|lock| lock.key.kind() == kind);
                     let count = i64::try_from(count.count()).unwrap_or(i64::MAX);
                     self.pin_locks.get_or_create(&vec![("kind", kind.to_owned())]).set(count);
                 }
@@ -278,15 +278,6 @@ impl Metrics {
 
 /// The kinds of operator-line locks, as the `kind` label of `hotline_pin_locks`.
 const PIN_LOCK_KINDS: [&str; 3] = ["operator-id", "number", "withheld"];
-
-/// The `kind` label of a lock.
-fn pin_lock_kind(key: &LockedKey) -> &'static str {
-    match key {
-        LockedKey::Operator { .. } => "operator-id",
-        LockedKey::Number => "number",
-        LockedKey::WithheldNumbers => "withheld",
-    }
-}
 
 /// What the operations routes need.
 pub struct MetricsState {

@@ -285,10 +285,12 @@ async fn hotline_users_unlock_lifts_a_lock_from_the_shell() {
 #[tokio::test]
 async fn the_wall_board_and_metrics_show_the_locks_of_the_moment() {
     let app = spawn().await;
-    let (anna, _) = operator(&app, "anna").await;
-    supervisor(&app, "boss").await;
+    let (anna, anna_token) = operator(&app, "anna").await;
+    let (_, boss_token) = supervisor(&app, "boss").await;
     let mut boss = Browser::login(&app, "boss", TEST_PASSWORD).await;
     assert!(!boss.get("/console/wallboard").await.body.contains("pin-locks"));
+    let (status, none) = api::api(&app, "GET", "/api/pin-locks", Some(&boss_token), None).await;
+    assert_eq!((status, none), (200, serde_json::json!({ "locks": [] })));
 
     wrong_pins(&app, anna.id, 5, 0).await;
     wrong_pins(&app, 777_777, 5, 10).await;
@@ -298,6 +300,21 @@ async fn the_wall_board_and_metrics_show_the_locks_of_the_moment() {
     assert!(board.contains("Operator ID 777777 (no such person): until"), "{board}");
     let live = boss.first_live_message("/console/wallboard/events").await;
     assert!(live.contains("pin-locks"), "{live}");
+    // The same from the API, for supervisors only.
+    let (status, listed) = api::api(&app, "GET", "/api/pin-locks", Some(&boss_token), None).await;
+    assert_eq!(status, 200, "{listed}");
+    let locks = listed["locks"].as_array().unwrap();
+    let ids: Vec<_> =
+        locks.iter().map(|l| (l["operator_id"].clone(), l["person"].clone())).collect();
+    assert_eq!(locks.len(), 2, "{listed}");
+    assert!(ids.contains(&(anna.id.into(), "anna".into())), "{listed}");
+    assert!(ids.contains(&(777_777.into(), serde_json::Value::Null)), "{listed}");
+    assert!(locks.iter().all(|l| l["kind"] == "operator-id" && l["locks_in_a_row"] == 1));
+    assert!(locks.iter().all(|l| l["until"].as_str().is_some_and(|t| t.ends_with('Z'))));
+    let (status, _) = api::api(&app, "GET", "/api/pin-locks", Some(&anna_token), None).await;
+    assert_eq!(status, 403);
+    let (status, _) = api::api(&app, "GET", "/api/pin-locks", None, None).await;
+    assert_eq!(status, 401);
 
     let scrape = |token: &'static str| {
         let url = format!("{}/metrics", app.base_url);

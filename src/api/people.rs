@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::{Actor, ApiError, ApiState, json_body};
 use crate::people::admin::{self, AdminError};
 use crate::people::{self, PeopleError, Person};
-use crate::storage::{AuditRecord, ChangedBy, StorageError};
+use crate::storage::{AuditRecord, ChangedBy, LockedKey, PinLock, StorageError};
 
 /// The largest request body accepted: a person's details are a few hundred bytes.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -33,6 +33,7 @@ pub fn router() -> Router<Arc<ApiState>> {
         .route("/users/{id}/enable", post(enable))
         .route("/users/{id}/pin", post(reset_pin))
         .route("/users/{id}/unlock", post(unlock_pin))
+        .route("/pin-locks", get(pin_locks))
         .route("/users/{id}/password", post(reset_password))
         .route("/users/{id}/languages", put(set_languages))
         .route("/users/{id}/tokens", post(issue_token).delete(revoke_tokens))
@@ -144,6 +145,33 @@ async fn unlock_pin(
     let id = path_id(id)?;
     let (person, was_locked) = admin::unlock_pin(&state.storage, by(&actor), id).await?;
     Ok(Json(json!({ "person": person, "was_locked": was_locked })))
+}
+
+/// `GET /pin-locks`: the operator line's locks of the moment, those ending first first
+/// (supervisor). A locked number is shown by its kind alone, never by its hash.
+#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+async fn pin_locks(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let locks = state.storage.pin_locks(chrono::Utc::now()).await?;
+    Ok(Json(json!({ "locks": locks.iter().map(lock_json).collect::<Vec<_>>() })))
+}
+
+/// One lock as `GET /pin-locks` shows it.
+fn lock_json(lock: &PinLock) -> Value {
+    let (operator_id, person) = match &lock.key {
+        LockedKey::Operator { id, name } => (Some(*id), name.as_deref()),
+        LockedKey::Number | LockedKey::WithheldNumbers => (None, None),
+    };
+    json!({
+        "kind": lock.key.kind(),
+        "operator_id": operator_id,
+        "person": person,
+        "locks_in_a_row": lock.locks,
+        "until": lock.until,
+    })
 }
 
 /// `POST /users/{id}/password`: a new generated console password, shown this once; the

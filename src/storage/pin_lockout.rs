@@ -44,6 +44,17 @@ pub enum LockedKey {
     WithheldNumbers,
 }
 
+impl LockedKey {
+    /// Its kind as the API and `/metrics` name it: `operator-id`, `number` or `withheld`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LockedKey::Operator { .. } => "operator-id",
+            LockedKey::Number => "number",
+            LockedKey::WithheldNumbers => "withheld",
+        }
+    }
+}
+
 /// A lock of the moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinLock {
