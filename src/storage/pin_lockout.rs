@@ -66,6 +66,20 @@ pub struct PinLock {
     pub until: DateTime<Utc>,
 }
 
+/// Deletes failures and ended locks older than a day: they no longer count, and they hold
+/// caller hashes. Run by every attempt and by the retention purge, so a line nobody dials
+/// into keeps none either.
+pub(super) fn forget_old_attempts(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    let forgotten = db_time(now - REMEMBERED);
+    conn.prepare_cached("DELETE FROM pin_failures WHERE at < ?1")?.execute([&forgotten])?;
+    conn.prepare_cached(
+        "DELETE FROM pin_lockouts
+         WHERE max(coalesce(locked_until, ''), coalesce(cleared_at, '')) < ?1",
+    )?
+    .execute([&forgotten])?;
+    Ok(())
+}
+
 /// The two keys an attempt is counted under.
 #[derive(Debug, Clone, Copy)]
 enum Key<'a> {
@@ -105,13 +119,7 @@ impl Storage {
     ) -> Result<PinAttempt, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let forgotten = db_time(now - REMEMBERED);
-            tx.prepare_cached("DELETE FROM pin_failures WHERE at < ?1")?.execute([&forgotten])?;
-            tx.prepare_cached(
-                "DELETE FROM pin_lockouts
-                 WHERE max(coalesce(locked_until, ''), coalesce(cleared_at, '')) < ?1",
-            )?
-            .execute([&forgotten])?;
+            forget_old_attempts(&tx, now)?;
             let mut locked = false;
             for key in [Key::Operator(operator), Key::Number(&caller)] {
                 locked |= is_locked(&tx, key, now)?
@@ -540,5 +548,35 @@ mod tests {
             storage.unlock_pin(anna.id, ChangedBy::Cli, at(7)).await.unwrap().unwrap();
         assert!(!was_locked);
         assert_eq!(storage.unlock_pin(999, ChangedBy::Cli, at(7)).await.unwrap(), None);
+    }
+
+    /// Rows in the two tables.
+    async fn rows(storage: &Storage) -> (i64, i64) {
+        let read = storage.read(|conn| {
+            let count = |table: &str| -> rusqlite::Result<i64> {
+                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            };
+            Ok((count("pin_failures")?, count("pin_lockouts")?))
+        });
+        read.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_retention_purge_forgets_attempts_and_locks_of_a_line_nobody_dials_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open(&dir).await;
+        let number = "d".repeat(64);
+        fail(&storage, 101, &number, 5, 0).await;
+        assert_eq!(rows(&storage).await, (5, 2), "five failures, two locks");
+        let policy = crate::storage::RetentionPolicy {
+            recordings: Duration::days(90),
+            notes: Duration::days(365),
+            caller_hashes: Duration::days(365),
+        };
+        // Within the day they still count; a day after the lock ended they are gone.
+        storage.purge(policy, at(60), false).await.unwrap();
+        assert_eq!(rows(&storage).await, (5, 2));
+        storage.purge(policy, at(15 + 24 * 60 + 1), false).await.unwrap();
+        assert_eq!(rows(&storage).await, (0, 0));
     }
 }

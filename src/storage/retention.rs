@@ -110,6 +110,7 @@ impl Storage {
             if dry_run {
                 return Ok(report);
             }
+            super::pin_lockout::forget_old_attempts(conn, now)?;
             if !report.is_empty() {
                 shred(conn, &cutoffs, &db_time(now))?;
                 conn.pragma_update(None, "temp_store", "MEMORY")?;
