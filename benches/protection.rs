@@ -7,8 +7,8 @@
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use hotline::backup;
-use hotline::secrets::Secret;
+use hotline::app::backup;
+use hotline::domain::secret::Secret;
 use hotline::storage::{RetentionPolicy, Storage, StorageOptions};
 
 fn main() {

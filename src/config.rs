@@ -5,7 +5,7 @@
 //! `HOTLINE_<SECTION>_<KEY>` (upper case) overrides `[section] key`: `HOTLINE_SERVER_LISTEN`,
 //! `HOTLINE_DATABASE_PATH`. A `HOTLINE_` variable that names no key is an error rather than
 //! silently ignored, so a typo cannot run the line on a default. Secrets are not configuration:
-//! see [`crate::secrets`].
+//! see [`crate::app::secrets`].
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::secrets::{AUTH_TOKEN_VAR, CALLER_HASH_KEY_VAR};
+use crate::app::secrets::{AUTH_TOKEN_VAR, CALLER_HASH_KEY_VAR};
 
 /// The environment variable that names the configuration file.
 pub const CONFIG_VAR: &str = "HOTLINE_CONFIG";
@@ -224,7 +224,7 @@ impl Default for LogConfig {
 }
 
 /// `[queues]`: how callers are routed to operators and how long they wait (see
-/// [`crate::queue`]).
+/// [`crate::domain::queue`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueuesConfig {
@@ -246,7 +246,7 @@ pub struct QueuesConfig {
     /// Seconds a conversation with an operator can last: the provider's own limit on a
     /// dialled call (its default `timeLimit`, 4 hours). During it the caller's call sends no
     /// webhook, so the recovery of lost calls waits this long, and the longest queue wait,
-    /// before it closes a silent case (see [`crate::recovery`]).
+    /// before it closes a silent case (see [`crate::app::recovery`]).
     pub max_conversation_secs: u64,
 }
 
@@ -263,7 +263,7 @@ impl Default for QueuesConfig {
     }
 }
 
-/// `[cases]`: case work by operators (see [`crate::casework`]).
+/// `[cases]`: case work by operators (see [`crate::domain::casework`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CasesConfig {
@@ -284,8 +284,8 @@ impl Default for CasesConfig {
 
 impl CasesConfig {
     /// The dispositions, in the configured order (validated at start; empty if invalid).
-    pub fn dispositions(&self) -> Vec<crate::casework::Disposition> {
-        crate::casework::Disposition::parse_list(&self.dispositions).unwrap_or_default()
+    pub fn dispositions(&self) -> Vec<crate::domain::casework::Disposition> {
+        crate::domain::casework::Disposition::parse_list(&self.dispositions).unwrap_or_default()
     }
 }
 
@@ -297,7 +297,7 @@ pub struct BlocklistConfig {
     pub answer: BlockAnswer,
 }
 
-/// `[followups]`: the follow-up list (see [`crate::followups`]).
+/// `[followups]`: the follow-up list (see [`crate::domain::followups`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FollowupsConfig {
@@ -325,7 +325,7 @@ pub enum BlockAnswer {
     Flag,
 }
 
-/// `[retention]`: when personal data is shredded (see [`crate::retention`]).
+/// `[retention]`: when personal data is shredded (see [`crate::app::retention`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
@@ -351,7 +351,7 @@ impl Default for RetentionConfig {
     }
 }
 
-/// `[metrics]`: access to `GET /metrics` (see [`crate::metrics`]).
+/// `[metrics]`: access to `GET /metrics` (see [`crate::app::metrics`]).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -360,7 +360,7 @@ pub struct MetricsConfig {
     pub token_sha256: String,
 }
 
-/// `[console]`: the web console's sessions and logins (see [`crate::console`]).
+/// `[console]`: the web console's sessions and logins (see [`crate::http::console`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
@@ -379,7 +379,7 @@ impl Default for ConsoleConfig {
 }
 
 /// `[operators]`: the operator line's lockout of PIN guessing (see
-/// [`crate::people::lockout`]).
+/// [`crate::domain::lockout`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OperatorsConfig {
@@ -452,14 +452,14 @@ impl fmt::Display for Problems {
 
 /// Environment variables with the prefix that are not configuration keys.
 const NOT_KEYS: [&str; 9] = [
-    crate::backup::BACKUP_KEY_VAR,
-    crate::backup::BACKUP_KEY_FILE_VAR,
+    crate::app::backup::BACKUP_KEY_VAR,
+    crate::app::backup::BACKUP_KEY_FILE_VAR,
     CONFIG_VAR,
     AUTH_TOKEN_VAR,
     CALLER_HASH_KEY_VAR,
     "HOTLINE_AUTH_TOKEN_FILE",
     "HOTLINE_CALLER_HASH_KEY_FILE",
-    crate::secrets::CALLBACK_KEY_VAR,
+    crate::app::secrets::CALLBACK_KEY_VAR,
     "HOTLINE_CALLBACK_KEY_FILE",
 ];
 
@@ -660,7 +660,7 @@ impl Config {
                 self.database.write_deadline_ms, self.webhooks.deadline_ms
             ));
         }
-        if let Err(problem) = crate::queue::Fallbacks::parse(&self.queues.fallbacks) {
+        if let Err(problem) = crate::domain::queue::Fallbacks::parse(&self.queues.fallbacks) {
             problems.push(format!("queues.fallbacks = {:?}: {problem}", self.queues.fallbacks));
         }
         if self.queues.db_timeout_ms >= self.webhooks.deadline_ms {
@@ -682,7 +682,7 @@ impl Config {
                 self.followups.retry_after_mins
             ));
         }
-        if let Err(problem) = crate::casework::Disposition::parse_list(&self.cases.dispositions) {
+        if let Err(problem) = crate::domain::casework::Disposition::parse_list(&self.cases.dispositions) {
             problems.push(format!("cases.dispositions = {:?}: {problem}", self.cases.dispositions));
         }
         if self.database.path.as_os_str().is_empty() || self.database.path.is_dir() {

@@ -10,7 +10,7 @@ use crate::ivr;
 use crate::scripts::{self, LanguageTag};
 use crate::signature;
 use crate::twiml::{self, Gather, Speech, Verb};
-use crate::webhooks::{Digits, MAX_DIGITS, ProviderRequest};
+use crate::http::webhooks::{Digits, MAX_DIGITS, ProviderRequest};
 
 /// The script parser and validator: any text is parsed or refused with diagnostics, never
 /// a panic; a script that parses can be walked from every node.

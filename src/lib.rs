@@ -54,30 +54,16 @@
 //! [`recovery`] closes the cases of calls whose final status callback was lost while the
 //! server was down.
 
-pub mod api;
-pub mod backup;
-pub mod cases;
-pub mod casework;
+pub mod app;
 pub mod cli;
 pub mod config;
-pub mod connections;
-pub mod console;
-pub mod followups;
+pub mod domain;
 pub mod fuzzing;
+pub mod http;
 pub mod ivr;
-pub mod keys;
-pub mod limits;
-pub mod metrics;
-pub mod people;
-pub mod queue;
-pub mod recovery;
-pub mod retention;
 pub mod scripts;
-pub mod secrets;
-pub mod server;
 pub mod signature;
 pub mod simulator;
 pub mod storage;
 pub mod telemetry;
 pub mod twiml;
-pub mod webhooks;

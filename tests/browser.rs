@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::api::{self, TEST_PASSWORD};
-use hotline::people::Role;
+use hotline::domain::people::Role;
 
 /// The browser the scenarios drive: Debian's package.
 const CHROMIUM: &str = "/usr/bin/chromium";

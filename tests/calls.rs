@@ -5,7 +5,7 @@ mod common;
 use std::collections::{BTreeMap, VecDeque};
 
 use common::spawn_app;
-use hotline::cases::{Case, Event, Outcome};
+use hotline::domain::cases::{Case, Event, Outcome};
 use hotline::scripts::{self, NodeId, NodeKind, Target};
 
 /// What `pick` finds in the events of a case, in order.

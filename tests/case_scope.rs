@@ -9,8 +9,8 @@ mod common;
 use common::api::{self, person};
 use common::console::{Answer, Browser};
 use common::{TestApp, attribute, new_call_sid, spawn_app, spawn_app_with, text};
-use hotline::cases::CaseNumber;
-use hotline::people::Role;
+use hotline::domain::cases::CaseNumber;
+use hotline::domain::people::Role;
 use hotline::storage::AuditFilter;
 use serde_json::{Value, json};
 

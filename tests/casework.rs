@@ -6,10 +6,10 @@ mod common;
 
 use common::api::{Allowed, BAD_TOKEN, api, assert_matrix, person, raw};
 use common::{TestApp, spawn_app, spawn_app_with};
-use hotline::cases::{CaseNumber, Event};
-use hotline::casework::{CaseFilter, MAX_PAGE};
+use hotline::domain::cases::{CaseNumber, Event};
+use hotline::domain::casework::{CaseFilter, MAX_PAGE};
 use hotline::config::BlockAnswer;
-use hotline::people::Role;
+use hotline::domain::people::Role;
 use hotline::simulator::{CallEnd, Heard};
 use hotline::storage::AuditFilter;
 use serde_json::{Value, json};

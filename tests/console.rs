@@ -7,7 +7,7 @@ mod common;
 use common::api::{self, TEST_PASSWORD};
 use common::console::{Browser, csrf_of};
 use common::spawn_app_with;
-use hotline::people::Role;
+use hotline::domain::people::Role;
 use hotline::storage::{AuditFilter, ChangedBy};
 
 #[tokio::test]

@@ -11,9 +11,9 @@ use chrono::Utc;
 use common::api::{TEST_PASSWORD, person};
 use common::console::{Answer, Browser, csrf_of};
 use common::{TestApp, spawn_app};
-use hotline::cases::CaseNumber;
-use hotline::casework::NoteText;
-use hotline::people::{self, Role};
+use hotline::domain::cases::CaseNumber;
+use hotline::domain::casework::NoteText;
+use hotline::domain::people::{self, Role};
 use hotline::storage::AuditFilter;
 
 /// The digits of the number test callers call from.
@@ -122,7 +122,7 @@ async fn a_supervisor_manages_people_and_every_change_is_audited() {
     assert_eq!(answer.status, 200);
     let new_pin = testid(&answer.body, "pin");
     let hash = app.storage.pin_hash(nina.id).await.unwrap().unwrap();
-    assert!(people::verify_secret(&hash, &new_pin));
+    assert!(hotline::app::hashers::verify_secret(&hash, &new_pin));
     assert_eq!(audited(&app, "user.pin-reset", Some(boss.id)).await, 1);
 
     // A new password ends nina's session; only the new password works.

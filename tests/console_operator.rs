@@ -7,7 +7,7 @@ mod common;
 use common::api::{self, TEST_PASSWORD, TEST_PIN};
 use common::console::{Answer, Browser};
 use common::{CALLER, TestApp, attribute, new_call_sid, spawn_app, spawn_app_with, text};
-use hotline::people::{Person, Role};
+use hotline::domain::people::{Person, Role};
 use hotline::storage::AuditFilter;
 
 /// The number a caller types for their callback.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use common::api::{TEST_PASSWORD, person};
 use common::console::Browser;
 use common::{TestApp, new_call_sid, said, spawn_app_with, text};
-use hotline::people::Role;
+use hotline::domain::people::Role;
 
 /// A server on its own copy of the scripts; that folder, and what holds it.
 async fn spawn() -> (TestApp, PathBuf, tempfile::TempDir) {

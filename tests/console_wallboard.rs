@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use common::api::{self, TEST_PASSWORD};
 use common::console::Browser;
 use common::{CALLER, TestApp, attribute, new_call_sid, spawn_app, spawn_app_with};
-use hotline::cases::{CallSid, Event, LanguageChoiceMethod, Record};
-use hotline::people::Role;
+use hotline::domain::cases::{CallSid, Event, LanguageChoiceMethod, Record};
+use hotline::domain::people::Role;
 use hotline::scripts::LanguageTag;
 use hotline::storage::{NewEntry, Period};
 use serde_json::json;
@@ -164,7 +164,7 @@ async fn the_board_shows_what_a_known_set_of_calls_left() {
     // The waiting caller is still there: the board changed nothing.
     let sid = CallSid::parse(&waiting).unwrap();
     let entry = app.storage.queue_entry_of_call(&sid).await.unwrap().unwrap();
-    assert_eq!(entry.state, hotline::queue::EntryState::Waiting);
+    assert_eq!(entry.state, hotline::domain::queue::EntryState::Waiting);
     app.stop().await;
 }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Context, TOKEN, assert_valid_twiml, new_call_sid};
-use hotline::cases::{CallSid, CallStatus};
+use hotline::domain::cases::{CallSid, CallStatus};
 use hotline::simulator::{self, Reply};
 use hotline::storage::{Storage, StorageOptions};
 
@@ -582,7 +582,7 @@ async fn the_recovery_closes_calls_whose_status_callback_was_lost() {
         let marks: Vec<_> = case
             .events
             .iter()
-            .filter(|e| matches!(e.event, hotline::cases::Event::StatusLost { .. }))
+            .filter(|e| matches!(e.event, hotline::domain::cases::Event::StatusLost { .. }))
             .collect();
         assert_eq!(marks.len(), 1, "{sid}: {:?}", case.events);
         // The events from before the crash are all still there.
@@ -615,7 +615,7 @@ async fn the_recovery_closes_calls_whose_status_callback_was_lost() {
         corrected
             .events
             .iter()
-            .any(|e| matches!(e.event, hotline::cases::Event::StatusLost { .. }))
+            .any(|e| matches!(e.event, hotline::domain::cases::Event::StatusLost { .. }))
     );
     // The next rounds leave the corrected and the lost cases as they are.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -624,7 +624,7 @@ async fn the_recovery_closes_calls_whose_status_callback_was_lost() {
         .await
         .events
         .iter()
-        .filter(|e| matches!(e.event, hotline::cases::Event::StatusLost { .. }))
+        .filter(|e| matches!(e.event, hotline::domain::cases::Event::StatusLost { .. }))
         .count();
     assert_eq!(marks, 1, "a lost case was closed twice");
     assert_eq!(server.terminate().code(), Some(0));

@@ -14,9 +14,9 @@ use common::{
     Context, TestApp, assert_valid_twiml, attribute, new_call_sid, said, spawn_app_and_its_storage,
     text,
 };
-use hotline::cases::{CallSid, Outcome};
-use hotline::people::Role;
-use hotline::queue::EntryState;
+use hotline::domain::cases::{CallSid, Outcome};
+use hotline::domain::people::Role;
+use hotline::domain::queue::EntryState;
 use hotline::simulator::Heard;
 use hotline::storage::{DatabaseFault, Storage};
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::api::{self, BAD_TOKEN};
 use common::console::{Answer, Browser};
 use common::{Context, TOKEN, TestApp, assert_valid_twiml, new_call_sid, spawn_app_with, verbs};
-use hotline::cases::Event;
-use hotline::people::Role;
+use hotline::domain::cases::Event;
+use hotline::domain::people::Role;
 
 const FLOODER: &str = "+79160000001";
 const REAL_CALLER: &str = "+79169999999";
@@ -86,7 +86,7 @@ async fn one_number_cannot_fill_the_line() {
     println!(
         "flood from one number: 14 calls, 11 refused; the other caller was answered; \
          refused by limits so far: {}",
-        hotline::limits::refused_total()
+        hotline::http::limits::refused_total()
     );
     app.stop().await;
 }

@@ -9,8 +9,8 @@ use common::{
     Context, TestApp, assert_valid_twiml, attribute, call_params, new_call_sid, said, spawn_app,
     spawn_app_with, text, verbs,
 };
-use hotline::cases::{CallSid, Event};
-use hotline::people::{Person, Role};
+use hotline::domain::cases::{CallSid, Event};
+use hotline::domain::people::{Person, Role};
 use hotline::storage::AuditFilter;
 use serde_json::{Value, json};
 
@@ -553,7 +553,7 @@ async fn a_callback_that_reaches_the_caller_closes_and_puts_the_operator_in_wrap
     assert_eq!(item["attempts"].as_array().unwrap().len(), 1);
     let presence = app.storage.presences().await.unwrap();
     let olga_state = presence.iter().find(|p| p.user_id == olga.id).map(|p| p.state);
-    assert_eq!(olga_state, Some(hotline::queue::PresenceState::WrapUp));
+    assert_eq!(olga_state, Some(hotline::domain::queue::PresenceState::WrapUp));
     app.stop().await;
 }
 
@@ -589,10 +589,10 @@ async fn a_callback_confirmed_while_the_database_is_locked_is_journaled_sealed_a
             .await
             .unwrap();
     let list = storage.follow_ups(false).await.unwrap();
-    let callback = list.iter().find(|f| f.kind == hotline::followups::Kind::Callback).unwrap();
+    let callback = list.iter().find(|f| f.kind == hotline::domain::followups::Kind::Callback).unwrap();
     assert_eq!(callback.number.as_deref(), Some("…78"));
     let (_, sealed) = storage.sealed_number(callback.id).await.unwrap().unwrap();
-    let sealer = hotline::followups::Sealer::new(&hotline::secrets::Secret::new(
+    let sealer = hotline::domain::followups::Sealer::new(&hotline::domain::secret::Secret::new(
         common::CALLBACK_KEY.into(),
     ));
     let opened = sealer.open(&sealed.unwrap(), &CallSid::parse(&sid).unwrap()).unwrap();
@@ -629,8 +629,8 @@ fn sealed_numbers(db: &std::path::Path) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_the_callback_key_reseals_every_number_and_leaves_no_old_one_on_disk() {
-    use hotline::followups::Sealer;
-    use hotline::secrets::Secret;
+    use hotline::domain::followups::Sealer;
+    use hotline::domain::secret::Secret;
 
     let app = spawn_app().await;
     let mut calls = Vec::new();

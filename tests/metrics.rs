@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::api::{self};
 use common::{new_call_sid, spawn_app, spawn_app_with};
 use hotline::config::Config;
-use hotline::people::Role;
+use hotline::domain::people::Role;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use common::api::{self, TEST_PIN};
 use common::{TestApp, attribute, new_call_sid, text};
-use hotline::people::Role;
+use hotline::domain::people::Role;
 use serde_json::Value;
 
 /// Every log line of the run, as written.

@@ -10,8 +10,8 @@ use common::{
     Context, TestApp, assert_valid_twiml, attribute, new_call_sid, said, spawn_app, spawn_app_with,
     text, verbs,
 };
-use hotline::cases::{CallSid, Event, Outcome};
-use hotline::people::{Person, Role};
+use hotline::domain::cases::{CallSid, Event, Outcome};
+use hotline::domain::people::{Person, Role};
 use hotline::storage::{AuditFilter, QueueEntry, Storage, StorageOptions};
 use serde_json::json;
 
@@ -115,7 +115,7 @@ async fn an_operator_dials_in_hears_the_whisper_and_takes_exactly_the_waiting_ca
     assert!(whisper.contains("First call"), "{whisper}");
     assert_eq!(verbs(&answer).last().map(String::as_str), Some("Dial[Queue]"), "{answer}");
     assert_eq!(text(&answer, "Queue"), Some(queue.clone()));
-    assert_eq!(entry(&app, &caller.sid).await.state, hotline::queue::EntryState::Connecting);
+    assert_eq!(entry(&app, &caller.sid).await.state, hotline::domain::queue::EntryState::Connecting);
 
     // The caller hears "connecting" (Play/Say/Pause/Redirect only).
     let url = attribute(&answer, "Queue", "url").unwrap();
@@ -145,7 +145,7 @@ async fn an_operator_dials_in_hears_the_whisper_and_takes_exactly_the_waiting_ca
 
     // The case shows who took it, the wait and the talk time.
     let taken = entry(&app, &caller.sid).await;
-    assert_eq!(taken.state, hotline::queue::EntryState::Bridged);
+    assert_eq!(taken.state, hotline::domain::queue::EntryState::Bridged);
     assert_eq!(taken.operator_id, Some(olga.id));
     let talk = (taken.ended_at.unwrap() - taken.bridged_at.unwrap()).num_seconds();
     assert!((41..=43).contains(&talk), "talk {talk}");
@@ -239,7 +239,7 @@ async fn three_wrong_pins_hang_up_connect_nobody_and_are_audited() {
         assert!(!doc.contains("<Dial"), "attempt {attempt}: {doc}");
     }
     assert_eq!(verbs(&doc), ["Say", "Hangup"], "{doc}");
-    assert_eq!(entry(&app, &waiting.sid).await.state, hotline::queue::EntryState::Waiting);
+    assert_eq!(entry(&app, &waiting.sid).await.state, hotline::domain::queue::EntryState::Waiting);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let filter =
         AuditFilter { action: Some("dial-in.refused".into()), limit: 10, ..Default::default() };
@@ -300,7 +300,7 @@ async fn a_caller_who_gives_up_is_abandoned_in_queue_with_the_wait() {
         .await;
     assert_valid_twiml(&left, Context::Call);
     let closed = entry(&app, &gone.sid).await;
-    assert_eq!(closed.state, hotline::queue::EntryState::Left);
+    assert_eq!(closed.state, hotline::domain::queue::EntryState::Left);
     assert_eq!(closed.result.as_deref(), Some("hangup"));
     app.post_call(
         "/voice/status",
@@ -321,20 +321,20 @@ async fn a_caller_whose_queue_exit_was_lost_leaves_the_queue_at_the_end_of_the_c
     let app = spawn_app().await;
     let gone = caller(&app, "1", false).await;
     let stays = caller(&app, "1", false).await;
-    assert_eq!(entry(&app, &gone.sid).await.state, hotline::queue::EntryState::Waiting);
+    assert_eq!(entry(&app, &gone.sid).await.state, hotline::domain::queue::EntryState::Waiting);
     // The Enqueue action never arrives (the server was down when it was sent); the final
     // status callback does.
     app.post_call("/voice/status", &gone.sid, &[("CallStatus", "no-answer")]).await;
     let closed = entry(&app, &gone.sid).await;
-    assert_eq!(closed.state, hotline::queue::EntryState::Left);
+    assert_eq!(closed.state, hotline::domain::queue::EntryState::Left);
     assert_eq!(closed.result.as_deref(), Some("hangup"));
     // A late Enqueue action changes nothing, and the caller still waiting is untouched.
     app.post_call(&gone.action(), &gone.sid, &[("QueueResult", "hangup")]).await;
-    assert_eq!(entry(&app, &gone.sid).await.state, hotline::queue::EntryState::Left);
-    assert_eq!(entry(&app, &stays.sid).await.state, hotline::queue::EntryState::Waiting);
+    assert_eq!(entry(&app, &gone.sid).await.state, hotline::domain::queue::EntryState::Left);
+    assert_eq!(entry(&app, &stays.sid).await.state, hotline::domain::queue::EntryState::Waiting);
     // An in-progress status is not an end.
     app.post_call("/voice/status", &stays.sid, &[("CallStatus", "in-progress")]).await;
-    assert_eq!(entry(&app, &stays.sid).await.state, hotline::queue::EntryState::Waiting);
+    assert_eq!(entry(&app, &stays.sid).await.state, hotline::domain::queue::EntryState::Waiting);
     app.stop().await;
 }
 
@@ -351,7 +351,7 @@ async fn at_the_maximum_wait_the_caller_leaves_the_queue_for_voicemail() {
     let after = app.post_call(&waiting.action(), &waiting.sid, &[("QueueResult", "leave")]).await;
     assert_valid_twiml(&after, Context::Call);
     assert!(after.contains("<Record"), "{after}");
-    assert_eq!(entry(&app, &waiting.sid).await.state, hotline::queue::EntryState::Left);
+    assert_eq!(entry(&app, &waiting.sid).await.state, hotline::domain::queue::EntryState::Left);
     app.stop().await;
 }
 
@@ -447,7 +447,7 @@ async fn an_operator_who_hangs_up_goes_offline_and_their_caller_waits_again() {
     let reply = app.post_call("/voice/operator/status", &op_sid, &status).await;
 
     assert_valid_twiml(&reply, Context::Call);
-    assert_eq!(entry(&app, &waiting.sid).await.state, hotline::queue::EntryState::Waiting);
+    assert_eq!(entry(&app, &waiting.sid).await.state, hotline::domain::queue::EntryState::Waiting);
     let (_, people) = api::api(&app, "GET", "/api/operators", Some(&boss), None).await;
     let olga_now = people.as_array().unwrap().iter().find(|p| p["id"] == olga.id).unwrap();
     assert_eq!(olga_now["state"], "offline");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::api::{self, Allowed, BAD_TOKEN, TEST_PIN, assert_matrix, person};
 use common::{TestApp, spawn_app};
-use hotline::people::{self, Role};
+use hotline::domain::people::{self, Role};
 use serde_json::{Value, json};
 
 const JSON: &str = "application/json";
@@ -168,9 +168,9 @@ async fn a_new_person_gets_a_pin_and_password_shown_once_and_stored_hashed() {
     let (pin_hash, password_hash) = stored_hashes(&app, id);
     assert!(pin_hash.starts_with("$argon2id$") && !pin_hash.contains(pin));
     assert!(!password_hash.contains(password));
-    assert!(people::verify_secret(&pin_hash, pin));
-    assert!(people::verify_secret(&password_hash, password));
-    assert!(!people::verify_secret(&pin_hash, "000000"));
+    assert!(hotline::app::hashers::verify_secret(&pin_hash, pin));
+    assert!(hotline::app::hashers::verify_secret(&password_hash, password));
+    assert!(!hotline::app::hashers::verify_secret(&pin_hash, "000000"));
     assert_eq!(app.storage.pin_hash(id).await.unwrap(), Some(pin_hash));
     // The list shows the person and no secret.
     let (_, list) = api::api(&app, "GET", "/api/users", Some(&boss), None).await;
@@ -191,8 +191,8 @@ async fn a_pin_reset_replaces_the_old_pin() {
     assert_eq!(status, 200, "{answer}");
     let pin = answer["pin"].as_str().unwrap();
     let hash = app.storage.pin_hash(anna.id).await.unwrap().unwrap();
-    assert!(people::verify_secret(&hash, pin));
-    assert!(pin == TEST_PIN || !people::verify_secret(&hash, TEST_PIN));
+    assert!(hotline::app::hashers::verify_secret(&hash, pin));
+    assert!(pin == TEST_PIN || !hotline::app::hashers::verify_secret(&hash, TEST_PIN));
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use common::api::{self, TEST_PASSWORD, TEST_PIN};
 use common::console::Browser;
 use common::{TestApp, call_params, said, shipped_scripts, start, with};
 use hotline::config::Config;
-use hotline::people::{Person, Role};
+use hotline::domain::people::{Person, Role};
 use hotline::storage::{AuditFilter, AuditRecord};
 use sha2::{Digest, Sha256};
 

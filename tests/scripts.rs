@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::api::{self, Allowed, assert_matrix, person};
 use common::{TestApp, new_call_sid, said, spawn_app_with, text};
-use hotline::people::Role;
+use hotline::domain::people::Role;
 use serde_json::{Value, json};
 
 /// A server on its own copy of the scripts, watching it every 50 ms; that folder, and what
@@ -1003,7 +1003,7 @@ async fn publishers_racing_on_one_database_publish_once_and_the_others_are_told(
     let open = || Storage::open(&path, hotline::storage::StorageOptions::default());
     // The server's handle and, as `hotline scripts publish` has, handles of other processes.
     let handles = [open().await.unwrap(), open().await.unwrap(), open().await.unwrap()];
-    hotline::scripts::versions::reconcile(&handles[0], &dir).await.unwrap();
+    hotline::app::scripts::versions::reconcile(&handles[0], &dir).await.unwrap();
     let (head, texts) = handles[0].live_scripts().await.unwrap();
 
     // Each checked its own edit against the same live version, and all publish at once.
@@ -1102,7 +1102,7 @@ async fn a_draft_saved_again_while_it_is_published_is_kept() {
     let dir = common::shipped_scripts_copy(scratch.path());
     let storage =
         Storage::open(&scratch.path().join("hotline.db"), StorageOptions::default()).await.unwrap();
-    hotline::scripts::versions::reconcile(&storage, &dir).await.unwrap();
+    hotline::app::scripts::versions::reconcile(&storage, &dir).await.unwrap();
     let first = english_with("First draft: press 1.");
     storage.save_draft("en.xml".into(), "anna".into(), first.clone()).await.unwrap();
     // A publisher reads the drafts; meanwhile their author saves the file again.

@@ -12,8 +12,8 @@ use common::{
     CALLER, Context, TestApp, assert_valid_twiml, attribute, call_params, new_call_sid, said,
     spawn_app_with, verbs, with,
 };
-use hotline::cases::{CallSid, Event};
-use hotline::people::Role;
+use hotline::domain::cases::{CallSid, Event};
+use hotline::domain::people::Role;
 use serde_json::json;
 
 /// The keys from the start of a call to the Russian operators' queue (language menu,

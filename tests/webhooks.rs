@@ -7,7 +7,7 @@ use common::{
     Context, assert_valid_twiml, attribute, call_params, new_call_sid, said, spawn_app, text,
     verbs, with,
 };
-use hotline::cases::{Event, Outcome};
+use hotline::domain::cases::{Event, Outcome};
 
 #[tokio::test]
 async fn a_new_call_hears_every_language_announce_itself_and_opens_a_case() {

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, params};
 use super::StorageError;
 use super::people::{AuditEntry, PERSON_COLUMNS, insert_audit, person_from_row};
 use super::sqlite::{Storage, db_time, decode_time};
-use crate::people::Person;
+use crate::domain::people::Person;
 
 /// A logged-in browser, as its cookie finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

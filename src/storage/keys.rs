@@ -1,13 +1,13 @@
 //! The SQL of the caller-hash key: its fingerprint, checked at every start, and the rotation
-//! that wraps every stored hash under a new key (see [`crate::secrets::CallerHasher`]).
+//! that wraps every stored hash under a new key (see [`crate::domain::secret::CallerHasher`]).
 
 use chrono::Utc;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::sqlite::db_time;
 use super::{Storage, StorageError};
-use crate::cases::CallerHash;
-use crate::secrets::{CallerHasher, Secret};
+use crate::domain::cases::CallerHash;
+use crate::domain::secret::{CallerHasher, Secret};
 
 /// How the key chain in use compares with the one the stored hashes were made under.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 //! slow disk or a locked database never stalls them. Writes go to the writer's own thread
 //! (`group_commit.rs`), reads and file work to tokio's blocking pool.
 //!
-//! [`Record`]: crate::cases::Record
+//! [`Record`]: crate::domain::cases::Record
 
 mod backup;
 mod callback_keys;
@@ -46,7 +46,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::cases::{CallStatus, CaseNumber, Outcome};
+use crate::domain::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
 pub use backup::{BackupCheck, Snapshot, check_backup};

@@ -1,6 +1,6 @@
 //! People, their API tokens, and the audit log (tables of `0002_people.sql`).
 //!
-//! Secrets arrive here already hashed (`crate::people` hashes them); this module never sees a
+//! Secrets arrive here already hashed (`crate::domain::people` hashes them); this module never sees a
 //! PIN, password or token in the clear.
 
 use chrono::{DateTime, Utc};
@@ -9,14 +9,14 @@ use serde::Serialize;
 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
-use crate::cases::CaseNumber;
-use crate::people::{Person, Role};
+use crate::domain::cases::CaseNumber;
+use crate::domain::people::{Person, Role};
 use crate::scripts::LanguageTag;
 
 /// A person to add. Their id is given by the database.
 #[derive(Debug, Clone)]
 pub struct NewPerson {
-    /// Their login name, already checked with [`crate::people::check_name`].
+    /// Their login name, already checked with [`crate::domain::people::check_name`].
     pub name: String,
     /// What they may do.
     pub role: Role,
@@ -158,7 +158,7 @@ impl Storage {
     }
 
     /// The PIN hash of an enabled person; `None` if there is no such person, they are
-    /// disabled, or they have no PIN. Check it with [`crate::people::Hashers::verify`], which takes
+    /// disabled, or they have no PIN. Check it with [`crate::app::hashers::Hashers::verify`], which takes
     /// as long for `None`, so dial-in does not reveal which IDs exist.
     #[tracing::instrument(skip(self))]
     pub async fn pin_hash(&self, id: i64) -> Result<Option<String>, StorageError> {
@@ -215,7 +215,7 @@ impl Storage {
     }
 
     /// Replaces the languages a person takes calls in (already checked with
-    /// [`crate::people::check_languages`]) and audits it (`user.languages`, old and new);
+    /// [`crate::domain::people::check_languages`]) and audits it (`user.languages`, old and new);
     /// `None` if there is no such person.
     #[tracing::instrument(skip(self))]
     pub async fn set_languages(
@@ -283,7 +283,7 @@ impl Storage {
         .await
     }
 
-    /// Stores a new token of a person by its hash ([`crate::people::token_hash`]), writing no
+    /// Stores a new token of a person by its hash ([`crate::domain::people::token_hash`]), writing no
     /// audit line: for seeding and tests. The API and command line use
     /// [`Storage::issue_token`].
     #[tracing::instrument(skip_all, fields(user_id))]
@@ -558,7 +558,7 @@ fn join_languages(languages: &[LanguageTag]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::people::{hash_secret, parse_languages, token_hash};
+    use crate::domain::people::{hash_secret, parse_languages, token_hash};
     use crate::storage::StorageOptions;
 
     async fn open(dir: &tempfile::TempDir) -> Storage {

@@ -1,5 +1,5 @@
 //! The operator line's count of PINs tried, and the locks it leads to (tables of
-//! `0010_pin_lockout.sql`; the policy and its reasons are in [`crate::people::lockout`]).
+//! `0010_pin_lockout.sql`; the policy and its reasons are in [`crate::domain::lockout`]).
 //!
 //! An attempt is written before its PIN is checked ([`Storage::begin_pin_attempt`]), in the
 //! same transaction that decides whether its keys are locked, so calls arriving together are
@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::StorageError;
 use super::people::{audit_change, insert_audit_line, load_person};
 use super::sqlite::{Storage, db_time, decode_time};
-use crate::people::Person;
-use crate::people::lockout::{PinPolicy, REMEMBERED, WITHHELD};
+use crate::domain::people::Person;
+use crate::domain::lockout::{PinPolicy, REMEMBERED, WITHHELD};
 use crate::storage::ChangedBy;
 
 /// One PIN being tried: its row, and whether its ID or number is locked (then it is refused
@@ -106,7 +106,7 @@ impl Key<'_> {
 
 impl Storage {
     /// Counts one PIN tried for operator ID `operator` (as typed) from the number `caller`
-    /// ([`crate::people::lockout::number_key`]), before it is checked, and says whether it is
+    /// ([`crate::domain::lockout::number_key`]), before it is checked, and says whether it is
     /// locked out: by a lock, or because its ID or number reached `policy.failures` already.
     /// Also forgets failures and ended locks older than a day.
     #[tracing::instrument(skip(self, caller, policy))]
@@ -406,7 +406,7 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::people::{Role, parse_languages};
+    use crate::domain::people::{Role, parse_languages};
     use crate::storage::{NewPerson, StorageOptions};
 
     async fn open(dir: &tempfile::TempDir) -> Storage {
@@ -497,8 +497,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_locked_number_stays_locked_across_a_rotation_of_the_caller_hash_key() {
-        use crate::people::lockout::number_key;
-        use crate::secrets::{CallerHasher, Secret};
+        use crate::domain::lockout::number_key;
+        use crate::domain::secret::{CallerHasher, Secret};
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
         let (old_key, new_key) = ("old-caller-hash-key-0123456789", "new-caller-hash-key-987654");

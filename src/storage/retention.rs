@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::sqlite::db_time;
 use super::{Storage, StorageError};
-use crate::cases::CaseNumber;
+use crate::domain::cases::CaseNumber;
 
 /// The placeholder a shredded note's text becomes (the schema's trigger accepts only it).
 pub const SHREDDED_NOTE: &str = "[shredded]";
@@ -303,8 +303,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::cases::{CallSid, CallStatus, CallerHash, Event, Record};
-    use crate::casework::NoteText;
+    use crate::domain::cases::{CallSid, CallStatus, CallerHash, Event, Record};
+    use crate::domain::casework::NoteText;
     use crate::storage::{NewPerson, StorageOptions};
 
     fn at(day: i64) -> DateTime<Utc> {
@@ -362,7 +362,7 @@ mod tests {
         let author = storage
             .add_person(NewPerson {
                 name: "anna".into(),
-                role: crate::people::Role::Operator,
+                role: crate::domain::people::Role::Operator,
                 languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
                 password_hash: None,
                 pin_hash: None,
@@ -391,7 +391,7 @@ mod tests {
         assert_eq!(done, PurgeReport { compacted: true, ..dry });
         let shredded = storage.case(number(1)).await.unwrap().unwrap();
         assert_eq!((shredded.caller, shredded.recording_url), (None, None));
-        assert_eq!(shredded.outcome, crate::cases::Outcome::Voicemail, "statistics stay");
+        assert_eq!(shredded.outcome, crate::domain::cases::Outcome::Voicemail, "statistics stay");
         let work = storage.case_work(number(1)).await.unwrap().unwrap();
         assert!(work.notes.iter().all(|n| n.text == SHREDDED_NOTE), "{:?}", work.notes);
         for n in [2, 3] {
@@ -454,7 +454,7 @@ mod tests {
         let operator = storage
             .add_person(NewPerson {
                 name: "olga".into(),
-                role: crate::people::Role::Operator,
+                role: crate::domain::people::Role::Operator,
                 languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
                 password_hash: None,
                 pin_hash: None,
@@ -476,7 +476,7 @@ mod tests {
             .record_attempt(
                 reached,
                 operator.id,
-                crate::followups::AttemptResult::Reached,
+                crate::domain::followups::AttemptResult::Reached,
                 3,
                 at(36),
             )

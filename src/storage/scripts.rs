@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::StorageError;
 use super::people::insert_audit_line;
 use super::sqlite::{Storage, db_time, decode_time};
-use crate::cases::CallerHash;
+use crate::domain::cases::CallerHash;
 
 /// One published version of one file, without its text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

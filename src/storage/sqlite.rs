@@ -16,7 +16,7 @@ use super::derived::derive;
 use super::group_commit::Writer;
 use super::migrations::migrate;
 use super::{CaseSummary, StorageError, StorageOptions, blocking};
-use crate::cases::{
+use crate::domain::cases::{
     CallSid, CallStatus, CallerHash, Case, CaseNumber, Event, Outcome, Record, TimedEvent,
 };
 use crate::scripts::{LanguageTag, NodeId, Tag};
@@ -655,7 +655,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::cases::LanguageChoiceMethod;
+    use crate::domain::cases::LanguageChoiceMethod;
     use crate::storage::migrations::{latest_version, user_version};
 
     async fn open(dir: &tempfile::TempDir) -> Storage {

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use hotline::people::{self, Person, Role};
+use hotline::domain::people::{self, Person, Role};
 use hotline::storage::NewPerson;
 use serde_json::Value;
 use ureq::Agent;

@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use hotline::cases::{CallSid, Case};
+use hotline::domain::cases::{CallSid, Case};
 use hotline::config::Config;
-use hotline::secrets::{Secret, Secrets};
-use hotline::server::Application;
+use hotline::app::secrets::Secrets;
+use hotline::domain::secret::Secret;
+use hotline::http::server::Application;
 use hotline::simulator::{self, CallOptions, Reply, Transcript};
 use hotline::storage::{Storage, StorageOptions};
 use tokio::sync::oneshot;

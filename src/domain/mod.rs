@@ -1,0 +1,10 @@
+//! The hotline's vocabulary, pure: no I/O, no runtime, no HTTP. Every other layer speaks it.
+
+pub mod casework;
+pub mod cases;
+pub mod followups;
+pub mod language;
+pub mod lockout;
+pub mod people;
+pub mod queue;
+pub mod secret;

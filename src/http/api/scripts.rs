@@ -1,0 +1,393 @@
+//! The IVR scripts' versions: `/scripts/…`, a supervisor's, and the menu flow's diagram
+//! (`/scripts/graph/…`), which operators may see too.
+//!
+//! Drafts are saved file by file and checked at each save; publishing takes every draft at
+//! once, and is refused (422, with every diagnostic) if the scripts they make have an error.
+//! A rollback publishes an earlier version's text again. Publishing and rolling back are
+//! audited; the new version is live for new calls as soon as the answer is sent.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Actor, ApiError, ApiState, json_body};
+use crate::scripts::graph::Format;
+use crate::app::scripts::versions::{self, Author, Change, Published, VersionError};
+use crate::scripts::{Diagnostic, LanguageTag};
+
+/// A draft is a whole script file (at most 1 MiB) in JSON, escapes and all.
+const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+/// The versions listed when the request names no limit.
+const DEFAULT_LIMIT: u32 = 100;
+/// The most versions one request lists.
+const MAX_LIMIT: u32 = 1000;
+
+/// This resource's routes.
+pub fn router() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/scripts", get(overview))
+        .route("/scripts/versions", get(list))
+        .route("/scripts/versions/{id}", get(show))
+        .route("/scripts/diff", get(diff))
+        .route("/scripts/drafts/{file}", put(save_draft).get(draft).delete(discard_draft))
+        .route("/scripts/publish", post(publish))
+        .route("/scripts/rollback", post(rollback))
+        .route("/scripts/testers", post(add_tester).get(testers))
+        .route("/scripts/testers/{id}", delete(remove_tester))
+        .route("/scripts/graph/{language}", get(graph))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// `GET /scripts`: the live version's key, the drafts, and what they would make.
+async fn overview(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let drafts = state.storage.drafts().await?;
+    let dir = &state.config.scripts.dir;
+    let diagnostics =
+        versions::draft_diagnostics(&state.storage, dir).await.map_err(version_error)?;
+    let drafts: Vec<Value> = drafts
+        .values()
+        .map(|d| json!({ "file": d.file, "author": d.author, "updated_at": d.updated_at }))
+        .collect();
+    Ok(Json(json!({
+        "live": state.live.live().key,
+        "drafts": drafts,
+        "draft_diagnostics": diagnostics_json(&diagnostics),
+    })))
+}
+
+/// The query of `GET /scripts/versions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    file: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /scripts/versions[?file=ru.xml&limit=N]`: published versions, newest first.
+async fn list(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let file =
+        query.file.as_deref().map(versions::check_file_name).transpose().map_err(version_error)?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let listed = state.storage.script_versions(file, limit).await?;
+    Ok(Json(json!({ "versions": listed })))
+}
+
+/// `GET /scripts/versions/{id}`: one version with its text.
+async fn show(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let id = version_id(id)?;
+    let (version, text) = state
+        .storage
+        .script_version(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no version {id}")))?;
+    Ok(Json(json!({ "version": version, "text": text })))
+}
+
+/// The query of `GET /scripts/diff`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffQuery {
+    from: i64,
+    to: i64,
+}
+
+/// `GET /scripts/diff?from=ID&to=ID`: a unified diff between two versions.
+async fn diff(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    query: Result<Query<DiffQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let Query(query) =
+        query.map_err(|_| ApiError::BadRequest("give two version ids: ?from=ID&to=ID".into()))?;
+    let diff = versions::diff(&state.storage, query.from, query.to).await.map_err(version_error)?;
+    Ok(Json(json!({ "from": query.from, "to": query.to, "diff": diff })))
+}
+
+/// The body of `PUT /scripts/drafts/{file}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DraftBody {
+    text: String,
+}
+
+/// `PUT /scripts/drafts/{file}`: saves a draft and answers what the drafts would make.
+async fn save_draft(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    file: Result<Path<String>, PathRejection>,
+    body: Result<Json<DraftBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let file = file_name(file)?;
+    let body = json_body(body, MAX_BODY_BYTES)?;
+    let author = author(&actor);
+    let dir = &state.config.scripts.dir;
+    let diagnostics = versions::save_draft(&state.storage, dir, &file, body.text, &author)
+        .await
+        .map_err(version_error)?;
+    refresh(&state).await;
+    let valid = !diagnostics.iter().any(Diagnostic::is_error);
+    Ok(Json(json!({ "file": file, "valid": valid, "diagnostics": diagnostics_json(&diagnostics) })))
+}
+
+/// `GET /scripts/drafts/{file}`: the draft's text.
+async fn draft(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    file: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let file = file_name(file)?;
+    let drafts = state.storage.drafts().await?;
+    let draft = drafts
+        .get(&file)
+        .ok_or_else(|| ApiError::NotFound(format!("there is no draft of {file}")))?;
+    Ok(Json(json!(draft)))
+}
+
+/// `DELETE /scripts/drafts/{file}`: throws a draft away.
+async fn discard_draft(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    file: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    actor.require_supervisor()?;
+    let file = file_name(file)?;
+    if !state.storage.discard_draft(file.clone()).await? {
+        return Err(ApiError::NotFound(format!("there is no draft of {file}")));
+    }
+    refresh(&state).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The body of `POST /scripts/publish`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /scripts/publish`: publishes every draft (audited).
+async fn publish(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    body: Result<Json<PublishBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let body = json_body(body, MAX_BODY_BYTES)?;
+    go_live(&state, &actor, Change::Drafts, &body.comment).await
+}
+
+/// The body of `POST /scripts/rollback`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    version: i64,
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /scripts/rollback`: publishes an earlier version's text again (audited).
+async fn rollback(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    body: Result<Json<RollbackBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let body = json_body(body, MAX_BODY_BYTES)?;
+    go_live(&state, &actor, Change::Rollback(body.version), &body.comment).await
+}
+
+/// Publishes `change` for `actor` and answers what went live.
+async fn go_live(
+    state: &ApiState,
+    actor: &Actor,
+    change: Change,
+    comment: &str,
+) -> Result<Json<Value>, ApiError> {
+    let dir = &state.config.scripts.dir;
+    let published =
+        versions::publish_live(&state.storage, dir, &state.live, change, &author(actor), comment)
+            .await
+            .map_err(version_error)?;
+    Ok(Json(went_live(published)))
+}
+
+/// The query of `GET /scripts/graph/{language}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GraphQuery {
+    format: Option<String>,
+}
+
+/// `GET /scripts/graph/{language}?format=svg|dot|mermaid`: the live script's menu flow
+/// (operators and supervisors: it shows what callers hear, nothing about a case).
+async fn graph(
+    _actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    language: Result<Path<String>, PathRejection>,
+    query: Result<Query<GraphQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let format = match query.format.as_deref() {
+        None => Format::Svg,
+        Some(format) => Format::parse(format)
+            .ok_or_else(|| ApiError::BadRequest("format is svg, dot or mermaid".into()))?,
+    };
+    let live = state.live.live();
+    let script = language
+        .ok()
+        .and_then(|Path(language)| LanguageTag::parse(&language))
+        .and_then(|language| live.set.script(&language))
+        .ok_or_else(|| ApiError::NotFound("no script in that language".into()))?;
+    let diagram = crate::scripts::graph::render(script, format);
+    Ok(([(header::CONTENT_TYPE, format.content_type())], diagram).into_response())
+}
+
+/// The body of `POST /scripts/testers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TesterBody {
+    /// The phone number, as the provider sends it (`+447700900123`); only its hash is kept.
+    number: String,
+    /// Whose phone it is, for the audit log: up to 64 characters.
+    #[serde(default)]
+    label: String,
+}
+
+/// `POST /scripts/testers`: calls from this number hear the drafts (audited, without the
+/// number); answers the tester's id.
+async fn add_tester(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    body: Result<Json<TesterBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    let body = json_body(body, MAX_BODY_BYTES)?;
+    let label = body.label.trim().to_owned();
+    if label.chars().count() > 64 || label.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest("a label is one line of at most 64 characters".into()));
+    }
+    let number = body.number.trim();
+    let plausible = number.len() <= 20
+        && number.strip_prefix('+').is_some_and(|digits| {
+            (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+        });
+    let hash = plausible.then(|| state.hasher.hash(number)).flatten().ok_or_else(|| {
+        ApiError::BadRequest("a number is + and 6 to 15 digits, like +447700900123".into())
+    })?;
+    let id = state.storage.add_tester(hash, label, actor.id()).await?;
+    refresh(&state).await;
+    Ok(Json(json!({ "id": id })))
+}
+
+/// `GET /scripts/testers`: the test callers, with who added them and when; never a number.
+async fn testers(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<Value>, ApiError> {
+    actor.require_supervisor()?;
+    Ok(Json(json!({ "testers": state.storage.tester_list().await? })))
+}
+
+/// `DELETE /scripts/testers/{id}`: that number hears the live version again from its next
+/// call (audited).
+async fn remove_tester(
+    actor: Actor,
+    State(state): State<Arc<ApiState>>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    actor.require_supervisor()?;
+    let id = id.map_err(|_| ApiError::BadRequest("a tester's id is a whole number".into()))?.0;
+    if state.storage.remove_tester(id, Some(actor.id())).await?.is_none() {
+        return Err(ApiError::NotFound(format!("there is no test caller {id}")));
+    }
+    refresh(&state).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Describes a version that went live.
+fn went_live(published: Published) -> Value {
+    json!({
+        "live": published.live.key,
+        "versions": published.versions,
+        "warnings": diagnostics_json(&published.warnings),
+    })
+}
+
+/// Brings the test callers' draft up to date; a failure leaves it to the watcher.
+async fn refresh(state: &ApiState) {
+    versions::refresh_draft_or_log(&state.storage, &state.config.scripts.dir, &state.live).await;
+}
+
+fn author(actor: &Actor) -> Author {
+    Author { name: actor.person.name.clone(), id: Some(actor.id()) }
+}
+
+/// Diagnostics as JSON, each naming its file without the server's folder.
+fn diagnostics_json(diagnostics: &[Diagnostic]) -> Vec<Value> {
+    diagnostics
+        .iter()
+        .map(|d| {
+            let file = d.file.file_name().map(|n| n.to_string_lossy().into_owned());
+            json!({
+                "file": file,
+                "line": d.line,
+                "column": d.column,
+                "severity": d.severity.to_string(),
+                "message": d.message,
+            })
+        })
+        .collect()
+}
+
+fn version_error(error: VersionError) -> ApiError {
+    match error {
+        VersionError::Invalid(report) => ApiError::Invalid {
+            message: format!(
+                "the scripts would have {} error(s), so nothing was published",
+                report.error_count()
+            ),
+            diagnostics: diagnostics_json(&report.diagnostics),
+        },
+        VersionError::NotFound(message) => ApiError::NotFound(message),
+        VersionError::BadInput(message) => ApiError::BadRequest(message),
+        raced @ VersionError::PublishedMeanwhile => ApiError::Conflict(raced.to_string()),
+        VersionError::Storage(error) => error.into(),
+        mirror @ VersionError::Mirror { .. } => ApiError::Internal(Box::new(mirror)),
+    }
+}
+
+fn file_name(file: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(file) = file.map_err(|_| ApiError::BadRequest("name a script file".into()))?;
+    versions::check_file_name(&file).map_err(version_error)
+}
+
+fn version_id(id: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
+    id.map(|Path(id)| id)
+        .map_err(|_| ApiError::BadRequest("a version's id is a number, like 12".into()))
+}
