@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use hotline::config::Config;
 use hotline::app::secrets::Secrets;
+use hotline::config::Config;
 use hotline::domain::secret::Secret;
 use hotline::http::server::Application;
 use hotline::simulator::{self, CallOptions};

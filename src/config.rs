@@ -682,7 +682,9 @@ impl Config {
                 self.followups.retry_after_mins
             ));
         }
-        if let Err(problem) = crate::domain::casework::Disposition::parse_list(&self.cases.dispositions) {
+        if let Err(problem) =
+            crate::domain::casework::Disposition::parse_list(&self.cases.dispositions)
+        {
             problems.push(format!("cases.dispositions = {:?}: {problem}", self.cases.dispositions));
         }
         if self.database.path.as_os_str().is_empty() || self.database.path.is_dir() {

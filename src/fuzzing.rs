@@ -6,11 +6,11 @@
 
 use std::path::Path;
 
+use crate::http::webhooks::{Digits, MAX_DIGITS, ProviderRequest};
 use crate::ivr;
 use crate::scripts::{self, LanguageTag};
 use crate::signature;
 use crate::twiml::{self, Gather, Speech, Verb};
-use crate::http::webhooks::{Digits, MAX_DIGITS, ProviderRequest};
 
 /// The script parser and validator: any text is parsed or refused with diagnostics, never
 /// a panic; a script that parses can be walked from every node.

@@ -589,7 +589,8 @@ async fn a_callback_confirmed_while_the_database_is_locked_is_journaled_sealed_a
             .await
             .unwrap();
     let list = storage.follow_ups(false).await.unwrap();
-    let callback = list.iter().find(|f| f.kind == hotline::domain::followups::Kind::Callback).unwrap();
+    let callback =
+        list.iter().find(|f| f.kind == hotline::domain::followups::Kind::Callback).unwrap();
     assert_eq!(callback.number.as_deref(), Some("…78"));
     let (_, sealed) = storage.sealed_number(callback.id).await.unwrap().unwrap();
     let sealer = hotline::domain::followups::Sealer::new(&hotline::domain::secret::Secret::new(

@@ -115,7 +115,10 @@ async fn an_operator_dials_in_hears_the_whisper_and_takes_exactly_the_waiting_ca
     assert!(whisper.contains("First call"), "{whisper}");
     assert_eq!(verbs(&answer).last().map(String::as_str), Some("Dial[Queue]"), "{answer}");
     assert_eq!(text(&answer, "Queue"), Some(queue.clone()));
-    assert_eq!(entry(&app, &caller.sid).await.state, hotline::domain::queue::EntryState::Connecting);
+    assert_eq!(
+        entry(&app, &caller.sid).await.state,
+        hotline::domain::queue::EntryState::Connecting
+    );
 
     // The caller hears "connecting" (Play/Say/Pause/Redirect only).
     let url = attribute(&answer, "Queue", "url").unwrap();

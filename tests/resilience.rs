@@ -4,8 +4,8 @@
 mod common;
 
 use common::{Context, TOKEN, assert_valid_twiml, new_call_sid, spawn_app_with};
-use hotline::domain::cases::{CallSid, Outcome};
 use hotline::config::Config;
+use hotline::domain::cases::{CallSid, Outcome};
 use hotline::simulator;
 use hotline::storage::{Storage, StorageOptions};
 

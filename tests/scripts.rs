@@ -1016,7 +1016,7 @@ async fn publishers_racing_on_one_database_publish_once_and_the_others_are_told(
                 author: format!("publisher-{n}"),
                 comment: String::new(),
                 actor: None,
-                action: Some("scripts.publish"),
+                action: Some(hotline::domain::audit::AuditAction::ScriptsPublish),
                 clear_drafts: true,
                 head,
             };
@@ -1114,7 +1114,7 @@ async fn a_draft_saved_again_while_it_is_published_is_kept() {
         author: "boris".into(),
         comment: String::new(),
         actor: None,
-        action: Some("scripts.publish"),
+        action: Some(hotline::domain::audit::AuditAction::ScriptsPublish),
         clear_drafts: true,
         head,
     };

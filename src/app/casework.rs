@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::audit::AuditAction;
 use crate::domain::cases::{CallerHash, CaseNumber};
 use crate::domain::casework::{
     BlockEntry, BlockKey, CaseDetail, CaseFilter, CaseListing, Change, MAX_EXPORT, MAX_PAGE,
@@ -17,7 +18,6 @@ use crate::storage::{AuditEntry, Storage, StorageError};
 /// How long `/voice/incoming` waits for the blocklist before handling the call normally: a
 /// caller must not wait on a slow database, and must never be dropped because of it.
 pub const BLOCKLIST_TIMEOUT: Duration = Duration::from_millis(300);
-
 
 /// The node a refused call (blocked with `[blocklist] answer = "message"`, or over its
 /// caller's limit with `over_limit_answer = "message"`) ends on where it would reach a person:
@@ -54,7 +54,6 @@ pub async fn caller_is_blocked(storage: &Storage, caller: Option<&CallerHash>) -
     }
 }
 
-
 pub async fn may_work_on(
     storage: &Storage,
     person: &Person,
@@ -67,7 +66,7 @@ pub async fn may_work_on(
     if may_see(person, &reach) {
         return Ok(true);
     }
-    audit(storage, person.id, "case.refused", Some(number), attempt.to_owned()).await?;
+    audit(storage, person.id, AuditAction::CaseRefused, Some(number), attempt.to_owned()).await?;
     tracing::warn!(
         target: "hotline::security",
         case = %number,
@@ -108,7 +107,7 @@ pub async fn read_case(
     }
     let Some(case) = storage.case(number).await? else { return Ok(None) };
     let Some(work) = storage.case_work(number).await? else { return Ok(None) };
-    audit(storage, person.id, "case.read", Some(number), String::new()).await?;
+    audit(storage, person.id, AuditAction::CaseRead, Some(number), String::new()).await?;
     Ok(Some(CaseDetail::new(case, work)))
 }
 
@@ -120,8 +119,14 @@ pub async fn search_cases(
     query: &str,
 ) -> Result<Vec<CaseListing>, StorageError> {
     let cases = storage.search_cases(filter).await?;
-    audit(storage, actor, "cases.search", None, format!("query={query} results={}", cases.len()))
-        .await?;
+    audit(
+        storage,
+        actor,
+        AuditAction::CasesSearch,
+        None,
+        format!("query={query} results={}", cases.len()),
+    )
+    .await?;
     Ok(cases)
 }
 
@@ -150,8 +155,14 @@ pub async fn export_cases(
         page.offset = 0;
         page.after = cases.last().map(|case| case.number);
     }
-    audit(storage, actor, "cases.export", None, format!("query={query} rows={}", cases.len()))
-        .await?;
+    audit(
+        storage,
+        actor,
+        AuditAction::CasesExport,
+        None,
+        format!("query={query} rows={}", cases.len()),
+    )
+    .await?;
     Ok(cases)
 }
 
@@ -162,7 +173,8 @@ pub async fn read_blocklist(
     now: DateTime<Utc>,
 ) -> Result<Vec<BlockEntry>, StorageError> {
     let entries = storage.blocklist(now).await?;
-    audit(storage, actor, "blocklist.read", None, format!("entries={}", entries.len())).await?;
+    audit(storage, actor, AuditAction::BlocklistRead, None, format!("entries={}", entries.len()))
+        .await?;
     Ok(entries)
 }
 
@@ -189,7 +201,7 @@ pub async fn block(
     if let Change::Done(entry) = &change {
         let expires = entry.expires_at.map_or("never".to_owned(), |t| t.to_rfc3339());
         let detail = format!("entry={} expires={expires}", entry.id);
-        audit(storage, actor, "blocklist.add", Some(number), detail).await?;
+        audit(storage, actor, AuditAction::BlocklistAdd, Some(number), detail).await?;
     }
     Ok(change)
 }
@@ -204,7 +216,7 @@ pub async fn unblock(
     let removed = storage.unblock(key, now).await?;
     if let Some(entry) = &removed {
         let detail = format!("entry={}", entry.id);
-        audit(storage, actor, "blocklist.remove", Some(entry.case), detail).await?;
+        audit(storage, actor, AuditAction::BlocklistRemove, Some(entry.case), detail).await?;
     }
     Ok(removed)
 }
@@ -214,10 +226,10 @@ pub async fn unblock(
 async fn audit(
     storage: &Storage,
     actor: i64,
-    action: &str,
+    action: AuditAction,
     case: Option<CaseNumber>,
     detail: String,
 ) -> Result<(), StorageError> {
-    let entry = AuditEntry { actor: Some(actor), action: action.to_owned(), case, detail };
+    let entry = AuditEntry { actor: Some(actor), action, case, detail };
     storage.audit(entry).await
 }

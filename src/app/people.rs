@@ -7,8 +7,8 @@
 //! Disabling a person or resetting their password also ends their console sessions, so a
 //! browser left logged in cannot keep working with the old credentials.
 
-use crate::domain::people::{PeopleError, Person, Role};
 use crate::domain::cases::CaseNumber;
+use crate::domain::people::{PeopleError, Person, Role};
 use crate::storage::{AuditFilter, ChangedBy, NewPerson, Storage, StorageError};
 
 /// The audit lines read when a filter names no limit.
@@ -66,7 +66,8 @@ pub async fn add(
 ) -> Result<Added, AdminError> {
     let name = crate::domain::people::check_name(name).map_err(invalid)?;
     let role: Role = role.parse().map_err(invalid)?;
-    let languages = crate::domain::people::check_languages(languages.iter().copied()).map_err(invalid)?;
+    let languages =
+        crate::domain::people::check_languages(languages.iter().copied()).map_err(invalid)?;
     let pin = crate::domain::people::generate_pin().map_err(AdminError::Secret)?;
     let password = crate::domain::people::generate_password().map_err(AdminError::Secret)?;
     let new = NewPerson {
@@ -143,7 +144,8 @@ pub async fn set_languages(
     id: i64,
     languages: &[&str],
 ) -> Result<Person, AdminError> {
-    let languages = crate::domain::people::check_languages(languages.iter().copied()).map_err(invalid)?;
+    let languages =
+        crate::domain::people::check_languages(languages.iter().copied()).map_err(invalid)?;
     storage.set_languages(id, languages, by).await?.ok_or(AdminError::NoPerson(id))
 }
 

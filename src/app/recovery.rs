@@ -19,8 +19,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 
-use crate::domain::cases::{CallStatus, Event, Record};
 use crate::config::Config;
+use crate::domain::cases::{CallStatus, Event, Record};
 use crate::storage::{Recorder, Storage, StorageError};
 
 /// The step the `status-lost` event is stored under: above the script's steps, the

@@ -8,6 +8,7 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 
 use crate::config::RetentionConfig;
+use crate::domain::audit::AuditAction;
 use crate::storage::{AuditEntry, PurgeReport, RetentionPolicy, Storage};
 
 /// The policy of the configuration.
@@ -64,7 +65,7 @@ pub fn spawn_schedule(
                     tracing::info!("retention purge shredded {summary}");
                     let entry = AuditEntry {
                         actor: None,
-                        action: "retention.purge".into(),
+                        action: AuditAction::RetentionPurge,
                         case: None,
                         detail: format!("schedule {summary}"),
                     };

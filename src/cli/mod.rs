@@ -15,9 +15,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::domain::cases::{Case, CaseNumber};
-use crate::config::{CONFIG_VAR, Config};
 use crate::app::secrets::{Mode, Origin, Secrets};
+use crate::config::{CONFIG_VAR, Config};
+use crate::domain::audit::AuditAction;
+use crate::domain::cases::{Case, CaseNumber};
 use crate::http::server::{self, Application};
 use crate::simulator::{self, CallOptions};
 use crate::storage::{Storage, StorageOptions};
@@ -415,8 +416,8 @@ fn graph(
             return ExitCode::from(1);
         }
     };
-    let Some(script) =
-        crate::scripts::LanguageTag::parse(language).and_then(|l| loaded.set.scripts.get(&l).cloned())
+    let Some(script) = crate::scripts::LanguageTag::parse(language)
+        .and_then(|l| loaded.set.scripts.get(&l).cloned())
     else {
         let known: Vec<&str> = loaded.set.scripts.keys().map(|l| l.as_str()).collect();
         eprintln!(
@@ -585,13 +586,13 @@ fn describe(event: &crate::domain::cases::Event) -> String {
 /// Writes an audit line for a command-line action (no actor; the detail says `cli`).
 async fn audit_cli(
     storage: &Storage,
-    action: &str,
+    action: AuditAction,
     case: Option<CaseNumber>,
     detail: String,
 ) -> Result<(), String> {
     let entry = crate::storage::AuditEntry {
         actor: None,
-        action: action.to_owned(),
+        action,
         case,
         detail: format!("cli {detail}").trim_end().to_owned(),
     };
@@ -608,7 +609,7 @@ fn purge(config: &Config, dry_run: bool) -> ExitCode {
         if dry_run {
             println!("would shred: {summary}");
         } else {
-            audit_cli(&storage, "retention.purge", None, summary.clone()).await?;
+            audit_cli(&storage, AuditAction::RetentionPurge, None, summary.clone()).await?;
             println!("shredded: {summary}");
         }
         Ok(ExitCode::SUCCESS)
@@ -633,7 +634,8 @@ fn hold(config: &Config, number: &str, hold: bool) -> ExitCode {
             Some(changed) => {
                 let state = if hold { "under legal hold" } else { "not under legal hold" };
                 if changed {
-                    let action = if hold { "case.hold" } else { "case.release" };
+                    let action =
+                        if hold { AuditAction::CaseHold } else { AuditAction::CaseRelease };
                     audit_cli(&storage, action, Some(number), String::new()).await?;
                     println!("case {number} is now {state}");
                 } else {
@@ -674,7 +676,7 @@ fn backup(config: &Config, path: &Path, encrypt: bool) -> ExitCode {
             );
             let detail = format!("cases={} encrypted={encrypt}", check.cases);
             with_storage(config, |storage| async move {
-                audit_cli(&storage, "database.backup", None, detail).await?;
+                audit_cli(&storage, AuditAction::DatabaseBackup, None, detail).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -707,7 +709,7 @@ fn restore(config: &Config, path: &Path, force: bool) -> ExitCode {
             );
             let detail = format!("cases={}", check.cases);
             with_storage(config, |storage| async move {
-                audit_cli(&storage, "database.restore", None, detail).await?;
+                audit_cli(&storage, AuditAction::DatabaseRestore, None, detail).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -747,7 +749,8 @@ fn rotate_caller_hash(config: &Config, new_key_file: &Path, chain_out: &Path) ->
         let hasher = crate::domain::secret::CallerHasher::new(current);
         match storage.rotate_caller_hash_key(&hasher, next).await {
             Ok(wrapped) => {
-                audit_cli(&storage, "keys.rotate", None, format!("hashes={wrapped}")).await?;
+                audit_cli(&storage, AuditAction::KeysRotate, None, format!("hashes={wrapped}"))
+                    .await?;
                 println!(
                     "wrapped {wrapped} caller hash(es) under the new key. The new key chain is \
                      in {}: start the server with HOTLINE_CALLER_HASH_KEY_FILE={0} (it refuses \
@@ -790,11 +793,14 @@ fn rotate_callback(config: &Config, new_key_file: &Path) -> ExitCode {
     };
     let new_key_file = new_key_file.to_owned();
     with_storage(config, |storage| async move {
-        let (current, next) =
-            (crate::domain::followups::Sealer::new(&current), crate::domain::followups::Sealer::new(&next));
+        let (current, next) = (
+            crate::domain::followups::Sealer::new(&current),
+            crate::domain::followups::Sealer::new(&next),
+        );
         let resealed =
             storage.reseal_callback_numbers(current, next).await.map_err(|e| e.to_string())?;
-        audit_cli(&storage, "keys.rotate-callback", None, format!("numbers={resealed}")).await?;
+        audit_cli(&storage, AuditAction::KeysRotateCallback, None, format!("numbers={resealed}"))
+            .await?;
         println!(
             "re-sealed {resealed} callback number(s) under the new key. Start the server with \
              HOTLINE_CALLBACK_KEY_FILE={} (the old key no longer opens them), and destroy \

@@ -15,9 +15,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::domain::people::{PeopleError, Person, Role};
 use crate::config::Config;
 use crate::domain::people;
+use crate::domain::people::{PeopleError, Person, Role};
 use crate::scripts::LanguageTag;
 use crate::storage::{ChangedBy, NewPerson, Storage, StorageError, StorageOptions};
 

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::app::scripts::versions;
-use crate::scripts::{LANGUAGES_FILE, LanguageTag, load_texts};
-use crate::config::Config;
 use crate::app::secrets::Secrets;
+use crate::config::Config;
 use crate::domain::secret::Secret;
 use crate::http::server::Application;
+use crate::scripts::{LANGUAGES_FILE, LanguageTag, load_texts};
 use crate::simulator::{self, CallOptions, Press};
 use crate::storage::{Storage, StorageOptions};
 

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use crate::app::scripts::versions::{self, Author, VersionError};
-use crate::scripts::{Diagnostic, load_texts};
 use crate::config::Config;
+use crate::scripts::{Diagnostic, load_texts};
 use crate::storage::{Storage, StorageOptions};
 
 /// The subcommands of `hotline scripts`.
@@ -181,8 +181,9 @@ async fn execute(
                     .cloned()
                     .ok_or_else(|| VersionError::NotFound(format!("there is no script {file}")))
             };
-            let csv = crate::scripts::translation::export(&text_of(&language)?, &text_of(&reference)?)
-                .map_err(|e| VersionError::BadInput(e.to_string()))?;
+            let csv =
+                crate::scripts::translation::export(&text_of(&language)?, &text_of(&reference)?)
+                    .map_err(|e| VersionError::BadInput(e.to_string()))?;
             let _ = out.write_all(csv.as_bytes());
         }
         ScriptsCommand::Import { language, .. } => {

@@ -19,8 +19,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::domain::cases::{CallStatus, Case, CaseNumber, Outcome, TimedEvent};
-use crate::domain::people::{Person, Role};
 use crate::domain::language::{LanguageTag, Tag};
+use crate::domain::people::{Person, Role};
 
 /// The longest note, in characters (also a CHECK in the database).
 pub const MAX_NOTE_CHARS: usize = 4000;

@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 use chrono::{DateTime, Utc};
 
 use crate::domain::cases::{CallSid, CaseNumber};
-use crate::scripts::{LanguageTag, Tag};
 use crate::domain::secret::Secret;
+use crate::scripts::{LanguageTag, Tag};
 
 /// Fewest digits of a number we can call (country code included).
 const MIN_DIGITS: usize = 7;

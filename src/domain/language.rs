@@ -89,7 +89,6 @@ impl From<NodeId> for String {
     }
 }
 
-
 /// A structured field an option sets on the case, such as `intent=surrender`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {

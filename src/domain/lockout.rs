@@ -20,8 +20,8 @@
 
 use chrono::Duration;
 
-use crate::domain::cases::CallerHash;
 use crate::config::OperatorsConfig;
+use crate::domain::cases::CallerHash;
 
 /// The key every withheld (hidden) calling number is counted under.
 pub const WITHHELD: &str = "withheld";

@@ -1,7 +1,8 @@
 //! The hotline's vocabulary, pure: no I/O, no runtime, no HTTP. Every other layer speaks it.
 
-pub mod casework;
+pub mod audit;
 pub mod cases;
+pub mod casework;
 pub mod followups;
 pub mod language;
 pub mod lockout;

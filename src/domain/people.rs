@@ -190,7 +190,6 @@ pub fn hash_secret(secret: &str) -> Result<String, PeopleError> {
         .map_err(|e| PeopleError::Hash(e.to_string()))
 }
 
-
 /// A new PIN: [`PIN_DIGITS`] random digits, uniformly drawn.
 pub fn generate_pin() -> Result<String, PeopleError> {
     (0..PIN_DIGITS).map(|_| random_below(10).map(|d| char::from(b'0' + d))).collect()
@@ -302,8 +301,6 @@ mod tests {
             assert!(bad.parse::<Role>().is_err(), "{bad:?}");
         }
     }
-
-
 
     #[test]
     fn generated_secrets_have_their_shapes() {

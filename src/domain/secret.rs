@@ -159,7 +159,6 @@ mod tests {
         assert_eq!(before.0, plain);
     }
 
-
     #[test]
     fn caller_hashes_are_keyed_and_ignore_formatting() {
         let a = CallerHasher::new(Secret::new("0123456789abcdef".into()));

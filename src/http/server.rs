@@ -16,19 +16,19 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-use crate::http::api::{self, ApiState};
-use crate::config::Config;
-use crate::http::connections::{self, ConnectionLimits};
-use crate::http::console::{self, ConsoleState};
-use crate::http::limits::{self, Guard, Offenders};
-use crate::scripts::Report;
 use crate::app::scripts::live::{History, LiveScripts};
 use crate::app::scripts::versions::{self, VersionError};
 use crate::app::scripts::watch::Watcher;
 use crate::app::secrets::Secrets;
+use crate::config::Config;
 use crate::domain::secret::CallerHasher;
-use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
+use crate::http::api::{self, ApiState};
+use crate::http::connections::{self, ConnectionLimits};
+use crate::http::console::{self, ConsoleState};
+use crate::http::limits::{self, Guard, Offenders};
 use crate::http::webhooks::{self, Webhooks};
+use crate::scripts::Report;
+use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
 
 /// How often the journal is retried while it holds records.
 const REPLAY_EVERY: Duration = Duration::from_secs(5);

@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-
 pub use crate::domain::language::{LanguageTag, NodeId, Tag};
 
 /// A telephone keypad key a menu can offer.

@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, params};
 use super::StorageError;
 use super::people::{AuditEntry, PERSON_COLUMNS, insert_audit, person_from_row};
 use super::sqlite::{Storage, db_time, decode_time};
+use crate::domain::audit::AuditAction;
 use crate::domain::people::Person;
 
 /// A logged-in browser, as its cookie finds it.
@@ -74,7 +75,7 @@ impl Storage {
             .execute(params![token_hash, user_id, csrf, now])?;
             let entry = AuditEntry {
                 actor: Some(user_id),
-                action: "console.login".into(),
+                action: AuditAction::ConsoleLogin,
                 case: None,
                 detail,
             };
@@ -159,7 +160,7 @@ impl Storage {
             if let Some(user_id) = audit.filter(|_| ended > 0) {
                 let entry = AuditEntry {
                     actor: Some(user_id),
-                    action: "console.logout".into(),
+                    action: AuditAction::ConsoleLogout,
                     case: None,
                     detail: String::new(),
                 };

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
+use crate::domain::audit::AuditAction;
 use crate::domain::cases::CaseNumber;
 use crate::domain::people::{Person, Role};
 use crate::scripts::LanguageTag;
@@ -43,8 +44,8 @@ pub enum ChangedBy {
 pub struct AuditEntry {
     /// Who did it; `None` for the command line.
     pub actor: Option<i64>,
-    /// What was done: a short code like `user.add` or `case.read`.
-    pub action: String,
+    /// What was done.
+    pub action: AuditAction,
     /// The case concerned, if any.
     pub case: Option<CaseNumber>,
     /// What else a reader needs; never a phone number or a secret.
@@ -125,7 +126,7 @@ impl Storage {
             let person = insert_person(&tx, new)?;
             let more =
                 format!("role={} languages={}", person.role, join_languages(&person.languages));
-            audit_change(&tx, by, "user.add", &person, &more)?;
+            audit_change(&tx, by, AuditAction::UserAdd, &person, &more)?;
             tx.commit()?;
             Ok(person)
         })
@@ -186,7 +187,7 @@ impl Storage {
             let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
             tx.prepare_cached("UPDATE users SET pin_hash = ?2 WHERE id = ?1")?
                 .execute(params![id, pin_hash])?;
-            audit_change(&tx, by, "user.pin-reset", &person, "")?;
+            audit_change(&tx, by, AuditAction::UserPinReset, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
@@ -207,7 +208,7 @@ impl Storage {
             let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
             tx.prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
                 .execute(params![id, password_hash])?;
-            audit_change(&tx, by, "user.password-reset", &person, "")?;
+            audit_change(&tx, by, AuditAction::UserPasswordReset, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
@@ -235,7 +236,7 @@ impl Storage {
                 join_languages(&before.languages)
             );
             let person = Person { languages, ..before };
-            audit_change(&tx, by, "user.languages", &person, &more)?;
+            audit_change(&tx, by, AuditAction::UserLanguages, &person, &more)?;
             tx.commit()?;
             Ok(Some(person))
         })
@@ -263,12 +264,12 @@ impl Storage {
                         "UPDATE users SET disabled_at = COALESCE(disabled_at, ?2) WHERE id = ?1",
                     )?
                     .execute(params![id, now])?;
-                (changed, "user.disable")
+                (changed, AuditAction::UserDisable)
             } else {
                 let changed = tx
                     .prepare_cached("UPDATE users SET disabled_at = NULL WHERE id = ?1")?
                     .execute([id])?;
-                (changed, "user.enable")
+                (changed, AuditAction::UserEnable)
             };
             if changed == 0 {
                 return Ok(None);
@@ -312,7 +313,7 @@ impl Storage {
                 )));
             }
             insert_token(&tx, user_id, &token_hash)?;
-            audit_change(&tx, by, "token.issue", &person, "")?;
+            audit_change(&tx, by, AuditAction::TokenIssue, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
@@ -333,7 +334,13 @@ impl Storage {
                 return Ok(None);
             };
             let revoked = revoke_all(&tx, user_id, &db_time(Utc::now()))?;
-            audit_change(&tx, by, "token.revoke", &person, &format!("revoked={revoked}"))?;
+            audit_change(
+                &tx,
+                by,
+                AuditAction::TokenRevoke,
+                &person,
+                &format!("revoked={revoked}"),
+            )?;
             tx.commit()?;
             Ok(Some((person, revoked)))
         })
@@ -479,7 +486,7 @@ pub(super) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), 
     .execute(params![
         db_time(Utc::now()),
         entry.actor,
-        entry.action,
+        entry.action.code(),
         entry.case.map(|n| n.to_string()),
         entry.detail
     ])?;
@@ -491,10 +498,10 @@ pub(super) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), 
 pub(super) fn insert_audit_line(
     conn: &Connection,
     actor: Option<i64>,
-    action: &str,
+    action: AuditAction,
     detail: &str,
 ) -> Result<(), StorageError> {
-    let entry = AuditEntry { actor, action: action.into(), case: None, detail: detail.into() };
+    let entry = AuditEntry { actor, action, case: None, detail: detail.into() };
     insert_audit(conn, &entry)
 }
 
@@ -502,7 +509,7 @@ pub(super) fn insert_audit_line(
 pub(super) fn audit_change(
     conn: &Connection,
     by: ChangedBy,
-    action: &str,
+    action: AuditAction,
     person: &Person,
     more: &str,
 ) -> Result<(), StorageError> {
@@ -514,7 +521,7 @@ pub(super) fn audit_change(
     if !more.is_empty() {
         detail = format!("{detail} {more}");
     }
-    insert_audit(conn, &AuditEntry { actor, action: action.into(), case: None, detail })
+    insert_audit(conn, &AuditEntry { actor, action, case: None, detail })
 }
 
 fn revoke_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StorageError> {
@@ -702,16 +709,16 @@ mod tests {
         let anna = storage.add_person(new_person("anna", Role::Supervisor)).await.unwrap();
         let case = CaseNumber { year: 2026, sequence: 42 };
         for (actor, action, case) in [
-            (None, "user.add", None),
-            (Some(anna.id), "case.read", Some(case)),
-            (Some(anna.id), "note.add", Some(case)),
+            (None, AuditAction::UserAdd, None),
+            (Some(anna.id), AuditAction::CaseRead, Some(case)),
+            (Some(anna.id), AuditAction::CaseNote, Some(case)),
         ] {
-            let entry = AuditEntry { actor, action: action.into(), case, detail: "d".into() };
+            let entry = AuditEntry { actor, action, case, detail: "d".into() };
             storage.audit(entry).await.unwrap();
         }
         let all = storage.audit_log(AuditFilter { limit: 10, ..AuditFilter::default() }).await;
         let actions: Vec<_> = all.unwrap().into_iter().map(|r| r.action).collect();
-        assert_eq!(actions, ["note.add", "case.read", "user.add"]);
+        assert_eq!(actions, ["case.note", "case.read", "user.add"]);
 
         let filter = AuditFilter { case: Some(case), limit: 1, ..AuditFilter::default() };
         let newest = storage.audit_log(filter).await.unwrap();

@@ -14,8 +14,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::StorageError;
 use super::people::{audit_change, insert_audit_line, load_person};
 use super::sqlite::{Storage, db_time, decode_time};
-use crate::domain::people::Person;
+use crate::domain::audit::AuditAction;
 use crate::domain::lockout::{PinPolicy, REMEMBERED, WITHHELD};
+use crate::domain::people::Person;
 use crate::storage::ChangedBy;
 
 /// One PIN being tried: its row, and whether its ID or number is locked (then it is refused
@@ -161,7 +162,7 @@ impl Storage {
                 if failed >= policy.failures {
                     let lock = place_lock(&tx, key, policy, now)?;
                     let detail = lock_detail(&lock, operator, failed, policy);
-                    insert_audit_line(&tx, None, "dial-in.locked", &detail)?;
+                    insert_audit_line(&tx, None, AuditAction::DialInLocked, &detail)?;
                     locks.push(lock);
                 }
             }
@@ -171,7 +172,7 @@ impl Storage {
                      calling number is locked"
                 );
                 let person = load_person(&tx, "users.id = ?1", operator)?.map(|p| p.id);
-                insert_audit_line(&tx, person, "dial-in.locked-out", &detail)?;
+                insert_audit_line(&tx, person, AuditAction::DialInLockedOut, &detail)?;
             }
             tx.commit()?;
             Ok(locks)
@@ -258,7 +259,7 @@ impl Storage {
                 "was {} numbers={numbers_locked}",
                 if id_locked { "locked" } else { "not locked" }
             );
-            audit_change(&tx, by, "dial-in.unlock", &person, &more)?;
+            audit_change(&tx, by, AuditAction::DialInUnlock, &person, &more)?;
             tx.commit()?;
             Ok(Some((person, id_locked)))
         })

@@ -9,7 +9,9 @@ use serde::Serialize;
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
 use crate::domain::cases::{CallSid, CaseNumber};
-use crate::domain::queue::{Candidate, EntryState, Presence, PresenceState, next_for, provider_queue};
+use crate::domain::queue::{
+    Candidate, EntryState, Presence, PresenceState, next_for, provider_queue,
+};
 use crate::scripts::{LanguageTag, Tag};
 
 /// A caller to put in a queue.

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::StorageError;
 use super::people::insert_audit_line;
 use super::sqlite::{Storage, db_time, decode_time};
+use crate::domain::audit::AuditAction;
 use crate::domain::cases::CallerHash;
 
 /// One published version of one file, without its text.
@@ -58,7 +59,7 @@ pub struct Publication {
     pub actor: Option<i64>,
     /// `scripts.publish`, `scripts.rollback` or `scripts.file`; `None` for the import of the
     /// folder at first start, which changes nothing callers hear.
-    pub action: Option<&'static str>,
+    pub action: Option<AuditAction>,
     /// Whether the drafts of these files are removed (they are what was published); a draft
     /// saved again since its text was read is newer work, and stays.
     pub clear_drafts: bool,
@@ -307,7 +308,7 @@ impl Storage {
                 )?
                 .query_row(params![caller.0, label, db_time(Utc::now())], |row| row.get(0))?;
             let detail = format!("tester={id} label={label:?}");
-            insert_audit_line(&tx, Some(actor), "scripts.tester-add", &detail)?;
+            insert_audit_line(&tx, Some(actor), AuditAction::ScriptsTesterAdd, &detail)?;
             tx.commit()?;
             Ok(id)
         })
@@ -356,7 +357,7 @@ impl Storage {
             if let Some(label) = &label {
                 let cli = if actor.is_none() { "cli " } else { "" };
                 let detail = format!("{cli}tester={id} label={label:?}");
-                insert_audit_line(&tx, actor, "scripts.tester-remove", &detail)?;
+                insert_audit_line(&tx, actor, AuditAction::ScriptsTesterRemove, &detail)?;
             }
             tx.commit()?;
             Ok(label)

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use hotline::domain::cases::{CallSid, Case};
-use hotline::config::Config;
 use hotline::app::secrets::Secrets;
+use hotline::config::Config;
+use hotline::domain::cases::{CallSid, Case};
 use hotline::domain::secret::Secret;
 use hotline::http::server::Application;
 use hotline::simulator::{self, CallOptions, Reply, Transcript};

@@ -42,9 +42,9 @@ use chrono::Utc;
 
 pub use whisper::{Whisper, estimate, labels};
 
-use crate::domain::queue::{EntryState, Fallbacks, Route, route, stale_before};
-use crate::domain::cases::{CallSid, Event, Record};
 use crate::config::QueuesConfig;
+use crate::domain::cases::{CallSid, Event, Record};
+use crate::domain::queue::{EntryState, Fallbacks, Route, route, stale_before};
 use crate::ivr::{self, Then, Turn};
 use crate::scripts::{LanguageTag, NodeKind, Script};
 use crate::storage::{NewEntry, Recorder, Storage, StorageError};

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use crate::scripts::ScriptSet;
 use crate::domain::cases::CallerHash;
+use crate::scripts::ScriptSet;
 use crate::storage::{Storage, StorageError};
 
 /// How many earlier drafts stay in memory for test callers still on them. Drafts are saved
@@ -414,7 +414,8 @@ mod tests {
     ) -> (LiveScripts, Pinned, Storage) {
         let storage =
             Storage::open(&scratch.join("hotline.db"), StorageOptions::default()).await.unwrap();
-        let (first, _) = crate::app::scripts::versions::reconcile(&storage, &shipped()).await.unwrap();
+        let (first, _) =
+            crate::app::scripts::versions::reconcile(&storage, &shipped()).await.unwrap();
         let (head, mut texts) = storage.live_scripts().await.unwrap();
         let en = texts["en.xml"].replace(MAIN_EN, second);
         texts.insert("en.xml".into(), en.clone());

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 
 use crate::app::scripts::live::{LiveScripts, Pinned};
+use crate::domain::audit::AuditAction;
 use crate::scripts::{Diagnostic, LANGUAGES_FILE, Loaded, Report, file_language, load_texts};
 use crate::storage::{PUBLISHED_MEANWHILE, Publication, ScriptVersion, Storage, StorageError};
 
@@ -256,7 +257,7 @@ pub async fn publish_drafts(
         author: author.name.clone(),
         comment,
         actor: author.id,
-        action: Some("scripts.publish"),
+        action: Some(AuditAction::ScriptsPublish),
         clear_drafts: true,
         head,
     };
@@ -289,7 +290,7 @@ pub async fn rollback(
         author: author.name.clone(),
         comment,
         actor: author.id,
-        action: Some("scripts.rollback"),
+        action: Some(AuditAction::ScriptsRollback),
         clear_drafts: false,
         head,
     };
@@ -311,7 +312,7 @@ pub async fn publish_folder_edit(
         author: FILE_AUTHOR.into(),
         comment,
         actor: None,
-        action: Some("scripts.file"),
+        action: Some(AuditAction::ScriptsFile),
         clear_drafts: false,
         head,
     };
@@ -333,7 +334,7 @@ async fn publish(
         other => VersionError::Storage(other),
     })?;
     let key = versions.iter().map(|v| v.id).max().unwrap_or_default().to_string();
-    tracing::info!(action = action.unwrap_or("scripts.import"), author = %author, key = %key, "scripts published");
+    tracing::info!(action = action.map_or("scripts.import", AuditAction::code), author = %author, key = %key, "scripts published");
     if let Some(files) = files {
         mirror(dir, &files)?;
     }

@@ -29,10 +29,11 @@ use serde_json::json;
 
 use super::{Actor, ApiError, ApiState};
 use crate::app::casework::{export_cases, read_blocklist, search_cases};
+use crate::domain::audit::AuditAction;
 use crate::domain::cases::CaseNumber;
 use crate::domain::casework::{
-    BlockKey, CaseDetail, CaseFilter, CaseWork, Change, Disposition, MAX_EXPORT, MAX_PAGE,
-    Note, NoteText, write_csv,
+    BlockKey, CaseDetail, CaseFilter, CaseWork, Change, Disposition, MAX_EXPORT, MAX_PAGE, Note,
+    NoteText, write_csv,
 };
 use crate::domain::people::Role;
 use crate::storage::AuditEntry;
@@ -68,7 +69,9 @@ pub(crate) async fn read_case(
 ) -> Result<CaseDetail, ApiError> {
     require_staff(actor)?;
     let number = case_number(number)?;
-    crate::app::casework::read_case(&state.storage, &actor.person, number).await?.ok_or_else(|| no_case(number))
+    crate::app::casework::read_case(&state.storage, &actor.person, number)
+        .await?
+        .ok_or_else(|| no_case(number))
 }
 
 /// Succeeds if `actor` may work on case `number` ([`crate::app::casework::may_work_on`]: supervisors
@@ -126,7 +129,7 @@ pub(crate) async fn write_note(
         .ok_or_else(|| no_case(number))?;
     // The note's text stays out of the audit line: it is on the case for those allowed to read it.
     let detail = format!("note={} chars={chars}", note.id);
-    audit(state, actor, "case.note", Some(number), detail).await?;
+    audit(state, actor, AuditAction::CaseNote, Some(number), detail).await?;
     Ok(note)
 }
 
@@ -203,7 +206,7 @@ pub(crate) async fn dispose(
         Change::Conflict(why) => return Err(ApiError::Conflict(why)),
         Change::Invalid(why) => return Err(ApiError::BadRequest(why)),
     };
-    let action = if close { "case.close" } else { "case.disposition" };
+    let action = if close { AuditAction::CaseClose } else { AuditAction::CaseDisposition };
     audit(state, actor, action, Some(number), format!("disposition={disposition}")).await?;
     Ok((number, work))
 }
@@ -223,7 +226,7 @@ async fn reopen(
         Change::Conflict(why) => return Err(ApiError::Conflict(why)),
         Change::Invalid(why) => return Err(ApiError::BadRequest(why)),
     }
-    audit(&state, &actor, "case.reopen", Some(number), String::new()).await?;
+    audit(&state, &actor, AuditAction::CaseReopen, Some(number), String::new()).await?;
     Ok(Json(json!({ "number": number, "closed": false })))
 }
 
@@ -288,9 +291,15 @@ async fn block(
     let body: BlockBody = json_body(&body)?;
     let number = case_number(&body.case)?;
     let expires_at = body.expires_at.as_deref();
-    let change =
-        crate::app::casework::block(&state.storage, actor.id(), number, &body.reason, expires_at, Utc::now())
-            .await?;
+    let change = crate::app::casework::block(
+        &state.storage,
+        actor.id(),
+        number,
+        &body.reason,
+        expires_at,
+        Utc::now(),
+    )
+    .await?;
     let entry = match change {
         Change::Done(entry) => entry,
         Change::NoCase => return Err(no_case(number)),
@@ -335,11 +344,11 @@ fn require_staff(actor: &Actor) -> Result<(), ApiError> {
 async fn audit(
     state: &ApiState,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     case: Option<CaseNumber>,
     detail: String,
 ) -> Result<(), ApiError> {
-    let entry = AuditEntry { actor: Some(actor.id()), action: action.to_owned(), case, detail };
+    let entry = AuditEntry { actor: Some(actor.id()), action, case, detail };
     Ok(state.storage.audit(entry).await?)
 }
 

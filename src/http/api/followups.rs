@@ -31,6 +31,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState};
+use crate::domain::audit::AuditAction;
 use crate::domain::cases::CaseNumber;
 use crate::domain::followups::{self, AttemptResult, CallbackNumber, FollowUp, Kind};
 use crate::storage::{AuditEntry, Refusal};
@@ -99,8 +100,14 @@ async fn one(
     Path(id): Path<String>,
 ) -> Result<Json<FollowUp>, ApiError> {
     let follow_up = visible(&state, &actor, follow_up_id(&id)?, "followup.read").await?;
-    audit(&state, &actor, "followup.read", follow_up.case, format!("follow-up {}", follow_up.id))
-        .await?;
+    audit(
+        &state,
+        &actor,
+        AuditAction::FollowupRead,
+        follow_up.case,
+        format!("follow-up {}", follow_up.id),
+    )
+    .await?;
     Ok(Json(follow_up))
 }
 
@@ -124,7 +131,8 @@ pub(crate) async fn take_for(
     let speaks = Some(actor.person.languages.clone());
     let taken = state.storage.take_follow_up(id, actor.id(), speaks, Utc::now()).await?;
     let follow_up = refused(taken, id)?;
-    audit(state, actor, "followup.take", follow_up.case, format!("follow-up {id}")).await?;
+    audit(state, actor, AuditAction::FollowupTake, follow_up.case, format!("follow-up {id}"))
+        .await?;
     Ok(follow_up)
 }
 
@@ -151,14 +159,16 @@ pub(crate) async fn reveal_for(
         return Err(not_found(id));
     };
     let attempt = format!("followup.reveal {id}");
-    if !crate::app::casework::may_work_on(&state.storage, &actor.person, follow_up.case, &attempt).await? {
+    if !crate::app::casework::may_work_on(&state.storage, &actor.person, follow_up.case, &attempt)
+        .await?
+    {
         return Err(not_found(id));
     }
     let theirs =
         follow_up.state == followups::State::Taken && follow_up.taken_by == Some(actor.id());
     if !theirs {
         let detail = format!("follow-up {id}: refused, not taken by this person");
-        audit(state, actor, "followup.reveal-refused", follow_up.case, detail).await?;
+        audit(state, actor, AuditAction::FollowupRevealRefused, follow_up.case, detail).await?;
         tracing::warn!(target: "hotline::security", follow_up = id, "refused a number reveal");
         return Err(not_yours(id));
     }
@@ -173,7 +183,8 @@ pub(crate) async fn reveal_for(
             "the number of follow-up {id} cannot be opened with the current callback key"
         )));
     };
-    audit(state, actor, "followup.reveal", follow_up.case, format!("follow-up {id}")).await?;
+    audit(state, actor, AuditAction::FollowupReveal, follow_up.case, format!("follow-up {id}"))
+        .await?;
     Ok((follow_up, number))
 }
 
@@ -216,7 +227,7 @@ pub(crate) async fn record_attempt(
     let recorded = state.storage.record_attempt(id, actor.id(), result, max, Utc::now()).await?;
     let follow_up = refused(recorded, id)?;
     let detail = format!("follow-up {id}: {}", result.as_str());
-    audit(state, actor, "followup.attempt", follow_up.case, detail).await?;
+    audit(state, actor, AuditAction::FollowupAttempt, follow_up.case, detail).await?;
     Ok(follow_up)
 }
 
@@ -230,7 +241,9 @@ async fn visible(
 ) -> Result<FollowUp, ApiError> {
     let follow_up = state.storage.follow_up(id).await?.ok_or_else(|| not_found(id))?;
     let attempt = format!("{attempt} {id}");
-    if crate::app::casework::may_work_on(&state.storage, &actor.person, follow_up.case, &attempt).await? {
+    if crate::app::casework::may_work_on(&state.storage, &actor.person, follow_up.case, &attempt)
+        .await?
+    {
         Ok(follow_up)
     } else {
         Err(not_found(id))
@@ -268,11 +281,10 @@ fn not_found(id: i64) -> ApiError {
 async fn audit(
     state: &ApiState,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     case: CaseNumber,
     detail: String,
 ) -> Result<(), ApiError> {
-    let entry =
-        AuditEntry { actor: Some(actor.id()), action: action.to_owned(), case: Some(case), detail };
+    let entry = AuditEntry { actor: Some(actor.id()), action, case: Some(case), detail };
     Ok(state.storage.audit(entry).await?)
 }

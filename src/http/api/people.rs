@@ -88,7 +88,8 @@ async fn create(
     let new = json_body(body, MAX_BODY_BYTES)?;
     let languages: Vec<&str> = new.languages.iter().map(String::as_str).collect();
     let crate::app::people::Added { person, pin, password } =
-        crate::app::people::add(&state.storage, by(&actor), &new.name, &new.role, &languages).await?;
+        crate::app::people::add(&state.storage, by(&actor), &new.name, &new.role, &languages)
+            .await?;
     Ok((StatusCode::CREATED, Json(Created { person, pin, password })))
 }
 
@@ -143,7 +144,8 @@ async fn unlock_pin(
 ) -> Result<Json<Value>, ApiError> {
     actor.require_supervisor()?;
     let id = path_id(id)?;
-    let (person, was_locked) = crate::app::people::unlock_pin(&state.storage, by(&actor), id).await?;
+    let (person, was_locked) =
+        crate::app::people::unlock_pin(&state.storage, by(&actor), id).await?;
     Ok(Json(json!({ "person": person, "was_locked": was_locked })))
 }
 

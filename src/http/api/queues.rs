@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, ApiError, ApiState};
 use crate::app::queues::{Queues, estimated_wait};
+use crate::domain::audit::AuditAction;
 use crate::domain::queue::{CLAIM_SECS, EntryState, PresenceState, stale_before};
 use crate::scripts::{LanguageTag, Tag};
 use crate::storage::{AuditEntry, QueueEntry, WaitingCaller};
@@ -178,7 +179,7 @@ pub(crate) async fn claim_next(
         .ok_or_else(|| ApiError::NotFound("nobody is waiting for your languages".into()))?;
     let audit = AuditEntry {
         actor: Some(actor.id()),
-        action: "queue.claim".into(),
+        action: AuditAction::QueueClaim,
         case: Some(entry.case),
         detail: format!("queue entry {} reserved until {}", entry.id, until.to_rfc3339()),
     };

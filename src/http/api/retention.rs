@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Actor, ApiError, ApiState};
+use crate::domain::audit::AuditAction;
 use crate::domain::cases::CaseNumber;
 use crate::storage::AuditEntry;
 
@@ -63,10 +64,10 @@ async fn set_hold(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no case {number}")))?;
     if changed {
-        let action = if body.hold { "case.hold" } else { "case.release" };
+        let action = if body.hold { AuditAction::CaseHold } else { AuditAction::CaseRelease };
         let entry = AuditEntry {
             actor: Some(actor.id()),
-            action: action.to_owned(),
+            action,
             case: Some(number),
             detail: String::new(),
         };

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState, json_body};
-use crate::scripts::graph::Format;
 use crate::app::scripts::versions::{self, Author, Change, Published, VersionError};
+use crate::scripts::graph::Format;
 use crate::scripts::{Diagnostic, LanguageTag};
 
 /// A draft is a whole script file (at most 1 MiB) in JSON, escapes and all.

@@ -14,8 +14,8 @@ use axum::routing::get;
 use super::ConsoleState;
 use super::page::{Page, PageError, render};
 use super::session::Viewer;
-use crate::domain::people::Person;
 use crate::app::people::MAX_AUDIT_LIMIT;
+use crate::domain::people::Person;
 use crate::storage::AuditRecord;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {

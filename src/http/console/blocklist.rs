@@ -43,7 +43,8 @@ async fn list(
 ) -> Result<Html<String>, PageError> {
     viewer.require_supervisor()?;
     let entries =
-        crate::app::casework::read_blocklist(&state.api.storage, viewer.person.id, Utc::now()).await?;
+        crate::app::casework::read_blocklist(&state.api.storage, viewer.person.id, Utc::now())
+            .await?;
     render(&BlocklistPage {
         page: viewer.page("/console/blocklist"),
         entries,
@@ -72,8 +73,15 @@ async fn add(
     let number: CaseNumber = form.case.trim().parse().map_err(PageError::BadRequest)?;
     let expires = Some(form.expires.trim()).filter(|text| !text.is_empty());
     let storage = &state.api.storage;
-    match crate::app::casework::block(storage, viewer.person.id, number, &form.reason, expires, Utc::now())
-        .await?
+    match crate::app::casework::block(
+        storage,
+        viewer.person.id,
+        number,
+        &form.reason,
+        expires,
+        Utc::now(),
+    )
+    .await?
     {
         Change::Done(_) => Ok(see_other("/console/blocklist")),
         Change::NoCase => Err(PageError::NotFound(format!("there is no case {number}"))),
@@ -93,8 +101,13 @@ async fn remove(
     let id = id.parse::<i64>().ok().filter(|id| *id >= 1).ok_or_else(|| {
         PageError::BadRequest("a blocklist entry's id is a number, like 7".into())
     })?;
-    crate::app::casework::unblock(&state.api.storage, viewer.person.id, BlockKey::Id(id), Utc::now())
-        .await?
-        .ok_or_else(|| PageError::NotFound(format!("there is no blocklist entry {id}")))?;
+    crate::app::casework::unblock(
+        &state.api.storage,
+        viewer.person.id,
+        BlockKey::Id(id),
+        Utc::now(),
+    )
+    .await?
+    .ok_or_else(|| PageError::NotFound(format!("there is no blocklist entry {id}")))?;
     Ok(see_other("/console/blocklist"))
 }

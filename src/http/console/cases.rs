@@ -178,7 +178,8 @@ async fn search(
     };
     (page.limit, page.offset) = (filter.limit, filter.offset);
     let searched = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
-    let cases = crate::app::casework::search_cases(storage, viewer.person.id, filter, &searched).await?;
+    let cases =
+        crate::app::casework::search_cases(storage, viewer.person.id, filter, &searched).await?;
     page.rows = cases.into_iter().map(Row::new).collect();
     Ok(render(&page)?.into_response())
 }
@@ -199,7 +200,8 @@ async fn export(
     }
     let searched = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
     let cases =
-        crate::app::casework::export_cases(&state.api.storage, viewer.person.id, filter, &searched).await?;
+        crate::app::casework::export_cases(&state.api.storage, viewer.person.id, filter, &searched)
+            .await?;
     let headers = [
         (header::CONTENT_TYPE, "text/csv; charset=utf-8; header=present"),
         (header::CONTENT_DISPOSITION, "attachment; filename=\"cases.csv\""),

@@ -21,9 +21,9 @@ use super::operator::{actor, clock};
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use super::text::Text;
-use crate::http::api::followups::{follow_ups_for, record_attempt, reveal_for, take_for};
-use crate::domain::followups::{FollowUp, Kind, State as FollowUpState};
 use crate::app::queues::labels;
+use crate::domain::followups::{FollowUp, Kind, State as FollowUpState};
+use crate::http::api::followups::{follow_ups_for, record_attempt, reveal_for, take_for};
 use crate::scripts::ScriptSet;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {

@@ -40,9 +40,9 @@ pub use page::{Page, PageError};
 pub use session::{CsrfForm, LoginKey, LoginLimiter, Viewer};
 pub use text::Text;
 
+use crate::app::hashers::Hashers;
 use crate::http::api::ApiState;
 use crate::http::limits::Offenders;
-use crate::app::hashers::Hashers;
 
 /// What every console handler can reach.
 pub struct ConsoleState {

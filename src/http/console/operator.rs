@@ -23,13 +23,13 @@ use super::live;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use super::text::Text;
+use crate::app::queues::{Whisper, labels};
+use crate::domain::cases::{CaseNumber, Event};
+use crate::domain::casework::{CaseDetail, MAX_NOTE_CHARS};
+use crate::domain::queue::{EntryState, PresenceState};
 use crate::http::api::cases::{dispose, read_case, write_note};
 use crate::http::api::queues::{LanguageQueue, claim_next, language_queues, set_own_state};
 use crate::http::api::{Actor, ApiError};
-use crate::domain::cases::{CaseNumber, Event};
-use crate::domain::casework::{CaseDetail, MAX_NOTE_CHARS};
-use crate::app::queues::{Whisper, labels};
-use crate::domain::queue::{EntryState, PresenceState};
 use crate::scripts::ScriptSet;
 
 /// How often the live queue is looked at: waits tick by the second.

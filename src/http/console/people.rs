@@ -21,8 +21,8 @@ use serde::Deserialize;
 use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
-use crate::domain::people::Person;
 use crate::app::people::AdminError;
+use crate::domain::people::Person;
 use crate::storage::{ChangedBy, LockedKey};
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
@@ -107,9 +107,10 @@ async fn add(
     viewer.require_supervisor()?;
     let languages = split_languages(&form.languages);
     let by = ChangedBy::Person(viewer.person.id);
-    let added = crate::app::people::add(&state.api.storage, by, form.name.trim(), &form.role, &languages)
-        .await
-        .map_err(page_error)?;
+    let added =
+        crate::app::people::add(&state.api.storage, by, form.name.trim(), &form.role, &languages)
+            .await
+            .map_err(page_error)?;
     render(&SecretPage {
         page: viewer.page("/console/people"),
         person: added.person,
@@ -165,9 +166,14 @@ async fn languages(
     viewer.require_supervisor()?;
     let id = person_id(&id)?;
     let by = ChangedBy::Person(viewer.person.id);
-    crate::app::people::set_languages(&state.api.storage, by, id, &split_languages(&form.languages))
-        .await
-        .map_err(page_error)?;
+    crate::app::people::set_languages(
+        &state.api.storage,
+        by,
+        id,
+        &split_languages(&form.languages),
+    )
+    .await
+    .map_err(page_error)?;
     Ok(see_other("/console/people"))
 }
 
@@ -221,9 +227,10 @@ async fn reset_password(
     viewer.require_supervisor()?;
     let id = person_id(&id)?;
     let storage = &state.api.storage;
-    let password = crate::app::people::reset_password(storage, ChangedBy::Person(viewer.person.id), id)
-        .await
-        .map_err(page_error)?;
+    let password =
+        crate::app::people::reset_password(storage, ChangedBy::Person(viewer.person.id), id)
+            .await
+            .map_err(page_error)?;
     let person = storage.person(id).await?.ok_or_else(|| page_error(AdminError::NoPerson(id)))?;
     render(&SecretPage {
         page: viewer.page("/console/people"),

@@ -24,8 +24,8 @@ use serde::Deserialize;
 use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
-use crate::scripts::graph::{self, Format};
 use crate::app::scripts::versions::{self, Author, Change, VersionError};
+use crate::scripts::graph::{self, Format};
 use crate::scripts::{Diagnostic, LANGUAGES_FILE, file_language};
 use crate::storage::{ScriptVersion, Tester};
 

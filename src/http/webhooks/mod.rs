@@ -34,8 +34,8 @@ use axum::routing::post;
 pub use refused::RefusedCalls;
 pub use request::{CallParams, Digits, MAX_DIGITS, Position, ProviderRequest, RequestError};
 
-use crate::scripts::ScriptSet;
 use crate::domain::secret::{CallerHasher, Secret};
+use crate::scripts::ScriptSet;
 use crate::storage::{Recorder, Storage};
 use crate::twiml;
 

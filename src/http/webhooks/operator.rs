@@ -37,10 +37,11 @@ use chrono::{DateTime, Duration, Utc};
 use super::request::{Digits, ProviderRequest};
 use super::voice::Reply;
 use super::{PinnedWebhooks, Webhooks};
+use crate::app::queues::{Whisper, labels};
+use crate::domain::audit::AuditAction;
 use crate::domain::cases::{CallSid, Record};
 use crate::domain::followups::AttemptResult;
 use crate::domain::lockout::number_key;
-use crate::app::queues::{Whisper, labels};
 use crate::domain::queue::{EntryState, stale_before};
 use crate::scripts::{LanguageTag, NodeKind, PromptItem};
 use crate::storage::{AuditEntry, LockedKey, PinAttempt};
@@ -210,7 +211,7 @@ fn refused(w: &PinnedWebhooks<'_>, attempt: u32, claimed: Option<i64>) -> Reply 
         // The refusal must not wait for the audit write; it is logged if it fails.
         tokio::spawn(async move {
             let entry =
-                AuditEntry { actor: None, action: "dial-in.refused".into(), case: None, detail };
+                AuditEntry { actor: None, action: AuditAction::DialInRefused, case: None, detail };
             if let Err(error) = storage.audit(entry).await {
                 tracing::error!(%error, "could not audit a refused dial-in");
             }
@@ -303,16 +304,16 @@ async fn entered_pin(
     // A sign-in after wrong PINs is marked, so a supervisor can tell a guessed PIN from a
     // mistyped one.
     let (action, detail) = match failed_before {
-        0 => ("dial-in.accepted", "signed in on the operator line".to_owned()),
+        0 => (AuditAction::DialInAccepted, "signed in on the operator line".to_owned()),
         n => (
-            "dial-in.accepted-after-failures",
+            AuditAction::DialInAcceptedAfterFailures,
             format!(
                 "signed in on the operator line after {n} wrong PIN(s) for this ID since its \
                  last sign-in"
             ),
         ),
     };
-    let audit = AuditEntry { actor: Some(person.id), action: action.into(), case: None, detail };
+    let audit = AuditEntry { actor: Some(person.id), action, case: None, detail };
     let _ = w.queues.bounded("audit", w.storage.audit(audit)).await;
     tracing::info!(operator = person.id, "operator signed in on the operator line");
     let mut verbs = vec![Verb::Speech(say(format!("Welcome, {}.", person.name)))];
@@ -474,7 +475,7 @@ async fn take_next(
     // The whisper reads the case to the operator: audited like any read of a case.
     let audit = AuditEntry {
         actor: Some(operator),
-        action: "case.whisper".into(),
+        action: AuditAction::CaseWhisper,
         case: Some(entry.case),
         detail: format!("operator line, queue entry {}", entry.id),
     };
@@ -525,13 +526,18 @@ async fn due_callback(
     };
     let audit = AuditEntry {
         actor: Some(operator),
-        action: "followup.dial".into(),
+        action: AuditAction::FollowupDial,
         case: Some(follow_up.case),
         detail: format!("operator line called back follow-up {}", follow_up.id),
     };
     let _ = w.queues.bounded("audit", w.storage.audit(audit)).await;
-    let busy =
-        w.storage.set_presence(operator, crate::domain::queue::PresenceState::OnCall, None, None, now);
+    let busy = w.storage.set_presence(
+        operator,
+        crate::domain::queue::PresenceState::OnCall,
+        None,
+        None,
+        now,
+    );
     let _ = w.queues.bounded("presence", busy).await;
     tracing::info!(operator, follow_up = follow_up.id, "operator line calls a caller back");
     let tried = follow_up.attempts.len();

@@ -12,8 +12,8 @@ use tracing::Instrument;
 
 use super::request::{Digits, ProviderRequest};
 use super::{PinnedWebhooks, Webhooks, answer, twiml_response};
-use crate::domain::cases::{CallSid, CallStatus, Event, Record};
 use crate::config::{BlockAnswer, OverLimitAnswer};
+use crate::domain::cases::{CallSid, CallStatus, Event, Record};
 use crate::ivr::{self, Input, Turn};
 use crate::scripts::{LanguageTag, NodeId, Script};
 use crate::storage::Durability;
@@ -203,7 +203,8 @@ async fn handoff(
 ) -> Turn {
     let ivr::Then::Enqueue { language, .. } = &turn.then else { return turn };
     let Some(script) = w.scripts.script(language) else { return turn };
-    crate::app::queues::place(&w.storage, &w.recorder, &w.queues, script, call_sid, step, turn).await
+    crate::app::queues::place(&w.storage, &w.recorder, &w.queues, script, call_sid, step, turn)
+        .await
 }
 
 /// `/voice/incoming` for a caller on the blocklist. The answer is the `normal` one either
@@ -322,7 +323,9 @@ async fn end_if_refused(w: &PinnedWebhooks<'_>, req: &ProviderRequest, turn: Tur
     let script = w.scripts.script(language).unwrap_or_else(|| w.scripts.default_script());
     let mut end = [script, w.scripts.default_script()]
         .into_iter()
-        .find_map(|script| crate::app::casework::blocked_goodbye(script).map(|node| ivr::enter(script, node)))
+        .find_map(|script| {
+            crate::app::casework::blocked_goodbye(script).map(|node| ivr::enter(script, node))
+        })
         .unwrap_or(Turn { speech: Vec::new(), then: ivr::Then::Hangup, events: Vec::new() });
     events.append(&mut end.events);
     end.events = events;
@@ -360,7 +363,8 @@ async fn leave_queue_at_end(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Op
         Some(Some(entry))
             if !matches!(
                 entry.state,
-                crate::domain::queue::EntryState::Waiting | crate::domain::queue::EntryState::Connecting
+                crate::domain::queue::EntryState::Waiting
+                    | crate::domain::queue::EntryState::Connecting
             ) =>
         {
             return None;
@@ -489,7 +493,8 @@ async fn queue_left(
         if let Some(Some(entry)) = entry.await
             && matches!(
                 entry.state,
-                crate::domain::queue::EntryState::Connecting | crate::domain::queue::EntryState::Bridged
+                crate::domain::queue::EntryState::Connecting
+                    | crate::domain::queue::EntryState::Bridged
             )
             && let Some(operator_id) = entry.operator_id
         {
@@ -548,8 +553,12 @@ async fn wait(w: &PinnedWebhooks<'_>, req: &ProviderRequest, script: Option<&Scr
         .and_then(|p| p.parse().ok())
         .filter(|p| (1..=100_000).contains(p));
     let (position, minutes) =
-        match crate::app::queues::wait_plan(&w.storage, &w.queues, req.call().call_sid.as_ref()).await {
-            crate::app::queues::WaitPlan::Position { position, minutes } => (Some(position), minutes),
+        match crate::app::queues::wait_plan(&w.storage, &w.queues, req.call().call_sid.as_ref())
+            .await
+        {
+            crate::app::queues::WaitPlan::Position { position, minutes } => {
+                (Some(position), minutes)
+            }
             crate::app::queues::WaitPlan::Unknown => (provider_position, None),
             crate::app::queues::WaitPlan::Connecting => {
                 // An operator is on the way: nothing to announce, and a short document so that
