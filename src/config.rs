@@ -5,7 +5,7 @@
 //! `HOTLINE_<SECTION>_<KEY>` (upper case) overrides `[section] key`: `HOTLINE_SERVER_LISTEN`,
 //! `HOTLINE_DATABASE_PATH`. A `HOTLINE_` variable that names no key is an error rather than
 //! silently ignored, so a typo cannot run the line on a default. Secrets are not configuration:
-//! see [`crate::app::secrets`].
+//! see `app/secrets.rs`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,7 +14,19 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::secrets::{AUTH_TOKEN_VAR, CALLER_HASH_KEY_VAR};
+use crate::domain::lockout::PinPolicy;
+
+// The secrets come from the environment (or a file it names), never from this file.
+/// The environment variable of the auth token.
+pub const AUTH_TOKEN_VAR: &str = "HOTLINE_AUTH_TOKEN";
+/// The environment variable of the caller-hash key.
+pub const CALLER_HASH_KEY_VAR: &str = "HOTLINE_CALLER_HASH_KEY";
+/// The environment variable of the callback-number key.
+pub const CALLBACK_KEY_VAR: &str = "HOTLINE_CALLBACK_KEY";
+/// The environment variable holding the backup secret.
+pub const BACKUP_KEY_VAR: &str = "HOTLINE_BACKUP_KEY";
+/// The environment variable naming a file that holds the backup secret.
+pub const BACKUP_KEY_FILE_VAR: &str = "HOTLINE_BACKUP_KEY_FILE";
 
 /// The environment variable that names the configuration file.
 pub const CONFIG_VAR: &str = "HOTLINE_CONFIG";
@@ -246,7 +258,7 @@ pub struct QueuesConfig {
     /// Seconds a conversation with an operator can last: the provider's own limit on a
     /// dialled call (its default `timeLimit`, 4 hours). During it the caller's call sends no
     /// webhook, so the recovery of lost calls waits this long, and the longest queue wait,
-    /// before it closes a silent case (see [`crate::app::recovery`]).
+    /// before it closes a silent case (see `app/recovery.rs`).
     pub max_conversation_secs: u64,
 }
 
@@ -325,7 +337,7 @@ pub enum BlockAnswer {
     Flag,
 }
 
-/// `[retention]`: when personal data is shredded (see [`crate::app::retention`]).
+/// `[retention]`: when personal data is shredded (see `app/retention.rs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
@@ -351,7 +363,7 @@ impl Default for RetentionConfig {
     }
 }
 
-/// `[metrics]`: access to `GET /metrics` (see [`crate::app::metrics`]).
+/// `[metrics]`: access to `GET /metrics` (see `app/metrics.rs`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -360,7 +372,7 @@ pub struct MetricsConfig {
     pub token_sha256: String,
 }
 
-/// `[console]`: the web console's sessions and logins (see [`crate::http::console`]).
+/// `[console]`: the web console's sessions and logins (see `http/console/`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
@@ -396,6 +408,17 @@ pub struct OperatorsConfig {
 impl Default for OperatorsConfig {
     fn default() -> Self {
         OperatorsConfig { pin_failures: 5, pin_window_mins: 15, pin_lock_mins: 15 }
+    }
+}
+
+impl OperatorsConfig {
+    /// The PIN policy these settings describe (validated by [`Config::load`]).
+    pub fn pin_policy(&self) -> PinPolicy {
+        PinPolicy {
+            failures: self.pin_failures.max(1),
+            window: chrono::Duration::minutes(i64::from(self.pin_window_mins)),
+            lock: chrono::Duration::minutes(i64::from(self.pin_lock_mins)),
+        }
     }
 }
 
@@ -452,14 +475,14 @@ impl fmt::Display for Problems {
 
 /// Environment variables with the prefix that are not configuration keys.
 const NOT_KEYS: [&str; 9] = [
-    crate::app::backup::BACKUP_KEY_VAR,
-    crate::app::backup::BACKUP_KEY_FILE_VAR,
+    BACKUP_KEY_VAR,
+    BACKUP_KEY_FILE_VAR,
     CONFIG_VAR,
     AUTH_TOKEN_VAR,
     CALLER_HASH_KEY_VAR,
     "HOTLINE_AUTH_TOKEN_FILE",
     "HOTLINE_CALLER_HASH_KEY_FILE",
-    crate::app::secrets::CALLBACK_KEY_VAR,
+    CALLBACK_KEY_VAR,
     "HOTLINE_CALLBACK_KEY_FILE",
 ];
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::{Duration, Utc};
 use common::api::{self, person};
 use common::{TOKEN, TestApp, spawn_app};
+use hotline::app::OpenError;
 use hotline::app::secrets::Secrets;
 use hotline::config::Config;
 use hotline::domain::cases::{CaseNumber, Event};
@@ -437,7 +438,10 @@ async fn a_rotated_key_keeps_repeat_callers_and_the_blocklist() {
     // The old key alone is refused at start; the chain works.
     let refused = Application::build(&config_in(dir.path()), secrets(old_key)).await;
     let refused = refused.err().expect("the old key is refused");
-    assert!(matches!(refused, StartError::CallerHashKey { given: 1, stored: 2 }), "{refused}");
+    assert!(
+        matches!(refused, StartError::App(OpenError::CallerHashKey { given: 1, stored: 2 })),
+        "{refused}"
+    );
     assert!(refused.to_string().contains("rotate-caller-hash"), "{refused}");
     let chain_text = std::fs::read_to_string(&chain).unwrap();
     let app = start_with_key(dir.path(), &chain_text).await;

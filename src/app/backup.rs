@@ -21,13 +21,9 @@ use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::stream::{DecryptorBE32, EncryptorBE32};
 use chacha20poly1305::aead::{KeyInit, Payload};
 
+use crate::config::{BACKUP_KEY_FILE_VAR, BACKUP_KEY_VAR};
 use crate::domain::secret::Secret;
 use crate::storage::{BackupCheck, Snapshot, check_backup};
-
-/// The environment variable holding the backup secret.
-pub const BACKUP_KEY_VAR: &str = "HOTLINE_BACKUP_KEY";
-/// The environment variable naming a file that holds the backup secret.
-pub const BACKUP_KEY_FILE_VAR: &str = "HOTLINE_BACKUP_KEY_FILE";
 
 /// The first bytes of an encrypted backup (a plain one starts with SQLite's own header).
 const MAGIC: &[u8; 16] = b"hotline-backup\x001";

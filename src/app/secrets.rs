@@ -15,6 +15,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::config::{AUTH_TOKEN_VAR, CALLBACK_KEY_VAR, CALLER_HASH_KEY_VAR};
 use crate::domain::secret::{MIN_KEY_CHARS, Secret, valid_key_chain};
 
 /// The secrets the server needs.
@@ -120,13 +121,6 @@ pub enum SecretsError {
 fn list(problems: &[SecretsError]) -> String {
     problems.iter().map(|problem| format!("\n  - {problem}")).collect()
 }
-
-/// The environment variable of the auth token.
-pub const AUTH_TOKEN_VAR: &str = "HOTLINE_AUTH_TOKEN";
-/// The environment variable of the caller-hash key.
-pub const CALLER_HASH_KEY_VAR: &str = "HOTLINE_CALLER_HASH_KEY";
-/// The environment variable of the callback-number key.
-pub const CALLBACK_KEY_VAR: &str = "HOTLINE_CALLBACK_KEY";
 
 /// A secret's sources, in order.
 struct Spec {

@@ -20,7 +20,6 @@
 
 use chrono::Duration;
 
-use crate::config::OperatorsConfig;
 use crate::domain::cases::CallerHash;
 
 /// The key every withheld (hidden) calling number is counted under.
@@ -45,15 +44,6 @@ pub struct PinPolicy {
 }
 
 impl PinPolicy {
-    /// The policy of `[operators]` (validated by [`crate::config::Config::load`]).
-    pub fn from_config(config: &OperatorsConfig) -> PinPolicy {
-        PinPolicy {
-            failures: config.pin_failures.max(1),
-            window: Duration::minutes(i64::from(config.pin_window_mins)),
-            lock: Duration::minutes(i64::from(config.pin_lock_mins)),
-        }
-    }
-
     /// The length of the `nth` lock in a row (1 for the first): [`PinPolicy::lock`], doubled
     /// for each lock before it, never above [`MAX_LOCK`].
     pub fn lock_length(&self, nth: u32) -> Duration {
@@ -66,7 +56,8 @@ impl PinPolicy {
 
 impl Default for PinPolicy {
     fn default() -> Self {
-        PinPolicy::from_config(&OperatorsConfig::default())
+        // `[operators]`'s defaults: five wrong PINs in a quarter of an hour lock for as long.
+        PinPolicy { failures: 5, window: Duration::minutes(15), lock: Duration::minutes(15) }
     }
 }
 

@@ -25,11 +25,14 @@ use serde_json::json;
 
 pub use auth::Actor;
 
+use crate::app::AppError;
 use crate::config::Config;
 use crate::storage::{Storage, StorageError};
 
 /// What every API handler can reach.
 pub struct ApiState {
+    /// The hotline.
+    pub app: crate::app::App,
     /// The database.
     pub storage: Storage,
     /// The validated configuration (dispositions, wrap-up time, routing).
@@ -82,9 +85,28 @@ pub enum ApiError {
         /// Every problem found.
         diagnostics: Vec<serde_json::Value>,
     },
+    /// Too many password or PIN checks at once (503); the client may try again shortly.
+    #[error("the server is busy; try again in a moment")]
+    Busy,
     /// Something failed on our side (500).
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Forbidden => ApiError::Forbidden,
+            AppError::NotFound(message) => ApiError::NotFound(message),
+            AppError::Invalid(message) => ApiError::BadRequest(message),
+            AppError::Conflict(message) => ApiError::Conflict(message),
+            AppError::Rejected { message, diagnostics } => {
+                ApiError::Invalid { message, diagnostics }
+            }
+            AppError::Busy => ApiError::Busy,
+            AppError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
 }
 
 impl From<StorageError> for ApiError {
@@ -101,6 +123,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Invalid { diagnostics, .. } => {
                 let body = json!({ "error": self.to_string(), "diagnostics": diagnostics });
                 return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();

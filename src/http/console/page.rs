@@ -11,6 +11,7 @@ use axum::http::header::LOCATION;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::text::Text;
+use crate::app::AppError;
 use crate::domain::people::Person;
 use crate::storage::StorageError;
 
@@ -107,6 +108,9 @@ pub enum PageError {
     /// The request conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// Too many password checks at once (503).
+    #[error("the server is busy; try again in a moment")]
+    Busy,
     /// Something failed on our side (500).
     #[error("something went wrong on the server; try again")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -117,6 +121,21 @@ impl From<StorageError> for PageError {
         match error {
             StorageError::Conflict(message) => PageError::Conflict(message),
             other => PageError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<AppError> for PageError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Forbidden => PageError::Forbidden(ROLE_FORBIDDEN),
+            AppError::NotFound(message) => PageError::NotFound(message),
+            AppError::Invalid(message) | AppError::Rejected { message, .. } => {
+                PageError::BadRequest(message)
+            }
+            AppError::Conflict(message) => PageError::Conflict(message),
+            AppError::Busy => PageError::Busy,
+            AppError::Internal(cause) => PageError::Internal(cause),
         }
     }
 }
@@ -132,6 +151,7 @@ impl From<crate::http::api::ApiError> for PageError {
                 PageError::BadRequest(message)
             }
             ApiError::Conflict(message) => PageError::Conflict(message),
+            ApiError::Busy => PageError::Busy,
             ApiError::Internal(cause) => PageError::Internal(cause),
         }
     }
@@ -158,6 +178,7 @@ impl IntoResponse for PageError {
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Conflict(_) => StatusCode::CONFLICT,
+            PageError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal(cause) => {
                 tracing::error!(error = %cause, "console request failed");
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -43,6 +43,8 @@ use crate::twiml;
 /// [`PinnedWebhooks`], with the scripts of the version its call is on.
 #[derive(Clone)]
 pub struct Webhooks {
+    /// The hotline.
+    pub app: crate::app::App,
     /// The live scripts and the versions calls in progress are on; each request takes its
     /// `scripts` from here.
     pub live: Arc<crate::app::scripts::live::LiveScripts>,
