@@ -46,6 +46,8 @@ use crate::http::limits::Offenders;
 
 /// What every console handler can reach.
 pub struct ConsoleState {
+    /// The hotline.
+    pub app: crate::app::App,
     /// What the JSON API reaches: storage, configuration, live scripts, sealer, hasher.
     pub api: Arc<ApiState>,
     /// Failed logins per name and per address.
@@ -85,6 +87,7 @@ impl ConsoleState {
             secure_cookies: public_url.starts_with("https://"),
             idle_timeout: Duration::from_secs(console.idle_timeout_mins.saturating_mul(60)),
             session_lifetime: Duration::from_secs(console.session_hours.saturating_mul(3600)),
+            app: api.app.clone(),
             api,
         }
     }
