@@ -20,8 +20,6 @@ struct Layer {
     may_name: &'static [&'static str],
 }
 
-const ENGINES: &[&str] = &["domain", "scripts", "ivr", "twiml", "signature"];
-
 const LAYERS: &[Layer] = &[
     Layer { path: "domain", may_name: &[] },
     Layer { path: "scripts", may_name: &["domain"] },

@@ -115,7 +115,7 @@ impl App {
         let storage = open_waiting_for_migrations(&config.database.path, options).await?;
         let caller_hasher = CallerHasher::new(secrets.caller_hash_key.clone());
         if let KeyCheck::Differs { stored_keys } =
-            storage.check_caller_hash_key(&caller_hasher).await?
+            storage.check_caller_hash_key(&caller_hasher, clock.now()).await?
         {
             return Err(OpenError::CallerHashKey {
                 given: caller_hasher.keys(),

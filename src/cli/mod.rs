@@ -747,7 +747,7 @@ fn rotate_caller_hash(config: &Config, new_key_file: &Path, chain_out: &Path) ->
     let chain_out = chain_out.to_owned();
     with_storage(config, |storage| async move {
         let hasher = crate::domain::secret::CallerHasher::new(current);
-        match storage.rotate_caller_hash_key(&hasher, next).await {
+        match storage.rotate_caller_hash_key(&hasher, next, chrono::Utc::now()).await {
             Ok(wrapped) => {
                 audit_cli(&storage, AuditAction::KeysRotate, None, format!("hashes={wrapped}"))
                     .await?;

@@ -151,4 +151,15 @@ mod tests {
         }
         assert_eq!("no.such".parse::<AuditAction>(), Err(()));
     }
+
+    #[test]
+    fn the_api_documentation_lists_every_action() {
+        let doc = include_str!("../../docs/api.md");
+        let missing: Vec<_> = AuditAction::ALL
+            .iter()
+            .map(|action| action.code())
+            .filter(|code| !doc.contains(&format!("`{code}`")))
+            .collect();
+        assert!(missing.is_empty(), "docs/api.md does not list {missing:?}");
+    }
 }

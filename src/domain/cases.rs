@@ -11,7 +11,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::scripts::{LanguageTag, NodeId, Tag};
+use crate::domain::language::{LanguageTag, NodeId, Tag};
 
 /// The provider's id of a call (`CA` + 32 hex digits at Twilio).
 ///
@@ -131,7 +131,7 @@ pub enum CallStatus {
     Canceled,
     /// Never reported by the provider: the hotline's own mark on a call whose final status
     /// callback never came (it ended while the server was down) and that has been silent
-    /// for longer than any real call can be (see [`crate::app::recovery`]). A final status that
+    /// for longer than any real call can be (see `app/recovery.rs`). A final status that
     /// arrives later replaces it.
     Lost,
 }
@@ -320,7 +320,7 @@ pub enum Event {
     },
     /// The recovery step closed the call: no final status callback came, and nothing had
     /// been heard of it for longer than any real call stays silent (see
-    /// [`crate::app::recovery`]). Stays on the timeline if the status comes after all.
+    /// `app/recovery.rs`). Stays on the timeline if the status comes after all.
     StatusLost {
         /// Seconds between the last thing heard of the call and its closing.
         silent_secs: u64,

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::cases::{CallSid, CaseNumber};
 use crate::domain::secret::Secret;
-use crate::scripts::{LanguageTag, Tag};
+use crate::domain::language::{LanguageTag, Tag};
 
 /// Fewest digits of a number we can call (country code included).
 const MIN_DIGITS: usize = 7;

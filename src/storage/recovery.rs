@@ -1,4 +1,4 @@
-//! The query behind the recovery of lost calls (see [`crate::app::recovery`]): the open cases
+//! The query behind the recovery of lost calls (see `app/recovery.rs`): the open cases
 //! nothing has been heard of since a cutoff.
 
 use chrono::{DateTime, Utc};

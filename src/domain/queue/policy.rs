@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::cases::CaseNumber;
-use crate::scripts::LanguageTag;
+use crate::domain::language::LanguageTag;
 
 /// A claim from the API keeps a caller for the claiming operator this long.
 pub const CLAIM_SECS: i64 = 60;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::scripts::LanguageTag;
+use crate::domain::language::LanguageTag;
 
 /// What `[queues] fallbacks` says for one language.
 #[derive(Debug, Clone, PartialEq, Eq)]
