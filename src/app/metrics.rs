@@ -382,7 +382,9 @@ async fn ready(State(state): State<Arc<MetricsState>>) -> Response {
         );
         return (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")).into_response();
     }
-    match tokio::time::timeout(READY_TIMEOUT, state.storage.check_writable(chrono::Utc::now())).await {
+    match tokio::time::timeout(READY_TIMEOUT, state.storage.check_writable(chrono::Utc::now()))
+        .await
+    {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(error)) => {
             tracing::warn!(%error, "readyz: the database does not take writes");

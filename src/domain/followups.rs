@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 use chrono::{DateTime, Utc};
 
 use crate::domain::cases::{CallSid, CaseNumber};
-use crate::domain::secret::Secret;
 use crate::domain::language::{LanguageTag, Tag};
+use crate::domain::secret::Secret;
 
 /// Fewest digits of a number we can call (country code included).
 const MIN_DIGITS: usize = 7;

@@ -510,7 +510,10 @@ mod tests {
             fail(&storage, operator, &before, 1, 0).await;
         }
         fail(&storage, 6, WITHHELD, 5, 0).await;
-        storage.rotate_caller_hash_key(&old, Secret::new(new_key.into()), Utc::now()).await.unwrap();
+        storage
+            .rotate_caller_hash_key(&old, Secret::new(new_key.into()), Utc::now())
+            .await
+            .unwrap();
         let chain = CallerHasher::new(Secret::new(format!("{old_key}\n{new_key}")));
         let after = number_key(chain.hash(number));
         assert_ne!(before, after);

@@ -1,6 +1,6 @@
 //! Whole calls, dialled with the simulator against a real server: the caller's view.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, VecDeque};
 

@@ -2,12 +2,10 @@
 //! with known numbers, every log line captured, every table and the raw files scanned; the
 //! retention purge checked on the file's bytes; caller-hash key rotation end to end.
 
-mod common;
+use crate::common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{Duration, Utc};
 use common::api::{self, person};
@@ -30,36 +28,6 @@ const NUMBERS: [(&str, [&str; 3]); 3] = [
     ("+82 10-6924-5813", ["821069245813", "1069245813", "9245813"]),
     ("+380678152946", ["380678152946", "678152946", "8152946"]),
 ];
-
-/// Every log line of this test binary, as JSON, at every level.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&logs);
-        // Installed before any server starts, so the helpers' own subscriber is not. The
-        // tests' own HTTP client is left out: it logs the URLs it requests.
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter("trace,ureq=off")
-            .with_writer(move || Sink(Arc::clone(&sink)))
-            .init();
-        logs
-    })
-    .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A whole simulated call from `from`, pressing `presses`.
 async fn call_from(app: &TestApp, from: &str, presses: &str) -> String {
@@ -139,7 +107,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn no_log_line_table_or_file_byte_holds_a_callers_number() {
-    let logs = captured_logs();
+    let logs = common::logs();
     let app = spawn_app().await;
     let (_, supervisor) = person(&app, "sofia", Role::Supervisor, &["ru", "ko", "uk", "en"]).await;
     let (mut cases, mut sids) = (Vec::new(), Vec::new());
@@ -249,7 +217,7 @@ fn run(cmd: &mut Command) -> (bool, String) {
 
 #[tokio::test]
 async fn a_purge_shreds_old_personal_data_down_to_the_files_bytes() {
-    captured_logs();
+    common::logs();
     let app = spawn_app().await;
     let (_, supervisor) = person(&app, "sofia", Role::Supervisor, &["ru"]).await;
     let old = call_from(&app, NUMBERS[1].0, "1,1,2,2,1").await;
@@ -385,7 +353,7 @@ async fn start_with_key(dir: &Path, key: &str) -> TestApp {
 
 #[tokio::test]
 async fn a_rotated_key_keeps_repeat_callers_and_the_blocklist() {
-    captured_logs();
+    common::logs();
     let dir = tempfile::tempdir().unwrap();
     let old_key = "old-caller-hash-key-0123456789";
     let app = start_with_key(dir.path(), old_key).await;

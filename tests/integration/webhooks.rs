@@ -1,7 +1,7 @@
 //! The provider's view: single webhook requests, signed or forged, well-formed or hostile,
 //! and the TwiML that comes back.
 
-mod common;
+use crate::common;
 
 use common::{
     Context, assert_valid_twiml, attribute, call_params, new_call_sid, said, spawn_app, text,

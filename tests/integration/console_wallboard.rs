@@ -2,7 +2,7 @@
 //! by signed webhooks) leaves, the charts' UTC hours and days, the live region, who may open
 //! it, and that no phone number reaches it.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::api::{self, TEST_PASSWORD};

@@ -2,7 +2,7 @@
 //! plain and encrypted, files only their owner reads, and restores that refuse what they
 //! should.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! exactly as a case that does not exist, is audited, and is left as it was. Real server,
 //! cases made by real signed calls.
 
-mod common;
+use crate::common;
 
 use common::api::{self, person};
 use common::console::{Answer, Browser};

@@ -1,7 +1,7 @@
 //! What the caller and the case keep when things behind the webhook go wrong: a locked
 //! database, a restart in the middle of a call.
 
-mod common;
+use crate::common;
 
 use common::{Context, TOKEN, assert_valid_twiml, new_call_sid, spawn_app_with};
 use hotline::config::Config;

@@ -1,7 +1,7 @@
 //! People, roles, tokens and the audit log, as supervisors and operators meet them: through
 //! the API of a real server, and through `hotline users …` on a fresh install.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! These tests drive the built binary (not an in-process server), because what they check is
 //! what survives the process: `kill -9` leaves only what is on disk.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

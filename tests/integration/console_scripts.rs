@@ -2,7 +2,7 @@
 //! through the form, keep the cookie, post forms with the session's CSRF token. What callers
 //! hear is checked with signed webhooks.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -3,7 +3,7 @@
 //! whether or not it exists; supervisors see the locks (wall board, /metrics, audit log) and
 //! lift them (CLI, API, console), operators cannot. Real server, signed webhooks.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

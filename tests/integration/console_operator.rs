@@ -2,7 +2,7 @@
 //! form, keep the cookie, post forms with the session's CSRF token. Callers arrive by
 //! signed webhooks and the operator line is driven as the provider drives it. Real server.
 
-mod common;
+use crate::common;
 
 use common::api::{self, TEST_PASSWORD, TEST_PIN};
 use common::console::{Answer, Browser};

@@ -1,7 +1,7 @@
 //! Operators take the handoff: routing, the server's queue, the operator line with PIN and
 //! whisper, the actions that close the loop, and the queue API. Real server, signed webhooks.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Clients that try to exhaust the server: slow headers, many connections, oversized heads.
 //! A real caller is still answered.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

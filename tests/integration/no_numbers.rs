@@ -2,32 +2,14 @@
 //! captured as JSON: the digits of those numbers appear in no log line, no webhook answer
 //! (but the operator line's own `<Dial><Number>` of a callback), no API response (but the one
 //! audited reveal) and no CSV export.
-//!
-//! Its own test binary: the log capture is the process's global subscriber.
+//! The log capture is the test binary's (`common::logs`).
 
-mod common;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use crate::common;
 
 use common::api::{self, TEST_PIN};
 use common::{TestApp, attribute, new_call_sid, text};
 use hotline::domain::people::Role;
 use serde_json::Value;
-
-/// Every log line of the run, as written.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The callers' numbers, and the number one of them types to be called back on.
 const CALLERS: [&str; 4] = ["+79161234567", "+380501234567", "+821012345678", "+79035550199"];
@@ -106,13 +88,7 @@ impl Flow<'_> {
 async fn no_phone_number_reaches_a_log_line_an_api_answer_or_the_csv() {
     // Every log line of this process, as JSON, at the most talkative level; but the test's
     // own HTTP client's, which logs the URLs it requests (the server's lines are the point).
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter("trace,ureq=off")
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = common::logs();
 
     let app = common::spawn_app().await;
     let flow = Flow { app: &app };
@@ -247,7 +223,7 @@ async fn no_phone_number_reaches_a_log_line_an_api_answer_or_the_csv() {
     app.stop().await;
 
     // Every log line: JSON, and without any of the numbers.
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = String::from_utf8(capture.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = logs.lines().collect();
     assert!(lines.len() > 100, "the capture caught the run: {} lines", lines.len());
     for line in &lines {

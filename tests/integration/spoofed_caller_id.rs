@@ -5,7 +5,7 @@
 //! as callers are at the end of the menus. Nothing of it reaches the operators' queue, and
 //! its case says what happened.
 
-mod common;
+use crate::common;
 
 use common::api::{api, person};
 use common::{

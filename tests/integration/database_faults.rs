@@ -5,7 +5,7 @@
 //! bookkeeping acknowledged during a fault (a caller hanging up in the queue, an operator
 //! hanging up the operator line) goes through the journal too: no ghost caller afterwards.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! every page and form here; a form without its CSRF token changes nothing; hostile values are
 //! refused or shown escaped; no page and no CSV holds the caller's number.
 
-mod common;
+use crate::common;
 
 use chrono::Utc;
 use common::api::{TEST_PASSWORD, person};

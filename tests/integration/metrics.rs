@@ -1,7 +1,7 @@
 //! Operations endpoints: `/healthz`, `/readyz` and `/metrics`, as a monitoring system and an
 //! attacker see them. Real server, signed webhooks.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

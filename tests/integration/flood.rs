@@ -1,7 +1,7 @@
 //! Floods: many calls from one number, forged webhooks and wrong API tokens from one
 //! address. The flood is refused; another caller, or the provider, still gets through.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

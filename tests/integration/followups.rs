@@ -2,7 +2,7 @@
 //! requests (read back, re-entered, confirmed, sealed), missed calls, and the follow-up API
 //! (take, audited reveal, attempts and their limit). Real server, signed webhooks.
 
-mod common;
+use crate::common;
 
 use common::api::{self, Allowed};
 use common::{

@@ -2,7 +2,7 @@
 //! repeat callers, notes, dispositions, search and CSV export, the blocklist and what a
 //! blocked caller hears. Cases are made by real signed calls.
 
-mod common;
+use crate::common;
 
 use common::api::{Allowed, BAD_TOKEN, api, assert_matrix, person, raw};
 use common::{TestApp, spawn_app, spawn_app_with};

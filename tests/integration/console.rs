@@ -2,7 +2,7 @@
 //! end, the CSRF token of every form, the login limit, the security headers, the interface
 //! language, and hostile input at the login.
 
-mod common;
+use crate::common;
 
 use common::api::{self, TEST_PASSWORD};
 use common::console::{Browser, csrf_of};

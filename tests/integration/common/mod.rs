@@ -1,10 +1,9 @@
 //! Test helpers: a real server on port 0 with a fresh database, requests signed as the
 //! provider signs them, and a checker of the provider's TwiML rules.
 
-#![allow(dead_code)] // each test binary uses its own subset of the helpers
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hotline::app::secrets::Secrets;
 use hotline::config::Config;
@@ -14,6 +13,46 @@ use hotline::http::server::Application;
 use hotline::simulator::{self, CallOptions, Reply, Transcript};
 use hotline::storage::{Storage, StorageOptions};
 use tokio::sync::oneshot;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Every log line of this test binary, as JSON, at every level: the tests that look for
+/// callers' numbers in the logs read it (the lines of the tests running beside them are in
+/// it too, and must be as clean). Installed before the first server starts; the server's
+/// lines at `RUST_LOG` (default `hotline=info`) are also shown with a failing test's output.
+/// The tests' own HTTP client is left out: it logs the URLs it requests.
+pub fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&logs);
+        let everything = tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(move || Sink(Arc::clone(&sink)))
+            .with_filter(EnvFilter::new("trace,ureq=off"));
+        let shown = tracing_subscriber::fmt::layer().with_test_writer().with_filter(
+            EnvFilter::new(std::env::var("RUST_LOG").unwrap_or_else(|_| "hotline=info".into())),
+        );
+        tracing_subscriber::registry().with(everything).with(shown).init();
+        logs
+    })
+    .clone()
+}
+
+/// Appends what it is given to the captured logs.
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// The auth token of test servers.
 pub const TOKEN: &str = "test-auth-token-0123456789";
@@ -92,11 +131,7 @@ pub async fn start_with_secrets(
     dir: tempfile::TempDir,
     secrets: Secrets,
 ) -> TestApp {
-    // The server's logs, shown with a failing test's output.
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "hotline=info".into()))
-        .try_init();
+    logs();
     let app = Application::build(&config, secrets).await.expect("server builds");
     let base_url = app.public_url().to_owned();
     let (stop, stopped) = oneshot::channel();

@@ -6,7 +6,7 @@
 //! (it never passes without having looked at a page). Screenshots land in
 //! `target/browser-artifacts/`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

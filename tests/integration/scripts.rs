@@ -1,7 +1,7 @@
 //! Supervisors change the IVR: drafts, publishing, diffs, rollback, the folder watched, a call
 //! in progress kept on its version, and test callers on the draft.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
