@@ -8,13 +8,15 @@
 //! see `app/secrets.rs`.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::casework::{Disposition, Dispositions};
 use crate::domain::lockout::PinPolicy;
+use crate::domain::queue::Fallbacks;
 
 // The secrets come from the environment (or a file it names), never from this file.
 /// The environment variable of the auth token.
@@ -91,7 +93,8 @@ pub struct ServerConfig {
     pub refusals_per_minute: u64,
     /// The address of a reverse proxy in front of the server, whose `X-Forwarded-For` names
     /// the real client for the per-address limit. Empty: no proxy is trusted.
-    pub trusted_proxy: String,
+    #[serde(with = "optional_address")]
+    pub trusted_proxy: Option<IpAddr>,
     /// Connections one address (an IPv6 /64) may have open at once, so one machine cannot
     /// take every slot of `max_connections`. The trusted proxy is not capped.
     pub max_connections_per_address: u64,
@@ -109,7 +112,7 @@ impl Default for ServerConfig {
             max_header_bytes: 16 * 1024,
             request_timeout_ms: 30_000,
             refusals_per_minute: 20,
-            trusted_proxy: String::new(),
+            trusted_proxy: None,
             max_connections_per_address: 64,
         }
     }
@@ -244,7 +247,7 @@ pub struct QueuesConfig {
     /// `"ko=ru, uk=voicemail"` (Korean callers to Russian-speaking operators with an
     /// interpreter flag; Ukrainian callers straight to the voicemail node). Languages without
     /// a rule wait in their own language's queue.
-    pub fallbacks: String,
+    pub fallbacks: Fallbacks,
     /// Seconds a caller waits at most; then they are told and taken to the handoff's
     /// `otherwise` node (voicemail).
     pub max_wait_secs: u64,
@@ -265,7 +268,7 @@ pub struct QueuesConfig {
 impl Default for QueuesConfig {
     fn default() -> Self {
         QueuesConfig {
-            fallbacks: String::new(),
+            fallbacks: Fallbacks::default(),
             max_wait_secs: 900,
             estimate_window_mins: 60,
             wrap_up_secs: 30,
@@ -281,7 +284,7 @@ impl Default for QueuesConfig {
 pub struct CasesConfig {
     /// The dispositions operators choose from when they close a case, comma-separated names
     /// of lowercase letters, digits and `-` (a string, so one environment variable sets it).
-    pub dispositions: String,
+    pub dispositions: Dispositions,
 }
 
 impl Default for CasesConfig {
@@ -289,15 +292,16 @@ impl Default for CasesConfig {
         CasesConfig {
             dispositions: "surrender-arranged, information-given, relative-informed, referred, \
                            prank, hostile, dropped, wrong-number"
-                .into(),
+                .parse()
+                .expect("the default dispositions are valid"),
         }
     }
 }
 
 impl CasesConfig {
-    /// The dispositions, in the configured order (validated at start; empty if invalid).
-    pub fn dispositions(&self) -> Vec<crate::domain::casework::Disposition> {
-        crate::domain::casework::Disposition::parse_list(&self.dispositions).unwrap_or_default()
+    /// The dispositions, in the configured order.
+    pub fn dispositions(&self) -> Vec<Disposition> {
+        self.dispositions.as_slice().to_vec()
     }
 }
 
@@ -639,15 +643,6 @@ impl Config {
                 self.queues.max_conversation_secs
             ));
         }
-        if !self.server.trusted_proxy.is_empty()
-            && self.server.trusted_proxy.parse::<std::net::IpAddr>().is_err()
-        {
-            problems.push(format!(
-                "server.trusted_proxy = {:?} is not an IP address; write the proxy's address, \
-                 like \"10.0.0.2\", or leave it empty",
-                self.server.trusted_proxy
-            ));
-        }
         if self.server.request_timeout_ms <= self.webhooks.deadline_ms {
             problems.push(format!(
                 "server.request_timeout_ms ({}) must be above webhooks.deadline_ms ({}), or a \
@@ -683,9 +678,6 @@ impl Config {
                 self.database.write_deadline_ms, self.webhooks.deadline_ms
             ));
         }
-        if let Err(problem) = crate::domain::queue::Fallbacks::parse(&self.queues.fallbacks) {
-            problems.push(format!("queues.fallbacks = {:?}: {problem}", self.queues.fallbacks));
-        }
         if self.queues.db_timeout_ms >= self.webhooks.deadline_ms {
             problems.push(format!(
                 "queues.db_timeout_ms ({}) must be below webhooks.deadline_ms ({}), so a slow \
@@ -704,11 +696,6 @@ impl Config {
                 "followups.retry_after_mins = {} is out of range; use 1 to 1440",
                 self.followups.retry_after_mins
             ));
-        }
-        if let Err(problem) =
-            crate::domain::casework::Disposition::parse_list(&self.cases.dispositions)
-        {
-            problems.push(format!("cases.dispositions = {:?}: {problem}", self.cases.dispositions));
         }
         if self.database.path.as_os_str().is_empty() || self.database.path.is_dir() {
             problems.push(format!(
@@ -849,6 +836,30 @@ fn apply_overrides(
     }
 }
 
+/// `server.trusted_proxy`: an IP address, or empty for none.
+mod optional_address {
+    use std::net::IpAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(address: &Option<IpAddr>, out: S) -> Result<S::Ok, S::Error> {
+        out.serialize_str(&address.map(|a| a.to_string()).unwrap_or_default())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Option<IpAddr>, D::Error> {
+        let text = String::deserialize(input)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "trusted_proxy = {text:?} is not an IP address; write the proxy's address, like \
+                 \"10.0.0.2\", or leave it empty"
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -947,6 +958,7 @@ mod tests {
             ("HOTLINE_LOG_LEVEL", " ", "log filter"),
             ("HOTLINE_LOG_FORMAT", "xml", "log"),
             ("HOTLINE_DATABASE_WRITE_DEADLINE_MS", "9000", "below webhooks.deadline_ms"),
+            ("HOTLINE_SERVER_TRUSTED_PROXY", "proxy.local", "not an IP address"),
             ("HOTLINE_QUEUES_FALLBACKS", "ko=ko", "to itself"),
             ("HOTLINE_QUEUES_FALLBACKS", "ko", "language=target"),
             ("HOTLINE_QUEUES_FALLBACKS", "KO=<script>", "language code"),
@@ -975,6 +987,19 @@ mod tests {
             let text = problems(Config::load(None, vars(&[(var, value)])));
             assert!(text.contains(expected), "{var}={value:?}: {text}");
         }
+        // What is parsed at load is kept typed: nothing reads the text again later.
+        let typed = Config::load(
+            None,
+            vars(&[
+                ("HOTLINE_SERVER_TRUSTED_PROXY", "10.0.0.2"),
+                ("HOTLINE_QUEUES_FALLBACKS", "ko=ru"),
+                ("HOTLINE_CASES_DISPOSITIONS", "prank, referred"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(typed.server.trusted_proxy, Some([10, 0, 0, 2].into()));
+        assert_eq!(typed.queues.fallbacks, "ko=ru".parse().unwrap());
+        assert_eq!(typed.cases.dispositions().len(), 2);
         let huge = "9".repeat(10_000);
         let text = problems(Config::load(None, vars(&[("HOTLINE_WEBHOOKS_DEADLINE_MS", &huge)])));
         assert!(text.contains("expected a whole number"), "{}", &text[..200]);

@@ -72,6 +72,39 @@ impl Disposition {
     }
 }
 
+/// The configured dispositions, in order: at least one, no repeats (`[cases] dispositions`,
+/// written `"surrender-arranged, prank"`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Dispositions(Vec<Disposition>);
+
+impl Dispositions {
+    /// The dispositions, in the configured order.
+    pub fn as_slice(&self) -> &[Disposition] {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Dispositions {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Disposition::parse_list(text).map(Dispositions)
+    }
+}
+
+impl TryFrom<String> for Dispositions {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse().map_err(|problem| format!("dispositions = {text:?}: {problem}"))
+    }
+}
+
+impl From<Dispositions> for String {
+    fn from(list: Dispositions) -> String {
+        list.0.iter().map(Disposition::as_str).collect::<Vec<_>>().join(", ")
+    }
+}
+
 impl fmt::Display for Disposition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -128,7 +128,7 @@ impl Application {
         // short.
         let offenders = Arc::new(Offenders::new(
             u32::try_from(config.server.refusals_per_minute).unwrap_or(u32::MAX),
-            config.server.trusted_proxy.parse().ok(),
+            config.server.trusted_proxy,
         ));
         let guard = |refusal| {
             let guard = Guard { offenders: Arc::clone(&offenders), refusal };
@@ -171,7 +171,7 @@ impl Application {
                 request_timeout: Duration::from_millis(config.server.request_timeout_ms),
                 max_per_address: usize::try_from(config.server.max_connections_per_address)
                     .unwrap_or(usize::MAX),
-                uncapped: config.server.trusted_proxy.parse().ok(),
+                uncapped: config.server.trusted_proxy,
             },
         })
     }

@@ -286,7 +286,7 @@ async fn every_case_route_of_both_surfaces_answers_each_role_by_the_cases_reach(
 #[tokio::test]
 async fn the_operator_line_connecting_an_interpreted_caller_opens_that_case_to_that_operator() {
     // Arrange: Russian callers go to Korean operators while no Russian one is on duty.
-    let app = spawn_app_with(|c| c.queues.fallbacks = "ru=ko".into()).await;
+    let app = spawn_app_with(|c| c.queues.fallbacks = "ru=ko".parse().unwrap()).await;
     let (kim, kim_token) = person(&app, "kim", Role::Operator, &["ko"]).await;
     let (_, min_token) = person(&app, "min", Role::Operator, &["ko"]).await;
     let available = Some(json!({ "state": "available" }));

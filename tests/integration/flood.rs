@@ -150,7 +150,7 @@ fn port(app: &TestApp) -> u16 {
 async fn forged_webhooks_from_one_address_are_cut_short() {
     let app = spawn_app_with(|c| {
         c.server.refusals_per_minute = 5;
-        c.server.trusted_proxy = "127.0.0.1".into();
+        c.server.trusted_proxy = Some("127.0.0.1".parse().unwrap());
     })
     .await;
     let port = port(&app);
@@ -205,7 +205,7 @@ async fn forged_webhooks_from_one_address_are_cut_short() {
 async fn token_guessing_from_one_address_is_cut_short() {
     let app = spawn_app_with(|c| {
         c.server.refusals_per_minute = 3;
-        c.server.trusted_proxy = "127.0.0.1".into();
+        c.server.trusted_proxy = Some("127.0.0.1".parse().unwrap());
     })
     .await;
     let (_, token) = api::person(&app, "sasha", Role::Supervisor, &["ru"]).await;
@@ -231,7 +231,7 @@ async fn token_guessing_from_one_address_is_cut_short() {
 async fn unreadable_webhooks_from_one_address_are_counted_and_cut_short() {
     let app = spawn_app_with(|c| {
         c.server.refusals_per_minute = 5;
-        c.server.trusted_proxy = "127.0.0.1".into();
+        c.server.trusted_proxy = Some("127.0.0.1".parse().unwrap());
         c.webhooks.max_body_bytes = 4096;
     })
     .await;
@@ -309,7 +309,7 @@ async fn at_the_login_form(app: &TestApp, address: Option<&str>, count: usize) -
 async fn a_burst_of_bad_logins_from_one_address_is_held_to_its_limit() {
     let app = spawn_app_with(|c| {
         c.console.login_failures = 1;
-        c.server.trusted_proxy = "127.0.0.1".into();
+        c.server.trusted_proxy = Some("127.0.0.1".parse().unwrap());
     })
     .await;
     api::person(&app, "anna", Role::Operator, &["ru"]).await;

@@ -254,7 +254,7 @@ async fn three_wrong_pins_hang_up_connect_nobody_and_are_audited() {
 
 #[tokio::test]
 async fn with_no_korean_operator_a_korean_caller_goes_to_russian_operators_with_an_interpreter() {
-    let app = spawn_app_with(|c| c.queues.fallbacks = "ko=ru".into()).await;
+    let app = spawn_app_with(|c| c.queues.fallbacks = "ko=ru".parse().unwrap()).await;
     let (ivan, token) = operator(&app, "ivan", &["ru"]).await;
     assert_eq!(set_state(&app, &token, "available").await, 200);
 
@@ -281,7 +281,7 @@ async fn with_no_korean_operator_a_korean_caller_goes_to_russian_operators_with_
 
 #[tokio::test]
 async fn a_voicemail_fallback_sends_the_caller_to_voicemail_at_once() {
-    let app = spawn_app_with(|c| c.queues.fallbacks = "ko=voicemail".into()).await;
+    let app = spawn_app_with(|c| c.queues.fallbacks = "ko=voicemail".parse().unwrap()).await;
     let ko = caller(&app, "2", false).await;
     assert_valid_twiml(&ko.enqueued, Context::Call);
     assert!(ko.enqueued.contains("<Record"), "{}", ko.enqueued);

@@ -59,13 +59,9 @@ pub struct Queues {
 }
 
 impl Queues {
-    /// The settings of a validated configuration (an invalid fallback list, refused at load,
-    /// would read as no fallbacks).
+    /// The settings of the configuration.
     pub fn new(config: &QueuesConfig) -> Queues {
-        Queues {
-            fallbacks: Fallbacks::parse(&config.fallbacks).unwrap_or_default(),
-            config: config.clone(),
-        }
+        Queues { fallbacks: config.fallbacks.clone(), config: config.clone() }
     }
 
     /// How long a webhook waits for queue bookkeeping.

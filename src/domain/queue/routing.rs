@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::domain::language::LanguageTag;
 
 /// What `[queues] fallbacks` says for one language.
@@ -14,8 +16,9 @@ pub enum Fallback {
     Voicemail,
 }
 
-/// The fallback rules, parsed from `"ko=ru, uk=voicemail"`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The fallback rules, parsed from `"ko=ru, uk=voicemail"` (so written in the configuration).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Fallbacks(Vec<(LanguageTag, Fallback)>);
 
 impl Fallbacks {
@@ -51,6 +54,15 @@ impl Fallbacks {
             rules.push((from, to));
         }
         Ok(Fallbacks(rules))
+    }
+
+    /// The rules as the configuration writes them.
+    fn to_text(&self) -> String {
+        let rule = |(from, to): &(LanguageTag, Fallback)| match to {
+            Fallback::Language(to) => format!("{from}={to}"),
+            Fallback::Voicemail => format!("{from}=voicemail"),
+        };
+        self.0.iter().map(rule).collect::<Vec<_>>().join(", ")
     }
 
     /// The rule for a language, if any.
@@ -122,6 +134,26 @@ pub fn route(
     }
 }
 
+impl std::str::FromStr for Fallbacks {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Fallbacks::parse(text)
+    }
+}
+
+impl TryFrom<String> for Fallbacks {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Fallbacks::parse(&text).map_err(|problem| format!("fallbacks = {text:?}: {problem}"))
+    }
+}
+
+impl From<Fallbacks> for String {
+    fn from(fallbacks: Fallbacks) -> String {
+        fallbacks.to_text()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +169,8 @@ mod tests {
         assert_eq!(rules.for_language(&tag("uk")), Some(&Fallback::Voicemail));
         assert_eq!(rules.for_language(&tag("en")), None);
         assert_eq!(Fallbacks::parse("").unwrap(), Fallbacks::default());
+        assert_eq!(String::from(rules.clone()), "ko=ru, uk=voicemail");
+        assert_eq!(Fallbacks::try_from(String::from(rules.clone())), Ok(rules));
         for bad in
             ["ko", "ko=", "=ru", "ko=ko", "KO=ru", "ko=r u", "ko=ru,ko=en", &"a".repeat(9999)]
         {
