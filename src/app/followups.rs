@@ -72,7 +72,8 @@ impl App {
         if follow_up.kind != Kind::Callback {
             return Err(AppError::NotFound(format!("follow-up {id} has no callback number")));
         }
-        let number = sealed.and_then(|sealed| self.open_callback_number(&sealed, &follow_up.call_sid));
+        let number =
+            sealed.and_then(|sealed| self.open_callback_number(&sealed, &follow_up.call_sid));
         let Some(number) = number else {
             // Sealed under another key (a key was changed) or altered on disk.
             tracing::error!(follow_up = id, "a sealed callback number does not open");

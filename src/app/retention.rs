@@ -10,9 +10,8 @@ use chrono::Duration;
 use crate::app::{Actor, App, AppError, Clock};
 use crate::config::RetentionConfig;
 use crate::domain::audit::AuditAction;
-use crate::storage::{AuditEntry, RetentionPolicy, Storage};
-// What a purge shredded, as the database counts it; a surface names it through here.
-pub use crate::storage::PurgeReport;
+use crate::domain::retention::{PurgeReport, RetentionPolicy};
+use crate::storage::{AuditEntry, Storage};
 
 /// The policy of the configuration.
 pub fn policy(config: &RetentionConfig) -> RetentionPolicy {

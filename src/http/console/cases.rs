@@ -159,7 +159,14 @@ async fn search(
         error: None,
         rows: Vec::new(),
         outcomes: &OUTCOMES,
-        dispositions: state.app.config().cases.dispositions().iter().map(|d| d.to_string()).collect(),
+        dispositions: state
+            .app
+            .config()
+            .cases
+            .dispositions()
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
         people: state.app.filter_people(&actor).await?,
         limit: 100,
         offset: 0,
