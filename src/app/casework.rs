@@ -70,9 +70,12 @@ impl App {
         }
     }
 
-    /// Whether `actor` may work on case `number` (supervisors and the terminal always,
-    /// operators in their languages or when connected to it). `false` for a case that does
-    /// not exist; an `attempt` on one out of reach is audited (`case.refused`).
+    /// Whether `actor` may work on case `number` ([`may_see`]: supervisors and the terminal
+    /// always, operators in their languages or when connected to it). `false` both when
+    /// there is no such case and when it is out of reach, and the caller must answer both
+    /// alike, since case numbers are sequential and easy to try. An attempt on a case that
+    /// exists but is out of reach is audited `case.refused`, with what was attempted
+    /// (`attempt`, e.g. `read`, `note`, `followup.take 7`).
     pub(in crate::app) async fn may_work_on(
         &self,
         actor: &Actor,
