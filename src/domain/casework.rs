@@ -589,7 +589,7 @@ pub struct CaseReach {
 /// in a language they speak, and those they were connected to whatever the language (an
 /// interpreted call, a callback); a case without a language only if connected to it.
 ///
-/// The one place this rule lives: both surfaces reach it through [`may_work_on`].
+/// The one place this rule lives: every surface reaches it through the use cases.
 pub fn may_see(person: &Person, reach: &CaseReach) -> bool {
     match person.role {
         Role::Supervisor => true,

@@ -1,13 +1,11 @@
 //! Case work over the API: a case's detail, notes, disposition and closing, reopening, the
 //! supervisors' search and CSV export, and the blocklist.
 //!
-//! Operators reach only the cases in their languages and those they were connected to
-//! (the use cases' rule, `crate::app::casework`); any other case number is the same 404 as one that does not
-//! exist.
-//!
-//! Every read of a case and every change is written to the audit log before the answer goes
-//! out; if the audit line cannot be written, the request fails (500) rather than leave an
-//! unrecorded read. The caller's number never reaches this module (cases keep only its hash),
+//! Each route calls one use case (`crate::app::casework`), which the console calls too: it
+//! checks the role and the reach (operators reach only the cases in their languages and
+//! those they were connected to; any other case number is the same 404 as one that does not
+//! exist) and writes the audit line before the answer goes out; if the audit line cannot be
+//! written, the request fails (500) rather than leave an unrecorded read. The caller's number never reaches this module (cases keep only its hash),
 //! and the hash itself is never put in an answer: supervisors block "the caller of case N".
 //!
 //! Request bodies are parsed here, not by axum's `Json`, so a malformed or unknown field gets

@@ -16,8 +16,9 @@
 //!
 //! Everywhere else the number is masked (`…67`), and no answer here holds it but a reveal's.
 //!
-//! A follow-up belongs to its case: whoever may not see the case (`crate::domain::casework::may_see`) gets
-//! the same 404 for its follow-up as for one that does not exist, on every route.
+//! A follow-up belongs to its case: whoever may not see the case gets the same 404 for its
+//! follow-up as for one that does not exist, on every route. The rules and audit lines are
+//! the use cases' (`crate::app::followups`), which the console calls too.
 
 use std::sync::Arc;
 
@@ -30,7 +31,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState};
-use crate::domain::followups::FollowUp;
+use crate::domain::followups::{self, FollowUp};
 
 /// The bodies here are a few bytes.
 const MAX_BODY_BYTES: usize = 1024;
@@ -127,11 +128,5 @@ async fn attempt(
 
 /// A follow-up's id from the path, or a 400.
 fn follow_up_id(text: &str) -> Result<i64, ApiError> {
-    let ok = (1..=15).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
-    ok.then(|| text.parse().ok()).flatten().ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "{:?} is not a follow-up id (a number)",
-            text.chars().take(40).collect::<String>()
-        ))
-    })
+    followups::parse_id(text).map_err(ApiError::BadRequest)
 }

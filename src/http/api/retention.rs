@@ -1,6 +1,7 @@
 //! Legal holds over the API: `PUT /cases/{number}/hold` (supervisors) exempts a case from the
-//! retention purge, or releases it; `GET` says whether it is held. Every change is audited; the audit line says who and
-//! when, and nothing about the caller.
+//! retention purge, or releases it; `GET` says whether it is held. Every change is audited
+//! by the use case (`crate::app::casework`, which `hotline hold` calls too); the audit line
+//! says who and when, and nothing about the caller.
 
 use std::sync::Arc;
 

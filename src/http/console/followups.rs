@@ -23,7 +23,7 @@ use super::session::{CsrfForm, Viewer};
 use super::text::Text;
 use crate::app::Actor;
 use crate::app::queues::labels;
-use crate::domain::followups::{FollowUp, Kind, State as FollowUpState};
+use crate::domain::followups::{self, FollowUp, Kind, State as FollowUpState};
 use crate::scripts::ScriptSet;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
@@ -212,11 +212,5 @@ fn actor(viewer: &Viewer) -> Actor {
 
 /// A follow-up's id from the path, or a 400.
 fn follow_up_id(text: &str) -> Result<i64, PageError> {
-    let ok = (1..=15).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
-    ok.then(|| text.parse().ok()).flatten().ok_or_else(|| {
-        PageError::BadRequest(format!(
-            "{:?} is not a follow-up id (a number)",
-            text.chars().take(40).collect::<String>()
-        ))
-    })
+    followups::parse_id(text).map_err(PageError::BadRequest)
 }
