@@ -12,10 +12,12 @@
 //! `keys.rs`.
 
 mod actor;
+pub mod audit;
 pub mod backup;
 pub mod casework;
 mod clock;
 mod error;
+pub mod followups;
 pub mod hashers;
 pub mod keys;
 pub mod metrics;
@@ -186,7 +188,11 @@ impl App {
                 recovery::silence_bound(config),
             ),
         ];
-        tasks.extend(retention::spawn_schedule(inner.storage.clone(), &config.retention));
+        tasks.extend(retention::spawn_schedule(
+            inner.storage.clone(),
+            inner.clock.clone(),
+            &config.retention,
+        ));
         if config.scripts.watch_interval_ms > 0 {
             let every = Duration::from_millis(config.scripts.watch_interval_ms);
             let watcher = Watcher::new(

@@ -5,11 +5,13 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 
+use crate::app::{Actor, App, AppError, Clock};
 use crate::config::RetentionConfig;
 use crate::domain::audit::AuditAction;
-use crate::storage::{AuditEntry, PurgeReport, RetentionPolicy, Storage};
+use crate::domain::retention::{PurgeReport, RetentionPolicy};
+use crate::storage::{AuditEntry, Storage};
 
 /// The policy of the configuration.
 pub fn policy(config: &RetentionConfig) -> RetentionPolicy {
@@ -36,11 +38,26 @@ pub fn describe(report: &PurgeReport) -> String {
     )
 }
 
+impl App {
+    /// Shreds what is past its retention period now (supervisors and the terminal; with
+    /// `dry_run`, only counts it): audited (`retention.purge`) unless a dry run.
+    pub async fn purge(&self, actor: &Actor, dry_run: bool) -> Result<PurgeReport, AppError> {
+        actor.require_supervisor()?;
+        let policy = policy(&self.config().retention);
+        let report = self.storage().purge(policy, self.now(), dry_run).await?;
+        if !dry_run {
+            self.audit(actor, AuditAction::RetentionPurge, None, describe(&report)).await?;
+        }
+        Ok(report)
+    }
+}
+
 /// Runs the purge every `config.purge_every_mins` minutes (first a minute after start, so a
 /// restart loop cannot keep the database busy), until the task is aborted. `None` when the
 /// schedule is off.
 pub fn spawn_schedule(
     storage: Storage,
+    clock: Clock,
     config: &RetentionConfig,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if config.purge_every_mins == 0 {
@@ -56,7 +73,7 @@ pub fn spawn_schedule(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match storage.purge(policy, Utc::now(), false).await {
+            match storage.purge(policy, clock.now(), false).await {
                 Ok(report) if report.is_empty() => {
                     tracing::debug!("retention purge: nothing due");
                 }
@@ -83,6 +100,8 @@ pub fn spawn_schedule(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
+
     use crate::domain::cases::{CallSid, CallerHash, Record};
     use crate::storage::{AuditFilter, StorageOptions};
 
@@ -107,11 +126,12 @@ mod tests {
         assert!(
             spawn_schedule(
                 storage.clone(),
+                Clock::system(),
                 &RetentionConfig { purge_every_mins: 0, ..config.clone() }
             )
             .is_none()
         );
-        let schedule = spawn_schedule(storage.clone(), &config).unwrap();
+        let schedule = spawn_schedule(storage.clone(), Clock::system(), &config).unwrap();
 
         // Not before the first run, a minute after start.
         tokio::time::sleep(StdDuration::from_secs(50)).await;

@@ -6,11 +6,11 @@
 //! CSV export of supervisors, and the check `/voice/incoming` makes against the blocklist.
 //!
 //! Who may see a case is decided here once, by [`may_see`] (a pure rule over the person and
-//! the case's [`CaseReach`]), and applied by [`may_work_on`], which every case route of the
-//! API and the console goes through before it reads or changes a case or its follow-up.
+//! the case's [`CaseReach`]), and applied by the use cases (`app/casework.rs`), which every
+//! surface goes through before it reads or changes a case or its follow-up.
 //!
 //! Inputs are parsed here once ([`NoteText`], [`Disposition`], [`CaseFilter`]), so storage and
-//! the API handlers only see valid values. The HTTP surface is `api/cases.rs`; the SQL is
+//! the use cases only see valid values. The use cases are `app/casework.rs`; the SQL is
 //! `storage/casework.rs`.
 
 use std::fmt;
@@ -622,7 +622,7 @@ pub struct CaseReach {
 /// in a language they speak, and those they were connected to whatever the language (an
 /// interpreted call, a callback); a case without a language only if connected to it.
 ///
-/// The one place this rule lives: both surfaces reach it through [`may_work_on`].
+/// The one place this rule lives: every surface reaches it through the use cases.
 pub fn may_see(person: &Person, reach: &CaseReach) -> bool {
     match person.role {
         Role::Supervisor => true,
@@ -632,16 +632,6 @@ pub fn may_see(person: &Person, reach: &CaseReach) -> bool {
         }
     }
 }
-
-// What people do with cases through the API and the console alike: each read or change is
-// audited here, with the same action and detail whichever surface asked. `query` is the
-// search as the person gave it (a query string), for the audit line.
-
-/// Whether `person` may work on case `number` ([`may_see`]). `false` both when there is no
-/// such case and when it is outside their reach, and the caller must answer both alike (a
-/// 404 that does not tell which), since case numbers are sequential and easy to try. An
-/// attempt on a case that exists but is out of reach is audited `case.refused`, with what
-/// was attempted (`attempt`, e.g. `read`, `note`, `followup.take 7`).
 
 /// A blocklist entry's expiry, as a person types it: RFC 3339 or a date (midnight UTC), in
 /// the future. The error says what is wrong.

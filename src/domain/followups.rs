@@ -221,6 +221,15 @@ impl AttemptResult {
     }
 }
 
+/// A follow-up's id as given in a path: digits only, so `+7`, ` 7` or `7.0` are refused
+/// rather than read; the error says what it is not.
+pub fn parse_id(text: &str) -> Result<i64, String> {
+    let ok = (1..=15).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| text.parse().ok()).flatten().ok_or_else(|| {
+        format!("{:?} is not a follow-up id (a number)", text.chars().take(40).collect::<String>())
+    })
+}
+
 /// One attempt to reach a caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attempt {

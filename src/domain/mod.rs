@@ -8,4 +8,5 @@ pub mod language;
 pub mod lockout;
 pub mod people;
 pub mod queue;
+pub mod retention;
 pub mod secret;

@@ -11,15 +11,17 @@ use crate::domain::followups::{Attempt, AttemptResult, FollowUp, Kind, State};
 use crate::scripts::{LanguageTag, NodeId, Tag};
 
 /// Brings a case's voicemail and missed-call follow-ups in line with its events, inside the
-/// transaction that changed them. A missed call that turns out to have been answered after
-/// all (the provider's callbacks arrive in any order) is removed while nobody worked on it.
+/// transaction that changed them; one filed now is created `at` the time of the record that
+/// changed them. A missed call that turns out to have been answered after all (the
+/// provider's callbacks arrive in any order) is removed while nobody worked on it.
 pub(super) fn sync(
     tx: &Transaction<'_>,
     case_id: i64,
     events: &[Event],
     outcome: &Outcome,
+    at: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    let now = db_time(Utc::now());
+    let now = db_time(at);
     let voicemail = events.iter().rev().find_map(|event| match event {
         Event::Voicemail { recording_url, duration_secs } => Some((recording_url, duration_secs)),
         _ => None,

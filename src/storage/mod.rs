@@ -62,7 +62,7 @@ pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, Tok
 pub use pin_lockout::{LockedKey, PinAttempt, PinLock};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
 pub use recovery::SilentCall;
-pub use retention::{PurgeReport, RetentionPolicy, SHREDDED_NOTE};
+pub use retention::SHREDDED_NOTE;
 pub use scripts::{
     PUBLISHED_MEANWHILE, Publication, ScriptDraft, ScriptVersion, ScriptsStamp, Tester,
 };

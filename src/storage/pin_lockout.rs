@@ -572,7 +572,7 @@ mod tests {
         let number = "d".repeat(64);
         fail(&storage, 101, &number, 5, 0).await;
         assert_eq!(rows(&storage).await, (5, 2), "five failures, two locks");
-        let policy = crate::storage::RetentionPolicy {
+        let policy = crate::domain::retention::RetentionPolicy {
             recordings: Duration::days(90),
             notes: Duration::days(365),
             caller_hashes: Duration::days(365),

@@ -15,59 +15,16 @@
 //! its temporary copy kept in memory, not in a temporary file), and every purge ends with a
 //! `TRUNCATE` checkpoint that empties the WAL.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
 
 use super::sqlite::db_time;
 use super::{Storage, StorageError};
 use crate::domain::cases::CaseNumber;
+use crate::domain::retention::{PurgeReport, RetentionPolicy};
 
 /// The placeholder a shredded note's text becomes (the schema's trigger accepts only it).
 pub const SHREDDED_NOTE: &str = "[shredded]";
-
-/// How long each kind of personal data is kept, counted from the end of the call (its start,
-/// if it never reported an end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetentionPolicy {
-    /// Voicemail recording URLs.
-    pub recordings: Duration,
-    /// Operators' notes.
-    pub notes: Duration,
-    /// Callers' hashes (repeat-caller links), and expired blocklist entries.
-    pub caller_hashes: Duration,
-}
-
-/// What a purge shredded (or, in a dry run, would shred).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PurgeReport {
-    /// Cases whose recording URL went.
-    pub recordings: u64,
-    /// Callback numbers that went.
-    pub callback_numbers: u64,
-    /// Notes whose text went.
-    pub notes: u64,
-    /// Cases whose caller hash went.
-    pub caller_hashes: u64,
-    /// Expired blocklist entries removed.
-    pub blocklist_entries: u64,
-    /// Cases under legal hold that would otherwise have lost something.
-    pub held: u64,
-    /// Whether the file was compacted (`VACUUM`) afterwards.
-    pub compacted: bool,
-}
-
-impl PurgeReport {
-    /// Whether anything was (or would be) shredded.
-    pub fn is_empty(&self) -> bool {
-        self.recordings
-            + self.callback_numbers
-            + self.notes
-            + self.caller_hashes
-            + self.blocklist_entries
-            == 0
-    }
-}
 
 /// The cutoffs of a policy at `now`, as stored times.
 struct Cutoffs {
@@ -300,7 +257,7 @@ pub(super) fn checkpoint_truncate(conn: &Connection) -> Result<(), StorageError>
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{Duration, TimeZone};
 
     use super::*;
     use crate::domain::cases::{CallSid, CallStatus, CallerHash, Event, Record};

@@ -37,6 +37,12 @@ impl Actor {
     }
 }
 
+impl From<Actor> for crate::app::Actor {
+    fn from(actor: Actor) -> Self {
+        crate::app::Actor::Person(actor.person)
+    }
+}
+
 impl FromRequestParts<Arc<ApiState>> for Actor {
     type Rejection = ApiError;
 

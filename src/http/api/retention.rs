@@ -1,6 +1,7 @@
 //! Legal holds over the API: `PUT /cases/{number}/hold` (supervisors) exempts a case from the
-//! retention purge, or releases it; `GET` says whether it is held. Every change is audited; the audit line says who and
-//! when, and nothing about the caller.
+//! retention purge, or releases it; `GET` says whether it is held. Every change is audited
+//! by the use case (`crate::app::casework`, which `hotline hold` calls too); the audit line
+//! says who and when, and nothing about the caller.
 
 use std::sync::Arc;
 
@@ -13,9 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Actor, ApiError, ApiState};
-use crate::domain::audit::AuditAction;
 use crate::domain::cases::CaseNumber;
-use crate::storage::AuditEntry;
 
 /// This resource's routes.
 pub fn router() -> Router<Arc<ApiState>> {
@@ -28,13 +27,10 @@ async fn hold(
     State(state): State<Arc<ApiState>>,
     Path(number): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let actor: crate::app::Actor = actor.into();
     actor.require_supervisor()?;
     let number: CaseNumber = number.parse().map_err(ApiError::BadRequest)?;
-    let held = state
-        .storage
-        .legal_hold(number)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("there is no case {number}")))?;
+    let held = state.app.legal_hold(&actor, number).await?;
     Ok(Json(json!({ "number": number, "legal_hold": held })))
 }
 
@@ -54,24 +50,11 @@ async fn set_hold(
     Path(number): Path<String>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let actor: crate::app::Actor = actor.into();
     actor.require_supervisor()?;
     let number: CaseNumber = number.parse().map_err(ApiError::BadRequest)?;
     let body: HoldBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))?;
-    let changed = state
-        .storage
-        .set_legal_hold(number, body.hold)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("there is no case {number}")))?;
-    if changed {
-        let action = if body.hold { AuditAction::CaseHold } else { AuditAction::CaseRelease };
-        let entry = AuditEntry {
-            actor: Some(actor.id()),
-            action,
-            case: Some(number),
-            detail: String::new(),
-        };
-        state.storage.audit(entry).await?;
-    }
+    let changed = state.app.set_legal_hold(&actor, number, body.hold).await?;
     Ok(Json(json!({ "number": number, "legal_hold": body.hold, "changed": changed })))
 }

@@ -14,9 +14,10 @@ use axum::routing::get;
 use super::ConsoleState;
 use super::page::{Page, PageError, render};
 use super::session::Viewer;
+use crate::app::Actor;
+use crate::app::audit::AuditRecord;
 use crate::app::people::MAX_AUDIT_LIMIT;
 use crate::domain::people::Person;
-use crate::storage::AuditRecord;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
     Router::new().route("/audit", get(audit_log))
@@ -59,12 +60,12 @@ async fn audit_log(
         Some(limit.trim()),
     )
     .map_err(PageError::BadRequest)?;
-    let storage = &state.api.storage;
+    let asking = Actor::Person(viewer.person.clone());
     let limit = filter.limit;
-    let entries = storage.audit_log(filter).await?;
+    let entries = state.app.audit_log(&asking, filter).await?;
     render(&AuditPage {
         page: viewer.page("/console/audit"),
-        people: storage.people().await?,
+        people: state.app.filter_people(&asking).await?,
         actor,
         action,
         case,

@@ -2,9 +2,9 @@
 //! number or its hash: what the API shows), blocking the caller of a case with a reason and
 //! an optional expiry, and removing an entry.
 //!
-//! Reading the list and every change are audited as the API's are
-//! ([`crate::app::casework::read_blocklist`], [`crate::app::casework::block`],
-//! [`crate::app::casework::unblock`]).
+//! Reading the list and every change are the use cases the API calls too
+//! ([`crate::app::App::blocklist`], [`crate::app::App::block_caller`],
+//! [`crate::app::App::unblock_caller`]), audited there.
 
 use std::sync::Arc;
 
@@ -13,14 +13,14 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
 use serde::Deserialize;
 
 use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
+use crate::app::Actor;
 use crate::domain::cases::CaseNumber;
-use crate::domain::casework::{BlockEntry, BlockKey, Change, MAX_REASON_CHARS};
+use crate::domain::casework::{BlockEntry, BlockKey, MAX_REASON_CHARS};
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
     Router::new()
@@ -41,10 +41,7 @@ async fn list(
     State(state): State<Arc<ConsoleState>>,
     viewer: Viewer,
 ) -> Result<Html<String>, PageError> {
-    viewer.require_supervisor()?;
-    let entries =
-        crate::app::casework::read_blocklist(&state.api.storage, viewer.person.id, Utc::now())
-            .await?;
+    let entries = state.app.blocklist(&Actor::Person(viewer.person.clone())).await?;
     render(&BlocklistPage {
         page: viewer.page("/console/blocklist"),
         entries,
@@ -72,22 +69,9 @@ async fn add(
     viewer.require_supervisor()?;
     let number: CaseNumber = form.case.trim().parse().map_err(PageError::BadRequest)?;
     let expires = Some(form.expires.trim()).filter(|text| !text.is_empty());
-    let storage = &state.api.storage;
-    match crate::app::casework::block(
-        storage,
-        viewer.person.id,
-        number,
-        &form.reason,
-        expires,
-        Utc::now(),
-    )
-    .await?
-    {
-        Change::Done(_) => Ok(see_other("/console/blocklist")),
-        Change::NoCase => Err(PageError::NotFound(format!("there is no case {number}"))),
-        Change::Conflict(why) => Err(PageError::Conflict(why)),
-        Change::Invalid(why) => Err(PageError::BadRequest(why)),
-    }
+    let actor = Actor::Person(viewer.person.clone());
+    state.app.block_caller(&actor, number, &form.reason, expires).await?;
+    Ok(see_other("/console/blocklist"))
 }
 
 /// `POST /console/blocklist/{id}/remove` (audited `blocklist.remove`).
@@ -101,13 +85,11 @@ async fn remove(
     let id = id.parse::<i64>().ok().filter(|id| *id >= 1).ok_or_else(|| {
         PageError::BadRequest("a blocklist entry's id is a number, like 7".into())
     })?;
-    crate::app::casework::unblock(
-        &state.api.storage,
-        viewer.person.id,
-        BlockKey::Id(id),
-        Utc::now(),
-    )
-    .await?
-    .ok_or_else(|| PageError::NotFound(format!("there is no blocklist entry {id}")))?;
+    let actor = Actor::Person(viewer.person.clone());
+    state
+        .app
+        .unblock_caller(&actor, BlockKey::Id(id))
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("there is no blocklist entry {id}")))?;
     Ok(see_other("/console/blocklist"))
 }

@@ -3,7 +3,7 @@
 //! detail (`/console/cases/{number}`), and the CSV export of the filtered set
 //! (`/console/cases.csv`).
 //!
-//! The filters are parsed by [`CaseFilter::parse`], the CSV written by
+//! The filters are parsed by [`crate::domain::casework::CaseFilter::parse`], the CSV written by
 //! [`crate::domain::casework::write_csv`] (with its formula guard), and every search, export and
 //! case read is audited as the API's are (`cases.search`, `cases.export`, `case.read`).
 //! Callers appear as case numbers and countries, never as numbers or hashes.
@@ -21,10 +21,9 @@ use chrono::{DateTime, Utc};
 use super::ConsoleState;
 use super::page::{Page, PageError, render};
 use super::session::Viewer;
+use crate::app::{Actor, AppError};
 use crate::domain::cases::CaseNumber;
-use crate::domain::casework::{
-    CaseDetail, CaseFilter, CaseListing, MAX_EXPORT, MAX_PAGE, OUTCOMES, write_csv,
-};
+use crate::domain::casework::{CaseDetail, CaseListing, MAX_PAGE, OUTCOMES, write_csv};
 use crate::domain::people::Person;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
@@ -152,8 +151,7 @@ async fn search(
     viewer: Viewer,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    viewer.require_supervisor()?;
-    let storage = &state.api.storage;
+    let actor = Actor::Person(viewer.person.clone());
     let (given, pairs) = Given::parse(query.as_deref());
     let query = given.query_without_offset();
     let mut page = SearchPage {
@@ -161,47 +159,47 @@ async fn search(
         error: None,
         rows: Vec::new(),
         outcomes: &OUTCOMES,
-        dispositions: state.api.config.cases.dispositions().iter().map(|d| d.to_string()).collect(),
-        people: storage.people().await?,
+        dispositions: state
+            .app
+            .config()
+            .cases
+            .dispositions()
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+        people: state.app.filter_people(&actor).await?,
         limit: 100,
         offset: 0,
         max_page: MAX_PAGE,
         query,
         given,
     };
-    let filter = match CaseFilter::parse(&pairs, MAX_PAGE) {
-        Ok(filter) => filter,
-        Err(why) => {
+    let searched = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+    let found = match state.app.search_cases(&actor, &pairs, &searched).await {
+        Ok(found) => found,
+        Err(AppError::Invalid(why)) => {
             page.error = Some(why);
             return Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response());
         }
+        Err(error) => return Err(error.into()),
     };
-    (page.limit, page.offset) = (filter.limit, filter.offset);
-    let searched = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
-    let cases =
-        crate::app::casework::search_cases(storage, viewer.person.id, filter, &searched).await?;
-    page.rows = cases.into_iter().map(Row::new).collect();
+    (page.limit, page.offset) = (found.limit, found.offset);
+    page.rows = found.cases.into_iter().map(Row::new).collect();
     Ok(render(&page)?.into_response())
 }
 
-/// `GET /console/cases.csv?…`: the filtered set as CSV, up to [`MAX_EXPORT`] cases (audited
+/// `GET /console/cases.csv?…`: the filtered set as CSV, up to [`MAX_EXPORT`](crate::domain::casework::MAX_EXPORT) cases (audited
 /// `cases.export`).
 async fn export(
     State(state): State<Arc<ConsoleState>>,
     viewer: Viewer,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    viewer.require_supervisor()?;
     let (_, pairs) = Given::parse(query.as_deref());
-    let mut filter = CaseFilter::parse(&pairs, MAX_EXPORT).map_err(PageError::BadRequest)?;
-    if !pairs.iter().any(|(name, _)| name == "limit") {
-        // The search's default page is 100; an export without a limit is the whole set.
-        filter.limit = MAX_EXPORT;
-    }
     let searched = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
-    let cases =
-        crate::app::casework::export_cases(&state.api.storage, viewer.person.id, filter, &searched)
-            .await?;
+    // The search's default page is 100; an export without a limit is the whole set.
+    let actor = Actor::Person(viewer.person.clone());
+    let cases = state.app.export_cases(&actor, &pairs, &searched, true).await?;
     let headers = [
         (header::CONTENT_TYPE, "text/csv; charset=utf-8; header=present"),
         (header::CONTENT_DISPOSITION, "attachment; filename=\"cases.csv\""),
@@ -236,9 +234,7 @@ async fn detail(
 ) -> Result<Response, PageError> {
     viewer.require_supervisor()?;
     let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
-    let case = crate::app::casework::read_case(&state.api.storage, &viewer.person, number)
-        .await?
-        .ok_or_else(|| PageError::NotFound(format!("there is no case {number}")))?;
+    let case = state.app.read_case(&Actor::Person(viewer.person.clone()), number).await?;
     let steps = case
         .timeline
         .iter()

@@ -2,7 +2,7 @@
 //! calls missed in the queue, in the viewer's languages; taking one, revealing a taken
 //! callback's number, and recording an attempt.
 //!
-//! The rules and audit lines are the JSON API's (`api::followups`). The number appears in
+//! The rules and audit lines are the use cases' (`crate::app::followups`), as for the API. The number appears in
 //! exactly one response: the page a reveal (a POST with the session's CSRF token, by the
 //! person who took the follow-up) answers, which is never cached and shows it once.
 
@@ -17,13 +17,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ConsoleState;
-use super::operator::{actor, clock};
+use super::operator::clock;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use super::text::Text;
+use crate::app::Actor;
 use crate::app::queues::labels;
-use crate::domain::followups::{FollowUp, Kind, State as FollowUpState};
-use crate::http::api::followups::{follow_ups_for, record_attempt, reveal_for, take_for};
+use crate::domain::followups::{self, FollowUp, Kind, State as FollowUpState};
 use crate::scripts::ScriptSet;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
@@ -138,8 +138,8 @@ async fn list(
         Some("true") => true,
         Some(_) => return Err(PageError::BadRequest("closed must be true or false".into())),
     };
-    let followups = follow_ups_for(&state.api, &actor(&viewer), closed).await?;
-    let scripts = state.api.live.live().set;
+    let followups = state.app.follow_ups(&actor(&viewer), closed).await?;
+    let scripts = state.app.live().live().set;
     let me = viewer.person.id;
     let items = followups.into_iter().map(|f| Item::new(f, me, &scripts, viewer.text)).collect();
     render(&ListPage {
@@ -157,7 +157,7 @@ async fn take(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
-    take_for(&state.api, &actor(&viewer), &id).await?;
+    state.app.take_follow_up(&actor(&viewer), follow_up_id(&id)?).await?;
     Ok(see_other("/console/followups"))
 }
 
@@ -177,7 +177,8 @@ async fn reveal(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Html<String>, PageError> {
-    let (follow_up, number) = reveal_for(&state.api, &actor(&viewer), &id).await?;
+    let id = follow_up_id(&id)?;
+    let (follow_up, number) = state.app.reveal_callback_number(&actor(&viewer), id).await?;
     render(&RevealPage {
         page: viewer.page("/console/followups"),
         id: follow_up.id,
@@ -199,6 +200,17 @@ async fn attempt(
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<AttemptForm>,
 ) -> Result<Response, PageError> {
-    record_attempt(&state.api, &actor(&viewer), &id, &form.result).await?;
+    let id = follow_up_id(&id)?;
+    state.app.record_attempt(&actor(&viewer), id, &form.result).await?;
     Ok(see_other("/console/followups"))
+}
+
+/// The viewer as the use cases know them.
+fn actor(viewer: &Viewer) -> Actor {
+    Actor::Person(viewer.person.clone())
+}
+
+/// A follow-up's id from the path, or a 400.
+fn follow_up_id(text: &str) -> Result<i64, PageError> {
+    followups::parse_id(text).map_err(PageError::BadRequest)
 }

@@ -27,7 +27,6 @@ use crate::app::queues::{Whisper, labels};
 use crate::domain::cases::{CaseNumber, Event};
 use crate::domain::casework::{CaseDetail, MAX_NOTE_CHARS};
 use crate::domain::queue::{EntryState, PresenceState};
-use crate::http::api::cases::{dispose, read_case, write_note};
 use crate::http::api::queues::{LanguageQueue, claim_next, language_queues, set_own_state};
 use crate::http::api::{Actor, ApiError};
 use crate::scripts::ScriptSet;
@@ -50,6 +49,11 @@ pub(super) fn router() -> Router<Arc<ConsoleState>> {
 /// The viewer as the API's rules know them.
 pub(super) fn actor(viewer: &Viewer) -> Actor {
     Actor { person: viewer.person.clone() }
+}
+
+/// The viewer as the use cases know them.
+fn case_actor(viewer: &Viewer) -> crate::app::Actor {
+    crate::app::Actor::Person(viewer.person.clone())
 }
 
 #[derive(Template)]
@@ -107,7 +111,7 @@ async fn screen(
     };
     let case = match my_case(&state, &actor).await? {
         Some(number) => {
-            let detail = read_case(&state.api, &actor, &number.to_string()).await?;
+            let detail = state.app.read_case(&case_actor(&viewer), number).await?;
             Some(CaseView::new(detail, &state.api.live.live().set, viewer.text))
         }
         None => None,
@@ -412,7 +416,8 @@ async fn case_page(
         Some("1") => true,
         Some(_) => return Err(PageError::BadRequest("closed must be 1".into())),
     };
-    let detail = read_case(&state.api, &actor(&viewer), &number).await?;
+    let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
+    let detail = state.app.read_case(&case_actor(&viewer), number).await?;
     let recorded = detail
         .disposition
         .as_ref()
@@ -449,8 +454,8 @@ async fn add_note(
     Path(number): Path<String>,
     CsrfForm(form): CsrfForm<NoteForm>,
 ) -> Result<Response, PageError> {
-    write_note(&state.api, &actor(&viewer), &number, &form.text).await?;
     let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
+    state.app.add_note(&case_actor(&viewer), number, &form.text).await?;
     Ok(see_other(&back(form.from.as_deref(), number)))
 }
 
@@ -477,8 +482,9 @@ async fn set_disposition(
         Some("true") => true,
         Some(_) => return Err(PageError::BadRequest("close must be true or false".into())),
     };
-    let (number, _) =
-        dispose(&state.api, &actor(&viewer), &number, &form.disposition, close).await?;
+    let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
+    let actor = case_actor(&viewer);
+    state.app.set_disposition(&actor, number, &form.disposition, close).await?;
     if close {
         return Ok(see_other(&format!("/console/operator/case/{number}?closed=1")));
     }

@@ -216,7 +216,7 @@ async fn handoff(
 async fn screen_blocked(w: &PinnedWebhooks<'_>, req: &ProviderRequest, normal: Reply) -> Reply {
     let call = req.call();
     let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
-    if !crate::app::casework::caller_is_blocked(&w.storage, caller.as_ref()).await {
+    if !w.app.caller_is_blocked(caller.as_ref()).await {
         return normal;
     }
     let refused = w.blocked_answer == BlockAnswer::Message;
@@ -305,7 +305,7 @@ async fn end_if_refused(w: &PinnedWebhooks<'_>, req: &ProviderRequest, turn: Tur
             return turn;
         }
         let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
-        if !crate::app::casework::caller_is_blocked(&w.storage, caller.as_ref()).await {
+        if !w.app.caller_is_blocked(caller.as_ref()).await {
             return turn;
         }
         events.push(Event::Blocked { refused: true });
