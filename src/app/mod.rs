@@ -13,12 +13,14 @@
 
 mod actor;
 pub mod backup;
+pub mod calls;
 pub mod casework;
 mod clock;
 mod error;
 pub mod hashers;
 pub mod keys;
 pub mod metrics;
+pub mod operator_line;
 pub mod people;
 pub mod queues;
 pub mod recovery;
