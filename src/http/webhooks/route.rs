@@ -360,11 +360,12 @@ impl Route {
         url
     }
 
-    /// The URL with the scripts' version key added last (`&v=…`), so the call's next request
-    /// is answered from the version it started on. Only for routes with a query.
+    /// The URL with the scripts' version key added last (`v=…`), so the call's next request
+    /// is answered from the version it started on.
     pub fn pinned(&self, version: &str) -> String {
         let mut url = self.url();
-        let _ = write!(url, "&v={version}");
+        let joint = if url.contains('?') { '&' } else { '?' };
+        let _ = write!(url, "{joint}v={version}");
         url
     }
 
