@@ -239,14 +239,15 @@ impl Storage {
     }
 
     /// Lifts the lock on a person's operator ID and on the numbers that failed on it in the
-    /// last day, and starts their counts afresh; audited (`dial-in.unlock`, whether anything
-    /// was locked). Returns the person and whether anything was locked; `None` if there is no
+    /// last day, and starts their counts afresh; audited as `action` (whether anything was
+    /// locked). Returns the person and whether anything was locked; `None` if there is no
     /// such person.
     #[tracing::instrument(skip(self))]
     pub async fn unlock_pin(
         &self,
         id: i64,
         by: ChangedBy,
+        action: AuditAction,
         now: DateTime<Utc>,
     ) -> Result<Option<(Person, bool)>, StorageError> {
         self.write(move |conn| {
@@ -272,7 +273,7 @@ impl Storage {
                 "was {} numbers={numbers_locked}",
                 if id_locked { "locked" } else { "not locked" }
             );
-            audit_change(&tx, by, AuditAction::DialInUnlock, &person, &more)?;
+            audit_change(&tx, by, action, &person, &more)?;
             tx.commit()?;
             Ok(Some((person, id_locked)))
         })
@@ -558,15 +559,27 @@ mod tests {
         let locks = storage.pin_locks(at(4)).await.unwrap();
         assert_eq!(locks.len(), 2, "her ID and her own number: {locks:?}");
         assert_eq!(locks[0].key, LockedKey::Operator { id: anna.id, name: Some("anna".into()) });
-        let (person, was_locked) =
-            storage.unlock_pin(anna.id, ChangedBy::Cli, at(5)).await.unwrap().unwrap();
+        let (person, was_locked) = storage
+            .unlock_pin(anna.id, ChangedBy::Cli, AuditAction::DialInUnlock, at(5))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((person.id, was_locked), (anna.id, true));
         assert!(storage.pin_locks(at(5)).await.unwrap().is_empty());
         assert!(!locked(&storage, anna.id, &own, 6).await);
-        let (_, was_locked) =
-            storage.unlock_pin(anna.id, ChangedBy::Cli, at(7)).await.unwrap().unwrap();
+        let (_, was_locked) = storage
+            .unlock_pin(anna.id, ChangedBy::Cli, AuditAction::DialInUnlock, at(7))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!was_locked);
-        assert_eq!(storage.unlock_pin(999, ChangedBy::Cli, at(7)).await.unwrap(), None);
+        assert_eq!(
+            storage
+                .unlock_pin(999, ChangedBy::Cli, AuditAction::DialInUnlock, at(7))
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     /// Rows in the two tables.
