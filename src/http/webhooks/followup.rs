@@ -24,14 +24,9 @@ const RECORDING_STEP_OFFSET: u32 = 500_000_000;
 /// Enqueue action then takes them there. Any other key, or a caller the server cannot mark
 /// (an operator is already being connected, or the database is unavailable), keeps waiting:
 /// `None`, and the usual announcement follows.
-pub(super) async fn wait_key(
-    w: &Answering<'_>,
-    req: &ProviderRequest,
-    script: &Script,
-    node: &NodeId,
-) -> Option<Reply> {
-    let Digits::Keys(keys) = req.digits() else { return None };
-    let key = Key::parse(&keys)?;
+pub(super) async fn wait_key(w: &Answering<'_>, script: &Script, node: &NodeId) -> Option<Reply> {
+    let Digits::Keys(keys) = &w.digits else { return None };
+    let key = Key::parse(keys)?;
     let NodeKind::Handoff { wait_keys, .. } = &script.node(node)?.kind else { return None };
     let chosen = wait_keys.iter().find(|k| k.key == key)?;
     let call_sid = w.call.call_sid.as_ref()?;
@@ -52,9 +47,9 @@ pub(super) fn number_entered(
     script: &Script,
     node: &NodeId,
 ) -> Turn {
-    let attempt = req.position().attempt.unwrap_or(1);
-    let number = match req.digits() {
-        Digits::Keys(keys) => CallbackNumber::from_keypad(&keys),
+    let attempt = w.position.attempt.unwrap_or(1);
+    let number = match &w.digits {
+        Digits::Keys(keys) => CallbackNumber::from_keypad(keys),
         Digits::None => req.caller_id_number(),
         Digits::Invalid => None,
     };
@@ -82,7 +77,7 @@ pub(super) fn confirmed(
     next_step: u32,
 ) -> Reply {
     let call_sid = w.call.call_sid.clone();
-    let attempt = req.position().attempt.unwrap_or(1);
+    let attempt = w.position.attempt.unwrap_or(1);
     let sealed = req.query().get("n").unwrap_or_default().to_owned();
     let number = call_sid.as_ref().and_then(|sid| w.app().open_callback_number(&sealed, sid));
     let Some(number) = number else {
@@ -92,8 +87,8 @@ pub(super) fn confirmed(
         turn.events.insert(0, Event::Rejected { reason });
         return reply(w, turn, &call_sid, step, next_step);
     };
-    let keys = match req.digits() {
-        Digits::Keys(keys) => keys,
+    let keys = match &w.digits {
+        Digits::Keys(keys) => keys.clone(),
         _ => String::new(),
     };
     let pressed = |meaning: &str| Event::Pressed {
@@ -154,8 +149,7 @@ pub(super) fn recording_status(w: &Answering<'_>, req: &ProviderRequest) -> Repl
         .param("RecordingDuration")
         .filter(|d| (1..=7).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|d| d.parse().ok());
-    let (Some(call_sid), Some(step), Some(url)) =
-        (w.call.call_sid.clone(), req.position().step, url)
+    let (Some(call_sid), Some(step), Some(url)) = (w.call.call_sid.clone(), w.position.step, url)
     else {
         tracing::warn!("recording status callback without a call, step or valid URL; ignored");
         return Reply { document, records: Vec::new() };

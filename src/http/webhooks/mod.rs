@@ -2,13 +2,18 @@
 //!
 //! Three URLs are configured at the provider: `/voice/incoming` (the voice URL),
 //! `/voice/status` (the status callback) and `/voice/fallback` (the fallback URL). Every other
-//! `/voice/…` URL is one we put in our own TwiML ([`answer`]); those of the follow-up list
-//! (keys pressed while waiting, the callback number, the recording status callback) are in
-//! `followup.rs`. Calls refused at `/voice/incoming` are answered like any other until they
-//! would reach a person (`refused.rs`), so a spoofed caller ID learns nothing from them. The
-//! operator line is a second
-//! number whose voice URL is `/voice/operator` and status callback `/voice/operator/status`
-//! (`operator.rs`).
+//! `/voice/…` URL is one we put in our own TwiML ([`answer`]). Every URL is a [`Route`]: it
+//! builds the URLs written into documents, and each path is served by its own `.route`
+//! ([`routes`]). Those of the follow-up list (keys pressed while waiting, the callback
+//! number, the recording status callback) are in `followup.rs`. Calls refused at
+//! `/voice/incoming` are answered like any other until they would reach a person
+//! (`refused.rs`), so a spoofed caller ID learns nothing from them. The operator line is a
+//! second number whose voice URL is `/voice/operator` and status callback
+//! `/voice/operator/status` (`operator.rs`).
+//!
+//! A handler keeps only HTTP: it reads the provider's form once (the caller's number hashed
+//! there, `request.rs`), asks the use cases of `crate::app` (`calls.rs`, `operator_line.rs`)
+//! and renders their answer as TwiML.
 //!
 //! The rule of this module: **a call never drops because of us**. Every request that carries a
 //! valid signature gets `200` and a valid TwiML document, whatever is wrong with it or behind
@@ -104,6 +109,10 @@ pub(super) struct Answering<'a> {
     pub(super) version: &'a str,
     /// The call's parameters, its caller hashed.
     pub(super) call: CallParams,
+    /// Where the call is in its script, from our own query parameters.
+    pub(super) position: Position,
+    /// The keys the caller pressed.
+    pub(super) digits: Digits,
 }
 
 impl Answering<'_> {

@@ -101,12 +101,12 @@ fn document(verbs: Vec<Verb>) -> Reply {
 }
 
 /// Keys typed on the keypad: 1–12 digits (the finishing `#` is not sent).
-fn typed(req: &ProviderRequest, min: usize) -> Option<String> {
-    match req.digits() {
+fn typed(w: &Answering<'_>, min: usize) -> Option<String> {
+    match &w.digits {
         Digits::Keys(keys)
             if (min..=12).contains(&keys.len()) && keys.bytes().all(|b| b.is_ascii_digit()) =>
         {
-            Some(keys)
+            Some(keys.clone())
         }
         _ => None,
     }
@@ -138,7 +138,7 @@ fn attempt(query: &Query<'_>) -> u32 {
 fn entered_id(w: &Answering<'_>, req: &ProviderRequest) -> Reply {
     let attempt = attempt(&req.query());
     // Whether the ID exists is not checked yet: the answer must not tell.
-    let Some(operator) = typed(req, 1) else { return refused(w, attempt, None) };
+    let Some(operator) = typed(w, 1) else { return refused(w, attempt, None) };
     let action = Route::OperatorPin { attempt, operator }.url();
     document(vec![
         Verb::KeypadEntry(KeypadEntry {
@@ -188,7 +188,7 @@ async fn entered_pin(w: &Answering<'_>, req: &ProviderRequest) -> Reply {
     let attempt = attempt(&query);
     let claimed = query.number("op");
     let (Some(operator), Some(pin), Some(call_sid)) =
-        (claimed, typed(req, 4), w.call.call_sid.clone())
+        (claimed, typed(w, 4), w.call.call_sid.clone())
     else {
         return refused(w, attempt, claimed);
     };

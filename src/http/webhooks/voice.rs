@@ -1,4 +1,5 @@
-//! The handler behind every `/voice/…` URL: read, authenticate, decide, record, answer.
+//! The handler behind every `/voice/…` URL (read, authenticate, parse, decide, record,
+//! answer) and the pages of a call walking its script.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -85,7 +86,9 @@ pub(super) async fn handle(
         w.live().for_call(req.query().get("v"), within).await
     };
     let sid = call.call_sid.as_ref().map_or("-", |sid| sid.as_str()).to_owned();
-    let w = &Answering { hooks: w, scripts: &pinned.set, version: &pinned.key, call };
+    let (position, digits) = (req.position(), req.digits());
+    let w =
+        &Answering { hooks: w, scripts: &pinned.set, version: &pinned.key, call, position, digits };
     let span = tracing::info_span!("webhook", route, call_sid = %sid);
     async move {
         let mut reply = decide(w, target, &req).await;
@@ -109,7 +112,7 @@ pub(super) async fn handle(
 /// Decides the answer to a request and what to record.
 async fn decide(w: &Answering<'_>, target: Target, req: &ProviderRequest) -> Reply {
     let call = &w.call;
-    let position = req.position();
+    let position = &w.position;
     let step = position.step.unwrap_or(EMERGENCY_STEP);
     let script = position.language.as_ref().and_then(|language| w.scripts.script(language));
     let page = match target {
@@ -149,12 +152,12 @@ async fn decide(w: &Answering<'_>, target: Target, req: &ProviderRequest) -> Rep
         Page::Fallback => return fallback(w, req).await,
         Page::Language => {
             let attempt = position.attempt.unwrap_or(1);
-            with_input(req, |input| ivr::language_input(w.scripts, attempt, input))
+            with_input(w, |input| ivr::language_input(w.scripts, attempt, input))
         }
         Page::WaitKey => {
             let script = script.unwrap_or_else(|| w.scripts.default_script());
             let node = position.node.clone().unwrap_or_else(|| script.operator.clone());
-            if let Some(leave) = super::followup::wait_key(w, req, script, &node).await {
+            if let Some(leave) = super::followup::wait_key(w, script, &node).await {
                 return leave;
             }
             return wait(w, req, Some(script)).await;
@@ -173,9 +176,7 @@ async fn decide(w: &Answering<'_>, target: Target, req: &ProviderRequest) -> Rep
             match page {
                 Page::Menu => {
                     let attempt = position.attempt.unwrap_or(1);
-                    with_input(req, |input| {
-                        ivr::menu_input(w.scripts, script, node, attempt, input)
-                    })
+                    with_input(w, |input| ivr::menu_input(w.scripts, script, node, attempt, input))
                 }
                 Page::Continue => ivr::enter(script, node),
                 Page::Queue => {
@@ -407,10 +408,10 @@ fn render_checked(turn: &Turn, next_step: u32, version: &str) -> String {
 }
 
 /// Calls `decide` with the request's keys, recording keys that are not keypad keys as such.
-fn with_input(req: &ProviderRequest, decide: impl FnOnce(Input<'_>) -> Turn) -> Turn {
-    match req.digits() {
+fn with_input(w: &Answering<'_>, decide: impl FnOnce(Input<'_>) -> Turn) -> Turn {
+    match &w.digits {
         Digits::None => decide(Input::Nothing),
-        Digits::Keys(keys) => decide(Input::Keys(&keys)),
+        Digits::Keys(keys) => decide(Input::Keys(keys)),
         Digits::Invalid => {
             // Treated as a key the menu does not offer: the caller hears "not in the menu"
             // and the menu again. The raw value is not recorded.
@@ -504,7 +505,7 @@ async fn wait(w: &Answering<'_>, req: &ProviderRequest, script: Option<&Script>)
         WaitPlan::TooLong => {
             // Told (the handoff's <too-long>), then out of the queue: the Enqueue action
             // (QueueResult=leave) takes the caller to the handoff's otherwise node.
-            let node = req.position().node.unwrap_or_else(|| script.operator.clone());
+            let node = w.position.node.clone().unwrap_or_else(|| script.operator.clone());
             let told = match script.node(&node).map(|node| &node.kind) {
                 Some(crate::scripts::NodeKind::Handoff { too_long, .. }) => too_long.items.clone(),
                 _ => Vec::new(),
