@@ -112,8 +112,8 @@ impl App {
         Ok(follow_up)
     }
 
-    /// Opens a sealed callback number of call `call`: the reveal's and the operator line's
-    /// dial of a callback, and nowhere else. `None` if it was sealed under another key or
+    /// Opens a sealed callback number of call `call`: the reveal's, the operator line's dial
+    /// of a callback, and the call's own read-back of the number it typed, and nowhere else. `None` if it was sealed under another key or
     /// altered on disk.
     pub(crate) fn open_callback_number(
         &self,

@@ -14,6 +14,7 @@
 mod actor;
 pub mod audit;
 pub mod backup;
+pub mod calls;
 pub mod casework;
 mod clock;
 mod error;
@@ -21,6 +22,7 @@ pub mod followups;
 pub mod hashers;
 pub mod keys;
 pub mod metrics;
+pub mod operator_line;
 pub mod people;
 pub mod queues;
 pub mod recovery;

@@ -134,7 +134,9 @@ pub async fn unlock_pin(
     by: ChangedBy,
     id: i64,
 ) -> Result<(Person, bool), AdminError> {
-    storage.unlock_pin(id, by, chrono::Utc::now()).await?.ok_or(AdminError::NoPerson(id))
+    let action = crate::domain::audit::AuditAction::DialInUnlock;
+    let unlocked = storage.unlock_pin(id, by, action, chrono::Utc::now());
+    unlocked.await?.ok_or(AdminError::NoPerson(id))
 }
 
 /// Replaces the languages a person takes calls in (audited `user.languages`).

@@ -293,7 +293,12 @@ async fn execute(
         UsersCommand::Unlock { name } => {
             let person = find(storage, &name).await?;
             let (_, was_locked) = storage
-                .unlock_pin(person.id, ChangedBy::Cli, chrono::Utc::now())
+                .unlock_pin(
+                    person.id,
+                    ChangedBy::Cli,
+                    crate::domain::audit::AuditAction::DialInUnlock,
+                    chrono::Utc::now(),
+                )
                 .await?
                 .ok_or_else(|| gone(&name))?;
             let state = if was_locked { "unlocked" } else { "was not locked; counts reset" };

@@ -101,29 +101,7 @@ impl Application {
             hasher: app.caller_hasher().clone(),
         });
         let hashers = Arc::clone(app.hashers());
-        let webhooks = Arc::new(Webhooks {
-            app: app.clone(),
-            live,
-            recorder,
-            storage,
-            hasher: app.caller_hasher().clone(),
-            callbacks: app.sealer().clone(),
-            followups: config.followups.clone(),
-            auth_token: secrets.auth_token,
-            verify_signatures: config.webhooks.verify_signatures,
-            public_url: public_url.clone(),
-            max_body_bytes: config.webhooks.max_body_bytes,
-            deadline: config.webhook_deadline(),
-            queues: app.queues().clone(),
-            blocked_answer: config.blocklist.answer,
-            calls_in_progress: Arc::new(crate::http::limits::CallsInProgress::new(
-                usize::try_from(config.webhooks.calls_per_caller).unwrap_or(usize::MAX),
-            )),
-            over_limit_answer: config.webhooks.over_limit_answer,
-            refused: Arc::default(),
-            pin_policy: *app.pin_policy(),
-            hashers: Arc::clone(&hashers),
-        });
+        let webhooks = Arc::new(Webhooks::new(app.clone(), secrets.auth_token, public_url.clone()));
         // Addresses that keep sending forged or unreadable webhooks or wrong API tokens are cut
         // short.
         let offenders = Arc::new(Offenders::new(

@@ -59,7 +59,7 @@ pub use journal::WriteObserver;
 pub use journal::{Durability, Recorder};
 pub use keys::KeyCheck;
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
-pub use pin_lockout::{LockedKey, PinAttempt, PinLock};
+pub use pin_lockout::{LockedKey, PinAttempt, PinLock, RefusalAudit};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
 pub use recovery::SilentCall;
 pub use retention::SHREDDED_NOTE;

@@ -105,6 +105,17 @@ impl Key<'_> {
     }
 }
 
+/// The audit actions of a refused PIN, chosen by the caller: which is written depends on what
+/// the transaction finds, so each is given.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusalAudit {
+    /// Written for each ID or number the refusal locks.
+    pub locked: AuditAction,
+    /// Given when the PIN was right (it was refused for a lock): written if the attempt was
+    /// locked out.
+    pub locked_out: Option<AuditAction>,
+}
+
 impl Storage {
     /// Counts one PIN tried for operator ID `operator` (as typed) from the number `caller`
     /// ([`crate::domain::lockout::number_key`]), before it is checked, and says whether it is
@@ -138,17 +149,17 @@ impl Storage {
     }
 
     /// Keeps `attempt` as a failure and locks its ID or number if either reached
-    /// `policy.failures` while not locked; returns the new locks, each audited
-    /// (`dial-in.locked`). `right_pin` is set when the PIN was right but the attempt locked
-    /// out: audited as `dial-in.locked-out`, for a supervisor to see who is kept out.
+    /// `policy.failures` while not locked; returns the new locks, each audited as
+    /// `audit.locked`. `audit.locked_out` is given when the PIN was right: if the attempt was
+    /// locked out it is audited so, for a supervisor to see who is kept out.
     #[tracing::instrument(skip(self, caller, policy))]
     pub async fn pin_refused(
         &self,
         attempt: PinAttempt,
         operator: i64,
         caller: String,
-        right_pin: bool,
         policy: PinPolicy,
+        audit: RefusalAudit,
         now: DateTime<Utc>,
     ) -> Result<Vec<PinLock>, StorageError> {
         self.write(move |conn| {
@@ -162,17 +173,19 @@ impl Storage {
                 if failed >= policy.failures {
                     let lock = place_lock(&tx, key, policy, now)?;
                     let detail = lock_detail(&lock, operator, failed, policy);
-                    insert_audit_line(&tx, None, AuditAction::DialInLocked, &detail)?;
+                    insert_audit_line(&tx, None, audit.locked, &detail)?;
                     locks.push(lock);
                 }
             }
-            if right_pin && attempt.locked {
+            if let Some(locked_out) = audit.locked_out
+                && attempt.locked
+            {
                 let detail = format!(
                     "the right PIN for operator ID {operator} was refused: the ID or the \
                      calling number is locked"
                 );
                 let person = load_person(&tx, "users.id = ?1", operator)?.map(|p| p.id);
-                insert_audit_line(&tx, person, AuditAction::DialInLockedOut, &detail)?;
+                insert_audit_line(&tx, person, locked_out, &detail)?;
             }
             tx.commit()?;
             Ok(locks)
@@ -226,14 +239,15 @@ impl Storage {
     }
 
     /// Lifts the lock on a person's operator ID and on the numbers that failed on it in the
-    /// last day, and starts their counts afresh; audited (`dial-in.unlock`, whether anything
-    /// was locked). Returns the person and whether anything was locked; `None` if there is no
+    /// last day, and starts their counts afresh; audited as `action` (whether anything was
+    /// locked). Returns the person and whether anything was locked; `None` if there is no
     /// such person.
     #[tracing::instrument(skip(self))]
     pub async fn unlock_pin(
         &self,
         id: i64,
         by: ChangedBy,
+        action: AuditAction,
         now: DateTime<Utc>,
     ) -> Result<Option<(Person, bool)>, StorageError> {
         self.write(move |conn| {
@@ -259,7 +273,7 @@ impl Storage {
                 "was {} numbers={numbers_locked}",
                 if id_locked { "locked" } else { "not locked" }
             );
-            audit_change(&tx, by, AuditAction::DialInUnlock, &person, &more)?;
+            audit_change(&tx, by, action, &person, &more)?;
             tx.commit()?;
             Ok(Some((person, id_locked)))
         })
@@ -410,6 +424,9 @@ mod tests {
     use crate::domain::people::{Role, parse_languages};
     use crate::storage::{NewPerson, StorageOptions};
 
+    const WRONG_PIN: RefusalAudit =
+        RefusalAudit { locked: AuditAction::DialInLocked, locked_out: None };
+
     async fn open(dir: &tempfile::TempDir) -> Storage {
         Storage::open(&dir.path().join("hotline.db"), StorageOptions::default()).await.unwrap()
     }
@@ -425,7 +442,7 @@ mod tests {
             let tried =
                 storage.begin_pin_attempt(operator, number.into(), policy, at(when)).await.unwrap();
             storage
-                .pin_refused(tried, operator, number.into(), false, policy, at(when))
+                .pin_refused(tried, operator, number.into(), policy, WRONG_PIN, at(when))
                 .await
                 .unwrap();
         }
@@ -453,8 +470,10 @@ mod tests {
         }
         let locked: Vec<bool> = tried.iter().map(|t| t.locked).collect();
         assert_eq!(locked, [false, false, false, false, false, true]);
-        let locks =
-            storage.pin_refused(tried[5], 101, "5".repeat(64), false, policy, at(0)).await.unwrap();
+        let locks = storage
+            .pin_refused(tried[5], 101, "5".repeat(64), policy, WRONG_PIN, at(0))
+            .await
+            .unwrap();
         assert_eq!(locks.len(), 1);
         assert_eq!(locks[0].key, LockedKey::Operator { id: 101, name: None });
         assert_eq!(storage.pin_locks(at(1)).await.unwrap(), locks);
@@ -543,15 +562,27 @@ mod tests {
         let locks = storage.pin_locks(at(4)).await.unwrap();
         assert_eq!(locks.len(), 2, "her ID and her own number: {locks:?}");
         assert_eq!(locks[0].key, LockedKey::Operator { id: anna.id, name: Some("anna".into()) });
-        let (person, was_locked) =
-            storage.unlock_pin(anna.id, ChangedBy::Cli, at(5)).await.unwrap().unwrap();
+        let (person, was_locked) = storage
+            .unlock_pin(anna.id, ChangedBy::Cli, AuditAction::DialInUnlock, at(5))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((person.id, was_locked), (anna.id, true));
         assert!(storage.pin_locks(at(5)).await.unwrap().is_empty());
         assert!(!locked(&storage, anna.id, &own, 6).await);
-        let (_, was_locked) =
-            storage.unlock_pin(anna.id, ChangedBy::Cli, at(7)).await.unwrap().unwrap();
+        let (_, was_locked) = storage
+            .unlock_pin(anna.id, ChangedBy::Cli, AuditAction::DialInUnlock, at(7))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!was_locked);
-        assert_eq!(storage.unlock_pin(999, ChangedBy::Cli, at(7)).await.unwrap(), None);
+        assert_eq!(
+            storage
+                .unlock_pin(999, ChangedBy::Cli, AuditAction::DialInUnlock, at(7))
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     /// Rows in the two tables.

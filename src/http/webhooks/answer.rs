@@ -1,7 +1,8 @@
 //! Turning a [`Turn`] of the call engine into a TwiML document, with the URLs that carry the
 //! call's position to the next request.
 //!
-//! Those URLs are the server's own business: `/voice/menu?lang=ru&node=main&attempt=1&step=3`.
+//! Those URLs are the server's own business ([`Route`]):
+//! `/voice/menu?lang=ru&node=main&step=3&attempt=1`.
 //! Everything a later request needs travels in them, so a call in progress survives a server
 //! restart, and the step number makes a retried request recognisable. Each ends with `v=`,
 //! the key of the scripts' version the call is on (`scripts/live.rs`), written where the URL
@@ -11,8 +12,7 @@
 //! no script, and the one document of it spoken in a caller's language (`connecting`) comes
 //! from the live version.
 
-use std::fmt::Write;
-
+use super::route::{At, Route};
 use crate::ivr::{Spoken, Then, Turn};
 use crate::scripts::{LanguageTag, NodeId, PromptItem};
 use crate::twiml::{Document, Enqueue, Gather, KeypadEntry, Record, Speech, Verb};
@@ -31,47 +31,50 @@ const CALLBACK_TIMEOUT: u32 = 10;
 /// `version` the key of the scripts' version the call is on: every URL ends with `&v=` and
 /// it, so the call's next request is answered from the version it started on.
 pub fn render(turn: &Turn, next_step: u32, version: &str) -> Document {
-    let urls = Urls { next_step, version };
+    let at = |language: &LanguageTag, node: &NodeId| At {
+        language: language.clone(),
+        node: node.clone(),
+        step: next_step,
+    };
     let speech: Vec<Speech> = turn.speech.iter().map(speech).collect();
     let mut verbs = Vec::with_capacity(speech.len() + 2);
     match &turn.then {
         Then::ChooseLanguage { attempt, timeout } => {
-            let url =
-                urls.pinned(format_args!("/voice/language?attempt={attempt}&step={next_step}"));
+            let url = Route::Language { attempt: *attempt, step: next_step }.pinned(version);
             gather(&mut verbs, url, *timeout, speech);
         }
         Then::Choose { language, node, attempt, timeout } => {
-            let url = urls.at(language, node, "menu", format_args!("&attempt={attempt}"));
+            let url = Route::Menu { at: at(language, node), attempt: *attempt }.pinned(version);
             gather(&mut verbs, url, *timeout, speech);
         }
         Then::Continue { language, node } => {
             verbs.extend(speech.into_iter().map(Verb::Speech));
-            verbs.push(Verb::Redirect {
-                url: urls.at(language, node, "continue", format_args!("")),
-            });
+            verbs.push(Verb::Redirect { url: Route::Continue(at(language, node)).pinned(version) });
         }
         Then::Enqueue { language, node, queue } => {
             verbs.extend(speech.into_iter().map(Verb::Speech));
+            let wait = Route::Wait { language: language.clone(), node: node.clone() };
             verbs.push(Verb::Enqueue(Enqueue {
                 queue: queue.clone(),
-                action: urls.at(language, node, "queue", format_args!("")),
-                wait_url: urls.pinned(format_args!("/voice/wait?lang={language}&node={node}")),
+                action: Route::Queue(at(language, node)).pinned(version),
+                wait_url: wait.pinned(version),
             }));
         }
         Then::Record { language, node, max_length } => {
-            let action = urls.at(language, node, "recorded", format_args!(""));
+            let action = Route::Recorded(at(language, node)).pinned(version);
             verbs.extend(speech.into_iter().map(Verb::Speech));
             verbs.push(Verb::Record(Record {
                 action: action.clone(),
                 max_length: *max_length,
                 timeout: RECORD_SILENCE_TIMEOUT,
-                status_callback: urls.at(language, node, "recording", format_args!("")),
+                status_callback: Route::Recording(at(language, node)).pinned(version),
             }));
             // Without any audio the provider skips the action and falls through: move on.
             verbs.push(Verb::Redirect { url: action });
         }
         Then::CallbackNumber { language, node, attempt } => {
-            let action = urls.at(language, node, "callback", format_args!("&attempt={attempt}"));
+            let route = Route::Callback { at: at(language, node), attempt: *attempt };
+            let action = route.pinned(version);
             verbs.push(Verb::KeypadEntry(KeypadEntry {
                 action: action.clone(),
                 max_digits: CALLBACK_MAX_KEYS,
@@ -82,9 +85,12 @@ pub fn render(turn: &Turn, next_step: u32, version: &str) -> Document {
             verbs.push(Verb::Redirect { url: action });
         }
         Then::ConfirmCallback { language, node, sealed, attempt } => {
-            let more = format_args!("&attempt={attempt}&n={sealed}");
-            let url = urls.at(language, node, "callback-confirm", more);
-            gather(&mut verbs, url, CALLBACK_TIMEOUT, speech);
+            let route = Route::CallbackConfirm {
+                at: at(language, node),
+                attempt: *attempt,
+                sealed: sealed.clone(),
+            };
+            gather(&mut verbs, route.pinned(version), CALLBACK_TIMEOUT, speech);
         }
         Then::Hangup => {
             verbs.extend(speech.into_iter().map(Verb::Speech));
@@ -92,12 +98,6 @@ pub fn render(turn: &Turn, next_step: u32, version: &str) -> Document {
         }
     }
     Document { verbs }
-}
-
-/// The URL of the wait announcement's keys (`/voice/wait-key`), pinned to `version`.
-pub fn wait_key_url(language: &LanguageTag, node: &NodeId, version: &str) -> String {
-    let urls = Urls { next_step: 0, version };
-    urls.pinned(format_args!("/voice/wait-key?lang={language}&node={node}"))
 }
 
 /// Converts one piece of speech.
@@ -122,36 +122,6 @@ fn gather(verbs: &mut Vec<Verb>, action: String, timeout: u32, prompts: Vec<Spee
     verbs.push(Verb::Redirect { url: action });
 }
 
-/// Our URLs in one document: where they lead, and the version they are pinned to.
-struct Urls<'a> {
-    /// The step number of the request a URL leads to.
-    next_step: u32,
-    /// The scripts' version key, the last parameter of every URL.
-    version: &'a str,
-}
-
-impl Urls<'_> {
-    /// `/voice/<route>?lang=…&node=…&step=…`, then `more` (`&name=value…`), then `&v=…`.
-    fn at(
-        &self,
-        language: &LanguageTag,
-        node: &NodeId,
-        route: &str,
-        more: std::fmt::Arguments<'_>,
-    ) -> String {
-        let step = self.next_step;
-        self.pinned(format_args!("/voice/{route}?lang={language}&node={node}&step={step}{more}"))
-    }
-
-    /// `url` (which has a query) with the version key added. Language codes, node ids and
-    /// version keys are URL-safe by construction, so nothing needs escaping.
-    fn pinned(&self, url: std::fmt::Arguments<'_>) -> String {
-        let mut pinned = String::with_capacity(96);
-        let _ = write!(pinned, "{url}&v={}", self.version);
-        pinned
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,9 +142,8 @@ mod tests {
 
     #[test]
     fn every_url_of_ours_ends_with_the_version_once() {
-        let language = LanguageTag::parse("ru").unwrap();
-        let node = NodeId::parse("main").unwrap();
-        let (l, n) = (language.clone(), node.clone());
+        let l = LanguageTag::parse("ru").unwrap();
+        let n = NodeId::parse("main").unwrap();
         let thens = [
             Then::ChooseLanguage { attempt: 2, timeout: 5 },
             Then::Choose { language: l.clone(), node: n.clone(), attempt: 1, timeout: 5 },
@@ -199,7 +168,5 @@ mod tests {
         }
         let hangup = Turn { speech: Vec::new(), then: Then::Hangup, events: Vec::new() };
         assert!(our_urls(&render(&hangup, 7, "1").render()).is_empty());
-        let wait_key = wait_key_url(&language, &node, "42");
-        assert_eq!(wait_key, "/voice/wait-key?lang=ru&node=main&v=42");
     }
 }

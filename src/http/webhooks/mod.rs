@@ -2,13 +2,18 @@
 //!
 //! Three URLs are configured at the provider: `/voice/incoming` (the voice URL),
 //! `/voice/status` (the status callback) and `/voice/fallback` (the fallback URL). Every other
-//! `/voice/…` URL is one we put in our own TwiML ([`answer`]); those of the follow-up list
-//! (keys pressed while waiting, the callback number, the recording status callback) are in
-//! `followup.rs`. Calls refused at `/voice/incoming` are answered like any other until they
-//! would reach a person (`refused.rs`), so a spoofed caller ID learns nothing from them. The
-//! operator line is a second
-//! number whose voice URL is `/voice/operator` and status callback `/voice/operator/status`
-//! (`operator.rs`).
+//! `/voice/…` URL is one we put in our own TwiML ([`answer`]). Every URL is a [`Route`]: it
+//! builds the URLs written into documents, and each path is served by its own `.route`
+//! ([`routes`]). Those of the follow-up list (keys pressed while waiting, the callback
+//! number, the recording status callback) are in `followup.rs`. Calls refused at
+//! `/voice/incoming` are answered like any other until they would reach a person
+//! (`refused.rs`), so a spoofed caller ID learns nothing from them. The operator line is a
+//! second number whose voice URL is `/voice/operator` and status callback
+//! `/voice/operator/status` (`operator.rs`).
+//!
+//! A handler keeps only HTTP: it reads the provider's form once (the caller's number hashed
+//! there, `request.rs`), asks the use cases of `crate::app` (`calls.rs`, `operator_line.rs`)
+//! and renders their answer as TwiML.
 //!
 //! The rule of this module: **a call never drops because of us**. Every request that carries a
 //! valid signature gets `200` and a valid TwiML document, whatever is wrong with it or behind
@@ -21,118 +26,149 @@ mod followup;
 mod operator;
 mod refused;
 mod request;
+mod route;
 mod voice;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{MethodRouter, post};
 
 pub use refused::RefusedCalls;
 pub use request::{CallParams, Digits, MAX_DIGITS, Position, ProviderRequest, RequestError};
+pub use route::{At, Dial, Page, Query, Route};
 
-use crate::domain::secret::{CallerHasher, Secret};
+use crate::app::App;
+use crate::app::scripts::live::LiveScripts;
+use crate::domain::secret::Secret;
+use crate::http::limits::CallsInProgress;
 use crate::scripts::ScriptSet;
-use crate::storage::{Recorder, Storage};
 use crate::twiml;
 
-/// What the webhooks need, shared by every request. Each request sees it through
-/// [`PinnedWebhooks`], with the scripts of the version its call is on.
-#[derive(Clone)]
+/// What the webhooks need, shared by every request: the hotline, and the settings of its
+/// HTTP side.
 pub struct Webhooks {
     /// The hotline.
-    pub app: crate::app::App,
-    /// The live scripts and the versions calls in progress are on; each request takes its
-    /// `scripts` from here.
-    pub live: Arc<crate::app::scripts::live::LiveScripts>,
-    /// Where records go (the database, or the journal while it is unavailable).
-    pub recorder: Recorder,
-    /// For the few reads a webhook makes (the fallback's language lookup).
-    pub storage: Storage,
-    /// Hashes callers' numbers.
-    pub hasher: CallerHasher,
+    app: App,
     /// The provider's auth token, the key of request signatures.
-    pub auth_token: Secret,
+    auth_token: Secret,
     /// Whether signatures are checked (always, outside local experiments).
-    pub verify_signatures: bool,
+    verify_signatures: bool,
     /// The base URL the provider calls, without a trailing slash.
-    pub public_url: String,
+    public_url: String,
     /// Largest request body accepted.
-    pub max_body_bytes: usize,
+    max_body_bytes: usize,
     /// Time after which a webhook answers from memory.
-    pub deadline: Duration,
-    /// Routing, waits and wrap-up of the operators' queues.
-    pub queues: crate::app::queues::Queues,
-    /// What a caller on the blocklist gets at `/voice/incoming`.
-    pub blocked_answer: crate::config::BlockAnswer,
-    /// Seals callback numbers the moment they are typed (and opens them for the operator
-    /// line's callbacks).
-    pub callbacks: crate::domain::followups::Sealer,
-    /// `[followups]`: attempts and retries of callbacks made from the operator line.
-    pub followups: crate::config::FollowupsConfig,
-    /// Each caller's calls in progress, against floods from one number. Shared by every
-    /// request's copy of these settings.
-    pub calls_in_progress: Arc<crate::http::limits::CallsInProgress>,
-    /// What a call over its caller's limit gets.
-    pub over_limit_answer: crate::config::OverLimitAnswer,
+    deadline: Duration,
+    /// Each caller's calls in progress, against floods from one number.
+    calls_in_progress: CallsInProgress,
     /// Calls refused at `/voice/incoming` that hear the menus until they would reach a
     /// person (see `refused.rs`).
-    pub refused: Arc<RefusedCalls>,
-    /// When wrong PINs on the operator line lock an ID or a calling number.
-    pub pin_policy: crate::domain::lockout::PinPolicy,
-    /// Checks the operator line's PINs, a bounded number at once (shared with the console).
-    pub hashers: Arc<crate::app::hashers::Hashers>,
+    refused: RefusedCalls,
 }
 
-/// The settings as one request sees them: the scripts of the version its call is on (for a
-/// new call the live version, or the draft for a test caller) and that version's key, which
-/// every URL of ours in the answer carries (`v=`, see `answer.rs`). Borrowed for the
-/// request, so answering one copies none of the settings.
-///
-/// Its `scripts` field shadows [`Webhooks::scripts`]; every other setting is the shared one,
-/// reached through `Deref`.
-pub(super) struct PinnedWebhooks<'a> {
+impl Webhooks {
+    /// The webhooks of `app`, whose requests are signed with `auth_token` and sent to
+    /// `public_url` (without a trailing slash); the other settings are `app`'s
+    /// configuration.
+    pub fn new(app: App, auth_token: Secret, public_url: String) -> Webhooks {
+        let config = app.config();
+        let calls_per_caller = usize::try_from(config.webhooks.calls_per_caller);
+        Webhooks {
+            auth_token,
+            verify_signatures: config.webhooks.verify_signatures,
+            public_url,
+            max_body_bytes: config.webhooks.max_body_bytes,
+            deadline: config.webhook_deadline(),
+            calls_in_progress: CallsInProgress::new(calls_per_caller.unwrap_or(usize::MAX)),
+            refused: RefusedCalls::default(),
+            app,
+        }
+    }
+
+    fn live(&self) -> &LiveScripts {
+        self.app.live()
+    }
+}
+
+/// One request as it is answered: the shared settings, the scripts of the version its call is
+/// on (for a new call the live version, or the draft for a test caller) and that version's
+/// key, which every URL of ours in the answer carries (`v=`, see `answer.rs`), and the
+/// provider's parameters, parsed once.
+pub(super) struct Answering<'a> {
     /// The settings shared by every request.
-    shared: &'a Webhooks,
+    pub(super) hooks: &'a Webhooks,
     /// The version of the scripts this request is answered from.
     pub(super) scripts: &'a ScriptSet,
     /// That version's key, for the `v=` of our URLs.
     pub(super) version: &'a str,
+    /// The call's parameters, its caller hashed.
+    pub(super) call: CallParams,
+    /// Where the call is in its script, from our own query parameters.
+    pub(super) position: Position,
+    /// The keys the caller pressed.
+    pub(super) digits: Digits,
 }
 
-impl std::ops::Deref for PinnedWebhooks<'_> {
-    type Target = Webhooks;
-
-    fn deref(&self) -> &Webhooks {
-        self.shared
+impl Answering<'_> {
+    /// The hotline.
+    pub(super) fn app(&self) -> &App {
+        &self.hooks.app
     }
+}
+
+/// What a request reaches: one of our pages, or a path under `/voice/` that is not ours
+/// (answered with safe TwiML all the same, once its signature is checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    /// A page of ours.
+    Page(Page),
+    /// An unknown `/voice/…` URL: an apology and the operators.
+    Unknown,
+    /// An unknown `/voice/operator/…` URL: the operator line asks to sign in again.
+    UnknownOperatorStep,
+}
+
+/// One `.route` per page, each to the handler `serve` gives its target.
+pub(super) fn routes<S: Clone + Send + Sync + 'static>(
+    serve: impl Fn(Target) -> MethodRouter<S>,
+) -> Router<S> {
+    Page::ALL
+        .into_iter()
+        .fold(Router::new(), |router, page| router.route(page.path(), serve(Target::Page(page))))
+        .route("/voice/{unknown}", serve(Target::Unknown))
+        .route("/voice/operator/{unknown}", serve(Target::UnknownOperatorStep))
 }
 
 /// The routes of the provider's surface.
 pub fn router(webhooks: Arc<Webhooks>) -> Router {
-    let start = webhooks.live.live();
+    let start = webhooks.live().live();
     let fallback = emergency_document(&start.set, &start.key);
-    let live = Arc::clone(&webhooks.live);
-    Router::new()
-        .route("/voice/{route}", post(voice::handle))
-        .route("/voice/operator/{action}", post(operator::handle))
-        .with_state(webhooks)
-        // A panic in a handler is a bug, but the caller must not pay for it: they get the
-        // emergency document (apology, operator queue) instead of an error.
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(move |_| {
-            tracing::error!("a webhook panicked; the caller was sent to an operator");
-            twiml_response(current_emergency(&live, &fallback))
-        }))
+    let live = Arc::clone(webhooks.app.live());
+    routes(|target| {
+        post(move |State(webhooks): State<Arc<Webhooks>>, request: Request<Body>| {
+            voice::handle(webhooks, target, request)
+        })
+    })
+    .with_state(webhooks)
+    // A panic in a handler is a bug, but the caller must not pay for it: they get the
+    // emergency document (apology, operator queue) instead of an error.
+    .layer(tower_http::catch_panic::CatchPanicLayer::custom(move |_| {
+        tracing::error!("a webhook panicked; the caller was sent to an operator");
+        twiml_response(current_emergency(&live, &fallback))
+    }))
 }
 
 /// The emergency document of the live version, so that its apology and operator queue are
 /// the ones published since the start. Rendering a validated version cannot fail, but this
 /// runs because something already panicked: should rendering panic too, the document
 /// rendered at start (whose queue still reaches operators) answers instead.
-fn current_emergency(live: &crate::app::scripts::live::LiveScripts, fallback: &str) -> String {
+fn current_emergency(live: &LiveScripts, fallback: &str) -> String {
     let pinned = live.live();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         emergency_document(&pinned.set, &pinned.key)
@@ -158,7 +194,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::app::scripts::live::{LiveScripts, Pinned};
+    use crate::app::scripts::live::Pinned;
     use crate::scripts::{Prompt, PromptItem};
 
     #[test]

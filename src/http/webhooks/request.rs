@@ -10,7 +10,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, header};
 
-use crate::domain::cases::{CallSid, CallStatus};
+use super::route::Query;
+use crate::domain::cases::{CallSid, CallStatus, CallerHash};
+use crate::domain::followups::CallbackNumber;
+use crate::domain::secret::CallerHasher;
 use crate::scripts::{LanguageTag, NodeId};
 use crate::signature;
 
@@ -126,28 +129,41 @@ impl ProviderRequest {
         self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    /// The first value of a query parameter.
-    pub fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    /// Our own parameters of the query.
+    pub fn query(&self) -> Query<'_> {
+        Query::new(&self.query)
     }
 
-    /// The provider's parameters every call request carries, parsed.
-    pub fn call(&self) -> CallParams {
+    /// The provider's parameters every call request carries, parsed, the caller's number
+    /// hashed by `hasher`: the one place a webhook hashes it.
+    pub fn call(&self, hasher: &CallerHasher) -> CallParams {
         CallParams {
             call_sid: self.param("CallSid").and_then(CallSid::parse),
-            from: self.param("From").filter(|from| from.len() <= 64).map(str::to_owned),
+            caller: self.from().and_then(|from| hasher.hash(from)),
             from_country: self.param("FromCountry").and_then(country),
             status: self.param("CallStatus").and_then(CallStatus::parse),
         }
     }
 
+    /// The number the call comes from, as a number that can be called back: for a caller who
+    /// asks to be called back on it, sealed at once by the handler.
+    pub fn caller_id_number(&self) -> Option<CallbackNumber> {
+        self.from().and_then(CallbackNumber::from_caller_id)
+    }
+
+    /// `From`, bounded.
+    fn from(&self) -> Option<&str> {
+        self.param("From").filter(|from| from.len() <= 64)
+    }
+
     /// Where the call is in its script, from our own query parameters.
     pub fn position(&self) -> Position {
+        let query = self.query();
         Position {
-            language: self.query("lang").and_then(LanguageTag::parse),
-            node: self.query("node").and_then(NodeId::parse),
-            attempt: self.query("attempt").and_then(small_number).filter(|a| *a >= 1),
-            step: self.query("step").and_then(small_number),
+            language: query.language(),
+            node: query.node(),
+            attempt: query.small("attempt").filter(|a| *a >= 1),
+            step: query.small("step"),
         }
     }
 
@@ -162,8 +178,8 @@ impl ProviderRequest {
 pub struct CallParams {
     /// The call; `None` when missing or malformed (nothing is recorded then).
     pub call_sid: Option<CallSid>,
-    /// The caller's number: only ever hashed, never stored or logged.
-    pub from: Option<String>,
+    /// The caller's number, hashed; `None` when withheld.
+    pub caller: Option<CallerHash>,
     /// The caller's country, two capital letters.
     pub from_country: Option<String>,
     /// The call's status.
@@ -210,14 +226,6 @@ impl Digits {
     }
 }
 
-/// Step numbers and attempts are small; anything past this is not ours.
-fn small_number(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
 /// A country code as the provider sends it: two capital letters.
 fn country(s: &str) -> Option<String> {
     (s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())).then(|| s.to_owned())
@@ -253,6 +261,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    use crate::domain::secret::Secret;
+
+    fn hasher() -> CallerHasher {
+        CallerHasher::new(Secret::new("test key".into()))
+    }
+
     async fn read(
         body: &'static str,
         content_type: Option<&str>,
@@ -278,7 +292,7 @@ mod tests {
         assert_eq!(position.language.unwrap().as_str(), "ru");
         assert_eq!((position.attempt, position.step), (Some(2), Some(7)));
         assert_eq!(req.digits(), Digits::Keys("1".into()));
-        assert_eq!(req.call().from_country.as_deref(), Some("UA"));
+        assert_eq!(req.call(&hasher()).from_country.as_deref(), Some("UA"));
     }
 
     #[tokio::test]
@@ -322,9 +336,9 @@ mod tests {
             signature: None,
         };
         assert_eq!(req.position(), Position::default());
-        let call = req.call();
+        let call = req.call(&hasher());
         assert_eq!((call.call_sid, call.from_country), (None, None));
-        assert_eq!(call.from.as_deref(), Some("+7916"));
+        assert_eq!(call.caller, hasher().hash("+7916"));
     }
 
     proptest! {
@@ -332,7 +346,7 @@ mod tests {
         fn any_form_parses_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let form = parse_pairs_bytes(&bytes);
             let req = ProviderRequest { url: String::new(), query: form.clone(), form, signature: Some("x".into()) };
-            let _ = (req.call(), req.position(), req.digits(), req.is_signed_by("t"));
+            let _ = (req.call(&hasher()), req.position(), req.digits(), req.is_signed_by("t"));
         }
     }
 }

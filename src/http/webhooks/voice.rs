@@ -1,22 +1,23 @@
-//! The handler behind every `/voice/…` URL: read, authenticate, decide, record, answer.
+//! The handler behind every `/voice/…` URL (read, authenticate, parse, decide, record,
+//! answer) and the pages of a call walking its script.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use tracing::Instrument;
 
 use super::request::{Digits, ProviderRequest};
-use super::{PinnedWebhooks, Webhooks, answer, twiml_response};
+use super::route::{Page, Route};
+use super::{Answering, Target, Webhooks, answer, twiml_response};
+use crate::app::calls::QueueDeparture;
+use crate::app::queues::WaitPlan;
 use crate::config::{BlockAnswer, OverLimitAnswer};
 use crate::domain::cases::{CallSid, CallStatus, Event, Record};
 use crate::ivr::{self, Input, Turn};
-use crate::scripts::{LanguageTag, NodeId, Script};
-use crate::storage::Durability;
+use crate::scripts::{LanguageTag, NodeId, Script, ScriptSet};
 use crate::twiml::{self, Speech, WaitDocument, WaitVerb};
 
 /// The step recorded when a request's step is unknown (a hand-made or damaged URL). Steps of
@@ -27,7 +28,7 @@ pub const EMERGENCY_STEP: u32 = 2_000_000_000;
 /// collide with events the failed request may have recorded after all.
 const FALLBACK_STEP_OFFSET: u32 = 1_000_000_000;
 
-/// What a route decided: the document, and what to record.
+/// What a page decided: the document, and what to record.
 pub(super) struct Reply {
     /// The TwiML answer.
     pub(super) document: String,
@@ -35,24 +36,27 @@ pub(super) struct Reply {
     pub(super) records: Vec<Record>,
 }
 
-/// `POST /voice/{route}`.
-pub async fn handle(
-    State(webhooks): State<Arc<Webhooks>>,
-    Path(route): Path<String>,
+/// `POST` of every page: read, authenticate, parse, decide, record, answer.
+pub(super) async fn handle(
+    webhooks: Arc<Webhooks>,
+    target: Target,
     request: Request<Body>,
 ) -> Response {
     let started = Instant::now();
     let w = &*webhooks;
-    let req = match ProviderRequest::read(request, &w.public_url, w.max_body_bytes, w.deadline)
-        .await
-    {
+    let route = match target {
+        Target::Page(page) => page.name(),
+        Target::Unknown | Target::UnknownOperatorStep => "unknown",
+    };
+    let read = ProviderRequest::read(request, &w.public_url, w.max_body_bytes, w.deadline).await;
+    let req = match read {
         Ok(req) => req,
         Err(e) => {
-            tracing::warn!(route = %route, error = %e, "unreadable webhook request; answered safe TwiML");
+            tracing::warn!(route, error = %e, "unreadable webhook request; answered safe TwiML");
             // Nothing says which version the call is on: the live one answers.
-            let live = w.live.live();
-            let w = &PinnedWebhooks { shared: w, scripts: &live.set, version: &live.key };
-            let mut response = twiml_response(safe(w, None, "unreadable request").document);
+            let live = w.live().live();
+            let mut response =
+                twiml_response(safe(&live.set, &live.key, None, "unreadable request").document);
             // The provider never sends these: they count against the sender's address like
             // a forged signature, but before any check, so they are answered as safely.
             response.extensions_mut().insert(crate::http::limits::CountedRefusal);
@@ -62,51 +66,42 @@ pub async fn handle(
     if w.verify_signatures && !req.is_signed_by(w.auth_token.expose()) {
         tracing::warn!(
             target: "hotline::security",
-            route = %route,
+            route,
             signature_present = req.signature.is_some(),
             "refused a webhook request with a missing or wrong signature"
         );
         return (StatusCode::FORBIDDEN, "forbidden\n").into_response();
     }
+    // Parsed once: the caller's number is hashed here and nowhere else.
+    let call = req.call(w.app.caller_hasher());
+    let incoming = target == Target::Page(Page::Incoming);
     // The scripts this request is answered from: for a new call the live version (the draft
     // for a test caller), for a call in progress the version it started on (`v` in our URLs).
     // Reading that version again from the database (after a restart) may take half of what
     // is left of the deadline; the other half is for recording.
-    let pinned = if route == "incoming" {
-        let caller = req.call().from.as_deref().and_then(|from| w.hasher.hash(from));
-        w.live.for_new_call(caller.as_ref())
+    let pinned = if incoming {
+        w.live().for_new_call(call.caller.as_ref())
     } else {
         let within = w.deadline.saturating_sub(started.elapsed()) / 2;
-        w.live.for_call(req.query("v"), within).await
+        w.live().for_call(req.query().get("v"), within).await
     };
-    let w = &PinnedWebhooks { shared: w, scripts: &pinned.set, version: &pinned.key };
-    let call = req.call();
     let sid = call.call_sid.as_ref().map_or("-", |sid| sid.as_str()).to_owned();
-    let span = tracing::info_span!("webhook", route = %route, call_sid = %sid);
+    let (position, digits) = (req.position(), req.digits());
+    let w =
+        &Answering { hooks: w, scripts: &pinned.set, version: &pinned.key, call, position, digits };
+    let span = tracing::info_span!("webhook", route, call_sid = %sid);
     async move {
-        let mut reply = decide(w, &route, &req).await;
-        if route == "incoming" {
-            reply = screen_blocked(w, &req, reply).await;
-            reply = limit_calls(w, &req, reply);
+        let mut reply = decide(w, target, &req).await;
+        if incoming {
+            reply = screen_blocked(w, reply).await;
+            reply = limit_calls(w, reply);
         }
-        if route == "status" {
-            note_ended(w, &req);
-            reply.records.extend(leave_queue_at_end(w, &req).await);
+        if target == Target::Page(Page::Status) {
+            note_ended(w);
+            reply.records.extend(leave_queue_at_end(w).await);
         }
-        let remaining = w.deadline.saturating_sub(started.elapsed());
-        // Records are written by their own task: if the deadline passes, the caller gets their
-        // answer and the write still completes (or is journaled) behind it. The records of
-        // one answer (a call's start and its first step) go to the database together, so the
-        // caller waits for one commit, not one per record.
-        let recorder = w.recorder.clone();
-        let records = reply.records;
-        let writing = tokio::spawn(async move { recorder.record_all(records).await });
-        match tokio::time::timeout(remaining, writing).await {
-            Ok(Ok(Durability::Stored)) => {}
-            Ok(Ok(durability)) => tracing::warn!(?durability, "records not stored in the database"),
-            Ok(Err(e)) => tracing::error!(error = %e, "recording task failed"),
-            Err(_) => tracing::error!("webhook deadline passed while recording; answered anyway"),
-        }
+        let remaining = w.hooks.deadline.saturating_sub(started.elapsed());
+        w.app().record_call(reply.records, remaining).await;
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "answered");
         twiml_response(reply.document)
     }
@@ -114,97 +109,103 @@ pub async fn handle(
     .await
 }
 
-/// Decides the answer to a request and what to record. Pure apart from reading the clock.
-async fn decide(w: &PinnedWebhooks<'_>, route: &str, req: &ProviderRequest) -> Reply {
-    let call = req.call();
-    let position = req.position();
+/// Decides the answer to a request and what to record.
+async fn decide(w: &Answering<'_>, target: Target, req: &ProviderRequest) -> Reply {
+    let call = &w.call;
+    let position = &w.position;
     let step = position.step.unwrap_or(EMERGENCY_STEP);
     let script = position.language.as_ref().and_then(|language| w.scripts.script(language));
-    let now = Utc::now();
+    let page = match target {
+        Target::Page(page) => page,
+        Target::Unknown => {
+            return safe(w.scripts, w.version, script, "unknown webhook route").for_call(
+                w,
+                &call.call_sid,
+                step,
+            );
+        }
+        Target::UnknownOperatorStep => return super::operator::not_signed_in(),
+    };
+    if page.is_operator_line() {
+        return super::operator::answer(w, page, req).await;
+    }
 
     // The queue entry a caller's departure closes, recorded with the step's events.
     let mut departure = None;
-    let turn = match route {
-        "incoming" => {
+    let turn = match page {
+        Page::Incoming => {
             let turn = ivr::start(w.scripts, call.from_country.as_deref());
-            let mut reply = reply(w.version, turn, &call.call_sid, 0, 1);
+            let mut reply = reply(w, turn, &call.call_sid, 0, 1);
             if let Some(call_sid) = call.call_sid.clone() {
-                let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
-                let started =
-                    Record::CallStarted { call_sid, at: now, caller, country: call.from_country };
+                let started = Record::CallStarted {
+                    call_sid,
+                    at: w.app().now(),
+                    caller: call.caller.clone(),
+                    country: call.from_country.clone(),
+                };
                 reply.records.insert(0, started);
             }
             return reply;
         }
-        "status" => return status(req),
-        "wait" => return wait(w, req, script).await,
-        "operator" => return super::operator::answer(w, "", req).await,
-        operator if operator.starts_with("operator/") => {
-            return super::operator::answer(w, &operator["operator/".len()..], req).await;
-        }
-        "fallback" => return fallback(w, req).await,
-        "language" => {
+        Page::Status => return status(w, req),
+        Page::Wait => return wait(w, req, script).await,
+        Page::Fallback => return fallback(w, req).await,
+        Page::Language => {
             let attempt = position.attempt.unwrap_or(1);
-            with_input(req, |input| ivr::language_input(w.scripts, attempt, input))
+            with_input(w, |input| ivr::language_input(w.scripts, attempt, input))
         }
-        "wait-key" => {
+        Page::WaitKey => {
             let script = script.unwrap_or_else(|| w.scripts.default_script());
             let node = position.node.clone().unwrap_or_else(|| script.operator.clone());
-            if let Some(leave) = super::followup::wait_key(w, req, script, &node).await {
+            if let Some(leave) = super::followup::wait_key(w, script, &node).await {
                 return leave;
             }
             return wait(w, req, Some(script)).await;
         }
-        "recording" => return super::followup::recording_status(req),
-        "menu" | "continue" | "queue" | "recorded" | "callback" | "callback-confirm" => {
+        Page::Recording => return super::followup::recording_status(w, req),
+        _ => {
             let (Some(script), Some(node)) = (script, position.node.as_ref()) else {
-                return safe(w, script, &format!("{route} without a known language and node"))
-                    .for_call(&call.call_sid, step);
+                let route = page.name();
+                let reason = format!("{route} without a known language and node");
+                return safe(w.scripts, w.version, script, &reason).for_call(
+                    w,
+                    &call.call_sid,
+                    step,
+                );
             };
-            match route {
-                "menu" => {
+            match page {
+                Page::Menu => {
                     let attempt = position.attempt.unwrap_or(1);
-                    with_input(req, |input| {
-                        ivr::menu_input(w.scripts, script, node, attempt, input)
-                    })
+                    with_input(w, |input| ivr::menu_input(w.scripts, script, node, attempt, input))
                 }
-                "continue" => ivr::enter(script, node),
-                "queue" => {
+                Page::Continue => ivr::enter(script, node),
+                Page::Queue => {
                     let (turn, left) = queue_left(w, script, node, req).await;
                     departure = left;
                     turn
                 }
-                "callback" => super::followup::number_entered(w, req, script, node),
-                "callback-confirm" => {
+                Page::Callback => super::followup::number_entered(w, req, script, node),
+                Page::CallbackConfirm => {
                     let next = if step == EMERGENCY_STEP { EMERGENCY_STEP } else { step + 1 };
                     return super::followup::confirmed(w, req, script, node, step, next);
                 }
                 _ => recorded(script, node, req),
             }
         }
-        _ => {
-            return safe(w, script, "unknown webhook route").for_call(&call.call_sid, step);
-        }
     };
-    let turn = end_if_refused(w, req, turn).await;
+    let turn = end_if_refused(w, turn).await;
     let turn = handoff(w, turn, call.call_sid.as_ref(), step).await;
     let next = if step == EMERGENCY_STEP { EMERGENCY_STEP } else { step + 1 };
-    let mut reply = reply(w.version, turn, &call.call_sid, step, next);
+    let mut reply = reply(w, turn, &call.call_sid, step, next);
     reply.records.extend(departure);
     reply
 }
 
 /// A turn that hands the caller off is routed and queued by the server ([`crate::domain::queue`]).
-async fn handoff(
-    w: &PinnedWebhooks<'_>,
-    turn: Turn,
-    call_sid: Option<&CallSid>,
-    step: u32,
-) -> Turn {
+async fn handoff(w: &Answering<'_>, turn: Turn, call_sid: Option<&CallSid>, step: u32) -> Turn {
     let ivr::Then::Enqueue { language, .. } = &turn.then else { return turn };
     let Some(script) = w.scripts.script(language) else { return turn };
-    crate::app::queues::place(&w.storage, &w.recorder, &w.queues, script, call_sid, step, turn)
-        .await
+    w.app().place_in_queue(script, call_sid, step, turn).await
 }
 
 /// `/voice/incoming` for a caller on the blocklist. The answer is the `normal` one either
@@ -213,19 +214,18 @@ async fn handoff(
 /// menus and is told goodbye where it would reach a person ([`end_if_refused`]); with
 /// `"flag"` it goes on as usual. Either way the case records [`Event::Blocked`]. A blocklist
 /// that cannot be read in time counts as no block: a caller is never dropped for our failure.
-async fn screen_blocked(w: &PinnedWebhooks<'_>, req: &ProviderRequest, normal: Reply) -> Reply {
-    let call = req.call();
-    let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
-    if !w.app.caller_is_blocked(caller.as_ref()).await {
+async fn screen_blocked(w: &Answering<'_>, normal: Reply) -> Reply {
+    let call = &w.call;
+    if !w.app().caller_is_blocked(call.caller.as_ref()).await {
         return normal;
     }
-    let refused = w.blocked_answer == BlockAnswer::Message;
+    let refused = w.app().config().blocklist.answer == BlockAnswer::Message;
     if refused && let Some(call_sid) = &call.call_sid {
-        w.refused.refuse(call_sid);
+        w.hooks.refused.refuse(call_sid);
     }
     tracing::info!(refused, "blocked caller: answered as any caller");
     let mut screened = normal;
-    note_at_start(&mut screened, call.call_sid, Event::Blocked { refused });
+    note_at_start(w, &mut screened, call.call_sid.clone(), Event::Blocked { refused });
     screened
 }
 
@@ -236,11 +236,12 @@ async fn screen_blocked(w: &PinnedWebhooks<'_>, req: &ProviderRequest, normal: R
 /// is told goodbye where it would reach a person ([`end_if_refused`]). With `"hangup"` it is
 /// hung up on at once, which a prober can tell by design. A withheld number is not limited:
 /// it is no one caller.
-fn limit_calls(w: &PinnedWebhooks<'_>, req: &ProviderRequest, normal: Reply) -> Reply {
-    let call = req.call();
-    let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
-    let (Some(call_sid), Some(caller)) = (call.call_sid.as_ref(), caller) else { return normal };
-    if w.calls_in_progress.admit(&caller, call_sid) {
+fn limit_calls(w: &Answering<'_>, normal: Reply) -> Reply {
+    let call = &w.call;
+    let (Some(call_sid), Some(caller)) = (call.call_sid.as_ref(), &call.caller) else {
+        return normal;
+    };
+    if w.hooks.calls_in_progress.admit(caller, call_sid) {
         return normal;
     }
     tracing::warn!(
@@ -249,22 +250,22 @@ fn limit_calls(w: &PinnedWebhooks<'_>, req: &ProviderRequest, normal: Reply) -> 
     );
     let rejected =
         Event::Rejected { reason: "the caller has their limit of calls in progress".into() };
-    if w.over_limit_answer == OverLimitAnswer::Hangup {
+    if w.app().config().webhooks.over_limit_answer == OverLimitAnswer::Hangup {
         let turn = Turn { speech: Vec::new(), then: ivr::Then::Hangup, events: vec![rejected] };
-        let mut refused = reply(w.version, turn, &call.call_sid, 0, 1);
+        let mut refused = reply(w, turn, &call.call_sid, 0, 1);
         let started =
             normal.records.into_iter().filter(|r| matches!(r, Record::CallStarted { .. }));
         refused.records.splice(0..0, started);
         return refused;
     }
-    w.refused.refuse(call_sid);
+    w.hooks.refused.refuse(call_sid);
     let mut screened = normal;
-    note_at_start(&mut screened, call.call_sid, rejected);
+    note_at_start(w, &mut screened, call.call_sid.clone(), rejected);
     screened
 }
 
 /// Puts `event` first among the events of the call's first step (0) in `reply`.
-fn note_at_start(reply: &mut Reply, call_sid: Option<CallSid>, event: Event) {
+fn note_at_start(w: &Answering<'_>, reply: &mut Reply, call_sid: Option<CallSid>, event: Event) {
     let step = reply.records.iter_mut().find_map(|record| match record {
         Record::Step { step: 0, events, .. } => Some(events),
         _ => None,
@@ -274,7 +275,7 @@ fn note_at_start(reply: &mut Reply, call_sid: Option<CallSid>, event: Event) {
         (None, Some(call_sid)) => reply.records.push(Record::Step {
             call_sid,
             step: 0,
-            at: Utc::now(),
+            at: w.app().now(),
             events: vec![event],
         }),
         (None, None) => {}
@@ -289,7 +290,7 @@ fn note_at_start(reply: &mut Reply, call_sid: Option<CallSid>, event: Event) {
 /// start) whose caller is on the blocklist is refused here all the same, so that a blocked
 /// caller never reaches a person; that costs one blocklist lookup per handoff, voicemail or
 /// callback request.
-async fn end_if_refused(w: &PinnedWebhooks<'_>, req: &ProviderRequest, turn: Turn) -> Turn {
+async fn end_if_refused(w: &Answering<'_>, turn: Turn) -> Turn {
     let (language, instead) = match &turn.then {
         ivr::Then::Enqueue { language, .. } => (language, "the operators' queue"),
         ivr::Then::Record { language, .. } => (language, "a voicemail"),
@@ -297,15 +298,14 @@ async fn end_if_refused(w: &PinnedWebhooks<'_>, req: &ProviderRequest, turn: Tur
         | ivr::Then::ConfirmCallback { language, .. } => (language, "a callback request"),
         _ => return turn,
     };
-    let call = req.call();
+    let call = &w.call;
     let Some(call_sid) = call.call_sid.as_ref() else { return turn };
     let mut events = Vec::new();
-    if !w.refused.is_refused(call_sid) {
-        if w.blocked_answer != BlockAnswer::Message {
+    if !w.hooks.refused.is_refused(call_sid) {
+        if w.app().config().blocklist.answer != BlockAnswer::Message {
             return turn;
         }
-        let caller = call.from.as_deref().and_then(|from| w.hasher.hash(from));
-        if !w.app.caller_is_blocked(caller.as_ref()).await {
+        if !w.app().caller_is_blocked(call.caller.as_ref()).await {
             return turn;
         }
         events.push(Event::Blocked { refused: true });
@@ -334,66 +334,42 @@ async fn end_if_refused(w: &PinnedWebhooks<'_>, req: &ProviderRequest, turn: Tur
 
 /// A final status callback ends the call's place in its caller's limit, and forgets its
 /// refusal.
-fn note_ended(w: &PinnedWebhooks<'_>, req: &ProviderRequest) {
-    let call = req.call();
-    if let (Some(call_sid), Some(status)) = (call.call_sid, call.status)
+fn note_ended(w: &Answering<'_>) {
+    if let (Some(call_sid), Some(status)) = (&w.call.call_sid, w.call.status)
         && status.is_final()
     {
-        w.calls_in_progress.ended(&call_sid);
-        w.refused.ended(&call_sid);
+        w.hooks.calls_in_progress.ended(call_sid);
+        w.hooks.refused.ended(call_sid);
     }
 }
 
 /// A final status callback takes the caller out of the operators' queue if they are still
-/// in it: the Enqueue action that would have said they left can be lost (the server down at
-/// that moment), and a caller who hung up must not be counted as waiting, or be offered to
-/// an operator, for ever. A normal hang-up in the queue reaches here after its Enqueue action
-/// has closed the entry, and changes nothing. Only a call with an open entry, or one whose
-/// entry cannot be read in time, costs a record; it goes through the journal with the status,
-/// so a database that is locked or read-only at that moment cannot lose it.
-async fn leave_queue_at_end(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Option<Record> {
-    let call = req.call();
-    let (Some(call_sid), Some(status)) = (call.call_sid, call.status) else { return None };
+/// in it (see [`crate::app::App::left_queue_at_end`]).
+async fn leave_queue_at_end(w: &Answering<'_>) -> Option<Record> {
+    let (Some(call_sid), Some(status)) = (w.call.call_sid.clone(), w.call.status) else {
+        return None;
+    };
     if !status.is_final() {
         return None;
     }
-    let entry = w.queues.bounded("entry at the end", w.storage.queue_entry_of_call(&call_sid));
-    match entry.await {
-        Some(None) => return None,
-        Some(Some(entry))
-            if !matches!(
-                entry.state,
-                crate::domain::queue::EntryState::Waiting
-                    | crate::domain::queue::EntryState::Connecting
-            ) =>
-        {
-            return None;
-        }
-        Some(Some(_)) => {
-            tracing::info!("the call ended in the queue without its Enqueue action; closing it");
-        }
-        // Unknown: closing an entry that is not there changes nothing.
-        None => {}
-    }
-    let at = Utc::now();
-    Some(Record::QueueLeft { call_sid, at, result: "hangup".into(), queue_secs: None })
+    w.app().left_queue_at_end(call_sid).await
 }
 
 /// Renders a turn reached at `step` and records its events under that step; the document's
 /// URLs lead to step `next` of the scripts' `version`.
 pub(super) fn reply(
-    version: &str,
+    w: &Answering<'_>,
     turn: Turn,
     call_sid: &Option<CallSid>,
     step: u32,
     next: u32,
 ) -> Reply {
-    let document = render_checked(&turn, next, version);
+    let document = render_checked(&turn, next, w.version);
     let records = match call_sid {
         Some(call_sid) if !turn.events.is_empty() => vec![Record::Step {
             call_sid: call_sid.clone(),
             step,
-            at: Utc::now(),
+            at: w.app().now(),
             events: turn.events,
         }],
         _ => Vec::new(),
@@ -403,13 +379,13 @@ pub(super) fn reply(
 
 impl Reply {
     /// Attaches the records of a safe answer to the call, when the call is known.
-    fn for_call(self, call_sid: &Option<CallSid>, step: u32) -> Reply {
+    fn for_call(self, w: &Answering<'_>, call_sid: &Option<CallSid>, step: u32) -> Reply {
         let Reply { document, .. } = self;
         let records = match call_sid {
             Some(call_sid) => vec![Record::Step {
                 call_sid: call_sid.clone(),
                 step,
-                at: Utc::now(),
+                at: w.app().now(),
                 events: vec![Event::Rejected { reason: "request did not fit the script".into() }],
             }],
             None => Vec::new(),
@@ -432,10 +408,10 @@ fn render_checked(turn: &Turn, next_step: u32, version: &str) -> String {
 }
 
 /// Calls `decide` with the request's keys, recording keys that are not keypad keys as such.
-fn with_input(req: &ProviderRequest, decide: impl FnOnce(Input<'_>) -> Turn) -> Turn {
-    match req.digits() {
+fn with_input(w: &Answering<'_>, decide: impl FnOnce(Input<'_>) -> Turn) -> Turn {
+    match &w.digits {
         Digits::None => decide(Input::Nothing),
-        Digits::Keys(keys) => decide(Input::Keys(&keys)),
+        Digits::Keys(keys) => decide(Input::Keys(keys)),
         Digits::Invalid => {
             // Treated as a key the menu does not offer: the caller hears "not in the menu"
             // and the menu again. The raw value is not recorded.
@@ -448,17 +424,15 @@ fn with_input(req: &ProviderRequest, decide: impl FnOnce(Input<'_>) -> Turn) -> 
 }
 
 /// Apologises and hands the caller to an operator in `script`'s language (or the default one).
-fn safe(w: &PinnedWebhooks<'_>, script: Option<&Script>, reason: &str) -> Reply {
-    let script = script.unwrap_or_else(|| w.scripts.default_script());
+fn safe(scripts: &ScriptSet, version: &str, script: Option<&Script>, reason: &str) -> Reply {
+    let script = script.unwrap_or_else(|| scripts.default_script());
     let turn = ivr::to_operator(script, reason.to_owned());
-    Reply { document: render_checked(&turn, EMERGENCY_STEP, w.version), records: Vec::new() }
+    Reply { document: render_checked(&turn, EMERGENCY_STEP, version), records: Vec::new() }
 }
 
-/// The Enqueue action: the caller left the queue. Returns what they hear next and the record
-/// that closes their queue entry (or marks it bridged), which goes through the journal with
-/// the step; an answered caller's case records who took them.
+/// The Enqueue action: the caller left the queue (see [`crate::app::App::left_queue`]).
 async fn queue_left(
-    w: &PinnedWebhooks<'_>,
+    w: &Answering<'_>,
     script: &Script,
     node: &NodeId,
     req: &ProviderRequest,
@@ -468,43 +442,11 @@ async fn queue_left(
         .filter(|r| {
             (1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
         })
-        .unwrap_or("unknown");
+        .unwrap_or("unknown")
+        .to_owned();
     let wait_secs = req.param("QueueTime").and_then(|t| t.parse().ok()).filter(|t| *t <= 604_800);
-    // A caller who pressed a <wait> key left for its voicemail or callback node.
-    let chosen = match (result, req.call().call_sid) {
-        ("leave", Some(call_sid)) => {
-            w.queues.bounded("left for", w.storage.left_for(&call_sid)).await.flatten()
-        }
-        _ => None,
-    };
-    let mut turn = match chosen {
-        Some(goto) if script.node(&goto).is_some() => {
-            ivr::left_queue_for(script, node, result, wait_secs, &goto)
-        }
-        _ => ivr::left_queue(script, node, result, wait_secs),
-    };
-    let Some(call_sid) = req.call().call_sid else { return (turn, None) };
-    let now = Utc::now();
-    let bridged = matches!(result, "bridged" | "bridging-in-process" | "redirected-from-bridged");
-    if bridged {
-        // The operator who took the caller was noted when they were given them; a read works
-        // even while writes wait for a lock.
-        let entry = w.queues.bounded("answered by", w.storage.queue_entry_of_call(&call_sid));
-        if let Some(Some(entry)) = entry.await
-            && matches!(
-                entry.state,
-                crate::domain::queue::EntryState::Connecting
-                    | crate::domain::queue::EntryState::Bridged
-            )
-            && let Some(operator_id) = entry.operator_id
-        {
-            let waited = wait_secs.or_else(|| u32::try_from(entry.wait_secs(now)).ok());
-            turn.events.push(Event::Answered { operator_id, wait_secs: waited });
-        }
-    }
-    let left =
-        Record::QueueLeft { call_sid, at: now, result: result.to_owned(), queue_secs: wait_secs };
-    (turn, Some(left))
+    let departure = QueueDeparture { result, wait_secs };
+    w.app().left_queue(script, node, w.call.call_sid.clone(), departure).await
 }
 
 /// The Record action: a voicemail was recorded (or the caller said nothing).
@@ -519,16 +461,15 @@ fn recorded(script: &Script, node: &NodeId, req: &ProviderRequest) -> Turn {
 }
 
 /// The status callback: the call's state changed (usually: it ended).
-fn status(req: &ProviderRequest) -> Reply {
-    let call = req.call();
+fn status(w: &Answering<'_>, req: &ProviderRequest) -> Reply {
     let document = twiml::Document::default().render();
-    let (Some(call_sid), Some(status)) = (call.call_sid, call.status) else {
+    let (Some(call_sid), Some(status)) = (w.call.call_sid.clone(), w.call.status) else {
         tracing::warn!("status callback without a valid CallSid and CallStatus; ignored");
         return Reply { document, records: Vec::new() };
     };
     let record = Record::Status {
         call_sid,
-        at: Utc::now(),
+        at: w.app().now(),
         status,
         duration_secs: req.param("CallDuration").and_then(|d| d.parse().ok()),
         sequence: req.param("SequenceNumber").and_then(|s| s.parse().ok()),
@@ -546,47 +487,40 @@ fn status(req: &ProviderRequest) -> Reply {
 ///
 /// The position is the server's own (see [`crate::app::queues::wait_plan`]); only a caller the
 /// server does not know (in a shared queue) hears the provider's `QueuePosition`.
-async fn wait(w: &PinnedWebhooks<'_>, req: &ProviderRequest, script: Option<&Script>) -> Reply {
+async fn wait(w: &Answering<'_>, req: &ProviderRequest, script: Option<&Script>) -> Reply {
     let script = script.unwrap_or_else(|| w.scripts.default_script());
     let provider_position = req
         .param("QueuePosition")
         .and_then(|p| p.parse().ok())
         .filter(|p| (1..=100_000).contains(p));
-    let (position, minutes) =
-        match crate::app::queues::wait_plan(&w.storage, &w.queues, req.call().call_sid.as_ref())
-            .await
-        {
-            crate::app::queues::WaitPlan::Position { position, minutes } => {
-                (Some(position), minutes)
-            }
-            crate::app::queues::WaitPlan::Unknown => (provider_position, None),
-            crate::app::queues::WaitPlan::Connecting => {
-                // An operator is on the way: nothing to announce, and a short document so that
-                // nothing long is under way when the bridge comes.
-                let verbs = vec![WaitVerb::Speech(Speech::Pause { seconds: 5 })];
-                return Reply { document: WaitDocument { verbs }.render(), records: Vec::new() };
-            }
-            crate::app::queues::WaitPlan::TooLong => {
-                // Told (the handoff's <too-long>), then out of the queue: the Enqueue action
-                // (QueueResult=leave) takes the caller to the handoff's otherwise node.
-                let node = req.position().node.unwrap_or_else(|| script.operator.clone());
-                let told = match script.node(&node).map(|node| &node.kind) {
-                    Some(crate::scripts::NodeKind::Handoff { too_long, .. }) => {
-                        too_long.items.clone()
-                    }
-                    _ => Vec::new(),
-                };
-                let mut verbs: Vec<WaitVerb> = told
-                    .into_iter()
-                    .map(|item| {
-                        let spoken = ivr::Spoken { item, voice: script.voice.clone() };
-                        WaitVerb::Speech(answer::speech(&spoken))
-                    })
-                    .collect();
-                verbs.push(WaitVerb::Leave);
-                return Reply { document: WaitDocument { verbs }.render(), records: Vec::new() };
-            }
-        };
+    let (position, minutes) = match w.app().wait_plan(w.call.call_sid.as_ref()).await {
+        WaitPlan::Position { position, minutes } => (Some(position), minutes),
+        WaitPlan::Unknown => (provider_position, None),
+        WaitPlan::Connecting => {
+            // An operator is on the way: nothing to announce, and a short document so that
+            // nothing long is under way when the bridge comes.
+            let verbs = vec![WaitVerb::Speech(Speech::Pause { seconds: 5 })];
+            return Reply { document: WaitDocument { verbs }.render(), records: Vec::new() };
+        }
+        WaitPlan::TooLong => {
+            // Told (the handoff's <too-long>), then out of the queue: the Enqueue action
+            // (QueueResult=leave) takes the caller to the handoff's otherwise node.
+            let node = w.position.node.clone().unwrap_or_else(|| script.operator.clone());
+            let told = match script.node(&node).map(|node| &node.kind) {
+                Some(crate::scripts::NodeKind::Handoff { too_long, .. }) => too_long.items.clone(),
+                _ => Vec::new(),
+            };
+            let mut verbs: Vec<WaitVerb> = told
+                .into_iter()
+                .map(|item| {
+                    let spoken = ivr::Spoken { item, voice: script.voice.clone() };
+                    WaitVerb::Speech(answer::speech(&spoken))
+                })
+                .collect();
+            verbs.push(WaitVerb::Leave);
+            return Reply { document: WaitDocument { verbs }.render(), records: Vec::new() };
+        }
+    };
     // A stale or missing node still gets the operator node's announcement: a waiting caller
     // must never hear silence or an error.
     let node = req
@@ -605,7 +539,7 @@ async fn wait(w: &PinnedWebhooks<'_>, req: &ProviderRequest, script: Option<&Scr
     // of it counts; the provider still bridges an operator at any moment of a Gather.
     let verbs = if has_wait_keys(script, &node) && !said.is_empty() {
         vec![WaitVerb::Gather(twiml::Gather {
-            action: answer::wait_key_url(&script.language, &node, w.version),
+            action: Route::WaitKey { language: script.language.clone(), node }.pinned(w.version),
             num_digits: 1,
             timeout: 1,
             prompts: said,
@@ -643,8 +577,7 @@ fn wait_key_prompts(script: &Script, node: &NodeId) -> Vec<Speech> {
 /// The fallback URL: our answer to an earlier request failed (or came too late). Apologise in
 /// the caller's language, taken from the failed URL, and go straight to an operator (a
 /// refused call: to the goodbye, see [`end_if_refused`]).
-async fn fallback(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Reply {
-    let call = req.call();
+async fn fallback(w: &Answering<'_>, req: &ProviderRequest) -> Reply {
     let failed = req.param("ErrorUrl").unwrap_or_default();
     let failed_query: Vec<(String, String)> = failed
         .split_once('?')
@@ -673,8 +606,8 @@ async fn fallback(w: &PinnedWebhooks<'_>, req: &ProviderRequest) -> Reply {
     );
     let mut turn = ivr::to_operator(script, "the provider called the fallback URL".into());
     turn.events.insert(0, Event::Fallback { error_code });
-    let turn = end_if_refused(w, req, turn).await;
+    let turn = end_if_refused(w, turn).await;
     let step = failed_step.map_or(EMERGENCY_STEP, |s| s + FALLBACK_STEP_OFFSET);
     let next = failed_step.map_or(EMERGENCY_STEP, |s| s + 1);
-    reply(w.version, turn, &call.call_sid, step, next)
+    reply(w, turn, &w.call.call_sid, step, next)
 }
