@@ -20,11 +20,13 @@ pub mod hashers;
 pub mod keys;
 pub mod metrics;
 pub mod people;
+pub mod presence;
 pub mod queues;
 pub mod recovery;
 pub mod retention;
 pub mod scripts;
 pub mod secrets;
+pub mod sessions;
 
 use std::path::Path;
 use std::sync::Arc;

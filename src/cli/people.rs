@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use crate::config::Config;
+use crate::domain::audit::AuditAction;
 use crate::domain::people;
 use crate::domain::people::{PeopleError, Person, Role};
 use crate::scripts::LanguageTag;
@@ -204,7 +205,9 @@ async fn execute(
                 password_hash: Some(people::hash_secret(&password)?),
                 pin_hash: Some(people::hash_secret(&pin)?),
             };
-            let person = storage.create_person(new, ChangedBy::Cli).await?;
+            let now = chrono::Utc::now();
+            let person =
+                storage.create_person(new, ChangedBy::Cli, AuditAction::UserAdd, now).await?;
             let languages = language_list(&person);
             let _ = writeln!(out, "added {} (id {}, {role}, {languages})", person.name, person.id);
             let _ = writeln!(out, "operator id: {}", person.id);
@@ -256,7 +259,8 @@ async fn execute(
             let person = find(storage, &name).await?;
             let token = people::generate_token()?;
             let hash = people::token_hash(&token);
-            match storage.issue_token(person.id, hash, ChangedBy::Cli).await {
+            let (action, now) = (AuditAction::TokenIssue, chrono::Utc::now());
+            match storage.issue_token(person.id, hash, ChangedBy::Cli, action, now).await {
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(gone(&name)),
                 Err(StorageError::Conflict(_)) => {
@@ -274,7 +278,12 @@ async fn execute(
         UsersCommand::Revoke { name } => {
             let person = find(storage, &name).await?;
             let (_, revoked) = storage
-                .revoke_tokens(person.id, ChangedBy::Cli)
+                .revoke_tokens(
+                    person.id,
+                    ChangedBy::Cli,
+                    AuditAction::TokenRevoke,
+                    chrono::Utc::now(),
+                )
                 .await?
                 .ok_or_else(|| gone(&name))?;
             let _ = writeln!(out, "revoked {revoked} token(s) of {name}");
@@ -284,7 +293,7 @@ async fn execute(
             let pin = people::generate_pin()?;
             let hash = people::hash_secret(&pin)?;
             storage
-                .set_pin_hash(person.id, hash, ChangedBy::Cli)
+                .set_pin_hash(person.id, hash, ChangedBy::Cli, AuditAction::UserPinReset)
                 .await?
                 .ok_or_else(|| gone(&name))?;
             let _ = writeln!(out, "pin: {pin}");

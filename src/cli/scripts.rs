@@ -13,8 +13,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::app::scripts::versions::{self, Author, VersionError};
+use crate::app::scripts::versions::{self, Author, Change, VersionError};
 use crate::config::Config;
+use crate::domain::audit::AuditAction;
 use crate::scripts::{Diagnostic, load_texts};
 use crate::storage::{Storage, StorageOptions};
 
@@ -223,7 +224,7 @@ async fn execute(
         }
         ScriptsCommand::RemoveTester { id } => {
             let label = storage
-                .remove_tester(id, None)
+                .remove_tester(id, None, AuditAction::ScriptsTesterRemove)
                 .await?
                 .ok_or_else(|| VersionError::NotFound(format!("there is no test caller {id}")))?;
             let _ = writeln!(
@@ -280,13 +281,16 @@ async fn execute(
             let _ = writeln!(out, "draft of {file} discarded");
         }
         ScriptsCommand::Publish { message } => {
-            let published = versions::publish_drafts(storage, dir, &author, &message).await?;
+            let published =
+                versions::publish(storage, dir, None, Change::Drafts, &author, &message).await?;
             for version in &published.versions {
                 let _ = writeln!(out, "published {}", versions::version_line(version));
             }
         }
         ScriptsCommand::Rollback { id, message } => {
-            let published = versions::rollback(storage, dir, id, &author, &message).await?;
+            let change = Change::Rollback(id);
+            let published =
+                versions::publish(storage, dir, None, change, &author, &message).await?;
             for version in &published.versions {
                 let _ = writeln!(out, "published {}", versions::version_line(version));
             }

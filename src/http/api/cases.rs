@@ -69,7 +69,7 @@ pub(crate) async fn read_case(
 ) -> Result<CaseDetail, ApiError> {
     require_staff(actor)?;
     let number = case_number(number)?;
-    crate::app::casework::read_case(&state.storage, &actor.person, number)
+    crate::app::casework::read_case(&state.storage, super::person_of(&actor), number)
         .await?
         .ok_or_else(|| no_case(number))
 }
@@ -83,7 +83,9 @@ async fn in_reach(
     number: CaseNumber,
     attempt: &str,
 ) -> Result<(), ApiError> {
-    if crate::app::casework::may_work_on(&state.storage, &actor.person, number, attempt).await? {
+    if crate::app::casework::may_work_on(&state.storage, super::person_of(&actor), number, attempt)
+        .await?
+    {
         Ok(())
     } else {
         Err(no_case(number))
@@ -124,7 +126,7 @@ pub(crate) async fn write_note(
     let chars = text.as_str().chars().count();
     let note = state
         .storage
-        .add_note(number, actor.id(), text, Utc::now())
+        .add_note(number, super::person_of(&actor).id, text, Utc::now())
         .await?
         .ok_or_else(|| no_case(number))?;
     // The note's text stays out of the audit line: it is on the case for those allowed to read it.
@@ -198,7 +200,13 @@ pub(crate) async fn dispose(
         })?;
     let work = match state
         .storage
-        .set_disposition(number, disposition.clone(), close, actor.id(), Utc::now())
+        .set_disposition(
+            number,
+            disposition.clone(),
+            close,
+            super::person_of(&actor).id,
+            Utc::now(),
+        )
         .await?
     {
         Change::Done(work) => work,
@@ -240,7 +248,7 @@ async fn search(
     let filter = filter(query.as_deref(), MAX_PAGE)?;
     let (limit, offset) = (filter.limit, filter.offset);
     let query = query.as_deref().unwrap_or("");
-    let cases = search_cases(&state.storage, actor.id(), filter, query).await?;
+    let cases = search_cases(&state.storage, super::person_of(&actor).id, filter, query).await?;
     Ok(Json(json!({ "cases": cases, "limit": limit, "offset": offset })))
 }
 
@@ -253,7 +261,7 @@ async fn export(
     actor.require_supervisor()?;
     let filter = filter(query.as_deref(), MAX_EXPORT)?;
     let query = query.as_deref().unwrap_or("");
-    let cases = export_cases(&state.storage, actor.id(), filter, query).await?;
+    let cases = export_cases(&state.storage, super::person_of(&actor).id, filter, query).await?;
     let headers = [
         (header::CONTENT_TYPE, "text/csv; charset=utf-8; header=present"),
         (header::CONTENT_DISPOSITION, "attachment; filename=\"cases.csv\""),
@@ -267,7 +275,7 @@ async fn blocklist(
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     actor.require_supervisor()?;
-    let entries = read_blocklist(&state.storage, actor.id(), Utc::now()).await?;
+    let entries = read_blocklist(&state.storage, super::person_of(&actor).id, Utc::now()).await?;
     Ok(Json(json!({ "entries": entries })))
 }
 
@@ -293,7 +301,7 @@ async fn block(
     let expires_at = body.expires_at.as_deref();
     let change = crate::app::casework::block(
         &state.storage,
-        actor.id(),
+        super::person_of(&actor).id,
         number,
         &body.reason,
         expires_at,
@@ -326,16 +334,17 @@ async fn unblock(
             ))
         })?)
     };
-    let removed = crate::app::casework::unblock(&state.storage, actor.id(), key, Utc::now())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no blocklist entry for {entry}")))?;
+    let removed =
+        crate::app::casework::unblock(&state.storage, super::person_of(&actor).id, key, Utc::now())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no blocklist entry for {entry}")))?;
     Ok(Json(json!({ "removed": removed })))
 }
 
 /// Operators and supervisors. Today that is every role, but each route states its rule, and
 /// the exhaustive match makes a new role a compile error here until someone decides.
 fn require_staff(actor: &Actor) -> Result<(), ApiError> {
-    match actor.person.role {
+    match super::person_of(&actor).role {
         Role::Operator | Role::Supervisor => Ok(()),
     }
 }
@@ -348,7 +357,7 @@ async fn audit(
     case: Option<CaseNumber>,
     detail: String,
 ) -> Result<(), ApiError> {
-    let entry = AuditEntry { actor: Some(actor.id()), action, case, detail };
+    let entry = AuditEntry { actor: Some(super::person_of(&actor).id), action, case, detail };
     Ok(state.storage.audit(entry).await?)
 }
 

@@ -89,7 +89,9 @@ pub(crate) async fn follow_ups_for(
 ) -> Result<Vec<FollowUp>, ApiError> {
     let all = state.storage.follow_ups(closed).await?;
     let cases = all.iter().map(|follow_up| follow_up.case).collect();
-    let visible = crate::app::casework::visible_cases(&state.storage, &actor.person, cases).await?;
+    let visible =
+        crate::app::casework::visible_cases(&state.storage, super::person_of(&actor), cases)
+            .await?;
     Ok(all.into_iter().filter(|follow_up| visible.contains(&follow_up.case)).collect())
 }
 
@@ -128,8 +130,9 @@ pub(crate) async fn take_for(
 ) -> Result<FollowUp, ApiError> {
     let id = follow_up_id(id)?;
     visible(state, actor, id, "followup.take").await?;
-    let speaks = Some(actor.person.languages.clone());
-    let taken = state.storage.take_follow_up(id, actor.id(), speaks, Utc::now()).await?;
+    let speaks = Some(super::person_of(&actor).languages.clone());
+    let taken =
+        state.storage.take_follow_up(id, super::person_of(&actor).id, speaks, Utc::now()).await?;
     let follow_up = refused(taken, id)?;
     audit(state, actor, AuditAction::FollowupTake, follow_up.case, format!("follow-up {id}"))
         .await?;
@@ -159,13 +162,18 @@ pub(crate) async fn reveal_for(
         return Err(not_found(id));
     };
     let attempt = format!("followup.reveal {id}");
-    if !crate::app::casework::may_work_on(&state.storage, &actor.person, follow_up.case, &attempt)
-        .await?
+    if !crate::app::casework::may_work_on(
+        &state.storage,
+        super::person_of(&actor),
+        follow_up.case,
+        &attempt,
+    )
+    .await?
     {
         return Err(not_found(id));
     }
-    let theirs =
-        follow_up.state == followups::State::Taken && follow_up.taken_by == Some(actor.id());
+    let theirs = follow_up.state == followups::State::Taken
+        && follow_up.taken_by == Some(super::person_of(&actor).id);
     if !theirs {
         let detail = format!("follow-up {id}: refused, not taken by this person");
         audit(state, actor, AuditAction::FollowupRevealRefused, follow_up.case, detail).await?;
@@ -224,7 +232,10 @@ pub(crate) async fn record_attempt(
         ))
     })?;
     let max = state.config.followups.max_attempts;
-    let recorded = state.storage.record_attempt(id, actor.id(), result, max, Utc::now()).await?;
+    let recorded = state
+        .storage
+        .record_attempt(id, super::person_of(&actor).id, result, max, Utc::now())
+        .await?;
     let follow_up = refused(recorded, id)?;
     let detail = format!("follow-up {id}: {}", result.as_str());
     audit(state, actor, AuditAction::FollowupAttempt, follow_up.case, detail).await?;
@@ -241,8 +252,13 @@ async fn visible(
 ) -> Result<FollowUp, ApiError> {
     let follow_up = state.storage.follow_up(id).await?.ok_or_else(|| not_found(id))?;
     let attempt = format!("{attempt} {id}");
-    if crate::app::casework::may_work_on(&state.storage, &actor.person, follow_up.case, &attempt)
-        .await?
+    if crate::app::casework::may_work_on(
+        &state.storage,
+        super::person_of(&actor),
+        follow_up.case,
+        &attempt,
+    )
+    .await?
     {
         Ok(follow_up)
     } else {
@@ -285,6 +301,7 @@ async fn audit(
     case: CaseNumber,
     detail: String,
 ) -> Result<(), ApiError> {
-    let entry = AuditEntry { actor: Some(actor.id()), action, case: Some(case), detail };
+    let entry =
+        AuditEntry { actor: Some(super::person_of(&actor).id), action, case: Some(case), detail };
     Ok(state.storage.audit(entry).await?)
 }

@@ -2,15 +2,15 @@
 //! and an audit log of every read of a case and every change.
 //!
 //! One module per resource, each with its `router()`; this module merges them and defines
-//! what they share: the state, the authenticated [`Actor`] (`auth.rs`), and [`ApiError`],
-//! which turns every failure into a JSON body with a status. Internal causes are logged and
-//! never shown; client mistakes are not logged as errors.
+//! what they share: the state, the bearer token's [`Actor`] (extracted in `auth.rs`), and
+//! [`ApiError`], which turns every failure into a JSON body with a status. Internal causes
+//! are logged and never shown; client mistakes are not logged as errors.
 
 mod auth;
 pub(crate) mod cases;
 pub(crate) mod followups;
 mod people;
-pub(crate) mod queues;
+mod queues;
 mod retention;
 mod scripts;
 
@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-pub use auth::Actor;
+pub use crate::app::Actor;
 
 use crate::app::AppError;
 use crate::config::Config;
@@ -43,6 +43,12 @@ pub struct ApiState {
     pub live: Arc<crate::app::scripts::live::LiveScripts>,
     /// Hashes the numbers of test callers, who are kept only as hashes.
     pub hasher: crate::domain::secret::CallerHasher,
+}
+
+/// The person behind a bearer token's actor (the extractor yields no other), for the
+/// handlers that still reach storage themselves rather than a use case.
+pub(crate) fn person_of(actor: &Actor) -> &crate::domain::people::Person {
+    actor.person().expect("a bearer token's actor is a person")
 }
 
 /// The routes of the API, under `/api`.

@@ -66,7 +66,7 @@ async fn set_hold(
     if changed {
         let action = if body.hold { AuditAction::CaseHold } else { AuditAction::CaseRelease };
         let entry = AuditEntry {
-            actor: Some(actor.id()),
+            actor: Some(super::person_of(&actor).id),
             action,
             case: Some(number),
             detail: String::new(),

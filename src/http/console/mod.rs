@@ -41,6 +41,7 @@ pub use session::{CsrfForm, LoginKey, LoginLimiter, Viewer};
 pub use text::Text;
 
 use crate::app::hashers::Hashers;
+use crate::app::sessions::SessionLimits;
 use crate::http::api::ApiState;
 use crate::http::limits::Offenders;
 
@@ -67,6 +68,11 @@ pub struct ConsoleState {
 }
 
 impl ConsoleState {
+    /// How long the console's sessions live.
+    pub fn session_limits(&self) -> SessionLimits {
+        SessionLimits { idle_timeout: self.idle_timeout, lifetime: self.session_lifetime }
+    }
+
     /// The console's state from the API's, with its limits from `[console]`.
     pub fn new(
         api: Arc<ApiState>,
