@@ -15,6 +15,7 @@ mod actor;
 pub mod backup;
 pub mod casework;
 mod clock;
+pub mod dashboard;
 mod error;
 pub mod hashers;
 pub mod keys;
