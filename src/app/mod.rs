@@ -28,6 +28,7 @@ pub mod retention;
 pub mod scripts;
 pub mod secrets;
 pub mod sessions;
+pub mod terminal;
 
 use std::path::Path;
 use std::sync::Arc;
