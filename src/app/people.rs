@@ -35,8 +35,8 @@ pub struct Added {
     pub person: Person,
     /// Their dial-in PIN.
     pub pin: String,
-    /// Their console password, unless the terminal gave one.
-    pub password: Option<String>,
+    /// Their console password.
+    pub password: String,
 }
 
 impl App {
@@ -46,40 +46,20 @@ impl App {
         Ok(self.storage().people().await?)
     }
 
-    /// The person with this name, disabled or not (supervisor): how the terminal names
-    /// people.
-    pub async fn person_named(&self, actor: &Actor, name: &str) -> Result<Person, AppError> {
-        actor.require_supervisor()?;
-        self.storage().person_by_name(name).await?.ok_or_else(|| {
-            AppError::NotFound(format!("no person is named {name} (see `hotline users list`)"))
-        })
-    }
-
-    /// The person with this id, disabled or not (supervisor).
-    pub async fn person(&self, actor: &Actor, id: i64) -> Result<Person, AppError> {
-        actor.require_supervisor()?;
-        self.storage().person(id).await?.ok_or_else(|| no_person(id))
-    }
-
-    /// Adds a person with a generated PIN and a generated password, or `password` when the
-    /// terminal gives one (supervisor; audited `user.add`).
+    /// Adds a person with a generated PIN and password (supervisor; audited `user.add`).
     pub async fn add_person(
         &self,
         actor: &Actor,
         name: &str,
         role: &str,
         languages: &[&str],
-        password: Option<String>,
     ) -> Result<Added, AppError> {
         actor.require_supervisor()?;
         let name = people::check_name(name).map_err(invalid)?;
         let role: Role = role.parse().map_err(invalid)?;
         let languages = people::check_languages(languages.iter().copied()).map_err(invalid)?;
         let pin = people::generate_pin().map_err(internal)?;
-        let (password, generated) = match password {
-            Some(password) => (password, false),
-            None => (people::generate_password().map_err(internal)?, true),
-        };
+        let password = people::generate_password().map_err(internal)?;
         let new = NewPerson {
             name,
             role,
@@ -91,7 +71,7 @@ impl App {
             .storage()
             .create_person(new, actor.changed_by(), AuditAction::UserAdd, self.now())
             .await?;
-        Ok(Added { person, pin, password: generated.then_some(password) })
+        Ok(Added { person, pin, password })
     }
 
     /// Disables (`disabled`) or enables a person (supervisor; audited `user.disable`,

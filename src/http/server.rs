@@ -138,7 +138,6 @@ impl Application {
         let console = Arc::new(ConsoleState::new(
             Arc::clone(&api),
             Arc::clone(&offenders),
-            hashers,
             login_key,
             &public_url,
         ));

@@ -26,8 +26,6 @@ const MAX_TESTER_LABEL_CHARS: usize = 64;
 /// The script files as they stand: the live texts and the drafts, by file.
 #[derive(Debug, Clone)]
 pub struct ScriptFiles {
-    /// The id of the newest version (0: none yet).
-    pub head: i64,
     /// The live text of each file.
     pub live: BTreeMap<String, String>,
     /// The drafts waiting, by file.
@@ -38,9 +36,9 @@ impl App {
     /// The live texts and the drafts (supervisor).
     pub async fn script_files(&self, actor: &Actor) -> Result<ScriptFiles, AppError> {
         actor.require_supervisor()?;
-        let (head, live) = self.storage().live_scripts().await?;
+        let (_, live) = self.storage().live_scripts().await?;
         let drafts = self.storage().drafts().await?;
-        Ok(ScriptFiles { head, live, drafts })
+        Ok(ScriptFiles { live, drafts })
     }
 
     /// Published versions, newest first, of one file (`languages.xml` or `<code>.xml`) or of
@@ -80,16 +78,6 @@ impl App {
     pub async fn draft_diagnostics(&self, actor: &Actor) -> Result<Vec<Diagnostic>, AppError> {
         actor.require_supervisor()?;
         Ok(versions::draft_diagnostics(self.storage(), self.scripts_dir()).await?)
-    }
-
-    /// The live texts with every draft laid over them, and the drafted file names
-    /// (supervisor).
-    pub async fn drafted_scripts(
-        &self,
-        actor: &Actor,
-    ) -> Result<(Vec<String>, BTreeMap<String, String>), AppError> {
-        actor.require_supervisor()?;
-        Ok(versions::drafted(self.storage()).await?)
     }
 
     /// Saves a draft of one file (supervisor) and answers what the drafts would make.

@@ -69,7 +69,7 @@ pub(crate) async fn read_case(
 ) -> Result<CaseDetail, ApiError> {
     require_staff(actor)?;
     let number = case_number(number)?;
-    crate::app::casework::read_case(&state.storage, super::person_of(&actor), number)
+    crate::app::casework::read_case(&state.storage, super::person_of(actor), number)
         .await?
         .ok_or_else(|| no_case(number))
 }
@@ -83,7 +83,7 @@ async fn in_reach(
     number: CaseNumber,
     attempt: &str,
 ) -> Result<(), ApiError> {
-    if crate::app::casework::may_work_on(&state.storage, super::person_of(&actor), number, attempt)
+    if crate::app::casework::may_work_on(&state.storage, super::person_of(actor), number, attempt)
         .await?
     {
         Ok(())
@@ -126,7 +126,7 @@ pub(crate) async fn write_note(
     let chars = text.as_str().chars().count();
     let note = state
         .storage
-        .add_note(number, super::person_of(&actor).id, text, Utc::now())
+        .add_note(number, super::person_of(actor).id, text, Utc::now())
         .await?
         .ok_or_else(|| no_case(number))?;
     // The note's text stays out of the audit line: it is on the case for those allowed to read it.
@@ -200,13 +200,7 @@ pub(crate) async fn dispose(
         })?;
     let work = match state
         .storage
-        .set_disposition(
-            number,
-            disposition.clone(),
-            close,
-            super::person_of(&actor).id,
-            Utc::now(),
-        )
+        .set_disposition(number, disposition.clone(), close, super::person_of(actor).id, Utc::now())
         .await?
     {
         Change::Done(work) => work,
@@ -344,7 +338,7 @@ async fn unblock(
 /// Operators and supervisors. Today that is every role, but each route states its rule, and
 /// the exhaustive match makes a new role a compile error here until someone decides.
 fn require_staff(actor: &Actor) -> Result<(), ApiError> {
-    match super::person_of(&actor).role {
+    match super::person_of(actor).role {
         Role::Operator | Role::Supervisor => Ok(()),
     }
 }
@@ -357,7 +351,7 @@ async fn audit(
     case: Option<CaseNumber>,
     detail: String,
 ) -> Result<(), ApiError> {
-    let entry = AuditEntry { actor: Some(super::person_of(&actor).id), action, case, detail };
+    let entry = AuditEntry { actor: Some(super::person_of(actor).id), action, case, detail };
     Ok(state.storage.audit(entry).await?)
 }
 

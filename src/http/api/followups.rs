@@ -90,8 +90,7 @@ pub(crate) async fn follow_ups_for(
     let all = state.storage.follow_ups(closed).await?;
     let cases = all.iter().map(|follow_up| follow_up.case).collect();
     let visible =
-        crate::app::casework::visible_cases(&state.storage, super::person_of(&actor), cases)
-            .await?;
+        crate::app::casework::visible_cases(&state.storage, super::person_of(actor), cases).await?;
     Ok(all.into_iter().filter(|follow_up| visible.contains(&follow_up.case)).collect())
 }
 
@@ -130,9 +129,9 @@ pub(crate) async fn take_for(
 ) -> Result<FollowUp, ApiError> {
     let id = follow_up_id(id)?;
     visible(state, actor, id, "followup.take").await?;
-    let speaks = Some(super::person_of(&actor).languages.clone());
+    let speaks = Some(super::person_of(actor).languages.clone());
     let taken =
-        state.storage.take_follow_up(id, super::person_of(&actor).id, speaks, Utc::now()).await?;
+        state.storage.take_follow_up(id, super::person_of(actor).id, speaks, Utc::now()).await?;
     let follow_up = refused(taken, id)?;
     audit(state, actor, AuditAction::FollowupTake, follow_up.case, format!("follow-up {id}"))
         .await?;
@@ -164,7 +163,7 @@ pub(crate) async fn reveal_for(
     let attempt = format!("followup.reveal {id}");
     if !crate::app::casework::may_work_on(
         &state.storage,
-        super::person_of(&actor),
+        super::person_of(actor),
         follow_up.case,
         &attempt,
     )
@@ -173,7 +172,7 @@ pub(crate) async fn reveal_for(
         return Err(not_found(id));
     }
     let theirs = follow_up.state == followups::State::Taken
-        && follow_up.taken_by == Some(super::person_of(&actor).id);
+        && follow_up.taken_by == Some(super::person_of(actor).id);
     if !theirs {
         let detail = format!("follow-up {id}: refused, not taken by this person");
         audit(state, actor, AuditAction::FollowupRevealRefused, follow_up.case, detail).await?;
@@ -234,7 +233,7 @@ pub(crate) async fn record_attempt(
     let max = state.config.followups.max_attempts;
     let recorded = state
         .storage
-        .record_attempt(id, super::person_of(&actor).id, result, max, Utc::now())
+        .record_attempt(id, super::person_of(actor).id, result, max, Utc::now())
         .await?;
     let follow_up = refused(recorded, id)?;
     let detail = format!("follow-up {id}: {}", result.as_str());
@@ -254,7 +253,7 @@ async fn visible(
     let attempt = format!("{attempt} {id}");
     if crate::app::casework::may_work_on(
         &state.storage,
-        super::person_of(&actor),
+        super::person_of(actor),
         follow_up.case,
         &attempt,
     )
@@ -302,6 +301,6 @@ async fn audit(
     detail: String,
 ) -> Result<(), ApiError> {
     let entry =
-        AuditEntry { actor: Some(super::person_of(&actor).id), action, case: Some(case), detail };
+        AuditEntry { actor: Some(super::person_of(actor).id), action, case: Some(case), detail };
     Ok(state.storage.audit(entry).await?)
 }

@@ -85,8 +85,7 @@ async fn create(
     let new = json_body(body, MAX_BODY_BYTES)?;
     let languages: Vec<&str> = new.languages.iter().map(String::as_str).collect();
     let Added { person, pin, password } =
-        state.app.add_person(&actor, &new.name, &new.role, &languages, None).await?;
-    let password = password.unwrap_or_default();
+        state.app.add_person(&actor, &new.name, &new.role, &languages).await?;
     Ok((StatusCode::CREATED, Json(Created { person, pin, password })))
 }
 

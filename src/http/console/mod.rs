@@ -8,8 +8,8 @@
 //! What every screen shares lives here: the session and its CSRF token (`session.rs`), the
 //! page frame and errors (`page.rs`), the interface text in each language (`text.rs`), live
 //! regions (`live.rs`). Each screen is its own module with its own `router()`. The console
-//! reads and changes the same data as the JSON API, through the same storage functions, and
-//! writes the same audit log.
+//! reads and changes the same data as the JSON API, through the same use cases (`crate::app`),
+//! and writes the same audit log.
 
 mod audit;
 mod blocklist;
@@ -40,7 +40,6 @@ pub use page::{Page, PageError};
 pub use session::{CsrfForm, LoginKey, LoginLimiter, Viewer};
 pub use text::Text;
 
-use crate::app::hashers::Hashers;
 use crate::app::sessions::SessionLimits;
 use crate::http::api::ApiState;
 use crate::http::limits::Offenders;
@@ -49,12 +48,11 @@ use crate::http::limits::Offenders;
 pub struct ConsoleState {
     /// The hotline.
     pub app: crate::app::App,
-    /// What the JSON API reaches: storage, configuration, live scripts, sealer, hasher.
+    /// What the JSON API reaches, for the case and follow-up screens that still call its
+    /// handlers' functions rather than a use case.
     pub api: Arc<ApiState>,
     /// Failed logins per name and per address.
     pub logins: LoginLimiter,
-    /// Checks passwords, a few at once (the operator line's PINs share them).
-    pub hashers: Arc<Hashers>,
     /// Binds the login form's token to its cookie.
     pub login_key: LoginKey,
     /// Tells the client's address behind a trusted proxy.
@@ -77,17 +75,15 @@ impl ConsoleState {
     pub fn new(
         api: Arc<ApiState>,
         offenders: Arc<Offenders>,
-        hashers: Arc<Hashers>,
         login_key: LoginKey,
         public_url: &str,
     ) -> ConsoleState {
-        let console = &api.config.console;
+        let console = &api.app.config().console;
         ConsoleState {
             logins: LoginLimiter::new(
                 u32::try_from(console.login_failures).unwrap_or(u32::MAX),
                 session::LOGIN_WINDOW,
             ),
-            hashers,
             login_key,
             offenders,
             secure_cookies: public_url.starts_with("https://"),

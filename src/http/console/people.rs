@@ -103,16 +103,14 @@ async fn add(
     CsrfForm(form): CsrfForm<NewPersonForm>,
 ) -> Result<Html<String>, PageError> {
     let languages = split_languages(&form.languages);
-    let added = state
-        .app
-        .add_person(&viewer.actor(), form.name.trim(), &form.role, &languages, None)
-        .await?;
+    let added =
+        state.app.add_person(&viewer.actor(), form.name.trim(), &form.role, &languages).await?;
     render(&SecretPage {
         page: viewer.page("/console/people"),
         person: added.person,
         what: "people.added",
         pin: Some(added.pin),
-        password: added.password,
+        password: Some(added.password),
     })
 }
 

@@ -13,7 +13,7 @@
 //!   password is checked ([`LoginLimiter::reserve`]), and given back when it was right: a
 //!   burst cannot all pass the limit before the first has failed. Past the limit the login
 //!   is refused with `429` before the password is even checked.
-//! - The password is checked by the server's [`crate::app::hashers::Hashers`], a few at once;
+//! - The password is checked by [`crate::app::App::check_password`], a few at once;
 //!   when they are all taken the login is answered `429` with `Retry-After` at once, and
 //!   the attempt is not counted.
 
