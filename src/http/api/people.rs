@@ -1,8 +1,9 @@
 //! People and the audit log: `/me`, `/users…`, `/audit`.
 //!
 //! Anyone with a token may see themself and revoke their own tokens; everything else here is
-//! a supervisor's. Every change is written to the audit log, in the same transaction as the
-//! change itself, with the person who made it as actor.
+//! a supervisor's (the rules are the use cases', [`crate::app::people`]). Every change is
+//! written to the audit log, in the same transaction as the change itself, with the person
+//! who made it as actor.
 //! Secrets (a new PIN, password or token) are in the answer of the request that made them
 //! and nowhere else: only their hashes are stored.
 
