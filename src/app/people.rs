@@ -1,49 +1,32 @@
-//! What a supervisor does to people, shared by the JSON API (`api/people.rs`) and the web
-//! console (`console/people.rs`, `console/audit.rs`): the rules (nobody disables themself),
-//! the generated secrets, the audit lines (written by storage, in the change's transaction),
-//! and the reading of an audit-log filter.
+//! What is done to people, whichever surface asks (the JSON API, the console, `hotline
+//! users`): the rules (a supervisor's, nobody disables themself, anyone may revoke their own
+//! tokens), the generated secrets, the audit action of each change (written by storage, in
+//! the change's transaction), a bearer token's check, and the reading of an audit-log
+//! filter.
 //!
-//! A new PIN or password is returned to the caller to show once; only its hash is stored.
-//! Disabling a person or resetting their password also ends their console sessions, so a
-//! browser left logged in cannot keep working with the old credentials.
+//! A new PIN, password or token is returned to the caller to show once; only its hash is
+//! stored. Disabling a person or resetting their password also ends their console sessions,
+//! so a browser left logged in cannot keep working with the old credentials.
 
+use chrono::TimeDelta;
+
+use crate::app::{Actor, App, AppError};
+use crate::domain::audit::AuditAction;
 use crate::domain::cases::CaseNumber;
-use crate::domain::people::{PeopleError, Person, Role};
-use crate::storage::{AuditFilter, ChangedBy, NewPerson, Storage, StorageError};
+use crate::domain::people::{self, PeopleError, Person, Role};
+use crate::storage::NewPerson;
+
+// Plain records the surfaces show; they are storage's rows, passed through as they are.
+pub use crate::storage::{AuditFilter, AuditRecord, LockedKey, PinLock};
 
 /// The audit lines read when a filter names no limit.
 pub const DEFAULT_AUDIT_LIMIT: u32 = 100;
 /// The most audit lines one read returns.
 pub const MAX_AUDIT_LIMIT: u32 = 1000;
 
-/// Why a supervisor's change to a person was refused or failed.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    /// A value given is wrong; the message says how to fix it.
-    #[error("{0}")]
-    Invalid(String),
-    /// No person has this id.
-    #[error("no person has the id {0}")]
-    NoPerson(i64),
-    /// The change conflicts with the current state (a name taken, disabling oneself).
-    #[error("{0}")]
-    Conflict(String),
-    /// Generating or hashing a secret failed.
-    #[error(transparent)]
-    Secret(PeopleError),
-    /// The database failed.
-    #[error(transparent)]
-    Storage(StorageError),
-}
-
-impl From<StorageError> for AdminError {
-    fn from(error: StorageError) -> Self {
-        match error {
-            StorageError::Conflict(message) => AdminError::Conflict(message),
-            other => AdminError::Storage(other),
-        }
-    }
-}
+/// How stale a token's `last_used_at` may get before a request refreshes it: noting every
+/// use would make every read a write.
+const TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 
 /// A person just added, with the secrets to show this once.
 #[derive(Debug)]
@@ -56,99 +39,191 @@ pub struct Added {
     pub password: String,
 }
 
-/// Adds a person with a generated PIN and password (audited `user.add`).
-pub async fn add(
-    storage: &Storage,
-    by: ChangedBy,
-    name: &str,
-    role: &str,
-    languages: &[&str],
-) -> Result<Added, AdminError> {
-    let name = crate::domain::people::check_name(name).map_err(invalid)?;
-    let role: Role = role.parse().map_err(invalid)?;
-    let languages =
-        crate::domain::people::check_languages(languages.iter().copied()).map_err(invalid)?;
-    let pin = crate::domain::people::generate_pin().map_err(AdminError::Secret)?;
-    let password = crate::domain::people::generate_password().map_err(AdminError::Secret)?;
-    let new = NewPerson {
-        name,
-        role,
-        languages,
-        password_hash: Some(hash(&password).await?),
-        pin_hash: Some(hash(&pin).await?),
-    };
-    let person = storage.create_person(new, by).await?;
-    Ok(Added { person, pin, password })
-}
-
-/// Disables (`disabled`) or enables a person (audited `user.disable`, `user.enable`).
-/// Disabling revokes their tokens and ends their console sessions. A supervisor cannot
-/// disable themself, so the hotline is never left without an enabled supervisor.
-pub async fn set_disabled(
-    storage: &Storage,
-    actor: i64,
-    id: i64,
-    disabled: bool,
-) -> Result<Person, AdminError> {
-    if disabled && id == actor {
-        return Err(AdminError::Conflict("you cannot disable yourself".into()));
+impl App {
+    /// Everyone, disabled or not, by id (supervisor).
+    pub async fn people(&self, actor: &Actor) -> Result<Vec<Person>, AppError> {
+        actor.require_supervisor()?;
+        Ok(self.storage().people().await?)
     }
-    let person = storage
-        .set_disabled(id, disabled, ChangedBy::Person(actor))
-        .await?
-        .ok_or(AdminError::NoPerson(id))?;
-    if disabled {
-        storage.end_sessions_of(id).await?;
+
+    /// Adds a person with a generated PIN and password (supervisor; audited `user.add`).
+    pub async fn add_person(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: &str,
+        languages: &[&str],
+    ) -> Result<Added, AppError> {
+        actor.require_supervisor()?;
+        let name = people::check_name(name).map_err(invalid)?;
+        let role: Role = role.parse().map_err(invalid)?;
+        let languages = people::check_languages(languages.iter().copied()).map_err(invalid)?;
+        let pin = people::generate_pin().map_err(internal)?;
+        let password = people::generate_password().map_err(internal)?;
+        let new = NewPerson {
+            name,
+            role,
+            languages,
+            password_hash: Some(hash(&password).await?),
+            pin_hash: Some(hash(&pin).await?),
+        };
+        let person = self
+            .storage()
+            .create_person(new, actor.changed_by(), AuditAction::UserAdd, self.now())
+            .await?;
+        Ok(Added { person, pin, password })
     }
-    Ok(person)
-}
 
-/// A new generated PIN for a person, to show once (audited `user.pin-reset`).
-pub async fn reset_pin(storage: &Storage, by: ChangedBy, id: i64) -> Result<String, AdminError> {
-    let pin = crate::domain::people::generate_pin().map_err(AdminError::Secret)?;
-    storage.set_pin_hash(id, hash(&pin).await?, by).await?.ok_or(AdminError::NoPerson(id))?;
-    Ok(pin)
-}
+    /// Disables (`disabled`) or enables a person (supervisor; audited `user.disable`,
+    /// `user.enable`). Disabling revokes their tokens and ends their console sessions. A
+    /// supervisor cannot disable themself, so the hotline is never left without an enabled
+    /// supervisor.
+    pub async fn set_disabled(
+        &self,
+        actor: &Actor,
+        id: i64,
+        disabled: bool,
+    ) -> Result<Person, AppError> {
+        actor.require_supervisor()?;
+        if disabled && actor.audit_id() == Some(id) {
+            return Err(AppError::Conflict("you cannot disable yourself".into()));
+        }
+        let action = if disabled { AuditAction::UserDisable } else { AuditAction::UserEnable };
+        let person = self
+            .storage()
+            .change_disabled(id, disabled, actor.changed_by(), action, self.now())
+            .await?
+            .ok_or_else(|| no_person(id))?;
+        if disabled {
+            self.storage().end_sessions_of(id).await?;
+        }
+        Ok(person)
+    }
 
-/// A new generated console password for a person, to show once (audited
-/// `user.password-reset`); their console sessions end, so only the new password works.
-pub async fn reset_password(
-    storage: &Storage,
-    by: ChangedBy,
-    id: i64,
-) -> Result<String, AdminError> {
-    let password = crate::domain::people::generate_password().map_err(AdminError::Secret)?;
-    storage
-        .set_password_hash(id, hash(&password).await?, by)
-        .await?
-        .ok_or(AdminError::NoPerson(id))?;
-    storage.end_sessions_of(id).await?;
-    Ok(password)
-}
+    /// A new generated PIN for a person, to show once (supervisor; audited
+    /// `user.pin-reset`).
+    pub async fn reset_pin(&self, actor: &Actor, id: i64) -> Result<(Person, String), AppError> {
+        actor.require_supervisor()?;
+        let pin = people::generate_pin().map_err(internal)?;
+        let person = self
+            .storage()
+            .set_pin_hash(id, hash(&pin).await?, actor.changed_by(), AuditAction::UserPinReset)
+            .await?
+            .ok_or_else(|| no_person(id))?;
+        Ok((person, pin))
+    }
 
-/// Lifts the operator-line lock on a person's ID and on the numbers that failed on it
-/// (audited `dial-in.unlock`, see [`crate::domain::lockout`]); their next right PIN is
-/// accepted. Returns them and whether anything was locked.
-pub async fn unlock_pin(
-    storage: &Storage,
-    by: ChangedBy,
-    id: i64,
-) -> Result<(Person, bool), AdminError> {
-    let action = crate::domain::audit::AuditAction::DialInUnlock;
-    let unlocked = storage.unlock_pin(id, by, action, chrono::Utc::now());
-    unlocked.await?.ok_or(AdminError::NoPerson(id))
-}
+    /// A new generated console password for a person, to show once (supervisor; audited
+    /// `user.password-reset`); their console sessions end, so only the new password works.
+    pub async fn reset_password(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<(Person, String), AppError> {
+        actor.require_supervisor()?;
+        let password = people::generate_password().map_err(internal)?;
+        let hashed = hash(&password).await?;
+        let person = self
+            .storage()
+            .set_password_hash(id, hashed, actor.changed_by(), AuditAction::UserPasswordReset)
+            .await?
+            .ok_or_else(|| no_person(id))?;
+        self.storage().end_sessions_of(id).await?;
+        Ok((person, password))
+    }
 
-/// Replaces the languages a person takes calls in (audited `user.languages`).
-pub async fn set_languages(
-    storage: &Storage,
-    by: ChangedBy,
-    id: i64,
-    languages: &[&str],
-) -> Result<Person, AdminError> {
-    let languages =
-        crate::domain::people::check_languages(languages.iter().copied()).map_err(invalid)?;
-    storage.set_languages(id, languages, by).await?.ok_or(AdminError::NoPerson(id))
+    /// Lifts the operator-line lock on a person's ID and on the numbers that failed on it
+    /// (supervisor; audited `dial-in.unlock`, see [`crate::domain::lockout`]); their next
+    /// right PIN is accepted. Returns them and whether anything was locked.
+    pub async fn unlock_pin(&self, actor: &Actor, id: i64) -> Result<(Person, bool), AppError> {
+        actor.require_supervisor()?;
+        self.storage()
+            .unlock_pin(id, actor.changed_by(), AuditAction::DialInUnlock, self.now())
+            .await?
+            .ok_or_else(|| no_person(id))
+    }
+
+    /// The operator line's locks of the moment, those ending first first (supervisor).
+    pub async fn pin_locks(&self, actor: &Actor) -> Result<Vec<PinLock>, AppError> {
+        actor.require_supervisor()?;
+        Ok(self.storage().pin_locks(self.now()).await?)
+    }
+
+    /// Replaces the languages a person takes calls in (supervisor; audited
+    /// `user.languages`).
+    pub async fn set_languages(
+        &self,
+        actor: &Actor,
+        id: i64,
+        languages: &[&str],
+    ) -> Result<Person, AppError> {
+        actor.require_supervisor()?;
+        let languages = people::check_languages(languages.iter().copied()).map_err(invalid)?;
+        self.storage()
+            .set_languages(id, languages, actor.changed_by(), AuditAction::UserLanguages)
+            .await?
+            .ok_or_else(|| no_person(id))
+    }
+
+    /// A new API token for a person, to show once (supervisor; audited `token.issue`). A
+    /// disabled person gets none ([`AppError::Conflict`]).
+    pub async fn issue_token(&self, actor: &Actor, id: i64) -> Result<String, AppError> {
+        actor.require_supervisor()?;
+        let token = people::generate_token().map_err(internal)?;
+        self.storage()
+            .issue_token(
+                id,
+                people::token_hash(&token),
+                actor.changed_by(),
+                AuditAction::TokenIssue,
+                self.now(),
+            )
+            .await?
+            .ok_or_else(|| no_person(id))?;
+        Ok(token)
+    }
+
+    /// Revokes every token of a person (a supervisor's, or the person's own; audited
+    /// `token.revoke`); how many were still valid.
+    pub async fn revoke_tokens(&self, actor: &Actor, id: i64) -> Result<usize, AppError> {
+        if actor.audit_id() != Some(id) {
+            actor.require_supervisor()?;
+        }
+        let (_, revoked) = self
+            .storage()
+            .revoke_tokens(id, actor.changed_by(), AuditAction::TokenRevoke, self.now())
+            .await?
+            .ok_or_else(|| no_person(id))?;
+        Ok(revoked)
+    }
+
+    /// The enabled person holding this valid token, as the actor of a request; `None` for
+    /// an unknown or revoked token and for a disabled person, without saying which. The
+    /// lookup is one indexed query on the token's hash, so its time does not depend on
+    /// whether the person exists either.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Option<Actor>, AppError> {
+        let Some(owner) = self.storage().token_owner(&people::token_hash(token)).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        if owner.last_used_at.is_none_or(|last| now - last >= TOUCH_INTERVAL) {
+            // Bookkeeping only: a failure must not refuse a valid request.
+            if let Err(error) = self.storage().touch_token(owner.token_id, now).await {
+                tracing::warn!(%error, "could not note a token's use");
+            }
+        }
+        Ok(Some(Actor::Person(owner.person)))
+    }
+
+    /// The audit log, newest first, as `filter` narrows it (supervisor).
+    pub async fn read_audit_log(
+        &self,
+        actor: &Actor,
+        filter: AuditFilter,
+    ) -> Result<Vec<AuditRecord>, AppError> {
+        actor.require_supervisor()?;
+        Ok(self.storage().audit_log(filter).await?)
+    }
 }
 
 /// Reads an audit-log filter from text (a query string's values; absent or empty is no
@@ -194,12 +269,12 @@ pub fn audit_filter(
 
 /// Hashes a PIN or password on the blocking pool: Argon2 spends tens of milliseconds of CPU
 /// on purpose, which must not stall the threads that answer the provider's webhooks.
-async fn hash(secret: &str) -> Result<String, AdminError> {
+async fn hash(secret: &str) -> Result<String, AppError> {
     let secret = secret.to_owned();
-    tokio::task::spawn_blocking(move || crate::domain::people::hash_secret(&secret))
+    tokio::task::spawn_blocking(move || people::hash_secret(&secret))
         .await
-        .map_err(|e| AdminError::Secret(PeopleError::Hash(e.to_string())))?
-        .map_err(AdminError::Secret)
+        .map_err(|e| internal(PeopleError::Hash(e.to_string())))?
+        .map_err(internal)
 }
 
 /// A query value that was given and is not empty (an empty form field is no condition).
@@ -207,8 +282,16 @@ fn given(value: Option<&str>) -> Option<&str> {
     value.filter(|text| !text.is_empty())
 }
 
-fn invalid(error: PeopleError) -> AdminError {
-    AdminError::Invalid(error.to_string())
+fn no_person(id: i64) -> AppError {
+    AppError::NotFound(format!("no person has the id {id}"))
+}
+
+fn invalid(error: PeopleError) -> AppError {
+    AppError::Invalid(error.to_string())
+}
+
+fn internal(error: PeopleError) -> AppError {
+    AppError::Internal(Box::new(error))
 }
 
 #[cfg(test)]

@@ -15,11 +15,11 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use crate::app::terminal::{StorageError, Terminal};
 use crate::config::Config;
 use crate::domain::people;
 use crate::domain::people::{PeopleError, Person, Role};
 use crate::scripts::LanguageTag;
-use crate::storage::{ChangedBy, NewPerson, Storage, StorageError, StorageOptions};
 
 /// The subcommands of `hotline users`.
 #[derive(Debug, Subcommand)]
@@ -153,8 +153,8 @@ pub fn run(config: &Config, command: UsersCommand) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let storage = Storage::open(path, StorageOptions::default()).await?;
-        execute(&storage, command, password).await
+        let terminal = Terminal::open(config).await?;
+        execute(&terminal, command, password).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -184,7 +184,7 @@ fn read_password() -> Result<String, String> {
 }
 
 async fn execute(
-    storage: &Storage,
+    terminal: &Terminal,
     command: UsersCommand,
     password: Option<String>,
 ) -> Result<(), Failure> {
@@ -197,14 +197,10 @@ async fn execute(
                 Some(password) => password,
                 None => people::generate_password()?,
             };
-            let new = NewPerson {
-                name,
-                role,
-                languages,
-                password_hash: Some(people::hash_secret(&password)?),
-                pin_hash: Some(people::hash_secret(&pin)?),
-            };
-            let person = storage.create_person(new, ChangedBy::Cli).await?;
+            let (password_hash, pin_hash) =
+                (people::hash_secret(&password)?, people::hash_secret(&pin)?);
+            let person =
+                terminal.add_person(name, role, languages, password_hash, pin_hash).await?;
             let languages = language_list(&person);
             let _ = writeln!(out, "added {} (id {}, {role}, {languages})", person.name, person.id);
             let _ = writeln!(out, "operator id: {}", person.id);
@@ -219,7 +215,7 @@ async fn execute(
             );
         }
         UsersCommand::List => {
-            let everyone = storage.people().await?;
+            let everyone = terminal.people().await?;
             if everyone.is_empty() {
                 let _ =
                     writeln!(out, "nobody yet: add the first supervisor with `hotline users add`");
@@ -237,26 +233,20 @@ async fn execute(
             }
         }
         UsersCommand::Disable { name } => {
-            let person = find(storage, &name).await?;
-            storage
-                .set_disabled(person.id, true, ChangedBy::Cli)
-                .await?
-                .ok_or_else(|| gone(&name))?;
+            let person = find(terminal, &name).await?;
+            terminal.set_disabled(person.id, true).await?.ok_or_else(|| gone(&name))?;
             let _ = writeln!(out, "disabled {name} (id {}); their tokens are revoked", person.id);
         }
         UsersCommand::Enable { name } => {
-            let person = find(storage, &name).await?;
-            storage
-                .set_disabled(person.id, false, ChangedBy::Cli)
-                .await?
-                .ok_or_else(|| gone(&name))?;
+            let person = find(terminal, &name).await?;
+            terminal.set_disabled(person.id, false).await?.ok_or_else(|| gone(&name))?;
             let _ = writeln!(out, "enabled {name} (id {})", person.id);
         }
         UsersCommand::Token { name } => {
-            let person = find(storage, &name).await?;
+            let person = find(terminal, &name).await?;
             let token = people::generate_token()?;
             let hash = people::token_hash(&token);
-            match storage.issue_token(person.id, hash, ChangedBy::Cli).await {
+            match terminal.issue_token(person.id, hash).await {
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(gone(&name)),
                 Err(StorageError::Conflict(_)) => {
@@ -272,35 +262,21 @@ async fn execute(
             );
         }
         UsersCommand::Revoke { name } => {
-            let person = find(storage, &name).await?;
-            let (_, revoked) = storage
-                .revoke_tokens(person.id, ChangedBy::Cli)
-                .await?
-                .ok_or_else(|| gone(&name))?;
+            let person = find(terminal, &name).await?;
+            let revoked = terminal.revoke_tokens(person.id).await?.ok_or_else(|| gone(&name))?;
             let _ = writeln!(out, "revoked {revoked} token(s) of {name}");
         }
         UsersCommand::ResetPin { name } => {
-            let person = find(storage, &name).await?;
+            let person = find(terminal, &name).await?;
             let pin = people::generate_pin()?;
             let hash = people::hash_secret(&pin)?;
-            storage
-                .set_pin_hash(person.id, hash, ChangedBy::Cli)
-                .await?
-                .ok_or_else(|| gone(&name))?;
+            terminal.set_pin_hash(person.id, hash).await?.ok_or_else(|| gone(&name))?;
             let _ = writeln!(out, "pin: {pin}");
             eprintln!("The PIN is shown once: pass it on now.");
         }
         UsersCommand::Unlock { name } => {
-            let person = find(storage, &name).await?;
-            let (_, was_locked) = storage
-                .unlock_pin(
-                    person.id,
-                    ChangedBy::Cli,
-                    crate::domain::audit::AuditAction::DialInUnlock,
-                    chrono::Utc::now(),
-                )
-                .await?
-                .ok_or_else(|| gone(&name))?;
+            let person = find(terminal, &name).await?;
+            let was_locked = terminal.unlock_pin(person.id).await?.ok_or_else(|| gone(&name))?;
             let state = if was_locked { "unlocked" } else { "was not locked; counts reset" };
             let _ = writeln!(out, "{name} (id {}): {state}", person.id);
         }
@@ -308,8 +284,8 @@ async fn execute(
     Ok(())
 }
 
-async fn find(storage: &Storage, name: &str) -> Result<Person, Failure> {
-    storage.person_by_name(name).await?.ok_or_else(|| gone(name))
+async fn find(terminal: &Terminal, name: &str) -> Result<Person, Failure> {
+    terminal.person_named(name).await?.ok_or_else(|| gone(name))
 }
 
 fn gone(name: &str) -> Failure {

@@ -11,14 +11,13 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::app::scripts::versions;
 use crate::app::secrets::Secrets;
+use crate::app::terminal::Terminal;
 use crate::config::Config;
 use crate::domain::secret::Secret;
 use crate::http::server::Application;
 use crate::scripts::{LANGUAGES_FILE, LanguageTag, load_texts};
 use crate::simulator::{self, CallOptions, Press};
-use crate::storage::{Storage, StorageOptions};
 
 /// Calls the drafts in `language`; `options` as for a call to the real line (its URL and
 /// token are replaced). With scripted presses, the language's key is pressed first.
@@ -53,14 +52,14 @@ async fn rehearse(
     scratch: &Path,
     options: &mut CallOptions,
 ) -> ExitCode {
-    let storage = match Storage::open(&config.database.path, StorageOptions::default()).await {
-        Ok(storage) => storage,
+    let terminal = match Terminal::open(config).await {
+        Ok(terminal) => terminal,
         Err(e) => {
             eprintln!("hotline call --draft: {e}");
             return ExitCode::from(2);
         }
     };
-    let (drafted, texts) = match versions::drafted(&storage).await {
+    let (drafted, texts) = match terminal.drafted().await {
         Ok(drafted) => drafted,
         Err(e) => {
             eprintln!("hotline call --draft: {e}");

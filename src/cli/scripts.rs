@@ -13,10 +13,10 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::app::scripts::versions::{self, Author, VersionError};
+use crate::app::scripts::versions::{self, Change, VersionError};
+use crate::app::terminal::Terminal;
 use crate::config::Config;
 use crate::scripts::{Diagnostic, load_texts};
-use crate::storage::{Storage, StorageOptions};
 
 /// The subcommands of `hotline scripts`.
 #[derive(Debug, Subcommand)]
@@ -134,14 +134,14 @@ pub fn run(config: &Config, command: ScriptsCommand) -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let storage = match Storage::open(&config.database.path, StorageOptions::default()).await {
-            Ok(storage) => storage,
+        let terminal = match Terminal::open(config).await {
+            Ok(terminal) => terminal,
             Err(e) => {
                 eprintln!("hotline scripts: {e}");
                 return ExitCode::from(2);
             }
         };
-        match execute(config, &storage, command, draft).await {
+        match execute(&terminal, command, draft).await {
             Ok(code) => code,
             Err(VersionError::Invalid(report)) => {
                 eprintln!("hotline scripts: nothing was published; the scripts would have errors:");
@@ -162,18 +162,16 @@ pub fn run(config: &Config, command: ScriptsCommand) -> ExitCode {
 }
 
 async fn execute(
-    config: &Config,
-    storage: &Storage,
+    terminal: &Terminal,
     command: ScriptsCommand,
     draft: Option<String>,
 ) -> Result<ExitCode, VersionError> {
-    let dir = &config.scripts.dir;
-    let author = Author { name: "cli".into(), id: None };
+    let dir = terminal.scripts_dir();
     let mut out = io::stdout().lock();
     match command {
         ScriptsCommand::Report => return Ok(report(dir)),
         ScriptsCommand::Export { language, reference } => {
-            let (_, texts) = storage.live_scripts().await?;
+            let texts = terminal.live_scripts().await?;
             let text_of = |language: &str| {
                 let file = versions::check_file_name(&format!("{language}.xml"))?;
                 texts
@@ -188,7 +186,7 @@ async fn execute(
         }
         ScriptsCommand::Import { language, .. } => {
             let file = versions::check_file_name(&format!("{language}.xml"))?;
-            let (_, texts) = storage.live_scripts().await?;
+            let texts = terminal.live_scripts().await?;
             let live = texts
                 .get(&file)
                 .ok_or_else(|| VersionError::NotFound(format!("there is no script {file}")))?;
@@ -203,7 +201,7 @@ async fn execute(
             );
             let _ =
                 out.write_all(if diff.is_empty() { "no text changed\n" } else { &diff }.as_bytes());
-            let diagnostics = versions::save_draft(storage, dir, &file, imported, &author).await?;
+            let diagnostics = terminal.save_draft(&file, imported).await?;
             let _ = writeln!(
                 out,
                 "saved as the draft of {file}; publish it with `hotline scripts publish`"
@@ -211,7 +209,7 @@ async fn execute(
             return Ok(print_diagnostics(&mut out, &diagnostics));
         }
         ScriptsCommand::Testers => {
-            let testers = storage.tester_list().await?;
+            let testers = terminal.testers().await?;
             if testers.is_empty() {
                 let _ = writeln!(out, "no test callers");
             }
@@ -222,41 +220,34 @@ async fn execute(
             }
         }
         ScriptsCommand::RemoveTester { id } => {
-            let label = storage
-                .remove_tester(id, None)
-                .await?
-                .ok_or_else(|| VersionError::NotFound(format!("there is no test caller {id}")))?;
+            let label = terminal.remove_tester(id).await?;
             let _ = writeln!(
                 out,
                 "test caller {id} ({label:?}) removed: their next call hears the live version"
             );
         }
         ScriptsCommand::Versions { file, limit } => {
-            let file = file.as_deref().map(versions::check_file_name).transpose()?;
-            for version in storage.script_versions(file, limit.clamp(1, 10_000)).await? {
+            for version in terminal.versions(file.as_deref(), limit.clamp(1, 10_000)).await? {
                 let _ = writeln!(out, "{}", versions::version_line(&version));
             }
         }
         ScriptsCommand::Show { id } => {
-            let (_, text) = storage
-                .script_version(id)
-                .await?
-                .ok_or_else(|| VersionError::NotFound(format!("there is no version {id}")))?;
+            let text = terminal.version_text(id).await?;
             let _ = out.write_all(text.as_bytes());
         }
         ScriptsCommand::Diff { from, to } => {
-            let diff = versions::diff(storage, from, to).await?;
+            let diff = terminal.diff(from, to).await?;
             let _ =
                 out.write_all(if diff.is_empty() { "no difference\n" } else { &diff }.as_bytes());
         }
         ScriptsCommand::Draft { file, .. } => {
             let text = draft.unwrap_or_default();
-            let diagnostics = versions::save_draft(storage, dir, &file, text, &author).await?;
+            let diagnostics = terminal.save_draft(&file, text).await?;
             let _ = writeln!(out, "draft of {file} saved");
             return Ok(print_diagnostics(&mut out, &diagnostics));
         }
         ScriptsCommand::Drafts => {
-            let drafts = storage.drafts().await?;
+            let drafts = terminal.drafts().await?;
             if drafts.is_empty() {
                 let _ = writeln!(out, "no drafts");
                 return Ok(ExitCode::SUCCESS);
@@ -265,7 +256,7 @@ async fn execute(
                 let when = draft.updated_at.format("%Y-%m-%d %H:%M:%SZ");
                 let _ = writeln!(out, "{:<13}  {when}  {}", draft.file, draft.author);
             }
-            let (_, texts) = versions::drafted(storage).await?;
+            let (_, texts) = terminal.drafted().await?;
             let diagnostics = match load_texts(dir, &texts) {
                 Ok(loaded) => loaded.warnings,
                 Err(report) => report.diagnostics,
@@ -274,19 +265,19 @@ async fn execute(
         }
         ScriptsCommand::Discard { file } => {
             let file = versions::check_file_name(&file)?;
-            if !storage.discard_draft(file.clone()).await? {
+            if !terminal.discard_draft(&file).await? {
                 return Err(VersionError::NotFound(format!("there is no draft of {file}")));
             }
             let _ = writeln!(out, "draft of {file} discarded");
         }
         ScriptsCommand::Publish { message } => {
-            let published = versions::publish_drafts(storage, dir, &author, &message).await?;
+            let published = terminal.publish(Change::Drafts, &message).await?;
             for version in &published.versions {
                 let _ = writeln!(out, "published {}", versions::version_line(version));
             }
         }
         ScriptsCommand::Rollback { id, message } => {
-            let published = versions::rollback(storage, dir, id, &author, &message).await?;
+            let published = terminal.publish(Change::Rollback(id), &message).await?;
             for version in &published.versions {
                 let _ = writeln!(out, "published {}", versions::version_line(version));
             }

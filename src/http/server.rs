@@ -92,15 +92,7 @@ impl Application {
             scripts: Arc::clone(&live.live().set),
             token_sha256: config.metrics.token_sha256.clone(),
         });
-        let api = Arc::new(ApiState {
-            app: app.clone(),
-            storage: storage.clone(),
-            config: Arc::new(config.clone()),
-            callbacks: app.sealer().clone(),
-            live: Arc::clone(&live),
-            hasher: app.caller_hasher().clone(),
-        });
-        let hashers = Arc::clone(app.hashers());
+        let api = Arc::new(ApiState { app: app.clone() });
         let webhooks = Arc::new(Webhooks::new(app.clone(), secrets.auth_token, public_url.clone()));
         // Addresses that keep sending forged or unreadable webhooks or wrong API tokens are cut
         // short.
@@ -114,9 +106,8 @@ impl Application {
         };
         let login_key = console::LoginKey::random().map_err(StartError::Randomness)?;
         let console = Arc::new(ConsoleState::new(
-            Arc::clone(&api),
+            app.clone(),
             Arc::clone(&offenders),
-            hashers,
             login_key,
             &public_url,
         ));

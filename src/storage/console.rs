@@ -56,7 +56,8 @@ impl Storage {
         .await
     }
 
-    /// Starts a session for a person and audits the login (`console.login`).
+    /// Starts a session for a person at `now` and audits the login (`action`:
+    /// `console.login`).
     #[tracing::instrument(skip_all, fields(user_id))]
     pub async fn start_session(
         &self,
@@ -64,21 +65,18 @@ impl Storage {
         token_hash: String,
         csrf: String,
         detail: String,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction()?;
-            let now = db_time(Utc::now());
+            let now = db_time(now);
             tx.prepare_cached(
                 "INSERT INTO console_sessions (token_hash, user_id, csrf, created_at, last_seen_at)
                  VALUES (?1, ?2, ?3, ?4, ?4)",
             )?
             .execute(params![token_hash, user_id, csrf, now])?;
-            let entry = AuditEntry {
-                actor: Some(user_id),
-                action: AuditAction::ConsoleLogin,
-                case: None,
-                detail,
-            };
+            let entry = AuditEntry { actor: Some(user_id), action, case: None, detail };
             insert_audit(&tx, &entry)?;
             tx.commit()?;
             Ok(())
@@ -143,13 +141,14 @@ impl Storage {
         .await
     }
 
-    /// Ends a session; `audit` names the person to write `console.logout` for (a session that
-    /// merely expired is not audited). Ending a session that is gone is not an error.
+    /// Ends a session; `audit` names the person and the action (`console.logout`) to audit
+    /// (a session that merely expired is not audited). Ending a session that is gone is not
+    /// an error.
     #[tracing::instrument(skip_all)]
     pub async fn end_session(
         &self,
         token_hash: &str,
-        audit: Option<i64>,
+        audit: Option<(i64, AuditAction)>,
     ) -> Result<(), StorageError> {
         let token_hash = token_hash.to_owned();
         self.write(move |conn| {
@@ -157,13 +156,9 @@ impl Storage {
             let ended = tx
                 .prepare_cached("DELETE FROM console_sessions WHERE token_hash = ?1")?
                 .execute([token_hash])?;
-            if let Some(user_id) = audit.filter(|_| ended > 0) {
-                let entry = AuditEntry {
-                    actor: Some(user_id),
-                    action: AuditAction::ConsoleLogout,
-                    case: None,
-                    detail: String::new(),
-                };
+            if let Some((user_id, action)) = audit.filter(|_| ended > 0) {
+                let entry =
+                    AuditEntry { actor: Some(user_id), action, case: None, detail: String::new() };
                 insert_audit(&tx, &entry)?;
             }
             tx.commit()?;

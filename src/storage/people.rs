@@ -106,27 +106,29 @@ impl Storage {
     pub async fn add_person(&self, new: NewPerson) -> Result<Person, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let person = insert_person(&tx, new)?;
+            let person = insert_person(&tx, new, Utc::now())?;
             tx.commit()?;
             Ok(person)
         })
         .await
     }
 
-    /// Adds a person and audits it (`user.add`), in one transaction. A name already taken is
-    /// [`StorageError::Conflict`].
+    /// Adds a person and audits it (`action`: `user.add`), in one transaction. A name already
+    /// taken is [`StorageError::Conflict`].
     #[tracing::instrument(skip_all, fields(name = %new.name))]
     pub async fn create_person(
         &self,
         new: NewPerson,
         by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Person, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let person = insert_person(&tx, new)?;
+            let person = insert_person(&tx, new, now)?;
             let more =
                 format!("role={} languages={}", person.role, join_languages(&person.languages));
-            audit_change(&tx, by, AuditAction::UserAdd, &person, &more)?;
+            audit_change(&tx, by, action, &person, &more)?;
             tx.commit()?;
             Ok(person)
         })
@@ -159,7 +161,7 @@ impl Storage {
     }
 
     /// The PIN hash of an enabled person; `None` if there is no such person, they are
-    /// disabled, or they have no PIN. Check it with [`crate::app::hashers::Hashers::verify`], which takes
+    /// disabled, or they have no PIN. Check it with the hashers' `verify`, which takes
     /// as long for `None`, so dial-in does not reveal which IDs exist.
     #[tracing::instrument(skip(self))]
     pub async fn pin_hash(&self, id: i64) -> Result<Option<String>, StorageError> {
@@ -173,42 +175,45 @@ impl Storage {
         .await
     }
 
-    /// Replaces a person's PIN hash and audits it (`user.pin-reset`); `None` if there is no
-    /// such person.
+    /// Replaces a person's PIN hash and audits it (`action`: `user.pin-reset`); `None` if
+    /// there is no such person.
     #[tracing::instrument(skip(self, pin_hash))]
     pub async fn set_pin_hash(
         &self,
         id: i64,
         pin_hash: String,
         by: ChangedBy,
+        action: AuditAction,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
             tx.prepare_cached("UPDATE users SET pin_hash = ?2 WHERE id = ?1")?
                 .execute(params![id, pin_hash])?;
-            audit_change(&tx, by, AuditAction::UserPinReset, &person, "")?;
+            audit_change(&tx, by, action, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
         .await
     }
 
-    /// Replaces a person's console password hash and audits it (`user.password-reset`);
-    /// `None` if there is no such person. Their console sessions are the caller's to end.
+    /// Replaces a person's console password hash and audits it (`action`:
+    /// `user.password-reset`); `None` if there is no such person. Their console sessions are
+    /// the caller's to end.
     #[tracing::instrument(skip(self, password_hash))]
     pub async fn set_password_hash(
         &self,
         id: i64,
         password_hash: String,
         by: ChangedBy,
+        action: AuditAction,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
             tx.prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
                 .execute(params![id, password_hash])?;
-            audit_change(&tx, by, AuditAction::UserPasswordReset, &person, "")?;
+            audit_change(&tx, by, action, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
@@ -216,14 +221,15 @@ impl Storage {
     }
 
     /// Replaces the languages a person takes calls in (already checked with
-    /// [`crate::domain::people::check_languages`]) and audits it (`user.languages`, old and new);
-    /// `None` if there is no such person.
+    /// [`crate::domain::people::check_languages`]) and audits it (`action`: `user.languages`,
+    /// old and new); `None` if there is no such person.
     #[tracing::instrument(skip(self))]
     pub async fn set_languages(
         &self,
         id: i64,
         languages: Vec<LanguageTag>,
         by: ChangedBy,
+        action: AuditAction,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -236,16 +242,15 @@ impl Storage {
                 join_languages(&before.languages)
             );
             let person = Person { languages, ..before };
-            audit_change(&tx, by, AuditAction::UserLanguages, &person, &more)?;
+            audit_change(&tx, by, action, &person, &more)?;
             tx.commit()?;
             Ok(Some(person))
         })
         .await
     }
 
-    /// Disables or enables a person, audits it (`user.disable`, `user.enable`) and returns
-    /// them; `None` if there is no such person. Disabling also revokes all their tokens, so
-    /// enabling them again does not bring old (possibly leaked) tokens back. One transaction.
+    /// Disables or enables a person and audits it, with the time now: for seeding and
+    /// tests. The use cases call [`Storage::change_disabled`].
     #[tracing::instrument(skip(self))]
     pub async fn set_disabled(
         &self,
@@ -253,23 +258,36 @@ impl Storage {
         disabled: bool,
         by: ChangedBy,
     ) -> Result<Option<Person>, StorageError> {
+        let action = if disabled { AuditAction::UserDisable } else { AuditAction::UserEnable };
+        self.change_disabled(id, disabled, by, action, Utc::now()).await
+    }
+
+    /// Disables or enables a person at `now`, audits it (`action`: `user.disable`,
+    /// `user.enable`) and returns them; `None` if there is no such person. Disabling also
+    /// revokes all their tokens, so enabling them again does not bring old (possibly leaked)
+    /// tokens back. One transaction.
+    #[tracing::instrument(skip(self))]
+    pub async fn change_disabled(
+        &self,
+        id: i64,
+        disabled: bool,
+        by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now = db_time(Utc::now());
+            let now = db_time(now);
             // COALESCE keeps the first disabling's time when disabled twice.
-            let (changed, action) = if disabled {
+            let changed = if disabled {
                 revoke_all(&tx, id, &now)?;
-                let changed = tx
-                    .prepare_cached(
-                        "UPDATE users SET disabled_at = COALESCE(disabled_at, ?2) WHERE id = ?1",
-                    )?
-                    .execute(params![id, now])?;
-                (changed, AuditAction::UserDisable)
+                tx.prepare_cached(
+                    "UPDATE users SET disabled_at = COALESCE(disabled_at, ?2) WHERE id = ?1",
+                )?
+                .execute(params![id, now])?
             } else {
-                let changed = tx
-                    .prepare_cached("UPDATE users SET disabled_at = NULL WHERE id = ?1")?
-                    .execute([id])?;
-                (changed, AuditAction::UserEnable)
+                tx.prepare_cached("UPDATE users SET disabled_at = NULL WHERE id = ?1")?
+                    .execute([id])?
             };
             if changed == 0 {
                 return Ok(None);
@@ -289,17 +307,20 @@ impl Storage {
     /// [`Storage::issue_token`].
     #[tracing::instrument(skip_all, fields(user_id))]
     pub async fn add_token(&self, user_id: i64, token_hash: String) -> Result<(), StorageError> {
-        self.write(move |conn| insert_token(conn, user_id, &token_hash)).await
+        self.write(move |conn| insert_token(conn, user_id, &token_hash, Utc::now())).await
     }
 
-    /// Stores a new token of an enabled person by its hash and audits it (`token.issue`);
-    /// `None` if there is no such person, [`StorageError::Conflict`] if they are disabled.
+    /// Stores a new token of an enabled person by its hash, made at `now`, and audits it
+    /// (`action`: `token.issue`); `None` if there is no such person,
+    /// [`StorageError::Conflict`] if they are disabled.
     #[tracing::instrument(skip(self, token_hash))]
     pub async fn issue_token(
         &self,
         user_id: i64,
         token_hash: String,
         by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -312,35 +333,32 @@ impl Storage {
                     person.name
                 )));
             }
-            insert_token(&tx, user_id, &token_hash)?;
-            audit_change(&tx, by, AuditAction::TokenIssue, &person, "")?;
+            insert_token(&tx, user_id, &token_hash, now)?;
+            audit_change(&tx, by, action, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
         .await
     }
 
-    /// Revokes every token of a person and audits it (`token.revoke`); returns them and how
-    /// many tokens were still valid, or `None` if there is no such person.
+    /// Revokes every token of a person at `now` and audits it (`action`: `token.revoke`);
+    /// returns them and how many tokens were still valid, or `None` if there is no such
+    /// person.
     #[tracing::instrument(skip(self))]
     pub async fn revoke_tokens(
         &self,
         user_id: i64,
         by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<(Person, usize)>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(person) = load_person(&tx, "users.id = ?1", user_id)? else {
                 return Ok(None);
             };
-            let revoked = revoke_all(&tx, user_id, &db_time(Utc::now()))?;
-            audit_change(
-                &tx,
-                by,
-                AuditAction::TokenRevoke,
-                &person,
-                &format!("revoked={revoked}"),
-            )?;
+            let revoked = revoke_all(&tx, user_id, &db_time(now))?;
+            audit_change(&tx, by, action, &person, &format!("revoked={revoked}"))?;
             tx.commit()?;
             Ok(Some((person, revoked)))
         })
@@ -447,7 +465,11 @@ impl Storage {
 }
 
 /// Inserts a person; a name already taken is [`StorageError::Conflict`].
-fn insert_person(tx: &Connection, new: NewPerson) -> Result<Person, StorageError> {
+fn insert_person(
+    tx: &Connection,
+    new: NewPerson,
+    now: DateTime<Utc>,
+) -> Result<Person, StorageError> {
     let taken: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)")?
         .query_row([&new.name], |row| row.get(0))?;
@@ -464,17 +486,22 @@ fn insert_person(tx: &Connection, new: NewPerson) -> Result<Person, StorageError
         join_languages(&new.languages),
         new.password_hash,
         new.pin_hash,
-        db_time(Utc::now())
+        db_time(now)
     ])?;
     let id = tx.last_insert_rowid();
     Ok(Person { id, name: new.name, role: new.role, languages: new.languages, disabled: false })
 }
 
-fn insert_token(conn: &Connection, user_id: i64, token_hash: &str) -> Result<(), StorageError> {
+fn insert_token(
+    conn: &Connection,
+    user_id: i64,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
     conn.prepare_cached(
         "INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES (?1, ?2, ?3)",
     )?
-    .execute(params![user_id, token_hash, db_time(Utc::now())])?;
+    .execute(params![user_id, token_hash, db_time(now)])?;
     Ok(())
 }
 
@@ -565,6 +592,11 @@ fn join_languages(languages: &[LanguageTag]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The time of a change in these tests: the clock is the use cases', not storage's.
+    fn now() -> DateTime<Utc> {
+        Utc::now()
+    }
     use crate::domain::people::{hash_secret, parse_languages, token_hash};
     use crate::storage::StorageOptions;
 
@@ -656,10 +688,23 @@ mod tests {
         let owner = storage.token_owner(&token_hash("t2")).await.unwrap().unwrap();
         assert_eq!(owner.last_used_at, Some(at));
 
-        let revoke = || storage.revoke_tokens(anna.id, ChangedBy::Person(anna.id));
+        let revoke = || {
+            storage.revoke_tokens(
+                anna.id,
+                ChangedBy::Person(anna.id),
+                AuditAction::TokenRevoke,
+                now(),
+            )
+        };
         assert_eq!(revoke().await.unwrap(), Some((anna.clone(), 2)));
         assert_eq!(revoke().await.unwrap(), Some((anna.clone(), 0)));
-        assert_eq!(storage.revoke_tokens(999, ChangedBy::Cli).await.unwrap(), None);
+        assert_eq!(
+            storage
+                .revoke_tokens(999, ChangedBy::Cli, AuditAction::TokenRevoke, now())
+                .await
+                .unwrap(),
+            None
+        );
         assert_eq!(storage.token_owner(&token_hash("t1")).await.unwrap(), None);
     }
 
@@ -670,18 +715,41 @@ mod tests {
         let boss = storage.add_person(new_person("boss", Role::Supervisor)).await.unwrap();
         let by = ChangedBy::Person(boss.id);
 
-        let anna = storage.create_person(new_person("anna", Role::Operator), by).await.unwrap();
-        storage.set_pin_hash(anna.id, hash_secret("1").unwrap(), by).await.unwrap().unwrap();
-        storage.issue_token(anna.id, token_hash("t"), by).await.unwrap().unwrap();
+        let anna = storage
+            .create_person(new_person("anna", Role::Operator), by, AuditAction::UserAdd, now())
+            .await
+            .unwrap();
+        storage
+            .set_pin_hash(anna.id, hash_secret("1").unwrap(), by, AuditAction::UserPinReset)
+            .await
+            .unwrap()
+            .unwrap();
+        storage
+            .issue_token(anna.id, token_hash("t"), by, AuditAction::TokenIssue, now())
+            .await
+            .unwrap()
+            .unwrap();
         storage.set_disabled(anna.id, true, ChangedBy::Cli).await.unwrap().unwrap();
-        let refused = storage.issue_token(anna.id, token_hash("u"), by).await;
+        let refused =
+            storage.issue_token(anna.id, token_hash("u"), by, AuditAction::TokenIssue, now()).await;
         assert!(matches!(refused, Err(StorageError::Conflict(_))), "{refused:?}");
         storage.set_disabled(anna.id, false, by).await.unwrap().unwrap();
-        storage.revoke_tokens(anna.id, by).await.unwrap().unwrap();
+        storage.revoke_tokens(anna.id, by, AuditAction::TokenRevoke, now()).await.unwrap().unwrap();
         // Nothing happens, and nothing is audited, for someone who does not exist.
-        assert_eq!(storage.issue_token(999, token_hash("v"), by).await.unwrap(), None);
-        assert_eq!(storage.set_pin_hash(999, "h".into(), by).await.unwrap(), None);
-        let taken = storage.create_person(new_person("anna", Role::Operator), by).await;
+        assert_eq!(
+            storage
+                .issue_token(999, token_hash("v"), by, AuditAction::TokenIssue, now())
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            storage.set_pin_hash(999, "h".into(), by, AuditAction::UserPinReset).await.unwrap(),
+            None
+        );
+        let taken = storage
+            .create_person(new_person("anna", Role::Operator), by, AuditAction::UserAdd, now())
+            .await;
         assert!(matches!(taken, Err(StorageError::Conflict(_))), "{taken:?}");
 
         let log = storage.audit_log(AuditFilter { limit: 100, ..AuditFilter::default() }).await;

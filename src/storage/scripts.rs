@@ -287,8 +287,9 @@ impl Storage {
         .await
     }
 
-    /// Adds a test caller by their number's hash (again: the label is updated), with its
-    /// audit line in the same transaction; returns the tester's id.
+    /// Adds a test caller by their number's hash at `now` (again: the label is updated), with
+    /// its audit line (`action`: `scripts.tester-add`) in the same transaction; returns the
+    /// tester's id.
     ///
     /// Who added a tester is read back from that audit line (`tester=ID …`), which the table
     /// of `0007_script_versions.sql` has no column for.
@@ -297,6 +298,8 @@ impl Storage {
         caller: CallerHash,
         label: String,
         actor: i64,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<i64, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -306,9 +309,9 @@ impl Storage {
                      ON CONFLICT (caller_hash) DO UPDATE SET label = ?2, added_at = ?3
                      RETURNING rowid",
                 )?
-                .query_row(params![caller.0, label, db_time(Utc::now())], |row| row.get(0))?;
+                .query_row(params![caller.0, label, db_time(now)], |row| row.get(0))?;
             let detail = format!("tester={id} label={label:?}");
-            insert_audit_line(&tx, Some(actor), AuditAction::ScriptsTesterAdd, &detail)?;
+            insert_audit_line(&tx, Some(actor), action, &detail)?;
             tx.commit()?;
             Ok(id)
         })
@@ -341,12 +344,13 @@ impl Storage {
         .await
     }
 
-    /// Removes a test caller, with its audit line; their label, or `None` if there is no such
-    /// tester. Their calls in progress finish on the draft; new ones hear the live version.
+    /// Removes a test caller, with its audit line (`action`: `scripts.tester-remove`); their
+    /// label, or `None` if there is no such tester. Their calls in progress finish on the draft; new ones hear the live version.
     pub async fn remove_tester(
         &self,
         id: i64,
         actor: Option<i64>,
+        action: AuditAction,
     ) -> Result<Option<String>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -357,7 +361,7 @@ impl Storage {
             if let Some(label) = &label {
                 let cli = if actor.is_none() { "cli " } else { "" };
                 let detail = format!("{cli}tester={id} label={label:?}");
-                insert_audit_line(&tx, actor, AuditAction::ScriptsTesterRemove, &detail)?;
+                insert_audit_line(&tx, actor, action, &detail)?;
             }
             tx.commit()?;
             Ok(label)

@@ -54,6 +54,9 @@ pub enum VersionError {
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A folder edit holds only texts that are live already: nothing to publish.
+    #[error("the edited files are the live version already")]
+    Unchanged,
     /// The folder could not be written (the database has the version; the file is stale).
     #[error("published, but the file {file} could not be written: {source}")]
     Mirror {
@@ -201,44 +204,57 @@ pub async fn refresh_draft_or_log(storage: &Storage, dir: &Path, live: &LiveScri
     }
 }
 
-/// Makes a publication what new calls hear, now, and the test callers' draft what is left.
-async fn go_live(storage: &Storage, dir: &Path, live: &LiveScripts, published: &Published) {
-    live.swap(published.live.clone());
-    refresh_draft_or_log(storage, dir, live).await;
-}
-
-/// What a supervisor publishes on a running server.
-#[derive(Debug, Clone, Copy)]
+/// What is published.
+#[derive(Debug, Clone)]
 pub enum Change {
-    /// Every draft ([`publish_drafts`]).
+    /// Every draft.
     Drafts,
-    /// An earlier version's text again ([`rollback`]).
+    /// An earlier version's text again.
     Rollback(i64),
+    /// Texts edited in the folder, by file (author [`FILE_AUTHOR`]); a text that is already
+    /// the live one (written there by a publication) is left out. The version's comment is
+    /// `why` and the files' names.
+    Folder {
+        /// The texts, by file.
+        edits: BTreeMap<String, String>,
+        /// How the comment starts: `edited in the folder`.
+        why: &'static str,
+    },
 }
 
-/// Publishes on a running server: waits for its other publications and its folder watcher,
-/// publishes (refused if the scripts are invalid, or if someone else published meanwhile),
-/// and makes the new version what new calls hear at once.
-pub async fn publish_live(
+/// The one way the scripts are published, whoever asks (the API, the console, `hotline
+/// scripts`, the folder's watcher): under the lock of the server's publications (when
+/// `live` is the running server's scripts), checks and publishes (refused if the scripts
+/// would be invalid, or if another process published meanwhile), then makes the new version
+/// what new calls hear at once and the test callers' draft what is left. `hotline scripts`,
+/// in a process of its own, passes no `live`: the server's watcher takes the version up.
+pub async fn publish(
     storage: &Storage,
     dir: &Path,
-    live: &LiveScripts,
+    live: Option<&LiveScripts>,
     change: Change,
     author: &Author,
     comment: &str,
 ) -> Result<Published, VersionError> {
-    let _publishing = live.publishing().await;
+    let _publishing = match live {
+        Some(live) => Some(live.publishing().await),
+        None => None,
+    };
     let published = match change {
         Change::Drafts => publish_drafts(storage, dir, author, comment).await?,
         Change::Rollback(version) => rollback(storage, dir, version, author, comment).await?,
+        Change::Folder { edits, why } => publish_folder_edit(storage, dir, edits, why).await?,
     };
-    go_live(storage, dir, live, &published).await;
+    if let Some(live) = live {
+        live.swap(published.live.clone());
+        refresh_draft_or_log(storage, dir, live).await;
+    }
     Ok(published)
 }
 
 /// Publishes every draft at once, if the scripts they make are valid; the drafts are then
 /// removed and the files of the folder rewritten.
-pub async fn publish_drafts(
+async fn publish_drafts(
     storage: &Storage,
     dir: &Path,
     author: &Author,
@@ -261,12 +277,12 @@ pub async fn publish_drafts(
         clear_drafts: true,
         head,
     };
-    publish(storage, dir, publication, loaded).await
+    publish_checked(storage, dir, publication, loaded).await
 }
 
 /// Publishes an earlier version's text again, as a new version of its file, if the scripts
 /// it makes with the other files' live versions are valid.
-pub async fn rollback(
+async fn rollback(
     storage: &Storage,
     dir: &Path,
     version: i64,
@@ -294,21 +310,28 @@ pub async fn rollback(
         clear_drafts: false,
         head,
     };
-    publish(storage, dir, publication, loaded).await
+    publish_checked(storage, dir, publication, loaded).await
 }
 
-/// Publishes an edit of the folder (`scripts.file`, author [`FILE_AUTHOR`]), already checked
-/// as `loaded` together with the live version `head`.
-pub async fn publish_folder_edit(
+/// Publishes an edit of the folder (`scripts.file`, author [`FILE_AUTHOR`]) over the live
+/// version, if the scripts it makes are valid; [`VersionError::Unchanged`] when every text
+/// edited is already the live one.
+async fn publish_folder_edit(
     storage: &Storage,
     dir: &Path,
-    files: BTreeMap<String, String>,
-    loaded: Loaded,
-    comment: String,
-    head: i64,
+    mut edits: BTreeMap<String, String>,
+    why: &str,
 ) -> Result<Published, VersionError> {
+    let (head, mut texts) = storage.live_scripts().await?;
+    edits.retain(|file, text| texts.get(file) != Some(text));
+    if edits.is_empty() {
+        return Err(VersionError::Unchanged);
+    }
+    texts.extend(edits.clone());
+    let loaded = load_texts(dir, &texts).map_err(VersionError::Invalid)?;
+    let comment = format!("{why}: {}", edits.keys().cloned().collect::<Vec<_>>().join(", "));
     let publication = Publication {
-        files,
+        files: edits,
         author: FILE_AUTHOR.into(),
         comment,
         actor: None,
@@ -316,12 +339,12 @@ pub async fn publish_folder_edit(
         clear_drafts: false,
         head,
     };
-    publish(storage, dir, publication, loaded).await
+    publish_checked(storage, dir, publication, loaded).await
 }
 
 /// Publishes texts already checked as `loaded` over `publication.head`, then mirrors them
 /// into the folder (unless they came from it).
-async fn publish(
+async fn publish_checked(
     storage: &Storage,
     dir: &Path,
     publication: Publication,
@@ -421,7 +444,7 @@ pub async fn reconcile(
             clear_drafts: false,
             head: 0,
         };
-        let published = publish(storage, dir, publication, loaded).await?;
+        let published = publish_checked(storage, dir, publication, loaded).await?;
         return Ok((published.live, published.warnings));
     }
 
@@ -448,17 +471,13 @@ pub async fn reconcile(
         }
     }
     if !edited.is_empty() {
-        let mut texts = db_texts.clone();
-        texts.extend(edited.clone());
-        match load_texts(dir, &texts) {
-            Ok(loaded) => {
-                let comment = format!(
-                    "edited in the folder while the server was stopped: {}",
-                    edited.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
-                publish_folder_edit(storage, dir, edited, loaded, comment, newest).await?;
-            }
-            Err(report) => log_refused(&report),
+        let why = "edited in the folder while the server was stopped";
+        let change = Change::Folder { edits: edited, why };
+        let author = Author { name: FILE_AUTHOR.into(), id: None };
+        match publish(storage, dir, None, change, &author, "").await {
+            Ok(_) | Err(VersionError::Unchanged) => {}
+            Err(VersionError::Invalid(report)) => log_refused(&report),
+            Err(error) => return Err(error),
         }
     }
     for (file, old) in &stale {

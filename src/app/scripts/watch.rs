@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::scripts::live::{LiveScripts, Pinned};
-use crate::app::scripts::versions::{self, VersionError};
+use crate::app::scripts::versions::{self, Author, Change, VersionError};
 use crate::storage::{ScriptsStamp, Storage};
 
 /// What the watcher remembers between looks.
@@ -81,8 +81,6 @@ impl Watcher {
 
     /// Publishes an edit of the folder if the scripts it makes are valid.
     async fn follow_folder(&mut self) -> Result<(), VersionError> {
-        let live = Arc::clone(&self.live);
-        let _publishing = live.publishing().await;
         let now = read_folder(&self.dir);
         let changed: Vec<String> = now
             .iter()
@@ -92,12 +90,10 @@ impl Watcher {
         if changed.is_empty() {
             return Ok(());
         }
-        let (head, mut texts) = self.storage.live_scripts().await?;
         let mut edits = BTreeMap::new();
         let mut unreadable = Vec::new();
         for file in &changed {
             match &now[file] {
-                Ok(text) if texts.get(file) == Some(text) => {} // what we wrote ourselves
                 Ok(text) => {
                     edits.insert(file.clone(), text.clone());
                 }
@@ -111,23 +107,15 @@ impl Watcher {
         if edits.is_empty() || !unreadable.is_empty() {
             return Ok(());
         }
-        texts.extend(edits.clone());
-        let loaded = match crate::scripts::load_texts(&self.dir, &texts) {
-            Ok(loaded) => loaded,
-            Err(report) => {
-                versions::log_refused(&report);
-                return Ok(());
-            }
-        };
-        let comment = format!(
-            "edited in the folder: {}",
-            edits.keys().cloned().collect::<Vec<_>>().join(", ")
-        );
-        match versions::publish_folder_edit(&self.storage, &self.dir, edits, loaded, comment, head)
+        let author = Author { name: versions::FILE_AUTHOR.into(), id: None };
+        let change = Change::Folder { edits, why: "edited in the folder" };
+        match versions::publish(&self.storage, &self.dir, Some(&self.live), change, &author, "")
             .await
         {
-            Ok(published) => {
-                self.live.swap(published.live);
+            // A text the same as the live one is what a publication wrote there.
+            Ok(_) | Err(VersionError::Unchanged) => Ok(()),
+            Err(VersionError::Invalid(report)) => {
+                versions::log_refused(&report);
                 Ok(())
             }
             Err(VersionError::PublishedMeanwhile) => {

@@ -1,70 +1,30 @@
-//! Who is asking: the bearer token of every API request, checked against the stored hashes.
+//! Who is asking: the bearer token of every API request, checked by the use cases.
 //!
 //! A handler that takes an [`Actor`] argument only runs for a valid token of an enabled
-//! person; it then checks the role itself ([`Actor::require_supervisor`]), so the rule for
-//! each route sits next to its code.
+//! person, who arrives as [`Actor::Person`]; the role each route needs is checked by the use
+//! case it calls.
 
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use chrono::{TimeDelta, Utc};
 
 use super::{ApiError, ApiState};
-use crate::domain::people::{Person, is_token_shaped, token_hash};
-
-/// How stale a token's `last_used_at` may get before a request refreshes it: noting every
-/// use would make every read a write.
-const TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
-
-/// The person making an API request, authenticated by their bearer token.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// Who they are; never disabled (a disabled person's token is refused).
-    pub person: Person,
-}
-
-impl Actor {
-    /// Succeeds for a supervisor; [`ApiError::Forbidden`] for anyone else.
-    pub fn require_supervisor(&self) -> Result<(), ApiError> {
-        if self.person.is_supervisor() { Ok(()) } else { Err(ApiError::Forbidden) }
-    }
-
-    /// Their id, as the audit log records it.
-    pub fn id(&self) -> i64 {
-        self.person.id
-    }
-}
-
-impl From<Actor> for crate::app::Actor {
-    fn from(actor: Actor) -> Self {
-        crate::app::Actor::Person(actor.person)
-    }
-}
+use crate::app::Actor;
+use crate::domain::people::is_token_shaped;
 
 impl FromRequestParts<Arc<ApiState>> for Actor {
     type Rejection = ApiError;
 
     /// 401 for a missing, malformed, unknown or revoked token and for a disabled person,
-    /// without saying which: the answer must not help guess tokens or names. The lookup is
-    /// one indexed query on the token's hash, so its time does not depend on whether the
-    /// person exists either.
+    /// without saying which: the answer must not help guess tokens or names.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &Arc<ApiState>,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let owner =
-            state.storage.token_owner(&token_hash(token)).await?.ok_or(ApiError::Unauthorized)?;
-        let now = Utc::now();
-        if owner.last_used_at.is_none_or(|last| now - last >= TOUCH_INTERVAL) {
-            // Bookkeeping only: a failure must not refuse a valid request.
-            if let Err(error) = state.storage.touch_token(owner.token_id, now).await {
-                tracing::warn!(%error, "could not note a token's use");
-            }
-        }
-        Ok(Actor { person: owner.person })
+        state.app.authenticate_token(token).await?.ok_or(ApiError::Unauthorized)
     }
 }
 

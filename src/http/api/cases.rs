@@ -48,7 +48,7 @@ async fn detail(
     Path(number): Path<String>,
 ) -> Result<Json<CaseDetail>, ApiError> {
     let number = case_number(&number)?;
-    Ok(Json(state.app.read_case(&actor.into(), number).await?))
+    Ok(Json(state.app.read_case(&actor, number).await?))
 }
 
 /// The body of `POST /cases/{number}/notes`.
@@ -67,7 +67,7 @@ async fn add_note(
 ) -> Result<Response, ApiError> {
     let body: NoteBody = json_body(&body)?;
     let number = case_number(&number)?;
-    let note = state.app.add_note(&actor.into(), number, &body.text).await?;
+    let note = state.app.add_note(&actor, number, &body.text).await?;
     Ok((StatusCode::CREATED, Json(note)).into_response())
 }
 
@@ -94,7 +94,7 @@ async fn set_disposition(
     let body: DispositionBody = json_body(&body)?;
     let number = case_number(&number)?;
     let disposition = body.disposition.as_deref().unwrap_or("");
-    let work = state.app.set_disposition(&actor.into(), number, disposition, body.close).await?;
+    let work = state.app.set_disposition(&actor, number, disposition, body.close).await?;
     Ok(Json(json!({
         "number": number,
         "disposition": work.disposition,
@@ -110,7 +110,6 @@ async fn reopen(
     State(state): State<Arc<ApiState>>,
     Path(number): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor: crate::app::Actor = actor.into();
     // The role is refused before the request is read, as on every supervisors' route.
     actor.require_supervisor()?;
     let number = case_number(&number)?;
@@ -126,7 +125,7 @@ async fn search(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let given = pairs(query.as_deref());
     let query = query.as_deref().unwrap_or("");
-    let page = state.app.search_cases(&actor.into(), &given, query).await?;
+    let page = state.app.search_cases(&actor, &given, query).await?;
     Ok(Json(json!({ "cases": page.cases, "limit": page.limit, "offset": page.offset })))
 }
 
@@ -138,7 +137,7 @@ async fn export(
 ) -> Result<Response, ApiError> {
     let given = pairs(query.as_deref());
     let query = query.as_deref().unwrap_or("");
-    let cases = state.app.export_cases(&actor.into(), &given, query, false).await?;
+    let cases = state.app.export_cases(&actor, &given, query, false).await?;
     let headers = [
         (header::CONTENT_TYPE, "text/csv; charset=utf-8; header=present"),
         (header::CONTENT_DISPOSITION, "attachment; filename=\"cases.csv\""),
@@ -151,7 +150,7 @@ async fn blocklist(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let entries = state.app.blocklist(&actor.into()).await?;
+    let entries = state.app.blocklist(&actor).await?;
     Ok(Json(json!({ "entries": entries })))
 }
 
@@ -171,7 +170,6 @@ async fn block(
     State(state): State<Arc<ApiState>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let actor: crate::app::Actor = actor.into();
     actor.require_supervisor()?;
     let body: BlockBody = json_body(&body)?;
     let number = case_number(&body.case)?;
@@ -187,7 +185,6 @@ async fn unblock(
     State(state): State<Arc<ApiState>>,
     Path(entry): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor: crate::app::Actor = actor.into();
     actor.require_supervisor()?;
     let key = if entry.contains('-') {
         BlockKey::Case(case_number(&entry)?)

@@ -72,8 +72,8 @@ async fn list(
             }
         }
     }
-    let followups = state.app.follow_ups(&actor.into(), closed).await?;
-    let max_attempts = state.config.followups.max_attempts;
+    let followups = state.app.follow_ups(&actor, closed).await?;
+    let max_attempts = state.app.config().followups.max_attempts;
     Ok(Json(json!({ "max_attempts": max_attempts, "followups": followups })))
 }
 
@@ -83,7 +83,7 @@ async fn one(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<FollowUp>, ApiError> {
-    Ok(Json(state.app.follow_up(&actor.into(), follow_up_id(&id)?).await?))
+    Ok(Json(state.app.follow_up(&actor, follow_up_id(&id)?).await?))
 }
 
 /// `POST /followups/{id}/take`.
@@ -92,7 +92,7 @@ async fn take(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<FollowUp>, ApiError> {
-    Ok(Json(state.app.take_follow_up(&actor.into(), follow_up_id(&id)?).await?))
+    Ok(Json(state.app.take_follow_up(&actor, follow_up_id(&id)?).await?))
 }
 
 /// `POST /followups/{id}/reveal`.
@@ -102,7 +102,7 @@ async fn reveal(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = follow_up_id(&id)?;
-    let (follow_up, number) = state.app.reveal_callback_number(&actor.into(), id).await?;
+    let (follow_up, number) = state.app.reveal_callback_number(&actor, id).await?;
     Ok(Json(json!({ "id": follow_up.id, "case": follow_up.case, "number": number.e164() })))
 }
 
@@ -123,7 +123,7 @@ async fn attempt(
     let body: AttemptBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))?;
     let id = follow_up_id(&id)?;
-    Ok(Json(state.app.record_attempt(&actor.into(), id, &body.result).await?))
+    Ok(Json(state.app.record_attempt(&actor, id, &body.result).await?))
 }
 
 /// A follow-up's id from the path, or a 400.

@@ -2,15 +2,15 @@
 //! and an audit log of every read of a case and every change.
 //!
 //! One module per resource, each with its `router()`; this module merges them and defines
-//! what they share: the state, the authenticated [`Actor`] (`auth.rs`), and [`ApiError`],
-//! which turns every failure into a JSON body with a status. Internal causes are logged and
-//! never shown; client mistakes are not logged as errors.
+//! what they share: the state, the bearer token's [`Actor`] (extracted in `auth.rs`), and
+//! [`ApiError`], which turns every failure into a JSON body with a status. Internal causes
+//! are logged and never shown; client mistakes are not logged as errors.
 
 mod auth;
 pub(crate) mod cases;
 pub(crate) mod followups;
 mod people;
-pub(crate) mod queues;
+mod queues;
 mod retention;
 mod scripts;
 
@@ -23,26 +23,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-pub use auth::Actor;
+pub use crate::app::Actor;
 
-use crate::app::AppError;
-use crate::config::Config;
-use crate::storage::{Storage, StorageError};
+use crate::app::{App, AppError};
 
-/// What every API handler can reach.
+/// What every API handler can reach: the hotline.
 pub struct ApiState {
-    /// The hotline.
-    pub app: crate::app::App,
-    /// The database.
-    pub storage: Storage,
-    /// The validated configuration (dispositions, wrap-up time, routing).
-    pub config: Arc<Config>,
-    /// Opens callback numbers for the one reveal that may show them.
-    pub callbacks: crate::domain::followups::Sealer,
-    /// The live scripts, swapped when a version is published (`scripts.rs`).
-    pub live: Arc<crate::app::scripts::live::LiveScripts>,
-    /// Hashes the numbers of test callers, who are kept only as hashes.
-    pub hasher: crate::domain::secret::CallerHasher,
+    /// The use cases.
+    pub app: App,
 }
 
 /// The routes of the API, under `/api`.
@@ -106,12 +94,6 @@ impl From<AppError> for ApiError {
             AppError::Busy => ApiError::Busy,
             AppError::Internal(cause) => ApiError::Internal(cause),
         }
-    }
-}
-
-impl From<StorageError> for ApiError {
-    fn from(error: StorageError) -> Self {
-        ApiError::Internal(Box::new(error))
     }
 }
 

@@ -1,8 +1,9 @@
 //! People and the audit log: `/me`, `/users…`, `/audit`.
 //!
 //! Anyone with a token may see themself and revoke their own tokens; everything else here is
-//! a supervisor's. Every change is written to the audit log, in the same transaction as the
-//! change itself, with the person who made it as actor.
+//! a supervisor's (the rules are the use cases', [`crate::app::people`]). Every change is
+//! written to the audit log, in the same transaction as the change itself, with the person
+//! who made it as actor.
 //! Secrets (a new PIN, password or token) are in the answer of the request that made them
 //! and nowhere else: only their hashes are stored.
 
@@ -17,9 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState, json_body};
-use crate::app::people::AdminError;
-use crate::domain::people::{self, PeopleError, Person};
-use crate::storage::{AuditRecord, ChangedBy, LockedKey, PinLock, StorageError};
+use crate::app::people::{Added, AuditRecord, LockedKey, PinLock};
+use crate::domain::people::Person;
 
 /// The largest request body accepted: a person's details are a few hundred bytes.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -42,15 +42,14 @@ pub fn router() -> Router<Arc<ApiState>> {
 }
 
 /// `GET /me`: who the token belongs to.
-async fn me(actor: Actor) -> Json<Person> {
-    Json(actor.person)
+async fn me(actor: Actor) -> Json<Option<Person>> {
+    Json(actor.person().cloned())
 }
 
 /// `GET /users`: everyone, disabled or not (supervisor).
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn list(actor: Actor, State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
-    let people = state.storage.people().await?;
+    let people = state.app.people(&actor).await?;
     Ok(Json(json!({ "users": people })))
 }
 
@@ -78,86 +77,78 @@ struct Created {
 }
 
 /// `POST /users`: adds a person with a generated PIN and password (supervisor; audited).
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn create(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     body: Result<Json<NewUser>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    actor.require_supervisor()?;
     let new = json_body(body, MAX_BODY_BYTES)?;
     let languages: Vec<&str> = new.languages.iter().map(String::as_str).collect();
-    let crate::app::people::Added { person, pin, password } =
-        crate::app::people::add(&state.storage, by(&actor), &new.name, &new.role, &languages)
-            .await?;
+    let Added { person, pin, password } =
+        state.app.add_person(&actor, &new.name, &new.role, &languages).await?;
     Ok((StatusCode::CREATED, Json(Created { person, pin, password })))
 }
 
 /// `POST /users/{id}/disable`: the person can no longer dial in or use the API, and their
 /// tokens are revoked and console sessions ended (supervisor; audited). Supervisors cannot
 /// disable themselves, so the API can never leave the hotline without an enabled supervisor.
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn disable(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Person>, ApiError> {
-    actor.require_supervisor()?;
     let id = path_id(id)?;
-    Ok(Json(crate::app::people::set_disabled(&state.storage, actor.id(), id, true).await?))
+    Ok(Json(state.app.set_disabled(&actor, id, true).await?))
 }
 
 /// `POST /users/{id}/enable`: the person may work again, with new tokens (supervisor;
 /// audited).
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn enable(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Person>, ApiError> {
-    actor.require_supervisor()?;
     let id = path_id(id)?;
-    Ok(Json(crate::app::people::set_disabled(&state.storage, actor.id(), id, false).await?))
+    Ok(Json(state.app.set_disabled(&actor, id, false).await?))
 }
 
 /// `POST /users/{id}/pin`: a new generated PIN, shown this once (supervisor; audited).
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn reset_pin(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let id = path_id(id)?;
-    let pin = crate::app::people::reset_pin(&state.storage, by(&actor), id).await?;
+    let (_, pin) = state.app.reset_pin(&actor, id).await?;
     Ok(Json(json!({ "pin": pin })))
 }
 
 /// `POST /users/{id}/unlock`: lifts the lock wrong PINs put on the person's operator ID and
 /// on the numbers that tried it (supervisor; audited). Answers the person and whether
 /// anything was locked.
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn unlock_pin(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let id = path_id(id)?;
-    let (person, was_locked) =
-        crate::app::people::unlock_pin(&state.storage, by(&actor), id).await?;
+    let (person, was_locked) = state.app.unlock_pin(&actor, id).await?;
     Ok(Json(json!({ "person": person, "was_locked": was_locked })))
 }
 
 /// `GET /pin-locks`: the operator line's locks of the moment, those ending first first
 /// (supervisor). A locked number is shown by its kind alone, never by its hash.
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn pin_locks(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
-    let locks = state.storage.pin_locks(chrono::Utc::now()).await?;
+    let locks = state.app.pin_locks(&actor).await?;
     Ok(Json(json!({ "locks": locks.iter().map(lock_json).collect::<Vec<_>>() })))
 }
 
@@ -178,15 +169,14 @@ fn lock_json(lock: &PinLock) -> Value {
 
 /// `POST /users/{id}/password`: a new generated console password, shown this once; the
 /// person's console sessions end (supervisor; audited).
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn reset_password(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let id = path_id(id)?;
-    let password = crate::app::people::reset_password(&state.storage, by(&actor), id).await?;
+    let (_, password) = state.app.reset_password(&actor, id).await?;
     Ok(Json(json!({ "password": password })))
 }
 
@@ -200,54 +190,42 @@ struct Languages {
 
 /// `PUT /users/{id}/languages`: the languages the person takes calls in (supervisor;
 /// audited).
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn set_languages(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
     body: Result<Json<Languages>, JsonRejection>,
 ) -> Result<Json<Person>, ApiError> {
-    actor.require_supervisor()?;
     let id = path_id(id)?;
     let body = json_body(body, MAX_BODY_BYTES)?;
     let languages: Vec<&str> = body.languages.iter().map(String::as_str).collect();
-    Ok(Json(crate::app::people::set_languages(&state.storage, by(&actor), id, &languages).await?))
+    Ok(Json(state.app.set_languages(&actor, id, &languages).await?))
 }
 
 /// `POST /users/{id}/tokens`: a new API token for the person, shown this once (supervisor;
 /// audited). A disabled person gets none.
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn issue_token(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    actor.require_supervisor()?;
     let id = path_id(id)?;
-    let token = people::generate_token().map_err(internal)?;
-    state
-        .storage
-        .issue_token(id, people::token_hash(&token), by(&actor))
-        .await
-        .map_err(conflict)?
-        .ok_or_else(|| no_person(id))?;
+    let token = state.app.issue_token(&actor, id).await?;
     Ok((StatusCode::CREATED, Json(json!({ "token": token }))))
 }
 
 /// `DELETE /users/{id}/tokens`: revokes every token of the person, the one in use included
 /// (supervisor, or the person themself; audited).
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn revoke_tokens(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id(id)?;
-    if id != actor.id() {
-        actor.require_supervisor()?;
-    }
-    let (_, revoked) =
-        state.storage.revoke_tokens(id, by(&actor)).await?.ok_or_else(|| no_person(id))?;
+    let revoked = state.app.revoke_tokens(&actor, id).await?;
     Ok(Json(json!({ "revoked": revoked })))
 }
 
@@ -266,13 +244,12 @@ struct AuditQuery {
 }
 
 /// `GET /audit?case=…&actor=…&action=…&limit=…`: the audit log, newest first (supervisor).
-#[tracing::instrument(skip_all, fields(actor = actor.id()))]
+#[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn audit_log(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let filter = crate::app::people::audit_filter(
         query.case.as_deref(),
@@ -281,45 +258,12 @@ async fn audit_log(
         query.limit.as_deref(),
     )
     .map_err(ApiError::BadRequest)?;
-    let entries: Vec<AuditRecord> = state.storage.audit_log(filter).await?;
+    let entries: Vec<AuditRecord> = state.app.read_audit_log(&actor, filter).await?;
     Ok(Json(json!({ "entries": entries })))
-}
-
-/// The actor as the audit line of their change records them.
-fn by(actor: &Actor) -> ChangedBy {
-    ChangedBy::Person(actor.id())
 }
 
 /// A person's id from the path, or a 400.
 fn path_id(id: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
     id.map(|Path(id)| id)
         .map_err(|_| ApiError::BadRequest("a person's id is a number, like 101".into()))
-}
-
-fn no_person(id: i64) -> ApiError {
-    ApiError::NotFound(format!("no person has the id {id}"))
-}
-
-impl From<AdminError> for ApiError {
-    fn from(error: AdminError) -> Self {
-        match error {
-            AdminError::Invalid(message) => ApiError::BadRequest(message),
-            AdminError::NoPerson(id) => no_person(id),
-            AdminError::Conflict(message) => ApiError::Conflict(message),
-            AdminError::Secret(error) => internal(error),
-            AdminError::Storage(error) => error.into(),
-        }
-    }
-}
-
-fn internal(error: PeopleError) -> ApiError {
-    ApiError::Internal(Box::new(error))
-}
-
-/// A name taken or a disabled person is the client's conflict; anything else is ours.
-fn conflict(error: StorageError) -> ApiError {
-    match error {
-        StorageError::Conflict(message) => ApiError::Conflict(message),
-        other => other.into(),
-    }
 }

@@ -27,7 +27,6 @@ async fn hold(
     State(state): State<Arc<ApiState>>,
     Path(number): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor: crate::app::Actor = actor.into();
     actor.require_supervisor()?;
     let number: CaseNumber = number.parse().map_err(ApiError::BadRequest)?;
     let held = state.app.legal_hold(&actor, number).await?;
@@ -50,7 +49,6 @@ async fn set_hold(
     Path(number): Path<String>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor: crate::app::Actor = actor.into();
     actor.require_supervisor()?;
     let number: CaseNumber = number.parse().map_err(ApiError::BadRequest)?;
     let body: HoldBody = serde_json::from_slice(&body)

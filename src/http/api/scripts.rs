@@ -18,7 +18,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState, json_body};
-use crate::app::scripts::versions::{self, Author, Change, Published, VersionError};
+use crate::app::scripts::editing::{diagnostics_json, refusal};
+use crate::app::scripts::versions::{self, Change, Published};
 use crate::scripts::graph::Format;
 use crate::scripts::{Diagnostic, LanguageTag};
 
@@ -50,17 +51,14 @@ async fn overview(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
-    let drafts = state.storage.drafts().await?;
-    let dir = &state.config.scripts.dir;
-    let diagnostics =
-        versions::draft_diagnostics(&state.storage, dir).await.map_err(version_error)?;
+    let drafts = state.app.script_files(&actor).await?.drafts;
+    let diagnostics = state.app.draft_diagnostics(&actor).await?;
     let drafts: Vec<Value> = drafts
         .values()
         .map(|d| json!({ "file": d.file, "author": d.author, "updated_at": d.updated_at }))
         .collect();
     Ok(Json(json!({
-        "live": state.live.live().key,
+        "live": state.app.live().live().key,
         "drafts": drafts,
         "draft_diagnostics": diagnostics_json(&diagnostics),
     })))
@@ -80,12 +78,9 @@ async fn list(
     State(state): State<Arc<ApiState>>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let file =
-        query.file.as_deref().map(versions::check_file_name).transpose().map_err(version_error)?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let listed = state.storage.script_versions(file, limit).await?;
+    let listed = state.app.script_versions(&actor, query.file.as_deref(), limit).await?;
     Ok(Json(json!({ "versions": listed })))
 }
 
@@ -95,13 +90,8 @@ async fn show(
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let id = version_id(id)?;
-    let (version, text) = state
-        .storage
-        .script_version(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("there is no version {id}")))?;
+    let (version, text) = state.app.script_version(&actor, id).await?;
     Ok(Json(json!({ "version": version, "text": text })))
 }
 
@@ -119,10 +109,9 @@ async fn diff(
     State(state): State<Arc<ApiState>>,
     query: Result<Query<DiffQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let Query(query) =
         query.map_err(|_| ApiError::BadRequest("give two version ids: ?from=ID&to=ID".into()))?;
-    let diff = versions::diff(&state.storage, query.from, query.to).await.map_err(version_error)?;
+    let diff = state.app.script_diff(&actor, query.from, query.to).await?;
     Ok(Json(json!({ "from": query.from, "to": query.to, "diff": diff })))
 }
 
@@ -140,15 +129,9 @@ async fn save_draft(
     file: Result<Path<String>, PathRejection>,
     body: Result<Json<DraftBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let file = file_name(file)?;
     let body = json_body(body, MAX_BODY_BYTES)?;
-    let author = author(&actor);
-    let dir = &state.config.scripts.dir;
-    let diagnostics = versions::save_draft(&state.storage, dir, &file, body.text, &author)
-        .await
-        .map_err(version_error)?;
-    refresh(&state).await;
+    let diagnostics = state.app.save_script_draft(&actor, &file, body.text).await?;
     let valid = !diagnostics.iter().any(Diagnostic::is_error);
     Ok(Json(json!({ "file": file, "valid": valid, "diagnostics": diagnostics_json(&diagnostics) })))
 }
@@ -159,9 +142,8 @@ async fn draft(
     State(state): State<Arc<ApiState>>,
     file: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let file = file_name(file)?;
-    let drafts = state.storage.drafts().await?;
+    let drafts = state.app.script_files(&actor).await?.drafts;
     let draft = drafts
         .get(&file)
         .ok_or_else(|| ApiError::NotFound(format!("there is no draft of {file}")))?;
@@ -174,12 +156,8 @@ async fn discard_draft(
     State(state): State<Arc<ApiState>>,
     file: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    actor.require_supervisor()?;
     let file = file_name(file)?;
-    if !state.storage.discard_draft(file.clone()).await? {
-        return Err(ApiError::NotFound(format!("there is no draft of {file}")));
-    }
-    refresh(&state).await;
+    state.app.discard_script_draft(&actor, &file).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -197,7 +175,6 @@ async fn publish(
     State(state): State<Arc<ApiState>>,
     body: Result<Json<PublishBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let body = json_body(body, MAX_BODY_BYTES)?;
     go_live(&state, &actor, Change::Drafts, &body.comment).await
 }
@@ -217,24 +194,22 @@ async fn rollback(
     State(state): State<Arc<ApiState>>,
     body: Result<Json<RollbackBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let body = json_body(body, MAX_BODY_BYTES)?;
     go_live(&state, &actor, Change::Rollback(body.version), &body.comment).await
 }
 
-/// Publishes `change` for `actor` and answers what went live.
+/// Publishes `change` for `actor` and answers what went live, or a 422 with every
+/// diagnostic when the scripts would have errors.
 async fn go_live(
     state: &ApiState,
     actor: &Actor,
     change: Change,
     comment: &str,
 ) -> Result<Json<Value>, ApiError> {
-    let dir = &state.config.scripts.dir;
-    let published =
-        versions::publish_live(&state.storage, dir, &state.live, change, &author(actor), comment)
-            .await
-            .map_err(version_error)?;
-    Ok(Json(went_live(published)))
+    match state.app.publish_scripts(actor, change, comment).await? {
+        Ok(published) => Ok(Json(went_live(published))),
+        Err(report) => Err(refusal(report).into()),
+    }
 }
 
 /// The query of `GET /scripts/graph/{language}`.
@@ -258,7 +233,7 @@ async fn graph(
         Some(format) => Format::parse(format)
             .ok_or_else(|| ApiError::BadRequest("format is svg, dot or mermaid".into()))?,
     };
-    let live = state.live.live();
+    let live = state.app.live().live();
     let script = language
         .ok()
         .and_then(|Path(language)| LanguageTag::parse(&language))
@@ -286,22 +261,8 @@ async fn add_tester(
     State(state): State<Arc<ApiState>>,
     body: Result<Json<TesterBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
     let body = json_body(body, MAX_BODY_BYTES)?;
-    let label = body.label.trim().to_owned();
-    if label.chars().count() > 64 || label.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest("a label is one line of at most 64 characters".into()));
-    }
-    let number = body.number.trim();
-    let plausible = number.len() <= 20
-        && number.strip_prefix('+').is_some_and(|digits| {
-            (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
-        });
-    let hash = plausible.then(|| state.hasher.hash(number)).flatten().ok_or_else(|| {
-        ApiError::BadRequest("a number is + and 6 to 15 digits, like +447700900123".into())
-    })?;
-    let id = state.storage.add_tester(hash, label, actor.id()).await?;
-    refresh(&state).await;
+    let id = state.app.add_script_tester(&actor, &body.number, &body.label).await?;
     Ok(Json(json!({ "id": id })))
 }
 
@@ -310,8 +271,7 @@ async fn testers(
     actor: Actor,
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Value>, ApiError> {
-    actor.require_supervisor()?;
-    Ok(Json(json!({ "testers": state.storage.tester_list().await? })))
+    Ok(Json(json!({ "testers": state.app.script_testers(&actor).await? })))
 }
 
 /// `DELETE /scripts/testers/{id}`: that number hears the live version again from its next
@@ -321,12 +281,8 @@ async fn remove_tester(
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    actor.require_supervisor()?;
     let id = id.map_err(|_| ApiError::BadRequest("a tester's id is a whole number".into()))?.0;
-    if state.storage.remove_tester(id, Some(actor.id())).await?.is_none() {
-        return Err(ApiError::NotFound(format!("there is no test caller {id}")));
-    }
-    refresh(&state).await;
+    state.app.remove_script_tester(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -339,52 +295,9 @@ fn went_live(published: Published) -> Value {
     })
 }
 
-/// Brings the test callers' draft up to date; a failure leaves it to the watcher.
-async fn refresh(state: &ApiState) {
-    versions::refresh_draft_or_log(&state.storage, &state.config.scripts.dir, &state.live).await;
-}
-
-fn author(actor: &Actor) -> Author {
-    Author { name: actor.person.name.clone(), id: Some(actor.id()) }
-}
-
-/// Diagnostics as JSON, each naming its file without the server's folder.
-fn diagnostics_json(diagnostics: &[Diagnostic]) -> Vec<Value> {
-    diagnostics
-        .iter()
-        .map(|d| {
-            let file = d.file.file_name().map(|n| n.to_string_lossy().into_owned());
-            json!({
-                "file": file,
-                "line": d.line,
-                "column": d.column,
-                "severity": d.severity.to_string(),
-                "message": d.message,
-            })
-        })
-        .collect()
-}
-
-fn version_error(error: VersionError) -> ApiError {
-    match error {
-        VersionError::Invalid(report) => ApiError::Invalid {
-            message: format!(
-                "the scripts would have {} error(s), so nothing was published",
-                report.error_count()
-            ),
-            diagnostics: diagnostics_json(&report.diagnostics),
-        },
-        VersionError::NotFound(message) => ApiError::NotFound(message),
-        VersionError::BadInput(message) => ApiError::BadRequest(message),
-        raced @ VersionError::PublishedMeanwhile => ApiError::Conflict(raced.to_string()),
-        VersionError::Storage(error) => error.into(),
-        mirror @ VersionError::Mirror { .. } => ApiError::Internal(Box::new(mirror)),
-    }
-}
-
 fn file_name(file: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(file) = file.map_err(|_| ApiError::BadRequest("name a script file".into()))?;
-    versions::check_file_name(&file).map_err(version_error)
+    Ok(versions::check_file_name(&file).map_err(crate::app::AppError::from)?)
 }
 
 fn version_id(id: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {

@@ -8,8 +8,8 @@
 //! What every screen shares lives here: the session and its CSRF token (`session.rs`), the
 //! page frame and errors (`page.rs`), the interface text in each language (`text.rs`), live
 //! regions (`live.rs`). Each screen is its own module with its own `router()`. The console
-//! reads and changes the same data as the JSON API, through the same storage functions, and
-//! writes the same audit log.
+//! reads and changes the same data as the JSON API, through the same use cases (`crate::app`),
+//! and writes the same audit log.
 
 mod audit;
 mod blocklist;
@@ -40,20 +40,16 @@ pub use page::{Page, PageError};
 pub use session::{CsrfForm, LoginKey, LoginLimiter, Viewer};
 pub use text::Text;
 
-use crate::app::hashers::Hashers;
-use crate::http::api::ApiState;
+use crate::app::App;
+use crate::app::sessions::SessionLimits;
 use crate::http::limits::Offenders;
 
 /// What every console handler can reach.
 pub struct ConsoleState {
-    /// The hotline.
-    pub app: crate::app::App,
-    /// What the JSON API reaches: storage, configuration, live scripts, sealer, hasher.
-    pub api: Arc<ApiState>,
+    /// The use cases.
+    pub app: App,
     /// Failed logins per name and per address.
     pub logins: LoginLimiter,
-    /// Checks passwords, a few at once (the operator line's PINs share them).
-    pub hashers: Arc<Hashers>,
     /// Binds the login form's token to its cookie.
     pub login_key: LoginKey,
     /// Tells the client's address behind a trusted proxy.
@@ -67,28 +63,30 @@ pub struct ConsoleState {
 }
 
 impl ConsoleState {
-    /// The console's state from the API's, with its limits from `[console]`.
+    /// How long the console's sessions live.
+    pub fn session_limits(&self) -> SessionLimits {
+        SessionLimits { idle_timeout: self.idle_timeout, lifetime: self.session_lifetime }
+    }
+
+    /// The console's state, with its limits from `[console]`.
     pub fn new(
-        api: Arc<ApiState>,
+        app: App,
         offenders: Arc<Offenders>,
-        hashers: Arc<Hashers>,
         login_key: LoginKey,
         public_url: &str,
     ) -> ConsoleState {
-        let console = &api.config.console;
+        let console = &app.config().console;
         ConsoleState {
             logins: LoginLimiter::new(
                 u32::try_from(console.login_failures).unwrap_or(u32::MAX),
                 session::LOGIN_WINDOW,
             ),
-            hashers,
             login_key,
             offenders,
             secure_cookies: public_url.starts_with("https://"),
             idle_timeout: Duration::from_secs(console.idle_timeout_mins.saturating_mul(60)),
             session_lifetime: Duration::from_secs(console.session_hours.saturating_mul(3600)),
-            app: api.app.clone(),
-            api,
+            app,
         }
     }
 }

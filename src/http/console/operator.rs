@@ -3,8 +3,9 @@
 //! number, among those they may see) with its timeline, whisper, earlier cases, notes,
 //! disposition and closing.
 //!
-//! Every rule and audit line is the JSON API's (`api::queues`, `api::cases`): this module
-//! only turns forms into those calls and their answers into pages. A waiting caller is
+//! Every rule and audit line is the use cases' (`app::presence`, and the JSON API's case
+//! handlers until the case use cases take them): this module only turns forms into those
+//! calls and their answers into pages. A waiting caller is
 //! shown by case number, tags and marks; no phone number is ever on these pages.
 
 use std::sync::Arc;
@@ -23,12 +24,12 @@ use super::live;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use super::text::Text;
+use crate::app::presence::LanguageQueue;
 use crate::app::queues::{Whisper, labels};
+use crate::app::{Actor, AppError};
 use crate::domain::cases::{CaseNumber, Event};
 use crate::domain::casework::{CaseDetail, MAX_NOTE_CHARS};
 use crate::domain::queue::{EntryState, PresenceState};
-use crate::http::api::queues::{LanguageQueue, claim_next, language_queues, set_own_state};
-use crate::http::api::{Actor, ApiError};
 use crate::scripts::ScriptSet;
 
 /// How often the live queue is looked at: waits tick by the second.
@@ -46,14 +47,9 @@ pub(super) fn router() -> Router<Arc<ConsoleState>> {
         .route("/operator/case/{number}/disposition", post(set_disposition))
 }
 
-/// The viewer as the API's rules know them.
-pub(super) fn actor(viewer: &Viewer) -> Actor {
-    Actor { person: viewer.person.clone() }
-}
-
 /// The viewer as the use cases know them.
-fn case_actor(viewer: &Viewer) -> crate::app::Actor {
-    crate::app::Actor::Person(viewer.person.clone())
+pub(super) fn actor(viewer: &Viewer) -> Actor {
+    viewer.actor()
 }
 
 #[derive(Template)]
@@ -95,24 +91,17 @@ async fn screen(
     Query(query): Query<ScreenQuery>,
 ) -> Result<Html<String>, PageError> {
     let actor = actor(&viewer);
-    let now = Utc::now();
-    let presence = state.api.storage.presences().await?;
-    let presence = presence.into_iter().find(|p| p.user_id == viewer.person.id);
-    let current = presence.as_ref().map_or(PresenceState::Offline, |p| p.effective(now));
-    let wrap_up_left = presence
-        .as_ref()
-        .filter(|_| current == PresenceState::WrapUp)
-        .and_then(|p| p.until)
-        .map(|until| (until - now).num_seconds().max(0));
+    let own = state.app.own_presence(&actor).await?;
+    let (current, wrap_up_left) = (own.state, own.wrap_up_left);
     let claimed = match query.claimed.as_deref() {
         Some("none") => Some(Claim::NobodyWaiting),
         Some(number) => number.parse().ok().map(Claim::Reserved),
         None => None,
     };
-    let case = match my_case(&state, &actor).await? {
+    let case = match state.app.own_case(&actor).await? {
         Some(number) => {
-            let detail = state.app.read_case(&case_actor(&viewer), number).await?;
-            Some(CaseView::new(detail, &state.api.live.live().set, viewer.text))
+            let detail = state.app.read_case(&actor, number).await?;
+            Some(CaseView::new(detail, &state.app.live().live().set, viewer.text))
         }
         None => None,
     };
@@ -128,16 +117,8 @@ async fn screen(
     })
 }
 
-/// The case the operator is on: the caller they were last given, while its case is open.
-async fn my_case(state: &ConsoleState, actor: &Actor) -> Result<Option<CaseNumber>, PageError> {
-    let storage = &state.api.storage;
-    let Some(entry) = storage.latest_taken(actor.id()).await? else { return Ok(None) };
-    let open = storage.case_work(entry.case).await?.is_some_and(|work| work.closed_at.is_none());
-    Ok(open.then_some(entry.case))
-}
-
 fn dispositions(state: &ConsoleState) -> Vec<String> {
-    state.api.config.cases.dispositions().iter().map(|d| d.as_str().to_owned()).collect()
+    state.app.config().cases.dispositions().iter().map(|d| d.as_str().to_owned()).collect()
 }
 
 fn state_label(text: &'static Text, state: PresenceState) -> &'static str {
@@ -162,7 +143,7 @@ async fn set_state(
     viewer: Viewer,
     CsrfForm(form): CsrfForm<StateForm>,
 ) -> Result<Response, PageError> {
-    set_own_state(&state.api, &actor(&viewer), &form.state).await?;
+    state.app.set_own_state(&actor(&viewer), &form.state).await?;
     Ok(see_other("/console/operator"))
 }
 
@@ -172,9 +153,9 @@ async fn claim(
     viewer: Viewer,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
-    match claim_next(&state.api, &actor(&viewer)).await {
+    match state.app.claim_next(&actor(&viewer)).await {
         Ok((entry, _)) => Ok(see_other(&format!("/console/operator?claimed={}", entry.case))),
-        Err(ApiError::NotFound(_)) => Ok(see_other("/console/operator?claimed=none")),
+        Err(AppError::NotFound(_)) => Ok(see_other("/console/operator?claimed=none")),
         Err(other) => Err(other.into()),
     }
 }
@@ -231,8 +212,8 @@ async fn queue_fragment(
     actor: &Actor,
     text: &'static Text,
 ) -> Result<String, PageError> {
-    let queues = language_queues(&state.api, actor).await?;
-    let scripts = state.api.live.live().set;
+    let queues = state.app.language_queues(actor).await?;
+    let scripts = state.app.live().live().set;
     let queues = queues.into_iter().map(|queue| QueueView::new(queue, &scripts)).collect();
     Ok(render(&QueueFragment { text, queues })?.0)
 }
@@ -417,13 +398,13 @@ async fn case_page(
         Some(_) => return Err(PageError::BadRequest("closed must be 1".into())),
     };
     let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
-    let detail = state.app.read_case(&case_actor(&viewer), number).await?;
+    let detail = state.app.read_case(&actor(&viewer), number).await?;
     let recorded = detail
         .disposition
         .as_ref()
         .filter(|_| just_closed && detail.closed)
         .map(|d| d.as_str().to_owned());
-    let case = CaseView::new(detail, &state.api.live.live().set, viewer.text);
+    let case = CaseView::new(detail, &state.app.live().live().set, viewer.text);
     render(&CasePage {
         page: viewer.page("/console/operator"),
         case,
@@ -455,7 +436,7 @@ async fn add_note(
     CsrfForm(form): CsrfForm<NoteForm>,
 ) -> Result<Response, PageError> {
     let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
-    state.app.add_note(&case_actor(&viewer), number, &form.text).await?;
+    state.app.add_note(&actor(&viewer), number, &form.text).await?;
     Ok(see_other(&back(form.from.as_deref(), number)))
 }
 
@@ -483,7 +464,7 @@ async fn set_disposition(
         Some(_) => return Err(PageError::BadRequest("close must be true or false".into())),
     };
     let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
-    let actor = case_actor(&viewer);
+    let actor = actor(&viewer);
     state.app.set_disposition(&actor, number, &form.disposition, close).await?;
     if close {
         return Ok(see_other(&format!("/console/operator/case/{number}?closed=1")));

@@ -3,7 +3,7 @@
 //! or the password, revoke API tokens, unlock an operator ID that wrong PINs locked out of
 //! the operator line.
 //!
-//! The rules and audit lines are the API's ([`crate::app::people`]). A new PIN or password
+//! The rules and audit lines are the use cases' ([`crate::app::people`]). A new PIN or password
 //! is shown once, in the answer to the form that made it (not behind a redirect: it must not
 //! sit in a URL or be fetched again), and only its hash is stored. Disabling a person or
 //! resetting their password ends their console sessions.
@@ -15,15 +15,13 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
 use serde::Deserialize;
 
 use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
-use crate::app::people::AdminError;
+use crate::app::people::LockedKey;
 use crate::domain::people::Person;
-use crate::storage::{ChangedBy, LockedKey};
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
     Router::new()
@@ -58,9 +56,9 @@ async fn list(
     State(state): State<Arc<ConsoleState>>,
     viewer: Viewer,
 ) -> Result<Html<String>, PageError> {
-    viewer.require_supervisor()?;
-    let people = state.api.storage.people().await?;
-    let locks = state.api.storage.pin_locks(Utc::now()).await?;
+    let actor = viewer.actor();
+    let people = state.app.people(&actor).await?;
+    let locks = state.app.pin_locks(&actor).await?;
     let rows = people
         .into_iter()
         .map(|person| {
@@ -104,13 +102,9 @@ async fn add(
     viewer: Viewer,
     CsrfForm(form): CsrfForm<NewPersonForm>,
 ) -> Result<Html<String>, PageError> {
-    viewer.require_supervisor()?;
     let languages = split_languages(&form.languages);
-    let by = ChangedBy::Person(viewer.person.id);
     let added =
-        crate::app::people::add(&state.api.storage, by, form.name.trim(), &form.role, &languages)
-            .await
-            .map_err(page_error)?;
+        state.app.add_person(&viewer.actor(), form.name.trim(), &form.role, &languages).await?;
     render(&SecretPage {
         page: viewer.page("/console/people"),
         person: added.person,
@@ -127,11 +121,8 @@ async fn disable(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
-    viewer.require_supervisor()?;
     let id = person_id(&id)?;
-    crate::app::people::set_disabled(&state.api.storage, viewer.person.id, id, true)
-        .await
-        .map_err(page_error)?;
+    state.app.set_disabled(&viewer.actor(), id, true).await?;
     Ok(see_other("/console/people"))
 }
 
@@ -142,11 +133,8 @@ async fn enable(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
-    viewer.require_supervisor()?;
     let id = person_id(&id)?;
-    crate::app::people::set_disabled(&state.api.storage, viewer.person.id, id, false)
-        .await
-        .map_err(page_error)?;
+    state.app.set_disabled(&viewer.actor(), id, false).await?;
     Ok(see_other("/console/people"))
 }
 
@@ -163,17 +151,8 @@ async fn languages(
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<LanguagesForm>,
 ) -> Result<Response, PageError> {
-    viewer.require_supervisor()?;
     let id = person_id(&id)?;
-    let by = ChangedBy::Person(viewer.person.id);
-    crate::app::people::set_languages(
-        &state.api.storage,
-        by,
-        id,
-        &split_languages(&form.languages),
-    )
-    .await
-    .map_err(page_error)?;
+    state.app.set_languages(&viewer.actor(), id, &split_languages(&form.languages)).await?;
     Ok(see_other("/console/people"))
 }
 
@@ -184,13 +163,8 @@ async fn reset_pin(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Html<String>, PageError> {
-    viewer.require_supervisor()?;
     let id = person_id(&id)?;
-    let storage = &state.api.storage;
-    let pin = crate::app::people::reset_pin(storage, ChangedBy::Person(viewer.person.id), id)
-        .await
-        .map_err(page_error)?;
-    let person = storage.person(id).await?.ok_or_else(|| page_error(AdminError::NoPerson(id)))?;
+    let (person, pin) = state.app.reset_pin(&viewer.actor(), id).await?;
     render(&SecretPage {
         page: viewer.page("/console/people"),
         person,
@@ -207,11 +181,8 @@ async fn unlock_pin(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
-    viewer.require_supervisor()?;
     let id = person_id(&id)?;
-    crate::app::people::unlock_pin(&state.api.storage, ChangedBy::Person(viewer.person.id), id)
-        .await
-        .map_err(page_error)?;
+    state.app.unlock_pin(&viewer.actor(), id).await?;
     Ok(see_other("/console/people"))
 }
 
@@ -224,14 +195,8 @@ async fn reset_password(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Html<String>, PageError> {
-    viewer.require_supervisor()?;
     let id = person_id(&id)?;
-    let storage = &state.api.storage;
-    let password =
-        crate::app::people::reset_password(storage, ChangedBy::Person(viewer.person.id), id)
-            .await
-            .map_err(page_error)?;
-    let person = storage.person(id).await?.ok_or_else(|| page_error(AdminError::NoPerson(id)))?;
+    let (person, password) = state.app.reset_password(&viewer.actor(), id).await?;
     render(&SecretPage {
         page: viewer.page("/console/people"),
         person,
@@ -248,18 +213,14 @@ async fn revoke_tokens(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
+    // Only the supervisor's screen offers it (the API lets anyone revoke their own).
     viewer.require_supervisor()?;
     let id = person_id(&id)?;
-    state
-        .api
-        .storage
-        .revoke_tokens(id, ChangedBy::Person(viewer.person.id))
-        .await?
-        .ok_or_else(|| page_error(AdminError::NoPerson(id)))?;
+    state.app.revoke_tokens(&viewer.actor(), id).await?;
     Ok(see_other("/console/people"))
 }
 
-/// The codes of a typed language list, `ru, uk`: checked by [`admin`].
+/// The codes of a typed language list, `ru, uk`: checked by the use case.
 fn split_languages(list: &str) -> Vec<&str> {
     list.split(',').map(str::trim).collect()
 }
@@ -270,14 +231,4 @@ fn person_id(text: &str) -> Result<i64, PageError> {
         .ok()
         .filter(|id| *id >= 1)
         .ok_or_else(|| PageError::BadRequest("a person's id is a number, like 101".into()))
-}
-
-fn page_error(error: AdminError) -> PageError {
-    match error {
-        AdminError::Invalid(message) => PageError::BadRequest(message),
-        AdminError::NoPerson(id) => PageError::NotFound(format!("no person has the id {id}")),
-        AdminError::Conflict(message) => PageError::Conflict(message),
-        AdminError::Secret(error) => PageError::Internal(Box::new(error)),
-        AdminError::Storage(error) => error.into(),
-    }
 }

@@ -2,7 +2,8 @@
 //! line numbers and inline diagnostics, publishing, the flow diagram, test calls, and the
 //! history with diffs and rollback.
 //!
-//! Every rule is the one `hotline scripts` and the JSON API follow (`scripts::versions`): a
+//! Every rule is the one `hotline scripts` and the JSON API follow (the use cases of
+//! `app::scripts`): a
 //! draft is saved whatever it holds and checked at each save; publishing takes every draft
 //! at once and is refused, with every diagnostic, while the scripts they make have an error;
 //! a rollback publishes an earlier version's text again. Publishing and rolling back write
@@ -24,10 +25,11 @@ use serde::Deserialize;
 use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
-use crate::app::scripts::versions::{self, Author, Change, VersionError};
+use crate::app::scripts::editing::{ScriptVersion, Tester};
+use crate::app::scripts::versions::{self, Change};
+use crate::app::{Actor, AppError};
 use crate::scripts::graph::{self, Format};
 use crate::scripts::{Diagnostic, LANGUAGES_FILE, file_language};
-use crate::storage::{ScriptVersion, Tester};
 
 /// How many versions of a file its history lists.
 const HISTORY: u32 = 50;
@@ -65,10 +67,9 @@ async fn index(
     viewer: Viewer,
     State(state): State<Arc<ConsoleState>>,
 ) -> Result<Html<String>, PageError> {
-    viewer.require_supervisor()?;
-    let storage = &state.api.storage;
-    let (_, live) = storage.live_scripts().await?;
-    let drafts = storage.drafts().await?;
+    let actor = viewer.actor();
+    let files_now = state.app.script_files(&actor).await?;
+    let (live, drafts) = (files_now.live, files_now.drafts);
     let names: BTreeSet<&String> = live.keys().chain(drafts.keys()).collect();
     let mut files = Vec::new();
     // languages.xml first: it is the first menu of every call.
@@ -77,15 +78,13 @@ async fn index(
         .filter(|n| n.as_str() == LANGUAGES_FILE)
         .chain(names.iter().filter(|n| n.as_str() != LANGUAGES_FILE))
     {
-        let newest = storage.script_versions(Some((*name).clone()), 1).await?;
+        let newest = state.app.script_versions(&actor, Some(name.as_str()), 1).await?;
         let draft = drafts
             .get(*name)
             .map(|d| format!("{} · {}", d.author, d.updated_at.format("%Y-%m-%d %H:%M UTC")));
         files.push(FileRow { file: (*name).clone(), live: newest.into_iter().next(), draft });
     }
-    let diagnostics = versions::draft_diagnostics(storage, &state.api.config.scripts.dir)
-        .await
-        .map_err(version_error)?;
+    let diagnostics = state.app.draft_diagnostics(&actor).await?;
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     render(&IndexPage {
         page: viewer.page("/console/scripts"),
@@ -179,7 +178,7 @@ async fn editor(
     query: Result<Query<EditorQuery>, QueryRejection>,
 ) -> Result<Html<String>, PageError> {
     viewer.require_supervisor()?;
-    let file = script_file(&state, file).await?;
+    let file = script_file(&state, &viewer, file).await?;
     let Query(query) = query.map_err(|_| PageError::BadRequest(bad_query()))?;
     let diff = match query.diff.as_deref() {
         None | Some("") => None,
@@ -195,9 +194,7 @@ async fn editor(
         };
         Some(Notice { kind: "ok", text: viewer.t(key).to_owned() })
     });
-    let diagnostics = versions::draft_diagnostics(&state.api.storage, dir(&state))
-        .await
-        .map_err(version_error)?;
+    let diagnostics = state.app.draft_diagnostics(&viewer.actor()).await?;
     let page = editor_page(&viewer, &state, &file, None, diagnostics, notice, diff).await?;
     render(&page)
 }
@@ -213,9 +210,9 @@ async fn editor_page(
     notice: Option<Notice>,
     diff: Option<i64>,
 ) -> Result<EditorPage, PageError> {
-    let storage = &state.api.storage;
-    let drafts = storage.drafts().await?;
-    let (_, live) = storage.live_scripts().await?;
+    let actor = viewer.actor();
+    let files = state.app.script_files(&actor).await?;
+    let (drafts, live) = (files.drafts, files.live);
     let draft = drafts.get(file);
     let text = typed
         .or_else(|| draft.map(|d| d.text.clone()))
@@ -232,13 +229,13 @@ async fn editor_page(
             GutterLine { number, mark }
         })
         .collect();
-    let versions = storage.script_versions(Some(file.to_owned()), HISTORY).await?;
+    let versions = state.app.script_versions(&actor, Some(file), HISTORY).await?;
     let live_id = versions.first().map(|v| v.id);
     let diff = match (diff, live_id) {
-        (Some(from), Some(to)) => Some(diff_view(state, file, from, to).await?),
+        (Some(from), Some(to)) => Some(diff_view(state, &actor, file, from, to).await?),
         _ => None,
     };
-    let testers = storage.tester_list().await?;
+    let testers = state.app.script_testers(&actor).await?;
     Ok(EditorPage {
         page: viewer.page("/console/scripts"),
         file: file.to_owned(),
@@ -256,7 +253,7 @@ async fn editor_page(
         versions,
         live_id,
         diff,
-        draft_graph: state.api.live.draft().is_some(),
+        draft_graph: state.app.live().draft().is_some(),
         testers,
     })
 }
@@ -264,16 +261,15 @@ async fn editor_page(
 /// The diff from version `from` (of this file) to the live one.
 async fn diff_view(
     state: &ConsoleState,
+    actor: &Actor,
     file: &str,
     from: i64,
     to: i64,
 ) -> Result<DiffView, PageError> {
-    let storage = &state.api.storage;
-    let of_file = storage.script_version(from).await?.is_some_and(|(v, _)| v.file == file);
-    if !of_file {
+    if !is_version_of(state, actor, from, file).await? {
         return Err(PageError::NotFound(format!("{file} has no version {from}")));
     }
-    let text = versions::diff(storage, from, to).await.map_err(version_error)?;
+    let text = state.app.script_diff(actor, from, to).await?;
     let lines = text
         .lines()
         .map(|line| {
@@ -311,7 +307,7 @@ async fn validate(
     CsrfForm(form): CsrfForm<EditorForm>,
 ) -> Result<Response, PageError> {
     viewer.require_supervisor()?;
-    let file = script_file(&state, file).await?;
+    let file = script_file(&state, &viewer, file).await?;
     let text = form.text.ok_or_else(|| PageError::BadRequest("the form has no text".into()))?;
     save(&viewer, &state, &file, text).await?;
     Ok(see_other(&format!("/console/scripts/{file}?done=saved")))
@@ -326,22 +322,17 @@ async fn publish(
     CsrfForm(form): CsrfForm<EditorForm>,
 ) -> Result<Response, PageError> {
     viewer.require_supervisor()?;
-    let file = script_file(&state, file).await?;
+    let file = script_file(&state, &viewer, file).await?;
     // The comment is checked first, so a wrong one changes nothing, not even the draft.
-    let comment = versions::check_comment(&form.comment).map_err(version_error)?;
+    let comment = versions::check_comment(&form.comment).map_err(AppError::from)?;
     if let Some(text) = form.text {
         save(&viewer, &state, &file, text).await?;
     }
-    let storage = &state.api.storage;
-    let (live, change) = (&state.api.live, Change::Drafts);
-    match versions::publish_live(storage, dir(&state), live, change, &author(&viewer), &comment)
-        .await
-    {
+    match state.app.publish_scripts(&viewer.actor(), Change::Drafts, &comment).await? {
         Ok(_) => Ok(see_other(&format!("/console/scripts/{file}?done=published"))),
-        Err(VersionError::Invalid(report)) => {
+        Err(report) => {
             refused(&viewer, &state, &file, report.diagnostics, "scripts.refused_publish").await
         }
-        Err(error) => Err(version_error(error)),
     }
 }
 
@@ -361,25 +352,22 @@ async fn rollback(
     CsrfForm(form): CsrfForm<RollbackForm>,
 ) -> Result<Response, PageError> {
     viewer.require_supervisor()?;
-    let file = script_file(&state, file).await?;
+    let file = script_file(&state, &viewer, file).await?;
     let version = form
         .version
         .trim()
         .parse::<i64>()
         .map_err(|_| PageError::BadRequest("a version is a number, like 12".into()))?;
-    let storage = &state.api.storage;
-    let of_file = storage.script_version(version).await?.is_some_and(|(v, _)| v.file == file);
-    if !of_file {
+    let actor = viewer.actor();
+    if !is_version_of(&state, &actor, version, &file).await? {
         return Err(PageError::NotFound(format!("{file} has no version {version}")));
     }
-    let author = author(&viewer);
-    let (live, change) = (&state.api.live, Change::Rollback(version));
-    match versions::publish_live(storage, dir(&state), live, change, &author, &form.comment).await {
+    let change = Change::Rollback(version);
+    match state.app.publish_scripts(&actor, change, &form.comment).await? {
         Ok(_) => Ok(see_other(&format!("/console/scripts/{file}?done=rolledback"))),
-        Err(VersionError::Invalid(report)) => {
+        Err(report) => {
             refused(&viewer, &state, &file, report.diagnostics, "scripts.refused_rollback").await
         }
-        Err(error) => Err(version_error(error)),
     }
 }
 
@@ -391,11 +379,8 @@ async fn discard(
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
     viewer.require_supervisor()?;
-    let file = script_file(&state, file).await?;
-    if !state.api.storage.discard_draft(file.clone()).await? {
-        return Err(PageError::NotFound(format!("there is no draft of {file}")));
-    }
-    versions::refresh_draft_or_log(&state.api.storage, dir(&state), &state.api.live).await;
+    let file = script_file(&state, &viewer, file).await?;
+    state.app.discard_script_draft(&viewer.actor(), &file).await?;
     Ok(see_other(&format!("/console/scripts/{file}?done=discarded")))
 }
 
@@ -414,11 +399,12 @@ async fn graph_svg(
     query: Result<Query<GraphQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     viewer.require_supervisor()?;
-    let file = script_file(&state, file).await?;
+    let file = script_file(&state, &viewer, file).await?;
     let language = file_language(&file)
         .ok_or_else(|| PageError::NotFound(format!("{file} has no flow of its own")))?;
     let draft = query.is_ok_and(|Query(q)| q.draft.is_some());
-    let pinned = if draft { state.api.live.draft() } else { Some(state.api.live.live()) };
+    let live = state.app.live();
+    let pinned = if draft { live.draft() } else { Some(live.live()) };
     let script = pinned.as_ref().and_then(|p| p.set.script(&language)).ok_or_else(|| {
         PageError::NotFound(format!("there is no valid {} script for {file}", kind(draft)))
     })?;
@@ -444,18 +430,14 @@ async fn save(
             "the text holds characters that are not UTF-8 (or U+FFFD); nothing was saved".into(),
         ));
     }
-    let storage = &state.api.storage;
-    let (_, live) = storage.live_scripts().await?;
-    let drafts = storage.drafts().await?;
-    let current = drafts.get(file).map(|d| &d.text).or_else(|| live.get(file));
+    let actor = viewer.actor();
+    let files = state.app.script_files(&actor).await?;
+    let current = files.drafts.get(file).map(|d| &d.text).or_else(|| files.live.get(file));
     // Browsers send a text area's lines ending in CRLF; a file written with LF keeps LF, so
     // the history shows the lines that changed, not every line.
     let text =
         if current.is_some_and(|c| c.contains("\r\n")) { text } else { text.replace("\r\n", "\n") };
-    versions::save_draft(storage, dir(state), file, text, &author(viewer))
-        .await
-        .map_err(version_error)?;
-    versions::refresh_draft_or_log(storage, dir(state), &state.api.live).await;
+    state.app.save_script_draft(&actor, file, text).await?;
     Ok(())
 }
 
@@ -476,16 +458,17 @@ async fn refused(
 /// The file a path names, if it is a script file that is live or drafted.
 async fn script_file(
     state: &ConsoleState,
+    viewer: &Viewer,
     file: Result<Path<String>, PathRejection>,
 ) -> Result<String, PageError> {
     let Path(file) = file.map_err(|_| PageError::NotFound("name a script file".into()))?;
-    let file = versions::check_file_name(&file).map_err(|error| match error {
-        VersionError::BadInput(message) => PageError::NotFound(message),
-        other => version_error(other),
+    // A name that is no script file's is a page that does not exist.
+    let file = versions::check_file_name(&file).map_err(|error| match AppError::from(error) {
+        AppError::Invalid(message) => PageError::NotFound(message),
+        other => other.into(),
     })?;
-    let storage = &state.api.storage;
-    let (_, live) = storage.live_scripts().await?;
-    if live.contains_key(&file) || storage.drafts().await?.contains_key(&file) {
+    let files = state.app.script_files(&viewer.actor()).await?;
+    if files.live.contains_key(&file) || files.drafts.contains_key(&file) {
         Ok(file)
     } else {
         Err(PageError::NotFound(format!("there is no script file {file}")))
@@ -506,25 +489,20 @@ fn shown(diagnostic: &Diagnostic) -> Shown {
     }
 }
 
-fn author(viewer: &Viewer) -> Author {
-    Author { name: viewer.person.name.clone(), id: Some(viewer.person.id) }
-}
-
-fn dir(state: &ConsoleState) -> &std::path::Path {
-    &state.api.config.scripts.dir
+/// Whether version `id` exists and is one of `file`'s.
+async fn is_version_of(
+    state: &ConsoleState,
+    actor: &Actor,
+    id: i64,
+    file: &str,
+) -> Result<bool, PageError> {
+    match state.app.script_version(actor, id).await {
+        Ok((version, _)) => Ok(version.file == file),
+        Err(AppError::NotFound(_)) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn bad_query() -> String {
     "the address is not valid: ?diff=VERSION shows a version's changes".into()
-}
-
-fn version_error(error: VersionError) -> PageError {
-    match error {
-        VersionError::Invalid(report) => PageError::BadRequest(report.to_string()),
-        VersionError::NotFound(message) => PageError::NotFound(message),
-        VersionError::BadInput(message) => PageError::BadRequest(message),
-        raced @ VersionError::PublishedMeanwhile => PageError::Conflict(raced.to_string()),
-        VersionError::Storage(error) => error.into(),
-        mirror @ VersionError::Mirror { .. } => PageError::Internal(Box::new(mirror)),
-    }
 }

@@ -13,7 +13,7 @@
 //!   password is checked ([`LoginLimiter::reserve`]), and given back when it was right: a
 //!   burst cannot all pass the limit before the first has failed. Past the limit the login
 //!   is refused with `429` before the password is even checked.
-//! - The password is checked by the server's [`crate::app::hashers::Hashers`], a few at once;
+//! - The password is checked by [`crate::app::App::check_password`], a few at once;
 //!   when they are all taken the login is answered `429` with `Retry-After` at once, and
 //!   the attempt is not counted.
 
@@ -31,7 +31,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{TimeDelta, Utc};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -40,8 +39,9 @@ use sha2::Sha256;
 use super::ConsoleState;
 use super::page::{Page, PageError, ROLE_FORBIDDEN, see_other};
 use super::text::Text;
+use crate::app::sessions::StartedSession;
+use crate::app::{Actor, AppError};
 use crate::domain::people::{Person, check_name, token_hash};
-use crate::storage::ConsoleSession;
 
 /// The cookie of a logged-in browser.
 const SESSION_COOKIE: &str = "hotline_session";
@@ -49,9 +49,6 @@ const SESSION_COOKIE: &str = "hotline_session";
 const LOGIN_COOKIE: &str = "hotline_login";
 /// How long failed logins count against a name or an address.
 pub(super) const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// How stale a session's `last_seen_at` may get before a request refreshes it: noting every
-/// request would make every read a write.
-const TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 /// The largest form the console accepts: a script being edited is at most 1 MiB, and its
 /// URL encoding can triple it.
 pub const MAX_FORM_BYTES: usize = 4 << 20;
@@ -86,6 +83,11 @@ impl Viewer {
     /// A `403` page for anyone but a supervisor.
     pub fn require_supervisor(&self) -> Result<(), PageError> {
         if self.person.is_supervisor() { Ok(()) } else { Err(PageError::Forbidden(ROLE_FORBIDDEN)) }
+    }
+
+    /// The viewer as the use cases see them.
+    pub fn actor(&self) -> Actor {
+        Actor::Person(self.person.clone())
     }
 
     /// The frame of a page at `path` for this viewer.
@@ -125,31 +127,15 @@ pub(super) async fn live_session(
     state: &ConsoleState,
     hash: &str,
 ) -> Result<Option<Viewer>, PageError> {
-    let storage = &state.api.storage;
-    let Some(session) = storage.console_session(hash).await? else { return Ok(None) };
-    let now = Utc::now();
-    if expired(state, &session, now) {
-        storage.end_session(hash, None).await?;
+    let Some(session) = state.app.live_session(hash, state.session_limits()).await? else {
         return Ok(None);
-    }
-    if now - session.last_seen_at >= TOUCH_INTERVAL {
-        // Bookkeeping only: a failure must not refuse a valid request.
-        if let Err(error) = storage.touch_session(hash, now).await {
-            tracing::warn!(%error, "could not note a console session's use");
-        }
-    }
+    };
     Ok(Some(Viewer {
         text: Text::of(session.language.as_deref()),
         person: session.person,
         csrf: session.csrf,
         session: hash.to_owned(),
     }))
-}
-
-fn expired(state: &ConsoleState, session: &ConsoleSession, now: chrono::DateTime<Utc>) -> bool {
-    let idle = TimeDelta::from_std(state.idle_timeout).unwrap_or(TimeDelta::MAX);
-    let lifetime = TimeDelta::from_std(state.session_lifetime).unwrap_or(TimeDelta::MAX);
-    now - session.last_seen_at > idle || now - session.created_at > lifetime
 }
 
 /// A form posted from a console page, accepted only with its session's CSRF token (field
@@ -394,28 +380,26 @@ async fn login(
         tracing::warn!(target: "hotline::security", "refused a console login: too many failures");
         return again(StatusCode::TOO_MANY_REQUESTS, "login.limited", &form.name);
     }
-    let record = match check_name(&form.name) {
-        Ok(name) => match state.api.storage.login_record(&name).await {
-            Ok(record) => record,
-            Err(error) => {
-                // Nothing was checked: the attempt does not count.
-                state.logins.release(&keys);
-                return Err(error.into());
-            }
-        },
-        Err(_) => None,
+    let person = match state.app.check_password(&form.name, form.password.clone()).await {
+        Ok(person) => person,
+        Err(AppError::Busy) => {
+            state.logins.release(&keys);
+            crate::http::limits::count_refusal();
+            tracing::warn!(
+                target: "hotline::security",
+                "refused a console login: every check busy"
+            );
+            let mut busy = again(StatusCode::TOO_MANY_REQUESTS, "login.busy", &form.name)?;
+            let retry = HeaderValue::from_static(BUSY_RETRY_AFTER_SECS);
+            busy.headers_mut().insert(RETRY_AFTER, retry);
+            return Ok(busy);
+        }
+        Err(error) => {
+            // Nothing was checked: the attempt does not count.
+            state.logins.release(&keys);
+            return Err(error.into());
+        }
     };
-    let hash = record.as_ref().and_then(|r| r.password_hash.clone());
-    // Without a hash a decoy is checked, so the answer takes as long for a name that exists.
-    let Ok(matches) = state.hashers.verify(hash, form.password.clone()).await else {
-        state.logins.release(&keys);
-        crate::http::limits::count_refusal();
-        tracing::warn!(target: "hotline::security", "refused a console login: every check busy");
-        let mut busy = again(StatusCode::TOO_MANY_REQUESTS, "login.busy", &form.name)?;
-        busy.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(BUSY_RETRY_AFTER_SECS));
-        return Ok(busy);
-    };
-    let person = record.map(|r| r.person).filter(|p| matches && !p.disabled);
     let Some(person) = person else {
         // The reserved attempt stays counted: it failed.
         tracing::warn!(target: "hotline::security", "a console login failed");
@@ -423,19 +407,11 @@ async fn login(
     };
     state.logins.release(&keys);
     state.logins.succeeded(&keys[0]);
-    let now = Utc::now();
-    let idle = TimeDelta::from_std(state.idle_timeout).unwrap_or(TimeDelta::MAX);
-    let lifetime = TimeDelta::from_std(state.session_lifetime).unwrap_or(TimeDelta::MAX);
-    let storage = &state.api.storage;
-    if let Err(error) = storage.end_expired_sessions(now - idle, now - lifetime).await {
-        tracing::warn!(%error, "could not remove expired console sessions");
-    }
-    let token = random_hex()?;
-    let csrf = random_hex()?;
     let detail = connect.map_or(String::new(), |ConnectInfo(peer)| {
         format!("from={}", state.offenders.client_address(peer.ip(), &headers))
     });
-    storage.start_session(person.id, token_hash(&token), csrf, detail).await?;
+    let StartedSession { token } =
+        state.app.start_session(&person, detail, state.session_limits()).await?;
     let max_age = state.session_lifetime.as_secs();
     let session = set_cookie(&state, SESSION_COOKIE, &token, max_age)?;
     let spent = set_cookie(&state, LOGIN_COOKIE, "", 0)?;
@@ -462,7 +438,7 @@ async fn logout(
     viewer: Viewer,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
-    state.api.storage.end_session(&viewer.session, Some(viewer.person.id)).await?;
+    state.app.end_session(&viewer.actor(), &viewer.session).await?;
     let mut response = see_other("/console/login");
     response.headers_mut().append(SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0)?);
     Ok(response)
@@ -486,7 +462,7 @@ async fn choose_language(
             known.join(", ")
         )));
     }
-    state.api.storage.set_console_language(viewer.person.id, Some(choice.language)).await?;
+    state.app.set_console_language(&viewer.actor(), choice.language).await?;
     Ok(see_other("/console/settings"))
 }
 

@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn every_key_a_template_or_handler_uses_exists() {
         let mut sources = Vec::new();
-        for folder in ["templates/console", "src/console"] {
+        for folder in ["templates/console", "src/http/console"] {
             collect(&Path::new(env!("CARGO_MANIFEST_DIR")).join(folder), &mut sources);
         }
         assert!(sources.len() > 5);

@@ -8,13 +8,10 @@
 //! never a case or a number; what each figure counts is written on the page and in
 //! docs/wallboard.md. Days and hours are UTC, as stored.
 //!
-//! The numbers come from the operations gauges ([`Storage::gauges`]: in the IVR, waiting),
-//! the presence rows read as the queue reads them ([`Presence::effective`]), and the board's
-//! own queries ([`Storage::queue_day`], [`Storage::waiting_since`], [`Storage::calls_per`]).
-//! While wrong PINs keep an operator ID or a number locked out of the operator line
-//! ([`Storage::pin_locks`]), a banner above the figures says which and until when.
+//! The numbers are the use cases' ([`crate::app::dashboard`]); this module lays them out.
+//! While wrong PINs keep an operator ID or a number locked out of the operator line, a
+//! banner above the figures says which and until when.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,8 +27,10 @@ use super::charts::{Chart, Series, line_chart};
 use super::page::{Page, PageError, render};
 use super::session::Viewer;
 use super::text::Text;
+use crate::app::Actor;
+use crate::app::dashboard::{CallCount, Period, QueueDay, STATES};
+use crate::app::people::{LockedKey, PinLock};
 use crate::domain::queue::PresenceState;
-use crate::storage::{CallCount, LockedKey, Period, PinLock, QueueDay, Storage};
 
 /// How often the figures are checked for a change.
 const FIGURES_EVERY: Duration = Duration::from_secs(1);
@@ -39,18 +38,6 @@ const FIGURES_EVERY: Duration = Duration::from_secs(1);
 /// rarely enough that a month of counts (the board's dearest read, tens of milliseconds on a
 /// million cases) costs little.
 const CHARTS_EVERY: Duration = Duration::from_secs(10);
-/// A call started longer ago without an end is a lost status callback, not a call in the IVR
-/// (as for `/metrics`).
-const LONGEST_CALL_HOURS: i64 = 4;
-/// The states people are counted in, in the board's order.
-const STATES: [PresenceState; 5] = [
-    PresenceState::Available,
-    PresenceState::OnCall,
-    PresenceState::WrapUp,
-    PresenceState::Break,
-    PresenceState::Offline,
-];
-
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
     Router::new()
         .route("/wallboard", get(board))
@@ -71,10 +58,9 @@ async fn board(
     State(state): State<Arc<ConsoleState>>,
     viewer: Viewer,
 ) -> Result<Html<String>, PageError> {
-    viewer.require_supervisor()?;
-    let now = Utc::now();
-    let figures = figures_html(&state, viewer.text, now).await?;
-    let charts = charts_html(&state.api.storage, viewer.text, now).await?;
+    let actor = viewer.actor();
+    let figures = figures_html(&state, &actor, viewer.text).await?;
+    let charts = charts_html(&state, &actor, viewer.text).await?;
     render(&BoardPage { page: viewer.page("/console/wallboard"), figures, charts })
 }
 
@@ -84,11 +70,11 @@ async fn figures_events(
     viewer: Viewer,
 ) -> Result<Response, PageError> {
     viewer.require_supervisor()?;
-    let text = viewer.text;
+    let (actor, text) = (viewer.actor(), viewer.text);
     let shared = Arc::clone(&state);
     Ok(super::live::fragments(state, &viewer, FIGURES_EVERY, move || {
-        let state = Arc::clone(&shared);
-        async move { figures_html(&state, text, Utc::now()).await }
+        let (state, actor) = (Arc::clone(&shared), actor.clone());
+        async move { figures_html(&state, &actor, text).await }
     })
     .into_response())
 }
@@ -99,11 +85,11 @@ async fn charts_events(
     viewer: Viewer,
 ) -> Result<Response, PageError> {
     viewer.require_supervisor()?;
-    let text = viewer.text;
-    let storage = state.api.storage.clone();
+    let (actor, text) = (viewer.actor(), viewer.text);
+    let shared = Arc::clone(&state);
     Ok(super::live::fragments(state, &viewer, CHARTS_EVERY, move || {
-        let storage = storage.clone();
-        async move { charts_html(&storage, text, Utc::now()).await }
+        let (state, actor) = (Arc::clone(&shared), actor.clone());
+        async move { charts_html(&state, &actor, text).await }
     })
     .into_response())
 }
@@ -175,25 +161,16 @@ fn lock_lines(locks: Vec<PinLock>, text: &Text) -> Vec<LockLine> {
 /// The figures of the moment, rendered.
 async fn figures_html(
     state: &ConsoleState,
+    actor: &Actor,
     text: &'static Text,
-    now: DateTime<Utc>,
 ) -> Result<String, PageError> {
-    let storage = &state.api.storage;
-    let midnight = Period::Day.floor(now);
-    let gauges = storage.gauges(midnight, now - Span::hours(LONGEST_CALL_HOURS)).await?;
-    let since = storage.waiting_since().await?;
-    let day = storage.queue_day(midnight).await?;
-
-    // Every language callers can choose has its line, at zero when nobody waits, so the
-    // board does not jump about as queues empty; a queue of another language (a script
-    // since removed) still shows while someone is in it.
-    let mut languages: BTreeSet<String> =
-        state.api.live.live().set.scripts.keys().map(|l| l.as_str().to_owned()).collect();
-    languages.extend(gauges.waiting.iter().map(|(l, _)| l.clone()));
+    let board = state.app.board_figures(actor).await?;
+    let (now, gauges, since, day) = (board.now, board.gauges, board.waiting_since, board.day);
     let waiting_in =
         |language: &str| gauges.waiting.iter().find(|(l, _)| l == language).map_or(0, |(_, n)| *n);
     let oldest = |language: &str| since.iter().find(|w| w.language == language).map(|w| w.since);
-    let queues = languages
+    let queues = board
+        .languages
         .iter()
         .map(|language| QueueLine {
             language: language.clone(),
@@ -203,21 +180,9 @@ async fn figures_html(
         .collect();
     let longest =
         since.iter().map(|w| w.since).min().map(|s| clock(seconds(now - s))).unwrap_or_default();
-
-    // People by their state as the queue reads it: a wrap-up whose time is over is
-    // available; someone who never set a state is offline. Disabled people are not counted.
-    let presence: BTreeMap<i64, PresenceState> =
-        storage.presences().await?.into_iter().map(|p| (p.user_id, p.effective(now))).collect();
-    let mut by_state = [0u64; STATES.len()];
-    for person in storage.people().await?.into_iter().filter(|p| !p.disabled) {
-        let state = presence.get(&person.id).copied().unwrap_or(PresenceState::Offline);
-        if let Some(i) = STATES.iter().position(|s| *s == state) {
-            by_state[i] += 1;
-        }
-    }
     let people = STATES
         .iter()
-        .zip(by_state)
+        .zip(board.people)
         .map(|(state, count)| Count { label: text.get(state_key(*state)).to_owned(), count })
         .collect();
 
@@ -243,7 +208,7 @@ async fn figures_html(
         mean_talk: day.mean_talk_secs.map(|s| clock(s.round() as i64)).unwrap_or_default(),
         day,
         updated: now.format("%H:%M:%S").to_string(),
-        locks: lock_lines(storage.pin_locks(now).await?, text),
+        locks: lock_lines(board.locks, text),
     };
     figures.render().map_err(|e| PageError::Internal(Box::new(e)))
 }
@@ -289,16 +254,16 @@ struct Charts {
 
 /// Both charts, rendered.
 async fn charts_html(
-    storage: &Storage,
+    state: &ConsoleState,
+    actor: &Actor,
     text: &'static Text,
-    now: DateTime<Utc>,
 ) -> Result<String, PageError> {
     let mut charts = Vec::new();
     for (period, buckets, id, title, desc, label_every) in [
         (Period::Hour, 24, "hours", "wallboard.chart_hours", "wallboard.chart_hours_desc", 3),
         (Period::Day, 30, "days", "wallboard.chart_days", "wallboard.chart_days_desc", 5),
     ] {
-        let chart = chart_of(storage, text, now, period, buckets).await?;
+        let chart = chart_of(state, actor, text, period, buckets).await?;
         let chart = Chart {
             id,
             title: text.get(title).to_owned(),
@@ -321,16 +286,14 @@ async fn charts_html(
 /// The last `buckets` buckets of `period` up to the one `now` is in, with a series per
 /// language that had calls in them: an empty chart says "no calls" better than flat lines.
 async fn chart_of(
-    storage: &Storage,
+    state: &ConsoleState,
+    actor: &Actor,
     text: &'static Text,
-    now: DateTime<Utc>,
     period: Period,
     buckets: i32,
 ) -> Result<Chart, PageError> {
-    let last = period.floor(now);
-    let first = last - period.span() * (buckets - 1);
-    let counts = storage.calls_per(period, first, last + period.span()).await?;
-    let starts: Vec<DateTime<Utc>> = (0..buckets).map(|i| first + period.span() * i).collect();
+    let calls = state.app.calls_per(actor, period, buckets).await?;
+    let (starts, counts) = (calls.starts, calls.counts);
     let format = match period {
         Period::Hour => "%H:00",
         Period::Day => "%m-%d",
