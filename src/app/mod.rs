@@ -121,6 +121,17 @@ impl App {
         let options =
             StorageOptions { busy_timeout: Duration::from_millis(config.database.busy_timeout_ms) };
         let storage = open_waiting_for_migrations(&config.database.path, options).await?;
+        App::on(storage, config, secrets, clock).await
+    }
+
+    /// [`App::open`] on a database already open: for tests that hold the very storage the
+    /// hotline writes through, to break it while it serves.
+    pub async fn on(
+        storage: Storage,
+        config: &Config,
+        secrets: &Secrets,
+        clock: Clock,
+    ) -> Result<App, OpenError> {
         let caller_hasher = CallerHasher::new(secrets.caller_hash_key.clone());
         if let KeyCheck::Differs { stored_keys } =
             storage.check_caller_hash_key(&caller_hasher, clock.now()).await?

@@ -24,7 +24,6 @@ use crate::http::connections::{self, ConnectionLimits};
 use crate::http::console::{self, ConsoleState};
 use crate::http::limits::{self, Guard, Offenders};
 use crate::http::webhooks::{self, Webhooks};
-use crate::storage::Storage;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -153,11 +152,6 @@ impl Application {
     /// The base URL the provider must call, as used for signatures.
     pub fn public_url(&self) -> &str {
         &self.public_url
-    }
-
-    /// The storage the server writes through: for tests that break it while it serves.
-    pub fn storage(&self) -> Storage {
-        self.app.storage().clone()
     }
 
     /// The hotline the server serves.

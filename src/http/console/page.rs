@@ -13,7 +13,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use super::text::Text;
 use crate::app::AppError;
 use crate::domain::people::Person;
-use crate::storage::StorageError;
 
 /// What a page's frame needs to know.
 #[derive(Debug, Clone)]
@@ -116,15 +115,6 @@ pub enum PageError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl From<StorageError> for PageError {
-    fn from(error: StorageError) -> Self {
-        match error {
-            StorageError::Conflict(message) => PageError::Conflict(message),
-            other => PageError::Internal(Box::new(other)),
-        }
-    }
-}
-
 impl From<AppError> for PageError {
     fn from(error: AppError) -> Self {
         match error {
@@ -136,23 +126,6 @@ impl From<AppError> for PageError {
             AppError::Conflict(message) => PageError::Conflict(message),
             AppError::Busy => PageError::Busy,
             AppError::Internal(cause) => PageError::Internal(cause),
-        }
-    }
-}
-
-impl From<crate::http::api::ApiError> for PageError {
-    fn from(error: crate::http::api::ApiError) -> Self {
-        use crate::http::api::ApiError;
-        match error {
-            ApiError::Unauthorized => PageError::LoginNeeded,
-            ApiError::Forbidden => PageError::Forbidden(ROLE_FORBIDDEN),
-            ApiError::NotFound(message) => PageError::NotFound(message),
-            ApiError::BadRequest(message) | ApiError::Invalid { message, .. } => {
-                PageError::BadRequest(message)
-            }
-            ApiError::Conflict(message) => PageError::Conflict(message),
-            ApiError::Busy => PageError::Busy,
-            ApiError::Internal(cause) => PageError::Internal(cause),
         }
     }
 }

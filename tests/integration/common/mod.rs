@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use hotline::app::secrets::Secrets;
+use hotline::app::{App, Clock};
 use hotline::config::Config;
 use hotline::domain::cases::{CallSid, Case};
 use hotline::domain::secret::Secret;
@@ -516,8 +517,12 @@ pub async fn spawn_app_and_its_storage(adjust: impl FnOnce(&mut Config)) -> (Tes
         caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
         callback_key: Secret::new(CALLBACK_KEY.into()),
     };
-    let app = Application::build(&config, secrets).await.expect("server builds");
-    let (base_url, served) = (app.public_url().to_owned(), app.storage());
+    let busy_timeout = std::time::Duration::from_millis(config.database.busy_timeout_ms);
+    let options = StorageOptions { busy_timeout };
+    let served = Storage::open(&config.database.path, options).await.unwrap();
+    let hotline = App::on(served.clone(), &config, &secrets, Clock::system()).await.unwrap();
+    let app = Application::serving(hotline, &config, secrets).await.expect("server builds");
+    let base_url = app.public_url().to_owned();
     let (stop, stopped) = oneshot::channel();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
