@@ -12,18 +12,24 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::app::retention;
 use crate::app::scripts::editing::{ScriptDraft, ScriptVersion, Tester};
 use crate::app::scripts::versions::{self, Author, Change, Published, VersionError};
 use crate::app::{Actor, Clock};
 use crate::config::Config;
+use crate::config::RetentionConfig;
 use crate::domain::audit::AuditAction;
+use crate::domain::cases::{Case, CaseNumber};
+use crate::domain::followups::Sealer;
 use crate::domain::people::{Person, Role};
+use crate::domain::retention::PurgeReport;
+use crate::domain::secret::{CallerHasher, Secret};
 use crate::scripts::{Diagnostic, LanguageTag};
-use crate::storage::{NewPerson, Storage, StorageOptions};
+use crate::storage::{AuditEntry, NewPerson, Storage, StorageOptions};
 
 // The database's failures, which a command reports as they are (a name taken, a file
 // missing).
-pub use crate::storage::StorageError;
+pub use crate::storage::{CaseSummary, StorageError};
 
 /// The terminal's author of script versions.
 const AUTHOR: &str = "cli";
@@ -202,6 +208,95 @@ impl Terminal {
     /// The scripts folder.
     pub fn scripts_dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The newest cases, at most `limit`: the terminal reads the database file anyway, so
+    /// this is not audited.
+    pub async fn recent_cases(&self, limit: u32) -> Result<Vec<CaseSummary>, StorageError> {
+        self.storage.recent_cases(limit).await
+    }
+
+    /// One case and its timeline, if there is one (not audited, as above).
+    pub async fn case(&self, number: CaseNumber) -> Result<Option<Case>, StorageError> {
+        self.storage.case(number).await
+    }
+
+    /// Shreds what is past its retention period now (with `dry_run`, only counts it):
+    /// audited `retention.purge` unless a dry run.
+    pub async fn purge(
+        &self,
+        retention: &RetentionConfig,
+        dry_run: bool,
+    ) -> Result<PurgeReport, StorageError> {
+        let policy = retention::policy(retention);
+        let report = self.storage.purge(policy, self.clock.now(), dry_run).await?;
+        if !dry_run {
+            self.audit(AuditAction::RetentionPurge, None, retention::describe(&report)).await?;
+        }
+        Ok(report)
+    }
+
+    /// Puts a case under legal hold or releases it: whether anything changed (audited
+    /// `case.hold`, `case.release` when it did); `None` if there is no such case.
+    pub async fn set_legal_hold(
+        &self,
+        number: CaseNumber,
+        hold: bool,
+    ) -> Result<Option<bool>, StorageError> {
+        let changed = self.storage.set_legal_hold(number, hold).await?;
+        if changed == Some(true) {
+            let action = if hold { AuditAction::CaseHold } else { AuditAction::CaseRelease };
+            self.audit(action, Some(number), String::new()).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Notes a backup taken of the database (audited `database.backup`).
+    pub async fn backed_up(&self, cases: u64, encrypted: bool) -> Result<(), StorageError> {
+        let detail = format!("cases={cases} encrypted={encrypted}");
+        self.audit(AuditAction::DatabaseBackup, None, detail).await
+    }
+
+    /// Notes the database restored from a backup (audited `database.restore`).
+    pub async fn restored(&self, cases: u64) -> Result<(), StorageError> {
+        self.audit(AuditAction::DatabaseRestore, None, format!("cases={cases}")).await
+    }
+
+    /// Wraps every stored caller hash under `next`, after checking they were made under
+    /// `current` (audited `keys.rotate`): how many were wrapped.
+    pub async fn rotate_caller_hash_key(
+        &self,
+        current: Secret,
+        next: Secret,
+    ) -> Result<u64, StorageError> {
+        let current = CallerHasher::new(current);
+        let wrapped = self.storage.rotate_caller_hash_key(&current, next, self.clock.now()).await?;
+        self.audit(AuditAction::KeysRotate, None, format!("hashes={wrapped}")).await?;
+        Ok(wrapped)
+    }
+
+    /// Re-seals every callback number from the `current` key to `next` (audited
+    /// `keys.rotate-callback`): how many.
+    pub async fn reseal_callback_numbers(
+        &self,
+        current: &Secret,
+        next: &Secret,
+    ) -> Result<u64, StorageError> {
+        let (current, next) = (Sealer::new(current), Sealer::new(next));
+        let resealed = self.storage.reseal_callback_numbers(current, next).await?;
+        self.audit(AuditAction::KeysRotateCallback, None, format!("numbers={resealed}")).await?;
+        Ok(resealed)
+    }
+
+    /// Writes the terminal's audit line: no person, `cli` first in the detail.
+    async fn audit(
+        &self,
+        action: AuditAction,
+        case: Option<CaseNumber>,
+        detail: String,
+    ) -> Result<(), StorageError> {
+        let detail = format!("cli {detail}").trim_end().to_owned();
+        self.storage.audit(AuditEntry { actor: None, action, case, detail }).await
     }
 }
 

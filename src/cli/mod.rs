@@ -16,12 +16,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::app::secrets::{Mode, Origin, Secrets};
+use crate::app::terminal::Terminal;
 use crate::config::{CONFIG_VAR, Config};
-use crate::domain::audit::AuditAction;
 use crate::domain::cases::{Case, CaseNumber};
 use crate::http::server::{self, Application};
 use crate::simulator::{self, CallOptions};
-use crate::storage::{Storage, StorageOptions};
 use crate::telemetry;
 
 /// The backend of a 24-hour multilingual hotline.
@@ -246,8 +245,8 @@ pub fn main() -> ExitCode {
         }
         Command::Graph { language, format, dir: None } => {
             let dir = config.scripts.dir.clone();
-            with_storage(&config, |storage| async move {
-                let (_, texts) = storage.live_scripts().await.map_err(|e| e.to_string())?;
+            with_terminal(&config, |terminal| async move {
+                let texts = terminal.live_scripts().await.map_err(|e| e.to_string())?;
                 if texts.is_empty() {
                     return Err("nothing is published yet: start `hotline serve` once, or draw \
                                 the folder with --dir"
@@ -266,8 +265,8 @@ pub fn main() -> ExitCode {
         Command::Keys { command: KeysCommand::RotateCallback { new_key_file } } => {
             rotate_callback(&config, &new_key_file)
         }
-        Command::Cases { limit } => with_storage(&config, |storage| async move {
-            let cases = storage.recent_cases(limit).await.map_err(|e| e.to_string())?;
+        Command::Cases { limit } => with_terminal(&config, |terminal| async move {
+            let cases = terminal.recent_cases(limit).await.map_err(|e| e.to_string())?;
             let mut out = io::stdout().lock();
             if cases.is_empty() {
                 let _ = writeln!(out, "no cases yet");
@@ -285,8 +284,8 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            with_storage(&config, |storage| async move {
-                match storage.case(number).await.map_err(|e| e.to_string())? {
+            with_terminal(&config, |terminal| async move {
+                match terminal.case(number).await.map_err(|e| e.to_string())? {
                     Some(case) => {
                         print_case(&case);
                         Ok(ExitCode::SUCCESS)
@@ -468,10 +467,10 @@ fn call(options: &CallOptions) -> ExitCode {
     }
 }
 
-/// Opens the configured database for a read-only command and runs `work` on it.
-fn with_storage<F, Fut>(config: &Config, work: F) -> ExitCode
+/// Opens the configured database for a command and runs `work` on it.
+fn with_terminal<F, Fut>(config: &Config, work: F) -> ExitCode
 where
-    F: FnOnce(Storage) -> Fut,
+    F: FnOnce(Terminal) -> Fut,
     Fut: std::future::Future<Output = Result<ExitCode, String>>,
 {
     if !config.database.path.exists() {
@@ -483,10 +482,8 @@ where
     }
     let result = runtime().map_err(|e| e.to_string()).and_then(|runtime| {
         runtime.block_on(async {
-            let options = StorageOptions::default();
-            let storage =
-                Storage::open(&config.database.path, options).await.map_err(|e| e.to_string())?;
-            work(storage).await
+            let terminal = Terminal::open(config).await.map_err(|e| e.to_string())?;
+            work(terminal).await
         })
     });
     result.unwrap_or_else(|message| {
@@ -583,33 +580,15 @@ fn describe(event: &crate::domain::cases::Event) -> String {
     }
 }
 
-/// Writes an audit line for a command-line action (no actor; the detail says `cli`).
-async fn audit_cli(
-    storage: &Storage,
-    action: AuditAction,
-    case: Option<CaseNumber>,
-    detail: String,
-) -> Result<(), String> {
-    let entry = crate::storage::AuditEntry {
-        actor: None,
-        action,
-        case,
-        detail: format!("cli {detail}").trim_end().to_owned(),
-    };
-    storage.audit(entry).await.map_err(|e| e.to_string())
-}
-
 /// `hotline purge [--dry-run]`.
 fn purge(config: &Config, dry_run: bool) -> ExitCode {
-    let policy = crate::app::retention::policy(&config.retention);
-    with_storage(config, |storage| async move {
-        let report =
-            storage.purge(policy, chrono::Utc::now(), dry_run).await.map_err(|e| e.to_string())?;
+    let retention = config.retention.clone();
+    with_terminal(config, |terminal| async move {
+        let report = terminal.purge(&retention, dry_run).await.map_err(|e| e.to_string())?;
         let summary = crate::app::retention::describe(&report);
         if dry_run {
             println!("would shred: {summary}");
         } else {
-            audit_cli(&storage, AuditAction::RetentionPurge, None, summary.clone()).await?;
             println!("shredded: {summary}");
         }
         Ok(ExitCode::SUCCESS)
@@ -625,8 +604,8 @@ fn hold(config: &Config, number: &str, hold: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    with_storage(config, |storage| async move {
-        match storage.set_legal_hold(number, hold).await.map_err(|e| e.to_string())? {
+    with_terminal(config, |terminal| async move {
+        match terminal.set_legal_hold(number, hold).await.map_err(|e| e.to_string())? {
             None => {
                 eprintln!("hotline hold: no case {number}");
                 Ok(ExitCode::from(1))
@@ -634,9 +613,6 @@ fn hold(config: &Config, number: &str, hold: bool) -> ExitCode {
             Some(changed) => {
                 let state = if hold { "under legal hold" } else { "not under legal hold" };
                 if changed {
-                    let action =
-                        if hold { AuditAction::CaseHold } else { AuditAction::CaseRelease };
-                    audit_cli(&storage, action, Some(number), String::new()).await?;
                     println!("case {number} is now {state}");
                 } else {
                     println!("case {number} was already {state}");
@@ -674,9 +650,9 @@ fn backup(config: &Config, path: &Path, encrypt: bool) -> ExitCode {
                 check.schema_version,
                 path.display()
             );
-            let detail = format!("cases={} encrypted={encrypt}", check.cases);
-            with_storage(config, |storage| async move {
-                audit_cli(&storage, AuditAction::DatabaseBackup, None, detail).await?;
+            let cases = check.cases;
+            with_terminal(config, |terminal| async move {
+                terminal.backed_up(cases, encrypt).await.map_err(|e| e.to_string())?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -707,9 +683,9 @@ fn restore(config: &Config, path: &Path, force: bool) -> ExitCode {
                 path.display(),
                 config.database.path.display()
             );
-            let detail = format!("cases={}", check.cases);
-            with_storage(config, |storage| async move {
-                audit_cli(&storage, AuditAction::DatabaseRestore, None, detail).await?;
+            let cases = check.cases;
+            with_terminal(config, |terminal| async move {
+                terminal.restored(cases).await.map_err(|e| e.to_string())?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -745,12 +721,9 @@ fn rotate_caller_hash(config: &Config, new_key_file: &Path, chain_out: &Path) ->
         }
     };
     let chain_out = chain_out.to_owned();
-    with_storage(config, |storage| async move {
-        let hasher = crate::domain::secret::CallerHasher::new(current);
-        match storage.rotate_caller_hash_key(&hasher, next, chrono::Utc::now()).await {
+    with_terminal(config, |terminal| async move {
+        match terminal.rotate_caller_hash_key(current, next).await {
             Ok(wrapped) => {
-                audit_cli(&storage, AuditAction::KeysRotate, None, format!("hashes={wrapped}"))
-                    .await?;
                 println!(
                     "wrapped {wrapped} caller hash(es) under the new key. The new key chain is \
                      in {}: start the server with HOTLINE_CALLER_HASH_KEY_FILE={0} (it refuses \
@@ -792,15 +765,9 @@ fn rotate_callback(config: &Config, new_key_file: &Path) -> ExitCode {
         }
     };
     let new_key_file = new_key_file.to_owned();
-    with_storage(config, |storage| async move {
-        let (current, next) = (
-            crate::domain::followups::Sealer::new(&current),
-            crate::domain::followups::Sealer::new(&next),
-        );
+    with_terminal(config, |terminal| async move {
         let resealed =
-            storage.reseal_callback_numbers(current, next).await.map_err(|e| e.to_string())?;
-        audit_cli(&storage, AuditAction::KeysRotateCallback, None, format!("numbers={resealed}"))
-            .await?;
+            terminal.reseal_callback_numbers(&current, &next).await.map_err(|e| e.to_string())?;
         println!(
             "re-sealed {resealed} callback number(s) under the new key. Start the server with \
              HOTLINE_CALLBACK_KEY_FILE={} (the old key no longer opens them), and destroy \
