@@ -12,27 +12,27 @@
 //! `keys.rs`.
 
 mod actor;
-pub mod audit;
+pub(crate) mod audit;
 pub mod backup;
-pub mod calls;
-pub mod casework;
+pub(crate) mod calls;
+pub(crate) mod casework;
 mod clock;
-pub mod dashboard;
+pub(crate) mod dashboard;
 mod error;
-pub mod followups;
+pub(crate) mod followups;
 pub mod hashers;
-pub mod keys;
-pub mod metrics;
-pub mod operator_line;
-pub mod people;
-pub mod presence;
-pub mod queues;
-pub mod recovery;
-pub mod retention;
+pub(crate) mod keys;
+pub(crate) mod metrics;
+pub(crate) mod operator_line;
+pub(crate) mod people;
+pub(crate) mod presence;
+pub(crate) mod queues;
+pub(crate) mod recovery;
+pub(crate) mod retention;
 pub mod scripts;
 pub mod secrets;
-pub mod sessions;
-pub mod terminal;
+pub(crate) mod sessions;
+pub(crate) mod terminal;
 
 use std::path::Path;
 use std::sync::Arc;

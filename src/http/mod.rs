@@ -1,9 +1,9 @@
 //! Everything HTTP: the server and its three surfaces, each of which calls the use cases and
 //! never another surface.
 
-pub mod api;
-pub mod connections;
-pub mod console;
+pub(crate) mod api;
+pub(crate) mod connections;
+pub(crate) mod console;
 pub mod limits;
 pub mod server;
-pub mod webhooks;
+pub(crate) mod webhooks;

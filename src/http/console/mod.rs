@@ -36,8 +36,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-pub use page::{Page, PageError};
-pub use session::{CsrfForm, LoginKey, LoginLimiter, Viewer};
+pub use session::{LoginKey, LoginLimiter};
 pub use text::Text;
 
 use crate::app::App;

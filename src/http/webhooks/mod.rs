@@ -40,8 +40,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
 
 pub use refused::RefusedCalls;
-pub use request::{CallParams, Digits, MAX_DIGITS, Position, ProviderRequest, RequestError};
-pub use route::{At, Dial, Page, Query, Route};
+pub use request::{CallParams, Digits, MAX_DIGITS, Position, ProviderRequest};
+use route::Page;
 
 use crate::app::App;
 use crate::app::scripts::live::LiveScripts;

@@ -1,9 +1,12 @@
 //! Every URL of the provider's surface, named: the three configured at the provider and every
 //! one we write into our own TwiML, with the parameters each carries.
 //!
-//! A [`Route`] builds the URL written into a document ([`Route::url`], [`Route::pinned`]) and
-//! is parsed back from the request that URL brings ([`Route::parse`]); its [`Page`] is the
-//! path the router serves (one `.route` each, `mod.rs`). The URLs themselves never change
+//! A [`Route`] builds the URL written into a document ([`Route::url`], [`Route::pinned`]);
+//! its [`Page`] is the path the router serves (one `.route` each, `mod.rs`). The five URLs
+//! configured at the provider (the voice, status and fallback URLs, and the operator line's
+//! voice and status URLs) are pages only: we never write them. A test reads every built URL
+//! back strictly and checks it round-trips; the handlers read their parameters leniently, so a
+//! damaged URL still gets safe TwiML. The URLs themselves never change
 //! shape: the provider, and calls in progress across a restart, hold them.
 
 use std::fmt::Write;
@@ -116,6 +119,7 @@ impl Page {
     }
 
     /// The page served at `path`.
+    #[cfg(test)]
     pub fn of_path(path: &str) -> Option<Page> {
         Page::ALL.into_iter().find(|page| page.path() == path)
     }
@@ -151,15 +155,9 @@ pub enum Dial {
     },
 }
 
-/// A URL of ours, with its parameters.
+/// A URL we write into TwiML, with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// `/voice/incoming`.
-    Incoming,
-    /// `/voice/status`.
-    Status,
-    /// `/voice/fallback`.
-    Fallback,
     /// `/voice/language?attempt=…&step=…`.
     Language {
         /// The menu's attempt.
@@ -212,8 +210,6 @@ pub enum Route {
         /// The number, sealed for this call.
         sealed: String,
     },
-    /// `/voice/operator`.
-    Operator,
     /// `/voice/operator/id?try=…`.
     OperatorId {
         /// The identification's try.
@@ -260,8 +256,6 @@ pub enum Route {
         /// Their queue entry, when known.
         entry: Option<i64>,
     },
-    /// `/voice/operator/status`.
-    OperatorStatus,
 }
 
 /// At most this many languages travel in a URL.
@@ -271,9 +265,6 @@ impl Route {
     /// The page serving it.
     pub fn page(&self) -> Page {
         match self {
-            Route::Incoming => Page::Incoming,
-            Route::Status => Page::Status,
-            Route::Fallback => Page::Fallback,
             Route::Language { .. } => Page::Language,
             Route::Menu { .. } => Page::Menu,
             Route::Continue(_) => Page::Continue,
@@ -284,14 +275,12 @@ impl Route {
             Route::Recording(_) => Page::Recording,
             Route::Callback { .. } => Page::Callback,
             Route::CallbackConfirm { .. } => Page::CallbackConfirm,
-            Route::Operator => Page::Operator,
             Route::OperatorId { .. } => Page::OperatorId,
             Route::OperatorPin { .. } => Page::OperatorPin,
             Route::OperatorNext { .. } => Page::OperatorNext,
             Route::OperatorDialed { .. } => Page::OperatorDialed,
             Route::OperatorCalledBack { .. } => Page::OperatorCalledBack,
             Route::OperatorConnecting { .. } => Page::OperatorConnecting,
-            Route::OperatorStatus => Page::OperatorStatus,
         }
     }
 
@@ -304,11 +293,6 @@ impl Route {
             let _ = write!(url, "?lang={}&node={}&step={}", at.language, at.node, at.step);
         };
         let _ = match self {
-            Route::Incoming
-            | Route::Status
-            | Route::Fallback
-            | Route::Operator
-            | Route::OperatorStatus => Ok(()),
             Route::Language { attempt, step } => write!(url, "?attempt={attempt}&step={step}"),
             Route::Menu { at: there, attempt } | Route::Callback { at: there, attempt } => {
                 at(&mut url, there);
@@ -369,9 +353,9 @@ impl Route {
         url
     }
 
-    /// The route of a request to `path` with `query`'s parameters; `None` when the path is
-    /// not ours or a parameter the route needs is missing or malformed. (A handler answers
-    /// such a request all the same, each in its own safe way.)
+    /// The route of a request to `path` with `query`'s parameters, read strictly; `None`
+    /// when the path is not one we write or a parameter is missing or malformed.
+    #[cfg(test)]
     pub fn parse(path: &str, query: &Query<'_>) -> Option<Route> {
         let at = || {
             Some(At {
@@ -382,9 +366,11 @@ impl Route {
         };
         let operator_line = || Some((query.number("op")?, query.languages()));
         Some(match Page::of_path(path)? {
-            Page::Incoming => Route::Incoming,
-            Page::Status => Route::Status,
-            Page::Fallback => Route::Fallback,
+            Page::Incoming
+            | Page::Status
+            | Page::Fallback
+            | Page::Operator
+            | Page::OperatorStatus => return None,
             Page::Language => {
                 Route::Language { attempt: query.small("attempt")?, step: query.small("step")? }
             }
@@ -401,7 +387,6 @@ impl Route {
                 attempt: query.small("attempt")?,
                 sealed: query.get("n")?.to_owned(),
             },
-            Page::Operator => Route::Operator,
             Page::OperatorId => Route::OperatorId { attempt: query.small("try")? },
             Page::OperatorPin => Route::OperatorPin {
                 attempt: query.small("try")?,
@@ -427,7 +412,6 @@ impl Route {
                 language: query.language()?,
                 entry: query.number("entry"),
             },
-            Page::OperatorStatus => Route::OperatorStatus,
         })
     }
 }
@@ -507,9 +491,12 @@ mod tests {
         for page in Page::ALL {
             // A page added without a route here fails to compile.
             let of_page = match page {
-                Page::Incoming => vec![Route::Incoming],
-                Page::Status => vec![Route::Status],
-                Page::Fallback => vec![Route::Fallback],
+                // Configured at the provider: never written, so no route.
+                Page::Incoming
+                | Page::Status
+                | Page::Fallback
+                | Page::Operator
+                | Page::OperatorStatus => vec![],
                 Page::Language => vec![Route::Language { attempt: 2, step: 3 }],
                 Page::Menu => vec![Route::Menu { at: at.clone(), attempt: 1 }],
                 Page::Continue => vec![Route::Continue(at.clone())],
@@ -526,7 +513,6 @@ mod tests {
                     attempt: 3,
                     sealed: "s3al-ed_".into(),
                 }],
-                Page::Operator => vec![Route::Operator],
                 Page::OperatorId => vec![Route::OperatorId { attempt: 2 }],
                 Page::OperatorPin => {
                     vec![Route::OperatorPin { attempt: 1, operator: "0042".into() }]
@@ -556,7 +542,6 @@ mod tests {
                     Route::OperatorConnecting { language: language.clone(), entry: None },
                     Route::OperatorConnecting { language: language.clone(), entry: Some(9) },
                 ],
-                Page::OperatorStatus => vec![Route::OperatorStatus],
             };
             routes.extend(of_page);
         }
@@ -583,6 +568,19 @@ mod tests {
         let router: axum::Router = routes(|target: Target| {
             axum::routing::post(move || async move { format!("{target:?}") })
         });
+        let served = |path: String| {
+            let router = router.clone();
+            async move {
+                let request = Request::post(path.as_str()).body(Body::empty()).unwrap();
+                let response = router.oneshot(request).await.unwrap();
+                axum::body::to_bytes(response.into_body(), 1024).await.unwrap()
+            }
+        };
+        for page in Page::ALL {
+            let body = served(page.path().to_owned()).await;
+            assert_eq!(body, format!("{:?}", Target::Page(page)), "{}", page.path());
+            assert_eq!(Page::of_path(page.path()), Some(page));
+        }
         for route in every_route() {
             for url in [route.url(), route.pinned("d42")] {
                 let request = Request::post(url.as_str()).body(Body::empty()).unwrap();
