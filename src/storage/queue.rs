@@ -181,18 +181,6 @@ impl Storage {
         .await
     }
 
-    /// A queue entry by id.
-    #[tracing::instrument(skip(self))]
-    pub async fn queue_entry(&self, id: i64) -> Result<Option<QueueEntry>, StorageError> {
-        self.read(move |conn| {
-            let tx = conn.transaction()?;
-            let entry = entry_by_id(&tx, id)?;
-            tx.finish()?;
-            Ok(entry)
-        })
-        .await
-    }
-
     /// The place of a waiting entry among the waiting callers of its language, 1 for the
     /// next; `None` when it is not waiting. Entries that joined before `stale_before` (rows
     /// whose caller is long gone, see [`crate::domain::queue::next_for`]) are not counted.
