@@ -5,5 +5,6 @@ pub mod api;
 pub mod connections;
 pub mod console;
 pub mod limits;
+pub mod operations;
 pub mod server;
 pub mod webhooks;
