@@ -5,5 +5,6 @@ pub(crate) mod api;
 pub(crate) mod connections;
 pub(crate) mod console;
 pub mod limits;
+pub mod operations;
 pub mod server;
 pub(crate) mod webhooks;

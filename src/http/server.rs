@@ -23,6 +23,7 @@ use crate::http::api::{self, ApiState};
 use crate::http::connections::{self, ConnectionLimits};
 use crate::http::console::{self, ConsoleState};
 use crate::http::limits::{self, Guard, Offenders};
+use crate::http::operations;
 use crate::http::webhooks::{self, Webhooks};
 
 /// Why the server could not start.
@@ -81,16 +82,6 @@ impl Application {
                  reach this server can fake calls. Never run a real line like this."
             );
         }
-        let storage = app.storage().clone();
-        let recorder = app.recorder().clone();
-        let live = Arc::clone(app.live());
-        let operations = Arc::new(crate::app::metrics::MetricsState {
-            metrics: Arc::clone(app.metrics()),
-            storage: storage.clone(),
-            recorder: recorder.clone(),
-            scripts: Arc::clone(&live.live().set),
-            token_sha256: config.metrics.token_sha256.clone(),
-        });
         let api = Arc::new(ApiState { app: app.clone() });
         let webhooks = Arc::new(Webhooks::new(app.clone(), secrets.auth_token, public_url.clone()));
         // Addresses that keep sending forged or unreadable webhooks or wrong API tokens are cut
@@ -122,7 +113,8 @@ impl Application {
             // number (a webhook sent with GET) or a sealed one (our callback URLs).
             .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span));
         // `/metrics`, `/healthz`, `/readyz`, and the layer that times every webhook.
-        let router = crate::app::metrics::instrument(router, operations);
+        let router =
+            operations::instrument(router, app.clone(), config.metrics.token_sha256.clone());
 
         Ok(Application {
             app,
