@@ -260,3 +260,54 @@ fn every_file_is_in_a_layer_and_the_rules_see_imports() {
     );
     assert!(files.len() > 50, "{} files: is src/ where the test looks?", files.len());
 }
+
+#[test]
+fn the_top_level_modules_form_no_cycle() {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    // Who names whom, between the top-level modules (`http/api/…` is `http`).
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, text) in crate_files() {
+        let from = module_of(&file).split("::").next().unwrap_or_default().to_owned();
+        if from == "lib" || from == "main" {
+            continue;
+        }
+        let names = edges.entry(from.clone()).or_default();
+        for (_, path) in named_paths(&text) {
+            let to = path.split("::").next().unwrap_or_default().to_owned();
+            if to != from && !to.is_empty() {
+                names.insert(to);
+            }
+        }
+    }
+    // A depth-first walk that meets a module still on its path has found a cycle.
+    fn walk(
+        module: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|m| m == module) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(module.to_owned());
+            return Some(cycle);
+        }
+        if !done.insert(module.to_owned()) {
+            return None;
+        }
+        path.push(module.to_owned());
+        for next in edges.get(module).into_iter().flatten() {
+            if let Some(cycle) = walk(next, edges, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        None
+    }
+    assert!(edges.len() >= 10, "{} top-level modules: does the reader see them?", edges.len());
+    let mut done = BTreeSet::new();
+    for module in edges.keys() {
+        let cycle = walk(module, &edges, &mut Vec::new(), &mut done);
+        assert!(cycle.is_none(), "an import cycle: {}", cycle.unwrap_or_default().join(" -> "));
+    }
+}
