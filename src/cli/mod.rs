@@ -595,6 +595,7 @@ async fn audit_cli(
         action,
         case,
         detail: format!("cli {detail}").trim_end().to_owned(),
+        at: chrono::Utc::now(),
     };
     storage.audit(entry).await.map_err(|e| e.to_string())
 }
