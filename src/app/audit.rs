@@ -40,7 +40,7 @@ impl App {
             Actor::Person(_) => detail,
             Actor::Terminal => format!("cli {detail}").trim_end().to_owned(),
         };
-        let entry = AuditEntry { actor: actor.audit_id(), action, case, detail };
+        let entry = AuditEntry { actor: actor.audit_id(), action, case, detail, at: self.now() };
         Ok(self.storage().audit(entry).await?)
     }
 }

@@ -141,12 +141,12 @@ impl App {
                 stored: stored_keys,
             });
         }
-        let (live, warnings) = versions::reconcile(&storage, &config.scripts.dir).await.map_err(
-            |error| match error {
+        let (live, warnings) = versions::reconcile(&storage, &config.scripts.dir, clock.now())
+            .await
+            .map_err(|error| match error {
                 VersionError::Invalid(report) => OpenError::Scripts(report),
                 other => OpenError::ScriptVersions(other),
-            },
-        )?;
+            })?;
         // Warnings do not stop the line (most are recordings not made yet, read by TTS in
         // the meantime); a few are shown, the full list is `hotline check`'s job.
         for warning in warnings.iter().take(3) {
@@ -216,6 +216,7 @@ impl App {
                 inner.storage.clone(),
                 Arc::clone(&inner.live),
                 config.scripts.dir.clone(),
+                inner.clock.clone(),
             );
             tasks.push(watcher.spawn(every));
         }

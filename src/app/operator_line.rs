@@ -71,6 +71,7 @@ impl App {
     /// (`claimed`: the operator ID typed last, if any).
     pub fn refuse_identification(&self, tries: u32, claimed: Option<i64>) {
         let storage = self.storage().clone();
+        let now = self.now();
         let detail = match claimed {
             Some(id) => {
                 format!("{tries} failed attempts on the operator line, last for operator ID {id}")
@@ -79,8 +80,13 @@ impl App {
         };
         // The refusal must not wait for the audit write; it is logged if it fails.
         tokio::spawn(async move {
-            let entry =
-                AuditEntry { actor: None, action: AuditAction::DialInRefused, case: None, detail };
+            let entry = AuditEntry {
+                actor: None,
+                action: AuditAction::DialInRefused,
+                case: None,
+                detail,
+                at: now,
+            };
             if let Err(error) = storage.audit(entry).await {
                 tracing::error!(%error, "could not audit a refused dial-in");
             }
@@ -158,7 +164,8 @@ impl App {
                 ),
             ),
         };
-        let audit = AuditEntry { actor: Some(person.id), action, case: None, detail };
+        let audit =
+            AuditEntry { actor: Some(person.id), action, case: None, detail, at: self.now() };
         let _ = queues.bounded("audit", storage.audit(audit)).await;
         tracing::info!(operator = person.id, "operator signed in on the operator line");
         DialIn::SignedIn(person)
@@ -245,6 +252,7 @@ impl App {
             action: AuditAction::CaseWhisper,
             case: Some(entry.case),
             detail: format!("operator line, queue entry {}", entry.id),
+            at: now,
         };
         let _ = queues.bounded("audit", storage.audit(audit)).await;
         NextWork::Caller {
@@ -291,6 +299,7 @@ impl App {
             action: AuditAction::FollowupDial,
             case: Some(follow_up.case),
             detail: format!("operator line called back follow-up {}", follow_up.id),
+            at: now,
         };
         let _ = queues.bounded("audit", storage.audit(audit)).await;
         let busy = storage.set_presence(operator, PresenceState::OnCall, None, None, now);

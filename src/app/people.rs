@@ -107,7 +107,13 @@ impl App {
         let pin = people::generate_pin().map_err(internal)?;
         let person = self
             .storage()
-            .set_pin_hash(id, hash(&pin).await?, actor.changed_by(), AuditAction::UserPinReset)
+            .set_pin_hash(
+                id,
+                hash(&pin).await?,
+                actor.changed_by(),
+                AuditAction::UserPinReset,
+                self.now(),
+            )
             .await?
             .ok_or_else(|| no_person(id))?;
         Ok((person, pin))
@@ -125,7 +131,13 @@ impl App {
         let hashed = hash(&password).await?;
         let person = self
             .storage()
-            .set_password_hash(id, hashed, actor.changed_by(), AuditAction::UserPasswordReset)
+            .set_password_hash(
+                id,
+                hashed,
+                actor.changed_by(),
+                AuditAction::UserPasswordReset,
+                self.now(),
+            )
             .await?
             .ok_or_else(|| no_person(id))?;
         self.storage().end_sessions_of(id).await?;
@@ -160,7 +172,13 @@ impl App {
         actor.require_supervisor()?;
         let languages = people::check_languages(languages.iter().copied()).map_err(invalid)?;
         self.storage()
-            .set_languages(id, languages, actor.changed_by(), AuditAction::UserLanguages)
+            .set_languages(
+                id,
+                languages,
+                actor.changed_by(),
+                AuditAction::UserLanguages,
+                self.now(),
+            )
             .await?
             .ok_or_else(|| no_person(id))
     }

@@ -163,6 +163,7 @@ impl App {
             action: AuditAction::QueueClaim,
             case: Some(entry.case),
             detail: format!("queue entry {} reserved until {}", entry.id, until.to_rfc3339()),
+            at: now,
         };
         self.storage().audit(audit).await?;
         Ok((entry, until))

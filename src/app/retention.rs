@@ -85,6 +85,7 @@ pub fn spawn_schedule(
                         action: AuditAction::RetentionPurge,
                         case: None,
                         detail: format!("schedule {summary}"),
+                        at: clock.now(),
                     };
                     if let Err(error) = storage.audit(entry).await {
                         tracing::error!(%error, "the purge could not be audited");

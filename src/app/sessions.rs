@@ -106,7 +106,7 @@ impl App {
         if now - session.last_seen_at > limits.idle()
             || now - session.created_at > limits.lifetime()
         {
-            storage.end_session(hash, None).await?;
+            storage.end_session(hash, None, now).await?;
             return Ok(None);
         }
         if now - session.last_seen_at >= TOUCH_INTERVAL {
@@ -121,7 +121,7 @@ impl App {
     /// Ends `actor`'s session whose token has the hash `hash` (audited `console.logout`).
     pub async fn end_session(&self, actor: &Actor, hash: &str) -> Result<(), AppError> {
         let audit = actor.audit_id().map(|id| (id, AuditAction::ConsoleLogout));
-        Ok(self.storage().end_session(hash, audit).await?)
+        Ok(self.storage().end_session(hash, audit, self.now()).await?)
     }
 
     /// Sets the language of `actor`'s console; the console checks it is one it speaks.

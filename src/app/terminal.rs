@@ -120,7 +120,8 @@ impl Terminal {
         pin_hash: String,
     ) -> Result<Option<Person>, StorageError> {
         let by = Actor::Terminal.changed_by();
-        self.storage.set_pin_hash(id, pin_hash, by, AuditAction::UserPinReset).await
+        let now = self.clock.now();
+        self.storage.set_pin_hash(id, pin_hash, by, AuditAction::UserPinReset, now).await
     }
 
     /// Lifts the operator-line lock on a person's ID (audited `dial-in.unlock`): whether
@@ -155,7 +156,8 @@ impl Terminal {
         file: &str,
         text: String,
     ) -> Result<Vec<Diagnostic>, VersionError> {
-        versions::save_draft(&self.storage, &self.dir, file, text, &author()).await
+        let now = self.clock.now();
+        versions::save_draft(&self.storage, &self.dir, file, text, &author(), now).await
     }
 
     /// Throws a file's draft away; whether there was one.
@@ -166,7 +168,8 @@ impl Terminal {
 
     /// Publishes every draft, or an earlier version again (author `cli`; audited).
     pub async fn publish(&self, change: Change, comment: &str) -> Result<Published, VersionError> {
-        versions::publish(&self.storage, &self.dir, None, change, &author(), comment).await
+        let now = self.clock.now();
+        versions::publish(&self.storage, &self.dir, None, change, &author(), comment, now).await
     }
 
     /// Published versions, newest first, of one file or of all; at most `limit`.
@@ -201,7 +204,9 @@ impl Terminal {
     /// label.
     pub async fn remove_tester(&self, id: i64) -> Result<String, VersionError> {
         let by = Actor::Terminal.audit_id();
-        let label = self.storage.remove_tester(id, by, AuditAction::ScriptsTesterRemove).await?;
+        let now = self.clock.now();
+        let label =
+            self.storage.remove_tester(id, by, AuditAction::ScriptsTesterRemove, now).await?;
         label.ok_or_else(|| VersionError::NotFound(format!("there is no test caller {id}")))
     }
 
@@ -296,7 +301,9 @@ impl Terminal {
         detail: String,
     ) -> Result<(), StorageError> {
         let detail = format!("cli {detail}").trim_end().to_owned();
-        self.storage.audit(AuditEntry { actor: None, action, case, detail }).await
+        self.storage
+            .audit(AuditEntry { actor: None, action, case, detail, at: self.clock.now() })
+            .await
     }
 }
 

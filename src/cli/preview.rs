@@ -176,8 +176,7 @@ fn link_audio(real: &Path, dir: &Path) -> io::Result<()> {
 
 /// A fresh private folder under the system's temporary folder.
 fn scratch_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    std::env::temp_dir().join(format!("hotline-draft-{}-{nanos}", std::process::id()))
+    // Named at random, not by the time: nothing here needs the clock.
+    let unique = crate::domain::people::random_hex().unwrap_or_default();
+    std::env::temp_dir().join(format!("hotline-draft-{}-{unique}", std::process::id()))
 }

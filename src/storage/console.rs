@@ -70,13 +70,12 @@ impl Storage {
     ) -> Result<(), StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction()?;
-            let now = db_time(now);
             tx.prepare_cached(
                 "INSERT INTO console_sessions (token_hash, user_id, csrf, created_at, last_seen_at)
                  VALUES (?1, ?2, ?3, ?4, ?4)",
             )?
-            .execute(params![token_hash, user_id, csrf, now])?;
-            let entry = AuditEntry { actor: Some(user_id), action, case: None, detail };
+            .execute(params![token_hash, user_id, csrf, db_time(now)])?;
+            let entry = AuditEntry { actor: Some(user_id), action, case: None, detail, at: now };
             insert_audit(&tx, &entry)?;
             tx.commit()?;
             Ok(())
@@ -141,14 +140,15 @@ impl Storage {
         .await
     }
 
-    /// Ends a session; `audit` names the person and the action (`console.logout`) to audit
-    /// (a session that merely expired is not audited). Ending a session that is gone is not
-    /// an error.
+    /// Ends a session at `now`; `audit` names the person and the action (`console.logout`) to
+    /// audit (a session that merely expired is not audited). Ending a session that is gone is
+    /// not an error.
     #[tracing::instrument(skip_all)]
     pub async fn end_session(
         &self,
         token_hash: &str,
         audit: Option<(i64, AuditAction)>,
+        now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         let token_hash = token_hash.to_owned();
         self.write(move |conn| {
@@ -157,8 +157,13 @@ impl Storage {
                 .prepare_cached("DELETE FROM console_sessions WHERE token_hash = ?1")?
                 .execute([token_hash])?;
             if let Some((user_id, action)) = audit.filter(|_| ended > 0) {
-                let entry =
-                    AuditEntry { actor: Some(user_id), action, case: None, detail: String::new() };
+                let entry = AuditEntry {
+                    actor: Some(user_id),
+                    action,
+                    case: None,
+                    detail: String::new(),
+                    at: now,
+                };
                 insert_audit(&tx, &entry)?;
             }
             tx.commit()?;

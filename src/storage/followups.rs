@@ -499,7 +499,7 @@ mod tests {
             password_hash: None,
             pin_hash: None,
         };
-        storage.add_person(new).await.unwrap().id
+        storage.add_person(new, Utc::now()).await.unwrap().id
     }
 
     #[tokio::test]

@@ -50,6 +50,8 @@ pub struct AuditEntry {
     pub case: Option<CaseNumber>,
     /// What else a reader needs; never a phone number or a secret.
     pub detail: String,
+    /// When it was done: the use case's clock, so a test's manual clock times its lines too.
+    pub at: DateTime<Utc>,
 }
 
 /// One line of the audit log, as read back.
@@ -100,13 +102,17 @@ pub(super) const PERSON_COLUMNS: &str =
     "users.id, users.name, users.role, users.languages, users.disabled_at";
 
 impl Storage {
-    /// Adds a person, writing no audit line: for seeding and tests. The API and the command
-    /// line use [`Storage::create_person`].
+    /// Adds a person at `now`, writing no audit line: for seeding and tests. The API and the
+    /// command line use [`Storage::create_person`].
     #[tracing::instrument(skip_all, fields(name = %new.name))]
-    pub async fn add_person(&self, new: NewPerson) -> Result<Person, StorageError> {
+    pub async fn add_person(
+        &self,
+        new: NewPerson,
+        now: DateTime<Utc>,
+    ) -> Result<Person, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let person = insert_person(&tx, new, Utc::now())?;
+            let person = insert_person(&tx, new, now)?;
             tx.commit()?;
             Ok(person)
         })
@@ -128,7 +134,7 @@ impl Storage {
             let person = insert_person(&tx, new, now)?;
             let more =
                 format!("role={} languages={}", person.role, join_languages(&person.languages));
-            audit_change(&tx, by, action, &person, &more)?;
+            audit_change(&tx, by, action, now, &person, &more)?;
             tx.commit()?;
             Ok(person)
         })
@@ -175,7 +181,7 @@ impl Storage {
         .await
     }
 
-    /// Replaces a person's PIN hash and audits it (`action`: `user.pin-reset`); `None` if
+    /// Replaces a person's PIN hash and audits it at `now` (`action`: `user.pin-reset`); `None` if
     /// there is no such person.
     #[tracing::instrument(skip(self, pin_hash))]
     pub async fn set_pin_hash(
@@ -184,20 +190,21 @@ impl Storage {
         pin_hash: String,
         by: ChangedBy,
         action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
             tx.prepare_cached("UPDATE users SET pin_hash = ?2 WHERE id = ?1")?
                 .execute(params![id, pin_hash])?;
-            audit_change(&tx, by, action, &person, "")?;
+            audit_change(&tx, by, action, now, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
         .await
     }
 
-    /// Replaces a person's console password hash and audits it (`action`:
+    /// Replaces a person's console password hash and audits it at `now` (`action`:
     /// `user.password-reset`); `None` if there is no such person. Their console sessions are
     /// the caller's to end.
     #[tracing::instrument(skip(self, password_hash))]
@@ -207,13 +214,14 @@ impl Storage {
         password_hash: String,
         by: ChangedBy,
         action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
             tx.prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
                 .execute(params![id, password_hash])?;
-            audit_change(&tx, by, action, &person, "")?;
+            audit_change(&tx, by, action, now, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
@@ -221,7 +229,7 @@ impl Storage {
     }
 
     /// Replaces the languages a person takes calls in (already checked with
-    /// [`crate::domain::people::check_languages`]) and audits it (`action`: `user.languages`,
+    /// [`crate::domain::people::check_languages`]) and audits it at `now` (`action`: `user.languages`,
     /// old and new); `None` if there is no such person.
     #[tracing::instrument(skip(self))]
     pub async fn set_languages(
@@ -230,6 +238,7 @@ impl Storage {
         languages: Vec<LanguageTag>,
         by: ChangedBy,
         action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -242,24 +251,11 @@ impl Storage {
                 join_languages(&before.languages)
             );
             let person = Person { languages, ..before };
-            audit_change(&tx, by, action, &person, &more)?;
+            audit_change(&tx, by, action, now, &person, &more)?;
             tx.commit()?;
             Ok(Some(person))
         })
         .await
-    }
-
-    /// Disables or enables a person and audits it, with the time now: for seeding and
-    /// tests. The use cases call [`Storage::change_disabled`].
-    #[tracing::instrument(skip(self))]
-    pub async fn set_disabled(
-        &self,
-        id: i64,
-        disabled: bool,
-        by: ChangedBy,
-    ) -> Result<Option<Person>, StorageError> {
-        let action = if disabled { AuditAction::UserDisable } else { AuditAction::UserEnable };
-        self.change_disabled(id, disabled, by, action, Utc::now()).await
     }
 
     /// Disables or enables a person at `now`, audits it (`action`: `user.disable`,
@@ -277,14 +273,14 @@ impl Storage {
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now = db_time(now);
+            let stamp = db_time(now);
             // COALESCE keeps the first disabling's time when disabled twice.
             let changed = if disabled {
-                revoke_all(&tx, id, &now)?;
+                revoke_all(&tx, id, &stamp)?;
                 tx.prepare_cached(
                     "UPDATE users SET disabled_at = COALESCE(disabled_at, ?2) WHERE id = ?1",
                 )?
-                .execute(params![id, now])?
+                .execute(params![id, stamp])?
             } else {
                 tx.prepare_cached("UPDATE users SET disabled_at = NULL WHERE id = ?1")?
                     .execute([id])?
@@ -294,7 +290,7 @@ impl Storage {
             }
             let person = load_person(&tx, "users.id = ?1", id)?;
             if let Some(person) = &person {
-                audit_change(&tx, by, action, person, "")?;
+                audit_change(&tx, by, action, now, person, "")?;
             }
             tx.commit()?;
             Ok(person)
@@ -302,12 +298,17 @@ impl Storage {
         .await
     }
 
-    /// Stores a new token of a person by its hash ([`crate::domain::people::token_hash`]), writing no
-    /// audit line: for seeding and tests. The API and command line use
+    /// Stores a new token of a person by its hash ([`crate::domain::people::token_hash`]), made
+    /// at `now`, writing no audit line: for seeding and tests. The API and command line use
     /// [`Storage::issue_token`].
     #[tracing::instrument(skip_all, fields(user_id))]
-    pub async fn add_token(&self, user_id: i64, token_hash: String) -> Result<(), StorageError> {
-        self.write(move |conn| insert_token(conn, user_id, &token_hash, Utc::now())).await
+    pub async fn add_token(
+        &self,
+        user_id: i64,
+        token_hash: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.write(move |conn| insert_token(conn, user_id, &token_hash, now)).await
     }
 
     /// Stores a new token of an enabled person by its hash, made at `now`, and audits it
@@ -334,7 +335,7 @@ impl Storage {
                 )));
             }
             insert_token(&tx, user_id, &token_hash, now)?;
-            audit_change(&tx, by, action, &person, "")?;
+            audit_change(&tx, by, action, now, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
@@ -358,7 +359,7 @@ impl Storage {
                 return Ok(None);
             };
             let revoked = revoke_all(&tx, user_id, &db_time(now))?;
-            audit_change(&tx, by, action, &person, &format!("revoked={revoked}"))?;
+            audit_change(&tx, by, action, now, &person, &format!("revoked={revoked}"))?;
             tx.commit()?;
             Ok(Some((person, revoked)))
         })
@@ -404,7 +405,7 @@ impl Storage {
         .await
     }
 
-    /// Appends a line to the audit log, timed now.
+    /// Appends a line to the audit log, timed by its `at`.
     #[tracing::instrument(skip_all, fields(action = %entry.action))]
     pub async fn audit(&self, entry: AuditEntry) -> Result<(), StorageError> {
         self.write(move |conn| insert_audit(conn, &entry)).await
@@ -511,7 +512,7 @@ pub(super) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), 
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
-        db_time(Utc::now()),
+        db_time(entry.at),
         entry.actor,
         entry.action.code(),
         entry.case.map(|n| n.to_string()),
@@ -520,23 +521,25 @@ pub(super) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), 
     Ok(())
 }
 
-/// Appends an audit line inside the caller's transaction, for changes audited by other
-/// storage modules.
+/// Appends an audit line timed `at` inside the caller's transaction, for changes audited by
+/// other storage modules.
 pub(super) fn insert_audit_line(
     conn: &Connection,
     actor: Option<i64>,
     action: AuditAction,
+    at: DateTime<Utc>,
     detail: &str,
 ) -> Result<(), StorageError> {
-    let entry = AuditEntry { actor, action, case: None, detail: detail.into() };
+    let entry = AuditEntry { actor, action, case: None, detail: detail.into(), at };
     insert_audit(conn, &entry)
 }
 
-/// The audit line of a change to a person: `[cli ]user=ID name=NAME[ more]`.
+/// The audit line of a change to a person made `at`: `[cli ]user=ID name=NAME[ more]`.
 pub(super) fn audit_change(
     conn: &Connection,
     by: ChangedBy,
     action: AuditAction,
+    at: DateTime<Utc>,
     person: &Person,
     more: &str,
 ) -> Result<(), StorageError> {
@@ -548,7 +551,7 @@ pub(super) fn audit_change(
     if !more.is_empty() {
         detail = format!("{detail} {more}");
     }
-    insert_audit(conn, &AuditEntry { actor, action, case: None, detail })
+    insert_audit(conn, &AuditEntry { actor, action, case: None, detail, at })
 }
 
 fn revoke_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StorageError> {
@@ -618,14 +621,14 @@ mod tests {
     async fn ids_start_at_101_and_names_are_unique() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
-        let anna = storage.add_person(new_person("anna", Role::Operator)).await.unwrap();
-        let boris = storage.add_person(new_person("boris", Role::Supervisor)).await.unwrap();
+        let anna = storage.add_person(new_person("anna", Role::Operator), now()).await.unwrap();
+        let boris = storage.add_person(new_person("boris", Role::Supervisor), now()).await.unwrap();
         assert_eq!((anna.id, boris.id), (101, 102));
         assert_eq!(storage.person(101).await.unwrap(), Some(anna.clone()));
         assert_eq!(storage.person_by_name("boris").await.unwrap(), Some(boris.clone()));
         assert_eq!(storage.person(7).await.unwrap(), None);
         assert_eq!(storage.people().await.unwrap(), vec![anna, boris]);
-        let again = storage.add_person(new_person("anna", Role::Operator)).await;
+        let again = storage.add_person(new_person("anna", Role::Operator), now()).await;
         assert!(matches!(again, Err(StorageError::Conflict(_))), "{again:?}");
     }
 
@@ -633,7 +636,7 @@ mod tests {
     async fn the_database_refuses_a_bad_name_or_role_written_around_the_checks() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
-        let refused = storage.add_person(new_person("a b", Role::Operator)).await;
+        let refused = storage.add_person(new_person("a b", Role::Operator), now()).await;
         assert!(matches!(refused, Err(StorageError::Sqlite(_))), "{refused:?}");
         let role = storage
             .write(|conn| {
@@ -654,34 +657,49 @@ mod tests {
         let storage = open(&dir).await;
         let mut new = new_person("anna", Role::Operator);
         new.pin_hash = Some(hash_secret("246810").unwrap());
-        let anna = storage.add_person(new).await.unwrap();
-        storage.add_token(anna.id, token_hash("t1")).await.unwrap();
+        let anna = storage.add_person(new, now()).await.unwrap();
+        storage.add_token(anna.id, token_hash("t1"), now()).await.unwrap();
         assert!(storage.pin_hash(anna.id).await.unwrap().is_some());
         let owner = storage.token_owner(&token_hash("t1")).await.unwrap().unwrap();
         assert_eq!(owner.person, anna);
         assert_eq!(owner.last_used_at, None);
 
-        let disabled = storage.set_disabled(anna.id, true, ChangedBy::Cli).await.unwrap().unwrap();
+        let disabled = storage
+            .change_disabled(anna.id, true, ChangedBy::Cli, AuditAction::UserDisable, now())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(disabled.disabled);
         assert_eq!(storage.pin_hash(anna.id).await.unwrap(), None);
         assert_eq!(storage.token_owner(&token_hash("t1")).await.unwrap(), None);
 
         // Enabling does not bring the old token back.
         assert!(
-            !storage.set_disabled(anna.id, false, ChangedBy::Cli).await.unwrap().unwrap().disabled
+            !storage
+                .change_disabled(anna.id, false, ChangedBy::Cli, AuditAction::UserEnable, now())
+                .await
+                .unwrap()
+                .unwrap()
+                .disabled
         );
         assert_eq!(storage.token_owner(&token_hash("t1")).await.unwrap(), None);
         assert!(storage.pin_hash(anna.id).await.unwrap().is_some());
-        assert_eq!(storage.set_disabled(999, true, ChangedBy::Cli).await.unwrap(), None);
+        assert_eq!(
+            storage
+                .change_disabled(999, true, ChangedBy::Cli, AuditAction::UserDisable, now())
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test]
     async fn revoking_ends_every_token_and_touching_notes_the_time() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
-        let anna = storage.add_person(new_person("anna", Role::Operator)).await.unwrap();
-        storage.add_token(anna.id, token_hash("t1")).await.unwrap();
-        storage.add_token(anna.id, token_hash("t2")).await.unwrap();
+        let anna = storage.add_person(new_person("anna", Role::Operator), now()).await.unwrap();
+        storage.add_token(anna.id, token_hash("t1"), now()).await.unwrap();
+        storage.add_token(anna.id, token_hash("t2"), now()).await.unwrap();
         let owner = storage.token_owner(&token_hash("t2")).await.unwrap().unwrap();
         let at = DateTime::from_timestamp(1_772_366_400, 0).unwrap();
         storage.touch_token(owner.token_id, at).await.unwrap();
@@ -712,7 +730,7 @@ mod tests {
     async fn each_change_to_a_person_is_audited_in_its_own_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
-        let boss = storage.add_person(new_person("boss", Role::Supervisor)).await.unwrap();
+        let boss = storage.add_person(new_person("boss", Role::Supervisor), now()).await.unwrap();
         let by = ChangedBy::Person(boss.id);
 
         let anna = storage
@@ -720,7 +738,7 @@ mod tests {
             .await
             .unwrap();
         storage
-            .set_pin_hash(anna.id, hash_secret("1").unwrap(), by, AuditAction::UserPinReset)
+            .set_pin_hash(anna.id, hash_secret("1").unwrap(), by, AuditAction::UserPinReset, now())
             .await
             .unwrap()
             .unwrap();
@@ -729,11 +747,19 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        storage.set_disabled(anna.id, true, ChangedBy::Cli).await.unwrap().unwrap();
+        storage
+            .change_disabled(anna.id, true, ChangedBy::Cli, AuditAction::UserDisable, now())
+            .await
+            .unwrap()
+            .unwrap();
         let refused =
             storage.issue_token(anna.id, token_hash("u"), by, AuditAction::TokenIssue, now()).await;
         assert!(matches!(refused, Err(StorageError::Conflict(_))), "{refused:?}");
-        storage.set_disabled(anna.id, false, by).await.unwrap().unwrap();
+        storage
+            .change_disabled(anna.id, false, by, AuditAction::UserEnable, now())
+            .await
+            .unwrap()
+            .unwrap();
         storage.revoke_tokens(anna.id, by, AuditAction::TokenRevoke, now()).await.unwrap().unwrap();
         // Nothing happens, and nothing is audited, for someone who does not exist.
         assert_eq!(
@@ -744,7 +770,10 @@ mod tests {
             None
         );
         assert_eq!(
-            storage.set_pin_hash(999, "h".into(), by, AuditAction::UserPinReset).await.unwrap(),
+            storage
+                .set_pin_hash(999, "h".into(), by, AuditAction::UserPinReset, now())
+                .await
+                .unwrap(),
             None
         );
         let taken = storage
@@ -774,14 +803,14 @@ mod tests {
     async fn the_audit_log_filters_newest_first_and_cannot_be_changed() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
-        let anna = storage.add_person(new_person("anna", Role::Supervisor)).await.unwrap();
+        let anna = storage.add_person(new_person("anna", Role::Supervisor), now()).await.unwrap();
         let case = CaseNumber { year: 2026, sequence: 42 };
         for (actor, action, case) in [
             (None, AuditAction::UserAdd, None),
             (Some(anna.id), AuditAction::CaseRead, Some(case)),
             (Some(anna.id), AuditAction::CaseNote, Some(case)),
         ] {
-            let entry = AuditEntry { actor, action, case, detail: "d".into() };
+            let entry = AuditEntry { actor, action, case, detail: "d".into(), at: now() };
             storage.audit(entry).await.unwrap();
         }
         let all = storage.audit_log(AuditFilter { limit: 10, ..AuditFilter::default() }).await;

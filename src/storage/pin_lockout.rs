@@ -173,7 +173,7 @@ impl Storage {
                 if failed >= policy.failures {
                     let lock = place_lock(&tx, key, policy, now)?;
                     let detail = lock_detail(&lock, operator, failed, policy);
-                    insert_audit_line(&tx, None, audit.locked, &detail)?;
+                    insert_audit_line(&tx, None, audit.locked, now, &detail)?;
                     locks.push(lock);
                 }
             }
@@ -185,7 +185,7 @@ impl Storage {
                      calling number is locked"
                 );
                 let person = load_person(&tx, "users.id = ?1", operator)?.map(|p| p.id);
-                insert_audit_line(&tx, person, locked_out, &detail)?;
+                insert_audit_line(&tx, person, locked_out, now, &detail)?;
             }
             tx.commit()?;
             Ok(locks)
@@ -273,7 +273,7 @@ impl Storage {
                 "was {} numbers={numbers_locked}",
                 if id_locked { "locked" } else { "not locked" }
             );
-            audit_change(&tx, by, action, &person, &more)?;
+            audit_change(&tx, by, action, now, &person, &more)?;
             tx.commit()?;
             Ok(Some((person, id_locked)))
         })
@@ -551,7 +551,7 @@ mod tests {
             password_hash: None,
             pin_hash: None,
         };
-        let anna = storage.add_person(new).await.unwrap();
+        let anna = storage.add_person(new, Utc::now()).await.unwrap();
         let own = "c".repeat(64);
         fail(&storage, anna.id, &own, 4, 0).await;
         assert!(!locked(&storage, anna.id, &own, 1).await, "a sign-in after four mistakes");

@@ -317,13 +317,16 @@ mod tests {
         let storage =
             Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
         let author = storage
-            .add_person(NewPerson {
-                name: "anna".into(),
-                role: crate::domain::people::Role::Operator,
-                languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
-                password_hash: None,
-                pin_hash: None,
-            })
+            .add_person(
+                NewPerson {
+                    name: "anna".into(),
+                    role: crate::domain::people::Role::Operator,
+                    languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
+                    password_hash: None,
+                    pin_hash: None,
+                },
+                Utc::now(),
+            )
             .await
             .unwrap();
         for (n, day) in [(1, 0), (2, 0), (3, 50)] {
@@ -409,13 +412,16 @@ mod tests {
         let storage =
             Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
         let operator = storage
-            .add_person(NewPerson {
-                name: "olga".into(),
-                role: crate::domain::people::Role::Operator,
-                languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
-                password_hash: None,
-                pin_hash: None,
-            })
+            .add_person(
+                NewPerson {
+                    name: "olga".into(),
+                    role: crate::domain::people::Role::Operator,
+                    languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
+                    password_hash: None,
+                    pin_hash: None,
+                },
+                Utc::now(),
+            )
             .await
             .unwrap();
         // 1: old and never called back; 2: recent, called back and reached; 3: recent, open.

@@ -7,6 +7,7 @@ use crate::common;
 use common::api::{self, TEST_PASSWORD};
 use common::console::{Browser, csrf_of};
 use common::spawn_app_with;
+use hotline::domain::audit::AuditAction;
 use hotline::domain::people::Role;
 use hotline::storage::{AuditFilter, ChangedBy};
 
@@ -74,7 +75,16 @@ async fn wrong_unknown_and_disabled_logins_fail_alike() {
     let app = spawn_app_with(|_| {}).await;
     let (gone, _) = api::person(&app, "gone", Role::Operator, &["ru"]).await;
     api::person(&app, "anna", Role::Operator, &["ru"]).await;
-    app.storage.set_disabled(gone.id, true, ChangedBy::Cli).await.unwrap();
+    app.storage
+        .change_disabled(
+            gone.id,
+            true,
+            ChangedBy::Cli,
+            AuditAction::UserDisable,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
     for (name, password) in [
         ("anna", "not-the-password"),
         ("anna", ""),
@@ -183,7 +193,16 @@ async fn an_idle_or_disabled_persons_session_ends() {
     assert_eq!(left, 0, "the expired session is removed");
 
     let mut browser = Browser::login(&app, "anna", TEST_PASSWORD).await;
-    app.storage.set_disabled(anna.id, true, ChangedBy::Cli).await.unwrap();
+    app.storage
+        .change_disabled(
+            anna.id,
+            true,
+            ChangedBy::Cli,
+            AuditAction::UserDisable,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
     assert_eq!(browser.get("/console").await.location(), "/console/login");
 }
 

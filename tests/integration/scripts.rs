@@ -1003,7 +1003,9 @@ async fn publishers_racing_on_one_database_publish_once_and_the_others_are_told(
     let open = || Storage::open(&path, hotline::storage::StorageOptions::default());
     // The server's handle and, as `hotline scripts publish` has, handles of other processes.
     let handles = [open().await.unwrap(), open().await.unwrap(), open().await.unwrap()];
-    hotline::app::scripts::versions::reconcile(&handles[0], &dir).await.unwrap();
+    hotline::app::scripts::versions::reconcile(&handles[0], &dir, chrono::Utc::now())
+        .await
+        .unwrap();
     let (head, texts) = handles[0].live_scripts().await.unwrap();
 
     // Each checked its own edit against the same live version, and all publish at once.
@@ -1019,6 +1021,7 @@ async fn publishers_racing_on_one_database_publish_once_and_the_others_are_told(
                 action: Some(hotline::domain::audit::AuditAction::ScriptsPublish),
                 clear_drafts: true,
                 head,
+                at: chrono::Utc::now(),
             };
             storage.publish_scripts(publication).await
         })
@@ -1047,6 +1050,7 @@ async fn publishers_racing_on_one_database_publish_once_and_the_others_are_told(
         action: None,
         clear_drafts: false,
         head: newest,
+        at: chrono::Utc::now(),
     };
     handles[2].publish_scripts(publication).await.unwrap();
 }
@@ -1102,13 +1106,19 @@ async fn a_draft_saved_again_while_it_is_published_is_kept() {
     let dir = common::shipped_scripts_copy(scratch.path());
     let storage =
         Storage::open(&scratch.path().join("hotline.db"), StorageOptions::default()).await.unwrap();
-    hotline::app::scripts::versions::reconcile(&storage, &dir).await.unwrap();
+    hotline::app::scripts::versions::reconcile(&storage, &dir, chrono::Utc::now()).await.unwrap();
     let first = english_with("First draft: press 1.");
-    storage.save_draft("en.xml".into(), "anna".into(), first.clone()).await.unwrap();
+    storage
+        .save_draft("en.xml".into(), "anna".into(), first.clone(), chrono::Utc::now())
+        .await
+        .unwrap();
     // A publisher reads the drafts; meanwhile their author saves the file again.
     let (head, _) = storage.live_scripts().await.unwrap();
     let second = english_with("Second draft: press 1.");
-    storage.save_draft("en.xml".into(), "anna".into(), second.clone()).await.unwrap();
+    storage
+        .save_draft("en.xml".into(), "anna".into(), second.clone(), chrono::Utc::now())
+        .await
+        .unwrap();
     let publication = Publication {
         files: [("en.xml".to_owned(), first)].into(),
         author: "boris".into(),
@@ -1117,6 +1127,7 @@ async fn a_draft_saved_again_while_it_is_published_is_kept() {
         action: Some(hotline::domain::audit::AuditAction::ScriptsPublish),
         clear_drafts: true,
         head,
+        at: chrono::Utc::now(),
     };
     storage.publish_scripts(publication).await.unwrap();
     let drafts = storage.drafts().await.unwrap();

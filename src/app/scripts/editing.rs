@@ -90,7 +90,8 @@ impl App {
         actor.require_supervisor()?;
         let dir = self.scripts_dir();
         let diagnostics =
-            versions::save_draft(self.storage(), dir, file, text, &author(actor)).await?;
+            versions::save_draft(self.storage(), dir, file, text, &author(actor), self.now())
+                .await?;
         self.refresh_draft().await;
         Ok(diagnostics)
     }
@@ -118,7 +119,10 @@ impl App {
     ) -> Result<Result<Published, Report>, AppError> {
         actor.require_supervisor()?;
         let (storage, dir, live) = (self.storage(), self.scripts_dir(), self.live());
-        match versions::publish(storage, dir, Some(live), change, &author(actor), comment).await {
+        let author = author(actor);
+        match versions::publish(storage, dir, Some(live), change, &author, comment, self.now())
+            .await
+        {
             Ok(published) => Ok(Ok(published)),
             Err(VersionError::Invalid(report)) => Ok(Err(report)),
             Err(error) => Err(error.into()),
@@ -169,7 +173,7 @@ impl App {
         actor.require_supervisor()?;
         let label = self
             .storage()
-            .remove_tester(id, actor.audit_id(), AuditAction::ScriptsTesterRemove)
+            .remove_tester(id, actor.audit_id(), AuditAction::ScriptsTesterRemove, self.now())
             .await?
             .ok_or_else(|| AppError::NotFound(format!("there is no test caller {id}")))?;
         self.refresh_draft().await;

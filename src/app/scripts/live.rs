@@ -415,7 +415,9 @@ mod tests {
         let storage =
             Storage::open(&scratch.join("hotline.db"), StorageOptions::default()).await.unwrap();
         let (first, _) =
-            crate::app::scripts::versions::reconcile(&storage, &shipped()).await.unwrap();
+            crate::app::scripts::versions::reconcile(&storage, &shipped(), chrono::Utc::now())
+                .await
+                .unwrap();
         let (head, mut texts) = storage.live_scripts().await.unwrap();
         let en = texts["en.xml"].replace(MAIN_EN, second);
         texts.insert("en.xml".into(), en.clone());
@@ -428,6 +430,7 @@ mod tests {
             action: None,
             clear_drafts: false,
             head,
+            at: chrono::Utc::now(),
         };
         let versions = storage.publish_scripts(publication).await.unwrap();
         let now = Pinned { key: versions[0].id.to_string(), set: Arc::new(set) };

@@ -121,7 +121,7 @@ fn check_text(text: &str) -> Result<(), VersionError> {
     Ok(())
 }
 
-/// Saves a draft of one file, and checks the scripts the drafts would make: the diagnostics
+/// Saves a draft of one file as of `now`, and checks the scripts the drafts would make: the diagnostics
 /// (errors do not stop a draft from being saved; they stop it from being published).
 pub async fn save_draft(
     storage: &Storage,
@@ -129,10 +129,11 @@ pub async fn save_draft(
     file: &str,
     text: String,
     author: &Author,
+    now: DateTime<Utc>,
 ) -> Result<Vec<Diagnostic>, VersionError> {
     let file = check_file_name(file)?;
     check_text(&text)?;
-    storage.save_draft(file, author.name.clone(), text).await?;
+    storage.save_draft(file, author.name.clone(), text, now).await?;
     draft_diagnostics(storage, dir).await
 }
 
@@ -228,6 +229,7 @@ pub enum Change {
 /// would be invalid, or if another process published meanwhile), then makes the new version
 /// what new calls hear at once and the test callers' draft what is left. `hotline scripts`,
 /// in a process of its own, passes no `live`: the server's watcher takes the version up.
+/// The versions and their audit line are timed `now`.
 pub async fn publish(
     storage: &Storage,
     dir: &Path,
@@ -235,15 +237,16 @@ pub async fn publish(
     change: Change,
     author: &Author,
     comment: &str,
+    now: DateTime<Utc>,
 ) -> Result<Published, VersionError> {
     let _publishing = match live {
         Some(live) => Some(live.publishing().await),
         None => None,
     };
     let published = match change {
-        Change::Drafts => publish_drafts(storage, dir, author, comment).await?,
-        Change::Rollback(version) => rollback(storage, dir, version, author, comment).await?,
-        Change::Folder { edits, why } => publish_folder_edit(storage, dir, edits, why).await?,
+        Change::Drafts => publish_drafts(storage, dir, author, comment, now).await?,
+        Change::Rollback(version) => rollback(storage, dir, version, author, comment, now).await?,
+        Change::Folder { edits, why } => publish_folder_edit(storage, dir, edits, why, now).await?,
     };
     if let Some(live) = live {
         live.swap(published.live.clone());
@@ -259,6 +262,7 @@ async fn publish_drafts(
     dir: &Path,
     author: &Author,
     comment: &str,
+    now: DateTime<Utc>,
 ) -> Result<Published, VersionError> {
     let comment = check_comment(comment)?;
     let (head, files, texts) = drafted_on(storage).await?;
@@ -276,6 +280,7 @@ async fn publish_drafts(
         action: Some(AuditAction::ScriptsPublish),
         clear_drafts: true,
         head,
+        at: now,
     };
     publish_checked(storage, dir, publication, loaded).await
 }
@@ -288,6 +293,7 @@ async fn rollback(
     version: i64,
     author: &Author,
     comment: &str,
+    now: DateTime<Utc>,
 ) -> Result<Published, VersionError> {
     let comment = check_comment(comment)?;
     let Some((old, text)) = storage.script_version(version).await? else {
@@ -309,6 +315,7 @@ async fn rollback(
         action: Some(AuditAction::ScriptsRollback),
         clear_drafts: false,
         head,
+        at: now,
     };
     publish_checked(storage, dir, publication, loaded).await
 }
@@ -321,6 +328,7 @@ async fn publish_folder_edit(
     dir: &Path,
     mut edits: BTreeMap<String, String>,
     why: &str,
+    now: DateTime<Utc>,
 ) -> Result<Published, VersionError> {
     let (head, mut texts) = storage.live_scripts().await?;
     edits.retain(|file, text| texts.get(file) != Some(text));
@@ -338,6 +346,7 @@ async fn publish_folder_edit(
         action: Some(AuditAction::ScriptsFile),
         clear_drafts: false,
         head,
+        at: now,
     };
     publish_checked(storage, dir, publication, loaded).await
 }
@@ -426,6 +435,7 @@ pub fn unified(a_label: &str, a: &str, b_label: &str, b: &str) -> String {
 pub async fn reconcile(
     storage: &Storage,
     dir: &Path,
+    now: DateTime<Utc>,
 ) -> Result<(Pinned, Vec<Diagnostic>), VersionError> {
     let (newest, db_texts) = storage.live_scripts().await?;
     let mut ignored = Vec::new();
@@ -443,6 +453,7 @@ pub async fn reconcile(
             action: None,
             clear_drafts: false,
             head: 0,
+            at: now,
         };
         let published = publish_checked(storage, dir, publication, loaded).await?;
         return Ok((published.live, published.warnings));
@@ -474,7 +485,7 @@ pub async fn reconcile(
         let why = "edited in the folder while the server was stopped";
         let change = Change::Folder { edits: edited, why };
         let author = Author { name: FILE_AUTHOR.into(), id: None };
-        match publish(storage, dir, None, change, &author, "").await {
+        match publish(storage, dir, None, change, &author, "", now).await {
             Ok(_) | Err(VersionError::Unchanged) => {}
             Err(VersionError::Invalid(report)) => log_refused(&report),
             Err(error) => return Err(error),

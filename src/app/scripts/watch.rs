@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::app::Clock;
 use crate::app::scripts::live::{LiveScripts, Pinned};
 use crate::app::scripts::versions::{self, Author, Change, VersionError};
 use crate::storage::{ScriptsStamp, Storage};
@@ -20,6 +21,8 @@ pub struct Watcher {
     storage: Storage,
     live: Arc<LiveScripts>,
     dir: PathBuf,
+    /// Times the publication of a folder edit.
+    clock: Clock,
     /// The folder as last seen: each file's text, or why it could not be read. An edit is a
     /// difference from this, so a refused edit is reported once, not every second.
     seen: BTreeMap<String, Result<String, String>>,
@@ -28,10 +31,11 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// A watcher of `dir` that takes the folder as it is now as seen.
-    pub fn new(storage: Storage, live: Arc<LiveScripts>, dir: PathBuf) -> Watcher {
+    /// A watcher of `dir` that takes the folder as it is now as seen, and times what it
+    /// publishes by `clock`.
+    pub fn new(storage: Storage, live: Arc<LiveScripts>, dir: PathBuf, clock: Clock) -> Watcher {
         let seen = read_folder(&dir);
-        Watcher { storage, live, dir, seen, stamp: None }
+        Watcher { storage, live, dir, clock, seen, stamp: None }
     }
 
     /// Looks every `every` until the task is aborted.
@@ -109,9 +113,8 @@ impl Watcher {
         }
         let author = Author { name: versions::FILE_AUTHOR.into(), id: None };
         let change = Change::Folder { edits, why: "edited in the folder" };
-        match versions::publish(&self.storage, &self.dir, Some(&self.live), change, &author, "")
-            .await
-        {
+        let (live, now) = (Some(self.live.as_ref()), self.clock.now());
+        match versions::publish(&self.storage, &self.dir, live, change, &author, "", now).await {
             // A text the same as the live one is what a publication wrote there.
             Ok(_) | Err(VersionError::Unchanged) => Ok(()),
             Err(VersionError::Invalid(report)) => {

@@ -38,7 +38,8 @@ pub async fn person(app: &TestApp, name: &str, role: Role, languages: &[&str]) -
         password_hash: Some(hashed(&PASSWORD_HASH, TEST_PASSWORD)),
         pin_hash: Some(hashed(&PIN_HASH, TEST_PIN)),
     };
-    let person = app.storage.add_person(new).await.expect("the person is added");
+    let person =
+        app.storage.add_person(new, chrono::Utc::now()).await.expect("the person is added");
     let token = token_for(app, person.id).await;
     (person, token)
 }
@@ -55,7 +56,7 @@ fn hashed(cell: &'static OnceLock<String>, secret: &str) -> String {
 /// A new API token for an existing person.
 pub async fn token_for(app: &TestApp, id: i64) -> String {
     let token = people::generate_token().unwrap();
-    app.storage.add_token(id, people::token_hash(&token)).await.unwrap();
+    app.storage.add_token(id, people::token_hash(&token), chrono::Utc::now()).await.unwrap();
     token
 }
 
