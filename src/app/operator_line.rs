@@ -279,7 +279,7 @@ impl App {
         let retry_before = now - Duration::minutes(retry);
         let due = storage.take_due_callback(operator, speaks.to_vec(), now, retry_before);
         let (follow_up, sealed) = queues.bounded("due callback", due).await.flatten()?;
-        let Some(number) = self.sealer().open(&sealed, &follow_up.call_sid) else {
+        let Some(number) = self.open_callback_number(&sealed, &follow_up.call_sid) else {
             // Sealed under another key or altered: it stays taken by this operator (so it is
             // not offered again and again) and shows on their list.
             tracing::error!(follow_up = follow_up.id, "a due callback's number does not open");

@@ -11,6 +11,7 @@ use std::process::Command;
 use common::api::{self, TEST_PASSWORD, TEST_PIN};
 use common::console::Browser;
 use common::{TestApp, call_params, said, shipped_scripts, start, with};
+use hotline::app::Clock;
 use hotline::config::Config;
 use hotline::domain::people::{Person, Role};
 use hotline::storage::{AuditFilter, AuditRecord};
@@ -333,5 +334,22 @@ async fn the_wall_board_and_metrics_show_the_locks_of_the_moment() {
     ] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_lock_ends_when_the_hotlines_clock_has_passed_it() {
+    // The use cases read one clock: moved on by the test, the lock's quarter of an hour
+    // passes at once, and the first lock in a row is no longer than the policy says.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(chrono::Utc::now());
+    let app = common::start_with_clock(config_in(dir.path()), dir, clock.clone()).await;
+    let (olga, _) = operator(&app, "olga").await;
+    wrong_pins(&app, olga.id, 5, 600).await;
+    assert!(!welcomed(&dial(&app, olga.id, TEST_PIN, &number(700)).await), "locked");
+    clock.advance(chrono::Duration::minutes(14));
+    assert!(!welcomed(&dial(&app, olga.id, TEST_PIN, &number(701)).await), "still locked");
+    clock.advance(chrono::Duration::minutes(2));
+    assert!(welcomed(&dial(&app, olga.id, TEST_PIN, &number(702)).await), "the lock ended");
     app.stop().await;
 }

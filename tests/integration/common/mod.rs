@@ -134,16 +134,34 @@ pub async fn start_with_secrets(
 ) -> TestApp {
     logs();
     let app = Application::build(&config, secrets).await.expect("server builds");
+    serve(app, config, dir).await
+}
+
+/// Starts a server like [`start`] whose use cases read `clock`: a test moves it to step over
+/// a lock's or a retention period's length without waiting for it.
+pub async fn start_with_clock(config: Config, dir: tempfile::TempDir, clock: Clock) -> TestApp {
+    logs();
+    let secrets = Secrets {
+        auth_token: Secret::new(TOKEN.into()),
+        caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
+        callback_key: Secret::new(CALLBACK_KEY.into()),
+    };
+    let hotline = App::open(&config, &secrets, clock).await.expect("the hotline opens");
+    let app = Application::serving(hotline, &config, secrets).await.expect("server builds");
+    serve(app, config, dir).await
+}
+
+/// Runs a built server until the test stops it.
+async fn serve(app: Application, config: Config, dir: tempfile::TempDir) -> TestApp {
     let base_url = app.public_url().to_owned();
     let (stop, stopped) = oneshot::channel();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    let storage = Storage::open(&config.database.path, StorageOptions::default()).await.unwrap();
     TestApp {
         base_url,
         db_path: config.database.path.clone(),
-        storage,
+        storage: Storage::open(&config.database.path, StorageOptions::default()).await.unwrap(),
         dir,
         stop: Some(stop),
         server: Some(server),
