@@ -28,6 +28,25 @@ impl FromRequestParts<Arc<ApiState>> for Actor {
     }
 }
 
+/// A bearer token's person who is a supervisor. A supervisors' route takes this instead of
+/// an [`Actor`], so an operator is refused (403) before the route reads its path or body and
+/// learns nothing of what a well-formed request would be. The use case checks the role again:
+/// it is the rule's one authority; this only decides which answer comes first.
+pub struct Supervisor(pub Actor);
+
+impl FromRequestParts<Arc<ApiState>> for Supervisor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, Self::Rejection> {
+        let actor = Actor::from_request_parts(parts, state).await?;
+        actor.require_supervisor()?;
+        Ok(Supervisor(actor))
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` header, if it is there and has the shape
 /// of one of ours. The scheme is case-insensitive (RFC 9110).
 fn bearer(parts: &Parts) -> Option<&str> {

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::{Actor, ApiError, ApiState};
+use super::{Actor, ApiError, ApiState, Supervisor};
 use crate::domain::cases::CaseNumber;
 use crate::domain::casework::{BlockKey, CaseDetail, write_csv};
 
@@ -106,12 +106,10 @@ async fn set_disposition(
 
 /// `POST /cases/{number}/reopen` (supervisors): reopens a closed case (409 if it is open).
 async fn reopen(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     Path(number): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    // The role is refused before the request is read, as on every supervisors' route.
-    actor.require_supervisor()?;
     let number = case_number(&number)?;
     state.app.reopen_case(&actor, number).await?;
     Ok(Json(json!({ "number": number, "closed": false })))
@@ -119,7 +117,7 @@ async fn reopen(
 
 /// `GET /cases?…` (supervisors): one page of the cases that pass the filters, newest first.
 async fn search(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -131,7 +129,7 @@ async fn search(
 
 /// `GET /cases.csv?…` (supervisors): the same search as CSV, up to [`MAX_EXPORT`](crate::domain::casework::MAX_EXPORT) cases.
 async fn export(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -147,7 +145,7 @@ async fn export(
 
 /// `GET /blocklist` (supervisors): every entry, newest first, expired ones marked inactive.
 async fn blocklist(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let entries = state.app.blocklist(&actor).await?;
@@ -166,11 +164,10 @@ struct BlockBody {
 
 /// `POST /blocklist` (supervisors): blocks the caller of a case.
 async fn block(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    actor.require_supervisor()?;
     let body: BlockBody = json_body(&body)?;
     let number = case_number(&body.case)?;
     let expires_at = body.expires_at.as_deref();
@@ -181,11 +178,10 @@ async fn block(
 /// `DELETE /blocklist/{entry}` (supervisors): removes an entry, named by its id (`7`) or by a
 /// case of the blocked caller (`2026-000042`).
 async fn unblock(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     Path(entry): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    actor.require_supervisor()?;
     let key = if entry.contains('-') {
         BlockKey::Case(case_number(&entry)?)
     } else {

@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 pub use crate::app::Actor;
+use auth::Supervisor;
 
 use crate::app::{App, AppError};
 

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, ApiState, json_body};
+use super::{Actor, ApiError, ApiState, Supervisor, json_body};
 use crate::app::people::{Added, AuditRecord, LockedKey, PinLock};
 use crate::domain::people::Person;
 
@@ -48,7 +48,10 @@ async fn me(actor: Actor) -> Json<Option<Person>> {
 
 /// `GET /users`: everyone, disabled or not (supervisor).
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
-async fn list(actor: Actor, State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    Supervisor(actor): Supervisor,
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<Value>, ApiError> {
     let people = state.app.people(&actor).await?;
     Ok(Json(json!({ "users": people })))
 }
@@ -79,7 +82,7 @@ struct Created {
 /// `POST /users`: adds a person with a generated PIN and password (supervisor; audited).
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn create(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     body: Result<Json<NewUser>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
@@ -95,7 +98,7 @@ async fn create(
 /// disable themselves, so the API can never leave the hotline without an enabled supervisor.
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn disable(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Person>, ApiError> {
@@ -107,7 +110,7 @@ async fn disable(
 /// audited).
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn enable(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Person>, ApiError> {
@@ -118,7 +121,7 @@ async fn enable(
 /// `POST /users/{id}/pin`: a new generated PIN, shown this once (supervisor; audited).
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn reset_pin(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -132,7 +135,7 @@ async fn reset_pin(
 /// anything was locked.
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn unlock_pin(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -145,7 +148,7 @@ async fn unlock_pin(
 /// (supervisor). A locked number is shown by its kind alone, never by its hash.
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn pin_locks(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Value>, ApiError> {
     let locks = state.app.pin_locks(&actor).await?;
@@ -171,7 +174,7 @@ fn lock_json(lock: &PinLock) -> Value {
 /// person's console sessions end (supervisor; audited).
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn reset_password(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -192,7 +195,7 @@ struct Languages {
 /// audited).
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn set_languages(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
     body: Result<Json<Languages>, JsonRejection>,
@@ -207,7 +210,7 @@ async fn set_languages(
 /// audited). A disabled person gets none.
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn issue_token(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -246,7 +249,7 @@ struct AuditQuery {
 /// `GET /audit?case=…&actor=…&action=…&limit=…`: the audit log, newest first (supervisor).
 #[tracing::instrument(skip_all, fields(actor = actor.audit_id()))]
 async fn audit_log(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {

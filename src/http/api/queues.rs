@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, ApiError, ApiState};
+use super::{Actor, ApiError, ApiState, Supervisor};
 use crate::app::AppError;
 use crate::app::presence::{LanguageQueue, OperatorPresence, QueueEntry};
 
@@ -96,7 +96,7 @@ async fn set_state(
 /// `GET /operators`.
 async fn operators(
     State(state): State<Arc<ApiState>>,
-    actor: Actor,
+    Supervisor(actor): Supervisor,
 ) -> Result<Json<Vec<OperatorPresence>>, ApiError> {
     Ok(Json(state.app.operator_presence(&actor).await?))
 }

@@ -13,7 +13,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Actor, ApiError, ApiState};
+use super::{ApiError, ApiState, Supervisor};
 use crate::domain::cases::CaseNumber;
 
 /// This resource's routes.
@@ -23,11 +23,10 @@ pub fn router() -> Router<Arc<ApiState>> {
 
 /// `GET /cases/{number}/hold` (supervisors): whether the case is under legal hold.
 async fn hold(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     Path(number): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    actor.require_supervisor()?;
     let number: CaseNumber = number.parse().map_err(ApiError::BadRequest)?;
     let held = state.app.legal_hold(&actor, number).await?;
     Ok(Json(json!({ "number": number, "legal_hold": held })))
@@ -44,12 +43,11 @@ struct HoldBody {
 /// `{"hold": false}` releases it. Setting what is already set changes nothing and is not
 /// audited as a change.
 async fn set_hold(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     Path(number): Path<String>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    actor.require_supervisor()?;
     let number: CaseNumber = number.parse().map_err(ApiError::BadRequest)?;
     let body: HoldBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))?;

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, ApiState, json_body};
+use super::{Actor, ApiError, ApiState, Supervisor, json_body};
 use crate::app::scripts::editing::{diagnostics_json, refusal};
 use crate::app::scripts::versions::{self, Change, Published};
 use crate::scripts::graph::Format;
@@ -48,7 +48,7 @@ pub fn router() -> Router<Arc<ApiState>> {
 
 /// `GET /scripts`: the live version's key, the drafts, and what they would make.
 async fn overview(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Value>, ApiError> {
     let drafts = state.app.script_files(&actor).await?.drafts;
@@ -74,7 +74,7 @@ struct ListQuery {
 
 /// `GET /scripts/versions[?file=ru.xml&limit=N]`: published versions, newest first.
 async fn list(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -86,7 +86,7 @@ async fn list(
 
 /// `GET /scripts/versions/{id}`: one version with its text.
 async fn show(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -105,7 +105,7 @@ struct DiffQuery {
 
 /// `GET /scripts/diff?from=ID&to=ID`: a unified diff between two versions.
 async fn diff(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     query: Result<Query<DiffQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -124,7 +124,7 @@ struct DraftBody {
 
 /// `PUT /scripts/drafts/{file}`: saves a draft and answers what the drafts would make.
 async fn save_draft(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     file: Result<Path<String>, PathRejection>,
     body: Result<Json<DraftBody>, JsonRejection>,
@@ -138,7 +138,7 @@ async fn save_draft(
 
 /// `GET /scripts/drafts/{file}`: the draft's text.
 async fn draft(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     file: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -152,7 +152,7 @@ async fn draft(
 
 /// `DELETE /scripts/drafts/{file}`: throws a draft away.
 async fn discard_draft(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     file: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -171,7 +171,7 @@ struct PublishBody {
 
 /// `POST /scripts/publish`: publishes every draft (audited).
 async fn publish(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     body: Result<Json<PublishBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -190,7 +190,7 @@ struct RollbackBody {
 
 /// `POST /scripts/rollback`: publishes an earlier version's text again (audited).
 async fn rollback(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     body: Result<Json<RollbackBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -257,7 +257,7 @@ struct TesterBody {
 /// `POST /scripts/testers`: calls from this number hear the drafts (audited, without the
 /// number); answers the tester's id.
 async fn add_tester(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     body: Result<Json<TesterBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -268,7 +268,7 @@ async fn add_tester(
 
 /// `GET /scripts/testers`: the test callers, with who added them and when; never a number.
 async fn testers(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "testers": state.app.script_testers(&actor).await? })))
@@ -277,7 +277,7 @@ async fn testers(
 /// `DELETE /scripts/testers/{id}`: that number hears the live version again from its next
 /// call (audited).
 async fn remove_tester(
-    actor: Actor,
+    Supervisor(actor): Supervisor,
     State(state): State<Arc<ApiState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
