@@ -11,9 +11,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use hotline::app::secrets::Secrets;
 use hotline::config::Config;
-use hotline::secrets::{Secret, Secrets};
-use hotline::server::Application;
+use hotline::domain::secret::Secret;
+use hotline::http::server::Application;
 use hotline::simulator::{self, CallOptions};
 
 const TOKEN: &str = "bench-auth-token-0123456789";

@@ -7,9 +7,10 @@
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use hotline::backup;
-use hotline::secrets::Secret;
-use hotline::storage::{RetentionPolicy, Storage, StorageOptions};
+use hotline::app::backup;
+use hotline::domain::retention::RetentionPolicy;
+use hotline::domain::secret::Secret;
+use hotline::storage::{Storage, StorageOptions};
 
 fn main() {
     let cases: u32 = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(100_000);

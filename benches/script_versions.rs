@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotline::scripts::live::{History, LiveScripts, Pinned};
-use hotline::scripts::watch::Watcher;
+use hotline::app::scripts::live::{History, LiveScripts, Pinned};
+use hotline::app::scripts::watch::Watcher;
 use hotline::scripts::{load_dir, load_texts, read_sources};
 use hotline::storage::{Publication, Storage, StorageOptions};
 
@@ -68,7 +68,9 @@ fn main() {
         let storage =
             Storage::open(&scratch.join("bench.db"), StorageOptions::default()).await.unwrap();
         let (pinned, _) =
-            hotline::scripts::versions::reconcile(&storage, &dir).await.expect("imported");
+            hotline::app::scripts::versions::reconcile(&storage, &dir, chrono::Utc::now())
+                .await
+                .expect("imported");
         // A second version, and a holder of it that has only it in memory, as after a
         // restart: the first request of a call on the first version reads it again.
         let (head, mut files) = storage.live_scripts().await.unwrap();
@@ -84,6 +86,7 @@ fn main() {
             action: None,
             clear_drafts: false,
             head,
+            at: chrono::Utc::now(),
         };
         let second = storage.publish_scripts(publication).await.unwrap()[0].id.to_string();
         let history =
@@ -104,7 +107,7 @@ fn main() {
         );
 
         let live = Arc::new(LiveScripts::new(pinned));
-        let mut watcher = Watcher::new(storage, live, dir.clone());
+        let mut watcher = Watcher::new(storage, live, dir.clone(), hotline::app::Clock::system());
         watcher.look().await.unwrap();
         let runs = 500;
         let started = Instant::now();

@@ -5,16 +5,30 @@
 //! `HOTLINE_<SECTION>_<KEY>` (upper case) overrides `[section] key`: `HOTLINE_SERVER_LISTEN`,
 //! `HOTLINE_DATABASE_PATH`. A `HOTLINE_` variable that names no key is an error rather than
 //! silently ignored, so a typo cannot run the line on a default. Secrets are not configuration:
-//! see [`crate::secrets`].
+//! see `app/secrets.rs`.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::secrets::{AUTH_TOKEN_VAR, CALLER_HASH_KEY_VAR};
+use crate::domain::casework::{Disposition, Dispositions};
+use crate::domain::lockout::PinPolicy;
+use crate::domain::queue::Fallbacks;
+
+// The secrets come from the environment (or a file it names), never from this file.
+/// The environment variable of the auth token.
+pub const AUTH_TOKEN_VAR: &str = "HOTLINE_AUTH_TOKEN";
+/// The environment variable of the caller-hash key.
+pub const CALLER_HASH_KEY_VAR: &str = "HOTLINE_CALLER_HASH_KEY";
+/// The environment variable of the callback-number key.
+pub const CALLBACK_KEY_VAR: &str = "HOTLINE_CALLBACK_KEY";
+/// The environment variable holding the backup secret.
+pub const BACKUP_KEY_VAR: &str = "HOTLINE_BACKUP_KEY";
+/// The environment variable naming a file that holds the backup secret.
+pub const BACKUP_KEY_FILE_VAR: &str = "HOTLINE_BACKUP_KEY_FILE";
 
 /// The environment variable that names the configuration file.
 pub const CONFIG_VAR: &str = "HOTLINE_CONFIG";
@@ -79,7 +93,8 @@ pub struct ServerConfig {
     pub refusals_per_minute: u64,
     /// The address of a reverse proxy in front of the server, whose `X-Forwarded-For` names
     /// the real client for the per-address limit. Empty: no proxy is trusted.
-    pub trusted_proxy: String,
+    #[serde(with = "optional_address")]
+    pub trusted_proxy: Option<IpAddr>,
     /// Connections one address (an IPv6 /64) may have open at once, so one machine cannot
     /// take every slot of `max_connections`. The trusted proxy is not capped.
     pub max_connections_per_address: u64,
@@ -97,7 +112,7 @@ impl Default for ServerConfig {
             max_header_bytes: 16 * 1024,
             request_timeout_ms: 30_000,
             refusals_per_minute: 20,
-            trusted_proxy: String::new(),
+            trusted_proxy: None,
             max_connections_per_address: 64,
         }
     }
@@ -224,7 +239,7 @@ impl Default for LogConfig {
 }
 
 /// `[queues]`: how callers are routed to operators and how long they wait (see
-/// [`crate::queue`]).
+/// [`crate::domain::queue`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueuesConfig {
@@ -232,7 +247,7 @@ pub struct QueuesConfig {
     /// `"ko=ru, uk=voicemail"` (Korean callers to Russian-speaking operators with an
     /// interpreter flag; Ukrainian callers straight to the voicemail node). Languages without
     /// a rule wait in their own language's queue.
-    pub fallbacks: String,
+    pub fallbacks: Fallbacks,
     /// Seconds a caller waits at most; then they are told and taken to the handoff's
     /// `otherwise` node (voicemail).
     pub max_wait_secs: u64,
@@ -246,14 +261,14 @@ pub struct QueuesConfig {
     /// Seconds a conversation with an operator can last: the provider's own limit on a
     /// dialled call (its default `timeLimit`, 4 hours). During it the caller's call sends no
     /// webhook, so the recovery of lost calls waits this long, and the longest queue wait,
-    /// before it closes a silent case (see [`crate::recovery`]).
+    /// before it closes a silent case (see `app/recovery.rs`).
     pub max_conversation_secs: u64,
 }
 
 impl Default for QueuesConfig {
     fn default() -> Self {
         QueuesConfig {
-            fallbacks: String::new(),
+            fallbacks: Fallbacks::default(),
             max_wait_secs: 900,
             estimate_window_mins: 60,
             wrap_up_secs: 30,
@@ -263,13 +278,13 @@ impl Default for QueuesConfig {
     }
 }
 
-/// `[cases]`: case work by operators (see [`crate::casework`]).
+/// `[cases]`: case work by operators (see [`crate::domain::casework`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CasesConfig {
     /// The dispositions operators choose from when they close a case, comma-separated names
     /// of lowercase letters, digits and `-` (a string, so one environment variable sets it).
-    pub dispositions: String,
+    pub dispositions: Dispositions,
 }
 
 impl Default for CasesConfig {
@@ -277,15 +292,16 @@ impl Default for CasesConfig {
         CasesConfig {
             dispositions: "surrender-arranged, information-given, relative-informed, referred, \
                            prank, hostile, dropped, wrong-number"
-                .into(),
+                .parse()
+                .expect("the default dispositions are valid"),
         }
     }
 }
 
 impl CasesConfig {
-    /// The dispositions, in the configured order (validated at start; empty if invalid).
-    pub fn dispositions(&self) -> Vec<crate::casework::Disposition> {
-        crate::casework::Disposition::parse_list(&self.dispositions).unwrap_or_default()
+    /// The dispositions, in the configured order.
+    pub fn dispositions(&self) -> Vec<Disposition> {
+        self.dispositions.as_slice().to_vec()
     }
 }
 
@@ -297,7 +313,7 @@ pub struct BlocklistConfig {
     pub answer: BlockAnswer,
 }
 
-/// `[followups]`: the follow-up list (see [`crate::followups`]).
+/// `[followups]`: the follow-up list (see [`crate::domain::followups`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FollowupsConfig {
@@ -325,7 +341,7 @@ pub enum BlockAnswer {
     Flag,
 }
 
-/// `[retention]`: when personal data is shredded (see [`crate::retention`]).
+/// `[retention]`: when personal data is shredded (see `app/retention.rs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
@@ -351,7 +367,7 @@ impl Default for RetentionConfig {
     }
 }
 
-/// `[metrics]`: access to `GET /metrics` (see [`crate::metrics`]).
+/// `[metrics]`: access to `GET /metrics` (see `app/metrics.rs`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -360,7 +376,7 @@ pub struct MetricsConfig {
     pub token_sha256: String,
 }
 
-/// `[console]`: the web console's sessions and logins (see [`crate::console`]).
+/// `[console]`: the web console's sessions and logins (see `http/console/`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
@@ -379,7 +395,7 @@ impl Default for ConsoleConfig {
 }
 
 /// `[operators]`: the operator line's lockout of PIN guessing (see
-/// [`crate::people::lockout`]).
+/// [`crate::domain::lockout`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OperatorsConfig {
@@ -396,6 +412,17 @@ pub struct OperatorsConfig {
 impl Default for OperatorsConfig {
     fn default() -> Self {
         OperatorsConfig { pin_failures: 5, pin_window_mins: 15, pin_lock_mins: 15 }
+    }
+}
+
+impl OperatorsConfig {
+    /// The PIN policy these settings describe (validated by [`Config::load`]).
+    pub fn pin_policy(&self) -> PinPolicy {
+        PinPolicy {
+            failures: self.pin_failures.max(1),
+            window: chrono::Duration::minutes(i64::from(self.pin_window_mins)),
+            lock: chrono::Duration::minutes(i64::from(self.pin_lock_mins)),
+        }
     }
 }
 
@@ -452,14 +479,14 @@ impl fmt::Display for Problems {
 
 /// Environment variables with the prefix that are not configuration keys.
 const NOT_KEYS: [&str; 9] = [
-    crate::backup::BACKUP_KEY_VAR,
-    crate::backup::BACKUP_KEY_FILE_VAR,
+    BACKUP_KEY_VAR,
+    BACKUP_KEY_FILE_VAR,
     CONFIG_VAR,
     AUTH_TOKEN_VAR,
     CALLER_HASH_KEY_VAR,
     "HOTLINE_AUTH_TOKEN_FILE",
     "HOTLINE_CALLER_HASH_KEY_FILE",
-    crate::secrets::CALLBACK_KEY_VAR,
+    CALLBACK_KEY_VAR,
     "HOTLINE_CALLBACK_KEY_FILE",
 ];
 
@@ -616,15 +643,6 @@ impl Config {
                 self.queues.max_conversation_secs
             ));
         }
-        if !self.server.trusted_proxy.is_empty()
-            && self.server.trusted_proxy.parse::<std::net::IpAddr>().is_err()
-        {
-            problems.push(format!(
-                "server.trusted_proxy = {:?} is not an IP address; write the proxy's address, \
-                 like \"10.0.0.2\", or leave it empty",
-                self.server.trusted_proxy
-            ));
-        }
         if self.server.request_timeout_ms <= self.webhooks.deadline_ms {
             problems.push(format!(
                 "server.request_timeout_ms ({}) must be above webhooks.deadline_ms ({}), or a \
@@ -660,9 +678,6 @@ impl Config {
                 self.database.write_deadline_ms, self.webhooks.deadline_ms
             ));
         }
-        if let Err(problem) = crate::queue::Fallbacks::parse(&self.queues.fallbacks) {
-            problems.push(format!("queues.fallbacks = {:?}: {problem}", self.queues.fallbacks));
-        }
         if self.queues.db_timeout_ms >= self.webhooks.deadline_ms {
             problems.push(format!(
                 "queues.db_timeout_ms ({}) must be below webhooks.deadline_ms ({}), so a slow \
@@ -681,9 +696,6 @@ impl Config {
                 "followups.retry_after_mins = {} is out of range; use 1 to 1440",
                 self.followups.retry_after_mins
             ));
-        }
-        if let Err(problem) = crate::casework::Disposition::parse_list(&self.cases.dispositions) {
-            problems.push(format!("cases.dispositions = {:?}: {problem}", self.cases.dispositions));
         }
         if self.database.path.as_os_str().is_empty() || self.database.path.is_dir() {
             problems.push(format!(
@@ -824,6 +836,30 @@ fn apply_overrides(
     }
 }
 
+/// `server.trusted_proxy`: an IP address, or empty for none.
+mod optional_address {
+    use std::net::IpAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(address: &Option<IpAddr>, out: S) -> Result<S::Ok, S::Error> {
+        out.serialize_str(&address.map(|a| a.to_string()).unwrap_or_default())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Option<IpAddr>, D::Error> {
+        let text = String::deserialize(input)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "trusted_proxy = {text:?} is not an IP address; write the proxy's address, like \
+                 \"10.0.0.2\", or leave it empty"
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -922,6 +958,7 @@ mod tests {
             ("HOTLINE_LOG_LEVEL", " ", "log filter"),
             ("HOTLINE_LOG_FORMAT", "xml", "log"),
             ("HOTLINE_DATABASE_WRITE_DEADLINE_MS", "9000", "below webhooks.deadline_ms"),
+            ("HOTLINE_SERVER_TRUSTED_PROXY", "proxy.local", "not an IP address"),
             ("HOTLINE_QUEUES_FALLBACKS", "ko=ko", "to itself"),
             ("HOTLINE_QUEUES_FALLBACKS", "ko", "language=target"),
             ("HOTLINE_QUEUES_FALLBACKS", "KO=<script>", "language code"),
@@ -950,6 +987,19 @@ mod tests {
             let text = problems(Config::load(None, vars(&[(var, value)])));
             assert!(text.contains(expected), "{var}={value:?}: {text}");
         }
+        // What is parsed at load is kept typed: nothing reads the text again later.
+        let typed = Config::load(
+            None,
+            vars(&[
+                ("HOTLINE_SERVER_TRUSTED_PROXY", "10.0.0.2"),
+                ("HOTLINE_QUEUES_FALLBACKS", "ko=ru"),
+                ("HOTLINE_CASES_DISPOSITIONS", "prank, referred"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(typed.server.trusted_proxy, Some([10, 0, 0, 2].into()));
+        assert_eq!(typed.queues.fallbacks, "ko=ru".parse().unwrap());
+        assert_eq!(typed.cases.dispositions().len(), 2);
         let huge = "9".repeat(10_000);
         let text = problems(Config::load(None, vars(&[("HOTLINE_WEBHOOKS_DEADLINE_MS", &huge)])));
         assert!(text.contains("expected a whole number"), "{}", &text[..200]);

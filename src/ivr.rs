@@ -4,10 +4,10 @@
 //! Every function here is pure: it takes the loaded scripts and the call's position (which
 //! travels in the URLs the provider requests, so a call survives a server restart) and returns
 //! a [`Turn`]: what is said, what the call does afterwards, and the events to record. It knows
-//! nothing of HTTP or TwiML: [`crate::webhooks`] renders a turn as TwiML, and a text channel
+//! nothing of HTTP or TwiML: the webhooks render a turn as TwiML, and a text channel
 //! could render the same turn as a chat message.
 
-use crate::cases::{Event, LanguageChoiceMethod};
+use crate::domain::cases::{Event, LanguageChoiceMethod};
 use crate::scripts::{
     Key, LanguageOption, LanguageTag, Node, NodeId, NodeKind, Prompt, PromptItem, Script,
     ScriptSet, Target, Voice,

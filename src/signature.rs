@@ -1,5 +1,5 @@
 //! The provider's request signature, `X-Twilio-Signature`: how the provider proves a webhook
-//! came from it, and how [`crate::simulator`] signs its requests the same way.
+//! came from it, and how the simulator signs its requests the same way.
 //!
 //! The signature is `base64(HMAC-SHA1(auth token, message))`, where the message is the full URL
 //! the provider requested (query string included) followed by every POST parameter as

@@ -152,15 +152,8 @@ pub enum WaitVerb {
     Speech(Speech),
     /// Collect keys while waiting.
     Gather(Gather),
-    /// Fetch another wait document.
-    Redirect {
-        /// Its URL.
-        url: String,
-    },
     /// Take the caller out of the queue; the verbs after their `<Enqueue>` run.
     Leave,
-    /// End the call.
-    Hangup,
 }
 
 /// An ordinary TwiML document.
@@ -196,9 +189,7 @@ impl WaitDocument {
                 match verb {
                     WaitVerb::Speech(s) => write_speech(w, s),
                     WaitVerb::Gather(g) => write_gather(w, g),
-                    WaitVerb::Redirect { url } => write_redirect(w, url),
                     WaitVerb::Leave => empty(w, BytesStart::new("Leave")),
-                    WaitVerb::Hangup => empty(w, BytesStart::new("Hangup")),
                 }
             }
         })

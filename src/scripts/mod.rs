@@ -11,20 +11,15 @@
 //! warnings, `diagnostics` words and places the problems.
 
 mod advice;
-pub mod cli;
 mod diagnostics;
 pub mod graph;
 mod languages;
-pub mod live;
 mod model;
-mod preview;
 mod prompt;
 pub mod report;
 mod script;
 pub mod translation;
-pub mod versions;
-pub mod watch;
-mod xml;
+pub(crate) mod xml;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -32,7 +27,6 @@ use std::path::{Path, PathBuf};
 pub use diagnostics::{Diagnostic, Report, Severity};
 pub use languages::parse_languages;
 pub use model::*;
-pub use preview::call_draft;
 pub use script::parse_script;
 
 /// The name of the language choice's file in the scripts folder.

@@ -14,7 +14,7 @@ use super::diagnostics::{Collector, Diagnostic};
 
 /// The largest script file accepted. Real scripts are a few dozen kilobytes; the limit keeps a
 /// wrong file (a recording saved as `.xml`, a log) from costing memory and time.
-pub(super) const MAX_FILE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: usize = 1024 * 1024;
 
 /// Reads a script file: at most [`MAX_FILE_BYTES`] of UTF-8 text.
 pub(super) fn read_file(path: &Path) -> Result<String, Diagnostic> {

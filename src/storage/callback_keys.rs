@@ -4,8 +4,8 @@
 use rusqlite::{TransactionBehavior, params};
 
 use super::{Storage, StorageError};
-use crate::cases::CallSid;
-use crate::followups::Sealer;
+use crate::domain::cases::CallSid;
+use crate::domain::followups::Sealer;
 
 impl Storage {
     /// Opens every stored callback number with `current` and seals it again with `next`, in

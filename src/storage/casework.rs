@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use super::Storage;
 use super::StorageError;
 use super::sqlite::{db_time, decode_language, decode_time};
-use crate::cases::{CallerHash, CaseNumber};
-use crate::casework::{
+use crate::domain::cases::{CallerHash, CaseNumber};
+use crate::domain::casework::{
     BlockEntry, BlockKey, CaseFilter, CaseListing, CaseReach, CaseWork, Change, Disposition, Note,
     NoteText, PersonRef, QueueVisit, main_visit,
 };
@@ -55,7 +55,7 @@ impl Storage {
         .await
     }
 
-    /// What decides who may see each of these cases ([`crate::casework::may_see`]): its
+    /// What decides who may see each of these cases ([`crate::domain::casework::may_see`]): its
     /// language and the operators connected to it. A number with no case is left out.
     #[tracing::instrument(skip_all, fields(cases = numbers.len()))]
     pub async fn case_reaches(

@@ -10,7 +10,8 @@ use rusqlite::{OptionalExtension, params};
 use super::StorageError;
 use super::people::{AuditEntry, PERSON_COLUMNS, insert_audit, person_from_row};
 use super::sqlite::{Storage, db_time, decode_time};
-use crate::people::Person;
+use crate::domain::audit::AuditAction;
+use crate::domain::people::Person;
 
 /// A logged-in browser, as its cookie finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +56,8 @@ impl Storage {
         .await
     }
 
-    /// Starts a session for a person and audits the login (`console.login`).
+    /// Starts a session for a person at `now` and audits the login (`action`:
+    /// `console.login`).
     #[tracing::instrument(skip_all, fields(user_id))]
     pub async fn start_session(
         &self,
@@ -63,21 +65,17 @@ impl Storage {
         token_hash: String,
         csrf: String,
         detail: String,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction()?;
-            let now = db_time(Utc::now());
             tx.prepare_cached(
                 "INSERT INTO console_sessions (token_hash, user_id, csrf, created_at, last_seen_at)
                  VALUES (?1, ?2, ?3, ?4, ?4)",
             )?
-            .execute(params![token_hash, user_id, csrf, now])?;
-            let entry = AuditEntry {
-                actor: Some(user_id),
-                action: "console.login".into(),
-                case: None,
-                detail,
-            };
+            .execute(params![token_hash, user_id, csrf, db_time(now)])?;
+            let entry = AuditEntry { actor: Some(user_id), action, case: None, detail, at: now };
             insert_audit(&tx, &entry)?;
             tx.commit()?;
             Ok(())
@@ -142,13 +140,15 @@ impl Storage {
         .await
     }
 
-    /// Ends a session; `audit` names the person to write `console.logout` for (a session that
-    /// merely expired is not audited). Ending a session that is gone is not an error.
+    /// Ends a session at `now`; `audit` names the person and the action (`console.logout`) to
+    /// audit (a session that merely expired is not audited). Ending a session that is gone is
+    /// not an error.
     #[tracing::instrument(skip_all)]
     pub async fn end_session(
         &self,
         token_hash: &str,
-        audit: Option<i64>,
+        audit: Option<(i64, AuditAction)>,
+        now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         let token_hash = token_hash.to_owned();
         self.write(move |conn| {
@@ -156,12 +156,13 @@ impl Storage {
             let ended = tx
                 .prepare_cached("DELETE FROM console_sessions WHERE token_hash = ?1")?
                 .execute([token_hash])?;
-            if let Some(user_id) = audit.filter(|_| ended > 0) {
+            if let Some((user_id, action)) = audit.filter(|_| ended > 0) {
                 let entry = AuditEntry {
                     actor: Some(user_id),
-                    action: "console.logout".into(),
+                    action,
                     case: None,
                     detail: String::new(),
+                    at: now,
                 };
                 insert_audit(&tx, &entry)?;
             }

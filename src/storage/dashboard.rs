@@ -107,8 +107,8 @@ impl Period {
             }
             Period::Day => NaiveDate::parse_from_str(prefix, "%Y-%m-%d")
                 .map_err(bad)?
-                .and_hms_opt(0, 0, 0)
-                .map_or_else(Utc::now, |t| t.and_utc()),
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc(),
         })
     }
 }

@@ -8,7 +8,7 @@
 //! request are numbered apart from the rest (see `webhooks`), so their number alone does not
 //! place them.
 
-use crate::cases::{Event, Outcome};
+use crate::domain::cases::{Event, Outcome};
 use crate::scripts::{LanguageTag, NodeId, Tag};
 
 /// The columns of a case that follow from its events.
@@ -198,7 +198,7 @@ mod tests {
     fn the_last_language_and_voicemail_count() {
         let ru = LanguageTag::parse("ru").unwrap();
         let uk = LanguageTag::parse("uk").unwrap();
-        let how = crate::cases::LanguageChoiceMethod::Key;
+        let how = crate::domain::cases::LanguageChoiceMethod::Key;
         let events = [
             Event::LanguageChosen { language: ru, how },
             Event::LanguageChosen { language: uk.clone(), how },

@@ -6,20 +6,22 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
-use crate::cases::{CallSid, CaseNumber, Event, Outcome};
-use crate::followups::{Attempt, AttemptResult, FollowUp, Kind, State};
+use crate::domain::cases::{CallSid, CaseNumber, Event, Outcome};
+use crate::domain::followups::{Attempt, AttemptResult, FollowUp, Kind, State};
 use crate::scripts::{LanguageTag, NodeId, Tag};
 
 /// Brings a case's voicemail and missed-call follow-ups in line with its events, inside the
-/// transaction that changed them. A missed call that turns out to have been answered after
-/// all (the provider's callbacks arrive in any order) is removed while nobody worked on it.
+/// transaction that changed them; one filed now is created `at` the time of the record that
+/// changed them. A missed call that turns out to have been answered after all (the
+/// provider's callbacks arrive in any order) is removed while nobody worked on it.
 pub(super) fn sync(
     tx: &Transaction<'_>,
     case_id: i64,
     events: &[Event],
     outcome: &Outcome,
+    at: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    let now = db_time(Utc::now());
+    let now = db_time(at);
     let voicemail = events.iter().rev().find_map(|event| match event {
         Event::Voicemail { recording_url, duration_secs } => Some((recording_url, duration_secs)),
         _ => None,
@@ -93,7 +95,7 @@ const SELECT: &str = "SELECT f.id, f.kind, c.number_year, c.number_seq, c.langua
 
 impl Storage {
     /// The follow-ups not closed (or all, with `closed`), oldest place in line first. Who
-    /// may see which is decided by their case ([`crate::casework::may_see`]).
+    /// may see which is decided by their case ([`crate::domain::casework::may_see`]).
     #[tracing::instrument(skip(self))]
     pub async fn follow_ups(&self, closed: bool) -> Result<Vec<FollowUp>, StorageError> {
         self.read(move |conn| {
@@ -432,8 +434,8 @@ mod tests {
     use chrono::TimeDelta;
 
     use super::*;
-    use crate::cases::{CallStatus, LanguageChoiceMethod, Record};
-    use crate::people::{Role, parse_languages};
+    use crate::domain::cases::{CallStatus, LanguageChoiceMethod, Record};
+    use crate::domain::people::{Role, parse_languages};
     use crate::storage::{NewEntry, NewPerson, StorageOptions};
 
     async fn open(dir: &tempfile::TempDir) -> Storage {
@@ -497,7 +499,7 @@ mod tests {
             password_hash: None,
             pin_hash: None,
         };
-        storage.add_person(new).await.unwrap().id
+        storage.add_person(new, Utc::now()).await.unwrap().id
     }
 
     #[tokio::test]

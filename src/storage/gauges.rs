@@ -84,8 +84,11 @@ impl Storage {
     /// (`0011_faults.sql`), so a read-only file, a full disk or a lock fail it as they would
     /// fail a record. For `/readyz`.
     #[tracing::instrument(skip(self))]
-    pub async fn check_writable(&self) -> Result<(), StorageError> {
-        let now = super::sqlite::db_time(chrono::Utc::now());
+    pub async fn check_writable(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StorageError> {
+        let now = super::sqlite::db_time(now);
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.prepare_cached(

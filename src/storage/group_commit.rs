@@ -26,7 +26,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{StorageError, panic_message};
-use crate::cases::Record;
+use crate::domain::cases::Record;
 
 /// The most records one transaction takes, so a huge backlog is committed in steps and the
 /// first waiters are not kept for the last.
@@ -269,7 +269,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::cases::CallSid;
+    use crate::domain::cases::CallSid;
 
     fn record(sid: &str) -> Record {
         Record::CallStarted {

@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::{Storage, StorageError, blocking};
-use crate::cases::Record;
+use crate::domain::cases::Record;
 
 /// What became of a record given to [`Recorder::record`]; ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -643,7 +643,7 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
-    use crate::cases::{CallSid, CallStatus, Event};
+    use crate::domain::cases::{CallSid, CallStatus, Event};
     use crate::scripts::NodeId;
     use crate::storage::StorageOptions;
 
@@ -794,7 +794,7 @@ mod tests {
         let case = setup.storage.case_by_call(&sid()).await.unwrap().unwrap();
         assert_eq!(case.country.as_deref(), Some("UA"));
         assert_eq!(case.events.iter().map(|e| e.step).collect::<Vec<_>>(), [1, 2, 3]);
-        assert_eq!(case.status, Some(crate::cases::CallStatus::Completed));
+        assert_eq!(case.status, Some(crate::domain::cases::CallStatus::Completed));
     }
 
     #[tokio::test]

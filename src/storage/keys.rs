@@ -1,13 +1,13 @@
 //! The SQL of the caller-hash key: its fingerprint, checked at every start, and the rotation
-//! that wraps every stored hash under a new key (see [`crate::secrets::CallerHasher`]).
+//! that wraps every stored hash under a new key (see [`crate::domain::secret::CallerHasher`]).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::sqlite::db_time;
 use super::{Storage, StorageError};
-use crate::cases::CallerHash;
-use crate::secrets::{CallerHasher, Secret};
+use crate::domain::cases::CallerHash;
+use crate::domain::secret::{CallerHasher, Secret};
 
 /// How the key chain in use compares with the one the stored hashes were made under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,7 @@ impl Storage {
     pub async fn check_caller_hash_key(
         &self,
         hasher: &CallerHasher,
+        now: DateTime<Utc>,
     ) -> Result<KeyCheck, StorageError> {
         let fingerprint = hasher.fingerprint();
         let keys = u32::try_from(hasher.keys()).unwrap_or(u32::MAX);
@@ -62,11 +63,7 @@ impl Storage {
                         "INSERT INTO caller_hash_key (id, fingerprint, keys, set_at)
                          VALUES (1, ?1, ?2, ?3)",
                     )?
-                    .execute(params![
-                        fingerprint.0,
-                        keys,
-                        db_time(Utc::now())
-                    ])?;
+                    .execute(params![fingerprint.0, keys, db_time(now)])?;
                     KeyCheck::Recorded
                 }
             };
@@ -85,6 +82,7 @@ impl Storage {
         &self,
         current: &CallerHasher,
         next: Secret,
+        now: DateTime<Utc>,
     ) -> Result<u64, StorageError> {
         let fingerprint = current.fingerprint();
         let keys = u32::try_from(current.keys() + 1).unwrap_or(u32::MAX);
@@ -124,7 +122,7 @@ impl Storage {
                 "INSERT INTO caller_hash_key (id, fingerprint, keys, set_at) VALUES (1, ?1, ?2, ?3)
                  ON CONFLICT (id) DO UPDATE SET fingerprint = ?1, keys = ?2, set_at = ?3",
             )?
-            .execute(params![wrap(fingerprint.0), keys, db_time(Utc::now())])?;
+            .execute(params![wrap(fingerprint.0), keys, db_time(now)])?;
             tx.commit()?;
             // The old hashes are in freed space (zeroed by secure_delete) and in the WAL's
             // older frames: empty it, so the file holds only the wrapped ones.

@@ -13,7 +13,7 @@
 //! slow disk or a locked database never stalls them. Writes go to the writer's own thread
 //! (`group_commit.rs`), reads and file work to tokio's blocking pool.
 //!
-//! [`Record`]: crate::cases::Record
+//! [`Record`]: crate::domain::cases::Record
 
 mod backup;
 mod callback_keys;
@@ -46,7 +46,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::cases::{CallStatus, CaseNumber, Outcome};
+use crate::domain::cases::{CallStatus, CaseNumber, Outcome};
 use crate::scripts::{LanguageTag, Tag};
 
 pub use backup::{BackupCheck, Snapshot, check_backup};
@@ -59,10 +59,10 @@ pub use journal::WriteObserver;
 pub use journal::{Durability, Recorder};
 pub use keys::KeyCheck;
 pub use people::{AuditEntry, AuditFilter, AuditRecord, ChangedBy, NewPerson, TokenOwner};
-pub use pin_lockout::{LockedKey, PinAttempt, PinLock};
+pub use pin_lockout::{LockedKey, PinAttempt, PinLock, RefusalAudit};
 pub use queue::{NewEntry, QueueEntry, WaitingCaller};
 pub use recovery::SilentCall;
-pub use retention::{PurgeReport, RetentionPolicy, SHREDDED_NOTE};
+pub use retention::SHREDDED_NOTE;
 pub use scripts::{
     PUBLISHED_MEANWHILE, Publication, ScriptDraft, ScriptVersion, ScriptsStamp, Tester,
 };

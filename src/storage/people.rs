@@ -1,6 +1,6 @@
 //! People, their API tokens, and the audit log (tables of `0002_people.sql`).
 //!
-//! Secrets arrive here already hashed (`crate::people` hashes them); this module never sees a
+//! Secrets arrive here already hashed (`crate::domain::people` hashes them); this module never sees a
 //! PIN, password or token in the clear.
 
 use chrono::{DateTime, Utc};
@@ -9,14 +9,15 @@ use serde::Serialize;
 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
-use crate::cases::CaseNumber;
-use crate::people::{Person, Role};
+use crate::domain::audit::AuditAction;
+use crate::domain::cases::CaseNumber;
+use crate::domain::people::{Person, Role};
 use crate::scripts::LanguageTag;
 
 /// A person to add. Their id is given by the database.
 #[derive(Debug, Clone)]
 pub struct NewPerson {
-    /// Their login name, already checked with [`crate::people::check_name`].
+    /// Their login name, already checked with [`crate::domain::people::check_name`].
     pub name: String,
     /// What they may do.
     pub role: Role,
@@ -43,12 +44,14 @@ pub enum ChangedBy {
 pub struct AuditEntry {
     /// Who did it; `None` for the command line.
     pub actor: Option<i64>,
-    /// What was done: a short code like `user.add` or `case.read`.
-    pub action: String,
+    /// What was done.
+    pub action: AuditAction,
     /// The case concerned, if any.
     pub case: Option<CaseNumber>,
     /// What else a reader needs; never a phone number or a secret.
     pub detail: String,
+    /// When it was done: the use case's clock, so a test's manual clock times its lines too.
+    pub at: DateTime<Utc>,
 }
 
 /// One line of the audit log, as read back.
@@ -99,33 +102,39 @@ pub(super) const PERSON_COLUMNS: &str =
     "users.id, users.name, users.role, users.languages, users.disabled_at";
 
 impl Storage {
-    /// Adds a person, writing no audit line: for seeding and tests. The API and the command
-    /// line use [`Storage::create_person`].
+    /// Adds a person at `now`, writing no audit line: for seeding and tests. The API and the
+    /// command line use [`Storage::create_person`].
     #[tracing::instrument(skip_all, fields(name = %new.name))]
-    pub async fn add_person(&self, new: NewPerson) -> Result<Person, StorageError> {
+    pub async fn add_person(
+        &self,
+        new: NewPerson,
+        now: DateTime<Utc>,
+    ) -> Result<Person, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let person = insert_person(&tx, new)?;
+            let person = insert_person(&tx, new, now)?;
             tx.commit()?;
             Ok(person)
         })
         .await
     }
 
-    /// Adds a person and audits it (`user.add`), in one transaction. A name already taken is
-    /// [`StorageError::Conflict`].
+    /// Adds a person and audits it (`action`: `user.add`), in one transaction. A name already
+    /// taken is [`StorageError::Conflict`].
     #[tracing::instrument(skip_all, fields(name = %new.name))]
     pub async fn create_person(
         &self,
         new: NewPerson,
         by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Person, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let person = insert_person(&tx, new)?;
+            let person = insert_person(&tx, new, now)?;
             let more =
                 format!("role={} languages={}", person.role, join_languages(&person.languages));
-            audit_change(&tx, by, "user.add", &person, &more)?;
+            audit_change(&tx, by, action, now, &person, &more)?;
             tx.commit()?;
             Ok(person)
         })
@@ -158,7 +167,7 @@ impl Storage {
     }
 
     /// The PIN hash of an enabled person; `None` if there is no such person, they are
-    /// disabled, or they have no PIN. Check it with [`crate::people::Hashers::verify`], which takes
+    /// disabled, or they have no PIN. Check it with the hashers' `verify`, which takes
     /// as long for `None`, so dial-in does not reveal which IDs exist.
     #[tracing::instrument(skip(self))]
     pub async fn pin_hash(&self, id: i64) -> Result<Option<String>, StorageError> {
@@ -172,42 +181,47 @@ impl Storage {
         .await
     }
 
-    /// Replaces a person's PIN hash and audits it (`user.pin-reset`); `None` if there is no
-    /// such person.
+    /// Replaces a person's PIN hash and audits it at `now` (`action`: `user.pin-reset`); `None` if
+    /// there is no such person.
     #[tracing::instrument(skip(self, pin_hash))]
     pub async fn set_pin_hash(
         &self,
         id: i64,
         pin_hash: String,
         by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
             tx.prepare_cached("UPDATE users SET pin_hash = ?2 WHERE id = ?1")?
                 .execute(params![id, pin_hash])?;
-            audit_change(&tx, by, "user.pin-reset", &person, "")?;
+            audit_change(&tx, by, action, now, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
         .await
     }
 
-    /// Replaces a person's console password hash and audits it (`user.password-reset`);
-    /// `None` if there is no such person. Their console sessions are the caller's to end.
+    /// Replaces a person's console password hash and audits it at `now` (`action`:
+    /// `user.password-reset`); `None` if there is no such person. Their console sessions are
+    /// the caller's to end.
     #[tracing::instrument(skip(self, password_hash))]
     pub async fn set_password_hash(
         &self,
         id: i64,
         password_hash: String,
         by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
             tx.prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
                 .execute(params![id, password_hash])?;
-            audit_change(&tx, by, "user.password-reset", &person, "")?;
+            audit_change(&tx, by, action, now, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
@@ -215,14 +229,16 @@ impl Storage {
     }
 
     /// Replaces the languages a person takes calls in (already checked with
-    /// [`crate::people::check_languages`]) and audits it (`user.languages`, old and new);
-    /// `None` if there is no such person.
+    /// [`crate::domain::people::check_languages`]) and audits it at `now` (`action`: `user.languages`,
+    /// old and new); `None` if there is no such person.
     #[tracing::instrument(skip(self))]
     pub async fn set_languages(
         &self,
         id: i64,
         languages: Vec<LanguageTag>,
         by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -235,47 +251,46 @@ impl Storage {
                 join_languages(&before.languages)
             );
             let person = Person { languages, ..before };
-            audit_change(&tx, by, "user.languages", &person, &more)?;
+            audit_change(&tx, by, action, now, &person, &more)?;
             tx.commit()?;
             Ok(Some(person))
         })
         .await
     }
 
-    /// Disables or enables a person, audits it (`user.disable`, `user.enable`) and returns
-    /// them; `None` if there is no such person. Disabling also revokes all their tokens, so
-    /// enabling them again does not bring old (possibly leaked) tokens back. One transaction.
+    /// Disables or enables a person at `now`, audits it (`action`: `user.disable`,
+    /// `user.enable`) and returns them; `None` if there is no such person. Disabling also
+    /// revokes all their tokens, so enabling them again does not bring old (possibly leaked)
+    /// tokens back. One transaction.
     #[tracing::instrument(skip(self))]
-    pub async fn set_disabled(
+    pub async fn change_disabled(
         &self,
         id: i64,
         disabled: bool,
         by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now = db_time(Utc::now());
+            let stamp = db_time(now);
             // COALESCE keeps the first disabling's time when disabled twice.
-            let (changed, action) = if disabled {
-                revoke_all(&tx, id, &now)?;
-                let changed = tx
-                    .prepare_cached(
-                        "UPDATE users SET disabled_at = COALESCE(disabled_at, ?2) WHERE id = ?1",
-                    )?
-                    .execute(params![id, now])?;
-                (changed, "user.disable")
+            let changed = if disabled {
+                revoke_all(&tx, id, &stamp)?;
+                tx.prepare_cached(
+                    "UPDATE users SET disabled_at = COALESCE(disabled_at, ?2) WHERE id = ?1",
+                )?
+                .execute(params![id, stamp])?
             } else {
-                let changed = tx
-                    .prepare_cached("UPDATE users SET disabled_at = NULL WHERE id = ?1")?
-                    .execute([id])?;
-                (changed, "user.enable")
+                tx.prepare_cached("UPDATE users SET disabled_at = NULL WHERE id = ?1")?
+                    .execute([id])?
             };
             if changed == 0 {
                 return Ok(None);
             }
             let person = load_person(&tx, "users.id = ?1", id)?;
             if let Some(person) = &person {
-                audit_change(&tx, by, action, person, "")?;
+                audit_change(&tx, by, action, now, person, "")?;
             }
             tx.commit()?;
             Ok(person)
@@ -283,22 +298,30 @@ impl Storage {
         .await
     }
 
-    /// Stores a new token of a person by its hash ([`crate::people::token_hash`]), writing no
-    /// audit line: for seeding and tests. The API and command line use
+    /// Stores a new token of a person by its hash ([`crate::domain::people::token_hash`]), made
+    /// at `now`, writing no audit line: for seeding and tests. The API and command line use
     /// [`Storage::issue_token`].
     #[tracing::instrument(skip_all, fields(user_id))]
-    pub async fn add_token(&self, user_id: i64, token_hash: String) -> Result<(), StorageError> {
-        self.write(move |conn| insert_token(conn, user_id, &token_hash)).await
+    pub async fn add_token(
+        &self,
+        user_id: i64,
+        token_hash: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.write(move |conn| insert_token(conn, user_id, &token_hash, now)).await
     }
 
-    /// Stores a new token of an enabled person by its hash and audits it (`token.issue`);
-    /// `None` if there is no such person, [`StorageError::Conflict`] if they are disabled.
+    /// Stores a new token of an enabled person by its hash, made at `now`, and audits it
+    /// (`action`: `token.issue`); `None` if there is no such person,
+    /// [`StorageError::Conflict`] if they are disabled.
     #[tracing::instrument(skip(self, token_hash))]
     pub async fn issue_token(
         &self,
         user_id: i64,
         token_hash: String,
         by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<Person>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -311,29 +334,32 @@ impl Storage {
                     person.name
                 )));
             }
-            insert_token(&tx, user_id, &token_hash)?;
-            audit_change(&tx, by, "token.issue", &person, "")?;
+            insert_token(&tx, user_id, &token_hash, now)?;
+            audit_change(&tx, by, action, now, &person, "")?;
             tx.commit()?;
             Ok(Some(person))
         })
         .await
     }
 
-    /// Revokes every token of a person and audits it (`token.revoke`); returns them and how
-    /// many tokens were still valid, or `None` if there is no such person.
+    /// Revokes every token of a person at `now` and audits it (`action`: `token.revoke`);
+    /// returns them and how many tokens were still valid, or `None` if there is no such
+    /// person.
     #[tracing::instrument(skip(self))]
     pub async fn revoke_tokens(
         &self,
         user_id: i64,
         by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<(Person, usize)>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(person) = load_person(&tx, "users.id = ?1", user_id)? else {
                 return Ok(None);
             };
-            let revoked = revoke_all(&tx, user_id, &db_time(Utc::now()))?;
-            audit_change(&tx, by, "token.revoke", &person, &format!("revoked={revoked}"))?;
+            let revoked = revoke_all(&tx, user_id, &db_time(now))?;
+            audit_change(&tx, by, action, now, &person, &format!("revoked={revoked}"))?;
             tx.commit()?;
             Ok(Some((person, revoked)))
         })
@@ -379,7 +405,7 @@ impl Storage {
         .await
     }
 
-    /// Appends a line to the audit log, timed now.
+    /// Appends a line to the audit log, timed by its `at`.
     #[tracing::instrument(skip_all, fields(action = %entry.action))]
     pub async fn audit(&self, entry: AuditEntry) -> Result<(), StorageError> {
         self.write(move |conn| insert_audit(conn, &entry)).await
@@ -440,7 +466,11 @@ impl Storage {
 }
 
 /// Inserts a person; a name already taken is [`StorageError::Conflict`].
-fn insert_person(tx: &Connection, new: NewPerson) -> Result<Person, StorageError> {
+fn insert_person(
+    tx: &Connection,
+    new: NewPerson,
+    now: DateTime<Utc>,
+) -> Result<Person, StorageError> {
     let taken: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)")?
         .query_row([&new.name], |row| row.get(0))?;
@@ -457,17 +487,22 @@ fn insert_person(tx: &Connection, new: NewPerson) -> Result<Person, StorageError
         join_languages(&new.languages),
         new.password_hash,
         new.pin_hash,
-        db_time(Utc::now())
+        db_time(now)
     ])?;
     let id = tx.last_insert_rowid();
     Ok(Person { id, name: new.name, role: new.role, languages: new.languages, disabled: false })
 }
 
-fn insert_token(conn: &Connection, user_id: i64, token_hash: &str) -> Result<(), StorageError> {
+fn insert_token(
+    conn: &Connection,
+    user_id: i64,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
     conn.prepare_cached(
         "INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES (?1, ?2, ?3)",
     )?
-    .execute(params![user_id, token_hash, db_time(Utc::now())])?;
+    .execute(params![user_id, token_hash, db_time(now)])?;
     Ok(())
 }
 
@@ -477,32 +512,34 @@ pub(super) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), 
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
-        db_time(Utc::now()),
+        db_time(entry.at),
         entry.actor,
-        entry.action,
+        entry.action.code(),
         entry.case.map(|n| n.to_string()),
         entry.detail
     ])?;
     Ok(())
 }
 
-/// Appends an audit line inside the caller's transaction, for changes audited by other
-/// storage modules.
+/// Appends an audit line timed `at` inside the caller's transaction, for changes audited by
+/// other storage modules.
 pub(super) fn insert_audit_line(
     conn: &Connection,
     actor: Option<i64>,
-    action: &str,
+    action: AuditAction,
+    at: DateTime<Utc>,
     detail: &str,
 ) -> Result<(), StorageError> {
-    let entry = AuditEntry { actor, action: action.into(), case: None, detail: detail.into() };
+    let entry = AuditEntry { actor, action, case: None, detail: detail.into(), at };
     insert_audit(conn, &entry)
 }
 
-/// The audit line of a change to a person: `[cli ]user=ID name=NAME[ more]`.
+/// The audit line of a change to a person made `at`: `[cli ]user=ID name=NAME[ more]`.
 pub(super) fn audit_change(
     conn: &Connection,
     by: ChangedBy,
-    action: &str,
+    action: AuditAction,
+    at: DateTime<Utc>,
     person: &Person,
     more: &str,
 ) -> Result<(), StorageError> {
@@ -514,7 +551,7 @@ pub(super) fn audit_change(
     if !more.is_empty() {
         detail = format!("{detail} {more}");
     }
-    insert_audit(conn, &AuditEntry { actor, action: action.into(), case: None, detail })
+    insert_audit(conn, &AuditEntry { actor, action, case: None, detail, at })
 }
 
 fn revoke_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StorageError> {
@@ -558,7 +595,12 @@ fn join_languages(languages: &[LanguageTag]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::people::{hash_secret, parse_languages, token_hash};
+
+    /// The time of a change in these tests: the clock is the use cases', not storage's.
+    fn now() -> DateTime<Utc> {
+        Utc::now()
+    }
+    use crate::domain::people::{hash_secret, parse_languages, token_hash};
     use crate::storage::StorageOptions;
 
     async fn open(dir: &tempfile::TempDir) -> Storage {
@@ -579,14 +621,14 @@ mod tests {
     async fn ids_start_at_101_and_names_are_unique() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
-        let anna = storage.add_person(new_person("anna", Role::Operator)).await.unwrap();
-        let boris = storage.add_person(new_person("boris", Role::Supervisor)).await.unwrap();
+        let anna = storage.add_person(new_person("anna", Role::Operator), now()).await.unwrap();
+        let boris = storage.add_person(new_person("boris", Role::Supervisor), now()).await.unwrap();
         assert_eq!((anna.id, boris.id), (101, 102));
         assert_eq!(storage.person(101).await.unwrap(), Some(anna.clone()));
         assert_eq!(storage.person_by_name("boris").await.unwrap(), Some(boris.clone()));
         assert_eq!(storage.person(7).await.unwrap(), None);
         assert_eq!(storage.people().await.unwrap(), vec![anna, boris]);
-        let again = storage.add_person(new_person("anna", Role::Operator)).await;
+        let again = storage.add_person(new_person("anna", Role::Operator), now()).await;
         assert!(matches!(again, Err(StorageError::Conflict(_))), "{again:?}");
     }
 
@@ -594,7 +636,7 @@ mod tests {
     async fn the_database_refuses_a_bad_name_or_role_written_around_the_checks() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
-        let refused = storage.add_person(new_person("a b", Role::Operator)).await;
+        let refused = storage.add_person(new_person("a b", Role::Operator), now()).await;
         assert!(matches!(refused, Err(StorageError::Sqlite(_))), "{refused:?}");
         let role = storage
             .write(|conn| {
@@ -615,44 +657,72 @@ mod tests {
         let storage = open(&dir).await;
         let mut new = new_person("anna", Role::Operator);
         new.pin_hash = Some(hash_secret("246810").unwrap());
-        let anna = storage.add_person(new).await.unwrap();
-        storage.add_token(anna.id, token_hash("t1")).await.unwrap();
+        let anna = storage.add_person(new, now()).await.unwrap();
+        storage.add_token(anna.id, token_hash("t1"), now()).await.unwrap();
         assert!(storage.pin_hash(anna.id).await.unwrap().is_some());
         let owner = storage.token_owner(&token_hash("t1")).await.unwrap().unwrap();
         assert_eq!(owner.person, anna);
         assert_eq!(owner.last_used_at, None);
 
-        let disabled = storage.set_disabled(anna.id, true, ChangedBy::Cli).await.unwrap().unwrap();
+        let disabled = storage
+            .change_disabled(anna.id, true, ChangedBy::Cli, AuditAction::UserDisable, now())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(disabled.disabled);
         assert_eq!(storage.pin_hash(anna.id).await.unwrap(), None);
         assert_eq!(storage.token_owner(&token_hash("t1")).await.unwrap(), None);
 
         // Enabling does not bring the old token back.
         assert!(
-            !storage.set_disabled(anna.id, false, ChangedBy::Cli).await.unwrap().unwrap().disabled
+            !storage
+                .change_disabled(anna.id, false, ChangedBy::Cli, AuditAction::UserEnable, now())
+                .await
+                .unwrap()
+                .unwrap()
+                .disabled
         );
         assert_eq!(storage.token_owner(&token_hash("t1")).await.unwrap(), None);
         assert!(storage.pin_hash(anna.id).await.unwrap().is_some());
-        assert_eq!(storage.set_disabled(999, true, ChangedBy::Cli).await.unwrap(), None);
+        assert_eq!(
+            storage
+                .change_disabled(999, true, ChangedBy::Cli, AuditAction::UserDisable, now())
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test]
     async fn revoking_ends_every_token_and_touching_notes_the_time() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
-        let anna = storage.add_person(new_person("anna", Role::Operator)).await.unwrap();
-        storage.add_token(anna.id, token_hash("t1")).await.unwrap();
-        storage.add_token(anna.id, token_hash("t2")).await.unwrap();
+        let anna = storage.add_person(new_person("anna", Role::Operator), now()).await.unwrap();
+        storage.add_token(anna.id, token_hash("t1"), now()).await.unwrap();
+        storage.add_token(anna.id, token_hash("t2"), now()).await.unwrap();
         let owner = storage.token_owner(&token_hash("t2")).await.unwrap().unwrap();
         let at = DateTime::from_timestamp(1_772_366_400, 0).unwrap();
         storage.touch_token(owner.token_id, at).await.unwrap();
         let owner = storage.token_owner(&token_hash("t2")).await.unwrap().unwrap();
         assert_eq!(owner.last_used_at, Some(at));
 
-        let revoke = || storage.revoke_tokens(anna.id, ChangedBy::Person(anna.id));
+        let revoke = || {
+            storage.revoke_tokens(
+                anna.id,
+                ChangedBy::Person(anna.id),
+                AuditAction::TokenRevoke,
+                now(),
+            )
+        };
         assert_eq!(revoke().await.unwrap(), Some((anna.clone(), 2)));
         assert_eq!(revoke().await.unwrap(), Some((anna.clone(), 0)));
-        assert_eq!(storage.revoke_tokens(999, ChangedBy::Cli).await.unwrap(), None);
+        assert_eq!(
+            storage
+                .revoke_tokens(999, ChangedBy::Cli, AuditAction::TokenRevoke, now())
+                .await
+                .unwrap(),
+            None
+        );
         assert_eq!(storage.token_owner(&token_hash("t1")).await.unwrap(), None);
     }
 
@@ -660,21 +730,55 @@ mod tests {
     async fn each_change_to_a_person_is_audited_in_its_own_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
-        let boss = storage.add_person(new_person("boss", Role::Supervisor)).await.unwrap();
+        let boss = storage.add_person(new_person("boss", Role::Supervisor), now()).await.unwrap();
         let by = ChangedBy::Person(boss.id);
 
-        let anna = storage.create_person(new_person("anna", Role::Operator), by).await.unwrap();
-        storage.set_pin_hash(anna.id, hash_secret("1").unwrap(), by).await.unwrap().unwrap();
-        storage.issue_token(anna.id, token_hash("t"), by).await.unwrap().unwrap();
-        storage.set_disabled(anna.id, true, ChangedBy::Cli).await.unwrap().unwrap();
-        let refused = storage.issue_token(anna.id, token_hash("u"), by).await;
+        let anna = storage
+            .create_person(new_person("anna", Role::Operator), by, AuditAction::UserAdd, now())
+            .await
+            .unwrap();
+        storage
+            .set_pin_hash(anna.id, hash_secret("1").unwrap(), by, AuditAction::UserPinReset, now())
+            .await
+            .unwrap()
+            .unwrap();
+        storage
+            .issue_token(anna.id, token_hash("t"), by, AuditAction::TokenIssue, now())
+            .await
+            .unwrap()
+            .unwrap();
+        storage
+            .change_disabled(anna.id, true, ChangedBy::Cli, AuditAction::UserDisable, now())
+            .await
+            .unwrap()
+            .unwrap();
+        let refused =
+            storage.issue_token(anna.id, token_hash("u"), by, AuditAction::TokenIssue, now()).await;
         assert!(matches!(refused, Err(StorageError::Conflict(_))), "{refused:?}");
-        storage.set_disabled(anna.id, false, by).await.unwrap().unwrap();
-        storage.revoke_tokens(anna.id, by).await.unwrap().unwrap();
+        storage
+            .change_disabled(anna.id, false, by, AuditAction::UserEnable, now())
+            .await
+            .unwrap()
+            .unwrap();
+        storage.revoke_tokens(anna.id, by, AuditAction::TokenRevoke, now()).await.unwrap().unwrap();
         // Nothing happens, and nothing is audited, for someone who does not exist.
-        assert_eq!(storage.issue_token(999, token_hash("v"), by).await.unwrap(), None);
-        assert_eq!(storage.set_pin_hash(999, "h".into(), by).await.unwrap(), None);
-        let taken = storage.create_person(new_person("anna", Role::Operator), by).await;
+        assert_eq!(
+            storage
+                .issue_token(999, token_hash("v"), by, AuditAction::TokenIssue, now())
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            storage
+                .set_pin_hash(999, "h".into(), by, AuditAction::UserPinReset, now())
+                .await
+                .unwrap(),
+            None
+        );
+        let taken = storage
+            .create_person(new_person("anna", Role::Operator), by, AuditAction::UserAdd, now())
+            .await;
         assert!(matches!(taken, Err(StorageError::Conflict(_))), "{taken:?}");
 
         let log = storage.audit_log(AuditFilter { limit: 100, ..AuditFilter::default() }).await;
@@ -699,19 +803,19 @@ mod tests {
     async fn the_audit_log_filters_newest_first_and_cannot_be_changed() {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
-        let anna = storage.add_person(new_person("anna", Role::Supervisor)).await.unwrap();
+        let anna = storage.add_person(new_person("anna", Role::Supervisor), now()).await.unwrap();
         let case = CaseNumber { year: 2026, sequence: 42 };
         for (actor, action, case) in [
-            (None, "user.add", None),
-            (Some(anna.id), "case.read", Some(case)),
-            (Some(anna.id), "note.add", Some(case)),
+            (None, AuditAction::UserAdd, None),
+            (Some(anna.id), AuditAction::CaseRead, Some(case)),
+            (Some(anna.id), AuditAction::CaseNote, Some(case)),
         ] {
-            let entry = AuditEntry { actor, action: action.into(), case, detail: "d".into() };
+            let entry = AuditEntry { actor, action, case, detail: "d".into(), at: now() };
             storage.audit(entry).await.unwrap();
         }
         let all = storage.audit_log(AuditFilter { limit: 10, ..AuditFilter::default() }).await;
         let actions: Vec<_> = all.unwrap().into_iter().map(|r| r.action).collect();
-        assert_eq!(actions, ["note.add", "case.read", "user.add"]);
+        assert_eq!(actions, ["case.note", "case.read", "user.add"]);
 
         let filter = AuditFilter { case: Some(case), limit: 1, ..AuditFilter::default() };
         let newest = storage.audit_log(filter).await.unwrap();

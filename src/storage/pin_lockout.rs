@@ -1,5 +1,5 @@
 //! The operator line's count of PINs tried, and the locks it leads to (tables of
-//! `0010_pin_lockout.sql`; the policy and its reasons are in [`crate::people::lockout`]).
+//! `0010_pin_lockout.sql`; the policy and its reasons are in [`crate::domain::lockout`]).
 //!
 //! An attempt is written before its PIN is checked ([`Storage::begin_pin_attempt`]), in the
 //! same transaction that decides whether its keys are locked, so calls arriving together are
@@ -14,8 +14,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::StorageError;
 use super::people::{audit_change, insert_audit_line, load_person};
 use super::sqlite::{Storage, db_time, decode_time};
-use crate::people::Person;
-use crate::people::lockout::{PinPolicy, REMEMBERED, WITHHELD};
+use crate::domain::audit::AuditAction;
+use crate::domain::lockout::{PinPolicy, REMEMBERED, WITHHELD};
+use crate::domain::people::Person;
 use crate::storage::ChangedBy;
 
 /// One PIN being tried: its row, and whether its ID or number is locked (then it is refused
@@ -104,9 +105,20 @@ impl Key<'_> {
     }
 }
 
+/// The audit actions of a refused PIN, chosen by the caller: which is written depends on what
+/// the transaction finds, so each is given.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusalAudit {
+    /// Written for each ID or number the refusal locks.
+    pub locked: AuditAction,
+    /// Given when the PIN was right (it was refused for a lock): written if the attempt was
+    /// locked out.
+    pub locked_out: Option<AuditAction>,
+}
+
 impl Storage {
     /// Counts one PIN tried for operator ID `operator` (as typed) from the number `caller`
-    /// ([`crate::people::lockout::number_key`]), before it is checked, and says whether it is
+    /// ([`crate::domain::lockout::number_key`]), before it is checked, and says whether it is
     /// locked out: by a lock, or because its ID or number reached `policy.failures` already.
     /// Also forgets failures and ended locks older than a day.
     #[tracing::instrument(skip(self, caller, policy))]
@@ -137,17 +149,17 @@ impl Storage {
     }
 
     /// Keeps `attempt` as a failure and locks its ID or number if either reached
-    /// `policy.failures` while not locked; returns the new locks, each audited
-    /// (`dial-in.locked`). `right_pin` is set when the PIN was right but the attempt locked
-    /// out: audited as `dial-in.locked-out`, for a supervisor to see who is kept out.
+    /// `policy.failures` while not locked; returns the new locks, each audited as
+    /// `audit.locked`. `audit.locked_out` is given when the PIN was right: if the attempt was
+    /// locked out it is audited so, for a supervisor to see who is kept out.
     #[tracing::instrument(skip(self, caller, policy))]
     pub async fn pin_refused(
         &self,
         attempt: PinAttempt,
         operator: i64,
         caller: String,
-        right_pin: bool,
         policy: PinPolicy,
+        audit: RefusalAudit,
         now: DateTime<Utc>,
     ) -> Result<Vec<PinLock>, StorageError> {
         self.write(move |conn| {
@@ -161,17 +173,19 @@ impl Storage {
                 if failed >= policy.failures {
                     let lock = place_lock(&tx, key, policy, now)?;
                     let detail = lock_detail(&lock, operator, failed, policy);
-                    insert_audit_line(&tx, None, "dial-in.locked", &detail)?;
+                    insert_audit_line(&tx, None, audit.locked, now, &detail)?;
                     locks.push(lock);
                 }
             }
-            if right_pin && attempt.locked {
+            if let Some(locked_out) = audit.locked_out
+                && attempt.locked
+            {
                 let detail = format!(
                     "the right PIN for operator ID {operator} was refused: the ID or the \
                      calling number is locked"
                 );
                 let person = load_person(&tx, "users.id = ?1", operator)?.map(|p| p.id);
-                insert_audit_line(&tx, person, "dial-in.locked-out", &detail)?;
+                insert_audit_line(&tx, person, locked_out, now, &detail)?;
             }
             tx.commit()?;
             Ok(locks)
@@ -225,14 +239,15 @@ impl Storage {
     }
 
     /// Lifts the lock on a person's operator ID and on the numbers that failed on it in the
-    /// last day, and starts their counts afresh; audited (`dial-in.unlock`, whether anything
-    /// was locked). Returns the person and whether anything was locked; `None` if there is no
+    /// last day, and starts their counts afresh; audited as `action` (whether anything was
+    /// locked). Returns the person and whether anything was locked; `None` if there is no
     /// such person.
     #[tracing::instrument(skip(self))]
     pub async fn unlock_pin(
         &self,
         id: i64,
         by: ChangedBy,
+        action: AuditAction,
         now: DateTime<Utc>,
     ) -> Result<Option<(Person, bool)>, StorageError> {
         self.write(move |conn| {
@@ -258,7 +273,7 @@ impl Storage {
                 "was {} numbers={numbers_locked}",
                 if id_locked { "locked" } else { "not locked" }
             );
-            audit_change(&tx, by, "dial-in.unlock", &person, &more)?;
+            audit_change(&tx, by, action, now, &person, &more)?;
             tx.commit()?;
             Ok(Some((person, id_locked)))
         })
@@ -406,8 +421,11 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::people::{Role, parse_languages};
+    use crate::domain::people::{Role, parse_languages};
     use crate::storage::{NewPerson, StorageOptions};
+
+    const WRONG_PIN: RefusalAudit =
+        RefusalAudit { locked: AuditAction::DialInLocked, locked_out: None };
 
     async fn open(dir: &tempfile::TempDir) -> Storage {
         Storage::open(&dir.path().join("hotline.db"), StorageOptions::default()).await.unwrap()
@@ -424,7 +442,7 @@ mod tests {
             let tried =
                 storage.begin_pin_attempt(operator, number.into(), policy, at(when)).await.unwrap();
             storage
-                .pin_refused(tried, operator, number.into(), false, policy, at(when))
+                .pin_refused(tried, operator, number.into(), policy, WRONG_PIN, at(when))
                 .await
                 .unwrap();
         }
@@ -452,8 +470,10 @@ mod tests {
         }
         let locked: Vec<bool> = tried.iter().map(|t| t.locked).collect();
         assert_eq!(locked, [false, false, false, false, false, true]);
-        let locks =
-            storage.pin_refused(tried[5], 101, "5".repeat(64), false, policy, at(0)).await.unwrap();
+        let locks = storage
+            .pin_refused(tried[5], 101, "5".repeat(64), policy, WRONG_PIN, at(0))
+            .await
+            .unwrap();
         assert_eq!(locks.len(), 1);
         assert_eq!(locks[0].key, LockedKey::Operator { id: 101, name: None });
         assert_eq!(storage.pin_locks(at(1)).await.unwrap(), locks);
@@ -497,8 +517,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_locked_number_stays_locked_across_a_rotation_of_the_caller_hash_key() {
-        use crate::people::lockout::number_key;
-        use crate::secrets::{CallerHasher, Secret};
+        use crate::domain::lockout::number_key;
+        use crate::domain::secret::{CallerHasher, Secret};
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
         let (old_key, new_key) = ("old-caller-hash-key-0123456789", "new-caller-hash-key-987654");
@@ -509,7 +529,10 @@ mod tests {
             fail(&storage, operator, &before, 1, 0).await;
         }
         fail(&storage, 6, WITHHELD, 5, 0).await;
-        storage.rotate_caller_hash_key(&old, Secret::new(new_key.into())).await.unwrap();
+        storage
+            .rotate_caller_hash_key(&old, Secret::new(new_key.into()), Utc::now())
+            .await
+            .unwrap();
         let chain = CallerHasher::new(Secret::new(format!("{old_key}\n{new_key}")));
         let after = number_key(chain.hash(number));
         assert_ne!(before, after);
@@ -528,7 +551,7 @@ mod tests {
             password_hash: None,
             pin_hash: None,
         };
-        let anna = storage.add_person(new).await.unwrap();
+        let anna = storage.add_person(new, Utc::now()).await.unwrap();
         let own = "c".repeat(64);
         fail(&storage, anna.id, &own, 4, 0).await;
         assert!(!locked(&storage, anna.id, &own, 1).await, "a sign-in after four mistakes");
@@ -539,15 +562,27 @@ mod tests {
         let locks = storage.pin_locks(at(4)).await.unwrap();
         assert_eq!(locks.len(), 2, "her ID and her own number: {locks:?}");
         assert_eq!(locks[0].key, LockedKey::Operator { id: anna.id, name: Some("anna".into()) });
-        let (person, was_locked) =
-            storage.unlock_pin(anna.id, ChangedBy::Cli, at(5)).await.unwrap().unwrap();
+        let (person, was_locked) = storage
+            .unlock_pin(anna.id, ChangedBy::Cli, AuditAction::DialInUnlock, at(5))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((person.id, was_locked), (anna.id, true));
         assert!(storage.pin_locks(at(5)).await.unwrap().is_empty());
         assert!(!locked(&storage, anna.id, &own, 6).await);
-        let (_, was_locked) =
-            storage.unlock_pin(anna.id, ChangedBy::Cli, at(7)).await.unwrap().unwrap();
+        let (_, was_locked) = storage
+            .unlock_pin(anna.id, ChangedBy::Cli, AuditAction::DialInUnlock, at(7))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!was_locked);
-        assert_eq!(storage.unlock_pin(999, ChangedBy::Cli, at(7)).await.unwrap(), None);
+        assert_eq!(
+            storage
+                .unlock_pin(999, ChangedBy::Cli, AuditAction::DialInUnlock, at(7))
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     /// Rows in the two tables.
@@ -568,7 +603,7 @@ mod tests {
         let number = "d".repeat(64);
         fail(&storage, 101, &number, 5, 0).await;
         assert_eq!(rows(&storage).await, (5, 2), "five failures, two locks");
-        let policy = crate::storage::RetentionPolicy {
+        let policy = crate::domain::retention::RetentionPolicy {
             recordings: Duration::days(90),
             notes: Duration::days(365),
             caller_hashes: Duration::days(365),

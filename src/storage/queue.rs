@@ -1,5 +1,5 @@
 //! Presence and queue entries (tables of `0003_queue.sql`): who is on duty, who waits, who
-//! takes whom. The policy is decided in [`crate::queue`]; this module runs it inside
+//! takes whom. The policy is decided in [`crate::domain::queue`]; this module runs it inside
 //! transactions so that two operators can never be given the same caller.
 
 use chrono::{DateTime, Duration, Utc};
@@ -8,8 +8,10 @@ use serde::Serialize;
 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
-use crate::cases::{CallSid, CaseNumber};
-use crate::queue::{Candidate, EntryState, Presence, PresenceState, next_for, provider_queue};
+use crate::domain::cases::{CallSid, CaseNumber};
+use crate::domain::queue::{
+    Candidate, EntryState, Presence, PresenceState, next_for, provider_queue,
+};
 use crate::scripts::{LanguageTag, Tag};
 
 /// A caller to put in a queue.
@@ -179,21 +181,9 @@ impl Storage {
         .await
     }
 
-    /// A queue entry by id.
-    #[tracing::instrument(skip(self))]
-    pub async fn queue_entry(&self, id: i64) -> Result<Option<QueueEntry>, StorageError> {
-        self.read(move |conn| {
-            let tx = conn.transaction()?;
-            let entry = entry_by_id(&tx, id)?;
-            tx.finish()?;
-            Ok(entry)
-        })
-        .await
-    }
-
     /// The place of a waiting entry among the waiting callers of its language, 1 for the
     /// next; `None` when it is not waiting. Entries that joined before `stale_before` (rows
-    /// whose caller is long gone, see [`crate::queue::next_for`]) are not counted.
+    /// whose caller is long gone, see [`crate::domain::queue::next_for`]) are not counted.
     #[tracing::instrument(skip(self))]
     pub async fn queue_position(
         &self,
@@ -239,7 +229,7 @@ impl Storage {
         .await
     }
 
-    /// Gives `operator` their next caller (see [`crate::queue::next_for`]) and marks the entry
+    /// Gives `operator` their next caller (see [`crate::domain::queue::next_for`]) and marks the entry
     /// `connecting` with a conditional update in one transaction, so that an entry is never
     /// given twice; the operator goes on-call. `None` when nobody waits for them.
     ///

@@ -1,11 +1,11 @@
-//! The query behind the recovery of lost calls (see [`crate::recovery`]): the open cases
+//! The query behind the recovery of lost calls (see `app/recovery.rs`): the open cases
 //! nothing has been heard of since a cutoff.
 
 use chrono::{DateTime, Utc};
 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_time};
-use crate::cases::CallSid;
+use crate::domain::cases::CallSid;
 
 /// An open case whose call has been silent since `last_heard`.
 #[derive(Debug, Clone, PartialEq, Eq)]

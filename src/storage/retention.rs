@@ -15,59 +15,16 @@
 //! its temporary copy kept in memory, not in a temporary file), and every purge ends with a
 //! `TRUNCATE` checkpoint that empties the WAL.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
 
 use super::sqlite::db_time;
 use super::{Storage, StorageError};
-use crate::cases::CaseNumber;
+use crate::domain::cases::CaseNumber;
+use crate::domain::retention::{PurgeReport, RetentionPolicy};
 
 /// The placeholder a shredded note's text becomes (the schema's trigger accepts only it).
 pub const SHREDDED_NOTE: &str = "[shredded]";
-
-/// How long each kind of personal data is kept, counted from the end of the call (its start,
-/// if it never reported an end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetentionPolicy {
-    /// Voicemail recording URLs.
-    pub recordings: Duration,
-    /// Operators' notes.
-    pub notes: Duration,
-    /// Callers' hashes (repeat-caller links), and expired blocklist entries.
-    pub caller_hashes: Duration,
-}
-
-/// What a purge shredded (or, in a dry run, would shred).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PurgeReport {
-    /// Cases whose recording URL went.
-    pub recordings: u64,
-    /// Callback numbers that went.
-    pub callback_numbers: u64,
-    /// Notes whose text went.
-    pub notes: u64,
-    /// Cases whose caller hash went.
-    pub caller_hashes: u64,
-    /// Expired blocklist entries removed.
-    pub blocklist_entries: u64,
-    /// Cases under legal hold that would otherwise have lost something.
-    pub held: u64,
-    /// Whether the file was compacted (`VACUUM`) afterwards.
-    pub compacted: bool,
-}
-
-impl PurgeReport {
-    /// Whether anything was (or would be) shredded.
-    pub fn is_empty(&self) -> bool {
-        self.recordings
-            + self.callback_numbers
-            + self.notes
-            + self.caller_hashes
-            + self.blocklist_entries
-            == 0
-    }
-}
 
 /// The cutoffs of a policy at `now`, as stored times.
 struct Cutoffs {
@@ -300,11 +257,11 @@ pub(super) fn checkpoint_truncate(conn: &Connection) -> Result<(), StorageError>
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{Duration, TimeZone};
 
     use super::*;
-    use crate::cases::{CallSid, CallStatus, CallerHash, Event, Record};
-    use crate::casework::NoteText;
+    use crate::domain::cases::{CallSid, CallStatus, CallerHash, Event, Record};
+    use crate::domain::casework::NoteText;
     use crate::storage::{NewPerson, StorageOptions};
 
     fn at(day: i64) -> DateTime<Utc> {
@@ -360,13 +317,16 @@ mod tests {
         let storage =
             Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
         let author = storage
-            .add_person(NewPerson {
-                name: "anna".into(),
-                role: crate::people::Role::Operator,
-                languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
-                password_hash: None,
-                pin_hash: None,
-            })
+            .add_person(
+                NewPerson {
+                    name: "anna".into(),
+                    role: crate::domain::people::Role::Operator,
+                    languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
+                    password_hash: None,
+                    pin_hash: None,
+                },
+                Utc::now(),
+            )
             .await
             .unwrap();
         for (n, day) in [(1, 0), (2, 0), (3, 50)] {
@@ -391,7 +351,7 @@ mod tests {
         assert_eq!(done, PurgeReport { compacted: true, ..dry });
         let shredded = storage.case(number(1)).await.unwrap().unwrap();
         assert_eq!((shredded.caller, shredded.recording_url), (None, None));
-        assert_eq!(shredded.outcome, crate::cases::Outcome::Voicemail, "statistics stay");
+        assert_eq!(shredded.outcome, crate::domain::cases::Outcome::Voicemail, "statistics stay");
         let work = storage.case_work(number(1)).await.unwrap().unwrap();
         assert!(work.notes.iter().all(|n| n.text == SHREDDED_NOTE), "{:?}", work.notes);
         for n in [2, 3] {
@@ -452,13 +412,16 @@ mod tests {
         let storage =
             Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
         let operator = storage
-            .add_person(NewPerson {
-                name: "olga".into(),
-                role: crate::people::Role::Operator,
-                languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
-                password_hash: None,
-                pin_hash: None,
-            })
+            .add_person(
+                NewPerson {
+                    name: "olga".into(),
+                    role: crate::domain::people::Role::Operator,
+                    languages: vec![crate::scripts::LanguageTag::parse("ru").unwrap()],
+                    password_hash: None,
+                    pin_hash: None,
+                },
+                Utc::now(),
+            )
             .await
             .unwrap();
         // 1: old and never called back; 2: recent, called back and reached; 3: recent, open.
@@ -476,7 +439,7 @@ mod tests {
             .record_attempt(
                 reached,
                 operator.id,
-                crate::followups::AttemptResult::Reached,
+                crate::domain::followups::AttemptResult::Reached,
                 3,
                 at(36),
             )

@@ -15,7 +15,8 @@ use serde::Serialize;
 use super::StorageError;
 use super::people::insert_audit_line;
 use super::sqlite::{Storage, db_time, decode_time};
-use crate::cases::CallerHash;
+use crate::domain::audit::AuditAction;
+use crate::domain::cases::CallerHash;
 
 /// One published version of one file, without its text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,7 +59,7 @@ pub struct Publication {
     pub actor: Option<i64>,
     /// `scripts.publish`, `scripts.rollback` or `scripts.file`; `None` for the import of the
     /// folder at first start, which changes nothing callers hear.
-    pub action: Option<&'static str>,
+    pub action: Option<AuditAction>,
     /// Whether the drafts of these files are removed (they are what was published); a draft
     /// saved again since its text was read is newer work, and stays.
     pub clear_drafts: bool,
@@ -66,6 +67,8 @@ pub struct Publication {
     /// version is another when the publication is written, someone else published meanwhile
     /// and nothing is stored: [`PUBLISHED_MEANWHILE`].
     pub head: i64,
+    /// When it is published: each version's time and the audit line's.
+    pub at: DateTime<Utc>,
 }
 
 /// Why a publication checked against an older version was refused.
@@ -134,7 +137,7 @@ impl Storage {
             if newest_version(&tx)? != publication.head {
                 return Err(StorageError::Conflict(PUBLISHED_MEANWHILE.into()));
             }
-            let now = db_time(Utc::now());
+            let now = db_time(publication.at);
             let mut published = Vec::new();
             for (file, text) in &publication.files {
                 tx.prepare_cached(
@@ -172,7 +175,7 @@ impl Storage {
                 format!("{by}{} versions={}", publication.author, ids.join(","))
             };
             if let Some(action) = publication.action {
-                insert_audit_line(&tx, publication.actor, action, &detail)?;
+                insert_audit_line(&tx, publication.actor, action, publication.at, &detail)?;
             }
             tx.commit()?;
             Ok(published)
@@ -238,19 +241,20 @@ impl Storage {
         .await
     }
 
-    /// Saves (or replaces) the draft of a file.
+    /// Saves (or replaces) the draft of a file, as of `now`.
     pub async fn save_draft(
         &self,
         file: String,
         author: String,
         text: String,
+        now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO script_drafts (file, author, updated_at, text) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (file) DO UPDATE SET author = ?2, updated_at = ?3, text = ?4",
             )?
-            .execute(params![file, author, db_time(Utc::now()), text])?;
+            .execute(params![file, author, db_time(now), text])?;
             Ok(())
         })
         .await
@@ -286,8 +290,9 @@ impl Storage {
         .await
     }
 
-    /// Adds a test caller by their number's hash (again: the label is updated), with its
-    /// audit line in the same transaction; returns the tester's id.
+    /// Adds a test caller by their number's hash at `now` (again: the label is updated), with
+    /// its audit line (`action`: `scripts.tester-add`) in the same transaction; returns the
+    /// tester's id.
     ///
     /// Who added a tester is read back from that audit line (`tester=ID …`), which the table
     /// of `0007_script_versions.sql` has no column for.
@@ -296,6 +301,8 @@ impl Storage {
         caller: CallerHash,
         label: String,
         actor: i64,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<i64, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -305,9 +312,9 @@ impl Storage {
                      ON CONFLICT (caller_hash) DO UPDATE SET label = ?2, added_at = ?3
                      RETURNING rowid",
                 )?
-                .query_row(params![caller.0, label, db_time(Utc::now())], |row| row.get(0))?;
+                .query_row(params![caller.0, label, db_time(now)], |row| row.get(0))?;
             let detail = format!("tester={id} label={label:?}");
-            insert_audit_line(&tx, Some(actor), "scripts.tester-add", &detail)?;
+            insert_audit_line(&tx, Some(actor), action, now, &detail)?;
             tx.commit()?;
             Ok(id)
         })
@@ -340,12 +347,14 @@ impl Storage {
         .await
     }
 
-    /// Removes a test caller, with its audit line; their label, or `None` if there is no such
-    /// tester. Their calls in progress finish on the draft; new ones hear the live version.
+    /// Removes a test caller, with its audit line at `now` (`action`: `scripts.tester-remove`); their
+    /// label, or `None` if there is no such tester. Their calls in progress finish on the draft; new ones hear the live version.
     pub async fn remove_tester(
         &self,
         id: i64,
         actor: Option<i64>,
+        action: AuditAction,
+        now: DateTime<Utc>,
     ) -> Result<Option<String>, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -356,7 +365,7 @@ impl Storage {
             if let Some(label) = &label {
                 let cli = if actor.is_none() { "cli " } else { "" };
                 let detail = format!("{cli}tester={id} label={label:?}");
-                insert_audit_line(&tx, actor, "scripts.tester-remove", &detail)?;
+                insert_audit_line(&tx, actor, action, now, &detail)?;
             }
             tx.commit()?;
             Ok(label)

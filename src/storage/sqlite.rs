@@ -16,7 +16,7 @@ use super::derived::derive;
 use super::group_commit::Writer;
 use super::migrations::migrate;
 use super::{CaseSummary, StorageError, StorageOptions, blocking};
-use crate::cases::{
+use crate::domain::cases::{
     CallSid, CallStatus, CallerHash, Case, CaseNumber, Event, Outcome, Record, TimedEvent,
 };
 use crate::scripts::{LanguageTag, NodeId, Tag};
@@ -225,15 +225,17 @@ fn apply_in(tx: &Transaction<'_>, record: &Record) -> Result<(), StorageError> {
             // A new case's derived columns already have their starting values.
             None
         }
-        Record::Step { call_sid, step, at, events } => add_step(tx, call_sid, *step, *at, events)?,
+        Record::Step { call_sid, step, at, events } => {
+            add_step(tx, call_sid, *step, *at, events)?.map(|id| (id, *at))
+        }
         Record::Status { call_sid, at, status, duration_secs, sequence } => {
-            set_status(tx, call_sid, *at, *status, *duration_secs, *sequence)?
+            set_status(tx, call_sid, *at, *status, *duration_secs, *sequence)?.map(|id| (id, *at))
         }
         Record::Callback { call_sid, step, at, events, sealed, hint } => {
             let changed = add_step(tx, call_sid, *step, *at, events)?;
             let case_id = ensure_case(tx, call_sid, *at)?;
             super::followups::request_callback(tx, case_id, *at, sealed, hint)?;
-            changed
+            changed.map(|id| (id, *at))
         }
         Record::QueueLeft { call_sid, at, result, queue_secs } => {
             super::queue::leave_queue(tx, call_sid, result, *queue_secs, *at, Some(*at))?;
@@ -244,8 +246,8 @@ fn apply_in(tx: &Transaction<'_>, record: &Record) -> Result<(), StorageError> {
             None
         }
     };
-    if let Some(case_id) = changed {
-        refresh(tx, case_id)?;
+    if let Some((case_id, at)) = changed {
+        refresh(tx, case_id, at)?;
     }
     Ok(())
 }
@@ -414,8 +416,9 @@ fn set_status(
     Ok(Some(id))
 }
 
-/// Recomputes a case's derived columns and tags from its events and status.
-fn refresh(tx: &Transaction<'_>, id: i64) -> Result<(), StorageError> {
+/// Recomputes a case's derived columns and tags from its events and status, after a record
+/// of time `at` changed them.
+fn refresh(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>) -> Result<(), StorageError> {
     let status: Option<String> = tx
         .prepare_cached("SELECT status FROM cases WHERE id = ?1")?
         .query_row([id], |row| row.get(0))?;
@@ -449,7 +452,7 @@ fn refresh(tx: &Transaction<'_>, id: i64) -> Result<(), StorageError> {
     for (position, tag) in (0u32..).zip(&derived.tags) {
         insert.execute(params![id, tag.key, tag.value, position])?;
     }
-    super::followups::sync(tx, id, &events, &derived.outcome)?;
+    super::followups::sync(tx, id, &events, &derived.outcome, at)?;
     Ok(())
 }
 
@@ -655,7 +658,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::cases::LanguageChoiceMethod;
+    use crate::domain::cases::LanguageChoiceMethod;
     use crate::storage::migrations::{latest_version, user_version};
 
     async fn open(dir: &tempfile::TempDir) -> Storage {

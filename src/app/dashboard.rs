@@ -1,0 +1,109 @@
+//! The wall board's figures and charts (supervisors): counts only, never a case or a
+//! number. The console lays them out; what each counts is written on the page and in
+//! docs/wallboard.md. Days and hours are UTC, as stored.
+//!
+//! The numbers come from the operations gauges (in the IVR, waiting), the presence rows read
+//! as the queue reads them, and the board's own queries (today's queue, the longest waits,
+//! calls per hour or day); the operator line's PIN locks of the moment go with them.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::app::people::PinLock;
+use crate::app::{Actor, App, AppError};
+use crate::domain::queue::PresenceState;
+
+// The board's counts, as storage reads them.
+pub use crate::storage::{CallCount, Gauges, Period, QueueDay, WaitingSince};
+
+/// A call started longer ago without an end is a lost status callback, not a call in the IVR
+/// (as for `/metrics`).
+const LONGEST_CALL_HOURS: i64 = 4;
+
+/// The states people are counted in, in the board's order.
+pub const STATES: [PresenceState; 5] = [
+    PresenceState::Available,
+    PresenceState::OnCall,
+    PresenceState::WrapUp,
+    PresenceState::Break,
+    PresenceState::Offline,
+];
+
+/// The figures of the moment.
+#[derive(Debug)]
+pub struct BoardFigures {
+    /// When they were read.
+    pub now: DateTime<Utc>,
+    /// In the IVR, waiting per language.
+    pub gauges: Gauges,
+    /// When the longest-waiting caller of each queue joined it.
+    pub waiting_since: Vec<WaitingSince>,
+    /// Today's queue: calls, abandonment, mean wait and talk.
+    pub day: QueueDay,
+    /// Every language callers can choose, and any other a caller waits in.
+    pub languages: BTreeSet<String>,
+    /// Enabled people in each of [`STATES`], in its order.
+    pub people: [u64; STATES.len()],
+    /// The operator line's PIN locks of the moment.
+    pub locks: Vec<PinLock>,
+}
+
+/// Calls per hour or day, by language, over the last `buckets` periods.
+#[derive(Debug)]
+pub struct CallsPer {
+    /// The start of each period, oldest first.
+    pub starts: Vec<DateTime<Utc>>,
+    /// The counts, by period start and language.
+    pub counts: Vec<CallCount>,
+}
+
+impl App {
+    /// The figures of the moment (supervisor).
+    pub async fn board_figures(&self, actor: &Actor) -> Result<BoardFigures, AppError> {
+        actor.require_supervisor()?;
+        let now = self.now();
+        let storage = self.storage();
+        let midnight = Period::Day.floor(now);
+        let gauges = storage.gauges(midnight, now - Duration::hours(LONGEST_CALL_HOURS)).await?;
+        let waiting_since = storage.waiting_since().await?;
+        let day = storage.queue_day(midnight).await?;
+        // Every language callers can choose has its line, at zero when nobody waits, so the
+        // board does not jump about as queues empty; a queue of another language (a script
+        // since removed) still shows while someone is in it.
+        let mut languages: BTreeSet<String> =
+            self.live().live().set.scripts.keys().map(|l| l.as_str().to_owned()).collect();
+        languages.extend(gauges.waiting.iter().map(|(l, _)| l.clone()));
+        // People by their state as the queue reads it: a wrap-up whose time is over is
+        // available; someone who never set a state is offline. Disabled people are not
+        // counted.
+        let presences = storage.presences().await?;
+        let mut people = [0u64; STATES.len()];
+        for person in storage.people().await?.into_iter().filter(|p| !p.disabled) {
+            let state = presences
+                .iter()
+                .find(|p| p.user_id == person.id)
+                .map_or(PresenceState::Offline, |p| p.effective(now));
+            if let Some(i) = STATES.iter().position(|s| *s == state) {
+                people[i] += 1;
+            }
+        }
+        let locks = storage.pin_locks(now).await?;
+        Ok(BoardFigures { now, gauges, waiting_since, day, languages, people, locks })
+    }
+
+    /// Calls per `period` over the last `buckets` of them, this one included (supervisor).
+    pub async fn calls_per(
+        &self,
+        actor: &Actor,
+        period: Period,
+        buckets: i32,
+    ) -> Result<CallsPer, AppError> {
+        actor.require_supervisor()?;
+        let last = period.floor(self.now());
+        let first = last - period.span() * (buckets - 1);
+        let counts = self.storage().calls_per(period, first, last + period.span()).await?;
+        let starts = (0..buckets).map(|i| first + period.span() * i).collect();
+        Ok(CallsPer { starts, counts })
+    }
+}

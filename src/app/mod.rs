@@ -1,0 +1,339 @@
+//! The use cases: what the hotline does, whichever surface asked.
+//!
+//! Every surface (the provider's webhooks, the JSON API, the console, the command line) holds
+//! one [`App`] and calls its methods; none of them reaches storage, opens a sealed number,
+//! chooses an audit action or reads the clock itself. A method takes the [`Actor`] asking
+//! when a role rule applies, checks the rule here, writes the audit line here, and fails
+//! with an [`AppError`] that each surface maps to its own answer.
+//!
+//! The methods are grouped by what they are about, one file each: `calls.rs` (a call walking
+//! its script), `operator_line.rs`, `casework.rs`, `followups.rs`, `queues/`, `people.rs`,
+//! `scripts/` (publication under one lock), `retention.rs`, `recovery.rs`, `backup.rs`,
+//! `keys.rs`.
+
+mod actor;
+pub(crate) mod audit;
+pub mod backup;
+pub(crate) mod calls;
+pub(crate) mod casework;
+mod clock;
+pub(crate) mod dashboard;
+mod error;
+pub(crate) mod followups;
+pub mod hashers;
+pub(crate) mod keys;
+pub(crate) mod metrics;
+pub(crate) mod operator_line;
+pub(crate) mod people;
+pub(crate) mod presence;
+pub(crate) mod queues;
+pub(crate) mod recovery;
+pub(crate) mod retention;
+pub mod scripts;
+pub mod secrets;
+pub(crate) mod sessions;
+pub(crate) mod terminal;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+
+pub use actor::Actor;
+pub use clock::Clock;
+pub use error::AppError;
+
+use crate::app::hashers::Hashers;
+use crate::app::metrics::Metrics;
+use crate::app::queues::Queues;
+use crate::app::scripts::live::{History, LiveScripts};
+use crate::app::scripts::versions::{self, VersionError};
+use crate::app::scripts::watch::Watcher;
+use crate::app::secrets::Secrets;
+use crate::config::Config;
+use crate::domain::followups::Sealer;
+use crate::domain::lockout::PinPolicy;
+use crate::domain::secret::CallerHasher;
+use crate::scripts::Report;
+use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
+
+/// How often the journal is retried while it holds records.
+const REPLAY_EVERY: Duration = Duration::from_secs(5);
+
+/// How often a start that must migrate the database looks again at a write lock held by
+/// another program.
+const MIGRATION_RETRY: Duration = Duration::from_secs(1);
+
+/// Why the hotline could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A script is invalid: the report lists every problem.
+    #[error("the IVR scripts have errors; nothing was started:\n{0}")]
+    Scripts(Report),
+    /// The scripts' versions could not be read or reconciled with the folder.
+    #[error("the IVR scripts' versions could not be set up: {0}")]
+    ScriptVersions(VersionError),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The caller-hash key is not the one the stored hashes were made under.
+    #[error(
+        "the caller-hash key (a chain of {given} key(s)) is not the one this database's caller \
+         hashes were made under (a chain of {stored} key(s)): repeat callers and the blocklist \
+         would silently stop matching. Set HOTLINE_CALLER_HASH_KEY(_FILE) to the chain written \
+         by the last `hotline keys rotate-caller-hash`, or restore the matching key"
+    )]
+    CallerHashKey {
+        /// Keys in the chain given.
+        given: usize,
+        /// Keys in the chain of the database.
+        stored: u32,
+    },
+}
+
+/// The running hotline, as every surface sees it. Cheap to clone: clones share everything.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    storage: Storage,
+    recorder: Recorder,
+    live: Arc<LiveScripts>,
+    caller_hasher: CallerHasher,
+    sealer: Sealer,
+    hashers: Arc<Hashers>,
+    queues: Queues,
+    pin_policy: PinPolicy,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+}
+
+impl App {
+    /// Opens the database (waiting for another program's write lock if the schema must be
+    /// migrated, and replaying any journal left by a previous run), checks the caller-hash
+    /// key against it, and brings the published scripts up to date with the folder.
+    pub async fn open(config: &Config, secrets: &Secrets, clock: Clock) -> Result<App, OpenError> {
+        let options =
+            StorageOptions { busy_timeout: Duration::from_millis(config.database.busy_timeout_ms) };
+        let storage = open_waiting_for_migrations(&config.database.path, options).await?;
+        App::on(storage, config, secrets, clock).await
+    }
+
+    /// [`App::open`] on a database already open: for tests that hold the very storage the
+    /// hotline writes through, to break it while it serves.
+    pub async fn on(
+        storage: Storage,
+        config: &Config,
+        secrets: &Secrets,
+        clock: Clock,
+    ) -> Result<App, OpenError> {
+        let caller_hasher = CallerHasher::new(secrets.caller_hash_key.clone());
+        if let KeyCheck::Differs { stored_keys } =
+            storage.check_caller_hash_key(&caller_hasher, clock.now()).await?
+        {
+            return Err(OpenError::CallerHashKey {
+                given: caller_hasher.keys(),
+                stored: stored_keys,
+            });
+        }
+        let (live, warnings) = versions::reconcile(&storage, &config.scripts.dir, clock.now())
+            .await
+            .map_err(|error| match error {
+                VersionError::Invalid(report) => OpenError::Scripts(report),
+                other => OpenError::ScriptVersions(other),
+            })?;
+        // Warnings do not stop the line (most are recordings not made yet, read by TTS in
+        // the meantime); a few are shown, the full list is `hotline check`'s job.
+        for warning in warnings.iter().take(3) {
+            tracing::warn!("{warning}");
+        }
+        if warnings.len() > 3 {
+            tracing::warn!(
+                warnings = warnings.len(),
+                "the scripts have more warnings; `hotline check` lists them all"
+            );
+        }
+        let recorder = Recorder::open(
+            storage.clone(),
+            &config.database.journal_path(),
+            config.database.journal_reserve_bytes(),
+            Duration::from_millis(config.database.write_deadline_ms),
+        )
+        .await?;
+        let history = History {
+            storage: storage.clone(),
+            dir: config.scripts.dir.clone(),
+            keep_for: recovery::silence_bound(config),
+        };
+        let metrics = Arc::new(Metrics::new());
+        recorder.observe_writes(metrics.write_observer());
+        Ok(App {
+            inner: Arc::new(Inner {
+                config: Arc::new(config.clone()),
+                live: Arc::new(LiveScripts::with_history(live, history)),
+                storage,
+                recorder,
+                sealer: Sealer::new(&secrets.callback_key),
+                caller_hasher,
+                // Passwords and PINs are checked on a few threads of the server's own, a
+                // bounded number at once (`hashers.rs`): a flood of them cannot exhaust memory.
+                hashers: Arc::new(Hashers::per_core()),
+                queues: Queues::new(&config.queues),
+                pin_policy: config.operators.pin_policy(),
+                metrics,
+                clock,
+            }),
+        })
+    }
+
+    /// Starts what runs beside the requests: the journal's replay, the retention schedule,
+    /// the scripts folder's watcher, the recovery of calls whose end was never reported.
+    /// They stop when the returned value is dropped.
+    pub fn spawn_background(&self) -> Background {
+        let inner = &self.inner;
+        let config = &inner.config;
+        let mut tasks = vec![
+            inner.recorder.spawn_replayer(REPLAY_EVERY),
+            recovery::spawn(
+                inner.storage.clone(),
+                inner.recorder.clone(),
+                recovery::silence_bound(config),
+            ),
+        ];
+        tasks.extend(retention::spawn_schedule(
+            inner.storage.clone(),
+            inner.clock.clone(),
+            &config.retention,
+        ));
+        if config.scripts.watch_interval_ms > 0 {
+            let every = Duration::from_millis(config.scripts.watch_interval_ms);
+            let watcher = Watcher::new(
+                inner.storage.clone(),
+                Arc::clone(&inner.live),
+                config.scripts.dir.clone(),
+                inner.clock.clone(),
+            );
+            tasks.push(watcher.spawn(every));
+        }
+        Background { tasks }
+    }
+
+    /// Replays what the journal still holds, at shutdown; the caller bounds how long.
+    pub async fn flush_journal(&self) -> Result<(), StorageError> {
+        self.inner.recorder.replay().await.map(|_| ())
+    }
+
+    /// Records the journal still holds (none when it cannot tell).
+    pub fn journal_backlog(&self) -> usize {
+        self.inner.recorder.pending_now().unwrap_or_default()
+    }
+
+    /// The time now, by the hotline's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The scripts folder.
+    pub fn scripts_dir(&self) -> &Path {
+        &self.inner.config.scripts.dir
+    }
+
+    /// The metrics every surface counts into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The live scripts: the version each call is on.
+    pub fn live(&self) -> &Arc<LiveScripts> {
+        &self.inner.live
+    }
+
+    /// The queue settings.
+    pub fn queues(&self) -> &Queues {
+        &self.inner.queues
+    }
+
+    /// The operator line's PIN policy.
+    pub fn pin_policy(&self) -> &PinPolicy {
+        &self.inner.pin_policy
+    }
+
+    /// Turns a caller's number into its hash: done once, where the number comes in.
+    pub fn caller_hasher(&self) -> &CallerHasher {
+        &self.inner.caller_hasher
+    }
+
+    /// The password and PIN checkers.
+    pub fn hashers(&self) -> &Arc<Hashers> {
+        &self.inner.hashers
+    }
+
+    /// The callback numbers' sealer.
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
+    }
+
+    /// The database. Only the use cases reach it; a surface asks them.
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    /// Writes the records of a call: to the database, or to the journal while it is down.
+    pub(crate) fn recorder(&self) -> &Recorder {
+        &self.inner.recorder
+    }
+}
+
+/// The tasks started by [`App::spawn_background`]; dropping it stops them.
+pub struct Background {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Opens the database. A schema migration is the one write a start cannot leave to the
+/// journal (nothing can be written or read under a schema this build does not know), so
+/// while another program holds the write lock it waits, saying so, and tries again; without
+/// a migration due, opening needs no write and the server starts at once.
+async fn open_waiting_for_migrations(
+    path: &Path,
+    options: StorageOptions,
+) -> Result<Storage, StorageError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match Storage::open(path, options.clone()).await {
+            Err(StorageError::Migration { name, source, .. })
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                tracing::warn!(
+                    migration = name,
+                    waited_secs = waited.as_secs(),
+                    "another program holds the database's write lock and the schema must be \
+                     migrated before calls can be answered; waiting for the lock"
+                );
+                tokio::time::sleep(MIGRATION_RETRY).await;
+                waited += MIGRATION_RETRY;
+            }
+            other => return other,
+        }
+    }
+}

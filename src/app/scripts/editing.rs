@@ -1,0 +1,239 @@
+//! What a supervisor (or the terminal) does to the scripts, whichever surface asks: read the
+//! files, their versions and drafts, save and discard drafts, publish or roll back (through
+//! the one [`versions::publish`]), and keep the test callers who hear the drafts.
+//!
+//! The test callers' draft is brought up to date after every change that moves it; a
+//! failure there is logged, and the folder's watcher catches up at its next look.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::app::scripts::versions::{self, Author, Change, Published, VersionError};
+use crate::app::{Actor, App, AppError};
+use crate::domain::audit::AuditAction;
+use crate::scripts::{Diagnostic, Report};
+
+// Plain records of the versions, drafts and test callers, as storage reads them back.
+pub use crate::storage::{ScriptDraft, ScriptVersion, Tester};
+
+/// The author `hotline scripts` records.
+const TERMINAL_AUTHOR: &str = "cli";
+
+/// The longest label of a test caller.
+const MAX_TESTER_LABEL_CHARS: usize = 64;
+
+/// The script files as they stand: the live texts and the drafts, by file.
+#[derive(Debug, Clone)]
+pub struct ScriptFiles {
+    /// The live text of each file.
+    pub live: BTreeMap<String, String>,
+    /// The drafts waiting, by file.
+    pub drafts: BTreeMap<String, ScriptDraft>,
+}
+
+impl App {
+    /// The live texts and the drafts (supervisor).
+    pub async fn script_files(&self, actor: &Actor) -> Result<ScriptFiles, AppError> {
+        actor.require_supervisor()?;
+        let (_, live) = self.storage().live_scripts().await?;
+        let drafts = self.storage().drafts().await?;
+        Ok(ScriptFiles { live, drafts })
+    }
+
+    /// Published versions, newest first, of one file (`languages.xml` or `<code>.xml`) or of
+    /// all; at most `limit` (supervisor).
+    pub async fn script_versions(
+        &self,
+        actor: &Actor,
+        file: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ScriptVersion>, AppError> {
+        actor.require_supervisor()?;
+        let file = file.map(versions::check_file_name).transpose()?;
+        Ok(self.storage().script_versions(file, limit).await?)
+    }
+
+    /// One version with its text (supervisor).
+    pub async fn script_version(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<(ScriptVersion, String), AppError> {
+        actor.require_supervisor()?;
+        self.storage()
+            .script_version(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("there is no version {id}")))
+    }
+
+    /// A unified diff between two versions (supervisor).
+    pub async fn script_diff(&self, actor: &Actor, from: i64, to: i64) -> Result<String, AppError> {
+        actor.require_supervisor()?;
+        Ok(versions::diff(self.storage(), from, to).await?)
+    }
+
+    /// What the scripts the drafts make would be told (supervisor): every error and
+    /// warning; empty when there is no draft.
+    pub async fn draft_diagnostics(&self, actor: &Actor) -> Result<Vec<Diagnostic>, AppError> {
+        actor.require_supervisor()?;
+        Ok(versions::draft_diagnostics(self.storage(), self.scripts_dir()).await?)
+    }
+
+    /// Saves a draft of one file (supervisor) and answers what the drafts would make.
+    pub async fn save_script_draft(
+        &self,
+        actor: &Actor,
+        file: &str,
+        text: String,
+    ) -> Result<Vec<Diagnostic>, AppError> {
+        actor.require_supervisor()?;
+        let dir = self.scripts_dir();
+        let diagnostics =
+            versions::save_draft(self.storage(), dir, file, text, &author(actor), self.now())
+                .await?;
+        self.refresh_draft().await;
+        Ok(diagnostics)
+    }
+
+    /// Throws a file's draft away (supervisor).
+    pub async fn discard_script_draft(&self, actor: &Actor, file: &str) -> Result<(), AppError> {
+        actor.require_supervisor()?;
+        let file = versions::check_file_name(file)?;
+        if !self.storage().discard_draft(file.clone()).await? {
+            return Err(AppError::NotFound(format!("there is no draft of {file}")));
+        }
+        self.refresh_draft().await;
+        Ok(())
+    }
+
+    /// Publishes every draft, or an earlier version again (supervisor; audited
+    /// `scripts.publish`, `scripts.rollback`): live for new calls at once. The inner error
+    /// is a refusal: the scripts would have errors, every diagnostic in the report, and
+    /// nothing was published.
+    pub async fn publish_scripts(
+        &self,
+        actor: &Actor,
+        change: Change,
+        comment: &str,
+    ) -> Result<Result<Published, Report>, AppError> {
+        actor.require_supervisor()?;
+        let (storage, dir, live) = (self.storage(), self.scripts_dir(), self.live());
+        let author = author(actor);
+        match versions::publish(storage, dir, Some(live), change, &author, comment, self.now())
+            .await
+        {
+            Ok(published) => Ok(Ok(published)),
+            Err(VersionError::Invalid(report)) => Ok(Err(report)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The test callers, with who added them and when; never a number (supervisor).
+    pub async fn script_testers(&self, actor: &Actor) -> Result<Vec<Tester>, AppError> {
+        actor.require_supervisor()?;
+        Ok(self.storage().tester_list().await?)
+    }
+
+    /// Makes calls from `number` (`+` and 6 to 15 digits, kept only as its hash) hear the
+    /// drafts, `label` saying whose phone it is (supervisor; audited `scripts.tester-add`,
+    /// without the number); the tester's id.
+    pub async fn add_script_tester(
+        &self,
+        actor: &Actor,
+        number: &str,
+        label: &str,
+    ) -> Result<i64, AppError> {
+        actor.require_supervisor()?;
+        let label = label.trim().to_owned();
+        if label.chars().count() > MAX_TESTER_LABEL_CHARS || label.chars().any(char::is_control) {
+            return Err(AppError::Invalid("a label is one line of at most 64 characters".into()));
+        }
+        let number = number.trim();
+        let plausible = number.len() <= 20
+            && number.strip_prefix('+').is_some_and(|digits| {
+                (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+            });
+        let hash =
+            plausible.then(|| self.caller_hasher().hash(number)).flatten().ok_or_else(|| {
+                AppError::Invalid("a number is + and 6 to 15 digits, like +447700900123".into())
+            })?;
+        let Some(by) = actor.audit_id() else { return Err(AppError::Forbidden) };
+        let id = self
+            .storage()
+            .add_tester(hash, label, by, AuditAction::ScriptsTesterAdd, self.now())
+            .await?;
+        self.refresh_draft().await;
+        Ok(id)
+    }
+
+    /// Calls from tester `id`'s number hear the live version again from their next call
+    /// (supervisor; audited `scripts.tester-remove`); the tester's label.
+    pub async fn remove_script_tester(&self, actor: &Actor, id: i64) -> Result<String, AppError> {
+        actor.require_supervisor()?;
+        let label = self
+            .storage()
+            .remove_tester(id, actor.audit_id(), AuditAction::ScriptsTesterRemove, self.now())
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("there is no test caller {id}")))?;
+        self.refresh_draft().await;
+        Ok(label)
+    }
+
+    /// Brings the test callers' draft up to date; a failure leaves it to the watcher.
+    async fn refresh_draft(&self) {
+        versions::refresh_draft_or_log(self.storage(), self.scripts_dir(), self.live()).await;
+    }
+}
+
+/// Who makes a change to the scripts: a person by name, the terminal as `cli`.
+fn author(actor: &Actor) -> Author {
+    match actor.person() {
+        Some(person) => Author { name: person.name.clone(), id: Some(person.id) },
+        None => Author { name: TERMINAL_AUTHOR.into(), id: None },
+    }
+}
+
+/// A publication refused for the errors in `report`, as an error that carries every
+/// diagnostic.
+pub fn refusal(report: Report) -> AppError {
+    VersionError::Invalid(report).into()
+}
+
+/// Diagnostics as JSON, each naming its file without the server's folder.
+pub fn diagnostics_json(diagnostics: &[Diagnostic]) -> Vec<Value> {
+    diagnostics
+        .iter()
+        .map(|d| {
+            let file = d.file.file_name().map(|n| n.to_string_lossy().into_owned());
+            json!({
+                "file": file,
+                "line": d.line,
+                "column": d.column,
+                "severity": d.severity.to_string(),
+                "message": d.message,
+            })
+        })
+        .collect()
+}
+
+impl From<VersionError> for AppError {
+    fn from(error: VersionError) -> Self {
+        match error {
+            VersionError::Invalid(report) => AppError::Rejected {
+                message: format!(
+                    "the scripts would have {} error(s), so nothing was published",
+                    report.error_count()
+                ),
+                diagnostics: diagnostics_json(&report.diagnostics),
+            },
+            VersionError::NotFound(message) => AppError::NotFound(message),
+            VersionError::BadInput(message) => AppError::Invalid(message),
+            raced @ (VersionError::PublishedMeanwhile | VersionError::Unchanged) => {
+                AppError::Conflict(raced.to_string())
+            }
+            VersionError::Storage(error) => error.into(),
+            mirror @ VersionError::Mirror { .. } => AppError::Internal(Box::new(mirror)),
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The use cases of someone at the server's terminal (`hotline users …`, `hotline scripts …`,
+//! `hotline call --draft`), on the configured database, with no running server.
+//!
+//! A command must start nothing in the background and needs none of the server's keys (a
+//! fresh install gets its first supervisor this way), so it does not open an [`App`]: a
+//! [`Terminal`] holds the database, the scripts folder and the clock. Its changes are
+//! audited with no person and `cli` in the detail ([`Actor::Terminal`]); a publication goes
+//! through the one [`versions::publish`], and the running server's watcher takes it up.
+//!
+//! [`App`]: crate::app::App
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::app::retention;
+use crate::app::scripts::editing::{ScriptDraft, ScriptVersion, Tester};
+use crate::app::scripts::versions::{self, Author, Change, Published, VersionError};
+use crate::app::{Actor, Clock};
+use crate::config::Config;
+use crate::config::RetentionConfig;
+use crate::domain::audit::AuditAction;
+use crate::domain::cases::{Case, CaseNumber};
+use crate::domain::followups::Sealer;
+use crate::domain::people::{Person, Role};
+use crate::domain::retention::PurgeReport;
+use crate::domain::secret::{CallerHasher, Secret};
+use crate::scripts::{Diagnostic, LanguageTag};
+use crate::storage::{AuditEntry, NewPerson, Storage, StorageOptions};
+
+// The database's failures, which a command reports as they are (a name taken, a file
+// missing).
+pub use crate::storage::{CaseSummary, StorageError};
+
+/// The terminal's author of script versions.
+const AUTHOR: &str = "cli";
+
+/// The database and the scripts folder, for one command.
+pub struct Terminal {
+    storage: Storage,
+    dir: PathBuf,
+    clock: Clock,
+}
+
+impl Terminal {
+    /// Opens the configured database (creating it if it is not there).
+    pub async fn open(config: &Config) -> Result<Terminal, StorageError> {
+        let storage = Storage::open(&config.database.path, StorageOptions::default()).await?;
+        Ok(Terminal { storage, dir: config.scripts.dir.clone(), clock: Clock::system() })
+    }
+
+    /// Everyone, disabled or not, by id.
+    pub async fn people(&self) -> Result<Vec<Person>, StorageError> {
+        self.storage.people().await
+    }
+
+    /// The person named `name`, disabled or not.
+    pub async fn person_named(&self, name: &str) -> Result<Option<Person>, StorageError> {
+        self.storage.person_by_name(name).await
+    }
+
+    /// Adds a person with these (already hashed) secrets (audited `user.add`); a name
+    /// taken is [`StorageError::Conflict`].
+    pub async fn add_person(
+        &self,
+        name: String,
+        role: Role,
+        languages: Vec<LanguageTag>,
+        password_hash: String,
+        pin_hash: String,
+    ) -> Result<Person, StorageError> {
+        let new = NewPerson {
+            name,
+            role,
+            languages,
+            password_hash: Some(password_hash),
+            pin_hash: Some(pin_hash),
+        };
+        let by = Actor::Terminal.changed_by();
+        self.storage.create_person(new, by, AuditAction::UserAdd, self.clock.now()).await
+    }
+
+    /// Disables (revoking their tokens) or enables a person (audited `user.disable`,
+    /// `user.enable`); `None` if there is no such person.
+    pub async fn set_disabled(
+        &self,
+        id: i64,
+        disabled: bool,
+    ) -> Result<Option<Person>, StorageError> {
+        let action = if disabled { AuditAction::UserDisable } else { AuditAction::UserEnable };
+        let (by, now) = (Actor::Terminal.changed_by(), self.clock.now());
+        // Their console sessions stop working with them: a session is read only for an
+        // enabled person.
+        self.storage.change_disabled(id, disabled, by, action, now).await
+    }
+
+    /// Stores a new token of an enabled person by its hash (audited `token.issue`); `None`
+    /// if there is no such person, [`StorageError::Conflict`] if they are disabled.
+    pub async fn issue_token(
+        &self,
+        id: i64,
+        token_hash: String,
+    ) -> Result<Option<Person>, StorageError> {
+        let (by, now) = (Actor::Terminal.changed_by(), self.clock.now());
+        self.storage.issue_token(id, token_hash, by, AuditAction::TokenIssue, now).await
+    }
+
+    /// Revokes every token of a person (audited `token.revoke`): how many were valid;
+    /// `None` if there is no such person.
+    pub async fn revoke_tokens(&self, id: i64) -> Result<Option<usize>, StorageError> {
+        let (by, now) = (Actor::Terminal.changed_by(), self.clock.now());
+        let revoked = self.storage.revoke_tokens(id, by, AuditAction::TokenRevoke, now).await?;
+        Ok(revoked.map(|(_, count)| count))
+    }
+
+    /// Replaces a person's PIN hash (audited `user.pin-reset`); `None` if there is no such
+    /// person.
+    pub async fn set_pin_hash(
+        &self,
+        id: i64,
+        pin_hash: String,
+    ) -> Result<Option<Person>, StorageError> {
+        let by = Actor::Terminal.changed_by();
+        let now = self.clock.now();
+        self.storage.set_pin_hash(id, pin_hash, by, AuditAction::UserPinReset, now).await
+    }
+
+    /// Lifts the operator-line lock on a person's ID (audited `dial-in.unlock`): whether
+    /// anything was locked; `None` if there is no such person.
+    pub async fn unlock_pin(&self, id: i64) -> Result<Option<bool>, StorageError> {
+        let (by, now) = (Actor::Terminal.changed_by(), self.clock.now());
+        Ok(self
+            .storage
+            .unlock_pin(id, by, AuditAction::DialInUnlock, now)
+            .await?
+            .map(|(_, was_locked)| was_locked))
+    }
+
+    /// The live text of each script file.
+    pub async fn live_scripts(&self) -> Result<BTreeMap<String, String>, VersionError> {
+        Ok(self.storage.live_scripts().await?.1)
+    }
+
+    /// The drafts waiting, by file.
+    pub async fn drafts(&self) -> Result<BTreeMap<String, ScriptDraft>, VersionError> {
+        Ok(self.storage.drafts().await?)
+    }
+
+    /// The live texts with every draft laid over them, and the drafted file names.
+    pub async fn drafted(&self) -> Result<(Vec<String>, BTreeMap<String, String>), VersionError> {
+        versions::drafted(&self.storage).await
+    }
+
+    /// Saves a draft of one file (author `cli`) and answers what the drafts would make.
+    pub async fn save_draft(
+        &self,
+        file: &str,
+        text: String,
+    ) -> Result<Vec<Diagnostic>, VersionError> {
+        let now = self.clock.now();
+        versions::save_draft(&self.storage, &self.dir, file, text, &author(), now).await
+    }
+
+    /// Throws a file's draft away; whether there was one.
+    pub async fn discard_draft(&self, file: &str) -> Result<bool, VersionError> {
+        let file = versions::check_file_name(file)?;
+        Ok(self.storage.discard_draft(file).await?)
+    }
+
+    /// Publishes every draft, or an earlier version again (author `cli`; audited).
+    pub async fn publish(&self, change: Change, comment: &str) -> Result<Published, VersionError> {
+        let now = self.clock.now();
+        versions::publish(&self.storage, &self.dir, None, change, &author(), comment, now).await
+    }
+
+    /// Published versions, newest first, of one file or of all; at most `limit`.
+    pub async fn versions(
+        &self,
+        file: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ScriptVersion>, VersionError> {
+        let file = file.map(versions::check_file_name).transpose()?;
+        Ok(self.storage.script_versions(file, limit).await?)
+    }
+
+    /// One version's text.
+    pub async fn version_text(&self, id: i64) -> Result<String, VersionError> {
+        let found = self.storage.script_version(id).await?;
+        found
+            .map(|(_, text)| text)
+            .ok_or_else(|| VersionError::NotFound(format!("there is no version {id}")))
+    }
+
+    /// A unified diff between two versions.
+    pub async fn diff(&self, from: i64, to: i64) -> Result<String, VersionError> {
+        versions::diff(&self.storage, from, to).await
+    }
+
+    /// The test callers; never a number.
+    pub async fn testers(&self) -> Result<Vec<Tester>, VersionError> {
+        Ok(self.storage.tester_list().await?)
+    }
+
+    /// Removes a test caller (audited `scripts.tester-remove`, `cli` in the detail): their
+    /// label.
+    pub async fn remove_tester(&self, id: i64) -> Result<String, VersionError> {
+        let by = Actor::Terminal.audit_id();
+        let now = self.clock.now();
+        let label =
+            self.storage.remove_tester(id, by, AuditAction::ScriptsTesterRemove, now).await?;
+        label.ok_or_else(|| VersionError::NotFound(format!("there is no test caller {id}")))
+    }
+
+    /// The scripts folder.
+    pub fn scripts_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The newest cases, at most `limit`: the terminal reads the database file anyway, so
+    /// this is not audited.
+    pub async fn recent_cases(&self, limit: u32) -> Result<Vec<CaseSummary>, StorageError> {
+        self.storage.recent_cases(limit).await
+    }
+
+    /// One case and its timeline, if there is one (not audited, as above).
+    pub async fn case(&self, number: CaseNumber) -> Result<Option<Case>, StorageError> {
+        self.storage.case(number).await
+    }
+
+    /// Shreds what is past its retention period now (with `dry_run`, only counts it):
+    /// audited `retention.purge` unless a dry run.
+    pub async fn purge(
+        &self,
+        retention: &RetentionConfig,
+        dry_run: bool,
+    ) -> Result<PurgeReport, StorageError> {
+        let policy = retention::policy(retention);
+        let report = self.storage.purge(policy, self.clock.now(), dry_run).await?;
+        if !dry_run {
+            self.audit(AuditAction::RetentionPurge, None, retention::describe(&report)).await?;
+        }
+        Ok(report)
+    }
+
+    /// Puts a case under legal hold or releases it: whether anything changed (audited
+    /// `case.hold`, `case.release` when it did); `None` if there is no such case.
+    pub async fn set_legal_hold(
+        &self,
+        number: CaseNumber,
+        hold: bool,
+    ) -> Result<Option<bool>, StorageError> {
+        let changed = self.storage.set_legal_hold(number, hold).await?;
+        if changed == Some(true) {
+            let action = if hold { AuditAction::CaseHold } else { AuditAction::CaseRelease };
+            self.audit(action, Some(number), String::new()).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Notes a backup taken of the database (audited `database.backup`).
+    pub async fn backed_up(&self, cases: u64, encrypted: bool) -> Result<(), StorageError> {
+        let detail = format!("cases={cases} encrypted={encrypted}");
+        self.audit(AuditAction::DatabaseBackup, None, detail).await
+    }
+
+    /// Notes the database restored from a backup (audited `database.restore`).
+    pub async fn restored(&self, cases: u64) -> Result<(), StorageError> {
+        self.audit(AuditAction::DatabaseRestore, None, format!("cases={cases}")).await
+    }
+
+    /// Wraps every stored caller hash under `next`, after checking they were made under
+    /// `current` (audited `keys.rotate`): how many were wrapped.
+    pub async fn rotate_caller_hash_key(
+        &self,
+        current: Secret,
+        next: Secret,
+    ) -> Result<u64, StorageError> {
+        let current = CallerHasher::new(current);
+        let wrapped = self.storage.rotate_caller_hash_key(&current, next, self.clock.now()).await?;
+        self.audit(AuditAction::KeysRotate, None, format!("hashes={wrapped}")).await?;
+        Ok(wrapped)
+    }
+
+    /// Re-seals every callback number from the `current` key to `next` (audited
+    /// `keys.rotate-callback`): how many.
+    pub async fn reseal_callback_numbers(
+        &self,
+        current: &Secret,
+        next: &Secret,
+    ) -> Result<u64, StorageError> {
+        let (current, next) = (Sealer::new(current), Sealer::new(next));
+        let resealed = self.storage.reseal_callback_numbers(current, next).await?;
+        self.audit(AuditAction::KeysRotateCallback, None, format!("numbers={resealed}")).await?;
+        Ok(resealed)
+    }
+
+    /// Writes the terminal's audit line: no person, `cli` first in the detail.
+    async fn audit(
+        &self,
+        action: AuditAction,
+        case: Option<CaseNumber>,
+        detail: String,
+    ) -> Result<(), StorageError> {
+        let detail = format!("cli {detail}").trim_end().to_owned();
+        self.storage
+            .audit(AuditEntry { actor: None, action, case, detail, at: self.clock.now() })
+            .await
+    }
+}
+
+fn author() -> Author {
+    Author { name: AUTHOR.into(), id: None }
+}

@@ -1,0 +1,779 @@
+//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, `scripts`,
+//! `graph`, and caring for callers' data: `purge`, `hold`, `backup`, `restore`, `keys`.
+//!
+//! Each subcommand is a few lines that load the configuration and call into the library; the
+//! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
+//! run).
+
+pub mod people;
+mod preview;
+pub mod scripts;
+
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::secrets::{Mode, Origin, Secrets};
+use crate::app::terminal::Terminal;
+use crate::config::{CONFIG_VAR, Config};
+use crate::domain::cases::{Case, CaseNumber};
+use crate::http::server::{self, Application};
+use crate::simulator::{self, CallOptions};
+use crate::telemetry;
+
+/// The backend of a 24-hour multilingual hotline.
+#[derive(Debug, Parser)]
+#[command(name = "hotline", version, about)]
+pub struct Cli {
+    /// The configuration file [default: ./config.toml if present, else built-in defaults].
+    #[arg(long, global = true, env = CONFIG_VAR, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the webhook server.
+    Serve {
+        /// Production mode: missing secrets and unsafe settings stop the server.
+        #[arg(long)]
+        production: bool,
+    },
+    /// Check the IVR scripts and list every problem (exit 1 if any error).
+    Check {
+        /// The scripts folder [default: scripts.dir from the configuration].
+        dir: Option<PathBuf>,
+    },
+    /// Call the running hotline from this terminal, as the telephony provider would.
+    Call {
+        /// The server's base URL [default: the configured public URL].
+        #[arg(long)]
+        url: Option<String>,
+        /// The caller's number.
+        #[arg(long, default_value = "+79161234567")]
+        from: String,
+        /// The hotline's number.
+        #[arg(long, default_value = "+18005550100")]
+        to: String,
+        /// The caller's country (two letters), as the provider reports it: `UA`, `KR`.
+        #[arg(long)]
+        country: Option<String>,
+        /// Keys to press, comma-separated, then hang up: `1,1,2`; `_` waits silently,
+        /// `hangup` hangs up. Without it, keys are read from the terminal.
+        #[arg(long, value_name = "KEYS")]
+        press: Option<String>,
+        /// Wait announcements to hear in a queue before hanging up.
+        #[arg(long, default_value_t = 1)]
+        waits: u32,
+        /// Send unsigned requests (for a server with signature checks off).
+        #[arg(long)]
+        unsigned: bool,
+        /// Call the drafts instead, in this language, on a private server of their own (the
+        /// live line and its cases are not touched).
+        #[arg(long, value_name = "LANG", conflicts_with_all = ["url", "unsigned"])]
+        draft: Option<String>,
+    },
+    /// List recent cases, newest first.
+    Cases {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show one case with its timeline.
+    Case {
+        /// The case number, like 2026-000042.
+        number: String,
+    },
+    /// Manage the people who work the hotline: add, list, disable, enable, tokens, PINs.
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli::people::UsersCommand,
+    },
+    /// Versions of the IVR scripts: list, show, diff, draft, publish, roll back.
+    Scripts {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli::scripts::ScriptsCommand,
+    },
+    /// Draw a language's live menu flow: SVG, DOT (Graphviz) or Mermaid, on standard output.
+    Graph {
+        /// The language, like ru.
+        language: String,
+        /// The format.
+        #[arg(long, value_enum, default_value = "svg")]
+        format: crate::scripts::graph::Format,
+        /// Draw this scripts folder instead of the live (published) version in the database.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Shred personal data past its retention period (`[retention]`); cases under legal hold
+    /// are kept.
+    Purge {
+        /// Only show what would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Put a case under legal hold (the purge leaves it whole), or release it.
+    Hold {
+        /// The case number, like 2026-000042.
+        number: String,
+        /// Release the hold instead.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Copy the database into a new file, consistently, while the server runs.
+    Backup {
+        /// The backup file to create (never overwritten).
+        path: PathBuf,
+        /// Encrypt it with the secret in HOTLINE_BACKUP_KEY or HOTLINE_BACKUP_KEY_FILE.
+        #[arg(long)]
+        encrypt: bool,
+    },
+    /// Replace the database with a backup, after checking it (stop the server first).
+    Restore {
+        /// The backup file.
+        path: PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Rotate the key that hashes callers' numbers, or the one that seals callback numbers.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// `hotline keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Wrap every stored caller hash under a new key (stop the server first). Writes the new
+    /// key chain to a new file, which the server must then be given as
+    /// HOTLINE_CALLER_HASH_KEY_FILE.
+    RotateCallerHash {
+        /// A file holding the new key (one line, at least 16 characters).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+        /// The file to create with the whole new chain (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        chain_out: PathBuf,
+    },
+    /// Re-seal every stored callback number under a new key (stop the server first). The
+    /// server must then be given the new key as HOTLINE_CALLBACK_KEY_FILE.
+    RotateCallback {
+        /// A file holding the new key (one line, at least 32 characters).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+    },
+}
+
+/// Runs the command line; returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("hotline: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Serve { production } => serve(config, production),
+        Command::Check { dir } => check(dir.as_deref().unwrap_or(&config.scripts.dir)),
+        Command::Call { url, from, to, country, press, waits, unsigned, draft } => {
+            let presses = match press.as_deref().map(simulator::parse_presses).transpose() {
+                Ok(presses) => presses,
+                Err(message) => {
+                    eprintln!("hotline call: --press: {message}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Some(language) = draft {
+                let options = CallOptions {
+                    base_url: String::new(),
+                    auth_token: None,
+                    from,
+                    to,
+                    from_country: country,
+                    call_sid: None,
+                    presses,
+                    queue_waits: waits,
+                    max_requests: 200,
+                };
+                return preview::call_draft(&config, &language, options);
+            }
+            let auth_token = if unsigned {
+                None
+            } else {
+                match Secrets::auth_token(env, &config.database.dir()) {
+                    Ok(token) => Some(token.expose().to_owned()),
+                    Err(e) => {
+                        eprintln!(
+                            "hotline call: {e}\nStart `hotline serve` once (it creates a development \
+                             token beside the database), or set HOTLINE_AUTH_TOKEN to the server's."
+                        );
+                        return ExitCode::from(2);
+                    }
+                }
+            };
+            let base_url = url.unwrap_or_else(|| config.public_url(config.listen_addr()));
+            let options = CallOptions {
+                base_url,
+                auth_token,
+                from,
+                to,
+                from_country: country,
+                call_sid: None,
+                presses,
+                queue_waits: waits,
+                max_requests: 200,
+            };
+            call(&options)
+        }
+        Command::Users { command } => crate::cli::people::run(&config, command),
+        Command::Scripts { command } => crate::cli::scripts::run(&config, command),
+        Command::Graph { language, format, dir: Some(dir) } => {
+            graph(crate::scripts::load_dir(&dir), &language, format)
+        }
+        Command::Graph { language, format, dir: None } => {
+            let dir = config.scripts.dir.clone();
+            with_terminal(&config, |terminal| async move {
+                let texts = terminal.live_scripts().await.map_err(|e| e.to_string())?;
+                if texts.is_empty() {
+                    return Err("nothing is published yet: start `hotline serve` once, or draw \
+                                the folder with --dir"
+                        .into());
+                }
+                Ok(graph(crate::scripts::load_texts(&dir, &texts), &language, format))
+            })
+        }
+        Command::Purge { dry_run } => purge(&config, dry_run),
+        Command::Hold { number, release } => hold(&config, &number, !release),
+        Command::Backup { path, encrypt } => backup(&config, &path, encrypt),
+        Command::Restore { path, force } => restore(&config, &path, force),
+        Command::Keys { command: KeysCommand::RotateCallerHash { new_key_file, chain_out } } => {
+            rotate_caller_hash(&config, &new_key_file, &chain_out)
+        }
+        Command::Keys { command: KeysCommand::RotateCallback { new_key_file } } => {
+            rotate_callback(&config, &new_key_file)
+        }
+        Command::Cases { limit } => with_terminal(&config, |terminal| async move {
+            let cases = terminal.recent_cases(limit).await.map_err(|e| e.to_string())?;
+            let mut out = io::stdout().lock();
+            if cases.is_empty() {
+                let _ = writeln!(out, "no cases yet");
+            }
+            for case in cases {
+                let _ = writeln!(out, "{case}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Case { number } => {
+            let number: CaseNumber = match number.parse() {
+                Ok(number) => number,
+                Err(message) => {
+                    eprintln!("hotline case: {message}");
+                    return ExitCode::from(2);
+                }
+            };
+            with_terminal(&config, |terminal| async move {
+                match terminal.case(number).await.map_err(|e| e.to_string())? {
+                    Some(case) => {
+                        print_case(&case);
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    None => {
+                        eprintln!("hotline case: no case {number}");
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            })
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The configuration file given, or `./config.toml` if there is one, or the defaults.
+fn load_config(path: Option<&Path>) -> Result<Config, String> {
+    let default = Path::new("config.toml");
+    let path = path.or_else(|| default.exists().then_some(default));
+    Config::load(path, std::env::vars()).map_err(|e| e.to_string())
+}
+
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+fn serve(mut config: Config, production: bool) -> ExitCode {
+    if production {
+        config.server.production = true;
+        if let Err(e) = config.validate() {
+            eprintln!("hotline: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    telemetry::init(&config.log);
+    let mode = if config.server.production { Mode::Production } else { Mode::Development };
+    let (secrets, origins) = match Secrets::load(env, &config.database.dir(), mode) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(warning) = secrets.auth_token_warning(&origins[0]) {
+        tracing::warn!("{warning}");
+    }
+    for origin in &origins {
+        if let Origin::Generated(path) = origin {
+            tracing::warn!(
+                path = %path.display(),
+                "GENERATED A DEVELOPMENT SECRET. Fine for trying the hotline; a real line sets \
+                 HOTLINE_AUTH_TOKEN, HOTLINE_CALLER_HASH_KEY and HOTLINE_CALLBACK_KEY (or their \
+                 _FILE variants) and runs with --production"
+            );
+        }
+    }
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(async move {
+        let mut shutdown = match server::ShutdownSignal::listen() {
+            Ok(shutdown) => shutdown,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM and Ctrl-C");
+                return ExitCode::from(2);
+            }
+        };
+        // A start can wait (for another program's lock on a migration): a signal ends it.
+        let built = tokio::select! {
+            built = Application::build(&config, secrets) => built,
+            () = shutdown.received() => {
+                tracing::info!("stopped before the server had started");
+                return ExitCode::SUCCESS;
+            }
+        };
+        let app = match built {
+            Ok(app) => app,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        let addr = app.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(
+            listen = %addr,
+            public_url = app.public_url(),
+            "hotline is answering: voice URL {0}/voice/incoming, status callback {0}/voice/status, \
+             fallback URL {0}/voice/fallback; the console for people at {0}/console",
+            app.public_url()
+        );
+        match app.run_until(async move { shutdown.received().await }).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "server stopped");
+                ExitCode::from(2)
+            }
+        }
+    });
+    // The server is done within its grace period; what may still run is blocking work stuck
+    // on the database's lock, whose results nobody waits for any more (anything acknowledged
+    // is in the database or the journal). Dropping the runtime would wait for it.
+    runtime.shutdown_timeout(EXIT_WAIT);
+    code
+}
+
+/// How long `serve` waits, after the server is done, for blocking work still running.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Prints the diagram of one language's script of `loaded` (the live version from the database,
+/// or a folder with `--dir`); exit 1 if the scripts have errors or no such language.
+fn graph(
+    loaded: Result<crate::scripts::Loaded, crate::scripts::Report>,
+    language: &str,
+    format: crate::scripts::graph::Format,
+) -> ExitCode {
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(report) => {
+            eprintln!("hotline graph: the scripts have errors (see `hotline check`):\n{report}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(script) = crate::scripts::LanguageTag::parse(language)
+        .and_then(|l| loaded.set.scripts.get(&l).cloned())
+    else {
+        let known: Vec<&str> = loaded.set.scripts.keys().map(|l| l.as_str()).collect();
+        eprintln!(
+            "hotline graph: no script for {language:?}; the languages are {}",
+            known.join(", ")
+        );
+        return ExitCode::from(1);
+    };
+    let _ =
+        io::stdout().lock().write_all(crate::scripts::graph::render(&script, format).as_bytes());
+    ExitCode::SUCCESS
+}
+
+/// Prints every problem of the scripts in `dir`; exit 1 if any is an error.
+fn check(dir: &Path) -> ExitCode {
+    match crate::scripts::load_dir(dir) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                println!("{warning}");
+            }
+            let languages: Vec<&str> = loaded.set.scripts.keys().map(|l| l.as_str()).collect();
+            println!(
+                "{}: scripts are valid ({}; {} warning(s))",
+                dir.display(),
+                languages.join(", "),
+                loaded.warnings.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(report) => {
+            println!("{report}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Places a simulated call; exit 1 if the server misbehaved.
+fn call(options: &CallOptions) -> ExitCode {
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let mut out = io::stdout().lock();
+    match simulator::run(options, &mut input as &mut dyn BufRead, &mut out) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hotline call: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Opens the configured database for a command and runs `work` on it.
+fn with_terminal<F, Fut>(config: &Config, work: F) -> ExitCode
+where
+    F: FnOnce(Terminal) -> Fut,
+    Fut: std::future::Future<Output = Result<ExitCode, String>>,
+{
+    if !config.database.path.exists() {
+        eprintln!(
+            "hotline: no database at {}: no call has been taken yet (start `hotline serve`)",
+            config.database.path.display()
+        );
+        return ExitCode::from(2);
+    }
+    let result = runtime().map_err(|e| e.to_string()).and_then(|runtime| {
+        runtime.block_on(async {
+            let terminal = Terminal::open(config).await.map_err(|e| e.to_string())?;
+            work(terminal).await
+        })
+    });
+    result.unwrap_or_else(|message| {
+        eprintln!("hotline: {message}");
+        ExitCode::from(2)
+    })
+}
+
+/// Prints a case and its timeline for a person.
+fn print_case(case: &Case) {
+    let mut out = io::stdout().lock();
+    let language = case.language.as_ref().map_or("-", |l| l.as_str());
+    let _ = writeln!(out, "case {}  ({language})", case.number);
+    let _ = writeln!(out, "  call      {}", case.call_sid);
+    let _ = writeln!(
+        out,
+        "  caller    {}",
+        case.caller
+            .as_ref()
+            .map_or("hidden number".into(), |c| format!("#{}", &c.0[..12.min(c.0.len())]))
+    );
+    let _ = writeln!(out, "  country   {}", case.country.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "  started   {}", case.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    if let Some(ended) = case.ended_at {
+        let _ = writeln!(out, "  ended     {}", ended.format("%Y-%m-%d %H:%M:%S UTC"));
+    }
+    let status = case.status.map_or("-", |s| s.as_str());
+    let duration = case.duration_secs.map_or(String::new(), |d| format!(", {d} s"));
+    let _ = writeln!(out, "  status    {status}{duration}");
+    let _ = writeln!(out, "  outcome   {}", case.outcome);
+    let tags: Vec<String> = case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect();
+    let _ =
+        writeln!(out, "  tags      {}", if tags.is_empty() { "-".into() } else { tags.join(" ") });
+    if let Some(url) = &case.recording_url {
+        let _ = writeln!(out, "  voicemail {url}");
+    }
+    let _ = writeln!(out, "  timeline");
+    for timed in &case.events {
+        let offset = (timed.at - case.started_at).num_seconds();
+        let _ = writeln!(out, "    +{offset:>4}s  {}", describe(&timed.event));
+    }
+}
+
+/// One line of a timeline.
+fn describe(event: &crate::domain::cases::Event) -> String {
+    use crate::domain::cases::Event;
+    match event {
+        Event::LanguageChosen { language, how } => {
+            format!("language {language} (by {how:?})").to_lowercase()
+        }
+        Event::LanguageMenu { attempt } => format!("language menu (attempt {attempt})"),
+        Event::Entered { node, said } => {
+            let said: String = said.chars().take(70).collect();
+            format!("at {node}: \"{said}…\"")
+        }
+        Event::Pressed { node, digits, meaning } => match node {
+            Some(node) => format!("pressed {digits} at {node}: {meaning}"),
+            None => format!("pressed {digits} at the language menu: {meaning}"),
+        },
+        Event::NoInput { node, attempt } => match node {
+            Some(node) => format!("no key at {node} (attempt {attempt})"),
+            None => format!("no key at the language menu (attempt {attempt})"),
+        },
+        Event::AttemptsExhausted { node } => format!("attempts used up at {node}: default route"),
+        Event::Tagged { tag } => format!("tagged {}={}", tag.key, tag.value),
+        Event::HandedOff { node, queue } => format!("handed off at {node} to queue {queue}"),
+        Event::LeftQueue { result, wait_secs } => match wait_secs {
+            Some(secs) => format!("left the queue: {result} after {secs} s"),
+            None => format!("left the queue: {result}"),
+        },
+        Event::Voicemail { recording_url, duration_secs } => {
+            format!("voicemail {recording_url} ({} s)", duration_secs.unwrap_or(0))
+        }
+        Event::Finished { node } => format!("finished at {node}"),
+        Event::Fallback { error_code } => {
+            format!("provider fallback (error {})", error_code.as_deref().unwrap_or("-"))
+        }
+        Event::Rejected { reason } => format!("rejected: {reason}"),
+        Event::Routed { language: Some(language), reason, .. } => {
+            format!("routed to {language}: {reason}")
+        }
+        Event::Routed { language: None, reason, .. } => format!("sent to voicemail: {reason}"),
+        Event::Answered { operator_id, wait_secs } => match wait_secs {
+            Some(secs) => format!("answered by operator {operator_id} after {secs} s"),
+            None => format!("answered by operator {operator_id}"),
+        },
+        Event::Blocked { refused } => {
+            format!("blocked caller: {}", if *refused { "told goodbye" } else { "flagged" })
+        }
+        Event::CallbackRequested { hint } => format!("asked to be called back on {hint}"),
+        Event::StatusLost { silent_secs } => {
+            format!("lost: no status callback; closed after {silent_secs} s of silence")
+        }
+    }
+}
+
+/// `hotline purge [--dry-run]`.
+fn purge(config: &Config, dry_run: bool) -> ExitCode {
+    let retention = config.retention.clone();
+    with_terminal(config, |terminal| async move {
+        let report = terminal.purge(&retention, dry_run).await.map_err(|e| e.to_string())?;
+        let summary = crate::app::retention::describe(&report);
+        if dry_run {
+            println!("would shred: {summary}");
+        } else {
+            println!("shredded: {summary}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `hotline hold NUMBER [--release]`.
+fn hold(config: &Config, number: &str, hold: bool) -> ExitCode {
+    let number: CaseNumber = match number.parse() {
+        Ok(number) => number,
+        Err(message) => {
+            eprintln!("hotline hold: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    with_terminal(config, |terminal| async move {
+        match terminal.set_legal_hold(number, hold).await.map_err(|e| e.to_string())? {
+            None => {
+                eprintln!("hotline hold: no case {number}");
+                Ok(ExitCode::from(1))
+            }
+            Some(changed) => {
+                let state = if hold { "under legal hold" } else { "not under legal hold" };
+                if changed {
+                    println!("case {number} is now {state}");
+                } else {
+                    println!("case {number} was already {state}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}
+
+/// Whether something answers on the server's configured address: a running hotline.
+fn server_is_running(config: &Config) -> bool {
+    let mut addr = config.listen_addr();
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)).is_ok()
+}
+
+/// `hotline backup PATH [--encrypt]`.
+fn backup(config: &Config, path: &Path, encrypt: bool) -> ExitCode {
+    let key = match encrypt.then(|| crate::app::backup::backup_key(env)).transpose() {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("hotline backup: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match crate::app::backup::backup(&config.database.path, path, key.as_ref()) {
+        Ok(check) => {
+            let how = if encrypt { "encrypted" } else { "not encrypted" };
+            println!(
+                "backed up {} case(s) (schema version {}) to {}, {how}",
+                check.cases,
+                check.schema_version,
+                path.display()
+            );
+            let cases = check.cases;
+            with_terminal(config, |terminal| async move {
+                terminal.backed_up(cases, encrypt).await.map_err(|e| e.to_string())?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Err(e) => {
+            eprintln!("hotline backup: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `hotline restore PATH [--force]`.
+fn restore(config: &Config, path: &Path, force: bool) -> ExitCode {
+    if server_is_running(config) {
+        eprintln!(
+            "hotline restore: a server answers on {}; stop it first (it would keep writing to \
+             the database being replaced)",
+            config.server.listen
+        );
+        return ExitCode::from(2);
+    }
+    let key = crate::app::backup::backup_key(env).ok();
+    match crate::app::backup::restore(path, &config.database.path, force, key.as_ref()) {
+        Ok(check) => {
+            println!(
+                "restored {} case(s) (schema version {}) from {} to {}",
+                check.cases,
+                check.schema_version,
+                path.display(),
+                config.database.path.display()
+            );
+            let cases = check.cases;
+            with_terminal(config, |terminal| async move {
+                terminal.restored(cases).await.map_err(|e| e.to_string())?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Err(e) => {
+            eprintln!("hotline restore: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `hotline keys rotate-caller-hash --new-key-file F --chain-out OUT`.
+fn rotate_caller_hash(config: &Config, new_key_file: &Path, chain_out: &Path) -> ExitCode {
+    if server_is_running(config) {
+        eprintln!(
+            "hotline keys: a server answers on {}; stop it first (it would go on hashing \
+             callers under the old key)",
+            config.server.listen
+        );
+        return ExitCode::from(2);
+    }
+    let prepared = Secrets::caller_hash_key(env, &config.database.dir())
+        .map_err(crate::app::keys::RotateError::from)
+        .and_then(|(current, _)| {
+            let next = crate::app::keys::read_new_key(new_key_file, &current)?;
+            crate::app::keys::write_chain(chain_out, &current, &next)?;
+            Ok((current, next))
+        });
+    let (current, next) = match prepared {
+        Ok(keys) => keys,
+        Err(e) => {
+            eprintln!("hotline keys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let chain_out = chain_out.to_owned();
+    with_terminal(config, |terminal| async move {
+        match terminal.rotate_caller_hash_key(current, next).await {
+            Ok(wrapped) => {
+                println!(
+                    "wrapped {wrapped} caller hash(es) under the new key. The new key chain is \
+                     in {}: start the server with HOTLINE_CALLER_HASH_KEY_FILE={0} (it refuses \
+                     the old chain), then destroy the new key's own file",
+                    chain_out.display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&chain_out);
+                Err(e.to_string())
+            }
+        }
+    })
+}
+
+/// `hotline keys rotate-callback --new-key-file F`.
+fn rotate_callback(config: &Config, new_key_file: &Path) -> ExitCode {
+    if server_is_running(config) {
+        eprintln!(
+            "hotline keys: a server answers on {}; stop it first (it would go on sealing \
+             callback numbers under the old key)",
+            config.server.listen
+        );
+        return ExitCode::from(2);
+    }
+    let current = match Secrets::callback_key(env, &config.database.dir()) {
+        Ok((current, _)) => current,
+        Err(e) => {
+            eprintln!("hotline keys: the current callback key: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let next = match crate::app::keys::read_new_callback_key(new_key_file, &current) {
+        Ok(next) => next,
+        Err(e) => {
+            eprintln!("hotline keys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let new_key_file = new_key_file.to_owned();
+    with_terminal(config, |terminal| async move {
+        let resealed =
+            terminal.reseal_callback_numbers(&current, &next).await.map_err(|e| e.to_string())?;
+        println!(
+            "re-sealed {resealed} callback number(s) under the new key. Start the server with \
+             HOTLINE_CALLBACK_KEY_FILE={} (the old key no longer opens them), and destroy \
+             every copy of the old key",
+            new_key_file.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}

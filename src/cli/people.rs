@@ -1,0 +1,297 @@
+//! `hotline users …`: managing people from the server's shell.
+//!
+//! This is how the first supervisor comes to exist on a fresh install (`hotline users add
+//! NAME --role supervisor --languages ru`), and how anyone with the server's shell recovers
+//! when the API is out of reach. It works on the configured database directly, so it needs no
+//! running server and no token; whoever can run it can read the database anyway. Every change
+//! is audited with no actor and a detail starting with `cli`.
+//!
+//! Exit codes, as for every `hotline` command: 0 done, 1 refused (no such person, a name
+//! taken, a token for a disabled person), 2 the command could not run (wrong arguments, no
+//! database).
+
+use std::io::{self, BufRead, Read, Write};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::app::terminal::{StorageError, Terminal};
+use crate::config::Config;
+use crate::domain::people;
+use crate::domain::people::{PeopleError, Person, Role};
+use crate::scripts::LanguageTag;
+
+/// The subcommands of `hotline users`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a person; prints their dial-in PIN and console password once.
+    Add {
+        /// Their login name: 1 to 64 ASCII letters, digits, '.', '_' or '-'.
+        #[arg(value_parser = parse_name)]
+        name: String,
+        /// operator or supervisor.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The languages they take calls in, comma-separated: ru,uk.
+        #[arg(long, value_parser = parse_languages)]
+        languages: Languages,
+        /// Read their console password from the first line of standard input instead of
+        /// generating one (at least 12 characters).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List everyone: id, name, role, languages, whether disabled. Never a secret.
+    List,
+    /// Disable a person: they can no longer dial in or use the API; their tokens are revoked.
+    Disable {
+        /// Their name.
+        #[arg(value_parser = parse_name)]
+        name: String,
+    },
+    /// Enable a disabled person again (with no tokens: issue a new one).
+    Enable {
+        /// Their name.
+        #[arg(value_parser = parse_name)]
+        name: String,
+    },
+    /// Issue an API token for a person; printed once.
+    Token {
+        /// Their name.
+        #[arg(value_parser = parse_name)]
+        name: String,
+    },
+    /// Revoke every API token of a person.
+    Revoke {
+        /// Their name.
+        #[arg(value_parser = parse_name)]
+        name: String,
+    },
+    /// Give a person a new generated dial-in PIN; printed once.
+    ResetPin {
+        /// Their name.
+        #[arg(value_parser = parse_name)]
+        name: String,
+    },
+    /// Lift the lock wrong PINs put on a person's operator ID (and on the numbers that
+    /// tried it), so their next right PIN is accepted.
+    Unlock {
+        /// Their name.
+        #[arg(value_parser = parse_name)]
+        name: String,
+    },
+}
+
+/// A parsed `--languages` list (a named type, because clap treats a bare `Vec` as a list of
+/// repeated arguments).
+#[derive(Debug, Clone)]
+pub struct Languages(pub Vec<LanguageTag>);
+
+fn parse_name(text: &str) -> Result<String, PeopleError> {
+    people::check_name(text)
+}
+
+fn parse_role(text: &str) -> Result<Role, PeopleError> {
+    text.parse()
+}
+
+fn parse_languages(text: &str) -> Result<Languages, PeopleError> {
+    people::parse_languages(text).map(Languages)
+}
+
+/// What went wrong, and so which exit code.
+enum Failure {
+    /// No such person, a name taken, or a token for a disabled person (exit 1).
+    Refused(String),
+    /// The command could not run (exit 2).
+    CannotRun(String),
+}
+
+impl From<StorageError> for Failure {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Conflict(message) => Failure::Refused(message),
+            other => Failure::CannotRun(other.to_string()),
+        }
+    }
+}
+
+impl From<PeopleError> for Failure {
+    fn from(error: PeopleError) -> Self {
+        Failure::CannotRun(error.to_string())
+    }
+}
+
+/// Runs `hotline users …` on the configured database; returns the exit code.
+pub fn run(config: &Config, command: UsersCommand) -> ExitCode {
+    let path = &config.database.path;
+    // Only `add` may create the database: it is how a fresh install gets its first
+    // supervisor. Any other command on a missing file is a wrong configuration.
+    if !matches!(command, UsersCommand::Add { .. }) && !path.exists() {
+        eprintln!(
+            "hotline users: no database at {}: add the first person with `hotline users add`, \
+             or point --config at the server's configuration",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    // Read before starting the runtime: a password on stdin, if asked for.
+    let password = match &command {
+        UsersCommand::Add { password_stdin: true, .. } => match read_password() {
+            Ok(password) => Some(password),
+            Err(message) => {
+                eprintln!("hotline users add: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("hotline users: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        let terminal = Terminal::open(config).await?;
+        execute(&terminal, command, password).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Refused(message)) => {
+            eprintln!("hotline users: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::CannotRun(message)) => {
+            eprintln!("hotline users: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The first line of standard input, without its line ending, checked as a password.
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    // Bounded: a password is a line, not a file piped in by mistake.
+    io::stdin()
+        .lock()
+        .take(1024)
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    people::check_password(&password).map_err(|e| e.to_string())?;
+    Ok(password)
+}
+
+async fn execute(
+    terminal: &Terminal,
+    command: UsersCommand,
+    password: Option<String>,
+) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    match command {
+        UsersCommand::Add { name, role, languages: Languages(languages), .. } => {
+            let pin = people::generate_pin()?;
+            let generated = password.is_none();
+            let password = match password {
+                Some(password) => password,
+                None => people::generate_password()?,
+            };
+            let (password_hash, pin_hash) =
+                (people::hash_secret(&password)?, people::hash_secret(&pin)?);
+            let person =
+                terminal.add_person(name, role, languages, password_hash, pin_hash).await?;
+            let languages = language_list(&person);
+            let _ = writeln!(out, "added {} (id {}, {role}, {languages})", person.name, person.id);
+            let _ = writeln!(out, "operator id: {}", person.id);
+            let _ = writeln!(out, "pin: {pin}");
+            if generated {
+                let _ = writeln!(out, "password: {password}");
+            }
+            eprintln!(
+                "{} shown once: pass {} on now.",
+                if generated { "The PIN and password are" } else { "The PIN is" },
+                if generated { "them" } else { "it" }
+            );
+        }
+        UsersCommand::List => {
+            let everyone = terminal.people().await?;
+            if everyone.is_empty() {
+                let _ =
+                    writeln!(out, "nobody yet: add the first supervisor with `hotline users add`");
+            }
+            for person in everyone {
+                let status = if person.disabled { "disabled" } else { "active" };
+                let _ = writeln!(
+                    out,
+                    "{:>5}  {:<24}  {:<10}  {:<12}  {status}",
+                    person.id,
+                    person.name,
+                    person.role.as_str(),
+                    language_list(&person)
+                );
+            }
+        }
+        UsersCommand::Disable { name } => {
+            let person = find(terminal, &name).await?;
+            terminal.set_disabled(person.id, true).await?.ok_or_else(|| gone(&name))?;
+            let _ = writeln!(out, "disabled {name} (id {}); their tokens are revoked", person.id);
+        }
+        UsersCommand::Enable { name } => {
+            let person = find(terminal, &name).await?;
+            terminal.set_disabled(person.id, false).await?.ok_or_else(|| gone(&name))?;
+            let _ = writeln!(out, "enabled {name} (id {})", person.id);
+        }
+        UsersCommand::Token { name } => {
+            let person = find(terminal, &name).await?;
+            let token = people::generate_token()?;
+            let hash = people::token_hash(&token);
+            match terminal.issue_token(person.id, hash).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(gone(&name)),
+                Err(StorageError::Conflict(_)) => {
+                    return Err(Failure::Refused(format!(
+                        "{name} is disabled: `hotline users enable {name}` first"
+                    )));
+                }
+                Err(other) => return Err(other.into()),
+            }
+            let _ = writeln!(out, "{token}");
+            eprintln!(
+                "The token is shown once: pass it on now. `hotline users revoke {name}` ends it."
+            );
+        }
+        UsersCommand::Revoke { name } => {
+            let person = find(terminal, &name).await?;
+            let revoked = terminal.revoke_tokens(person.id).await?.ok_or_else(|| gone(&name))?;
+            let _ = writeln!(out, "revoked {revoked} token(s) of {name}");
+        }
+        UsersCommand::ResetPin { name } => {
+            let person = find(terminal, &name).await?;
+            let pin = people::generate_pin()?;
+            let hash = people::hash_secret(&pin)?;
+            terminal.set_pin_hash(person.id, hash).await?.ok_or_else(|| gone(&name))?;
+            let _ = writeln!(out, "pin: {pin}");
+            eprintln!("The PIN is shown once: pass it on now.");
+        }
+        UsersCommand::Unlock { name } => {
+            let person = find(terminal, &name).await?;
+            let was_locked = terminal.unlock_pin(person.id).await?.ok_or_else(|| gone(&name))?;
+            let state = if was_locked { "unlocked" } else { "was not locked; counts reset" };
+            let _ = writeln!(out, "{name} (id {}): {state}", person.id);
+        }
+    }
+    Ok(())
+}
+
+async fn find(terminal: &Terminal, name: &str) -> Result<Person, Failure> {
+    terminal.person_named(name).await?.ok_or_else(|| gone(name))
+}
+
+fn gone(name: &str) -> Failure {
+    Failure::Refused(format!("no person is named {name} (see `hotline users list`)"))
+}
+
+fn language_list(person: &Person) -> String {
+    person.languages.iter().map(LanguageTag::as_str).collect::<Vec<_>>().join(",")
+}

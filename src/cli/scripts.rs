@@ -1,0 +1,337 @@
+//! `hotline scripts …`: versions of the IVR scripts from the server's shell.
+//!
+//! Works on the configured database and scripts folder directly, like `hotline users`: a
+//! running server takes up what is published here within `scripts.watch_interval_ms`.
+//! Versions made here have the author `cli`; publishing and rolling back are audited.
+//!
+//! Exit codes: 0 done, 1 refused (the scripts would have errors, no such version), 2 the
+//! command could not run.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::app::scripts::versions::{self, Change, VersionError};
+use crate::app::terminal::Terminal;
+use crate::config::Config;
+use crate::scripts::{Diagnostic, load_texts};
+
+/// The subcommands of `hotline scripts`.
+#[derive(Debug, Subcommand)]
+pub enum ScriptsCommand {
+    /// List published versions, newest first: id, file, time, author, comment.
+    Versions {
+        /// Only this file: languages.xml, ru.xml, …
+        #[arg(long)]
+        file: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Print one version's text.
+    Show {
+        /// The version's id.
+        id: i64,
+    },
+    /// A line-based diff between two versions.
+    Diff {
+        /// The older version's id.
+        from: i64,
+        /// The newer version's id.
+        to: i64,
+    },
+    /// Save a draft of a file and check what the drafts would make (exit 1 on errors).
+    Draft {
+        /// languages.xml or <code>.xml.
+        file: String,
+        /// Where its text is; standard input if not given.
+        #[arg(long, value_name = "PATH")]
+        from: Option<PathBuf>,
+    },
+    /// List the drafts and check what they would make.
+    Drafts,
+    /// Throw a draft away.
+    Discard {
+        /// The draft's file.
+        file: String,
+    },
+    /// Publish every draft, if the scripts they make are valid.
+    Publish {
+        /// What changed and why.
+        #[arg(long, short = 'm', default_value = "")]
+        message: String,
+    },
+    /// Compare the languages of the scripts folder: what one has and another lacks,
+    /// recordings missing, prompt counts, advice (exit 1 if something is missing).
+    Report,
+    /// Export a language's texts for translators as CSV: node, key, reference text, text.
+    Export {
+        /// The language, like ko.
+        language: String,
+        /// The language shown beside it.
+        #[arg(long, default_value = "en")]
+        reference: String,
+    },
+    /// Import a translated CSV back: saved as a draft, with its diff and diagnostics.
+    Import {
+        /// The language, like ko.
+        language: String,
+        /// The CSV file.
+        #[arg(long, value_name = "PATH")]
+        from: PathBuf,
+    },
+    /// List the test callers (who hear the drafts): id, label, when and by whom added.
+    Testers,
+    /// Remove a test caller: their next call hears the live version (audited).
+    RemoveTester {
+        /// The tester's id, from `hotline scripts testers`.
+        id: i64,
+    },
+    /// Publish an earlier version's text again.
+    Rollback {
+        /// The version to go back to.
+        id: i64,
+        /// Why.
+        #[arg(long, short = 'm', default_value = "")]
+        message: String,
+    },
+}
+
+/// Runs `hotline scripts …`; returns the exit code.
+pub fn run(config: &Config, command: ScriptsCommand) -> ExitCode {
+    if matches!(command, ScriptsCommand::Report) {
+        return report(&config.scripts.dir);
+    }
+    if !config.database.path.exists() {
+        eprintln!(
+            "hotline scripts: no database at {}: start `hotline serve` once, or point --config at \
+             the server's configuration",
+            config.database.path.display()
+        );
+        return ExitCode::from(2);
+    }
+    // Read before starting the runtime: a draft's text (perhaps on stdin), a CSV.
+    let input = match &command {
+        ScriptsCommand::Draft { from, .. } => Some(read_text(from.as_ref())),
+        ScriptsCommand::Import { from, .. } => Some(read_text(Some(from))),
+        _ => None,
+    };
+    let draft = match input {
+        Some(Ok(text)) => Some(text),
+        Some(Err(message)) => {
+            eprintln!("hotline scripts: {message}");
+            return ExitCode::from(2);
+        }
+        None => None,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("hotline scripts: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async {
+        let terminal = match Terminal::open(config).await {
+            Ok(terminal) => terminal,
+            Err(e) => {
+                eprintln!("hotline scripts: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        match execute(&terminal, command, draft).await {
+            Ok(code) => code,
+            Err(VersionError::Invalid(report)) => {
+                eprintln!("hotline scripts: nothing was published; the scripts would have errors:");
+                eprintln!("{report}");
+                ExitCode::from(1)
+            }
+            // Refusals the person fixes by looking again, like the errors above: exit 1.
+            Err(e @ (VersionError::NotFound(_) | VersionError::PublishedMeanwhile)) => {
+                eprintln!("hotline scripts: {e}");
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("hotline scripts: {e}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}
+
+async fn execute(
+    terminal: &Terminal,
+    command: ScriptsCommand,
+    draft: Option<String>,
+) -> Result<ExitCode, VersionError> {
+    let dir = terminal.scripts_dir();
+    let mut out = io::stdout().lock();
+    match command {
+        ScriptsCommand::Report => return Ok(report(dir)),
+        ScriptsCommand::Export { language, reference } => {
+            let texts = terminal.live_scripts().await?;
+            let text_of = |language: &str| {
+                let file = versions::check_file_name(&format!("{language}.xml"))?;
+                texts
+                    .get(&file)
+                    .cloned()
+                    .ok_or_else(|| VersionError::NotFound(format!("there is no script {file}")))
+            };
+            let csv =
+                crate::scripts::translation::export(&text_of(&language)?, &text_of(&reference)?)
+                    .map_err(|e| VersionError::BadInput(e.to_string()))?;
+            let _ = out.write_all(csv.as_bytes());
+        }
+        ScriptsCommand::Import { language, .. } => {
+            let file = versions::check_file_name(&format!("{language}.xml"))?;
+            let texts = terminal.live_scripts().await?;
+            let live = texts
+                .get(&file)
+                .ok_or_else(|| VersionError::NotFound(format!("there is no script {file}")))?;
+            let csv = draft.unwrap_or_default();
+            let imported = crate::scripts::translation::import(live, &csv)
+                .map_err(|e| VersionError::BadInput(e.to_string()))?;
+            let diff = versions::unified(
+                &format!("{file} (live)"),
+                live,
+                &format!("{file} (draft)"),
+                &imported,
+            );
+            let _ =
+                out.write_all(if diff.is_empty() { "no text changed\n" } else { &diff }.as_bytes());
+            let diagnostics = terminal.save_draft(&file, imported).await?;
+            let _ = writeln!(
+                out,
+                "saved as the draft of {file}; publish it with `hotline scripts publish`"
+            );
+            return Ok(print_diagnostics(&mut out, &diagnostics));
+        }
+        ScriptsCommand::Testers => {
+            let testers = terminal.testers().await?;
+            if testers.is_empty() {
+                let _ = writeln!(out, "no test callers");
+            }
+            for tester in testers {
+                let by = tester.added_by.as_deref().unwrap_or("unknown");
+                let when = tester.added_at.format("%Y-%m-%d %H:%M UTC");
+                let _ = writeln!(out, "{}\t{}\tadded {when} by {by}", tester.id, tester.label);
+            }
+        }
+        ScriptsCommand::RemoveTester { id } => {
+            let label = terminal.remove_tester(id).await?;
+            let _ = writeln!(
+                out,
+                "test caller {id} ({label:?}) removed: their next call hears the live version"
+            );
+        }
+        ScriptsCommand::Versions { file, limit } => {
+            for version in terminal.versions(file.as_deref(), limit.clamp(1, 10_000)).await? {
+                let _ = writeln!(out, "{}", versions::version_line(&version));
+            }
+        }
+        ScriptsCommand::Show { id } => {
+            let text = terminal.version_text(id).await?;
+            let _ = out.write_all(text.as_bytes());
+        }
+        ScriptsCommand::Diff { from, to } => {
+            let diff = terminal.diff(from, to).await?;
+            let _ =
+                out.write_all(if diff.is_empty() { "no difference\n" } else { &diff }.as_bytes());
+        }
+        ScriptsCommand::Draft { file, .. } => {
+            let text = draft.unwrap_or_default();
+            let diagnostics = terminal.save_draft(&file, text).await?;
+            let _ = writeln!(out, "draft of {file} saved");
+            return Ok(print_diagnostics(&mut out, &diagnostics));
+        }
+        ScriptsCommand::Drafts => {
+            let drafts = terminal.drafts().await?;
+            if drafts.is_empty() {
+                let _ = writeln!(out, "no drafts");
+                return Ok(ExitCode::SUCCESS);
+            }
+            for draft in drafts.values() {
+                let when = draft.updated_at.format("%Y-%m-%d %H:%M:%SZ");
+                let _ = writeln!(out, "{:<13}  {when}  {}", draft.file, draft.author);
+            }
+            let (_, texts) = terminal.drafted().await?;
+            let diagnostics = match load_texts(dir, &texts) {
+                Ok(loaded) => loaded.warnings,
+                Err(report) => report.diagnostics,
+            };
+            return Ok(print_diagnostics(&mut out, &diagnostics));
+        }
+        ScriptsCommand::Discard { file } => {
+            let file = versions::check_file_name(&file)?;
+            if !terminal.discard_draft(&file).await? {
+                return Err(VersionError::NotFound(format!("there is no draft of {file}")));
+            }
+            let _ = writeln!(out, "draft of {file} discarded");
+        }
+        ScriptsCommand::Publish { message } => {
+            let published = terminal.publish(Change::Drafts, &message).await?;
+            for version in &published.versions {
+                let _ = writeln!(out, "published {}", versions::version_line(version));
+            }
+        }
+        ScriptsCommand::Rollback { id, message } => {
+            let published = terminal.publish(Change::Rollback(id), &message).await?;
+            for version in &published.versions {
+                let _ = writeln!(out, "published {}", versions::version_line(version));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the cross-language report of the folder; exit 1 if a language lacks something.
+fn report(dir: &std::path::Path) -> ExitCode {
+    let loaded = match crate::scripts::load_dir(dir) {
+        Ok(loaded) => loaded,
+        Err(report) => {
+            eprintln!("hotline scripts report: the scripts have errors:\n{report}");
+            return ExitCode::from(2);
+        }
+    };
+    let comparison = crate::scripts::report::compare(&loaded.set, &loaded.warnings);
+    print!("{comparison}");
+    if comparison.missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// Prints diagnostics; exit 1 if any is an error.
+fn print_diagnostics(out: &mut impl Write, diagnostics: &[Diagnostic]) -> ExitCode {
+    for diagnostic in diagnostics {
+        let _ = writeln!(out, "{diagnostic}");
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        let _ = writeln!(out, "the drafts have errors: they cannot be published until fixed");
+        ExitCode::from(1)
+    } else {
+        let _ = writeln!(out, "the drafts are valid");
+        ExitCode::SUCCESS
+    }
+}
+
+/// A draft's text from a file or standard input: at most the size of a script, UTF-8.
+fn read_text(from: Option<&PathBuf>) -> Result<String, String> {
+    let limit = u64::try_from(versions::MAX_TEXT_BYTES + 1).unwrap_or(u64::MAX);
+    let mut bytes = Vec::new();
+    match from {
+        Some(path) => std::fs::File::open(path)
+            .and_then(|file| file.take(limit).read_to_end(&mut bytes))
+            .map_err(|e| format!("{}: {e}", path.display()))?,
+        None => {
+            io::stdin().lock().take(limit).read_to_end(&mut bytes).map_err(|e| e.to_string())?
+        }
+    };
+    if bytes.len() > versions::MAX_TEXT_BYTES {
+        return Err(format!(
+            "a script is at most {} MiB",
+            versions::MAX_TEXT_BYTES / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| "the text is not UTF-8: save it with the UTF-8 encoding".into())
+}

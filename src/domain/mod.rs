@@ -1,0 +1,12 @@
+//! The hotline's vocabulary, pure: no I/O, no runtime, no HTTP. Every other layer speaks it.
+
+pub mod audit;
+pub mod cases;
+pub mod casework;
+pub mod followups;
+pub mod language;
+pub mod lockout;
+pub mod people;
+pub mod queue;
+pub mod retention;
+pub mod secret;

@@ -1,0 +1,501 @@
+//! The operator's screen: their state in one click, the live queues of the languages they
+//! speak, a claim on the next caller, and the case they are on (or a case they open by
+//! number, among those they may see) with its timeline, whisper, earlier cases, notes,
+//! disposition and closing.
+//!
+//! Every rule and audit line is the use cases' (`app::presence`, and the JSON API's case
+//! handlers until the case use cases take them): this module only turns forms into those
+//! calls and their answers into pages. A waiting caller is
+//! shown by case number, tags and marks; no phone number is ever on these pages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::ConsoleState;
+use super::live;
+use super::page::{Page, PageError, render, see_other};
+use super::session::{CsrfForm, Viewer};
+use super::text::Text;
+use crate::app::presence::LanguageQueue;
+use crate::app::queues::{Whisper, labels};
+use crate::app::{Actor, AppError};
+use crate::domain::cases::{CaseNumber, Event};
+use crate::domain::casework::{CaseDetail, MAX_NOTE_CHARS};
+use crate::domain::queue::{EntryState, PresenceState};
+use crate::scripts::ScriptSet;
+
+/// How often the live queue is looked at: waits tick by the second.
+const QUEUE_REFRESH: Duration = Duration::from_secs(1);
+
+pub(super) fn router() -> Router<Arc<ConsoleState>> {
+    Router::new()
+        .route("/operator", get(screen))
+        .route("/operator/state", post(set_state))
+        .route("/operator/queues/events", get(queue_events))
+        .route("/operator/claim", post(claim))
+        .route("/operator/case", get(open_case))
+        .route("/operator/case/{number}", get(case_page))
+        .route("/operator/case/{number}/notes", post(add_note))
+        .route("/operator/case/{number}/disposition", post(set_disposition))
+}
+
+/// The viewer as the use cases know them.
+pub(super) fn actor(viewer: &Viewer) -> Actor {
+    viewer.actor()
+}
+
+#[derive(Template)]
+#[template(path = "console/operator.html")]
+struct OperatorPage {
+    page: Page,
+    /// Their state as it reads now.
+    state: &'static str,
+    /// Seconds of wrap-up left.
+    wrap_up_left: Option<i64>,
+    /// The live region's first content, rendered by the same template as its updates.
+    queues: String,
+    /// What the last claim did.
+    claimed: Option<Claim>,
+    /// The case they are on.
+    case: Option<CaseView>,
+    dispositions: Vec<String>,
+}
+
+/// The outcome of a claim, shown once after it.
+enum Claim {
+    Reserved(CaseNumber),
+    NobodyWaiting,
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Debug, Deserialize)]
+struct NoFields {}
+
+#[derive(Debug, Deserialize)]
+struct ScreenQuery {
+    claimed: Option<String>,
+}
+
+/// `GET /console/operator`.
+async fn screen(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    Query(query): Query<ScreenQuery>,
+) -> Result<Html<String>, PageError> {
+    let actor = actor(&viewer);
+    let own = state.app.own_presence(&actor).await?;
+    let (current, wrap_up_left) = (own.state, own.wrap_up_left);
+    let claimed = match query.claimed.as_deref() {
+        Some("none") => Some(Claim::NobodyWaiting),
+        Some(number) => number.parse().ok().map(Claim::Reserved),
+        None => None,
+    };
+    let case = match state.app.own_case(&actor).await? {
+        Some(number) => {
+            let detail = state.app.read_case(&actor, number).await?;
+            Some(CaseView::new(detail, &state.app.live().live().set, viewer.text))
+        }
+        None => None,
+    };
+    let queues = queue_fragment(&state, &actor, viewer.text).await?;
+    render(&OperatorPage {
+        page: viewer.page("/console/operator"),
+        state: state_label(viewer.text, current),
+        wrap_up_left,
+        queues,
+        claimed,
+        case,
+        dispositions: dispositions(&state),
+    })
+}
+
+fn dispositions(state: &ConsoleState) -> Vec<String> {
+    state.app.config().cases.dispositions().iter().map(|d| d.as_str().to_owned()).collect()
+}
+
+fn state_label(text: &'static Text, state: PresenceState) -> &'static str {
+    match state {
+        PresenceState::Offline => text.get("operator.offline"),
+        PresenceState::Available => text.get("operator.available"),
+        PresenceState::OnCall => text.get("operator.on_call"),
+        PresenceState::WrapUp => text.get("operator.wrap_up"),
+        PresenceState::Break => text.get("operator.break"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct StateForm {
+    #[serde(default)]
+    state: String,
+}
+
+/// `POST /console/operator/state`: available, break or offline, as the API allows.
+async fn set_state(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    CsrfForm(form): CsrfForm<StateForm>,
+) -> Result<Response, PageError> {
+    state.app.set_own_state(&actor(&viewer), &form.state).await?;
+    Ok(see_other("/console/operator"))
+}
+
+/// `POST /console/operator/claim`: reserves the next caller for the operator's dial-in.
+async fn claim(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, PageError> {
+    match state.app.claim_next(&actor(&viewer)).await {
+        Ok((entry, _)) => Ok(see_other(&format!("/console/operator?claimed={}", entry.case))),
+        Err(AppError::NotFound(_)) => Ok(see_other("/console/operator?claimed=none")),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `GET /console/operator/queues/events`: the live queue, sent when it changes.
+async fn queue_events(State(state): State<Arc<ConsoleState>>, viewer: Viewer) -> Response {
+    let actor = actor(&viewer);
+    let text = viewer.text;
+    let source = state.clone();
+    live::fragments(state, &viewer, QUEUE_REFRESH, move || {
+        let state = source.clone();
+        let actor = actor.clone();
+        async move { queue_fragment(&state, &actor, text).await }
+    })
+    .into_response()
+}
+
+/// The live queue's HTML.
+#[derive(Template)]
+#[template(path = "console/operator_queues.html")]
+struct QueueFragment {
+    text: &'static Text,
+    queues: Vec<QueueView>,
+}
+
+impl QueueFragment {
+    fn t<'a>(&self, key: &'a str) -> &'a str
+    where
+        'static: 'a,
+    {
+        self.text.get(key)
+    }
+}
+
+struct QueueView {
+    language: String,
+    estimate: Option<String>,
+    callers: Vec<CallerView>,
+}
+
+struct CallerView {
+    case: String,
+    position: Option<u32>,
+    connecting: bool,
+    waited: String,
+    caller_language: Option<String>,
+    tags: Vec<String>,
+    repeat_caller: bool,
+    interpreter_needed: bool,
+}
+
+async fn queue_fragment(
+    state: &ConsoleState,
+    actor: &Actor,
+    text: &'static Text,
+) -> Result<String, PageError> {
+    let queues = state.app.language_queues(actor).await?;
+    let scripts = state.app.live().live().set;
+    let queues = queues.into_iter().map(|queue| QueueView::new(queue, &scripts)).collect();
+    Ok(render(&QueueFragment { text, queues })?.0)
+}
+
+impl QueueView {
+    fn new(queue: LanguageQueue, scripts: &ScriptSet) -> QueueView {
+        let callers = queue
+            .callers
+            .into_iter()
+            .map(|caller| {
+                let script =
+                    scripts.script(caller.caller_language.as_ref().unwrap_or(&queue.language));
+                CallerView {
+                    case: caller.case,
+                    position: caller.position,
+                    connecting: caller.state == EntryState::Connecting,
+                    waited: clock(caller.wait_secs),
+                    caller_language: caller.caller_language.map(|l| l.to_string()),
+                    tags: script.map(|s| labels(s, &caller.tags)).unwrap_or_default(),
+                    repeat_caller: caller.repeat_caller,
+                    interpreter_needed: caller.interpreter_needed,
+                }
+            })
+            .collect();
+        QueueView {
+            language: queue.language.to_string(),
+            estimate: queue.estimated_wait_secs.map(clock),
+            callers,
+        }
+    }
+}
+
+/// Seconds as `m:ss` (`h:mm:ss` past an hour).
+pub(super) fn clock(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") }
+}
+
+/// A case as the operator's screen shows it.
+struct CaseView {
+    number: String,
+    language: String,
+    started: String,
+    outcome: String,
+    closed: bool,
+    disposition: Option<String>,
+    whisper: String,
+    tags: Vec<String>,
+    timeline: Vec<TimelineLine>,
+    earlier: Vec<String>,
+    notes: Vec<NoteView>,
+    voicemail_url: Option<String>,
+}
+
+struct TimelineLine {
+    at: String,
+    what: &'static str,
+    detail: String,
+}
+
+struct NoteView {
+    author: String,
+    at: String,
+    text: String,
+}
+
+impl CaseView {
+    fn new(detail: CaseDetail, scripts: &ScriptSet, text: &'static Text) -> CaseView {
+        let whisper = Whisper::of_case(&detail, scripts).text();
+        let script = detail.language.as_ref().and_then(|l| scripts.script(l));
+        CaseView {
+            number: detail.number.to_string(),
+            language: detail.language.as_ref().map_or_else(|| "—".to_owned(), |l| l.to_string()),
+            started: time(detail.started_at),
+            outcome: detail.outcome.to_string(),
+            closed: detail.closed,
+            disposition: detail.disposition.as_ref().map(|d| d.as_str().to_owned()),
+            whisper,
+            tags: script.map(|s| labels(s, &detail.tags)).unwrap_or_default(),
+            timeline: detail
+                .timeline
+                .iter()
+                .filter_map(|timed| {
+                    let (what, detail) = describe(&timed.event, text)?;
+                    Some(TimelineLine { at: timed.at.format("%H:%M:%S").to_string(), what, detail })
+                })
+                .collect(),
+            earlier: detail.repeat_cases.iter().map(ToString::to_string).collect(),
+            notes: detail
+                .notes
+                .into_iter()
+                .map(|note| NoteView {
+                    author: note.author.name,
+                    at: time(note.at),
+                    text: note.text,
+                })
+                .collect(),
+            voicemail_url: detail.voicemail_url,
+        }
+    }
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The events of a timeline that tell the caller's choices and their way to an operator,
+/// each as a label in the viewer's language and its facts. Prompts, provider faults and
+/// bookkeeping are left to the full record (`hotline case`).
+fn describe(event: &Event, text: &'static Text) -> Option<(&'static str, String)> {
+    let t = |key: &'static str| text.get(key);
+    Some(match event {
+        Event::LanguageChosen { language, .. } => (t("operator.ev_language"), language.to_string()),
+        Event::Pressed { digits, meaning, .. } => {
+            (t("operator.ev_pressed"), format!("{digits}: {meaning}"))
+        }
+        Event::NoInput { node, .. } => {
+            (t("operator.ev_no_input"), node.as_ref().map(ToString::to_string).unwrap_or_default())
+        }
+        Event::Tagged { tag } => (t("operator.ev_tagged"), format!("{} = {}", tag.key, tag.value)),
+        Event::Routed { language, interpreter_needed, .. } => {
+            let to = language
+                .as_ref()
+                .map_or_else(|| t("operator.voicemail").to_owned(), |l| l.to_string());
+            let mark = if *interpreter_needed { t("operator.interpreter") } else { "" };
+            (t("operator.ev_routed"), format!("{to} {mark}").trim_end().to_owned())
+        }
+        Event::LeftQueue { result, .. } => (t("operator.ev_left_queue"), result.clone()),
+        Event::Answered { wait_secs, .. } => {
+            (t("operator.ev_answered"), wait_secs.map(|s| clock(i64::from(s))).unwrap_or_default())
+        }
+        Event::CallbackRequested { hint } => (t("operator.ev_callback"), hint.clone()),
+        Event::Voicemail { duration_secs, .. } => (
+            t("operator.ev_voicemail"),
+            duration_secs.map(|s| clock(i64::from(s))).unwrap_or_default(),
+        ),
+        Event::Blocked { .. } => (t("operator.ev_blocked"), String::new()),
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct OpenForm {
+    #[serde(default)]
+    number: String,
+}
+
+/// `GET /console/operator/case?number=…`: the form that opens a case by its number.
+async fn open_case(_viewer: Viewer, Query(form): Query<OpenForm>) -> Result<Response, PageError> {
+    let number: CaseNumber = form.number.trim().parse().map_err(PageError::BadRequest)?;
+    Ok(see_other(&format!("/console/operator/case/{number}")))
+}
+
+#[derive(Template)]
+#[template(path = "console/operator_case.html")]
+struct CasePage {
+    page: Page,
+    case: CaseView,
+    dispositions: Vec<String>,
+    /// After a close: the disposition the case was closed with, as stored.
+    recorded: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CaseQuery {
+    closed: Option<String>,
+}
+
+/// `GET /console/operator/case/{number}`: a case the viewer may see, read as the API reads
+/// it (audited); any other number is the API's 404. With `?closed=1` (where a close leads),
+/// it confirms what was recorded, read back from the case itself.
+async fn case_page(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+    Query(query): Query<CaseQuery>,
+) -> Result<Html<String>, PageError> {
+    let just_closed = match query.closed.as_deref() {
+        None => false,
+        Some("1") => true,
+        Some(_) => return Err(PageError::BadRequest("closed must be 1".into())),
+    };
+    let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
+    let detail = state.app.read_case(&actor(&viewer), number).await?;
+    let recorded = detail
+        .disposition
+        .as_ref()
+        .filter(|_| just_closed && detail.closed)
+        .map(|d| d.as_str().to_owned());
+    let case = CaseView::new(detail, &state.app.live().live().set, viewer.text);
+    render(&CasePage {
+        page: viewer.page("/console/operator"),
+        case,
+        dispositions: dispositions(&state),
+        recorded,
+    })
+}
+
+/// Where a case form returns: the operator's screen when posted from there, else the case.
+fn back(from: Option<&str>, number: CaseNumber) -> String {
+    match from {
+        Some("operator") => "/console/operator".to_owned(),
+        _ => format!("/console/operator/case/{number}"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct NoteForm {
+    #[serde(default)]
+    text: String,
+    from: Option<String>,
+}
+
+/// `POST /console/operator/case/{number}/notes`.
+async fn add_note(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+    CsrfForm(form): CsrfForm<NoteForm>,
+) -> Result<Response, PageError> {
+    let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
+    state.app.add_note(&actor(&viewer), number, &form.text).await?;
+    Ok(see_other(&back(form.from.as_deref(), number)))
+}
+
+#[derive(Debug, Deserialize)]
+struct DispositionForm {
+    #[serde(default)]
+    disposition: String,
+    close: Option<String>,
+    from: Option<String>,
+}
+
+/// `POST /console/operator/case/{number}/disposition`: sets it, and with `close=true`
+/// closes the case and shows it, confirming the disposition recorded. The form's list
+/// starts on an empty choice, and an empty one is refused (400): nothing is recorded that
+/// the operator did not choose.
+async fn set_disposition(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+    CsrfForm(form): CsrfForm<DispositionForm>,
+) -> Result<Response, PageError> {
+    let close = match form.close.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(PageError::BadRequest("close must be true or false".into())),
+    };
+    let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
+    let actor = actor(&viewer);
+    state.app.set_disposition(&actor, number, &form.disposition, close).await?;
+    if close {
+        return Ok(see_other(&format!("/console/operator/case/{number}?closed=1")));
+    }
+    Ok(see_other(&back(form.from.as_deref(), number)))
+}
+
+/// The longest note, for the form's `maxlength`.
+const NOTE_MAX: usize = MAX_NOTE_CHARS;
+
+impl OperatorPage {
+    fn note_max(&self) -> usize {
+        NOTE_MAX
+    }
+}
+
+impl CasePage {
+    fn note_max(&self) -> usize {
+        NOTE_MAX
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_read_as_a_clock() {
+        assert_eq!(clock(0), "0:00");
+        assert_eq!(clock(65), "1:05");
+        assert_eq!(clock(3_725), "1:02:05");
+        assert_eq!(clock(-4), "0:00");
+    }
+}

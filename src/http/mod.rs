@@ -1,0 +1,10 @@
+//! Everything HTTP: the server and its three surfaces, each of which calls the use cases and
+//! never another surface.
+
+pub(crate) mod api;
+pub(crate) mod connections;
+pub(crate) mod console;
+pub mod limits;
+pub mod operations;
+pub mod server;
+pub(crate) mod webhooks;

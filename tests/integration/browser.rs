@@ -1,0 +1,82 @@
+//! The web console in a real browser: a server like production's (the shipped scripts,
+//! signatures on), an operator and a supervisor with passwords, and headless Chromium driven
+//! by `tests/browser/run.mjs` through every scenario of `tests/browser/scenarios/`.
+//!
+//! Chromium and the Node modules come from `tests/browser/setup`; without them this test fails
+//! (it never passes without having looked at a page). Screenshots land in
+//! `target/browser-artifacts/`.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::api::{self, TEST_PASSWORD};
+use hotline::domain::people::Role;
+
+/// The browser the scenarios drive: Debian's package.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("browser")
+}
+
+/// What is missing for the run, if anything.
+fn missing_tools() -> Option<String> {
+    let dir = browser_dir();
+    let mut missing = Vec::new();
+    if !Path::new(CHROMIUM).exists() {
+        missing.push(CHROMIUM.to_owned());
+    }
+    if !dir.join("node_modules").join("playwright-core").exists() {
+        missing.push("tests/browser/node_modules (playwright-core)".to_owned());
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        missing.push("node".to_owned());
+    }
+    if missing.is_empty() { None } else { Some(missing.join(", ")) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_works_in_a_real_browser() {
+    if let Some(missing) = missing_tools() {
+        panic!(
+            "missing {missing}: run `tests/browser/setup` first (it installs Chromium and the Node modules)"
+        );
+    }
+    // Publishing from the browser rewrites the scripts folder: give the server a copy.
+    let scratch = tempfile::tempdir().unwrap();
+    let scripts = common::shipped_scripts_copy(scratch.path());
+    let app = common::spawn_app_with(|config| config.scripts.dir = scripts.clone()).await;
+    let (operator, _) = api::person(&app, "olena", Role::Operator, &["ru", "uk"]).await;
+    let (supervisor, _) = api::person(&app, "sofia", Role::Supervisor, &["ru", "uk"]).await;
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("browser-artifacts");
+    let dir = browser_dir();
+    let mut run = Command::new("node");
+    run.arg(dir.join("run.mjs"))
+        .current_dir(&dir)
+        .env("HOTLINE_BASE_URL", &app.base_url)
+        .env("HOTLINE_AUTH_TOKEN", common::TOKEN)
+        .env("HOTLINE_OPERATOR_NAME", operator.name.as_str())
+        .env("HOTLINE_OPERATOR_PASSWORD", TEST_PASSWORD)
+        .env("HOTLINE_SUPERVISOR_NAME", supervisor.name.as_str())
+        .env("HOTLINE_SUPERVISOR_PASSWORD", TEST_PASSWORD)
+        .env("HOTLINE_SCRIPTS_DIR", &scripts)
+        .env("HOTLINE_OPERATOR_PIN", api::TEST_PIN)
+        .env("HOTLINE_ARTIFACTS_DIR", &artifacts);
+    // The server answers the browser from this process's runtime while the run blocks a
+    // thread of its own.
+    let output = tokio::task::spawn_blocking(move || run.output()).await.unwrap();
+    let output = output.expect("node starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        output.status.success(),
+        "browser scenarios failed ({}): their report is above",
+        output.status
+    );
+    app.stop().await;
+}

@@ -1,0 +1,35 @@
+//! The integration tests, one binary: a real server on port 0 with a fresh database for each
+//! test, driven from outside as the provider, a browser, an API client or a terminal would.
+//! One binary links the crate once instead of once per file.
+
+mod common;
+
+mod architecture;
+mod backup;
+mod bench;
+mod browser;
+mod calls;
+mod case_scope;
+mod casework;
+mod cli;
+mod console;
+mod console_admin;
+mod console_operator;
+mod console_scripts;
+mod console_wallboard;
+mod crash;
+mod database_faults;
+mod flood;
+mod followups;
+mod fuzz_corpus;
+mod limits;
+mod metrics;
+mod no_numbers;
+mod operators;
+mod people;
+mod pin_lockout;
+mod protection;
+mod resilience;
+mod scripts;
+mod spoofed_caller_id;
+mod webhooks;
