@@ -26,7 +26,7 @@ const SCRAPER: &str = "scrape-token-for-the-lockout-tests";
 /// The configuration of a test server whose database is in `dir`, kept across a restart.
 fn config_in(dir: &Path) -> Config {
     let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".into();
+    config.server.listen = ([127, 0, 0, 1], 0).into();
     config.database.path = dir.join("hotline.db");
     config.scripts.dir = shipped_scripts();
     let digest = Sha256::digest(SCRAPER.as_bytes());
