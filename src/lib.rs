@@ -38,7 +38,8 @@
 //!   Beside it run the journal's replay, the retention purge, the scripts folder's watcher and
 //!   the recovery of calls whose end was lost.
 //! - [`http`] is everything axum: [`http::server`] composes the three surfaces and runs them
-//!   with bounds on slow clients ([`http::connections`]) and floods ([`http::limits`]).
+//!   with bounds on slow clients ([`http::connections`]) and floods ([`http::limits`]);
+//!   [`http::operations`] answers `/metrics`, `/healthz` and `/readyz`.
 //!   [`http::webhooks`] is the provider's surface: the form parsed once into a typed request,
 //!   the caller's number hashed there, one route per URL, and safe TwiML whatever fails.
 //!   [`http::api`] is the JSON API of people at a screen (bearer tokens); [`http::console`]
