@@ -7,7 +7,7 @@ use crate::domain::cases::CaseNumber;
 use crate::domain::people::Person;
 use crate::storage::AuditEntry;
 // Tied to the query that reads the log back; a surface names them through here.
-pub use crate::storage::{AuditFilter, AuditRecord};
+pub use crate::domain::audit::{AuditFilter, AuditRecord};
 
 impl App {
     /// Lines of the audit log matching `filter`, newest first (supervisors).

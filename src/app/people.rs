@@ -17,7 +17,8 @@ use crate::domain::people::{self, PeopleError, Person, Role};
 use crate::storage::NewPerson;
 
 // Plain records the surfaces show; they are storage's rows, passed through as they are.
-pub use crate::storage::{AuditFilter, AuditRecord, LockedKey, PinLock};
+pub use crate::domain::audit::{AuditFilter, AuditRecord};
+pub use crate::domain::lockout::{LockedKey, PinLock};
 
 /// The audit lines read when a filter names no limit.
 pub const DEFAULT_AUDIT_LIMIT: u32 = 100;

@@ -18,7 +18,7 @@ use crate::scripts::{LanguageTag, Tag};
 use crate::storage::{AuditEntry, WaitingCaller};
 
 // A queue entry as storage reads it back: what a claim reserved.
-pub use crate::storage::QueueEntry;
+pub use crate::domain::queue::QueueEntry;
 
 /// One language's queue.
 #[derive(Debug, Serialize)]

@@ -29,7 +29,8 @@ use crate::storage::{AuditEntry, NewPerson, Storage, StorageOptions};
 
 // The database's failures, which a command reports as they are (a name taken, a file
 // missing).
-pub use crate::storage::{CaseSummary, StorageError};
+pub use crate::domain::cases::CaseSummary;
+pub use crate::storage::StorageError;
 
 /// The terminal's author of script versions.
 const AUTHOR: &str = "cli";

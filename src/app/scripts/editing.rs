@@ -15,7 +15,7 @@ use crate::domain::audit::AuditAction;
 use crate::scripts::{Diagnostic, Report};
 
 // Plain records of the versions, drafts and test callers, as storage reads them back.
-pub use crate::storage::{ScriptDraft, ScriptVersion, Tester};
+pub use crate::domain::script_versions::{ScriptDraft, ScriptVersion, Tester};
 
 /// The author `hotline scripts` records.
 const TERMINAL_AUTHOR: &str = "cli";
