@@ -13,23 +13,23 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::app::retention;
-use crate::app::scripts::editing::{ScriptDraft, ScriptVersion, Tester};
 use crate::app::scripts::versions::{self, Author, Change, Published, VersionError};
 use crate::app::{Actor, Clock};
 use crate::config::Config;
 use crate::config::RetentionConfig;
 use crate::domain::audit::AuditAction;
-use crate::domain::cases::{CallSid, Case, CaseNumber};
+use crate::domain::cases::{CallSid, Case, CaseNumber, CaseSummary};
 use crate::domain::followups::Sealer;
 use crate::domain::people::{Person, Role};
 use crate::domain::retention::PurgeReport;
+use crate::domain::script_versions::{ScriptDraft, ScriptVersion, Tester};
 use crate::domain::secret::{CallerHasher, Secret};
 use crate::scripts::{Diagnostic, LanguageTag};
 use crate::storage::{AuditEntry, NewPerson, Storage, StorageOptions};
 
 // The database's failures, which a command reports as they are (a name taken, a file
 // missing).
-pub use crate::storage::{CaseSummary, StorageError};
+pub use crate::storage::StorageError;
 
 /// The terminal's author of script versions.
 const AUTHOR: &str = "cli";

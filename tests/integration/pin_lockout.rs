@@ -13,8 +13,8 @@ use common::console::Browser;
 use common::{TestApp, call_params, said, shipped_scripts, start, with};
 use hotline::app::Clock;
 use hotline::config::Config;
+use hotline::domain::audit::{AuditFilter, AuditRecord};
 use hotline::domain::people::{Person, Role};
-use hotline::storage::{AuditFilter, AuditRecord};
 use sha2::{Digest, Sha256};
 
 /// A PIN no test person has.

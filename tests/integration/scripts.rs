@@ -135,7 +135,7 @@ async fn a_draft_is_published_diffed_and_rolled_back() {
     .await;
     assert_eq!(back["diff"], "", "the rollback restores the text exactly");
 
-    let filter = hotline::storage::AuditFilter { limit: 100, ..Default::default() };
+    let filter = hotline::domain::audit::AuditFilter { limit: 100, ..Default::default() };
     let audit = app.storage.audit_log(filter).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|line| line.action.as_str()).collect();
     assert!(
@@ -896,7 +896,7 @@ async fn test_callers_are_listed_without_their_number_and_removed_with_an_audit_
 
     let audit = app
         .storage
-        .audit_log(hotline::storage::AuditFilter { limit: 100, ..Default::default() })
+        .audit_log(hotline::domain::audit::AuditFilter { limit: 100, ..Default::default() })
         .await
         .unwrap();
     let lines: Vec<String> = audit

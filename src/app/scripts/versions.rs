@@ -23,8 +23,9 @@ use chrono::{DateTime, Utc};
 
 use crate::app::scripts::live::{LiveScripts, Pinned};
 use crate::domain::audit::AuditAction;
+use crate::domain::script_versions::ScriptVersion;
 use crate::scripts::{Diagnostic, LANGUAGES_FILE, Loaded, Report, file_language, load_texts};
-use crate::storage::{PUBLISHED_MEANWHILE, Publication, ScriptVersion, Storage, StorageError};
+use crate::storage::{PUBLISHED_MEANWHILE, Publication, Storage, StorageError};
 
 /// The author of versions that came from an edit of the folder.
 pub const FILE_AUTHOR: &str = "file";
