@@ -331,6 +331,10 @@ async fn publish_folder_edit(
     why: &str,
     now: DateTime<Utc>,
 ) -> Result<Published, VersionError> {
+    // The folder was read before the publications' lock was held: a publication may have
+    // rewritten a file since (a rollback mirrors its text there), so only an edit the folder
+    // still holds is one; the watcher sees the newer text at its next look.
+    edits.retain(|file, text| std::fs::read_to_string(dir.join(file)).ok().as_ref() == Some(text));
     let (head, mut texts) = storage.live_scripts().await?;
     edits.retain(|file, text| texts.get(file) != Some(text));
     if edits.is_empty() {
