@@ -30,7 +30,7 @@ async fn main() {
 
     let dir = tempfile::tempdir().expect("a temporary folder");
     let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".into();
+    config.server.listen = ([127, 0, 0, 1], 0).into();
     config.database.path = dir.path().join("hotline.db");
     config.database.busy_timeout_ms = 50;
     config.scripts.dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts");

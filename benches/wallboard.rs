@@ -11,7 +11,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, Utc};
-use hotline::storage::{Period, Storage, StorageOptions};
+use hotline::domain::dashboard::Period;
+use hotline::storage::{Storage, StorageOptions};
 
 const CASES: u32 = 1_000_000;
 

@@ -70,7 +70,8 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address and port to listen on.
-    pub listen: String,
+    #[serde(with = "listen_address")]
+    pub listen: SocketAddr,
     /// The URL the provider uses to reach this server (`https://hotline.example.org`), without
     /// a path. Signatures are computed over it, so behind a proxy it must be the public one.
     /// Empty: `http://` + the listening address.
@@ -103,7 +104,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: "127.0.0.1:8080".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: String::new(),
             production: false,
             shutdown_grace_secs: 10,
@@ -531,9 +532,9 @@ impl Config {
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(Problems(problems))) }
     }
 
-    /// The listening address (validated by [`Config::load`]).
+    /// The listening address.
     pub fn listen_addr(&self) -> SocketAddr {
-        self.server.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+        self.server.listen
     }
 
     /// The public base URL, given the address actually bound (which differs from the configured
@@ -552,13 +553,6 @@ impl Config {
     }
 
     fn check(&self, problems: &mut Vec<String>) {
-        if self.server.listen.parse::<SocketAddr>().is_err() {
-            problems.push(format!(
-                "server.listen = {:?} is not an address and port; write it like \"127.0.0.1:8080\" \
-                 or \"0.0.0.0:8080\"",
-                self.server.listen
-            ));
-        }
         let url = &self.server.public_url;
         if !url.is_empty() {
             let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
@@ -836,6 +830,27 @@ fn apply_overrides(
     }
 }
 
+/// `server.listen`: an address and port, written as text.
+mod listen_address {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(address: &SocketAddr, out: S) -> Result<S::Ok, S::Error> {
+        out.collect_str(address)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<SocketAddr, D::Error> {
+        let text = String::deserialize(input)?;
+        text.parse().map_err(|_| {
+            serde::de::Error::custom(format!(
+                "listen = {text:?} is not an address and port; write it like \"127.0.0.1:8080\" \
+                 or \"0.0.0.0:8080\""
+            ))
+        })
+    }
+}
+
 /// `server.trusted_proxy`: an IP address, or empty for none.
 mod optional_address {
     use std::net::IpAddr;
@@ -921,7 +936,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(config.server.listen, "0.0.0.0:9000");
+        assert_eq!(config.server.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
         assert!(!config.webhooks.verify_signatures);
         assert_eq!(config.database.busy_timeout_ms, 250);
         assert_eq!(config.followups.max_attempts, 5);

@@ -20,10 +20,13 @@
 //! ```
 //!
 //! - [`domain`] is the hotline's vocabulary, with no I/O: languages, nodes and tags; calls,
-//!   cases and the records that build them; the values of case work; follow-ups and the
-//!   sealing of callback numbers; the queue's rules; people and roles; the PIN lockout's
-//!   policy; the keyed hash of callers' numbers; and [`domain::audit::AuditAction`], every
-//!   action the audit log records.
+//!   cases, their summaries and the records that build them; the values of case work;
+//!   follow-ups and the sealing of callback numbers; the queue's rules and entries; people,
+//!   roles and console sessions; the PIN lockout's policy and locks; script versions, drafts
+//!   and test callers; the wall board's figures; the keyed hash of callers' numbers; and
+//!   [`domain::audit::AuditAction`], every action the audit log records, with its lines as
+//!   read back. The plain records storage reads back are defined here, so a surface names
+//!   them without naming storage.
 //! - [`scripts`] is the script language: the XML dialect of `docs/scripts.md` loaded,
 //!   validated with positions, drawn as a graph, translated, reported on.
 //! - [`ivr`] walks a caller through a language's script: given where the call is and what the
@@ -38,7 +41,8 @@
 //!   Beside it run the journal's replay, the retention purge, the scripts folder's watcher and
 //!   the recovery of calls whose end was lost.
 //! - [`http`] is everything axum: [`http::server`] composes the three surfaces and runs them
-//!   with bounds on slow clients ([`http::connections`]) and floods ([`http::limits`]).
+//!   with bounds on slow clients ([`http::connections`]) and floods ([`http::limits`]);
+//!   [`http::operations`] answers `/metrics`, `/healthz` and `/readyz`.
 //!   [`http::webhooks`] is the provider's surface: the form parsed once into a typed request,
 //!   the caller's number hashed there, one route per URL, and safe TwiML whatever fails.
 //!   [`http::api`] is the JSON API of people at a screen (bearer tokens); [`http::console`]

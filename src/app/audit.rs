@@ -2,12 +2,10 @@
 //! terminal) and reading the log back for a supervisor.
 
 use crate::app::{Actor, App, AppError};
-use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditAction, AuditFilter, AuditRecord};
 use crate::domain::cases::CaseNumber;
 use crate::domain::people::Person;
 use crate::storage::AuditEntry;
-// Tied to the query that reads the log back; a surface names them through here.
-pub use crate::storage::{AuditFilter, AuditRecord};
 
 impl App {
     /// Lines of the audit log matching `filter`, newest first (supervisors).

@@ -10,12 +10,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::app::people::PinLock;
 use crate::app::{Actor, App, AppError};
+use crate::domain::dashboard::{CallCount, Gauges, Period, QueueDay, WaitingSince};
+use crate::domain::lockout::PinLock;
 use crate::domain::queue::PresenceState;
-
-// The board's counts, as storage reads them.
-pub use crate::storage::{CallCount, Gauges, Period, QueueDay, WaitingSince};
 
 /// A call started longer ago without an end is a lost status callback, not a call in the IVR
 /// (as for `/metrics`).

@@ -13,11 +13,11 @@ use crate::app::queues::{Whisper, labels};
 use crate::domain::audit::AuditAction;
 use crate::domain::cases::{CallSid, CallerHash};
 use crate::domain::followups::{AttemptResult, CallbackNumber, State};
-use crate::domain::lockout::number_key;
+use crate::domain::lockout::{LockedKey, number_key};
 use crate::domain::people::Person;
 use crate::domain::queue::{EntryState, PresenceState, stale_before};
 use crate::scripts::{LanguageTag, ScriptSet};
-use crate::storage::{AuditEntry, LockedKey, PinAttempt, RefusalAudit};
+use crate::storage::{AuditEntry, PinAttempt, RefusalAudit};
 
 /// How a PIN typed on the operator line ended.
 #[derive(Debug)]

@@ -11,13 +11,11 @@
 use chrono::TimeDelta;
 
 use crate::app::{Actor, App, AppError};
-use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditAction, AuditFilter, AuditRecord};
 use crate::domain::cases::CaseNumber;
+use crate::domain::lockout::PinLock;
 use crate::domain::people::{self, PeopleError, Person, Role};
 use crate::storage::NewPerson;
-
-// Plain records the surfaces show; they are storage's rows, passed through as they are.
-pub use crate::storage::{AuditFilter, AuditRecord, LockedKey, PinLock};
 
 /// The audit lines read when a filter names no limit.
 pub const DEFAULT_AUDIT_LIMIT: u32 = 100;

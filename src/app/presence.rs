@@ -13,12 +13,9 @@ use crate::app::{Actor, App, AppError};
 use crate::domain::audit::AuditAction;
 use crate::domain::cases::CaseNumber;
 use crate::domain::people::{Person, Role};
-use crate::domain::queue::{CLAIM_SECS, EntryState, PresenceState, stale_before};
+use crate::domain::queue::{CLAIM_SECS, EntryState, PresenceState, QueueEntry, stale_before};
 use crate::scripts::{LanguageTag, Tag};
 use crate::storage::{AuditEntry, WaitingCaller};
-
-// A queue entry as storage reads it back: what a claim reserved.
-pub use crate::storage::QueueEntry;
 
 /// One language's queue.
 #[derive(Debug, Serialize)]

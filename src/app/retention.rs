@@ -103,8 +103,9 @@ mod tests {
     use super::*;
     use chrono::Utc;
 
+    use crate::domain::audit::AuditFilter;
     use crate::domain::cases::{CallSid, CallerHash, Record};
-    use crate::storage::{AuditFilter, StorageOptions};
+    use crate::storage::StorageOptions;
 
     #[tokio::test(start_paused = true)]
     async fn the_server_purges_on_its_schedule_and_audits_it() {

@@ -11,9 +11,7 @@ use chrono::TimeDelta;
 use crate::app::{Actor, App, AppError};
 use crate::domain::audit::AuditAction;
 use crate::domain::people::{Person, check_name, random_hex, token_hash};
-
-// A session as storage reads it back: the person, the CSRF token, the console's language.
-pub use crate::storage::ConsoleSession;
+use crate::domain::session::ConsoleSession;
 
 /// How stale a session's `last_seen_at` may get before a request refreshes it: noting every
 /// request would make every page a write.

@@ -13,23 +13,23 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::app::retention;
-use crate::app::scripts::editing::{ScriptDraft, ScriptVersion, Tester};
 use crate::app::scripts::versions::{self, Author, Change, Published, VersionError};
 use crate::app::{Actor, Clock};
 use crate::config::Config;
 use crate::config::RetentionConfig;
 use crate::domain::audit::AuditAction;
-use crate::domain::cases::{Case, CaseNumber};
+use crate::domain::cases::{CallSid, Case, CaseNumber, CaseSummary};
 use crate::domain::followups::Sealer;
 use crate::domain::people::{Person, Role};
 use crate::domain::retention::PurgeReport;
+use crate::domain::script_versions::{ScriptDraft, ScriptVersion, Tester};
 use crate::domain::secret::{CallerHasher, Secret};
 use crate::scripts::{Diagnostic, LanguageTag};
 use crate::storage::{AuditEntry, NewPerson, Storage, StorageOptions};
 
 // The database's failures, which a command reports as they are (a name taken, a file
 // missing).
-pub use crate::storage::{CaseSummary, StorageError};
+pub use crate::storage::StorageError;
 
 /// The terminal's author of script versions.
 const AUTHOR: &str = "cli";
@@ -288,7 +288,21 @@ impl Terminal {
         next: &Secret,
     ) -> Result<u64, StorageError> {
         let (current, next) = (Sealer::new(current), Sealer::new(next));
-        let resealed = self.storage.reseal_callback_numbers(current, next).await?;
+        // Opened and sealed again here, inside storage's one transaction: the number never
+        // leaves it. Any that does not open with `current` changes nothing.
+        let reseal = move |id: i64, sealed: &str, call: &CallSid| {
+            let number = current.open(sealed, call).ok_or_else(|| {
+                StorageError::Conflict(format!(
+                    "follow-up {id}'s callback number does not open with the current key; is \
+                     HOTLINE_CALLBACK_KEY the key the numbers were sealed under? Nothing was \
+                     changed"
+                ))
+            })?;
+            next.seal(&number, call).ok_or_else(|| {
+                StorageError::Data("the system's random source failed; nothing was changed".into())
+            })
+        };
+        let resealed = self.storage.reseal_callback_numbers(reseal).await?;
         self.audit(AuditAction::KeysRotateCallback, None, format!("numbers={resealed}")).await?;
         Ok(resealed)
     }

@@ -94,7 +94,7 @@ async fn rehearse(
         return ExitCode::from(2);
     }
     let mut private = config.clone();
-    private.server.listen = "127.0.0.1:0".into();
+    private.server.listen = ([127, 0, 0, 1], 0).into();
     private.server.public_url = String::new();
     private.server.production = false;
     private.database.path = scratch.join("rehearsal.db");

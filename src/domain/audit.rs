@@ -3,6 +3,11 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::cases::CaseNumber;
+
 macro_rules! audit_actions {
     ($($(#[$doc:meta])* $variant:ident => $code:literal,)*) => {
         /// An audited action. Its [`code`](AuditAction::code) is what the audit log stores
@@ -136,6 +141,38 @@ impl std::str::FromStr for AuditAction {
     fn from_str(code: &str) -> Result<Self, Self::Err> {
         AuditAction::ALL.iter().copied().find(|action| action.code() == code).ok_or(())
     }
+}
+
+/// One line of the audit log, as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    /// Its place in the log: later lines have higher ids.
+    pub id: i64,
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// Who did it; `None` for the command line.
+    pub actor_id: Option<i64>,
+    /// Their name, for a reader.
+    pub actor_name: Option<String>,
+    /// What was done.
+    pub action: String,
+    /// The case concerned, if any.
+    pub case: Option<CaseNumber>,
+    /// What else was noted.
+    pub detail: String,
+}
+
+/// Which audit lines to read: all given conditions must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only lines about this case.
+    pub case: Option<CaseNumber>,
+    /// Only lines by this person.
+    pub actor: Option<i64>,
+    /// Only lines with this action.
+    pub action: Option<String>,
+    /// At most this many lines, newest first.
+    pub limit: u32,
 }
 
 #[cfg(test)]

@@ -510,6 +510,48 @@ pub struct TimedEvent {
     pub event: Event,
 }
 
+/// One line of the case list: enough to find a case without loading its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseSummary {
+    /// The case's number.
+    pub number: CaseNumber,
+    /// The language, once chosen.
+    pub language: Option<LanguageTag>,
+    /// When the call arrived.
+    pub started_at: DateTime<Utc>,
+    /// The last status the provider reported.
+    pub status: Option<CallStatus>,
+    /// The call's length in seconds, once reported.
+    pub duration_secs: Option<u32>,
+    /// How the call ended up.
+    pub outcome: Outcome,
+    /// Fields set by the caller's choices, in the order first set.
+    pub tags: Vec<Tag>,
+}
+
+/// One line for a terminal: number, start, language, status and length, outcome, tags.
+impl fmt::Display for CaseSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let language = self.language.as_ref().map_or("--", LanguageTag::as_str);
+        let status = self.status.map_or("--", CallStatus::as_str);
+        write!(
+            f,
+            "{}  {}  {language:<3}  {status:<11}",
+            self.number,
+            self.started_at.format("%Y-%m-%d %H:%M:%SZ"),
+        )?;
+        match self.duration_secs {
+            Some(secs) => write!(f, " {secs:>5}s")?,
+            None => write!(f, "       ")?,
+        }
+        write!(f, "  {}", self.outcome)?;
+        for tag in &self.tags {
+            write!(f, "  {}={}", tag.key, tag.value)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,5 +601,23 @@ mod tests {
         };
         let json = serde_json::to_string(&record).unwrap();
         assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), record);
+    }
+
+    #[test]
+    fn a_summary_prints_on_one_line() {
+        let summary = CaseSummary {
+            number: CaseNumber { year: 2026, sequence: 42 },
+            language: LanguageTag::parse("uk"),
+            started_at: DateTime::from_timestamp(1_772_366_400, 0).unwrap(),
+            status: Some(CallStatus::Completed),
+            duration_secs: Some(95),
+            outcome: Outcome::HandedOff { queue: "uk".into() },
+            tags: vec![Tag { key: "intent".into(), value: "surrender".into() }],
+        };
+        assert_eq!(
+            summary.to_string(),
+            "2026-000042  2026-03-01 12:00:00Z  uk   completed      95s  handed off to queue uk  \
+             intent=surrender"
+        );
     }
 }

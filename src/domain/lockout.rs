@@ -18,7 +18,7 @@
 //!
 //! The storage side is `storage/pin_lockout.rs`; the line's side `webhooks/operator.rs`.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::cases::CallerHash;
 
@@ -64,6 +64,44 @@ impl Default for PinPolicy {
 /// The key a calling number is counted under: its caller hash, or [`WITHHELD`].
 pub fn number_key(caller: Option<CallerHash>) -> String {
     caller.map_or_else(|| WITHHELD.to_owned(), |hash| hash.0)
+}
+
+/// What a lock is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockedKey {
+    /// An operator ID as typed on the line.
+    Operator {
+        /// The ID.
+        id: i64,
+        /// The person with that ID; `None` when nobody has it (someone is guessing IDs).
+        name: Option<String>,
+    },
+    /// One calling number (never shown: only its hash is kept).
+    Number,
+    /// Every caller whose number is withheld.
+    WithheldNumbers,
+}
+
+impl LockedKey {
+    /// Its kind as the API and `/metrics` name it: `operator-id`, `number` or `withheld`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LockedKey::Operator { .. } => "operator-id",
+            LockedKey::Number => "number",
+            LockedKey::WithheldNumbers => "withheld",
+        }
+    }
+}
+
+/// A lock of the moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinLock {
+    /// What is locked.
+    pub key: LockedKey,
+    /// How many locks in a row this is (1 for the first).
+    pub locks: u32,
+    /// When it ends by itself.
+    pub until: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -3,10 +3,13 @@
 pub mod audit;
 pub mod cases;
 pub mod casework;
+pub mod dashboard;
 pub mod followups;
 pub mod language;
 pub mod lockout;
 pub mod people;
 pub mod queue;
 pub mod retention;
+pub mod script_versions;
 pub mod secret;
+pub mod session;

@@ -1,22 +1,22 @@
-//! The SQL of changing the callback-number key: every sealed number re-sealed under the new
-//! key in one transaction (see `hotline keys rotate-callback`).
+//! The SQL of changing the callback-number key: every sealed number replaced in one
+//! transaction by its re-sealing under the new key, which the use case does (see `hotline
+//! keys rotate-callback`).
 
 use rusqlite::{TransactionBehavior, params};
 
 use super::{Storage, StorageError};
 use crate::domain::cases::CallSid;
-use crate::domain::followups::Sealer;
 
 impl Storage {
-    /// Opens every stored callback number with `current` and seals it again with `next`, in
-    /// one transaction, then empties the WAL so the file keeps no old sealed value. Returns
-    /// how many were re-sealed. If any does not open with `current` (it is not the key they
-    /// were sealed under), nothing is changed: [`StorageError::Conflict`].
+    /// Replaces every stored callback number by what `reseal` makes of it (the use case opens
+    /// it with the current key and seals it with the next; storage never opens one), in one
+    /// transaction, then empties the WAL so the file keeps no old sealed value. Returns how
+    /// many were re-sealed. If `reseal` fails for any, nothing is changed and its error is
+    /// returned.
     #[tracing::instrument(skip_all)]
     pub async fn reseal_callback_numbers(
         &self,
-        current: Sealer,
-        next: Sealer,
+        mut reseal: impl FnMut(i64, &str, &CallSid) -> Result<String, StorageError> + Send + 'static,
     ) -> Result<u64, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -31,21 +31,10 @@ impl Storage {
             let mut update =
                 tx.prepare("UPDATE follow_ups SET number_sealed = ?2 WHERE id = ?1")?;
             for (id, sid, sealed) in &rows {
-                let conflict = || {
-                    StorageError::Conflict(format!(
-                        "follow-up {id}'s callback number does not open with the current key; \
-                         is HOTLINE_CALLBACK_KEY the key the numbers were sealed under? \
-                         Nothing was changed"
-                    ))
-                };
-                let call = CallSid::parse(sid).ok_or_else(conflict)?;
-                let number = current.open(sealed, &call).ok_or_else(conflict)?;
-                let resealed = next.seal(&number, &call).ok_or_else(|| {
-                    StorageError::Data(
-                        "the system's random source failed; nothing was changed".into(),
-                    )
+                let call = CallSid::parse(sid).ok_or_else(|| {
+                    StorageError::Data(format!("follow-up {id}'s case has no valid call id"))
                 })?;
-                update.execute(params![id, resealed])?;
+                update.execute(params![id, reseal(*id, sealed, &call)?])?;
             }
             drop(update);
             tx.commit()?;

@@ -12,21 +12,7 @@ use super::people::{AuditEntry, PERSON_COLUMNS, insert_audit, person_from_row};
 use super::sqlite::{Storage, db_time, decode_time};
 use crate::domain::audit::AuditAction;
 use crate::domain::people::Person;
-
-/// A logged-in browser, as its cookie finds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsoleSession {
-    /// Who is logged in; enabled (a disabled person's sessions are not found).
-    pub person: Person,
-    /// The token every form of the session carries.
-    pub csrf: String,
-    /// The language of their console, if they chose one.
-    pub language: Option<String>,
-    /// When they logged in.
-    pub created_at: DateTime<Utc>,
-    /// When a request was last noted (at most a minute stale).
-    pub last_seen_at: DateTime<Utc>,
-}
+use crate::domain::session::ConsoleSession;
 
 /// What a login needs to know of a name: the person, whether they may log in, and the hash
 /// to check the password against.

@@ -6,19 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Storage, StorageError};
-
-/// Counts of the moment, for `/metrics`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Gauges {
-    /// Calls still in the IVR: started since `since`, not ended, not yet handed off.
-    pub in_ivr: u64,
-    /// Callers waiting for an operator, per language queue.
-    pub waiting: Vec<(String, u64)>,
-    /// Operators per presence state (`available`, `on-call`, …).
-    pub operators: Vec<(String, u64)>,
-    /// Cases opened today (UTC), per outcome.
-    pub today: Vec<(String, u64)>,
-}
+use crate::domain::dashboard::Gauges;
 
 impl Storage {
     /// The counts of the moment. `today` is the start of the current UTC day; calls started

@@ -5,11 +5,10 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-use serde::Serialize;
 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
-use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditAction, AuditFilter, AuditRecord};
 use crate::domain::cases::CaseNumber;
 use crate::domain::people::{Person, Role};
 use crate::scripts::LanguageTag;
@@ -52,38 +51,6 @@ pub struct AuditEntry {
     pub detail: String,
     /// When it was done: the use case's clock, so a test's manual clock times its lines too.
     pub at: DateTime<Utc>,
-}
-
-/// One line of the audit log, as read back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditRecord {
-    /// Its place in the log: later lines have higher ids.
-    pub id: i64,
-    /// When it was written.
-    pub at: DateTime<Utc>,
-    /// Who did it; `None` for the command line.
-    pub actor_id: Option<i64>,
-    /// Their name, for a reader.
-    pub actor_name: Option<String>,
-    /// What was done.
-    pub action: String,
-    /// The case concerned, if any.
-    pub case: Option<CaseNumber>,
-    /// What else was noted.
-    pub detail: String,
-}
-
-/// Which audit lines to read: all given conditions must hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    /// Only lines about this case.
-    pub case: Option<CaseNumber>,
-    /// Only lines by this person.
-    pub actor: Option<i64>,
-    /// Only lines with this action.
-    pub action: Option<String>,
-    /// At most this many lines, newest first.
-    pub limit: u32,
 }
 
 /// The person a token belongs to, for the API's authentication.

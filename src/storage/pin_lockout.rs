@@ -15,7 +15,7 @@ use super::StorageError;
 use super::people::{audit_change, insert_audit_line, load_person};
 use super::sqlite::{Storage, db_time, decode_time};
 use crate::domain::audit::AuditAction;
-use crate::domain::lockout::{PinPolicy, REMEMBERED, WITHHELD};
+use crate::domain::lockout::{LockedKey, PinLock, PinPolicy, REMEMBERED, WITHHELD};
 use crate::domain::people::Person;
 use crate::storage::ChangedBy;
 
@@ -27,44 +27,6 @@ pub struct PinAttempt {
     pub id: i64,
     /// The operator ID or the calling number is locked, or reached the limit already.
     pub locked: bool,
-}
-
-/// What a lock is on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LockedKey {
-    /// An operator ID as typed on the line.
-    Operator {
-        /// The ID.
-        id: i64,
-        /// The person with that ID; `None` when nobody has it (someone is guessing IDs).
-        name: Option<String>,
-    },
-    /// One calling number (never shown: only its hash is kept).
-    Number,
-    /// Every caller whose number is withheld.
-    WithheldNumbers,
-}
-
-impl LockedKey {
-    /// Its kind as the API and `/metrics` name it: `operator-id`, `number` or `withheld`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            LockedKey::Operator { .. } => "operator-id",
-            LockedKey::Number => "number",
-            LockedKey::WithheldNumbers => "withheld",
-        }
-    }
-}
-
-/// A lock of the moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PinLock {
-    /// What is locked.
-    pub key: LockedKey,
-    /// How many locks in a row this is (1 for the first).
-    pub locks: u32,
-    /// When it ends by itself.
-    pub until: DateTime<Utc>,
 }
 
 /// Deletes failures and ended locks older than a day: they no longer count, and they hold

@@ -10,7 +10,7 @@ use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
 use crate::domain::cases::{CallSid, CaseNumber};
 use crate::domain::queue::{
-    Candidate, EntryState, Presence, PresenceState, next_for, provider_queue,
+    Candidate, EntryState, Presence, PresenceState, QueueEntry, next_for, provider_queue,
 };
 use crate::scripts::{LanguageTag, Tag};
 
@@ -27,44 +27,6 @@ pub struct NewEntry {
     pub interpreter_needed: bool,
     /// Now.
     pub at: DateTime<Utc>,
-}
-
-/// A caller's place in the queues.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QueueEntry {
-    /// The entry's id.
-    pub id: i64,
-    /// The caller's case.
-    pub case: CaseNumber,
-    /// The caller's call.
-    #[serde(skip)]
-    pub call_sid: CallSid,
-    /// The operators' language routed to.
-    pub language: LanguageTag,
-    /// The provider queue that holds this caller alone.
-    #[serde(skip)]
-    pub provider_queue: String,
-    /// Routed to another language than the caller's.
-    pub interpreter_needed: bool,
-    /// When they joined.
-    pub joined_at: DateTime<Utc>,
-    /// Where the entry is.
-    pub state: EntryState,
-    /// The operator who took them (or is being connected).
-    pub operator_id: Option<i64>,
-    /// When they were connected to the operator.
-    pub bridged_at: Option<DateTime<Utc>>,
-    /// When they left the queue or their talk with the operator ended.
-    pub ended_at: Option<DateTime<Utc>>,
-    /// The provider's QueueResult or our reason.
-    pub result: Option<String>,
-}
-
-impl QueueEntry {
-    /// Seconds waited: until bridged, or until gone, or until `now`.
-    pub fn wait_secs(&self, now: DateTime<Utc>) -> i64 {
-        (self.bridged_at.or(self.ended_at).unwrap_or(now) - self.joined_at).num_seconds().max(0)
-    }
 }
 
 /// A waiting caller as a queue screen shows them: never a number or a hash.

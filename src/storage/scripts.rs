@@ -10,41 +10,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-use serde::Serialize;
 
 use super::StorageError;
 use super::people::insert_audit_line;
 use super::sqlite::{Storage, db_time, decode_time};
 use crate::domain::audit::AuditAction;
 use crate::domain::cases::CallerHash;
-
-/// One published version of one file, without its text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ScriptVersion {
-    /// Its id: later versions have higher ids.
-    pub id: i64,
-    /// `languages.xml` or `<code>.xml`.
-    pub file: String,
-    /// A person's name, `file` (an edit of the folder) or `cli`.
-    pub author: String,
-    /// What the author said of the change.
-    pub comment: String,
-    /// When it was published.
-    pub created_at: DateTime<Utc>,
-}
-
-/// A draft of one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ScriptDraft {
-    /// `languages.xml` or `<code>.xml`.
-    pub file: String,
-    /// Who saved it last.
-    pub author: String,
-    /// When.
-    pub updated_at: DateTime<Utc>,
-    /// The whole file.
-    pub text: String,
-}
+use crate::domain::script_versions::{ScriptDraft, ScriptVersion, Tester};
 
 /// What a publication is: the files, who, why, and the audit line's actor and action.
 #[derive(Debug, Clone)]
@@ -83,19 +55,6 @@ pub struct ScriptsStamp {
     pub drafts: (i64, Option<String>),
     /// The test callers' count and newest addition.
     pub testers: (i64, Option<String>),
-}
-
-/// A test caller as listed: an id, a label, who added them and when; never their number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Tester {
-    /// What `remove` takes.
-    pub id: i64,
-    /// Whose phone it is, as given when it was added.
-    pub label: String,
-    /// When it was added (or last added again).
-    pub added_at: DateTime<Utc>,
-    /// The supervisor's name, or `None` when the audit line is gone.
-    pub added_by: Option<String>,
 }
 
 const VERSION_COLUMNS: &str = "id, file, author, comment, created_at";

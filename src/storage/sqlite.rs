@@ -15,9 +15,10 @@ use super::checkpoint::Checkpointer;
 use super::derived::derive;
 use super::group_commit::Writer;
 use super::migrations::migrate;
-use super::{CaseSummary, StorageError, StorageOptions, blocking};
+use super::{StorageError, StorageOptions, blocking};
 use crate::domain::cases::{
-    CallSid, CallStatus, CallerHash, Case, CaseNumber, Event, Outcome, Record, TimedEvent,
+    CallSid, CallStatus, CallerHash, Case, CaseNumber, CaseSummary, Event, Outcome, Record,
+    TimedEvent,
 };
 use crate::scripts::{LanguageTag, NodeId, Tag};
 

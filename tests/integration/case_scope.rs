@@ -9,9 +9,9 @@ use crate::common;
 use common::api::{self, person};
 use common::console::{Answer, Browser};
 use common::{TestApp, attribute, new_call_sid, spawn_app, spawn_app_with, text};
+use hotline::domain::audit::AuditFilter;
 use hotline::domain::cases::CaseNumber;
 use hotline::domain::people::Role;
-use hotline::storage::AuditFilter;
 use serde_json::{Value, json};
 
 /// A case number no call has had.

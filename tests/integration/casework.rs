@@ -7,11 +7,11 @@ use crate::common;
 use common::api::{Allowed, BAD_TOKEN, api, assert_matrix, person, raw};
 use common::{TestApp, spawn_app, spawn_app_with};
 use hotline::config::BlockAnswer;
+use hotline::domain::audit::AuditFilter;
 use hotline::domain::cases::{CaseNumber, Event};
 use hotline::domain::casework::{CaseFilter, MAX_PAGE};
 use hotline::domain::people::Role;
 use hotline::simulator::{CallEnd, Heard};
-use hotline::storage::AuditFilter;
 use serde_json::{Value, json};
 
 /// The number every simulated call comes from (see `tests/common`).

@@ -8,8 +8,9 @@ use common::api::{self, TEST_PASSWORD};
 use common::console::{Browser, csrf_of};
 use common::spawn_app_with;
 use hotline::domain::audit::AuditAction;
+use hotline::domain::audit::AuditFilter;
 use hotline::domain::people::Role;
-use hotline::storage::{AuditFilter, ChangedBy};
+use hotline::storage::ChangedBy;
 
 #[tokio::test]
 async fn a_login_gives_a_session_cookie_that_scripts_and_other_sites_cannot_use() {

@@ -11,10 +11,10 @@ use chrono::Utc;
 use common::api::{TEST_PASSWORD, person};
 use common::console::{Answer, Browser, csrf_of};
 use common::{TestApp, spawn_app};
+use hotline::domain::audit::AuditFilter;
 use hotline::domain::cases::CaseNumber;
 use hotline::domain::casework::NoteText;
 use hotline::domain::people::{self, Role};
-use hotline::storage::AuditFilter;
 
 /// The digits of the number test callers call from.
 const CALLER_DIGITS: &str = "79161234567";

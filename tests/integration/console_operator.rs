@@ -7,8 +7,8 @@ use crate::common;
 use common::api::{self, TEST_PASSWORD, TEST_PIN};
 use common::console::{Answer, Browser};
 use common::{CALLER, TestApp, attribute, new_call_sid, spawn_app, spawn_app_with, text};
+use hotline::domain::audit::AuditFilter;
 use hotline::domain::people::{Person, Role};
-use hotline::storage::AuditFilter;
 
 /// The number a caller types for their callback.
 const TYPED: &str = "4915112345678";

@@ -166,7 +166,7 @@ async fn a_broken_script_is_shown_at_its_line_refused_then_fixed_published_and_r
     let (_, comment) = newest(&app, "en.xml").await;
     assert_eq!(comment, format!("rollback to version {original}"));
 
-    let filter = hotline::storage::AuditFilter { limit: 100, ..Default::default() };
+    let filter = hotline::domain::audit::AuditFilter { limit: 100, ..Default::default() };
     let audit = app.storage.audit_log(filter).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|line| line.action.as_str()).collect();
     assert!(actions.contains(&"scripts.publish") && actions.contains(&"scripts.rollback"));

@@ -9,9 +9,10 @@ use common::api::{self, TEST_PASSWORD};
 use common::console::Browser;
 use common::{CALLER, TestApp, attribute, new_call_sid, spawn_app, spawn_app_with};
 use hotline::domain::cases::{CallSid, Event, LanguageChoiceMethod, Record};
+use hotline::domain::dashboard::Period;
 use hotline::domain::people::Role;
 use hotline::scripts::LanguageTag;
-use hotline::storage::{NewEntry, Period};
+use hotline::storage::NewEntry;
 use serde_json::json;
 
 /// The text of the element marked `data-testid="id"`, up to its first tag.

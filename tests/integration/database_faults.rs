@@ -322,7 +322,7 @@ async fn a_start_with_a_migration_due_waits_for_the_lock_then_serves() {
     behind.execute_batch("BEGIN EXCLUSIVE").unwrap();
 
     let mut config = hotline::config::Config::default();
-    config.server.listen = "127.0.0.1:0".into();
+    config.server.listen = ([127, 0, 0, 1], 0).into();
     config.database.path = db.clone();
     config.database.busy_timeout_ms = 20;
     config.scripts.dir = common::shipped_scripts();

@@ -9,9 +9,9 @@ use common::{
     Context, TestApp, assert_valid_twiml, attribute, call_params, new_call_sid, said, spawn_app,
     spawn_app_with, text, verbs,
 };
+use hotline::domain::audit::AuditFilter;
 use hotline::domain::cases::{CallSid, Event};
 use hotline::domain::people::{Person, Role};
-use hotline::storage::AuditFilter;
 use serde_json::{Value, json};
 
 /// The number they ask to be called back on, typed on the keypad.

@@ -10,9 +10,11 @@ use common::{
     Context, TestApp, assert_valid_twiml, attribute, new_call_sid, said, spawn_app, spawn_app_with,
     text, verbs,
 };
+use hotline::domain::audit::AuditFilter;
 use hotline::domain::cases::{CallSid, Event, Outcome};
 use hotline::domain::people::{Person, Role};
-use hotline::storage::{AuditFilter, QueueEntry, Storage, StorageOptions};
+use hotline::domain::queue::QueueEntry;
+use hotline::storage::{Storage, StorageOptions};
 use serde_json::json;
 
 /// A caller who reaches the operator handoff: language key, then the surrender path with

@@ -13,8 +13,8 @@ use common::console::Browser;
 use common::{TestApp, call_params, said, shipped_scripts, start, with};
 use hotline::app::Clock;
 use hotline::config::Config;
+use hotline::domain::audit::{AuditFilter, AuditRecord};
 use hotline::domain::people::{Person, Role};
-use hotline::storage::{AuditFilter, AuditRecord};
 use sha2::{Digest, Sha256};
 
 /// A PIN no test person has.
@@ -26,7 +26,7 @@ const SCRAPER: &str = "scrape-token-for-the-lockout-tests";
 /// The configuration of a test server whose database is in `dir`, kept across a restart.
 fn config_in(dir: &Path) -> Config {
     let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".into();
+    config.server.listen = ([127, 0, 0, 1], 0).into();
     config.database.path = dir.join("hotline.db");
     config.scripts.dir = shipped_scripts();
     let digest = Sha256::digest(SCRAPER.as_bytes());

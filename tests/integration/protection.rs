@@ -332,7 +332,7 @@ async fn a_purge_shreds_old_personal_data_down_to_the_files_bytes() {
 
 fn config_in(dir: &Path) -> Config {
     let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".into();
+    config.server.listen = ([127, 0, 0, 1], 0).into();
     config.database.path = dir.join("hotline.db");
     config.scripts.dir = common::shipped_scripts();
     config

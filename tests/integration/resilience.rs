@@ -48,7 +48,7 @@ async fn a_locked_database_does_not_fail_the_call_and_loses_nothing() {
 async fn a_call_in_progress_continues_after_a_server_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".into();
+    config.server.listen = ([127, 0, 0, 1], 0).into();
     config.database.path = dir.path().join("hotline.db");
     config.scripts.dir = common::shipped_scripts();
     let sid = new_call_sid();

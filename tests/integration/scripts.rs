@@ -135,7 +135,7 @@ async fn a_draft_is_published_diffed_and_rolled_back() {
     .await;
     assert_eq!(back["diff"], "", "the rollback restores the text exactly");
 
-    let filter = hotline::storage::AuditFilter { limit: 100, ..Default::default() };
+    let filter = hotline::domain::audit::AuditFilter { limit: 100, ..Default::default() };
     let audit = app.storage.audit_log(filter).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|line| line.action.as_str()).collect();
     assert!(
@@ -896,7 +896,7 @@ async fn test_callers_are_listed_without_their_number_and_removed_with_an_audit_
 
     let audit = app
         .storage
-        .audit_log(hotline::storage::AuditFilter { limit: 100, ..Default::default() })
+        .audit_log(hotline::domain::audit::AuditFilter { limit: 100, ..Default::default() })
         .await
         .unwrap();
     let lines: Vec<String> = audit
@@ -1136,4 +1136,35 @@ async fn a_draft_saved_again_while_it_is_published_is_kept() {
         Some(&second),
         "the newer work stays"
     );
+}
+
+#[tokio::test]
+async fn a_folder_edit_read_before_a_rollback_rewrote_the_file_is_not_published() {
+    // The watcher reads the folder before it holds the publications' lock; a rollback can
+    // rewrite the file in between. The text it read is then no edit: publishing it would
+    // undo the rollback.
+    use hotline::app::scripts::versions::{self, Author, Change, FILE_AUTHOR, VersionError};
+    use hotline::storage::{Storage, StorageOptions};
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = common::shipped_scripts_copy(scratch.path());
+    let storage =
+        Storage::open(&scratch.path().join("hotline.db"), StorageOptions::default()).await.unwrap();
+    versions::reconcile(&storage, &dir, chrono::Utc::now()).await.unwrap();
+    let before = storage.script_versions(None, 100).await.unwrap().len();
+    let stale = english_with("Soldier, to surrender press 1.");
+    let edits = [("en.xml".to_owned(), stale.clone())].into();
+    let author = Author { name: FILE_AUTHOR.into(), id: None };
+    let change = Change::Folder { edits, why: "edited in the folder" };
+    let now = chrono::Utc::now();
+    let stale_read = versions::publish(&storage, &dir, None, change, &author, "", now).await;
+    assert!(matches!(stale_read, Err(VersionError::Unchanged)), "{stale_read:?}");
+    assert_eq!(storage.script_versions(None, 100).await.unwrap().len(), before);
+
+    // The same text, still in the folder, is an edit.
+    std::fs::write(dir.join("en.xml"), &stale).unwrap();
+    let edits = [("en.xml".to_owned(), stale)].into();
+    let change = Change::Folder { edits, why: "edited in the folder" };
+    let edit = versions::publish(&storage, &dir, None, change, &author, "", now).await;
+    assert!(edit.is_ok(), "{:?}", edit.err());
+    assert_eq!(storage.script_versions(None, 100).await.unwrap().len(), before + 1);
 }

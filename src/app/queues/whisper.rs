@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::cases::CaseNumber;
 use crate::domain::casework::{CaseDetail, main_visit};
+use crate::domain::queue::QueueEntry;
 use crate::scripts::{LanguageTag, NodeKind, Script, ScriptSet, Tag};
-use crate::storage::{QueueEntry, WaitingCaller};
+use crate::storage::WaitingCaller;
 
 /// What the operator is told about the caller they are about to take.
 #[derive(Debug, Clone, PartialEq, Eq)]

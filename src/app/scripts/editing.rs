@@ -12,10 +12,8 @@ use serde_json::{Value, json};
 use crate::app::scripts::versions::{self, Author, Change, Published, VersionError};
 use crate::app::{Actor, App, AppError};
 use crate::domain::audit::AuditAction;
+use crate::domain::script_versions::{ScriptDraft, ScriptVersion, Tester};
 use crate::scripts::{Diagnostic, Report};
-
-// Plain records of the versions, drafts and test callers, as storage reads them back.
-pub use crate::storage::{ScriptDraft, ScriptVersion, Tester};
 
 /// The author `hotline scripts` records.
 const TERMINAL_AUTHOR: &str = "cli";

@@ -23,8 +23,9 @@ use chrono::{DateTime, Utc};
 
 use crate::app::scripts::live::{LiveScripts, Pinned};
 use crate::domain::audit::AuditAction;
+use crate::domain::script_versions::ScriptVersion;
 use crate::scripts::{Diagnostic, LANGUAGES_FILE, Loaded, Report, file_language, load_texts};
-use crate::storage::{PUBLISHED_MEANWHILE, Publication, ScriptVersion, Storage, StorageError};
+use crate::storage::{PUBLISHED_MEANWHILE, Publication, Storage, StorageError};
 
 /// The author of versions that came from an edit of the folder.
 pub const FILE_AUTHOR: &str = "file";
@@ -330,6 +331,10 @@ async fn publish_folder_edit(
     why: &str,
     now: DateTime<Utc>,
 ) -> Result<Published, VersionError> {
+    // The folder was read before the publications' lock was held: a publication may have
+    // rewritten a file since (a rollback mirrors its text there), so only an edit the folder
+    // still holds is one; the watcher sees the newer text at its next look.
+    edits.retain(|file, text| std::fs::read_to_string(dir.join(file)).ok().as_ref() == Some(text));
     let (head, mut texts) = storage.live_scripts().await?;
     edits.retain(|file, text| texts.get(file) != Some(text));
     if edits.is_empty() {

@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Actor, ApiError, ApiState, Supervisor, json_body};
-use crate::app::people::{Added, AuditRecord, LockedKey, PinLock};
+use crate::app::people::Added;
+use crate::domain::audit::AuditRecord;
+use crate::domain::lockout::{LockedKey, PinLock};
 use crate::domain::people::Person;
 
 /// The largest request body accepted: a person's details are a few hundred bytes.

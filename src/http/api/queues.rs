@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, ApiError, ApiState, Supervisor};
 use crate::app::AppError;
-use crate::app::presence::{LanguageQueue, OperatorPresence, QueueEntry};
+use crate::app::presence::{LanguageQueue, OperatorPresence};
+use crate::domain::queue::QueueEntry;
 
 /// The bodies here are a few bytes.
 const MAX_BODY_BYTES: usize = 1024;

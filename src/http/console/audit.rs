@@ -15,8 +15,8 @@ use super::ConsoleState;
 use super::page::{Page, PageError, render};
 use super::session::Viewer;
 use crate::app::Actor;
-use crate::app::audit::AuditRecord;
 use crate::app::people::MAX_AUDIT_LIMIT;
+use crate::domain::audit::AuditRecord;
 use crate::domain::people::Person;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
-use crate::app::people::LockedKey;
+use crate::domain::lockout::LockedKey;
 use crate::domain::people::Person;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {

@@ -25,9 +25,9 @@ use serde::Deserialize;
 use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
-use crate::app::scripts::editing::{ScriptVersion, Tester};
 use crate::app::scripts::versions::{self, Change};
 use crate::app::{Actor, AppError};
+use crate::domain::script_versions::{ScriptVersion, Tester};
 use crate::scripts::graph::{self, Format};
 use crate::scripts::{Diagnostic, LANGUAGES_FILE, file_language};
 

@@ -28,8 +28,9 @@ use super::page::{Page, PageError, render};
 use super::session::Viewer;
 use super::text::Text;
 use crate::app::Actor;
-use crate::app::dashboard::{CallCount, Period, QueueDay, STATES};
-use crate::app::people::{LockedKey, PinLock};
+use crate::app::dashboard::STATES;
+use crate::domain::dashboard::{CallCount, Period, QueueDay};
+use crate::domain::lockout::{LockedKey, PinLock};
 use crate::domain::queue::PresenceState;
 
 /// How often the figures are checked for a change.

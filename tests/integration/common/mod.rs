@@ -109,7 +109,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".into();
+    config.server.listen = ([127, 0, 0, 1], 0).into();
     config.database.path = dir.path().join("hotline.db");
     config.scripts.dir = shipped_scripts();
     adjust(&mut config);
@@ -526,7 +526,7 @@ pub mod console;
 pub async fn spawn_app_and_its_storage(adjust: impl FnOnce(&mut Config)) -> (TestApp, Storage) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".into();
+    config.server.listen = ([127, 0, 0, 1], 0).into();
     config.database.path = dir.path().join("hotline.db");
     config.scripts.dir = shipped_scripts();
     adjust(&mut config);
