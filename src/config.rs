@@ -301,8 +301,8 @@ impl Default for CasesConfig {
 
 impl CasesConfig {
     /// The dispositions, in the configured order.
-    pub fn dispositions(&self) -> Vec<Disposition> {
-        self.dispositions.as_slice().to_vec()
+    pub fn dispositions(&self) -> &[Disposition] {
+        self.dispositions.as_slice()
     }
 }
 
@@ -530,11 +530,6 @@ impl Config {
         let mut problems = Vec::new();
         self.check(&mut problems);
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(Problems(problems))) }
-    }
-
-    /// The listening address.
-    pub fn listen_addr(&self) -> SocketAddr {
-        self.server.listen
     }
 
     /// The public base URL, given the address actually bound (which differs from the configured
@@ -893,7 +888,7 @@ mod tests {
     #[test]
     fn defaults_need_no_file() {
         let config = Config::load(None, vars(&[])).unwrap();
-        assert_eq!(config.listen_addr().to_string(), "127.0.0.1:8080");
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.database.path, PathBuf::from("data/hotline.db"));
         assert_eq!(config.database.journal_path(), PathBuf::from("data/hotline.db.journal"));
         assert_eq!(config.database.journal_reserve_bytes(), 64 << 20);

@@ -1,6 +1,8 @@
 //! The audit log: writing a line for a use case (a person's id, or `cli` in the detail for the
 //! terminal) and reading the log back for a supervisor.
 
+use chrono::{DateTime, Utc};
+
 use crate::app::{Actor, App, AppError};
 use crate::domain::audit::{AuditAction, AuditFilter, AuditRecord};
 use crate::domain::cases::CaseNumber;
@@ -34,11 +36,23 @@ impl App {
         case: Option<CaseNumber>,
         detail: String,
     ) -> Result<(), AppError> {
-        let detail = match actor {
-            Actor::Person(_) => detail,
-            Actor::Terminal => format!("cli {detail}").trim_end().to_owned(),
-        };
-        let entry = AuditEntry { actor: actor.audit_id(), action, case, detail, at: self.now() };
+        let entry = audit_entry(actor, action, case, detail, self.now());
         Ok(self.storage().audit(entry).await?)
     }
+}
+
+/// The audit line of `actor`'s `action` at `at`: the terminal's has no person and starts its
+/// detail with `cli`.
+pub(in crate::app) fn audit_entry(
+    actor: &Actor,
+    action: AuditAction,
+    case: Option<CaseNumber>,
+    detail: String,
+    at: DateTime<Utc>,
+) -> AuditEntry {
+    let detail = match actor {
+        Actor::Person(_) => detail,
+        Actor::Terminal => format!("cli {detail}").trim_end().to_owned(),
+    };
+    AuditEntry { actor: actor.audit_id(), action, case, detail, at }
 }

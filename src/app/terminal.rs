@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::app::audit::audit_entry;
 use crate::app::retention;
 use crate::app::scripts::versions::{self, Author, Change, Published, VersionError};
 use crate::app::{Actor, Clock};
@@ -25,7 +26,7 @@ use crate::domain::retention::PurgeReport;
 use crate::domain::script_versions::{ScriptDraft, ScriptVersion, Tester};
 use crate::domain::secret::{CallerHasher, Secret};
 use crate::scripts::{Diagnostic, LanguageTag};
-use crate::storage::{AuditEntry, NewPerson, Storage, StorageOptions};
+use crate::storage::{NewPerson, Storage, StorageOptions};
 
 // The database's failures, which a command reports as they are (a name taken, a file
 // missing).
@@ -314,10 +315,8 @@ impl Terminal {
         case: Option<CaseNumber>,
         detail: String,
     ) -> Result<(), StorageError> {
-        let detail = format!("cli {detail}").trim_end().to_owned();
-        self.storage
-            .audit(AuditEntry { actor: None, action, case, detail, at: self.clock.now() })
-            .await
+        let entry = audit_entry(&Actor::Terminal, action, case, detail, self.clock.now());
+        self.storage.audit(entry).await
     }
 }
 

@@ -224,7 +224,7 @@ pub fn main() -> ExitCode {
                     }
                 }
             };
-            let base_url = url.unwrap_or_else(|| config.public_url(config.listen_addr()));
+            let base_url = url.unwrap_or_else(|| config.public_url(config.server.listen));
             let options = CallOptions {
                 base_url,
                 auth_token,
@@ -625,7 +625,7 @@ fn hold(config: &Config, number: &str, hold: bool) -> ExitCode {
 
 /// Whether something answers on the server's configured address: a running hotline.
 fn server_is_running(config: &Config) -> bool {
-    let mut addr = config.listen_addr();
+    let mut addr = config.server.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }

@@ -70,7 +70,7 @@ impl Application {
         config: &Config,
         secrets: Secrets,
     ) -> Result<Application, StartError> {
-        let addr = config.listen_addr();
+        let addr = config.server.listen;
         let listener =
             TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;

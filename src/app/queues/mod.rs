@@ -44,7 +44,7 @@ pub use whisper::{Whisper, estimate, labels};
 
 use crate::config::QueuesConfig;
 use crate::domain::cases::{CallSid, Event, Record};
-use crate::domain::queue::{EntryState, Fallbacks, Route, route, stale_before};
+use crate::domain::queue::{EntryState, Route, route, stale_before};
 use crate::ivr::{self, Then, Turn};
 use crate::scripts::{LanguageTag, NodeKind, Script};
 use crate::storage::{NewEntry, Recorder, Storage, StorageError};
@@ -54,14 +54,12 @@ use crate::storage::{NewEntry, Recorder, Storage, StorageError};
 pub struct Queues {
     /// `[queues]`.
     pub config: QueuesConfig,
-    /// `[queues] fallbacks`, parsed.
-    pub fallbacks: Fallbacks,
 }
 
 impl Queues {
     /// The settings of the configuration.
     pub fn new(config: &QueuesConfig) -> Queues {
-        Queues { fallbacks: config.fallbacks.clone(), config: config.clone() }
+        Queues { config: config.clone() }
     }
 
     /// How long a webhook waits for queue bookkeeping.
@@ -107,7 +105,7 @@ pub async fn place(
     let caller_language = script.language.clone();
     let on_duty = queues.bounded("on-duty languages", storage.on_duty_languages()).await;
     let decision = match &on_duty {
-        Some(on_duty) => route(&caller_language, &queues.fallbacks, |l| on_duty.contains(l)),
+        Some(on_duty) => route(&caller_language, &queues.config.fallbacks, |l| on_duty.contains(l)),
         None => Route::Queue {
             language: caller_language.clone(),
             interpreter_needed: false,

@@ -107,23 +107,34 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server after letting the test adjust its configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (config, dir) = test_config(adjust);
+    start(config, dir).await
+}
+
+/// The configuration of a test server (port 0, a fresh database, the shipped scripts), as
+/// `adjust` changes it, and the folder of its database.
+fn test_config(adjust: impl FnOnce(&mut Config)) -> (Config, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.server.listen = ([127, 0, 0, 1], 0).into();
     config.database.path = dir.path().join("hotline.db");
     config.scripts.dir = shipped_scripts();
     adjust(&mut config);
-    start(config, dir).await
+    (config, dir)
+}
+
+/// The secrets of test servers.
+fn test_secrets() -> Secrets {
+    Secrets {
+        auth_token: Secret::new(TOKEN.into()),
+        caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
+        callback_key: Secret::new(CALLBACK_KEY.into()),
+    }
 }
 
 /// Starts a server with exactly this configuration.
 pub async fn start(config: Config, dir: tempfile::TempDir) -> TestApp {
-    let secrets = Secrets {
-        auth_token: Secret::new(TOKEN.into()),
-        caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
-        callback_key: Secret::new(CALLBACK_KEY.into()),
-    };
-    start_with_secrets(config, dir, secrets).await
+    start_with_secrets(config, dir, test_secrets()).await
 }
 
 /// Starts a server with exactly this configuration and these secrets.
@@ -141,11 +152,7 @@ pub async fn start_with_secrets(
 /// a lock's or a retention period's length without waiting for it.
 pub async fn start_with_clock(config: Config, dir: tempfile::TempDir, clock: Clock) -> TestApp {
     logs();
-    let secrets = Secrets {
-        auth_token: Secret::new(TOKEN.into()),
-        caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
-        callback_key: Secret::new(CALLBACK_KEY.into()),
-    };
+    let secrets = test_secrets();
     let hotline = App::open(&config, &secrets, clock).await.expect("the hotline opens");
     let app = Application::serving(hotline, &config, secrets).await.expect("server builds");
     serve(app, config, dir).await
@@ -524,35 +531,13 @@ pub mod console;
 /// Starts a server like [`spawn_app_with`], and also returns the storage the server itself
 /// writes through (not a second connection), for tests that break it while it serves.
 pub async fn spawn_app_and_its_storage(adjust: impl FnOnce(&mut Config)) -> (TestApp, Storage) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.server.listen = ([127, 0, 0, 1], 0).into();
-    config.database.path = dir.path().join("hotline.db");
-    config.scripts.dir = shipped_scripts();
-    adjust(&mut config);
-    let secrets = Secrets {
-        auth_token: Secret::new(TOKEN.into()),
-        caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
-        callback_key: Secret::new(CALLBACK_KEY.into()),
-    };
+    logs();
+    let (config, dir) = test_config(adjust);
+    let secrets = test_secrets();
     let busy_timeout = std::time::Duration::from_millis(config.database.busy_timeout_ms);
     let options = StorageOptions { busy_timeout };
     let served = Storage::open(&config.database.path, options).await.unwrap();
     let hotline = App::on(served.clone(), &config, &secrets, Clock::system()).await.unwrap();
     let app = Application::serving(hotline, &config, secrets).await.expect("server builds");
-    let base_url = app.public_url().to_owned();
-    let (stop, stopped) = oneshot::channel();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
-    let storage = Storage::open(&config.database.path, StorageOptions::default()).await.unwrap();
-    let app = TestApp {
-        base_url,
-        db_path: config.database.path.clone(),
-        storage,
-        dir,
-        stop: Some(stop),
-        server: Some(server),
-    };
-    (app, served)
+    (serve(app, config, dir).await, served)
 }
