@@ -63,6 +63,8 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// The operator line: when PIN guessing locks an ID or a calling number.
     pub operators: OperatorsConfig,
+    /// Text conversations: free text, inactivity, how many an operator holds.
+    pub chats: ChatsConfig,
 }
 
 /// `[server]`.
@@ -276,6 +278,30 @@ impl Default for QueuesConfig {
             db_timeout_ms: 800,
             max_conversation_secs: 14_400,
         }
+    }
+}
+
+/// `[chats]`: conversations on text channels (Telegram; see `docs/scripts.md` for how a
+/// script reads in a chat).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatsConfig {
+    /// Messages of free text written at menus (not a choice) before an operator takes over:
+    /// someone who keeps writing instead of choosing wants a person.
+    pub free_text_handoff: u32,
+    /// Conversations one operator holds at once (a call is one at a time; chats are answered
+    /// between other messages).
+    pub per_operator: u32,
+    /// Minutes of silence from the person before one reminder.
+    pub remind_after_mins: u64,
+    /// Minutes of silence after the reminder before the conversation closes; a later message
+    /// starts a new case, linked to this one as a repeat contact.
+    pub close_after_mins: u64,
+}
+
+impl Default for ChatsConfig {
+    fn default() -> Self {
+        ChatsConfig { free_text_handoff: 3, per_operator: 3, remind_after_mins: 30, close_after_mins: 30 }
     }
 }
 
@@ -614,6 +640,10 @@ impl Config {
             ("operators.pin_failures", u64::from(self.operators.pin_failures), 1, 100),
             ("operators.pin_window_mins", u64::from(self.operators.pin_window_mins), 1, 1440),
             ("operators.pin_lock_mins", u64::from(self.operators.pin_lock_mins), 1, 1440),
+            ("chats.free_text_handoff", u64::from(self.chats.free_text_handoff), 1, 100),
+            ("chats.per_operator", u64::from(self.chats.per_operator), 1, 50),
+            ("chats.remind_after_mins", self.chats.remind_after_mins, 1, 10_080),
+            ("chats.close_after_mins", self.chats.close_after_mins, 1, 10_080),
         ];
         for (key, value, min, max) in connection_ranges {
             if !(min..=max).contains(&value) {

@@ -56,6 +56,7 @@
 //! things break.
 
 pub mod app;
+pub(crate) mod chat;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -562,6 +562,8 @@ fn describe(event: &crate::domain::cases::Event) -> String {
             format!("provider fallback (error {})", error_code.as_deref().unwrap_or("-"))
         }
         Event::Rejected { reason } => format!("rejected: {reason}"),
+        Event::Wrote { node: Some(node), chars } => format!("wrote {chars} characters at {node}"),
+        Event::Wrote { node: None, chars } => format!("wrote {chars} characters"),
         Event::Routed { language: Some(language), reason, .. } => {
             format!("routed to {language}: {reason}")
         }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod cases;
 pub mod casework;
+pub mod conversation;
 pub mod dashboard;
 pub mod followups;
 pub mod language;

@@ -20,6 +20,7 @@ mod callback_keys;
 mod casework;
 mod checkpoint;
 mod console;
+mod conversations;
 mod dashboard;
 mod derived;
 mod faults;
@@ -44,6 +45,7 @@ use std::time::Duration;
 
 pub use backup::{BackupCheck, Snapshot, check_backup};
 pub use console::LoginRecord;
+pub use conversations::{ChatStep, CloseReason, NewMessage, NewReply, StepOutcome, StepTarget};
 pub use faults::{DatabaseFault, InjectedFault};
 pub use followups::Refusal;
 pub use journal::WriteObserver;
