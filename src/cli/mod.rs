@@ -557,6 +557,12 @@ fn describe(event: &crate::domain::cases::Event) -> String {
         Event::Voicemail { recording_url, duration_secs } => {
             format!("voicemail {recording_url} ({} s)", duration_secs.unwrap_or(0))
         }
+        Event::AskAnswered { node, var, recording_url, duration_secs } => match recording_url {
+            Some(url) => {
+                format!("answered {var} at {node}: {url} ({} s)", duration_secs.unwrap_or(0))
+            }
+            None => format!("answered {var} at {node} (no recording)"),
+        },
         Event::Finished { node } => format!("finished at {node}"),
         Event::Fallback { error_code } => {
             format!("provider fallback (error {})", error_code.as_deref().unwrap_or("-"))

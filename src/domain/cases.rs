@@ -275,6 +275,19 @@ pub enum Event {
         /// Its length, if reported.
         duration_secs: Option<u32>,
     },
+    /// The caller answered the question of an `<ask>` node. The answer is no tag and no
+    /// voicemail: it is kept for the operator who takes the case, and asks for no follow-up.
+    AskAnswered {
+        /// The ask node.
+        node: NodeId,
+        /// The name the script keeps the answer under (`unit`).
+        var: String,
+        /// The spoken answer's recording; `None` when the caller said nothing, and for a text
+        /// channel, which keeps the message itself.
+        recording_url: Option<String>,
+        /// The recording's length, if reported.
+        duration_secs: Option<u32>,
+    },
     /// The call reached a hangup node: the IVR finished it.
     Finished {
         /// The hangup node.

@@ -347,6 +347,7 @@ fn event_columns(event: &Event) -> (Option<&str>, Option<&str>) {
         Event::Entered { node, .. }
         | Event::AttemptsExhausted { node }
         | Event::HandedOff { node, .. }
+        | Event::AskAnswered { node, .. }
         | Event::Finished { node } => (Some(node.as_str()), None),
         Event::Pressed { node, digits, .. } => (node.as_ref().map(NodeId::as_str), Some(digits)),
         Event::NoInput { node, .. } | Event::Wrote { node, .. } => {
