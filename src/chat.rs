@@ -507,3 +507,222 @@ fn normalized(text: &str) -> String {
 fn fingerprint(text: &str) -> u32 {
     text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::scripts::load_texts;
+
+    const LANGUAGES: &str = r#"<languages default="ru" timeout="5" attempts="2">
+      <language code="ru" key="1"><say>Для русского нажмите 1.</say><text>Русский</text></language>
+      <language code="en" key="2"><say>For English press 2.</say></language>
+    </languages>"#;
+
+    fn script(language: &str, name: &str, operator_word: &str) -> String {
+        format!(
+            r#"<script language="{language}" name="{name}" voice="Polly.Joanna" tts-language="en-US"
+                 start="welcome" operator="operator">
+              <apology><say>Sorry.</say></apology>
+              <chat operator="{operator_word}" back="Back" operator-words="{operator_word}">
+                <received>Got it.</received><reminder>Still there?</reminder><closed>Bye.</closed>
+              </chat>
+              <message id="welcome" next="main"><say>Welcome, press 0 for an operator.</say><text>Welcome.</text></message>
+              <menu id="main" timeout="5" attempts="2" default="operator">
+                <say>Press 1 to surrender, 2 to hear the rules.</say><text>What do you need?</text>
+                <option key="1" goto="unit" tag="intent=surrender" label="wants to surrender" text="Surrender"/>
+                <option key="2" goto="rules" label="rules"/>
+                <invalid><say>Wrong key.</say></invalid>
+              </menu>
+              <ask id="unit" var="unit" next="operator"><say>Which unit?</say><text>Which unit are you in?</text></ask>
+              <message id="rules" next="bye"><say>The rules.</say></message>
+              <hangup id="bye"><say>Goodbye.</say></hangup>
+              <handoff id="operator" queue="{language}" otherwise="bye">
+                <say>Connecting.</say><text>An operator will write to you.</text>
+                <wait><say>You are number {{position}}.</say></wait>
+              </handoff>
+            </script>"#
+        )
+    }
+
+    fn set() -> ScriptSet {
+        let texts = BTreeMap::from([
+            ("languages.xml".to_owned(), LANGUAGES.to_owned()),
+            ("ru.xml".to_owned(), script("ru", "Русский", "Оператор")),
+            ("en.xml".to_owned(), script("en", "English", "Operator")),
+        ]);
+        match load_texts(Path::new("scripts"), &texts) {
+            Ok(loaded) => loaded.set,
+            Err(report) => panic!("test scripts invalid: {report}"),
+        }
+    }
+
+    fn en_main() -> Position {
+        Position::Menu {
+            language: LanguageTag::parse("en").unwrap(),
+            node: NodeId::parse("main").unwrap(),
+            attempt: 1,
+        }
+    }
+
+    fn text(words: &str) -> TextInput {
+        TextInput::Text(words.to_owned())
+    }
+
+    #[test]
+    fn a_first_message_offers_the_languages_as_buttons_named_in_themselves() {
+        let turn = start(&set(), &TextInput::Start);
+        assert_eq!(turn.position, Position::Language { attempt: 1 });
+        let reply = turn.replies.last().unwrap();
+        let names: Vec<_> = reply.buttons.iter().flatten().map(|b| b.text.as_str()).collect();
+        assert_eq!(names, ["Русский", "English"]);
+        assert!(turn.kept.is_none(), "/start is not words of the person");
+    }
+
+    #[test]
+    fn words_in_a_first_message_are_kept_not_lost() {
+        let turn = start(&set(), &text("help, I am wounded"));
+        let kept = turn.kept.expect("kept");
+        assert_eq!(kept.body, "help, I am wounded");
+        assert!(matches!(turn.events[0], Event::Wrote { node: None, chars: 18 }));
+    }
+
+    #[test]
+    fn a_language_button_enters_its_script_and_reads_the_text_not_the_speech() {
+        let set = set();
+        let turn = input(&set, &Position::Language { attempt: 1 }, 0, 3, &TextInput::Button("l:en".into()));
+        assert_eq!(turn.position, en_main());
+        let all: String = turn.replies.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("|");
+        assert_eq!(all, "Welcome.\n\nWhat do you need?");
+        assert!(!all.contains("press"), "voice wording leaked into the chat: {all}");
+        let buttons: Vec<_> =
+            turn.replies.last().unwrap().buttons.iter().flatten().map(|b| b.text.clone()).collect();
+        // Option 2 has no text=: its key is the button.
+        assert_eq!(buttons, ["Surrender", "2", "Operator"]);
+    }
+
+    #[test]
+    fn a_typed_language_name_or_digit_chooses_it() {
+        let set = set();
+        for typed in ["english", "English!", "2", "en"] {
+            let turn = input(&set, &Position::Language { attempt: 1 }, 0, 3, &text(typed));
+            assert_eq!(turn.position, en_main(), "{typed}");
+        }
+    }
+
+    #[test]
+    fn a_button_a_digit_and_the_option_text_all_choose_the_same() {
+        let set = set();
+        let node = NodeId::parse("main").unwrap();
+        let inputs =
+            [TextInput::Button(menu_data(&node, Key::parse("1").unwrap())), text("1"), text(" surrender ")];
+        for given in inputs {
+            let turn = input(&set, &en_main(), 0, 3, &given);
+            let Position::Ask { node, .. } = &turn.position else { panic!("{given:?}: {turn:?}") };
+            assert_eq!(node.as_str(), "unit");
+            assert!(turn.events.iter().any(|e| matches!(e, Event::Tagged { .. })), "{given:?}");
+            assert_eq!(turn.replies.last().unwrap().text, "Which unit are you in?");
+        }
+    }
+
+    #[test]
+    fn the_answer_to_an_ask_is_kept_and_the_script_goes_on() {
+        let set = set();
+        let asked = Position::Ask {
+            language: LanguageTag::parse("en").unwrap(),
+            node: NodeId::parse("unit").unwrap(),
+        };
+        let turn = input(&set, &asked, 0, 3, &text("3rd battalion"));
+        let kept = turn.kept.clone().unwrap();
+        assert_eq!((kept.kind, kept.var.as_deref(), kept.body.as_str()), (MessageKind::Answer, Some("unit"), "3rd battalion"));
+        assert!(matches!(turn.position, Position::Operator { .. }));
+        assert_eq!(turn.handoff.as_deref(), Some("en"));
+        assert!(
+            !format!("{:?}", turn.events).contains("battalion"),
+            "an answer is never in the events"
+        );
+    }
+
+    #[test]
+    fn free_text_at_a_menu_is_kept_answered_and_after_the_limit_reaches_an_operator() {
+        let set = set();
+        let first = input(&set, &en_main(), 0, 3, &text("please help"));
+        assert!(first.free_text);
+        assert_eq!(first.kept.as_ref().unwrap().body, "please help");
+        assert_eq!(first.replies[0].text, "Got it.");
+        assert_eq!(first.position, en_main(), "not a failed attempt: the menu stays");
+        assert!(first.handoff.is_none());
+        let third = input(&set, &en_main(), 2, 3, &text("please!!"));
+        assert!(matches!(third.position, Position::Operator { .. }));
+        assert!(third.handoff.is_some());
+        assert_eq!(third.kept.as_ref().unwrap().body, "please!!");
+    }
+
+    #[test]
+    fn reserved_words_reach_an_operator_in_each_language() {
+        let set = set();
+        let ru_main = Position::Menu {
+            language: LanguageTag::parse("ru").unwrap(),
+            node: NodeId::parse("main").unwrap(),
+            attempt: 1,
+        };
+        for (position, word) in [(&ru_main, "оператор"), (&en_main(), "OPERATOR"), (&en_main(), "0")] {
+            let turn = input(&set, position, 0, 3, &text(word));
+            assert!(matches!(turn.position, Position::Operator { .. }), "{word}");
+            assert!(turn.handoff.is_some(), "{word}");
+        }
+    }
+
+    #[test]
+    fn a_button_of_another_menu_only_shows_the_current_one_again() {
+        let set = set();
+        let old = menu_data(&NodeId::parse("welcome").unwrap(), Key::parse("1").unwrap());
+        let turn = input(&set, &en_main(), 0, 3, &TextInput::Button(old));
+        assert_eq!(turn.position, en_main());
+        assert!(turn.events.is_empty() && turn.kept.is_none() && !turn.free_text);
+        assert_eq!(turn.replies.last().unwrap().text, "What do you need?");
+    }
+
+    #[test]
+    fn with_an_operator_words_are_kept_and_the_script_says_nothing() {
+        let set = set();
+        let with = Position::Operator {
+            language: LanguageTag::parse("en").unwrap(),
+            node: NodeId::parse("operator").unwrap(),
+        };
+        let turn = input(&set, &with, 0, 3, &text("are you there?"));
+        assert!(turn.replies.is_empty());
+        assert_eq!(turn.kept.unwrap().body, "are you there?");
+        assert_eq!(turn.position, with);
+    }
+
+    #[test]
+    fn the_end_of_the_script_closes_the_conversation() {
+        let set = set();
+        let node = NodeId::parse("main").unwrap();
+        let turn = input(&set, &en_main(), 0, 3, &TextInput::Button(menu_data(&node, Key::parse("2").unwrap())));
+        assert_eq!(turn.position, Position::Closed);
+        assert_eq!(turn.replies.last().unwrap().text, "The rules.\n\nGoodbye.");
+    }
+
+    #[test]
+    fn long_text_is_split_under_the_limit_with_the_buttons_on_the_last_message() {
+        let long = "я".repeat(MAX_MESSAGE_CHARS + 10);
+        let buttons = vec![vec![Button { text: "1".into(), data: "x".into() }]];
+        let replies = replies(&[long, "end".into()], buttons);
+        assert_eq!(replies.len(), 2);
+        assert!(replies.iter().all(|r| r.text.chars().count() <= MAX_MESSAGE_CHARS));
+        assert!(replies[0].buttons.is_empty() && !replies[1].buttons.is_empty());
+    }
+
+    #[test]
+    fn button_data_is_short_and_never_the_option_text() {
+        let node = NodeId::parse(&"n".repeat(64)).unwrap();
+        let data = menu_data(&node, Key::parse("9").unwrap());
+        assert!(data.len() <= 64, "{data}");
+        assert!(!data.contains("nnnn"));
+        assert_eq!(language_data(&LanguageTag::parse("yue").unwrap()), "l:yue");
+    }
+}

@@ -770,6 +770,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         "metrics",
         "console",
         "operators",
+        "chats",
     ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
@@ -792,6 +793,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         metrics: section(&table, "metrics", source, problems),
         console: section(&table, "console", source, problems),
         operators: section(&table, "operators", source, problems),
+        chats: section(&table, "chats", source, problems),
     };
     (problems.len() == before).then_some(config)
 }

@@ -15,8 +15,9 @@ CREATE TABLE conversations (
     case_id        INTEGER NOT NULL UNIQUE REFERENCES cases (id),
     channel        TEXT    NOT NULL CHECK (channel IN ('telegram', 'sms', 'whatsapp')),
     -- The keyed hash of the person's address on the channel (never the address): finds their
-    -- open conversation and recognises a repeat contact.
-    chat_hash      TEXT    NOT NULL,
+    -- open conversation. NULL once it closes: the case's caller_hash recognises a repeat
+    -- contact from then on, and is shredded by retention like a caller's.
+    chat_hash      TEXT,
     -- The reply address, sealed like a callback number (nonce || ciphertext || tag, base64url,
     -- the case's call id as associated data). Shredded (NULL) when the conversation closes.
     address_sealed TEXT,
@@ -65,7 +66,9 @@ CREATE TABLE chat_messages (
     var        TEXT,
     body       TEXT    NOT NULL CHECK (length(body) BETWEEN 1 AND 4096),
     -- The outbox row that carries a message to the person (NULL for what they wrote).
-    outbox_id  INTEGER
+    outbox_id  INTEGER,
+    -- When retention replaced the body with a mark (like a note's text).
+    shredded_at TEXT
 ) STRICT;
 
 CREATE INDEX chat_messages_by_case ON chat_messages (case_id, id);

@@ -300,11 +300,12 @@ impl Storage {
                 return Ok(false);
             };
             tx.prepare_cached(
-                "UPDATE conversations SET state = 'closed', address_sealed = NULL, closed_at = ?2,
-                        closed_reason = ?3, step = step + 1
+                "UPDATE conversations SET state = 'closed', address_sealed = NULL, chat_hash = NULL,
+                        closed_at = ?2, closed_reason = ?3, step = step + 1
                  WHERE id = ?1",
             )?
             .execute(params![conversation.id, db_time(now), reason.as_str()])?;
+            end_case(&tx, conversation.case_id, now)?;
             if !events.is_empty() {
                 let record = Record::Step {
                     call_sid: conversation.call_sid.clone(),
@@ -495,7 +496,8 @@ fn move_conversation(
                         queued_at = CASE WHEN ?9 THEN ?8 ELSE queued_at END,
                         closed_at = CASE WHEN ?10 THEN ?8 END,
                         closed_reason = CASE WHEN ?10 THEN 'finished' END,
-                        address_sealed = CASE WHEN ?10 THEN NULL ELSE address_sealed END
+                        address_sealed = CASE WHEN ?10 THEN NULL ELSE address_sealed END,
+                        chat_hash = CASE WHEN ?10 THEN NULL ELSE chat_hash END
                      WHERE id = ?1 AND step = ?2 AND state <> 'closed'",
                 )?
                 .execute(params![
@@ -512,6 +514,9 @@ fn move_conversation(
                 ])?;
             if changed == 0 {
                 return Ok(None);
+            }
+            if closed {
+                end_case(tx, case_id_of(tx, call_sid)?, step.at)?;
             }
             let number = case_number_of(tx, call_sid)?;
             Ok(Some((call_sid.clone(), number, false)))
@@ -536,6 +541,9 @@ fn move_conversation(
             tx.prepare_cached("UPDATE cases SET channel = ?2 WHERE call_sid = ?1")?
                 .execute(params![call_sid.as_str(), step.channel.as_str()])?;
             let case_id = case_id_of(tx, call_sid)?;
+            if closed {
+                end_case(tx, case_id, step.at)?;
+            }
             tx.prepare_cached(
                 "INSERT INTO conversations (case_id, channel, chat_hash, address_sealed, state,
                     language, node, attempt, step, free_texts, started_at, last_in_at, queued_at,
@@ -546,7 +554,7 @@ fn move_conversation(
             .execute(params![
                 case_id,
                 step.channel.as_str(),
-                chat_hash.0,
+                (!closed).then_some(&chat_hash.0),
                 (!closed).then_some(&step.address_sealed),
                 position.state(),
                 language,
@@ -632,6 +640,14 @@ fn insert_message(
         message.body,
         outbox_id,
     ])?;
+    Ok(())
+}
+
+/// A conversation's case ends when it closes: its data starts ageing for retention then,
+/// as a call's does at its final status.
+fn end_case(tx: &Connection, case_id: i64, at: DateTime<Utc>) -> Result<(), StorageError> {
+    tx.prepare_cached("UPDATE cases SET ended_at = COALESCE(ended_at, ?2) WHERE id = ?1")?
+        .execute(params![case_id, db_time(at)])?;
     Ok(())
 }
 

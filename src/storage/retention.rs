@@ -31,7 +31,13 @@ struct Cutoffs {
     recordings: String,
     notes: String,
     caller_hashes: String,
+    /// Text channels' update ids older than this are forgotten: the channels stop
+    /// redelivering an update within a day.
+    updates: String,
 }
+
+/// How long a text channel's update id is remembered.
+const UPDATES_KEPT_DAYS: i64 = 7;
 
 impl Cutoffs {
     fn new(policy: &RetentionPolicy, now: DateTime<Utc>) -> Cutoffs {
@@ -39,6 +45,7 @@ impl Cutoffs {
             recordings: db_time(now - policy.recordings),
             notes: db_time(now - policy.notes),
             caller_hashes: db_time(now - policy.caller_hashes),
+            updates: db_time(now - chrono::Duration::days(UPDATES_KEPT_DAYS)),
         }
     }
 }
@@ -144,6 +151,10 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
         "SELECT COUNT(*) FROM case_notes n JOIN cases c ON c.id = n.case_id
          WHERE c.legal_hold = 0 AND n.shredded_at IS NULL AND {AGE_FROM} < ?1"
     );
+    let messages = format!(
+        "SELECT COUNT(*) FROM chat_messages m JOIN cases c ON c.id = m.case_id
+         WHERE c.legal_hold = 0 AND m.shredded_at IS NULL AND {AGE_FROM} < ?1"
+    );
     let callers = format!(
         "SELECT COUNT(*) FROM cases c
          WHERE c.legal_hold = 0 AND c.caller_hash IS NOT NULL AND {AGE_FROM} < ?1"
@@ -156,6 +167,8 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
              ({AGE_FROM} < ?1 AND c.recording_url IS NOT NULL)
           OR ({AGE_FROM} < ?2 AND EXISTS (SELECT 1 FROM case_notes n
                                           WHERE n.case_id = c.id AND n.shredded_at IS NULL))
+          OR ({AGE_FROM} < ?2 AND EXISTS (SELECT 1 FROM chat_messages m
+                                          WHERE m.case_id = c.id AND m.shredded_at IS NULL))
           OR ({AGE_FROM} < ?3 AND c.caller_hash IS NOT NULL))"
     );
     let held = conn
@@ -167,6 +180,7 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
         recordings: count(&recordings, &cutoffs.recordings)?,
         callback_numbers: count(&callback_numbers, &cutoffs.recordings)?,
         notes: count(&notes, &cutoffs.notes)?,
+        messages: count(&messages, &cutoffs.notes)?,
         caller_hashes: count(&callers, &cutoffs.caller_hashes)?,
         blocklist_entries: count(blocklist, &cutoffs.caller_hashes)?,
         held,
@@ -182,7 +196,7 @@ fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), Stor
     tx.execute(
         &format!(
             "UPDATE case_events SET detail = json_set(detail, '$.recording_url', '')
-             WHERE kind = 'voicemail' AND case_id IN (
+             WHERE kind IN ('voicemail', 'ask-answered') AND case_id IN (
                  SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
         ),
         [&cutoffs.recordings],
@@ -218,6 +232,15 @@ fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), Stor
         ),
         params![cutoffs.notes, now],
     )?;
+    tx.execute(
+        &format!(
+            "UPDATE chat_messages SET body = '{SHREDDED_NOTE}', shredded_at = ?2
+             WHERE shredded_at IS NULL AND case_id IN (
+                 SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
+        ),
+        params![cutoffs.notes, now],
+    )?;
+    tx.execute("DELETE FROM text_updates WHERE at < ?1", [&cutoffs.updates])?;
     tx.execute(
         "DELETE FROM blocklist WHERE expires_at IS NOT NULL AND expires_at < ?1
            AND case_id IN (SELECT id FROM cases WHERE legal_hold = 0)",
