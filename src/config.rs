@@ -756,7 +756,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 13] = [
+    const SECTIONS: [&str; 14] = [
         "server",
         "webhooks",
         "database",

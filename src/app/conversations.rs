@@ -327,3 +327,8 @@ fn reply_text(text: &str) -> Result<String, AppError> {
 fn no_chat(case: CaseNumber) -> AppError {
     AppError::NotFound(format!("case {case} has no conversation"))
 }
+
+impl App {
+    /// Placeholder until the outbox worker is merged.
+    fn outbox_wake(&self) {}
+}

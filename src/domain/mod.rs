@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod followups;
 pub mod language;
 pub mod lockout;
+pub mod outbox;
 pub mod people;
 pub mod queue;
 pub mod retention;

@@ -18,7 +18,7 @@ use crate::domain::cases::{CallSid, CallerHash, CaseNumber, Event, Record};
 use crate::domain::conversation::{
     Author, Channel, ChatMessage, ChatSummary, Conversation, MessageKind, Position,
 };
-use crate::domain::outbox::{Button, NewOutgoing, OutAction};
+use crate::domain::outbox::{Button, NewOutgoing, OutAction, OutChannel};
 use crate::scripts::NodeId;
 
 /// Which conversation a step moves.
@@ -588,9 +588,11 @@ fn queue_reply(
     at: DateTime<Utc>,
 ) -> Result<i64, StorageError> {
     let case_id = to.case_id;
+    let channel = OutChannel::parse(to.channel.as_str())
+        .ok_or_else(|| StorageError::Data(format!("{} has no outbox", to.channel)))?;
     let outgoing = NewOutgoing {
         case_id,
-        channel: to.channel,
+        channel,
         address_sealed: to.address_sealed.to_owned(),
         // One conversation's messages are paced together.
         chat_key: to.call_sid.as_str().to_owned(),

@@ -59,6 +59,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "0012_conversations.sql",
         sql: include_str!("../../db/migrations/0012_conversations.sql"),
     },
+    Migration { name: "0013_outbox.sql", sql: include_str!("../../db/migrations/0013_outbox.sql") },
 ];
 
 /// The schema version this build brings databases to.
