@@ -29,6 +29,10 @@ pub const CALLBACK_KEY_VAR: &str = "HOTLINE_CALLBACK_KEY";
 pub const BACKUP_KEY_VAR: &str = "HOTLINE_BACKUP_KEY";
 /// The environment variable naming a file that holds the backup secret.
 pub const BACKUP_KEY_FILE_VAR: &str = "HOTLINE_BACKUP_KEY_FILE";
+/// The environment variable of the Telegram bot's token.
+pub const TELEGRAM_TOKEN_VAR: &str = "HOTLINE_TELEGRAM_TOKEN";
+/// The environment variable of the Telegram webhook's secret token.
+pub const TELEGRAM_SECRET_VAR: &str = "HOTLINE_TELEGRAM_SECRET";
 
 /// The environment variable that names the configuration file.
 pub const CONFIG_VAR: &str = "HOTLINE_CONFIG";
@@ -65,6 +69,8 @@ pub struct Config {
     pub operators: OperatorsConfig,
     /// Text conversations: free text, inactivity, how many an operator holds.
     pub chats: ChatsConfig,
+    /// The Telegram bot: whether it is on, and where its Bot API is.
+    pub telegram: TelegramConfig,
 }
 
 /// `[server]`.
@@ -453,6 +459,37 @@ impl OperatorsConfig {
     }
 }
 
+/// `[telegram]`: the Telegram bot (its token and webhook secret are secrets, in
+/// `app/secrets.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramConfig {
+    /// Whether the bot is on: the server then needs its secrets to start.
+    pub enabled: bool,
+    /// The Bot API server, `scheme://host[:port]`: Telegram's own, or a local Bot API server.
+    pub api_base: String,
+    /// Connections Telegram may open at once to deliver updates (`setWebhook`'s
+    /// `max_connections`).
+    pub max_connections: u32,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        TelegramConfig {
+            enabled: false,
+            api_base: "https://api.telegram.org".into(),
+            max_connections: 40,
+        }
+    }
+}
+
+impl TelegramConfig {
+    /// The Bot API's base URL, without a trailing `/`.
+    pub fn api_base(&self) -> &str {
+        self.api_base.trim_end_matches('/')
+    }
+}
+
 /// What a call over its caller's limit of calls in progress gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -505,7 +542,7 @@ impl fmt::Display for Problems {
 }
 
 /// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: [&str; 9] = [
+const NOT_KEYS: [&str; 13] = [
     BACKUP_KEY_VAR,
     BACKUP_KEY_FILE_VAR,
     CONFIG_VAR,
@@ -515,6 +552,10 @@ const NOT_KEYS: [&str; 9] = [
     "HOTLINE_CALLER_HASH_KEY_FILE",
     CALLBACK_KEY_VAR,
     "HOTLINE_CALLBACK_KEY_FILE",
+    TELEGRAM_TOKEN_VAR,
+    "HOTLINE_TELEGRAM_TOKEN_FILE",
+    TELEGRAM_SECRET_VAR,
+    "HOTLINE_TELEGRAM_SECRET_FILE",
 ];
 
 impl Config {
@@ -730,6 +771,23 @@ impl Config {
                 self.log.level
             ));
         }
+        let telegram = &self.telegram;
+        if !(1..=100).contains(&telegram.max_connections) {
+            problems.push(format!(
+                "telegram.max_connections = {} is out of range; use 1 to 100 (Telegram's bounds)",
+                telegram.max_connections
+            ));
+        }
+        let base = &telegram.api_base;
+        let host = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://"));
+        match host.map(|h| h.trim_end_matches('/')) {
+            Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => {}
+            _ => problems.push(format!(
+                "telegram.api_base = {base:?} must be an http(s) URL with no path, like \
+                 \"https://api.telegram.org\" (or a local Bot API server's, \
+                 \"http://127.0.0.1:8081\")"
+            )),
+        }
         let hash = &self.metrics.token_sha256;
         if !hash.is_empty() && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit())) {
             problems.push(
@@ -756,7 +814,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 14] = [
+    const SECTIONS: [&str; 15] = [
         "server",
         "webhooks",
         "database",
@@ -771,6 +829,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         "console",
         "operators",
         "chats",
+        "telegram",
     ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
@@ -794,6 +853,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         console: section(&table, "console", source, problems),
         operators: section(&table, "operators", source, problems),
         chats: section(&table, "chats", source, problems),
+        telegram: section(&table, "telegram", source, problems),
     };
     (problems.len() == before).then_some(config)
 }
@@ -1191,5 +1251,67 @@ mod operator_line_tests {
         let expected =
             OperatorsConfig { pin_failures: 1, pin_window_mins: 1440, pin_lock_mins: 60 };
         assert_eq!(config.operators, expected);
+    }
+}
+
+#[cfg(test)]
+mod telegram_tests {
+    use super::*;
+
+    fn load(list: &[(&str, &str)]) -> Result<Config, String> {
+        let vars = list.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(None, vars).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_bot_is_off_by_default_and_its_keys_are_typed() {
+        let config = load(&[]).unwrap();
+        assert!(!config.telegram.enabled);
+        assert_eq!(config.telegram.api_base(), "https://api.telegram.org");
+        assert_eq!(config.telegram.max_connections, 40);
+        let config = load(&[
+            ("HOTLINE_TELEGRAM_ENABLED", "true"),
+            ("HOTLINE_TELEGRAM_API_BASE", "http://127.0.0.1:8081/"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "100"),
+            // Secrets, not keys: not refused as unknown variables.
+            ("HOTLINE_TELEGRAM_TOKEN", "123:abc"),
+            ("HOTLINE_TELEGRAM_TOKEN_FILE", "/run/secrets/bot"),
+            ("HOTLINE_TELEGRAM_SECRET", "s"),
+            ("HOTLINE_TELEGRAM_SECRET_FILE", "/run/secrets/hook"),
+        ])
+        .unwrap();
+        assert!(config.telegram.enabled);
+        assert_eq!(config.telegram.api_base(), "http://127.0.0.1:8081");
+        assert_eq!(config.telegram.max_connections, 100);
+    }
+
+    #[test]
+    fn wrong_values_say_how_to_fix_them() {
+        let huge = "9".repeat(30);
+        let long_url = format!("https://{}", "a".repeat(10_000));
+        let cases = [
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "0", "out of range; use 1 to 100"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "101", "out of range; use 1 to 100"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "-1", "[telegram]"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "", "expected a whole number"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", &huge, "expected a whole number"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "99999999999", "[telegram]"),
+            ("HOTLINE_TELEGRAM_ENABLED", "sure", "expected true or false"),
+            ("HOTLINE_TELEGRAM_API_BASE", "", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "api.telegram.org", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "ftp://api.telegram.org", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "https://", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "https://api.telegram.org/bot", "no path"),
+            ("HOTLINE_TELEGRAM_API_BASE", "https://x@evil.org", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "https://a b", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "javascript:alert(1)", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_TOKN", "x", "not a configuration variable"),
+        ];
+        for (var, value, expected) in cases {
+            let text = load(&[(var, value)]).unwrap_err();
+            assert!(text.contains(expected), "{var}={value:?}: {text}");
+        }
+        // A huge URL is accepted as a URL (nothing in it is wrong), not a crash.
+        assert!(load(&[("HOTLINE_TELEGRAM_API_BASE", &long_url)]).is_ok());
     }
 }

@@ -14,7 +14,7 @@
 //!                 \              |           |          /
 //!   use cases                   app  (App, Actor, AppError, Clock)
 //!                 /              |                     \
-//!   engines    ivr  twiml  signature  scripts       storage   (all SQL)
+//!   engines    ivr  twiml  signature  scripts   storage (all SQL)  telegram
 //!                 \              |                     /
 //!   vocabulary                 domain  (pure)
 //! ```
@@ -33,6 +33,9 @@
 //!   caller pressed, it decides what is said and offered next, and what to record. [`twiml`]
 //!   writes the provider's documents; [`signature`] checks (and the simulator makes) the
 //!   provider's request signatures. All three are pure.
+//! - [`telegram`] is the gateway to Telegram's Bot API: the updates its webhook receives,
+//!   parsed once at the edge (chat ids and texts never printed), and the blocking client that
+//!   answers. Like storage it does I/O and is called by the use cases only.
 //! - [`storage`] owns every line of SQL (SQLite), the migrations, and the journal that keeps
 //!   records while the database is down.
 //! - [`app`] holds the use cases: one [`app::App`] that every surface calls, checking each
@@ -67,5 +70,6 @@ pub mod scripts;
 pub mod signature;
 pub mod simulator;
 pub mod storage;
+pub mod telegram;
 pub(crate) mod telemetry;
 pub(crate) mod twiml;
