@@ -34,6 +34,8 @@ pub struct Secrets {
     /// The key that seals callback numbers ([`crate::domain::followups::Sealer`]); never the
     /// caller-hash key.
     pub callback_key: Secret,
+    /// The Telegram bot's secrets, when `[telegram] enabled` ([`TelegramSecrets::load`]).
+    pub telegram: Option<TelegramSecrets>,
 }
 
 /// Where a secret's value came from, for the startup log.
@@ -193,6 +195,7 @@ impl Secrets {
                     auth_token: auth.0,
                     caller_hash_key: key.0,
                     callback_key: callback.0,
+                    telegram: None,
                 };
                 Ok((secrets, [auth.1, key.1, callback.1]))
             }

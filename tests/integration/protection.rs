@@ -343,6 +343,7 @@ fn secrets(key: &str) -> Secrets {
         auth_token: Secret::new(TOKEN.into()),
         caller_hash_key: Secret::new(key.into()),
         callback_key: Secret::new(common::CALLBACK_KEY.into()),
+        telegram: None,
     }
 }
 
