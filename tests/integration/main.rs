@@ -9,6 +9,7 @@ mod backup;
 mod bench;
 mod browser;
 mod calls;
+mod chats;
 mod case_scope;
 mod casework;
 mod cli;

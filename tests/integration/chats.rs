@@ -1,0 +1,207 @@
+//! Text conversations through the running server, as Telegram drives them: updates posted to
+//! `/text/telegram` with the webhook's secret, the script walked by buttons and words, each
+//! update handled exactly once, and nothing of the person kept but what the case needs.
+
+use std::path::Path;
+
+use crate::common::chats::{SENDER_NAME, SENDER_USERNAME, button_update, text_update};
+use crate::common::{self, TELEGRAM_SECRET, TestApp};
+use hotline::domain::cases::CaseNumber;
+use hotline::domain::conversation::{Author, Channel, MessageKind};
+
+/// The person's Telegram chat id in these tests: it must never be stored or logged.
+const CHAT: i64 = 5_550_123_987;
+
+async fn telegram_app() -> TestApp {
+    common::spawn_app_with(|config| config.telegram.enabled = true).await
+}
+
+/// Rows of a table, counted on a connection of the test's own.
+fn count(app: &TestApp, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    conn.query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+/// The texts queued for the person, in order.
+fn queued_texts(app: &TestApp) -> Vec<String> {
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let mut statement = conn.prepare("SELECT body FROM outbox ORDER BY id").unwrap();
+    statement
+        .query_map([], |row| row.get::<_, Option<String>>(0))
+        .unwrap()
+        .map(|row| row.unwrap().unwrap_or_default())
+        .collect()
+}
+
+fn only_case(app: &TestApp) -> CaseNumber {
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    conn.query_row("SELECT number_year, number_seq FROM cases", [], |row| {
+        Ok(CaseNumber { year: row.get(0)?, sequence: row.get(1)? })
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_update_without_the_secret_is_refused_and_leaves_nothing() {
+    let app = telegram_app().await;
+    let update = text_update(1, CHAT, "/start");
+    for secret in [None, Some("wrong"), Some(""), Some(&TELEGRAM_SECRET[..10])] {
+        let (status, _) = app.telegram_as(update.clone(), secret).await;
+        assert_eq!(status, 403, "secret {secret:?}");
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM cases"), 0);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM text_updates"), 0);
+}
+
+#[tokio::test]
+async fn without_telegram_enabled_there_is_no_webhook() {
+    let app = common::spawn_app().await;
+    let (status, _) = app.telegram_as(text_update(1, CHAT, "/start"), Some(TELEGRAM_SECRET)).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn start_opens_a_telegram_case_and_offers_the_languages() {
+    let app = telegram_app().await;
+    app.telegram(text_update(1, CHAT, "/start")).await;
+    let case = app.storage.case(only_case(&app)).await.unwrap().unwrap();
+    assert_eq!(case.channel, Channel::Telegram);
+    assert!(case.call_sid.as_str().starts_with("tg-"));
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let buttons: String =
+        conn.query_row("SELECT buttons FROM outbox", [], |row| row.get(0)).unwrap();
+    for language in ["l:ru", "l:ko", "l:uk", "l:en"] {
+        assert!(buttons.contains(language), "{language} not offered: {buttons}");
+    }
+}
+
+#[tokio::test]
+async fn the_same_update_three_times_is_handled_once() {
+    let app = telegram_app().await;
+    for _ in 0..3 {
+        app.telegram(text_update(7, CHAT, "/start")).await;
+    }
+    app.telegram(button_update(8, CHAT, 1, "l:en")).await;
+    for _ in 0..3 {
+        app.telegram(text_update(9, CHAT, "please, I need help")).await;
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM cases"), 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM text_updates"), 3);
+    let kept = app.storage.chat_messages(only_case(&app)).await.unwrap();
+    let written: Vec<_> = kept.iter().filter(|m| m.author == Author::Person).collect();
+    assert_eq!(written.len(), 1, "{kept:?}");
+    let events = app.storage.case(only_case(&app)).await.unwrap().unwrap().events;
+    let wrote = events.iter().filter(|e| format!("{:?}", e.event).starts_with("Wrote")).count();
+    assert_eq!(wrote, 1);
+}
+
+#[tokio::test]
+async fn a_person_reaches_the_operators_queue_by_button_and_by_word() {
+    let app = telegram_app().await;
+    app.telegram(text_update(1, CHAT, "/start")).await;
+    app.telegram(button_update(2, CHAT, 1, "l:ru")).await;
+    app.telegram(text_update(3, CHAT, "оператор")).await;
+    let number = only_case(&app);
+    let case = app.storage.case(number).await.unwrap().unwrap();
+    assert_eq!(case.language.as_ref().map(|l| l.as_str()), Some("ru"));
+    let handed_off = case.events.iter().any(|e| format!("{:?}", e.event).starts_with("HandedOff"));
+    assert!(handed_off, "{:?}", case.events);
+    let conversation = app.storage.conversation_of(number).await.unwrap().unwrap();
+    assert_eq!(conversation.position.state(), "operator");
+    assert!(conversation.queued_at.is_some());
+    // Words written while waiting are for the operator; the script stays silent.
+    let before = queued_texts(&app).len();
+    app.telegram(text_update(4, CHAT, "я жду")).await;
+    assert_eq!(queued_texts(&app).len(), before);
+    let kept = app.storage.chat_messages(number).await.unwrap();
+    assert_eq!(kept.last().unwrap().body, "я жду");
+    assert_eq!(kept.last().unwrap().kind, MessageKind::Text);
+}
+
+#[tokio::test]
+async fn a_pressed_button_is_answered_in_the_webhook_reply() {
+    let app = telegram_app().await;
+    app.telegram(text_update(1, CHAT, "/start")).await;
+    let reply = app.telegram(button_update(2, CHAT, 1, "l:en")).await;
+    let json: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(json["method"], "answerCallbackQuery");
+    assert_eq!(json["callback_query_id"], "cb-2");
+}
+
+#[tokio::test]
+async fn unreadable_updates_are_acknowledged_and_leave_nothing() {
+    let app = telegram_app().await;
+    let huge = format!("{{\"update_id\": 1, \"x\": \"{}\"}}", "a".repeat(100_000));
+    for body in [
+        String::new(),
+        "{".to_owned(),
+        "[]".to_owned(),
+        "{\"update_id\": \"one\"}".to_owned(),
+        "{\"update_id\": 5, \"message\": {\"chat\": {\"id\": 1, \"type\": \"group\"}, \"text\": \"hi\", \"message_id\": 1}}".to_owned(),
+        huge,
+    ] {
+        let (status, _) = app.telegram_as(body.clone(), Some(TELEGRAM_SECRET)).await;
+        assert!(status == 200 || status == 413, "{status} for {:.40}", body);
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM cases"), 0);
+}
+
+#[tokio::test]
+async fn the_end_of_the_script_closes_the_conversation_and_a_later_message_opens_a_new_case() {
+    let app = telegram_app().await;
+    app.telegram(text_update(1, CHAT, "/start")).await;
+    app.telegram(button_update(2, CHAT, 1, "l:en")).await;
+    // How prisoners are treated, then three keys the menu does not offer: its default, the
+    // goodbye, ends the conversation as it would end a call.
+    for (update, key) in (3..).zip(["3", "7", "7", "7"]) {
+        app.telegram(text_update(update, CHAT, key)).await;
+    }
+    let first = only_case(&app);
+    let conversation = app.storage.conversation_of(first).await.unwrap().unwrap();
+    assert_eq!(conversation.position.state(), "closed");
+    assert!(conversation.address_sealed.is_none(), "the reply address is shredded at close");
+    let case = app.storage.case(first).await.unwrap().unwrap();
+    assert!(case.ended_at.is_some());
+    app.telegram(text_update(10, CHAT, "hello again")).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM cases"), 2);
+    let hashes = count(&app, "SELECT COUNT(DISTINCT caller_hash) FROM cases");
+    assert_eq!(hashes, 1, "the second case is recognised as the same person");
+    let second = app.storage.recent_cases(1).await.unwrap()[0].number;
+    assert_ne!(first, second);
+    let kept = app.storage.chat_messages(second).await.unwrap();
+    assert_eq!(kept[0].body, "hello again", "a first message's words are kept");
+}
+
+#[tokio::test]
+async fn no_chat_id_name_or_username_is_kept_or_logged() {
+    let app = telegram_app().await;
+    app.telegram(text_update(1, CHAT, "/start")).await;
+    app.telegram(button_update(2, CHAT, 1, "l:uk")).await;
+    app.telegram(text_update(3, CHAT, "0")).await;
+    app.telegram(text_update(4, CHAT, "мій підрозділ 4417")).await;
+    let logs = String::from_utf8_lossy(&common::logs().lock().unwrap()).into_owned();
+    let kept = app.stop().await;
+    let dir = kept.path().to_owned();
+    let chat = CHAT.to_string();
+    let forbidden = [chat.as_str(), SENDER_NAME, SENDER_USERNAME];
+    for file in files(&dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for needle in forbidden {
+            assert!(!text.contains(needle), "{needle} found in {}", file.display());
+        }
+    }
+    for needle in forbidden {
+        assert!(!logs.contains(needle), "{needle} in the logs");
+    }
+    assert!(!logs.contains("4417"), "the person's words in the logs");
+}
+
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { found.extend(files(&path)) } else { found.push(path) }
+    }
+    found
+}
