@@ -136,7 +136,9 @@ impl Turn {
     /// Says a prompt in `voice` after what the turn already says: its speech and its readable
     /// text together, the one way a prompt enters a turn, so the two never drift apart.
     fn say(&mut self, voice: &Voice, prompt: &Prompt) {
-        self.speech.extend(prompt.items.iter().map(|item| Spoken { item: item.clone(), voice: voice.clone() }));
+        self.speech.extend(
+            prompt.items.iter().map(|item| Spoken { item: item.clone(), voice: voice.clone() }),
+        );
         self.text.push(prompt.readable());
     }
 
@@ -524,12 +526,8 @@ fn offer(script: &Script, node: &Node, attempt: u32) -> Turn {
         NodeKind::Menu { timeout, .. } => *timeout,
         _ => 0,
     };
-    let then = Then::Choose {
-        language: script.language.clone(),
-        node: node.id.clone(),
-        attempt,
-        timeout,
-    };
+    let then =
+        Then::Choose { language: script.language.clone(), node: node.id.clone(), attempt, timeout };
     let entered = Event::Entered { node: node.id.clone(), said: node.prompt.summary() };
     let mut turn = Turn::silent(then, vec![entered]);
     turn.say(&script.voice, &node.prompt);
@@ -700,6 +698,11 @@ mod tests {
                 NodeKind::Voicemail { max_length: 60, next: id("goodbye") },
             ),
             node("goodbye", "Bye.", NodeKind::Hangup),
+            node(
+                "unit",
+                "Which unit?",
+                NodeKind::Ask { var: "unit".into(), next: id("operator"), max_length: 30 },
+            ),
         ]);
         Script {
             language: LanguageTag::parse(lang).unwrap(),
@@ -914,5 +917,78 @@ mod tests {
         let done = callback_confirmed(&ru, &id("callback"), "…67".into());
         assert_eq!(done.events[0], Event::CallbackRequested { hint: "…67".into() });
         assert_eq!(done.then, Then::Hangup);
+    }
+
+    #[test]
+    fn a_chat_reads_each_prompt_where_a_call_hears_it() {
+        let set = set();
+        let ru = set.default_script();
+        // Without <text>, a chat reads what is said, prompt by prompt, in the same order.
+        let turns = [
+            start(&set, None),
+            start(&set, Some("UA")),
+            menu_input(&set, ru, &id("main"), 1, Input::Keys("5")),
+            menu_input(&set, ru, &id("main"), 1, Input::Nothing),
+            menu_input(&set, ru, &id("gone"), 1, Input::Keys("1")),
+            callback_invalid(ru, &id("callback"), 1),
+            callback_read_back(ru, &id("callback"), "7, 9", "S".into(), 1),
+            left_queue(ru, &id("operator"), "queue-full", None),
+        ];
+        for turn in turns {
+            assert!(!turn.text.is_empty(), "{turn:?}");
+            assert_eq!(turn.text, said(&turn), "{turn:?}");
+        }
+        assert_eq!(start(&set, None).text, ["ru: press 1", "uk: press 2"]);
+
+        // A <text> replaces the words in the same place; voice still says the words.
+        let mut written = script("ru");
+        let main = written.nodes.get_mut(&id("main")).unwrap();
+        main.prompt.text = Some("Choose below.".into());
+        let turn = enter(&written, &id("welcome"));
+        assert_eq!(said(&turn), ["Welcome.", "Press 1."]);
+        assert_eq!(turn.text, ["Welcome.", "Choose below."]);
+        let retried = menu_input(&set, &written, &id("main"), 1, Input::Keys("5"));
+        assert_eq!(retried.text, ["Wrong key.", "Choose below."]);
+    }
+
+    #[test]
+    fn an_ask_takes_one_answer_then_goes_on_without_tagging_it() {
+        let ru = script("ru");
+        let asked = enter(&ru, &id("unit"));
+        assert_eq!(said(&asked), ["Which unit?"]);
+        assert_eq!(
+            asked.then,
+            Then::Ask { language: ru.language.clone(), node: id("unit"), max_length: 30 }
+        );
+        let spoken = answered(&ru, &id("unit"), Some("https://rec/1".into()), Some(4));
+        assert_eq!(
+            spoken.events[0],
+            Event::AskAnswered {
+                node: id("unit"),
+                var: "unit".into(),
+                recording_url: Some("https://rec/1".into()),
+                duration_secs: Some(4),
+            }
+        );
+        assert!(
+            !spoken
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Tagged { .. } | Event::Voicemail { .. })),
+            "{:?}",
+            spoken.events
+        );
+        assert!(matches!(spoken.then, Then::Enqueue { .. }), "next is the operator");
+        assert_eq!(said(&spoken), ["Connecting."]);
+        // A text channel keeps the message elsewhere: the event only says it was answered.
+        let typed = answered(&ru, &id("unit"), None, None);
+        assert!(matches!(&typed.events[0], Event::AskAnswered { recording_url: None, .. }));
+        // A stale position (not an ask, or gone) reaches a person.
+        for stale in ["main", "gone"] {
+            let turn = answered(&ru, &id(stale), None, None);
+            assert_eq!(said(&turn)[0], "Sorry.", "{stale}");
+            assert!(matches!(turn.then, Then::Enqueue { .. }), "{stale}");
+            assert!(!turn.events.iter().any(|e| matches!(e, Event::AskAnswered { .. })));
+        }
     }
 }
