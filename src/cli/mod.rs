@@ -345,7 +345,9 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
     if config.telegram.enabled
         && let Err(e) = TelegramSecrets::load(env)
     {
-        tracing::error!("{e}");
+        tracing::error!(
+            "[telegram] enabled = true (HOTLINE_TELEGRAM_ENABLED), but {e}\n(or turn the bot off)"
+        );
         return ExitCode::from(2);
     }
     if let Some(warning) = secrets.auth_token_warning(&origins[0]) {

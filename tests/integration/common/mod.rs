@@ -527,6 +527,7 @@ impl Drop for SmallDisk {
 /// Helpers for the JSON API: people with tokens, and requests.
 pub mod api;
 pub mod console;
+pub mod telegram;
 
 /// Starts a server like [`spawn_app_with`], and also returns the storage the server itself
 /// writes through (not a second connection), for tests that break it while it serves.
