@@ -33,6 +33,7 @@ pub(crate) mod retention;
 pub mod scripts;
 pub mod secrets;
 pub(crate) mod sessions;
+pub mod telegram;
 pub(crate) mod terminal;
 
 use std::path::Path;

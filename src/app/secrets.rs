@@ -128,10 +128,9 @@ pub enum SecretsError {
         /// What it should look like.
         expected: &'static str,
     },
-    /// The Telegram bot is enabled but a secret it needs is not set.
+    /// A secret of the Telegram bot is not set.
     #[error(
-        "[telegram] enabled = true, but {name} is not set: {why}. Set {name}, or {name}_FILE \
-         to the path of a file holding it (or turn the bot off)"
+        "{name} is not set: {why}. Set {name}, or {name}_FILE to the path of a file holding it"
     )]
     TelegramMissing {
         /// The variable's name.

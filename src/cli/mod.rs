@@ -1,5 +1,6 @@
 //! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, `scripts`,
-//! `graph`, and caring for callers' data: `purge`, `hold`, `backup`, `restore`, `keys`.
+//! `graph`, `telegram`, and caring for callers' data: `purge`, `hold`, `backup`, `restore`,
+//! `keys`.
 //!
 //! Each subcommand is a few lines that load the configuration and call into the library; the
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
@@ -8,6 +9,7 @@
 pub mod people;
 mod preview;
 pub mod scripts;
+pub mod telegram;
 
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::secrets::{Mode, Origin, Secrets};
+use crate::app::secrets::{Mode, Origin, Secrets, TelegramSecrets};
 use crate::app::terminal::Terminal;
 use crate::config::{CONFIG_VAR, Config};
 use crate::domain::cases::{Case, CaseNumber};
@@ -150,6 +152,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Connect the Telegram bot: register its webhook, show its status.
+    Telegram {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli::telegram::TelegramCommand,
+    },
 }
 
 /// `hotline keys …`.
@@ -240,6 +248,7 @@ pub fn main() -> ExitCode {
         }
         Command::Users { command } => crate::cli::people::run(&config, command),
         Command::Scripts { command } => crate::cli::scripts::run(&config, command),
+        Command::Telegram { command } => crate::cli::telegram::run(&config, command),
         Command::Graph { language, format, dir: Some(dir) } => {
             graph(crate::scripts::load_dir(&dir), &language, format)
         }
@@ -332,6 +341,15 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The bot enabled without its secrets would take updates it cannot check or answer.
+    if config.telegram.enabled
+        && let Err(e) = TelegramSecrets::load(env)
+    {
+        tracing::error!(
+            "[telegram] enabled = true (HOTLINE_TELEGRAM_ENABLED), but {e}\n(or turn the bot off)"
+        );
+        return ExitCode::from(2);
+    }
     if let Some(warning) = secrets.auth_token_warning(&origins[0]) {
         tracing::warn!("{warning}");
     }

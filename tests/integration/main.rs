@@ -33,4 +33,5 @@ mod protection;
 mod resilience;
 mod scripts;
 mod spoofed_caller_id;
+mod telegram_api;
 mod webhooks;

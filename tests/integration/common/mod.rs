@@ -538,6 +538,7 @@ impl Drop for SmallDisk {
 pub mod api;
 pub mod chats;
 pub mod console;
+pub mod telegram;
 
 /// Starts a server like [`spawn_app_with`], and also returns the storage the server itself
 /// writes through (not a second connection), for tests that break it while it serves.
