@@ -40,8 +40,12 @@ CREATE TABLE conversations (
     queued_at      TEXT,
     taken_at       TEXT,
     closed_at      TEXT,
-    -- Why it closed: finished (the script ended), inactive, operator, deleted (/delete).
-    closed_reason  TEXT
+    -- Why it closed: finished (the script ended), inactive, operator.
+    closed_reason  TEXT,
+    -- While it waits: the outbox row of the message that tells the person their place in the
+    -- queue (edited in place as it changes, where the channel allows), and the place shown.
+    position_outbox_id INTEGER,
+    position_shown     INTEGER
 ) STRICT;
 
 -- One open conversation per person and channel: the lookup on every message, and the rule.

@@ -11,6 +11,7 @@
 use crate::app::casework::require_staff;
 use crate::app::{Actor, App, AppError};
 use crate::chat::{self, ChatTurn};
+use crate::ivr;
 use crate::domain::audit::AuditAction;
 use crate::domain::cases::{CallSid, CaseNumber, Event};
 use crate::domain::conversation::{
@@ -87,11 +88,19 @@ impl App {
                     (target, sealed, chat::start(set, &input))
                 }
             };
+            let queued = turn.handoff.is_some();
             let step = chat_step(channel, &update_key, self.now(), target, sealed, turn);
             match self.storage().chat_step(step).await? {
                 StepOutcome::Applied { case, opened } => {
                     if opened {
                         tracing::info!(%case, %channel, "conversation opened");
+                    }
+                    if queued {
+                        // Its place in line is news to the person; the others' did not change.
+                        // The upkeep shows it later should this fail.
+                        if let Err(error) = self.show_chat_positions().await {
+                            tracing::warn!(%error, "a waiting chat's place not shown yet");
+                        }
                     }
                     self.outbox_wake();
                     return Ok(Received::Handled { case });
@@ -144,6 +153,10 @@ impl App {
         }
         let events = vec![Event::Answered { operator_id: operator, wait_secs: None }];
         self.record_chat_event(case, events).await;
+        // Everyone behind moved up one.
+        if let Err(error) = self.show_chat_positions().await {
+            tracing::warn!(%error, "places in line not shown");
+        }
         self.audit(actor, AuditAction::ChatTake, Some(case), String::new()).await
     }
 
@@ -238,6 +251,51 @@ impl App {
             self.outbox_wake();
         }
         Ok((reminded, closed))
+    }
+
+    /// Tells each waiting person their place in line where it changed (their handoff
+    /// node's `<wait>` text with `{position}` filled), in one message edited in place.
+    /// Returns how many were told.
+    pub async fn show_chat_positions(&self) -> Result<usize, AppError> {
+        let waiting = self.storage().waiting_chats().await?;
+        let pinned = self.live().live();
+        let mut shown = 0;
+        for chat in waiting.into_iter().filter(|chat| chat.shown != Some(chat.position)) {
+            let script = pinned.set.script(&chat.language).unwrap_or_else(|| pinned.set.default_script());
+            let Some(wait) = ivr::wait(script, &chat.node, Some(chat.position), None) else {
+                continue;
+            };
+            if wait.text.trim().is_empty() {
+                continue;
+            }
+            if self.storage().show_position(chat.case, chat.position, wait.text, self.now()).await? {
+                shown += 1;
+            }
+        }
+        if shown > 0 {
+            self.outbox_wake();
+        }
+        Ok(shown)
+    }
+
+    /// What keeps conversations moving without a message from anyone: the reminders and
+    /// closings of silent ones, and the places in line as operators take chats. Runs every
+    /// `every` until dropped.
+    pub fn spawn_chat_upkeep(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = app.sweep_silent_chats().await {
+                    tracing::warn!(%error, "silent conversations not swept");
+                }
+                if let Err(error) = app.show_chat_positions().await {
+                    tracing::warn!(%error, "places in line not shown");
+                }
+            }
+        })
     }
 
     /// Records events on a conversation's case at its next step. Best effort: the action

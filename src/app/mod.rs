@@ -64,6 +64,9 @@ use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
 /// How often the journal is retried while it holds records.
 const REPLAY_EVERY: Duration = Duration::from_secs(5);
 
+/// How often silent conversations are reminded or closed, and places in line shown.
+const CHAT_UPKEEP_EVERY: Duration = Duration::from_secs(10);
+
 /// How often a start that must migrate the database looks again at a write lock held by
 /// another program.
 const MIGRATION_RETRY: Duration = Duration::from_secs(1);
@@ -221,6 +224,9 @@ impl App {
                 inner.clock.clone(),
             );
             tasks.push(watcher.spawn(every));
+        }
+        if config.telegram.enabled {
+            tasks.push(self.spawn_chat_upkeep(CHAT_UPKEEP_EVERY));
         }
         Background { tasks }
     }

@@ -397,6 +397,21 @@ pub struct ChatSummary {
     pub unanswered: u32,
 }
 
+/// A conversation waiting for an operator, with its place in its language's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingChat {
+    /// Its case.
+    pub case: CaseNumber,
+    /// The script's language.
+    pub language: LanguageTag,
+    /// The handoff node it waits at.
+    pub node: NodeId,
+    /// 1 for the next to be taken.
+    pub position: u32,
+    /// The place last shown to the person, if one was.
+    pub shown: Option<u32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use super::sqlite::{apply_in, db_time, decode_channel, decode_language, decode_t
 use super::{Storage, StorageError};
 use crate::domain::cases::{CallSid, CallerHash, CaseNumber, Event, Record};
 use crate::domain::conversation::{
-    Author, Channel, ChatMessage, ChatSummary, Conversation, MessageKind, Position,
+    Author, Channel, ChatMessage, ChatSummary, Conversation, MessageKind, Position, WaitingChat,
 };
 use crate::domain::outbox::{Button, NewOutgoing, OutAction, OutChannel};
 use crate::scripts::NodeId;
@@ -353,6 +353,106 @@ impl Storage {
         .await
     }
 
+    /// The conversations waiting for an operator, each with its place among those of its
+    /// language (the order operators take them in), oldest first.
+    pub async fn waiting_chats(&self) -> Result<Vec<WaitingChat>, StorageError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT k.number_year, k.number_seq, c.language, c.node, c.position_shown,
+                        ROW_NUMBER() OVER (PARTITION BY c.language ORDER BY c.queued_at, c.id)
+                 FROM conversations c JOIN cases k ON k.id = c.case_id
+                 WHERE c.state = 'operator' AND c.operator_id IS NULL
+                 ORDER BY c.queued_at, c.id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    row.get::<_, i32>(0)?,
+                    row.get::<_, u32>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<u32>>(4)?,
+                    row.get::<_, u32>(5)?,
+                ))
+            })?;
+            let mut waiting = Vec::new();
+            for row in rows {
+                let (year, sequence, language, node, shown, position) = row?;
+                let (Some(language), Some(node)) = (language, node.as_deref().and_then(NodeId::parse))
+                else {
+                    continue;
+                };
+                waiting.push(WaitingChat {
+                    case: CaseNumber { year, sequence },
+                    language: decode_language(&language)?,
+                    node,
+                    position,
+                    shown,
+                });
+            }
+            Ok(waiting)
+        })
+        .await
+    }
+
+    /// Tells the person of a waiting conversation their place: the first time in a message of
+    /// its own, then by editing that message in place. False if it no longer waits.
+    pub async fn show_position(
+        &self,
+        case: CaseNumber,
+        position: u32,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let found = tx
+                .prepare_cached(
+                    "SELECT c.id, c.case_id, k.call_sid, c.channel, c.address_sealed,
+                            c.position_outbox_id
+                     FROM conversations c JOIN cases k ON k.id = c.case_id
+                     WHERE k.number_year = ?1 AND k.number_seq = ?2
+                       AND c.state = 'operator' AND c.operator_id IS NULL",
+                )?
+                .query_row(params![case.year, case.sequence], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<i64>>(5)?,
+                    ))
+                })
+                .optional()?;
+            let Some((id, case_id, call_sid, channel, Some(address), shown_in)) = found else {
+                return Ok(false);
+            };
+            let channel = out_channel(decode_channel(&channel)?)?;
+            let action = match shown_in {
+                None => OutAction::Send { text, buttons: Vec::new() },
+                Some(of) => OutAction::Edit { of, text, buttons: Vec::new() },
+            };
+            let outgoing = NewOutgoing {
+                case_id,
+                channel,
+                address_sealed: address,
+                chat_key: call_sid,
+                action,
+                dedupe_key: format!("position:{id}:{}", db_time(now)),
+            };
+            let outbox_id = enqueue_in(&tx, &outgoing, now)?;
+            tx.prepare_cached(
+                "UPDATE conversations SET position_shown = ?2,
+                        position_outbox_id = COALESCE(position_outbox_id, ?3)
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, position, outbox_id])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
     /// Marks a silent conversation as reminded (so it is reminded once).
     pub async fn chat_reminded(&self, id: i64, now: DateTime<Utc>) -> Result<(), StorageError> {
         self.write(move |conn| {
@@ -588,8 +688,7 @@ fn queue_reply(
     at: DateTime<Utc>,
 ) -> Result<i64, StorageError> {
     let case_id = to.case_id;
-    let channel = OutChannel::parse(to.channel.as_str())
-        .ok_or_else(|| StorageError::Data(format!("{} has no outbox", to.channel)))?;
+    let channel = out_channel(to.channel)?;
     let outgoing = NewOutgoing {
         case_id,
         channel,
@@ -613,6 +712,12 @@ fn queue_reply(
     };
     insert_message(tx, case_id, at, &message, Some(outbox_id))?;
     Ok(outbox_id)
+}
+
+/// The outbox's name of a text channel.
+fn out_channel(channel: Channel) -> Result<OutChannel, StorageError> {
+    OutChannel::parse(channel.as_str())
+        .ok_or_else(|| StorageError::Data(format!("{channel} has no outbox")))
 }
 
 fn insert_message(
