@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::casework::{Disposition, Dispositions};
 use crate::domain::lockout::PinPolicy;
+use crate::domain::outbox::Pacing;
 use crate::domain::queue::Fallbacks;
 
 // The secrets come from the environment (or a file it names), never from this file.
@@ -71,6 +72,8 @@ pub struct Config {
     pub chats: ChatsConfig,
     /// The Telegram bot: whether it is on, and where its Bot API is.
     pub telegram: TelegramConfig,
+    /// Text channels' outgoing messages: pacing and retries.
+    pub outbox: OutboxConfig,
 }
 
 /// `[server]`.
@@ -483,6 +486,38 @@ impl Default for TelegramConfig {
     }
 }
 
+/// `[outbox]`: how messages to people writing on a text channel are paced and retried (see
+/// `app/outbox.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Milliseconds at least between two messages to one chat (Telegram allows about one a
+    /// second).
+    pub per_chat_interval_ms: u64,
+    /// Messages at most in any one second, over all chats of a channel (Telegram allows
+    /// about 30).
+    pub per_second: u32,
+    /// Attempts of a message the channel keeps failing (timeouts, server errors) before it is
+    /// given up on; the waits between them double from 1 s up to 5 minutes.
+    pub max_attempts: u32,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig { per_chat_interval_ms: 1000, per_second: 25, max_attempts: 12 }
+    }
+}
+
+impl OutboxConfig {
+    /// The pacing these settings describe (validated by [`Config::load`]).
+    pub fn pacing(&self) -> Pacing {
+        Pacing {
+            per_chat: Duration::from_millis(self.per_chat_interval_ms),
+            per_second: self.per_second.max(1),
+        }
+    }
+}
+
 impl TelegramConfig {
     /// The Bot API's base URL, without a trailing `/`.
     pub fn api_base(&self) -> &str {
@@ -685,6 +720,9 @@ impl Config {
             ("chats.per_operator", u64::from(self.chats.per_operator), 1, 50),
             ("chats.remind_after_mins", self.chats.remind_after_mins, 1, 10_080),
             ("chats.close_after_mins", self.chats.close_after_mins, 1, 10_080),
+            ("outbox.per_chat_interval_ms", self.outbox.per_chat_interval_ms, 10, 60_000),
+            ("outbox.per_second", u64::from(self.outbox.per_second), 1, 1000),
+            ("outbox.max_attempts", u64::from(self.outbox.max_attempts), 1, 100),
         ];
         for (key, value, min, max) in connection_ranges {
             if !(min..=max).contains(&value) {
@@ -814,7 +852,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 15] = [
+    const SECTIONS: [&str; 16] = [
         "server",
         "webhooks",
         "database",
@@ -830,6 +868,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         "operators",
         "chats",
         "telegram",
+        "outbox",
     ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
@@ -854,6 +893,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         operators: section(&table, "operators", source, problems),
         chats: section(&table, "chats", source, problems),
         telegram: section(&table, "telegram", source, problems),
+        outbox: section(&table, "outbox", source, problems),
     };
     (problems.len() == before).then_some(config)
 }
@@ -1075,6 +1115,15 @@ mod tests {
             ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "21", "out of range"),
             ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "three", "expected a whole number"),
             ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "99999999999", "followups"),
+            ("HOTLINE_OUTBOX_PER_CHAT_INTERVAL_MS", "0", "out of range"),
+            ("HOTLINE_OUTBOX_PER_CHAT_INTERVAL_MS", "soon", "expected a whole number"),
+            ("HOTLINE_OUTBOX_PER_CHAT_INTERVAL_MS", "", "expected a whole number"),
+            ("HOTLINE_OUTBOX_PER_SECOND", "0", "out of range"),
+            ("HOTLINE_OUTBOX_PER_SECOND", "1001", "out of range"),
+            ("HOTLINE_OUTBOX_PER_SECOND", "-5", "outbox"),
+            ("HOTLINE_OUTBOX_PER_SECOND", "99999999999999999999", "expected a whole number"),
+            ("HOTLINE_OUTBOX_MAX_ATTEMPTS", "0", "out of range"),
+            ("HOTLINE_OUTBOX_MAX_ATTEMPTS", "101", "out of range"),
             ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "0", "out of range"),
             ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "1441", "out of range"),
             ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "", "expected a whole number"),

@@ -25,6 +25,7 @@ pub mod hashers;
 pub(crate) mod keys;
 pub(crate) mod metrics;
 pub(crate) mod operator_line;
+pub(crate) mod outbox;
 pub(crate) mod people;
 pub(crate) mod presence;
 pub(crate) mod queues;
@@ -46,6 +47,7 @@ use tokio::task::JoinHandle;
 pub use actor::Actor;
 pub use clock::Clock;
 pub use error::AppError;
+pub use outbox::Deliver;
 
 use crate::app::hashers::Hashers;
 use crate::app::metrics::Metrics;
@@ -116,6 +118,8 @@ struct Inner {
     pin_policy: PinPolicy,
     metrics: Arc<Metrics>,
     clock: Clock,
+    /// What wakes the text channels' outbox workers (`outbox.rs`).
+    outbox: outbox::Wakers,
 }
 
 impl App {
@@ -192,6 +196,7 @@ impl App {
                 pin_policy: config.operators.pin_policy(),
                 metrics,
                 clock,
+                outbox: outbox::Wakers::default(),
             }),
         })
     }

@@ -23,7 +23,11 @@ pub struct OutboxCounts {
 impl Storage {
     /// Stores a message to send and returns its row. Idempotent by `dedupe_key`: the same key
     /// again stores nothing and returns the first row.
-    pub async fn enqueue_outgoing(&self, new: NewOutgoing, now: DateTime<Utc>) -> Result<i64, StorageError> {
+    pub async fn enqueue_outgoing(
+        &self,
+        new: NewOutgoing,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let id = enqueue_in(&tx, &new, now)?;
@@ -62,18 +66,20 @@ impl Storage {
         .await
     }
 
-    /// When the next waiting message of `channel` becomes due (the earliest end of a backoff),
-    /// if any waits.
+    /// When the next message of `channel` not due at `now` becomes due (the earliest end of a
+    /// backoff), if any.
     pub async fn next_outgoing_at(
         &self,
         channel: OutChannel,
+        now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StorageError> {
         self.read(move |conn| {
             let next: Option<String> = conn
                 .prepare_cached(
-                    "SELECT MIN(next_at) FROM outbox WHERE channel = ?1 AND state = 'pending'",
+                    "SELECT MIN(next_at) FROM outbox
+                     WHERE channel = ?1 AND state = 'pending' AND next_at > ?2",
                 )?
-                .query_row([channel.as_str()], |row| row.get(0))?;
+                .query_row(params![channel.as_str(), db_time(now)], |row| row.get(0))?;
             next.map(|text| decode_time(&text)).transpose()
         })
         .await
@@ -427,13 +433,21 @@ mod tests {
     async fn the_same_key_twice_stores_one_row() {
         let dir = tempfile::tempdir().unwrap();
         let (storage, case) = open(&dir).await;
-        let first = storage.enqueue_outgoing(send(case, "a", "tg-update:1:0", "Hello"), at(1)).await.unwrap();
-        let again =
-            storage.enqueue_outgoing(send(case, "a", "tg-update:1:0", "Hello again"), at(2)).await.unwrap();
+        let first = storage
+            .enqueue_outgoing(send(case, "a", "tg-update:1:0", "Hello"), at(1))
+            .await
+            .unwrap();
+        let again = storage
+            .enqueue_outgoing(send(case, "a", "tg-update:1:0", "Hello again"), at(2))
+            .await
+            .unwrap();
         assert_eq!(first, again);
         assert_eq!(count(&storage).await, 1);
         assert_eq!(column(&storage, first, "body").await.as_deref(), Some("Hello"));
-        let other = storage.enqueue_outgoing(send(case, "a", "tg-update:1:1", "Next"), at(2)).await.unwrap();
+        let other = storage
+            .enqueue_outgoing(send(case, "a", "tg-update:1:1", "Next"), at(2))
+            .await
+            .unwrap();
         assert_ne!(other, first);
     }
 
@@ -441,14 +455,18 @@ mod tests {
     async fn a_message_for_no_case_or_an_edit_of_a_stranger_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (storage, case) = open(&dir).await;
-        let error = storage.enqueue_outgoing(send(case + 1, "a", "k1", "Hi"), at(1)).await.unwrap_err();
+        let error =
+            storage.enqueue_outgoing(send(case + 1, "a", "k1", "Hi"), at(1)).await.unwrap_err();
         assert!(matches!(error, StorageError::Conflict(_)), "{error}");
         let mut edit = send(case, "a", "k2", "Hi");
         edit.action = OutAction::Edit { of: 999, text: "x".into(), buttons: vec![] };
         let error = storage.enqueue_outgoing(edit, at(1)).await.unwrap_err();
         assert!(matches!(error, StorageError::Conflict(_)), "{error}");
         let sms = storage
-            .enqueue_outgoing(NewOutgoing { channel: OutChannel::Sms, ..send(case, "a", "k3", "Hi") }, at(1))
+            .enqueue_outgoing(
+                NewOutgoing { channel: OutChannel::Sms, ..send(case, "a", "k3", "Hi") },
+                at(1),
+            )
             .await
             .unwrap();
         let mut delete = send(case, "a", "k4", "Hi");
@@ -499,7 +517,9 @@ mod tests {
         assert_eq!(ids(storage.due_outgoing(OutChannel::Telegram, at(2), 10).await.unwrap()), [b1]);
         storage.outgoing_retry(a1, at(60), "timeout".into()).await.unwrap();
         assert_eq!(ids(storage.due_outgoing(OutChannel::Telegram, at(2), 10).await.unwrap()), [b1]);
-        assert_eq!(storage.next_outgoing_at(OutChannel::Telegram).await.unwrap(), Some(at(1)));
+        let next = |now| storage.next_outgoing_at(OutChannel::Telegram, now);
+        assert_eq!(next(at(2)).await.unwrap(), Some(at(60)));
+        assert_eq!(next(at(60)).await.unwrap(), None);
         assert_eq!(
             ids(storage.due_outgoing(OutChannel::Telegram, at(60), 10).await.unwrap()),
             [a1, b1]
@@ -568,7 +588,10 @@ mod tests {
         let done = storage.enqueue_outgoing(send(case, "a", "k1", "1"), at(1)).await.unwrap();
         let cut = storage.enqueue_outgoing(send(case, "b", "k2", "2"), at(1)).await.unwrap();
         let sms = storage
-            .enqueue_outgoing(NewOutgoing { channel: OutChannel::Sms, ..send(case, "c", "k3", "3") }, at(1))
+            .enqueue_outgoing(
+                NewOutgoing { channel: OutChannel::Sms, ..send(case, "c", "k3", "3") },
+                at(1),
+            )
             .await
             .unwrap();
         storage.claim_outgoing(vec![done, cut, sms]).await.unwrap();

@@ -27,6 +27,7 @@ mod limits;
 mod metrics;
 mod no_numbers;
 mod operators;
+mod outbox;
 mod people;
 mod pin_lockout;
 mod protection;
