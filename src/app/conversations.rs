@@ -102,7 +102,7 @@ impl App {
                             tracing::warn!(%error, "a waiting chat's place not shown yet");
                         }
                     }
-                    self.outbox_wake();
+                    self.wake_outbox(Channel::Telegram);
                     return Ok(Received::Handled { case });
                 }
                 StepOutcome::Duplicate => return Ok(Received::Duplicate),
@@ -178,7 +178,7 @@ impl App {
         if queued.is_none() {
             return Err(AppError::Conflict(format!("the conversation of case {case} is closed")));
         }
-        self.outbox_wake();
+        self.wake_outbox(Channel::Telegram);
         self.audit(actor, AuditAction::ChatReply, Some(case), format!("chars={chars}")).await
     }
 
@@ -213,7 +213,7 @@ impl App {
         let case = conversation.case_number;
         self.storage().chat_reply(case, goodbye, self.now()).await?;
         self.storage().close_chat(case, reason, Vec::new(), self.now()).await?;
-        self.outbox_wake();
+        self.wake_outbox(Channel::Telegram);
         Ok(())
     }
 
@@ -248,7 +248,7 @@ impl App {
             }
         }
         if reminded + closed > 0 {
-            self.outbox_wake();
+            self.wake_outbox(Channel::Telegram);
         }
         Ok((reminded, closed))
     }
@@ -273,7 +273,7 @@ impl App {
             }
         }
         if shown > 0 {
-            self.outbox_wake();
+            self.wake_outbox(Channel::Telegram);
         }
         Ok(shown)
     }
@@ -384,9 +384,4 @@ fn reply_text(text: &str) -> Result<String, AppError> {
 
 fn no_chat(case: CaseNumber) -> AppError {
     AppError::NotFound(format!("case {case} has no conversation"))
-}
-
-impl App {
-    /// Placeholder until the outbox worker is merged.
-    fn outbox_wake(&self) {}
 }

@@ -16,6 +16,7 @@ pub(crate) mod audit;
 pub mod backup;
 pub(crate) mod calls;
 pub(crate) mod casework;
+pub(crate) mod channels;
 pub(crate) mod conversations;
 mod clock;
 pub(crate) mod dashboard;
@@ -59,7 +60,7 @@ use crate::app::secrets::Secrets;
 use crate::config::Config;
 use crate::domain::followups::Sealer;
 use crate::domain::lockout::PinPolicy;
-use crate::domain::secret::CallerHasher;
+use crate::domain::secret::{CallerHasher, Secret};
 use crate::scripts::Report;
 use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
 
@@ -120,6 +121,8 @@ struct Inner {
     clock: Clock,
     /// What wakes the text channels' outbox workers (`outbox.rs`).
     outbox: outbox::Wakers,
+    /// The Telegram bot's token, when the bot is on (`channels.rs`).
+    telegram_token: Option<Secret>,
 }
 
 impl App {
@@ -197,6 +200,11 @@ impl App {
                 metrics,
                 clock,
                 outbox: outbox::Wakers::default(),
+                telegram_token: secrets
+                    .telegram
+                    .as_ref()
+                    .filter(|_| config.telegram.enabled)
+                    .map(|telegram| telegram.token.clone()),
             }),
         })
     }
@@ -233,6 +241,7 @@ impl App {
         if config.telegram.enabled {
             tasks.push(self.spawn_chat_upkeep(CHAT_UPKEEP_EVERY));
         }
+        tasks.extend(self.spawn_text_channels());
         Background { tasks }
     }
 
@@ -289,6 +298,11 @@ impl App {
     /// The password and PIN checkers.
     pub fn hashers(&self) -> &Arc<Hashers> {
         &self.inner.hashers
+    }
+
+    /// The Telegram bot's token, when the bot is on.
+    fn telegram_token(&self) -> Option<&Secret> {
+        self.inner.telegram_token.as_ref()
     }
 
     /// The callback numbers' sealer.

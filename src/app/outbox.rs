@@ -21,7 +21,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::app::{App, AppError};
-use crate::domain::outbox::{Delivery, NewOutgoing, OutChannel, Outgoing, Pacer, backoff};
+use crate::domain::conversation::Channel;
+use crate::domain::outbox::{Delivery, NewOutgoing, Outgoing, Pacer, backoff};
 use crate::storage::StorageError;
 
 /// The most due messages read at once: more than a channel may send in a second.
@@ -50,18 +51,14 @@ pub trait Deliver: Send + Sync + 'static {
 /// What wakes each channel's worker when a message is enqueued.
 #[derive(Debug, Default)]
 pub(crate) struct Wakers {
-    telegram: Notify,
-    sms: Notify,
-    whatsapp: Notify,
+    /// One per channel, in the order of [`Channel::ALL`] (calls have none to wake).
+    by_channel: [Notify; Channel::ALL.len()],
 }
 
 impl Wakers {
-    fn of(&self, channel: OutChannel) -> &Notify {
-        match channel {
-            OutChannel::Telegram => &self.telegram,
-            OutChannel::Sms => &self.sms,
-            OutChannel::WhatsApp => &self.whatsapp,
-        }
+    fn of(&self, channel: Channel) -> &Notify {
+        let index = Channel::ALL.iter().position(|known| *known == channel).unwrap_or_default();
+        &self.by_channel[index]
     }
 }
 
@@ -82,7 +79,7 @@ impl App {
 
     /// Wakes the worker of `channel` now: for a use case that enqueued messages in a
     /// transaction of its own (otherwise the worker finds them within a couple of seconds).
-    pub fn wake_outbox(&self, channel: OutChannel) {
+    pub fn wake_outbox(&self, channel: Channel) {
         // A stored permit: a worker busy right now looks again as soon as it is done.
         self.inner.outbox.of(channel).notify_one();
     }
@@ -90,7 +87,7 @@ impl App {
     /// Starts the worker of `channel`, delivering through `deliver`, until the returned handle
     /// is aborted or the runtime stops. Start one per channel: two would both pace, each
     /// unaware of the other's sends.
-    pub fn spawn_outbox(&self, channel: OutChannel, deliver: Arc<dyn Deliver>) -> JoinHandle<()> {
+    pub fn spawn_outbox(&self, channel: Channel, deliver: Arc<dyn Deliver>) -> JoinHandle<()> {
         let worker = Worker {
             app: self.clone(),
             channel,
@@ -107,7 +104,7 @@ impl App {
 /// One channel's worker.
 struct Worker {
     app: App,
-    channel: OutChannel,
+    channel: Channel,
     deliver: Arc<dyn Deliver>,
     pacer: Pacer,
     max_attempts: u32,

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::conversation::Channel;
+
 /// Longest text of a message, in characters: Telegram's limit for one message.
 pub const MAX_TEXT_CHARS: usize = 4096;
 /// Most buttons under one message (Telegram's limit for an inline keyboard).
@@ -31,36 +33,6 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const LONGEST_BACKOFF: Duration = Duration::from_secs(300);
 /// The window the global rate is counted over.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
-
-/// A text channel messages go out on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OutChannel {
-    /// A Telegram bot.
-    Telegram,
-    /// Text messages.
-    Sms,
-    /// WhatsApp.
-    WhatsApp,
-}
-
-impl OutChannel {
-    /// Every channel.
-    pub const ALL: [OutChannel; 3] = [OutChannel::Telegram, OutChannel::Sms, OutChannel::WhatsApp];
-
-    /// Its stored and logged name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutChannel::Telegram => "telegram",
-            OutChannel::Sms => "sms",
-            OutChannel::WhatsApp => "whatsapp",
-        }
-    }
-
-    /// The channel of a stored name.
-    pub fn parse(text: &str) -> Option<OutChannel> {
-        OutChannel::ALL.into_iter().find(|channel| channel.as_str() == text)
-    }
-}
 
 /// A button under a message: its label, and what the channel sends back when it is pressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,7 +86,7 @@ pub struct NewOutgoing {
     /// The case the conversation belongs to.
     pub case_id: i64,
     /// The channel it goes out on.
-    pub channel: OutChannel,
+    pub channel: Channel,
     /// The reply address, sealed by app (opaque here and in storage).
     pub address_sealed: String,
     /// Pacing key: messages with the same key are spaced ≥ `[outbox] per_chat_interval_ms` apart.
@@ -212,7 +184,7 @@ pub struct Outgoing {
     /// Its case.
     pub case_id: i64,
     /// The channel.
-    pub channel: OutChannel,
+    pub channel: Channel,
     /// The reply address, sealed.
     pub address_sealed: String,
     /// Its pacing key.
@@ -282,7 +254,7 @@ pub struct OutStatus {
     /// Its outbox row.
     pub id: i64,
     /// The channel.
-    pub channel: OutChannel,
+    pub channel: Channel,
     /// `send`, `edit` or `delete`.
     pub kind: &'static str,
     /// Where it is.
@@ -463,7 +435,7 @@ mod tests {
     fn message(action: OutAction) -> NewOutgoing {
         NewOutgoing {
             case_id: 1,
-            channel: OutChannel::Telegram,
+            channel: Channel::Telegram,
             address_sealed: "sealed".into(),
             chat_key: "tg:1".into(),
             action,
@@ -481,14 +453,10 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_strangers_are_refused() {
-        for channel in OutChannel::ALL {
-            assert_eq!(OutChannel::parse(channel.as_str()), Some(channel));
-        }
         for state in [OutState::Pending, OutState::Sending, OutState::Sent, OutState::Failed] {
             assert_eq!(OutState::parse(state.as_str()), Some(state));
         }
         for stranger in ["", "Telegram", "telegram ", "signal", "x".repeat(10_000).as_str()] {
-            assert_eq!(OutChannel::parse(stranger), None);
             assert_eq!(OutState::parse(stranger), None);
         }
     }

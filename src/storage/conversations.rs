@@ -18,7 +18,7 @@ use crate::domain::cases::{CallSid, CallerHash, CaseNumber, Event, Record};
 use crate::domain::conversation::{
     Author, Channel, ChatMessage, ChatSummary, Conversation, MessageKind, Position, WaitingChat,
 };
-use crate::domain::outbox::{Button, NewOutgoing, OutAction, OutChannel};
+use crate::domain::outbox::{Button, NewOutgoing, OutAction};
 use crate::scripts::NodeId;
 
 /// Which conversation a step moves.
@@ -427,7 +427,7 @@ impl Storage {
             let Some((id, case_id, call_sid, channel, Some(address), shown_in)) = found else {
                 return Ok(false);
             };
-            let channel = out_channel(decode_channel(&channel)?)?;
+            let channel = decode_channel(&channel)?;
             let action = match shown_in {
                 None => OutAction::Send { text, buttons: Vec::new() },
                 Some(of) => OutAction::Edit { of, text, buttons: Vec::new() },
@@ -688,10 +688,9 @@ fn queue_reply(
     at: DateTime<Utc>,
 ) -> Result<i64, StorageError> {
     let case_id = to.case_id;
-    let channel = out_channel(to.channel)?;
     let outgoing = NewOutgoing {
         case_id,
-        channel,
+        channel: to.channel,
         address_sealed: to.address_sealed.to_owned(),
         // One conversation's messages are paced together.
         chat_key: to.call_sid.as_str().to_owned(),
@@ -712,12 +711,6 @@ fn queue_reply(
     };
     insert_message(tx, case_id, at, &message, Some(outbox_id))?;
     Ok(outbox_id)
-}
-
-/// The outbox's name of a text channel.
-fn out_channel(channel: Channel) -> Result<OutChannel, StorageError> {
-    OutChannel::parse(channel.as_str())
-        .ok_or_else(|| StorageError::Data(format!("{channel} has no outbox")))
 }
 
 fn insert_message(

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::StorageError;
-use super::sqlite::{Storage, db_time, decode_time};
+use super::sqlite::{Storage, db_time, decode_channel, decode_time};
+use crate::domain::conversation::Channel;
 use crate::domain::outbox::{
-    Button, Due, NewOutgoing, OutAction, OutChannel, OutState, OutStatus, Outgoing,
+    Button, Due, NewOutgoing, OutAction, OutState, OutStatus, Outgoing,
 };
 
 /// The outbox's counts, for the metrics.
@@ -42,7 +43,7 @@ impl Storage {
     /// offers nothing: its messages leave in order.
     pub async fn due_outgoing(
         &self,
-        channel: OutChannel,
+        channel: Channel,
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Due>, StorageError> {
@@ -70,7 +71,7 @@ impl Storage {
     /// backoff), if any.
     pub async fn next_outgoing_at(
         &self,
-        channel: OutChannel,
+        channel: Channel,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StorageError> {
         self.read(move |conn| {
@@ -173,7 +174,7 @@ impl Storage {
     /// the worker. It is sent again, because a lost reply is worse than a repeated one;
     /// Telegram has no idempotency key, so a crash can repeat at most the messages that were
     /// in flight at that moment, one per chat, and never one that was recorded as sent.
-    pub async fn resume_interrupted(&self, channel: OutChannel) -> Result<usize, StorageError> {
+    pub async fn resume_interrupted(&self, channel: Channel) -> Result<usize, StorageError> {
         self.write(move |conn| {
             let resumed = conn
                 .prepare_cached(
@@ -316,9 +317,6 @@ fn decode_buttons(json: Option<&str>) -> Result<Vec<Vec<Button>>, StorageError> 
     })
 }
 
-fn decode_channel(text: &str) -> Result<OutChannel, StorageError> {
-    OutChannel::parse(text).ok_or_else(|| StorageError::Data(format!("outbox channel {text:?}")))
-}
 
 fn decode_kind(text: &str) -> Result<&'static str, StorageError> {
     ["send", "edit", "delete"]
@@ -401,7 +399,7 @@ mod tests {
     fn send(case_id: i64, chat: &str, key: &str, text: &str) -> NewOutgoing {
         NewOutgoing {
             case_id,
-            channel: OutChannel::Telegram,
+            channel: Channel::Telegram,
             address_sealed: format!("sealed-{chat}"),
             chat_key: chat.into(),
             action: OutAction::Send {
@@ -464,7 +462,7 @@ mod tests {
         assert!(matches!(error, StorageError::Conflict(_)), "{error}");
         let sms = storage
             .enqueue_outgoing(
-                NewOutgoing { channel: OutChannel::Sms, ..send(case, "a", "k3", "Hi") },
+                NewOutgoing { channel: Channel::Sms, ..send(case, "a", "k3", "Hi") },
                 at(1),
             )
             .await
@@ -481,9 +479,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (storage, case) = open(&dir).await;
         let id = storage.enqueue_outgoing(send(case, "a", "k1", "Hello"), at(1)).await.unwrap();
-        assert!(storage.due_outgoing(OutChannel::Telegram, at(0), 10).await.unwrap().is_empty());
-        assert!(storage.due_outgoing(OutChannel::Sms, at(5), 10).await.unwrap().is_empty());
-        let due = storage.due_outgoing(OutChannel::Telegram, at(1), 10).await.unwrap();
+        assert!(storage.due_outgoing(Channel::Telegram, at(0), 10).await.unwrap().is_empty());
+        assert!(storage.due_outgoing(Channel::Sms, at(5), 10).await.unwrap().is_empty());
+        let due = storage.due_outgoing(Channel::Telegram, at(1), 10).await.unwrap();
         assert_eq!(due, [Due { id, chat_key: "a".into() }]);
         let claimed = storage.claim_outgoing(vec![id]).await.unwrap();
         assert_eq!(claimed.len(), 1);
@@ -499,7 +497,7 @@ mod tests {
         );
         assert_eq!(column(&storage, id, "state").await.as_deref(), Some("sending"));
         assert!(storage.claim_outgoing(vec![id]).await.unwrap().is_empty());
-        assert!(storage.due_outgoing(OutChannel::Telegram, at(9), 10).await.unwrap().is_empty());
+        assert!(storage.due_outgoing(Channel::Telegram, at(9), 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -510,27 +508,27 @@ mod tests {
         let a2 = storage.enqueue_outgoing(send(case, "a", "k2", "2"), at(1)).await.unwrap();
         let b1 = storage.enqueue_outgoing(send(case, "b", "k3", "3"), at(1)).await.unwrap();
         let ids = |due: Vec<Due>| due.into_iter().map(|d| d.id).collect::<Vec<_>>();
-        let due = storage.due_outgoing(OutChannel::Telegram, at(2), 10).await.unwrap();
+        let due = storage.due_outgoing(Channel::Telegram, at(2), 10).await.unwrap();
         assert_eq!(ids(due), [a1, b1]);
         // While a1 is being sent, and while it waits out a backoff, a2 waits behind it.
         storage.claim_outgoing(vec![a1]).await.unwrap();
-        assert_eq!(ids(storage.due_outgoing(OutChannel::Telegram, at(2), 10).await.unwrap()), [b1]);
+        assert_eq!(ids(storage.due_outgoing(Channel::Telegram, at(2), 10).await.unwrap()), [b1]);
         storage.outgoing_retry(a1, at(60), "timeout".into()).await.unwrap();
-        assert_eq!(ids(storage.due_outgoing(OutChannel::Telegram, at(2), 10).await.unwrap()), [b1]);
-        let next = |now| storage.next_outgoing_at(OutChannel::Telegram, now);
+        assert_eq!(ids(storage.due_outgoing(Channel::Telegram, at(2), 10).await.unwrap()), [b1]);
+        let next = |now| storage.next_outgoing_at(Channel::Telegram, now);
         assert_eq!(next(at(2)).await.unwrap(), Some(at(60)));
         assert_eq!(next(at(60)).await.unwrap(), None);
         assert_eq!(
-            ids(storage.due_outgoing(OutChannel::Telegram, at(60), 10).await.unwrap()),
+            ids(storage.due_outgoing(Channel::Telegram, at(60), 10).await.unwrap()),
             [a1, b1]
         );
         storage.claim_outgoing(vec![a1]).await.unwrap();
         storage.outgoing_sent(a1, Some("m1".into()), at(61)).await.unwrap();
         assert_eq!(
-            ids(storage.due_outgoing(OutChannel::Telegram, at(61), 10).await.unwrap()),
+            ids(storage.due_outgoing(Channel::Telegram, at(61), 10).await.unwrap()),
             [a2, b1]
         );
-        assert_eq!(ids(storage.due_outgoing(OutChannel::Telegram, at(61), 1).await.unwrap()), [a2]);
+        assert_eq!(ids(storage.due_outgoing(Channel::Telegram, at(61), 1).await.unwrap()), [a2]);
     }
 
     #[tokio::test]
@@ -589,14 +587,14 @@ mod tests {
         let cut = storage.enqueue_outgoing(send(case, "b", "k2", "2"), at(1)).await.unwrap();
         let sms = storage
             .enqueue_outgoing(
-                NewOutgoing { channel: OutChannel::Sms, ..send(case, "c", "k3", "3") },
+                NewOutgoing { channel: Channel::Sms, ..send(case, "c", "k3", "3") },
                 at(1),
             )
             .await
             .unwrap();
         storage.claim_outgoing(vec![done, cut, sms]).await.unwrap();
         storage.outgoing_sent(done, None, at(2)).await.unwrap();
-        assert_eq!(storage.resume_interrupted(OutChannel::Telegram).await.unwrap(), 1);
+        assert_eq!(storage.resume_interrupted(Channel::Telegram).await.unwrap(), 1);
         assert_eq!(column(&storage, cut, "state").await.as_deref(), Some("pending"));
         assert_eq!(column(&storage, done, "state").await.as_deref(), Some("sent"));
         // Another channel's worker may be sending right now: its rows are its own.

@@ -13,8 +13,9 @@ use hotline::app::secrets::Secrets;
 use hotline::app::{App, AppError, Clock, Deliver};
 use hotline::config::Config;
 use hotline::domain::cases::{CallSid, Record};
+use hotline::domain::conversation::Channel;
 use hotline::domain::outbox::{
-    Button, Delivery, NewOutgoing, OutAction, OutChannel, OutState, OutStatus, Outgoing,
+    Button, Delivery, NewOutgoing, OutAction, OutState, OutStatus, Outgoing,
 };
 use hotline::domain::secret::Secret;
 use hotline::storage::{Storage, StorageOptions};
@@ -109,7 +110,7 @@ fn case_ids(path: &Path) -> Vec<i64> {
 fn message(case_id: i64, chat: &str, key: &str, text: &str) -> NewOutgoing {
     NewOutgoing {
         case_id,
-        channel: OutChannel::Telegram,
+        channel: Channel::Telegram,
         address_sealed: format!("sealed-address-of-{chat}"),
         chat_key: chat.into(),
         action: OutAction::Send { text: text.into(), buttons: Vec::new() },
@@ -174,7 +175,7 @@ async fn a_burst_is_delivered_once_each_in_order_and_paced() {
     let enqueued: Vec<i64> = typing.join_all().await.into_iter().flatten().collect();
     let fake = Fake::delivering();
     let started = Instant::now();
-    let worker = line.app.spawn_outbox(OutChannel::Telegram, fake.clone());
+    let worker = line.app.spawn_outbox(Channel::Telegram, fake.clone());
     wait_for(&fake, |calls| calls.len() >= 1000).await;
     let drained = started.elapsed();
     for case in &line.cases {
@@ -251,7 +252,7 @@ async fn a_channel_asking_to_wait_silences_every_chat() {
             Delivery::RetryAfter(Duration::from_millis(700))
         }
     });
-    let worker = line.app.spawn_outbox(OutChannel::Telegram, fake.clone());
+    let worker = line.app.spawn_outbox(Channel::Telegram, fake.clone());
     let first = line.app.enqueue_outgoing(message(case, "first", "k0", "one")).await.unwrap();
     wait_for(&fake, |calls| !calls.is_empty()).await;
     let refused_at = fake.calls()[0].at;
@@ -290,7 +291,7 @@ async fn failures_are_retried_with_backoff_or_given_up_on() {
         }
         _ => Delivery::Sent { provider_id: Some(format!("p{}", out.id)) },
     });
-    let worker = line.app.spawn_outbox(OutChannel::Telegram, fake.clone());
+    let worker = line.app.spawn_outbox(Channel::Telegram, fake.clone());
     let flaky = line.app.enqueue_outgoing(message(case, "a", "k1", "flaky")).await.unwrap();
     let after = line.app.enqueue_outgoing(message(case, "a", "k2", "after")).await.unwrap();
     let down = line.app.enqueue_outgoing(message(case, "b", "k3", "down")).await.unwrap();
@@ -317,7 +318,7 @@ async fn an_edit_reaches_the_message_the_channel_named() {
     let line = line(1, |config| config.outbox.per_chat_interval_ms = 10).await;
     let case = line.cases[0];
     let fake = Fake::delivering();
-    let worker = line.app.spawn_outbox(OutChannel::Telegram, fake.clone());
+    let worker = line.app.spawn_outbox(Channel::Telegram, fake.clone());
     let mut menu = message(case, "a", "k1", "Choose");
     menu.action = OutAction::Send {
         text: "Choose".into(),
@@ -350,7 +351,7 @@ async fn a_worker_killed_mid_send_repeats_that_message_and_nothing_else() {
         }
         Delivery::Sent { provider_id: None }
     });
-    let worker = line.app.spawn_outbox(OutChannel::Telegram, stuck.clone());
+    let worker = line.app.spawn_outbox(Channel::Telegram, stuck.clone());
     let before = line.app.enqueue_outgoing(message(case, "a", "k1", "before")).await.unwrap();
     wait_for(&stuck, |calls| calls.len() == 1).await;
     settled(&line, case).await;
@@ -363,7 +364,7 @@ async fn a_worker_killed_mid_send_repeats_that_message_and_nothing_else() {
     wait_for(&stuck, |calls| calls.len() == 2).await;
     let waiting = line.app.enqueue_outgoing(message(case, "c", "k3", "later")).await.unwrap();
     let fresh = Fake::delivering();
-    let worker = line.app.spawn_outbox(OutChannel::Telegram, fresh.clone());
+    let worker = line.app.spawn_outbox(Channel::Telegram, fresh.clone());
     wait_for(&fresh, |calls| calls.len() >= 2).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     worker.abort();
@@ -385,7 +386,7 @@ async fn no_text_and_no_address_reach_the_logs() {
         }
         _ => Delivery::Sent { provider_id: Some("1".into()) },
     });
-    let worker = line.app.spawn_outbox(OutChannel::Telegram, fake.clone());
+    let worker = line.app.spawn_outbox(Channel::Telegram, fake.clone());
     let mut sent = message(case, "a", "k1", "I am hiding at 12 Elm Street");
     sent.address_sealed = "SEALED-ADDRESS-MARKER-1".into();
     let mut refused = message(case, "b", "k2", "refused: my name is Olga Petrova");
