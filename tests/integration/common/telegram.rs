@@ -432,13 +432,16 @@ fn json_param(params: &Map<String, Value>, name: &str) -> Option<Value> {
 }
 
 /// Checks a message text as Telegram does: not empty once trimmed, at most 4096 UTF-16 units.
-fn check_text(params: &Map<String, Value>) -> Result<String, Response> {
+/// A refusal not yet written out: Telegram's error code and description.
+type Refusal = (u16, &'static str);
+
+fn check_text(params: &Map<String, Value>) -> Result<String, Refusal> {
     let text = string(params, "text").unwrap_or_default().trim();
     if text.is_empty() {
-        return Err(refuse(400, "Bad Request: message text is empty"));
+        return Err((400, "Bad Request: message text is empty"));
     }
     if text.encode_utf16().count() > MAX_TEXT_UNITS {
-        return Err(refuse(400, "Bad Request: message is too long"));
+        return Err((400, "Bad Request: message is too long"));
     }
     Ok(text.to_owned())
 }
@@ -447,10 +450,10 @@ fn check_text(params: &Map<String, Value>) -> Result<String, Response> {
 #[allow(clippy::type_complexity)]
 fn check_markup(
     params: &Map<String, Value>,
-) -> Result<(Option<Value>, Vec<Vec<(String, String)>>), Response> {
+) -> Result<(Option<Value>, Vec<Vec<(String, String)>>), Refusal> {
     let Some(markup) = json_param(params, "reply_markup") else { return Ok((None, Vec::new())) };
     let Some(rows) = markup.get("inline_keyboard").and_then(Value::as_array) else {
-        return Err(refuse(
+        return Err((
             400,
             "Bad Request: can't parse inline keyboard button: InlineKeyboardButton must be an Object",
         ));
@@ -458,7 +461,7 @@ fn check_markup(
     let mut buttons = Vec::new();
     for row in rows {
         let Some(row) = row.as_array() else {
-            return Err(refuse(
+            return Err((
                 400,
                 "Bad Request: can't parse inline keyboard button: Field \"inline_keyboard\" must be of type Array",
             ));
@@ -466,19 +469,19 @@ fn check_markup(
         let mut kept = Vec::new();
         for button in row {
             let Some(text) = button.get("text").and_then(Value::as_str) else {
-                return Err(refuse(
+                return Err((
                     400,
                     "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
                 ));
             };
             let Some(data) = button.get("callback_data").and_then(Value::as_str) else {
-                return Err(refuse(
+                return Err((
                     400,
                     "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
                 ));
             };
             if data.is_empty() || data.len() > 64 {
-                return Err(refuse(400, "Bad Request: BUTTON_DATA_INVALID"));
+                return Err((400, "Bad Request: BUTTON_DATA_INVALID"));
             }
             kept.push((text.to_owned(), data.to_owned()));
         }
@@ -594,11 +597,11 @@ fn send_message(state: &mut FakeState, params: &Map<String, Value>) -> Response 
     };
     let text = match check_text(params) {
         Ok(text) => text,
-        Err(refused) => return refused,
+        Err((code, description)) => return refuse(code, description),
     };
     let (markup, buttons) = match check_markup(params) {
         Ok(markup) => markup,
-        Err(refused) => return refused,
+        Err((code, description)) => return refuse(code, description),
     };
     let Some(chat) = state.chats.get_mut(&chat_id) else {
         return refuse(400, "Bad Request: chat not found");
@@ -622,11 +625,11 @@ fn edit_message_text(state: &mut FakeState, params: &Map<String, Value>) -> Resp
     };
     let text = match check_text(params) {
         Ok(text) => text,
-        Err(refused) => return refused,
+        Err((code, description)) => return refuse(code, description),
     };
     let (markup, buttons) = match check_markup(params) {
         Ok(markup) => markup,
-        Err(refused) => return refused,
+        Err((code, description)) => return refuse(code, description),
     };
     let Some(chat) = state.chats.get_mut(&chat_id) else {
         return refuse(400, "Bad Request: chat not found");
