@@ -13,6 +13,9 @@
 //! sender's names and username in them as Telegram sends them, so a test can prove none of it
 //! is kept.
 //!
+//! What the hotline never uses (reply keyboards, media, parse modes, inline mode) it does not
+//! imitate: such a request is refused in words that say so, rather than accepted wrongly.
+//!
 //! It runs on a thread of its own, so sync tests (the `hotline` binary, the blocking client)
 //! and async tests use it alike; dropping it stops it, hung requests included.
 
@@ -455,7 +458,7 @@ fn check_markup(
     let Some(rows) = markup.get("inline_keyboard").and_then(Value::as_array) else {
         return Err((
             400,
-            "Bad Request: can't parse inline keyboard button: InlineKeyboardButton must be an Object",
+            "Bad Request: the fake Bot API takes inline keyboards only (the hotline sends no other)",
         ));
     };
     let mut buttons = Vec::new();
