@@ -13,8 +13,9 @@
 //! sender's names and username in them as Telegram sends them, so a test can prove none of it
 //! is kept.
 //!
-//! What the hotline never uses (reply keyboards, media, parse modes, inline mode) it does not
-//! imitate: such a request is refused in words that say so, rather than accepted wrongly.
+//! What the hotline never uses it does not imitate: another kind of keyboard is refused in
+//! words that say so rather than accepted wrongly, and other parameters (parse modes, link
+//! previews…) are ignored, as are the methods' other uses (media, inline mode).
 //!
 //! It runs on a thread of its own, so sync tests (the `hotline` binary, the blocking client)
 //! and async tests use it alike; dropping it stops it, hung requests included.
