@@ -40,6 +40,13 @@ pub struct BotApi {
     token: Secret,
 }
 
+impl std::fmt::Debug for BotApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is the bot: it is never shown.
+        f.debug_struct("BotApi").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
 /// An inline keyboard button that sends `data` back when pressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Button {
@@ -413,6 +420,13 @@ mod tests {
         let shown = redact(&message, &url, token);
         assert!(!shown.contains(token) && !shown.contains("AAHdq"), "{shown}");
         assert!(shown.contains("connection refused"), "{shown}");
+    }
+
+    #[test]
+    fn the_client_never_shows_its_token() {
+        let api = BotApi::new("https://api.telegram.org/", Secret::new("123:AAHdqTcvCH1v".into()));
+        let shown = format!("{api:?}");
+        assert_eq!(shown, "BotApi { base: \"https://api.telegram.org\", .. }");
     }
 
     #[test]

@@ -91,7 +91,7 @@ fn every_method_does_what_telegram_would() {
     };
     assert_eq!((chat_id, message_id, data.as_str()), (CHAT, id, "lang:uk"));
     api.answer_callback_query(&callback_id).unwrap();
-    assert_eq!(fake.callback_answers(), [callback_id.clone()]);
+    assert_eq!(fake.callback_answers(), std::slice::from_ref(&callback_id));
     let (code, description) = refused(api.answer_callback_query(&callback_id));
     assert_eq!(code, 400);
     assert!(description.contains("query ID is invalid"), "{description}");

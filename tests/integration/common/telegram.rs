@@ -13,6 +13,10 @@
 //! sender's names and username in them as Telegram sends them, so a test can prove none of it
 //! is kept.
 //!
+//! What the hotline never uses it does not imitate: another kind of keyboard is refused in
+//! words that say so rather than accepted wrongly, and other parameters (parse modes, link
+//! previews…) are ignored, as are the methods' other uses (media, inline mode).
+//!
 //! It runs on a thread of its own, so sync tests (the `hotline` binary, the blocking client)
 //! and async tests use it alike; dropping it stops it, hung requests included.
 
@@ -432,13 +436,16 @@ fn json_param(params: &Map<String, Value>, name: &str) -> Option<Value> {
 }
 
 /// Checks a message text as Telegram does: not empty once trimmed, at most 4096 UTF-16 units.
-fn check_text(params: &Map<String, Value>) -> Result<String, Response> {
+/// A refusal not yet written out: Telegram's error code and description.
+type Refusal = (u16, &'static str);
+
+fn check_text(params: &Map<String, Value>) -> Result<String, Refusal> {
     let text = string(params, "text").unwrap_or_default().trim();
     if text.is_empty() {
-        return Err(refuse(400, "Bad Request: message text is empty"));
+        return Err((400, "Bad Request: message text is empty"));
     }
     if text.encode_utf16().count() > MAX_TEXT_UNITS {
-        return Err(refuse(400, "Bad Request: message is too long"));
+        return Err((400, "Bad Request: message is too long"));
     }
     Ok(text.to_owned())
 }
@@ -447,18 +454,18 @@ fn check_text(params: &Map<String, Value>) -> Result<String, Response> {
 #[allow(clippy::type_complexity)]
 fn check_markup(
     params: &Map<String, Value>,
-) -> Result<(Option<Value>, Vec<Vec<(String, String)>>), Response> {
+) -> Result<(Option<Value>, Vec<Vec<(String, String)>>), Refusal> {
     let Some(markup) = json_param(params, "reply_markup") else { return Ok((None, Vec::new())) };
     let Some(rows) = markup.get("inline_keyboard").and_then(Value::as_array) else {
-        return Err(refuse(
+        return Err((
             400,
-            "Bad Request: can't parse inline keyboard button: InlineKeyboardButton must be an Object",
+            "Bad Request: the fake Bot API takes inline keyboards only (the hotline sends no other)",
         ));
     };
     let mut buttons = Vec::new();
     for row in rows {
         let Some(row) = row.as_array() else {
-            return Err(refuse(
+            return Err((
                 400,
                 "Bad Request: can't parse inline keyboard button: Field \"inline_keyboard\" must be of type Array",
             ));
@@ -466,19 +473,19 @@ fn check_markup(
         let mut kept = Vec::new();
         for button in row {
             let Some(text) = button.get("text").and_then(Value::as_str) else {
-                return Err(refuse(
+                return Err((
                     400,
                     "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
                 ));
             };
             let Some(data) = button.get("callback_data").and_then(Value::as_str) else {
-                return Err(refuse(
+                return Err((
                     400,
                     "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
                 ));
             };
             if data.is_empty() || data.len() > 64 {
-                return Err(refuse(400, "Bad Request: BUTTON_DATA_INVALID"));
+                return Err((400, "Bad Request: BUTTON_DATA_INVALID"));
             }
             kept.push((text.to_owned(), data.to_owned()));
         }
@@ -594,11 +601,11 @@ fn send_message(state: &mut FakeState, params: &Map<String, Value>) -> Response 
     };
     let text = match check_text(params) {
         Ok(text) => text,
-        Err(refused) => return refused,
+        Err((code, description)) => return refuse(code, description),
     };
     let (markup, buttons) = match check_markup(params) {
         Ok(markup) => markup,
-        Err(refused) => return refused,
+        Err((code, description)) => return refuse(code, description),
     };
     let Some(chat) = state.chats.get_mut(&chat_id) else {
         return refuse(400, "Bad Request: chat not found");
@@ -622,11 +629,11 @@ fn edit_message_text(state: &mut FakeState, params: &Map<String, Value>) -> Resp
     };
     let text = match check_text(params) {
         Ok(text) => text,
-        Err(refused) => return refused,
+        Err((code, description)) => return refuse(code, description),
     };
     let (markup, buttons) = match check_markup(params) {
         Ok(markup) => markup,
-        Err(refused) => return refused,
+        Err((code, description)) => return refuse(code, description),
     };
     let Some(chat) = state.chats.get_mut(&chat_id) else {
         return refuse(400, "Bad Request: chat not found");
