@@ -334,7 +334,7 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
     }
     telemetry::init(&config.log);
     let mode = if config.server.production { Mode::Production } else { Mode::Development };
-    let (secrets, origins) = match Secrets::load(env, &config.database.dir(), mode) {
+    let (mut secrets, origins) = match Secrets::load(env, &config.database.dir(), mode) {
         Ok(loaded) => loaded,
         Err(e) => {
             tracing::error!("{e}");
@@ -342,13 +342,17 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
         }
     };
     // The bot enabled without its secrets would take updates it cannot check or answer.
-    if config.telegram.enabled
-        && let Err(e) = TelegramSecrets::load(env)
-    {
-        tracing::error!(
-            "[telegram] enabled = true (HOTLINE_TELEGRAM_ENABLED), but {e}\n(or turn the bot off)"
-        );
-        return ExitCode::from(2);
+    if config.telegram.enabled {
+        match TelegramSecrets::load(env) {
+            Ok(telegram) => secrets.telegram = Some(telegram),
+            Err(e) => {
+                tracing::error!(
+                    "[telegram] enabled = true (HOTLINE_TELEGRAM_ENABLED), but {e}\n(or turn the \
+                     bot off)"
+                );
+                return ExitCode::from(2);
+            }
+        }
     }
     if let Some(warning) = secrets.auth_token_warning(&origins[0]) {
         tracing::warn!("{warning}");

@@ -1,64 +1,25 @@
-//! Talking to a test server as Telegram does: updates posted to `/text/telegram` with the
-//! webhook's secret token, shaped exactly as the Bot API sends them (the sender's names and
-//! username included, so tests can prove they are never kept).
+//! Talking to a test server as Telegram does: updates (built by the fake Bot API,
+//! `telegram.rs`, exactly as Telegram sends them) posted to `/text/telegram` with the
+//! webhook's secret token, and a server whose bot answers through that fake.
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use ureq::Agent;
 
+use super::telegram::FakeBotApi;
 use super::{TELEGRAM_SECRET, TestApp};
 
-/// The first name every test sender has: it must never reach the database or a log.
-pub const SENDER_NAME: &str = "Vasiliy-Sender";
-/// The username every test sender has: it must never reach the database or a log.
-pub const SENDER_USERNAME: &str = "vasya_in_unit_4417";
-
-fn sender(chat_id: i64) -> Value {
-    json!({
-        "id": chat_id,
-        "is_bot": false,
-        "first_name": SENDER_NAME,
-        "username": SENDER_USERNAME,
-        "language_code": "ru"
+/// A server with the Telegram bot on, answering through `fake`, its outbox paced fast
+/// enough for tests (10 ms per chat instead of a second).
+pub async fn chat_app(fake: &FakeBotApi) -> TestApp {
+    let base = fake.base.clone();
+    super::spawn_app_with(move |config| {
+        config.telegram.enabled = true;
+        config.telegram.api_base = base;
+        config.outbox.per_chat_interval_ms = 10;
+        config.outbox.per_second = 1000;
     })
-}
-
-/// An update carrying a text message from private chat `chat_id`.
-pub fn text_update(update_id: i64, chat_id: i64, text: &str) -> String {
-    json!({
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id + 1000,
-            "from": sender(chat_id),
-            "chat": { "id": chat_id, "first_name": SENDER_NAME, "username": SENDER_USERNAME,
-                      "type": "private" },
-            "date": 1_765_000_000,
-            "text": text
-        }
-    })
-    .to_string()
-}
-
-/// An update carrying a button pressed under bot message `message_id` in chat `chat_id`.
-pub fn button_update(update_id: i64, chat_id: i64, message_id: i64, data: &str) -> String {
-    json!({
-        "update_id": update_id,
-        "callback_query": {
-            "id": format!("cb-{update_id}"),
-            "from": sender(chat_id),
-            "message": {
-                "message_id": message_id,
-                "from": { "id": 1, "is_bot": true, "first_name": "Hotline" },
-                "chat": { "id": chat_id, "first_name": SENDER_NAME, "type": "private" },
-                "date": 1_765_000_000,
-                "text": "…"
-            },
-            "chat_instance": "-123",
-            "data": data
-        }
-    })
-    .to_string()
+    .await
 }
 
 impl TestApp {

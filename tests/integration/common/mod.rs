@@ -58,9 +58,6 @@ impl std::io::Write for Sink {
 /// The auth token of test servers.
 pub const TOKEN: &str = "test-auth-token-0123456789";
 
-/// The Telegram bot token of test servers (the fake Bot API knows it).
-pub const TELEGRAM_TOKEN: &str = "123456789:test-bot-token-ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-
 /// The webhook secret token test servers expect from "Telegram".
 pub const TELEGRAM_SECRET: &str = "test-telegram-webhook-secret_0123456789";
 
@@ -136,7 +133,7 @@ fn test_secrets() -> Secrets {
         caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
         callback_key: Secret::new(CALLBACK_KEY.into()),
         telegram: Some(TelegramSecrets {
-            token: Secret::new(TELEGRAM_TOKEN.into()),
+            token: Secret::new(telegram::BOT_TOKEN.into()),
             webhook_secret: Secret::new(TELEGRAM_SECRET.into()),
         }),
     }
