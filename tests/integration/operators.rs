@@ -50,7 +50,8 @@ async fn caller(app: &TestApp, language_key: &str, surrender: bool) -> Caller {
         assert_valid_twiml(&doc, Context::Call);
     }
     // The unit is asked on the surrender path; the caller skips it.
-    if let Some(question) = attribute(&doc, "Record", "action") {
+    let question = attribute(&doc, "Record", "action");
+    if let Some(question) = question.filter(|url| url.starts_with("/voice/answered")) {
         doc = app.post_call(&question, &sid, &[]).await;
     }
     Caller { sid, enqueued: doc }

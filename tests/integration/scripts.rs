@@ -1207,7 +1207,7 @@ fn check_refuses_what_a_chat_cannot_carry_with_its_place() {
             .unwrap_or_else(|| panic!("no error with {words:?}:\n{out}"))
             .to_owned()
     };
-    let button_error = error("41 characters; a chat's button holds at most 40");
+    let button_error = error("41 characters long; a chat's button holds at most 40");
     assert_eq!(place(&button_error, "en.xml"), position_of(&edited, &long_button));
     let text_error = error("a second <text>");
     assert_eq!(place(&text_error, "en.xml"), position_of(&edited, "<text>Again."));
