@@ -140,7 +140,7 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
     let recordings = format!(
         "SELECT COUNT(*) FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1
            AND (c.recording_url IS NOT NULL OR EXISTS (SELECT 1 FROM case_events e
-                WHERE e.case_id = c.id AND e.kind = 'voicemail'
+                WHERE e.case_id = c.id AND e.kind IN ('voicemail', 'ask-answered')
                   AND json_extract(e.detail, '$.recording_url') <> ''))"
     );
     let callback_numbers = format!(
@@ -197,6 +197,16 @@ fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), Stor
         &format!(
             "UPDATE case_events SET detail = json_set(detail, '$.recording_url', '')
              WHERE kind IN ('voicemail', 'ask-answered') AND case_id IN (
+                 SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
+        ),
+        [&cutoffs.recordings],
+    )?;
+    // A spoken answer to a question is a recording too; its event has no URL once shredded.
+    tx.execute(
+        &format!(
+            "UPDATE case_events SET detail = json_set(detail, '$.recording_url', json('null'))
+             WHERE kind = 'ask-answered' AND json_extract(detail, '$.recording_url') IS NOT NULL
+               AND case_id IN (
                  SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
         ),
         [&cutoffs.recordings],
@@ -308,10 +318,18 @@ mod tests {
                 call_sid: sid(n),
                 step: 1,
                 at: at(day),
-                events: vec![Event::Voicemail {
-                    recording_url: format!("https://rec.example/RE-secret-{n}"),
-                    duration_secs: Some(9),
-                }],
+                events: vec![
+                    Event::AskAnswered {
+                        node: crate::scripts::NodeId::parse("unit").unwrap(),
+                        var: "unit".into(),
+                        recording_url: Some(format!("https://rec.example/RE-unit-{n}")),
+                        duration_secs: Some(4),
+                    },
+                    Event::Voicemail {
+                        recording_url: format!("https://rec.example/RE-secret-{n}"),
+                        duration_secs: Some(9),
+                    },
+                ],
             },
             Record::Status {
                 call_sid: sid(n),
@@ -374,12 +392,29 @@ mod tests {
         assert_eq!(done, PurgeReport { compacted: true, ..dry });
         let shredded = storage.case(number(1)).await.unwrap().unwrap();
         assert_eq!((shredded.caller, shredded.recording_url), (None, None));
+        let answers: Vec<&Event> = shredded
+            .events
+            .iter()
+            .map(|e| &e.event)
+            .filter(|e| matches!(e, Event::AskAnswered { .. }))
+            .collect();
+        assert!(
+            matches!(
+                answers[..],
+                [Event::AskAnswered { recording_url: None, duration_secs: Some(4), .. }]
+            ),
+            "a spoken answer is a recording too: {answers:?}"
+        );
         assert_eq!(shredded.outcome, crate::domain::cases::Outcome::Voicemail, "statistics stay");
         let work = storage.case_work(number(1)).await.unwrap().unwrap();
         assert!(work.notes.iter().all(|n| n.text == SHREDDED_NOTE), "{:?}", work.notes);
         for n in [2, 3] {
             let kept = storage.case(number(n)).await.unwrap().unwrap();
             assert!(kept.caller.is_some() && kept.recording_url.is_some(), "case {n}");
+            let answer = kept.events.iter().any(|e| {
+                matches!(&e.event, Event::AskAnswered { recording_url: Some(url), .. } if url.contains("RE-unit"))
+            });
+            assert!(answer, "case {n} keeps its answer");
         }
         // A late write to the shredded case does not bring the URL back from its event.
         storage

@@ -301,7 +301,6 @@ async fn end_if_refused(w: &Answering<'_>, turn: Turn) -> Turn {
     let (language, instead) = match &turn.then {
         ivr::Then::Enqueue { language, .. } => (language, "the operators' queue"),
         ivr::Then::Record { language, .. } => (language, "a voicemail"),
-        ivr::Then::Ask { language, .. } => (language, "an answer for an operator"),
         ivr::Then::CallbackNumber { language, .. }
         | ivr::Then::ConfirmCallback { language, .. } => (language, "a callback request"),
         _ => return turn,
