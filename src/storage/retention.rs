@@ -196,7 +196,7 @@ fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), Stor
     tx.execute(
         &format!(
             "UPDATE case_events SET detail = json_set(detail, '$.recording_url', '')
-             WHERE kind IN ('voicemail', 'ask-answered') AND case_id IN (
+             WHERE kind = 'voicemail' AND case_id IN (
                  SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
         ),
         [&cutoffs.recordings],

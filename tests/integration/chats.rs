@@ -4,7 +4,12 @@
 
 use std::path::Path;
 
-use crate::common::chats::{SENDER_NAME, SENDER_USERNAME, button_update, text_update};
+use std::time::{Duration, Instant};
+
+use crate::common::chats::chat_app;
+use crate::common::telegram::{
+    FakeBotApi, Fault, PERSON_FIRST_NAME, PERSON_LAST_NAME, PERSON_USERNAME, Sent,
+};
 use crate::common::{self, TELEGRAM_SECRET, TestApp};
 use hotline::domain::cases::CaseNumber;
 use hotline::domain::conversation::{Author, Channel, MessageKind};
@@ -12,8 +17,22 @@ use hotline::domain::conversation::{Author, Channel, MessageKind};
 /// The person's Telegram chat id in these tests: it must never be stored or logged.
 const CHAT: i64 = 5_550_123_987;
 
-async fn telegram_app() -> TestApp {
-    common::spawn_app_with(|config| config.telegram.enabled = true).await
+/// Waits (up to 10 s) until the bot has sent `n` messages to [`CHAT`]; returns them all.
+async fn delivered(fake: &FakeBotApi, n: usize) -> Vec<Sent> {
+    let start = Instant::now();
+    loop {
+        let sent: Vec<Sent> = fake.sent().into_iter().filter(|s| s.chat_id == CHAT).collect();
+        if sent.len() >= n || start.elapsed() > Duration::from_secs(10) {
+            return sent;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The data of the button labelled `label` under a message.
+fn button(message: &Sent, label: &str) -> String {
+    let found = message.buttons.iter().flatten().find(|(text, _)| text == label);
+    found.unwrap_or_else(|| panic!("no button {label:?} in {:?}", message.buttons)).1.clone()
 }
 
 /// Rows of a table, counted on a connection of the test's own.
@@ -43,8 +62,9 @@ fn only_case(app: &TestApp) -> CaseNumber {
 
 #[tokio::test]
 async fn an_update_without_the_secret_is_refused_and_leaves_nothing() {
-    let app = telegram_app().await;
-    let update = text_update(1, CHAT, "/start");
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    let update = fake.update_text(1, CHAT, "/start");
     for secret in [None, Some("wrong"), Some(""), Some(&TELEGRAM_SECRET[..10])] {
         let (status, _) = app.telegram_as(update.clone(), secret).await;
         assert_eq!(status, 403, "secret {secret:?}");
@@ -55,15 +75,17 @@ async fn an_update_without_the_secret_is_refused_and_leaves_nothing() {
 
 #[tokio::test]
 async fn without_telegram_enabled_there_is_no_webhook() {
+    let fake = FakeBotApi::start();
     let app = common::spawn_app().await;
-    let (status, _) = app.telegram_as(text_update(1, CHAT, "/start"), Some(TELEGRAM_SECRET)).await;
+    let (status, _) = app.telegram_as(fake.update_text(1, CHAT, "/start"), Some(TELEGRAM_SECRET)).await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn start_opens_a_telegram_case_and_offers_the_languages() {
-    let app = telegram_app().await;
-    app.telegram(text_update(1, CHAT, "/start")).await;
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
     let case = app.storage.case(only_case(&app)).await.unwrap().unwrap();
     assert_eq!(case.channel, Channel::Telegram);
     assert!(case.call_sid.as_str().starts_with("tg-"));
@@ -77,13 +99,14 @@ async fn start_opens_a_telegram_case_and_offers_the_languages() {
 
 #[tokio::test]
 async fn the_same_update_three_times_is_handled_once() {
-    let app = telegram_app().await;
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
     for _ in 0..3 {
-        app.telegram(text_update(7, CHAT, "/start")).await;
+        app.telegram(fake.update_text(7, CHAT, "/start")).await;
     }
-    app.telegram(button_update(8, CHAT, 1, "l:en")).await;
+    app.telegram(fake.update_button(8, CHAT, 1, "l:en")).await;
     for _ in 0..3 {
-        app.telegram(text_update(9, CHAT, "please, I need help")).await;
+        app.telegram(fake.update_text(9, CHAT, "please, I need help")).await;
     }
     assert_eq!(count(&app, "SELECT COUNT(*) FROM cases"), 1);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM text_updates"), 3);
@@ -97,10 +120,11 @@ async fn the_same_update_three_times_is_handled_once() {
 
 #[tokio::test]
 async fn a_person_reaches_the_operators_queue_by_button_and_by_word() {
-    let app = telegram_app().await;
-    app.telegram(text_update(1, CHAT, "/start")).await;
-    app.telegram(button_update(2, CHAT, 1, "l:ru")).await;
-    app.telegram(text_update(3, CHAT, "оператор")).await;
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    app.telegram(fake.update_button(2, CHAT, 1, "l:ru")).await;
+    app.telegram(fake.update_text(3, CHAT, "оператор")).await;
     let number = only_case(&app);
     let case = app.storage.case(number).await.unwrap().unwrap();
     assert_eq!(case.language.as_ref().map(|l| l.as_str()), Some("ru"));
@@ -111,7 +135,7 @@ async fn a_person_reaches_the_operators_queue_by_button_and_by_word() {
     assert!(conversation.queued_at.is_some());
     // Words written while waiting are for the operator; the script stays silent.
     let before = queued_texts(&app).len();
-    app.telegram(text_update(4, CHAT, "я жду")).await;
+    app.telegram(fake.update_text(4, CHAT, "я жду")).await;
     assert_eq!(queued_texts(&app).len(), before);
     let kept = app.storage.chat_messages(number).await.unwrap();
     assert_eq!(kept.last().unwrap().body, "я жду");
@@ -120,17 +144,21 @@ async fn a_person_reaches_the_operators_queue_by_button_and_by_word() {
 
 #[tokio::test]
 async fn a_pressed_button_is_answered_in_the_webhook_reply() {
-    let app = telegram_app().await;
-    app.telegram(text_update(1, CHAT, "/start")).await;
-    let reply = app.telegram(button_update(2, CHAT, 1, "l:en")).await;
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    let update = fake.update_button(2, CHAT, 1, "l:en");
+    let query: serde_json::Value = serde_json::from_str(&update).unwrap();
+    let reply = app.telegram(update).await;
     let json: serde_json::Value = serde_json::from_str(&reply).unwrap();
     assert_eq!(json["method"], "answerCallbackQuery");
-    assert_eq!(json["callback_query_id"], "cb-2");
+    assert_eq!(json["callback_query_id"], query["callback_query"]["id"]);
 }
 
 #[tokio::test]
 async fn unreadable_updates_are_acknowledged_and_leave_nothing() {
-    let app = telegram_app().await;
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
     let huge = format!("{{\"update_id\": 1, \"x\": \"{}\"}}", "a".repeat(100_000));
     for body in [
         String::new(),
@@ -148,13 +176,14 @@ async fn unreadable_updates_are_acknowledged_and_leave_nothing() {
 
 #[tokio::test]
 async fn the_end_of_the_script_closes_the_conversation_and_a_later_message_opens_a_new_case() {
-    let app = telegram_app().await;
-    app.telegram(text_update(1, CHAT, "/start")).await;
-    app.telegram(button_update(2, CHAT, 1, "l:en")).await;
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    app.telegram(fake.update_button(2, CHAT, 1, "l:en")).await;
     // How prisoners are treated, then three keys the menu does not offer: its default, the
     // goodbye, ends the conversation as it would end a call.
     for (update, key) in (3..).zip(["3", "7", "7", "7"]) {
-        app.telegram(text_update(update, CHAT, key)).await;
+        app.telegram(fake.update_text(update, CHAT, key)).await;
     }
     let first = only_case(&app);
     let conversation = app.storage.conversation_of(first).await.unwrap().unwrap();
@@ -162,7 +191,7 @@ async fn the_end_of_the_script_closes_the_conversation_and_a_later_message_opens
     assert!(conversation.address_sealed.is_none(), "the reply address is shredded at close");
     let case = app.storage.case(first).await.unwrap().unwrap();
     assert!(case.ended_at.is_some());
-    app.telegram(text_update(10, CHAT, "hello again")).await;
+    app.telegram(fake.update_text(10, CHAT, "hello again")).await;
     assert_eq!(count(&app, "SELECT COUNT(*) FROM cases"), 2);
     let hashes = count(&app, "SELECT COUNT(DISTINCT caller_hash) FROM cases");
     assert_eq!(hashes, 1, "the second case is recognised as the same person");
@@ -174,16 +203,17 @@ async fn the_end_of_the_script_closes_the_conversation_and_a_later_message_opens
 
 #[tokio::test]
 async fn no_chat_id_name_or_username_is_kept_or_logged() {
-    let app = telegram_app().await;
-    app.telegram(text_update(1, CHAT, "/start")).await;
-    app.telegram(button_update(2, CHAT, 1, "l:uk")).await;
-    app.telegram(text_update(3, CHAT, "0")).await;
-    app.telegram(text_update(4, CHAT, "мій підрозділ 4417")).await;
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    app.telegram(fake.update_button(2, CHAT, 1, "l:uk")).await;
+    app.telegram(fake.update_text(3, CHAT, "0")).await;
+    app.telegram(fake.update_text(4, CHAT, "мій підрозділ 4417")).await;
     let logs = String::from_utf8_lossy(&common::logs().lock().unwrap()).into_owned();
     let kept = app.stop().await;
     let dir = kept.path().to_owned();
     let chat = CHAT.to_string();
-    let forbidden = [chat.as_str(), SENDER_NAME, SENDER_USERNAME];
+    let forbidden = [chat.as_str(), PERSON_FIRST_NAME, PERSON_LAST_NAME, PERSON_USERNAME];
     for file in files(&dir) {
         let bytes = std::fs::read(&file).unwrap();
         let text = String::from_utf8_lossy(&bytes);
@@ -204,4 +234,78 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
         if path.is_dir() { found.extend(files(&path)) } else { found.push(path) }
     }
     found
+}
+
+#[tokio::test]
+async fn a_person_walks_the_script_by_buttons_digits_and_words_and_every_answer_arrives() {
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    let sent = delivered(&fake, 1).await;
+    let languages = &sent[0];
+    assert_eq!(languages.buttons.len(), 4, "{languages:?}");
+    app.telegram(fake.update_button(2, CHAT, languages.message_id, &button(languages, "English")))
+        .await;
+    let sent = delivered(&fake, 2).await;
+    let main = sent.last().unwrap();
+    assert!(!main.text.to_lowercase().contains("press"), "voice wording in a chat: {}", main.text);
+    // The option's own words choose it.
+    let surrender = main.buttons.iter().flatten().next().unwrap().0.clone();
+    app.telegram(fake.update_text(3, CHAT, &surrender.to_uppercase())).await;
+    let sent = delivered(&fake, 3).await;
+    // A digit chooses too (alone), then a button (can talk safely).
+    app.telegram(fake.update_text(4, CHAT, "1")).await;
+    let sent_talk = delivered(&fake, 4).await;
+    let talk = sent_talk.last().unwrap();
+    assert!(sent.len() == 3 && talk.buttons.len() >= 2, "{talk:?}");
+    let yes = talk.buttons[0][0].1.clone();
+    app.telegram(fake.update_button(5, CHAT, talk.message_id, &yes)).await;
+    // The question about the unit, answered in words.
+    let asked = delivered(&fake, 5).await;
+    assert!(asked.last().unwrap().buttons.is_empty(), "a question has no buttons");
+    app.telegram(fake.update_text(6, CHAT, "3rd battalion, 4417")).await;
+    // The handoff, and the place in line.
+    let sent = delivered(&fake, 7).await;
+    assert_eq!(sent.len(), 7, "{sent:#?}");
+    assert!(sent[6].text.contains('1'), "the place in line: {}", sent[6].text);
+    let number = only_case(&app);
+    let case = app.storage.case(number).await.unwrap().unwrap();
+    let tags: Vec<_> = case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect();
+    assert!(tags.contains(&"intent=surrender".to_owned()), "{tags:?}");
+    let kept = app.storage.chat_messages(number).await.unwrap();
+    let answer = kept.iter().find(|m| m.kind == MessageKind::Answer).expect("the answer kept");
+    assert_eq!((answer.var.as_deref(), answer.body.as_str()), (Some("unit"), "3rd battalion, 4417"));
+    assert!(!format!("{:?}", case.events).contains("4417"), "an answer is never an event");
+    // Everything queued was delivered, once.
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox WHERE state <> 'sent'"), 0);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox WHERE body IS NOT NULL"), 0);
+}
+
+#[tokio::test]
+async fn too_many_requests_waits_as_long_as_telegram_asks_and_sends_once() {
+    let fake = FakeBotApi::start();
+    fake.fail_next("sendMessage", 1, Fault::RetryAfter(1));
+    let app = chat_app(&fake).await;
+    let asked = Instant::now();
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    let sent = delivered(&fake, 1).await;
+    assert_eq!(sent.len(), 1);
+    assert!(asked.elapsed() >= Duration::from_secs(1), "sent before retry_after passed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(delivered(&fake, 1).await.len(), 1, "sent twice");
+    assert_eq!(fake.calls("sendMessage"), 2);
+}
+
+#[tokio::test]
+async fn a_blocked_bot_fails_the_message_without_retrying_for_ever() {
+    let fake = FakeBotApi::start();
+    fake.block(CHAT);
+    let app = chat_app(&fake).await;
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    let start = Instant::now();
+    while count(&app, "SELECT COUNT(*) FROM outbox WHERE state = 'failed'") == 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never given up on");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.calls("sendMessage"), 1);
 }
