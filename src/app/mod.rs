@@ -16,6 +16,7 @@ pub(crate) mod audit;
 pub mod backup;
 pub(crate) mod calls;
 pub(crate) mod casework;
+pub(crate) mod chat_screens;
 pub(crate) mod conversations;
 mod clock;
 pub(crate) mod dashboard;
