@@ -47,7 +47,8 @@ impl App {
     ) -> Result<ChatScreen, AppError> {
         require_staff(actor)?;
         self.in_reach(actor, case, "read").await?;
-        let conversation = self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
+        let conversation =
+            self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
         let messages = self.storage().chat_messages(case).await?;
         let summary = self.storage().chats().await?.into_iter().find(|c| c.case_number == case);
         let view = ChatView {

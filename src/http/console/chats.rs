@@ -294,8 +294,12 @@ impl MessageLine {
 }
 
 fn messages_fragment(screen: &ChatScreen, text: &'static Text) -> Result<String, PageError> {
-    let messages =
-        screen.view.messages.iter().map(|message| MessageLine::new(message, screen, text)).collect();
+    let messages = screen
+        .view
+        .messages
+        .iter()
+        .map(|message| MessageLine::new(message, screen, text))
+        .collect();
     Ok(render(&MessagesFragment { text, messages })?.0)
 }
 
@@ -322,7 +326,14 @@ async fn chat_page(
     let messages = messages_fragment(&screen, viewer.text)?;
     let dispositions =
         state.app.config().cases.dispositions().iter().map(|d| d.as_str().to_owned()).collect();
-    render(&ChatPage { page: viewer.page("/console/chats"), chat, messages, dispositions, problem, draft })
+    render(&ChatPage {
+        page: viewer.page("/console/chats"),
+        chat,
+        messages,
+        dispositions,
+        problem,
+        draft,
+    })
 }
 
 /// `GET /console/chats/{case}/events`: the timeline, sent when it changes. Opening the
