@@ -136,9 +136,7 @@ impl Turn {
     /// Says a prompt in `voice` after what the turn already says: its speech and its readable
     /// text together, the one way a prompt enters a turn, so the two never drift apart.
     fn say(&mut self, voice: &Voice, prompt: &Prompt) {
-        self.speech.extend(
-            prompt.items.iter().map(|item| Spoken { item: item.clone(), voice: voice.clone() }),
-        );
+        self.speech.extend(prompt.items.iter().map(|item| Spoken { item: item.clone(), voice: voice.clone() }));
         self.text.push(prompt.readable());
     }
 
@@ -526,8 +524,12 @@ fn offer(script: &Script, node: &Node, attempt: u32) -> Turn {
         NodeKind::Menu { timeout, .. } => *timeout,
         _ => 0,
     };
-    let then =
-        Then::Choose { language: script.language.clone(), node: node.id.clone(), attempt, timeout };
+    let then = Then::Choose {
+        language: script.language.clone(),
+        node: node.id.clone(),
+        attempt,
+        timeout,
+    };
     let entered = Event::Entered { node: node.id.clone(), said: node.prompt.summary() };
     let mut turn = Turn::silent(then, vec![entered]);
     turn.say(&script.voice, &node.prompt);

@@ -67,13 +67,8 @@ impl App {
             let set = &pinned.set;
             let (target, sealed, turn) = match &open {
                 Some(conversation) => {
-                    let turn = chat::input(
-                        set,
-                        &conversation.position,
-                        conversation.free_texts,
-                        limit,
-                        &input,
-                    );
+                    let turn =
+                        chat::input(set, &conversation.position, conversation.free_texts, limit, &input);
                     let sealed = match &conversation.address_sealed {
                         Some(sealed) => sealed.clone(),
                         None => self.seal(&from, &conversation.call_sid)?,
@@ -105,9 +100,7 @@ impl App {
                 StepOutcome::Conflict => continue,
             }
         }
-        Err(AppError::Conflict(
-            "the conversation kept moving; the update will be delivered again".into(),
-        ))
+        Err(AppError::Conflict("the conversation kept moving; the update will be delivered again".into()))
     }
 
     /// The conversations waiting for an operator and those operators hold (operators and
@@ -124,8 +117,7 @@ impl App {
     pub async fn read_chat(&self, actor: &Actor, case: CaseNumber) -> Result<ChatView, AppError> {
         require_staff(actor)?;
         self.in_reach(actor, case, "read").await?;
-        let conversation =
-            self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
+        let conversation = self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
         let messages = self.storage().chat_messages(case).await?;
         let summary = self.storage().chats().await?.into_iter().find(|c| c.case_number == case);
         self.audit(actor, AuditAction::CaseRead, Some(case), "chat".into()).await?;
@@ -157,17 +149,11 @@ impl App {
 
     /// `actor`'s reply to the person of conversation `case`, which they hold; queued in the
     /// outbox and kept on the case. Audited (`chat.reply`) without its text.
-    pub async fn reply_chat(
-        &self,
-        actor: &Actor,
-        case: CaseNumber,
-        text: &str,
-    ) -> Result<(), AppError> {
+    pub async fn reply_chat(&self, actor: &Actor, case: CaseNumber, text: &str) -> Result<(), AppError> {
         let operator = require_staff(actor)?;
         self.in_reach(actor, case, "reply").await?;
         let text = reply_text(text)?;
-        let conversation =
-            self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
+        let conversation = self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
         if conversation.operator_id != Some(operator) {
             return Err(AppError::Conflict(format!(
                 "take the conversation of case {case} before you reply"
@@ -192,8 +178,7 @@ impl App {
         case: CaseNumber,
         disposition: &str,
     ) -> Result<(), AppError> {
-        let conversation =
-            self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
+        let conversation = self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
         self.set_disposition(actor, case, disposition, true).await?;
         self.end_conversation(&conversation, CloseReason::Operator).await
     }
@@ -242,9 +227,7 @@ impl App {
                     self.storage().chat_reminded(conversation.id, now).await?;
                     reminded += 1;
                 }
-                Some(at)
-                    if now - at >= chrono::Duration::minutes(config.close_after_mins as i64) =>
-                {
+                Some(at) if now - at >= chrono::Duration::minutes(config.close_after_mins as i64) => {
                     self.end_conversation(&conversation, CloseReason::Inactive).await?;
                     closed += 1;
                 }
@@ -265,7 +248,11 @@ impl App {
         }
     }
 
-    fn seal(&self, from: &ChatAddress, call_sid: &CallSid) -> Result<String, AppError> {
+    fn seal(
+        &self,
+        from: &ChatAddress,
+        call_sid: &CallSid,
+    ) -> Result<String, AppError> {
         self.sealer()
             .seal_address(from, call_sid)
             .ok_or_else(|| AppError::Internal("the system's random source failed".into()))

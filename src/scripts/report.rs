@@ -73,10 +73,7 @@ pub fn compare(set: &ScriptSet, warnings: &[Diagnostic]) -> Comparison {
                     prompts.extend([read_back, confirm, invalid]);
                 }
                 NodeKind::Ask { var, .. } => {
-                    present
-                        .entry(format!("answer {var} asked at {id}"))
-                        .or_default()
-                        .insert(language);
+                    present.entry(format!("answer {var} asked at {id}")).or_default().insert(language);
                 }
                 NodeKind::Message { .. } | NodeKind::Voicemail { .. } | NodeKind::Hangup => {}
             }

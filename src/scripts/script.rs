@@ -193,12 +193,7 @@ impl ScriptParser<'_, '_, '_> {
     fn chat(&mut self, element: XmlNode<'_, '_>, language: Option<&LanguageTag>) -> ChatTexts {
         const CTX: &str = "<chat>";
         const PARTS: [&str; 3] = ["received", "reminder", "closed"];
-        xml::check_attributes(
-            self.collector,
-            element,
-            &["operator", "back", "operator-words"],
-            CTX,
-        );
+        xml::check_attributes(self.collector, element, &["operator", "back", "operator-words"], CTX);
         let mut chat = ChatTexts::default();
         let mut missing: Vec<String> = Vec::new();
         for (attr, slot) in [("operator", &mut chat.operator), ("back", &mut chat.back)] {
@@ -295,7 +290,9 @@ impl ScriptParser<'_, '_, '_> {
         let text = xml::normalize(found.value);
         let chars = text.chars().count();
         let problem = if text.is_empty() {
-            format!("{ctx}: {attr}=\"\" is empty: write the button's text, or leave {attr} out")
+            format!(
+                "{ctx}: {attr}=\"\" is empty: write the button's text, or leave {attr} out"
+            )
         } else if chars > MAX_BUTTON_CHARS {
             format!(
                 "{ctx}: {attr}=\"{}\" is {chars} characters long; a chat's button holds at \

@@ -144,11 +144,7 @@ impl Storage {
     ) -> Result<Option<Conversation>, StorageError> {
         let hash = chat_hash.0.clone();
         self.read(move |conn| {
-            conversation_where(
-                conn,
-                "c.channel = ?1 AND c.chat_hash = ?2 AND c.state <> 'closed'",
-                params![channel.as_str(), hash],
-            )
+            conversation_where(conn, "c.channel = ?1 AND c.chat_hash = ?2 AND c.state <> 'closed'", params![channel.as_str(), hash])
         })
         .await
     }
@@ -413,17 +409,8 @@ impl Storage {
                 ))
             })?;
             rows.map(|row| {
-                let (
-                    year,
-                    sequence,
-                    channel,
-                    state,
-                    language,
-                    operator_id,
-                    queued,
-                    last,
-                    unanswered,
-                ) = row?;
+                let (year, sequence, channel, state, language, operator_id, queued, last, unanswered) =
+                    row?;
                 Ok(ChatSummary {
                     case_number: CaseNumber { year, sequence },
                     channel: decode_channel(&channel)?,
@@ -474,9 +461,8 @@ impl Storage {
                     id,
                     at: decode_time(&at)?,
                     author,
-                    kind: MessageKind::parse(&kind).ok_or_else(|| {
-                        StorageError::Data(format!("unknown message kind {kind:?}"))
-                    })?,
+                    kind: MessageKind::parse(&kind)
+                        .ok_or_else(|| StorageError::Data(format!("unknown message kind {kind:?}")))?,
                     node: node.as_deref().and_then(NodeId::parse),
                     var,
                     body,
@@ -618,8 +604,13 @@ fn queue_reply(
         Author::Operator(_) => MessageKind::Reply,
         Author::Bot | Author::Person => MessageKind::Prompt,
     };
-    let message =
-        NewMessage { author: reply.author, kind, node: None, var: None, body: reply.text.clone() };
+    let message = NewMessage {
+        author: reply.author,
+        kind,
+        node: None,
+        var: None,
+        body: reply.text.clone(),
+    };
     insert_message(tx, case_id, at, &message, Some(outbox_id))?;
     Ok(outbox_id)
 }
@@ -756,10 +747,8 @@ impl ConversationRow {
     fn decode(self) -> Result<Conversation, StorageError> {
         let language = self.language.as_deref().map(decode_language).transpose()?;
         let node = self.node.as_deref().and_then(NodeId::parse);
-        let position =
-            Position::from_parts(&self.state, language, node, self.attempt).ok_or_else(|| {
-                StorageError::Data("a conversation's position is inconsistent".into())
-            })?;
+        let position = Position::from_parts(&self.state, language, node, self.attempt)
+            .ok_or_else(|| StorageError::Data("a conversation's position is inconsistent".into()))?;
         Ok(Conversation {
             id: self.id,
             case_id: self.case_id,

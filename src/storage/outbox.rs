@@ -23,11 +23,7 @@ pub struct OutboxCounts {
 impl Storage {
     /// Stores a message to send and returns its row. Idempotent by `dedupe_key`: the same key
     /// again stores nothing and returns the first row.
-    pub async fn enqueue_outgoing(
-        &self,
-        new: NewOutgoing,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StorageError> {
+    pub async fn enqueue_outgoing(&self, new: NewOutgoing, now: DateTime<Utc>) -> Result<i64, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let id = enqueue_in(&tx, &new, now)?;
@@ -431,21 +427,13 @@ mod tests {
     async fn the_same_key_twice_stores_one_row() {
         let dir = tempfile::tempdir().unwrap();
         let (storage, case) = open(&dir).await;
-        let first = storage
-            .enqueue_outgoing(send(case, "a", "tg-update:1:0", "Hello"), at(1))
-            .await
-            .unwrap();
-        let again = storage
-            .enqueue_outgoing(send(case, "a", "tg-update:1:0", "Hello again"), at(2))
-            .await
-            .unwrap();
+        let first = storage.enqueue_outgoing(send(case, "a", "tg-update:1:0", "Hello"), at(1)).await.unwrap();
+        let again =
+            storage.enqueue_outgoing(send(case, "a", "tg-update:1:0", "Hello again"), at(2)).await.unwrap();
         assert_eq!(first, again);
         assert_eq!(count(&storage).await, 1);
         assert_eq!(column(&storage, first, "body").await.as_deref(), Some("Hello"));
-        let other = storage
-            .enqueue_outgoing(send(case, "a", "tg-update:1:1", "Next"), at(2))
-            .await
-            .unwrap();
+        let other = storage.enqueue_outgoing(send(case, "a", "tg-update:1:1", "Next"), at(2)).await.unwrap();
         assert_ne!(other, first);
     }
 
@@ -453,18 +441,14 @@ mod tests {
     async fn a_message_for_no_case_or_an_edit_of_a_stranger_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (storage, case) = open(&dir).await;
-        let error =
-            storage.enqueue_outgoing(send(case + 1, "a", "k1", "Hi"), at(1)).await.unwrap_err();
+        let error = storage.enqueue_outgoing(send(case + 1, "a", "k1", "Hi"), at(1)).await.unwrap_err();
         assert!(matches!(error, StorageError::Conflict(_)), "{error}");
         let mut edit = send(case, "a", "k2", "Hi");
         edit.action = OutAction::Edit { of: 999, text: "x".into(), buttons: vec![] };
         let error = storage.enqueue_outgoing(edit, at(1)).await.unwrap_err();
         assert!(matches!(error, StorageError::Conflict(_)), "{error}");
         let sms = storage
-            .enqueue_outgoing(
-                NewOutgoing { channel: OutChannel::Sms, ..send(case, "a", "k3", "Hi") },
-                at(1),
-            )
+            .enqueue_outgoing(NewOutgoing { channel: OutChannel::Sms, ..send(case, "a", "k3", "Hi") }, at(1))
             .await
             .unwrap();
         let mut delete = send(case, "a", "k4", "Hi");
@@ -584,10 +568,7 @@ mod tests {
         let done = storage.enqueue_outgoing(send(case, "a", "k1", "1"), at(1)).await.unwrap();
         let cut = storage.enqueue_outgoing(send(case, "b", "k2", "2"), at(1)).await.unwrap();
         let sms = storage
-            .enqueue_outgoing(
-                NewOutgoing { channel: OutChannel::Sms, ..send(case, "c", "k3", "3") },
-                at(1),
-            )
+            .enqueue_outgoing(NewOutgoing { channel: OutChannel::Sms, ..send(case, "c", "k3", "3") }, at(1))
             .await
             .unwrap();
         storage.claim_outgoing(vec![done, cut, sms]).await.unwrap();
