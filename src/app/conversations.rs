@@ -184,14 +184,22 @@ impl App {
 
     /// Closes conversation `case` for `actor` with a disposition: the case is closed like a
     /// call's (`case.close`), the person is told in their language, and the reply address is
-    /// shredded.
+    /// shredded. An operator closes only a conversation they hold; a supervisor any.
     pub async fn close_chat(
         &self,
         actor: &Actor,
         case: CaseNumber,
         disposition: &str,
     ) -> Result<(), AppError> {
+        let person = require_staff(actor)?;
         let conversation = self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
+        // The operator answering it closes it; a supervisor may close any.
+        if actor.require_supervisor().is_err() && conversation.operator_id != Some(person) {
+            self.in_reach(actor, case, "close").await?;
+            return Err(AppError::Conflict(format!(
+                "the conversation of case {case} is not yours to close; take it first"
+            )));
+        }
         self.set_disposition(actor, case, disposition, true).await?;
         self.end_conversation(&conversation, CloseReason::Operator).await
     }

@@ -17,6 +17,7 @@ pub mod backup;
 pub(crate) mod calls;
 pub(crate) mod casework;
 pub(crate) mod channels;
+pub(crate) mod chat_screens;
 pub(crate) mod conversations;
 mod clock;
 pub(crate) mod dashboard;

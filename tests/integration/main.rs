@@ -15,6 +15,7 @@ mod casework;
 mod cli;
 mod console;
 mod console_admin;
+mod console_chats;
 mod console_operator;
 mod console_scripts;
 mod console_wallboard;
