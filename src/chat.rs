@@ -76,7 +76,8 @@ pub fn start(set: &ScriptSet, input: &TextInput) -> ChatTurn {
     if let TextInput::Text(text) = input
         && !is_command(text)
     {
-        turn.kept = Some(Kept { kind: MessageKind::Text, node: None, var: None, body: text.clone() });
+        turn.kept =
+            Some(Kept { kind: MessageKind::Text, node: None, var: None, body: text.clone() });
         turn.events.insert(0, wrote(None, text));
     }
     turn
@@ -100,9 +101,7 @@ pub fn input(
                 _ => None,
             };
             match keys.flatten() {
-                Some(key) => {
-                    from_turn(set, ivr::language_input(set, *attempt, Input::Keys(&key)))
-                }
+                Some(key) => from_turn(set, ivr::language_input(set, *attempt, Input::Keys(&key))),
                 None => free_text(set, None, position, free_texts, handoff_after, input),
             }
         }
@@ -205,7 +204,10 @@ fn is_command(text: &str) -> bool {
 }
 
 fn wrote(node: Option<&NodeId>, text: &str) -> Event {
-    Event::Wrote { node: node.cloned(), chars: u32::try_from(text.chars().count()).unwrap_or(u32::MAX) }
+    Event::Wrote {
+        node: node.cloned(),
+        chars: u32::try_from(text.chars().count()).unwrap_or(u32::MAX),
+    }
 }
 
 /// Free text where the script expected a choice: kept, answered with the script's
@@ -237,7 +239,8 @@ fn free_text(
     };
     if let Some(text) = text {
         if !handing_off {
-            let received = Reply { text: script_or_default.chat.received.clone(), buttons: Vec::new() };
+            let received =
+                Reply { text: script_or_default.chat.received.clone(), buttons: Vec::new() };
             turn.replies.insert(0, received);
         }
         turn.events.insert(0, wrote(position.node(), text));
@@ -297,7 +300,8 @@ fn from_turn(set: &ScriptSet, mut turn: Turn) -> ChatTurn {
             Then::Continue { language, node } => ivr::enter(script_of(set, language), node),
             // The chat is the way back: a callback node passes on to where a confirmed
             // number would have led.
-            Then::CallbackNumber { language, node, .. } | Then::ConfirmCallback { language, node, .. } => {
+            Then::CallbackNumber { language, node, .. }
+            | Then::ConfirmCallback { language, node, .. } => {
                 let script = script_of(set, language);
                 match script.node(node).map(|n| &n.kind) {
                     Some(NodeKind::Callback { next, .. }) => ivr::enter(script, next),
@@ -316,17 +320,22 @@ fn from_turn(set: &ScriptSet, mut turn: Turn) -> ChatTurn {
         }
         Then::Choose { language, node, attempt, .. } => {
             let script = script_of(set, language);
-            let position =
-                Position::Menu { language: script.language.clone(), node: node.clone(), attempt: *attempt };
+            let position = Position::Menu {
+                language: script.language.clone(),
+                node: node.clone(),
+                attempt: *attempt,
+            };
             (menu_buttons(script, node), position, None)
         }
         Then::Enqueue { language, node, queue } => {
             let position = Position::Operator { language: language.clone(), node: node.clone() };
             (Vec::new(), position, Some(queue.clone()))
         }
-        Then::Record { language, node, .. } => {
-            (Vec::new(), Position::Voicemail { language: language.clone(), node: node.clone() }, None)
-        }
+        Then::Record { language, node, .. } => (
+            Vec::new(),
+            Position::Voicemail { language: language.clone(), node: node.clone() },
+            None,
+        ),
         Then::Ask { language, node, .. } => {
             (Vec::new(), Position::Ask { language: language.clone(), node: node.clone() }, None)
         }
@@ -376,7 +385,8 @@ fn replies(texts: &[String], buttons: Vec<Vec<Button>>) -> Vec<Reply> {
         }
         current.push_str(text);
         while current.chars().count() > MAX_MESSAGE_CHARS {
-            let cut = current.char_indices().nth(MAX_MESSAGE_CHARS).map_or(current.len(), |(i, _)| i);
+            let cut =
+                current.char_indices().nth(MAX_MESSAGE_CHARS).map_or(current.len(), |(i, _)| i);
             let rest = current.split_off(cut);
             messages.push(std::mem::replace(&mut current, rest));
         }
@@ -410,7 +420,9 @@ fn language_buttons(set: &ScriptSet) -> Vec<Vec<Button>> {
         .options
         .iter()
         .filter_map(|option| set.script(&option.language))
-        .map(|script| vec![Button { text: script.name.clone(), data: language_data(&script.language) }])
+        .map(|script| {
+            vec![Button { text: script.name.clone(), data: language_data(&script.language) }]
+        })
         .collect()
 }
 
@@ -426,7 +438,8 @@ fn menu_buttons(script: &Script, node: &NodeId) -> Vec<Vec<Button>> {
             vec![Button { text, data: menu_data(node, option.key) }]
         })
         .collect();
-    let mut last = vec![Button { text: script.chat.operator.clone(), data: menu_data(node, Key::OPERATOR) }];
+    let mut last =
+        vec![Button { text: script.chat.operator.clone(), data: menu_data(node, Key::OPERATOR) }];
     if back.is_some() {
         last.push(Button { text: script.chat.back.clone(), data: menu_data(node, Key::BACK) });
     }
@@ -496,16 +509,14 @@ fn language_key(set: &ScriptSet, language: &LanguageTag) -> Option<String> {
 
 /// Lowercase, trimmed of spaces and of the punctuation people end words with.
 fn normalized(text: &str) -> String {
-    text.trim()
-        .trim_end_matches(['.', '!', '?', ',', ';'])
-        .trim()
-        .to_lowercase()
+    text.trim().trim_end_matches(['.', '!', '?', ',', ';']).trim().to_lowercase()
 }
 
 /// A short, stable fingerprint of a node id (FNV-1a, 32 bits) for button data. Not a secret:
 /// it only tells one menu's buttons from another's.
 fn fingerprint(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
+    text.bytes()
+        .fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
 }
 
 #[cfg(test)]
@@ -592,9 +603,16 @@ mod tests {
     #[test]
     fn a_language_button_enters_its_script_and_reads_the_text_not_the_speech() {
         let set = set();
-        let turn = input(&set, &Position::Language { attempt: 1 }, 0, 3, &TextInput::Button("l:en".into()));
+        let turn = input(
+            &set,
+            &Position::Language { attempt: 1 },
+            0,
+            3,
+            &TextInput::Button("l:en".into()),
+        );
         assert_eq!(turn.position, en_main());
-        let all: String = turn.replies.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("|");
+        let all: String =
+            turn.replies.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("|");
         assert_eq!(all, "Welcome.\n\nWhat do you need?");
         assert!(!all.contains("press"), "voice wording leaked into the chat: {all}");
         let buttons: Vec<_> =
@@ -616,8 +634,11 @@ mod tests {
     fn a_button_a_digit_and_the_option_text_all_choose_the_same() {
         let set = set();
         let node = NodeId::parse("main").unwrap();
-        let inputs =
-            [TextInput::Button(menu_data(&node, Key::parse("1").unwrap())), text("1"), text(" surrender ")];
+        let inputs = [
+            TextInput::Button(menu_data(&node, Key::parse("1").unwrap())),
+            text("1"),
+            text(" surrender "),
+        ];
         for given in inputs {
             let turn = input(&set, &en_main(), 0, 3, &given);
             let Position::Ask { node, .. } = &turn.position else { panic!("{given:?}: {turn:?}") };
@@ -636,7 +657,10 @@ mod tests {
         };
         let turn = input(&set, &asked, 0, 3, &text("3rd battalion"));
         let kept = turn.kept.clone().unwrap();
-        assert_eq!((kept.kind, kept.var.as_deref(), kept.body.as_str()), (MessageKind::Answer, Some("unit"), "3rd battalion"));
+        assert_eq!(
+            (kept.kind, kept.var.as_deref(), kept.body.as_str()),
+            (MessageKind::Answer, Some("unit"), "3rd battalion")
+        );
         assert!(matches!(turn.position, Position::Operator { .. }));
         assert_eq!(turn.handoff.as_deref(), Some("en"));
         assert!(
@@ -668,7 +692,9 @@ mod tests {
             node: NodeId::parse("main").unwrap(),
             attempt: 1,
         };
-        for (position, word) in [(&ru_main, "оператор"), (&en_main(), "OPERATOR"), (&en_main(), "0")] {
+        for (position, word) in
+            [(&ru_main, "оператор"), (&en_main(), "OPERATOR"), (&en_main(), "0")]
+        {
             let turn = input(&set, position, 0, 3, &text(word));
             assert!(matches!(turn.position, Position::Operator { .. }), "{word}");
             assert!(turn.handoff.is_some(), "{word}");
@@ -702,7 +728,13 @@ mod tests {
     fn the_end_of_the_script_closes_the_conversation() {
         let set = set();
         let node = NodeId::parse("main").unwrap();
-        let turn = input(&set, &en_main(), 0, 3, &TextInput::Button(menu_data(&node, Key::parse("2").unwrap())));
+        let turn = input(
+            &set,
+            &en_main(),
+            0,
+            3,
+            &TextInput::Button(menu_data(&node, Key::parse("2").unwrap())),
+        );
         assert_eq!(turn.position, Position::Closed);
         assert_eq!(turn.replies.last().unwrap().text, "The rules.\n\nGoodbye.");
     }

@@ -310,7 +310,12 @@ pub struct ChatsConfig {
 
 impl Default for ChatsConfig {
     fn default() -> Self {
-        ChatsConfig { free_text_handoff: 3, per_operator: 3, remind_after_mins: 30, close_after_mins: 30 }
+        ChatsConfig {
+            free_text_handoff: 3,
+            per_operator: 3,
+            remind_after_mins: 30,
+            close_after_mins: 30,
+        }
     }
 }
 

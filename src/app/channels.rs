@@ -80,7 +80,9 @@ impl Deliver for TelegramDelivery {
 
 fn keyboard(rows: &[Vec<crate::domain::outbox::Button>]) -> Vec<Vec<Button>> {
     rows.iter()
-        .map(|row| row.iter().map(|b| Button { text: b.text.clone(), data: b.data.clone() }).collect())
+        .map(|row| {
+            row.iter().map(|b| Button { text: b.text.clone(), data: b.data.clone() }).collect()
+        })
         .collect()
 }
 

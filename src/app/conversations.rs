@@ -11,12 +11,12 @@
 use crate::app::casework::require_staff;
 use crate::app::{Actor, App, AppError};
 use crate::chat::{self, ChatTurn};
-use crate::ivr;
 use crate::domain::audit::AuditAction;
 use crate::domain::cases::{CallSid, CaseNumber, Event};
 use crate::domain::conversation::{
     Author, Channel, ChatAddress, ChatMessage, ChatSummary, Conversation, Inbound,
 };
+use crate::ivr;
 use crate::storage::{ChatStep, CloseReason, NewMessage, NewReply, StepOutcome, StepTarget};
 
 /// How many times a message is tried against a conversation another message moved
@@ -68,8 +68,13 @@ impl App {
             let set = &pinned.set;
             let (target, sealed, turn) = match &open {
                 Some(conversation) => {
-                    let turn =
-                        chat::input(set, &conversation.position, conversation.free_texts, limit, &input);
+                    let turn = chat::input(
+                        set,
+                        &conversation.position,
+                        conversation.free_texts,
+                        limit,
+                        &input,
+                    );
                     let sealed = match &conversation.address_sealed {
                         Some(sealed) => sealed.clone(),
                         None => self.seal(&from, &conversation.call_sid)?,
@@ -109,7 +114,9 @@ impl App {
                 StepOutcome::Conflict => continue,
             }
         }
-        Err(AppError::Conflict("the conversation kept moving; the update will be delivered again".into()))
+        Err(AppError::Conflict(
+            "the conversation kept moving; the update will be delivered again".into(),
+        ))
     }
 
     /// The conversations waiting for an operator and those operators hold (operators and
@@ -126,7 +133,8 @@ impl App {
     pub async fn read_chat(&self, actor: &Actor, case: CaseNumber) -> Result<ChatView, AppError> {
         require_staff(actor)?;
         self.in_reach(actor, case, "read").await?;
-        let conversation = self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
+        let conversation =
+            self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
         let messages = self.storage().chat_messages(case).await?;
         let summary = self.storage().chats().await?.into_iter().find(|c| c.case_number == case);
         self.audit(actor, AuditAction::CaseRead, Some(case), "chat".into()).await?;
@@ -162,11 +170,17 @@ impl App {
 
     /// `actor`'s reply to the person of conversation `case`, which they hold; queued in the
     /// outbox and kept on the case. Audited (`chat.reply`) without its text.
-    pub async fn reply_chat(&self, actor: &Actor, case: CaseNumber, text: &str) -> Result<(), AppError> {
+    pub async fn reply_chat(
+        &self,
+        actor: &Actor,
+        case: CaseNumber,
+        text: &str,
+    ) -> Result<(), AppError> {
         let operator = require_staff(actor)?;
         self.in_reach(actor, case, "reply").await?;
         let text = reply_text(text)?;
-        let conversation = self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
+        let conversation =
+            self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
         if conversation.operator_id != Some(operator) {
             return Err(AppError::Conflict(format!(
                 "take the conversation of case {case} before you reply"
@@ -192,7 +206,8 @@ impl App {
         disposition: &str,
     ) -> Result<(), AppError> {
         let person = require_staff(actor)?;
-        let conversation = self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
+        let conversation =
+            self.storage().conversation_of(case).await?.ok_or_else(|| no_chat(case))?;
         // The operator answering it closes it; a supervisor may close any.
         if actor.require_supervisor().is_err() && conversation.operator_id != Some(person) {
             self.in_reach(actor, case, "close").await?;
@@ -248,7 +263,9 @@ impl App {
                     self.storage().chat_reminded(conversation.id, now).await?;
                     reminded += 1;
                 }
-                Some(at) if now - at >= chrono::Duration::minutes(config.close_after_mins as i64) => {
+                Some(at)
+                    if now - at >= chrono::Duration::minutes(config.close_after_mins as i64) =>
+                {
                     self.end_conversation(&conversation, CloseReason::Inactive).await?;
                     closed += 1;
                 }
@@ -269,14 +286,16 @@ impl App {
         let pinned = self.live().live();
         let mut shown = 0;
         for chat in waiting.into_iter().filter(|chat| chat.shown != Some(chat.position)) {
-            let script = pinned.set.script(&chat.language).unwrap_or_else(|| pinned.set.default_script());
+            let script =
+                pinned.set.script(&chat.language).unwrap_or_else(|| pinned.set.default_script());
             let Some(wait) = ivr::wait(script, &chat.node, Some(chat.position), None) else {
                 continue;
             };
             if wait.text.trim().is_empty() {
                 continue;
             }
-            if self.storage().show_position(chat.case, chat.position, wait.text, self.now()).await? {
+            if self.storage().show_position(chat.case, chat.position, wait.text, self.now()).await?
+            {
                 shown += 1;
             }
         }
@@ -314,11 +333,7 @@ impl App {
         }
     }
 
-    fn seal(
-        &self,
-        from: &ChatAddress,
-        call_sid: &CallSid,
-    ) -> Result<String, AppError> {
+    fn seal(&self, from: &ChatAddress, call_sid: &CallSid) -> Result<String, AppError> {
         self.sealer()
             .seal_address(from, call_sid)
             .ok_or_else(|| AppError::Internal("the system's random source failed".into()))

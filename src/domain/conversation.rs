@@ -33,7 +33,8 @@ pub enum Channel {
 
 impl Channel {
     /// Every channel, in the order screens list them.
-    pub const ALL: [Channel; 4] = [Channel::Voice, Channel::Telegram, Channel::Sms, Channel::WhatsApp];
+    pub const ALL: [Channel; 4] =
+        [Channel::Voice, Channel::Telegram, Channel::Sms, Channel::WhatsApp];
 
     /// The name stored and used in URLs and the API.
     pub fn as_str(self) -> &'static str {

@@ -144,7 +144,11 @@ impl Storage {
     ) -> Result<Option<Conversation>, StorageError> {
         let hash = chat_hash.0.clone();
         self.read(move |conn| {
-            conversation_where(conn, "c.channel = ?1 AND c.chat_hash = ?2 AND c.state <> 'closed'", params![channel.as_str(), hash])
+            conversation_where(
+                conn,
+                "c.channel = ?1 AND c.chat_hash = ?2 AND c.state <> 'closed'",
+                params![channel.as_str(), hash],
+            )
         })
         .await
     }
@@ -377,7 +381,8 @@ impl Storage {
             let mut waiting = Vec::new();
             for row in rows {
                 let (year, sequence, language, node, shown, position) = row?;
-                let (Some(language), Some(node)) = (language, node.as_deref().and_then(NodeId::parse))
+                let (Some(language), Some(node)) =
+                    (language, node.as_deref().and_then(NodeId::parse))
                 else {
                     continue;
                 };
@@ -509,8 +514,17 @@ impl Storage {
                 ))
             })?;
             rows.map(|row| {
-                let (year, sequence, channel, state, language, operator_id, queued, last, unanswered) =
-                    row?;
+                let (
+                    year,
+                    sequence,
+                    channel,
+                    state,
+                    language,
+                    operator_id,
+                    queued,
+                    last,
+                    unanswered,
+                ) = row?;
                 Ok(ChatSummary {
                     case_number: CaseNumber { year, sequence },
                     channel: decode_channel(&channel)?,
@@ -561,8 +575,9 @@ impl Storage {
                     id,
                     at: decode_time(&at)?,
                     author,
-                    kind: MessageKind::parse(&kind)
-                        .ok_or_else(|| StorageError::Data(format!("unknown message kind {kind:?}")))?,
+                    kind: MessageKind::parse(&kind).ok_or_else(|| {
+                        StorageError::Data(format!("unknown message kind {kind:?}"))
+                    })?,
                     node: node.as_deref().and_then(NodeId::parse),
                     var,
                     body,
@@ -702,13 +717,8 @@ fn queue_reply(
         Author::Operator(_) => MessageKind::Reply,
         Author::Bot | Author::Person => MessageKind::Prompt,
     };
-    let message = NewMessage {
-        author: reply.author,
-        kind,
-        node: None,
-        var: None,
-        body: reply.text.clone(),
-    };
+    let message =
+        NewMessage { author: reply.author, kind, node: None, var: None, body: reply.text.clone() };
     insert_message(tx, case_id, at, &message, Some(outbox_id))?;
     Ok(outbox_id)
 }
@@ -845,8 +855,10 @@ impl ConversationRow {
     fn decode(self) -> Result<Conversation, StorageError> {
         let language = self.language.as_deref().map(decode_language).transpose()?;
         let node = self.node.as_deref().and_then(NodeId::parse);
-        let position = Position::from_parts(&self.state, language, node, self.attempt)
-            .ok_or_else(|| StorageError::Data("a conversation's position is inconsistent".into()))?;
+        let position =
+            Position::from_parts(&self.state, language, node, self.attempt).ok_or_else(|| {
+                StorageError::Data("a conversation's position is inconsistent".into())
+            })?;
         Ok(Conversation {
             id: self.id,
             case_id: self.case_id,

@@ -8,9 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_channel, decode_time};
 use crate::domain::conversation::Channel;
-use crate::domain::outbox::{
-    Button, Due, NewOutgoing, OutAction, OutState, OutStatus, Outgoing,
-};
+use crate::domain::outbox::{Button, Due, NewOutgoing, OutAction, OutState, OutStatus, Outgoing};
 
 /// The outbox's counts, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -316,7 +314,6 @@ fn decode_buttons(json: Option<&str>) -> Result<Vec<Vec<Button>>, StorageError> 
         serde_json::from_str(json).map_err(|e| StorageError::Data(format!("outbox buttons: {e}")))
     })
 }
-
 
 fn decode_kind(text: &str) -> Result<&'static str, StorageError> {
     ["send", "edit", "delete"]

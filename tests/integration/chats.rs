@@ -77,7 +77,8 @@ async fn an_update_without_the_secret_is_refused_and_leaves_nothing() {
 async fn without_telegram_enabled_there_is_no_webhook() {
     let fake = FakeBotApi::start();
     let app = common::spawn_app().await;
-    let (status, _) = app.telegram_as(fake.update_text(1, CHAT, "/start"), Some(TELEGRAM_SECRET)).await;
+    let (status, _) =
+        app.telegram_as(fake.update_text(1, CHAT, "/start"), Some(TELEGRAM_SECRET)).await;
     assert_eq!(status, 404);
 }
 
@@ -274,7 +275,10 @@ async fn a_person_walks_the_script_by_buttons_digits_and_words_and_every_answer_
     assert!(tags.contains(&"intent=surrender".to_owned()), "{tags:?}");
     let kept = app.storage.chat_messages(number).await.unwrap();
     let answer = kept.iter().find(|m| m.kind == MessageKind::Answer).expect("the answer kept");
-    assert_eq!((answer.var.as_deref(), answer.body.as_str()), (Some("unit"), "3rd battalion, 4417"));
+    assert_eq!(
+        (answer.var.as_deref(), answer.body.as_str()),
+        (Some("unit"), "3rd battalion, 4417")
+    );
     assert!(!format!("{:?}", case.events).contains("4417"), "an answer is never an event");
     // Everything queued was delivered, once.
     assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox WHERE state <> 'sent'"), 0);

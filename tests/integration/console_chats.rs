@@ -5,11 +5,11 @@
 
 use crate::common;
 
+use common::TestApp;
 use common::api::{self, TEST_PASSWORD};
 use common::chats::chat_app;
 use common::console::{Answer, Browser};
 use common::telegram::FakeBotApi;
-use common::TestApp;
 use hotline::domain::audit::AuditFilter;
 use hotline::domain::people::{Person, Role};
 
@@ -105,9 +105,9 @@ async fn an_operator_takes_a_waiting_chat_reads_it_and_replies_and_another_canno
     // Arrange
     let both = telegram_app().await;
     let app = &both.0;
-    let (olga, mut olga_browser) = staff(&app, "olga", Role::Operator, &["ru"]).await;
-    let (_, mut ivan) = staff(&app, "ivan", Role::Operator, &["ru"]).await;
-    let (_, mut minji) = staff(&app, "minji", Role::Operator, &["ko"]).await;
+    let (olga, mut olga_browser) = staff(app, "olga", Role::Operator, &["ru"]).await;
+    let (_, mut ivan) = staff(app, "ivan", Role::Operator, &["ru"]).await;
+    let (_, mut minji) = staff(app, "minji", Role::Operator, &["ko"]).await;
     let empty = olga_browser.get("/console/chats").await;
     assert!(empty.body.contains(r#"data-testid="nobody-waiting""#), "{}", empty.body);
     assert!(empty.body.contains(r#"href="/console/chats""#), "the menu leads to the chats");
@@ -188,7 +188,7 @@ async fn bad_replies_are_refused_in_place_with_the_text_kept_and_nothing_sent() 
     // Arrange
     let both = telegram_app().await;
     let app = &both.0;
-    let (olga, mut browser) = staff(&app, "olga", Role::Operator, &["ru"]).await;
+    let (olga, mut browser) = staff(app, "olga", Role::Operator, &["ru"]).await;
     waiting_person(&both, 5_550_002, 10, "<script>alert(1)</script> & я тут").await;
     let case = the_waiting_chat(&mut browser).await;
     let page = format!("/console/chats/{case}");
@@ -240,7 +240,7 @@ async fn closing_with_a_disposition_closes_the_case_and_removes_the_reply_box() 
     // Arrange
     let both = telegram_app().await;
     let app = &both.0;
-    let (_, mut browser) = staff(&app, "olga", Role::Operator, &["ru"]).await;
+    let (_, mut browser) = staff(app, "olga", Role::Operator, &["ru"]).await;
     waiting_person(&both, 5_550_003, 20, "помогите").await;
     let case = the_waiting_chat(&mut browser).await;
     let page = format!("/console/chats/{case}");
@@ -286,12 +286,12 @@ async fn chat_pages_refuse_strangers_junk_numbers_and_open_only_with_a_session()
     // Arrange
     let both = telegram_app().await;
     let app = &both.0;
-    let (_, mut browser) = staff(&app, "olga", Role::Operator, &["ru"]).await;
+    let (_, mut browser) = staff(app, "olga", Role::Operator, &["ru"]).await;
     waiting_person(&both, 5_550_004, 30, "слово").await;
     let case = the_waiting_chat(&mut browser).await;
 
     // Act and assert: no session, the login; a junk number, a clear 400; no chat, 404.
-    let mut stranger = Browser::new(&app);
+    let mut stranger = Browser::new(app);
     for path in ["/console/chats".to_owned(), format!("/console/chats/{case}")] {
         let answer = stranger.get(&path).await;
         assert_eq!(answer.status, 303, "{path}");
