@@ -209,7 +209,7 @@ async fn no_chat_id_name_or_username_is_kept_or_logged() {
     app.telegram(fake.update_text(1, CHAT, "/start")).await;
     app.telegram(fake.update_button(2, CHAT, 1, "l:uk")).await;
     app.telegram(fake.update_text(3, CHAT, "0")).await;
-    app.telegram(fake.update_text(4, CHAT, "мій підрозділ 4417")).await;
+    app.telegram(fake.update_text(4, CHAT, "мій підрозділ Щука-Жовтень")).await;
     let logs = String::from_utf8_lossy(&common::logs().lock().unwrap()).into_owned();
     let kept = app.stop().await;
     let dir = kept.path().to_owned();
@@ -225,7 +225,7 @@ async fn no_chat_id_name_or_username_is_kept_or_logged() {
     for needle in forbidden {
         assert!(!logs.contains(needle), "{needle} in the logs");
     }
-    assert!(!logs.contains("4417"), "the person's words in the logs");
+    assert!(!logs.contains("Щука-Жовтень"), "the person's words in the logs");
 }
 
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
