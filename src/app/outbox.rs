@@ -239,10 +239,10 @@ impl Worker {
                 tracing::info!(outbox_id = id, case_id, channel, attempt, "outbox: delivered");
             }
             Delivery::RetryAfter(wait) => {
-                let wait = &(*wait).min(LONGEST_PAUSE);
-                self.pacer.pause_until((Instant::now() + *wait).into_std());
+                let wait = (*wait).min(LONGEST_PAUSE);
+                self.pacer.pause_until((Instant::now() + wait).into_std());
                 let error = format!("the channel asked to wait {} s", wait.as_secs_f64());
-                storage.outgoing_retry(id, now + span(*wait), error).await?;
+                storage.outgoing_retry(id, now + span(wait), error).await?;
                 tracing::warn!(
                     outbox_id = id,
                     case_id,
@@ -287,7 +287,7 @@ fn bounded(error: &str) -> String {
     error.chars().take(MAX_ERROR_CHARS).collect()
 }
 
-/// A wait (at most [`LONGEST_PAUSE`]) as a span of the hotline's clock.
+/// A wait (at most [`LONGEST_PAUSE`], so it always fits) as a span of the hotline's clock.
 fn span(wait: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(wait.min(LONGEST_PAUSE)).unwrap_or(chrono::TimeDelta::zero())
 }
@@ -295,4 +295,33 @@ fn span(wait: Duration) -> chrono::TimeDelta {
 /// How long from `now` until `at` (nothing if it has passed).
 fn until(now: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
     (at - now).to_std().unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_wait_asked_by_a_channel_is_capped_not_a_panic() {
+        assert_eq!(span(Duration::MAX), chrono::TimeDelta::hours(1));
+        assert_eq!(span(Duration::ZERO), chrono::TimeDelta::zero());
+        assert_eq!(span(Duration::from_millis(1500)), chrono::TimeDelta::milliseconds(1500));
+        let later = Instant::now() + Duration::MAX.min(LONGEST_PAUSE);
+        assert!(later > Instant::now());
+    }
+
+    #[test]
+    fn a_channels_failure_text_is_cut_to_a_storable_length() {
+        assert_eq!(bounded(""), "");
+        assert_eq!(bounded("Bad Request: chat not found"), "Bad Request: chat not found");
+        let huge = "ж".repeat(100_000);
+        assert_eq!(bounded(&huge).chars().count(), MAX_ERROR_CHARS);
+    }
+
+    #[test]
+    fn a_wait_already_over_is_no_wait() {
+        let now = Utc::now();
+        assert_eq!(until(now, now - chrono::TimeDelta::seconds(5)), Duration::ZERO);
+        assert_eq!(until(now, now + chrono::TimeDelta::seconds(5)), Duration::from_secs(5));
+    }
 }

@@ -312,7 +312,8 @@ async fn a_full_disk_loses_no_acknowledged_record() {
 async fn a_start_with_a_migration_due_waits_for_the_lock_then_serves() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hotline.db");
-    // A database one migration behind: the outbox's table not there yet.
+    // A database one migration behind: the newest migration's table (the outbox) not there
+    // yet.
     let storage = Storage::open(&db, hotline::storage::StorageOptions::default()).await.unwrap();
     drop(storage);
     let behind = rusqlite::Connection::open(&db).unwrap();
