@@ -14,7 +14,8 @@ use hotline::app::secrets::Secrets;
 use hotline::app::{App, Clock, Deliver};
 use hotline::config::Config;
 use hotline::domain::cases::{CallSid, Record};
-use hotline::domain::outbox::{Delivery, NewOutgoing, OutAction, OutChannel, Outgoing};
+use hotline::domain::conversation::Channel;
+use hotline::domain::outbox::{Delivery, NewOutgoing, OutAction, Outgoing};
 use hotline::domain::secret::Secret;
 use hotline::storage::{Storage, StorageOptions};
 
@@ -47,6 +48,7 @@ fn main() {
             auth_token: Secret::new("bench-auth-token-0123456789".into()),
             caller_hash_key: Secret::new("bench-caller-hash-key-0123456789".into()),
             callback_key: Secret::new("bench-callback-key-0123456789abcdef0123".into()),
+            telegram: None,
         };
         let app = App::open(&config, &secrets, Clock::system()).await.unwrap();
         let storage =
@@ -70,7 +72,7 @@ fn main() {
             for (chat, case) in cases.iter().enumerate() {
                 let new = NewOutgoing {
                     case_id: *case,
-                    channel: OutChannel::Telegram,
+                    channel: Channel::Telegram,
                     address_sealed: format!("sealed-{chat}"),
                     chat_key: format!("chat{chat}"),
                     action: OutAction::Send { text: format!("reply {round}"), buttons: vec![] },
@@ -81,7 +83,7 @@ fn main() {
         }
         let channel = Arc::new(Channel { sends: Mutex::new(Vec::new()) });
         let started = Instant::now();
-        let worker = app.spawn_outbox(OutChannel::Telegram, channel.clone());
+        let worker = app.spawn_outbox(Channel::Telegram, channel.clone());
         let total = enqueued.len();
         let deadline = started + Duration::from_secs(300);
         while channel.sends.lock().unwrap().len() < total && Instant::now() < deadline {

@@ -421,7 +421,8 @@ fn language_buttons(set: &ScriptSet) -> Vec<Vec<Button>> {
         .iter()
         .filter_map(|option| set.script(&option.language))
         .map(|script| {
-            vec![Button { text: script.name.clone(), data: language_data(&script.language) }]
+            let key = language_key(set, &script.language);
+            vec![Button { text: script.name.clone(), data: language_data(&script.language), key }]
         })
         .collect()
 }
@@ -435,13 +436,21 @@ fn menu_buttons(script: &Script, node: &NodeId) -> Vec<Vec<Button>> {
         .iter()
         .map(|option| {
             let text = option.text.clone().unwrap_or_else(|| option.key.to_string());
-            vec![Button { text, data: menu_data(node, option.key) }]
+            let key = Some(option.key.to_string());
+            vec![Button { text, data: menu_data(node, option.key), key }]
         })
         .collect();
-    let mut last =
-        vec![Button { text: script.chat.operator.clone(), data: menu_data(node, Key::OPERATOR) }];
+    let mut last = vec![Button {
+        text: script.chat.operator.clone(),
+        data: menu_data(node, Key::OPERATOR),
+        key: Some(Key::OPERATOR.to_string()),
+    }];
     if back.is_some() {
-        last.push(Button { text: script.chat.back.clone(), data: menu_data(node, Key::BACK) });
+        last.push(Button {
+            text: script.chat.back.clone(),
+            data: menu_data(node, Key::BACK),
+            key: Some(Key::BACK.to_string()),
+        });
     }
     rows.push(last);
     rows
@@ -742,7 +751,7 @@ mod tests {
     #[test]
     fn long_text_is_split_under_the_limit_with_the_buttons_on_the_last_message() {
         let long = "я".repeat(MAX_MESSAGE_CHARS + 10);
-        let buttons = vec![vec![Button { text: "1".into(), data: "x".into() }]];
+        let buttons = vec![vec![Button { text: "1".into(), data: "x".into(), key: None }]];
         let replies = replies(&[long, "end".into()], buttons);
         assert_eq!(replies.len(), 2);
         assert!(replies.iter().all(|r| r.text.chars().count() <= MAX_MESSAGE_CHARS));

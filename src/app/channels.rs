@@ -15,7 +15,7 @@ use crate::domain::cases::CallSid;
 use crate::domain::conversation::Channel;
 use crate::domain::outbox::{Delivery, OutAction, Outgoing};
 use crate::domain::secret::Secret;
-use crate::telegram::client::{ApiError, BotApi, Button};
+use crate::telegram::client::{ApiError, BotApi};
 
 /// Telegram's Bot API as the outbox's channel.
 pub struct TelegramDelivery {
@@ -46,20 +46,18 @@ impl Deliver for TelegramDelivery {
         };
         let target = || out.target_provider_id.as_deref().and_then(|id| id.parse::<i64>().ok());
         let result = match &out.action {
-            OutAction::Send { text, buttons } => self
-                .api
-                .send_message(chat_id, text, &keyboard(buttons))
-                .map(|id| Some(id.to_string())),
+            OutAction::Send { text, buttons } => {
+                self.api.send_message(chat_id, text, buttons).map(|id| Some(id.to_string()))
+            }
             OutAction::Edit { text, buttons, .. } => match target() {
                 Some(message_id) => self
                     .api
-                    .edit_message_text(chat_id, message_id, text, &keyboard(buttons))
+                    .edit_message_text(chat_id, message_id, text, buttons)
                     .map(|()| out.target_provider_id.clone()),
                 // The message to change never reached the phone: send it whole instead.
-                None => self
-                    .api
-                    .send_message(chat_id, text, &keyboard(buttons))
-                    .map(|id| Some(id.to_string())),
+                None => {
+                    self.api.send_message(chat_id, text, buttons).map(|id| Some(id.to_string()))
+                }
             },
             OutAction::Delete { .. } => match target() {
                 Some(message_id) => self.api.delete_message(chat_id, message_id).map(|()| None),
@@ -76,14 +74,6 @@ impl Deliver for TelegramDelivery {
             Err(ApiError::Unreachable(why)) => Delivery::Transient(why),
         }
     }
-}
-
-fn keyboard(rows: &[Vec<crate::domain::outbox::Button>]) -> Vec<Vec<Button>> {
-    rows.iter()
-        .map(|row| {
-            row.iter().map(|b| Button { text: b.text.clone(), data: b.data.clone() }).collect()
-        })
-        .collect()
 }
 
 impl App {

@@ -41,6 +41,10 @@ pub struct Button {
     pub text: String,
     /// What comes back when it is pressed (a script's choice).
     pub data: String,
+    /// What a person types instead on a channel without buttons (SMS), where the button is
+    /// shown as a numbered line (`1 — Surrender`); `None` when typing cannot stand for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// What an outbox row asks of the channel.
@@ -448,7 +452,7 @@ mod tests {
     }
 
     fn button(text: &str, data: &str) -> Button {
-        Button { text: text.into(), data: data.into() }
+        Button { text: text.into(), data: data.into(), key: None }
     }
 
     #[test]

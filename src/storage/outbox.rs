@@ -401,7 +401,7 @@ mod tests {
             chat_key: chat.into(),
             action: OutAction::Send {
                 text: text.into(),
-                buttons: vec![vec![Button { text: "Yes".into(), data: "1".into() }]],
+                buttons: vec![vec![Button { text: "Yes".into(), data: "1".into(), key: None }]],
             },
             dedupe_key: key.into(),
         }
@@ -489,7 +489,7 @@ mod tests {
             out.action,
             OutAction::Send {
                 text: "Hello".into(),
-                buttons: vec![vec![Button { text: "Yes".into(), data: "1".into() }]]
+                buttons: vec![vec![Button { text: "Yes".into(), data: "1".into(), key: None }]]
             }
         );
         assert_eq!(column(&storage, id, "state").await.as_deref(), Some("sending"));
@@ -609,7 +609,7 @@ mod tests {
         let mut new = send(case, "chat'\"", hostile, hostile);
         new.action = OutAction::Send {
             text: hostile.into(),
-            buttons: vec![vec![Button { text: hostile.into(), data: "\"]}".into() }]],
+            buttons: vec![vec![Button { text: hostile.into(), data: "\"]}".into(), key: None }]],
         };
         let id = storage.enqueue_outgoing(new.clone(), at(1)).await.unwrap();
         let claimed = storage.claim_outgoing(vec![id]).await.unwrap();

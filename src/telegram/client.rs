@@ -15,6 +15,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Value, json};
 use ureq::Agent;
 
+use crate::domain::outbox::Button;
 use crate::domain::secret::Secret;
 
 /// Telegram's own Bot API server.
@@ -45,15 +46,6 @@ impl std::fmt::Debug for BotApi {
         // The token is the bot: it is never shown.
         f.debug_struct("BotApi").field("base", &self.base).finish_non_exhaustive()
     }
-}
-
-/// An inline keyboard button that sends `data` back when pressed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Button {
-    /// What the button says.
-    pub text: String,
-    /// What comes back in the `callback_query`: 1 to 64 bytes (checked before sending).
-    pub data: String,
 }
 
 /// The webhook as Telegram has it.
@@ -320,7 +312,7 @@ mod tests {
     use super::*;
 
     fn button(text: &str, data: &str) -> Button {
-        Button { text: text.into(), data: data.into() }
+        Button { text: text.into(), data: data.into(), key: None }
     }
 
     #[test]

@@ -322,7 +322,7 @@ async fn an_edit_reaches_the_message_the_channel_named() {
     let mut menu = message(case, "a", "k1", "Choose");
     menu.action = OutAction::Send {
         text: "Choose".into(),
-        buttons: vec![vec![Button { text: "Help".into(), data: "1".into() }]],
+        buttons: vec![vec![Button { text: "Help".into(), data: "1".into(), key: None }]],
     };
     let menu = line.app.enqueue_outgoing(menu).await.unwrap();
     let mut edit = message(case, "a", "k2", "");

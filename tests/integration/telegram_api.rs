@@ -6,8 +6,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use hotline::domain::outbox::Button;
 use hotline::domain::secret::Secret;
-use hotline::telegram::client::{ApiError, BotApi, Button};
+use hotline::telegram::client::{ApiError, BotApi};
 use hotline::telegram::update::{Update, UpdateKind};
 
 use crate::common::telegram::{
@@ -25,7 +26,11 @@ fn buttons(rows: &[&[(&str, &str)]]) -> Vec<Vec<Button>> {
     rows.iter()
         .map(|row| {
             row.iter()
-                .map(|(text, data)| Button { text: (*text).into(), data: (*data).into() })
+                .map(|(text, data)| Button {
+                    text: (*text).into(),
+                    data: (*data).into(),
+                    key: None,
+                })
                 .collect()
         })
         .collect()
