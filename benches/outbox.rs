@@ -25,11 +25,11 @@ const PER_CHAT: u32 = 10;
 const LATENCY: Duration = Duration::from_millis(30);
 
 /// The channel: notes who was sent what when.
-struct Channel {
+struct FakeChannel {
     sends: Mutex<Vec<(i64, String, Instant)>>,
 }
 
-impl Deliver for Channel {
+impl Deliver for FakeChannel {
     fn deliver(&self, out: &Outgoing) -> Delivery {
         self.sends.lock().unwrap().push((out.id, out.chat_key.clone(), Instant::now()));
         std::thread::sleep(LATENCY);
@@ -81,7 +81,7 @@ fn main() {
                 enqueued.push(app.enqueue_outgoing(new).await.unwrap());
             }
         }
-        let channel = Arc::new(Channel { sends: Mutex::new(Vec::new()) });
+        let channel = Arc::new(FakeChannel { sends: Mutex::new(Vec::new()) });
         let started = Instant::now();
         let worker = app.spawn_outbox(Channel::Telegram, channel.clone());
         let total = enqueued.len();
