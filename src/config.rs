@@ -306,6 +306,8 @@ pub struct ChatsConfig {
     /// Minutes of silence after the reminder before the conversation closes; a later message
     /// starts a new case, linked to this one as a repeat contact.
     pub close_after_mins: u64,
+    /// Milliseconds between two rounds of upkeep: reminders, closings, places in line.
+    pub upkeep_interval_ms: u64,
 }
 
 impl Default for ChatsConfig {
