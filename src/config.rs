@@ -317,6 +317,7 @@ impl Default for ChatsConfig {
             per_operator: 3,
             remind_after_mins: 30,
             close_after_mins: 30,
+            upkeep_interval_ms: 10_000,
         }
     }
 }
@@ -727,6 +728,7 @@ impl Config {
             ("chats.per_operator", u64::from(self.chats.per_operator), 1, 50),
             ("chats.remind_after_mins", self.chats.remind_after_mins, 1, 10_080),
             ("chats.close_after_mins", self.chats.close_after_mins, 1, 10_080),
+            ("chats.upkeep_interval_ms", self.chats.upkeep_interval_ms, 100, 600_000),
             ("outbox.per_chat_interval_ms", self.outbox.per_chat_interval_ms, 10, 60_000),
             ("outbox.per_second", u64::from(self.outbox.per_second), 1, 1000),
             ("outbox.max_attempts", u64::from(self.outbox.max_attempts), 1, 100),

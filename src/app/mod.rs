@@ -68,9 +68,6 @@ use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
 /// How often the journal is retried while it holds records.
 const REPLAY_EVERY: Duration = Duration::from_secs(5);
 
-/// How often silent conversations are reminded or closed, and places in line shown.
-const CHAT_UPKEEP_EVERY: Duration = Duration::from_secs(10);
-
 /// How often a start that must migrate the database looks again at a write lock held by
 /// another program.
 const MIGRATION_RETRY: Duration = Duration::from_secs(1);
@@ -240,7 +237,8 @@ impl App {
             tasks.push(watcher.spawn(every));
         }
         if config.telegram.enabled {
-            tasks.push(self.spawn_chat_upkeep(CHAT_UPKEEP_EVERY));
+            let every = Duration::from_millis(config.chats.upkeep_interval_ms);
+            tasks.push(self.spawn_chat_upkeep(every));
         }
         tasks.extend(self.spawn_text_channels());
         Background { tasks }
