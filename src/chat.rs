@@ -67,6 +67,8 @@ pub struct ChatTurn {
     pub handoff: Option<String>,
     /// The words were free text at a menu (counted towards `free_text_handoff`).
     pub free_text: bool,
+    /// The person asked for the conversation's messages to be deleted from their phone.
+    pub forget: bool,
 }
 
 /// The first message of a conversation: the language menu. Words written with it are kept:
@@ -92,6 +94,17 @@ pub fn input(
     handoff_after: u32,
     input: &TextInput,
 ) -> ChatTurn {
+    if *input == TextInput::Delete && *position != Position::Closed {
+        return ChatTurn {
+            replies: Vec::new(),
+            events: vec![Event::DeletionAsked],
+            position: Position::Closed,
+            kept: None,
+            handoff: None,
+            free_text: false,
+            forget: true,
+        };
+    }
     match position {
         Position::Closed => start(set, input),
         Position::Language { attempt } => {
@@ -181,6 +194,7 @@ pub fn input(
                 kept,
                 handoff: None,
                 free_text: false,
+                forget: false,
             }
         }
     }
@@ -359,6 +373,7 @@ fn from_turn(set: &ScriptSet, mut turn: Turn) -> ChatTurn {
         kept: None,
         handoff,
         free_text: false,
+        forget: false,
     }
 }
 

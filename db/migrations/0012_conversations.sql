@@ -84,5 +84,10 @@ CREATE TABLE text_updates (
     channel    TEXT NOT NULL,
     update_key TEXT NOT NULL,
     at         TEXT NOT NULL,
+    -- The case it moved, and the channel's id of the person's message it carried (none for a
+    -- button pressed): what `/delete` removes from their phone, which the channel allows for
+    -- two days at most.
+    case_id    INTEGER REFERENCES cases (id),
+    message_id TEXT,
     PRIMARY KEY (channel, update_key)
 ) STRICT, WITHOUT ROWID;

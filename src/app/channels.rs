@@ -63,6 +63,10 @@ impl Deliver for TelegramDelivery {
                 Some(message_id) => self.api.delete_message(chat_id, message_id).map(|()| None),
                 None => Ok(None),
             },
+            OutAction::Forget { message_id } => match message_id.parse::<i64>() {
+                Ok(message_id) => self.api.delete_message(chat_id, message_id).map(|()| None),
+                Err(_) => Ok(None),
+            },
         };
         match result {
             Ok(provider_id) => Delivery::Sent { provider_id },

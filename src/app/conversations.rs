@@ -14,7 +14,7 @@ use crate::chat::{self, ChatTurn};
 use crate::domain::audit::AuditAction;
 use crate::domain::cases::{CallSid, CaseNumber, Event};
 use crate::domain::conversation::{
-    Author, Channel, ChatAddress, ChatMessage, ChatSummary, Conversation, Inbound,
+    Author, Channel, ChatAddress, ChatMessage, ChatSummary, Conversation, Inbound, TextInput,
 };
 use crate::ivr;
 use crate::storage::{ChatStep, CloseReason, NewMessage, NewReply, StepOutcome, StepTarget};
@@ -36,6 +36,9 @@ pub enum Received {
     },
     /// Handled before; nothing changed.
     Duplicate,
+    /// Nothing to do: a deletion asked with no conversation open (there is nothing of it to
+    /// delete, and opening one to delete would leave a case behind).
+    Ignored,
 }
 
 /// A conversation as an operator reads it.
@@ -57,7 +60,7 @@ impl App {
     /// Handles one update of a text channel (see the module's header). An error means
     /// nothing was stored: the surface answers so that the channel delivers it again.
     pub async fn receive_text(&self, inbound: Inbound) -> Result<Received, AppError> {
-        let Inbound { channel, update_key, from, input } = inbound;
+        let Inbound { channel, update_key, from, message_id, input } = inbound;
         let Some(chat_hash) = self.caller_hasher().hash(&from.identity(channel)) else {
             return Err(AppError::Invalid("the sender's address cannot be used".into()));
         };
@@ -86,6 +89,7 @@ impl App {
                     };
                     (target, sealed, turn)
                 }
+                None if input == TextInput::Delete => return Ok(Received::Ignored),
                 None => {
                     let call_sid = new_conversation_id(channel.id_prefix())?;
                     let sealed = self.seal(&from, &call_sid)?;
@@ -94,7 +98,8 @@ impl App {
                 }
             };
             let queued = turn.handoff.is_some();
-            let step = chat_step(channel, &update_key, self.now(), target, sealed, turn);
+            let update = Update { channel, key: &update_key, message_id: message_id.as_deref() };
+            let step = chat_step(update, self.now(), target, sealed, turn);
             match self.storage().chat_step(step).await? {
                 StepOutcome::Applied { case, opened } => {
                     if opened {
@@ -350,10 +355,16 @@ fn new_conversation_id(prefix: &str) -> Result<CallSid, AppError> {
         .ok_or_else(|| AppError::Internal("a conversation id is not a call id".into()))
 }
 
+/// Which update a step handles.
+struct Update<'a> {
+    channel: Channel,
+    key: &'a str,
+    message_id: Option<&'a str>,
+}
+
 /// The write of one handled message.
 fn chat_step(
-    channel: Channel,
-    update_key: &str,
+    update: Update<'_>,
     at: chrono::DateTime<chrono::Utc>,
     target: StepTarget,
     address_sealed: String,
@@ -372,8 +383,9 @@ fn chat_step(
         .map(|reply| NewReply { author: Author::Bot, text: reply.text, buttons: reply.buttons })
         .collect();
     ChatStep {
-        channel,
-        update_key: update_key.to_owned(),
+        channel: update.channel,
+        update_key: update.key.to_owned(),
+        message_id: update.message_id.map(str::to_owned),
         at,
         target,
         address_sealed,
@@ -383,6 +395,7 @@ fn chat_step(
         kept,
         replies,
         queued: turn.handoff.is_some(),
+        forget: turn.forget,
     }
 }
 

@@ -592,6 +592,7 @@ fn describe(event: &crate::domain::cases::Event) -> String {
         Event::Rejected { reason } => format!("rejected: {reason}"),
         Event::Wrote { node: Some(node), chars } => format!("wrote {chars} characters at {node}"),
         Event::Wrote { node: None, chars } => format!("wrote {chars} characters"),
+        Event::DeletionAsked => "asked for the conversation to be deleted from their phone".into(),
         Event::Routed { language: Some(language), reason, .. } => {
             format!("routed to {language}: {reason}")
         }

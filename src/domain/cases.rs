@@ -341,6 +341,10 @@ pub enum Event {
         /// How long it was, in characters.
         chars: u32,
     },
+    /// The person asked for the conversation to be deleted from their phone (`/delete`): the
+    /// messages the channel still allows are deleted, and the conversation closes. The case
+    /// keeps its record.
+    DeletionAsked,
     /// The recovery step closed the call: no final status callback came, and nothing had
     /// been heard of it for longer than any real call stays silent (see
     /// `app/recovery.rs`). Stays on the timeline if the status comes after all.

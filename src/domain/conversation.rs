@@ -154,6 +154,9 @@ pub struct Inbound {
     pub update_key: String,
     /// Who wrote: the reply address.
     pub from: ChatAddress,
+    /// The channel's id of the person's message, when the update carried one (not for a
+    /// button pressed): what deleting the conversation from their phone needs.
+    pub message_id: Option<String>,
     /// What they sent.
     pub input: TextInput,
 }

@@ -71,6 +71,12 @@ pub enum OutAction {
         /// The outbox row of the message to delete.
         of: i64,
     },
+    /// Delete a message the person sent, from their phone (they asked for the conversation
+    /// to be deleted).
+    Forget {
+        /// The channel's id of their message.
+        message_id: String,
+    },
 }
 
 impl OutAction {
@@ -80,6 +86,7 @@ impl OutAction {
             OutAction::Send { .. } => "send",
             OutAction::Edit { .. } => "edit",
             OutAction::Delete { .. } => "delete",
+            OutAction::Forget { .. } => "forget",
         }
     }
 }
@@ -136,6 +143,10 @@ impl NewOutgoing {
                 check_content(text, buttons)
             }
             OutAction::Delete { of } => check_target(*of),
+            OutAction::Forget { message_id } => check_key(
+                message_id,
+                "the message to forget must be the channel's id of it, 1 to 200 bytes",
+            ),
         }
     }
 }

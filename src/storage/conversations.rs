@@ -74,6 +74,8 @@ pub struct ChatStep {
     pub channel: Channel,
     /// The channel's id of the update.
     pub update_key: String,
+    /// The channel's id of the person's message in it, if it carried one.
+    pub message_id: Option<String>,
     /// When it arrived.
     pub at: DateTime<Utc>,
     /// The conversation it moves.
@@ -92,6 +94,8 @@ pub struct ChatStep {
     pub replies: Vec<NewReply>,
     /// The conversation joins the operators' queue now.
     pub queued: bool,
+    /// The person asked for the conversation to be deleted from their phone.
+    pub forget: bool,
 }
 
 /// What became of a step.
@@ -198,6 +202,20 @@ impl Storage {
                 apply_in(&tx, &record)?;
             }
             let case_id = case_id_of(&tx, &call_sid)?;
+            tx.prepare_cached(
+                "UPDATE text_updates SET case_id = ?3, message_id = ?4
+                 WHERE channel = ?1 AND update_key = ?2",
+            )?
+            .execute(params![step.channel.as_str(), step.update_key, case_id, step.message_id])?;
+            if step.forget {
+                let to = Addressee {
+                    case_id,
+                    call_sid: &call_sid,
+                    channel: step.channel,
+                    address_sealed: &step.address_sealed,
+                };
+                forget_in(&tx, &to, step.at)?;
+            }
             if let Some(kept) = &step.kept {
                 insert_message(&tx, case_id, step.at, kept, None)?;
             }
@@ -750,6 +768,54 @@ fn insert_message(
         message.body,
         outbox_id,
     ])?;
+    Ok(())
+}
+
+/// How long a channel lets a message be deleted from the person's phone (Telegram: 48 hours).
+const DELETABLE_HOURS: i64 = 48;
+
+/// Deletes a conversation from the person's phone, as far as the channel allows: the bot's
+/// messages sent in the last two days, the person's own of those days, and nothing still
+/// waiting to be sent (withdrawn, so it never arrives).
+fn forget_in(tx: &Transaction<'_>, to: &Addressee<'_>, now: DateTime<Utc>) -> Result<(), StorageError> {
+    let since = db_time(now - chrono::Duration::hours(DELETABLE_HOURS));
+    tx.prepare_cached(
+        "UPDATE outbox SET state = 'failed', error = 'withdrawn: the person deleted the conversation',
+                body = NULL, buttons = NULL, address_sealed = NULL
+         WHERE case_id = ?1 AND state = 'pending'",
+    )?
+    .execute([to.case_id])?;
+    let sent: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM outbox WHERE case_id = ?1 AND action = 'send' AND state = 'sent'
+               AND provider_id IS NOT NULL AND sent_at >= ?2 ORDER BY id",
+        )?
+        .query_map(params![to.case_id, since], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let theirs: Vec<String> = tx
+        .prepare_cached(
+            "SELECT message_id FROM text_updates WHERE case_id = ?1 AND message_id IS NOT NULL
+               AND at >= ?2 ORDER BY at",
+        )?
+        .query_map(params![to.case_id, since], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let actions = sent
+        .into_iter()
+        .map(|of| (format!("forget:{of}"), OutAction::Delete { of }))
+        .chain(theirs.into_iter().map(|message_id| {
+            (format!("forget:{}:{message_id}", to.call_sid), OutAction::Forget { message_id })
+        }));
+    for (dedupe_key, action) in actions {
+        let outgoing = NewOutgoing {
+            case_id: to.case_id,
+            channel: to.channel,
+            address_sealed: to.address_sealed.to_owned(),
+            chat_key: to.call_sid.as_str().to_owned(),
+            action,
+            dedupe_key,
+        };
+        enqueue_in(tx, &outgoing, now)?;
+    }
     Ok(())
 }
 

@@ -259,6 +259,7 @@ pub(crate) fn enqueue_in(
             (Some(text.as_str()), encode_buttons(buttons)?, Some(*of))
         }
         OutAction::Delete { of } => (None, None, Some(*of)),
+        OutAction::Forget { message_id } => (Some(message_id.as_str()), None, None),
     };
     if let Some(of) = of {
         let same: Option<bool> = tx
@@ -316,7 +317,7 @@ fn decode_buttons(json: Option<&str>) -> Result<Vec<Vec<Button>>, StorageError> 
 }
 
 fn decode_kind(text: &str) -> Result<&'static str, StorageError> {
-    ["send", "edit", "delete"]
+    ["send", "edit", "delete", "forget"]
         .into_iter()
         .find(|kind| *kind == text)
         .ok_or_else(|| StorageError::Data(format!("outbox action {text:?}")))
@@ -351,6 +352,7 @@ fn load_outgoing(conn: &Connection, id: i64) -> Result<Outgoing, StorageError> {
         ("send", Some(text), _) => OutAction::Send { text, buttons },
         ("edit", Some(text), Some(of)) => OutAction::Edit { of, text, buttons },
         ("delete", _, Some(of)) => OutAction::Delete { of },
+        ("forget", Some(message_id), _) => OutAction::Forget { message_id },
         _ => return Err(missing("its text or its earlier message")),
     };
     Ok(Outgoing {

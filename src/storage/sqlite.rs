@@ -364,6 +364,7 @@ fn event_columns(event: &Event) -> (Option<&str>, Option<&str>) {
         | Event::Rejected { .. }
         | Event::Blocked { .. }
         | Event::CallbackRequested { .. }
+        | Event::DeletionAsked
         | Event::StatusLost { .. } => (None, None),
     }
 }

@@ -313,3 +313,42 @@ async fn a_blocked_bot_fails_the_message_without_retrying_for_ever() {
     }
     assert_eq!(fake.calls("sendMessage"), 1);
 }
+
+#[tokio::test]
+async fn delete_removes_the_conversation_from_the_phone_and_closes_it() {
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    let start = fake.update_text(1, CHAT, "/start");
+    app.telegram(start).await;
+    let languages = delivered(&fake, 1).await[0].clone();
+    app.telegram(fake.update_button(2, CHAT, languages.message_id, "l:en")).await;
+    let menu = delivered(&fake, 2).await[1].clone();
+    app.telegram(fake.update_text(3, CHAT, "I am afraid someone reads my phone")).await;
+    let received = delivered(&fake, 4).await;
+    assert_eq!(received.len(), 4, "the received words and the menu again: {received:#?}");
+    app.telegram(fake.update_text(4, CHAT, "/delete")).await;
+    // Every message of the bot, and the person's three, are deleted from the phone.
+    let bot: Vec<i64> = received.iter().map(|m| m.message_id).collect();
+    let wait = Instant::now();
+    while fake.deletions().len() < bot.len() + 3 && wait.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deleted: Vec<i64> = fake.deletions().iter().map(|(_, id)| *id).collect();
+    for id in &bot {
+        assert!(deleted.contains(id), "bot message {id} left on the phone: {deleted:?}");
+    }
+    assert_eq!(deleted.len(), bot.len() + 3, "{deleted:?}");
+    assert!(fake.deletions().iter().all(|(chat, _)| *chat == CHAT));
+    assert_ne!(menu.message_id, 0);
+    let number = only_case(&app);
+    let conversation = app.storage.conversation_of(number).await.unwrap().unwrap();
+    assert_eq!(conversation.position.state(), "closed");
+    assert!(conversation.address_sealed.is_none());
+    // The case keeps its record; nothing more is said on the phone.
+    assert_eq!(delivered(&fake, 5).await.len(), 4);
+    let case = app.storage.case(number).await.unwrap().unwrap();
+    assert!(case.events.iter().any(|e| format!("{:?}", e.event) == "DeletionAsked"));
+    // A /delete with nothing open opens nothing.
+    app.telegram(fake.update_text(5, CHAT, "/delete")).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM cases"), 1);
+}

@@ -44,12 +44,16 @@ pub async fn update(
             return StatusCode::OK.into_response();
         }
     };
-    let (chat_id, input, callback) = match update.kind {
-        UpdateKind::Text { chat_id, text, .. } => (chat_id, command_or_words(text), None),
-        UpdateKind::Button { chat_id, callback_id, data, .. } => {
-            (chat_id, TextInput::Button(data), Some(callback_id))
+    let (chat_id, message_id, input, callback) = match update.kind {
+        UpdateKind::Text { chat_id, message_id, text } => {
+            (chat_id, Some(message_id.to_string()), command_or_words(text), None)
         }
-        UpdateKind::Other { chat_id: Some(chat_id) } => (chat_id, TextInput::Unsupported, None),
+        UpdateKind::Button { chat_id, callback_id, data, .. } => {
+            (chat_id, None, TextInput::Button(data), Some(callback_id))
+        }
+        UpdateKind::Other { chat_id: Some(chat_id) } => {
+            (chat_id, None, TextInput::Unsupported, None)
+        }
         UpdateKind::Other { chat_id: None } => return StatusCode::OK.into_response(),
     };
     let Some(from) = ChatAddress::new(Channel::Telegram, &chat_id.to_string()) else {
@@ -59,6 +63,7 @@ pub async fn update(
         channel: Channel::Telegram,
         update_key: update.update_id.to_string(),
         from,
+        message_id,
         input,
     };
     match channels.app.receive_text(inbound).await {
