@@ -16,6 +16,7 @@ use crate::domain::cases::{CallSid, CaseNumber, Event};
 use crate::domain::conversation::{
     Author, Channel, ChatAddress, ChatMessage, ChatSummary, Conversation, Inbound, TextInput,
 };
+use crate::domain::queue::PresenceState;
 use crate::ivr;
 use crate::storage::{ChatStep, CloseReason, NewMessage, NewReply, StepOutcome, StepTarget};
 
@@ -152,11 +153,20 @@ impl App {
         })
     }
 
-    /// `actor` takes a waiting conversation (at most `[chats] per_operator` at once);
-    /// audited (`chat.take`).
+    /// `actor` takes a waiting conversation (at most `[chats] per_operator` at once, and not
+    /// while on a call: an operator handles one call or several chats); audited (`chat.take`).
     pub async fn take_chat(&self, actor: &Actor, case: CaseNumber) -> Result<(), AppError> {
         let operator = require_staff(actor)?;
         self.in_reach(actor, case, "take").await?;
+        let now = self.now();
+        let on_call = self.storage().presences().await?.into_iter().any(|presence| {
+            presence.user_id == operator && presence.effective(now) == PresenceState::OnCall
+        });
+        if on_call {
+            return Err(AppError::Conflict(
+                "you are on a call: take conversations once it has ended".into(),
+            ));
+        }
         let capacity = self.config().chats.per_operator;
         if !self.storage().take_chat(case, operator, capacity, self.now()).await? {
             return Err(AppError::Conflict(format!(

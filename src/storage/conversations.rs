@@ -206,7 +206,12 @@ impl Storage {
                 "UPDATE text_updates SET case_id = ?3, message_id = ?4
                  WHERE channel = ?1 AND update_key = ?2",
             )?
-            .execute(params![step.channel.as_str(), step.update_key, case_id, step.message_id])?;
+            .execute(params![
+                step.channel.as_str(),
+                step.update_key,
+                case_id,
+                step.message_id
+            ])?;
             if step.forget {
                 let to = Addressee {
                     case_id,
@@ -777,7 +782,11 @@ const DELETABLE_HOURS: i64 = 48;
 /// Deletes a conversation from the person's phone, as far as the channel allows: the bot's
 /// messages sent in the last two days, the person's own of those days, and nothing still
 /// waiting to be sent (withdrawn, so it never arrives).
-fn forget_in(tx: &Transaction<'_>, to: &Addressee<'_>, now: DateTime<Utc>) -> Result<(), StorageError> {
+fn forget_in(
+    tx: &Transaction<'_>,
+    to: &Addressee<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
     let since = db_time(now - chrono::Duration::hours(DELETABLE_HOURS));
     tx.prepare_cached(
         "UPDATE outbox SET state = 'failed', error = 'withdrawn: the person deleted the conversation',

@@ -13,6 +13,7 @@ use crate::common::telegram::{
 use crate::common::{self, TELEGRAM_SECRET, TestApp};
 use hotline::domain::cases::CaseNumber;
 use hotline::domain::conversation::{Author, Channel, MessageKind};
+use hotline::domain::people::Role;
 
 /// The person's Telegram chat id in these tests: it must never be stored or logged.
 const CHAT: i64 = 5_550_123_987;
@@ -351,4 +352,30 @@ async fn delete_removes_the_conversation_from_the_phone_and_closes_it() {
     // A /delete with nothing open opens nothing.
     app.telegram(fake.update_text(5, CHAT, "/delete")).await;
     assert_eq!(count(&app, "SELECT COUNT(*) FROM cases"), 1);
+}
+
+#[tokio::test]
+async fn search_and_export_tell_chats_from_calls() {
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    app.call("1,1", None).await;
+    let (_, token) = common::api::person(&app, "sofia", Role::Supervisor, &["ru"]).await;
+    for (channel, expected) in [("telegram", 1), ("voice", 1), ("sms", 0)] {
+        let path = format!("/api/cases?channel={channel}");
+        let (status, body) = common::api::api(&app, "GET", &path, Some(&token), None).await;
+        assert_eq!(status, 200, "{body}");
+        let cases = body["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), expected, "{channel}: {body}");
+        assert!(cases.iter().all(|case| case["channel"] == channel), "{body}");
+    }
+    let (status, body) =
+        common::api::api(&app, "GET", "/api/cases?channel=pigeon", Some(&token), None).await;
+    assert_eq!(status, 400, "{body}");
+    let (_, csv) =
+        common::api::raw(&app, "GET", "/api/cases.csv?channel=telegram", Some(&token), None, "")
+            .await;
+    let csv = csv.as_str().unwrap_or_default().to_owned();
+    assert!(csv.lines().next().unwrap().ends_with(",channel"), "{csv}");
+    assert!(csv.lines().nth(1).unwrap().ends_with(",telegram"), "{csv}");
 }
