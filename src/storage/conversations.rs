@@ -18,6 +18,7 @@ use crate::domain::cases::{CallSid, CallerHash, CaseNumber, Event, Record};
 use crate::domain::conversation::{
     Author, Channel, ChatMessage, ChatSummary, Conversation, MessageKind, Position, WaitingChat,
 };
+use crate::domain::dashboard::ChannelChats;
 use crate::domain::outbox::{Button, NewOutgoing, OutAction};
 use crate::scripts::NodeId;
 
@@ -376,6 +377,47 @@ impl Storage {
             apply_in(&tx, &record)?;
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Each text channel's conversations of the moment, and those opened since `midnight`:
+    /// the wall board's figures. A channel with none at all is left out.
+    pub async fn chat_figures(
+        &self,
+        midnight: DateTime<Utc>,
+    ) -> Result<Vec<ChannelChats>, StorageError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT c.channel,
+                        SUM(c.state IN ('language', 'menu', 'ask', 'voicemail')),
+                        SUM(c.state = 'operator' AND c.operator_id IS NULL),
+                        SUM(c.state = 'operator' AND c.operator_id IS NOT NULL),
+                        SUM(c.started_at >= ?1)
+                 FROM conversations c
+                 WHERE c.state <> 'closed' OR c.started_at >= ?1
+                 GROUP BY c.channel ORDER BY c.channel",
+            )?;
+            let rows = statement.query_map([db_time(midnight)], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, u64>(1)?,
+                    row.get::<_, u64>(2)?,
+                    row.get::<_, u64>(3)?,
+                    row.get::<_, u64>(4)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (channel, in_script, waiting, with_operator, today) = row?;
+                Ok(ChannelChats {
+                    channel: decode_channel(&channel)?,
+                    in_script,
+                    waiting,
+                    with_operator,
+                    today,
+                })
+            })
+            .collect()
         })
         .await
     }

@@ -379,3 +379,30 @@ async fn search_and_export_tell_chats_from_calls() {
     assert!(csv.lines().next().unwrap().ends_with(",channel"), "{csv}");
     assert!(csv.lines().nth(1).unwrap().ends_with(",telegram"), "{csv}");
 }
+
+#[tokio::test]
+async fn the_wall_board_counts_chats_per_channel() {
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    common::api::person(&app, "boss", Role::Supervisor, &["ru"]).await;
+    let mut boss = common::console::Browser::login(&app, "boss", common::api::TEST_PASSWORD).await;
+    let before = boss.get("/console/wallboard").await.body;
+    assert!(!before.contains(r#"data-testid="chats""#), "no chats yet, no table");
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    app.telegram(fake.update_text(2, CHAT + 1, "/start")).await;
+    app.telegram(fake.update_button(3, CHAT + 1, 1, "l:ru")).await;
+    app.telegram(fake.update_text(4, CHAT + 1, "0")).await;
+    let board = boss.get("/console/wallboard").await.body;
+    let row = board
+        .split(r#"<tr data-channel="Telegram">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no Telegram row: {board}"));
+    let cells: Vec<&str> = row
+        .split(r#"<td class="num">"#)
+        .skip(1)
+        .map(|cell| cell.split('<').next().unwrap())
+        .collect();
+    // In the script, waiting, with an operator, today.
+    assert_eq!(cells, ["1", "1", "0", "2"], "{row}");
+}
