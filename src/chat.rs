@@ -14,6 +14,7 @@
 use crate::domain::cases::Event;
 use crate::domain::conversation::{MessageKind, Position, TextInput};
 use crate::domain::outbox::Button;
+use crate::domain::queue::Route;
 use crate::ivr::{self, Input, Then, Turn};
 use crate::scripts::{Key, LanguageTag, NodeId, NodeKind, Script, ScriptSet};
 
@@ -69,6 +70,11 @@ pub struct ChatTurn {
     pub free_text: bool,
     /// The person asked for the conversation's messages to be deleted from their phone.
     pub forget: bool,
+    /// At a handoff: the operators' language it was routed to ([`routed`]).
+    pub routed: Option<LanguageTag>,
+    /// The readable prompts the replies were rendered from, so that routing can take the
+    /// handoff's back.
+    texts: Vec<String>,
 }
 
 /// The first message of a conversation: the language menu. Words written with it are kept:
@@ -103,6 +109,8 @@ pub fn input(
             handoff: None,
             free_text: false,
             forget: true,
+            routed: None,
+            texts: Vec::new(),
         };
     }
     match position {
@@ -195,6 +203,8 @@ pub fn input(
                 handoff: None,
                 free_text: false,
                 forget: false,
+                routed: None,
+                texts: Vec::new(),
             }
         }
     }
@@ -374,6 +384,56 @@ fn from_turn(set: &ScriptSet, mut turn: Turn) -> ChatTurn {
         handoff,
         free_text: false,
         forget: false,
+        routed: None,
+        texts,
+    }
+}
+
+/// A turn that reached a handoff, routed as the queue rules decided
+/// ([`crate::domain::queue::route`]): to a queue of some operators' language (recorded, as
+/// for a call), or past the queue to the handoff's `otherwise` node (its prompt taken back).
+pub fn routed(set: &ScriptSet, mut turn: ChatTurn, route: Route) -> ChatTurn {
+    let Position::Operator { language, node } = turn.position.clone() else { return turn };
+    if turn.handoff.is_none() {
+        return turn;
+    }
+    match route {
+        Route::Queue { language: operators, interpreter_needed, reason } => {
+            for event in &mut turn.events {
+                if let Event::HandedOff { queue, .. } = event {
+                    *queue = operators.to_string();
+                }
+            }
+            turn.events.push(Event::Routed {
+                language: Some(operators.clone()),
+                interpreter_needed,
+                reason,
+            });
+            turn.routed = Some(operators);
+            turn
+        }
+        Route::Otherwise { reason } => {
+            let script = script_of(set, &language);
+            let Some(NodeKind::Handoff { otherwise, .. }) = script.node(&node).map(|n| &n.kind)
+            else {
+                return turn;
+            };
+            let mut texts = std::mem::take(&mut turn.texts);
+            texts.pop();
+            turn.events.retain(|event| !matches!(event, Event::HandedOff { .. }));
+            turn.events.push(Event::Routed { language: None, interpreter_needed: false, reason });
+            let mut next = from_turn(set, ivr::enter(script, otherwise));
+            texts.append(&mut next.texts);
+            let buttons = next.replies.pop().map(|reply| reply.buttons).unwrap_or_default();
+            turn.events.append(&mut next.events);
+            ChatTurn {
+                replies: replies(&texts, buttons),
+                position: next.position,
+                handoff: next.handoff,
+                texts,
+                ..turn
+            }
+        }
     }
 }
 

@@ -32,6 +32,9 @@ CREATE TABLE conversations (
     step           INTEGER NOT NULL DEFAULT 0 CHECK (step >= 0),
     -- Messages written freely at menus; past `[chats] free_text_handoff` an operator takes over.
     free_texts     INTEGER NOT NULL DEFAULT 0 CHECK (free_texts >= 0),
+    -- The operators' language it waits for once handed off: its own, or another one by
+    -- `[queues] fallbacks` (an interpreter needed). Operators of it may see and take it.
+    queue_language TEXT,
     -- The operator who took it (NULL while it waits, or before it reached the queue).
     operator_id    INTEGER REFERENCES users (id),
     started_at     TEXT    NOT NULL,

@@ -16,7 +16,8 @@ use crate::domain::cases::{CallSid, CaseNumber, Event};
 use crate::domain::conversation::{
     Author, Channel, ChatAddress, ChatMessage, ChatSummary, Conversation, Inbound, TextInput,
 };
-use crate::domain::queue::PresenceState;
+use crate::domain::queue::{PresenceState, Route, route};
+use crate::scripts::ScriptSet;
 use crate::ivr;
 use crate::storage::{ChatStep, CloseReason, NewMessage, NewReply, StepOutcome, StepTarget};
 
@@ -98,6 +99,7 @@ impl App {
                     (target, sealed, chat::start(set, &input))
                 }
             };
+            let turn = self.route_chat(set, turn).await;
             let queued = turn.handoff.is_some();
             let update = Update { channel, key: &update_key, message_id: message_id.as_deref() };
             let step = chat_step(update, self.now(), target, sealed, turn);
@@ -340,6 +342,32 @@ impl App {
         })
     }
 
+    /// Routes a turn that reached a handoff as a caller would be routed (`[queues]
+    /// fallbacks`): to its own language's operators, another language's, or past the queue to
+    /// the handoff's `otherwise` node. A presence that cannot be read keeps its own language.
+    async fn route_chat(&self, set: &ScriptSet, mut turn: ChatTurn) -> ChatTurn {
+        // An `otherwise` that is itself a handoff is routed in turn; twice is plenty.
+        for _ in 0..2 {
+            if turn.handoff.is_none() || turn.routed.is_some() {
+                break;
+            }
+            let Some(language) = turn.position.language().cloned() else { break };
+            let on_duty = self.storage().on_duty_languages();
+            let decision = match self.queues().bounded("on-duty languages", on_duty).await {
+                Some(on_duty) => {
+                    route(&language, &self.queues().config.fallbacks, |l| on_duty.contains(l))
+                }
+                None => Route::Queue {
+                    language,
+                    interpreter_needed: false,
+                    reason: "presence unknown (database unavailable)".into(),
+                },
+            };
+            turn = chat::routed(set, turn, decision);
+        }
+        turn
+    }
+
     /// Records events on a conversation's case at its next step. Best effort: the action
     /// they describe is already stored, and the audit log has it too.
     async fn record_chat_event(&self, case: CaseNumber, events: Vec<Event>) {
@@ -392,6 +420,10 @@ fn chat_step(
         .into_iter()
         .map(|reply| NewReply { author: Author::Bot, text: reply.text, buttons: reply.buttons })
         .collect();
+    let queued = turn
+        .handoff
+        .as_ref()
+        .and_then(|_| turn.routed.clone().or_else(|| turn.position.language().cloned()));
     ChatStep {
         channel: update.channel,
         update_key: update.key.to_owned(),
@@ -404,7 +436,7 @@ fn chat_step(
         free_text: turn.free_text,
         kept,
         replies,
-        queued: turn.handoff.is_some(),
+        queued,
         forget: turn.forget,
     }
 }

@@ -627,8 +627,12 @@ pub struct CaseReach {
     /// The caller's language, once chosen: the operators who speak it serve the case.
     pub language: Option<LanguageTag>,
     /// The operators who were connected to the caller: given them by the operator line (the
-    /// whisper told them the case), or who took or tried the case's follow-up.
+    /// whisper told them the case), or who took or tried the case's follow-up, or who took
+    /// its text conversation.
     pub connected: Vec<i64>,
+    /// A text conversation handed off to the operators of another language (a fallback,
+    /// interpreter needed): theirs to see while it is open.
+    pub routed: Option<LanguageTag>,
 }
 
 /// Whether `person` may see a case, and so read it, add notes, set its disposition, close
@@ -642,6 +646,7 @@ pub fn may_see(person: &Person, reach: &CaseReach) -> bool {
         Role::Supervisor => true,
         Role::Operator => {
             reach.language.as_ref().is_some_and(|language| person.speaks(language))
+                || reach.routed.as_ref().is_some_and(|language| person.speaks(language))
                 || reach.connected.contains(&person.id)
         }
     }
@@ -689,6 +694,7 @@ mod tests {
             disabled: false,
         };
         let reach = |language: Option<&str>, connected: &[i64]| CaseReach {
+            routed: None,
             language: language.and_then(LanguageTag::parse),
             connected: connected.to_vec(),
         };

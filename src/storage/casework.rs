@@ -290,12 +290,22 @@ fn case_reach(conn: &Connection, number: CaseNumber) -> Result<Option<CaseReach>
              SELECT taken_by FROM follow_ups WHERE case_id = ?1 AND taken_by IS NOT NULL
              UNION
              SELECT a.operator_id FROM follow_up_attempts a
-                 JOIN follow_ups f ON f.id = a.follow_up_id WHERE f.case_id = ?1",
+                 JOIN follow_ups f ON f.id = a.follow_up_id WHERE f.case_id = ?1
+             UNION
+             SELECT operator_id FROM conversations WHERE case_id = ?1 AND operator_id IS NOT NULL",
         )?
         .query_map([case_id], |row| row.get(0))?
         .collect::<Result<Vec<i64>, _>>()?;
     let language = language.as_deref().map(decode_language).transpose()?;
-    Ok(Some(CaseReach { language, connected }))
+    let routed: Option<String> = conn
+        .prepare_cached(
+            "SELECT queue_language FROM conversations
+             WHERE case_id = ?1 AND state <> 'closed' AND queue_language IS NOT NULL",
+        )?
+        .query_row([case_id], |row| row.get(0))
+        .optional()?;
+    let routed = routed.as_deref().map(decode_language).transpose()?;
+    Ok(Some(CaseReach { language, connected, routed }))
 }
 
 /// A case's id and its caller's hash.

@@ -20,7 +20,7 @@ use crate::domain::conversation::{
 };
 use crate::domain::dashboard::ChannelChats;
 use crate::domain::outbox::{Button, NewOutgoing, OutAction};
-use crate::scripts::NodeId;
+use crate::scripts::{LanguageTag, NodeId};
 
 /// Which conversation a step moves.
 #[derive(Debug, Clone)]
@@ -93,8 +93,9 @@ pub struct ChatStep {
     pub kept: Option<NewMessage>,
     /// The answers.
     pub replies: Vec<NewReply>,
-    /// The conversation joins the operators' queue now.
-    pub queued: bool,
+    /// The conversation joins the operators' queue now, waiting for operators of this
+    /// language.
+    pub queued: Option<LanguageTag>,
     /// The person asked for the conversation to be deleted from their phone.
     pub forget: bool,
 }
@@ -428,7 +429,8 @@ impl Storage {
         self.read(|conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT k.number_year, k.number_seq, c.language, c.node, c.position_shown,
-                        ROW_NUMBER() OVER (PARTITION BY c.language ORDER BY c.queued_at, c.id)
+                        ROW_NUMBER() OVER (PARTITION BY COALESCE(c.queue_language, c.language)
+                                           ORDER BY c.queued_at, c.id)
                  FROM conversations c JOIN cases k ON k.id = c.case_id
                  WHERE c.state = 'operator' AND c.operator_id IS NULL
                  ORDER BY c.queued_at, c.id",
@@ -673,7 +675,8 @@ fn move_conversation(
                     "UPDATE conversations SET state = ?3, language = ?4, node = ?5, attempt = ?6,
                         step = step + 1, free_texts = free_texts + ?7, last_in_at = ?8,
                         reminded_at = NULL,
-                        queued_at = CASE WHEN ?9 THEN ?8 ELSE queued_at END,
+                        queued_at = CASE WHEN ?9 IS NOT NULL THEN ?8 ELSE queued_at END,
+                        queue_language = COALESCE(?9, queue_language),
                         closed_at = CASE WHEN ?10 THEN ?8 END,
                         closed_reason = CASE WHEN ?10 THEN 'finished' END,
                         address_sealed = CASE WHEN ?10 THEN NULL ELSE address_sealed END,
@@ -689,7 +692,7 @@ fn move_conversation(
                     position.attempt(),
                     u32::from(step.free_text),
                     at,
-                    step.queued,
+                    step.queued.as_ref().map(LanguageTag::as_str),
                     closed,
                 ])?;
             if changed == 0 {
@@ -727,9 +730,9 @@ fn move_conversation(
             tx.prepare_cached(
                 "INSERT INTO conversations (case_id, channel, chat_hash, address_sealed, state,
                     language, node, attempt, step, free_texts, started_at, last_in_at, queued_at,
-                    closed_at)
+                    queue_language, closed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?10,
-                         CASE WHEN ?11 THEN ?10 END, CASE WHEN ?12 THEN ?10 END)",
+                         CASE WHEN ?11 IS NOT NULL THEN ?10 END, ?11, CASE WHEN ?12 THEN ?10 END)",
             )?
             .execute(params![
                 case_id,
@@ -742,7 +745,7 @@ fn move_conversation(
                 position.attempt(),
                 u32::from(step.free_text),
                 at,
-                step.queued,
+                step.queued.as_ref().map(LanguageTag::as_str),
                 closed,
             ])?;
             let number = case_number_of(tx, call_sid)?;

@@ -406,3 +406,51 @@ async fn the_wall_board_counts_chats_per_channel() {
     // In the script, waiting, with an operator, today.
     assert_eq!(cells, ["1", "1", "0", "2"], "{row}");
 }
+
+/// A server whose Korean callers and writers fall back to Russian-speaking operators, and
+/// whose Ukrainian ones go straight to the voicemail node.
+async fn fallback_app(fake: &FakeBotApi) -> TestApp {
+    let base = fake.base.clone();
+    common::spawn_app_with(move |config| {
+        config.telegram.enabled = true;
+        config.telegram.api_base = base;
+        config.outbox.per_chat_interval_ms = 10;
+        config.queues.fallbacks = "ko=ru, uk=voicemail".parse().unwrap();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn chats_follow_the_queue_fallbacks_like_calls() {
+    let fake = FakeBotApi::start();
+    let app = fallback_app(&fake).await;
+    let (olga, token) = common::api::person(&app, "olga", Role::Operator, &["ru"]).await;
+    let state = serde_json::json!({ "state": "available" });
+    let (status, body) = common::api::api(&app, "PUT", "/api/me/state", Some(&token), Some(state)).await;
+    assert_eq!(status, 200, "{body}");
+    // A Korean person asks for an operator: no Korean operator, so the Russian-speaking one.
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    app.telegram(fake.update_button(2, CHAT, 1, "l:ko")).await;
+    app.telegram(fake.update_text(3, CHAT, "0")).await;
+    let korean = only_case(&app);
+    let case = app.storage.case(korean).await.unwrap().unwrap();
+    let routed = case.events.iter().find_map(|e| match &e.event {
+        hotline::domain::cases::Event::Routed { language, interpreter_needed, .. } => {
+            Some((language.clone(), *interpreter_needed))
+        }
+        _ => None,
+    });
+    assert_eq!(routed, Some((Some(hotline::domain::language::LanguageTag::parse("ru").unwrap()), true)));
+    let mut browser = common::console::Browser::login(&app, "olga", common::api::TEST_PASSWORD).await;
+    let list = browser.get("/console/chats").await.body;
+    assert!(list.contains(&korean.to_string()), "the ru operator does not see the ko chat: {list}");
+    let _ = olga;
+    // A Ukrainian person is sent on to the voicemail node: asked to write their message.
+    app.telegram(fake.update_text(4, CHAT + 7, "/start")).await;
+    app.telegram(fake.update_button(5, CHAT + 7, 1, "l:uk")).await;
+    app.telegram(fake.update_text(6, CHAT + 7, "0")).await;
+    let ukrainian = app.storage.recent_cases(1).await.unwrap()[0].number;
+    let conversation = app.storage.conversation_of(ukrainian).await.unwrap().unwrap();
+    assert_eq!(conversation.position.state(), "voicemail", "{:?}", conversation.position);
+    assert!(conversation.queued_at.is_none(), "not in any queue");
+}
