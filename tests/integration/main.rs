@@ -12,6 +12,7 @@ mod calls;
 mod case_scope;
 mod casework;
 mod chats;
+mod chats_resilience;
 mod cli;
 mod console;
 mod console_admin;
