@@ -17,13 +17,41 @@ use crate::domain::conversation::{
     Author, Channel, ChatAddress, ChatMessage, ChatSummary, Conversation, Inbound, TextInput,
 };
 use crate::domain::queue::{PresenceState, Route, route};
-use crate::scripts::ScriptSet;
 use crate::ivr;
+use crate::scripts::ScriptSet;
 use crate::storage::{ChatStep, CloseReason, NewMessage, NewReply, StepOutcome, StepTarget};
 
 /// How many times a message is tried against a conversation another message moved
-/// meanwhile (two updates of one chat handled at once) before giving up.
+/// meanwhile before giving up. Within one server a chat's updates take turns
+/// ([`ChatTurns`]), so a conflict means another process moved it.
 const CONFLICT_RETRIES: usize = 4;
+
+/// How many locks a chat's updates take turns on: a chat always maps to the same one, and two
+/// chats share one rarely (then one waits a few milliseconds for the other).
+const CHAT_TURN_LOCKS: usize = 256;
+
+/// Makes one chat's updates take turns: Telegram delivers a bot's updates over many
+/// connections at once, so a person's quick messages arrive together, and each must move the
+/// conversation from where the one before left it. Without turns they would collide on the
+/// conversation's step and most would be refused for Telegram to deliver again, later.
+pub(crate) struct ChatTurns {
+    locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl Default for ChatTurns {
+    fn default() -> ChatTurns {
+        ChatTurns { locks: (0..CHAT_TURN_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect() }
+    }
+}
+
+impl ChatTurns {
+    /// The lock of a chat, known by its keyed hash.
+    fn of(&self, chat: &str) -> &tokio::sync::Mutex<()> {
+        let index =
+            chat.bytes().fold(0usize, |hash, byte| hash.wrapping_mul(31).wrapping_add(byte.into()));
+        &self.locks[index % self.locks.len()]
+    }
+}
 
 /// The longest reply an operator may send: the channels' limit on one message.
 pub const MAX_REPLY_CHARS: usize = chat::MAX_MESSAGE_CHARS;
@@ -67,6 +95,7 @@ impl App {
             return Err(AppError::Invalid("the sender's address cannot be used".into()));
         };
         let limit = self.config().chats.free_text_handoff;
+        let _turn = self.chat_turns().of(&chat_hash.0).lock().await;
         for _ in 0..CONFLICT_RETRIES {
             let open = self.storage().open_conversation(channel, &chat_hash).await?;
             let pinned = self.live().for_new_call(Some(&chat_hash));

@@ -121,6 +121,8 @@ struct Inner {
     outbox: outbox::Wakers,
     /// The Telegram bot's token, when the bot is on (`channels.rs`).
     telegram_token: Option<Secret>,
+    /// One chat's updates take turns (`conversations.rs`).
+    chat_turns: conversations::ChatTurns,
 }
 
 impl App {
@@ -203,6 +205,7 @@ impl App {
                     .as_ref()
                     .filter(|_| config.telegram.enabled)
                     .map(|telegram| telegram.token.clone()),
+                chat_turns: conversations::ChatTurns::default(),
             }),
         })
     }
@@ -302,6 +305,11 @@ impl App {
     /// The Telegram bot's token, when the bot is on.
     fn telegram_token(&self) -> Option<&Secret> {
         self.inner.telegram_token.as_ref()
+    }
+
+    /// The turns a chat's updates take.
+    fn chat_turns(&self) -> &conversations::ChatTurns {
+        &self.inner.chat_turns
     }
 
     /// The callback numbers' sealer.

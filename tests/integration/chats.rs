@@ -426,7 +426,8 @@ async fn chats_follow_the_queue_fallbacks_like_calls() {
     let app = fallback_app(&fake).await;
     let (olga, token) = common::api::person(&app, "olga", Role::Operator, &["ru"]).await;
     let state = serde_json::json!({ "state": "available" });
-    let (status, body) = common::api::api(&app, "PUT", "/api/me/state", Some(&token), Some(state)).await;
+    let (status, body) =
+        common::api::api(&app, "PUT", "/api/me/state", Some(&token), Some(state)).await;
     assert_eq!(status, 200, "{body}");
     // A Korean person asks for an operator: no Korean operator, so the Russian-speaking one.
     app.telegram(fake.update_text(1, CHAT, "/start")).await;
@@ -440,8 +441,12 @@ async fn chats_follow_the_queue_fallbacks_like_calls() {
         }
         _ => None,
     });
-    assert_eq!(routed, Some((Some(hotline::domain::language::LanguageTag::parse("ru").unwrap()), true)));
-    let mut browser = common::console::Browser::login(&app, "olga", common::api::TEST_PASSWORD).await;
+    assert_eq!(
+        routed,
+        Some((Some(hotline::domain::language::LanguageTag::parse("ru").unwrap()), true))
+    );
+    let mut browser =
+        common::console::Browser::login(&app, "olga", common::api::TEST_PASSWORD).await;
     let list = browser.get("/console/chats").await.body;
     assert!(list.contains(&korean.to_string()), "the ru operator does not see the ko chat: {list}");
     let _ = olga;

@@ -620,7 +620,6 @@ async fn two_hundred_updates_of_one_chat_at_once_are_each_handled_once() {
 /// connections at once, so updates of one chat can arrive together; each one answered 503 is
 /// delivered again later, with a growing delay, for every chat of the bot.
 #[tokio::test]
-#[ignore = "bug: parallel updates of one chat beyond 4 conflicts are answered 503 (app/conversations.rs, CONFLICT_RETRIES); they should wait their turn"]
 async fn two_hundred_updates_of_one_chat_at_once_are_all_acknowledged_the_first_time() {
     let Flood { first, .. } = flood(5_550_644_002).await;
     let refused = first.iter().filter(|status| **status != 200).count();
