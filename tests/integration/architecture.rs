@@ -1,10 +1,12 @@
 //! The layers of `src/`, checked: what each part of the crate may name of the others.
 //!
 //! `domain/` is the vocabulary and names nothing else; the engines (`ivr.rs`, `twiml.rs`,
-//! `signature.rs`) and `storage/` name only the domain and the script model; `telegram/` (the
-//! Bot API's gateway) only the domain; `app/` holds the use cases and is the only caller of
-//! storage and of the gateway; the surfaces (`http/webhooks`, `http/api`,
-//! `http/console`, `cli/`) name `app/` and the domain, never storage and never each other.
+//! `signature.rs`) and `storage/` name only the domain and the script model (`chat.rs`, the
+//! text engine, also the call engine it takes its decisions from); `telegram/` (the Bot API's
+//! gateway) only the domain; `app/` holds the use cases and is the only caller of storage and
+//! of the gateway; the surfaces (`http/webhooks`, `http/text`, `http/api`, `http/console`,
+//! `cli/`) name `app/` and the domain, never storage and never each other (the text surface
+//! parses Telegram's updates with the gateway's parser).
 //! Only `app/` chooses an audit action, opens a sealed number or reads the clock.
 //!
 //! Every rule reads the source as `grep -rn 'crate::' src/<dir>` would, comments included (a
