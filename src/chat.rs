@@ -167,7 +167,7 @@ pub fn input(
             let script = script_of(set, language);
             match input {
                 TextInput::Text(text) if !is_command(text) => {
-                    let mut turn = from_turn(set, ivr::recorded(script, node, None, None));
+                    let mut turn = written_message(set, script, node);
                     turn.events.insert(0, wrote(Some(node), text));
                     turn.kept = Some(Kept {
                         kind: MessageKind::Voicemail,
@@ -302,6 +302,36 @@ fn again(set: &ScriptSet, script: Option<&Script>, position: &Position) -> ChatT
     }
 }
 
+/// A message written at a `<voicemail>` node. A call's voicemail reaches the operators through
+/// the follow-up list; a written one reaches them the way a chat does: what the node's `next`
+/// says is shown, and the conversation waits, silently, in the operators' queue (the script's
+/// operator node), where an operator reads it and can write back.
+fn written_message(set: &ScriptSet, script: &Script, node: &NodeId) -> ChatTurn {
+    let after = from_turn(set, ivr::recorded(script, node, None, None));
+    if after.handoff.is_some() {
+        return after;
+    }
+    let ChatTurn { replies, events, texts, .. } = after;
+    let bare = replies.into_iter().map(|reply| Reply { buttons: Vec::new(), ..reply }).collect();
+    let mut events = events;
+    events.retain(|event| !matches!(event, Event::Finished { .. }));
+    events.push(Event::HandedOff { node: script.operator.clone(), queue: operator_queue(script) });
+    ChatTurn {
+        replies: bare,
+        events,
+        position: Position::Operator {
+            language: script.language.clone(),
+            node: script.operator.clone(),
+        },
+        kept: None,
+        handoff: Some(operator_queue(script)),
+        free_text: false,
+        forget: false,
+        routed: None,
+        texts,
+    }
+}
+
 /// Key `0` from anywhere: the script's operator node.
 fn to_operator(set: &ScriptSet, script: &Script) -> ChatTurn {
     let mut turn = from_turn(set, ivr::enter(script, &script.operator));
@@ -322,15 +352,12 @@ fn from_turn(set: &ScriptSet, mut turn: Turn) -> ChatTurn {
     for _ in 0..MAX_CONTINUES {
         let next = match &turn.then {
             Then::Continue { language, node } => ivr::enter(script_of(set, language), node),
-            // The chat is the way back: a callback node passes on to where a confirmed
-            // number would have led.
-            Then::CallbackNumber { language, node, .. }
-            | Then::ConfirmCallback { language, node, .. } => {
+            // The chat is the way back: instead of a number to call, the operators, who
+            // write back when they are free. The question about the number is not shown.
+            Then::CallbackNumber { language, .. } | Then::ConfirmCallback { language, .. } => {
+                texts.pop();
                 let script = script_of(set, language);
-                match script.node(node).map(|n| &n.kind) {
-                    Some(NodeKind::Callback { next, .. }) => ivr::enter(script, next),
-                    _ => ivr::to_operator(script, format!("unknown callback node {node}")),
-                }
+                ivr::enter(script, &script.operator)
             }
             _ => break,
         };
@@ -397,6 +424,17 @@ pub fn routed(set: &ScriptSet, mut turn: ChatTurn, route: Route) -> ChatTurn {
     if turn.handoff.is_none() {
         return turn;
     }
+    // A written message already went where `otherwise` leads (a voicemail): it waits for its
+    // own language's operators rather than being asked for again.
+    let written = turn.kept.as_ref().is_some_and(|kept| kept.kind == MessageKind::Voicemail);
+    let route = match route {
+        Route::Otherwise { reason } if written => Route::Queue {
+            language: language.clone(),
+            interpreter_needed: false,
+            reason: format!("{reason}; a written message waits for its language's operators"),
+        },
+        route => route,
+    };
     match route {
         Route::Queue { language: operators, interpreter_needed, reason } => {
             for event in &mut turn.events {
@@ -840,5 +878,44 @@ mod tests {
         assert!(data.len() <= 64, "{data}");
         assert!(!data.contains("nnnn"));
         assert_eq!(language_data(&LanguageTag::parse("yue").unwrap()), "l:yue");
+    }
+
+    /// Every node of the shipped scripts as a chat shows it on entering it: its messages,
+    /// its buttons (text and the key a channel without buttons would take), where it leaves
+    /// the conversation. Reviewed by reading the snapshots, one per language.
+    #[test]
+    fn every_node_of_the_shipped_scripts_reads_well_in_a_chat() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts");
+        let set = crate::scripts::load_dir(&dir).map_err(|r| r.to_string()).unwrap().set;
+        for (language, script) in &set.scripts {
+            let mut out = String::new();
+            for id in script.nodes.keys() {
+                let turn = from_turn(&set, ivr::enter(script, id));
+                out.push_str(&format!("## {id}\n"));
+                for reply in &turn.replies {
+                    assert!(reply.text.chars().count() <= MAX_MESSAGE_CHARS, "{language} {id}");
+                    assert!(
+                        !reply.text.to_lowercase().contains("press "),
+                        "{language} {id}: {}",
+                        reply.text
+                    );
+                    out.push_str(&reply.text);
+                    out.push('\n');
+                    for row in &reply.buttons {
+                        let row: Vec<String> = row
+                            .iter()
+                            .map(|b| {
+                                assert!(b.data.len() <= 64, "{language} {id}: {}", b.data);
+                                format!("[{}|{}]", b.text, b.key.as_deref().unwrap_or("-"))
+                            })
+                            .collect();
+                        out.push_str(&row.join(" "));
+                        out.push('\n');
+                    }
+                }
+                out.push_str(&format!("-> {:?}\n\n", turn.position.state()));
+            }
+            insta::assert_snapshot!(format!("chat_{language}"), out);
+        }
     }
 }

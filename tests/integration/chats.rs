@@ -459,3 +459,26 @@ async fn chats_follow_the_queue_fallbacks_like_calls() {
     assert_eq!(conversation.position.state(), "voicemail", "{:?}", conversation.position);
     assert!(conversation.queued_at.is_none(), "not in any queue");
 }
+
+#[tokio::test]
+async fn a_message_left_in_writing_waits_for_an_operator_who_can_write_back() {
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    app.telegram(fake.update_button(2, CHAT, 1, "l:en")).await;
+    // A relative or friend, then "leave a message".
+    app.telegram(fake.update_text(3, CHAT, "2")).await;
+    app.telegram(fake.update_text(4, CHAT, "3")).await;
+    app.telegram(fake.update_text(5, CHAT, "My son Ivan was in the 3rd company; is he alive?"))
+        .await;
+    let number = only_case(&app);
+    let conversation = app.storage.conversation_of(number).await.unwrap().unwrap();
+    assert_eq!(conversation.position.state(), "operator", "it waits for an operator");
+    assert!(conversation.address_sealed.is_some(), "an operator can still write back");
+    assert!(conversation.queued_at.is_some());
+    let kept = app.storage.chat_messages(number).await.unwrap();
+    let message = kept.iter().find(|m| m.kind == MessageKind::Voicemail).expect("the message kept");
+    assert!(message.body.contains("3rd company"));
+    let sent = delivered(&fake, 5).await;
+    assert!(sent.iter().any(|m| m.text.starts_with("Thank you for writing")), "{sent:#?}");
+}
