@@ -157,11 +157,24 @@ async fn an_operator_takes_a_waiting_chat_reads_it_and_replies_and_another_canno
         .await;
     assert_eq!(sent.status, 303, "{}", sent.body);
 
-    // Assert: the reply is on the timeline, pending delivery, and in the live region.
-    let after = olga_browser.get(&page).await.body;
-    let said = messages(&after);
-    let reply = said.iter().find(|m| m.contains("Я здесь. Вы в безопасности?")).expect("the reply");
-    assert!(reply.contains("olga") && reply.contains("pending"), "{reply}");
+    // Assert: the reply is on the timeline with its delivery (pending, then sent once the Bot
+    // API took it), it reached the person, and it is in the live region.
+    let start = std::time::Instant::now();
+    let reply = loop {
+        let after = olga_browser.get(&page).await.body;
+        let said = messages(&after);
+        let reply =
+            said.into_iter().find(|m| m.contains("Я здесь. Вы в безопасности?")).expect("the reply");
+        assert!(reply.contains("olga"), "{reply}");
+        assert!(reply.contains("pending") || reply.contains("sent"), "{reply}");
+        if reply.contains("sent") || start.elapsed() > std::time::Duration::from_secs(10) {
+            break reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(reply.contains("sent"), "never delivered: {reply}");
+    let delivered = both.1.sent();
+    assert!(delivered.iter().any(|m| m.text == "Я здесь. Вы в безопасности?"), "{delivered:?}");
     let timeline = olga_browser.first_live_message(&format!("{page}/events")).await;
     assert!(timeline.contains("Я здесь. Вы в безопасности?"), "{timeline}");
     let replies = app.storage.audit_log(audit(olga.id, "chat.reply")).await.unwrap();
