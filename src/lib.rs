@@ -72,4 +72,5 @@ pub mod simulator;
 pub mod storage;
 pub mod telegram;
 pub(crate) mod telemetry;
+pub mod twilio;
 pub(crate) mod twiml;

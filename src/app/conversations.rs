@@ -107,7 +107,7 @@ impl App {
                             tracing::warn!(%error, "a waiting chat's place not shown yet");
                         }
                     }
-                    self.wake_outbox(Channel::Telegram);
+                    self.wake_outbox(channel);
                     return Ok(Received::Handled { case });
                 }
                 StepOutcome::Duplicate => return Ok(Received::Duplicate),

@@ -25,6 +25,7 @@ mod error;
 pub(crate) mod followups;
 pub mod hashers;
 pub(crate) mod keys;
+pub(crate) mod messaging;
 pub(crate) mod metrics;
 pub(crate) mod operator_line;
 pub(crate) mod outbox;
@@ -124,6 +125,8 @@ struct Inner {
     outbox: outbox::Wakers,
     /// The Telegram bot's token, when the bot is on (`channels.rs`).
     telegram_token: Option<Secret>,
+    /// The Twilio account's auth token, when SMS and WhatsApp are on (`messaging.rs`).
+    twilio_auth_token: Option<Secret>,
 }
 
 impl App {
@@ -206,6 +209,7 @@ impl App {
                     .as_ref()
                     .filter(|_| config.telegram.enabled)
                     .map(|telegram| telegram.token.clone()),
+                twilio_auth_token: config.sms.enabled.then(|| secrets.auth_token.clone()),
             }),
         })
     }
@@ -239,7 +243,7 @@ impl App {
             );
             tasks.push(watcher.spawn(every));
         }
-        if config.telegram.enabled {
+        if config.telegram.enabled || config.sms.enabled {
             tasks.push(self.spawn_chat_upkeep(CHAT_UPKEEP_EVERY));
         }
         tasks.extend(self.spawn_text_channels());
@@ -304,6 +308,11 @@ impl App {
     /// The Telegram bot's token, when the bot is on.
     fn telegram_token(&self) -> Option<&Secret> {
         self.inner.telegram_token.as_ref()
+    }
+
+    /// The Twilio account's auth token, when SMS and WhatsApp are on.
+    fn twilio_auth_token(&self) -> Option<&Secret> {
+        self.inner.twilio_auth_token.as_ref()
     }
 
     /// The callback numbers' sealer.
