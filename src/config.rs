@@ -581,7 +581,8 @@ impl SmsConfig {
                 && value.starts_with(prefix)
                 && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
         };
-        if !(self.account_sid.is_empty() && !self.enabled) && !sid(&self.account_sid, "AC") {
+        // Empty is allowed while SMS is off; anything given must be an account SID.
+        if (self.enabled || !self.account_sid.is_empty()) && !sid(&self.account_sid, "AC") {
             problems.push(
                 "sms.account_sid must be the Twilio account's SID: AC and 32 hex digits                  (Twilio console, Account info)"
                     .into(),

@@ -35,7 +35,8 @@
 //!   provider's request signatures. All three are pure.
 //! - [`telegram`] is the gateway to Telegram's Bot API: the updates its webhook receives,
 //!   parsed once at the edge (chat ids and texts never printed), and the blocking client that
-//!   answers. Like storage it does I/O and is called by the use cases only.
+//!   answers. Like storage it does I/O and is called by the use cases only. [`twilio`] is the
+//!   same for Twilio's Messaging REST API, which answers people writing by SMS or WhatsApp.
 //! - [`storage`] owns every line of SQL (SQLite), the migrations, and the journal that keeps
 //!   records while the database is down.
 //! - [`app`] holds the use cases: one [`app::App`] that every surface calls, checking each
