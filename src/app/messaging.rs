@@ -20,7 +20,7 @@ use crate::domain::cases::{CallSid, CaseNumber};
 use crate::domain::conversation::Channel;
 use crate::domain::outbox::{Button, Delivery, OutAction, Outgoing};
 use crate::domain::secret::Secret;
-use crate::twilio::messages::{ApiError, Content, MAX_BODY_CHARS, MessagesApi, Sender};
+use crate::twilio::messages::{ApiError, MAX_BODY_CHARS, MessagesApi, Sender};
 
 /// How long after the person's last message WhatsApp still takes free text from us.
 const WHATSAPP_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -78,7 +78,7 @@ impl Deliver for MessagingDelivery {
         };
         let mut last = None;
         for part in parts(&with_keys(text, buttons)) {
-            match self.api.send(&to, &self.sender, Content::Text(&part)) {
+            match self.api.send(&to, &self.sender, &part) {
                 Ok(sid) => last = Some(sid),
                 Err(error) => return failed(error),
             }

@@ -1,6 +1,5 @@
-//! Twilio's Messages resource, as far as the hotline uses it: one message created per call,
-//! either free text (`Body`) or a pre-approved WhatsApp template (`ContentSid`), from the
-//! configured number or Messaging Service.
+//! Twilio's Messages resource, as far as the hotline uses it: one message of free text
+//! (`Body`) created per call, from the configured number or Messaging Service.
 //!
 //! Blocking (`ureq`), so it runs on a blocking task. The account SID and auth token are sent
 //! as HTTP basic authentication. Twilio's refusals are JSON, `{"code":…, "message":…,
@@ -16,8 +15,6 @@ use ureq::Agent;
 
 use crate::domain::secret::Secret;
 
-/// Twilio's own REST API.
-pub const DEFAULT_BASE: &str = "https://api.twilio.com";
 /// The most characters Twilio takes in one message's `Body`; a longer text is split by the
 /// caller (segments below it are the carrier's business).
 pub const MAX_BODY_CHARS: usize = 1600;
@@ -37,15 +34,6 @@ pub enum Sender {
     From(String),
     /// A Messaging Service (`MG…`), which picks the sender itself.
     Service(String),
-}
-
-/// What a message says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Content<'a> {
-    /// Free text, at most [`MAX_BODY_CHARS`].
-    Text(&'a str),
-    /// A pre-approved template (`HX…`), sent without variables.
-    Template(&'a str),
 }
 
 /// Why a message was not created.
@@ -128,23 +116,15 @@ impl MessagesApi {
         }
     }
 
-    /// Creates one message to `to` (`+E164` or `whatsapp:+E164`) from `sender`; Twilio's id
-    /// of it (`SM…`).
-    pub fn send(
-        &self,
-        to: &str,
-        sender: &Sender,
-        content: Content<'_>,
-    ) -> Result<String, ApiError> {
+    /// Creates one message saying `text` (at most [`MAX_BODY_CHARS`]) to `to` (`+E164` or
+    /// `whatsapp:+E164`) from `sender`; Twilio's id of it (`SM…`).
+    pub fn send(&self, to: &str, sender: &Sender, text: &str) -> Result<String, ApiError> {
         let mut form: Vec<(&str, &str)> = vec![("To", to)];
         match sender {
             Sender::From(from) => form.push(("From", from)),
             Sender::Service(sid) => form.push(("MessagingServiceSid", sid)),
         }
-        match content {
-            Content::Text(text) => form.push(("Body", text)),
-            Content::Template(sid) => form.push(("ContentSid", sid)),
-        }
+        form.push(("Body", text));
         let sent = self
             .agent
             .post(&self.url)
@@ -265,6 +245,23 @@ mod tests {
             assert!(!is_message_sid(bad), "{bad}");
         }
         assert!(!is_message_sid(&format!("SM{}", "é".repeat(16))));
+    }
+
+    #[test]
+    fn a_server_that_is_not_there_may_be_tried_again() {
+        // Port 9 (discard) on loopback: nothing listens in a test environment.
+        let api = MessagesApi::with_timeouts(
+            "http://127.0.0.1:9",
+            "AC0123456789abcdef0123456789abcdef",
+            &Secret::new("t".into()),
+            Duration::from_millis(200),
+            Duration::from_millis(500),
+        );
+        let sender = Sender::From("+12025550100".into());
+        match api.send("+12025550123", &sender, "hello") {
+            Err(ApiError::Unreachable(why)) => assert!(!why.contains("2025550123"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
