@@ -319,7 +319,8 @@ async fn the_number_and_profile_name_are_never_stored_logged_or_answered() {
     let kept = app.stop().await;
     let forbidden = [PERSON_DIGITS, PROFILE_NAME];
     for file in files(kept.path()) {
-        let bytes = std::fs::read(&file).unwrap();
+        // A WAL or journal removed as the last connection closed holds nothing any more.
+        let Ok(bytes) = std::fs::read(&file) else { continue };
         let text = String::from_utf8_lossy(&bytes);
         for needle in forbidden {
             assert!(!text.contains(needle), "{needle} found in {}", file.display());
