@@ -74,6 +74,8 @@ pub struct Config {
     pub telegram: TelegramConfig,
     /// Text channels' outgoing messages: pacing and retries.
     pub outbox: OutboxConfig,
+    /// SMS and WhatsApp through Twilio Messaging.
+    pub sms: SmsConfig,
 }
 
 /// `[server]`.
@@ -526,6 +528,113 @@ impl OutboxConfig {
     }
 }
 
+/// `[sms]`: SMS and WhatsApp through Twilio Messaging (the account's auth token is the
+/// voice webhooks' own secret, `HOTLINE_AUTH_TOKEN`). Empty optional keys are off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// Whether `POST /text/sms` takes messages and the outbox answers them.
+    pub enabled: bool,
+    /// The Twilio account: `AC` and 32 hex digits.
+    pub account_sid: String,
+    /// The hotline's number messages are sent from, `+E164`; empty when a Messaging Service
+    /// sends.
+    pub from: String,
+    /// The WhatsApp sender's number, `+E164` (sent as `whatsapp:+E164`); empty: WhatsApp is
+    /// off unless a Messaging Service sends.
+    pub whatsapp_from: String,
+    /// A Messaging Service (`MG` and 32 hex digits) that sends instead of `from`.
+    pub messaging_service_sid: String,
+    /// Twilio's REST API, `scheme://host[:port]`.
+    pub api_base: String,
+    /// A pre-approved, neutral WhatsApp template (`HX` and 32 hex digits) the only message
+    /// that may reach a person who last wrote more than 24 hours ago; empty: none.
+    pub whatsapp_template_sid: String,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            enabled: false,
+            account_sid: String::new(),
+            from: String::new(),
+            whatsapp_from: String::new(),
+            messaging_service_sid: String::new(),
+            api_base: "https://api.twilio.com".into(),
+            whatsapp_template_sid: String::new(),
+        }
+    }
+}
+
+impl SmsConfig {
+    /// Twilio's REST API base URL, without a trailing `/`.
+    pub fn api_base(&self) -> &str {
+        self.api_base.trim_end_matches('/')
+    }
+
+    /// Whether WhatsApp messages can be answered: a WhatsApp sender or a Messaging Service.
+    pub fn whatsapp_enabled(&self) -> bool {
+        self.enabled && (!self.whatsapp_from.is_empty() || !self.messaging_service_sid.is_empty())
+    }
+
+    /// The problems of these settings, each saying how to fix it.
+    fn problems(&self, problems: &mut Vec<String>) {
+        let sid = |value: &str, prefix: &str| {
+            value.len() == 34
+                && value.starts_with(prefix)
+                && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        };
+        // Empty is allowed while SMS is off; anything given must be an account SID.
+        if (self.enabled || !self.account_sid.is_empty()) && !sid(&self.account_sid, "AC") {
+            problems.push(
+                "sms.account_sid must be the Twilio account's SID: AC and 32 hex digits                  (Twilio console, Account info)"
+                    .into(),
+            );
+        }
+        for (key, value) in [("sms.from", &self.from), ("sms.whatsapp_from", &self.whatsapp_from)] {
+            if !value.is_empty() && !is_e164(value) {
+                problems.push(format!(
+                    "{key} must be a number in E.164 form, + and 8 to 15 digits, like                      \"+12025550123\" (no spaces, no whatsapp: prefix)"
+                ));
+            }
+        }
+        if !self.messaging_service_sid.is_empty() && !sid(&self.messaging_service_sid, "MG") {
+            problems
+                .push("sms.messaging_service_sid must be MG and 32 hex digits, or empty".into());
+        }
+        if !self.whatsapp_template_sid.is_empty() && !sid(&self.whatsapp_template_sid, "HX") {
+            problems.push(
+                "sms.whatsapp_template_sid must be a Content template's SID, HX and 32 hex                  digits, or empty"
+                    .into(),
+            );
+        }
+        if self.enabled && self.from.is_empty() && self.messaging_service_sid.is_empty() {
+            problems.push(
+                "sms.enabled = true needs sms.from (the hotline's number) or                  sms.messaging_service_sid to send from"
+                    .into(),
+            );
+        }
+        let base = &self.api_base;
+        let host = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://"));
+        match host.map(|h| h.trim_end_matches('/')) {
+            Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => {}
+            _ => problems.push(format!(
+                "sms.api_base = {base:?} must be an http(s) URL with no path, like \
+                 \"https://api.twilio.com\""
+            )),
+        }
+    }
+}
+
+/// Whether `number` is `+` and 8 to 15 digits, the first not 0.
+pub fn is_e164(number: &str) -> bool {
+    number.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
+}
+
 impl TelegramConfig {
     /// The Bot API's base URL, without a trailing `/`.
     pub fn api_base(&self) -> &str {
@@ -835,6 +944,7 @@ impl Config {
                  \"http://127.0.0.1:8081\")"
             )),
         }
+        self.sms.problems(problems);
         let hash = &self.metrics.token_sha256;
         if !hash.is_empty() && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit())) {
             problems.push(
@@ -861,7 +971,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 16] = [
+    const SECTIONS: [&str; 17] = [
         "server",
         "webhooks",
         "database",
@@ -878,6 +988,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         "chats",
         "telegram",
         "outbox",
+        "sms",
     ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
@@ -903,6 +1014,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         chats: section(&table, "chats", source, problems),
         telegram: section(&table, "telegram", source, problems),
         outbox: section(&table, "outbox", source, problems),
+        sms: section(&table, "sms", source, problems),
     };
     (problems.len() == before).then_some(config)
 }
@@ -1371,5 +1483,85 @@ mod telegram_tests {
         }
         // A huge URL is accepted as a URL (nothing in it is wrong), not a crash.
         assert!(load(&[("HOTLINE_TELEGRAM_API_BASE", &long_url)]).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod sms_tests {
+    use super::*;
+
+    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+
+    fn load(list: &[(&str, &str)]) -> Result<Config, String> {
+        let vars = list.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(None, vars).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn sms_is_off_by_default_and_on_with_an_account_and_a_sender() {
+        let config = load(&[]).unwrap();
+        assert!(!config.sms.enabled && !config.sms.whatsapp_enabled());
+        assert_eq!(config.sms.api_base(), "https://api.twilio.com");
+        let config = load(&[
+            ("HOTLINE_SMS_ENABLED", "true"),
+            ("HOTLINE_SMS_ACCOUNT_SID", ACCOUNT),
+            ("HOTLINE_SMS_FROM", "+12025550100"),
+            ("HOTLINE_SMS_API_BASE", "http://127.0.0.1:9/"),
+        ])
+        .unwrap();
+        assert!(config.sms.enabled && !config.sms.whatsapp_enabled());
+        assert_eq!(config.sms.api_base(), "http://127.0.0.1:9");
+        let config = load(&[
+            ("HOTLINE_SMS_ENABLED", "true"),
+            ("HOTLINE_SMS_ACCOUNT_SID", ACCOUNT),
+            ("HOTLINE_SMS_MESSAGING_SERVICE_SID", "MG0123456789abcdef0123456789abcdef"),
+            ("HOTLINE_SMS_WHATSAPP_TEMPLATE_SID", "HX0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        assert!(config.sms.whatsapp_enabled());
+    }
+
+    #[test]
+    fn wrong_sms_values_say_how_to_fix_them() {
+        let on = [("HOTLINE_SMS_ENABLED", "true"), ("HOTLINE_SMS_FROM", "+12025550100")];
+        let huge = "+".to_owned() + &"1".repeat(10_000);
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (on.to_vec(), "sms.account_sid must be the Twilio account's SID"),
+            (vec![("HOTLINE_SMS_ACCOUNT_SID", "AC123")], "AC and 32 hex digits"),
+            (
+                vec![("HOTLINE_SMS_ACCOUNT_SID", "CA0123456789abcdef0123456789abcdef")],
+                "AC and 32 hex digits",
+            ),
+            (
+                vec![("HOTLINE_SMS_ENABLED", "true"), ("HOTLINE_SMS_ACCOUNT_SID", ACCOUNT)],
+                "needs sms.from",
+            ),
+            (vec![("HOTLINE_SMS_FROM", "12025550100")], "sms.from must be a number in E.164"),
+            (vec![("HOTLINE_SMS_FROM", "+1 202 555 0100")], "E.164"),
+            (vec![("HOTLINE_SMS_FROM", &huge)], "E.164"),
+            (vec![("HOTLINE_SMS_WHATSAPP_FROM", "whatsapp:+12025550100")], "no whatsapp: prefix"),
+            (vec![("HOTLINE_SMS_MESSAGING_SERVICE_SID", "MG<script>")], "MG and 32 hex"),
+            (vec![("HOTLINE_SMS_WHATSAPP_TEMPLATE_SID", "hello {{1}}")], "HX and 32 hex"),
+            (vec![("HOTLINE_SMS_API_BASE", "")], "sms.api_base"),
+            (vec![("HOTLINE_SMS_API_BASE", "https://api.twilio.com/2010-04-01")], "no path"),
+            (vec![("HOTLINE_SMS_API_BASE", "https://x@evil.org")], "sms.api_base"),
+            (vec![("HOTLINE_SMS_ENABLED", "yes please")], "expected true or false"),
+            (vec![("HOTLINE_SMS_FRM", "+12025550100")], "not a configuration variable"),
+        ];
+        for (vars, expected) in cases {
+            let text = load(&vars).unwrap_err();
+            assert!(text.contains(expected), "{vars:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn e164_numbers_only() {
+        for good in ["+12025550123", "+79161234567", "+447700900123"] {
+            assert!(is_e164(good), "{good}");
+        }
+        for bad in ["", "+", "+1", "12025550123", "+012025550123", "+1202555012345678", "+1202-555"]
+        {
+            assert!(!is_e164(bad), "{bad}");
+        }
     }
 }

@@ -39,7 +39,8 @@
 //!   with buttons. All four are pure.
 //! - [`telegram`] is the gateway to Telegram's Bot API: the updates its webhook receives,
 //!   parsed once at the edge (chat ids and texts never printed), and the blocking client that
-//!   answers. Like storage it does I/O and is called by the use cases only.
+//!   answers. Like storage it does I/O and is called by the use cases only. [`twilio`] is the
+//!   same for Twilio's Messaging REST API, which answers people writing by SMS or WhatsApp.
 //! - [`storage`] owns every line of SQL (SQLite), the migrations, and the journal that keeps
 //!   records while the database is down.
 //! - [`app`] holds the use cases: one [`app::App`] that every surface calls, checking each
@@ -79,4 +80,5 @@ pub mod simulator;
 pub mod storage;
 pub mod telegram;
 pub(crate) mod telemetry;
+pub mod twilio;
 pub(crate) mod twiml;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+use crate::app::messaging::MessagingDelivery;
 use crate::app::{App, Deliver};
 use crate::domain::cases::CallSid;
 use crate::domain::conversation::Channel;
@@ -87,6 +88,13 @@ impl App {
         if let Some(token) = self.telegram_token() {
             let delivery = TelegramDelivery::new(self.clone(), token.clone());
             workers.push(self.spawn_outbox(Channel::Telegram, Arc::new(delivery)));
+        }
+        if let Some(token) = self.twilio_auth_token() {
+            for channel in [Channel::Sms, Channel::WhatsApp] {
+                if let Some(delivery) = MessagingDelivery::new(self.clone(), channel, token) {
+                    workers.push(self.spawn_outbox(channel, Arc::new(delivery)));
+                }
+            }
         }
         workers
     }

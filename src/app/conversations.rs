@@ -144,7 +144,7 @@ impl App {
                             tracing::warn!(%error, "a waiting chat's place not shown yet");
                         }
                     }
-                    self.wake_outbox(Channel::Telegram);
+                    self.wake_outbox(channel);
                     return Ok(Received::Handled { case });
                 }
                 StepOutcome::Duplicate => return Ok(Received::Duplicate),
@@ -232,13 +232,14 @@ impl App {
                 "take the conversation of case {case} before you reply"
             )));
         }
+        self.reply_allowed(case).await?;
         let chars = text.chars().count();
         let reply = NewReply { author: Author::Operator(operator), text, buttons: Vec::new() };
         let queued = self.storage().chat_reply(case, reply, self.now()).await?;
         if queued.is_none() {
             return Err(AppError::Conflict(format!("the conversation of case {case} is closed")));
         }
-        self.wake_outbox(Channel::Telegram);
+        self.wake_outbox(conversation.channel);
         self.audit(actor, AuditAction::ChatReply, Some(case), format!("chars={chars}")).await
     }
 
@@ -282,7 +283,7 @@ impl App {
         let case = conversation.case_number;
         self.storage().chat_reply(case, goodbye, self.now()).await?;
         self.storage().close_chat(case, reason, Vec::new(), self.now()).await?;
-        self.wake_outbox(Channel::Telegram);
+        self.wake_outbox(conversation.channel);
         Ok(())
     }
 
@@ -319,7 +320,7 @@ impl App {
             }
         }
         if reminded + closed > 0 {
-            self.wake_outbox(Channel::Telegram);
+            self.wake_outboxes();
         }
         Ok((reminded, closed))
     }
@@ -346,7 +347,7 @@ impl App {
             }
         }
         if shown > 0 {
-            self.wake_outbox(Channel::Telegram);
+            self.wake_outboxes();
         }
         Ok(shown)
     }
@@ -395,6 +396,14 @@ impl App {
             turn = chat::routed(set, turn, decision);
         }
         turn
+    }
+
+    /// Wakes every text channel's outbox worker: after work that queued messages for
+    /// conversations of several channels.
+    fn wake_outboxes(&self) {
+        for channel in Channel::ALL.into_iter().filter(|channel| channel.is_text()) {
+            self.wake_outbox(channel);
+        }
     }
 
     /// Records events on a conversation's case at its next step. Best effort: the action

@@ -25,6 +25,7 @@ mod error;
 pub(crate) mod followups;
 pub mod hashers;
 pub(crate) mod keys;
+pub(crate) mod messaging;
 pub(crate) mod metrics;
 pub(crate) mod operator_line;
 pub(crate) mod outbox;
@@ -123,6 +124,8 @@ struct Inner {
     telegram_token: Option<Secret>,
     /// One chat's updates take turns (`conversations.rs`).
     chat_turns: conversations::ChatTurns,
+    /// The Twilio account's auth token, when SMS and WhatsApp are on (`messaging.rs`).
+    twilio_auth_token: Option<Secret>,
 }
 
 impl App {
@@ -206,6 +209,7 @@ impl App {
                     .filter(|_| config.telegram.enabled)
                     .map(|telegram| telegram.token.clone()),
                 chat_turns: conversations::ChatTurns::default(),
+                twilio_auth_token: config.sms.enabled.then(|| secrets.auth_token.clone()),
             }),
         })
     }
@@ -239,7 +243,7 @@ impl App {
             );
             tasks.push(watcher.spawn(every));
         }
-        if config.telegram.enabled {
+        if config.telegram.enabled || config.sms.enabled {
             let every = Duration::from_millis(config.chats.upkeep_interval_ms);
             tasks.push(self.spawn_chat_upkeep(every));
         }
@@ -310,6 +314,11 @@ impl App {
     /// The turns a chat's updates take.
     fn chat_turns(&self) -> &conversations::ChatTurns {
         &self.inner.chat_turns
+    }
+
+    /// The Twilio account's auth token, when SMS and WhatsApp are on.
+    fn twilio_auth_token(&self) -> Option<&Secret> {
+        self.inner.twilio_auth_token.as_ref()
     }
 
     /// The callback numbers' sealer.

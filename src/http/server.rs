@@ -84,6 +84,7 @@ impl Application {
             );
         }
         let api = Arc::new(ApiState { app: app.clone() });
+        let twilio_token = secrets.auth_token.clone();
         let webhooks = Arc::new(Webhooks::new(app.clone(), secrets.auth_token, public_url.clone()));
         // Addresses that keep sending forged or unreadable webhooks or wrong API tokens are cut
         // short.
@@ -106,7 +107,9 @@ impl Application {
             .telegram
             .filter(|_| config.telegram.enabled)
             .map(|telegram| telegram.webhook_secret);
-        let text = Arc::new(TextChannels::new(app.clone(), telegram_secret));
+        let text = Arc::new(
+            TextChannels::new(app.clone(), telegram_secret).with_twilio(twilio_token, &public_url),
+        );
         let router = webhooks::router(webhooks)
             .merge(text::router(text))
             .layer(guard(StatusCode::FORBIDDEN))

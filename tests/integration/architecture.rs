@@ -34,11 +34,15 @@ const LAYERS: &[Layer] = &[
     Layer { path: "storage", may_name: &["domain", "scripts"] },
     // The gateway to Telegram's Bot API: I/O, called by the use cases only, like storage.
     Layer { path: "telegram", may_name: &["domain"] },
+    // The gateway to Twilio's Messaging REST API, likewise.
+    Layer { path: "twilio", may_name: &["domain"] },
     Layer { path: "config.rs", may_name: &["domain"] },
     Layer { path: "telemetry.rs", may_name: &["config"] },
     Layer {
         path: "app",
-        may_name: &["domain", "scripts", "ivr", "chat", "twiml", "storage", "telegram", "config"],
+        may_name: &[
+            "domain", "scripts", "ivr", "chat", "twiml", "storage", "telegram", "twilio", "config",
+        ],
     },
     // The HTTP plumbing every surface shares: the server that composes them, connection
     // bounds, flood limits.
@@ -61,7 +65,10 @@ const LAYERS: &[Layer] = &[
     },
     Layer { path: "http/api", may_name: &["app", "domain", "scripts", "config"] },
     // The text channels' webhooks parse each channel's update at the edge.
-    Layer { path: "http/text", may_name: &["app", "domain", "config", "telegram::update"] },
+    Layer {
+        path: "http/text",
+        may_name: &["app", "domain", "config", "signature", "telegram::update"],
+    },
     Layer {
         path: "http/console",
         may_name: &["app", "domain", "scripts", "config", "http::limits"],

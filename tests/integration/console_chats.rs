@@ -163,8 +163,10 @@ async fn an_operator_takes_a_waiting_chat_reads_it_and_replies_and_another_canno
     let reply = loop {
         let after = olga_browser.get(&page).await.body;
         let said = messages(&after);
-        let reply =
-            said.into_iter().find(|m| m.contains("Я здесь. Вы в безопасности?")).expect("the reply");
+        let reply = said
+            .into_iter()
+            .find(|m| m.contains("Я здесь. Вы в безопасности?"))
+            .expect("the reply");
         assert!(reply.contains("olga"), "{reply}");
         assert!(reply.contains("pending") || reply.contains("sent"), "{reply}");
         if reply.contains("sent") || start.elapsed() > std::time::Duration::from_secs(10) {

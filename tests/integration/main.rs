@@ -35,6 +35,7 @@ mod pin_lockout;
 mod protection;
 mod resilience;
 mod scripts;
+mod sms;
 mod spoofed_caller_id;
 mod telegram_api;
 mod webhooks;

@@ -535,6 +535,7 @@ impl Drop for SmallDisk {
 pub mod api;
 pub mod chats;
 pub mod console;
+pub mod messaging;
 pub mod telegram;
 
 /// Starts a server like [`spawn_app_with`], and also returns the storage the server itself
