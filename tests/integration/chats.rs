@@ -482,3 +482,18 @@ async fn a_message_left_in_writing_waits_for_an_operator_who_can_write_back() {
     let sent = delivered(&fake, 5).await;
     assert!(sent.iter().any(|m| m.text.starts_with("Thank you for writing")), "{sent:#?}");
 }
+
+#[tokio::test]
+async fn the_first_message_asks_for_a_language_in_each_language_without_keys_to_press() {
+    let fake = FakeBotApi::start();
+    let app = chat_app(&fake).await;
+    app.telegram(fake.update_text(1, CHAT, "/start")).await;
+    let first = delivered(&fake, 1).await.remove(0);
+    for words in ["Выберите язык", "언어를 선택하십시오", "Оберіть мову", "Choose your language"]
+    {
+        assert!(first.text.contains(words), "{words} missing: {}", first.text);
+    }
+    for press in ["нажмите", "누르십시오", "натисніть", "press"] {
+        assert!(!first.text.contains(press), "voice wording in a chat: {}", first.text);
+    }
+}
