@@ -179,8 +179,8 @@ pub fn run(setup: &Setup, options: &ChatsOptions) -> Result<(), String> {
     Ok(())
 }
 
-/// A fresh hotline with the bot on, sending to `fake`: at the default outbox pacing
-/// (`paced`) or at the fastest the server accepts.
+/// A fresh hotline with the bot on, sending to `fake`: at the fastest outbox pacing the
+/// server accepts (`unpaced`) or at the default one.
 fn start_server(
     setup: &Setup,
     fake: &FakeBotApi,
@@ -523,6 +523,11 @@ fn first_replies(
         }
         _ => 0.0,
     };
+    if opened.is_empty() {
+        return Err(format!(
+            "no /start was acknowledged during the measurement ({failures} failures)"
+        ));
+    }
     let waited = Instant::now();
     let arrivals = loop {
         let arrivals = fake.first_sends();
@@ -543,11 +548,6 @@ fn first_replies(
     latencies.sort_unstable();
     let mut webhook: Vec<u64> = opened.iter().map(|(_, _, micros)| *micros).collect();
     webhook.sort_unstable();
-    if opened.is_empty() {
-        return Err(format!(
-            "no /start was acknowledged during the measurement ({failures} failures)"
-        ));
-    }
     Ok(FirstReplies { opened: opened.len(), latencies, webhook, missing, failures, achieved_rate })
 }
 

@@ -364,3 +364,42 @@ impl WorkDir {
         let _ = fs::remove_dir_all(&self.path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::try_parse_from([&["hotline-bench"][..], args].concat()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_chats_phase_runs_alone_or_with_the_others() {
+        let alone = parse(&["--phases", "chats"]).map(|a| a.phases);
+        assert!(matches!(
+            alone,
+            Ok(Phases { chats: true, throughput: false, scaling: false, history: false })
+        ));
+        let default = parse(&[]).map(|a| (a.phases.chats, a.phases.throughput, a.chats));
+        assert_eq!(default, Ok((true, true, 2000)));
+        for wrong in
+            ["", "chat", "chats,", "chats;rm -rf /", "CHATS", "chats,".repeat(10_000).as_str()]
+        {
+            assert!(parse(&["--phases", wrong]).is_err(), "{wrong:.20}");
+        }
+    }
+
+    #[test]
+    fn chats_and_their_rate_are_bounded() {
+        assert_eq!(
+            parse(&["--chats", "100000", "--chat-rate", "0.5"]).map(|a| a.chats),
+            Ok(100_000)
+        );
+        for wrong in ["0", "", "-1", "100001", "99999999999999999999", "2k", "١٠"] {
+            assert!(parse(&["--chats", wrong]).is_err(), "--chats {wrong}");
+        }
+        for wrong in ["0", "", "-5", "NaN", "inf", "1e400", "1000001", "fast"] {
+            assert!(parse(&["--chat-rate", wrong]).is_err(), "--chat-rate {wrong}");
+        }
+    }
+}
