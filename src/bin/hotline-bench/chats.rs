@@ -45,7 +45,11 @@ const UNPACED_PER_SECOND: &str = "1000";
 /// The shortest spacing of one chat's messages the server accepts, for the same reason.
 const UNPACED_PER_CHAT_MS: &str = "10";
 
-/// Chats of the burst, and updates each posts (each answered with at least one message).
+/// New chats per second of the first-reply run at the default pacing: below its 25 messages
+/// a second, so that every first reply can go out at once.
+const PACED_CHAT_RATE: f64 = 20.0;
+
+/// Chats of the burst.
 const BURST_CHATS: usize = 100;
 /// The burst's conversation: the language menu, the language, then forward into the
 /// "surrender" menu and back to the main menu four times, every update answered.
@@ -163,12 +167,11 @@ pub fn run(setup: &Setup, options: &ChatsOptions) -> Result<(), String> {
     drop(server);
     let fake = FakeBotApi::start()?;
     let (server, _) = start_server(setup, &fake, false)?;
-    // Below the default 25 messages/s, so that every first reply can go out at once.
-    let paced = first_replies(&server, &fake, &poster, options, 20.0)?;
+    let paced = first_replies(&server, &fake, &poster, options, PACED_CHAT_RATE)?;
     drop(server);
     print_first_replies(&[
-        (format!("{:.0} new chats/s, outbox unpaced", options.rate), unpaced),
-        ("20 new chats/s, default pacing".to_owned(), paced),
+        (format!("{:.0} new chats/s, outbox at its fastest", options.rate), unpaced),
+        (format!("{PACED_CHAT_RATE:.0} new chats/s, default pacing"), paced),
     ]);
 
     let fake = FakeBotApi::start()?;
