@@ -38,6 +38,7 @@ async fn main() {
         auth_token: Secret::new(TOKEN.into()),
         caller_hash_key: Secret::new("bench-caller-hash-key-0123456789".into()),
         callback_key: Secret::new("bench-callback-key-0123456789abcdef0123".into()),
+        telegram: None,
     };
     let app = Application::build(&config, secrets).await.expect("the server builds");
     let base_url = app.public_url().to_owned();

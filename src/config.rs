@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::casework::{Disposition, Dispositions};
 use crate::domain::lockout::PinPolicy;
+use crate::domain::outbox::Pacing;
 use crate::domain::queue::Fallbacks;
 
 // The secrets come from the environment (or a file it names), never from this file.
@@ -29,6 +30,10 @@ pub const CALLBACK_KEY_VAR: &str = "HOTLINE_CALLBACK_KEY";
 pub const BACKUP_KEY_VAR: &str = "HOTLINE_BACKUP_KEY";
 /// The environment variable naming a file that holds the backup secret.
 pub const BACKUP_KEY_FILE_VAR: &str = "HOTLINE_BACKUP_KEY_FILE";
+/// The environment variable of the Telegram bot's token.
+pub const TELEGRAM_TOKEN_VAR: &str = "HOTLINE_TELEGRAM_TOKEN";
+/// The environment variable of the Telegram webhook's secret token.
+pub const TELEGRAM_SECRET_VAR: &str = "HOTLINE_TELEGRAM_SECRET";
 
 /// The environment variable that names the configuration file.
 pub const CONFIG_VAR: &str = "HOTLINE_CONFIG";
@@ -63,6 +68,14 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// The operator line: when PIN guessing locks an ID or a calling number.
     pub operators: OperatorsConfig,
+    /// Text conversations: free text, inactivity, how many an operator holds.
+    pub chats: ChatsConfig,
+    /// The Telegram bot: whether it is on, and where its Bot API is.
+    pub telegram: TelegramConfig,
+    /// Text channels' outgoing messages: pacing and retries.
+    pub outbox: OutboxConfig,
+    /// SMS and WhatsApp through Twilio Messaging.
+    pub sms: SmsConfig,
 }
 
 /// `[server]`.
@@ -279,6 +292,38 @@ impl Default for QueuesConfig {
     }
 }
 
+/// `[chats]`: conversations on text channels (Telegram; see `docs/scripts.md` for how a
+/// script reads in a chat).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatsConfig {
+    /// Messages of free text written at menus (not a choice) before an operator takes over:
+    /// someone who keeps writing instead of choosing wants a person.
+    pub free_text_handoff: u32,
+    /// Conversations one operator holds at once (a call is one at a time; chats are answered
+    /// between other messages).
+    pub per_operator: u32,
+    /// Minutes of silence from the person before one reminder.
+    pub remind_after_mins: u64,
+    /// Minutes of silence after the reminder before the conversation closes; a later message
+    /// starts a new case, linked to this one as a repeat contact.
+    pub close_after_mins: u64,
+    /// Milliseconds between two rounds of upkeep: reminders, closings, places in line.
+    pub upkeep_interval_ms: u64,
+}
+
+impl Default for ChatsConfig {
+    fn default() -> Self {
+        ChatsConfig {
+            free_text_handoff: 3,
+            per_operator: 3,
+            remind_after_mins: 30,
+            close_after_mins: 30,
+            upkeep_interval_ms: 10_000,
+        }
+    }
+}
+
 /// `[cases]`: case work by operators (see [`crate::domain::casework`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -427,6 +472,176 @@ impl OperatorsConfig {
     }
 }
 
+/// `[telegram]`: the Telegram bot (its token and webhook secret are secrets, in
+/// `app/secrets.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramConfig {
+    /// Whether the bot is on: the server then needs its secrets to start.
+    pub enabled: bool,
+    /// The Bot API server, `scheme://host[:port]`: Telegram's own, or a local Bot API server.
+    pub api_base: String,
+    /// Connections Telegram may open at once to deliver updates (`setWebhook`'s
+    /// `max_connections`).
+    pub max_connections: u32,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        TelegramConfig {
+            enabled: false,
+            api_base: "https://api.telegram.org".into(),
+            max_connections: 40,
+        }
+    }
+}
+
+/// `[outbox]`: how messages to people writing on a text channel are paced and retried (see
+/// `app/outbox.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Milliseconds at least between two messages to one chat (Telegram allows about one a
+    /// second).
+    pub per_chat_interval_ms: u64,
+    /// Messages at most in any one second, over all chats of a channel (Telegram allows
+    /// about 30).
+    pub per_second: u32,
+    /// Attempts of a message the channel keeps failing (timeouts, server errors) before it is
+    /// given up on; the waits between them double from 1 s up to 5 minutes.
+    pub max_attempts: u32,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig { per_chat_interval_ms: 1000, per_second: 25, max_attempts: 12 }
+    }
+}
+
+impl OutboxConfig {
+    /// The pacing these settings describe (validated by [`Config::load`]).
+    pub fn pacing(&self) -> Pacing {
+        Pacing {
+            per_chat: Duration::from_millis(self.per_chat_interval_ms),
+            per_second: self.per_second.max(1),
+        }
+    }
+}
+
+/// `[sms]`: SMS and WhatsApp through Twilio Messaging (the account's auth token is the
+/// voice webhooks' own secret, `HOTLINE_AUTH_TOKEN`). Empty optional keys are off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// Whether `POST /text/sms` takes messages and the outbox answers them.
+    pub enabled: bool,
+    /// The Twilio account: `AC` and 32 hex digits.
+    pub account_sid: String,
+    /// The hotline's number messages are sent from, `+E164`; empty when a Messaging Service
+    /// sends.
+    pub from: String,
+    /// The WhatsApp sender's number, `+E164` (sent as `whatsapp:+E164`); empty: WhatsApp is
+    /// off unless a Messaging Service sends.
+    pub whatsapp_from: String,
+    /// A Messaging Service (`MG` and 32 hex digits) that sends instead of `from`.
+    pub messaging_service_sid: String,
+    /// Twilio's REST API, `scheme://host[:port]`.
+    pub api_base: String,
+    /// A pre-approved, neutral WhatsApp template (`HX` and 32 hex digits) the only message
+    /// that may reach a person who last wrote more than 24 hours ago; empty: none.
+    pub whatsapp_template_sid: String,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            enabled: false,
+            account_sid: String::new(),
+            from: String::new(),
+            whatsapp_from: String::new(),
+            messaging_service_sid: String::new(),
+            api_base: "https://api.twilio.com".into(),
+            whatsapp_template_sid: String::new(),
+        }
+    }
+}
+
+impl SmsConfig {
+    /// Twilio's REST API base URL, without a trailing `/`.
+    pub fn api_base(&self) -> &str {
+        self.api_base.trim_end_matches('/')
+    }
+
+    /// Whether WhatsApp messages can be answered: a WhatsApp sender or a Messaging Service.
+    pub fn whatsapp_enabled(&self) -> bool {
+        self.enabled && (!self.whatsapp_from.is_empty() || !self.messaging_service_sid.is_empty())
+    }
+
+    /// The problems of these settings, each saying how to fix it.
+    fn problems(&self, problems: &mut Vec<String>) {
+        let sid = |value: &str, prefix: &str| {
+            value.len() == 34
+                && value.starts_with(prefix)
+                && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        };
+        // Empty is allowed while SMS is off; anything given must be an account SID.
+        if (self.enabled || !self.account_sid.is_empty()) && !sid(&self.account_sid, "AC") {
+            problems.push(
+                "sms.account_sid must be the Twilio account's SID: AC and 32 hex digits                  (Twilio console, Account info)"
+                    .into(),
+            );
+        }
+        for (key, value) in [("sms.from", &self.from), ("sms.whatsapp_from", &self.whatsapp_from)] {
+            if !value.is_empty() && !is_e164(value) {
+                problems.push(format!(
+                    "{key} must be a number in E.164 form, + and 8 to 15 digits, like                      \"+12025550123\" (no spaces, no whatsapp: prefix)"
+                ));
+            }
+        }
+        if !self.messaging_service_sid.is_empty() && !sid(&self.messaging_service_sid, "MG") {
+            problems
+                .push("sms.messaging_service_sid must be MG and 32 hex digits, or empty".into());
+        }
+        if !self.whatsapp_template_sid.is_empty() && !sid(&self.whatsapp_template_sid, "HX") {
+            problems.push(
+                "sms.whatsapp_template_sid must be a Content template's SID, HX and 32 hex                  digits, or empty"
+                    .into(),
+            );
+        }
+        if self.enabled && self.from.is_empty() && self.messaging_service_sid.is_empty() {
+            problems.push(
+                "sms.enabled = true needs sms.from (the hotline's number) or                  sms.messaging_service_sid to send from"
+                    .into(),
+            );
+        }
+        let base = &self.api_base;
+        let host = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://"));
+        match host.map(|h| h.trim_end_matches('/')) {
+            Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => {}
+            _ => problems.push(format!(
+                "sms.api_base = {base:?} must be an http(s) URL with no path, like \
+                 \"https://api.twilio.com\""
+            )),
+        }
+    }
+}
+
+/// Whether `number` is `+` and 8 to 15 digits, the first not 0.
+pub fn is_e164(number: &str) -> bool {
+    number.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
+}
+
+impl TelegramConfig {
+    /// The Bot API's base URL, without a trailing `/`.
+    pub fn api_base(&self) -> &str {
+        self.api_base.trim_end_matches('/')
+    }
+}
+
 /// What a call over its caller's limit of calls in progress gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -479,7 +694,7 @@ impl fmt::Display for Problems {
 }
 
 /// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: [&str; 9] = [
+const NOT_KEYS: [&str; 13] = [
     BACKUP_KEY_VAR,
     BACKUP_KEY_FILE_VAR,
     CONFIG_VAR,
@@ -489,6 +704,10 @@ const NOT_KEYS: [&str; 9] = [
     "HOTLINE_CALLER_HASH_KEY_FILE",
     CALLBACK_KEY_VAR,
     "HOTLINE_CALLBACK_KEY_FILE",
+    TELEGRAM_TOKEN_VAR,
+    "HOTLINE_TELEGRAM_TOKEN_FILE",
+    TELEGRAM_SECRET_VAR,
+    "HOTLINE_TELEGRAM_SECRET_FILE",
 ];
 
 impl Config {
@@ -614,6 +833,14 @@ impl Config {
             ("operators.pin_failures", u64::from(self.operators.pin_failures), 1, 100),
             ("operators.pin_window_mins", u64::from(self.operators.pin_window_mins), 1, 1440),
             ("operators.pin_lock_mins", u64::from(self.operators.pin_lock_mins), 1, 1440),
+            ("chats.free_text_handoff", u64::from(self.chats.free_text_handoff), 1, 100),
+            ("chats.per_operator", u64::from(self.chats.per_operator), 1, 50),
+            ("chats.remind_after_mins", self.chats.remind_after_mins, 1, 10_080),
+            ("chats.close_after_mins", self.chats.close_after_mins, 1, 10_080),
+            ("chats.upkeep_interval_ms", self.chats.upkeep_interval_ms, 100, 600_000),
+            ("outbox.per_chat_interval_ms", self.outbox.per_chat_interval_ms, 10, 60_000),
+            ("outbox.per_second", u64::from(self.outbox.per_second), 1, 1000),
+            ("outbox.max_attempts", u64::from(self.outbox.max_attempts), 1, 100),
         ];
         for (key, value, min, max) in connection_ranges {
             if !(min..=max).contains(&value) {
@@ -700,6 +927,24 @@ impl Config {
                 self.log.level
             ));
         }
+        let telegram = &self.telegram;
+        if !(1..=100).contains(&telegram.max_connections) {
+            problems.push(format!(
+                "telegram.max_connections = {} is out of range; use 1 to 100 (Telegram's bounds)",
+                telegram.max_connections
+            ));
+        }
+        let base = &telegram.api_base;
+        let host = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://"));
+        match host.map(|h| h.trim_end_matches('/')) {
+            Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => {}
+            _ => problems.push(format!(
+                "telegram.api_base = {base:?} must be an http(s) URL with no path, like \
+                 \"https://api.telegram.org\" (or a local Bot API server's, \
+                 \"http://127.0.0.1:8081\")"
+            )),
+        }
+        self.sms.problems(problems);
         let hash = &self.metrics.token_sha256;
         if !hash.is_empty() && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit())) {
             problems.push(
@@ -726,7 +971,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 13] = [
+    const SECTIONS: [&str; 17] = [
         "server",
         "webhooks",
         "database",
@@ -740,6 +985,10 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         "metrics",
         "console",
         "operators",
+        "chats",
+        "telegram",
+        "outbox",
+        "sms",
     ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
@@ -762,6 +1011,10 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         metrics: section(&table, "metrics", source, problems),
         console: section(&table, "console", source, problems),
         operators: section(&table, "operators", source, problems),
+        chats: section(&table, "chats", source, problems),
+        telegram: section(&table, "telegram", source, problems),
+        outbox: section(&table, "outbox", source, problems),
+        sms: section(&table, "sms", source, problems),
     };
     (problems.len() == before).then_some(config)
 }
@@ -983,6 +1236,15 @@ mod tests {
             ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "21", "out of range"),
             ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "three", "expected a whole number"),
             ("HOTLINE_FOLLOWUPS_MAX_ATTEMPTS", "99999999999", "followups"),
+            ("HOTLINE_OUTBOX_PER_CHAT_INTERVAL_MS", "0", "out of range"),
+            ("HOTLINE_OUTBOX_PER_CHAT_INTERVAL_MS", "soon", "expected a whole number"),
+            ("HOTLINE_OUTBOX_PER_CHAT_INTERVAL_MS", "", "expected a whole number"),
+            ("HOTLINE_OUTBOX_PER_SECOND", "0", "out of range"),
+            ("HOTLINE_OUTBOX_PER_SECOND", "1001", "out of range"),
+            ("HOTLINE_OUTBOX_PER_SECOND", "-5", "outbox"),
+            ("HOTLINE_OUTBOX_PER_SECOND", "99999999999999999999", "expected a whole number"),
+            ("HOTLINE_OUTBOX_MAX_ATTEMPTS", "0", "out of range"),
+            ("HOTLINE_OUTBOX_MAX_ATTEMPTS", "101", "out of range"),
             ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "0", "out of range"),
             ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "1441", "out of range"),
             ("HOTLINE_FOLLOWUPS_RETRY_AFTER_MINS", "", "expected a whole number"),
@@ -1159,5 +1421,147 @@ mod operator_line_tests {
         let expected =
             OperatorsConfig { pin_failures: 1, pin_window_mins: 1440, pin_lock_mins: 60 };
         assert_eq!(config.operators, expected);
+    }
+}
+
+#[cfg(test)]
+mod telegram_tests {
+    use super::*;
+
+    fn load(list: &[(&str, &str)]) -> Result<Config, String> {
+        let vars = list.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(None, vars).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_bot_is_off_by_default_and_its_keys_are_typed() {
+        let config = load(&[]).unwrap();
+        assert!(!config.telegram.enabled);
+        assert_eq!(config.telegram.api_base(), "https://api.telegram.org");
+        assert_eq!(config.telegram.max_connections, 40);
+        let config = load(&[
+            ("HOTLINE_TELEGRAM_ENABLED", "true"),
+            ("HOTLINE_TELEGRAM_API_BASE", "http://127.0.0.1:8081/"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "100"),
+            // Secrets, not keys: not refused as unknown variables.
+            ("HOTLINE_TELEGRAM_TOKEN", "123:abc"),
+            ("HOTLINE_TELEGRAM_TOKEN_FILE", "/run/secrets/bot"),
+            ("HOTLINE_TELEGRAM_SECRET", "s"),
+            ("HOTLINE_TELEGRAM_SECRET_FILE", "/run/secrets/hook"),
+        ])
+        .unwrap();
+        assert!(config.telegram.enabled);
+        assert_eq!(config.telegram.api_base(), "http://127.0.0.1:8081");
+        assert_eq!(config.telegram.max_connections, 100);
+    }
+
+    #[test]
+    fn wrong_values_say_how_to_fix_them() {
+        let huge = "9".repeat(30);
+        let long_url = format!("https://{}", "a".repeat(10_000));
+        let cases = [
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "0", "out of range; use 1 to 100"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "101", "out of range; use 1 to 100"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "-1", "[telegram]"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "", "expected a whole number"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", &huge, "expected a whole number"),
+            ("HOTLINE_TELEGRAM_MAX_CONNECTIONS", "99999999999", "[telegram]"),
+            ("HOTLINE_TELEGRAM_ENABLED", "sure", "expected true or false"),
+            ("HOTLINE_TELEGRAM_API_BASE", "", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "api.telegram.org", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "ftp://api.telegram.org", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "https://", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "https://api.telegram.org/bot", "no path"),
+            ("HOTLINE_TELEGRAM_API_BASE", "https://x@evil.org", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "https://a b", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_API_BASE", "javascript:alert(1)", "must be an http(s) URL"),
+            ("HOTLINE_TELEGRAM_TOKN", "x", "not a configuration variable"),
+        ];
+        for (var, value, expected) in cases {
+            let text = load(&[(var, value)]).unwrap_err();
+            assert!(text.contains(expected), "{var}={value:?}: {text}");
+        }
+        // A huge URL is accepted as a URL (nothing in it is wrong), not a crash.
+        assert!(load(&[("HOTLINE_TELEGRAM_API_BASE", &long_url)]).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod sms_tests {
+    use super::*;
+
+    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+
+    fn load(list: &[(&str, &str)]) -> Result<Config, String> {
+        let vars = list.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(None, vars).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn sms_is_off_by_default_and_on_with_an_account_and_a_sender() {
+        let config = load(&[]).unwrap();
+        assert!(!config.sms.enabled && !config.sms.whatsapp_enabled());
+        assert_eq!(config.sms.api_base(), "https://api.twilio.com");
+        let config = load(&[
+            ("HOTLINE_SMS_ENABLED", "true"),
+            ("HOTLINE_SMS_ACCOUNT_SID", ACCOUNT),
+            ("HOTLINE_SMS_FROM", "+12025550100"),
+            ("HOTLINE_SMS_API_BASE", "http://127.0.0.1:9/"),
+        ])
+        .unwrap();
+        assert!(config.sms.enabled && !config.sms.whatsapp_enabled());
+        assert_eq!(config.sms.api_base(), "http://127.0.0.1:9");
+        let config = load(&[
+            ("HOTLINE_SMS_ENABLED", "true"),
+            ("HOTLINE_SMS_ACCOUNT_SID", ACCOUNT),
+            ("HOTLINE_SMS_MESSAGING_SERVICE_SID", "MG0123456789abcdef0123456789abcdef"),
+            ("HOTLINE_SMS_WHATSAPP_TEMPLATE_SID", "HX0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        assert!(config.sms.whatsapp_enabled());
+    }
+
+    #[test]
+    fn wrong_sms_values_say_how_to_fix_them() {
+        let on = [("HOTLINE_SMS_ENABLED", "true"), ("HOTLINE_SMS_FROM", "+12025550100")];
+        let huge = "+".to_owned() + &"1".repeat(10_000);
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (on.to_vec(), "sms.account_sid must be the Twilio account's SID"),
+            (vec![("HOTLINE_SMS_ACCOUNT_SID", "AC123")], "AC and 32 hex digits"),
+            (
+                vec![("HOTLINE_SMS_ACCOUNT_SID", "CA0123456789abcdef0123456789abcdef")],
+                "AC and 32 hex digits",
+            ),
+            (
+                vec![("HOTLINE_SMS_ENABLED", "true"), ("HOTLINE_SMS_ACCOUNT_SID", ACCOUNT)],
+                "needs sms.from",
+            ),
+            (vec![("HOTLINE_SMS_FROM", "12025550100")], "sms.from must be a number in E.164"),
+            (vec![("HOTLINE_SMS_FROM", "+1 202 555 0100")], "E.164"),
+            (vec![("HOTLINE_SMS_FROM", &huge)], "E.164"),
+            (vec![("HOTLINE_SMS_WHATSAPP_FROM", "whatsapp:+12025550100")], "no whatsapp: prefix"),
+            (vec![("HOTLINE_SMS_MESSAGING_SERVICE_SID", "MG<script>")], "MG and 32 hex"),
+            (vec![("HOTLINE_SMS_WHATSAPP_TEMPLATE_SID", "hello {{1}}")], "HX and 32 hex"),
+            (vec![("HOTLINE_SMS_API_BASE", "")], "sms.api_base"),
+            (vec![("HOTLINE_SMS_API_BASE", "https://api.twilio.com/2010-04-01")], "no path"),
+            (vec![("HOTLINE_SMS_API_BASE", "https://x@evil.org")], "sms.api_base"),
+            (vec![("HOTLINE_SMS_ENABLED", "yes please")], "expected true or false"),
+            (vec![("HOTLINE_SMS_FRM", "+12025550100")], "not a configuration variable"),
+        ];
+        for (vars, expected) in cases {
+            let text = load(&vars).unwrap_err();
+            assert!(text.contains(expected), "{vars:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn e164_numbers_only() {
+        for good in ["+12025550123", "+79161234567", "+447700900123"] {
+            assert!(is_e164(good), "{good}");
+        }
+        for bad in ["", "+", "+1", "12025550123", "+012025550123", "+1202555012345678", "+1202-555"]
+        {
+            assert!(!is_e164(bad), "{bad}");
+        }
     }
 }

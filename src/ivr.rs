@@ -70,6 +70,15 @@ pub enum Then {
         /// The queue.
         queue: String,
     },
+    /// Record the spoken answer to an `<ask>` question.
+    Ask {
+        /// The script's language.
+        language: LanguageTag,
+        /// The ask node.
+        node: NodeId,
+        /// Longest answer, in seconds.
+        max_length: u32,
+    },
     /// Record a voicemail.
     Record {
         /// The script's language.
@@ -109,10 +118,48 @@ pub enum Then {
 pub struct Turn {
     /// Said in order.
     pub speech: Vec<Spoken>,
+    /// For every prompt the turn speaks, in the same order, what a chat shows of it
+    /// ([`Prompt::readable`]); for the language menu, each language's announcement.
+    pub text: Vec<String>,
     /// Then this.
     pub then: Then,
     /// What to record about this step.
     pub events: Vec<Event>,
+}
+
+impl Turn {
+    /// A turn that says nothing (yet) before `then`.
+    pub fn silent(then: Then, events: Vec<Event>) -> Turn {
+        Turn { speech: Vec::new(), text: Vec::new(), then, events }
+    }
+
+    /// Says a prompt in `voice` after what the turn already says: its speech and its readable
+    /// text together, the one way a prompt enters a turn, so the two never drift apart.
+    fn say(&mut self, voice: &Voice, prompt: &Prompt) {
+        self.speech.extend(
+            prompt.items.iter().map(|item| Spoken { item: item.clone(), voice: voice.clone() }),
+        );
+        self.text.push(prompt.readable());
+    }
+
+    /// Says a prompt before everything the turn already says.
+    fn say_first(&mut self, voice: &Voice, prompt: &Prompt) {
+        let mut first = Turn::silent(Then::Hangup, Vec::new());
+        first.say(voice, prompt);
+        self.speech.splice(0..0, first.speech);
+        self.text.splice(0..0, first.text);
+    }
+}
+
+/// What the caller hears while waiting in a queue, and what a chat shows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The announcement.
+    pub speech: Vec<Spoken>,
+    /// The announcement as a chat shows it.
+    pub text: String,
+    /// Seconds between two announcements.
+    pub pause: u32,
 }
 
 /// What the caller did at a menu.
@@ -170,7 +217,7 @@ pub fn language_input(set: &ScriptSet, attempt: u32, input: Input<'_>) -> Turn {
 /// Enters a node: says its prompt and, for messages, goes on to the next node in the same
 /// answer while it fits.
 pub fn enter(script: &Script, node: &NodeId) -> Turn {
-    let mut turn = Turn { speech: Vec::new(), then: Then::Hangup, events: Vec::new() };
+    let mut turn = Turn::silent(Then::Hangup, Vec::new());
     enter_into(script, node, &mut turn);
     turn
 }
@@ -238,14 +285,14 @@ pub fn menu_input(
 }
 
 /// What the caller hears, over and over, while waiting in the queue of a handoff node, with
-/// `{position}` and `{minutes}` (the recent mean wait) filled in. `None` if the node is not a
-/// handoff (a stale URL).
+/// `{position}` and `{minutes}` (the recent mean wait) filled in, and what a chat shows of
+/// it. `None` if the node is not a handoff (a stale URL).
 pub fn wait(
     script: &Script,
     node_id: &NodeId,
     position: Option<u32>,
     minutes: Option<u32>,
-) -> Option<(Vec<Spoken>, u32)> {
+) -> Option<Waiting> {
     let node = script.node(node_id)?;
     let NodeKind::Handoff { wait, wait_pause, .. } = &node.kind else {
         return None;
@@ -256,14 +303,20 @@ pub fn wait(
         None if text.contains(placeholder) => None,
         None => Some(text.to_owned()),
     };
+    let filled = |text: &str| {
+        fill(text, "{position}", position).and_then(|text| fill(&text, "{minutes}", minutes))
+    };
     let items = wait.items.iter().filter_map(|item| match item {
-        PromptItem::Say(text) => fill(text, "{position}", position)
-            .and_then(|text| fill(&text, "{minutes}", minutes))
-            .map(PromptItem::Say),
+        PromptItem::Say(text) => filled(text).map(PromptItem::Say),
         item => Some(item.clone()),
     });
-    let speech = items.map(|item| Spoken { item, voice: script.voice.clone() }).collect();
-    Some((speech, *wait_pause))
+    // A written text loses its lines with an unknown value, as speech loses its sentences.
+    let text = wait.text.as_ref().map(|text| text.lines().filter_map(filled).collect::<Vec<_>>());
+    let text = text.map(|lines| lines.join("\n")).filter(|text| !text.trim().is_empty());
+    let filled = Prompt { items: items.collect(), text };
+    let mut turn = Turn::silent(Then::Hangup, Vec::new());
+    turn.say(&script.voice, &filled);
+    Some(Waiting { speech: turn.speech, text: filled.readable(), pause: *wait_pause })
 }
 
 /// The caller left the queue of a handoff node without staying with an operator. `result` is
@@ -272,7 +325,7 @@ pub fn left_queue(script: &Script, node_id: &NodeId, result: &str, wait_secs: Op
     let left = Event::LeftQueue { result: result.to_owned(), wait_secs };
     // Bridged and finished, or the caller hung up: the call is over, nothing more to say.
     if matches!(result, "bridged" | "bridging-in-process" | "hangup" | "redirected-from-bridged") {
-        return Turn { speech: Vec::new(), then: Then::Hangup, events: vec![left] };
+        return Turn::silent(Then::Hangup, vec![left]);
     }
     // Queue full, error, left: the caller is still on the line and must not be dropped.
     match script.node(node_id).map(|node| &node.kind) {
@@ -320,7 +373,7 @@ pub fn callback_invalid(script: &Script, node_id: &NodeId, attempt: u32) -> Turn
         return prefixed(vec![rejected], enter(script, otherwise));
     }
     let mut turn = prefixed(vec![rejected], enter(script, node_id));
-    turn.speech.splice(0..0, speak(script, invalid));
+    turn.say_first(&script.voice, invalid);
     if let Then::CallbackNumber { attempt: next, .. } = &mut turn.then {
         *next = attempt + 1;
     }
@@ -343,16 +396,18 @@ pub fn callback_read_back(
     let NodeKind::Callback { read_back, confirm, .. } = &node.kind else {
         return enter(script, node_id);
     };
-    let mut speech = speak(script, read_back);
-    speech.push(Spoken { item: PromptItem::Say(digits.to_owned()), voice: script.voice.clone() });
-    speech.extend(speak(script, confirm));
     let then = Then::ConfirmCallback {
         language: script.language.clone(),
         node: node_id.clone(),
         sealed,
         attempt,
     };
-    Turn { speech, then, events: Vec::new() }
+    let mut turn = Turn::silent(then, Vec::new());
+    turn.say(&script.voice, read_back);
+    let number = Prompt { items: vec![PromptItem::Say(digits.to_owned())], text: None };
+    turn.say(&script.voice, &number);
+    turn.say(&script.voice, confirm);
+    turn
 }
 
 /// The caller confirmed the number read back: the node's `next`. `hint` is the masked number
@@ -385,16 +440,32 @@ pub fn recorded(
     }
 }
 
+/// The caller answered the question of an ask node: a recording in a call (`None` when they
+/// said nothing), nothing here for a text channel, which keeps the message itself. The
+/// answer is recorded as what it is, never as a tag, and the call goes on at the node's `next`.
+pub fn answered(
+    script: &Script,
+    node_id: &NodeId,
+    recording_url: Option<String>,
+    duration_secs: Option<u32>,
+) -> Turn {
+    let Some(NodeKind::Ask { var, next, .. }) = script.node(node_id).map(|node| &node.kind) else {
+        return to_operator(script, format!("unknown ask node {node_id}"));
+    };
+    let answer = Event::AskAnswered {
+        node: node_id.clone(),
+        var: var.clone(),
+        recording_url,
+        duration_secs,
+    };
+    prefixed(vec![answer], enter(script, next))
+}
+
 /// Something went wrong on our side: apologise in the caller's language and put them through
 /// to an operator. `reason` is recorded on the case (it must not contain caller data).
 pub fn to_operator(script: &Script, reason: String) -> Turn {
     let mut turn = enter(script, &script.operator);
-    let apology = script
-        .apology
-        .items
-        .iter()
-        .map(|item| Spoken { item: item.clone(), voice: script.voice.clone() });
-    turn.speech.splice(0..0, apology);
+    turn.say_first(&script.voice, &script.apology);
     turn.events.insert(0, Event::Rejected { reason });
     turn
 }
@@ -408,20 +479,15 @@ fn prefixed(mut events: Vec<Event>, mut turn: Turn) -> Turn {
 
 /// The language-choice menu, each language announcing itself in its own voice.
 fn language_menu(set: &ScriptSet, attempt: u32, mut events: Vec<Event>) -> Turn {
-    let mut speech = Vec::new();
+    events.push(Event::LanguageMenu { attempt });
+    let then = Then::ChooseLanguage { attempt, timeout: set.entry.timeout };
+    let mut turn = Turn::silent(then, events);
     for option in &set.entry.options {
         // A language without a script cannot be offered; the loader guarantees there is one.
         let Some(script) = set.script(&option.language) else { continue };
-        speech.extend(
-            option
-                .prompt
-                .items
-                .iter()
-                .map(|item| Spoken { item: item.clone(), voice: script.voice.clone() }),
-        );
+        turn.say(&script.voice, &option.prompt);
     }
-    events.push(Event::LanguageMenu { attempt });
-    Turn { speech, then: Then::ChooseLanguage { attempt, timeout: set.entry.timeout }, events }
+    turn
 }
 
 /// Starts the script of a chosen language.
@@ -448,11 +514,7 @@ impl Retry<'_> {
         }
         let mut turn = prefixed(events, offer(script, node, attempt + 1));
         if let Some(said) = self.said {
-            let said = said
-                .items
-                .iter()
-                .map(|item| Spoken { item: item.clone(), voice: script.voice.clone() });
-            turn.speech.splice(0..0, said);
+            turn.say_first(&script.voice, said);
         }
         turn
     }
@@ -464,24 +526,12 @@ fn offer(script: &Script, node: &Node, attempt: u32) -> Turn {
         NodeKind::Menu { timeout, .. } => *timeout,
         _ => 0,
     };
-    Turn {
-        speech: speak(script, &node.prompt),
-        then: Then::Choose {
-            language: script.language.clone(),
-            node: node.id.clone(),
-            attempt,
-            timeout,
-        },
-        events: vec![Event::Entered { node: node.id.clone(), said: node.prompt.summary() }],
-    }
-}
-
-fn speak(script: &Script, prompt: &Prompt) -> Vec<Spoken> {
-    prompt
-        .items
-        .iter()
-        .map(|item| Spoken { item: item.clone(), voice: script.voice.clone() })
-        .collect()
+    let then =
+        Then::Choose { language: script.language.clone(), node: node.id.clone(), attempt, timeout };
+    let entered = Event::Entered { node: node.id.clone(), said: node.prompt.summary() };
+    let mut turn = Turn::silent(then, vec![entered]);
+    turn.say(&script.voice, &node.prompt);
+    turn
 }
 
 fn text_bytes(speech: &[Spoken]) -> usize {
@@ -513,6 +563,7 @@ fn enter_into(script: &Script, start: &NodeId, turn: &mut Turn) {
                 // caller to a person rather than leave them in silence.
                 let fallback = to_operator(script, format!("unknown node {current}"));
                 turn.speech.extend(fallback.speech);
+                turn.text.extend(fallback.text);
                 turn.events.extend(fallback.events);
                 turn.then = fallback.then;
                 return;
@@ -521,11 +572,12 @@ fn enter_into(script: &Script, start: &NodeId, turn: &mut Turn) {
         if let NodeKind::Menu { .. } = node.kind {
             let offered = offer(script, node, 1);
             turn.speech.extend(offered.speech);
+            turn.text.extend(offered.text);
             turn.events.extend(offered.events);
             turn.then = offered.then;
             return;
         }
-        turn.speech.extend(speak(script, &node.prompt));
+        turn.say(&script.voice, &node.prompt);
         turn.events.push(Event::Entered { node: node.id.clone(), said: node.prompt.summary() });
         let language = script.language.clone();
         let id = node.id.clone();
@@ -542,6 +594,9 @@ fn enter_into(script: &Script, start: &NodeId, turn: &mut Turn) {
                 Then::Record { language, node: id, max_length: *max_length }
             }
             NodeKind::Callback { .. } => Then::CallbackNumber { language, node: id, attempt: 1 },
+            NodeKind::Ask { max_length, .. } => {
+                Then::Ask { language, node: id, max_length: *max_length }
+            }
             NodeKind::Hangup => {
                 turn.events.push(Event::Finished { node: id });
                 Then::Hangup
@@ -565,7 +620,7 @@ mod tests {
     }
 
     fn say(text: &str) -> Prompt {
-        Prompt { items: vec![PromptItem::Say(text.into())] }
+        Prompt { items: vec![PromptItem::Say(text.into())], text: None }
     }
 
     fn node(name: &str, text: &str, kind: NodeKind) -> (NodeId, Node) {
@@ -580,12 +635,14 @@ mod tests {
                     key: Key::parse("1").unwrap(),
                     goto: Target::Node(id("info")),
                     label: "info".into(),
+                    text: None,
                     tags: vec![Tag { key: "intent".into(), value: "info".into() }],
                 },
                 MenuOption {
                     key: Key::parse("9").unwrap(),
                     goto: Target::LanguageChoice,
                     label: "language".into(),
+                    text: Some("Another language".into()),
                     tags: vec![],
                 },
             ],
@@ -611,6 +668,7 @@ mod tests {
                             PromptItem::Say("About {minutes} minutes.".into()),
                             PromptItem::Say("Please hold.".into()),
                         ],
+                        text: Some("You are number {position} in line.\nPlease wait.".into()),
                     },
                     wait_pause: 20,
                     too_long: say("Still busy."),
@@ -640,6 +698,11 @@ mod tests {
                 NodeKind::Voicemail { max_length: 60, next: id("goodbye") },
             ),
             node("goodbye", "Bye.", NodeKind::Hangup),
+            node(
+                "unit",
+                "Which unit?",
+                NodeKind::Ask { var: "unit".into(), next: id("operator"), max_length: 30 },
+            ),
         ]);
         Script {
             language: LanguageTag::parse(lang).unwrap(),
@@ -649,6 +712,7 @@ mod tests {
             operator: id("operator"),
             apology: say("Sorry."),
             nodes,
+            chat: crate::scripts::ChatTexts::default(),
         }
     }
 
@@ -785,15 +849,17 @@ mod tests {
     #[test]
     fn the_wait_announcement_tells_the_place_in_line_only_when_known() {
         let ru = script("ru");
-        let (speech, pause) = wait(&ru, &id("operator"), Some(4), Some(3)).unwrap();
-        let texts: Vec<&PromptItem> = speech.iter().map(|s| &s.item).collect();
+        let known = wait(&ru, &id("operator"), Some(4), Some(3)).unwrap();
+        let texts: Vec<&PromptItem> = known.speech.iter().map(|s| &s.item).collect();
         assert_eq!(texts[0], &PromptItem::Say("You are number 4.".into()));
         assert_eq!(texts[1], &PromptItem::Say("About 3 minutes.".into()));
-        assert_eq!(pause, 20);
-        let (unknown, _) = wait(&ru, &id("operator"), None, None).unwrap();
-        assert_eq!(unknown.len(), 1);
-        let (no_history, _) = wait(&ru, &id("operator"), Some(2), None).unwrap();
-        assert_eq!(no_history.len(), 2, "no estimate is invented");
+        assert_eq!(known.pause, 20);
+        assert_eq!(known.text, "You are number 4 in line.\nPlease wait.");
+        let unknown = wait(&ru, &id("operator"), None, None).unwrap();
+        assert_eq!(unknown.speech.len(), 1);
+        assert_eq!(unknown.text, "Please wait.", "the line with the unknown place is left out");
+        let no_history = wait(&ru, &id("operator"), Some(2), None).unwrap();
+        assert_eq!(no_history.speech.len(), 2, "no estimate is invented");
         assert!(wait(&ru, &id("main"), Some(1), None).is_none());
     }
 
@@ -851,5 +917,78 @@ mod tests {
         let done = callback_confirmed(&ru, &id("callback"), "…67".into());
         assert_eq!(done.events[0], Event::CallbackRequested { hint: "…67".into() });
         assert_eq!(done.then, Then::Hangup);
+    }
+
+    #[test]
+    fn a_chat_reads_each_prompt_where_a_call_hears_it() {
+        let set = set();
+        let ru = set.default_script();
+        // Without <text>, a chat reads what is said, prompt by prompt, in the same order.
+        let turns = [
+            start(&set, None),
+            start(&set, Some("UA")),
+            menu_input(&set, ru, &id("main"), 1, Input::Keys("5")),
+            menu_input(&set, ru, &id("main"), 1, Input::Nothing),
+            menu_input(&set, ru, &id("gone"), 1, Input::Keys("1")),
+            callback_invalid(ru, &id("callback"), 1),
+            callback_read_back(ru, &id("callback"), "7, 9", "S".into(), 1),
+            left_queue(ru, &id("operator"), "queue-full", None),
+        ];
+        for turn in turns {
+            assert!(!turn.text.is_empty(), "{turn:?}");
+            assert_eq!(turn.text, said(&turn), "{turn:?}");
+        }
+        assert_eq!(start(&set, None).text, ["ru: press 1", "uk: press 2"]);
+
+        // A <text> replaces the words in the same place; voice still says the words.
+        let mut written = script("ru");
+        let main = written.nodes.get_mut(&id("main")).unwrap();
+        main.prompt.text = Some("Choose below.".into());
+        let turn = enter(&written, &id("welcome"));
+        assert_eq!(said(&turn), ["Welcome.", "Press 1."]);
+        assert_eq!(turn.text, ["Welcome.", "Choose below."]);
+        let retried = menu_input(&set, &written, &id("main"), 1, Input::Keys("5"));
+        assert_eq!(retried.text, ["Wrong key.", "Choose below."]);
+    }
+
+    #[test]
+    fn an_ask_takes_one_answer_then_goes_on_without_tagging_it() {
+        let ru = script("ru");
+        let asked = enter(&ru, &id("unit"));
+        assert_eq!(said(&asked), ["Which unit?"]);
+        assert_eq!(
+            asked.then,
+            Then::Ask { language: ru.language.clone(), node: id("unit"), max_length: 30 }
+        );
+        let spoken = answered(&ru, &id("unit"), Some("https://rec/1".into()), Some(4));
+        assert_eq!(
+            spoken.events[0],
+            Event::AskAnswered {
+                node: id("unit"),
+                var: "unit".into(),
+                recording_url: Some("https://rec/1".into()),
+                duration_secs: Some(4),
+            }
+        );
+        assert!(
+            !spoken
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Tagged { .. } | Event::Voicemail { .. })),
+            "{:?}",
+            spoken.events
+        );
+        assert!(matches!(spoken.then, Then::Enqueue { .. }), "next is the operator");
+        assert_eq!(said(&spoken), ["Connecting."]);
+        // A text channel keeps the message elsewhere: the event only says it was answered.
+        let typed = answered(&ru, &id("unit"), None, None);
+        assert!(matches!(&typed.events[0], Event::AskAnswered { recording_url: None, .. }));
+        // A stale position (not an ask, or gone) reaches a person.
+        for stale in ["main", "gone"] {
+            let turn = answered(&ru, &id(stale), None, None);
+            assert_eq!(said(&turn)[0], "Sorry.", "{stale}");
+            assert!(matches!(turn.then, Then::Enqueue { .. }), "{stale}");
+            assert!(!turn.events.iter().any(|e| matches!(e, Event::AskAnswered { .. })));
+        }
     }
 }

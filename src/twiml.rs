@@ -115,8 +115,9 @@ pub struct Record {
     /// Seconds of silence that end the recording.
     pub timeout: u32,
     /// Requested (POST, the default method) when the recording is stored, with its final URL
-    /// and duration.
-    pub status_callback: String,
+    /// and duration; `None` when the action's word is enough (an answer to a question, which
+    /// asks for no follow-up).
+    pub status_callback: Option<String>,
 }
 
 /// A verb of an ordinary document (the voice URL, a Gather action, a Redirect).
@@ -297,7 +298,9 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) {
             start.push_attribute(("timeout", r.timeout.to_string().as_str()));
             start.push_attribute(("finishOnKey", "#"));
             start.push_attribute(("playBeep", "true"));
-            start.push_attribute(("recordingStatusCallback", r.status_callback.as_str()));
+            if let Some(status_callback) = &r.status_callback {
+                start.push_attribute(("recordingStatusCallback", status_callback.as_str()));
+            }
             empty(w, start);
         }
         Verb::KeypadEntry(k) => {

@@ -342,7 +342,7 @@ impl App {
 
     /// Succeeds if `actor` may work on case `number` ([`App::may_work_on`]); otherwise the
     /// very "no such case" of a case that does not exist.
-    async fn in_reach(
+    pub(in crate::app) async fn in_reach(
         &self,
         actor: &Actor,
         number: CaseNumber,
@@ -360,7 +360,7 @@ fn reaches(actor: &Actor, reach: &CaseReach) -> bool {
 /// Operators and supervisors, as the person a note or a disposition is recorded by. Today
 /// that is every role, but the exhaustive match makes a new role a compile error here until
 /// someone decides. The terminal has no person to record, so it may not.
-fn require_staff(actor: &Actor) -> Result<i64, AppError> {
+pub(in crate::app) fn require_staff(actor: &Actor) -> Result<i64, AppError> {
     let person = actor.person().ok_or(AppError::Forbidden)?;
     match person.role {
         Role::Operator | Role::Supervisor => Ok(person.id),

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::app::{Actor, App, AppError};
-use crate::domain::dashboard::{CallCount, Gauges, Period, QueueDay, WaitingSince};
+use crate::domain::dashboard::{CallCount, ChannelChats, Gauges, Period, QueueDay, WaitingSince};
 use crate::domain::lockout::PinLock;
 use crate::domain::queue::PresenceState;
 
@@ -45,6 +45,8 @@ pub struct BoardFigures {
     pub people: [u64; STATES.len()],
     /// The operator line's PIN locks of the moment.
     pub locks: Vec<PinLock>,
+    /// Each text channel's conversations (only channels that have any).
+    pub chats: Vec<ChannelChats>,
 }
 
 /// Calls per hour or day, by language, over the last `buckets` periods.
@@ -87,7 +89,8 @@ impl App {
             }
         }
         let locks = storage.pin_locks(now).await?;
-        Ok(BoardFigures { now, gauges, waiting_since, day, languages, people, locks })
+        let chats = storage.chat_figures(midnight).await?;
+        Ok(BoardFigures { now, gauges, waiting_since, day, languages, people, locks, chats })
     }
 
     /// Calls per `period` over the last `buckets` of them, this one included (supervisor).

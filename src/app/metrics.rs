@@ -58,6 +58,11 @@ pub struct Metrics {
     database_up: Gauge,
     /// Operator-line locks of the moment, per kind of key: someone may be guessing PINs.
     pin_locks: Family<Labels, Gauge>,
+    /// Text-channel messages waiting to be delivered, and those delivered and given up on
+    /// since start (`app/outbox.rs`).
+    outbox_pending: Gauge,
+    outbox_sent: Counter,
+    outbox_failed: Counter,
     /// One scrape at a time: a scrape clears and refills the gauge families.
     scraping: tokio::sync::Mutex<()>,
 }
@@ -153,8 +158,29 @@ impl Metrics {
              per kind (operator-id, number, withheld)",
             pin_locks.clone(),
         );
+        let outbox_pending = Gauge::default();
+        registry.register(
+            "outbox_pending",
+            "Text-channel messages waiting to be delivered (or being delivered)",
+            outbox_pending.clone(),
+        );
+        let outbox_sent = Counter::default();
+        registry.register(
+            "outbox_sent",
+            "Text-channel messages the channel took",
+            outbox_sent.clone(),
+        );
+        let outbox_failed = Counter::default();
+        registry.register(
+            "outbox_failed",
+            "Text-channel messages given up on (refused by the channel, or out of attempts)",
+            outbox_failed.clone(),
+        );
         Metrics {
             registry,
+            outbox_pending,
+            outbox_sent,
+            outbox_failed,
             pin_locks,
             webhook_latency,
             write_latency,
@@ -175,6 +201,16 @@ impl Metrics {
     /// The counter of rate-limited requests: any `429`.
     pub fn rate_limited(&self) -> &Counter {
         &self.rate_limited
+    }
+
+    /// The counter of text-channel messages delivered.
+    pub fn outbox_sent(&self) -> &Counter {
+        &self.outbox_sent
+    }
+
+    /// The counter of text-channel messages given up on.
+    pub fn outbox_failed(&self) -> &Counter {
+        &self.outbox_failed
     }
 
     /// What the [`Recorder`] calls with the time of each database write.
@@ -283,6 +319,12 @@ impl App {
             }
             Err(error) => tracing::warn!(%error, "metrics: the PIN locks could not be read"),
         }
+        match self.storage().outbox_counts().await {
+            Ok(counts) => {
+                metrics.outbox_pending.set(i64::try_from(counts.pending).unwrap_or(i64::MAX));
+            }
+            Err(error) => tracing::warn!(%error, "metrics: the outbox could not be counted"),
+        }
         let recorder = self.recorder();
         if let Some(pending) = recorder.pending_now() {
             metrics.journal_backlog.set(i64::try_from(pending).unwrap_or(i64::MAX));
@@ -335,7 +377,13 @@ mod tests {
     #[test]
     fn a_fresh_registry_encodes_every_metric() {
         let text = Metrics::new().encode();
-        for name in ["hotline_signature_failures_total", "hotline_journal_backlog_records"] {
+        for name in [
+            "hotline_signature_failures_total",
+            "hotline_journal_backlog_records",
+            "hotline_outbox_pending",
+            "hotline_outbox_sent_total",
+            "hotline_outbox_failed_total",
+        ] {
             assert!(text.contains(name), "{name} missing:\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));

@@ -16,14 +16,19 @@ pub(crate) mod audit;
 pub mod backup;
 pub(crate) mod calls;
 pub(crate) mod casework;
+pub(crate) mod channels;
+pub(crate) mod chat_screens;
 mod clock;
+pub(crate) mod conversations;
 pub(crate) mod dashboard;
 mod error;
 pub(crate) mod followups;
 pub mod hashers;
 pub(crate) mod keys;
+pub(crate) mod messaging;
 pub(crate) mod metrics;
 pub(crate) mod operator_line;
+pub(crate) mod outbox;
 pub(crate) mod people;
 pub(crate) mod presence;
 pub(crate) mod queues;
@@ -32,6 +37,7 @@ pub(crate) mod retention;
 pub mod scripts;
 pub mod secrets;
 pub(crate) mod sessions;
+pub mod telegram;
 pub(crate) mod terminal;
 
 use std::path::Path;
@@ -44,6 +50,7 @@ use tokio::task::JoinHandle;
 pub use actor::Actor;
 pub use clock::Clock;
 pub use error::AppError;
+pub use outbox::Deliver;
 
 use crate::app::hashers::Hashers;
 use crate::app::metrics::Metrics;
@@ -55,7 +62,7 @@ use crate::app::secrets::Secrets;
 use crate::config::Config;
 use crate::domain::followups::Sealer;
 use crate::domain::lockout::PinPolicy;
-use crate::domain::secret::CallerHasher;
+use crate::domain::secret::{CallerHasher, Secret};
 use crate::scripts::Report;
 use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
 
@@ -111,6 +118,14 @@ struct Inner {
     pin_policy: PinPolicy,
     metrics: Arc<Metrics>,
     clock: Clock,
+    /// What wakes the text channels' outbox workers (`outbox.rs`).
+    outbox: outbox::Wakers,
+    /// The Telegram bot's token, when the bot is on (`channels.rs`).
+    telegram_token: Option<Secret>,
+    /// One chat's updates take turns (`conversations.rs`).
+    chat_turns: conversations::ChatTurns,
+    /// The Twilio account's auth token, when SMS and WhatsApp are on (`messaging.rs`).
+    twilio_auth_token: Option<Secret>,
 }
 
 impl App {
@@ -187,6 +202,14 @@ impl App {
                 pin_policy: config.operators.pin_policy(),
                 metrics,
                 clock,
+                outbox: outbox::Wakers::default(),
+                telegram_token: secrets
+                    .telegram
+                    .as_ref()
+                    .filter(|_| config.telegram.enabled)
+                    .map(|telegram| telegram.token.clone()),
+                chat_turns: conversations::ChatTurns::default(),
+                twilio_auth_token: config.sms.enabled.then(|| secrets.auth_token.clone()),
             }),
         })
     }
@@ -220,6 +243,11 @@ impl App {
             );
             tasks.push(watcher.spawn(every));
         }
+        if config.telegram.enabled || config.sms.enabled {
+            let every = Duration::from_millis(config.chats.upkeep_interval_ms);
+            tasks.push(self.spawn_chat_upkeep(every));
+        }
+        tasks.extend(self.spawn_text_channels());
         Background { tasks }
     }
 
@@ -276,6 +304,21 @@ impl App {
     /// The password and PIN checkers.
     pub fn hashers(&self) -> &Arc<Hashers> {
         &self.inner.hashers
+    }
+
+    /// The Telegram bot's token, when the bot is on.
+    fn telegram_token(&self) -> Option<&Secret> {
+        self.inner.telegram_token.as_ref()
+    }
+
+    /// The turns a chat's updates take.
+    fn chat_turns(&self) -> &conversations::ChatTurns {
+        &self.inner.chat_turns
+    }
+
+    /// The Twilio account's auth token, when SMS and WhatsApp are on.
+    fn twilio_auth_token(&self) -> Option<&Secret> {
+        self.inner.twilio_auth_token.as_ref()
     }
 
     /// The callback numbers' sealer.

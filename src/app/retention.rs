@@ -27,10 +27,11 @@ pub fn policy(config: &RetentionConfig) -> RetentionPolicy {
 /// One line for a person or a log: what went (or would go).
 pub fn describe(report: &PurgeReport) -> String {
     format!(
-        "{} recording URL(s), {} note(s), {} caller hash(es), {} expired blocklist entr(y/ies), \
-         {} callback number(s); {} case(s) under legal hold kept",
+        "{} recording URL(s), {} note(s), {} chat message(s), {} caller hash(es), {} expired \
+         blocklist entr(y/ies), {} callback number(s); {} case(s) under legal hold kept",
         report.recordings,
         report.notes,
+        report.messages,
         report.caller_hashes,
         report.blocklist_entries,
         report.callback_numbers,

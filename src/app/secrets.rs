@@ -9,13 +9,19 @@
 //! be given: the development files are refused (nobody chose those values, and they sit
 //! beside the database), and every missing or unsafe secret is reported in one error, so one
 //! restart fixes them all. [`Secret`] never prints its value.
+//!
+//! The Telegram bot's two secrets ([`TelegramSecrets`]: `HOTLINE_TELEGRAM_TOKEN`,
+//! `HOTLINE_TELEGRAM_SECRET`) come from the same places but never from a development file:
+//! nobody but the bot's owner can make a bot token.
 
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::config::{AUTH_TOKEN_VAR, CALLBACK_KEY_VAR, CALLER_HASH_KEY_VAR};
+use crate::config::{
+    AUTH_TOKEN_VAR, CALLBACK_KEY_VAR, CALLER_HASH_KEY_VAR, TELEGRAM_SECRET_VAR, TELEGRAM_TOKEN_VAR,
+};
 use crate::domain::secret::{MIN_KEY_CHARS, Secret, valid_key_chain};
 
 /// The secrets the server needs.
@@ -28,6 +34,8 @@ pub struct Secrets {
     /// The key that seals callback numbers ([`crate::domain::followups::Sealer`]); never the
     /// caller-hash key.
     pub callback_key: Secret,
+    /// The Telegram bot's secrets, when `[telegram] enabled` ([`TelegramSecrets::load`]).
+    pub telegram: Option<TelegramSecrets>,
 }
 
 /// Where a secret's value came from, for the startup log.
@@ -112,6 +120,24 @@ pub enum SecretsError {
         /// The development file.
         path: PathBuf,
     },
+    /// The secret is there but not shaped as it must be.
+    #[error("{name} is not {expected}; set the real value")]
+    Malformed {
+        /// The variable's name.
+        name: &'static str,
+        /// What it should look like.
+        expected: &'static str,
+    },
+    /// A secret of the Telegram bot is not set.
+    #[error(
+        "{name} is not set: {why}. Set {name}, or {name}_FILE to the path of a file holding it"
+    )]
+    TelegramMissing {
+        /// The variable's name.
+        name: &'static str,
+        /// What it is for and where to get it.
+        why: &'static str,
+    },
     /// Every problem of a start's secrets, so that one restart can fix them all.
     #[error("the secrets cannot be used:{}", list(.0))]
     Unusable(Vec<SecretsError>),
@@ -168,6 +194,7 @@ impl Secrets {
                     auth_token: auth.0,
                     caller_hash_key: key.0,
                     callback_key: callback.0,
+                    telegram: None,
                 };
                 Ok((secrets, [auth.1, key.1, callback.1]))
             }
@@ -228,12 +255,8 @@ fn load_one(
         let path = path.to_owned();
         move |source| SecretsError::Io { name: spec.name, path, source }
     };
-    let (value, origin) = if let Some(value) = env(spec.name) {
-        (value, Origin::Environment)
-    } else if let Some(path) = env(&format!("{}_FILE", spec.name)) {
-        let path = PathBuf::from(path);
-        let value = fs::read_to_string(&path).map_err(io_error(&path))?;
-        (value.trim().to_owned(), Origin::File(path))
+    let (value, origin) = if let Some(given) = given(env, spec.name)? {
+        given
     } else {
         let path = dir.join(spec.stored);
         if stored == StoredFile::Refuse {
@@ -266,6 +289,116 @@ fn load_one(
         return Err(SecretsError::TooShort { name: spec.name, min: spec.min_len });
     }
     Ok((Secret::new(value), origin))
+}
+
+/// The value of the variable `name`, or of the file its `_FILE` variable names (trimmed), and
+/// where it came from; `None` if neither is set.
+fn given(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<(String, Origin)>, SecretsError> {
+    if let Some(value) = env(name) {
+        return Ok(Some((value, Origin::Environment)));
+    }
+    let Some(path) = env(&format!("{name}_FILE")) else { return Ok(None) };
+    let path = PathBuf::from(path);
+    match fs::read_to_string(&path) {
+        Ok(value) => Ok(Some((value.trim().to_owned(), Origin::File(path)))),
+        Err(source) => Err(SecretsError::Io { name, path, source }),
+    }
+}
+
+/// The Telegram bot's secrets, which the server needs when `[telegram] enabled`.
+#[derive(Debug, Clone)]
+pub struct TelegramSecrets {
+    /// The bot's token, from @BotFather: whoever has it is the bot.
+    pub token: Secret,
+    /// The secret token Telegram sends with every update (`X-Telegram-Bot-Api-Secret-Token`),
+    /// proving an update comes from Telegram.
+    pub webhook_secret: Secret,
+}
+
+/// What a bot token looks like.
+const TOKEN_SHAPE: &str = "a bot token as @BotFather gives it (digits, a colon, then at least 30 \
+                           letters, digits, _ or -)";
+/// What a webhook secret looks like: Telegram's own rule for `secret_token`.
+const SECRET_SHAPE: &str = "a webhook secret token Telegram accepts (1 to 256 letters, digits, _ \
+                            or -)";
+
+impl TelegramSecrets {
+    /// Loads both secrets for a start with the bot enabled, reporting every problem in one
+    /// error.
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<TelegramSecrets, SecretsError> {
+        let mut problems = Vec::new();
+        let token = TelegramSecrets::token(&env).map_err(|e| problems.push(e)).ok();
+        let secret = TelegramSecrets::webhook_secret(&env).map_err(|e| problems.push(e)).ok();
+        match (token, secret) {
+            (Some(token), Some(Some(webhook_secret))) if problems.is_empty() => {
+                Ok(TelegramSecrets { token, webhook_secret })
+            }
+            (_, Some(None)) => {
+                problems.push(SecretsError::TelegramMissing {
+                    name: TELEGRAM_SECRET_VAR,
+                    why: "without it anyone could post updates as Telegram; `hotline telegram \
+                          set-webhook` makes one and registers it",
+                });
+                Err(SecretsError::Unusable(problems))
+            }
+            _ => Err(SecretsError::Unusable(problems)),
+        }
+    }
+
+    /// The bot's token alone, checked: what `hotline telegram` calls the Bot API with.
+    pub fn token(env: impl Fn(&str) -> Option<String>) -> Result<Secret, SecretsError> {
+        let Some((value, _)) = given(&env, TELEGRAM_TOKEN_VAR)? else {
+            return Err(SecretsError::TelegramMissing {
+                name: TELEGRAM_TOKEN_VAR,
+                why: "it is the bot's token, which @BotFather gives when the bot is created",
+            });
+        };
+        if !is_bot_token(&value) {
+            return Err(SecretsError::Malformed {
+                name: TELEGRAM_TOKEN_VAR,
+                expected: TOKEN_SHAPE,
+            });
+        }
+        Ok(Secret::new(value))
+    }
+
+    /// The webhook's secret token, checked, or `None` when it is not set.
+    pub fn webhook_secret(
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, SecretsError> {
+        let Some((value, _)) = given(&env, TELEGRAM_SECRET_VAR)? else { return Ok(None) };
+        if !is_webhook_secret(&value) {
+            return Err(SecretsError::Malformed {
+                name: TELEGRAM_SECRET_VAR,
+                expected: SECRET_SHAPE,
+            });
+        }
+        Ok(Some(Secret::new(value)))
+    }
+
+    /// A new webhook secret: 256 random bits as 64 hex digits, within Telegram's alphabet.
+    pub fn generate_webhook_secret() -> io::Result<Secret> {
+        generate_value().map(Secret::new)
+    }
+}
+
+/// `digits:[A-Za-z0-9_-]{30,}`, the shape of every token @BotFather has given.
+fn is_bot_token(value: &str) -> bool {
+    let Some((id, key)) = value.split_once(':') else { return false };
+    !id.is_empty()
+        && id.len() <= 20
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && (30..=200).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// 1 to 256 characters of `A-Za-z0-9_-`: what `setWebhook` accepts as a `secret_token`.
+fn is_webhook_secret(value: &str) -> bool {
+    (1..=256).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// 32 random bytes as hex: 256 bits, printable, easy to paste into a provider's console.
@@ -548,5 +681,101 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    /// A token of @BotFather's shape.
+    const BOT_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+
+    #[test]
+    fn telegrams_secrets_are_checked_and_never_echoed() {
+        let load = |vars: &[(&str, &str)]| TelegramSecrets::load(env(vars));
+        let secrets = load(&[
+            ("HOTLINE_TELEGRAM_TOKEN", BOT_TOKEN),
+            ("HOTLINE_TELEGRAM_SECRET", "a_Secret-token-0123"),
+        ])
+        .unwrap();
+        assert_eq!(secrets.token.expose(), BOT_TOKEN);
+        assert_eq!(secrets.webhook_secret.expose(), "a_Secret-token-0123");
+        assert!(!format!("{secrets:?}").contains("AAHdq"));
+
+        // Neither: both named, with how to get them, in one error.
+        let err = load(&[]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(
+                problems(&err),
+                [
+                    SecretsError::TelegramMissing { name: TELEGRAM_TOKEN_VAR, .. },
+                    SecretsError::TelegramMissing { name: TELEGRAM_SECRET_VAR, .. },
+                ]
+            ),
+            "{text}"
+        );
+        assert!(text.contains("@BotFather") && text.contains("set-webhook"), "{text}");
+
+        let huge = "1".repeat(1 << 20);
+        let long_secret = "s".repeat(257);
+        let hostile_token = format!("{BOT_TOKEN}\n<script>");
+        for bad_token in [
+            "",
+            "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+            "123456789:short",
+            "abc:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+            ":AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+            "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/../x",
+            "123456789:AAHdqTcvCH1vGWJxfSéofSAs0K5PALDsawxx",
+            &hostile_token,
+            &huge,
+        ] {
+            for bad_secret in ["", "has space", "ünïcode", "semi;colon", long_secret.as_str()] {
+                let err = load(&[
+                    ("HOTLINE_TELEGRAM_TOKEN", bad_token),
+                    ("HOTLINE_TELEGRAM_SECRET", bad_secret),
+                ])
+                .unwrap_err();
+                let text = err.to_string();
+                assert!(
+                    matches!(
+                        problems(&err),
+                        [SecretsError::Malformed { .. }, SecretsError::Malformed { .. }]
+                    ),
+                    "{bad_token:?} {bad_secret:?}: {text}"
+                );
+                assert!(text.len() < 1000, "no value echoed");
+                assert!(!text.contains("<script>") && !text.contains("AAHdq"), "{text}");
+            }
+        }
+        // At the edges of the shapes.
+        let max_secret = "-".repeat(256);
+        let ok = load(&[
+            ("HOTLINE_TELEGRAM_TOKEN", BOT_TOKEN),
+            ("HOTLINE_TELEGRAM_SECRET", &max_secret),
+        ]);
+        assert!(ok.is_ok());
+        assert!(TelegramSecrets::webhook_secret(env(&[])).unwrap().is_none());
+    }
+
+    #[test]
+    fn telegrams_secrets_may_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("bot");
+        fs::write(&token_file, format!("{BOT_TOKEN}\n")).unwrap();
+        let token_file = token_file.to_str().unwrap();
+        let token = TelegramSecrets::token(env(&[("HOTLINE_TELEGRAM_TOKEN_FILE", token_file)]));
+        assert_eq!(token.unwrap().expose(), BOT_TOKEN);
+        let missing = [("HOTLINE_TELEGRAM_SECRET_FILE", "/nonexistent/hook")];
+        let err = TelegramSecrets::webhook_secret(env(&missing)).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/hook"), "{err}");
+        // Nothing is generated beside the database for the bot.
+        assert!(TelegramSecrets::token(env(&[])).is_err());
+    }
+
+    #[test]
+    fn a_generated_webhook_secret_is_strong_and_telegram_accepts_it() {
+        let one = TelegramSecrets::generate_webhook_secret().unwrap();
+        let two = TelegramSecrets::generate_webhook_secret().unwrap();
+        assert_ne!(one, two);
+        assert_eq!(one.expose().len(), 64);
+        assert!(is_webhook_secret(one.expose()));
     }
 }

@@ -1,5 +1,6 @@
 //! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, `scripts`,
-//! `graph`, and caring for callers' data: `purge`, `hold`, `backup`, `restore`, `keys`.
+//! `graph`, `telegram`, and caring for callers' data: `purge`, `hold`, `backup`, `restore`,
+//! `keys`.
 //!
 //! Each subcommand is a few lines that load the configuration and call into the library; the
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
@@ -8,6 +9,7 @@
 pub mod people;
 mod preview;
 pub mod scripts;
+pub mod telegram;
 
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::secrets::{Mode, Origin, Secrets};
+use crate::app::secrets::{Mode, Origin, Secrets, TelegramSecrets};
 use crate::app::terminal::Terminal;
 use crate::config::{CONFIG_VAR, Config};
 use crate::domain::cases::{Case, CaseNumber};
@@ -150,6 +152,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Connect the Telegram bot: register its webhook, show its status.
+    Telegram {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli::telegram::TelegramCommand,
+    },
 }
 
 /// `hotline keys …`.
@@ -240,6 +248,7 @@ pub fn main() -> ExitCode {
         }
         Command::Users { command } => crate::cli::people::run(&config, command),
         Command::Scripts { command } => crate::cli::scripts::run(&config, command),
+        Command::Telegram { command } => crate::cli::telegram::run(&config, command),
         Command::Graph { language, format, dir: Some(dir) } => {
             graph(crate::scripts::load_dir(&dir), &language, format)
         }
@@ -325,13 +334,26 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
     }
     telemetry::init(&config.log);
     let mode = if config.server.production { Mode::Production } else { Mode::Development };
-    let (secrets, origins) = match Secrets::load(env, &config.database.dir(), mode) {
+    let (mut secrets, origins) = match Secrets::load(env, &config.database.dir(), mode) {
         Ok(loaded) => loaded,
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(2);
         }
     };
+    // The bot enabled without its secrets would take updates it cannot check or answer.
+    if config.telegram.enabled {
+        match TelegramSecrets::load(env) {
+            Ok(telegram) => secrets.telegram = Some(telegram),
+            Err(e) => {
+                tracing::error!(
+                    "[telegram] enabled = true (HOTLINE_TELEGRAM_ENABLED), but {e}\n(or turn the \
+                     bot off)"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     if let Some(warning) = secrets.auth_token_warning(&origins[0]) {
         tracing::warn!("{warning}");
     }
@@ -557,11 +579,20 @@ fn describe(event: &crate::domain::cases::Event) -> String {
         Event::Voicemail { recording_url, duration_secs } => {
             format!("voicemail {recording_url} ({} s)", duration_secs.unwrap_or(0))
         }
+        Event::AskAnswered { node, var, recording_url, duration_secs } => match recording_url {
+            Some(url) => {
+                format!("answered {var} at {node}: {url} ({} s)", duration_secs.unwrap_or(0))
+            }
+            None => format!("answered {var} at {node} (no recording)"),
+        },
         Event::Finished { node } => format!("finished at {node}"),
         Event::Fallback { error_code } => {
             format!("provider fallback (error {})", error_code.as_deref().unwrap_or("-"))
         }
         Event::Rejected { reason } => format!("rejected: {reason}"),
+        Event::Wrote { node: Some(node), chars } => format!("wrote {chars} characters at {node}"),
+        Event::Wrote { node: None, chars } => format!("wrote {chars} characters"),
+        Event::DeletionAsked => "asked for the conversation to be deleted from their phone".into(),
         Event::Routed { language: Some(language), reason, .. } => {
             format!("routed to {language}: {reason}")
         }

@@ -113,6 +113,7 @@ async fn rehearse(
         auth_token: Secret::new(token.clone()),
         caller_hash_key: Secret::new(key_for_hashes),
         callback_key: Secret::new(key_for_callbacks),
+        telegram: None,
     };
     let app = match Application::build(&private, secrets).await {
         Ok(app) => app,

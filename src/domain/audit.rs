@@ -84,6 +84,10 @@ audit_actions! {
     CaseRelease => "case.release",
     /// An operator heard a case's whisper on the operator line.
     CaseWhisper => "case.whisper",
+    /// An operator took a waiting text conversation.
+    ChatTake => "chat.take",
+    /// An operator replied in a text conversation (the text stays on the case).
+    ChatReply => "chat.reply",
     /// Cases were searched.
     CasesSearch => "cases.search",
     /// Cases were exported as CSV.

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::conversation::Channel;
 use crate::domain::language::{LanguageTag, NodeId, Tag};
 
 /// The provider's id of a call (`CA` + 32 hex digits at Twilio).
@@ -274,6 +275,19 @@ pub enum Event {
         /// Its length, if reported.
         duration_secs: Option<u32>,
     },
+    /// The caller answered the question of an `<ask>` node. The answer is no tag and no
+    /// voicemail: it is kept for the operator who takes the case, and asks for no follow-up.
+    AskAnswered {
+        /// The ask node.
+        node: NodeId,
+        /// The name the script keeps the answer under (`unit`).
+        var: String,
+        /// The spoken answer's recording; `None` when the caller said nothing, and for a text
+        /// channel, which keeps the message itself.
+        recording_url: Option<String>,
+        /// The recording's length, if reported.
+        duration_secs: Option<u32>,
+    },
     /// The call reached a hangup node: the IVR finished it.
     Finished {
         /// The hangup node.
@@ -318,6 +332,19 @@ pub enum Event {
         /// the case's flag.
         refused: bool,
     },
+    /// The person wrote words of their own on a text channel (at a menu, to an operator, as
+    /// a written message). The words are kept with the conversation's messages, never here:
+    /// events say what happened, not what was written.
+    Wrote {
+        /// Where it was written, once a script node was reached.
+        node: Option<NodeId>,
+        /// How long it was, in characters.
+        chars: u32,
+    },
+    /// The person asked for the conversation to be deleted from their phone (`/delete`): the
+    /// messages the channel still allows are deleted, and the conversation closes. The case
+    /// keeps its record.
+    DeletionAsked,
     /// The recovery step closed the call: no final status callback came, and nothing had
     /// been heard of it for longer than any real call stays silent (see
     /// `app/recovery.rs`). Stays on the timeline if the status comes after all.
@@ -473,8 +500,10 @@ impl fmt::Display for Outcome {
 pub struct Case {
     /// Its number.
     pub number: CaseNumber,
-    /// The call.
+    /// The call (for a text conversation, the id its records are kept under).
     pub call_sid: CallSid,
+    /// Where it came from.
+    pub channel: Channel,
     /// The language, once chosen.
     pub language: Option<LanguageTag>,
     /// The caller's keyed hash.
@@ -515,6 +544,8 @@ pub struct TimedEvent {
 pub struct CaseSummary {
     /// The case's number.
     pub number: CaseNumber,
+    /// Where it came from.
+    pub channel: Channel,
     /// The language, once chosen.
     pub language: Option<LanguageTag>,
     /// When the call arrived.
@@ -606,6 +637,7 @@ mod tests {
     #[test]
     fn a_summary_prints_on_one_line() {
         let summary = CaseSummary {
+            channel: Channel::Voice,
             number: CaseNumber { year: 2026, sequence: 42 },
             language: LanguageTag::parse("uk"),
             started_at: DateTime::from_timestamp(1_772_366_400, 0).unwrap(),

@@ -19,6 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::domain::cases::{CallStatus, Case, CaseNumber, Outcome, TimedEvent};
+use crate::domain::conversation::Channel;
 use crate::domain::language::{LanguageTag, Tag};
 use crate::domain::people::{Person, Role};
 
@@ -317,6 +318,8 @@ impl CaseDetail {
 pub struct CaseListing {
     /// The case's number.
     pub number: CaseNumber,
+    /// Where it came from: a call, or a text channel.
+    pub channel: Channel,
     /// When the call arrived.
     pub started_at: DateTime<Utc>,
     /// When it ended.
@@ -361,6 +364,8 @@ pub struct CaseFilter {
     pub to: Option<DateTime<Utc>>,
     /// In this language.
     pub language: Option<LanguageTag>,
+    /// From this channel.
+    pub channel: Option<Channel>,
     /// With this outcome (one of [`OUTCOMES`]).
     pub outcome: Option<&'static str>,
     /// With this disposition.
@@ -386,6 +391,7 @@ impl CaseFilter {
             from: None,
             to: None,
             language: None,
+            channel: None,
             outcome: None,
             disposition: None,
             tag: None,
@@ -406,6 +412,12 @@ impl CaseFilter {
                 "language" => {
                     filter.language = Some(LanguageTag::parse(value).ok_or_else(|| {
                         format!("language={value:?} is not a language code like ru or uk")
+                    })?);
+                }
+                "channel" => {
+                    filter.channel = Some(Channel::parse(value).ok_or_else(|| {
+                        let names: Vec<_> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+                        format!("channel={value:?} is not one of {}", names.join(", "))
                     })?);
                 }
                 "outcome" => {
@@ -443,7 +455,7 @@ impl CaseFilter {
                 other => {
                     return Err(format!(
                         "unknown parameter {other:?}; the filters are from, to, language, \
-                         outcome, disposition, tag, operator, limit, offset"
+                         channel, outcome, disposition, tag, operator, limit, offset"
                     ));
                 }
             }
@@ -490,7 +502,7 @@ fn parse_tag(value: &str) -> Result<Tag, String> {
 }
 
 /// The CSV export's columns.
-pub const CSV_HEADER: [&str; 15] = [
+pub const CSV_HEADER: [&str; 16] = [
     "number",
     "started_at",
     "ended_at",
@@ -506,6 +518,7 @@ pub const CSV_HEADER: [&str; 15] = [
     "operator",
     "wait_secs",
     "talk_secs",
+    "channel",
 ];
 
 /// Writes cases as CSV (RFC 4180: CRLF line ends, fields quoted when needed, quotes doubled).
@@ -537,6 +550,7 @@ pub fn write_csv(cases: &[CaseListing]) -> String {
                 case.operator.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
                 number(case.wait_secs),
                 number(case.talk_secs),
+                case.channel.as_str().to_owned(),
             ]
             .into_iter(),
         );
@@ -613,8 +627,12 @@ pub struct CaseReach {
     /// The caller's language, once chosen: the operators who speak it serve the case.
     pub language: Option<LanguageTag>,
     /// The operators who were connected to the caller: given them by the operator line (the
-    /// whisper told them the case), or who took or tried the case's follow-up.
+    /// whisper told them the case), or who took or tried the case's follow-up, or who took
+    /// its text conversation.
     pub connected: Vec<i64>,
+    /// A text conversation handed off to the operators of another language (a fallback,
+    /// interpreter needed): theirs to see while it is open.
+    pub routed: Option<LanguageTag>,
 }
 
 /// Whether `person` may see a case, and so read it, add notes, set its disposition, close
@@ -628,6 +646,7 @@ pub fn may_see(person: &Person, reach: &CaseReach) -> bool {
         Role::Supervisor => true,
         Role::Operator => {
             reach.language.as_ref().is_some_and(|language| person.speaks(language))
+                || reach.routed.as_ref().is_some_and(|language| person.speaks(language))
                 || reach.connected.contains(&person.id)
         }
     }
@@ -675,6 +694,7 @@ mod tests {
             disabled: false,
         };
         let reach = |language: Option<&str>, connected: &[i64]| CaseReach {
+            routed: None,
             language: language.and_then(LanguageTag::parse),
             connected: connected.to_vec(),
         };

@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 
+use crate::domain::conversation::Channel;
+
 /// The oldest caller still waiting (or being connected) in one language's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitingSince {
@@ -11,6 +13,21 @@ pub struct WaitingSince {
     pub language: String,
     /// When the longest-waiting caller joined it.
     pub since: DateTime<Utc>,
+}
+
+/// A text channel's conversations at this moment, for the wall board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelChats {
+    /// The text channel.
+    pub channel: Channel,
+    /// Open conversations still walking the script (no operator asked for yet).
+    pub in_script: u64,
+    /// Waiting for an operator.
+    pub waiting: u64,
+    /// Held by an operator.
+    pub with_operator: u64,
+    /// Conversations opened since midnight (UTC).
+    pub today: u64,
 }
 
 /// How one day's queue went. "Callers" are cases: a caller put back in a queue twice counts

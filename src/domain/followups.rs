@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use chrono::{DateTime, Utc};
 
 use crate::domain::cases::{CallSid, CaseNumber};
+use crate::domain::conversation::{Channel, ChatAddress};
 use crate::domain::language::{LanguageTag, Tag};
 use crate::domain::secret::Secret;
 
@@ -99,18 +100,44 @@ impl Sealer {
     /// The number sealed for this call: base64url of nonce, ciphertext and tag. `None` only if
     /// the system's random source fails.
     pub fn seal(&self, number: &CallbackNumber, call: &CallSid) -> Option<String> {
+        self.seal_bound(&number.0, call.as_str())
+    }
+
+    /// The number sealed for this call; `None` if it was sealed for another call, under
+    /// another key, or altered.
+    pub fn open(&self, sealed: &str, call: &CallSid) -> Option<CallbackNumber> {
+        CallbackNumber::from_keypad(&self.open_bound(sealed, call.as_str())?)
+    }
+
+    /// A text channel's reply address sealed for its case: the same construction as a
+    /// callback number, bound to the case by its call id.
+    pub fn seal_address(&self, address: &ChatAddress, call: &CallSid) -> Option<String> {
+        self.seal_bound(address.expose(), call.as_str())
+    }
+
+    /// The reply address sealed for this case; `None` if sealed for another, or altered.
+    pub fn open_address(
+        &self,
+        channel: Channel,
+        sealed: &str,
+        call: &CallSid,
+    ) -> Option<ChatAddress> {
+        ChatAddress::new(channel, &self.open_bound(sealed, call.as_str())?)
+    }
+
+    /// `plain` encrypted and authenticated with `bound_to` as associated data.
+    fn seal_bound(&self, plain: &str, bound_to: &str) -> Option<String> {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).ok()?;
-        let payload = Payload { msg: number.0.as_bytes(), aad: call.as_str().as_bytes() };
+        let payload = Payload { msg: plain.as_bytes(), aad: bound_to.as_bytes() };
         let sealed = self.cipher.encrypt(Nonce::from_slice(&nonce), payload).ok()?;
         let mut out = nonce.to_vec();
         out.extend(sealed);
         Some(URL_SAFE_NO_PAD.encode(out))
     }
 
-    /// The number sealed for this call; `None` if it was sealed for another call, under
-    /// another key, or altered.
-    pub fn open(&self, sealed: &str, call: &CallSid) -> Option<CallbackNumber> {
+    /// What [`Sealer::seal_bound`] sealed with the same `bound_to`.
+    fn open_bound(&self, sealed: &str, bound_to: &str) -> Option<String> {
         if sealed.len() > 256 {
             return None;
         }
@@ -119,9 +146,9 @@ impl Sealer {
             return None;
         }
         let (nonce, body) = bytes.split_at(NONCE_BYTES);
-        let payload = Payload { msg: body, aad: call.as_str().as_bytes() };
+        let payload = Payload { msg: body, aad: bound_to.as_bytes() };
         let plain = self.cipher.decrypt(Nonce::from_slice(nonce), payload).ok()?;
-        CallbackNumber::from_keypad(std::str::from_utf8(&plain).ok()?)
+        String::from_utf8(plain).ok()
     }
 }
 

@@ -3,10 +3,12 @@
 pub mod audit;
 pub mod cases;
 pub mod casework;
+pub mod conversation;
 pub mod dashboard;
 pub mod followups;
 pub mod language;
 pub mod lockout;
+pub mod outbox;
 pub mod people;
 pub mod queue;
 pub mod retention;

@@ -25,6 +25,8 @@ pub struct PurgeReport {
     pub callback_numbers: u64,
     /// Notes whose text went.
     pub notes: u64,
+    /// Messages of text conversations whose words went (with the notes' period).
+    pub messages: u64,
     /// Cases whose caller hash went.
     pub caller_hashes: u64,
     /// Expired blocklist entries removed.
@@ -41,6 +43,7 @@ impl PurgeReport {
         self.recordings
             + self.callback_numbers
             + self.notes
+            + self.messages
             + self.caller_hashes
             + self.blocklist_entries
             == 0

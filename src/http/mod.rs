@@ -1,4 +1,5 @@
-//! Everything HTTP: the server and its three surfaces, each of which calls the use cases and
+//! Everything HTTP: the server and its four surfaces (the provider's voice webhooks, the text
+//! channels' webhooks, the JSON API, the console), each of which calls the use cases and
 //! never another surface.
 
 pub(crate) mod api;
@@ -7,4 +8,5 @@ pub(crate) mod console;
 pub mod limits;
 pub mod operations;
 pub mod server;
+pub(crate) mod text;
 pub(crate) mod webhooks;

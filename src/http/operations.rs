@@ -26,7 +26,7 @@ use crate::app::metrics::Metrics;
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The webhook routes given their own latency series; any other is `other`, so a stranger's
 /// requests cannot create series without end.
-const ROUTES: [&str; 14] = [
+const ROUTES: [&str; 15] = [
     "incoming",
     "status",
     "fallback",
@@ -35,6 +35,7 @@ const ROUTES: [&str; 14] = [
     "continue",
     "queue",
     "recorded",
+    "answered",
     "wait",
     "wait-key",
     "recording",

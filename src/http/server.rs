@@ -24,6 +24,7 @@ use crate::http::connections::{self, ConnectionLimits};
 use crate::http::console::{self, ConsoleState};
 use crate::http::limits::{self, Guard, Offenders};
 use crate::http::operations;
+use crate::http::text::{self, TextChannels};
 use crate::http::webhooks::{self, Webhooks};
 
 /// Why the server could not start.
@@ -83,6 +84,7 @@ impl Application {
             );
         }
         let api = Arc::new(ApiState { app: app.clone() });
+        let twilio_token = secrets.auth_token.clone();
         let webhooks = Arc::new(Webhooks::new(app.clone(), secrets.auth_token, public_url.clone()));
         // Addresses that keep sending forged or unreadable webhooks or wrong API tokens are cut
         // short.
@@ -101,7 +103,15 @@ impl Application {
             login_key,
             &public_url,
         ));
+        let telegram_secret = secrets
+            .telegram
+            .filter(|_| config.telegram.enabled)
+            .map(|telegram| telegram.webhook_secret);
+        let text = Arc::new(
+            TextChannels::new(app.clone(), telegram_secret).with_twilio(twilio_token, &public_url),
+        );
         let router = webhooks::router(webhooks)
+            .merge(text::router(text))
             .layer(guard(StatusCode::FORBIDDEN))
             .nest("/api", api::router(api).layer(guard(StatusCode::UNAUTHORIZED)))
             .nest("/console", console::router(console))

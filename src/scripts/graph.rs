@@ -73,7 +73,9 @@ impl Flow {
         for (id, node) in &script.nodes {
             nodes.insert(id.to_string(), first_words(&node.prompt.summary(), 6));
             match &node.kind {
-                NodeKind::Message { next } | NodeKind::Voicemail { next, .. } => edge(id, next, ""),
+                NodeKind::Message { next }
+                | NodeKind::Voicemail { next, .. }
+                | NodeKind::Ask { next, .. } => edge(id, next, ""),
                 NodeKind::Menu { options, default, back, .. } => {
                     for option in options {
                         match &option.goto {
@@ -324,7 +326,7 @@ mod tests {
         let mut script = set.script(&language).expect("an English script").clone();
         let start = script.start.clone();
         let node = script.nodes.get_mut(&start).expect("the start node");
-        node.prompt = Prompt { items: vec![PromptItem::Say(text.into())] };
+        node.prompt = Prompt { items: vec![PromptItem::Say(text.into())], text: None };
         script
     }
 

@@ -68,9 +68,25 @@ pub enum PromptItem {
 pub struct Prompt {
     /// The pieces, in the order they are played.
     pub items: Vec<PromptItem>,
+    /// What a reader sees in a chat instead of what is said (the `<text>` element): trimmed,
+    /// never empty, its line breaks kept as paragraphs. Voice never uses it.
+    pub text: Option<String>,
 }
 
 impl Prompt {
+    /// The prompt as a chat shows it: its `<text>` when the script has one, else the spoken
+    /// words ([`Prompt::summary`]).
+    ///
+    /// The fallback is sensible because a chat offers a menu's keys as buttons labelled with
+    /// the key (or the option's `text=`): "press 1" read in a chat still points at button 1,
+    /// so a script without any `<text>` reads clumsily but never wrongly.
+    pub fn readable(&self) -> String {
+        match &self.text {
+            Some(text) => text.clone(),
+            None => self.summary(),
+        }
+    }
+
     /// The prompt as plain text, for event logs and transcripts (recordings by their text).
     pub fn summary(&self) -> String {
         let mut out = String::new();
@@ -108,6 +124,9 @@ pub struct MenuOption {
     pub goto: Target,
     /// What the choice means, in words an operator reads in the case log.
     pub label: String,
+    /// The button a chat shows for it (`text="…"`), in the caller's language; `None` shows
+    /// the key itself.
+    pub text: Option<String>,
     /// Fields set on the case when chosen.
     pub tags: Vec<Tag>,
 }
@@ -190,6 +209,16 @@ pub enum NodeKind {
         /// The node that follows the recording.
         next: NodeId,
     },
+    /// Says the prompt (a question) and takes one answer: a short recording in a call, a
+    /// message in a chat. The answer is sensitive: it is never a tag of the case.
+    Ask {
+        /// The name the answer is kept under (the syntax of a tag's key: `unit`).
+        var: String,
+        /// The node that follows the answer.
+        next: NodeId,
+        /// Longest spoken answer, in seconds.
+        max_length: u32,
+    },
     /// Says the prompt and ends the call.
     Hangup,
 }
@@ -222,6 +251,44 @@ pub struct Script {
     pub apology: Prompt,
     /// Every node, by id.
     pub nodes: BTreeMap<NodeId, Node>,
+    /// The words of a text channel that belong to no node (`<chat>`).
+    pub chat: ChatTexts,
+}
+
+/// What a text channel says and shows in a language beyond the nodes' prompts: the buttons
+/// every menu has, and the sentences of the conversation's own life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatTexts {
+    /// Button text for key 0 (an operator), e.g. "Оператор".
+    pub operator: String,
+    /// Button text for key * (back).
+    pub back: String,
+    /// Words that, typed alone (case-insensitive, trimmed), mean key 0 in this language.
+    pub operator_words: Vec<String>,
+    /// Said after a person typed free text at a menu, before the menu again.
+    pub received: String,
+    /// The one reminder after inactivity.
+    pub reminder: String,
+    /// Said when the conversation closes (inactivity or an operator closing it).
+    pub closed: String,
+}
+
+impl Default for ChatTexts {
+    /// The English words used where a script has no `<chat>` (or leaves some out).
+    fn default() -> ChatTexts {
+        ChatTexts {
+            operator: "Operator".to_owned(),
+            back: "Back".to_owned(),
+            operator_words: vec!["operator".to_owned()],
+            received: "Thank you, we have your message. Please choose one of the buttons below."
+                .to_owned(),
+            reminder: "Are you still there? Choose a button or write to us whenever you are ready."
+                .to_owned(),
+            closed: "This conversation is closed. You can write to us again at any time, day or \
+                     night."
+                .to_owned(),
+        }
+    }
 }
 
 impl Script {
@@ -316,7 +383,11 @@ mod tests {
                 PromptItem::Pause(1),
                 PromptItem::Play { url: "/audio/en/x.mp3".into(), text: Some("Press 1.".into()) },
             ],
+            text: None,
         };
         assert_eq!(prompt.summary(), "Hello. Press 1.");
+        assert_eq!(prompt.readable(), "Hello. Press 1.", "without <text>, the spoken words");
+        let written = Prompt { text: Some("Hello.\n\nChoose below.".into()), ..prompt };
+        assert_eq!(written.readable(), "Hello.\n\nChoose below.");
     }
 }

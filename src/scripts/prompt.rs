@@ -1,5 +1,6 @@
 //! Prompts: the `<say>`, `<play>` and `<pause>` elements wherever something is said, with
-//! recordings looked up in the audio folder and their text kept as the fallback.
+//! recordings looked up in the audio folder and their text kept as the fallback; and the
+//! `<text>` a chat shows instead of what is said.
 
 use std::path::Path;
 
@@ -10,7 +11,11 @@ use super::model::{LanguageTag, Prompt, PromptItem};
 use super::xml::{self, Attr};
 
 /// The elements a prompt is made of.
-pub(super) const ELEMENTS: [&str; 3] = ["say", "play", "pause"];
+pub(super) const ELEMENTS: [&str; 4] = ["say", "play", "pause", "text"];
+
+/// The longest text a chat message may hold: Telegram refuses longer messages, and the other
+/// text channels are no more generous.
+pub(super) const MAX_READABLE_CHARS: usize = 4096;
 
 /// The longest text one `<say>` may hold: providers refuse longer text-to-speech requests, and
 /// a caller stops listening long before.
@@ -48,6 +53,10 @@ pub(super) struct Builder {
     /// `<say>` and `<play>` elements seen, valid or not: a prompt with none says nothing, but
     /// one whose only `<say>` was refused already has its error.
     spoken: usize,
+    /// The `<text>` read, and where it starts (for the error about a second one).
+    text: Option<(String, usize)>,
+    /// A `<text>` was seen, valid or not.
+    written: bool,
 }
 
 impl Builder {
@@ -69,17 +78,76 @@ impl Builder {
                 self.spoken += 1;
                 play(collector, element, ctx, audio)
             }
+            "text" => {
+                self.text(collector, element, ctx, placeholders);
+                None
+            }
             _ => pause(collector, element, ctx),
         };
         self.items.extend(item);
     }
 
-    /// The prompt; an error at `at` if nothing in it is said.
+    /// Reads a `<text>`: at most one per prompt.
+    fn text(
+        &mut self,
+        collector: &mut Collector<'_>,
+        element: Node<'_, '_>,
+        ctx: &str,
+        placeholders: Placeholders,
+    ) {
+        self.written = true;
+        if let Some((_, first)) = &self.text {
+            let line = collector.line_of(*first);
+            collector.error(
+                xml::start(element),
+                format!(
+                    "{ctx}: a second <text>; a prompt has only one <text> (the first is at line \
+                     {line}): put both paragraphs in one, separated by an empty line"
+                ),
+            );
+            return;
+        }
+        xml::check_attributes(collector, element, &[], ctx);
+        let text = paragraphs(&raw_text(collector, element, ctx));
+        if text.is_empty() {
+            collector.error(
+                xml::start(element),
+                format!("{ctx}: a <text> is empty: write what a chat should show, or remove it"),
+            );
+            return;
+        }
+        if check_text(collector, element, ctx, &text, Some(placeholders), None) {
+            self.text = Some((text, xml::start(element)));
+        }
+    }
+
+    /// The prompt; an error at `at` if nothing in it is said, or if a chat could not show it.
     pub(super) fn finish(self, collector: &mut Collector<'_>, at: usize, ctx: &str) -> Prompt {
-        if self.spoken == 0 {
+        if self.spoken == 0 && self.written {
+            collector.error(
+                at,
+                format!(
+                    "{ctx} has a <text> for chats but says nothing: callers on the phone would \
+                     hear silence; add a <say> or a <play> too"
+                ),
+            );
+        } else if self.spoken == 0 {
             collector.error(at, format!("{ctx} says nothing: add a <say> or a <play>"));
         }
-        Prompt { items: self.items }
+        let prompt = Prompt { items: self.items, text: self.text.map(|(text, _)| text) };
+        let chars = prompt.readable().chars().count();
+        if chars > MAX_READABLE_CHARS {
+            let what = if prompt.text.is_some() { "its <text>" } else { "what it says" };
+            collector.error(
+                at,
+                format!(
+                    "{ctx}: a chat shows {what}, which is {chars} characters long; a chat \
+                     message holds at most {MAX_READABLE_CHARS}: shorten it, or write a shorter \
+                     <text>"
+                ),
+            );
+        }
+        prompt
     }
 }
 
@@ -113,7 +181,8 @@ fn say(
         );
         return None;
     }
-    check_text(collector, element, ctx, &text, Some(placeholders)).then_some(text)
+    check_text(collector, element, ctx, &text, Some(placeholders), Some(MAX_SAY_CHARS))
+        .then_some(text)
 }
 
 fn play(
@@ -124,7 +193,9 @@ fn play(
 ) -> Option<PromptItem> {
     xml::check_attributes(collector, element, &["file", "url"], ctx);
     let text = Some(text_of(collector, element, ctx)).filter(|text| !text.is_empty());
-    let text_ok = text.as_ref().is_none_or(|t| check_text(collector, element, ctx, t, None));
+    let text_ok = text
+        .as_ref()
+        .is_none_or(|t| check_text(collector, element, ctx, t, None, Some(MAX_SAY_CHARS)));
     let item = match (xml::attribute(element, "file"), xml::attribute(element, "url")) {
         (Some(_), Some(url)) => {
             collector.error(url.offset, format!("{ctx}: a <play> takes file or url, not both"));
@@ -231,6 +302,32 @@ fn pause(collector: &mut Collector<'_>, element: Node<'_, '_>, ctx: &str) -> Opt
 
 /// The text inside a `<say>` or `<play>`, normalized; reports elements inside it.
 fn text_of(collector: &mut Collector<'_>, element: Node<'_, '_>, ctx: &str) -> String {
+    xml::normalize(&raw_text(collector, element, ctx))
+}
+
+/// Text written for reading, with its paragraphs: each line trimmed of the XML file's
+/// indentation and its runs of spaces, empty lines at either end dropped, and several empty
+/// lines in a row kept as one (a paragraph break). A line break inside a paragraph is kept
+/// too: a supervisor who broke a line meant it, as a chat shows it.
+pub(super) fn paragraphs(text: &str) -> String {
+    let mut out = String::new();
+    let mut blank = false;
+    for line in text.lines().map(xml::normalize) {
+        if line.is_empty() {
+            blank = !out.is_empty();
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank { "\n\n" } else { "\n" });
+        }
+        blank = false;
+        out.push_str(&line);
+    }
+    out
+}
+
+/// The text inside an element, as written; reports elements inside it.
+pub(super) fn raw_text(collector: &mut Collector<'_>, element: Node<'_, '_>, ctx: &str) -> String {
     let mut text = String::new();
     for child in element.children() {
         if child.is_text() {
@@ -246,28 +343,30 @@ fn text_of(collector: &mut Collector<'_>, element: Node<'_, '_>, ctx: &str) -> S
             );
         }
     }
-    xml::normalize(&text)
+    text
 }
 
-/// Checks the length and placeholders of text to be said; `placeholders` is `None` for the
-/// text of a recording, which can never say a changing value. False if anything is wrong.
+/// Checks the length (up to `limit` characters, when given) and placeholders of text to be
+/// said or shown; `placeholders` is `None` for the text of a recording, which can never say a
+/// changing value. False if anything is wrong.
 fn check_text(
     collector: &mut Collector<'_>,
     element: Node<'_, '_>,
     ctx: &str,
     text: &str,
     placeholders: Option<Placeholders>,
+    limit: Option<usize>,
 ) -> bool {
     let at = xml::start(element);
     let what = xml::name(element);
     let mut ok = true;
     let chars = text.chars().count();
-    if chars > MAX_SAY_CHARS {
+    if let Some(limit) = limit.filter(|limit| chars > *limit) {
         collector.error(
             at,
             format!(
                 "{ctx}: the text of a <{what}> is {chars} characters long; the limit is \
-                 {MAX_SAY_CHARS}: split it in two"
+                 {limit}: split it in two"
             ),
         );
         ok = false;
@@ -332,6 +431,14 @@ mod tests {
         let found: Vec<&str> = placeholders_in("a {position} b {name} {").collect();
         assert_eq!(found, ["{position}", "{name}"]);
         assert_eq!(placeholders_in("no braces }{").count(), 0);
+    }
+
+    #[test]
+    fn paragraphs_keep_line_breaks_but_not_the_layout() {
+        let written = "\n    First line,\n    second  line.\n\n\n\n    Next\tparagraph.\n  ";
+        assert_eq!(paragraphs(written), "First line,\nsecond line.\n\nNext paragraph.");
+        assert_eq!(paragraphs(" \n\t\n "), "");
+        assert_eq!(paragraphs("one"), "one");
     }
 
     #[test]

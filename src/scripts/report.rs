@@ -72,6 +72,12 @@ pub fn compare(set: &ScriptSet, warnings: &[Diagnostic]) -> Comparison {
                 NodeKind::Callback { read_back, confirm, invalid, .. } => {
                     prompts.extend([read_back, confirm, invalid]);
                 }
+                NodeKind::Ask { var, .. } => {
+                    present
+                        .entry(format!("answer {var} asked at {id}"))
+                        .or_default()
+                        .insert(language);
+                }
                 NodeKind::Message { .. } | NodeKind::Voicemail { .. } | NodeKind::Hangup => {}
             }
             count += prompts.iter().filter(|p| !p.items.is_empty()).count();

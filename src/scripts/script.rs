@@ -8,14 +8,19 @@ use roxmltree::Node as XmlNode;
 
 use super::diagnostics::{Collector, Diagnostic};
 use super::model::{
-    Key, LanguageTag, MenuOption, Node, NodeId, NodeKind, Prompt, Script, Tag, Target, Voice,
-    WaitKey,
+    ChatTexts, Key, LanguageTag, MenuOption, Node, NodeId, NodeKind, Prompt, Script, Tag, Target,
+    Voice, WaitKey,
 };
-use super::prompt::{self, Audio, Builder, Placeholders};
+use super::prompt::{self, Audio, Builder, MAX_READABLE_CHARS, Placeholders};
 use super::xml;
 
 /// The elements that are nodes of the conversation.
-const NODE_ELEMENTS: [&str; 6] = ["message", "menu", "handoff", "voicemail", "callback", "hangup"];
+const NODE_ELEMENTS: [&str; 7] =
+    ["message", "menu", "handoff", "voicemail", "callback", "ask", "hangup"];
+
+/// The longest text of a chat's button: longer ones are cut or refused by chat apps, and a
+/// button is a word or two anyway.
+const MAX_BUTTON_CHARS: usize = 40;
 
 /// A handoff's `<wait>` as read: the announcement, the pause, and the keys on offer.
 type Wait = (Prompt, u32, Vec<WaitKey>);
@@ -120,8 +125,16 @@ impl ScriptParser<'_, '_, '_> {
         let operator = self.reference(root, "operator", CTX, true);
 
         let mut apology: Option<(Prompt, usize)> = None;
-        let allowed = [&["apology"][..], &NODE_ELEMENTS[..]].concat();
+        let mut chat: Option<(ChatTexts, usize)> = None;
+        let allowed = [&["apology", "chat"][..], &NODE_ELEMENTS[..]].concat();
         for child in xml::children(self.collector, root, &allowed, CTX) {
+            if xml::name(child) == "chat" {
+                let read = self.chat(child, language.as_ref());
+                if self.once(&chat, child, CTX, "a script") {
+                    chat = Some((read, xml::start(child)));
+                }
+                continue;
+            }
             if xml::name(child) != "apology" {
                 self.node(child);
                 continue;
@@ -131,6 +144,16 @@ impl ScriptParser<'_, '_, '_> {
             if self.once(&apology, child, CTX, "a script") {
                 apology = Some((said, xml::start(child)));
             }
+        }
+        if chat.is_none() {
+            let language = language.as_ref().map_or("this language", |l| l.as_str());
+            self.collector.warning(
+                xml::start(root),
+                format!(
+                    "{CTX}: there is no <chat>: chats in {language} will show English buttons \
+                     (Operator, Back) and English sentences; add a <chat> in {language}"
+                ),
+            );
         }
         if apology.is_none() {
             self.collector.error(
@@ -161,7 +184,129 @@ impl ScriptParser<'_, '_, '_> {
             operator: operator?,
             apology: apology?.0,
             nodes: nodes.collect(),
+            chat: chat.map(|(chat, _)| chat).unwrap_or_default(),
         })
+    }
+
+    /// The `<chat>` element: the buttons and sentences of a text channel. What it leaves out
+    /// is English, with a warning, since a chat must still work.
+    fn chat(&mut self, element: XmlNode<'_, '_>, language: Option<&LanguageTag>) -> ChatTexts {
+        const CTX: &str = "<chat>";
+        const PARTS: [&str; 3] = ["received", "reminder", "closed"];
+        xml::check_attributes(
+            self.collector,
+            element,
+            &["operator", "back", "operator-words"],
+            CTX,
+        );
+        let mut chat = ChatTexts::default();
+        let mut missing: Vec<String> = Vec::new();
+        for (attr, slot) in [("operator", &mut chat.operator), ("back", &mut chat.back)] {
+            match xml::attribute(element, attr) {
+                Some(found) => {
+                    if let Some(button) = self.button(found, CTX, attr) {
+                        *slot = button;
+                    }
+                }
+                None => missing.push(format!("{attr}=")),
+            }
+        }
+        match xml::attribute(element, "operator-words") {
+            Some(found) => {
+                let words: Vec<String> = found
+                    .value
+                    .split(',')
+                    .map(|word| xml::normalize(word).to_lowercase())
+                    .filter(|word| !word.is_empty())
+                    .collect();
+                let longest = words.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+                if words.is_empty() || longest > MAX_BUTTON_CHARS {
+                    self.collector.error(
+                        found.offset,
+                        format!(
+                            "{CTX}: operator-words=\"{}\" is not a list of words: write the \
+                             words that mean \"an operator\", separated by commas, each up to \
+                             {MAX_BUTTON_CHARS} characters (like \"оператор, operator\")",
+                            xml::snippet(found.value)
+                        ),
+                    );
+                } else {
+                    chat.operator_words = words;
+                }
+            }
+            None => missing.push("operator-words=".to_owned()),
+        }
+        let mut read: [Option<(String, usize)>; 3] = [None, None, None];
+        for child in xml::children(self.collector, element, &PARTS, CTX) {
+            let Some(index) = PARTS.iter().position(|p| *p == xml::name(child)) else { continue };
+            let ctx = format!("{CTX}: <{}>", PARTS[index]);
+            xml::check_attributes(self.collector, child, &[], &ctx);
+            let text = prompt::paragraphs(&prompt::raw_text(self.collector, child, &ctx));
+            let chars = text.chars().count();
+            if text.is_empty() {
+                self.collector.error(
+                    xml::start(child),
+                    format!("{ctx} is empty: write what a chat should say, or remove it"),
+                );
+            } else if chars > MAX_READABLE_CHARS {
+                self.collector.error(
+                    xml::start(child),
+                    format!(
+                        "{ctx} is {chars} characters long; a chat message holds at most \
+                         {MAX_READABLE_CHARS}"
+                    ),
+                );
+            } else if self.once(&read[index], child, CTX, "a <chat>") {
+                read[index] = Some((text, xml::start(child)));
+            }
+        }
+        let [received, reminder, closed] = read;
+        for (part, (found, slot)) in PARTS.iter().zip([
+            (received, &mut chat.received),
+            (reminder, &mut chat.reminder),
+            (closed, &mut chat.closed),
+        ]) {
+            match found {
+                Some((text, _)) => *slot = text,
+                None => missing.push(format!("<{part}>")),
+            }
+        }
+        // Typing the button's own word must work whatever the list says.
+        let button = chat.operator.to_lowercase();
+        if !chat.operator_words.contains(&button) {
+            chat.operator_words.push(button);
+        }
+        if !missing.is_empty() {
+            let language = language.map_or("this language", |l| l.as_str());
+            self.collector.warning(
+                xml::start(element),
+                format!(
+                    "{CTX} has no {}: chats in {language} will use the English default instead",
+                    missing.join(", ")
+                ),
+            );
+        }
+        chat
+    }
+
+    /// The text of a chat's button in attribute `attr`: not empty, at most
+    /// [`MAX_BUTTON_CHARS`] characters.
+    fn button(&mut self, found: xml::Attr<'_>, ctx: &str, attr: &str) -> Option<String> {
+        let text = xml::normalize(found.value);
+        let chars = text.chars().count();
+        let problem = if text.is_empty() {
+            format!("{ctx}: {attr}=\"\" is empty: write the button's text, or leave {attr} out")
+        } else if chars > MAX_BUTTON_CHARS {
+            format!(
+                "{ctx}: {attr}=\"{}\" is {chars} characters long; a chat's button holds at \
+                 most {MAX_BUTTON_CHARS}",
+                xml::snippet(&text)
+            )
+        } else {
+            return Some(text);
+        };
+        self.collector.error(found.offset, problem);
+        None
     }
 
     /// The `language` attribute, which must be the file's name.
@@ -248,6 +393,7 @@ impl ScriptParser<'_, '_, '_> {
             "handoff" => "handoff",
             "voicemail" => "voicemail",
             "callback" => "callback",
+            "ask" => "ask",
             _ => "hangup",
         };
         let id = self.node_id(element, kind_name);
@@ -261,6 +407,7 @@ impl ScriptParser<'_, '_, '_> {
             "handoff" => &["id", "queue", "otherwise"],
             "voicemail" => &["id", "max-length", "next"],
             "callback" => &["id", "next", "otherwise"],
+            "ask" => &["id", "var", "next", "max-length"],
             _ => &["id"],
         };
         xml::check_attributes(self.collector, element, attributes, &ctx);
@@ -274,6 +421,7 @@ impl ScriptParser<'_, '_, '_> {
             "handoff" => self.handoff(element, &ctx),
             "voicemail" => self.voicemail(element, &ctx),
             "callback" => self.callback(element, &ctx),
+            "ask" => self.ask(element, &ctx),
             _ => Some((NodeKind::Hangup, self.prompt_only(element, &ctx))),
         };
         self.current = None;
@@ -376,6 +524,28 @@ impl ScriptParser<'_, '_, '_> {
         let next = self.reference(element, "next", ctx, true);
         let prompt = self.prompt_only(element, ctx);
         Some((NodeKind::Voicemail { max_length: max_length?, next: next? }, prompt))
+    }
+
+    /// An `<ask>`: its prompt is the question; the answer is kept under `var`, never as a tag.
+    fn ask(&mut self, element: XmlNode<'_, '_>, ctx: &str) -> Option<(NodeKind, Prompt)> {
+        let var = xml::required(self.collector, element, "var", ctx).and_then(|attr| {
+            if is_tag_word(attr.value) && attr.value.len() <= 64 {
+                return Some(attr.value.to_owned());
+            }
+            self.collector.error(
+                attr.offset,
+                format!(
+                    "{ctx}: var=\"{}\" is not a name for the answer: use up to 64 lowercase \
+                     letters, digits, - and _ (like unit)",
+                    xml::snippet(attr.value)
+                ),
+            );
+            None
+        });
+        let max_length = xml::number(self.collector, element, "max-length", 5..=120, Some(30), ctx);
+        let next = self.reference(element, "next", ctx, true);
+        let prompt = self.prompt_only(element, ctx);
+        Some((NodeKind::Ask { var: var?, next: next?, max_length: max_length? }, prompt))
     }
 
     fn handoff(&mut self, element: XmlNode<'_, '_>, ctx: &str) -> Option<(NodeKind, Prompt)> {
@@ -656,7 +826,12 @@ impl ScriptParser<'_, '_, '_> {
         keys: &mut BTreeMap<Key, usize>,
     ) -> Option<MenuOption> {
         let bare_ctx = format!("{menu_ctx}: <option>");
-        xml::check_attributes(self.collector, element, &["key", "goto", "tag", "label"], &bare_ctx);
+        xml::check_attributes(
+            self.collector,
+            element,
+            &["key", "goto", "tag", "label", "text"],
+            &bare_ctx,
+        );
         let key = self.option_key(element, menu_ctx, &bare_ctx, keys);
         let ctx = match key {
             Some(key) => format!("{menu_ctx}: option {key}"),
@@ -675,6 +850,10 @@ impl ScriptParser<'_, '_, '_> {
             }
         };
         let tags = self.tags(element, &ctx);
+        let text = match xml::attribute(element, "text") {
+            Some(found) => Some(self.button(found, &ctx, "text")?),
+            None => None,
+        };
         let (key, goto) = (key?, goto?);
         let label = xml::attribute(element, "label")
             .map(|attr| xml::normalize(attr.value))
@@ -683,7 +862,7 @@ impl ScriptParser<'_, '_, '_> {
                 Target::Node(id) => format!("key {key} → {id}"),
                 Target::LanguageChoice => format!("key {key} → language choice"),
             });
-        Some(MenuOption { key, goto, label, tags: tags? })
+        Some(MenuOption { key, goto, label, text, tags: tags? })
     }
 
     /// An option's `key`: a keypad key that no other option of the menu uses, not 0 or `*`.

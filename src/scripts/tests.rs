@@ -30,6 +30,7 @@ const SCRIPT: &str = r#"<script language="en" name="English" voice="Polly.Joanna
     <wait><say>You are number {position} in line.</say></wait>
   </handoff>
   <hangup id="goodbye"><say>Goodbye.</say></hangup>
+  <chat operator="Operator" back="Back" operator-words="operator, agent"><received>Thanks.</received><reminder>Still there?</reminder><closed>Closed.</closed></chat>
 </script>
 "#;
 
@@ -549,6 +550,11 @@ const UK_SCRIPT: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
   </handoff>
   <voicemail id="voicemail" max-length="300" next="goodbye"><say>Залиште повідомлення.</say></voicemail>
   <hangup id="goodbye"><say>До побачення. 🇺🇦 שלום</say></hangup>
+  <chat operator="Оператор" back="Назад" operator-words="Оператор, людина">
+    <received>Дякуємо, ми отримали ваше повідомлення.</received>
+    <reminder>Ви ще тут?</reminder>
+    <closed>Розмову завершено.</closed>
+  </chat>
 </script>
 "##;
 
@@ -731,7 +737,7 @@ fn hostile_inputs() {
         ("NUL byte", script_with("Welcome.", "Wel\0come."), 5, "U+0000"),
         ("cut short", SCRIPT[..SCRIPT.find('\n').unwrap()].to_owned(), 1, "no complete element"),
         ("cut in a value", SCRIPT[..20].to_owned(), 1, "ends in the middle of an element"),
-        ("two main elements", format!("{SCRIPT}<script/>"), 22, "everything must be inside"),
+        ("two main elements", format!("{SCRIPT}<script/>"), 23, "everything must be inside"),
         ("undefined entity", script_with("Welcome.", "&nbsp;"), 5, "&nbsp; is not a known entity"),
     ];
     for (name, text, line, words) in cases {
@@ -914,4 +920,273 @@ fn a_callback_needs_its_read_back_confirm_and_invalid_once_each() {
     let no_next = CALLBACK.replacen(r#" next="goodbye""#, "", 1);
     let text = with_wait_keys(keys, &format!("{VOICEMAIL}{no_next}"));
     assert_script_error(&text, 20, &["callback \"cb\"", "next"]);
+}
+
+/// The prompts of `SCRIPT`'s main menu with `text` added (line 8).
+fn with_menu_text(text: &str) -> String {
+    script_with(
+        "<say>Press 1 to hear about surrender.</say>",
+        &format!("<say>Press 1 to hear about surrender.</say>{text}"),
+    )
+}
+
+#[test]
+fn a_text_is_what_a_chat_shows_with_its_paragraphs() {
+    let written = "<text>\n      Do you want to surrender?\n\n\n      Choose   below.\n    </text>";
+    let text = with_menu_text(written);
+    let (script, warnings) = parse_script(Path::new("en.xml"), &text, no_audio()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let main = &script.nodes[&id("main")];
+    assert_eq!(main.prompt.text.as_deref(), Some("Do you want to surrender?\n\nChoose below."));
+    assert_eq!(main.prompt.readable(), "Do you want to surrender?\n\nChoose below.");
+    // Voice never hears it: the items are only what is said.
+    assert_eq!(main.prompt.items, [PromptItem::Say("Press 1 to hear about surrender.".into())]);
+    // Without a <text>, a chat shows the spoken words.
+    assert_eq!(script.nodes[&id("welcome")].prompt.readable(), "Welcome.");
+    assert_eq!(script.nodes[&id("welcome")].prompt.text, None);
+}
+
+#[test]
+fn a_text_may_be_in_any_prompt() {
+    let text = script_with(
+        "<invalid><say>No such key.</say></invalid>",
+        "<invalid><say>No such key.</say><text>Please use the buttons.</text></invalid>",
+    )
+    .replacen(
+        "<apology><say>Sorry, a technical problem.</say></apology>",
+        "<apology><text>Sorry.</text><say>Sorry, a technical problem.</say></apology>",
+        1,
+    )
+    .replacen(
+        "<wait><say>You are number {position} in line.</say></wait>",
+        "<wait><say>You are number {position} in line.</say><text>Place: {position}</text></wait>",
+        1,
+    );
+    let (script, _) = parse_script(Path::new("en.xml"), &text, no_audio()).unwrap();
+    assert_eq!(script.apology.readable(), "Sorry.");
+    let NodeKind::Menu { invalid, .. } = &script.nodes[&id("main")].kind else { panic!() };
+    assert_eq!(invalid.readable(), "Please use the buttons.");
+    let NodeKind::Handoff { wait, .. } = &script.nodes[&id("operator")].kind else { panic!() };
+    assert_eq!(wait.text.as_deref(), Some("Place: {position}"));
+}
+
+#[test]
+fn wrong_texts_are_refused_with_their_line() {
+    // Two <text> in one prompt.
+    let two = with_menu_text("<text>One.</text><text>Two.</text>");
+    assert_script_error(&two, 8, &["a second <text>", "only one <text>", "line 8"]);
+    // Empty, or only whitespace.
+    assert_script_error(&with_menu_text("<text> \n </text>"), 8, &["a <text> is empty"]);
+    assert_script_error(&with_menu_text("<text/>"), 8, &["a <text> is empty"]);
+    // Markup or attributes inside.
+    assert_script_error(&with_menu_text("<text>a <b>b</b></text>"), 8, &["may contain only text"]);
+    assert_script_error(&with_menu_text(r#"<text lang="x">a</text>"#), 8, &["no attribute"]);
+    // A placeholder outside a <wait>.
+    let placeholder = with_menu_text("<text>You are {position}.</text>");
+    assert_script_error(&placeholder, 8, &["{position} can only be used in a handoff's <wait>"]);
+    // Hostile text is only text: markup-looking entities stay characters.
+    let hostile = with_menu_text("<text>&lt;script&gt;alert(1)&lt;/script&gt; ' \" &amp;</text>");
+    let (script, _) = parse_script(Path::new("en.xml"), &hostile, no_audio()).unwrap();
+    let shown = script.nodes[&id("main")].prompt.readable();
+    assert_eq!(shown, "<script>alert(1)</script> ' \" &");
+}
+
+#[test]
+fn a_text_longer_than_a_chat_message_is_refused() {
+    let long = format!("<text>{}</text>", "я".repeat(5000));
+    assert_script_error(&with_menu_text(&long), 7, &["5000 characters", "at most 4096"]);
+    let fits = format!("<text>{}</text>", "я".repeat(4096));
+    assert!(parse_script(Path::new("en.xml"), &with_menu_text(&fits), no_audio()).is_ok());
+    // Without a <text>, what is said is what a chat shows: two long <say> are too long too.
+    let said = format!("<say>{}</say><say>{}</say>", "a".repeat(2500), "b".repeat(2500));
+    let text = with_menu_text(&said);
+    assert_script_error(&text, 7, &["what it says", "5034 characters"]);
+}
+
+#[test]
+fn a_prompt_with_only_a_text_is_refused_since_callers_would_hear_silence() {
+    let text = script_with("<say>Welcome.</say>", "<text>Welcome.</text>");
+    assert_script_error(&text, 4, &["has a <text> for chats but says nothing", "silence"]);
+    let text = script_with(
+        "<invalid><say>No such key.</say></invalid>",
+        "<invalid><text>No such key.</text></invalid>",
+    );
+    assert_script_error(&text, 11, &["<invalid> has a <text>", "silence"]);
+}
+
+#[test]
+fn button_texts_are_short_and_never_empty() {
+    let with_text = |value: &str| {
+        script_with(
+            r#"<option key="1" goto="surrender" tag="intent=surrender"/>"#,
+            &format!(r#"<option key="1" goto="surrender" tag="intent=surrender" text="{value}"/>"#),
+        )
+    };
+    let (script, _) =
+        parse_script(Path::new("en.xml"), &with_text("  I want to\n surrender "), no_audio())
+            .unwrap();
+    let NodeKind::Menu { options, .. } = &script.nodes[&id("main")].kind else { panic!() };
+    assert_eq!(options[0].text.as_deref(), Some("I want to surrender"));
+    assert_eq!(options[1].text, None, "no text=: the key is the button");
+    assert_script_error(&with_text(""), 9, &["option 1: text=\"\" is empty"]);
+    assert_script_error(&with_text("   "), 9, &["text=\"\" is empty"]);
+    let long = "x".repeat(41);
+    assert_script_error(&with_text(&long), 9, &["41 characters", "at most 40"]);
+    assert!(parse_script(Path::new("en.xml"), &with_text(&"я".repeat(40)), no_audio()).is_ok());
+}
+
+/// `SCRIPT` with an `<ask>` before the surrender message (line 13, the same line), which
+/// now leads to it.
+fn with_ask(ask: &str) -> String {
+    script_with(
+        r#"<message id="surrender" next="goodbye">"#,
+        &format!(r#"{ask}<message id="surrender" next="unit">"#),
+    )
+}
+
+const ASK: &str = r#"<ask id="unit" var="unit" next="goodbye"><say>Which unit?</say><text>Which unit are you in?</text></ask>"#;
+
+#[test]
+fn an_ask_loads_into_the_model() {
+    let (script, _) = parse_script(Path::new("en.xml"), &with_ask(ASK), no_audio()).unwrap();
+    let ask = &script.nodes[&id("unit")];
+    assert_eq!(ask.kind, NodeKind::Ask { var: "unit".into(), next: id("goodbye"), max_length: 30 });
+    assert_eq!(ask.prompt.readable(), "Which unit are you in?");
+    let longer = with_ask(&ASK.replacen(r#"var="unit""#, r#"var="unit" max-length="120""#, 1));
+    let (script, _) = parse_script(Path::new("en.xml"), &longer, no_audio()).unwrap();
+    assert!(matches!(script.nodes[&id("unit")].kind, NodeKind::Ask { max_length: 120, .. }));
+}
+
+#[test]
+fn wrong_asks_are_refused() {
+    let cases = [
+        (r#"var="unit""#, r#"var="Unit Name""#, "var=\"Unit Name\" is not a name for the answer"),
+        (r#"var="unit""#, r#"var="""#, "var=\"\" is not a name"),
+        (r#"var="unit""#, r#"var="a=b""#, "is not a name"),
+        (r#"var="unit""#, "", "needs a var="),
+        (r#" next="goodbye""#, "", "needs a next="),
+        (
+            r#"next="goodbye""#,
+            r#"next="nowhere""#,
+            "next goes to \"nowhere\", which does not exist",
+        ),
+        (
+            r#"var="unit""#,
+            r#"var="unit" max-length="0""#,
+            "max-length=\"0\" is out of range: use 5 to 120",
+        ),
+        (r#"var="unit""#, r#"var="unit" max-length="999""#, "max-length=\"999\" is out of range"),
+        (r#"var="unit""#, r#"var="unit" max-length="x""#, "is not a whole number"),
+        (r#"var="unit""#, r#"var="unit" tag="a=b""#, "has no attribute called \"tag\""),
+        ("<say>Which unit?</say>", "", "has a <text> for chats but says nothing"),
+    ];
+    for (from, to, words) in cases {
+        let ask = ASK.replacen(from, to, 1);
+        assert_script_error(&with_ask(&ask), 13, &[words]);
+    }
+    let long = format!(r#"var="{}""#, "v".repeat(65));
+    assert_script_error(&with_ask(&ASK.replacen(r#"var="unit""#, &long, 1)), 13, &["not a name"]);
+}
+
+#[test]
+fn the_chat_element_sets_the_words_of_a_text_channel() {
+    let (script, _) = parse_script(Path::new("en.xml"), SCRIPT, no_audio()).unwrap();
+    assert_eq!(
+        script.chat,
+        ChatTexts {
+            operator: "Operator".into(),
+            back: "Back".into(),
+            operator_words: vec!["operator".into(), "agent".into()],
+            received: "Thanks.".into(),
+            reminder: "Still there?".into(),
+            closed: "Closed.".into(),
+        }
+    );
+}
+
+/// `SCRIPT` with its `<chat>` (line 21) replaced by `chat`.
+fn with_chat(chat: &str) -> String {
+    let line = SCRIPT.lines().find(|line| line.trim_start().starts_with("<chat")).unwrap();
+    SCRIPT.replacen(line, chat, 1)
+}
+
+#[test]
+fn a_missing_or_partial_chat_falls_back_to_english_with_a_warning() {
+    let (script, warnings) = parse_script(Path::new("en.xml"), &with_chat(""), no_audio()).unwrap();
+    assert_eq!(script.chat, ChatTexts::default());
+    assert_eq!(script.chat.operator_words, ["operator"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(!warnings[0].is_error());
+    assert_eq!(warnings[0].line, 1);
+    assert!(
+        warnings[0].message.contains("no <chat>: chats in en will show English"),
+        "{warnings:?}"
+    );
+
+    let partial = with_chat(r#"<chat operator="Оператор"><closed>Всё.</closed></chat>"#);
+    let (script, warnings) = parse_script(Path::new("en.xml"), &partial, no_audio()).unwrap();
+    assert_eq!(script.chat.operator, "Оператор");
+    assert_eq!(script.chat.back, "Back");
+    assert_eq!(script.chat.closed, "Всё.");
+    assert_eq!(script.chat.received, ChatTexts::default().received);
+    // The button's own word always counts, lowercased.
+    assert_eq!(script.chat.operator_words, ["operator", "оператор"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].line, 21);
+    for missing in ["back=", "operator-words=", "<received>", "<reminder>", "in en"] {
+        assert!(warnings[0].message.contains(missing), "{missing}: {warnings:?}");
+    }
+}
+
+#[test]
+fn wrong_chats_are_refused() {
+    let full = SCRIPT.lines().find(|line| line.trim_start().starts_with("<chat")).unwrap();
+    let cases = [
+        (r#"operator="Operator""#, r#"operator="""#, "operator=\"\" is empty"),
+        (r#"back="Back""#, &format!(r#"back="{}""#, "b".repeat(41)), "41 characters"),
+        (
+            r#"operator-words="operator, agent""#,
+            r#"operator-words=" , ,""#,
+            "is not a list of words",
+        ),
+        ("<received>Thanks.</received>", "<received> </received>", "<received> is empty"),
+        (
+            "<received>Thanks.</received>",
+            "<received>a</received><received>b</received>",
+            "a second <received>",
+        ),
+        (
+            "<closed>Closed.</closed>",
+            "<closed>Closed.</closed><button/>",
+            "<button> is not allowed here",
+        ),
+        (r#"<chat "#, r#"<chat color="red" "#, "has no attribute called \"color\""),
+    ];
+    for (from, to, words) in cases {
+        let chat = full.replacen(from, to, 1);
+        assert_ne!(chat, full, "{from}");
+        assert_script_error(&with_chat(&chat), 21, &[words]);
+    }
+    let huge = format!("<chat><closed>{}</closed></chat>", "я".repeat(5000));
+    assert_script_error(&with_chat(&huge), 21, &["5000 characters", "at most 4096"]);
+    let twice = format!("{full}{full}");
+    assert_script_error(&with_chat(&twice), 21, &["a second <chat>"]);
+}
+
+#[test]
+fn a_script_with_every_chat_feature_is_valid() {
+    let text = with_ask(ASK)
+        .replacen(
+            r#"<option key="1" goto="surrender" tag="intent=surrender"/>"#,
+            r#"<option key="1" goto="surrender" tag="intent=surrender" text="Surrender"/>"#,
+            1,
+        )
+        .replacen(
+            "<say>Press 1 to hear about surrender.</say>",
+            "<say>Press 1 to hear about surrender.</say><text>Do you want to surrender?</text>",
+            1,
+        );
+    let (script, warnings) = parse_script(Path::new("en.xml"), &text, no_audio()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(matches!(script.nodes[&id("unit")].kind, NodeKind::Ask { .. }));
 }

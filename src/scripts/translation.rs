@@ -44,6 +44,8 @@ fn slots(source: &str) -> Result<Vec<Slot>, TranslationError> {
     for node in document.root_element().children().filter(roxmltree::Node::is_element) {
         let id = if node.has_tag_name("apology") {
             "(apology)".to_owned()
+        } else if node.has_tag_name("chat") {
+            "(chat)".to_owned()
         } else {
             match node.attribute("id") {
                 Some(id) => id.to_owned(),
@@ -51,9 +53,13 @@ fn slots(source: &str) -> Result<Vec<Slot>, TranslationError> {
             }
         };
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for text_element in
-            node.descendants().filter(|n| n.has_tag_name("say") || n.has_tag_name("play"))
-        {
+        // What is said, what a chat shows instead (`<text>`), and a chat's own sentences.
+        let translated = |n: &roxmltree::Node<'_, '_>| {
+            ["say", "play", "text", "received", "reminder", "closed"]
+                .iter()
+                .any(|name| n.has_tag_name(*name))
+        };
+        for text_element in node.descendants().filter(translated) {
             // Only an element holding just text is a translator's: `<play file="x.mp3"/>`
             // without text has nothing to translate.
             let mut children = text_element.children();
@@ -203,5 +209,21 @@ mod tests {
             import("<script", "node,key,reference,text\n"),
             Err(TranslationError::Xml(_))
         ));
+    }
+
+    #[test]
+    fn what_a_chat_shows_is_translated_too() {
+        let csv = export(&shipped("ru.xml"), &shipped("en.xml")).unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let rows: Vec<Vec<String>> =
+            reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+        let row = |node: &str, key: &str| {
+            rows.iter().find(|r| r[0] == node && r[1] == key).cloned().unwrap_or_default()
+        };
+        let main = row("main", "text.1");
+        assert_eq!(main[2], "How can we help you?");
+        assert_eq!(main[3], "Чем мы можем помочь?");
+        assert!(row("(chat)", "closed.1")[2].starts_with("This conversation is closed."));
+        assert!(row("operator", "wait.text.1")[3].contains("{position}"));
     }
 }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 
 use super::Storage;
 use super::StorageError;
-use super::sqlite::{db_time, decode_language, decode_time};
+use super::sqlite::{db_time, decode_channel, decode_language, decode_time};
 use crate::domain::cases::{CallerHash, CaseNumber};
 use crate::domain::casework::{
     BlockEntry, BlockKey, CaseFilter, CaseListing, CaseReach, CaseWork, Change, Disposition, Note,
@@ -290,12 +290,22 @@ fn case_reach(conn: &Connection, number: CaseNumber) -> Result<Option<CaseReach>
              SELECT taken_by FROM follow_ups WHERE case_id = ?1 AND taken_by IS NOT NULL
              UNION
              SELECT a.operator_id FROM follow_up_attempts a
-                 JOIN follow_ups f ON f.id = a.follow_up_id WHERE f.case_id = ?1",
+                 JOIN follow_ups f ON f.id = a.follow_up_id WHERE f.case_id = ?1
+             UNION
+             SELECT operator_id FROM conversations WHERE case_id = ?1 AND operator_id IS NOT NULL",
         )?
         .query_map([case_id], |row| row.get(0))?
         .collect::<Result<Vec<i64>, _>>()?;
     let language = language.as_deref().map(decode_language).transpose()?;
-    Ok(Some(CaseReach { language, connected }))
+    let routed: Option<String> = conn
+        .prepare_cached(
+            "SELECT queue_language FROM conversations
+             WHERE case_id = ?1 AND state <> 'closed' AND queue_language IS NOT NULL",
+        )?
+        .query_row([case_id], |row| row.get(0))
+        .optional()?;
+    let routed = routed.as_deref().map(decode_language).transpose()?;
+    Ok(Some(CaseReach { language, connected, routed }))
 }
 
 /// A case's id and its caller's hash.
@@ -427,7 +437,7 @@ fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, St
     let mut sql = String::from(
         "SELECT c.id, c.number_year, c.number_seq, c.started_at, c.ended_at, c.language,
                 c.country, c.status, c.duration_secs, c.outcome,
-                COALESCE(c.outcome_node, c.outcome_queue), c.disposition, c.closed_at
+                COALESCE(c.outcome_node, c.outcome_queue), c.disposition, c.closed_at, c.channel
          FROM cases c WHERE 1 = 1",
     );
     let mut values: Vec<Value> = Vec::new();
@@ -443,6 +453,9 @@ fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, St
     }
     if let Some(language) = &filter.language {
         condition(" AND c.language = ?", vec![Value::Text(language.as_str().to_owned())]);
+    }
+    if let Some(channel) = filter.channel {
+        condition(" AND c.channel = ?", vec![Value::Text(channel.as_str().to_owned())]);
     }
     if let Some(outcome) = filter.outcome {
         condition(" AND c.outcome = ?", vec![Value::Text(outcome.to_owned())]);
@@ -489,6 +502,7 @@ fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, St
         Option<String>,
         Option<String>,
         Option<String>,
+        String,
     );
     let rows = conn
         .prepare(&sql)?
@@ -507,6 +521,7 @@ fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, St
                 row.get(10)?,
                 row.get(11)?,
                 row.get(12)?,
+                row.get(13)?,
             ))
         })?
         .collect::<Result<Vec<Row>, _>>()?;
@@ -515,10 +530,12 @@ fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, St
             let (id, year, sequence, started, ended, language, country, status, duration) =
                 (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8);
             let (outcome, outcome_at, disposition, closed_at) = (row.9, row.10, row.11, row.12);
+            let channel = decode_channel(&row.13)?;
             let visits = load_visits(conn, id)?;
             let main = main_visit(&visits);
             Ok(CaseListing {
                 number: CaseNumber { year, sequence },
+                channel,
                 started_at: decode_time(&started)?,
                 ended_at: ended.as_deref().map(decode_time).transpose()?,
                 language,

@@ -78,7 +78,7 @@ impl Storage {
             let calls = tx
                 .prepare_cached(
                     "SELECT language, count(*) FROM cases \
-                     WHERE started_at >= ?1 AND started_at < ?2 \
+                     WHERE started_at >= ?1 AND started_at < ?2 AND channel = 'voice' \
                      GROUP BY +language ORDER BY +language",
                 )?
                 .query_map(params![from, to], |r| {
@@ -140,7 +140,8 @@ impl Storage {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT substr(started_at, 1, ?3), language, count(*) FROM cases \
-                 WHERE started_at >= ?1 AND started_at < ?2 GROUP BY 1, 2 ORDER BY 1, 2",
+                 WHERE started_at >= ?1 AND started_at < ?2 AND channel = 'voice' \
+                 GROUP BY 1, 2 ORDER BY 1, 2",
             )?;
             let len = i64::try_from(period.prefix_len()).unwrap_or(13);
             let rows = stmt.query_map(params![from, to, len], |r| {

@@ -209,4 +209,21 @@ mod tests {
         assert_eq!(derived.recording_url.as_deref(), Some("https://r/2"));
         assert_eq!(derived.outcome, Outcome::Voicemail);
     }
+
+    #[test]
+    fn an_answer_to_a_question_is_no_voicemail() {
+        let answered = Event::AskAnswered {
+            node: node("unit"),
+            var: "unit".into(),
+            recording_url: Some("https://r/3".into()),
+            duration_secs: Some(5),
+        };
+        let events = [entered("unit"), answered.clone(), handed_off("en")];
+        let derived = derive(&events, false);
+        assert_eq!(derived.recording_url, None, "the case's recording is a voicemail's");
+        assert_eq!(derived.outcome, Outcome::HandedOff { queue: "en".into() });
+        assert!(derived.tags.is_empty(), "an answer is never a tag");
+        let ended = derive(&[entered("unit"), answered, entered("goodbye")], true);
+        assert_eq!(ended.outcome, Outcome::Abandoned { node: Some(node("goodbye")) });
+    }
 }

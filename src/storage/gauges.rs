@@ -25,7 +25,8 @@ impl Storage {
             let in_ivr = tx
                 .prepare_cached(
                     "SELECT count(*) FROM cases \
-                     WHERE outcome = 'in-progress' AND started_at >= ?1 AND ended_at IS NULL",
+                     WHERE outcome = 'in-progress' AND started_at >= ?1 AND ended_at IS NULL \
+                       AND channel = 'voice'",
                 )?
                 .query_row([&since], |r| r.get::<_, i64>(0))?;
             let grouped = |sql: &str,

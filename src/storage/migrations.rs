@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../db/migrations/0010_pin_lockout.sql"),
     },
     Migration { name: "0011_faults.sql", sql: include_str!("../../db/migrations/0011_faults.sql") },
+    Migration {
+        name: "0012_conversations.sql",
+        sql: include_str!("../../db/migrations/0012_conversations.sql"),
+    },
+    Migration { name: "0013_outbox.sql", sql: include_str!("../../db/migrations/0013_outbox.sql") },
 ];
 
 /// The schema version this build brings databases to.

@@ -24,7 +24,8 @@ impl Storage {
         cutoff: DateTime<Utc>,
     ) -> Result<Vec<SilentCall>, StorageError> {
         self.read(move |conn| {
-            // Times are fixed-width text, so the scalar MAX of them is the latest.
+            // Times are fixed-width text, so the scalar MAX of them is the latest. Only calls:
+            // a conversation has no status to lose, and ends by its own rules (`[chats]`).
             let mut query = conn.prepare_cached(
                 "SELECT call_sid, last_heard FROM (
                      SELECT c.call_sid,
@@ -32,7 +33,7 @@ impl Storage {
                                 COALESCE(c.status_at, c.started_at),
                                 COALESCE((SELECT MAX(e.at) FROM case_events e
                                           WHERE e.case_id = c.id), c.started_at)) AS last_heard
-                     FROM cases c WHERE c.ended_at IS NULL)
+                     FROM cases c WHERE c.ended_at IS NULL AND c.channel = 'voice')
                  WHERE last_heard < ?1
                  ORDER BY last_heard",
             )?;

@@ -31,7 +31,13 @@ struct Cutoffs {
     recordings: String,
     notes: String,
     caller_hashes: String,
+    /// Text channels' update ids older than this are forgotten: the channels stop
+    /// redelivering an update within a day.
+    updates: String,
 }
+
+/// How long a text channel's update id is remembered.
+const UPDATES_KEPT_DAYS: i64 = 7;
 
 impl Cutoffs {
     fn new(policy: &RetentionPolicy, now: DateTime<Utc>) -> Cutoffs {
@@ -39,6 +45,7 @@ impl Cutoffs {
             recordings: db_time(now - policy.recordings),
             notes: db_time(now - policy.notes),
             caller_hashes: db_time(now - policy.caller_hashes),
+            updates: db_time(now - chrono::Duration::days(UPDATES_KEPT_DAYS)),
         }
     }
 }
@@ -133,7 +140,7 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
     let recordings = format!(
         "SELECT COUNT(*) FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1
            AND (c.recording_url IS NOT NULL OR EXISTS (SELECT 1 FROM case_events e
-                WHERE e.case_id = c.id AND e.kind = 'voicemail'
+                WHERE e.case_id = c.id AND e.kind IN ('voicemail', 'ask-answered')
                   AND json_extract(e.detail, '$.recording_url') <> ''))"
     );
     let callback_numbers = format!(
@@ -143,6 +150,10 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
     let notes = format!(
         "SELECT COUNT(*) FROM case_notes n JOIN cases c ON c.id = n.case_id
          WHERE c.legal_hold = 0 AND n.shredded_at IS NULL AND {AGE_FROM} < ?1"
+    );
+    let messages = format!(
+        "SELECT COUNT(*) FROM chat_messages m JOIN cases c ON c.id = m.case_id
+         WHERE c.legal_hold = 0 AND m.shredded_at IS NULL AND {AGE_FROM} < ?1"
     );
     let callers = format!(
         "SELECT COUNT(*) FROM cases c
@@ -156,6 +167,8 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
              ({AGE_FROM} < ?1 AND c.recording_url IS NOT NULL)
           OR ({AGE_FROM} < ?2 AND EXISTS (SELECT 1 FROM case_notes n
                                           WHERE n.case_id = c.id AND n.shredded_at IS NULL))
+          OR ({AGE_FROM} < ?2 AND EXISTS (SELECT 1 FROM chat_messages m
+                                          WHERE m.case_id = c.id AND m.shredded_at IS NULL))
           OR ({AGE_FROM} < ?3 AND c.caller_hash IS NOT NULL))"
     );
     let held = conn
@@ -167,6 +180,7 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
         recordings: count(&recordings, &cutoffs.recordings)?,
         callback_numbers: count(&callback_numbers, &cutoffs.recordings)?,
         notes: count(&notes, &cutoffs.notes)?,
+        messages: count(&messages, &cutoffs.notes)?,
         caller_hashes: count(&callers, &cutoffs.caller_hashes)?,
         blocklist_entries: count(blocklist, &cutoffs.caller_hashes)?,
         held,
@@ -183,6 +197,16 @@ fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), Stor
         &format!(
             "UPDATE case_events SET detail = json_set(detail, '$.recording_url', '')
              WHERE kind = 'voicemail' AND case_id IN (
+                 SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
+        ),
+        [&cutoffs.recordings],
+    )?;
+    // A spoken answer to a question is a recording too; its event has no URL once shredded.
+    tx.execute(
+        &format!(
+            "UPDATE case_events SET detail = json_set(detail, '$.recording_url', json('null'))
+             WHERE kind = 'ask-answered' AND json_extract(detail, '$.recording_url') IS NOT NULL
+               AND case_id IN (
                  SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
         ),
         [&cutoffs.recordings],
@@ -218,6 +242,15 @@ fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), Stor
         ),
         params![cutoffs.notes, now],
     )?;
+    tx.execute(
+        &format!(
+            "UPDATE chat_messages SET body = '{SHREDDED_NOTE}', shredded_at = ?2
+             WHERE shredded_at IS NULL AND case_id IN (
+                 SELECT c.id FROM cases c WHERE c.legal_hold = 0 AND {AGE_FROM} < ?1)"
+        ),
+        params![cutoffs.notes, now],
+    )?;
+    tx.execute("DELETE FROM text_updates WHERE at < ?1", [&cutoffs.updates])?;
     tx.execute(
         "DELETE FROM blocklist WHERE expires_at IS NOT NULL AND expires_at < ?1
            AND case_id IN (SELECT id FROM cases WHERE legal_hold = 0)",
@@ -285,10 +318,18 @@ mod tests {
                 call_sid: sid(n),
                 step: 1,
                 at: at(day),
-                events: vec![Event::Voicemail {
-                    recording_url: format!("https://rec.example/RE-secret-{n}"),
-                    duration_secs: Some(9),
-                }],
+                events: vec![
+                    Event::AskAnswered {
+                        node: crate::scripts::NodeId::parse("unit").unwrap(),
+                        var: "unit".into(),
+                        recording_url: Some(format!("https://rec.example/RE-unit-{n}")),
+                        duration_secs: Some(4),
+                    },
+                    Event::Voicemail {
+                        recording_url: format!("https://rec.example/RE-secret-{n}"),
+                        duration_secs: Some(9),
+                    },
+                ],
             },
             Record::Status {
                 call_sid: sid(n),
@@ -351,12 +392,29 @@ mod tests {
         assert_eq!(done, PurgeReport { compacted: true, ..dry });
         let shredded = storage.case(number(1)).await.unwrap().unwrap();
         assert_eq!((shredded.caller, shredded.recording_url), (None, None));
+        let answers: Vec<&Event> = shredded
+            .events
+            .iter()
+            .map(|e| &e.event)
+            .filter(|e| matches!(e, Event::AskAnswered { .. }))
+            .collect();
+        assert!(
+            matches!(
+                answers[..],
+                [Event::AskAnswered { recording_url: None, duration_secs: Some(4), .. }]
+            ),
+            "a spoken answer is a recording too: {answers:?}"
+        );
         assert_eq!(shredded.outcome, crate::domain::cases::Outcome::Voicemail, "statistics stay");
         let work = storage.case_work(number(1)).await.unwrap().unwrap();
         assert!(work.notes.iter().all(|n| n.text == SHREDDED_NOTE), "{:?}", work.notes);
         for n in [2, 3] {
             let kept = storage.case(number(n)).await.unwrap().unwrap();
             assert!(kept.caller.is_some() && kept.recording_url.is_some(), "case {n}");
+            let answer = kept.events.iter().any(|e| {
+                matches!(&e.event, Event::AskAnswered { recording_url: Some(url), .. } if url.contains("RE-unit"))
+            });
+            assert!(answer, "case {n} keeps its answer");
         }
         // A late write to the shredded case does not bring the URL back from its event.
         storage

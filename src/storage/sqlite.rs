@@ -20,6 +20,7 @@ use crate::domain::cases::{
     CallSid, CallStatus, CallerHash, Case, CaseNumber, CaseSummary, Event, Outcome, Record,
     TimedEvent,
 };
+use crate::domain::conversation::Channel;
 use crate::scripts::{LanguageTag, NodeId, Tag};
 
 /// The case database. Cheap to clone: clones share the same connections.
@@ -219,7 +220,7 @@ fn open_error(
 // Writing
 
 /// Applies a record inside the open transaction `tx` (a group commit's, or its own).
-fn apply_in(tx: &Transaction<'_>, record: &Record) -> Result<(), StorageError> {
+pub(super) fn apply_in(tx: &Transaction<'_>, record: &Record) -> Result<(), StorageError> {
     let changed = match record {
         Record::CallStarted { call_sid, at, caller, country } => {
             start_case(tx, call_sid, *at, caller.as_ref(), country.as_deref())?;
@@ -346,9 +347,12 @@ fn event_columns(event: &Event) -> (Option<&str>, Option<&str>) {
         Event::Entered { node, .. }
         | Event::AttemptsExhausted { node }
         | Event::HandedOff { node, .. }
+        | Event::AskAnswered { node, .. }
         | Event::Finished { node } => (Some(node.as_str()), None),
         Event::Pressed { node, digits, .. } => (node.as_ref().map(NodeId::as_str), Some(digits)),
-        Event::NoInput { node, .. } => (node.as_ref().map(NodeId::as_str), None),
+        Event::NoInput { node, .. } | Event::Wrote { node, .. } => {
+            (node.as_ref().map(NodeId::as_str), None)
+        }
         Event::LanguageChosen { .. }
         | Event::Routed { .. }
         | Event::Answered { .. }
@@ -360,6 +364,7 @@ fn event_columns(event: &Event) -> (Option<&str>, Option<&str>) {
         | Event::Rejected { .. }
         | Event::Blocked { .. }
         | Event::CallbackRequested { .. }
+        | Event::DeletionAsked
         | Event::StatusLost { .. } => (None, None),
     }
 }
@@ -482,7 +487,7 @@ enum CaseKey {
 /// The columns of `cases` that [`CaseRow`] reads, in its order.
 const CASE_COLUMNS: &str = "id, number_year, number_seq, call_sid, language, caller_hash, country,
      started_at, ended_at, status, duration_secs, outcome, outcome_node, outcome_queue,
-     recording_url";
+     recording_url, channel";
 
 /// A `cases` row as stored, before its values are checked.
 struct CaseRow {
@@ -501,6 +506,7 @@ struct CaseRow {
     outcome_node: Option<String>,
     outcome_queue: Option<String>,
     recording_url: Option<String>,
+    channel: String,
 }
 
 impl CaseRow {
@@ -521,6 +527,7 @@ impl CaseRow {
             outcome_node: row.get(12)?,
             outcome_queue: row.get(13)?,
             recording_url: row.get(14)?,
+            channel: row.get(15)?,
         })
     }
 }
@@ -559,6 +566,7 @@ fn load_case(conn: &mut Connection, key: &CaseKey) -> Result<Option<Case>, Stora
         number: CaseNumber { year: row.year, sequence: row.sequence },
         call_sid: CallSid::parse(&row.call_sid)
             .ok_or_else(|| StorageError::Data("a stored call id is not a call id".into()))?,
+        channel: decode_channel(&row.channel)?,
         language: row.language.as_deref().map(decode_language).transpose()?,
         caller: row.caller.map(CallerHash),
         country: row.country,
@@ -586,6 +594,7 @@ fn load_recent(conn: &mut Connection, limit: u32) -> Result<Vec<CaseSummary>, St
         .map(|row| {
             Ok(CaseSummary {
                 number: CaseNumber { year: row.year, sequence: row.sequence },
+                channel: decode_channel(&row.channel)?,
                 language: row.language.as_deref().map(decode_language).transpose()?,
                 started_at: decode_time(&row.started_at)?,
                 status: row.status.as_deref().map(decode_status).transpose()?,
@@ -619,6 +628,10 @@ pub(super) fn decode_time(text: &str) -> Result<DateTime<Utc>, StorageError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StorageError::Data(format!("stored time {text:?}: {e}")))
+}
+
+pub(super) fn decode_channel(text: &str) -> Result<Channel, StorageError> {
+    Channel::parse(text).ok_or_else(|| StorageError::Data(format!("unknown channel {text:?}")))
 }
 
 pub(super) fn decode_language(text: &str) -> Result<LanguageTag, StorageError> {

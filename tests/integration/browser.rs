@@ -7,6 +7,7 @@
 //! `target/browser-artifacts/`.
 
 use crate::common;
+use crate::common::telegram::FakeBotApi;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,7 +48,15 @@ async fn the_console_works_in_a_real_browser() {
     // Publishing from the browser rewrites the scripts folder: give the server a copy.
     let scratch = tempfile::tempdir().unwrap();
     let scripts = common::shipped_scripts_copy(scratch.path());
-    let app = common::spawn_app_with(|config| config.scripts.dir = scripts.clone()).await;
+    // The Telegram bot is on, so the chat scenario can write to it; its answers go to a
+    // fake Bot API, where the operator's reply shows as delivered.
+    let fake = FakeBotApi::start();
+    let app = common::spawn_app_with(|config| {
+        config.scripts.dir = scripts.clone();
+        config.telegram.enabled = true;
+        config.telegram.api_base = fake.base.clone();
+    })
+    .await;
     let (operator, _) = api::person(&app, "olena", Role::Operator, &["ru", "uk"]).await;
     let (supervisor, _) = api::person(&app, "sofia", Role::Supervisor, &["ru", "uk"]).await;
 
@@ -64,6 +73,7 @@ async fn the_console_works_in_a_real_browser() {
         .env("HOTLINE_SUPERVISOR_PASSWORD", TEST_PASSWORD)
         .env("HOTLINE_SCRIPTS_DIR", &scripts)
         .env("HOTLINE_OPERATOR_PIN", api::TEST_PIN)
+        .env("HOTLINE_TELEGRAM_SECRET", common::TELEGRAM_SECRET)
         .env("HOTLINE_ARTIFACTS_DIR", &artifacts);
     // The server answers the browser from this process's runtime while the run blocks a
     // thread of its own.

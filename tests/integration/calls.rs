@@ -106,7 +106,9 @@ async fn every_node_of_every_shipped_language_is_reached_and_every_path_ends_wel
                 NodeKind::Hangup if case.recording_url.is_some() => Outcome::Voicemail,
                 NodeKind::Hangup => Outcome::Finished { node: node.clone() },
                 NodeKind::Menu { .. } => Outcome::Abandoned { node: Some(node.clone()) },
-                NodeKind::Message { .. } | NodeKind::Callback { .. } => continue,
+                NodeKind::Message { .. } | NodeKind::Callback { .. } | NodeKind::Ask { .. } => {
+                    continue;
+                }
             };
             assert_eq!(case.outcome, expected, "{label}");
         }

@@ -297,6 +297,9 @@ async fn the_operator_line_connecting_an_interpreted_caller_opens_that_case_to_t
         let action = attribute(&doc, "Gather", "action").expect("a menu");
         doc = app.post_call(&action, &sid, &[("Digits", key)]).await;
     }
+    // The unit is asked on the way; the caller skips it.
+    let question = attribute(&doc, "Record", "action").expect("the question");
+    doc = app.post_call(&question, &sid, &[]).await;
     assert!(text(&doc, "Enqueue").is_some(), "{doc}");
     let case = format!("/api/cases/{}", app.case(&sid).await.number);
     let (before, _) = api::api(&app, "GET", &case, Some(&kim_token), None).await;

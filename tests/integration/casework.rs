@@ -429,7 +429,7 @@ async fn the_csv_export_is_rfc_4180_without_numbers_and_defuses_formulas() {
     assert_eq!(
         lines[0],
         "number,started_at,ended_at,language,country,status,duration_secs,outcome,outcome_at,\
-         tags,disposition,closed_at,operator,wait_secs,talk_secs"
+         tags,disposition,closed_at,operator,wait_secs,talk_secs,channel"
     );
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(lines[1].starts_with(&format!("{number},")), "{csv}");

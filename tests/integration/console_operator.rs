@@ -45,6 +45,9 @@ async fn waiting_caller(app: &TestApp) -> (String, String) {
         let action = attribute(&doc, "Gather", "action").expect("a menu");
         doc = app.post_call(&action, &sid, &[("Digits", key)]).await;
     }
+    // The unit is asked on the way; the caller skips it.
+    let question = attribute(&doc, "Record", "action").expect("the question");
+    doc = app.post_call(&question, &sid, &[]).await;
     assert!(text(&doc, "Enqueue").is_some(), "{doc}");
     (sid, doc)
 }

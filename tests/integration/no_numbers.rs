@@ -61,6 +61,9 @@ impl Flow<'_> {
             doc = self.post(&action, &sid, from, &[("Digits", key)]).await;
             assert_clean("a webhook answer", &doc);
         }
+        // The unit is asked on the way; the caller skips it.
+        let question = attribute(&doc, "Record", "action").expect("the question");
+        doc = self.post(&question, &sid, from, &[]).await;
         (sid, doc)
     }
 

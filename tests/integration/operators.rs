@@ -49,6 +49,11 @@ async fn caller(app: &TestApp, language_key: &str, surrender: bool) -> Caller {
         doc = app.post_call(&action, &sid, &[("Digits", key)]).await;
         assert_valid_twiml(&doc, Context::Call);
     }
+    // The unit is asked on the surrender path; the caller skips it.
+    let question = attribute(&doc, "Record", "action");
+    if let Some(question) = question.filter(|url| url.starts_with("/voice/answered")) {
+        doc = app.post_call(&question, &sid, &[]).await;
+    }
     Caller { sid, enqueued: doc }
 }
 

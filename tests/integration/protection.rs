@@ -285,7 +285,9 @@ async fn a_purge_shreds_old_personal_data_down_to_the_files_bytes() {
     let (ok, text) = run(hotline(work.path(), &app.db_path).args(["purge", "--dry-run"]));
     assert!(ok, "{text}");
     assert!(
-        text.contains("would shred: 1 recording URL(s), 1 note(s), 1 caller hash(es)"),
+        text.contains(
+            "would shred: 1 recording URL(s), 1 note(s), 0 chat message(s), 1 caller hash(es)"
+        ),
         "{text}"
     );
     assert!(text.contains("1 case(s) under legal hold kept"), "{text}");
@@ -296,7 +298,12 @@ async fn a_purge_shreds_old_personal_data_down_to_the_files_bytes() {
     );
     let (ok, text) = run(hotline(work.path(), &app.db_path).arg("purge"));
     assert!(ok, "{text}");
-    assert!(text.contains("shredded: 1 recording URL(s), 1 note(s), 1 caller hash(es)"), "{text}");
+    assert!(
+        text.contains(
+            "shredded: 1 recording URL(s), 1 note(s), 0 chat message(s), 1 caller hash(es)"
+        ),
+        "{text}"
+    );
     let (ok, text) = run(hotline(work.path(), &app.db_path).args(["hold", "2026-0x"]));
     assert!(!ok && text.contains("hotline hold"), "{text}");
 
@@ -343,6 +350,7 @@ fn secrets(key: &str) -> Secrets {
         auth_token: Secret::new(TOKEN.into()),
         caller_hash_key: Secret::new(key.into()),
         callback_key: Secret::new(common::CALLBACK_KEY.into()),
+        telegram: None,
     }
 }
 

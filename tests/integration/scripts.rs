@@ -553,11 +553,12 @@ async fn the_report_finds_what_one_language_has_and_the_others_lack() {
     let (code, out, err) = shipped().await.unwrap();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("every language has the same nodes, options and tags"), "{out}");
-    assert!(out.contains("uk: 33 prompts, 33 recording(s) missing"), "{out}");
+    assert!(out.contains("uk: 34 prompts, 34 recording(s) missing"), "{out}");
 
     // English gets a node, an option and a tag the others do not have.
     let english = std::fs::read_to_string(dir.join("en.xml")).unwrap();
-    let anchor = r#"<option key="9" goto="@language" label="change language"/>"#;
+    let anchor =
+        r#"<option key="9" goto="@language" label="change language" text="Another language"/>"#;
     let english = english
         .replacen(
             anchor,
@@ -580,7 +581,7 @@ async fn the_report_finds_what_one_language_has_and_the_others_lack() {
     ] {
         assert!(out.contains(missing), "{missing}:\n{out}");
     }
-    assert!(out.contains("en: 34 prompts"), "{out}");
+    assert!(out.contains("en: 35 prompts"), "{out}");
 }
 
 #[tokio::test]
@@ -1167,4 +1168,73 @@ async fn a_folder_edit_read_before_a_rollback_rewrote_the_file_is_not_published(
     let edit = versions::publish(&storage, &dir, None, change, &author, "", now).await;
     assert!(edit.is_ok(), "{:?}", edit.err());
     assert_eq!(storage.script_versions(None, 100).await.unwrap().len(), before + 1);
+}
+
+#[test]
+fn check_warns_of_a_language_without_its_chat_words() {
+    let warnings = warnings_after(
+        "ko.xml",
+        |korean| {
+            let start = korean.find("  <chat ").unwrap();
+            let end = korean.find("</chat>").unwrap() + "</chat>".len();
+            format!("{}{}", &korean[..start], &korean[end..])
+        },
+        "no <chat>",
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("chats in ko will show English buttons"), "{warnings:?}");
+}
+
+#[test]
+fn check_refuses_what_a_chat_cannot_carry_with_its_place() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = common::shipped_scripts_copy(scratch.path());
+    let path = dir.join("en.xml");
+    let english = std::fs::read_to_string(&path).unwrap();
+    let button = r#"text="I want to surrender""#;
+    let long_button = format!(r#"text="{}""#, "x".repeat(41));
+    let second_text = "<text>How can we help you?</text>";
+    let edited = english
+        .replacen(button, &long_button, 1)
+        .replacen(second_text, &format!("{second_text}<text>Again.</text>"), 1)
+        .replacen(r#"var="unit""#, r#"var="Unit!""#, 1);
+    std::fs::write(&path, &edited).unwrap();
+    let (code, out) = check(&dir);
+    assert_eq!(code, 1, "{out}");
+    let error = |words: &str| {
+        out.lines()
+            .find(|l| l.contains(": error: ") && l.contains(words))
+            .unwrap_or_else(|| panic!("no error with {words:?}:\n{out}"))
+            .to_owned()
+    };
+    let button_error = error("41 characters long; a chat's button holds at most 40");
+    assert_eq!(place(&button_error, "en.xml"), position_of(&edited, &long_button));
+    let text_error = error("a second <text>");
+    assert_eq!(place(&text_error, "en.xml"), position_of(&edited, "<text>Again."));
+    error("var=\"Unit!\" is not a name for the answer");
+    assert_eq!(out.lines().filter(|l| l.contains(": error: ")).count(), 3, "{out}");
+}
+
+#[tokio::test]
+async fn the_consoles_checker_shows_a_chats_limits_too() {
+    let (app, _dir, _scratch) = spawn().await;
+    let (_, boss) = person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let huge = format!("<text>{}</text>", "w".repeat(5000));
+    let broken = english_with("Press 1.")
+        .replacen("<text>How can we help you?</text>", &huge, 1)
+        .replacen(r#"text="Another language""#, r#"text="""#, 1);
+    let body = json!({ "text": broken });
+    let (status, saved) =
+        api::api(&app, "PUT", "/api/scripts/drafts/en.xml", Some(&boss), Some(body)).await;
+    assert_eq!((status, saved["valid"].as_bool()), (200, Some(false)), "{saved}");
+    let messages: Vec<&str> = saved["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert!(messages.iter().any(|m| m.contains("5000 characters long")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("option 9: text=\"\" is empty")), "{messages:?}");
+    app.stop().await;
 }

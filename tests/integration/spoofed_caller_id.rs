@@ -49,6 +49,10 @@ async fn walk(app: &TestApp, sid: &str, country: Option<&str>, keys: &[&str]) ->
         let last = heard.last().unwrap();
         let action = attribute(last, "Gather", "action").unwrap_or_else(|| panic!("{last}"));
         heard.push(post(app, &action, sid, country, &[("Digits", key)]).await);
+        // The unit is asked on the way to the queue; the caller skips it.
+        if let Some(question) = attribute(heard.last().unwrap(), "Record", "action") {
+            heard.push(post(app, &question, sid, country, &[]).await);
+        }
     }
     heard
 }
@@ -134,7 +138,9 @@ async fn a_refused_call_sounds_like_any_other_until_it_would_reach_a_person() {
     let block = json!({ "case": case, "reason": "threatens operators" });
     assert_eq!(api(&app, "POST", "/api/blocklist", Some(&supervisor), Some(block)).await.0, 201);
     let action = attribute(before.last().unwrap(), "Gather", "action").unwrap();
-    let goodbye = post(&app, &action, &started, country, &[("Digits", keys[keys.len() - 1])]).await;
+    let asked = post(&app, &action, &started, country, &[("Digits", keys[keys.len() - 1])]).await;
+    let question = attribute(&asked, "Record", "action").expect("the question");
+    let goodbye = post(&app, &question, &started, country, &[]).await;
     assert!(is_goodbye(&goodbye), "{goodbye}");
     let call = CallSid::parse(&started).unwrap();
     assert!(app.storage.queue_entry_of_call(&call).await.unwrap().is_none(), "queued");

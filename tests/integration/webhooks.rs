@@ -302,6 +302,82 @@ async fn a_full_queue_sends_the_caller_to_voicemail_and_keeps_the_recording() {
     app.stop().await;
 }
 
+/// Follows an English call (from GB) through `keys` at its menus; returns the last document.
+async fn english_call_through(
+    app: &common::TestApp,
+    base: &[(&'static str, String)],
+    keys: &[&str],
+) -> String {
+    let mut doc = app.post("/voice/incoming", &with(base, &[("FromCountry", "GB")])).await.body;
+    for key in keys {
+        let action = attribute(&doc, "Gather", "action").expect("a menu");
+        doc = app.post(&action, &with(base, &[("Digits", key)])).await.body;
+    }
+    doc
+}
+
+#[tokio::test]
+async fn an_ask_records_a_short_answer_then_goes_on_without_a_tag_or_a_follow_up() {
+    let app = spawn_app().await;
+    let sid = new_call_sid();
+    let base = call_params(&sid);
+    // Surrender, alone, safe to talk: the question comes before the operator.
+    let asked = english_call_through(&app, &base, &["1", "1", "1"]).await;
+    assert_valid_twiml(&asked, Context::Call);
+    insta::assert_snapshot!("ask_en", asked);
+    assert_eq!(
+        said(&asked).concat(),
+        "Which unit are you in? You may skip this: after the tone, say anything, or nothing at all."
+    );
+    // What a chat shows never reaches the caller's phone.
+    assert!(!asked.contains("write anything") && !asked.contains("<text"), "{asked}");
+    assert!(!asked.contains("recordingStatusCallback"), "an answer asks for no follow-up");
+    let action = attribute(&asked, "Record", "action").unwrap();
+    assert!(action.starts_with("/voice/answered?lang=en&node=surrender-unit&step="), "{action}");
+
+    let url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE0456";
+    let answered =
+        app.post(&action, &with(&base, &[("RecordingUrl", url), ("RecordingDuration", "6")])).await;
+    assert_valid_twiml(&answered.body, Context::Call);
+    assert!(verbs(&answered.body).iter().any(|v| v.starts_with("Enqueue")), "{}", answered.body);
+    let case = app.case(&sid).await;
+    let answer = Event::AskAnswered {
+        node: hotline::scripts::NodeId::parse("surrender-unit").unwrap(),
+        var: "unit".into(),
+        recording_url: Some(url.into()),
+        duration_secs: Some(6),
+    };
+    assert_eq!(case.events.iter().filter(|e| e.event == answer).count(), 1, "{:?}", case.events);
+    assert_eq!(case.recording_url, None, "an answer is no voicemail");
+    assert!(case.tags.iter().all(|t| t.key != "unit"), "an answer is never a tag");
+    assert_eq!(case.outcome, Outcome::HandedOff { queue: "en".into() });
+
+    // Silence: the provider falls through to the Redirect, without a recording, and the
+    // caller goes on all the same; a hostile RecordingUrl is not kept.
+    let sid = new_call_sid();
+    let base = call_params(&sid);
+    let asked = english_call_through(&app, &base, &["1", "1", "1"]).await;
+    let redirect = text(&asked, "Redirect").unwrap();
+    let silent = app
+        .post(
+            &redirect,
+            &with(&base, &[("RecordingUrl", "javascript:alert(1)"), ("RecordingDuration", "x")]),
+        )
+        .await;
+    assert!(verbs(&silent.body).iter().any(|v| v.starts_with("Enqueue")), "{}", silent.body);
+    let case = app.case(&sid).await;
+    assert!(case.events.iter().any(|e| matches!(
+        &e.event,
+        Event::AskAnswered { recording_url: None, duration_secs: None, .. }
+    )));
+
+    // A stale or forged node reaches an operator with an apology.
+    let stale = app.post("/voice/answered?lang=en&node=main&step=9", &with(&base, &[])).await;
+    assert_valid_twiml(&stale.body, Context::Call);
+    assert!(said(&stale.body)[0].starts_with("Sorry"), "{}", stale.body);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn status_callbacks_out_of_order_keep_the_final_status() {
     let app = spawn_app().await;
@@ -388,8 +464,8 @@ fn random_requests_to_any_route_always_get_valid_twiml() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let app = runtime.block_on(spawn_app());
     let routes = prop::sample::select(vec![
-        "incoming", "language", "menu", "continue", "wait", "queue", "recorded", "status",
-        "fallback", "other",
+        "incoming", "language", "menu", "continue", "wait", "queue", "recorded", "answered",
+        "status", "fallback", "other",
     ]);
     let names = prop::sample::select(vec![
         "CallSid",

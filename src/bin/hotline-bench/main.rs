@@ -8,12 +8,15 @@
 //! baseline — this program re-executed as a minimal axum server answering one static TwiML
 //! document — with the same load generator, and prints for both requests/s, latency per route,
 //! CPU and peak memory, then the scaling of calls in progress, start-up time and the cost of a
-//! history of a million cases. Output is Markdown, ready for `BENCHMARKS.md`.
+//! history of a million cases, and text conversations through the Telegram webhook and the
+//! outbox. Output is Markdown, ready for `BENCHMARKS.md`.
 //!
 //! Inside: `load` generates the calls, `child` runs and watches the servers, `baseline` is
-//! the static server, `history` fills a database with past cases, `report` prints.
+//! the static server, `history` fills a database with past cases, `chats` drives the text
+//! channel against a fake Bot API, `report` prints.
 
 mod baseline;
+mod chats;
 mod child;
 mod history;
 mod load;
@@ -67,8 +70,14 @@ struct Args {
     /// Past cases put in the database for the history run; 0 skips it.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(0..=50_000_000))]
     history: u32,
-    /// The phases to run, comma-separated: throughput, scaling, history.
-    #[arg(long, default_value = "throughput,scaling,history", value_parser = phases)]
+    /// Chats in progress during the text channel's throughput run.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    chats: u32,
+    /// New chats per second of the text channel's first-reply run.
+    #[arg(long, default_value_t = 200.0, value_parser = positive_rate)]
+    chat_rate: f64,
+    /// The phases to run, comma-separated: throughput, scaling, history, chats.
+    #[arg(long, default_value = "throughput,scaling,history,chats", value_parser = phases)]
     phases: Phases,
     /// Seconds one request may take before it counts as failed.
     #[arg(long, default_value_t = 20.0, value_parser = positive_seconds)]
@@ -109,18 +118,20 @@ struct Phases {
     throughput: bool,
     scaling: bool,
     history: bool,
+    chats: bool,
 }
 
 fn phases(s: &str) -> Result<Phases, String> {
-    let mut phases = Phases { throughput: false, scaling: false, history: false };
+    let mut phases = Phases { throughput: false, scaling: false, history: false, chats: false };
     for item in s.split(',') {
         match item.trim() {
             "throughput" => phases.throughput = true,
             "scaling" => phases.scaling = true,
             "history" => phases.history = true,
+            "chats" => phases.chats = true,
             other => {
                 return Err(format!(
-                    "{other:?} is not a phase; the phases are throughput, scaling, history"
+                    "{other:?} is not a phase; the phases are throughput, scaling, history, chats"
                 ));
             }
         }
@@ -244,8 +255,9 @@ fn bench(args: &Args) -> Result<(), String> {
         args.seconds, args.warmup
     );
 
+    let mut voice_rate = None;
     if args.phases.throughput {
-        throughput(&setup, args, &load)?;
+        voice_rate = Some(throughput(&setup, args, &load)?);
     }
     if args.phases.scaling {
         scaling(&setup, args, &load)?;
@@ -253,16 +265,29 @@ fn bench(args: &Args) -> Result<(), String> {
     if args.phases.history && args.history > 0 {
         history::run(&setup, args, &load)?;
     }
+    if args.phases.chats {
+        let options = chats::ChatsOptions {
+            chats: args.chats as usize,
+            rate: args.chat_rate,
+            concurrency,
+            warmup,
+            measure,
+            request_timeout,
+            voice_rate,
+        };
+        chats::run(&setup, &options)?;
+    }
     setup.work.remove();
     Ok(())
 }
 
-/// The hotline against the static baseline, as fast as each answers.
+/// The hotline against the static baseline, as fast as each answers; the hotline's
+/// requests/s.
 fn throughput(
     setup: &Setup,
     args: &Args,
     load: &dyn Fn(&str, usize, Option<f64>) -> Load,
-) -> Result<(), String> {
+) -> Result<f64, String> {
     println!("## Throughput: full call steps against a static TwiML baseline\n");
     println!("{} calls in progress, requests sent as fast as the server answers.\n", args.calls);
     let (hotline, hotline_dir) = setup.hotline()?;
@@ -288,7 +313,7 @@ fn throughput(
         100.0 * hotline_run.load.rate() / baseline_run.load.rate().max(1e-9)
     );
 
-    Ok(())
+    Ok(hotline_run.load.rate())
 }
 
 /// Calls in progress from few to many, paced, each on a fresh server.
@@ -337,5 +362,44 @@ impl WorkDir {
 
     fn remove(&self) {
         let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::try_parse_from([&["hotline-bench"][..], args].concat()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_chats_phase_runs_alone_or_with_the_others() {
+        let alone = parse(&["--phases", "chats"]).map(|a| a.phases);
+        assert!(matches!(
+            alone,
+            Ok(Phases { chats: true, throughput: false, scaling: false, history: false })
+        ));
+        let default = parse(&[]).map(|a| (a.phases.chats, a.phases.throughput, a.chats));
+        assert_eq!(default, Ok((true, true, 2000)));
+        for wrong in
+            ["", "chat", "chats,", "chats;rm -rf /", "CHATS", "chats,".repeat(10_000).as_str()]
+        {
+            assert!(parse(&["--phases", wrong]).is_err(), "{wrong:.20}");
+        }
+    }
+
+    #[test]
+    fn chats_and_their_rate_are_bounded() {
+        assert_eq!(
+            parse(&["--chats", "100000", "--chat-rate", "0.5"]).map(|a| a.chats),
+            Ok(100_000)
+        );
+        for wrong in ["0", "", "-1", "100001", "99999999999999999999", "2k", "١٠"] {
+            assert!(parse(&["--chats", wrong]).is_err(), "--chats {wrong}");
+        }
+        for wrong in ["0", "", "-5", "NaN", "inf", "1e400", "1000001", "fast"] {
+            assert!(parse(&["--chat-rate", wrong]).is_err(), "--chat-rate {wrong}");
+        }
     }
 }

@@ -15,6 +15,7 @@ mod audit;
 mod blocklist;
 mod cases;
 mod charts;
+mod chats;
 mod followups;
 mod home;
 pub mod live;
@@ -96,6 +97,7 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .merge(session::router())
         .merge(home::router())
         .merge(operator::router())
+        .merge(chats::router())
         .merge(followups::router())
         .merge(scripts::router())
         .merge(people::router())

@@ -39,8 +39,9 @@ pub struct NavItem {
 }
 
 /// The console's screens: path, text key, and whether only supervisors see it.
-const SCREENS: [(&str, &str, bool); 9] = [
+const SCREENS: [(&str, &str, bool); 10] = [
     ("/console/operator", "nav.operator", false),
+    ("/console/chats", "nav.chats", false),
     ("/console/followups", "nav.followups", false),
     ("/console/wallboard", "nav.wallboard", true),
     ("/console/scripts", "nav.scripts", true),

@@ -29,7 +29,7 @@ use super::session::Viewer;
 use super::text::Text;
 use crate::app::Actor;
 use crate::app::dashboard::STATES;
-use crate::domain::dashboard::{CallCount, Period, QueueDay};
+use crate::domain::dashboard::{CallCount, ChannelChats, Period, QueueDay};
 use crate::domain::lockout::{LockedKey, PinLock};
 use crate::domain::queue::PresenceState;
 
@@ -129,6 +129,14 @@ struct Figures {
     updated: String,
     /// The operator line's locks of the moment: a banner while there is any.
     locks: Vec<LockLine>,
+    /// Each text channel's conversations.
+    chats: Vec<ChatLine>,
+}
+
+/// A text channel's conversations, as the board's table shows them.
+struct ChatLine {
+    channel: &'static str,
+    figures: ChannelChats,
 }
 
 /// One lock on the operator line, as the banner shows it.
@@ -210,6 +218,11 @@ async fn figures_html(
         day,
         updated: now.format("%H:%M:%S").to_string(),
         locks: lock_lines(board.locks, text),
+        chats: board
+            .chats
+            .into_iter()
+            .map(|figures| ChatLine { channel: figures.channel.label(), figures })
+            .collect(),
     };
     figures.render().map_err(|e| PageError::Internal(Box::new(e)))
 }

@@ -67,9 +67,23 @@ pub fn render(turn: &Turn, next_step: u32, version: &str) -> Document {
                 action: action.clone(),
                 max_length: *max_length,
                 timeout: RECORD_SILENCE_TIMEOUT,
-                status_callback: Route::Recording(at(language, node)).pinned(version),
+                status_callback: Some(Route::Recording(at(language, node)).pinned(version)),
             }));
             // Without any audio the provider skips the action and falls through: move on.
+            verbs.push(Verb::Redirect { url: action });
+        }
+        Then::Ask { language, node, max_length } => {
+            // Like a voicemail, without the status callback: an answer is no message to call
+            // back about, and the action's URL is all the case keeps.
+            let action = Route::Answered(at(language, node)).pinned(version);
+            verbs.extend(speech.into_iter().map(Verb::Speech));
+            verbs.push(Verb::Record(Record {
+                action: action.clone(),
+                max_length: *max_length,
+                timeout: RECORD_SILENCE_TIMEOUT,
+                status_callback: None,
+            }));
+            // Silence skips the action too: the caller chose not to answer, and goes on.
             verbs.push(Verb::Redirect { url: action });
         }
         Then::CallbackNumber { language, node, attempt } => {
@@ -150,11 +164,12 @@ mod tests {
             Then::Continue { language: l.clone(), node: n.clone() },
             Then::Enqueue { language: l.clone(), node: n.clone(), queue: "ru".into() },
             Then::Record { language: l.clone(), node: n.clone(), max_length: 60 },
+            Then::Ask { language: l.clone(), node: n.clone(), max_length: 30 },
             Then::CallbackNumber { language: l.clone(), node: n.clone(), attempt: 1 },
             Then::ConfirmCallback { language: l, node: n, sealed: "s3al".into(), attempt: 2 },
         ];
         for then in thens {
-            let turn = Turn { speech: Vec::new(), then: then.clone(), events: Vec::new() };
+            let turn = Turn::silent(then.clone(), Vec::new());
             let xml = render(&turn, 7, "d42").render();
             let urls = our_urls(&xml);
             assert!(!urls.is_empty(), "{then:?}: {xml}");
@@ -166,7 +181,7 @@ mod tests {
                 assert_eq!(url.contains("step=7"), stepped, "{then:?}: {url}");
             }
         }
-        let hangup = Turn { speech: Vec::new(), then: Then::Hangup, events: Vec::new() };
+        let hangup = Turn::silent(Then::Hangup, Vec::new());
         assert!(our_urls(&render(&hangup, 7, "1").render()).is_empty());
     }
 }

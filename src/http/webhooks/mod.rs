@@ -204,7 +204,7 @@ mod tests {
         let mut second = first.clone();
         let default = second.entry.default.clone();
         second.scripts.get_mut(&default).unwrap().apology =
-            Prompt { items: vec![PromptItem::Say("A newer apology.".into())] };
+            Prompt { items: vec![PromptItem::Say("A newer apology.".into())], text: None };
         let fallback = emergency_document(&first, "1");
         let live = LiveScripts::new(Pinned { key: "1".into(), set: Arc::new(first) });
         assert_eq!(current_emergency(&live, &fallback), fallback);

@@ -38,6 +38,8 @@ pub enum Page {
     Recorded,
     /// The recording status callback.
     Recording,
+    /// The Record action of a question: an `<ask>` was answered.
+    Answered,
     /// The callback number typed.
     Callback,
     /// The callback number confirmed.
@@ -62,7 +64,7 @@ pub enum Page {
 
 impl Page {
     /// Every page, in the order of the router.
-    pub const ALL: [Page; 21] = [
+    pub const ALL: [Page; 22] = [
         Page::Incoming,
         Page::Status,
         Page::Fallback,
@@ -74,6 +76,7 @@ impl Page {
         Page::WaitKey,
         Page::Recorded,
         Page::Recording,
+        Page::Answered,
         Page::Callback,
         Page::CallbackConfirm,
         Page::Operator,
@@ -100,6 +103,7 @@ impl Page {
             Page::WaitKey => "/voice/wait-key",
             Page::Recorded => "/voice/recorded",
             Page::Recording => "/voice/recording",
+            Page::Answered => "/voice/answered",
             Page::Callback => "/voice/callback",
             Page::CallbackConfirm => "/voice/callback-confirm",
             Page::Operator => "/voice/operator",
@@ -194,6 +198,8 @@ pub enum Route {
     Recorded(At),
     /// `/voice/recording?lang=…&node=…&step=…`.
     Recording(At),
+    /// `/voice/answered?lang=…&node=…&step=…`.
+    Answered(At),
     /// `/voice/callback?lang=…&node=…&step=…&attempt=…`.
     Callback {
         /// Where.
@@ -273,6 +279,7 @@ impl Route {
             Route::WaitKey { .. } => Page::WaitKey,
             Route::Recorded(_) => Page::Recorded,
             Route::Recording(_) => Page::Recording,
+            Route::Answered(_) => Page::Answered,
             Route::Callback { .. } => Page::Callback,
             Route::CallbackConfirm { .. } => Page::CallbackConfirm,
             Route::OperatorId { .. } => Page::OperatorId,
@@ -301,7 +308,8 @@ impl Route {
             Route::Continue(there)
             | Route::Queue(there)
             | Route::Recorded(there)
-            | Route::Recording(there) => {
+            | Route::Recording(there)
+            | Route::Answered(there) => {
                 at(&mut url, there);
                 Ok(())
             }
@@ -381,6 +389,7 @@ impl Route {
             Page::WaitKey => Route::WaitKey { language: query.language()?, node: query.node()? },
             Page::Recorded => Route::Recorded(at()?),
             Page::Recording => Route::Recording(at()?),
+            Page::Answered => Route::Answered(at()?),
             Page::Callback => Route::Callback { at: at()?, attempt: query.small("attempt")? },
             Page::CallbackConfirm => Route::CallbackConfirm {
                 at: at()?,
@@ -507,6 +516,7 @@ mod tests {
                 }
                 Page::Recorded => vec![Route::Recorded(at.clone())],
                 Page::Recording => vec![Route::Recording(at.clone())],
+                Page::Answered => vec![Route::Answered(at.clone())],
                 Page::Callback => vec![Route::Callback { at: at.clone(), attempt: 2 }],
                 Page::CallbackConfirm => vec![Route::CallbackConfirm {
                     at: at.clone(),

@@ -189,7 +189,14 @@ async fn decide(w: &Answering<'_>, target: Target, req: &ProviderRequest) -> Rep
                     let next = if step == EMERGENCY_STEP { EMERGENCY_STEP } else { step + 1 };
                     return super::followup::confirmed(w, req, script, node, step, next);
                 }
-                _ => recorded(script, node, req),
+                Page::Answered => {
+                    let (url, duration) = recording(req);
+                    ivr::answered(script, node, url, duration)
+                }
+                _ => {
+                    let (url, duration) = recording(req);
+                    ivr::recorded(script, node, url, duration)
+                }
             }
         }
     };
@@ -251,7 +258,7 @@ fn limit_calls(w: &Answering<'_>, normal: Reply) -> Reply {
     let rejected =
         Event::Rejected { reason: "the caller has their limit of calls in progress".into() };
     if w.app().config().webhooks.over_limit_answer == OverLimitAnswer::Hangup {
-        let turn = Turn { speech: Vec::new(), then: ivr::Then::Hangup, events: vec![rejected] };
+        let turn = Turn::silent(ivr::Then::Hangup, vec![rejected]);
         let mut refused = reply(w, turn, &call.call_sid, 0, 1);
         let started =
             normal.records.into_iter().filter(|r| matches!(r, Record::CallStarted { .. }));
@@ -326,7 +333,7 @@ async fn end_if_refused(w: &Answering<'_>, turn: Turn) -> Turn {
         .find_map(|script| {
             crate::app::casework::blocked_goodbye(script).map(|node| ivr::enter(script, node))
         })
-        .unwrap_or(Turn { speech: Vec::new(), then: ivr::Then::Hangup, events: Vec::new() });
+        .unwrap_or_else(|| Turn::silent(ivr::Then::Hangup, Vec::new()));
     events.append(&mut end.events);
     end.events = events;
     end
@@ -449,15 +456,16 @@ async fn queue_left(
     w.app().left_queue(script, node, w.call.call_sid.clone(), departure).await
 }
 
-/// The Record action: a voicemail was recorded (or the caller said nothing).
-fn recorded(script: &Script, node: &NodeId, req: &ProviderRequest) -> Turn {
+/// What a Record action reports: the recording's URL and length, each `None` when missing or
+/// not what the provider sends (the caller said nothing, or the request is not the provider's).
+fn recording(req: &ProviderRequest) -> (Option<String>, Option<u32>) {
     let url = req.param("RecordingUrl").filter(|url| {
         url.len() <= 2048
             && (url.starts_with("https://") || url.starts_with("http://"))
             && !url.chars().any(char::is_whitespace)
     });
     let duration = req.param("RecordingDuration").and_then(|d| d.parse().ok());
-    ivr::recorded(script, node, url.map(str::to_owned), duration)
+    (url.map(str::to_owned), duration)
 }
 
 /// The status callback: the call's state changed (usually: it ended).
@@ -530,10 +538,10 @@ async fn wait(w: &Answering<'_>, req: &ProviderRequest, script: Option<&Script>)
         .unwrap_or_else(|| script.operator.clone());
     let announcement = ivr::wait(script, &node, position, minutes);
     let mut said = Vec::new();
-    if let Some((speech, pause)) = announcement {
-        said.extend(speech.iter().map(answer::speech));
+    if let Some(announcement) = announcement {
+        said.extend(announcement.speech.iter().map(answer::speech));
         said.extend(wait_key_prompts(script, &node));
-        said.push(Speech::Pause { seconds: pause });
+        said.push(Speech::Pause { seconds: announcement.pause });
     }
     // With keys on offer, the whole announcement is a Gather, so a key pressed at any moment
     // of it counts; the provider still bridges an operator at any moment of a Gather.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use hotline::app::secrets::Secrets;
+use hotline::app::secrets::{Secrets, TelegramSecrets};
 use hotline::app::{App, Clock};
 use hotline::config::Config;
 use hotline::domain::cases::{CallSid, Case};
@@ -57,6 +57,9 @@ impl std::io::Write for Sink {
 
 /// The auth token of test servers.
 pub const TOKEN: &str = "test-auth-token-0123456789";
+
+/// The webhook secret token test servers expect from "Telegram".
+pub const TELEGRAM_SECRET: &str = "test-telegram-webhook-secret_0123456789";
 
 /// The callback-number key of test servers.
 pub const CALLBACK_KEY: &str = "test-callback-key-0123456789abcdef0123";
@@ -129,6 +132,10 @@ fn test_secrets() -> Secrets {
         auth_token: Secret::new(TOKEN.into()),
         caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
         callback_key: Secret::new(CALLBACK_KEY.into()),
+        telegram: Some(TelegramSecrets {
+            token: Secret::new(telegram::BOT_TOKEN.into()),
+            webhook_secret: Secret::new(TELEGRAM_SECRET.into()),
+        }),
     }
 }
 
@@ -526,7 +533,10 @@ impl Drop for SmallDisk {
 
 /// Helpers for the JSON API: people with tokens, and requests.
 pub mod api;
+pub mod chats;
 pub mod console;
+pub mod messaging;
+pub mod telegram;
 
 /// Starts a server like [`spawn_app_with`], and also returns the storage the server itself
 /// writes through (not a second connection), for tests that break it while it serves.

@@ -1,0 +1,999 @@
+//! Text conversations: their position in the script, their messages, the updates already
+//! handled, and what operators do with them (take, reply, close).
+//!
+//! A message from a person is one [`ChatStep`], written in one transaction: the update is
+//! marked handled, the conversation (and, for a first message, its case) moves on, the case
+//! gets the step's events exactly as a call's webhook records them, the person's words and the
+//! script's replies are kept on the case, and the replies join the outbox. Either all of it is
+//! stored or none of it, so a redelivered update finds its mark and changes nothing, and a
+//! reply is never queued for a message that left no trace.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::outbox::enqueue_in;
+use super::sqlite::{apply_in, db_time, decode_channel, decode_language, decode_time};
+use super::{Storage, StorageError};
+use crate::domain::cases::{CallSid, CallerHash, CaseNumber, Event, Record};
+use crate::domain::conversation::{
+    Author, Channel, ChatMessage, ChatSummary, Conversation, MessageKind, Position, WaitingChat,
+};
+use crate::domain::dashboard::ChannelChats;
+use crate::domain::outbox::{Button, NewOutgoing, OutAction};
+use crate::scripts::{LanguageTag, NodeId};
+
+/// Which conversation a step moves.
+#[derive(Debug, Clone)]
+pub enum StepTarget {
+    /// An open one, read at `step`: the write applies only if nobody moved it since.
+    Existing {
+        /// Its row.
+        id: i64,
+        /// Its case's call id.
+        call_sid: CallSid,
+        /// Its step when read.
+        step: u32,
+    },
+    /// A new one (and its case).
+    New {
+        /// The id its records are kept under.
+        call_sid: CallSid,
+        /// The person's keyed hash.
+        chat_hash: CallerHash,
+    },
+}
+
+/// The person's words kept on the case.
+#[derive(Clone)]
+pub struct NewMessage {
+    /// Who wrote it.
+    pub author: Author,
+    /// What it is.
+    pub kind: MessageKind,
+    /// Where.
+    pub node: Option<NodeId>,
+    /// The `<ask>` variable answered.
+    pub var: Option<String>,
+    /// The words.
+    pub body: String,
+}
+
+/// A message to the person: kept on the case and queued in the outbox.
+#[derive(Debug, Clone)]
+pub struct NewReply {
+    /// Who sends it (the script, or an operator).
+    pub author: Author,
+    /// The words.
+    pub text: String,
+    /// Buttons under it.
+    pub buttons: Vec<Vec<Button>>,
+}
+
+/// One message of a person, handled.
+pub struct ChatStep {
+    /// The channel.
+    pub channel: Channel,
+    /// The channel's id of the update.
+    pub update_key: String,
+    /// The channel's id of the person's message in it, if it carried one.
+    pub message_id: Option<String>,
+    /// When it arrived.
+    pub at: DateTime<Utc>,
+    /// The conversation it moves.
+    pub target: StepTarget,
+    /// The reply address, sealed (for the outbox; and stored on a new conversation).
+    pub address_sealed: String,
+    /// What to record on the case.
+    pub events: Vec<Event>,
+    /// Where the conversation is afterwards.
+    pub position: Position,
+    /// Whether the words were free text at a menu.
+    pub free_text: bool,
+    /// The person's words, if kept.
+    pub kept: Option<NewMessage>,
+    /// The answers.
+    pub replies: Vec<NewReply>,
+    /// The conversation joins the operators' queue now, waiting for operators of this
+    /// language.
+    pub queued: Option<LanguageTag>,
+    /// The person asked for the conversation to be deleted from their phone.
+    pub forget: bool,
+}
+
+/// What became of a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// Stored.
+    Applied {
+        /// The case.
+        case: CaseNumber,
+        /// Whether it was opened by this step.
+        opened: bool,
+    },
+    /// The update was handled before: nothing changed.
+    Duplicate,
+    /// The conversation moved (or was opened) since it was read: read again and retry.
+    Conflict,
+}
+
+/// Why a conversation closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The script reached its end.
+    Finished,
+    /// The person stopped writing.
+    Inactive,
+    /// An operator closed it.
+    Operator,
+}
+
+impl CloseReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Finished => "finished",
+            CloseReason::Inactive => "inactive",
+            CloseReason::Operator => "operator",
+        }
+    }
+}
+
+const CONVERSATION_COLUMNS: &str = "c.id, c.case_id, k.number_year, k.number_seq, k.call_sid,
+     c.channel, c.state, c.language, c.node, c.attempt, c.step, c.free_texts, c.address_sealed,
+     c.operator_id, c.last_in_at, c.reminded_at, c.queued_at";
+
+impl Storage {
+    /// The open conversation of a person on a channel.
+    pub async fn open_conversation(
+        &self,
+        channel: Channel,
+        chat_hash: &CallerHash,
+    ) -> Result<Option<Conversation>, StorageError> {
+        let hash = chat_hash.0.clone();
+        self.read(move |conn| {
+            conversation_where(
+                conn,
+                "c.channel = ?1 AND c.chat_hash = ?2 AND c.state <> 'closed'",
+                params![channel.as_str(), hash],
+            )
+        })
+        .await
+    }
+
+    /// The conversation of a case, open or closed.
+    pub async fn conversation_of(
+        &self,
+        case: CaseNumber,
+    ) -> Result<Option<Conversation>, StorageError> {
+        self.read(move |conn| {
+            conversation_where(
+                conn,
+                "k.number_year = ?1 AND k.number_seq = ?2",
+                params![case.year, case.sequence],
+            )
+        })
+        .await
+    }
+
+    /// Stores one handled message (see the module's header).
+    pub async fn chat_step(&self, step: ChatStep) -> Result<StepOutcome, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let fresh = tx
+                .prepare_cached(
+                    "INSERT INTO text_updates (channel, update_key, at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![step.channel.as_str(), step.update_key, db_time(step.at)])?;
+            if fresh == 0 {
+                return Ok(StepOutcome::Duplicate);
+            }
+            let Some((call_sid, number, opened)) = move_conversation(&tx, &step)? else {
+                return Ok(StepOutcome::Conflict);
+            };
+            let record_step = match &step.target {
+                StepTarget::Existing { step, .. } => *step,
+                StepTarget::New { .. } => 0,
+            };
+            if !step.events.is_empty() {
+                let record = Record::Step {
+                    call_sid: call_sid.clone(),
+                    step: record_step,
+                    at: step.at,
+                    events: step.events.clone(),
+                };
+                apply_in(&tx, &record)?;
+            }
+            let case_id = case_id_of(&tx, &call_sid)?;
+            tx.prepare_cached(
+                "UPDATE text_updates SET case_id = ?3, message_id = ?4
+                 WHERE channel = ?1 AND update_key = ?2",
+            )?
+            .execute(params![
+                step.channel.as_str(),
+                step.update_key,
+                case_id,
+                step.message_id
+            ])?;
+            if step.forget {
+                let to = Addressee {
+                    case_id,
+                    call_sid: &call_sid,
+                    channel: step.channel,
+                    address_sealed: &step.address_sealed,
+                };
+                forget_in(&tx, &to, step.at)?;
+            }
+            if let Some(kept) = &step.kept {
+                insert_message(&tx, case_id, step.at, kept, None)?;
+            }
+            let to = Addressee {
+                case_id,
+                call_sid: &call_sid,
+                channel: step.channel,
+                address_sealed: &step.address_sealed,
+            };
+            for (i, reply) in step.replies.iter().enumerate() {
+                let dedupe = format!("{}:{}:{i}", step.channel, step.update_key);
+                queue_reply(&tx, &to, reply, dedupe, step.at)?;
+            }
+            tx.commit()?;
+            Ok(StepOutcome::Applied { case: number, opened })
+        })
+        .await
+    }
+
+    /// An operator's reply (or a closing word) to the person of an open conversation: kept
+    /// on the case and queued. `None` when the conversation is closed or its address gone.
+    pub async fn chat_reply(
+        &self,
+        case: CaseNumber,
+        reply: NewReply,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(conversation) = conversation_where(
+                &tx,
+                "k.number_year = ?1 AND k.number_seq = ?2 AND c.state <> 'closed'",
+                params![case.year, case.sequence],
+            )?
+            else {
+                return Ok(None);
+            };
+            let Some(address) = &conversation.address_sealed else { return Ok(None) };
+            let message_id = next_message_id(&tx)?;
+            let dedupe = format!("message:{message_id}");
+            let to = Addressee {
+                case_id: conversation.case_id,
+                call_sid: &conversation.call_sid,
+                channel: conversation.channel,
+                address_sealed: address,
+            };
+            let id = queue_reply(&tx, &to, &reply, dedupe, now)?;
+            tx.commit()?;
+            Ok(Some(id))
+        })
+        .await
+    }
+
+    /// Gives a waiting conversation to an operator, unless another took it first or they
+    /// already hold `capacity` conversations. True if it is theirs now.
+    pub async fn take_chat(
+        &self,
+        case: CaseNumber,
+        operator: i64,
+        capacity: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let held: u32 = tx
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM conversations WHERE operator_id = ?1 AND state <> 'closed'",
+                )?
+                .query_row([operator], |row| row.get(0))?;
+            if held >= capacity {
+                return Ok(false);
+            }
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE conversations SET operator_id = ?1, taken_at = ?2
+                     WHERE state = 'operator' AND operator_id IS NULL
+                       AND case_id = (SELECT id FROM cases WHERE number_year = ?3 AND number_seq = ?4)",
+                )?
+                .execute(params![operator, db_time(now), case.year, case.sequence])?;
+            tx.commit()?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    /// Closes a conversation: its position ends, its reply address is shredded (replies
+    /// already queued carry their own copy until sent), the case gets `events` at the
+    /// conversation's next step. False if it was closed already.
+    pub async fn close_chat(
+        &self,
+        case: CaseNumber,
+        reason: CloseReason,
+        events: Vec<Event>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(conversation) = conversation_where(
+                &tx,
+                "k.number_year = ?1 AND k.number_seq = ?2 AND c.state <> 'closed'",
+                params![case.year, case.sequence],
+            )?
+            else {
+                return Ok(false);
+            };
+            tx.prepare_cached(
+                "UPDATE conversations SET state = 'closed', address_sealed = NULL, chat_hash = NULL,
+                        closed_at = ?2, closed_reason = ?3, step = step + 1
+                 WHERE id = ?1",
+            )?
+            .execute(params![conversation.id, db_time(now), reason.as_str()])?;
+            end_case(&tx, conversation.case_id, now)?;
+            if !events.is_empty() {
+                let record = Record::Step {
+                    call_sid: conversation.call_sid.clone(),
+                    step: conversation.step,
+                    at: now,
+                    events,
+                };
+                apply_in(&tx, &record)?;
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Records `events` on the case of conversation `case` at its next step.
+    pub async fn chat_events(
+        &self,
+        case: CaseNumber,
+        events: Vec<Event>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(conversation) = conversation_where(
+                &tx,
+                "k.number_year = ?1 AND k.number_seq = ?2",
+                params![case.year, case.sequence],
+            )?
+            else {
+                return Ok(());
+            };
+            tx.prepare_cached("UPDATE conversations SET step = step + 1 WHERE id = ?1")?
+                .execute([conversation.id])?;
+            let record = Record::Step {
+                call_sid: conversation.call_sid,
+                step: conversation.step,
+                at: now,
+                events,
+            };
+            apply_in(&tx, &record)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Each text channel's conversations of the moment, and those opened since `midnight`:
+    /// the wall board's figures. A channel with none at all is left out.
+    pub async fn chat_figures(
+        &self,
+        midnight: DateTime<Utc>,
+    ) -> Result<Vec<ChannelChats>, StorageError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT c.channel,
+                        SUM(c.state IN ('language', 'menu', 'ask', 'voicemail')),
+                        SUM(c.state = 'operator' AND c.operator_id IS NULL),
+                        SUM(c.state = 'operator' AND c.operator_id IS NOT NULL),
+                        SUM(c.started_at >= ?1)
+                 FROM conversations c
+                 WHERE c.state <> 'closed' OR c.started_at >= ?1
+                 GROUP BY c.channel ORDER BY c.channel",
+            )?;
+            let rows = statement.query_map([db_time(midnight)], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, u64>(1)?,
+                    row.get::<_, u64>(2)?,
+                    row.get::<_, u64>(3)?,
+                    row.get::<_, u64>(4)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (channel, in_script, waiting, with_operator, today) = row?;
+                Ok(ChannelChats {
+                    channel: decode_channel(&channel)?,
+                    in_script,
+                    waiting,
+                    with_operator,
+                    today,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// The conversations waiting for an operator, each with its place among those of its
+    /// language (the order operators take them in), oldest first.
+    pub async fn waiting_chats(&self) -> Result<Vec<WaitingChat>, StorageError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT k.number_year, k.number_seq, c.language, c.node, c.position_shown,
+                        ROW_NUMBER() OVER (PARTITION BY COALESCE(c.queue_language, c.language)
+                                           ORDER BY c.queued_at, c.id)
+                 FROM conversations c JOIN cases k ON k.id = c.case_id
+                 WHERE c.state = 'operator' AND c.operator_id IS NULL
+                 ORDER BY c.queued_at, c.id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    row.get::<_, i32>(0)?,
+                    row.get::<_, u32>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<u32>>(4)?,
+                    row.get::<_, u32>(5)?,
+                ))
+            })?;
+            let mut waiting = Vec::new();
+            for row in rows {
+                let (year, sequence, language, node, shown, position) = row?;
+                let (Some(language), Some(node)) =
+                    (language, node.as_deref().and_then(NodeId::parse))
+                else {
+                    continue;
+                };
+                waiting.push(WaitingChat {
+                    case: CaseNumber { year, sequence },
+                    language: decode_language(&language)?,
+                    node,
+                    position,
+                    shown,
+                });
+            }
+            Ok(waiting)
+        })
+        .await
+    }
+
+    /// Tells the person of a waiting conversation their place: the first time in a message of
+    /// its own, then by editing that message in place. False if it no longer waits.
+    pub async fn show_position(
+        &self,
+        case: CaseNumber,
+        position: u32,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let found = tx
+                .prepare_cached(
+                    "SELECT c.id, c.case_id, k.call_sid, c.channel, c.address_sealed,
+                            c.position_outbox_id
+                     FROM conversations c JOIN cases k ON k.id = c.case_id
+                     WHERE k.number_year = ?1 AND k.number_seq = ?2
+                       AND c.state = 'operator' AND c.operator_id IS NULL",
+                )?
+                .query_row(params![case.year, case.sequence], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<i64>>(5)?,
+                    ))
+                })
+                .optional()?;
+            let Some((id, case_id, call_sid, channel, Some(address), shown_in)) = found else {
+                return Ok(false);
+            };
+            let channel = decode_channel(&channel)?;
+            let action = match shown_in {
+                None => OutAction::Send { text, buttons: Vec::new() },
+                Some(of) => OutAction::Edit { of, text, buttons: Vec::new() },
+            };
+            let outgoing = NewOutgoing {
+                case_id,
+                channel,
+                address_sealed: address,
+                chat_key: call_sid,
+                action,
+                dedupe_key: format!("position:{id}:{}", db_time(now)),
+            };
+            let outbox_id = enqueue_in(&tx, &outgoing, now)?;
+            tx.prepare_cached(
+                "UPDATE conversations SET position_shown = ?2,
+                        position_outbox_id = COALESCE(position_outbox_id, ?3)
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, position, outbox_id])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Marks a silent conversation as reminded (so it is reminded once).
+    pub async fn chat_reminded(&self, id: i64, now: DateTime<Utc>) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            conn.prepare_cached("UPDATE conversations SET reminded_at = ?2 WHERE id = ?1")?
+                .execute(params![id, db_time(now)])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Open conversations whose person last wrote before `before`, oldest first.
+    pub async fn silent_conversations(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, StorageError> {
+        self.read(move |conn| {
+            conversations_where(
+                conn,
+                "c.state <> 'closed' AND c.last_in_at < ?1 ORDER BY c.last_in_at LIMIT ?2",
+                params![db_time(before), limit],
+            )
+        })
+        .await
+    }
+
+    /// The conversations of the operators' queue and those operators hold: waiting ones
+    /// first (oldest first), then held ones.
+    pub async fn chats(&self) -> Result<Vec<ChatSummary>, StorageError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT k.number_year, k.number_seq, c.channel, c.state, c.language, c.operator_id,
+                        c.queued_at, c.last_in_at,
+                        (SELECT COUNT(*) FROM chat_messages m WHERE m.case_id = c.case_id
+                            AND m.author = 'person'
+                            AND m.id > COALESCE((SELECT MAX(r.id) FROM chat_messages r
+                                                 WHERE r.case_id = c.case_id
+                                                   AND r.author = 'operator'), 0))
+                 FROM conversations c JOIN cases k ON k.id = c.case_id
+                 WHERE c.state = 'operator'
+                 ORDER BY c.operator_id IS NOT NULL, c.queued_at, c.id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    row.get::<_, i32>(0)?,
+                    row.get::<_, u32>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, Option<i64>>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, String>(7)?,
+                    row.get::<_, u32>(8)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (
+                    year,
+                    sequence,
+                    channel,
+                    state,
+                    language,
+                    operator_id,
+                    queued,
+                    last,
+                    unanswered,
+                ) = row?;
+                Ok(ChatSummary {
+                    case_number: CaseNumber { year, sequence },
+                    channel: decode_channel(&channel)?,
+                    state,
+                    language: language.as_deref().map(decode_language).transpose()?,
+                    operator_id,
+                    queued_at: queued.as_deref().map(decode_time).transpose()?,
+                    last_in_at: decode_time(&last)?,
+                    unanswered,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// The messages of a case, in order, with the delivery state of those sent.
+    pub async fn chat_messages(&self, case: CaseNumber) -> Result<Vec<ChatMessage>, StorageError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT m.id, m.at, m.author, m.author_id, m.kind, m.node, m.var, m.body, o.state
+                 FROM chat_messages m JOIN cases k ON k.id = m.case_id
+                 LEFT JOIN outbox o ON o.id = m.outbox_id
+                 WHERE k.number_year = ?1 AND k.number_seq = ?2
+                 ORDER BY m.id",
+            )?;
+            let rows = statement.query_map(params![case.year, case.sequence], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<i64>>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, String>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (id, at, author, author_id, kind, node, var, body, delivery) = row?;
+                let author = match (author.as_str(), author_id) {
+                    ("person", _) => Author::Person,
+                    ("operator", Some(id)) => Author::Operator(id),
+                    _ => Author::Bot,
+                };
+                Ok(ChatMessage {
+                    id,
+                    at: decode_time(&at)?,
+                    author,
+                    kind: MessageKind::parse(&kind).ok_or_else(|| {
+                        StorageError::Data(format!("unknown message kind {kind:?}"))
+                    })?,
+                    node: node.as_deref().and_then(NodeId::parse),
+                    var,
+                    body,
+                    delivery,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+}
+
+/// Moves the conversation of a step (opening it and its case for a first message). `None`
+/// when it moved since it was read, or the person's open conversation appeared meanwhile.
+fn move_conversation(
+    tx: &Transaction<'_>,
+    step: &ChatStep,
+) -> Result<Option<(CallSid, CaseNumber, bool)>, StorageError> {
+    let position = &step.position;
+    let language = position.language().map(|l| l.as_str().to_owned());
+    let node = position.node().map(|n| n.as_str().to_owned());
+    let at = db_time(step.at);
+    let closed = matches!(position, Position::Closed);
+    match &step.target {
+        StepTarget::Existing { id, call_sid, step: read_at } => {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE conversations SET state = ?3, language = ?4, node = ?5, attempt = ?6,
+                        step = step + 1, free_texts = free_texts + ?7, last_in_at = ?8,
+                        reminded_at = NULL,
+                        queued_at = CASE WHEN ?9 IS NOT NULL THEN ?8 ELSE queued_at END,
+                        queue_language = COALESCE(?9, queue_language),
+                        closed_at = CASE WHEN ?10 THEN ?8 END,
+                        closed_reason = CASE WHEN ?10 THEN 'finished' END,
+                        address_sealed = CASE WHEN ?10 THEN NULL ELSE address_sealed END,
+                        chat_hash = CASE WHEN ?10 THEN NULL ELSE chat_hash END
+                     WHERE id = ?1 AND step = ?2 AND state <> 'closed'",
+                )?
+                .execute(params![
+                    id,
+                    read_at,
+                    position.state(),
+                    language,
+                    node,
+                    position.attempt(),
+                    u32::from(step.free_text),
+                    at,
+                    step.queued.as_ref().map(LanguageTag::as_str),
+                    closed,
+                ])?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            if closed {
+                end_case(tx, case_id_of(tx, call_sid)?, step.at)?;
+            }
+            let number = case_number_of(tx, call_sid)?;
+            Ok(Some((call_sid.clone(), number, false)))
+        }
+        StepTarget::New { call_sid, chat_hash } => {
+            let open: bool = tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM conversations
+                     WHERE channel = ?1 AND chat_hash = ?2 AND state <> 'closed')",
+                )?
+                .query_row(params![step.channel.as_str(), chat_hash.0], |row| row.get(0))?;
+            if open {
+                return Ok(None);
+            }
+            let started = Record::CallStarted {
+                call_sid: call_sid.clone(),
+                at: step.at,
+                caller: Some(chat_hash.clone()),
+                country: None,
+            };
+            apply_in(tx, &started)?;
+            tx.prepare_cached("UPDATE cases SET channel = ?2 WHERE call_sid = ?1")?
+                .execute(params![call_sid.as_str(), step.channel.as_str()])?;
+            let case_id = case_id_of(tx, call_sid)?;
+            if closed {
+                end_case(tx, case_id, step.at)?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO conversations (case_id, channel, chat_hash, address_sealed, state,
+                    language, node, attempt, step, free_texts, started_at, last_in_at, queued_at,
+                    queue_language, closed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?10,
+                         CASE WHEN ?11 IS NOT NULL THEN ?10 END, ?11, CASE WHEN ?12 THEN ?10 END)",
+            )?
+            .execute(params![
+                case_id,
+                step.channel.as_str(),
+                (!closed).then_some(&chat_hash.0),
+                (!closed).then_some(&step.address_sealed),
+                position.state(),
+                language,
+                node,
+                position.attempt(),
+                u32::from(step.free_text),
+                at,
+                step.queued.as_ref().map(LanguageTag::as_str),
+                closed,
+            ])?;
+            let number = case_number_of(tx, call_sid)?;
+            Ok(Some((call_sid.clone(), number, true)))
+        }
+    }
+}
+
+/// Whom a reply goes to.
+struct Addressee<'a> {
+    case_id: i64,
+    call_sid: &'a CallSid,
+    channel: Channel,
+    address_sealed: &'a str,
+}
+
+/// Keeps a reply on the case and queues it in the outbox. Returns the outbox row.
+fn queue_reply(
+    tx: &Transaction<'_>,
+    to: &Addressee<'_>,
+    reply: &NewReply,
+    dedupe_key: String,
+    at: DateTime<Utc>,
+) -> Result<i64, StorageError> {
+    let case_id = to.case_id;
+    let outgoing = NewOutgoing {
+        case_id,
+        channel: to.channel,
+        address_sealed: to.address_sealed.to_owned(),
+        // One conversation's messages are paced together.
+        chat_key: to.call_sid.as_str().to_owned(),
+        action: OutAction::Send { text: reply.text.clone(), buttons: reply.buttons.clone() },
+        dedupe_key,
+    };
+    let outbox_id = enqueue_in(tx, &outgoing, at)?;
+    let kind = match reply.author {
+        Author::Operator(_) => MessageKind::Reply,
+        Author::Bot | Author::Person => MessageKind::Prompt,
+    };
+    let message =
+        NewMessage { author: reply.author, kind, node: None, var: None, body: reply.text.clone() };
+    insert_message(tx, case_id, at, &message, Some(outbox_id))?;
+    Ok(outbox_id)
+}
+
+fn insert_message(
+    tx: &Transaction<'_>,
+    case_id: i64,
+    at: DateTime<Utc>,
+    message: &NewMessage,
+    outbox_id: Option<i64>,
+) -> Result<(), StorageError> {
+    let (author, author_id) = match message.author {
+        Author::Person => ("person", None),
+        Author::Bot => ("bot", None),
+        Author::Operator(id) => ("operator", Some(id)),
+    };
+    tx.prepare_cached(
+        "INSERT INTO chat_messages (case_id, at, author, author_id, kind, node, var, body, outbox_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        case_id,
+        db_time(at),
+        author,
+        author_id,
+        message.kind.as_str(),
+        message.node.as_ref().map(NodeId::as_str),
+        message.var,
+        message.body,
+        outbox_id,
+    ])?;
+    Ok(())
+}
+
+/// How long a channel lets a message be deleted from the person's phone (Telegram: 48 hours).
+const DELETABLE_HOURS: i64 = 48;
+
+/// Deletes a conversation from the person's phone, as far as the channel allows: the bot's
+/// messages sent in the last two days, the person's own of those days, and nothing still
+/// waiting to be sent (withdrawn, so it never arrives).
+fn forget_in(
+    tx: &Transaction<'_>,
+    to: &Addressee<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let since = db_time(now - chrono::Duration::hours(DELETABLE_HOURS));
+    tx.prepare_cached(
+        "UPDATE outbox SET state = 'failed', error = 'withdrawn: the person deleted the conversation',
+                body = NULL, buttons = NULL, address_sealed = NULL
+         WHERE case_id = ?1 AND state = 'pending'",
+    )?
+    .execute([to.case_id])?;
+    let sent: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM outbox WHERE case_id = ?1 AND action = 'send' AND state = 'sent'
+               AND provider_id IS NOT NULL AND sent_at >= ?2 ORDER BY id",
+        )?
+        .query_map(params![to.case_id, since], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let theirs: Vec<String> = tx
+        .prepare_cached(
+            "SELECT message_id FROM text_updates WHERE case_id = ?1 AND message_id IS NOT NULL
+               AND at >= ?2 ORDER BY at",
+        )?
+        .query_map(params![to.case_id, since], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let actions = sent
+        .into_iter()
+        .map(|of| (format!("forget:{of}"), OutAction::Delete { of }))
+        .chain(theirs.into_iter().map(|message_id| {
+            (format!("forget:{}:{message_id}", to.call_sid), OutAction::Forget { message_id })
+        }));
+    for (dedupe_key, action) in actions {
+        let outgoing = NewOutgoing {
+            case_id: to.case_id,
+            channel: to.channel,
+            address_sealed: to.address_sealed.to_owned(),
+            chat_key: to.call_sid.as_str().to_owned(),
+            action,
+            dedupe_key,
+        };
+        enqueue_in(tx, &outgoing, now)?;
+    }
+    Ok(())
+}
+
+/// A conversation's case ends when it closes: its data starts ageing for retention then,
+/// as a call's does at its final status.
+fn end_case(tx: &Connection, case_id: i64, at: DateTime<Utc>) -> Result<(), StorageError> {
+    tx.prepare_cached("UPDATE cases SET ended_at = COALESCE(ended_at, ?2) WHERE id = ?1")?
+        .execute(params![case_id, db_time(at)])?;
+    Ok(())
+}
+
+fn next_message_id(tx: &Transaction<'_>) -> Result<i64, StorageError> {
+    Ok(tx
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM chat_messages")?
+        .query_row([], |row| row.get(0))?)
+}
+
+fn case_id_of(tx: &Connection, call_sid: &CallSid) -> Result<i64, StorageError> {
+    Ok(tx
+        .prepare_cached("SELECT id FROM cases WHERE call_sid = ?1")?
+        .query_row([call_sid.as_str()], |row| row.get(0))?)
+}
+
+fn case_number_of(tx: &Connection, call_sid: &CallSid) -> Result<CaseNumber, StorageError> {
+    Ok(tx
+        .prepare_cached("SELECT number_year, number_seq FROM cases WHERE call_sid = ?1")?
+        .query_row([call_sid.as_str()], |row| {
+            Ok(CaseNumber { year: row.get(0)?, sequence: row.get(1)? })
+        })?)
+}
+
+fn conversation_where(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<Conversation>, StorageError> {
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN cases k ON k.id = c.case_id
+         WHERE {filter}"
+    );
+    let row = conn.prepare_cached(&sql)?.query_row(params, ConversationRow::from_row).optional()?;
+    row.map(ConversationRow::decode).transpose()
+}
+
+fn conversations_where(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Conversation>, StorageError> {
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN cases k ON k.id = c.case_id
+         WHERE {filter}"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params, ConversationRow::from_row)?;
+    rows.map(|row| row?.decode()).collect()
+}
+
+/// A conversation row as stored, before its values are checked.
+struct ConversationRow {
+    id: i64,
+    case_id: i64,
+    year: i32,
+    sequence: u32,
+    call_sid: String,
+    channel: String,
+    state: String,
+    language: Option<String>,
+    node: Option<String>,
+    attempt: u32,
+    step: u32,
+    free_texts: u32,
+    address_sealed: Option<String>,
+    operator_id: Option<i64>,
+    last_in_at: String,
+    reminded_at: Option<String>,
+    queued_at: Option<String>,
+}
+
+impl ConversationRow {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationRow> {
+        Ok(ConversationRow {
+            id: row.get(0)?,
+            case_id: row.get(1)?,
+            year: row.get(2)?,
+            sequence: row.get(3)?,
+            call_sid: row.get(4)?,
+            channel: row.get(5)?,
+            state: row.get(6)?,
+            language: row.get(7)?,
+            node: row.get(8)?,
+            attempt: row.get(9)?,
+            step: row.get(10)?,
+            free_texts: row.get(11)?,
+            address_sealed: row.get(12)?,
+            operator_id: row.get(13)?,
+            last_in_at: row.get(14)?,
+            reminded_at: row.get(15)?,
+            queued_at: row.get(16)?,
+        })
+    }
+
+    fn decode(self) -> Result<Conversation, StorageError> {
+        let language = self.language.as_deref().map(decode_language).transpose()?;
+        let node = self.node.as_deref().and_then(NodeId::parse);
+        let position =
+            Position::from_parts(&self.state, language, node, self.attempt).ok_or_else(|| {
+                StorageError::Data("a conversation's position is inconsistent".into())
+            })?;
+        Ok(Conversation {
+            id: self.id,
+            case_id: self.case_id,
+            case_number: CaseNumber { year: self.year, sequence: self.sequence },
+            call_sid: CallSid::parse(&self.call_sid)
+                .ok_or_else(|| StorageError::Data("a stored call id is not a call id".into()))?,
+            channel: decode_channel(&self.channel)?,
+            position,
+            step: self.step,
+            free_texts: self.free_texts,
+            address_sealed: self.address_sealed,
+            operator_id: self.operator_id,
+            last_in_at: decode_time(&self.last_in_at)?,
+            reminded_at: self.reminded_at.as_deref().map(decode_time).transpose()?,
+            queued_at: self.queued_at.as_deref().map(decode_time).transpose()?,
+        })
+    }
+}

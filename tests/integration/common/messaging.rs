@@ -1,0 +1,296 @@
+//! A fake Twilio Messaging REST API on loopback, faithful to the real one where the hotline
+//! can tell: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, a form with `To`,
+//! `From` or `MessagingServiceSid`, `Body` or `ContentSid`; HTTP basic authentication with
+//! the account SID and auth token; `201` with a Message resource (`sid` `SM…`, `status`
+//! `queued`); Twilio's refusals as `{"code":…, "message":…, "more_info":…, "status":…}`:
+//! `401`/20003 for wrong credentials, `404`/20404 for another account or path, `400`/21604
+//! without `To`, 21603 without a sender, 21602 without a body, 21617 for a body over 1600
+//! characters, 21211 for a `To` that is not a number, 63016 for free text to a WhatsApp user
+//! whose 24-hour window is closed, `429`/20429 when told to.
+//!
+//! It records what it accepted ([`FakeTwilio::sent`]), can be told to fail the next requests
+//! ([`FakeTwilio::fail_next`]) or to close a WhatsApp user's window ([`FakeTwilio::close_window`]),
+//! and writes the forms Twilio posts to the hotline's webhook for an incoming message
+//! ([`FakeTwilio::incoming`]), WhatsApp's profile name included, so a test can prove it is not
+//! kept. Like the Bot API fake it runs on a thread of its own.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::TOKEN;
+
+/// The account of the tests.
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+/// The hotline's number.
+pub const HOTLINE_NUMBER: &str = "+18005550199";
+/// The hotline's WhatsApp sender.
+pub const WHATSAPP_NUMBER: &str = "+18005550177";
+/// What WhatsApp tells of the person writing, which the hotline must never keep or log.
+pub const PROFILE_NAME: &str = "Oksana-Fakeprofile-Wq";
+
+/// A fault to answer the next requests with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `429` (Twilio's 20429), with this `Retry-After` in seconds, or none.
+    TooMany(Option<u64>),
+    /// This HTTP status, with this Twilio error code.
+    Status(u16, u32),
+}
+
+/// A message the hotline created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Its `sid`.
+    pub sid: String,
+    /// `To`, as given.
+    pub to: String,
+    /// `From`, or the Messaging Service's SID.
+    pub from: String,
+    /// `Body` (empty for a template).
+    pub body: String,
+    /// `ContentSid`, for a template.
+    pub content_sid: Option<String>,
+}
+
+#[derive(Default)]
+struct FakeState {
+    sent: Vec<Sent>,
+    faults: Vec<Fault>,
+    requests: usize,
+    closed_windows: HashSet<String>,
+    next_sid: u64,
+}
+
+/// A running fake Messages API.
+pub struct FakeTwilio {
+    /// `http://127.0.0.1:PORT`: the `api_base` to give the hotline.
+    pub base: String,
+    state: Arc<Mutex<FakeState>>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeTwilio {
+    /// Starts a fake answering to [`ACCOUNT_SID`] and the tests' auth token.
+    pub fn start() -> FakeTwilio {
+        let state = Arc::new(Mutex::new(FakeState::default()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (bound, address) = std::sync::mpsc::channel();
+        let shared = Arc::clone(&state);
+        let thread = std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                bound.send(listener.local_addr().unwrap()).unwrap();
+                let router = Router::new().fallback(answer).with_state(shared);
+                tokio::select! {
+                    _ = axum::serve(listener, router) => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        let address = address.recv().unwrap();
+        FakeTwilio {
+            base: format!("http://{address}"),
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// Every message created, in order.
+    pub fn sent(&self) -> Vec<Sent> {
+        self.with(|s| s.sent.clone())
+    }
+
+    /// Every request to the Messages resource, answered or failed.
+    pub fn requests(&self) -> usize {
+        self.with(|s| s.requests)
+    }
+
+    /// The next `n` requests fail with `fault`.
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        self.with(|s| s.faults.extend(std::iter::repeat_n(fault, n)));
+    }
+
+    /// The WhatsApp user `number` last wrote more than 24 hours ago: free text to them fails.
+    pub fn close_window(&self, number: &str) {
+        self.with(|s| s.closed_windows.insert(format!("whatsapp:{number}")));
+    }
+
+    /// The form Twilio posts for message `sid` from `from` (`+E164` or `whatsapp:+E164`).
+    pub fn incoming(&self, sid: &str, from: &str, body: &str) -> Vec<(String, String)> {
+        let whatsapp = from.starts_with("whatsapp:");
+        let to =
+            if whatsapp { format!("whatsapp:{WHATSAPP_NUMBER}") } else { HOTLINE_NUMBER.into() };
+        let mut form = vec![
+            ("ToCountry", "US".to_owned()),
+            ("SmsMessageSid", sid.to_owned()),
+            ("NumMedia", "0".to_owned()),
+            ("SmsSid", sid.to_owned()),
+            ("SmsStatus", "received".to_owned()),
+            ("Body", body.to_owned()),
+            ("To", to),
+            ("NumSegments", "1".to_owned()),
+            ("MessageSid", sid.to_owned()),
+            ("AccountSid", ACCOUNT_SID.to_owned()),
+            ("From", from.to_owned()),
+            ("ApiVersion", "2010-04-01".to_owned()),
+        ];
+        if whatsapp {
+            let wa_id = from.trim_start_matches("whatsapp:+").to_owned();
+            form.push(("ProfileName", PROFILE_NAME.to_owned()));
+            form.push(("WaId", wa_id));
+            form.push(("MessageType", "text".to_owned()));
+        } else {
+            form.push(("FromCountry", "UA".to_owned()));
+        }
+        form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+}
+
+impl Drop for FakeTwilio {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn refusal(status: StatusCode, code: u32, message: &str) -> Response {
+    let body = json!({
+        "code": code,
+        "message": message,
+        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+        "status": status.as_u16(),
+    });
+    (status, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+async fn answer(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{TOKEN}"))
+    );
+    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&expected);
+    if !authorized {
+        return refusal(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    if uri.path() != format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json") {
+        return refusal(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+    }
+    let form: Vec<(String, String)> =
+        form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let mut state = state.lock().unwrap();
+    state.requests += 1;
+    if !state.faults.is_empty() {
+        return match state.faults.remove(0) {
+            Fault::TooMany(wait) => {
+                let mut response =
+                    refusal(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests");
+                if let Some(wait) = wait {
+                    response.headers_mut().insert("retry-after", wait.into());
+                }
+                response
+            }
+            Fault::Status(status, code) => {
+                refusal(StatusCode::from_u16(status).unwrap(), code, "Fault asked by the test")
+            }
+        };
+    }
+    let Some(to) = param("To") else {
+        return refusal(StatusCode::BAD_REQUEST, 21604, "A 'To' phone number is required.");
+    };
+    let Some(from) = param("From").or_else(|| param("MessagingServiceSid")) else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            21603,
+            "A 'From' or 'MessagingServiceSid' parameter is required to send a message",
+        );
+    };
+    let number = to.trim_start_matches("whatsapp:");
+    let valid = number
+        .strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
+    if !valid {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            21211,
+            &format!("The 'To' number {to} is not a valid phone number."),
+        );
+    }
+    if to.starts_with("whatsapp:") != from.starts_with("whatsapp:") && !from.starts_with("MG") {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            63007,
+            "Twilio could not find a Channel with the specified From address",
+        );
+    }
+    let body_text = param("Body").unwrap_or_default();
+    let content_sid = param("ContentSid");
+    if body_text.is_empty() && content_sid.is_none() {
+        return refusal(StatusCode::BAD_REQUEST, 21602, "Message body is required.");
+    }
+    if body_text.chars().count() > 1600 {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            21617,
+            "The concatenated message body exceeds the 1600 character limit.",
+        );
+    }
+    if content_sid.is_none() && state.closed_windows.contains(&to) {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            63016,
+            &format!(
+                "Failed to send freeform message to {to} because you are outside the allowed window."
+            ),
+        );
+    }
+    state.next_sid += 1;
+    let sid = format!("SM{:032x}", state.next_sid);
+    state.sent.push(Sent {
+        sid: sid.clone(),
+        to: to.clone(),
+        from: from.clone(),
+        body: body_text.clone(),
+        content_sid,
+    });
+    let resource = json!({
+        "account_sid": ACCOUNT_SID,
+        "api_version": "2010-04-01",
+        "body": body_text,
+        "direction": "outbound-api",
+        "from": from,
+        "num_segments": "1",
+        "sid": sid,
+        "status": "queued",
+        "to": to,
+        "uri": format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json"),
+    });
+    (StatusCode::CREATED, [("content-type", "application/json")], resource.to_string())
+        .into_response()
+}
