@@ -19,9 +19,11 @@ CREATE TABLE outbox (
     address_sealed TEXT,
     -- The pacing key: messages of one chat go out in order, spaced apart.
     chat_key       TEXT    NOT NULL,
-    -- send a new message, edit or delete an earlier one (of_id), or forget one the person sent
-    -- (its id on the channel in body), when they ask for their conversation to be deleted.
-    action         TEXT    NOT NULL CHECK (action IN ('send', 'edit', 'delete', 'forget')),
+    -- send a new message, edit or delete an earlier one (of_id), forget one the person sent
+    -- (its id on the channel in body) when they ask for their conversation to be deleted, or
+    -- send a channel's pre-approved template (its id in body: WhatsApp's after its window).
+    action         TEXT    NOT NULL CHECK (action IN ('send', 'edit', 'delete', 'forget',
+                                                      'template')),
     -- The text of a send or an edit, the channel's id of a message to forget; NULL once sent or
     -- failed (and for a delete).
     body           TEXT,
@@ -46,7 +48,7 @@ CREATE TABLE outbox (
     -- The idempotency key: an inbound update handled twice enqueues its answer once.
     dedupe_key     TEXT    NOT NULL UNIQUE,
     CHECK (action = 'delete' OR body IS NOT NULL OR state IN ('sent', 'failed')),
-    CHECK (action IN ('send', 'forget') OR of_id IS NOT NULL)
+    CHECK (action IN ('send', 'forget', 'template') OR of_id IS NOT NULL)
 ) STRICT;
 
 -- The worker's question, "the oldest waiting message of each chat that is due": the rows

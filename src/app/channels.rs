@@ -68,6 +68,10 @@ impl Deliver for TelegramDelivery {
                 Ok(message_id) => self.api.delete_message(chat_id, message_id).map(|()| None),
                 Err(_) => Ok(None),
             },
+            // Telegram takes free text at any time: no template is ever needed there.
+            OutAction::Template { .. } => {
+                return Delivery::Refused("Telegram has no templates".into());
+            }
         };
         match result {
             Ok(provider_id) => Delivery::Sent { provider_id },

@@ -29,6 +29,9 @@ pub struct ChatScreen {
     pub state: &'static str,
     /// The name of every operator who holds it or wrote in it, by id.
     pub operators: BTreeMap<i64, String>,
+    /// Free text can no longer reach the person (WhatsApp, 24 hours after they last wrote):
+    /// only the approved template is offered.
+    pub template_only: bool,
 }
 
 impl App {
@@ -81,7 +84,9 @@ impl App {
                 operators.insert(id, person.name.to_string());
             }
         }
+        let template_only = view.open && self.template_only(view.case).await?;
         Ok(ChatScreen {
+            template_only,
             channel: conversation.channel,
             language: conversation.position.language().cloned(),
             state: conversation.position.state(),

@@ -234,7 +234,12 @@ impl App {
         }
         self.reply_allowed(case).await?;
         let chars = text.chars().count();
-        let reply = NewReply { author: Author::Operator(operator), text, buttons: Vec::new() };
+        let reply = NewReply {
+            author: Author::Operator(operator),
+            text,
+            buttons: Vec::new(),
+            template: None,
+        };
         let queued = self.storage().chat_reply(case, reply, self.now()).await?;
         if queued.is_none() {
             return Err(AppError::Conflict(format!("the conversation of case {case} is closed")));
@@ -278,8 +283,12 @@ impl App {
             .language()
             .and_then(|language| pinned.set.script(language))
             .unwrap_or_else(|| pinned.set.default_script());
-        let goodbye =
-            NewReply { author: Author::Bot, text: script.chat.closed.clone(), buttons: Vec::new() };
+        let goodbye = NewReply {
+            author: Author::Bot,
+            text: script.chat.closed.clone(),
+            buttons: Vec::new(),
+            template: None,
+        };
         let case = conversation.case_number;
         self.storage().chat_reply(case, goodbye, self.now()).await?;
         self.storage().close_chat(case, reason, Vec::new(), self.now()).await?;
@@ -305,7 +314,8 @@ impl App {
                         .and_then(|language| pinned.set.script(language))
                         .unwrap_or_else(|| pinned.set.default_script());
                     let text = script.chat.reminder.clone();
-                    let reminder = NewReply { author: Author::Bot, text, buttons: Vec::new() };
+                    let reminder =
+                        NewReply { author: Author::Bot, text, buttons: Vec::new(), template: None };
                     self.storage().chat_reply(conversation.case_number, reminder, now).await?;
                     self.storage().chat_reminded(conversation.id, now).await?;
                     reminded += 1;
@@ -456,7 +466,12 @@ fn chat_step(
     let replies = turn
         .replies
         .into_iter()
-        .map(|reply| NewReply { author: Author::Bot, text: reply.text, buttons: reply.buttons })
+        .map(|reply| NewReply {
+            author: Author::Bot,
+            text: reply.text,
+            buttons: reply.buttons,
+            template: None,
+        })
         .collect();
     let queued = turn
         .handoff

@@ -15,12 +15,20 @@
 //! id) only for the request, and failures are reported by HTTP status and Twilio's code, never
 //! with the number or the text.
 
-use crate::app::{App, AppError, Deliver};
+use crate::app::casework::require_staff;
+use crate::app::{Actor, App, AppError, Deliver};
+use crate::domain::audit::AuditAction;
 use crate::domain::cases::{CallSid, CaseNumber};
+use crate::domain::conversation::Author;
 use crate::domain::conversation::Channel;
 use crate::domain::outbox::{Button, Delivery, OutAction, Outgoing};
 use crate::domain::secret::Secret;
+use crate::storage::NewReply;
 use crate::twilio::messages::{ApiError, MAX_BODY_CHARS, MessagesApi, Sender};
+
+/// What the case shows of the approved template sent (its words are the supervisor's, at
+/// the provider).
+const TEMPLATE_SHOWN: &str = "(the approved WhatsApp template)";
 
 /// How long after the person's last message WhatsApp still takes free text from us.
 const WHATSAPP_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -73,6 +81,15 @@ impl Deliver for MessagingDelivery {
             // A text message cannot be taken back from a phone.
             OutAction::Delete { .. } | OutAction::Forget { .. } => {
                 return Delivery::Sent { provider_id: None };
+            }
+            OutAction::Template { content_sid } => {
+                let Some(to) = self.recipient(out) else {
+                    return Delivery::Refused("the reply address could not be opened".into());
+                };
+                return match self.api.send_template(&to, &self.sender, content_sid) {
+                    Ok(sid) => Delivery::Sent { provider_id: Some(sid) },
+                    Err(error) => failed(error),
+                };
             }
         };
         let Some(to) = self.recipient(out) else {
@@ -132,6 +149,57 @@ pub fn parts(text: &str) -> Vec<String> {
 }
 
 impl App {
+    /// Whether an operator's message to case `case` can only be the approved template now:
+    /// a WhatsApp conversation whose person last wrote more than 24 hours ago, with a template
+    /// configured.
+    pub async fn template_only(&self, case: CaseNumber) -> Result<bool, AppError> {
+        let template = !self.config().sms.whatsapp_template_sid.is_empty();
+        Ok(template && self.reply_allowed(case).await.is_err())
+    }
+
+    /// `actor` (who holds conversation `case`) sends the supervisor's pre-approved WhatsApp
+    /// template (`[sms] whatsapp_template_sid`): the one message WhatsApp delivers after its
+    /// window, holding no case data. Only then: within the window a reply says more. Audited
+    /// as a reply (`chat.reply`, `template`).
+    pub async fn send_whatsapp_template(
+        &self,
+        actor: &Actor,
+        case: CaseNumber,
+    ) -> Result<(), AppError> {
+        let operator = require_staff(actor)?;
+        self.in_reach(actor, case, "reply").await?;
+        let Some(conversation) = self.storage().conversation_of(case).await? else {
+            return Err(AppError::NotFound(format!("case {case} has no conversation")));
+        };
+        if conversation.operator_id != Some(operator) {
+            return Err(AppError::Conflict(format!(
+                "take the conversation of case {case} before you write to the person"
+            )));
+        }
+        let content_sid = self.config().sms.whatsapp_template_sid.clone();
+        if content_sid.is_empty() {
+            return Err(AppError::Conflict(
+                "no WhatsApp template is configured ([sms] whatsapp_template_sid)".into(),
+            ));
+        }
+        if self.reply_allowed(case).await.is_ok() {
+            return Err(AppError::Conflict(format!(
+                "the person of case {case} can still be written to: reply in words instead"
+            )));
+        }
+        let reply = NewReply {
+            author: Author::Operator(operator),
+            text: TEMPLATE_SHOWN.to_owned(),
+            buttons: Vec::new(),
+            template: Some(content_sid),
+        };
+        if self.storage().chat_reply(case, reply, self.now()).await?.is_none() {
+            return Err(AppError::Conflict(format!("the conversation of case {case} is closed")));
+        }
+        self.wake_outbox(conversation.channel);
+        self.audit(actor, AuditAction::ChatReply, Some(case), "template".into()).await
+    }
+
     /// Whether an operator may send free text to the person of conversation `case` now:
     /// WhatsApp refuses free text to someone who last wrote more than 24 hours ago (Twilio
     /// error 63016), so such a reply is refused here, before it is queued to fail. Only the

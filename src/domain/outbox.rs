@@ -77,6 +77,12 @@ pub enum OutAction {
         /// The channel's id of their message.
         message_id: String,
     },
+    /// A template the channel approved beforehand, which it delivers where it takes no free
+    /// text (WhatsApp, 24 hours after the person's last message). It holds no case data.
+    Template {
+        /// The channel's id of the template (Twilio's Content SID).
+        content_sid: String,
+    },
 }
 
 impl OutAction {
@@ -87,6 +93,7 @@ impl OutAction {
             OutAction::Edit { .. } => "edit",
             OutAction::Delete { .. } => "delete",
             OutAction::Forget { .. } => "forget",
+            OutAction::Template { .. } => "template",
         }
     }
 }
@@ -146,6 +153,10 @@ impl NewOutgoing {
             OutAction::Forget { message_id } => check_key(
                 message_id,
                 "the message to forget must be the channel's id of it, 1 to 200 bytes",
+            ),
+            OutAction::Template { content_sid } => check_key(
+                content_sid,
+                "the template must be the channel's id of it, 1 to 200 bytes",
             ),
         }
     }

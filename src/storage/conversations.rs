@@ -67,6 +67,9 @@ pub struct NewReply {
     pub text: String,
     /// Buttons under it.
     pub buttons: Vec<Vec<Button>>,
+    /// Sent as this pre-approved template of the channel instead (WhatsApp's, outside its
+    /// window); `text` is then what the case shows of it.
+    pub template: Option<String>,
 }
 
 /// One message of a person, handled.
@@ -777,7 +780,10 @@ fn queue_reply(
         address_sealed: to.address_sealed.to_owned(),
         // One conversation's messages are paced together.
         chat_key: to.call_sid.as_str().to_owned(),
-        action: OutAction::Send { text: reply.text.clone(), buttons: reply.buttons.clone() },
+        action: match &reply.template {
+            Some(content_sid) => OutAction::Template { content_sid: content_sid.clone() },
+            None => OutAction::Send { text: reply.text.clone(), buttons: reply.buttons.clone() },
+        },
         dedupe_key,
     };
     let outbox_id = enqueue_in(tx, &outgoing, at)?;

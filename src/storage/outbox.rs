@@ -260,6 +260,7 @@ pub(crate) fn enqueue_in(
         }
         OutAction::Delete { of } => (None, None, Some(*of)),
         OutAction::Forget { message_id } => (Some(message_id.as_str()), None, None),
+        OutAction::Template { content_sid } => (Some(content_sid.as_str()), None, None),
     };
     if let Some(of) = of {
         let same: Option<bool> = tx
@@ -317,7 +318,7 @@ fn decode_buttons(json: Option<&str>) -> Result<Vec<Vec<Button>>, StorageError> 
 }
 
 fn decode_kind(text: &str) -> Result<&'static str, StorageError> {
-    ["send", "edit", "delete", "forget"]
+    ["send", "edit", "delete", "forget", "template"]
         .into_iter()
         .find(|kind| *kind == text)
         .ok_or_else(|| StorageError::Data(format!("outbox action {text:?}")))
@@ -353,6 +354,7 @@ fn load_outgoing(conn: &Connection, id: i64) -> Result<Outgoing, StorageError> {
         ("edit", Some(text), Some(of)) => OutAction::Edit { of, text, buttons },
         ("delete", _, Some(of)) => OutAction::Delete { of },
         ("forget", Some(message_id), _) => OutAction::Forget { message_id },
+        ("template", Some(content_sid), _) => OutAction::Template { content_sid },
         _ => return Err(missing("its text or its earlier message")),
     };
     Ok(Outgoing {

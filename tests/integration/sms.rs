@@ -413,3 +413,74 @@ async fn whatsapp_outside_its_window_fails_with_twilios_code() {
     assert!(error.contains("63016") && !error.contains(PERSON_DIGITS), "{error}");
     assert_eq!(fake.requests(), 1);
 }
+
+/// The neutral template a supervisor configured for WhatsApp after its window.
+const TEMPLATE: &str = "HX0123456789abcdef0123456789abcdef";
+
+#[tokio::test]
+async fn after_whatsapps_window_only_the_approved_template_reaches_the_person() {
+    common::logs();
+    let fake = FakeTwilio::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.database.path = dir.path().join("hotline.db");
+    config.scripts.dir = common::shipped_scripts();
+    sms_on(&mut config, &fake.base);
+    config.sms.whatsapp_template_sid = TEMPLATE.into();
+    config.validate().unwrap();
+    let secrets = Secrets {
+        auth_token: Secret::new(common::TOKEN.into()),
+        caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
+        callback_key: Secret::new(common::CALLBACK_KEY.into()),
+        telegram: None,
+    };
+    let clock = Clock::manual(Utc::now());
+    let app = App::open(&config, &secrets, clock.clone()).await.unwrap();
+    let _background = app.spawn_background();
+    // A WhatsApp person chooses Russian and asks for an operator.
+    for (n, words) in [(1, "hello"), (2, "1"), (3, "0")] {
+        let inbound = Inbound {
+            channel: Channel::WhatsApp,
+            update_key: sid(n),
+            from: ChatAddress::new(Channel::WhatsApp, PERSON).unwrap(),
+            message_id: None,
+            input: TextInput::Text(words.into()),
+        };
+        app.receive_text(inbound).await.unwrap();
+    }
+    let olga = app.add_person(&hotline::app::Actor::Terminal, "olga", "operator", &["ru"]).await;
+    let olga = hotline::app::Actor::Person(olga.unwrap().person);
+    let case = app.chats(&olga).await.unwrap()[0].case_number;
+    app.take_chat(&olga, case).await.unwrap();
+    // Within the window: words, and no template.
+    assert!(!app.template_only(case).await.unwrap());
+    assert!(matches!(app.send_whatsapp_template(&olga, case).await, Err(AppError::Conflict(_))));
+    app.reply_chat(&olga, case, "Мы здесь").await.unwrap();
+    // A day and an hour later: the template only.
+    clock.advance(TimeDelta::hours(25));
+    assert!(app.template_only(case).await.unwrap());
+    assert!(matches!(app.reply_chat(&olga, case, "Вы тут?").await, Err(AppError::Conflict(_))));
+    app.send_whatsapp_template(&olga, case).await.unwrap();
+    let start = Instant::now();
+    let template = loop {
+        let found = fake.sent().into_iter().find(|sent| sent.content_sid.is_some());
+        if let Some(sent) = found {
+            break sent;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the template never left");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(template.content_sid.as_deref(), Some(TEMPLATE));
+    assert_eq!(template.to, PERSON_WA);
+    assert!(template.body.is_empty(), "a template carries no words of ours: {}", template.body);
+    let shown = app.read_chat(&olga, case).await.unwrap().messages;
+    assert!(
+        shown
+            .iter()
+            .any(|m| m.author == Author::Operator(olga_id(&olga)) && m.body.contains("template"))
+    );
+}
+
+fn olga_id(actor: &hotline::app::Actor) -> i64 {
+    actor.person().map(|person| person.id).unwrap()
+}

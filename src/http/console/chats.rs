@@ -41,6 +41,7 @@ pub(super) fn router() -> Router<Arc<ConsoleState>> {
         .route("/chats/{case}/events", get(chat_events))
         .route("/chats/{case}/take", post(take))
         .route("/chats/{case}/reply", post(reply))
+        .route("/chats/{case}/template", post(template))
         .route("/chats/{case}/close", post(close))
 }
 
@@ -175,6 +176,8 @@ struct ChatHeader {
     state: &'static str,
     standing: Standing,
     holder: Option<String>,
+    /// Only the approved template can reach the person now (WhatsApp's window is over).
+    template_only: bool,
 }
 
 impl ChatHeader {
@@ -200,6 +203,7 @@ impl ChatHeader {
             state,
             standing,
             holder: view.operator_id.map(|id| name_of(screen, id)),
+            template_only: screen.template_only,
         }
     }
 
@@ -377,6 +381,19 @@ async fn take(
 ) -> Result<Response, PageError> {
     let case: CaseNumber = case.parse().map_err(PageError::BadRequest)?;
     state.app.take_chat(&viewer.actor(), case).await?;
+    Ok(see_other(&format!("/console/chats/{case}")))
+}
+
+/// `POST /console/chats/{case}/template`: the approved WhatsApp template, the one message
+/// that still reaches someone who last wrote more than 24 hours ago.
+async fn template(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    Path(case): Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<Response, PageError> {
+    let case: CaseNumber = case.parse().map_err(PageError::BadRequest)?;
+    state.app.send_whatsapp_template(&viewer.actor(), case).await?;
     Ok(see_other(&format!("/console/chats/{case}")))
 }
 
