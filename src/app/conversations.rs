@@ -15,6 +15,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::cases::{CallSid, CaseNumber, Event};
 use crate::domain::conversation::{
     Author, Channel, ChatAddress, ChatMessage, ChatSummary, Conversation, Inbound, TextInput,
+    WaitingChat,
 };
 use crate::domain::queue::{PresenceState, Route, route};
 use crate::ivr;
@@ -140,7 +141,7 @@ impl App {
                     if queued {
                         // Its place in line is news to the person; the others' did not change.
                         // The upkeep shows it later should this fail.
-                        if let Err(error) = self.show_chat_positions().await {
+                        if let Err(error) = self.show_chat_position(case).await {
                             tracing::warn!(%error, "a waiting chat's place not shown yet");
                         }
                     }
@@ -340,6 +341,17 @@ impl App {
     /// Returns how many were told.
     pub async fn show_chat_positions(&self) -> Result<usize, AppError> {
         let waiting = self.storage().waiting_chats().await?;
+        self.show_places(waiting).await
+    }
+
+    /// Tells the person of conversation `case` their place in line, if it waits.
+    async fn show_chat_position(&self, case: CaseNumber) -> Result<usize, AppError> {
+        let waiting = self.storage().waiting_chat(case).await?;
+        self.show_places(waiting.into_iter().collect()).await
+    }
+
+    /// Shows each of `waiting` its place where it changed; how many were told.
+    async fn show_places(&self, waiting: Vec<WaitingChat>) -> Result<usize, AppError> {
         let pinned = self.live().live();
         let mut shown = 0;
         for chat in waiting.into_iter().filter(|chat| chat.shown != Some(chat.position)) {

@@ -140,6 +140,9 @@ impl CloseReason {
     }
 }
 
+/// Why a step was undone: its conversation moved since it was read.
+const MOVED: &str = "the conversation moved since it was read";
+
 const CONVERSATION_COLUMNS: &str = "c.id, c.case_id, k.number_year, k.number_seq, k.call_sid,
      c.channel, c.state, c.language, c.node, c.attempt, c.step, c.free_texts, c.address_sealed,
      c.operator_id, c.last_in_at, c.reminded_at, c.queued_at";
@@ -179,8 +182,9 @@ impl Storage {
 
     /// Stores one handled message (see the module's header).
     pub async fn chat_step(&self, step: ChatStep) -> Result<StepOutcome, StorageError> {
-        self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Grouped with the other writes of the moment: a message costs a share of an fsync, as
+        // a call's step does.
+        let written = self.write_grouped(move |tx| {
             let fresh = tx
                 .prepare_cached(
                     "INSERT INTO text_updates (channel, update_key, at) VALUES (?1, ?2, ?3)
@@ -190,8 +194,9 @@ impl Storage {
             if fresh == 0 {
                 return Ok(StepOutcome::Duplicate);
             }
-            let Some((call_sid, number, opened)) = move_conversation(&tx, &step)? else {
-                return Ok(StepOutcome::Conflict);
+            let Some((call_sid, number, opened)) = move_conversation(tx, &step)? else {
+                // An error undoes the update's mark too, so the retry is not a duplicate.
+                return Err(StorageError::Conflict(MOVED.into()));
             };
             let record_step = match &step.target {
                 StepTarget::Existing { step, .. } => *step,
@@ -204,9 +209,9 @@ impl Storage {
                     at: step.at,
                     events: step.events.clone(),
                 };
-                apply_in(&tx, &record)?;
+                apply_in(tx, &record)?;
             }
-            let case_id = case_id_of(&tx, &call_sid)?;
+            let case_id = case_id_of(tx, &call_sid)?;
             tx.prepare_cached(
                 "UPDATE text_updates SET case_id = ?3, message_id = ?4
                  WHERE channel = ?1 AND update_key = ?2",
@@ -224,10 +229,10 @@ impl Storage {
                     channel: step.channel,
                     address_sealed: &step.address_sealed,
                 };
-                forget_in(&tx, &to, step.at)?;
+                forget_in(tx, &to, step.at)?;
             }
             if let Some(kept) = &step.kept {
-                insert_message(&tx, case_id, step.at, kept, None)?;
+                insert_message(tx, case_id, step.at, kept, None)?;
             }
             let to = Addressee {
                 case_id,
@@ -237,12 +242,14 @@ impl Storage {
             };
             for (i, reply) in step.replies.iter().enumerate() {
                 let dedupe = format!("{}:{}:{i}", step.channel, step.update_key);
-                queue_reply(&tx, &to, reply, dedupe, step.at)?;
+                queue_reply(tx, &to, reply, dedupe, step.at)?;
             }
-            tx.commit()?;
             Ok(StepOutcome::Applied { case: number, opened })
-        })
-        .await
+        });
+        match written.await {
+            Err(StorageError::Conflict(why)) if why == MOVED => Ok(StepOutcome::Conflict),
+            other => other,
+        }
     }
 
     /// An operator's reply (or a closing word) to the person of an open conversation: kept
@@ -426,6 +433,56 @@ impl Storage {
         .await
     }
 
+    /// Conversation `case`, if it waits for an operator, with its place in its line: one
+    /// count over the waiting ahead of it, for the moment it joins (the others' places do
+    /// not change then).
+    pub async fn waiting_chat(
+        &self,
+        case: CaseNumber,
+    ) -> Result<Option<WaitingChat>, StorageError> {
+        self.read(move |conn| {
+            let mine = conn
+                .prepare_cached(
+                    "SELECT c.id, c.language, c.node, c.position_shown, c.queued_at,
+                            COALESCE(c.queue_language, c.language)
+                     FROM conversations c JOIN cases k ON k.id = c.case_id
+                     WHERE k.number_year = ?1 AND k.number_seq = ?2
+                       AND c.state = 'operator' AND c.operator_id IS NULL",
+                )?
+                .query_row(params![case.year, case.sequence], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, Option<String>>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, Option<u32>>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                    ))
+                })
+                .optional()?;
+            let Some((id, Some(language), Some(node), shown, Some(queued_at), line)) = mine else {
+                return Ok(None);
+            };
+            let Some(node) = NodeId::parse(&node) else { return Ok(None) };
+            let position: u32 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM conversations
+                     WHERE state = 'operator' AND operator_id IS NULL
+                       AND COALESCE(queue_language, language) IS ?1
+                       AND (queued_at < ?2 OR (queued_at = ?2 AND id <= ?3))",
+                )?
+                .query_row(params![line, queued_at, id], |row| row.get(0))?;
+            Ok(Some(WaitingChat {
+                case,
+                language: decode_language(&language)?,
+                node,
+                position,
+                shown,
+            }))
+        })
+        .await
+    }
+
     /// The conversations waiting for an operator, each with its place among those of its
     /// language (the order operators take them in), oldest first.
     pub async fn waiting_chats(&self) -> Result<Vec<WaitingChat>, StorageError> {
@@ -478,8 +535,8 @@ impl Storage {
         text: String,
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
-        self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Grouped: a place is shown at every handoff, as often as messages come.
+        self.write_grouped(move |tx| {
             let found = tx
                 .prepare_cached(
                     "SELECT c.id, c.case_id, k.call_sid, c.channel, c.address_sealed,
@@ -515,14 +572,13 @@ impl Storage {
                 action,
                 dedupe_key: format!("position:{id}:{}", db_time(now)),
             };
-            let outbox_id = enqueue_in(&tx, &outgoing, now)?;
+            let outbox_id = enqueue_in(tx, &outgoing, now)?;
             tx.prepare_cached(
                 "UPDATE conversations SET position_shown = ?2,
                         position_outbox_id = COALESCE(position_outbox_id, ?3)
                  WHERE id = ?1",
             )?
             .execute(params![id, position, outbox_id])?;
-            tx.commit()?;
             Ok(true)
         })
         .await

@@ -15,14 +15,17 @@
 //! a thread wake-up and a task switch per record, the largest item of the server's profile.
 //! The thread sleeps on its channel, so a burst of records costs one wake-up. The other
 //! writes (people, queues, case work) are closures sent down the same channel, in order
-//! with the records, so there is still exactly one writer. Reads do not come here: they use
-//! their own connection (`sqlite.rs`) and never wait behind a write.
+//! with the records, so there is still exactly one writer. Writes as frequent as records (a
+//! text conversation's messages, the outbox's bookkeeping) are *grouped* closures: they join
+//! the records' groups, each in its own savepoint like a record, and learn their result only
+//! once the group is committed. Reads do not come here: they use their own connection
+//! (`sqlite.rs`) and never wait behind a write.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{StorageError, panic_message};
@@ -38,12 +41,28 @@ pub(super) type ApplyFn = fn(&rusqlite::Transaction<'_>, &Record) -> Result<(), 
 /// A closure run on the writer's connection, which sends its own result.
 type Work = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// A write that shares a group's transaction: run inside its savepoint (given `None` when
+/// the group has no transaction to run in), it says whether it failed (its changes are then
+/// undone) and what tells its waiter once the group's commit is known.
+type Grouped = Box<dyn FnOnce(Option<&Transaction<'_>>) -> (bool, Finish) + Send>;
+
+/// Tells a grouped write's waiter its result, given how its group's commit went.
+type Finish = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+
 /// What the writer thread is asked to do.
 enum Job {
     /// Store a record; its result goes back once its group is committed.
     Record(Record, oneshot::Sender<Result<(), StorageError>>),
+    /// Run a write in the next group.
+    Grouped(Grouped),
     /// Run any other write.
     Work(Work),
+}
+
+/// One member of a group: a record with its waiter, or a grouped write.
+enum Member {
+    Record(Record, oneshot::Sender<Result<(), StorageError>>),
+    Grouped(Grouped),
 }
 
 /// The handle of the writer thread. Dropping it lets the thread finish what was sent, then
@@ -83,6 +102,36 @@ impl Writer {
         // ticket then reports the writer stopped.
         self.send(Job::Record(record, done));
         Ticket(result)
+    }
+
+    /// Runs `work` in the next group's transaction, in a savepoint of its own: an error
+    /// undoes its changes only. Its result comes once the group is committed (a failed commit
+    /// is its error too). For writes as frequent as records, which would otherwise wait for an
+    /// fsync each.
+    pub(super) async fn grouped<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        self.send(Job::Grouped(Box::new(move |tx| {
+            // Without a transaction the group's own error is what the waiter learns.
+            let Some(tx) = tx else {
+                let finish: Finish = Box::new(move |committed| {
+                    let _ = done.send(committed.and(Err(stopped())));
+                });
+                return (true, finish);
+            };
+            let outcome = catch_unwind(AssertUnwindSafe(|| work(tx))).unwrap_or_else(|panic| {
+                Err(StorageError::Task(format!("panicked: {}", panic_message(&*panic))))
+            });
+            let failed = outcome.is_err();
+            let finish: Finish = Box::new(move |committed| {
+                let _ = done.send(committed.and(outcome));
+            });
+            (failed, finish)
+        })));
+        result.await.unwrap_or_else(|_| Err(stopped()))
     }
 
     /// Runs `work` with the writer connection, after whatever was sent before it.
@@ -126,8 +175,7 @@ impl Drop for Writer {
 /// The writer thread: one job or group at a time, until the channel closes.
 fn run(mut conn: Connection, received: &Receiver<Job>, apply: ApplyFn) {
     // Reused from group to group, so a drain allocates nothing of its own.
-    let mut records = Vec::new();
-    let mut waiters = Vec::new();
+    let mut members = Vec::new();
     let mut held = None;
     loop {
         let job = match held.take() {
@@ -143,17 +191,18 @@ fn run(mut conn: Connection, received: &Receiver<Job>, apply: ApplyFn) {
                 let _ = catch_unwind(AssertUnwindSafe(|| work(&mut conn)));
                 roll_back_leftover(&conn);
             }
-            Job::Record(record, done) => {
-                records.push(record);
-                waiters.push(done);
+            first => {
+                members.push(match first {
+                    Job::Record(record, done) => Member::Record(record, done),
+                    Job::Grouped(grouped) => Member::Grouped(grouped),
+                    Job::Work(_) => unreachable!("matched above"),
+                });
                 // Everything that arrived while the last group was on the disk, in order;
                 // other work waits until this group is committed.
-                while records.len() < MAX_GROUP {
+                while members.len() < MAX_GROUP {
                     match received.try_recv() {
-                        Ok(Job::Record(record, done)) => {
-                            records.push(record);
-                            waiters.push(done);
-                        }
+                        Ok(Job::Record(record, done)) => members.push(Member::Record(record, done)),
+                        Ok(Job::Grouped(grouped)) => members.push(Member::Grouped(grouped)),
                         Ok(work) => {
                             held = Some(work);
                             break;
@@ -161,28 +210,8 @@ fn run(mut conn: Connection, received: &Receiver<Job>, apply: ApplyFn) {
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                     }
                 }
-                let results =
-                    catch_unwind(AssertUnwindSafe(|| write_group(&mut conn, &records, apply)));
-                match results {
-                    Ok(results) => {
-                        for (done, result) in waiters.drain(..).zip(results) {
-                            // A waiter that gave up (its deadline passed) has journaled its
-                            // record already; the copy written here is applied again from
-                            // the journal, to no effect.
-                            let _ = done.send(result);
-                        }
-                    }
-                    Err(panic) => {
-                        let message = panic_message(&*panic);
-                        for done in waiters.drain(..) {
-                            let _ = done.send(Err(StorageError::Task(format!(
-                                "the group write panicked: {message}"
-                            ))));
-                        }
-                        roll_back_leftover(&conn);
-                    }
-                }
-                records.clear();
+                write_group(&mut conn, &mut members, apply);
+                roll_back_leftover(&conn);
             }
         }
     }
@@ -203,46 +232,120 @@ fn stopped() -> StorageError {
     StorageError::Task("the database writer stopped before this write's turn".into())
 }
 
-/// One transaction for `records`, each in its own savepoint. One result per record.
-fn write_group(
-    conn: &mut Connection,
-    records: &[Record],
-    apply: ApplyFn,
-) -> Vec<Result<(), StorageError>> {
-    let every = |error: &rusqlite::Error| records.iter().map(|_| Err(copy(error))).collect();
+/// A member applied, waiting for its group's commit.
+enum Pending {
+    /// A record's waiter and the record's own result.
+    Record(oneshot::Sender<Result<(), StorageError>>, Result<(), StorageError>),
+    /// A grouped write's finisher.
+    Grouped(Finish),
+}
+
+impl Pending {
+    /// Tells the waiter, given how the group's commit went.
+    fn tell(self, committed: Result<(), StorageError>) {
+        match self {
+            // A waiter that gave up (its deadline passed) has journaled its record already;
+            // the copy written here is applied again from the journal, to no effect.
+            Pending::Record(done, result) => drop(done.send(committed.and(result))),
+            Pending::Grouped(finish) => finish(committed),
+        }
+    }
+}
+
+/// One transaction for the group, each member in its own savepoint; every waiter is told
+/// its own result once the commit is known, never before.
+fn write_group(conn: &mut Connection, members: &mut Vec<Member>, apply: ApplyFn) {
     // IMMEDIATE takes the write lock up front: waiting for it is then covered by the busy
     // timeout, instead of failing at once when a read transaction tries to become a write.
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
-        Err(error) => return every(&error),
+        Err(error) => {
+            for member in members.drain(..) {
+                unapplied(member).tell(Err(copy(&error)));
+            }
+            return;
+        }
     };
     // Prepared once per connection, like every statement of the record path: a group of
     // hundreds would otherwise parse these hundreds of times.
     let savepoint = |sql: &str| tx.prepare_cached(sql).and_then(|mut stmt| stmt.execute([]));
-    let mut results = Vec::with_capacity(records.len());
-    for record in records {
-        if let Err(error) = savepoint("SAVEPOINT record") {
-            results.push(Err(error.into()));
+    let mut pending = Vec::with_capacity(members.len());
+    // Set when SQLite rolled the whole transaction back by itself (a full disk, an I/O
+    // error): the members before are gone too, none after can be written, and every member
+    // gets this error (each record is then journaled).
+    let mut lost: Option<StorageError> = None;
+    for member in members.drain(..) {
+        if lost.is_some() {
+            pending.push(unapplied(member));
             continue;
         }
-        match apply(&tx, record) {
-            Ok(()) => results.push(savepoint("RELEASE record").map(drop).map_err(Into::into)),
-            Err(error) if tx.is_autocommit() => {
-                // SQLite rolled the whole transaction back by itself (a full disk, an I/O
-                // error): the records before this one are gone too, and none after it can be
-                // written. Every record of the group gets this error, so each is journaled.
-                return records.iter().map(|_| Err(copy_storage(&error))).collect();
+        if let Err(error) = savepoint("SAVEPOINT record") {
+            let member = unapplied(member);
+            match member {
+                Pending::Record(done, _) => pending.push(Pending::Record(done, Err(error.into()))),
+                grouped => pending.push(grouped),
             }
-            Err(error) => {
-                // Undo this record's half-done changes only; the group goes on.
-                let _ = savepoint("ROLLBACK TO record").and_then(|_| savepoint("RELEASE record"));
-                results.push(Err(error));
+            continue;
+        }
+        let (failed, applied) = match member {
+            Member::Record(record, done) => {
+                let result = catch_unwind(AssertUnwindSafe(|| apply(&tx, &record))).unwrap_or_else(
+                    |panic| {
+                        Err(StorageError::Task(format!(
+                            "applying a record panicked: {}",
+                            panic_message(&*panic)
+                        )))
+                    },
+                );
+                (result.is_err(), Pending::Record(done, result))
+            }
+            Member::Grouped(grouped) => {
+                let (failed, finish) = grouped(Some(&tx));
+                (failed, Pending::Grouped(finish))
+            }
+        };
+        if tx.is_autocommit() {
+            lost = Some(match &applied {
+                Pending::Record(_, Err(error)) => copy_storage(error),
+                _ => StorageError::Task("the database rolled the group's transaction back".into()),
+            });
+            pending.push(applied);
+            continue;
+        }
+        if failed {
+            // Undo this member's half-done changes only; the group goes on.
+            let _ = savepoint("ROLLBACK TO record").and_then(|_| savepoint("RELEASE record"));
+            pending.push(applied);
+        } else {
+            match savepoint("RELEASE record") {
+                Ok(_) => pending.push(applied),
+                Err(error) => pending.push(match applied {
+                    Pending::Record(done, _) => Pending::Record(done, Err(error.into())),
+                    grouped => grouped,
+                }),
             }
         }
     }
+    if let Some(error) = lost {
+        drop(tx);
+        for member in pending {
+            member.tell(Err(copy_storage(&error)));
+        }
+        return;
+    }
     match tx.commit() {
-        Ok(()) => results,
-        Err(error) => every(&error),
+        Ok(()) => pending.into_iter().for_each(|member| member.tell(Ok(()))),
+        Err(error) => pending.into_iter().for_each(|member| member.tell(Err(copy(&error)))),
+    }
+}
+
+/// A member that could not be applied, as a waiter to tell.
+fn unapplied(member: Member) -> Pending {
+    match member {
+        Member::Record(_, done) => {
+            Pending::Record(done, Err(StorageError::Task("not applied".into())))
+        }
+        Member::Grouped(grouped) => Pending::Grouped(grouped(None).1),
     }
 }
 
@@ -299,6 +402,23 @@ mod tests {
         insert_then_fail_bad(tx, record)
     }
 
+    /// One group of `records`, and each one's result as its waiter learns it.
+    fn write_records(
+        conn: &mut Connection,
+        records: &[Record],
+        apply: ApplyFn,
+    ) -> Vec<Result<(), StorageError>> {
+        let mut results = Vec::new();
+        let mut members = Vec::new();
+        for record in records {
+            let (done, result) = oneshot::channel();
+            members.push(Member::Record(record.clone(), done));
+            results.push(result);
+        }
+        write_group(conn, &mut members, apply);
+        results.into_iter().map(|mut result| result.try_recv().unwrap()).collect()
+    }
+
     fn stored(conn: &Connection) -> Vec<String> {
         let mut stmt = conn.prepare("SELECT sid FROM t ORDER BY sid").unwrap();
         stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
@@ -314,7 +434,7 @@ mod tests {
     fn a_bad_record_fails_alone_and_the_rest_of_its_group_is_committed() {
         let mut conn = table();
         let records = [record("CAgood1"), record("CAbad"), record("CAgood2")];
-        let results = write_group(&mut conn, &records, insert_then_fail_bad);
+        let results = write_records(&mut conn, &records, insert_then_fail_bad);
         assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
         assert!(matches!(results[1], Err(StorageError::Data(_))), "{results:?}");
         assert_eq!(stored(&conn), ["CAgood1", "CAgood2"], "the bad record's insert is undone");
@@ -336,7 +456,7 @@ mod tests {
             Ok(())
         }
         let records = [record("CA1"), record("CA2")];
-        let results = write_group(&mut conn, &records, orphan);
+        let results = write_records(&mut conn, &records, orphan);
         assert!(results.iter().all(Result::is_err), "{results:?}");
         let children: i64 = conn.query_row("SELECT count(*) FROM child", [], |r| r.get(0)).unwrap();
         assert_eq!(children, 0);
@@ -386,6 +506,47 @@ mod tests {
         writer.record(record("CAafter")).result().await.unwrap();
         let stored = writer.run(|conn| Ok(stored(conn))).await.unwrap();
         assert_eq!(stored, ["CAafter"], "the half-done transaction was rolled back");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_writes_share_the_records_groups_and_each_fails_alone() {
+        let writer = Arc::new(Writer::start(table(), insert_then_fail_bad).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let writer = Arc::clone(&writer);
+            tasks.push(tokio::spawn(async move {
+                let sid = format!("CW{i:04}");
+                let result = if i % 2 == 0 {
+                    writer.record(record(&sid)).result().await
+                } else {
+                    let mine = sid.clone();
+                    writer
+                        .grouped(move |tx| {
+                            tx.execute("INSERT INTO t (sid) VALUES (?1)", [&mine])?;
+                            if i % 40 == 1 {
+                                return Err(StorageError::Conflict("undone".into()));
+                            }
+                            Ok(())
+                        })
+                        .await
+                };
+                (i, sid, result)
+            }));
+        }
+        let mut good = Vec::new();
+        for task in tasks {
+            let (i, sid, result) = task.await.unwrap();
+            assert_eq!(result.is_err(), i % 40 == 1, "{sid}: {result:?}");
+            if result.is_ok() {
+                good.push(sid);
+            }
+        }
+        good.sort();
+        let stored = writer.run(|conn| Ok(stored(conn))).await.unwrap();
+        assert_eq!(stored, good, "a failed grouped write's insert is undone, the rest kept");
+        let panicked: Result<(), _> = writer.grouped(|_| panic!("a bug in a grouped write")).await;
+        assert!(matches!(panicked, Err(StorageError::Task(ref m)) if m.contains("a bug")));
+        writer.record(record("CWafter")).result().await.unwrap();
     }
 
     #[tokio::test]

@@ -88,8 +88,9 @@ impl Storage {
     /// attempt, and returns them ready to deliver (an edit or a delete with the channel's id
     /// of its earlier message), in the order of `ids`.
     pub async fn claim_outgoing(&self, ids: Vec<i64>) -> Result<Vec<Outgoing>, StorageError> {
-        self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // The outbox's bookkeeping is as frequent as the messages: grouped with the writes of
+        // the moment, so each costs a share of an fsync.
+        self.write_grouped(move |tx| {
             let mut claimed = Vec::with_capacity(ids.len());
             for id in ids {
                 let changed = tx
@@ -99,10 +100,9 @@ impl Storage {
                     )?
                     .execute([id])?;
                 if changed == 1 {
-                    claimed.push(load_outgoing(&tx, id)?);
+                    claimed.push(load_outgoing(tx, id)?);
                 }
             }
-            tx.commit()?;
             Ok(claimed)
         })
         .await
@@ -116,8 +116,8 @@ impl Storage {
         provider_id: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        self.write(move |conn| {
-            conn.prepare_cached(
+        self.write_grouped(move |tx| {
+            tx.prepare_cached(
                 "UPDATE outbox SET state = 'sent', sent_at = ?2, provider_id = ?3, error = NULL,
                                    body = NULL, buttons = NULL, address_sealed = NULL
                  WHERE id = ?1",
@@ -135,8 +135,8 @@ impl Storage {
         next_at: DateTime<Utc>,
         error: String,
     ) -> Result<(), StorageError> {
-        self.write(move |conn| {
-            conn.prepare_cached(
+        self.write_grouped(move |tx| {
+            tx.prepare_cached(
                 "UPDATE outbox SET state = 'pending', next_at = ?2, error = ?3 WHERE id = ?1",
             )?
             .execute(params![id, db_time(next_at), error])?;
@@ -153,8 +153,8 @@ impl Storage {
         error: String,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        self.write(move |conn| {
-            conn.prepare_cached(
+        self.write_grouped(move |tx| {
+            tx.prepare_cached(
                 "UPDATE outbox SET state = 'failed', error = ?2, sent_at = NULL, next_at = ?3,
                                    body = NULL, buttons = NULL, address_sealed = NULL
                  WHERE id = ?1",

@@ -118,6 +118,17 @@ impl Storage {
         self.inner.writer.run(work).await
     }
 
+    /// Runs `work` in the writer's next group of records (see `group_commit.rs`): one
+    /// transaction and one fsync for everything written together, `work` in a savepoint of
+    /// its own (an error undoes only its changes). For writes as frequent as records.
+    pub(super) async fn write_grouped<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
+    {
+        self.inner.writer.grouped(work).await
+    }
+
     /// Runs `work` with the reader connection on the blocking pool.
     pub(super) async fn read<T, F>(&self, work: F) -> Result<T, StorageError>
     where

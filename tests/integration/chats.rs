@@ -217,7 +217,8 @@ async fn no_chat_id_name_or_username_is_kept_or_logged() {
     let chat = CHAT.to_string();
     let forbidden = [chat.as_str(), PERSON_FIRST_NAME, PERSON_LAST_NAME, PERSON_USERNAME];
     for file in files(&dir) {
-        let bytes = std::fs::read(&file).unwrap();
+        // A file SQLite removed meanwhile (its -shm at the last close) holds nothing.
+        let Ok(bytes) = std::fs::read(&file) else { continue };
         let text = String::from_utf8_lossy(&bytes);
         for needle in forbidden {
             assert!(!text.contains(needle), "{needle} found in {}", file.display());
