@@ -524,7 +524,7 @@ fn replies(texts: &[String], buttons: Vec<Vec<Button>>) -> Vec<Reply> {
 }
 
 fn script_of<'a>(set: &'a ScriptSet, language: &LanguageTag) -> &'a Script {
-    set.script(language).unwrap_or_else(|| set.default_script())
+    set.script_or_default(Some(language))
 }
 
 /// One button per language, each named in itself.

@@ -279,11 +279,7 @@ impl App {
         reason: CloseReason,
     ) -> Result<(), AppError> {
         let pinned = self.live().live();
-        let script = conversation
-            .position
-            .language()
-            .and_then(|language| pinned.set.script(language))
-            .unwrap_or_else(|| pinned.set.default_script());
+        let script = pinned.set.script_or_default(conversation.position.language());
         let goodbye = NewReply {
             author: Author::Bot,
             text: script.chat.closed.clone(),
@@ -309,11 +305,7 @@ impl App {
         for conversation in silent {
             match conversation.reminded_at {
                 None => {
-                    let script = conversation
-                        .position
-                        .language()
-                        .and_then(|language| pinned.set.script(language))
-                        .unwrap_or_else(|| pinned.set.default_script());
+                    let script = pinned.set.script_or_default(conversation.position.language());
                     let text = script.chat.reminder.clone();
                     let reminder =
                         NewReply { author: Author::Bot, text, buttons: Vec::new(), template: None };
@@ -355,8 +347,7 @@ impl App {
         let pinned = self.live().live();
         let mut shown = 0;
         for chat in waiting.into_iter().filter(|chat| chat.shown != Some(chat.position)) {
-            let script =
-                pinned.set.script(&chat.language).unwrap_or_else(|| pinned.set.default_script());
+            let script = pinned.set.script_or_default(Some(&chat.language));
             let Some(wait) = ivr::wait(script, &chat.node, Some(chat.position), None) else {
                 continue;
             };

@@ -343,6 +343,12 @@ impl ScriptSet {
     pub fn default_script(&self) -> &Script {
         &self.scripts[&self.entry.default]
     }
+
+    /// The script of `language`, or of the default language when there is none (not chosen
+    /// yet, or a script since removed).
+    pub fn script_or_default(&self, language: Option<&LanguageTag>) -> &Script {
+        language.and_then(|language| self.script(language)).unwrap_or_else(|| self.default_script())
+    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,6 @@
 //! `/text/telegram` with the webhook's secret, the script walked by buttons and words, each
 //! update handled exactly once, and nothing of the person kept but what the case needs.
 
-use std::path::Path;
-
 use std::time::{Duration, Instant};
 
 use crate::common::chats::chat_app;
@@ -216,27 +214,11 @@ async fn no_chat_id_name_or_username_is_kept_or_logged() {
     let dir = kept.path().to_owned();
     let chat = CHAT.to_string();
     let forbidden = [chat.as_str(), PERSON_FIRST_NAME, PERSON_LAST_NAME, PERSON_USERNAME];
-    for file in files(&dir) {
-        // A file SQLite removed meanwhile (its -shm at the last close) holds nothing.
-        let Ok(bytes) = std::fs::read(&file) else { continue };
-        let text = String::from_utf8_lossy(&bytes);
-        for needle in forbidden {
-            assert!(!text.contains(needle), "{needle} found in {}", file.display());
-        }
-    }
+    common::assert_in_no_file(&dir, &forbidden);
     for needle in forbidden {
         assert!(!logs.contains(needle), "{needle} in the logs");
     }
     assert!(!logs.contains("Щука-Жовтень"), "the person's words in the logs");
-}
-
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() { found.extend(files(&path)) } else { found.push(path) }
-    }
-    found
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,32 +98,6 @@ fn chat_words(language: &str, part: &str) -> String {
 /// needle, and std's string search is fast on the journal's tens of megabytes).
 fn contains(haystack: &[u8], needle: &str) -> bool {
     String::from_utf8_lossy(haystack).contains(needle)
-}
-
-/// Every file under `dir`.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() { found.extend(files(&path)) } else { found.push(path) }
-    }
-    found
-}
-
-/// Scans every file under `dir` for `needles`, failing on the first found; the files read
-/// and their bytes. A file gone before it is read (a log closed meanwhile) holds nothing.
-fn scan(dir: &Path, needles: &[&str]) -> (Vec<PathBuf>, usize) {
-    let (mut read, mut bytes_read) = (Vec::new(), 0);
-    for file in files(dir) {
-        let Ok(bytes) = std::fs::read(&file) else { continue };
-        let text = String::from_utf8_lossy(&bytes);
-        for needle in needles {
-            assert!(!text.contains(needle), "{needle} found in {}", file.display());
-        }
-        bytes_read += bytes.len();
-        read.push(file);
-    }
-    (read, bytes_read)
 }
 
 // --- 1. kill -9 in the middle of a send ------------------------------------------------------
@@ -419,9 +393,9 @@ async fn after_a_day_of_chats_and_the_purge_nothing_of_the_people_is_left_in_pla
     needles.extend(chats.iter().map(String::as_str));
     needles.extend(written.iter().map(String::as_str));
     // While the server runs (its write-ahead log and journal open), and once it stopped.
-    let running = scan(app.dir.path(), &needles);
+    let running = common::assert_in_no_file(app.dir.path(), &needles);
     let dir = app.stop().await;
-    let stopped = scan(dir.path(), &needles);
+    let stopped = common::assert_in_no_file(dir.path(), &needles);
     assert!(running.0.iter().any(|f| f.ends_with("after.db")), "{:?}", running.0);
     assert!(running.0.iter().any(|f| f.ends_with("hotline.db-wal")), "{:?}", running.0);
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();

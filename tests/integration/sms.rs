@@ -3,7 +3,6 @@
 //! numbers and words, replies created through a fake of Twilio's Messages API, each message
 //! handled once, and the person's number kept nowhere.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
@@ -318,38 +317,26 @@ async fn the_number_and_profile_name_are_never_stored_logged_or_answered() {
     let logs = String::from_utf8_lossy(&common::logs().lock().unwrap()).into_owned();
     let kept = app.stop().await;
     let forbidden = [PERSON_DIGITS, PROFILE_NAME];
-    for file in files(kept.path()) {
-        // A WAL or journal removed as the last connection closed holds nothing any more.
-        let Ok(bytes) = std::fs::read(&file) else { continue };
-        let text = String::from_utf8_lossy(&bytes);
-        for needle in forbidden {
-            assert!(!text.contains(needle), "{needle} found in {}", file.display());
-        }
-    }
+    common::assert_in_no_file(kept.path(), &forbidden);
     for needle in forbidden {
         assert!(!logs.contains(needle), "{needle} in the logs");
     }
     assert!(!logs.contains("Kalyna-Dovgiy"), "the person's words in the logs");
 }
 
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() { found.extend(files(&path)) } else { found.push(path) }
-    }
-    found
-}
-
-#[tokio::test]
-async fn a_reply_to_whatsapp_after_24_hours_is_refused_with_a_clear_message() {
+/// The hotline itself, without its HTTP side, on a clock the test moves: SMS on through
+/// `fake`, the configuration as `adjust` leaves it. Its folder lives as long as the last value.
+async fn hotline_itself(
+    fake: &FakeTwilio,
+    adjust: impl FnOnce(&mut Config),
+) -> (App, Clock, Config, tempfile::TempDir) {
     common::logs();
-    let fake = FakeTwilio::start();
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.database.path = dir.path().join("hotline.db");
     config.scripts.dir = common::shipped_scripts();
     sms_on(&mut config, &fake.base);
+    adjust(&mut config);
     config.validate().unwrap();
     let secrets = Secrets {
         auth_token: Secret::new(common::TOKEN.into()),
@@ -359,6 +346,13 @@ async fn a_reply_to_whatsapp_after_24_hours_is_refused_with_a_clear_message() {
     };
     let clock = Clock::manual(Utc::now());
     let app = App::open(&config, &secrets, clock.clone()).await.unwrap();
+    (app, clock, config, dir)
+}
+
+#[tokio::test]
+async fn a_reply_to_whatsapp_after_24_hours_is_refused_with_a_clear_message() {
+    let fake = FakeTwilio::start();
+    let (app, clock, config, _dir) = hotline_itself(&fake, |_| {}).await;
     let mut cases = Vec::new();
     for (n, channel) in [(1, Channel::WhatsApp), (2, Channel::Sms)] {
         let inbound = Inbound {
@@ -419,23 +413,9 @@ const TEMPLATE: &str = "HX0123456789abcdef0123456789abcdef";
 
 #[tokio::test]
 async fn after_whatsapps_window_only_the_approved_template_reaches_the_person() {
-    common::logs();
     let fake = FakeTwilio::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.database.path = dir.path().join("hotline.db");
-    config.scripts.dir = common::shipped_scripts();
-    sms_on(&mut config, &fake.base);
-    config.sms.whatsapp_template_sid = TEMPLATE.into();
-    config.validate().unwrap();
-    let secrets = Secrets {
-        auth_token: Secret::new(common::TOKEN.into()),
-        caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
-        callback_key: Secret::new(common::CALLBACK_KEY.into()),
-        telegram: None,
-    };
-    let clock = Clock::manual(Utc::now());
-    let app = App::open(&config, &secrets, clock.clone()).await.unwrap();
+    let template = |config: &mut Config| config.sms.whatsapp_template_sid = TEMPLATE.into();
+    let (app, clock, _config, _dir) = hotline_itself(&fake, template).await;
     let _background = app.spawn_background();
     // A WhatsApp person chooses Russian and asks for an operator.
     for (n, words) in [(1, "hello"), (2, "1"), (3, "0")] {

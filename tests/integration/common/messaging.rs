@@ -24,9 +24,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::json;
-use tokio::sync::oneshot;
 
 use super::TOKEN;
+use super::loopback::Loopback;
 
 /// The account of the tests.
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -75,37 +75,17 @@ pub struct FakeTwilio {
     /// `http://127.0.0.1:PORT`: the `api_base` to give the hotline.
     pub base: String,
     state: Arc<Mutex<FakeState>>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// The router served; stops when dropped.
+    _server: Loopback,
 }
 
 impl FakeTwilio {
     /// Starts a fake answering to [`ACCOUNT_SID`] and the tests' auth token.
     pub fn start() -> FakeTwilio {
         let state = Arc::new(Mutex::new(FakeState::default()));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (bound, address) = std::sync::mpsc::channel();
         let shared = Arc::clone(&state);
-        let thread = std::thread::spawn(move || {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                bound.send(listener.local_addr().unwrap()).unwrap();
-                let router = Router::new().fallback(answer).with_state(shared);
-                tokio::select! {
-                    _ = axum::serve(listener, router) => {}
-                    _ = stopped => {}
-                }
-            });
-        });
-        let address = address.recv().unwrap();
-        FakeTwilio {
-            base: format!("http://{address}"),
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        let server = Loopback::serve(Router::new().fallback(answer).with_state(shared));
+        FakeTwilio { base: server.base.clone(), state, _server: server }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
@@ -160,17 +140,6 @@ impl FakeTwilio {
             form.push(("FromCountry", "UA".to_owned()));
         }
         form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-    }
-}
-
-impl Drop for FakeTwilio {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

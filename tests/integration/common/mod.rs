@@ -532,9 +532,37 @@ impl Drop for SmallDisk {
 }
 
 /// Helpers for the JSON API: people with tokens, and requests.
+/// Every file under `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { found.extend(files_under(&path)) } else { found.push(path) }
+    }
+    found
+}
+
+/// Scans every file under `dir` for `needles`, failing on the first found; the files read
+/// and their bytes. A file gone before it is read (SQLite removes its -shm at the last close)
+/// holds nothing.
+pub fn assert_in_no_file(dir: &Path, needles: &[&str]) -> (Vec<PathBuf>, usize) {
+    let (mut read, mut bytes_read) = (Vec::new(), 0);
+    for file in files_under(dir) {
+        let Ok(bytes) = std::fs::read(&file) else { continue };
+        let text = String::from_utf8_lossy(&bytes);
+        for needle in needles {
+            assert!(!text.contains(needle), "{needle} found in {}", file.display());
+        }
+        bytes_read += bytes.len();
+        read.push(file);
+    }
+    (read, bytes_read)
+}
+
 pub mod api;
 pub mod chats;
 pub mod console;
+pub mod loopback;
 pub mod messaging;
 pub mod telegram;
 

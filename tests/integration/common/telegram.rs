@@ -30,7 +30,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use tokio::sync::oneshot;
+
+use super::loopback::Loopback;
 
 /// The token the fake answers to: a token of @BotFather's shape.
 pub const BOT_TOKEN: &str = "7012345678:AAF-fakeTokenForTheHotlineTests_0123456";
@@ -128,38 +129,17 @@ pub struct FakeBotApi {
     /// `http://127.0.0.1:PORT`: the `api_base` to give the hotline.
     pub base: String,
     state: Arc<Mutex<FakeState>>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// The router served; stops when dropped.
+    _server: Loopback,
 }
 
 impl FakeBotApi {
     /// Starts a fake answering to [`BOT_TOKEN`] on a port of its own.
     pub fn start() -> FakeBotApi {
         let state = Arc::new(Mutex::new(FakeState::default()));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (bound, address) = std::sync::mpsc::channel();
         let shared = Arc::clone(&state);
-        let thread = std::thread::spawn(move || {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                bound.send(listener.local_addr().unwrap()).unwrap();
-                let router = Router::new().fallback(answer).with_state(shared);
-                tokio::select! {
-                    _ = axum::serve(listener, router) => {}
-                    _ = stopped => {}
-                }
-            });
-            // Dropping the runtime ends every connection still open, hung ones included.
-        });
-        let address = address.recv().unwrap();
-        FakeBotApi {
-            base: format!("http://{address}"),
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        let server = Loopback::serve(Router::new().fallback(answer).with_state(shared));
+        FakeBotApi { base: server.base.clone(), state, _server: server }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
@@ -331,17 +311,6 @@ impl FakeBotApi {
             chat.messages.insert(chat.last_id, stored);
             chat.last_id
         })
-    }
-}
-
-impl Drop for FakeBotApi {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
