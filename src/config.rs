@@ -76,6 +76,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// SMS and WhatsApp through Twilio Messaging.
     pub sms: SmsConfig,
+    /// The telephony provider's account and REST API.
+    pub provider: ProviderConfig,
 }
 
 /// `[server]`.
@@ -535,8 +537,6 @@ impl OutboxConfig {
 pub struct SmsConfig {
     /// Whether `POST /text/sms` takes messages and the outbox answers them.
     pub enabled: bool,
-    /// The Twilio account: `AC` and 32 hex digits.
-    pub account_sid: String,
     /// The hotline's number messages are sent from, `+E164`; empty when a Messaging Service
     /// sends.
     pub from: String,
@@ -545,8 +545,6 @@ pub struct SmsConfig {
     pub whatsapp_from: String,
     /// A Messaging Service (`MG` and 32 hex digits) that sends instead of `from`.
     pub messaging_service_sid: String,
-    /// Twilio's REST API, `scheme://host[:port]`.
-    pub api_base: String,
     /// A pre-approved, neutral WhatsApp template (`HX` and 32 hex digits) the only message
     /// that may reach a person who last wrote more than 24 hours ago; empty: none.
     pub whatsapp_template_sid: String,
@@ -556,61 +554,92 @@ impl Default for SmsConfig {
     fn default() -> Self {
         SmsConfig {
             enabled: false,
-            account_sid: String::new(),
             from: String::new(),
             whatsapp_from: String::new(),
             messaging_service_sid: String::new(),
-            api_base: "https://api.twilio.com".into(),
             whatsapp_template_sid: String::new(),
         }
     }
 }
 
 impl SmsConfig {
-    /// Twilio's REST API base URL, without a trailing `/`.
-    pub fn api_base(&self) -> &str {
-        self.api_base.trim_end_matches('/')
-    }
-
     /// Whether WhatsApp messages can be answered: a WhatsApp sender or a Messaging Service.
     pub fn whatsapp_enabled(&self) -> bool {
         self.enabled && (!self.whatsapp_from.is_empty() || !self.messaging_service_sid.is_empty())
     }
 
     /// The problems of these settings, each saying how to fix it.
-    fn problems(&self, problems: &mut Vec<String>) {
-        let sid = |value: &str, prefix: &str| {
-            value.len() == 34
-                && value.starts_with(prefix)
-                && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
-        };
-        // Empty is allowed while SMS is off; anything given must be an account SID.
-        if (self.enabled || !self.account_sid.is_empty()) && !sid(&self.account_sid, "AC") {
+    fn problems(&self, provider: &ProviderConfig, problems: &mut Vec<String>) {
+        if self.enabled && provider.account_sid.is_empty() {
             problems.push(
-                "sms.account_sid must be the Twilio account's SID: AC and 32 hex digits                  (Twilio console, Account info)"
+                "sms.enabled = true needs provider.account_sid (the Twilio account that sends)"
                     .into(),
             );
         }
         for (key, value) in [("sms.from", &self.from), ("sms.whatsapp_from", &self.whatsapp_from)] {
             if !value.is_empty() && !is_e164(value) {
                 problems.push(format!(
-                    "{key} must be a number in E.164 form, + and 8 to 15 digits, like                      \"+12025550123\" (no spaces, no whatsapp: prefix)"
+                    "{key} must be a number in E.164 form, + and 8 to 15 digits, like \
+                     \"+12025550123\" (no spaces, no whatsapp: prefix)"
                 ));
             }
         }
-        if !self.messaging_service_sid.is_empty() && !sid(&self.messaging_service_sid, "MG") {
+        if !self.messaging_service_sid.is_empty() && !is_sid(&self.messaging_service_sid, "MG") {
             problems
                 .push("sms.messaging_service_sid must be MG and 32 hex digits, or empty".into());
         }
-        if !self.whatsapp_template_sid.is_empty() && !sid(&self.whatsapp_template_sid, "HX") {
+        if !self.whatsapp_template_sid.is_empty() && !is_sid(&self.whatsapp_template_sid, "HX") {
             problems.push(
-                "sms.whatsapp_template_sid must be a Content template's SID, HX and 32 hex                  digits, or empty"
+                "sms.whatsapp_template_sid must be a Content template's SID, HX and 32 hex \
+                 digits, or empty"
                     .into(),
             );
         }
         if self.enabled && self.from.is_empty() && self.messaging_service_sid.is_empty() {
             problems.push(
-                "sms.enabled = true needs sms.from (the hotline's number) or                  sms.messaging_service_sid to send from"
+                "sms.enabled = true needs sms.from (the hotline's number) or \
+                 sms.messaging_service_sid to send from"
+                    .into(),
+            );
+        }
+    }
+}
+
+/// `[provider]`: the telephony provider's account, whose REST API the hotline calls (SMS and
+/// WhatsApp replies today). Its credentials are the account's auth token
+/// (`HOTLINE_AUTH_TOKEN`, the key of webhook signatures too); empty: no REST calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    /// The account: `AC` and 32 hex digits; empty when the hotline only answers webhooks.
+    pub account_sid: String,
+    /// The provider's REST API, `scheme://host[:port]`.
+    pub api_base: String,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig { account_sid: String::new(), api_base: "https://api.twilio.com".into() }
+    }
+}
+
+impl ProviderConfig {
+    /// The REST API's base URL, without a trailing `/`.
+    pub fn api_base(&self) -> &str {
+        self.api_base.trim_end_matches('/')
+    }
+
+    /// Whether an account is configured, so REST calls can be made.
+    pub fn has_account(&self) -> bool {
+        !self.account_sid.is_empty()
+    }
+
+    /// The problems of these settings, each saying how to fix it.
+    fn problems(&self, problems: &mut Vec<String>) {
+        if !self.account_sid.is_empty() && !is_sid(&self.account_sid, "AC") {
+            problems.push(
+                "provider.account_sid must be the Twilio account's SID: AC and 32 hex digits \
+                 (Twilio console, Account info), or empty"
                     .into(),
             );
         }
@@ -619,11 +648,18 @@ impl SmsConfig {
         match host.map(|h| h.trim_end_matches('/')) {
             Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => {}
             _ => problems.push(format!(
-                "sms.api_base = {base:?} must be an http(s) URL with no path, like \
+                "provider.api_base = {base:?} must be an http(s) URL with no path, like \
                  \"https://api.twilio.com\""
             )),
         }
     }
+}
+
+/// Whether `value` is a Twilio SID: `prefix` and 32 hex digits.
+fn is_sid(value: &str, prefix: &str) -> bool {
+    value.len() == 34
+        && value.starts_with(prefix)
+        && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Whether `number` is `+` and 8 to 15 digits, the first not 0.
@@ -944,7 +980,8 @@ impl Config {
                  \"http://127.0.0.1:8081\")"
             )),
         }
-        self.sms.problems(problems);
+        self.sms.problems(&self.provider, problems);
+        self.provider.problems(problems);
         let hash = &self.metrics.token_sha256;
         if !hash.is_empty() && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit())) {
             problems.push(
@@ -971,7 +1008,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
             T::default()
         })
     }
-    const SECTIONS: [&str; 17] = [
+    const SECTIONS: [&str; 18] = [
         "server",
         "webhooks",
         "database",
@@ -989,6 +1026,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         "telegram",
         "outbox",
         "sms",
+        "provider",
     ];
     let before = problems.len();
     for name in table.keys().filter(|name| !SECTIONS.contains(&name.as_str())) {
@@ -1015,6 +1053,7 @@ fn deserialize(table: toml::Table, source: &str, problems: &mut Vec<String>) -> 
         telegram: section(&table, "telegram", source, problems),
         outbox: section(&table, "outbox", source, problems),
         sms: section(&table, "sms", source, problems),
+        provider: section(&table, "provider", source, problems),
     };
     (problems.len() == before).then_some(config)
 }
@@ -1501,19 +1540,20 @@ mod sms_tests {
     fn sms_is_off_by_default_and_on_with_an_account_and_a_sender() {
         let config = load(&[]).unwrap();
         assert!(!config.sms.enabled && !config.sms.whatsapp_enabled());
-        assert_eq!(config.sms.api_base(), "https://api.twilio.com");
+        assert!(!config.provider.has_account());
+        assert_eq!(config.provider.api_base(), "https://api.twilio.com");
         let config = load(&[
             ("HOTLINE_SMS_ENABLED", "true"),
-            ("HOTLINE_SMS_ACCOUNT_SID", ACCOUNT),
+            ("HOTLINE_PROVIDER_ACCOUNT_SID", ACCOUNT),
             ("HOTLINE_SMS_FROM", "+12025550100"),
-            ("HOTLINE_SMS_API_BASE", "http://127.0.0.1:9/"),
+            ("HOTLINE_PROVIDER_API_BASE", "http://127.0.0.1:9/"),
         ])
         .unwrap();
         assert!(config.sms.enabled && !config.sms.whatsapp_enabled());
-        assert_eq!(config.sms.api_base(), "http://127.0.0.1:9");
+        assert_eq!(config.provider.api_base(), "http://127.0.0.1:9");
         let config = load(&[
             ("HOTLINE_SMS_ENABLED", "true"),
-            ("HOTLINE_SMS_ACCOUNT_SID", ACCOUNT),
+            ("HOTLINE_PROVIDER_ACCOUNT_SID", ACCOUNT),
             ("HOTLINE_SMS_MESSAGING_SERVICE_SID", "MG0123456789abcdef0123456789abcdef"),
             ("HOTLINE_SMS_WHATSAPP_TEMPLATE_SID", "HX0123456789abcdef0123456789abcdef"),
         ])
@@ -1526,14 +1566,14 @@ mod sms_tests {
         let on = [("HOTLINE_SMS_ENABLED", "true"), ("HOTLINE_SMS_FROM", "+12025550100")];
         let huge = "+".to_owned() + &"1".repeat(10_000);
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-            (on.to_vec(), "sms.account_sid must be the Twilio account's SID"),
-            (vec![("HOTLINE_SMS_ACCOUNT_SID", "AC123")], "AC and 32 hex digits"),
+            (on.to_vec(), "sms.enabled = true needs provider.account_sid"),
+            (vec![("HOTLINE_PROVIDER_ACCOUNT_SID", "AC123")], "AC and 32 hex digits"),
             (
-                vec![("HOTLINE_SMS_ACCOUNT_SID", "CA0123456789abcdef0123456789abcdef")],
+                vec![("HOTLINE_PROVIDER_ACCOUNT_SID", "CA0123456789abcdef0123456789abcdef")],
                 "AC and 32 hex digits",
             ),
             (
-                vec![("HOTLINE_SMS_ENABLED", "true"), ("HOTLINE_SMS_ACCOUNT_SID", ACCOUNT)],
+                vec![("HOTLINE_SMS_ENABLED", "true"), ("HOTLINE_PROVIDER_ACCOUNT_SID", ACCOUNT)],
                 "needs sms.from",
             ),
             (vec![("HOTLINE_SMS_FROM", "12025550100")], "sms.from must be a number in E.164"),
@@ -1542,9 +1582,10 @@ mod sms_tests {
             (vec![("HOTLINE_SMS_WHATSAPP_FROM", "whatsapp:+12025550100")], "no whatsapp: prefix"),
             (vec![("HOTLINE_SMS_MESSAGING_SERVICE_SID", "MG<script>")], "MG and 32 hex"),
             (vec![("HOTLINE_SMS_WHATSAPP_TEMPLATE_SID", "hello {{1}}")], "HX and 32 hex"),
-            (vec![("HOTLINE_SMS_API_BASE", "")], "sms.api_base"),
-            (vec![("HOTLINE_SMS_API_BASE", "https://api.twilio.com/2010-04-01")], "no path"),
-            (vec![("HOTLINE_SMS_API_BASE", "https://x@evil.org")], "sms.api_base"),
+            (vec![("HOTLINE_PROVIDER_API_BASE", "")], "provider.api_base"),
+            (vec![("HOTLINE_PROVIDER_API_BASE", "https://api.twilio.com/2010-04-01")], "no path"),
+            (vec![("HOTLINE_PROVIDER_API_BASE", "https://x@evil.org")], "provider.api_base"),
+            (vec![("HOTLINE_SMS_API_BASE", "https://api.twilio.com")], "not a configuration"),
             (vec![("HOTLINE_SMS_ENABLED", "yes please")], "expected true or false"),
             (vec![("HOTLINE_SMS_FRM", "+12025550100")], "not a configuration variable"),
         ];

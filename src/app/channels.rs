@@ -93,9 +93,9 @@ impl App {
             let delivery = TelegramDelivery::new(self.clone(), token.clone());
             workers.push(self.spawn_outbox(Channel::Telegram, Arc::new(delivery)));
         }
-        if let Some(token) = self.twilio_auth_token() {
+        if let Some(account) = self.provider().filter(|_| self.config().sms.enabled) {
             for channel in [Channel::Sms, Channel::WhatsApp] {
-                if let Some(delivery) = MessagingDelivery::new(self.clone(), channel, token) {
+                if let Some(delivery) = MessagingDelivery::new(self.clone(), channel, account) {
                     workers.push(self.spawn_outbox(channel, Arc::new(delivery)));
                 }
             }

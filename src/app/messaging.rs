@@ -15,6 +15,8 @@
 //! id) only for the request, and failures are reported by HTTP status and Twilio's code, never
 //! with the number or the text.
 
+use std::sync::Arc;
+
 use crate::app::casework::require_staff;
 use crate::app::{Actor, App, AppError, Deliver};
 use crate::domain::audit::AuditAction;
@@ -22,9 +24,9 @@ use crate::domain::cases::{CallSid, CaseNumber};
 use crate::domain::conversation::Author;
 use crate::domain::conversation::Channel;
 use crate::domain::outbox::{Button, Delivery, OutAction, Outgoing};
-use crate::domain::secret::Secret;
 use crate::storage::NewReply;
-use crate::twilio::messages::{ApiError, MAX_BODY_CHARS, MessagesApi, Sender};
+use crate::twilio::account::{Account, ApiError};
+use crate::twilio::messages::{MAX_BODY_CHARS, MessagesApi, Sender};
 
 /// What the case shows of the approved template sent (its words are the supervisor's, at
 /// the provider).
@@ -42,9 +44,9 @@ pub struct MessagingDelivery {
 }
 
 impl MessagingDelivery {
-    /// Delivers on `channel` (SMS or WhatsApp) through the configured account, whose auth
-    /// token is `auth_token`; `None` when the configuration gives this channel no sender.
-    pub fn new(app: App, channel: Channel, auth_token: &Secret) -> Option<MessagingDelivery> {
+    /// Delivers on `channel` (SMS or WhatsApp) through `account`; `None` when the
+    /// configuration gives this channel no sender.
+    pub fn new(app: App, channel: Channel, account: &Arc<Account>) -> Option<MessagingDelivery> {
         let config = &app.config().sms;
         let sender = if !config.messaging_service_sid.is_empty() {
             Sender::Service(config.messaging_service_sid.clone())
@@ -57,7 +59,7 @@ impl MessagingDelivery {
                 _ => return None,
             }
         };
-        let api = MessagesApi::new(config.api_base(), &config.account_sid, auth_token);
+        let api = MessagesApi::new(Arc::clone(account));
         Some(MessagingDelivery { app, api, channel, sender })
     }
 

@@ -65,6 +65,7 @@ use crate::domain::lockout::PinPolicy;
 use crate::domain::secret::{CallerHasher, Secret};
 use crate::scripts::Report;
 use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
+use crate::twilio::account::Account;
 
 /// How often the journal is retried while it holds records.
 const REPLAY_EVERY: Duration = Duration::from_secs(5);
@@ -124,8 +125,8 @@ struct Inner {
     telegram_token: Option<Secret>,
     /// One chat's updates take turns (`conversations.rs`).
     chat_turns: conversations::ChatTurns,
-    /// The Twilio account's auth token, when SMS and WhatsApp are on (`messaging.rs`).
-    twilio_auth_token: Option<Secret>,
+    /// The provider's REST API, when `[provider]` names an account.
+    provider: Option<Arc<Account>>,
 }
 
 impl App {
@@ -209,7 +210,14 @@ impl App {
                     .filter(|_| config.telegram.enabled)
                     .map(|telegram| telegram.token.clone()),
                 chat_turns: conversations::ChatTurns::default(),
-                twilio_auth_token: config.sms.enabled.then(|| secrets.auth_token.clone()),
+                provider: config.provider.has_account().then(|| {
+                    let provider = &config.provider;
+                    Arc::new(Account::new(
+                        provider.api_base(),
+                        &provider.account_sid,
+                        &secrets.auth_token,
+                    ))
+                }),
             }),
         })
     }
@@ -316,9 +324,9 @@ impl App {
         &self.inner.chat_turns
     }
 
-    /// The Twilio account's auth token, when SMS and WhatsApp are on.
-    fn twilio_auth_token(&self) -> Option<&Secret> {
-        self.inner.twilio_auth_token.as_ref()
+    /// The provider's REST API, when an account is configured.
+    pub(crate) fn provider(&self) -> Option<&Arc<Account>> {
+        self.inner.provider.as_ref()
     }
 
     /// The callback numbers' sealer.

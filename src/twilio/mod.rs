@@ -1,7 +1,6 @@
-//! The gateway to Twilio's Messaging REST API, through which the hotline answers people who
-//! write by SMS or WhatsApp: [`messages`] creates a message (`POST
-//! /2010-04-01/Accounts/{AccountSid}/Messages.json`) and reads Twilio's answer into what the
-//! caller may do next.
+//! The gateway to Twilio's REST API: [`account`] reaches an account's resources and reads
+//! Twilio's answers into what the caller may do next; [`messages`] creates the messages that
+//! answer people who write by SMS or WhatsApp (`POST …/Messages.json`).
 //!
 //! Incoming messages are not parsed here: they are a form like the voice webhooks', read at
 //! the edge by the text surface. Like `telegram/`, this does I/O, knows nothing of the hotline
@@ -9,4 +8,5 @@
 //!
 //! [`Secret`]: crate::domain::secret::Secret
 
+pub mod account;
 pub mod messages;

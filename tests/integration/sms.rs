@@ -25,13 +25,13 @@ const PERSON_WA: &str = "whatsapp:+380501239876";
 /// The number's digits, however a leak would spell them.
 const PERSON_DIGITS: &str = "380501239876";
 
-/// The `[sms]` settings of a test server answering through `fake`.
+/// The `[sms]` and `[provider]` settings of a test server answering through `fake`.
 fn sms_on(config: &mut Config, api_base: &str) {
     config.sms.enabled = true;
-    config.sms.account_sid = ACCOUNT_SID.into();
+    config.provider.account_sid = ACCOUNT_SID.into();
     config.sms.from = HOTLINE_NUMBER.into();
     config.sms.whatsapp_from = WHATSAPP_NUMBER.into();
-    config.sms.api_base = api_base.to_owned();
+    config.provider.api_base = api_base.to_owned();
     config.outbox.per_chat_interval_ms = 10;
     config.outbox.per_second = 1000;
 }

@@ -1,5 +1,10 @@
-//! A fake Twilio Messaging REST API on loopback, faithful to the real one where the hotline
-//! can tell: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, a form with `To`,
+//! A fake Twilio REST API on loopback, faithful to the real one where the hotline can tell.
+//! Every request is authenticated (HTTP basic, the account SID and auth token: `401`/20003
+//! otherwise) and dispatched by its resource under `/2010-04-01/Accounts/{AccountSid}/`
+//! (`404`/20404 for another account or an unknown resource); each resource the hotline uses
+//! has its own handler below.
+//!
+//! Messages: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, a form with `To`,
 //! `From` or `MessagingServiceSid`, `Body` or `ContentSid`; HTTP basic authentication with
 //! the account SID and auth token; `201` with a Message resource (`sid` `SM…`, `status`
 //! `queued`); Twilio's refusals as `{"code":…, "message":…, "more_info":…, "status":…}`:
@@ -20,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::json;
@@ -155,6 +160,7 @@ fn refusal(status: StatusCode, code: u32, message: &str) -> Response {
 
 async fn answer(
     State(state): State<Arc<Mutex<FakeState>>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -167,11 +173,18 @@ async fn answer(
     if !authorized {
         return refusal(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }
-    if uri.path() != format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json") {
-        return refusal(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+    let root = format!("/2010-04-01/Accounts/{ACCOUNT_SID}/");
+    let resource = uri.path().strip_prefix(&root).unwrap_or_default();
+    match (method, resource) {
+        (Method::POST, "Messages.json") => create_message(&state, &body),
+        _ => refusal(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
     }
+}
+
+/// `POST Messages.json`: creates a message, or refuses it as Twilio would.
+fn create_message(state: &Mutex<FakeState>, body: &[u8]) -> Response {
     let form: Vec<(String, String)> =
-        form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let mut state = state.lock().unwrap();
     state.requests += 1;
