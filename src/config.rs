@@ -532,7 +532,7 @@ impl OutboxConfig {
 
 /// `[sms]`: SMS and WhatsApp through Twilio Messaging (the account's auth token is the
 /// voice webhooks' own secret, `HOTLINE_AUTH_TOKEN`). Empty optional keys are off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsConfig {
     /// Whether `POST /text/sms` takes messages and the outbox answers them.
@@ -548,18 +548,6 @@ pub struct SmsConfig {
     /// A pre-approved, neutral WhatsApp template (`HX` and 32 hex digits) the only message
     /// that may reach a person who last wrote more than 24 hours ago; empty: none.
     pub whatsapp_template_sid: String,
-}
-
-impl Default for SmsConfig {
-    fn default() -> Self {
-        SmsConfig {
-            enabled: false,
-            from: String::new(),
-            whatsapp_from: String::new(),
-            messaging_service_sid: String::new(),
-            whatsapp_template_sid: String::new(),
-        }
-    }
 }
 
 impl SmsConfig {
