@@ -386,20 +386,33 @@ async fn operators_get_403_and_strangers_the_login() {
 }
 
 /// A server whose line is in Kyiv and whose clock stands at `now`.
-async fn kyiv_app(now: DateTime<Utc>) -> (TestApp, Clock) {
-    let clock = Clock::manual(now);
+async fn kyiv_app(now: DateTime<Utc>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.server.listen = ([127, 0, 0, 1], 0).into();
     config.database.path = dir.path().join("hotline.db");
     config.scripts.dir = common::shipped_scripts();
-    config.webhooks.calls_per_caller = 10;
     config.console.time_zone = LineZone::parse("Europe/Kyiv").unwrap();
-    (common::start_with_clock(config, dir, clock.clone()).await, clock)
+    common::start_with_clock(config, dir, Clock::manual(now)).await
 }
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+/// The caller of `sid` hangs up in the queue at `left`, as the webhooks record it: the case
+/// says so (outcome `abandoned-in-queue`) and the entry is closed.
+async fn hangs_up(app: &TestApp, sid: &CallSid, left: DateTime<Utc>) {
+    let events = vec![
+        Event::HandedOff {
+            node: hotline::scripts::NodeId::parse("operator").unwrap(),
+            queue: "ru".into(),
+        },
+        Event::LeftQueue { result: "hangup".into(), wait_secs: None },
+    ];
+    let step = Record::Step { call_sid: sid.clone(), step: 3, at: left, events };
+    app.storage.apply(step).await.unwrap();
+    app.storage.queue_left(sid, "hangup".into(), None, left).await.unwrap();
 }
 
 /// The cells of one bucket's row in one chart's table, as written.
@@ -415,32 +428,27 @@ fn cells(html: &str, chart: &str, label: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_line_in_kyiv_counts_its_own_day_and_hours_and_its_service_level() {
     // 22:30 UTC on 27 November is 00:30 on the 28th in Kyiv (UTC+2 in winter).
-    let (app, clock) = kyiv_app(at("2026-11-27T22:30:00Z")).await;
+    let now = at("2026-11-27T22:30:00Z");
+    let app = kyiv_app(now).await;
     let mut boss = supervisor_browser(&app).await;
     // Yesterday in Kyiv (23:30 on the 27th), though the same UTC day.
     past_call(&app, at("2026-11-27T21:30:00Z"), Some("ru")).await;
-    // Three Russian callers queue now: answered after 5 s and after 40 s; the third hangs up
-    // after 10 s, before the threshold of 20 s: a short abandon, not counted.
-    let mut sids = Vec::new();
-    for _ in 0..3 {
-        sids.push(caller(&app, "1", true).await);
-    }
-    for ((sid, enqueued), queue_time) in sids.iter().take(2).zip(["5", "40"]) {
-        let action = attribute(enqueued, "Enqueue", "action").unwrap();
-        app.post_call(&action, sid, &[("QueueResult", "bridged"), ("QueueTime", queue_time)]).await;
-    }
-    clock.advance(Duration::seconds(10));
-    let (gone, enqueued) = &sids[2];
-    let action = attribute(enqueued, "Enqueue", "action").unwrap();
-    app.post_call(&action, gone, &[("QueueResult", "hangup"), ("QueueTime", "10")]).await;
-    app.post_call("/voice/status", gone, &[("CallStatus", "completed"), ("CallDuration", "15")])
-        .await;
+    // Three Russian callers queued since (Kyiv's) midnight: answered after 5 s and after 40 s;
+    // the third hung up after 10 s, before the threshold of 20 s: a short abandon, not counted.
+    let s = Duration::seconds;
+    let (fast, _) = enqueued_at(&app, now - s(120)).await;
+    app.storage.queue_left(&fast, "bridged".into(), Some(5), now - s(115)).await.unwrap();
+    let (slow, _) = enqueued_at(&app, now - s(100)).await;
+    app.storage.queue_left(&slow, "bridged".into(), Some(40), now - s(60)).await.unwrap();
+    let (hasty, _) = enqueued_at(&app, now - s(50)).await;
+    hangs_up(&app, &hasty, now - s(40)).await;
 
     let html = boss.get("/console/wallboard").await.body;
     assert_eq!(figure(&html, "calls-today"), "3", "the call at 23:30 was yesterday in Kyiv");
     assert_eq!(figure(&html, "service-level"), "50.0%", "5 s in time, 40 s late");
     assert_eq!(figure(&html, "service-detail"), "in time / counted: 1 / 2");
-    assert_eq!(figure(&html, "updated"), "00:30:10");
+    assert_eq!(figure(&html, "updated"), "00:30:00");
+    assert_eq!(figure(&html, "abandonment"), "33.3%", "the abandonment rate counts it");
     assert_eq!(figure(&html, "time-zone"), "Times shown: Kyiv (Europe/Kyiv)");
     // The charts' buckets are Kyiv's hours and days.
     assert_eq!(bucket(&html, "hours", "00:00"), [("ru".to_owned(), 3)]);
@@ -463,7 +471,7 @@ async fn a_line_in_kyiv_counts_its_own_day_and_hours_and_its_service_level() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(json["time_zone"], "Europe/Kyiv");
-    assert_eq!(json["at"], "2026-11-27T22:30:10Z");
+    assert_eq!(json["at"], "2026-11-27T22:30:00Z");
     assert_eq!(json["day_start"], "2026-11-27T22:00:00Z");
     assert_eq!(json["service_level_secs"], 20);
     assert_eq!(json["service_level"], json!({"in_time": 1, "counted": 2, "share": 0.5}));
@@ -478,7 +486,7 @@ async fn a_line_in_kyiv_counts_its_own_day_and_hours_and_its_service_level() {
 #[tokio::test]
 async fn the_day_summer_time_starts_has_23_hours_on_the_board() {
     // 29 March 2026: Kyiv's clocks go from 03:00 to 04:00 (01:00 UTC). 23:30 in Kyiv.
-    let (app, _clock) = kyiv_app(at("2026-03-29T20:30:00Z")).await;
+    let app = kyiv_app(at("2026-03-29T20:30:00Z")).await;
     let mut boss = supervisor_browser(&app).await;
     past_call(&app, at("2026-03-28T21:30:00Z"), Some("uk")).await; // 23:30 on the 28th
     past_call(&app, at("2026-03-29T00:30:00Z"), Some("ru")).await; // 02:30, winter time
