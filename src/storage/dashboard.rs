@@ -38,8 +38,10 @@ fn calls_by_language(
 }
 
 /// The service level of the callers who joined a queue in `[from, to)` (see [`ServiceLevel`]
-/// for what counts). A wait is the stored times' difference, with a millisecond's slack so a
-/// wait of exactly the threshold, stored to the nanosecond, is not lost to floating point.
+/// for what counts). A caller hung up when their entry's result is `hangup`: the provider's
+/// `QueueResult`, or the call's end while they waited. A wait is the stored times'
+/// difference, with a millisecond's slack so a wait of exactly the threshold, stored to the
+/// nanosecond, is not lost to floating point.
 fn service_level(
     tx: &Transaction<'_>,
     from: &str,
@@ -52,10 +54,9 @@ fn service_level(
             "SELECT \
                coalesce(sum(e.bridged_at IS NOT NULL AND \
                    (julianday(e.bridged_at) - julianday(e.joined_at)) * 86400 <= ?3 + 0.001), 0), \
-               coalesce(sum(NOT coalesce(e.bridged_at IS NULL \
-                   AND c.outcome = 'abandoned-in-queue' \
+               coalesce(sum(NOT coalesce(e.bridged_at IS NULL AND e.result = 'hangup' \
                    AND (julianday(e.ended_at) - julianday(e.joined_at)) * 86400 < ?3 - 0.001, 0)), 0) \
-             FROM queue_entries e JOIN cases c ON c.id = e.case_id \
+             FROM queue_entries e \
              WHERE e.joined_at >= ?1 AND e.joined_at < ?2 AND e.state IN ('bridged', 'left')",
         )?
         .query_row(params![from, to, threshold], |r| Ok((count(r.get(0)?), count(r.get(1)?))))?;
