@@ -20,7 +20,6 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-
 use chrono::{DateTime, Utc};
 
 use super::text::Text;
@@ -216,7 +215,7 @@ fn group(whole: &str, separator: &str) -> String {
     let digits: Vec<char> = whole.chars().collect();
     let mut out = String::with_capacity(whole.len() + separator.len() * digits.len() / 3);
     for (i, digit) in digits.iter().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push_str(separator);
         }
         out.push(*digit);
