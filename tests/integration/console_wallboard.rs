@@ -450,6 +450,7 @@ async fn a_line_in_kyiv_counts_its_own_day_and_hours_and_its_service_level() {
     assert_eq!(figure(&html, "updated"), "00:30:00");
     assert_eq!(figure(&html, "abandonment"), "33.3%", "the abandonment rate counts it");
     assert_eq!(figure(&html, "time-zone"), "Times shown: Kyiv (Europe/Kyiv)");
+    assert_eq!(html.matches("Europe/Kyiv").count(), 1, "the zone is named in full once");
     // The charts' buckets are Kyiv's hours and days.
     assert_eq!(bucket(&html, "hours", "00:00"), [("ru".to_owned(), 3)]);
     assert_eq!(bucket(&html, "hours", "23:00"), [("ru".to_owned(), 1)]);

@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 
 use super::ConsoleState;
 use super::charts::{Chart, Scale, Series, WHOLE, bar_chart};
-use super::page::{Page, PageError, number, percent, render, zone_label};
+use super::page::{Page, PageError, number, percent, render};
 use super::session::Viewer;
 use super::text::Text;
 use crate::app::Actor;
@@ -145,7 +145,8 @@ struct Figures {
     talks: String,
     /// When the figures were read, `HH:MM:SS` in the line's time.
     updated: String,
-    /// The line's time zone, named beside the time of the update.
+    /// The place the line's zone is named by (`Kyiv`), beside the time of the update; the
+    /// footer names it in full.
     zone: String,
     /// The operator line's locks of the moment: a banner while there is any.
     locks: Vec<LockLine>,
@@ -259,7 +260,7 @@ async fn figures_html(
         mean_talk: day.mean_talk_secs.map(|s| clock(s.round() as i64)).unwrap_or_default(),
         talks: n(day.talks),
         updated: board.zone.show(now, Stamp::Clock),
-        zone: zone_label(board.zone),
+        zone: board.zone.place(),
         locks: lock_lines(board.locks, text, board.zone),
         chats: board
             .chats
