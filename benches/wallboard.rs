@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, Utc};
 use hotline::domain::dashboard::Period;
+use hotline::domain::line_time::LineZone;
 use hotline::storage::{Storage, StorageOptions};
 
 const CASES: u32 = 1_000_000;
@@ -62,9 +63,12 @@ fn ms(d: Duration) -> f64 {
 /// Each of the board's reads, the mean of several runs after one to warm the cache.
 async fn reads(storage: &Storage) -> Vec<(&'static str, Duration)> {
     let now = Utc::now();
-    let midnight = Period::Day.floor(now);
-    let hour = Period::Hour.floor(now);
-    let day = Period::Day.floor(now);
+    // Kyiv's hours and days: the board's reads for a line run from another zone than UTC.
+    let zone = LineZone::parse("Europe/Kyiv").unwrap();
+    let midnight = zone.floor(Period::Day, now);
+    let tomorrow = zone.next(Period::Day, midnight);
+    let hours = zone.buckets(Period::Hour, now, 24);
+    let days = zone.buckets(Period::Day, now, 30);
     let mut out = Vec::new();
     macro_rules! time {
         ($label:expr, $runs:expr, $read:expr) => {{
@@ -82,16 +86,13 @@ async fn reads(storage: &Storage) -> Vec<(&'static str, Duration)> {
         storage.gauges(midnight, now - Span::hours(4))
     );
     time!("oldest wait per queue (waiting_since)", 20, storage.waiting_since());
-    time!("today's queue (queue_day)", 20, storage.queue_day(midnight));
+    time!("today's queue (queue_day)", 20, storage.queue_day(midnight, tomorrow, 20));
+    time!("calls per hour and language, 24 hours (calls_per)", 20, storage.calls_per(&hours));
+    time!("calls per day and language, 30 days (calls_per)", 5, storage.calls_per(&days));
     time!(
-        "calls per hour and language, 24 hours (calls_per)",
+        "service level per hour, 24 hours (service_levels)",
         20,
-        storage.calls_per(Period::Hour, hour - Span::hours(23), hour + Span::hours(1))
-    );
-    time!(
-        "calls per day and language, 30 days (calls_per)",
-        5,
-        storage.calls_per(Period::Day, day - Span::days(29), day + Span::days(1))
+        storage.service_levels(&hours, 20)
     );
     out
 }

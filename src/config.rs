@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::casework::{Disposition, Dispositions};
+use crate::domain::line_time::LineZone;
 use crate::domain::lockout::PinPolicy;
 use crate::domain::outbox::Pacing;
 use crate::domain::queue::Fallbacks;
@@ -279,6 +280,10 @@ pub struct QueuesConfig {
     /// webhook, so the recovery of lost calls waits this long, and the longest queue wait,
     /// before it closes a silent case (see `app/recovery.rs`).
     pub max_conversation_secs: u64,
+    /// The service level's threshold: the share of callers an operator answers within this
+    /// many seconds of joining the queue is the wall board's first figure (see
+    /// `docs/wallboard.md`).
+    pub service_level_secs: u64,
 }
 
 impl Default for QueuesConfig {
@@ -290,6 +295,7 @@ impl Default for QueuesConfig {
             wrap_up_secs: 30,
             db_timeout_ms: 800,
             max_conversation_secs: 14_400,
+            service_level_secs: 20,
         }
     }
 }
@@ -424,7 +430,8 @@ pub struct MetricsConfig {
     pub token_sha256: String,
 }
 
-/// `[console]`: the web console's sessions and logins (see `http/console/`).
+/// `[console]`: the web console's sessions and logins (see `http/console/`), and the line's
+/// time zone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
@@ -434,11 +441,20 @@ pub struct ConsoleConfig {
     pub session_hours: u64,
     /// Failed logins allowed per name and per address in 15 minutes before more are refused.
     pub login_failures: u64,
+    /// The line's time zone, an IANA name (`Europe/Kyiv`): the console, the wall board's days
+    /// and hours and the command line show its local time. The database and the JSON API
+    /// keep UTC.
+    pub time_zone: LineZone,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        ConsoleConfig { idle_timeout_mins: 30, session_hours: 12, login_failures: 5 }
+        ConsoleConfig {
+            idle_timeout_mins: 30,
+            session_hours: 12,
+            login_failures: 5,
+            time_zone: LineZone::UTC,
+        }
     }
 }
 
@@ -823,7 +839,7 @@ impl Config {
                 );
             }
         }
-        let ranges: [(&str, u64, u64, u64); 14] = [
+        let ranges: [(&str, u64, u64, u64); 15] = [
             ("retention.recordings_days", self.retention.recordings_days, 1, 36_500),
             ("retention.notes_days", self.retention.notes_days, 1, 36_500),
             ("retention.caller_hashes_days", self.retention.caller_hashes_days, 1, 36_500),
@@ -832,6 +848,7 @@ impl Config {
             ("queues.estimate_window_mins", self.queues.estimate_window_mins, 1, 10_080),
             ("queues.wrap_up_secs", self.queues.wrap_up_secs, 0, 3600),
             ("queues.db_timeout_ms", self.queues.db_timeout_ms, 10, 5000),
+            ("queues.service_level_secs", self.queues.service_level_secs, 1, 3600),
             ("webhooks.deadline_ms", self.webhooks.deadline_ms, 100, 12_000),
             ("webhooks.max_body_bytes", self.webhooks.max_body_bytes as u64, 1024, 1 << 20),
             ("database.busy_timeout_ms", self.database.busy_timeout_ms, 0, 60_000),
@@ -1333,6 +1350,38 @@ mod tests {
         }
         let missing = dir.path().join("missing.toml");
         assert!(problems(Config::load(Some(&missing), vars(&[]))).contains("cannot read"));
+    }
+
+    #[test]
+    fn the_time_zone_is_an_iana_name() {
+        let kyiv =
+            Config::load(None, vars(&[("HOTLINE_CONSOLE_TIME_ZONE", "Europe/Kyiv")])).unwrap();
+        assert_eq!(kyiv.console.time_zone.name(), "Europe/Kyiv");
+        assert_eq!(Config::default().console.time_zone, LineZone::UTC);
+        let huge = "Europe/".repeat(50_000);
+        for wrong in ["", "Kyiv", "Europe/Kyiv ", "EEST", "+02:00", "<script>", huge.as_str()] {
+            let message =
+                problems(Config::load(None, vars(&[("HOTLINE_CONSOLE_TIME_ZONE", wrong)])));
+            assert!(message.contains("[console]") && message.contains("IANA"), "{message}");
+            assert!(message.len() < 1000, "the whole value echoed: {} bytes", message.len());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[console]\ntime_zone = 3\n").unwrap();
+        assert!(problems(Config::load(Some(&path), vars(&[]))).contains("[console]"));
+    }
+
+    #[test]
+    fn the_service_level_threshold_is_bounded() {
+        let config = Config::load(None, vars(&[("HOTLINE_QUEUES_SERVICE_LEVEL_SECS", "30")]));
+        assert_eq!(config.unwrap().queues.service_level_secs, 30);
+        assert_eq!(Config::default().queues.service_level_secs, 20);
+        for wrong in ["0", "3601", &"9".repeat(30), "-1", "", "twenty"] {
+            let message =
+                problems(Config::load(None, vars(&[("HOTLINE_QUEUES_SERVICE_LEVEL_SECS", wrong)])));
+            let named = ["SERVICE_LEVEL_SECS", "service_level_secs", "[queues]"];
+            assert!(named.iter().any(|n| message.contains(n)), "{wrong:?}: {message}");
+        }
     }
 
     #[test]

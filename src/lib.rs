@@ -25,9 +25,9 @@
 //!   cases, their summaries and the records that build them; the values of case work;
 //!   follow-ups and the sealing of callback numbers; the queue's rules and entries; people,
 //!   roles and console sessions; the PIN lockout's policy and locks; script versions, drafts
-//!   and test callers; the wall board's figures; the keyed hash of callers' numbers; and
-//!   [`domain::audit::AuditAction`], every action the audit log records, with its lines as
-//!   read back. The plain records storage reads back are defined here, so a surface names
+//!   and test callers; the wall board's figures; the line's time zone; the keyed hash of
+//!   callers' numbers; and [`domain::audit::AuditAction`], every action the audit log
+//!   records, with its lines as read back. The plain records storage reads back are defined here, so a surface names
 //!   them without naming storage.
 //! - [`scripts`] is the script language: the XML dialect of `docs/scripts.md` loaded,
 //!   validated with positions, drawn as a graph, translated, reported on.

@@ -21,6 +21,7 @@ use crate::app::secrets::{Mode, Origin, Secrets, TelegramSecrets};
 use crate::app::terminal::Terminal;
 use crate::config::{CONFIG_VAR, Config};
 use crate::domain::cases::{Case, CaseNumber};
+use crate::domain::line_time::{LineZone, Stamp};
 use crate::http::server::{self, Application};
 use crate::simulator::{self, CallOptions};
 use crate::telemetry;
@@ -293,10 +294,11 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let zone = config.console.time_zone;
             with_terminal(&config, |terminal| async move {
                 match terminal.case(number).await.map_err(|e| e.to_string())? {
                     Some(case) => {
-                        print_case(&case);
+                        print_case(&case, zone);
                         Ok(ExitCode::SUCCESS)
                     }
                     None => {
@@ -514,8 +516,8 @@ where
     })
 }
 
-/// Prints a case and its timeline for a person.
-fn print_case(case: &Case) {
+/// Prints a case and its timeline for a person, its times in the line's zone.
+fn print_case(case: &Case, zone: LineZone) {
     let mut out = io::stdout().lock();
     let language = case.language.as_ref().map_or("-", |l| l.as_str());
     let _ = writeln!(out, "case {}  ({language})", case.number);
@@ -528,9 +530,9 @@ fn print_case(case: &Case) {
             .map_or("hidden number".into(), |c| format!("#{}", &c.0[..12.min(c.0.len())]))
     );
     let _ = writeln!(out, "  country   {}", case.country.as_deref().unwrap_or("-"));
-    let _ = writeln!(out, "  started   {}", case.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    let _ = writeln!(out, "  started   {}", zone.show(case.started_at, Stamp::Labelled));
     if let Some(ended) = case.ended_at {
-        let _ = writeln!(out, "  ended     {}", ended.format("%Y-%m-%d %H:%M:%S UTC"));
+        let _ = writeln!(out, "  ended     {}", zone.show(ended, Stamp::Labelled));
     }
     let status = case.status.map_or("-", |s| s.as_str());
     let duration = case.duration_secs.map_or(String::new(), |d| format!(", {d} s"));

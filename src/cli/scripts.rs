@@ -16,6 +16,7 @@ use clap::Subcommand;
 use crate::app::scripts::versions::{self, Change, VersionError};
 use crate::app::terminal::Terminal;
 use crate::config::Config;
+use crate::domain::line_time::{LineZone, Stamp};
 use crate::scripts::{Diagnostic, load_texts};
 
 /// The subcommands of `hotline scripts`.
@@ -141,7 +142,7 @@ pub fn run(config: &Config, command: ScriptsCommand) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        match execute(&terminal, command, draft).await {
+        match execute(&terminal, command, draft, config.console.time_zone).await {
             Ok(code) => code,
             Err(VersionError::Invalid(report)) => {
                 eprintln!("hotline scripts: nothing was published; the scripts would have errors:");
@@ -165,6 +166,7 @@ async fn execute(
     terminal: &Terminal,
     command: ScriptsCommand,
     draft: Option<String>,
+    zone: LineZone,
 ) -> Result<ExitCode, VersionError> {
     let dir = terminal.scripts_dir();
     let mut out = io::stdout().lock();
@@ -215,7 +217,7 @@ async fn execute(
             }
             for tester in testers {
                 let by = tester.added_by.as_deref().unwrap_or("unknown");
-                let when = tester.added_at.format("%Y-%m-%d %H:%M UTC");
+                let when = zone.show(tester.added_at, Stamp::Labelled);
                 let _ = writeln!(out, "{}\t{}\tadded {when} by {by}", tester.id, tester.label);
             }
         }
@@ -253,7 +255,7 @@ async fn execute(
                 return Ok(ExitCode::SUCCESS);
             }
             for draft in drafts.values() {
-                let when = draft.updated_at.format("%Y-%m-%d %H:%M:%SZ");
+                let when = zone.show(draft.updated_at, Stamp::Labelled);
                 let _ = writeln!(out, "{:<13}  {when}  {}", draft.file, draft.author);
             }
             let (_, texts) = terminal.drafted().await?;

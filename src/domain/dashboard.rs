@@ -2,7 +2,7 @@
 //! durations only, never a case, a number or a call id. The database side is
 //! `storage/dashboard.rs` and `storage/gauges.rs`.
 
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::domain::conversation::Channel;
 
@@ -26,7 +26,7 @@ pub struct ChannelChats {
     pub waiting: u64,
     /// Held by an operator.
     pub with_operator: u64,
-    /// Conversations opened since midnight (UTC).
+    /// Conversations opened since the line's local midnight.
     pub today: u64,
 }
 
@@ -51,6 +51,8 @@ pub struct QueueDay {
     pub talks: u64,
     /// Their mean length (connected to ended), in seconds.
     pub mean_talk_secs: Option<f64>,
+    /// The service level of the callers who joined a queue that day.
+    pub service: ServiceLevel,
 }
 
 impl QueueDay {
@@ -67,7 +69,8 @@ impl QueueDay {
     }
 }
 
-/// The width of a chart's bucket. Buckets are aligned on UTC hours and days.
+/// The width of a chart's bucket. Buckets are the line's local hours and days (see
+/// [`crate::domain::line_time::LineZone::floor`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
     /// One hour.
@@ -76,23 +79,28 @@ pub enum Period {
     Day,
 }
 
-impl Period {
-    /// The start of the bucket `at` falls in.
-    pub fn floor(self, at: DateTime<Utc>) -> DateTime<Utc> {
-        let day = at.date_naive();
-        let start = match self {
-            Period::Hour => day.and_hms_opt(at.hour(), 0, 0),
-            Period::Day => day.and_hms_opt(0, 0, 0),
-        };
-        start.map_or(at, |t| t.and_utc())
-    }
+/// The service level of a span of time: of the callers who joined an operator queue in it and
+/// whose wait is decided, how many an operator answered within the threshold
+/// (`[queues] service_level_secs`). Counted per time a caller joins a queue:
+///
+/// - *in time*: connected to an operator at most the threshold after joining;
+/// - *counted*: in time, plus connected later, plus left the queue unanswered (hung up after
+///   the threshold, sent on to voicemail, the connection failed). A caller who hung up within
+///   the threshold is not counted at all (a short abandon: nobody could have answered them),
+///   nor is one still waiting: their wait is not decided yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceLevel {
+    /// Answered within the threshold.
+    pub in_time: u64,
+    /// Every caller whose wait counts, those answered in time included.
+    pub counted: u64,
+}
 
-    /// The bucket's length.
-    pub fn span(self) -> Duration {
-        match self {
-            Period::Hour => Duration::hours(1),
-            Period::Day => Duration::days(1),
-        }
+impl ServiceLevel {
+    /// The share answered in time, from 0 to 1; `None` before any wait counts.
+    pub fn share(self) -> Option<f64> {
+        // Counts are far below 2^52: the conversion is exact.
+        (self.counted > 0).then(|| self.in_time.min(self.counted) as f64 / self.counted as f64)
     }
 }
 
@@ -116,6 +124,30 @@ pub struct Gauges {
     pub waiting: Vec<(String, u64)>,
     /// Operators per presence state (`available`, `on-call`, …).
     pub operators: Vec<(String, u64)>,
-    /// Cases opened today (UTC), per outcome.
+    /// Cases opened since `since` (the line's local midnight), per outcome.
     pub today: Vec<(String, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abandonment_needs_someone_in_the_queue() {
+        let mut day = QueueDay::default();
+        assert_eq!(day.abandonment(), None);
+        day.reached_queue = 4;
+        day.abandoned = 1;
+        assert_eq!(day.abandonment(), Some(0.25));
+    }
+
+    #[test]
+    fn the_service_level_is_the_share_answered_in_time() {
+        assert_eq!(ServiceLevel::default().share(), None);
+        assert_eq!(ServiceLevel { in_time: 1, counted: 2 }.share(), Some(0.5));
+        assert_eq!(ServiceLevel { in_time: 0, counted: 3 }.share(), Some(0.0));
+        // Never above 1, whatever the counts say.
+        assert_eq!(ServiceLevel { in_time: 9, counted: 3 }.share(), Some(1.0));
+        assert_eq!(ServiceLevel { in_time: u64::MAX, counted: u64::MAX }.share(), Some(1.0));
+    }
 }

@@ -7,6 +7,7 @@ pub mod conversation;
 pub mod dashboard;
 pub mod followups;
 pub mod language;
+pub mod line_time;
 pub mod lockout;
 pub mod outbox;
 pub mod people;

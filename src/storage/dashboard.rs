@@ -7,43 +7,60 @@
 //! board stays cheap with a million cases; `cargo bench --bench wallboard` prints the plans
 //! and the times.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
-use rusqlite::params;
+use chrono::{DateTime, Utc};
+use rusqlite::{Transaction, params};
 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_time};
-use crate::domain::dashboard::{CallCount, Period, QueueDay, WaitingSince};
-
-/// How stored times are cut into a chart's buckets: storage's side of [`Period`].
-impl Period {
-    /// The characters of a stored time that name its bucket (`2026-11-27T05`, `2026-11-27`).
-    fn prefix_len(self) -> usize {
-        match self {
-            Period::Hour => 13,
-            Period::Day => 10,
-        }
-    }
-
-    /// The start of the bucket a prefix names.
-    fn parse(self, prefix: &str) -> Result<DateTime<Utc>, StorageError> {
-        let bad =
-            |e: chrono::ParseError| StorageError::Data(format!("stored time {prefix:?}: {e}"));
-        Ok(match self {
-            Period::Hour => {
-                NaiveDateTime::parse_from_str(&format!("{prefix}:00"), "%Y-%m-%dT%H:%M")
-                    .map_err(bad)?
-                    .and_utc()
-            }
-            Period::Day => NaiveDate::parse_from_str(prefix, "%Y-%m-%d")
-                .map_err(bad)?
-                .and_time(chrono::NaiveTime::MIN)
-                .and_utc(),
-        })
-    }
-}
+use crate::domain::dashboard::{CallCount, QueueDay, ServiceLevel, WaitingSince};
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
+}
+
+/// Voice calls per language that started in `[from, to)`, in language order.
+fn calls_by_language(
+    tx: &Transaction<'_>,
+    from: &str,
+    to: &str,
+) -> Result<Vec<(Option<String>, u64)>, StorageError> {
+    // `+language`: grouping on the (language, started_at) index would walk all of it to skip
+    // the sort of a day's few hundred rows.
+    let rows = tx
+        .prepare_cached(
+            "SELECT language, count(*) FROM cases \
+             WHERE started_at >= ?1 AND started_at < ?2 AND channel = 'voice' \
+             GROUP BY +language ORDER BY +language",
+        )?
+        .query_map(params![from, to], |r| Ok((r.get::<_, Option<String>>(0)?, count(r.get(1)?))))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The service level of the callers who joined a queue in `[from, to)` (see [`ServiceLevel`]
+/// for what counts). A caller hung up when their entry's result is `hangup`: the provider's
+/// `QueueResult`, or the call's end while they waited. A wait is the stored times'
+/// difference, with a millisecond's slack so a wait of exactly the threshold, stored to the
+/// nanosecond, is not lost to floating point.
+fn service_level(
+    tx: &Transaction<'_>,
+    from: &str,
+    to: &str,
+    threshold_secs: u64,
+) -> Result<ServiceLevel, StorageError> {
+    let threshold = threshold_secs as f64;
+    let (in_time, counted) = tx
+        .prepare_cached(
+            "SELECT \
+               coalesce(sum(e.bridged_at IS NOT NULL AND \
+                   (julianday(e.bridged_at) - julianday(e.joined_at)) * 86400 <= ?3 + 0.001), 0), \
+               coalesce(sum(NOT coalesce(e.bridged_at IS NULL AND e.result = 'hangup' \
+                   AND (julianday(e.ended_at) - julianday(e.joined_at)) * 86400 < ?3 - 0.001, 0)), 0) \
+             FROM queue_entries e \
+             WHERE e.joined_at >= ?1 AND e.joined_at < ?2 AND e.state IN ('bridged', 'left')",
+        )?
+        .query_row(params![from, to, threshold], |r| Ok((count(r.get(0)?), count(r.get(1)?))))?;
+    Ok(ServiceLevel { in_time, counted })
 }
 
 impl Storage {
@@ -66,25 +83,19 @@ impl Storage {
         .await
     }
 
-    /// How the queue went on the UTC day that starts at `day` (see [`QueueDay`] for what
-    /// each figure counts).
+    /// How the queue went in `[from, to)`, the line's day (see [`QueueDay`] for what each
+    /// figure counts); the service level's threshold is `service_level_secs`.
     #[tracing::instrument(skip(self))]
-    pub async fn queue_day(&self, day: DateTime<Utc>) -> Result<QueueDay, StorageError> {
-        let (from, to) = (db_time(day), db_time(day + Duration::days(1)));
+    pub async fn queue_day(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        service_level_secs: u64,
+    ) -> Result<QueueDay, StorageError> {
+        let (from, to) = (db_time(from), db_time(to));
         self.read(move |conn| {
             let tx = conn.transaction()?;
-            // `+language`: grouping on the (language, started_at) index would walk all of it
-            // to skip the sort of a day's few hundred rows.
-            let calls = tx
-                .prepare_cached(
-                    "SELECT language, count(*) FROM cases \
-                     WHERE started_at >= ?1 AND started_at < ?2 AND channel = 'voice' \
-                     GROUP BY +language ORDER BY +language",
-                )?
-                .query_map(params![from, to], |r| {
-                    Ok((r.get::<_, Option<String>>(0)?, count(r.get(1)?)))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+            let calls = calls_by_language(&tx, &from, &to)?;
             let (reached_queue, abandoned) = tx
                 .prepare_cached(
                     "SELECT count(DISTINCT e.case_id), \
@@ -113,6 +124,7 @@ impl Storage {
                         r.get::<_, Option<f64>>(3)?,
                     ))
                 })?;
+            let service = service_level(&tx, &from, &to, service_level_secs)?;
             tx.finish()?;
             Ok(QueueDay {
                 calls,
@@ -122,66 +134,56 @@ impl Storage {
                 mean_wait_secs,
                 talks,
                 mean_talk_secs,
+                service,
             })
         })
         .await
     }
 
-    /// Calls per `period` and language that started in `[from, to)`, oldest bucket first;
-    /// buckets without calls are absent. `from` should be the start of a bucket.
-    #[tracing::instrument(skip(self))]
+    /// Calls per bucket and language, the buckets `[bounds[i], bounds[i + 1])` (the line's
+    /// local hours or days: their lengths differ across a change of summer time), oldest
+    /// first; a bucket's languages without calls are absent. One range of the index per
+    /// bucket, in one read.
+    #[tracing::instrument(skip_all)]
     pub async fn calls_per(
         &self,
-        period: Period,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        bounds: &[DateTime<Utc>],
     ) -> Result<Vec<CallCount>, StorageError> {
-        let (from, to) = (db_time(from), db_time(to));
+        let bounds: Vec<(DateTime<Utc>, String)> =
+            bounds.iter().map(|b| (*b, db_time(*b))).collect();
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT substr(started_at, 1, ?3), language, count(*) FROM cases \
-                 WHERE started_at >= ?1 AND started_at < ?2 AND channel = 'voice' \
-                 GROUP BY 1, 2 ORDER BY 1, 2",
-            )?;
-            let len = i64::try_from(period.prefix_len()).unwrap_or(13);
-            let rows = stmt.query_map(params![from, to, len], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?))
-            })?;
-            rows.map(|row| {
-                let (prefix, language, calls) = row?;
-                Ok(CallCount { bucket: period.parse(&prefix)?, language, calls: count(calls) })
-            })
-            .collect()
+            let tx = conn.transaction()?;
+            let mut counts = Vec::new();
+            for pair in bounds.windows(2) {
+                let [(bucket, from), (_, to)] = pair else { continue };
+                for (language, calls) in calls_by_language(&tx, from, to)? {
+                    counts.push(CallCount { bucket: *bucket, language, calls });
+                }
+            }
+            tx.finish()?;
+            Ok(counts)
         })
         .await
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn buckets_are_utc_hours_and_days() {
-        let t = at("2026-11-27T05:59:59.999999999Z");
-        assert_eq!(Period::Hour.floor(t), at("2026-11-27T05:00:00Z"));
-        assert_eq!(Period::Day.floor(t), at("2026-11-27T00:00:00Z"));
-        assert_eq!(Period::Hour.parse("2026-11-27T05").unwrap(), at("2026-11-27T05:00:00Z"));
-        assert_eq!(Period::Day.parse("2026-11-27").unwrap(), at("2026-11-27T00:00:00Z"));
-        assert!(Period::Hour.parse("2026-11-27T5x").is_err());
-        assert_eq!(&db_time(t)[..Period::Hour.prefix_len()], "2026-11-27T05");
-    }
-
-    #[test]
-    fn abandonment_needs_someone_in_the_queue() {
-        let mut day = QueueDay::default();
-        assert_eq!(day.abandonment(), None);
-        day.reached_queue = 4;
-        day.abandoned = 1;
-        assert_eq!(day.abandonment(), Some(0.25));
+    /// The service level of each bucket `[bounds[i], bounds[i + 1])`, by the time callers
+    /// joined the queue, with a threshold of `threshold_secs`.
+    #[tracing::instrument(skip(self, bounds))]
+    pub async fn service_levels(
+        &self,
+        bounds: &[DateTime<Utc>],
+        threshold_secs: u64,
+    ) -> Result<Vec<ServiceLevel>, StorageError> {
+        let bounds: Vec<String> = bounds.iter().map(|b| db_time(*b)).collect();
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let levels = bounds
+                .windows(2)
+                .map(|pair| service_level(&tx, &pair[0], &pair[1], threshold_secs))
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.finish()?;
+            Ok(levels)
+        })
+        .await
     }
 }

@@ -1,5 +1,6 @@
 //! The `hotline` binary as a newcomer and a supervisor use it: check scripts, serve, call,
-//! read cases; and what an attacker holding the disk or the logs would find.
+//! read cases (in the line's time zone); and what an attacker holding the disk or the logs
+//! would find.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -202,6 +203,33 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
     let case = text(&output);
     assert!(case.contains("intent=surrender") && case.contains("group=alone"), "{case}");
     assert!(case.contains("handed off") || case.contains("queue"), "{case}");
+    // The same case for a line run from Kyiv: its local time, the zone's abbreviation said
+    // on the line; a zone that does not exist is a clear error.
+    let started = |case: &str| {
+        let line = case.lines().find(|l| l.trim_start().starts_with("started")).unwrap();
+        line.trim_start().trim_start_matches("started").trim().to_owned()
+    };
+    let utc = started(&case);
+    assert!(utc.ends_with(" UTC"), "{utc}");
+    let output = hotline(dir.path())
+        .args(["case", &number])
+        .env("HOTLINE_CONSOLE_TIME_ZONE", "Europe/Kyiv")
+        .output()
+        .unwrap();
+    let kyiv = started(&text(&output));
+    let (local, abbreviation) = kyiv.rsplit_once(' ').unwrap();
+    assert!(["EET", "EEST"].contains(&abbreviation), "{kyiv}");
+    let parse = |t: &str| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").unwrap();
+    let ahead = parse(local) - parse(utc.trim_end_matches(" UTC"));
+    let expected = if abbreviation == "EET" { 2 } else { 3 };
+    assert_eq!(ahead, chrono::Duration::hours(expected), "{utc} / {kyiv}");
+    let output = hotline(dir.path())
+        .args(["case", &number])
+        .env("HOTLINE_CONSOLE_TIME_ZONE", "Mars/Olympus_Mons")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output).contains("IANA"), "{}", text(&output));
 
     // Stop it as an init system would, and read everything it logged.
     let pid = server.0.id().to_string();

@@ -264,3 +264,43 @@ async fn hostile_logins_get_clear_answers_and_nothing_is_echoed_unescaped() {
         assert!(!answer.body.contains("<b>"));
     }
 }
+
+#[tokio::test]
+async fn a_line_in_kyiv_shows_kyiv_time_and_names_it_once() {
+    let kyiv = hotline::domain::line_time::LineZone::parse("Europe/Kyiv").unwrap();
+    let app = spawn_app_with(|c| c.console.time_zone = kyiv).await;
+    api::person(&app, "boss", Role::Supervisor, &["ru"]).await;
+    let mut boss = Browser::login(&app, "boss", TEST_PASSWORD).await;
+    // A call at 22:30 UTC on 27 November: half past midnight on the 28th in Kyiv.
+    let sid = common::new_call_sid();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T22:30:00Z").unwrap().to_utc();
+    let call_sid = hotline::domain::cases::CallSid::parse(&sid).unwrap();
+    let started =
+        hotline::domain::cases::Record::CallStarted { call_sid, at, caller: None, country: None };
+    app.storage.apply(started).await.unwrap();
+    let number = app.case(&sid).await.number;
+
+    let page = boss.get(&format!("/console/cases/{number}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<dd>2026-11-28 00:30</dd>"), "{}", page.body);
+    assert!(!page.body.contains("2026-11-27 22:30"), "no UTC time left on the page");
+    assert_eq!(page.body.matches("Europe/Kyiv").count(), 1, "the zone is named once");
+    assert!(page.body.contains("Times shown: Kyiv (Europe/Kyiv)"));
+    let list = boss.get("/console/cases").await.body;
+    assert!(list.contains("2026-11-28 00:30"), "{list}");
+    // The audit log keeps the machine-readable time in UTC beside the local one.
+    let audit = boss.get("/console/audit").await.body;
+    assert!(audit.contains("Z\">"), "a <time datetime> in UTC: {audit}");
+
+    // In Ukrainian, the zone's line is translated; the API still answers in UTC.
+    boss.get("/console/settings").await;
+    assert_eq!(boss.post("/console/language", &[("language", "uk")]).await.status, 303);
+    let page = boss.get(&format!("/console/cases/{number}")).await.body;
+    assert!(page.contains("Час на сторінці: Kyiv (Europe/Kyiv)"), "{page}");
+    let (_, token) = api::person(&app, "auditor", Role::Supervisor, &["ru"]).await;
+    let (status, body) =
+        api::api(&app, "GET", &format!("/api/cases/{number}"), Some(&token), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.to_string().contains("2026-11-27T22:30:00"), "the API keeps UTC: {body}");
+    app.stop().await;
+}

@@ -1,6 +1,7 @@
 //! The supervisors' wall board, seen from a browser: the figures a known set of calls (driven
-//! by signed webhooks) leaves, the charts' UTC hours and days, the live region, who may open
-//! it, and that no phone number reaches it.
+//! by signed webhooks) leaves, the charts' hours and days (UTC by default, the line's local
+//! ones with a time zone, across a change to summer time), the service level, the live region,
+//! the figures' JSON, who may open it, and that no phone number reaches it.
 
 use crate::common;
 
@@ -8,12 +9,18 @@ use chrono::{DateTime, Duration, Utc};
 use common::api::{self, TEST_PASSWORD};
 use common::console::Browser;
 use common::{CALLER, TestApp, attribute, new_call_sid, spawn_app, spawn_app_with};
+use hotline::app::Clock;
+use hotline::config::Config;
 use hotline::domain::cases::{CallSid, Event, LanguageChoiceMethod, Record};
 use hotline::domain::dashboard::Period;
+use hotline::domain::line_time::LineZone;
 use hotline::domain::people::Role;
 use hotline::scripts::LanguageTag;
 use hotline::storage::NewEntry;
 use serde_json::json;
+
+/// The line's zone of the tests that keep the default.
+const UTC: LineZone = LineZone::UTC;
 
 /// The text of the element marked `data-testid="id"`, up to its first tag.
 fn figure(html: &str, id: &str) -> String {
@@ -89,7 +96,9 @@ async fn the_board_shows_what_a_known_set_of_calls_left() {
     {
         assert_eq!(figure(&empty.body, id), value, "{id}");
     }
-    for (id, value) in [("abandonment", "—"), ("mean-wait", "—"), ("mean-talk", "—")] {
+    for (id, value) in
+        [("abandonment", "—"), ("mean-wait", "—"), ("mean-talk", "—"), ("service-level", "—")]
+    {
         assert_eq!(figure(&empty.body, id), value, "{id}");
     }
     for language in ["ru", "ko", "uk", "en"] {
@@ -136,8 +145,12 @@ async fn the_board_shows_what_a_known_set_of_calls_left() {
     assert!(["0:00", "0:01", "0:02", "0:03"].contains(&longest.as_str()), "{longest}");
     assert_eq!(figure(html, "calls-today"), "6");
     // 1 of the 3 callers who reached the queue and are no longer in it hung up there.
-    assert_eq!(figure(html, "abandonment"), "33.3 %");
+    assert_eq!(figure(html, "abandonment"), "33.3%");
     assert!(html.contains("1 / 3"), "{html}");
+    // Both answered callers were answered within 20 s; the one who hung up at once and the
+    // one still waiting are not counted.
+    assert_eq!(figure(html, "service-level"), "100.0%");
+    assert_eq!(figure(html, "service-detail"), "in time / counted: 2 / 2");
     assert_eq!(figure(html, "mean-wait"), "0:10", "(4 + 16) / 2 seconds");
     assert_eq!(figure(html, "mean-talk"), "—", "no conversation has ended");
     let row = |label: &str| format!("<th scope=\"row\">{label}</th><td class=\"num\">");
@@ -161,8 +174,8 @@ async fn the_board_shows_what_a_known_set_of_calls_left() {
     let expected: Vec<(String, u64)> =
         vec![("ru".into(), 4), ("uk".into(), 1), ("no language chosen".into(), 1)];
     let spanned = |period: Period, label: &str| {
-        let mut labels = vec![period.floor(began).format(label).to_string()];
-        labels.push(period.floor(now).format(label).to_string());
+        let mut labels = vec![UTC.floor(period, began).format(label).to_string()];
+        labels.push(UTC.floor(period, now).format(label).to_string());
         labels.dedup();
         labels
     };
@@ -219,7 +232,7 @@ async fn hours_and_days_are_utc_buckets_and_the_windows_end_where_they_say() {
     // Retried if the hour turns while the test runs: every expectation is tied to it.
     for _ in 0..2 {
         let now = Utc::now();
-        let (hour, day) = (Period::Hour.floor(now), Period::Day.floor(now));
+        let (hour, day) = (UTC.floor(Period::Hour, now), UTC.floor(Period::Day, now));
         let calls = [
             (hour, "ru"),                            // this hour's first instant
             (hour - ns, "ru"),                       // the hour before, its last instant
@@ -233,7 +246,7 @@ async fn hours_and_days_are_utc_buckets_and_the_windows_end_where_they_say() {
             past_call(&app, at, Some(language)).await;
         }
         let html = boss.get("/console/wallboard").await.body;
-        if Period::Hour.floor(Utc::now()) != hour {
+        if UTC.floor(Period::Hour, Utc::now()) != hour {
             continue;
         }
         // Every bucket of both charts holds exactly the calls that started in it.
@@ -305,7 +318,7 @@ async fn the_day_s_queue_starts_at_midnight_utc_and_waits_and_talks_are_averaged
     let app = spawn_app().await;
     let mut boss = supervisor_browser(&app).await;
     let (olga, _) = api::person(&app, "olga", Role::Operator, &["ru"]).await;
-    let day = Period::Day.floor(Utc::now());
+    let day = UTC.floor(Period::Day, Utc::now());
     let s = Duration::seconds;
 
     // Yesterday: joined and hung up before midnight. Counted nowhere today.
@@ -326,7 +339,7 @@ async fn the_day_s_queue_starts_at_midnight_utc_and_waits_and_talks_are_averaged
     assert_eq!(figure(&html, "mean-wait"), "0:15", "(20 + 10) / 2");
     assert_eq!(figure(&html, "mean-talk"), "0:50");
     assert!(html.contains("answered: 2") && html.contains("ended talks: 1"), "{html}");
-    assert_eq!(figure(&html, "abandonment"), "0.0 %", "yesterday's hang-up is not today's");
+    assert_eq!(figure(&html, "abandonment"), "0.0%", "yesterday's hang-up is not today's");
     assert!(html.contains("0 / 1"), "{html}");
     app.stop().await;
 }
@@ -336,9 +349,12 @@ async fn operators_get_403_and_strangers_the_login() {
     let app = spawn_app().await;
     api::person(&app, "olga", Role::Operator, &["ru"]).await;
     let mut olga = Browser::login(&app, "olga", TEST_PASSWORD).await;
-    for path in
-        ["/console/wallboard", "/console/wallboard/events", "/console/wallboard/charts/events"]
-    {
+    for path in [
+        "/console/wallboard",
+        "/console/wallboard/events",
+        "/console/wallboard/charts/events",
+        "/console/wallboard/figures.json",
+    ] {
         let answer = olga.get(path).await;
         assert_eq!(answer.status, 403, "{path}: {}", answer.body);
         assert!(!answer.body.contains("data-testid=\"in-ivr\""));
@@ -366,5 +382,127 @@ async fn operators_get_403_and_strangers_the_login() {
     assert!(!answer.body.contains("<script>") && !answer.body.contains("99999999"));
     let posted = boss.post("/console/wallboard", &[("x", "1")]).await;
     assert_eq!(posted.status, 405);
+    app.stop().await;
+}
+
+/// A server whose line is in Kyiv and whose clock stands at `now`.
+async fn kyiv_app(now: DateTime<Utc>) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.server.listen = ([127, 0, 0, 1], 0).into();
+    config.database.path = dir.path().join("hotline.db");
+    config.scripts.dir = common::shipped_scripts();
+    config.console.time_zone = LineZone::parse("Europe/Kyiv").unwrap();
+    common::start_with_clock(config, dir, Clock::manual(now)).await
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+/// The caller of `sid` hangs up in the queue at `left`, as the webhooks record it: the case
+/// says so (outcome `abandoned-in-queue`) and the entry is closed.
+async fn hangs_up(app: &TestApp, sid: &CallSid, left: DateTime<Utc>) {
+    let events = vec![
+        Event::HandedOff {
+            node: hotline::scripts::NodeId::parse("operator").unwrap(),
+            queue: "ru".into(),
+        },
+        Event::LeftQueue { result: "hangup".into(), wait_secs: None },
+    ];
+    let step = Record::Step { call_sid: sid.clone(), step: 3, at: left, events };
+    app.storage.apply(step).await.unwrap();
+    app.storage.queue_left(sid, "hangup".into(), None, left).await.unwrap();
+}
+
+/// The cells of one bucket's row in one chart's table, as written.
+fn cells(html: &str, chart: &str, label: &str) -> Vec<String> {
+    let start = html.find(&format!("data-chart=\"{chart}\"")).expect("the chart");
+    let figure = &html[start..start + html[start..].find("</figure>").unwrap()];
+    let marker = format!("data-bucket=\"{label}\">");
+    let Some(at) = figure.find(&marker) else { return Vec::new() };
+    let row = &figure[at..at + figure[at..].find("</tr>").unwrap()];
+    row.split("<td class=\"num\">").skip(1).map(|c| c[..c.find('<').unwrap()].to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_line_in_kyiv_counts_its_own_day_and_hours_and_its_service_level() {
+    // 22:30 UTC on 27 November is 00:30 on the 28th in Kyiv (UTC+2 in winter).
+    let now = at("2026-11-27T22:30:00Z");
+    let app = kyiv_app(now).await;
+    let mut boss = supervisor_browser(&app).await;
+    // Yesterday in Kyiv (23:30 on the 27th), though the same UTC day.
+    past_call(&app, at("2026-11-27T21:30:00Z"), Some("ru")).await;
+    // Three Russian callers queued since (Kyiv's) midnight: answered after 5 s and after 40 s;
+    // the third hung up after 10 s, before the threshold of 20 s: a short abandon, not counted.
+    let s = Duration::seconds;
+    let (fast, _) = enqueued_at(&app, now - s(120)).await;
+    app.storage.queue_left(&fast, "bridged".into(), Some(5), now - s(115)).await.unwrap();
+    let (slow, _) = enqueued_at(&app, now - s(100)).await;
+    app.storage.queue_left(&slow, "bridged".into(), Some(40), now - s(60)).await.unwrap();
+    let (hasty, _) = enqueued_at(&app, now - s(50)).await;
+    hangs_up(&app, &hasty, now - s(40)).await;
+
+    let html = boss.get("/console/wallboard").await.body;
+    assert_eq!(figure(&html, "calls-today"), "3", "the call at 23:30 was yesterday in Kyiv");
+    assert_eq!(figure(&html, "service-level"), "50.0%", "5 s in time, 40 s late");
+    assert_eq!(figure(&html, "service-detail"), "in time / counted: 1 / 2");
+    assert_eq!(figure(&html, "updated"), "00:30:00");
+    assert_eq!(figure(&html, "abandonment"), "33.3%", "the abandonment rate counts it");
+    assert_eq!(figure(&html, "time-zone"), "Times shown: Kyiv (Europe/Kyiv)");
+    assert_eq!(html.matches("Europe/Kyiv").count(), 1, "the zone is named in full once");
+    // The charts' buckets are Kyiv's hours and days.
+    assert_eq!(bucket(&html, "hours", "00:00"), [("ru".to_owned(), 3)]);
+    assert_eq!(bucket(&html, "hours", "23:00"), [("ru".to_owned(), 1)]);
+    assert!(bucket(&html, "hours", "22:00").is_empty());
+    assert_eq!(bucket(&html, "days", "11-28"), [("ru".to_owned(), 3)]);
+    assert_eq!(bucket(&html, "days", "11-27"), [("ru".to_owned(), 1)]);
+    assert_eq!(cells(&html, "service", "00:00"), ["50.0%", "1", "2"]);
+    assert_eq!(cells(&html, "service", "23:00"), ["—", "0", "0"]);
+
+    // In Ukrainian: a decimal comma and a spaced percent sign.
+    boss.get("/console/settings").await;
+    assert_eq!(boss.post("/console/language", &[("language", "uk")]).await.status, 303);
+    let html = boss.get("/console/wallboard").await.body;
+    assert_eq!(figure(&html, "service-level"), "50,0\u{a0}%");
+    assert_eq!(cells(&html, "service", "00:00"), ["50,0\u{a0}%", "1", "2"]);
+
+    // The JSON keeps UTC and raw shares, and names the zone.
+    let answer = boss.get("/console/wallboard/figures.json").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(json["time_zone"], "Europe/Kyiv");
+    assert_eq!(json["at"], "2026-11-27T22:30:00Z");
+    assert_eq!(json["day_start"], "2026-11-27T22:00:00Z");
+    assert_eq!(json["service_level_secs"], 20);
+    assert_eq!(json["service_level"], json!({"in_time": 1, "counted": 2, "share": 0.5}));
+    let hours = json["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    assert_eq!(hours[23]["start"], "2026-11-27T22:00:00Z");
+    assert_eq!(hours[23]["service_level"]["share"], 0.5);
+    assert_eq!(hours[22]["service_level"]["share"], serde_json::Value::Null);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_day_summer_time_starts_has_23_hours_on_the_board() {
+    // 29 March 2026: Kyiv's clocks go from 03:00 to 04:00 (01:00 UTC). 23:30 in Kyiv.
+    let app = kyiv_app(at("2026-03-29T20:30:00Z")).await;
+    let mut boss = supervisor_browser(&app).await;
+    past_call(&app, at("2026-03-28T21:30:00Z"), Some("uk")).await; // 23:30 on the 28th
+    past_call(&app, at("2026-03-29T00:30:00Z"), Some("ru")).await; // 02:30, winter time
+    past_call(&app, at("2026-03-29T01:30:00Z"), Some("ko")).await; // 04:30, summer time
+    let html = boss.get("/console/wallboard").await.body;
+    assert_eq!(figure(&html, "calls-today"), "2");
+    assert_eq!(bucket(&html, "hours", "02:00"), [("ru".to_owned(), 1)]);
+    assert_eq!(bucket(&html, "hours", "04:00"), [("ko".to_owned(), 1)]);
+    assert!(!html.contains("data-bucket=\"03:00\""), "03:00 never happened in Kyiv that day");
+    assert_eq!(bucket(&html, "days", "03-29"), [("ko".to_owned(), 1), ("ru".to_owned(), 1)]);
+    assert_eq!(bucket(&html, "days", "03-28"), [("uk".to_owned(), 1)]);
+    // The hourly chart's first bucket is 23:00 on the 28th: 24 local hours back.
+    let hours = &html[html.find("data-chart=\"hours\"").unwrap()..];
+    let first = hours.find("data-bucket=\"").unwrap() + "data-bucket=\"".len();
+    assert_eq!(&hours[first..first + 5], "23:00");
+    assert_eq!(bucket(&html, "hours", "23:00"), [("uk".to_owned(), 1)]);
     app.stop().await;
 }

@@ -24,6 +24,7 @@ use super::session::Viewer;
 use crate::app::{Actor, AppError};
 use crate::domain::cases::CaseNumber;
 use crate::domain::casework::{CaseDetail, CaseListing, MAX_PAGE, OUTCOMES, write_csv};
+use crate::domain::line_time::{LineZone, Stamp};
 use crate::domain::people::Person;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
@@ -86,11 +87,11 @@ struct Row {
 }
 
 impl Row {
-    fn new(case: CaseListing) -> Row {
+    fn new(case: CaseListing, zone: LineZone) -> Row {
         let secs = |s: Option<i64>| s.map(|s| s.to_string()).unwrap_or_default();
         Row {
             number: case.number,
-            started_at: when(case.started_at),
+            started_at: when(zone, case.started_at),
             language: case.language.unwrap_or_default(),
             country: case.country.unwrap_or_default(),
             outcome: case.outcome,
@@ -184,7 +185,7 @@ async fn search(
         Err(error) => return Err(error.into()),
     };
     (page.limit, page.offset) = (found.limit, found.offset);
-    page.rows = found.cases.into_iter().map(Row::new).collect();
+    page.rows = found.cases.into_iter().map(|case| Row::new(case, viewer.zone)).collect();
     Ok(render(&page)?.into_response())
 }
 
@@ -240,14 +241,14 @@ async fn detail(
         .iter()
         .map(|event| {
             let (kind, detail) = describe(&event.event);
-            Step { at: event.at.format("%H:%M:%S").to_string(), kind, detail }
+            Step { at: viewer.zone.show(event.at, Stamp::Clock), kind, detail }
         })
         .collect();
     let page = CasePage {
         page: viewer.page("/console/cases"),
-        started_at: when(case.started_at),
-        ended_at: case.ended_at.map(when).unwrap_or_default(),
-        closed_at: case.closed_at.map(when).unwrap_or_default(),
+        started_at: when(viewer.zone, case.started_at),
+        ended_at: case.ended_at.map(|t| when(viewer.zone, t)).unwrap_or_default(),
+        closed_at: case.closed_at.map(|t| when(viewer.zone, t)).unwrap_or_default(),
         steps,
         case,
     };
@@ -277,7 +278,7 @@ fn describe(event: &crate::domain::cases::Event) -> (String, String) {
     (kind, detail.join(" "))
 }
 
-/// A time as the screens show it, in UTC.
-fn when(time: DateTime<Utc>) -> String {
-    time.format("%Y-%m-%d %H:%M UTC").to_string()
+/// A time as the screens show it, in the line's time.
+fn when(zone: LineZone, time: DateTime<Utc>) -> String {
+    zone.show(time, Stamp::Minute)
 }

@@ -16,7 +16,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ConsoleState;
@@ -29,6 +28,7 @@ use crate::app::conversations::MAX_REPLY_CHARS;
 use crate::app::{Actor, AppError};
 use crate::domain::cases::CaseNumber;
 use crate::domain::conversation::{Author, ChatMessage, ChatSummary};
+use crate::domain::line_time::{LineZone, Stamp};
 
 /// How often the live regions look again: a person's new words should show within seconds.
 const REFRESH: Duration = Duration::from_secs(2);
@@ -83,13 +83,13 @@ struct ChatLine {
 }
 
 impl ChatLine {
-    fn new(chat: ChatSummary) -> ChatLine {
+    fn new(chat: ChatSummary, zone: LineZone) -> ChatLine {
         ChatLine {
             case: chat.case_number.to_string(),
             channel: chat.channel.label(),
             language: chat.language.map_or_else(|| "—".to_owned(), |l| l.to_string()),
-            since: chat.queued_at.map_or_else(|| "—".to_owned(), time),
-            last_in: time(chat.last_in_at),
+            since: chat.queued_at.map_or_else(|| "—".to_owned(), |at| zone.show(at, Stamp::Minute)),
+            last_in: zone.show(chat.last_in_at, Stamp::Minute),
             unanswered: chat.unanswered,
         }
     }
@@ -123,11 +123,12 @@ async fn list_fragment(
     csrf: &str,
 ) -> Result<String, PageError> {
     let me = actor.person().map(|person| person.id);
+    let zone = state.app.config().console.time_zone;
     let (mut waiting, mut yours) = (Vec::new(), Vec::new());
     for chat in state.app.chats(actor).await? {
         match chat.operator_id {
-            None => waiting.push(ChatLine::new(chat)),
-            Some(holder) if Some(holder) == me => yours.push(ChatLine::new(chat)),
+            None => waiting.push(ChatLine::new(chat, zone)),
+            Some(holder) if Some(holder) == me => yours.push(ChatLine::new(chat, zone)),
             Some(_) => {}
         }
     }
@@ -265,7 +266,12 @@ struct MessageLine {
 }
 
 impl MessageLine {
-    fn new(message: &ChatMessage, screen: &ChatScreen, text: &'static Text) -> MessageLine {
+    fn new(
+        message: &ChatMessage,
+        screen: &ChatScreen,
+        text: &'static Text,
+        zone: LineZone,
+    ) -> MessageLine {
         let (voice, who) = match message.author {
             Author::Person => (Voice::Person, text.get("chats.person").to_owned()),
             Author::Bot => (Voice::Script, text.get("chats.script").to_owned()),
@@ -280,7 +286,7 @@ impl MessageLine {
             Some(_) | None => Some((text.get("chats.pending"), "warn")),
         };
         MessageLine {
-            at: message.at.format("%H:%M:%S").to_string(),
+            at: zone.show(message.at, Stamp::Clock),
             voice,
             who,
             body: message.body.clone(),
@@ -297,12 +303,16 @@ impl MessageLine {
     }
 }
 
-fn messages_fragment(screen: &ChatScreen, text: &'static Text) -> Result<String, PageError> {
+fn messages_fragment(
+    screen: &ChatScreen,
+    text: &'static Text,
+    zone: LineZone,
+) -> Result<String, PageError> {
     let messages = screen
         .view
         .messages
         .iter()
-        .map(|message| MessageLine::new(message, screen, text))
+        .map(|message| MessageLine::new(message, screen, text, zone))
         .collect();
     Ok(render(&MessagesFragment { text, messages })?.0)
 }
@@ -327,7 +337,7 @@ async fn chat_page(
 ) -> Result<Html<String>, PageError> {
     let screen = state.app.open_chat(&viewer.actor(), case).await?;
     let chat = ChatHeader::new(&screen, viewer.person.id, viewer.text);
-    let messages = messages_fragment(&screen, viewer.text)?;
+    let messages = messages_fragment(&screen, viewer.text, viewer.zone)?;
     let dispositions =
         state.app.config().cases.dispositions().iter().map(|d| d.as_str().to_owned()).collect();
     render(&ChatPage {
@@ -352,7 +362,7 @@ async fn chat_events(
     let actor = viewer.actor();
     let opened = state.app.open_chat(&actor, case).await?;
     let mut first = Some(opened);
-    let text = viewer.text;
+    let (text, zone) = (viewer.text, viewer.zone);
     let source = state.clone();
     Ok(live::fragments(state, &viewer, REFRESH, move || {
         let (state, actor, opened) = (source.clone(), actor.clone(), first.take());
@@ -361,7 +371,7 @@ async fn chat_events(
                 Some(screen) => screen,
                 None => state.app.follow_chat(&actor, case).await?,
             };
-            messages_fragment(&screen, text)
+            messages_fragment(&screen, text, zone)
         }
     })
     .into_response())
@@ -442,8 +452,4 @@ async fn close(
     let case: CaseNumber = case.parse().map_err(PageError::BadRequest)?;
     state.app.close_chat(&viewer.actor(), case, &form.disposition).await?;
     Ok(see_other(&format!("/console/chats/{case}")))
-}
-
-fn time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }

@@ -13,17 +13,16 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ConsoleState;
 use super::operator::clock;
-use super::page::{Page, PageError, render, see_other};
+use super::page::{Page, PageError, choice_labels, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use super::text::Text;
 use crate::app::Actor;
-use crate::app::queues::labels;
 use crate::domain::followups::{self, FollowUp, Kind, State as FollowUpState};
+use crate::domain::line_time::{LineZone, Stamp};
 use crate::scripts::ScriptSet;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
@@ -73,7 +72,7 @@ struct Item {
 }
 
 impl Item {
-    fn new(f: FollowUp, me: i64, scripts: &ScriptSet, text: &'static Text) -> Item {
+    fn new(f: FollowUp, me: i64, scripts: &ScriptSet, text: &'static Text, zone: LineZone) -> Item {
         let script = f.language.as_ref().and_then(|l| scripts.script(l));
         Item {
             id: f.id,
@@ -85,8 +84,8 @@ impl Item {
             is_callback: f.kind == Kind::Callback,
             case: f.case.to_string(),
             language: f.language.as_ref().map_or_else(|| "—".to_owned(), ToString::to_string),
-            tags: script.map(|s| labels(s, &f.tags)).unwrap_or_default(),
-            created: time(f.created_at),
+            tags: script.map(|s| choice_labels(text, s, &f.tags)).unwrap_or_default(),
+            created: zone.show(f.created_at, Stamp::Minute),
             waited: f.wait_secs.map(clock),
             recording_url: f.recording_url,
             recording_secs: f.recording_secs,
@@ -102,7 +101,13 @@ impl Item {
             attempts: f
                 .attempts
                 .iter()
-                .map(|a| format!("{} {}", time(a.at), result_label(a.result.as_str(), text)))
+                .map(|a| {
+                    format!(
+                        "{} {}",
+                        zone.show(a.at, Stamp::Minute),
+                        result_label(a.result.as_str(), text)
+                    )
+                })
                 .collect(),
             closed_reason: f.closed_reason,
             repeat_caller: f.earlier_calls > 0,
@@ -112,10 +117,6 @@ impl Item {
 
 fn result_label(result: &str, text: &'static Text) -> &'static str {
     RESULTS.iter().find(|(name, _)| *name == result).map_or("", |(_, key)| text.get(key))
-}
-
-fn time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// A form with nothing but its CSRF token.
@@ -141,7 +142,10 @@ async fn list(
     let followups = state.app.follow_ups(&actor(&viewer), closed).await?;
     let scripts = state.app.live().live().set;
     let me = viewer.person.id;
-    let items = followups.into_iter().map(|f| Item::new(f, me, &scripts, viewer.text)).collect();
+    let items = followups
+        .into_iter()
+        .map(|f| Item::new(f, me, &scripts, viewer.text, viewer.zone))
+        .collect();
     render(&ListPage {
         page: viewer.page("/console/followups"),
         closed,

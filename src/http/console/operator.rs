@@ -16,19 +16,19 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ConsoleState;
 use super::live;
-use super::page::{Page, PageError, render, see_other};
+use super::page::{Page, PageError, choice_labels, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use super::text::Text;
 use crate::app::presence::LanguageQueue;
-use crate::app::queues::{Whisper, labels};
+use crate::app::queues::Whisper;
 use crate::app::{Actor, AppError};
 use crate::domain::cases::{CaseNumber, Event};
 use crate::domain::casework::{CaseDetail, MAX_NOTE_CHARS};
+use crate::domain::line_time::{LineZone, Stamp};
 use crate::domain::queue::{EntryState, PresenceState};
 use crate::scripts::ScriptSet;
 
@@ -101,7 +101,7 @@ async fn screen(
     let case = match state.app.own_case(&actor).await? {
         Some(number) => {
             let detail = state.app.read_case(&actor, number).await?;
-            Some(CaseView::new(detail, &state.app.live().live().set, viewer.text))
+            Some(CaseView::new(detail, &state.app.live().live().set, viewer.text, viewer.zone))
         }
         None => None,
     };
@@ -214,12 +214,12 @@ async fn queue_fragment(
 ) -> Result<String, PageError> {
     let queues = state.app.language_queues(actor).await?;
     let scripts = state.app.live().live().set;
-    let queues = queues.into_iter().map(|queue| QueueView::new(queue, &scripts)).collect();
+    let queues = queues.into_iter().map(|queue| QueueView::new(queue, &scripts, text)).collect();
     Ok(render(&QueueFragment { text, queues })?.0)
 }
 
 impl QueueView {
-    fn new(queue: LanguageQueue, scripts: &ScriptSet) -> QueueView {
+    fn new(queue: LanguageQueue, scripts: &ScriptSet, text: &Text) -> QueueView {
         let callers = queue
             .callers
             .into_iter()
@@ -232,7 +232,7 @@ impl QueueView {
                     connecting: caller.state == EntryState::Connecting,
                     waited: clock(caller.wait_secs),
                     caller_language: caller.caller_language.map(|l| l.to_string()),
-                    tags: script.map(|s| labels(s, &caller.tags)).unwrap_or_default(),
+                    tags: script.map(|s| choice_labels(text, s, &caller.tags)).unwrap_or_default(),
                     repeat_caller: caller.repeat_caller,
                     interpreter_needed: caller.interpreter_needed,
                 }
@@ -282,24 +282,29 @@ struct NoteView {
 }
 
 impl CaseView {
-    fn new(detail: CaseDetail, scripts: &ScriptSet, text: &'static Text) -> CaseView {
+    fn new(
+        detail: CaseDetail,
+        scripts: &ScriptSet,
+        text: &'static Text,
+        zone: LineZone,
+    ) -> CaseView {
         let whisper = Whisper::of_case(&detail, scripts).text();
         let script = detail.language.as_ref().and_then(|l| scripts.script(l));
         CaseView {
             number: detail.number.to_string(),
             language: detail.language.as_ref().map_or_else(|| "—".to_owned(), |l| l.to_string()),
-            started: time(detail.started_at),
+            started: zone.show(detail.started_at, Stamp::Minute),
             outcome: detail.outcome.to_string(),
             closed: detail.closed,
             disposition: detail.disposition.as_ref().map(|d| d.as_str().to_owned()),
             whisper,
-            tags: script.map(|s| labels(s, &detail.tags)).unwrap_or_default(),
+            tags: script.map(|s| choice_labels(text, s, &detail.tags)).unwrap_or_default(),
             timeline: detail
                 .timeline
                 .iter()
                 .filter_map(|timed| {
                     let (what, detail) = describe(&timed.event, text)?;
-                    Some(TimelineLine { at: timed.at.format("%H:%M:%S").to_string(), what, detail })
+                    Some(TimelineLine { at: zone.show(timed.at, Stamp::Clock), what, detail })
                 })
                 .collect(),
             earlier: detail.repeat_cases.iter().map(ToString::to_string).collect(),
@@ -308,17 +313,13 @@ impl CaseView {
                 .into_iter()
                 .map(|note| NoteView {
                     author: note.author.name,
-                    at: time(note.at),
+                    at: zone.show(note.at, Stamp::Minute),
                     text: note.text,
                 })
                 .collect(),
             voicemail_url: detail.voicemail_url,
         }
     }
-}
-
-fn time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// The events of a timeline that tell the caller's choices and their way to an operator,
@@ -404,7 +405,7 @@ async fn case_page(
         .as_ref()
         .filter(|_| just_closed && detail.closed)
         .map(|d| d.as_str().to_owned());
-    let case = CaseView::new(detail, &state.app.live().live().set, viewer.text);
+    let case = CaseView::new(detail, &state.app.live().live().set, viewer.text, viewer.zone);
     render(&CasePage {
         page: viewer.page("/console/operator"),
         case,

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
+use crate::domain::line_time::Stamp;
 use crate::domain::lockout::LockedKey;
 use crate::domain::people::Person;
 
@@ -67,7 +68,7 @@ async fn list(
             let pin_locked_until = locks
                 .iter()
                 .find(|lock| matches!(lock.key, LockedKey::Operator { id, .. } if id == person.id))
-                .map(|lock| lock.until.format("%H:%M").to_string());
+                .map(|lock| viewer.zone.show(lock.until, Stamp::HourMinute));
             Row { person, languages, pin_locked_until }
         })
         .collect();

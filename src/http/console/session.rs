@@ -41,6 +41,7 @@ use super::page::{Page, PageError, ROLE_FORBIDDEN, see_other};
 use super::text::Text;
 use crate::app::sessions::StartedSession;
 use crate::app::{Actor, AppError};
+use crate::domain::line_time::LineZone;
 use crate::domain::people::{Person, check_name, token_hash};
 
 /// The cookie of a logged-in browser.
@@ -75,6 +76,8 @@ pub struct Viewer {
     pub csrf: String,
     /// Their console's language.
     pub text: &'static Text,
+    /// The line's time zone, every time on their pages is shown in.
+    pub zone: LineZone,
     /// The SHA-256 of their session token, to check the session is still live (live regions).
     pub session: String,
 }
@@ -92,7 +95,7 @@ impl Viewer {
 
     /// The frame of a page at `path` for this viewer.
     pub fn page(&self, path: &str) -> Page {
-        Page::new(self.person.clone(), self.csrf.clone(), self.text, path)
+        Page::new(self.person.clone(), self.csrf.clone(), self.text, self.zone, path)
     }
 
     /// The interface text for `key` in the viewer's language.
@@ -132,6 +135,7 @@ pub(super) async fn live_session(
     };
     Ok(Some(Viewer {
         text: Text::of(session.language.as_deref()),
+        zone: state.app.config().console.time_zone,
         person: session.person,
         csrf: session.csrf,
         session: hash.to_owned(),
