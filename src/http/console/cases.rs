@@ -21,10 +21,12 @@ use chrono::{DateTime, Utc};
 use super::ConsoleState;
 use super::page::{Page, PageError, render};
 use super::session::Viewer;
+use super::text::Text;
 use crate::app::{Actor, AppError};
 use crate::domain::cases::CaseNumber;
-use crate::domain::casework::{CaseDetail, CaseListing, MAX_PAGE, OUTCOMES, write_csv};
+use crate::domain::casework::{CaseDetail, CaseListing, MAX_PAGE, write_csv};
 use crate::domain::people::Person;
+use crate::domain::timeline::{CaseOutcome, What, timeline};
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
     Router::new()
@@ -76,6 +78,9 @@ struct Row {
     started_at: String,
     language: String,
     country: String,
+    /// The outcome's machine name (the filter's value).
+    outcome_name: &'static str,
+    /// The outcome in the viewer's language.
     outcome: String,
     disposition: String,
     closed: bool,
@@ -86,14 +91,15 @@ struct Row {
 }
 
 impl Row {
-    fn new(case: CaseListing) -> Row {
+    fn new(case: CaseListing, text: &Text) -> Row {
         let secs = |s: Option<i64>| s.map(|s| s.to_string()).unwrap_or_default();
         Row {
             number: case.number,
             started_at: when(case.started_at),
             language: case.language.unwrap_or_default(),
             country: case.country.unwrap_or_default(),
-            outcome: case.outcome,
+            outcome_name: case.outcome.as_str(),
+            outcome: outcome_text(text, case.outcome),
             disposition: case.disposition.map(|d| d.to_string()).unwrap_or_default(),
             closed: case.closed_at.is_some(),
             operator: case.operator.map(|p| p.name).unwrap_or_default(),
@@ -116,7 +122,8 @@ struct SearchPage {
     given: Given,
     error: Option<String>,
     rows: Vec<Row>,
-    outcomes: &'static [&'static str],
+    /// Each outcome's machine name and words, for the filter.
+    outcomes: Vec<(&'static str, String)>,
     dispositions: Vec<String>,
     people: Vec<Person>,
     limit: u32,
@@ -158,7 +165,10 @@ async fn search(
         page: viewer.page("/console/cases"),
         error: None,
         rows: Vec::new(),
-        outcomes: &OUTCOMES,
+        outcomes: CaseOutcome::ALL
+            .into_iter()
+            .map(|outcome| (outcome.as_str(), outcome_text(viewer.text, outcome)))
+            .collect(),
         dispositions: state
             .app
             .config()
@@ -184,7 +194,7 @@ async fn search(
         Err(error) => return Err(error.into()),
     };
     (page.limit, page.offset) = (found.limit, found.offset);
-    page.rows = found.cases.into_iter().map(Row::new).collect();
+    page.rows = found.cases.into_iter().map(|case| Row::new(case, viewer.text)).collect();
     Ok(render(&page)?.into_response())
 }
 
@@ -207,11 +217,17 @@ async fn export(
     Ok((headers, write_csv(&cases)).into_response())
 }
 
-/// One step of a case's timeline, as shown: its kind and what it carries.
+/// One line of a case's timeline, as the full record shows it.
 struct Step {
     at: String,
-    kind: String,
+    what: String,
     detail: String,
+    /// The server's own words: the prompt heard, a reason.
+    extra: String,
+    /// The recording of the caller's voice, played here as the voicemail is.
+    recording: Option<String>,
+    /// The operator who answered, by name when the case's queue visits name them.
+    operator: String,
 }
 
 #[derive(Template)]
@@ -219,6 +235,8 @@ struct Step {
 struct CasePage {
     page: Page,
     case: CaseDetail,
+    /// The outcome in the viewer's language.
+    outcome: String,
     started_at: String,
     ended_at: String,
     closed_at: String,
@@ -235,16 +253,27 @@ async fn detail(
     viewer.require_supervisor()?;
     let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
     let case = state.app.read_case(&Actor::Person(viewer.person.clone()), number).await?;
-    let steps = case
-        .timeline
-        .iter()
-        .map(|event| {
-            let (kind, detail) = describe(&event.event);
-            Step { at: event.at.format("%H:%M:%S").to_string(), kind, detail }
+    let operator_name = |id: i64| {
+        case.queue
+            .iter()
+            .filter_map(|visit| visit.operator.as_ref())
+            .find(|person| person.id == id)
+            .map_or_else(|| format!("#{id}"), |person| person.name.clone())
+    };
+    let steps = timeline(&case.timeline)
+        .into_iter()
+        .map(|line| Step {
+            at: line.at.format("%H:%M:%S").to_string(),
+            what: what_text(viewer.text, line.what),
+            detail: line.detail,
+            extra: line.extra.unwrap_or_default(),
+            recording: line.recording,
+            operator: line.operator.map(operator_name).unwrap_or_default(),
         })
         .collect();
     let page = CasePage {
         page: viewer.page("/console/cases"),
+        outcome: outcome_text(viewer.text, case.outcome),
         started_at: when(case.started_at),
         ended_at: case.ended_at.map(when).unwrap_or_default(),
         closed_at: case.closed_at.map(when).unwrap_or_default(),
@@ -254,30 +283,96 @@ async fn detail(
     Ok(render(&page)?.into_response())
 }
 
-/// An event's kind and its fields as `name=value`, from its serialised form: every kind of
-/// event shows without this screen knowing each one.
-fn describe(event: &crate::domain::cases::Event) -> (String, String) {
-    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(event) else {
-        return (String::new(), String::new());
-    };
-    let mut kind = String::new();
-    let mut detail = Vec::new();
-    for (name, value) in fields {
-        let text = match value {
-            serde_json::Value::String(text) => text,
-            serde_json::Value::Null => continue,
-            other => other.to_string(),
-        };
-        if name == "kind" {
-            kind = text;
-        } else {
-            detail.push(format!("{name}={text}"));
-        }
-    }
-    (kind, detail.join(" "))
+/// What came of a case, in the viewer's language (`outcome.<name>`).
+pub(super) fn outcome_text(text: &Text, outcome: CaseOutcome) -> String {
+    text.get(&format!("outcome.{}", outcome.as_str())).to_owned()
+}
+
+/// What a timeline's line says happened, in the viewer's language (`timeline.<name>`).
+pub(super) fn what_text(text: &Text, what: What) -> String {
+    text.get(&format!("timeline.{}", what.as_str())).to_owned()
 }
 
 /// A time as the screens show it, in UTC.
 fn when(time: DateTime<Utc>) -> String {
     time.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::domain::cases::{Event, LanguageChoiceMethod, TimedEvent};
+    use crate::domain::language::{LanguageTag, NodeId, Tag};
+    use crate::domain::timeline::line;
+
+    /// One event of every kind, so every line a timeline can have is made.
+    fn every_kind_of_event() -> Vec<Event> {
+        let node = || NodeId::parse("main").unwrap();
+        let language = || LanguageTag::parse("ru").unwrap();
+        let mut events: Vec<Event> = [
+            LanguageChoiceMethod::Key,
+            LanguageChoiceMethod::Country,
+            LanguageChoiceMethod::Default,
+        ]
+        .into_iter()
+        .map(|how| Event::LanguageChosen { language: language(), how })
+        .collect();
+        events.extend([
+            Event::LanguageMenu { attempt: 1 },
+            Event::Entered { node: node(), said: "Hello".into() },
+            Event::Pressed { node: None, digits: "1".into(), meaning: "ru".into() },
+            Event::NoInput { node: None, attempt: 2 },
+            Event::AttemptsExhausted { node: node() },
+            Event::Tagged { tag: Tag { key: "intent".into(), value: "info".into() } },
+            Event::HandedOff { node: node(), queue: "ru".into() },
+            Event::Routed { language: Some(language()), interpreter_needed: false, reason: "".into() },
+            Event::Routed { language: Some(language()), interpreter_needed: true, reason: "".into() },
+            Event::Routed { language: None, interpreter_needed: false, reason: "".into() },
+            Event::LeftQueue { result: "hangup".into(), wait_secs: None },
+            Event::Answered { operator_id: 1, wait_secs: Some(3) },
+            Event::Answered { operator_id: 1, wait_secs: None },
+            Event::Voicemail { recording_url: "https://r/1".into(), duration_secs: None },
+            Event::AskAnswered {
+                node: node(),
+                var: "unit".into(),
+                recording_url: None,
+                duration_secs: None,
+            },
+            Event::Finished { node: node() },
+            Event::Fallback { error_code: None },
+            Event::Rejected { reason: "bad digits".into() },
+            Event::CallbackRequested { hint: "…67".into() },
+            Event::Blocked { refused: true },
+            Event::Blocked { refused: false },
+            Event::Wrote { node: None, chars: 5 },
+            Event::DeletionAsked,
+            Event::StatusLost { silent_secs: 90 },
+        ]);
+        events
+    }
+
+    #[test]
+    fn every_outcome_and_every_line_reads_in_every_language() {
+        let at = DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+        let events: Vec<TimedEvent> = every_kind_of_event()
+            .into_iter()
+            .map(|event| TimedEvent { step: 1, at, event })
+            .collect();
+        let whats: std::collections::HashSet<What> =
+            timeline(&events).iter().map(|l| l.what).collect();
+        assert_eq!(whats.len(), events.len(), "each event kind has its own line");
+        for text in Text::all() {
+            for outcome in CaseOutcome::ALL {
+                let words = outcome_text(text, outcome);
+                assert_ne!(words, format!("outcome.{}", outcome.as_str()), "{}", text.code);
+            }
+            for what in &whats {
+                let words = what_text(text, *what);
+                assert_ne!(words, format!("timeline.{}", what.as_str()), "{}", text.code);
+            }
+        }
+        assert_eq!(line(at, &Event::DeletionAsked).detail, "");
+    }
 }
