@@ -555,11 +555,13 @@ fn print_case(case: &Case) {
 /// One line of a timeline, with every fact: the terminal is the full record.
 fn describe(line: &TimelineLine) -> String {
     let mut text = line.what.words().to_owned();
-    for fact in [&line.detail, line.extra.as_deref().unwrap_or_default()] {
-        if !fact.is_empty() {
-            text.push(' ');
-            text.push_str(fact);
-        }
+    if !line.detail.is_empty() {
+        text.push(' ');
+        text.push_str(&line.detail);
+    }
+    if let Some(extra) = &line.extra {
+        text.push_str(" — ");
+        text.push_str(extra);
     }
     if let Some(operator) = line.operator {
         text.push_str(&format!(" (operator {operator})"));

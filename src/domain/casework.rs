@@ -422,9 +422,8 @@ impl CaseFilter {
                     })?);
                 }
                 "outcome" => {
-                    filter.outcome = Some(
-                        value.parse().map_err(|problem| format!("outcome={problem}"))?,
-                    );
+                    filter.outcome =
+                        Some(value.parse().map_err(|problem| format!("outcome={problem}"))?);
                 }
                 "disposition" => {
                     filter.disposition = Some(Disposition::parse(value).ok_or_else(|| {

@@ -297,7 +297,7 @@ impl What {
             What::LanguageByKey => "Chose the language",
             What::LanguageByCountry => "Language from the caller's country",
             What::LanguageByDefault => "Language by default",
-            What::LanguageMenu => "Offered the language menu, time",
+            What::LanguageMenu => "Offered the language menu, attempt",
             What::Heard => "Heard",
             What::Pressed => "Pressed",
             What::NoInput => "No key pressed at",
@@ -538,7 +538,12 @@ mod tests {
             ),
             (Outcome::Abandoned { node: None }, true, vec![callback()], CaseOutcome::Callback),
             (Outcome::Finished { node: node("bye") }, true, vec![], CaseOutcome::FinishedInMenus),
-            (Outcome::Abandoned { node: Some(node("main")) }, true, vec![], CaseOutcome::HungUpInMenus),
+            (
+                Outcome::Abandoned { node: Some(node("main")) },
+                true,
+                vec![],
+                CaseOutcome::HungUpInMenus,
+            ),
             (Outcome::Abandoned { node: None }, true, vec![], CaseOutcome::HungUpInMenus),
             (
                 Outcome::AbandonedInQueue { queue: queue() },
@@ -570,21 +575,35 @@ mod tests {
             ),
         ];
         for (route, ended, events, expected) in cases {
-            assert_eq!(outcome(route.clone(), voice, ended, &events), expected, "{route:?} {events:?}");
+            assert_eq!(
+                outcome(route.clone(), voice, ended, &events),
+                expected,
+                "{route:?} {events:?}"
+            );
         }
     }
 
     #[test]
     fn a_conversation_closes_where_a_call_hangs_up() {
         for channel in [Channel::Telegram, Channel::Sms, Channel::WhatsApp] {
-            let answered_chat = outcome(Outcome::HandedOff { queue: "ru".into() }, channel, true, &[answered()]);
+            let answered_chat =
+                outcome(Outcome::HandedOff { queue: "ru".into() }, channel, true, &[answered()]);
             assert_eq!(answered_chat, CaseOutcome::Answered);
-            assert_eq!(outcome(Outcome::HandedOff { queue: "ru".into() }, channel, false, &[]), CaseOutcome::Waiting);
-            assert_eq!(outcome(Outcome::HandedOff { queue: "ru".into() }, channel, true, &[]), CaseOutcome::ChatClosed);
+            assert_eq!(
+                outcome(Outcome::HandedOff { queue: "ru".into() }, channel, false, &[]),
+                CaseOutcome::Waiting
+            );
+            assert_eq!(
+                outcome(Outcome::HandedOff { queue: "ru".into() }, channel, true, &[]),
+                CaseOutcome::ChatClosed
+            );
             // A conversation has no final status: its stored path stays "in progress".
             assert_eq!(outcome(Outcome::InProgress, channel, true, &[]), CaseOutcome::ChatClosed);
             assert_eq!(outcome(Outcome::InProgress, channel, false, &[]), CaseOutcome::InProgress);
-            assert_eq!(outcome(Outcome::Voicemail, channel, true, &[voicemail()]), CaseOutcome::Voicemail);
+            assert_eq!(
+                outcome(Outcome::Voicemail, channel, true, &[voicemail()]),
+                CaseOutcome::Voicemail
+            );
             let finished = outcome(Outcome::Finished { node: node("bye") }, channel, true, &[]);
             assert_eq!(finished, CaseOutcome::FinishedInMenus);
         }
@@ -598,7 +617,8 @@ mod tests {
             assert!(!outcome.words().is_empty());
         }
         let old = ["finished", "abandoned", "handed-off", "abandoned-in-queue"];
-        for bad in old.into_iter().chain(["", "ANSWERED", "answered ", "' OR 1=1 --", "ответ"]) {
+        for bad in old.into_iter().chain(["", "ANSWERED", "answered ", "' OR 1=1 --", "ответ"])
+        {
             assert_eq!(CaseOutcome::parse(bad), None, "{bad:?}");
             assert!(bad.parse::<CaseOutcome>().unwrap_err().contains("answered"));
         }
@@ -614,7 +634,11 @@ mod tests {
                 how: LanguageChoiceMethod::Key,
             },
             Event::Entered { node: node("main"), said: "Press 1 ".repeat(20) },
-            Event::Pressed { node: Some(node("main")), digits: "1".into(), meaning: "surrender".into() },
+            Event::Pressed {
+                node: Some(node("main")),
+                digits: "1".into(),
+                meaning: "surrender".into(),
+            },
             Event::Tagged { tag: Tag { key: "intent".into(), value: "surrender".into() } },
             answered(),
             callback(),

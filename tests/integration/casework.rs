@@ -4,13 +4,15 @@
 
 use crate::common;
 
-use common::api::{Allowed, BAD_TOKEN, api, assert_matrix, person, raw};
 use common::api::TEST_PASSWORD;
+use common::api::{Allowed, BAD_TOKEN, api, assert_matrix, person, raw};
 use common::console::Browser;
 use common::{TestApp, new_call_sid, spawn_app, spawn_app_with};
 use hotline::config::BlockAnswer;
 use hotline::domain::audit::AuditFilter;
-use hotline::domain::cases::{CallSid, CallStatus, CaseNumber, Event, LanguageChoiceMethod, Record};
+use hotline::domain::cases::{
+    CallSid, CallStatus, CaseNumber, Event, LanguageChoiceMethod, Record,
+};
 use hotline::domain::casework::{CaseFilter, MAX_PAGE};
 use hotline::domain::people::Role;
 use hotline::simulator::{CallEnd, Heard};
@@ -671,7 +673,11 @@ async fn every_surface_names_a_cases_outcome_the_same() {
         ("waiting", vec![handed_off()], None),
         (
             "answered",
-            vec![handed_off(), left("bridged"), Event::Answered { operator_id: 1, wait_secs: Some(9) }],
+            vec![
+                handed_off(),
+                left("bridged"),
+                Event::Answered { operator_id: 1, wait_secs: Some(9) },
+            ],
             done,
         ),
         (
@@ -693,7 +699,11 @@ async fn every_surface_names_a_cases_outcome_the_same() {
         ("hung-up-waiting", vec![handed_off(), left("hangup")], done),
         (
             "refused",
-            vec![Event::Blocked { refused: true }, entered("bye"), Event::Finished { node: node("bye") }],
+            vec![
+                Event::Blocked { refused: true },
+                entered("bye"),
+                Event::Finished { node: node("bye") },
+            ],
             done,
         ),
     ];

@@ -327,8 +327,16 @@ mod tests {
             Event::AttemptsExhausted { node: node() },
             Event::Tagged { tag: Tag { key: "intent".into(), value: "info".into() } },
             Event::HandedOff { node: node(), queue: "ru".into() },
-            Event::Routed { language: Some(language()), interpreter_needed: false, reason: "".into() },
-            Event::Routed { language: Some(language()), interpreter_needed: true, reason: "".into() },
+            Event::Routed {
+                language: Some(language()),
+                interpreter_needed: false,
+                reason: "".into(),
+            },
+            Event::Routed {
+                language: Some(language()),
+                interpreter_needed: true,
+                reason: "".into(),
+            },
             Event::Routed { language: None, interpreter_needed: false, reason: "".into() },
             Event::LeftQueue { result: "hangup".into(), wait_secs: None },
             Event::Answered { operator_id: 1, wait_secs: Some(3) },
