@@ -240,7 +240,7 @@ async fn a_claimed_caller_is_marked_reserved_for_its_operator_with_the_hold_coun
     // Arrange: two Russian callers waiting, two Russian operators.
     let app = spawn_app().await;
     let (_, mut olga) = operator(&app, "olga", &["ru"]).await;
-    let (ivan, mut ivans) = operator(&app, "ivan", &["ru"]).await;
+    let (ivan, ivans) = operator(&app, "ivan", &["ru"]).await;
     let (first, _) = waiting_caller(&app).await;
     let first = app.case(&first).await.number.to_string();
     let (second, _) = waiting_caller(&app).await;
