@@ -1,7 +1,8 @@
 //! The supervisor's case search, `/console/cases`: the API's filters (dates, language,
 //! outcome, disposition, tag, operator) and paging, results linking to a case's read-only
-//! detail (`/console/cases/{number}`), and the CSV export of the filtered set
-//! (`/console/cases.csv`).
+//! detail (`/console/cases/{number}`: the full record, its timeline as lines in the viewer's
+//! language, the outcome in the one vocabulary of `domain::timeline`), and the CSV export of
+//! the filtered set (`/console/cases.csv`).
 //!
 //! The filters are parsed by [`crate::domain::casework::CaseFilter::parse`], the CSV written by
 //! [`crate::domain::casework::write_csv`] (with its formula guard), and every search, export and

@@ -1,7 +1,10 @@
 //! The operator's screen: their state in one click, the live queues of the languages they
-//! speak, a claim on the next caller, and the case they are on (or a case they open by
-//! number, among those they may see) with its timeline, whisper, earlier cases, notes,
-//! disposition and closing.
+//! speak (counting the callers who wait, not those being connected), a claim on the next
+//! caller (marked reserved for them while the hold counts down), and the case they are on (or
+//! a case they open by number, among those they may see) with its outcome, timeline, whisper,
+//! earlier cases, notes, disposition and closing, after which the page says what was
+//! recorded. Outcomes and timeline lines are the domain's (`domain::timeline`), in the
+//! viewer's language; this screen shows the lines of the caller's way, not the full record.
 //!
 //! Every rule and audit line is the use cases' (`app::presence`, and the JSON API's case
 //! handlers until the case use cases take them): this module only turns forms into those
@@ -257,12 +260,8 @@ impl QueueView {
     }
 }
 
-/// Seconds as `m:ss` (`h:mm:ss` past an hour).
-pub(super) fn clock(secs: i64) -> String {
-    let secs = secs.max(0);
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") }
-}
+/// Seconds as `m:ss`, as the timelines show waits and lengths.
+pub(super) use crate::domain::timeline::clock;
 
 /// A case as the operator's screen shows it.
 struct CaseView {
@@ -482,18 +481,5 @@ impl OperatorPage {
 impl CasePage {
     fn note_max(&self) -> usize {
         NOTE_MAX
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waits_read_as_a_clock() {
-        assert_eq!(clock(0), "0:00");
-        assert_eq!(clock(65), "1:05");
-        assert_eq!(clock(3_725), "1:02:05");
-        assert_eq!(clock(-4), "0:00");
     }
 }
