@@ -711,6 +711,16 @@ async fn every_surface_names_a_cases_outcome_the_same() {
     for (name, events, status) in paths {
         cases.push((name, case_of(&app, events, status).await));
     }
+    // A text conversation that closed in the menus: it has no call status, only an end.
+    let chat = case_of(&app, vec![entered("main")], None).await;
+    db(&app)
+        .execute(
+            "UPDATE cases SET channel = 'telegram', ended_at = started_at
+             WHERE number_year = ?1 AND number_seq = ?2",
+            rusqlite::params![chat.year, chat.sequence],
+        )
+        .unwrap();
+    cases.push(("chat-closed", chat));
 
     for (name, number) in &cases {
         // The API's case and its search, filtered on the name: that case alone.
