@@ -353,7 +353,7 @@ impl What {
 }
 
 /// One line of a case's timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimelineLine {
     /// When it happened.
     pub at: DateTime<Utc>,
@@ -370,12 +370,6 @@ pub struct TimelineLine {
     pub recording: Option<String>,
     /// The operator who answered, for the screens that name people.
     pub operator: Option<i64>,
-}
-
-impl Serialize for What {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
 }
 
 /// The longest prompt a line quotes, in characters.
