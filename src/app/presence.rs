@@ -51,11 +51,25 @@ pub struct Caller {
     pub interpreter_needed: bool,
     /// Claimed by an operator.
     pub operator_id: Option<i64>,
+    /// Seconds left of the hold when a claim holds this caller for the person asking:
+    /// their screen counts it down.
+    #[serde(skip)]
+    pub reserved_for_you_secs: Option<i64>,
 }
 
 impl Caller {
-    fn new(caller: WaitingCaller, position: Option<u32>, now: DateTime<Utc>) -> Caller {
+    fn new(
+        caller: WaitingCaller,
+        position: Option<u32>,
+        now: DateTime<Utc>,
+        asking: Option<i64>,
+    ) -> Caller {
+        let reserved_for_you_secs = caller
+            .reserved
+            .filter(|(by, until)| Some(*by) == asking && *until > now)
+            .map(|(_, until)| (until - now).num_seconds().max(0));
         Caller {
+            reserved_for_you_secs,
             entry: caller.entry.id,
             case: caller.entry.case.to_string(),
             position,
@@ -131,7 +145,7 @@ impl App {
                         position += 1;
                         position
                     });
-                    Caller::new(c.clone(), place, now)
+                    Caller::new(c.clone(), place, now, actor.person().map(|p| p.id))
                 })
                 .collect();
             let estimated_wait_secs =

@@ -22,6 +22,7 @@ use crate::app::terminal::Terminal;
 use crate::config::{CONFIG_VAR, Config};
 use crate::domain::cases::{Case, CaseNumber};
 use crate::domain::line_time::{LineZone, Stamp};
+use crate::domain::timeline::{CaseOutcome, TimelineLine, outcome_at, timeline};
 use crate::http::server::{self, Application};
 use crate::simulator::{self, CallOptions};
 use crate::telemetry;
@@ -537,7 +538,9 @@ fn print_case(case: &Case, zone: LineZone) {
     let status = case.status.map_or("-", |s| s.as_str());
     let duration = case.duration_secs.map_or(String::new(), |d| format!(", {d} s"));
     let _ = writeln!(out, "  status    {status}{duration}");
-    let _ = writeln!(out, "  outcome   {}", case.outcome);
+    let outcome = CaseOutcome::of(case);
+    let at = outcome_at(&case.outcome).map(|at| format!(" ({at})")).unwrap_or_default();
+    let _ = writeln!(out, "  outcome   {} [{}]{at}", outcome.words(), outcome.as_str());
     let tags: Vec<String> = case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect();
     let _ =
         writeln!(out, "  tags      {}", if tags.is_empty() { "-".into() } else { tags.join(" ") });
@@ -545,72 +548,30 @@ fn print_case(case: &Case, zone: LineZone) {
         let _ = writeln!(out, "  voicemail {url}");
     }
     let _ = writeln!(out, "  timeline");
-    for timed in &case.events {
-        let offset = (timed.at - case.started_at).num_seconds();
-        let _ = writeln!(out, "    +{offset:>4}s  {}", describe(&timed.event));
+    for line in timeline(&case.events) {
+        let offset = (line.at - case.started_at).num_seconds();
+        let _ = writeln!(out, "    +{offset:>4}s  {}", describe(&line));
     }
 }
 
-/// One line of a timeline.
-fn describe(event: &crate::domain::cases::Event) -> String {
-    use crate::domain::cases::Event;
-    match event {
-        Event::LanguageChosen { language, how } => {
-            format!("language {language} (by {how:?})").to_lowercase()
-        }
-        Event::LanguageMenu { attempt } => format!("language menu (attempt {attempt})"),
-        Event::Entered { node, said } => {
-            let said: String = said.chars().take(70).collect();
-            format!("at {node}: \"{said}…\"")
-        }
-        Event::Pressed { node, digits, meaning } => match node {
-            Some(node) => format!("pressed {digits} at {node}: {meaning}"),
-            None => format!("pressed {digits} at the language menu: {meaning}"),
-        },
-        Event::NoInput { node, attempt } => match node {
-            Some(node) => format!("no key at {node} (attempt {attempt})"),
-            None => format!("no key at the language menu (attempt {attempt})"),
-        },
-        Event::AttemptsExhausted { node } => format!("attempts used up at {node}: default route"),
-        Event::Tagged { tag } => format!("tagged {}={}", tag.key, tag.value),
-        Event::HandedOff { node, queue } => format!("handed off at {node} to queue {queue}"),
-        Event::LeftQueue { result, wait_secs } => match wait_secs {
-            Some(secs) => format!("left the queue: {result} after {secs} s"),
-            None => format!("left the queue: {result}"),
-        },
-        Event::Voicemail { recording_url, duration_secs } => {
-            format!("voicemail {recording_url} ({} s)", duration_secs.unwrap_or(0))
-        }
-        Event::AskAnswered { node, var, recording_url, duration_secs } => match recording_url {
-            Some(url) => {
-                format!("answered {var} at {node}: {url} ({} s)", duration_secs.unwrap_or(0))
-            }
-            None => format!("answered {var} at {node} (no recording)"),
-        },
-        Event::Finished { node } => format!("finished at {node}"),
-        Event::Fallback { error_code } => {
-            format!("provider fallback (error {})", error_code.as_deref().unwrap_or("-"))
-        }
-        Event::Rejected { reason } => format!("rejected: {reason}"),
-        Event::Wrote { node: Some(node), chars } => format!("wrote {chars} characters at {node}"),
-        Event::Wrote { node: None, chars } => format!("wrote {chars} characters"),
-        Event::DeletionAsked => "asked for the conversation to be deleted from their phone".into(),
-        Event::Routed { language: Some(language), reason, .. } => {
-            format!("routed to {language}: {reason}")
-        }
-        Event::Routed { language: None, reason, .. } => format!("sent to voicemail: {reason}"),
-        Event::Answered { operator_id, wait_secs } => match wait_secs {
-            Some(secs) => format!("answered by operator {operator_id} after {secs} s"),
-            None => format!("answered by operator {operator_id}"),
-        },
-        Event::Blocked { refused } => {
-            format!("blocked caller: {}", if *refused { "told goodbye" } else { "flagged" })
-        }
-        Event::CallbackRequested { hint } => format!("asked to be called back on {hint}"),
-        Event::StatusLost { silent_secs } => {
-            format!("lost: no status callback; closed after {silent_secs} s of silence")
-        }
+/// One line of a timeline, with every fact: the terminal is the full record.
+fn describe(line: &TimelineLine) -> String {
+    let mut text = line.what.words().to_owned();
+    if !line.detail.is_empty() {
+        text.push(' ');
+        text.push_str(&line.detail);
     }
+    if let Some(extra) = &line.extra {
+        text.push_str(" — ");
+        text.push_str(extra);
+    }
+    if let Some(operator) = line.operator {
+        text.push_str(&format!(" (operator {operator})"));
+    }
+    if let Some(recording) = &line.recording {
+        text.push_str(&format!(" <{recording}>"));
+    }
+    text
 }
 
 /// `hotline purge [--dry-run]`.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::conversation::Channel;
 use crate::domain::language::{LanguageTag, NodeId, Tag};
+use crate::domain::timeline::CaseOutcome;
 
 /// The provider's id of a call (`CA` + 32 hex digits at Twilio).
 ///
@@ -451,7 +452,10 @@ impl Record {
     }
 }
 
-/// How a call ended up, as shown to operators.
+/// Where a case's path ended, as storage keeps it: the columns reports group on, derived
+/// from the events alone. People read what came of the case instead, a
+/// [`CaseOutcome`](crate::domain::timeline::CaseOutcome), which adds what the events say
+/// (an operator answered, a callback was asked for, a blocked caller was refused).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
@@ -479,20 +483,6 @@ pub enum Outcome {
     },
     /// The caller left a voicemail.
     Voicemail,
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::InProgress => write!(f, "in progress"),
-            Outcome::Finished { node } => write!(f, "finished in the IVR at {node}"),
-            Outcome::Abandoned { node: Some(node) } => write!(f, "abandoned at {node}"),
-            Outcome::Abandoned { node: None } => write!(f, "abandoned at the language choice"),
-            Outcome::HandedOff { queue } => write!(f, "handed off to queue {queue}"),
-            Outcome::AbandonedInQueue { queue } => write!(f, "abandoned waiting in queue {queue}"),
-            Outcome::Voicemail => write!(f, "left a voicemail"),
-        }
-    }
 }
 
 /// A case as read back from storage.
@@ -554,13 +544,16 @@ pub struct CaseSummary {
     pub status: Option<CallStatus>,
     /// The call's length in seconds, once reported.
     pub duration_secs: Option<u32>,
-    /// How the call ended up.
-    pub outcome: Outcome,
+    /// What came of it.
+    pub outcome: CaseOutcome,
+    /// The node or queue where its path ended, if it names one.
+    pub outcome_at: Option<String>,
     /// Fields set by the caller's choices, in the order first set.
     pub tags: Vec<Tag>,
 }
 
-/// One line for a terminal: number, start, language, status and length, outcome, tags.
+/// One line for a terminal: number, start, language, status and length, outcome (its
+/// machine name, a column to grep), tags.
 impl fmt::Display for CaseSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let language = self.language.as_ref().map_or("--", LanguageTag::as_str);
@@ -575,7 +568,10 @@ impl fmt::Display for CaseSummary {
             Some(secs) => write!(f, " {secs:>5}s")?,
             None => write!(f, "       ")?,
         }
-        write!(f, "  {}", self.outcome)?;
+        write!(f, "  {}", self.outcome.as_str())?;
+        if let Some(at) = &self.outcome_at {
+            write!(f, " ({at})")?;
+        }
         for tag in &self.tags {
             write!(f, "  {}={}", tag.key, tag.value)?;
         }
@@ -643,12 +639,13 @@ mod tests {
             started_at: DateTime::from_timestamp(1_772_366_400, 0).unwrap(),
             status: Some(CallStatus::Completed),
             duration_secs: Some(95),
-            outcome: Outcome::HandedOff { queue: "uk".into() },
+            outcome: CaseOutcome::Answered,
+            outcome_at: Some("uk".into()),
             tags: vec![Tag { key: "intent".into(), value: "surrender".into() }],
         };
         assert_eq!(
             summary.to_string(),
-            "2026-000042  2026-03-01 12:00:00Z  uk   completed      95s  handed off to queue uk  \
+            "2026-000042  2026-03-01 12:00:00Z  uk   completed      95s  answered (uk)  \
              intent=surrender"
         );
     }

@@ -18,10 +18,11 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::cases::{CallStatus, Case, CaseNumber, Outcome, TimedEvent};
+use crate::domain::cases::{CallStatus, Case, CaseNumber, TimedEvent};
 use crate::domain::conversation::Channel;
 use crate::domain::language::{LanguageTag, Tag};
 use crate::domain::people::{Person, Role};
+use crate::domain::timeline::{CaseOutcome, outcome_at};
 
 /// The longest note, in characters (also a CHECK in the database).
 pub const MAX_NOTE_CHARS: usize = 4000;
@@ -253,8 +254,10 @@ pub struct CaseDetail {
     pub status: Option<CallStatus>,
     /// The call's length in seconds.
     pub duration_secs: Option<u32>,
-    /// How the call ended up.
-    pub outcome: Outcome,
+    /// What came of it.
+    pub outcome: CaseOutcome,
+    /// The node or queue where its path ended, if it names one.
+    pub outcome_at: Option<String>,
     /// Fields the caller's choices set.
     pub tags: Vec<Tag>,
     /// The voicemail's recording, if one was left.
@@ -287,6 +290,7 @@ impl CaseDetail {
     /// Joins a case and its case work. The caller's hash goes no further than here.
     pub fn new(case: Case, work: CaseWork) -> CaseDetail {
         let main = main_visit(&work.queue);
+        let outcome = CaseOutcome::of(&case);
         CaseDetail {
             number: case.number,
             language: case.language,
@@ -295,7 +299,8 @@ impl CaseDetail {
             ended_at: case.ended_at,
             status: case.status,
             duration_secs: case.duration_secs,
-            outcome: case.outcome,
+            outcome,
+            outcome_at: outcome_at(&case.outcome),
             tags: case.tags,
             voicemail_url: case.recording_url,
             timeline: case.events,
@@ -332,9 +337,9 @@ pub struct CaseListing {
     pub status: Option<String>,
     /// The call's length in seconds.
     pub duration_secs: Option<u32>,
-    /// The outcome's kind: `handed-off`, `voicemail`, …
-    pub outcome: String,
-    /// The node or queue the outcome happened at.
+    /// What came of it.
+    pub outcome: CaseOutcome,
+    /// The node or queue where its path ended, if it names one.
     pub outcome_at: Option<String>,
     /// The caller's choices.
     pub tags: Vec<Tag>,
@@ -350,10 +355,6 @@ pub struct CaseListing {
     pub talk_secs: Option<i64>,
 }
 
-/// The outcomes a search can filter on, as stored.
-pub const OUTCOMES: [&str; 6] =
-    ["in-progress", "finished", "abandoned", "handed-off", "abandoned-in-queue", "voicemail"];
-
 /// A supervisor's search: every field optional but the page. Parsed from the query string by
 /// [`CaseFilter::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,8 +367,8 @@ pub struct CaseFilter {
     pub language: Option<LanguageTag>,
     /// From this channel.
     pub channel: Option<Channel>,
-    /// With this outcome (one of [`OUTCOMES`]).
-    pub outcome: Option<&'static str>,
+    /// With this outcome.
+    pub outcome: Option<CaseOutcome>,
     /// With this disposition.
     pub disposition: Option<Disposition>,
     /// With this tag.
@@ -422,9 +423,7 @@ impl CaseFilter {
                 }
                 "outcome" => {
                     filter.outcome =
-                        Some(OUTCOMES.into_iter().find(|o| o == value).ok_or_else(|| {
-                            format!("outcome={value:?} is not one of {}", OUTCOMES.join(", "))
-                        })?);
+                        Some(value.parse().map_err(|problem| format!("outcome={problem}"))?);
                 }
                 "disposition" => {
                     filter.disposition = Some(Disposition::parse(value).ok_or_else(|| {
@@ -542,7 +541,7 @@ pub fn write_csv(cases: &[CaseListing]) -> String {
                 case.country.clone().unwrap_or_default(),
                 case.status.clone().unwrap_or_default(),
                 number(case.duration_secs.map(i64::from)),
-                case.outcome.clone(),
+                case.outcome.as_str().to_owned(),
                 case.outcome_at.clone().unwrap_or_default(),
                 tags.join(" "),
                 case.disposition.as_ref().map(|d| d.to_string()).unwrap_or_default(),
@@ -740,7 +739,7 @@ mod tests {
                 ("from", "2026-03-01"),
                 ("to", "2026-03-02T00:00:00+02:00"),
                 ("language", "ru"),
-                ("outcome", "handed-off"),
+                ("outcome", "answered"),
                 ("disposition", "prank"),
                 ("tag", "intent=surrender"),
                 ("operator", "3"),
@@ -753,6 +752,7 @@ mod tests {
         assert_eq!(filter.from.unwrap().to_rfc3339(), "2026-03-01T00:00:00+00:00");
         assert_eq!(filter.to.unwrap().to_rfc3339(), "2026-03-01T22:00:00+00:00");
         assert_eq!(filter.tag.unwrap().value, "surrender");
+        assert_eq!(filter.outcome, Some(CaseOutcome::Answered));
         assert_eq!((filter.limit, filter.offset, filter.operator), (500, 10, Some(3)));
         assert_eq!(CaseFilter::parse(&[], MAX_PAGE).unwrap().limit, 100);
 
@@ -761,6 +761,8 @@ mod tests {
             ("to", "2026-13-01"),
             ("language", "'; DROP TABLE cases; --"),
             ("outcome", "won"),
+            ("outcome", "handed-off"),
+            ("outcome", "Answered"),
             ("disposition", "Prank"),
             ("tag", "intent"),
             ("tag", "intent=sur render"),

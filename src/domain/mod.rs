@@ -16,3 +16,4 @@ pub mod retention;
 pub mod script_versions;
 pub mod secret;
 pub mod session;
+pub mod timeline;

@@ -17,10 +17,77 @@ use crate::domain::casework::{
     BlockEntry, BlockKey, CaseFilter, CaseListing, CaseReach, CaseWork, Change, Disposition, Note,
     NoteText, PersonRef, QueueVisit, main_visit,
 };
+use crate::domain::timeline::CaseOutcome;
 use crate::scripts::Tag;
 
 /// The most earlier cases a case detail links to.
 const MAX_REPEAT_CASES: u32 = 100;
+
+/// What came of the case `c`, by its machine name: the rules of
+/// [`CaseOutcome::derive`](crate::domain::timeline::CaseOutcome::derive) in SQL, in the same
+/// order, so the search can filter and page on it. One pass over the case's events finds the
+/// strongest of the first three rules (3 refused, 2 answered, 1 callback; `detail` is the
+/// event's JSON, `kind` its tag); the rest look at the stored path, the channel and whether
+/// the case has ended. The tests compare the two on every path.
+pub(super) const OUTCOME_SQL: &str = "CASE (
+        SELECT max(CASE json_extract(v.detail, '$.kind')
+                   WHEN 'blocked' THEN 3 * (json_extract(v.detail, '$.refused') = 1)
+                   WHEN 'answered' THEN 2
+                   WHEN 'left-queue' THEN 2 * (json_extract(v.detail, '$.result')
+                       IN ('bridged', 'bridging-in-process', 'redirected-from-bridged'))
+                   WHEN 'callback-requested' THEN 1
+                   ELSE 0 END)
+        FROM case_events v WHERE v.case_id = c.id)
+    WHEN 3 THEN 'refused'
+    WHEN 2 THEN 'answered'
+    WHEN 1 THEN 'callback'
+    ELSE CASE
+        WHEN c.outcome = 'voicemail' THEN 'voicemail'
+        WHEN c.outcome = 'finished' THEN 'finished-in-menus'
+        WHEN c.outcome = 'abandoned-in-queue'
+             OR (c.outcome = 'handed-off' AND c.ended_at IS NOT NULL)
+             THEN CASE WHEN c.channel = 'voice' THEN 'hung-up-waiting' ELSE 'chat-closed' END
+        WHEN c.outcome = 'handed-off' THEN 'waiting'
+        WHEN c.ended_at IS NOT NULL
+             THEN CASE WHEN c.channel = 'voice' THEN 'hung-up-in-menus' ELSE 'chat-closed' END
+        ELSE 'in-progress'
+    END
+END";
+
+/// What a case with this outcome must have in its own columns: checked before
+/// [`OUTCOME_SQL`], so a search for an outcome of the path reads no case's events but
+/// those that can have it.
+fn outcome_precondition(outcome: CaseOutcome) -> &'static str {
+    match outcome {
+        CaseOutcome::Refused | CaseOutcome::Answered | CaseOutcome::Callback => "1 = 1",
+        CaseOutcome::Voicemail => "c.outcome = 'voicemail'",
+        CaseOutcome::FinishedInMenus => "c.outcome = 'finished'",
+        CaseOutcome::HungUpWaiting => {
+            "c.channel = 'voice' AND c.outcome IN ('abandoned-in-queue', 'handed-off')"
+        }
+        CaseOutcome::Waiting => "c.outcome = 'handed-off' AND c.ended_at IS NULL",
+        CaseOutcome::HungUpInMenus => {
+            "c.channel = 'voice' AND c.ended_at IS NOT NULL \
+             AND c.outcome IN ('in-progress', 'abandoned')"
+        }
+        CaseOutcome::InProgress => {
+            "c.ended_at IS NULL AND c.outcome IN ('in-progress', 'abandoned')"
+        }
+        CaseOutcome::ChatClosed => "c.channel <> 'voice' AND c.ended_at IS NOT NULL",
+    }
+}
+
+/// What came of the case with this id.
+pub(super) fn case_outcome(conn: &Connection, case_id: i64) -> Result<CaseOutcome, StorageError> {
+    let name: String = conn
+        .prepare_cached(&format!("SELECT {OUTCOME_SQL} FROM cases c WHERE c.id = ?1"))?
+        .query_row([case_id], |row| row.get(0))?;
+    decode_outcome(&name)
+}
+
+fn decode_outcome(name: &str) -> Result<CaseOutcome, StorageError> {
+    CaseOutcome::parse(name).ok_or_else(|| StorageError::Data(format!("outcome {name:?}")))
+}
 
 impl Storage {
     /// Whether this caller has a block in force at `now`. One lookup on the UNIQUE index, on
@@ -434,9 +501,9 @@ fn load_visits(conn: &Connection, case_id: i64) -> Result<Vec<QueueVisit>, Stora
 
 fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, StorageError> {
     // Conditions are fixed SQL; only the values are parameters.
-    let mut sql = String::from(
+    let mut sql = format!(
         "SELECT c.id, c.number_year, c.number_seq, c.started_at, c.ended_at, c.language,
-                c.country, c.status, c.duration_secs, c.outcome,
+                c.country, c.status, c.duration_secs, {OUTCOME_SQL},
                 COALESCE(c.outcome_node, c.outcome_queue), c.disposition, c.closed_at, c.channel
          FROM cases c WHERE 1 = 1",
     );
@@ -458,7 +525,11 @@ fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, St
         condition(" AND c.channel = ?", vec![Value::Text(channel.as_str().to_owned())]);
     }
     if let Some(outcome) = filter.outcome {
-        condition(" AND c.outcome = ?", vec![Value::Text(outcome.to_owned())]);
+        let precondition = outcome_precondition(outcome);
+        condition(
+            &format!(" AND {precondition} AND ({OUTCOME_SQL}) = ?"),
+            vec![Value::Text(outcome.as_str().to_owned())],
+        );
     }
     if let Some(disposition) = &filter.disposition {
         condition(" AND c.disposition = ?", vec![Value::Text(disposition.as_str().to_owned())]);
@@ -542,7 +613,7 @@ fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, St
                 country,
                 status,
                 duration_secs: duration,
-                outcome,
+                outcome: decode_outcome(&outcome)?,
                 outcome_at,
                 tags: load_tags(conn, id)?,
                 disposition: disposition.as_deref().map(decode_disposition).transpose()?,

@@ -44,6 +44,9 @@ pub struct WaitingCaller {
     /// How many earlier cases.
     #[serde(skip)]
     pub earlier_calls: u32,
+    /// The operator a claim holds the caller for, and until when (it may have lapsed).
+    #[serde(skip)]
+    pub reserved: Option<(i64, DateTime<Utc>)>,
 }
 
 const ENTRY_COLUMNS: &str = "e.id, c.number_year, c.number_seq, e.call_sid, e.language, \
@@ -497,12 +500,20 @@ fn waiting_caller(tx: &Transaction<'_>, id: i64) -> Result<Option<WaitingCaller>
             .query_row(params![hash, started_at, case_id], |r| r.get(0))?,
         None => 0,
     };
+    let (by, until): (Option<i64>, Option<String>) = tx
+        .prepare_cached("SELECT reserved_for, reserved_until FROM queue_entries WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let reserved = match (by, until) {
+        (Some(by), Some(until)) => Some((by, decode_time(&until)?)),
+        _ => None,
+    };
     Ok(Some(WaitingCaller {
         entry,
         caller_language: language.as_deref().map(decode_language).transpose()?,
         tags,
         repeat_caller: earlier_calls > 0,
         earlier_calls,
+        reserved,
     }))
 }
 

@@ -610,7 +610,8 @@ fn load_recent(conn: &mut Connection, limit: u32) -> Result<Vec<CaseSummary>, St
                 started_at: decode_time(&row.started_at)?,
                 status: row.status.as_deref().map(decode_status).transpose()?,
                 duration_secs: row.duration_secs,
-                outcome: decode_outcome(&row.outcome, row.outcome_node, row.outcome_queue)?,
+                outcome: super::casework::case_outcome(&tx, row.id)?,
+                outcome_at: row.outcome_node.or(row.outcome_queue),
                 tags: load_tags(&tx, row.id)?,
             })
         })

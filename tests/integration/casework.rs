@@ -4,11 +4,15 @@
 
 use crate::common;
 
+use common::api::TEST_PASSWORD;
 use common::api::{Allowed, BAD_TOKEN, api, assert_matrix, person, raw};
-use common::{TestApp, spawn_app, spawn_app_with};
+use common::console::Browser;
+use common::{TestApp, new_call_sid, spawn_app, spawn_app_with};
 use hotline::config::BlockAnswer;
 use hotline::domain::audit::AuditFilter;
-use hotline::domain::cases::{CaseNumber, Event};
+use hotline::domain::cases::{
+    CallSid, CallStatus, CaseNumber, Event, LanguageChoiceMethod, Record,
+};
 use hotline::domain::casework::{CaseFilter, MAX_PAGE};
 use hotline::domain::people::Role;
 use hotline::simulator::{CallEnd, Heard};
@@ -73,7 +77,7 @@ async fn a_case_detail_shows_the_call_and_never_the_callers_number() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["number"], number.to_string());
     assert_eq!(body["language"], "ru");
-    assert_eq!(body["outcome"]["outcome"], "voicemail");
+    assert_eq!(body["outcome"], "voicemail");
     assert!(body["voicemail_url"].as_str().is_some_and(|u| u.starts_with("http")), "{body}");
     assert!(body["tags"].as_array().is_some_and(|t| !t.is_empty()), "{body}");
     assert!(body["timeline"].as_array().is_some_and(|t| t.len() > 3), "{body}");
@@ -477,6 +481,9 @@ async fn a_blocked_caller_is_told_goodbye_instead_of_the_voicemail_until_unblock
         matches!(&e.event, Event::Rejected { reason } if reason.contains("instead of a voicemail"))
     });
     assert!(told, "{:?}", case.events);
+    let (_, detail) =
+        api(&app, "GET", &format!("/api/cases/{}", case.number), Some(&supervisor), None).await;
+    assert_eq!(detail["outcome"], "refused", "a refusal reads as one, not as a goodbye");
     let other = incoming_from(&app, Some("+380501112233")).await;
     let other = app.storage.case(other).await.unwrap().unwrap();
     assert!(!other.events.iter().any(|e| matches!(e.event, Event::Blocked { .. })));
@@ -621,4 +628,141 @@ async fn every_case_work_route_checks_the_token_and_the_role() {
     }
     let (status, _) = api(&app, "GET", "/api/cases", Some(BAD_TOKEN), None).await;
     assert_eq!(status, 401);
+}
+
+/// A Russian case made of `events` in one step, ended with `status` if given.
+async fn case_of(app: &TestApp, events: Vec<Event>, status: Option<CallStatus>) -> CaseNumber {
+    let call_sid = CallSid::parse(&new_call_sid()).unwrap();
+    let at = chrono::Utc::now();
+    let language = hotline::domain::language::LanguageTag::parse("ru").unwrap();
+    let mut all = vec![Event::LanguageChosen { language, how: LanguageChoiceMethod::Key }];
+    all.extend(events);
+    let records = [
+        Record::CallStarted { call_sid: call_sid.clone(), at, caller: None, country: None },
+        Record::Step { call_sid: call_sid.clone(), step: 1, at, events: all },
+    ];
+    for record in records {
+        app.storage.apply(record).await.unwrap();
+    }
+    if let Some(status) = status {
+        let record = Record::Status {
+            call_sid: call_sid.clone(),
+            at,
+            status,
+            duration_secs: Some(30),
+            sequence: None,
+        };
+        app.storage.apply(record).await.unwrap();
+    }
+    app.storage.case_by_call(&call_sid).await.unwrap().unwrap().number
+}
+
+#[tokio::test]
+async fn every_surface_names_a_cases_outcome_the_same() {
+    // Arrange: one case on each path a call can take.
+    let app = spawn_app().await;
+    let (_, supervisor) = person(&app, "sveta", Role::Supervisor, &["ru"]).await;
+    let mut console = Browser::login(&app, "sveta", TEST_PASSWORD).await;
+    let node = |id: &str| hotline::domain::language::NodeId::parse(id).unwrap();
+    let entered = |id: &str| Event::Entered { node: node(id), said: "…".into() };
+    let handed_off = || Event::HandedOff { node: node("operator"), queue: "ru".into() };
+    let left = |result: &str| Event::LeftQueue { result: result.into(), wait_secs: Some(9) };
+    let done = Some(CallStatus::Completed);
+    let paths: Vec<(&str, Vec<Event>, Option<CallStatus>)> = vec![
+        ("in-progress", vec![entered("main")], None),
+        ("waiting", vec![handed_off()], None),
+        (
+            "answered",
+            vec![
+                handed_off(),
+                left("bridged"),
+                Event::Answered { operator_id: 1, wait_secs: Some(9) },
+            ],
+            done,
+        ),
+        (
+            "voicemail",
+            vec![Event::Voicemail { recording_url: "https://r/1".into(), duration_secs: Some(5) }],
+            done,
+        ),
+        (
+            "callback",
+            vec![
+                Event::CallbackRequested { hint: "…67".into() },
+                entered("callback-goodbye"),
+                Event::Finished { node: node("callback-goodbye") },
+            ],
+            done,
+        ),
+        ("finished-in-menus", vec![entered("bye"), Event::Finished { node: node("bye") }], done),
+        ("hung-up-in-menus", vec![entered("main")], done),
+        ("hung-up-waiting", vec![handed_off(), left("hangup")], done),
+        (
+            "refused",
+            vec![
+                Event::Blocked { refused: true },
+                entered("bye"),
+                Event::Finished { node: node("bye") },
+            ],
+            done,
+        ),
+    ];
+    let mut cases = Vec::new();
+    for (name, events, status) in paths {
+        cases.push((name, case_of(&app, events, status).await));
+    }
+    // A text conversation that closed in the menus: it has no call status, only an end.
+    let chat = case_of(&app, vec![entered("main")], None).await;
+    db(&app)
+        .execute(
+            "UPDATE cases SET channel = 'telegram', ended_at = started_at
+             WHERE number_year = ?1 AND number_seq = ?2",
+            rusqlite::params![chat.year, chat.sequence],
+        )
+        .unwrap();
+    cases.push(("chat-closed", chat));
+
+    for (name, number) in &cases {
+        // The API's case and its search, filtered on the name: that case alone.
+        let (_, detail) =
+            api(&app, "GET", &format!("/api/cases/{number}"), Some(&supervisor), None).await;
+        assert_eq!(detail["outcome"], *name, "{detail}");
+        let (status, found) =
+            api(&app, "GET", &format!("/api/cases?outcome={name}"), Some(&supervisor), None).await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(numbers(&found), [number.to_string()], "{name}");
+        assert_eq!(found["cases"][0]["outcome"], *name);
+
+        // The CSV export's column.
+        let (_, csv) =
+            api(&app, "GET", &format!("/api/cases.csv?outcome={name}"), Some(&supervisor), None)
+                .await;
+        let csv = csv.as_str().unwrap();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let column = header.iter().position(|h| *h == "outcome").unwrap();
+        let row: Vec<&str> = csv.lines().nth(1).expect("the case's row").split(',').collect();
+        assert_eq!((row[0], row[column]), (number.to_string().as_str(), *name), "{csv}");
+
+        // The console's search and case page.
+        let listed = console.get(&format!("/console/cases?outcome={name}")).await;
+        assert_eq!(listed.status, 200);
+        assert!(listed.body.contains(&format!(r#"<td data-outcome="{name}">"#)), "{}", listed.body);
+        let page = console.get(&format!("/console/cases/{number}")).await;
+        assert!(page.body.contains(&format!(r#"data-outcome="{name}""#)), "{}", page.body);
+    }
+
+    // The terminal's list reads the same names.
+    let recent = app.storage.recent_cases(20).await.unwrap();
+    for (name, number) in &cases {
+        let summary = recent.iter().find(|c| c.number == *number).unwrap();
+        assert_eq!(summary.outcome.as_str(), *name);
+        assert!(summary.to_string().contains(&format!("  {name}")), "{summary}");
+    }
+    // The old names are refused, with the new ones in the reason.
+    for old in ["handed-off", "abandoned", "abandoned-in-queue", "finished"] {
+        let (status, body) =
+            api(&app, "GET", &format!("/api/cases?outcome={old}"), Some(&supervisor), None).await;
+        assert_eq!(status, 400, "{old}");
+        assert!(body["error"].as_str().unwrap().contains("hung-up-waiting"), "{body}");
+    }
 }

@@ -202,7 +202,17 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
     let output = hotline(dir.path()).args(["case", &number]).output().unwrap();
     let case = text(&output);
     assert!(case.contains("intent=surrender") && case.contains("group=alone"), "{case}");
-    assert!(case.contains("handed off") || case.contains("queue"), "{case}");
+    // The list and the case name the same outcome, in the one vocabulary.
+    let listed = cases.lines().find(|line| line.starts_with(&number)).expect("the case's line");
+    let name = case
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("outcome"))
+        .and_then(|rest| rest.split('[').nth(1)?.split(']').next())
+        .expect("the outcome's name")
+        .to_owned();
+    assert!(hotline::domain::timeline::CaseOutcome::parse(&name).is_some(), "{case}");
+    assert!(listed.contains(&format!("  {name}")), "{listed} / {case}");
+    assert!(!case.contains("kind") && !case.contains("{\""), "{case}");
     // The same case for a line run from Kyiv: its local time, the zone's abbreviation said
     // on the line; a zone that does not exist is a clear error.
     let started = |case: &str| {

@@ -304,3 +304,31 @@ async fn a_line_in_kyiv_shows_kyiv_time_and_names_it_once() {
     assert!(body.to_string().contains("2026-11-27T22:30:00"), "the API keeps UTC: {body}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_supervisors_case_page_reads_as_lines_not_as_serialised_events() {
+    // Arrange: a Russian call through the menus to the voicemail.
+    let app = spawn_app_with(|_| {}).await;
+    api::person(&app, "sveta", Role::Supervisor, &["ru"]).await;
+    let transcript = app.call("1,1,2,2,1", None).await;
+    let case = app.case(&transcript.call_sid).await;
+    let mut browser = Browser::login(&app, "sveta", TEST_PASSWORD).await;
+
+    // Act
+    let page = browser.get(&format!("/console/cases/{}", case.number)).await;
+
+    // Assert: every event is a line in words, none a field dump; the full record keeps the
+    // prompts heard and the recording.
+    assert_eq!(page.status, 200);
+    let timeline = page.body.split(r#"<table class="timeline">"#).nth(1).expect("a timeline");
+    let rows = timeline.matches("<tr>").count();
+    assert_eq!(rows, case.events.len(), "{timeline}");
+    for raw in ["{&quot;", "{\"", "kind", "tag=", "node=", "recording_url", "digits="] {
+        assert!(!page.body.contains(raw), "{raw} in {timeline}");
+    }
+    for words in ["Chose the language", "Pressed", "Choice noted", "Heard", "Left a voicemail"] {
+        assert!(timeline.contains(words), "{words} missing: {timeline}");
+    }
+    assert!(timeline.contains("<audio controls"), "{timeline}");
+    assert!(page.body.contains(r#"data-outcome="voicemail">left a voicemail"#), "{}", page.body);
+}

@@ -222,6 +222,62 @@ async fn a_claim_reserves_the_caller_the_operator_line_then_connects_and_the_cas
     app.stop().await;
 }
 
+/// The number a queue card says waits: `<span data-testid="waiting-count">N</span>`.
+fn waiting_count(fragment: &str, language: &str) -> usize {
+    let card = fragment.split(&format!(r#"data-language="{language}""#)).nth(1).expect("a card");
+    let count = card.split(r#"data-testid="waiting-count">"#).nth(1).expect("a count");
+    count.split('<').next().unwrap().parse().unwrap()
+}
+
+/// The row of case `case` in a live queue.
+fn row<'a>(fragment: &'a str, case: &str) -> &'a str {
+    let start = fragment.find(&format!(r#"data-case="{case}""#)).expect("the caller's row");
+    &fragment[start..start + fragment[start..].find("</tr>").unwrap()]
+}
+
+#[tokio::test]
+async fn a_claimed_caller_is_marked_reserved_for_its_operator_with_the_hold_counting_down() {
+    // Arrange: two Russian callers waiting, two Russian operators.
+    let app = spawn_app().await;
+    let (_, mut olga) = operator(&app, "olga", &["ru"]).await;
+    let (ivan, ivans) = operator(&app, "ivan", &["ru"]).await;
+    let (first, _) = waiting_caller(&app).await;
+    let first = app.case(&first).await.number.to_string();
+    let (second, _) = waiting_caller(&app).await;
+    let second = app.case(&second).await.number.to_string();
+    let before = olga.first_live_message("/console/operator/queues/events").await;
+    assert!(!before.contains(r#"data-testid="reserved""#), "{before}");
+    assert_eq!(waiting_count(&before, "ru"), 2);
+
+    // Act: Olga claims the next caller.
+    let claimed = olga.post("/console/operator/claim", &[]).await;
+    assert_eq!(claimed.location(), format!("/console/operator?claimed={first}"));
+
+    // Assert: her queue marks that caller reserved for her, with the minute counting down;
+    // nobody else's queue does, and the caller still waits.
+    let hers = olga.first_live_message("/console/operator/queues/events").await;
+    let reserved = row(&hers, &first);
+    assert!(reserved.contains(r#"data-testid="reserved""#), "{reserved}");
+    assert!(reserved.contains("reserved for you"), "{reserved}");
+    let left = reserved.split(r#"data-countdown=""#).nth(1).expect("a countdown");
+    let left: i64 = left.split('"').next().unwrap().parse().unwrap();
+    assert!((50..=60).contains(&left), "{left}");
+    assert!(!row(&hers, &second).contains(r#"data-testid="reserved""#), "{hers}");
+    assert_eq!(waiting_count(&hers, "ru"), 2);
+    let his = ivans.first_live_message("/console/operator/queues/events").await;
+    assert!(!his.contains(r#"data-testid="reserved""#), "{his}");
+
+    // Ivan dials in and is being connected to the other caller: the card counts only the
+    // caller still waiting, and tells the one being connected apart.
+    let answer = dial_in(&app, &new_call_sid(), ivan.id).await;
+    assert!(answer.contains(&format!("c-{second}-")), "{answer}");
+    let hers = olga.first_live_message("/console/operator/queues/events").await;
+    assert_eq!(waiting_count(&hers, "ru"), 1, "{hers}");
+    assert!(row(&hers, &second).contains("connecting"), "{hers}");
+    assert!(row(&hers, &first).contains(r#"data-testid="reserved""#), "{hers}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn notes_disposition_and_closing_work_with_the_token_and_refuse_without_or_with_junk() {
     // Arrange
@@ -359,6 +415,8 @@ async fn no_disposition_is_preselected_a_close_needs_a_choice_and_says_what_it_r
     for bad in ["0", "true", "%3Cscript%3E", &"1".repeat(10_000)] {
         assert_eq!(browser.get(&format!("{page}?closed={bad}")).await.status, 400, "{bad:.20}");
     }
+    let noted = browser.post(&format!("{page}/notes"), &[("text", "Asked about the route.")]).await;
+    assert_eq!(noted.status, 303, "{}", noted.body);
 
     // Act: closed with a deliberate choice, from the operator's screen.
     let closed = browser
@@ -375,6 +433,9 @@ async fn no_disposition_is_preselected_a_close_needs_a_choice_and_says_what_it_r
     let at = confirmed.body.find(r#"data-testid="recorded""#).expect("a confirmation");
     let flash = &confirmed.body[at..at + confirmed.body[at..].find("</p>").unwrap()];
     assert!(flash.contains("<strong>information-given</strong>"), "{flash}");
+    // With the caller's choices and the notes that stay with the case.
+    assert!(flash.contains("serviceman, wants to surrender"), "{flash}");
+    assert!(flash.contains(r#"data-testid="recorded-notes">1<"#), "{flash}");
     let work = app.storage.case_work(number).await.unwrap().unwrap();
     assert_eq!(work.disposition.map(|d| d.to_string()).as_deref(), Some("information-given"));
     app.stop().await;
@@ -545,5 +606,34 @@ async fn a_voicemail_plays_from_its_recording_url() {
     );
     assert!(list.body.contains("Voicemail"));
     assert_no_number(&list.body);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_callback_request_reads_as_one_on_the_operators_case_page_in_their_language() {
+    // Arrange: a caller who left the queue for a callback, then hung up.
+    let app = spawn_app().await;
+    let (_, mut olga) = operator(&app, "olga", &["ru"]).await;
+    callback_requested(&app).await;
+    let case = app.storage.recent_cases(1).await.unwrap()[0].number;
+
+    // Act
+    let page = olga.get(&format!("/console/operator/case/{case}")).await;
+
+    // Assert: the outcome and the timeline's line say it, the number masked, no prompt or
+    // recording on this screen.
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(r#"data-outcome="callback">asked for a callback<"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<strong>Asked to be called back on</strong> …78"), "{}", page.body);
+    assert!(!page.body.contains("finished"), "{}", page.body);
+    assert!(!page.body.contains("<strong>Heard</strong>"), "{}", page.body);
+    assert_no_number(&page.body);
+    assert_eq!(olga.post("/console/language", &[("language", "uk")]).await.status, 303);
+    let page = olga.get(&format!("/console/operator/case/{case}")).await;
+    assert!(page.body.contains(">попросив передзвонити<"), "{}", page.body);
     app.stop().await;
 }

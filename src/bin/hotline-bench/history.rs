@@ -174,7 +174,7 @@ fn api_times(
     let mut detail = Vec::new();
     for i in 0..requests {
         list.push(get("/api/cases?limit=50")?.0);
-        filtered.push(get("/api/cases?language=ko&outcome=handed-off&limit=50")?.0);
+        filtered.push(get("/api/cases?language=ko&outcome=answered&limit=50")?.0);
         let number = match past {
             // Spread over the whole history, so no page stays cached.
             Some(count) => {
@@ -188,7 +188,7 @@ fn api_times(
     }
     Ok(vec![
         ("`GET /api/cases?limit=50`", list),
-        ("`GET /api/cases?language=ko&outcome=handed-off`", filtered),
+        ("`GET /api/cases?language=ko&outcome=answered`", filtered),
         ("`GET /api/cases/{number}`", detail),
     ])
 }

@@ -1,7 +1,8 @@
 //! The supervisor's case search, `/console/cases`: the API's filters (dates, language,
 //! outcome, disposition, tag, operator) and paging, results linking to a case's read-only
-//! detail (`/console/cases/{number}`), and the CSV export of the filtered set
-//! (`/console/cases.csv`).
+//! detail (`/console/cases/{number}`: the full record, its timeline as lines in the viewer's
+//! language, the outcome in the one vocabulary of `domain::timeline`), and the CSV export of
+//! the filtered set (`/console/cases.csv`).
 //!
 //! The filters are parsed by [`crate::domain::casework::CaseFilter::parse`], the CSV written by
 //! [`crate::domain::casework::write_csv`] (with its formula guard), and every search, export and
@@ -21,11 +22,13 @@ use chrono::{DateTime, Utc};
 use super::ConsoleState;
 use super::page::{Page, PageError, render};
 use super::session::Viewer;
+use super::text::Text;
 use crate::app::{Actor, AppError};
 use crate::domain::cases::CaseNumber;
-use crate::domain::casework::{CaseDetail, CaseListing, MAX_PAGE, OUTCOMES, write_csv};
+use crate::domain::casework::{CaseDetail, CaseListing, MAX_PAGE, write_csv};
 use crate::domain::line_time::{LineZone, Stamp};
 use crate::domain::people::Person;
+use crate::domain::timeline::{CaseOutcome, What, timeline};
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
     Router::new()
@@ -77,6 +80,9 @@ struct Row {
     started_at: String,
     language: String,
     country: String,
+    /// The outcome's machine name (the filter's value).
+    outcome_name: &'static str,
+    /// The outcome in the viewer's language.
     outcome: String,
     disposition: String,
     closed: bool,
@@ -87,14 +93,15 @@ struct Row {
 }
 
 impl Row {
-    fn new(case: CaseListing, zone: LineZone) -> Row {
+    fn new(case: CaseListing, text: &Text, zone: LineZone) -> Row {
         let secs = |s: Option<i64>| s.map(|s| s.to_string()).unwrap_or_default();
         Row {
             number: case.number,
             started_at: when(zone, case.started_at),
             language: case.language.unwrap_or_default(),
             country: case.country.unwrap_or_default(),
-            outcome: case.outcome,
+            outcome_name: case.outcome.as_str(),
+            outcome: outcome_text(text, case.outcome),
             disposition: case.disposition.map(|d| d.to_string()).unwrap_or_default(),
             closed: case.closed_at.is_some(),
             operator: case.operator.map(|p| p.name).unwrap_or_default(),
@@ -117,7 +124,8 @@ struct SearchPage {
     given: Given,
     error: Option<String>,
     rows: Vec<Row>,
-    outcomes: &'static [&'static str],
+    /// Each outcome's machine name and words, for the filter.
+    outcomes: Vec<(&'static str, String)>,
     dispositions: Vec<String>,
     people: Vec<Person>,
     limit: u32,
@@ -159,7 +167,10 @@ async fn search(
         page: viewer.page("/console/cases"),
         error: None,
         rows: Vec::new(),
-        outcomes: &OUTCOMES,
+        outcomes: CaseOutcome::ALL
+            .into_iter()
+            .map(|outcome| (outcome.as_str(), outcome_text(viewer.text, outcome)))
+            .collect(),
         dispositions: state
             .app
             .config()
@@ -185,7 +196,8 @@ async fn search(
         Err(error) => return Err(error.into()),
     };
     (page.limit, page.offset) = (found.limit, found.offset);
-    page.rows = found.cases.into_iter().map(|case| Row::new(case, viewer.zone)).collect();
+    page.rows =
+        found.cases.into_iter().map(|case| Row::new(case, viewer.text, viewer.zone)).collect();
     Ok(render(&page)?.into_response())
 }
 
@@ -208,11 +220,17 @@ async fn export(
     Ok((headers, write_csv(&cases)).into_response())
 }
 
-/// One step of a case's timeline, as shown: its kind and what it carries.
+/// One line of a case's timeline, as the full record shows it.
 struct Step {
     at: String,
-    kind: String,
+    what: String,
     detail: String,
+    /// The server's own words: the prompt heard, a reason.
+    extra: String,
+    /// The recording of the caller's voice, played here as the voicemail is.
+    recording: Option<String>,
+    /// The operator who answered, by name when the case's queue visits name them.
+    operator: String,
 }
 
 #[derive(Template)]
@@ -220,6 +238,8 @@ struct Step {
 struct CasePage {
     page: Page,
     case: CaseDetail,
+    /// The outcome in the viewer's language.
+    outcome: String,
     started_at: String,
     ended_at: String,
     closed_at: String,
@@ -236,16 +256,27 @@ async fn detail(
     viewer.require_supervisor()?;
     let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
     let case = state.app.read_case(&Actor::Person(viewer.person.clone()), number).await?;
-    let steps = case
-        .timeline
-        .iter()
-        .map(|event| {
-            let (kind, detail) = describe(&event.event);
-            Step { at: viewer.zone.show(event.at, Stamp::Clock), kind, detail }
+    let operator_name = |id: i64| {
+        case.queue
+            .iter()
+            .filter_map(|visit| visit.operator.as_ref())
+            .find(|person| person.id == id)
+            .map_or_else(|| format!("#{id}"), |person| person.name.clone())
+    };
+    let steps = timeline(&case.timeline)
+        .into_iter()
+        .map(|line| Step {
+            at: viewer.zone.show(line.at, Stamp::Clock),
+            what: what_text(viewer.text, line.what),
+            detail: line.detail,
+            extra: line.extra.unwrap_or_default(),
+            recording: line.recording,
+            operator: line.operator.map(operator_name).unwrap_or_default(),
         })
         .collect();
     let page = CasePage {
         page: viewer.page("/console/cases"),
+        outcome: outcome_text(viewer.text, case.outcome),
         started_at: when(viewer.zone, case.started_at),
         ended_at: case.ended_at.map(|t| when(viewer.zone, t)).unwrap_or_default(),
         closed_at: case.closed_at.map(|t| when(viewer.zone, t)).unwrap_or_default(),
@@ -255,30 +286,104 @@ async fn detail(
     Ok(render(&page)?.into_response())
 }
 
-/// An event's kind and its fields as `name=value`, from its serialised form: every kind of
-/// event shows without this screen knowing each one.
-fn describe(event: &crate::domain::cases::Event) -> (String, String) {
-    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(event) else {
-        return (String::new(), String::new());
-    };
-    let mut kind = String::new();
-    let mut detail = Vec::new();
-    for (name, value) in fields {
-        let text = match value {
-            serde_json::Value::String(text) => text,
-            serde_json::Value::Null => continue,
-            other => other.to_string(),
-        };
-        if name == "kind" {
-            kind = text;
-        } else {
-            detail.push(format!("{name}={text}"));
-        }
-    }
-    (kind, detail.join(" "))
+/// What came of a case, in the viewer's language (`outcome.<name>`).
+pub(super) fn outcome_text(text: &Text, outcome: CaseOutcome) -> String {
+    text.get(&format!("outcome.{}", outcome.as_str())).to_owned()
+}
+
+/// What a timeline's line says happened, in the viewer's language (`timeline.<name>`).
+pub(super) fn what_text(text: &Text, what: What) -> String {
+    text.get(&format!("timeline.{}", what.as_str())).to_owned()
 }
 
 /// A time as the screens show it, in the line's time.
 fn when(zone: LineZone, time: DateTime<Utc>) -> String {
     zone.show(time, Stamp::Minute)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::domain::cases::{Event, LanguageChoiceMethod, TimedEvent};
+    use crate::domain::language::{LanguageTag, NodeId, Tag};
+    use crate::domain::timeline::line;
+
+    /// One event of every kind, so every line a timeline can have is made.
+    fn every_kind_of_event() -> Vec<Event> {
+        let node = || NodeId::parse("main").unwrap();
+        let language = || LanguageTag::parse("ru").unwrap();
+        let mut events: Vec<Event> = [
+            LanguageChoiceMethod::Key,
+            LanguageChoiceMethod::Country,
+            LanguageChoiceMethod::Default,
+        ]
+        .into_iter()
+        .map(|how| Event::LanguageChosen { language: language(), how })
+        .collect();
+        events.extend([
+            Event::LanguageMenu { attempt: 1 },
+            Event::Entered { node: node(), said: "Hello".into() },
+            Event::Pressed { node: None, digits: "1".into(), meaning: "ru".into() },
+            Event::NoInput { node: None, attempt: 2 },
+            Event::AttemptsExhausted { node: node() },
+            Event::Tagged { tag: Tag { key: "intent".into(), value: "info".into() } },
+            Event::HandedOff { node: node(), queue: "ru".into() },
+            Event::Routed {
+                language: Some(language()),
+                interpreter_needed: false,
+                reason: "".into(),
+            },
+            Event::Routed {
+                language: Some(language()),
+                interpreter_needed: true,
+                reason: "".into(),
+            },
+            Event::Routed { language: None, interpreter_needed: false, reason: "".into() },
+            Event::LeftQueue { result: "hangup".into(), wait_secs: None },
+            Event::Answered { operator_id: 1, wait_secs: Some(3) },
+            Event::Answered { operator_id: 1, wait_secs: None },
+            Event::Voicemail { recording_url: "https://r/1".into(), duration_secs: None },
+            Event::AskAnswered {
+                node: node(),
+                var: "unit".into(),
+                recording_url: None,
+                duration_secs: None,
+            },
+            Event::Finished { node: node() },
+            Event::Fallback { error_code: None },
+            Event::Rejected { reason: "bad digits".into() },
+            Event::CallbackRequested { hint: "…67".into() },
+            Event::Blocked { refused: true },
+            Event::Blocked { refused: false },
+            Event::Wrote { node: None, chars: 5 },
+            Event::DeletionAsked,
+            Event::StatusLost { silent_secs: 90 },
+        ]);
+        events
+    }
+
+    #[test]
+    fn every_outcome_and_every_line_reads_in_every_language() {
+        let at = DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+        let events: Vec<TimedEvent> = every_kind_of_event()
+            .into_iter()
+            .map(|event| TimedEvent { step: 1, at, event })
+            .collect();
+        let whats: std::collections::HashSet<What> =
+            timeline(&events).iter().map(|l| l.what).collect();
+        assert_eq!(whats.len(), events.len(), "each event kind has its own line");
+        for text in Text::all() {
+            for outcome in CaseOutcome::ALL {
+                let words = outcome_text(text, outcome);
+                assert_ne!(words, format!("outcome.{}", outcome.as_str()), "{}", text.code);
+            }
+            for what in &whats {
+                let words = what_text(text, *what);
+                assert_ne!(words, format!("timeline.{}", what.as_str()), "{}", text.code);
+            }
+        }
+        assert_eq!(line(at, &Event::DeletionAsked).detail, "");
+    }
 }

@@ -1,7 +1,10 @@
 //! The operator's screen: their state in one click, the live queues of the languages they
-//! speak, a claim on the next caller, and the case they are on (or a case they open by
-//! number, among those they may see) with its timeline, whisper, earlier cases, notes,
-//! disposition and closing.
+//! speak (counting the callers who wait, not those being connected), a claim on the next
+//! caller (marked reserved for them while the hold counts down), and the case they are on (or
+//! a case they open by number, among those they may see) with its outcome, timeline, whisper,
+//! earlier cases, notes, disposition and closing, after which the page says what was
+//! recorded. Outcomes and timeline lines are the domain's (`domain::timeline`), in the
+//! viewer's language; this screen shows the lines of the caller's way, not the full record.
 //!
 //! Every rule and audit line is the use cases' (`app::presence`, and the JSON API's case
 //! handlers until the case use cases take them): this module only turns forms into those
@@ -26,10 +29,11 @@ use super::text::Text;
 use crate::app::presence::LanguageQueue;
 use crate::app::queues::Whisper;
 use crate::app::{Actor, AppError};
-use crate::domain::cases::{CaseNumber, Event};
+use crate::domain::cases::CaseNumber;
 use crate::domain::casework::{CaseDetail, MAX_NOTE_CHARS};
 use crate::domain::line_time::{LineZone, Stamp};
 use crate::domain::queue::{EntryState, PresenceState};
+use crate::domain::timeline::timeline;
 use crate::scripts::ScriptSet;
 
 /// How often the live queue is looked at: waits tick by the second.
@@ -193,6 +197,10 @@ impl QueueFragment {
 struct QueueView {
     language: String,
     estimate: Option<String>,
+    /// Callers waiting for an operator: not those being connected to one.
+    waiting: usize,
+    /// Callers being connected to an operator.
+    connecting: usize,
     callers: Vec<CallerView>,
 }
 
@@ -205,6 +213,8 @@ struct CallerView {
     tags: Vec<String>,
     repeat_caller: bool,
     interpreter_needed: bool,
+    /// Seconds left of the viewer's claim on this caller, and the same as a clock.
+    reserved_for_you: Option<(i64, String)>,
 }
 
 async fn queue_fragment(
@@ -235,29 +245,32 @@ impl QueueView {
                     tags: script.map(|s| choice_labels(text, s, &caller.tags)).unwrap_or_default(),
                     repeat_caller: caller.repeat_caller,
                     interpreter_needed: caller.interpreter_needed,
+                    reserved_for_you: caller.reserved_for_you_secs.map(|secs| (secs, clock(secs))),
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let connecting = callers.iter().filter(|caller| caller.connecting).count();
         QueueView {
             language: queue.language.to_string(),
             estimate: queue.estimated_wait_secs.map(clock),
+            waiting: callers.len() - connecting,
+            connecting,
             callers,
         }
     }
 }
 
-/// Seconds as `m:ss` (`h:mm:ss` past an hour).
-pub(super) fn clock(secs: i64) -> String {
-    let secs = secs.max(0);
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") }
-}
+/// Seconds as `m:ss`, as the timelines show waits and lengths.
+pub(super) use crate::domain::timeline::clock;
 
 /// A case as the operator's screen shows it.
 struct CaseView {
     number: String,
     language: String,
     started: String,
+    /// The outcome's machine name.
+    outcome_name: &'static str,
+    /// The outcome in the viewer's language.
     outcome: String,
     closed: bool,
     disposition: Option<String>,
@@ -269,9 +282,10 @@ struct CaseView {
     voicemail_url: Option<String>,
 }
 
+/// A line of the timeline as this screen shows it: no recording, prompt or operator named.
 struct TimelineLine {
     at: String,
-    what: &'static str,
+    what: String,
     detail: String,
 }
 
@@ -294,17 +308,19 @@ impl CaseView {
             number: detail.number.to_string(),
             language: detail.language.as_ref().map_or_else(|| "—".to_owned(), |l| l.to_string()),
             started: zone.show(detail.started_at, Stamp::Minute),
-            outcome: detail.outcome.to_string(),
+            outcome_name: detail.outcome.as_str(),
+            outcome: super::cases::outcome_text(text, detail.outcome),
             closed: detail.closed,
             disposition: detail.disposition.as_ref().map(|d| d.as_str().to_owned()),
             whisper,
             tags: script.map(|s| choice_labels(text, s, &detail.tags)).unwrap_or_default(),
-            timeline: detail
-                .timeline
-                .iter()
-                .filter_map(|timed| {
-                    let (what, detail) = describe(&timed.event, text)?;
-                    Some(TimelineLine { at: zone.show(timed.at, Stamp::Clock), what, detail })
+            timeline: timeline(&detail.timeline)
+                .into_iter()
+                .filter(|line| line.what.on_operator_screen())
+                .map(|line| TimelineLine {
+                    at: zone.show(line.at, Stamp::Clock),
+                    what: super::cases::what_text(text, line.what),
+                    detail: line.detail,
                 })
                 .collect(),
             earlier: detail.repeat_cases.iter().map(ToString::to_string).collect(),
@@ -320,41 +336,6 @@ impl CaseView {
             voicemail_url: detail.voicemail_url,
         }
     }
-}
-
-/// The events of a timeline that tell the caller's choices and their way to an operator,
-/// each as a label in the viewer's language and its facts. Prompts, provider faults and
-/// bookkeeping are left to the full record (`hotline case`).
-fn describe(event: &Event, text: &'static Text) -> Option<(&'static str, String)> {
-    let t = |key: &'static str| text.get(key);
-    Some(match event {
-        Event::LanguageChosen { language, .. } => (t("operator.ev_language"), language.to_string()),
-        Event::Pressed { digits, meaning, .. } => {
-            (t("operator.ev_pressed"), format!("{digits}: {meaning}"))
-        }
-        Event::NoInput { node, .. } => {
-            (t("operator.ev_no_input"), node.as_ref().map(ToString::to_string).unwrap_or_default())
-        }
-        Event::Tagged { tag } => (t("operator.ev_tagged"), format!("{} = {}", tag.key, tag.value)),
-        Event::Routed { language, interpreter_needed, .. } => {
-            let to = language
-                .as_ref()
-                .map_or_else(|| t("operator.voicemail").to_owned(), |l| l.to_string());
-            let mark = if *interpreter_needed { t("operator.interpreter") } else { "" };
-            (t("operator.ev_routed"), format!("{to} {mark}").trim_end().to_owned())
-        }
-        Event::LeftQueue { result, .. } => (t("operator.ev_left_queue"), result.clone()),
-        Event::Answered { wait_secs, .. } => {
-            (t("operator.ev_answered"), wait_secs.map(|s| clock(i64::from(s))).unwrap_or_default())
-        }
-        Event::CallbackRequested { hint } => (t("operator.ev_callback"), hint.clone()),
-        Event::Voicemail { duration_secs, .. } => (
-            t("operator.ev_voicemail"),
-            duration_secs.map(|s| clock(i64::from(s))).unwrap_or_default(),
-        ),
-        Event::Blocked { .. } => (t("operator.ev_blocked"), String::new()),
-        _ => return None,
-    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -375,8 +356,19 @@ struct CasePage {
     page: Page,
     case: CaseView,
     dispositions: Vec<String>,
-    /// After a close: the disposition the case was closed with, as stored.
-    recorded: Option<String>,
+    /// After a close: what the case was closed with, as stored.
+    recorded: Option<Recorded>,
+}
+
+/// What a close recorded, read back from the case: shown once after it, so the operator
+/// sees what stays of their work.
+struct Recorded {
+    /// The disposition.
+    disposition: String,
+    /// The caller's choices, as the script labels them.
+    tags: Vec<String>,
+    /// How many notes the case keeps.
+    notes: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -400,12 +392,17 @@ async fn case_page(
     };
     let number: CaseNumber = number.parse().map_err(PageError::BadRequest)?;
     let detail = state.app.read_case(&actor(&viewer), number).await?;
-    let recorded = detail
+    let disposition = detail
         .disposition
         .as_ref()
         .filter(|_| just_closed && detail.closed)
         .map(|d| d.as_str().to_owned());
     let case = CaseView::new(detail, &state.app.live().live().set, viewer.text, viewer.zone);
+    let recorded = disposition.map(|disposition| Recorded {
+        disposition,
+        tags: case.tags.clone(),
+        notes: case.notes.len(),
+    });
     render(&CasePage {
         page: viewer.page("/console/operator"),
         case,
@@ -485,18 +482,5 @@ impl OperatorPage {
 impl CasePage {
     fn note_max(&self) -> usize {
         NOTE_MAX
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waits_read_as_a_clock() {
-        assert_eq!(clock(0), "0:00");
-        assert_eq!(clock(65), "1:05");
-        assert_eq!(clock(3_725), "1:02:05");
-        assert_eq!(clock(-4), "0:00");
     }
 }
