@@ -354,6 +354,16 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
             }
         }
     }
+    // An API key named without its secret would make every REST call fail: said at once.
+    if config.provider.has_api_key() {
+        match Secrets::provider_api_secret(env) {
+            Ok(secret) => secrets.provider_api_secret = Some(secret),
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if let Some(warning) = secrets.auth_token_warning(&origins[0]) {
         tracing::warn!("{warning}");
     }

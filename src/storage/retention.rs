@@ -191,6 +191,9 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
 /// Shreds what is due, in one transaction.
 fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), StorageError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // The recordings themselves are at the provider: their deletion there is queued in this
+    // transaction, so it cannot be lost once the addresses are gone.
+    super::provider_deletions::queue_shredded_recordings(&tx, &cutoffs.recordings, now)?;
     // The event is the source the case's columns are derived from: blank its URL too, or
     // the next write to the case would bring it back.
     tx.execute(

@@ -223,6 +223,8 @@ struct CasePage {
     ended_at: String,
     closed_at: String,
     steps: Vec<Step>,
+    /// Whether the voicemail plays here (through the server), or only at the provider.
+    playable: bool,
 }
 
 /// `GET /console/cases/{number}`: the case, read-only, the caller masked (audited
@@ -249,6 +251,7 @@ async fn detail(
         ended_at: case.ended_at.map(when).unwrap_or_default(),
         closed_at: case.closed_at.map(when).unwrap_or_default(),
         steps,
+        playable: state.app.recordings_playable(),
         case,
     };
     Ok(render(&page)?.into_response())
@@ -270,6 +273,10 @@ fn describe(event: &crate::domain::cases::Event) -> (String, String) {
         };
         if name == "kind" {
             kind = text;
+        } else if name == "recording_url" {
+            // The provider's address of a recording never reaches a page: it plays from the
+            // case's own route.
+            continue;
         } else {
             detail.push(format!("{name}={text}"));
         }

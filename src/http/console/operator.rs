@@ -101,7 +101,12 @@ async fn screen(
     let case = match state.app.own_case(&actor).await? {
         Some(number) => {
             let detail = state.app.read_case(&actor, number).await?;
-            Some(CaseView::new(detail, &state.app.live().live().set, viewer.text))
+            Some(CaseView::new(
+                detail,
+                &state.app.live().live().set,
+                viewer.text,
+                state.app.recordings_playable(),
+            ))
         }
         None => None,
     };
@@ -266,7 +271,10 @@ struct CaseView {
     timeline: Vec<TimelineLine>,
     earlier: Vec<String>,
     notes: Vec<NoteView>,
-    voicemail_url: Option<String>,
+    /// Whether the case has a voicemail, which plays from the case's route.
+    has_voicemail: bool,
+    /// Whether it plays here (through the server), or only at the provider.
+    playable: bool,
 }
 
 struct TimelineLine {
@@ -282,7 +290,12 @@ struct NoteView {
 }
 
 impl CaseView {
-    fn new(detail: CaseDetail, scripts: &ScriptSet, text: &'static Text) -> CaseView {
+    fn new(
+        detail: CaseDetail,
+        scripts: &ScriptSet,
+        text: &'static Text,
+        playable: bool,
+    ) -> CaseView {
         let whisper = Whisper::of_case(&detail, scripts).text();
         let script = detail.language.as_ref().and_then(|l| scripts.script(l));
         CaseView {
@@ -312,7 +325,8 @@ impl CaseView {
                     text: note.text,
                 })
                 .collect(),
-            voicemail_url: detail.voicemail_url,
+            has_voicemail: detail.voicemail_url.is_some(),
+            playable,
         }
     }
 }
@@ -404,7 +418,12 @@ async fn case_page(
         .as_ref()
         .filter(|_| just_closed && detail.closed)
         .map(|d| d.as_str().to_owned());
-    let case = CaseView::new(detail, &state.app.live().live().set, viewer.text);
+    let case = CaseView::new(
+        detail,
+        &state.app.live().live().set,
+        viewer.text,
+        state.app.recordings_playable(),
+    );
     render(&CasePage {
         page: viewer.page("/console/operator"),
         case,

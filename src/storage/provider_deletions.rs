@@ -1,0 +1,132 @@
+//! The SQL of what must still be deleted at the telephony provider (`provider_deletions`):
+//! the recordings whose addresses retention shredded, queued in the purge's transaction
+//! ([`queue_shredded_recordings`]), then taken, marked done or retried later by the
+//! provider's upkeep. Only the recording's id is kept (see `domain/recording.rs`).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use super::sqlite::{db_time, decode_time};
+use super::{Storage, StorageError};
+use crate::domain::recording::RecordingSid;
+
+/// A recording still to be deleted at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDeletion {
+    /// Its id at the provider.
+    pub sid: RecordingSid,
+    /// Requests tried so far.
+    pub attempts: u32,
+    /// When it was queued.
+    pub queued_at: DateTime<Utc>,
+}
+
+impl Storage {
+    /// The recordings whose deletion is due at `now`, at most `limit`, longest waiting first.
+    #[tracing::instrument(skip(self))]
+    pub async fn due_recording_deletions(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingDeletion>, StorageError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT sid, attempts, queued_at FROM provider_deletions
+                 WHERE kind = 'recording' AND next_attempt_at <= ?1
+                 ORDER BY next_attempt_at, id LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![db_time(now), limit], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?, row.get::<_, String>(2)?))
+            })?;
+            let mut due = Vec::new();
+            for row in rows {
+                let (sid, attempts, queued_at) = row?;
+                // The table's check keeps the length; the shape was checked when queued.
+                let sid = RecordingSid::parse(&sid)
+                    .ok_or_else(|| StorageError::Data(format!("stored recording id {sid:?}")))?;
+                due.push(PendingDeletion { sid, attempts, queued_at: decode_time(&queued_at)? });
+            }
+            Ok(due)
+        })
+        .await
+    }
+
+    /// Recording `sid` is deleted at the provider (or was not there): forgotten.
+    #[tracing::instrument(skip(self))]
+    pub async fn recording_deleted(&self, sid: RecordingSid) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM provider_deletions WHERE kind = 'recording' AND sid = ?1",
+            )?
+            .execute([sid.as_str()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A request to delete recording `sid` failed: tried again at `next`.
+    #[tracing::instrument(skip(self))]
+    pub async fn recording_deletion_failed(
+        &self,
+        sid: RecordingSid,
+        next: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE provider_deletions SET attempts = attempts + 1, next_attempt_at = ?2
+                 WHERE kind = 'recording' AND sid = ?1",
+            )?
+            .execute(params![sid.as_str(), db_time(next)])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// How many recordings wait to be deleted at the provider.
+    #[tracing::instrument(skip(self))]
+    pub async fn recording_deletions_waiting(&self) -> Result<u64, StorageError> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT COUNT(*) FROM provider_deletions WHERE kind = 'recording'")?
+                .query_row([], |row| row.get(0))?)
+        })
+        .await
+    }
+}
+
+/// Queues for deletion at the provider every recording of the cases whose recordings a purge
+/// shreds (not under legal hold, their data starting to age before `cutoff`), as of `now`;
+/// run in the purge's transaction before the addresses are blanked. Addresses that name no
+/// recording of the provider's (another provider's, a test's) are skipped. Returns how many
+/// were queued.
+pub(super) fn queue_shredded_recordings(
+    conn: &Connection,
+    cutoff: &str,
+    now: &str,
+) -> Result<usize, StorageError> {
+    let due_cases = "SELECT c.id FROM cases c WHERE c.legal_hold = 0
+                       AND COALESCE(c.ended_at, c.started_at) < ?1";
+    let addresses = format!(
+        "SELECT json_extract(e.detail, '$.recording_url') FROM case_events e
+          WHERE e.kind IN ('voicemail', 'ask-answered') AND e.case_id IN ({due_cases})
+            AND json_extract(e.detail, '$.recording_url') <> ''
+         UNION SELECT c.recording_url FROM cases c
+          WHERE c.recording_url IS NOT NULL AND c.id IN ({due_cases})
+         UNION SELECT f.recording_url FROM follow_ups f
+          WHERE f.recording_url IS NOT NULL AND f.case_id IN ({due_cases})"
+    );
+    let urls: Vec<String> = conn
+        .prepare(&addresses)?
+        .query_map([cutoff], |row| row.get::<_, Option<String>>(0))?
+        .filter_map(Result::transpose)
+        .collect::<Result<_, _>>()?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO provider_deletions (kind, sid, queued_at, next_attempt_at)
+         VALUES ('recording', ?1, ?2, ?2) ON CONFLICT (kind, sid) DO NOTHING",
+    )?;
+    let mut queued = 0;
+    for sid in urls.iter().filter_map(|url| RecordingSid::in_url(url)) {
+        queued += insert.execute(params![sid.as_str(), now])?;
+    }
+    Ok(queued)
+}
