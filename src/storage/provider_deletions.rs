@@ -130,3 +130,108 @@ pub(super) fn queue_shredded_recordings(
     }
     Ok(queued)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+    use crate::domain::cases::{CallSid, CallStatus, CaseNumber, Event, Record};
+    use crate::domain::retention::RetentionPolicy;
+    use crate::storage::StorageOptions;
+
+    fn at(day: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap() + Duration::days(day)
+    }
+
+    fn recording(n: u32) -> String {
+        format!("RE{n:032x}")
+    }
+
+    fn url(n: u32) -> String {
+        format!("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{}", recording(n))
+    }
+
+    /// Call `n` on `day`, with a voicemail and a spoken answer at these addresses.
+    async fn call(storage: &Storage, n: u32, day: i64, voicemail: String, answer: Option<String>) {
+        let call_sid = CallSid::parse(&format!("CA{n:032x}")).unwrap();
+        let records = [
+            Record::CallStarted {
+                call_sid: call_sid.clone(),
+                at: at(day),
+                caller: None,
+                country: None,
+            },
+            Record::Step {
+                call_sid: call_sid.clone(),
+                step: 1,
+                at: at(day),
+                events: vec![
+                    Event::AskAnswered {
+                        node: crate::scripts::NodeId::parse("unit").unwrap(),
+                        var: "unit".into(),
+                        recording_url: answer,
+                        duration_secs: Some(4),
+                    },
+                    Event::Voicemail { recording_url: voicemail, duration_secs: Some(9) },
+                ],
+            },
+            Record::Status {
+                call_sid,
+                at: at(day),
+                status: CallStatus::Completed,
+                duration_secs: Some(30),
+                sequence: Some(3),
+            },
+        ];
+        for record in records {
+            storage.apply(record).await.unwrap();
+        }
+    }
+
+    fn sids(due: &[PendingDeletion]) -> Vec<String> {
+        due.iter().map(|pending| pending.sid.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_purge_queues_the_provider_recordings_it_shreds_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
+        // Old: a voicemail and a spoken answer; the same voicemail twice; another
+        // provider's address; one under legal hold; and a recent call.
+        call(&storage, 1, 0, url(1), Some(url(2))).await;
+        call(&storage, 2, 0, url(1), None).await;
+        call(&storage, 3, 0, "https://rec.example/RE-x".into(), None).await;
+        call(&storage, 4, 0, url(4), None).await;
+        call(&storage, 5, 200, url(5), None).await;
+        let held = CaseNumber { year: 2026, sequence: 4 };
+        assert_eq!(storage.set_legal_hold(held, true).await.unwrap(), Some(true));
+        let policy = RetentionPolicy {
+            recordings: Duration::days(90),
+            notes: Duration::days(3650),
+            caller_hashes: Duration::days(3650),
+        };
+
+        storage.purge(policy, at(100), true).await.unwrap();
+        assert!(storage.due_recording_deletions(at(100), 10).await.unwrap().is_empty(), "dry run");
+        storage.purge(policy, at(100), false).await.unwrap();
+        storage.purge(policy, at(101), false).await.unwrap();
+
+        let due = storage.due_recording_deletions(at(100), 10).await.unwrap();
+        assert_eq!(sids(&due), [recording(1), recording(2)]);
+        assert_eq!(storage.recording_deletions_waiting().await.unwrap(), 2);
+        assert!(due.iter().all(|pending| pending.attempts == 0 && pending.queued_at == at(100)));
+
+        // A failure waits; a deletion done is forgotten.
+        let (first, second) = (due[0].sid.clone(), due[1].sid.clone());
+        storage.recording_deletion_failed(first.clone(), at(102)).await.unwrap();
+        storage.recording_deleted(second).await.unwrap();
+        assert!(storage.due_recording_deletions(at(101), 10).await.unwrap().is_empty());
+        let again = storage.due_recording_deletions(at(102), 10).await.unwrap();
+        assert_eq!((sids(&again), again[0].attempts), (vec![recording(1)], 1));
+        assert_eq!(storage.due_recording_deletions(at(102), 0).await.unwrap(), Vec::new());
+        storage.recording_deleted(first).await.unwrap();
+        assert_eq!(storage.recording_deletions_waiting().await.unwrap(), 0);
+    }
+}
