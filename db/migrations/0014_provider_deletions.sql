@@ -1,7 +1,8 @@
 -- 0014: what must still be deleted at the telephony provider: the recordings whose addresses
 -- retention shredded. Queued in the purge's own transaction, so a provider that is down when
 -- the purge runs cannot make the hotline forget a recording it promised to delete; deleted
--- and retried by the provider's upkeep (src/app/provider.rs).
+-- and retried by the provider's upkeep (src/app/provider.rs). Only a purge with the
+-- provider's account configured queues anything.
 --
 -- Applied by src/storage/migrations.rs in one transaction (see 0001 for the conventions:
 -- STRICT tables, RFC 3339 UTC times). A row holds the provider's id of what to delete and

@@ -234,6 +234,7 @@ impl App {
             inner.storage.clone(),
             inner.clock.clone(),
             &config.retention,
+            inner.provider.is_some(),
         ));
         if config.scripts.watch_interval_ms > 0 {
             let every = Duration::from_millis(config.scripts.watch_interval_ms);

@@ -12,13 +12,15 @@
 //! - **Recordings.** The console plays a recording through [`App::play_recording`]: the
 //!   person's right to the case checked and the play audited, then the audio streamed from
 //!   the provider with the account's credentials, so the provider's address never reaches a
-//!   browser. A purge queues the deletion of each shredded recording in its own transaction
-//!   (`storage/provider_deletions.rs`); [`App::delete_shredded_recordings`] deletes them,
+//!   browser. A purge (with an account) queues the deletion of each shredded recording in its
+//!   own transaction (`storage/provider_deletions.rs`); [`App::delete_shredded_recordings`]
+//!   deletes them,
 //!   retrying with a growing wait while the provider fails; a recording already gone counts
 //!   as deleted.
 //! - **Without an account** (`[provider]` empty) calls are answered as ever: queues stay at
-//!   the provider, the console says where a recording is instead of playing it, and the
-//!   recordings to delete wait in their table. The start says so once.
+//!   the provider, the console says where a recording is instead of playing it, and a purge
+//!   shreds only the recordings' addresses (queueing no id it could not use). The start says
+//!   so once.
 //!
 //! The upkeep ([`App::spawn_provider_upkeep`]) runs the deletions every minute and the sweep
 //! every ten.
@@ -240,8 +242,8 @@ impl App {
             tracing::warn!(
                 "[provider] names no account: calls are answered as usual, but the callers' \
                  queues are not deleted at the provider, voicemails cannot be played in the \
-                 console (they stay at the provider), and recordings shredded by retention are \
-                 not deleted there (they wait until an account is configured)"
+                 console (they stay at the provider), and retention does not delete the \
+                 recordings there"
             );
             return None;
         }

@@ -624,8 +624,10 @@ fn describe(event: &crate::domain::cases::Event) -> String {
 /// `hotline purge [--dry-run]`.
 fn purge(config: &Config, dry_run: bool) -> ExitCode {
     let retention = config.retention.clone();
+    let at_provider = config.provider.has_account();
     with_terminal(config, |terminal| async move {
-        let report = terminal.purge(&retention, dry_run).await.map_err(|e| e.to_string())?;
+        let report =
+            terminal.purge(&retention, dry_run, at_provider).await.map_err(|e| e.to_string())?;
         let summary = crate::app::retention::describe(&report);
         if dry_run {
             println!("would shred: {summary}");

@@ -198,6 +198,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage =
             Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
+        let policy = RetentionPolicy {
+            recordings: Duration::days(90),
+            notes: Duration::days(3650),
+            caller_hashes: Duration::days(3650),
+        };
+        // A purge without the provider's account keeps no id of what it shreds.
+        call(&storage, 6, 0, url(6), None).await;
+        storage.purge(policy, at(100), false).await.unwrap();
+        assert_eq!(storage.recording_deletions_waiting().await.unwrap(), 0);
         // Old: a voicemail and a spoken answer; the same voicemail twice; another
         // provider's address; one under legal hold; and a recent call.
         call(&storage, 1, 0, url(1), Some(url(2))).await;
@@ -205,18 +214,14 @@ mod tests {
         call(&storage, 3, 0, "https://rec.example/RE-x".into(), None).await;
         call(&storage, 4, 0, url(4), None).await;
         call(&storage, 5, 200, url(5), None).await;
-        let held = CaseNumber { year: 2026, sequence: 4 };
+        // The fifth case of the year (the call of the purge above was the first).
+        let held = CaseNumber { year: 2026, sequence: 5 };
         assert_eq!(storage.set_legal_hold(held, true).await.unwrap(), Some(true));
-        let policy = RetentionPolicy {
-            recordings: Duration::days(90),
-            notes: Duration::days(3650),
-            caller_hashes: Duration::days(3650),
-        };
 
-        storage.purge(policy, at(100), true).await.unwrap();
+        storage.purge_deleting_at_provider(policy, at(100), true).await.unwrap();
         assert!(storage.due_recording_deletions(at(100), 10).await.unwrap().is_empty(), "dry run");
-        storage.purge(policy, at(100), false).await.unwrap();
-        storage.purge(policy, at(101), false).await.unwrap();
+        storage.purge_deleting_at_provider(policy, at(100), false).await.unwrap();
+        storage.purge_deleting_at_provider(policy, at(101), false).await.unwrap();
 
         let due = storage.due_recording_deletions(at(100), 10).await.unwrap();
         assert_eq!(sids(&due), [recording(1), recording(2)]);
