@@ -128,6 +128,8 @@ struct Inner {
     chat_turns: conversations::ChatTurns,
     /// The provider's REST API, when `[provider]` names an account.
     provider: Option<Arc<Account>>,
+    /// Queues being deleted at the provider behind webhooks (`provider.rs`), bounded.
+    queue_deletions: provider::InFlight,
 }
 
 impl App {
@@ -212,6 +214,7 @@ impl App {
                     .map(|telegram| telegram.token.clone()),
                 chat_turns: conversations::ChatTurns::default(),
                 provider: provider::account(&config.provider, secrets).map(Arc::new),
+                queue_deletions: provider::InFlight::default(),
             }),
         })
     }

@@ -61,6 +61,10 @@ const RETRY_FIRST: TimeDelta = TimeDelta::minutes(1);
 const RETRY_MAX: TimeDelta = TimeDelta::hours(6);
 /// The size of each piece of audio passed on to the browser.
 const CHUNK_BYTES: usize = 64 * 1024;
+/// The most queues being deleted at once behind webhooks: a burst of callers leaving never
+/// ties up more of the blocking threads the database also reads on; the sweep deletes what
+/// is skipped.
+const QUEUE_DELETIONS_AT_ONCE: usize = 4;
 /// What the console says where it cannot play a recording.
 pub const NOT_PLAYABLE: &str =
     "the recording is at the provider; configure [provider] to play it here";
@@ -88,6 +92,16 @@ pub(crate) fn account(config: &ProviderConfig, secrets: &Secrets) -> Option<Acco
             );
             None
         }
+    }
+}
+
+/// The queues' deletions under way behind webhooks, at most [`QUEUE_DELETIONS_AT_ONCE`].
+#[derive(Debug, Clone)]
+pub(crate) struct InFlight(Arc<tokio::sync::Semaphore>);
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight(Arc::new(tokio::sync::Semaphore::new(QUEUE_DELETIONS_AT_ONCE)))
     }
 }
 
@@ -171,8 +185,13 @@ impl App {
         let Some(sid) = queue_sid.filter(|sid| crate::twilio::queues::is_queue_sid(sid)) else {
             return;
         };
+        let Ok(permit) = Arc::clone(&self.inner.queue_deletions.0).try_acquire_owned() else {
+            tracing::debug!("queue deletions busy; the sweep deletes this one");
+            return;
+        };
         let (queues, sid) = (QueuesApi::new(Arc::clone(account)), sid.to_owned());
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let queue = match queues.fetch(&sid) {
                 Ok(Some(queue)) => queue,
                 Ok(None) => return,
