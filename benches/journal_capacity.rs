@@ -39,6 +39,7 @@ async fn main() {
         caller_hash_key: Secret::new("bench-caller-hash-key-0123456789".into()),
         callback_key: Secret::new("bench-callback-key-0123456789abcdef0123".into()),
         telegram: None,
+        provider_api_secret: None,
     };
     let app = Application::build(&config, secrets).await.expect("the server builds");
     let base_url = app.public_url().to_owned();

@@ -49,6 +49,7 @@ fn main() {
             caller_hash_key: Secret::new("bench-caller-hash-key-0123456789".into()),
             callback_key: Secret::new("bench-callback-key-0123456789abcdef0123".into()),
             telegram: None,
+            provider_api_secret: None,
         };
         let app = App::open(&config, &secrets, Clock::system()).await.unwrap();
         let storage =

@@ -35,6 +35,8 @@ pub const BACKUP_KEY_FILE_VAR: &str = "HOTLINE_BACKUP_KEY_FILE";
 pub const TELEGRAM_TOKEN_VAR: &str = "HOTLINE_TELEGRAM_TOKEN";
 /// The environment variable of the Telegram webhook's secret token.
 pub const TELEGRAM_SECRET_VAR: &str = "HOTLINE_TELEGRAM_SECRET";
+/// The environment variable of the secret of the provider's API key (`[provider] api_key_sid`).
+pub const PROVIDER_API_SECRET_VAR: &str = "HOTLINE_PROVIDER_API_SECRET";
 
 /// The environment variable that names the configuration file.
 pub const CONFIG_VAR: &str = "HOTLINE_CONFIG";
@@ -610,20 +612,29 @@ impl SmsConfig {
 }
 
 /// `[provider]`: the telephony provider's account, whose REST API the hotline calls (SMS and
-/// WhatsApp replies today). Its credentials are the account's auth token
-/// (`HOTLINE_AUTH_TOKEN`, the key of webhook signatures too); empty: no REST calls.
+/// WhatsApp replies, the callers' queues deleted once left, voicemails played and deleted).
+/// Its credentials are the account's auth token (`HOTLINE_AUTH_TOKEN`, the key of webhook
+/// signatures too), or an API key (`api_key_sid`, its secret in
+/// `HOTLINE_PROVIDER_API_SECRET`); empty: no REST calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderConfig {
     /// The account: `AC` and 32 hex digits; empty when the hotline only answers webhooks.
     pub account_sid: String,
+    /// An API key of the account (`SK` and 32 hex digits) to call the REST API with instead
+    /// of the auth token; empty: the auth token.
+    pub api_key_sid: String,
     /// The provider's REST API, `scheme://host[:port]`.
     pub api_base: String,
 }
 
 impl Default for ProviderConfig {
     fn default() -> Self {
-        ProviderConfig { account_sid: String::new(), api_base: "https://api.twilio.com".into() }
+        ProviderConfig {
+            account_sid: String::new(),
+            api_key_sid: String::new(),
+            api_base: "https://api.twilio.com".into(),
+        }
     }
 }
 
@@ -638,12 +649,31 @@ impl ProviderConfig {
         !self.account_sid.is_empty()
     }
 
+    /// Whether the REST API is called with an API key rather than the auth token.
+    pub fn has_api_key(&self) -> bool {
+        !self.api_key_sid.is_empty()
+    }
+
     /// The problems of these settings, each saying how to fix it.
     fn problems(&self, problems: &mut Vec<String>) {
         if !self.account_sid.is_empty() && !is_sid(&self.account_sid, "AC") {
             problems.push(
                 "provider.account_sid must be the Twilio account's SID: AC and 32 hex digits \
                  (Twilio console, Account info), or empty"
+                    .into(),
+            );
+        }
+        if !self.api_key_sid.is_empty() && !is_sid(&self.api_key_sid, "SK") {
+            problems.push(
+                "provider.api_key_sid must be an API key's SID: SK and 32 hex digits (Twilio \
+                 console, API keys), or empty to use the auth token"
+                    .into(),
+            );
+        }
+        if !self.api_key_sid.is_empty() && self.account_sid.is_empty() {
+            problems.push(
+                "provider.api_key_sid needs provider.account_sid: the key is the account's, and \
+                 its URLs name the account"
                     .into(),
             );
         }
@@ -734,7 +764,7 @@ impl fmt::Display for Problems {
 }
 
 /// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: [&str; 13] = [
+const NOT_KEYS: [&str; 15] = [
     BACKUP_KEY_VAR,
     BACKUP_KEY_FILE_VAR,
     CONFIG_VAR,
@@ -748,6 +778,8 @@ const NOT_KEYS: [&str; 13] = [
     "HOTLINE_TELEGRAM_TOKEN_FILE",
     TELEGRAM_SECRET_VAR,
     "HOTLINE_TELEGRAM_SECRET_FILE",
+    PROVIDER_API_SECRET_VAR,
+    "HOTLINE_PROVIDER_API_SECRET_FILE",
 ];
 
 impl Config {
@@ -1596,6 +1628,52 @@ mod sms_tests {
         ])
         .unwrap();
         assert!(config.sms.whatsapp_enabled());
+    }
+
+    #[test]
+    fn the_provider_is_reached_with_an_api_key_or_the_auth_token() {
+        let key = "SK0123456789abcdef0123456789abcdef";
+        let config = load(&[("HOTLINE_PROVIDER_ACCOUNT_SID", ACCOUNT)]).unwrap();
+        assert!(config.provider.has_account() && !config.provider.has_api_key());
+        let config = load(&[
+            ("HOTLINE_PROVIDER_ACCOUNT_SID", ACCOUNT),
+            ("HOTLINE_PROVIDER_API_KEY_SID", key),
+            // The key's secret is a secret, not a configuration key.
+            ("HOTLINE_PROVIDER_API_SECRET", "s3cret"),
+            ("HOTLINE_PROVIDER_API_SECRET_FILE", "/run/secrets/key"),
+        ])
+        .unwrap();
+        assert!(config.provider.has_api_key());
+        let huge = format!("SK{}", "0".repeat(100_000));
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("HOTLINE_PROVIDER_API_KEY_SID", key)], "needs provider.account_sid"),
+            (
+                vec![
+                    ("HOTLINE_PROVIDER_ACCOUNT_SID", ACCOUNT),
+                    ("HOTLINE_PROVIDER_API_KEY_SID", ACCOUNT),
+                ],
+                "SK and 32 hex digits",
+            ),
+            (
+                vec![
+                    ("HOTLINE_PROVIDER_ACCOUNT_SID", ACCOUNT),
+                    ("HOTLINE_PROVIDER_API_KEY_SID", &huge),
+                ],
+                "SK and 32 hex digits",
+            ),
+            (
+                vec![
+                    ("HOTLINE_PROVIDER_ACCOUNT_SID", ACCOUNT),
+                    ("HOTLINE_PROVIDER_API_KEY_SID", "SK<script>alert(1)</script>"),
+                ],
+                "SK and 32 hex digits",
+            ),
+            (vec![("HOTLINE_PROVIDER_API_KEY", key)], "not a configuration variable"),
+        ];
+        for (vars, expected) in cases {
+            let text = load(&vars).unwrap_err();
+            assert!(text.contains(expected), "{vars:?}: {text}");
+        }
     }
 
     #[test]

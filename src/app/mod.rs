@@ -9,7 +9,7 @@
 //! The methods are grouped by what they are about, one file each: `calls.rs` (a call walking
 //! its script), `operator_line.rs`, `casework.rs`, `followups.rs`, `queues/`, `people.rs`,
 //! `scripts/` (publication under one lock), `retention.rs`, `recovery.rs`, `backup.rs`,
-//! `keys.rs`.
+//! `keys.rs`, `provider.rs` (the provider's queues and recordings).
 
 mod actor;
 pub(crate) mod audit;
@@ -31,6 +31,7 @@ pub(crate) mod operator_line;
 pub(crate) mod outbox;
 pub(crate) mod people;
 pub(crate) mod presence;
+pub(crate) mod provider;
 pub(crate) mod queues;
 pub(crate) mod recovery;
 pub(crate) mod retention;
@@ -127,6 +128,8 @@ struct Inner {
     chat_turns: conversations::ChatTurns,
     /// The provider's REST API, when `[provider]` names an account.
     provider: Option<Arc<Account>>,
+    /// Queues being deleted at the provider behind webhooks (`provider.rs`), bounded.
+    queue_deletions: provider::InFlight,
 }
 
 impl App {
@@ -210,14 +213,8 @@ impl App {
                     .filter(|_| config.telegram.enabled)
                     .map(|telegram| telegram.token.clone()),
                 chat_turns: conversations::ChatTurns::default(),
-                provider: config.provider.has_account().then(|| {
-                    let provider = &config.provider;
-                    Arc::new(Account::new(
-                        provider.api_base(),
-                        &provider.account_sid,
-                        &secrets.auth_token,
-                    ))
-                }),
+                provider: provider::account(&config.provider, secrets).map(Arc::new),
+                queue_deletions: provider::InFlight::default(),
             }),
         })
     }
@@ -240,6 +237,7 @@ impl App {
             inner.storage.clone(),
             inner.clock.clone(),
             &config.retention,
+            inner.provider.is_some(),
         ));
         if config.scripts.watch_interval_ms > 0 {
             let every = Duration::from_millis(config.scripts.watch_interval_ms);
@@ -256,6 +254,7 @@ impl App {
             tasks.push(self.spawn_chat_upkeep(every));
         }
         tasks.extend(self.spawn_text_channels());
+        tasks.extend(self.spawn_provider_upkeep());
         Background { tasks }
     }
 

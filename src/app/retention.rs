@@ -45,7 +45,12 @@ impl App {
     pub async fn purge(&self, actor: &Actor, dry_run: bool) -> Result<PurgeReport, AppError> {
         actor.require_supervisor()?;
         let policy = policy(&self.config().retention);
-        let report = self.storage().purge(policy, self.now(), dry_run).await?;
+        let storage = self.storage();
+        let report = if self.provider().is_some() {
+            storage.purge_deleting_at_provider(policy, self.now(), dry_run).await?
+        } else {
+            storage.purge(policy, self.now(), dry_run).await?
+        };
         if !dry_run {
             self.audit(actor, AuditAction::RetentionPurge, None, describe(&report)).await?;
         }
@@ -54,12 +59,14 @@ impl App {
 }
 
 /// Runs the purge every `config.purge_every_mins` minutes (first a minute after start, so a
-/// restart loop cannot keep the database busy), until the task is aborted. `None` when the
-/// schedule is off.
+/// restart loop cannot keep the database busy), until the task is aborted; with
+/// `at_provider`, queueing the deletion of the shredded recordings at the provider. `None`
+/// when the schedule is off.
 pub fn spawn_schedule(
     storage: Storage,
     clock: Clock,
     config: &RetentionConfig,
+    at_provider: bool,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if config.purge_every_mins == 0 {
         return None;
@@ -74,7 +81,12 @@ pub fn spawn_schedule(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match storage.purge(policy, clock.now(), false).await {
+            let purged = if at_provider {
+                storage.purge_deleting_at_provider(policy, clock.now(), false).await
+            } else {
+                storage.purge(policy, clock.now(), false).await
+            };
+            match purged {
                 Ok(report) if report.is_empty() => {
                     tracing::debug!("retention purge: nothing due");
                 }
@@ -130,11 +142,12 @@ mod tests {
             spawn_schedule(
                 storage.clone(),
                 Clock::system(),
-                &RetentionConfig { purge_every_mins: 0, ..config.clone() }
+                &RetentionConfig { purge_every_mins: 0, ..config.clone() },
+                false,
             )
             .is_none()
         );
-        let schedule = spawn_schedule(storage.clone(), Clock::system(), &config).unwrap();
+        let schedule = spawn_schedule(storage.clone(), Clock::system(), &config, false).unwrap();
 
         // Not before the first run, a minute after start.
         tokio::time::sleep(StdDuration::from_secs(50)).await;

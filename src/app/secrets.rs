@@ -12,7 +12,8 @@
 //!
 //! The Telegram bot's two secrets ([`TelegramSecrets`]: `HOTLINE_TELEGRAM_TOKEN`,
 //! `HOTLINE_TELEGRAM_SECRET`) come from the same places but never from a development file:
-//! nobody but the bot's owner can make a bot token.
+//! nobody but the bot's owner can make a bot token. Nor does the secret of the provider's API
+//! key (`HOTLINE_PROVIDER_API_SECRET`, when `[provider] api_key_sid` names one).
 
 use std::fs;
 use std::io::{self, Write};
@@ -20,7 +21,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::config::{
-    AUTH_TOKEN_VAR, CALLBACK_KEY_VAR, CALLER_HASH_KEY_VAR, TELEGRAM_SECRET_VAR, TELEGRAM_TOKEN_VAR,
+    AUTH_TOKEN_VAR, CALLBACK_KEY_VAR, CALLER_HASH_KEY_VAR, PROVIDER_API_SECRET_VAR,
+    TELEGRAM_SECRET_VAR, TELEGRAM_TOKEN_VAR,
 };
 use crate::domain::secret::{MIN_KEY_CHARS, Secret, valid_key_chain};
 
@@ -36,6 +38,10 @@ pub struct Secrets {
     pub callback_key: Secret,
     /// The Telegram bot's secrets, when `[telegram] enabled` ([`TelegramSecrets::load`]).
     pub telegram: Option<TelegramSecrets>,
+    /// The secret of the provider's API key, when `[provider] api_key_sid` names one
+    /// ([`Secrets::provider_api_secret`]); the REST API is then called with it instead of the
+    /// auth token.
+    pub provider_api_secret: Option<Secret>,
 }
 
 /// Where a secret's value came from, for the startup log.
@@ -138,6 +144,16 @@ pub enum SecretsError {
         /// What it is for and where to get it.
         why: &'static str,
     },
+    /// `[provider] api_key_sid` names an API key, but its secret is not set.
+    #[error(
+        "{name} is not set: [provider] api_key_sid names an API key, and this is its secret \
+         (shown once, when the key is made). Set {name}, or {name}_FILE to the path of a file \
+         holding it, or empty api_key_sid to call the provider with the auth token"
+    )]
+    ProviderKeyMissing {
+        /// The variable's name.
+        name: &'static str,
+    },
     /// Every problem of a start's secrets, so that one restart can fix them all.
     #[error("the secrets cannot be used:{}", list(.0))]
     Unusable(Vec<SecretsError>),
@@ -195,6 +211,7 @@ impl Secrets {
                     caller_hash_key: key.0,
                     callback_key: callback.0,
                     telegram: None,
+                    provider_api_secret: None,
                 };
                 Ok((secrets, [auth.1, key.1, callback.1]))
             }
@@ -305,6 +322,30 @@ fn given(
     match fs::read_to_string(&path) {
         Ok(value) => Ok(Some((value.trim().to_owned(), Origin::File(path)))),
         Err(source) => Err(SecretsError::Io { name, path, source }),
+    }
+}
+
+impl Secrets {
+    /// The secret of the provider's API key, checked: what the REST API is called with when
+    /// `[provider] api_key_sid` names a key. Never from a development file: only the key's
+    /// owner has it.
+    pub fn provider_api_secret(
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Secret, SecretsError> {
+        let name = PROVIDER_API_SECRET_VAR;
+        let Some((value, _)) = given(&env, name)? else {
+            return Err(SecretsError::ProviderKeyMissing { name });
+        };
+        // Twilio's secrets are 32 letters and digits; any printable value a compatible
+        // provider gives is taken, but not one that could not be a password at all.
+        let printable = value.bytes().all(|b| b.is_ascii_graphic());
+        if !(16..=256).contains(&value.len()) || !printable {
+            return Err(SecretsError::Malformed {
+                name,
+                expected: "an API key's secret (16 to 256 printable characters, no spaces)",
+            });
+        }
+        Ok(Secret::new(value))
     }
 }
 
@@ -432,6 +473,38 @@ mod tests {
         let map: HashMap<String, String> =
             vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn the_api_keys_secret_comes_from_its_variable_or_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "sEcReT0123456789abcdef0123456789";
+        let given = Secrets::provider_api_secret(env(&[(PROVIDER_API_SECRET_VAR, secret)]));
+        assert_eq!(given.unwrap().expose(), secret);
+        let file = dir.path().join("key");
+        fs::write(&file, format!("{secret}\n")).unwrap();
+        let path = file.display().to_string();
+        let from_file = Secrets::provider_api_secret(env(&[(
+            "HOTLINE_PROVIDER_API_SECRET_FILE",
+            path.as_str(),
+        )]));
+        assert_eq!(from_file.unwrap().expose(), secret, "read from the file, trimmed");
+        let missing = Secrets::provider_api_secret(env(&[])).unwrap_err();
+        assert!(matches!(missing, SecretsError::ProviderKeyMissing { .. }), "{missing}");
+        assert!(missing.to_string().contains("api_key_sid"), "{missing}");
+        let huge = "x".repeat(100_000);
+        for wrong in ["", "short", "has spaces in it, sixteen+", "tab\there-0123456789", &huge] {
+            let err = Secrets::provider_api_secret(env(&[(PROVIDER_API_SECRET_VAR, wrong)]));
+            let err = err.unwrap_err();
+            assert!(matches!(err, SecretsError::Malformed { .. }), "{wrong:?}: {err}");
+            assert!(!err.to_string().contains(wrong) || wrong.is_empty(), "the value is not shown");
+        }
+        let unreadable = dir.path().join("absent").display().to_string();
+        let err = Secrets::provider_api_secret(env(&[(
+            "HOTLINE_PROVIDER_API_SECRET_FILE",
+            unreadable.as_str(),
+        )]));
+        assert!(matches!(err, Err(SecretsError::Io { .. })));
     }
 
     /// The problems of a start's error.

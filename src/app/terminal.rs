@@ -228,14 +228,22 @@ impl Terminal {
     }
 
     /// Shreds what is past its retention period now (with `dry_run`, only counts it):
-    /// audited `retention.purge` unless a dry run.
+    /// audited `retention.purge` unless a dry run. With `at_provider` (an account is
+    /// configured), the shredded recordings are queued for deletion at the provider, which
+    /// the server does.
     pub async fn purge(
         &self,
         retention: &RetentionConfig,
         dry_run: bool,
+        at_provider: bool,
     ) -> Result<PurgeReport, StorageError> {
         let policy = retention::policy(retention);
-        let report = self.storage.purge(policy, self.clock.now(), dry_run).await?;
+        let now = self.clock.now();
+        let report = if at_provider {
+            self.storage.purge_deleting_at_provider(policy, now, dry_run).await?
+        } else {
+            self.storage.purge(policy, now, dry_run).await?
+        };
         if !dry_run {
             self.audit(AuditAction::RetentionPurge, None, retention::describe(&report)).await?;
         }

@@ -357,6 +357,16 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
             }
         }
     }
+    // An API key named without its secret would make every REST call fail: said at once.
+    if config.provider.has_api_key() {
+        match Secrets::provider_api_secret(env) {
+            Ok(secret) => secrets.provider_api_secret = Some(secret),
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if let Some(warning) = secrets.auth_token_warning(&origins[0]) {
         tracing::warn!("{warning}");
     }
@@ -577,8 +587,10 @@ fn describe(line: &TimelineLine) -> String {
 /// `hotline purge [--dry-run]`.
 fn purge(config: &Config, dry_run: bool) -> ExitCode {
     let retention = config.retention.clone();
+    let at_provider = config.provider.has_account();
     with_terminal(config, |terminal| async move {
-        let report = terminal.purge(&retention, dry_run).await.map_err(|e| e.to_string())?;
+        let report =
+            terminal.purge(&retention, dry_run, at_provider).await.map_err(|e| e.to_string())?;
         let summary = crate::app::retention::describe(&report);
         if dry_run {
             println!("would shred: {summary}");

@@ -114,6 +114,7 @@ async fn rehearse(
         caller_hash_key: Secret::new(key_for_hashes),
         callback_key: Secret::new(key_for_callbacks),
         telegram: None,
+        provider_api_secret: None,
     };
     let app = match Application::build(&private, secrets).await {
         Ok(app) => app,

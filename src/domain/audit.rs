@@ -68,6 +68,8 @@ audit_actions! {
     QueueClaim => "queue.claim",
     /// A case was read.
     CaseRead => "case.read",
+    /// A case's recording was played (streamed from the provider through the server).
+    RecordingPlay => "recording.play",
     /// Someone tried to read or change a case outside their reach.
     CaseRefused => "case.refused",
     /// A note was added to a case.

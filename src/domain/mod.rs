@@ -12,6 +12,7 @@ pub mod lockout;
 pub mod outbox;
 pub mod people;
 pub mod queue;
+pub mod recording;
 pub mod retention;
 pub mod script_versions;
 pub mod secret;

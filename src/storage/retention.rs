@@ -68,6 +68,30 @@ impl Storage {
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<PurgeReport, StorageError> {
+        self.purge_queueing(policy, now, dry_run, false).await
+    }
+
+    /// [`Storage::purge`], queueing in the same transaction the deletion at the provider of
+    /// each recording it shreds (`provider_deletions.rs`): only with an account that can
+    /// delete them, since the queue keeps the recordings' ids until then.
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_deleting_at_provider(
+        &self,
+        policy: RetentionPolicy,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<PurgeReport, StorageError> {
+        self.purge_queueing(policy, now, dry_run, true).await
+    }
+
+    /// A purge, with the provider's deletions queued if `at_provider`.
+    async fn purge_queueing(
+        &self,
+        policy: RetentionPolicy,
+        now: DateTime<Utc>,
+        dry_run: bool,
+        at_provider: bool,
+    ) -> Result<PurgeReport, StorageError> {
         self.write(move |conn| {
             let cutoffs = Cutoffs::new(&policy, now);
             let mut report = count_due(conn, &cutoffs)?;
@@ -76,7 +100,7 @@ impl Storage {
             }
             super::pin_lockout::forget_old_attempts(conn, now)?;
             if !report.is_empty() {
-                shred(conn, &cutoffs, &db_time(now))?;
+                shred(conn, &cutoffs, &db_time(now), at_provider)?;
                 conn.pragma_update(None, "temp_store", "MEMORY")?;
                 conn.execute_batch("VACUUM")?;
                 report.compacted = true;
@@ -189,8 +213,18 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
 }
 
 /// Shreds what is due, in one transaction.
-fn shred(conn: &mut Connection, cutoffs: &Cutoffs, now: &str) -> Result<(), StorageError> {
+fn shred(
+    conn: &mut Connection,
+    cutoffs: &Cutoffs,
+    now: &str,
+    at_provider: bool,
+) -> Result<(), StorageError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // The recordings themselves are at the provider: their deletion there is queued in this
+    // transaction, so it cannot be lost once the addresses are gone.
+    if at_provider {
+        super::provider_deletions::queue_shredded_recordings(&tx, &cutoffs.recordings, now)?;
+    }
     // The event is the source the case's columns are derived from: blank its URL too, or
     // the next write to the case would bring it back.
     tx.execute(

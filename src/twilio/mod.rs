@@ -1,6 +1,8 @@
 //! The gateway to Twilio's REST API: [`account`] reaches an account's resources and reads
 //! Twilio's answers into what the caller may do next; [`messages`] creates the messages that
-//! answer people who write by SMS or WhatsApp (`POST …/Messages.json`).
+//! answer people who write by SMS or WhatsApp (`POST …/Messages.json`); [`queues`] reads and
+//! deletes the queues callers waited in (`…/Queues`); [`recordings`] streams a voicemail's
+//! audio and deletes it when retention shreds it (`…/Recordings`).
 //!
 //! Incoming messages are not parsed here: they are a form like the voice webhooks', read at
 //! the edge by the text surface. Like `telegram/`, this does I/O, knows nothing of the hotline
@@ -10,3 +12,5 @@
 
 pub mod account;
 pub mod messages;
+pub mod queues;
+pub mod recordings;

@@ -33,6 +33,7 @@ mod outbox;
 mod people;
 mod pin_lockout;
 mod protection;
+mod provider_rest;
 mod resilience;
 mod scripts;
 mod sms;

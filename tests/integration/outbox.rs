@@ -89,6 +89,7 @@ async fn line(cases: u32, adjust: impl FnOnce(&mut Config)) -> Line {
         caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
         callback_key: Secret::new(common::CALLBACK_KEY.into()),
         telegram: None,
+        provider_api_secret: None,
     };
     let app = App::open(&config, &secrets, Clock::system()).await.unwrap();
     let storage = Storage::open(&config.database.path, StorageOptions::default()).await.unwrap();

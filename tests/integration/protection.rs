@@ -351,6 +351,7 @@ fn secrets(key: &str) -> Secrets {
         caller_hash_key: Secret::new(key.into()),
         callback_key: Secret::new(common::CALLBACK_KEY.into()),
         telegram: None,
+        provider_api_secret: None,
     }
 }
 

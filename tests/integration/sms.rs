@@ -343,6 +343,7 @@ async fn hotline_itself(
         caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
         callback_key: Secret::new(common::CALLBACK_KEY.into()),
         telegram: None,
+        provider_api_secret: None,
     };
     let clock = Clock::manual(Utc::now());
     let app = App::open(&config, &secrets, clock.clone()).await.unwrap();

@@ -227,8 +227,10 @@ struct Step {
     detail: String,
     /// The server's own words: the prompt heard, a reason.
     extra: String,
-    /// The recording of the caller's voice, played here as the voicemail is.
-    recording: Option<String>,
+    /// Whether this line is the case's voicemail, played here through the case's own route
+    /// (the provider's address never reaches a page). Answers recorded at an `<ask>` are
+    /// marked only: the route plays the voicemail.
+    voicemail: bool,
     /// The operator who answered, by name when the case's queue visits name them.
     operator: String,
 }
@@ -244,6 +246,8 @@ struct CasePage {
     ended_at: String,
     closed_at: String,
     steps: Vec<Step>,
+    /// Whether the voicemail plays here (through the server), or only at the provider.
+    playable: bool,
 }
 
 /// `GET /console/cases/{number}`: the case, read-only, the caller masked (audited
@@ -270,7 +274,7 @@ async fn detail(
             what: what_text(viewer.text, line.what),
             detail: line.detail,
             extra: line.extra.unwrap_or_default(),
-            recording: line.recording,
+            voicemail: line.recording.is_some() && line.what == What::Voicemail,
             operator: line.operator.map(operator_name).unwrap_or_default(),
         })
         .collect();
@@ -281,6 +285,7 @@ async fn detail(
         ended_at: case.ended_at.map(|t| when(viewer.zone, t)).unwrap_or_default(),
         closed_at: case.closed_at.map(|t| when(viewer.zone, t)).unwrap_or_default(),
         steps,
+        playable: state.app.recordings_playable(),
         case,
     };
     Ok(render(&page)?.into_response())

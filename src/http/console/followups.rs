@@ -1,4 +1,5 @@
-//! The follow-up list: voicemails (with a player for the recording), callback requests and
+//! The follow-up list: voicemails (with a player for the recording, which plays through
+//! `/console/cases/{number}/recording`), callback requests and
 //! calls missed in the queue, in the viewer's languages; taking one, revealing a taken
 //! callback's number, and recording an attempt.
 //!
@@ -46,6 +47,8 @@ const RESULTS: [(&str, &str); 4] = [
 struct ListPage {
     page: Page,
     closed: bool,
+    /// Whether recordings play here (through the server), or only at the provider.
+    playable: bool,
     items: Vec<Item>,
     results: Vec<(&'static str, &'static str)>,
 }
@@ -60,7 +63,9 @@ struct Item {
     tags: Vec<String>,
     created: String,
     waited: Option<String>,
-    recording_url: Option<String>,
+    /// Whether there is a recording: it plays from the case's route, never the provider's
+    /// address, which does not reach the page.
+    has_recording: bool,
     recording_secs: Option<u32>,
     masked: Option<String>,
     state: &'static str,
@@ -87,7 +92,7 @@ impl Item {
             tags: script.map(|s| choice_labels(text, s, &f.tags)).unwrap_or_default(),
             created: zone.show(f.created_at, Stamp::Minute),
             waited: f.wait_secs.map(clock),
-            recording_url: f.recording_url,
+            has_recording: f.recording_url.is_some(),
             recording_secs: f.recording_secs,
             masked: f.number,
             state: match f.state {
@@ -149,6 +154,7 @@ async fn list(
     render(&ListPage {
         page: viewer.page("/console/followups"),
         closed,
+        playable: state.app.recordings_playable(),
         items,
         results: RESULTS.to_vec(),
     })

@@ -22,6 +22,7 @@ pub mod live;
 mod operator;
 mod page;
 mod people;
+mod recordings;
 mod scripts;
 mod session;
 mod text;
@@ -104,6 +105,7 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .merge(blocklist::router())
         .merge(audit::router())
         .merge(cases::router())
+        .merge(recordings::router())
         .merge(wallboard::router())
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
@@ -115,9 +117,9 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
 
 /// The Content-Security-Policy of every console response: our own script and stylesheet
 /// only, no inline script or style, no framing, forms only to ourselves. Voicemail
-/// recordings play from the provider's HTTPS URLs.
+/// recordings play through the server (`recordings.rs`), never from the provider's address.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   media-src https: 'self'; connect-src 'self'; form-action 'self'; \
+                   media-src 'self'; connect-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the security headers to every console response. Pages hold case data, so nothing

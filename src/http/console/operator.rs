@@ -105,7 +105,13 @@ async fn screen(
     let case = match state.app.own_case(&actor).await? {
         Some(number) => {
             let detail = state.app.read_case(&actor, number).await?;
-            Some(CaseView::new(detail, &state.app.live().live().set, viewer.text, viewer.zone))
+            Some(CaseView::new(
+                detail,
+                &state.app.live().live().set,
+                viewer.text,
+                viewer.zone,
+                state.app.recordings_playable(),
+            ))
         }
         None => None,
     };
@@ -279,7 +285,10 @@ struct CaseView {
     timeline: Vec<TimelineLine>,
     earlier: Vec<String>,
     notes: Vec<NoteView>,
-    voicemail_url: Option<String>,
+    /// Whether the case has a voicemail, which plays from the case's route.
+    has_voicemail: bool,
+    /// Whether it plays here (through the server), or only at the provider.
+    playable: bool,
 }
 
 /// A line of the timeline as this screen shows it: no recording, prompt or operator named.
@@ -301,6 +310,7 @@ impl CaseView {
         scripts: &ScriptSet,
         text: &'static Text,
         zone: LineZone,
+        playable: bool,
     ) -> CaseView {
         let whisper = Whisper::of_case(&detail, scripts).text();
         let script = detail.language.as_ref().and_then(|l| scripts.script(l));
@@ -333,7 +343,8 @@ impl CaseView {
                     text: note.text,
                 })
                 .collect(),
-            voicemail_url: detail.voicemail_url,
+            has_voicemail: detail.voicemail_url.is_some(),
+            playable,
         }
     }
 }
@@ -397,7 +408,13 @@ async fn case_page(
         .as_ref()
         .filter(|_| just_closed && detail.closed)
         .map(|d| d.as_str().to_owned());
-    let case = CaseView::new(detail, &state.app.live().live().set, viewer.text, viewer.zone);
+    let case = CaseView::new(
+        detail,
+        &state.app.live().live().set,
+        viewer.text,
+        viewer.zone,
+        state.app.recordings_playable(),
+    );
     let recorded = disposition.map(|disposition| Recorded {
         disposition,
         tags: case.tags.clone(),

@@ -453,6 +453,8 @@ async fn queue_left(
         .to_owned();
     let wait_secs = req.param("QueueTime").and_then(|t| t.parse().ok()).filter(|t| *t <= 604_800);
     let departure = QueueDeparture { result, wait_secs };
+    // The caller's own queue is deleted at the provider behind this answer, never before it.
+    w.app().forget_queue(req.param("QueueSid"));
     w.app().left_queue(script, node, w.call.call_sid.clone(), departure).await
 }
 

@@ -18,9 +18,20 @@
 //! and writes the forms Twilio posts to the hotline's webhook for an incoming message
 //! ([`FakeTwilio::incoming`]), WhatsApp's profile name included, so a test can prove it is not
 //! kept. Like the Bot API fake it runs on a thread of its own.
+//!
+//! Queues and recordings (see [`FakeTwilio::add_queue`], [`FakeTwilio::add_recording`]):
+//! `GET Queues.json?PageSize=…&Page=…` lists queues a page at a time (`next_page_uri`
+//! relative to the API's base, `null` on the last page), `GET`/`DELETE Queues/{QU…}.json`
+//! reads or deletes one (`404`/20404 when unknown, `400` when calls are still in it: only an
+//! empty queue can be deleted, `204` when done); `GET Recordings/{RE…}.mp3` answers the
+//! audio (`audio/mpeg`), `DELETE Recordings/{RE…}.json` deletes it (`204`, `404`/20404 when
+//! unknown). They also take an API key ([`FakeTwilio::accept_api_key`]), can be told to fail
+//! or to be slow ([`FakeTwilio::fail_rest_next`], [`FakeTwilio::slow_rest`]), and log every
+//! request they got ([`FakeTwilio::rest_requests`]).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -73,6 +84,35 @@ struct FakeState {
     requests: usize,
     closed_windows: HashSet<String>,
     next_sid: u64,
+    // The Queue and Recording resources.
+    rest: RestState,
+}
+
+/// A queue at the fake provider.
+#[derive(Debug, Clone)]
+struct FakeQueue {
+    sid: String,
+    name: String,
+    size: u32,
+    created: chrono::DateTime<chrono::Utc>,
+}
+
+/// The state of the Queue and Recording resources.
+#[derive(Default)]
+struct RestState {
+    queues: Vec<FakeQueue>,
+    recordings: BTreeMap<String, Vec<u8>>,
+    /// Every request to them: method and path with its query.
+    requests: Vec<(String, String)>,
+    /// Requests to answer `503` before the next one is served.
+    failing: usize,
+    /// How long each request waits before it is answered.
+    delay: Option<Duration>,
+    /// The largest page of queues served (Twilio's is 1000).
+    max_page_size: usize,
+    /// An API key (SID, secret) accepted besides the account's auth token.
+    api_key: Option<(String, String)>,
+    next_sid: u64,
 }
 
 /// A running fake Messages API.
@@ -115,6 +155,67 @@ impl FakeTwilio {
     /// The WhatsApp user `number` last wrote more than 24 hours ago: free text to them fails.
     pub fn close_window(&self, number: &str) {
         self.with(|s| s.closed_windows.insert(format!("whatsapp:{number}")));
+    }
+
+    /// Adds a queue named `name` with `size` calls in it, made at `created`; its `QU…` id.
+    pub fn add_queue(
+        &self,
+        name: &str,
+        size: u32,
+        created: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        self.with(|s| {
+            s.rest.next_sid += 1;
+            let sid = format!("QU{:032x}", s.rest.next_sid);
+            let queue = FakeQueue { sid: sid.clone(), name: name.into(), size, created };
+            s.rest.queues.push(queue);
+            sid
+        })
+    }
+
+    /// The names of the queues there now.
+    pub fn queue_names(&self) -> Vec<String> {
+        self.with(|s| s.rest.queues.iter().map(|q| q.name.clone()).collect())
+    }
+
+    /// Adds recording `sid` (`RE…`) with this audio.
+    pub fn add_recording(&self, sid: &str, audio: &[u8]) {
+        self.with(|s| s.rest.recordings.insert(sid.into(), audio.to_vec()));
+    }
+
+    /// Recording `sid` is no longer there (deleted at the provider by someone else).
+    pub fn forget_recording(&self, sid: &str) {
+        self.with(|s| s.rest.recordings.remove(sid));
+    }
+
+    /// Whether recording `sid` is there.
+    pub fn has_recording(&self, sid: &str) -> bool {
+        self.with(|s| s.rest.recordings.contains_key(sid))
+    }
+
+    /// Every request to the queues and recordings: (method, path and query).
+    pub fn rest_requests(&self) -> Vec<(String, String)> {
+        self.with(|s| s.rest.requests.clone())
+    }
+
+    /// The next `n` requests to the queues and recordings fail with `503`.
+    pub fn fail_rest_next(&self, n: usize) {
+        self.with(|s| s.rest.failing = n);
+    }
+
+    /// Requests to the queues and recordings are answered after `delay`.
+    pub fn slow_rest(&self, delay: Duration) {
+        self.with(|s| s.rest.delay = Some(delay));
+    }
+
+    /// Pages of queues hold at most `n`.
+    pub fn pages_of(&self, n: usize) {
+        self.with(|s| s.rest.max_page_size = n);
+    }
+
+    /// The API key `sid` with `secret` is accepted like the auth token.
+    pub fn accept_api_key(&self, sid: &str, secret: &str) {
+        self.with(|s| s.rest.api_key = Some((sid.into(), secret.into())));
     }
 
     /// The form Twilio posts for message `sid` from `from` (`+E164` or `whatsapp:+E164`).
@@ -169,7 +270,8 @@ async fn answer(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{TOKEN}"))
     );
-    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&expected);
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let authorized = given == Some(&expected) || is_api_key(&state, given);
     if !authorized {
         return refusal(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }
@@ -177,6 +279,11 @@ async fn answer(
     let resource = uri.path().strip_prefix(&root).unwrap_or_default();
     match (method, resource) {
         (Method::POST, "Messages.json") => create_message(&state, &body),
+        (method, resource)
+            if resource.starts_with("Queues") || resource.starts_with("Recordings") =>
+        {
+            queues_and_recordings(&state, &method, resource, uri.query().unwrap_or_default()).await
+        }
         _ => refusal(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
     }
 }
@@ -275,4 +382,124 @@ fn create_message(state: &Mutex<FakeState>, body: &[u8]) -> Response {
     });
     (StatusCode::CREATED, [("content-type", "application/json")], resource.to_string())
         .into_response()
+}
+
+// The Queue and Recording resources.
+
+/// Whether `given` is `Basic` with the API key the test accepts.
+fn is_api_key(state: &Mutex<FakeState>, given: Option<&str>) -> bool {
+    let key = state.lock().unwrap().rest.api_key.clone();
+    key.is_some_and(|(sid, secret)| {
+        let expected = base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{secret}"));
+        given == Some(&format!("Basic {expected}"))
+    })
+}
+
+/// A queue as Twilio writes it.
+fn queue_json(queue: &FakeQueue) -> serde_json::Value {
+    json!({
+        "account_sid": ACCOUNT_SID,
+        "average_wait_time": 0,
+        "current_size": queue.size,
+        "date_created": queue.created.to_rfc2822(),
+        "date_updated": queue.created.to_rfc2822(),
+        "friendly_name": queue.name,
+        "max_size": 1000,
+        "sid": queue.sid,
+        "uri": format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Queues/{}.json", queue.sid),
+    })
+}
+
+fn json_answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+fn not_found() -> Response {
+    refusal(StatusCode::NOT_FOUND, 20404, "The requested resource was not found")
+}
+
+/// `Queues.json`, `Queues/{sid}.json`, `Recordings/{sid}.mp3`, `Recordings/{sid}.json`.
+async fn queues_and_recordings(
+    state: &Mutex<FakeState>,
+    method: &Method,
+    resource: &str,
+    query: &str,
+) -> Response {
+    let delay = {
+        let mut state = state.lock().unwrap();
+        let logged =
+            if query.is_empty() { resource.to_owned() } else { format!("{resource}?{query}") };
+        state.rest.requests.push((method.to_string(), logged));
+        state.rest.delay
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let mut state = state.lock().unwrap();
+    let rest = &mut state.rest;
+    if rest.failing > 0 {
+        rest.failing -= 1;
+        return (StatusCode::SERVICE_UNAVAILABLE, "<html>Service Unavailable</html>")
+            .into_response();
+    }
+    let params: BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if (method, resource) == (&Method::GET, "Queues.json") {
+        let asked = params.get("PageSize").and_then(|n| n.parse::<usize>().ok()).unwrap_or(50);
+        let cap = if rest.max_page_size == 0 { 1000 } else { rest.max_page_size };
+        let size = asked.clamp(1, cap);
+        let page = params.get("Page").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+        let queues: Vec<_> =
+            rest.queues.iter().skip(page * size).take(size).map(queue_json).collect();
+        let more = rest.queues.len() > (page + 1) * size;
+        let list = format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Queues.json");
+        let next =
+            more.then(|| format!("{list}?PageSize={size}&Page={}&PageToken=PAQU{page}", page + 1));
+        return json_answer(
+            StatusCode::OK,
+            json!({
+                "queues": queues,
+                "next_page_uri": next,
+                "first_page_uri": format!("{list}?PageSize={size}&Page=0"),
+                "previous_page_uri": null,
+                "page": page,
+                "page_size": size,
+                "start": page * size,
+                "end": page * size + queues.len(),
+                "uri": format!("{list}?PageSize={size}&Page={page}"),
+            }),
+        );
+    }
+    if let Some(sid) = resource.strip_prefix("Queues/").and_then(|r| r.strip_suffix(".json")) {
+        let Some(at) = rest.queues.iter().position(|q| q.sid == sid) else { return not_found() };
+        return match *method {
+            Method::GET => json_answer(StatusCode::OK, queue_json(&rest.queues[at])),
+            Method::DELETE if rest.queues[at].size > 0 => refusal(
+                StatusCode::BAD_REQUEST,
+                20001,
+                "Queue cannot be deleted while it has members",
+            ),
+            Method::DELETE => {
+                rest.queues.remove(at);
+                StatusCode::NO_CONTENT.into_response()
+            }
+            _ => not_found(),
+        };
+    }
+    if let Some(sid) = resource.strip_prefix("Recordings/").and_then(|r| r.strip_suffix(".mp3")) {
+        return match (method, rest.recordings.get(sid)) {
+            (&Method::GET, Some(audio)) => {
+                (StatusCode::OK, [("content-type", "audio/mpeg")], audio.clone()).into_response()
+            }
+            _ => not_found(),
+        };
+    }
+    if let Some(sid) = resource.strip_prefix("Recordings/").and_then(|r| r.strip_suffix(".json")) {
+        if method == Method::DELETE && rest.recordings.remove(sid).is_some() {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        return not_found();
+    }
+    not_found()
 }

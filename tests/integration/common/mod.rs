@@ -136,6 +136,7 @@ fn test_secrets() -> Secrets {
             token: Secret::new(telegram::BOT_TOKEN.into()),
             webhook_secret: Secret::new(TELEGRAM_SECRET.into()),
         }),
+        provider_api_secret: None,
     }
 }
 
