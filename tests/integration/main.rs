@@ -33,6 +33,7 @@ mod outbox;
 mod people;
 mod pin_lockout;
 mod protection;
+mod providers;
 mod resilience;
 mod scripts;
 mod sms;
