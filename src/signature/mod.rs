@@ -3,8 +3,9 @@
 //!
 //! - Twilio sends `X-Twilio-Signature`: HMAC-SHA1 of the URL and the sorted form under the
 //!   account's auth token ([`twilio`]'s scheme).
-//! - SignalWire's compatibility API (cXML) sends `X-SignalWire-Signature`, and the same value
-//!   as `X-Twilio-Signature`: Twilio's scheme under the project's Signing Key.
+//! - SignalWire's compatibility API (cXML) sends `X-SignalWire-Signature` (its libraries also
+//!   read `X-Twilio-Signature` on these callbacks): Twilio's scheme under the project's
+//!   Signing Key.
 //! - Telnyx TeXML sends `telnyx-signature-ed25519` and `telnyx-timestamp`: Ed25519 of
 //!   `{timestamp}|{body}`, checked with the account's public key ([`telnyx`]).
 //!
@@ -16,7 +17,7 @@ mod twilio;
 
 pub use twilio::{compute, verify};
 
-/// Twilio's header, which SignalWire also sends.
+/// Twilio's header, which SignalWire's libraries also read.
 pub const TWILIO_HEADER: &str = "x-twilio-signature";
 /// SignalWire's own header.
 pub const SIGNALWIRE_HEADER: &str = "x-signalwire-signature";
@@ -127,7 +128,7 @@ impl Signer<'_> {
         };
         match *self {
             Signer::Twilio { auth_token } => hmac(auth_token, headers.twilio.as_ref()),
-            // SignalWire's own header first; its Twilio alias is the same signature.
+            // SignalWire's own header first; the Twilio-named one, same scheme, when it is absent.
             Signer::SignalWire { signing_key } => {
                 hmac(signing_key, headers.signalwire.as_ref().or(headers.twilio.as_ref()))
             }
