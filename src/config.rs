@@ -141,8 +141,13 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhooksConfig {
-    /// Check `X-Twilio-Signature` on every provider request. Only for local experiments.
+    /// Which provider calls the webhooks, and so how their signatures are checked.
+    pub provider: Provider,
+    /// Check the provider's signature on every request. Only off for local experiments.
     pub verify_signatures: bool,
+    /// Telnyx's public key (base64, from its portal), which checks its signatures; only with
+    /// `provider = "telnyx"`. Public, so kept here rather than with the secrets.
+    pub telnyx_public_key: String,
     /// Milliseconds after which a webhook answers from memory whatever is still pending, well
     /// under the provider's 15 s limit.
     pub deadline_ms: u64,
@@ -158,7 +163,9 @@ pub struct WebhooksConfig {
 impl Default for WebhooksConfig {
     fn default() -> Self {
         WebhooksConfig {
+            provider: Provider::default(),
             verify_signatures: true,
+            telnyx_public_key: String::new(),
             deadline_ms: 5000,
             max_body_bytes: 64 * 1024,
             calls_per_caller: 2,
@@ -712,6 +719,21 @@ impl TelegramConfig {
     }
 }
 
+/// The telephony provider whose webhooks the hotline answers: each signs its requests its own
+/// way (see `src/signature/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Twilio: `X-Twilio-Signature` under the auth token.
+    #[default]
+    Twilio,
+    /// SignalWire's compatibility API: `X-SignalWire-Signature` under the Signing Key, given
+    /// as the auth token.
+    SignalWire,
+    /// Telnyx TeXML: Ed25519 signatures checked with `telnyx_public_key`.
+    Telnyx,
+}
+
 /// What a call over its caller's limit of calls in progress gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -870,6 +892,25 @@ impl Config {
                         .into(),
                 );
             }
+        }
+        let telnyx_key = self.webhooks.telnyx_public_key.trim();
+        match self.webhooks.provider {
+            Provider::Telnyx if self.webhooks.verify_signatures => {
+                if let Err(why) = crate::signature::telnyx::PublicKey::from_base64(telnyx_key) {
+                    problems.push(format!(
+                        "webhooks.telnyx_public_key is needed with provider = \"telnyx\", and {why}: \
+                         copy the account's public key (base64) from the Telnyx portal"
+                    ));
+                }
+            }
+            Provider::Twilio | Provider::SignalWire if !telnyx_key.is_empty() => {
+                problems.push(
+                    "webhooks.telnyx_public_key is set but webhooks.provider is not \"telnyx\": \
+                     set provider = \"telnyx\", or remove the key"
+                        .into(),
+                );
+            }
+            _ => {}
         }
         let ranges: [(&str, u64, u64, u64); 15] = [
             ("retention.recordings_days", self.retention.recordings_days, 1, 36_500),
@@ -1414,6 +1455,57 @@ mod tests {
             let named = ["SERVICE_LEVEL_SECS", "service_level_secs", "[queues]"];
             assert!(named.iter().any(|n| message.contains(n)), "{wrong:?}: {message}");
         }
+    }
+
+    #[test]
+    fn the_provider_is_one_of_three_and_telnyx_needs_its_key() {
+        // A real key's shape: base64 of an Ed25519 public key (the basepoint's encoding).
+        let key = "WGZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY=";
+        let key = {
+            use base64::Engine as _;
+            let engine = base64::engine::general_purpose::STANDARD;
+            let mut point = [0x66u8; 32];
+            point[0] = 0x58;
+            assert_eq!(engine.encode(point), key);
+            key
+        };
+        let load = |pairs: &[(&str, &str)]| Config::load(None, vars(pairs));
+        for (value, provider) in
+            [("twilio", Provider::Twilio), ("signalwire", Provider::SignalWire)]
+        {
+            let config = load(&[("HOTLINE_WEBHOOKS_PROVIDER", value)]).unwrap();
+            assert_eq!(config.webhooks.provider, provider);
+        }
+        let telnyx = load(&[
+            ("HOTLINE_WEBHOOKS_PROVIDER", "telnyx"),
+            ("HOTLINE_WEBHOOKS_TELNYX_PUBLIC_KEY", key),
+        ])
+        .unwrap();
+        assert_eq!(telnyx.webhooks.provider, Provider::Telnyx);
+        assert_eq!(Config::default().webhooks.provider, Provider::Twilio);
+        let huge = "A".repeat(100_000);
+        for value in ["", "Twilio", "plivo", "signal wire", "<script>", &huge] {
+            let text = problems(load(&[("HOTLINE_WEBHOOKS_PROVIDER", value)]));
+            assert!(text.contains("webhooks"), "{value:?}: {text}");
+        }
+        // 31 bytes: a key cut short in the copying.
+        let short = "WGZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZg==";
+        for bad in ["", "   ", "not base64!", "AAAA", &huge, short] {
+            let text = problems(load(&[
+                ("HOTLINE_WEBHOOKS_PROVIDER", "telnyx"),
+                ("HOTLINE_WEBHOOKS_TELNYX_PUBLIC_KEY", bad),
+            ]));
+            assert!(text.contains("webhooks.telnyx_public_key is needed"), "{bad:?}: {text}");
+        }
+        // A key without Telnyx is a mistake worth saying.
+        let text = problems(load(&[("HOTLINE_WEBHOOKS_TELNYX_PUBLIC_KEY", key)]));
+        assert!(text.contains("provider is not \"telnyx\""), "{text}");
+        // With checks off (local experiments) no key is needed.
+        let off = load(&[
+            ("HOTLINE_WEBHOOKS_PROVIDER", "telnyx"),
+            ("HOTLINE_WEBHOOKS_VERIFY_SIGNATURES", "false"),
+        ]);
+        assert!(off.is_ok(), "{off:?}");
     }
 
     #[test]

@@ -40,7 +40,10 @@ pub fn webhook(data: &[u8]) {
     };
     let query = String::from_utf8_lossy(query);
     let url = format!("https://hotline.example.org/voice/menu?{query}");
-    let Ok(request) = ProviderRequest::parse(url, &query, body, true, None) else { return };
+    let body = axum::body::Bytes::copy_from_slice(body);
+    let Ok(request) = ProviderRequest::parse(url, &query, body, true, Default::default()) else {
+        return;
+    };
     let hasher = CallerHasher::new(Secret::new("fuzz".into()));
     let call = request.call(&hasher);
     if let Some(sid) = &call.call_sid {

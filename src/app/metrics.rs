@@ -97,7 +97,7 @@ impl Metrics {
         let signature_failures = Counter::default();
         registry.register(
             "signature_failures",
-            "Webhook requests refused for a missing or wrong X-Twilio-Signature",
+            "Webhook requests refused for a missing or wrong provider signature",
             signature_failures.clone(),
         );
         let rate_limited = Counter::default();

@@ -17,8 +17,9 @@ use crate::domain::timeline::CaseOutcome;
 
 /// The provider's id of a call (`CA` + 32 hex digits at Twilio).
 ///
-/// Other providers use other shapes, so any 1–64 ASCII letters, digits, `-` and `_` are
-/// accepted; anything else is refused at the edge and never reaches storage or logs.
+/// Other providers use other shapes (a UUID at SignalWire, `v3:` and 54 URL-safe base64
+/// characters at Telnyx), so any 1–64 ASCII letters, digits, `-`, `_` and `:` are accepted;
+/// anything else is refused at the edge and never reaches storage or logs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CallSid(String);
@@ -27,7 +28,7 @@ impl CallSid {
     /// Parses a call id; `None` if it is empty, too long or has other characters.
     pub fn parse(s: &str) -> Option<CallSid> {
         let ok = (1..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'));
         ok.then(|| CallSid(s.to_owned()))
     }
 
@@ -597,7 +598,13 @@ mod tests {
     #[test]
     fn call_sids_refuse_anything_that_could_inject() {
         assert!(CallSid::parse("CA0123456789abcdef0123456789abcdef").is_some());
-        for bad in ["", "CA 1", "CA\n1", "CA'1", "ÇA1", &"C".repeat(65)] {
+        // SignalWire's and Telnyx's shapes.
+        assert!(CallSid::parse("b3877c40-da60-4998-90ad-b792e98472ca").is_some());
+        assert!(
+            CallSid::parse("v3:9X2vxPDFY2RHSJ1EdMS0RHRksMTg7ldNxdjWbVr9zBjbGjGsSe-aiQ").is_some()
+        );
+        for bad in ["", "CA 1", "CA\n1", "CA'1", "ÇA1", &"C".repeat(65), "v3:a/b", "v3:a=", "a;b"]
+        {
             assert!(CallSid::parse(bad).is_none(), "{bad:?}");
         }
     }

@@ -1,14 +1,32 @@
-//! A language's menu flow as a diagram: SVG for people (a layered drawing made here, no crate
-//! needed for boxes and lines), DOT for Graphviz and Mermaid for documents and the console.
+//! A language's menu flow as a diagram: SVG for people (laid out in layers by `layout.rs`,
+//! so that no line runs through a box and no label covers another), DOT for Graphviz and
+//! Mermaid for documents and the console.
 //!
 //! Nodes are labelled with their id and the first words of their prompt; edges with the key
 //! that takes the caller along them (`timeout` for a menu's default, `*` for back, nothing
-//! for a message's next).
+//! for a message's next). Every text in the SVG is a supervisor's, escaped; the SVG holds no
+//! script, link or style that a text could reach.
 
-use std::collections::{BTreeMap, VecDeque};
+mod layout;
+
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use self::layout::{Edge, Graph, Rect};
 use super::{NodeId, NodeKind, Script, Target};
+
+/// Font size of the boxes' text, in pixels.
+const FONT: f64 = 11.0;
+/// Font size of the edges' labels.
+const LABEL_FONT: f64 = 10.0;
+/// Height of a node's box: its id and a line of its prompt.
+const BOX_HEIGHT: f64 = 44.0;
+/// The narrowest box.
+const BOX_MIN_WIDTH: f64 = 110.0;
+/// Room between a box's side and its text.
+const BOX_PAD: f64 = 10.0;
+/// Height of an edge's label.
+const LABEL_HEIGHT: f64 = 15.0;
 
 /// The id given to the language choice, where `@language` options lead.
 const LANGUAGE_CHOICE: &str = "@language";
@@ -110,58 +128,38 @@ impl Flow {
         Flow { nodes, edges }
     }
 
-    /// Each node's layer: its distance from the start; nodes reached only by key 0 (the
-    /// operator) and the language choice go below the rest.
-    fn layers(&self, script: &Script) -> Vec<Vec<&str>> {
-        let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut queue = VecDeque::from([(script.start.as_str(), 0)]);
-        while let Some((node, d)) = queue.pop_front() {
-            if depth.contains_key(node) || !self.nodes.contains_key(node) {
-                continue;
-            }
-            depth.insert(node, d);
-            for (from, to, _) in &self.edges {
-                if from == node && to != LANGUAGE_CHOICE {
-                    queue.push_back((to.as_str(), d + 1));
-                }
-            }
-        }
-        let deepest = depth.values().copied().max().unwrap_or(0);
-        let mut layers: Vec<Vec<&str>> = vec![Vec::new(); deepest + 2];
-        for node in self.nodes.keys() {
-            let d = depth.get(node.as_str()).copied().unwrap_or(deepest + 1);
-            layers[d].push(node);
-        }
-        layers.retain(|layer| !layer.is_empty());
-        layers
-    }
-
     fn svg(&self, script: &Script) -> String {
-        const WIDTH: usize = 200;
-        const HEIGHT: usize = 54;
-        const GAP_X: usize = 30;
-        const GAP_Y: usize = 70;
-        const MARGIN: usize = 20;
-        let layers = self.layers(script);
-        let widest = layers.iter().map(Vec::len).max().unwrap_or(1);
-        let total_width = MARGIN * 2 + widest * WIDTH + widest.saturating_sub(1) * GAP_X;
-        let total_height =
-            MARGIN * 2 + layers.len() * HEIGHT + layers.len().saturating_sub(1) * GAP_Y;
-        let mut place: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-        for (row, layer) in layers.iter().enumerate() {
-            let row_width = layer.len() * WIDTH + layer.len().saturating_sub(1) * GAP_X;
-            let left = (total_width - row_width) / 2;
-            for (column, node) in layer.iter().enumerate() {
-                place.insert(
-                    node,
-                    (left + column * (WIDTH + GAP_X), MARGIN + row * (HEIGHT + GAP_Y)),
-                );
-            }
+        let ids: Vec<&String> = self.nodes.keys().collect();
+        let index: BTreeMap<&str, usize> =
+            ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+        let texts: Vec<(&str, String)> =
+            self.nodes.iter().map(|(id, label)| (id.as_str(), first_words(label, 5))).collect();
+        let sizes = texts
+            .iter()
+            .map(|(id, line)| {
+                let text = text_width(id, FONT, true).max(text_width(line, FONT, false));
+                ((text + 2.0 * BOX_PAD).max(BOX_MIN_WIDTH).ceil(), BOX_HEIGHT)
+            })
+            .collect();
+        let mut keys = Vec::new();
+        let mut edges = Vec::new();
+        for (from, to, key) in &self.edges {
+            let (Some(&from), Some(&to)) = (index.get(from.as_str()), index.get(to.as_str()))
+            else {
+                continue;
+            };
+            let label = (!key.is_empty())
+                .then(|| ((text_width(key, LABEL_FONT, false) + 6.0).ceil(), LABEL_HEIGHT));
+            keys.push(key.as_str());
+            edges.push(Edge { from, to, label });
         }
+        let start = index.get(script.start.as_str()).copied().unwrap_or(0);
+        let drawn = layout::layout(&Graph { sizes, edges, start });
+        let (width, height) = (drawn.width.ceil(), drawn.height.ceil());
         let mut svg = String::new();
         let _ = writeln!(
             svg,
-            r##"<svg xmlns="http://www.w3.org/2000/svg" width="{total_width}" height="{total_height}" viewBox="0 0 {total_width} {total_height}" font-family="sans-serif" font-size="11">"##
+            r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{FONT}">"##
         );
         let _ = writeln!(
             svg,
@@ -172,40 +170,44 @@ impl Flow {
             "<title>{}</title>",
             escape(&format!("{} ({})", script.name, script.language))
         );
-        for (from, to, key) in &self.edges {
-            let (Some(&(x1, y1)), Some(&(x2, y2))) =
-                (place.get(from.as_str()), place.get(to.as_str()))
-            else {
-                continue;
-            };
-            let (sx, sy) = (x1 + WIDTH / 2, y1 + HEIGHT);
-            let (tx, ty) =
-                if y2 > y1 { (x2 + WIDTH / 2, y2) } else { (x2 + WIDTH / 2, y2 + HEIGHT) };
+        for (route, key) in drawn.edges.iter().zip(&keys) {
+            let points: Vec<String> =
+                route.points.iter().map(|(x, y)| format!("{},{}", round(*x), round(*y))).collect();
             let _ = writeln!(
                 svg,
-                r##"<line x1="{sx}" y1="{sy}" x2="{tx}" y2="{ty}" stroke="#555" marker-end="url(#arrow)"/>"##
+                r##"<polyline class="edge" points="{}" fill="none" stroke="#555" marker-end="url(#arrow)"/>"##,
+                points.join(" ")
             );
-            if !key.is_empty() {
-                let (mx, my) = ((sx + tx) / 2, (sy + ty) / 2);
+            if let Some(Rect { x, y, w, h }) = route.label {
                 let _ = writeln!(
                     svg,
-                    r##"<text x="{mx}" y="{my}" fill="#a33">{}</text>"##,
+                    r##"<g><rect class="label" x="{}" y="{}" width="{}" height="{}" fill="#fff"/><text x="{}" y="{}" font-size="{LABEL_FONT}" fill="#a33">{}</text></g>"##,
+                    round(x),
+                    round(y),
+                    round(w),
+                    round(h),
+                    round(x + 3.0),
+                    round(y + h - 4.0),
                     escape(key)
                 );
             }
         }
-        for (node, label) in &self.nodes {
-            let Some(&(x, y)) = place.get(node.as_str()) else { continue };
-            let fill = if node == script.start.as_str() { "#e6f0ff" } else { "#f7f7f7" };
+        for ((id, line), rect) in texts.iter().zip(&drawn.nodes) {
+            let fill = if *id == script.start.as_str() { "#e6f0ff" } else { "#f7f7f7" };
+            let Rect { x, y, w, h } = *rect;
             let _ = writeln!(
                 svg,
-                r##"<g><rect x="{x}" y="{y}" width="{WIDTH}" height="{HEIGHT}" rx="6" fill="{fill}" stroke="#333"/><text x="{}" y="{}" font-weight="bold">{}</text><text x="{}" y="{}">{}</text></g>"##,
-                x + 8,
-                y + 20,
-                escape(node),
-                x + 8,
-                y + 40,
-                escape(&first_words(label, 5))
+                r##"<g><rect class="node" x="{}" y="{}" width="{}" height="{}" rx="6" fill="{fill}" stroke="#333"/><text x="{}" y="{}" font-weight="bold">{}</text><text x="{}" y="{}">{}</text></g>"##,
+                round(x),
+                round(y),
+                round(w),
+                round(h),
+                round(x + BOX_PAD),
+                round(y + 17.0),
+                escape(id),
+                round(x + BOX_PAD),
+                round(y + 34.0),
+                escape(line)
             );
         }
         svg.push_str("</svg>\n");
@@ -282,6 +284,29 @@ fn first_words(text: &str, n: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// A coordinate as written: to a tenth of a pixel.
+fn round(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// How wide `text` is drawn in a sans-serif font of `size` pixels, erring wide: Latin and
+/// Cyrillic letters about 0.6 of the size (bold 0.66), Hangul and CJK a full size.
+fn text_width(text: &str, size: f64, bold: bool) -> f64 {
+    let narrow = if bold { 0.66 } else { 0.6 };
+    text.chars()
+        .map(|c| {
+            let wide = matches!(u32::from(c), 0x1100..=0x11FF | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFF00..=0xFF60);
+            if wide {
+                size
+            } else if c.is_ascii() {
+                size * narrow
+            } else {
+                size * (narrow + 0.08)
+            }
+        })
+        .sum()
 }
 
 fn escape(text: &str) -> String {
@@ -369,6 +394,180 @@ mod tests {
         }
         let mermaid = render(&script_saying(hostile[1]), Format::Mermaid);
         assert!(mermaid.contains("#60;img src#61;x"), "the text is still shown: {mermaid}");
+    }
+
+    /// A box of the drawing: left, top, right, bottom.
+    type Box = (f64, f64, f64, f64);
+
+    fn number(node: roxmltree::Node<'_, '_>, name: &str) -> f64 {
+        node.attribute(name).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name}"))
+    }
+
+    /// Whether the segment from `a` to `b` passes through the inside of `r` (its border
+    /// shrunk by half a pixel, the rounding of the coordinates): Liang and Barsky's clipping.
+    fn crosses((a, b): ((f64, f64), (f64, f64)), r: Box) -> bool {
+        let (left, top, right, bottom) = (r.0 + 0.5, r.1 + 0.5, r.2 - 0.5, r.3 - 0.5);
+        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+        let (mut t0, mut t1) = (0.0f64, 1.0f64);
+        for (p, q) in [(-dx, a.0 - left), (dx, right - a.0), (-dy, a.1 - top), (dy, bottom - a.1)] {
+            if p == 0.0 {
+                if q < 0.0 {
+                    return false;
+                }
+            } else if p < 0.0 {
+                t0 = t0.max(q / p);
+            } else {
+                t1 = t1.min(q / p);
+            }
+        }
+        t0 < t1
+    }
+
+    fn on_border(r: Box, (x, y): (f64, f64)) -> bool {
+        let near = |a: f64, b: f64| (a - b).abs() <= 0.6;
+        let within = |v: f64, lo: f64, hi: f64| v >= lo - 0.6 && v <= hi + 0.6;
+        ((near(y, r.1) || near(y, r.3)) && within(x, r.0, r.2))
+            || ((near(x, r.0) || near(x, r.2)) && within(y, r.1, r.3))
+    }
+
+    /// Checks a drawing the way a reader would: every box inside the picture and clear of
+    /// every other, no line through a box, every text inside a box and not wider than it,
+    /// every node and edge drawn, each edge from one node's border to another's.
+    fn assert_readable(script: &Script, what: &str) {
+        let svg = render(script, Format::Svg);
+        let document = roxmltree::Document::parse(&svg).expect("the SVG is XML");
+        let root = document.root_element();
+        let (width, height) = (number(root, "width"), number(root, "height"));
+        let mut boxes: Vec<(Box, Option<&str>)> = Vec::new();
+        let mut segments = Vec::new();
+        let mut edges = 0;
+        let mut edge_ends = Vec::new();
+        for node in document.descendants() {
+            match node.tag_name().name() {
+                "rect" => {
+                    let (x, y) = (number(node, "x"), number(node, "y"));
+                    let r = (x, y, x + number(node, "width"), y + number(node, "height"));
+                    boxes.push((r, node.attribute("class")));
+                }
+                "line" => segments.push((
+                    (number(node, "x1"), number(node, "y1")),
+                    (number(node, "x2"), number(node, "y2")),
+                )),
+                "polyline" => {
+                    let points: Vec<(f64, f64)> = node
+                        .attribute("points")
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .filter_map(|p| p.split_once(','))
+                        .map(|(x, y)| (x.parse().unwrap(), y.parse().unwrap()))
+                        .collect();
+                    assert!(points.len() >= 2, "{what}: an edge of one point");
+                    segments.extend(points.windows(2).map(|w| (w[0], w[1])));
+                    edges += 1;
+                    edge_ends.push((points[0], points[points.len() - 1]));
+                }
+                "script" | "foreignObject" | "a" | "style" | "image" => {
+                    panic!("{what}: a <{}> in the diagram", node.tag_name().name())
+                }
+                _ => {}
+            }
+        }
+        for (i, (a, _)) in boxes.iter().enumerate() {
+            assert!(
+                a.0 >= 0.0 && a.1 >= 0.0 && a.2 <= width && a.3 <= height,
+                "{what}: {a:?} outside"
+            );
+            for (b, _) in &boxes[i + 1..] {
+                let overlap =
+                    a.0 < b.2 - 0.5 && b.0 < a.2 - 0.5 && a.1 < b.3 - 0.5 && b.1 < a.3 - 0.5;
+                assert!(!overlap, "{what}: boxes {a:?} and {b:?} overlap");
+            }
+        }
+        for segment in &segments {
+            for (r, class) in &boxes {
+                assert!(!crosses(*segment, *r), "{what}: {segment:?} runs through {class:?} {r:?}");
+            }
+        }
+        for text in document.descendants().filter(|n| n.has_tag_name("text")) {
+            let (x, y) = (number(text, "x"), number(text, "y"));
+            let size = text.attribute("font-size").map_or(FONT, |s| s.parse().unwrap());
+            let bold = text.attribute("font-weight") == Some("bold");
+            let right = x + text_width(text.text().unwrap_or_default(), size, bold);
+            let inside =
+                boxes.iter().any(|(r, _)| x >= r.0 && right <= r.2 + 0.5 && y > r.1 && y <= r.3);
+            assert!(inside, "{what}: {:?} at ({x}, {y}) is not inside a box", text.text());
+        }
+        let flow = Flow::of(script);
+        let nodes: Vec<Box> =
+            boxes.iter().filter(|(_, class)| *class == Some("node")).map(|(r, _)| *r).collect();
+        assert_eq!(nodes.len(), flow.nodes.len(), "{what}: nodes drawn");
+        assert_eq!(edges, flow.edges.len(), "{what}: edges drawn");
+        let labels = boxes.iter().filter(|(_, class)| *class == Some("label")).count();
+        let keyed = flow.edges.iter().filter(|(_, _, key)| !key.is_empty()).count();
+        assert_eq!(labels, keyed, "{what}: edge labels drawn");
+        for (start, end) in edge_ends {
+            assert!(nodes.iter().any(|r| on_border(*r, start)), "{what}: an edge from nowhere");
+            assert!(nodes.iter().any(|r| on_border(*r, end)), "{what}: an edge to nowhere");
+        }
+        let texts: Vec<&str> = document.descendants().filter_map(|n| n.text()).collect();
+        for id in flow.nodes.keys() {
+            assert!(texts.contains(&id.as_str()), "{what}: {id} not drawn");
+        }
+    }
+
+    #[test]
+    fn every_shipped_flow_is_drawn_readably() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts");
+        let set = crate::scripts::load_dir(&dir).expect("the shipped scripts load").set;
+        assert_eq!(set.scripts.len(), 4);
+        for (language, script) in &set.scripts {
+            assert_readable(script, language.as_str());
+        }
+    }
+
+    #[test]
+    fn hostile_or_huge_prompts_stay_text_inside_their_box() {
+        let huge = "Ж".repeat(10_000);
+        for text in [
+            "<script>alert(1)</script>",
+            "\"/><a href=\"javascript:alert(1)\">x</a>",
+            "]]><foreignObject><div>x</div></foreignObject>",
+            "&amp; &#x3C; &lt;",
+            "",
+            &huge,
+            "한국어 안내 방송입니다 아주 긴 문장입니다",
+        ] {
+            let script = script_saying(text);
+            assert_readable(&script, text);
+            let svg = render(&script, Format::Svg);
+            assert!(!svg.contains("<script") && !svg.contains("<a "), "{text:?}");
+        }
+        let svg = render(&script_saying("<b>x</b>"), Format::Svg);
+        assert!(svg.contains("&lt;b&gt;x&lt;/b&gt;"), "the text is still shown: {svg}");
+    }
+
+    #[test]
+    fn a_menu_that_replays_itself_gets_a_loop_beside_its_box() {
+        let mut script = script_saying("Press 1.");
+        let start = script.start.clone();
+        for node in script.nodes.values_mut() {
+            if let NodeKind::Menu { default, back, .. } = &mut node.kind {
+                *default = start.clone();
+                *back = Some(start.clone());
+            }
+        }
+        let main = script
+            .nodes
+            .keys()
+            .find(|id| matches!(script.nodes[*id].kind, NodeKind::Menu { .. }))
+            .unwrap()
+            .clone();
+        if let NodeKind::Menu { default, back, .. } = &mut script.nodes.get_mut(&main).unwrap().kind
+        {
+            *default = main.clone();
+            *back = Some(main.clone());
+        }
+        assert_readable(&script, "loops");
     }
 
     fn is_id(id: &str) -> bool {

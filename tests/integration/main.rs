@@ -34,6 +34,7 @@ mod people;
 mod pin_lockout;
 mod protection;
 mod provider_rest;
+mod providers;
 mod resilience;
 mod scripts;
 mod sms;

@@ -45,9 +45,12 @@ use route::Page;
 
 use crate::app::App;
 use crate::app::scripts::live::LiveScripts;
+use crate::config::Provider;
 use crate::domain::secret::Secret;
 use crate::http::limits::CallsInProgress;
 use crate::scripts::ScriptSet;
+use crate::signature::telnyx::PublicKey;
+use crate::signature::{Refusal, Signer};
 use crate::twiml;
 
 /// What the webhooks need, shared by every request: the hotline, and the settings of its
@@ -55,8 +58,14 @@ use crate::twiml;
 pub struct Webhooks {
     /// The hotline.
     app: App,
-    /// The provider's auth token, the key of request signatures.
+    /// The provider's auth token (SignalWire's Signing Key), the key of Twilio's and
+    /// SignalWire's request signatures.
     auth_token: Secret,
+    /// Who signs the requests.
+    provider: Provider,
+    /// Telnyx's public key, when it is the provider; `None` refuses every request then (the
+    /// configuration refuses to start without a usable key, so only when checks are off).
+    telnyx_key: Option<PublicKey>,
     /// Whether signatures are checked (always, outside local experiments).
     verify_signatures: bool,
     /// The base URL the provider calls, without a trailing slash.
@@ -81,6 +90,8 @@ impl Webhooks {
         let calls_per_caller = usize::try_from(config.webhooks.calls_per_caller);
         Webhooks {
             auth_token,
+            provider: config.webhooks.provider,
+            telnyx_key: PublicKey::from_base64(&config.webhooks.telnyx_public_key).ok(),
             verify_signatures: config.webhooks.verify_signatures,
             public_url,
             max_body_bytes: config.webhooks.max_body_bytes,
@@ -93,6 +104,20 @@ impl Webhooks {
 
     fn live(&self) -> &LiveScripts {
         self.app.live()
+    }
+
+    /// Whether `req` is signed by the configured provider: `Ok` or why not.
+    fn check_signature(&self, req: &ProviderRequest) -> Result<(), Refusal> {
+        let key = self.auth_token.expose().as_bytes();
+        let signer = match self.provider {
+            Provider::Twilio => Signer::Twilio { auth_token: key },
+            Provider::SignalWire => Signer::SignalWire { signing_key: key },
+            Provider::Telnyx => Signer::Telnyx {
+                public_key: self.telnyx_key.as_ref().ok_or(Refusal::Missing)?,
+                now: self.app.now().timestamp(),
+            },
+        };
+        req.check_signature(&signer)
     }
 }
 

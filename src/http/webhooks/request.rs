@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, header};
 
 use super::route::Query;
@@ -15,7 +15,7 @@ use crate::domain::cases::{CallSid, CallStatus, CallerHash};
 use crate::domain::followups::CallbackNumber;
 use crate::domain::secret::CallerHasher;
 use crate::scripts::{LanguageTag, NodeId};
-use crate::signature;
+use crate::signature::{self, Refusal, Signed, Signer};
 
 /// The longest key sequence accepted. Menus take one key; 32 leaves room for future inputs
 /// (a case number typed on the keypad) while bounding what reaches the logs.
@@ -34,8 +34,10 @@ pub struct ProviderRequest {
     pub query: Vec<(String, String)>,
     /// The form's parameters (the provider's).
     pub form: Vec<(String, String)>,
-    /// `X-Twilio-Signature`, if sent.
-    pub signature: Option<String>,
+    /// The body as received: what Telnyx signs.
+    pub body: Bytes,
+    /// The signature headers each provider sends, as sent.
+    pub signatures: signature::Headers,
 }
 
 /// Why a request could not be read. None of these carry request content, so they are safe to
@@ -72,7 +74,8 @@ impl ProviderRequest {
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let url = format!("{public_url}{path_and_query}");
         let query = parts.uri.query().unwrap_or_default().to_owned();
-        let signature = header_str(&parts.headers, "x-twilio-signature");
+        let signatures =
+            signature::Headers::read(|name| parts.headers.get(name).and_then(|v| v.to_str().ok()));
         let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, max_body)).await
         {
             Err(_) => return Err(RequestError::TooSlow),
@@ -89,39 +92,37 @@ impl ProviderRequest {
             }
             Ok(Ok(bytes)) => bytes,
         };
-        ProviderRequest::parse(url, &query, &bytes, is_form(&parts.headers), signature)
+        ProviderRequest::parse(url, &query, bytes, is_form(&parts.headers), signatures)
     }
 
     /// Builds a request from what [`ProviderRequest::read`] received: the URL as requested
     /// (for the signature), its query string, the body, whether the body was declared a form,
-    /// and the signature header.
+    /// and the signature headers.
     pub fn parse(
         url: String,
         query: &str,
-        body: &[u8],
+        body: Bytes,
         is_form: bool,
-        signature: Option<String>,
+        signatures: signature::Headers,
     ) -> Result<ProviderRequest, RequestError> {
         let query = parse_pairs(query);
         let form = if body.is_empty() {
             Vec::new()
         } else if is_form {
-            parse_pairs_bytes(body)
+            parse_pairs_bytes(&body)
         } else {
             return Err(RequestError::NotAForm);
         };
         if form.len() > MAX_PARAMS || query.len() > MAX_PARAMS {
             return Err(RequestError::TooManyParams);
         }
-        Ok(ProviderRequest { url, query, form, signature })
+        Ok(ProviderRequest { url, query, form, body, signatures })
     }
 
-    /// Whether the signature is the provider's for this URL and form under `auth_token`.
-    pub fn is_signed_by(&self, auth_token: &str) -> bool {
-        match &self.signature {
-            Some(sig) => signature::verify(auth_token.as_bytes(), &self.url, &self.form, sig),
-            None => false,
-        }
+    /// Whether the request is signed by `signer`: `Ok`, or why not.
+    pub fn check_signature(&self, signer: &Signer<'_>) -> Result<(), Refusal> {
+        let signed = Signed { url: &self.url, form: &self.form, body: &self.body };
+        signer.check(&self.signatures, &signed)
     }
 
     /// The first value of a form parameter.
@@ -231,10 +232,6 @@ fn country(s: &str) -> Option<String> {
     (s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())).then(|| s.to_owned())
 }
 
-fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
 fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -333,7 +330,8 @@ mod tests {
             url: String::new(),
             query: parse_pairs("lang=../etc&node=Main&attempt=0&step=99999999999"),
             form: parse_pairs("CallSid=CA%0A1&FromCountry=ua&From=%2B7916"),
-            signature: None,
+            body: Bytes::new(),
+            signatures: signature::Headers::default(),
         };
         assert_eq!(req.position(), Position::default());
         let call = req.call(&hasher());
@@ -345,8 +343,10 @@ mod tests {
         #[test]
         fn any_form_parses_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let form = parse_pairs_bytes(&bytes);
-            let req = ProviderRequest { url: String::new(), query: form.clone(), form, signature: Some("x".into()) };
-            let _ = (req.call(&hasher()), req.position(), req.digits(), req.is_signed_by("t"));
+            let signatures = signature::Headers { twilio: Some("x".into()), ..Default::default() };
+            let req = ProviderRequest { url: String::new(), query: form.clone(), form, body: Bytes::from(bytes), signatures };
+            let signer = Signer::Twilio { auth_token: b"t" };
+            let _ = (req.call(&hasher()), req.position(), req.digits(), req.check_signature(&signer));
         }
     }
 }

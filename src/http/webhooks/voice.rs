@@ -63,11 +63,13 @@ pub(super) async fn handle(
             return response;
         }
     };
-    if w.verify_signatures && !req.is_signed_by(w.auth_token.expose()) {
+    let signed = if w.verify_signatures { w.check_signature(&req) } else { Ok(()) };
+    if let Err(refusal) = signed {
         tracing::warn!(
             target: "hotline::security",
             route,
-            signature_present = req.signature.is_some(),
+            signature_present = req.signatures.any(),
+            %refusal,
             "refused a webhook request with a missing or wrong signature"
         );
         return (StatusCode::FORBIDDEN, "forbidden\n").into_response();

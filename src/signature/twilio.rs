@@ -1,7 +1,8 @@
-//! The provider's request signature, `X-Twilio-Signature`: how the provider proves a webhook
-//! came from it, and how the simulator signs its requests the same way.
+//! Twilio's request signature, `X-Twilio-Signature`, which SignalWire's compatibility API
+//! (cXML) computes the same way under its Signing Key: how the provider proves a webhook came
+//! from it, and how the simulator signs its requests the same way.
 //!
-//! The signature is `base64(HMAC-SHA1(auth token, message))`, where the message is the full URL
+//! The signature is `base64(HMAC-SHA1(key, message))`, where the message is the full URL
 //! the provider requested (query string included) followed by every POST parameter as
 //! `name + value`, names in byte order and each name's values in byte order. A GET request
 //! carries its parameters in the URL, so nothing is appended: pass no parameters.
