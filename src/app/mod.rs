@@ -7,7 +7,7 @@
 //! with an [`AppError`] that each surface maps to its own answer.
 //!
 //! The methods are grouped by what they are about, one file each: `calls.rs` (a call walking
-//! its script), `operator_line.rs`, `casework.rs`, `followups.rs`, `queues/`, `people.rs`,
+//! its script), `operator_line.rs`, `operator_reach.rs`, `casework.rs`, `followups.rs`, `queues/`, `people.rs`,
 //! `scripts/` (publication under one lock), `retention.rs`, `recovery.rs`, `backup.rs`,
 //! `keys.rs`.
 
@@ -28,6 +28,7 @@ pub(crate) mod keys;
 pub(crate) mod messaging;
 pub(crate) mod metrics;
 pub(crate) mod operator_line;
+pub mod operator_reach;
 pub(crate) mod outbox;
 pub(crate) mod people;
 pub(crate) mod presence;
@@ -127,6 +128,8 @@ struct Inner {
     chat_turns: conversations::ChatTurns,
     /// The provider's REST API, when `[provider]` names an account.
     provider: Option<Arc<Account>>,
+    /// What wakes the ringer of call-me operators (`operator_reach.rs`).
+    ringer: operator_reach::Ringer,
 }
 
 impl App {
@@ -210,6 +213,7 @@ impl App {
                     .filter(|_| config.telegram.enabled)
                     .map(|telegram| telegram.token.clone()),
                 chat_turns: conversations::ChatTurns::default(),
+                ringer: operator_reach::Ringer::default(),
                 provider: config.provider.has_account().then(|| {
                     let provider = &config.provider;
                     Arc::new(Account::new(
@@ -327,6 +331,11 @@ impl App {
     /// The provider's REST API, when an account is configured.
     pub(crate) fn provider(&self) -> Option<&Arc<Account>> {
         self.inner.provider.as_ref()
+    }
+
+    /// What wakes the ringer.
+    fn ringer(&self) -> &operator_reach::Ringer {
+        &self.inner.ringer
     }
 
     /// The callback numbers' sealer.

@@ -60,6 +60,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../db/migrations/0012_conversations.sql"),
     },
     Migration { name: "0013_outbox.sql", sql: include_str!("../../db/migrations/0013_outbox.sql") },
+    Migration {
+        name: "0015_operator_reach.sql",
+        sql: include_str!("../../db/migrations/0015_operator_reach.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

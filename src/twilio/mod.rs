@@ -1,6 +1,7 @@
 //! The gateway to Twilio's REST API: [`account`] reaches an account's resources and reads
 //! Twilio's answers into what the caller may do next; [`messages`] creates the messages that
-//! answer people who write by SMS or WhatsApp (`POST …/Messages.json`).
+//! answer people who write by SMS or WhatsApp (`POST …/Messages.json`); [`calls`] rings
+//! call-me operators (`POST …/Calls.json`).
 //!
 //! Incoming messages are not parsed here: they are a form like the voice webhooks', read at
 //! the edge by the text surface. Like `telegram/`, this does I/O, knows nothing of the hotline
@@ -9,4 +10,5 @@
 //! [`Secret`]: crate::domain::secret::Secret
 
 pub mod account;
+pub mod calls;
 pub mod messages;

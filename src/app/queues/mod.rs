@@ -98,12 +98,16 @@ pub async fn place(
     script: &Script,
     call_sid: Option<&CallSid>,
     step: u32,
+    call_me: bool,
     mut turn: Turn,
 ) -> Turn {
     let Then::Enqueue { node, .. } = &turn.then else { return turn };
     let node = node.clone();
     let caller_language = script.language.clone();
-    let on_duty = queues.bounded("on-duty languages", storage.on_duty_languages()).await;
+    // Only operators a caller can be put through to count (`call_me`: the hotline can ring
+    // call-me operators), so a fallback is not held off by someone at a screen only.
+    let reachable = storage.reachable_languages(Utc::now(), call_me);
+    let on_duty = queues.bounded("on-duty languages", reachable).await;
     let decision = match &on_duty {
         Some(on_duty) => route(&caller_language, &queues.config.fallbacks, |l| on_duty.contains(l)),
         None => Route::Queue {
