@@ -61,11 +61,11 @@ pub(crate) fn run(
 }
 
 /// Places the call of `side`; `first` are pressed before anything else (an operator's ID and
-/// PIN), whatever the mode.
+/// PIN), whatever the mode, each shown as typed or, when marked secret, masked.
 pub(crate) fn run_side(
     options: &CallOptions,
     side: Side,
-    first: Vec<Press>,
+    first: Vec<(Press, bool)>,
     transport: &mut dyn Transport,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
@@ -260,8 +260,8 @@ struct Call<'a> {
     options: &'a CallOptions,
     /// Which phone this is.
     side: Side,
-    /// Presses made before the caller's own.
-    first: VecDeque<Press>,
+    /// Presses made before the caller's own, and whether each is secret (a PIN).
+    first: VecDeque<(Press, bool)>,
     transport: &'a mut dyn Transport,
     caller: Caller<'a>,
     out: &'a mut dyn Write,
@@ -501,9 +501,9 @@ impl Call<'_> {
         for prompt in &gather.prompts {
             self.hear(prompt)?;
         }
-        let press = match self.first.pop_front() {
-            Some(press) => press,
-            None => self.caller.next_press(&mut *self.out, in_queue)?,
+        let (press, secret) = match self.first.pop_front() {
+            Some(first) => first,
+            None => (self.caller.next_press(&mut *self.out, in_queue)?, false),
         };
         let digits = match press {
             Press::Hangup => return Ok(AfterGather::HangUp),
@@ -512,7 +512,8 @@ impl Call<'_> {
                 String::new()
             }
             Press::Keys(keys) => {
-                let line = format!("  ⌨ {keys}");
+                let shown = if secret { "•".repeat(keys.chars().count()) } else { keys.clone() };
+                let line = format!("  ⌨ {shown}");
                 self.note(Heard::Pressed { keys: keys.clone() }, line)?;
                 if gather.takes_keys {
                     gather.digits(&keys)

@@ -328,7 +328,9 @@ pub fn run_operator(
     out: &mut dyn Write,
 ) -> Result<Transcript, SimulatorError> {
     let mut transport = HttpTransport::new(options.auth_token.as_deref());
-    let first = vec![Press::Keys(format!("{operator}#")), Press::Keys(format!("{pin}#"))];
+    // The PIN is typed like any key, but not shown on the terminal.
+    let first =
+        vec![(Press::Keys(format!("{operator}#")), false), (Press::Keys(format!("{pin}#")), true)];
     let side = call::Side::Operator { talk_secs };
     call::run_side(options, side, first, &mut transport, input, out)
 }
