@@ -49,10 +49,8 @@ impl App {
         step: u32,
         turn: Turn,
     ) -> Turn {
-        let call_me = self.call_me_refused().is_none();
         let (storage, recorder, queues) = (self.storage(), self.recorder(), self.queues());
-        let turn =
-            queues::place(storage, recorder, queues, script, call_sid, step, call_me, turn).await;
+        let turn = queues::place(storage, recorder, queues, script, call_sid, step, turn).await;
         // A call-me operator is rung for the caller now waiting.
         self.wake_ringer();
         turn

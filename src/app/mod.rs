@@ -202,7 +202,11 @@ impl App {
                 // Passwords and PINs are checked on a few threads of the server's own, a
                 // bounded number at once (`hashers.rs`): a flood of them cannot exhaust memory.
                 hashers: Arc::new(Hashers::per_core()),
-                queues: Queues::new(&config.queues),
+                // Call-me operators count as on duty only where they can be rung.
+                queues: Queues::new(
+                    &config.queues,
+                    config.provider.has_account() && !config.operators.line_number.is_empty(),
+                ),
                 pin_policy: config.operators.pin_policy(),
                 metrics,
                 clock,

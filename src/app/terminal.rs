@@ -329,14 +329,27 @@ impl Terminal {
         Ok(wrapped)
     }
 
-    /// Re-seals every callback number from the `current` key to `next` (audited
-    /// `keys.rotate-callback`): how many.
+    /// Re-seals every callback number and operator's phone number from the `current` key to
+    /// `next` (audited `keys.rotate-callback`): how many.
     pub async fn reseal_callback_numbers(
         &self,
         current: &Secret,
         next: &Secret,
     ) -> Result<u64, StorageError> {
         let (current, next) = (Sealer::new(current), Sealer::new(next));
+        let (current_key, next_key) = (current.clone(), next.clone());
+        // Operators' own phone numbers (call-me mode) are sealed under the same key.
+        let reseal_phone = move |id: i64, sealed: &str| {
+            let number = current_key.open_operator_phone(sealed, id).ok_or_else(|| {
+                StorageError::Conflict(format!(
+                    "operator {id}'s phone number does not open with the current key; is \
+                     HOTLINE_CALLBACK_KEY the key it was sealed under? Nothing was changed"
+                ))
+            })?;
+            next_key.seal_operator_phone(&number, id).ok_or_else(|| {
+                StorageError::Data("the system's random source failed; nothing was changed".into())
+            })
+        };
         // Opened and sealed again here, inside storage's one transaction: the number never
         // leaves it. Any that does not open with `current` changes nothing.
         let reseal = move |id: i64, sealed: &str, call: &CallSid| {
@@ -351,7 +364,7 @@ impl Terminal {
                 StorageError::Data("the system's random source failed; nothing was changed".into())
             })
         };
-        let resealed = self.storage.reseal_callback_numbers(reseal).await?;
+        let resealed = self.storage.reseal_callback_numbers(reseal, reseal_phone).await?;
         self.audit(AuditAction::KeysRotateCallback, None, format!("numbers={resealed}")).await?;
         Ok(resealed)
     }
