@@ -187,7 +187,7 @@ impl App {
         }
         let settings = self
             .storage()
-            .set_reach(id, reach, phone, actor.changed_by(), self.now())
+            .set_reach(id, reach, phone, actor.changed_by(), AuditAction::UserReach, self.now())
             .await?
             .ok_or_else(|| AppError::NotFound(format!("no person has the id {id}")))?;
         self.wake_ringer();

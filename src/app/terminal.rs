@@ -158,7 +158,7 @@ impl Terminal {
             }
         }
         let (by, now) = (Actor::Terminal.changed_by(), self.clock.now());
-        self.storage.set_reach(id, reach, phone, by, now).await
+        self.storage.set_reach(id, reach, phone, by, AuditAction::UserReach, now).await
     }
 
     /// Replaces a person's PIN hash (audited `user.pin-reset`); `None` if there is no such

@@ -274,8 +274,8 @@ impl Storage {
     }
 
     /// Sets a person's mode and, when `phone` is given, their sealed phone number (`Some(None)`
-    /// removes it), and audits it at `now` (`user.reach`: the mode, and whether a number is
-    /// set; never the number). `None` if there is no such person.
+    /// removes it), and audits it at `now` (`action`, `user.reach`: the mode, and whether a
+    /// number is set; never the number). `None` if there is no such person.
     #[tracing::instrument(skip(self, phone))]
     pub async fn set_reach(
         &self,
@@ -283,6 +283,7 @@ impl Storage {
         reach: Reach,
         phone: Option<Option<String>>,
         by: ChangedBy,
+        action: AuditAction,
         now: DateTime<Utc>,
     ) -> Result<Option<ReachSettings>, StorageError> {
         self.write(move |conn| {
@@ -304,7 +305,7 @@ impl Storage {
                 (None, None) => "number=none",
             };
             let more = format!("reach={} {number}", reach.as_str());
-            audit_change(&tx, by, AuditAction::UserReach, now, &person, &more)?;
+            audit_change(&tx, by, action, now, &person, &more)?;
             tx.commit()?;
             Ok(Some(ReachSettings { reach, phone_sealed }))
         })
