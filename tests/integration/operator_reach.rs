@@ -453,3 +453,45 @@ async fn phone_numbers_and_modes_are_checked_at_the_console() {
     assert!(page.contains("provider.account_sid"), "{page}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_callback_key_reseals_the_operators_phone_numbers_too() {
+    use hotline::domain::followups::Sealer;
+    use hotline::domain::secret::Secret;
+
+    let fake = FakeTwilio::start();
+    let app = reach_app(&fake, |_| {}).await;
+    let (olga, mut browser) = operator(&app, "olga", &["ru"]).await;
+    assert_eq!(set_reach(&mut browser, "call-me", OLGA_PHONE).await, 303);
+    let dir = app.stop().await;
+    let sealed = |dir: &std::path::Path| -> String {
+        let conn = rusqlite::Connection::open(dir.join("hotline.db")).unwrap();
+        conn.query_row("SELECT phone_sealed FROM users WHERE id = ?1", [olga.id], |r| r.get(0))
+            .unwrap()
+    };
+    let before = sealed(dir.path());
+    let old = Sealer::new(&Secret::new(common::CALLBACK_KEY.into()));
+    assert_eq!(old.open_operator_phone(&before, olga.id).unwrap().e164(), OLGA_PHONE);
+    // Bound to Olga: the same value under another person's id does not open.
+    assert!(old.open_operator_phone(&before, olga.id + 1).is_none());
+
+    let key_file = dir.path().join("new-callback-key");
+    let new_key = "a-brand-new-callback-key-0123456789-abcdef";
+    std::fs::write(&key_file, new_key).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["keys", "rotate-callback", "--new-key-file"])
+        .arg(&key_file)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("HOTLINE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HOTLINE_DATABASE_PATH", dir.path().join("hotline.db"))
+        .env("HOTLINE_CALLBACK_KEY", common::CALLBACK_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let after = sealed(dir.path());
+    let new = Sealer::new(&Secret::new(new_key.into()));
+    assert_eq!(new.open_operator_phone(&after, olga.id).unwrap().e164(), OLGA_PHONE);
+    assert!(old.open_operator_phone(&after, olga.id).is_none(), "the old key still opens it");
+}
