@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::casework::{Disposition, Dispositions};
+use crate::domain::followups::CallbackNumber;
 use crate::domain::line_time::LineZone;
 use crate::domain::lockout::PinPolicy;
 use crate::domain::outbox::Pacing;
@@ -480,11 +481,27 @@ pub struct OperatorsConfig {
     /// Minutes of a first lock; each further lock in a row lasts twice as long (at most a
     /// day).
     pub pin_lock_mins: u32,
+    /// The operator line's phone number (`+E164`): shown on the operator's screen, so that
+    /// one who is available on the line knows what to dial, and the number call-me rings
+    /// come from. Empty: not shown, and call-me mode cannot be chosen.
+    pub line_number: String,
+    /// Seconds a call-me operator's phone rings before it counts as not answered.
+    pub ring_secs: u32,
+    /// Minutes a call-me operator who did not answer (or was busy) is not rung again: their
+    /// callers go to the next operator meanwhile.
+    pub no_answer_pause_mins: u32,
 }
 
 impl Default for OperatorsConfig {
     fn default() -> Self {
-        OperatorsConfig { pin_failures: 5, pin_window_mins: 15, pin_lock_mins: 15 }
+        OperatorsConfig {
+            pin_failures: 5,
+            pin_window_mins: 15,
+            pin_lock_mins: 15,
+            line_number: String::new(),
+            ring_secs: 20,
+            no_answer_pause_mins: 5,
+        }
     }
 }
 
@@ -947,6 +964,13 @@ impl Config {
             ("operators.pin_failures", u64::from(self.operators.pin_failures), 1, 100),
             ("operators.pin_window_mins", u64::from(self.operators.pin_window_mins), 1, 1440),
             ("operators.pin_lock_mins", u64::from(self.operators.pin_lock_mins), 1, 1440),
+            ("operators.ring_secs", u64::from(self.operators.ring_secs), 5, 120),
+            (
+                "operators.no_answer_pause_mins",
+                u64::from(self.operators.no_answer_pause_mins),
+                1,
+                1440,
+            ),
             ("chats.free_text_handoff", u64::from(self.chats.free_text_handoff), 1, 100),
             ("chats.per_operator", u64::from(self.chats.per_operator), 1, 50),
             ("chats.remind_after_mins", self.chats.remind_after_mins, 1, 10_080),
@@ -1060,6 +1084,14 @@ impl Config {
         }
         self.sms.problems(&self.provider, problems);
         self.provider.problems(problems);
+        let line = &self.operators.line_number;
+        if !line.is_empty() && CallbackNumber::from_caller_id(line).is_none() {
+            problems.push(format!(
+                "operators.line_number = {:?} must be the operator line's number in E.164 form \
+                 (+ and 7 to 15 digits, like \"+18005550100\"), or empty",
+                line.chars().take(40).collect::<String>()
+            ));
+        }
         let hash = &self.metrics.token_sha256;
         if !hash.is_empty() && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit())) {
             problems.push(
@@ -1618,8 +1650,12 @@ mod operator_line_tests {
             ("HOTLINE_OPERATORS_PIN_LOCK_MINS".to_owned(), " 60 ".to_owned()),
         ];
         let config = Config::load(None, vars).unwrap();
-        let expected =
-            OperatorsConfig { pin_failures: 1, pin_window_mins: 1440, pin_lock_mins: 60 };
+        let expected = OperatorsConfig {
+            pin_failures: 1,
+            pin_window_mins: 1440,
+            pin_lock_mins: 60,
+            ..OperatorsConfig::default()
+        };
         assert_eq!(config.operators, expected);
     }
 }

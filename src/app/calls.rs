@@ -49,8 +49,11 @@ impl App {
         step: u32,
         turn: Turn,
     ) -> Turn {
-        queues::place(self.storage(), self.recorder(), self.queues(), script, call_sid, step, turn)
-            .await
+        let (storage, recorder, queues) = (self.storage(), self.recorder(), self.queues());
+        let turn = queues::place(storage, recorder, queues, script, call_sid, step, turn).await;
+        // A call-me operator is rung for the caller now waiting.
+        self.wake_ringer();
+        turn
     }
 
     /// What the wait document tells the caller (see [`queues::wait_plan`]).

@@ -7,7 +7,7 @@
 //! with an [`AppError`] that each surface maps to its own answer.
 //!
 //! The methods are grouped by what they are about, one file each: `calls.rs` (a call walking
-//! its script), `operator_line.rs`, `casework.rs`, `followups.rs`, `queues/`, `people.rs`,
+//! its script), `operator_line.rs`, `operator_reach.rs`, `casework.rs`, `followups.rs`, `queues/`, `people.rs`,
 //! `scripts/` (publication under one lock), `retention.rs`, `recovery.rs`, `backup.rs`,
 //! `keys.rs`, `provider.rs` (the provider's queues and recordings).
 
@@ -28,6 +28,7 @@ pub(crate) mod keys;
 pub(crate) mod messaging;
 pub(crate) mod metrics;
 pub(crate) mod operator_line;
+pub mod operator_reach;
 pub(crate) mod outbox;
 pub(crate) mod people;
 pub(crate) mod presence;
@@ -130,6 +131,8 @@ struct Inner {
     provider: Option<Arc<Account>>,
     /// Queues being deleted at the provider behind webhooks (`provider.rs`), bounded.
     queue_deletions: provider::InFlight,
+    /// What wakes the ringer of call-me operators (`operator_reach.rs`).
+    ringer: operator_reach::Ringer,
 }
 
 impl App {
@@ -202,7 +205,11 @@ impl App {
                 // Passwords and PINs are checked on a few threads of the server's own, a
                 // bounded number at once (`hashers.rs`): a flood of them cannot exhaust memory.
                 hashers: Arc::new(Hashers::per_core()),
-                queues: Queues::new(&config.queues),
+                // Call-me operators count as on duty only where they can be rung.
+                queues: Queues::new(
+                    &config.queues,
+                    config.provider.has_account() && !config.operators.line_number.is_empty(),
+                ),
                 pin_policy: config.operators.pin_policy(),
                 metrics,
                 clock,
@@ -215,6 +222,7 @@ impl App {
                 chat_turns: conversations::ChatTurns::default(),
                 provider: provider::account(&config.provider, secrets).map(Arc::new),
                 queue_deletions: provider::InFlight::default(),
+                ringer: operator_reach::Ringer::default(),
             }),
         })
     }
@@ -326,6 +334,11 @@ impl App {
     /// The provider's REST API, when an account is configured.
     pub(crate) fn provider(&self) -> Option<&Arc<Account>> {
         self.inner.provider.as_ref()
+    }
+
+    /// What wakes the ringer.
+    fn ringer(&self) -> &operator_reach::Ringer {
+        &self.inner.ringer
     }
 
     /// The callback numbers' sealer.

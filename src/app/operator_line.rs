@@ -15,7 +15,7 @@ use crate::domain::cases::{CallSid, CallerHash};
 use crate::domain::followups::{AttemptResult, CallbackNumber, State};
 use crate::domain::lockout::{LockedKey, number_key};
 use crate::domain::people::Person;
-use crate::domain::queue::{EntryState, PresenceState, stale_before};
+use crate::domain::queue::{EntryState, PresenceState, QueueEntry, stale_before};
 use crate::scripts::{LanguageTag, ScriptSet};
 use crate::storage::{AuditEntry, PinAttempt, RefusalAudit};
 
@@ -241,8 +241,21 @@ impl App {
             }
             return NextWork::Nobody { at: now };
         };
+        self.caller_work(operator, &entry, scripts).await
+    }
+
+    /// The work of connecting `operator` to the caller of `entry`, given to them: the
+    /// whisper of the case (audited like any read of a case) and the caller's own queue.
+    pub(crate) async fn caller_work(
+        &self,
+        operator: i64,
+        entry: &QueueEntry,
+        scripts: &ScriptSet,
+    ) -> NextWork {
+        let (storage, queues) = (self.storage(), self.queues());
+        let now = self.now();
         let caller = queues.bounded("whisper", storage.waiting_caller(entry.id)).await.flatten();
-        let whisper = Whisper::of(&entry, caller.as_ref(), scripts, now);
+        let whisper = Whisper::of(entry, caller.as_ref(), scripts, now);
         let caller_language =
             whisper.caller_language.clone().unwrap_or_else(|| entry.language.clone());
         tracing::info!(operator, entry = entry.id, "operator connecting to a caller");
@@ -259,7 +272,7 @@ impl App {
             entry: entry.id,
             whisper,
             caller_language,
-            provider_queue: entry.provider_queue,
+            provider_queue: entry.provider_queue.clone(),
         }
     }
 

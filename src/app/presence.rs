@@ -201,6 +201,10 @@ impl App {
             }
         };
         self.storage().set_presence(person.id, new, None, None, self.now()).await?;
+        if new == PresenceState::Available {
+            // A call-me operator is rung for a caller already waiting.
+            self.wake_ringer();
+        }
         Ok(new)
     }
 

@@ -20,13 +20,14 @@ use crate::config::Config;
 use crate::config::RetentionConfig;
 use crate::domain::audit::AuditAction;
 use crate::domain::cases::{CallSid, Case, CaseNumber, CaseSummary};
-use crate::domain::followups::Sealer;
+use crate::domain::followups::{CallbackNumber, Sealer};
 use crate::domain::people::{Person, Role};
+use crate::domain::queue::Reach;
 use crate::domain::retention::PurgeReport;
 use crate::domain::script_versions::{ScriptDraft, ScriptVersion, Tester};
 use crate::domain::secret::{CallerHasher, Secret};
 use crate::scripts::{Diagnostic, LanguageTag};
-use crate::storage::{NewPerson, Storage, StorageOptions};
+use crate::storage::{NewPerson, ReachSettings, Storage, StorageOptions};
 
 // The database's failures, which a command reports as they are (a name taken, a file
 // missing).
@@ -111,6 +112,53 @@ impl Terminal {
         let (by, now) = (Actor::Terminal.changed_by(), self.clock.now());
         let revoked = self.storage.revoke_tokens(id, by, AuditAction::TokenRevoke, now).await?;
         Ok(revoked.map(|(_, count)| count))
+    }
+
+    /// Sets a person's mode and, when `phone` is given, their phone number (`Some(None)`
+    /// removes it), sealed under `callback_key` (audited `user.reach`, never with the
+    /// number). Call me needs a number, set now or before, and `call_me_refused` (why this
+    /// hotline cannot place calls) to be `None`. `None` if there is no such person;
+    /// [`StorageError::Conflict`] for a refused call me.
+    pub async fn set_reach(
+        &self,
+        id: i64,
+        reach: Reach,
+        phone: Option<Option<(CallbackNumber, Secret)>>,
+        call_me_refused: Option<&str>,
+    ) -> Result<Option<ReachSettings>, StorageError> {
+        let phone = match phone {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some((number, key))) => {
+                let sealed =
+                    Sealer::new(&key).seal_operator_phone(&number, id).ok_or_else(|| {
+                        StorageError::Data(
+                            "the system gave no randomness to seal the number".into(),
+                        )
+                    })?;
+                Some(Some(sealed))
+            }
+        };
+        if reach == Reach::CallMe {
+            if let Some(why) = call_me_refused {
+                return Err(StorageError::Conflict(format!("call me cannot be chosen: {why}")));
+            }
+            let has_number = match &phone {
+                Some(phone) => phone.is_some(),
+                None => self
+                    .storage
+                    .reach_settings(id)
+                    .await?
+                    .is_some_and(|settings| settings.phone_sealed.is_some()),
+            };
+            if !has_number {
+                return Err(StorageError::Conflict(
+                    "call me needs the phone number to ring (--phone +E164)".into(),
+                ));
+            }
+        }
+        let (by, now) = (Actor::Terminal.changed_by(), self.clock.now());
+        self.storage.set_reach(id, reach, phone, by, AuditAction::UserReach, now).await
     }
 
     /// Replaces a person's PIN hash (audited `user.pin-reset`); `None` if there is no such
@@ -289,14 +337,27 @@ impl Terminal {
         Ok(wrapped)
     }
 
-    /// Re-seals every callback number from the `current` key to `next` (audited
-    /// `keys.rotate-callback`): how many.
+    /// Re-seals every callback number and operator's phone number from the `current` key to
+    /// `next` (audited `keys.rotate-callback`): how many.
     pub async fn reseal_callback_numbers(
         &self,
         current: &Secret,
         next: &Secret,
     ) -> Result<u64, StorageError> {
         let (current, next) = (Sealer::new(current), Sealer::new(next));
+        let (current_key, next_key) = (current.clone(), next.clone());
+        // Operators' own phone numbers (call-me mode) are sealed under the same key.
+        let reseal_phone = move |id: i64, sealed: &str| {
+            let number = current_key.open_operator_phone(sealed, id).ok_or_else(|| {
+                StorageError::Conflict(format!(
+                    "operator {id}'s phone number does not open with the current key; is \
+                     HOTLINE_CALLBACK_KEY the key it was sealed under? Nothing was changed"
+                ))
+            })?;
+            next_key.seal_operator_phone(&number, id).ok_or_else(|| {
+                StorageError::Data("the system's random source failed; nothing was changed".into())
+            })
+        };
         // Opened and sealed again here, inside storage's one transaction: the number never
         // leaves it. Any that does not open with `current` changes nothing.
         let reseal = move |id: i64, sealed: &str, call: &CallSid| {
@@ -311,7 +372,7 @@ impl Terminal {
                 StorageError::Data("the system's random source failed; nothing was changed".into())
             })
         };
-        let resealed = self.storage.reseal_callback_numbers(reseal).await?;
+        let resealed = self.storage.reseal_callback_numbers(reseal, reseal_phone).await?;
         self.audit(AuditAction::KeysRotateCallback, None, format!("numbers={resealed}")).await?;
         Ok(resealed)
     }

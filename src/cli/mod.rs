@@ -11,7 +11,7 @@ mod preview;
 pub mod scripts;
 pub mod telegram;
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -82,6 +82,20 @@ pub enum Command {
         /// live line and its cases are not touched).
         #[arg(long, value_name = "LANG", conflicts_with_all = ["url", "unsigned"])]
         draft: Option<String>,
+        /// Play an operator instead, on the operator line, with this operator ID: the PIN,
+        /// the whisper, the bridge to a caller waiting (a second terminal runs `hotline
+        /// call` as the caller) and the wrap-up (`--press` answers it). The PIN is read from
+        /// --pin-file, else HOTLINE_OPERATOR_PIN, else asked at the terminal.
+        #[arg(long, value_name = "ID", conflicts_with = "draft", value_parser = parse_operator_id)]
+        operator: Option<u64>,
+        /// A file whose first line is the operator's PIN (with --operator).
+        #[arg(long, value_name = "PATH", requires = "operator")]
+        pin_file: Option<PathBuf>,
+        /// Seconds the operator talks to the caller before the talk ends (with --operator and
+        /// --press; interactively, Enter ends it).
+        #[arg(long, default_value_t = 5, requires = "operator",
+              value_parser = clap::value_parser!(u32).range(1..=14_400))]
+        talk: u32,
     },
     /// List recent cases, newest first.
     Cases {
@@ -198,7 +212,19 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { production } => serve(config, production),
         Command::Check { dir } => check(dir.as_deref().unwrap_or(&config.scripts.dir)),
-        Command::Call { url, from, to, country, press, waits, unsigned, draft } => {
+        Command::Call {
+            url,
+            from,
+            to,
+            country,
+            press,
+            waits,
+            unsigned,
+            draft,
+            operator,
+            pin_file,
+            talk,
+        } => {
             let presses = match press.as_deref().map(simulator::parse_presses).transpose() {
                 Ok(presses) => presses,
                 Err(message) => {
@@ -246,7 +272,21 @@ pub fn main() -> ExitCode {
                 queue_waits: waits,
                 max_requests: 200,
             };
-            call(&options)
+            match operator {
+                Some(operator) => {
+                    let pin = match operator_pin(pin_file.as_deref(), env) {
+                        Ok(pin) => pin,
+                        Err(message) => {
+                            eprintln!("hotline call: {message}");
+                            return ExitCode::from(2);
+                        }
+                    };
+                    let line = Some(config.operators.line_number.clone()).filter(|n| !n.is_empty());
+                    let options = CallOptions { to: line.unwrap_or(options.to), ..options };
+                    call_as_operator(&options, operator, &pin, talk)
+                }
+                None => call(&options),
+            }
         }
         Command::Users { command } => crate::cli::people::run(&config, command),
         Command::Scripts { command } => crate::cli::scripts::run(&config, command),
@@ -499,6 +539,66 @@ fn call(options: &CallOptions) -> ExitCode {
             eprintln!("hotline call: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Plays an operator on the operator line (`hotline call --operator`).
+fn call_as_operator(options: &CallOptions, operator: u64, pin: &str, talk: u32) -> ExitCode {
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let mut out = io::stdout().lock();
+    let id = operator.to_string();
+    match simulator::run_operator(options, &id, pin, talk, &mut input as &mut dyn BufRead, &mut out)
+    {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hotline call: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// An operator ID as typed on the keypad: 1 to 12 digits.
+fn parse_operator_id(text: &str) -> Result<u64, String> {
+    let ok = (1..=12).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| text.parse().ok())
+        .flatten()
+        .ok_or_else(|| "an operator ID is 1 to 12 digits (`hotline users list` shows it)".into())
+}
+
+/// The operator's PIN: the first line of `file`, else `HOTLINE_OPERATOR_PIN`, else typed at
+/// the terminal. 4 to 12 digits, as the operator line takes it.
+fn operator_pin(
+    file: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let text = match file {
+        Some(path) => {
+            let mut text = String::new();
+            std::fs::File::open(path)
+                .and_then(|file| file.take(1024).read_to_string(&mut text))
+                .map_err(|e| format!("--pin-file {}: {e}", path.display()))?;
+            text.lines().next().unwrap_or_default().to_owned()
+        }
+        None => match env("HOTLINE_OPERATOR_PIN") {
+            Some(pin) => pin,
+            None => {
+                eprint!("PIN (shown as you type): ");
+                let mut line = String::new();
+                io::stdin()
+                    .lock()
+                    .take(1024)
+                    .read_line(&mut line)
+                    .map_err(|e| format!("reading the PIN: {e}"))?;
+                line
+            }
+        },
+    };
+    let pin = text.trim();
+    if (4..=12).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(pin.to_owned())
+    } else {
+        Err("the PIN must be 4 to 12 digits".into())
     }
 }
 

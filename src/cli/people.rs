@@ -15,10 +15,14 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use crate::app::secrets::Secrets;
 use crate::app::terminal::{StorageError, Terminal};
 use crate::config::Config;
+use crate::domain::followups::CallbackNumber;
 use crate::domain::people;
 use crate::domain::people::{PeopleError, Person, Role};
+use crate::domain::queue::Reach;
+use crate::domain::secret::Secret;
 use crate::scripts::LanguageTag;
 
 /// The subcommands of `hotline users`.
@@ -72,6 +76,25 @@ pub enum UsersCommand {
         #[arg(value_parser = parse_name)]
         name: String,
     },
+    /// Set how a person is reached when available: `line` (they dial the operator line) or
+    /// `call-me` (the hotline rings their phone; needs provider.account_sid,
+    /// operators.line_number and their number). The number is sealed under the callback key
+    /// (HOTLINE_CALLBACK_KEY); only its last two digits are ever shown.
+    Reach {
+        /// Their name.
+        #[arg(value_parser = parse_name)]
+        name: String,
+        /// line or call-me.
+        #[arg(long, value_parser = parse_reach)]
+        mode: Reach,
+        /// Their phone number: + and the country code, 7 to 15 digits. Checked after the
+        /// arguments are read, so that a refusal does not print it back.
+        #[arg(long, conflicts_with = "no_phone")]
+        phone: Option<String>,
+        /// Remove their phone number.
+        #[arg(long)]
+        no_phone: bool,
+    },
     /// Lift the lock wrong PINs put on a person's operator ID (and on the numbers that
     /// tried it), so their next right PIN is accepted.
     Unlock {
@@ -85,6 +108,10 @@ pub enum UsersCommand {
 /// repeated arguments).
 #[derive(Debug, Clone)]
 pub struct Languages(pub Vec<LanguageTag>);
+
+fn parse_reach(text: &str) -> Result<Reach, String> {
+    Reach::parse(text).ok_or_else(|| "the mode is line or call-me".into())
+}
 
 fn parse_name(text: &str) -> Result<String, PeopleError> {
     people::check_name(text)
@@ -145,6 +172,34 @@ pub fn run(config: &Config, command: UsersCommand) -> ExitCode {
         },
         _ => None,
     };
+    // A phone number is checked first (the refusal does not repeat it), then sealed under
+    // the server's callback key, read only when a number is given.
+    let phone = match &command {
+        UsersCommand::Reach { phone: Some(text), .. } => {
+            let number = match crate::app::operator_reach::parse_phone(text) {
+                Ok(number) => number,
+                Err(e) => {
+                    eprintln!("hotline users reach: --phone: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match Secrets::callback_key(|name| std::env::var(name).ok(), &config.database.dir()) {
+                Ok((key, _)) => Some((number, key)),
+                Err(e) => {
+                    eprintln!("hotline users reach: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => None,
+    };
+    let call_me_refused = if !config.provider.has_account() {
+        Some("the hotline has no provider account to place calls with (provider.account_sid)")
+    } else if config.operators.line_number.is_empty() {
+        Some("the operator line's number is not configured (operators.line_number)")
+    } else {
+        None
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -154,7 +209,8 @@ pub fn run(config: &Config, command: UsersCommand) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let terminal = Terminal::open(config).await?;
-        execute(&terminal, command, password).await
+        let reach = ReachContext { phone, call_me_refused };
+        execute(&terminal, command, password, reach).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -167,6 +223,24 @@ pub fn run(config: &Config, command: UsersCommand) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `hotline users reach`.
+async fn set_reach(
+    terminal: &Terminal,
+    name: &str,
+    mode: Reach,
+    phone: Option<Option<(CallbackNumber, Secret)>>,
+    call_me_refused: Option<&str>,
+) -> Result<(), Failure> {
+    let person = find(terminal, name).await?;
+    let settings = terminal
+        .set_reach(person.id, mode, phone, call_me_refused)
+        .await?
+        .ok_or_else(|| gone(name))?;
+    let number = if settings.phone_sealed.is_some() { "a phone number" } else { "no phone number" };
+    println!("{name} (id {}): {}, {number}", person.id, mode.label());
+    Ok(())
 }
 
 /// The first line of standard input, without its line ending, checked as a password.
@@ -183,13 +257,30 @@ fn read_password() -> Result<String, String> {
     Ok(password)
 }
 
+/// What `hotline users reach` needs beyond the database.
+struct ReachContext {
+    /// The phone number given, checked, with the callback key to seal it under.
+    phone: Option<(CallbackNumber, Secret)>,
+    /// Why this hotline cannot place calls, if it cannot.
+    call_me_refused: Option<&'static str>,
+}
+
 async fn execute(
     terminal: &Terminal,
     command: UsersCommand,
     password: Option<String>,
+    reach: ReachContext,
 ) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     match command {
+        UsersCommand::Reach { name, mode, no_phone, .. } => {
+            let phone = match (reach.phone, no_phone) {
+                (Some(phone), _) => Some(Some(phone)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            set_reach(terminal, &name, mode, phone, reach.call_me_refused).await?;
+        }
         UsersCommand::Add { name, role, languages: Languages(languages), .. } => {
             let pin = people::generate_pin()?;
             let generated = password.is_none();

@@ -44,6 +44,11 @@ audit_actions! {
     UserPasswordReset => "user.password-reset",
     /// A person's languages changed.
     UserLanguages => "user.languages",
+    /// A person's reach changed: on the line or call me, or their own phone number (never
+    /// written in the line: only that it was set or removed).
+    UserReach => "user.reach",
+    /// The hotline rang a call-me operator's phone for a waiting caller.
+    OperatorRing => "operator.ring",
     /// An API token was issued.
     TokenIssue => "token.issue",
     /// API tokens were revoked.

@@ -109,6 +109,17 @@ impl Sealer {
         CallbackNumber::from_keypad(&self.open_bound(sealed, call.as_str())?)
     }
 
+    /// An operator's own phone number (call-me mode), sealed for that operator: bound to
+    /// their id, so a sealed number copied to another person's row does not open.
+    pub fn seal_operator_phone(&self, number: &CallbackNumber, operator: i64) -> Option<String> {
+        self.seal_bound(&number.0, &format!("operator:{operator}"))
+    }
+
+    /// The phone number sealed for `operator`; `None` if sealed for another, or altered.
+    pub fn open_operator_phone(&self, sealed: &str, operator: i64) -> Option<CallbackNumber> {
+        CallbackNumber::from_keypad(&self.open_bound(sealed, &format!("operator:{operator}"))?)
+    }
+
     /// A text channel's reply address sealed for its case: the same construction as a
     /// callback number, bound to the case by its call id.
     pub fn seal_address(&self, address: &ChatAddress, call: &CallSid) -> Option<String> {

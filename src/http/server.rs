@@ -168,6 +168,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let background = self.app.spawn_background();
+        // Call-me operators are rung by a task of their own, which needs the public URL.
+        let ringer = self.app.spawn_ringer(webhooks::ring_urls(&self.public_url));
         // When the shutdown began, plus the grace period: the moment the process must be done.
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(None);
         let stop_by = stopping_tx.subscribe();
@@ -197,6 +199,9 @@ impl Application {
             }
         };
         drop(background);
+        if let Some(ringer) = ringer {
+            ringer.abort();
+        }
         // Everything acknowledged is already in the database or the fsync'd journal; a last
         // replay just saves the next start some work, so it gets what is left of the grace
         // period and no more: with the database locked it would wait behind every write

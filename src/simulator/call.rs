@@ -15,6 +15,32 @@ use super::{CallEnd, CallOptions, Heard, Press, SimulatorError, Transcript, exce
 const INCOMING_PATH: &str = "/voice/incoming";
 /// Where the provider reports the end of a call.
 const STATUS_PATH: &str = "/voice/status";
+/// Where an operator's call to the operator line starts.
+const OPERATOR_PATH: &str = "/voice/operator";
+/// Where the provider reports the end of an operator's call.
+const OPERATOR_STATUS_PATH: &str = "/voice/operator/status";
+/// The longest silence an operator's phone keeps in real time (the operator line paces its
+/// looks at an empty queue with pauses).
+const MAX_OPERATOR_PAUSE_SECS: u32 = 30;
+
+/// Which phone of the hotline the simulated call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A caller, on the hotline's number.
+    Caller,
+    /// An operator, on the operator line: a `<Dial>` of a caller's own queue (`c-…`) is
+    /// answered by that caller, and they talk for `talk_secs` (asked at the terminal in
+    /// interactive mode); pauses are kept in real time.
+    Operator {
+        /// Seconds of a scripted talk.
+        talk_secs: u32,
+    },
+}
+
+/// Whether a `<Dial>` target is a caller's own queue, which holds that caller.
+fn is_callers_queue(target: &str) -> bool {
+    target.strip_prefix("Queue ").is_some_and(|queue| queue.starts_with("c-"))
+}
 /// The provider's API version, sent with every request.
 const API_VERSION: &str = "2010-04-01";
 /// The recording length the simulated caller "speaks", in seconds.
@@ -31,9 +57,26 @@ pub(crate) fn run(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<Transcript, SimulatorError> {
+    run_side(options, Side::Caller, Vec::new(), transport, input, out)
+}
+
+/// Places the call of `side`; `first` are pressed before anything else (an operator's ID and
+/// PIN), whatever the mode, each shown as typed or, when marked secret, masked.
+pub(crate) fn run_side(
+    options: &CallOptions,
+    side: Side,
+    first: Vec<(Press, bool)>,
+    transport: &mut dyn Transport,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<Transcript, SimulatorError> {
     let invalid = |reason| SimulatorError::InvalidUrl { url: options.base_url.clone(), reason };
-    let incoming = url::join(&options.base_url, INCOMING_PATH).map_err(invalid)?;
-    let status_url = url::join(&options.base_url, STATUS_PATH).map_err(invalid)?;
+    let (start, status) = match side {
+        Side::Caller => (INCOMING_PATH, STATUS_PATH),
+        Side::Operator { .. } => (OPERATOR_PATH, OPERATOR_STATUS_PATH),
+    };
+    let incoming = url::join(&options.base_url, start).map_err(invalid)?;
+    let status_url = url::join(&options.base_url, status).map_err(invalid)?;
     let call_sid = match &options.call_sid {
         Some(sid) => sid.clone(),
         None => random_sid("CA")?,
@@ -46,6 +89,8 @@ pub(crate) fn run(
     };
     let mut call = Call {
         options,
+        side,
+        first: first.into(),
         transport,
         caller,
         out,
@@ -213,6 +258,10 @@ impl Caller<'_> {
 /// A call in progress.
 struct Call<'a> {
     options: &'a CallOptions,
+    /// Which phone this is.
+    side: Side,
+    /// Presses made before the caller's own, and whether each is secret (a PIN).
+    first: VecDeque<(Press, bool)>,
     transport: &'a mut dyn Transport,
     caller: Caller<'a>,
     out: &'a mut dyn Write,
@@ -337,6 +386,20 @@ impl Call<'_> {
                         (None, None) => {}
                     }
                 }
+                CallVerb::Dial { target, action }
+                    if matches!(self.side, Side::Operator { .. }) && is_callers_queue(&target) =>
+                {
+                    let talked = self.talk(&target)?;
+                    if let Some(action) = action {
+                        let talked = talked.to_string();
+                        let params = pairs(&[
+                            ("DialCallStatus", "completed"),
+                            ("DialCallSid", &random_sid("CA")?),
+                            ("DialCallDuration", &talked),
+                        ]);
+                        return Ok(Step::Fetch(Request::to(document_url, &action, params)?));
+                    }
+                }
                 CallVerb::Dial { target, action } => {
                     let line =
                         format!("  ☏ dialling {}: nobody answers in the simulator", clean(&target));
@@ -438,14 +501,19 @@ impl Call<'_> {
         for prompt in &gather.prompts {
             self.hear(prompt)?;
         }
-        let digits = match self.caller.next_press(&mut *self.out, in_queue)? {
+        let (press, secret) = match self.first.pop_front() {
+            Some(first) => first,
+            None => (self.caller.next_press(&mut *self.out, in_queue)?, false),
+        };
+        let digits = match press {
             Press::Hangup => return Ok(AfterGather::HangUp),
             Press::Silence => {
                 self.note(Heard::Silence, "  ⌨ (silence)")?;
                 String::new()
             }
             Press::Keys(keys) => {
-                let line = format!("  ⌨ {keys}");
+                let shown = if secret { "•".repeat(keys.chars().count()) } else { keys.clone() };
+                let line = format!("  ⌨ {shown}");
                 self.note(Heard::Pressed { keys: keys.clone() }, line)?;
                 if gather.takes_keys {
                     gather.digits(&keys)
@@ -487,7 +555,35 @@ impl Call<'_> {
                 self.note(Heard::Play { url: url.clone() }, line)
             }
             Prompt::Pause { seconds } => {
+                if matches!(self.side, Side::Operator { .. }) {
+                    let kept = (*seconds).min(MAX_OPERATOR_PAUSE_SECS);
+                    std::thread::sleep(std::time::Duration::from_secs(u64::from(kept)));
+                }
                 self.note(Heard::Pause { seconds: *seconds }, format!("  [pause {seconds} s]"))
+            }
+        }
+    }
+
+    /// The operator is put through to the caller of `target`: they talk for the scripted
+    /// time, or until Enter at the terminal. The seconds of talk.
+    fn talk(&mut self, target: &str) -> Result<u32, SimulatorError> {
+        let line = format!("  ☏ {}: connected to the caller", clean(target));
+        self.note(Heard::Dialed { target: target.to_owned() }, line)?;
+        let scripted = match self.side {
+            Side::Operator { talk_secs } => talk_secs.max(1),
+            Side::Caller => 1,
+        };
+        match &mut self.caller {
+            Caller::Scripted(_) => {
+                writeln!(self.out, "  (talking for {scripted} s)")?;
+                Ok(scripted)
+            }
+            Caller::Interactive(input) => {
+                let began = Instant::now();
+                write!(self.out, "talking to the caller (Enter = end the talk)> ")?;
+                self.out.flush()?;
+                read_line(*input)?;
+                Ok(u32::try_from(began.elapsed().as_secs()).unwrap_or(u32::MAX).max(1))
             }
         }
     }

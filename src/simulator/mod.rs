@@ -9,6 +9,9 @@
 //! the provider would refuse (an error status, a body that is not TwiML, a verb out of place)
 //! stops the call with a [`SimulatorError`], since a real caller would hear an error there.
 //!
+//! [`run_operator`] is the operator's side of the same loop: the operator line, its PIN, the
+//! whisper, the bridge to a waiting caller and the wrap-up.
+//!
 //! [`post`] sends one signed request and returns the answer as it is, for tests that need to
 //! look at the server's reply to hostile input.
 //!
@@ -309,6 +312,27 @@ pub fn run_with(
     out: &mut dyn Write,
 ) -> Result<Transcript, SimulatorError> {
     call::run(options, transport, input, out)
+}
+
+/// Places one call to the operator line at `options.base_url` as an operator would: dials in,
+/// types `operator` and `pin` (each ended by `#`), hears the whisper, is put through to the
+/// caller of a caller's own queue and talks for `talk_secs` (until Enter at the terminal in
+/// interactive mode), then answers the wrap-up with the presses of `options` (or the
+/// terminal). A second terminal running [`run`] is the caller waiting in the queue.
+pub fn run_operator(
+    options: &CallOptions,
+    operator: &str,
+    pin: &str,
+    talk_secs: u32,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<Transcript, SimulatorError> {
+    let mut transport = HttpTransport::new(options.auth_token.as_deref());
+    // The PIN is typed like any key, but not shown on the terminal.
+    let first =
+        vec![(Press::Keys(format!("{operator}#")), false), (Press::Keys(format!("{pin}#")), true)];
+    let side = call::Side::Operator { talk_secs };
+    call::run_side(options, side, first, &mut transport, input, out)
 }
 
 /// Sends one form POST to `path_or_url` (joined to `base_url` unless absolute), signed with

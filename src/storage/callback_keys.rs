@@ -8,15 +8,17 @@ use super::{Storage, StorageError};
 use crate::domain::cases::CallSid;
 
 impl Storage {
-    /// Replaces every stored callback number by what `reseal` makes of it (the use case opens
-    /// it with the current key and seals it with the next; storage never opens one), in one
-    /// transaction, then empties the WAL so the file keeps no old sealed value. Returns how
+    /// Replaces every stored callback number by what `reseal` makes of it, and every
+    /// operator's phone number (call-me mode, sealed under the same key) by what
+    /// `reseal_phone` makes of it (the use case opens each with the current key and seals it
+    /// with the next; storage never opens one), in one transaction, then empties the WAL so the file keeps no old sealed value. Returns how
     /// many were re-sealed. If `reseal` fails for any, nothing is changed and its error is
     /// returned.
     #[tracing::instrument(skip_all)]
     pub async fn reseal_callback_numbers(
         &self,
         mut reseal: impl FnMut(i64, &str, &CallSid) -> Result<String, StorageError> + Send + 'static,
+        mut reseal_phone: impl FnMut(i64, &str) -> Result<String, StorageError> + Send + 'static,
     ) -> Result<u64, StorageError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -37,11 +39,20 @@ impl Storage {
                 update.execute(params![id, reseal(*id, sealed, &call)?])?;
             }
             drop(update);
+            let phones: Vec<(i64, String)> = tx
+                .prepare("SELECT id, phone_sealed FROM users WHERE phone_sealed IS NOT NULL")?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut update = tx.prepare("UPDATE users SET phone_sealed = ?2 WHERE id = ?1")?;
+            for (id, sealed) in &phones {
+                update.execute(params![id, reseal_phone(*id, sealed)?])?;
+            }
+            drop(update);
             tx.commit()?;
             // The old sealed values are in freed space (zeroed by secure_delete) and in the
             // WAL's older frames: empty it, so the file holds only the new ones.
             super::retention::checkpoint_truncate(conn)?;
-            Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+            Ok(u64::try_from(rows.len() + phones.len()).unwrap_or(u64::MAX))
         })
         .await
     }

@@ -64,6 +64,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0014_provider_deletions.sql",
         sql: include_str!("../../db/migrations/0014_provider_deletions.sql"),
     },
+    Migration {
+        name: "0015_operator_reach.sql",
+        sql: include_str!("../../db/migrations/0015_operator_reach.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

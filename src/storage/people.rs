@@ -11,6 +11,7 @@ use super::sqlite::{Storage, db_time, decode_language, decode_time};
 use crate::domain::audit::{AuditAction, AuditFilter, AuditRecord};
 use crate::domain::cases::CaseNumber;
 use crate::domain::people::{Person, Role};
+use crate::domain::queue::Reach;
 use crate::scripts::LanguageTag;
 
 /// A person to add. Their id is given by the database.
@@ -36,6 +37,15 @@ pub enum ChangedBy {
     /// Someone at the server's shell, with `hotline users …`: no actor, and the detail starts
     /// with `cli`.
     Cli,
+}
+
+/// How a person is reached when available (see [`crate::domain::queue::Reach`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReachSettings {
+    /// On the line, or call me.
+    pub reach: Reach,
+    /// Their phone number, sealed for them (`Sealer::seal_operator_phone`).
+    pub phone_sealed: Option<String>,
 }
 
 /// One line to add to the audit log.
@@ -221,6 +231,83 @@ impl Storage {
             audit_change(&tx, by, action, now, &person, &more)?;
             tx.commit()?;
             Ok(Some(person))
+        })
+        .await
+    }
+
+    /// A person's reach: their mode and their sealed phone number; `None` if there is no such
+    /// person.
+    #[tracing::instrument(skip(self))]
+    pub async fn reach_settings(&self, id: i64) -> Result<Option<ReachSettings>, StorageError> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT reach, phone_sealed FROM users WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))
+                .optional()?
+                .map(|(reach, phone_sealed)| {
+                    let reach = Reach::parse(&reach)
+                        .ok_or_else(|| StorageError::Data(format!("stored reach {reach:?}")))?;
+                    Ok(ReachSettings { reach, phone_sealed })
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    /// Everyone's reach, by id (for the people's and the supervisor's screens).
+    #[tracing::instrument(skip(self))]
+    pub async fn reaches(&self) -> Result<Vec<(i64, ReachSettings)>, StorageError> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT id, reach, phone_sealed FROM users ORDER BY id")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })?;
+            rows.map(|row| {
+                let (id, reach, phone_sealed) = row?;
+                let reach = Reach::parse(&reach)
+                    .ok_or_else(|| StorageError::Data(format!("stored reach {reach:?}")))?;
+                Ok((id, ReachSettings { reach, phone_sealed }))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Sets a person's mode and, when `phone` is given, their sealed phone number (`Some(None)`
+    /// removes it), and audits it at `now` (`action`, `user.reach`: the mode, and whether a
+    /// number is set; never the number). `None` if there is no such person.
+    #[tracing::instrument(skip(self, phone))]
+    pub async fn set_reach(
+        &self,
+        id: i64,
+        reach: Reach,
+        phone: Option<Option<String>>,
+        by: ChangedBy,
+        action: AuditAction,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReachSettings>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(person) = load_person(&tx, "users.id = ?1", id)? else { return Ok(None) };
+            tx.prepare_cached("UPDATE users SET reach = ?2 WHERE id = ?1")?
+                .execute(params![id, reach.as_str()])?;
+            if let Some(phone) = &phone {
+                tx.prepare_cached("UPDATE users SET phone_sealed = ?2 WHERE id = ?1")?
+                    .execute(params![id, phone])?;
+            }
+            let phone_sealed: Option<String> = tx
+                .prepare_cached("SELECT phone_sealed FROM users WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))?;
+            let number = match (&phone, &phone_sealed) {
+                (Some(Some(_)), _) => "number=changed",
+                (Some(None), _) => "number=removed",
+                (None, Some(_)) => "number=kept",
+                (None, None) => "number=none",
+            };
+            let more = format!("reach={} {number}", reach.as_str());
+            audit_change(&tx, by, action, now, &person, &more)?;
+            tx.commit()?;
+            Ok(Some(ReachSettings { reach, phone_sealed }))
         })
         .await
     }

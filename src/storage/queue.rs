@@ -53,6 +53,37 @@ const ENTRY_COLUMNS: &str = "e.id, c.number_year, c.number_seq, e.call_sid, e.la
      e.provider_queue, e.interpreter_needed, e.joined_at, e.state, e.operator_id, e.bridged_at, \
      e.ended_at, e.result";
 
+/// The condition, on `presence p JOIN users u` with `?1` now, of an operator the hotline may
+/// ring: call-me with a number, enabled, available or past a wrap-up, on no call of theirs,
+/// not paused, and not being connected to a caller already.
+const RINGABLE: &str = "u.reach = 'call-me' AND u.phone_sealed IS NOT NULL \
+     AND u.disabled_at IS NULL AND p.call_sid IS NULL \
+     AND (p.state = 'available' OR (p.state = 'wrap-up' AND p.until <= ?1)) \
+     AND (p.unreachable_until IS NULL OR p.unreachable_until <= ?1) \
+     AND NOT EXISTS (SELECT 1 FROM queue_entries q \
+                     WHERE q.operator_id = u.id AND q.state = 'connecting') \
+     AND EXISTS (SELECT 1 FROM queue_entries w WHERE w.state = 'waiting')";
+
+/// A call-me operator the hotline may ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingCandidate {
+    /// Their id.
+    pub operator: i64,
+    /// Their languages.
+    pub languages: Vec<LanguageTag>,
+    /// Their phone number, sealed for them.
+    pub phone_sealed: String,
+}
+
+/// Where an operator stands for being reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineState {
+    /// A call of theirs is up (the operator line, or a ring they took).
+    pub on_a_call: bool,
+    /// They are not rung before then (they did not answer the last ring).
+    pub unreachable_until: Option<DateTime<Utc>>,
+}
+
 const ENTRY_FROM: &str = "queue_entries e JOIN cases c ON c.id = e.case_id";
 
 impl Storage {
@@ -74,6 +105,230 @@ impl Storage {
                 }
             }
             Ok(languages)
+        })
+        .await
+    }
+
+    /// The languages of enabled people who can be connected to a caller now (routing and
+    /// fallbacks count only them): on duty and on the operator line (a live call of theirs
+    /// is noted), or, when `call_me` (the provider's REST API can ring), in call-me mode with
+    /// a phone number and not paused after a ring they did not answer. Someone "available"
+    /// at a screen only is not among them: nobody could put a caller through to them.
+    #[tracing::instrument(skip(self))]
+    pub async fn reachable_languages(
+        &self,
+        now: DateTime<Utc>,
+        call_me: bool,
+    ) -> Result<Vec<LanguageTag>, StorageError> {
+        self.read(move |conn| {
+            let mut languages: Vec<LanguageTag> = Vec::new();
+            let mut stmt = conn.prepare_cached(
+                "SELECT u.languages FROM presence p JOIN users u ON u.id = p.user_id \
+                 WHERE p.state IN ('available', 'on-call', 'wrap-up') AND u.disabled_at IS NULL \
+                   AND (p.call_sid IS NOT NULL \
+                        OR (?2 AND u.reach = 'call-me' AND u.phone_sealed IS NOT NULL \
+                            AND (p.unreachable_until IS NULL OR p.unreachable_until <= ?1)))",
+            )?;
+            for list in
+                stmt.query_map(params![db_time(now), call_me], |row| row.get::<_, String>(0))?
+            {
+                for code in list?.split(',') {
+                    let language = decode_language(code.trim())?;
+                    if !languages.contains(&language) {
+                        languages.push(language);
+                    }
+                }
+            }
+            Ok(languages)
+        })
+        .await
+    }
+
+    /// The call-me operators who may be rung now: enabled, with a number, available (or past
+    /// their wrap-up), not on a call of theirs, not paused, and not being connected to a
+    /// caller already.
+    #[tracing::instrument(skip(self))]
+    pub async fn ring_candidates(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RingCandidate>, StorageError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT u.id, u.languages, u.phone_sealed FROM presence p \
+                 JOIN users u ON u.id = p.user_id WHERE {RINGABLE} ORDER BY p.since, u.id"
+            ))?;
+            let rows = stmt.query_map([db_time(now)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })?;
+            rows.map(|row| {
+                let (operator, languages, phone_sealed) = row?;
+                let languages =
+                    languages.split(',').map(decode_language).collect::<Result<_, _>>()?;
+                Ok(RingCandidate { operator, languages, phone_sealed })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Gives call-me `operator` their next caller like [`Storage::take_next`] does (the same
+    /// conditional update, so two operators never get the same caller), if they may still
+    /// be rung (see [`Storage::ring_candidates`]) when the transaction runs. `None` when they
+    /// may not, or nobody waits for them.
+    #[tracing::instrument(skip(self, speaks))]
+    pub async fn claim_for_ring(
+        &self,
+        operator: i64,
+        speaks: Vec<LanguageTag>,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Option<QueueEntry>, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let ringable: bool = tx
+                .prepare_cached(&format!(
+                    "SELECT EXISTS (SELECT 1 FROM presence p JOIN users u ON u.id = p.user_id \
+                     WHERE u.id = ?2 AND {RINGABLE})"
+                ))?
+                .query_row(params![db_time(now), operator], |r| r.get(0))?;
+            if !ringable {
+                return Ok(None);
+            }
+            let Some(id) = give_next(&tx, operator, &speaks, now, stale_before)? else {
+                return Ok(None);
+            };
+            let entry = entry_by_id(&tx, id)?;
+            tx.commit()?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    /// Notes the provider's id of the call ringing `operator` for `entry`: its webhooks must
+    /// come from that call. `false` when the entry is no longer being connected to them.
+    #[tracing::instrument(skip(self))]
+    pub async fn ring_placed(
+        &self,
+        entry: i64,
+        operator: i64,
+        sid: &CallSid,
+    ) -> Result<bool, StorageError> {
+        let sid = sid.clone();
+        self.write(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "UPDATE queue_entries SET ring_call_sid = ?3 \
+                     WHERE id = ?1 AND operator_id = ?2 AND state = 'connecting'",
+                )?
+                .execute(params![entry, operator, sid.as_str()])?
+                == 1)
+        })
+        .await
+    }
+
+    /// The entry a ring was for, with the id of the call placed for it (`None` until the
+    /// provider's answer to the create is noted).
+    #[tracing::instrument(skip(self))]
+    pub async fn ring_of(
+        &self,
+        entry: i64,
+    ) -> Result<Option<(QueueEntry, Option<String>)>, StorageError> {
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let Some(found) = entry_by_id(&tx, entry)? else { return Ok(None) };
+            let sid: Option<String> = tx
+                .prepare_cached("SELECT ring_call_sid FROM queue_entries WHERE id = ?1")?
+                .query_row([entry], |r| r.get(0))?;
+            tx.finish()?;
+            Ok(Some((found, sid)))
+        })
+        .await
+    }
+
+    /// The ring of `operator` for `entry` is over (`sid`: its call, `None` when it could not
+    /// be placed). If the operator had taken that call (it is their line call), they leave
+    /// it: a caller being connected to them goes back to waiting, and they are available
+    /// again (a wrap-up runs its course). Otherwise they did not answer: the entry goes back
+    /// to waiting for the next operator, and they are not rung again before `pause_until`.
+    /// Applying it again changes nothing.
+    #[tracing::instrument(skip(self))]
+    pub async fn ring_ended(
+        &self,
+        entry: i64,
+        operator: i64,
+        sid: Option<CallSid>,
+        now: DateTime<Utc>,
+        pause_until: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let line: Option<Option<String>> = tx
+                .prepare_cached("SELECT call_sid FROM presence WHERE user_id = ?1")?
+                .query_row([operator], |r| r.get(0))
+                .optional()?;
+            let line = line.flatten();
+            let took = sid.as_ref().is_some_and(|sid| line.as_deref() == Some(sid.as_str()));
+            if took {
+                tx.prepare_cached(
+                    "UPDATE queue_entries SET state = 'waiting', operator_id = NULL, \
+                     connecting_at = NULL WHERE operator_id = ?1 AND state = 'connecting'",
+                )?
+                .execute([operator])?;
+                tx.prepare_cached(
+                    "UPDATE presence SET call_sid = NULL, since = ?2, \
+                     state = CASE state WHEN 'on-call' THEN 'available' ELSE state END \
+                     WHERE user_id = ?1",
+                )?
+                .execute(params![operator, db_time(now)])?;
+            } else {
+                tx.prepare_cached(
+                    "UPDATE queue_entries SET state = 'waiting', operator_id = NULL, \
+                     connecting_at = NULL, ring_call_sid = NULL \
+                     WHERE id = ?1 AND operator_id = ?2 AND state = 'connecting' \
+                       AND (?3 IS NULL OR ring_call_sid IS NULL OR ring_call_sid = ?3)",
+                )?
+                .execute(params![
+                    entry,
+                    operator,
+                    sid.as_ref().map(CallSid::as_str)
+                ])?;
+                // An operator who meanwhile dialled in is left to their own call.
+                if line.is_none() {
+                    tx.prepare_cached(
+                        "UPDATE presence SET unreachable_until = ?2, \
+                         state = CASE state WHEN 'on-call' THEN 'available' ELSE state END, \
+                         since = CASE state WHEN 'on-call' THEN ?3 ELSE since END \
+                         WHERE user_id = ?1",
+                    )?
+                    .execute(params![
+                        operator,
+                        db_time(pause_until),
+                        db_time(now)
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Where `operator` stands for being reached: the call they are on, if any, and the end
+    /// of a pause after a ring they did not answer.
+    #[tracing::instrument(skip(self))]
+    pub async fn line_state(&self, operator: i64) -> Result<LineState, StorageError> {
+        self.read(move |conn| {
+            let row: Option<(Option<String>, Option<String>)> = conn
+                .prepare_cached(
+                    "SELECT call_sid, unreachable_until FROM presence WHERE user_id = ?1",
+                )?
+                .query_row([operator], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let (call, until) = row.unwrap_or_default();
+            Ok(LineState {
+                on_a_call: call.is_some(),
+                unreachable_until: until.as_deref().map(decode_time).transpose()?,
+            })
         })
         .await
     }
@@ -222,23 +477,10 @@ impl Storage {
                 tx.commit()?;
                 return Ok(entry);
             }
-            let waiting = candidates(&tx)?;
-            let Some(id) = next_for(operator, &speaks, &waiting, now, stale_before) else {
+            let Some(id) = give_next(&tx, operator, &speaks, now, stale_before)? else {
                 tx.commit()?;
                 return Ok(None);
             };
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE queue_entries SET state = 'connecting', operator_id = ?1, \
-                     connecting_at = ?2, reserved_for = NULL, reserved_until = NULL \
-                     WHERE id = ?3 AND state = 'waiting'",
-                )?
-                .execute(params![operator, db_time(now), id])?;
-            if changed != 1 {
-                // Cannot happen with one writer; if it did, the caller stays waiting.
-                return Ok(None);
-            }
-            upsert_presence(&tx, operator, PresenceState::OnCall, now, None, None)?;
             let entry = entry_by_id(&tx, id)?;
             tx.commit()?;
             Ok(entry)
@@ -515,6 +757,35 @@ fn waiting_caller(tx: &Transaction<'_>, id: i64) -> Result<Option<WaitingCaller>
         earlier_calls,
         reserved,
     }))
+}
+
+/// Gives `operator` the next caller the policy names for them: the entry goes `connecting`
+/// with a conditional update (an entry is never given twice) and the operator on-call. The
+/// entry's id; `None` when nobody waits for them.
+fn give_next(
+    tx: &Transaction<'_>,
+    operator: i64,
+    speaks: &[LanguageTag],
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+) -> Result<Option<i64>, StorageError> {
+    let waiting = candidates(tx)?;
+    let Some(id) = next_for(operator, speaks, &waiting, now, stale_before) else {
+        return Ok(None);
+    };
+    let changed = tx
+        .prepare_cached(
+            "UPDATE queue_entries SET state = 'connecting', operator_id = ?1, \
+             connecting_at = ?2, reserved_for = NULL, reserved_until = NULL, ring_call_sid = NULL \
+             WHERE id = ?3 AND state = 'waiting'",
+        )?
+        .execute(params![operator, db_time(now), id])?;
+    if changed != 1 {
+        // Cannot happen with one writer; if it did, the caller stays waiting.
+        return Ok(None);
+    }
+    upsert_presence(tx, operator, PresenceState::OnCall, now, None, None)?;
+    Ok(Some(id))
 }
 
 fn candidates(tx: &Transaction<'_>) -> Result<Vec<Candidate>, StorageError> {

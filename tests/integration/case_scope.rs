@@ -289,8 +289,15 @@ async fn the_operator_line_connecting_an_interpreted_caller_opens_that_case_to_t
     let app = spawn_app_with(|c| c.queues.fallbacks = "ru=ko".parse().unwrap()).await;
     let (kim, kim_token) = person(&app, "kim", Role::Operator, &["ko"]).await;
     let (_, min_token) = person(&app, "min", Role::Operator, &["ko"]).await;
-    let available = Some(json!({ "state": "available" }));
-    assert_eq!(api::api(&app, "PUT", "/api/me/state", Some(&kim_token), available).await.0, 200);
+    // Kim is on the operator line: only an operator who can be put through holds off a
+    // fallback.
+    let op_sid = new_call_sid();
+    let start = app.post_call("/voice/operator", &op_sid, &[]).await;
+    let action = attribute(&start, "Gather", "action").unwrap();
+    let asked = app.post_call(&action, &op_sid, &[("Digits", &kim.id.to_string())]).await;
+    let action = attribute(&asked, "Gather", "action").unwrap();
+    let idle = app.post_call(&action, &op_sid, &[("Digits", api::TEST_PIN)]).await;
+    assert!(idle.contains("No caller is waiting"), "{idle}");
     let sid = new_call_sid();
     let mut doc = app.post_call("/voice/incoming", &sid, &[]).await;
     for key in ["1", "1", "2", "1"] {
@@ -304,14 +311,11 @@ async fn the_operator_line_connecting_an_interpreted_caller_opens_that_case_to_t
     let case = format!("/api/cases/{}", app.case(&sid).await.number);
     let (before, _) = api::api(&app, "GET", &case, Some(&kim_token), None).await;
 
-    // Act: Kim dials in and is given the caller.
-    let op_sid = new_call_sid();
-    let start = app.post_call("/voice/operator", &op_sid, &[]).await;
-    let action = attribute(&start, "Gather", "action").unwrap();
-    let asked = app.post_call(&action, &op_sid, &[("Digits", &kim.id.to_string())]).await;
-    let action = attribute(&asked, "Gather", "action").unwrap();
-    let connected = app.post_call(&action, &op_sid, &[("Digits", api::TEST_PIN)]).await;
+    // Act: Kim, on the line, asks for the next caller and is given this one.
+    let next = format!("/voice/operator/next?op={}&langs=ko", kim.id);
+    let connected = app.post_call(&next, &op_sid, &[]).await;
     assert!(connected.contains("<Queue"), "{connected}");
+    assert!(connected.contains("entry="), "{connected}");
 
     // Assert: the Russian case opens to Kim from then on, and only to Kim.
     assert_eq!(before, 404, "a Russian case before the line gave it to a Korean operator");

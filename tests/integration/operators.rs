@@ -262,8 +262,11 @@ async fn three_wrong_pins_hang_up_connect_nobody_and_are_audited() {
 #[tokio::test]
 async fn with_no_korean_operator_a_korean_caller_goes_to_russian_operators_with_an_interpreter() {
     let app = spawn_app_with(|c| c.queues.fallbacks = "ko=ru".parse().unwrap()).await;
-    let (ivan, token) = operator(&app, "ivan", &["ru"]).await;
-    assert_eq!(set_state(&app, &token, "available").await, 200);
+    let (ivan, _) = operator(&app, "ivan", &["ru"]).await;
+    // Ivan is on the line (only an operator who can be put through holds off a fallback).
+    let op_sid = new_call_sid();
+    let idle = dial_in(&app, &op_sid, ivan.id, TEST_PIN).await;
+    assert!(said(&idle).join(" ").contains("No caller is waiting"), "{idle}");
 
     let ko = caller(&app, "2", false).await;
 
@@ -280,7 +283,8 @@ async fn with_no_korean_operator_a_korean_caller_goes_to_russian_operators_with_
     let (language, interpreter, reason) = routed.expect("the routing is on the case");
     assert_eq!(language.unwrap().as_str(), "ru");
     assert!(interpreter && reason.contains("no ko operator available"), "{reason}");
-    let answer = dial_in(&app, &new_call_sid(), ivan.id, TEST_PIN).await;
+    let next = format!("/voice/operator/next?op={}&langs=ru", ivan.id);
+    let answer = app.post_call(&next, &op_sid, &[]).await;
     let whisper = said(&answer).join(" ");
     assert!(whisper.contains("Korean") && whisper.contains("Interpreter needed"), "{whisper}");
     app.stop().await;

@@ -54,12 +54,15 @@ use crate::storage::{NewEntry, Recorder, Storage, StorageError};
 pub struct Queues {
     /// `[queues]`.
     pub config: QueuesConfig,
+    /// Whether the hotline can ring call-me operators (a provider account and the operator
+    /// line's number): only then do they count as on duty.
+    pub call_me: bool,
 }
 
 impl Queues {
-    /// The settings of the configuration.
-    pub fn new(config: &QueuesConfig) -> Queues {
-        Queues { config: config.clone() }
+    /// The settings of the configuration; `call_me`: whether call-me operators can be rung.
+    pub fn new(config: &QueuesConfig, call_me: bool) -> Queues {
+        Queues { config: config.clone(), call_me }
     }
 
     /// How long a webhook waits for queue bookkeeping.
@@ -103,7 +106,10 @@ pub async fn place(
     let Then::Enqueue { node, .. } = &turn.then else { return turn };
     let node = node.clone();
     let caller_language = script.language.clone();
-    let on_duty = queues.bounded("on-duty languages", storage.on_duty_languages()).await;
+    // Only operators a caller can be put through to count (`call_me`: the hotline can ring
+    // call-me operators), so a fallback is not held off by someone at a screen only.
+    let reachable = storage.reachable_languages(Utc::now(), queues.call_me);
+    let on_duty = queues.bounded("on-duty languages", reachable).await;
     let decision = match &on_duty {
         Some(on_duty) => route(&caller_language, &queues.config.fallbacks, |l| on_duty.contains(l)),
         None => Route::Queue {

@@ -3,6 +3,7 @@
 
 mod entry;
 mod policy;
+mod reach;
 mod routing;
 
 pub use entry::QueueEntry;
@@ -10,4 +11,5 @@ pub use policy::{
     CLAIM_SECS, Candidate, EntryState, Presence, PresenceState, next_for, provider_queue,
     stale_before,
 };
+pub use reach::Reach;
 pub use routing::{Fallback, Fallbacks, Route, route};

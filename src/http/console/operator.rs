@@ -1,10 +1,12 @@
-//! The operator's screen: their state in one click, the live queues of the languages they
-//! speak (counting the callers who wait, not those being connected), a claim on the next
-//! caller (marked reserved for them while the hold counts down), and the case they are on (or
-//! a case they open by number, among those they may see) with its outcome, timeline, whisper,
-//! earlier cases, notes, disposition and closing, after which the page says what was
-//! recorded. Outcomes and timeline lines are the domain's (`domain::timeline`), in the
-//! viewer's language; this screen shows the lines of the caller's way, not the full record.
+//! The operator's screen: their state in one click and how they are reached (on the line,
+//! with the line's number, or call me, with their phone number masked), the live queues of
+//! the languages they speak (counting the callers who wait, not those being connected), a
+//! claim on the next caller (marked reserved for them while the hold counts down), and the
+//! case they are on (or a case they open by number, among those they may see) with its
+//! outcome, timeline, whisper, earlier cases, notes, disposition and closing, after which the
+//! page says what was recorded. Outcomes and timeline lines are the domain's
+//! (`domain::timeline`), in the viewer's language; this screen shows the lines of the caller's
+//! way, not the full record.
 //!
 //! Every rule and audit line is the use cases' (`app::presence`, and the JSON API's case
 //! handlers until the case use cases take them): this module only turns forms into those
@@ -26,13 +28,14 @@ use super::live;
 use super::page::{Page, PageError, choice_labels, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use super::text::Text;
+use crate::app::operator_reach::ReachView;
 use crate::app::presence::LanguageQueue;
 use crate::app::queues::Whisper;
 use crate::app::{Actor, AppError};
 use crate::domain::cases::CaseNumber;
 use crate::domain::casework::{CaseDetail, MAX_NOTE_CHARS};
 use crate::domain::line_time::{LineZone, Stamp};
-use crate::domain::queue::{EntryState, PresenceState};
+use crate::domain::queue::{EntryState, PresenceState, Reach};
 use crate::domain::timeline::timeline;
 use crate::scripts::ScriptSet;
 
@@ -43,6 +46,7 @@ pub(super) fn router() -> Router<Arc<ConsoleState>> {
     Router::new()
         .route("/operator", get(screen))
         .route("/operator/state", post(set_state))
+        .route("/operator/reach", post(set_reach))
         .route("/operator/queues/events", get(queue_events))
         .route("/operator/claim", post(claim))
         .route("/operator/case", get(open_case))
@@ -64,6 +68,8 @@ struct OperatorPage {
     state: &'static str,
     /// Seconds of wrap-up left.
     wrap_up_left: Option<i64>,
+    /// How they are reached.
+    reach: ReachBlock,
     /// The live region's first content, rendered by the same template as its updates.
     queues: String,
     /// What the last claim did.
@@ -71,6 +77,43 @@ struct OperatorPage {
     /// The case they are on.
     case: Option<CaseView>,
     dispositions: Vec<String>,
+}
+
+/// How the operator is reached, as the status card shows it.
+struct ReachBlock {
+    /// In call-me mode (else on the line).
+    call_me: bool,
+    /// The mode's name.
+    label: &'static str,
+    /// The last digits of their phone number.
+    phone_hint: Option<String>,
+    /// The operator line's number, to dial.
+    line_number: Option<String>,
+    /// Why call me cannot be chosen here.
+    call_me_refused: Option<&'static str>,
+    /// Available on the line but not dialled in: nobody can be put through.
+    not_on_the_line: bool,
+    /// Not rung again before then (a ring not answered), `HH:MM` UTC.
+    paused_until: Option<String>,
+}
+
+impl ReachBlock {
+    fn new(view: ReachView, state: PresenceState, text: &'static Text) -> ReachBlock {
+        let call_me = view.reach == Reach::CallMe;
+        ReachBlock {
+            call_me,
+            label: if call_me {
+                text.get("operator.reach_call_me")
+            } else {
+                text.get("operator.reach_line")
+            },
+            phone_hint: view.phone_hint,
+            line_number: view.line_number,
+            call_me_refused: view.call_me_refused,
+            not_on_the_line: !call_me && state == PresenceState::Available && !view.on_a_call,
+            paused_until: view.paused_until.map(|until| until.format("%H:%M UTC").to_string()),
+        }
+    }
 }
 
 /// The outcome of a claim, shown once after it.
@@ -116,10 +159,12 @@ async fn screen(
         None => None,
     };
     let queues = queue_fragment(&state, &actor, viewer.text).await?;
+    let reach = ReachBlock::new(state.app.own_reach(&actor).await?, current, viewer.text);
     render(&OperatorPage {
         page: viewer.page("/console/operator"),
         state: state_label(viewer.text, current),
         wrap_up_left,
+        reach,
         queues,
         claimed,
         case,
@@ -154,6 +199,33 @@ async fn set_state(
     CsrfForm(form): CsrfForm<StateForm>,
 ) -> Result<Response, PageError> {
     state.app.set_own_state(&actor(&viewer), &form.state).await?;
+    Ok(see_other("/console/operator"))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReachForm {
+    #[serde(default)]
+    mode: String,
+    /// A new phone number; empty keeps the one set.
+    #[serde(default)]
+    phone: String,
+    /// Present to remove the phone number.
+    #[serde(default)]
+    forget_phone: Option<String>,
+}
+
+/// `POST /console/operator/reach`: on the line or call me, and the phone number to ring.
+async fn set_reach(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    CsrfForm(form): CsrfForm<ReachForm>,
+) -> Result<Response, PageError> {
+    let phone = match (&form.forget_phone, form.phone.trim()) {
+        (Some(_), _) => Some(""),
+        (None, "") => None,
+        (None, phone) => Some(phone),
+    };
+    state.app.set_own_reach(&actor(&viewer), &form.mode, phone).await?;
     Ok(see_other("/console/operator"))
 }
 

@@ -9,7 +9,8 @@
 //! `/voice/incoming` are answered like any other until they would reach a person
 //! (`refused.rs`), so a spoofed caller ID learns nothing from them. The operator line is a
 //! second number whose voice URL is `/voice/operator` and status callback
-//! `/voice/operator/status` (`operator.rs`).
+//! `/voice/operator/status` (`operator.rs`); the calls that ring call-me operators carry
+//! their own URLs ([`ring_urls`]).
 //!
 //! A handler keeps only HTTP: it reads the provider's form once (the caller's number hashed
 //! there, `request.rs`), asks the use cases of `crate::app` (`calls.rs`, `operator_line.rs`)
@@ -41,9 +42,10 @@ use axum::routing::{MethodRouter, post};
 
 pub use refused::RefusedCalls;
 pub use request::{CallParams, Digits, MAX_DIGITS, Position, ProviderRequest};
-use route::Page;
+use route::{Page, Route};
 
 use crate::app::App;
+use crate::app::operator_reach::RingUrls;
 use crate::app::scripts::live::LiveScripts;
 use crate::config::Provider;
 use crate::domain::secret::Secret;
@@ -168,6 +170,20 @@ pub(super) fn routes<S: Clone + Send + Sync + 'static>(
         .fold(Router::new(), |router, page| router.route(page.path(), serve(Target::Page(page))))
         .route("/voice/{unknown}", serve(Target::Unknown))
         .route("/voice/operator/{unknown}", serve(Target::UnknownOperatorStep))
+}
+
+/// The URLs of the calls that ring call-me operators, under `public_url` (without a trailing
+/// slash): given to the provider in the request that creates each call.
+pub fn ring_urls(public_url: &str) -> RingUrls {
+    let (answer_base, status_base) = (public_url.to_owned(), public_url.to_owned());
+    RingUrls {
+        answer: Box::new(move |operator, entry| {
+            format!("{answer_base}{}", Route::OperatorRing { operator, entry, attempt: 1 }.url())
+        }),
+        status: Box::new(move |operator, entry| {
+            format!("{status_base}{}", Route::OperatorRingStatus { operator, entry }.url())
+        }),
+    }
 }
 
 /// The routes of the provider's surface.

@@ -24,8 +24,17 @@
 //! 4. `/voice/operator/status`, the line's status callback, takes the operator offline when
 //!    they hang up (and gives a caller being connected to them back to the queue).
 //!
-//! Every step after the PIN carries the operator's id in its URL and must come from the call
-//! that entered the PIN (`presence.call_sid`). The operator hears English.
+//! A call-me operator is rung instead (`crate::app::operator_reach`): the call the hotline
+//! places answers at `/voice/operator/ring`, which must be that very call (its `CallSid` is
+//! the one the provider gave when it was created, noted with the claim on the caller): the
+//! operator hears that a caller waits and presses 1 (`/voice/operator/ring-take`; a
+//! voicemail that picks up does not), and the call goes on as a dial-in would from step 2,
+//! with the caller claimed for them. `/voice/operator/ring-status`, the ring's status
+//! callback, gives a caller not connected back to the queue; a ring not answered or not
+//! taken pauses the operator's rings for a while.
+//!
+//! Every step after the PIN (or the 1 of a ring) carries the operator's id in its URL and
+//! must come from the call that entered it (`presence.call_sid`). The operator hears English.
 
 use chrono::DateTime;
 
@@ -34,6 +43,7 @@ use super::request::{Digits, ProviderRequest};
 use super::route::{Dial, Page, Query, Route};
 use super::voice::Reply;
 use crate::app::operator_line::{DialIn, NextWork};
+use crate::app::operator_reach::RingCall;
 use crate::domain::cases::{CallSid, Record};
 use crate::domain::followups::{AttemptResult, CallbackNumber};
 use crate::domain::queue::EntryState;
@@ -88,6 +98,9 @@ pub(super) async fn answer(w: &Answering<'_>, page: Page, req: &ProviderRequest)
         }
         Page::OperatorConnecting => connecting(w, &query),
         Page::OperatorStatus => status(w),
+        Page::OperatorRing => ring(w, &query).await,
+        Page::OperatorRingTake => ring_take(w, req).await,
+        Page::OperatorRingStatus => ring_status(w, &query).await,
         _ => not_signed_in(),
     }
 }
@@ -271,8 +284,19 @@ async fn take_next(
     round: i64,
     line: Option<String>,
 ) -> Vec<Verb> {
+    let work = w.app().next_work(operator.id, operator.speaks, w.scripts).await;
+    work_verbs(operator, work, round, line)
+}
+
+/// The verbs of an operator's next work.
+fn work_verbs(
+    operator: &Operator<'_>,
+    work: NextWork,
+    round: i64,
+    line: Option<String>,
+) -> Vec<Verb> {
     let speaks = operator.speaks;
-    match w.app().next_work(operator.id, speaks, w.scripts).await {
+    match work {
         NextWork::Callback { follow_up, tried, whisper, number } => {
             callback(operator, follow_up, tried, &whisper.text(), &number, line)
         }
@@ -353,10 +377,105 @@ fn callback(
     ]
 }
 
-/// The hotline's own number the operator called (`To`), shown to the caller being called
-/// back: without it the provider would show the operator's personal number.
+/// The hotline's own number on the operator's call, shown to the caller being called back:
+/// without it the provider would show the operator's personal number. It is the number the
+/// operator called (`To`), or on a call the hotline placed to ring them, the one it came
+/// from (`From`; `To` is then the operator's own phone).
 fn line_number(req: &ProviderRequest) -> Option<String> {
-    req.param("To").filter(|to| CallbackNumber::from_caller_id(to).is_some()).map(str::to_owned)
+    let outbound = req.param("Direction").is_some_and(|d| d.starts_with("outbound"));
+    req.param(if outbound { "From" } else { "To" })
+        .filter(|number| CallbackNumber::from_caller_id(number).is_some())
+        .map(str::to_owned)
+}
+
+/// Seconds the operator has to press 1 on a ring.
+const RING_TAKE_SECS: u32 = 10;
+
+/// Times the answer of a ring is asked for again while its id is not yet noted.
+const RING_ASKS: u32 = 3;
+
+/// A call that ends at once with `text`.
+fn goodbye(text: &str) -> Reply {
+    document(vec![Verb::Speech(say(text)), Verb::Hangup])
+}
+
+/// The operator and entry of a ring's URL, and its call.
+fn ring_of(w: &Answering<'_>, query: &Query<'_>) -> Option<(i64, i64, CallSid)> {
+    Some((query.number("op")?, query.number("entry")?, w.call.call_sid.clone()?))
+}
+
+/// The answer URL of a ring: a call we placed to a call-me operator, who is asked to press 1
+/// to take the caller. Anything but our very call hangs up.
+async fn ring(w: &Answering<'_>, query: &Query<'_>) -> Reply {
+    let Some((operator, entry, call_sid)) = ring_of(w, query) else {
+        return not_our_ring();
+    };
+    let attempt = query.small("try").unwrap_or(RING_ASKS);
+    match w.app().ring_call(operator, entry, &call_sid).await {
+        RingCall::Ours(_) => {
+            let action = Route::OperatorRingTake { operator, entry }.url();
+            document(vec![
+                Verb::Gather(Gather {
+                    action,
+                    num_digits: 1,
+                    timeout: RING_TAKE_SECS,
+                    prompts: vec![say(
+                        "Hotline. A caller is waiting for you. Press 1 to take the call.",
+                    )],
+                }),
+                Verb::Speech(say("Goodbye.")),
+                Verb::Hangup,
+            ])
+        }
+        RingCall::NotYet if attempt < RING_ASKS => document(vec![
+            Verb::Speech(Speech::Pause { seconds: 1 }),
+            Verb::Redirect {
+                url: Route::OperatorRing { operator, entry, attempt: attempt + 1 }.url(),
+            },
+        ]),
+        RingCall::NotYet | RingCall::NotOurs => not_our_ring(),
+        RingCall::Unknown => goodbye("The hotline cannot connect you right now. Goodbye."),
+    }
+}
+
+/// A ring URL requested by a call that is not the ring: it hangs up.
+fn not_our_ring() -> Reply {
+    tracing::warn!(target: "hotline::security", "a ring URL was requested by another call");
+    goodbye("This call cannot be connected. Goodbye.")
+}
+
+/// The key pressed on a ring: 1 takes the caller (the whisper, then the bridge, as on the
+/// operator line), and the call is the operator's line call from then on.
+async fn ring_take(w: &Answering<'_>, req: &ProviderRequest) -> Reply {
+    let query = req.query();
+    let Some((operator, entry, call_sid)) = ring_of(w, &query) else {
+        return not_our_ring();
+    };
+    let person = match w.app().ring_call(operator, entry, &call_sid).await {
+        RingCall::Ours(person) => person,
+        RingCall::Unknown => {
+            return goodbye("The hotline cannot connect you right now. Goodbye.");
+        }
+        RingCall::NotYet | RingCall::NotOurs => return not_our_ring(),
+    };
+    if !matches!(&w.digits, Digits::Keys(keys) if keys == "1") {
+        return goodbye("Goodbye.");
+    }
+    let Some(work) = w.app().ring_taken(&person, entry, call_sid, w.scripts).await else {
+        return goodbye("The hotline cannot connect you right now. Goodbye.");
+    };
+    let operator = Operator { id: person.id, speaks: &person.languages };
+    document(work_verbs(&operator, work, 0, line_number(req)))
+}
+
+/// The ring's status callback: its end gives a caller not connected back to the queue.
+async fn ring_status(w: &Answering<'_>, query: &Query<'_>) -> Reply {
+    if let (Some((operator, entry, call_sid)), Some(status)) = (ring_of(w, query), w.call.status)
+        && status.is_final()
+    {
+        w.app().ring_status(operator, entry, call_sid).await;
+    }
+    document(Vec::new())
 }
 
 /// Seconds of talk of a Dial action, when sent and sensible.

@@ -4,7 +4,8 @@
 //! A [`Route`] builds the URL written into a document ([`Route::url`], [`Route::pinned`]);
 //! its [`Page`] is the path the router serves (one `.route` each, `mod.rs`). The five URLs
 //! configured at the provider (the voice, status and fallback URLs, and the operator line's
-//! voice and status URLs) are pages only: we never write them. A test reads every built URL
+//! voice and status URLs) are pages only: we never write them. The URLs of a call that rings
+//! a call-me operator are ours too, given absolute in the request that creates the call. A test reads every built URL
 //! back strictly and checks it round-trips; the handlers read their parameters leniently, so a
 //! damaged URL still gets safe TwiML. The URLs themselves never change
 //! shape: the provider, and calls in progress across a restart, hold them.
@@ -60,11 +61,17 @@ pub enum Page {
     OperatorConnecting,
     /// The operator line's status callback.
     OperatorStatus,
+    /// A call-me operator answered the call that rings them.
+    OperatorRing,
+    /// The key they pressed to take the caller.
+    OperatorRingTake,
+    /// The status callback of the call that rings them.
+    OperatorRingStatus,
 }
 
 impl Page {
     /// Every page, in the order of the router.
-    pub const ALL: [Page; 22] = [
+    pub const ALL: [Page; 25] = [
         Page::Incoming,
         Page::Status,
         Page::Fallback,
@@ -87,6 +94,9 @@ impl Page {
         Page::OperatorCalledBack,
         Page::OperatorConnecting,
         Page::OperatorStatus,
+        Page::OperatorRing,
+        Page::OperatorRingTake,
+        Page::OperatorRingStatus,
     ];
 
     /// The path served.
@@ -114,6 +124,9 @@ impl Page {
             Page::OperatorCalledBack => "/voice/operator/called-back",
             Page::OperatorConnecting => "/voice/operator/connecting",
             Page::OperatorStatus => "/voice/operator/status",
+            Page::OperatorRing => "/voice/operator/ring",
+            Page::OperatorRingTake => "/voice/operator/ring-take",
+            Page::OperatorRingStatus => "/voice/operator/ring-status",
         }
     }
 
@@ -262,6 +275,30 @@ pub enum Route {
         /// Their queue entry, when known.
         entry: Option<i64>,
     },
+    /// `/voice/operator/ring?op=…&entry=…&try=…`: the answer URL of a ring (given in the
+    /// request that creates the call, absolute).
+    OperatorRing {
+        /// The call-me operator rung.
+        operator: i64,
+        /// The queue entry claimed for them.
+        entry: i64,
+        /// How many times the answer was asked for (the ring's id may not be noted yet).
+        attempt: u32,
+    },
+    /// `/voice/operator/ring-take?op=…&entry=…`.
+    OperatorRingTake {
+        /// The call-me operator rung.
+        operator: i64,
+        /// The queue entry claimed for them.
+        entry: i64,
+    },
+    /// `/voice/operator/ring-status?op=…&entry=…`: the ring's status callback.
+    OperatorRingStatus {
+        /// The call-me operator rung.
+        operator: i64,
+        /// The queue entry claimed for them.
+        entry: i64,
+    },
 }
 
 /// At most this many languages travel in a URL.
@@ -288,6 +325,9 @@ impl Route {
             Route::OperatorDialed { .. } => Page::OperatorDialed,
             Route::OperatorCalledBack { .. } => Page::OperatorCalledBack,
             Route::OperatorConnecting { .. } => Page::OperatorConnecting,
+            Route::OperatorRing { .. } => Page::OperatorRing,
+            Route::OperatorRingTake { .. } => Page::OperatorRingTake,
+            Route::OperatorRingStatus { .. } => Page::OperatorRingStatus,
         }
     }
 
@@ -347,6 +387,13 @@ impl Route {
                     Some(entry) => write!(url, "&entry={entry}"),
                     None => Ok(()),
                 }
+            }
+            Route::OperatorRing { operator, entry, attempt } => {
+                write!(url, "?op={operator}&entry={entry}&try={attempt}")
+            }
+            Route::OperatorRingTake { operator, entry }
+            | Route::OperatorRingStatus { operator, entry } => {
+                write!(url, "?op={operator}&entry={entry}")
             }
         };
         url
@@ -420,6 +467,19 @@ impl Route {
             Page::OperatorConnecting => Route::OperatorConnecting {
                 language: query.language()?,
                 entry: query.number("entry"),
+            },
+            Page::OperatorRing => Route::OperatorRing {
+                operator: query.number("op")?,
+                entry: query.number("entry")?,
+                attempt: query.small("try")?,
+            },
+            Page::OperatorRingTake => Route::OperatorRingTake {
+                operator: query.number("op")?,
+                entry: query.number("entry")?,
+            },
+            Page::OperatorRingStatus => Route::OperatorRingStatus {
+                operator: query.number("op")?,
+                entry: query.number("entry")?,
             },
         })
     }
@@ -552,6 +612,13 @@ mod tests {
                     Route::OperatorConnecting { language: language.clone(), entry: None },
                     Route::OperatorConnecting { language: language.clone(), entry: Some(9) },
                 ],
+                Page::OperatorRing => {
+                    vec![Route::OperatorRing { operator: 5, entry: 9, attempt: 2 }]
+                }
+                Page::OperatorRingTake => vec![Route::OperatorRingTake { operator: 5, entry: 9 }],
+                Page::OperatorRingStatus => {
+                    vec![Route::OperatorRingStatus { operator: 5, entry: 9 }]
+                }
             };
             routes.extend(of_page);
         }

@@ -13,6 +13,14 @@
 //! characters, 21211 for a `To` that is not a number, 63016 for free text to a WhatsApp user
 //! whose 24-hour window is closed, `429`/20429 when told to.
 //!
+//! Calls: `POST /2010-04-01/Accounts/{AccountSid}/Calls.json`, a form with `To`, `From`, `Url`
+//! (or `Twiml`), `StatusCallback`, `StatusCallbackEvent`, `Timeout`; `201` with a Call resource
+//! (`sid` `CA…`, `status` `queued`); `400`/21201 without `To`, 21213 without `From`, 21205
+//! without a `Url` (or `Twiml`) or with one that is not absolute http(s), 21211 for a `To`
+//! that is not a number, 21208 for a `Timeout` that is not a whole number of 1 to 600. It
+//! records the calls it placed ([`FakeTwilio::calls`]) and can be told to fail the next ones
+//! ([`FakeTwilio::fail_next_calls`]); the test then plays the provider's side of each call.
+//!
 //! It records what it accepted ([`FakeTwilio::sent`]), can be told to fail the next requests
 //! ([`FakeTwilio::fail_next`]) or to close a WhatsApp user's window ([`FakeTwilio::close_window`]),
 //! and writes the forms Twilio posts to the hotline's webhook for an incoming message
@@ -77,6 +85,25 @@ pub struct Sent {
     pub content_sid: Option<String>,
 }
 
+/// A call the hotline placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// Its `sid`.
+    pub sid: String,
+    /// `To`, as given.
+    pub to: String,
+    /// `From`, as given.
+    pub from: String,
+    /// `Url`: what the provider requests when the call is answered.
+    pub url: String,
+    /// `StatusCallback`.
+    pub status_callback: String,
+    /// Every `StatusCallbackEvent` given.
+    pub events: Vec<String>,
+    /// `Timeout`, in seconds.
+    pub timeout: Option<u32>,
+}
+
 #[derive(Default)]
 struct FakeState {
     sent: Vec<Sent>,
@@ -84,6 +111,11 @@ struct FakeState {
     requests: usize,
     closed_windows: HashSet<String>,
     next_sid: u64,
+    // The Calls resource.
+    placed: Vec<Placed>,
+    call_faults: Vec<Fault>,
+    call_requests: usize,
+    next_call_sid: u64,
     // The Queue and Recording resources.
     rest: RestState,
 }
@@ -150,6 +182,21 @@ impl FakeTwilio {
     /// The next `n` requests fail with `fault`.
     pub fn fail_next(&self, n: usize, fault: Fault) {
         self.with(|s| s.faults.extend(std::iter::repeat_n(fault, n)));
+    }
+
+    /// Every call placed, in order.
+    pub fn calls(&self) -> Vec<Placed> {
+        self.with(|s| s.placed.clone())
+    }
+
+    /// Every request to the Calls resource, answered or failed.
+    pub fn call_requests(&self) -> usize {
+        self.with(|s| s.call_requests)
+    }
+
+    /// The next `n` requests to the Calls resource fail with `fault`.
+    pub fn fail_next_calls(&self, n: usize, fault: Fault) {
+        self.with(|s| s.call_faults.extend(std::iter::repeat_n(fault, n)));
     }
 
     /// The WhatsApp user `number` last wrote more than 24 hours ago: free text to them fails.
@@ -284,8 +331,95 @@ async fn answer(
         {
             queues_and_recordings(&state, &method, resource, uri.query().unwrap_or_default()).await
         }
+        (Method::POST, "Calls.json") => create_call(&state, &body),
         _ => refusal(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
     }
+}
+
+/// The answer to a fault asked by the test.
+fn fault_answer(fault: Fault) -> Response {
+    match fault {
+        Fault::TooMany(wait) => {
+            let mut response = refusal(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests");
+            if let Some(wait) = wait {
+                response.headers_mut().insert("retry-after", wait.into());
+            }
+            response
+        }
+        Fault::Status(status, code) => {
+            refusal(StatusCode::from_u16(status).unwrap(), code, "Fault asked by the test")
+        }
+    }
+}
+
+/// Whether `number` is `+` and 8 to 15 digits, as Twilio's number check reads it.
+fn is_phone_number(number: &str) -> bool {
+    number
+        .strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `POST Calls.json`: places a call, or refuses it as Twilio would.
+fn create_call(state: &Mutex<FakeState>, body: &[u8]) -> Response {
+    let form: Vec<(String, String)> =
+        form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let mut state = state.lock().unwrap();
+    state.call_requests += 1;
+    if !state.call_faults.is_empty() {
+        let fault = state.call_faults.remove(0);
+        return fault_answer(fault);
+    }
+    let Some(to) = param("To") else {
+        return refusal(StatusCode::BAD_REQUEST, 21201, "No 'To' number is specified");
+    };
+    let Some(from) = param("From") else {
+        return refusal(StatusCode::BAD_REQUEST, 21213, "No 'From' number is specified");
+    };
+    let url = param("Url").unwrap_or_default();
+    let absolute = url.starts_with("https://") || url.starts_with("http://");
+    if !absolute && param("Twiml").is_none() {
+        return refusal(StatusCode::BAD_REQUEST, 21205, "Url is not a valid URL");
+    }
+    if !is_phone_number(&to) {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            21211,
+            &format!("The 'To' number {to} is not a valid phone number."),
+        );
+    }
+    let timeout = match param("Timeout") {
+        None => None,
+        Some(text) => match text.parse::<u32>() {
+            Ok(secs) if (1..=600).contains(&secs) => Some(secs),
+            _ => return refusal(StatusCode::BAD_REQUEST, 21208, "Invalid Timeout"),
+        },
+    };
+    state.next_call_sid += 1;
+    let sid = format!("CA{:032x}", state.next_call_sid);
+    let events =
+        form.iter().filter(|(k, _)| k == "StatusCallbackEvent").map(|(_, v)| v.clone()).collect();
+    state.placed.push(Placed {
+        sid: sid.clone(),
+        to: to.clone(),
+        from: from.clone(),
+        url,
+        status_callback: param("StatusCallback").unwrap_or_default(),
+        events,
+        timeout,
+    });
+    let resource = json!({
+        "account_sid": ACCOUNT_SID,
+        "api_version": "2010-04-01",
+        "direction": "outbound-api",
+        "from": from,
+        "sid": sid,
+        "status": "queued",
+        "to": to,
+        "uri": format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{sid}.json"),
+    });
+    (StatusCode::CREATED, [("content-type", "application/json")], resource.to_string())
+        .into_response()
 }
 
 /// `POST Messages.json`: creates a message, or refuses it as Twilio would.
