@@ -36,6 +36,9 @@ use crate::twilio::calls::{CallsApi, NewCall};
 
 /// How often the ringer looks for call-me operators and waiting callers without being woken.
 const LOOK_EVERY: Duration = Duration::from_secs(2);
+/// How long after its ringing a ring whose end was never reported is given up: time for the
+/// operator to hear the question and press 1, and for the provider's status callback.
+const RING_GRACE_SECS: i64 = 120;
 
 /// The longest phone number text read: an E.164 number is at most 16 characters.
 const MAX_PHONE_CHARS: usize = 32;
@@ -227,10 +230,22 @@ impl App {
         }))
     }
 
-    /// Rings every call-me operator who may be rung and for whom a caller waits.
+    /// Gives back the callers of rings that lapsed, then rings every call-me operator who may
+    /// be rung and for whom a caller waits.
     async fn ring_round(&self, urls: &Arc<RingUrls>) {
         let (storage, queues) = (self.storage(), self.queues());
         let now = self.now();
+        // A ring ends by its status callback; one never reported (lost, or the server was
+        // down) would hold its caller and its operator for good. Past the ringing and the
+        // operator's answer to it, with room to spare, it is over.
+        let ring_secs = i64::from(self.config().operators.ring_secs);
+        let lapsed_before = now - chrono::Duration::seconds(ring_secs + RING_GRACE_SECS);
+        let pause =
+            chrono::Duration::minutes(i64::from(self.config().operators.no_answer_pause_mins));
+        let released = storage.release_lapsed_rings(lapsed_before, now, now + pause);
+        if let Some(count @ 1..) = queues.bounded("lapsed rings", released).await {
+            tracing::warn!(count, "rings whose end never came: their callers wait again");
+        }
         let stale = stale_before(now, queues.config.max_wait_secs);
         let Some(candidates) =
             queues.bounded("ring candidates", storage.ring_candidates(now)).await

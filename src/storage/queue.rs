@@ -313,6 +313,51 @@ impl Storage {
         .await
     }
 
+    /// Gives back the callers of rings that lapsed: claimed for a call-me operator before
+    /// `before`, never taken (the operator is on no call of theirs), and whose end never came
+    /// (a status callback lost, a restart between the claim and the ring). Each caller waits
+    /// again, and their operator is paused until `pause_until` as after a ring not answered.
+    /// How many were given back.
+    #[tracing::instrument(skip(self))]
+    pub async fn release_lapsed_rings(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        pause_until: DateTime<Utc>,
+    ) -> Result<usize, StorageError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let lapsed = tx
+                .prepare_cached(
+                    "SELECT q.id, q.operator_id FROM queue_entries q \
+                     JOIN users u ON u.id = q.operator_id \
+                     LEFT JOIN presence p ON p.user_id = q.operator_id \
+                     WHERE q.state = 'connecting' AND q.connecting_at < ?1 \
+                       AND u.reach = 'call-me' AND p.call_sid IS NULL",
+                )?
+                .query_map([db_time(before)], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (entry, operator) in &lapsed {
+                tx.prepare_cached(
+                    "UPDATE queue_entries SET state = 'waiting', operator_id = NULL, \
+                     connecting_at = NULL, ring_call_sid = NULL \
+                     WHERE id = ?1 AND state = 'connecting'",
+                )?
+                .execute([entry])?;
+                tx.prepare_cached(
+                    "UPDATE presence SET unreachable_until = ?2, \
+                     state = CASE state WHEN 'on-call' THEN 'available' ELSE state END, \
+                     since = CASE state WHEN 'on-call' THEN ?3 ELSE since END \
+                     WHERE user_id = ?1 AND call_sid IS NULL",
+                )?
+                .execute(params![operator, db_time(pause_until), db_time(now)])?;
+            }
+            tx.commit()?;
+            Ok(lapsed.len())
+        })
+        .await
+    }
+
     /// Where `operator` stands for being reached: the call they are on, if any, and the end
     /// of a pause after a ring they did not answer.
     #[tracing::instrument(skip(self))]

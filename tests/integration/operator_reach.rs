@@ -15,6 +15,7 @@ use common::messaging::{ACCOUNT_SID, FakeTwilio, Fault, Placed};
 use common::{
     Context, TestApp, assert_valid_twiml, attribute, new_call_sid, said, spawn_app_with, text,
 };
+use hotline::app::Clock;
 use hotline::domain::cases::{CallSid, Event};
 use hotline::domain::people::{Person, Role};
 use hotline::domain::queue::{EntryState, QueueEntry};
@@ -307,6 +308,50 @@ async fn a_ring_that_cannot_be_placed_or_is_not_taken_gives_the_caller_back() {
     let waiting = entry(&app, &sid).await;
     assert_eq!((waiting.state, waiting.operator_id), (EntryState::Waiting, None));
     let _ = olga;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_ring_whose_end_never_comes_gives_the_caller_back_and_pauses_the_operator() {
+    // Arrange: a call-me operator rung for a caller, on a clock the test moves.
+    let fake = FakeTwilio::start();
+    let clock = Clock::manual(chrono::Utc::now());
+    let base = fake.base.clone();
+    let (config, dir) = common::test_config(move |config| {
+        config.provider.account_sid = ACCOUNT_SID.into();
+        config.provider.api_base = base;
+        config.operators.line_number = LINE.into();
+    });
+    let ring_secs = i64::from(config.operators.ring_secs);
+    let app = common::start_with_clock(config, dir, clock.clone()).await;
+    let (_, mut olga_browser) = operator(&app, "olga", &["ru"]).await;
+    assert_eq!(set_reach(&mut olga_browser, "call-me", OLGA_PHONE).await, 303);
+    available(&mut olga_browser).await;
+    let (sid, _) = caller(&app, "1").await;
+    placed(&fake, 1).await;
+    assert_eq!(entry(&app, &sid).await.state, EntryState::Connecting);
+
+    // Act: the ring's status callback never comes. Within its ringing and the grace after
+    // it, the caller stays claimed; past them, the ringer gives them back.
+    clock.advance(chrono::TimeDelta::seconds(ring_secs + 60));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(entry(&app, &sid).await.state, EntryState::Connecting);
+    clock.advance(chrono::TimeDelta::seconds(61));
+    let mut waiting = entry(&app, &sid).await;
+    for _ in 0..50 {
+        if waiting.state == EntryState::Waiting {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waiting = entry(&app, &sid).await;
+    }
+
+    // Assert: the caller waits for anyone again; Olga is paused like after a ring not
+    // answered, so she is not rung again at once.
+    assert_eq!((waiting.state, waiting.operator_id), (EntryState::Waiting, None));
+    let page = olga_browser.get("/console/operator").await.body;
+    assert!(page.contains(r#"data-testid="ring-paused""#), "{page}");
+    assert_eq!(fake.calls().len(), 1, "not rung again while paused");
     app.stop().await;
 }
 

@@ -116,7 +116,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 
 /// The configuration of a test server (port 0, a fresh database, the shipped scripts), as
 /// `adjust` changes it, and the folder of its database.
-fn test_config(adjust: impl FnOnce(&mut Config)) -> (Config, tempfile::TempDir) {
+pub fn test_config(adjust: impl FnOnce(&mut Config)) -> (Config, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.server.listen = ([127, 0, 0, 1], 0).into();
