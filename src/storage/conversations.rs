@@ -465,12 +465,7 @@ impl Storage {
             };
             let Some(node) = NodeId::parse(&node) else { return Ok(None) };
             let position: u32 = conn
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM conversations
-                     WHERE state = 'operator' AND operator_id IS NULL
-                       AND COALESCE(queue_language, language) IS ?1
-                       AND (queued_at < ?2 OR (queued_at = ?2 AND id <= ?3))",
-                )?
+                .prepare_cached(PLACE_IN_LINE)?
                 .query_row(params![line, queued_at, id], |row| row.get(0))?;
             Ok(Some(WaitingChat {
                 case,
@@ -1057,5 +1052,36 @@ impl ConversationRow {
             reminded_at: self.reminded_at.as_deref().map(decode_time).transpose()?,
             queued_at: self.queued_at.as_deref().map(decode_time).transpose()?,
         })
+    }
+}
+
+/// A waiting conversation's place in its queue language's line: those waiting since before it,
+/// and itself. Counted on the line's own index alone (`0016_waiting_line.sql`), at every
+/// handoff: reading each row ahead from the table made a handoff as slow as the line was long.
+const PLACE_IN_LINE: &str = "SELECT COUNT(*) FROM conversations
+     WHERE state = 'operator' AND operator_id IS NULL
+       AND COALESCE(queue_language, language) IS ?1
+       AND (queued_at < ?2 OR (queued_at = ?2 AND id <= ?3))";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::migrations::migrate;
+
+    #[test]
+    fn a_place_in_line_is_counted_on_the_lines_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hotline.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {PLACE_IN_LINE}"))
+            .unwrap()
+            .query_map(params!["ru", "2026-12-07T00:00:00Z", 1], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("; ");
+        assert!(plan.contains("COVERING INDEX conversations_waiting_line"), "{plan}");
     }
 }

@@ -68,6 +68,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0015_operator_reach.sql",
         sql: include_str!("../../db/migrations/0015_operator_reach.sql"),
     },
+    Migration {
+        name: "0016_waiting_line.sql",
+        sql: include_str!("../../db/migrations/0016_waiting_line.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.
