@@ -91,20 +91,11 @@ impl Storage {
     #[tracing::instrument(skip(self))]
     pub async fn on_duty_languages(&self) -> Result<Vec<LanguageTag>, StorageError> {
         self.read(|conn| {
-            let mut languages: Vec<LanguageTag> = Vec::new();
             let mut stmt = conn.prepare_cached(
                 "SELECT u.languages FROM presence p JOIN users u ON u.id = p.user_id \
                  WHERE p.state IN ('available', 'on-call', 'wrap-up') AND u.disabled_at IS NULL",
             )?;
-            for list in stmt.query_map([], |row| row.get::<_, String>(0))? {
-                for code in list?.split(',') {
-                    let language = decode_language(code.trim())?;
-                    if !languages.contains(&language) {
-                        languages.push(language);
-                    }
-                }
-            }
-            Ok(languages)
+            spoken(stmt.query_map([], |row| row.get::<_, String>(0))?)
         })
         .await
     }
@@ -121,7 +112,6 @@ impl Storage {
         call_me: bool,
     ) -> Result<Vec<LanguageTag>, StorageError> {
         self.read(move |conn| {
-            let mut languages: Vec<LanguageTag> = Vec::new();
             let mut stmt = conn.prepare_cached(
                 "SELECT u.languages FROM presence p JOIN users u ON u.id = p.user_id \
                  WHERE p.state IN ('available', 'on-call', 'wrap-up') AND u.disabled_at IS NULL \
@@ -129,17 +119,7 @@ impl Storage {
                         OR (?2 AND u.reach = 'call-me' AND u.phone_sealed IS NOT NULL \
                             AND (p.unreachable_until IS NULL OR p.unreachable_until <= ?1)))",
             )?;
-            for list in
-                stmt.query_map(params![db_time(now), call_me], |row| row.get::<_, String>(0))?
-            {
-                for code in list?.split(',') {
-                    let language = decode_language(code.trim())?;
-                    if !languages.contains(&language) {
-                        languages.push(language);
-                    }
-                }
-            }
-            Ok(languages)
+            spoken(stmt.query_map(params![db_time(now), call_me], |row| row.get::<_, String>(0))?)
         })
         .await
     }
@@ -807,6 +787,23 @@ fn waiting_caller(tx: &Transaction<'_>, id: i64) -> Result<Option<WaitingCaller>
 /// Gives `operator` the next caller the policy names for them: the entry goes `connecting`
 /// with a conditional update (an entry is never given twice) and the operator on-call. The
 /// entry's id; `None` when nobody waits for them.
+/// The languages of people, each once in the order first met, from their rows'
+/// comma-separated lists.
+fn spoken(
+    lists: impl Iterator<Item = rusqlite::Result<String>>,
+) -> Result<Vec<LanguageTag>, StorageError> {
+    let mut languages: Vec<LanguageTag> = Vec::new();
+    for list in lists {
+        for code in list?.split(',') {
+            let language = decode_language(code.trim())?;
+            if !languages.contains(&language) {
+                languages.push(language);
+            }
+        }
+    }
+    Ok(languages)
+}
+
 fn give_next(
     tx: &Transaction<'_>,
     operator: i64,

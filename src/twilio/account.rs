@@ -320,6 +320,25 @@ pub fn read_status(status: u16, retry_after: Option<u64>, text: &str) -> Result<
     }
 }
 
+/// The `sid` of a resource just created, read from its JSON `text` (answered with HTTP status
+/// `status`) and checked to be one of `prefixes` (`CA`, `SM`…); `what` names it in the error of
+/// an answer that holds none.
+pub fn created_sid(
+    status: u16,
+    text: &str,
+    prefixes: &[&str],
+    what: &str,
+) -> Result<String, ApiError> {
+    #[derive(Deserialize)]
+    struct Created {
+        sid: Option<String>,
+    }
+    match serde_json::from_str::<Created>(text).ok().and_then(|c| c.sid) {
+        Some(sid) if is_sid(&sid, prefixes) => Ok(sid),
+        _ => Err(ApiError::Unreachable(format!("HTTP {status} without {what}"))),
+    }
+}
+
 /// Whether `sid` is shaped like a Twilio id with one of `prefixes`: two letters and 32 hex
 /// digits.
 pub fn is_sid(sid: &str, prefixes: &[&str]) -> bool {

@@ -7,9 +7,7 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-
-use super::account::{Account, ApiError, is_sid};
+use super::account::{self, Account, ApiError, is_sid};
 
 /// Twilio's bounds of a ring's `Timeout`, in seconds (it rings up to 600 s; under 5 most
 /// phones never ring).
@@ -35,12 +33,6 @@ pub struct NewCall<'a> {
 #[derive(Debug, Clone)]
 pub struct CallsApi {
     account: Arc<Account>,
-}
-
-/// The part of a created call that is read.
-#[derive(Deserialize)]
-struct Created {
-    sid: Option<String>,
 }
 
 impl CallsApi {
@@ -71,10 +63,7 @@ impl CallsApi {
 
 /// The id in a created call's JSON, or why an answer with status `status` holds none.
 fn created_sid(status: u16, text: &str) -> Result<String, ApiError> {
-    match serde_json::from_str::<Created>(text).ok().and_then(|c| c.sid) {
-        Some(sid) if is_call_sid(&sid) => Ok(sid),
-        _ => Err(ApiError::Unreachable(format!("HTTP {status} without a call's id"))),
-    }
+    account::created_sid(status, text, &["CA"], "a call's id")
 }
 
 /// Whether `sid` is shaped like a call's id: `CA` and 32 hex digits.

@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-
-use super::account::{Account, ApiError, is_sid};
+use super::account::{self, Account, ApiError, is_sid};
 
 /// The most characters Twilio takes in one message's `Body`; a longer text is split by the
 /// caller (segments below it are the carrier's business).
@@ -26,12 +24,6 @@ pub enum Sender {
 #[derive(Debug, Clone)]
 pub struct MessagesApi {
     account: Arc<Account>,
-}
-
-/// The part of a created message that is read.
-#[derive(Deserialize)]
-struct Created {
-    sid: Option<String>,
 }
 
 impl MessagesApi {
@@ -72,10 +64,7 @@ impl MessagesApi {
 
 /// The id in a created message's JSON, or why an answer with status `status` holds none.
 fn created_sid(status: u16, text: &str) -> Result<String, ApiError> {
-    match serde_json::from_str::<Created>(text).ok().and_then(|c| c.sid) {
-        Some(sid) if is_message_sid(&sid) => Ok(sid),
-        _ => Err(ApiError::Unreachable(format!("HTTP {status} without a message's id"))),
-    }
+    account::created_sid(status, text, &["SM", "MM"], "a message's id")
 }
 
 /// Whether `sid` is shaped like a message's id: `SM` or `MM` and 32 hex digits.
