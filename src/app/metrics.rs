@@ -24,7 +24,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::app::App;
-use crate::storage::WriteObserver;
+use crate::storage::{LOG_MOST_BYTES, WriteObserver};
 
 /// Webhook and write latency buckets, in seconds: fine below 10 ms, where the line should be,
 /// coarse up to the 5 s webhook deadline.
@@ -34,6 +34,9 @@ const BUCKETS: [f64; 14] =
 const LONGEST_CALL_HOURS: i64 = 4;
 /// The longest `/readyz` waits for the database's write lock.
 const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Bytes in a mebibyte, for the disk room `/readyz` reports.
+const MIB: u64 = 1 << 20;
 
 /// One label: name and value.
 type Labels = Vec<(&'static str, String)>;
@@ -258,6 +261,17 @@ pub enum NotReady {
     /// The journal's reserve is filling: the database has been down a while.
     #[error("the journal's reserve is more than half used")]
     ReserveHalfUsed,
+    /// The database's disk has less room than the write-ahead log may need before its next
+    /// restart, so writes are about to fail even if one still commits now.
+    #[error(
+        "the database's disk is nearly full: {} MiB free, {} MiB needed",
+        free / MIB,
+        LOG_MOST_BYTES / MIB
+    )]
+    DiskFull {
+        /// Bytes free on the disk.
+        free: u64,
+    },
     /// A write to the database failed.
     #[error("the database does not take writes")]
     NotWritable,
@@ -337,7 +351,8 @@ impl App {
     }
 
     /// Whether the instance can take calls now: the scripts are loaded, the journal's reserve
-    /// is whole and at most half used, and a real write commits within [`READY_TIMEOUT`].
+    /// is whole and at most half used, the database's disk has room for the write-ahead log
+    /// to grow to its most, and a real write commits within [`READY_TIMEOUT`].
     pub async fn readiness(&self) -> Result<(), NotReady> {
         if self.live().live().set.scripts.is_empty() {
             return Err(NotReady::NoScripts);
@@ -358,6 +373,15 @@ impl App {
                 "readyz: {reason}"
             );
             return Err(reason);
+        }
+        match self.storage().disk_room().await {
+            Ok(free) if free < LOG_MOST_BYTES => {
+                tracing::warn!(free_bytes = free, "readyz: the database's disk is nearly full");
+                return Err(NotReady::DiskFull { free });
+            }
+            Ok(_) => {}
+            // The write below says whether the database works; this was only a forecast.
+            Err(error) => tracing::warn!(%error, "readyz: the database's disk cannot be measured"),
         }
         match tokio::time::timeout(READY_TIMEOUT, self.storage().check_writable(self.now())).await {
             Ok(Ok(())) => Ok(()),

@@ -25,6 +25,10 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// pages, against SQLite's automatic 1,000.
 const RESTART_FRAMES: i64 = 4096;
 
+/// The most the log grows to between two restarts, in bytes: the room the database's disk
+/// must keep free for commits to go on landing (`App::readiness`).
+pub const LOG_MOST_BYTES: u64 = RESTART_FRAMES.unsigned_abs() * 4096;
+
 /// The checkpointing thread. Dropping this stops it (its connection then closes).
 #[derive(Debug)]
 pub(super) struct Checkpointer {

@@ -46,6 +46,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use backup::{BackupCheck, Snapshot, check_backup};
+pub use checkpoint::LOG_MOST_BYTES;
 pub use console::LoginRecord;
 pub use conversations::{ChatStep, CloseReason, NewMessage, NewReply, StepOutcome, StepTarget};
 pub use faults::{DatabaseFault, InjectedFault};

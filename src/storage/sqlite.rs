@@ -37,6 +37,8 @@ pub struct Storage {
 struct Connections {
     writer: Writer,
     reader: Mutex<Connection>,
+    /// The database file, whose disk [`Storage::disk_room`] measures.
+    file: PathBuf,
     /// Checkpoints the log beside the writer, whose automatic checkpoints are off.
     _checkpointer: Checkpointer,
 }
@@ -52,6 +54,19 @@ impl Storage {
         let path = path.to_owned();
         let connections = blocking(move || open_blocking(&path, &options)).await?;
         Ok(Storage { inner: Arc::new(connections) })
+    }
+
+    /// Bytes free for this process on the database's disk. A commit writes into the
+    /// write-ahead log's space already owned as long as it can, so on a full disk writes fail
+    /// only once the log must grow: the write probe (`check_writable`) alone can pass on a disk with nothing left.
+    pub async fn disk_room(&self) -> std::io::Result<u64> {
+        let file = self.inner.file.clone();
+        let stats = tokio::task::spawn_blocking(move || {
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+            rustix::fs::statvfs(dir.unwrap_or(std::path::Path::new(".")))
+        })
+        .await??;
+        Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
     }
 
     /// Applies a record. Idempotent: applying the same record again changes nothing, so a
@@ -188,6 +203,7 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
     Ok(Connections {
         writer: Writer::start(writer, apply_in).map_err(|e| open_error(path, e))?,
         reader: Mutex::new(reader),
+        file: path.to_owned(),
         _checkpointer: checkpointer,
     })
 }
