@@ -452,9 +452,25 @@ fn set_status(
 /// Recomputes a case's derived columns and tags from its events and status, after a record
 /// of time `at` changed them.
 fn refresh(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>) -> Result<(), StorageError> {
-    let status: Option<String> = tx
-        .prepare_cached("SELECT status FROM cases WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))?;
+    let stored = tx
+        .prepare_cached(
+            "SELECT status, language, recording_url, last_node, outcome, outcome_node, outcome_queue
+             FROM cases WHERE id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok((
+                row.get::<_, Option<String>>(0)?,
+                DerivedColumns {
+                    language: row.get(1)?,
+                    recording_url: row.get(2)?,
+                    last_node: row.get(3)?,
+                    outcome: row.get(4)?,
+                    outcome_node: row.get(5)?,
+                    outcome_queue: row.get(6)?,
+                },
+            ))
+        })?;
+    let (status, stored) = stored;
     let ended = status.as_deref().map(decode_status).transpose()?.is_some_and(CallStatus::is_final);
     let events = tx
         .prepare_cached("SELECT detail FROM case_events WHERE case_id = ?1 ORDER BY at, step, idx")?
@@ -463,30 +479,72 @@ fn refresh(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>) -> Result<(), Stora
         .collect::<Result<Vec<_>, _>>()?;
     let derived = derive(&events, ended);
     let (outcome, outcome_node, outcome_queue) = outcome_columns(&derived.outcome);
-    tx.prepare_cached(
-        "UPDATE cases SET language = ?2, recording_url = ?3, last_node = ?4, outcome = ?5,
-                          outcome_node = ?6, outcome_queue = ?7
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        derived.language.as_ref().map(LanguageTag::as_str),
+    let columns = DerivedColumns {
+        language: derived.language.as_ref().map(|l| l.as_str().to_owned()),
         // Retention blanks a shredded recording's URL in its event; it is gone, not "".
-        derived.recording_url.filter(|url| !url.is_empty()),
-        derived.last_node.as_ref().map(NodeId::as_str),
-        outcome,
-        outcome_node,
-        outcome_queue,
-    ])?;
-    tx.prepare_cached("DELETE FROM case_tags WHERE case_id = ?1")?.execute([id])?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO case_tags (case_id, key, value, position) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for (position, tag) in (0u32..).zip(&derived.tags) {
-        insert.execute(params![id, tag.key, tag.value, position])?;
+        recording_url: derived.recording_url.clone().filter(|url| !url.is_empty()),
+        last_node: derived.last_node.as_ref().map(|n| n.as_str().to_owned()),
+        outcome: outcome.to_owned(),
+        outcome_node: outcome_node.map(str::to_owned),
+        outcome_queue: outcome_queue.map(str::to_owned),
+    };
+    // Most steps move only the last node. Writing only what changed keeps the indexes on
+    // language and outcome untouched: each rewritten entry is a page more in the commit.
+    if columns.language != stored.language || columns.outcome != stored.outcome {
+        tx.prepare_cached(
+            "UPDATE cases SET language = ?2, recording_url = ?3, last_node = ?4, outcome = ?5,
+                              outcome_node = ?6, outcome_queue = ?7
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            columns.language,
+            columns.recording_url,
+            columns.last_node,
+            columns.outcome,
+            columns.outcome_node,
+            columns.outcome_queue,
+        ])?;
+    } else if columns != stored {
+        tx.prepare_cached(
+            "UPDATE cases SET recording_url = ?2, last_node = ?3, outcome_node = ?4,
+                              outcome_queue = ?5
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            columns.recording_url,
+            columns.last_node,
+            columns.outcome_node,
+            columns.outcome_queue,
+        ])?;
+    }
+    let stored_tags = tx
+        .prepare_cached("SELECT key, value FROM case_tags WHERE case_id = ?1 ORDER BY position")?
+        .query_map([id], |row| Ok(Tag { key: row.get(0)?, value: row.get(1)? }))?
+        .collect::<Result<Vec<_>, _>>()?;
+    if stored_tags != derived.tags {
+        tx.prepare_cached("DELETE FROM case_tags WHERE case_id = ?1")?.execute([id])?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO case_tags (case_id, key, value, position) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (position, tag) in (0u32..).zip(&derived.tags) {
+            insert.execute(params![id, tag.key, tag.value, position])?;
+        }
     }
     super::followups::sync(tx, id, &events, &derived.outcome, at)?;
     Ok(())
+}
+
+/// The columns of a case that its events decide, as stored.
+#[derive(Debug, PartialEq, Eq)]
+struct DerivedColumns {
+    language: Option<String>,
+    recording_url: Option<String>,
+    last_node: Option<String>,
+    outcome: String,
+    outcome_node: Option<String>,
+    outcome_queue: Option<String>,
 }
 
 /// An outcome as its three columns: kind, node, queue.
