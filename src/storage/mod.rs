@@ -11,7 +11,8 @@
 //!
 //! SQLite is synchronous; no call to it runs on the threads that answer the provider, so a
 //! slow disk or a locked database never stalls them. Writes go to the writer's own thread
-//! (`group_commit.rs`), reads and file work to tokio's blocking pool.
+//! (`group_commit.rs`), reads to the reader's (`reader.rs`), file work to tokio's blocking
+//! pool.
 //!
 //! [`Record`]: crate::domain::cases::Record
 
@@ -35,6 +36,7 @@ mod people;
 mod pin_lockout;
 mod provider_deletions;
 mod queue;
+mod reader;
 mod recovery;
 mod retention;
 mod scripts;

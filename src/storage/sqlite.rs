@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -15,6 +15,7 @@ use super::checkpoint::Checkpointer;
 use super::derived::derive;
 use super::group_commit::Writer;
 use super::migrations::migrate;
+use super::reader::Reader;
 use super::{StorageError, StorageOptions, blocking};
 use crate::domain::cases::{
     CallSid, CallStatus, CallerHash, Case, CaseNumber, CaseSummary, Event, Outcome, Record,
@@ -30,13 +31,12 @@ pub struct Storage {
 }
 
 /// The connections: the writer owned by its thread (`group_commit.rs`), which commits records
-/// in groups and runs every other write in turn; the reader behind a `std` mutex, used in
-/// `spawn_blocking` closures that never await, so a blocking lock is right and an async one
-/// would buy nothing.
+/// in groups and runs every other write in turn; the reader owned by its own (`reader.rs`),
+/// which runs reads in turn.
 #[derive(Debug)]
 struct Connections {
     writer: Writer,
-    reader: Mutex<Connection>,
+    reader: Reader,
     /// The database file, whose disk [`Storage::disk_room`] measures.
     file: PathBuf,
     /// Checkpoints the log beside the writer, whose automatic checkpoints are off.
@@ -144,34 +144,14 @@ impl Storage {
         self.inner.writer.grouped(work).await
     }
 
-    /// Runs `work` with the reader connection on the blocking pool.
+    /// Runs `work` with the reader connection on the reader thread.
     pub(super) async fn read<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        blocking(move || work(&mut lock(&inner.reader))).await
+        self.inner.reader.run(work).await
     }
-}
-
-/// Locks a connection, recovering it if an earlier holder panicked.
-///
-/// That panic was already reported to its caller as [`StorageError::Task`]. Unwinding dropped
-/// any open transaction, which rolls it back, so the connection is sound; refusing it for
-/// good would take the hotline's memory down for one bug. The explicit rollback is for the
-/// case a transaction was somehow left open.
-fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    mutex.lock().unwrap_or_else(|poisoned| {
-        mutex.clear_poison();
-        let conn = poisoned.into_inner();
-        if !conn.is_autocommit()
-            && let Err(error) = conn.execute_batch("ROLLBACK")
-        {
-            tracing::error!(%error, "could not roll back after a panic in storage");
-        }
-        conn
-    })
 }
 
 /// Statements the writer keeps prepared.
@@ -202,7 +182,7 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
         Checkpointer::start(connect(path, options)?).map_err(|e| open_error(path, e))?;
     Ok(Connections {
         writer: Writer::start(writer, apply_in).map_err(|e| open_error(path, e))?,
-        reader: Mutex::new(reader),
+        reader: Reader::start(reader).map_err(|e| open_error(path, e))?,
         file: path.to_owned(),
         _checkpointer: checkpointer,
     })
