@@ -368,14 +368,16 @@ struct Pool {
 impl Pool {
     fn new(load: &Load) -> Result<Pool, String> {
         let origin = load.base_url.trim_end_matches('/');
+        // The URL is echoed in errors, but not at any length.
+        let shown: String = origin.chars().take(60).collect();
         let authority = origin
             .strip_prefix("http://")
-            .filter(|rest| !rest.contains('/'))
-            .ok_or_else(|| format!("{origin}: the load generator needs http://host:port"))?;
+            .filter(|rest| !rest.contains(['/', '?', '#']))
+            .ok_or_else(|| format!("{shown}: the load generator needs http://address:port"))?;
         let address = authority
             .parse::<SocketAddr>()
-            .map_err(|e| format!("{authority}: not an IP address and port: {e}"))?;
-        let host = HeaderValue::from_str(authority).map_err(|e| format!("{authority}: {e}"))?;
+            .map_err(|e| format!("{shown}: not an IP address and port: {e}"))?;
+        let host = HeaderValue::from_str(authority).map_err(|e| format!("{shown}: {e}"))?;
         let concurrency = load.concurrency.max(1);
         Ok(Pool {
             address,
@@ -405,9 +407,7 @@ impl Pool {
             .url
             .strip_prefix(&self.origin)
             .filter(|path| path.is_empty() || path.starts_with(['/', '?']))
-            .ok_or_else(|| {
-                Failure::Other(format!("{}: not on the server under test", wire.url))
-            })?;
+            .ok_or_else(|| Failure::Other(format!("{}: not on the server under test", wire.url)))?;
         let path = if path.is_empty() { "/" } else { path };
         let mut builder = hyper::Request::builder()
             .uri(path)
@@ -422,9 +422,8 @@ impl Pool {
         if let Some(signature) = &wire.signature {
             builder = builder.header("X-Twilio-Signature", signature);
         }
-        let request = builder
-            .body(wire.body)
-            .map_err(|e| Failure::Other(format!("{}: {e}", wire.url)))?;
+        let request =
+            builder.body(wire.body).map_err(|e| Failure::Other(format!("{}: {e}", wire.url)))?;
         let mut connection = self.connection().await?;
         let response = connection.send_request(request).await.map_err(|e| {
             let message = format!("{}: {e}", wire.url);
@@ -493,8 +492,12 @@ async fn read_body(mut body: Incoming) -> Result<Vec<u8>, String> {
 
 /// The route of a URL: its path without the query (`/voice/menu`).
 fn route_of(url: &str) -> &str {
-    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = path.find('/').map_or("/", |slash| &path[slash..]);
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    // The host ends at the path, the query or the fragment; only a path is a route.
+    let path = match rest.find(['/', '?', '#']) {
+        Some(end) if rest[end..].starts_with('/') => &rest[end..],
+        _ => "/",
+    };
     path.split(['?', '#']).next().unwrap_or(path)
 }
 
@@ -542,7 +545,125 @@ mod tests {
     #[test]
     fn routes_drop_host_and_query() {
         assert_eq!(route_of("http://127.0.0.1:9/voice/menu?l=ru&n=main&s=3"), "/voice/menu");
+        assert_eq!(route_of("http://127.0.0.1:9/voice/wait#x?y"), "/voice/wait");
         assert_eq!(route_of("http://127.0.0.1:9"), "/");
+        assert_eq!(route_of("http://127.0.0.1:9?q=/x"), "/");
+        assert_eq!(route_of(""), "/");
+        let huge = format!("http://h/{}", "a/".repeat(100_000));
+        assert_eq!(route_of(&huge).len(), huge.len() - "http://h".len());
+    }
+
+    #[test]
+    fn paced_starts_are_evenly_spaced_and_a_missed_slot_is_not_made_up() {
+        let pacer = Pacer::new(1000.0).unwrap();
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        // Asked all at once, the starts are one interval apart.
+        let slots: Vec<Duration> = (0..4).map(|_| pacer.next_slot(start) - start).collect();
+        assert_eq!(slots, [ms(0), ms(1), ms(2), ms(3)]);
+        // Asked late, the next start is now, not a burst of the slots missed.
+        let late = start + ms(50);
+        assert_eq!(pacer.next_slot(late), late);
+        assert_eq!(pacer.next_slot(late), late + ms(1));
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-300] {
+            assert!(Pacer::new(rate).is_none(), "{rate}");
+        }
+    }
+
+    fn load_of(base_url: &str) -> Load {
+        Load {
+            base_url: base_url.into(),
+            auth_token: "token".into(),
+            calls: 20,
+            concurrency: 4,
+            rate: None,
+            warmup: Duration::from_millis(100),
+            measure: Duration::from_millis(400),
+            request_timeout: Duration::from_secs(5),
+            paths: &PATHS[9..],
+        }
+    }
+
+    #[test]
+    fn a_base_url_the_generator_cannot_reach_is_refused_before_any_call() {
+        let huge = format!("http://127.0.0.1:1{}", "0".repeat(100_000));
+        for base in ["", "127.0.0.1:80", "https://127.0.0.1:443", "http://localhost:80", &huge]
+            .into_iter()
+            .chain(["http://127.0.0.1:80/prefix", "http://127.0.0.1:99999", "http://[::1]:x"])
+        {
+            let measured = run(&load_of(base), None);
+            assert_eq!((measured.requests(), measured.failures), (0, 1), "{base:.40}");
+            assert!(measured.failure_samples[0].len() < 300, "{base:.40}");
+        }
+    }
+
+    /// A webhook server on a free loopback port that checks signatures: a call is the menu,
+    /// then a hang-up (the `hangup` path presses nothing).
+    fn serve_signed_calls() -> String {
+        use axum::extract::Request;
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse;
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let origin = base.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            runtime.unwrap().block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let answer = move |request: Request| {
+                    let origin = origin.clone();
+                    async move {
+                        let uri = request.uri().clone();
+                        let signature = request
+                            .headers()
+                            .get("x-twilio-signature")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let body =
+                            axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap();
+                        let params: Vec<(String, String)> =
+                            form_urlencoded::parse(&body).into_owned().collect();
+                        let url = format!("{origin}{uri}");
+                        if !hotline::signature::verify(b"token", &url, &params, &signature) {
+                            return StatusCode::FORBIDDEN.into_response();
+                        }
+                        let twiml = match uri.path() {
+                            "/voice/status" => "",
+                            "/voice/incoming" => {
+                                r#"<Gather action="/voice/menu" numDigits="1"><Say>Hi</Say></Gather>"#
+                            }
+                            _ => "<Hangup/>",
+                        };
+                        let document = format!("<Response>{twiml}</Response>");
+                        ([("content-type", "text/xml")], document).into_response()
+                    }
+                };
+                let router = axum::Router::new().fallback(answer);
+                axum::serve(listener, router).await.unwrap();
+            });
+        });
+        base
+    }
+
+    #[test]
+    fn callers_follow_the_twiml_over_signed_requests() {
+        let base = serve_signed_calls();
+        let measured = run(&load_of(&base), None);
+        assert_eq!(measured.failures, 0, "{:?}", measured.failure_samples);
+        let routes: Vec<&str> = measured.latencies.keys().map(String::as_str).collect();
+        assert_eq!(routes, ["/voice/incoming", "/voice/status"]);
+        assert!(measured.calls_completed > 0);
+        assert!(measured.elapsed >= Duration::from_millis(400));
+
+        // Paced, the requests keep to the rate: no more than its slots, and a few in flight.
+        let paced = Load { rate: Some(100.0), ..load_of(&base) };
+        let measured = run(&paced, None);
+        assert_eq!(measured.failures, 0, "{:?}", measured.failure_samples);
+        let most = 100.0 * measured.elapsed.as_secs_f64() + 4.0 + 1.0;
+        assert!((1..=most as usize).contains(&measured.requests()), "{}", measured.requests());
     }
 
     #[test]

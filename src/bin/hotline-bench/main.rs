@@ -333,7 +333,11 @@ fn throughput(
                  µs/request{}); hotline-bench {:.0} requests/s: **{:.0}%** of wrk (target ≥ 75%).\n",
                 wrk.rate,
                 report::micros(wrk.cpu_micros_per_request()),
-                if wrk.failed > 0 { format!(", {} failed answers", wrk.failed) } else { String::new() },
+                if wrk.failed > 0 {
+                    format!(", {} failed answers", wrk.failed)
+                } else {
+                    String::new()
+                },
                 baseline_run.load.rate(),
                 100.0 * baseline_run.load.rate() / wrk.rate.max(1e-9)
             );
@@ -406,7 +410,13 @@ mod tests {
         let alone = parse(&["--phases", "chats"]).map(|a| a.phases);
         assert!(matches!(
             alone,
-            Ok(Phases { chats: true, throughput: false, paths: false, scaling: false, history: false })
+            Ok(Phases {
+                chats: true,
+                throughput: false,
+                paths: false,
+                scaling: false,
+                history: false
+            })
         ));
         let default = parse(&[]).map(|a| (a.phases.chats, a.phases.throughput, a.chats));
         assert_eq!(default, Ok((true, true, 2000)));
@@ -438,7 +448,13 @@ mod tests {
         let alone = parse(&["--phases", "throughput, paths"]).map(|a| a.phases);
         assert!(matches!(
             alone,
-            Ok(Phases { throughput: true, paths: true, scaling: false, history: false, chats: false })
+            Ok(Phases {
+                throughput: true,
+                paths: true,
+                scaling: false,
+                history: false,
+                chats: false
+            })
         ));
         for wrong in ["path", "paths,,", " ", "paths\u{0}", "PATHS"] {
             assert!(parse(&["--phases", wrong]).is_err(), "{wrong:?}");

@@ -48,7 +48,8 @@ pub fn run(
     };
     let mut runs = Vec::with_capacity(PATHS.len());
     for (index, path) in PATHS.iter().enumerate() {
-        let most = report::measured(&hotline, |pid| crate::load::run(&alone(index, None), Some(pid)))?;
+        let most =
+            report::measured(&hotline, |pid| crate::load::run(&alone(index, None), Some(pid)))?;
         let paced = report::measured(&hotline, |pid| {
             crate::load::run(&alone(index, Some(args.rate)), Some(pid))
         })?;
@@ -161,7 +162,11 @@ fn median(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
-    Some(if values.len() % 2 == 0 { (values[middle - 1] + values[middle]) / 2.0 } else { values[middle] })
+    Some(if values.len() % 2 == 0 {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    })
 }
 
 fn verdict(met: Option<bool>) -> &'static str {

@@ -68,8 +68,11 @@ pub fn run(
 ) -> Result<WrkRun, WrkError> {
     let script = dir.join("post-incoming.lua");
     let url = format!("{}/voice/incoming", server.base_url);
-    std::fs::write(&script, lua_script(&WireRequest::new(Some(auth_token), &url, Method::Post, &provider_form())))
-        .map_err(|e| WrkError::Failed(format!("{}: {e}", script.display())))?;
+    std::fs::write(
+        &script,
+        lua_script(&WireRequest::new(Some(auth_token), &url, Method::Post, &provider_form())),
+    )
+    .map_err(|e| WrkError::Failed(format!("{}: {e}", script.display())))?;
     // wrk takes whole seconds.
     let seconds = duration.as_secs_f64().ceil().max(1.0) as u64;
     let before = server.usage().map_err(WrkError::Failed)?;
@@ -119,7 +122,8 @@ fn provider_form() -> Vec<(String, String)> {
 
 /// A wrk script sending `request` (a POST) on every request.
 fn lua_script(request: &WireRequest) -> String {
-    let mut script = String::from("-- Written by hotline-bench: the provider's first webhook of a call.\n");
+    let mut script =
+        String::from("-- Written by hotline-bench: the provider's first webhook of a call.\n");
     script.push_str("wrk.method = \"POST\"\n");
     script.push_str(&format!("wrk.body = {}\n", lua_string(&request.body)));
     script.push_str(
@@ -159,7 +163,8 @@ pub fn parse(output: &str) -> Option<WrkRun> {
     let field = |label: &str| {
         output.lines().find_map(|line| line.trim().strip_prefix(label).map(str::trim))
     };
-    let rate = field("Requests/sec:")?.parse::<f64>().ok().filter(|r| r.is_finite() && *r >= 0.0)?;
+    let rate =
+        field("Requests/sec:")?.parse::<f64>().ok().filter(|r| r.is_finite() && *r >= 0.0)?;
     let requests = output.lines().find_map(|line| {
         let (count, _) = line.trim().split_once(" requests in ")?;
         count.parse::<u64>().ok()
