@@ -120,9 +120,7 @@ impl HttpTransport {
             .build();
         HttpTransport { agent: config.new_agent(), auth_token: auth_token.map(str::to_owned) }
     }
-}
 
-impl HttpTransport {
     /// Sends one request and waits for the answer: what [`Transport::send`] does, blocking.
     pub fn request(
         &self,
