@@ -681,4 +681,61 @@ mod tests {
             assert!(simulator::parse_presses(path).is_ok(), "{path}");
         }
     }
+
+    /// A server that drops its first connection on the first request, unanswered, as a
+    /// server closing an idle connection does, then answers every request with a hang-up.
+    fn serve_after_a_dropped_connection() -> String {
+        use std::io::{BufRead, BufReader, Read, Write};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for (index, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut stream = stream;
+                    loop {
+                        let mut length = 0;
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line.trim_end().is_empty() {
+                                break;
+                            }
+                            let lower = line.to_ascii_lowercase();
+                            if let Some(value) = lower.strip_prefix("content-length:") {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        if index == 0 {
+                            return; // closed without an answer
+                        }
+                        let document = "<Response><Hangup/></Response>";
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{document}",
+                            document.len()
+                        );
+                        if stream.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        base
+    }
+
+    #[test]
+    fn a_request_dropped_with_its_connection_is_sent_again_once() {
+        let base = serve_after_a_dropped_connection();
+        let load = Load { calls: 1, concurrency: 1, warmup: Duration::ZERO, ..load_of(&base) };
+        let measured = run(&load, None);
+        assert_eq!((measured.retried, measured.failures), (1, 0), "{:?}", measured.failure_samples);
+        assert!(measured.requests() > 0);
+    }
 }
