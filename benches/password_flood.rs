@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hotline::simulator::{self, CallOptions, HttpTransport, Method, Reply, Transport};
+use hotline::simulator::{self, CallOptions, HttpTransport, Method, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The provider's auth token of the server under test.
@@ -303,19 +303,19 @@ struct Timed {
 }
 
 impl Transport for Timed {
-    fn send(
-        &mut self,
-        url: &str,
+    fn send<'a>(
+        &'a mut self,
+        url: &'a str,
         method: Method,
-        params: &[(String, String)],
-    ) -> Result<Reply, simulator::SimulatorError> {
+        params: &'a [(String, String)],
+    ) -> simulator::Sending<'a> {
         let started = Instant::now();
-        let reply = self.inner.send(url, method, params);
+        let reply = self.inner.request(url, method, params);
         self.latencies.push(started.elapsed());
         if !reply.as_ref().is_ok_and(|reply| reply.status == 200) {
             self.failed += 1;
         }
-        reply
+        Box::pin(std::future::ready(reply))
     }
 }
 

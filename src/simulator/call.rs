@@ -1,6 +1,11 @@
 //! Acting out one call: what the caller hears and does with each document, and which request
 //! follows, as the provider would. It sends through a [`Transport`], so tests can play the
 //! server without HTTP.
+//!
+//! The walk is `async` so that one definition serves both the terminal, whose transport
+//! answers at once (driven by [`super::block_on`]), and the load benchmark, which keeps
+//! thousands of calls in progress as tasks over a few connections. It is generic over the
+//! transport, input and output so that a call's future is `Send` whenever they are.
 
 use std::collections::VecDeque;
 use std::fmt::Display;
@@ -51,25 +56,35 @@ const MAX_QUEUE_SIZE: &str = "1000";
 const MAX_LINE_BYTES: usize = 1024;
 
 /// Places the call described by `options` through `transport`; see [`super::run`].
-pub(crate) fn run(
+pub(crate) async fn run<T, I, O>(
     options: &CallOptions,
-    transport: &mut dyn Transport,
-    input: &mut dyn BufRead,
-    out: &mut dyn Write,
-) -> Result<Transcript, SimulatorError> {
-    run_side(options, Side::Caller, Vec::new(), transport, input, out)
+    transport: &mut T,
+    input: &mut I,
+    out: &mut O,
+) -> Result<Transcript, SimulatorError>
+where
+    T: Transport + ?Sized,
+    I: BufRead + ?Sized,
+    O: Write + ?Sized,
+{
+    run_side(options, Side::Caller, Vec::new(), transport, input, out).await
 }
 
 /// Places the call of `side`; `first` are pressed before anything else (an operator's ID and
 /// PIN), whatever the mode, each shown as typed or, when marked secret, masked.
-pub(crate) fn run_side(
+pub(crate) async fn run_side<T, I, O>(
     options: &CallOptions,
     side: Side,
     first: Vec<(Press, bool)>,
-    transport: &mut dyn Transport,
-    input: &mut dyn BufRead,
-    out: &mut dyn Write,
-) -> Result<Transcript, SimulatorError> {
+    transport: &mut T,
+    input: &mut I,
+    out: &mut O,
+) -> Result<Transcript, SimulatorError>
+where
+    T: Transport + ?Sized,
+    I: BufRead + ?Sized,
+    O: Write + ?Sized,
+{
     let invalid = |reason| SimulatorError::InvalidUrl { url: options.base_url.clone(), reason };
     let (start, status) = match side {
         Side::Caller => (INCOMING_PATH, STATUS_PATH),
@@ -101,13 +116,13 @@ pub(crate) fn run_side(
         answered: false,
         heard: Vec::new(),
     };
-    let outcome = call.converse(incoming).and_then(|end| {
+    let outcome = call.converse(incoming).await.and_then(|end| {
         call.print_end(&end)?;
         Ok(end)
     });
     // The provider reports the end of every call the server answered, however it ended; a
     // server that never answered has no call to close.
-    let status = if call.answered { call.send_status(&status_url) } else { Ok(()) };
+    let status = if call.answered { call.send_status(&status_url).await } else { Ok(()) };
     let end = outcome?;
     status?;
     Ok(Transcript { call_sid: call.call_sid, heard: call.heard, end, requests: call.requests })
@@ -174,16 +189,20 @@ enum AfterGather {
 }
 
 /// Who presses the keys.
-enum Caller<'a> {
+enum Caller<'a, I: ?Sized> {
     /// The presses left of a script.
     Scripted(VecDeque<Press>),
     /// A person at the terminal.
-    Interactive(&'a mut dyn BufRead),
+    Interactive(&'a mut I),
 }
 
-impl Caller<'_> {
+impl<I: BufRead + ?Sized> Caller<'_, I> {
     /// The caller's answer to a `<Gather>`.
-    fn next_press(&mut self, out: &mut dyn Write, in_queue: bool) -> Result<Press, SimulatorError> {
+    fn next_press<O: Write + ?Sized>(
+        &mut self,
+        out: &mut O,
+        in_queue: bool,
+    ) -> Result<Press, SimulatorError> {
         match self {
             Caller::Scripted(presses) => match presses.pop_front() {
                 Some(press) => Ok(press),
@@ -218,11 +237,11 @@ impl Caller<'_> {
     }
 
     /// Whether the caller stays in the queue for another round, having heard `rounds`.
-    fn keep_waiting(
+    fn keep_waiting<O: Write + ?Sized>(
         &mut self,
         rounds: u32,
         queue_waits: u32,
-        out: &mut dyn Write,
+        out: &mut O,
     ) -> Result<bool, SimulatorError> {
         match self {
             Caller::Scripted(_) => {
@@ -256,15 +275,15 @@ impl Caller<'_> {
 }
 
 /// A call in progress.
-struct Call<'a> {
+struct Call<'a, T: ?Sized, I: ?Sized, O: ?Sized> {
     options: &'a CallOptions,
     /// Which phone this is.
     side: Side,
     /// Presses made before the caller's own, and whether each is secret (a PIN).
     first: VecDeque<(Press, bool)>,
-    transport: &'a mut dyn Transport,
-    caller: Caller<'a>,
-    out: &'a mut dyn Write,
+    transport: &'a mut T,
+    caller: Caller<'a, I>,
+    out: &'a mut O,
     call_sid: String,
     account_sid: String,
     started: Instant,
@@ -275,13 +294,18 @@ struct Call<'a> {
     heard: Vec<Heard>,
 }
 
-impl Call<'_> {
+impl<T, I, O> Call<'_, T, I, O>
+where
+    T: Transport + ?Sized,
+    I: BufRead + ?Sized,
+    O: Write + ?Sized,
+{
     /// Fetches and acts out documents from the voice URL on, until the call ends.
-    fn converse(&mut self, incoming: String) -> Result<CallEnd, SimulatorError> {
+    async fn converse(&mut self, incoming: String) -> Result<CallEnd, SimulatorError> {
         let mut next = Request { url: incoming, method: Method::Post, params: Vec::new() };
         loop {
-            let verbs = self.fetch::<CallVerb>(&next)?;
-            match self.act_out(verbs, &next.url)? {
+            let verbs = self.fetch::<CallVerb>(&next).await?;
+            match self.act_out(verbs, &next.url).await? {
                 Step::Fetch(request) => next = request,
                 Step::End(end) => return Ok(end),
             }
@@ -289,7 +313,7 @@ impl Call<'_> {
     }
 
     /// Sends `request` with the call's parameters and reads the answer as a document of `V`s.
-    fn fetch<V: Verb>(&mut self, request: &Request) -> Result<Vec<V>, SimulatorError> {
+    async fn fetch<V: Verb>(&mut self, request: &Request) -> Result<Vec<V>, SimulatorError> {
         if self.requests >= self.options.max_requests {
             return Err(SimulatorError::TooManyRequests { limit: self.options.max_requests });
         }
@@ -297,7 +321,7 @@ impl Call<'_> {
         let mut params = self.call_params(status);
         params.extend(request.params.iter().cloned());
         self.requests += 1;
-        let reply = self.transport.send(&request.url, request.method, &params)?;
+        let reply = self.transport.send(&request.url, request.method, &params).await?;
         self.answered = true;
         let twiml_error = |reason: String| SimulatorError::Twiml {
             url: request.url.clone(),
@@ -325,7 +349,7 @@ impl Call<'_> {
     }
 
     /// Acts out a call document from `document_url`.
-    fn act_out(
+    async fn act_out(
         &mut self,
         verbs: Vec<CallVerb>,
         document_url: &str,
@@ -361,7 +385,8 @@ impl Call<'_> {
                 CallVerb::Enqueue(enqueue) => {
                     let queue_sid = random_sid("QU")?;
                     let entered = Instant::now();
-                    let exit = self.wait_in_queue(&enqueue, document_url, &queue_sid, entered)?;
+                    let exit =
+                        self.wait_in_queue(&enqueue, document_url, &queue_sid, entered).await?;
                     let (result, end) = match exit {
                         QueueExit::Left => ("leave", None),
                         QueueExit::HungUp(end) => ("hangup", Some(end)),
@@ -379,7 +404,8 @@ impl Call<'_> {
                         (Some(action), Some(end)) => {
                             // The provider reports the outcome, but nobody is left to hear the
                             // answer: it is only checked.
-                            self.fetch::<CallVerb>(&Request::to(document_url, action, params)?)?;
+                            let request = Request::to(document_url, action, params)?;
+                            self.fetch::<CallVerb>(&request).await?;
                             return Ok(Step::End(end));
                         }
                         (None, Some(end)) => return Ok(Step::End(end)),
@@ -422,7 +448,7 @@ impl Call<'_> {
 
     /// Keeps the caller in `enqueue`'s queue, round after round of its wait document, until
     /// someone ends the wait.
-    fn wait_in_queue(
+    async fn wait_in_queue(
         &mut self,
         enqueue: &twiml::Enqueue,
         document_url: &str,
@@ -450,7 +476,7 @@ impl Call<'_> {
                 // Every request of the wait carries where the caller stands.
                 let mut request = next.clone();
                 request.params.extend(self.queue_params(queue_sid, entered));
-                let verbs = self.fetch::<WaitVerb>(&request)?;
+                let verbs = self.fetch::<WaitVerb>(&request).await?;
                 match self.act_out_wait(verbs, &next.url)? {
                     WaitStep::Fetch(request) => next = request,
                     WaitStep::RoundOver => break,
@@ -555,6 +581,9 @@ impl Call<'_> {
                 self.note(Heard::Play { url: url.clone() }, line)
             }
             Prompt::Pause { seconds } => {
+                // A blocking sleep, on purpose: only an operator's phone keeps pauses, and
+                // only the terminal's `run_operator` places an operator's call; the callers
+                // the load benchmark runs as tasks never sleep here.
                 if matches!(self.side, Side::Operator { .. }) {
                     let kept = (*seconds).min(MAX_OPERATOR_PAUSE_SECS);
                     std::thread::sleep(std::time::Duration::from_secs(u64::from(kept)));
@@ -629,7 +658,7 @@ impl Call<'_> {
     }
 
     /// Sends the status callback that closes the call.
-    fn send_status(&mut self, status_url: &str) -> Result<(), SimulatorError> {
+    async fn send_status(&mut self, status_url: &str) -> Result<(), SimulatorError> {
         let mut params = self.call_params("completed");
         let duration = self.started.elapsed().as_secs().to_string();
         let timestamp = chrono::Utc::now().to_rfc2822();
@@ -640,7 +669,7 @@ impl Call<'_> {
             ("Timestamp", &timestamp),
             ("CallbackSource", "call-progress-events"),
         ]));
-        let reply = self.transport.send(status_url, Method::Post, &params)?;
+        let reply = self.transport.send(status_url, Method::Post, &params).await?;
         // A status callback needs no TwiML: any success will do.
         if !(200..300).contains(&reply.status) {
             return Err(SimulatorError::Status {
@@ -706,7 +735,7 @@ fn random_sid(prefix: &str) -> Result<String, SimulatorError> {
 
 /// One line of terminal input without its line ending, at most [`MAX_LINE_BYTES`] of it;
 /// `None` at the end of the input.
-fn read_line(input: &mut dyn BufRead) -> io::Result<Option<String>> {
+fn read_line<I: BufRead + ?Sized>(input: &mut I) -> io::Result<Option<String>> {
     let mut line = Vec::new();
     let mut read_any = false;
     loop {
@@ -775,21 +804,23 @@ mod tests {
     }
 
     impl Transport for FakeServer {
-        fn send(
-            &mut self,
-            url: &str,
+        fn send<'a>(
+            &'a mut self,
+            url: &'a str,
             method: Method,
-            params: &[(String, String)],
-        ) -> Result<Reply, SimulatorError> {
+            params: &'a [(String, String)],
+        ) -> crate::simulator::Sending<'a> {
             self.sent.push(Sent { url: url.to_owned(), method, params: params.to_vec() });
-            if url.ends_with(STATUS_PATH) {
-                return Ok(Reply { status: 204, content_type: None, body: String::new() });
-            }
-            Ok(self.answers.pop_front().unwrap_or(Reply {
-                status: 404,
-                content_type: Some("text/plain".into()),
-                body: "no more answers".into(),
-            }))
+            let reply = if url.ends_with(STATUS_PATH) {
+                Reply { status: 204, content_type: None, body: String::new() }
+            } else {
+                self.answers.pop_front().unwrap_or(Reply {
+                    status: 404,
+                    content_type: Some("text/plain".into()),
+                    body: "no more answers".into(),
+                })
+            };
+            Box::pin(std::future::ready(Ok(reply)))
         }
     }
 
@@ -823,7 +854,7 @@ mod tests {
     ) -> (Result<Transcript, SimulatorError>, String) {
         let mut input = input.as_bytes();
         let mut out = Vec::new();
-        let result = run(options, server, &mut input, &mut out);
+        let result = crate::simulator::run_with(options, server, &mut input, &mut out);
         (result, String::from_utf8(out).unwrap())
     }
 
@@ -1267,5 +1298,57 @@ mod tests {
         assert_eq!(read_line(&mut input).unwrap().as_deref(), Some("next"));
         assert_eq!(read_line(&mut input).unwrap().as_deref(), Some("last"));
         assert_eq!(read_line(&mut input).unwrap(), None);
+    }
+
+    /// The fake server, answering only after the caller's task has yielded once, as a
+    /// network transport does.
+    struct LateServer(FakeServer);
+
+    impl Transport for LateServer {
+        fn send<'a>(
+            &'a mut self,
+            url: &'a str,
+            method: Method,
+            params: &'a [(String, String)],
+        ) -> crate::simulator::Sending<'a> {
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                self.0.send(url, method, params).await
+            })
+        }
+    }
+
+    const THREE_DOCUMENTS: [&str; 3] = [
+        MENU,
+        r#"<Gather action="/voice/menu"><Say>Menu.</Say></Gather>"#,
+        "<Say>Bye.</Say><Hangup/>",
+    ];
+
+    #[tokio::test]
+    async fn an_asynchronous_transport_acts_out_the_same_call() {
+        let options = options(Some("1,2"));
+        let mut server = FakeServer::new(&THREE_DOCUMENTS);
+        let (expected, printed) = call(&options, &mut server, "");
+        let mut late = LateServer(FakeServer::new(&THREE_DOCUMENTS));
+        let mut out = Vec::new();
+        let result =
+            crate::simulator::run_async(&options, &mut late, &mut std::io::empty(), &mut out).await;
+        let (expected, result) = (expected.unwrap(), result.unwrap());
+        assert_eq!((result.end.clone(), result.requests), (CallEnd::HungUpByServer, 3));
+        assert_eq!((result.heard, result.requests), (expected.heard, expected.requests));
+        assert_eq!(String::from_utf8(out).unwrap(), printed);
+        assert_eq!(late.0.status_callbacks().len(), 1);
+    }
+
+    #[test]
+    fn a_blocking_call_through_a_late_transport_is_an_error_not_a_hang() {
+        let mut late = LateServer(FakeServer::new(&THREE_DOCUMENTS));
+        let mut out = Vec::new();
+        let result =
+            crate::simulator::run_with(&options(Some("1")), &mut late, &mut &b""[..], &mut out);
+        assert!(matches!(result, Err(SimulatorError::NotReady)), "{result:?}");
+        // Driven once, the call stopped at its first request, which never reached the server.
+        assert!(late.0.sent.is_empty());
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1, "only the dialling line");
     }
 }

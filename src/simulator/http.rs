@@ -1,6 +1,8 @@
 //! Sending one webhook request as the provider does: a signed form POST (or a GET with the
 //! parameters in the query string), bounded in time and size, whatever the answer's status.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use ureq::Agent;
@@ -16,17 +18,70 @@ const MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// The provider's user agent, in case the server looks at it.
 const USER_AGENT: &str = "TwilioProxy/1.1";
 
+/// The answer a [`Transport`] gives to one request, in time.
+pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<Reply, SimulatorError>> + Send + 'a>>;
+
 /// Sends webhook requests; the seam that lets tests play the server, and the load benchmark
-/// time each request.
+/// time each request and keep many calls in progress over a few connections.
+///
+/// A synchronous transport (the terminal's, the tests' fakes) returns a future that is
+/// already complete, such as `Box::pin(std::future::ready(reply))`; the blocking entry points
+/// ([`super::run`], [`super::run_with`]) accept only such transports.
 pub trait Transport {
     /// Sends one request to the absolute `url` and returns the server's reply, whatever its
     /// status; an error only when there is no reply to read.
-    fn send(
-        &mut self,
+    fn send<'a>(
+        &'a mut self,
+        url: &'a str,
+        method: Method,
+        params: &'a [(String, String)],
+    ) -> Sending<'a>;
+}
+
+/// One webhook request as it goes on the wire: the URL requested, the form body (empty for a
+/// GET, whose parameters are in the URL) and the provider's signature over both. The
+/// terminal's transport and the load benchmark's both build their requests with it, so they
+/// sign alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireRequest {
+    /// The URL to request, a GET's parameters included.
+    pub url: String,
+    /// `POST` or `GET`.
+    pub method: Method,
+    /// The URL-encoded form of a POST; empty for a GET.
+    pub body: String,
+    /// `X-Twilio-Signature`, when signed.
+    pub signature: Option<String>,
+}
+
+impl WireRequest {
+    /// The request for `params` to `url`, signed with `auth_token` when given.
+    pub fn new(
+        auth_token: Option<&str>,
         url: &str,
         method: Method,
         params: &[(String, String)],
-    ) -> Result<Reply, SimulatorError>;
+    ) -> WireRequest {
+        let form = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        match method {
+            Method::Post => WireRequest {
+                url: url.to_owned(),
+                method,
+                body: form,
+                signature: auth_token.map(|t| signature::compute(t.as_bytes(), url, params)),
+            },
+            Method::Get => {
+                // A GET is signed over its full URL, parameters included, with nothing appended.
+                let full = match (form.is_empty(), url.contains('?')) {
+                    (true, _) => url.to_owned(),
+                    (false, true) => format!("{url}&{form}"),
+                    (false, false) => format!("{url}?{form}"),
+                };
+                let signature = auth_token.map(|t| signature::compute(t.as_bytes(), &full, &[]));
+                WireRequest { url: full, method, body: String::new(), signature }
+            }
+        }
+    }
 }
 
 /// The real thing: HTTP with `ureq`. Clones share one connection pool.
@@ -65,16 +120,15 @@ impl HttpTransport {
             .build();
         HttpTransport { agent: config.new_agent(), auth_token: auth_token.map(str::to_owned) }
     }
-}
 
-impl Transport for HttpTransport {
-    fn send(
-        &mut self,
+    /// Sends one request and waits for the answer: what [`Transport::send`] does, blocking.
+    pub fn request(
+        &self,
         url: &str,
         method: Method,
         params: &[(String, String)],
     ) -> Result<Reply, SimulatorError> {
-        let form = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        let wire = WireRequest::new(self.auth_token.as_deref(), url, method, params);
         let failed = |e: ureq::Error| SimulatorError::Transport {
             url: url.to_owned(),
             message: e.to_string(),
@@ -83,29 +137,17 @@ impl Transport for HttpTransport {
             Method::Post => {
                 let mut request = self
                     .agent
-                    .post(url)
+                    .post(&wire.url)
                     .header("Content-Type", "application/x-www-form-urlencoded");
-                if let Some(token) = &self.auth_token {
-                    request = request.header(
-                        "X-Twilio-Signature",
-                        signature::compute(token.as_bytes(), url, params),
-                    );
+                if let Some(signature) = &wire.signature {
+                    request = request.header("X-Twilio-Signature", signature);
                 }
-                request.send(form.as_str())
+                request.send(wire.body.as_str())
             }
             Method::Get => {
-                // A GET is signed over its full URL, parameters included, with nothing appended.
-                let full = match (form.is_empty(), url.contains('?')) {
-                    (true, _) => url.to_owned(),
-                    (false, true) => format!("{url}&{form}"),
-                    (false, false) => format!("{url}?{form}"),
-                };
-                let mut request = self.agent.get(&full);
-                if let Some(token) = &self.auth_token {
-                    request = request.header(
-                        "X-Twilio-Signature",
-                        signature::compute(token.as_bytes(), &full, &[]),
-                    );
+                let mut request = self.agent.get(&wire.url);
+                if let Some(signature) = &wire.signature {
+                    request = request.header("X-Twilio-Signature", signature);
                 }
                 request.call()
             }
@@ -123,6 +165,18 @@ impl Transport for HttpTransport {
             .read_to_vec()
             .map_err(failed)?;
         Ok(Reply { status, content_type, body: String::from_utf8_lossy(&body).into_owned() })
+    }
+}
+
+impl Transport for HttpTransport {
+    /// Blocks until the answer is read, then returns it as a completed future.
+    fn send<'a>(
+        &'a mut self,
+        url: &'a str,
+        method: Method,
+        params: &'a [(String, String)],
+    ) -> Sending<'a> {
+        Box::pin(std::future::ready(self.request(url, method, params)))
     }
 }
 
@@ -232,7 +286,7 @@ mod tests {
         let (base, server) = serve_once(response("200 OK", "", ""));
         let url = format!("{base}/voice/wait?q=1");
         let form = params(&[("QueuePosition", "1")]);
-        let reply = HttpTransport::new(Some("token")).send(&url, Method::Get, &form).unwrap();
+        let reply = HttpTransport::new(Some("token")).request(&url, Method::Get, &form).unwrap();
         assert_eq!((reply.status, reply.content_type), (200, None));
         let received = server.join().unwrap();
         assert!(received.head.starts_with("GET /voice/wait?q=1&QueuePosition=1 HTTP/1.1\r\n"));

@@ -12,6 +12,9 @@
 //! [`run_operator`] is the operator's side of the same loop: the operator line, its PIN, the
 //! whisper, the bridge to a waiting caller and the wrap-up.
 //!
+//! [`run_async`] is the same walk for a caller whose transport answers asynchronously: the
+//! load benchmark keeps thousands of calls in progress as tasks over a few connections.
+//!
 //! [`post`] sends one signed request and returns the answer as it is, for tests that need to
 //! look at the server's reply to hostile input.
 //!
@@ -24,10 +27,13 @@ mod twiml;
 mod url;
 
 use std::fmt;
+use std::future::Future;
 use std::io::{BufRead, Write};
+use std::pin::pin;
 use std::str::FromStr;
+use std::task::{Context, Poll, Waker};
 
-pub use self::http::{HttpTransport, Transport};
+pub use self::http::{HttpTransport, Sending, Transport, WireRequest};
 pub use self::twiml::Method;
 
 /// The most keys one press may hold; no menu needs more, and it keeps typos obvious.
@@ -284,6 +290,10 @@ pub enum SimulatorError {
         /// The bound that was reached.
         limit: u32,
     },
+    /// A transport handed to a blocking entry point did not answer at once: those drive the
+    /// call without a runtime and need a transport whose futures are complete.
+    #[error("the transport did not answer at once; a blocking call needs a synchronous transport")]
+    NotReady,
     /// Local I/O failed: reading the caller's input, writing the transcript, or the system's
     /// random source (for SIDs).
     #[error("{0}")]
@@ -300,18 +310,52 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<Transcript, SimulatorError> {
     let mut transport = HttpTransport::new(options.auth_token.as_deref());
-    call::run(options, &mut transport, input, out)
+    block_on(call::run(options, &mut transport, input, out))
 }
 
-/// Places one call as [`run`] does, through `transport`: the load benchmark sends many calls
-/// at once over one shared connection pool and times each request.
+/// Places one call as [`run`] does, through `transport`, whose answers must be ready at once
+/// (a synchronous transport); any other gives [`SimulatorError::NotReady`].
 pub fn run_with(
     options: &CallOptions,
     transport: &mut dyn Transport,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<Transcript, SimulatorError> {
-    call::run(options, transport, input, out)
+    block_on(call::run(options, transport, input, out))
+}
+
+/// Places one call as [`run`] does, through a transport that may answer later: the load
+/// benchmark runs each simulated caller as a task. The future is `Send` when the transport,
+/// input and output are.
+pub async fn run_async<T, I, O>(
+    options: &CallOptions,
+    transport: &mut T,
+    input: &mut I,
+    out: &mut O,
+) -> Result<Transcript, SimulatorError>
+where
+    T: Transport + ?Sized,
+    I: BufRead + ?Sized,
+    O: Write + ?Sized,
+{
+    call::run(options, transport, input, out).await
+}
+
+/// Runs a call whose transport answers at once, without a runtime.
+///
+/// The blocking entry points' transports return futures that are already complete, and the
+/// call's own code waits on nothing else, so the first poll finishes the call; the waker is
+/// never used, hence [`Waker::noop`]. A future still pending after it would wait forever for
+/// a wake-up nobody sends: that is a transport that does not belong here, reported as
+/// [`SimulatorError::NotReady`] rather than polled again.
+fn block_on(
+    call: impl Future<Output = Result<Transcript, SimulatorError>>,
+) -> Result<Transcript, SimulatorError> {
+    let mut call = pin!(call);
+    match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(SimulatorError::NotReady),
+    }
 }
 
 /// Places one call to the operator line at `options.base_url` as an operator would: dials in,
@@ -332,7 +376,7 @@ pub fn run_operator(
     let first =
         vec![(Press::Keys(format!("{operator}#")), false), (Press::Keys(format!("{pin}#")), true)];
     let side = call::Side::Operator { talk_secs };
-    call::run_side(options, side, first, &mut transport, input, out)
+    block_on(call::run_side(options, side, first, &mut transport, input, out))
 }
 
 /// Sends one form POST to `path_or_url` (joined to `base_url` unless absolute), signed with
@@ -350,7 +394,7 @@ pub fn post(
         url: format!("{base_url} + {path_or_url}"),
         reason,
     })?;
-    HttpTransport::new(auth_token).send(&url, Method::Post, params)
+    HttpTransport::new(auth_token).request(&url, Method::Post, params)
 }
 
 /// The first 500 bytes of `body`, cut on a character boundary.

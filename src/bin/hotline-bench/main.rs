@@ -12,15 +12,18 @@
 //! outbox. Output is Markdown, ready for `BENCHMARKS.md`.
 //!
 //! Inside: `load` generates the calls, `child` runs and watches the servers, `baseline` is
-//! the static server, `history` fills a database with past cases, `chats` drives the text
-//! channel against a fake Bot API, `report` prints.
+//! the static server, `wrk` measures it with the reference load generator, `paths` measures
+//! the server's CPU per request of each call path, `history` fills a database with past
+//! cases, `chats` drives the text channel against a fake Bot API, `report` prints.
 
 mod baseline;
 mod chats;
 mod child;
 mod history;
 mod load;
+mod paths;
 mod report;
+mod wrk;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -76,8 +79,8 @@ struct Args {
     /// New chats per second of the text channel's first-reply run.
     #[arg(long, default_value_t = 200.0, value_parser = positive_rate)]
     chat_rate: f64,
-    /// The phases to run, comma-separated: throughput, scaling, history, chats.
-    #[arg(long, default_value = "throughput,scaling,history,chats", value_parser = phases)]
+    /// The phases to run, comma-separated: throughput, paths, scaling, history, chats.
+    #[arg(long, default_value = "throughput,paths,scaling,history,chats", value_parser = phases)]
     phases: Phases,
     /// Seconds one request may take before it counts as failed.
     #[arg(long, default_value_t = 20.0, value_parser = positive_seconds)]
@@ -116,22 +119,26 @@ fn levels(s: &str) -> Result<Levels, String> {
 #[derive(Debug, Clone)]
 struct Phases {
     throughput: bool,
+    paths: bool,
     scaling: bool,
     history: bool,
     chats: bool,
 }
 
 fn phases(s: &str) -> Result<Phases, String> {
-    let mut phases = Phases { throughput: false, scaling: false, history: false, chats: false };
+    let mut phases =
+        Phases { throughput: false, paths: false, scaling: false, history: false, chats: false };
     for item in s.split(',') {
         match item.trim() {
             "throughput" => phases.throughput = true,
+            "paths" => phases.paths = true,
             "scaling" => phases.scaling = true,
             "history" => phases.history = true,
             "chats" => phases.chats = true,
             other => {
                 return Err(format!(
-                    "{other:?} is not a phase; the phases are throughput, scaling, history, chats"
+                    "{other:?} is not a phase; the phases are throughput, paths, scaling, history, \
+                     chats"
                 ));
             }
         }
@@ -246,6 +253,7 @@ fn bench(args: &Args) -> Result<(), String> {
         warmup,
         measure,
         request_timeout,
+        paths: load::PATHS,
     };
 
     report::machine(&setup.server_bin);
@@ -258,6 +266,9 @@ fn bench(args: &Args) -> Result<(), String> {
     let mut voice_rate = None;
     if args.phases.throughput {
         voice_rate = Some(throughput(&setup, args, &load)?);
+    }
+    if args.phases.paths {
+        paths::run(&setup, args, &load, voice_rate)?;
     }
     if args.phases.scaling {
         scaling(&setup, args, &load)?;
@@ -300,6 +311,9 @@ fn throughput(
     let baseline_run = report::measured(&base, |pid| {
         load::run(&load(&base.base_url, args.calls as usize, None), Some(pid))
     })?;
+    // The reference generator against the same baseline server, right after.
+    let reference =
+        wrk::run(&base, AUTH_TOKEN, Duration::from_secs_f64(args.seconds), &setup.work.path);
     drop(base);
     report::routes("hotline serve", &hotline_run);
     report::routes("baseline (static TwiML)", &baseline_run);
@@ -312,6 +326,24 @@ fn throughput(
          run: {recorded}\n",
         100.0 * hotline_run.load.rate() / baseline_run.load.rate().max(1e-9)
     );
+    match reference {
+        Ok(wrk) => {
+            println!(
+                "Static baseline, same server: `wrk -t1 -c32` {:.0} requests/s (server CPU {} \
+                 µs/request{}); hotline-bench {:.0} requests/s: **{:.0}%** of wrk (target ≥ 75%).\n",
+                wrk.rate,
+                report::micros(wrk.cpu_micros_per_request()),
+                if wrk.failed > 0 {
+                    format!(", {} failed answers", wrk.failed)
+                } else {
+                    String::new()
+                },
+                baseline_run.load.rate(),
+                100.0 * baseline_run.load.rate() / wrk.rate.max(1e-9)
+            );
+        }
+        Err(e) => println!("{e}.\n"),
+    }
 
     Ok(hotline_run.load.rate())
 }
@@ -378,7 +410,13 @@ mod tests {
         let alone = parse(&["--phases", "chats"]).map(|a| a.phases);
         assert!(matches!(
             alone,
-            Ok(Phases { chats: true, throughput: false, scaling: false, history: false })
+            Ok(Phases {
+                chats: true,
+                throughput: false,
+                paths: false,
+                scaling: false,
+                history: false
+            })
         ));
         let default = parse(&[]).map(|a| (a.phases.chats, a.phases.throughput, a.chats));
         assert_eq!(default, Ok((true, true, 2000)));
@@ -400,6 +438,26 @@ mod tests {
         }
         for wrong in ["0", "", "-5", "NaN", "inf", "1e400", "1000001", "fast"] {
             assert!(parse(&["--chat-rate", wrong]).is_err(), "--chat-rate {wrong}");
+        }
+    }
+
+    #[test]
+    fn the_paths_phase_is_on_by_default_and_alone_on_demand() {
+        let default = parse(&[]).map(|a| (a.phases.paths, a.phases.throughput, a.rate));
+        assert_eq!(default, Ok((true, true, 1000.0)));
+        let alone = parse(&["--phases", "throughput, paths"]).map(|a| a.phases);
+        assert!(matches!(
+            alone,
+            Ok(Phases {
+                throughput: true,
+                paths: true,
+                scaling: false,
+                history: false,
+                chats: false
+            })
+        ));
+        for wrong in ["path", "paths,,", " ", "paths\u{0}", "PATHS"] {
+            assert!(parse(&["--phases", wrong]).is_err(), "{wrong:?}");
         }
     }
 }

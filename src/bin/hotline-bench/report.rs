@@ -34,6 +34,7 @@ pub struct Row {
     rate: f64,
     latencies: Vec<u64>,
     cpu_percent: f64,
+    cpu_micros: Option<f64>,
     own_cpu_percent: f64,
     peak_rss_kib: u64,
     failures: u64,
@@ -53,6 +54,7 @@ impl Row {
             rate: run.load.rate(),
             latencies,
             cpu_percent: 100.0 * run.load.server_cpu_secs / secs,
+            cpu_micros: cpu_micros_per_request(&run.load),
             own_cpu_percent: 100.0 * run.load.own_cpu_secs / secs,
             peak_rss_kib: run.usage.peak_rss_kib,
             failures: run.load.failures,
@@ -66,13 +68,13 @@ impl Row {
 /// A table of requests/s, latency quantiles, CPU and peak memory, one line per run.
 pub fn summary(rows: &[Row]) {
     println!(
-        "| run | requests/s | p50 ms | p90 ms | p99 ms | max ms | server CPU | load generator CPU | server peak RSS | calls ended | failures |"
+        "| run | requests/s | p50 ms | p90 ms | p99 ms | max ms | server CPU | server CPU µs/request | load generator CPU | server peak RSS | calls ended | failures |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let q = |q: f64| ms(quantile(&row.latencies, q));
         println!(
-            "| {} | {:.0} | {} | {} | {} | {} | {:.0}% | {:.0}% | {:.1} MB | {} | {} |",
+            "| {} | {:.0} | {} | {} | {} | {} | {:.0}% | {} | {:.0}% | {:.1} MB | {} | {} |",
             row.label,
             row.rate,
             q(0.5),
@@ -80,6 +82,7 @@ pub fn summary(rows: &[Row]) {
             q(0.99),
             q(1.0),
             row.cpu_percent,
+            micros(row.cpu_micros),
             row.own_cpu_percent,
             row.peak_rss_kib as f64 / 1024.0,
             row.calls,
@@ -186,7 +189,20 @@ pub fn machine(server_bin: &Path) {
     );
 }
 
+/// The server's CPU time (user and system, every thread) per request answered during the
+/// measurement, in microseconds; `None` when the server was not watched or answered nothing.
+pub fn cpu_micros_per_request(load: &Measured) -> Option<f64> {
+    let requests = load.requests();
+    (requests > 0 && load.server_cpu_secs > 0.0)
+        .then(|| load.server_cpu_secs * 1e6 / requests as f64)
+}
+
+/// CPU microseconds per request, or a dash when not measured.
+pub fn micros(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.0}"))
+}
+
 /// Microseconds as milliseconds with two decimals.
-fn ms(micros: u64) -> String {
+pub fn ms(micros: u64) -> String {
     format!("{:.2}", micros as f64 / 1000.0)
 }
