@@ -19,6 +19,7 @@
 mod baseline;
 mod chats;
 mod child;
+mod client;
 mod history;
 mod load;
 mod paths;
