@@ -341,6 +341,20 @@ where
     call::run(options, transport, input, out).await
 }
 
+/// Places one call as [`run_async`] does, without printing anything or noting what was heard
+/// (the transcript's `heard` is empty): the load benchmark wants only how each call ended,
+/// and every line not formatted is time left to the server under test. The call must be
+/// scripted (`options.presses`); without presses the caller hangs up at the first `<Gather>`.
+pub async fn run_quiet<T>(
+    options: &CallOptions,
+    transport: &mut T,
+) -> Result<Transcript, SimulatorError>
+where
+    T: Transport + ?Sized,
+{
+    call::run_quiet(options, transport).await
+}
+
 /// Runs a call whose transport answers at once, without a runtime.
 ///
 /// The blocking entry points' transports return futures that are already complete, and the
@@ -376,7 +390,7 @@ pub fn run_operator(
     let first =
         vec![(Press::Keys(format!("{operator}#")), false), (Press::Keys(format!("{pin}#")), true)];
     let side = call::Side::Operator { talk_secs };
-    block_on(call::run_side(options, side, first, &mut transport, input, out))
+    block_on(call::run_side(options, side, first, false, &mut transport, input, out))
 }
 
 /// Sends one form POST to `path_or_url` (joined to `base_url` unless absolute), signed with

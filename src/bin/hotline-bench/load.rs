@@ -1,6 +1,6 @@
 //! The load generator: many simulated calls at once, each acted out by the crate's own
-//! simulator ([`simulator::run_async`]) over a few keep-alive HTTP/1.1 connections, with every
-//! request timed.
+//! simulator, quietly ([`simulator::run_quiet`]: no transcript is built), over a few
+//! keep-alive HTTP/1.1 connections, with every request timed.
 //!
 //! Each call in progress is a task on one Tokio thread, so 10,000 calls cost memory, not
 //! threads (a call's steps are spread over the whole run, as a real caller's are). The
@@ -13,7 +13,6 @@
 //! either way) and adds a hand-over between threads to every wake-up.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -218,8 +217,7 @@ impl Caller {
                 queue_waits: 2,
                 max_requests: 40,
             };
-            let result =
-                simulator::run_async(&options, &mut self, &mut io::empty(), &mut io::sink()).await;
+            let result = simulator::run_quiet(&options, &mut self).await;
             let recording = self.shared.recording.load(Ordering::SeqCst);
             match result {
                 Ok(_) if recording => {
