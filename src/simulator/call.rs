@@ -9,10 +9,12 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::documents::Cached;
 use super::http::Transport;
-use super::twiml::{self, CallVerb, Gather, Method, Prompt, Target, Verb, WaitVerb};
+use super::twiml::{self, CallVerb, Gather, Method, Prompt, Target, WaitVerb};
 use super::{CallEnd, CallOptions, Heard, Press, SimulatorError, Transcript, excerpt, url};
 
 /// Where a call starts.
@@ -334,7 +336,7 @@ where
     }
 
     /// Sends `request` with the call's parameters and reads the answer as a document of `V`s.
-    async fn fetch<V: Verb>(&mut self, request: &Request) -> Result<Vec<V>, SimulatorError> {
+    async fn fetch<V: Cached>(&mut self, request: &Request) -> Result<Arc<[V]>, SimulatorError> {
         if self.requests >= self.options.max_requests {
             return Err(SimulatorError::TooManyRequests { limit: self.options.max_requests });
         }
@@ -366,16 +368,20 @@ where
                 reply.content_type.as_deref().unwrap_or("(none)")
             )));
         }
-        twiml::parse(&reply.body).map_err(twiml_error)
+        match self.transport.documents() {
+            Some(documents) => documents.parse(&reply.body),
+            None => twiml::parse(&reply.body).map(Arc::from),
+        }
+        .map_err(twiml_error)
     }
 
     /// Acts out a call document from `document_url`.
     async fn act_out(
         &mut self,
-        verbs: Vec<CallVerb>,
+        verbs: Arc<[CallVerb]>,
         document_url: &str,
     ) -> Result<Step, SimulatorError> {
-        for verb in verbs {
+        for verb in verbs.iter() {
             match verb {
                 CallVerb::Prompt(prompt) => self.hear(&prompt)?,
                 CallVerb::Gather(gather) => match self.gather(&gather, document_url, false)? {
@@ -388,7 +394,7 @@ where
                 }
                 CallVerb::Record { action, max_length } => {
                     self.note(
-                        || Heard::Recording { max_length },
+                        || Heard::Recording { max_length: *max_length },
                         || format!("  ● recording (max {max_length} s)…"),
                     )?;
                     let recording_url = format!(
@@ -467,7 +473,9 @@ where
                     }
                 }
                 CallVerb::Hangup => return Ok(Step::End(CallEnd::HungUpByServer)),
-                CallVerb::Reject { reason } => return Ok(Step::End(CallEnd::Rejected { reason })),
+                CallVerb::Reject { reason } => {
+                    return Ok(Step::End(CallEnd::Rejected { reason: reason.clone() }));
+                }
             }
         }
         Ok(Step::End(CallEnd::DocumentEnded))
@@ -518,10 +526,10 @@ where
     /// Acts out a wait document from `document_url`.
     fn act_out_wait(
         &mut self,
-        verbs: Vec<WaitVerb>,
+        verbs: Arc<[WaitVerb]>,
         document_url: &str,
     ) -> Result<WaitStep, SimulatorError> {
-        for verb in verbs {
+        for verb in verbs.iter() {
             match verb {
                 WaitVerb::Prompt(prompt) => self.hear(&prompt)?,
                 WaitVerb::Gather(gather) => match self.gather(&gather, document_url, true)? {

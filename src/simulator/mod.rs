@@ -18,10 +18,12 @@
 //! [`post`] sends one signed request and returns the answer as it is, for tests that need to
 //! look at the server's reply to hostile input.
 //!
-//! Inside: `twiml` reads documents, `call` decides what the caller does with them, `http`
+//! Inside: `twiml` reads documents, `documents` keeps them parsed by body for transports
+//! that reuse them, `call` decides what the caller does with them, `http`
 //! sends requests, `url` resolves the URLs documents name.
 
 mod call;
+mod documents;
 mod http;
 mod twiml;
 mod url;
@@ -33,6 +35,7 @@ use std::pin::pin;
 use std::str::FromStr;
 use std::task::{Context, Poll, Waker};
 
+pub use self::documents::DocumentCache;
 pub use self::http::{HttpTransport, Sending, Transport, WireRequest};
 pub use self::twiml::Method;
 

@@ -23,7 +23,8 @@ use tokio::sync::Semaphore;
 use crate::child::usage_of;
 use crate::client::{Connection, Failure, Outgoing};
 use hotline::simulator::{
-    self, CallOptions, Method, Reply, Sending, SimulatorError, Transport, WireRequest,
+    self, CallOptions, DocumentCache, Method, Reply, Sending, SimulatorError, Transport,
+    WireRequest,
 };
 
 /// What one load run does.
@@ -316,6 +317,10 @@ impl Transport for Caller {
     ) -> Sending<'a> {
         Box::pin(self.timed(url, method, params))
     }
+
+    fn documents(&self) -> Option<&DocumentCache> {
+        Some(&self.pool.documents)
+    }
 }
 
 /// The server's connections: at most `concurrency` of them, opened when needed and kept
@@ -335,6 +340,8 @@ struct Pool {
     /// Present when requests are paced.
     pacer: Option<Pacer>,
     request_timeout: Duration,
+    /// The documents the callers have parsed: a line's menus come back byte for byte.
+    documents: DocumentCache,
 }
 
 impl Pool {
@@ -359,6 +366,7 @@ impl Pool {
             places: Semaphore::new(concurrency),
             pacer: load.rate.and_then(Pacer::new),
             request_timeout: load.request_timeout,
+            documents: DocumentCache::new(),
         })
     }
 
