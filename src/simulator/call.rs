@@ -791,8 +791,15 @@ fn clean(text: &str) -> String {
 fn random_sid(prefix: &str) -> Result<String, SimulatorError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{prefix}{hex}"))
+    // Written straight into one string: the load benchmark makes a few per call.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut sid = String::with_capacity(prefix.len() + 2 * bytes.len());
+    sid.push_str(prefix);
+    for byte in bytes {
+        sid.push(char::from(HEX[usize::from(byte >> 4)]));
+        sid.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    Ok(sid)
 }
 
 /// One line of terminal input without its line ending, at most [`MAX_LINE_BYTES`] of it;
