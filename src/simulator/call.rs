@@ -133,6 +133,9 @@ where
         requests: 0,
         answered: false,
         heard: Vec::new(),
+        params: Vec::new(),
+        call_params_len: 0,
+        params_status: "",
         quiet,
     };
     let outcome = call.converse(incoming).await.and_then(|end| {
@@ -313,6 +316,11 @@ struct Call<'a, T: ?Sized, I: ?Sized, O: ?Sized> {
     /// Whether the server has answered at least once.
     answered: bool,
     heard: Vec<Heard>,
+    /// The parameters of the request being sent: the call's own for `params_status` (its
+    /// first `call_params_len`), then the request's; kept from one request to the next.
+    params: Vec<(String, String)>,
+    call_params_len: usize,
+    params_status: &'static str,
     /// Whether the caller wants neither the transcript nor the lines printed.
     quiet: bool,
 }
@@ -341,10 +349,17 @@ where
             return Err(SimulatorError::TooManyRequests { limit: self.options.max_requests });
         }
         let status = if self.requests == 0 { "ringing" } else { "in-progress" };
-        let mut params = self.call_params(status);
-        params.extend(request.params.iter().cloned());
+        // The call's own parameters change only with the status (ringing, then in-progress):
+        // they are built twice a call, not for every request.
+        if self.params_status != status {
+            self.params = self.call_params(status);
+            self.call_params_len = self.params.len();
+            self.params_status = status;
+        }
+        self.params.truncate(self.call_params_len);
+        self.params.extend(request.params.iter().cloned());
         self.requests += 1;
-        let reply = self.transport.send(&request.url, request.method, &params).await?;
+        let reply = self.transport.send(&request.url, request.method, &self.params).await?;
         self.answered = true;
         let twiml_error = |reason: String| SimulatorError::Twiml {
             url: request.url.clone(),
