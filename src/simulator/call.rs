@@ -398,14 +398,14 @@ where
     ) -> Result<Step, SimulatorError> {
         for verb in verbs.iter() {
             match verb {
-                CallVerb::Prompt(prompt) => self.hear(&prompt)?,
-                CallVerb::Gather(gather) => match self.gather(&gather, document_url, false)? {
+                CallVerb::Prompt(prompt) => self.hear(prompt)?,
+                CallVerb::Gather(gather) => match self.gather(gather, document_url, false)? {
                     AfterGather::Continue => {}
                     AfterGather::Fetch(request) => return Ok(Step::Fetch(request)),
                     AfterGather::HangUp => return Ok(Step::End(CallEnd::CallerHungUp)),
                 },
                 CallVerb::Redirect(target) => {
-                    return Ok(Step::Fetch(Request::to(document_url, &target, Vec::new())?));
+                    return Ok(Step::Fetch(Request::to(document_url, target, Vec::new())?));
                 }
                 CallVerb::Record { action, max_length } => {
                     self.note(
@@ -422,13 +422,13 @@ where
                         ("RecordingDuration", RECORDING_SECONDS),
                         ("Digits", "#"),
                     ]);
-                    return Ok(Step::Fetch(Request::to(document_url, &action, params)?));
+                    return Ok(Step::Fetch(Request::to(document_url, action, params)?));
                 }
                 CallVerb::Enqueue(enqueue) => {
                     let queue_sid = random_sid("QU")?;
                     let entered = Instant::now();
                     let exit =
-                        self.wait_in_queue(&enqueue, document_url, &queue_sid, entered).await?;
+                        self.wait_in_queue(enqueue, document_url, &queue_sid, entered).await?;
                     let (result, end) = match exit {
                         QueueExit::Left => ("leave", None),
                         QueueExit::HungUp(end) => ("hangup", Some(end)),
@@ -455,9 +455,9 @@ where
                     }
                 }
                 CallVerb::Dial { target, action }
-                    if matches!(self.side, Side::Operator { .. }) && is_callers_queue(&target) =>
+                    if matches!(self.side, Side::Operator { .. }) && is_callers_queue(target) =>
                 {
-                    let talked = self.talk(&target)?;
+                    let talked = self.talk(target)?;
                     if let Some(action) = action {
                         let talked = talked.to_string();
                         let params = pairs(&[
@@ -465,7 +465,7 @@ where
                             ("DialCallSid", &random_sid("CA")?),
                             ("DialCallDuration", &talked),
                         ]);
-                        return Ok(Step::Fetch(Request::to(document_url, &action, params)?));
+                        return Ok(Step::Fetch(Request::to(document_url, action, params)?));
                     }
                 }
                 CallVerb::Dial { target, action } => {
@@ -474,7 +474,7 @@ where
                         || {
                             format!(
                                 "  ☏ dialling {}: nobody answers in the simulator",
-                                clean(&target)
+                                clean(target)
                             )
                         },
                     )?;
@@ -484,7 +484,7 @@ where
                             ("DialCallSid", &random_sid("CA")?),
                             ("DialCallDuration", "0"),
                         ]);
-                        return Ok(Step::Fetch(Request::to(document_url, &action, params)?));
+                        return Ok(Step::Fetch(Request::to(document_url, action, params)?));
                     }
                 }
                 CallVerb::Hangup => return Ok(Step::End(CallEnd::HungUpByServer)),
@@ -546,8 +546,8 @@ where
     ) -> Result<WaitStep, SimulatorError> {
         for verb in verbs.iter() {
             match verb {
-                WaitVerb::Prompt(prompt) => self.hear(&prompt)?,
-                WaitVerb::Gather(gather) => match self.gather(&gather, document_url, true)? {
+                WaitVerb::Prompt(prompt) => self.hear(prompt)?,
+                WaitVerb::Gather(gather) => match self.gather(gather, document_url, true)? {
                     AfterGather::Continue => {}
                     AfterGather::Fetch(request) => return Ok(WaitStep::Fetch(request)),
                     AfterGather::HangUp => {
@@ -555,7 +555,7 @@ where
                     }
                 },
                 WaitVerb::Redirect(target) => {
-                    return Ok(WaitStep::Fetch(Request::to(document_url, &target, Vec::new())?));
+                    return Ok(WaitStep::Fetch(Request::to(document_url, target, Vec::new())?));
                 }
                 WaitVerb::Hangup => {
                     return Ok(WaitStep::Exit(QueueExit::HungUp(CallEnd::HungUpByServer)));
