@@ -8,12 +8,13 @@
 //! transport, input and output so that a call's future is `Send` whenever they are.
 
 use std::collections::VecDeque;
-use std::fmt::Display;
 use std::io::{self, BufRead, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::documents::Cached;
 use super::http::Transport;
-use super::twiml::{self, CallVerb, Gather, Method, Prompt, Target, Verb, WaitVerb};
+use super::twiml::{self, CallVerb, Gather, Method, Prompt, Target, WaitVerb};
 use super::{CallEnd, CallOptions, Heard, Press, SimulatorError, Transcript, excerpt, url};
 
 /// Where a call starts.
@@ -67,15 +68,30 @@ where
     I: BufRead + ?Sized,
     O: Write + ?Sized,
 {
-    run_side(options, Side::Caller, Vec::new(), transport, input, out).await
+    run_side(options, Side::Caller, Vec::new(), false, transport, input, out).await
+}
+
+/// Places the call described by `options` through `transport`, scripted, printing nothing and
+/// noting nothing heard: the load benchmark wants only how each call ends, at the least cost.
+pub(crate) async fn run_quiet<T>(
+    options: &CallOptions,
+    transport: &mut T,
+) -> Result<Transcript, SimulatorError>
+where
+    T: Transport + ?Sized,
+{
+    let (mut input, mut out) = (io::empty(), io::sink());
+    run_side(options, Side::Caller, Vec::new(), true, transport, &mut input, &mut out).await
 }
 
 /// Places the call of `side`; `first` are pressed before anything else (an operator's ID and
-/// PIN), whatever the mode, each shown as typed or, when marked secret, masked.
+/// PIN), whatever the mode, each shown as typed or, when marked secret, masked. A `quiet`
+/// call prints nothing and leaves its transcript's `heard` empty.
 pub(crate) async fn run_side<T, I, O>(
     options: &CallOptions,
     side: Side,
     first: Vec<(Press, bool)>,
+    quiet: bool,
     transport: &mut T,
     input: &mut I,
     out: &mut O,
@@ -97,7 +113,9 @@ where
         None => random_sid("CA")?,
     };
     // The caller's own number, typed by the user: the one place it is printed.
-    writeln!(out, "→ calling {} from {} (CallSid {call_sid})", options.base_url, options.from)?;
+    if !quiet {
+        writeln!(out, "→ calling {} from {} (CallSid {call_sid})", options.base_url, options.from)?;
+    }
     let caller = match &options.presses {
         Some(presses) => Caller::Scripted(presses.iter().cloned().collect()),
         None => Caller::Interactive(input),
@@ -115,9 +133,15 @@ where
         requests: 0,
         answered: false,
         heard: Vec::new(),
+        params: Vec::new(),
+        call_params_len: 0,
+        params_status: "",
+        quiet,
     };
     let outcome = call.converse(incoming).await.and_then(|end| {
-        call.print_end(&end)?;
+        if !quiet {
+            call.print_end(&end)?;
+        }
         Ok(end)
     });
     // The provider reports the end of every call the server answered, however it ended; a
@@ -292,6 +316,13 @@ struct Call<'a, T: ?Sized, I: ?Sized, O: ?Sized> {
     /// Whether the server has answered at least once.
     answered: bool,
     heard: Vec<Heard>,
+    /// The parameters of the request being sent: the call's own for `params_status` (its
+    /// first `call_params_len`), then the request's; kept from one request to the next.
+    params: Vec<(String, String)>,
+    call_params_len: usize,
+    params_status: &'static str,
+    /// Whether the caller wants neither the transcript nor the lines printed.
+    quiet: bool,
 }
 
 impl<T, I, O> Call<'_, T, I, O>
@@ -313,15 +344,22 @@ where
     }
 
     /// Sends `request` with the call's parameters and reads the answer as a document of `V`s.
-    async fn fetch<V: Verb>(&mut self, request: &Request) -> Result<Vec<V>, SimulatorError> {
+    async fn fetch<V: Cached>(&mut self, request: &Request) -> Result<Arc<[V]>, SimulatorError> {
         if self.requests >= self.options.max_requests {
             return Err(SimulatorError::TooManyRequests { limit: self.options.max_requests });
         }
         let status = if self.requests == 0 { "ringing" } else { "in-progress" };
-        let mut params = self.call_params(status);
-        params.extend(request.params.iter().cloned());
+        // The call's own parameters change only with the status (ringing, then in-progress):
+        // they are built twice a call, not for every request.
+        if self.params_status != status {
+            self.params = self.call_params(status);
+            self.call_params_len = self.params.len();
+            self.params_status = status;
+        }
+        self.params.truncate(self.call_params_len);
+        self.params.extend(request.params.iter().cloned());
         self.requests += 1;
-        let reply = self.transport.send(&request.url, request.method, &params).await?;
+        let reply = self.transport.send(&request.url, request.method, &self.params).await?;
         self.answered = true;
         let twiml_error = |reason: String| SimulatorError::Twiml {
             url: request.url.clone(),
@@ -345,30 +383,34 @@ where
                 reply.content_type.as_deref().unwrap_or("(none)")
             )));
         }
-        twiml::parse(&reply.body).map_err(twiml_error)
+        match self.transport.documents() {
+            Some(documents) => documents.parse(&reply.body),
+            None => twiml::parse(&reply.body).map(Arc::from),
+        }
+        .map_err(twiml_error)
     }
 
     /// Acts out a call document from `document_url`.
     async fn act_out(
         &mut self,
-        verbs: Vec<CallVerb>,
+        verbs: Arc<[CallVerb]>,
         document_url: &str,
     ) -> Result<Step, SimulatorError> {
-        for verb in verbs {
+        for verb in verbs.iter() {
             match verb {
-                CallVerb::Prompt(prompt) => self.hear(&prompt)?,
-                CallVerb::Gather(gather) => match self.gather(&gather, document_url, false)? {
+                CallVerb::Prompt(prompt) => self.hear(prompt)?,
+                CallVerb::Gather(gather) => match self.gather(gather, document_url, false)? {
                     AfterGather::Continue => {}
                     AfterGather::Fetch(request) => return Ok(Step::Fetch(request)),
                     AfterGather::HangUp => return Ok(Step::End(CallEnd::CallerHungUp)),
                 },
                 CallVerb::Redirect(target) => {
-                    return Ok(Step::Fetch(Request::to(document_url, &target, Vec::new())?));
+                    return Ok(Step::Fetch(Request::to(document_url, target, Vec::new())?));
                 }
                 CallVerb::Record { action, max_length } => {
                     self.note(
-                        Heard::Recording { max_length },
-                        format!("  ● recording (max {max_length} s)…"),
+                        || Heard::Recording { max_length: *max_length },
+                        || format!("  ● recording (max {max_length} s)…"),
                     )?;
                     let recording_url = format!(
                         "https://api.twilio.com/{API_VERSION}/Accounts/{}/Recordings/{}",
@@ -380,13 +422,13 @@ where
                         ("RecordingDuration", RECORDING_SECONDS),
                         ("Digits", "#"),
                     ]);
-                    return Ok(Step::Fetch(Request::to(document_url, &action, params)?));
+                    return Ok(Step::Fetch(Request::to(document_url, action, params)?));
                 }
                 CallVerb::Enqueue(enqueue) => {
                     let queue_sid = random_sid("QU")?;
                     let entered = Instant::now();
                     let exit =
-                        self.wait_in_queue(&enqueue, document_url, &queue_sid, entered).await?;
+                        self.wait_in_queue(enqueue, document_url, &queue_sid, entered).await?;
                     let (result, end) = match exit {
                         QueueExit::Left => ("leave", None),
                         QueueExit::HungUp(end) => ("hangup", Some(end)),
@@ -413,9 +455,9 @@ where
                     }
                 }
                 CallVerb::Dial { target, action }
-                    if matches!(self.side, Side::Operator { .. }) && is_callers_queue(&target) =>
+                    if matches!(self.side, Side::Operator { .. }) && is_callers_queue(target) =>
                 {
-                    let talked = self.talk(&target)?;
+                    let talked = self.talk(target)?;
                     if let Some(action) = action {
                         let talked = talked.to_string();
                         let params = pairs(&[
@@ -423,24 +465,32 @@ where
                             ("DialCallSid", &random_sid("CA")?),
                             ("DialCallDuration", &talked),
                         ]);
-                        return Ok(Step::Fetch(Request::to(document_url, &action, params)?));
+                        return Ok(Step::Fetch(Request::to(document_url, action, params)?));
                     }
                 }
                 CallVerb::Dial { target, action } => {
-                    let line =
-                        format!("  ☏ dialling {}: nobody answers in the simulator", clean(&target));
-                    self.note(Heard::Dialed { target }, line)?;
+                    self.note(
+                        || Heard::Dialed { target: target.clone() },
+                        || {
+                            format!(
+                                "  ☏ dialling {}: nobody answers in the simulator",
+                                clean(target)
+                            )
+                        },
+                    )?;
                     if let Some(action) = action {
                         let params = pairs(&[
                             ("DialCallStatus", "no-answer"),
                             ("DialCallSid", &random_sid("CA")?),
                             ("DialCallDuration", "0"),
                         ]);
-                        return Ok(Step::Fetch(Request::to(document_url, &action, params)?));
+                        return Ok(Step::Fetch(Request::to(document_url, action, params)?));
                     }
                 }
                 CallVerb::Hangup => return Ok(Step::End(CallEnd::HungUpByServer)),
-                CallVerb::Reject { reason } => return Ok(Step::End(CallEnd::Rejected { reason })),
+                CallVerb::Reject { reason } => {
+                    return Ok(Step::End(CallEnd::Rejected { reason: reason.clone() }));
+                }
             }
         }
         Ok(Step::End(CallEnd::DocumentEnded))
@@ -455,8 +505,10 @@ where
         queue_sid: &str,
         entered: Instant,
     ) -> Result<QueueExit, SimulatorError> {
-        let line = format!("  ⏳ waiting in queue {}", clean(&enqueue.queue));
-        self.note(Heard::Enqueued { queue: enqueue.queue.clone() }, line)?;
+        self.note(
+            || Heard::Enqueued { queue: enqueue.queue.clone() },
+            || format!("  ⏳ waiting in queue {}", clean(&enqueue.queue)),
+        )?;
         let mut rounds = 0;
         loop {
             if !self.caller.keep_waiting(rounds, self.options.queue_waits, &mut *self.out)? {
@@ -468,7 +520,7 @@ where
             }
             rounds += 1;
             let Some(wait) = &enqueue.wait else {
-                self.note(Heard::HoldMusic, "  [the provider's hold music]")?;
+                self.note(|| Heard::HoldMusic, || "  [the provider's hold music]".into())?;
                 continue;
             };
             let mut next = Request::to(document_url, wait, Vec::new())?;
@@ -489,13 +541,13 @@ where
     /// Acts out a wait document from `document_url`.
     fn act_out_wait(
         &mut self,
-        verbs: Vec<WaitVerb>,
+        verbs: Arc<[WaitVerb]>,
         document_url: &str,
     ) -> Result<WaitStep, SimulatorError> {
-        for verb in verbs {
+        for verb in verbs.iter() {
             match verb {
-                WaitVerb::Prompt(prompt) => self.hear(&prompt)?,
-                WaitVerb::Gather(gather) => match self.gather(&gather, document_url, true)? {
+                WaitVerb::Prompt(prompt) => self.hear(prompt)?,
+                WaitVerb::Gather(gather) => match self.gather(gather, document_url, true)? {
                     AfterGather::Continue => {}
                     AfterGather::Fetch(request) => return Ok(WaitStep::Fetch(request)),
                     AfterGather::HangUp => {
@@ -503,13 +555,16 @@ where
                     }
                 },
                 WaitVerb::Redirect(target) => {
-                    return Ok(WaitStep::Fetch(Request::to(document_url, &target, Vec::new())?));
+                    return Ok(WaitStep::Fetch(Request::to(document_url, target, Vec::new())?));
                 }
                 WaitVerb::Hangup => {
                     return Ok(WaitStep::Exit(QueueExit::HungUp(CallEnd::HungUpByServer)));
                 }
                 WaitVerb::Leave => {
-                    self.note(Heard::LeftQueue, "  ⏳ the hotline took you out of the queue")?;
+                    self.note(
+                        || Heard::LeftQueue,
+                        || "  ⏳ the hotline took you out of the queue".into(),
+                    )?;
                     return Ok(WaitStep::Exit(QueueExit::Left));
                 }
             }
@@ -534,13 +589,18 @@ where
         let digits = match press {
             Press::Hangup => return Ok(AfterGather::HangUp),
             Press::Silence => {
-                self.note(Heard::Silence, "  ⌨ (silence)")?;
+                self.note(|| Heard::Silence, || "  ⌨ (silence)".into())?;
                 String::new()
             }
             Press::Keys(keys) => {
-                let shown = if secret { "•".repeat(keys.chars().count()) } else { keys.clone() };
-                let line = format!("  ⌨ {shown}");
-                self.note(Heard::Pressed { keys: keys.clone() }, line)?;
+                self.note(
+                    || Heard::Pressed { keys: keys.clone() },
+                    || {
+                        let shown =
+                            if secret { "•".repeat(keys.chars().count()) } else { keys.clone() };
+                        format!("  ⌨ {shown}")
+                    },
+                )?;
                 if gather.takes_keys {
                     gather.digits(&keys)
                 } else {
@@ -564,22 +624,26 @@ where
     fn hear(&mut self, prompt: &Prompt) -> Result<(), SimulatorError> {
         match prompt {
             Prompt::Say { text, voice, language, loops } => {
-                let tag: Vec<&str> =
-                    [language, voice].into_iter().flatten().map(String::as_str).collect();
-                let tag =
-                    if tag.is_empty() { "default voice".to_owned() } else { clean(&tag.join(" ")) };
-                let line = format!("  [{tag}] {}{}", clean(text), repeats(*loops));
-                let heard = Heard::Say {
+                let heard = || Heard::Say {
                     text: text.clone(),
                     voice: voice.clone(),
                     language: language.clone(),
                 };
-                self.note(heard, line)
+                self.note(heard, || {
+                    let tag: Vec<&str> =
+                        [language, voice].into_iter().flatten().map(String::as_str).collect();
+                    let tag = if tag.is_empty() {
+                        "default voice".to_owned()
+                    } else {
+                        clean(&tag.join(" "))
+                    };
+                    format!("  [{tag}] {}{}", clean(text), repeats(*loops))
+                })
             }
-            Prompt::Play { url, loops } => {
-                let line = format!("  [plays {}]{}", clean(url), repeats(*loops));
-                self.note(Heard::Play { url: url.clone() }, line)
-            }
+            Prompt::Play { url, loops } => self.note(
+                || Heard::Play { url: url.clone() },
+                || format!("  [plays {}]{}", clean(url), repeats(*loops)),
+            ),
             Prompt::Pause { seconds } => {
                 // A blocking sleep, on purpose: only an operator's phone keeps pauses, and
                 // only the terminal's `run_operator` places an operator's call; the callers
@@ -588,7 +652,10 @@ where
                     let kept = (*seconds).min(MAX_OPERATOR_PAUSE_SECS);
                     std::thread::sleep(std::time::Duration::from_secs(u64::from(kept)));
                 }
-                self.note(Heard::Pause { seconds: *seconds }, format!("  [pause {seconds} s]"))
+                self.note(
+                    || Heard::Pause { seconds: *seconds },
+                    || format!("  [pause {seconds} s]"),
+                )
             }
         }
     }
@@ -596,8 +663,10 @@ where
     /// The operator is put through to the caller of `target`: they talk for the scripted
     /// time, or until Enter at the terminal. The seconds of talk.
     fn talk(&mut self, target: &str) -> Result<u32, SimulatorError> {
-        let line = format!("  ☏ {}: connected to the caller", clean(target));
-        self.note(Heard::Dialed { target: target.to_owned() }, line)?;
+        self.note(
+            || Heard::Dialed { target: target.to_owned() },
+            || format!("  ☏ {}: connected to the caller", clean(target)),
+        )?;
         let scripted = match self.side {
             Side::Operator { talk_secs } => talk_secs.max(1),
             Side::Caller => 1,
@@ -617,10 +686,18 @@ where
         }
     }
 
-    /// Records what the caller heard and prints its line.
-    fn note(&mut self, heard: Heard, line: impl Display) -> Result<(), SimulatorError> {
-        writeln!(self.out, "{line}")?;
-        self.heard.push(heard);
+    /// Records what the caller heard and prints its line; a quiet call does neither, so
+    /// neither is built.
+    fn note(
+        &mut self,
+        heard: impl FnOnce() -> Heard,
+        line: impl FnOnce() -> String,
+    ) -> Result<(), SimulatorError> {
+        if self.quiet {
+            return Ok(());
+        }
+        writeln!(self.out, "{}", line())?;
+        self.heard.push(heard());
         Ok(())
     }
 
@@ -729,8 +806,15 @@ fn clean(text: &str) -> String {
 fn random_sid(prefix: &str) -> Result<String, SimulatorError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{prefix}{hex}"))
+    // Written straight into one string: the load benchmark makes a few per call.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut sid = String::with_capacity(prefix.len() + 2 * bytes.len());
+    sid.push_str(prefix);
+    for byte in bytes {
+        sid.push(char::from(HEX[usize::from(byte >> 4)]));
+        sid.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    Ok(sid)
 }
 
 /// One line of terminal input without its line ending, at most [`MAX_LINE_BYTES`] of it;
@@ -863,6 +947,29 @@ mod tests {
         <Play>/audio/uk/welcome.mp3</Play>
       </Gather>
       <Say>We did not hear you.</Say>"#;
+
+    #[test]
+    fn a_quiet_call_sends_the_same_requests_and_ends_the_same_way_noting_nothing() {
+        let answers = [MENU, "<Say>Спасибо.</Say><Enqueue waitUrl=\"/w\">q</Enqueue>", "<Leave/>"];
+        let mut loud = FakeServer::new(&answers);
+        let (loud_result, printed) = call(&options(Some("1")), &mut loud, "");
+        let mut quiet = FakeServer::new(&answers);
+        let quiet_result =
+            super::super::block_on(run_quiet(&options(Some("1")), &mut quiet)).unwrap();
+        let loud_result = loud_result.unwrap();
+        assert!(printed.contains("Спасибо") && !loud_result.heard.is_empty());
+        assert_eq!(quiet_result.heard, []);
+        assert_eq!(
+            (quiet_result.end, quiet_result.requests),
+            (loud_result.end, loud_result.requests)
+        );
+        let urls = |server: &FakeServer| -> Vec<String> {
+            server.sent.iter().map(|sent| sent.url.clone()).collect()
+        };
+        assert_eq!(urls(&quiet), urls(&loud));
+        // incoming, the language, one wait, the status callback
+        assert_eq!(quiet.sent.len(), 4, "{:?}", urls(&quiet));
+    }
 
     #[test]
     fn a_scripted_call_through_a_menu() {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ureq::Agent;
 
+use super::documents::DocumentCache;
 use super::twiml::Method;
 use super::{Reply, SimulatorError};
 use crate::signature;
@@ -36,6 +37,13 @@ pub trait Transport {
         method: Method,
         params: &'a [(String, String)],
     ) -> Sending<'a>;
+
+    /// Parsed documents to reuse, when this transport keeps them across calls: the load
+    /// benchmark's callers share one, since a line's menus come back byte for byte. `None`
+    /// (the default): each answer is parsed on its own.
+    fn documents(&self) -> Option<&DocumentCache> {
+        None
+    }
 }
 
 /// One webhook request as it goes on the wire: the URL requested, the form body (empty for a

@@ -12,16 +12,19 @@
 //! [`run_operator`] is the operator's side of the same loop: the operator line, its PIN, the
 //! whisper, the bridge to a waiting caller and the wrap-up.
 //!
-//! [`run_async`] is the same walk for a caller whose transport answers asynchronously: the
-//! load benchmark keeps thousands of calls in progress as tasks over a few connections.
+//! [`run_async`] is the same walk for a caller whose transport answers asynchronously, and
+//! [`run_quiet`] that walk without a transcript: the load benchmark keeps thousands of calls
+//! in progress as tasks over a few connections, and reads none of what they heard.
 //!
 //! [`post`] sends one signed request and returns the answer as it is, for tests that need to
 //! look at the server's reply to hostile input.
 //!
-//! Inside: `twiml` reads documents, `call` decides what the caller does with them, `http`
+//! Inside: `twiml` reads documents, `documents` keeps them parsed by body for transports
+//! that reuse them, `call` decides what the caller does with them, `http`
 //! sends requests, `url` resolves the URLs documents name.
 
 mod call;
+mod documents;
 mod http;
 mod twiml;
 mod url;
@@ -33,6 +36,7 @@ use std::pin::pin;
 use std::str::FromStr;
 use std::task::{Context, Poll, Waker};
 
+pub use self::documents::DocumentCache;
 pub use self::http::{HttpTransport, Sending, Transport, WireRequest};
 pub use self::twiml::Method;
 
@@ -324,9 +328,8 @@ pub fn run_with(
     block_on(call::run(options, transport, input, out))
 }
 
-/// Places one call as [`run`] does, through a transport that may answer later: the load
-/// benchmark runs each simulated caller as a task. The future is `Send` when the transport,
-/// input and output are.
+/// Places one call as [`run`] does, through a transport that may answer later, such as a task
+/// over a shared connection. The future is `Send` when the transport, input and output are.
 pub async fn run_async<T, I, O>(
     options: &CallOptions,
     transport: &mut T,
@@ -339,6 +342,20 @@ where
     O: Write + ?Sized,
 {
     call::run(options, transport, input, out).await
+}
+
+/// Places one call as [`run_async`] does, without printing anything or noting what was heard
+/// (the transcript's `heard` is empty): the load benchmark wants only how each call ended,
+/// and every line not formatted is time left to the server under test. The call must be
+/// scripted (`options.presses`); without presses the caller hangs up at the first `<Gather>`.
+pub async fn run_quiet<T>(
+    options: &CallOptions,
+    transport: &mut T,
+) -> Result<Transcript, SimulatorError>
+where
+    T: Transport + ?Sized,
+{
+    call::run_quiet(options, transport).await
 }
 
 /// Runs a call whose transport answers at once, without a runtime.
@@ -376,7 +393,7 @@ pub fn run_operator(
     let first =
         vec![(Press::Keys(format!("{operator}#")), false), (Press::Keys(format!("{pin}#")), true)];
     let side = call::Side::Operator { talk_secs };
-    block_on(call::run_side(options, side, first, &mut transport, input, out))
+    block_on(call::run_side(options, side, first, false, &mut transport, input, out))
 }
 
 /// Sends one form POST to `path_or_url` (joined to `base_url` unless absolute), signed with

@@ -1,10 +1,11 @@
 //! The load generator: many simulated calls at once, each acted out by the crate's own
-//! simulator ([`simulator::run_async`]) over a few keep-alive HTTP/1.1 connections, with every
-//! request timed.
+//! simulator, quietly ([`simulator::run_quiet`]: no transcript is built), over a few
+//! keep-alive HTTP/1.1 connections, with every request timed.
 //!
 //! Each call in progress is a task on one Tokio thread, so 10,000 calls cost memory, not
 //! threads (a call's steps are spread over the whole run, as a real caller's are). The
-//! requests go out over at most `concurrency` connections made with hyper's HTTP/1 client,
+//! requests go out over at most `concurrency` keep-alive connections of the bench's own lean
+//! HTTP/1.1 client ([`crate::client`]),
 //! which also bounds the requests in flight, the way the provider bounds its connections, and
 //! can be paced to a fixed rate. The generator runs on one thread (a current-thread runtime)
 //! so that the server under test keeps the other cores: measured on two cores against the
@@ -12,29 +13,19 @@
 //! either way) and adds a hand-over between threads to every wake-up.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hyper::body::{Body, Incoming};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::child::usage_of;
+use crate::client::{Connection, Failure, Outgoing};
 use hotline::simulator::{
-    self, CallOptions, Method, Reply, Sending, SimulatorError, Transport, WireRequest,
+    self, CallOptions, DocumentCache, Method, Reply, Sending, SimulatorError, Transport,
+    WireRequest,
 };
-
-/// The most of an answer's body that is read, as the simulator's own transport reads.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// The provider's user agent, in case the server looks at it.
-const PROVIDER_USER_AGENT: &str = "TwilioProxy/1.1";
 
 /// What one load run does.
 #[derive(Debug, Clone)]
@@ -227,8 +218,7 @@ impl Caller {
                 queue_waits: 2,
                 max_requests: 40,
             };
-            let result =
-                simulator::run_async(&options, &mut self, &mut io::empty(), &mut io::sink()).await;
+            let result = simulator::run_quiet(&options, &mut self).await;
             let recording = self.shared.recording.load(Ordering::SeqCst);
             match result {
                 Ok(_) if recording => {
@@ -327,22 +317,9 @@ impl Transport for Caller {
     ) -> Sending<'a> {
         Box::pin(self.timed(url, method, params))
     }
-}
 
-/// Why a request got no answer.
-#[derive(Debug)]
-enum Failure {
-    /// The connection failed or closed before the answer: worth one more try on a new one.
-    Dropped(String),
-    /// Anything else: a timeout, a URL elsewhere, an oversized or broken answer.
-    Other(String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Dropped(message) | Failure::Other(message) => f.write_str(message),
-        }
+    fn documents(&self) -> Option<&DocumentCache> {
+        Some(&self.pool.documents)
     }
 }
 
@@ -354,15 +331,17 @@ struct Pool {
     /// `http://host:port`, the prefix every URL requested must have.
     origin: String,
     /// The `Host` header.
-    host: HeaderValue,
+    host: String,
     auth_token: String,
     /// Connections not in use.
-    idle: Mutex<Vec<SendRequest<String>>>,
+    idle: Mutex<Vec<Connection>>,
     /// Places in flight, one per connection; closed at the end of the run.
     places: Semaphore,
     /// Present when requests are paced.
     pacer: Option<Pacer>,
     request_timeout: Duration,
+    /// The documents the callers have parsed: a line's menus come back byte for byte.
+    documents: DocumentCache,
 }
 
 impl Pool {
@@ -377,17 +356,17 @@ impl Pool {
         let address = authority
             .parse::<SocketAddr>()
             .map_err(|e| format!("{shown}: not an IP address and port: {e}"))?;
-        let host = HeaderValue::from_str(authority).map_err(|e| format!("{shown}: {e}"))?;
         let concurrency = load.concurrency.max(1);
         Ok(Pool {
             address,
             origin: origin.to_owned(),
-            host,
+            host: authority.to_owned(),
             auth_token: load.auth_token.clone(),
             idle: Mutex::new(Vec::with_capacity(concurrency)),
             places: Semaphore::new(concurrency),
             pacer: load.rate.and_then(Pacer::new),
             request_timeout: load.request_timeout,
+            documents: DocumentCache::new(),
         })
     }
 
@@ -409,85 +388,29 @@ impl Pool {
             .filter(|path| path.is_empty() || path.starts_with(['/', '?']))
             .ok_or_else(|| Failure::Other(format!("{}: not on the server under test", wire.url)))?;
         let path = if path.is_empty() { "/" } else { path };
-        let mut builder = hyper::Request::builder()
-            .uri(path)
-            .header(HOST, self.host.clone())
-            .header(USER_AGENT, PROVIDER_USER_AGENT);
-        builder = match wire.method {
-            Method::Post => builder
-                .method(hyper::Method::POST)
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded"),
-            Method::Get => builder.method(hyper::Method::GET),
+        let request = Outgoing {
+            method: wire.method,
+            path,
+            host: &self.host,
+            signature: wire.signature.as_deref(),
+            body: &wire.body,
         };
-        if let Some(signature) = &wire.signature {
-            builder = builder.header("X-Twilio-Signature", signature);
-        }
-        let request =
-            builder.body(wire.body).map_err(|e| Failure::Other(format!("{}: {e}", wire.url)))?;
-        let mut connection = self.connection().await?;
-        let response = connection.send_request(request).await.map_err(|e| {
-            let message = format!("{}: {e}", wire.url);
-            if e.is_closed() || e.is_canceled() || e.is_incomplete_message() {
-                Failure::Dropped(message)
-            } else {
-                Failure::Other(message)
-            }
-        })?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-        let body = read_body(response.into_body())
-            .await
-            .map_err(|e| Failure::Other(format!("{}: {e}", wire.url)))?;
+        let popped = lock(&self.idle).pop();
+        let mut connection = match popped {
+            Some(connection) => connection,
+            None => Connection::open(self.address).await?,
+        };
+        let (reply, keep_alive) =
+            connection.exchange(&request).await.map_err(|failure| match failure {
+                Failure::Dropped(message) => Failure::Dropped(format!("{}: {message}", wire.url)),
+                Failure::Other(message) => Failure::Other(format!("{}: {message}", wire.url)),
+            })?;
         // Read to its end, the answer leaves the connection ready for the next request.
-        if !connection.is_closed() {
+        if keep_alive {
             lock(&self.idle).push(connection);
         }
-        let body = String::from_utf8(body)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        Ok(Reply { status, content_type, body })
+        Ok(reply)
     }
-
-    /// An idle connection that is still open, or a new one.
-    async fn connection(&self) -> Result<SendRequest<String>, Failure> {
-        loop {
-            let Some(mut connection) = lock(&self.idle).pop() else { break };
-            if connection.ready().await.is_ok() {
-                return Ok(connection);
-            }
-        }
-        let dropped = |e: &dyn std::fmt::Display| {
-            Failure::Dropped(format!("cannot connect to {}: {e}", self.address))
-        };
-        let stream = TcpStream::connect(self.address).await.map_err(|e| dropped(&e))?;
-        // Small requests and answers: each goes out at once, as the provider's do.
-        stream.set_nodelay(true).map_err(|e| dropped(&e))?;
-        let (sender, connection) =
-            http1::handshake(TokioIo::new(stream)).await.map_err(|e| dropped(&e))?;
-        // The connection's own task reads and writes; it ends when the sender is dropped or
-        // the server closes.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(sender)
-    }
-}
-
-/// Reads a whole answer body, at most [`MAX_BODY_BYTES`] of it.
-async fn read_body(mut body: Incoming) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let frame = frame.map_err(|e| e.to_string())?;
-        if let Ok(data) = frame.into_data() {
-            if bytes.len() + data.len() > MAX_BODY_BYTES {
-                return Err(format!("an answer over {MAX_BODY_BYTES} bytes"));
-            }
-            bytes.extend_from_slice(&data);
-        }
-    }
-    Ok(bytes)
 }
 
 /// The route of a URL: its path without the query (`/voice/menu`).

@@ -19,6 +19,7 @@
 mod baseline;
 mod chats;
 mod child;
+mod client;
 mod history;
 mod load;
 mod paths;
@@ -330,7 +331,8 @@ fn throughput(
         Ok(wrk) => {
             println!(
                 "Static baseline, same server: `wrk -t1 -c32` {:.0} requests/s (server CPU {} \
-                 µs/request{}); hotline-bench {:.0} requests/s: **{:.0}%** of wrk (target ≥ 75%).\n",
+                 µs/request{}); hotline-bench {:.0} requests/s (its own CPU {} µs/request): \
+                 **{:.0}%** of wrk (target ≥ 75%).\n",
                 wrk.rate,
                 report::micros(wrk.cpu_micros_per_request()),
                 if wrk.failed > 0 {
@@ -339,6 +341,11 @@ fn throughput(
                     String::new()
                 },
                 baseline_run.load.rate(),
+                // The generator shares the machine with the server: what it spends per request
+                // is what it takes from the server.
+                report::micros((baseline_run.load.requests() > 0).then(|| {
+                    1e6 * baseline_run.load.own_cpu_secs / baseline_run.load.requests() as f64
+                })),
                 100.0 * baseline_run.load.rate() / wrk.rate.max(1e-9)
             );
         }
