@@ -1438,8 +1438,7 @@ mod tests {
         let (expected, printed) = call(&options, &mut server, "");
         let mut late = LateServer(FakeServer::new(&THREE_DOCUMENTS));
         let mut out = Vec::new();
-        let result =
-            crate::simulator::run_async(&options, &mut late, &mut std::io::empty(), &mut out).await;
+        let result = run(&options, &mut late, &mut std::io::empty(), &mut out).await;
         let (expected, result) = (expected.unwrap(), result.unwrap());
         assert_eq!((result.end.clone(), result.requests), (CallEnd::HungUpByServer, 3));
         assert_eq!((result.heard, result.requests), (expected.heard, expected.requests));

@@ -12,9 +12,9 @@
 //! [`run_operator`] is the operator's side of the same loop: the operator line, its PIN, the
 //! whisper, the bridge to a waiting caller and the wrap-up.
 //!
-//! [`run_async`] is the same walk for a caller whose transport answers asynchronously, and
-//! [`run_quiet`] that walk without a transcript: the load benchmark keeps thousands of calls
-//! in progress as tasks over a few connections, and reads none of what they heard.
+//! [`run_quiet`] is the same walk for a caller whose transport answers asynchronously, without
+//! a transcript: the load benchmark keeps thousands of calls in progress as tasks over a few
+//! connections, and reads none of what they heard.
 //!
 //! [`post`] sends one signed request and returns the answer as it is, for tests that need to
 //! look at the server's reply to hostile input.
@@ -328,23 +328,8 @@ pub fn run_with(
     block_on(call::run(options, transport, input, out))
 }
 
-/// Places one call as [`run`] does, through a transport that may answer later, such as a task
-/// over a shared connection. The future is `Send` when the transport, input and output are.
-pub async fn run_async<T, I, O>(
-    options: &CallOptions,
-    transport: &mut T,
-    input: &mut I,
-    out: &mut O,
-) -> Result<Transcript, SimulatorError>
-where
-    T: Transport + ?Sized,
-    I: BufRead + ?Sized,
-    O: Write + ?Sized,
-{
-    call::run(options, transport, input, out).await
-}
-
-/// Places one call as [`run_async`] does, without printing anything or noting what was heard
+/// Places one call as [`run`] does, through a transport that may answer later (a task over a
+/// shared connection), without printing anything or noting what was heard
 /// (the transcript's `heard` is empty): the load benchmark wants only how each call ended,
 /// and every line not formatted is time left to the server under test. The call must be
 /// scripted (`options.presses`); without presses the caller hangs up at the first `<Gather>`.
