@@ -58,7 +58,8 @@ impl Storage {
 
     /// Bytes free for this process on the database's disk. A commit writes into the
     /// write-ahead log's space already owned as long as it can, so on a full disk writes fail
-    /// only once the log must grow: the write probe (`check_writable`) alone can pass on a disk with nothing left.
+    /// only once the log must grow: the write probe (`check_writable`) alone can pass on a
+    /// disk with nothing left.
     pub async fn disk_room(&self) -> std::io::Result<u64> {
         let file = self.inner.file.clone();
         let stats = tokio::task::spawn_blocking(move || {
