@@ -433,7 +433,7 @@ fn set_status(
 /// Recomputes a case's derived columns and tags from its events and status, after a record
 /// of time `at` changed them.
 fn refresh(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>) -> Result<(), StorageError> {
-    let stored = tx
+    let (status, stored) = tx
         .prepare_cached(
             "SELECT status, language, recording_url, last_node, outcome, outcome_node, outcome_queue
              FROM cases WHERE id = ?1",
@@ -451,7 +451,6 @@ fn refresh(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>) -> Result<(), Stora
                 },
             ))
         })?;
-    let (status, stored) = stored;
     let ended = status.as_deref().map(decode_status).transpose()?.is_some_and(CallStatus::is_final);
     let events = tx
         .prepare_cached("SELECT detail FROM case_events WHERE case_id = ?1 ORDER BY at, step, idx")?
@@ -463,7 +462,7 @@ fn refresh(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>) -> Result<(), Stora
     let columns = DerivedColumns {
         language: derived.language.as_ref().map(|l| l.as_str().to_owned()),
         // Retention blanks a shredded recording's URL in its event; it is gone, not "".
-        recording_url: derived.recording_url.clone().filter(|url| !url.is_empty()),
+        recording_url: derived.recording_url.filter(|url| !url.is_empty()),
         last_node: derived.last_node.as_ref().map(|n| n.as_str().to_owned()),
         outcome: outcome.to_owned(),
         outcome_node: outcome_node.map(str::to_owned),
