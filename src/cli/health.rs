@@ -221,8 +221,13 @@ fn describe(verdict: &Verdict, endpoint: &str, live: bool, timeout: Duration) ->
     }
 }
 
-/// `text` cut to 100 characters for a message.
+/// `text` cut to 100 characters for a message, without what comes before an `@`: a password
+/// in a URL is not repeated on the screen, or into a health check's log.
 fn shorten(text: &str) -> String {
+    let text = match text.rsplit_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => text.to_owned(),
+    };
     let mut chars = text.chars();
     let mut shown: String = chars.by_ref().take(100).collect();
     if chars.next().is_some() {
@@ -296,5 +301,6 @@ mod tests {
         let shown = shorten(&"x".repeat(10_000));
         assert_eq!(shown.chars().count(), 101);
         assert!(format!("{:?}", shorten("a\r\nb")).contains("\\r\\n"));
+        assert_eq!(shorten("https://admin:hunter2@example.org"), "…@example.org");
     }
 }
