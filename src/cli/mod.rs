@@ -174,7 +174,8 @@ pub enum Command {
     /// monitor, or after a deploy.
     Health {
         /// Ask only whether the server's process answers (`/healthz`), not whether it can
-        /// take calls.
+        /// take calls: what a container's HEALTHCHECK asks, since a restart mends the one and
+        /// not the other.
         #[arg(long)]
         live: bool,
         /// The server's base URL, like http://127.0.0.1:8080 [default: http:// and

@@ -421,7 +421,8 @@ fn the_dockerfile_builds_in_one_stage_and_runs_unprivileged_in_another() {
 
     let healthcheck = only(image, "HEALTHCHECK");
     let (options, command) = healthcheck.split_once(" CMD ").expect("HEALTHCHECK ... CMD [...]");
-    assert_eq!(exec_form(command)[..2], ["hotline", "health"]);
+    // Liveness, not readiness: docs/resilience.md restarts for the one, never the other.
+    assert_eq!(exec_form(command), ["hotline", "health", "--live"]);
     let check_timeout = options
         .split_whitespace()
         .find_map(|o| o.strip_prefix("--timeout="))
@@ -549,7 +550,7 @@ impl Image {
 }
 
 #[test]
-fn the_images_command_serves_from_its_volume_and_its_healthcheck_sees_it_ready() {
+fn the_images_command_serves_from_its_volume_and_its_healthcheck_sees_it_live() {
     let port = free_port();
     let image = Image::lay_out(port, "https://hotline.example.org");
 
@@ -582,7 +583,9 @@ fn the_images_command_serves_from_its_volume_and_its_healthcheck_sees_it_ready()
         assert!(started.elapsed() < Duration::from_secs(60), "never healthy: {}", text(&output));
         std::thread::sleep(Duration::from_millis(250));
     };
-    assert!(line(&healthy).starts_with(&format!("ready: http://127.0.0.1:{port}/readyz")));
+    assert_eq!(line(&healthy), format!("live: http://127.0.0.1:{port}/healthz answered"));
+    let ready = image.run(&["hotline".into(), "health".into()]).output().unwrap();
+    assert_eq!(line(&ready), format!("ready: http://127.0.0.1:{port}/readyz answered"));
 
     // Stopped as `docker stop` does, within the grace it gives.
     let pid = server.0.id().to_string();
