@@ -17,7 +17,7 @@ use ureq::http::Uri;
 /// The most of the server's answer read for its reason: `/readyz` says it in one short line,
 /// and whatever else answers on the address is not read to its end.
 const MOST_ANSWER_BYTES: u64 = 512;
-/// The most of the reason shown, in characters.
+/// The most of the server's reason, or of an error, shown, in characters.
 const MOST_REASON_CHARS: usize = 200;
 /// The longest `--url` taken; a base URL is a scheme, a host and a port.
 const MOST_URL_BYTES: usize = 2048;
@@ -180,7 +180,8 @@ fn unreachable(error: ureq::Error) -> Unreachable {
             Unreachable::Refused
         }
         ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => Unreachable::TimedOut,
-        other => Unreachable::Failed(other.to_string()),
+        // The error may quote what the other end sent.
+        other => Unreachable::Failed(printable(&other.to_string())),
     }
 }
 
@@ -189,9 +190,18 @@ fn unreachable(error: ureq::Error) -> Unreachable {
 fn reason(answer: &[u8]) -> String {
     let text = String::from_utf8_lossy(answer);
     let line = text.lines().next().unwrap_or_default();
-    let line = line.strip_prefix("not ready:").unwrap_or(line).trim();
-    let shown: String = line.chars().filter(|c| !c.is_control()).take(MOST_REASON_CHARS).collect();
+    let shown = printable(line.strip_prefix("not ready:").unwrap_or(line));
     if shown.is_empty() { "the server gave no reason".into() } else { shown }
+}
+
+/// `text` without control characters (a terminal would act on them), trimmed, cut short.
+fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(MOST_REASON_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 /// The one line printed for `verdict`.

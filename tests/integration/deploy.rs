@@ -133,13 +133,10 @@ async fn health_says_not_ready_with_the_servers_reason_while_the_database_is_loc
 async fn health_gives_up_on_a_server_that_never_answers_after_its_timeout() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    // Takes connections and never answers, for longer than any test waits.
+    // Takes the connection and never answers, for longer than the test waits.
     std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().take(4) {
-            held.push(stream);
-        }
-        std::thread::sleep(Duration::from_secs(30));
+        let _held = listener.accept();
+        std::thread::sleep(Duration::from_secs(10));
     });
     let started = Instant::now();
     let output = health(&["--url", &base, "--timeout", "1"]).await;
@@ -307,7 +304,8 @@ fn env_of(stage: &[Instruction]) -> BTreeMap<String, String> {
     env
 }
 
-/// A `COPY`: its flags (`--from`, `--chown`), its sources and its destination.
+/// A `COPY`: the stage it copies from, if not the build context, its sources and its
+/// destination (other flags, `--chown`, left out).
 struct Copy {
     from: Option<String>,
     sources: Vec<String>,
@@ -487,9 +485,8 @@ struct Image {
 
 impl Image {
     /// Lays the image out as its Dockerfile says: the files of the context it copies, its
-    /// working directory, its volume, and the secrets a deployment mounts where its
-    /// environment expects them. `listen_port` replaces the exposed port (tests run beside
-    /// each other); `public_url` is the deployment's own.
+    /// working directory and its volume. `listen_port` replaces the exposed port (tests run
+    /// beside each other); `public_url` is what every deployment sets.
     fn lay_out(listen_port: u16, public_url: &str) -> Image {
         let instructions = dockerfile();
         let image = stages(&instructions)[1];
@@ -641,10 +638,11 @@ fn service_settings(unit: &str) -> BTreeMap<String, Vec<String>> {
     for line in unit.lines().map(str::trim) {
         if line.starts_with('[') {
             section = line;
-        } else if section == "[Service]" && !line.starts_with('#') {
-            if let Some((key, value)) = line.split_once('=') {
-                settings.entry(key.to_owned()).or_default().push(value.to_owned());
-            }
+        } else if section == "[Service]"
+            && !line.starts_with('#')
+            && let Some((key, value)) = line.split_once('=')
+        {
+            settings.entry(key.to_owned()).or_default().push(value.to_owned());
         }
     }
     settings
