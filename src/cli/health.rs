@@ -3,9 +3,10 @@
 //! container's HEALTHCHECK, a service monitor or a person who has just deployed runs it.
 //!
 //! Exit 0: ready (or live); 1: not ready, something else answering, or no answer in time, the
-//! line saying which; 2: the `--url` given is not a server's address (the check could not run).
-//! Docker reserves exit 2 of a health check, which only a wrong `--url` can give: the image's
-//! HEALTHCHECK passes none.
+//! line saying which; 2: there is no address to ask (a wrong `--url`, or `server.listen` on port
+//! 0), or the configuration does not load: the check could not run. Docker reserves a health
+//! check's exit 2, which the image's HEALTHCHECK cannot get: it passes no `--url`, its port is
+//! fixed, and a configuration that does not load stops the server too.
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
