@@ -6,6 +6,7 @@
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
 //! run).
 
+mod health;
 pub mod people;
 mod preview;
 pub mod scripts;
@@ -168,6 +169,23 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Ask the running server whether it can take calls (`/readyz`) and say so in one line:
+    /// exit 0 if it can, 1 if not or if it does not answer. For a container's HEALTHCHECK, a
+    /// monitor, or after a deploy.
+    Health {
+        /// Ask only whether the server's process answers (`/healthz`), not whether it can
+        /// take calls: what a container's HEALTHCHECK asks, since a restart mends the one and
+        /// not the other.
+        #[arg(long)]
+        live: bool,
+        /// The server's base URL, like http://127.0.0.1:8080 [default: http:// and
+        /// server.listen of the configuration, on loopback when it listens everywhere].
+        #[arg(long)]
+        url: Option<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+        timeout: u64,
+    },
     /// Connect the Telegram bot: register its webhook, show its status.
     Telegram {
         /// What to do.
@@ -291,6 +309,12 @@ pub fn main() -> ExitCode {
         Command::Users { command } => crate::cli::people::run(&config, command),
         Command::Scripts { command } => crate::cli::scripts::run(&config, command),
         Command::Telegram { command } => crate::cli::telegram::run(&config, command),
+        Command::Health { live, url, timeout } => health::run(
+            config.server.listen,
+            url.as_deref(),
+            live,
+            std::time::Duration::from_secs(timeout),
+        ),
         Command::Graph { language, format, dir: Some(dir) } => {
             graph(crate::scripts::load_dir(&dir), &language, format)
         }

@@ -22,6 +22,7 @@ mod console_scripts;
 mod console_wallboard;
 mod crash;
 mod database_faults;
+mod deploy;
 mod flood;
 mod followups;
 mod fuzz_corpus;
