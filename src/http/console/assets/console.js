@@ -66,9 +66,11 @@ function startScriptEditor(area, gutter) {
     const style = window.getComputedStyle(area);
     const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
     mirror.style.width = Math.max(0, area.clientWidth - padding) + "px";
-    mirror.style.font = style.font;
-    mirror.style.letterSpacing = style.letterSpacing;
-    mirror.style.tabSize = style.tabSize;
+    // One by one: the `font` shorthand reads as empty when it cannot say everything.
+    for (const name of ["fontFamily", "fontSize", "fontWeight", "fontStyle", "lineHeight",
+      "letterSpacing", "wordSpacing", "tabSize", "fontVariantLigatures", "fontFeatureSettings"]) {
+      mirror.style[name] = style[name];
+    }
     mirror.replaceChildren(...area.value.split("\n").map((text) => {
       const line = document.createElement("div");
       // An empty line is still one row tall.
@@ -88,7 +90,8 @@ function startScriptEditor(area, gutter) {
     pending = true;
     window.requestAnimationFrame(() => { pending = false; measure(); });
   };
-  const count = () => {
+  // One number per line of the text, the empty row after a final line break included.
+  const renumber = () => {
     const lines = area.value.split("\n").length;
     for (let n = gutter.children.length + 1; n <= lines; n++) {
       const item = document.createElement("li");
@@ -97,8 +100,8 @@ function startScriptEditor(area, gutter) {
       gutter.appendChild(item);
     }
     while (gutter.children.length > Math.max(lines, 1)) gutter.lastElementChild.remove();
-    remeasure();
   };
+  const count = () => { renumber(); remeasure(); };
   const goTo = () => {
     const match = /^#line-(\d+)$/.exec(window.location.hash);
     if (!match) return;
@@ -117,6 +120,7 @@ function startScriptEditor(area, gutter) {
   area.addEventListener("input", count);
   window.addEventListener("hashchange", goTo);
   new ResizeObserver(remeasure).observe(area);
+  renumber();
   measure();
   goTo();
 }
