@@ -321,6 +321,12 @@ async fn the_editor_speaks_ukrainian_and_escapes_the_script() {
     assert_eq!(saved.status, 303, "{}", saved.body);
     let editor = boss.get("/console/scripts/en.xml").await;
     assert!(editor.body.contains("Перевірити (зберегти чернетку)"));
+    // Versions are named in Ukrainian too: в1, with the id beside it.
+    assert!(
+        editor
+            .body
+            .contains(r#"<strong class="version-label">в1</strong> <small class="muted">ід. "#)
+    );
     assert!(!editor.body.contains("<script>alert(1)"));
     assert!(editor.body.contains(&escaped("</textarea><script>alert(1)")));
     app.stop().await;
@@ -501,7 +507,7 @@ async fn versions_are_counted_per_file_with_their_id_beside() {
     assert!(editor.body.contains(&format!(
         r#"<strong class="version-label">v3</strong> <small class="muted">id {third}</small>"#
     )));
-    assert!(editor.body.contains(&format!("Roll back v1")));
+    assert!(editor.body.contains("Roll back v1"));
     assert!(
         editor.body.contains("Make v1 of en.xml live again? Callers hear it from their next call.")
     );

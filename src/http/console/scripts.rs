@@ -320,10 +320,12 @@ async fn diff_view(
     };
     let lines = diff
         .lines()
-        .map(|line| {
-            let (kind, text) = if line.starts_with("---") {
+        .enumerate()
+        .map(|(i, line)| {
+            // The first two lines name the sides; a removed line may start with `--` too.
+            let (kind, text) = if i == 0 && line.starts_with("---") {
                 ("head", format!("--- {}", head(&from)))
-            } else if line.starts_with("+++") {
+            } else if i == 1 && line.starts_with("+++") {
                 ("head", format!("+++ {}", head(&to)))
             } else if line.starts_with('+') {
                 ("added", line.to_owned())
