@@ -7,6 +7,7 @@
 //! `target/browser-artifacts/`.
 
 use crate::common;
+use crate::common::messaging::{ACCOUNT_SID, FakeTwilio};
 use crate::common::telegram::FakeBotApi;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,9 @@ use hotline::domain::people::Role;
 
 /// The browser the scenarios drive: Debian's package.
 const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The operator line's number: call-me rings come from it.
+const OPERATOR_LINE: &str = "+18005550111";
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("browser")
@@ -51,10 +55,16 @@ async fn the_console_works_in_a_real_browser() {
     // The Telegram bot is on, so the chat scenario can write to it; its answers go to a
     // fake Bot API, where the operator's reply shows as delivered.
     let fake = FakeBotApi::start();
+    // The provider's REST API is a fake too, so an operator can choose call me and be rung:
+    // the reach scenario reads the calls it placed and answers them as the provider would.
+    let provider = FakeTwilio::start();
     let app = common::spawn_app_with(|config| {
         config.scripts.dir = scripts.clone();
         config.telegram.enabled = true;
         config.telegram.api_base = fake.base.clone();
+        config.provider.account_sid = ACCOUNT_SID.into();
+        config.provider.api_base = provider.base.clone();
+        config.operators.line_number = OPERATOR_LINE.into();
     })
     .await;
     let (operator, _) = api::person(&app, "olena", Role::Operator, &["ru", "uk"]).await;
@@ -74,7 +84,10 @@ async fn the_console_works_in_a_real_browser() {
         .env("HOTLINE_SCRIPTS_DIR", &scripts)
         .env("HOTLINE_OPERATOR_PIN", api::TEST_PIN)
         .env("HOTLINE_TELEGRAM_SECRET", common::TELEGRAM_SECRET)
-        .env("HOTLINE_ARTIFACTS_DIR", &artifacts);
+        .env("HOTLINE_ARTIFACTS_DIR", &artifacts)
+        .env("HOTLINE_PROVIDER_API", &provider.base)
+        .env("HOTLINE_PROVIDER_ACCOUNT", ACCOUNT_SID)
+        .env("HOTLINE_OPERATOR_LINE", OPERATOR_LINE);
     // The server answers the browser from this process's runtime while the run blocks a
     // thread of its own.
     let output = tokio::task::spawn_blocking(move || run.output()).await.unwrap();

@@ -321,7 +321,244 @@ async fn the_editor_speaks_ukrainian_and_escapes_the_script() {
     assert_eq!(saved.status, 303, "{}", saved.body);
     let editor = boss.get("/console/scripts/en.xml").await;
     assert!(editor.body.contains("Перевірити (зберегти чернетку)"));
+    // Versions are named in Ukrainian too: в1, with the id beside it.
+    assert!(
+        editor
+            .body
+            .contains(r#"<strong class="version-label">в1</strong> <small class="muted">ід. "#)
+    );
     assert!(!editor.body.contains("<script>alert(1)"));
     assert!(editor.body.contains(&escaped("</textarea><script>alert(1)")));
+    app.stop().await;
+}
+
+/// What a British caller from `from` hears in the main menu.
+async fn main_menu_from(app: &TestApp, from: &str) -> String {
+    let sid = new_call_sid();
+    let params = [
+        ("CallSid", sid.as_str()),
+        ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+        ("From", from),
+        ("To", "+18005550100"),
+        ("CallStatus", "in-progress"),
+        ("FromCountry", "GB"),
+    ];
+    let welcome = app.post("/voice/incoming", &params).await;
+    let next = text(&welcome.body, "Redirect").expect("the welcome continues");
+    said(&app.post(&next, &params).await.body).concat()
+}
+
+/// The audit lines of `action`, newest first.
+async fn audit_lines(app: &TestApp, action: &str) -> Vec<hotline::domain::audit::AuditRecord> {
+    let filter = hotline::domain::audit::AuditFilter { limit: 100, ..Default::default() };
+    let lines = app.storage.audit_log(filter).await.unwrap();
+    lines.into_iter().filter(|line| line.action == action).collect()
+}
+
+#[tokio::test]
+async fn a_test_caller_added_on_the_screen_hears_the_draft_until_removed_and_is_never_shown() {
+    const TESTER: &str = "+447700900555";
+    let (app, _dir, _scratch) = spawn().await;
+    person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let mut boss = logged_in(&app, "boss").await;
+    let drafted = english_with("Draft: press 1 to surrender.");
+    let saved = boss.post("/console/scripts/en.xml/validate", &[("text", &drafted)]).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert!(main_menu_from(&app, TESTER).await.contains(MAIN_EN), "not a tester yet");
+
+    let editor = boss.get("/console/scripts/en.xml").await;
+    assert!(editor.body.contains(r#"action="/console/scripts/en.xml/testers""#));
+    let added = boss
+        .post("/console/scripts/en.xml/testers", &[("number", TESTER), ("label", "Sofia's <b>")])
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(added.location(), "/console/scripts/en.xml?done=tester-added#testers");
+    let shown = boss.get("/console/scripts/en.xml?done=tester-added").await;
+    assert!(shown.body.contains("Calls from this number now hear the draft"), "{}", shown.body);
+    assert!(shown.body.contains("Sofia&#39;s &#60;b&#62;"), "the label, escaped");
+    assert!(!shown.body.contains("900555") && !shown.body.contains("7700"), "the number is shown");
+    // The number now hears the draft; everyone else the live version.
+    assert!(main_menu_from(&app, TESTER).await.contains("Draft: press 1 to surrender."));
+    assert!(main_menu(&app).await.contains(MAIN_EN));
+    // Audited as the API does it: who, which tester, the label, never the number.
+    let lines = audit_lines(&app, "scripts.tester-add").await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].actor_name.as_deref(), Some("boss"));
+    assert!(!lines[0].detail.contains("900555"), "{}", lines[0].detail);
+
+    // Removed from the same screen: the number hears the live version again.
+    let tester = app.storage.tester_list().await.unwrap()[0].id;
+    assert!(shown.body.contains(&format!(r#"data-testid="remove-tester-{tester}""#)));
+    let path = format!("/console/scripts/en.xml/testers/{tester}/remove");
+    let removed = boss.post(&path, &[]).await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert_eq!(removed.location(), "/console/scripts/en.xml?done=tester-removed#testers");
+    let shown = boss.get("/console/scripts/en.xml?done=tester-removed").await;
+    assert!(shown.body.contains("Test caller removed"), "{}", shown.body);
+    assert!(shown.body.contains(r#"data-testid="no-testers""#));
+    assert!(main_menu_from(&app, TESTER).await.contains(MAIN_EN), "still hears the draft");
+    assert_eq!(audit_lines(&app, "scripts.tester-remove").await.len(), 1);
+    // Gone already: nothing to remove.
+    assert_eq!(boss.post(&path, &[]).await.status, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_numbers_labels_and_ids_of_test_callers_are_refused_on_the_page() {
+    let (app, _dir, _scratch) = spawn().await;
+    person(&app, "boss", Role::Supervisor, &["en"]).await;
+    person(&app, "olga", Role::Operator, &["ru"]).await;
+    let mut boss = logged_in(&app, "boss").await;
+    boss.get("/console/scripts/ru.xml").await;
+
+    let huge = format!("+44{}", "7".repeat(200_000));
+    for number in [
+        "",
+        "   ",
+        "447700900777",
+        "+44",
+        "+4477009007774567",
+        "+44 7700 900123",
+        "+44770090077x",
+        "+４４７７００９００７７７",
+        "+447700900777\n+447700900124",
+        "<script>alert(1)</script>",
+        huge.as_str(),
+    ] {
+        let fields = [("number", number), ("label", "a label")];
+        let answer = boss.post("/console/scripts/ru.xml/testers", &fields).await;
+        assert_eq!(answer.status, 400, "{number:?}: {}", answer.body);
+        // The editor again, saying why, with the label kept and the number not echoed.
+        assert!(answer.body.contains(r#"data-testid="tester-notice""#), "{number:?}");
+        assert!(answer.body.contains("The test caller was not added: a number is + and 6 to 15"));
+        assert!(answer.body.contains(r#"value="a label""#));
+        assert!(!answer.body.contains("<script>alert(1)") && !answer.body.contains("7700900777"));
+        assert!(!answer.body.contains(&"7".repeat(30)), "{number:?}: the number is echoed");
+    }
+    let long = "l".repeat(65);
+    for label in ["two\nlines", "bell\u{7}", long.as_str()] {
+        let fields = [("number", "+447700900777"), ("label", label)];
+        let answer = boss.post("/console/scripts/ru.xml/testers", &fields).await;
+        assert_eq!(answer.status, 400, "{label:?}: {}", answer.body);
+        assert!(answer.body.contains("a label is one line of at most 64 characters"));
+    }
+    // Without the session's token, or from an operator: refused.
+    let forged = form(&[("number", "+447700900777"), ("label", "x")]);
+    assert_eq!(boss.post_raw("/console/scripts/ru.xml/testers", forged).await.status, 403);
+    let mut olga = logged_in(&app, "olga").await;
+    let fields = [("number", "+447700900777"), ("label", "x")];
+    assert_eq!(olga.post("/console/scripts/ru.xml/testers", &fields).await.status, 403);
+    assert!(app.storage.tester_list().await.unwrap().is_empty(), "a tester was added");
+    assert!(audit_lines(&app, "scripts.tester-add").await.is_empty());
+
+    // Ids that are not a tester's.
+    boss.post("/console/scripts/ru.xml/testers", &fields).await;
+    let id = app.storage.tester_list().await.unwrap()[0].id;
+    for (wrong, status) in
+        [("abc", 400), ("0", 400), ("-1", 400), ("99999999999999999999", 400), ("4242", 404)]
+    {
+        let path = format!("/console/scripts/ru.xml/testers/{wrong}/remove");
+        assert_eq!(boss.post(&path, &[]).await.status, status, "{wrong}");
+    }
+    let path = format!("/console/scripts/ru.xml/testers/{id}/remove");
+    assert_eq!(olga.post(&path, &[]).await.status, 403);
+    assert_eq!(boss.post_raw(&path, Vec::new()).await.status, 403);
+    assert_eq!(
+        boss.post(&format!("/console/scripts/xx.xml/testers/{id}/remove"), &[]).await.status,
+        404
+    );
+    assert_eq!(app.storage.tester_list().await.unwrap().len(), 1, "a tester was removed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn versions_are_counted_per_file_with_their_id_beside() {
+    let (app, _dir, _scratch) = spawn().await;
+    person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let mut boss = logged_in(&app, "boss").await;
+    let (first, _) = newest(&app, "en.xml").await;
+    // Two versions of en.xml with one of ru.xml between them: the ids skip, the count does not.
+    for (file, text) in [
+        ("en.xml", english_with("Second: press 1.")),
+        ("ru.xml", {
+            let ru = std::fs::read_to_string(common::shipped_scripts().join("ru.xml")).unwrap();
+            ru.replacen("</say>", " </say>", 1)
+        }),
+        ("en.xml", english_with("Third: press 1.")),
+    ] {
+        let path = format!("/console/scripts/{file}/publish");
+        let answer = boss.post(&path, &[("text", &text), ("comment", "")]).await;
+        assert_eq!(answer.status, 303, "{}", answer.body);
+    }
+    let (third, _) = newest(&app, "en.xml").await;
+    let (ru, _) = newest(&app, "ru.xml").await;
+    assert!(ru > first && ru < third);
+
+    let editor = boss.get(&format!("/console/scripts/en.xml?diff={first}")).await;
+    let rows: Vec<&str> = editor
+        .body
+        .match_indices("data-ordinal=\"")
+        .map(|(at, _)| {
+            let rest = &editor.body[at + 14..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(rows, ["3", "2", "1"], "newest first");
+    assert!(editor.body.contains(&format!(
+        r#"<strong class="version-label">v3</strong> <small class="muted">id {third}</small>"#
+    )));
+    assert!(editor.body.contains("Roll back v1"));
+    assert!(
+        editor.body.contains("Make v1 of en.xml live again? Callers hear it from their next call.")
+    );
+    let title = &editor.body[editor.body.find(r#"data-testid="diff-title""#).unwrap()..];
+    let title = &title[..title.find("</h3>").unwrap()];
+    assert!(title.contains("Changes from v1 of en.xml → v3"), "{title}");
+    assert!(title.contains(&format!("id {first} → {third}")), "{title}");
+    assert!(
+        editor.body.contains(&escaped(&format!("--- v1 of en.xml (id {first}, "))),
+        "the diff's head"
+    );
+
+    let list = boss.get("/console/scripts").await;
+    let row = |file: &str| {
+        let at = list.body.find(&format!(r#"data-file="{file}""#)).unwrap();
+        list.body[at..at + list.body[at..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(
+        row("en.xml").contains(&format!(r#">v3</span> <small class="muted">id {third}</small>"#))
+    );
+    assert!(row("ru.xml").contains(&format!(r#">v2</span> <small class="muted">id {ru}</small>"#)));
+    assert!(row("ko.xml").contains(">v1</span>"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_drafts_diagnostics_name_the_draft() {
+    let (app, _dir, _scratch) = spawn().await;
+    person(&app, "boss", Role::Supervisor, &["en"]).await;
+    let mut boss = logged_in(&app, "boss").await;
+    let broken = english_with("Press 1.").replace(r#"goto="surrender-group""#, r#"goto="nowhere""#);
+    let line = line_of(&broken, r#"goto="nowhere""#);
+    boss.post("/console/scripts/en.xml/validate", &[("text", &broken)]).await;
+
+    let own = boss.get("/console/scripts/en.xml").await;
+    assert!(
+        own.body.contains(&format!(
+            r##"<a href="#line-{line}">draft of en.xml, line {line}, column "##
+        )),
+        "{}",
+        own.body
+    );
+    // From another file's editor: the same words, leading to the draft's line.
+    let other = boss.get("/console/scripts/ru.xml").await;
+    assert!(
+        other.body.contains(&format!(
+            r#"<a href="/console/scripts/en.xml#line-{line}">draft of en.xml, line {line}, column "#
+        )),
+        "{}",
+        other.body
+    );
+    assert!(!other.body.contains("ivr-scripts/en.xml") && !other.body.contains("en.xml:"));
     app.stop().await;
 }

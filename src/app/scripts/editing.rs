@@ -21,6 +21,16 @@ const TERMINAL_AUTHOR: &str = "cli";
 /// The longest label of a test caller.
 const MAX_TESTER_LABEL_CHARS: usize = 64;
 
+/// One published version of a file, with its place among that file's versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileVersion {
+    /// 1 for the file's first version, 2 for the next: what a supervisor calls "v2 of
+    /// ru.xml". The version's id counts every file's versions, so it skips.
+    pub ordinal: usize,
+    /// The version.
+    pub version: ScriptVersion,
+}
+
 /// The script files as they stand: the live texts and the drafts, by file.
 #[derive(Debug, Clone)]
 pub struct ScriptFiles {
@@ -50,6 +60,21 @@ impl App {
         actor.require_supervisor()?;
         let file = file.map(versions::check_file_name).transpose()?;
         Ok(self.storage().script_versions(file, limit).await?)
+    }
+
+    /// Every published version of one file, newest first, each with its place among the
+    /// file's versions (supervisor).
+    pub async fn script_file_versions(
+        &self,
+        actor: &Actor,
+        file: &str,
+    ) -> Result<Vec<FileVersion>, AppError> {
+        actor.require_supervisor()?;
+        let file = versions::check_file_name(file)?;
+        // All of them: the ordinal of the newest is the count. A file gets a version per
+        // publication that changed it, a few a day at most, and the rows carry no text.
+        let newest_first = self.storage().script_versions(Some(file), u32::MAX).await?;
+        Ok(numbered(newest_first))
     }
 
     /// One version with its text (supervisor).
@@ -192,6 +217,16 @@ fn author(actor: &Actor) -> Author {
     }
 }
 
+/// Numbers a file's versions, given newest first: the oldest is 1.
+fn numbered(newest_first: Vec<ScriptVersion>) -> Vec<FileVersion> {
+    let count = newest_first.len();
+    newest_first
+        .into_iter()
+        .enumerate()
+        .map(|(i, version)| FileVersion { ordinal: count - i, version })
+        .collect()
+}
+
 /// A publication refused for the errors in `report`, as an error that carries every
 /// diagnostic.
 pub fn refusal(report: Report) -> AppError {
@@ -233,5 +268,31 @@ impl From<VersionError> for AppError {
             VersionError::Storage(error) => error.into(),
             mirror @ VersionError::Mirror { .. } => AppError::Internal(Box::new(mirror)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    fn version(id: i64) -> ScriptVersion {
+        ScriptVersion {
+            id,
+            file: "ru.xml".into(),
+            author: "sofia".into(),
+            comment: String::new(),
+            created_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_files_versions_count_from_its_oldest_whatever_their_ids() {
+        // Ids skip where other files were published in between.
+        let numbered = numbered(vec![version(41), version(17), version(3)]);
+        let pairs: Vec<(usize, i64)> = numbered.iter().map(|v| (v.ordinal, v.version.id)).collect();
+        assert_eq!(pairs, [(3, 41), (2, 17), (1, 3)]);
+        assert!(super::numbered(Vec::new()).is_empty());
     }
 }

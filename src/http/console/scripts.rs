@@ -1,6 +1,11 @@
 //! The supervisors' script editor: the script files and their live versions, an editor with
-//! line numbers and inline diagnostics, publishing, the flow diagram, test calls, and the
-//! history with diffs and rollback.
+//! line numbers and inline diagnostics, publishing, the flow diagram, test calls and the test
+//! callers who hear the drafts, and the history with diffs and rollback.
+//!
+//! A version is shown as its place among its file's versions, "v3 of ru.xml", with its id
+//! (which counts every file's versions) beside it in small: the id is what the API and
+//! `hotline scripts` take. A test caller's number is typed once and never shown again: the
+//! hotline keeps only its keyed hash, and the list shows the label it was given.
 //!
 //! Every rule is the one `hotline scripts` and the JSON API follow (the use cases of
 //! `app::scripts`): a
@@ -25,14 +30,16 @@ use serde::Deserialize;
 use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
+use super::text::Text;
+use crate::app::scripts::editing::FileVersion;
 use crate::app::scripts::versions::{self, Change};
 use crate::app::{Actor, AppError};
-use crate::domain::script_versions::{ScriptVersion, Tester};
+use crate::domain::script_versions::Tester;
 use crate::scripts::graph::{self, Format};
 use crate::scripts::{Diagnostic, LANGUAGES_FILE, file_language};
 
 /// How many versions of a file its history lists.
-const HISTORY: u32 = 50;
+const HISTORY: usize = 50;
 
 pub(super) fn router() -> Router<Arc<ConsoleState>> {
     Router::new()
@@ -42,13 +49,15 @@ pub(super) fn router() -> Router<Arc<ConsoleState>> {
         .route("/scripts/{file}/publish", post(publish))
         .route("/scripts/{file}/rollback", post(rollback))
         .route("/scripts/{file}/discard", post(discard))
+        .route("/scripts/{file}/testers", post(add_tester))
+        .route("/scripts/{file}/testers/{id}/remove", post(remove_tester))
         .route("/scripts/{file}/graph.svg", get(graph_svg))
 }
 
 /// One script file as the list shows it.
 struct FileRow {
     file: String,
-    live: Option<ScriptVersion>,
+    live: Option<FileVersion>,
     draft: Option<String>,
 }
 
@@ -78,7 +87,7 @@ async fn index(
         .filter(|n| n.as_str() == LANGUAGES_FILE)
         .chain(names.iter().filter(|n| n.as_str() != LANGUAGES_FILE))
     {
-        let newest = state.app.script_versions(&actor, Some(name.as_str()), 1).await?;
+        let newest = state.app.script_file_versions(&actor, name).await?;
         let draft = drafts
             .get(*name)
             .map(|d| format!("{} · {}", d.author, d.updated_at.format("%Y-%m-%d %H:%M UTC")));
@@ -104,8 +113,10 @@ struct GutterLine {
 /// A diagnostic as the editor shows it.
 struct Shown {
     file: String,
+    /// Where, in words: "draft of ru.xml, line 12, column 5" (the draft's text, not the file
+    /// of the folder, is what has that line).
+    place: String,
     line: u32,
-    column: u32,
     severity: &'static str,
     message: String,
 }
@@ -118,8 +129,8 @@ struct DiffLine {
 
 /// The diff the history shows: from an earlier version to the live one.
 struct DiffView {
-    from: i64,
-    to: i64,
+    from: FileVersion,
+    to: FileVersion,
     lines: Vec<DiffLine>,
 }
 
@@ -144,17 +155,31 @@ struct EditorPage {
     errors: usize,
     warnings: usize,
     notice: Option<Notice>,
-    versions: Vec<ScriptVersion>,
+    versions: Vec<FileVersion>,
     live_id: Option<i64>,
     diff: Option<DiffView>,
     draft_graph: bool,
     testers: Vec<Tester>,
+    /// What the last test-caller form did, shown beside the test callers.
+    tester_notice: Option<Notice>,
+    /// The label typed in a refused test-caller form (never its number).
+    tester_label: String,
 }
 
 impl EditorPage {
     /// Whether version `id` is the file's live one.
     fn is_live(&self, id: &i64) -> bool {
         self.live_id == Some(*id)
+    }
+
+    /// "v3 of ru.xml", in the viewer's language.
+    fn version_label(&self, version: &FileVersion) -> String {
+        version_label(self.page.text, version, &self.file)
+    }
+
+    /// The question before rolling back to `version`.
+    fn rollback_question(&self, version: &FileVersion) -> String {
+        fill(self.page.t("scripts.rollback_confirm"), &[("version", &self.version_label(version))])
     }
 
     /// Whether another file has an error: its diagnostics are then shown unfolded.
@@ -184,18 +209,19 @@ async fn editor(
         None | Some("") => None,
         Some(id) => Some(id.parse::<i64>().map_err(|_| PageError::BadRequest(bad_query()))?),
     };
-    let notice = query.done.as_deref().and_then(|done| {
-        let key = match done {
-            "saved" => "scripts.done_saved",
-            "published" => "scripts.done_published",
-            "rolledback" => "scripts.done_rolledback",
-            "discarded" => "scripts.done_discarded",
-            _ => return None,
-        };
-        Some(Notice { kind: "ok", text: viewer.t(key).to_owned() })
-    });
+    let notice = |key: &str| Some(Notice { kind: "ok", text: viewer.t(key).to_owned() });
+    let (notice, tester_notice) = match query.done.as_deref() {
+        Some("saved") => (notice("scripts.done_saved"), None),
+        Some("published") => (notice("scripts.done_published"), None),
+        Some("rolledback") => (notice("scripts.done_rolledback"), None),
+        Some("discarded") => (notice("scripts.done_discarded"), None),
+        Some("tester-added") => (None, notice("scripts.done_tester_added")),
+        Some("tester-removed") => (None, notice("scripts.done_tester_removed")),
+        _ => (None, None),
+    };
     let diagnostics = state.app.draft_diagnostics(&viewer.actor()).await?;
-    let page = editor_page(&viewer, &state, &file, None, diagnostics, notice, diff).await?;
+    let mut page = editor_page(&viewer, &state, &file, None, diagnostics, notice, diff).await?;
+    page.tester_notice = tester_notice;
     render(&page)
 }
 
@@ -218,8 +244,10 @@ async fn editor_page(
         .or_else(|| draft.map(|d| d.text.clone()))
         .or_else(|| live.get(file).cloned())
         .unwrap_or_default();
-    let (here, elsewhere): (Vec<Shown>, Vec<Shown>) =
-        diagnostics.iter().map(shown).partition(|d| d.file == file);
+    let (here, elsewhere): (Vec<Shown>, Vec<Shown>) = diagnostics
+        .iter()
+        .map(|d| shown(viewer.text, d, |name| drafts.contains_key(name)))
+        .partition(|d| d.file == file);
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let lines = text.lines().count().max(1);
     let gutter = (1..=lines)
@@ -229,12 +257,21 @@ async fn editor_page(
             GutterLine { number, mark }
         })
         .collect();
-    let versions = state.app.script_versions(&actor, Some(file), HISTORY).await?;
-    let live_id = versions.first().map(|v| v.id);
-    let diff = match (diff, live_id) {
-        (Some(from), Some(to)) => Some(diff_view(state, &actor, file, from, to).await?),
+    let mut versions = state.app.script_file_versions(&actor, file).await?;
+    let live_id = versions.first().map(|v| v.version.id);
+    let diff = match (diff, versions.first()) {
+        (Some(from), Some(live)) => {
+            // The version compared may be older than the history lists.
+            let from = versions
+                .iter()
+                .find(|v| v.version.id == from)
+                .cloned()
+                .ok_or_else(|| PageError::NotFound(format!("{file} has no version {from}")))?;
+            Some(diff_view(state, viewer.text, &actor, file, from, live.clone()).await?)
+        }
         _ => None,
     };
+    versions.truncate(HISTORY);
     let testers = state.app.script_testers(&actor).await?;
     Ok(EditorPage {
         page: viewer.page("/console/scripts"),
@@ -255,36 +292,51 @@ async fn editor_page(
         diff,
         draft_graph: state.app.live().draft().is_some(),
         testers,
+        tester_notice: None,
+        tester_label: String::new(),
     })
 }
 
-/// The diff from version `from` (of this file) to the live one.
+/// The diff from version `from` of this file to the live one, `to`.
 async fn diff_view(
     state: &ConsoleState,
+    text: &Text,
     actor: &Actor,
     file: &str,
-    from: i64,
-    to: i64,
+    from: FileVersion,
+    to: FileVersion,
 ) -> Result<DiffView, PageError> {
-    if !is_version_of(state, actor, from, file).await? {
-        return Err(PageError::NotFound(format!("{file} has no version {from}")));
-    }
-    let text = state.app.script_diff(actor, from, to).await?;
-    let lines = text
+    let diff = state.app.script_diff(actor, from.version.id, to.version.id).await?;
+    // The head lines name each side as the history does, not by its id alone.
+    let head = |version: &FileVersion| {
+        format!(
+            "{} ({} {}, {}, {})",
+            version_label(text, version, file),
+            text.get("scripts.version_id"),
+            version.version.id,
+            version.version.author,
+            version.version.created_at.format("%Y-%m-%d %H:%M:%SZ")
+        )
+    };
+    let lines = diff
         .lines()
-        .map(|line| {
-            let kind = if line.starts_with("+++") || line.starts_with("---") {
-                "head"
+        .enumerate()
+        .map(|(i, line)| {
+            // The first two lines name the sides; a removed line may start with `--` too.
+            let (kind, text) = if i == 0 && line.starts_with("---") {
+                ("head", format!("--- {}", head(&from)))
+            } else if i == 1 && line.starts_with("+++") {
+                ("head", format!("+++ {}", head(&to)))
             } else if line.starts_with('+') {
-                "added"
+                ("added", line.to_owned())
             } else if line.starts_with('-') {
-                "removed"
+                ("removed", line.to_owned())
             } else if line.starts_with("@@") {
-                "hunk"
+                ("hunk", line.to_owned())
             } else {
-                "same"
+                ("same", line.to_owned())
             };
-            DiffLine { kind, text: line.to_owned() }
+            DiffLine { kind, text }
         })
         .collect();
     Ok(DiffView { from, to, lines })
@@ -475,18 +527,48 @@ async fn script_file(
     }
 }
 
-fn shown(diagnostic: &Diagnostic) -> Shown {
+/// A diagnostic as the page shows it; `drafted` says whether a file has a draft, whose text
+/// (not the folder's file) is the one the line and column are in.
+fn shown(text: &Text, diagnostic: &Diagnostic, drafted: impl Fn(&str) -> bool) -> Shown {
+    let file =
+        diagnostic.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = if drafted(&file) {
+        fill(text.get("scripts.draft_of"), &[("file", &file)])
+    } else {
+        file.clone()
+    };
+    let place = if diagnostic.line == 0 {
+        format!("{name}, {}", text.get("scripts.whole_file"))
+    } else {
+        format!(
+            "{name}, {} {}, {} {}",
+            text.get("scripts.line"),
+            diagnostic.line,
+            text.get("scripts.column"),
+            diagnostic.column
+        )
+    };
     Shown {
-        file: diagnostic
-            .file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        file,
+        place,
         line: diagnostic.line,
-        column: diagnostic.column,
         severity: if diagnostic.is_error() { "error" } else { "warning" },
         message: diagnostic.message.clone(),
     }
+}
+
+/// "v3 of ru.xml" in `text`'s language (`scripts.version_of`).
+fn version_label(text: &Text, version: &FileVersion, file: &str) -> String {
+    let ordinal = version.ordinal.to_string();
+    fill(text.get("scripts.version_of"), &[("n", &ordinal), ("file", file)])
+}
+
+/// A text of the catalog with its `{name}` slots filled: translations put the values where
+/// their grammar wants them.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(template.to_owned(), |text, (name, value)| {
+        text.replace(&format!("{{{name}}}"), value)
+    })
 }
 
 /// Whether version `id` exists and is one of `file`'s.
@@ -501,6 +583,66 @@ async fn is_version_of(
         Err(AppError::NotFound(_)) => Ok(false),
         Err(error) => Err(error.into()),
     }
+}
+
+/// The form that makes a number hear the drafts: the number, and whose phone it is.
+#[derive(Debug, Deserialize)]
+struct TesterForm {
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    label: String,
+}
+
+/// `POST /console/scripts/{file}/testers`: calls from this number hear the drafts (audited,
+/// without the number), back on this file's editor. A refused number shows the editor again
+/// with why, and with the label typed but never the number.
+async fn add_tester(
+    viewer: Viewer,
+    State(state): State<Arc<ConsoleState>>,
+    file: Result<Path<String>, PathRejection>,
+    CsrfForm(form): CsrfForm<TesterForm>,
+) -> Result<Response, PageError> {
+    viewer.require_supervisor()?;
+    let file = script_file(&state, &viewer, file).await?;
+    match state.app.add_script_tester(&viewer.actor(), &form.number, &form.label).await {
+        Ok(_) => Ok(see_other(&format!("/console/scripts/{file}?done=tester-added#testers"))),
+        Err(AppError::Invalid(why)) => {
+            let diagnostics = state.app.draft_diagnostics(&viewer.actor()).await?;
+            let mut page =
+                editor_page(&viewer, &state, &file, None, diagnostics, None, None).await?;
+            page.tester_notice = Some(Notice {
+                kind: "error",
+                text: format!("{} {why}", viewer.t("scripts.tester_refused")),
+            });
+            // A label that was refused is shown as typed, cut to what the field takes.
+            page.tester_label = form.label.chars().take(MAX_LABEL_SHOWN).collect();
+            Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The most of a refused label the form shows again: the field's own limit.
+const MAX_LABEL_SHOWN: usize = 64;
+
+/// `POST /console/scripts/{file}/testers/{id}/remove`: that number hears the live version
+/// again from its next call (audited).
+async fn remove_tester(
+    viewer: Viewer,
+    State(state): State<Arc<ConsoleState>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PageError> {
+    viewer.require_supervisor()?;
+    let Path((file, id)) = path.map_err(|_| PageError::NotFound("name a test caller".into()))?;
+    let file = script_file(&state, &viewer, Ok(Path(file))).await?;
+    let id =
+        id.parse::<i64>().ok().filter(|id| *id >= 1).ok_or_else(|| {
+            PageError::BadRequest("a test caller's id is a number, like 3".into())
+        })?;
+    state.app.remove_script_tester(&viewer.actor(), id).await?;
+    Ok(see_other(&format!("/console/scripts/{file}?done=tester-removed#testers")))
 }
 
 fn bad_query() -> String {

@@ -20,6 +20,9 @@
 //! that is not a number, 21208 for a `Timeout` that is not a whole number of 1 to 600. It
 //! records the calls it placed ([`FakeTwilio::calls`]) and can be told to fail the next ones
 //! ([`FakeTwilio::fail_next_calls`]); the test then plays the provider's side of each call.
+//! `GET Calls.json` lists them, oldest first, each with the `url` and `status_callback` the
+//! hotline gave (Twilio's list leaves those out): how a test in another process, the
+//! browser's, plays the provider's side.
 //!
 //! It records what it accepted ([`FakeTwilio::sent`]), can be told to fail the next requests
 //! ([`FakeTwilio::fail_next`]) or to close a WhatsApp user's window ([`FakeTwilio::close_window`]),
@@ -332,6 +335,7 @@ async fn answer(
             queues_and_recordings(&state, &method, resource, uri.query().unwrap_or_default()).await
         }
         (Method::POST, "Calls.json") => create_call(&state, &body),
+        (Method::GET, "Calls.json") => list_calls(&state),
         _ => refusal(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
     }
 }
@@ -420,6 +424,27 @@ fn create_call(state: &Mutex<FakeState>, body: &[u8]) -> Response {
     });
     (StatusCode::CREATED, [("content-type", "application/json")], resource.to_string())
         .into_response()
+}
+
+/// `GET Calls.json`: the calls placed, oldest first, with the URLs the hotline gave.
+fn list_calls(state: &Mutex<FakeState>) -> Response {
+    let calls: Vec<_> = state
+        .lock()
+        .unwrap()
+        .placed
+        .iter()
+        .map(|call| {
+            json!({
+                "sid": call.sid,
+                "to": call.to,
+                "from": call.from,
+                "url": call.url,
+                "status_callback": call.status_callback,
+            })
+        })
+        .collect();
+    let body = json!({ "calls": calls });
+    ([("content-type", "application/json")], body.to_string()).into_response()
 }
 
 /// `POST Messages.json`: creates a message, or refuses it as Twilio would.

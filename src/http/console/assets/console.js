@@ -46,11 +46,52 @@ document.addEventListener("DOMContentLoaded", () => {
   startCountdowns(document);
 });
 
-// Scripts: the line numbers beside a script's text area follow its scrolling, count its
-// lines as they are typed, and a link to #line-N puts the cursor on that line.
+// Scripts: long lines wrap in the text area, and the line numbers beside it stay on the
+// lines they number: each number is as tall as its line is once wrapped, measured on a hidden
+// copy of the text laid out at the text area's width. The numbers follow the text area's
+// scrolling, count its lines as they are typed, and a link to #line-N puts the cursor on that
+// line. Without this script the text area does not wrap (wrap="off"), so each line is one row
+// and the numbers the server wrote stay right.
 function startScriptEditor(area, gutter) {
+  area.wrap = "soft";
+  area.closest(".script-editor").classList.add("wrapping");
+  const mirror = document.createElement("div");
+  mirror.className = "script-mirror";
+  mirror.setAttribute("aria-hidden", "true");
+  document.body.appendChild(mirror);
+
   const follow = () => { gutter.scrollTop = area.scrollTop; };
-  const count = () => {
+  // Each line's height as the text area lays it out.
+  const measure = () => {
+    const style = window.getComputedStyle(area);
+    const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+    mirror.style.width = Math.max(0, area.clientWidth - padding) + "px";
+    // One by one: the `font` shorthand reads as empty when it cannot say everything.
+    for (const name of ["fontFamily", "fontSize", "fontWeight", "fontStyle", "lineHeight",
+      "letterSpacing", "wordSpacing", "tabSize", "fontVariantLigatures", "fontFeatureSettings"]) {
+      mirror.style[name] = style[name];
+    }
+    mirror.replaceChildren(...area.value.split("\n").map((text) => {
+      const line = document.createElement("div");
+      // An empty line is still one row tall.
+      line.textContent = text === "" ? "\u200b" : text;
+      return line;
+    }));
+    const rows = mirror.children;
+    for (let n = 0; n < gutter.children.length; n++) {
+      const height = n < rows.length ? rows[n].getBoundingClientRect().height : 0;
+      gutter.children[n].style.height = height + "px";
+    }
+    follow();
+  };
+  let pending = false;
+  const remeasure = () => {
+    if (pending) return;
+    pending = true;
+    window.requestAnimationFrame(() => { pending = false; measure(); });
+  };
+  // One number per line of the text, the empty row after a final line break included.
+  const renumber = () => {
     const lines = area.value.split("\n").length;
     for (let n = gutter.children.length + 1; n <= lines; n++) {
       const item = document.createElement("li");
@@ -59,26 +100,30 @@ function startScriptEditor(area, gutter) {
       gutter.appendChild(item);
     }
     while (gutter.children.length > Math.max(lines, 1)) gutter.lastElementChild.remove();
-    follow();
   };
+  const count = () => { renumber(); remeasure(); };
   const goTo = () => {
     const match = /^#line-(\d+)$/.exec(window.location.hash);
     if (!match) return;
     const lines = area.value.split("\n");
-    const line = Math.min(Number(match[1]), lines.length);
+    const line = Math.max(1, Math.min(Number(match[1]), lines.length));
     const start = lines.slice(0, line - 1).reduce((sum, text) => sum + text.length + 1, 0);
     area.focus();
     area.setSelectionRange(start, start + lines[line - 1].length);
-    const height = area.scrollHeight / lines.length;
-    area.scrollTop = Math.max(0, (line - 3) * height);
+    // Where the line's number sits is where the line is, however the lines above wrap.
+    const item = gutter.children[line - 1];
+    const row = item ? item.offsetTop - gutter.firstElementChild.offsetTop : 0;
+    area.scrollTop = Math.max(0, row - 2 * parseFloat(window.getComputedStyle(area).lineHeight));
     follow();
   };
   area.addEventListener("scroll", follow);
   area.addEventListener("input", count);
   window.addEventListener("hashchange", goTo);
+  new ResizeObserver(remeasure).observe(area);
+  renumber();
+  measure();
   goTo();
 }
-
 document.addEventListener("DOMContentLoaded", () => {
   const area = document.querySelector("textarea[data-lines]");
   const gutter = document.querySelector("[data-gutter]");
