@@ -101,9 +101,12 @@ fn suffixes(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// A sample's labels: names and values.
+type Labels = Vec<(String, String)>;
+
 /// The labels of a sample, `a="x",b="y"`, read by the format's rules (escaped `\\`, `\"` and
 /// `\n` in values); panics on anything else.
-fn labels(text: &str, line: &str) -> Vec<(String, String)> {
+fn labels(text: &str, line: &str) -> Labels {
     let mut found = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
@@ -203,7 +206,7 @@ fn parse(text: &str) -> Samples {
     }
     assert!(ended, "no # EOF at the end");
     // Each histogram's buckets grow and end at its count: buckets by their other labels.
-    let mut buckets: BTreeMap<(String, Vec<(String, String)>), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut buckets: BTreeMap<(String, Labels), Vec<(f64, f64)>> = BTreeMap::new();
     for (series, value) in &samples {
         let Some((name, inner)) = series.split_once("_bucket{") else { continue };
         let mut others = labels(inner.trim_end_matches('}'), series);
@@ -654,9 +657,16 @@ async fn the_route_groups_are_the_routers_and_the_documentations() {
     assert_eq!(documented_groups(), expected, "docs/api.md, Route groups");
 }
 
-/// The rows of the metrics' table of docs/api.md: the metric, its type, and each label with
-/// its values when the cell lists them all (`` `state` (`a`, `b`) ``).
-fn documented_metrics() -> Vec<(String, String, Vec<(String, Option<Vec<String>>)>)> {
+/// A row of the metrics' table of docs/api.md: the metric, its type, and each label with its
+/// values when the cell lists them all (`` `state` (`a`, `b`) ``).
+struct Documented {
+    name: String,
+    kind: String,
+    labels: Vec<(String, Option<Vec<String>>)>,
+}
+
+/// The rows of the metrics' table of docs/api.md.
+fn documented_metrics() -> Vec<Documented> {
     let docs =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
     let (_, section) = docs.split_once("### `GET /metrics`").unwrap();
@@ -701,7 +711,7 @@ fn documented_metrics() -> Vec<(String, String, Vec<(String, Option<Vec<String>>
             }
             labels.push((label.to_owned(), values));
         }
-        rows.push((name, cells[1].to_owned(), labels));
+        rows.push(Documented { name, kind: cells[1].to_owned(), labels });
     }
     rows
 }
@@ -711,21 +721,21 @@ async fn the_documented_metrics_and_states_are_those_served_from_the_start() {
     let app = app_with_metrics().await;
     let samples = scrape(&app).await;
     let rows = documented_metrics();
-    assert!(rows.len() >= 20, "{rows:?}");
+    assert!(rows.len() >= 20, "{} rows", rows.len());
     // The sample each row names, as written: a histogram's by its count.
     let sample_name = |name: &str, kind: &str| match kind {
         "histogram" => format!("{name}_count"),
         _ => name.to_owned(),
     };
     let documented: BTreeSet<String> =
-        rows.iter().map(|(name, kind, _)| sample_name(name, kind)).collect();
+        rows.iter().map(|row| sample_name(&row.name, &row.kind)).collect();
     let served: BTreeSet<String> = samples
         .keys()
         .map(|series| series.split('{').next().unwrap_or(series).to_owned())
         .filter(|name| !name.ends_with("_bucket") && !name.ends_with("_sum"))
         .collect();
     assert_eq!(served, documented, "docs/api.md's table and the served metrics");
-    for (name, kind, labels) in &rows {
+    for Documented { name, kind, labels } in &rows {
         let name = sample_name(name, kind);
         let of_metric: Vec<&String> =
             samples.keys().filter(|k| k.split('{').next() == Some(name.as_str())).collect();
