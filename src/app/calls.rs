@@ -32,7 +32,8 @@ impl App {
     /// The records of one answer go to the database together, so the caller waits for one
     /// commit, not one per record.
     pub async fn record_call(&self, records: Vec<Record>, within: Duration) {
-        for _ in records.iter().filter(|record| matches!(record, Record::CallStarted { .. })) {
+        if records.iter().any(|record| matches!(record, Record::CallStarted { .. })) {
+            // A call's first webhook: its case opens with these records.
             self.metrics().case_opened(Channel::Voice);
         }
         let recorder = self.recorder().clone();
