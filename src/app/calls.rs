@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::app::App;
 use crate::app::queues::{self, WaitPlan};
 use crate::domain::cases::{CallSid, Event, Record};
+use crate::domain::conversation::Channel;
 use crate::domain::followups::CallbackNumber;
 use crate::domain::queue::EntryState;
 use crate::ivr::{self, Turn};
@@ -31,6 +32,10 @@ impl App {
     /// The records of one answer go to the database together, so the caller waits for one
     /// commit, not one per record.
     pub async fn record_call(&self, records: Vec<Record>, within: Duration) {
+        if records.iter().any(|record| matches!(record, Record::CallStarted { .. })) {
+            // A call's first webhook: its case opens with these records.
+            self.metrics().case_opened(Channel::Voice);
+        }
         let recorder = self.recorder().clone();
         let writing = tokio::spawn(async move { recorder.record_all(records).await });
         match tokio::time::timeout(within, writing).await {

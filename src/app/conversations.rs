@@ -137,6 +137,7 @@ impl App {
                 StepOutcome::Applied { case, opened } => {
                     if opened {
                         tracing::info!(%case, %channel, "conversation opened");
+                        self.metrics().case_opened(channel);
                     }
                     if queued {
                         // Its place in line is news to the person; the others' did not change.

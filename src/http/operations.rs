@@ -1,7 +1,14 @@
 //! The operations routes: `GET /metrics` (for the scraper holding the token), `GET /healthz`
 //! (the process answers) and `GET /readyz` (the instance can take calls), and [`track`], the
-//! layer around the whole application that times webhooks and counts signature failures and
-//! rate-limited requests, so the handlers know nothing of metrics.
+//! layer around the whole application that counts requests per route group, times webhooks
+//! and counts signature failures and rate-limited requests, so the handlers know nothing of
+//! metrics.
+//!
+//! A request is counted under its route's group, [`ROUTE_GROUPS`]: the first two segments of
+//! the route it matched (`/api/cases` for `/api/cases/{number}/notes`), or `other`. Groups,
+//! not paths, so a path's case number never becomes a label; a closed set, so a stranger's
+//! requests cannot create series without end. A test holds the list to the router and to
+//! docs/api.md.
 //!
 //! What the metrics say and when the instance is ready are the use cases' answers
 //! ([`App::render_metrics`], [`App::readiness`]); this file keeps only HTTP. `/metrics` is off
@@ -12,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,25 +31,92 @@ use crate::app::metrics::Metrics;
 
 /// The content type of the exposition format `prometheus-client` writes.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-/// The webhook routes given their own latency series; any other is `other`, so a stranger's
-/// requests cannot create series without end.
-const ROUTES: [&str; 15] = [
-    "incoming",
-    "status",
-    "fallback",
-    "language",
-    "menu",
-    "continue",
-    "queue",
-    "recorded",
-    "answered",
-    "wait",
-    "wait-key",
-    "recording",
-    "callback",
-    "callback-confirm",
-    "operator",
+/// Every route group a request is counted under besides [`OTHER`]: the first two segments of
+/// a route's path, its second cut at a `.` (`/api/cases.csv` is `/api/cases`), or the first
+/// alone when the second is a parameter (`/voice/{unknown}` is `/voice`). The `/voice/…`
+/// groups name the webhooks' latency series too, without `/voice/`.
+pub const ROUTE_GROUPS: [&str; 48] = [
+    // The provider's webhooks (`http/webhooks`); `/voice` is an unknown one.
+    "/voice",
+    "/voice/incoming",
+    "/voice/status",
+    "/voice/fallback",
+    "/voice/language",
+    "/voice/menu",
+    "/voice/continue",
+    "/voice/queue",
+    "/voice/wait",
+    "/voice/wait-key",
+    "/voice/recorded",
+    "/voice/recording",
+    "/voice/answered",
+    "/voice/callback",
+    "/voice/callback-confirm",
+    "/voice/operator",
+    // The text channels' webhooks (`http/text`).
+    "/text/telegram",
+    "/text/sms",
+    // The JSON API (`http/api`).
+    "/api/me",
+    "/api/users",
+    "/api/pin-locks",
+    "/api/audit",
+    "/api/queues",
+    "/api/operators",
+    "/api/cases",
+    "/api/blocklist",
+    "/api/followups",
+    "/api/scripts",
+    // The console (`http/console`).
+    "/console",
+    "/console/settings",
+    "/console/login",
+    "/console/logout",
+    "/console/language",
+    "/console/operator",
+    "/console/chats",
+    "/console/followups",
+    "/console/scripts",
+    "/console/people",
+    "/console/blocklist",
+    "/console/audit",
+    "/console/cases",
+    "/console/wallboard",
+    "/console/assets",
+    // Recorded prompts, and the server's own.
+    "/audio",
+    "/health",
+    "/healthz",
+    "/readyz",
+    "/metrics",
 ];
+
+/// The group of a request that matched no route, or a route of no group.
+pub const OTHER: &str = "other";
+
+/// The webhook routes' prefix, which their latency labels leave out.
+const VOICE: &str = "/voice/";
+
+/// The group of a route's path (as the router has it, `/api/cases/{number}`): one of
+/// [`ROUTE_GROUPS`] or [`OTHER`].
+pub fn route_group(path: &str) -> &'static str {
+    let mut segments = path.split('/').skip(1);
+    let first = segments.next().unwrap_or("");
+    let second = segments.next().map(|s| s.split('.').next().unwrap_or(s));
+    let length = match second {
+        Some(second) if !second.is_empty() && !second.starts_with('{') => {
+            first.len() + second.len() + 2
+        }
+        _ => first.len() + 1,
+    };
+    let key = path.get(..length).unwrap_or(path);
+    ROUTE_GROUPS.iter().find(|group| **group == key).copied().unwrap_or(OTHER)
+}
+
+/// The label of a webhook's latency series: its group without `/voice/`, or `other`.
+fn webhook_label(group: &'static str) -> &'static str {
+    group.strip_prefix(VOICE).unwrap_or(OTHER)
+}
 
 /// What the operations routes need.
 struct Operations {
@@ -56,6 +130,10 @@ struct Operations {
 /// `token_sha256` is `metrics.token_sha256` of the configuration.
 pub fn instrument(router: Router, app: App, token_sha256: String) -> Router {
     let metrics = Arc::clone(app.metrics());
+    metrics.expect_routes(&ROUTE_GROUPS);
+    metrics.expect_routes(&[OTHER]);
+    let webhooks = ROUTE_GROUPS.iter().filter_map(|group| group.strip_prefix(VOICE));
+    metrics.expect_webhooks(&webhooks.chain([OTHER]).collect::<Vec<_>>());
     router
         .merge(
             Router::new()
@@ -67,28 +145,29 @@ pub fn instrument(router: Router, app: App, token_sha256: String) -> Router {
         .layer(middleware::from_fn_with_state(metrics, track))
 }
 
-/// Times webhooks per route and counts signature failures (a `403` from `/voice/…`) and
-/// rate-limited requests (any `429`).
+/// Counts every request under its route group and status class, times webhooks per route,
+/// and counts signature failures (a `403` from `/voice/…`) and rate-limited requests (any
+/// `429`).
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request.uri().path().strip_prefix("/voice/").map(route_label);
+    let group = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(OTHER, |matched| route_group(matched.as_str()));
+    let webhook = request.uri().path().starts_with(VOICE);
     let started = Instant::now();
     let response = next.run(request).await;
-    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+    let status = response.status();
+    metrics.count_request(group, status.as_u16());
+    if status == StatusCode::TOO_MANY_REQUESTS {
         metrics.rate_limited().inc();
     }
-    if let Some(route) = route {
-        if response.status() == StatusCode::FORBIDDEN {
+    if webhook {
+        if status == StatusCode::FORBIDDEN {
             metrics.signature_failures().inc();
         }
-        metrics.observe_webhook(route, started.elapsed());
+        metrics.observe_webhook(webhook_label(group), started.elapsed());
     }
     response
-}
-
-/// The label of a webhook route: one of [`ROUTES`] or `other`.
-fn route_label(rest: &str) -> &'static str {
-    let first = rest.split('/').next().unwrap_or("");
-    ROUTES.iter().find(|route| **route == first).copied().unwrap_or("other")
 }
 
 /// `GET /metrics`: for the holder of the token only.
@@ -136,11 +215,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_are_a_closed_set() {
-        assert_eq!(route_label("menu"), "menu");
-        assert_eq!(route_label("operator/status"), "operator");
-        assert_eq!(route_label("x".repeat(10_000).as_str()), "other");
-        assert_eq!(route_label(""), "other");
+    fn a_route_is_counted_under_its_group_or_other() {
+        let cases = [
+            ("/voice/menu", "/voice/menu"),
+            ("/voice/operator/status", "/voice/operator"),
+            ("/voice/operator/{unknown}", "/voice/operator"),
+            ("/voice/{unknown}", "/voice"),
+            ("/api/cases/{number}/notes", "/api/cases"),
+            ("/api/cases.csv", "/api/cases"),
+            ("/console", "/console"),
+            ("/console/", "/console"),
+            ("/console/wallboard/figures.json", "/console/wallboard"),
+            ("/audio/{*rest}", "/audio"),
+            ("/metrics", "/metrics"),
+            // Not groups: near misses, empty, huge and hostile paths.
+            ("/api/casesx", OTHER),
+            ("/api", OTHER),
+            ("/metrics/x", OTHER),
+            ("", OTHER),
+            ("/", OTHER),
+            ("//", OTHER),
+            ("voice/menu", OTHER),
+            ("/voice/../api/cases", "/voice"),
+            ("/voice/men\u{fc}", OTHER),
+            ("/\u{fc}\u{fc}/\u{fc}.x", OTHER),
+        ];
+        for (path, group) in cases {
+            assert_eq!(route_group(path), group, "{path:?}");
+        }
+        let huge = format!("/api/{}", "x".repeat(100_000));
+        assert_eq!(route_group(&huge), OTHER);
+        assert_eq!(webhook_label("/voice/operator"), "operator");
+        assert_eq!(webhook_label("/voice"), OTHER);
+        assert_eq!(webhook_label("/api/cases"), OTHER);
     }
 
     #[tokio::test]
@@ -176,6 +283,16 @@ mod tests {
             text.contains("hotline_webhook_duration_seconds_count{route=\"menu\"} 1\n"),
             "{text}"
         );
-        assert!(!text.contains("route=\"other\""), "/api is not a webhook: {text}");
+        assert!(
+            !text.contains("hotline_webhook_duration_seconds_count{route=\"other\"}"),
+            "/api is not a webhook: {text}"
+        );
+        // Every request is counted, under its group: these /api routes are of none.
+        for (series, count) in
+            [("{route=\"/voice/menu\",status=\"4xx\"}", 1), ("{route=\"other\",status=\"4xx\"}", 3)]
+        {
+            let line = format!("hotline_http_requests_total{series} {count}\n");
+            assert!(text.contains(&line), "{line} missing: {text}");
+        }
     }
 }

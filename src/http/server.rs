@@ -161,6 +161,11 @@ impl Application {
         &self.app
     }
 
+    /// The routes it serves, whole: what a test holds the metrics' route groups to.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish for the grace
     /// period. The whole shutdown, the journal's last replay included, ends within it.
     pub async fn run_until(

@@ -3,15 +3,19 @@
 
 use crate::common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 use common::api::{self};
+use common::telegram::FakeBotApi;
 use common::{new_call_sid, spawn_app, spawn_app_with};
 use hotline::config::Config;
+use hotline::domain::conversation::Channel;
 use hotline::domain::people::Role;
+use hotline::http::operations::{OTHER, ROUTE_GROUPS, route_group};
+use hotline::http::server::Application;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -86,21 +90,94 @@ async fn scrape(app: &common::TestApp) -> Samples {
 /// Samples by `name{labels}`, as written.
 type Samples = BTreeMap<String, f64>;
 
-/// Parses the exposition format strictly: every line is a `# HELP`, `# TYPE` or `# UNIT`
-/// comment, a sample `name{labels} value`, or the final `# EOF`. Panics on anything else.
+/// The suffixes a sample of a family of `kind` may add to the family's name.
+fn suffixes(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "counter" => &["_total", "_created"],
+        "histogram" => &["_bucket", "_sum", "_count", "_created"],
+        "info" => &["_info"],
+        "gauge" | "unknown" => &[""],
+        other => panic!("a family of unknown type {other}"),
+    }
+}
+
+/// A sample's labels: names and values.
+type Labels = Vec<(String, String)>;
+
+/// The labels of a sample, `a="x",b="y"`, read by the format's rules (escaped `\\`, `\"` and
+/// `\n` in values); panics on anything else.
+fn labels(text: &str, line: &str) -> Labels {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once("=\"").unwrap_or_else(|| panic!("{line:?}"));
+        assert!(
+            !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "bad label name {name:?} in {line:?}"
+        );
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next() {
+                Some((_, '\\')) => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c @ ('\\' | '"'))) => value.push(c),
+                    _ => panic!("bad escape in {line:?}"),
+                },
+                Some((at, '"')) => break at,
+                Some((_, c)) => value.push(c),
+                None => panic!("unclosed label value in {line:?}"),
+            }
+        };
+        assert!(!found.iter().any(|(n, _)| n == name), "label {name} twice in {line:?}");
+        found.push((name.to_owned(), value));
+        rest = &after[end + 1..];
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+    }
+    found
+}
+
+/// Parses the exposition format strictly, by OpenMetrics' rules: every line is a `# HELP`,
+/// `# TYPE` or `# UNIT` comment, a sample `name{labels} value`, or the final `# EOF`; a
+/// family is described once, before its samples, which follow it together and carry its
+/// name with the suffixes its type allows; no series appears twice; counters are not
+/// negative and a histogram's buckets add up to its count. Panics on anything else.
 fn parse(text: &str) -> Samples {
     let mut samples = Samples::new();
-    let lines = text.lines();
+    // Families described so far, and the one whose samples are being read.
+    let mut described: BTreeMap<String, (bool, Option<String>)> = BTreeMap::new();
+    let mut current: Option<String> = None;
     let mut ended = false;
-    for line in lines {
+    for line in text.lines() {
         assert!(!ended, "text after # EOF: {line:?}");
         if line == "# EOF" {
             ended = true;
             continue;
         }
         if let Some(comment) = line.strip_prefix("# ") {
-            let kind = comment.split(' ').next().unwrap_or("");
+            let mut words = comment.splitn(3, ' ');
+            let (kind, family) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
             assert!(["HELP", "TYPE", "UNIT"].contains(&kind), "bad comment {line:?}");
+            if current.as_deref() != Some(family) {
+                assert!(!described.contains_key(family), "{family} described twice: {line:?}");
+                current = Some(family.to_owned());
+            }
+            let (help, kind_of) = described.entry(family.to_owned()).or_default();
+            match kind {
+                "HELP" => {
+                    assert!(!*help, "two HELP lines for {family}");
+                    *help = true;
+                }
+                "TYPE" => {
+                    assert!(kind_of.is_none(), "two TYPE lines for {family}");
+                    let declared = words.next().unwrap_or("");
+                    suffixes(declared);
+                    *kind_of = Some(declared.to_owned());
+                }
+                _ => {}
+            }
             continue;
         }
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line:?}"));
@@ -111,19 +188,47 @@ fn parse(text: &str) -> Samples {
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "bad metric name in {line:?}"
         );
+        let family =
+            current.as_deref().unwrap_or_else(|| panic!("a sample before any TYPE: {line:?}"));
+        let kind = described[family].1.clone().unwrap_or_else(|| panic!("{family} has no TYPE"));
+        let suffix =
+            name.strip_prefix(family).unwrap_or_else(|| panic!("{line:?} is not of {family}"));
+        assert!(suffixes(&kind).contains(&suffix), "{line:?}: a {kind} has no {suffix:?} sample");
         if name_end < series.len() {
-            assert!(series.ends_with('}'), "unclosed labels in {line:?}");
-            for label in series[name_end + 1..series.len() - 1].split(',').filter(|l| !l.is_empty())
-            {
-                let (key, value) = label.split_once('=').unwrap_or_else(|| panic!("{line:?}"));
-                assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line:?}");
-                assert!(value.starts_with('"') && value.ends_with('"'), "{line:?}");
-            }
+            let inner = series[name_end + 1..].strip_suffix('}');
+            labels(inner.unwrap_or_else(|| panic!("unclosed labels in {line:?}")), line);
         }
         let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line:?}"));
-        samples.insert(series.to_owned(), value);
+        if kind == "counter" || suffix == "_bucket" || suffix == "_count" {
+            assert!(value >= 0.0, "a negative count in {line:?}");
+        }
+        assert!(samples.insert(series.to_owned(), value).is_none(), "{series} twice");
     }
     assert!(ended, "no # EOF at the end");
+    // Each histogram's buckets grow and end at its count: buckets by their other labels.
+    let mut buckets: BTreeMap<(String, Labels), Vec<(f64, f64)>> = BTreeMap::new();
+    for (series, value) in &samples {
+        let Some((name, inner)) = series.split_once("_bucket{") else { continue };
+        let mut others = labels(inner.trim_end_matches('}'), series);
+        let at = others.iter().position(|(label, _)| label == "le").expect("a bucket's le");
+        let (_, le) = others.remove(at);
+        let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
+        others.sort();
+        buckets.entry((name.to_owned(), others)).or_default().push((le, *value));
+    }
+    for ((name, others), mut counts) in buckets {
+        counts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert!(counts.windows(2).all(|w| w[0].1 <= w[1].1), "{name} {others:?}: {counts:?}");
+        assert_eq!(counts.last().map(|c| c.0), Some(f64::INFINITY), "{name} {others:?}");
+        let count = samples.iter().find(|(series, _)| {
+            series.split_once("_count").is_some_and(|(n, rest)| {
+                let mut theirs = labels(rest.trim_start_matches('{').trim_end_matches('}'), series);
+                theirs.sort();
+                n == name && theirs == others
+            })
+        });
+        assert_eq!(count.map(|c| *c.1), counts.last().map(|c| c.1), "{name} {others:?}: +Inf");
+    }
     samples
 }
 
@@ -331,7 +436,8 @@ async fn operators_by_state_and_a_hostile_route_make_no_new_series() {
         .filter(|k| k.starts_with("hotline_webhook_duration_seconds_count"))
         .collect();
     assert!(routes.iter().all(|k| !k.contains("passwd") && !k.contains("zzz")), "{routes:?}");
-    assert!(routes.len() <= 11, "{routes:?}");
+    let webhook_routes = ROUTE_GROUPS.iter().filter(|g| g.starts_with("/voice/")).count() + 1;
+    assert_eq!(routes.len(), webhook_routes, "{routes:?}");
 }
 
 #[test]
@@ -343,4 +449,305 @@ fn a_token_hash_that_is_not_sha256_hex_is_a_config_error() {
     }
     let good = [("HOTLINE_METRICS_TOKEN_SHA256".to_owned(), sha256_hex(SCRAPER))];
     assert_eq!(Config::load(None, good).unwrap().metrics.token_sha256, sha256_hex(SCRAPER));
+}
+
+/// The status classes requests are counted in.
+const CLASSES: [&str; 4] = ["2xx", "3xx", "4xx", "5xx"];
+
+fn requests(group: &str, class: &str) -> String {
+    format!("hotline_http_requests_total{{route=\"{group}\",status=\"{class}\"}}")
+}
+
+fn webhook_count(route: &str) -> String {
+    format!("hotline_webhook_duration_seconds_count{{route=\"{route}\"}}")
+}
+
+#[tokio::test]
+async fn a_fresh_server_has_every_route_group_and_state_at_zero() {
+    let app = app_with_metrics().await;
+    let samples = scrape(&app).await;
+    for group in ROUTE_GROUPS.iter().chain([&OTHER]) {
+        for class in CLASSES {
+            let series = requests(group, class);
+            assert_eq!(samples.get(&series), Some(&0.0), "{series}");
+        }
+    }
+    let webhooks = ROUTE_GROUPS.iter().filter_map(|group| group.strip_prefix("/voice/"));
+    for route in webhooks.chain([OTHER]) {
+        assert_eq!(samples.get(&webhook_count(route)), Some(&0.0), "{route}");
+    }
+    for channel in Channel::ALL {
+        let series = format!("hotline_cases_opened_total{{channel=\"{}\"}}", channel.as_str());
+        assert_eq!(samples.get(&series), Some(&0.0), "{series}");
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(samples.get(&format!("hotline_build_info{{version=\"{version}\"}}")), Some(&1.0));
+}
+
+#[tokio::test]
+async fn the_process_is_described_under_prometheus_standard_names() {
+    let app = app_with_metrics().await;
+    let samples = scrape(&app).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let started = value(&samples, "process_start_time_seconds");
+    // The tests share one process, started before this server: within the last hour.
+    assert!((0.0..3600.0).contains(&(now.as_secs_f64() - started)), "started at {started}");
+    assert!(value(&samples, "process_cpu_seconds_total") > 0.0);
+    assert!(value(&samples, "process_resident_memory_bytes") > f64::from(1 << 20));
+    let open = value(&samples, "process_open_fds");
+    // The server's database, journal and listener at least.
+    assert!(open >= 4.0, "{open} open");
+    if let Some(max) = samples.get("process_max_fds") {
+        assert!(open <= *max, "{open} open of {max}");
+    }
+    // CPU time only grows.
+    let later = scrape(&app).await;
+    assert!(
+        value(&later, "process_cpu_seconds_total") >= value(&samples, "process_cpu_seconds_total")
+    );
+}
+
+#[tokio::test]
+async fn requests_are_counted_under_their_group_and_no_series_appears_later() {
+    let fake = FakeBotApi::start();
+    let base = fake.base.clone();
+    let app = spawn_app_with(move |config| {
+        config.metrics.token_sha256 = sha256_hex(SCRAPER);
+        config.telegram.enabled = true;
+        config.telegram.api_base = base;
+    })
+    .await;
+    let fresh = scrape(&app).await;
+    let (_, token) = api::person(&app, "olga", Role::Operator, &["ru"]).await;
+    let before = scrape(&app).await;
+
+    app.call("1,1,1,1", Some("RU")).await;
+    let forged = app
+        .post_as("/voice/incoming", &[("CallSid", &new_call_sid())], Some("not-the-token"))
+        .await;
+    assert_eq!(forged.status, 403);
+    app.telegram(fake.update_text(1, 4242, "/start")).await;
+    let (status, _) = api::api(&app, "GET", "/api/me", Some(&token), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = api::api(&app, "GET", "/api/cases/2026-000001", None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(get(&app, "/console/login", None).await.0, 200);
+    assert_eq!(get(&app, "/console", None).await.0, 303);
+    assert_eq!(get(&app, "/nowhere", None).await.0, 404);
+    assert_eq!(get(&app, "/api/nowhere", None).await.0, 404);
+    let after = scrape(&app).await;
+
+    let moved = |series: String| value(&after, &series) - value(&before, &series);
+    for (group, class, count) in [
+        ("/api/me", "2xx", 1.0),
+        ("/api/cases", "4xx", 1.0),
+        ("/console/login", "2xx", 1.0),
+        ("/console", "3xx", 1.0),
+        ("/text/telegram", "2xx", 1.0),
+        ("/voice/incoming", "2xx", 1.0),
+        ("/voice/incoming", "4xx", 1.0),
+        // The scrape before, counted once it was answered.
+        ("/metrics", "2xx", 1.0),
+        ("other", "4xx", 2.0),
+        ("/api/users", "2xx", 0.0),
+        ("/voice/incoming", "5xx", 0.0),
+    ] {
+        assert_eq!(moved(requests(group, class)), count, "{group} {class}");
+    }
+    let webhooks: f64 = ROUTE_GROUPS
+        .iter()
+        .filter(|group| group.starts_with("/voice"))
+        .flat_map(|group| CLASSES.map(|class| moved(requests(group, class))))
+        .sum();
+    let timed: f64 = ROUTE_GROUPS
+        .iter()
+        .filter_map(|group| group.strip_prefix("/voice/"))
+        .chain([OTHER])
+        .map(|route| moved(webhook_count(route)))
+        .sum();
+    assert_eq!(webhooks, timed, "every webhook counted is timed, and only those");
+    let opened =
+        |channel: &str| moved(format!("hotline_cases_opened_total{{channel=\"{channel}\"}}"));
+    assert_eq!(opened("voice"), 1.0, "the forged call opened nothing");
+    assert_eq!(opened("telegram"), 1.0);
+    assert_eq!(opened("sms"), 0.0);
+
+    let appeared: Vec<&String> = after.keys().filter(|k| !fresh.contains_key(*k)).collect();
+    assert!(appeared.is_empty(), "series not there from the start: {appeared:?}");
+}
+
+#[tokio::test]
+async fn the_counter_of_cases_only_grows_where_the_gauge_of_today_does_not() {
+    let app = app_with_metrics().await;
+    let mut last = 0.0;
+    for _ in 0..3 {
+        app.call("1,1,1,1", Some("RU")).await;
+        let samples = scrape(&app).await;
+        let opened = value(&samples, "hotline_cases_opened_total{channel=\"voice\"}");
+        assert_eq!(opened, last + 1.0);
+        assert_eq!(sum(&samples, "hotline_cases_today{"), opened);
+        last = opened;
+    }
+}
+
+/// The paths of a router as axum's `Debug` shows them: the `paths` of its path router's node
+/// (route ids to paths), before its fallback router's (which serves `/` and everything else
+/// as a 404). axum has no other way to list them; should a new version show them otherwise,
+/// the checks of the list fail rather than pass empty.
+fn router_paths(router: &axum::Router) -> Vec<String> {
+    let shown = format!("{router:?}");
+    let (routes, _) = shown.split_once("fallback_router:").expect("a fallback router");
+    let mut paths = Vec::new();
+    for (at, _) in routes.match_indices("paths: {") {
+        let mut chars = routes[at + "paths: {".len()..].chars();
+        loop {
+            match chars.next() {
+                Some('}') | None => break,
+                Some('"') => {
+                    let mut path = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('\\') => path.extend(chars.next()),
+                            Some('"') | None => break,
+                            Some(c) => path.push(c),
+                        }
+                    }
+                    paths.push(path);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// The route groups docs/api.md lists under "Route groups": every code span of the section.
+fn documented_groups() -> BTreeSet<String> {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
+    let (_, section) = docs.split_once("#### Route groups\n").expect("a Route groups section");
+    let section = section.split("\n#").next().unwrap_or(section);
+    let list = section.split_once("\n- ").map_or("", |(_, list)| list);
+    list.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn the_route_groups_are_the_routers_and_the_documentations() {
+    let (config, _dir) = common::test_config(|_| {});
+    let server = Application::build(&config, common::test_secrets()).await.unwrap();
+    let paths = router_paths(server.router());
+    assert!(paths.len() > 50 && paths.contains(&"/voice/incoming".to_owned()), "{paths:?}");
+    let mut groups = BTreeSet::new();
+    for path in &paths {
+        let group = route_group(path);
+        assert_ne!(
+            group, OTHER,
+            "{path} is served but its group is not in operations::ROUTE_GROUPS (nor docs/api.md)"
+        );
+        groups.insert(group.to_owned());
+    }
+    let listed: BTreeSet<String> = ROUTE_GROUPS.iter().map(|g| (*g).to_owned()).collect();
+    assert_eq!(listed.len(), ROUTE_GROUPS.len(), "a group listed twice");
+    let unserved: Vec<&String> = listed.difference(&groups).collect();
+    assert!(unserved.is_empty(), "groups of no route: {unserved:?}");
+    let mut expected = listed;
+    expected.insert(OTHER.to_owned());
+    assert_eq!(documented_groups(), expected, "docs/api.md, Route groups");
+}
+
+/// A row of the metrics' table of docs/api.md: the metric, its type, and each label with its
+/// values when the cell lists them all (`` `state` (`a`, `b`) ``).
+struct Documented {
+    name: String,
+    kind: String,
+    labels: Vec<(String, Option<Vec<String>>)>,
+}
+
+/// The rows of the metrics' table of docs/api.md.
+fn documented_metrics() -> Vec<Documented> {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
+    let (_, section) = docs.split_once("### `GET /metrics`").unwrap();
+    let (_, table) =
+        section.split_once("| metric | type | labels | what |\n|---|---|---|---|\n").unwrap();
+    let mut rows = Vec::new();
+    for row in table.lines().take_while(|line| line.starts_with('|')) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let name = cells[0].trim_start_matches("| ").trim_matches('`').to_owned();
+        let mut labels = Vec::new();
+        let mut rest = cells[2];
+        while let Some((_, after)) = rest.split_once('`') {
+            let (label, after) = after.split_once('`').unwrap();
+            rest = after;
+            let mut values = None;
+            if let Some(inner) = rest.strip_prefix(" (") {
+                // To the matching parenthesis: a description may hold a link.
+                let mut depth = 1;
+                let end = inner
+                    .char_indices()
+                    .find(|(_, c)| {
+                        depth += match c {
+                            '(' => 1,
+                            ')' => -1,
+                            _ => 0,
+                        };
+                        depth == 0
+                    })
+                    .unwrap()
+                    .0;
+                let list = &inner[..end];
+                let spans: Vec<String> =
+                    list.split('`').skip(1).step_by(2).map(str::to_owned).collect();
+                let bare = list
+                    .split('`')
+                    .step_by(2)
+                    .all(|between| between.trim() == "," || between.is_empty());
+                if bare {
+                    values = Some(spans);
+                }
+                rest = &inner[end + 1..];
+            }
+            labels.push((label.to_owned(), values));
+        }
+        rows.push(Documented { name, kind: cells[1].to_owned(), labels });
+    }
+    rows
+}
+
+#[tokio::test]
+async fn the_documented_metrics_and_states_are_those_served_from_the_start() {
+    let app = app_with_metrics().await;
+    let samples = scrape(&app).await;
+    let rows = documented_metrics();
+    assert!(rows.len() >= 20, "{} rows", rows.len());
+    // The sample each row names, as written: a histogram's by its count.
+    let sample_name = |name: &str, kind: &str| match kind {
+        "histogram" => format!("{name}_count"),
+        _ => name.to_owned(),
+    };
+    let documented: BTreeSet<String> =
+        rows.iter().map(|row| sample_name(&row.name, &row.kind)).collect();
+    let served: BTreeSet<String> = samples
+        .keys()
+        .map(|series| series.split('{').next().unwrap_or(series).to_owned())
+        .filter(|name| !name.ends_with("_bucket") && !name.ends_with("_sum"))
+        .collect();
+    assert_eq!(served, documented, "docs/api.md's table and the served metrics");
+    for Documented { name, kind, labels } in &rows {
+        let name = sample_name(name, kind);
+        let of_metric: Vec<&String> =
+            samples.keys().filter(|k| k.split('{').next() == Some(name.as_str())).collect();
+        for (label, values) in labels {
+            let Some(values) = values else { continue };
+            let shown: BTreeSet<String> = of_metric
+                .iter()
+                .filter_map(|series| series.split_once(&format!("{label}=\"")))
+                .map(|(_, rest)| rest.split('"').next().unwrap_or("").to_owned())
+                .collect();
+            let values: BTreeSet<String> = values.iter().cloned().collect();
+            assert_eq!(shown, values, "{name}'s {label}: served, documented");
+        }
+    }
 }

@@ -127,7 +127,7 @@ pub fn test_config(adjust: impl FnOnce(&mut Config)) -> (Config, tempfile::TempD
 }
 
 /// The secrets of test servers.
-fn test_secrets() -> Secrets {
+pub fn test_secrets() -> Secrets {
     Secrets {
         auth_token: Secret::new(TOKEN.into()),
         caller_hash_key: Secret::new("test-caller-hash-key-0123456789".into()),
