@@ -61,6 +61,7 @@ struct FollowUps {
 #[utoipa::path(
     get,
     path = "/followups",
+    operation_id = "list_followups",
     tag = "followups",
     params(("closed" = Option<bool>, Query, description = "`true` adds the closed ones")),
     responses(

@@ -67,6 +67,7 @@ struct Users {
 #[utoipa::path(
     get,
     path = "/users",
+    operation_id = "list_users",
     tag = "people",
     responses(
         (status = 200, description = "Everyone", body = Users),

@@ -142,6 +142,7 @@ struct Versions {
 #[utoipa::path(
     get,
     path = "/scripts/versions",
+    operation_id = "list_script_versions",
     tag = "scripts",
     params(ListQuery),
     responses(
