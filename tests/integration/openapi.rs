@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::api::{self, person};
-use common::{TestApp, spawn_app};
+use common::{TestApp, spawn_app, spawn_app_with};
 use hotline::domain::people::Role;
 use serde_json::{Value, json};
 
@@ -449,8 +449,11 @@ async fn ask(
 
 #[tokio::test]
 async fn the_answers_of_the_server_are_those_the_description_gives() {
-    // Arrange: a case from a call, a supervisor and an operator.
-    let app = spawn_app().await;
+    // Arrange: a case from a call, a supervisor and an operator, on a copy of the scripts
+    // (publishing rewrites the folder's files).
+    let scratch = tempfile::tempdir().unwrap();
+    let scripts = common::shipped_scripts_copy(scratch.path());
+    let app = spawn_app_with(|config| config.scripts.dir = scripts.clone()).await;
     let transcript = app.call("1,1,2,2,1", None).await;
     let case = app.case(&transcript.call_sid).await.number.to_string();
     let (_, boss) = person(&app, "boss", Role::Supervisor, &["ru", "uk"]).await;
