@@ -98,7 +98,7 @@ fn filled(template: &str) -> String {
     while let Some(open) = rest.find('{') {
         path.push_str(&rest[..open]);
         let close = rest[open..].find('}').expect("a closed parameter") + open;
-        path.push_str("1");
+        path.push('1');
         rest = &rest[close + 1..];
     }
     path.push_str(rest);
