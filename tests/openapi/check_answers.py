@@ -26,9 +26,37 @@ def response_of(document, answer):
     return response
 
 
+def composed(value, found):
+    """The names of the component schemas referenced from inside an `allOf` in `value`."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "allOf":
+                for part in inner:
+                    ref = part.get("$ref", "") if isinstance(part, dict) else ""
+                    if ref.startswith("#/components/schemas/"):
+                        found.add(ref.rsplit("/", 1)[-1])
+            composed(inner, found)
+    elif isinstance(value, list):
+        for inner in value:
+            composed(inner, found)
+    return found
+
+
+def closed(document):
+    """The document with every object schema of its components closed to properties it does
+    not describe, so that a field an answer carries and the description lacks is caught.
+    A schema that is a part of another (`allOf`) is left open: the whole is closed instead."""
+    document = json.loads(json.dumps(document))
+    parts = composed(document, set())
+    for name, schema in document.get("components", {}).get("schemas", {}).items():
+        if name not in parts and ("properties" in schema or "allOf" in schema):
+            schema["unevaluatedProperties"] = False
+    return document
+
+
 def main():
     given = json.load(sys.stdin)
-    document = given["document"]
+    document = closed(given["document"])
     # A schema that can resolve the document's own references (#/components/...).
     root = {key: value for key, value in document.items() if key != "paths"}
     problems = []
