@@ -65,7 +65,9 @@ pub struct Person {
     /// Their number: the key in the database, and the operator ID typed on a phone's keypad
     /// when dialling in (3 digits or more: ids start at 101).
     pub id: i64,
-    /// Their login name, unique: see [`check_name`].
+    /// Their login name, unique: 1 to 64 ASCII letters, digits, `.`, `_` or `-` (see
+    /// [`check_name`]).
+    #[schema(example = "olga")]
     pub name: String,
     /// What they may do.
     pub role: Role,

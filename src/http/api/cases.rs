@@ -234,6 +234,7 @@ async fn search(
     get,
     path = "/cases.csv",
     tag = "cases",
+    summary = "`GET /cases.csv?…` (supervisors): the same search as CSV, up to 10000 cases.",
     params(
         ("from" = Option<String>, Query, description = "As for the search"),
         ("to" = Option<String>, Query, description = "As for the search"),

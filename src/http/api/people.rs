@@ -447,10 +447,12 @@ struct AuditQuery {
     /// A case number, like `2026-000042`.
     case: Option<String>,
     /// A person's id.
+    #[param(value_type = Option<i64>)]
     actor: Option<String>,
     /// An action code, like `user.add`.
     action: Option<String>,
-    /// How many lines, 1 to [`crate::app::people::MAX_AUDIT_LIMIT`].
+    /// How many lines, 1 to 1000 (`MAX_AUDIT_LIMIT`), default 100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
