@@ -8,6 +8,9 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use crate::app::{Actor, App, AppError};
 use crate::domain::audit::AuditAction;
 use crate::domain::cases::{CallerHash, CaseNumber};
@@ -36,7 +39,7 @@ pub fn blocked_goodbye(script: &Script) -> Option<&NodeId> {
 }
 
 /// One page of a case search, with the paging it was read with.
-#[derive(Debug)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SearchPage {
     /// The cases, newest first.
     pub cases: Vec<CaseListing>,

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::queues::estimated_wait;
 use crate::app::{Actor, App, AppError};
@@ -18,7 +19,7 @@ use crate::scripts::{LanguageTag, Tag};
 use crate::storage::{AuditEntry, WaitingCaller};
 
 /// One language's queue.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LanguageQueue {
     /// The operators' language.
     pub language: LanguageTag,
@@ -29,7 +30,7 @@ pub struct LanguageQueue {
 }
 
 /// A waiting caller on a screen.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Caller {
     /// The queue entry (what `claim` returns).
     pub entry: i64,
@@ -85,7 +86,7 @@ impl Caller {
 }
 
 /// One person's presence, for a supervisor.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OperatorPresence {
     /// Their id.
     pub id: i64,

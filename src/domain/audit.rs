@@ -5,6 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::cases::CaseNumber;
 
@@ -155,7 +156,7 @@ impl std::str::FromStr for AuditAction {
 }
 
 /// One line of the audit log, as read back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct AuditRecord {
     /// Its place in the log: later lines have higher ids.
     pub id: i64,

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::conversation::Channel;
 use crate::domain::language::{LanguageTag, NodeId, Tag};
@@ -73,6 +74,20 @@ pub struct CaseNumber {
     pub sequence: u32,
 }
 
+/// Described as what it serializes to: the printed number.
+impl utoipa::PartialSchema for CaseNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some("A case's number: the year it was opened and a sequence within it."))
+            .pattern(Some("^[0-9]{4}-[0-9]{6}$"))
+            .examples(["2026-000042"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CaseNumber {}
+
 impl fmt::Display for CaseNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}-{:06}", self.year, self.sequence)
@@ -111,7 +126,7 @@ impl TryFrom<String> for CaseNumber {
 }
 
 /// The state of a call as the provider reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CallStatus {
     /// Waiting to be placed.
@@ -520,13 +535,15 @@ pub struct Case {
 }
 
 /// An event with its place in the call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TimedEvent {
     /// The step (webhook) it happened in.
     pub step: u32,
     /// When.
     pub at: DateTime<Utc>,
-    /// What.
+    /// What: an object whose `kind` says which event it is (`language-chosen`, `entered`,
+    /// `pressed`, …), with that event's fields.
+    #[schema(value_type = Object)]
     pub event: Event,
 }
 

@@ -17,6 +17,7 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::cases::{CallStatus, Case, CaseNumber, TimedEvent};
 use crate::domain::conversation::Channel;
@@ -37,7 +38,7 @@ pub const MAX_PAGE: u32 = 500;
 pub const MAX_EXPORT: u32 = 10_000;
 
 /// A disposition: what came of a case, one of `[cases] dispositions` (`surrender-arranged`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(transparent)]
 pub struct Disposition(String);
 
@@ -147,7 +148,7 @@ impl NoteText {
 }
 
 /// A person named on a case: an author, the one who closed it, the operator who took it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PersonRef {
     /// Their account's id (also their operator number on the phone).
     pub id: i64,
@@ -156,7 +157,7 @@ pub struct PersonRef {
 }
 
 /// An operator's note on a case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Note {
     /// Its number; notes of a case are listed in this order.
     pub id: i64,
@@ -169,7 +170,7 @@ pub struct Note {
 }
 
 /// One time the caller waited in an operators' queue (a row of `queue_entries`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct QueueVisit {
     /// The language queue the caller was routed to.
     pub language: String,
@@ -229,7 +230,7 @@ pub struct CaseWork {
 }
 
 /// The caller, as people see them: their country, never their number or its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MaskedCaller {
     /// The country the provider reported (two letters), if any.
     pub country: Option<String>,
@@ -238,7 +239,7 @@ pub struct MaskedCaller {
 }
 
 /// `GET /api/cases/{number}`: everything known about a case, the caller masked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct CaseDetail {
     /// The case's number.
     pub number: CaseNumber,
@@ -319,7 +320,7 @@ impl CaseDetail {
 }
 
 /// One line of the search results and of the CSV export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct CaseListing {
     /// The case's number.
     pub number: CaseNumber,
@@ -604,7 +605,7 @@ pub enum BlockKey {
 
 /// An entry of the blocklist as supervisors see it: the case it was made from, never the
 /// caller's hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct BlockEntry {
     /// The entry's number (for `DELETE /api/blocklist/{id}`).
     pub id: i64,

@@ -13,12 +13,15 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::cases::{CallSid, CaseNumber};
 use crate::domain::language::{LanguageTag, NodeId};
 
 /// Where a case came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     /// A phone call through the telephony provider.

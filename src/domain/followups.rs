@@ -19,6 +19,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use chrono::{DateTime, Utc};
 
@@ -170,7 +171,7 @@ impl fmt::Debug for Sealer {
 }
 
 /// What a follow-up is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// The caller left a voicemail.
@@ -194,7 +195,7 @@ impl Kind {
 }
 
 /// Where a follow-up stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum State {
     /// Nobody has taken it.
@@ -218,7 +219,7 @@ impl State {
 }
 
 /// How one attempt to reach a caller went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttemptResult {
     /// Tried, with no clear result (busy, cut off).
@@ -269,7 +270,7 @@ pub fn parse_id(text: &str) -> Result<i64, String> {
 }
 
 /// One attempt to reach a caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Attempt {
     /// Who tried.
     pub operator_id: i64,
@@ -280,7 +281,7 @@ pub struct Attempt {
 }
 
 /// One entry of the follow-up list, as every screen shows it: never the number itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FollowUp {
     /// Its id in the API.
     pub id: i64,

@@ -3,12 +3,14 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A language code as used in file names, queue names and URLs: `ru`, `uk`, `ko`, `en`.
 ///
 /// Two or three lowercase ASCII letters, so it is safe to put in a path or a query string.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, pattern = "^[a-z]{2,3}$", example = "ru")]
 pub struct LanguageTag(String);
 
 impl LanguageTag {
@@ -90,7 +92,7 @@ impl From<NodeId> for String {
 }
 
 /// A structured field an option sets on the case, such as `intent=surrender`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, Deserialize)]
 pub struct Tag {
     /// Field name: lowercase ASCII letters, digits, `-`, `_`.
     pub key: String,

@@ -18,11 +18,12 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::domain::language::LanguageTag;
 
 /// What a person may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Takes callers and works their cases.
@@ -59,12 +60,14 @@ impl FromStr for Role {
 }
 
 /// A person who works the hotline, as everyone may see them: no secret is here.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Person {
     /// Their number: the key in the database, and the operator ID typed on a phone's keypad
     /// when dialling in (3 digits or more: ids start at 101).
     pub id: i64,
-    /// Their login name, unique: see [`check_name`].
+    /// Their login name, unique: 1 to 64 ASCII letters, digits, `.`, `_` or `-` (see
+    /// [`check_name`]).
+    #[schema(example = "olga")]
     pub name: String,
     /// What they may do.
     pub role: Role,

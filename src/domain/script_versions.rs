@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One published version of one file, without its text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ScriptVersion {
     /// Its id: later versions have higher ids.
     pub id: i64,
@@ -20,7 +21,7 @@ pub struct ScriptVersion {
 }
 
 /// A draft of one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ScriptDraft {
     /// `languages.xml` or `<code>.xml`.
     pub file: String,
@@ -33,7 +34,7 @@ pub struct ScriptDraft {
 }
 
 /// A test caller as listed: an id, a label, who added them and when; never their number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Tester {
     /// What `remove` takes.
     pub id: i64,

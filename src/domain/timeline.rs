@@ -188,6 +188,19 @@ impl Serialize for CaseOutcome {
     }
 }
 
+/// Described as what it serializes to: one of the machine names.
+impl utoipa::PartialSchema for CaseOutcome {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some("What came of a case."))
+            .enum_values(Some(CaseOutcome::ALL.map(CaseOutcome::as_str)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CaseOutcome {}
+
 /// Where a case's path ended: the node or the queue of its stored path, if it names one.
 pub fn outcome_at(route: &Outcome) -> Option<String> {
     match route {

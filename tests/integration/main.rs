@@ -29,6 +29,7 @@ mod fuzz_corpus;
 mod limits;
 mod metrics;
 mod no_numbers;
+mod openapi;
 mod operator_reach;
 mod operators;
 mod outbox;

@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::EntryState;
 use crate::domain::cases::{CallSid, CaseNumber};
 use crate::domain::language::LanguageTag;
 
 /// A caller's place in the queues.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct QueueEntry {
     /// The entry's id.
     pub id: i64,

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::cases::CaseNumber;
 use crate::domain::language::LanguageTag;
@@ -10,7 +11,7 @@ use crate::domain::language::LanguageTag;
 pub const CLAIM_SECS: i64 = 60;
 
 /// An operator's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PresenceState {
     /// Not working (also: no presence row yet).
@@ -79,7 +80,7 @@ impl Presence {
 }
 
 /// Where a queue entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EntryState {
     /// Waiting for an operator.

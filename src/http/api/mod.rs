@@ -4,11 +4,13 @@
 //! One module per resource, each with its `router()`; this module merges them and defines
 //! what they share: the state, the bearer token's [`Actor`] (extracted in `auth.rs`), and
 //! [`ApiError`], which turns every failure into a JSON body with a status. Internal causes
-//! are logged and never shown; client mistakes are not logged as errors.
+//! are logged and never shown; client mistakes are not logged as errors. The routes are
+//! registered with their OpenAPI description (`openapi.rs`), which is served beside them.
 
 mod auth;
 pub(crate) mod cases;
 pub(crate) mod followups;
+mod openapi;
 mod people;
 mod queues;
 mod retention;
@@ -21,7 +23,10 @@ use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use crate::app::Actor;
 use auth::Supervisor;
@@ -36,14 +41,21 @@ pub struct ApiState {
 
 /// The routes of the API, under `/api`.
 pub fn router(state: Arc<ApiState>) -> Router {
-    Router::new()
+    let (router, _description) = routes().split_for_parts();
+    router.with_state(state)
+}
+
+/// Every route with its description: the one list both [`router`] and [`description`] are
+/// made from.
+fn routes() -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::new()
         .merge(people::router())
         .merge(queues::router())
         .merge(cases::router())
         .merge(followups::router())
         .merge(retention::router())
         .merge(scripts::router())
-        .with_state(state)
+        .routes(routes!(openapi::document))
 }
 
 /// Why an API request failed. The message of a client error is shown; an internal error's
@@ -98,6 +110,18 @@ impl From<AppError> for ApiError {
     }
 }
 
+/// The body of every refusal.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({ "error": "a valid bearer token is required" }))]
+pub struct ErrorBody {
+    /// What went wrong; for a mistake of the request, how to fix it.
+    error: String,
+    /// `422` only: every problem found in the scripts, each with its file, line and column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = scripts::diagnostics_schema)]
+    diagnostics: Option<Vec<serde_json::Value>>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -107,17 +131,19 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Invalid { diagnostics, .. } => {
-                let body = json!({ "error": self.to_string(), "diagnostics": diagnostics });
-                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
-            }
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(cause) => {
                 // Not returned to the client: it may name tables, paths or data.
                 tracing::error!(error = %cause, "API request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+        let error = self.to_string();
+        let diagnostics = match self {
+            ApiError::Invalid { diagnostics, .. } => Some(diagnostics),
+            _ => None,
+        };
+        (status, Json(ErrorBody { error, diagnostics })).into_response()
     }
 }
 

@@ -13,32 +13,40 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{Actor, ApiError, ApiState, Supervisor};
+use super::{Actor, ApiError, ApiState, ErrorBody, Supervisor};
 use crate::app::AppError;
 use crate::app::presence::{LanguageQueue, OperatorPresence};
-use crate::domain::queue::QueueEntry;
+use crate::domain::queue::{PresenceState, QueueEntry};
 
 /// The bodies here are a few bytes.
 const MAX_BODY_BYTES: usize = 1024;
 
 /// This resource's routes.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route("/queues", get(queues))
-        .route("/queues/claim", post(claim))
-        .route("/me/state", put(set_state))
-        .route("/operators", get(operators))
+pub fn router() -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::new()
+        .routes(routes!(queues))
+        .routes(routes!(claim))
+        .routes(routes!(set_state))
+        .routes(routes!(operators))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// `GET /queues`.
+#[utoipa::path(
+    get,
+    path = "/queues",
+    tag = "queues",
+    responses((status = 200, description = "Per language (an operator's own, every one for a supervisor), who waits, next first; never a number", body = Vec<LanguageQueue>))
+)]
 async fn queues(
     State(state): State<Arc<ApiState>>,
     actor: Actor,
@@ -46,8 +54,8 @@ async fn queues(
     Ok(Json(state.app.language_queues(&actor).await?))
 }
 
-/// What `claim` answers.
-#[derive(Debug, Serialize)]
+/// What `claim` answers: the queue entry, and until when it is held.
+#[derive(Debug, Serialize, ToSchema)]
 struct Claimed {
     /// The caller reserved.
     #[serde(flatten)]
@@ -57,6 +65,15 @@ struct Claimed {
 }
 
 /// `POST /queues/claim`.
+#[utoipa::path(
+    post,
+    path = "/queues/claim",
+    tag = "queues",
+    responses(
+        (status = 200, description = "The next caller, reserved for this person until they dial in (audited as `queue.claim`)", body = Claimed),
+        (status = 404, description = "Nobody waits for this person", body = ErrorBody),
+    )
+)]
 async fn claim(
     State(state): State<Arc<ApiState>>,
     actor: Actor,
@@ -66,18 +83,36 @@ async fn claim(
 }
 
 /// The body of `PUT /me/state`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StateChange {
+    /// `available`, `break` or `offline`; on-call and wrap-up are set by the call flow.
     state: String,
 }
 
+/// What `PUT /me/state` answers.
+#[derive(Debug, Serialize, ToSchema)]
+struct OwnState {
+    /// The state as it reads now.
+    state: PresenceState,
+}
+
 /// `PUT /me/state`.
+#[utoipa::path(
+    put,
+    path = "/me/state",
+    tag = "queues",
+    request_body = StateChange,
+    responses(
+        (status = 200, description = "The new state", body = OwnState),
+        (status = 400, description = "Not one of the states a person sets", body = ErrorBody),
+    )
+)]
 async fn set_state(
     State(state): State<Arc<ApiState>>,
     actor: Actor,
     body: Result<Json<StateChange>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<OwnState>, ApiError> {
     let usage = || {
         ApiError::BadRequest(
             "send {\"state\": \"available\"}, \"break\" or \"offline\"; on-call and wrap-up are \
@@ -91,10 +126,19 @@ async fn set_state(
         Err(AppError::Invalid(_)) => return Err(usage()),
         Err(other) => return Err(other.into()),
     };
-    Ok(Json(serde_json::json!({ "state": new })))
+    Ok(Json(OwnState { state: new }))
 }
 
 /// `GET /operators`.
+#[utoipa::path(
+    get,
+    path = "/operators",
+    tag = "queues",
+    responses(
+        (status = 200, description = "Everyone's presence", body = Vec<OperatorPresence>),
+        (status = 403, description = "Supervisors only", body = ErrorBody),
+    )
+)]
 async fn operators(
     State(state): State<Arc<ApiState>>,
     Supervisor(actor): Supervisor,
