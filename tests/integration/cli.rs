@@ -784,3 +784,148 @@ fn a_call_names_its_case_and_the_case_list_shows_it_with_a_header_or_as_json() {
         }
     }
 }
+
+/// One `hotline` command line of README.md: its line number and its arguments.
+struct Example {
+    line: usize,
+    args: Vec<String>,
+}
+
+/// Every `hotline …` and `cargo run … -- …` command in README.md's code blocks, as a shell
+/// would split it: comments, redirections and other binaries (`--bin hotline-bench`) left out.
+fn readme_examples() -> Vec<Example> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut examples = Vec::new();
+    let mut in_block = false;
+    for (index, line) in readme.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        for command in shell_words(line).split(|word| word == "&&") {
+            let args = match command {
+                [first, rest @ ..] if first == "hotline" => rest.to_vec(),
+                [cargo, run, rest @ ..] if cargo == "cargo" && run == "run" => {
+                    let Some(dash) = rest.iter().position(|w| w == "--") else { continue };
+                    let other_binary = rest[..dash]
+                        .windows(2)
+                        .any(|pair| pair[0] == "--bin" && pair[1] != "hotline");
+                    if other_binary {
+                        continue;
+                    }
+                    rest[dash + 1..].to_vec()
+                }
+                _ => continue,
+            };
+            examples.push(Example { line: index + 1, args });
+        }
+    }
+    examples
+}
+
+/// A line split into words as a POSIX shell splits it, for the quoting the README uses
+/// (double and single quotes), without its comment and its `> file` redirection.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, '#') if word.is_none() => break,
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    if let Some(redirect) = words.iter().position(|w| w == ">") {
+        words.truncate(redirect);
+    }
+    words
+}
+
+#[test]
+fn shell_words_split_as_a_shell_does() {
+    assert_eq!(shell_words("hotline a -m \"why not\"  # note"), ["hotline", "a", "-m", "why not"]);
+    assert_eq!(shell_words("hotline graph ru > ru.svg"), ["hotline", "graph", "ru"]);
+    assert_eq!(shell_words("x 'a # b' c#d"), ["x", "a # b", "c#d"]);
+    assert_eq!(shell_words("   # only a comment"), Vec::<String>::new());
+}
+
+/// Whether an example can run here, offline, on a fresh folder: it needs no server, no
+/// provider, no case and no published version.
+fn runs_offline(args: &[String]) -> bool {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["check", ..] | ["cases", ..] | ["purge", ..] | ["backup", ..] | ["restore", ..] => true,
+        ["users", "reach", ..] => false,
+        ["users", ..] => true,
+        ["scripts", "versions" | "drafts" | "report" | "testers", ..] => true,
+        ["graph", ..] => words.contains(&"--dir"),
+        _ => false,
+    }
+}
+
+#[test]
+fn readme_examples_parse_and_the_offline_ones_run() {
+    use clap::Parser;
+    let examples = readme_examples();
+    // The README shows the command line at length: a parser that found none finds nothing.
+    assert!(examples.len() >= 40, "only {} examples found", examples.len());
+    for example in &examples {
+        let parsed = hotline::cli::Cli::try_parse_from(
+            std::iter::once("hotline").chain(example.args.iter().map(String::as_str)),
+        );
+        if let Err(e) = parsed {
+            panic!("README.md line {}: `hotline {}`:\n{e}", example.line, example.args.join(" "));
+        }
+        // `--press` is read after the arguments: check it as `hotline call` does.
+        if let Some(at) = example.args.iter().position(|a| a == "--press") {
+            let presses = hotline::simulator::parse_presses(&example.args[at + 1]);
+            assert!(presses.is_ok(), "README.md line {}: {presses:?}", example.line);
+        }
+    }
+
+    let dir = newcomer_folder();
+    let dir = dir.path();
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let run = |args: &[String]| {
+        hotline(dir)
+            .args(args)
+            .env("HOTLINE_SERVER_LISTEN", &listen)
+            .env("HOTLINE_BACKUP_KEY", "a backup key long enough for the example, 2026")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // The database the server would have made; the README's users come after.
+    let setup = ["users", "add", "first", "--role", "supervisor", "--languages", "en"];
+    let output = run(&setup.map(str::to_owned));
+    assert!(output.status.success(), "{}", text(&output));
+    let mut ran = Vec::new();
+    for example in examples.iter().filter(|e| runs_offline(&e.args)) {
+        let output = run(&example.args);
+        assert!(
+            output.status.success(),
+            "README.md line {}: `hotline {}` exits {:?}:\n{}",
+            example.line,
+            example.args.join(" "),
+            output.status.code(),
+            text(&output)
+        );
+        ran.push(example.args.join(" "));
+    }
+    for expected in ["check", "cases", "users list", "users add anna", "scripts report", "backup"] {
+        assert!(ran.iter().any(|r| r.starts_with(expected)), "{expected} did not run: {ran:?}");
+    }
+}
