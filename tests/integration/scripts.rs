@@ -597,7 +597,8 @@ async fn a_translation_goes_out_as_csv_and_comes_back_as_a_draft() {
     };
     let (code, csv, err) = run(&["export", "ko"]).await.unwrap();
     assert_eq!(code, 0, "{err}");
-    assert!(csv.starts_with("node,key,reference,text\n"), "{csv}");
+    // For a spreadsheet: the UTF-8 mark first, CRLF line ends.
+    assert!(csv.starts_with("\u{feff}node,key,reference,text\r\n"), "{csv}");
     assert!(csv.contains("main,say.1,\"If you are a serviceman"), "{csv}");
 
     // Unchanged, it comes back as nothing to change.
