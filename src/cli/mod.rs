@@ -555,8 +555,8 @@ fn call(config: &Config, options: &CallOptions) -> ExitCode {
 fn name_the_case(config: &Config, call_sid: &str) {
     let elsewhere = || {
         eprintln!(
-            "hotline call: the case of call {call_sid} is not in {}: the server keeps another \
-             database; its `hotline cases` lists it",
+            "hotline call: no case of call {call_sid} is in {}: a server on another database \
+             keeps it there, and its `hotline cases` lists it",
             config.database.path.display()
         );
     };

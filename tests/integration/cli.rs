@@ -731,6 +731,21 @@ fn a_call_names_its_case_and_the_case_list_shows_it_with_a_header_or_as_json() {
         named.push((number, case));
     }
     assert_ne!(named[0].0, named[1].0);
+    // A server on another database (this terminal's is not there): the call goes through,
+    // and says where its case is not.
+    let token = std::fs::read_to_string(dir.join("data/auth_token")).unwrap();
+    let output = hotline(dir)
+        .args(["call", "--from", "+79161230003", "--press", "1,3"])
+        .env("HOTLINE_SERVER_LISTEN", &listen)
+        .env("HOTLINE_AUTH_TOKEN", token.trim())
+        .env("HOTLINE_DATABASE_PATH", "elsewhere/hotline.db")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("recorded"), "{}", text(&output));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("no case of call CA") && said.contains("elsewhere/hotline.db"), "{said}");
+    assert!(!dir.join("elsewhere").exists(), "looking made no database");
 
     let table = run_ok(dir, &["cases"]);
     assert_eq!(
@@ -740,11 +755,12 @@ fn a_call_names_its_case_and_the_case_list_shows_it_with_a_header_or_as_json() {
     );
     // Newest first.
     let numbers: Vec<&str> =
-        table.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+        table.lines().skip(2).filter_map(|l| l.split_whitespace().next()).collect();
     assert_eq!(numbers, [named[1].0.as_str(), named[0].0.as_str()], "{table}");
 
     let cases = json_list(dir, &["cases", "--json"]);
-    assert_eq!(cases.len(), 2);
+    assert_eq!(cases.len(), 3);
+    let cases = &cases[1..];
     for (listed, (number, case)) in cases.iter().rev().zip(&named) {
         assert_eq!(
             keys(listed),
@@ -779,7 +795,7 @@ fn a_call_names_its_case_and_the_case_list_shows_it_with_a_header_or_as_json() {
     // No number, however written, and no caller hash in either list.
     let json = run_ok(dir, &["cases", "--json"]);
     for printed in [&table, &json] {
-        for needle in ["9161230001", "441230002", "1230001", "1230002", "caller"] {
+        for needle in ["9161230001", "441230002", "1230001", "1230002", "1230003", "caller"] {
             assert!(!printed.contains(needle), "{needle} in {printed}");
         }
     }
