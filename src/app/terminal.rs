@@ -270,6 +270,12 @@ impl Terminal {
         self.storage.recent_cases(limit).await
     }
 
+    /// The number of the case a call made, if it made one (not audited, as above): what
+    /// `hotline call` names at the end of its call.
+    pub async fn case_of_call(&self, sid: &CallSid) -> Result<Option<CaseNumber>, StorageError> {
+        Ok(self.storage.case_by_call(sid).await?.map(|case| case.number))
+    }
+
     /// One case and its timeline, if there is one (not audited, as above).
     pub async fn case(&self, number: CaseNumber) -> Result<Option<Case>, StorageError> {
         self.storage.case(number).await

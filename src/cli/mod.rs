@@ -1,12 +1,13 @@
-//! The `hotline` command: `serve`, `check`, `call`, `cases`, `case`, `users`, `scripts`,
-//! `graph`, `telegram`, and caring for callers' data: `purge`, `hold`, `backup`, `restore`,
-//! `keys`.
+//! The `hotline` command: `serve`, `health`, `check`, `call`, `cases`, `case`, `users`,
+//! `scripts`, `graph`, `telegram`, and caring for callers' data: `purge`, `hold`, `backup`,
+//! `restore`, `keys`.
 //!
 //! Each subcommand is a few lines that load the configuration and call into the library; the
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
 //! run).
 
 mod health;
+mod listing;
 pub mod people;
 mod preview;
 pub mod scripts;
@@ -21,7 +22,7 @@ use clap::{Parser, Subcommand};
 use crate::app::secrets::{Mode, Origin, Secrets, TelegramSecrets};
 use crate::app::terminal::Terminal;
 use crate::config::{CONFIG_VAR, Config};
-use crate::domain::cases::{Case, CaseNumber};
+use crate::domain::cases::{Case, CaseNumber, CaseSummary};
 use crate::domain::line_time::{LineZone, Stamp};
 use crate::domain::timeline::{CaseOutcome, TimelineLine, outcome_at, timeline};
 use crate::http::server::{self, Application};
@@ -98,11 +99,15 @@ pub enum Command {
               value_parser = clap::value_parser!(u32).range(1..=14_400))]
         talk: u32,
     },
-    /// List recent cases, newest first.
+    /// List recent cases, newest first: number, start, language, status, length, outcome,
+    /// tags.
     Cases {
-        /// How many.
-        #[arg(long, default_value_t = 20)]
+        /// How many, 1 to 10000.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
+        /// Print a JSON array of objects instead, with the fields of `GET /api/cases`.
+        #[arg(long)]
+        json: bool,
     },
     /// Show one case with its timeline.
     Case {
@@ -303,7 +308,7 @@ pub fn main() -> ExitCode {
                     let options = CallOptions { to: line.unwrap_or(options.to), ..options };
                     call_as_operator(&options, operator, &pin, talk)
                 }
-                None => call(&options),
+                None => call(&config, &options),
             }
         }
         Command::Users { command } => crate::cli::people::run(&config, command),
@@ -340,17 +345,14 @@ pub fn main() -> ExitCode {
         Command::Keys { command: KeysCommand::RotateCallback { new_key_file } } => {
             rotate_callback(&config, &new_key_file)
         }
-        Command::Cases { limit } => with_terminal(&config, |terminal| async move {
-            let cases = terminal.recent_cases(limit).await.map_err(|e| e.to_string())?;
-            let mut out = io::stdout().lock();
-            if cases.is_empty() {
-                let _ = writeln!(out, "no cases yet");
-            }
-            for case in cases {
-                let _ = writeln!(out, "{case}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }),
+        Command::Cases { limit, json } => {
+            let zone = config.console.time_zone;
+            with_terminal(&config, |terminal| async move {
+                let cases = terminal.recent_cases(limit).await.map_err(|e| e.to_string())?;
+                print_cases(&cases, zone, json).map_err(|e| e.to_string())?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         Command::Case { number } => {
             let number: CaseNumber = match number.parse() {
                 Ok(number) => number,
@@ -552,17 +554,60 @@ fn check(dir: &Path) -> ExitCode {
     }
 }
 
-/// Places a simulated call; exit 1 if the server misbehaved.
-fn call(options: &CallOptions) -> ExitCode {
+/// Places a simulated call, then names the case it made; exit 1 if the server misbehaved.
+fn call(config: &Config, options: &CallOptions) -> ExitCode {
     let stdin = io::stdin();
     let mut input = stdin.lock();
-    let mut out = io::stdout().lock();
-    match simulator::run(options, &mut input as &mut dyn BufRead, &mut out) {
-        Ok(_) => ExitCode::SUCCESS,
+    let transcript = {
+        let mut out = io::stdout().lock();
+        simulator::run(options, &mut input as &mut dyn BufRead, &mut out)
+    };
+    match transcript {
+        Ok(transcript) => {
+            name_the_case(config, &transcript.call_sid);
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("hotline call: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Prints `case NUMBER recorded` for the call just made, read from the configured database;
+/// a server on another database (`--url` elsewhere) is said so, and the call still went fine.
+fn name_the_case(config: &Config, call_sid: &str) {
+    let elsewhere = || {
+        eprintln!(
+            "hotline call: no case of call {call_sid} is in {}: a server on another database \
+             keeps it there, and its `hotline cases` lists it",
+            config.database.path.display()
+        );
+    };
+    let Some(sid) = crate::domain::cases::CallSid::parse(call_sid) else { return elsewhere() };
+    if !config.database.path.exists() {
+        return elsewhere();
+    }
+    let found = runtime().map_err(|e| e.to_string()).and_then(|runtime| {
+        runtime.block_on(async {
+            let terminal = Terminal::open(config).await.map_err(|e| e.to_string())?;
+            // The server writes the call's records as it answers; the last may still be on
+            // their way when the call ends.
+            for _ in 0..20 {
+                if let Some(number) =
+                    terminal.case_of_call(&sid).await.map_err(|e| e.to_string())?
+                {
+                    return Ok(Some(number));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Ok(None)
+        })
+    });
+    match found {
+        Ok(Some(number)) => println!("case {number} recorded (`hotline case {number}` shows it)"),
+        Ok(None) => elsewhere(),
+        Err(message) => eprintln!("hotline call: cannot read the case of the call: {message}"),
     }
 }
 
@@ -649,6 +694,42 @@ where
         eprintln!("hotline: {message}");
         ExitCode::from(2)
     })
+}
+
+/// Prints the case list: a table in the line's time zone, or JSON (times in UTC, as the API
+/// gives them). A summary holds no caller at all, not even masked.
+fn print_cases(cases: &[CaseSummary], zone: LineZone, json: bool) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    if json {
+        return listing::json(&mut out, cases);
+    }
+    if cases.is_empty() {
+        return writeln!(out, "no cases yet");
+    }
+    let rows: Vec<Vec<String>> = cases
+        .iter()
+        .map(|case| {
+            let outcome = match &case.outcome_at {
+                Some(at) => format!("{} ({at})", case.outcome.as_str()),
+                None => case.outcome.as_str().to_owned(),
+            };
+            let tags: Vec<String> =
+                case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect();
+            vec![
+                case.number.to_string(),
+                zone.show(case.started_at, Stamp::Labelled),
+                case.language.as_ref().map_or("-", |l| l.as_str()).to_owned(),
+                case.channel.as_str().to_owned(),
+                case.status.map_or("-", |s| s.as_str()).to_owned(),
+                case.duration_secs.map_or("-".into(), |d| format!("{d} s")),
+                outcome,
+                tags.join(" "),
+            ]
+        })
+        .collect();
+    let header =
+        ["number", "started", "language", "channel", "status", "length", "outcome", "tags"];
+    listing::table(&mut out, &header, &rows)
 }
 
 /// Prints a case and its timeline for a person, its times in the line's zone.

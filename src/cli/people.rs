@@ -17,6 +17,7 @@ use clap::Subcommand;
 
 use crate::app::secrets::Secrets;
 use crate::app::terminal::{StorageError, Terminal};
+use crate::cli::listing;
 use crate::config::Config;
 use crate::domain::followups::CallbackNumber;
 use crate::domain::people;
@@ -45,7 +46,11 @@ pub enum UsersCommand {
         password_stdin: bool,
     },
     /// List everyone: id, name, role, languages, whether disabled. Never a secret.
-    List,
+    List {
+        /// Print a JSON array of objects instead, with the fields of `GET /api/users`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Disable a person: they can no longer dial in or use the API; their tokens are revoked.
     Disable {
         /// Their name.
@@ -305,23 +310,29 @@ async fn execute(
                 if generated { "them" } else { "it" }
             );
         }
-        UsersCommand::List => {
+        UsersCommand::List { json } => {
             let everyone = terminal.people().await?;
-            if everyone.is_empty() {
-                let _ =
-                    writeln!(out, "nobody yet: add the first supervisor with `hotline users add`");
-            }
-            for person in everyone {
-                let status = if person.disabled { "disabled" } else { "active" };
-                let _ = writeln!(
-                    out,
-                    "{:>5}  {:<24}  {:<10}  {:<12}  {status}",
-                    person.id,
-                    person.name,
-                    person.role.as_str(),
-                    language_list(&person)
-                );
-            }
+            let printed = if json {
+                listing::json(&mut out, &everyone)
+            } else if everyone.is_empty() {
+                writeln!(out, "nobody yet: add the first supervisor with `hotline users add`")
+            } else {
+                let rows: Vec<Vec<String>> = everyone
+                    .iter()
+                    .map(|person| {
+                        let status = if person.disabled { "disabled" } else { "active" };
+                        vec![
+                            person.id.to_string(),
+                            person.name.clone(),
+                            person.role.as_str().to_owned(),
+                            language_list(person),
+                            status.to_owned(),
+                        ]
+                    })
+                    .collect();
+                listing::table(&mut out, &["id", "name", "role", "languages", "status"], &rows)
+            };
+            printed.map_err(|e| Failure::CannotRun(format!("cannot print the list: {e}")))?;
         }
         UsersCommand::Disable { name } => {
             let person = find(terminal, &name).await?;

@@ -15,6 +15,7 @@ use clap::Subcommand;
 
 use crate::app::scripts::versions::{self, Change, VersionError};
 use crate::app::terminal::Terminal;
+use crate::cli::listing;
 use crate::config::Config;
 use crate::domain::line_time::{LineZone, Stamp};
 use crate::scripts::{Diagnostic, load_texts};
@@ -27,9 +28,12 @@ pub enum ScriptsCommand {
         /// Only this file: languages.xml, ru.xml, …
         #[arg(long)]
         file: Option<String>,
-        /// How many.
-        #[arg(long, default_value_t = 50)]
+        /// How many, 1 to 10000.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
+        /// Print a JSON array of objects instead, with the fields of `GET /api/scripts/versions`.
+        #[arg(long)]
+        json: bool,
     },
     /// Print one version's text.
     Show {
@@ -51,8 +55,13 @@ pub enum ScriptsCommand {
         #[arg(long, value_name = "PATH")]
         from: Option<PathBuf>,
     },
-    /// List the drafts and check what they would make.
-    Drafts,
+    /// List the drafts (file, saved, author) and check what they would make.
+    Drafts {
+        /// Print a JSON array of objects instead, with the fields of `GET /api/scripts`'
+        /// drafts; what the drafts would make goes to standard error.
+        #[arg(long)]
+        json: bool,
+    },
     /// Throw a draft away.
     Discard {
         /// The draft's file.
@@ -84,7 +93,11 @@ pub enum ScriptsCommand {
         from: PathBuf,
     },
     /// List the test callers (who hear the drafts): id, label, when and by whom added.
-    Testers,
+    Testers {
+        /// Print a JSON array of objects instead, with the fields of `GET /api/scripts/testers`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a test caller: their next call hears the live version (audited).
     RemoveTester {
         /// The tester's id, from `hotline scripts testers`.
@@ -210,15 +223,26 @@ async fn execute(
             );
             return Ok(print_diagnostics(&mut out, &diagnostics));
         }
-        ScriptsCommand::Testers => {
+        ScriptsCommand::Testers { json } => {
+            // Never a number: a tester is their label here, as on every screen.
             let testers = terminal.testers().await?;
-            if testers.is_empty() {
+            if json {
+                let _ = listing::json(&mut out, &testers);
+            } else if testers.is_empty() {
                 let _ = writeln!(out, "no test callers");
-            }
-            for tester in testers {
-                let by = tester.added_by.as_deref().unwrap_or("unknown");
-                let when = zone.show(tester.added_at, Stamp::Labelled);
-                let _ = writeln!(out, "{}\t{}\tadded {when} by {by}", tester.id, tester.label);
+            } else {
+                let rows: Vec<Vec<String>> = testers
+                    .iter()
+                    .map(|tester| {
+                        vec![
+                            tester.id.to_string(),
+                            tester.label.clone(),
+                            zone.show(tester.added_at, Stamp::Labelled),
+                            tester.added_by.clone().unwrap_or_else(|| "unknown".into()),
+                        ]
+                    })
+                    .collect();
+                let _ = listing::table(&mut out, &["id", "label", "added", "added by"], &rows);
             }
         }
         ScriptsCommand::RemoveTester { id } => {
@@ -228,9 +252,27 @@ async fn execute(
                 "test caller {id} ({label:?}) removed: their next call hears the live version"
             );
         }
-        ScriptsCommand::Versions { file, limit } => {
-            for version in terminal.versions(file.as_deref(), limit.clamp(1, 10_000)).await? {
-                let _ = writeln!(out, "{}", versions::version_line(&version));
+        ScriptsCommand::Versions { file, limit, json } => {
+            let listed = terminal.versions(file.as_deref(), limit).await?;
+            if json {
+                let _ = listing::json(&mut out, &listed);
+            } else if listed.is_empty() {
+                let _ = writeln!(out, "no version is published yet");
+            } else {
+                let rows: Vec<Vec<String>> = listed
+                    .iter()
+                    .map(|version| {
+                        vec![
+                            version.id.to_string(),
+                            version.file.clone(),
+                            zone.show(version.created_at, Stamp::Labelled),
+                            version.author.clone(),
+                            version.comment.clone(),
+                        ]
+                    })
+                    .collect();
+                let header = ["id", "file", "published", "author", "comment"];
+                let _ = listing::table(&mut out, &header, &rows);
             }
         }
         ScriptsCommand::Show { id } => {
@@ -248,21 +290,45 @@ async fn execute(
             let _ = writeln!(out, "draft of {file} saved");
             return Ok(print_diagnostics(&mut out, &diagnostics));
         }
-        ScriptsCommand::Drafts => {
+        ScriptsCommand::Drafts { json } => {
             let drafts = terminal.drafts().await?;
-            if drafts.is_empty() {
+            if json {
+                // The API's fields; the text is `hotline scripts show`'s business.
+                let listed: Vec<serde_json::Value> = drafts
+                    .values()
+                    .map(|d| {
+                        serde_json::json!({
+                            "file": d.file, "author": d.author, "updated_at": d.updated_at
+                        })
+                    })
+                    .collect();
+                let _ = listing::json(&mut out, &listed);
+            } else if drafts.is_empty() {
                 let _ = writeln!(out, "no drafts");
-                return Ok(ExitCode::SUCCESS);
+            } else {
+                let rows: Vec<Vec<String>> = drafts
+                    .values()
+                    .map(|draft| {
+                        vec![
+                            draft.file.clone(),
+                            zone.show(draft.updated_at, Stamp::Labelled),
+                            draft.author.clone(),
+                        ]
+                    })
+                    .collect();
+                let _ = listing::table(&mut out, &["file", "saved", "author"], &rows);
             }
-            for draft in drafts.values() {
-                let when = zone.show(draft.updated_at, Stamp::Labelled);
-                let _ = writeln!(out, "{:<13}  {when}  {}", draft.file, draft.author);
+            if drafts.is_empty() {
+                return Ok(ExitCode::SUCCESS);
             }
             let (_, texts) = terminal.drafted().await?;
             let diagnostics = match load_texts(dir, &texts) {
                 Ok(loaded) => loaded.warnings,
                 Err(report) => report.diagnostics,
             };
+            if json {
+                return Ok(print_diagnostics(&mut io::stderr().lock(), &diagnostics));
+            }
             return Ok(print_diagnostics(&mut out, &diagnostics));
         }
         ScriptsCommand::Discard { file } => {

@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 
 use crate::domain::cases::{CallStatus, Case, CaseNumber, TimedEvent};
 use crate::domain::conversation::Channel;
+use crate::domain::csv;
 use crate::domain::language::{LanguageTag, Tag};
 use crate::domain::people::{Person, Role};
 use crate::domain::timeline::{CaseOutcome, outcome_at};
@@ -521,63 +522,36 @@ pub const CSV_HEADER: [&str; 16] = [
     "channel",
 ];
 
-/// Writes cases as CSV (RFC 4180: CRLF line ends, fields quoted when needed, quotes doubled).
-/// No phone number or caller hash is a column. Cells that a spreadsheet would run as a
-/// formula are defused (see [`csv_cell`]).
+/// Writes cases as CSV with the one writer ([`crate::domain::csv`]: RFC 4180, formulas
+/// defused), without a byte order mark: programs read this export to the letter. No phone
+/// number or caller hash is a column.
 pub fn write_csv(cases: &[CaseListing]) -> String {
-    let mut out = String::new();
-    write_row(&mut out, CSV_HEADER.iter().map(|h| (*h).to_owned()));
+    let mut writer = csv::Writer::new(csv::Bom::Without, &CSV_HEADER);
     let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
     let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
     for case in cases {
         let tags: Vec<String> =
             case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect();
-        write_row(
-            &mut out,
-            [
-                case.number.to_string(),
-                case.started_at.to_rfc3339(),
-                time(case.ended_at),
-                case.language.clone().unwrap_or_default(),
-                case.country.clone().unwrap_or_default(),
-                case.status.clone().unwrap_or_default(),
-                number(case.duration_secs.map(i64::from)),
-                case.outcome.as_str().to_owned(),
-                case.outcome_at.clone().unwrap_or_default(),
-                tags.join(" "),
-                case.disposition.as_ref().map(|d| d.to_string()).unwrap_or_default(),
-                time(case.closed_at),
-                case.operator.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
-                number(case.wait_secs),
-                number(case.talk_secs),
-                case.channel.as_str().to_owned(),
-            ]
-            .into_iter(),
-        );
+        writer.row(&[
+            case.number.to_string(),
+            case.started_at.to_rfc3339(),
+            time(case.ended_at),
+            case.language.clone().unwrap_or_default(),
+            case.country.clone().unwrap_or_default(),
+            case.status.clone().unwrap_or_default(),
+            number(case.duration_secs.map(i64::from)),
+            case.outcome.as_str().to_owned(),
+            case.outcome_at.clone().unwrap_or_default(),
+            tags.join(" "),
+            case.disposition.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+            time(case.closed_at),
+            case.operator.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+            number(case.wait_secs),
+            number(case.talk_secs),
+            case.channel.as_str().to_owned(),
+        ]);
     }
-    out
-}
-
-fn write_row(out: &mut String, cells: impl Iterator<Item = String>) {
-    let cells: Vec<String> = cells.map(|cell| csv_cell(&cell)).collect();
-    out.push_str(&cells.join(","));
-    out.push_str("\r\n");
-}
-
-/// One CSV field. A cell starting with `=`, `+`, `-`, `@` (or a tab or CR, which some
-/// spreadsheets skip before one) gets a leading `'`, so it is shown as text instead of run as
-/// a formula; a field with a comma, quote or line break is quoted, quotes doubled.
-pub fn csv_cell(value: &str) -> String {
-    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if defused.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", defused.replace('"', "\"\""))
-    } else {
-        defused
-    }
+    writer.finish()
 }
 
 /// What became of a change asked of a case.
@@ -780,18 +754,6 @@ mod tests {
         assert!(CaseFilter::parse(&pairs(&[("limit", "1"), ("limit", "2")]), MAX_PAGE).is_err());
         let reversed = [("from", "2026-03-02"), ("to", "2026-03-01")];
         assert!(CaseFilter::parse(&pairs(&reversed), MAX_PAGE).is_err());
-    }
-
-    #[test]
-    fn csv_cells_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        for formula in ["+1", "-1", "@SUM(A1)", "\tx"] {
-            assert!(csv_cell(formula).starts_with('\''), "{formula:?}");
-        }
     }
 
     #[test]

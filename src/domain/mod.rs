@@ -4,6 +4,7 @@ pub mod audit;
 pub mod cases;
 pub mod casework;
 pub mod conversation;
+pub mod csv;
 pub mod dashboard;
 pub mod followups;
 pub mod language;

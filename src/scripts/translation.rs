@@ -7,9 +7,16 @@
 //! place, text by text, so comments, layout and everything else survive the import; an
 //! unchanged text is left byte for byte as it was. The import is saved as a draft, to be
 //! checked, diffed and published like any other.
+//!
+//! The file is for a spreadsheet: written by the one CSV writer ([`crate::domain::csv`]),
+//! with a byte order mark so that Cyrillic and Korean open as UTF-8, and every cell that a
+//! spreadsheet would run as a formula defused with a leading `'`. The import takes off the
+//! mark and exactly those apostrophes, so a text written `=1` or `-2` comes back as it was.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+
+use crate::domain::csv::{self as sheet, Bom};
 
 /// The most rows an import reads: real scripts have a few dozen texts.
 const MAX_ROWS: usize = 10_000;
@@ -89,30 +96,34 @@ fn slots(source: &str) -> Result<Vec<Slot>, TranslationError> {
     Ok(found)
 }
 
-/// The CSV of a script's texts beside the reference script's: `node,key,reference,text`.
+/// The columns of the file, in order.
+const HEADER: [&str; 4] = ["node", "key", "reference", "text"];
+
+/// The CSV of a script's texts beside the reference script's: `node,key,reference,text`,
+/// for a spreadsheet (a byte order mark first, formulas defused).
 pub fn export(source: &str, reference: &str) -> Result<String, TranslationError> {
     let reference: BTreeMap<(String, String), String> =
         slots(reference)?.into_iter().map(|s| ((s.node, s.key), s.text)).collect();
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let failed = |e: csv::Error| TranslationError::Csv(e.to_string());
-    writer.write_record(["node", "key", "reference", "text"]).map_err(failed)?;
+    let mut writer = sheet::Writer::new(Bom::With, &HEADER);
     for slot in slots(source)? {
         let theirs =
             reference.get(&(slot.node.clone(), slot.key.clone())).map_or("", String::as_str);
-        writer.write_record([&slot.node, &slot.key, theirs, &slot.text]).map_err(failed)?;
+        writer.row(&[slot.node.as_str(), &slot.key, theirs, &slot.text]);
     }
-    let bytes = writer.into_inner().map_err(|e| TranslationError::Csv(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| TranslationError::Csv(e.to_string()))
+    Ok(writer.finish())
 }
 
 /// The script's source with the CSV's texts in place of its own. Every row must name a text
-/// of the script; a text the CSV leaves out stays as it is.
+/// of the script; a text the CSV leaves out stays as it is. The file may start with a byte
+/// order mark (as exported, or saved by a spreadsheet); the `'` the export put before a
+/// formula's first character is taken off.
 pub fn import(source: &str, csv_text: &str) -> Result<String, TranslationError> {
     let slots: BTreeMap<(String, String), Slot> =
         slots(source)?.into_iter().map(|s| ((s.node.clone(), s.key.clone()), s)).collect();
+    let csv_text = sheet::strip_bom(csv_text);
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(csv_text.as_bytes());
     let headers = reader.headers().map_err(|e| TranslationError::Csv(e.to_string()))?;
-    if headers.iter().collect::<Vec<_>>() != ["node", "key", "reference", "text"] {
+    if headers.iter().collect::<Vec<_>>() != HEADER {
         return Err(TranslationError::Csv(
             "the first line must be node,key,reference,text (as exported)".into(),
         ));
@@ -128,6 +139,8 @@ pub fn import(source: &str, csv_text: &str) -> Result<String, TranslationError> 
         else {
             return Err(TranslationError::Csv(format!("line {line}: four columns expected")));
         };
+        let (node, key, text) =
+            (sheet::undefuse(node), sheet::undefuse(key), sheet::undefuse(text));
         let slot = slots.get(&(node.to_owned(), key.to_owned())).ok_or_else(|| {
             TranslationError::Csv(format!(
                 "line {line}: the script has no text {key} in {node}; export it again"
@@ -171,21 +184,29 @@ mod tests {
         }
     }
 
+    /// The rows of an exported file, as a spreadsheet shows them (the apostrophes kept).
+    fn rows(csv: &str) -> Vec<Vec<String>> {
+        let mut reader = csv::Reader::from_reader(sheet::strip_bom(csv).as_bytes());
+        reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect()
+    }
+
+    /// A file as a spreadsheet saves it back, with the one writer.
+    fn written(rows: &[Vec<String>]) -> String {
+        let mut writer = sheet::Writer::new(Bom::With, &HEADER);
+        for row in rows {
+            writer.row(row);
+        }
+        writer.finish()
+    }
+
     #[test]
     fn an_imported_text_replaces_only_itself_and_exports_back_the_same() {
         let source = shipped("ko.xml");
         let csv = export(&source, &shipped("en.xml")).unwrap();
-        let mut reader = csv::Reader::from_reader(csv.as_bytes());
-        let mut rows: Vec<Vec<String>> =
-            reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+        let mut rows = rows(&csv);
         let tricky = "새 안내 <1> & \"따옴표\", 줄\n바꿈";
         rows[0][3] = tricky.to_owned();
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        writer.write_record(["node", "key", "reference", "text"]).unwrap();
-        for row in &rows {
-            writer.write_record(row).unwrap();
-        }
-        let edited = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        let edited = written(&rows);
         let imported = import(&source, &edited).unwrap();
         assert_ne!(imported, source);
         assert_eq!(export(&imported, &shipped("en.xml")).unwrap(), edited);
@@ -193,11 +214,57 @@ mod tests {
     }
 
     #[test]
+    fn hostile_cells_are_defused_for_the_spreadsheet_and_come_back_exactly() {
+        let hostile = [
+            "=cmd|' /C calc'!A0",
+            "+1",
+            "-2",
+            "@SUM(A1:A9)",
+            "\t=1+1",
+            "'=already quoted",
+            "Сдавайтесь, \"пожалуйста\"",
+            "새 안내, 줄\n바꿈",
+            "a \"quoted\" word, and a comma",
+            "-- <not a tag> & not an entity",
+        ];
+        let source = shipped("ru.xml");
+        let reference = shipped("en.xml");
+        let mut rows = rows(&export(&source, &reference).unwrap());
+        assert!(rows.len() > hostile.len());
+        // The translator types these; the spreadsheet saves what it shows.
+        for (row, text) in rows.iter_mut().zip(hostile) {
+            row[3] = text.to_owned();
+        }
+        let edited = written(&rows);
+        let imported = import(&source, &edited).unwrap();
+        roxmltree::Document::parse(&imported).unwrap();
+        let texts: BTreeMap<(String, String), String> =
+            slots(&imported).unwrap().into_iter().map(|s| ((s.node, s.key), s.text)).collect();
+        for (row, text) in rows.iter().zip(hostile) {
+            assert_eq!(texts[&(row[0].clone(), row[1].clone())], text, "{text:?}");
+        }
+        // Exported again: the mark first, every formula's start behind an apostrophe, and the
+        // file the spreadsheet saved, byte for byte.
+        let again = export(&imported, &reference).unwrap();
+        assert!(again.starts_with('\u{feff}'), "{again:?}");
+        for formula in ["'=cmd|' /C calc'!A0", "'+1", "'-2", "'@SUM(A1:A9)", "''=already"] {
+            assert!(again.contains(&format!(",{formula}")), "{formula}: {again}");
+        }
+        assert!(!again.contains(",=") && !again.contains(",+1") && !again.contains(",-2"));
+        assert_eq!(again, edited);
+        // A file saved without the mark (or a CSV tool that dropped it) reads the same.
+        assert_eq!(import(&source, sheet::strip_bom(&edited)).unwrap(), imported);
+        assert_eq!(import(&imported, &again).unwrap(), imported, "unchanged texts stay");
+    }
+
+    #[test]
     fn a_wrong_csv_is_refused_with_its_line() {
         let source = shipped("ru.xml");
         for (csv, expected) in [
             ("", "first line"),
+            ("\u{feff}", "first line"),
             ("a,b\n", "first line"),
+            ("node,key,reference,text\n'welcome,say.1,,x\n", "line 2"),
             ("node,key,reference,text\nnowhere,say.1,,x\n", "line 2"),
             ("node,key,reference,text\nwelcome,say.1\n", "line 2"),
             ("node,key,reference,text\n\"unterminated,say.1,,x\n", "line"),
@@ -213,10 +280,7 @@ mod tests {
 
     #[test]
     fn what_a_chat_shows_is_translated_too() {
-        let csv = export(&shipped("ru.xml"), &shipped("en.xml")).unwrap();
-        let mut reader = csv::Reader::from_reader(csv.as_bytes());
-        let rows: Vec<Vec<String>> =
-            reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+        let rows = rows(&export(&shipped("ru.xml"), &shipped("en.xml")).unwrap());
         let row = |node: &str, key: &str| {
             rows.iter().find(|r| r[0] == node && r[1] == key).cloned().unwrap_or_default()
         };

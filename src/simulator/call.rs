@@ -137,6 +137,7 @@ where
         call_params_len: 0,
         params_status: "",
         quiet,
+        held_keys: None,
     };
     let outcome = call.converse(incoming).await.and_then(|end| {
         if !quiet {
@@ -192,6 +193,16 @@ enum WaitStep {
     RoundOver,
     /// The caller is out of the queue.
     Exit(QueueExit),
+}
+
+/// What a caller on hold does when a round of the wait is over.
+enum OnHold {
+    /// Waits on.
+    Wait,
+    /// Presses these keys, heard only if the wait's document listens for keys.
+    Press(String),
+    /// Hangs up.
+    HangUp,
 }
 
 /// How a caller got out of a queue.
@@ -260,38 +271,45 @@ impl<I: BufRead + ?Sized> Caller<'_, I> {
         }
     }
 
-    /// Whether the caller stays in the queue for another round, having heard `rounds`.
-    fn keep_waiting<O: Write + ?Sized>(
+    /// What the caller does on hold, having heard `rounds` of the wait: waits on, presses
+    /// keys (a person at the terminal, as on any prompt), or hangs up.
+    fn on_hold<O: Write + ?Sized>(
         &mut self,
         rounds: u32,
         queue_waits: u32,
         out: &mut O,
-    ) -> Result<bool, SimulatorError> {
+    ) -> Result<OnHold, SimulatorError> {
         match self {
             Caller::Scripted(_) => {
                 if rounds < queue_waits {
-                    return Ok(true);
+                    return Ok(OnHold::Wait);
                 }
                 writeln!(out, "  (waited {rounds} round(s) in the queue: hanging up)")?;
-                Ok(false)
+                Ok(OnHold::HangUp)
             }
-            Caller::Interactive(_) if rounds == 0 => Ok(true),
+            Caller::Interactive(_) if rounds == 0 => Ok(OnHold::Wait),
             Caller::Interactive(input) => loop {
-                write!(out, "still waiting (Enter = keep waiting, h = hang up)> ")?;
+                write!(
+                    out,
+                    "still waiting (Enter = keep waiting, keys = press them, h = hang up)> "
+                )?;
                 out.flush()?;
                 let Some(line) = read_line(*input)? else {
                     writeln!(out)?;
-                    return Ok(false);
+                    return Ok(OnHold::HangUp);
                 };
-                match line.trim() {
-                    "" => return Ok(true),
-                    answer
-                        if answer.eq_ignore_ascii_case("h")
-                            || answer.eq_ignore_ascii_case("hangup") =>
-                    {
-                        return Ok(false);
-                    }
-                    _ => writeln!(out, "  press Enter to keep waiting, or h to hang up")?,
+                let line = line.trim();
+                if line.is_empty() {
+                    return Ok(OnHold::Wait);
+                }
+                if line.eq_ignore_ascii_case("h") {
+                    return Ok(OnHold::HangUp);
+                }
+                match line.parse() {
+                    Ok(Press::Keys(keys)) => return Ok(OnHold::Press(keys)),
+                    Ok(Press::Silence) => return Ok(OnHold::Wait),
+                    Ok(Press::Hangup) => return Ok(OnHold::HangUp),
+                    Err(message) => writeln!(out, "  {message}")?,
                 }
             },
         }
@@ -323,6 +341,10 @@ struct Call<'a, T: ?Sized, I: ?Sized, O: ?Sized> {
     params_status: &'static str,
     /// Whether the caller wants neither the transcript nor the lines printed.
     quiet: bool,
+    /// Keys the caller on hold pressed between two rounds of the wait: the next `<Gather>`
+    /// of the wait takes them, as the provider's would; a round without one leaves them
+    /// unheard.
+    held_keys: Option<String>,
 }
 
 impl<T, I, O> Call<'_, T, I, O>
@@ -511,8 +533,10 @@ where
         )?;
         let mut rounds = 0;
         loop {
-            if !self.caller.keep_waiting(rounds, self.options.queue_waits, &mut *self.out)? {
-                return Ok(QueueExit::HungUp(CallEnd::CallerHungUp));
+            match self.caller.on_hold(rounds, self.options.queue_waits, &mut *self.out)? {
+                OnHold::Wait => {}
+                OnHold::Press(keys) => self.held_keys = Some(keys),
+                OnHold::HangUp => return Ok(QueueExit::HungUp(CallEnd::CallerHungUp)),
             }
             // Without a wait URL no request counts the rounds: bound them the same way.
             if rounds >= self.options.max_requests {
@@ -521,6 +545,7 @@ where
             rounds += 1;
             let Some(wait) = &enqueue.wait else {
                 self.note(|| Heard::HoldMusic, || "  [the provider's hold music]".into())?;
+                self.unheard_keys()?;
                 continue;
             };
             let mut next = Request::to(document_url, wait, Vec::new())?;
@@ -529,13 +554,26 @@ where
                 let mut request = next.clone();
                 request.params.extend(self.queue_params(queue_sid, entered));
                 let verbs = self.fetch::<WaitVerb>(&request).await?;
-                match self.act_out_wait(verbs, &next.url)? {
+                let step = self.act_out_wait(verbs, &next.url)?;
+                if !matches!(step, WaitStep::Fetch(_)) {
+                    self.unheard_keys()?;
+                }
+                match step {
                     WaitStep::Fetch(request) => next = request,
                     WaitStep::RoundOver => break,
                     WaitStep::Exit(exit) => return Ok(exit),
                 }
             }
         }
+    }
+
+    /// Says that keys pressed on hold found nothing listening: the round of the wait had no
+    /// `<Gather>` (or the provider's own music played), so the provider dropped them.
+    fn unheard_keys(&mut self) -> Result<(), SimulatorError> {
+        if let Some(keys) = self.held_keys.take() {
+            writeln!(self.out, "  (nothing in the wait listens for keys: {keys} went unheard)")?;
+        }
+        Ok(())
     }
 
     /// Acts out a wait document from `document_url`.
@@ -582,9 +620,14 @@ where
         for prompt in &gather.prompts {
             self.hear(prompt)?;
         }
-        let (press, secret) = match self.first.pop_front() {
-            Some(first) => first,
-            None => (self.caller.next_press(&mut *self.out, in_queue)?, false),
+        // Keys pressed on hold answer the wait's first `<Gather>`.
+        let held = if in_queue { self.held_keys.take() } else { None };
+        let (press, secret) = match held {
+            Some(keys) => (Press::Keys(keys), false),
+            None => match self.first.pop_front() {
+                Some(first) => first,
+                None => (self.caller.next_press(&mut *self.out, in_queue)?, false),
+            },
         };
         let digits = match press {
             Press::Hangup => return Ok(AfterGather::HangUp),
@@ -1278,7 +1321,8 @@ mod tests {
         assert!(printed.contains("'x' is not a phone key"), "{printed}");
         assert!(printed.contains("press keys (Enter = silence, h = hang up)> "), "{printed}");
         assert!(
-            printed.contains("still waiting (Enter = keep waiting, h = hang up)> "),
+            printed
+                .contains("still waiting (Enter = keep waiting, keys = press them, h = hang up)> "),
             "{printed}"
         );
         let requests = server.twiml_requests();
@@ -1287,6 +1331,91 @@ mod tests {
         assert_eq!(requests[2].param("Digits"), None, "silence fell through to the Redirect");
         assert_eq!(requests.iter().filter(|r| r.url.ends_with("/voice/wait")).count(), 2);
         assert_eq!(requests.last().unwrap().param("QueueResult"), Some("hangup"));
+    }
+
+    /// A wait document that listens for one key, as the hotline's is when its handoff offers
+    /// keys to a waiting caller.
+    const WAIT_KEYS: &str = r#"<Gather action="/voice/wait-key" numDigits="1" timeout="1"><Say>You are number 1 in line. To leave a message, press 1.</Say><Pause length="20"/></Gather>"#;
+
+    #[test]
+    fn a_caller_on_hold_presses_a_key_and_the_wait_hears_it() {
+        // (`#` would end the gather empty-handed: the gather's finishOnKey, as at the provider.)
+        for key in ["1", "*", "0"] {
+            let mut server = FakeServer::new(&[
+                r#"<Enqueue action="/voice/queue-result" waitUrl="/voice/wait">support</Enqueue>"#,
+                WAIT_KEYS,
+                WAIT_KEYS,
+                "<Leave/>",
+                "<Say>Leave your message.</Say><Hangup/>",
+            ]);
+            // Round one: silence at its gather. Then on hold, the key: the next round's
+            // gather takes it without asking again.
+            let input = format!("\n {key} \n");
+            let (result, printed) = call(&options(None), &mut server, &input);
+            assert_eq!(result.unwrap().end, CallEnd::HungUpByServer, "{printed}");
+            let requests = server.twiml_requests();
+            let urls: Vec<&str> = requests.iter().map(|r| r.url.as_str()).collect();
+            assert_eq!(
+                urls,
+                [
+                    "http://127.0.0.1:8080/voice/incoming",
+                    "http://127.0.0.1:8080/voice/wait",
+                    "http://127.0.0.1:8080/voice/wait",
+                    "http://127.0.0.1:8080/voice/wait-key",
+                    "http://127.0.0.1:8080/voice/queue-result",
+                ],
+                "{printed}"
+            );
+            assert_eq!(requests[3].param("Digits"), Some(key));
+            assert!(requests[3].param("QueueSid").is_some(), "a wait request carries the queue");
+            assert_eq!(requests[4].param("QueueResult"), Some("leave"));
+            assert_eq!(printed.matches("press keys (Enter").count(), 1, "{printed}");
+            assert!(printed.contains(&format!("  ⌨ {key}\n")), "{printed}");
+        }
+    }
+
+    #[test]
+    fn keys_on_hold_music_that_listens_for_none_go_unheard() {
+        // A wait of plain music: the provider drops the key; the caller waits on.
+        let mut server = FakeServer::new(&[
+            r#"<Enqueue action="/voice/queue-result" waitUrl="/voice/wait">support</Enqueue>"#,
+            WAIT,
+            WAIT,
+            WAIT,
+            "",
+        ]);
+        let (result, printed) = call(&options(None), &mut server, "1\n\nh\n");
+        assert_eq!(result.unwrap().end, CallEnd::CallerHungUp);
+        assert!(printed.contains("(nothing in the wait listens for keys: 1 went unheard)"));
+        let requests = server.twiml_requests();
+        assert!(requests.iter().all(|r| r.param("Digits").is_none()), "{printed}");
+        assert_eq!(requests.iter().filter(|r| r.url.ends_with("/voice/wait")).count(), 3);
+        // Nor does the provider's own music, without a wait URL.
+        let mut server = FakeServer::new(&["<Enqueue>support</Enqueue>"]);
+        let (result, printed) = call(&options(None), &mut server, "5\nh\n");
+        assert_eq!(result.unwrap().end, CallEnd::CallerHungUp);
+        assert!(printed.contains("5 went unheard"), "{printed}");
+    }
+
+    #[test]
+    fn a_wrong_answer_on_hold_is_explained_and_asked_again() {
+        let mut server = FakeServer::new(&[
+            r#"<Enqueue action="/voice/queue-result" waitUrl="/voice/wait">support</Enqueue>"#,
+            WAIT,
+            WAIT,
+            "",
+        ]);
+        let huge = "9".repeat(100_000);
+        let input = format!("x\n1; rm -rf /\n{huge}\n\u{1b}[2J\n_\nhangup\n");
+        let (result, printed) = call(&options(None), &mut server, &input);
+        assert_eq!(result.unwrap().end, CallEnd::CallerHungUp);
+        assert!(printed.contains("'x' is not a phone key"), "{printed}");
+        assert!(printed.contains("';' is not a phone key"), "{printed}");
+        assert!(printed.contains("at most"), "{printed}");
+        assert!(!printed.contains('\u{1b}'), "an escape is not echoed: {printed:?}");
+        // `_` waits on (a second round), `hangup` ends it; nothing reached the server.
+        assert_eq!(server.twiml_requests().len(), 4, "{printed}");
+        assert!(server.twiml_requests().iter().all(|r| r.param("Digits").is_none()));
     }
 
     #[test]

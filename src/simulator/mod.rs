@@ -119,7 +119,8 @@ impl FromStr for Press {
             return Ok(Press::Hangup);
         }
         if let Some(bad) = s.chars().find(|&c| !twiml::is_phone_key(c)) {
-            let shown: String = s.chars().take(16).collect();
+            // Echoed without control characters: a stray escape must not drive the terminal.
+            let shown: String = s.chars().filter(|c| !c.is_control()).take(16).collect();
             let more = if s.chars().count() > 16 { "…" } else { "" };
             return Err(format!(
                 "`{shown}{more}`: {bad:?} is not a phone key (keys are 0-9, * and #; `_` is \

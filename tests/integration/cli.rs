@@ -537,3 +537,411 @@ fn an_operator_in_one_terminal_takes_the_caller_waiting_in_another() {
         }
     }
 }
+
+/// A folder with the shipped scripts and configuration, as a newcomer has it.
+fn newcomer_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&shipped_scripts(), &dir.path().join("ivr-scripts"));
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"),
+        dir.path().join("config.toml"),
+    )
+    .unwrap();
+    dir
+}
+
+/// Runs `hotline ARGS` in `dir`, asserting exit 0; its standard output.
+fn run_ok(dir: &Path, args: &[&str]) -> String {
+    let output = hotline(dir).args(args).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", text(&output));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The JSON array a `--json` list printed.
+fn json_list(dir: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let printed = run_ok(dir, args);
+    let value: serde_json::Value = serde_json::from_str(&printed)
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {printed}"));
+    value.as_array().unwrap_or_else(|| panic!("{args:?}: not an array: {printed}")).clone()
+}
+
+/// The words of a table's header row.
+fn header(printed: &str) -> Vec<String> {
+    printed
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split("  ")
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(object: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = object.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn people_and_script_versions_list_with_a_header_or_as_json_with_the_apis_names() {
+    let dir = newcomer_folder();
+    let dir = dir.path();
+    let added =
+        run_ok(dir, &["users", "add", "anna", "--role", "supervisor", "--languages", "ru,uk"]);
+    let pin = added.lines().find_map(|l| l.strip_prefix("pin: ")).unwrap().to_owned();
+    let password = added.lines().find_map(|l| l.strip_prefix("password: ")).unwrap().to_owned();
+    run_ok(dir, &["users", "add", "olga", "--role", "operator", "--languages", "ko"]);
+    run_ok(dir, &["users", "disable", "olga"]);
+
+    let table = run_ok(dir, &["users", "list"]);
+    assert_eq!(header(&table), ["id", "name", "role", "languages", "status"], "{table}");
+    let olga = table.lines().find(|l| l.contains("olga")).unwrap();
+    assert_eq!(
+        olga.split_whitespace().collect::<Vec<_>>(),
+        ["102", "olga", "operator", "ko", "disabled"]
+    );
+    // Each value sits under its column's name.
+    let first = table.lines().next().unwrap();
+    assert_eq!(first.find("status"), olga.find("disabled"), "{table}");
+
+    let people = json_list(dir, &["users", "list", "--json"]);
+    assert_eq!(people.len(), 2);
+    for person in &people {
+        assert_eq!(keys(person), ["disabled", "id", "languages", "name", "role"], "{person}");
+    }
+    assert_eq!(people[0]["id"], 101);
+    assert_eq!(people[0]["name"], "anna");
+    assert_eq!(people[0]["role"], "supervisor");
+    assert_eq!(people[0]["languages"], serde_json::json!(["ru", "uk"]));
+    assert_eq!(people[0]["disabled"], false);
+    assert_eq!(
+        (people[1]["name"].as_str(), people[1]["disabled"].as_bool()),
+        (Some("olga"), Some(true))
+    );
+    let everything = run_ok(dir, &["users", "list", "--json"]);
+    assert!(
+        !everything.contains(&pin)
+            && !everything.contains(&password)
+            && !everything.contains("hash")
+    );
+
+    // Nothing published yet: the lists say so, and the JSON is an empty array.
+    assert_eq!(run_ok(dir, &["scripts", "versions"]), "no version is published yet\n");
+    assert!(json_list(dir, &["scripts", "versions", "--json"]).is_empty());
+    assert!(json_list(dir, &["scripts", "testers", "--json"]).is_empty());
+    assert!(json_list(dir, &["cases", "--json"]).is_empty());
+    assert!(json_list(dir, &["scripts", "drafts", "--json"]).is_empty());
+
+    // Every file drafted, then published.
+    // Until the last, the drafts make scripts with errors (exit 1): a language missing.
+    let files = ["en.xml", "ko.xml", "ru.xml", "uk.xml", "languages.xml"];
+    for file in files {
+        let from = dir.join("ivr-scripts").join(file);
+        let output = hotline(dir).args(["scripts", "draft", file, "--from"]).arg(from).output();
+        let code = output.unwrap().status.code();
+        assert_eq!(code, Some(if file == "languages.xml" { 0 } else { 1 }), "{file}");
+    }
+    let drafts = run_ok(dir, &["scripts", "drafts"]);
+    assert_eq!(header(&drafts), ["file", "saved", "author"], "{drafts}");
+    let listed = json_list(dir, &["scripts", "drafts", "--json"]);
+    assert_eq!(listed.len(), files.len());
+    for draft in &listed {
+        assert_eq!(keys(draft), ["author", "file", "updated_at"], "{draft}");
+        assert_eq!(draft["author"], "cli");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(draft["updated_at"].as_str().unwrap()).is_ok()
+        );
+    }
+    let drafted: Vec<&str> = listed.iter().filter_map(|d| d["file"].as_str()).collect();
+    assert!(files.iter().all(|f| drafted.contains(f)), "{drafted:?}");
+    run_ok(dir, &["scripts", "publish", "-m", "=first, \"live\""]);
+
+    let versions = run_ok(dir, &["scripts", "versions"]);
+    assert_eq!(header(&versions), ["id", "file", "published", "author", "comment"], "{versions}");
+    assert_eq!(versions.lines().count(), 1 + files.len(), "{versions}");
+    let listed = json_list(dir, &["scripts", "versions", "--json", "--file", "ko.xml"]);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(keys(&listed[0]), ["author", "comment", "created_at", "file", "id"]);
+    assert_eq!(listed[0]["file"], "ko.xml");
+    assert_eq!(listed[0]["comment"], "=first, \"live\"");
+    let id = listed[0]["id"].as_i64().unwrap().to_string();
+    assert!(run_ok(dir, &["scripts", "show", &id]).contains("<script language=\"ko\""));
+    assert_eq!(json_list(dir, &["scripts", "versions", "--json", "--limit", "2"]).len(), 2);
+
+    // Wrong, empty, huge and hostile arguments are refused before anything runs.
+    for args in [
+        &["cases", "--limit", "0"][..],
+        &["cases", "--limit", "-1"],
+        &["cases", "--limit", "99999999999"],
+        &["cases", "--limit", ""],
+        &["cases", "--json=yes"],
+        &["users", "list", "--json", "extra"],
+        &["scripts", "versions", "--limit", "10001"],
+        &["scripts", "testers", "--jsonx"],
+    ] {
+        let output = hotline(dir).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    for file in ["../../etc/passwd", "", "x.xml\n", &"a".repeat(10_000)] {
+        let output =
+            hotline(dir).args(["scripts", "versions", "--json", "--file", file]).output().unwrap();
+        assert_ne!(output.status.code(), Some(0), "{file:?}: {}", text(&output));
+        assert!(!String::from_utf8_lossy(&output.stdout).starts_with('['), "{file:?}");
+    }
+}
+
+#[test]
+fn a_call_names_its_case_and_the_case_list_shows_it_with_a_header_or_as_json() {
+    let dir = newcomer_folder();
+    let dir = dir.path();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _server = Server(
+        hotline(dir)
+            .arg("serve")
+            .env("HOTLINE_SERVER_LISTEN", &listen)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until_up(port);
+    let mut named = Vec::new();
+    for (from, press) in [("+79161230001", "2,1,1,1"), ("+380441230002", "1,3")] {
+        let output = hotline(dir)
+            .args(["call", "--from", from, "--press", press])
+            .env("HOTLINE_SERVER_LISTEN", &listen)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let printed = String::from_utf8(output.stdout).unwrap();
+        let last = printed.lines().last().unwrap();
+        let number = last
+            .strip_prefix("case ")
+            .and_then(|rest| rest.split_once(" recorded"))
+            .map(|(number, _)| number.to_owned())
+            .unwrap_or_else(|| panic!("the call ends without its case: {printed}"));
+        // The same number `hotline case` shows.
+        let case = run_ok(dir, &["case", &number]);
+        assert!(case.starts_with(&format!("case {number} ")), "{case}");
+        named.push((number, case));
+    }
+    assert_ne!(named[0].0, named[1].0);
+    // A server on another database (this terminal's is not there): the call goes through,
+    // and says where its case is not.
+    let token = std::fs::read_to_string(dir.join("data/auth_token")).unwrap();
+    let output = hotline(dir)
+        .args(["call", "--from", "+79161230003", "--press", "1,3"])
+        .env("HOTLINE_SERVER_LISTEN", &listen)
+        .env("HOTLINE_AUTH_TOKEN", token.trim())
+        .env("HOTLINE_DATABASE_PATH", "elsewhere/hotline.db")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("recorded"), "{}", text(&output));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("no case of call CA") && said.contains("elsewhere/hotline.db"), "{said}");
+    assert!(!dir.join("elsewhere").exists(), "looking made no database");
+
+    let table = run_ok(dir, &["cases"]);
+    assert_eq!(
+        header(&table),
+        ["number", "started", "language", "channel", "status", "length", "outcome", "tags"],
+        "{table}"
+    );
+    // Newest first.
+    let numbers: Vec<&str> =
+        table.lines().skip(2).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(numbers, [named[1].0.as_str(), named[0].0.as_str()], "{table}");
+
+    let cases = json_list(dir, &["cases", "--json"]);
+    assert_eq!(cases.len(), 3);
+    let cases = &cases[1..];
+    for (listed, (number, case)) in cases.iter().rev().zip(&named) {
+        assert_eq!(
+            keys(listed),
+            [
+                "channel",
+                "duration_secs",
+                "language",
+                "number",
+                "outcome",
+                "outcome_at",
+                "started_at",
+                "status",
+                "tags"
+            ],
+            "{listed}"
+        );
+        assert_eq!(listed["number"], number.as_str());
+        assert_eq!(listed["channel"], "voice");
+        let language = listed["language"].as_str().unwrap();
+        assert!(case.starts_with(&format!("case {number}  ({language})")), "{case} / {listed}");
+        let outcome = listed["outcome"].as_str().unwrap();
+        assert!(case.contains(&format!("[{outcome}]")), "{case} / {listed}");
+        for tag in listed["tags"].as_array().unwrap() {
+            let pair =
+                format!("{}={}", tag["key"].as_str().unwrap(), tag["value"].as_str().unwrap());
+            assert!(case.contains(&pair), "{pair}: {case}");
+        }
+    }
+    assert_eq!(cases[1]["language"], "ko");
+    assert!(cases[1]["tags"].as_array().unwrap().iter().any(|t| t["value"] == "surrender"));
+    assert_eq!(json_list(dir, &["cases", "--json", "--limit", "1"]).len(), 1);
+    // No number, however written, and no caller hash in either list.
+    let json = run_ok(dir, &["cases", "--json"]);
+    for printed in [&table, &json] {
+        for needle in ["9161230001", "441230002", "1230001", "1230002", "1230003", "caller"] {
+            assert!(!printed.contains(needle), "{needle} in {printed}");
+        }
+    }
+}
+
+/// One `hotline` command line of README.md: its line number and its arguments.
+struct Example {
+    line: usize,
+    args: Vec<String>,
+}
+
+/// Every `hotline …` and `cargo run … -- …` command in README.md's code blocks, as a shell
+/// would split it: comments, redirections and other binaries (`--bin hotline-bench`) left out.
+fn readme_examples() -> Vec<Example> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut examples = Vec::new();
+    let mut in_block = false;
+    for (index, line) in readme.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        for command in shell_words(line).split(|word| word == "&&") {
+            let args = match command {
+                [first, rest @ ..] if first == "hotline" => rest.to_vec(),
+                [cargo, run, rest @ ..] if cargo == "cargo" && run == "run" => {
+                    let Some(dash) = rest.iter().position(|w| w == "--") else { continue };
+                    let other_binary = rest[..dash]
+                        .windows(2)
+                        .any(|pair| pair[0] == "--bin" && pair[1] != "hotline");
+                    if other_binary {
+                        continue;
+                    }
+                    rest[dash + 1..].to_vec()
+                }
+                _ => continue,
+            };
+            examples.push(Example { line: index + 1, args });
+        }
+    }
+    examples
+}
+
+/// A line split into words as a POSIX shell splits it, for the quoting the README uses
+/// (double and single quotes), without its comment and its `> file` redirection.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, '#') if word.is_none() => break,
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    if let Some(redirect) = words.iter().position(|w| w == ">") {
+        words.truncate(redirect);
+    }
+    words
+}
+
+#[test]
+fn shell_words_split_as_a_shell_does() {
+    assert_eq!(shell_words("hotline a -m \"why not\"  # note"), ["hotline", "a", "-m", "why not"]);
+    assert_eq!(shell_words("hotline graph ru > ru.svg"), ["hotline", "graph", "ru"]);
+    assert_eq!(shell_words("x 'a # b' c#d"), ["x", "a # b", "c#d"]);
+    assert_eq!(shell_words("   # only a comment"), Vec::<String>::new());
+}
+
+/// Whether an example can run here, offline, on a fresh folder: it needs no server, no
+/// provider, no case and no published version.
+fn runs_offline(args: &[String]) -> bool {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["check", ..] | ["cases", ..] | ["purge", ..] | ["backup", ..] | ["restore", ..] => true,
+        ["users", "reach", ..] => false,
+        ["users", ..] => true,
+        ["scripts", "versions" | "drafts" | "report" | "testers", ..] => true,
+        ["graph", ..] => words.contains(&"--dir"),
+        _ => false,
+    }
+}
+
+#[test]
+fn readme_examples_parse_and_the_offline_ones_run() {
+    use clap::Parser;
+    let examples = readme_examples();
+    // The README shows the command line at length: a parser that found none finds nothing.
+    assert!(examples.len() >= 40, "only {} examples found", examples.len());
+    for example in &examples {
+        let parsed = hotline::cli::Cli::try_parse_from(
+            std::iter::once("hotline").chain(example.args.iter().map(String::as_str)),
+        );
+        if let Err(e) = parsed {
+            panic!("README.md line {}: `hotline {}`:\n{e}", example.line, example.args.join(" "));
+        }
+        // `--press` is read after the arguments: check it as `hotline call` does.
+        if let Some(at) = example.args.iter().position(|a| a == "--press") {
+            let presses = hotline::simulator::parse_presses(&example.args[at + 1]);
+            assert!(presses.is_ok(), "README.md line {}: {presses:?}", example.line);
+        }
+    }
+
+    let dir = newcomer_folder();
+    let dir = dir.path();
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let run = |args: &[String]| {
+        hotline(dir)
+            .args(args)
+            .env("HOTLINE_SERVER_LISTEN", &listen)
+            .env("HOTLINE_BACKUP_KEY", "a backup key long enough for the example, 2026")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // The database the server would have made; the README's users come after.
+    let setup = ["users", "add", "first", "--role", "supervisor", "--languages", "en"];
+    let output = run(&setup.map(str::to_owned));
+    assert!(output.status.success(), "{}", text(&output));
+    let mut ran = Vec::new();
+    for example in examples.iter().filter(|e| runs_offline(&e.args)) {
+        let output = run(&example.args);
+        assert!(
+            output.status.success(),
+            "README.md line {}: `hotline {}` exits {:?}:\n{}",
+            example.line,
+            example.args.join(" "),
+            output.status.code(),
+            text(&output)
+        );
+        ran.push(example.args.join(" "));
+    }
+    for expected in ["check", "cases", "users list", "users add anna", "scripts report", "backup"] {
+        assert!(ran.iter().any(|r| r.starts_with(expected)), "{expected} did not run: {ran:?}");
+    }
+}

@@ -418,8 +418,13 @@ async fn the_command_line_drafts_publishes_diffs_and_rolls_back_under_a_running_
 
     let (code, out, _) = run(&["versions", "--file", "en.xml"], None).await.unwrap();
     assert_eq!(code, 0);
-    let ids: Vec<String> =
-        out.lines().map(|line| line.split_whitespace().next().unwrap().to_owned()).collect();
+    // Under the header row, newest first.
+    assert!(out.starts_with("id "), "{out}");
+    let ids: Vec<String> = out
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().next().unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), 2, "{out}");
     let (code, diff, _) = run(&["diff", &ids[1], &ids[0]], None).await.unwrap();
     assert_eq!(code, 0);
@@ -597,7 +602,8 @@ async fn a_translation_goes_out_as_csv_and_comes_back_as_a_draft() {
     };
     let (code, csv, err) = run(&["export", "ko"]).await.unwrap();
     assert_eq!(code, 0, "{err}");
-    assert!(csv.starts_with("node,key,reference,text\n"), "{csv}");
+    // For a spreadsheet: the UTF-8 mark first, CRLF line ends.
+    assert!(csv.starts_with("\u{feff}node,key,reference,text\r\n"), "{csv}");
     assert!(csv.contains("main,say.1,\"If you are a serviceman"), "{csv}");
 
     // Unchanged, it comes back as nothing to change.
@@ -877,8 +883,17 @@ async fn test_callers_are_listed_without_their_number_and_removed_with_an_audit_
     };
     let (code, out, err) = run(&["testers"]).await.unwrap();
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with(&format!("{}\tdesk phone\tadded ", ids[1])), "{out}");
-    assert!(out.contains("by boss") && !out.contains("7700900"), "{out}");
+    // A header row, then id, label, when added, by whom.
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|line| line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect())
+        .collect();
+    assert_eq!(rows[0], ["id", "label", "added", "added by"], "{out}");
+    assert_eq!(
+        (rows[1][0], rows[1][1], rows[1][3]),
+        (ids[1].to_string().as_str(), "desk phone", "boss")
+    );
+    assert!(!out.contains("7700900"), "{out}");
     let (code, out, err) = run(&["remove-tester", &ids[1].to_string()]).await.unwrap();
     assert_eq!(code, 0, "{out}{err}");
     let (code, _, err) = run(&["remove-tester", &ids[1].to_string()]).await.unwrap();
