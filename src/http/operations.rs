@@ -35,7 +35,7 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 /// a route's path, its second cut at a `.` (`/api/cases.csv` is `/api/cases`), or the first
 /// alone when the second is a parameter (`/voice/{unknown}` is `/voice`). The `/voice/…`
 /// groups name the webhooks' latency series too, without `/voice/`.
-pub const ROUTE_GROUPS: [&str; 48] = [
+pub const ROUTE_GROUPS: [&str; 49] = [
     // The provider's webhooks (`http/webhooks`); `/voice` is an unknown one.
     "/voice",
     "/voice/incoming",
@@ -67,6 +67,7 @@ pub const ROUTE_GROUPS: [&str; 48] = [
     "/api/blocklist",
     "/api/followups",
     "/api/scripts",
+    "/api/openapi",
     // The console (`http/console`).
     "/console",
     "/console/settings",
