@@ -7,6 +7,7 @@
 //! Exit codes: 0 done, 1 refused (the scripts would have errors, no such version), 2 the
 //! command could not run.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ use crate::app::terminal::Terminal;
 use crate::cli::listing;
 use crate::config::Config;
 use crate::domain::line_time::{LineZone, Stamp};
+use crate::domain::script_versions::ScriptDraft;
 use crate::scripts::{Diagnostic, load_texts};
 
 /// The subcommands of `hotline scripts`.
@@ -221,7 +223,8 @@ async fn execute(
                 out,
                 "saved as the draft of {file}; publish it with `hotline scripts publish`"
             );
-            return Ok(print_diagnostics(&mut out, &diagnostics));
+            let drafts = terminal.drafts().await?;
+            return Ok(print_diagnostics(&mut out, &diagnostics, &drafts));
         }
         ScriptsCommand::Testers { json } => {
             // Never a number: a tester is their label here, as on every screen.
@@ -288,7 +291,8 @@ async fn execute(
             let text = draft.unwrap_or_default();
             let diagnostics = terminal.save_draft(&file, text).await?;
             let _ = writeln!(out, "draft of {file} saved");
-            return Ok(print_diagnostics(&mut out, &diagnostics));
+            let drafts = terminal.drafts().await?;
+            return Ok(print_diagnostics(&mut out, &diagnostics, &drafts));
         }
         ScriptsCommand::Drafts { json } => {
             let drafts = terminal.drafts().await?;
@@ -327,9 +331,9 @@ async fn execute(
                 Err(report) => report.diagnostics,
             };
             if json {
-                return Ok(print_diagnostics(&mut io::stderr().lock(), &diagnostics));
+                return Ok(print_diagnostics(&mut io::stderr().lock(), &diagnostics, &drafts));
             }
-            return Ok(print_diagnostics(&mut out, &diagnostics));
+            return Ok(print_diagnostics(&mut out, &diagnostics, &drafts));
         }
         ScriptsCommand::Discard { file } => {
             let file = versions::check_file_name(&file)?;
@@ -368,10 +372,24 @@ fn report(dir: &std::path::Path) -> ExitCode {
     if comparison.missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-/// Prints diagnostics; exit 1 if any is an error.
-fn print_diagnostics(out: &mut impl Write, diagnostics: &[Diagnostic]) -> ExitCode {
+/// Prints diagnostics, naming the draft where the file has one; exit 1 if any is an error.
+fn print_diagnostics(
+    out: &mut impl Write,
+    diagnostics: &[Diagnostic],
+    drafted: &BTreeMap<String, ScriptDraft>,
+) -> ExitCode {
     for diagnostic in diagnostics {
-        let _ = writeln!(out, "{diagnostic}");
+        // The line named is in the draft's text, not in the folder's file of that name.
+        let name = diagnostic.file.file_name().and_then(|name| name.to_str()).unwrap_or("");
+        if drafted.contains_key(name) {
+            let shown = Diagnostic {
+                file: PathBuf::from(format!("draft of {name}")),
+                ..diagnostic.clone()
+            };
+            let _ = writeln!(out, "{shown}");
+        } else {
+            let _ = writeln!(out, "{diagnostic}");
+        }
     }
     if diagnostics.iter().any(Diagnostic::is_error) {
         let _ = writeln!(out, "the drafts have errors: they cannot be published until fixed");

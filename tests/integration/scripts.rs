@@ -441,6 +441,12 @@ async fn the_command_line_drafts_publishes_diffs_and_rolls_back_under_a_running_
     let broken = english_with("x").replace(r#"goto="relative""#, r#"goto="nobody""#);
     let (code, out, _) = run(&["draft", "en.xml"], Some(broken)).await.unwrap();
     assert_eq!(code, 1, "{out}");
+    // The line named is the draft's: the folder's en.xml has no such problem.
+    let named = out.lines().find(|line| line.contains("nobody")).unwrap_or_default();
+    assert!(named.starts_with("draft of en.xml:") && named.contains(": error: "), "{out}");
+    let (code, out, _) = run(&["drafts"], None).await.unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.lines().any(|line| line.starts_with("draft of en.xml:")), "{out}");
     let (code, _, err) = run(&["publish"], None).await.unwrap();
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("en.xml:") && err.contains("error") && err.contains("nobody"), "{err}");
