@@ -41,6 +41,23 @@ pub const PROVIDER_API_SECRET_VAR: &str = "HOTLINE_PROVIDER_API_SECRET";
 
 /// The environment variable that names the configuration file.
 pub const CONFIG_VAR: &str = "HOTLINE_CONFIG";
+/// The environment variable holding an operator's PIN for `hotline call --operator`.
+pub const OPERATOR_PIN_VAR: &str = "HOTLINE_OPERATOR_PIN";
+
+/// Every secret the hotline reads. Each comes from its variable, or from the file named by the
+/// same name with `_FILE` appended (`HOTLINE_AUTH_TOKEN_FILE`).
+pub const SECRET_VARS: [&str; 7] = [
+    AUTH_TOKEN_VAR,
+    CALLER_HASH_KEY_VAR,
+    CALLBACK_KEY_VAR,
+    BACKUP_KEY_VAR,
+    TELEGRAM_TOKEN_VAR,
+    TELEGRAM_SECRET_VAR,
+    PROVIDER_API_SECRET_VAR,
+];
+
+/// The `HOTLINE_` variables the hotline reads that are neither settings nor secrets.
+const OTHER_VARS: [&str; 2] = [CONFIG_VAR, OPERATOR_PIN_VAR];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -802,24 +819,12 @@ impl fmt::Display for Problems {
     }
 }
 
-/// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: [&str; 15] = [
-    BACKUP_KEY_VAR,
-    BACKUP_KEY_FILE_VAR,
-    CONFIG_VAR,
-    AUTH_TOKEN_VAR,
-    CALLER_HASH_KEY_VAR,
-    "HOTLINE_AUTH_TOKEN_FILE",
-    "HOTLINE_CALLER_HASH_KEY_FILE",
-    CALLBACK_KEY_VAR,
-    "HOTLINE_CALLBACK_KEY_FILE",
-    TELEGRAM_TOKEN_VAR,
-    "HOTLINE_TELEGRAM_TOKEN_FILE",
-    TELEGRAM_SECRET_VAR,
-    "HOTLINE_TELEGRAM_SECRET_FILE",
-    PROVIDER_API_SECRET_VAR,
-    "HOTLINE_PROVIDER_API_SECRET_FILE",
-];
+/// Whether the hotline reads `var` other than as a setting: a secret (or its `_FILE`), or one
+/// of [`OTHER_VARS`].
+fn is_read_elsewhere(var: &str) -> bool {
+    let secret = var.strip_suffix("_FILE").unwrap_or(var);
+    SECRET_VARS.contains(&secret) || OTHER_VARS.contains(&var)
+}
 
 impl Config {
     /// Loads `path` (or the built-in defaults when `path` is `None`), applies the `HOTLINE_*`
@@ -832,11 +837,11 @@ impl Config {
         let mut table = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                    .map_err(|source| ConfigError::Read { path: resolved(path), source })?;
                 match toml::from_str::<toml::Table>(&text) {
                     Ok(table) => table,
                     Err(e) => {
-                        let msg = format!("{}: {}", path.display(), e.message());
+                        let msg = format!("{}: {}", resolved(path).display(), e.message());
                         return Err(ConfigError::Invalid(Problems(vec![msg])));
                     }
                 }
@@ -844,7 +849,8 @@ impl Config {
             None => toml::Table::new(),
         };
         apply_overrides(&mut table, vars, &mut problems);
-        let source = path.map_or("the built-in configuration".into(), |p| p.display().to_string());
+        let source =
+            path.map_or("the built-in configuration".into(), |p| resolved(p).display().to_string());
         let config = deserialize(table, &source, &mut problems);
         if let Some(config) = &config {
             config.check(&mut problems);
@@ -852,6 +858,17 @@ impl Config {
         match config {
             Some(config) if problems.is_empty() => Ok(config),
             _ => Err(ConfigError::Invalid(Problems(problems))),
+        }
+    }
+
+    /// Makes the database's and the journal's paths absolute, resolved against the folder the
+    /// hotline was started in as they would be anyway: every message about them (a database
+    /// that cannot be opened, a secret beside it) then names the file meant. The scripts
+    /// folder is kept as written: its files' names are shown to people at the console.
+    pub fn resolve_paths(&mut self) {
+        self.database.path = resolved(&self.database.path);
+        if !self.database.journal_path.as_os_str().is_empty() {
+            self.database.journal_path = resolved(&self.database.journal_path);
         }
     }
 
@@ -1022,7 +1039,7 @@ impl Config {
             problems.push(format!(
                 "database.journal_path ({}) is the database or one of SQLite's files; give the \
                  journal a file of its own",
-                journal.display()
+                resolved(&journal).display()
             ));
         }
         if self.database.write_deadline_ms >= self.webhooks.deadline_ms {
@@ -1051,10 +1068,13 @@ impl Config {
                 self.followups.retry_after_mins
             ));
         }
-        if self.database.path.as_os_str().is_empty() || self.database.path.is_dir() {
+        if self.database.path.as_os_str().is_empty() {
+            problems.push("database.path is empty; name a file, like \"data/hotline.db\"".into());
+        } else if self.database.path.is_dir() {
             problems.push(format!(
-                "database.path = {:?} must name a file, like \"data/hotline.db\"",
-                self.database.path
+                "database.path = {:?} is a folder ({}); name a file, like \"data/hotline.db\"",
+                self.database.path,
+                resolved(&self.database.path).display()
             ));
         }
         if self.log.level.trim().is_empty()
@@ -1188,15 +1208,13 @@ fn apply_overrides(
         }
     }
     for (var, value) in vars {
-        if !var.starts_with("HOTLINE_") || NOT_KEYS.contains(&var.as_str()) {
+        // `hotline_server_listen` is the same typo as a misspelt name, and as silent.
+        let prefixed = var.get(..PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(PREFIX));
+        if !prefixed || is_read_elsewhere(&var) {
             continue;
         }
         let Some((_, section, key, default)) = names.iter().find(|(name, ..)| *name == var) else {
-            let known: Vec<&str> = names.iter().map(|(name, ..)| name.as_str()).collect();
-            problems.push(format!(
-                "{var} is not a configuration variable; the known ones are {}",
-                known.join(", ")
-            ));
+            problems.push(unknown_variable(&var, &names));
             continue;
         };
         let typed = match default {
@@ -1225,6 +1243,85 @@ fn apply_overrides(
             None => problems.push(format!("[{section}] in the configuration file must be a table")),
         }
     }
+}
+
+/// What every variable the hotline reads starts with.
+const PREFIX: &str = "HOTLINE_";
+
+/// The problem of a `HOTLINE_` variable the hotline does not read, with the closest ones it
+/// does read (a setting written without its section, `HOTLINE_PUBLIC_URL`, counts as close).
+/// Only the name is shown: the value may be a secret.
+fn unknown_variable(var: &str, settings: &[(String, String, String, toml::Value)]) -> String {
+    let typed = var.to_ascii_uppercase();
+    let mut candidates: Vec<(String, usize)> = Vec::new();
+    // No name the hotline reads is this long: nothing is close, and comparing would be slow.
+    let comparable = typed.len() <= 128;
+    for (name, _, key, _) in settings.iter().filter(|_| comparable) {
+        let short = format!("{PREFIX}{}", key.to_ascii_uppercase());
+        let score = edit_distance(&typed, name).min(edit_distance(&typed, &short) + 1);
+        candidates.push((name.clone(), score));
+    }
+    for secret in SECRET_VARS.into_iter().filter(|_| comparable) {
+        for name in [secret.to_owned(), format!("{secret}_FILE")] {
+            let score = edit_distance(&typed, &name);
+            candidates.push((name, score));
+        }
+    }
+    for other in OTHER_VARS.into_iter().filter(|_| comparable) {
+        candidates.push((other.to_owned(), edit_distance(&typed, other)));
+    }
+    let shown = shown_name(var);
+    // Close means a few letters off, more for a long name: beyond, a guess would mislead.
+    let close = 2.max(typed.len().saturating_sub(PREFIX.len()) / 3);
+    let best = candidates.iter().map(|(_, score)| *score).min().unwrap_or(usize::MAX);
+    if best > close {
+        return format!(
+            "{shown} is not a configuration variable, nor anything else the hotline reads; \
+             config.toml names each setting's variable beside its key. Unset it or correct it"
+        );
+    }
+    let closest: Vec<String> = candidates
+        .into_iter()
+        .filter(|(_, score)| *score == best)
+        .map(|(name, _)| name)
+        .take(3)
+        .collect();
+    format!("{shown} is not a configuration variable; did you mean {}?", closest.join(" or "))
+}
+
+/// A variable's name as a message shows it: at most 64 characters, control characters
+/// replaced, since a name too can be anything.
+fn shown_name(var: &str) -> String {
+    let mut shown: String =
+        var.chars().take(64).map(|c| if c.is_control() { '?' } else { c }).collect();
+    if var.chars().count() > 64 {
+        shown.push('…');
+    }
+    shown
+}
+
+/// The Levenshtein distance between two names: the letters to insert, delete or change to
+/// turn one into the other.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, b_char) in b.iter().enumerate() {
+            let change = previous[j] + usize::from(a_char != *b_char);
+            current.push(change.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// `path` as the hotline resolves it: a relative path against the folder it was started in,
+/// as every relative path of the configuration is. For messages and for the paths kept
+/// (see [`Config::resolve_paths`]), so that a newcomer sees which file was meant.
+pub fn resolved(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// `server.listen`: an address and port, written as text.
@@ -1365,7 +1462,7 @@ mod tests {
             ("HOTLINE_WEBHOOKS_DEADLINE_MS", "60000", "out of range"),
             ("HOTLINE_WEBHOOKS_DEADLINE_MS", "-1", "[webhooks]: invalid value: integer `-1`"),
             ("HOTLINE_WEBHOOKS_MAX_BODY_BYTES", "99999999999", "out of range"),
-            ("HOTLINE_DATABASE_PATH", "", "must name a file"),
+            ("HOTLINE_DATABASE_PATH", "", "database.path is empty"),
             ("HOTLINE_LOG_LEVEL", "hotline=loud", "log filter"),
             ("HOTLINE_LOG_LEVEL", " ", "log filter"),
             ("HOTLINE_LOG_FORMAT", "xml", "log"),

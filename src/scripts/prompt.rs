@@ -6,7 +6,7 @@ use std::path::Path;
 
 use roxmltree::Node;
 
-use super::diagnostics::Collector;
+use super::diagnostics::{Collector, Diagnostic};
 use super::model::{LanguageTag, Prompt, PromptItem};
 use super::xml::{self, Attr};
 
@@ -218,6 +218,21 @@ fn play(
     item.filter(|_| text_ok)
 }
 
+/// How the warning about a missing recording ends, after the recording's path.
+const READ_INSTEAD: &str = " is missing; its text will be read by text-to-speech";
+
+/// The language of the recording a warning says is missing (read from its path,
+/// `audio/<language>/<file>`), or `None` for any other warning: how a start counts the
+/// recordings still to make, per language.
+pub(crate) fn missing_recording(diagnostic: &Diagnostic) -> Option<LanguageTag> {
+    let (_, path) = diagnostic.message.strip_suffix(READ_INSTEAD)?.rsplit_once(": recording ")?;
+    let mut parts = path.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("audio"), Some(language), Some(_file), None) => LanguageTag::parse(language),
+        _ => None,
+    }
+}
+
 /// A `<play file>`: the recording if it is there, else its text read by text-to-speech.
 fn recording(
     collector: &mut Collector<'_>,
@@ -246,12 +261,7 @@ fn recording(
     }
     match text {
         Some(text) => {
-            collector.warning(
-                file.offset,
-                format!(
-                    "{ctx}: recording {shown} is missing; its text will be read by text-to-speech"
-                ),
-            );
+            collector.warning(file.offset, format!("{ctx}: recording {shown}{READ_INSTEAD}"));
             Some(PromptItem::Say(text))
         }
         None => {
