@@ -1946,3 +1946,181 @@ mod sms_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod variables_tests {
+    use super::*;
+
+    fn load(list: &[(&str, &str)]) -> Result<Config, String> {
+        let vars = list.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(None, vars).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn edit_distance_counts_letters_inserted_deleted_or_changed() {
+        for (a, b, distance) in [
+            ("", "", 0),
+            ("", "abc", 3),
+            ("PUBLC", "PUBLIC", 1),
+            ("LISTEN", "LISTNE", 2),
+            ("kitten", "sitting", 3),
+            ("ключ", "клюк", 1),
+        ] {
+            assert_eq!(edit_distance(a, b), distance, "{a} / {b}");
+            assert_eq!(edit_distance(b, a), distance, "{b} / {a}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_variable_names_the_closest_ones_and_never_its_value() {
+        let value = "s3cret-value-<script>";
+        let cases = [
+            ("HOTLINE_PUBLC_URL", "did you mean HOTLINE_SERVER_PUBLIC_URL?"),
+            ("HOTLINE_PUBLIC_URL", "did you mean HOTLINE_SERVER_PUBLIC_URL?"),
+            ("HOTLINE_SERVER_LISTN", "did you mean HOTLINE_SERVER_LISTEN?"),
+            ("hotline_server_listen", "did you mean HOTLINE_SERVER_LISTEN?"),
+            ("Hotline_Database_Path", "did you mean HOTLINE_DATABASE_PATH?"),
+            ("HOTLINE_AUTH_TOKN", "did you mean HOTLINE_AUTH_TOKEN?"),
+            ("HOTLINE_CALLBACK_KEY_FIEL", "did you mean HOTLINE_CALLBACK_KEY_FILE?"),
+            ("HOTLINE_CONFG", "did you mean HOTLINE_CONFIG?"),
+            ("HOTLINE_OPERATOR_PN", "did you mean HOTLINE_OPERATOR_PIN?"),
+            ("HOTLINE_OPERATORS_PIN_LOCKS", "did you mean HOTLINE_OPERATORS_PIN_LOCK_MINS?"),
+        ];
+        for (var, expected) in cases {
+            let text = load(&[(var, value)]).unwrap_err();
+            assert!(text.contains(&format!("{var} is not a configuration variable")), "{text}");
+            assert!(text.contains(expected), "{var}: {text}");
+            assert!(!text.contains("s3cret"), "the value shown: {text}");
+        }
+        // A key found in two sections: both are named.
+        let text = load(&[("HOTLINE_ENABLED", "true")]).unwrap_err();
+        assert!(
+            text.contains("HOTLINE_SMS_ENABLED") && text.contains("HOTLINE_TELEGRAM_ENABLED"),
+            "{text}"
+        );
+        assert!(text.contains(" or "), "{text}");
+    }
+
+    #[test]
+    fn a_name_close_to_nothing_gets_no_guess_and_is_shown_harmlessly() {
+        let huge = format!("HOTLINE_{}", "X".repeat(100_000));
+        for var in ["HOTLINE_", "HOTLINE_ZZZZZZZZZZZZ", "HOTLINE_X\n<script>alert(1)", &huge] {
+            let started = std::time::Instant::now();
+            let text = load(&[(var, "value")]).unwrap_err();
+            assert!(started.elapsed() < std::time::Duration::from_secs(2), "slow for {var:.40}");
+            assert!(text.contains("is not a configuration variable"), "{text:.300}");
+            assert!(!text.contains("did you mean"), "a wild guess: {text:.300}");
+            assert!(text.contains("config.toml names each setting's variable"), "{text:.300}");
+            assert!(text.len() < 600, "{} bytes", text.len());
+            assert!(!text.contains("\n<script>"), "a control character shown: {text}");
+        }
+        assert!(load(&[(&huge, "v")]).unwrap_err().contains('…'));
+    }
+
+    #[test]
+    fn every_variable_the_hotline_reads_is_accepted() {
+        let mut vars: Vec<(String, &str)> =
+            OTHER_VARS.iter().map(|v| (v.to_string(), "x")).collect();
+        for secret in SECRET_VARS {
+            vars.push((secret.to_owned(), "x"));
+            vars.push((format!("{secret}_FILE"), "/run/secrets/x"));
+        }
+        let list: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert!(load(&list).is_ok(), "{:?}", load(&list));
+        // Whatever does not start with the prefix is someone else's.
+        assert!(load(&[("HOTLINEX", "1"), ("MY_HOTLINE_URL", "1"), ("PATH", "/bin")]).is_ok());
+    }
+
+    /// Every `"HOTLINE_…"` written whole in the code, outside tests: the names it reads.
+    fn names_in_the_code() -> Vec<(PathBuf, String)> {
+        fn walk(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                    continue;
+                }
+                if path.extension().is_none_or(|ext| ext != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("\n#[cfg(test)]").next().unwrap_or_default();
+                for literal in code.split("\"HOTLINE_").skip(1) {
+                    let name: String = literal
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    // The prefix alone is how names are matched, not a name.
+                    if !name.is_empty() && literal[name.len()..].starts_with('"') {
+                        found.push((path.clone(), format!("HOTLINE_{name}")));
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+        found
+    }
+
+    #[test]
+    fn every_name_the_code_reads_is_known_here() {
+        let found = names_in_the_code();
+        assert!(found.iter().any(|(_, name)| name == AUTH_TOKEN_VAR), "the scan finds nothing");
+        let settings = load(&[]).map(|config| toml::Table::try_from(config).unwrap()).unwrap();
+        let setting = |name: &str| {
+            settings.iter().any(|(section, keys)| {
+                keys.as_table().is_some_and(|keys| {
+                    keys.keys().any(|key| format!("HOTLINE_{section}_{key}").to_uppercase() == name)
+                })
+            })
+        };
+        for (file, name) in found {
+            assert!(
+                setting(&name) || is_read_elsewhere(&name),
+                "{} reads {name}, which config.rs does not know: add it to SECRET_VARS or \
+                 OTHER_VARS",
+                file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn the_shipped_file_names_every_secret_and_how_to_give_it() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let header = text.split("\n[server]").next().unwrap();
+        for secret in SECRET_VARS {
+            assert!(header.contains(&format!("#   {secret} ")), "{secret} not described");
+        }
+        for other in OTHER_VARS {
+            assert!(header.contains(other), "{other} not named");
+        }
+        for how in ["_FILE appended", "generated", "production", "mode 0600"] {
+            assert!(header.contains(how), "the header does not say {how:?}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_starting_folder() {
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(resolved(Path::new("data/hotline.db")), here.join("data/hotline.db"));
+        assert_eq!(resolved(Path::new("/srv/hotline.db")), PathBuf::from("/srv/hotline.db"));
+        let mut config = Config::default();
+        config.resolve_paths();
+        assert_eq!(config.database.path, here.join("data/hotline.db"));
+        assert_eq!(config.database.journal_path(), here.join("data/hotline.db.journal"));
+        assert_eq!(config.scripts.dir, PathBuf::from("ivr-scripts"), "kept as written");
+        let mut config = Config::default();
+        config.database.journal_path = PathBuf::from("journal/j");
+        config.resolve_paths();
+        assert_eq!(config.database.journal_path(), here.join("journal/j"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nowhere.toml");
+        let text = Config::load(Some(&missing), Vec::new()).unwrap_err().to_string();
+        assert!(text.contains(&missing.display().to_string()), "{text}");
+        let text = load(&[("HOTLINE_DATABASE_PATH", "src")]).unwrap_err();
+        assert!(text.contains(&here.join("src").display().to_string()), "{text}");
+        assert!(text.contains("is a folder"), "{text}");
+    }
+}

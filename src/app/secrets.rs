@@ -888,3 +888,74 @@ mod tests {
         assert!(is_webhook_secret(one.expose()));
     }
 }
+
+#[cfg(test)]
+mod start_tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn a_development_start_names_what_it_generated_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, origins) = Secrets::load(env(&[]), dir.path(), Mode::Development).unwrap();
+        let note = Secrets::generated_note(&origins).expect("a note");
+        assert_eq!(note.lines().count(), 1, "{note}");
+        for name in [AUTH_TOKEN_VAR, CALLER_HASH_KEY_VAR, CALLBACK_KEY_VAR] {
+            assert!(note.contains(name), "{name} not named: {note}");
+        }
+        assert!(note.contains(&dir.path().display().to_string()), "{note}");
+        assert!(note.contains("--production"), "{note}");
+        // The next start reads them again: nothing to say.
+        let (_, origins) = Secrets::load(env(&[]), dir.path(), Mode::Development).unwrap();
+        assert_eq!(Secrets::generated_note(&origins), None);
+
+        // Only what was generated is named; what was given is not.
+        let fresh = tempfile::tempdir().unwrap();
+        let vars = [("HOTLINE_AUTH_TOKEN", "given-token")];
+        let (_, origins) = Secrets::load(env(&vars), fresh.path(), Mode::Development).unwrap();
+        let note = Secrets::generated_note(&origins).unwrap();
+        assert!(!note.contains(AUTH_TOKEN_VAR) && note.contains(CALLBACK_KEY_VAR), "{note}");
+        assert!(!note.contains("given-token"), "{note}");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_used_is_named_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = std::env::current_dir().unwrap();
+        // A relative _FILE is read from the folder the hotline was started in: named so.
+        let vars = [("HOTLINE_AUTH_TOKEN_FILE", "no/such/token")];
+        let err = Secrets::load(env(&vars), dir.path(), Mode::Production).unwrap_err();
+        let expected = here.join("no/such/token").display().to_string();
+        assert!(err.to_string().contains(&expected), "{err}");
+
+        // A file that holds too little is named, its value never.
+        let short = dir.path().join("short-key");
+        fs::write(&short, "abc\n").unwrap();
+        let short_path = short.to_str().unwrap();
+        let vars = [
+            ("HOTLINE_AUTH_TOKEN", "t"),
+            ("HOTLINE_CALLER_HASH_KEY_FILE", short_path),
+            ("HOTLINE_CALLBACK_KEY", ""),
+        ];
+        let err = Secrets::load(env(&vars), dir.path(), Mode::Production).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&format!("HOTLINE_CALLER_HASH_KEY is empty or too short (at least 16 characters), in {short_path}")), "{text}");
+        assert!(
+            text.contains(
+                "HOTLINE_CALLBACK_KEY is empty or too short (at least 32 characters); set"
+            ),
+            "{text}"
+        );
+        // An empty development file beside the database is named too.
+        let dev = tempfile::tempdir().unwrap();
+        fs::write(dev.path().join("auth_token"), "").unwrap();
+        let err = Secrets::load(env(&[]), dev.path(), Mode::Development).unwrap_err();
+        assert!(
+            err.to_string().contains(&dev.path().join("auth_token").display().to_string()),
+            "{err}"
+        );
+    }
+}

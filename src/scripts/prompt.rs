@@ -461,3 +461,45 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod missing_recording_tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::scripts::Severity;
+
+    fn warning(message: &str) -> Diagnostic {
+        Diagnostic {
+            file: PathBuf::from("ivr-scripts/uk.xml"),
+            line: 3,
+            column: 5,
+            severity: Severity::Warning,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn the_warning_of_a_missing_recording_is_recognised_by_its_language() {
+        let uk = LanguageTag::parse("uk");
+        let said = format!("message \"welcome\": recording audio/uk/welcome.mp3{READ_INSTEAD}");
+        assert_eq!(missing_recording(&warning(&said)), uk);
+        let choice = format!("language \"uk\": recording audio/uk/choose.mp3{READ_INSTEAD}");
+        assert_eq!(missing_recording(&warning(&choice)), uk);
+        let huge = format!("x: recording audio/{}/a.mp3{READ_INSTEAD}", "u".repeat(100_000));
+        for other in [
+            "",
+            "this file is ignored: a script's file name is its language code",
+            "message \"welcome\": recording audio/uk/welcome.mp3 is missing, and the <play> has \
+             no text to read instead",
+            &format!("recording audio/uk/welcome.mp3{READ_INSTEAD}"),
+            &format!("x: recording audio/UK/a.mp3{READ_INSTEAD}"),
+            &format!("x: recording audio/uk/a/b.mp3{READ_INSTEAD}"),
+            &format!("x: recording sounds/uk/a.mp3{READ_INSTEAD}"),
+            &format!("x: recording audio/<script>/a.mp3{READ_INSTEAD}"),
+            &huge,
+        ] {
+            assert_eq!(missing_recording(&warning(other)), None, "{other:.80}");
+        }
+    }
+}

@@ -268,3 +268,106 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod start_tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::scripts::load_dir;
+
+    /// A copy of the shipped scripts, to add recordings and stray files to.
+    fn shipped_copy() -> (tempfile::TempDir, PathBuf) {
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                if entry.path().is_dir() {
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), target).unwrap();
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let scripts = dir.path().join("ivr-scripts");
+        copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts"), &scripts);
+        (dir, scripts)
+    }
+
+    /// `<play file="…">` in the shipped texts, outside comments: what the scripts name,
+    /// counted another way.
+    fn plays_named(dir: &Path) -> usize {
+        let mut count = 0;
+        for file in ["languages.xml", "uk.xml", "ru.xml", "ko.xml", "en.xml"] {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            for (i, piece) in text.split("<!--").enumerate() {
+                let code = if i == 0 { piece } else { piece.split_once("-->").unwrap().1 };
+                count += code.matches("<play file=").count();
+            }
+        }
+        count
+    }
+
+    #[test]
+    fn a_start_sums_missing_recordings_up_per_language() {
+        let (_keep, dir) = shipped_copy();
+        let named = plays_named(&dir);
+        assert!(named > 10, "the shipped Ukrainian script is recorded: {named}");
+        let loaded = load_dir(&dir).unwrap();
+        let uk = LanguageTag::parse("uk").unwrap();
+        assert_eq!(
+            missing_recordings(&loaded.set, &loaded.warnings),
+            [Recordings { language: uk.clone(), missing: named, named }]
+        );
+        let notes = at_start(&loaded.set, &loaded.warnings);
+        assert_eq!(notes.summary.len(), 1, "{:?}", notes.summary);
+        assert!(
+            notes.summary[0].starts_with(&format!("uk: {named} of the {named} recordings")),
+            "{}",
+            notes.summary[0]
+        );
+        assert_eq!(notes.details.len(), named);
+        assert!(notes.details.iter().all(|d| d.contains("audio/uk/")), "{:?}", notes.details);
+
+        // Two recordings made (one of them the language choice's): two fewer missing.
+        std::fs::write(dir.join("audio/uk/choose.mp3"), b"ID3").unwrap();
+        std::fs::write(dir.join("audio/uk/welcome.mp3"), b"ID3").unwrap();
+        let loaded = load_dir(&dir).unwrap();
+        let counted = missing_recordings(&loaded.set, &loaded.warnings);
+        assert_eq!(counted, [Recordings { language: uk, missing: named - 2, named }]);
+    }
+
+    #[test]
+    fn other_warnings_are_shown_one_by_one_and_the_rest_counted() {
+        let (_keep, dir) = shipped_copy();
+        for stray in ["russian", "korean", "english", "ukrainian", "draft"] {
+            std::fs::write(dir.join(format!("{stray}.xml")), "<script/>").unwrap();
+        }
+        let loaded = load_dir(&dir).unwrap();
+        let notes = at_start(&loaded.set, &loaded.warnings);
+        let ignored = notes.summary.iter().filter(|l| l.contains("this file is ignored")).count();
+        assert_eq!(ignored, SHOWN_AT_START, "{:#?}", notes.summary);
+        assert!(
+            notes.summary.iter().any(|l| l.contains("2 more warning(s)")),
+            "{:#?}",
+            notes.summary
+        );
+        assert!(notes.summary.iter().all(|l| !l.contains("audio/uk/")), "{:#?}", notes.summary);
+    }
+
+    #[test]
+    fn with_every_recording_made_nothing_is_said() {
+        let (_keep, dir) = shipped_copy();
+        let loaded = load_dir(&dir).unwrap();
+        for warning in &loaded.warnings {
+            let (_, path) = warning.message.split_once("recording audio/uk/").unwrap();
+            let file = path.split_whitespace().next().unwrap();
+            std::fs::write(dir.join("audio/uk").join(file), b"ID3").unwrap();
+        }
+        let loaded = load_dir(&dir).unwrap();
+        assert_eq!(loaded.warnings, []);
+        assert_eq!(at_start(&loaded.set, &loaded.warnings), AtStart::default());
+    }
+}
