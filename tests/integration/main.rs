@@ -22,6 +22,7 @@ mod console_scripts;
 mod console_wallboard;
 mod crash;
 mod database_faults;
+mod first_start;
 mod flood;
 mod followups;
 mod fuzz_corpus;
