@@ -4,8 +4,9 @@
 //! Every key has a default, so the server runs with no file at all. An environment variable
 //! `HOTLINE_<SECTION>_<KEY>` (upper case) overrides `[section] key`: `HOTLINE_SERVER_LISTEN`,
 //! `HOTLINE_DATABASE_PATH`. A `HOTLINE_` variable that names no key is an error rather than
-//! silently ignored, so a typo cannot run the line on a default. Secrets are not configuration:
-//! see `app/secrets.rs`.
+//! silently ignored, so a typo cannot run the line on a default; it names the closest
+//! variables the hotline reads. Secrets are not configuration (see `app/secrets.rs`), but
+//! their names are known here, so that a typo in one is caught too.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
