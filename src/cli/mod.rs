@@ -428,8 +428,8 @@ fn serve(mut config: Config, production: bool, config_file: Option<&Path>) -> Ex
     // version last published, blind to edits: said before anything else goes wrong.
     if !config.scripts.dir.is_dir() {
         tracing::warn!(
-            "the scripts folder {} (scripts.dir) is not a folder: the line can only run on the \
-             version last published in the database, and no edit is picked up",
+            "the scripts folder {} (scripts.dir) is missing or not a folder: the line can only \
+             run on the version last published in the database, and no edit is picked up",
             resolved(&config.scripts.dir).display()
         );
     }
