@@ -69,8 +69,14 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// Starts it with `args` before `serve`.
+    fn start_with(dir: &Path, args: &[&str]) -> Server {
         let port = free_port();
         let mut child = hotline(dir)
+            .args(args)
             .arg("serve")
             .env("HOTLINE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
             .stdout(Stdio::piped())
@@ -362,4 +368,43 @@ fn an_error_about_a_file_names_it_whole() {
         let path = fresh.path().join("data").join(file);
         assert!(said.contains(&format!("generated into {}", path.display())), "{file}: {said}");
     }
+}
+
+#[test]
+fn the_first_supervisors_command_pastes_into_a_shell_with_the_configuration_used() {
+    let dir = install();
+    let folder = dir.path().join("my conf's");
+    std::fs::create_dir(&folder).unwrap();
+    let shipped = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+    let elsewhere = shipped.replacen("path = \"data/hotline.db\"", "path = \"there/h.db\"", 1);
+    assert_ne!(elsewhere, shipped);
+    let config = folder.join("hotline.toml");
+    std::fs::write(&config, elsewhere).unwrap();
+
+    let mut server = Server::start_with(dir.path(), &["--config", "my conf's/hotline.toml"]);
+    let people = message(&server.wait_for("no people yet")).to_owned();
+    server.stop();
+    let command = people
+        .strip_prefix("no people yet: ")
+        .and_then(|rest| rest.split(" (it prints").next())
+        .unwrap_or_else(|| panic!("no command in {people:?}"))
+        .replace("NAME", "olga");
+    // Pasted into a shell where `hotline` is the command.
+    let script = format!("hotline() {{ \"$THE_BINARY\" \"$@\"; }}; {command}");
+    let mut shell = Command::new("sh");
+    shell.arg("-c").arg(&script).current_dir(dir.path());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().to_ascii_uppercase().starts_with("HOTLINE_") {
+            shell.env_remove(name);
+        }
+    }
+    let added = shell.env("THE_BINARY", env!("CARGO_BIN_EXE_hotline")).output().unwrap();
+    assert!(added.status.success(), "{script}: {}", text(&added));
+    // In the database the server used, not the default one.
+    assert!(!dir.path().join("data/hotline.db").exists(), "{command}");
+    let list = hotline(dir.path())
+        .args(["--config", config.to_str().unwrap(), "users", "list"])
+        .output()
+        .unwrap();
+    assert!(text(&list).contains("olga"), "{}", text(&list));
 }
