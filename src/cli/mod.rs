@@ -479,8 +479,11 @@ fn serve(mut config: Config, production: bool, config_file: Option<&Path>) -> Ex
             "the operator line's number, at the provider (HTTP POST): voice URL \
              {url}/voice/operator, status callback {url}/voice/operator/status"
         );
-        match app.app().people(&Actor::Terminal).await {
-            Ok(people) if people.is_empty() => {
+        // Before serving, so the line comes with the others; bounded, so that a database
+        // slow to answer cannot hold the calls waiting in the listen backlog for long.
+        let people = tokio::time::timeout(PEOPLE_WAIT, app.app().people(&Actor::Terminal)).await;
+        match people {
+            Ok(Ok(people)) if people.is_empty() => {
                 let live = app.app().live().live();
                 let languages: Vec<&str> = live.set.scripts.keys().map(|l| l.as_str()).collect();
                 tracing::warn!(
@@ -489,8 +492,8 @@ fn serve(mut config: Config, production: bool, config_file: Option<&Path>) -> Ex
                     languages.join(",")
                 );
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "the people could not be counted"),
+            Ok(Ok(_)) | Err(_) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the people could not be counted"),
         }
         match app.run_until(async move { shutdown.received().await }).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -520,6 +523,9 @@ fn users_add_command(config_file: Option<&Path>) -> String {
         None => "hotline users add".into(),
     }
 }
+
+/// How long a start waits to know whether anyone can log in yet.
+const PEOPLE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How long `serve` waits, after the server is done, for blocking work still running.
 const EXIT_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
