@@ -4,8 +4,9 @@
 //! Every key has a default, so the server runs with no file at all. An environment variable
 //! `HOTLINE_<SECTION>_<KEY>` (upper case) overrides `[section] key`: `HOTLINE_SERVER_LISTEN`,
 //! `HOTLINE_DATABASE_PATH`. A `HOTLINE_` variable that names no key is an error rather than
-//! silently ignored, so a typo cannot run the line on a default. Secrets are not configuration:
-//! see `app/secrets.rs`.
+//! silently ignored, so a typo cannot run the line on a default; it names the closest
+//! variables the hotline reads. Secrets are not configuration (see `app/secrets.rs`), but
+//! their names are known here, so that a typo in one is caught too.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +42,23 @@ pub const PROVIDER_API_SECRET_VAR: &str = "HOTLINE_PROVIDER_API_SECRET";
 
 /// The environment variable that names the configuration file.
 pub const CONFIG_VAR: &str = "HOTLINE_CONFIG";
+/// The environment variable holding an operator's PIN for `hotline call --operator`.
+pub const OPERATOR_PIN_VAR: &str = "HOTLINE_OPERATOR_PIN";
+
+/// Every secret the hotline reads. Each comes from its variable, or from the file named by the
+/// same name with `_FILE` appended (`HOTLINE_AUTH_TOKEN_FILE`).
+pub const SECRET_VARS: [&str; 7] = [
+    AUTH_TOKEN_VAR,
+    CALLER_HASH_KEY_VAR,
+    CALLBACK_KEY_VAR,
+    BACKUP_KEY_VAR,
+    TELEGRAM_TOKEN_VAR,
+    TELEGRAM_SECRET_VAR,
+    PROVIDER_API_SECRET_VAR,
+];
+
+/// The `HOTLINE_` variables the hotline reads that are neither settings nor secrets.
+const OTHER_VARS: [&str; 2] = [CONFIG_VAR, OPERATOR_PIN_VAR];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -802,24 +820,12 @@ impl fmt::Display for Problems {
     }
 }
 
-/// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: [&str; 15] = [
-    BACKUP_KEY_VAR,
-    BACKUP_KEY_FILE_VAR,
-    CONFIG_VAR,
-    AUTH_TOKEN_VAR,
-    CALLER_HASH_KEY_VAR,
-    "HOTLINE_AUTH_TOKEN_FILE",
-    "HOTLINE_CALLER_HASH_KEY_FILE",
-    CALLBACK_KEY_VAR,
-    "HOTLINE_CALLBACK_KEY_FILE",
-    TELEGRAM_TOKEN_VAR,
-    "HOTLINE_TELEGRAM_TOKEN_FILE",
-    TELEGRAM_SECRET_VAR,
-    "HOTLINE_TELEGRAM_SECRET_FILE",
-    PROVIDER_API_SECRET_VAR,
-    "HOTLINE_PROVIDER_API_SECRET_FILE",
-];
+/// Whether the hotline reads `var` other than as a setting: a secret (or its `_FILE`), or one
+/// of [`OTHER_VARS`].
+fn is_read_elsewhere(var: &str) -> bool {
+    let secret = var.strip_suffix("_FILE").unwrap_or(var);
+    SECRET_VARS.contains(&secret) || OTHER_VARS.contains(&var)
+}
 
 impl Config {
     /// Loads `path` (or the built-in defaults when `path` is `None`), applies the `HOTLINE_*`
@@ -832,11 +838,11 @@ impl Config {
         let mut table = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                    .map_err(|source| ConfigError::Read { path: resolved(path), source })?;
                 match toml::from_str::<toml::Table>(&text) {
                     Ok(table) => table,
                     Err(e) => {
-                        let msg = format!("{}: {}", path.display(), e.message());
+                        let msg = format!("{}: {}", resolved(path).display(), e.message());
                         return Err(ConfigError::Invalid(Problems(vec![msg])));
                     }
                 }
@@ -844,7 +850,8 @@ impl Config {
             None => toml::Table::new(),
         };
         apply_overrides(&mut table, vars, &mut problems);
-        let source = path.map_or("the built-in configuration".into(), |p| p.display().to_string());
+        let source =
+            path.map_or("the built-in configuration".into(), |p| resolved(p).display().to_string());
         let config = deserialize(table, &source, &mut problems);
         if let Some(config) = &config {
             config.check(&mut problems);
@@ -852,6 +859,17 @@ impl Config {
         match config {
             Some(config) if problems.is_empty() => Ok(config),
             _ => Err(ConfigError::Invalid(Problems(problems))),
+        }
+    }
+
+    /// Makes the database's and the journal's paths absolute, resolved against the folder the
+    /// hotline was started in as they would be anyway: every message about them (a database
+    /// that cannot be opened, a secret beside it) then names the file meant. The scripts
+    /// folder is kept as written: its files' names are shown to people at the console.
+    pub fn resolve_paths(&mut self) {
+        self.database.path = resolved(&self.database.path);
+        if !self.database.journal_path.as_os_str().is_empty() {
+            self.database.journal_path = resolved(&self.database.journal_path);
         }
     }
 
@@ -1022,7 +1040,7 @@ impl Config {
             problems.push(format!(
                 "database.journal_path ({}) is the database or one of SQLite's files; give the \
                  journal a file of its own",
-                journal.display()
+                resolved(&journal).display()
             ));
         }
         if self.database.write_deadline_ms >= self.webhooks.deadline_ms {
@@ -1051,10 +1069,13 @@ impl Config {
                 self.followups.retry_after_mins
             ));
         }
-        if self.database.path.as_os_str().is_empty() || self.database.path.is_dir() {
+        if self.database.path.as_os_str().is_empty() {
+            problems.push("database.path is empty; name a file, like \"data/hotline.db\"".into());
+        } else if self.database.path.is_dir() {
             problems.push(format!(
-                "database.path = {:?} must name a file, like \"data/hotline.db\"",
-                self.database.path
+                "database.path = {:?} is a folder ({}); name a file, like \"data/hotline.db\"",
+                self.database.path,
+                resolved(&self.database.path).display()
             ));
         }
         if self.log.level.trim().is_empty()
@@ -1188,15 +1209,13 @@ fn apply_overrides(
         }
     }
     for (var, value) in vars {
-        if !var.starts_with("HOTLINE_") || NOT_KEYS.contains(&var.as_str()) {
+        // `hotline_server_listen` is the same typo as a misspelt name, and as silent.
+        let prefixed = var.get(..PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(PREFIX));
+        if !prefixed || is_read_elsewhere(&var) {
             continue;
         }
         let Some((_, section, key, default)) = names.iter().find(|(name, ..)| *name == var) else {
-            let known: Vec<&str> = names.iter().map(|(name, ..)| name.as_str()).collect();
-            problems.push(format!(
-                "{var} is not a configuration variable; the known ones are {}",
-                known.join(", ")
-            ));
+            problems.push(unknown_variable(&var, &names));
             continue;
         };
         let typed = match default {
@@ -1225,6 +1244,85 @@ fn apply_overrides(
             None => problems.push(format!("[{section}] in the configuration file must be a table")),
         }
     }
+}
+
+/// What every variable the hotline reads starts with.
+const PREFIX: &str = "HOTLINE_";
+
+/// The problem of a `HOTLINE_` variable the hotline does not read, with the closest ones it
+/// does read (a setting written without its section, `HOTLINE_PUBLIC_URL`, counts as close).
+/// Only the name is shown: the value may be a secret.
+fn unknown_variable(var: &str, settings: &[(String, String, String, toml::Value)]) -> String {
+    let typed = var.to_ascii_uppercase();
+    let mut candidates: Vec<(String, usize)> = Vec::new();
+    // No name the hotline reads is this long: nothing is close, and comparing would be slow.
+    let comparable = typed.len() <= 128;
+    for (name, _, key, _) in settings.iter().filter(|_| comparable) {
+        let short = format!("{PREFIX}{}", key.to_ascii_uppercase());
+        let score = edit_distance(&typed, name).min(edit_distance(&typed, &short) + 1);
+        candidates.push((name.clone(), score));
+    }
+    for secret in SECRET_VARS.into_iter().filter(|_| comparable) {
+        for name in [secret.to_owned(), format!("{secret}_FILE")] {
+            let score = edit_distance(&typed, &name);
+            candidates.push((name, score));
+        }
+    }
+    for other in OTHER_VARS.into_iter().filter(|_| comparable) {
+        candidates.push((other.to_owned(), edit_distance(&typed, other)));
+    }
+    let shown = shown_name(var);
+    // Close means a few letters off, more for a long name: beyond, a guess would mislead.
+    let close = 2.max(typed.len().saturating_sub(PREFIX.len()) / 3);
+    let best = candidates.iter().map(|(_, score)| *score).min().unwrap_or(usize::MAX);
+    if best > close {
+        return format!(
+            "{shown} is not a configuration variable, nor anything else the hotline reads; \
+             config.toml names each setting's variable beside its key. Unset it or correct it"
+        );
+    }
+    let closest: Vec<String> = candidates
+        .into_iter()
+        .filter(|(_, score)| *score == best)
+        .map(|(name, _)| name)
+        .take(3)
+        .collect();
+    format!("{shown} is not a configuration variable; did you mean {}?", closest.join(" or "))
+}
+
+/// A variable's name as a message shows it: at most 64 characters, control characters
+/// replaced, since a name too can be anything.
+fn shown_name(var: &str) -> String {
+    let mut shown: String =
+        var.chars().take(64).map(|c| if c.is_control() { '?' } else { c }).collect();
+    if var.chars().count() > 64 {
+        shown.push('…');
+    }
+    shown
+}
+
+/// The Levenshtein distance between two names: the letters to insert, delete or change to
+/// turn one into the other.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, b_char) in b.iter().enumerate() {
+            let change = previous[j] + usize::from(a_char != *b_char);
+            current.push(change.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// `path` as the hotline resolves it: a relative path against the folder it was started in,
+/// as every relative path of the configuration is. For messages and for the paths kept
+/// (see [`Config::resolve_paths`]), so that a newcomer sees which file was meant.
+pub fn resolved(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// `server.listen`: an address and port, written as text.
@@ -1365,7 +1463,7 @@ mod tests {
             ("HOTLINE_WEBHOOKS_DEADLINE_MS", "60000", "out of range"),
             ("HOTLINE_WEBHOOKS_DEADLINE_MS", "-1", "[webhooks]: invalid value: integer `-1`"),
             ("HOTLINE_WEBHOOKS_MAX_BODY_BYTES", "99999999999", "out of range"),
-            ("HOTLINE_DATABASE_PATH", "", "must name a file"),
+            ("HOTLINE_DATABASE_PATH", "", "database.path is empty"),
             ("HOTLINE_LOG_LEVEL", "hotline=loud", "log filter"),
             ("HOTLINE_LOG_LEVEL", " ", "log filter"),
             ("HOTLINE_LOG_FORMAT", "xml", "log"),
@@ -1847,5 +1945,183 @@ mod sms_tests {
         {
             assert!(!is_e164(bad), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod variables_tests {
+    use super::*;
+
+    fn load(list: &[(&str, &str)]) -> Result<Config, String> {
+        let vars = list.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(None, vars).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn edit_distance_counts_letters_inserted_deleted_or_changed() {
+        for (a, b, distance) in [
+            ("", "", 0),
+            ("", "abc", 3),
+            ("PUBLC", "PUBLIC", 1),
+            ("LISTEN", "LISTNE", 2),
+            ("kitten", "sitting", 3),
+            ("ключ", "клюк", 1),
+        ] {
+            assert_eq!(edit_distance(a, b), distance, "{a} / {b}");
+            assert_eq!(edit_distance(b, a), distance, "{b} / {a}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_variable_names_the_closest_ones_and_never_its_value() {
+        let value = "s3cret-value-<script>";
+        let cases = [
+            ("HOTLINE_PUBLC_URL", "did you mean HOTLINE_SERVER_PUBLIC_URL?"),
+            ("HOTLINE_PUBLIC_URL", "did you mean HOTLINE_SERVER_PUBLIC_URL?"),
+            ("HOTLINE_SERVER_LISTN", "did you mean HOTLINE_SERVER_LISTEN?"),
+            ("hotline_server_listen", "did you mean HOTLINE_SERVER_LISTEN?"),
+            ("Hotline_Database_Path", "did you mean HOTLINE_DATABASE_PATH?"),
+            ("HOTLINE_AUTH_TOKN", "did you mean HOTLINE_AUTH_TOKEN?"),
+            ("HOTLINE_CALLBACK_KEY_FIEL", "did you mean HOTLINE_CALLBACK_KEY_FILE?"),
+            ("HOTLINE_CONFG", "did you mean HOTLINE_CONFIG?"),
+            ("HOTLINE_OPERATOR_PN", "did you mean HOTLINE_OPERATOR_PIN?"),
+            ("HOTLINE_OPERATORS_PIN_LOCKS", "did you mean HOTLINE_OPERATORS_PIN_LOCK_MINS?"),
+        ];
+        for (var, expected) in cases {
+            let text = load(&[(var, value)]).unwrap_err();
+            assert!(text.contains(&format!("{var} is not a configuration variable")), "{text}");
+            assert!(text.contains(expected), "{var}: {text}");
+            assert!(!text.contains("s3cret"), "the value shown: {text}");
+        }
+        // A key found in two sections: both are named.
+        let text = load(&[("HOTLINE_ENABLED", "true")]).unwrap_err();
+        assert!(
+            text.contains("HOTLINE_SMS_ENABLED") && text.contains("HOTLINE_TELEGRAM_ENABLED"),
+            "{text}"
+        );
+        assert!(text.contains(" or "), "{text}");
+    }
+
+    #[test]
+    fn a_name_close_to_nothing_gets_no_guess_and_is_shown_harmlessly() {
+        let huge = format!("HOTLINE_{}", "X".repeat(100_000));
+        for var in ["HOTLINE_", "HOTLINE_ZZZZZZZZZZZZ", "HOTLINE_X\n<script>alert(1)", &huge] {
+            let started = std::time::Instant::now();
+            let text = load(&[(var, "value")]).unwrap_err();
+            assert!(started.elapsed() < std::time::Duration::from_secs(2), "slow for {var:.40}");
+            assert!(text.contains("is not a configuration variable"), "{text:.300}");
+            assert!(!text.contains("did you mean"), "a wild guess: {text:.300}");
+            assert!(text.contains("config.toml names each setting's variable"), "{text:.300}");
+            assert!(text.len() < 600, "{} bytes", text.len());
+            assert!(!text.contains("\n<script>"), "a control character shown: {text}");
+        }
+        assert!(load(&[(&huge, "v")]).unwrap_err().contains('…'));
+    }
+
+    #[test]
+    fn every_variable_the_hotline_reads_is_accepted() {
+        let mut vars: Vec<(String, &str)> =
+            OTHER_VARS.iter().map(|v| (v.to_string(), "x")).collect();
+        for secret in SECRET_VARS {
+            vars.push((secret.to_owned(), "x"));
+            vars.push((format!("{secret}_FILE"), "/run/secrets/x"));
+        }
+        let list: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert!(load(&list).is_ok(), "{:?}", load(&list));
+        // Whatever does not start with the prefix is someone else's.
+        assert!(load(&[("HOTLINEX", "1"), ("MY_HOTLINE_URL", "1"), ("PATH", "/bin")]).is_ok());
+    }
+
+    /// Every `"HOTLINE_…"` written whole in the code, outside tests: the names it reads.
+    fn names_in_the_code() -> Vec<(PathBuf, String)> {
+        fn walk(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                    continue;
+                }
+                if path.extension().is_none_or(|ext| ext != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("\n#[cfg(test)]").next().unwrap_or_default();
+                for literal in code.split("\"HOTLINE_").skip(1) {
+                    let name: String = literal
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    // The prefix alone is how names are matched, not a name.
+                    if !name.is_empty() && literal[name.len()..].starts_with('"') {
+                        found.push((path.clone(), format!("HOTLINE_{name}")));
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+        found
+    }
+
+    #[test]
+    fn every_name_the_code_reads_is_known_here() {
+        let found = names_in_the_code();
+        assert!(found.iter().any(|(_, name)| name == AUTH_TOKEN_VAR), "the scan finds nothing");
+        let settings = load(&[]).map(|config| toml::Table::try_from(config).unwrap()).unwrap();
+        let setting = |name: &str| {
+            settings.iter().any(|(section, keys)| {
+                keys.as_table().is_some_and(|keys| {
+                    keys.keys().any(|key| format!("HOTLINE_{section}_{key}").to_uppercase() == name)
+                })
+            })
+        };
+        for (file, name) in found {
+            assert!(
+                setting(&name) || is_read_elsewhere(&name),
+                "{} reads {name}, which config.rs does not know: add it to SECRET_VARS or \
+                 OTHER_VARS",
+                file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn the_shipped_file_names_every_secret_and_how_to_give_it() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let header = text.split("\n[server]").next().unwrap();
+        for secret in SECRET_VARS {
+            assert!(header.contains(&format!("#   {secret} ")), "{secret} not described");
+        }
+        for other in OTHER_VARS {
+            assert!(header.contains(other), "{other} not named");
+        }
+        for how in ["_FILE appended", "generated", "production", "mode 0600"] {
+            assert!(header.contains(how), "the header does not say {how:?}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_starting_folder() {
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(resolved(Path::new("data/hotline.db")), here.join("data/hotline.db"));
+        assert_eq!(resolved(Path::new("/srv/hotline.db")), PathBuf::from("/srv/hotline.db"));
+        let mut config = Config::default();
+        config.resolve_paths();
+        assert_eq!(config.database.path, here.join("data/hotline.db"));
+        assert_eq!(config.database.journal_path(), here.join("data/hotline.db.journal"));
+        assert_eq!(config.scripts.dir, PathBuf::from("ivr-scripts"), "kept as written");
+        let mut config = Config::default();
+        config.database.journal_path = PathBuf::from("journal/j");
+        config.resolve_paths();
+        assert_eq!(config.database.journal_path(), here.join("journal/j"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nowhere.toml");
+        let text = Config::load(Some(&missing), Vec::new()).unwrap_err().to_string();
+        assert!(text.contains(&missing.display().to_string()), "{text}");
+        let text = load(&[("HOTLINE_DATABASE_PATH", "src")]).unwrap_err();
+        assert!(text.contains(&here.join("src").display().to_string()), "{text}");
+        assert!(text.contains("is a folder"), "{text}");
     }
 }

@@ -170,16 +170,10 @@ impl App {
                 other => OpenError::ScriptVersions(other),
             })?;
         // Warnings do not stop the line (most are recordings not made yet, read by TTS in
-        // the meantime); a few are shown, the full list is `hotline check`'s job.
-        for warning in warnings.iter().take(3) {
-            tracing::warn!("{warning}");
-        }
-        if warnings.len() > 3 {
-            tracing::warn!(
-                warnings = warnings.len(),
-                "the scripts have more warnings; `hotline check` lists them all"
-            );
-        }
+        // the meantime): summed up per language, the full list is `hotline check`'s job.
+        let notes = crate::scripts::report::at_start(&live.set, &warnings);
+        notes.summary.iter().for_each(|line| tracing::warn!("{line}"));
+        notes.details.iter().for_each(|line| tracing::debug!("{line}"));
         let recorder = Recorder::open(
             storage.clone(),
             &config.database.journal_path(),

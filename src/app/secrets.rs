@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{
     AUTH_TOKEN_VAR, CALLBACK_KEY_VAR, CALLER_HASH_KEY_VAR, PROVIDER_API_SECRET_VAR,
-    TELEGRAM_SECRET_VAR, TELEGRAM_TOKEN_VAR,
+    TELEGRAM_SECRET_VAR, TELEGRAM_TOKEN_VAR, resolved,
 };
 use crate::domain::secret::{MIN_KEY_CHARS, Secret, valid_key_chain};
 
@@ -90,11 +90,11 @@ pub enum SecretsError {
         name: &'static str,
     },
     /// The secret's file could not be read or written.
-    #[error("cannot use {path} for {name}: {source}")]
+    #[error("cannot use {} for {name}: {source}", .path.display())]
     Io {
         /// The variable's name.
         name: &'static str,
-        /// The file.
+        /// The file, resolved ([`resolved`]): which file was meant.
         path: PathBuf,
         /// What went wrong.
         source: io::Error,
@@ -106,24 +106,30 @@ pub enum SecretsError {
     )]
     SharedKey,
     /// The secret is there but unusable.
-    #[error("{name} is empty or too short (at least {min} characters); set a real value")]
+    #[error(
+        "{name} is empty or too short (at least {min} characters){}; set a real value",
+        .file.as_ref().map(|file| format!(", in {}", file.display())).unwrap_or_default()
+    )]
     TooShort {
         /// The variable's name.
         name: &'static str,
         /// The minimum length.
         min: usize,
+        /// The file it was read from, resolved; `None` when it came from the variable.
+        file: Option<PathBuf>,
     },
     /// A production start found the secret only in the development file beside the database.
     #[error(
         "{name} is not set, and production does not use the development value generated into \
-         {path}. Set {name}, or {name}_FILE to the path of a file holding it (to keep that value, \
+         {}. Set {name}, or {name}_FILE to the path of a file holding it (to keep that value, \
          for instance the caller-hash key repeat callers are recognised by, move the file out \
-         of the data folder and name it in {name}_FILE)"
+         of the data folder and name it in {name}_FILE)",
+        .path.display()
     )]
     Stored {
         /// The variable's name.
         name: &'static str,
-        /// The development file.
+        /// The development file, resolved.
         path: PathBuf,
     },
     /// The secret is there but not shaped as it must be.
@@ -219,6 +225,30 @@ impl Secrets {
         }
     }
 
+    /// The one line a development start says about the secrets it generated: which, where,
+    /// and that production will not use them; `None` when none was generated. `origins` are
+    /// [`Secrets::load`]'s.
+    pub fn generated_note(origins: &[Origin; 3]) -> Option<String> {
+        let names = [AUTH_TOKEN.name, CALLER_HASH_KEY.name, CALLBACK_KEY.name];
+        let generated: Vec<(&str, &Path)> = names
+            .into_iter()
+            .zip(origins)
+            .filter_map(|(name, origin)| match origin {
+                Origin::Generated(path) => Some((name, path.as_path())),
+                _ => None,
+            })
+            .collect();
+        let folder = resolved(generated.first()?.1.parent().unwrap_or(Path::new(".")));
+        let names: Vec<&str> = generated.iter().map(|(name, _)| *name).collect();
+        Some(format!(
+            "GENERATED DEVELOPMENT SECRETS {} into {} (mode 0600): fine for trying the hotline; \
+             `hotline serve --production` refuses them, and a real line gives each in its \
+             variable or in a file named by its _FILE variable (config.toml lists them)",
+            names.join(", "),
+            folder.display()
+        ))
+    }
+
     /// A warning when the auth token was given but does not look like Twilio's (32 hex
     /// characters): most often the account SID or an API key's secret pasted instead, which
     /// would make every genuine webhook fail its signature check. Only a warning, since
@@ -269,7 +299,7 @@ fn load_one(
     stored: StoredFile,
 ) -> Result<(Secret, Origin), SecretsError> {
     let io_error = |path: &Path| {
-        let path = path.to_owned();
+        let path = resolved(path);
         move |source| SecretsError::Io { name: spec.name, path, source }
     };
     let (value, origin) = if let Some(given) = given(env, spec.name)? {
@@ -279,7 +309,7 @@ fn load_one(
         if stored == StoredFile::Refuse {
             // Not read: production names the development file without touching it.
             return Err(if path.exists() {
-                SecretsError::Stored { name: spec.name, path }
+                SecretsError::Stored { name: spec.name, path: resolved(&path) }
             } else {
                 SecretsError::Missing { name: spec.name }
             });
@@ -303,7 +333,13 @@ fn load_one(
         value.chars().count() < spec.min_len
     };
     if too_short {
-        return Err(SecretsError::TooShort { name: spec.name, min: spec.min_len });
+        let file = match origin {
+            Origin::Environment => None,
+            Origin::File(path) | Origin::Stored(path) | Origin::Generated(path) => {
+                Some(resolved(&path))
+            }
+        };
+        return Err(SecretsError::TooShort { name: spec.name, min: spec.min_len, file });
     }
     Ok((Secret::new(value), origin))
 }
@@ -321,7 +357,7 @@ fn given(
     let path = PathBuf::from(path);
     match fs::read_to_string(&path) {
         Ok(value) => Ok(Some((value.trim().to_owned(), Origin::File(path)))),
-        Err(source) => Err(SecretsError::Io { name, path, source }),
+        Err(source) => Err(SecretsError::Io { name, path: resolved(&path), source }),
     }
 }
 
@@ -585,7 +621,7 @@ mod tests {
                 [
                     SecretsError::Io { name: AUTH_TOKEN_VAR, .. },
                     SecretsError::TooShort { name: CALLER_HASH_KEY_VAR, .. },
-                    SecretsError::TooShort { name: CALLBACK_KEY_VAR, min: 32 },
+                    SecretsError::TooShort { name: CALLBACK_KEY_VAR, min: 32, file: None },
                 ]
             ),
             "{err}"
@@ -850,5 +886,76 @@ mod tests {
         assert_ne!(one, two);
         assert_eq!(one.expose().len(), 64);
         assert!(is_webhook_secret(one.expose()));
+    }
+}
+
+#[cfg(test)]
+mod start_tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn a_development_start_names_what_it_generated_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, origins) = Secrets::load(env(&[]), dir.path(), Mode::Development).unwrap();
+        let note = Secrets::generated_note(&origins).expect("a note");
+        assert_eq!(note.lines().count(), 1, "{note}");
+        for name in [AUTH_TOKEN_VAR, CALLER_HASH_KEY_VAR, CALLBACK_KEY_VAR] {
+            assert!(note.contains(name), "{name} not named: {note}");
+        }
+        assert!(note.contains(&dir.path().display().to_string()), "{note}");
+        assert!(note.contains("--production"), "{note}");
+        // The next start reads them again: nothing to say.
+        let (_, origins) = Secrets::load(env(&[]), dir.path(), Mode::Development).unwrap();
+        assert_eq!(Secrets::generated_note(&origins), None);
+
+        // Only what was generated is named; what was given is not.
+        let fresh = tempfile::tempdir().unwrap();
+        let vars = [("HOTLINE_AUTH_TOKEN", "given-token")];
+        let (_, origins) = Secrets::load(env(&vars), fresh.path(), Mode::Development).unwrap();
+        let note = Secrets::generated_note(&origins).unwrap();
+        assert!(!note.contains(AUTH_TOKEN_VAR) && note.contains(CALLBACK_KEY_VAR), "{note}");
+        assert!(!note.contains("given-token"), "{note}");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_used_is_named_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = std::env::current_dir().unwrap();
+        // A relative _FILE is read from the folder the hotline was started in: named so.
+        let vars = [("HOTLINE_AUTH_TOKEN_FILE", "no/such/token")];
+        let err = Secrets::load(env(&vars), dir.path(), Mode::Production).unwrap_err();
+        let expected = here.join("no/such/token").display().to_string();
+        assert!(err.to_string().contains(&expected), "{err}");
+
+        // A file that holds too little is named, its value never.
+        let short = dir.path().join("short-key");
+        fs::write(&short, "abc\n").unwrap();
+        let short_path = short.to_str().unwrap();
+        let vars = [
+            ("HOTLINE_AUTH_TOKEN", "t"),
+            ("HOTLINE_CALLER_HASH_KEY_FILE", short_path),
+            ("HOTLINE_CALLBACK_KEY", ""),
+        ];
+        let err = Secrets::load(env(&vars), dir.path(), Mode::Production).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&format!("HOTLINE_CALLER_HASH_KEY is empty or too short (at least 16 characters), in {short_path}")), "{text}");
+        assert!(
+            text.contains(
+                "HOTLINE_CALLBACK_KEY is empty or too short (at least 32 characters); set"
+            ),
+            "{text}"
+        );
+        // An empty development file beside the database is named too.
+        let dev = tempfile::tempdir().unwrap();
+        fs::write(dev.path().join("auth_token"), "").unwrap();
+        let err = Secrets::load(env(&[]), dev.path(), Mode::Development).unwrap_err();
+        assert!(
+            err.to_string().contains(&dev.path().join("auth_token").display().to_string()),
+            "{err}"
+        );
     }
 }

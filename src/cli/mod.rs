@@ -19,9 +19,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::secrets::{Mode, Origin, Secrets, TelegramSecrets};
+use crate::app::Actor;
+use crate::app::secrets::{Mode, Secrets, TelegramSecrets};
 use crate::app::terminal::Terminal;
-use crate::config::{CONFIG_VAR, Config};
+use crate::config::{CONFIG_VAR, Config, OPERATOR_PIN_VAR, resolved};
 use crate::domain::cases::{Case, CaseNumber, CaseSummary};
 use crate::domain::line_time::{LineZone, Stamp};
 use crate::domain::timeline::{CaseOutcome, TimelineLine, outcome_at, timeline};
@@ -233,7 +234,7 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve { production } => serve(config, production),
+        Command::Serve { production } => serve(config, production, cli.config.as_deref()),
         Command::Check { dir } => check(dir.as_deref().unwrap_or(&config.scripts.dir)),
         Command::Call {
             url,
@@ -382,18 +383,28 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// The configuration file given, or `./config.toml` if there is one, or the defaults.
+/// The configuration file given, or `./config.toml` if there is one, or the defaults; its
+/// database's paths resolved, so that every message names the file meant.
 fn load_config(path: Option<&Path>) -> Result<Config, String> {
     let default = Path::new("config.toml");
     let path = path.or_else(|| default.exists().then_some(default));
-    Config::load(path, std::env::vars()).map_err(|e| e.to_string())
+    // Any variable may hold bytes that are not UTF-8, which `env::vars` would panic on: they
+    // are read lossily, and a setting's value so mangled is then refused as any wrong value.
+    let vars = std::env::vars_os().map(|(name, value)| {
+        (name.to_string_lossy().into_owned(), value.to_string_lossy().into_owned())
+    });
+    let mut config = Config::load(path, vars).map_err(|e| e.to_string())?;
+    config.resolve_paths();
+    Ok(config)
 }
 
 fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
-fn serve(mut config: Config, production: bool) -> ExitCode {
+/// `hotline serve [--production]`; `config_file` is the `--config` given, for the commands the
+/// start suggests.
+fn serve(mut config: Config, production: bool, config_file: Option<&Path>) -> ExitCode {
     if production {
         config.server.production = true;
         if let Err(e) = config.validate() {
@@ -436,16 +447,19 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
     if let Some(warning) = secrets.auth_token_warning(&origins[0]) {
         tracing::warn!("{warning}");
     }
-    for origin in &origins {
-        if let Origin::Generated(path) = origin {
-            tracing::warn!(
-                path = %path.display(),
-                "GENERATED A DEVELOPMENT SECRET. Fine for trying the hotline; a real line sets \
-                 HOTLINE_AUTH_TOKEN, HOTLINE_CALLER_HASH_KEY and HOTLINE_CALLBACK_KEY (or their \
-                 _FILE variants) and runs with --production"
-            );
-        }
+    if let Some(note) = Secrets::generated_note(&origins) {
+        tracing::warn!("{note}");
     }
+    // Without its folder a first start has nothing to publish, and a later one runs on the
+    // version last published, blind to edits: said before anything else goes wrong.
+    if !config.scripts.dir.is_dir() {
+        tracing::warn!(
+            "the scripts folder {} (scripts.dir) is missing or not a folder: the line can only \
+             run on the version last published in the database, and no edit is picked up",
+            resolved(&config.scripts.dir).display()
+        );
+    }
+    let users_add = users_add_command(config_file);
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -477,13 +491,36 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
             }
         };
         let addr = app.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let url = app.public_url();
         tracing::info!(
             listen = %addr,
-            public_url = app.public_url(),
-            "hotline is answering: voice URL {0}/voice/incoming, status callback {0}/voice/status, \
-             fallback URL {0}/voice/fallback; the console for people at {0}/console",
-            app.public_url()
+            public_url = url,
+            "hotline is answering; the console for people is at {url}/console"
         );
+        tracing::info!(
+            "the hotline's number, at the provider (HTTP POST): voice URL {url}/voice/incoming, \
+             status callback {url}/voice/status, fallback URL {url}/voice/fallback"
+        );
+        tracing::info!(
+            "the operator line's number, at the provider (HTTP POST): voice URL \
+             {url}/voice/operator, status callback {url}/voice/operator/status"
+        );
+        // Before serving, so the line comes with the others; bounded, so that a database
+        // slow to answer cannot hold the calls waiting in the listen backlog for long.
+        let people = tokio::time::timeout(PEOPLE_WAIT, app.app().people(&Actor::Terminal)).await;
+        match people {
+            Ok(Ok(people)) if people.is_empty() => {
+                let live = app.app().live().live();
+                let languages: Vec<&str> = live.set.scripts.keys().map(|l| l.as_str()).collect();
+                tracing::warn!(
+                    "no people yet: {users_add} NAME --role supervisor --languages {} (it \
+                     prints their password once, for {url}/console)",
+                    languages.join(",")
+                );
+            }
+            Ok(Ok(_)) | Err(_) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the people could not be counted"),
+        }
         match app.run_until(async move { shutdown.received().await }).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -498,6 +535,23 @@ fn serve(mut config: Config, production: bool) -> ExitCode {
     runtime.shutdown_timeout(EXIT_WAIT);
     code
 }
+
+/// The command line that adds a person to the database this start uses.
+fn users_add_command(config_file: Option<&Path>) -> String {
+    match config_file {
+        Some(file) => {
+            let file = resolved(file).display().to_string();
+            // Quoted for the shell unless plainly safe: the line is meant to be pasted.
+            let plain = file.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+            let file = if plain { file } else { format!("'{}'", file.replace('\'', "'\\''")) };
+            format!("hotline --config {file} users add")
+        }
+        None => "hotline users add".into(),
+    }
+}
+
+/// How long a start waits to know whether anyone can log in yet.
+const PEOPLE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How long `serve` waits, after the server is done, for blocking work still running.
 const EXIT_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
@@ -533,6 +587,9 @@ fn graph(
 
 /// Prints every problem of the scripts in `dir`; exit 1 if any is an error.
 fn check(dir: &Path) -> ExitCode {
+    if !dir.is_dir() {
+        println!("{}: not a folder (the scripts folder checked)", resolved(dir).display());
+    }
     match crate::scripts::load_dir(dir) {
         Ok(loaded) => {
             for warning in &loaded.warnings {
@@ -649,7 +706,7 @@ fn operator_pin(
                 .map_err(|e| format!("--pin-file {}: {e}", path.display()))?;
             text.lines().next().unwrap_or_default().to_owned()
         }
-        None => match env("HOTLINE_OPERATOR_PIN") {
+        None => match env(OPERATOR_PIN_VAR) {
             Some(pin) => pin,
             None => {
                 eprint!("PIN (shown as you type): ");

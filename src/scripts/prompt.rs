@@ -6,7 +6,7 @@ use std::path::Path;
 
 use roxmltree::Node;
 
-use super::diagnostics::Collector;
+use super::diagnostics::{Collector, Diagnostic};
 use super::model::{LanguageTag, Prompt, PromptItem};
 use super::xml::{self, Attr};
 
@@ -218,6 +218,21 @@ fn play(
     item.filter(|_| text_ok)
 }
 
+/// How the warning about a missing recording ends, after the recording's path.
+const READ_INSTEAD: &str = " is missing; its text will be read by text-to-speech";
+
+/// The language of the recording a warning says is missing (read from its path,
+/// `audio/<language>/<file>`), or `None` for any other warning: how a start counts the
+/// recordings still to make, per language.
+pub(crate) fn missing_recording(diagnostic: &Diagnostic) -> Option<LanguageTag> {
+    let (_, path) = diagnostic.message.strip_suffix(READ_INSTEAD)?.rsplit_once(": recording ")?;
+    let mut parts = path.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("audio"), Some(language), Some(_file), None) => LanguageTag::parse(language),
+        _ => None,
+    }
+}
+
 /// A `<play file>`: the recording if it is there, else its text read by text-to-speech.
 fn recording(
     collector: &mut Collector<'_>,
@@ -246,12 +261,7 @@ fn recording(
     }
     match text {
         Some(text) => {
-            collector.warning(
-                file.offset,
-                format!(
-                    "{ctx}: recording {shown} is missing; its text will be read by text-to-speech"
-                ),
-            );
+            collector.warning(file.offset, format!("{ctx}: recording {shown}{READ_INSTEAD}"));
             Some(PromptItem::Say(text))
         }
         None => {
@@ -448,6 +458,48 @@ mod tests {
         }
         for bad in ["", ".hidden", "../x.mp3", "a/b.mp3", "a..mp3", "a b.mp3", "é.mp3", "a\\b"] {
             assert!(!is_plain_file_name(bad), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod missing_recording_tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::scripts::Severity;
+
+    fn warning(message: &str) -> Diagnostic {
+        Diagnostic {
+            file: PathBuf::from("ivr-scripts/uk.xml"),
+            line: 3,
+            column: 5,
+            severity: Severity::Warning,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn the_warning_of_a_missing_recording_is_recognised_by_its_language() {
+        let uk = LanguageTag::parse("uk");
+        let said = format!("message \"welcome\": recording audio/uk/welcome.mp3{READ_INSTEAD}");
+        assert_eq!(missing_recording(&warning(&said)), uk);
+        let choice = format!("language \"uk\": recording audio/uk/choose.mp3{READ_INSTEAD}");
+        assert_eq!(missing_recording(&warning(&choice)), uk);
+        let huge = format!("x: recording audio/{}/a.mp3{READ_INSTEAD}", "u".repeat(100_000));
+        for other in [
+            "",
+            "this file is ignored: a script's file name is its language code",
+            "message \"welcome\": recording audio/uk/welcome.mp3 is missing, and the <play> has \
+             no text to read instead",
+            &format!("recording audio/uk/welcome.mp3{READ_INSTEAD}"),
+            &format!("x: recording audio/UK/a.mp3{READ_INSTEAD}"),
+            &format!("x: recording audio/uk/a/b.mp3{READ_INSTEAD}"),
+            &format!("x: recording sounds/uk/a.mp3{READ_INSTEAD}"),
+            &format!("x: recording audio/<script>/a.mp3{READ_INSTEAD}"),
+            &huge,
+        ] {
+            assert_eq!(missing_recording(&warning(other)), None, "{other:.80}");
         }
     }
 }

@@ -7,7 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::{Diagnostic, LanguageTag, NodeKind, Prompt, ScriptSet, Target, file_language};
+use super::prompt::missing_recording;
+use super::{
+    Diagnostic, LanguageTag, Node, NodeKind, Prompt, PromptItem, ScriptSet, Target, file_language,
+};
 
 /// What the report found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,11 +35,8 @@ pub fn compare(set: &ScriptSet, warnings: &[Diagnostic]) -> Comparison {
         let mut count = usize::from(!script.apology.items.is_empty());
         for (id, node) in &script.nodes {
             present.entry(format!("node {id}")).or_default().insert(language);
-            let mut prompts: Vec<&Prompt> = vec![&node.prompt];
             match &node.kind {
-                NodeKind::Menu { options, invalid, no_input, back, .. } => {
-                    prompts.push(invalid);
-                    prompts.extend(no_input);
+                NodeKind::Menu { options, back, .. } => {
                     for option in options {
                         let goes = match &option.goto {
                             Target::Node(to) => to.to_string(),
@@ -58,10 +58,8 @@ pub fn compare(set: &ScriptSet, warnings: &[Diagnostic]) -> Comparison {
                         ));
                     }
                 }
-                NodeKind::Handoff { wait, too_long, wait_keys, .. } => {
-                    prompts.extend([wait, too_long]);
+                NodeKind::Handoff { wait_keys, .. } => {
                     for wait_key in wait_keys {
-                        prompts.push(&wait_key.prompt);
                         let what = format!(
                             "key {} while waiting at {id} (to {})",
                             wait_key.key, wait_key.goto
@@ -69,18 +67,18 @@ pub fn compare(set: &ScriptSet, warnings: &[Diagnostic]) -> Comparison {
                         present.entry(what).or_default().insert(language);
                     }
                 }
-                NodeKind::Callback { read_back, confirm, invalid, .. } => {
-                    prompts.extend([read_back, confirm, invalid]);
-                }
                 NodeKind::Ask { var, .. } => {
                     present
                         .entry(format!("answer {var} asked at {id}"))
                         .or_default()
                         .insert(language);
                 }
-                NodeKind::Message { .. } | NodeKind::Voicemail { .. } | NodeKind::Hangup => {}
+                NodeKind::Message { .. }
+                | NodeKind::Callback { .. }
+                | NodeKind::Voicemail { .. }
+                | NodeKind::Hangup => {}
             }
-            count += prompts.iter().filter(|p| !p.items.is_empty()).count();
+            count += node_prompts(node).iter().filter(|p| !p.items.is_empty()).count();
             let summary = node.prompt.summary();
             if summary.split_whitespace().count() >= 3 {
                 texts.entry(summary).or_default().push((language, id.to_string()));
@@ -109,6 +107,113 @@ pub fn compare(set: &ScriptSet, warnings: &[Diagnostic]) -> Comparison {
         }
     }
     comparison
+}
+
+/// Every prompt of a node: what it says, and a menu's retries, a handoff's waits, a
+/// callback's read-back and confirmation.
+fn node_prompts(node: &Node) -> Vec<&Prompt> {
+    let mut prompts = vec![&node.prompt];
+    match &node.kind {
+        NodeKind::Menu { invalid, no_input, .. } => {
+            prompts.push(invalid);
+            prompts.extend(no_input);
+        }
+        NodeKind::Handoff { wait, too_long, wait_keys, .. } => {
+            prompts.extend([wait, too_long]);
+            prompts.extend(wait_keys.iter().map(|wait_key| &wait_key.prompt));
+        }
+        NodeKind::Callback { read_back, confirm, invalid, .. } => {
+            prompts.extend([read_back, confirm, invalid]);
+        }
+        NodeKind::Message { .. }
+        | NodeKind::Ask { .. }
+        | NodeKind::Voicemail { .. }
+        | NodeKind::Hangup => {}
+    }
+    prompts
+}
+
+/// A language's recordings, as a start reports them: how many its scripts name (the language
+/// choice's announcement included) and how many are not made yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recordings {
+    /// The language, whose recordings are in `audio/<language>/`.
+    pub language: LanguageTag,
+    /// Recordings the scripts name whose file is not there: their text is read instead.
+    pub missing: usize,
+    /// Recordings the scripts name, made or not.
+    pub named: usize,
+}
+
+/// The languages with recordings not made yet, from a valid set and its loader's warnings:
+/// one line each at start instead of one warning per prompt.
+pub fn missing_recordings(set: &ScriptSet, warnings: &[Diagnostic]) -> Vec<Recordings> {
+    let mut missing: BTreeMap<LanguageTag, usize> = BTreeMap::new();
+    for language in warnings.iter().filter_map(missing_recording) {
+        *missing.entry(language).or_default() += 1;
+    }
+    let mut prompts: Vec<&Prompt> = set.entry.options.iter().map(|option| &option.prompt).collect();
+    for script in set.scripts.values() {
+        prompts.push(&script.apology);
+        prompts.extend(script.nodes.values().flat_map(node_prompts));
+    }
+    missing
+        .into_iter()
+        .map(|(language, missing)| {
+            // A recording that is there is played from this server, under its language.
+            let folder = format!("/audio/{language}/");
+            let made = prompts
+                .iter()
+                .flat_map(|prompt| &prompt.items)
+                .filter(
+                    |item| matches!(item, PromptItem::Play { url, .. } if url.starts_with(&folder)),
+                )
+                .count();
+            Recordings { language, missing, named: missing + made }
+        })
+        .collect()
+}
+
+/// Other warnings a start shows one by one; the rest are counted.
+const SHOWN_AT_START: usize = 3;
+
+/// What a start says about the warnings of the scripts it loads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AtStart {
+    /// For everyone: a line per language with recordings not made yet, then the other
+    /// warnings, a few of them and a count of the rest.
+    pub summary: Vec<String>,
+    /// Every missing recording's own warning, for whoever turns the log up.
+    pub details: Vec<String>,
+}
+
+/// Sorts a valid set's warnings for a start ([`AtStart`]): a new line's recordings are
+/// mostly not made yet, and a warning per prompt would bury everything else it says.
+pub fn at_start(set: &ScriptSet, warnings: &[Diagnostic]) -> AtStart {
+    let (recordings, others): (Vec<&Diagnostic>, Vec<&Diagnostic>) =
+        warnings.iter().partition(|warning| missing_recording(warning).is_some());
+    let mut summary: Vec<String> =
+        missing_recordings(set, warnings).iter().map(ToString::to_string).collect();
+    summary.extend(others.iter().take(SHOWN_AT_START).map(ToString::to_string));
+    if others.len() > SHOWN_AT_START {
+        summary.push(format!(
+            "the scripts have {} more warning(s); `hotline check` lists them all",
+            others.len() - SHOWN_AT_START
+        ));
+    }
+    AtStart { summary, details: recordings.iter().map(ToString::to_string).collect() }
+}
+
+/// `uk: 12 of the 34 recordings its prompts name are not made yet; …`.
+impl fmt::Display for Recordings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Recordings { language, missing, named } = self;
+        write!(
+            f,
+            "{language}: {missing} of the {named} recordings its prompts name are not made yet; \
+             their text is read by text-to-speech meanwhile (`hotline check` lists them)"
+        )
+    }
 }
 
 impl fmt::Display for Comparison {
@@ -161,5 +266,108 @@ mod tests {
             advice.iter().any(|a| a.starts_with("ko: menu relative has no way back")),
             "{advice:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod start_tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::scripts::load_dir;
+
+    /// A copy of the shipped scripts, to add recordings and stray files to.
+    fn shipped_copy() -> (tempfile::TempDir, PathBuf) {
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                if entry.path().is_dir() {
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), target).unwrap();
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let scripts = dir.path().join("ivr-scripts");
+        copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-scripts"), &scripts);
+        (dir, scripts)
+    }
+
+    /// `<play file="…">` in the shipped texts, outside comments: what the scripts name,
+    /// counted another way.
+    fn plays_named(dir: &Path) -> usize {
+        let mut count = 0;
+        for file in ["languages.xml", "uk.xml", "ru.xml", "ko.xml", "en.xml"] {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            for (i, piece) in text.split("<!--").enumerate() {
+                let code = if i == 0 { piece } else { piece.split_once("-->").unwrap().1 };
+                count += code.matches("<play file=").count();
+            }
+        }
+        count
+    }
+
+    #[test]
+    fn a_start_sums_missing_recordings_up_per_language() {
+        let (_keep, dir) = shipped_copy();
+        let named = plays_named(&dir);
+        assert!(named > 10, "the shipped Ukrainian script is recorded: {named}");
+        let loaded = load_dir(&dir).unwrap();
+        let uk = LanguageTag::parse("uk").unwrap();
+        assert_eq!(
+            missing_recordings(&loaded.set, &loaded.warnings),
+            [Recordings { language: uk.clone(), missing: named, named }]
+        );
+        let notes = at_start(&loaded.set, &loaded.warnings);
+        assert_eq!(notes.summary.len(), 1, "{:?}", notes.summary);
+        assert!(
+            notes.summary[0].starts_with(&format!("uk: {named} of the {named} recordings")),
+            "{}",
+            notes.summary[0]
+        );
+        assert_eq!(notes.details.len(), named);
+        assert!(notes.details.iter().all(|d| d.contains("audio/uk/")), "{:?}", notes.details);
+
+        // Two recordings made (one of them the language choice's): two fewer missing.
+        std::fs::write(dir.join("audio/uk/choose.mp3"), b"ID3").unwrap();
+        std::fs::write(dir.join("audio/uk/welcome.mp3"), b"ID3").unwrap();
+        let loaded = load_dir(&dir).unwrap();
+        let counted = missing_recordings(&loaded.set, &loaded.warnings);
+        assert_eq!(counted, [Recordings { language: uk, missing: named - 2, named }]);
+    }
+
+    #[test]
+    fn other_warnings_are_shown_one_by_one_and_the_rest_counted() {
+        let (_keep, dir) = shipped_copy();
+        for stray in ["russian", "korean", "english", "ukrainian", "draft"] {
+            std::fs::write(dir.join(format!("{stray}.xml")), "<script/>").unwrap();
+        }
+        let loaded = load_dir(&dir).unwrap();
+        let notes = at_start(&loaded.set, &loaded.warnings);
+        let ignored = notes.summary.iter().filter(|l| l.contains("this file is ignored")).count();
+        assert_eq!(ignored, SHOWN_AT_START, "{:#?}", notes.summary);
+        assert!(
+            notes.summary.iter().any(|l| l.contains("2 more warning(s)")),
+            "{:#?}",
+            notes.summary
+        );
+        assert!(notes.summary.iter().all(|l| !l.contains("audio/uk/")), "{:#?}", notes.summary);
+    }
+
+    #[test]
+    fn with_every_recording_made_nothing_is_said() {
+        let (_keep, dir) = shipped_copy();
+        let loaded = load_dir(&dir).unwrap();
+        for warning in &loaded.warnings {
+            let (_, path) = warning.message.split_once("recording audio/uk/").unwrap();
+            let file = path.split_whitespace().next().unwrap();
+            std::fs::write(dir.join("audio/uk").join(file), b"ID3").unwrap();
+        }
+        let loaded = load_dir(&dir).unwrap();
+        assert_eq!(loaded.warnings, []);
+        assert_eq!(at_start(&loaded.set, &loaded.warnings), AtStart::default());
     }
 }

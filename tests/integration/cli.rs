@@ -249,7 +249,7 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
     let mut logs = String::new();
     server.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
     server.0.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
-    assert!(logs.contains("GENERATED A DEVELOPMENT SECRET"), "{logs}");
+    assert!(logs.contains("GENERATED DEVELOPMENT SECRETS"), "{logs}");
     // JSON logs: one object per line, webhooks carrying their CallSid.
     let lines: Vec<serde_json::Value> = logs
         .lines()

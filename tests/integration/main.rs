@@ -23,6 +23,7 @@ mod console_wallboard;
 mod crash;
 mod database_faults;
 mod deploy;
+mod first_start;
 mod flood;
 mod followups;
 mod fuzz_corpus;
