@@ -21,7 +21,7 @@ use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::stream::{DecryptorBE32, EncryptorBE32};
 use chacha20poly1305::aead::{KeyInit, Payload};
 
-use crate::config::{BACKUP_KEY_FILE_VAR, BACKUP_KEY_VAR};
+use crate::config::{BACKUP_KEY_FILE_VAR, BACKUP_KEY_VAR, resolved};
 use crate::domain::secret::Secret;
 use crate::storage::{BackupCheck, Snapshot, check_backup};
 
@@ -39,8 +39,8 @@ const MIN_SECRET_CHARS: usize = 16;
 /// Why a backup or a restore failed. Messages say what to do; none holds caller data.
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    /// A file could not be read or written; the message names it whole.
+    #[error("{}: {source}", resolved(.path).display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -59,7 +59,7 @@ pub enum BackupError {
     )]
     Key(String),
     /// The file is not a backup this build can restore; the database was not touched.
-    #[error("{path} cannot be restored: {why}; the database was not touched")]
+    #[error("{} cannot be restored: {why}; the database was not touched", resolved(.path).display())]
     Invalid {
         /// The backup.
         path: PathBuf,
@@ -68,8 +68,9 @@ pub enum BackupError {
     },
     /// A database is there and `--force` was not given.
     #[error(
-        "a database is already at {0}; restoring replaces it and everything recorded since the \
-         backup is lost. Stop the server, then run restore again with --force"
+        "a database is already at {}; restoring replaces it and everything recorded since the \
+         backup is lost. Stop the server, then run restore again with --force",
+        resolved(.0).display()
     )]
     WouldOverwrite(PathBuf),
 }
@@ -100,7 +101,7 @@ pub fn backup(
     if !database.exists() {
         return Err(BackupError::Snapshot(format!(
             "there is no database at {}",
-            database.display()
+            resolved(database).display()
         )));
     }
     let snapshot = Snapshot::take(database).map_err(|e| BackupError::Snapshot(e.to_string()))?;

@@ -703,7 +703,7 @@ fn operator_pin(
             let mut text = String::new();
             std::fs::File::open(path)
                 .and_then(|file| file.take(1024).read_to_string(&mut text))
-                .map_err(|e| format!("--pin-file {}: {e}", path.display()))?;
+                .map_err(|e| format!("--pin-file {}: {e}", resolved(path).display()))?;
             text.lines().next().unwrap_or_default().to_owned()
         }
         None => match env(OPERATOR_PIN_VAR) {

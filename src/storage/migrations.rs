@@ -87,6 +87,7 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StorageE
     if found > known {
         return Err(StorageError::TooNew { path: path.to_owned(), found, known });
     }
+    let mut applied = 0;
     for (version, migration) in (1..).zip(MIGRATIONS).skip_while(|(version, _)| *version <= found) {
         let failed = |source| StorageError::Migration {
             path: path.to_owned(),
@@ -104,7 +105,15 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StorageE
             .and_then(|()| tx.pragma_update(None, "user_version", version))
             .and_then(|()| tx.commit())
             .map_err(failed)?;
-        tracing::info!(migration = migration.name, version, "database schema migrated");
+        tracing::debug!(migration = migration.name, version, "database schema migrated");
+        applied += 1;
+    }
+    // One line for a start, not one per migration: a new database takes them all.
+    let path = path.display();
+    if applied > 0 && found == 0 {
+        tracing::info!(version = known, "database created at {path}");
+    } else if applied > 0 {
+        tracing::info!(from = found, to = known, "database schema at {path} brought up to date");
     }
     Ok(())
 }

@@ -211,6 +211,12 @@ fn a_first_start_says_each_thing_once_and_how_to_add_the_first_supervisor() {
         assert!(!all.contains(secret.trim()), "the value of {file} printed");
     }
 
+    // The database: one line that it was created, not one per step of its schema.
+    let created: Vec<&String> = lines.iter().filter(|l| l.contains("database created")).collect();
+    assert_eq!(created.len(), 1, "{all}");
+    assert!(created[0].contains(&data.join("hotline.db").display().to_string()), "{all}");
+    assert!(!all.contains("schema"), "{all}");
+
     // The recordings: a line for Ukrainian, the only language recorded, with the count
     // `hotline check` lists one by one; no line per prompt.
     let check = text(&hotline(dir.path()).arg("check").output().unwrap());
@@ -246,6 +252,7 @@ fn a_first_start_says_each_thing_once_and_how_to_add_the_first_supervisor() {
     let again = server.stop().join("\n");
     assert!(!again.contains("no people yet"), "{again}");
     assert!(!again.contains("GENERATED"), "{again}");
+    assert!(!again.contains("database created"), "{again}");
     assert!(again.contains(&expected), "{again}");
 }
 
@@ -337,6 +344,10 @@ fn an_error_about_a_file_names_it_whole() {
     assert!(said.contains(&at("config.toml/h.db")), "{said}");
     let said = run(&["cases"], &[]);
     assert!(said.contains(&format!("no database at {}", at("data/hotline.db"))), "{said}");
+    let said = run(&["backup", "b.bak", "--encrypt"], &[("HOTLINE_BACKUP_KEY_FILE", "keys/b")]);
+    assert!(said.contains(&format!("{}: ", at("keys/b"))), "{said}");
+    let said = run(&["call", "--operator", "1", "--pin-file", "pins/mine"], &given);
+    assert!(said.contains(&format!("--pin-file {}: ", at("pins/mine"))), "{said}");
 
     // A scripts folder that is not there: named whole before the start fails for want of it.
     let said = run(&["serve"], &[&given[..], &[("HOTLINE_SCRIPTS_DIR", "ivr-scriptz")]].concat());
