@@ -536,18 +536,23 @@ fn serve(mut config: Config, production: bool, config_file: Option<&Path>) -> Ex
     code
 }
 
-/// The command line that adds a person to the database this start uses.
+/// The command line that adds a person to the database this start uses: in the server's
+/// working directory (a relative database path is read from there), with its configuration.
 fn users_add_command(config_file: Option<&Path>) -> String {
+    let here = std::env::current_dir().map(|dir| shell_word(&dir)).unwrap_or_default();
+    let cd = if here.is_empty() { String::new() } else { format!("cd {here} && ") };
     match config_file {
-        Some(file) => {
-            let file = resolved(file).display().to_string();
-            // Quoted for the shell unless plainly safe: the line is meant to be pasted.
-            let plain = file.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
-            let file = if plain { file } else { format!("'{}'", file.replace('\'', "'\\''")) };
-            format!("hotline --config {file} users add")
-        }
-        None => "hotline users add".into(),
+        Some(file) => format!("{cd}hotline --config {} users add", shell_word(&resolved(file))),
+        None => format!("{cd}hotline users add"),
     }
+}
+
+/// A path as one word of a shell command: quoted unless plainly safe, since the line is meant
+/// to be pasted.
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    let plain = text.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+    if plain { text } else { format!("'{}'", text.replace('\'', "'\\''")) }
 }
 
 /// How long a start waits to know whether anyone can log in yet.

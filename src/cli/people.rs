@@ -166,6 +166,19 @@ pub fn run(config: &Config, command: UsersCommand) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let creating = !path.exists();
+    // A server answering on the configured address has its database: a missing one here means
+    // this command runs elsewhere (another folder, another configuration), and the person
+    // would land in a new, empty database nobody logs in to.
+    if creating && super::server_is_running(config) {
+        eprintln!(
+            "hotline users: a server answers on {}, but there is no database at {}: run this \
+             in the server's working directory, with its --config",
+            config.server.listen,
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
     // Read before starting the runtime: a password on stdin, if asked for.
     let password = match &command {
         UsersCommand::Add { password_stdin: true, .. } => match read_password() {
@@ -218,7 +231,12 @@ pub fn run(config: &Config, command: UsersCommand) -> ExitCode {
         execute(&terminal, command, password, reach).await
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if creating {
+                eprintln!("hotline users: created the database at {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
         Err(Failure::Refused(message)) => {
             eprintln!("hotline users: {message}");
             ExitCode::from(1)

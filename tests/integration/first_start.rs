@@ -195,8 +195,30 @@ fn a_first_start_says_each_thing_once_and_how_to_add_the_first_supervisor() {
     assert_ne!(status.body, unknown.body, "the status URL answers like an unknown one");
     assert!(unknown.body.contains("<Gather"), "{}", unknown.body);
 
+    // The command run in another folder while the server answers is refused: the person
+    // would land in a new, empty database that nobody logs in to.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("config.toml"), other.path().join("config.toml")).unwrap();
+    let refused = hotline(other.path())
+        .args(["users", "add", "eve", "--role", "supervisor", "--languages", "uk"])
+        .env("HOTLINE_SERVER_LISTEN", base.trim_start_matches("http://"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("in the server's working directory"), "{}", text(&refused));
+    assert!(!other.path().join("data").exists(), "a database was made elsewhere");
+
     let lines = server.stop();
     let all = lines.join("\n");
+    // With no server, the same command makes a database there, and says where.
+    let made = hotline(other.path())
+        .args(["users", "add", "eve", "--role", "supervisor", "--languages", "uk"])
+        .env("HOTLINE_SERVER_LISTEN", base.trim_start_matches("http://"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let at = other.path().join("data").join("hotline.db");
+    assert!(text(&made).contains(&format!("created the database at {}", at.display())));
 
     // The secrets: one line, naming the three, where they are, and that production refuses.
     let generated: Vec<&String> = lines.iter().filter(|l| l.contains("GENERATED")).collect();
@@ -235,6 +257,9 @@ fn a_first_start_says_each_thing_once_and_how_to_add_the_first_supervisor() {
         .strip_prefix("no people yet: ")
         .and_then(|rest| rest.split(" (").next())
         .unwrap_or_else(|| panic!("no command in {people:?}"));
+    // It starts where the server runs, since the database's path is read from there.
+    let (cd, command) = command.split_once(" && ").unwrap_or_else(|| panic!("{command}"));
+    assert_eq!(cd, format!("cd {}", dir.path().display()));
     let words: Vec<&str> = command.split_whitespace().collect();
     assert_eq!(words[..3], ["hotline", "users", "add"], "{command}");
     assert!(words.contains(&"NAME") && words.contains(&"supervisor"), "{command}");
@@ -242,6 +267,7 @@ fn a_first_start_says_each_thing_once_and_how_to_add_the_first_supervisor() {
         words[1..].iter().map(|w| if *w == "NAME" { "anna" } else { w }).collect();
     let added = hotline(dir.path()).args(&args).output().unwrap();
     assert!(added.status.success(), "{command}: {}", text(&added));
+    assert!(!text(&added).contains("created the database"), "{}", text(&added));
     let list = text(&hotline(dir.path()).args(["users", "list"]).output().unwrap());
     let anna = list.lines().find(|l| l.contains("anna")).unwrap_or_else(|| panic!("{list}"));
     assert!(anna.contains("supervisor") && anna.contains("uk"), "{anna}");
@@ -403,7 +429,9 @@ fn the_first_supervisors_command_pastes_into_a_shell_with_the_configuration_used
     // Pasted into a shell where `hotline` is the command.
     let script = format!("hotline() {{ \"$THE_BINARY\" \"$@\"; }}; {command}");
     let mut shell = Command::new("sh");
-    shell.arg("-c").arg(&script).current_dir(dir.path());
+    // From another folder: the command's own `cd` takes it to the server's.
+    let away = tempfile::tempdir().unwrap();
+    shell.arg("-c").arg(&script).current_dir(away.path());
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().to_ascii_uppercase().starts_with("HOTLINE_") {
             shell.env_remove(name);
