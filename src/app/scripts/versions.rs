@@ -371,7 +371,15 @@ async fn publish_checked(
         other => VersionError::Storage(other),
     })?;
     let key = versions.iter().map(|v| v.id).max().unwrap_or_default().to_string();
-    tracing::info!(action = action.map_or("scripts.import", AuditAction::code), author = %author, key = %key, "scripts published");
+    // Said in words a supervisor reads: which files, and the versions they became.
+    let made: Vec<String> =
+        versions.iter().map(|v| format!("{} (version {})", v.file, v.id)).collect();
+    tracing::info!(
+        action = action.map_or("scripts.import", AuditAction::code),
+        author = %author,
+        "scripts published: {}",
+        made.join(", ")
+    );
     if let Some(files) = files {
         mirror(dir, &files)?;
     }

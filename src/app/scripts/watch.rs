@@ -70,8 +70,8 @@ impl Watcher {
             match crate::scripts::load_texts(&self.dir, &texts) {
                 Ok(loaded) => {
                     tracing::info!(
-                        key = newest,
-                        "a newly published version of the scripts is live"
+                        "version {newest} of the scripts, published by another instance or \
+                         tool, is live"
                     );
                     self.live.swap(Pinned { key: newest.to_string(), set: Arc::new(loaded.set) });
                 }
