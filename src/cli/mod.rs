@@ -176,8 +176,9 @@ pub enum Command {
         command: KeysCommand,
     },
     /// Ask the running server whether it can take calls (`/readyz`) and say so in one line:
-    /// exit 0 if it can, 1 if not or if it does not answer. For a container's HEALTHCHECK, a
-    /// monitor, or after a deploy.
+    /// exit 0 if it can, 1 if not or if it does not answer, 2 if it could not ask (a wrong
+    /// --url or --timeout, a configuration that does not load). For a container's
+    /// HEALTHCHECK, a monitor, or after a deploy.
     Health {
         /// Ask only whether the server's process answers (`/healthz`), not whether it can
         /// take calls: what a container's HEALTHCHECK asks, since a restart mends the one and
