@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use ureq::http::Uri;
 
+use crate::domain::excerpt;
+
 /// The most of the server's answer read for its reason: `/readyz` says it in one short line,
 /// and whatever else answers on the address is not read to its end.
 const MOST_ANSWER_BYTES: u64 = 512;
@@ -45,6 +47,8 @@ enum Unreachable {
     TimedOut,
     /// The host name of `--url` does not resolve.
     NoSuchHost,
+    /// `https://` was asked, and the server answered plain HTTP.
+    NotTls,
     /// Anything else the connection failed with (TLS, a reset, a garbled answer).
     Failed(String),
 }
@@ -78,7 +82,7 @@ enum UrlError {
 pub fn run(listen: SocketAddr, url: Option<&str>, live: bool, timeout: Duration) -> ExitCode {
     let base = match url {
         Some(given) => base_url(given).map_err(|error| {
-            format!("--url {:?} is not a server's address: {error}", shorten(given))
+            format!("--url {} is not a server's address: {error}", shorten(given))
         }),
         None => listen_url(listen).map_err(|error| format!("{error}: give --url")),
     };
@@ -181,6 +185,9 @@ fn unreachable(error: ureq::Error) -> Unreachable {
             Unreachable::Refused
         }
         ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => Unreachable::TimedOut,
+        // What the TLS library says of an answer that is no TLS record: a plain HTTP server's
+        // `HTTP/1.1 400 …`.
+        ureq::Error::Io(e) if e.to_string().contains("InvalidContentType") => Unreachable::NotTls,
         // The error may quote what the other end sent.
         other => Unreachable::Failed(printable(&other.to_string())),
     }
@@ -223,6 +230,9 @@ fn describe(verdict: &Verdict, endpoint: &str, live: bool, timeout: Duration) ->
             "unreachable: no answer from {endpoint} within {} s (timeout)",
             timeout.as_secs_f64()
         ),
+        Verdict::Unreachable(Unreachable::NotTls) => {
+            format!("unreachable: {endpoint}: the server answered plain HTTP, not TLS: use http://")
+        }
         Verdict::Unreachable(Unreachable::NoSuchHost) => {
             format!("unreachable: the host of {endpoint} is not found")
         }
@@ -232,24 +242,19 @@ fn describe(verdict: &Verdict, endpoint: &str, live: bool, timeout: Duration) ->
     }
 }
 
-/// `text` cut to 100 characters for a message, without what comes before an `@`: a password
-/// in a URL is not repeated on the screen, or into a health check's log.
+/// `text` quoted and cut short for a message ([`excerpt`]), without what comes before an `@`:
+/// a password in a URL is not repeated on the screen, or into a health check's log.
 fn shorten(text: &str) -> String {
-    let text = match text.rsplit_once('@') {
-        Some((_, host)) => format!("…@{host}"),
-        None => text.to_owned(),
-    };
-    let mut chars = text.chars();
-    let mut shown: String = chars.by_ref().take(100).collect();
-    if chars.next().is_some() {
-        shown.push('…');
+    match text.rsplit_once('@') {
+        Some((_, host)) => excerpt(&format!("…@{host}")),
+        None => excerpt(text),
     }
-    shown
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::EXCERPT_CHARS;
 
     #[test]
     fn the_default_address_is_the_listening_one_on_loopback_when_it_listens_everywhere() {
@@ -310,8 +315,8 @@ mod tests {
     #[test]
     fn a_hostile_url_is_shown_short_and_escaped() {
         let shown = shorten(&"x".repeat(10_000));
-        assert_eq!(shown.chars().count(), 101);
-        assert!(format!("{:?}", shorten("a\r\nb")).contains("\\r\\n"));
-        assert_eq!(shorten("https://admin:hunter2@example.org"), "…@example.org");
+        assert_eq!(shown.chars().filter(|c| *c == 'x').count(), EXCERPT_CHARS);
+        assert!(shorten("a\r\nb").contains("\\r\\n"));
+        assert_eq!(shorten("https://admin:hunter2@example.org"), "\"…@example.org\"");
     }
 }

@@ -20,14 +20,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::app::Actor;
-use crate::app::secrets::{Mode, Secrets, TelegramSecrets};
+use crate::app::secrets::{Mode, Secrets, SecretsError, TelegramSecrets};
 use crate::app::terminal::Terminal;
 use crate::config::{CONFIG_VAR, Config, OPERATOR_PIN_VAR, resolved};
 use crate::domain::cases::{Case, CaseNumber, CaseSummary};
 use crate::domain::line_time::{LineZone, Stamp};
 use crate::domain::timeline::{CaseOutcome, TimelineLine, outcome_at, timeline};
 use crate::http::server::{self, Application};
-use crate::simulator::{self, CallOptions};
+use crate::simulator::{self, CallOptions, SimulatorError};
 use crate::telemetry;
 
 /// The backend of a 24-hour multilingual hotline.
@@ -176,8 +176,9 @@ pub enum Command {
         command: KeysCommand,
     },
     /// Ask the running server whether it can take calls (`/readyz`) and say so in one line:
-    /// exit 0 if it can, 1 if not or if it does not answer. For a container's HEALTHCHECK, a
-    /// monitor, or after a deploy.
+    /// exit 0 if it can, 1 if not or if it does not answer, 2 if it could not ask (a wrong
+    /// --url or --timeout, a configuration that does not load). For a container's
+    /// HEALTHCHECK, a monitor, or after a deploy.
     Health {
         /// Ask only whether the server's process answers (`/healthz`), not whether it can
         /// take calls: what a container's HEALTHCHECK asks, since a restart mends the one and
@@ -275,11 +276,12 @@ pub fn main() -> ExitCode {
             } else {
                 match Secrets::auth_token(env, &config.database.dir()) {
                     Ok(token) => Some(token.expose().to_owned()),
+                    Err(SecretsError::Missing { .. }) => {
+                        eprintln!("hotline call: {}", no_token(&config));
+                        return ExitCode::from(2);
+                    }
                     Err(e) => {
-                        eprintln!(
-                            "hotline call: {e}\nStart `hotline serve` once (it creates a development \
-                             token beside the database), or set HOTLINE_AUTH_TOKEN to the server's."
-                        );
+                        eprintln!("hotline call: {e}");
                         return ExitCode::from(2);
                     }
                 }
@@ -580,7 +582,8 @@ fn graph(
     else {
         let known: Vec<&str> = loaded.set.scripts.keys().map(|l| l.as_str()).collect();
         eprintln!(
-            "hotline graph: no script for {language:?}; the languages are {}",
+            "hotline graph: no script for {}; the languages are {}",
+            crate::domain::excerpt(language),
             known.join(", ")
         );
         return ExitCode::from(1);
@@ -630,9 +633,39 @@ fn call(config: &Config, options: &CallOptions) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("hotline call: {e}");
+            eprintln!("hotline call: {}", call_failure(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+/// What `hotline call` says when it has no token to sign with, in one sentence: which
+/// variables give it the server's. The file a development start keeps is named only where no
+/// server has started with this configuration (no database yet): where one has, and left no
+/// such file, its token comes from the environment or a file, as on a deployed server.
+fn no_token(config: &Config) -> String {
+    let variables = "no token to sign the webhooks with: set HOTLINE_AUTH_TOKEN, or \
+                     HOTLINE_AUTH_TOKEN_FILE to a file holding it, to the server's auth token";
+    if config.database.path.exists() {
+        variables.to_owned()
+    } else {
+        let file = resolved(&config.database.dir().join("auth_token"));
+        format!(
+            "{variables}, or run `hotline serve` here first: a development start keeps one in {}",
+            file.display()
+        )
+    }
+}
+
+/// What a failed call says: a `403` is the server refusing the signature, which covers the
+/// URL: `--url` must be the address the provider calls, not another way to the same server.
+fn call_failure(error: &SimulatorError) -> String {
+    match error {
+        SimulatorError::Status { url, status: 403, .. } => format!(
+            "{url}: the server refused the signature: --url must be the server's public_url \
+             (server.public_url), as the provider calls it"
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -683,7 +716,7 @@ fn call_as_operator(options: &CallOptions, operator: u64, pin: &str, talk: u32) 
     {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hotline call: {e}");
+            eprintln!("hotline call: {}", call_failure(&e));
             ExitCode::from(1)
         }
     }

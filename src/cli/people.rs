@@ -409,6 +409,7 @@ async fn find(terminal: &Terminal, name: &str) -> Result<Person, Failure> {
 }
 
 fn gone(name: &str) -> Failure {
+    let name = crate::domain::excerpt(name);
     Failure::Refused(format!("no person is named {name} (see `hotline users list`)"))
 }
 

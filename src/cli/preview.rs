@@ -23,7 +23,8 @@ use crate::simulator::{self, CallOptions, Press};
 /// token are replaced). With scripted presses, the language's key is pressed first.
 pub fn call_draft(config: &Config, language: &str, mut options: CallOptions) -> ExitCode {
     let Some(language) = LanguageTag::parse(language) else {
-        eprintln!("hotline call --draft: {language:?} is not a language code, like ru");
+        let given = crate::domain::excerpt(language);
+        eprintln!("hotline call --draft: {given} is not a language code, like ru");
         return ExitCode::from(2);
     };
     if !config.database.path.exists() {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::conversation::Channel;
+use crate::domain::excerpt;
 use crate::domain::language::{LanguageTag, NodeId, Tag};
 use crate::domain::timeline::CaseOutcome;
 
@@ -97,7 +98,7 @@ impl fmt::Display for CaseNumber {
 impl FromStr for CaseNumber {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("{s:?} is not a case number; they look like 2026-000042");
+        let bad = || format!("{} is not a case number; they look like 2026-000042", excerpt(s));
         let (year, sequence) = s.split_once('-').ok_or_else(bad)?;
         if year.len() != 4 || sequence.is_empty() || sequence.len() > 9 {
             return Err(bad());

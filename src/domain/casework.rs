@@ -38,6 +38,9 @@ pub const MAX_PAGE: u32 = 500;
 /// The most cases one CSV export returns (page through larger sets with `offset`).
 pub const MAX_EXPORT: u32 = 10_000;
 
+/// The largest `offset` of a search or an export: beyond, a page would be a long scan.
+pub const MAX_OFFSET: u32 = 1_000_000;
+
 /// A disposition: what came of a case, one of `[cases] dispositions` (`surrender-arranged`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(transparent)]
@@ -449,9 +452,9 @@ impl CaseFilter {
                 }
                 "offset" => {
                     filter.offset =
-                        value.parse::<u32>().ok().filter(|n| *n <= 1_000_000).ok_or_else(|| {
-                            format!("offset={value:?} must be a number from 0 to 1000000")
-                        })?;
+                        value.parse::<u32>().ok().filter(|n| *n <= MAX_OFFSET).ok_or_else(
+                            || format!("offset={value:?} must be a number from 0 to {MAX_OFFSET}"),
+                        )?;
                 }
                 other => {
                     return Err(format!(
@@ -581,7 +584,7 @@ pub enum BlockKey {
 /// caller's hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct BlockEntry {
-    /// The entry's number (for `DELETE /api/blocklist/{id}`).
+    /// The entry's number (for `DELETE /api/blocklist/{entry}`).
     pub id: i64,
     /// The case the caller was blocked from.
     pub case: CaseNumber,

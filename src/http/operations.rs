@@ -150,11 +150,11 @@ pub fn instrument(router: Router, app: App, token_sha256: String) -> Router {
 /// and counts signature failures (a `403` from `/voice/…`) and rate-limited requests (any
 /// `429`).
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let group = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(OTHER, |matched| route_group(matched.as_str()));
-    let webhook = request.uri().path().starts_with(VOICE);
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let group = matched.as_ref().map_or(OTHER, |matched| route_group(matched.as_str()));
+    // Only a route the router matched is a webhook: `/voice/a/b` matches none and is counted
+    // under `other` with every unknown path, not timed as a webhook the provider called.
+    let webhook = matched.is_some_and(|matched| matched.as_str().starts_with(VOICE));
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status();
@@ -257,12 +257,13 @@ mod tests {
         let router = Router::new()
             .route("/api/x", get(|| async { StatusCode::TOO_MANY_REQUESTS }))
             .route("/voice/menu", get(|| async { StatusCode::FORBIDDEN }))
+            .route("/voice/{unknown}", get(|| async { StatusCode::FORBIDDEN }))
             .route("/api/y", get(|| async { StatusCode::FORBIDDEN }))
             .layer(middleware::from_fn_with_state(Arc::clone(&metrics), track));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await });
-        for path in ["/api/x", "/api/x", "/voice/menu", "/api/y"] {
+        for path in ["/api/x", "/api/x", "/voice/menu", "/api/y", "/voice/nope", "/voice/a/b"] {
             let url = format!("{base}{path}");
             let status = tokio::task::spawn_blocking(move || {
                 let agent = ureq::Agent::config_builder()
@@ -275,23 +276,28 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-            assert!(status == 429 || status == 403);
+            assert!(matches!(status, 429 | 403 | 404), "{path}: {status}");
         }
         assert_eq!(metrics.rate_limited().get(), 2);
-        assert_eq!(metrics.signature_failures().get(), 1, "only /voice/ 403s are signatures");
+        assert_eq!(metrics.signature_failures().get(), 2, "only webhooks' 403s are signatures");
         let text = metrics.encode();
         assert!(
             text.contains("hotline_webhook_duration_seconds_count{route=\"menu\"} 1\n"),
             "{text}"
         );
+        // The unknown webhook is timed under `other`; /api and the path no route matched
+        // (`/voice/a/b`) are not webhooks.
         assert!(
-            !text.contains("hotline_webhook_duration_seconds_count{route=\"other\"}"),
-            "/api is not a webhook: {text}"
+            text.contains("hotline_webhook_duration_seconds_count{route=\"other\"} 1\n"),
+            "{text}"
         );
-        // Every request is counted, under its group: these /api routes are of none.
-        for (series, count) in
-            [("{route=\"/voice/menu\",status=\"4xx\"}", 1), ("{route=\"other\",status=\"4xx\"}", 3)]
-        {
+        // Every request is counted, under its group: these /api routes are of none, and
+        // neither is a path no route matched.
+        for (series, count) in [
+            ("{route=\"/voice/menu\",status=\"4xx\"}", 1),
+            ("{route=\"/voice\",status=\"4xx\"}", 1),
+            ("{route=\"other\",status=\"4xx\"}", 4),
+        ] {
             let line = format!("hotline_http_requests_total{series} {count}\n");
             assert!(text.contains(&line), "{line} missing: {text}");
         }

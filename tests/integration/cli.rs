@@ -945,3 +945,78 @@ fn readme_examples_parse_and_the_offline_ones_run() {
         assert!(ran.iter().any(|r| r.starts_with(expected)), "{expected} did not run: {ran:?}");
     }
 }
+
+#[test]
+fn a_huge_argument_is_echoed_cut_short_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "7".repeat(100_000);
+    for args in [
+        vec!["case", huge.as_str()],
+        vec!["hold", huge.as_str()],
+        vec!["call", "--draft", huge.as_str()],
+    ] {
+        let output = hotline(dir.path()).args(&args).output().unwrap();
+        let said = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{:?}: {said:.300}", args[0]);
+        // The start of what was given is repeated, so the person sees which argument is wrong.
+        assert!(said.contains(&"7".repeat(40)), "{:?}: {said:.300}", args[0]);
+        assert!(said.len() < 300, "{:?}: {} bytes: {said:.300}", args[0], said.len());
+    }
+}
+
+#[test]
+fn a_call_without_a_token_names_the_variables_and_the_development_file_only_before_a_start() {
+    // Nothing started here yet: the development start is a way to get a token.
+    let dir = tempfile::tempdir().unwrap();
+    let output = hotline(dir.path()).args(["call", "--press", "1"]).output().unwrap();
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(said.contains("HOTLINE_AUTH_TOKEN,"), "{said}");
+    assert!(said.contains("HOTLINE_AUTH_TOKEN_FILE"), "{said}");
+    assert!(said.contains("hotline serve"), "{said}");
+    assert!(!said.contains("production"), "the CLI is not in production: {said}");
+    assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+
+    // A deployed box: the database is there, its token came from a file the CLI is not given.
+    let database = dir.path().join("var").join("hotline.db");
+    std::fs::create_dir_all(database.parent().unwrap()).unwrap();
+    std::fs::write(&database, b"").unwrap();
+    let output = hotline(dir.path())
+        .args(["call", "--press", "1"])
+        .env("HOTLINE_DATABASE_PATH", &database)
+        .output()
+        .unwrap();
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(said.contains("HOTLINE_AUTH_TOKEN_FILE"), "{said}");
+    assert!(!said.contains("hotline serve"), "no development advice on a real server: {said}");
+    assert!(!said.contains("production"), "{said}");
+    assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+}
+
+#[test]
+fn a_call_to_another_url_than_the_public_one_is_told_why_the_server_refused_it() {
+    let dir = newcomer_folder();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _server = Server(
+        hotline(dir.path())
+            .arg("serve")
+            .env("HOTLINE_SERVER_LISTEN", &listen)
+            .env("HOTLINE_SERVER_PUBLIC_URL", "https://hotline.example.org")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until_up(port);
+
+    let output = hotline(dir.path())
+        .args(["call", "--press", "1", "--url", &format!("http://{listen}")])
+        .output()
+        .unwrap();
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(said.contains("the server refused the signature"), "{said}");
+    assert!(said.contains("server.public_url"), "{said}");
+}

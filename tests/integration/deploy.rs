@@ -220,6 +220,30 @@ async fn health_refuses_a_url_that_is_not_a_servers_address_and_asks_nothing() {
     assert!(text(&output).contains("give --url"), "{}", text(&output));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_documents_the_exit_code_of_a_check_that_could_not_run() {
+    let output = health(&["--url", "not a url"]).await;
+    let code = output.status.code().expect("an exit code");
+    let help = health(&["--help"]).await;
+    let help =
+        String::from_utf8_lossy(&help.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains(&format!("{code} if it could not ask")), "{help}");
+    let deployment = std::fs::read_to_string(repo().join("docs/deployment.md")).unwrap();
+    let deployment = deployment.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(deployment.contains(&format!("{code} the check could not run")), "docs/deployment.md");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_so_when_https_is_asked_of_a_plain_http_server() {
+    let app = spawn_app().await;
+    let https = app.base_url.replacen("http://", "https://", 1);
+    let output = health(&["--url", &https]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let line = line(&output);
+    assert!(line.contains("the server answered plain HTTP, not TLS: use http://"), "{line}");
+    assert!(!line.contains("InvalidContentType"), "{line}");
+}
+
 // ---- deploy/Dockerfile ----
 
 /// One instruction of a Dockerfile: its keyword in capitals and the rest of it, continuation

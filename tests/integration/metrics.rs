@@ -751,3 +751,31 @@ async fn the_documented_metrics_and_states_are_those_served_from_the_start() {
         }
     }
 }
+
+#[tokio::test]
+async fn only_a_path_a_webhook_route_matched_is_timed_as_a_webhook() {
+    let app = app_with_metrics().await;
+    let before = scrape(&app).await;
+    // An unknown webhook (`/voice/{unknown}`, answered with TwiML) and paths no route matches.
+    app.post("/voice/abc", &[("CallSid", &new_call_sid())]).await;
+    for _ in 0..5 {
+        app.post("/voice/abc/def", &[("CallSid", &new_call_sid())]).await;
+    }
+    let after = scrape(&app).await;
+    let grew = |key: &str| value(&after, key) - value(&before, key);
+    assert_eq!(grew(&webhook_count("other")), 1.0, "{after:?}");
+    let webhooks: f64 = ROUTE_GROUPS
+        .iter()
+        .filter_map(|group| group.strip_prefix("/voice/"))
+        .chain(["other"])
+        .map(|route| grew(&webhook_count(route)))
+        .sum();
+    let voice_requests: f64 = ROUTE_GROUPS
+        .iter()
+        .filter(|group| group.starts_with("/voice"))
+        .flat_map(|group| CLASSES.map(|class| requests(group, class)))
+        .map(|key| grew(&key))
+        .sum();
+    assert_eq!(webhooks, voice_requests, "every timed webhook is a request to a webhook route");
+    assert_eq!(grew(&requests("other", "4xx")), 5.0, "{after:?}");
+}

@@ -613,3 +613,142 @@ fn check_answers(input: &Value) -> String {
     assert_eq!(output.status.success(), said.trim().is_empty(), "{said}");
     said
 }
+
+/// Every `` `METHOD /path `` a text of `value` names, as (path, method), the path cut at its
+/// query (`?…`, `[?…]`).
+fn named_routes(value: &Value, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(text) => {
+            for method in TRIED {
+                for (at, _) in text.match_indices(&format!("`{method} /")) {
+                    let rest = &text[at + method.len() + 2..];
+                    let end = rest.find(['`', '?', '[', ' ']).unwrap_or(rest.len());
+                    found.push((rest[..end].to_owned(), method.to_owned()));
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| named_routes(item, found)),
+        Value::Object(map) => map.values().for_each(|item| named_routes(item, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_route_a_summary_or_description_names_is_in_the_description() {
+    // Arrange
+    let app = spawn_app().await;
+    let document = description(&app).await;
+    let described = operations(&document);
+
+    // Act
+    let mut named = Vec::new();
+    named_routes(&document, &mut named);
+
+    // Assert: a reader who calls the route a text names is answered.
+    assert!(named.len() >= described.len(), "the summaries name their routes: {named:?}");
+    let unknown: Vec<_> = named.iter().filter(|route| !described.contains(route)).collect();
+    assert!(unknown.is_empty(), "named but not described: {unknown:?}");
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            if let Some(summary) = item[method]["summary"].as_str() {
+                assert!(!summary.contains('\n'), "{method} {path}: {summary:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_bounded_parameter_is_taken_just_inside_its_bounds_and_refused_just_outside() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, token) = person(&app, "sofia", Role::Supervisor, &["ru"]).await;
+    let document = description(&app).await;
+    let mut asked = Vec::new();
+
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        let parameters = item["get"]["parameters"].as_array().cloned().unwrap_or_default();
+        for parameter in parameters.iter().filter(|p| p["in"] == "query") {
+            let name = parameter["name"].as_str().expect("a parameter's name");
+            let schema = &parameter["schema"];
+            let (Some(minimum), Some(maximum)) =
+                (schema["minimum"].as_i64(), schema["maximum"].as_i64())
+            else {
+                // An id is any number; a count or a position never is.
+                assert!(!matches!(name, "limit" | "offset"), "GET {path}: {name}: {schema}");
+                continue;
+            };
+            assert!(minimum < maximum, "GET {path}: {name}: {schema}");
+
+            // Act / Assert
+            for (value, inside) in
+                [(minimum - 1, false), (minimum, true), (maximum, true), (maximum + 1, false)]
+            {
+                let query = format!("{path}?{name}={value}");
+                let (status, body) = api::api(&app, "GET", &query, Some(&token), None).await;
+                let expected = if inside { 200 } else { 400 };
+                assert_eq!(status, expected, "GET {query}: {body}");
+            }
+            asked.push(format!("{path} {name}"));
+        }
+    }
+    for expected in ["/api/cases limit", "/api/cases offset", "/api/audit limit"] {
+        assert!(asked.iter().any(|a| a == expected), "{expected} not asked: {asked:?}");
+    }
+}
+
+/// The lower and upper count of a pattern `^\+[0-9]{LOW,HIGH}$`.
+fn digit_counts(pattern: &str) -> (usize, usize) {
+    let counts = pattern
+        .strip_prefix("^\\+[0-9]{")
+        .and_then(|rest| rest.strip_suffix("}$"))
+        .and_then(|counts| counts.split_once(','))
+        .unwrap_or_else(|| panic!("not a pattern of digits after a +: {pattern:?}"));
+    (counts.0.parse().expect("a count"), counts.1.parse().expect("a count"))
+}
+
+#[tokio::test]
+async fn a_test_caller_is_taken_within_the_described_pattern_and_length_and_refused_beyond() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, token) = person(&app, "sofia", Role::Supervisor, &["ru"]).await;
+    let document = description(&app).await;
+    let fields = &document["components"]["schemas"]["TesterBody"]["properties"];
+    let most = fields["label"]["maxLength"].as_u64().expect("label has a maxLength") as usize;
+    let pattern = fields["number"]["pattern"].as_str().expect("number has a pattern");
+    let (fewest, most_digits) = digit_counts(pattern);
+    let add = |number: String, label: String| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let body = json!({"number": number, "label": label});
+            api::api(app, "POST", "/api/scripts/testers", Some(&token), Some(body)).await
+        }
+    };
+    let digits = |n: usize| format!("+44{}", "7".repeat(n - 2));
+
+    // Act / Assert: the label counts characters, not bytes.
+    for (label, taken) in [
+        ("ж".repeat(most), true),
+        ("ж".repeat(most + 1), false),
+        (String::new(), true),
+        ("x".repeat(100_000), false),
+    ] {
+        let (status, body) = add(digits(fewest), label.clone()).await;
+        assert_eq!(status == 200, taken, "a label of {}: {status} {body}", label.chars().count());
+    }
+    for (number, taken) in [
+        (digits(fewest), true),
+        (digits(most_digits), true),
+        (digits(fewest - 1), false),
+        (digits(most_digits + 1), false),
+        (String::new(), false),
+        ("447700900123".to_owned(), false),
+        ("+44 7700 900123".to_owned(), false),
+        (format!("+{}", "٧".repeat(fewest)), false),
+        (format!("+{}", "7".repeat(100_000)), false),
+        ("+447700900123<script>".to_owned(), false),
+    ] {
+        let (status, body) = add(number.clone(), "phone".into()).await;
+        assert_eq!(status, if taken { 200 } else { 400 }, "{number:.40}: {body}");
+    }
+}

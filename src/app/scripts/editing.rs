@@ -18,8 +18,12 @@ use crate::scripts::{Diagnostic, Report};
 /// The author `hotline scripts` records.
 const TERMINAL_AUTHOR: &str = "cli";
 
-/// The longest label of a test caller.
-const MAX_TESTER_LABEL_CHARS: usize = 64;
+/// The longest label of a test caller, in characters.
+pub const MAX_TESTER_LABEL_CHARS: usize = 64;
+/// The fewest digits after the `+` of a test caller's number.
+pub const MIN_TESTER_DIGITS: usize = 6;
+/// The most digits after the `+` of a test caller's number (E.164's longest).
+pub const MAX_TESTER_DIGITS: usize = 15;
 
 /// One published version of a file, with its place among that file's versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,16 +174,22 @@ impl App {
         actor.require_supervisor()?;
         let label = label.trim().to_owned();
         if label.chars().count() > MAX_TESTER_LABEL_CHARS || label.chars().any(char::is_control) {
-            return Err(AppError::Invalid("a label is one line of at most 64 characters".into()));
+            return Err(AppError::Invalid(format!(
+                "a label is one line of at most {MAX_TESTER_LABEL_CHARS} characters"
+            )));
         }
         let number = number.trim();
         let plausible = number.len() <= 20
             && number.strip_prefix('+').is_some_and(|digits| {
-                (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+                (MIN_TESTER_DIGITS..=MAX_TESTER_DIGITS).contains(&digits.len())
+                    && digits.bytes().all(|b| b.is_ascii_digit())
             });
         let hash =
             plausible.then(|| self.caller_hasher().hash(number)).flatten().ok_or_else(|| {
-                AppError::Invalid("a number is + and 6 to 15 digits, like +447700900123".into())
+                AppError::Invalid(format!(
+                    "a number is + and {MIN_TESTER_DIGITS} to {MAX_TESTER_DIGITS} digits, like \
+                     +447700900123"
+                ))
             })?;
         let Some(by) = actor.audit_id() else { return Err(AppError::Forbidden) };
         let id = self

@@ -146,7 +146,7 @@ struct Revealed {
     id: i64,
     /// Its case.
     case: CaseNumber,
-    /// The number to call back, E.164 (`+4915112345678`).
+    /// The number to call back, E.164 (`+447700900123`).
     number: String,
 }
 

@@ -7,6 +7,12 @@
 //! once: the bearer scheme, and the answers any route may give (`401` without a valid token,
 //! `429` to an address refused too often, `500`).
 //!
+//! Two things are settled on the finished document rather than in the attributes: the bounds
+//! the server checks, which the attribute macros take only as literals, are put on the
+//! parameters and fields from the very constants the checks use ([`PARAMETER_BOUNDS`],
+//! [`FIELD_BOUNDS`]); and the routes' doc comments, which name their paths as the resource's
+//! router has them (`GET /cases`), name them as a client calls them (`GET /api/cases`).
+//!
 //! The document describes; it holds no data, so it needs no token: a client generator or a
 //! reader can fetch it before having one.
 
@@ -24,7 +30,12 @@ use utoipa::openapi::{
 };
 use utoipa::{PartialSchema, ToSchema};
 
+use serde_json::{Value, json};
+
 use super::{ApiError, ErrorBody};
+use crate::app::people::MAX_AUDIT_LIMIT;
+use crate::app::scripts::editing::{MAX_TESTER_DIGITS, MAX_TESTER_LABEL_CHARS, MIN_TESTER_DIGITS};
+use crate::domain::casework::{MAX_EXPORT, MAX_OFFSET, MAX_PAGE};
 
 /// The security scheme's name in the document: a bearer token, `hlt_…`.
 const BEARER: &str = "bearer";
@@ -34,15 +45,100 @@ const BEARER: &str = "bearer";
 const SHARED: [(&str, &str); 3] =
     [("401", "Unauthorized"), ("429", "TooManyRequests"), ("500", "Internal")];
 
-/// The whole description, its paths as the server answers them (under `/api`).
-pub fn description() -> OpenApi {
+/// The numeric query parameters the server bounds, as (path, parameter, minimum, maximum):
+/// a value outside is refused with a 400.
+const PARAMETER_BOUNDS: [(&str, &str, u32, u32); 6] = [
+    ("/api/cases", "limit", 1, MAX_PAGE),
+    ("/api/cases", "offset", 0, MAX_OFFSET),
+    ("/api/cases.csv", "limit", 1, MAX_EXPORT),
+    ("/api/cases.csv", "offset", 0, MAX_OFFSET),
+    ("/api/audit", "limit", 1, MAX_AUDIT_LIMIT),
+    ("/api/scripts/versions", "limit", 1, super::scripts::MAX_LIMIT),
+];
+
+/// The request bodies' fields the server bounds, as (schema, field, keyword, value).
+static FIELD_BOUNDS: LazyLock<[(&str, &str, &str, Value); 2]> = LazyLock::new(|| {
+    [
+        ("TesterBody", "label", "maxLength", json!(MAX_TESTER_LABEL_CHARS)),
+        (
+            "TesterBody",
+            "number",
+            "pattern",
+            json!(format!("^\\+[0-9]{{{MIN_TESTER_DIGITS},{MAX_TESTER_DIGITS}}}$")),
+        ),
+    ]
+});
+
+/// The methods a route's doc comment may name it with, as `` `GET /cases` ``.
+const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "PATCH"];
+
+/// The whole description as served, its paths as the server answers them (under `/api`).
+pub fn description() -> Result<Value, String> {
     let mut api = base().nest("/api", super::routes().into_openapi());
     for item in api.paths.paths.values_mut() {
         for operation in operations(item) {
             add_shared_responses(operation);
         }
     }
-    api
+    let mut document = serde_json::to_value(api).map_err(|e| e.to_string())?;
+    bound(&mut document)?;
+    name_full_paths(&mut document);
+    Ok(document)
+}
+
+/// Puts [`PARAMETER_BOUNDS`] and [`FIELD_BOUNDS`] in `document`; an error names one whose
+/// route or field the document lacks, so a renamed one cannot lose its bounds unseen.
+fn bound(document: &mut Value) -> Result<(), String> {
+    for (path, name, minimum, maximum) in PARAMETER_BOUNDS {
+        let schema = document["paths"][path]["get"]["parameters"]
+            .as_array_mut()
+            .and_then(|parameters| parameters.iter_mut().find(|p| p["name"] == name))
+            .and_then(|parameter| parameter.get_mut("schema"))
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| format!("no parameter {name} of GET {path} to bound"))?;
+        schema.insert("minimum".into(), json!(minimum));
+        schema.insert("maximum".into(), json!(maximum));
+    }
+    for (schema, field, keyword, value) in FIELD_BOUNDS.iter() {
+        let property = document["components"]["schemas"][*schema]["properties"]
+            .get_mut(*field)
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| format!("no field {field} of {schema} to bound"))?;
+        property.insert((*keyword).into(), value.clone());
+    }
+    Ok(())
+}
+
+/// Every summary and description of `value` naming a route as `` `GET /cases` `` names it
+/// `` `GET /api/cases` ``; summaries are made one line (a doc comment's first paragraph may
+/// wrap).
+fn name_full_paths(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, entry) in map.iter_mut() {
+                match entry {
+                    Value::String(text) if key == "summary" || key == "description" => {
+                        let mut full = under_api(text);
+                        if key == "summary" {
+                            full = full.split_whitespace().collect::<Vec<_>>().join(" ");
+                        }
+                        *text = full;
+                    }
+                    _ => name_full_paths(entry),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(name_full_paths),
+        _ => {}
+    }
+}
+
+/// `text` with every `` `METHOD /path `` under `/api`, once.
+fn under_api(text: &str) -> String {
+    METHODS.iter().fold(text.to_owned(), |text, method| {
+        text.replace(&format!("`{method} /"), &format!("`{method} /api/"))
+            .replace(&format!("`{method} /api/api/"), &format!("`{method} /api/"))
+    })
 }
 
 /// Every operation of a path.
@@ -158,7 +254,7 @@ struct Document {
 
 /// Built on first request, then served as is: it changes only with the program.
 static DOCUMENT: LazyLock<Result<Document, String>> = LazyLock::new(|| {
-    let json = description().to_pretty_json().map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(&description()?).map_err(|e| e.to_string())?;
     let digest = Sha256::digest(json.as_bytes());
     let tag: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     let etag = HeaderValue::from_str(&format!("\"{tag}\"")).map_err(|e| e.to_string())?;
@@ -206,6 +302,31 @@ fn names(given: &HeaderValue, etag: &HeaderValue) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_named_in_text_are_named_under_api_once() {
+        assert_eq!(under_api("`GET /cases?…` (supervisors)"), "`GET /api/cases?…` (supervisors)");
+        assert_eq!(under_api("`POST /api/users/{id}/tokens`"), "`POST /api/users/{id}/tokens`");
+        assert_eq!(under_api("a `DELETE /x` and `PUT /y`"), "a `DELETE /api/x` and `PUT /api/y`");
+        for untouched in ["", "GET /cases", "`/cases`", "`get /cases`", "`GET cases`"] {
+            assert_eq!(under_api(untouched), untouched);
+        }
+    }
+
+    #[test]
+    fn every_bound_finds_its_parameter_or_field() {
+        let document = description().expect("the description builds");
+        let limit = document["paths"]["/api/cases"]["get"]["parameters"]
+            .as_array()
+            .and_then(|parameters| parameters.iter().find(|p| p["name"] == "limit"))
+            .map(|parameter| parameter["schema"].clone());
+        assert_eq!(
+            limit.map(|s| (s["minimum"].clone(), s["maximum"].clone())),
+            Some((json!(1), json!(MAX_PAGE)))
+        );
+        let mut missing = serde_json::to_value(base()).expect("JSON");
+        assert!(bound(&mut missing).is_err());
+    }
 
     #[test]
     fn if_none_match_names_the_tag_in_a_list_weakly_or_with_a_star() {

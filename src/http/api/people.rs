@@ -213,9 +213,6 @@ async fn reset_pin(
     Ok(Json(NewPin { pin }))
 }
 
-/// `POST /users/{id}/unlock`: lifts the lock wrong PINs put on the person's operator ID and
-/// on the numbers that tried it (supervisor; audited). Answers the person and whether
-/// anything was locked.
 /// What `POST /users/{id}/unlock` answers.
 #[derive(Debug, Serialize, ToSchema)]
 struct Unlocked {
@@ -225,6 +222,9 @@ struct Unlocked {
     was_locked: bool,
 }
 
+/// `POST /users/{id}/unlock`: lifts the lock wrong PINs put on the person's operator ID and
+/// on the numbers that tried it (supervisor; audited). Answers the person and whether
+/// anything was locked.
 #[utoipa::path(
     post,
     path = "/users/{id}/unlock",
@@ -451,8 +451,8 @@ struct AuditQuery {
     actor: Option<String>,
     /// An action code, like `user.add`.
     action: Option<String>,
-    /// How many lines, 1 to 1000 (`MAX_AUDIT_LIMIT`), default 100.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    /// How many lines, 1 to 1000, default 100.
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
 }
 

@@ -33,7 +33,7 @@ const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// The versions listed when the request names no limit.
 const DEFAULT_LIMIT: u32 = 100;
 /// The most versions one request lists.
-const MAX_LIMIT: u32 = 1000;
+pub(super) const MAX_LIMIT: u32 = 1000;
 
 /// This resource's routes.
 pub fn router() -> OpenApiRouter<Arc<ApiState>> {
@@ -157,7 +157,10 @@ async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Versions>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit: give a number from 1 to {MAX_LIMIT}")));
+    }
     let versions = state.app.script_versions(&actor, query.file.as_deref(), limit).await?;
     Ok(Json(Versions { versions }))
 }
