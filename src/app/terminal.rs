@@ -281,6 +281,12 @@ impl Terminal {
         self.storage.case(number).await
     }
 
+    /// The other cases of the same caller, as the console's case page lists them: the caller
+    /// is shown by what they did before, never by their hash.
+    pub async fn repeat_cases(&self, number: CaseNumber) -> Result<Vec<CaseNumber>, StorageError> {
+        Ok(self.storage.case_work(number).await?.map(|work| work.repeat_cases).unwrap_or_default())
+    }
+
     /// Shreds what is past its retention period now (with `dry_run`, only counts it):
     /// audited `retention.purge` unless a dry run. With `at_provider` (an account is
     /// configured), the shredded recordings are queued for deletion at the provider, which

@@ -368,7 +368,9 @@ pub fn main() -> ExitCode {
             with_terminal(&config, |terminal| async move {
                 match terminal.case(number).await.map_err(|e| e.to_string())? {
                     Some(case) => {
-                        print_case(&case, zone);
+                        let earlier =
+                            terminal.repeat_cases(number).await.map_err(|e| e.to_string())?;
+                        print_case(&case, &earlier, zone);
                         Ok(ExitCode::SUCCESS)
                     }
                     None => {
@@ -828,18 +830,20 @@ fn print_cases(cases: &[CaseSummary], zone: LineZone, json: bool) -> io::Result<
 }
 
 /// Prints a case and its timeline for a person, its times in the line's zone.
-fn print_case(case: &Case, zone: LineZone) {
+fn print_case(case: &Case, earlier: &[CaseNumber], zone: LineZone) {
     let mut out = io::stdout().lock();
     let language = case.language.as_ref().map_or("-", |l| l.as_str());
     let _ = writeln!(out, "case {}  ({language})", case.number);
     let _ = writeln!(out, "  call      {}", case.call_sid);
-    let _ = writeln!(
-        out,
-        "  caller    {}",
-        case.caller
-            .as_ref()
-            .map_or("hidden number".into(), |c| format!("#{}", &c.0[..12.min(c.0.len())]))
-    );
+    let caller = match (&case.caller, earlier) {
+        (None, _) => "hidden number".to_owned(),
+        (Some(_), []) => "no other case".to_owned(),
+        (Some(_), earlier) => {
+            let numbers: Vec<String> = earlier.iter().map(ToString::to_string).collect();
+            format!("also called in {}", numbers.join(", "))
+        }
+    };
+    let _ = writeln!(out, "  caller    {caller}");
     let _ = writeln!(out, "  country   {}", case.country.as_deref().unwrap_or("-"));
     let _ = writeln!(out, "  started   {}", zone.show(case.started_at, Stamp::Labelled));
     if let Some(ended) = case.ended_at {

@@ -241,6 +241,26 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
     assert!(!output.status.success());
     assert!(text(&output).contains("IANA"), "{}", text(&output));
 
+    // The caller is told by their other cases, as on the console's case page, never by a
+    // piece of their hash.
+    assert!(case.contains("caller    no other case"), "{case}");
+    let output = hotline(dir.path())
+        .args(["call", "--from", "+7 916 555-12-34", "--press", "2,1,1,1"])
+        .env("HOTLINE_SERVER_LISTEN", &listen)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let again = text(&output);
+    let second = again
+        .split_whitespace()
+        .find(|w| w.len() == 11 && w.as_bytes()[4] == b'-' && *w != number)
+        .unwrap_or_else(|| panic!("no second case named: {again}"))
+        .to_owned();
+    let output = hotline(dir.path()).args(["case", &second]).output().unwrap();
+    let repeat = text(&output);
+    assert!(repeat.contains(&format!("caller    also called in {number}")), "{repeat}");
+    assert!(!repeat.contains('#'), "{repeat}");
+
     // Stop it as an init system would, and read everything it logged.
     let pid = server.0.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
