@@ -52,6 +52,19 @@ pub enum VersionError {
     /// between reading the live version and publishing over it: nothing was published.
     #[error("{PUBLISHED_MEANWHILE}")]
     PublishedMeanwhile,
+    /// A draft saved by someone else would have been replaced: nothing was saved.
+    #[error(
+        "{file} has a draft saved by {author} at {saved}: nothing was saved, so as not to \
+         replace it"
+    )]
+    DraftOfAnother {
+        /// The file.
+        file: String,
+        /// Who saved the draft.
+        author: String,
+        /// When.
+        saved: DateTime<Utc>,
+    },
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
