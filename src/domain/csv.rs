@@ -132,9 +132,19 @@ mod tests {
         }
         // Text that only contains a formula's character, or starts with an apostrophe before
         // plain text, is left as it is.
-        for plain in
-            ["a=1", "1+1", "'quoted'", "Привет", "안녕하세요", "'", "''", " ", "\u{a0}a=1", " '=1", "'\u{a0}'=1"]
-        {
+        for plain in [
+            "a=1",
+            "1+1",
+            "'quoted'",
+            "Привет",
+            "안녕하세요",
+            "'",
+            "''",
+            " ",
+            "\u{a0}a=1",
+            " '=1",
+            "'\u{a0}'=1",
+        ] {
             assert_eq!(defuse(plain), plain);
         }
     }
