@@ -224,9 +224,10 @@ impl Terminal {
     }
 
     /// Applies a translated CSV of `language` to the text it was exported from (see
-    /// [`Terminal::translation_base`]) and saves the result as the file's draft, as any draft
-    /// is saved (author `cli`). Saves nothing when no text changed; refuses to replace a
-    /// draft someone else saved ([`VersionError::DraftOfAnother`]) unless `replace_draft`.
+    /// [`Terminal::translation_base`]) and saves the result as the file's draft (author
+    /// `cli`, checked as any draft is). Saves nothing when no text changed; refuses to replace
+    /// a draft someone else saved ([`VersionError::DraftOfAnother`]) unless `replace_draft`,
+    /// and any draft saved after it was read.
     pub async fn import_translation(
         &self,
         language: &str,
@@ -249,7 +250,29 @@ impl Terminal {
                 saved: draft.updated_at,
             });
         }
-        self.save_draft(base.file(), text.clone()).await?;
+        // Saved over what was read only: a draft saved in the console meanwhile is refused
+        // like any draft of another, even one this import was allowed to replace.
+        let read = match &base {
+            Base::Draft(draft) => Some((draft.author.clone(), draft.text.clone())),
+            Base::Live { .. } => None,
+        };
+        let (file, now) = (base.file(), self.clock.now());
+        if !versions::save_draft_over(&self.storage, file, text.clone(), &author(), now, read)
+            .await?
+        {
+            let meanwhile = self.storage.drafts().await?.remove(file);
+            return Err(match meanwhile {
+                Some(draft) => VersionError::DraftOfAnother {
+                    file: draft.file,
+                    author: draft.author,
+                    saved: draft.updated_at,
+                },
+                None => VersionError::BadInput(format!(
+                    "the draft of {file} was discarded while the CSV was read: nothing was \
+                     saved; export again"
+                )),
+            });
+        }
         Ok(Imported { base, text, saved: true })
     }
 

@@ -151,6 +151,22 @@ pub async fn save_draft(
     draft_diagnostics(storage, dir).await
 }
 
+/// [`save_draft`] only if the file's draft is still the one read, `read` (its author and
+/// text; none with `None`): `false`, and nothing saved, when it was saved or discarded
+/// meanwhile.
+pub async fn save_draft_over(
+    storage: &Storage,
+    file: &str,
+    text: String,
+    author: &Author,
+    now: DateTime<Utc>,
+    read: Option<(String, String)>,
+) -> Result<bool, VersionError> {
+    let file = check_file_name(file)?;
+    check_text(&text)?;
+    Ok(storage.save_draft_over(file, author.name.clone(), text, now, read).await?)
+}
+
 /// The live texts with every draft laid over them, and the drafted file names.
 pub async fn drafted(
     storage: &Storage,
