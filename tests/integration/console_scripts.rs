@@ -474,6 +474,11 @@ async fn wrong_numbers_labels_and_ids_of_test_callers_are_refused_on_the_page() 
         assert!(!answer.body.contains("<script>alert(1)") && !answer.body.contains("7700900777"));
         assert!(!answer.body.contains(&"7".repeat(30)), "{number:?}: the number is echoed");
     }
+    // The trunk zero written the British way would make a number no call comes from.
+    let fields = [("number", "+44 (0) 7700 900777"), ("label", "a label")];
+    let answer = boss.post("/console/scripts/ru.xml/testers", &fields).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(answer.body.contains("leave out the (0)"), "{}", answer.body);
     let long = "l".repeat(65);
     let huge = "l".repeat(100_000);
     for (label, why) in [

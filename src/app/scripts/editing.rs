@@ -57,6 +57,12 @@ pub enum TesterRefusal {
          brackets between them are taken out)"
     )]
     Number,
+    /// The number holds `(0)`, the trunk zero dialled at home: after the country code it is
+    /// left out, and kept in it would make a number no call comes from.
+    #[error(
+        "leave out the (0): after the country code a number has no trunk zero, like +447700900123"
+    )]
+    TrunkZero,
     /// The label is empty, or only spaces.
     #[error("a label says whose phone it is, like \"Sofia's work phone\": it may not be empty")]
     LabelEmpty,
@@ -85,6 +91,10 @@ pub fn check_tester(number: &str, label: &str) -> Result<(String, String), Teste
     let number = number.trim();
     if number.chars().count() > MAX_TESTER_NUMBER_CHARS {
         return Err(TesterRefusal::Number);
+    }
+    let spaced: String = number.chars().filter(|c| !c.is_whitespace()).collect();
+    if spaced.starts_with('+') && spaced.contains("(0)") {
+        return Err(TesterRefusal::TrunkZero);
     }
     let number: String = number.chars().filter(|c| !NUMBER_SEPARATORS.contains(c)).collect();
     let plausible = number.strip_prefix('+').is_some_and(|digits| {
@@ -374,6 +384,12 @@ mod tests {
                 check_tester(typed, "desk").unwrap_or_else(|e| panic!("{typed:?}: {e}"));
             assert_eq!(number, "+447700900125", "{typed:?}");
         }
+        for trunk in ["+44 (0) 7700 900125", "+44(0)7700900125", "+44 ( 0 ) 7700 900125"] {
+            assert_eq!(check_tester(trunk, "desk"), Err(TesterRefusal::TrunkZero), "{trunk:?}");
+        }
+        // A zero in brackets elsewhere is a digit like another.
+        assert_eq!(check_tester("+380 (0) 44", "desk"), Err(TesterRefusal::TrunkZero));
+        assert_eq!(check_tester("+39 (06) 1234 5678", "desk").unwrap().0, "+390612345678");
         let huge = format!("+44{}", " ".repeat(100_000));
         for typed in [
             "",

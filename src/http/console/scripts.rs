@@ -639,6 +639,7 @@ async fn add_tester(
         TesterRefusal::LabelTooLong => "scripts.tester_label_long",
         TesterRefusal::LabelHidden => "scripts.tester_label_hidden",
         TesterRefusal::Number => "scripts.tester_bad_number",
+        TesterRefusal::TrunkZero => "scripts.tester_trunk_zero",
     };
     let diagnostics = state.app.draft_diagnostics(&viewer.actor()).await?;
     let mut page = editor_page(&viewer, &state, &file, None, diagnostics, None, None).await?;
