@@ -209,6 +209,73 @@ impl Terminal {
         versions::save_draft(&self.storage, &self.dir, file, text, &author(), now).await
     }
 
+    /// The text a translation of `language` is made from and applied to: its file's draft if
+    /// it has one (a translator must not be handed, or overwrite, anything else), else its
+    /// live text.
+    pub async fn translation_base(&self, language: &str) -> Result<Base, VersionError> {
+        let file = versions::check_file_name(&format!("{language}.xml"))?;
+        if let Some(draft) = self.storage.drafts().await?.remove(&file) {
+            return Ok(Base::Draft(draft));
+        }
+        let mut live = self.storage.live_scripts().await?.1;
+        live.remove(&file)
+            .map(|text| Base::Live { file: file.clone(), text })
+            .ok_or_else(|| VersionError::NotFound(format!("there is no script {file}")))
+    }
+
+    /// Applies a translated CSV of `language` to the text it was exported from (see
+    /// [`Terminal::translation_base`]) and saves the result as the file's draft (author
+    /// `cli`, checked as any draft is). Saves nothing when no text changed; refuses to replace
+    /// a draft someone else saved ([`VersionError::DraftOfAnother`]) unless `replace_draft`,
+    /// and any draft saved after it was read.
+    pub async fn import_translation(
+        &self,
+        language: &str,
+        csv: &str,
+        replace_draft: bool,
+    ) -> Result<Imported, VersionError> {
+        let base = self.translation_base(language).await?;
+        let text = crate::scripts::translation::import(base.text(), csv)
+            .map_err(|e| VersionError::BadInput(e.to_string()))?;
+        if text == base.text() {
+            return Ok(Imported { base, text, saved: false });
+        }
+        if let Base::Draft(draft) = &base
+            && draft.author != AUTHOR
+            && !replace_draft
+        {
+            return Err(VersionError::DraftOfAnother {
+                file: draft.file.clone(),
+                author: draft.author.clone(),
+                saved: draft.updated_at,
+            });
+        }
+        // Saved over what was read only: a draft saved in the console meanwhile is refused
+        // like any draft of another, even one this import was allowed to replace.
+        let read = match &base {
+            Base::Draft(draft) => Some((draft.author.clone(), draft.text.clone())),
+            Base::Live { .. } => None,
+        };
+        let (file, now) = (base.file(), self.clock.now());
+        if !versions::save_draft_over(&self.storage, file, text.clone(), &author(), now, read)
+            .await?
+        {
+            let meanwhile = self.storage.drafts().await?.remove(file);
+            return Err(match meanwhile {
+                Some(draft) => VersionError::DraftOfAnother {
+                    file: draft.file,
+                    author: draft.author,
+                    saved: draft.updated_at,
+                },
+                None => VersionError::BadInput(format!(
+                    "the draft of {file} was discarded while the CSV was read: nothing was \
+                     saved; export again"
+                )),
+            });
+        }
+        Ok(Imported { base, text, saved: true })
+    }
+
     /// Throws a file's draft away; whether there was one.
     pub async fn discard_draft(&self, file: &str) -> Result<bool, VersionError> {
         let file = versions::check_file_name(file)?;
@@ -399,6 +466,49 @@ impl Terminal {
         let entry = audit_entry(&Actor::Terminal, action, case, detail, self.clock.now());
         self.storage.audit(entry).await
     }
+}
+
+/// The text a translation is made from: a file's draft, or its live text when it has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    /// The draft, with who saved it and when.
+    Draft(ScriptDraft),
+    /// The live text of `file`.
+    Live {
+        /// The file.
+        file: String,
+        /// Its live text.
+        text: String,
+    },
+}
+
+impl Base {
+    /// The file: `<code>.xml`.
+    pub fn file(&self) -> &str {
+        match self {
+            Base::Draft(draft) => &draft.file,
+            Base::Live { file, .. } => file,
+        }
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        match self {
+            Base::Draft(draft) => &draft.text,
+            Base::Live { text, .. } => text,
+        }
+    }
+}
+
+/// What an import of a translated CSV did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// The text the CSV was applied to.
+    pub base: Base,
+    /// The text with the CSV's texts in place.
+    pub text: String,
+    /// Whether it was saved as the draft: not when no text changed.
+    pub saved: bool,
 }
 
 fn author() -> Author {

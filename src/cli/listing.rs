@@ -7,9 +7,11 @@
 use std::io::{self, Write};
 
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
 
-/// Prints `rows` under `header`, each column as wide as its widest cell, two spaces apart.
-/// A cell's control characters (a label typed with an escape sequence) are dropped, so a row
+/// Prints `rows` under `header`, each column as wide as its widest cell on the screen (a
+/// Korean syllable takes two columns of a terminal, a combining accent none), two spaces
+/// apart. A cell's control characters (a label typed with an escape sequence) are dropped, so a row
 /// cannot move the cursor or recolour the terminal.
 pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
     let rows: Vec<Vec<String>> = rows
@@ -17,10 +19,10 @@ pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> io:
         .map(|row| row.iter().map(|cell| cell.chars().filter(|c| !c.is_control()).collect()))
         .map(Iterator::collect)
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            *width = (*width).max(cell.width());
         }
     }
     let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
@@ -33,7 +35,7 @@ pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> io:
             line.push_str(cell);
             // The last column is not padded: no trailing blanks to trip a `grep $`.
             if i + 1 < row.len() {
-                line.extend(std::iter::repeat_n(' ', width - cell.chars().count()));
+                line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.width())));
             }
         }
         writeln!(out, "{}", line.trim_end())?;
@@ -83,6 +85,26 @@ mod tests {
         assert!(text.contains("1   [2J[31mred\n"), "{text:?}");
         assert!(text.contains("2   Ольга телефон\n"), "{text:?}");
         assert!(text.ends_with("3\n"), "{text:?}");
+    }
+
+    #[test]
+    fn korean_and_cyrillic_labels_keep_the_next_columns_in_line() {
+        let rows = vec![
+            vec!["7".to_owned(), "Соня — 상담원 телефон".to_owned(), "anna".to_owned()],
+            vec!["8".to_owned(), "desk phone".to_owned(), "boss".to_owned()],
+            vec!["9".to_owned(), "김민준".to_owned(), "cli".to_owned()],
+        ];
+        let text = printed(&["id", "label", "added by"], &rows);
+        let lines: Vec<&str> = text.lines().collect();
+        // Where the last column starts on the screen: the width of what comes before it.
+        let column = |line: &str, last: &str| line[..line.rfind(last).unwrap()].width();
+        let at = column(lines[0], "added by");
+        assert_eq!(column(lines[1], "anna"), at, "{text}");
+        assert_eq!(column(lines[2], "boss"), at, "{text}");
+        assert_eq!(column(lines[3], "cli"), at, "{text}");
+        // The widest label is 21 columns (상담원 takes six): 2 + 2 + 21 + 2 before the last.
+        assert_eq!(at, 27, "{text}");
+        assert_eq!(lines[3], format!("9   김민준{}cli", " ".repeat(21 - 6 + 2)));
     }
 
     #[test]

@@ -15,12 +15,13 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use crate::app::scripts::versions::{self, Change, VersionError};
-use crate::app::terminal::Terminal;
+use crate::app::terminal::{Base, Terminal};
 use crate::cli::listing;
 use crate::config::Config;
 use crate::domain::line_time::{LineZone, Stamp};
 use crate::domain::script_versions::ScriptDraft;
-use crate::scripts::{Diagnostic, load_texts};
+use crate::scripts::report;
+use crate::scripts::{Diagnostic, ScriptSet, load_texts};
 
 /// The subcommands of `hotline scripts`.
 #[derive(Debug, Subcommand)]
@@ -79,6 +80,7 @@ pub enum ScriptsCommand {
     /// recordings missing, prompt counts, advice (exit 1 if something is missing).
     Report,
     /// Export a language's texts for translators as CSV: node, key, reference text, text.
+    /// A language with a draft is exported from its draft (standard error says whose).
     Export {
         /// The language, like ko.
         language: String,
@@ -86,13 +88,17 @@ pub enum ScriptsCommand {
         #[arg(long, default_value = "en")]
         reference: String,
     },
-    /// Import a translated CSV back: saved as a draft, with its diff and diagnostics.
+    /// Import a translated CSV back onto the text it was exported from (the draft if there
+    /// is one, else the live text): saved as the draft, with its diff and diagnostics.
     Import {
         /// The language, like ko.
         language: String,
         /// The CSV file.
         #[arg(long, value_name = "PATH")]
         from: PathBuf,
+        /// Replace a draft someone else saved (refused without it: their draft is named).
+        #[arg(long)]
+        replace_draft: bool,
     },
     /// List the test callers (who hear the drafts): id, label, when and by whom added.
     Testers {
@@ -188,43 +194,62 @@ async fn execute(
     match command {
         ScriptsCommand::Report => return Ok(report(dir)),
         ScriptsCommand::Export { language, reference } => {
+            let base = terminal.translation_base(&language).await?;
+            // Beside it, the reference as callers hear it.
             let texts = terminal.live_scripts().await?;
-            let text_of = |language: &str| {
-                let file = versions::check_file_name(&format!("{language}.xml"))?;
-                texts
-                    .get(&file)
-                    .cloned()
-                    .ok_or_else(|| VersionError::NotFound(format!("there is no script {file}")))
-            };
-            let csv =
-                crate::scripts::translation::export(&text_of(&language)?, &text_of(&reference)?)
-                    .map_err(|e| VersionError::BadInput(e.to_string()))?;
-            let _ = out.write_all(csv.as_bytes());
-        }
-        ScriptsCommand::Import { language, .. } => {
-            let file = versions::check_file_name(&format!("{language}.xml"))?;
-            let texts = terminal.live_scripts().await?;
-            let live = texts
+            let file = versions::check_file_name(&format!("{reference}.xml"))?;
+            let reference = texts
                 .get(&file)
                 .ok_or_else(|| VersionError::NotFound(format!("there is no script {file}")))?;
-            let csv = draft.unwrap_or_default();
-            let imported = crate::scripts::translation::import(live, &csv)
+            let csv = crate::scripts::translation::export(base.text(), reference)
                 .map_err(|e| VersionError::BadInput(e.to_string()))?;
+            let _ = out.write_all(csv.as_bytes());
+            if let Base::Draft(draft) = &base {
+                eprintln!(
+                    "exported the draft of {}, saved by {} at {}; `hotline scripts import` \
+                     applies the CSV to that draft",
+                    draft.file,
+                    draft.author,
+                    zone.show(draft.updated_at, Stamp::Labelled)
+                );
+            }
+        }
+        ScriptsCommand::Import { language, replace_draft, .. } => {
+            let csv = draft.unwrap_or_default();
+            let imported = match terminal.import_translation(&language, &csv, replace_draft).await {
+                Ok(imported) => imported,
+                Err(VersionError::DraftOfAnother { file, author, saved }) => {
+                    eprintln!(
+                        "hotline scripts: {file} has a draft saved by {author} at {}: nothing \
+                         was saved. Export again to translate on top of it, or give \
+                         --replace-draft to replace it",
+                        zone.show(saved, Stamp::Labelled)
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+                Err(other) => return Err(other),
+            };
+            let file = imported.base.file();
+            let before = match &imported.base {
+                Base::Draft(_) => format!("{file} (draft before)"),
+                Base::Live { .. } => format!("{file} (live)"),
+            };
             let diff = versions::unified(
-                &format!("{file} (live)"),
-                live,
+                &before,
+                imported.base.text(),
                 &format!("{file} (draft)"),
-                &imported,
+                &imported.text,
             );
-            let _ =
-                out.write_all(if diff.is_empty() { "no text changed\n" } else { &diff }.as_bytes());
-            let diagnostics = terminal.save_draft(&file, imported).await?;
+            if !imported.saved {
+                let _ = writeln!(out, "no text changed: nothing was saved");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let _ = out.write_all(diff.as_bytes());
             let _ = writeln!(
                 out,
                 "saved as the draft of {file}; publish it with `hotline scripts publish`"
             );
-            let drafts = terminal.drafts().await?;
-            return Ok(print_diagnostics(&mut out, &diagnostics, &drafts));
+            return tell(terminal).await;
         }
         ScriptsCommand::Testers { json } => {
             // Never a number: a tester is their label here, as on every screen.
@@ -289,10 +314,9 @@ async fn execute(
         }
         ScriptsCommand::Draft { file, .. } => {
             let text = draft.unwrap_or_default();
-            let diagnostics = terminal.save_draft(&file, text).await?;
+            terminal.save_draft(&file, text).await?;
             let _ = writeln!(out, "draft of {file} saved");
-            let drafts = terminal.drafts().await?;
-            return Ok(print_diagnostics(&mut out, &diagnostics, &drafts));
+            return tell(terminal).await;
         }
         ScriptsCommand::Drafts { json } => {
             let drafts = terminal.drafts().await?;
@@ -325,15 +349,7 @@ async fn execute(
             if drafts.is_empty() {
                 return Ok(ExitCode::SUCCESS);
             }
-            let (_, texts) = terminal.drafted().await?;
-            let diagnostics = match load_texts(dir, &texts) {
-                Ok(loaded) => loaded.warnings,
-                Err(report) => report.diagnostics,
-            };
-            if json {
-                return Ok(print_diagnostics(&mut io::stderr().lock(), &diagnostics, &drafts));
-            }
-            return Ok(print_diagnostics(&mut out, &diagnostics, &drafts));
+            return tell(terminal).await;
         }
         ScriptsCommand::Discard { file } => {
             let file = versions::check_file_name(&file)?;
@@ -372,31 +388,85 @@ fn report(dir: &std::path::Path) -> ExitCode {
     if comparison.missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-/// Prints diagnostics, naming the draft where the file has one; exit 1 if any is an error.
-fn print_diagnostics(
-    out: &mut impl Write,
-    diagnostics: &[Diagnostic],
-    drafted: &BTreeMap<String, ScriptDraft>,
-) -> ExitCode {
-    for diagnostic in diagnostics {
-        // The line named is in the draft's text, not in the folder's file of that name.
-        let name = diagnostic.file.file_name().and_then(|name| name.to_str()).unwrap_or("");
-        if drafted.contains_key(name) {
-            let shown = Diagnostic {
-                file: PathBuf::from(format!("draft of {name}")),
-                ..diagnostic.clone()
-            };
-            let _ = writeln!(out, "{shown}");
-        } else {
-            let _ = writeln!(out, "{diagnostic}");
-        }
+/// Tells on standard error what the scripts the drafts make would be told, as a start tells
+/// it: every error and every other warning in full, naming the draft where the file has one,
+/// and the recordings not made yet as one line per language (a new language's prompts are
+/// mostly unrecorded: a line each would bury the rest). Exit 1 if any is an error.
+async fn tell(terminal: &Terminal) -> Result<ExitCode, VersionError> {
+    let drafts = terminal.drafts().await?;
+    let (_, texts) = terminal.drafted().await?;
+    let told = match load_texts(terminal.scripts_dir(), &texts) {
+        Ok(loaded) => Told::of(&loaded.warnings, Some(&loaded.set)),
+        Err(report) => Told::of(&report.diagnostics, None),
+    };
+    let mut err = io::stderr().lock();
+    Ok(told.print(&mut err, &drafts))
+}
+
+/// What [`tell`] prints: the diagnostics shown one by one, and a line per language for its
+/// recordings not made yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Told {
+    shown: Vec<Diagnostic>,
+    recordings: Vec<String>,
+}
+
+impl Told {
+    /// Sorts `diagnostics`; `set` is the scripts they make, when they make one (no error),
+    /// which says how many recordings each language names.
+    fn of(diagnostics: &[Diagnostic], set: Option<&ScriptSet>) -> Told {
+        let (missing, shown): (Vec<&Diagnostic>, Vec<&Diagnostic>) =
+            diagnostics.iter().partition(|d| report::missing_recording_of(d).is_some());
+        let recordings = match set {
+            Some(set) => {
+                let missing: Vec<Diagnostic> = missing.into_iter().cloned().collect();
+                report::missing_recordings(set, &missing).iter().map(ToString::to_string).collect()
+            }
+            // Scripts with errors are no set to count the recordings in: the number missing.
+            None => {
+                let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+                for language in missing.iter().filter_map(|d| report::missing_recording_of(d)) {
+                    *counts.entry(language.to_string()).or_default() += 1;
+                }
+                counts
+                    .into_iter()
+                    .map(|(language, count)| {
+                        format!(
+                            "{language}: {count} recording(s) its prompts name are not made \
+                             yet; their text is read by text-to-speech meanwhile"
+                        )
+                    })
+                    .collect()
+            }
+        };
+        Told { shown: shown.into_iter().cloned().collect(), recordings }
     }
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        let _ = writeln!(out, "the drafts have errors: they cannot be published until fixed");
-        ExitCode::from(1)
-    } else {
-        let _ = writeln!(out, "the drafts are valid");
-        ExitCode::SUCCESS
+
+    /// Prints it, naming the draft where the file has one; exit 1 if any is an error.
+    fn print(&self, out: &mut impl Write, drafted: &BTreeMap<String, ScriptDraft>) -> ExitCode {
+        for diagnostic in &self.shown {
+            // The line named is in the draft's text, not in the folder's file of that name.
+            let name = diagnostic.file.file_name().and_then(|name| name.to_str()).unwrap_or("");
+            if drafted.contains_key(name) {
+                let shown = Diagnostic {
+                    file: PathBuf::from(format!("draft of {name}")),
+                    ..diagnostic.clone()
+                };
+                let _ = writeln!(out, "{shown}");
+            } else {
+                let _ = writeln!(out, "{diagnostic}");
+            }
+        }
+        for line in &self.recordings {
+            let _ = writeln!(out, "{line}");
+        }
+        if self.shown.iter().any(Diagnostic::is_error) {
+            let _ = writeln!(out, "the drafts have errors: they cannot be published until fixed");
+            ExitCode::from(1)
+        } else {
+            let _ = writeln!(out, "the drafts are valid");
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -21,7 +21,8 @@ pub enum Bom {
 }
 
 /// The first characters that make a spreadsheet read a cell as a formula: `=`, `+`, `-`,
-/// `@`, and a tab or CR, which some spreadsheets skip before one.
+/// `@`, and a tab or CR, which some spreadsheets skip before one. Other whitespace before
+/// one (spaces, a no-break space) is skipped by some too: see [`formula_behind_apostrophes`].
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// A CSV file being written, row by row.
@@ -89,9 +90,13 @@ pub fn strip_bom(text: &str) -> &str {
     text.strip_prefix(BOM).unwrap_or(text)
 }
 
-/// Whether `value` is zero or more `'` and then a formula's first character.
+/// Whether `value` is zero or more `'`, then any Unicode whitespace (which some spreadsheets
+/// trim), then a formula's first character.
 fn formula_behind_apostrophes(value: &str) -> bool {
-    value.trim_start_matches('\'').starts_with(FORMULA_STARTS)
+    let after = value.trim_start_matches('\'');
+    // Tab and CR are formula starts of their own; whatever whitespace comes first, a formula
+    // behind it is one.
+    after.starts_with(FORMULA_STARTS) || after.trim_start().starts_with(FORMULA_STARTS)
 }
 
 #[cfg(test)]
@@ -107,12 +112,39 @@ mod tests {
         assert_eq!(field("two\nlines"), "\"two\nlines\"");
         assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(field("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
-        for formula in ["+1", "-2", "@SUM(A1)", "\tx", "\rx", "'=1", "''+1"] {
+        for formula in [
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "'=1",
+            "''+1",
+            " =1+1",
+            "   -2",
+            "\u{a0}=HYPERLINK(\"x\")",
+            "\u{2003}\u{3000}@SUM(A1)",
+            "\n+1",
+            " \t=1",
+            "' =1",
+        ] {
             assert!(field(formula).trim_start_matches('"').starts_with('\''), "{formula:?}");
         }
         // Text that only contains a formula's character, or starts with an apostrophe before
         // plain text, is left as it is.
-        for plain in ["a=1", "1+1", "'quoted'", "Привет", "안녕하세요", "'", "''"] {
+        for plain in [
+            "a=1",
+            "1+1",
+            "'quoted'",
+            "Привет",
+            "안녕하세요",
+            "'",
+            "''",
+            " ",
+            "\u{a0}a=1",
+            " '=1",
+            "'\u{a0}'=1",
+        ] {
             assert_eq!(defuse(plain), plain);
         }
     }
@@ -134,6 +166,21 @@ mod tests {
             "Привет, мир",
             "안녕하세요 \"따옴표\"",
             "x=1",
+            " =1",
+            "  +1",
+            "\u{a0}-2",
+            "\u{a0}\u{a0}@x",
+            "\t =1",
+            " \t\u{3000}=1",
+            "' =1",
+            "'\u{a0}+1",
+            "'' \t-1",
+            "' '=1",
+            "\u{a0}'=1",
+            " ",
+            "\u{a0}",
+            "' plain",
+            "'\u{a0}",
         ];
         for cell in cells {
             assert_eq!(undefuse(&defuse(cell)), cell, "{cell:?}");
@@ -141,6 +188,10 @@ mod tests {
         // A cell nobody defused keeps its apostrophe.
         assert_eq!(undefuse("'plain"), "'plain");
         assert_eq!(undefuse("'"), "'");
+        assert_eq!(undefuse("' plain"), "' plain");
+        // What a spreadsheet would trim to a formula is defused, and comes back as it was.
+        assert_eq!(defuse("\u{a0}=1"), "'\u{a0}=1");
+        assert_eq!(undefuse("'\u{a0}=1"), "\u{a0}=1");
     }
 
     #[test]

@@ -174,6 +174,12 @@ pub fn missing_recordings(set: &ScriptSet, warnings: &[Diagnostic]) -> Vec<Recor
         .collect()
 }
 
+/// The language whose recording a warning says is not made yet, or `None` for any other
+/// warning: what [`missing_recordings`] counts, for a caller sorting warnings of its own.
+pub fn missing_recording_of(warning: &Diagnostic) -> Option<LanguageTag> {
+    missing_recording(warning)
+}
+
 /// Other warnings a start shows one by one; the rest are counted.
 const SHOWN_AT_START: usize = 3;
 

@@ -219,6 +219,37 @@ impl Storage {
         .await
     }
 
+    /// Saves the draft of a file as of `now` only if its draft is still the one read: `read`
+    /// (its author and text), or none with `None`. Whether it was saved: `false` when someone
+    /// saved or discarded it meanwhile, and then nothing changed.
+    pub async fn save_draft_over(
+        &self,
+        file: String,
+        author: String,
+        text: String,
+        now: DateTime<Utc>,
+        read: Option<(String, String)>,
+    ) -> Result<bool, StorageError> {
+        self.write(move |conn| {
+            let saved = match read {
+                None => conn
+                    .prepare_cached(
+                        "INSERT INTO script_drafts (file, author, updated_at, text)
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (file) DO NOTHING",
+                    )?
+                    .execute(params![file, author, db_time(now), text])?,
+                Some((read_author, read_text)) => conn
+                    .prepare_cached(
+                        "UPDATE script_drafts SET author = ?2, updated_at = ?3, text = ?4
+                         WHERE file = ?1 AND author = ?5 AND text = ?6",
+                    )?
+                    .execute(params![file, author, db_time(now), text, read_author, read_text])?,
+            };
+            Ok(saved == 1)
+        })
+        .await
+    }
+
     /// Every draft, by file.
     pub async fn drafts(&self) -> Result<BTreeMap<String, ScriptDraft>, StorageError> {
         self.read(|conn| {
@@ -378,4 +409,45 @@ fn version_from_row(row: &Row<'_>) -> Result<Result<ScriptVersion, StorageError>
         comment,
         created_at,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageOptions;
+
+    #[tokio::test]
+    async fn a_draft_is_saved_over_only_the_draft_that_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hotline.db");
+        let storage = Storage::open(&path, StorageOptions::default()).await.unwrap();
+        let now = Utc::now();
+        let over = |read: Option<(&str, &str)>, text: &str| {
+            let read = read.map(|(author, text)| (author.to_owned(), text.to_owned()));
+            storage.save_draft_over("ko.xml".into(), "cli".into(), text.into(), now, read)
+        };
+        // None was read: saved while there is none, refused once there is one.
+        assert!(over(None, "first").await.unwrap());
+        assert!(!over(None, "second").await.unwrap());
+        // anna saves hers meanwhile: what the terminal read is no longer there.
+        storage.save_draft("ko.xml".into(), "anna".into(), "hers".into(), now).await.unwrap();
+        assert!(!over(Some(("cli", "first")), "third").await.unwrap());
+        assert!(!over(Some(("anna", "her older text")), "third").await.unwrap());
+        let drafts = storage.drafts().await.unwrap();
+        assert_eq!(
+            (drafts["ko.xml"].author.as_str(), drafts["ko.xml"].text.as_str()),
+            ("anna", "hers")
+        );
+        // Over hers as read: saved.
+        assert!(over(Some(("anna", "hers")), "translated").await.unwrap());
+        let drafts = storage.drafts().await.unwrap();
+        assert_eq!(
+            (drafts["ko.xml"].author.as_str(), drafts["ko.xml"].text.as_str()),
+            ("cli", "translated")
+        );
+        // Discarded meanwhile: nothing comes back.
+        assert!(storage.discard_draft("ko.xml".into()).await.unwrap());
+        assert!(!over(Some(("cli", "translated")), "again").await.unwrap());
+        assert!(storage.drafts().await.unwrap().is_empty());
+    }
 }

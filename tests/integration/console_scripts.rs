@@ -372,7 +372,11 @@ async fn a_test_caller_added_on_the_screen_hears_the_draft_until_removed_and_is_
         .post("/console/scripts/en.xml/testers", &[("number", TESTER), ("label", "Sofia's <b>")])
         .await;
     assert_eq!(added.status, 303, "{}", added.body);
-    assert_eq!(added.location(), "/console/scripts/en.xml?done=tester-added#testers");
+    let tester = app.storage.tester_list().await.unwrap()[0].id;
+    assert_eq!(
+        added.location(),
+        format!("/console/scripts/en.xml?done=tester-added&tester={tester}#testers")
+    );
     let shown = boss.get("/console/scripts/en.xml?done=tester-added").await;
     assert!(shown.body.contains("Calls from this number now hear the draft"), "{}", shown.body);
     assert!(shown.body.contains("Sofia&#39;s &#60;b&#62;"), "the label, escaped");
@@ -386,8 +390,41 @@ async fn a_test_caller_added_on_the_screen_hears_the_draft_until_removed_and_is_
     assert_eq!(lines[0].actor_name.as_deref(), Some("boss"));
     assert!(!lines[0].detail.contains("900555"), "{}", lines[0].detail);
 
+    // The same number typed with separators is the same tester: it keeps its id and takes the
+    // new label, and the page says so instead of saying it now hears the draft.
+    let spaced = "+44 (7700) 900-555";
+    let again = boss
+        .post(
+            "/console/scripts/en.xml/testers",
+            &[("number", spaced), ("label", "  Соня — 상담원 ")],
+        )
+        .await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let location = again.location().to_owned();
+    assert_eq!(
+        location,
+        format!("/console/scripts/en.xml?done=tester-relabelled&tester={tester}#testers")
+    );
+    let shown = boss.get(location.trim_end_matches("#testers")).await;
+    assert!(
+        shown.body.contains("already a test caller; its label is now “Соня — 상담원”"),
+        "{}",
+        shown.body
+    );
+    assert!(!shown.body.contains("Calls from this number now hear the draft"));
+    let testers = app.storage.tester_list().await.unwrap();
+    assert_eq!(testers.len(), 1, "{testers:?}");
+    assert_eq!((testers[0].id, testers[0].label.as_str()), (tester, "Соня — 상담원"));
+    // A tester id that is not one, or not a number, says nothing rather than guessing.
+    for wrong in ["4242", "x", ""] {
+        let page = boss
+            .get(&format!("/console/scripts/en.xml?done=tester-relabelled&tester={wrong}"))
+            .await;
+        assert_eq!(page.status, 200, "{wrong}");
+        assert!(!page.body.contains(r#"data-testid="tester-notice""#), "{wrong}");
+    }
+
     // Removed from the same screen: the number hears the live version again.
-    let tester = app.storage.tester_list().await.unwrap()[0].id;
     assert!(shown.body.contains(&format!(r#"data-testid="remove-tester-{tester}""#)));
     let path = format!("/console/scripts/en.xml/testers/{tester}/remove");
     let removed = boss.post(&path, &[]).await;
@@ -418,7 +455,9 @@ async fn wrong_numbers_labels_and_ids_of_test_callers_are_refused_on_the_page() 
         "447700900777",
         "+44",
         "+4477009007774567",
-        "+44 7700 900123",
+        "+44/7700/900123",
+        "+44_7700_900123",
+        "+44\t7700900123",
         "+44770090077x",
         "+４４７７００９００７７７",
         "+447700900777\n+447700900124",
@@ -435,12 +474,28 @@ async fn wrong_numbers_labels_and_ids_of_test_callers_are_refused_on_the_page() 
         assert!(!answer.body.contains("<script>alert(1)") && !answer.body.contains("7700900777"));
         assert!(!answer.body.contains(&"7".repeat(30)), "{number:?}: the number is echoed");
     }
+    // The trunk zero written the British way would make a number no call comes from.
+    let fields = [("number", "+44 (0) 7700 900777"), ("label", "a label")];
+    let answer = boss.post("/console/scripts/ru.xml/testers", &fields).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(answer.body.contains("leave out the (0)"), "{}", answer.body);
     let long = "l".repeat(65);
-    for label in ["two\nlines", "bell\u{7}", long.as_str()] {
+    let huge = "l".repeat(100_000);
+    for (label, why) in [
+        ("", "it may not be empty"),
+        ("   ", "it may not be empty"),
+        ("\u{a0}\t\u{3000}", "it may not be empty"),
+        (long.as_str(), "a label is at most 64 characters"),
+        (huge.as_str(), "a label is at most 64 characters"),
+        ("two\nlines", "a label may not contain control or direction characters"),
+        ("bell\u{7}", "a label may not contain control or direction characters"),
+        ("nul\0", "a label may not contain control or direction characters"),
+        ("\u{202e}enohp s'ylO", "a label may not contain control or direction characters"),
+    ] {
         let fields = [("number", "+447700900777"), ("label", label)];
         let answer = boss.post("/console/scripts/ru.xml/testers", &fields).await;
         assert_eq!(answer.status, 400, "{label:?}: {}", answer.body);
-        assert!(answer.body.contains("a label is one line of at most 64 characters"));
+        assert!(answer.body.contains(why), "{label:?}: {}", answer.body);
     }
     // Without the session's token, or from an operator: refused.
     let forged = form(&[("number", "+447700900777"), ("label", "x")]);

@@ -696,13 +696,13 @@ async fn every_bounded_parameter_is_taken_just_inside_its_bounds_and_refused_jus
     }
 }
 
-/// The lower and upper count of a pattern `^\+[0-9]{LOW,HIGH}$`.
+/// The lower and upper count of digits of a number's pattern: its one `{LOW,HIGH}`.
 fn digit_counts(pattern: &str) -> (usize, usize) {
     let counts = pattern
-        .strip_prefix("^\\+[0-9]{")
-        .and_then(|rest| rest.strip_suffix("}$"))
-        .and_then(|counts| counts.split_once(','))
-        .unwrap_or_else(|| panic!("not a pattern of digits after a +: {pattern:?}"));
+        .split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .and_then(|(counts, _)| counts.split_once(','))
+        .unwrap_or_else(|| panic!("no count of digits in {pattern:?}"));
     (counts.0.parse().expect("a count"), counts.1.parse().expect("a count"))
 }
 
@@ -730,7 +730,8 @@ async fn a_test_caller_is_taken_within_the_described_pattern_and_length_and_refu
     for (label, taken) in [
         ("ж".repeat(most), true),
         ("ж".repeat(most + 1), false),
-        (String::new(), true),
+        (String::new(), false),
+        ("   ".to_owned(), false),
         ("x".repeat(100_000), false),
     ] {
         let (status, body) = add(digits(fewest), label.clone()).await;
@@ -743,7 +744,9 @@ async fn a_test_caller_is_taken_within_the_described_pattern_and_length_and_refu
         (digits(most_digits + 1), false),
         (String::new(), false),
         ("447700900123".to_owned(), false),
-        ("+44 7700 900123".to_owned(), false),
+        ("+44 7700 900123".to_owned(), true),
+        ("+44 (7700) 900-123".to_owned(), true),
+        ("+44 7700 900123 ext 1".to_owned(), false),
         (format!("+{}", "٧".repeat(fewest)), false),
         (format!("+{}", "7".repeat(100_000)), false),
         ("+447700900123<script>".to_owned(), false),

@@ -331,12 +331,46 @@ async fn hostile_input_is_refused_clearly_and_changes_nothing() {
     assert_eq!(status, 404);
     let (status, _) = api::api(&app, "GET", "/api/scripts/diff?from=1", Some(&boss), None).await;
     assert_eq!(status, 400);
-    for number in ["", "12345", "+1 (555) abc", "+1234567890123456789", "anonymous"] {
-        let body = json!({ "number": number });
-        let (status, _) =
+    for number in
+        ["", "12345", "+1 (555) abc", "+1234567890123456789", "anonymous", "+44/7700/900123"]
+    {
+        let body = json!({ "number": number, "label": "desk" });
+        let (status, answer) =
             api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
         assert_eq!(status, 400, "{number:?}");
+        assert!(answer.to_string().contains("a number is + and 6 to 15 digits"), "{answer}");
     }
+    // A label is required, one line, plain: the API's rule is the console's.
+    let huge = "x".repeat(100_000);
+    for (label, why) in [
+        (json!(null), "may not be empty"),
+        (json!("   "), "may not be empty"),
+        (json!(huge), "at most 64 characters"),
+        (json!("a\u{0}b"), "control or direction characters"),
+        (json!("\u{202e}olleh"), "control or direction characters"),
+    ] {
+        let mut body = json!({ "number": "+447700900123" });
+        if !label.is_null() {
+            body["label"] = label.clone();
+        }
+        let (status, answer) =
+            api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
+        assert_eq!(status, 400, "{label}: {answer}");
+        assert!(answer.to_string().contains(why), "{label}: {answer}");
+    }
+    assert!(app.storage.tester_list().await.unwrap().is_empty());
+    // Separators are taken out; the same number again keeps its id and takes the new label.
+    let body = json!({ "number": "+44 7700 900-123", "label": " Olena " });
+    let (status, first) =
+        api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
+    assert_eq!(status, 200, "{first}");
+    let body = json!({ "number": "+447700900123", "label": "Olena's desk" });
+    let (status, again) =
+        api::api(&app, "POST", "/api/scripts/testers", Some(&boss), Some(body)).await;
+    assert_eq!((status, &again["id"]), (200, &first["id"]), "{again}");
+    let testers = app.storage.tester_list().await.unwrap();
+    assert_eq!(testers.len(), 1);
+    assert_eq!(testers[0].label, "Olena's desk");
     assert_eq!(versions(&app, &boss).await.len(), 5);
     assert!(std::fs::read_to_string(dir.join("en.xml")).unwrap().contains(MAIN_EN));
     app.stop().await;
@@ -403,7 +437,7 @@ async fn the_command_line_drafts_publishes_diffs_and_rolls_back_under_a_running_
     };
     let (code, out, err) = run(&["draft", "en.xml", "--from", "new-en.xml"], None).await.unwrap();
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("the drafts are valid"), "{out}");
+    assert!(out.contains("draft of en.xml saved") && err.contains("the drafts are valid"), "{err}");
     let (code, out, err) = run(&["publish", "-m", "from the shell"], None).await.unwrap();
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -439,14 +473,16 @@ async fn the_command_line_drafts_publishes_diffs_and_rolls_back_under_a_running_
 
     // An invalid draft is saved but refused at publishing, with file, line and column.
     let broken = english_with("x").replace(r#"goto="relative""#, r#"goto="nobody""#);
-    let (code, out, _) = run(&["draft", "en.xml"], Some(broken)).await.unwrap();
-    assert_eq!(code, 1, "{out}");
+    let (code, _, err) = run(&["draft", "en.xml"], Some(broken)).await.unwrap();
+    assert_eq!(code, 1, "{err}");
     // The line named is the draft's: the folder's en.xml has no such problem.
-    let named = out.lines().find(|line| line.contains("nobody")).unwrap_or_default();
-    assert!(named.starts_with("draft of en.xml:") && named.contains(": error: "), "{out}");
-    let (code, out, _) = run(&["drafts"], None).await.unwrap();
-    assert_eq!(code, 1, "{out}");
-    assert!(out.lines().any(|line| line.starts_with("draft of en.xml:")), "{out}");
+    let named = err.lines().find(|line| line.contains("nobody")).unwrap_or_default();
+    assert!(named.starts_with("draft of en.xml:") && named.contains(": error: "), "{err}");
+    let (code, out, err) = run(&["drafts"], None).await.unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.lines().any(|line| line.starts_with("draft of en.xml:")), "{err}");
+    // Standard output is the table alone, for a program or a person to read.
+    assert!(out.starts_with("file ") && out.lines().count() == 2, "{out}");
     let (code, _, err) = run(&["publish"], None).await.unwrap();
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("en.xml:") && err.contains("error") && err.contains("nobody"), "{err}");
@@ -616,7 +652,8 @@ async fn a_translation_goes_out_as_csv_and_comes_back_as_a_draft() {
     std::fs::write(root.join("ko.csv"), &csv).unwrap();
     let (code, out, err) = run(&["import", "ko", "--from", "ko.csv"]).await.unwrap();
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("no text changed"), "{out}");
+    assert!(out.contains("no text changed: nothing was saved"), "{out}");
+    assert!(app.storage.drafts().await.unwrap().is_empty(), "a draft saved for nothing");
 
     // One text changed: a draft with exactly that change, which publishes like any other.
     let welcome = csv.lines().find(|line| line.starts_with("welcome,say.1,")).unwrap();
@@ -625,12 +662,8 @@ async fn a_translation_goes_out_as_csv_and_comes_back_as_a_draft() {
     std::fs::write(root.join("ko.csv"), &edited).unwrap();
     let (code, out, err) = run(&["import", "ko", "--from", "ko.csv"]).await.unwrap();
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("+")
-            && out.contains("새로운 환영 인사입니다.")
-            && out.contains("the drafts are valid"),
-        "{out}"
-    );
+    assert!(out.contains("+") && out.contains("새로운 환영 인사입니다."), "{out}");
+    assert!(err.contains("the drafts are valid"), "{err}");
     let (status, published) =
         api::api(&app, "POST", "/api/scripts/publish", Some(&boss), Some(json!({}))).await;
     assert_eq!(status, 200, "{published}");
@@ -643,6 +676,117 @@ async fn a_translation_goes_out_as_csv_and_comes_back_as_a_draft() {
     let (code, _, err) = run(&["import", "ko", "--from", "bad.csv"]).await.unwrap();
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("line 2"), "{err}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_translation_starts_from_the_pending_draft_and_never_replaces_anothers_unasked() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().to_owned();
+    let app = spawn_in(&root).await;
+    let (_, anna) = person(&app, "anna", Role::Supervisor, &["ko"]).await;
+    let run = |args: &[&str]| {
+        let root = root.clone();
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        tokio::task::spawn_blocking(move || hotline(&root, &args, None))
+    };
+    // anna saves a draft of ko.xml with a welcome of her own.
+    let (_, live_csv, _) = run(&["export", "ko"]).await.unwrap();
+    let welcome = live_csv.lines().find(|line| line.starts_with("welcome,say.1,")).unwrap();
+    let live_welcome = welcome.rsplit(',').next().unwrap().to_owned();
+    let ko = std::fs::read_to_string(root.join("ivr-scripts/ko.xml")).unwrap();
+    assert!(ko.contains(&live_welcome), "{live_welcome}");
+    let hers = ko.replacen(&live_welcome, "안나의 새 인사말입니다.", 1);
+    let body = json!({ "text": hers });
+    let (status, saved) =
+        api::api(&app, "PUT", "/api/scripts/drafts/ko.xml", Some(&anna), Some(body)).await;
+    assert_eq!(status, 200, "{saved}");
+    let draft = || async { app.storage.drafts().await.unwrap().remove("ko.xml").unwrap() };
+    let saved_at = draft().await.updated_at;
+
+    // The export is made from her draft, and says so where the CSV does not go.
+    let (code, csv, err) = run(&["export", "ko"]).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(csv.contains("안나의 새 인사말입니다.") && !csv.contains(&live_welcome), "{csv}");
+    assert!(err.starts_with("exported the draft of ko.xml, saved by anna at "), "{err}");
+
+    // Imported unchanged: nothing saved, her draft as it was.
+    std::fs::write(root.join("ko.csv"), &csv).unwrap();
+    let (code, out, err) = run(&["import", "ko", "--from", "ko.csv"]).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("no text changed: nothing was saved"), "{out}");
+    assert_eq!((draft().await.author, draft().await.updated_at), ("anna".into(), saved_at));
+
+    // A change: applied to her draft, but not over her draft unless asked.
+    let main = csv.lines().find(|line| line.starts_with("main,say.1,")).unwrap();
+    let korean = main.rsplit(',').next().unwrap().to_owned();
+    let edited = csv.replacen(&korean, "번역가의 새 메뉴입니다.", 1);
+    std::fs::write(root.join("ko.csv"), &edited).unwrap();
+    let (code, out, err) = run(&["import", "ko", "--from", "ko.csv"]).await.unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("ko.xml has a draft saved by anna at ")
+            && err.contains("nothing was saved")
+            && err.contains("--replace-draft"),
+        "{err}"
+    );
+    assert_eq!(draft().await.text, hers, "her draft was changed");
+    // The Ukrainian recordings not made yet, as on a new line: a line for them, not one each.
+    std::fs::remove_dir_all(root.join("ivr-scripts/audio/uk")).unwrap();
+    let (code, out, err) =
+        run(&["import", "ko", "--from", "ko.csv", "--replace-draft"]).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ko.xml (draft before)") && out.contains("+"), "{out}");
+    let replaced = draft().await;
+    assert_eq!(replaced.author, "cli");
+    assert!(
+        replaced.text.contains("안나의 새 인사말입니다.")
+            && replaced.text.contains("번역가의 새 메뉴입니다."),
+        "her edit and the translation are both in the draft"
+    );
+    // Diagnostics go to standard error, the recordings not made yet a line per language.
+    assert!(!out.contains("recording"), "{out}");
+    let recordings: Vec<&str> = err.lines().filter(|line| line.contains("recording")).collect();
+    let languages: std::collections::BTreeSet<&str> =
+        recordings.iter().filter_map(|line| line.split(':').next()).collect();
+    assert_eq!(recordings.len(), languages.len(), "{err}");
+    assert_eq!(languages.into_iter().collect::<Vec<_>>(), ["uk"], "{err}");
+    assert!(recordings[0].contains("recordings its prompts name are not made yet"), "{err}");
+    assert!(err.ends_with("the drafts are valid\n"), "{err}");
+    // With an error in the drafts too: the error in full, the recordings still one line.
+    let broken = english_with("x").replace(r#"goto="relative""#, r#"goto="nobody""#);
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let root = root.clone();
+        move || hotline(&root, &["draft".into(), "en.xml".into()], Some(&broken))
+    })
+    .await
+    .unwrap();
+    assert_eq!((code, out.as_str()), (1, "draft of en.xml saved\n"), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("draft of en.xml:") && l.contains("nobody")),
+        "{err}"
+    );
+    let recordings: Vec<&str> = err.lines().filter(|line| line.contains("recording")).collect();
+    assert_eq!(recordings.len(), 1, "{err}");
+    assert!(recordings[0].starts_with("uk: ") && recordings[0].contains("not made yet"), "{err}");
+    assert!(err.ends_with("the drafts have errors: they cannot be published until fixed\n"));
+    assert_eq!(app.storage.drafts().await.unwrap().len(), 2);
+    let (code, _, err) = run(&["discard", "en.xml"]).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    // The draft is now the terminal's own: importing onto it again needs no flag.
+    let (code, out, err) = run(&["import", "ko", "--from", "ko.csv"]).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("no text changed"), "{out}");
+
+    // The same flag, the same refusals: a language that does not exist, a hostile name.
+    for language in ["xx", "../ko", "", "k\u{202e}o"] {
+        let (code, out, err) = run(&["import", language, "--from", "ko.csv"]).await.unwrap();
+        assert_ne!(code, 0, "{language:?}: {out}");
+        assert!(!err.is_empty(), "{language:?}");
+        let (code, _, _) = run(&["export", language]).await.unwrap();
+        assert_ne!(code, 0, "{language:?}");
+    }
+    assert_eq!(draft().await.author, "cli");
     app.stop().await;
 }
 

@@ -25,6 +25,92 @@ pub const MIN_TESTER_DIGITS: usize = 6;
 /// The most digits after the `+` of a test caller's number (E.164's longest).
 pub const MAX_TESTER_DIGITS: usize = 15;
 
+/// The longest number typed for a test caller, separators included: `+44 (0) 7700-900-123`
+/// with room to spare, and no more, so a huge input is refused before it is copied.
+pub const MAX_TESTER_NUMBER_CHARS: usize = 32;
+
+/// What may stand between a test caller's digits and is taken out: spaces (a no-break one
+/// too, as a number copied from a web page has), dashes, dots and brackets. Nothing else:
+/// a letter or a second number is a mistake to show, not to guess around.
+pub const NUMBER_SEPARATORS: [char; 7] = [' ', '\u{a0}', '\u{202f}', '-', '.', '(', ')'];
+
+/// Characters that reorder the text around them on screen (the Unicode bidirectional
+/// controls): a label with one could show a list's row as something it is not.
+const DIRECTION_CHARS: [char; 12] = [
+    '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+];
+
+/// A test caller added, or a number that was one already and took the new label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TesterAdded {
+    /// The tester's id (a number added again keeps its id).
+    pub id: i64,
+    /// The label as kept (trimmed).
+    pub label: String,
+    /// Whether the number was a test caller already: then only its label changed.
+    pub already: bool,
+}
+
+/// Why a test caller was not added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TesterRefusal {
+    /// The number is not `+` and 6 to 15 digits (separators aside).
+    #[error(
+        "a number is + and 6 to 15 digits, like +447700900123 (spaces, dashes, dots and \
+         brackets between them are taken out)"
+    )]
+    Number,
+    /// The number holds `(0)`, the trunk zero dialled at home: after the country code it is
+    /// left out, and kept in it would make a number no call comes from.
+    #[error(
+        "leave out the (0): after the country code a number has no trunk zero, like +447700900123"
+    )]
+    TrunkZero,
+    /// The label is empty, or only spaces.
+    #[error("a label says whose phone it is, like \"Sofia's work phone\": it may not be empty")]
+    LabelEmpty,
+    /// The label is longer than [`MAX_TESTER_LABEL_CHARS`].
+    #[error("a label is at most {MAX_TESTER_LABEL_CHARS} characters")]
+    LabelTooLong,
+    /// The label holds a line break, another control character or a direction character.
+    #[error("a label may not contain control or direction characters")]
+    LabelHidden,
+}
+
+/// A test caller's number and label as they are kept: the number with its separators taken
+/// out, the label trimmed; or why not. The rule of every surface (the console also asks it
+/// first, to say why in the viewer's language).
+pub fn check_tester(number: &str, label: &str) -> Result<(String, String), TesterRefusal> {
+    let label = label.trim();
+    if label.chars().any(|c| c.is_control() || DIRECTION_CHARS.contains(&c)) {
+        return Err(TesterRefusal::LabelHidden);
+    }
+    if label.is_empty() {
+        return Err(TesterRefusal::LabelEmpty);
+    }
+    if label.chars().count() > MAX_TESTER_LABEL_CHARS {
+        return Err(TesterRefusal::LabelTooLong);
+    }
+    let number = number.trim();
+    if number.chars().count() > MAX_TESTER_NUMBER_CHARS {
+        return Err(TesterRefusal::Number);
+    }
+    let spaced: String = number.chars().filter(|c| !c.is_whitespace()).collect();
+    if spaced.starts_with('+') && spaced.contains("(0)") {
+        return Err(TesterRefusal::TrunkZero);
+    }
+    let number: String = number.chars().filter(|c| !NUMBER_SEPARATORS.contains(c)).collect();
+    let plausible = number.strip_prefix('+').is_some_and(|digits| {
+        (MIN_TESTER_DIGITS..=MAX_TESTER_DIGITS).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+    });
+    if !plausible {
+        return Err(TesterRefusal::Number);
+    }
+    Ok((number, label.to_owned()))
+}
+
 /// One published version of a file, with its place among that file's versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileVersion {
@@ -162,42 +248,33 @@ impl App {
         Ok(self.storage().tester_list().await?)
     }
 
-    /// Makes calls from `number` (`+` and 6 to 15 digits, kept only as its hash) hear the
-    /// drafts, `label` saying whose phone it is (supervisor; audited `scripts.tester-add`,
-    /// without the number); the tester's id.
+    /// Makes calls from `number` (`+` and 6 to 15 digits, spaces, dashes, dots and brackets
+    /// between them taken out; kept only as its hash) hear the drafts, `label` saying whose
+    /// phone it is (supervisor; audited `scripts.tester-add`, without the number). A number
+    /// that is a test caller already keeps its id and takes the new label.
     pub async fn add_script_tester(
         &self,
         actor: &Actor,
         number: &str,
         label: &str,
-    ) -> Result<i64, AppError> {
+    ) -> Result<TesterAdded, AppError> {
         actor.require_supervisor()?;
-        let label = label.trim().to_owned();
-        if label.chars().count() > MAX_TESTER_LABEL_CHARS || label.chars().any(char::is_control) {
-            return Err(AppError::Invalid(format!(
-                "a label is one line of at most {MAX_TESTER_LABEL_CHARS} characters"
-            )));
-        }
-        let number = number.trim();
-        let plausible = number.len() <= 20
-            && number.strip_prefix('+').is_some_and(|digits| {
-                (MIN_TESTER_DIGITS..=MAX_TESTER_DIGITS).contains(&digits.len())
-                    && digits.bytes().all(|b| b.is_ascii_digit())
-            });
-        let hash =
-            plausible.then(|| self.caller_hasher().hash(number)).flatten().ok_or_else(|| {
-                AppError::Invalid(format!(
-                    "a number is + and {MIN_TESTER_DIGITS} to {MAX_TESTER_DIGITS} digits, like \
-                     +447700900123"
-                ))
-            })?;
+        let (number, label) = check_tester(number, label)
+            .map_err(|refusal| AppError::Invalid(refusal.to_string()))?;
+        let hash = self
+            .caller_hasher()
+            .hash(&number)
+            .ok_or_else(|| AppError::Invalid(TesterRefusal::Number.to_string()))?;
         let Some(by) = actor.audit_id() else { return Err(AppError::Forbidden) };
+        // Asked before the change, to say which of the two it was: a race with another
+        // supervisor adding the same number at the same moment only words the answer.
+        let already = self.storage().testers().await?.contains(&hash);
         let id = self
             .storage()
-            .add_tester(hash, label, by, AuditAction::ScriptsTesterAdd, self.now())
+            .add_tester(hash, label.clone(), by, AuditAction::ScriptsTesterAdd, self.now())
             .await?;
         self.refresh_draft().await;
-        Ok(id)
+        Ok(TesterAdded { id, label, already })
     }
 
     /// Calls from tester `id`'s number hear the live version again from their next call
@@ -272,9 +349,9 @@ impl From<VersionError> for AppError {
             },
             VersionError::NotFound(message) => AppError::NotFound(message),
             VersionError::BadInput(message) => AppError::Invalid(message),
-            raced @ (VersionError::PublishedMeanwhile | VersionError::Unchanged) => {
-                AppError::Conflict(raced.to_string())
-            }
+            raced @ (VersionError::PublishedMeanwhile
+            | VersionError::Unchanged
+            | VersionError::DraftOfAnother { .. }) => AppError::Conflict(raced.to_string()),
             VersionError::Storage(error) => error.into(),
             mirror @ VersionError::Mirror { .. } => AppError::Internal(Box::new(mirror)),
         }
@@ -295,6 +372,70 @@ mod tests {
             comment: String::new(),
             created_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
         }
+    }
+
+    #[test]
+    fn a_testers_number_loses_its_separators_and_nothing_else() {
+        for typed in [
+            "+447700900125",
+            "+44 7700 900125",
+            " +44 7700 900125 ",
+            "+44-7700-900-125",
+            "+44.7700.900.125",
+            "+44 (7700) 900125",
+            "+44\u{a0}7700\u{202f}900125",
+        ] {
+            let (number, _) =
+                check_tester(typed, "desk").unwrap_or_else(|e| panic!("{typed:?}: {e}"));
+            assert_eq!(number, "+447700900125", "{typed:?}");
+        }
+        for trunk in ["+44 (0) 7700 900125", "+44(0)7700900125", "+44 ( 0 ) 7700 900125"] {
+            assert_eq!(check_tester(trunk, "desk"), Err(TesterRefusal::TrunkZero), "{trunk:?}");
+        }
+        // A zero in brackets elsewhere is a digit like another.
+        assert_eq!(check_tester("+380 (0) 44", "desk"), Err(TesterRefusal::TrunkZero));
+        assert_eq!(check_tester("+39 (06) 1234 5678", "desk").unwrap().0, "+390612345678");
+        let huge = format!("+44{}", " ".repeat(100_000));
+        for typed in [
+            "",
+            "   ",
+            "+",
+            "447700900125",
+            "+44 77",
+            "+44/7700/900125",
+            "+44_7700_900125",
+            "+44\t7700900125",
+            "+44\n7700900125",
+            "+447700900125,+447700900126",
+            "+44 7700 9001 2512 3456",
+            "+４４７７００９００１２５",
+            "+44 7700 900125 x",
+            "(+44) 7700 9001 25 ext. 3",
+            huge.as_str(),
+        ] {
+            assert_eq!(check_tester(typed, "desk"), Err(TesterRefusal::Number), "{typed:?}");
+        }
+    }
+
+    #[test]
+    fn a_testers_label_is_trimmed_required_short_and_plain() {
+        assert_eq!(check_tester("+447700900125", "  Соня — 상담원  ").unwrap().1, "Соня — 상담원");
+        let longest = "ы".repeat(MAX_TESTER_LABEL_CHARS);
+        assert_eq!(check_tester("+447700900125", &longest).unwrap().1, longest);
+        let refused = |label: &str| check_tester("+447700900125", label).unwrap_err();
+        for empty in ["", " ", "\u{a0}\u{3000}", "\n"] {
+            assert_eq!(refused(empty), TesterRefusal::LabelEmpty, "{empty:?}");
+        }
+        assert_eq!(refused(&"ы".repeat(MAX_TESTER_LABEL_CHARS + 1)), TesterRefusal::LabelTooLong);
+        for hidden in
+            ["a\0b", "two\nlines", "bell\u{7}", "esc\u{1b}[2J", "\u{202e}olleh", "a\u{2066}b"]
+        {
+            assert_eq!(refused(hidden), TesterRefusal::LabelHidden, "{hidden:?}");
+        }
+        // A hostile label says what is wrong with it even when it is long.
+        assert_eq!(refused(&format!("{}\u{202e}", "x".repeat(500))), TesterRefusal::LabelHidden);
+        // The label is looked at first: a form with both wrong says why about the label too.
+        assert_eq!(check_tester("nope", ""), Err(TesterRefusal::LabelEmpty));
     }
 
     #[test]

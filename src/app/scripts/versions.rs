@@ -52,6 +52,19 @@ pub enum VersionError {
     /// between reading the live version and publishing over it: nothing was published.
     #[error("{PUBLISHED_MEANWHILE}")]
     PublishedMeanwhile,
+    /// A draft saved by someone else would have been replaced: nothing was saved.
+    #[error(
+        "{file} has a draft saved by {author} at {saved}: nothing was saved, so as not to \
+         replace it"
+    )]
+    DraftOfAnother {
+        /// The file.
+        file: String,
+        /// Who saved the draft.
+        author: String,
+        /// When.
+        saved: DateTime<Utc>,
+    },
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -136,6 +149,22 @@ pub async fn save_draft(
     check_text(&text)?;
     storage.save_draft(file, author.name.clone(), text, now).await?;
     draft_diagnostics(storage, dir).await
+}
+
+/// [`save_draft`] only if the file's draft is still the one read, `read` (its author and
+/// text; none with `None`): `false`, and nothing saved, when it was saved or discarded
+/// meanwhile.
+pub async fn save_draft_over(
+    storage: &Storage,
+    file: &str,
+    text: String,
+    author: &Author,
+    now: DateTime<Utc>,
+    read: Option<(String, String)>,
+) -> Result<bool, VersionError> {
+    let file = check_file_name(file)?;
+    check_text(&text)?;
+    Ok(storage.save_draft_over(file, author.name.clone(), text, now, read).await?)
 }
 
 /// The live texts with every draft laid over them, and the drafted file names.

@@ -34,7 +34,10 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ErrorBody};
 use crate::app::people::MAX_AUDIT_LIMIT;
-use crate::app::scripts::editing::{MAX_TESTER_DIGITS, MAX_TESTER_LABEL_CHARS, MIN_TESTER_DIGITS};
+use crate::app::scripts::editing::{
+    MAX_TESTER_DIGITS, MAX_TESTER_LABEL_CHARS, MAX_TESTER_NUMBER_CHARS, MIN_TESTER_DIGITS,
+    NUMBER_SEPARATORS,
+};
 use crate::domain::casework::{MAX_EXPORT, MAX_OFFSET, MAX_PAGE};
 
 /// The security scheme's name in the document: a bearer token, `hlt_…`.
@@ -57,14 +60,26 @@ const PARAMETER_BOUNDS: [(&str, &str, u32, u32); 6] = [
 ];
 
 /// The request bodies' fields the server bounds, as (schema, field, keyword, value).
-static FIELD_BOUNDS: LazyLock<[(&str, &str, &str, Value); 2]> = LazyLock::new(|| {
+static FIELD_BOUNDS: LazyLock<[(&str, &str, &str, Value); 4]> = LazyLock::new(|| {
+    // The separators a number may have between its digits, as a character class of the
+    // ECMA-262 patterns JSON Schema uses (`-` last, so it is itself).
+    let mut separators: Vec<char> = NUMBER_SEPARATORS.to_vec();
+    separators.sort_by_key(|c| *c == '-');
+    let class: String = separators
+        .iter()
+        .map(|c| if c.is_ascii() { c.to_string() } else { format!("\\u{:04x}", u32::from(*c)) })
+        .collect();
     [
         ("TesterBody", "label", "maxLength", json!(MAX_TESTER_LABEL_CHARS)),
+        ("TesterBody", "label", "minLength", json!(1)),
+        ("TesterBody", "number", "maxLength", json!(MAX_TESTER_NUMBER_CHARS)),
         (
             "TesterBody",
             "number",
             "pattern",
-            json!(format!("^\\+[0-9]{{{MIN_TESTER_DIGITS},{MAX_TESTER_DIGITS}}}$")),
+            json!(format!(
+                "^\\+(?:[{class}]*[0-9]){{{MIN_TESTER_DIGITS},{MAX_TESTER_DIGITS}}}[{class}]*$"
+            )),
         ),
     ]
 });

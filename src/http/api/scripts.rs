@@ -501,7 +501,7 @@ async fn add_tester(
     body: Result<Json<TesterBody>, JsonRejection>,
 ) -> Result<Json<TesterAdded>, ApiError> {
     let body = json_body(body, MAX_BODY_BYTES)?;
-    let id = state.app.add_script_tester(&actor, &body.number, &body.label).await?;
+    let id = state.app.add_script_tester(&actor, &body.number, &body.label).await?.id;
     Ok(Json(TesterAdded { id }))
 }
 

@@ -31,7 +31,7 @@ use super::ConsoleState;
 use super::page::{Page, PageError, render, see_other};
 use super::session::{CsrfForm, Viewer};
 use super::text::Text;
-use crate::app::scripts::editing::FileVersion;
+use crate::app::scripts::editing::{FileVersion, TesterRefusal, check_tester};
 use crate::app::scripts::versions::{self, Change};
 use crate::app::{Actor, AppError};
 use crate::domain::script_versions::Tester;
@@ -193,6 +193,8 @@ impl EditorPage {
 struct EditorQuery {
     diff: Option<String>,
     done: Option<String>,
+    /// The test caller the last form added or gave a new label.
+    tester: Option<String>,
 }
 
 /// `GET /console/scripts/{file}`: the editor, with the draft if there is one.
@@ -222,6 +224,15 @@ async fn editor(
     let diagnostics = state.app.draft_diagnostics(&viewer.actor()).await?;
     let mut page = editor_page(&viewer, &state, &file, None, diagnostics, notice, diff).await?;
     page.tester_notice = tester_notice;
+    if query.done.as_deref() == Some("tester-relabelled") {
+        // Named by id in the address, so the label shown is the one kept, not one typed.
+        let tester = query.tester.as_deref().and_then(|id| id.parse::<i64>().ok());
+        let label = page.testers.iter().find(|t| Some(t.id) == tester).map(|t| t.label.clone());
+        page.tester_notice = label.map(|label| Notice {
+            kind: "ok",
+            text: fill(viewer.t("scripts.done_tester_relabelled"), &[("label", &label)]),
+        });
+    }
     render(&page)
 }
 
@@ -595,8 +606,9 @@ struct TesterForm {
 }
 
 /// `POST /console/scripts/{file}/testers`: calls from this number hear the drafts (audited,
-/// without the number), back on this file's editor. A refused number shows the editor again
-/// with why, and with the label typed but never the number.
+/// without the number), back on this file's editor, which says whether the number was new or
+/// a test caller already given a new label. A refused form shows the editor again with why,
+/// and with the label typed but never the number.
 async fn add_tester(
     viewer: Viewer,
     State(state): State<Arc<ConsoleState>>,
@@ -605,22 +617,39 @@ async fn add_tester(
 ) -> Result<Response, PageError> {
     viewer.require_supervisor()?;
     let file = script_file(&state, &viewer, file).await?;
-    match state.app.add_script_tester(&viewer.actor(), &form.number, &form.label).await {
-        Ok(_) => Ok(see_other(&format!("/console/scripts/{file}?done=tester-added#testers"))),
-        Err(AppError::Invalid(why)) => {
-            let diagnostics = state.app.draft_diagnostics(&viewer.actor()).await?;
-            let mut page =
-                editor_page(&viewer, &state, &file, None, diagnostics, None, None).await?;
-            page.tester_notice = Some(Notice {
-                kind: "error",
-                text: format!("{} {why}", viewer.t("scripts.tester_refused")),
-            });
-            // A label that was refused is shown as typed, cut to what the field takes.
-            page.tester_label = form.label.chars().take(MAX_LABEL_SHOWN).collect();
-            Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response())
+    // The use case's own rule, asked first to say why in the viewer's language.
+    let refusal = match check_tester(&form.number, &form.label) {
+        Err(refusal) => refusal,
+        Ok(_) => {
+            match state.app.add_script_tester(&viewer.actor(), &form.number, &form.label).await {
+                Ok(added) => {
+                    let done = if added.already { "tester-relabelled" } else { "tester-added" };
+                    let to =
+                        format!("/console/scripts/{file}?done={done}&tester={}#testers", added.id);
+                    return Ok(see_other(&to));
+                }
+                // Checked above; a number the hasher would not take is still a wrong number.
+                Err(AppError::Invalid(_)) => TesterRefusal::Number,
+                Err(other) => return Err(other.into()),
+            }
         }
-        Err(other) => Err(other.into()),
-    }
+    };
+    let why = match refusal {
+        TesterRefusal::LabelEmpty => "scripts.tester_label_empty",
+        TesterRefusal::LabelTooLong => "scripts.tester_label_long",
+        TesterRefusal::LabelHidden => "scripts.tester_label_hidden",
+        TesterRefusal::Number => "scripts.tester_bad_number",
+        TesterRefusal::TrunkZero => "scripts.tester_trunk_zero",
+    };
+    let diagnostics = state.app.draft_diagnostics(&viewer.actor()).await?;
+    let mut page = editor_page(&viewer, &state, &file, None, diagnostics, None, None).await?;
+    page.tester_notice = Some(Notice {
+        kind: "error",
+        text: format!("{} {}", viewer.t("scripts.tester_refused"), viewer.t(why)),
+    });
+    // A label that was refused is shown as typed, cut to what the field takes.
+    page.tester_label = form.label.chars().take(MAX_LABEL_SHOWN).collect();
+    Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response())
 }
 
 /// The most of a refused label the form shows again: the field's own limit.
