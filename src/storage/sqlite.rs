@@ -1175,7 +1175,8 @@ mod cache_tests {
             2 => Event::Tagged { tag: Tag { key: "intent".into(), value: format!("v{step}") } },
             3 => Event::Tagged { tag: Tag { key: format!("k{}", step % 3), value: "x".into() } },
             4 => Event::LanguageChosen {
-                language: LanguageTag::parse(if step % 2 == 0 { "uk" } else { "en" }).unwrap(),
+                language: LanguageTag::parse(if step.is_multiple_of(2) { "uk" } else { "en" })
+                    .unwrap(),
                 how: LanguageChoiceMethod::Key,
             },
             5 => Event::Voicemail {
