@@ -26,9 +26,10 @@ use rusqlite::hooks::Action;
 
 use crate::domain::cases::Event;
 
-/// The most cases kept: a few thousand calls in progress each hold their own, and a case past
-/// this many is read from the table again, as before the cache.
-const CASES: usize = 1024;
+/// The most cases kept: a few hundred calls in progress each hold their own, and past this
+/// many a case is read from the table again, as before the cache. Each costs a few
+/// kilobytes (an event keeps what was said): 1,024 of them added 5 MB to the server's peak.
+const CASES: usize = 256;
 
 /// The most events kept for one case: a long conversation on a text channel is read from the
 /// table rather than held in memory.
