@@ -28,6 +28,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::event_cache::{EventCache, WriterCache};
 use super::{StorageError, panic_message};
 use crate::domain::cases::Record;
 
@@ -35,8 +36,9 @@ use crate::domain::cases::Record;
 /// first waiters are not kept for the last.
 const MAX_GROUP: usize = 512;
 
-/// What applies one record inside an open transaction.
-pub(super) type ApplyFn = fn(&rusqlite::Transaction<'_>, &Record) -> Result<(), StorageError>;
+/// What applies one record inside an open transaction, with the writer's cache of events.
+pub(super) type ApplyFn =
+    fn(&rusqlite::Transaction<'_>, &Record, &mut EventCache) -> Result<(), StorageError>;
 
 /// A closure run on the writer's connection, which sends its own result.
 type Work = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -176,6 +178,7 @@ impl Drop for Writer {
 fn run(mut conn: Connection, received: &Receiver<Job>, apply: ApplyFn) {
     // Reused from group to group, so a drain allocates nothing of its own.
     let mut members = Vec::new();
+    let mut cache = WriterCache::install(&conn);
     let mut held = None;
     loop {
         let job = match held.take() {
@@ -210,7 +213,7 @@ fn run(mut conn: Connection, received: &Receiver<Job>, apply: ApplyFn) {
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                     }
                 }
-                write_group(&mut conn, &mut members, apply);
+                write_group(&mut conn, &mut members, apply, &mut cache);
                 roll_back_leftover(&conn);
             }
         }
@@ -254,7 +257,12 @@ impl Pending {
 
 /// One transaction for the group, each member in its own savepoint; every waiter is told
 /// its own result once the commit is known, never before.
-fn write_group(conn: &mut Connection, members: &mut Vec<Member>, apply: ApplyFn) {
+fn write_group(
+    conn: &mut Connection,
+    members: &mut Vec<Member>,
+    apply: ApplyFn,
+    cache: &mut WriterCache,
+) {
     // IMMEDIATE takes the write lock up front: waiting for it is then covered by the busy
     // timeout, instead of failing at once when a read transaction tries to become a write.
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -266,6 +274,7 @@ fn write_group(conn: &mut Connection, members: &mut Vec<Member>, apply: ApplyFn)
             return;
         }
     };
+    cache.group_began(&tx);
     // Prepared once per connection, like every statement of the record path: a group of
     // hundreds would otherwise parse these hundreds of times.
     let savepoint = |sql: &str| tx.prepare_cached(sql).and_then(|mut stmt| stmt.execute([]));
@@ -289,14 +298,15 @@ fn write_group(conn: &mut Connection, members: &mut Vec<Member>, apply: ApplyFn)
         }
         let (failed, applied) = match member {
             Member::Record(record, done) => {
-                let result = catch_unwind(AssertUnwindSafe(|| apply(&tx, &record))).unwrap_or_else(
-                    |panic| {
+                let events = cache.for_record();
+                let result = catch_unwind(AssertUnwindSafe(|| apply(&tx, &record, events)))
+                    .unwrap_or_else(|panic| {
                         Err(StorageError::Task(format!(
                             "applying a record panicked: {}",
                             panic_message(&*panic)
                         )))
-                    },
-                );
+                    });
+                cache.record_applied();
                 (result.is_err(), Pending::Record(done, result))
             }
             Member::Grouped(grouped) => {
@@ -314,19 +324,24 @@ fn write_group(conn: &mut Connection, members: &mut Vec<Member>, apply: ApplyFn)
         }
         if failed {
             // Undo this member's half-done changes only; the group goes on.
+            cache.rolled_back();
             let _ = savepoint("ROLLBACK TO record").and_then(|_| savepoint("RELEASE record"));
             pending.push(applied);
         } else {
             match savepoint("RELEASE record") {
                 Ok(_) => pending.push(applied),
-                Err(error) => pending.push(match applied {
-                    Pending::Record(done, _) => Pending::Record(done, Err(error.into())),
-                    grouped => grouped,
-                }),
+                Err(error) => {
+                    cache.rolled_back();
+                    pending.push(match applied {
+                        Pending::Record(done, _) => Pending::Record(done, Err(error.into())),
+                        grouped => grouped,
+                    });
+                }
             }
         }
     }
     if let Some(error) = lost {
+        cache.rolled_back();
         drop(tx);
         for member in pending {
             member.tell(Err(copy_storage(&error)));
@@ -334,8 +349,14 @@ fn write_group(conn: &mut Connection, members: &mut Vec<Member>, apply: ApplyFn)
         return;
     }
     match tx.commit() {
-        Ok(()) => pending.into_iter().for_each(|member| member.tell(Ok(()))),
-        Err(error) => pending.into_iter().for_each(|member| member.tell(Err(copy(&error)))),
+        Ok(()) => {
+            cache.committed();
+            pending.into_iter().for_each(|member| member.tell(Ok(())));
+        }
+        Err(error) => {
+            cache.rolled_back();
+            pending.into_iter().for_each(|member| member.tell(Err(copy(&error))));
+        }
     }
 }
 
@@ -387,6 +408,7 @@ mod tests {
     fn insert_then_fail_bad(
         tx: &rusqlite::Transaction<'_>,
         record: &Record,
+        _: &mut EventCache,
     ) -> Result<(), StorageError> {
         let sid = record.call_sid().as_str().to_owned();
         tx.execute("INSERT INTO t (sid) VALUES (?1)", [&sid])?;
@@ -397,9 +419,13 @@ mod tests {
     }
 
     /// Panics on a record whose call id ends in `boom`.
-    fn panic_on_boom(tx: &rusqlite::Transaction<'_>, record: &Record) -> Result<(), StorageError> {
+    fn panic_on_boom(
+        tx: &rusqlite::Transaction<'_>,
+        record: &Record,
+        cache: &mut EventCache,
+    ) -> Result<(), StorageError> {
         assert!(!record.call_sid().as_str().ends_with("boom"), "a bug in applying");
-        insert_then_fail_bad(tx, record)
+        insert_then_fail_bad(tx, record, cache)
     }
 
     /// One group of `records`, and each one's result as its waiter learns it.
@@ -415,7 +441,8 @@ mod tests {
             members.push(Member::Record(record.clone(), done));
             results.push(result);
         }
-        write_group(conn, &mut members, apply);
+        let mut cache = WriterCache::install(conn);
+        write_group(conn, &mut members, apply, &mut cache);
         results.into_iter().map(|mut result| result.try_recv().unwrap()).collect()
     }
 
@@ -451,7 +478,11 @@ mod tests {
              CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
         )
         .unwrap();
-        fn orphan(tx: &rusqlite::Transaction<'_>, _: &Record) -> Result<(), StorageError> {
+        fn orphan(
+            tx: &rusqlite::Transaction<'_>,
+            _: &Record,
+            _: &mut EventCache,
+        ) -> Result<(), StorageError> {
             tx.execute("INSERT INTO child (parent) VALUES (42)", [])?;
             Ok(())
         }

@@ -24,6 +24,7 @@ mod console;
 mod conversations;
 mod dashboard;
 mod derived;
+mod event_cache;
 mod faults;
 mod followups;
 mod gauges;

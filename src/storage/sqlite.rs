@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::checkpoint::Checkpointer;
 use super::derived::derive;
+use super::event_cache::{CaseEvents, EventCache, EventKey};
 use super::group_commit::Writer;
 use super::migrations::migrate;
 use super::reader::Reader;
@@ -182,7 +183,7 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
     let checkpointer =
         Checkpointer::start(connect(path, options)?).map_err(|e| open_error(path, e))?;
     Ok(Connections {
-        writer: Writer::start(writer, apply_in).map_err(|e| open_error(path, e))?,
+        writer: Writer::start(writer, apply_cached).map_err(|e| open_error(path, e))?,
         reader: Reader::start(reader).map_err(|e| open_error(path, e))?,
         file: path.to_owned(),
         _checkpointer: checkpointer,
@@ -229,23 +230,41 @@ fn open_error(
 
 /// Applies a record inside the open transaction `tx` (a group commit's, or its own).
 pub(super) fn apply_in(tx: &Transaction<'_>, record: &Record) -> Result<(), StorageError> {
+    apply_with(tx, record, None)
+}
+
+/// [`apply_in`] by the writer thread, which keeps the events of the cases it writes
+/// (`event_cache.rs`) so that a step does not read back all of its case's events.
+pub(super) fn apply_cached(
+    tx: &Transaction<'_>,
+    record: &Record,
+    cache: &mut EventCache,
+) -> Result<(), StorageError> {
+    apply_with(tx, record, Some(cache))
+}
+
+fn apply_with(
+    tx: &Transaction<'_>,
+    record: &Record,
+    cache: Option<&mut EventCache>,
+) -> Result<(), StorageError> {
     let changed = match record {
         Record::CallStarted { call_sid, at, caller, country } => {
             start_case(tx, call_sid, *at, caller.as_ref(), country.as_deref())?;
             // A new case's derived columns already have their starting values.
             None
         }
-        Record::Step { call_sid, step, at, events } => {
-            add_step(tx, call_sid, *step, *at, events)?.map(|id| (id, *at))
-        }
+        Record::Step { call_sid, step, at, events } => add_step(tx, call_sid, *step, *at, events)?
+            .map(|added| (added.case_id, *at, Some(added))),
         Record::Status { call_sid, at, status, duration_secs, sequence } => {
-            set_status(tx, call_sid, *at, *status, *duration_secs, *sequence)?.map(|id| (id, *at))
+            set_status(tx, call_sid, *at, *status, *duration_secs, *sequence)?
+                .map(|id| (id, *at, None))
         }
         Record::Callback { call_sid, step, at, events, sealed, hint } => {
             let changed = add_step(tx, call_sid, *step, *at, events)?;
             let case_id = ensure_case(tx, call_sid, *at)?;
             super::followups::request_callback(tx, case_id, *at, sealed, hint)?;
-            changed.map(|id| (id, *at))
+            changed.map(|added| (added.case_id, *at, Some(added)))
         }
         Record::QueueLeft { call_sid, at, result, queue_secs } => {
             super::queue::leave_queue(tx, call_sid, result, *queue_secs, *at, Some(*at))?;
@@ -256,8 +275,8 @@ pub(super) fn apply_in(tx: &Transaction<'_>, record: &Record) -> Result<(), Stor
             None
         }
     };
-    if let Some((case_id, at)) = changed {
-        refresh(tx, case_id, at)?;
+    if let Some((case_id, at, added)) = changed {
+        refresh(tx, case_id, at, cache, added.as_ref())?;
     }
     Ok(())
 }
@@ -312,15 +331,26 @@ fn start_case(
     Ok(())
 }
 
-/// Stores a step's events, unless the step is already stored. Returns the case to refresh if
-/// anything was added.
-fn add_step(
+/// Events a step stored, for the case's refresh.
+struct Added<'r> {
+    case_id: i64,
+    events: &'r [Event],
+    /// Where the first and the last fall in call order.
+    first: EventKey,
+    last: EventKey,
+    /// Whether every event was inserted (a row already there is not this record's).
+    complete: bool,
+}
+
+/// Stores a step's events, unless the step is already stored. Returns what was added, for
+/// the refresh, if anything was.
+fn add_step<'r>(
     tx: &Transaction<'_>,
     sid: &CallSid,
     step: u32,
     at: DateTime<Utc>,
-    events: &[Event],
-) -> Result<Option<i64>, StorageError> {
+    events: &'r [Event],
+) -> Result<Option<Added<'r>>, StorageError> {
     let id = ensure_case(tx, sid, at)?;
     // A retried webhook carries the same step: keep what the first delivery stored, even if
     // the retry's events differ, so a step is never half one delivery and half another.
@@ -338,15 +368,25 @@ fn add_step(
          ON CONFLICT (case_id, step, idx) DO NOTHING",
     )?;
     let at = db_time(at);
+    let mut complete = true;
+    let mut last = 0;
     for (idx, event) in (0u32..).zip(events) {
-        let detail = serde_json::to_value(event)
+        let detail = serde_json::to_string(event)
             .map_err(|e| StorageError::Data(format!("an event cannot be written as JSON: {e}")))?;
-        // The kind is serde's tag, so the column always matches the JSON.
-        let kind = detail.get("kind").and_then(serde_json::Value::as_str).unwrap_or_default();
+        // `Event::kind` is serde's tag (a test in `domain::cases` holds it to that), so the
+        // column always matches the JSON.
         let (node, digits) = event_columns(event);
-        insert.execute(params![id, step, idx, at, kind, node, digits, detail.to_string()])?;
+        complete &=
+            insert.execute(params![id, step, idx, at, event.kind(), node, digits, detail])? == 1;
+        last = idx;
     }
-    Ok(Some(id))
+    Ok(Some(Added {
+        case_id: id,
+        events,
+        first: (at.clone(), step, 0),
+        last: (at, step, last),
+        complete,
+    }))
 }
 
 /// The node and digits columns of an event.
@@ -431,8 +471,15 @@ fn set_status(
 }
 
 /// Recomputes a case's derived columns and tags from its events and status, after a record
-/// of time `at` changed them.
-fn refresh(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>) -> Result<(), StorageError> {
+/// of time `at` changed them (adding the events `added`, if any). With the writer's `cache`,
+/// the events already known are not read again.
+fn refresh(
+    tx: &Transaction<'_>,
+    id: i64,
+    at: DateTime<Utc>,
+    mut cache: Option<&mut EventCache>,
+    added: Option<&Added<'_>>,
+) -> Result<(), StorageError> {
     let (status, stored) = tx
         .prepare_cached(
             "SELECT status, language, recording_url, last_node, outcome, outcome_node, outcome_queue
@@ -452,12 +499,16 @@ fn refresh(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>) -> Result<(), Stora
             ))
         })?;
     let ended = status.as_deref().map(decode_status).transpose()?.is_some_and(CallStatus::is_final);
-    let events = tx
-        .prepare_cached("SELECT detail FROM case_events WHERE case_id = ?1 ORDER BY at, step, idx")?
-        .query_map([id], |row| row.get::<_, String>(0))?
-        .map(|detail| decode_event(&detail?))
-        .collect::<Result<Vec<_>, _>>()?;
-    let derived = derive(&events, ended);
+    let known = match cache.as_deref_mut().and_then(|cache| cache.take(id)) {
+        Some(known) => extended(known, added),
+        None => None,
+    };
+    let known = match known {
+        Some(known) => known,
+        None => read_events(tx, id)?,
+    };
+    let events = &known.events;
+    let derived = derive(events, ended);
     let (outcome, outcome_node, outcome_queue) = outcome_columns(&derived.outcome);
     let columns = DerivedColumns {
         language: derived.language.as_ref().map(|l| l.as_str().to_owned()),
@@ -512,8 +563,42 @@ fn refresh(tx: &Transaction<'_>, id: i64, at: DateTime<Utc>) -> Result<(), Stora
             insert.execute(params![id, tag.key, tag.value, position])?;
         }
     }
-    super::followups::sync(tx, id, &events, &derived.outcome, at)?;
+    super::followups::sync(tx, id, events, &derived.outcome, at)?;
+    if let Some(cache) = cache {
+        cache.stage(id, known);
+    }
     Ok(())
+}
+
+/// A case's events known before a record, with the events the record added: `None` unless
+/// they are provably the table's, that is unless every added event was inserted and all of
+/// them come after the known ones in call order (a step replayed late from the journal falls
+/// between, and is read from the table with the rest).
+fn extended(mut known: CaseEvents, added: Option<&Added<'_>>) -> Option<CaseEvents> {
+    let Some(added) = added else { return Some(known) };
+    if !added.complete || known.last.as_ref().is_some_and(|last| *last >= added.first) {
+        return None;
+    }
+    known.events.extend_from_slice(added.events);
+    known.last = Some(added.last.clone());
+    Some(known)
+}
+
+/// A case's events as the table holds them, in call order.
+fn read_events(tx: &Transaction<'_>, id: i64) -> Result<CaseEvents, StorageError> {
+    let mut last = None;
+    let mut events = Vec::new();
+    let mut statement = tx.prepare_cached(
+        "SELECT at, step, idx, detail FROM case_events WHERE case_id = ?1
+         ORDER BY at, step, idx",
+    )?;
+    let mut rows = statement.query([id])?;
+    while let Some(row) = rows.next()? {
+        let detail = row.get_ref(3)?.as_str().map_err(|e| StorageError::Data(e.to_string()))?;
+        events.push(decode_event(detail)?);
+        last = Some((row.get(0)?, row.get(1)?, row.get(2)?));
+    }
+    Ok(CaseEvents::new(events, last))
 }
 
 /// The columns of a case that its events decide, as stored.
@@ -1039,5 +1124,220 @@ mod tests {
         assert_eq!(case.ended_at, ended);
         assert_eq!(case.status, Some(CallStatus::Completed));
         assert_eq!(case.duration_secs, Some(42));
+    }
+}
+
+/// The writer's cache of events against the table: whatever the records, their order, the
+/// rollbacks and the other writes, a case's columns are always what all of its events, read
+/// back and folded from scratch, say.
+#[cfg(test)]
+mod cache_tests {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::cases::LanguageChoiceMethod;
+    use crate::domain::retention::RetentionPolicy;
+    use crate::storage::derived::Derived;
+
+    /// Something that happens to the database.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A step of call `call`, arriving `secs` after the first (earlier ones arrive late,
+        /// as from the journal), with events by their codes (see `event`).
+        Step { call: u32, step: u32, secs: i64, events: Vec<u8> },
+        /// A status callback.
+        Status { call: u32, ended: bool, sequence: u32 },
+        /// Retention shreds every recording's URL, in the events too.
+        Shred,
+        /// A step in a group whose commit fails.
+        Lost { call: u32, step: u32, secs: i64, events: Vec<u8> },
+        /// A step written by a grouped write that then fails: its savepoint is rolled back.
+        Undone { call: u32, step: u32, secs: i64, events: Vec<u8> },
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap() + chrono::Duration::seconds(secs)
+    }
+
+    fn sid(call: u32) -> CallSid {
+        CallSid::parse(&format!("CA{call:032x}")).unwrap()
+    }
+
+    fn event(code: u8, step: u32) -> Event {
+        let node = |id: &str| NodeId::parse(id).unwrap();
+        match code {
+            0 => Event::Entered { node: node("main"), said: "…".into() },
+            1 => Event::Entered { node: node(&format!("n{step}")), said: "…".into() },
+            2 => Event::Tagged { tag: Tag { key: "intent".into(), value: format!("v{step}") } },
+            3 => Event::Tagged { tag: Tag { key: format!("k{}", step % 3), value: "x".into() } },
+            4 => Event::LanguageChosen {
+                language: LanguageTag::parse(if step.is_multiple_of(2) { "uk" } else { "en" })
+                    .unwrap(),
+                how: LanguageChoiceMethod::Key,
+            },
+            5 => Event::Voicemail {
+                recording_url: format!("https://rec/{step}"),
+                duration_secs: Some(step),
+            },
+            6 => Event::HandedOff { node: node("operator"), queue: "uk".into() },
+            7 => Event::LeftQueue { result: "hangup".into(), wait_secs: Some(3) },
+            _ => Event::Finished { node: node("bye") },
+        }
+    }
+
+    fn step_record(call: u32, step: u32, secs: i64, events: &[u8]) -> Record {
+        Record::Step {
+            call_sid: sid(call),
+            step,
+            at: at(secs),
+            events: events.iter().map(|&code| event(code, step)).collect(),
+        }
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let events = || proptest::collection::vec(0u8..9, 0..4);
+        prop_oneof![
+            6 => (0u32..3, 1u32..12, 0i64..40, events())
+                .prop_map(|(call, step, secs, events)| Op::Step { call, step, secs, events }),
+            1 => (0u32..3, any::<bool>(), 0u32..6)
+                .prop_map(|(call, ended, sequence)| Op::Status { call, ended, sequence }),
+            1 => Just(Op::Shred),
+            1 => (0u32..3, 1u32..12, 0i64..40, events())
+                .prop_map(|(call, step, secs, events)| Op::Lost { call, step, secs, events }),
+            1 => (0u32..3, 1u32..12, 0i64..40, events())
+                .prop_map(|(call, step, secs, events)| Op::Undone { call, step, secs, events }),
+        ]
+    }
+
+    /// Sends a write to the writer now, without waiting for it.
+    fn send<F: Future>(future: std::pin::Pin<&mut F>) {
+        let polled = future.poll(&mut Context::from_waker(Waker::noop()));
+        assert!(matches!(polled, Poll::Pending), "a write answered before the writer ran it");
+    }
+
+    async fn run(storage: &Storage, op: &Op) {
+        match op {
+            Op::Step { call, step, secs, events } => {
+                storage.apply(step_record(*call, *step, *secs, events)).await.unwrap();
+            }
+            Op::Status { call, ended, sequence } => {
+                let status = if *ended { CallStatus::Completed } else { CallStatus::InProgress };
+                let record = Record::Status {
+                    call_sid: sid(*call),
+                    at: at(50 + i64::from(*sequence)),
+                    status,
+                    duration_secs: None,
+                    sequence: Some(*sequence),
+                };
+                storage.apply(record).await.unwrap();
+            }
+            Op::Shred => {
+                let policy = RetentionPolicy {
+                    recordings: chrono::Duration::days(1),
+                    notes: chrono::Duration::days(1000),
+                    caller_hashes: chrono::Duration::days(1000),
+                };
+                storage.purge(policy, at(0) + chrono::Duration::days(2), false).await.unwrap();
+            }
+            Op::Lost { call, step, secs, events } => {
+                // The writer is held on a write of its own while the step and a write that
+                // breaks the commit (a deferred foreign key to no case) queue behind it, so
+                // both are one group.
+                let (release, gate) = std::sync::mpsc::channel::<()>();
+                let mut hold = pin!(storage.write(move |_| {
+                    let _ = gate.recv();
+                    Ok(())
+                }));
+                send(hold.as_mut());
+                let stepped = storage.submit(step_record(*call, *step, *secs, events));
+                let mut breaker = pin!(storage.write_grouped(|tx| {
+                    tx.pragma_update(None, "defer_foreign_keys", true)?;
+                    tx.execute(
+                        "INSERT INTO case_tags (case_id, key, value, position)
+                         VALUES (-1, 'k', 'v', 0)",
+                        [],
+                    )?;
+                    Ok(())
+                }));
+                send(breaker.as_mut());
+                release.send(()).unwrap();
+                hold.await.unwrap();
+                assert!(stepped.await.is_err(), "the group's commit fails");
+                assert!(breaker.await.is_err());
+            }
+            Op::Undone { call, step, secs, events } => {
+                let record = step_record(*call, *step, *secs, events);
+                let result = storage
+                    .write_grouped(move |tx| {
+                        apply_in(tx, &record)?;
+                        Err::<(), _>(StorageError::Data("undone".into()))
+                    })
+                    .await;
+                assert!(result.is_err());
+            }
+        }
+    }
+
+    /// The case's columns, and what its events read back from scratch say they should be.
+    fn columns_and_fold(path: &Path, call: u32) -> Option<(Derived, Derived)> {
+        let mut conn = Connection::open(path).unwrap();
+        let tx = conn.transaction().unwrap();
+        let row: Option<(i64, Option<String>)> = tx
+            .query_row(
+                "SELECT id, status FROM cases WHERE call_sid = ?1",
+                [sid(call).as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .unwrap();
+        let (id, status) = row?;
+        let ended = status
+            .as_deref()
+            .map(decode_status)
+            .transpose()
+            .unwrap()
+            .is_some_and(CallStatus::is_final);
+        let mut fold = derive(&read_events(&tx, id).unwrap().events, ended);
+        fold.recording_url = fold.recording_url.filter(|url| !url.is_empty());
+        tx.finish().unwrap();
+        let case = load_case(&mut conn, &CaseKey::Call(sid(call))).unwrap().unwrap();
+        let stored: (Option<String>,) = conn
+            .query_row("SELECT last_node FROM cases WHERE id = ?1", [id], |r| Ok((r.get(0)?,)))
+            .unwrap();
+        let columns = Derived {
+            language: case.language,
+            recording_url: case.recording_url,
+            last_node: stored.0.map(|n| NodeId::parse(&n).unwrap()),
+            outcome: case.outcome,
+            tags: case.tags,
+        };
+        Some((columns, fold))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn a_case_is_what_all_its_events_say(ops in proptest::collection::vec(op(), 1..24)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("cases.db");
+            runtime.block_on(async {
+                let storage = Storage::open(&path, StorageOptions::default()).await.unwrap();
+                for (n, op) in ops.iter().enumerate() {
+                    run(&storage, op).await;
+                    for call in 0..3 {
+                        if let Some((columns, fold)) = columns_and_fold(&path, call) {
+                            prop_assert_eq!(columns, fold, "call {} after op {} ({:?})", call, n, op);
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
     }
 }
