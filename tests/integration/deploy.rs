@@ -18,32 +18,14 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 
+use crate::common::binary::{free_port, hotline, printed as text};
+use crate::common::copy_dir;
 use crate::common::loopback::Loopback;
 use crate::common::{self, TOKEN, assert_valid_twiml, call_params, spawn_app};
 
 /// The repository's root.
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The `hotline` binary, run in `dir`, with none of this process's `HOTLINE_*` variables.
-fn hotline(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotline"));
-    cmd.current_dir(dir).env_remove("RUST_LOG");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("HOTLINE_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// Runs `hotline health ARGS` from a folder without a config.toml, off the async runtime.
@@ -63,10 +45,6 @@ fn line(output: &Output) -> String {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "one line expected: {}", text(output));
     lines[0].to_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 // ---- hotline health ----
@@ -479,18 +457,6 @@ fn files_under(dir: &Path, found: &mut BTreeSet<PathBuf>) {
             files_under(&entry.path(), found);
         } else {
             found.insert(entry.path());
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
         }
     }
 }

@@ -4,38 +4,22 @@
 //! misspelt variable named with the one meant, and every file in an error named whole.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hotline::simulator;
 
+use crate::common::binary::{self, free_port, printed as text};
+use crate::common::copy_dir;
+
 /// The command, in `dir`, with none of this machine's `HOTLINE_` variables.
 fn hotline(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
-    command.current_dir(dir).env_remove("RUST_LOG").env("HOTLINE_LOG_FORMAT", "text");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().to_ascii_uppercase().starts_with("HOTLINE_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = binary::hotline(dir);
+    command.env("HOTLINE_LOG_FORMAT", "text");
     command
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// A folder with what the repository ships: `config.toml` and `ivr-scripts/`.
@@ -45,18 +29,6 @@ fn install() -> tempfile::TempDir {
     copy_dir(&shipped.join("ivr-scripts"), &dir.path().join("ivr-scripts"));
     std::fs::copy(shipped.join("config.toml"), dir.path().join("config.toml")).unwrap();
     dir
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A running `hotline serve`, its output gathered line by line as it comes.

@@ -5,10 +5,11 @@ use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::api::{self, Allowed, BAD_TOKEN, TEST_PIN, assert_matrix, person};
+use common::binary::{hotline, printed as text};
 use common::{TestApp, spawn_app};
 use hotline::domain::people::{self, Role};
 use serde_json::{Value, json};
@@ -404,25 +405,6 @@ fn stored_hashes(app: &TestApp, id: i64) -> (String, String) {
 
 // ---------------------------------------------------------------------------------------------
 // The command line
-
-fn hotline(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotline"));
-    cmd.current_dir(dir).env_remove("RUST_LOG");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("HOTLINE_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// The value of a `key: value` line of a command's output.
 fn line_value(output: &Output, key: &str) -> String {

@@ -3,7 +3,7 @@
 //! connecting a bot uses it.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hotline::domain::outbox::Button;
@@ -11,6 +11,7 @@ use hotline::domain::secret::Secret;
 use hotline::telegram::client::{ApiError, BotApi};
 use hotline::telegram::update::{Update, UpdateKind};
 
+use crate::common::binary::{self, printed as text};
 use crate::common::telegram::{
     BOT_TOKEN, FakeBotApi, Fault, PERSON_FIRST_NAME, PERSON_LAST_NAME, PERSON_USERNAME, Sent,
     Webhook,
@@ -307,23 +308,9 @@ fn closed_port_base() -> String {
 
 /// The `hotline` binary in `dir`, with no `HOTLINE_*` variable but the fake's API base.
 fn hotline(dir: &Path, api_base: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotline"));
-    cmd.current_dir(dir).env_remove("RUST_LOG");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("HOTLINE_") {
-            cmd.env_remove(name);
-        }
-    }
+    let mut cmd = binary::hotline(dir);
     cmd.env("HOTLINE_TELEGRAM_API_BASE", api_base);
     cmd
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]

@@ -91,7 +91,8 @@ pub fn shipped_scripts_copy(into: &Path) -> PathBuf {
     dir
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// A copy of the folder `from` at `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let target = to.join(entry.file_name());
@@ -561,6 +562,7 @@ pub fn assert_in_no_file(dir: &Path, needles: &[&str]) -> (Vec<PathBuf>, usize) 
 }
 
 pub mod api;
+pub mod binary;
 pub mod chats;
 pub mod console;
 pub mod loopback;
