@@ -249,25 +249,9 @@ impl<I: BufRead + ?Sized> Caller<'_, I> {
                     Ok(Press::Hangup)
                 }
             },
-            Caller::Interactive(input) => loop {
-                write!(out, "press keys (Enter = silence, h = hang up)> ")?;
-                out.flush()?;
-                let Some(line) = read_line(*input)? else {
-                    writeln!(out)?;
-                    return Ok(Press::Hangup);
-                };
-                let line = line.trim();
-                if line.is_empty() {
-                    return Ok(Press::Silence);
-                }
-                if line.eq_ignore_ascii_case("h") {
-                    return Ok(Press::Hangup);
-                }
-                match line.parse() {
-                    Ok(press) => return Ok(press),
-                    Err(message) => writeln!(out, "  {message}")?,
-                }
-            },
+            Caller::Interactive(input) => {
+                ask_press(*input, out, "press keys (Enter = silence, h = hang up)> ")
+            }
         }
     }
 
@@ -288,30 +272,43 @@ impl<I: BufRead + ?Sized> Caller<'_, I> {
                 Ok(OnHold::HangUp)
             }
             Caller::Interactive(_) if rounds == 0 => Ok(OnHold::Wait),
-            Caller::Interactive(input) => loop {
-                write!(
-                    out,
-                    "still waiting (Enter = keep waiting, keys = press them, h = hang up)> "
-                )?;
-                out.flush()?;
-                let Some(line) = read_line(*input)? else {
-                    writeln!(out)?;
-                    return Ok(OnHold::HangUp);
-                };
-                let line = line.trim();
-                if line.is_empty() {
-                    return Ok(OnHold::Wait);
-                }
-                if line.eq_ignore_ascii_case("h") {
-                    return Ok(OnHold::HangUp);
-                }
-                match line.parse() {
-                    Ok(Press::Keys(keys)) => return Ok(OnHold::Press(keys)),
-                    Ok(Press::Silence) => return Ok(OnHold::Wait),
-                    Ok(Press::Hangup) => return Ok(OnHold::HangUp),
-                    Err(message) => writeln!(out, "  {message}")?,
-                }
-            },
+            Caller::Interactive(input) => {
+                let prompt =
+                    "still waiting (Enter = keep waiting, keys = press them, h = hang up)> ";
+                Ok(match ask_press(*input, out, prompt)? {
+                    Press::Keys(keys) => OnHold::Press(keys),
+                    Press::Silence => OnHold::Wait,
+                    Press::Hangup => OnHold::HangUp,
+                })
+            }
+        }
+    }
+}
+
+/// Asks the person at the terminal what to press after `prompt`, until they say something
+/// that can be pressed: Enter is silence, `h` or the end of input hangs up.
+fn ask_press<I: BufRead + ?Sized, O: Write + ?Sized>(
+    input: &mut I,
+    out: &mut O,
+    prompt: &str,
+) -> Result<Press, SimulatorError> {
+    loop {
+        write!(out, "{prompt}")?;
+        out.flush()?;
+        let Some(line) = read_line(input)? else {
+            writeln!(out)?;
+            return Ok(Press::Hangup);
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            return Ok(Press::Silence);
+        }
+        if line.eq_ignore_ascii_case("h") {
+            return Ok(Press::Hangup);
+        }
+        match line.parse() {
+            Ok(press) => return Ok(press),
+            Err(message) => writeln!(out, "  {message}")?,
         }
     }
 }
