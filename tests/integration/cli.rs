@@ -115,6 +115,23 @@ impl Drop for Server {
     }
 }
 
+/// `hotline serve` in `dir` on loopback `port`, with `vars` besides, once it answers; its
+/// output piped, for the tests that read its logs.
+fn serve(dir: &Path, port: u16, vars: &[(&str, &str)]) -> Server {
+    let server = Server(
+        hotline(dir)
+            .arg("serve")
+            .env("HOTLINE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(vars.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until_up(port);
+    server
+}
+
 fn wait_until_up(port: u16) {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -134,18 +151,8 @@ fn a_newcomer_serves_calls_and_reads_the_case_and_no_number_is_kept() {
     .unwrap();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut server = Server(
-        hotline(dir.path())
-            .arg("serve")
-            .env("HOTLINE_SERVER_LISTEN", &listen)
-            .env("HOTLINE_LOG_LEVEL", "debug")
-            .env("HOTLINE_LOG_FORMAT", "json")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_up(port);
+    let vars = [("HOTLINE_LOG_LEVEL", "debug"), ("HOTLINE_LOG_FORMAT", "json")];
+    let mut server = serve(dir.path(), port, &vars);
 
     let output = hotline(dir.path())
         .args(["call", "--from", "+7 916 555-12-34", "--press", "2,1,1,1"])
@@ -320,17 +327,7 @@ fn production_refuses_the_keys_a_development_start_left_and_names_every_one() {
     copy_dir(&shipped_scripts(), &scripts);
     // A trial start in development generates the three secrets into data/.
     let port = free_port();
-    let mut trial = Server(
-        hotline(dir.path())
-            .arg("serve")
-            .env("HOTLINE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HOTLINE_SCRIPTS_DIR", &scripts)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_up(port);
+    let mut trial = serve(dir.path(), port, &[("HOTLINE_SCRIPTS_DIR", scripts.to_str().unwrap())]);
     stop_and_read_logs(&mut trial);
     let generated: Vec<String> = ["caller_hash_key", "callback_key"]
         .iter()
@@ -408,16 +405,7 @@ fn an_operator_in_one_terminal_takes_the_caller_waiting_in_another() {
     };
     let (id, pin) = (field("operator id:"), field("pin:"));
     // The server's first start writes the development keys the phone number is sealed with.
-    let mut server = Server(
-        hotline(dir.path())
-            .arg("serve")
-            .env("HOTLINE_SERVER_LISTEN", &listen)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_up(port);
+    let mut server = serve(dir.path(), port, &[]);
     // How she is reached: call me needs a provider account this hotline lacks; numbers are
     // checked before anything is stored.
     let reach = |args: &[&str]| {
@@ -686,16 +674,7 @@ fn a_call_names_its_case_and_the_case_list_shows_it_with_a_header_or_as_json() {
     let dir = dir.path();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let _server = Server(
-        hotline(dir)
-            .arg("serve")
-            .env("HOTLINE_SERVER_LISTEN", &listen)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_up(port);
+    let _server = serve(dir, port, &[]);
     let mut named = Vec::new();
     for (from, press) in [("+79161230001", "2,1,1,1"), ("+380441230002", "1,3")] {
         let output = hotline(dir)
@@ -985,17 +964,8 @@ fn a_call_to_another_url_than_the_public_one_is_told_why_the_server_refused_it()
     let dir = newcomer_folder();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let _server = Server(
-        hotline(dir.path())
-            .arg("serve")
-            .env("HOTLINE_SERVER_LISTEN", &listen)
-            .env("HOTLINE_SERVER_PUBLIC_URL", "https://hotline.example.org")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until_up(port);
+    let _server =
+        serve(dir.path(), port, &[("HOTLINE_SERVER_PUBLIC_URL", "https://hotline.example.org")]);
 
     let output = hotline(dir.path())
         .args(["call", "--press", "1", "--url", &format!("http://{listen}")])
