@@ -52,8 +52,14 @@ fn main() {
             provider_api_secret: None,
         };
         let app = App::open(&config, &secrets, Clock::system()).await.unwrap();
-        let storage =
-            Storage::open(&config.database.path, StorageOptions::default()).await.unwrap();
+        let storage = Storage::open(
+            &config.database.path,
+            StorageOptions::new(hotline::domain::secret::Secret::new(
+                "the benchmark's callback key, 32 characters".into(),
+            )),
+        )
+        .await
+        .unwrap();
         for n in 0..CHATS {
             let call_sid = CallSid::parse(&format!("CA{n:032x}")).unwrap();
             let record =

@@ -17,7 +17,14 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hotline.db");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let storage = runtime.block_on(Storage::open(&db, StorageOptions::default())).unwrap();
+    let storage = runtime
+        .block_on(Storage::open(
+            &db,
+            StorageOptions::new(hotline::domain::secret::Secret::new(
+                "the benchmark's callback key, 32 characters".into(),
+            )),
+        ))
+        .unwrap();
 
     let started = Instant::now();
     fill(&db, cases);

@@ -65,8 +65,14 @@ fn main() {
     runtime.block_on(async {
         let scratch = std::env::temp_dir().join(format!("hotline-bench-{}", std::process::id()));
         std::fs::create_dir_all(&scratch).unwrap();
-        let storage =
-            Storage::open(&scratch.join("bench.db"), StorageOptions::default()).await.unwrap();
+        let storage = Storage::open(
+            &scratch.join("bench.db"),
+            StorageOptions::new(hotline::domain::secret::Secret::new(
+                "the benchmark's callback key, 32 characters".into(),
+            )),
+        )
+        .await
+        .unwrap();
         let (pinned, _) =
             hotline::app::scripts::versions::reconcile(&storage, &dir, chrono::Utc::now())
                 .await

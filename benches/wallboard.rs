@@ -23,7 +23,16 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bench.db");
         // Opening migrates the schema; the history is then written in bulk, in SQL.
-        drop(Storage::open(&path, StorageOptions::default()).await.unwrap());
+        drop(
+            Storage::open(
+                &path,
+                StorageOptions::new(hotline::domain::secret::Secret::new(
+                    "the benchmark's callback key, 32 characters".into(),
+                )),
+            )
+            .await
+            .unwrap(),
+        );
         let seeding = Instant::now();
         seed(&path);
         println!(
@@ -31,7 +40,14 @@ fn main() {
             count(&path, "queue_entries"),
             seeding.elapsed().as_secs_f64()
         );
-        let storage = Storage::open(&path, StorageOptions::default()).await.unwrap();
+        let storage = Storage::open(
+            &path,
+            StorageOptions::new(hotline::domain::secret::Secret::new(
+                "the benchmark's callback key, 32 characters".into(),
+            )),
+        )
+        .await
+        .unwrap();
         println!("{:<52} {:>12} {:>12}", "read (1,000,000 cases)", "with 0009", "without");
         let with = reads(&storage).await;
         drop(storage);
@@ -42,7 +58,14 @@ fn main() {
         )
         .unwrap();
         drop(conn);
-        let storage = Storage::open(&path, StorageOptions::default()).await.unwrap();
+        let storage = Storage::open(
+            &path,
+            StorageOptions::new(hotline::domain::secret::Secret::new(
+                "the benchmark's callback key, 32 characters".into(),
+            )),
+        )
+        .await
+        .unwrap();
         let without = reads(&storage).await;
         for ((label, with), (_, without)) in with.iter().zip(&without) {
             println!("{label:<52} {:>9.3} ms {:>9.3} ms", ms(*with), ms(*without));

@@ -140,8 +140,10 @@ impl App {
     /// migrated, and replaying any journal left by a previous run), checks the caller-hash
     /// key against it, and brings the published scripts up to date with the folder.
     pub async fn open(config: &Config, secrets: &Secrets, clock: Clock) -> Result<App, OpenError> {
-        let options =
-            StorageOptions { busy_timeout: Duration::from_millis(config.database.busy_timeout_ms) };
+        let options = StorageOptions {
+            busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
+            data_keys_secret: secrets.callback_key.clone(),
+        };
         let storage = open_waiting_for_migrations(&config.database.path, options).await?;
         App::on(storage, config, secrets, clock).await
     }

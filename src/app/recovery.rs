@@ -130,7 +130,7 @@ mod tests {
 
     async fn storage_with_calls(dir: &tempfile::TempDir, calls: u32) -> Storage {
         let storage =
-            Storage::open(&dir.path().join("cases.db"), StorageOptions::default()).await.unwrap();
+            Storage::open(&dir.path().join("cases.db"), StorageOptions::for_tests()).await.unwrap();
         for n in 0..calls {
             let record =
                 Record::CallStarted { call_sid: sid(n), at: at(0), caller: None, country: None };

@@ -28,14 +28,22 @@ pub fn policy(config: &RetentionConfig) -> RetentionPolicy {
 pub fn describe(report: &PurgeReport) -> String {
     format!(
         "{} recording URL(s), {} note(s), {} chat message(s), {} caller hash(es), {} expired \
-         blocklist entr(y/ies), {} callback number(s); {} case(s) under legal hold kept",
+         blocklist entr(y/ies), {} callback number(s); {} case(s) under legal hold kept{}",
         report.recordings,
         report.notes,
         report.messages,
         report.caller_hashes,
         report.blocklist_entries,
         report.callback_numbers,
-        report.held
+        report.held,
+        if report.recording_keys_from.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; data keys kept from {} (recordings, numbers) and {} (notes, messages)",
+                report.recording_keys_from, report.note_keys_from
+            )
+        }
     )
 }
 
@@ -139,7 +147,7 @@ mod tests {
     async fn the_server_purges_on_its_schedule_and_audits_it() {
         let dir = tempfile::tempdir().unwrap();
         let storage =
-            Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
+            Storage::open(&dir.path().join("h.db"), StorageOptions::for_tests()).await.unwrap();
         let sid = CallSid::parse(&format!("CA{:032x}", 7)).unwrap();
         let long_ago = Utc::now() - Duration::days(400);
         let caller = Some(CallerHash("ab".repeat(32)));

@@ -44,9 +44,19 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Opens the configured database (creating it if it is not there).
+    /// Opens the configured database (creating it if it is not there), its data keys opened
+    /// with the callback key the server uses (the development one made if there is none).
     pub async fn open(config: &Config) -> Result<Terminal, StorageError> {
-        let storage = Storage::open(&config.database.path, StorageOptions::default()).await?;
+        let dir = config.database.dir();
+        let secret = crate::app::secrets::Secrets::callback_key_or_generate(
+            |name| std::env::var(name).ok(),
+            &dir,
+        )
+        .map_err(|e| StorageError::DataKeys {
+            path: dir.join(crate::storage::DATA_KEYS_FILE),
+            reason: format!("the callback key that opens it cannot be had: {e}"),
+        })?;
+        let storage = Storage::open(&config.database.path, StorageOptions::new(secret)).await?;
         Ok(Terminal { storage, dir: config.scripts.dir.clone(), clock: Clock::system() })
     }
 
@@ -417,12 +427,14 @@ impl Terminal {
     }
 
     /// Re-seals every callback number and operator's phone number from the `current` key to
-    /// `next` (audited `keys.rotate-callback`): how many.
+    /// `next`, and wraps the data keys under `next` (audited `keys.rotate-callback`): how many
+    /// numbers.
     pub async fn reseal_callback_numbers(
         &self,
         current: &Secret,
         next: &Secret,
     ) -> Result<u64, StorageError> {
+        let next_secret = next.clone();
         let (current, next) = (Sealer::new(current), Sealer::new(next));
         let (current_key, next_key) = (current.clone(), next.clone());
         // Operators' own phone numbers (call-me mode) are sealed under the same key.
@@ -452,6 +464,9 @@ impl Terminal {
             })
         };
         let resealed = self.storage.reseal_callback_numbers(reseal, reseal_phone).await?;
+        // The data keys are wrapped under the callback key too: after the numbers, so that a
+        // failure here leaves keys the old key still opens, and the rotation can be run again.
+        self.storage.rewrap_data_keys(next_secret).await?;
         self.audit(AuditAction::KeysRotateCallback, None, format!("numbers={resealed}")).await?;
         Ok(resealed)
     }

@@ -1079,7 +1079,7 @@ fn rotate_callback(config: &Config, new_key_file: &Path) -> ExitCode {
         let resealed =
             terminal.reseal_callback_numbers(&current, &next).await.map_err(|e| e.to_string())?;
         println!(
-            "re-sealed {resealed} callback number(s) under the new key. Start the server with \
+            "re-sealed {resealed} callback number(s) and the data keys under the new key. Start the server with \
              HOTLINE_CALLBACK_KEY_FILE={} (the old key no longer opens them), and destroy \
              every copy of the old key",
             new_key_file.display()

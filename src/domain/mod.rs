@@ -6,6 +6,7 @@ pub mod casework;
 pub mod conversation;
 pub mod csv;
 pub mod dashboard;
+pub mod data_keys;
 pub mod followups;
 pub mod language;
 pub mod line_time;

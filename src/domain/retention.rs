@@ -35,6 +35,12 @@ pub struct PurgeReport {
     pub held: u64,
     /// Whether the file was compacted (`VACUUM`) afterwards.
     pub compacted: bool,
+    /// The oldest month (`yyyy-mm`) whose key for recordings (addresses, numbers) is kept
+    /// after the purge: what was sealed before it is unreadable everywhere, backups included
+    /// (`domain/data_keys.rs`). Empty in a dry run.
+    pub recording_keys_from: String,
+    /// The same for notes and messages.
+    pub note_keys_from: String,
 }
 
 impl PurgeReport {

@@ -4,8 +4,10 @@
 
 use rusqlite::{TransactionBehavior, params};
 
-use super::{Storage, StorageError};
+use super::{Storage, StorageError, sealing};
 use crate::domain::cases::CallSid;
+use crate::domain::data_keys::{DataClass, month_of};
+use crate::domain::secret::Secret;
 
 impl Storage {
     /// Replaces every stored callback number by what `reseal` makes of it, and every
@@ -20,6 +22,7 @@ impl Storage {
         mut reseal: impl FnMut(i64, &str, &CallSid) -> Result<String, StorageError> + Send + 'static,
         mut reseal_phone: impl FnMut(i64, &str) -> Result<String, StorageError> + Send + 'static,
     ) -> Result<u64, StorageError> {
+        let keys = self.shared_keys();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let rows: Vec<(i64, String, String)> = tx
@@ -32,11 +35,22 @@ impl Storage {
                 .collect::<Result<_, _>>()?;
             let mut update =
                 tx.prepare("UPDATE follow_ups SET number_sealed = ?2 WHERE id = ?1")?;
-            for (id, sid, sealed) in &rows {
+            for (id, sid, stored) in &rows {
                 let call = CallSid::parse(sid).ok_or_else(|| {
                     StorageError::Data(format!("follow-up {id}'s case has no valid call id"))
                 })?;
-                update.execute(params![id, reseal(*id, sealed, &call)?])?;
+                // Under the data key of its month (sealing.rs), the number sealed under the
+                // callback key: that inner layer changes, the outer is made again in its month.
+                let class = DataClass::Recordings;
+                let Some(month) = month_of(class, stored) else {
+                    return Err(StorageError::Data(format!(
+                        "follow-up {id}'s number is not sealed under a data key"
+                    )));
+                };
+                // A number whose month's key is gone is shredded: nothing to re-seal.
+                let Some(sealed) = sealing::open(&keys, stored) else { continue };
+                let resealed = keys.seal_in(class, month, &reseal(*id, &sealed, &call)?);
+                update.execute(params![id, resealed])?;
             }
             drop(update);
             let phones: Vec<(i64, String)> = tx
@@ -55,5 +69,12 @@ impl Storage {
             Ok(u64::try_from(rows.len() + phones.len()).unwrap_or(u64::MAX))
         })
         .await
+    }
+
+    /// Wraps the data keys (`keyring.rs`) under `next`, the new callback key.
+    #[tracing::instrument(skip_all)]
+    pub async fn rewrap_data_keys(&self, next: Secret) -> Result<(), StorageError> {
+        let keyring = self.keyring().clone();
+        super::blocking(move || keyring.rewrap(&next)).await
     }
 }

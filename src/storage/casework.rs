@@ -9,14 +9,16 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
-use super::Storage;
-use super::StorageError;
+use super::retention::SHREDDED_NOTE;
+use super::sealing;
 use super::sqlite::{db_time, decode_channel, decode_language, decode_time};
+use super::{Storage, StorageError};
 use crate::domain::cases::{CallerHash, CaseNumber};
 use crate::domain::casework::{
     BlockEntry, BlockKey, CaseFilter, CaseListing, CaseReach, CaseWork, Change, Disposition, Note,
     NoteText, PersonRef, QueueVisit, main_visit,
 };
+use crate::domain::data_keys::{DataClass, DataKeys};
 use crate::domain::timeline::CaseOutcome;
 use crate::scripts::Tag;
 
@@ -113,9 +115,10 @@ impl Storage {
     /// What case work adds to the case with this number; `None` if there is no such case.
     #[tracing::instrument(skip(self))]
     pub async fn case_work(&self, number: CaseNumber) -> Result<Option<CaseWork>, StorageError> {
+        let keys = self.shared_keys();
         self.read(move |conn| {
             let tx = conn.transaction()?;
-            let work = load_case_work(&tx, number)?;
+            let work = load_case_work(&tx, number, &keys)?;
             tx.finish()?;
             Ok(work)
         })
@@ -152,15 +155,17 @@ impl Storage {
         text: NoteText,
         at: DateTime<Utc>,
     ) -> Result<Option<Note>, StorageError> {
+        let keys = self.shared_keys();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some((case_id, _)) = case_state(&tx, number)? else { return Ok(None) };
+            let sealed = keys.seal(DataClass::Notes, at, text.as_str());
             tx.prepare_cached(
                 "INSERT INTO case_notes (case_id, author_id, at, text) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![case_id, author, db_time(at), text.as_str()])?;
+            .execute(params![case_id, author, db_time(at), sealed])?;
             let id = tx.last_insert_rowid();
-            let note = load_notes(&tx, case_id)?.into_iter().find(|note| note.id == id);
+            let note = load_notes(&tx, case_id, &keys)?.into_iter().find(|note| note.id == id);
             tx.commit()?;
             note.map(Some).ok_or_else(|| StorageError::Data("a new note cannot be read".into()))
         })
@@ -178,6 +183,7 @@ impl Storage {
         by: i64,
         at: DateTime<Utc>,
     ) -> Result<Change<CaseWork>, StorageError> {
+        let keys = self.shared_keys();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some((case_id, closed)) = case_state(&tx, number)? else {
@@ -194,7 +200,7 @@ impl Storage {
                 "UPDATE cases SET disposition = ?2, closed_at = ?3, closed_by = ?4 WHERE id = ?1",
             )?
             .execute(params![case_id, disposition.as_str(), closed_at, closed_by])?;
-            let work = load_case_work(&tx, number)?;
+            let work = load_case_work(&tx, number, &keys)?;
             tx.commit()?;
             work.map(Change::Done).ok_or_else(|| StorageError::Data("a case vanished".into()))
         })
@@ -388,7 +394,11 @@ fn case_caller(
         .optional()?)
 }
 
-fn load_case_work(conn: &Connection, number: CaseNumber) -> Result<Option<CaseWork>, StorageError> {
+fn load_case_work(
+    conn: &Connection,
+    number: CaseNumber,
+    keys: &DataKeys,
+) -> Result<Option<CaseWork>, StorageError> {
     type Row = (i64, Option<String>, Option<String>, Option<i64>, Option<String>, Option<String>);
     let row: Option<Row> = conn
         .prepare_cached(
@@ -421,13 +431,14 @@ fn load_case_work(conn: &Connection, number: CaseNumber) -> Result<Option<CaseWo
         disposition: disposition.as_deref().map(decode_disposition).transpose()?,
         closed_at: closed_at.as_deref().map(decode_time).transpose()?,
         closed_by: closed_by.map(|id| person(id, closer)),
-        notes: load_notes(conn, case_id)?,
+        notes: load_notes(conn, case_id, keys)?,
         queue: load_visits(conn, case_id)?,
         repeat_cases,
     }))
 }
 
-fn load_notes(conn: &Connection, case_id: i64) -> Result<Vec<Note>, StorageError> {
+/// A case's notes, their text opened (a shredded one reads as the placeholder).
+fn load_notes(conn: &Connection, case_id: i64, keys: &DataKeys) -> Result<Vec<Note>, StorageError> {
     let rows = conn
         .prepare_cached(
             "SELECT n.id, n.author_id, u.name, n.at, n.text
@@ -440,6 +451,7 @@ fn load_notes(conn: &Connection, case_id: i64) -> Result<Vec<Note>, StorageError
         .collect::<Result<Vec<(i64, i64, Option<String>, String, String)>, _>>()?;
     rows.into_iter()
         .map(|(id, author, name, at, text)| {
+            let text = sealing::open(keys, &text).unwrap_or_else(|| SHREDDED_NOTE.to_owned());
             Ok(Note { id, author: person(author, name), at: decode_time(&at)?, text })
         })
         .collect()

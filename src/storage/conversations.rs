@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::outbox::enqueue_in;
+use super::retention::SHREDDED_NOTE;
+use super::sealing::{open, open_opt, seal_record};
 use super::sqlite::{apply_in, db_time, decode_channel, decode_language, decode_time};
 use super::{Storage, StorageError};
 use crate::domain::cases::{CallSid, CallerHash, CaseNumber, Event, Record};
@@ -19,6 +21,7 @@ use crate::domain::conversation::{
     Author, Channel, ChatMessage, ChatSummary, Conversation, MessageKind, Position, WaitingChat,
 };
 use crate::domain::dashboard::ChannelChats;
+use crate::domain::data_keys::{DataClass, DataKeys};
 use crate::domain::outbox::{Button, NewOutgoing, OutAction};
 use crate::scripts::{LanguageTag, NodeId};
 
@@ -155,14 +158,23 @@ impl Storage {
         chat_hash: &CallerHash,
     ) -> Result<Option<Conversation>, StorageError> {
         let hash = chat_hash.0.clone();
-        self.read(move |conn| {
-            conversation_where(
-                conn,
-                "c.channel = ?1 AND c.chat_hash = ?2 AND c.state <> 'closed'",
-                params![channel.as_str(), hash],
-            )
-        })
-        .await
+        let found = self
+            .read(move |conn| {
+                conversation_where(
+                    conn,
+                    "c.channel = ?1 AND c.chat_hash = ?2 AND c.state <> 'closed'",
+                    params![channel.as_str(), hash],
+                )
+            })
+            .await?;
+        Ok(found.map(|conversation| self.with_address_opened(conversation)))
+    }
+
+    /// `conversation` with its reply address opened (to its sealing under the callback key,
+    /// which the use case opens); `None` once its key is gone.
+    fn with_address_opened(&self, mut conversation: Conversation) -> Conversation {
+        conversation.address_sealed = open_opt(self.keys(), conversation.address_sealed.take());
+        conversation
     }
 
     /// The conversation of a case, open or closed.
@@ -170,18 +182,21 @@ impl Storage {
         &self,
         case: CaseNumber,
     ) -> Result<Option<Conversation>, StorageError> {
-        self.read(move |conn| {
-            conversation_where(
-                conn,
-                "k.number_year = ?1 AND k.number_seq = ?2",
-                params![case.year, case.sequence],
-            )
-        })
-        .await
+        let found = self
+            .read(move |conn| {
+                conversation_where(
+                    conn,
+                    "k.number_year = ?1 AND k.number_seq = ?2",
+                    params![case.year, case.sequence],
+                )
+            })
+            .await?;
+        Ok(found.map(|conversation| self.with_address_opened(conversation)))
     }
 
     /// Stores one handled message (see the module's header).
     pub async fn chat_step(&self, step: ChatStep) -> Result<StepOutcome, StorageError> {
+        let keys = self.shared_keys();
         // Grouped with the other writes of the moment: a message costs a share of an fsync, as
         // a call's step does.
         let written = self.write_grouped(move |tx| {
@@ -194,7 +209,7 @@ impl Storage {
             if fresh == 0 {
                 return Ok(StepOutcome::Duplicate);
             }
-            let Some((call_sid, number, opened)) = move_conversation(tx, &step)? else {
+            let Some((call_sid, number, opened)) = move_conversation(tx, &keys, &step)? else {
                 // An error undoes the update's mark too, so the retry is not a duplicate.
                 return Err(StorageError::Conflict(MOVED.into()));
             };
@@ -209,7 +224,7 @@ impl Storage {
                     at: step.at,
                     events: step.events.clone(),
                 };
-                apply_in(tx, &record)?;
+                apply_in(tx, &seal_record(&keys, record))?;
             }
             let case_id = case_id_of(tx, &call_sid)?;
             tx.prepare_cached(
@@ -229,10 +244,10 @@ impl Storage {
                     channel: step.channel,
                     address_sealed: &step.address_sealed,
                 };
-                forget_in(tx, &to, step.at)?;
+                forget_in(tx, &keys, &to, step.at)?;
             }
             if let Some(kept) = &step.kept {
-                insert_message(tx, case_id, step.at, kept, None)?;
+                insert_message(tx, &keys, case_id, step.at, kept, None)?;
             }
             let to = Addressee {
                 case_id,
@@ -242,7 +257,7 @@ impl Storage {
             };
             for (i, reply) in step.replies.iter().enumerate() {
                 let dedupe = format!("{}:{}:{i}", step.channel, step.update_key);
-                queue_reply(tx, &to, reply, dedupe, step.at)?;
+                queue_reply(tx, &keys, &to, reply, dedupe, step.at)?;
             }
             Ok(StepOutcome::Applied { case: number, opened })
         });
@@ -260,6 +275,7 @@ impl Storage {
         reply: NewReply,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StorageError> {
+        let keys = self.shared_keys();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(conversation) = conversation_where(
@@ -279,7 +295,7 @@ impl Storage {
                 channel: conversation.channel,
                 address_sealed: address,
             };
-            let id = queue_reply(&tx, &to, &reply, dedupe, now)?;
+            let id = queue_reply(&tx, &keys, &to, &reply, dedupe, now)?;
             tx.commit()?;
             Ok(Some(id))
         })
@@ -328,6 +344,7 @@ impl Storage {
         events: Vec<Event>,
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
+        let keys = self.shared_keys();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(conversation) = conversation_where(
@@ -352,7 +369,7 @@ impl Storage {
                     at: now,
                     events,
                 };
-                apply_in(&tx, &record)?;
+                apply_in(&tx, &seal_record(&keys, record))?;
             }
             tx.commit()?;
             Ok(true)
@@ -367,6 +384,7 @@ impl Storage {
         events: Vec<Event>,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
+        let keys = self.shared_keys();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(conversation) = conversation_where(
@@ -385,7 +403,7 @@ impl Storage {
                 at: now,
                 events,
             };
-            apply_in(&tx, &record)?;
+            apply_in(&tx, &seal_record(&keys, record))?;
             tx.commit()?;
             Ok(())
         })
@@ -530,6 +548,7 @@ impl Storage {
         text: String,
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
+        let keys = self.shared_keys();
         // Grouped: a place is shown at every handoff, as often as messages come.
         self.write_grouped(move |tx| {
             let found = tx
@@ -567,7 +586,7 @@ impl Storage {
                 action,
                 dedupe_key: format!("position:{id}:{}", db_time(now)),
             };
-            let outbox_id = enqueue_in(tx, &outgoing, now)?;
+            let outbox_id = enqueue_in(tx, &keys, &outgoing, now)?;
             tx.prepare_cached(
                 "UPDATE conversations SET position_shown = ?2,
                         position_outbox_id = COALESCE(position_outbox_id, ?3)
@@ -595,14 +614,16 @@ impl Storage {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Conversation>, StorageError> {
-        self.read(move |conn| {
-            conversations_where(
-                conn,
-                "c.state <> 'closed' AND c.last_in_at < ?1 ORDER BY c.last_in_at LIMIT ?2",
-                params![db_time(before), limit],
-            )
-        })
-        .await
+        let silent = self
+            .read(move |conn| {
+                conversations_where(
+                    conn,
+                    "c.state <> 'closed' AND c.last_in_at < ?1 ORDER BY c.last_in_at LIMIT ?2",
+                    params![db_time(before), limit],
+                )
+            })
+            .await?;
+        Ok(silent.into_iter().map(|conversation| self.with_address_opened(conversation)).collect())
     }
 
     /// The conversations of the operators' queue and those operators hold: waiting ones
@@ -664,6 +685,7 @@ impl Storage {
 
     /// The messages of a case, in order, with the delivery state of those sent.
     pub async fn chat_messages(&self, case: CaseNumber) -> Result<Vec<ChatMessage>, StorageError> {
+        let keys = self.shared_keys();
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT m.id, m.at, m.author, m.author_id, m.kind, m.node, m.var, m.body, o.state
@@ -701,7 +723,7 @@ impl Storage {
                     })?,
                     node: node.as_deref().and_then(NodeId::parse),
                     var,
-                    body,
+                    body: open(&keys, &body).unwrap_or_else(|| SHREDDED_NOTE.to_owned()),
                     delivery,
                 })
             })
@@ -715,6 +737,7 @@ impl Storage {
 /// when it moved since it was read, or the person's open conversation appeared meanwhile.
 fn move_conversation(
     tx: &Transaction<'_>,
+    keys: &DataKeys,
     step: &ChatStep,
 ) -> Result<Option<(CallSid, CaseNumber, bool)>, StorageError> {
     let position = &step.position;
@@ -792,7 +815,7 @@ fn move_conversation(
                 case_id,
                 step.channel.as_str(),
                 (!closed).then_some(&chat_hash.0),
-                (!closed).then_some(&step.address_sealed),
+                (!closed).then(|| keys.seal(DataClass::Recordings, step.at, &step.address_sealed)),
                 position.state(),
                 language,
                 node,
@@ -819,6 +842,7 @@ struct Addressee<'a> {
 /// Keeps a reply on the case and queues it in the outbox. Returns the outbox row.
 fn queue_reply(
     tx: &Transaction<'_>,
+    keys: &DataKeys,
     to: &Addressee<'_>,
     reply: &NewReply,
     dedupe_key: String,
@@ -837,19 +861,20 @@ fn queue_reply(
         },
         dedupe_key,
     };
-    let outbox_id = enqueue_in(tx, &outgoing, at)?;
+    let outbox_id = enqueue_in(tx, keys, &outgoing, at)?;
     let kind = match reply.author {
         Author::Operator(_) => MessageKind::Reply,
         Author::Bot | Author::Person => MessageKind::Prompt,
     };
     let message =
         NewMessage { author: reply.author, kind, node: None, var: None, body: reply.text.clone() };
-    insert_message(tx, case_id, at, &message, Some(outbox_id))?;
+    insert_message(tx, keys, case_id, at, &message, Some(outbox_id))?;
     Ok(outbox_id)
 }
 
 fn insert_message(
     tx: &Transaction<'_>,
+    keys: &DataKeys,
     case_id: i64,
     at: DateTime<Utc>,
     message: &NewMessage,
@@ -872,7 +897,7 @@ fn insert_message(
         message.kind.as_str(),
         message.node.as_ref().map(NodeId::as_str),
         message.var,
-        message.body,
+        keys.seal(DataClass::Notes, at, &message.body),
         outbox_id,
     ])?;
     Ok(())
@@ -886,6 +911,7 @@ const DELETABLE_HOURS: i64 = 48;
 /// waiting to be sent (withdrawn, so it never arrives).
 fn forget_in(
     tx: &Transaction<'_>,
+    keys: &DataKeys,
     to: &Addressee<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
@@ -925,7 +951,7 @@ fn forget_in(
             action,
             dedupe_key,
         };
-        enqueue_in(tx, &outgoing, now)?;
+        enqueue_in(tx, keys, &outgoing, now)?;
     }
     Ok(())
 }

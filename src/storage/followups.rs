@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
+use super::{StorageError, sealing};
 use crate::domain::cases::{CallSid, CaseNumber, Event, Outcome};
 use crate::domain::followups::{Attempt, AttemptResult, FollowUp, Kind, State};
 use crate::scripts::{LanguageTag, NodeId, Tag};
@@ -107,15 +107,25 @@ impl Storage {
                 .prepare_cached(&sql)?
                 .query_map([closed], Row::read)?
                 .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter().map(|row| Row::complete(row, conn)).collect()
+            rows.into_iter().map(|row| Row::complete(row, conn)).collect::<Result<Vec<_>, _>>()
         })
         .await
+        .map(|all| all.into_iter().map(|follow_up| self.with_recording_opened(follow_up)).collect())
+    }
+
+    /// `follow_up` with its recording's address opened (`None` once shredded).
+    fn with_recording_opened(&self, mut follow_up: FollowUp) -> FollowUp {
+        follow_up.recording_url = sealing::open_opt(self.keys(), follow_up.recording_url.take());
+        follow_up
     }
 
     /// One follow-up.
     #[tracing::instrument(skip(self))]
     pub async fn follow_up(&self, id: i64) -> Result<Option<FollowUp>, StorageError> {
-        self.read(move |conn| load(conn, id)).await
+        Ok(self
+            .read(move |conn| load(conn, id))
+            .await?
+            .map(|follow_up| self.with_recording_opened(follow_up)))
     }
 
     /// The sealed callback number of a follow-up, for the one who took it; the follow-up
@@ -133,6 +143,11 @@ impl Storage {
             Ok(Some((follow_up, sealed)))
         })
         .await
+        .map(|found| {
+            found.map(|(follow_up, sealed)| {
+                (self.with_recording_opened(follow_up), sealing::open_opt(self.keys(), sealed))
+            })
+        })
     }
 
     /// `operator` takes an open follow-up; `speaks` limits it to their languages (`None`:
@@ -179,6 +194,7 @@ impl Storage {
             Ok(taken.ok_or(Refusal::NotFound))
         })
         .await
+        .map(|taken| taken.map(|follow_up| self.with_recording_opened(follow_up)))
     }
 
     /// Records an attempt by the operator who took the follow-up; it closes on `reached`,
@@ -228,6 +244,7 @@ impl Storage {
             Ok(updated.ok_or(Refusal::NotFound))
         })
         .await
+        .map(|updated| updated.map(|follow_up| self.with_recording_opened(follow_up)))
     }
 
     /// Gives `operator` the due callback that comes first among their languages, taking it
@@ -273,6 +290,15 @@ impl Storage {
             Ok(taken.map(|follow_up| (follow_up, sealed)))
         })
         .await
+        .map(|taken| {
+            // A number whose key is gone opens to nothing, which the callback key refuses.
+            taken.map(|(follow_up, sealed)| {
+                (
+                    self.with_recording_opened(follow_up),
+                    sealing::open(self.keys(), &sealed).unwrap_or_default(),
+                )
+            })
+        })
     }
 
     /// Gives a follow-up that is still open work back to the list (after a callback from the
@@ -439,7 +465,7 @@ mod tests {
     use crate::storage::{NewEntry, NewPerson, StorageOptions};
 
     async fn open(dir: &tempfile::TempDir) -> Storage {
-        Storage::open(&dir.path().join("hotline.db"), StorageOptions::default()).await.unwrap()
+        Storage::open(&dir.path().join("hotline.db"), StorageOptions::for_tests()).await.unwrap()
     }
 
     fn sid(n: u32) -> CallSid {

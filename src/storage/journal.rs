@@ -212,6 +212,10 @@ impl Recorder {
         if records.is_empty() {
             return Durability::Stored;
         }
+        // Sealed before either copy is made, so the journal's file holds no recording's
+        // address in the clear, and the database and journal copies are the same record.
+        let records: Vec<Record> =
+            records.into_iter().map(|record| self.inner.storage.seal_record(record)).collect();
         // The lock is not held across the database write: records written at the same time
         // then share one commit (the storage's group commit) instead of taking turns for an
         // fsync each. The records of one call are written together only from one answer, in
@@ -691,7 +695,7 @@ mod tests {
         async fn new(busy_timeout: Duration) -> Setup {
             let dir = tempfile::tempdir().unwrap();
             let storage =
-                Storage::open(&dir.path().join("cases.db"), StorageOptions { busy_timeout })
+                Storage::open(&dir.path().join("cases.db"), StorageOptions { busy_timeout, ..StorageOptions::for_tests() })
                     .await
                     .unwrap();
             Setup { dir, storage }

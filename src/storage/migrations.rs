@@ -72,6 +72,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0016_waiting_line.sql",
         sql: include_str!("../../db/migrations/0016_waiting_line.sql"),
     },
+    Migration {
+        name: "0017_sealed_text.sql",
+        sql: include_str!("../../db/migrations/0017_sealed_text.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

@@ -30,6 +30,7 @@ mod followups;
 mod gauges;
 mod group_commit;
 mod journal;
+mod keyring;
 mod keys;
 mod migrations;
 pub(crate) mod outbox;
@@ -41,12 +42,15 @@ mod reader;
 mod recovery;
 mod retention;
 mod scripts;
+mod sealing;
 mod sqlite;
 
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::domain::secret::Secret;
 
 pub use backup::{BackupCheck, Snapshot, check_backup};
 pub use checkpoint::LOG_MOST_BYTES;
@@ -67,17 +71,30 @@ pub use retention::SHREDDED_NOTE;
 pub use scripts::{PUBLISHED_MEANWHILE, Publication, ScriptsStamp};
 pub use sqlite::Storage;
 
+pub use keyring::FILE_NAME as DATA_KEYS_FILE;
+
 /// How the database is opened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StorageOptions {
     /// How long a statement waits for another connection's lock before failing as
     /// [`StorageError::Busy`].
     pub busy_timeout: Duration,
+    /// The secret the data keys are wrapped under (`keyring.rs`): the callback key, which
+    /// already seals callers' numbers and, like every secret, comes from the environment.
+    pub data_keys_secret: Secret,
 }
 
-impl Default for StorageOptions {
-    fn default() -> Self {
-        StorageOptions { busy_timeout: Duration::from_secs(5) }
+impl StorageOptions {
+    /// The options of a database whose data keys are wrapped under `data_keys_secret`, with
+    /// the default busy timeout (5 s).
+    pub fn new(data_keys_secret: Secret) -> StorageOptions {
+        StorageOptions { busy_timeout: Duration::from_secs(5), data_keys_secret }
+    }
+
+    /// Options for the unit tests, under a fixed secret.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> StorageOptions {
+        StorageOptions::new(Secret::new("the unit tests' callback key".into()))
     }
 }
 
@@ -159,6 +176,14 @@ pub enum StorageError {
         /// What went wrong.
         #[source]
         source: std::io::Error,
+    },
+    /// The data keys' file (`keyring.rs`) cannot be read, created or written.
+    #[error("the data keys file {} cannot be used: {reason}", .path.display())]
+    DataKeys {
+        /// The file.
+        path: PathBuf,
+        /// Why, and what to do.
+        reason: String,
     },
     /// The background task doing the work panicked or was cancelled (runtime shutting down).
     #[error("the storage task failed: {0}")]

@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::StorageError;
+use super::sealing::{open_opt, seal_unless_sealed};
 use super::sqlite::{Storage, db_time, decode_channel, decode_time};
 use crate::domain::conversation::Channel;
+use crate::domain::data_keys::{DataClass, DataKeys};
 use crate::domain::outbox::{Button, Due, NewOutgoing, OutAction, OutState, OutStatus, Outgoing};
 
 /// The outbox's counts, for the metrics.
@@ -27,9 +29,10 @@ impl Storage {
         new: NewOutgoing,
         now: DateTime<Utc>,
     ) -> Result<i64, StorageError> {
+        let keys = self.shared_keys();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let id = enqueue_in(&tx, &new, now)?;
+            let id = enqueue_in(&tx, &keys, &new, now)?;
             tx.commit()?;
             Ok(id)
         })
@@ -88,6 +91,7 @@ impl Storage {
     /// attempt, and returns them ready to deliver (an edit or a delete with the channel's id
     /// of its earlier message), in the order of `ids`.
     pub async fn claim_outgoing(&self, ids: Vec<i64>) -> Result<Vec<Outgoing>, StorageError> {
+        let keys = self.shared_keys();
         // The outbox's bookkeeping is as frequent as the messages: grouped with the writes of
         // the moment, so each costs a share of an fsync.
         self.write_grouped(move |tx| {
@@ -100,7 +104,7 @@ impl Storage {
                     )?
                     .execute([id])?;
                 if changed == 1 {
-                    claimed.push(load_outgoing(tx, id)?);
+                    claimed.push(load_outgoing(tx, &keys, id)?);
                 }
             }
             Ok(claimed)
@@ -243,6 +247,7 @@ impl Storage {
 /// An edit or a delete must name an earlier message of the same case and channel.
 pub(crate) fn enqueue_in(
     tx: &Transaction<'_>,
+    keys: &DataKeys,
     new: &NewOutgoing,
     now: DateTime<Utc>,
 ) -> Result<i64, StorageError> {
@@ -280,6 +285,9 @@ pub(crate) fn enqueue_in(
     if !case_exists {
         return Err(StorageError::Conflict("no such case".into()));
     }
+    // Sealed (`sealing.rs`): the text until it is sent, the address until then too.
+    let body = body.map(|body| keys.seal(DataClass::Notes, now, body));
+    let address = seal_unless_sealed(keys, DataClass::Recordings, now, &new.address_sealed);
     let at = db_time(now);
     tx.prepare_cached(
         "INSERT INTO outbox (case_id, channel, address_sealed, chat_key, action, body, buttons,
@@ -289,7 +297,7 @@ pub(crate) fn enqueue_in(
     .execute(params![
         new.case_id,
         new.channel.as_str(),
-        new.address_sealed,
+        address,
         new.chat_key,
         new.action.kind(),
         body,
@@ -325,7 +333,7 @@ fn decode_kind(text: &str) -> Result<&'static str, StorageError> {
 }
 
 /// A claimed row, ready to deliver.
-fn load_outgoing(conn: &Connection, id: i64) -> Result<Outgoing, StorageError> {
+fn load_outgoing(conn: &Connection, keys: &DataKeys, id: i64) -> Result<Outgoing, StorageError> {
     let row = conn
         .prepare_cached(
             "SELECT o.case_id, o.channel, o.address_sealed, o.chat_key, o.action, o.body,
@@ -349,6 +357,9 @@ fn load_outgoing(conn: &Connection, id: i64) -> Result<Outgoing, StorageError> {
     let (case_id, channel, address, chat_key, action, body, buttons, of, target, attempt) = row;
     let missing = |what: &str| StorageError::Data(format!("outbox row {id} waits without {what}"));
     let buttons = decode_buttons(buttons.as_deref())?;
+    // A body or an address whose key is gone cannot be sent: it is as if it were missing.
+    let body = open_opt(keys, body);
+    let address = open_opt(keys, address);
     let action = match (action.as_str(), body, of) {
         ("send", Some(text), _) => OutAction::Send { text, buttons },
         ("edit", Some(text), Some(of)) => OutAction::Edit { of, text, buttons },
@@ -384,7 +395,7 @@ mod tests {
     /// A database with one case, and its id.
     async fn open(dir: &tempfile::TempDir) -> (Storage, i64) {
         let storage =
-            Storage::open(&dir.path().join("cases.db"), StorageOptions::default()).await.unwrap();
+            Storage::open(&dir.path().join("cases.db"), StorageOptions::for_tests()).await.unwrap();
         let call_sid = CallSid::parse(&format!("CA{:032x}", 1)).unwrap();
         storage
             .apply(Record::CallStarted { call_sid, at: at(0), caller: None, country: None })
@@ -411,14 +422,22 @@ mod tests {
         }
     }
 
+    /// A column of row `id`, opened if it is sealed (`sealing.rs`) after checking that it is.
     async fn column(storage: &Storage, id: i64, column: &'static str) -> Option<String> {
-        storage
+        let stored: Option<String> = storage
             .read(move |conn| {
                 let sql = format!("SELECT {column} FROM outbox WHERE id = ?1");
                 Ok(conn.query_row(&sql, [id], |row| row.get(0))?)
             })
             .await
-            .unwrap()
+            .unwrap();
+        if matches!(column, "body" | "address_sealed") {
+            if let Some(stored) = &stored {
+                assert!(crate::domain::data_keys::is_sealed(stored), "{column} is stored sealed");
+            }
+            return stored.and_then(|stored| storage.keys().open(&stored).ok());
+        }
+        stored
     }
 
     async fn count(storage: &Storage) -> i64 {

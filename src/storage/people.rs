@@ -658,7 +658,7 @@ mod tests {
     use crate::storage::StorageOptions;
 
     async fn open(dir: &tempfile::TempDir) -> Storage {
-        Storage::open(&dir.path().join("hotline.db"), StorageOptions::default()).await.unwrap()
+        Storage::open(&dir.path().join("hotline.db"), StorageOptions::for_tests()).await.unwrap()
     }
 
     fn new_person(name: &str, role: Role) -> NewPerson {

@@ -390,7 +390,7 @@ mod tests {
         RefusalAudit { locked: AuditAction::DialInLocked, locked_out: None };
 
     async fn open(dir: &tempfile::TempDir) -> Storage {
-        Storage::open(&dir.path().join("hotline.db"), StorageOptions::default()).await.unwrap()
+        Storage::open(&dir.path().join("hotline.db"), StorageOptions::for_tests()).await.unwrap()
     }
 
     fn at(minutes: i64) -> DateTime<Utc> {

@@ -8,6 +8,7 @@ use rusqlite::{Connection, params};
 
 use super::sqlite::{db_time, decode_time};
 use super::{Storage, StorageError};
+use crate::domain::data_keys::DataKeys;
 use crate::domain::recording::RecordingSid;
 
 /// A recording still to be deleted at the provider.
@@ -101,6 +102,7 @@ impl Storage {
 /// were queued.
 pub(super) fn queue_shredded_recordings(
     conn: &Connection,
+    keys: &DataKeys,
     cutoff: &str,
     now: &str,
 ) -> Result<usize, StorageError> {
@@ -125,7 +127,14 @@ pub(super) fn queue_shredded_recordings(
          VALUES ('recording', ?1, ?2, ?2) ON CONFLICT (kind, sid) DO NOTHING",
     )?;
     let mut queued = 0;
-    for sid in urls.iter().filter_map(|url| RecordingSid::in_url(url)) {
+    // Opened here (they are sealed), and queued in the order of their ids.
+    let mut sids: Vec<RecordingSid> = urls
+        .iter()
+        .filter_map(|stored| super::sealing::open(keys, stored))
+        .filter_map(|url| RecordingSid::in_url(&url))
+        .collect();
+    sids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    for sid in sids {
         queued += insert.execute(params![sid.as_str(), now])?;
     }
     Ok(queued)
@@ -197,7 +206,7 @@ mod tests {
     async fn a_purge_queues_the_provider_recordings_it_shreds_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let storage =
-            Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
+            Storage::open(&dir.path().join("h.db"), StorageOptions::for_tests()).await.unwrap();
         let policy = RetentionPolicy {
             recordings: Duration::days(90),
             notes: Duration::days(3650),

@@ -21,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::sqlite::db_time;
 use super::{Storage, StorageError};
 use crate::domain::cases::CaseNumber;
+use crate::domain::data_keys::{DataClass, DataKeys, Month};
 use crate::domain::retention::{PurgeReport, RetentionPolicy};
 
 /// The placeholder a shredded note's text becomes (the schema's trigger accepts only it).
@@ -92,6 +93,7 @@ impl Storage {
         dry_run: bool,
         at_provider: bool,
     ) -> Result<PurgeReport, StorageError> {
+        let keyring = self.keyring().clone();
         self.write(move |conn| {
             let cutoffs = Cutoffs::new(&policy, now);
             let mut report = count_due(conn, &cutoffs)?;
@@ -100,10 +102,27 @@ impl Storage {
             }
             super::pin_lockout::forget_old_attempts(conn, now)?;
             if !report.is_empty() {
-                shred(conn, &cutoffs, &db_time(now), at_provider)?;
+                shred(conn, keyring.keys(), &cutoffs, &db_time(now), at_provider)?;
                 conn.pragma_update(None, "temp_store", "MEMORY")?;
                 conn.execute_batch("VACUUM")?;
                 report.compacted = true;
+            }
+            // After the rows: the keys of the months nothing live needs any more go, which
+            // reaches every copy of what the rows held (backups, an old log, a replica).
+            for (class, period) in
+                [(DataClass::Recordings, policy.recordings), (DataClass::Notes, policy.notes)]
+            {
+                let expired = Month::of(now - period);
+                let needed = super::sealing::oldest_month(conn, class)?;
+                let keep_from = needed.map_or(expired, |needed| needed.min(expired));
+                if keyring.destroy_before(class, keep_from)? {
+                    tracing::info!(class = ?class, from = %keep_from, "data keys destroyed");
+                }
+                let kept_from = keyring.keys().first(class).to_string();
+                match class {
+                    DataClass::Recordings => report.recording_keys_from = kept_from,
+                    DataClass::Notes => report.note_keys_from = kept_from,
+                }
             }
             // Every run, not only one that shredded: if a reader held the last truncation
             // back, the old frames are still in the WAL, and this is the retry.
@@ -209,12 +228,15 @@ fn count_due(conn: &Connection, cutoffs: &Cutoffs) -> Result<PurgeReport, Storag
         blocklist_entries: count(blocklist, &cutoffs.caller_hashes)?,
         held,
         compacted: false,
+        recording_keys_from: String::new(),
+        note_keys_from: String::new(),
     })
 }
 
 /// Shreds what is due, in one transaction.
 fn shred(
     conn: &mut Connection,
+    keys: &DataKeys,
     cutoffs: &Cutoffs,
     now: &str,
     at_provider: bool,
@@ -223,7 +245,7 @@ fn shred(
     // The recordings themselves are at the provider: their deletion there is queued in this
     // transaction, so it cannot be lost once the addresses are gone.
     if at_provider {
-        super::provider_deletions::queue_shredded_recordings(&tx, &cutoffs.recordings, now)?;
+        super::provider_deletions::queue_shredded_recordings(&tx, keys, &cutoffs.recordings, now)?;
     }
     // The event is the source the case's columns are derived from: blank its URL too, or
     // the next write to the case would bring it back.
@@ -390,7 +412,7 @@ mod tests {
     async fn old_personal_data_goes_held_and_recent_cases_keep_theirs() {
         let dir = tempfile::tempdir().unwrap();
         let storage =
-            Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
+            Storage::open(&dir.path().join("h.db"), StorageOptions::for_tests()).await.unwrap();
         let author = storage
             .add_person(
                 NewPerson {
@@ -423,7 +445,16 @@ mod tests {
         assert_eq!(again, dry, "a dry run changes nothing");
 
         let done = storage.purge(policy(30), at(40), false).await.unwrap();
-        assert_eq!(done, PurgeReport { compacted: true, ..dry });
+        let kept_from = "2026-01".to_owned();
+        assert_eq!(
+            done,
+            PurgeReport {
+                compacted: true,
+                recording_keys_from: kept_from.clone(),
+                note_keys_from: kept_from,
+                ..dry
+            }
+        );
         let shredded = storage.case(number(1)).await.unwrap().unwrap();
         assert_eq!((shredded.caller, shredded.recording_url), (None, None));
         let answers: Vec<&Event> = shredded
@@ -502,7 +533,7 @@ mod tests {
     async fn a_callback_number_goes_once_nobody_will_call_it() {
         let dir = tempfile::tempdir().unwrap();
         let storage =
-            Storage::open(&dir.path().join("h.db"), StorageOptions::default()).await.unwrap();
+            Storage::open(&dir.path().join("h.db"), StorageOptions::for_tests()).await.unwrap();
         let operator = storage
             .add_person(
                 NewPerson {
@@ -557,6 +588,7 @@ mod tests {
         let bytes = std::fs::read(dir.path().join("h.db")).unwrap();
         let found = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
         assert!(!found(b"sealed-number-1") && !found(b"sealed-number-2"));
-        assert!(found(b"sealed-number-3"), "the scan can see what is kept");
+        assert!(!found(b"sealed-number-3"), "what is kept is sealed under its month's key too");
+        assert!(found(b"dk1.r.202602."), "the scan can see the kept number's sealed form");
     }
 }

@@ -420,7 +420,7 @@ mod tests {
     async fn a_draft_is_saved_over_only_the_draft_that_was_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hotline.db");
-        let storage = Storage::open(&path, StorageOptions::default()).await.unwrap();
+        let storage = Storage::open(&path, StorageOptions::for_tests()).await.unwrap();
         let now = Utc::now();
         let over = |read: Option<(&str, &str)>, text: &str| {
             let read = read.map(|(author, text)| (author.to_owned(), text.to_owned()));

@@ -15,14 +15,17 @@ use super::checkpoint::Checkpointer;
 use super::derived::derive;
 use super::event_cache::{CaseEvents, EventCache, EventKey};
 use super::group_commit::Writer;
+use super::keyring::Keyring;
 use super::migrations::migrate;
 use super::reader::Reader;
+use super::sealing;
 use super::{StorageError, StorageOptions, blocking};
 use crate::domain::cases::{
     CallSid, CallStatus, CallerHash, Case, CaseNumber, CaseSummary, Event, Outcome, Record,
     TimedEvent,
 };
 use crate::domain::conversation::Channel;
+use crate::domain::data_keys::DataKeys;
 use crate::scripts::{LanguageTag, NodeId, Tag};
 
 /// The case database. Cheap to clone: clones share the same connections.
@@ -42,6 +45,8 @@ struct Connections {
     file: PathBuf,
     /// Checkpoints the log beside the writer, whose automatic checkpoints are off.
     _checkpointer: Checkpointer,
+    /// The data keys sensitive values are sealed under (`sealing.rs`).
+    keyring: Keyring,
 }
 
 impl Storage {
@@ -85,6 +90,7 @@ impl Storage {
         &self,
         record: Record,
     ) -> impl Future<Output = Result<(), StorageError>> + Send + use<> {
+        let record = self.seal_record(record);
         // Through the group commit (group_commit.rs): records arriving together share one
         // transaction and one fsync instead of queueing for one each.
         self.inner.writer.record(record).result()
@@ -93,14 +99,23 @@ impl Storage {
     /// The case with this number, with its events.
     #[tracing::instrument(skip(self))]
     pub async fn case(&self, number: CaseNumber) -> Result<Option<Case>, StorageError> {
-        self.read(move |conn| load_case(conn, &CaseKey::Number(number))).await
+        let case = self.read(move |conn| load_case(conn, &CaseKey::Number(number))).await?;
+        Ok(case.map(|case| self.open_case(case)))
     }
 
     /// The case of this call, with its events.
     #[tracing::instrument(skip(self))]
     pub async fn case_by_call(&self, sid: &CallSid) -> Result<Option<Case>, StorageError> {
         let key = CaseKey::Call(sid.clone());
-        self.read(move |conn| load_case(conn, &key)).await
+        let case = self.read(move |conn| load_case(conn, &key)).await?;
+        Ok(case.map(|case| self.open_case(case)))
+    }
+
+    /// `case` with its sealed values opened.
+    fn open_case(&self, mut case: Case) -> Case {
+        case.recording_url = sealing::open_opt(self.keys(), case.recording_url.take());
+        sealing::open_events(self.keys(), &mut case.events);
+        case
     }
 
     /// The `limit` newest cases, newest first.
@@ -122,6 +137,27 @@ impl Storage {
             language.flatten().map(|text| decode_language(&text)).transpose()
         })
         .await
+    }
+
+    /// `record` with its sensitive values sealed under the data keys (`sealing.rs`); what is
+    /// sealed already stays as it is. The journal keeps records sealed too.
+    pub(super) fn seal_record(&self, record: Record) -> Record {
+        sealing::seal_record(self.keys(), record)
+    }
+
+    /// The data keys, to seal and open with.
+    pub(super) fn keys(&self) -> &DataKeys {
+        self.inner.keyring.keys()
+    }
+
+    /// The data keys, for work run on the writer's or the reader's thread.
+    pub(super) fn shared_keys(&self) -> Arc<DataKeys> {
+        self.inner.keyring.shared()
+    }
+
+    /// The data keys and their file, for the writes that seal or destroy keys.
+    pub(super) fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
     }
 
     /// Runs `work` with the writer connection on the writer thread, after the records and
@@ -172,6 +208,9 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
     }
     let mut writer = connect(path, options)?;
     migrate(&mut writer, path)?;
+    let may_create = !sealing::holds_sealed(&writer)?;
+    let keyring = Keyring::open(path, &options.data_keys_secret, may_create)?;
+    sealing::seal_legacy(&mut writer, keyring.keys())?;
     let reader = connect(path, options)?;
     // The reader only ever reads; make a slip an error rather than a second writer.
     reader.pragma_update(None, "query_only", true).map_err(|e| open_error(path, e))?;
@@ -187,6 +226,7 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
         reader: Reader::start(reader).map_err(|e| open_error(path, e))?,
         file: path.to_owned(),
         _checkpointer: checkpointer,
+        keyring,
     })
 }
 
@@ -827,7 +867,7 @@ mod tests {
     use crate::storage::migrations::{latest_version, user_version};
 
     async fn open(dir: &tempfile::TempDir) -> Storage {
-        Storage::open(&dir.path().join("db").join("cases.db"), StorageOptions::default())
+        Storage::open(&dir.path().join("db").join("cases.db"), StorageOptions::for_tests())
             .await
             .unwrap()
     }
@@ -912,7 +952,7 @@ mod tests {
         drop(open(&dir).await);
         let path = dir.path().join("db").join("cases.db");
         Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
-        let error = Storage::open(&path, StorageOptions::default()).await.unwrap_err();
+        let error = Storage::open(&path, StorageOptions::for_tests()).await.unwrap_err();
         assert!(matches!(error, StorageError::TooNew { found: 99, .. }), "{error:?}");
         assert!(error.to_string().contains("newer release"), "{error}");
     }
@@ -1327,7 +1367,7 @@ mod cache_tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("cases.db");
             runtime.block_on(async {
-                let storage = Storage::open(&path, StorageOptions::default()).await.unwrap();
+                let storage = Storage::open(&path, StorageOptions::for_tests()).await.unwrap();
                 for (n, op) in ops.iter().enumerate() {
                     run(&storage, op).await;
                     for call in 0..3 {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::{Context, TOKEN, assert_valid_twiml, new_call_sid};
 use hotline::domain::cases::{CallSid, CallStatus};
 use hotline::simulator::{self, Reply};
-use hotline::storage::{Storage, StorageOptions};
+use hotline::storage::Storage;
 
 /// The step of the emergency answer (see `webhooks/voice.rs`): a call that hears it has lost
 /// its place in the script.
@@ -388,7 +388,7 @@ async fn kill_9_in_the_middle_of_calls_loses_nothing_acknowledged() {
     assert_eq!(server.terminate().code(), Some(0));
 
     // Everything acknowledged, by either process, is in the database.
-    let storage = Storage::open(&setup.db_path(), StorageOptions::default()).await.unwrap();
+    let storage = Storage::open(&setup.db_path(), common::storage_options()).await.unwrap();
     let acknowledged = ledger.acknowledged.lock().unwrap().clone();
     let mut by_call: HashMap<String, Vec<Acknowledged>> = HashMap::new();
     for ack in acknowledged.iter() {
@@ -499,7 +499,7 @@ async fn sigterm_drains_requests_in_flight_and_flushes_the_journal() {
     assert_eq!(server.wait().code(), Some(0));
     let journal = common::journal_records(&setup.journal_path());
     assert!(journal.is_empty(), "the journal was not flushed before exit");
-    let storage = Storage::open(&setup.db_path(), StorageOptions::default()).await.unwrap();
+    let storage = Storage::open(&setup.db_path(), common::storage_options()).await.unwrap();
     for sid in [first, second] {
         let case = storage.case_by_call(&CallSid::parse(&sid).unwrap()).await.unwrap();
         let case = case.unwrap_or_else(|| panic!("no case for {sid}"));
@@ -556,7 +556,7 @@ async fn the_recovery_closes_calls_whose_status_callback_was_lost() {
     // The cut calls end while nothing listens: their status callbacks are dropped.
 
     let server = setup.start(&short);
-    let storage = Storage::open(&setup.db_path(), StorageOptions::default()).await.unwrap();
+    let storage = Storage::open(&setup.db_path(), common::storage_options()).await.unwrap();
     let case = |sid: &str| {
         let (storage, sid) = (storage.clone(), CallSid::parse(sid).unwrap());
         async move { storage.case_by_call(&sid).await.unwrap().expect("the call has its case") }
@@ -730,7 +730,7 @@ async fn serve_starts_under_another_programs_write_lock_and_catches_up() {
     assert!(!common::journal_records(&setup.journal_path()).is_empty(), "not journaled");
 
     blocker.execute_batch("ROLLBACK").unwrap();
-    let storage = Storage::open(&setup.db_path(), StorageOptions::default()).await.unwrap();
+    let storage = Storage::open(&setup.db_path(), common::storage_options()).await.unwrap();
     let released = Instant::now();
     let sid = CallSid::parse(&sid).unwrap();
     while storage.case_by_call(&sid).await.unwrap().is_none() {

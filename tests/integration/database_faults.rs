@@ -314,7 +314,7 @@ async fn a_start_with_a_migration_due_waits_for_the_lock_then_serves() {
     let db = dir.path().join("hotline.db");
     // A database one migration behind: the newest migration's index (the waiting line of
     // conversations, 0016) not there yet.
-    let storage = Storage::open(&db, hotline::storage::StorageOptions::default()).await.unwrap();
+    let storage = Storage::open(&db, common::storage_options()).await.unwrap();
     drop(storage);
     let behind = rusqlite::Connection::open(&db).unwrap();
     let version: u32 = behind.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
@@ -382,7 +382,7 @@ async fn a_late_queue_entry_is_closed_through_the_journal_when_the_database_fail
 
     let db_path = app.db_path.clone();
     let _dir = app.stop().await;
-    let storage = Storage::open(&db_path, hotline::storage::StorageOptions::default()).await;
+    let storage = Storage::open(&db_path, common::storage_options()).await;
     let sid = CallSid::parse(&sid).unwrap();
     let entry = storage.unwrap().queue_entry_of_call(&sid).await.unwrap().expect("the late entry");
     assert_ne!(entry.state, EntryState::Waiting, "a ghost caller waits for an operator");

@@ -588,9 +588,7 @@ async fn a_callback_confirmed_while_the_database_is_locked_is_journaled_sealed_a
     let db_path = app.db_path.clone();
     let _dir = app.stop().await;
     let storage =
-        hotline::storage::Storage::open(&db_path, hotline::storage::StorageOptions::default())
-            .await
-            .unwrap();
+        hotline::storage::Storage::open(&db_path, common::storage_options()).await.unwrap();
     let list = storage.follow_ups(false).await.unwrap();
     let callback =
         list.iter().find(|f| f.kind == hotline::domain::followups::Kind::Callback).unwrap();

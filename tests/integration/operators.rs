@@ -14,7 +14,7 @@ use hotline::domain::audit::AuditFilter;
 use hotline::domain::cases::{CallSid, Event, Outcome};
 use hotline::domain::people::{Person, Role};
 use hotline::domain::queue::QueueEntry;
-use hotline::storage::{Storage, StorageOptions};
+use hotline::storage::Storage;
 use serde_json::json;
 
 /// A caller who reaches the operator handoff: language key, then the surrender path with
@@ -434,7 +434,7 @@ async fn with_the_database_locked_the_caller_is_still_enqueued_in_the_shared_que
     // The routing decision was journaled and reaches the case (at the latest at shutdown).
     let db_path = app.db_path.clone();
     let _dir = app.stop().await;
-    let storage = Storage::open(&db_path, StorageOptions::default()).await.unwrap();
+    let storage = Storage::open(&db_path, common::storage_options()).await.unwrap();
     let sid = CallSid::parse(&stuck.sid).unwrap();
     let case = storage.case_by_call(&sid).await.unwrap().expect("the case");
     assert!(

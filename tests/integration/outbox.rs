@@ -18,7 +18,7 @@ use hotline::domain::outbox::{
     Button, Delivery, NewOutgoing, OutAction, OutState, OutStatus, Outgoing,
 };
 use hotline::domain::secret::Secret;
-use hotline::storage::{Storage, StorageOptions};
+use hotline::storage::Storage;
 
 use crate::common;
 
@@ -92,7 +92,7 @@ async fn line(cases: u32, adjust: impl FnOnce(&mut Config)) -> Line {
         provider_api_secret: None,
     };
     let app = App::open(&config, &secrets, Clock::system()).await.unwrap();
-    let storage = Storage::open(&config.database.path, StorageOptions::default()).await.unwrap();
+    let storage = Storage::open(&config.database.path, common::storage_options()).await.unwrap();
     for n in 0..cases {
         let call_sid = CallSid::parse(&format!("CA{n:032x}")).unwrap();
         let record = Record::CallStarted { call_sid, at: Utc::now(), caller: None, country: None };

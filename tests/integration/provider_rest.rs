@@ -14,7 +14,7 @@ use hotline::domain::audit::AuditFilter;
 use hotline::domain::cases::{CallSid, CallStatus, CallerHash, Event, Record};
 use hotline::domain::people::Role;
 use hotline::domain::secret::Secret;
-use hotline::storage::{Storage, StorageOptions};
+use hotline::storage::Storage;
 
 use crate::common::console::Browser;
 use crate::common::messaging::{ACCOUNT_SID, FakeTwilio};
@@ -63,7 +63,7 @@ async fn hotline_itself(
     config.validate().unwrap();
     let clock = Clock::manual(Utc::now());
     let app = App::open(&config, &secrets, clock.clone()).await.unwrap();
-    let storage = Storage::open(&config.database.path, StorageOptions::default()).await.unwrap();
+    let storage = Storage::open(&config.database.path, common::storage_options()).await.unwrap();
     (app, clock, storage, dir)
 }
 

@@ -7,7 +7,7 @@ use common::{Context, TOKEN, assert_valid_twiml, new_call_sid, spawn_app_with};
 use hotline::config::Config;
 use hotline::domain::cases::{CallSid, Outcome};
 use hotline::simulator;
-use hotline::storage::{Storage, StorageOptions};
+use hotline::storage::Storage;
 
 #[tokio::test]
 async fn a_locked_database_does_not_fail_the_call_and_loses_nothing() {
@@ -35,7 +35,7 @@ async fn a_locked_database_does_not_fail_the_call_and_loses_nothing() {
     let sid = transcript.call_sid.clone();
     let dir = app.stop().await;
 
-    let storage = Storage::open(&db_path, StorageOptions::default()).await.unwrap();
+    let storage = Storage::open(&db_path, common::storage_options()).await.unwrap();
     let case =
         storage.case_by_call(&CallSid::parse(&sid).unwrap()).await.unwrap().expect("case recorded");
     let tags: Vec<String> = case.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect();

@@ -1166,7 +1166,7 @@ async fn publishers_racing_on_one_database_publish_once_and_the_others_are_told(
     let scratch = tempfile::tempdir().unwrap();
     let dir = common::shipped_scripts_copy(scratch.path());
     let path = scratch.path().join("hotline.db");
-    let open = || Storage::open(&path, hotline::storage::StorageOptions::default());
+    let open = || Storage::open(&path, common::storage_options());
     // The server's handle and, as `hotline scripts publish` has, handles of other processes.
     let handles = [open().await.unwrap(), open().await.unwrap(), open().await.unwrap()];
     hotline::app::scripts::versions::reconcile(&handles[0], &dir, chrono::Utc::now())
@@ -1267,11 +1267,11 @@ async fn a_call_keeps_its_version_across_a_restart_after_a_publication() {
 
 #[tokio::test]
 async fn a_draft_saved_again_while_it_is_published_is_kept() {
-    use hotline::storage::{Publication, Storage, StorageOptions};
+    use hotline::storage::{Publication, Storage};
     let scratch = tempfile::tempdir().unwrap();
     let dir = common::shipped_scripts_copy(scratch.path());
     let storage =
-        Storage::open(&scratch.path().join("hotline.db"), StorageOptions::default()).await.unwrap();
+        Storage::open(&scratch.path().join("hotline.db"), common::storage_options()).await.unwrap();
     hotline::app::scripts::versions::reconcile(&storage, &dir, chrono::Utc::now()).await.unwrap();
     let first = english_with("First draft: press 1.");
     storage
@@ -1310,11 +1310,11 @@ async fn a_folder_edit_read_before_a_rollback_rewrote_the_file_is_not_published(
     // rewrite the file in between. The text it read is then no edit: publishing it would
     // undo the rollback.
     use hotline::app::scripts::versions::{self, Author, Change, FILE_AUTHOR, VersionError};
-    use hotline::storage::{Storage, StorageOptions};
+    use hotline::storage::Storage;
     let scratch = tempfile::tempdir().unwrap();
     let dir = common::shipped_scripts_copy(scratch.path());
     let storage =
-        Storage::open(&scratch.path().join("hotline.db"), StorageOptions::default()).await.unwrap();
+        Storage::open(&scratch.path().join("hotline.db"), common::storage_options()).await.unwrap();
     versions::reconcile(&storage, &dir, chrono::Utc::now()).await.unwrap();
     let before = storage.script_versions(None, 100).await.unwrap().len();
     let stale = english_with("Soldier, to surrender press 1.");

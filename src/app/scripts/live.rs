@@ -413,7 +413,7 @@ mod tests {
         keep_for: Duration,
     ) -> (LiveScripts, Pinned, Storage) {
         let storage =
-            Storage::open(&scratch.join("hotline.db"), StorageOptions::default()).await.unwrap();
+            Storage::open(&scratch.join("hotline.db"), StorageOptions::for_tests()).await.unwrap();
         let (first, _) =
             crate::app::scripts::versions::reconcile(&storage, &shipped(), chrono::Utc::now())
                 .await

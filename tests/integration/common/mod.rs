@@ -127,6 +127,12 @@ pub fn test_config(adjust: impl FnOnce(&mut Config)) -> (Config, tempfile::TempD
     (config, dir)
 }
 
+/// The options that open a test server's database: its data keys under the test servers'
+/// callback key.
+pub fn storage_options() -> StorageOptions {
+    StorageOptions::new(Secret::new(CALLBACK_KEY.into()))
+}
+
 /// The secrets of test servers.
 pub fn test_secrets() -> Secrets {
     Secrets {
@@ -177,7 +183,7 @@ async fn serve(app: Application, config: Config, dir: tempfile::TempDir) -> Test
     TestApp {
         base_url,
         db_path: config.database.path.clone(),
-        storage: Storage::open(&config.database.path, StorageOptions::default()).await.unwrap(),
+        storage: Storage::open(&config.database.path, storage_options()).await.unwrap(),
         dir,
         stop: Some(stop),
         server: Some(server),
@@ -576,7 +582,7 @@ pub async fn spawn_app_and_its_storage(adjust: impl FnOnce(&mut Config)) -> (Tes
     let (config, dir) = test_config(adjust);
     let secrets = test_secrets();
     let busy_timeout = std::time::Duration::from_millis(config.database.busy_timeout_ms);
-    let options = StorageOptions { busy_timeout };
+    let options = StorageOptions { busy_timeout, data_keys_secret: secrets.callback_key.clone() };
     let served = Storage::open(&config.database.path, options).await.unwrap();
     let hotline = App::on(served.clone(), &config, &secrets, Clock::system()).await.unwrap();
     let app = Application::serving(hotline, &config, secrets).await.expect("server builds");
