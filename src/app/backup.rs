@@ -11,6 +11,10 @@
 //! is large (the snapshot, and SQLite's serialised copy of it).
 //!
 //! Every backup file, plain or encrypted, is created with mode 0600.
+//!
+//! A backup does not carry the data keys its sealed text opens with (`data-keys` beside the
+//! database, see `storage/keyring.rs`): a backup restores beside them, and a purge that
+//! destroys a month's keys makes that month unreadable in every backup.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -23,7 +27,12 @@ use chacha20poly1305::aead::{KeyInit, Payload};
 
 use crate::config::{BACKUP_KEY_FILE_VAR, BACKUP_KEY_VAR, resolved};
 use crate::domain::secret::Secret;
-use crate::storage::{BackupCheck, Snapshot, check_backup};
+use crate::storage::{BackupCheck, DATA_KEYS_FILE, Snapshot, check_backup};
+
+/// The data keys' file of the database at `database`, which no backup carries.
+pub fn data_keys_beside(database: &Path) -> PathBuf {
+    database.with_file_name(DATA_KEYS_FILE)
+}
 
 /// The first bytes of an encrypted backup (a plain one starts with SQLite's own header).
 const MAGIC: &[u8; 16] = b"hotline-backup\x001";

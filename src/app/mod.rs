@@ -142,7 +142,7 @@ impl App {
     pub async fn open(config: &Config, secrets: &Secrets, clock: Clock) -> Result<App, OpenError> {
         let options = StorageOptions {
             busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
-            data_keys_secret: secrets.callback_key.clone(),
+            data_keys_secret: Some(secrets.callback_key.clone()),
         };
         let storage = open_waiting_for_migrations(&config.database.path, options).await?;
         App::on(storage, config, secrets, clock).await

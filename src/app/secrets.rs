@@ -283,17 +283,6 @@ impl Secrets {
         load_one(&env, &CALLER_HASH_KEY, dir, StoredFile::Read)
     }
 
-    /// The callback-number key alone, the way a development start would have it: read, or
-    /// generated into the development file when it is nowhere. What the tools that open the
-    /// database use, since it wraps the data keys: a tool run before the first start makes
-    /// the key that start then reads.
-    pub fn callback_key_or_generate(
-        env: impl Fn(&str) -> Option<String>,
-        dir: &Path,
-    ) -> Result<Secret, SecretsError> {
-        load_one(&env, &CALLBACK_KEY, dir, StoredFile::Generate).map(|(secret, _)| secret)
-    }
-
     /// The callback-number key alone, from where the server would read it (never generated).
     pub fn callback_key(
         env: impl Fn(&str) -> Option<String>,

@@ -45,18 +45,20 @@ pub struct Terminal {
 
 impl Terminal {
     /// Opens the configured database (creating it if it is not there), its data keys opened
-    /// with the callback key the server uses (the development one made if there is none).
+    /// with the callback key the server uses: from the environment, or the development file a
+    /// development start made (never made here: a tool run without the variable on a
+    /// production machine must not leave a key nobody chose). Without the key the keys stay
+    /// locked: people, scripts and lists work, and what would read or shred sealed text
+    /// (`case`, `purge`, the keys' rotation) says it needs the key.
     pub async fn open(config: &Config) -> Result<Terminal, StorageError> {
         let dir = config.database.dir();
-        let secret = crate::app::secrets::Secrets::callback_key_or_generate(
-            |name| std::env::var(name).ok(),
-            &dir,
-        )
-        .map_err(|e| StorageError::DataKeys {
-            path: dir.join(crate::storage::DATA_KEYS_FILE),
-            reason: format!("the callback key that opens it cannot be had: {e}"),
-        })?;
-        let storage = Storage::open(&config.database.path, StorageOptions::new(secret)).await?;
+        let secret =
+            crate::app::secrets::Secrets::callback_key(|name| std::env::var(name).ok(), &dir);
+        let options = match secret {
+            Ok((secret, _)) => StorageOptions::new(secret),
+            Err(_) => StorageOptions::without_data_keys(),
+        };
+        let storage = Storage::open(&config.database.path, options).await?;
         Ok(Terminal { storage, dir: config.scripts.dir.clone(), clock: Clock::system() })
     }
 
@@ -353,8 +355,12 @@ impl Terminal {
         Ok(self.storage.case_by_call(sid).await?.map(|case| case.number))
     }
 
-    /// One case and its timeline, if there is one (not audited, as above).
+    /// One case and its timeline, if there is one (not audited, as above). Refused with the
+    /// data keys locked: a voicemail would look shredded when it is only unopened.
     pub async fn case(&self, number: CaseNumber) -> Result<Option<Case>, StorageError> {
+        if !self.storage.has_data_keys() {
+            return Err(crate::domain::data_keys::Locked.into());
+        }
         self.storage.case(number).await
     }
 

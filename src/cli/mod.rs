@@ -955,10 +955,13 @@ fn backup(config: &Config, path: &Path, encrypt: bool) -> ExitCode {
         Ok(check) => {
             let how = if encrypt { "encrypted" } else { "not encrypted" };
             println!(
-                "backed up {} case(s) (schema version {}) to {}, {how}",
+                "backed up {} case(s) (schema version {}) to {}, {how}; its notes, messages, \
+                 recording URLs and numbers open only with {} (not in the backup: keep its \
+                 latest copy apart)",
                 check.cases,
                 check.schema_version,
-                path.display()
+                path.display(),
+                crate::app::backup::data_keys_beside(&config.database.path).display()
             );
             let cases = check.cases;
             with_terminal(config, |terminal| async move {

@@ -137,7 +137,17 @@ pub enum Unopened {
     Shredded,
     /// It is not a sealed value, or was altered, or sealed under other keys.
     Damaged,
+    /// The keys are [`DataKeys::locked`]: nothing opens.
+    Locked,
 }
+
+/// The keys are [`DataKeys::locked`]: nothing can be sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this needs the data keys, which open with the callback key the server is given: set \
+     HOTLINE_CALLBACK_KEY or HOTLINE_CALLBACK_KEY_FILE as for the server"
+)]
+pub struct Locked;
 
 /// Why stored keys could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -204,6 +214,23 @@ impl fmt::Debug for DataKeys {
 }
 
 impl DataKeys {
+    /// Keys that seal and open nothing: for a tool that opens the database without the
+    /// callback key, to do what needs no sensitive text (people, scripts, lists).
+    pub fn locked() -> DataKeys {
+        DataKeys {
+            wrap: ChaCha20Poly1305::new(Key::from_slice(&[0u8; KEY_BYTES])),
+            chains: Mutex::new(HashMap::new()),
+            ciphers: Mutex::new(HashMap::new()),
+            nonce_low: AtomicU64::new(0),
+            nonce_high: [0; 4],
+        }
+    }
+
+    /// Whether these are [`DataKeys::locked`].
+    pub fn is_locked(&self) -> bool {
+        self.chains.lock().expect("the chains' lock").is_empty()
+    }
+
     /// New chains, their first month `now`'s, from the system's random source (`None` if it
     /// fails).
     pub fn generate(secret: &Secret, now: DateTime<Utc>) -> Option<DataKeys> {
@@ -276,6 +303,9 @@ impl DataKeys {
         let wrap = next.map(wrapping_cipher);
         let wrap = wrap.as_ref().unwrap_or(&self.wrap);
         let chains = self.chains.lock().expect("the chains' lock");
+        if chains.is_empty() {
+            return None;
+        }
         let mut out = format!("{HEADER}\n");
         for class in DataClass::ALL {
             let chain = &chains[&class];
@@ -295,16 +325,16 @@ impl DataKeys {
         Some(out)
     }
 
-    /// The oldest month whose key still exists in `class`.
-    pub fn first(&self, class: DataClass) -> Month {
-        self.chains.lock().expect("the chains' lock")[&class].first
+    /// The oldest month whose key still exists in `class`; `None` when locked.
+    pub fn first(&self, class: DataClass) -> Option<Month> {
+        self.chains.lock().expect("the chains' lock").get(&class).map(|chain| chain.first)
     }
 
     /// Destroys `class`'s keys of the months before `month`. Returns whether any went; a
     /// chain never goes back, so an earlier `month` changes nothing.
     pub fn destroy_before(&self, class: DataClass, month: Month) -> bool {
         let mut chains = self.chains.lock().expect("the chains' lock");
-        let chain = chains.get_mut(&class).expect("every class has a chain");
+        let Some(chain) = chains.get_mut(&class) else { return false };
         if month <= chain.first {
             return false;
         }
@@ -320,16 +350,16 @@ impl DataKeys {
 
     /// `plain` sealed in `class` under the key of the month of `at`, or of the oldest month
     /// whose key exists if `at`'s is already destroyed (a record written late).
-    pub fn seal(&self, class: DataClass, at: DateTime<Utc>, plain: &str) -> String {
+    pub fn seal(&self, class: DataClass, at: DateTime<Utc>, plain: &str) -> Result<String, Locked> {
         self.seal_in(class, Month::of(at), plain)
     }
 
     /// `plain` sealed in `class` under the key of `month` (or of the oldest month whose key
     /// exists): what [`DataKeys::seal`] does, for a value sealed again in the month it had.
-    pub fn seal_in(&self, class: DataClass, month: Month, plain: &str) -> String {
-        let month = month.max(self.first(class));
+    pub fn seal_in(&self, class: DataClass, month: Month, plain: &str) -> Result<String, Locked> {
+        let month = month.max(self.first(class).ok_or(Locked)?);
         let prefix = format!("{SEALED_PREFIX}{}.{}.", class.code(), month.label());
-        let cipher = self.cipher(class, month).expect("a month at or after the chain's first");
+        let cipher = self.cipher(class, month).ok_or(Locked)?;
         let low = self.nonce_low.fetch_add(1, Ordering::Relaxed);
         let mut nonce = [0u8; NONCE_BYTES];
         nonce[..4].copy_from_slice(&self.nonce_high);
@@ -338,7 +368,7 @@ impl DataKeys {
         let sealed = cipher.encrypt(Nonce::from_slice(&nonce), payload).expect("in memory");
         let mut bytes = nonce.to_vec();
         bytes.extend(sealed);
-        prefix + &URL_SAFE_NO_PAD.encode(bytes)
+        Ok(prefix + &URL_SAFE_NO_PAD.encode(bytes))
     }
 
     /// The text sealed in `sealed`.
@@ -355,6 +385,9 @@ impl DataKeys {
         };
         let class = DataClass::from_code(code).ok_or(Unopened::Damaged)?;
         let month = Month::parse(month).ok_or(Unopened::Damaged)?;
+        if self.is_locked() {
+            return Err(Unopened::Locked);
+        }
         let cipher = self.cipher(class, month).ok_or(Unopened::Shredded)?;
         let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| Unopened::Damaged)?;
         if bytes.len() < NONCE_BYTES + TAG_BYTES {
@@ -374,7 +407,7 @@ impl DataKeys {
             return Some(cipher.clone());
         }
         let chains = self.chains.lock().expect("the chains' lock");
-        let chain = &chains[&class];
+        let chain = chains.get(&class)?;
         if month < chain.first {
             return None;
         }
@@ -440,7 +473,8 @@ mod tests {
     #[test]
     fn a_sealed_value_opens_and_says_its_class_and_month_but_nothing_else() {
         let keys = DataKeys::generate(&secret(), month(2026, 1)).unwrap();
-        let sealed = keys.seal(DataClass::Notes, month(2026, 3), "he is in Kursk, unit 12");
+        let sealed =
+            keys.seal(DataClass::Notes, month(2026, 3), "he is in Kursk, unit 12").unwrap();
         assert!(sealed.starts_with("dk1.n.202603."), "{sealed}");
         assert!(!sealed.contains("Kursk"));
         assert_eq!(keys.open(&sealed).unwrap(), "he is in Kursk, unit 12");
@@ -449,13 +483,16 @@ mod tests {
         let (from, len) = DataClass::MONTH_IN_VALUE;
         assert_eq!(&sealed[from - 1..from - 1 + len], "202603");
         // The same text twice is two different values.
-        assert_ne!(sealed, keys.seal(DataClass::Notes, month(2026, 3), "he is in Kursk, unit 12"));
+        assert_ne!(
+            sealed,
+            keys.seal(DataClass::Notes, month(2026, 3), "he is in Kursk, unit 12").unwrap()
+        );
     }
 
     #[test]
     fn a_value_relabelled_altered_or_foreign_does_not_open() {
         let keys = DataKeys::generate(&secret(), month(2026, 1)).unwrap();
-        let sealed = keys.seal(DataClass::Recordings, month(2026, 2), "https://r/RE1");
+        let sealed = keys.seal(DataClass::Recordings, month(2026, 2), "https://r/RE1").unwrap();
         let relabelled = sealed.replacen("202602", "202603", 1);
         assert_eq!(keys.open(&relabelled), Err(Unopened::Damaged));
         let reclassed = sealed.replacen("dk1.r.", "dk1.n.", 1);
@@ -480,26 +517,26 @@ mod tests {
     #[test]
     fn destroying_months_shreds_their_values_and_keeps_later_ones() {
         let keys = DataKeys::generate(&secret(), month(2026, 1)).unwrap();
-        let january = keys.seal(DataClass::Notes, month(2026, 1), "january");
-        let march = keys.seal(DataClass::Notes, month(2026, 3), "march");
-        let recording = keys.seal(DataClass::Recordings, month(2026, 1), "https://r/RE1");
+        let january = keys.seal(DataClass::Notes, month(2026, 1), "january").unwrap();
+        let march = keys.seal(DataClass::Notes, month(2026, 3), "march").unwrap();
+        let recording = keys.seal(DataClass::Recordings, month(2026, 1), "https://r/RE1").unwrap();
         assert!(keys.destroy_before(DataClass::Notes, Month::of(month(2026, 2))));
         assert_eq!(keys.open(&january), Err(Unopened::Shredded));
         assert_eq!(keys.open(&march).unwrap(), "march");
         assert_eq!(keys.open(&recording).unwrap(), "https://r/RE1", "another class's chain");
         // A chain never goes back.
         assert!(!keys.destroy_before(DataClass::Notes, Month::of(month(2026, 1))));
-        assert_eq!(keys.first(DataClass::Notes), Month::of(month(2026, 2)));
+        assert_eq!(keys.first(DataClass::Notes), Some(Month::of(month(2026, 2))));
         // A late write for a destroyed month is sealed under the oldest key left.
-        let late = keys.seal(DataClass::Notes, month(2026, 1), "late");
+        let late = keys.seal(DataClass::Notes, month(2026, 1), "late").unwrap();
         assert!(late.starts_with("dk1.n.202602."), "{late}");
     }
 
     #[test]
     fn the_stored_form_keeps_no_destroyed_key_and_needs_the_secret() {
         let keys = DataKeys::generate(&secret(), month(2026, 1)).unwrap();
-        let january = keys.seal(DataClass::Notes, month(2026, 1), "january");
-        let april = keys.seal(DataClass::Notes, month(2026, 4), "april");
+        let january = keys.seal(DataClass::Notes, month(2026, 1), "january").unwrap();
+        let april = keys.seal(DataClass::Notes, month(2026, 4), "april").unwrap();
         let before = keys.stored(None).unwrap();
         keys.destroy_before(DataClass::Notes, Month::of(month(2026, 3)));
         let after = keys.stored(None).unwrap();
@@ -508,7 +545,7 @@ mod tests {
         assert_eq!(reloaded.open(&january), Err(Unopened::Shredded));
         assert_eq!(reloaded.open(&april).unwrap(), "april");
         // An old copy of the stored form still opens what it had: why its copies must not
-        // outlive the shortest retention period (docs/data-keys.md).
+        // outlive the next purge (docs/security.md, "Data keys").
         assert_eq!(DataKeys::load(&secret(), &before).unwrap().open(&january).unwrap(), "january");
         let wrong = Secret::new("another callback key of enough length".into());
         assert!(matches!(DataKeys::load(&wrong, &after), Err(KeysError::WrongSecret)));
@@ -538,6 +575,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn locked_keys_seal_and_open_nothing() {
+        let keys = DataKeys::generate(&secret(), month(2026, 1)).unwrap();
+        let sealed = keys.seal(DataClass::Notes, month(2026, 3), "text").unwrap();
+        let locked = DataKeys::locked();
+        assert!(locked.is_locked() && !keys.is_locked());
+        assert_eq!(locked.seal(DataClass::Notes, month(2026, 3), "text"), Err(Locked));
+        assert_eq!(locked.open(&sealed), Err(Unopened::Locked));
+        assert_eq!(locked.first(DataClass::Notes), None);
+        assert!(!locked.destroy_before(DataClass::Notes, Month::of(month(2026, 3))));
+        assert_eq!(locked.stored(None), None);
+    }
+
     proptest! {
         #[test]
         fn any_text_round_trips_until_its_month_is_destroyed(
@@ -548,7 +598,7 @@ mod tests {
             let start = month(2025, 1);
             let keys = DataKeys::generate(&secret(), start).unwrap();
             let at = start + chrono::Months::new(written);
-            let sealed = keys.seal(DataClass::Notes, at, &text);
+            let sealed = keys.seal(DataClass::Notes, at, &text).unwrap();
             keys.destroy_before(DataClass::Notes, Month::of(start + chrono::Months::new(destroyed)));
             let opened = keys.open(&sealed);
             if written >= destroyed {

@@ -49,7 +49,7 @@ impl Storage {
                 };
                 // A number whose month's key is gone is shredded: nothing to re-seal.
                 let Some(sealed) = sealing::open(&keys, stored) else { continue };
-                let resealed = keys.seal_in(class, month, &reseal(*id, &sealed, &call)?);
+                let resealed = keys.seal_in(class, month, &reseal(*id, &sealed, &call)?)?;
                 update.execute(params![id, resealed])?;
             }
             drop(update);

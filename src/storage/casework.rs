@@ -159,7 +159,7 @@ impl Storage {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some((case_id, _)) = case_state(&tx, number)? else { return Ok(None) };
-            let sealed = keys.seal(DataClass::Notes, at, text.as_str());
+            let sealed = keys.seal(DataClass::Notes, at, text.as_str())?;
             tx.prepare_cached(
                 "INSERT INTO case_notes (case_id, author_id, at, text) VALUES (?1, ?2, ?3, ?4)",
             )?

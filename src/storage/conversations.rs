@@ -224,7 +224,7 @@ impl Storage {
                     at: step.at,
                     events: step.events.clone(),
                 };
-                apply_in(tx, &seal_record(&keys, record))?;
+                apply_in(tx, &seal_record(&keys, record)?)?;
             }
             let case_id = case_id_of(tx, &call_sid)?;
             tx.prepare_cached(
@@ -369,7 +369,7 @@ impl Storage {
                     at: now,
                     events,
                 };
-                apply_in(&tx, &seal_record(&keys, record))?;
+                apply_in(&tx, &seal_record(&keys, record)?)?;
             }
             tx.commit()?;
             Ok(true)
@@ -403,7 +403,7 @@ impl Storage {
                 at: now,
                 events,
             };
-            apply_in(&tx, &seal_record(&keys, record))?;
+            apply_in(&tx, &seal_record(&keys, record)?)?;
             tx.commit()?;
             Ok(())
         })
@@ -815,7 +815,9 @@ fn move_conversation(
                 case_id,
                 step.channel.as_str(),
                 (!closed).then_some(&chat_hash.0),
-                (!closed).then(|| keys.seal(DataClass::Recordings, step.at, &step.address_sealed)),
+                (!closed)
+                    .then(|| keys.seal(DataClass::Recordings, step.at, &step.address_sealed))
+                    .transpose()?,
                 position.state(),
                 language,
                 node,
@@ -897,7 +899,7 @@ fn insert_message(
         message.kind.as_str(),
         message.node.as_ref().map(NodeId::as_str),
         message.var,
-        keys.seal(DataClass::Notes, at, &message.body),
+        keys.seal(DataClass::Notes, at, &message.body)?,
         outbox_id,
     ])?;
     Ok(())

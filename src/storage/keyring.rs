@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use rustix::fs::{FlockOperation, flock};
 
 use super::StorageError;
-use crate::domain::data_keys::{DataClass, DataKeys, Month};
+use crate::domain::data_keys::{DataClass, DataKeys, Locked, Month};
 use crate::domain::secret::Secret;
 
 /// The file's name, in the database's folder.
@@ -40,7 +40,8 @@ const MOST_BYTES: u64 = 4096;
 pub(super) struct Keyring {
     keys: Arc<DataKeys>,
     path: PathBuf,
-    secret: Secret,
+    /// `None` when the keys are locked.
+    secret: Option<Secret>,
 }
 
 impl Keyring {
@@ -65,8 +66,14 @@ impl Keyring {
                     .into(),
             )),
             Err(e) => Err(error(e.to_string())),
-            Ok(keys) => Ok(Keyring { keys: Arc::new(keys), path, secret: secret.clone() }),
+            Ok(keys) => Ok(Keyring { keys: Arc::new(keys), path, secret: Some(secret.clone()) }),
         }
+    }
+
+    /// Locked keys for the database at `database`: the file is not read, nor made.
+    pub(super) fn locked(database: &Path) -> Keyring {
+        let path = database.with_file_name(FILE_NAME);
+        Keyring { keys: Arc::new(DataKeys::locked()), path, secret: None }
     }
 
     /// The keys in the file at `path`; a file that is not a keys file, or not under `secret`,
@@ -90,7 +97,7 @@ impl Keyring {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let keys = Keyring::read(&path, secret).map_err(|e| error(e.to_string()))?;
-                return Ok(Keyring { keys: Arc::new(keys), path, secret: secret.clone() });
+                return Ok(Keyring { keys: Arc::new(keys), path, secret: Some(secret.clone()) });
             }
             Err(e) => return Err(error(e.to_string())),
         };
@@ -99,7 +106,7 @@ impl Keyring {
         File::open(folder.unwrap_or(Path::new(".")))
             .and_then(|dir| dir.sync_all())
             .map_err(|e| error(e.to_string()))?;
-        Ok(Keyring { keys: Arc::new(keys), path, secret: secret.clone() })
+        Ok(Keyring { keys: Arc::new(keys), path, secret: Some(secret.clone()) })
     }
 
     /// The keys, to seal and open with.
@@ -120,6 +127,7 @@ impl Keyring {
         class: DataClass,
         month: Month,
     ) -> Result<bool, StorageError> {
+        let secret = self.secret.as_ref().ok_or(Locked)?;
         let error = |reason: String| StorageError::DataKeys { path: self.path.clone(), reason };
         let mut file = OpenOptions::new()
             .read(true)
@@ -128,12 +136,14 @@ impl Keyring {
             .map_err(|e| error(e.to_string()))?;
         flock(&file, FlockOperation::LockExclusive).map_err(|e| error(e.to_string()))?;
         let text = read_all(&mut file).map_err(|e| error(e.to_string()))?;
-        let stored = DataKeys::load(&self.secret, &text).map_err(|e| error(e.to_string()))?;
+        let stored = DataKeys::load(secret, &text).map_err(|e| error(e.to_string()))?;
         let mut changed = false;
         for other in DataClass::ALL {
             // What the file says was destroyed is destroyed here too; a file behind this
             // process's keys is brought forward.
-            self.keys.destroy_before(other, stored.first(other));
+            if let Some(first) = stored.first(other) {
+                self.keys.destroy_before(other, first);
+            }
             changed |= stored.first(other) < self.keys.first(other);
         }
         changed |= self.keys.destroy_before(class, month);
@@ -146,6 +156,9 @@ impl Keyring {
     /// Writes the keys wrapped under `next` over the file: after `hotline keys
     /// rotate-callback`, whose key wraps them. Blocking.
     pub(super) fn rewrap(&self, next: &Secret) -> Result<(), StorageError> {
+        if self.secret.is_none() {
+            return Err(Locked.into());
+        }
         let error = |reason: String| StorageError::DataKeys { path: self.path.clone(), reason };
         let mut file = OpenOptions::new()
             .read(true)

@@ -81,14 +81,24 @@ pub struct StorageOptions {
     pub busy_timeout: Duration,
     /// The secret the data keys are wrapped under (`keyring.rs`): the callback key, which
     /// already seals callers' numbers and, like every secret, comes from the environment.
-    pub data_keys_secret: Secret,
+    /// `None`: the keys stay locked (a tool without the key doing what needs no sensitive
+    /// text); whatever would seal or open text is then refused.
+    pub data_keys_secret: Option<Secret>,
 }
 
 impl StorageOptions {
     /// The options of a database whose data keys are wrapped under `data_keys_secret`, with
     /// the default busy timeout (5 s).
     pub fn new(data_keys_secret: Secret) -> StorageOptions {
-        StorageOptions { busy_timeout: Duration::from_secs(5), data_keys_secret }
+        StorageOptions {
+            busy_timeout: Duration::from_secs(5),
+            data_keys_secret: Some(data_keys_secret),
+        }
+    }
+
+    /// The options of a database opened with its data keys locked (see `data_keys_secret`).
+    pub fn without_data_keys() -> StorageOptions {
+        StorageOptions { busy_timeout: Duration::from_secs(5), data_keys_secret: None }
     }
 
     /// Options for the unit tests, under a fixed secret.
@@ -185,6 +195,9 @@ pub enum StorageError {
         /// Why, and what to do.
         reason: String,
     },
+    /// The data keys are locked: the database was opened without the callback key.
+    #[error("{0}")]
+    Locked(#[from] crate::domain::data_keys::Locked),
     /// The background task doing the work panicked or was cancelled (runtime shutting down).
     #[error("the storage task failed: {0}")]
     Task(String),

@@ -286,8 +286,8 @@ pub(crate) fn enqueue_in(
         return Err(StorageError::Conflict("no such case".into()));
     }
     // Sealed (`sealing.rs`): the text until it is sent, the address until then too.
-    let body = body.map(|body| keys.seal(DataClass::Notes, now, body));
-    let address = seal_unless_sealed(keys, DataClass::Recordings, now, &new.address_sealed);
+    let body = body.map(|body| keys.seal(DataClass::Notes, now, body)).transpose()?;
+    let address = seal_unless_sealed(keys, DataClass::Recordings, now, &new.address_sealed)?;
     let at = db_time(now);
     tx.prepare_cached(
         "INSERT INTO outbox (case_id, channel, address_sealed, chat_key, action, body, buttons,

@@ -100,6 +100,15 @@ impl Storage {
             if dry_run {
                 return Ok(report);
             }
+            // Without the keys, refused before anything goes (the keys must go with the rows),
+            // unless nothing is due: the months' keys then wait for a purge with the key.
+            if keyring.keys().is_locked() {
+                return if report.is_empty() {
+                    Ok(report)
+                } else {
+                    Err(crate::domain::data_keys::Locked.into())
+                };
+            }
             super::pin_lockout::forget_old_attempts(conn, now)?;
             if !report.is_empty() {
                 shred(conn, keyring.keys(), &cutoffs, &db_time(now), at_provider)?;
@@ -118,7 +127,8 @@ impl Storage {
                 if keyring.destroy_before(class, keep_from)? {
                     tracing::info!(class = ?class, from = %keep_from, "data keys destroyed");
                 }
-                let kept_from = keyring.keys().first(class).to_string();
+                let kept_from =
+                    keyring.keys().first(class).map(|month| month.to_string()).unwrap_or_default();
                 match class {
                     DataClass::Recordings => report.recording_keys_from = kept_from,
                     DataClass::Notes => report.note_keys_from = kept_from,

@@ -112,34 +112,40 @@ const SEALED: [SealedColumn; 9] = [
 
 /// `record` with its sensitive values sealed (recording addresses, the sealed callback
 /// number); values already sealed stay as they are, so sealing twice changes nothing.
-pub(super) fn seal_record(keys: &DataKeys, mut record: Record) -> Record {
-    let seal = |value: &mut String, at: DateTime<Utc>| {
+pub(super) fn seal_record(keys: &DataKeys, mut record: Record) -> Result<Record, StorageError> {
+    let seal = |value: &mut String, at: DateTime<Utc>| -> Result<(), StorageError> {
         if !value.is_empty() && !is_sealed(value) {
-            *value = keys.seal(DataClass::Recordings, at, value);
+            *value = keys.seal(DataClass::Recordings, at, value)?;
         }
+        Ok(())
     };
     match &mut record {
-        Record::Step { at, events, .. } => seal_events(events, *at, seal),
+        Record::Step { at, events, .. } => seal_events(events, *at, seal)?,
         Record::Callback { at, events, sealed, .. } => {
-            seal_events(events, *at, seal);
-            seal(sealed, *at);
+            seal_events(events, *at, seal)?;
+            seal(sealed, *at)?;
         }
         Record::CallStarted { .. }
         | Record::Status { .. }
         | Record::QueueLeft { .. }
         | Record::OperatorLineEnded { .. } => {}
     }
-    record
+    Ok(record)
 }
 
-fn seal_events(events: &mut [Event], at: DateTime<Utc>, seal: impl Fn(&mut String, DateTime<Utc>)) {
+fn seal_events(
+    events: &mut [Event],
+    at: DateTime<Utc>,
+    seal: impl Fn(&mut String, DateTime<Utc>) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
     for event in events {
         match event {
-            Event::Voicemail { recording_url, .. } => seal(recording_url, at),
-            Event::AskAnswered { recording_url: Some(url), .. } => seal(url, at),
+            Event::Voicemail { recording_url, .. } => seal(recording_url, at)?,
+            Event::AskAnswered { recording_url: Some(url), .. } => seal(url, at)?,
             _ => {}
         }
     }
+    Ok(())
 }
 
 /// `value` sealed in `class` under the month of `at`, unless it is sealed already (an address
@@ -149,8 +155,8 @@ pub(super) fn seal_unless_sealed(
     class: DataClass,
     at: DateTime<Utc>,
     value: &str,
-) -> String {
-    if is_sealed(value) { value.to_owned() } else { keys.seal(class, at, value) }
+) -> Result<String, StorageError> {
+    Ok(if is_sealed(value) { value.to_owned() } else { keys.seal(class, at, value)? })
 }
 
 /// The text of a stored value: opened if sealed; `None` if its key was destroyed (the value
@@ -162,7 +168,8 @@ pub(super) fn open(keys: &DataKeys, stored: &str) -> Option<String> {
     }
     match keys.open(stored) {
         Ok(text) => Some(text),
-        Err(Unopened::Shredded) => None,
+        // Locked: a tool without the key; what it shows of sealed text is nothing.
+        Err(Unopened::Shredded | Unopened::Locked) => None,
         Err(Unopened::Damaged) => {
             tracing::warn!(
                 "a stored value sealed under data keys does not open: altered, or sealed under \
@@ -266,7 +273,7 @@ pub(super) fn seal_legacy(conn: &mut Connection, keys: &DataKeys) -> Result<u64,
             if column.table == "case_notes" && text == super::retention::SHREDDED_NOTE {
                 continue;
             }
-            let value = keys.seal(column.class, decode_time(&at)?, &text);
+            let value = keys.seal(column.class, decode_time(&at)?, &text)?;
             update.execute(params![rowid, value])?;
             sealed += 1;
         }
@@ -280,4 +287,211 @@ pub(super) fn seal_legacy(conn: &mut Connection, keys: &DataKeys) -> Result<u64,
         tracing::info!(sealed, "text written before sealing existed is now sealed");
     }
     Ok(sealed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+    use crate::domain::cases::{CallSid, CallStatus, CaseNumber};
+    use crate::domain::casework::NoteText;
+    use crate::domain::people::Role;
+    use crate::domain::retention::RetentionPolicy;
+    use crate::domain::secret::Secret;
+    use crate::scripts::LanguageTag;
+    use crate::storage::{DATA_KEYS_FILE, NewPerson, Storage, StorageOptions};
+
+    const NOTE: &str = "he waits at the old bridge";
+    const RECORDING: &str = "https://rec.example/RE-voicemail-of-the-bridge";
+
+    fn at(day: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap() + Duration::days(day)
+    }
+
+    fn case() -> CaseNumber {
+        CaseNumber { year: 2026, sequence: 1 }
+    }
+
+    /// A database with one ended call that left a voicemail, and an operator's note on it.
+    async fn with_a_case(path: &Path, options: StorageOptions) -> Storage {
+        let storage = Storage::open(path, options).await.unwrap();
+        let call_sid = CallSid::parse(&format!("CA{:032x}", 1)).unwrap();
+        let records = [
+            Record::CallStarted {
+                call_sid: call_sid.clone(),
+                at: at(0),
+                caller: None,
+                country: None,
+            },
+            Record::Step {
+                call_sid: call_sid.clone(),
+                step: 1,
+                at: at(0),
+                events: vec![Event::Voicemail {
+                    recording_url: RECORDING.into(),
+                    duration_secs: None,
+                }],
+            },
+            Record::Status {
+                call_sid,
+                at: at(0),
+                status: CallStatus::Completed,
+                duration_secs: Some(40),
+                sequence: Some(2),
+            },
+        ];
+        for record in records {
+            storage.apply(record).await.unwrap();
+        }
+        let new = NewPerson {
+            name: "anna".into(),
+            role: Role::Operator,
+            languages: vec![LanguageTag::parse("ru").unwrap()],
+            password_hash: None,
+            pin_hash: None,
+        };
+        let author = storage.add_person(new, at(0)).await.unwrap();
+        let note = storage.add_note(case(), author.id, NoteText::parse(NOTE).unwrap(), at(1));
+        assert_eq!(note.await.unwrap().unwrap().text, NOTE, "a note reads back as written");
+        storage
+    }
+
+    /// Every byte of the database's files in `dir` (the database, its log, the keys).
+    fn files_hold(dir: &Path, needle: &str) -> bool {
+        std::fs::read_dir(dir).unwrap().any(|entry| {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap_or_default();
+            bytes.windows(needle.len()).any(|window| window == needle.as_bytes())
+        })
+    }
+
+    #[tokio::test]
+    async fn what_is_stored_is_sealed_and_reads_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = with_a_case(&dir.path().join("h.db"), StorageOptions::for_tests()).await;
+        let read = storage.case(case()).await.unwrap().unwrap();
+        assert_eq!(read.recording_url.as_deref(), Some(RECORDING));
+        assert!(read.events.iter().any(|e| matches!(&e.event,
+            Event::Voicemail { recording_url, .. } if recording_url == RECORDING)));
+        let work = storage.case_work(case()).await.unwrap().unwrap();
+        assert_eq!(work.notes[0].text, NOTE);
+        drop((read, work));
+        for plain in [NOTE, "RE-voicemail-of-the-bridge"] {
+            assert!(!files_hold(dir.path(), plain), "{plain:?} is in a file in the clear");
+        }
+        assert!(files_hold(dir.path(), "dk1.n.202601."), "the note is there, sealed");
+        assert!(files_hold(dir.path(), "dk1.r.202601."), "the address is there, sealed");
+    }
+
+    #[tokio::test]
+    async fn text_written_before_sealing_is_sealed_at_the_first_start_and_leaves_no_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let storage = with_a_case(&path, StorageOptions::for_tests()).await;
+        // What a database of the release before looks like: the same rows in the clear, no
+        // keys file, and the sealing not done.
+        storage
+            .write(|conn| {
+                conn.execute_batch(&format!(
+                    "DROP TRIGGER case_notes_are_append_only_update;
+                     UPDATE case_notes SET text = '{NOTE}';
+                     UPDATE cases SET recording_url = '{RECORDING}';
+                     UPDATE follow_ups SET recording_url = '{RECORDING}';
+                     UPDATE case_events SET detail = json_set(detail, '$.recording_url', '{RECORDING}')
+                      WHERE kind = 'voicemail';
+                     DELETE FROM legacy_text_sealed;"
+                ))?;
+                super::super::retention::checkpoint_truncate(conn)
+            })
+            .await
+            .unwrap();
+        drop(storage);
+        std::fs::remove_file(dir.path().join(DATA_KEYS_FILE)).unwrap();
+        assert!(files_hold(dir.path(), NOTE), "the scan sees text in the clear");
+
+        let storage = Storage::open(&path, StorageOptions::for_tests()).await.unwrap();
+        assert_eq!(storage.case_work(case()).await.unwrap().unwrap().notes[0].text, NOTE);
+        let read = storage.case(case()).await.unwrap().unwrap();
+        assert_eq!(read.recording_url.as_deref(), Some(RECORDING));
+        for plain in [NOTE, "RE-voicemail-of-the-bridge"] {
+            assert!(!files_hold(dir.path(), plain), "{plain:?} is still in a file in the clear");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_holding_sealed_text_does_not_open_without_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        drop(with_a_case(&path, StorageOptions::for_tests()).await);
+
+        let other =
+            StorageOptions::new(Secret::new("another callback key, also long enough".into()));
+        let error = Storage::open(&path, other).await.unwrap_err().to_string();
+        assert!(error.contains("another one") && error.contains(DATA_KEYS_FILE), "{error}");
+
+        std::fs::remove_file(dir.path().join(DATA_KEYS_FILE)).unwrap();
+        let error =
+            Storage::open(&path, StorageOptions::for_tests()).await.unwrap_err().to_string();
+        assert!(error.contains("missing") && error.contains("put back"), "{error}");
+        assert!(!dir.path().join(DATA_KEYS_FILE).exists(), "no new keys made in its place");
+
+        for damaged in ["", "hotline data keys v1\nr 202601 AAAA\n", &"x".repeat(10_000)] {
+            std::fs::write(dir.path().join(DATA_KEYS_FILE), damaged).unwrap();
+            let error = Storage::open(&path, StorageOptions::for_tests()).await.unwrap_err();
+            assert!(error.to_string().contains(DATA_KEYS_FILE), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_purge_destroys_the_keys_so_a_copy_taken_before_it_reads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let storage = with_a_case(&path, StorageOptions::for_tests()).await;
+        // A backup taken before the purge: the database's file, its log emptied into it.
+        storage.write(|conn| super::super::retention::checkpoint_truncate(conn)).await.unwrap();
+        let backup = tempfile::tempdir().unwrap();
+        std::fs::copy(&path, backup.path().join("h.db")).unwrap();
+
+        let period = Duration::days(90);
+        let policy = RetentionPolicy { recordings: period, notes: period, caller_hashes: period };
+        let report = storage.purge(policy, at(200), false).await.unwrap();
+        assert_eq!((report.recordings, report.notes), (1, 1));
+        assert_eq!(
+            (report.recording_keys_from.as_str(), report.note_keys_from.as_str()),
+            ("2026-04", "2026-04")
+        );
+        drop(storage);
+
+        // The backup restored beside the keys as they are now: the values are in it, sealed
+        // under keys that no longer exist anywhere.
+        std::fs::copy(dir.path().join(DATA_KEYS_FILE), backup.path().join(DATA_KEYS_FILE)).unwrap();
+        assert!(files_hold(backup.path(), "dk1.n.202601."));
+        let restored =
+            Storage::open(&backup.path().join("h.db"), StorageOptions::for_tests()).await.unwrap();
+        let work = restored.case_work(case()).await.unwrap().unwrap();
+        assert_eq!(work.notes[0].text, super::super::retention::SHREDDED_NOTE);
+        let read = restored.case(case()).await.unwrap().unwrap();
+        assert_eq!(read.recording_url, None);
+        assert!(read.events.iter().all(|e| !matches!(&e.event,
+            Event::Voicemail { recording_url, .. } if !recording_url.is_empty())));
+    }
+
+    #[tokio::test]
+    async fn a_month_still_needed_keeps_its_key_past_its_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = with_a_case(&dir.path().join("h.db"), StorageOptions::for_tests()).await;
+        assert_eq!(storage.set_legal_hold(case(), true).await.unwrap(), Some(true));
+        let period = Duration::days(90);
+        let policy = RetentionPolicy { recordings: period, notes: period, caller_hashes: period };
+        let report = storage.purge(policy, at(200), false).await.unwrap();
+        assert_eq!(report.held, 1);
+        assert_eq!(report.note_keys_from, "2026-01", "the held case's month keeps its key");
+        assert_eq!(storage.case_work(case()).await.unwrap().unwrap().notes[0].text, NOTE);
+        // Released, the next purge takes both the text and the key.
+        storage.set_legal_hold(case(), false).await.unwrap();
+        let report = storage.purge(policy, at(201), false).await.unwrap();
+        assert_eq!(report.note_keys_from, "2026-05");
+    }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+use futures_util::future::Either;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::checkpoint::Checkpointer;
@@ -90,10 +91,13 @@ impl Storage {
         &self,
         record: Record,
     ) -> impl Future<Output = Result<(), StorageError>> + Send + use<> {
-        let record = self.seal_record(record);
+        let record = match self.seal_record(record) {
+            Ok(record) => record,
+            Err(locked) => return Either::Left(std::future::ready(Err(locked))),
+        };
         // Through the group commit (group_commit.rs): records arriving together share one
         // transaction and one fsync instead of queueing for one each.
-        self.inner.writer.record(record).result()
+        Either::Right(self.inner.writer.record(record).result())
     }
 
     /// The case with this number, with its events.
@@ -141,8 +145,14 @@ impl Storage {
 
     /// `record` with its sensitive values sealed under the data keys (`sealing.rs`); what is
     /// sealed already stays as it is. The journal keeps records sealed too.
-    pub(super) fn seal_record(&self, record: Record) -> Record {
+    pub(super) fn seal_record(&self, record: Record) -> Result<Record, StorageError> {
         sealing::seal_record(self.keys(), record)
+    }
+
+    /// Whether the data keys are open (the storage was opened with the callback key), so
+    /// sealed text can be written and read.
+    pub fn has_data_keys(&self) -> bool {
+        !self.keys().is_locked()
     }
 
     /// The data keys, to seal and open with.
@@ -208,9 +218,16 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
     }
     let mut writer = connect(path, options)?;
     migrate(&mut writer, path)?;
-    let may_create = !sealing::holds_sealed(&writer)?;
-    let keyring = Keyring::open(path, &options.data_keys_secret, may_create)?;
-    sealing::seal_legacy(&mut writer, keyring.keys())?;
+    let keyring = match &options.data_keys_secret {
+        Some(secret) => {
+            let may_create = !sealing::holds_sealed(&writer)?;
+            let keyring = Keyring::open(path, secret, may_create)?;
+            sealing::seal_legacy(&mut writer, keyring.keys())?;
+            keyring
+        }
+        // Locked: the sealing of old text waits for a start with the key.
+        None => Keyring::locked(path),
+    };
     let reader = connect(path, options)?;
     // The reader only ever reads; make a slip an error rather than a second writer.
     reader.pragma_update(None, "query_only", true).map_err(|e| open_error(path, e))?;

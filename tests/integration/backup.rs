@@ -25,6 +25,8 @@ fn hotline(dir: &Path, db: &Path) -> Command {
     // A port nothing listens on: `restore` refuses while a server answers on its address.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     cmd.env("HOTLINE_DATABASE_PATH", db).env("HOTLINE_SERVER_LISTEN", format!("127.0.0.1:{port}"));
+    // The test server's callback key, which wraps its data keys, as an operator's shell has it.
+    cmd.env("HOTLINE_CALLBACK_KEY", common::CALLBACK_KEY);
     cmd
 }
 
@@ -148,7 +150,13 @@ async fn a_backup_under_load_restores_every_case_it_saw() {
     assert!(!String::from_utf8_lossy(&sealed_bytes).contains("surrender"));
 
     // Each snapshot restores to a sound database holding a moment of the line: every case it
-    // has is in the final database, with events the final one also has.
+    // has is in the final database, with events the final one also has. A database is
+    // restored beside its data keys, which no backup carries (docs/security.md, "Data keys").
+    std::fs::copy(
+        db.with_file_name(hotline::storage::DATA_KEYS_FILE),
+        work.path().join(hotline::storage::DATA_KEYS_FILE),
+    )
+    .unwrap();
     for (backup, key) in [(&plain, None), (&sealed, Some(KEY))] {
         let target = work.path().join(format!("restored-{}.db", rand_suffix()));
         let mut cmd = hotline(work.path(), &target);

@@ -134,6 +134,7 @@ fn serve(dir: &Path, port: u16, fake: &FakeBotApi) -> Served {
         .env("HOTLINE_SCRIPTS_DIR", common::shipped_scripts())
         .env("HOTLINE_AUTH_TOKEN", TOKEN)
         .env("HOTLINE_CALLER_HASH_KEY", "test-caller-hash-key-0123456789")
+        .env("HOTLINE_CALLBACK_KEY", common::CALLBACK_KEY)
         .env("HOTLINE_TELEGRAM_ENABLED", "true")
         .env("HOTLINE_TELEGRAM_API_BASE", &fake.base)
         .env("HOTLINE_TELEGRAM_TOKEN", BOT_TOKEN)
@@ -259,6 +260,7 @@ fn hotline_cli(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String)
     let work = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
     command.current_dir(work.path()).env_clear().env("HOTLINE_DATABASE_PATH", db).args(args);
+    command.env("HOTLINE_CALLBACK_KEY", common::CALLBACK_KEY);
     for (key, value) in env {
         command.env(key, value);
     }
@@ -361,8 +363,8 @@ async fn after_a_day_of_chats_and_the_purge_nothing_of_the_people_is_left_in_pla
         kept
     };
 
-    // Backups taken before the purge: a plain one holds the words (by design: it is a copy of
-    // the day), an encrypted one does not.
+    // Backups taken before the purge: neither holds the words in the clear, not even the plain
+    // one, since they are stored sealed under the data keys (which no backup carries).
     let before = tempfile::tempdir().unwrap();
     let plain_before = before.path().join("before.db");
     let sealed_before = before.path().join("before.db.enc");
@@ -373,7 +375,10 @@ async fn after_a_day_of_chats_and_the_purge_nothing_of_the_people_is_left_in_pla
     let (ok, text) = hotline_cli(&db, &args, &key);
     assert!(ok, "{text}");
     let plain = std::fs::read(&plain_before).unwrap();
-    assert!(written.iter().any(|w| contains(&plain, w)), "a plain backup holds the day's words");
+    for word in &written {
+        assert!(!contains(&plain, word), "a plain backup shows {word}");
+    }
+    assert!(contains(&plain, "dk1.n."), "the plain backup holds the words sealed");
     let sealed = std::fs::read(&sealed_before).unwrap();
     for word in &written {
         assert!(!contains(&sealed, word), "an encrypted backup shows {word}");

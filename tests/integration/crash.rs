@@ -80,6 +80,7 @@ impl Setup {
             .env("HOTLINE_SCRIPTS_DIR", common::shipped_scripts())
             .env("HOTLINE_AUTH_TOKEN", TOKEN)
             .env("HOTLINE_CALLER_HASH_KEY", "test-caller-hash-key-0123456789")
+            .env("HOTLINE_CALLBACK_KEY", common::CALLBACK_KEY)
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

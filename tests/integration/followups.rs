@@ -128,6 +128,10 @@ async fn a_voicemail_left_from_the_wait_document_is_in_the_follow_up_list_with_u
     let voicemails =
         case.events.iter().filter(|e| matches!(e.event, Event::Voicemail { .. })).count();
     assert_eq!(voicemails, 2, "the action and one status callback, not the retry");
+    // Shown as it came, stored sealed: the database, its log and the journal never hold the
+    // recording's address in the clear.
+    let (files, _) = common::assert_in_no_file(app.dir.path(), &["Recordings/RE1"]);
+    assert!(files.iter().any(|f| f.ends_with("hotline.db")), "{files:?}");
     app.stop().await;
 }
 
@@ -617,8 +621,13 @@ fn rotate_callback(dir: &std::path::Path, new_key_file: &std::path::Path) -> std
         .unwrap()
 }
 
-/// The stored (call id, sealed number) pairs.
-fn sealed_numbers(db: &std::path::Path) -> Vec<(String, String)> {
+/// The stored (call id, sealed number, stored form) triples: the number as sealed under the
+/// callback key, opened from its data key's layer with the keys wrapped under `key`.
+fn sealed_numbers(db: &std::path::Path, key: &str) -> Vec<(String, String, String)> {
+    use hotline::domain::data_keys::DataKeys;
+    let stored = std::fs::read_to_string(db.with_file_name(hotline::storage::DATA_KEYS_FILE));
+    let keys = DataKeys::load(&hotline::domain::secret::Secret::new(key.into()), &stored.unwrap())
+        .unwrap();
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut query = conn
         .prepare(
@@ -626,7 +635,8 @@ fn sealed_numbers(db: &std::path::Path) -> Vec<(String, String)> {
              WHERE f.number_sealed IS NOT NULL ORDER BY f.id",
         )
         .unwrap();
-    query.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap);
+    rows.map(|(sid, stored): (String, String)| (sid, keys.open(&stored).unwrap(), stored)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -647,7 +657,7 @@ async fn rotating_the_callback_key_reseals_every_number_and_leaves_no_old_one_on
     }
     let dir = app.stop().await;
     let db = dir.path().join("hotline.db");
-    let before = sealed_numbers(&db);
+    let before = sealed_numbers(&db, common::CALLBACK_KEY);
     assert_eq!(before.len(), 2);
     let old = Sealer::new(&Secret::new(common::CALLBACK_KEY.into()));
 
@@ -672,7 +682,11 @@ async fn rotating_the_callback_key_reseals_every_number_and_leaves_no_old_one_on
         let out = rotate_callback(dir.path(), &key_file);
         assert_eq!(out.status.code(), Some(2), "{content:?}: {out:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("new key"), "{out:?}");
-        assert_eq!(sealed_numbers(&db), before, "{content:?} changed the numbers");
+        assert_eq!(
+            sealed_numbers(&db, common::CALLBACK_KEY),
+            before,
+            "{content:?} changed the numbers"
+        );
     }
 
     // Rotated.
@@ -681,30 +695,33 @@ async fn rotating_the_callback_key_reseals_every_number_and_leaves_no_old_one_on
     let out = rotate_callback(dir.path(), &key_file);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("re-sealed 2"), "{out:?}");
-    let after = sealed_numbers(&db);
+    let after = sealed_numbers(&db, new_key);
     let new = Sealer::new(&Secret::new(new_key.into()));
     let bytes: Vec<u8> = ["hotline.db", "hotline.db-wal"]
         .iter()
         .flat_map(|f| std::fs::read(dir.path().join(f)).unwrap_or_default())
         .collect();
-    for ((sid, typed), ((_, old_sealed), (_, new_sealed))) in
+    for ((sid, typed), ((_, old_sealed, old_stored), (_, new_sealed, _))) in
         calls.iter().zip(before.iter().zip(&after))
     {
         let call = CallSid::parse(sid).unwrap();
+        assert_ne!(old_sealed, new_sealed);
         let opened = new.open(new_sealed, &call).expect("opens with the new key");
         assert_eq!(opened.e164(), format!("+{typed}"));
         assert!(old.open(new_sealed, &call).is_none(), "the old key still opens it");
         assert!(
-            !bytes.windows(old_sealed.len()).any(|w| w == old_sealed.as_bytes()),
+            !bytes.windows(old_stored.len()).any(|w| w == old_stored.as_bytes()),
             "the old sealed value is still in the file"
         );
         assert!(!bytes.windows(typed.len()).any(|w| w == typed.as_bytes()));
     }
 
-    // Run again with the old key as the current one: the numbers do not open, nothing moves.
+    // Run again with the old key as the current one: the data keys, wrapped under the new
+    // key now, do not open, and nothing moves.
     std::fs::write(&key_file, "yet-another-callback-key-0123456789-xyz").unwrap();
     let out = rotate_callback(dir.path(), &key_file);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not open"), "{out:?}");
-    assert_eq!(sealed_numbers(&db), after);
+    assert!(!out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("do not open with this callback key"), "{out:?}");
+    assert_eq!(sealed_numbers(&db, new_key), after);
 }

@@ -268,6 +268,7 @@ async fn hotline_users_unlock_lifts_a_lock_from_the_shell() {
             command.env_remove(var);
         }
         command.env("HOTLINE_DATABASE_PATH", &app.db_path).args(["users", "unlock", name]);
+        command.env("HOTLINE_CALLBACK_KEY", common::CALLBACK_KEY);
         command.output().unwrap()
     };
     let nobody = unlock("nobody");

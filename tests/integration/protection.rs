@@ -202,6 +202,8 @@ fn hotline(dir: &Path, db: &Path) -> Command {
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     cmd.env("HOTLINE_DATABASE_PATH", db).env("HOTLINE_SERVER_LISTEN", format!("127.0.0.1:{port}"));
+    // The test server's callback key, which wraps its data keys, as an operator's shell has it.
+    cmd.env("HOTLINE_CALLBACK_KEY", common::CALLBACK_KEY);
     cmd
 }
 
@@ -280,8 +282,19 @@ async fn a_purge_shreds_old_personal_data_down_to_the_files_bytes() {
         age(&app.db_path, case, 400);
     }
 
-    // The command line, against the running server's database.
+    // The command line, against the running server's database. Without the callback key the
+    // tools list what they can, but refuse to show or shred sealed text, changing nothing.
     let work = tempfile::tempdir().unwrap();
+    let keyless = |args: &[&str]| {
+        let mut cmd = hotline(work.path(), &app.db_path);
+        run(cmd.env_remove("HOTLINE_CALLBACK_KEY").args(args))
+    };
+    let (ok, text) = keyless(&["cases"]);
+    assert!(ok && text.contains(&old_case.number.to_string()), "{text}");
+    for args in [&["purge"][..], &["case", &old_case.number.to_string()]] {
+        let (ok, text) = keyless(args);
+        assert!(!ok && text.contains("HOTLINE_CALLBACK_KEY"), "{args:?}: {text}");
+    }
     let (ok, text) = run(hotline(work.path(), &app.db_path).args(["purge", "--dry-run"]));
     assert!(ok, "{text}");
     assert!(
@@ -291,11 +304,13 @@ async fn a_purge_shreds_old_personal_data_down_to_the_files_bytes() {
         "{text}"
     );
     assert!(text.contains("1 case(s) under legal hold kept"), "{text}");
-    assert!(
-        contains(&std::fs::read(&app.db_path).unwrap(), "OLDNOTE")
-            || raw_files(&app.db_path).iter().any(|(_, b)| contains(b, "OLDNOTE")),
-        "a dry run shreds nothing"
-    );
+    let (_, detail) =
+        api::api(&app, "GET", &format!("/api/cases/{}", old_case.number), Some(&supervisor), None)
+            .await;
+    assert!(detail.to_string().contains("OLDNOTE"), "a dry run shreds nothing: {detail}");
+    for (path, bytes) in raw_files(&app.db_path) {
+        assert!(!contains(&bytes, "OLDNOTE"), "{} holds a note in the clear", path.display());
+    }
     let (ok, text) = run(hotline(work.path(), &app.db_path).arg("purge"));
     assert!(ok, "{text}");
     assert!(
@@ -316,6 +331,7 @@ async fn a_purge_shreds_old_personal_data_down_to_the_files_bytes() {
     assert!(detail.to_string().contains("voicemail"), "the outcome stays: {detail}");
     let kept = app.case(&held).await;
     assert!(kept.recording_url.is_some() && kept.caller.is_some());
+    let held_hash = kept.caller.clone().unwrap().0;
     let fresh = app.case(&recent).await;
     assert!(fresh.recording_url.is_some() && fresh.caller.is_some());
     let db = app.db_path.clone();
@@ -328,8 +344,9 @@ async fn a_purge_shreds_old_personal_data_down_to_the_files_bytes() {
             assert!(!contains(bytes, gone), "{} still holds {gone}", path.display());
         }
     }
-    // The scan can see: the held case's note is in the file.
-    assert!(files.iter().any(|(_, bytes)| contains(bytes, "HELDNOTE")));
+    // The scan can see: the held case's caller hash is in the file (its note is too, sealed).
+    assert!(files.iter().any(|(_, bytes)| contains(bytes, &held_hash)));
+    assert!(files.iter().all(|(_, bytes)| !contains(bytes, "HELDNOTE")));
     let audit = every_value(&db).into_iter().filter(|(table, _)| table == "audit_log");
     for (_, value) in audit {
         assert!(!value.contains(&recording_sid) && !value.contains(&old_hash), "{value}");

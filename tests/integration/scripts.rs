@@ -389,6 +389,8 @@ fn hotline(dir: &Path, args: &[String], stdin: Option<&str>) -> (i32, String, St
             command.env_remove(name);
         }
     }
+    // The test servers' callback key, which wraps their data keys.
+    command.env("HOTLINE_CALLBACK_KEY", common::CALLBACK_KEY);
     command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -582,7 +582,8 @@ pub async fn spawn_app_and_its_storage(adjust: impl FnOnce(&mut Config)) -> (Tes
     let (config, dir) = test_config(adjust);
     let secrets = test_secrets();
     let busy_timeout = std::time::Duration::from_millis(config.database.busy_timeout_ms);
-    let options = StorageOptions { busy_timeout, data_keys_secret: secrets.callback_key.clone() };
+    let options =
+        StorageOptions { busy_timeout, data_keys_secret: Some(secrets.callback_key.clone()) };
     let served = Storage::open(&config.database.path, options).await.unwrap();
     let hotline = App::on(served.clone(), &config, &secrets, Clock::system()).await.unwrap();
     let app = Application::serving(hotline, &config, secrets).await.expect("server builds");
