@@ -6,6 +6,8 @@
 //! - What is sealed: recording addresses, callback numbers and reply addresses
 //!   ([`DataClass::Recordings`], shredded after `[retention] recordings_days`), and operators'
 //!   notes and the messages of text conversations ([`DataClass::Notes`], after `notes_days`).
+//!   The values of a case under legal hold are sealed again under [`DataClass::Held`] while
+//!   the hold lasts, so that a hold does not keep a whole month readable in every backup.
 //! - Each class has a *chain*: the seed of its oldest live month, from which every later
 //!   month's seed follows by HMAC-SHA256 (`next = HMAC(seed, "next")`) and each month's key is
 //!   `HMAC(seed, "key")`. Destroying the months before `m` replaces the stored seed by month
@@ -63,17 +65,21 @@ pub enum DataClass {
     Recordings,
     /// Operators' notes and the messages of text conversations.
     Notes,
+    /// Either of the above, of a case under legal hold: no period, its months' keys go once
+    /// no held value needs them.
+    Held,
 }
 
 impl DataClass {
     /// Every class, in the order the stored form lists them.
-    pub const ALL: [DataClass; 2] = [DataClass::Recordings, DataClass::Notes];
+    pub const ALL: [DataClass; 3] = [DataClass::Recordings, DataClass::Notes, DataClass::Held];
 
     /// The letter naming the class in sealed values and the stored form.
     pub fn code(self) -> char {
         match self {
             DataClass::Recordings => 'r',
             DataClass::Notes => 'n',
+            DataClass::Held => 'h',
         }
     }
 
@@ -421,6 +427,13 @@ impl DataKeys {
 /// Whether `value` is a sealed value (as opposed to text written before sealing existed).
 pub fn is_sealed(value: &str) -> bool {
     value.starts_with(SEALED_PREFIX)
+}
+
+/// The class and month a sealed value was sealed in, read from its prefix.
+pub fn label_of(sealed: &str) -> Option<(DataClass, Month)> {
+    let rest = sealed.strip_prefix(SEALED_PREFIX)?;
+    let class = DataClass::from_code(rest.get(..1)?)?;
+    Some((class, month_of(class, sealed)?))
 }
 
 /// The month of a sealed value of `class`, read from its prefix.

@@ -6,7 +6,7 @@ use rusqlite::{TransactionBehavior, params};
 
 use super::{Storage, StorageError, sealing};
 use crate::domain::cases::CallSid;
-use crate::domain::data_keys::{DataClass, month_of};
+use crate::domain::data_keys::label_of;
 use crate::domain::secret::Secret;
 
 impl Storage {
@@ -41,8 +41,8 @@ impl Storage {
                 })?;
                 // Under the data key of its month (sealing.rs), the number sealed under the
                 // callback key: that inner layer changes, the outer is made again in its month.
-                let class = DataClass::Recordings;
-                let Some(month) = month_of(class, stored) else {
+                // Its class too: a held case's number is sealed as held.
+                let Some((class, month)) = label_of(stored) else {
                     return Err(StorageError::Data(format!(
                         "follow-up {id}'s number is not sealed under a data key"
                     )));

@@ -110,6 +110,13 @@ impl Storage {
                 };
             }
             super::pin_lockout::forget_old_attempts(conn, now)?;
+            let resealed = super::sealing::reseal_holds(conn, keyring.keys(), now)?;
+            if resealed > 0 {
+                tracing::info!(
+                    resealed,
+                    "values of cases placed under or released from legal hold sealed again"
+                );
+            }
             if !report.is_empty() {
                 shred(conn, keyring.keys(), &cutoffs, &db_time(now), at_provider)?;
                 conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -118,9 +125,12 @@ impl Storage {
             }
             // After the rows: the keys of the months nothing live needs any more go, which
             // reaches every copy of what the rows held (backups, an old log, a replica).
-            for (class, period) in
-                [(DataClass::Recordings, policy.recordings), (DataClass::Notes, policy.notes)]
-            {
+            // A held value has no period: its month's key goes once no held value needs it.
+            for (class, period) in [
+                (DataClass::Recordings, policy.recordings),
+                (DataClass::Notes, policy.notes),
+                (DataClass::Held, chrono::Duration::zero()),
+            ] {
                 let expired = Month::of(now - period);
                 let needed = super::sealing::oldest_month(conn, class)?;
                 let keep_from = needed.map_or(expired, |needed| needed.min(expired));
@@ -132,6 +142,7 @@ impl Storage {
                 match class {
                     DataClass::Recordings => report.recording_keys_from = kept_from,
                     DataClass::Notes => report.note_keys_from = kept_from,
+                    DataClass::Held => {}
                 }
             }
             // Every run, not only one that shredded: if a reader held the last truncation

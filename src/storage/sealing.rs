@@ -32,6 +32,8 @@ struct SealedColumn {
     set: &'static str,
     /// Further conditions on the rows that hold a value of this column.
     only: &'static str,
+    /// An SQL expression of the row's case, with the table aliased `t`.
+    case: &'static str,
 }
 
 /// Every sealed column.
@@ -43,6 +45,7 @@ const SEALED: [SealedColumn; 9] = [
         at: "t.started_at",
         set: "recording_url = ?2",
         only: "",
+        case: "t.id",
     },
     SealedColumn {
         class: DataClass::Recordings,
@@ -51,6 +54,7 @@ const SEALED: [SealedColumn; 9] = [
         at: "t.at",
         set: "detail = json_set(detail, '$.recording_url', ?2)",
         only: "AND t.kind IN ('voicemail', 'ask-answered')",
+        case: "t.case_id",
     },
     SealedColumn {
         class: DataClass::Recordings,
@@ -59,6 +63,7 @@ const SEALED: [SealedColumn; 9] = [
         at: "t.created_at",
         set: "recording_url = ?2",
         only: "",
+        case: "t.case_id",
     },
     SealedColumn {
         class: DataClass::Recordings,
@@ -67,6 +72,7 @@ const SEALED: [SealedColumn; 9] = [
         at: "t.created_at",
         set: "number_sealed = ?2",
         only: "",
+        case: "t.case_id",
     },
     SealedColumn {
         class: DataClass::Recordings,
@@ -75,6 +81,7 @@ const SEALED: [SealedColumn; 9] = [
         at: "(SELECT c.started_at FROM cases c WHERE c.id = t.case_id)",
         set: "address_sealed = ?2",
         only: "",
+        case: "t.case_id",
     },
     SealedColumn {
         class: DataClass::Recordings,
@@ -83,6 +90,7 @@ const SEALED: [SealedColumn; 9] = [
         at: "t.created_at",
         set: "address_sealed = ?2",
         only: "",
+        case: "t.case_id",
     },
     SealedColumn {
         class: DataClass::Notes,
@@ -91,6 +99,7 @@ const SEALED: [SealedColumn; 9] = [
         at: "t.at",
         set: "text = ?2",
         only: "AND t.shredded_at IS NULL",
+        case: "t.case_id",
     },
     SealedColumn {
         class: DataClass::Notes,
@@ -99,6 +108,7 @@ const SEALED: [SealedColumn; 9] = [
         at: "t.at",
         set: "body = ?2",
         only: "AND t.shredded_at IS NULL",
+        case: "t.case_id",
     },
     SealedColumn {
         class: DataClass::Notes,
@@ -107,6 +117,7 @@ const SEALED: [SealedColumn; 9] = [
         at: "t.created_at",
         set: "body = ?2",
         only: "",
+        case: "t.case_id",
     },
 ];
 
@@ -223,7 +234,8 @@ pub(super) fn oldest_month(
     let (from, len) = DataClass::MONTH_IN_VALUE;
     let pattern = class.like_pattern();
     let mut oldest: Option<Month> = None;
-    for column in SEALED.iter().filter(|column| column.class == class) {
+    // Every column: a column of either class holds held values too.
+    for column in &SEALED {
         let sql = format!(
             "SELECT MIN(substr({value}, {from}, {len})) FROM {table} t
              WHERE {value} LIKE ?1 {only}",
@@ -239,6 +251,55 @@ pub(super) fn oldest_month(
         };
     }
     Ok(oldest)
+}
+
+/// Seals again the values of the cases under legal hold as [`DataClass::Held`] (under the
+/// month of `now`), and the held values of the cases released back in their column's class
+/// (under the month their case's data ages from, or the oldest kept: a release past the
+/// period lets the purge shred them). Run by each purge before it shreds and destroys keys,
+/// so that a hold keeps its own values readable, not every value of their months. Returns how
+/// many values were sealed again.
+pub(super) fn reseal_holds(
+    conn: &Connection,
+    keys: &DataKeys,
+    now: DateTime<Utc>,
+) -> Result<u64, StorageError> {
+    let mut resealed = 0;
+    let held = DataClass::Held.like_pattern();
+    for column in &SEALED {
+        let select = format!(
+            "SELECT t.rowid, {value}, c.legal_hold, COALESCE(c.ended_at, c.started_at)
+             FROM {table} t JOIN cases c ON c.id = {case}
+             WHERE ((c.legal_hold = 1 AND {value} LIKE ?1)
+                 OR (c.legal_hold = 0 AND {value} LIKE ?2)) {only}",
+            value = column.value,
+            table = column.table,
+            case = column.case,
+            only = column.only,
+        );
+        let rows: Vec<(i64, String, bool, String)> = conn
+            .prepare_cached(&select)?
+            .query_map(params![column.class.like_pattern(), held], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut update = conn.prepare_cached(&format!(
+            "UPDATE {} SET {} WHERE rowid = ?1",
+            column.table, column.set
+        ))?;
+        for (rowid, stored, on_hold, ages_from) in rows {
+            // A value whose key is gone stays as it is: the purge shreds its row.
+            let Ok(text) = keys.open(&stored) else { continue };
+            let value = if on_hold {
+                keys.seal(DataClass::Held, now, &text)?
+            } else {
+                keys.seal(column.class, decode_time(&ages_from)?, &text)?
+            };
+            update.execute(params![rowid, value])?;
+            resealed += 1;
+        }
+    }
+    Ok(resealed)
 }
 
 /// Seals every value written before sealing existed, once (the first start of the release
@@ -478,20 +539,54 @@ mod tests {
             Event::Voicemail { recording_url, .. } if !recording_url.is_empty())));
     }
 
+    /// A copy of the database's file now, its log emptied into it first, beside a copy of
+    /// the keys as they will be (copied in `read_copy`).
+    async fn copy_of(storage: &Storage, path: &Path) -> tempfile::TempDir {
+        storage.write(|conn| super::super::retention::checkpoint_truncate(conn)).await.unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(path, copy.path().join("h.db")).unwrap();
+        copy
+    }
+
+    /// The note of the case in `copy`, opened with the keys of `keys_dir` as they are now.
+    async fn note_in_copy(copy: &Path, keys_dir: &Path) -> String {
+        std::fs::copy(keys_dir.join(DATA_KEYS_FILE), copy.join(DATA_KEYS_FILE)).unwrap();
+        let restored =
+            Storage::open(&copy.join("h.db"), StorageOptions::for_tests()).await.unwrap();
+        restored.case_work(case()).await.unwrap().unwrap().notes.remove(0).text
+    }
+
     #[tokio::test]
-    async fn a_month_still_needed_keeps_its_key_past_its_period() {
+    async fn a_held_case_keeps_its_own_values_readable_not_its_months() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = with_a_case(&dir.path().join("h.db"), StorageOptions::for_tests()).await;
+        let path = dir.path().join("h.db");
+        let storage = with_a_case(&path, StorageOptions::for_tests()).await;
         assert_eq!(storage.set_legal_hold(case(), true).await.unwrap(), Some(true));
+        let before_hold_purge = copy_of(&storage, &path).await;
         let period = Duration::days(90);
         let policy = RetentionPolicy { recordings: period, notes: period, caller_hashes: period };
+
+        // The purge seals the held case's values as held, then destroys January's keys all the
+        // same: the held case reads on, a copy from before reads nothing of it.
         let report = storage.purge(policy, at(200), false).await.unwrap();
         assert_eq!(report.held, 1);
-        assert_eq!(report.note_keys_from, "2026-01", "the held case's month keeps its key");
+        assert_eq!(report.note_keys_from, "2026-04", "a hold keeps no month's key");
         assert_eq!(storage.case_work(case()).await.unwrap().unwrap().notes[0].text, NOTE);
-        // Released, the next purge takes both the text and the key.
+        let read = storage.case(case()).await.unwrap().unwrap();
+        assert_eq!(read.recording_url.as_deref(), Some(RECORDING));
+        assert!(files_hold(dir.path(), "dk1.h.202607.") && !files_hold(dir.path(), "dk1.n."));
+        let shredded = super::super::retention::SHREDDED_NOTE;
+        assert_eq!(note_in_copy(before_hold_purge.path(), dir.path()).await, shredded);
+        let while_held = copy_of(&storage, &path).await;
+
+        // Released: the next purge shreds what is past its period, and once its month is over
+        // the held key goes too, so a copy taken during the hold reads nothing either.
         storage.set_legal_hold(case(), false).await.unwrap();
         let report = storage.purge(policy, at(201), false).await.unwrap();
-        assert_eq!(report.note_keys_from, "2026-05");
+        assert_eq!(report.notes, 1, "{report:?}");
+        assert_eq!(storage.case_work(case()).await.unwrap().unwrap().notes[0].text, shredded);
+        assert_eq!(note_in_copy(while_held.path(), dir.path()).await, NOTE, "July's key is kept");
+        storage.purge(policy, at(240), false).await.unwrap();
+        assert_eq!(note_in_copy(while_held.path(), dir.path()).await, shredded);
     }
 }
