@@ -850,6 +850,9 @@ fn the_cluster_script_refuses_what_it_cannot_do() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("servers");
     let dir = dir.to_str().unwrap();
+    let hostile = format!("{dir}$(touch pwned)");
+    let spaced = format!("{dir} 'x'");
+    let long = format!("{dir}/{}", "d".repeat(100));
 
     for (args, words) in [
         (vec![], "cluster single DIR PORT"),
@@ -863,6 +866,9 @@ fn the_cluster_script_refuses_what_it_cannot_do() {
         (vec!["single", dir, "5432; rm -rf /"], "not '5432; rm -rf /'"),
         (vec!["start", dir, "32766"], "not '32766'"),
         (vec!["state", dir], "holds no servers"),
+        (vec!["single", &hostile, "24000"], "letters, digits"),
+        (vec!["single", &spaced, "24000"], "letters, digits"),
+        (vec!["single", &long, "24000"], "too long"),
     ] {
         let (ok, said) = cluster_script(&args);
         assert!(!ok, "{args:?} succeeded: {said}");
@@ -870,7 +876,9 @@ fn the_cluster_script_refuses_what_it_cannot_do() {
         // Whatever the script made for a start it refused, stopping removes.
         let (stopped, said) = cluster_script(&["stop", dir]);
         assert!(stopped, "{said}");
-        assert!(!Path::new(dir).exists(), "{args:?} left {dir}");
+        for made in [dir, &hostile, &spaced] {
+            assert!(!Path::new(made).exists(), "{args:?} left {made}");
+        }
     }
 
     // A port in use is refused before anything starts.

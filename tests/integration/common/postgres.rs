@@ -147,7 +147,7 @@ fn temp_parent() -> PathBuf {
 /// A loopback port free a moment ago, below 32768: above, in the range the system hands out
 /// to outgoing connections, one may hold it by the time the server binds it.
 pub fn free_port_below_32768() -> u16 {
-    loop {
+    for _ in 0..1000 {
         let mut random = RandomState::new().build_hasher();
         random.write_u64(0);
         let port = 20_000 + (random.finish() % 12_000) as u16;
@@ -155,4 +155,5 @@ pub fn free_port_below_32768() -> u16 {
             return port;
         }
     }
+    panic!("no free port from 20000 to 31999");
 }
