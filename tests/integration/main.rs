@@ -36,6 +36,7 @@ mod operators;
 mod outbox;
 mod people;
 mod pin_lockout;
+mod postgres;
 mod protection;
 mod provider_rest;
 mod providers;

@@ -573,6 +573,7 @@ pub mod chats;
 pub mod console;
 pub mod loopback;
 pub mod messaging;
+pub mod postgres;
 pub mod telegram;
 
 /// Starts a server like [`spawn_app_with`], and also returns the storage the server itself
