@@ -5,7 +5,8 @@
 -- case is under legal hold): a sealed value is longer than its text, so their length checks
 -- allow it, and a note's text may be replaced by its sealing (text written before this
 -- release, sealed at the first start after it) or its sealing again (a hold placed or
--- released) besides its shredding. SQLite cannot change a check in place: both tables are rebuilt, rows, ids and
+-- released) besides its shredding. A sealed form is known by its prefix compared with `=`
+-- (LIKE would also take `DK1.`, and ignores case in SQLite only). SQLite cannot change a check in place: both tables are rebuilt, rows, ids and
 -- indexes unchanged.
 
 CREATE TABLE case_notes_sealed (
@@ -15,7 +16,7 @@ CREATE TABLE case_notes_sealed (
     at          TEXT    NOT NULL,
     -- Sealed, or (until the first start of this release seals it) 1 to 4000 characters.
     text        TEXT    NOT NULL CHECK (length(text) BETWEEN 1 AND 4000
-                                        OR (text LIKE 'dk1.%' AND length(text) <= 32768)),
+                                        OR (substr(text, 1, 4) = 'dk1.' AND length(text) <= 32768)),
     shredded_at TEXT
 ) STRICT;
 INSERT INTO case_notes_sealed (id, case_id, author_id, at, text, shredded_at)
@@ -34,7 +35,7 @@ WHEN NOT (NEW.id = OLD.id AND NEW.case_id = OLD.case_id
           AND ((OLD.shredded_at IS NULL AND NEW.shredded_at IS NOT NULL
                 AND NEW.text = '[shredded]')
             OR (OLD.shredded_at IS NULL AND NEW.shredded_at IS NULL
-                AND NEW.text LIKE 'dk1.%')))
+                AND substr(NEW.text, 1, 4) = 'dk1.')))
 BEGIN
     SELECT RAISE(ABORT, 'case notes are append-only: add a new note instead');
 END;
@@ -55,7 +56,7 @@ CREATE TABLE chat_messages_sealed (
     var         TEXT,
     -- Sealed, or (until the first start of this release seals it) 1 to 4096 characters.
     body        TEXT    NOT NULL CHECK (length(body) BETWEEN 1 AND 4096
-                                        OR (body LIKE 'dk1.%' AND length(body) <= 32768)),
+                                        OR (substr(body, 1, 4) = 'dk1.' AND length(body) <= 32768)),
     outbox_id   INTEGER,
     shredded_at TEXT
 ) STRICT;

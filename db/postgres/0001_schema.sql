@@ -221,11 +221,9 @@ CREATE TABLE case_notes (
     case_id     BIGINT NOT NULL REFERENCES cases (id),
     author_id   BIGINT NOT NULL REFERENCES users (id),
     at          TEXT COLLATE "C" NOT NULL,
-    -- SQLite's LIKE ignores the case of ASCII letters (the hotline does not turn on
-    -- case_sensitive_like), so `text LIKE 'dk1.n.%'` there is ILIKE here; under "C", ILIKE
-    -- folds ASCII letters only, as SQLite does.
+    -- A sealed form is known by its prefix compared with `=`, in both engines alike.
     text        TEXT COLLATE "C" NOT NULL CHECK (char_length(text) BETWEEN 1 AND 4000
-                                   OR (text ILIKE 'dk1.n.%' AND char_length(text) <= 32768)),
+                                   OR (substr(text, 1, 4) = 'dk1.' AND char_length(text) <= 32768)),
     shredded_at TEXT COLLATE "C"
 );
 
@@ -242,7 +240,7 @@ BEGIN
        AND ((OLD.shredded_at IS NULL AND NEW.shredded_at IS NOT NULL
              AND NEW.text = '[shredded]')
          OR (OLD.shredded_at IS NULL AND NEW.shredded_at IS NULL
-             AND OLD.text NOT ILIKE 'dk1.%' AND NEW.text ILIKE 'dk1.n.%')) THEN
+             AND substr(NEW.text, 1, 4) = 'dk1.')) THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'case notes are append-only: add a new note instead'
@@ -442,9 +440,9 @@ CREATE TABLE chat_messages (
                 CHECK (kind IN ('text', 'answer', 'voicemail', 'prompt', 'reply')),
     node        TEXT COLLATE "C",
     var         TEXT COLLATE "C",
-    -- ILIKE for SQLite's LIKE, as in case_notes.
+    -- The sealed form's prefix, as in case_notes.
     body        TEXT COLLATE "C" NOT NULL CHECK (char_length(body) BETWEEN 1 AND 4096
-                                   OR (body ILIKE 'dk1.n.%' AND char_length(body) <= 32768)),
+                                   OR (substr(body, 1, 4) = 'dk1.' AND char_length(body) <= 32768)),
     outbox_id   BIGINT,
     shredded_at TEXT COLLATE "C"
 );

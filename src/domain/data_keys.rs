@@ -87,9 +87,10 @@ impl DataClass {
         DataClass::ALL.into_iter().find(|class| code.len() == 1 && code.starts_with(class.code()))
     }
 
-    /// The SQL `LIKE` pattern of the values sealed in this class.
-    pub fn like_pattern(self) -> String {
-        format!("{SEALED_PREFIX}{}.%", self.code())
+    /// What the values sealed in this class start with (`dk1.n.`): SQL compares it with
+    /// `substr(value, 1, 6) = ?`, exact in every engine, where `LIKE` ignores case in SQLite.
+    pub fn prefix(self) -> String {
+        format!("{SEALED_PREFIX}{}.", self.code())
     }
 
     /// Where the month starts in a sealed value of this class, 1-based as SQL's `substr`

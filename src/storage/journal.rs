@@ -216,10 +216,10 @@ impl Recorder {
         // address in the clear, and the database and journal copies are the same record.
         // Only a storage opened without its keys cannot seal, and no server runs on one; if
         // it ever did, the record would be journaled as it is rather than lost.
-        let records: Vec<Record> = records
-            .into_iter()
-            .map(|record| self.inner.storage.seal_record(record.clone()).unwrap_or(record))
-            .collect();
+        let mut records = records;
+        for record in &mut records {
+            let _unsealed_if_locked = self.inner.storage.seal_record_in_place(record);
+        }
         // The lock is not held across the database write: records written at the same time
         // then share one commit (the storage's group commit) instead of taking turns for an
         // fsync each. The records of one call are written together only from one answer, in

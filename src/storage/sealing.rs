@@ -124,13 +124,22 @@ const SEALED: [SealedColumn; 9] = [
 /// `record` with its sensitive values sealed (recording addresses, the sealed callback
 /// number); values already sealed stay as they are, so sealing twice changes nothing.
 pub(super) fn seal_record(keys: &DataKeys, mut record: Record) -> Result<Record, StorageError> {
+    seal_record_in_place(keys, &mut record)?;
+    Ok(record)
+}
+
+/// [`seal_record`] in place. Locked keys fail at the first value, leaving `record` unchanged.
+pub(super) fn seal_record_in_place(
+    keys: &DataKeys,
+    record: &mut Record,
+) -> Result<(), StorageError> {
     let seal = |value: &mut String, at: DateTime<Utc>| -> Result<(), StorageError> {
         if !value.is_empty() && !is_sealed(value) {
             *value = keys.seal(DataClass::Recordings, at, value)?;
         }
         Ok(())
     };
-    match &mut record {
+    match record {
         Record::Step { at, events, .. } => seal_events(events, *at, seal)?,
         Record::Callback { at, events, sealed, .. } => {
             seal_events(events, *at, seal)?;
@@ -141,7 +150,7 @@ pub(super) fn seal_record(keys: &DataKeys, mut record: Record) -> Result<Record,
         | Record::QueueLeft { .. }
         | Record::OperatorLineEnded { .. } => {}
     }
-    Ok(record)
+    Ok(())
 }
 
 fn seal_events(
@@ -216,8 +225,8 @@ pub(super) fn open_events(keys: &DataKeys, events: &mut [TimedEvent]) {
 pub(super) fn holds_sealed(conn: &Connection) -> Result<bool, StorageError> {
     for column in &SEALED {
         let sql = format!(
-            "SELECT EXISTS (SELECT 1 FROM {} t WHERE {} LIKE 'dk1.%' {})",
-            column.table, column.value, column.only
+            "SELECT EXISTS (SELECT 1 FROM {} t WHERE 1 = 1 {} AND substr({}, 1, 4) = 'dk1.')",
+            column.table, column.only, column.value
         );
         if conn.query_row(&sql, [], |row| row.get(0))? {
             return Ok(true);
@@ -232,18 +241,18 @@ pub(super) fn oldest_month(
     class: DataClass,
 ) -> Result<Option<Month>, StorageError> {
     let (from, len) = DataClass::MONTH_IN_VALUE;
-    let pattern = class.like_pattern();
+    let prefix = class.prefix();
     let mut oldest: Option<Month> = None;
     // Every column: a column of either class holds held values too.
     for column in &SEALED {
         let sql = format!(
             "SELECT MIN(substr({value}, {from}, {len})) FROM {table} t
-             WHERE {value} LIKE ?1 {only}",
+             WHERE 1 = 1 {only} AND substr({value}, 1, 6) = ?1",
             value = column.value,
             table = column.table,
             only = column.only,
         );
-        let month: Option<String> = conn.query_row(&sql, [&pattern], |row| row.get(0))?;
+        let month: Option<String> = conn.query_row(&sql, [&prefix], |row| row.get(0))?;
         let month = month.as_deref().and_then(Month::parse);
         oldest = match (oldest, month) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -265,13 +274,14 @@ pub(super) fn reseal_holds(
     now: DateTime<Utc>,
 ) -> Result<u64, StorageError> {
     let mut resealed = 0;
-    let held = DataClass::Held.like_pattern();
+    let held = DataClass::Held.prefix();
     for column in &SEALED {
         let select = format!(
             "SELECT t.rowid, {value}, c.legal_hold, COALESCE(c.ended_at, c.started_at)
              FROM {table} t JOIN cases c ON c.id = {case}
-             WHERE ((c.legal_hold = 1 AND {value} LIKE ?1)
-                 OR (c.legal_hold = 0 AND {value} LIKE ?2)) {only}",
+             WHERE 1 = 1 {only}
+               AND ((c.legal_hold = 1 AND substr({value}, 1, 6) = ?1)
+                 OR (c.legal_hold = 0 AND substr({value}, 1, 6) = ?2))",
             value = column.value,
             table = column.table,
             case = column.case,
@@ -279,7 +289,7 @@ pub(super) fn reseal_holds(
         );
         let rows: Vec<(i64, String, bool, String)> = conn
             .prepare_cached(&select)?
-            .query_map(params![column.class.like_pattern(), held], |row| {
+            .query_map(params![column.class.prefix(), held], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })?
             .collect::<Result<_, _>>()?;
@@ -318,7 +328,8 @@ pub(super) fn seal_legacy(conn: &mut Connection, keys: &DataKeys) -> Result<u64,
     for column in &SEALED {
         let select = format!(
             "SELECT t.rowid, {value}, {at} FROM {table} t
-             WHERE {value} IS NOT NULL AND {value} <> '' AND {value} NOT LIKE 'dk1.%' {only}",
+             WHERE 1 = 1 {only}
+               AND {value} IS NOT NULL AND {value} <> '' AND substr({value}, 1, 4) <> 'dk1.'",
             value = column.value,
             at = column.at,
             table = column.table,

@@ -149,6 +149,11 @@ impl Storage {
         sealing::seal_record(self.keys(), record)
     }
 
+    /// [`Storage::seal_record`] in place; with the keys locked, `record` stays as it was.
+    pub(super) fn seal_record_in_place(&self, record: &mut Record) -> Result<(), StorageError> {
+        sealing::seal_record_in_place(self.keys(), record)
+    }
+
     /// Whether the data keys are open (the storage was opened with the callback key), so
     /// sealed text can be written and read.
     pub fn has_data_keys(&self) -> bool {

@@ -530,16 +530,21 @@ fn probes() -> Vec<Probe> {
             "UPDATE case_notes SET text = 'dk1.n.202612.x' WHERE id = 1",
             "append-only",
         ),
-        // SQLite's LIKE ignores the case of ASCII letters: so does the schema's ILIKE.
-        both(
-            "a legacy note sealed, in capitals",
+        // A sealed form is known by its exact prefix, in both engines.
+        refused_saying(
+            "a note replaced by text that only looks sealed, in capitals",
             "UPDATE case_notes SET text = 'DK1.N.202612.x' WHERE id = 2",
+            "append-only",
+        ),
+        both(
+            "a legacy note sealed",
+            "UPDATE case_notes SET text = 'dk1.n.202612.y' WHERE id = 2",
             true,
         ),
-        refused_saying(
-            "a sealed note sealed again",
-            "UPDATE case_notes SET text = 'dk1.n.202612.y' WHERE id = 2",
-            "append-only",
+        both(
+            "a sealed note sealed again for a legal hold",
+            "UPDATE case_notes SET text = 'dk1.h.202612.z' WHERE id = 2",
+            true,
         ),
         both(
             "a sealed note shredded",
