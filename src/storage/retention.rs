@@ -126,13 +126,14 @@ impl Storage {
             // After the rows: the keys of the months nothing live needs any more go, which
             // reaches every copy of what the rows held (backups, an old log, a replica).
             // A held value has no period: its month's key goes once no held value needs it.
+            let oldest = super::sealing::oldest_months(conn)?;
             for (class, period) in [
                 (DataClass::Recordings, policy.recordings),
                 (DataClass::Notes, policy.notes),
                 (DataClass::Held, chrono::Duration::zero()),
             ] {
+                let needed = oldest.iter().find(|(c, _)| *c == class).and_then(|(_, m)| *m);
                 let expired = Month::of(now - period);
-                let needed = super::sealing::oldest_month(conn, class)?;
                 let keep_from = needed.map_or(expired, |needed| needed.min(expired));
                 if keyring.destroy_before(class, keep_from)? {
                     tracing::info!(class = ?class, from = %keep_from, "data keys destroyed");

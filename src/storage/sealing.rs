@@ -235,29 +235,42 @@ pub(super) fn holds_sealed(conn: &Connection) -> Result<bool, StorageError> {
     Ok(false)
 }
 
-/// The oldest month of `class` a live value is sealed under, if any.
-pub(super) fn oldest_month(
+/// The oldest month each class's live values are sealed under (`None` for a class with
+/// none), in one pass over each column.
+pub(super) fn oldest_months(
     conn: &Connection,
-    class: DataClass,
-) -> Result<Option<Month>, StorageError> {
+) -> Result<[(DataClass, Option<Month>); 3], StorageError> {
     let (from, len) = DataClass::MONTH_IN_VALUE;
-    let prefix = class.prefix();
-    let mut oldest: Option<Month> = None;
-    // Every column: a column of either class holds held values too.
+    let mut oldest = DataClass::ALL.map(|class| (class, None::<Month>));
+    // Every column and every class: a column of either class holds held values too.
     for column in &SEALED {
+        let mins: Vec<String> = DataClass::ALL
+            .iter()
+            .map(|class| {
+                format!(
+                    "MIN(CASE WHEN substr({value}, 1, 6) = '{prefix}' \
+                     THEN substr({value}, {from}, {len}) END)",
+                    value = column.value,
+                    prefix = class.prefix(),
+                )
+            })
+            .collect();
         let sql = format!(
-            "SELECT MIN(substr({value}, {from}, {len})) FROM {table} t
-             WHERE 1 = 1 {only} AND substr({value}, 1, 6) = ?1",
-            value = column.value,
+            "SELECT {mins} FROM {table} t WHERE 1 = 1 {only} AND substr({value}, 1, 4) = 'dk1.'",
+            mins = mins.join(", "),
             table = column.table,
             only = column.only,
+            value = column.value,
         );
-        let month: Option<String> = conn.query_row(&sql, [&prefix], |row| row.get(0))?;
-        let month = month.as_deref().and_then(Month::parse);
-        oldest = match (oldest, month) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let months: [Option<String>; 3] =
+            conn.query_row(&sql, [], |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?]))?;
+        for ((_, kept), month) in oldest.iter_mut().zip(months) {
+            let month = month.as_deref().and_then(Month::parse);
+            *kept = match (*kept, month) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
     }
     Ok(oldest)
 }
