@@ -17,22 +17,20 @@ use hotline::storage::{Storage, StorageOptions};
 
 const CASES: u32 = 1_000_000;
 
+/// The options the bench opens its database with: its data keys under a key of its own.
+fn options() -> StorageOptions {
+    StorageOptions::new(hotline::domain::secret::Secret::new(
+        "the benchmark's callback key, 32 characters".into(),
+    ))
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bench.db");
         // Opening migrates the schema; the history is then written in bulk, in SQL.
-        drop(
-            Storage::open(
-                &path,
-                StorageOptions::new(hotline::domain::secret::Secret::new(
-                    "the benchmark's callback key, 32 characters".into(),
-                )),
-            )
-            .await
-            .unwrap(),
-        );
+        drop(Storage::open(&path, options()).await.unwrap());
         let seeding = Instant::now();
         seed(&path);
         println!(
@@ -40,14 +38,7 @@ fn main() {
             count(&path, "queue_entries"),
             seeding.elapsed().as_secs_f64()
         );
-        let storage = Storage::open(
-            &path,
-            StorageOptions::new(hotline::domain::secret::Secret::new(
-                "the benchmark's callback key, 32 characters".into(),
-            )),
-        )
-        .await
-        .unwrap();
+        let storage = Storage::open(&path, options()).await.unwrap();
         println!("{:<52} {:>12} {:>12}", "read (1,000,000 cases)", "with 0009", "without");
         let with = reads(&storage).await;
         drop(storage);
@@ -58,14 +49,7 @@ fn main() {
         )
         .unwrap();
         drop(conn);
-        let storage = Storage::open(
-            &path,
-            StorageOptions::new(hotline::domain::secret::Secret::new(
-                "the benchmark's callback key, 32 characters".into(),
-            )),
-        )
-        .await
-        .unwrap();
+        let storage = Storage::open(&path, options()).await.unwrap();
         let without = reads(&storage).await;
         for ((label, with), (_, without)) in with.iter().zip(&without) {
             println!("{label:<52} {:>9.3} ms {:>9.3} ms", ms(*with), ms(*without));

@@ -129,12 +129,7 @@ impl Keyring {
     ) -> Result<bool, StorageError> {
         let secret = self.secret.as_ref().ok_or(Locked)?;
         let error = |reason: String| StorageError::DataKeys { path: self.path.clone(), reason };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.path)
-            .map_err(|e| error(e.to_string()))?;
-        flock(&file, FlockOperation::LockExclusive).map_err(|e| error(e.to_string()))?;
+        let mut file = self.open_exclusive()?;
         let text = read_all(&mut file).map_err(|e| error(e.to_string()))?;
         let stored = DataKeys::load(secret, &text).map_err(|e| error(e.to_string()))?;
         let mut changed = false;
@@ -153,6 +148,17 @@ impl Keyring {
         Ok(changed)
     }
 
+    /// The file, open to read and write, under this process's exclusive lock until dropped.
+    fn open_exclusive(&self) -> Result<File, StorageError> {
+        let error = |e: std::io::Error| StorageError::DataKeys {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        };
+        let file = OpenOptions::new().read(true).write(true).open(&self.path).map_err(error)?;
+        flock(&file, FlockOperation::LockExclusive).map_err(|e| error(e.into()))?;
+        Ok(file)
+    }
+
     /// Writes the keys wrapped under `next` over the file: after `hotline keys
     /// rotate-callback`, whose key wraps them. Blocking.
     pub(super) fn rewrap(&self, next: &Secret) -> Result<(), StorageError> {
@@ -160,12 +166,7 @@ impl Keyring {
             return Err(Locked.into());
         }
         let error = |reason: String| StorageError::DataKeys { path: self.path.clone(), reason };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.path)
-            .map_err(|e| error(e.to_string()))?;
-        flock(&file, FlockOperation::LockExclusive).map_err(|e| error(e.to_string()))?;
+        let mut file = self.open_exclusive()?;
         let text = self
             .keys
             .stored(Some(next))
