@@ -127,6 +127,7 @@ impl Storage {
             // reaches every copy of what the rows held (backups, an old log, a replica).
             // A held value has no period: its month's key goes once no held value needs it.
             let oldest = super::sealing::oldest_months(conn)?;
+            let mut destroyed = Vec::new();
             for (class, period) in [
                 (DataClass::Recordings, policy.recordings),
                 (DataClass::Notes, policy.notes),
@@ -136,7 +137,7 @@ impl Storage {
                 let expired = Month::of(now - period);
                 let keep_from = needed.map_or(expired, |needed| needed.min(expired));
                 if keyring.destroy_before(class, keep_from)? {
-                    tracing::info!(class = ?class, from = %keep_from, "data keys destroyed");
+                    destroyed.push(format!("{class:?} before {keep_from}"));
                 }
                 let kept_from =
                     keyring.keys().first(class).map(|month| month.to_string()).unwrap_or_default();
@@ -145,6 +146,9 @@ impl Storage {
                     DataClass::Notes => report.note_keys_from = kept_from,
                     DataClass::Held => {}
                 }
+            }
+            if !destroyed.is_empty() {
+                tracing::info!("data keys destroyed: {}", destroyed.join(", "));
             }
             // Every run, not only one that shredded: if a reader held the last truncation
             // back, the old frames are still in the WAL, and this is the retry.
