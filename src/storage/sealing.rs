@@ -471,6 +471,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_longest_texts_in_the_widest_characters_fit_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = with_a_case(&dir.path().join("h.db"), StorageOptions::for_tests()).await;
+        // 4,000 characters of 4 bytes each: the longest note, at its largest.
+        let longest = "𝄞".repeat(4000);
+        let author = storage.people().await.unwrap()[0].id;
+        let note = NoteText::parse(&longest).unwrap();
+        let added = storage.add_note(case(), author, note, at(2)).await.unwrap().unwrap();
+        assert_eq!(added.text, longest);
+        // A chat message may have 4,096 such characters; the schema takes 32,768 sealed.
+        let keys = crate::domain::data_keys::DataKeys::generate(
+            &Secret::new("a key for the length check".into()),
+            at(0),
+        )
+        .unwrap();
+        let sealed = keys.seal(DataClass::Notes, at(0), &"𝄞".repeat(4096)).unwrap();
+        assert!(sealed.chars().count() <= 32_768, "{}", sealed.len());
+    }
+
+    #[tokio::test]
     async fn text_written_before_sealing_is_sealed_at_the_first_start_and_leaves_no_copy() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
