@@ -91,10 +91,10 @@ impl Storage {
         &self,
         record: Record,
     ) -> impl Future<Output = Result<(), StorageError>> + Send + use<> {
-        let record = match self.seal_record(record) {
-            Ok(record) => record,
-            Err(locked) => return Either::Left(std::future::ready(Err(locked))),
-        };
+        let mut record = record;
+        if let Err(locked) = self.seal_record_in_place(&mut record) {
+            return Either::Left(std::future::ready(Err(locked)));
+        }
         // Through the group commit (group_commit.rs): records arriving together share one
         // transaction and one fsync instead of queueing for one each.
         Either::Right(self.inner.writer.record(record).result())
@@ -143,13 +143,9 @@ impl Storage {
         .await
     }
 
-    /// `record` with its sensitive values sealed under the data keys (`sealing.rs`); what is
-    /// sealed already stays as it is. The journal keeps records sealed too.
-    pub(super) fn seal_record(&self, record: Record) -> Result<Record, StorageError> {
-        sealing::seal_record(self.keys(), record)
-    }
-
-    /// [`Storage::seal_record`] in place; with the keys locked, `record` stays as it was.
+    /// Seals `record`'s sensitive values under the data keys (`sealing.rs`); what is sealed
+    /// already stays as it is, and with the keys locked nothing changes. The journal keeps
+    /// records sealed too.
     pub(super) fn seal_record_in_place(&self, record: &mut Record) -> Result<(), StorageError> {
         sealing::seal_record_in_place(self.keys(), record)
     }

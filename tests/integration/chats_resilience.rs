@@ -173,12 +173,7 @@ fn post_update(port: u16, body: String) {
         .header("X-Telegram-Bot-Api-Secret-Token", TELEGRAM_SECRET)
         .body(body.into_bytes())
         .unwrap();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent();
+    let agent: ureq::Agent = common::agent_config().build().new_agent();
     let mut response = agent.run(request).expect("the server answers");
     let text = response.body_mut().read_to_string().unwrap_or_default();
     assert_eq!(response.status().as_u16(), 200, "the update was not acknowledged: {text}");

@@ -853,13 +853,7 @@ async fn through_tls(
     let tls = ureq::tls::TlsConfig::builder()
         .root_certs(ureq::tls::RootCerts::new_with_certs(&[root]))
         .build();
-    let agent = ureq::Agent::config_builder()
-        .tls_config(tls)
-        .http_status_as_error(false)
-        .proxy(None)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent();
+    let agent = common::agent_config().tls_config(tls).build().new_agent();
     let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
     let (url, signature) = (url.to_owned(), signature.to_owned());
     let forwarded_for = forwarded_for.map(str::to_owned);

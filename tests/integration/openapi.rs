@@ -10,7 +10,6 @@ use crate::common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::api::{self, person};
 use common::{TestApp, spawn_app, spawn_app_with};
@@ -36,12 +35,7 @@ async fn get(
     }
     let request = request.body(()).expect("a valid request");
     tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .new_agent();
+        let agent: ureq::Agent = common::agent_config().build().new_agent();
         let mut response = agent.run(request).expect("an answer");
         let headers = response
             .headers()

@@ -9,7 +9,6 @@
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use hotline::domain::people::{self, Person, Role};
 use hotline::storage::NewPerson;
@@ -96,12 +95,7 @@ pub async fn raw(
     }
     let request = request.body(body.unwrap_or_default()).expect("a valid request");
     tokio::task::spawn_blocking(move || {
-        let agent: Agent = Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .new_agent();
+        let agent: Agent = super::agent_config().build().new_agent();
         let mut response = match agent.run(request) {
             Ok(response) => response,
             // A server that refuses a huge body may close the connection while it is sent.

@@ -2,8 +2,6 @@
 //! `telegram.rs`, exactly as Telegram sends them) posted to `/text/telegram` with the
 //! webhook's secret token, and a server whose bot answers through that fake.
 
-use std::time::Duration;
-
 use ureq::Agent;
 
 use super::telegram::FakeBotApi;
@@ -36,12 +34,7 @@ impl TestApp {
         }
         let request = request.body(body.into_bytes()).expect("a valid request");
         tokio::task::spawn_blocking(move || {
-            let agent: Agent = Agent::config_builder()
-                .http_status_as_error(false)
-                .proxy(None)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .build()
-                .new_agent();
+            let agent: Agent = super::agent_config().build().new_agent();
             let mut response = agent.run(request).expect("the server answers");
             let status = response.status().as_u16();
             let text = response.body_mut().read_to_string().unwrap_or_default();

@@ -10,7 +10,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use ureq::Agent;
 
@@ -136,13 +135,7 @@ impl Browser {
         }
         let request = request.body(body.unwrap_or_default()).expect("a valid request");
         let answer = tokio::task::spawn_blocking(move || {
-            let agent: Agent = Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .proxy(None)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .build()
-                .new_agent();
+            let agent: Agent = super::agent_config().max_redirects(0).build().new_agent();
             let mut response = match agent.run(request) {
                 Ok(response) => response,
                 Err(error) => {
@@ -214,13 +207,7 @@ impl Browser {
         let jar: Vec<String> =
             self.cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
         tokio::task::spawn_blocking(move || {
-            let agent: Agent = Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .proxy(None)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .build()
-                .new_agent();
+            let agent: Agent = super::agent_config().max_redirects(0).build().new_agent();
             let mut response = agent
                 .get(&url)
                 .header("Cookie", jar.join("; "))

@@ -127,6 +127,16 @@ pub fn test_config(adjust: impl FnOnce(&mut Config)) -> (Config, tempfile::TempD
     (config, dir)
 }
 
+/// How the tests reach a server over HTTP: every answer is returned (a 4xx is something to
+/// assert, not an error), no proxy from the environment, and at most 30 s per request. Callers
+/// add what their requests need (no redirects, a certificate) and build the agent.
+pub fn agent_config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+}
+
 /// The options that open a test server's database: its data keys under the test servers'
 /// callback key.
 pub fn storage_options() -> StorageOptions {
