@@ -119,7 +119,6 @@ impl Storage {
             }
             if !report.is_empty() {
                 shred(conn, keyring.keys(), &cutoffs, &db_time(now), at_provider)?;
-                conn.pragma_update(None, "temp_store", "MEMORY")?;
                 conn.execute_batch("VACUUM")?;
                 report.compacted = true;
             }

@@ -366,7 +366,6 @@ pub(super) fn seal_legacy(conn: &mut Connection, keys: &DataKeys) -> Result<u64,
     tx.execute("INSERT INTO legacy_text_sealed (id) VALUES (1)", [])?;
     tx.commit()?;
     if sealed > 0 {
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.execute_batch("VACUUM")?;
         super::retention::checkpoint_truncate(conn)?;
         tracing::info!(sealed, "text written before sealing existed is now sealed");

@@ -218,6 +218,12 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
         Err(e) => return Err(open_error(path, e)),
     }
     let mut writer = connect(path, options)?;
+    // The writer's statement journals and VACUUM's copy stay in memory. On disk (SQLite's
+    // default) a group commit's savepoints spill page images to an unlinked temporary file:
+    // a copy of case pages outside the database, and a write system call per page, which was
+    // an eighth of the writer thread's time under a flood of chats. The reader keeps the
+    // default, so that sorting a million cases for an export spills to disk, not to memory.
+    writer.pragma_update(None, "temp_store", "MEMORY").map_err(|e| open_error(path, e))?;
     migrate(&mut writer, path)?;
     let keyring = match &options.data_keys_secret {
         Some(secret) => {
