@@ -451,9 +451,9 @@ impl Storage {
         .await
     }
 
-    /// Conversation `case`, if it waits for an operator, with its place in its line: one
-    /// count over the waiting ahead of it, for the moment it joins (the others' places do
-    /// not change then).
+    /// Conversation `case`, if it waits for an operator, with its place in its line, for the
+    /// moment it joins (the others' places do not change then): the line's length, kept by
+    /// the triggers of `0018_waiting_lines.sql`, less those who joined after it.
     pub async fn waiting_chat(
         &self,
         case: CaseNumber,
@@ -482,9 +482,17 @@ impl Storage {
                 return Ok(None);
             };
             let Some(node) = NodeId::parse(&node) else { return Ok(None) };
-            let position: u32 = conn
-                .prepare_cached(PLACE_IN_LINE)?
+            // The line's length, less those who joined it after this conversation: for the
+            // one who just arrived, no row of the line is read at all.
+            let waiting: u32 = conn
+                .prepare_cached("SELECT waiting FROM waiting_lines WHERE line = COALESCE(?1, '')")?
+                .query_row(params![line], |row| row.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let behind: u32 = conn
+                .prepare_cached(BEHIND_IN_LINE)?
                 .query_row(params![line, queued_at, id], |row| row.get(0))?;
+            let position = waiting.saturating_sub(behind).max(1);
             Ok(Some(WaitingChat {
                 case,
                 language: decode_language(&language)?,
@@ -1083,27 +1091,185 @@ impl ConversationRow {
     }
 }
 
-/// A waiting conversation's place in its queue language's line: those waiting since before it,
-/// and itself. Counted on the line's own index alone (`0016_waiting_line.sql`), at every
-/// handoff: reading each row ahead from the table made a handoff as slow as the line was long.
-const PLACE_IN_LINE: &str = "SELECT COUNT(*) FROM conversations
+/// How many wait in line `?1` behind the conversation `?3` that joined it at `?2`, counted on
+/// the line's own index (0016) from that conversation on.
+const BEHIND_IN_LINE: &str = "SELECT COUNT(*) FROM conversations
      WHERE state = 'operator' AND operator_id IS NULL
        AND COALESCE(queue_language, language) IS ?1
-       AND (queued_at < ?2 OR (queued_at = ?2 AND id <= ?3))";
+       AND queued_at >= ?2 AND (queued_at > ?2 OR id > ?3)";
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::storage::migrations::migrate;
 
+    /// A database at the latest schema with `n` conversations (cases 1..=n), none waiting.
+    fn conversations(n: i64) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hotline.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, &path).unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        conn.execute(
+            "INSERT INTO users (id, name, role, languages, created_at)
+                      VALUES (107, 'Olena', 'operator', 'ru', '2026-12-07T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        for id in 1..=n {
+            conn.execute(
+                "INSERT INTO cases (id, number_year, number_seq, call_sid, started_at, channel)
+                 VALUES (?1, 2026, ?1, 'TG' || ?1, '2026-12-07T00:00:00Z', 'telegram')",
+                [id],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO conversations (id, case_id, channel, state, language, started_at,
+                                            last_in_at)
+                 VALUES (?1, ?1, 'telegram', 'menu', 'ru', '2026-12-07T00:00:00Z',
+                         '2026-12-07T00:00:00Z')",
+                [id],
+            )
+            .unwrap();
+        }
+        (dir, conn)
+    }
+
+    /// Each line's count as the triggers keep it, and as the rows say, lines with nobody
+    /// waiting left out of both.
+    fn kept_and_counted(conn: &Connection) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+        let read = |sql: &str| -> Vec<(String, i64)> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        (
+            read("SELECT line, waiting FROM waiting_lines WHERE waiting > 0 ORDER BY line"),
+            read(
+                "SELECT COALESCE(queue_language, language, ''), COUNT(*) FROM conversations
+                 WHERE state = 'operator' AND operator_id IS NULL
+                 GROUP BY 1 ORDER BY 1",
+            ),
+        )
+    }
+
+    /// What can happen to a conversation, as the hotline's writes do it.
+    #[derive(Debug, Clone)]
+    enum Move {
+        /// A handoff (or a fallback to another line): waits in `line`.
+        Queue(u8, Option<&'static str>),
+        /// An operator takes it.
+        Take(u8),
+        /// The operator gives it back to the line.
+        Release(u8),
+        /// The person goes back to a menu.
+        Menu(u8),
+        /// It closes.
+        Close(u8),
+        /// Its language changes (a language menu, again).
+        Language(u8, &'static str),
+        /// Retention deletes it.
+        Delete(u8),
+    }
+
+    fn moves() -> impl Strategy<Value = Move> {
+        let id = 1u8..=6;
+        let line = prop::option::of(prop::sample::select(vec!["ru", "ko", "uk"]));
+        prop_oneof![
+            (id.clone(), line).prop_map(|(id, line)| Move::Queue(id, line)),
+            id.clone().prop_map(Move::Take),
+            id.clone().prop_map(Move::Release),
+            id.clone().prop_map(Move::Menu),
+            id.clone().prop_map(Move::Close),
+            (id.clone(), prop::sample::select(vec!["ru", "en"]))
+                .prop_map(|(id, language)| Move::Language(id, language)),
+            id.prop_map(Move::Delete),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_lines_counts_are_what_the_rows_say_whatever_moves_them(
+            sequence in prop::collection::vec(moves(), 1..40)
+        ) {
+            let (_dir, conn) = conversations(6);
+            for (at, step) in sequence.into_iter().enumerate() {
+                let queued_at = format!("2026-12-07T00:00:{:02}Z", at % 60);
+                let (sql, id): (String, u8) = match step {
+                    Move::Queue(id, line) => (format!(
+                        "UPDATE conversations SET state = 'operator', operator_id = NULL,
+                         queue_language = {}, queued_at = '{queued_at}' WHERE id = ?1",
+                        line.map_or("NULL".into(), |line| format!("'{line}'"))), id),
+                    Move::Take(id) => ("UPDATE conversations SET operator_id = 107
+                         WHERE id = ?1 AND state = 'operator'".into(), id),
+                    Move::Release(id) => ("UPDATE conversations SET operator_id = NULL
+                         WHERE id = ?1 AND state = 'operator'".into(), id),
+                    Move::Menu(id) => ("UPDATE conversations SET state = 'menu',
+                         operator_id = NULL, queue_language = NULL WHERE id = ?1".into(), id),
+                    Move::Close(id) => ("UPDATE conversations SET state = 'closed'
+                         WHERE id = ?1".into(), id),
+                    Move::Language(id, language) => (format!(
+                        "UPDATE conversations SET language = '{language}' WHERE id = ?1"), id),
+                    Move::Delete(id) => ("DELETE FROM conversations WHERE id = ?1".into(), id),
+                };
+                conn.execute(&sql, [i64::from(id)]).unwrap();
+                let (kept, counted) = kept_and_counted(&conn);
+                prop_assert_eq!(kept, counted);
+            }
+        }
+    }
+
     #[test]
-    fn a_place_in_line_is_counted_on_the_lines_index_alone() {
+    fn a_place_in_line_is_the_lines_length_less_those_behind() {
+        let (dir, conn) = conversations(4);
+        drop(conn);
+        let path = dir.path().join("hotline.db");
+        let storage = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            Storage::open(&path, crate::storage::StorageOptions::for_tests()).await.unwrap()
+        });
+        let conn = Connection::open(&path).unwrap();
+        // Three wait in Russian (joined in the order 2, 1, 3), one in Korean.
+        for (id, line, at) in [(2, "ru", "01"), (1, "ru", "02"), (3, "ru", "03"), (4, "ko", "01")] {
+            conn.execute(
+                &format!(
+                    "UPDATE conversations SET state = 'operator', node = 'operator',
+                     queue_language = '{line}', queued_at = '2026-12-07T00:00:{at}Z'
+                     WHERE id = ?1"
+                ),
+                [id],
+            )
+            .unwrap();
+        }
+        let place = |sequence| {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                storage
+                    .waiting_chat(CaseNumber { year: 2026, sequence })
+                    .await
+                    .unwrap()
+                    .map(|chat| chat.position)
+            })
+        };
+        assert_eq!([place(2), place(1), place(3), place(4)], [Some(1), Some(2), Some(3), Some(1)]);
+        // The first one is taken: everyone behind moves up.
+        conn.execute("UPDATE conversations SET operator_id = 107 WHERE id = 2", []).unwrap();
+        assert_eq!([place(2), place(1), place(3)], [None, Some(1), Some(2)]);
+    }
+
+    #[test]
+    fn those_behind_in_line_are_counted_on_the_lines_index_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hotline.db");
         let mut conn = Connection::open(&path).unwrap();
         migrate(&mut conn, &path).unwrap();
         let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {PLACE_IN_LINE}"))
+            .prepare(&format!("EXPLAIN QUERY PLAN {BEHIND_IN_LINE}"))
             .unwrap()
             .query_map(params!["ru", "2026-12-07T00:00:00Z", 1], |row| row.get(3))
             .unwrap()

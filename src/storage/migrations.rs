@@ -76,6 +76,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0017_sealed_text.sql",
         sql: include_str!("../../db/migrations/0017_sealed_text.sql"),
     },
+    Migration {
+        name: "0018_waiting_lines.sql",
+        sql: include_str!("../../db/migrations/0018_waiting_lines.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

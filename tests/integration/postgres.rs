@@ -783,6 +783,77 @@ async fn the_rules_hold_in_both_engines() {
     assert!(printed(&state).contains("ERROR:  23000:"), "{}", printed(&state));
 }
 
+/// The count of each waiting line, kept by triggers in both engines (SQLite's 0018), follows
+/// the same moves to the same numbers: joining, a fallback to another line, being taken,
+/// given back, leaving for a menu, closing, a change of language, a deletion.
+#[tokio::test]
+async fn the_waiting_lines_are_counted_alike_in_both_engines() {
+    let folder = tempfile::tempdir().unwrap();
+    let sqlite = fresh_sqlite(folder.path()).await;
+    let pg = Postgres::single();
+    let applied = apply_schema(&pg, pg.uri());
+    assert!(applied.status.success(), "{}", printed(&applied));
+
+    let mut setup = String::from(
+        "INSERT INTO users (id, name, role, languages, created_at)
+         VALUES (107, 'Olena', 'operator', 'ru', '2026-12-07T00:00:00Z');",
+    );
+    for id in 1..=4 {
+        setup.push_str(&format!(
+            "INSERT INTO cases (id, number_year, number_seq, call_sid, started_at, channel)
+             VALUES ({id}, 2026, {id}, 'TG{id}', '2026-12-07T00:00:00Z', 'telegram');
+             INSERT INTO conversations (id, case_id, channel, state, language, started_at, last_in_at)
+             VALUES ({id}, {id}, 'telegram', 'menu', 'ru', '2026-12-07T00:00:00Z',
+                     '2026-12-07T00:00:00Z');"
+        ));
+    }
+    let queue = |id: u8, line: &str| {
+        format!(
+            "UPDATE conversations SET state = 'operator', operator_id = NULL, queue_language = {line},
+             queued_at = '2026-12-07T00:00:0{id}Z' WHERE id = {id}"
+        )
+    };
+    let moves = [
+        setup,
+        queue(1, "NULL"),
+        queue(2, "'ru'"),
+        queue(3, "'ko'"),
+        queue(4, "'ru'"),
+        "UPDATE conversations SET queue_language = 'uk' WHERE id = 2".into(),
+        "UPDATE conversations SET operator_id = 107 WHERE id = 1".into(),
+        "UPDATE conversations SET operator_id = NULL WHERE id = 1".into(),
+        "UPDATE conversations SET language = 'en' WHERE id = 1".into(),
+        "UPDATE conversations SET state = 'menu', queue_language = NULL WHERE id = 4".into(),
+        "UPDATE conversations SET state = 'closed' WHERE id = 3".into(),
+        "DELETE FROM conversations WHERE id = 2".into(),
+        "UPDATE conversations SET step = step + 1".into(),
+    ];
+    let mut seen = Vec::new();
+    for sql in moves {
+        sqlite.execute_batch(&sql).unwrap();
+        let output = pg.psql(pg.uri(), &sql, &[]);
+        assert!(output.status.success(), "{sql}\n{}", printed(&output));
+        let in_sqlite: String = sqlite
+            .query_row(
+                "SELECT COALESCE(group_concat(line || ':' || waiting, ','), '')
+                 FROM (SELECT line, waiting FROM waiting_lines WHERE waiting > 0 ORDER BY line)",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        let in_postgres = pg.query(
+            "SELECT COALESCE(string_agg(line || ':' || waiting, ',' ORDER BY line), '')
+             FROM waiting_lines WHERE waiting > 0",
+        );
+        assert_eq!(in_postgres, in_sqlite, "after {sql}");
+        seen.push(in_sqlite);
+    }
+    // The sequence did move the counts: it is a comparison of something.
+    assert_eq!(seen[4], "ko:1,ru:3");
+    assert_eq!(seen[5], "ko:1,ru:2,uk:1");
+    assert_eq!(seen.last().unwrap(), "en:1");
+}
+
 #[test]
 fn a_cluster_commits_through_its_uri_to_a_synchronous_standby() {
     let cluster = Postgres::cluster();
