@@ -1137,10 +1137,13 @@ mod tests {
         (dir, conn)
     }
 
+    /// Lines and how many wait in each.
+    type Counts = Vec<(String, i64)>;
+
     /// Each line's count as the triggers keep it, and as the rows say, lines with nobody
     /// waiting left out of both.
-    fn kept_and_counted(conn: &Connection) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
-        let read = |sql: &str| -> Vec<(String, i64)> {
+    fn kept_and_counted(conn: &Connection) -> (Counts, Counts) {
+        let read = |sql: &str| -> Counts {
             conn.prepare(sql)
                 .unwrap()
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
