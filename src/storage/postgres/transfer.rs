@@ -483,7 +483,7 @@ impl Table {
     }
 
     /// A row read from PostgreSQL, by the columns' kinds.
-    fn from_postgres(&self, row: &postgres::Row) -> Result<Vec<Value>, postgres::Error> {
+    fn read_postgres(&self, row: &postgres::Row) -> Result<Vec<Value>, postgres::Error> {
         let mut values = Vec::with_capacity(self.columns.len());
         for (i, (_, kind)) in self.columns.iter().enumerate() {
             values.push(
@@ -779,7 +779,7 @@ fn postgres_rows<'t>(
         .map_err(pg(reading.clone()))?;
     Ok(rows
         .iterator()
-        .map(move |row| row.and_then(|row| table.from_postgres(&row)).map_err(pg(reading.clone()))))
+        .map(move |row| row.and_then(|row| table.read_postgres(&row)).map_err(pg(reading.clone()))))
 }
 
 /// SQLite → PostgreSQL.
