@@ -304,8 +304,10 @@ async fn wrong_sources_and_sides_are_refused_and_touch_nothing() {
     let missing = folder.path().join("missing.db");
     let uri = pg.uri().to_owned();
     let other = pg.database_uri("other");
+    let huge = format!("{}/{}", path(folder.path()), "x".repeat(100_000));
     let cases: Vec<(String, String, &str)> = vec![
         (path(&missing).into(), uri.clone(), "no database at"),
+        (huge.clone(), uri.clone(), "no database at"),
         (String::new(), uri.clone(), "no database at"),
         (path(&old).into(), uri.clone(), "start the hotline once on it (it migrates), then copy"),
         (path(&newer).into(), uri.clone(), "newer than this build's"),
@@ -326,8 +328,9 @@ async fn wrong_sources_and_sides_are_refused_and_touch_nothing() {
     for (from, to, words) in cases {
         let output = migrate(folder.path(), &from, &to);
         let said = printed(&output);
-        assert!(!output.status.success(), "{from} → {to}: {said}");
-        assert!(said.contains(words), "{from} → {to}: {said}");
+        assert!(!output.status.success(), "{from:.80} → {to:.80}: {said:.300}");
+        assert!(said.contains(words), "{from:.80} → {to:.80}: {said:.300}");
+        assert!(said.len() < 1000, "{said:.300}");
     }
     assert_eq!(std::fs::read(&existing).unwrap(), b"mine");
     assert!(!folder.path().join("new.db").exists(), "a failed copy left its file");
@@ -345,8 +348,13 @@ async fn wrong_sources_and_sides_are_refused_and_touch_nothing() {
         printed(&output)
     );
     assert!(!target.exists());
+    pg.query("UPDATE hotline_schema_version SET version = 17");
+    // A file that cannot be made: named, cut short.
+    let output = migrate(folder.path(), pg.uri(), &huge);
+    assert!(printed(&output).contains("cannot create"), "{:.300}", printed(&output));
+    assert!(printed(&output).len() < 1000, "{:.300}", printed(&output));
     // A table PostgreSQL has and SQLite does not: different versions, no file left.
-    pg.query("UPDATE hotline_schema_version SET version = 17; CREATE TABLE extra (id BIGINT PRIMARY KEY)");
+    pg.query("CREATE TABLE extra (id BIGINT PRIMARY KEY)");
     let output = migrate(folder.path(), pg.uri(), path(&target));
     assert_eq!(output.status.code(), Some(1), "{}", printed(&output));
     assert!(printed(&output).contains("only in PostgreSQL: [extra]"), "{}", printed(&output));

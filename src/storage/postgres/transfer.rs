@@ -93,17 +93,17 @@ pub enum TransferError {
     )]
     BothPostgres,
     /// The SQLite source does not exist.
-    #[error("no database at {}: nothing to copy", .0.display())]
+    #[error("no database at {}: nothing to copy", shown(.0))]
     SourceMissing(PathBuf),
     /// The SQLite target exists already.
     #[error(
         "{} already exists: migrate-db creates the SQLite database itself and never \
          overwrites one; choose a new path",
-        .0.display()
+        shown(.0)
     )]
     TargetExists(PathBuf),
     /// An SQLite file could not be opened, created or read.
-    #[error("the SQLite database {}: {source}", .path.display())]
+    #[error("the SQLite database {}: {source}", shown(.path))]
     Sqlite {
         /// The file.
         path: PathBuf,
@@ -112,7 +112,7 @@ pub enum TransferError {
         source: rusqlite::Error,
     },
     /// The SQLite target could not be created.
-    #[error("cannot create {}: {source}", .path.display())]
+    #[error("cannot create {}: {source}", shown(.path))]
     Create {
         /// The file.
         path: PathBuf,
@@ -127,7 +127,7 @@ pub enum TransferError {
     #[error(
         "{} is at schema version {found}, this build's is {known}: start the hotline once \
          on it (it migrates), then copy",
-        .path.display()
+        shown(.path)
     )]
     SourceTooOld {
         /// The file.
@@ -141,7 +141,7 @@ pub enum TransferError {
     #[error(
         "{} is at schema version {found}, newer than this build's {known}: copy it with \
          the release that wrote it",
-        .path.display()
+        shown(.path)
     )]
     SourceTooNew {
         /// The file.
@@ -527,8 +527,8 @@ fn pg(doing: impl Into<String>) -> impl FnOnce(postgres::Error) -> TransferError
     move |error| TransferError::Postgres { doing, reason: postgres_reason(&error) }
 }
 
-/// The longest name of a database in a message: a URL is typed by a person, and a huge one
-/// must not flood the terminal.
+/// The longest name of a database or path in a message: both are typed by a person, and a
+/// huge one must not flood the terminal.
 const NAME_MOST_CHARS: usize = 200;
 
 /// `name`, cut to [`NAME_MOST_CHARS`] characters.
@@ -537,6 +537,11 @@ fn shortened(name: &str) -> String {
         Some((end, _)) => format!("{}…", &name[..end]),
         None => name.to_owned(),
     }
+}
+
+/// A path for a message, cut like a database's name.
+fn shown(path: &Path) -> String {
+    shortened(&path.display().to_string())
 }
 
 /// A connection, and how to name the database in messages (never with its password).
