@@ -27,6 +27,7 @@ pub mod hashers;
 pub(crate) mod keys;
 pub(crate) mod messaging;
 pub(crate) mod metrics;
+pub(crate) mod migrate_db;
 pub(crate) mod operator_line;
 pub mod operator_reach;
 pub(crate) mod outbox;

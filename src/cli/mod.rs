@@ -1,6 +1,6 @@
 //! The `hotline` command: `serve`, `health`, `check`, `call`, `cases`, `case`, `users`,
 //! `scripts`, `graph`, `telegram`, and caring for callers' data: `purge`, `hold`, `backup`,
-//! `restore`, `keys`.
+//! `restore`, `keys`, and moving the database to PostgreSQL and back: `migrate-db`.
 //!
 //! Each subcommand is a few lines that load the configuration and call into the library; the
 //! exit code says what happened (0 fine, 1 the thing checked is wrong, 2 the command could not
@@ -8,6 +8,7 @@
 
 mod health;
 mod listing;
+mod migrate_db;
 pub mod people;
 mod preview;
 pub mod scripts;
@@ -168,6 +169,25 @@ pub enum Command {
         /// Replace an existing database.
         #[arg(long)]
         force: bool,
+    },
+    /// Copy the database between SQLite and PostgreSQL, checked row by row (stop the server
+    /// first).
+    ///
+    /// One side is an SQLite file, the other a postgres:// URL. To PostgreSQL: the source
+    /// must be at this build's schema version and the target database must exist and be
+    /// empty; the schema is created, every row copied and compared with the source, all in
+    /// one transaction. To SQLite: the file must not exist; it is created with the hotline's
+    /// schema and filled the same way. The source is read at one moment: what a running
+    /// server writes after it would not be copied, so stop the server first. Whatever fails,
+    /// the target is left as it was. Sealed text is copied sealed: copy the data-keys file
+    /// along, as the command says at the end.
+    MigrateDb {
+        /// The database to copy: an SQLite file, or postgres://USER@HOST:PORT/DATABASE.
+        #[arg(long, value_name = "FILE|URL")]
+        from: String,
+        /// Where to copy it: a new SQLite file, or an empty PostgreSQL database's URL.
+        #[arg(long, value_name = "FILE|URL")]
+        to: String,
     },
     /// Rotate the key that hashes callers' numbers, or the one that seals callback numbers.
     Keys {
@@ -342,6 +362,7 @@ pub fn main() -> ExitCode {
         Command::Hold { number, release } => hold(&config, &number, !release),
         Command::Backup { path, encrypt } => backup(&config, &path, encrypt),
         Command::Restore { path, force } => restore(&config, &path, force),
+        Command::MigrateDb { from, to } => migrate_db::run(&from, &to),
         Command::Keys { command: KeysCommand::RotateCallerHash { new_key_file, chain_out } } => {
             rotate_caller_hash(&config, &new_key_file, &chain_out)
         }

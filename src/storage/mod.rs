@@ -36,6 +36,7 @@ mod migrations;
 pub(crate) mod outbox;
 mod people;
 mod pin_lockout;
+pub mod postgres;
 mod provider_deletions;
 mod queue;
 mod reader;

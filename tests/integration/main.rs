@@ -29,6 +29,7 @@ mod followups;
 mod fuzz_corpus;
 mod limits;
 mod metrics;
+mod migrate_db;
 mod no_numbers;
 mod openapi;
 mod operator_reach;

@@ -92,7 +92,7 @@ fn the_schema_applies_whole_or_not_at_all() {
 
 /// One line per thing the schema has, the same words for both engines: comparing the sets
 /// names whatever one engine has and the other lacks.
-fn sqlite_schema(conn: &Connection) -> BTreeSet<String> {
+pub(crate) fn sqlite_schema(conn: &Connection) -> BTreeSet<String> {
     let mut lines = BTreeSet::new();
     let strings = |sql: &str, args: &[&str]| -> Vec<Vec<Option<String>>> {
         let mut statement = conn.prepare(sql).unwrap();
@@ -209,10 +209,14 @@ fn sqlite_schema(conn: &Connection) -> BTreeSet<String> {
     lines
 }
 
+/// The table in which a database filled by `hotline migrate-db` keeps its schema version, as
+/// SQLite keeps `user_version`: no table of SQLite's.
+const VERSION_TABLE: &str = "hotline_schema_version";
+
 /// The same lines, read from PostgreSQL's catalogue. Left out, and checked on their own by
 /// `the_schema_is_sqlites`: triggers on TRUNCATE (SQLite has no such statement), and columns
-/// named `rowid`, which stand for SQLite's hidden one.
-fn postgres_schema(pg: &Postgres) -> BTreeSet<String> {
+/// named `rowid`, which stand for SQLite's hidden one; and the version table.
+pub(crate) fn postgres_schema(pg: &Postgres) -> BTreeSet<String> {
     let rows = |sql: &str| -> Vec<Vec<String>> {
         let output = pg.psql(pg.uri(), sql, &["-F", "\t"]);
         assert!(output.status.success(), "{sql}\n{}", printed(&output));
@@ -295,6 +299,7 @@ fn postgres_schema(pg: &Postgres) -> BTreeSet<String> {
     ) {
         lines.insert(format!("trigger {} on {}", row[0], row[1]));
     }
+    lines.retain(|line| !line.split_whitespace().any(|word| word == VERSION_TABLE));
     lines
 }
 
