@@ -174,7 +174,14 @@ async fn a_database_the_hotline_filled_goes_to_postgresql_and_back_unchanged() {
     assert_eq!(pg.query("SELECT DISTINCT substr(text, 1, 4) FROM case_notes"), "dk1.");
     assert_eq!(pg.query("SELECT DISTINCT substr(body, 1, 4) FROM chat_messages"), "dk1.");
     assert!(!pg.query("SELECT string_agg(text, '') FROM case_notes").contains("моста"));
-    assert_eq!(pg.query("SELECT version FROM hotline_schema_version"), "17");
+    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(pg.query("SELECT version FROM hotline_schema_version"), version.to_string());
+    // The line the chat waits in: the source's count, not the target's triggers' recount
+    // on top of it.
+    assert_eq!(
+        pg.query("SELECT string_agg(line || ':' || waiting, ',') FROM waiting_lines"),
+        "ru:1"
+    );
     // The whole schema, as the hotline's SQLite has it.
     assert_eq!(crate::postgres::postgres_schema(&pg), crate::postgres::sqlite_schema(&conn));
     // The next ids follow the copied ones, as SQLite's would.
@@ -209,7 +216,8 @@ async fn a_database_the_hotline_filled_goes_to_postgresql_and_back_unchanged() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 17);
+    let original: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, original);
 
     // The hotline opens it with the original keys beside it and reads the note back.
     std::fs::copy(&keys, back.with_file_name(DATA_KEYS_FILE)).unwrap();
@@ -343,12 +351,12 @@ async fn wrong_sources_and_sides_are_refused_and_touch_nothing() {
     let target = folder.path().join("back.db");
     let output = migrate(folder.path(), pg.uri(), path(&target));
     assert!(
-        printed(&output).contains("is at schema version 16, this build's is 17"),
+        printed(&output).contains("is at schema version 16, this build's is 18"),
         "{}",
         printed(&output)
     );
     assert!(!target.exists());
-    pg.query("UPDATE hotline_schema_version SET version = 17");
+    pg.query("UPDATE hotline_schema_version SET version = 18");
     // A file that cannot be made: named, cut short.
     let output = migrate(folder.path(), pg.uri(), &huge);
     assert!(printed(&output).contains("cannot create"), "{:.300}", printed(&output));

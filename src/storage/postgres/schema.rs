@@ -5,10 +5,12 @@ use postgres::Transaction;
 
 /// Every file of `db/postgres/`, in order: file *n* brings the schema to SQLite's version
 /// 16 + *n* (the first is the whole schema of version 17). Only ever append here.
-const FILES: &[(&str, &str)] =
-    &[("0001_schema.sql", include_str!("../../../db/postgres/0001_schema.sql"))];
+const FILES: &[(&str, &str)] = &[
+    ("0001_schema.sql", include_str!("../../../db/postgres/0001_schema.sql")),
+    ("0002_waiting_lines.sql", include_str!("../../../db/postgres/0002_waiting_lines.sql")),
+];
 
-/// The SQLite schema version the last file brings a database to.
+/// The SQLite schema version the first file brings a database to.
 const FIRST_VERSION: u32 = 17;
 
 /// The table that keeps the schema version, as SQLite keeps `PRAGMA user_version`: one row,

@@ -612,9 +612,14 @@ fn same_tables(
     })
 }
 
+/// Tables whose rows the target's own triggers write while the others are copied (the
+/// lengths of the waiting lines, from the conversations). They are copied last, over what
+/// the triggers wrote, so that the copy holds the source's rows and not a recount.
+const KEPT_BY_TRIGGERS: &[&str] = &["waiting_lines"];
+
 /// The tables in an order where every table comes after those its foreign keys name
 /// (a table naming itself, like an outbox row and the row it replaces, does not count), by
-/// name among equals so that the order is always the same.
+/// name among equals so that the order is always the same; those kept by triggers last.
 fn foreign_key_order(
     conn: &Connection,
     path: &Path,
@@ -651,6 +656,7 @@ fn foreign_key_order(
             }
         }
     }
+    order.sort_by_key(|table| KEPT_BY_TRIGGERS.contains(&table.as_str()));
     Ok(order)
 }
 
@@ -836,6 +842,10 @@ fn sqlite_to_postgres(source: &Path, url: &str) -> Result<TransferReport, Transf
     for table in &described {
         let mut statement = conn.prepare(&table.select()).map_err(sqlite)?;
         let copying = format!("copying {}", table.name);
+        if KEPT_BY_TRIGGERS.contains(&table.name.as_str()) {
+            tx.execute(&format!("DELETE FROM {}", quoted(&table.name)), &[])
+                .map_err(pg(copying.clone()))?;
+        }
         let sink = tx
             .copy_in(&format!(
                 "COPY {} ({}) FROM STDIN (FORMAT binary)",
@@ -961,6 +971,9 @@ fn postgres_to_sqlite(url: &str, target: &Path) -> Result<TransferReport, Transf
     // foreign keys are checked at the commit, over the whole copy.
     write.pragma_update(None, "defer_foreign_keys", true).map_err(sqlite)?;
     for table in &described {
+        if KEPT_BY_TRIGGERS.contains(&table.name.as_str()) {
+            write.execute(&format!("DELETE FROM {}", quoted(&table.name)), []).map_err(sqlite)?;
+        }
         let marks: Vec<String> = (1..=table.columns.len()).map(|i| format!("?{i}")).collect();
         let mut insert = write
             .prepare(&format!(
@@ -1033,6 +1046,8 @@ mod tests {
         }
         assert!(checked > 20, "the foreign keys were not read: {checked}");
         assert!(order.iter().position(|t| t == "users") < order.iter().position(|t| t == "cases"));
+        // What the triggers keep comes after everything that fires them.
+        assert_eq!(order.last().map(String::as_str), Some("waiting_lines"));
     }
 
     #[test]
