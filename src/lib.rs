@@ -41,8 +41,8 @@
 //!   parsed once at the edge (chat ids and texts never printed), and the blocking client that
 //!   answers. Like storage it does I/O and is called by the use cases only. [`twilio`] is the
 //!   same for Twilio's Messaging REST API, which answers people writing by SMS or WhatsApp.
-//! - [`storage`] owns every line of SQL (SQLite), the migrations, and the journal that keeps
-//!   records while the database is down.
+//! - [`storage`] owns every line of SQL (SQLite, and PostgreSQL's for the copy between the
+//!   two), the migrations, and the journal that keeps records while the database is down.
 //! - [`app`] holds the use cases: one [`app::App`] that every surface calls, checking each
 //!   role rule on the [`app::Actor`] asking, writing each audit line, reading the one
 //!   [`app::Clock`], and failing with an [`app::AppError`] each surface maps to its own answer.
