@@ -362,7 +362,17 @@ pub fn main() -> ExitCode {
         Command::Hold { number, release } => hold(&config, &number, !release),
         Command::Backup { path, encrypt } => backup(&config, &path, encrypt),
         Command::Restore { path, force } => restore(&config, &path, force),
-        Command::MigrateDb { from, to } => migrate_db::run(&from, &to),
+        Command::MigrateDb { from, to } => {
+            if is_the_database(&config, &from) && server_is_running(&config) {
+                eprintln!(
+                    "hotline migrate-db: a server answers on {}; stop it first (a call it took \
+                     after the copy began would be in the database and not in the copy)",
+                    config.server.listen
+                );
+                return ExitCode::from(2);
+            }
+            migrate_db::run(&from, &to)
+        }
         Command::Keys { command: KeysCommand::RotateCallerHash { new_key_file, chain_out } } => {
             rotate_caller_hash(&config, &new_key_file, &chain_out)
         }
@@ -952,6 +962,12 @@ fn hold(config: &Config, number: &str, hold: bool) -> ExitCode {
             }
         }
     })
+}
+
+/// Whether `given` names the configured database file (a URL or another file does not).
+fn is_the_database(config: &Config, given: &str) -> bool {
+    let configured = std::fs::canonicalize(&config.database.path);
+    matches!((std::fs::canonicalize(given), configured), (Ok(a), Ok(b)) if a == b)
 }
 
 /// Whether something answers on the server's configured address: a running hotline.

@@ -343,10 +343,32 @@ async fn wrong_sources_and_sides_are_refused_and_touch_nothing() {
     assert_eq!(std::fs::read(&existing).unwrap(), b"mine");
     assert!(!folder.path().join("new.db").exists(), "a failed copy left its file");
     assert_eq!(pg_tables(&pg, pg.uri()), "0");
+    // The configured database while a server answers on the configured address: refused
+    // (what the server takes after the copy's moment would be lost). By another name (a
+    // relative path) too; another file is not the server's business.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = listener.local_addr().unwrap().to_string();
+    for from in [path(&db).to_owned(), format!("./{}", db.file_name().unwrap().to_str().unwrap())] {
+        let output = hotline(folder.path())
+            .env("HOTLINE_SERVER_LISTEN", &busy)
+            .env("HOTLINE_DATABASE_PATH", &db)
+            .args(["migrate-db", "--from", &from, "--to", &uri])
+            .output()
+            .unwrap();
+        let said = printed(&output);
+        assert!(!output.status.success() && said.contains("stop it first"), "{from}: {said}");
+    }
+    assert_eq!(pg_tables(&pg, pg.uri()), "0");
+    let first = hotline(folder.path())
+        .env("HOTLINE_SERVER_LISTEN", &busy)
+        .env("HOTLINE_DATABASE_PATH", &old)
+        .args(["migrate-db", "--from", path(&db), "--to", &uri])
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", printed(&first));
+    drop(listener);
 
     // A PostgreSQL database made by another version: refused, no file made.
-    let first = migrate(folder.path(), path(&db), pg.uri());
-    assert!(first.status.success(), "{}", printed(&first));
     pg.query("UPDATE hotline_schema_version SET version = 16");
     let target = folder.path().join("back.db");
     let output = migrate(folder.path(), pg.uri(), path(&target));
