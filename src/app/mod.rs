@@ -67,7 +67,7 @@ use crate::domain::followups::Sealer;
 use crate::domain::lockout::PinPolicy;
 use crate::domain::secret::{CallerHasher, Secret};
 use crate::scripts::Report;
-use crate::storage::{KeyCheck, Recorder, Storage, StorageError, StorageOptions};
+use crate::storage::{KeyCheck, Recorder, Serving, Storage, StorageError, StorageOptions};
 use crate::twilio::account::Account;
 
 /// How often the journal is retried while it holds records.
@@ -76,6 +76,13 @@ const REPLAY_EVERY: Duration = Duration::from_secs(5);
 /// How often a start that must migrate the database looks again at a write lock held by
 /// another program.
 const MIGRATION_RETRY: Duration = Duration::from_secs(1);
+
+/// A server's hold on its database ([`App::claim_database`]); dropping it lets another
+/// server start.
+#[derive(Debug)]
+pub struct DatabaseClaim {
+    _serving: Serving,
+}
 
 /// Why the hotline could not open.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +154,18 @@ impl App {
         };
         let storage = open_waiting_for_migrations(&config.database.path, options).await?;
         App::on(storage, config, secrets, clock).await
+    }
+
+    /// The lock of a server at work on the configured database, taken before [`App::open`]
+    /// and held until the server stops: a second server on the same database refuses to
+    /// start instead of answering calls from a stale memory of the cases.
+    pub fn claim_database(config: &Config) -> Result<DatabaseClaim, OpenError> {
+        Ok(DatabaseClaim { _serving: Serving::take(&config.database.path)? })
+    }
+
+    /// Whether a server holds the configured database now ([`App::claim_database`]).
+    pub fn database_is_claimed(config: &Config) -> Result<bool, OpenError> {
+        Ok(Serving::held(&config.database.path)?)
     }
 
     /// [`App::open`] on a database already open: for tests that hold the very storage the

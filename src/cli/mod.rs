@@ -363,11 +363,12 @@ pub fn main() -> ExitCode {
         Command::Backup { path, encrypt } => backup(&config, &path, encrypt),
         Command::Restore { path, force } => restore(&config, &path, force),
         Command::MigrateDb { from, to } => {
-            if is_the_database(&config, &from) && server_is_running(&config) {
+            if let Some(running) =
+                running_server(&config).filter(|_| is_the_database(&config, &from))
+            {
                 eprintln!(
-                    "hotline migrate-db: a server answers on {}; stop it first (a call it took \
-                     after the copy began would be in the database and not in the copy)",
-                    config.server.listen
+                    "hotline migrate-db: {running}; stop it first (a call it took after the copy \
+                     began would be in the database and not in the copy)"
                 );
                 return ExitCode::from(2);
             }
@@ -970,13 +971,24 @@ fn is_the_database(config: &Config, given: &str) -> bool {
     matches!((std::fs::canonicalize(given), configured), (Ok(a), Ok(b)) if a == b)
 }
 
-/// Whether something answers on the server's configured address: a running hotline.
-fn server_is_running(config: &Config) -> bool {
+/// A running hotline, said as the tools that need it stopped say it: a server holding the
+/// configured database (whatever address it listens on), or something answering on the
+/// configured address.
+fn running_server(config: &Config) -> Option<String> {
+    match crate::app::App::database_is_claimed(config) {
+        Ok(true) => {
+            return Some(format!("a server works on {}", config.database.path.display()));
+        }
+        Ok(false) => {}
+        Err(e) => return Some(format!("the database's server lock cannot be read ({e})")),
+    }
     let mut addr = config.server.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)).is_ok()
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300))
+        .is_ok()
+        .then(|| format!("a server answers on {}", config.server.listen))
 }
 
 /// `hotline backup PATH [--encrypt]`.
@@ -1015,11 +1027,10 @@ fn backup(config: &Config, path: &Path, encrypt: bool) -> ExitCode {
 
 /// `hotline restore PATH [--force]`.
 fn restore(config: &Config, path: &Path, force: bool) -> ExitCode {
-    if server_is_running(config) {
+    if let Some(running) = running_server(config) {
         eprintln!(
-            "hotline restore: a server answers on {}; stop it first (it would keep writing to \
-             the database being replaced)",
-            config.server.listen
+            "hotline restore: {running}; stop it first (it would keep writing to \
+             the database being replaced)"
         );
         return ExitCode::from(2);
     }
@@ -1048,11 +1059,10 @@ fn restore(config: &Config, path: &Path, force: bool) -> ExitCode {
 
 /// `hotline keys rotate-caller-hash --new-key-file F --chain-out OUT`.
 fn rotate_caller_hash(config: &Config, new_key_file: &Path, chain_out: &Path) -> ExitCode {
-    if server_is_running(config) {
+    if let Some(running) = running_server(config) {
         eprintln!(
-            "hotline keys: a server answers on {}; stop it first (it would go on hashing \
-             callers under the old key)",
-            config.server.listen
+            "hotline keys: {running}; stop it first (it would go on hashing \
+             callers under the old key)"
         );
         return ExitCode::from(2);
     }
@@ -1092,11 +1102,10 @@ fn rotate_caller_hash(config: &Config, new_key_file: &Path, chain_out: &Path) ->
 
 /// `hotline keys rotate-callback --new-key-file F`.
 fn rotate_callback(config: &Config, new_key_file: &Path) -> ExitCode {
-    if server_is_running(config) {
+    if let Some(running) = running_server(config) {
         eprintln!(
-            "hotline keys: a server answers on {}; stop it first (it would go on sealing \
-             callback numbers under the old key)",
-            config.server.listen
+            "hotline keys: {running}; stop it first (it would go on sealing \
+             callback numbers under the old key)"
         );
         return ExitCode::from(2);
     }

@@ -170,11 +170,10 @@ pub fn run(config: &Config, command: UsersCommand) -> ExitCode {
     // A server answering on the configured address has its database: a missing one here means
     // this command runs elsewhere (another folder, another configuration), and the person
     // would land in a new, empty database nobody logs in to.
-    if creating && super::server_is_running(config) {
+    if let Some(running) = super::running_server(config).filter(|_| creating) {
         eprintln!(
-            "hotline users: a server answers on {}, but there is no database at {}: run this \
-             in the server's working directory, with its --config",
-            config.server.listen,
+            "hotline users: {running}, but there is no database at {}: run this in the \
+             server's working directory, with its --config",
             path.display()
         );
         return ExitCode::from(2);

@@ -17,7 +17,7 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use crate::app::secrets::Secrets;
-use crate::app::{App, Clock, OpenError};
+use crate::app::{App, Clock, DatabaseClaim, OpenError};
 use crate::config::Config;
 use crate::http::api::{self, ApiState};
 use crate::http::connections::{self, ConnectionLimits};
@@ -56,13 +56,19 @@ pub struct Application {
     public_url: String,
     grace: Duration,
     limits: ConnectionLimits,
+    /// Held until the server has stopped, when it was built on its own database.
+    claim: Option<DatabaseClaim>,
 }
 
 impl Application {
     /// Opens the hotline ([`App::open`]), binds the listener and builds the routes.
     pub async fn build(config: &Config, secrets: Secrets) -> Result<Application, StartError> {
+        // Before the database is opened (and perhaps migrated): one server per database.
+        let claim = App::claim_database(config)?;
         let app = App::open(config, &secrets, Clock::system()).await?;
-        Application::serving(app, config, secrets).await
+        let mut application = Application::serving(app, config, secrets).await?;
+        application.claim = Some(claim);
+        Ok(application)
     }
 
     /// Binds the listener and builds the routes around an opened hotline.
@@ -143,6 +149,7 @@ impl Application {
                     .unwrap_or(usize::MAX),
                 uncapped: config.server.trusted_proxy,
             },
+            claim: None,
         })
     }
 

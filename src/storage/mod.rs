@@ -44,6 +44,7 @@ mod recovery;
 mod retention;
 mod scripts;
 mod sealing;
+mod serving;
 mod sqlite;
 
 use std::io;
@@ -70,6 +71,7 @@ pub use queue::{LineState, NewEntry, RingCandidate, WaitingCaller};
 pub use recovery::SilentCall;
 pub use retention::SHREDDED_NOTE;
 pub use scripts::{PUBLISHED_MEANWHILE, Publication, ScriptsStamp};
+pub use serving::Serving;
 pub use sqlite::Storage;
 
 pub use keyring::FILE_NAME as DATA_KEYS_FILE;
@@ -195,6 +197,18 @@ pub enum StorageError {
         path: PathBuf,
         /// Why, and what to do.
         reason: String,
+    },
+    /// A server works on the database: a second one, or a tool that needs it stopped, waits.
+    #[error(
+        "a hotline server is working on {}{}: one server per database; stop it first",
+        .database.display(),
+        .pid.map(|pid| format!(" (process {pid})")).unwrap_or_default()
+    )]
+    Served {
+        /// The database.
+        database: PathBuf,
+        /// The server's process, as it wrote it.
+        pid: Option<u32>,
     },
     /// The data keys are locked: the database was opened without the callback key.
     #[error("{0}")]

@@ -419,3 +419,59 @@ fn the_first_supervisors_command_pastes_into_a_shell_with_the_configuration_used
         .unwrap();
     assert!(text(&list).contains("olga"), "{}", text(&list));
 }
+
+/// One server per database: a second `hotline serve` on a database a server works on refuses
+/// to start (on another port, where the port tells nothing), and so do the tools that need
+/// the server stopped; once it has stopped, the same database starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_database_refuses_to_start_and_so_do_the_tools() {
+    let (config, dir) = crate::common::test_config(|_| {});
+    let db = config.database.path.clone();
+    let first = crate::common::start(config.clone(), dir).await;
+    let elsewhere = format!("127.0.0.1:{}", free_port());
+    let with_db = |args: &[&str]| {
+        let mut command = hotline(first.dir.path());
+        command
+            .env("HOTLINE_DATABASE_PATH", &db)
+            .env("HOTLINE_SERVER_LISTEN", &elsewhere)
+            .env("HOTLINE_CALLBACK_KEY", crate::common::CALLBACK_KEY)
+            .args(args);
+        command
+    };
+    let started = Instant::now();
+    let second = with_db(&["serve"]).output().unwrap();
+    let said = text(&second);
+    assert!(!second.status.success(), "{said}");
+    assert!(said.contains("one server per database; stop it first"), "{said}");
+    assert!(said.contains(&format!("(process {})", std::process::id())), "{said}");
+    assert!(started.elapsed() < Duration::from_secs(10), "it waited instead of refusing");
+    // Nobody answers on `elsewhere`: the lock is what tells.
+    let backup = first.dir.path().join("before.bak");
+    let made = with_db(&["backup", backup.to_str().unwrap()]).output().unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let key = first.dir.path().join("new-key");
+    std::fs::write(&key, "k".repeat(64)).unwrap();
+    for args in [
+        vec!["restore", "--force", backup.to_str().unwrap()],
+        vec!["keys", "rotate-callback", "--new-key-file", key.to_str().unwrap()],
+        vec![
+            "migrate-db",
+            "--from",
+            db.to_str().unwrap(),
+            "--to",
+            "postgres://nobody@127.0.0.1:1/x",
+        ],
+    ] {
+        let refused = with_db(&args).output().unwrap();
+        let said = text(&refused);
+        assert!(!refused.status.success(), "{args:?}: {said}");
+        assert!(
+            said.contains("a server works on") && said.contains("stop it first"),
+            "{args:?}: {said}"
+        );
+    }
+    // Stopped: the database is free for the next server (and for the tools).
+    let dir = first.stop().await;
+    let again = crate::common::start(config, dir).await;
+    again.stop().await;
+}
