@@ -364,7 +364,7 @@ pub fn main() -> ExitCode {
         Command::Restore { path, force } => restore(&config, &path, force),
         Command::MigrateDb { from, to } => {
             if let Some(running) =
-                running_server(&config).filter(|_| is_the_database(&config, &from))
+                is_the_database(&config, &from).then(|| running_server(&config)).flatten()
             {
                 eprintln!(
                     "hotline migrate-db: {running}; stop it first (a call it took after the copy \

@@ -170,7 +170,7 @@ pub fn run(config: &Config, command: UsersCommand) -> ExitCode {
     // A server answering on the configured address has its database: a missing one here means
     // this command runs elsewhere (another folder, another configuration), and the person
     // would land in a new, empty database nobody logs in to.
-    if let Some(running) = super::running_server(config).filter(|_| creating) {
+    if let Some(running) = creating.then(|| super::running_server(config)).flatten() {
         eprintln!(
             "hotline users: {running}, but there is no database at {}: run this in the \
              server's working directory, with its --config",
