@@ -66,13 +66,13 @@ pub fn check_backup(path: &Path) -> Result<BackupCheck, String> {
 
 fn check(conn: &Connection) -> Result<BackupCheck, String> {
     let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .query_row("PRAGMA integrity_check", (), |row| row.get(0))
         .map_err(|e| format!("not an SQLite database: {e}"))?;
     if integrity != "ok" {
         return Err(format!("the database is damaged: {integrity}"));
     }
     let violations: i64 = conn
-        .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |row| row.get(0))
+        .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", (), |row| row.get(0))
         .map_err(|e| e.to_string())?;
     if violations > 0 {
         return Err(format!("{violations} rows point at rows that are missing"));
@@ -85,7 +85,7 @@ fn check(conn: &Connection) -> Result<BackupCheck, String> {
         ));
     }
     let cases: u64 = conn
-        .query_row("SELECT COUNT(*) FROM cases", [], |row| row.get(0))
+        .query_row("SELECT COUNT(*) FROM cases", (), |row| row.get(0))
         .map_err(|e| format!("not a hotline database: {e}"))?;
     Ok(BackupCheck { schema_version, cases })
 }

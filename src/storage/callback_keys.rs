@@ -2,7 +2,7 @@
 //! transaction by its re-sealing under the new key, which the use case does (see `hotline
 //! keys rotate-callback`).
 
-use rusqlite::{TransactionBehavior, params};
+use super::engine::{TransactionBehavior, params};
 
 use super::{Storage, StorageError, sealing};
 use crate::domain::cases::CallSid;
@@ -31,7 +31,7 @@ impl Storage {
                      JOIN cases c ON c.id = f.case_id
                      WHERE f.number_sealed IS NOT NULL",
                 )?
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .query_map((), |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
                 .collect::<Result<_, _>>()?;
             let mut update =
                 tx.prepare("UPDATE follow_ups SET number_sealed = ?2 WHERE id = ?1")?;
@@ -55,7 +55,7 @@ impl Storage {
             drop(update);
             let phones: Vec<(i64, String)> = tx
                 .prepare("SELECT id, phone_sealed FROM users WHERE phone_sealed IS NOT NULL")?
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .query_map((), |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             let mut update = tx.prepare("UPDATE users SET phone_sealed = ?2 WHERE id = ?1")?;
             for (id, sealed) in &phones {

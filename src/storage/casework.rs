@@ -5,9 +5,10 @@
 //! Every change runs in one IMMEDIATE transaction that first checks the case's state, so two
 //! supervisors closing the same case at once get one success and one conflict.
 
+use super::engine::{
+    Connection, OptionalExtension, TransactionBehavior, Value, params, params_from_iter,
+};
 use chrono::{DateTime, Utc};
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use super::retention::SHREDDED_NOTE;
 use super::sealing;
@@ -164,7 +165,7 @@ impl Storage {
                 "INSERT INTO case_notes (case_id, author_id, at, text) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![case_id, author, db_time(at), sealed])?;
-            let id = tx.last_insert_rowid();
+            let id = tx.last_insert_rowid()?;
             let note = load_notes(&tx, case_id, &keys)?.into_iter().find(|note| note.id == id);
             tx.commit()?;
             note.map(Some).ok_or_else(|| StorageError::Data("a new note cannot be read".into()))
@@ -287,7 +288,7 @@ impl Storage {
                 now_text,
                 expires_at.map(db_time)
             ])?;
-            let id = tx.last_insert_rowid();
+            let id = tx.last_insert_rowid()?;
             let entry = load_blocklist(&tx, now, Some(id))?.pop();
             tx.commit()?;
             entry.map(Change::Done).ok_or_else(|| StorageError::Data("a new block vanished".into()))

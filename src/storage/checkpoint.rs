@@ -86,8 +86,8 @@ mod tests {
         let _checkpointer = Checkpointer::start(Connection::open(&path).unwrap()).unwrap();
         // 40 commits of 100 KB, 4 MB in all, at most 25 a second.
         for _ in 0..40 {
-            writer.execute("INSERT INTO t (blob) VALUES (zeroblob(100000))", []).unwrap();
-            writer.execute("DELETE FROM t", []).unwrap();
+            writer.execute("INSERT INTO t (blob) VALUES (zeroblob(100000))", ()).unwrap();
+            writer.execute("DELETE FROM t", ()).unwrap();
             std::thread::sleep(Duration::from_millis(40));
         }
         let wal = std::fs::metadata(dir.path().join("cases.db-wal")).unwrap().len();

@@ -4,8 +4,8 @@
 //! also holds the session's CSRF token. Expiry is checked by the caller (the console knows its
 //! timeouts); rows past them are removed by [`Storage::end_expired_sessions`].
 
+use super::engine::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use super::StorageError;
 use super::people::{AuditEntry, PERSON_COLUMNS, insert_audit, person_from_row};

@@ -8,8 +8,8 @@
 //! stored or none of it, so a redelivered update finds its mark and changes nothing, and a
 //! reply is never queued for a message that left no trace.
 
+use super::engine::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::outbox::enqueue_in;
 use super::retention::SHREDDED_NOTE;
@@ -516,7 +516,7 @@ impl Storage {
                  WHERE c.state = 'operator' AND c.operator_id IS NULL
                  ORDER BY c.queued_at, c.id",
             )?;
-            let rows = statement.query_map([], |row| {
+            let rows = statement.query_map((), |row| {
                 Ok((
                     row.get::<_, i32>(0)?,
                     row.get::<_, u32>(1)?,
@@ -650,7 +650,7 @@ impl Storage {
                  WHERE c.state = 'operator'
                  ORDER BY c.operator_id IS NOT NULL, c.queued_at, c.id",
             )?;
-            let rows = statement.query_map([], |row| {
+            let rows = statement.query_map((), |row| {
                 Ok((
                     row.get::<_, i32>(0)?,
                     row.get::<_, u32>(1)?,
@@ -977,7 +977,7 @@ fn end_case(tx: &Connection, case_id: i64, at: DateTime<Utc>) -> Result<(), Stor
 fn next_message_id(tx: &Transaction<'_>) -> Result<i64, StorageError> {
     Ok(tx
         .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM chat_messages")?
-        .query_row([], |row| row.get(0))?)
+        .query_row((), |row| row.get(0))?)
 }
 
 fn case_id_of(tx: &Connection, call_sid: &CallSid) -> Result<i64, StorageError> {
@@ -997,7 +997,7 @@ fn case_number_of(tx: &Connection, call_sid: &CallSid) -> Result<CaseNumber, Sto
 fn conversation_where(
     conn: &Connection,
     filter: &str,
-    params: impl rusqlite::Params,
+    params: impl super::engine::Params,
 ) -> Result<Option<Conversation>, StorageError> {
     let sql = format!(
         "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN cases k ON k.id = c.case_id
@@ -1010,7 +1010,7 @@ fn conversation_where(
 fn conversations_where(
     conn: &Connection,
     filter: &str,
-    params: impl rusqlite::Params,
+    params: impl super::engine::Params,
 ) -> Result<Vec<Conversation>, StorageError> {
     let sql = format!(
         "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN cases k ON k.id = c.case_id
@@ -1043,7 +1043,7 @@ struct ConversationRow {
 }
 
 impl ConversationRow {
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationRow> {
+    fn from_row(row: &super::engine::Row<'_>) -> super::engine::Result<ConversationRow> {
         Ok(ConversationRow {
             id: row.get(0)?,
             case_id: row.get(1)?,
@@ -1109,13 +1109,14 @@ mod tests {
     fn conversations(n: i64) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hotline.db");
-        let mut conn = Connection::open(&path).unwrap();
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
         migrate(&mut conn, &path).unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
+        let conn = Connection::from(conn);
         conn.execute(
             "INSERT INTO users (id, name, role, languages, created_at)
                       VALUES (107, 'Olena', 'operator', 'ru', '2026-12-07T00:00:00Z')",
-            [],
+            (),
         )
         .unwrap();
         for id in 1..=n {
@@ -1146,7 +1147,7 @@ mod tests {
         let read = |sql: &str| -> Counts {
             conn.prepare(sql)
                 .unwrap()
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_map((), |row| Ok((row.get(0)?, row.get(1)?)))
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap()
@@ -1237,7 +1238,7 @@ mod tests {
         let storage = tokio::runtime::Runtime::new().unwrap().block_on(async {
             Storage::open(&path, crate::storage::StorageOptions::for_tests()).await.unwrap()
         });
-        let conn = Connection::open(&path).unwrap();
+        let conn = Connection::from(rusqlite::Connection::open(&path).unwrap());
         // Three wait in Russian (joined in the order 2, 1, 3), one in Korean.
         for (id, line, at) in [(2, "ru", "01"), (1, "ru", "02"), (3, "ru", "03"), (4, "ko", "01")] {
             conn.execute(
@@ -1261,7 +1262,7 @@ mod tests {
         };
         assert_eq!([place(2), place(1), place(3), place(4)], [Some(1), Some(2), Some(3), Some(1)]);
         // The first one is taken: everyone behind moves up.
-        conn.execute("UPDATE conversations SET operator_id = 107 WHERE id = 2", []).unwrap();
+        conn.execute("UPDATE conversations SET operator_id = 107 WHERE id = 2", ()).unwrap();
         assert_eq!([place(2), place(1), place(3)], [None, Some(1), Some(2)]);
     }
 
@@ -1269,8 +1270,9 @@ mod tests {
     fn those_behind_in_line_are_counted_on_the_lines_index_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hotline.db");
-        let mut conn = Connection::open(&path).unwrap();
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
         migrate(&mut conn, &path).unwrap();
+        let conn = Connection::from(conn);
         let plan: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {BEHIND_IN_LINE}"))
             .unwrap()

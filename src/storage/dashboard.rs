@@ -7,8 +7,8 @@
 //! board stays cheap with a million cases; `cargo bench --bench wallboard` prints the plans
 //! and the times.
 
+use super::engine::{Transaction, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Transaction, params};
 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_time};
@@ -73,7 +73,7 @@ impl Storage {
                  WHERE state IN ('waiting', 'connecting') GROUP BY language ORDER BY language",
             )?;
             let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+                stmt.query_map((), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             rows.map(|row| {
                 let (language, since) = row?;
                 Ok(WaitingSince { language, since: decode_time(&since)? })

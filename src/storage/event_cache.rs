@@ -16,13 +16,17 @@
 //!   records, a deleted case, another process) empties the cache: see [`WriterCache`].
 //!
 //! Falling back to the table is always correct; the cache only ever saves the read.
+//!
+//! On PostgreSQL the cache holds nothing past one record: another hotline instance may write
+//! any case between two of ours, and nothing as cheap as SQLite's data version tells.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rusqlite::Connection;
 use rusqlite::hooks::Action;
+
+use super::engine::Connection;
 
 use crate::domain::cases::Event;
 
@@ -114,6 +118,9 @@ pub(super) struct WriterCache {
     cache: EventCache,
     /// Set by the update hook when `case_events` (or `cases`, by a delete) is written.
     touched: Arc<AtomicBool>,
+    /// Whether the writes of others can be seen (SQLite): if not, the cache is cleared for
+    /// every record.
+    watched: bool,
     data_version: Option<i64>,
 }
 
@@ -122,12 +129,15 @@ impl WriterCache {
     pub(super) fn install(conn: &Connection) -> WriterCache {
         let touched = Arc::new(AtomicBool::new(true));
         let flag = Arc::clone(&touched);
-        conn.update_hook(Some(move |action: Action, _db: &str, table: &str, _row: i64| {
-            if table == "case_events" || (table == "cases" && action == Action::SQLITE_DELETE) {
-                flag.store(true, Ordering::Relaxed);
-            }
-        }));
-        WriterCache { cache: EventCache::default(), touched, data_version: None }
+        let watched = conn.sqlite().is_some_and(|conn| {
+            conn.update_hook(Some(move |action: Action, _db: &str, table: &str, _row: i64| {
+                if table == "case_events" || (table == "cases" && action == Action::SQLITE_DELETE) {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }));
+            true
+        });
+        WriterCache { cache: EventCache::default(), touched, watched, data_version: None }
     }
 
     /// A group's transaction has begun (and holds the write lock, so no other connection can
@@ -135,9 +145,8 @@ impl WriterCache {
     /// last group. A failed check counts as a commit.
     pub(super) fn group_began(&mut self, conn: &Connection) {
         let version = conn
-            .prepare_cached("PRAGMA data_version")
-            .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)))
-            .ok();
+            .sqlite()
+            .and_then(|conn| conn.query_row("PRAGMA data_version", (), |row| row.get(0)).ok());
         if version.is_none() || version != self.data_version {
             self.cache.clear();
         }
@@ -147,7 +156,7 @@ impl WriterCache {
     /// The cache for the next record, emptied first if anything but the writer's own records
     /// wrote `case_events` through this connection since the last one.
     pub(super) fn for_record(&mut self) -> &mut EventCache {
-        if self.touched.swap(false, Ordering::Relaxed) {
+        if self.touched.swap(false, Ordering::Relaxed) || !self.watched {
             self.cache.clear();
         }
         &mut self.cache

@@ -5,8 +5,6 @@
 
 use std::path::PathBuf;
 
-use rusqlite::Connection;
-
 use super::StorageError;
 use super::sqlite::Storage;
 
@@ -27,22 +25,26 @@ pub enum DatabaseFault {
 #[derive(Debug)]
 pub struct InjectedFault {
     /// The real writer connection, kept aside while it is swapped out.
-    kept: Option<Connection>,
+    kept: Option<rusqlite::Connection>,
 }
 
 impl Storage {
     /// Puts `fault` in place on the writer connection until [`Storage::clear_fault`].
     pub async fn inject_fault(&self, fault: DatabaseFault) -> Result<InjectedFault, StorageError> {
-        self.write(move |conn| match fault {
-            DatabaseFault::ReadOnly => {
-                conn.pragma_update(None, "query_only", true)?;
-                Ok(InjectedFault { kept: None })
-            }
-            DatabaseFault::Unavailable { not_a_database } => {
-                std::fs::write(&not_a_database, vec![0x5a; 8192])
-                    .map_err(|e| StorageError::Data(format!("cannot write the fault file: {e}")))?;
-                let garbage = Connection::open(&not_a_database)?;
-                Ok(InjectedFault { kept: Some(std::mem::replace(conn, garbage)) })
+        self.write(move |conn| {
+            let conn = conn.sqlite_mut().ok_or_else(|| sqlite_only("the fault switch"))?;
+            match fault {
+                DatabaseFault::ReadOnly => {
+                    conn.pragma_update(None, "query_only", true)?;
+                    Ok(InjectedFault { kept: None })
+                }
+                DatabaseFault::Unavailable { not_a_database } => {
+                    std::fs::write(&not_a_database, vec![0x5a; 8192]).map_err(|e| {
+                        StorageError::Data(format!("cannot write the fault file: {e}"))
+                    })?;
+                    let garbage = rusqlite::Connection::open(&not_a_database)?;
+                    Ok(InjectedFault { kept: Some(std::mem::replace(conn, garbage)) })
+                }
             }
         })
         .await
@@ -51,6 +53,7 @@ impl Storage {
     /// Ends a fault: the writer works again.
     pub async fn clear_fault(&self, injected: InjectedFault) -> Result<(), StorageError> {
         self.write(move |conn| {
+            let conn = conn.sqlite_mut().ok_or_else(|| sqlite_only("the fault switch"))?;
             match injected.kept {
                 Some(real) => *conn = real,
                 None => conn.pragma_update(None, "query_only", false)?,
@@ -59,4 +62,9 @@ impl Storage {
         })
         .await
     }
+}
+
+/// What is refused on a database that is not SQLite.
+fn sqlite_only(what: &str) -> StorageError {
+    StorageError::Data(format!("{what} works on an SQLite database only"))
 }

@@ -1,8 +1,8 @@
 //! The follow-up list's SQL: voicemails and missed calls kept in step with their case's
 //! events, callback requests with their sealed number, taking, attempts and closing.
 
+use super::engine::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
 use super::{StorageError, sealing};
@@ -363,7 +363,7 @@ struct Row {
 }
 
 impl Row {
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row, StorageError>> {
+    fn read(r: &super::engine::Row<'_>) -> super::engine::Result<Result<Row, StorageError>> {
         let kind: String = r.get(1)?;
         let language: Option<String> = r.get(4)?;
         let created: String = r.get(6)?;

@@ -33,12 +33,12 @@ impl Storage {
                            param: Option<&str>|
              -> Result<Vec<(String, u64)>, StorageError> {
                 let mut stmt = tx.prepare_cached(sql)?;
-                let map = |r: &rusqlite::Row<'_>| {
+                let map = |r: &super::engine::Row<'_>| {
                     Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
                 };
                 let rows = match param {
                     Some(p) => stmt.query_map([p], map)?.collect::<Result<Vec<_>, _>>()?,
-                    None => stmt.query_map([], map)?.collect::<Result<Vec<_>, _>>()?,
+                    None => stmt.query_map((), map)?.collect::<Result<Vec<_>, _>>()?,
                 };
                 Ok(rows)
             };
@@ -79,7 +79,8 @@ impl Storage {
     ) -> Result<(), StorageError> {
         let now = super::sqlite::db_time(now);
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx =
+                conn.transaction_with_behavior(super::engine::TransactionBehavior::Immediate)?;
             tx.prepare_cached(
                 "INSERT INTO ready_probe (id, probed_at) VALUES (1, ?1) \
                  ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",

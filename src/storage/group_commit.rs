@@ -22,10 +22,11 @@
 //! (`sqlite.rs`) and never wait behind a write.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use super::engine::{self, Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::event_cache::{EventCache, WriterCache};
@@ -38,7 +39,7 @@ const MAX_GROUP: usize = 512;
 
 /// What applies one record inside an open transaction, with the writer's cache of events.
 pub(super) type ApplyFn =
-    fn(&rusqlite::Transaction<'_>, &Record, &mut EventCache) -> Result<(), StorageError>;
+    fn(&super::engine::Transaction<'_>, &Record, &mut EventCache) -> Result<(), StorageError>;
 
 /// A closure run on the writer's connection, which sends its own result.
 type Work = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -225,7 +226,7 @@ fn run(mut conn: Connection, received: &Receiver<Job>, apply: ApplyFn) {
 /// one bug.
 fn roll_back_leftover(conn: &Connection) {
     if !conn.is_autocommit()
-        && let Err(error) = conn.execute_batch("ROLLBACK")
+        && let Err(error) = conn.end(false)
     {
         tracing::error!(%error, "could not roll back after a panic in storage");
     }
@@ -277,7 +278,7 @@ fn write_group(
     cache.group_began(&tx);
     // Prepared once per connection, like every statement of the record path: a group of
     // hundreds would otherwise parse these hundreds of times.
-    let savepoint = |sql: &str| tx.prepare_cached(sql).and_then(|mut stmt| stmt.execute([]));
+    let savepoint = |sql: &str| tx.prepare_cached(sql).and_then(|mut stmt| stmt.execute(()));
     let mut pending = Vec::with_capacity(members.len());
     // Set when SQLite rolled the whole transaction back by itself (a full disk, an I/O
     // error): the members before are gone too, none after can be written, and every member
@@ -373,17 +374,21 @@ fn unapplied(member: Member) -> Pending {
 /// [`copy`] for an error already wrapped.
 fn copy_storage(error: &StorageError) -> StorageError {
     match error {
-        StorageError::Sqlite(error) => copy(error),
+        StorageError::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone()).into()
+        }
+        StorageError::Postgres(error) => Arc::clone(error).into(),
         other => StorageError::Task(format!("the group write failed: {other}")),
     }
 }
 
-/// A copy of an SQLite error for each record of a failed group (the type is not `Clone`).
-fn copy(error: &rusqlite::Error) -> StorageError {
+/// A copy of the engine's error for each record of a failed group (SQLite's is not `Clone`).
+fn copy(error: &engine::Error) -> StorageError {
     match error {
-        rusqlite::Error::SqliteFailure(code, message) => {
+        engine::Error::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
             rusqlite::Error::SqliteFailure(*code, message.clone()).into()
         }
+        engine::Error::Postgres(error) => Arc::clone(error).into(),
         other => StorageError::Task(format!("the group write failed: {other}")),
     }
 }
@@ -406,7 +411,7 @@ mod tests {
 
     /// Inserts the record's call id, then fails if it ends in `bad`: a half-done record.
     fn insert_then_fail_bad(
-        tx: &rusqlite::Transaction<'_>,
+        tx: &super::engine::Transaction<'_>,
         record: &Record,
         _: &mut EventCache,
     ) -> Result<(), StorageError> {
@@ -420,7 +425,7 @@ mod tests {
 
     /// Panics on a record whose call id ends in `boom`.
     fn panic_on_boom(
-        tx: &rusqlite::Transaction<'_>,
+        tx: &super::engine::Transaction<'_>,
         record: &Record,
         cache: &mut EventCache,
     ) -> Result<(), StorageError> {
@@ -448,11 +453,11 @@ mod tests {
 
     fn stored(conn: &Connection) -> Vec<String> {
         let mut stmt = conn.prepare("SELECT sid FROM t ORDER BY sid").unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        stmt.query_map((), |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
     }
 
     fn table() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = Connection::from(rusqlite::Connection::open_in_memory().unwrap());
         conn.execute_batch("CREATE TABLE t (sid TEXT PRIMARY KEY)").unwrap();
         conn
     }
@@ -479,17 +484,17 @@ mod tests {
         )
         .unwrap();
         fn orphan(
-            tx: &rusqlite::Transaction<'_>,
+            tx: &super::engine::Transaction<'_>,
             _: &Record,
             _: &mut EventCache,
         ) -> Result<(), StorageError> {
-            tx.execute("INSERT INTO child (parent) VALUES (42)", [])?;
+            tx.execute("INSERT INTO child (parent) VALUES (42)", ())?;
             Ok(())
         }
         let records = [record("CA1"), record("CA2")];
         let results = write_records(&mut conn, &records, orphan);
         assert!(results.iter().all(Result::is_err), "{results:?}");
-        let children: i64 = conn.query_row("SELECT count(*) FROM child", [], |r| r.get(0)).unwrap();
+        let children: i64 = conn.query_row("SELECT count(*) FROM child", (), |r| r.get(0)).unwrap();
         assert_eq!(children, 0);
     }
 
@@ -585,7 +590,7 @@ mod tests {
         let writer = Writer::start(table(), insert_then_fail_bad).unwrap();
         let first = writer.record(record("CA1"));
         let count = writer
-            .run(|conn| Ok(conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?));
+            .run(|conn| Ok(conn.query_row("SELECT count(*) FROM t", (), |r| r.get::<_, i64>(0))?));
         let (first, count) = tokio::join!(first.result(), count);
         first.unwrap();
         assert_eq!(count.unwrap(), 1, "the write sent after the record saw it committed");

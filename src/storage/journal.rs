@@ -1004,7 +1004,13 @@ mod tests {
                     Fault::ReadOnly => {
                         setup
                             .storage
-                            .write(|conn| Ok(conn.pragma_update(None, "query_only", true)?))
+                            .write(|conn| {
+                                Ok(conn.sqlite().unwrap().pragma_update(
+                                    None,
+                                    "query_only",
+                                    true,
+                                )?)
+                            })
                             .await
                             .unwrap();
                     }
@@ -1012,6 +1018,7 @@ mod tests {
                         setup
                             .storage
                             .write(|conn| {
+                                let conn = conn.sqlite().unwrap();
                                 let pages: i64 =
                                     conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
                                 Ok(conn.pragma_update(None, "max_page_count", pages)?)
@@ -1026,7 +1033,7 @@ mod tests {
                             .storage
                             .write(move |conn| {
                                 let garbage = Connection::open(&garbage)?;
-                                Ok(std::mem::replace(conn, garbage))
+                                Ok(std::mem::replace(conn.sqlite_mut().unwrap(), garbage))
                             })
                             .await
                             .unwrap();
@@ -1040,7 +1047,13 @@ mod tests {
                     Fault::ReadOnly => {
                         setup
                             .storage
-                            .write(|conn| Ok(conn.pragma_update(None, "query_only", false)?))
+                            .write(|conn| {
+                                Ok(conn.sqlite().unwrap().pragma_update(
+                                    None,
+                                    "query_only",
+                                    false,
+                                )?)
+                            })
                             .await
                             .unwrap();
                     }
@@ -1048,6 +1061,7 @@ mod tests {
                         setup
                             .storage
                             .write(|conn| {
+                                let conn = conn.sqlite().unwrap();
                                 Ok(conn.pragma_update(None, "max_page_count", 1 << 30)?)
                             })
                             .await
@@ -1058,7 +1072,7 @@ mod tests {
                         setup
                             .storage
                             .write(move |conn| {
-                                *conn = real;
+                                *conn.sqlite_mut().unwrap() = real;
                                 Ok(())
                             })
                             .await

@@ -1,8 +1,8 @@
 //! The SQL of the caller-hash key: its fingerprint, checked at every start, and the rotation
 //! that wraps every stored hash under a new key (see [`crate::domain::secret::CallerHasher`]).
 
+use super::engine::{OptionalExtension, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::sqlite::db_time;
 use super::{Storage, StorageError};
@@ -40,7 +40,7 @@ impl Storage {
             .read(|conn| {
                 Ok(conn
                     .prepare_cached("SELECT fingerprint, keys FROM caller_hash_key WHERE id = 1")?
-                    .query_row([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?)))
+                    .query_row((), |row| Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?)))
                     .optional()?)
             })
             .await?;
@@ -53,7 +53,7 @@ impl Storage {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let stored: Option<(String, u32)> = tx
                 .prepare_cached("SELECT fingerprint, keys FROM caller_hash_key WHERE id = 1")?
-                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query_row((), |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?;
             let check = match stored {
                 Some((stored, _)) if stored == fingerprint.0 => KeyCheck::Matches,
@@ -90,7 +90,7 @@ impl Storage {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let stored: Option<String> = tx
                 .prepare_cached("SELECT fingerprint FROM caller_hash_key WHERE id = 1")?
-                .query_row([], |row| row.get(0))
+                .query_row((), |row| row.get(0))
                 .optional()?;
             if stored.as_ref().is_some_and(|stored| *stored != fingerprint.0) {
                 return Err(StorageError::Conflict(
@@ -109,7 +109,7 @@ impl Storage {
                         "SELECT id, caller_hash FROM {table}
                          WHERE caller_hash IS NOT NULL AND caller_hash <> 'withheld'"
                     ))?
-                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .query_map((), |row| Ok((row.get(0)?, row.get(1)?)))?
                     .collect::<Result<_, _>>()?;
                 let mut update =
                     tx.prepare(&format!("UPDATE {table} SET caller_hash = ?2 WHERE id = ?1"))?;

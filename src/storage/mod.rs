@@ -9,6 +9,10 @@
 //!   wait longer than its deadline. When the database is slow or down, records go to an
 //!   append-only journal file and are applied later.
 //!
+//! Every module's SQL goes through one connection type (`engine.rs`), which speaks to SQLite
+//! or to PostgreSQL; what only SQLite has (pragmas, checkpoints, backups) stays with the
+//! SQLite file's own code (`sqlite.rs`, `checkpoint.rs`, `backup.rs`, `migrations.rs`).
+//!
 //! SQLite is synchronous; no call to it runs on the threads that answer the provider, so a
 //! slow disk or a locked database never stalls them. Writes go to the writer's own thread
 //! (`group_commit.rs`), reads to the reader's (`reader.rs`), file work to tokio's blocking
@@ -24,6 +28,7 @@ mod console;
 mod conversations;
 mod dashboard;
 mod derived;
+mod engine;
 mod event_cache;
 mod faults;
 mod followups;
@@ -50,6 +55,7 @@ mod sqlite;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::secret::Secret;
@@ -163,9 +169,11 @@ pub enum StorageError {
         /// The newest version this build knows.
         known: u32,
     },
-    /// Another connection held the database's lock for longer than the busy timeout.
-    #[error("the database is busy (locked by another connection): {0}")]
-    Busy(#[source] rusqlite::Error),
+    /// Another connection held the database's lock for longer than the busy timeout, or the
+    /// PostgreSQL server cannot take the work now (the connection lost, the server shutting
+    /// down or read-only during a failover, a conflict with a concurrent transaction).
+    #[error("the database is busy or unreachable: {0}")]
+    Busy(#[source] engine::Error),
     /// The write conflicts with what is stored, like a name already taken; the message says
     /// what, for the person who asked.
     #[error("{0}")]
@@ -173,6 +181,9 @@ pub enum StorageError {
     /// Any other SQLite error.
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),
+    /// Any other PostgreSQL error.
+    #[error("database error: {0}")]
+    Postgres(#[source] Arc<::postgres::Error>),
     /// A value could not be converted between its Rust and its stored form: a row edited by
     /// hand, or written by a build with other rules.
     #[error("a stored value cannot be converted: {0}")]
@@ -230,8 +241,46 @@ impl From<rusqlite::Error> for StorageError {
     fn from(error: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
         match error.sqlite_error_code() {
-            Some(DatabaseBusy | DatabaseLocked) => StorageError::Busy(error),
+            Some(DatabaseBusy | DatabaseLocked) => StorageError::Busy(engine::Error::Sqlite(error)),
             _ => StorageError::Sqlite(error),
+        }
+    }
+}
+
+impl From<Arc<::postgres::Error>> for StorageError {
+    fn from(error: Arc<::postgres::Error>) -> Self {
+        use ::postgres::error::SqlState;
+        let passing = match error.code() {
+            // No SQLSTATE: the connection itself failed or was closed.
+            None => error.is_closed() || error.as_db_error().is_none(),
+            Some(code) => {
+                let class = &code.code()[..2];
+                // 08: connection exceptions; 57: the server shutting down or cancelling;
+                // 40: serialization failures and deadlocks, which succeed when run again;
+                // 25006: a read-only transaction, what a demoted primary answers; 55P03: a
+                // lock waited for longer than `lock_timeout`, as SQLite's busy timeout.
+                matches!(class, "08" | "57" | "40")
+                    || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+                    || *code == SqlState::LOCK_NOT_AVAILABLE
+            }
+        };
+        if passing {
+            StorageError::Busy(engine::Error::Postgres(error))
+        } else {
+            StorageError::Postgres(error)
+        }
+    }
+}
+
+impl From<engine::Error> for StorageError {
+    fn from(error: engine::Error) -> Self {
+        match error {
+            engine::Error::Sqlite(error) => error.into(),
+            engine::Error::Postgres(error) => error.into(),
+            engine::Error::QueryReturnedNoRows => {
+                StorageError::Data("a row the database should hold is missing".into())
+            }
+            engine::Error::Conversion(what) => StorageError::Data(what),
         }
     }
 }
@@ -272,6 +321,21 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
         return Ok(());
     }
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// The integration tests' throwaway PostgreSQL server, for the storage's own tests.
+#[cfg(test)]
+#[allow(dead_code, reason = "shared with the integration tests, which use all of it")]
+#[path = "../../tests/integration/common/postgres.rs"]
+mod test_postgres;
+
+/// What `test_postgres` takes from the integration tests' `binary.rs`.
+#[cfg(test)]
+mod binary {
+    pub(crate) fn printed(output: &std::process::Output) -> String {
+        let (stdout, stderr) = (&output.stdout, &output.stderr);
+        format!("{}{}", String::from_utf8_lossy(stdout), String::from_utf8_lossy(stderr))
+    }
 }
 
 #[cfg(test)]

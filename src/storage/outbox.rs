@@ -2,8 +2,8 @@
 //! due messages of a channel, and recording each attempt's outcome, after which the text and
 //! the sealed address are dropped.
 
+use super::engine::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::StorageError;
 use super::sealing::{open_opt, seal_unless_sealed};
@@ -234,7 +234,7 @@ impl Storage {
                     "SELECT (SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')),
                             (SELECT COUNT(*) FROM outbox WHERE state = 'failed')",
                 )?
-                .query_row([], |row| Ok((row.get::<_, u64>(0)?, row.get::<_, u64>(1)?)))?;
+                .query_row((), |row| Ok((row.get::<_, u64>(0)?, row.get::<_, u64>(1)?)))?;
             Ok(OutboxCounts { pending, failed })
         })
         .await
@@ -306,7 +306,7 @@ pub(crate) fn enqueue_in(
         at,
         new.dedupe_key,
     ])?;
-    Ok(tx.last_insert_rowid())
+    Ok(tx.last_insert_rowid()?)
 }
 
 /// Buttons as stored: JSON, or NULL for none.
@@ -402,7 +402,7 @@ mod tests {
             .await
             .unwrap();
         let id = storage
-            .read(|conn| Ok(conn.query_row("SELECT id FROM cases", [], |row| row.get(0))?))
+            .read(|conn| Ok(conn.query_row("SELECT id FROM cases", (), |row| row.get(0))?))
             .await
             .unwrap();
         (storage, id)
@@ -442,7 +442,7 @@ mod tests {
 
     async fn count(storage: &Storage) -> i64 {
         storage
-            .read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))?))
+            .read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM outbox", (), |row| row.get(0))?))
             .await
             .unwrap()
     }

@@ -3,8 +3,8 @@
 //! Secrets arrive here already hashed (`crate::domain::people` hashes them); this module never sees a
 //! PIN, password or token in the clear.
 
+use super::engine::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::StorageError;
 use super::sqlite::{Storage, db_time, decode_language, decode_time};
@@ -137,7 +137,7 @@ impl Storage {
         self.read(|conn| {
             let mut statement =
                 conn.prepare_cached(&format!("SELECT {PERSON_COLUMNS} FROM users ORDER BY id"))?;
-            let rows = statement.query_map([], |row| Ok(person_from_row(row)))?;
+            let rows = statement.query_map((), |row| Ok(person_from_row(row)))?;
             rows.map(|row| row?).collect()
         })
         .await
@@ -259,7 +259,7 @@ impl Storage {
         self.read(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT id, reach, phone_sealed FROM users ORDER BY id")?;
-            let rows = stmt.query_map([], |r| {
+            let rows = stmt.query_map((), |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
             })?;
             rows.map(|row| {
@@ -543,7 +543,7 @@ fn insert_person(
         new.pin_hash,
         db_time(now)
     ])?;
-    let id = tx.last_insert_rowid();
+    let id = tx.last_insert_rowid()?;
     Ok(Person { id, name: new.name, role: new.role, languages: new.languages, disabled: false })
 }
 
@@ -619,7 +619,7 @@ fn revoke_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, Stora
 pub(super) fn load_person(
     conn: &Connection,
     condition: &str,
-    key: impl rusqlite::ToSql,
+    key: impl super::engine::ToSql,
 ) -> Result<Option<Person>, StorageError> {
     conn.prepare_cached(&format!("SELECT {PERSON_COLUMNS} FROM users WHERE {condition}"))?
         .query_row([key], |row| Ok(person_from_row(row)))
@@ -697,7 +697,7 @@ mod tests {
                 Ok(conn.execute(
                     "INSERT INTO users (name, role, languages, created_at) \
                      VALUES ('x', 'admin', 'ru', 'now')",
-                    [],
+                    (),
                 ))
             })
             .await
@@ -882,7 +882,7 @@ mod tests {
 
         for sql in ["UPDATE audit_log SET detail = 'x'", "DELETE FROM audit_log"] {
             let refused =
-                storage.write(move |conn| Ok(conn.execute(sql, []).map(|_| ()))).await.unwrap();
+                storage.write(move |conn| Ok(conn.execute(sql, ()).map(|_| ()))).await.unwrap();
             let message = refused.unwrap_err().to_string();
             assert!(message.contains("append-only"), "{sql}: {message}");
         }

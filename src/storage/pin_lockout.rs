@@ -8,8 +8,8 @@
 //! locks what reached the limit ([`Storage::pin_refused`]). Locks and unlocks are audited in
 //! their own transaction.
 
+use super::engine::{Connection, OptionalExtension, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::StorageError;
 use super::people::{audit_change, insert_audit_line, load_person};
@@ -32,7 +32,10 @@ pub struct PinAttempt {
 /// Deletes failures and ended locks older than a day: they no longer count, and they hold
 /// caller hashes. Run by every attempt and by the retention purge, so a line nobody dials
 /// into keeps none either.
-pub(super) fn forget_old_attempts(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub(super) fn forget_old_attempts(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> super::engine::Result<()> {
     let forgotten = db_time(now - REMEMBERED);
     conn.prepare_cached("DELETE FROM pin_failures WHERE at < ?1")?.execute([&forgotten])?;
     conn.prepare_cached(
@@ -59,7 +62,7 @@ impl Key<'_> {
         }
     }
 
-    fn value(self) -> rusqlite::types::Value {
+    fn value(self) -> super::engine::Value {
         match self {
             Key::Operator(id) => id.into(),
             Key::Number(hash) => hash.to_owned().into(),
@@ -103,7 +106,7 @@ impl Storage {
                 "INSERT INTO pin_failures (operator_id, caller_hash, at) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![operator, caller, db_time(now)])?;
-            let id = tx.last_insert_rowid();
+            let id = tx.last_insert_rowid()?;
             tx.commit()?;
             Ok(PinAttempt { id, locked })
         })
@@ -550,8 +553,8 @@ mod tests {
     /// Rows in the two tables.
     async fn rows(storage: &Storage) -> (i64, i64) {
         let read = storage.read(|conn| {
-            let count = |table: &str| -> rusqlite::Result<i64> {
-                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            let count = |table: &str| -> crate::storage::engine::Result<i64> {
+                conn.query_row(&format!("SELECT count(*) FROM {table}"), (), |r| r.get(0))
             };
             Ok((count("pin_failures")?, count("pin_lockouts")?))
         });

@@ -3,8 +3,8 @@
 //! ([`queue_shredded_recordings`]), then taken, marked done or retried later by the
 //! provider's upkeep. Only the recording's id is kept (see `domain/recording.rs`).
 
+use super::engine::{Connection, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 
 use super::sqlite::{db_time, decode_time};
 use super::{Storage, StorageError};
@@ -89,7 +89,7 @@ impl Storage {
         self.read(|conn| {
             Ok(conn
                 .prepare_cached("SELECT COUNT(*) FROM provider_deletions WHERE kind = 'recording'")?
-                .query_row([], |row| row.get(0))?)
+                .query_row((), |row| row.get(0))?)
         })
         .await
     }

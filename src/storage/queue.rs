@@ -2,8 +2,8 @@
 //! takes whom. The policy is decided in [`crate::domain::queue`]; this module runs it inside
 //! transactions so that two operators can never be given the same caller.
 
+use super::engine::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::StorageError;
@@ -95,7 +95,7 @@ impl Storage {
                 "SELECT u.languages FROM presence p JOIN users u ON u.id = p.user_id \
                  WHERE p.state IN ('available', 'on-call', 'wrap-up') AND u.disabled_at IS NULL",
             )?;
-            spoken(stmt.query_map([], |row| row.get::<_, String>(0))?)
+            spoken(stmt.query_map((), |row| row.get::<_, String>(0))?)
         })
         .await
     }
@@ -392,7 +392,7 @@ impl Storage {
                         new.interpreter_needed,
                         db_time(new.at),
                     ])?;
-                    let id = tx.last_insert_rowid();
+                    let id = tx.last_insert_rowid()?;
                     let name = provider_queue(CaseNumber { year, sequence }, id);
                     tx.execute(
                         "UPDATE queue_entries SET provider_queue = ?1 WHERE id = ?2",
@@ -665,7 +665,7 @@ impl Storage {
         self.read(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT user_id, state, since, until FROM presence")?;
-            let rows = stmt.query_map([], |r| {
+            let rows = stmt.query_map((), |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -699,7 +699,7 @@ impl Storage {
                     "SELECT id FROM queue_entries WHERE state IN ('waiting', 'connecting') \
                      ORDER BY joined_at, id LIMIT 5000",
                 )?
-                .query_map([], |r| r.get(0))?
+                .query_map((), |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             let mut callers = Vec::with_capacity(ids.len());
             for id in ids {
@@ -790,7 +790,7 @@ fn waiting_caller(tx: &Transaction<'_>, id: i64) -> Result<Option<WaitingCaller>
 /// The languages of people, each once in the order first met, from their rows'
 /// comma-separated lists.
 fn spoken(
-    lists: impl Iterator<Item = rusqlite::Result<String>>,
+    lists: impl Iterator<Item = super::engine::Result<String>>,
 ) -> Result<Vec<LanguageTag>, StorageError> {
     let mut languages: Vec<LanguageTag> = Vec::new();
     for list in lists {
@@ -835,7 +835,7 @@ fn candidates(tx: &Transaction<'_>) -> Result<Vec<Candidate>, StorageError> {
         "SELECT id, language, joined_at, reserved_for, reserved_until FROM queue_entries \
          WHERE state = 'waiting' ORDER BY joined_at, id LIMIT 5000",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map((), |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
@@ -957,7 +957,7 @@ fn entry_by_id(tx: &Transaction<'_>, id: i64) -> Result<Option<QueueEntry>, Stor
 
 /// Reads a row of [`ENTRY_COLUMNS`]; the outer result is SQLite's, the inner one the
 /// conversion of stored text.
-fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Result<QueueEntry, StorageError>> {
+fn entry_from_row(r: &Row<'_>) -> super::engine::Result<Result<QueueEntry, StorageError>> {
     let call_sid: String = r.get(3)?;
     let language: String = r.get(4)?;
     let joined: String = r.get(7)?;

@@ -13,7 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
-use rusqlite::Connection;
+use super::engine::Connection;
 use tokio::sync::oneshot;
 
 use super::{StorageError, panic_message};
@@ -91,7 +91,7 @@ fn run(mut conn: Connection, received: &Receiver<Read>) {
         // A read that panicked inside a transaction leaves it open, and an open read
         // transaction would pin the log for good: roll it back so the next read starts clean.
         if !conn.is_autocommit()
-            && let Err(error) = conn.execute_batch("ROLLBACK")
+            && let Err(error) = conn.end(false)
         {
             tracing::error!(%error, "could not roll back after a panic in a read");
         }
@@ -103,16 +103,16 @@ mod tests {
     use super::*;
 
     fn reader() -> Reader {
-        Reader::start(Connection::open_in_memory().unwrap()).unwrap()
+        Reader::start(Connection::from(rusqlite::Connection::open_in_memory().unwrap())).unwrap()
     }
 
     #[tokio::test]
     async fn reads_run_in_the_order_they_were_sent_and_return_their_results() {
         let reader = reader();
         let first =
-            reader.run(|conn| Ok(conn.query_row("SELECT 1 + 1", [], |r| r.get::<_, i64>(0))?));
+            reader.run(|conn| Ok(conn.query_row("SELECT 1 + 1", (), |r| r.get::<_, i64>(0))?));
         let second =
-            reader.run(|conn| Ok(conn.query_row("SELECT 'two'", [], |r| r.get::<_, String>(0))?));
+            reader.run(|conn| Ok(conn.query_row("SELECT 'two'", (), |r| r.get::<_, String>(0))?));
         let (first, second) = tokio::join!(first, second);
         assert_eq!(first.unwrap(), 2);
         assert_eq!(second.unwrap(), "two");

@@ -15,8 +15,8 @@
 //! its temporary copy kept in memory, not in a temporary file), and every purge ends with a
 //! `TRUNCATE` checkpoint that empties the WAL.
 
+use super::engine::{Connection, OptionalExtension, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::sqlite::db_time;
 use super::{Storage, StorageError};
@@ -354,7 +354,7 @@ fn shred(
 pub(super) fn checkpoint_truncate(conn: &Connection) -> Result<(), StorageError> {
     for _ in 0..20 {
         let (busy, _, _): (i64, i64, i64) =
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })?;
         if busy == 0 {

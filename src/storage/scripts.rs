@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use super::engine::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::StorageError;
 use super::people::insert_audit_line;
@@ -66,10 +66,10 @@ impl Storage {
             let newest_version = newest_version(conn)?;
             let drafts = conn
                 .prepare_cached("SELECT count(*), max(updated_at) FROM script_drafts")?
-                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                .query_row((), |row| Ok((row.get(0)?, row.get(1)?)))?;
             let testers = conn
                 .prepare_cached("SELECT count(*), max(added_at) FROM script_testers")?
-                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                .query_row((), |row| Ok((row.get(0)?, row.get(1)?)))?;
             Ok(ScriptsStamp { newest_version, drafts, testers })
         })
         .await
@@ -110,7 +110,7 @@ impl Storage {
                     now,
                     text
                 ])?;
-                let id = tx.last_insert_rowid();
+                let id = tx.last_insert_rowid()?;
                 if publication.clear_drafts {
                     // Only the draft that was published: one saved again since it was read
                     // is newer work, and stays.
@@ -256,7 +256,7 @@ impl Storage {
             let mut statement = conn.prepare_cached(
                 "SELECT file, author, updated_at, text FROM script_drafts ORDER BY file",
             )?;
-            let rows = statement.query_map([], |row| {
+            let rows = statement.query_map((), |row| {
                 let updated_at: String = row.get(2)?;
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, updated_at, row.get(3)?))
             })?;
@@ -324,7 +324,7 @@ impl Storage {
                          ORDER BY a.id DESC LIMIT 1)
                  FROM script_testers t ORDER BY t.rowid",
             )?;
-            let rows = statement.query_map([], |row| {
+            let rows = statement.query_map((), |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get::<_, String>(2)?, row.get(3)?))
             })?;
             let mut testers = Vec::new();
@@ -367,7 +367,7 @@ impl Storage {
     pub async fn testers(&self) -> Result<Vec<CallerHash>, StorageError> {
         self.read(|conn| {
             let mut statement = conn.prepare_cached("SELECT caller_hash FROM script_testers")?;
-            let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+            let rows = statement.query_map((), |row| row.get::<_, String>(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?.into_iter().map(CallerHash).collect())
         })
         .await
@@ -378,7 +378,7 @@ impl Storage {
 fn newest_version(conn: &Connection) -> Result<i64, StorageError> {
     Ok(conn
         .prepare_cached("SELECT coalesce(max(id), 0) FROM script_versions")?
-        .query_row([], |row| row.get(0))?)
+        .query_row((), |row| row.get(0))?)
 }
 
 fn live_texts(conn: &Connection) -> Result<(i64, BTreeMap<String, String>), StorageError> {
@@ -386,7 +386,7 @@ fn live_texts(conn: &Connection) -> Result<(i64, BTreeMap<String, String>), Stor
         "SELECT id, file, text FROM script_versions
          WHERE id IN (SELECT max(id) FROM script_versions GROUP BY file)",
     )?;
-    let rows = statement.query_map([], |row| {
+    let rows = statement.query_map((), |row| {
         Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
     })?;
     let mut newest = 0;
@@ -399,7 +399,9 @@ fn live_texts(conn: &Connection) -> Result<(i64, BTreeMap<String, String>), Stor
     Ok((newest, texts))
 }
 
-fn version_from_row(row: &Row<'_>) -> Result<Result<ScriptVersion, StorageError>, rusqlite::Error> {
+fn version_from_row(
+    row: &Row<'_>,
+) -> Result<Result<ScriptVersion, StorageError>, super::engine::Error> {
     let (id, file, author, comment) = (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
     let created_at: String = row.get(4)?;
     Ok(decode_time(&created_at).map(|created_at| ScriptVersion {

@@ -11,8 +11,8 @@
 //! the use cases see text and the files (database, its log, the journal, backups) see only
 //! ciphertext.
 
+use super::engine::{Connection, OptionalExtension, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::StorageError;
 use super::sqlite::decode_time;
@@ -228,7 +228,7 @@ pub(super) fn holds_sealed(conn: &Connection) -> Result<bool, StorageError> {
             "SELECT EXISTS (SELECT 1 FROM {} t WHERE 1 = 1 {} AND substr({}, 1, 4) = 'dk1.')",
             column.table, column.only, column.value
         );
-        if conn.query_row(&sql, [], |row| row.get(0))? {
+        if conn.query_row(&sql, (), |row| row.get(0))? {
             return Ok(true);
         }
     }
@@ -263,7 +263,7 @@ pub(super) fn oldest_months(
             value = column.value,
         );
         let months: [Option<String>; 3] =
-            conn.query_row(&sql, [], |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?]))?;
+            conn.query_row(&sql, (), |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?]))?;
         for ((_, kept), month) in oldest.iter_mut().zip(months) {
             let month = month.as_deref().and_then(Month::parse);
             *kept = match (*kept, month) {
@@ -331,7 +331,7 @@ pub(super) fn reseal_holds(
 /// Returns how many values were sealed.
 pub(super) fn seal_legacy(conn: &mut Connection, keys: &DataKeys) -> Result<u64, StorageError> {
     let done: Option<i64> = conn
-        .query_row("SELECT 1 FROM legacy_text_sealed WHERE id = 1", [], |row| row.get(0))
+        .query_row("SELECT 1 FROM legacy_text_sealed WHERE id = 1", (), |row| row.get(0))
         .optional()?;
     if done.is_some() {
         return Ok(0);
@@ -350,7 +350,7 @@ pub(super) fn seal_legacy(conn: &mut Connection, keys: &DataKeys) -> Result<u64,
         );
         let rows: Vec<(i64, String, String)> = tx
             .prepare(&select)?
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .query_map((), |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
             .collect::<Result<_, _>>()?;
         let mut update =
             tx.prepare(&format!("UPDATE {} SET {} WHERE rowid = ?1", column.table, column.set))?;
@@ -363,7 +363,7 @@ pub(super) fn seal_legacy(conn: &mut Connection, keys: &DataKeys) -> Result<u64,
             sealed += 1;
         }
     }
-    tx.execute("INSERT INTO legacy_text_sealed (id) VALUES (1)", [])?;
+    tx.execute("INSERT INTO legacy_text_sealed (id) VALUES (1)", ())?;
     tx.commit()?;
     if sealed > 0 {
         conn.execute_batch("VACUUM")?;

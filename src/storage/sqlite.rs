@@ -8,9 +8,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::engine::{Connection, OptionalExtension, Transaction, params};
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use futures_util::future::Either;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::checkpoint::Checkpointer;
 use super::derived::derive;
@@ -225,6 +225,12 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
     // default, so that sorting a million cases for an export spills to disk, not to memory.
     writer.pragma_update(None, "temp_store", "MEMORY").map_err(|e| open_error(path, e))?;
     migrate(&mut writer, path)?;
+    // Commits of webhooks' records must not also wait for checkpoints (`checkpoint.rs`).
+    writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| open_error(path, e))?;
+    // Room for every statement of the record path and the other writes, so none is parsed
+    // again because the cache (16 by default) pushed it out.
+    writer.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
+    let mut writer = Connection::from(writer);
     let keyring = match &options.data_keys_secret {
         Some(secret) => {
             let may_create = !sealing::holds_sealed(&writer)?;
@@ -238,16 +244,11 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
     let reader = connect(path, options)?;
     // The reader only ever reads; make a slip an error rather than a second writer.
     reader.pragma_update(None, "query_only", true).map_err(|e| open_error(path, e))?;
-    // Commits of webhooks' records must not also wait for checkpoints (`checkpoint.rs`).
-    writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| open_error(path, e))?;
-    // Room for every statement of the record path and the other writes, so none is parsed
-    // again because the cache (16 by default) pushed it out.
-    writer.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
     let checkpointer =
         Checkpointer::start(connect(path, options)?).map_err(|e| open_error(path, e))?;
     Ok(Connections {
         writer: Writer::start(writer, apply_cached).map_err(|e| open_error(path, e))?,
-        reader: Reader::start(reader).map_err(|e| open_error(path, e))?,
+        reader: Reader::start(reader.into()).map_err(|e| open_error(path, e))?,
         file: path.to_owned(),
         _checkpointer: checkpointer,
         keyring,
@@ -255,8 +256,8 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
 }
 
 /// Opens one connection with the settings every connection needs.
-fn connect(path: &Path, options: &StorageOptions) -> Result<Connection, StorageError> {
-    let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
+fn connect(path: &Path, options: &StorageOptions) -> Result<rusqlite::Connection, StorageError> {
+    let conn = rusqlite::Connection::open(path).map_err(|e| open_error(path, e))?;
     // First, so that the pragmas below also wait for a lock instead of failing.
     conn.busy_timeout(options.busy_timeout).map_err(|e| open_error(path, e))?;
     // WAL: readers and the writer do not block each other, and a commit is one sequential
@@ -370,7 +371,7 @@ fn ensure_case(
         "INSERT INTO cases (number_year, number_seq, call_sid, started_at) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![year, sequence, sid.as_str(), db_time(at)])?;
-    Ok(tx.last_insert_rowid())
+    Ok(tx.last_insert_rowid()?)
 }
 
 fn start_case(
@@ -656,11 +657,14 @@ fn read_events(tx: &Transaction<'_>, id: i64) -> Result<CaseEvents, StorageError
         "SELECT at, step, idx, detail FROM case_events WHERE case_id = ?1
          ORDER BY at, step, idx",
     )?;
-    let mut rows = statement.query([id])?;
-    while let Some(row) = rows.next()? {
-        let detail = row.get_ref(3)?.as_str().map_err(|e| StorageError::Data(e.to_string()))?;
-        events.push(decode_event(detail)?);
-        last = Some((row.get(0)?, row.get(1)?, row.get(2)?));
+    let rows = statement.query_map([id], |row| {
+        let event = row.with_str(3, decode_event)?;
+        Ok((event, (row.get(0)?, row.get(1)?, row.get(2)?)))
+    })?;
+    for row in rows {
+        let (event, key) = row?;
+        events.push(event?);
+        last = Some(key);
     }
     Ok(CaseEvents::new(events, last))
 }
@@ -724,7 +728,7 @@ struct CaseRow {
 }
 
 impl CaseRow {
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CaseRow> {
+    fn from_row(row: &super::engine::Row<'_>) -> super::engine::Result<CaseRow> {
         Ok(CaseRow {
             id: row.get(0)?,
             year: row.get(1)?,
@@ -958,15 +962,15 @@ mod tests {
 
         let storage = open(&dir).await;
         assert_eq!(case(&storage, 1).await.number, CaseNumber { year: 2026, sequence: 1 });
-        let conn = Connection::open(dir.path().join("db").join("cases.db")).unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join("db").join("cases.db")).unwrap();
         assert_eq!(user_version(&conn).unwrap(), latest_version());
-        let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let integrity: String = conn.query_row("PRAGMA integrity_check", (), |r| r.get(0)).unwrap();
         assert_eq!(integrity, "ok");
         let violations: i64 = conn
-            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", (), |r| r.get(0))
             .unwrap();
         assert_eq!(violations, 0);
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = conn.query_row("PRAGMA journal_mode", (), |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
 
@@ -975,7 +979,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(open(&dir).await);
         let path = dir.path().join("db").join("cases.db");
-        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
         let error = Storage::open(&path, StorageOptions::for_tests()).await.unwrap_err();
         assert!(matches!(error, StorageError::TooNew { found: 99, .. }), "{error:?}");
         assert!(error.to_string().contains("newer release"), "{error}");
@@ -1319,11 +1323,11 @@ mod cache_tests {
                 send(hold.as_mut());
                 let stepped = storage.submit(step_record(*call, *step, *secs, events));
                 let mut breaker = pin!(storage.write_grouped(|tx| {
-                    tx.pragma_update(None, "defer_foreign_keys", true)?;
+                    tx.sqlite().unwrap().pragma_update(None, "defer_foreign_keys", true)?;
                     tx.execute(
                         "INSERT INTO case_tags (case_id, key, value, position)
                          VALUES (-1, 'k', 'v', 0)",
-                        [],
+                        (),
                     )?;
                     Ok(())
                 }));
@@ -1348,7 +1352,7 @@ mod cache_tests {
 
     /// The case's columns, and what its events read back from scratch say they should be.
     fn columns_and_fold(path: &Path, call: u32) -> Option<(Derived, Derived)> {
-        let mut conn = Connection::open(path).unwrap();
+        let mut conn = Connection::from(rusqlite::Connection::open(path).unwrap());
         let tx = conn.transaction().unwrap();
         let row: Option<(i64, Option<String>)> = tx
             .query_row(
