@@ -764,7 +764,7 @@ fn placeholders(sql: &str) -> String {
             if c == '/' || c == '-' {
                 out.extend(chars.next());
             }
-            while let Some(d) = chars.next() {
+            for d in chars.by_ref() {
                 out.push(d);
                 if out.ends_with(&until) {
                     break;
