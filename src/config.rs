@@ -44,6 +44,9 @@ pub const PROVIDER_API_SECRET_VAR: &str = "HOTLINE_PROVIDER_API_SECRET";
 pub const CONFIG_VAR: &str = "HOTLINE_CONFIG";
 /// The environment variable holding an operator's PIN for `hotline call --operator`.
 pub const OPERATOR_PIN_VAR: &str = "HOTLINE_OPERATOR_PIN";
+/// The environment variable naming the PostgreSQL server the storage's own tests also run
+/// on (`scripts/test-postgres`); read by the tests only.
+pub const TEST_POSTGRES_VAR: &str = "HOTLINE_TEST_POSTGRES";
 
 /// Every secret the hotline reads. Each comes from its variable, or from the file named by the
 /// same name with `_FILE` appended (`HOTLINE_AUTH_TOKEN_FILE`).
@@ -58,7 +61,7 @@ pub const SECRET_VARS: [&str; 7] = [
 ];
 
 /// The `HOTLINE_` variables the hotline reads that are neither settings nor secrets.
-const OTHER_VARS: [&str; 2] = [CONFIG_VAR, OPERATOR_PIN_VAR];
+const OTHER_VARS: [&str; 3] = [CONFIG_VAR, OPERATOR_PIN_VAR, TEST_POSTGRES_VAR];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 //! supervisors closing the same case at once get one success and one conflict.
 
 use super::engine::{
-    Connection, OptionalExtension, TransactionBehavior, Value, params, params_from_iter,
+    Connection, Engine, OptionalExtension, TransactionBehavior, Value, params, params_from_iter,
 };
 use chrono::{DateTime, Utc};
 
@@ -32,12 +32,18 @@ const MAX_REPEAT_CASES: u32 = 100;
 /// strongest of the first three rules (3 refused, 2 answered, 1 callback; `detail` is the
 /// event's JSON, `kind` its tag); the rest look at the stored path, the channel and whether
 /// the case has ended. The tests compare the two on every path.
-pub(super) const OUTCOME_SQL: &str = "CASE (
+macro_rules! outcome_sql {
+    ($refused:literal) => {
+        concat!(
+            "CASE (
         SELECT max(CASE json_extract(v.detail, '$.kind')
-                   WHEN 'blocked' THEN 3 * (json_extract(v.detail, '$.refused') = 1)
+                   WHEN 'blocked' THEN CASE WHEN json_extract(v.detail, '$.refused') = ",
+            $refused,
+            " THEN 3 ELSE 0 END
                    WHEN 'answered' THEN 2
-                   WHEN 'left-queue' THEN 2 * (json_extract(v.detail, '$.result')
-                       IN ('bridged', 'bridging-in-process', 'redirected-from-bridged'))
+                   WHEN 'left-queue' THEN CASE WHEN json_extract(v.detail, '$.result')
+                       IN ('bridged', 'bridging-in-process', 'redirected-from-bridged')
+                       THEN 2 ELSE 0 END
                    WHEN 'callback-requested' THEN 1
                    ELSE 0 END)
         FROM case_events v WHERE v.case_id = c.id)
@@ -55,10 +61,26 @@ pub(super) const OUTCOME_SQL: &str = "CASE (
              THEN CASE WHEN c.channel = 'voice' THEN 'hung-up-in-menus' ELSE 'chat-closed' END
         ELSE 'in-progress'
     END
-END";
+END"
+        )
+    };
+}
+
+/// [`outcome_sql`] as each engine reads it: a JSON `true` is the integer 1 to SQLite's
+/// `json_extract`, the text `true` to PostgreSQL's `->>`.
+const OUTCOME_SQLITE: &str = outcome_sql!("1");
+const OUTCOME_POSTGRES: &str = outcome_sql!("'true'");
+
+/// What came of the case `c` (see `outcome_sql!`), in `conn`'s engine's SQL.
+pub(super) fn outcome_sql(conn: &Connection) -> &'static str {
+    match conn.engine() {
+        Engine::Sqlite => OUTCOME_SQLITE,
+        Engine::Postgres => OUTCOME_POSTGRES,
+    }
+}
 
 /// What a case with this outcome must have in its own columns: checked before
-/// [`OUTCOME_SQL`], so a search for an outcome of the path reads no case's events but
+/// [`outcome_sql`], so a search for an outcome of the path reads no case's events but
 /// those that can have it.
 fn outcome_precondition(outcome: CaseOutcome) -> &'static str {
     match outcome {
@@ -83,7 +105,7 @@ fn outcome_precondition(outcome: CaseOutcome) -> &'static str {
 /// What came of the case with this id.
 pub(super) fn case_outcome(conn: &Connection, case_id: i64) -> Result<CaseOutcome, StorageError> {
     let name: String = conn
-        .prepare_cached(&format!("SELECT {OUTCOME_SQL} FROM cases c WHERE c.id = ?1"))?
+        .prepare_cached(&format!("SELECT {} FROM cases c WHERE c.id = ?1", outcome_sql(conn)))?
         .query_row([case_id], |row| row.get(0))?;
     decode_outcome(&name)
 }
@@ -514,9 +536,10 @@ fn load_visits(conn: &Connection, case_id: i64) -> Result<Vec<QueueVisit>, Stora
 
 fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, StorageError> {
     // Conditions are fixed SQL; only the values are parameters.
+    let outcome = outcome_sql(conn);
     let mut sql = format!(
         "SELECT c.id, c.number_year, c.number_seq, c.started_at, c.ended_at, c.language,
-                c.country, c.status, c.duration_secs, {OUTCOME_SQL},
+                c.country, c.status, c.duration_secs, {outcome},
                 COALESCE(c.outcome_node, c.outcome_queue), c.disposition, c.closed_at, c.channel
          FROM cases c WHERE 1 = 1",
     );
@@ -540,7 +563,7 @@ fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, St
     if let Some(outcome) = filter.outcome {
         let precondition = outcome_precondition(outcome);
         condition(
-            &format!(" AND {precondition} AND ({OUTCOME_SQL}) = ?"),
+            &format!(" AND {precondition} AND ({outcome}) = ?"),
             vec![Value::Text(outcome.as_str().to_owned())],
         );
     }
@@ -659,7 +682,7 @@ fn load_blocklist(
                     b.created_at, b.expires_at
              FROM blocklist b JOIN cases c ON c.id = b.case_id
                   LEFT JOIN users u ON u.id = b.created_by
-             WHERE ?1 IS NULL OR b.id = ?1
+             WHERE CAST(?1 AS BIGINT) IS NULL OR b.id = ?1
              ORDER BY b.created_at DESC, b.id DESC",
         )?
         .query_map([only], |row| {

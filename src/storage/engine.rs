@@ -19,8 +19,12 @@
 //!   "check, then change" the storage code does inside such a transaction stays correct
 //!   across instances without being rewritten.
 //!
-//! Where the engines' SQL differs (functions, the hidden rowid), the caller holds the two
-//! texts and asks [`Connection::engine`]; this module does not rewrite SQL.
+//! - Three SQLite functions the storage's SQL uses on JSON text and times are written in
+//!   PostgreSQL's terms (`sqlite_functions`): `json_extract(x, '$.key')` (the member as
+//!   text), `json_set(x, '$.key', v)` and `julianday(x)`.
+//!
+//! Where the engines' SQL differs beyond that (booleans used as numbers, the hidden rowid),
+//! the caller holds the two texts and asks [`Connection::engine`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -34,11 +38,11 @@ pub(super) use rusqlite::{ToSql, params};
 
 /// The key of the advisory lock every IMMEDIATE transaction takes on PostgreSQL: any number
 /// no other program on the database uses; these are "hotline" in ASCII.
-const WRITER_LOCK: i64 = 0x0068_6f74_6c69_6e65;
+pub(super) const WRITER_LOCK: i64 = 0x0068_6f74_6c69_6e65;
 
 /// Which engine a connection talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
+pub(crate) enum Engine {
     /// The embedded SQLite file.
     Sqlite,
     /// A PostgreSQL server.
@@ -262,7 +266,7 @@ impl Connection {
         match &self.engine {
             Inner::Sqlite(conn) => Ok(Statement::SqliteOnce(conn.prepare(sql)?)),
             Inner::Postgres(pg) => {
-                let statement = pg.client.borrow_mut().prepare(&placeholders(sql))?;
+                let statement = pg.client.borrow_mut().prepare(&translated(sql))?;
                 Ok(Statement::Postgres { conn: pg, statement })
             }
         }
@@ -375,7 +379,7 @@ impl PgConnection {
         if let Some(statement) = self.statements.borrow().get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.borrow_mut().prepare(&placeholders(sql))?;
+        let statement = self.client.borrow_mut().prepare(&translated(sql))?;
         self.statements.borrow_mut().insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
@@ -729,6 +733,111 @@ impl<'a> postgres::types::FromSql<'a> for Column {
     }
 }
 
+/// `sql` as PostgreSQL takes it: SQLite's functions and placeholders in PostgreSQL's terms.
+fn translated(sql: &str) -> String {
+    placeholders(&sqlite_functions(sql))
+}
+
+/// `sql` with the SQLite functions the storage uses written in PostgreSQL's terms. JSON is
+/// stored as TEXT on both engines; `->>` gives a member as text, which is what every use
+/// compares it with. SQLite's `max` and `min` of several values are PostgreSQL's `GREATEST`
+/// and `LEAST` (which skip a NULL where SQLite's give NULL: every use passes values only).
+fn sqlite_functions(sql: &str) -> String {
+    const NAMES: [&str; 7] =
+        ["json_extract(", "json_set(", "julianday(", "max(", "MAX(", "min(", "MIN("];
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut rest = sql;
+    loop {
+        let found = NAMES
+            .iter()
+            .filter_map(|name| find_call(rest, name).map(|at| (at, *name)))
+            .min_by_key(|(at, _)| *at);
+        let Some((at, name)) = found else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        let after = &rest[at + name.len()..];
+        let Some((args, end)) = arguments(after) else {
+            // Unbalanced: left for PostgreSQL to refuse.
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        let args: Vec<String> = args.iter().map(|arg| sqlite_functions(arg.trim())).collect();
+        let member = |path: &str| path.trim_matches('\'').trim_start_matches("$.").to_owned();
+        match (name, args.as_slice()) {
+            ("json_extract(", [doc, path]) => {
+                out.push_str(&format!("(CAST({doc} AS jsonb) ->> '{}')", member(path)));
+            }
+            ("json_set(", [doc, path, value]) => {
+                let value = if value == "json('null')" {
+                    "'null'::jsonb".to_owned()
+                } else {
+                    format!("to_jsonb(CAST({value} AS TEXT))")
+                };
+                out.push_str(&format!(
+                    "CAST(jsonb_set(CAST({doc} AS jsonb), '{{{}}}', {value}) AS TEXT)",
+                    member(path)
+                ));
+            }
+            ("max(" | "MAX(" | "min(" | "MIN(", [_, _, ..]) => {
+                let name = if name.eq_ignore_ascii_case("max(") { "GREATEST" } else { "LEAST" };
+                out.push_str(&format!("{name}({})", args.join(", ")));
+            }
+            ("max(" | "MAX(" | "min(" | "MIN(", [value]) => {
+                out.push_str(&format!("{name}{value})"));
+            }
+            ("julianday(", [time]) => {
+                out.push_str(&format!(
+                    "(date_part('epoch', CAST({time} AS timestamptz)) / 86400.0 + 2440587.5)"
+                ));
+            }
+            _ => out.push_str(&rest[at..at + name.len() + end]),
+        }
+        rest = &after[end..];
+    }
+}
+
+/// Where `name` (a function's name and its parenthesis) is first called in `text`: not as the
+/// end of a longer name.
+fn find_call(text: &str, name: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(found) = text[from..].find(name) {
+        let at = from + found;
+        let before = text[..at].chars().next_back();
+        if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Some(at);
+        }
+        from = at + name.len();
+    }
+    None
+}
+
+/// The top-level arguments of a call whose text starts after its `(`, and how many bytes
+/// they take up to and including the closing `)`.
+fn arguments(text: &str) -> Option<(Vec<&str>, usize)> {
+    let (mut depth, mut quoted, mut start) = (0usize, false, 0usize);
+    let mut args = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            _ if quoted => {}
+            '(' => depth += 1,
+            ')' if depth == 0 => {
+                args.push(&text[start..i]);
+                return Some((args, i + 1));
+            }
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                args.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// `sql` with SQLite's placeholders (`?N`, or `?` numbered in order) as PostgreSQL's `$N`.
 /// Quoted text, quoted identifiers and comments are left as they are.
 fn placeholders(sql: &str) -> String {
@@ -793,6 +902,37 @@ mod tests {
             "SELECT $1 -- who?\n, $2 /* what? */ , $3"
         );
         assert_eq!(placeholders("SELECT 1 - ?1 / ?2"), "SELECT 1 - $1 / $2");
+    }
+
+    #[test]
+    fn sqlite_functions_are_written_in_postgres_terms() {
+        assert_eq!(
+            sqlite_functions("SELECT json_extract(e.detail, '$.recording_url') <> ''"),
+            "SELECT (CAST(e.detail AS jsonb) ->> 'recording_url') <> ''"
+        );
+        assert_eq!(
+            sqlite_functions("SET detail = json_set(detail, '$.url', json('null')) WHERE 1"),
+            "SET detail = CAST(jsonb_set(CAST(detail AS jsonb), '{url}', 'null'::jsonb) AS TEXT) \
+             WHERE 1"
+        );
+        assert_eq!(
+            sqlite_functions("json_set(d, '$.url', ?2)"),
+            "CAST(jsonb_set(CAST(d AS jsonb), '{url}', to_jsonb(CAST(?2 AS TEXT))) AS TEXT)"
+        );
+        assert_eq!(
+            sqlite_functions("avg((julianday(b) - julianday(a)) * 86400)"),
+            "avg(((date_part('epoch', CAST(b AS timestamptz)) / 86400.0 + 2440587.5) - \
+             (date_part('epoch', CAST(a AS timestamptz)) / 86400.0 + 2440587.5)) * 86400)"
+        );
+        assert_eq!(sqlite_functions("SELECT 1"), "SELECT 1");
+        assert_eq!(
+            sqlite_functions("SELECT MAX(a, COALESCE((SELECT MAX(e.at) FROM e), b)), max(x)"),
+            "SELECT GREATEST(a, COALESCE((SELECT MAX(e.at) FROM e), b)), max(x)"
+        );
+        assert_eq!(
+            sqlite_functions("SELECT smax(a, b), min(a, b)"),
+            "SELECT smax(a, b), LEAST(a, b)"
+        );
     }
 
     fn sqlite() -> Connection {

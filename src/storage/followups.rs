@@ -34,7 +34,7 @@ pub(super) fn sync(
                                           WHERE case_id = ?1), NULLIF(?3, ''), ?4)
              ON CONFLICT (case_id, kind) DO UPDATE SET
                  recording_url = excluded.recording_url,
-                 recording_secs = COALESCE(excluded.recording_secs, recording_secs)",
+                 recording_secs = COALESCE(excluded.recording_secs, follow_ups.recording_secs)",
         )?
         .execute(params![case_id, now, url, secs])?;
     }
@@ -70,7 +70,8 @@ pub(super) fn request_callback(
                                       WHERE case_id = ?1), ?3, ?4)
          ON CONFLICT (case_id, kind) DO UPDATE SET
              number_sealed = excluded.number_sealed, number_hint = excluded.number_hint
-         WHERE state = 'open' AND attempts = 0 AND number_shredded_at IS NULL",
+         WHERE follow_ups.state = 'open' AND follow_ups.attempts = 0
+               AND follow_ups.number_shredded_at IS NULL",
     )?
     .execute(params![case_id, db_time(at), sealed, hint])?;
     Ok(())
@@ -233,8 +234,8 @@ impl Storage {
             };
             tx.prepare_cached(
                 "UPDATE follow_ups SET attempts = ?2,
-                        state = CASE WHEN ?3 IS NULL THEN state ELSE 'closed' END,
-                        closed_at = CASE WHEN ?3 IS NULL THEN NULL ELSE ?4 END,
+                        state = CASE WHEN CAST(?3 AS TEXT) IS NULL THEN state ELSE 'closed' END,
+                        closed_at = CASE WHEN CAST(?3 AS TEXT) IS NULL THEN NULL ELSE ?4 END,
                         closed_reason = ?3
                  WHERE id = ?1",
             )?

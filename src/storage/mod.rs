@@ -24,6 +24,8 @@ mod backup;
 mod callback_keys;
 mod casework;
 mod checkpoint;
+#[cfg(test)]
+mod conformance;
 mod console;
 mod conversations;
 mod dashboard;
@@ -135,6 +137,17 @@ pub enum StorageError {
         /// What went wrong.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The PostgreSQL database cannot be reached, or is not one the hotline can use.
+    #[error(
+        "cannot use the PostgreSQL database {database}: {reason}; check that the server runs \
+         and takes connections from this machine, and the URL's user, password and database"
+    )]
+    Connect {
+        /// The database, as `host:port/name`, never with a password.
+        database: String,
+        /// What went wrong.
+        reason: String,
     },
     /// A schema migration failed; the database stays at the previous version.
     #[error(

@@ -475,9 +475,9 @@ impl Storage {
                 "SELECT audit_log.id, audit_log.at, audit_log.actor_id, users.name,
                         audit_log.action, audit_log.case_number, audit_log.detail
                  FROM audit_log LEFT JOIN users ON users.id = audit_log.actor_id
-                 WHERE (?1 IS NULL OR audit_log.case_number = ?1)
-                   AND (?2 IS NULL OR audit_log.actor_id = ?2)
-                   AND (?3 IS NULL OR audit_log.action = ?3)
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR audit_log.case_number = ?1)
+                   AND (CAST(?2 AS BIGINT) IS NULL OR audit_log.actor_id = ?2)
+                   AND (CAST(?3 AS TEXT) IS NULL OR audit_log.action = ?3)
                  ORDER BY audit_log.id DESC
                  LIMIT ?4",
             )?;
@@ -691,7 +691,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
         let refused = storage.add_person(new_person("a b", Role::Operator), now()).await;
-        assert!(matches!(refused, Err(StorageError::Sqlite(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(StorageError::Sqlite(_) | StorageError::Postgres(_))),
+            "{refused:?}"
+        );
         let role = storage
             .write(|conn| {
                 Ok(conn.execute(

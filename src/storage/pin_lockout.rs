@@ -40,7 +40,7 @@ pub(super) fn forget_old_attempts(
     conn.prepare_cached("DELETE FROM pin_failures WHERE at < ?1")?.execute([&forgotten])?;
     conn.prepare_cached(
         "DELETE FROM pin_lockouts
-         WHERE max(coalesce(locked_until, ''), coalesce(cleared_at, '')) < ?1",
+         WHERE coalesce(locked_until, '') < ?1 AND coalesce(cleared_at, '') < ?1",
     )?
     .execute([&forgotten])?;
     Ok(())
@@ -189,8 +189,8 @@ impl Storage {
             let failed: i64 = tx
                 .prepare_cached(
                     "SELECT count(*) FROM pin_failures
-                     WHERE operator_id = ?1 AND at > max(?2, coalesce(
-                         (SELECT signed_in_at FROM pin_lockouts WHERE operator_id = ?1), ''))",
+                     WHERE operator_id = ?1 AND at > ?2 AND at > coalesce(
+                         (SELECT signed_in_at FROM pin_lockouts WHERE operator_id = ?1), '')",
                 )?
                 .query_row(params![operator, db_time(now - REMEMBERED)], |row| row.get(0))?;
             clear(&tx, Key::Operator(operator), now)?;
@@ -306,9 +306,9 @@ fn failures(
     let column = key.column();
     let sql = format!(
         "SELECT count(*) FROM pin_failures
-         WHERE {column} = ?1 AND at > max(?2, coalesce(
-             (SELECT max(coalesce(locked_until, ''), coalesce(cleared_at, ''))
-              FROM pin_lockouts WHERE {column} = ?1), ''))"
+         WHERE {column} = ?1 AND at > ?2
+           AND at > coalesce((SELECT locked_until FROM pin_lockouts WHERE {column} = ?1), '')
+           AND at > coalesce((SELECT cleared_at FROM pin_lockouts WHERE {column} = ?1), '')"
     );
     let count: i64 = conn
         .prepare_cached(&sql)?
@@ -358,7 +358,8 @@ fn clear(conn: &Connection, key: Key<'_>, now: DateTime<Utc>) -> Result<(), Stor
     conn.prepare_cached(&format!(
         "INSERT INTO pin_lockouts ({column}, locks, cleared_at) VALUES (?1, 0, ?2)
          ON CONFLICT ({column}) DO UPDATE SET locks = 0, cleared_at = ?2,
-             locked_until = CASE WHEN locked_until > ?2 THEN ?2 ELSE locked_until END"
+             locked_until = CASE WHEN pin_lockouts.locked_until > ?2 THEN ?2
+                                 ELSE pin_lockouts.locked_until END"
     ))?
     .execute(params![key.value(), db_time(now)])?;
     Ok(())

@@ -265,7 +265,7 @@ impl Storage {
                     "UPDATE queue_entries SET state = 'waiting', operator_id = NULL, \
                      connecting_at = NULL, ring_call_sid = NULL \
                      WHERE id = ?1 AND operator_id = ?2 AND state = 'connecting' \
-                       AND (?3 IS NULL OR ring_call_sid IS NULL OR ring_call_sid = ?3)",
+                       AND (CAST(?3 AS TEXT) IS NULL OR ring_call_sid IS NULL OR ring_call_sid = ?3)",
                 )?
                 .execute(params![
                     entry,
@@ -382,7 +382,7 @@ impl Storage {
                     tx.prepare_cached(
                         "INSERT INTO queue_entries (case_id, call_sid, step, language, \
                          provider_queue, interpreter_needed, joined_at, state) \
-                         VALUES (?1, ?2, ?3, ?4, 'pending-' || ?2 || '-' || ?3, ?5, ?6, 'waiting')",
+                         VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6, 'waiting')",
                     )?
                     .execute(params![
                         case_id,
@@ -391,6 +391,7 @@ impl Storage {
                         new.language.as_str(),
                         new.interpreter_needed,
                         db_time(new.at),
+                        format!("pending-{}-{}", new.call_sid.as_str(), new.step),
                     ])?;
                     let id = tx.last_insert_rowid()?;
                     let name = provider_queue(CaseNumber { year, sequence }, id);
@@ -899,7 +900,7 @@ pub(super) fn leave_queue(
     let id: Option<(i64, String)> = tx
         .prepare_cached(
             "SELECT id, joined_at FROM queue_entries \
-             WHERE call_sid = ?1 AND (?2 IS NULL OR joined_at <= ?2) ORDER BY id DESC LIMIT 1",
+             WHERE call_sid = ?1 AND (CAST(?2 AS TEXT) IS NULL OR joined_at <= ?2) ORDER BY id DESC LIMIT 1",
         )?
         .query_row(params![sid.as_str(), joined_by.map(db_time)], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;

@@ -33,7 +33,7 @@ impl Storage {
                                 COALESCE(c.status_at, c.started_at),
                                 COALESCE((SELECT MAX(e.at) FROM case_events e
                                           WHERE e.case_id = c.id), c.started_at)) AS last_heard
-                     FROM cases c WHERE c.ended_at IS NULL AND c.channel = 'voice')
+                     FROM cases c WHERE c.ended_at IS NULL AND c.channel = 'voice') AS heard
                  WHERE last_heard < ?1
                  ORDER BY last_heard",
             )?;

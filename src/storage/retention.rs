@@ -15,7 +15,7 @@
 //! its temporary copy kept in memory, not in a temporary file), and every purge ends with a
 //! `TRUNCATE` checkpoint that empties the WAL.
 
-use super::engine::{Connection, OptionalExtension, TransactionBehavior, params};
+use super::engine::{Connection, Engine, OptionalExtension, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
 
 use super::sqlite::db_time;
@@ -352,6 +352,10 @@ fn shred(
 /// a read can hold the checkpoint back; it is retried for a while (the busy timeout waits
 /// inside each try), and reported if it never completes.
 pub(super) fn checkpoint_truncate(conn: &Connection) -> Result<(), StorageError> {
+    // PostgreSQL's log is its own to recycle: nothing to empty here.
+    if conn.engine() == Engine::Postgres {
+        return Ok(());
+    }
     for _ in 0..20 {
         let (busy, _, _): (i64, i64, i64) =
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |row| {
@@ -556,6 +560,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_callback_number_goes_once_nobody_will_call_it() {
+        if crate::storage::conformance::sqlite_file_only("it scans the file for the number") {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let storage =
             Storage::open(&dir.path().join("h.db"), StorageOptions::for_tests()).await.unwrap();

@@ -175,7 +175,7 @@ impl Storage {
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(&format!(
                 "SELECT {VERSION_COLUMNS} FROM script_versions
-                 WHERE (?1 IS NULL OR file = ?1) ORDER BY id DESC LIMIT ?2"
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR file = ?1) ORDER BY id DESC LIMIT ?2"
             ))?;
             let rows = statement.query_map(params![file, limit], version_from_row)?;
             rows.map(|row| row?).collect()

@@ -39,15 +39,17 @@ pub struct Storage {
 /// in groups and runs every other write in turn; the reader owned by its own (`reader.rs`),
 /// which runs reads in turn.
 #[derive(Debug)]
-struct Connections {
-    writer: Writer,
-    reader: Reader,
-    /// The database file, whose disk [`Storage::disk_room`] measures.
-    file: PathBuf,
-    /// Checkpoints the log beside the writer, whose automatic checkpoints are off.
-    _checkpointer: Checkpointer,
+pub(super) struct Connections {
+    pub(super) writer: Writer,
+    pub(super) reader: Reader,
+    /// The database file, whose disk [`Storage::disk_room`] measures; on PostgreSQL, a file
+    /// in the data folder, which holds the journal and the data keys.
+    pub(super) file: PathBuf,
+    /// Checkpoints the log beside the writer, whose automatic checkpoints are off; none on
+    /// PostgreSQL, which checkpoints by itself.
+    pub(super) _checkpointer: Option<Checkpointer>,
     /// The data keys sensitive values are sealed under (`sealing.rs`).
-    keyring: Keyring,
+    pub(super) keyring: Keyring,
 }
 
 impl Storage {
@@ -58,9 +60,18 @@ impl Storage {
     /// a newer build ([`StorageError::TooNew`]).
     #[tracing::instrument(skip_all, fields(path = %path.display()))]
     pub async fn open(path: &Path, options: StorageOptions) -> Result<Storage, StorageError> {
+        #[cfg(test)]
+        if let Some(server) = super::conformance::postgres_under_test() {
+            return server.open(path, options).await;
+        }
         let path = path.to_owned();
         let connections = blocking(move || open_blocking(&path, &options)).await?;
         Ok(Storage { inner: Arc::new(connections) })
+    }
+
+    /// The storage over connections opened elsewhere (`postgres/open.rs`).
+    pub(super) fn over(connections: Connections) -> Storage {
+        Storage { inner: Arc::new(connections) }
     }
 
     /// Bytes free for this process on the database's disk. A commit writes into the
@@ -250,7 +261,7 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
         writer: Writer::start(writer, apply_cached).map_err(|e| open_error(path, e))?,
         reader: Reader::start(reader.into()).map_err(|e| open_error(path, e))?,
         file: path.to_owned(),
-        _checkpointer: checkpointer,
+        _checkpointer: Some(checkpointer),
         keyring,
     })
 }
@@ -383,13 +394,13 @@ fn start_case(
 ) -> Result<(), StorageError> {
     let id = ensure_case(tx, sid, at)?;
     // If a later record opened the case first, fill in what only CallStarted knows. COALESCE
-    // and MIN make a repeated CallStarted a no-op. A caller hash the retention purge shredded
+    // and keeping the earlier start make a repeated CallStarted a no-op. A caller hash the retention purge shredded
     // stays shredded, even if a journal replays the call's start long after.
     tx.prepare_cached(
         "UPDATE cases SET caller_hash = CASE WHEN caller_shredded_at IS NULL
                                              THEN COALESCE(caller_hash, ?2) END,
                           country = COALESCE(country, ?3),
-                          started_at = MIN(started_at, ?4)
+                          started_at = CASE WHEN ?4 < started_at THEN ?4 ELSE started_at END
          WHERE id = ?1",
     )?
     .execute(params![id, caller.map(|c| c.0.as_str()), country, db_time(at)])?;
@@ -955,6 +966,9 @@ mod tests {
 
     #[tokio::test]
     async fn migrations_build_a_sound_database_and_reopening_changes_nothing() {
+        if crate::storage::conformance::sqlite_file_only("these are the SQLite migrations") {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let storage = open(&dir).await;
         storage.apply(started(1, at(0))).await.unwrap();
@@ -976,6 +990,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_database_from_a_newer_build_is_refused() {
+        if crate::storage::conformance::sqlite_file_only("the version is the file's user_version") {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         drop(open(&dir).await);
         let path = dir.path().join("db").join("cases.db");
@@ -1391,6 +1408,9 @@ mod cache_tests {
 
         #[test]
         fn a_case_is_what_all_its_events_say(ops in proptest::collection::vec(op(), 1..24)) {
+            if crate::storage::conformance::sqlite_file_only("the event cache watches SQLite's commits") {
+                return Ok(());
+            }
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("cases.db");

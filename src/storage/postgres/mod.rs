@@ -5,6 +5,7 @@
 //! Connections are plain TCP (`NoTls`): the servers are reached over loopback or a private
 //! network today. TLS comes with the backend, which will connect across machines.
 
+mod open;
 mod schema;
 mod transfer;
 

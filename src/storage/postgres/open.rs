@@ -1,0 +1,169 @@
+//! Opening the hotline's storage on a PostgreSQL database: the same [`Storage`], its writer and
+//! reader threads each holding a client of the server instead of an SQLite connection.
+//!
+//! An empty database gets the schema the binary carries (`schema.rs`), in one transaction; a
+//! database at another version is refused, as an SQLite file from a newer build is. The data
+//! keys (`keyring.rs`) and the journal stay in the data folder, on the machine.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use postgres::{Client, NoTls};
+
+use super::schema;
+use crate::storage::engine::Connection;
+use crate::storage::group_commit::Writer;
+use crate::storage::keyring::Keyring;
+use crate::storage::reader::Reader;
+use crate::storage::sqlite::{Connections, apply_cached};
+use crate::storage::{Storage, StorageError, StorageOptions, blocking, sealing};
+
+/// How long a connection attempt waits for a server that does not answer, unless the URL
+/// says otherwise.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Storage {
+    /// Opens the storage on the PostgreSQL database at `url`, with the journal's and the data
+    /// keys' folder `data_dir`. The schema is created in an empty database.
+    pub async fn open_postgres(
+        url: &str,
+        data_dir: &Path,
+        options: StorageOptions,
+    ) -> Result<Storage, StorageError> {
+        let (url, data_dir) = (url.to_owned(), data_dir.to_owned());
+        let connections = blocking(move || open_blocking(&url, &data_dir, &options)).await?;
+        Ok(Storage::over(connections))
+    }
+}
+
+fn open_blocking(
+    url: &str,
+    data_dir: &Path,
+    options: &StorageOptions,
+) -> Result<Connections, StorageError> {
+    crate::storage::create_private_dir(data_dir)
+        .map_err(|e| StorageError::Open { path: data_dir.to_owned(), source: e.into() })?;
+    let (mut writer, database) = connect(url, options)?;
+    prepare_schema(&mut writer, &database)?;
+    let (mut reader, _) = connect(url, options)?;
+    // The reader only ever reads; make a slip an error rather than a second writer.
+    reader
+        .batch_execute("SET default_transaction_read_only = on")
+        .map_err(|e| connect_error(&database, &e))?;
+    let writer = Connection::from(writer);
+    // The data keys' file is named after the database's file, which here is the folder's.
+    let file = data_dir.join("postgres");
+    let keyring = match &options.data_keys_secret {
+        Some(secret) => Keyring::open(&file, secret, !sealing::holds_sealed(&writer)?)?,
+        None => Keyring::locked(&file),
+    };
+    let started = |e: std::io::Error| StorageError::Open { path: file.clone(), source: e.into() };
+    Ok(Connections {
+        writer: Writer::start(writer, apply_cached).map_err(started)?,
+        reader: Reader::start(Connection::from(reader)).map_err(started)?,
+        file: file.clone(),
+        _checkpointer: None,
+        keyring,
+    })
+}
+
+/// A client of the server at `url`, and the database's name for messages (never with a
+/// password). A lock waited for longer than the busy timeout fails, as in SQLite.
+fn connect(url: &str, options: &StorageOptions) -> Result<(Client, String), StorageError> {
+    let mut config = postgres::Config::from_str(url).map_err(|e| StorageError::Open {
+        path: PathBuf::from("the database URL"),
+        source: e.into(),
+    })?;
+    let database = named(&config);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let mut client = config.connect(NoTls).map_err(|e| connect_error(&database, &e))?;
+    let millis = options.busy_timeout.as_millis();
+    client
+        .batch_execute(&format!("SET lock_timeout = {millis}"))
+        .map_err(|e| connect_error(&database, &e))?;
+    Ok((client, database))
+}
+
+/// `host,host:port,port/database`, as messages name a database.
+fn named(config: &postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    let name = config.get_dbname().or(config.get_user()).unwrap_or("?");
+    format!("{}:{}/{name}", hosts.join(","), ports.join(","))
+}
+
+fn connect_error(database: &str, error: &postgres::Error) -> StorageError {
+    StorageError::Connect { database: database.to_owned(), reason: reason(error) }
+}
+
+/// What went wrong, without a DETAIL line (it can quote a row).
+fn reason(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => match std::error::Error::source(error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        },
+    }
+}
+
+/// Creates the schema in an empty database, or checks that the database is at this build's
+/// version. Under the writers' lock, so that two instances starting together create it once.
+fn prepare_schema(client: &mut Client, database: &str) -> Result<(), StorageError> {
+    let failed = |e: postgres::Error| connect_error(database, &e);
+    let mut tx = client.transaction().map_err(failed)?;
+    tx.batch_execute(&format!(
+        "SELECT pg_advisory_xact_lock({})",
+        crate::storage::engine::WRITER_LOCK
+    ))
+    .map_err(failed)?;
+    let known = schema::version();
+    match schema::recorded_version(&mut tx).map_err(failed)? {
+        Some(found) if found == i64::from(known) => return Ok(()),
+        Some(found) if found > i64::from(known) => {
+            return Err(StorageError::TooNew {
+                path: PathBuf::from(database),
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+                known,
+            });
+        }
+        Some(found) => {
+            return Err(StorageError::Connect {
+                database: database.to_owned(),
+                reason: format!(
+                    "it is at schema version {found} and this build needs {known}: move it \
+                     with the release that matches it, or through SQLite with migrate-db"
+                ),
+            });
+        }
+        None => {}
+    }
+    let tables: i64 = tx
+        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[])
+        .map_err(failed)?
+        .get(0);
+    if tables > 0 {
+        return Err(StorageError::Connect {
+            database: database.to_owned(),
+            reason: format!(
+                "it holds {tables} tables but no hotline schema: give the hotline an empty \
+                 database of its own"
+            ),
+        });
+    }
+    schema::apply(&mut tx).map_err(|e| StorageError::Connect {
+        database: database.to_owned(),
+        reason: format!("its schema file {} was refused: {}", e.name, reason(&e.source)),
+    })?;
+    tx.commit().map_err(failed)
+}
