@@ -202,6 +202,11 @@ impl Default for WebhooksConfig {
 pub struct DatabaseConfig {
     /// The SQLite file, created on first start. Development secrets are kept beside it.
     pub path: PathBuf,
+    /// A PostgreSQL database to keep the cases in instead of the SQLite file
+    /// (`postgres://user:password@host/hotline`); empty: the SQLite file at `path`. The
+    /// journal, the data keys and development secrets stay in `path`'s folder either way.
+    /// It can hold a password: it is never logged or shown.
+    pub url: String,
     /// Milliseconds a write waits for a lock held by another connection.
     pub busy_timeout_ms: u64,
     /// Milliseconds a webhook waits for its write before journaling it instead.
@@ -218,6 +223,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             path: PathBuf::from("data/hotline.db"),
+            url: String::new(),
             busy_timeout_ms: 1000,
             write_deadline_ms: 1500,
             journal_path: PathBuf::new(),
@@ -227,6 +233,11 @@ impl Default for DatabaseConfig {
 }
 
 impl DatabaseConfig {
+    /// The PostgreSQL database's URL, when the cases are kept there.
+    pub fn postgres_url(&self) -> Option<&str> {
+        Some(self.url.trim()).filter(|url| !url.is_empty())
+    }
+
     /// The journal's reserve in bytes.
     pub fn journal_reserve_bytes(&self) -> u64 {
         self.journal_reserve_mb.saturating_mul(1 << 20)
@@ -1071,6 +1082,17 @@ impl Config {
                 "followups.retry_after_mins = {} is out of range; use 1 to 1440",
                 self.followups.retry_after_mins
             ));
+        }
+        if let Some(url) = self.database.postgres_url() {
+            // The URL is never repeated: it can hold a password.
+            let scheme = url.starts_with("postgres://") || url.starts_with("postgresql://");
+            if !scheme || url.parse::<postgres::Config>().is_err() {
+                problems.push(
+                    "database.url is not a PostgreSQL URL; write it as \
+                     postgres://USER:PASSWORD@HOST:PORT/DATABASE, or leave it empty for SQLite"
+                        .into(),
+                );
+            }
         }
         if self.database.path.as_os_str().is_empty() {
             problems.push("database.path is empty; name a file, like \"data/hotline.db\"".into());

@@ -152,7 +152,10 @@ impl App {
             busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
             data_keys_secret: Some(secrets.callback_key.clone()),
         };
-        let storage = open_waiting_for_migrations(&config.database.path, options).await?;
+        let storage = match config.database.postgres_url() {
+            Some(url) => Storage::open_postgres(url, &config.database.path, options).await?,
+            None => open_waiting_for_migrations(&config.database.path, options).await?,
+        };
         App::on(storage, config, secrets, clock).await
     }
 

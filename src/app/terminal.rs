@@ -58,7 +58,10 @@ impl Terminal {
             Ok((secret, _)) => StorageOptions::new(secret),
             Err(_) => StorageOptions::without_data_keys(),
         };
-        let storage = Storage::open(&config.database.path, options).await?;
+        let storage = match config.database.postgres_url() {
+            Some(url) => Storage::open_postgres(url, &config.database.path, options).await?,
+            None => Storage::open(&config.database.path, options).await?,
+        };
         Ok(Terminal { storage, dir: config.scripts.dir.clone(), clock: Clock::system() })
     }
 

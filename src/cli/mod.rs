@@ -991,8 +991,24 @@ fn running_server(config: &Config) -> Option<String> {
         .then(|| format!("a server answers on {}", config.server.listen))
 }
 
+/// The refusal of `backup` and `restore` when the cases are in PostgreSQL, whose own tools
+/// copy a cluster whole (with its standby and its log) where a file copy could not.
+fn kept_in_postgres(config: &Config, command: &str) -> Option<ExitCode> {
+    config.database.postgres_url()?;
+    eprintln!(
+        "hotline {command}: the cases are in PostgreSQL (database.url), not in {}: use \
+         PostgreSQL's own tools (pg_basebackup, pg_dump and pg_restore), and keep the data-keys \
+         file of the data folder with them (docs/operations.md)",
+        config.database.path.display()
+    );
+    Some(ExitCode::from(2))
+}
+
 /// `hotline backup PATH [--encrypt]`.
 fn backup(config: &Config, path: &Path, encrypt: bool) -> ExitCode {
+    if let Some(refused) = kept_in_postgres(config, "backup") {
+        return refused;
+    }
     let key = match encrypt.then(|| crate::app::backup::backup_key(env)).transpose() {
         Ok(key) => key,
         Err(e) => {
@@ -1027,6 +1043,9 @@ fn backup(config: &Config, path: &Path, encrypt: bool) -> ExitCode {
 
 /// `hotline restore PATH [--force]`.
 fn restore(config: &Config, path: &Path, force: bool) -> ExitCode {
+    if let Some(refused) = kept_in_postgres(config, "restore") {
+        return refused;
+    }
     if let Some(running) = running_server(config) {
         eprintln!(
             "hotline restore: {running}; stop it first (it would keep writing to \

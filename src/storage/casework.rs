@@ -536,10 +536,10 @@ fn load_visits(conn: &Connection, case_id: i64) -> Result<Vec<QueueVisit>, Stora
 
 fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, StorageError> {
     // Conditions are fixed SQL; only the values are parameters.
-    let outcome = outcome_sql(conn);
+    let outcome_of_case = outcome_sql(conn);
     let mut sql = format!(
         "SELECT c.id, c.number_year, c.number_seq, c.started_at, c.ended_at, c.language,
-                c.country, c.status, c.duration_secs, {outcome},
+                c.country, c.status, c.duration_secs, {outcome_of_case},
                 COALESCE(c.outcome_node, c.outcome_queue), c.disposition, c.closed_at, c.channel
          FROM cases c WHERE 1 = 1",
     );
@@ -563,7 +563,7 @@ fn search(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseListing>, St
     if let Some(outcome) = filter.outcome {
         let precondition = outcome_precondition(outcome);
         condition(
-            &format!(" AND {precondition} AND ({outcome}) = ?"),
+            &format!(" AND {precondition} AND ({outcome_of_case}) = ?"),
             vec![Value::Text(outcome.as_str().to_owned())],
         );
     }

@@ -83,8 +83,7 @@ impl PostgresUnderTest {
         .await
         .unwrap();
         let uri = self.database_uri(path);
-        let data_dir = path.parent().unwrap_or(Path::new("."));
-        Storage::open_postgres(&uri, data_dir, options).await
+        Storage::open_postgres(&uri, path, options).await
     }
 }
 

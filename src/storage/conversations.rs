@@ -817,7 +817,7 @@ fn move_conversation(
                     language, node, attempt, step, free_texts, started_at, last_in_at, queued_at,
                     queue_language, closed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?10,
-                         CASE WHEN ?11 IS NOT NULL THEN ?10 END, ?11, CASE WHEN ?12 THEN ?10 END)",
+                         CASE WHEN CAST(?11 AS TEXT) IS NOT NULL THEN ?10 END, ?11, CASE WHEN ?12 THEN ?10 END)",
             )?
             .execute(params![
                 case_id,

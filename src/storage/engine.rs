@@ -70,16 +70,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Sqlite(error) => error.fmt(f),
-            Error::Postgres(error) => match error.as_db_error() {
-                // The server's message without its DETAIL, which may quote a row's values.
-                Some(db) => write!(f, "{} (SQLSTATE {})", db.message(), db.code().code()),
-                // The client's own errors (a parameter it could not send) keep the reason
-                // in their source.
-                None => match std::error::Error::source(&**error) {
-                    Some(reason) => write!(f, "{error}: {reason}"),
-                    None => error.fmt(f),
-                },
-            },
+            Error::Postgres(error) => f.write_str(&describe(error)),
             Error::QueryReturnedNoRows => f.write_str("query returned no rows"),
             Error::Conversion(what) => write!(f, "cannot convert a value: {what}"),
         }
@@ -108,6 +99,18 @@ impl From<rusqlite::Error> for Error {
 impl From<postgres::Error> for Error {
     fn from(error: postgres::Error) -> Self {
         Error::Postgres(Arc::new(error))
+    }
+}
+
+/// What PostgreSQL's error says: the server's message without its DETAIL, which may quote a
+/// row's values, or the client's own reason (a parameter it could not send, a lost session).
+pub(super) fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => match std::error::Error::source(error) {
+            Some(reason) => format!("{error}: {reason}"),
+            None => error.to_string(),
+        },
     }
 }
 
@@ -197,7 +200,13 @@ pub(super) struct PgConnection {
     client: RefCell<postgres::Client>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
     in_transaction: Cell<bool>,
+    /// Makes a new session when the server closed this one (a restart, a failover); none
+    /// for a connection that must not outlive its session.
+    reconnect: Option<Reconnect>,
 }
+
+/// How a connection to PostgreSQL is made again.
+pub(super) type Reconnect = Box<dyn Fn() -> Result<postgres::Client, postgres::Error> + Send>;
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -213,11 +222,21 @@ impl From<rusqlite::Connection> for Connection {
 
 impl From<postgres::Client> for Connection {
     fn from(client: postgres::Client) -> Self {
+        Connection::postgres(client, None)
+    }
+}
+
+impl Connection {
+    /// A connection to PostgreSQL that, when the server has closed its session, makes a new
+    /// one with `reconnect` before its next transaction or statement. Never inside a
+    /// transaction: what follows a lost session there fails, and the transaction with it.
+    pub(super) fn postgres(client: postgres::Client, reconnect: Option<Reconnect>) -> Connection {
         Connection {
             engine: Inner::Postgres(PgConnection {
                 client: RefCell::new(client),
                 statements: RefCell::new(HashMap::new()),
                 in_transaction: Cell::new(false),
+                reconnect,
             }),
         }
     }
@@ -266,7 +285,7 @@ impl Connection {
         match &self.engine {
             Inner::Sqlite(conn) => Ok(Statement::SqliteOnce(conn.prepare(sql)?)),
             Inner::Postgres(pg) => {
-                let statement = pg.client.borrow_mut().prepare(&translated(sql))?;
+                let statement = pg.client()?.prepare(&translated(sql))?;
                 Ok(Statement::Postgres { conn: pg, statement })
             }
         }
@@ -291,7 +310,7 @@ impl Connection {
     pub(super) fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.engine {
             Inner::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
-            Inner::Postgres(pg) => Ok(pg.client.borrow_mut().batch_execute(sql)?),
+            Inner::Postgres(pg) => Ok(pg.client()?.batch_execute(sql)?),
         }
     }
 
@@ -321,7 +340,7 @@ impl Connection {
                 TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
             })?,
             Inner::Postgres(pg) => {
-                let mut client = pg.client.borrow_mut();
+                let mut client = pg.client()?;
                 match behavior {
                     TransactionBehavior::Deferred => {
                         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")?
@@ -350,10 +369,13 @@ impl Connection {
         match &self.engine {
             Inner::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
             Inner::Postgres(pg) => {
-                // Whatever the outcome, the server has no transaction open afterwards (a
-                // failed COMMIT rolls back), or the connection is lost.
+                // On the session the transaction ran in, never a new one: a COMMIT there
+                // would succeed, committing nothing. Whatever the outcome, the server has no
+                // transaction open afterwards (a failed COMMIT rolls back), or the session
+                // is gone.
+                let ended = pg.client.borrow_mut().batch_execute(sql);
                 pg.in_transaction.set(false);
-                Ok(pg.client.borrow_mut().batch_execute(sql)?)
+                Ok(ended?)
             }
         }
     }
@@ -375,11 +397,26 @@ impl Connection {
 }
 
 impl PgConnection {
+    /// The client, connected again first if the server closed its session outside a
+    /// transaction.
+    fn client(&self) -> Result<std::cell::RefMut<'_, postgres::Client>> {
+        let mut client = self.client.borrow_mut();
+        if client.is_closed()
+            && !self.in_transaction.get()
+            && let Some(reconnect) = &self.reconnect
+        {
+            *client = reconnect()?;
+            // Statements were prepared in the old session.
+            self.statements.borrow_mut().clear();
+        }
+        Ok(client)
+    }
+
     fn prepare_cached(&self, sql: &str) -> Result<postgres::Statement> {
         if let Some(statement) = self.statements.borrow().get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.borrow_mut().prepare(&translated(sql))?;
+        let statement = self.client()?.prepare(&translated(sql))?;
         self.statements.borrow_mut().insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
@@ -399,7 +436,7 @@ impl PgConnection {
         let params = PgConnection::params(values)?;
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
-        let changed = self.client.borrow_mut().execute(statement, &refs)?;
+        let changed = self.client()?.execute(statement, &refs)?;
         usize::try_from(changed).map_err(|_| Error::Conversion(format!("{changed} rows")))
     }
 
@@ -411,7 +448,7 @@ impl PgConnection {
         let params = PgConnection::params(values)?;
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
-        Ok(self.client.borrow_mut().query(statement, &refs)?)
+        Ok(self.client()?.query(statement, &refs)?)
     }
 }
 
@@ -733,9 +770,11 @@ impl<'a> postgres::types::FromSql<'a> for Column {
     }
 }
 
-/// `sql` as PostgreSQL takes it: SQLite's functions and placeholders in PostgreSQL's terms.
+/// `sql` as PostgreSQL takes it: SQLite's functions and placeholders in PostgreSQL's terms,
+/// and SQLite's `+column` (which keeps its planner off an index) the plain column.
 fn translated(sql: &str) -> String {
-    placeholders(&sqlite_functions(sql))
+    let sql = sql.replace("GROUP BY +", "GROUP BY ").replace("ORDER BY +", "ORDER BY ");
+    placeholders(&sqlite_functions(&sql))
 }
 
 /// `sql` with the SQLite functions the storage uses written in PostgreSQL's terms. JSON is
@@ -902,6 +941,10 @@ mod tests {
             "SELECT $1 -- who?\n, $2 /* what? */ , $3"
         );
         assert_eq!(placeholders("SELECT 1 - ?1 / ?2"), "SELECT 1 - $1 / $2");
+        assert_eq!(
+            translated("SELECT a FROM t GROUP BY +a ORDER BY +a"),
+            "SELECT a FROM t GROUP BY a ORDER BY a"
+        );
     }
 
     #[test]
@@ -1072,6 +1115,57 @@ mod postgres_tests {
         // The identity drew 1 for the rolled-back row: sequences do not roll back.
         assert_eq!(kept, [(2, "kept".to_owned())]);
         assert_eq!(id, 2);
+    }
+
+    #[test]
+    fn a_session_the_server_ended_is_made_again_but_never_inside_a_transaction() {
+        let server = Postgres::single();
+        let uri = server.uri().to_owned();
+        let reconnect: Reconnect =
+            Box::new(move || postgres::Client::connect(&uri, postgres::NoTls));
+        let mut conn = Connection::postgres(
+            postgres::Client::connect(server.uri(), postgres::NoTls).unwrap(),
+            Some(reconnect),
+        );
+        let killer = connect(&server);
+        let kill = |conn: &Connection| {
+            let pid: i32 = conn.query_row("SELECT pg_backend_pid()", (), |r| r.get(0)).unwrap();
+            killer
+                .query_row("SELECT pg_terminate_backend(?1)", [pid], |r| r.get::<_, bool>(0))
+                .unwrap();
+        };
+        conn.execute_batch("CREATE TABLE t (n BIGINT)").unwrap();
+
+        // Inside a transaction the lost session fails the rest of it, COMMIT included.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        tx.execute("INSERT INTO t VALUES (?1)", [1]).unwrap();
+        kill(&tx);
+        assert!(
+            StorageError::from(tx.execute("INSERT INTO t VALUES (?1)", [2]).unwrap_err())
+                .is_unavailable()
+        );
+        assert!(tx.commit().is_err(), "a commit on a lost session is not a success");
+
+        // The next transaction runs on a new session, with its statements prepared again.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        tx.execute("INSERT INTO t VALUES (?1)", [3]).unwrap();
+        tx.commit().unwrap();
+        let kept: Vec<i64> = conn
+            .prepare("SELECT n FROM t")
+            .unwrap()
+            .query_map((), |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(kept, [3]);
+
+        // A statement outside a transaction reconnects too.
+        kill(&conn);
+        let _ = conn.query_row("SELECT 1", (), |r| r.get::<_, i64>(0));
+        assert_eq!(
+            conn.query_row("SELECT count(*) FROM t", (), |r| r.get::<_, i64>(0)).unwrap(),
+            1
+        );
     }
 
     #[test]

@@ -195,7 +195,7 @@ pub enum StorageError {
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),
     /// Any other PostgreSQL error.
-    #[error("database error: {0}")]
+    #[error("database error: {}", engine::describe(.0))]
     Postgres(#[source] Arc<::postgres::Error>),
     /// A value could not be converted between its Rust and its stored form: a row edited by
     /// hand, or written by a build with other rules.

@@ -31,6 +31,7 @@ mod limits;
 mod metrics;
 mod migrate_db;
 mod no_numbers;
+mod on_postgres;
 mod openapi;
 mod operator_reach;
 mod operators;

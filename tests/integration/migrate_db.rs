@@ -21,17 +21,18 @@ use hotline::domain::people::Role;
 use hotline::storage::{DATA_KEYS_FILE, Storage};
 
 /// The note written on the case: it must come back, and be stored sealed on both engines.
-const NOTE: &str = "Позвонил снова: 3 человека, ждут у моста. <b>'; DROP TABLE cases; --";
+pub(crate) const NOTE: &str =
+    "Позвонил снова: 3 человека, ждут у моста. <b>'; DROP TABLE cases; --";
 
 /// The person's Telegram chat id.
 const CHAT: i64 = 5_550_123_987;
 
 /// `hotline migrate-db --from FROM --to TO`, run in `dir`.
-fn migrate(dir: &Path, from: &str, to: &str) -> Output {
+pub(crate) fn migrate(dir: &Path, from: &str, to: &str) -> Output {
     hotline(dir).args(["migrate-db", "--from", from, "--to", to]).output().unwrap()
 }
 
-fn path(path: &Path) -> &str {
+pub(crate) fn path(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
@@ -87,7 +88,7 @@ fn every_row(db: &Path) -> Vec<(String, Vec<Vec<Value>>)> {
 }
 
 /// A call that leaves a voicemail on the surrender path (language, tags, events, a recording).
-async fn voicemail_case(app: &TestApp) -> String {
+pub(crate) async fn voicemail_case(app: &TestApp) -> String {
     let transcript = app.call("1,1,2,2,1", None).await;
     app.case(&transcript.call_sid).await.number.to_string()
 }
@@ -111,7 +112,7 @@ async fn missed_call(app: &TestApp) {
 /// A database the hotline filled: a voicemail with a note, a missed call, an operator, reads
 /// in the audit log, a Telegram conversation with messages and its outbox. Returns the server,
 /// stopped, its folder, and the voicemail's case number.
-async fn filled() -> (tempfile::TempDir, PathBuf, String) {
+pub(crate) async fn filled() -> (tempfile::TempDir, PathBuf, String) {
     let fake = FakeBotApi::start();
     let app = chat_app(&fake).await;
     let (_, token) = person(&app, "olga", Role::Supervisor, &["ru"]).await;

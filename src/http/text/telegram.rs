@@ -73,7 +73,13 @@ pub async fn update(
             acknowledged(callback)
         }
         Err(error) => {
-            tracing::error!(%error, "telegram update not stored; Telegram will deliver it again");
+            // The cause is storage's message, which never carries a stored value.
+            let cause = std::error::Error::source(&error).map(ToString::to_string);
+            tracing::error!(
+                %error,
+                cause = cause.as_deref().unwrap_or(""),
+                "telegram update not stored; Telegram will deliver it again"
+            );
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls};
 
 use super::schema;
-use crate::storage::engine::Connection;
+use crate::storage::engine::{Connection, Reconnect};
 use crate::storage::group_commit::Writer;
 use crate::storage::keyring::Keyring;
 use crate::storage::reader::Reader;
@@ -24,36 +24,47 @@ use crate::storage::{Storage, StorageError, StorageOptions, blocking, sealing};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Storage {
-    /// Opens the storage on the PostgreSQL database at `url`, with the journal's and the data
-    /// keys' folder `data_dir`. The schema is created in an empty database.
+    /// Opens the storage on the PostgreSQL database at `url`. The data keys are kept where
+    /// they would be beside the SQLite file `beside` (`database.path`), in the data folder
+    /// that also holds the journal. The schema is created in an empty database.
     pub async fn open_postgres(
         url: &str,
-        data_dir: &Path,
+        beside: &Path,
         options: StorageOptions,
     ) -> Result<Storage, StorageError> {
-        let (url, data_dir) = (url.to_owned(), data_dir.to_owned());
-        let connections = blocking(move || open_blocking(&url, &data_dir, &options)).await?;
+        let (url, beside) = (url.to_owned(), beside.to_owned());
+        let connections = blocking(move || open_blocking(&url, &beside, &options)).await?;
         Ok(Storage::over(connections))
     }
 }
 
 fn open_blocking(
     url: &str,
-    data_dir: &Path,
+    beside: &Path,
     options: &StorageOptions,
 ) -> Result<Connections, StorageError> {
-    crate::storage::create_private_dir(data_dir)
-        .map_err(|e| StorageError::Open { path: data_dir.to_owned(), source: e.into() })?;
-    let (mut writer, database) = connect(url, options)?;
+    if let Some(dir) = beside.parent() {
+        crate::storage::create_private_dir(dir)
+            .map_err(|e| StorageError::Open { path: dir.to_owned(), source: e.into() })?;
+    }
+    let config = parse(url)?;
+    let database = named(&config);
+    let lock_timeout = options.busy_timeout;
+    let mut writer =
+        session(&config, lock_timeout, false).map_err(|e| connect_error(&database, &e))?;
     prepare_schema(&mut writer, &database)?;
-    let (mut reader, _) = connect(url, options)?;
-    // The reader only ever reads; make a slip an error rather than a second writer.
-    reader
-        .batch_execute("SET default_transaction_read_only = on")
-        .map_err(|e| connect_error(&database, &e))?;
-    let writer = Connection::from(writer);
-    // The data keys' file is named after the database's file, which here is the folder's.
-    let file = data_dir.join("postgres");
+    // The reader only ever reads: a slip is an error rather than a second writer.
+    let reader = session(&config, lock_timeout, true).map_err(|e| connect_error(&database, &e))?;
+    // After a restart or a failover the server has closed both sessions: each thread makes
+    // its own again before its next transaction, instead of failing until the hotline is
+    // restarted.
+    let again = |read_only: bool| -> Reconnect {
+        let config = config.clone();
+        Box::new(move || session(&config, lock_timeout, read_only))
+    };
+    let writer = Connection::postgres(writer, Some(again(false)));
+    let reader = Connection::postgres(reader, Some(again(true)));
+    let file = beside.to_owned();
     let keyring = match &options.data_keys_secret {
         Some(secret) => Keyring::open(&file, secret, !sealing::holds_sealed(&writer)?)?,
         None => Keyring::locked(&file),
@@ -61,30 +72,40 @@ fn open_blocking(
     let started = |e: std::io::Error| StorageError::Open { path: file.clone(), source: e.into() };
     Ok(Connections {
         writer: Writer::start(writer, apply_cached).map_err(started)?,
-        reader: Reader::start(Connection::from(reader)).map_err(started)?,
+        reader: Reader::start(reader).map_err(started)?,
         file: file.clone(),
         _checkpointer: None,
         keyring,
     })
 }
 
-/// A client of the server at `url`, and the database's name for messages (never with a
-/// password). A lock waited for longer than the busy timeout fails, as in SQLite.
-fn connect(url: &str, options: &StorageOptions) -> Result<(Client, String), StorageError> {
-    let mut config = postgres::Config::from_str(url).map_err(|e| StorageError::Open {
-        path: PathBuf::from("the database URL"),
-        source: e.into(),
+/// The URL's settings, with a connect timeout unless it gives one. The message never repeats
+/// the URL, which can hold a password.
+fn parse(url: &str) -> Result<postgres::Config, StorageError> {
+    let mut config = postgres::Config::from_str(url).map_err(|e| StorageError::Connect {
+        database: "of database.url".into(),
+        reason: reason(&e),
     })?;
-    let database = named(&config);
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    let mut client = config.connect(NoTls).map_err(|e| connect_error(&database, &e))?;
-    let millis = options.busy_timeout.as_millis();
-    client
-        .batch_execute(&format!("SET lock_timeout = {millis}"))
-        .map_err(|e| connect_error(&database, &e))?;
-    Ok((client, database))
+    Ok(config)
+}
+
+/// A session on the server: a lock waited for longer than the busy timeout fails, as in
+/// SQLite, and a reader's transactions can only read.
+fn session(
+    config: &postgres::Config,
+    lock_timeout: Duration,
+    read_only: bool,
+) -> Result<Client, postgres::Error> {
+    let mut client = config.connect(NoTls)?;
+    let millis = lock_timeout.as_millis();
+    client.batch_execute(&format!("SET lock_timeout = {millis}"))?;
+    if read_only {
+        client.batch_execute("SET default_transaction_read_only = on")?;
+    }
+    Ok(client)
 }
 
 /// `host,host:port,port/database`, as messages name a database.
@@ -108,13 +129,7 @@ fn connect_error(database: &str, error: &postgres::Error) -> StorageError {
 
 /// What went wrong, without a DETAIL line (it can quote a row).
 fn reason(error: &postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => match std::error::Error::source(error) {
-            Some(source) => format!("{error}: {source}"),
-            None => error.to_string(),
-        },
-    }
+    crate::storage::engine::describe(error)
 }
 
 /// Creates the schema in an empty database, or checks that the database is at this build's

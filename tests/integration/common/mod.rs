@@ -193,7 +193,12 @@ async fn serve(app: Application, config: Config, dir: tempfile::TempDir) -> Test
     TestApp {
         base_url,
         db_path: config.database.path.clone(),
-        storage: Storage::open(&config.database.path, storage_options()).await.unwrap(),
+        storage: match config.database.postgres_url() {
+            Some(url) => {
+                Storage::open_postgres(url, &config.database.path, storage_options()).await.unwrap()
+            }
+            None => Storage::open(&config.database.path, storage_options()).await.unwrap(),
+        },
         dir,
         stop: Some(stop),
         server: Some(server),
