@@ -1086,7 +1086,9 @@ impl Config {
         if let Some(url) = self.database.postgres_url() {
             // The URL is never repeated: it can hold a password.
             let scheme = url.starts_with("postgres://") || url.starts_with("postgresql://");
-            if !scheme || url.parse::<postgres::Config>().is_err() {
+            // Hosts, options and a password fit well within this; more is a paste gone wrong.
+            let sized = url.len() <= 4096;
+            if !scheme || !sized || url.parse::<postgres::Config>().is_err() {
                 problems.push(
                     "database.url is not a PostgreSQL URL; write it as \
                      postgres://USER:PASSWORD@HOST:PORT/DATABASE, or leave it empty for SQLite"
@@ -1460,6 +1462,32 @@ mod tests {
         assert!(!config.webhooks.verify_signatures);
         assert_eq!(config.database.busy_timeout_ms, 250);
         assert_eq!(config.followups.max_attempts, 5);
+    }
+
+    #[test]
+    fn a_database_url_is_a_postgresql_one_and_never_repeated() {
+        let secret = "s3cr3t-Пароль";
+        let url = |url: &str| vars(&[("HOTLINE_DATABASE_URL", url)]);
+        for wrong in [
+            format!("mysql://hotline:{secret}@db1/hotline"),
+            format!("postgres://hotline:{secret}@db1:99999/hotline"),
+            format!("postgres://hotline:{secret}@db1/hotline?sslmode=sideways"),
+            format!("{secret}\n[server]\nlisten = \"0.0.0.0:1\""),
+            format!("postgres://hotline:{secret}@{}/hotline", "h".repeat(100_000)),
+        ] {
+            let text = problems(Config::load(None, url(&wrong)));
+            assert!(text.contains("database.url is not a PostgreSQL URL"), "{text}");
+            assert!(!text.contains(secret), "the URL's password is repeated: {text}");
+        }
+        // Empty, or blank: the SQLite file.
+        for sqlite in ["", "   "] {
+            let config = Config::load(None, url(sqlite)).unwrap();
+            assert_eq!(config.database.postgres_url(), None);
+        }
+        let two_hosts =
+            "postgres://hotline@db1:5432,db2:5432/hotline?target_session_attrs=read-write";
+        let config = Config::load(None, url(two_hosts)).unwrap();
+        assert_eq!(config.database.postgres_url(), Some(two_hosts));
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! PostgreSQL: the schema the binary carries (`schema.rs`) and the copy of a whole database
-//! between SQLite and PostgreSQL (`transfer.rs`, `hotline migrate-db`). The backend that runs
-//! the hotline on PostgreSQL is not written yet; it will live here and share the schema.
+//! PostgreSQL: the schema the binary carries (`schema.rs`), opening the hotline's storage on
+//! a database (`open.rs`: the same `Storage`, its SQL spoken through `engine.rs`), and the
+//! copy of a whole database between SQLite and PostgreSQL (`transfer.rs`, `hotline
+//! migrate-db`).
 //!
 //! Connections are plain TCP (`NoTls`): the servers are reached over loopback or a private
-//! network today. TLS comes with the backend, which will connect across machines.
+//! network today. TLS is still to come, for servers on other machines.
 
 mod open;
 mod schema;

@@ -109,7 +109,7 @@ fn session(
 }
 
 /// `host,host:port,port/database`, as messages name a database.
-fn named(config: &postgres::Config) -> String {
+pub(super) fn named(config: &postgres::Config) -> String {
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()

@@ -548,21 +548,7 @@ fn shown(path: &Path) -> String {
 fn connect(url: &str) -> Result<(Client, String), TransferError> {
     let mut config = postgres::Config::from_str(url)
         .map_err(|e| TransferError::BadUrl { reason: postgres_reason(&e) })?;
-    let hosts: Vec<String> = config
-        .get_hosts()
-        .iter()
-        .map(|host| match host {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            postgres::config::Host::Unix(path) => path.display().to_string(),
-        })
-        .collect();
-    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
-    let database = shortened(&format!(
-        "{}:{}/{}",
-        hosts.join(","),
-        ports.join(","),
-        config.get_dbname().or(config.get_user()).unwrap_or("?")
-    ));
+    let database = shortened(&super::open::named(&config));
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
