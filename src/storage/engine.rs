@@ -1064,6 +1064,19 @@ mod postgres_tests {
         (rows, count, exists, sum)
     }
 
+    /// Has the server end `victim`'s session, through `killer`'s, and waits until it is gone:
+    /// until then the backend still answers.
+    fn end_session(killer: &Connection, victim: &Connection) {
+        let pid: i32 = victim.query_row("SELECT pg_backend_pid()", (), |r| r.get(0)).unwrap();
+        killer
+            .query_row("SELECT pg_terminate_backend(?1)", [pid], |r| r.get::<_, bool>(0))
+            .unwrap();
+        let gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = ?1";
+        while killer.query_row(gone, [pid], |r| r.get::<_, i64>(0)).unwrap() > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     #[test]
     fn values_read_back_the_same_from_both_engines() {
         let server = Postgres::single();
@@ -1128,12 +1141,7 @@ mod postgres_tests {
             Some(reconnect),
         );
         let killer = connect(&server);
-        let kill = |conn: &Connection| {
-            let pid: i32 = conn.query_row("SELECT pg_backend_pid()", (), |r| r.get(0)).unwrap();
-            killer
-                .query_row("SELECT pg_terminate_backend(?1)", [pid], |r| r.get::<_, bool>(0))
-                .unwrap();
-        };
+        let kill = |conn: &Connection| end_session(&killer, conn);
         conn.execute_batch("CREATE TABLE t (n BIGINT)").unwrap();
 
         // Inside a transaction the lost session fails the rest of it, COMMIT included.
@@ -1161,7 +1169,8 @@ mod postgres_tests {
 
         // A statement outside a transaction reconnects too.
         kill(&conn);
-        let _ = conn.query_row("SELECT 1", (), |r| r.get::<_, i64>(0));
+        let lost = conn.query_row("SELECT 1", (), |r| r.get::<_, i64>(0)).unwrap_err();
+        assert!(StorageError::from(lost).is_unavailable());
         assert_eq!(
             conn.query_row("SELECT count(*) FROM t", (), |r| r.get::<_, i64>(0)).unwrap(),
             1
@@ -1212,8 +1221,7 @@ mod postgres_tests {
         tx.commit().unwrap();
 
         // The server ends the session (as a failover or a restart does).
-        let pid: i32 = second.query_row("SELECT pg_backend_pid()", (), |r| r.get(0)).unwrap();
-        first.query_row("SELECT pg_terminate_backend(?1)", [pid], |r| r.get::<_, bool>(0)).unwrap();
+        end_session(&first, &second);
         let lost = StorageError::from(
             second.query_row("SELECT 1", (), |r| r.get::<_, i64>(0)).unwrap_err(),
         );
