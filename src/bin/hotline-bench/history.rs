@@ -193,8 +193,17 @@ fn api_times(
     ])
 }
 
-/// The number of cases in the database at `db`.
+/// The number of cases in the database at `db`, or in the PostgreSQL database the server was
+/// given in `HOTLINE_DATABASE_URL` (which it inherits from this program).
 pub fn count_cases(db: &Path) -> Result<i64, String> {
+    if let Some(url) = std::env::var("HOTLINE_DATABASE_URL").ok().filter(|url| !url.is_empty()) {
+        let failed = |e: postgres::Error| format!("the PostgreSQL database: {e}");
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).map_err(failed)?;
+        return client
+            .query_one("SELECT count(*) FROM cases", &[])
+            .map(|row| row.get(0))
+            .map_err(failed);
+    }
     let conn = Connection::open(db).map_err(|e| format!("{}: {e}", db.display()))?;
     conn.query_row("SELECT count(*) FROM cases", [], |row| row.get(0))
         .map_err(|e| format!("{}: {e}", db.display()))
