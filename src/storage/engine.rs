@@ -511,14 +511,27 @@ pub(super) enum Statement<'c> {
     Postgres { conn: &'c PgConnection, statement: postgres::Statement },
 }
 
+/// What a prepared statement runs on, whichever way SQLite's was prepared.
+enum Prepared<'s, 'c> {
+    Sqlite(&'s mut rusqlite::Statement<'c>),
+    Postgres(&'c PgConnection, &'s postgres::Statement),
+}
+
 impl<'c> Statement<'c> {
+    fn prepared(&mut self) -> Prepared<'_, 'c> {
+        match self {
+            Statement::Sqlite(statement) => Prepared::Sqlite(statement),
+            Statement::SqliteOnce(statement) => Prepared::Sqlite(statement),
+            Statement::Postgres { conn, statement } => Prepared::Postgres(conn, statement),
+        }
+    }
+
     /// Runs the statement; the number of rows it changed.
     pub(super) fn execute(&mut self, params: impl Params) -> Result<usize> {
         let values = params.values();
-        match self {
-            Statement::Sqlite(statement) => Ok(statement.execute(sqlite_params(values))?),
-            Statement::SqliteOnce(statement) => Ok(statement.execute(sqlite_params(values))?),
-            Statement::Postgres { conn, statement } => conn.execute(statement, &values),
+        match self.prepared() {
+            Prepared::Sqlite(statement) => Ok(statement.execute(sqlite_params(values))?),
+            Prepared::Postgres(conn, statement) => conn.execute(statement, &values),
         }
     }
 
@@ -529,18 +542,18 @@ impl<'c> Statement<'c> {
         map: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<T> {
         let values = params.values();
-        let statement = match self {
-            Statement::Sqlite(statement) => &mut **statement,
-            Statement::SqliteOnce(statement) => statement,
-            Statement::Postgres { conn, statement } => {
+        match self.prepared() {
+            Prepared::Sqlite(statement) => {
+                let mut rows = statement.query(sqlite_params(values))?;
+                let row = rows.next()?.ok_or(Error::QueryReturnedNoRows)?;
+                map(&Row::Sqlite(row))
+            }
+            Prepared::Postgres(conn, statement) => {
                 let rows = conn.query(statement, &values)?;
                 let row = rows.first().ok_or(Error::QueryReturnedNoRows)?;
-                return map(&Row::Postgres(row));
+                map(&Row::Postgres(row))
             }
-        };
-        let mut rows = statement.query(sqlite_params(values))?;
-        let row = rows.next()?.ok_or(Error::QueryReturnedNoRows)?;
-        map(&Row::Sqlite(row))
+        }
     }
 
     /// Whether the statement returns a row.
@@ -560,10 +573,9 @@ impl<'c> Statement<'c> {
         T: 's,
     {
         let values = params.values();
-        let statement = match self {
-            Statement::Sqlite(statement) => &mut **statement,
-            Statement::SqliteOnce(statement) => statement,
-            Statement::Postgres { conn, statement } => {
+        let statement = match self.prepared() {
+            Prepared::Sqlite(statement) => statement,
+            Prepared::Postgres(conn, statement) => {
                 let rows = conn.query(statement, &values)?;
                 let mapped: Vec<Result<T>> =
                     rows.iter().map(|row| map(&Row::Postgres(row))).collect();
