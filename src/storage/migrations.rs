@@ -80,6 +80,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0018_waiting_lines.sql",
         sql: include_str!("../../db/migrations/0018_waiting_lines.sql"),
     },
+    Migration {
+        name: "0019_shared_duties.sql",
+        sql: include_str!("../../db/migrations/0019_shared_duties.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

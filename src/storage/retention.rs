@@ -149,6 +149,8 @@ impl Storage {
             if !destroyed.is_empty() {
                 tracing::info!("data keys destroyed: {}", destroyed.join(", "));
             }
+            // Every other server sharing the database destroys the same months in its copy.
+            super::duties::record_key_floors(conn, keyring.keys())?;
             // Every run, not only one that shredded: if a reader held the last truncation
             // back, the old frames are still in the WAL, and this is the retry.
             checkpoint_truncate(conn)?;

@@ -312,19 +312,13 @@ async fn a_full_disk_loses_no_acknowledged_record() {
 async fn a_start_with_a_migration_due_waits_for_the_lock_then_serves() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hotline.db");
-    // A database one migration behind: the newest migration's table (the lengths of the
-    // waiting lines, 0018) and its triggers not there yet.
+    // A database one migration behind: the newest migration's tables (the duties' leases and
+    // the data keys' floors, 0019) not there yet.
     let storage = Storage::open(&db, common::storage_options()).await.unwrap();
     drop(storage);
     let behind = rusqlite::Connection::open(&db).unwrap();
     let version: u32 = behind.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    behind
-        .execute_batch(
-            "DROP TRIGGER waiting_lines_join_on_insert; DROP TRIGGER waiting_lines_leave_on_update;
-             DROP TRIGGER waiting_lines_join_on_update; DROP TRIGGER waiting_lines_leave_on_delete;
-             DROP TABLE waiting_lines;",
-        )
-        .unwrap();
+    behind.execute_batch("DROP TABLE leases; DROP TABLE data_key_floors;").unwrap();
     behind.pragma_update(None, "user_version", version - 1).unwrap();
     behind.execute_batch("BEGIN EXCLUSIVE").unwrap();
 

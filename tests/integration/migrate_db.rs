@@ -374,12 +374,12 @@ async fn wrong_sources_and_sides_are_refused_and_touch_nothing() {
     let target = folder.path().join("back.db");
     let output = migrate(folder.path(), pg.uri(), path(&target));
     assert!(
-        printed(&output).contains("is at schema version 16, this build's is 18"),
+        printed(&output).contains("is at schema version 16, this build's is 19"),
         "{}",
         printed(&output)
     );
     assert!(!target.exists());
-    pg.query("UPDATE hotline_schema_version SET version = 18");
+    pg.query("UPDATE hotline_schema_version SET version = 19");
     // A file that cannot be made: named, cut short.
     let output = migrate(folder.path(), pg.uri(), &huge);
     assert!(printed(&output).contains("cannot create"), "{:.300}", printed(&output));

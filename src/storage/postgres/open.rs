@@ -1,8 +1,9 @@
 //! Opening the hotline's storage on a PostgreSQL database: the same [`Storage`], its writer and
 //! reader threads each holding a client of the server instead of an SQLite connection.
 //!
-//! An empty database gets the schema the binary carries (`schema.rs`), in one transaction; a
-//! database at another version is refused, as an SQLite file from a newer build is. The data
+//! An empty database gets the schema the binary carries (`schema.rs`), in one transaction; one
+//! made by an older build gets the files it lacks, as SQLite's migrations bring a file
+//! forward; one from a newer build is refused. The data
 //! keys (`keyring.rs`) and the journal stay in the data folder, on the machine.
 
 use std::path::{Path, PathBuf};
@@ -132,10 +133,15 @@ fn reason(error: &postgres::Error) -> String {
     crate::storage::engine::describe(error)
 }
 
-/// Creates the schema in an empty database, or checks that the database is at this build's
-/// version. Under the writers' lock, so that two instances starting together create it once.
+/// Creates the schema in an empty database, brings one made by an older build forward, or
+/// checks that the database is at this build's version. Under the writers' lock, so that two
+/// instances starting together change it once.
 fn prepare_schema(client: &mut Client, database: &str) -> Result<(), StorageError> {
     let failed = |e: postgres::Error| connect_error(database, &e);
+    let refused = |e: schema::SchemaError| StorageError::Connect {
+        database: database.to_owned(),
+        reason: format!("its schema file {} was refused: {}", e.name, reason(&e.source)),
+    };
     let mut tx = client.transaction().map_err(failed)?;
     tx.batch_execute(&format!(
         "SELECT pg_advisory_xact_lock({})",
@@ -153,13 +159,22 @@ fn prepare_schema(client: &mut Client, database: &str) -> Result<(), StorageErro
             });
         }
         Some(found) => {
-            return Err(StorageError::Connect {
-                database: database.to_owned(),
-                reason: format!(
-                    "it is at schema version {found} and this build needs {known}: move it \
-                     with the release that matches it, or through SQLite with migrate-db"
-                ),
-            });
+            let upgraded =
+                u32::try_from(found).ok().and_then(|from| schema::upgrade(&mut tx, from));
+            return match upgraded {
+                Some(Ok(())) => {
+                    tracing::info!(database, from = found, to = known, "schema brought forward");
+                    tx.commit().map_err(failed)
+                }
+                Some(Err(e)) => Err(refused(e)),
+                None => Err(StorageError::Connect {
+                    database: database.to_owned(),
+                    reason: format!(
+                        "it is at schema version {found} and this build needs {known}: move it \
+                         with the release that matches it, or through SQLite with migrate-db"
+                    ),
+                }),
+            };
         }
         None => {}
     }
@@ -176,9 +191,6 @@ fn prepare_schema(client: &mut Client, database: &str) -> Result<(), StorageErro
             ),
         });
     }
-    schema::apply(&mut tx).map_err(|e| StorageError::Connect {
-        database: database.to_owned(),
-        reason: format!("its schema file {} was refused: {}", e.name, reason(&e.source)),
-    })?;
+    schema::apply(&mut tx).map_err(refused)?;
     tx.commit().map_err(failed)
 }

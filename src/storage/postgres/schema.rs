@@ -8,6 +8,7 @@ use postgres::Transaction;
 const FILES: &[(&str, &str)] = &[
     ("0001_schema.sql", include_str!("../../../db/postgres/0001_schema.sql")),
     ("0002_waiting_lines.sql", include_str!("../../../db/postgres/0002_waiting_lines.sql")),
+    ("0003_shared_duties.sql", include_str!("../../../db/postgres/0003_shared_duties.sql")),
 ];
 
 /// The SQLite schema version the first file brings a database to.
@@ -26,9 +27,7 @@ pub(super) fn version() -> u32 {
 /// Applies every file to an empty database and records the version, inside `tx`: whoever
 /// commits it gets the whole schema, whoever rolls it back nothing.
 pub(super) fn apply(tx: &mut Transaction<'_>) -> Result<(), SchemaError> {
-    for (name, sql) in FILES {
-        tx.batch_execute(sql).map_err(|source| SchemaError { name, source })?;
-    }
+    run(tx, FILES)?;
     let record = format!(
         "CREATE TABLE {VERSION_TABLE} (
              id      BIGINT PRIMARY KEY CHECK (id = 1),
@@ -38,6 +37,28 @@ pub(super) fn apply(tx: &mut Transaction<'_>) -> Result<(), SchemaError> {
         version()
     );
     tx.batch_execute(&record).map_err(|source| SchemaError { name: VERSION_TABLE, source })
+}
+
+/// Applies the files a database at version `from` lacks and records the new version, inside
+/// `tx`: a database made by an older build is brought forward, as SQLite's migrations bring a
+/// file. `None` when `from` is older than the first file, which nothing here can bring forward.
+pub(super) fn upgrade(tx: &mut Transaction<'_>, from: u32) -> Option<Result<(), SchemaError>> {
+    // The first file brings an empty database to FIRST_VERSION: a database below that was
+    // never made from these files.
+    let done = usize::try_from(from.checked_sub(FIRST_VERSION)? + 1).ok()?;
+    let missing = FILES.get(done..)?;
+    let record = format!("UPDATE {VERSION_TABLE} SET version = {} WHERE id = 1", version());
+    Some(run(tx, missing).and_then(|()| {
+        tx.batch_execute(&record).map_err(|source| SchemaError { name: VERSION_TABLE, source })
+    }))
+}
+
+/// Runs `files` in order, naming the one refused.
+fn run(tx: &mut Transaction<'_>, files: &[(&'static str, &str)]) -> Result<(), SchemaError> {
+    for (name, sql) in files {
+        tx.batch_execute(sql).map_err(|source| SchemaError { name, source })?;
+    }
+    Ok(())
 }
 
 /// The version recorded in the database, `None` when it has no version table.
