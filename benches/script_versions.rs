@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hotline::app::duty::OnDuty;
 use hotline::app::scripts::live::{History, LiveScripts, Pinned};
 use hotline::app::scripts::watch::Watcher;
 use hotline::scripts::{load_dir, load_texts, read_sources};
@@ -113,7 +114,8 @@ fn main() {
         );
 
         let live = Arc::new(LiveScripts::new(pinned));
-        let mut watcher = Watcher::new(storage, live, dir.clone(), hotline::app::Clock::system());
+        let clock = hotline::app::Clock::system();
+        let mut watcher = Watcher::new(storage, live, dir.clone(), clock, OnDuty::always());
         watcher.look().await.unwrap();
         let runs = 500;
         let started = Instant::now();

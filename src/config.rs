@@ -217,6 +217,10 @@ pub struct DatabaseConfig {
     /// Mebibytes the journal owns on disk from the start, so that a full disk cannot refuse
     /// a record (see `docs/resilience.md` for how many calls that holds).
     pub journal_reserve_mb: u64,
+    /// Milliseconds the server on duty holds the duties' lease (`app/duty.rs`) before it must
+    /// renew it: how long the others wait for a server that vanished before one of them
+    /// takes the duties over.
+    pub duty_lease_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -228,6 +232,7 @@ impl Default for DatabaseConfig {
             write_deadline_ms: 1500,
             journal_path: PathBuf::new(),
             journal_reserve_mb: 64,
+            duty_lease_ms: 15_000,
         }
     }
 }
@@ -961,7 +966,7 @@ impl Config {
             }
             _ => {}
         }
-        let ranges: [(&str, u64, u64, u64); 15] = [
+        let ranges: [(&str, u64, u64, u64); 16] = [
             ("retention.recordings_days", self.retention.recordings_days, 1, 36_500),
             ("retention.notes_days", self.retention.notes_days, 1, 36_500),
             ("retention.caller_hashes_days", self.retention.caller_hashes_days, 1, 36_500),
@@ -976,6 +981,7 @@ impl Config {
             ("database.busy_timeout_ms", self.database.busy_timeout_ms, 0, 60_000),
             ("database.write_deadline_ms", self.database.write_deadline_ms, 10, 12_000),
             ("database.journal_reserve_mb", self.database.journal_reserve_mb, 1, 65_536),
+            ("database.duty_lease_ms", self.database.duty_lease_ms, 1_500, 600_000),
             ("server.shutdown_grace_secs", self.server.shutdown_grace_secs, 0, 600),
         ];
         for (key, value, min, max) in ranges {
@@ -1715,6 +1721,10 @@ mod tests {
             ("HOTLINE_DATABASE_JOURNAL_RESERVE_MB", "65537", "out of range"),
             ("HOTLINE_DATABASE_JOURNAL_RESERVE_MB", &huge, "expected a whole number"),
             ("HOTLINE_DATABASE_JOURNAL_RESERVE_MB", "", "expected a whole number"),
+            ("HOTLINE_DATABASE_DUTY_LEASE_MS", "1499", "out of range"),
+            ("HOTLINE_DATABASE_DUTY_LEASE_MS", "600001", "out of range"),
+            ("HOTLINE_DATABASE_DUTY_LEASE_MS", "-1", "invalid value"),
+            ("HOTLINE_DATABASE_DUTY_LEASE_MS", &huge, "expected a whole number"),
             ("HOTLINE_DATABASE_JOURNAL_PATH", "data/hotline.db", "one of SQLite's files"),
             ("HOTLINE_DATABASE_JOURNAL_PATH", "data/hotline.db-wal", "one of SQLite's files"),
         ];

@@ -111,6 +111,8 @@ pub struct Metrics {
     /// Text-channel messages waiting to be delivered, and those delivered and given up on
     /// since start (`app/outbox.rs`).
     outbox_pending: Gauge,
+    /// 1 while this server is on duty (`duty.rs`): set by the rota, not read at scrapes.
+    on_duty: Gauge,
     outbox_sent: Counter,
     outbox_failed: Counter,
     /// One scrape at a time: a scrape clears and refills the gauge families.
@@ -237,6 +239,13 @@ impl Metrics {
             "Text-channel messages waiting to be delivered (or being delivered)",
             outbox_pending.clone(),
         );
+        let on_duty = Gauge::default();
+        registry.register(
+            "on_duty",
+            "1 while this server runs the duties (purge, publication, outbox, ringing) for all \
+             servers sharing the database, else 0",
+            on_duty.clone(),
+        );
         let outbox_sent = Counter::default();
         registry.register(
             "outbox_sent",
@@ -268,6 +277,7 @@ impl Metrics {
             requests,
             cases_opened,
             outbox_pending,
+            on_duty,
             outbox_sent,
             outbox_failed,
             pin_locks,
@@ -285,6 +295,11 @@ impl Metrics {
             database_up,
             scraping: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Whether this server is on duty now.
+    pub fn set_on_duty(&self, on: bool) {
+        self.on_duty.set(i64::from(on));
     }
 
     /// Creates the series of every route group a request can be counted under, each status

@@ -21,6 +21,7 @@ pub(crate) mod chat_screens;
 mod clock;
 pub(crate) mod conversations;
 pub(crate) mod dashboard;
+pub mod duty;
 mod error;
 pub(crate) mod followups;
 pub mod hashers;
@@ -57,6 +58,7 @@ pub use outbox::Deliver;
 
 use crate::app::hashers::Hashers;
 use crate::app::metrics::Metrics;
+use crate::app::operator_reach::RingUrls;
 use crate::app::queues::Queues;
 use crate::app::scripts::live::{History, LiveScripts};
 use crate::app::scripts::versions::{self, VersionError};
@@ -246,10 +248,13 @@ impl App {
         })
     }
 
-    /// Starts what runs beside the requests: the journal's replay, the retention schedule,
-    /// the scripts folder's watcher, the recovery of calls whose end was never reported.
-    /// They stop when the returned value is dropped.
-    pub fn spawn_background(&self) -> Background {
+    /// Starts what runs beside the requests: on every server the journal's replay, the
+    /// recovery of calls whose end was never reported, and the scripts' watcher (following
+    /// what is published); on the server on duty (`duty.rs`) the retention schedule, the
+    /// publication of the folder's edits, the chat upkeep, the outbox workers, the provider's
+    /// upkeep and, given `ring` (the webhooks' URLs), the ringer of call-me operators. They
+    /// stop when the returned value is dropped or stopped.
+    pub fn spawn_background(&self, ring: Option<RingUrls>) -> Background {
         let inner = &self.inner;
         let config = &inner.config;
         let mut tasks = vec![
@@ -260,12 +265,12 @@ impl App {
                 recovery::silence_bound(config),
             ),
         ];
-        tasks.extend(retention::spawn_schedule(
-            inner.storage.clone(),
-            inner.clock.clone(),
-            &config.retention,
-            inner.provider.is_some(),
-        ));
+        let ring = ring.map(Arc::new);
+        let app = self.clone();
+        let duties = Box::new(move || app.spawn_duties(ring.clone()));
+        let (rota, on_duty) = duty::Rota::new(self.clone(), duties);
+        let (rota, step_down) = rota.spawn();
+        tasks.push(rota);
         if config.scripts.watch_interval_ms > 0 {
             let every = Duration::from_millis(config.scripts.watch_interval_ms);
             let watcher = Watcher::new(
@@ -273,16 +278,32 @@ impl App {
                 Arc::clone(&inner.live),
                 config.scripts.dir.clone(),
                 inner.clock.clone(),
+                on_duty,
             );
             tasks.push(watcher.spawn(every));
         }
+        Background { tasks, step_down: Some(step_down) }
+    }
+
+    /// Starts the duties' tasks: on one server at a time (`duty.rs`).
+    fn spawn_duties(&self, ring: Option<Arc<RingUrls>>) -> Vec<JoinHandle<()>> {
+        let inner = &self.inner;
+        let config = &inner.config;
+        let mut tasks = Vec::new();
+        tasks.extend(retention::spawn_schedule(
+            inner.storage.clone(),
+            inner.clock.clone(),
+            &config.retention,
+            inner.provider.is_some(),
+        ));
         if config.telegram.enabled || config.sms.enabled {
             let every = Duration::from_millis(config.chats.upkeep_interval_ms);
             tasks.push(self.spawn_chat_upkeep(every));
         }
         tasks.extend(self.spawn_text_channels());
         tasks.extend(self.spawn_provider_upkeep());
-        Background { tasks }
+        tasks.extend(ring.and_then(|urls| self.spawn_ringer(urls)));
+        tasks
     }
 
     /// Replays what the journal still holds, at shutdown; the caller bounds how long.
@@ -379,6 +400,23 @@ impl App {
 /// The tasks started by [`App::spawn_background`]; dropping it stops them.
 pub struct Background {
     tasks: Vec<JoinHandle<()>>,
+    /// Gives the duties' lease up; taken by [`Background::stop`].
+    step_down: Option<duty::StepDown>,
+}
+
+impl Background {
+    /// Stops the tasks, then gives the duties up (within `within`), so that another server
+    /// sharing the database takes them over at once instead of when the lease runs out.
+    pub async fn stop(mut self, within: Duration) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+            // Aborted tasks end at their next await; the duties' stop before the lease goes.
+            let _ = task.await;
+        }
+        if let Some(step_down) = self.step_down.take() {
+            step_down.now(within).await;
+        }
+    }
 }
 
 impl Drop for Background {

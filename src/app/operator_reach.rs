@@ -216,12 +216,11 @@ impl App {
 
     /// Starts the ringer, when the hotline can place calls (a provider account and the
     /// operator line's number); it stops when the handle is dropped or aborted.
-    pub fn spawn_ringer(&self, urls: RingUrls) -> Option<JoinHandle<()>> {
+    pub fn spawn_ringer(&self, urls: Arc<RingUrls>) -> Option<JoinHandle<()>> {
         if self.call_me_refused().is_some() {
             return None;
         }
         let app = self.clone();
-        let urls = Arc::new(urls);
         Some(tokio::spawn(async move {
             loop {
                 app.ring_round(&urls).await;

@@ -179,9 +179,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let background = self.app.spawn_background();
-        // Call-me operators are rung by a task of their own, which needs the public URL.
-        let ringer = self.app.spawn_ringer(webhooks::ring_urls(&self.public_url));
+        // Call-me operators are rung by a task of the duties, which needs the public URL.
+        let background = self.app.spawn_background(Some(webhooks::ring_urls(&self.public_url)));
         // When the shutdown began, plus the grace period: the moment the process must be done.
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(None);
         let stop_by = stopping_tx.subscribe();
@@ -210,17 +209,17 @@ impl Application {
                 Ok(())
             }
         };
-        drop(background);
-        if let Some(ringer) = ringer {
-            ringer.abort();
-        }
+        let stop_by = *stop_by.borrow();
+        let stop_by = stop_by.unwrap_or_else(|| tokio::time::Instant::now() + grace);
+        // Another server sharing the database takes the duties over at once, not when the
+        // lease runs out; a database that does not answer gets a second at most.
+        let left = stop_by.saturating_duration_since(tokio::time::Instant::now());
+        background.stop(left.min(Duration::from_secs(1))).await;
         // Everything acknowledged is already in the database or the fsync'd journal; a last
         // replay just saves the next start some work, so it gets what is left of the grace
         // period and no more: with the database locked it would wait behind every write
         // queued for the lock. It runs in its own task so that giving up on it never cuts a
         // journal rewrite in half (and one cut by the exit is safe, see the journal).
-        let stop_by = *stop_by.borrow();
-        let stop_by = stop_by.unwrap_or_else(|| tokio::time::Instant::now() + grace);
         let app = self.app.clone();
         let replay = tokio::spawn(async move { app.flush_journal().await });
         match tokio::time::timeout_at(stop_by, replay).await {

@@ -23,7 +23,7 @@ async fn post_without_csrf(browser: &mut Browser, path: &str, fields: &[(&str, &
 }
 
 /// An operator logged in, on a page of the console (its forms' CSRF token read).
-async fn operator(app: &TestApp, name: &str, languages: &[&str]) -> (Person, Browser) {
+pub(crate) async fn operator(app: &TestApp, name: &str, languages: &[&str]) -> (Person, Browser) {
     let (person, _) = api::person(app, name, Role::Operator, languages).await;
     let mut browser = Browser::login(app, name, TEST_PASSWORD).await;
     assert_eq!(browser.get("/console").await.status, 200);
@@ -38,7 +38,7 @@ fn assert_no_number(html: &str) {
 }
 
 /// A Russian caller on the surrender path (tags set) now waiting: (sid, the Enqueue document).
-async fn waiting_caller(app: &TestApp) -> (String, String) {
+pub(crate) async fn waiting_caller(app: &TestApp) -> (String, String) {
     let sid = new_call_sid();
     let mut doc = app.post_call("/voice/incoming", &sid, &[]).await;
     for key in ["1", "1", "2", "1"] {

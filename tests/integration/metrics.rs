@@ -20,11 +20,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// The scraper's token in these tests.
-const SCRAPER: &str = "scrape-token-7f3a9c1e5b2d4f6a8c0e";
+pub(crate) const SCRAPER: &str = "scrape-token-7f3a9c1e5b2d4f6a8c0e";
 /// The caller's number: it must never appear in the metrics.
 const CALLER: &str = "+79161234567";
 
-fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -81,14 +81,14 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-async fn scrape(app: &common::TestApp) -> Samples {
+pub(crate) async fn scrape(app: &common::TestApp) -> Samples {
     let (status, body) = get(app, "/metrics", Some(format!("Bearer {SCRAPER}").into_bytes())).await;
     assert_eq!(status, 200, "{body}");
     parse(&body)
 }
 
 /// Samples by `name{labels}`, as written.
-type Samples = BTreeMap<String, f64>;
+pub(crate) type Samples = BTreeMap<String, f64>;
 
 /// The suffixes a sample of a family of `kind` may add to the family's name.
 fn suffixes(kind: &str) -> &'static [&'static str] {

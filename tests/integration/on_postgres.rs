@@ -1,23 +1,38 @@
 //! The hotline with its cases in PostgreSQL (`database.url`), on a real server started by
 //! `tests/postgres/cluster`: a database `hotline migrate-db` moved there, served from there;
 //! and two servers sharing one database, as a line on two machines runs, each answering any
-//! step of any call.
+//! step of any call, one at a time on duty.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::common::api::{api, person};
 use crate::common::binary::printed;
 use crate::common::postgres::Postgres;
 use crate::common::{self, TestApp, attribute};
+use crate::console_operator::{operator, waiting_caller};
+use crate::metrics::{SCRAPER, scrape, sha256_hex};
 use crate::migrate_db::{NOTE, filled, migrate, path, voicemail_case};
+use hotline::config::Config;
 use hotline::domain::cases::CallSid;
 use hotline::domain::people::Role;
-use hotline::storage::DATA_KEYS_FILE;
+use hotline::domain::retention::RetentionPolicy;
+use hotline::storage::{DATA_KEYS_FILE, Storage};
 
 /// A server on the PostgreSQL database `url`, with a copy of the data keys at `keys` (when
 /// given) in its own data folder, as each machine of a line keeps one.
 async fn serving(url: &str, keys: Option<&Path>) -> TestApp {
-    let (config, dir) = common::test_config(|config| config.database.url = url.to_owned());
+    serving_with(url, keys, |_, _| {}).await
+}
+
+/// [`serving`], the configuration changed by `adjust`, which also gets the server's folder.
+async fn serving_with(
+    url: &str,
+    keys: Option<&Path>,
+    adjust: impl FnOnce(&mut Config, &Path),
+) -> TestApp {
+    let (mut config, dir) = common::test_config(|config| config.database.url = url.to_owned());
+    adjust(&mut config, dir.path());
     if let Some(keys) = keys {
         std::fs::copy(keys, config.database.path.with_file_name(DATA_KEYS_FILE)).unwrap();
     }
@@ -100,4 +115,218 @@ async fn two_servers_on_one_database_answer_any_step_of_any_call() {
     assert_eq!(status, 200, "{body}");
     first.stop().await;
     second.stop().await;
+}
+
+/// A server on `url` like [`serving`], scraped by the metrics tests' token, with a scripts
+/// folder of its own looked at every 100 ms, and the duties' lease at its shortest.
+async fn serving_on_duty_watch(url: &str, keys: Option<&Path>) -> TestApp {
+    serving_with(url, keys, |config, dir| {
+        config.database.duty_lease_ms = 1500;
+        config.scripts.watch_interval_ms = 100;
+        config.scripts.dir = common::shipped_scripts_copy(dir);
+        config.metrics.token_sha256 = sha256_hex(SCRAPER);
+    })
+    .await
+}
+
+/// Whether `app` says it is on duty.
+async fn on_duty(app: &TestApp) -> bool {
+    scrape(app).await["hotline_on_duty"] == 1.0
+}
+
+/// Waits up to `within` for `condition`, checking every 50 ms; the time it took.
+async fn waited_for<F: std::future::Future<Output = bool>>(
+    within: Duration,
+    mut condition: impl FnMut() -> F,
+) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if condition().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// What a new call hears first on `app`: the language menu of `languages.xml`.
+async fn first_prompt(app: &TestApp) -> String {
+    common::said(&app.post_call("/voice/incoming", &common::new_call_sid(), &[]).await).join(" ")
+}
+
+/// Replaces `from` by `to` in the folder's `languages.xml`.
+fn edit_languages(dir: &Path, from: &str, to: &str) {
+    let file = dir.join("languages.xml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(from), "{from}");
+    std::fs::write(&file, text.replace(from, to)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_at_a_time_is_on_duty_and_the_other_takes_over_when_it_stops() {
+    let pg = Postgres::single();
+    let first = serving_on_duty_watch(pg.uri(), None).await;
+    let keys = first.db_path.with_file_name(DATA_KEYS_FILE);
+    let second = serving_on_duty_watch(pg.uri(), Some(&keys)).await;
+
+    // One of the two takes the duties, and only one, for as long as both run.
+    let one = waited_for(Duration::from_secs(10), || async {
+        on_duty(&first).await != on_duty(&second).await
+    })
+    .await;
+    assert!(one.is_some(), "nobody, or both, on duty");
+    for _ in 0..10 {
+        assert_ne!(on_duty(&first).await, on_duty(&second).await, "exactly one on duty");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let (on, off) = if on_duty(&first).await { (first, second) } else { (second, first) };
+    let folder = |app: &TestApp| app.db_path.with_file_name("ivr-scripts");
+
+    // An edit of the folder of the server off duty is not published...
+    edit_languages(&folder(&off), "For English, press 4.", "Press 4 for English.");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!first_prompt(&on).await.contains("Press 4 for English."));
+    assert!(!first_prompt(&off).await.contains("Press 4 for English."));
+    // ...one of the folder of the server on duty is, and the other server follows it.
+    edit_languages(&folder(&on), "For English, press 4.", "For English, press four.");
+    let followed = waited_for(Duration::from_secs(10), || async {
+        first_prompt(&off).await.contains("For English, press four.")
+    })
+    .await;
+    assert!(followed.is_some(), "the version published on duty is not live on the other");
+    assert!(first_prompt(&on).await.contains("For English, press four."));
+
+    // A purge destroys months of data keys in its server's copy; the other's copy follows.
+    let keys_elsewhere = off.db_path.with_file_name(DATA_KEYS_FILE);
+    let before = std::fs::read(&keys_elsewhere).unwrap();
+    let month = chrono::Duration::days(30);
+    let policy = RetentionPolicy { recordings: month, notes: month, caller_hashes: month };
+    let report = on.storage.purge(policy, chrono::Utc::now(), false).await.unwrap();
+    assert!(!report.note_keys_from.is_empty(), "{report:?}");
+    let followed = waited_for(Duration::from_secs(10), || async {
+        std::fs::read(&keys_elsewhere).unwrap() != before
+    })
+    .await;
+    assert!(followed.is_some(), "the other server's data keys kept the destroyed months");
+
+    // The server on duty stops and gives the lease up; the other takes it at its next look
+    // and publishes the edit its folder held.
+    let holder = pg.query("SELECT holder FROM leases WHERE name = 'duties'");
+    on.stop().await;
+    assert_ne!(pg.query("SELECT holder FROM leases WHERE name = 'duties'"), holder);
+    let took = waited_for(Duration::from_secs(10), || on_duty(&off)).await;
+    let took = took.expect("the other server did not take the duties over");
+    println!("duties taken over {} ms after the server on duty stopped", took.as_millis());
+    let published = waited_for(Duration::from_secs(10), || async {
+        first_prompt(&off).await.contains("Press 4 for English.")
+    })
+    .await;
+    assert!(published.is_some(), "the edit made off duty was not published on duty");
+    off.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_on_two_servers_see_one_live_queue_and_never_take_the_same_caller() {
+    let pg = Postgres::single();
+    // The callers call from one number: more than the two calls at once one number may have.
+    let many = |config: &mut Config, _: &Path| config.webhooks.calls_per_caller = 10;
+    let first = serving_with(pg.uri(), None, many).await;
+    let keys = first.db_path.with_file_name(DATA_KEYS_FILE);
+    let second = serving_with(pg.uri(), Some(&keys), many).await;
+    let (_, olga) = operator(&second, "olga", &["ru"]).await;
+    let queue = "/console/operator/queues/events";
+    let empty = olga.first_live_message(queue).await;
+    assert!(!empty.contains("data-case="), "{empty}");
+    // Olga's console on the second server is open while a caller queues on the first: her
+    // live queue shows them without a reload.
+    let watching = tokio::spawn(async move {
+        olga.live_event_where(queue, |html| html.contains("data-case=")).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (sid, _) = waiting_caller(&first).await;
+    let mut cases = vec![first.case(&sid).await.number.to_string()];
+    let live = watching.await.unwrap().expect("a live message with the caller");
+    assert!(live.contains(&format!(r#"data-case="{}""#, cases[0])), "{live}");
+
+    // Five more callers wait, queued by either server.
+    for n in 1..6 {
+        let (sid, _) = waiting_caller(if n % 2 == 0 { &first } else { &second }).await;
+        cases.push(first.case(&sid).await.number.to_string());
+    }
+
+    // Eight operators claim at once, four through each server: six get a caller each, never
+    // the same one, and two find nobody.
+    let mut tokens = Vec::new();
+    for n in 0..8 {
+        tokens.push(person(&first, &format!("op{n}"), Role::Operator, &["ru"]).await.1);
+    }
+    let claims = tokens.iter().enumerate().map(|(n, token)| {
+        let server = if n % 2 == 0 { &first } else { &second };
+        async move { api(server, "POST", "/api/queues/claim", Some(token), None).await }
+    });
+    let answers = futures_util::future::join_all(claims).await;
+    let mut claimed: Vec<String> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body["case"].as_str().unwrap().to_owned())
+        .collect();
+    let nobody = answers.iter().filter(|(status, _)| *status == 404).count();
+    assert_eq!((claimed.len(), nobody), (6, 2), "{answers:?}");
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(claimed.len(), 6, "a caller claimed twice: {answers:?}");
+    cases.sort();
+    assert_eq!(claimed, cases);
+    first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_of_an_older_build_is_brought_forward_and_others_are_refused() {
+    let pg = Postgres::single();
+    let dir = tempfile::tempdir().unwrap();
+    let beside = dir.path().join("hotline.db");
+    let open = || Storage::open_postgres(pg.uri(), &beside, common::storage_options());
+    let storage = open().await.unwrap();
+    let version = pg.query("SELECT version FROM hotline_schema_version");
+    storage.hold_lease("duties", "a".into(), chrono::Utc::now(), chrono::Utc::now()).await.unwrap();
+    drop(storage);
+
+    // As the build before the duties' leases left it: brought forward, its rows kept.
+    pg.query(&format!(
+        "DROP TABLE leases; DROP TABLE data_key_floors;
+         UPDATE hotline_schema_version SET version = {version} - 1"
+    ));
+    let storage = open().await.unwrap();
+    assert_eq!(pg.query("SELECT version FROM hotline_schema_version"), version);
+    assert_eq!(pg.query("SELECT count(*) FROM leases"), "0");
+    assert_eq!(pg.query("SELECT count(*) FROM cases WHERE false"), "0");
+    assert!(
+        storage
+            .hold_lease("duties", "b".into(), chrono::Utc::now(), chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    drop(storage);
+
+    // Older than any file here, newer than this build, or someone else's tables: refused,
+    // saying what to do, and left as they were.
+    for (setup, expected) in [
+        ("UPDATE hotline_schema_version SET version = 16", "move it with the release"),
+        ("UPDATE hotline_schema_version SET version = 99", "newer"),
+        (
+            "DROP TABLE hotline_schema_version; DROP SCHEMA public CASCADE; CREATE SCHEMA public;
+             CREATE TABLE invoices (id BIGINT)",
+            "holds 1 tables but no hotline schema",
+        ),
+    ] {
+        pg.query(setup);
+        let before = pg.query("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'");
+        let Err(error) = open().await else { panic!("opened after {setup}") };
+        let error = error.to_string();
+        assert!(error.contains(expected), "{setup}: {error}");
+        assert!(!error.contains("postgres://"), "the URL is never repeated: {error}");
+        let after = pg.query("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'");
+        assert_eq!(before, after);
+    }
 }

@@ -417,7 +417,7 @@ async fn after_whatsapps_window_only_the_approved_template_reaches_the_person() 
     let fake = FakeTwilio::start();
     let template = |config: &mut Config| config.sms.whatsapp_template_sid = TEMPLATE.into();
     let (app, clock, _config, _dir) = hotline_itself(&fake, template).await;
-    let _background = app.spawn_background();
+    let _background = app.spawn_background(None);
     // A WhatsApp person chooses Russian and asks for an operator.
     for (n, words) in [(1, "hello"), (2, "1"), (3, "0")] {
         let inbound = Inbound {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::Clock;
+use crate::app::duty::OnDuty;
 use crate::app::scripts::live::{LiveScripts, Pinned};
 use crate::app::scripts::versions::{self, Author, Change, VersionError};
 use crate::storage::{ScriptsStamp, Storage};
@@ -28,14 +29,23 @@ pub struct Watcher {
     seen: BTreeMap<String, Result<String, String>>,
     /// The database as last seen.
     stamp: Option<ScriptsStamp>,
+    /// Whether this server is on duty: only the server on duty publishes its folder's edits
+    /// (each machine has a folder of its own); the others follow what it publishes.
+    on_duty: OnDuty,
 }
 
 impl Watcher {
-    /// A watcher of `dir` that takes the folder as it is now as seen, and times what it
-    /// publishes by `clock`.
-    pub fn new(storage: Storage, live: Arc<LiveScripts>, dir: PathBuf, clock: Clock) -> Watcher {
+    /// A watcher of `dir` that takes the folder as it is now as seen, times what it
+    /// publishes by `clock`, and publishes the folder's edits while `on_duty`.
+    pub fn new(
+        storage: Storage,
+        live: Arc<LiveScripts>,
+        dir: PathBuf,
+        clock: Clock,
+        on_duty: OnDuty,
+    ) -> Watcher {
         let seen = read_folder(&dir);
-        Watcher { storage, live, dir, clock, seen, stamp: None }
+        Watcher { storage, live, dir, clock, seen, stamp: None, on_duty }
     }
 
     /// Looks every `every` until the task is aborted.
@@ -53,12 +63,16 @@ impl Watcher {
         })
     }
 
-    /// One look at the database, then at the folder.
+    /// One look at the database, then, on duty, at the folder. An edit made while another
+    /// server was on duty is published when this one takes the duties over.
     pub async fn look(&mut self) -> Result<(), VersionError> {
         let stamp = self.storage.scripts_stamp().await?;
         if self.stamp.as_ref() != Some(&stamp) {
             self.follow_database(&stamp).await?;
             self.stamp = Some(stamp);
+        }
+        if !self.on_duty.now() {
+            return Ok(());
         }
         self.follow_folder().await
     }

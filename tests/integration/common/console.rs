@@ -202,18 +202,30 @@ impl Browser {
     /// Opens a live region's event stream (`data-live`) and returns the data of its first
     /// message (an HTML fragment), or the error page's status and body if it is refused.
     pub async fn first_event(&self, path: &str) -> Result<String, Answer> {
+        self.live_event_where(path, |_| true).await
+    }
+
+    /// The first message of a live region's event stream at `path` whose data `wanted`
+    /// takes, as the page would show it; the messages before it are skipped. Gives up with
+    /// an error after the agent's 30 s.
+    pub async fn live_event_where(
+        &self,
+        path: &str,
+        wanted: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Result<String, Answer> {
         use std::io::BufRead;
         let url = format!("{}{path}", self.base_url);
         let jar: Vec<String> =
             self.cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
         tokio::task::spawn_blocking(move || {
+            let failed = |e: String| Answer { status: 0, body: e, headers: BTreeMap::new() };
             let agent: Agent = super::agent_config().max_redirects(0).build().new_agent();
             let mut response = agent
                 .get(&url)
                 .header("Cookie", jar.join("; "))
                 .header("Accept", "text/event-stream")
                 .call()
-                .map_err(|e| Answer { status: 0, body: e.to_string(), headers: BTreeMap::new() })?;
+                .map_err(|e| failed(e.to_string()))?;
             let status = response.status().as_u16();
             if status != 200 {
                 let body = response.body_mut().read_to_string().unwrap_or_default();
@@ -223,18 +235,18 @@ impl Browser {
             let mut data: Vec<String> = Vec::new();
             let reader = std::io::BufReader::new(response.body_mut().as_reader());
             for line in reader.lines() {
-                let line = line.map_err(|e| Answer {
-                    status: 0,
-                    body: e.to_string(),
-                    headers: BTreeMap::new(),
-                })?;
+                let line = line.map_err(|e| failed(e.to_string()))?;
                 if let Some(rest) = line.strip_prefix("data:") {
                     data.push(rest.strip_prefix(' ').unwrap_or(rest).to_owned());
                 } else if line.is_empty() && !data.is_empty() {
-                    break;
+                    let message = data.join("\n");
+                    if wanted(&message) {
+                        return Ok(message);
+                    }
+                    data.clear();
                 }
             }
-            Ok(data.join("\n"))
+            Err(failed("the stream ended".into()))
         })
         .await
         .unwrap()
