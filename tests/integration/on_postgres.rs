@@ -15,9 +15,12 @@ use crate::metrics::{SCRAPER, scrape, sha256_hex};
 use crate::migrate_db::{NOTE, filled, migrate, path, voicemail_case};
 use hotline::config::Config;
 use hotline::domain::cases::CallSid;
+use hotline::domain::data_keys::DataKeys;
 use hotline::domain::people::Role;
 use hotline::domain::retention::RetentionPolicy;
+use hotline::domain::secret::Secret;
 use hotline::storage::{DATA_KEYS_FILE, Storage};
+use serde_json::json;
 
 /// A server on the PostgreSQL database `url`, with a copy of the data keys at `keys` (when
 /// given) in its own data folder, as each machine of a line keeps one.
@@ -329,4 +332,99 @@ async fn a_database_of_an_older_build_is_brought_forward_and_others_are_refused(
         let after = pg.query("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'");
         assert_eq!(before, after);
     }
+}
+
+/// The sealed values (`dk1.<class>.<yyyymm>.<base64url>`) in `bytes`.
+fn sealed_values(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("dk1.") {
+        let value: String = text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            .collect();
+        // The prefix (13 characters) and at least a nonce and a tag.
+        if value.len() > 13 + 30 {
+            found.push(value);
+        }
+    }
+    found
+}
+
+/// The data keys in the file at `path`, opened as the servers open them.
+fn keys_in(path: &Path) -> DataKeys {
+    let secret = Secret::new(common::CALLBACK_KEY.into());
+    DataKeys::load(&secret, &std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_leaves_a_note_unreadable_on_the_standby_in_the_wal_and_in_an_older_base_backup() {
+    let cluster = Postgres::cluster();
+    let first = serving(cluster.uri(), None).await;
+    let keys_file = first.db_path.with_file_name(DATA_KEYS_FILE);
+    let second = serving(cluster.uri(), Some(&keys_file)).await;
+    let (_, token) = person(&first, "olga", Role::Supervisor, &["ru"]).await;
+    let number = voicemail_case(&first).await;
+    let note = format!("SHRED-{} waits at the bridge", common::new_call_sid());
+    let notes = format!("/api/cases/{number}/notes");
+    let (status, _) =
+        api(&second, "POST", &notes, Some(&token), Some(json!({ "text": note }))).await;
+    assert_eq!(status, 201);
+    let (_, detail) = api(&first, "GET", &format!("/api/cases/{number}"), Some(&token), None).await;
+    let recording = detail["voicemail_url"].as_str().expect("a voicemail").to_owned();
+
+    // A base backup of the primary, taken before the purge, as a nightly one would be.
+    let primary = cluster.query("SELECT inet_server_port()");
+    let backup = tempfile::tempdir().unwrap();
+    let taken = std::process::Command::new("/usr/lib/postgresql/15/bin/pg_basebackup")
+        .args(["-d", &format!("host=127.0.0.1 port={primary} user=postgres")])
+        .arg("-D")
+        .arg(backup.path().join("base"))
+        .args(["-X", "stream", "-c", "fast"])
+        .output()
+        .unwrap();
+    assert!(taken.status.success(), "{}", printed(&taken));
+    // The backup holds the note and the recording's address, sealed, and the keys open them.
+    let sealed: Vec<String> = common::files_under(backup.path())
+        .iter()
+        .flat_map(|file| sealed_values(&std::fs::read(file).unwrap()))
+        .collect();
+    let opened: Vec<String> =
+        sealed.iter().filter_map(|value| keys_in(&keys_file).open(value).ok()).collect();
+    assert!(opened.contains(&note), "the note is not in the backup: {} sealed", sealed.len());
+    assert!(opened.contains(&recording), "the recording is not in the backup");
+
+    // The purge, run as if a year had passed: the note and the address go, with their
+    // months' keys, in the copy of the server that ran it and then in the other's.
+    let month = chrono::Duration::days(30);
+    let policy = RetentionPolicy { recordings: month, notes: month, caller_hashes: month };
+    let later = chrono::Utc::now() + chrono::Duration::days(400);
+    let report = first.storage.purge(policy, later, false).await.unwrap();
+    assert!(report.notes >= 1 && report.recordings >= 1, "{report:?}");
+    let elsewhere = second.db_path.with_file_name(DATA_KEYS_FILE);
+    let followed = waited_for(Duration::from_secs(30), || async {
+        sealed.iter().all(|value| keys_in(&elsewhere).open(value).is_err())
+    })
+    .await;
+    assert!(followed.is_some(), "the second server's keys still open the backup's values");
+
+    // Nothing anywhere opens what the backup, the primary, the standby or their WAL hold,
+    // and no byte of the note or the address is there in the clear.
+    let mut scanned = 0;
+    for dir in [cluster.dir(), backup.path(), first.dir.path(), second.dir.path()] {
+        let (files, bytes) = common::assert_in_no_file(dir, &[&note, &recording]);
+        scanned += bytes;
+        for file in files {
+            for value in sealed_values(&std::fs::read(&file).unwrap()) {
+                for keys in [&keys_file, &elsewhere] {
+                    let opened = keys_in(keys).open(&value);
+                    let plain = opened.as_deref().unwrap_or("");
+                    assert!(plain != note && plain != recording, "{} opens", file.display());
+                }
+            }
+        }
+    }
+    println!("{} sealed values in the backup, {scanned} bytes scanned", sealed.len());
+    first.stop().await;
+    second.stop().await;
 }
