@@ -21,6 +21,7 @@ use crate::domain::line_time::LineZone;
 use crate::domain::lockout::PinPolicy;
 use crate::domain::outbox::Pacing;
 use crate::domain::queue::Fallbacks;
+use crate::storage::postgres::tls::{UrlError, check_url};
 
 // The secrets come from the environment (or a file it names), never from this file.
 /// The environment variable of the auth token.
@@ -205,7 +206,8 @@ pub struct DatabaseConfig {
     /// A PostgreSQL database to keep the cases in instead of the SQLite file
     /// (`postgres://user:password@host/hotline`); empty: the SQLite file at `path`. The
     /// journal, the data keys and development secrets stay in `path`'s folder either way.
-    /// It can hold a password: it is never logged or shown.
+    /// It can hold a password: it is never logged or shown. Its `sslmode` and `sslrootcert`
+    /// ask for TLS (`storage/postgres/tls.rs`).
     pub url: String,
     /// Milliseconds a write waits for a lock held by another connection.
     pub busy_timeout_ms: u64,
@@ -1094,12 +1096,19 @@ impl Config {
             let scheme = url.starts_with("postgres://") || url.starts_with("postgresql://");
             // Hosts, options and a password fit well within this; more is a paste gone wrong.
             let sized = url.len() <= 4096;
-            if !scheme || !sized || url.parse::<postgres::Config>().is_err() {
-                problems.push(
+            let checked = if scheme && sized {
+                check_url(url)
+            } else {
+                Err(UrlError::Malformed(String::new()))
+            };
+            match checked {
+                Ok(()) => {}
+                Err(UrlError::Tls(reason)) => problems.push(format!("database.url: {reason}")),
+                Err(UrlError::Malformed(_)) => problems.push(
                     "database.url is not a PostgreSQL URL; write it as \
                      postgres://USER:PASSWORD@HOST:PORT/DATABASE, or leave it empty for SQLite"
                         .into(),
-                );
+                ),
             }
         }
         if self.database.path.as_os_str().is_empty() {
@@ -1477,7 +1486,6 @@ mod tests {
         for wrong in [
             format!("mysql://hotline:{secret}@db1/hotline"),
             format!("postgres://hotline:{secret}@db1:99999/hotline"),
-            format!("postgres://hotline:{secret}@db1/hotline?sslmode=sideways"),
             format!("{secret}\n[server]\nlisten = \"0.0.0.0:1\""),
             format!("postgres://hotline:{secret}@{}/hotline", "h".repeat(100_000)),
         ] {
@@ -1485,6 +1493,42 @@ mod tests {
             assert!(text.contains("database.url is not a PostgreSQL URL"), "{text}");
             assert!(!text.contains(secret), "the URL's password is repeated: {text}");
         }
+        // TLS that could be stripped, or that checks nothing, or a CA file that is not one.
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "-----BEGIN NOTHING-----\n").unwrap();
+        let huge = dir.path().join("huge.pem");
+        std::fs::write(&huge, vec![b'A'; (1 << 20) + 1]).unwrap();
+        let base = format!("postgres://hotline:{secret}@db1/hotline");
+        for (query, expected) in [
+            ("sslmode=sideways", "sslmode is not one of disable, verify-full"),
+            ("sslmode=prefer", "fall back to plain TCP"),
+            ("sslmode=allow", "fall back to plain TCP"),
+            ("sslmode=require", "needs sslrootcert=FILE"),
+            ("sslmode=verify-full", "needs sslrootcert=FILE"),
+            ("sslrootcert=/etc/ca.pem", "without sslmode=verify-full"),
+            (
+                "sslmode=verify-full&sslrootcert=/nowhere/ca.pem",
+                "sslrootcert /nowhere/ca.pem: No such",
+            ),
+            ("sslmode=verify-full&sslrootcert=", "sslrootcert"),
+        ] {
+            let text = problems(Config::load(None, url(&format!("{base}?{query}"))));
+            assert!(text.contains(expected), "{query}: {text}");
+            assert!(!text.contains(secret), "the URL's password is repeated: {text}");
+        }
+        let prose = dir.path().join("prose.pem");
+        std::fs::write(&prose, "trust me").unwrap();
+        for (file, expected) in [
+            (&not_pem, "is not a PEM file of certificates"),
+            (&prose, "holds no PEM certificate"),
+            (&huge, "over 1 MiB"),
+        ] {
+            let query = format!("sslmode=verify-full&sslrootcert={}", file.display());
+            let text = problems(Config::load(None, url(&format!("{base}?{query}"))));
+            assert!(text.contains(expected), "{query}: {text}");
+        }
+
         // Empty, or blank: the SQLite file.
         for sqlite in ["", "   "] {
             let config = Config::load(None, url(sqlite)).unwrap();

@@ -36,8 +36,12 @@ const LAYERS: &[Layer] = &[
     Layer { path: "telegram", may_name: &["domain"] },
     // The gateway to Twilio's Messaging REST API, likewise.
     Layer { path: "twilio", may_name: &["domain"] },
-    // The configuration checks a public key the way the signatures will read it.
-    Layer { path: "config.rs", may_name: &["domain", "signature::telnyx"] },
+    // The configuration checks a public key the way the signatures will read it, and the
+    // database's URL the way storage will.
+    Layer {
+        path: "config.rs",
+        may_name: &["domain", "signature::telnyx", "storage::postgres::tls"],
+    },
     Layer { path: "telemetry.rs", may_name: &["config"] },
     Layer {
         path: "app",

@@ -428,3 +428,95 @@ async fn a_purge_leaves_a_note_unreadable_on_the_standby_in_the_wal_and_in_an_ol
     first.stop().await;
     second.stop().await;
 }
+
+/// A CA, and a certificate and key it signed for `names`, in PEM: (CA, certificate, key).
+fn certificates(names: &[&str]) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    let server = rcgen::CertificateParams::new(names).unwrap().signed_by(&key, &issuer).unwrap();
+    (ca_pem, server.pem(), key.serialize_pem())
+}
+
+/// Turns `pg`'s server to TLS only: its certificate and key from `server`, and connections
+/// over TCP without TLS refused (only the server's own socket stays plain).
+fn tls_only(pg: &Postgres, server: (&str, &str)) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let data = pg.dir().join("data");
+    let owner = std::fs::metadata(&data).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = data.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid())).unwrap();
+    };
+    write("server.crt", server.0);
+    write("server.key", server.1);
+    write(
+        "pg_hba.conf",
+        "local all all trust\n\
+         hostssl all all 127.0.0.1/32 trust\n\
+         hostnossl all all 127.0.0.1/32 reject\n",
+    );
+    pg.query(
+        "ALTER SYSTEM SET ssl = on;
+         ALTER SYSTEM SET ssl_cert_file = 'server.crt';
+         ALTER SYSTEM SET ssl_key_file = 'server.key';
+         SELECT pg_reload_conf();",
+    );
+}
+
+#[tokio::test]
+async fn over_tls_the_database_servers_certificate_is_checked_and_nothing_goes_in_the_clear() {
+    let pg = Postgres::single();
+    let (ca, certificate, key) = certificates(&["127.0.0.1", "localhost"]);
+    let (other_ca, _, _) = certificates(&["127.0.0.1"]);
+    tls_only(&pg, (&certificate, &key));
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, other_ca_file) = (dir.path().join("ca.pem"), dir.path().join("other.pem"));
+    std::fs::write(&ca_file, &ca).unwrap();
+    std::fs::write(&other_ca_file, &other_ca).unwrap();
+    let verified =
+        |ca: &Path| format!("{}?sslmode=verify-full&sslrootcert={}", pg.uri(), ca.display());
+    // psql's `require` encrypts without checking, enough to look from outside.
+    let tls_psql = |sql: &str| {
+        let output = pg.psql(&format!("{}?sslmode=require", pg.uri()), sql, &[]);
+        assert!(output.status.success(), "{}", printed(&output));
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let ready = waited_for(Duration::from_secs(10), || async {
+        !pg.psql(&format!("{}?sslmode=disable", pg.uri()), "SELECT 1", &[]).status.success()
+    })
+    .await;
+    assert!(ready.is_some(), "the server still takes plain TCP");
+
+    // Plain TCP is refused by the server; another CA's certificate is refused by the hotline.
+    let beside = dir.path().join("hotline.db");
+    let open = |url: String| {
+        let beside = beside.clone();
+        async move { Storage::open_postgres(&url, &beside, common::storage_options()).await }
+    };
+    let Err(plain) = open(pg.uri().to_owned()).await else { panic!("opened in plain TCP") };
+    assert!(plain.to_string().contains("no encryption"), "{plain}");
+    let Err(stranger) = open(verified(&other_ca_file)).await else {
+        panic!("trusted a certificate another CA signed")
+    };
+    assert!(stranger.to_string().to_lowercase().contains("certificate"), "{stranger}");
+    assert_eq!(tls_psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "0");
+
+    // The right CA: a whole server answers a call, every session of it encrypted.
+    let app = serving_with(&verified(&ca_file), None, |_, _| {}).await;
+    let number = voicemail_case(&app).await;
+    assert_eq!(tls_psql("SELECT count(*) FROM cases"), "1", "case {number}");
+    let sessions = tls_psql(
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_activity a
+         JOIN pg_stat_ssl s USING (pid) WHERE a.datname = 'hotline' AND a.pid <> pg_backend_pid()",
+    );
+    let (encrypted, all) = sessions.split_once('|').unwrap();
+    assert!(all.parse::<u32>().unwrap() >= 2 && encrypted == all, "{sessions}");
+    app.stop().await;
+}

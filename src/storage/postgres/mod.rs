@@ -3,11 +3,12 @@
 //! copy of a whole database between SQLite and PostgreSQL (`transfer.rs`, `hotline
 //! migrate-db`).
 //!
-//! Connections are plain TCP (`NoTls`): the servers are reached over loopback or a private
-//! network today. TLS is still to come, for servers on other machines.
+//! Connections are plain TCP, or TLS that checks the server's certificate, as the URL says
+//! (`tls.rs`).
 
 mod open;
 mod schema;
+pub mod tls;
 mod transfer;
 
 pub use transfer::{Endpoint, TableCount, TransferError, TransferReport, transfer};

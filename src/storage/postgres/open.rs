@@ -7,12 +7,12 @@
 //! keys (`keyring.rs`) and the journal stay in the data folder, on the machine.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use super::schema;
+use super::tls::{Target, UrlError};
 use crate::storage::engine::{Connection, Reconnect};
 use crate::storage::group_commit::Writer;
 use crate::storage::keyring::Keyring;
@@ -48,20 +48,26 @@ fn open_blocking(
         crate::storage::create_private_dir(dir)
             .map_err(|e| StorageError::Open { path: dir.to_owned(), source: e.into() })?;
     }
-    let config = parse(url)?;
-    let database = named(&config);
+    let target = parse(url)?;
+    let database = named(&target.config);
     let lock_timeout = options.busy_timeout;
     let mut writer =
-        session(&config, lock_timeout, false).map_err(|e| connect_error(&database, &e))?;
+        session(&target, lock_timeout, false).map_err(|e| connect_error(&database, &e))?;
     prepare_schema(&mut writer, &database)?;
     // The reader only ever reads: a slip is an error rather than a second writer.
-    let reader = session(&config, lock_timeout, true).map_err(|e| connect_error(&database, &e))?;
+    let reader = session(&target, lock_timeout, true).map_err(|e| connect_error(&database, &e))?;
+    tracing::info!(
+        database,
+        tls = target.encrypted(),
+        "the cases are kept in PostgreSQL{}",
+        if target.encrypted() { ", over TLS" } else { ", over plain TCP" }
+    );
     // After a restart or a failover the server has closed both sessions: each thread makes
     // its own again before its next transaction, instead of failing until the hotline is
     // restarted.
     let again = |read_only: bool| -> Reconnect {
-        let config = config.clone();
-        Box::new(move || session(&config, lock_timeout, read_only))
+        let target = target.clone();
+        Box::new(move || session(&target, lock_timeout, read_only))
     };
     let writer = Connection::postgres(writer, Some(again(false)));
     let reader = Connection::postgres(reader, Some(again(true)));
@@ -82,25 +88,27 @@ fn open_blocking(
 
 /// The URL's settings, with a connect timeout unless it gives one. The message never repeats
 /// the URL, which can hold a password.
-fn parse(url: &str) -> Result<postgres::Config, StorageError> {
-    let mut config = postgres::Config::from_str(url).map_err(|e| StorageError::Connect {
+pub(super) fn parse(url: &str) -> Result<Target, StorageError> {
+    let mut target = Target::parse(url).map_err(|e| StorageError::Connect {
         database: "of database.url".into(),
-        reason: reason(&e),
+        reason: match e {
+            UrlError::Malformed(reason) | UrlError::Tls(reason) => reason,
+        },
     })?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
+    if target.config.get_connect_timeout().is_none() {
+        target.config.connect_timeout(CONNECT_TIMEOUT);
     }
-    Ok(config)
+    Ok(target)
 }
 
 /// A session on the server: a lock waited for longer than the busy timeout fails, as in
 /// SQLite, and a reader's transactions can only read.
 fn session(
-    config: &postgres::Config,
+    target: &Target,
     lock_timeout: Duration,
     read_only: bool,
 ) -> Result<Client, postgres::Error> {
-    let mut client = config.connect(NoTls)?;
+    let mut client = target.connect()?;
     let millis = lock_timeout.as_millis();
     client.batch_execute(&format!("SET lock_timeout = {millis}"))?;
     if read_only {

@@ -13,13 +13,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, IsolationLevel, NoTls};
+use postgres::{Client, IsolationLevel};
+
+use super::tls::{Target, UrlError};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
@@ -546,13 +547,16 @@ fn shown(path: &Path) -> String {
 
 /// A connection, and how to name the database in messages (never with its password).
 fn connect(url: &str) -> Result<(Client, String), TransferError> {
-    let mut config = postgres::Config::from_str(url)
-        .map_err(|e| TransferError::BadUrl { reason: postgres_reason(&e) })?;
-    let database = shortened(&super::open::named(&config));
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
+    let mut target = Target::parse(url).map_err(|e| TransferError::BadUrl {
+        reason: match e {
+            UrlError::Malformed(reason) | UrlError::Tls(reason) => reason,
+        },
+    })?;
+    let database = shortened(&super::open::named(&target.config));
+    if target.config.get_connect_timeout().is_none() {
+        target.config.connect_timeout(CONNECT_TIMEOUT);
     }
-    let client = config.connect(NoTls).map_err(|e| TransferError::Connect {
+    let client = target.connect().map_err(|e| TransferError::Connect {
         database: database.clone(),
         reason: postgres_reason(&e),
     })?;
