@@ -1,0 +1,162 @@
+//! The real `hotline serve` process, for the tests of what survives it: `kill -9` leaves only
+//! what is on disk and in the database, so these run the built binary, not an in-process
+//! server. A [`Setup`] is one machine's hotline (a port and a data folder, kept across
+//! restarts); a [`Server`] is one run of it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{CALLBACK_KEY, TOKEN, shipped_scripts};
+
+/// A `hotline serve` process on a fixed port and database.
+pub struct Server {
+    /// The process, to kill or to signal.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`, the provider's URL of it.
+    pub base_url: String,
+}
+
+/// What every start of the server shares: where it listens and keeps its data.
+pub struct Setup {
+    dir: tempfile::TempDir,
+    /// Where it listens, on loopback.
+    pub port: u16,
+}
+
+impl Setup {
+    pub fn new() -> Setup {
+        // A free port, kept across restarts: the provider calls one public URL, and
+        // signatures are computed over it.
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Setup { dir: tempfile::tempdir().unwrap(), port }
+    }
+
+    /// The data folder: the database (or, on PostgreSQL, nothing of it), the journal and
+    /// the data keys.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir().join("hotline.db")
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.data_dir().join("hotline.db.journal")
+    }
+
+    /// Where every run's log goes, one after the other: a database that is down makes a
+    /// server log a line for each call, too many to show unless the test fails.
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("serve.log")
+    }
+
+    fn log(&self) -> File {
+        OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap()
+    }
+
+    /// Starts `hotline serve` and waits until it answers.
+    pub fn start(&self, extra_env: &[(&str, &str)]) -> Server {
+        let server = self.spawn(extra_env);
+        let waited = Instant::now();
+        while !healthy(self.port) {
+            assert!(waited.elapsed() < Duration::from_secs(20), "the server did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// Starts `hotline serve` without waiting for it.
+    pub fn spawn(&self, extra_env: &[(&str, &str)]) -> Server {
+        let listen = format!("127.0.0.1:{}", self.port);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
+        command
+            .arg("serve")
+            // No config.toml there: the built-in defaults, then the variables below.
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("HOTLINE_SERVER_LISTEN", &listen)
+            .env("HOTLINE_DATABASE_PATH", self.db_path())
+            .env("HOTLINE_SCRIPTS_DIR", shipped_scripts())
+            .env("HOTLINE_AUTH_TOKEN", TOKEN)
+            .env("HOTLINE_CALLER_HASH_KEY", "test-caller-hash-key-0123456789")
+            .env("HOTLINE_CALLBACK_KEY", CALLBACK_KEY)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(self.log());
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("the hotline binary starts");
+        Server { child, base_url: format!("http://{listen}") }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        // Shown with the failing test's output, before the folder goes: the end, where the
+        // fault is.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let end = lines[lines.len().saturating_sub(200)..].join("\n");
+            eprintln!("== hotline serve on port {}, the last of its log:\n{end}", self.port);
+        }
+    }
+}
+
+impl Server {
+    /// `kill -9`: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits for the process to exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        self.send_sigterm();
+        self.wait()
+    }
+
+    pub fn send_sigterm(&self) {
+        let status =
+            Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    pub fn wait(&mut self) -> ExitStatus {
+        let waited = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(waited.elapsed() < Duration::from_secs(30), "the server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A failing test must not leave a server behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `GET /health` answers 200 on the port.
+pub fn healthy(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"GET /health HTTP/1.0\r\nHost: hotline\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+}
