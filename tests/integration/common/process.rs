@@ -6,11 +6,14 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{CALLBACK_KEY, TOKEN, shipped_scripts};
+use super::{CALLBACK_KEY, TOKEN, journal_records, shipped_scripts};
 
 /// A `hotline serve` process on a fixed port and database.
 pub struct Server {
@@ -159,4 +162,77 @@ pub fn healthy(port: u16) -> bool {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+}
+
+/// What a journal held while it was watched.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Backlog {
+    /// The most records it held at once: while the database takes nothing, about all the
+    /// records journaled (the replays fail and leave it whole).
+    pub peak: usize,
+    /// When it first held a record.
+    pub first: Option<Instant>,
+    /// When it was last found empty after holding records: replayed into the database.
+    pub drained: Option<Instant>,
+}
+
+/// Looks at a server's journal file every 50 ms from a thread of its own, for tests that
+/// make the database fail under a running server: the server tells the provider nothing of
+/// its journal, so this is how a test sees that records went there and came back out. It
+/// stops when dropped.
+pub struct JournalWatch {
+    seen: Arc<Mutex<Backlog>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl JournalWatch {
+    pub fn start(journal: &Path) -> JournalWatch {
+        let (seen, stop) =
+            (Arc::new(Mutex::new(Backlog::default())), Arc::new(AtomicBool::new(false)));
+        let (path, seeing, stopped) = (journal.to_owned(), Arc::clone(&seen), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let held = journal_records(&path).len();
+                let mut seen = seeing.lock().unwrap();
+                seen.peak = seen.peak.max(held);
+                if held > 0 {
+                    seen.first.get_or_insert_with(Instant::now);
+                    seen.drained = None;
+                } else if seen.first.is_some() && seen.drained.is_none() {
+                    seen.drained = Some(Instant::now());
+                }
+                drop(seen);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        JournalWatch { seen, stop, thread: Some(thread) }
+    }
+
+    /// What was seen so far.
+    fn seen(&self) -> Backlog {
+        *self.seen.lock().unwrap()
+    }
+
+    /// Waits until the journal, having held records, is found empty; what was seen then.
+    pub fn drained_within(&self, limit: Duration) -> Backlog {
+        let waited = Instant::now();
+        loop {
+            let seen = self.seen();
+            if seen.drained.is_some() {
+                return seen;
+            }
+            assert!(waited.elapsed() < limit, "the journal did not drain in {limit:?}: {seen:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for JournalWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

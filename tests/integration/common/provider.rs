@@ -4,6 +4,7 @@
 //! answered, checked against the database afterwards (what was acknowledged must be kept).
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -36,6 +37,10 @@ pub struct Acknowledged {
     /// The step the request's events are stored under; `None` for a status callback.
     pub step: Option<u32>,
     pub path: String,
+    /// When the request was sent.
+    pub sent: Instant,
+    /// How long its answer took.
+    pub took: Duration,
 }
 
 /// What the callers drove, shared by their threads.
@@ -102,6 +107,13 @@ impl Ledger {
             assert_eq!(case.status, Some(CallStatus::Completed), "case of {sid} left open");
         }
         Kept { calls: by_call.len(), events, lost }
+    }
+
+    /// The slowest answer to a request sent `during` that time.
+    pub fn slowest(&self, during: Range<Instant>) -> Duration {
+        let acknowledged = self.acknowledged.lock().unwrap();
+        let sent = acknowledged.iter().filter(|a| during.contains(&a.sent));
+        sent.map(|a| a.took).max().unwrap_or_default()
     }
 }
 
@@ -204,14 +216,18 @@ impl Caller {
     /// TwiML), `None` when the server was killed under the request or is gone, once the
     /// fallback URL's server is up.
     fn post(&self, at: &Endpoint, path: &str, extra: &[(String, String)]) -> Option<Reply> {
+        let sent = Instant::now();
         match simulator::post(&at.base_url, path, Some(TOKEN), &self.params(extra)) {
             Ok(reply) => {
+                let took = sent.elapsed();
                 assert_eq!(reply.status, 200, "{path}: {}", reply.body);
                 assert_valid_twiml(&reply.body, Context::Call);
                 self.ledger.acknowledged.lock().unwrap().push(Acknowledged {
                     call_sid: self.call_sid.clone(),
                     step: step_of(path, extra),
                     path: path.to_owned(),
+                    sent,
+                    took,
                 });
                 Some(reply)
             }
