@@ -3,7 +3,7 @@
 //! request gets no answer, on the fallback URL's; and a [`Ledger`] of every request that was
 //! answered, checked against the database afterwards (what was acknowledged must be kept).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -80,8 +80,8 @@ pub struct Kept {
 
 impl Ledger {
     /// Every acknowledged request, looked up in the database: its call's case, the events
-    /// of its step, and for a status callback the case's final status. Every call ended with
-    /// its status callback, so every case must be closed as completed.
+    /// of its step (a step of its own), and for a status callback the case's final status.
+    /// Every call ended with its status callback, so every case must be closed as completed.
     pub async fn kept_in(&self, storage: &Storage) -> Kept {
         let mut by_call: HashMap<String, Vec<Acknowledged>> = HashMap::new();
         for ack in self.acknowledged.lock().unwrap().iter() {
@@ -89,6 +89,16 @@ impl Ledger {
         }
         let (mut lost, mut events) = (Vec::new(), 0);
         for (sid, acks) in &by_call {
+            // Two requests of a call answered at one step: the later one's events were taken
+            // for a retry of the first's, and dropped.
+            let mut steps = HashSet::new();
+            for ack in acks {
+                if let Some(step) = ack.step
+                    && !steps.insert(step)
+                {
+                    lost.push(format!("{sid} {} (another request's step)", ack.path));
+                }
+            }
             let Some(case) = storage.case_by_call(&CallSid::parse(sid).unwrap()).await.unwrap()
             else {
                 lost.extend(acks.iter().map(|a| format!("{sid} {} (no case)", a.path)));
@@ -125,8 +135,10 @@ fn step_of(path: &str, params: &[(String, String)]) -> Option<u32> {
         return None;
     }
     if path.starts_with("/voice/fallback") {
-        let failed = params.iter().find(|(k, _)| k == "ErrorUrl").map(|(_, v)| v.as_str());
-        let failed_step = failed.and_then(query_step).filter(|s| *s < FALLBACK_STEP_OFFSET);
+        // The failed request's step, read from its URL the same way: 0 for the voice URL.
+        let failed = params.iter().find(|(k, _)| k == "ErrorUrl").map(|(_, v)| path_of(v));
+        let failed_step =
+            failed.and_then(|url| step_of(&url, &[])).filter(|s| *s < FALLBACK_STEP_OFFSET);
         return Some(failed_step.map_or(EMERGENCY_STEP, |step| step + FALLBACK_STEP_OFFSET));
     }
     if path.starts_with("/voice/incoming") {
