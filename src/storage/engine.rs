@@ -413,12 +413,21 @@ impl PgConnection {
     }
 
     fn prepare_cached(&self, sql: &str) -> Result<postgres::Statement> {
+        // The session first: one made again has forgotten the statements kept from the old.
+        let mut client = self.client()?;
         if let Some(statement) = self.statements.borrow().get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client()?.prepare(&translated(sql))?;
+        let statement = client.prepare(&translated(sql))?;
         self.statements.borrow_mut().insert(sql.to_owned(), statement.clone());
         Ok(statement)
+    }
+
+    /// The session a statement was prepared in, never a new one: the statement means
+    /// nothing there. If it is gone the statement fails as a lost connection, and the next
+    /// is prepared on a new session.
+    fn session(&self) -> std::cell::RefMut<'_, postgres::Client> {
+        self.client.borrow_mut()
     }
 
     fn params(values: &[&dyn ToSql]) -> Result<Vec<PgValue>> {
@@ -436,7 +445,7 @@ impl PgConnection {
         let params = PgConnection::params(values)?;
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
-        let changed = self.client()?.execute(statement, &refs)?;
+        let changed = self.session().execute(statement, &refs)?;
         usize::try_from(changed).map_err(|_| Error::Conversion(format!("{changed} rows")))
     }
 
@@ -448,7 +457,7 @@ impl PgConnection {
         let params = PgConnection::params(values)?;
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
-        Ok(self.client()?.query(statement, &refs)?)
+        Ok(self.session().query(statement, &refs)?)
     }
 }
 
@@ -1187,6 +1196,29 @@ mod postgres_tests {
             conn.query_row("SELECT count(*) FROM t", (), |r| r.get::<_, i64>(0)).unwrap(),
             1
         );
+    }
+
+    #[test]
+    fn a_statement_kept_from_an_ended_session_is_prepared_again_on_the_new_one() {
+        let server = Postgres::single();
+        let uri = server.uri().to_owned();
+        let reconnect: Reconnect =
+            Box::new(move || postgres::Client::connect(&uri, postgres::NoTls));
+        let conn = Connection::postgres(
+            postgres::Client::connect(server.uri(), postgres::NoTls).unwrap(),
+            Some(reconnect),
+        );
+        let killer = connect(&server);
+        let kept = "SELECT count(*) FROM pg_class WHERE relname = ?1";
+        conn.query_row(kept, ["pg_class"], |r| r.get::<_, i64>(0)).unwrap();
+
+        // A failover: another statement finds the session gone...
+        end_session(&killer, &conn);
+        let lost = conn.query_row("SELECT 1", (), |r| r.get::<_, i64>(0)).unwrap_err();
+        assert!(StorageError::from(lost).is_unavailable());
+        // ...and the kept one runs on the new session, not as a name that session never had
+        // ("prepared statement does not exist").
+        assert_eq!(conn.query_row(kept, ["pg_class"], |r| r.get::<_, i64>(0)).unwrap(), 1);
     }
 
     #[test]

@@ -4,8 +4,7 @@
 //! webhook flooded with the same and different updates and hostile texts.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -21,6 +20,7 @@ use hotline::domain::people::Role;
 use crate::common::api::{self, TEST_PASSWORD};
 use crate::common::chats::chat_app;
 use crate::common::console::Browser;
+use crate::common::process::healthy;
 use crate::common::telegram::{
     BOT_TOKEN, FakeBotApi, Fault, PERSON_FIRST_NAME, PERSON_LAST_NAME, PERSON_USERNAME, Sent,
 };
@@ -150,18 +150,6 @@ fn serve(dir: &Path, port: u16, fake: &FakeBotApi) -> Served {
     let served = Served { child };
     assert!(eventually(Duration::from_secs(20), || healthy(port)), "the server did not come up");
     served
-}
-
-/// Whether `GET /health` answers 200 on the port.
-fn healthy(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream.write_all(b"GET /health HTTP/1.0\r\nHost: hotline\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
 }
 
 /// Posts an update to a server process as Telegram does; it must be acknowledged.

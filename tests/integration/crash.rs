@@ -6,334 +6,21 @@
 
 use crate::common;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::net::TcpStream;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::process::{Setup, healthy};
+use common::provider::{Endpoint, Ledger, next_request, path_of, spawn_callers};
 use common::{Context, TOKEN, assert_valid_twiml, new_call_sid};
 use hotline::domain::cases::{CallSid, CallStatus};
-use hotline::simulator::{self, Reply};
+use hotline::simulator;
 use hotline::storage::Storage;
-
-/// The step of the emergency answer (see `webhooks/voice.rs`): a call that hears it has lost
-/// its place in the script.
-const EMERGENCY_STEP: &str = "step=2000000000";
 
 /// How long a simulated caller takes between two requests of a call.
 const LISTENING: Duration = Duration::from_millis(15);
-
-/// A `hotline serve` process on a fixed port and database.
-struct Server {
-    child: Child,
-    base_url: String,
-}
-
-/// What every start of the server shares: where it listens and keeps its data.
-struct Setup {
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Setup {
-    fn new() -> Setup {
-        // A free port, kept across restarts: the provider calls one public URL, and
-        // signatures are computed over it.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        Setup { dir: tempfile::tempdir().unwrap(), port }
-    }
-
-    fn db_path(&self) -> PathBuf {
-        self.dir.path().join("data").join("hotline.db")
-    }
-
-    fn journal_path(&self) -> PathBuf {
-        self.dir.path().join("data").join("hotline.db.journal")
-    }
-
-    /// Starts `hotline serve` and waits until it answers.
-    fn start(&self, extra_env: &[(&str, &str)]) -> Server {
-        let server = self.spawn(extra_env);
-        let waited = Instant::now();
-        while !healthy(self.port) {
-            assert!(waited.elapsed() < Duration::from_secs(20), "the server did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    /// Starts `hotline serve` without waiting for it.
-    fn spawn(&self, extra_env: &[(&str, &str)]) -> Server {
-        let listen = format!("127.0.0.1:{}", self.port);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
-        command
-            .arg("serve")
-            // No config.toml there: the built-in defaults, then the variables below.
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("HOTLINE_SERVER_LISTEN", &listen)
-            .env("HOTLINE_DATABASE_PATH", self.db_path())
-            .env("HOTLINE_SCRIPTS_DIR", common::shipped_scripts())
-            .env("HOTLINE_AUTH_TOKEN", TOKEN)
-            .env("HOTLINE_CALLER_HASH_KEY", "test-caller-hash-key-0123456789")
-            .env("HOTLINE_CALLBACK_KEY", common::CALLBACK_KEY)
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        for (key, value) in extra_env {
-            command.env(key, value);
-        }
-        let child = command.spawn().expect("the hotline binary starts");
-        Server { child, base_url: format!("http://{listen}") }
-    }
-}
-
-impl Server {
-    /// `kill -9`: no shutdown code runs.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM, then waits for the process to exit.
-    fn terminate(mut self) -> ExitStatus {
-        self.send_sigterm();
-        self.wait()
-    }
-
-    fn send_sigterm(&self) {
-        let status =
-            Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let waited = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(waited.elapsed() < Duration::from_secs(30), "the server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A failing test must not leave a server behind.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether `GET /health` answers on the port.
-fn healthy(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream.write_all(b"GET /health HTTP/1.0\r\nHost: hotline\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
-}
-
-/// One request a caller's provider made that was answered 200: its records must be in the
-/// database.
-#[derive(Debug, Clone)]
-struct Acknowledged {
-    call_sid: String,
-    /// The step the request's events are stored under; `None` for a status callback.
-    step: Option<u32>,
-    path: String,
-}
-
-/// What the callers drove, shared by their threads.
-#[derive(Default)]
-struct Ledger {
-    acknowledged: Mutex<Vec<Acknowledged>>,
-    calls: AtomicU32,
-    /// Requests with no answer because the server was killed under them.
-    cut: AtomicU32,
-    /// Calls whose next request went to a new process after the one before was killed.
-    continued: AtomicU32,
-    /// Which process is up: 0, then 1 after the restart.
-    epoch: AtomicU32,
-    /// While set, patient callers stay on the line between two requests (a long prompt).
-    hold: AtomicBool,
-    /// Calls that went through the fallback URL after a request was cut.
-    fell_back: AtomicU32,
-}
-
-/// The step a request's events go under, read from the URL we gave the provider (`step=`),
-/// as the server does: 0 for the voice URL.
-fn step_of(path: &str) -> Option<u32> {
-    if path.starts_with("/voice/incoming") {
-        return Some(0);
-    }
-    let (_, query) = path.split_once('?')?;
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "step")
-        .and_then(|(_, v)| v.parse().ok())
-}
-
-/// The next request a provider makes after a document, and the parameters it adds: the
-/// Gather's action with a key, a Redirect, or the Enqueue's action when the caller hangs up
-/// in the queue. `None` when the document ends the call.
-fn next_request(document: &str, key: &str) -> Option<(String, Vec<(String, String)>)> {
-    let doc = roxmltree::Document::parse(document).ok()?;
-    let verbs: Vec<_> = doc.root_element().children().filter(|n| n.is_element()).collect();
-    let attr = |name: &str, attr: &str| {
-        verbs
-            .iter()
-            .find(|v| v.tag_name().name() == name)
-            .and_then(|v| v.attribute(attr))
-            .map(str::to_owned)
-    };
-    if let Some(action) = attr("Gather", "action") {
-        return Some((action, vec![("Digits".into(), key.into())]));
-    }
-    if let Some(target) = verbs.iter().find(|v| v.tag_name().name() == "Redirect") {
-        return Some((target.text()?.to_owned(), Vec::new()));
-    }
-    if let Some(action) = attr("Enqueue", "action") {
-        let left = vec![("QueueResult".into(), "hangup".into()), ("QueueTime".into(), "2".into())];
-        return Some((action, left));
-    }
-    None
-}
-
-/// Strips the scheme and host, keeping path and query (the test posts to whichever process
-/// is up, on the same public URL).
-fn path_of(url: &str) -> String {
-    match url.find("://") {
-        Some(scheme) => {
-            let rest = &url[scheme + 3..];
-            rest.find('/').map_or_else(|| "/".to_owned(), |slash| rest[slash..].to_owned())
-        }
-        None => url.to_owned(),
-    }
-}
-
-/// A caller's provider: sends one request, and when the server is gone, waits for it to be
-/// back and reports the request as cut.
-struct Caller {
-    base_url: String,
-    port: u16,
-    call_sid: String,
-    ledger: Arc<Ledger>,
-    /// Listens to long prompts: is between two requests when the server is killed.
-    patient: bool,
-    /// The caller's number: one per caller thread, so each has one call at a time.
-    from: String,
-}
-
-impl Caller {
-    fn params(&self, extra: &[(String, String)]) -> Vec<(String, String)> {
-        let mut params = vec![
-            ("CallSid".to_owned(), self.call_sid.clone()),
-            ("From".to_owned(), self.from.clone()),
-            ("To".to_owned(), "+18005550100".to_owned()),
-            ("FromCountry".to_owned(), "RU".to_owned()),
-        ];
-        params.extend_from_slice(extra);
-        params
-    }
-
-    /// Posts; `Some(reply)` when answered (which must then be a 200 with valid TwiML),
-    /// `None` when the server was killed under the request.
-    fn post(&self, path: &str, extra: &[(String, String)]) -> Option<Reply> {
-        match simulator::post(&self.base_url, path, Some(TOKEN), &self.params(extra)) {
-            Ok(reply) => {
-                assert_eq!(reply.status, 200, "{path}: {}", reply.body);
-                assert_valid_twiml(&reply.body, Context::Call);
-                let step = if path.starts_with("/voice/status") { None } else { step_of(path) };
-                self.ledger.acknowledged.lock().unwrap().push(Acknowledged {
-                    call_sid: self.call_sid.clone(),
-                    step,
-                    path: path.to_owned(),
-                });
-                Some(reply)
-            }
-            Err(_) => {
-                self.ledger.cut.fetch_add(1, Ordering::Relaxed);
-                let waited = Instant::now();
-                while !healthy(self.port) {
-                    assert!(waited.elapsed() < Duration::from_secs(30), "no server came back");
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                None
-            }
-        }
-    }
-
-    /// One whole call: the voice URL, keys at each menu, a hang-up in the queue or at the end,
-    /// and the status callback. A request cut by the crash is followed, as the provider
-    /// does, by the fallback URL.
-    fn call(&self, keys: &[&str]) {
-        self.ledger.calls.fetch_add(1, Ordering::Relaxed);
-        let mut path = "/voice/incoming".to_owned();
-        let mut extra = Vec::new();
-        let mut keys = keys.iter().copied();
-        let mut key = keys.next();
-        // The process that answered this call's last request, until a request is cut.
-        let mut answered_by = None;
-        for _ in 0..40 {
-            let epoch = self.ledger.epoch.load(Ordering::Relaxed);
-            let reply = match self.post(&path, &extra) {
-                Some(reply) => {
-                    // Wherever the call is, the next process knows its place from the URL.
-                    assert!(!reply.body.contains(EMERGENCY_STEP), "{path}: {}", reply.body);
-                    if answered_by.is_some_and(|before| before < epoch) {
-                        self.ledger.continued.fetch_add(1, Ordering::Relaxed);
-                    }
-                    answered_by = Some(epoch);
-                    reply
-                }
-                None => {
-                    self.ledger.fell_back.fetch_add(1, Ordering::Relaxed);
-                    answered_by = None;
-                    let failed = format!("{}{path}", self.base_url);
-                    let fallback = [
-                        ("ErrorUrl".to_owned(), failed),
-                        ("ErrorCode".to_owned(), "11200".to_owned()),
-                    ];
-                    self.post("/voice/fallback", &fallback).expect("the restarted server answers")
-                }
-            };
-            let Some((next, params)) = next_request(&reply.body, key.unwrap_or("0")) else {
-                break;
-            };
-            if params.iter().any(|(k, _)| k == "Digits") {
-                match key {
-                    Some(_) => key = keys.next(),
-                    // Out of keys: the caller hangs up at this menu.
-                    None => break,
-                }
-            }
-            path = path_of(&next);
-            extra = params;
-            // The caller listens to the prompt before pressing: a kill then often falls
-            // between two requests of a call, whose next request meets the new process.
-            std::thread::sleep(LISTENING);
-            while self.patient && self.ledger.hold.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        let status = [
-            ("CallStatus".to_owned(), "completed".to_owned()),
-            ("CallDuration".to_owned(), "42".to_owned()),
-            ("SequenceNumber".to_owned(), "1".to_owned()),
-        ];
-        while self.post("/voice/status", &status).is_none() {}
-    }
-}
 
 /// Many calls against the real binary, `kill -9` in the middle, a restart on the same
 /// database: every acknowledged request's records are in the database, calls in progress go
@@ -344,32 +31,10 @@ async fn kill_9_in_the_middle_of_calls_loses_nothing_acknowledged() {
     let ledger = Arc::new(Ledger::default());
     let stop = Arc::new(AtomicBool::new(false));
     let server = setup.start(&[]);
-    let base_url = server.base_url.clone();
-
-    // Paths through the Russian script: deep menus, the queue, a voicemail, a hang-up early.
-    let paths: &[&[&str]] =
-        &[&["1", "1", "1", "1"], &["1", "1", "2", "2", "1"], &["2", "1"], &["1"], &["3", "1", "1"]];
-    let callers: Vec<_> = (0..12)
-        .map(|n| {
-            let (ledger, stop, base_url) =
-                (Arc::clone(&ledger), Arc::clone(&stop), base_url.clone());
-            let port = setup.port;
-            let keys = paths[n % paths.len()];
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let caller = Caller {
-                        base_url: base_url.clone(),
-                        port,
-                        call_sid: new_call_sid(),
-                        ledger: Arc::clone(&ledger),
-                        patient: n % 2 == 0,
-                        from: format!("+7916{n:07}"),
-                    };
-                    caller.call(keys);
-                }
-            })
-        })
-        .collect();
+    // The fallback URL is on the same server: the one restarted after the kill.
+    let endpoint = Endpoint { base_url: server.base_url.clone(), port: setup.port };
+    // Callers who hardly listen: many requests in flight at the kill.
+    let callers = spawn_callers(&endpoint, &endpoint, LISTENING, &ledger, &stop);
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // Half the callers are listening to a prompt, the others are in the middle of requests.
@@ -390,46 +55,23 @@ async fn kill_9_in_the_middle_of_calls_loses_nothing_acknowledged() {
 
     // Everything acknowledged, by either process, is in the database.
     let storage = Storage::open(&setup.db_path(), common::storage_options()).await.unwrap();
-    let acknowledged = ledger.acknowledged.lock().unwrap().clone();
-    let mut by_call: HashMap<String, Vec<Acknowledged>> = HashMap::new();
-    for ack in acknowledged.iter() {
-        by_call.entry(ack.call_sid.clone()).or_default().push(ack.clone());
-    }
-    let mut lost = Vec::new();
-    let mut events = 0;
-    for (sid, acks) in &by_call {
-        let Some(case) = storage.case_by_call(&CallSid::parse(sid).unwrap()).await.unwrap() else {
-            lost.extend(acks.iter().map(|a| a.path.clone()));
-            continue;
-        };
-        events += case.events.len();
-        for ack in acks {
-            let kept = match ack.step {
-                Some(step) => case.events.iter().any(|e| e.step == step),
-                None => case.status.is_some_and(CallStatus::is_final),
-            };
-            if !kept {
-                lost.push(format!("{sid} {}", ack.path));
-            }
-        }
-        // Consistent: every call ended with a status callback, so every case is closed.
-        assert_eq!(case.status, Some(CallStatus::Completed), "case of {sid} left open");
-    }
-    let calls = ledger.calls.load(Ordering::Relaxed);
+    let kept = ledger.kept_in(&storage).await;
+    let (calls, acknowledged) =
+        (ledger.calls.load(Ordering::Relaxed), ledger.acknowledged.lock().unwrap().len());
     println!(
-        "crash test: {calls} calls, {} requests acknowledged ({before_kill} before kill -9), \
-         {events} events stored, {} requests cut by the kill, {} calls through the fallback \
+        "crash test: {calls} calls, {acknowledged} requests acknowledged ({before_kill} before \
+         kill -9), {} events stored, {} requests cut by the kill, {} calls through the fallback \
          URL, {} calls continued on the new process, events lost: {}",
-        acknowledged.len(),
+        kept.events,
         ledger.cut.load(Ordering::Relaxed),
         ledger.fell_back.load(Ordering::Relaxed),
         ledger.continued.load(Ordering::Relaxed),
-        lost.len(),
+        kept.lost.len(),
     );
-    assert!(lost.is_empty(), "acknowledged but not stored: {lost:#?}");
+    assert!(kept.lost.is_empty(), "acknowledged but not stored: {:#?}", kept.lost);
     assert!(ledger.continued.load(Ordering::Relaxed) > 0, "no call spanned the restart");
-    assert!(before_kill > 0 && acknowledged.len() > before_kill, "the test drove too little");
-    assert_eq!(storage.recent_cases(100_000).await.unwrap().len(), by_call.len());
+    assert!(before_kill > 0 && acknowledged > before_kill, "the test drove too little");
+    assert_eq!(storage.recent_cases(100_000).await.unwrap().len(), kept.calls);
     let journal = common::journal_records(&setup.journal_path());
     assert!(journal.is_empty(), "the journal was not emptied at shutdown");
 }

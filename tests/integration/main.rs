@@ -23,6 +23,7 @@ mod console_wallboard;
 mod crash;
 mod database_faults;
 mod deploy;
+mod failover;
 mod first_start;
 mod flood;
 mod followups;

@@ -432,6 +432,28 @@ async fn the_fallback_apologises_in_the_callers_language_and_reaches_an_operator
     app.stop().await;
 }
 
+/// The voice URL itself failed (its server died under the call's first request): the call's
+/// next request, the queue's action here, is a step of its own, not a retry of the fallback.
+#[tokio::test]
+async fn the_request_after_a_fallback_for_the_voice_url_is_kept() {
+    let app = spawn_app().await;
+    let sid = new_call_sid();
+    let base = call_params(&sid);
+    let failed = "https://hotline.example/voice/incoming";
+    let reply = app
+        .post("/voice/fallback", &with(&base, &[("ErrorCode", "11200"), ("ErrorUrl", failed)]))
+        .await;
+    let action = attribute(&reply.body, "Enqueue", "action").unwrap();
+    let left =
+        app.post(&action, &with(&base, &[("QueueResult", "hangup"), ("QueueTime", "20")])).await;
+    assert_valid_twiml(&left.body, Context::Call);
+    let case = app.case(&sid).await;
+    let steps: std::collections::BTreeSet<u32> = case.events.iter().map(|e| e.step).collect();
+    assert_eq!(steps.len(), 2, "the fallback's step and the action's: {:?}", case.events);
+    assert_eq!(case.outcome, Outcome::AbandonedInQueue { queue: "ru".into() });
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn audio_is_served_only_from_the_audio_folder() {
     let app = spawn_app().await;

@@ -606,8 +606,14 @@ async fn fallback(w: &Answering<'_>, req: &ProviderRequest) -> Reply {
         .as_ref()
         .and_then(|language| w.scripts.script(language))
         .unwrap_or_else(|| w.scripts.default_script());
-    let failed_step =
-        get("step").and_then(|s| s.parse::<u32>().ok()).filter(|s| *s < FALLBACK_STEP_OFFSET);
+    // The voice URL carries no step: it is the call's first, 0. Taken for an unknown one, the
+    // next request would be numbered as this one and dropped as its retry.
+    let voice_url =
+        failed.split('?').next().is_some_and(|path| path.ends_with(Page::Incoming.path()));
+    let failed_step = get("step")
+        .and_then(|s| s.parse::<u32>().ok())
+        .filter(|s| *s < FALLBACK_STEP_OFFSET)
+        .or(voice_url.then_some(0));
     let error_code = req
         .param("ErrorCode")
         .filter(|c| (1..=10).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))

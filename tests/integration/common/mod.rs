@@ -589,6 +589,8 @@ pub mod console;
 pub mod loopback;
 pub mod messaging;
 pub mod postgres;
+pub mod process;
+pub mod provider;
 pub mod telegram;
 
 /// Starts a server like [`spawn_app_with`], and also returns the storage the server itself

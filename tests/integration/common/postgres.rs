@@ -104,9 +104,70 @@ impl Postgres {
 
     /// What `sql` printed on the `hotline` database; a failure fails the test.
     pub fn query(&self, sql: &str) -> String {
-        let output = self.psql(&self.uri, sql, &[]);
+        self.query_on(&self.uri, sql)
+    }
+
+    /// What `sql` printed on the database at `uri`; a failure fails the test.
+    pub fn query_on(&self, uri: &str, sql: &str) -> String {
+        let output = self.psql(uri, sql, &[]);
         assert!(output.status.success(), "{sql}\n{}", printed(&output));
         String::from_utf8_lossy(&output.stdout).trim_end().to_owned()
+    }
+
+    /// The URI of one data node of a cluster (`node1`, first in the URI, or `node2`), alone,
+    /// whatever its role: to look at a standby, or at a node that has just come back.
+    pub fn node_uri(&self, node: &str) -> String {
+        let (servers, _) = self.uri.split_once("/hotline").unwrap();
+        let hosts: Vec<&str> =
+            servers.trim_start_matches("postgres://postgres@").split(',').collect();
+        let host = match node {
+            "node1" => hosts[0],
+            "node2" => hosts[1],
+            other => panic!("a cluster has node1 and node2, not {other}"),
+        };
+        format!("postgres://postgres@{host}/hotline")
+    }
+
+    /// Kills `node` of a cluster with -9, keeper and PostgreSQL, as when its machine dies;
+    /// returns once nothing of it runs.
+    pub fn kill(&self, node: &str) {
+        self.run(&["kill", node]);
+    }
+
+    /// Starts killed `node`'s keeper again; returns once it is back as the synchronous
+    /// standby of the other node.
+    pub fn resume(&self, node: &str) {
+        self.run(&["resume", node]);
+    }
+
+    /// What the monitor says of `node`: the state it reports and the state it is assigned.
+    pub fn node_state(&self, node: &str) -> (String, String) {
+        let state = self.run(&["state"]);
+        // `pg_autoctl show state`: a table, `|` between the columns, the name first and the
+        // two states last.
+        let row = state.lines().find(|line| line.split('|').next().map(str::trim) == Some(node));
+        let columns: Vec<&str> = row
+            .unwrap_or_else(|| panic!("{node} is not in the state:\n{state}"))
+            .split('|')
+            .map(str::trim)
+            .collect();
+        let [.., reported, assigned] = columns[..] else { panic!("{state}") };
+        (reported.to_owned(), assigned.to_owned())
+    }
+
+    /// Runs the script on this folder; what it printed on standard output. A failure fails
+    /// the test, with the servers' logs.
+    fn run(&self, args: &[&str]) -> String {
+        let (command, rest) = args.split_first().unwrap();
+        let output = Command::new(script())
+            .arg(command)
+            .arg(&self.dir)
+            .args(rest)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "cluster {args:?}:\n{}{}", printed(&output), self.logs());
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// The logs the servers wrote, to explain a failure.
