@@ -9,7 +9,8 @@
 //! The methods are grouped by what they are about, one file each: `calls.rs` (a call walking
 //! its script), `operator_line.rs`, `operator_reach.rs`, `casework.rs`, `followups.rs`, `queues/`, `people.rs`,
 //! `scripts/` (publication under one lock), `retention.rs`, `recovery.rs`, `backup.rs`,
-//! `keys.rs`, `provider.rs` (the provider's queues and recordings).
+//! `keys.rs`, `provider.rs` (the provider's queues and recordings), `duty.rs` (the work one
+//! server does for all that share a database).
 
 mod actor;
 pub(crate) mod audit;
