@@ -451,6 +451,11 @@ async fn the_request_after_a_fallback_for_the_voice_url_is_kept() {
     let steps: std::collections::BTreeSet<u32> = case.events.iter().map(|e| e.step).collect();
     assert_eq!(steps.len(), 2, "the fallback's step and the action's: {:?}", case.events);
     assert_eq!(case.outcome, Outcome::AbandonedInQueue { queue: "ru".into() });
+    // The case knows its caller, as one the voice URL opened does: a later call from the
+    // same number is a repeat call.
+    let first = case.caller.clone().expect("the fallback opened the case with the caller");
+    let again = app.call("1", None).await;
+    assert_eq!(app.case(&again.call_sid).await.caller, Some(first));
     app.stop().await;
 }
 

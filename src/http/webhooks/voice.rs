@@ -138,15 +138,7 @@ async fn decide(w: &Answering<'_>, target: Target, req: &ProviderRequest) -> Rep
         Page::Incoming => {
             let turn = ivr::start(w.scripts, call.from_country.as_deref());
             let mut reply = reply(w, turn, &call.call_sid, 0, 1);
-            if let Some(call_sid) = call.call_sid.clone() {
-                let started = Record::CallStarted {
-                    call_sid,
-                    at: w.app().now(),
-                    caller: call.caller.clone(),
-                    country: call.from_country.clone(),
-                };
-                reply.records.insert(0, started);
-            }
+            reply.records.splice(0..0, call_started(w));
             return reply;
         }
         Page::Status => return status(w, req),
@@ -586,6 +578,18 @@ fn wait_key_prompts(script: &Script, node: &NodeId) -> Vec<Speech> {
         .collect()
 }
 
+/// The record that opens the call's case with its caller's hash and country, for its first
+/// request: the voice URL, or the fallback when the voice URL failed.
+fn call_started(w: &Answering<'_>) -> Option<Record> {
+    let call = &w.call;
+    Some(Record::CallStarted {
+        call_sid: call.call_sid.clone()?,
+        at: w.app().now(),
+        caller: call.caller.clone(),
+        country: call.from_country.clone(),
+    })
+}
+
 /// The fallback URL: our answer to an earlier request failed (or came too late). Apologise in
 /// the caller's language, taken from the failed URL, and go straight to an operator (a
 /// refused call: to the goodbye, see [`end_if_refused`]).
@@ -627,5 +631,13 @@ async fn fallback(w: &Answering<'_>, req: &ProviderRequest) -> Reply {
     let turn = end_if_refused(w, turn).await;
     let step = failed_step.map_or(EMERGENCY_STEP, |s| s + FALLBACK_STEP_OFFSET);
     let next = failed_step.map_or(EMERGENCY_STEP, |s| s + 1);
-    reply(w, turn, &w.call.call_sid, step, next)
+    let mut reply = reply(w, turn, &w.call.call_sid, step, next);
+    // The call's first request: its case is opened here with the caller's hash, or repeat
+    // calls, the calls-per-caller limit and retention would not know whose it is. If the
+    // failed server stored the start before it died, the record is applied again, to no
+    // effect.
+    if voice_url && failed_step == Some(0) {
+        reply.records.splice(0..0, call_started(w));
+    }
+    reply
 }
