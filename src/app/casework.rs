@@ -59,6 +59,12 @@ impl App {
         let lookup = self.storage().is_blocked(caller.clone(), self.now());
         match tokio::time::timeout(BLOCKLIST_TIMEOUT, lookup).await {
             Ok(Ok(blocked)) => blocked,
+            // A database that is down or failing over is already said by the journal's
+            // warnings and /readyz: a warning per call, not an error, while it lasts.
+            Ok(Err(error)) if error.is_unavailable() => {
+                tracing::warn!(%error, "blocklist unreadable; the call is handled normally");
+                false
+            }
             Ok(Err(error)) => {
                 tracing::error!(%error, "blocklist unreadable; the call is handled normally");
                 false
