@@ -81,7 +81,7 @@ impl Rota {
     }
 
     /// Looks every third of the lease until the task is aborted; then the duties stop with
-    /// it ([`Rota`]'s drop), and [`Rota::step_down`] gives the lease up.
+    /// it ([`Rota`]'s drop), and the returned [`StepDown`] gives the lease up.
     pub(crate) fn spawn(mut self) -> (JoinHandle<()>, StepDown) {
         let step_down = StepDown { app: self.app.clone(), holder: self.holder.clone() };
         let task = tokio::spawn(async move {
@@ -91,9 +91,11 @@ impl Rota {
             let mut held_until = Instant::now();
             loop {
                 ticks.tick().await;
-                self.follow_key_floors().await;
                 let sent = Instant::now();
-                match self.renew().await {
+                let renewed = self.renew().await;
+                // After the renewal, so that a slow database delays the keys, not the lease.
+                self.follow_key_floors().await;
+                match renewed {
                     Some(true) => {
                         held_until = sent + self.lease * 2 / 3;
                         if self.running.is_empty() {
@@ -159,10 +161,13 @@ impl Rota {
         }
     }
 
-    /// Destroys here the data keys a purge destroyed on another server.
+    /// Destroys here the data keys a purge destroyed on another server; gives up after a
+    /// third of the lease, to try again at the next look.
     async fn follow_key_floors(&self) {
-        match self.app.storage().follow_key_floors().await {
-            Ok(moved) => {
+        let following = self.app.storage().follow_key_floors();
+        match tokio::time::timeout(self.lease / 3, following).await {
+            Err(_) => tracing::debug!("the data keys' floors could not be read in time"),
+            Ok(Ok(moved)) => {
                 for (class, month) in moved {
                     tracing::info!(
                         "data keys destroyed as another server's purge did: {class:?} before \
@@ -170,7 +175,7 @@ impl Rota {
                     );
                 }
             }
-            Err(error) => tracing::debug!(%error, "the data keys' floors could not be read"),
+            Ok(Err(error)) => tracing::debug!(%error, "the data keys' floors could not be read"),
         }
     }
 
