@@ -12,7 +12,7 @@ use std::time::Duration;
 use postgres::Client;
 
 use super::schema;
-use super::tls::{Target, UrlError};
+use super::tls::Target;
 use crate::storage::engine::{Connection, Reconnect};
 use crate::storage::group_commit::Writer;
 use crate::storage::keyring::Keyring;
@@ -56,12 +56,7 @@ fn open_blocking(
     prepare_schema(&mut writer, &database)?;
     // The reader only ever reads: a slip is an error rather than a second writer.
     let reader = session(&target, lock_timeout, true).map_err(|e| connect_error(&database, &e))?;
-    tracing::info!(
-        database,
-        tls = target.encrypted(),
-        "the cases are kept in PostgreSQL{}",
-        if target.encrypted() { ", over TLS" } else { ", over plain TCP" }
-    );
+    tracing::info!(database, tls = target.encrypted(), "the cases are kept in PostgreSQL");
     // After a restart or a failover the server has closed both sessions: each thread makes
     // its own again before its next transaction, instead of failing until the hotline is
     // restarted.
@@ -88,17 +83,11 @@ fn open_blocking(
 
 /// The URL's settings, with a connect timeout unless it gives one. The message never repeats
 /// the URL, which can hold a password.
-pub(super) fn parse(url: &str) -> Result<Target, StorageError> {
-    let mut target = Target::parse(url).map_err(|e| StorageError::Connect {
+fn parse(url: &str) -> Result<Target, StorageError> {
+    Target::parse(url, CONNECT_TIMEOUT).map_err(|e| StorageError::Connect {
         database: "of database.url".into(),
-        reason: match e {
-            UrlError::Malformed(reason) | UrlError::Tls(reason) => reason,
-        },
-    })?;
-    if target.config.get_connect_timeout().is_none() {
-        target.config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    Ok(target)
+        reason: e.reason(),
+    })
 }
 
 /// A session on the server: a lock waited for longer than the busy timeout fails, as in

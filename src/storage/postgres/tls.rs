@@ -17,6 +17,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use postgres::{Client, NoTls};
 use rustls::pki_types::CertificateDer;
@@ -35,9 +36,18 @@ pub enum UrlError {
     Tls(String),
 }
 
+impl UrlError {
+    /// Why, in words: the URL's part of a message.
+    pub(super) fn reason(self) -> String {
+        match self {
+            UrlError::Malformed(reason) | UrlError::Tls(reason) => reason,
+        }
+    }
+}
+
 /// Checks `url` as the storage will read it: for the configuration's validation.
 pub fn check_url(url: &str) -> Result<(), UrlError> {
-    Target::parse(url).map(|_| ())
+    Target::parse(url, Duration::ZERO).map(|_| ())
 }
 
 /// Where the database is, and how to talk to it.
@@ -50,8 +60,9 @@ pub(super) struct Target {
 }
 
 impl Target {
-    /// The target `url` names.
-    pub(super) fn parse(url: &str) -> Result<Target, UrlError> {
+    /// The target `url` names, a connection attempt waiting `connect_timeout` unless the URL
+    /// says how long.
+    pub(super) fn parse(url: &str, connect_timeout: Duration) -> Result<Target, UrlError> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut mode = None;
         let mut root = None;
@@ -109,8 +120,11 @@ impl Target {
         };
         kept.push(if tls.is_some() { "sslmode=require" } else { "sslmode=disable" });
         let rebuilt = format!("{base}?{}", kept.join("&"));
-        let config = postgres::Config::from_str(&rebuilt)
+        let mut config = postgres::Config::from_str(&rebuilt)
             .map_err(|e| UrlError::Malformed(crate::storage::engine::describe(&e)))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(connect_timeout);
+        }
         Ok(Target { config, tls })
     }
 

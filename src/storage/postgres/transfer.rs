@@ -20,7 +20,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, IsolationLevel};
 
-use super::tls::{Target, UrlError};
+use super::tls::Target;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
@@ -547,15 +547,9 @@ fn shown(path: &Path) -> String {
 
 /// A connection, and how to name the database in messages (never with its password).
 fn connect(url: &str) -> Result<(Client, String), TransferError> {
-    let mut target = Target::parse(url).map_err(|e| TransferError::BadUrl {
-        reason: match e {
-            UrlError::Malformed(reason) | UrlError::Tls(reason) => reason,
-        },
-    })?;
+    let target = Target::parse(url, CONNECT_TIMEOUT)
+        .map_err(|e| TransferError::BadUrl { reason: e.reason() })?;
     let database = shortened(&super::open::named(&target.config));
-    if target.config.get_connect_timeout().is_none() {
-        target.config.connect_timeout(CONNECT_TIMEOUT);
-    }
     let client = target.connect().map_err(|e| TransferError::Connect {
         database: database.clone(),
         reason: postgres_reason(&e),
