@@ -273,16 +273,19 @@ impl Caller {
         let token = Some(self.pool.auth_token.as_str());
         let recording = self.shared.recording.load(Ordering::SeqCst);
         let started = Instant::now();
-        let mut result = self.pool.send(url, WireRequest::new(token, url, method, params)).await;
+        let wire = WireRequest::new(token, url, method, params);
+        let mut result = self.pool.send(url, wire, Reuse::Idle).await;
         if let Err(Failure::Dropped(_)) = &result
             && !self.shared.stop.load(Ordering::SeqCst)
         {
             // A kept-alive connection the server closed for idleness just as this request
             // went out on it (on a loaded machine a caller can sit idle past the server's
             // header timeout) is dropped without an answer. The provider sends such a
-            // request again, and so does the benchmark, once; the time of both counts.
+            // request again, and so does the benchmark, once, on a new connection (the next
+            // idle one may have been closed as well); the time of both counts.
             self.retried += 1;
-            result = self.pool.send(url, WireRequest::new(token, url, method, params)).await;
+            let wire = WireRequest::new(token, url, method, params);
+            result = self.pool.send(url, wire, Reuse::New).await;
         }
         let micros = started.elapsed().as_micros() as u64;
         let result = result.map_err(|failure| SimulatorError::Transport {
@@ -321,6 +324,15 @@ impl Transport for Caller {
     fn documents(&self) -> Option<&DocumentCache> {
         Some(&self.pool.documents)
     }
+}
+
+/// Which connection a request goes out on.
+#[derive(Debug, Clone, Copy)]
+enum Reuse {
+    /// An idle one if there is one (most recently used first), else a new one.
+    Idle,
+    /// A new one.
+    New,
 }
 
 /// The server's connections: at most `concurrency` of them, opened when needed and kept
@@ -370,10 +382,10 @@ impl Pool {
         })
     }
 
-    /// Sends `wire` (a request to `url`) on an idle connection, or a new one, within the
-    /// request timeout.
-    async fn send(&self, url: &str, wire: WireRequest) -> Result<Reply, Failure> {
-        match tokio::time::timeout(self.request_timeout, self.exchange(wire)).await {
+    /// Sends `wire` (a request to `url`) on an idle connection or a new one, as `reuse`
+    /// says, within the request timeout.
+    async fn send(&self, url: &str, wire: WireRequest, reuse: Reuse) -> Result<Reply, Failure> {
+        match tokio::time::timeout(self.request_timeout, self.exchange(wire, reuse)).await {
             Ok(result) => result,
             Err(_) => {
                 Err(Failure::Other(format!("{url}: no answer within {:?}", self.request_timeout)))
@@ -381,7 +393,7 @@ impl Pool {
         }
     }
 
-    async fn exchange(&self, wire: WireRequest) -> Result<Reply, Failure> {
+    async fn exchange(&self, wire: WireRequest, reuse: Reuse) -> Result<Reply, Failure> {
         let path = wire
             .url
             .strip_prefix(&self.origin)
@@ -395,7 +407,10 @@ impl Pool {
             signature: wire.signature.as_deref(),
             body: &wire.body,
         };
-        let popped = lock(&self.idle).pop();
+        let popped = match reuse {
+            Reuse::Idle => lock(&self.idle).pop(),
+            Reuse::New => None,
+        };
         let mut connection = match popped {
             Some(connection) => connection,
             None => Connection::open(self.address).await?,
@@ -651,6 +666,53 @@ mod tests {
             }
         });
         base
+    }
+
+    /// A server that answers one request per connection with a hang-up, then closes it
+    /// without saying so, as a server closing idle connections does.
+    fn serve_one_request_per_connection() -> String {
+        use std::io::{Read, Write};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut request = vec![0; 4096];
+                let _ = stream.read(&mut request);
+                let document = "<Response><Hangup/></Response>";
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{document}",
+                    document.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        base
+    }
+
+    #[test]
+    fn a_request_sent_again_goes_out_on_a_new_connection_not_another_idle_one() {
+        let base = serve_one_request_per_connection();
+        let pool = Pool::new(&load_of(&base)).unwrap();
+        let url = format!("{base}/voice/incoming");
+        let request = || WireRequest::new(Some("token"), &url, Method::Post, &[]);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            // Two connections answered once and left idle, both closed by the server since.
+            let (first, second) = tokio::join!(
+                pool.send(&url, request(), Reuse::New),
+                pool.send(&url, request(), Reuse::New)
+            );
+            assert_eq!((first.unwrap().status, second.unwrap().status), (200, 200));
+            assert_eq!(lock(&pool.idle).len(), 2);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let stale = pool.send(&url, request(), Reuse::Idle).await;
+            assert!(matches!(stale, Err(Failure::Dropped(_))), "{stale:?}");
+            // The other idle connection is as dead; a new one is not.
+            let again = pool.send(&url, request(), Reuse::New).await;
+            assert_eq!(again.unwrap().status, 200);
+        });
     }
 
     #[test]
