@@ -335,7 +335,7 @@ impl Connection {
     /// reader); [`Connection::transaction`] is the usual way.
     pub(super) fn begin(&self, behavior: TransactionBehavior) -> Result<()> {
         match &self.engine {
-            Inner::Sqlite(conn) => conn.execute_batch(match behavior {
+            Inner::Sqlite(conn) => run_cached(conn, match behavior {
                 TransactionBehavior::Deferred => "BEGIN DEFERRED",
                 TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
             })?,
@@ -367,7 +367,7 @@ impl Connection {
     pub(super) fn end(&self, commit: bool) -> Result<()> {
         let sql = if commit { "COMMIT" } else { "ROLLBACK" };
         match &self.engine {
-            Inner::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            Inner::Sqlite(conn) => run_cached(conn, sql),
             Inner::Postgres(pg) => {
                 // On the session the transaction ran in, never a new one: a COMMIT there
                 // would succeed, committing nothing. Whatever the outcome, the server has no
@@ -394,6 +394,13 @@ impl Connection {
         self.begin(behavior)?;
         Ok(Transaction { conn: self, open: true })
     }
+}
+
+/// Runs one statement without parameters or results from the connection's cache: a group
+/// commit's `BEGIN` and `COMMIT` are parsed once, not at every group.
+fn run_cached(conn: &rusqlite::Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)?.execute(())?;
+    Ok(())
 }
 
 impl PgConnection {

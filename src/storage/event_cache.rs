@@ -146,7 +146,11 @@ impl WriterCache {
     pub(super) fn group_began(&mut self, conn: &Connection) {
         let version = conn
             .sqlite()
-            .and_then(|conn| conn.query_row("PRAGMA data_version", (), |row| row.get(0)).ok());
+            .and_then(|conn| {
+                conn.prepare_cached("PRAGMA data_version")
+                    .and_then(|mut stmt| stmt.query_row((), |row| row.get(0)))
+                    .ok()
+            });
         if version.is_none() || version != self.data_version {
             self.cache.clear();
         }
