@@ -140,6 +140,10 @@ pub struct ServerConfig {
     /// Connections one address (an IPv6 /64) may have open at once, so one machine cannot
     /// take every slot of `max_connections`. The trusted proxy is not capped.
     pub max_connections_per_address: u64,
+    /// Threads that answer HTTP requests. The database has threads of its own, and one
+    /// thread answers more webhooks than the database's one writer can commit, so more
+    /// only spend CPU waking each other.
+    pub worker_threads: u64,
 }
 
 impl Default for ServerConfig {
@@ -156,6 +160,7 @@ impl Default for ServerConfig {
             refusals_per_minute: 20,
             trusted_proxy: None,
             max_connections_per_address: 64,
+            worker_threads: 1,
         }
     }
 }
@@ -968,7 +973,7 @@ impl Config {
             }
             _ => {}
         }
-        let ranges: [(&str, u64, u64, u64); 16] = [
+        let ranges: [(&str, u64, u64, u64); 17] = [
             ("retention.recordings_days", self.retention.recordings_days, 1, 36_500),
             ("retention.notes_days", self.retention.notes_days, 1, 36_500),
             ("retention.caller_hashes_days", self.retention.caller_hashes_days, 1, 36_500),
@@ -985,6 +990,7 @@ impl Config {
             ("database.journal_reserve_mb", self.database.journal_reserve_mb, 1, 65_536),
             ("database.duty_lease_ms", self.database.duty_lease_ms, 1_500, 600_000),
             ("server.shutdown_grace_secs", self.server.shutdown_grace_secs, 0, 600),
+            ("server.worker_threads", self.server.worker_threads, 1, 256),
         ];
         for (key, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
@@ -1792,6 +1798,10 @@ mod recovery_and_cap_tests {
             ("HOTLINE_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "", "expected a whole number"),
             ("HOTLINE_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "-4", "invalid value"),
             ("HOTLINE_SERVER_MAX_CONNECTIONS_PER_ADDRESS", &huge, "expected a whole number"),
+            ("HOTLINE_SERVER_WORKER_THREADS", "0", "out of range"),
+            ("HOTLINE_SERVER_WORKER_THREADS", "257", "out of range"),
+            ("HOTLINE_SERVER_WORKER_THREADS", "two", "expected a whole number"),
+            ("HOTLINE_SERVER_WORKER_THREADS", &huge, "expected a whole number"),
             ("HOTLINE_QUEUES_MAX_CONVERSATION_SECS", "86401", "out of range"),
             ("HOTLINE_QUEUES_MAX_CONVERSATION_SECS", "4h", "expected a whole number"),
             ("HOTLINE_QUEUES_MAX_CONVERSATION_SECS", "", "expected a whole number"),

@@ -438,6 +438,12 @@ fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
+/// The runtime that answers requests, on `server.worker_threads` threads.
+fn serving_runtime(config: &Config) -> io::Result<tokio::runtime::Runtime> {
+    let threads = usize::try_from(config.server.worker_threads).unwrap_or(1).max(1);
+    tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+}
+
 /// `hotline serve [--production]`; `config_file` is the `--config` given, for the commands the
 /// start suggests.
 fn serve(mut config: Config, production: bool, config_file: Option<&Path>) -> ExitCode {
@@ -496,7 +502,7 @@ fn serve(mut config: Config, production: bool, config_file: Option<&Path>) -> Ex
         );
     }
     let users_add = users_add_command(config_file);
-    let runtime = match runtime() {
+    let runtime = match serving_runtime(&config) {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
