@@ -273,8 +273,8 @@ async fn readyz_says_not_ready_while_the_database_is_read_only() {
 
 #[tokio::test]
 async fn readyz_says_not_ready_while_the_databases_disk_is_full() {
-    // Room for the database, its journal and a write-ahead log at its most (16 MiB).
-    let disk = common::SmallDisk::mount(24);
+    // Room for the database, its journal and a write-ahead log at its most (64 MiB).
+    let disk = common::SmallDisk::mount(80);
     let app = spawn_app_with(|c| {
         c.database.path = disk.path().join("hotline.db");
         c.database.journal_reserve_mb = 1;
@@ -286,7 +286,7 @@ async fn readyz_says_not_ready_while_the_databases_disk_is_full() {
     let filler = disk.fill();
     let (status, body) = get(&app, "/readyz", None).await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(body, "not ready: the database's disk is nearly full: 0 MiB free, 16 MiB needed\n");
+    assert_eq!(body, "not ready: the database's disk is nearly full: 0 MiB free, 64 MiB needed\n");
     std::fs::remove_file(filler).unwrap();
     assert_eq!(get(&app, "/readyz", None).await.0, 200);
     app.stop().await;
