@@ -335,10 +335,13 @@ impl Connection {
     /// reader); [`Connection::transaction`] is the usual way.
     pub(super) fn begin(&self, behavior: TransactionBehavior) -> Result<()> {
         match &self.engine {
-            Inner::Sqlite(conn) => run_cached(conn, match behavior {
-                TransactionBehavior::Deferred => "BEGIN DEFERRED",
-                TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
-            })?,
+            Inner::Sqlite(conn) => run_cached(
+                conn,
+                match behavior {
+                    TransactionBehavior::Deferred => "BEGIN DEFERRED",
+                    TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
+                },
+            )?,
             Inner::Postgres(pg) => {
                 let mut client = pg.client()?;
                 match behavior {

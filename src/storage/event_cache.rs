@@ -144,13 +144,11 @@ impl WriterCache {
     /// commit until it ends): forgets everything if another connection committed since the
     /// last group. A failed check counts as a commit.
     pub(super) fn group_began(&mut self, conn: &Connection) {
-        let version = conn
-            .sqlite()
-            .and_then(|conn| {
-                conn.prepare_cached("PRAGMA data_version")
-                    .and_then(|mut stmt| stmt.query_row((), |row| row.get(0)))
-                    .ok()
-            });
+        let version = conn.sqlite().and_then(|conn| {
+            conn.prepare_cached("PRAGMA data_version")
+                .and_then(|mut stmt| stmt.query_row((), |row| row.get(0)))
+                .ok()
+        });
         if version.is_none() || version != self.data_version {
             self.cache.clear();
         }

@@ -911,6 +911,23 @@ mod tests {
             .unwrap()
     }
 
+    /// `.cargo/config.toml` builds SQLite without memory statistics (a global mutex taken at
+    /// every allocation); a build that lost the setting, say to a `LIBSQLITE3_FLAGS` of its
+    /// own, is slower without any other sign.
+    #[test]
+    fn sqlite_is_built_without_memory_statistics() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        // Listed only when set to something other than SQLite's default, 1.
+        let option: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
+            "SELECT compile_options FROM pragma_compile_options
+             WHERE compile_options LIKE 'DEFAULT_MEMSTATUS=%'",
+            (),
+            |row| row.get(0),
+        ))
+        .unwrap();
+        assert_eq!(option.as_deref(), Some("DEFAULT_MEMSTATUS=0"));
+    }
+
     fn at(secs: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap() + chrono::Duration::seconds(secs)
     }
