@@ -15,6 +15,9 @@
 //! - any other write to `case_events` (retention blanking a recording's URL, a text channel's
 //!   records, a deleted case, another process) empties the cache: see [`WriterCache`].
 //!
+//! An entry also keeps the case's tags as its last refresh left them in `case_tags`, which
+//! only a record's refresh writes; any other write there empties the cache the same way.
+//!
 //! Falling back to the table is always correct; the cache only ever saves the read.
 //!
 //! On PostgreSQL the cache holds nothing past one record: another hotline instance may write
@@ -29,6 +32,7 @@ use rusqlite::hooks::Action;
 use super::engine::Connection;
 
 use crate::domain::cases::Event;
+use crate::domain::language::Tag;
 
 /// The most cases kept: a few hundred calls in progress each hold their own, and past this
 /// many a case is read from the table again, as before the cache. Each costs a few
@@ -50,6 +54,9 @@ pub(super) struct CaseEvents {
     pub events: Vec<Event>,
     /// The key of the last one; `None` when the case has no events.
     pub last: Option<EventKey>,
+    /// The case's tags as `case_tags` holds them, once a refresh has written or read them;
+    /// `None` until then.
+    pub tags: Option<Vec<Tag>>,
     /// When the entry was last used, to evict the least recently used.
     used: u64,
 }
@@ -57,7 +64,7 @@ pub(super) struct CaseEvents {
 impl CaseEvents {
     /// A case's events as read from the table, with the key of the last.
     pub(super) fn new(events: Vec<Event>, last: Option<EventKey>) -> CaseEvents {
-        CaseEvents { events, last, used: 0 }
+        CaseEvents { events, last, tags: None, used: 0 }
     }
 }
 
@@ -131,7 +138,10 @@ impl WriterCache {
         let flag = Arc::clone(&touched);
         let watched = conn.sqlite().is_some_and(|conn| {
             conn.update_hook(Some(move |action: Action, _db: &str, table: &str, _row: i64| {
-                if table == "case_events" || (table == "cases" && action == Action::SQLITE_DELETE) {
+                if table == "case_events"
+                    || table == "case_tags"
+                    || (table == "cases" && action == Action::SQLITE_DELETE)
+                {
                     flag.store(true, Ordering::Relaxed);
                 }
             }));
@@ -156,7 +166,7 @@ impl WriterCache {
     }
 
     /// The cache for the next record, emptied first if anything but the writer's own records
-    /// wrote `case_events` through this connection since the last one.
+    /// wrote `case_events` or `case_tags` through this connection since the last one.
     pub(super) fn for_record(&mut self) -> &mut EventCache {
         if self.touched.swap(false, Ordering::Relaxed) || !self.watched {
             self.cache.clear();

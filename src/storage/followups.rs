@@ -13,12 +13,14 @@ use crate::scripts::{LanguageTag, NodeId, Tag};
 /// Brings a case's voicemail and missed-call follow-ups in line with its events, inside the
 /// transaction that changed them; one filed now is created `at` the time of the record that
 /// changed them. A missed call that turns out to have been answered after all (the
-/// provider's callbacks arrive in any order) is removed while nobody worked on it.
+/// provider's callbacks arrive in any order) is removed while nobody worked on it;
+/// `was_missed` says whether the case's outcome before this change could have filed one.
 pub(super) fn sync(
     tx: &Transaction<'_>,
     case_id: i64,
     events: &[Event],
     outcome: &Outcome,
+    was_missed: bool,
     at: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     let now = db_time(at);
@@ -46,7 +48,7 @@ pub(super) fn sync(
              ON CONFLICT (case_id, kind) DO NOTHING",
         )?
         .execute(params![case_id, now])?;
-    } else {
+    } else if was_missed {
         tx.prepare_cached(
             "DELETE FROM follow_ups WHERE case_id = ?1 AND kind = 'missed' AND state = 'open'
                                       AND attempts = 0",

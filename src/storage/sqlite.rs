@@ -579,12 +579,11 @@ fn refresh(
         Some(known) => extended(known, added),
         None => None,
     };
-    let known = match known {
+    let mut known = match known {
         Some(known) => known,
         None => read_events(tx, id)?,
     };
-    let events = &known.events;
-    let derived = derive(events, ended);
+    let derived = derive(&known.events, ended);
     let (outcome, outcome_node, outcome_queue) = outcome_columns(&derived.outcome);
     let columns = DerivedColumns {
         language: derived.language.as_ref().map(|l| l.as_str().to_owned()),
@@ -626,10 +625,15 @@ fn refresh(
             columns.outcome_queue,
         ])?;
     }
-    let stored_tags = tx
-        .prepare_cached("SELECT key, value FROM case_tags WHERE case_id = ?1 ORDER BY position")?
-        .query_map([id], |row| Ok(Tag { key: row.get(0)?, value: row.get(1)? }))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let stored_tags = match known.tags.take() {
+        Some(tags) => tags,
+        None => tx
+            .prepare_cached(
+                "SELECT key, value FROM case_tags WHERE case_id = ?1 ORDER BY position",
+            )?
+            .query_map([id], |row| Ok(Tag { key: row.get(0)?, value: row.get(1)? }))?
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     if stored_tags != derived.tags {
         tx.prepare_cached("DELETE FROM case_tags WHERE case_id = ?1")?.execute([id])?;
         let mut insert = tx.prepare_cached(
@@ -639,8 +643,11 @@ fn refresh(
             insert.execute(params![id, tag.key, tag.value, position])?;
         }
     }
-    super::followups::sync(tx, id, events, &derived.outcome, at)?;
+    // Only a case that was abandoned in the queue can have a missed call to take back.
+    let was_missed = stored.outcome == "abandoned-in-queue";
+    super::followups::sync(tx, id, &known.events, &derived.outcome, was_missed, at)?;
     if let Some(cache) = cache {
+        known.tags = Some(derived.tags);
         cache.stage(id, known);
     }
     Ok(())
