@@ -29,6 +29,7 @@ use std::thread::JoinHandle;
 use super::engine::{self, Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::checkpoint::{self, LogRestart};
 use super::event_cache::{EventCache, WriterCache};
 use super::{StorageError, panic_message};
 use crate::domain::cases::Record;
@@ -89,12 +90,17 @@ impl Ticket {
 }
 
 impl Writer {
-    /// Starts the thread that owns `conn` and applies records with `apply`.
-    pub(super) fn start(conn: Connection, apply: ApplyFn) -> std::io::Result<Writer> {
+    /// Starts the thread that owns `conn` and applies records with `apply`, restarting the
+    /// write-ahead log between groups when `restart` asks (SQLite).
+    pub(super) fn start(
+        conn: Connection,
+        apply: ApplyFn,
+        restart: Option<LogRestart>,
+    ) -> std::io::Result<Writer> {
         let (jobs, received) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || run(conn, &received, apply))?;
+            .spawn(move || run(conn, &received, apply, restart.as_ref()))?;
         Ok(Writer { jobs: Some(jobs), thread: Some(thread) })
     }
 
@@ -176,7 +182,12 @@ impl Drop for Writer {
 }
 
 /// The writer thread: one job or group at a time, until the channel closes.
-fn run(mut conn: Connection, received: &Receiver<Job>, apply: ApplyFn) {
+fn run(
+    mut conn: Connection,
+    received: &Receiver<Job>,
+    apply: ApplyFn,
+    restart: Option<&LogRestart>,
+) {
     // Reused from group to group, so a drain allocates nothing of its own.
     let mut members = Vec::new();
     let mut cache = WriterCache::install(&conn);
@@ -217,6 +228,11 @@ fn run(mut conn: Connection, received: &Receiver<Job>, apply: ApplyFn) {
                 write_group(&mut conn, &mut members, apply, &mut cache);
                 roll_back_leftover(&conn);
             }
+        }
+        if let (Some(restart), Some(sqlite)) = (restart, conn.sqlite())
+            && restart.take()
+        {
+            checkpoint::restart_log(sqlite);
         }
     }
 }
@@ -500,7 +516,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn records_submitted_at_once_all_land_and_each_learns_its_fate() {
-        let writer = Arc::new(Writer::start(table(), insert_then_fail_bad).unwrap());
+        let writer = Arc::new(Writer::start(table(), insert_then_fail_bad, None).unwrap());
         let mut tasks = Vec::new();
         for i in 0..300 {
             let writer = Arc::clone(&writer);
@@ -526,7 +542,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_fails_its_own_write_and_the_writer_goes_on() {
-        let writer = Writer::start(table(), panic_on_boom).unwrap();
+        let writer = Writer::start(table(), panic_on_boom, None).unwrap();
         let work: Result<(), _> = writer
             .run(|conn| {
                 conn.execute_batch("BEGIN; INSERT INTO t (sid) VALUES ('CAhalf')")?;
@@ -546,7 +562,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn grouped_writes_share_the_records_groups_and_each_fails_alone() {
-        let writer = Arc::new(Writer::start(table(), insert_then_fail_bad).unwrap());
+        let writer = Arc::new(Writer::start(table(), insert_then_fail_bad, None).unwrap());
         let mut tasks = Vec::new();
         for i in 0..200 {
             let writer = Arc::clone(&writer);
@@ -585,9 +601,45 @@ mod tests {
         writer.record(record("CWafter")).result().await.unwrap();
     }
 
+    /// The checkpointer asks, the writer restarts the log at its next turn: the commit after
+    /// lands at the log's beginning. Without the request nothing checkpoints here, and the
+    /// log holds every commit.
+    #[tokio::test]
+    async fn the_writer_restarts_the_log_between_groups_when_asked() {
+        for asked in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("cases.db");
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+            conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+            conn.execute_batch("CREATE TABLE t (sid TEXT PRIMARY KEY)").unwrap();
+            let restart = LogRestart::default();
+            let writer =
+                Writer::start(Connection::from(conn), insert_then_fail_bad, Some(restart.clone()))
+                    .unwrap();
+            for n in 0..50 {
+                writer.record(record(&format!("CA{n}"))).result().await.unwrap();
+            }
+            if asked {
+                restart.ask();
+            }
+            // The request is taken after this job; the record after lands in the new log.
+            writer.run(|_| Ok(())).await.unwrap();
+            writer.record(record("CAlast")).result().await.unwrap();
+            let other = rusqlite::Connection::open(&path).unwrap();
+            let frames: i64 =
+                other.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1)).unwrap();
+            if asked {
+                assert!(frames <= 2, "the log was not restarted: {frames} frames");
+            } else {
+                assert!(frames >= 50, "the log holds {frames} frames");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn records_and_other_writes_are_done_in_the_order_sent() {
-        let writer = Writer::start(table(), insert_then_fail_bad).unwrap();
+        let writer = Writer::start(table(), insert_then_fail_bad, None).unwrap();
         let first = writer.record(record("CA1"));
         let count = writer
             .run(|conn| Ok(conn.query_row("SELECT count(*) FROM t", (), |r| r.get::<_, i64>(0))?));

@@ -12,7 +12,7 @@ use super::engine::{Connection, OptionalExtension, Transaction, params};
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use futures_util::future::Either;
 
-use super::checkpoint::Checkpointer;
+use super::checkpoint::{Checkpointer, LogRestart};
 use super::derived::derive;
 use super::event_cache::{CaseEvents, EventCache, EventKey};
 use super::group_commit::Writer;
@@ -255,10 +255,13 @@ fn open_blocking(path: &Path, options: &StorageOptions) -> Result<Connections, S
     let reader = connect(path, options)?;
     // The reader only ever reads; make a slip an error rather than a second writer.
     reader.pragma_update(None, "query_only", true).map_err(|e| open_error(path, e))?;
-    let checkpointer =
-        Checkpointer::start(connect(path, options)?).map_err(|e| open_error(path, e))?;
+    // The checkpointer asks, the writer restarts the log between its groups.
+    let restart = LogRestart::default();
+    let checkpointer = Checkpointer::start(connect(path, options)?, restart.clone())
+        .map_err(|e| open_error(path, e))?;
     Ok(Connections {
-        writer: Writer::start(writer, apply_cached).map_err(|e| open_error(path, e))?,
+        writer: Writer::start(writer, apply_cached, Some(restart))
+            .map_err(|e| open_error(path, e))?,
         reader: Reader::start(reader.into()).map_err(|e| open_error(path, e))?,
         file: path.to_owned(),
         _checkpointer: Some(checkpointer),

@@ -73,7 +73,7 @@ fn open_blocking(
     };
     let started = |e: std::io::Error| StorageError::Open { path: file.clone(), source: e.into() };
     Ok(Connections {
-        writer: Writer::start(writer, apply_cached).map_err(started)?,
+        writer: Writer::start(writer, apply_cached, None).map_err(started)?,
         reader: Reader::start(reader).map_err(started)?,
         file: file.clone(),
         _checkpointer: None,
