@@ -647,7 +647,7 @@ fn refresh(
         }
     }
     // Only a case that was abandoned in the queue can have a missed call to take back.
-    let was_missed = stored.outcome == "abandoned-in-queue";
+    let was_missed = stored.outcome == ABANDONED_IN_QUEUE;
     super::followups::sync(tx, id, &known.events, &derived.outcome, was_missed, at)?;
     if let Some(cache) = cache {
         known.tags = Some(derived.tags);
@@ -701,6 +701,9 @@ struct DerivedColumns {
     outcome_queue: Option<String>,
 }
 
+/// The `outcome` column of a caller who hung up while waiting in a queue.
+const ABANDONED_IN_QUEUE: &str = "abandoned-in-queue";
+
 /// An outcome as its three columns: kind, node, queue.
 fn outcome_columns(outcome: &Outcome) -> (&'static str, Option<&str>, Option<&str>) {
     match outcome {
@@ -708,7 +711,7 @@ fn outcome_columns(outcome: &Outcome) -> (&'static str, Option<&str>, Option<&st
         Outcome::Finished { node } => ("finished", Some(node.as_str()), None),
         Outcome::Abandoned { node } => ("abandoned", node.as_ref().map(NodeId::as_str), None),
         Outcome::HandedOff { queue } => ("handed-off", None, Some(queue)),
-        Outcome::AbandonedInQueue { queue } => ("abandoned-in-queue", None, Some(queue)),
+        Outcome::AbandonedInQueue { queue } => (ABANDONED_IN_QUEUE, None, Some(queue)),
         Outcome::Voicemail => ("voicemail", None, None),
     }
 }
@@ -901,7 +904,7 @@ fn decode_outcome(
         "finished" => Outcome::Finished { node: node.ok_or_else(bad)? },
         "abandoned" => Outcome::Abandoned { node },
         "handed-off" => Outcome::HandedOff { queue: queue.ok_or_else(bad)? },
-        "abandoned-in-queue" => Outcome::AbandonedInQueue { queue: queue.ok_or_else(bad)? },
+        ABANDONED_IN_QUEUE => Outcome::AbandonedInQueue { queue: queue.ok_or_else(bad)? },
         "voicemail" => Outcome::Voicemail,
         other => return Err(StorageError::Data(format!("stored outcome {other:?}"))),
     })
