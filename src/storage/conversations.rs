@@ -917,8 +917,8 @@ fn insert_message(
 const DELETABLE_HOURS: i64 = 48;
 
 /// Deletes a conversation from the person's phone, as far as the channel allows: the bot's
-/// messages sent in the last two days, the person's own of those days, and nothing still
-/// waiting to be sent (withdrawn, so it never arrives).
+/// messages sent in the last two days or being sent now, the person's own of those days, and
+/// nothing still waiting to be sent (withdrawn, so it never arrives).
 fn forget_in(
     tx: &Transaction<'_>,
     keys: &DataKeys,
@@ -932,10 +932,14 @@ fn forget_in(
          WHERE case_id = ?1 AND state = 'pending'",
     )?
     .execute([to.case_id])?;
+    // A message on its way now is deleted too: the deletion waits behind it in the chat's
+    // line, and by its turn the channel's id of the message is known (or it never arrived).
     let sent: Vec<i64> = tx
         .prepare_cached(
-            "SELECT id FROM outbox WHERE case_id = ?1 AND action = 'send' AND state = 'sent'
-               AND provider_id IS NOT NULL AND sent_at >= ?2 ORDER BY id",
+            "SELECT id FROM outbox WHERE case_id = ?1 AND action = 'send'
+               AND (state = 'sending'
+                    OR (state = 'sent' AND provider_id IS NOT NULL AND sent_at >= ?2))
+             ORDER BY id",
         )?
         .query_map(params![to.case_id, since], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
@@ -1287,5 +1291,52 @@ mod tests {
             .unwrap();
         let plan = plan.join("; ");
         assert!(plan.contains("COVERING INDEX conversations_waiting_line"), "{plan}");
+    }
+
+    #[test]
+    fn a_deletion_reaches_the_message_on_its_way_and_withdraws_the_waiting_one() {
+        let (_dir, mut conn) = conversations(1);
+        let at = |secs: i64| DateTime::from_timestamp(1_796_601_600 + secs, 0).unwrap();
+        let keys =
+            DataKeys::generate(&crate::domain::secret::Secret::new("k".repeat(32)), at(0)).unwrap();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        let outgoing = |key: &str| NewOutgoing {
+            case_id: 1,
+            channel: Channel::Telegram,
+            address_sealed: "sealed".into(),
+            chat_key: "TG1".into(),
+            action: OutAction::Send { text: "Меню".into(), buttons: Vec::new() },
+            dedupe_key: key.into(),
+        };
+        let sent = enqueue_in(&tx, &keys, &outgoing("sent"), at(1)).unwrap();
+        let on_its_way = enqueue_in(&tx, &keys, &outgoing("on its way"), at(2)).unwrap();
+        let waiting = enqueue_in(&tx, &keys, &outgoing("waiting"), at(3)).unwrap();
+        tx.execute(
+            "UPDATE outbox SET state = 'sent', provider_id = '41', sent_at = ?2 WHERE id = ?1",
+            params![sent, db_time(at(1))],
+        )
+        .unwrap();
+        tx.execute("UPDATE outbox SET state = 'sending' WHERE id = ?1", [on_its_way]).unwrap();
+        let call_sid = CallSid::parse("TG1").unwrap();
+        let to = Addressee {
+            case_id: 1,
+            call_sid: &call_sid,
+            channel: Channel::Telegram,
+            address_sealed: "sealed",
+        };
+        forget_in(&tx, &keys, &to, at(4)).unwrap();
+        let deletions: Vec<i64> = tx
+            .prepare("SELECT of_id FROM outbox WHERE action = 'delete' ORDER BY of_id")
+            .unwrap()
+            .query_map((), |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // The one being sent now is deleted once it has arrived: its deletion waits behind it.
+        assert_eq!(deletions, [sent, on_its_way]);
+        let state: String = tx
+            .query_row("SELECT state FROM outbox WHERE id = ?1", [waiting], |r| r.get(0))
+            .unwrap();
+        assert_eq!(state, "failed", "a message not sent yet is withdrawn, never sent");
     }
 }
