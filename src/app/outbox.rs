@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use crate::app::{App, AppError};
 use crate::domain::conversation::Channel;
 use crate::domain::outbox::{Delivery, NewOutgoing, Outgoing, Pacer, backoff};
-use crate::storage::StorageError;
+use crate::storage::{Settlement, StorageError};
 
 /// The most due messages read at once: more than a channel may send in a second.
 const BATCH: u32 = 500;
@@ -176,44 +176,51 @@ impl Worker {
         }
     }
 
-    /// Records the outcomes waiting, then sends what may go now; returns when to look again
-    /// at the latest.
+    /// Records the answers waiting and claims what may go now, in one write, then hands the
+    /// claimed messages to the channel; returns when to look again at the latest. Should the
+    /// write fail, the answers wait for the next round and nothing is sent.
     async fn step(&mut self) -> Result<Instant, StorageError> {
-        while let Some(answer) = self.unsettled.pop() {
-            if let Err(error) = self.settle(&answer).await {
-                self.unsettled.push(answer);
-                return Err(error);
-            }
-        }
         let storage = self.app.storage();
         let now = self.app.now();
-        let due = storage.due_outgoing(self.channel, now, BATCH).await?;
-        let plan = self.pacer.plan(Instant::now().into_std(), &due);
-        if !plan.go.is_empty() {
-            let claimed = match storage.claim_outgoing(plan.go.clone()).await {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    plan.go.iter().for_each(|id| self.pacer.withdrawn(*id));
-                    return Err(error);
-                }
-            };
-            for id in plan.go.iter().filter(|id| !claimed.iter().any(|out| out.id == **id)) {
-                self.pacer.withdrawn(*id);
-            }
-            for out in claimed {
-                let deliver = Arc::clone(&self.deliver);
-                self.in_flight.spawn_blocking(move || Answer {
-                    id: out.id,
-                    case_id: out.case_id,
-                    attempt: out.attempt,
-                    delivery: std::panic::catch_unwind(AssertUnwindSafe(|| deliver.deliver(&out)))
-                        .unwrap_or_else(|_| {
-                            Delivery::Transient("the channel's sender panicked".into())
-                        }),
-                });
+        let answered_at = Instant::now();
+        for answer in &self.unsettled {
+            self.pacer.answered(answer.id, answered_at.into_std());
+            if let Delivery::RetryAfter(wait) = &answer.delivery {
+                self.pacer.pause_until((answered_at + (*wait).min(LONGEST_PAUSE)).into_std());
             }
         }
-        let mut wake_at = Instant::now() + IDLE_POLL;
+        // A chat whose last message is answered but not recorded yet offers its next one in
+        // the round after, which follows at once: its messages stay in order.
+        let recorded = !self.unsettled.is_empty();
+        let due = storage.due_outgoing(self.channel, now, BATCH).await?;
+        let plan = self.pacer.plan(Instant::now().into_std(), &due);
+        let settled = self.unsettled.iter().map(|a| (a.id, self.settlement(a, now))).collect();
+        let claimed = match storage.outbox_round(settled, plan.go.clone(), now).await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                plan.go.iter().for_each(|id| self.pacer.withdrawn(*id));
+                return Err(error);
+            }
+        };
+        for answer in std::mem::take(&mut self.unsettled) {
+            self.report(&answer);
+        }
+        for id in plan.go.iter().filter(|id| !claimed.iter().any(|out| out.id == **id)) {
+            self.pacer.withdrawn(*id);
+        }
+        for out in claimed {
+            let deliver = Arc::clone(&self.deliver);
+            self.in_flight.spawn_blocking(move || Answer {
+                id: out.id,
+                case_id: out.case_id,
+                attempt: out.attempt,
+                delivery: std::panic::catch_unwind(AssertUnwindSafe(|| deliver.deliver(&out)))
+                    .unwrap_or_else(|_| {
+                        Delivery::Transient("the channel's sender panicked".into())
+                    }),
+            });
+        }
+        let mut wake_at = Instant::now() + if recorded { Duration::ZERO } else { IDLE_POLL };
         if let Some(at) = plan.wake_at {
             wake_at = wake_at.min(Instant::from_std(at));
         }
@@ -223,53 +230,56 @@ impl Worker {
         Ok(wake_at)
     }
 
-    /// Records what the channel answered, and paces the channel by it.
-    async fn settle(&mut self, answer: &Answer) -> Result<(), StorageError> {
-        let Answer { id, case_id, attempt, delivery } = answer;
-        let (id, case_id, attempt) = (*id, *case_id, *attempt);
-        self.pacer.answered(id, Instant::now().into_std());
-        let storage = self.app.storage();
-        let metrics = self.app.metrics();
-        let now = self.app.now();
-        let channel = self.channel.as_str();
-        match delivery {
-            Delivery::Sent { provider_id } => {
-                storage.outgoing_sent(id, provider_id.clone(), now).await?;
-                metrics.outbox_sent().inc();
-                tracing::info!(outbox_id = id, case_id, channel, attempt, "outbox: delivered");
-            }
+    /// What to record of an answer that came at `now`.
+    fn settlement(&self, answer: &Answer, now: DateTime<Utc>) -> Settlement {
+        match &answer.delivery {
+            Delivery::Sent { provider_id } => Settlement::Sent { provider_id: provider_id.clone() },
             Delivery::RetryAfter(wait) => {
                 let wait = (*wait).min(LONGEST_PAUSE);
-                self.pacer.pause_until((Instant::now() + wait).into_std());
                 let error = format!("the channel asked to wait {} s", wait.as_secs_f64());
-                storage.outgoing_retry(id, now + span(wait), error).await?;
-                tracing::warn!(
-                    outbox_id = id,
-                    case_id,
-                    channel,
-                    attempt,
-                    wait_secs = wait.as_secs_f64(),
-                    "outbox: the channel asks to slow down; the whole channel waits"
-                );
+                Settlement::Retry { next_at: now + span(wait), error }
             }
-            Delivery::Transient(error) if attempt < self.max_attempts => {
-                let wait = backoff(attempt);
-                storage.outgoing_retry(id, now + span(wait), bounded(error)).await?;
-                tracing::warn!(
-                    outbox_id = id,
-                    case_id,
-                    channel,
-                    attempt,
-                    error = bounded(error),
-                    retry_in_secs = wait.as_secs(),
-                    "outbox: not delivered; trying again"
-                );
-            }
+            Delivery::Transient(error) if answer.attempt < self.max_attempts => Settlement::Retry {
+                next_at: now + span(backoff(answer.attempt)),
+                error: bounded(error),
+            },
             Delivery::Transient(error) | Delivery::Refused(error) => {
-                storage.outgoing_failed(id, bounded(error), now).await?;
+                Settlement::Failed { error: bounded(error) }
+            }
+        }
+    }
+
+    /// Logs and counts an answer once it is recorded.
+    fn report(&self, answer: &Answer) {
+        let Answer { id: outbox_id, case_id, attempt, delivery } = answer;
+        let channel = self.channel.as_str();
+        let metrics = self.app.metrics();
+        match delivery {
+            Delivery::Sent { .. } => {
+                metrics.outbox_sent().inc();
+                tracing::info!(outbox_id, case_id, channel, attempt, "outbox: delivered");
+            }
+            Delivery::RetryAfter(wait) => tracing::warn!(
+                outbox_id,
+                case_id,
+                channel,
+                attempt,
+                wait_secs = (*wait).min(LONGEST_PAUSE).as_secs_f64(),
+                "outbox: the channel asks to slow down; the whole channel waits"
+            ),
+            Delivery::Transient(error) if *attempt < self.max_attempts => tracing::warn!(
+                outbox_id,
+                case_id,
+                channel,
+                attempt,
+                error = bounded(error),
+                retry_in_secs = backoff(*attempt).as_secs(),
+                "outbox: not delivered; trying again"
+            ),
+            Delivery::Transient(error) | Delivery::Refused(error) => {
                 metrics.outbox_failed().inc();
                 tracing::error!(
-                    outbox_id = id,
+                    outbox_id,
                     case_id,
                     channel,
                     attempt,
@@ -278,7 +288,6 @@ impl Worker {
                 );
             }
         }
-        Ok(())
     }
 }
 

@@ -33,6 +33,11 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const LONGEST_BACKOFF: Duration = Duration::from_secs(300);
 /// The window the global rate is counted over.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// The most messages handed to a channel and not answered yet. Each send holds a thread of the
+/// blocking pool while it waits for the channel, so an outbox paced at hundreds a second
+/// would otherwise hold hundreds of threads; 32 sends at once outrun Telegram's 30 messages a
+/// second even at a second's round trip.
+pub const MOST_IN_FLIGHT: usize = 32;
 
 /// A button under a message: its label, and what the channel sends back when it is pressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,6 +401,10 @@ impl Pacer {
                     continue;
                 }
             }
+            if self.in_flight.len() >= MOST_IN_FLIGHT {
+                // The next answer calls the planner again.
+                break;
+            }
             if self.in_flight.len() + self.recent.len() >= limit {
                 // Full: the oldest answered send leaves the window first (none answered yet:
                 // the next answer calls the planner again).
@@ -545,6 +554,21 @@ mod tests {
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
         assert_eq!(backoff(0), Duration::from_secs(1));
         assert_eq!(backoff(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn at_most_so_many_sends_are_in_flight_whatever_the_rate() {
+        let start = Instant::now();
+        let mut pacer = pacer(10, 1000);
+        let many: Vec<Due> = (0..100).map(|id| due(id, &format!("chat {id}"))).collect();
+        let first = pacer.plan(start, &many);
+        assert_eq!(first.go, (0..MOST_IN_FLIGHT as i64).collect::<Vec<_>>());
+        assert!(pacer.plan(start, &many[MOST_IN_FLIGHT..]).go.is_empty());
+        // Each answer frees one place, for the next chat in line.
+        pacer.answered(0, start + ms(1));
+        pacer.answered(1, start + ms(1));
+        let next = pacer.plan(start + ms(2), &many[MOST_IN_FLIGHT..]);
+        assert_eq!(next.go, [MOST_IN_FLIGHT as i64, MOST_IN_FLIGHT as i64 + 1]);
     }
 
     #[test]

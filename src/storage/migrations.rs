@@ -84,6 +84,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0019_shared_duties.sql",
         sql: include_str!("../../db/migrations/0019_shared_duties.sql"),
     },
+    Migration {
+        name: "0020_outbox_due.sql",
+        sql: include_str!("../../db/migrations/0020_outbox_due.sql"),
+    },
 ];
 
 /// The schema version this build brings databases to.

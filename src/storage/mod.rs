@@ -73,7 +73,7 @@ pub use followups::Refusal;
 pub use journal::WriteObserver;
 pub use journal::{Durability, Recorder};
 pub use keys::KeyCheck;
-pub use outbox::OutboxCounts;
+pub use outbox::{OutboxCounts, Settlement};
 pub use people::{AuditEntry, ChangedBy, NewPerson, ReachSettings, TokenOwner};
 pub use pin_lockout::{PinAttempt, RefusalAudit};
 pub use provider_deletions::PendingDeletion;

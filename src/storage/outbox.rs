@@ -12,6 +12,28 @@ use crate::domain::conversation::Channel;
 use crate::domain::data_keys::{DataClass, DataKeys};
 use crate::domain::outbox::{Button, Due, NewOutgoing, OutAction, OutState, OutStatus, Outgoing};
 
+/// What became of one attempt to deliver a message, as [`Storage::outbox_round`] records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Delivered; the channel's id of the message, when it gives one.
+    Sent {
+        /// The channel's message id.
+        provider_id: Option<String>,
+    },
+    /// To be tried again at `next_at`; `error` says why this attempt failed.
+    Retry {
+        /// Not before then.
+        next_at: DateTime<Utc>,
+        /// Why the attempt failed.
+        error: String,
+    },
+    /// Given up on, for `error`.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
 /// The outbox's counts, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OutboxCounts {
@@ -40,8 +62,8 @@ impl Storage {
     }
 
     /// The oldest waiting message of each chat of `channel` that is due at `now` (at most
-    /// `limit`, oldest first). A chat whose oldest message is not due yet, or is being sent,
-    /// offers nothing: its messages leave in order.
+    /// `limit`, the longest due first). A chat whose oldest message is not due yet, or is
+    /// being sent, offers nothing: its messages leave in order.
     pub async fn due_outgoing(
         &self,
         channel: Channel,
@@ -57,7 +79,7 @@ impl Storage {
                            SELECT 1 FROM outbox e
                            WHERE e.channel = o.channel AND e.chat_key = o.chat_key
                              AND e.state IN ('pending', 'sending') AND e.id < o.id)
-                     ORDER BY o.id LIMIT ?3",
+                     ORDER BY o.next_at, o.id LIMIT ?3",
                 )?
                 .query_map(params![channel.as_str(), db_time(now), limit], |row| {
                     Ok(Due { id: row.get(0)?, chat_key: row.get(1)? })
@@ -87,16 +109,28 @@ impl Storage {
         .await
     }
 
-    /// Claims the messages `ids` that are still waiting: marks them `sending`, counts the
-    /// attempt, and returns them ready to deliver (an edit or a delete with the channel's id
-    /// of its earlier message), in the order of `ids`.
-    pub async fn claim_outgoing(&self, ids: Vec<i64>) -> Result<Vec<Outgoing>, StorageError> {
+    /// One round of a worker's bookkeeping, in one write, so that it costs one share of a
+    /// commit however many messages it moves: records what became of the attempts answered
+    /// since the last round (a delivered or abandoned message has its text, buttons and
+    /// address dropped), then claims the messages `claim` that are still waiting (marks them
+    /// `sending`, counts the attempt) and returns them ready to deliver, in the order of
+    /// `claim` (an edit or a delete with the channel's id of its earlier message).
+    pub async fn outbox_round(
+        &self,
+        settled: Vec<(i64, Settlement)>,
+        claim: Vec<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Outgoing>, StorageError> {
+        if settled.is_empty() && claim.is_empty() {
+            return Ok(Vec::new());
+        }
         let keys = self.shared_keys();
-        // The outbox's bookkeeping is as frequent as the messages: grouped with the writes of
-        // the moment, so each costs a share of an fsync.
         self.write_grouped(move |tx| {
-            let mut claimed = Vec::with_capacity(ids.len());
-            for id in ids {
+            for (id, settlement) in &settled {
+                settle_in(tx, *id, settlement, now)?;
+            }
+            let mut claimed = Vec::with_capacity(claim.len());
+            for id in claim {
                 let changed = tx
                     .prepare_cached(
                         "UPDATE outbox SET state = 'sending', attempts = attempts + 1
@@ -108,63 +142,6 @@ impl Storage {
                 }
             }
             Ok(claimed)
-        })
-        .await
-    }
-
-    /// Message `id` was delivered: recorded with the channel's id, and its text, buttons and
-    /// address dropped.
-    pub async fn outgoing_sent(
-        &self,
-        id: i64,
-        provider_id: Option<String>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        self.write_grouped(move |tx| {
-            tx.prepare_cached(
-                "UPDATE outbox SET state = 'sent', sent_at = ?2, provider_id = ?3, error = NULL,
-                                   body = NULL, buttons = NULL, address_sealed = NULL
-                 WHERE id = ?1",
-            )?
-            .execute(params![id, db_time(now), provider_id])?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Message `id` is tried again at `next_at`; `error` says why the last attempt failed.
-    pub async fn outgoing_retry(
-        &self,
-        id: i64,
-        next_at: DateTime<Utc>,
-        error: String,
-    ) -> Result<(), StorageError> {
-        self.write_grouped(move |tx| {
-            tx.prepare_cached(
-                "UPDATE outbox SET state = 'pending', next_at = ?2, error = ?3 WHERE id = ?1",
-            )?
-            .execute(params![id, db_time(next_at), error])?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Message `id` is given up on: recorded with why, and its text, buttons and address
-    /// dropped.
-    pub async fn outgoing_failed(
-        &self,
-        id: i64,
-        error: String,
-        now: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        self.write_grouped(move |tx| {
-            tx.prepare_cached(
-                "UPDATE outbox SET state = 'failed', error = ?2, sent_at = NULL, next_at = ?3,
-                                   body = NULL, buttons = NULL, address_sealed = NULL
-                 WHERE id = ?1",
-            )?
-            .execute(params![id, error, db_time(now)])?;
-            Ok(())
         })
         .await
     }
@@ -309,6 +286,37 @@ pub(crate) fn enqueue_in(
     Ok(tx.last_insert_rowid()?)
 }
 
+/// Records what became of one attempt at message `id`.
+fn settle_in(
+    tx: &Transaction<'_>,
+    id: i64,
+    settlement: &Settlement,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    match settlement {
+        Settlement::Sent { provider_id } => tx
+            .prepare_cached(
+                "UPDATE outbox SET state = 'sent', sent_at = ?2, provider_id = ?3, error = NULL,
+                                   body = NULL, buttons = NULL, address_sealed = NULL
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, db_time(now), provider_id])?,
+        Settlement::Retry { next_at, error } => tx
+            .prepare_cached(
+                "UPDATE outbox SET state = 'pending', next_at = ?2, error = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, db_time(*next_at), error])?,
+        Settlement::Failed { error } => tx
+            .prepare_cached(
+                "UPDATE outbox SET state = 'failed', error = ?2, sent_at = NULL, next_at = ?3,
+                                   body = NULL, buttons = NULL, address_sealed = NULL
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, error, db_time(now)])?,
+    };
+    Ok(())
+}
+
 /// Buttons as stored: JSON, or NULL for none.
 fn encode_buttons(buttons: &[Vec<Button>]) -> Result<Option<String>, StorageError> {
     if buttons.is_empty() {
@@ -408,6 +416,18 @@ mod tests {
         (storage, id)
     }
 
+    async fn claim(storage: &Storage, ids: Vec<i64>) -> Result<Vec<Outgoing>, StorageError> {
+        storage.outbox_round(Vec::new(), ids, at(1)).await
+    }
+
+    async fn settle(storage: &Storage, settled: Vec<(i64, Settlement)>, now: DateTime<Utc>) {
+        storage.outbox_round(settled, Vec::new(), now).await.unwrap();
+    }
+
+    fn delivered_as(provider_id: &str) -> Settlement {
+        Settlement::Sent { provider_id: Some(provider_id.into()) }
+    }
+
     fn send(case_id: i64, chat: &str, key: &str, text: &str) -> NewOutgoing {
         NewOutgoing {
             case_id,
@@ -503,7 +523,7 @@ mod tests {
         assert!(storage.due_outgoing(Channel::Sms, at(5), 10).await.unwrap().is_empty());
         let due = storage.due_outgoing(Channel::Telegram, at(1), 10).await.unwrap();
         assert_eq!(due, [Due { id, chat_key: "a".into() }]);
-        let claimed = storage.claim_outgoing(vec![id]).await.unwrap();
+        let claimed = claim(&storage, vec![id]).await.unwrap();
         assert_eq!(claimed.len(), 1);
         let out = &claimed[0];
         assert_eq!((out.id, out.case_id, out.attempt), (id, case, 1));
@@ -516,7 +536,7 @@ mod tests {
             }
         );
         assert_eq!(column(&storage, id, "state").await.as_deref(), Some("sending"));
-        assert!(storage.claim_outgoing(vec![id]).await.unwrap().is_empty());
+        assert!(claim(&storage, vec![id]).await.unwrap().is_empty());
         assert!(storage.due_outgoing(Channel::Telegram, at(9), 10).await.unwrap().is_empty());
     }
 
@@ -531,19 +551,21 @@ mod tests {
         let due = storage.due_outgoing(Channel::Telegram, at(2), 10).await.unwrap();
         assert_eq!(ids(due), [a1, b1]);
         // While a1 is being sent, and while it waits out a backoff, a2 waits behind it.
-        storage.claim_outgoing(vec![a1]).await.unwrap();
+        claim(&storage, vec![a1]).await.unwrap();
         assert_eq!(ids(storage.due_outgoing(Channel::Telegram, at(2), 10).await.unwrap()), [b1]);
-        storage.outgoing_retry(a1, at(60), "timeout".into()).await.unwrap();
+        let retry = Settlement::Retry { next_at: at(60), error: "timeout".into() };
+        settle(&storage, vec![(a1, retry)], at(3)).await;
         assert_eq!(ids(storage.due_outgoing(Channel::Telegram, at(2), 10).await.unwrap()), [b1]);
         let next = |now| storage.next_outgoing_at(Channel::Telegram, now);
         assert_eq!(next(at(2)).await.unwrap(), Some(at(60)));
         assert_eq!(next(at(60)).await.unwrap(), None);
+        // The longest due first: b1 since 1 s, a1 since its backoff ended.
         assert_eq!(
             ids(storage.due_outgoing(Channel::Telegram, at(60), 10).await.unwrap()),
-            [a1, b1]
+            [b1, a1]
         );
-        storage.claim_outgoing(vec![a1]).await.unwrap();
-        storage.outgoing_sent(a1, Some("m1".into()), at(61)).await.unwrap();
+        claim(&storage, vec![a1]).await.unwrap();
+        settle(&storage, vec![(a1, delivered_as("m1"))], at(61)).await;
         assert_eq!(
             ids(storage.due_outgoing(Channel::Telegram, at(61), 10).await.unwrap()),
             [a2, b1]
@@ -552,14 +574,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_round_records_the_answers_then_claims_the_next_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, case) = open(&dir).await;
+        let a1 = storage.enqueue_outgoing(send(case, "a", "k1", "1"), at(1)).await.unwrap();
+        let a2 = storage.enqueue_outgoing(send(case, "a", "k2", "2"), at(1)).await.unwrap();
+        claim(&storage, vec![a1]).await.unwrap();
+        let round = storage.outbox_round(vec![(a1, delivered_as("m1"))], vec![a2], at(2));
+        let claimed = round.await.unwrap();
+        assert_eq!(claimed.iter().map(|out| out.id).collect::<Vec<_>>(), [a2]);
+        assert_eq!(column(&storage, a1, "state").await.as_deref(), Some("sent"));
+        assert_eq!(column(&storage, a1, "provider_id").await.as_deref(), Some("m1"));
+        assert_eq!(column(&storage, a2, "state").await.as_deref(), Some("sending"));
+        assert!(storage.outbox_round(Vec::new(), Vec::new(), at(3)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn sent_and_failed_drop_the_text_the_buttons_and_the_address() {
         let dir = tempfile::tempdir().unwrap();
         let (storage, case) = open(&dir).await;
         let sent = storage.enqueue_outgoing(send(case, "a", "k1", "Hello"), at(1)).await.unwrap();
         let failed = storage.enqueue_outgoing(send(case, "b", "k2", "Hi"), at(1)).await.unwrap();
-        storage.claim_outgoing(vec![sent, failed]).await.unwrap();
-        storage.outgoing_sent(sent, Some("4242".into()), at(2)).await.unwrap();
-        storage.outgoing_failed(failed, "bot was blocked".into(), at(3)).await.unwrap();
+        claim(&storage, vec![sent, failed]).await.unwrap();
+        // Settled together, as a worker records the answers of one round.
+        let gave_up = Settlement::Failed { error: "bot was blocked".into() };
+        settle(&storage, vec![(sent, delivered_as("4242")), (failed, gave_up)], at(2)).await;
         for id in [sent, failed] {
             for dropped in ["body", "buttons", "address_sealed"] {
                 assert_eq!(column(&storage, id, dropped).await, None, "{dropped} of {id}");
@@ -586,9 +625,9 @@ mod tests {
         let mut delete = send(case, "a", "k3", "");
         delete.action = OutAction::Delete { of: menu };
         let delete = storage.enqueue_outgoing(delete, at(1)).await.unwrap();
-        storage.claim_outgoing(vec![menu]).await.unwrap();
-        storage.outgoing_sent(menu, Some("777".into()), at(2)).await.unwrap();
-        let claimed = storage.claim_outgoing(vec![edit, delete]).await.unwrap();
+        claim(&storage, vec![menu]).await.unwrap();
+        settle(&storage, vec![(menu, delivered_as("777"))], at(2)).await;
+        let claimed = claim(&storage, vec![edit, delete]).await.unwrap();
         assert_eq!(claimed[0].target_provider_id.as_deref(), Some("777"));
         assert_eq!(
             claimed[0].action,
@@ -612,14 +651,15 @@ mod tests {
             )
             .await
             .unwrap();
-        storage.claim_outgoing(vec![done, cut, sms]).await.unwrap();
-        storage.outgoing_sent(done, None, at(2)).await.unwrap();
+        claim(&storage, vec![done, cut, sms]).await.unwrap();
+        let delivered = Settlement::Sent { provider_id: None };
+        settle(&storage, vec![(done, delivered)], at(2)).await;
         assert_eq!(storage.resume_interrupted(Channel::Telegram).await.unwrap(), 1);
         assert_eq!(column(&storage, cut, "state").await.as_deref(), Some("pending"));
         assert_eq!(column(&storage, done, "state").await.as_deref(), Some("sent"));
         // Another channel's worker may be sending right now: its rows are its own.
         assert_eq!(column(&storage, sms, "state").await.as_deref(), Some("sending"));
-        let again = storage.claim_outgoing(vec![cut]).await.unwrap();
+        let again = claim(&storage, vec![cut]).await.unwrap();
         assert_eq!(again[0].attempt, 2);
         assert_eq!(storage.outbox_counts().await.unwrap(), OutboxCounts { pending: 2, failed: 0 });
     }
@@ -635,7 +675,7 @@ mod tests {
             buttons: vec![vec![Button { text: hostile.into(), data: "\"]}".into(), key: None }]],
         };
         let id = storage.enqueue_outgoing(new.clone(), at(1)).await.unwrap();
-        let claimed = storage.claim_outgoing(vec![id]).await.unwrap();
+        let claimed = claim(&storage, vec![id]).await.unwrap();
         assert_eq!(claimed[0].action, new.action);
         assert_eq!(claimed[0].chat_key, "chat'\"");
     }

@@ -295,13 +295,19 @@ async fn a_database_of_an_older_build_is_brought_forward_and_others_are_refused(
     storage.hold_lease("duties", "a".into(), chrono::Utc::now(), chrono::Utc::now()).await.unwrap();
     drop(storage);
 
-    // As the build before the duties' leases left it: brought forward, its rows kept.
+    // As the build before the duties' leases left it: brought forward through both files
+    // since, its rows kept.
+    let due_index = "SELECT indexdef FROM pg_indexes WHERE indexname = 'outbox_pending'";
+    let indexed_by_due_time = pg.query(due_index);
+    assert!(indexed_by_due_time.contains("(channel, next_at, id)"), "{indexed_by_due_time}");
     pg.query(&format!(
-        "DROP TABLE leases; DROP TABLE data_key_floors;
-         UPDATE hotline_schema_version SET version = {version} - 1"
+        "DROP TABLE leases; DROP TABLE data_key_floors; DROP INDEX outbox_pending;
+         CREATE INDEX outbox_pending ON outbox (channel, id) WHERE state = 'pending';
+         UPDATE hotline_schema_version SET version = {version} - 2"
     ));
     let storage = open().await.unwrap();
     assert_eq!(pg.query("SELECT version FROM hotline_schema_version"), version);
+    assert_eq!(pg.query(due_index), indexed_by_due_time);
     assert_eq!(pg.query("SELECT count(*) FROM leases"), "0");
     assert_eq!(pg.query("SELECT count(*) FROM cases WHERE false"), "0");
     assert!(

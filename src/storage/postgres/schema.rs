@@ -9,6 +9,7 @@ const FILES: &[(&str, &str)] = &[
     ("0001_schema.sql", include_str!("../../../db/postgres/0001_schema.sql")),
     ("0002_waiting_lines.sql", include_str!("../../../db/postgres/0002_waiting_lines.sql")),
     ("0003_shared_duties.sql", include_str!("../../../db/postgres/0003_shared_duties.sql")),
+    ("0004_outbox_due.sql", include_str!("../../../db/postgres/0004_outbox_due.sql")),
 ];
 
 /// The SQLite schema version the first file brings a database to.
