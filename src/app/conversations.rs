@@ -116,6 +116,8 @@ impl App {
                     };
                     let target = StepTarget::Existing {
                         id: conversation.id,
+                        case_id: conversation.case_id,
+                        case: conversation.case_number,
                         call_sid: conversation.call_sid.clone(),
                         step: conversation.step,
                     };

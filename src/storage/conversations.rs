@@ -11,9 +11,9 @@
 use super::engine::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
 
-use super::outbox::enqueue_in;
+use super::outbox::{OutboxRow, encode_buttons, enqueue_in, insert_row};
 use super::retention::SHREDDED_NOTE;
-use super::sealing::{open, open_opt, seal_record};
+use super::sealing::{open, open_opt, seal_record, seal_unless_sealed};
 use super::sqlite::{apply_in, db_time, decode_channel, decode_language, decode_time};
 use super::{Storage, StorageError};
 use crate::domain::cases::{CallSid, CallerHash, CaseNumber, Event, Record};
@@ -32,6 +32,10 @@ pub enum StepTarget {
     Existing {
         /// Its row.
         id: i64,
+        /// Its case's row.
+        case_id: i64,
+        /// Its case's number.
+        case: CaseNumber,
         /// Its case's call id.
         call_sid: CallSid,
         /// Its step when read.
@@ -197,19 +201,33 @@ impl Storage {
     /// Stores one handled message (see the module's header).
     pub async fn chat_step(&self, step: ChatStep) -> Result<StepOutcome, StorageError> {
         let keys = self.shared_keys();
+        // Sealed here, on the caller's thread: the writer, which every write of the line
+        // waits for, spends none of its turn on ciphers.
+        let sealed = SealedStep::of(&keys, &step)?;
         // Grouped with the other writes of the moment: a message costs a share of an fsync, as
         // a call's step does.
         let written = self.write_grouped(move |tx| {
+            // An existing conversation's case is known: the update's mark is written whole.
+            let known = match &step.target {
+                StepTarget::Existing { case_id, .. } => Some(*case_id),
+                StepTarget::New { .. } => None,
+            };
             let fresh = tx
                 .prepare_cached(
-                    "INSERT INTO text_updates (channel, update_key, at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT DO NOTHING",
+                    "INSERT INTO text_updates (channel, update_key, at, case_id, message_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                 )?
-                .execute(params![step.channel.as_str(), step.update_key, db_time(step.at)])?;
+                .execute(params![
+                    step.channel.as_str(),
+                    step.update_key,
+                    db_time(step.at),
+                    known,
+                    known.and(step.message_id.as_deref()),
+                ])?;
             if fresh == 0 {
                 return Ok(StepOutcome::Duplicate);
             }
-            let Some((call_sid, number, opened)) = move_conversation(tx, &keys, &step)? else {
+            let Some(moved) = move_conversation(tx, &step, &sealed.address)? else {
                 // An error undoes the update's mark too, so the retry is not a duplicate.
                 return Err(StorageError::Conflict(MOVED.into()));
             };
@@ -219,47 +237,42 @@ impl Storage {
             };
             if !step.events.is_empty() {
                 let record = Record::Step {
-                    call_sid: call_sid.clone(),
+                    call_sid: moved.call_sid.clone(),
                     step: record_step,
                     at: step.at,
                     events: step.events.clone(),
                 };
                 apply_in(tx, &seal_record(&keys, record)?)?;
             }
-            let case_id = case_id_of(tx, &call_sid)?;
-            tx.prepare_cached(
-                "UPDATE text_updates SET case_id = ?3, message_id = ?4
-                 WHERE channel = ?1 AND update_key = ?2",
-            )?
-            .execute(params![
-                step.channel.as_str(),
-                step.update_key,
-                case_id,
-                step.message_id
-            ])?;
-            if step.forget {
-                let to = Addressee {
-                    case_id,
-                    call_sid: &call_sid,
-                    channel: step.channel,
-                    address_sealed: &step.address_sealed,
-                };
-                forget_in(tx, &keys, &to, step.at)?;
-            }
-            if let Some(kept) = &step.kept {
-                insert_message(tx, &keys, case_id, step.at, kept, None)?;
+            if known.is_none() {
+                tx.prepare_cached(
+                    "UPDATE text_updates SET case_id = ?3, message_id = ?4
+                     WHERE channel = ?1 AND update_key = ?2",
+                )?
+                .execute(params![
+                    step.channel.as_str(),
+                    step.update_key,
+                    moved.case_id,
+                    step.message_id
+                ])?;
             }
             let to = Addressee {
-                case_id,
-                call_sid: &call_sid,
+                case_id: moved.case_id,
+                call_sid: &moved.call_sid,
                 channel: step.channel,
-                address_sealed: &step.address_sealed,
+                address_sealed: &sealed.address,
             };
-            for (i, reply) in step.replies.iter().enumerate() {
-                let dedupe = format!("{}:{}:{i}", step.channel, step.update_key);
-                queue_reply(tx, &keys, &to, reply, dedupe, step.at)?;
+            if step.forget {
+                forget_in(tx, &keys, &to, step.at)?;
             }
-            Ok(StepOutcome::Applied { case: number, opened })
+            if let (Some(kept), Some(body)) = (&step.kept, &sealed.kept) {
+                insert_message(tx, moved.case_id, step.at, kept, body, None)?;
+            }
+            for (i, (reply, body)) in step.replies.iter().zip(&sealed.replies).enumerate() {
+                let dedupe = format!("{}:{}:{i}", step.channel, step.update_key);
+                queue_reply(tx, &to, reply, body, &dedupe, step.at)?;
+            }
+            Ok(StepOutcome::Applied { case: moved.case, opened: moved.opened })
         });
         match written.await {
             Err(StorageError::Conflict(why)) if why == MOVED => Ok(StepOutcome::Conflict),
@@ -275,7 +288,7 @@ impl Storage {
         reply: NewReply,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StorageError> {
-        let keys = self.shared_keys();
+        let body = SealedReply::of(&self.shared_keys(), &reply, now)?;
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(conversation) = conversation_where(
@@ -286,6 +299,7 @@ impl Storage {
             else {
                 return Ok(None);
             };
+            // As stored: sealed under a data key, as the outbox keeps it.
             let Some(address) = &conversation.address_sealed else { return Ok(None) };
             let message_id = next_message_id(&tx)?;
             let dedupe = format!("message:{message_id}");
@@ -295,7 +309,7 @@ impl Storage {
                 channel: conversation.channel,
                 address_sealed: address,
             };
-            let id = queue_reply(&tx, &keys, &to, &reply, dedupe, now)?;
+            let id = queue_reply(&tx, &to, &reply, &body, &dedupe, now)?;
             tx.commit()?;
             Ok(Some(id))
         })
@@ -741,20 +755,84 @@ impl Storage {
     }
 }
 
-/// Moves the conversation of a step (opening it and its case for a first message). `None`
-/// when it moved since it was read, or the person's open conversation appeared meanwhile.
+/// The case a step moved.
+struct Moved {
+    case_id: i64,
+    case: CaseNumber,
+    call_sid: CallSid,
+    /// Whether the step opened it.
+    opened: bool,
+}
+
+/// A step's text sealed under the data keys before the writer's turn: the reply address once
+/// for every row of the step that keeps it, each reply's words once for both its outbox row
+/// and the case's copy.
+struct SealedStep {
+    address: String,
+    kept: Option<String>,
+    replies: Vec<SealedReply>,
+}
+
+impl SealedStep {
+    fn of(keys: &DataKeys, step: &ChatStep) -> Result<SealedStep, StorageError> {
+        Ok(SealedStep {
+            address: seal_unless_sealed(
+                keys,
+                DataClass::Recordings,
+                step.at,
+                &step.address_sealed,
+            )?,
+            kept: step
+                .kept
+                .as_ref()
+                .map(|kept| keys.seal(DataClass::Notes, step.at, &kept.body))
+                .transpose()?,
+            replies: step
+                .replies
+                .iter()
+                .map(|reply| SealedReply::of(keys, reply, step.at))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// A reply's words sealed: what the outbox sends (the words, or a template's id) and what the
+/// case shows.
+struct SealedReply {
+    outbox_body: String,
+    case_body: String,
+}
+
+impl SealedReply {
+    fn of(
+        keys: &DataKeys,
+        reply: &NewReply,
+        at: DateTime<Utc>,
+    ) -> Result<SealedReply, StorageError> {
+        let case_body = keys.seal(DataClass::Notes, at, &reply.text)?;
+        let outbox_body = match &reply.template {
+            Some(content_sid) => keys.seal(DataClass::Notes, at, content_sid)?,
+            None => case_body.clone(),
+        };
+        Ok(SealedReply { outbox_body, case_body })
+    }
+}
+
+/// Moves the conversation of a step (opening it and its case for a first message, with the
+/// reply `address` sealed under a data key). `None` when it moved since it was read, or the
+/// person's open conversation appeared meanwhile.
 fn move_conversation(
     tx: &Transaction<'_>,
-    keys: &DataKeys,
     step: &ChatStep,
-) -> Result<Option<(CallSid, CaseNumber, bool)>, StorageError> {
+    address: &str,
+) -> Result<Option<Moved>, StorageError> {
     let position = &step.position;
     let language = position.language().map(|l| l.as_str().to_owned());
     let node = position.node().map(|n| n.as_str().to_owned());
     let at = db_time(step.at);
     let closed = matches!(position, Position::Closed);
     match &step.target {
-        StepTarget::Existing { id, call_sid, step: read_at } => {
+        StepTarget::Existing { id, case_id, case, call_sid, step: read_at } => {
             let changed = tx
                 .prepare_cached(
                     "UPDATE conversations SET state = ?3, language = ?4, node = ?5, attempt = ?6,
@@ -784,10 +862,10 @@ fn move_conversation(
                 return Ok(None);
             }
             if closed {
-                end_case(tx, case_id_of(tx, call_sid)?, step.at)?;
+                end_case(tx, *case_id, step.at)?;
             }
-            let number = case_number_of(tx, call_sid)?;
-            Ok(Some((call_sid.clone(), number, false)))
+            let call_sid = call_sid.clone();
+            Ok(Some(Moved { case_id: *case_id, case: *case, call_sid, opened: false }))
         }
         StepTarget::New { call_sid, chat_hash } => {
             let open: bool = tx
@@ -823,9 +901,7 @@ fn move_conversation(
                 case_id,
                 step.channel.as_str(),
                 (!closed).then_some(&chat_hash.0),
-                (!closed)
-                    .then(|| keys.seal(DataClass::Recordings, step.at, &step.address_sealed))
-                    .transpose()?,
+                (!closed).then_some(address),
                 position.state(),
                 language,
                 node,
@@ -835,8 +911,8 @@ fn move_conversation(
                 step.queued.as_ref().map(LanguageTag::as_str),
                 closed,
             ])?;
-            let number = case_number_of(tx, call_sid)?;
-            Ok(Some((call_sid.clone(), number, true)))
+            let case = case_number_of(tx, call_sid)?;
+            Ok(Some(Moved { case_id, case, call_sid: call_sid.clone(), opened: true }))
         }
     }
 }
@@ -849,45 +925,52 @@ struct Addressee<'a> {
     address_sealed: &'a str,
 }
 
-/// Keeps a reply on the case and queues it in the outbox. Returns the outbox row.
+/// Keeps a reply on the case and queues it in the outbox, its words sealed already. Returns the
+/// outbox row. Its case exists and its key is new (the update's own, or the next message's), so
+/// the outbox's questions before an insert are not asked.
 fn queue_reply(
     tx: &Transaction<'_>,
-    keys: &DataKeys,
     to: &Addressee<'_>,
     reply: &NewReply,
-    dedupe_key: String,
+    sealed: &SealedReply,
+    dedupe_key: &str,
     at: DateTime<Utc>,
 ) -> Result<i64, StorageError> {
-    let case_id = to.case_id;
-    let outgoing = NewOutgoing {
-        case_id,
+    let (action, buttons) = match reply.template {
+        Some(_) => ("template", None),
+        None => ("send", encode_buttons(&reply.buttons)?),
+    };
+    let row = OutboxRow {
+        case_id: to.case_id,
         channel: to.channel,
-        address_sealed: to.address_sealed.to_owned(),
+        address: to.address_sealed,
         // One conversation's messages are paced together.
-        chat_key: to.call_sid.as_str().to_owned(),
-        action: match &reply.template {
-            Some(content_sid) => OutAction::Template { content_sid: content_sid.clone() },
-            None => OutAction::Send { text: reply.text.clone(), buttons: reply.buttons.clone() },
-        },
+        chat_key: to.call_sid.as_str(),
+        action,
+        body: Some(&sealed.outbox_body),
+        buttons,
+        of: None,
         dedupe_key,
     };
-    let outbox_id = enqueue_in(tx, keys, &outgoing, at)?;
+    let outbox_id = insert_row(tx, &row, at)?;
     let kind = match reply.author {
         Author::Operator(_) => MessageKind::Reply,
         Author::Bot | Author::Person => MessageKind::Prompt,
     };
+    // The words go in sealed, beside it.
     let message =
-        NewMessage { author: reply.author, kind, node: None, var: None, body: reply.text.clone() };
-    insert_message(tx, keys, case_id, at, &message, Some(outbox_id))?;
+        NewMessage { author: reply.author, kind, node: None, var: None, body: String::new() };
+    insert_message(tx, to.case_id, at, &message, &sealed.case_body, Some(outbox_id))?;
     Ok(outbox_id)
 }
 
+/// Keeps a message on the case: `message` but for its words, given sealed as `body`.
 fn insert_message(
     tx: &Transaction<'_>,
-    keys: &DataKeys,
     case_id: i64,
     at: DateTime<Utc>,
     message: &NewMessage,
+    body: &str,
     outbox_id: Option<i64>,
 ) -> Result<(), StorageError> {
     let (author, author_id) = match message.author {
@@ -907,7 +990,7 @@ fn insert_message(
         message.kind.as_str(),
         message.node.as_ref().map(NodeId::as_str),
         message.var,
-        keys.seal(DataClass::Notes, at, &message.body)?,
+        body,
         outbox_id,
     ])?;
     Ok(())

@@ -265,6 +265,50 @@ pub(crate) fn enqueue_in(
     // Sealed (`sealing.rs`): the text until it is sent, the address until then too.
     let body = body.map(|body| keys.seal(DataClass::Notes, now, body)).transpose()?;
     let address = seal_unless_sealed(keys, DataClass::Recordings, now, &new.address_sealed)?;
+    let row = OutboxRow {
+        case_id: new.case_id,
+        channel: new.channel,
+        address: &address,
+        chat_key: &new.chat_key,
+        action: new.action.kind(),
+        body: body.as_deref(),
+        buttons,
+        of,
+        dedupe_key: &new.dedupe_key,
+    };
+    insert_row(tx, &row, now)
+}
+
+/// An outbox row as stored, its text and address sealed already: what a use case that has
+/// checked and sealed its message (a script's reply, see `conversations.rs`) inserts, without
+/// [`enqueue_in`]'s questions.
+pub(crate) struct OutboxRow<'a> {
+    /// The conversation's case.
+    pub case_id: i64,
+    /// The channel.
+    pub channel: Channel,
+    /// The reply address, sealed under a data key.
+    pub address: &'a str,
+    /// The pacing key.
+    pub chat_key: &'a str,
+    /// [`OutAction::kind`].
+    pub action: &'static str,
+    /// The text, sealed under a data key.
+    pub body: Option<&'a str>,
+    /// As [`encode_buttons`] makes them.
+    pub buttons: Option<String>,
+    /// The earlier message an edit or a delete acts on.
+    pub of: Option<i64>,
+    /// The idempotency key.
+    pub dedupe_key: &'a str,
+}
+
+/// Inserts `row`, due at `now`; returns its id.
+pub(crate) fn insert_row(
+    tx: &Transaction<'_>,
+    row: &OutboxRow<'_>,
+    now: DateTime<Utc>,
+) -> Result<i64, StorageError> {
     let at = db_time(now);
     tx.prepare_cached(
         "INSERT INTO outbox (case_id, channel, address_sealed, chat_key, action, body, buttons,
@@ -272,16 +316,16 @@ pub(crate) fn enqueue_in(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
     )?
     .execute(params![
-        new.case_id,
-        new.channel.as_str(),
-        address,
-        new.chat_key,
-        new.action.kind(),
-        body,
-        buttons,
-        of,
+        row.case_id,
+        row.channel.as_str(),
+        row.address,
+        row.chat_key,
+        row.action,
+        row.body,
+        row.buttons,
+        row.of,
         at,
-        new.dedupe_key,
+        row.dedupe_key,
     ])?;
     Ok(tx.last_insert_rowid()?)
 }
@@ -318,7 +362,7 @@ fn settle_in(
 }
 
 /// Buttons as stored: JSON, or NULL for none.
-fn encode_buttons(buttons: &[Vec<Button>]) -> Result<Option<String>, StorageError> {
+pub(crate) fn encode_buttons(buttons: &[Vec<Button>]) -> Result<Option<String>, StorageError> {
     if buttons.is_empty() {
         return Ok(None);
     }
