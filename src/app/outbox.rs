@@ -25,8 +25,6 @@ use crate::domain::conversation::Channel;
 use crate::domain::outbox::{Delivery, NewOutgoing, Outgoing, Pacer, backoff};
 use crate::storage::{Settlement, StorageError};
 
-/// The most due messages read at once: more than a channel may send in a second.
-const BATCH: u32 = 500;
 /// How often a worker looks at the outbox when nothing wakes it: messages enqueued in another
 /// use case's transaction, or by another process, are found at the latest then.
 const IDLE_POLL: Duration = Duration::from_secs(2);
@@ -192,7 +190,7 @@ impl Worker {
         // A chat whose last message is answered but not recorded yet offers its next one in
         // the round after, which follows at once: its messages stay in order.
         let recorded = !self.unsettled.is_empty();
-        let due = storage.due_outgoing(self.channel, now, BATCH).await?;
+        let due = storage.due_outgoing(self.channel, now, self.pacer.worth_reading()).await?;
         let plan = self.pacer.plan(Instant::now().into_std(), &due);
         let settled = self.unsettled.iter().map(|a| (a.id, self.settlement(a, now))).collect();
         let claimed = match storage.outbox_round(settled, plan.go.clone(), now).await {

@@ -420,6 +420,14 @@ impl Pacer {
         Plan { go, wake_at }
     }
 
+    /// How many due messages are worth reading for the next plan: one per chat (a chat
+    /// offers only its oldest), enough for every free place in flight even if each chat still
+    /// within its interval comes first. A long line is never read whole.
+    pub fn worth_reading(&self) -> u32 {
+        let free = MOST_IN_FLIGHT.saturating_sub(self.in_flight.len());
+        u32::try_from(free + self.last_by_chat.len()).unwrap_or(u32::MAX)
+    }
+
     /// The channel answered message `id` at `now` (whatever it answered: every attempt counts
     /// against the channel's limits).
     pub fn answered(&mut self, id: i64, now: Instant) {
@@ -569,6 +577,22 @@ mod tests {
         pacer.answered(1, start + ms(1));
         let next = pacer.plan(start + ms(2), &many[MOST_IN_FLIGHT..]);
         assert_eq!(next.go, [MOST_IN_FLIGHT as i64, MOST_IN_FLIGHT as i64 + 1]);
+    }
+
+    #[test]
+    fn enough_is_read_for_every_free_place_past_the_chats_still_waiting_their_interval() {
+        let start = Instant::now();
+        let mut pacer = pacer(1000, 25);
+        assert_eq!(pacer.worth_reading(), MOST_IN_FLIGHT as u32);
+        let chats: Vec<Due> = (0..3).map(|id| due(id, &format!("chat {id}"))).collect();
+        assert_eq!(pacer.plan(start, &chats).go, [0, 1, 2]);
+        // Three in flight: three places fewer, three chats that may come first and be skipped.
+        assert_eq!(pacer.worth_reading(), MOST_IN_FLIGHT as u32);
+        pacer.answered(0, start + ms(10));
+        assert_eq!(pacer.worth_reading(), MOST_IN_FLIGHT as u32 + 1);
+        // Past their interval the chats no longer count; two places are still taken.
+        pacer.plan(start + ms(1500), &[]);
+        assert_eq!(pacer.worth_reading(), MOST_IN_FLIGHT as u32 - 2);
     }
 
     #[test]
