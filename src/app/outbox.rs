@@ -192,16 +192,17 @@ impl Worker {
         let recorded = !self.unsettled.is_empty();
         let due = storage.due_outgoing(self.channel, now, self.pacer.worth_reading()).await?;
         let plan = self.pacer.plan(Instant::now().into_std(), &due);
-        let settled = self.unsettled.iter().map(|a| (a.id, self.settlement(a, now))).collect();
-        let claimed = match storage.outbox_round(settled, plan.go.clone(), now).await {
+        let settled: Vec<(i64, Settlement)> =
+            self.unsettled.iter().map(|a| (a.id, self.settlement(a, now))).collect();
+        let claimed = match storage.outbox_round(settled.clone(), plan.go.clone(), now).await {
             Ok(claimed) => claimed,
             Err(error) => {
                 plan.go.iter().for_each(|id| self.pacer.withdrawn(*id));
                 return Err(error);
             }
         };
-        for answer in std::mem::take(&mut self.unsettled) {
-            self.report(&answer);
+        for (answer, (_, settlement)) in std::mem::take(&mut self.unsettled).iter().zip(&settled) {
+            self.report(answer, settlement, now);
         }
         for id in plan.go.iter().filter(|id| !claimed.iter().any(|out| out.id == **id)) {
             self.pacer.withdrawn(*id);
@@ -247,41 +248,41 @@ impl Worker {
         }
     }
 
-    /// Logs and counts an answer once it is recorded.
-    fn report(&self, answer: &Answer) {
+    /// Logs and counts an answer once it is recorded as `settled` at `now`.
+    fn report(&self, answer: &Answer, settled: &Settlement, now: DateTime<Utc>) {
         let Answer { id: outbox_id, case_id, attempt, delivery } = answer;
         let channel = self.channel.as_str();
         let metrics = self.app.metrics();
-        match delivery {
-            Delivery::Sent { .. } => {
+        match (settled, delivery) {
+            (Settlement::Sent { .. }, _) => {
                 metrics.outbox_sent().inc();
                 tracing::info!(outbox_id, case_id, channel, attempt, "outbox: delivered");
             }
-            Delivery::RetryAfter(wait) => tracing::warn!(
+            (Settlement::Retry { next_at, .. }, Delivery::RetryAfter(_)) => tracing::warn!(
                 outbox_id,
                 case_id,
                 channel,
                 attempt,
-                wait_secs = (*wait).min(LONGEST_PAUSE).as_secs_f64(),
+                wait_secs = until(now, *next_at).as_secs_f64(),
                 "outbox: the channel asks to slow down; the whole channel waits"
             ),
-            Delivery::Transient(error) if *attempt < self.max_attempts => tracing::warn!(
+            (Settlement::Retry { next_at, error }, _) => tracing::warn!(
                 outbox_id,
                 case_id,
                 channel,
                 attempt,
-                error = bounded(error),
-                retry_in_secs = backoff(*attempt).as_secs(),
+                error,
+                retry_in_secs = until(now, *next_at).as_secs(),
                 "outbox: not delivered; trying again"
             ),
-            Delivery::Transient(error) | Delivery::Refused(error) => {
+            (Settlement::Failed { error }, _) => {
                 metrics.outbox_failed().inc();
                 tracing::error!(
                     outbox_id,
                     case_id,
                     channel,
                     attempt,
-                    error = bounded(error),
+                    error,
                     "outbox: not delivered; given up"
                 );
             }

@@ -266,7 +266,17 @@ impl Storage {
                 forget_in(tx, &keys, &to, step.at)?;
             }
             if let (Some(kept), Some(body)) = (&step.kept, &sealed.kept) {
-                insert_message(tx, moved.case_id, step.at, kept, body, None)?;
+                let message = MessageRow {
+                    case_id: moved.case_id,
+                    at: step.at,
+                    author: kept.author,
+                    kind: kept.kind,
+                    node: kept.node.as_ref(),
+                    var: kept.var.as_deref(),
+                    body,
+                    outbox_id: None,
+                };
+                insert_message(tx, &message)?;
             }
             for (i, (reply, body)) in step.replies.iter().zip(&sealed.replies).enumerate() {
                 let dedupe = format!("{}:{}:{i}", step.channel, step.update_key);
@@ -957,22 +967,35 @@ fn queue_reply(
         Author::Operator(_) => MessageKind::Reply,
         Author::Bot | Author::Person => MessageKind::Prompt,
     };
-    // The words go in sealed, beside it.
-    let message =
-        NewMessage { author: reply.author, kind, node: None, var: None, body: String::new() };
-    insert_message(tx, to.case_id, at, &message, &sealed.case_body, Some(outbox_id))?;
+    let message = MessageRow {
+        case_id: to.case_id,
+        at,
+        author: reply.author,
+        kind,
+        node: None,
+        var: None,
+        body: &sealed.case_body,
+        outbox_id: Some(outbox_id),
+    };
+    insert_message(tx, &message)?;
     Ok(outbox_id)
 }
 
-/// Keeps a message on the case: `message` but for its words, given sealed as `body`.
-fn insert_message(
-    tx: &Transaction<'_>,
+/// A message kept on a case, as stored: its words sealed already.
+struct MessageRow<'a> {
     case_id: i64,
     at: DateTime<Utc>,
-    message: &NewMessage,
-    body: &str,
+    author: Author,
+    kind: MessageKind,
+    node: Option<&'a NodeId>,
+    var: Option<&'a str>,
+    /// The words, sealed under a data key.
+    body: &'a str,
+    /// The outbox row of a message to the person.
     outbox_id: Option<i64>,
-) -> Result<(), StorageError> {
+}
+
+fn insert_message(tx: &Transaction<'_>, message: &MessageRow<'_>) -> Result<(), StorageError> {
     let (author, author_id) = match message.author {
         Author::Person => ("person", None),
         Author::Bot => ("bot", None),
@@ -983,15 +1006,15 @@ fn insert_message(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
-        case_id,
-        db_time(at),
+        message.case_id,
+        db_time(message.at),
         author,
         author_id,
         message.kind.as_str(),
-        message.node.as_ref().map(NodeId::as_str),
+        message.node.map(NodeId::as_str),
         message.var,
-        body,
-        outbox_id,
+        message.body,
+        message.outbox_id,
     ])?;
     Ok(())
 }
