@@ -37,7 +37,7 @@ const RATE_WINDOW: Duration = Duration::from_secs(1);
 /// blocking pool while it waits for the channel, so an outbox paced at hundreds a second
 /// would otherwise hold hundreds of threads; 32 sends at once outrun Telegram's 30 messages a
 /// second even at a second's round trip.
-const MOST_IN_FLIGHT: usize = 32;
+pub const MOST_IN_FLIGHT: usize = 32;
 
 /// A button under a message: its label, and what the channel sends back when it is pressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

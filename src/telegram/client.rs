@@ -15,7 +15,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Value, json};
 use ureq::Agent;
 
-use crate::domain::outbox::Button;
+use crate::domain::outbox::{Button, MOST_IN_FLIGHT};
 use crate::domain::secret::Secret;
 
 /// Telegram's own Bot API server.
@@ -120,6 +120,10 @@ impl BotApi {
             // Telegram's refusals are JSON with a status: read them, not an error without body.
             .http_status_as_error(false)
             .max_redirects(0)
+            // The outbox keeps up to this many sends going: each finds a connection open
+            // rather than opening one (ureq keeps 3 by default).
+            .max_idle_connections(MOST_IN_FLIGHT)
+            .max_idle_connections_per_host(MOST_IN_FLIGHT)
             .timeout_connect(Some(connect))
             .timeout_global(Some(whole));
         // A loopback Bot API (a local server, the tests' fake) is never behind a proxy, and a
@@ -309,6 +313,8 @@ fn is_loopback(base: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     fn button(text: &str, data: &str) -> Button {
@@ -419,6 +425,79 @@ mod tests {
         let api = BotApi::new("https://api.telegram.org/", Secret::new("123:AAHdqTcvCH1v".into()));
         let shown = format!("{api:?}");
         assert_eq!(shown, "BotApi { base: \"https://api.telegram.org\", .. }");
+    }
+
+    /// A Bot API on loopback that answers every `sendMessage` after `delay`, keeping each
+    /// connection open as Telegram does, and counts the connections it accepted.
+    fn counting_bot_api(delay: Duration) -> (String, std::sync::Arc<AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut stream = stream;
+                    loop {
+                        let mut length = 0;
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some((name, value)) = line.split_once(':')
+                                && name.eq_ignore_ascii_case("content-length")
+                            {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                        reader.read_exact(&mut vec![0; length]).unwrap();
+                        std::thread::sleep(delay);
+                        let body = r#"{"ok":true,"result":{"message_id":7,"date":1,"chat":{"id":1,"type":"private"}}}"#;
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if stream.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (base, accepted)
+    }
+
+    #[test]
+    fn the_outbox_s_sends_at_once_reuse_their_connections() {
+        let (base, accepted) = counting_bot_api(Duration::from_millis(20));
+        let api = std::sync::Arc::new(BotApi::new(&base, Secret::new("1:token".into())));
+        // Rounds of sends all at once: between two, every connection is idle together.
+        let round = std::sync::Arc::new(std::sync::Barrier::new(MOST_IN_FLIGHT));
+        let senders: Vec<_> = (0..MOST_IN_FLIGHT)
+            .map(|chat| {
+                let (api, round) = (std::sync::Arc::clone(&api), std::sync::Arc::clone(&round));
+                std::thread::spawn(move || {
+                    for _ in 0..4 {
+                        round.wait();
+                        assert_eq!(api.send_message(chat as i64, "hi", &[]).unwrap(), 7);
+                    }
+                })
+            })
+            .collect();
+        senders.into_iter().for_each(|sender| sender.join().unwrap());
+        // As many sends at once as the outbox makes keep their connections between rounds:
+        // ureq's default pool of 3 opened about 29 more each round.
+        let opened = accepted.load(Ordering::SeqCst);
+        assert!(opened <= MOST_IN_FLIGHT, "{opened} connections for {MOST_IN_FLIGHT} at once");
     }
 
     #[test]

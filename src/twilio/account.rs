@@ -18,6 +18,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use ureq::Agent;
 
+use crate::domain::outbox::MOST_IN_FLIGHT;
 use crate::domain::secret::Secret;
 
 /// How long opening a connection may take.
@@ -155,6 +156,10 @@ impl Account {
                 .max_redirects(redirects)
                 // A redirect (to Twilio's storage) never carries the credentials.
                 .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
+                // The outbox keeps up to this many sends going: each finds a connection open
+                // rather than opening one (ureq keeps 3 by default).
+                .max_idle_connections(MOST_IN_FLIGHT)
+                .max_idle_connections_per_host(MOST_IN_FLIGHT)
                 .timeout_connect(Some(connect))
                 .timeout_global(Some(whole));
             // A loopback API (the tests' fake) is never behind a proxy.
