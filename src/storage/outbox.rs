@@ -43,6 +43,20 @@ pub struct OutboxCounts {
     pub failed: u64,
 }
 
+/// The oldest waiting message of each chat of a channel (`?1`) that is due at `?2`, at most
+/// `?3`, the longest due first: one walk of `outbox_pending` in due order, each row checked
+/// against `outbox_open` for an earlier message of its chat still to leave.
+///
+/// `LIMIT ?3 + 0`, not `LIMIT ?3`: SQLite's planner reads a bare bound limit, so every new
+/// limit made it prepare the statement again, a parse at every round of the worker.
+const DUE: &str = "SELECT o.id, o.chat_key FROM outbox o
+     WHERE o.channel = ?1 AND o.state = 'pending' AND o.next_at <= ?2
+       AND NOT EXISTS (
+           SELECT 1 FROM outbox e
+           WHERE e.channel = o.channel AND e.chat_key = o.chat_key
+             AND e.state IN ('pending', 'sending') AND e.id < o.id)
+     ORDER BY o.next_at, o.id LIMIT ?3 + 0";
+
 impl Storage {
     /// Stores a message to send and returns its row. Idempotent by `dedupe_key`: the same key
     /// again stores nothing and returns the first row.
@@ -72,15 +86,7 @@ impl Storage {
     ) -> Result<Vec<Due>, StorageError> {
         self.read(move |conn| {
             let rows = conn
-                .prepare_cached(
-                    "SELECT o.id, o.chat_key FROM outbox o
-                     WHERE o.channel = ?1 AND o.state = 'pending' AND o.next_at <= ?2
-                       AND NOT EXISTS (
-                           SELECT 1 FROM outbox e
-                           WHERE e.channel = o.channel AND e.chat_key = o.chat_key
-                             AND e.state IN ('pending', 'sending') AND e.id < o.id)
-                     ORDER BY o.next_at, o.id LIMIT ?3",
-                )?
+                .prepare_cached(DUE)?
                 .query_map(params![channel.as_str(), db_time(now), limit], |row| {
                     Ok(Due { id: row.get(0)?, chat_key: row.get(1)? })
                 })?
@@ -722,5 +728,46 @@ mod tests {
         let claimed = claim(&storage, vec![id]).await.unwrap();
         assert_eq!(claimed[0].action, new.action);
         assert_eq!(claimed[0].chat_key, "chat'\"");
+    }
+
+    #[tokio::test]
+    async fn the_due_messages_are_one_index_walk_prepared_once() {
+        if crate::storage::conformance::sqlite_file_only("SQLite's query plan and statement status")
+        {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, case) = open(&dir).await;
+        for n in 0..6 {
+            let chat = format!("chat-{}", n % 3);
+            storage
+                .enqueue_outgoing(send(case, &chat, &format!("k{n}"), "hi"), at(0))
+                .await
+                .unwrap();
+        }
+        drop(storage);
+        let conn = rusqlite::Connection::open(dir.path().join("cases.db")).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {DUE}"))
+            .unwrap()
+            .query_map(params!["telegram", db_time(at(5)), 10], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("USING INDEX outbox_pending (channel=? AND next_at<?)"), "{plan}");
+        assert!(plan.contains("USING INDEX outbox_open"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "no sort: {plan}");
+
+        // The worker asks with a new limit at almost every round.
+        let mut due = conn.prepare(DUE).unwrap();
+        for limit in 1..=4 {
+            let rows = due
+                .query_map(params!["telegram", db_time(at(5)), limit], |row| row.get::<_, i64>(0))
+                .unwrap()
+                .count();
+            assert_eq!(rows, limit.min(3), "the head of each of the 3 chats, at most {limit}");
+        }
+        assert_eq!(due.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }
