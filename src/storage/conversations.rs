@@ -11,10 +11,13 @@
 use super::engine::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use chrono::{DateTime, Utc};
 
+use super::event_cache::EventCache;
 use super::outbox::{OutboxRow, encode_buttons, enqueue_in, insert_row};
 use super::retention::SHREDDED_NOTE;
 use super::sealing::{open, open_opt, seal_record, seal_unless_sealed};
-use super::sqlite::{apply_in, db_time, decode_channel, decode_language, decode_time};
+use super::sqlite::{
+    apply_cached, apply_in, db_time, decode_channel, decode_language, decode_time,
+};
 use super::{Storage, StorageError};
 use crate::domain::cases::{CallSid, CallerHash, CaseNumber, Event, Record};
 use crate::domain::conversation::{
@@ -205,8 +208,9 @@ impl Storage {
         // waits for, spends none of its turn on ciphers.
         let sealed = SealedStep::of(&keys, &step)?;
         // Grouped with the other writes of the moment: a message costs a share of an fsync, as
-        // a call's step does.
-        let written = self.write_grouped(move |tx| {
+        // a call's step does. Its events go through the writer's cache, as a call's do, so the
+        // case is not read back from all of its events at every message.
+        let written = self.write_grouped_with_events(move |tx, events_kept| {
             // An existing conversation's case is known: the update's mark is written whole.
             let known = match &step.target {
                 StepTarget::Existing { case_id, .. } => Some(*case_id),
@@ -227,7 +231,7 @@ impl Storage {
             if fresh == 0 {
                 return Ok(StepOutcome::Duplicate);
             }
-            let Some(moved) = move_conversation(tx, &step, &sealed.address)? else {
+            let Some(moved) = move_conversation(tx, events_kept, &step, &sealed.address)? else {
                 // An error undoes the update's mark too, so the retry is not a duplicate.
                 return Err(StorageError::Conflict(MOVED.into()));
             };
@@ -242,7 +246,7 @@ impl Storage {
                     at: step.at,
                     events: step.events.clone(),
                 };
-                apply_in(tx, &seal_record(&keys, record)?)?;
+                apply_cached(tx, &seal_record(&keys, record)?, events_kept)?;
             }
             if known.is_none() {
                 tx.prepare_cached(
@@ -833,6 +837,7 @@ impl SealedReply {
 /// person's open conversation appeared meanwhile.
 fn move_conversation(
     tx: &Transaction<'_>,
+    events_kept: &mut EventCache,
     step: &ChatStep,
     address: &str,
 ) -> Result<Option<Moved>, StorageError> {
@@ -893,7 +898,7 @@ fn move_conversation(
                 caller: Some(chat_hash.clone()),
                 country: None,
             };
-            apply_in(tx, &started)?;
+            apply_cached(tx, &started, events_kept)?;
             tx.prepare_cached("UPDATE cases SET channel = ?2 WHERE call_sid = ?1")?
                 .execute(params![call_sid.as_str(), step.channel.as_str()])?;
             let case_id = case_id_of(tx, call_sid)?;

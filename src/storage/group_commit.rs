@@ -45,10 +45,12 @@ pub(super) type ApplyFn =
 /// A closure run on the writer's connection, which sends its own result.
 type Work = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// A write that shares a group's transaction: run inside its savepoint (given `None` when
-/// the group has no transaction to run in), it says whether it failed (its changes are then
-/// undone) and what tells its waiter once the group's commit is known.
-type Grouped = Box<dyn FnOnce(Option<&Transaction<'_>>) -> (bool, Finish) + Send>;
+/// A write that shares a group's transaction: run inside its savepoint with the writer's
+/// cache of events (given `None` when the group has no transaction to run in), it says
+/// whether it failed (its changes are then undone) and what tells its waiter once the
+/// group's commit is known.
+type Grouped =
+    Box<dyn FnOnce(Option<(&Transaction<'_>, &mut WriterCache)>) -> (bool, Finish) + Send>;
 
 /// Tells a grouped write's waiter its result, given how its group's commit went.
 type Finish = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
@@ -122,18 +124,45 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
     {
+        // Its writes to the events, if any, empty the cache (the update hook sees them).
+        self.grouped_job(move |tx, _| work(tx)).await
+    }
+
+    /// [`Writer::grouped`] for a write that stores events as the records do, through the
+    /// writer's cache of events (`apply_cached`), and writes `case_events` and `case_tags` in
+    /// no other way: the cache then stays right across it and serves its case's next step,
+    /// where any other write to those tables empties it.
+    pub(super) async fn grouped_with_events<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut EventCache) -> Result<T, StorageError> + Send + 'static,
+    {
+        self.grouped_job(move |tx, cache| {
+            let outcome = work(tx, cache.for_record());
+            cache.record_applied();
+            outcome
+        })
+        .await
+    }
+
+    async fn grouped_job<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut WriterCache) -> Result<T, StorageError> + Send + 'static,
+    {
         let (done, result) = oneshot::channel();
-        self.send(Job::Grouped(Box::new(move |tx| {
+        self.send(Job::Grouped(Box::new(move |group| {
             // Without a transaction the group's own error is what the waiter learns.
-            let Some(tx) = tx else {
+            let Some((tx, cache)) = group else {
                 let finish: Finish = Box::new(move |committed| {
                     let _ = done.send(committed.and(Err(stopped())));
                 });
                 return (true, finish);
             };
-            let outcome = catch_unwind(AssertUnwindSafe(|| work(tx))).unwrap_or_else(|panic| {
-                Err(StorageError::Task(format!("panicked: {}", panic_message(&*panic))))
-            });
+            let outcome =
+                catch_unwind(AssertUnwindSafe(|| work(tx, cache))).unwrap_or_else(|panic| {
+                    Err(StorageError::Task(format!("panicked: {}", panic_message(&*panic))))
+                });
             let failed = outcome.is_err();
             let finish: Finish = Box::new(move |committed| {
                 let _ = done.send(committed.and(outcome));
@@ -327,7 +356,7 @@ fn write_group(
                 (result.is_err(), Pending::Record(done, result))
             }
             Member::Grouped(grouped) => {
-                let (failed, finish) = grouped(Some(&tx));
+                let (failed, finish) = grouped(Some((&tx, &mut *cache)));
                 (failed, Pending::Grouped(finish))
             }
         };

@@ -204,6 +204,17 @@ impl Storage {
         self.inner.writer.grouped(work).await
     }
 
+    /// [`Storage::write_grouped`] for a write that stores a case's events only through
+    /// [`apply_cached`] with the cache it is given, so that the writer's cache of events
+    /// (`event_cache.rs`) stays right across it and serves the case's next step.
+    pub(super) async fn write_grouped_with_events<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut EventCache) -> Result<T, StorageError> + Send + 'static,
+    {
+        self.inner.writer.grouped_with_events(work).await
+    }
+
     /// Runs `work` with the reader connection on the reader thread.
     pub(super) async fn read<T, F>(&self, work: F) -> Result<T, StorageError>
     where
@@ -1271,7 +1282,11 @@ mod cache_tests {
         /// A step in a group whose commit fails.
         Lost { call: u32, step: u32, secs: i64, events: Vec<u8> },
         /// A step written by a grouped write that then fails: its savepoint is rolled back.
-        Undone { call: u32, step: u32, secs: i64, events: Vec<u8> },
+        /// `kept`: the write keeps the cache of events, as a text message's does.
+        Undone { call: u32, step: u32, secs: i64, events: Vec<u8>, kept: bool },
+        /// A step written by a grouped write that keeps the cache of events, as a text
+        /// message's is.
+        Grouped { call: u32, step: u32, secs: i64, events: Vec<u8> },
     }
 
     fn at(secs: i64) -> DateTime<Utc> {
@@ -1323,8 +1338,11 @@ mod cache_tests {
             1 => Just(Op::Shred),
             1 => (0u32..3, 1u32..12, 0i64..40, events())
                 .prop_map(|(call, step, secs, events)| Op::Lost { call, step, secs, events }),
-            1 => (0u32..3, 1u32..12, 0i64..40, events())
-                .prop_map(|(call, step, secs, events)| Op::Undone { call, step, secs, events }),
+            1 => (0u32..3, 1u32..12, 0i64..40, events(), any::<bool>()).prop_map(
+                |(call, step, secs, events, kept)| Op::Undone { call, step, secs, events, kept }
+            ),
+            3 => (0u32..3, 1u32..12, 0i64..40, events())
+                .prop_map(|(call, step, secs, events)| Op::Grouped { call, step, secs, events }),
         ]
     }
 
@@ -1384,15 +1402,32 @@ mod cache_tests {
                 assert!(stepped.await.is_err(), "the group's commit fails");
                 assert!(breaker.await.is_err());
             }
-            Op::Undone { call, step, secs, events } => {
+            Op::Undone { call, step, secs, events, kept } => {
                 let record = step_record(*call, *step, *secs, events);
-                let result = storage
-                    .write_grouped(move |tx| {
-                        apply_in(tx, &record)?;
-                        Err::<(), _>(StorageError::Data("undone".into()))
-                    })
-                    .await;
+                let undone = || Err::<(), _>(StorageError::Data("undone".into()));
+                let result = if *kept {
+                    storage
+                        .write_grouped_with_events(move |tx, cache| {
+                            apply_cached(tx, &record, cache)?;
+                            undone()
+                        })
+                        .await
+                } else {
+                    storage
+                        .write_grouped(move |tx| {
+                            apply_in(tx, &record)?;
+                            undone()
+                        })
+                        .await
+                };
                 assert!(result.is_err());
+            }
+            Op::Grouped { call, step, secs, events } => {
+                let record = step_record(*call, *step, *secs, events);
+                storage
+                    .write_grouped_with_events(move |tx, cache| apply_cached(tx, &record, cache))
+                    .await
+                    .unwrap();
             }
         }
     }
