@@ -41,6 +41,7 @@
 //!   parsed once at the edge (chat ids and texts never printed), and the blocking client that
 //!   answers. Like storage it does I/O and is called by the use cases only. [`twilio`] is the
 //!   same for Twilio's Messaging REST API, which answers people writing by SMS or WhatsApp.
+//!   Both call out through the HTTP agent of `outbound.rs`, sized for the outbox's sends.
 //! - [`storage`] owns every line of SQL (SQLite, and PostgreSQL's for the copy between the
 //!   two), the migrations, and the journal that keeps records while the database is down.
 //! - [`app`] holds the use cases: one [`app::App`] that every surface calls, checking each
@@ -74,6 +75,7 @@ pub mod domain;
 pub mod fuzzing;
 pub mod http;
 pub(crate) mod ivr;
+pub(crate) mod outbound;
 pub mod scripts;
 pub mod signature;
 pub mod simulator;

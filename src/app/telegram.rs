@@ -179,9 +179,7 @@ fn check_public_base(base: &str, insecure: bool) -> Result<(), SetupError> {
             Ok(())
         }
         "http" if insecure => {
-            let loopback = host.eq_ignore_ascii_case("localhost")
-                || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            if loopback {
+            if crate::outbound::is_loopback(base) {
                 Ok(())
             } else {
                 refuse("--insecure allows http:// only to this machine (for tests)")

@@ -15,8 +15,9 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Value, json};
 use ureq::Agent;
 
-use crate::domain::outbox::{Button, MOST_IN_FLIGHT};
+use crate::domain::outbox::Button;
 use crate::domain::secret::Secret;
+use crate::outbound;
 
 /// Telegram's own Bot API server.
 pub const DEFAULT_BASE: &str = "https://api.telegram.org";
@@ -116,22 +117,17 @@ impl BotApi {
     /// The same with other timeouts: a connection may take `connect`, a request `whole`.
     pub fn with_timeouts(base: &str, token: Secret, connect: Duration, whole: Duration) -> BotApi {
         let base = base.trim_end_matches('/').to_owned();
-        let mut config = Agent::config_builder()
+        let config = Agent::config_builder()
             // Telegram's refusals are JSON with a status: read them, not an error without body.
             .http_status_as_error(false)
             .max_redirects(0)
-            // The outbox keeps up to this many sends going: each finds a connection open
-            // rather than opening one (ureq keeps 3 by default).
-            .max_idle_connections(MOST_IN_FLIGHT)
-            .max_idle_connections_per_host(MOST_IN_FLIGHT)
             .timeout_connect(Some(connect))
-            .timeout_global(Some(whole));
-        // A loopback Bot API (a local server, the tests' fake) is never behind a proxy, and a
-        // developer's HTTPS_PROXY rarely exempts it.
-        if is_loopback(&base) {
-            config = config.proxy(None);
-        }
-        BotApi { agent: config.build().new_agent(), base, token }
+            .timeout_global(Some(whole))
+            .max_idle_connections(outbound::KEPT_CONNECTIONS)
+            .max_idle_connections_per_host(outbound::KEPT_CONNECTIONS)
+            .proxy(outbound::proxy_for(&base))
+            .build();
+        BotApi { agent: outbound::agent(config), base, token }
     }
 
     /// Sends `text` to a chat, with rows of buttons under it; the new message's id.
@@ -299,23 +295,12 @@ fn redact(message: &str, url: &str, token: &str) -> String {
     if token.is_empty() { without_url } else { without_url.replace(token, "[token]") }
 }
 
-/// Whether `base` names this machine.
-fn is_loopback(base: &str) -> bool {
-    let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(host, _)| host),
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::domain::outbox::MOST_IN_FLIGHT;
 
     fn button(text: &str, data: &str) -> Button {
         Button { text: text.into(), data: data.into(), key: None }
@@ -498,19 +483,5 @@ mod tests {
         // ureq's default pool of 3 opened about 29 more each round.
         let opened = accepted.load(Ordering::SeqCst);
         assert!(opened <= MOST_IN_FLIGHT, "{opened} connections for {MOST_IN_FLIGHT} at once");
-    }
-
-    #[test]
-    fn only_this_machine_is_loopback() {
-        for base in
-            ["http://127.0.0.1:8081", "http://localhost", "http://[::1]:9/", "http://127.9.9.9"]
-        {
-            assert!(is_loopback(base), "{base}");
-        }
-        for base in
-            ["https://api.telegram.org", "http://10.0.0.1", "http://localhost.evil.org", "x"]
-        {
-            assert!(!is_loopback(base), "{base}");
-        }
     }
 }

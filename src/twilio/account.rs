@@ -18,8 +18,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use ureq::Agent;
 
-use crate::domain::outbox::MOST_IN_FLIGHT;
 use crate::domain::secret::Secret;
+use crate::outbound;
 
 /// How long opening a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -150,23 +150,19 @@ impl Account {
         let credentials = base64::engine::general_purpose::STANDARD
             .encode(format!("{user}:{}", password.expose()));
         let agent = |whole: Duration, redirects: u32| {
-            let mut config = Agent::config_builder()
+            let config = Agent::config_builder()
                 // Twilio's refusals are JSON with a status: read them, not an error without body.
                 .http_status_as_error(false)
                 .max_redirects(redirects)
                 // A redirect (to Twilio's storage) never carries the credentials.
                 .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
-                // The outbox keeps up to this many sends going: each finds a connection open
-                // rather than opening one (ureq keeps 3 by default).
-                .max_idle_connections(MOST_IN_FLIGHT)
-                .max_idle_connections_per_host(MOST_IN_FLIGHT)
                 .timeout_connect(Some(connect))
-                .timeout_global(Some(whole));
-            // A loopback API (the tests' fake) is never behind a proxy.
-            if is_loopback(base) {
-                config = config.proxy(None);
-            }
-            config.build().new_agent()
+                .timeout_global(Some(whole))
+                .max_idle_connections(outbound::KEPT_CONNECTIONS)
+                .max_idle_connections_per_host(outbound::KEPT_CONNECTIONS)
+                .proxy(outbound::proxy_for(base))
+                .build();
+            outbound::agent(config)
         };
         Account {
             agent: agent(whole, 0),
@@ -361,13 +357,6 @@ fn kind_of(error: &ureq::Error) -> String {
         ureq::Error::ConnectionFailed => "the connection failed".into(),
         _ => "the request failed".into(),
     }
-}
-
-/// Whether `base` names this machine.
-fn is_loopback(base: &str) -> bool {
-    let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
-    let host = rest.split(['/', ':']).next().unwrap_or_default();
-    matches!(host, "127.0.0.1" | "localhost") || rest.starts_with("[::1]")
 }
 
 #[cfg(test)]

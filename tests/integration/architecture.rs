@@ -3,7 +3,8 @@
 //! `domain/` is the vocabulary and names nothing else; the engines (`ivr.rs`, `twiml.rs`,
 //! `signature/`) and `storage/` name only the domain and the script model (`chat.rs`, the
 //! text engine, also the call engine it takes its decisions from); `telegram/` (the Bot API's
-//! gateway) only the domain; `app/` holds the use cases and is the only caller of storage and
+//! gateway) and `twilio/` only the domain and the HTTP agent they share (`outbound.rs`);
+//! `app/` holds the use cases and is the only caller of storage and
 //! of the gateway; the surfaces (`http/webhooks`, `http/text`, `http/api`, `http/console`,
 //! `cli/`) name `app/` and the domain, never storage and never each other (the text surface
 //! parses Telegram's updates with the gateway's parser).
@@ -32,10 +33,12 @@ const LAYERS: &[Layer] = &[
     // The text engine walks scripts with the call engine's decisions.
     Layer { path: "chat.rs", may_name: &["domain", "scripts", "ivr"] },
     Layer { path: "storage", may_name: &["domain", "scripts"] },
+    // The HTTP agent both gateways call out with.
+    Layer { path: "outbound.rs", may_name: &["domain"] },
     // The gateway to Telegram's Bot API: I/O, called by the use cases only, like storage.
-    Layer { path: "telegram", may_name: &["domain"] },
+    Layer { path: "telegram", may_name: &["domain", "outbound"] },
     // The gateway to Twilio's Messaging REST API, likewise.
-    Layer { path: "twilio", may_name: &["domain"] },
+    Layer { path: "twilio", may_name: &["domain", "outbound"] },
     // The configuration checks a public key the way the signatures will read it, and the
     // database's URL the way storage will.
     Layer {
@@ -46,7 +49,8 @@ const LAYERS: &[Layer] = &[
     Layer {
         path: "app",
         may_name: &[
-            "domain", "scripts", "ivr", "chat", "twiml", "storage", "telegram", "twilio", "config",
+            "domain", "scripts", "ivr", "chat", "twiml", "storage", "telegram", "twilio",
+            "outbound", "config",
         ],
     },
     // The HTTP plumbing every surface shares: the server that composes them, connection
