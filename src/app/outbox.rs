@@ -190,7 +190,14 @@ impl Worker {
         // A chat whose last message is answered but not recorded yet offers its next one in
         // the round after, which follows at once: its messages stay in order.
         let recorded = !self.unsettled.is_empty();
-        let due = storage.due_outgoing(self.channel, now, self.pacer.worth_reading()).await?;
+        let worth_reading = self.pacer.worth_reading();
+        if worth_reading == 0 && !recorded {
+            // Every place is taken and no answer came back: nothing could go now, and the
+            // next answer wakes the worker. Under a flood every message enqueued wakes it,
+            // and each wake-up read the line (and its next due time) for nothing.
+            return Ok(Instant::now() + IDLE_POLL);
+        }
+        let due = storage.due_outgoing(self.channel, now, worth_reading).await?;
         let plan = self.pacer.plan(Instant::now().into_std(), &due);
         let settled: Vec<(i64, Settlement)> =
             self.unsettled.iter().map(|a| (a.id, self.settlement(a, now))).collect();

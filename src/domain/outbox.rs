@@ -422,9 +422,13 @@ impl Pacer {
 
     /// How many due messages are worth reading for the next plan: one per chat (a chat
     /// offers only its oldest), enough for every free place in flight even if each chat still
-    /// within its interval comes first. A long line is never read whole.
+    /// within its interval comes first. A long line is never read whole; with every place
+    /// taken nothing is worth reading, since nothing could go before an answer frees one.
     pub fn worth_reading(&self) -> u32 {
         let free = MOST_IN_FLIGHT.saturating_sub(self.in_flight.len());
+        if free == 0 {
+            return 0;
+        }
         u32::try_from(free + self.last_by_chat.len()).unwrap_or(u32::MAX)
     }
 
@@ -572,9 +576,11 @@ mod tests {
         let first = pacer.plan(start, &many);
         assert_eq!(first.go, (0..MOST_IN_FLIGHT as i64).collect::<Vec<_>>());
         assert!(pacer.plan(start, &many[MOST_IN_FLIGHT..]).go.is_empty());
+        assert_eq!(pacer.worth_reading(), 0, "nothing can go before an answer");
         // Each answer frees one place, for the next chat in line.
         pacer.answered(0, start + ms(1));
         pacer.answered(1, start + ms(1));
+        assert!(pacer.worth_reading() >= 2);
         let next = pacer.plan(start + ms(2), &many[MOST_IN_FLIGHT..]);
         assert_eq!(next.go, [MOST_IN_FLIGHT as i64, MOST_IN_FLIGHT as i64 + 1]);
     }
