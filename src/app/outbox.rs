@@ -190,14 +190,14 @@ impl Worker {
         // A chat whose last message is answered but not recorded yet offers its next one in
         // the round after, which follows at once: its messages stay in order.
         let recorded = !self.unsettled.is_empty();
-        let worth_reading = self.pacer.worth_reading();
-        if worth_reading == 0 && !recorded {
-            // Every place is taken and no answer came back: nothing could go now, and the
-            // next answer wakes the worker. Under a flood every message enqueued wakes it,
-            // and each wake-up read the line (and its next due time) for nothing.
-            return Ok(Instant::now() + IDLE_POLL);
-        }
-        let due = storage.due_outgoing(self.channel, now, worth_reading).await?;
+        // With most places taken the line is not read (`Pacer::worth_reading`): the answers
+        // still out wake the worker, and the line is read once enough places are free. Under
+        // a flood every message enqueued and every answer wakes it.
+        let reading = self.pacer.worth_reading();
+        let due = match reading {
+            0 => Vec::new(),
+            _ => storage.due_outgoing(self.channel, now, reading).await?,
+        };
         let plan = self.pacer.plan(Instant::now().into_std(), &due);
         let settled: Vec<(i64, Settlement)> =
             self.unsettled.iter().map(|a| (a.id, self.settlement(a, now))).collect();
@@ -225,6 +225,9 @@ impl Worker {
                         Delivery::Transient("the channel's sender panicked".into())
                     }),
             });
+        }
+        if reading == 0 {
+            return Ok(Instant::now() + IDLE_POLL);
         }
         let mut wake_at = Instant::now() + if recorded { Duration::ZERO } else { IDLE_POLL };
         if let Some(at) = plan.wake_at {

@@ -38,6 +38,10 @@ const RATE_WINDOW: Duration = Duration::from_secs(1);
 /// would otherwise hold hundreds of threads; 32 sends at once outrun Telegram's 30 messages a
 /// second even at a second's round trip.
 pub const MOST_IN_FLIGHT: usize = 32;
+/// The free places the line is read again for, while sends are out: under a flood every
+/// answer frees one place, and a read of the line per place would cost more than the send.
+/// At Telegram's pace far fewer are ever out, so a message never waits for this.
+const READ_FOR_FREE: usize = MOST_IN_FLIGHT / 4;
 
 /// A button under a message: its label, and what the channel sends back when it is pressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -422,11 +426,12 @@ impl Pacer {
 
     /// How many due messages are worth reading for the next plan: one per chat (a chat
     /// offers only its oldest), enough for every free place in flight even if each chat still
-    /// within its interval comes first. A long line is never read whole; with every place
-    /// taken nothing is worth reading, since nothing could go before an answer frees one.
+    /// within its interval comes first. A long line is never read whole; with fewer than
+    /// [`READ_FOR_FREE`] places free nothing is worth reading: the answers still out free
+    /// more, and each wakes the worker.
     pub fn worth_reading(&self) -> u32 {
         let free = MOST_IN_FLIGHT.saturating_sub(self.in_flight.len());
-        if free == 0 {
+        if free < READ_FOR_FREE {
             return 0;
         }
         u32::try_from(free + self.last_by_chat.len()).unwrap_or(u32::MAX)
@@ -580,9 +585,23 @@ mod tests {
         // Each answer frees one place, for the next chat in line.
         pacer.answered(0, start + ms(1));
         pacer.answered(1, start + ms(1));
-        assert!(pacer.worth_reading() >= 2);
         let next = pacer.plan(start + ms(2), &many[MOST_IN_FLIGHT..]);
         assert_eq!(next.go, [MOST_IN_FLIGHT as i64, MOST_IN_FLIGHT as i64 + 1]);
+    }
+
+    #[test]
+    fn the_line_is_read_again_once_a_quarter_of_the_places_are_free() {
+        let start = Instant::now();
+        let mut pacer = pacer(10, 1000);
+        let many: Vec<Due> = (0..100).map(|id| due(id, &format!("chat {id}"))).collect();
+        assert_eq!(pacer.plan(start, &many).go.len(), MOST_IN_FLIGHT);
+        for id in 0..READ_FOR_FREE as i64 {
+            assert_eq!(pacer.worth_reading(), 0, "{id} places free");
+            pacer.answered(id, start + ms(1));
+        }
+        // The places free, and the chats just sent to (still within their interval: they
+        // may come first in the line and be skipped).
+        assert_eq!(pacer.worth_reading(), (READ_FOR_FREE + MOST_IN_FLIGHT) as u32);
     }
 
     #[test]
