@@ -32,8 +32,9 @@ const REMEMBER_NAMES: Duration = Duration::from_secs(60);
 /// may have going at once.
 pub(crate) const KEPT_CONNECTIONS: usize = MOST_IN_FLIGHT;
 
-/// The agent of a client whose own settings are `config`, which keeps
-/// [`KEPT_CONNECTIONS`] and takes its proxy from [`proxy_for`]. Its names are remembered.
+/// The agent of a client built from `config`, with names remembered ([`RememberedNames`]).
+/// Each client sets [`KEPT_CONNECTIONS`] and [`proxy_for`] in its own `config`: ureq's
+/// builder type cannot be named outside it, so they cannot be set here.
 pub(crate) fn agent(config: Config) -> Agent {
     Agent::with_parts(
         config,
